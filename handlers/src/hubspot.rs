@@ -1,0 +1,1 @@
+//! hubspot webhooks (being written).

@@ -1,0 +1,56 @@
+//! Ingest dispatch: given a provider's configured keys, verify a delivery and parse it into
+//! events. The shell calls this once per request and maps the error to a response.
+
+use crate::stripe;
+use crate::webhook::{Clock, InboundRequest, ParseError, ParsedEvent, VerifyError};
+
+/// The verification material configured for one provider.
+#[derive(Debug, Clone)]
+pub enum ProviderKeys {
+    Stripe(Vec<String>),
+}
+
+impl ProviderKeys {
+    /// No key configured: the provider is disabled and must never accept unverified input.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            ProviderKeys::Stripe(secrets) => secrets.is_empty(),
+        }
+    }
+}
+
+/// A verified, parsed delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub key_index: usize,
+    pub events: Vec<ParsedEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestError {
+    Verify(VerifyError),
+    Parse(ParseError),
+}
+
+impl IngestError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            IngestError::Verify(e) => e.code(),
+            IngestError::Parse(e) => e.code(),
+        }
+    }
+}
+
+pub fn verify_and_parse(
+    keys: &ProviderKeys,
+    req: &InboundRequest,
+    clock: Clock,
+) -> Result<Accepted, IngestError> {
+    let (verified, events) = match keys {
+        ProviderKeys::Stripe(secrets) => (
+            stripe::verify(req, secrets, clock).map_err(IngestError::Verify)?,
+            stripe::parse(req).map_err(IngestError::Parse)?,
+        ),
+    };
+    Ok(Accepted { key_index: verified.key_index, events })
+}

@@ -1,0 +1,25 @@
+//! The pure core of edgehooks. Everything here is plain Rust with no `worker` dependency, so it
+//! compiles natively (fast unit, property and fuzz tests, benchmarks) and to wasm32 (the worker).
+//!
+//! - [`webhook`]: the types every provider shares: the inbound request view, verification and
+//!   parse errors with their stable codes, and the parsed event.
+//! - [`stripe`], [`sendgrid`], [`hubspot`], [`shopify`]: one module per provider, each owning its
+//!   header format, signed message, event shape and dedupe key.
+//! - [`ingest`]: picks the provider module and runs verify then parse.
+//! - [`routes`]: the table of provider + event type → follow-on steps.
+//! - [`downstream`]: request builders for each downstream API.
+//! - [`retry`]: error classes and backoff.
+//! - [`config`]: parsing of secret lists and numeric settings.
+//! - [`time`]: the few calendar conversions the providers need (RFC 3339, HTTP dates).
+
+pub mod config;
+pub mod downstream;
+pub mod hubspot;
+pub mod ingest;
+pub mod retry;
+pub mod routes;
+pub mod sendgrid;
+pub mod shopify;
+pub mod stripe;
+pub mod time;
+pub mod webhook;

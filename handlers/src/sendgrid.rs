@@ -1,0 +1,1 @@
+//! sendgrid webhooks (being written).

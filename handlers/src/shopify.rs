@@ -1,0 +1,1 @@
+//! shopify webhooks (being written).

@@ -1,0 +1,140 @@
+//! Calendar conversions without a date library: RFC 3339 timestamps (Shopify's `updated_at`,
+//! HubSpot's ISO dates) and IMF-fixdate HTTP dates (`Retry-After`), both to Unix time. Only UTC
+//! offsets of the form `Z` or `±hh:mm` are needed; the proleptic Gregorian arithmetic follows
+//! Howard Hinnant's `days_from_civil`.
+
+/// Days since 1970-01-01 for a Gregorian date.
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+fn digits(text: &str) -> Option<u32> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+fn unix_seconds(year: i64, month: u32, day: u32, h: u32, m: u32, s: u32) -> Option<i64> {
+    let valid = (1..=12).contains(&month)
+        && day >= 1
+        && day <= days_in_month(year, month)
+        && h < 24
+        && m < 60
+        && s < 61;
+    valid.then(|| days_from_civil(year, month, day) * 86_400 + i64::from(h * 3600 + m * 60 + s))
+}
+
+/// `2024-01-31T12:34:56Z`, `2024-01-31T12:34:56.789-05:00` → Unix milliseconds.
+pub fn rfc3339_to_unix_ms(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (date, rest) = text.split_at_checked(10)?;
+    let mut date_parts = date.split('-');
+    let year = i64::from(digits(date_parts.next()?)?);
+    let month = digits(date_parts.next()?)?;
+    let day = digits(date_parts.next()?)?;
+    let rest = rest.strip_prefix(['T', 't', ' '])?;
+    let (clock, zone) = rest.split_at_checked(8)?;
+    let mut clock_parts = clock.split(':');
+    let (h, m, s) = (
+        digits(clock_parts.next()?)?,
+        digits(clock_parts.next()?)?,
+        digits(clock_parts.next()?)?,
+    );
+    let (millis, zone) = match zone.strip_prefix('.') {
+        Some(fraction) => {
+            let end = fraction.find(|c: char| !c.is_ascii_digit()).unwrap_or(fraction.len());
+            let (frac, zone) = fraction.split_at(end);
+            let ms_text: String = frac.chars().chain("000".chars()).take(3).collect();
+            (i64::from(digits(&ms_text)?), zone)
+        }
+        None => (0, zone),
+    };
+    let offset_secs = match zone {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match zone.get(..1)? {
+                "+" => 1,
+                "-" => -1,
+                _ => return None,
+            };
+            let (oh, om) = zone.get(1..)?.split_once(':')?;
+            let (oh, om) = (digits(oh)?, digits(om)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            sign * i64::from(oh * 3600 + om * 60)
+        }
+    };
+    let seconds = unix_seconds(year, month, day, h, m, s)? - offset_secs;
+    seconds.checked_mul(1000)?.checked_add(millis)
+}
+
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form HTTP requires senders to use.
+pub fn http_date_to_unix(text: &str) -> Option<i64> {
+    let mut parts = text.split_whitespace();
+    let _weekday = parts.next()?.strip_suffix(',')?;
+    let day = digits(parts.next()?)?;
+    let month = match parts.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year = i64::from(digits(parts.next()?)?);
+    let mut clock = parts.next()?.split(':');
+    let (h, m, s) = (digits(clock.next()?)?, digits(clock.next()?)?, digits(clock.next()?)?);
+    if parts.next()? != "GMT" || parts.next().is_some() {
+        return None;
+    }
+    unix_seconds(year, month, day, h, m, s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339() {
+        assert_eq!(rfc3339_to_unix_ms("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(rfc3339_to_unix_ms("2023-11-14T22:13:20Z"), Some(1_700_000_000_000));
+        assert_eq!(rfc3339_to_unix_ms("2023-11-14T17:13:20-05:00"), Some(1_700_000_000_000));
+        assert_eq!(rfc3339_to_unix_ms("2023-11-14T22:13:20.5Z"), Some(1_700_000_000_500));
+        assert_eq!(rfc3339_to_unix_ms("2024-02-29T00:00:00Z"), Some(1_709_164_800_000));
+        for bad in ["", "2023-13-01T00:00:00Z", "2023-02-29T00:00:00Z", "2023-11-14", "2023-11-14T22:13:20", "2023-11-14T22:13:20+5", "é023-11-14T22:13:20Z"] {
+            assert_eq!(rfc3339_to_unix_ms(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(http_date_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(http_date_to_unix("Tue, 14 Nov 2023 22:13:20 GMT"), Some(1_700_000_000));
+        assert_eq!(http_date_to_unix("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(http_date_to_unix("120"), None);
+    }
+}
