@@ -1,1 +1,37 @@
+//! edgehooks: the Cloudflare Worker shell. Three entry points bind the pure core in
+//! `edgehooks_handlers` to the platform: `fetch` (webhooks, health), `queue` (the STEPS consumer
+//! and its dead-letter queue) and `scheduled` (the sweeper). Modules: `router` (paths), `ingest`,
+//! `consumer`, `sweeper`, `queue` (producer), `downstream` (fetch), `db` (all SQL), `config`,
+//! `error` (the one response mapping) and `log`.
 
+mod config;
+mod consumer;
+mod db;
+mod downstream;
+mod error;
+mod ingest;
+mod log;
+mod queue;
+mod router;
+mod sweeper;
+
+use worker::wasm_bindgen::JsValue;
+use worker::{
+    event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent,
+};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    Ok(router::route(req, &env).await)
+}
+
+#[event(queue)]
+async fn queue(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> Result<()> {
+    consumer::consume(batch, &env).await;
+    Ok(())
+}
+
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    sweeper::sweep(&env).await;
+}

@@ -21,7 +21,9 @@ impl fmt::Display for ConfigError {
 /// value yields an empty list (the provider is disabled); an empty entry between commas is an
 /// error, because it almost always means a copy-paste mistake during rotation.
 pub fn secret_list(setting: &'static str, raw: Option<&str>) -> Result<Vec<String>, ConfigError> {
-    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
     if raw.trim().is_empty() {
         return Ok(Vec::new());
     }
@@ -58,7 +60,10 @@ pub fn flag(setting: &'static str, raw: Option<&str>, default: bool) -> Result<b
         None | Some("") => Ok(default),
         Some("true" | "1" | "yes") => Ok(true),
         Some("false" | "0" | "no") => Ok(false),
-        Some(_) => Err(ConfigError { setting, detail: "must be true or false".into() }),
+        Some(_) => Err(ConfigError {
+            setting,
+            detail: "must be true or false".into(),
+        }),
     }
 }
 
@@ -70,7 +75,10 @@ mod tests {
     fn secret_lists() {
         assert_eq!(secret_list("S", None).unwrap(), Vec::<String>::new());
         assert_eq!(secret_list("S", Some("  ")).unwrap(), Vec::<String>::new());
-        assert_eq!(secret_list("S", Some("a, b ,c")).unwrap(), vec!["a", "b", "c"]);
+        assert_eq!(
+            secret_list("S", Some("a, b ,c")).unwrap(),
+            vec!["a", "b", "c"]
+        );
         let err = secret_list("S", Some("whsec_secret,,b")).unwrap_err();
         assert!(err.detail.contains("entry 1"));
         assert!(!err.to_string().contains("whsec_secret"));

@@ -29,14 +29,18 @@ pub struct Accepted {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IngestError {
     Verify(VerifyError),
-    Parse(ParseError),
+    /// The delivery verified (with the key at `key_index`) but its body is unusable.
+    Parse {
+        key_index: usize,
+        error: ParseError,
+    },
 }
 
 impl IngestError {
     pub fn code(&self) -> &'static str {
         match self {
             IngestError::Verify(e) => e.code(),
-            IngestError::Parse(e) => e.code(),
+            IngestError::Parse { error, .. } => error.code(),
         }
     }
 }
@@ -46,11 +50,14 @@ pub fn verify_and_parse(
     req: &InboundRequest,
     clock: Clock,
 ) -> Result<Accepted, IngestError> {
-    let (verified, events) = match keys {
-        ProviderKeys::Stripe(secrets) => (
-            stripe::verify(req, secrets, clock).map_err(IngestError::Verify)?,
-            stripe::parse(req).map_err(IngestError::Parse)?,
-        ),
-    };
-    Ok(Accepted { key_index: verified.key_index, events })
+    let verified = match keys {
+        ProviderKeys::Stripe(secrets) => stripe::verify(req, secrets, clock),
+    }
+    .map_err(IngestError::Verify)?;
+    let key_index = verified.key_index;
+    let events = match keys {
+        ProviderKeys::Stripe(_) => stripe::parse(req),
+    }
+    .map_err(|error| IngestError::Parse { key_index, error })?;
+    Ok(Accepted { key_index, events })
 }

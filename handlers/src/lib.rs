@@ -10,11 +10,13 @@
 //! - [`downstream`]: request builders for each downstream API.
 //! - [`retry`]: error classes and backoff.
 //! - [`config`]: parsing of secret lists and numeric settings.
+//! - [`ids`]: content-derived event and step ids.
 //! - [`time`]: the few calendar conversions the providers need (RFC 3339, HTTP dates).
 
 pub mod config;
 pub mod downstream;
 pub mod hubspot;
+pub mod ids;
 pub mod ingest;
 pub mod retry;
 pub mod routes;

@@ -35,7 +35,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { base_secs: 5, cap_secs: 6 * 3600, max_attempts: 10 }
+        RetryPolicy {
+            base_secs: 5,
+            cap_secs: 6 * 3600,
+            max_attempts: 10,
+        }
     }
 }
 
@@ -53,11 +57,18 @@ impl RetryPolicy {
     /// `jitter` is a uniform sample in `[0, 1)`.
     pub fn backoff_secs(&self, attempts_made: u32, jitter: f64) -> u64 {
         let exponent = attempts_made.saturating_sub(1).min(40);
-        let ceiling = self.base_secs.saturating_mul(1u64 << exponent).min(self.cap_secs);
+        let ceiling = self
+            .base_secs
+            .saturating_mul(1u64 << exponent)
+            .min(self.cap_secs);
         if ceiling == 0 {
             return 0;
         }
-        let jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 0.0 };
+        let jitter = if jitter.is_finite() {
+            jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         ((ceiling as f64 * jitter) as u64).clamp(1, ceiling)
     }
 
@@ -75,7 +86,9 @@ impl RetryPolicy {
             ResponseClass::Retryable if attempts_made >= self.max_attempts => Decision::Dead,
             ResponseClass::Retryable => {
                 let backoff = self.backoff_secs(attempts_made, jitter);
-                let delay = backoff.max(retry_after_secs.unwrap_or(0)).min(QUEUE_MAX_DELAY_SECS);
+                let delay = backoff
+                    .max(retry_after_secs.unwrap_or(0))
+                    .min(QUEUE_MAX_DELAY_SECS);
                 Decision::RetryAfter { delay_secs: delay }
             }
         }
@@ -123,25 +136,45 @@ mod tests {
 
     #[test]
     fn decisions() {
-        let p = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
-        assert_eq!(p.decide(ResponseClass::Success, 1, None, 0.5), Decision::Succeeded);
-        assert_eq!(p.decide(ResponseClass::Permanent, 1, None, 0.5), Decision::Dead);
-        assert_eq!(p.decide(ResponseClass::Retryable, 3, None, 0.5), Decision::Dead);
+        let p = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(
+            p.decide(ResponseClass::Success, 1, None, 0.5),
+            Decision::Succeeded
+        );
+        assert_eq!(
+            p.decide(ResponseClass::Permanent, 1, None, 0.5),
+            Decision::Dead
+        );
+        assert_eq!(
+            p.decide(ResponseClass::Retryable, 3, None, 0.5),
+            Decision::Dead
+        );
         assert_eq!(
             p.decide(ResponseClass::Retryable, 1, Some(120), 0.5),
             Decision::RetryAfter { delay_secs: 120 }
         );
         assert_eq!(
             p.decide(ResponseClass::Retryable, 1, Some(10 * 24 * 3600), 0.5),
-            Decision::RetryAfter { delay_secs: QUEUE_MAX_DELAY_SECS }
+            Decision::RetryAfter {
+                delay_secs: QUEUE_MAX_DELAY_SECS
+            }
         );
     }
 
     #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("30", 0), Some(30));
-        assert_eq!(parse_retry_after("Tue, 14 Nov 2023 22:13:20 GMT", 1_700_000_000 - 90), Some(90));
-        assert_eq!(parse_retry_after("Tue, 14 Nov 2023 22:13:20 GMT", 1_800_000_000), Some(0));
+        assert_eq!(
+            parse_retry_after("Tue, 14 Nov 2023 22:13:20 GMT", 1_700_000_000 - 90),
+            Some(90)
+        );
+        assert_eq!(
+            parse_retry_after("Tue, 14 Nov 2023 22:13:20 GMT", 1_800_000_000),
+            Some(0)
+        );
         assert_eq!(parse_retry_after("soon", 0), None);
         assert_eq!(parse_retry_after("-5", 0), None);
     }

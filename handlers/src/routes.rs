@@ -83,7 +83,11 @@ mod tests {
 
     #[test]
     fn checkout_plans_contact_upsert() {
-        let steps = steps_for(DEFAULT_ROUTES, Provider::Stripe, "checkout.session.completed");
+        let steps = steps_for(
+            DEFAULT_ROUTES,
+            Provider::Stripe,
+            "checkout.session.completed",
+        );
         assert_eq!(steps, vec![StepKind::HubSpotUpsertContact]);
         assert!(steps_for(DEFAULT_ROUTES, Provider::Stripe, "charge.refunded").is_empty());
     }

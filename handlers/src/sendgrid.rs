@@ -1,1 +1,534 @@
-//! sendgrid webhooks (being written).
+//! SendGrid signed Event Webhook. Headers `X-Twilio-Email-Event-Webhook-Signature` (base64 of an
+//! ASN.1 DER ECDSA signature) and `X-Twilio-Email-Event-Webhook-Timestamp` (decimal seconds); the
+//! signed message is the timestamp header text followed by the raw body, no separator, ECDSA
+//! P-256 with SHA-256. Keys are base64 SubjectPublicKeyInfo DER as SendGrid's dashboard shows
+//! them. SendGrid does not normalise S, so high-S signatures are valid. The body is a JSON array
+//! of events; each event's `sg_event_id` is its dedupe key and `timestamp` (seconds) its time.
+
+use std::collections::HashSet;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use p256::ecdsa::signature::hazmat::PrehashVerifier;
+use p256::ecdsa::{Signature, VerifyingKey};
+use p256::pkcs8::DecodePublicKey;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::config::{secret_list, ConfigError};
+use crate::webhook::{
+    parse_decimal, Clock, InboundRequest, ParseError, ParsedEvent, Verified, VerifyError,
+};
+
+pub const SIGNATURE_HEADER: &str = "X-Twilio-Email-Event-Webhook-Signature";
+pub const TIMESTAMP_HEADER: &str = "X-Twilio-Email-Event-Webhook-Timestamp";
+
+/// A DER-encoded P-256 signature is at most 72 bytes (two 33-byte integers and three headers);
+/// anything longer is refused before it reaches the DER parser.
+const MAX_DER_SIGNATURE_BYTES: usize = 72;
+
+const BATCH_SHAPE: &str = "a JSON array of events";
+const EVENT_SHAPE: &str = "each event to be a JSON object";
+
+/// One configured SendGrid verification key (a P-256 point).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey(VerifyingKey);
+
+impl From<VerifyingKey> for PublicKey {
+    fn from(key: VerifyingKey) -> Self {
+        PublicKey(key)
+    }
+}
+
+/// Parse `SENDGRID_WEBHOOK_PUBLIC_KEYS`: comma-separated base64 SubjectPublicKeyInfo DER keys.
+/// Unset or blank yields no keys (the provider is disabled). Errors name the entry's index,
+/// never its value.
+pub fn parse_public_keys(
+    setting: &'static str,
+    raw: Option<&str>,
+) -> Result<Vec<PublicKey>, ConfigError> {
+    secret_list(setting, raw)?
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let der = STANDARD.decode(entry).map_err(|_| ConfigError {
+                setting,
+                detail: format!("entry {index} is not valid base64"),
+            })?;
+            VerifyingKey::from_public_key_der(&der)
+                .map(PublicKey)
+                .map_err(|_| ConfigError {
+                    setting,
+                    detail: format!(
+                        "entry {index} is not a P-256 public key (base64 SubjectPublicKeyInfo DER)"
+                    ),
+                })
+        })
+        .collect()
+}
+
+/// Decode the signature header: strict standard base64 of a DER `SEQUENCE { r, s }`. Raw
+/// `r || s` (IEEE P1363) is not DER and is refused. S is normalised to its low form before
+/// verifying: `(r, s)` and `(r, n - s)` verify alike, SendGrid emits both (its own SDK's test
+/// vectors are high-S), and `p256` 0.13 accepts both today, but a verifier that enforces low-S
+/// (as `k256` does) would silently drop half of SendGrid's deliveries.
+fn decode_signature(text: &str) -> Result<Signature, VerifyError> {
+    if text.len() > MAX_DER_SIGNATURE_BYTES.div_ceil(3) * 4 {
+        return Err(VerifyError::MalformedSignature);
+    }
+    let der = STANDARD
+        .decode(text)
+        .map_err(|_| VerifyError::MalformedSignature)?;
+    if der.len() > MAX_DER_SIGNATURE_BYTES {
+        return Err(VerifyError::MalformedSignature);
+    }
+    let signature = Signature::from_der(&der).map_err(|_| VerifyError::MalformedSignature)?;
+    Ok(signature.normalize_s().unwrap_or(signature))
+}
+
+/// First value of a header, treating a blank one as absent.
+fn non_blank_header<'a>(req: &InboundRequest<'a>, name: &str) -> Option<&'a str> {
+    req.header(name).filter(|value| !value.trim().is_empty())
+}
+
+/// Verify a SendGrid delivery against every configured key and report the index of the one that
+/// verified. Headers are checked in order (signature, then timestamp); the signature is checked
+/// before the timestamp's age, so `timestamp_out_of_tolerance` is only reported for genuinely
+/// signed requests.
+pub fn verify(
+    req: &InboundRequest,
+    keys: &[PublicKey],
+    clock: Clock,
+) -> Result<Verified, VerifyError> {
+    if req.body.is_empty() {
+        return Err(VerifyError::EmptyBody);
+    }
+    let signature_text =
+        non_blank_header(req, SIGNATURE_HEADER).ok_or(VerifyError::MissingSignature)?;
+    let signature = decode_signature(signature_text)?;
+    let timestamp_text =
+        non_blank_header(req, TIMESTAMP_HEADER).ok_or(VerifyError::MissingTimestamp)?;
+    let timestamp = parse_decimal(timestamp_text).ok_or(VerifyError::MalformedTimestamp)?;
+    // Hash once (the body may be a megabyte), then try each key on the digest.
+    let digest = Sha256::new()
+        .chain_update(timestamp_text.as_bytes())
+        .chain_update(req.body)
+        .finalize();
+    let key_index = keys
+        .iter()
+        .position(|key| key.0.verify_prehash(&digest, &signature).is_ok())
+        .ok_or(VerifyError::SignatureMismatch)?;
+    if !clock.within_tolerance(timestamp) {
+        return Err(VerifyError::TimestampOutOfTolerance);
+    }
+    Ok(Verified { key_index })
+}
+
+/// The fields of one batch element, before its payload is re-serialised.
+fn event_fields(element: &Value) -> Result<(String, String, Option<i64>), ParseError> {
+    let event = element
+        .as_object()
+        .ok_or(ParseError::UnexpectedShape(EVENT_SHAPE))?;
+    let non_empty = |field: &'static str| match event.get(field) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(ParseError::MissingField(field)),
+    };
+    let dedupe_key = non_empty("sg_event_id")?;
+    let event_type = non_empty("event")?;
+    let occurred_at_ms = event
+        .get("timestamp")
+        .and_then(Value::as_i64)
+        .and_then(|s| s.checked_mul(1000));
+    Ok((dedupe_key, event_type, occurred_at_ms))
+}
+
+/// Parse a verified SendGrid body into its events, one per array element. Every element must be
+/// well formed or the whole batch is rejected; a `sg_event_id` repeated inside the batch keeps
+/// only its first occurrence. Each payload is the element re-serialised as compact JSON.
+pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
+    let value: Value = serde_json::from_slice(req.body).map_err(|_| ParseError::InvalidJson)?;
+    let Value::Array(elements) = value else {
+        return Err(ParseError::UnexpectedShape(BATCH_SHAPE));
+    };
+    if elements.is_empty() {
+        return Err(ParseError::EmptyBatch);
+    }
+    let fields = elements
+        .iter()
+        .map(event_fields)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut seen = HashSet::with_capacity(fields.len());
+    let mut events = Vec::with_capacity(fields.len());
+    for (element, (dedupe_key, event_type, occurred_at_ms)) in elements.iter().zip(fields) {
+        if !seen.insert(dedupe_key.clone()) {
+            continue;
+        }
+        let payload = serde_json::to_string(element).map_err(|_| ParseError::InvalidJson)?;
+        events.push(ParsedEvent {
+            dedupe_key,
+            event_type,
+            account: None,
+            occurred_at_ms,
+            payload,
+        });
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::ecdsa::signature::hazmat::PrehashSigner;
+    use p256::ecdsa::SigningKey;
+    use p256::elliptic_curve::scalar::IsHigh;
+
+    const BODY: &[u8] = br#"[{"email":"a@example.com","event":"bounce","sg_event_id":"ev-1","timestamp":1700000000}]"#;
+    const NOW: i64 = 1_700_000_100;
+    /// The DER prefix of a P-256 SubjectPublicKeyInfo holding an uncompressed point.
+    const SPKI_PREFIX: [u8; 26] = [
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
+        0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    ];
+
+    // The official Node SDK's own test vector (@sendgrid/eventwebhook 8.0.0); its S is high.
+    const SDK_KEY: &str = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==";
+    const SDK_SIGNATURE: &str = "MEUCIGHQVtGj+Y3LkG9fLcxf3qfI10QysgDWmMOVmxG0u6ZUAiEAyBiXDWzM+uOe5W0JuG+luQAbPIqHh89M15TluLtEZtM=";
+    const SDK_TIMESTAMP: &str = "1600112502";
+    const SDK_BODY: &str = "[{\"email\":\"hello@world.com\",\"event\":\"dropped\",\"reason\":\"Bounced Address\",\"sg_event_id\":\"ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA\",\"sg_message_id\":\"LRzXl_NHStOGhQ4kofSm_A.filterdrecv-p3mdw1-756b745b58-kmzbl-18-5F5FC76C-9.0\",\"smtp-id\":\"<LRzXl_NHStOGhQ4kofSm_A@ismtpd0039p1iad1.sendgrid.net>\",\"timestamp\":1600112492}]\r\n";
+
+    fn signing_key(seed: u8) -> SigningKey {
+        SigningKey::from_slice(&[seed; 32]).unwrap()
+    }
+
+    fn spki_base64(key: &SigningKey) -> String {
+        let point = key.verifying_key().to_encoded_point(false);
+        STANDARD.encode([&SPKI_PREFIX[..], point.as_bytes()].concat())
+    }
+
+    fn key(seed: u8) -> PublicKey {
+        PublicKey::from(*signing_key(seed).verifying_key())
+    }
+
+    /// The low-S and high-S forms of the signature of `timestamp + body`.
+    fn signatures(seed: u8, timestamp: &str, body: &[u8]) -> (Signature, Signature) {
+        let digest = Sha256::new()
+            .chain_update(timestamp)
+            .chain_update(body)
+            .finalize();
+        let sig: Signature = signing_key(seed).sign_prehash(&digest).unwrap();
+        let low = sig.normalize_s().unwrap_or(sig);
+        let (r, s) = low.split_scalars();
+        let high = Signature::from_scalars(r.to_bytes(), (-*s).to_bytes()).unwrap();
+        (low, high)
+    }
+
+    fn header_for(seed: u8, t: &str, body: &[u8]) -> String {
+        STANDARD.encode(signatures(seed, t, body).0.to_der().as_bytes())
+    }
+
+    fn check(
+        sig: Option<&str>,
+        ts: Option<&str>,
+        body: &[u8],
+        keys: &[PublicKey],
+    ) -> Result<Verified, VerifyError> {
+        let mut headers = Vec::new();
+        if let Some(sig) = sig {
+            headers.push((SIGNATURE_HEADER.to_string(), sig.to_string()));
+        }
+        if let Some(ts) = ts {
+            headers.push((TIMESTAMP_HEADER.to_ascii_lowercase(), ts.to_string()));
+        }
+        let req = InboundRequest {
+            method: "POST",
+            url: "",
+            headers: &headers,
+            body,
+        };
+        verify(
+            &req,
+            keys,
+            Clock {
+                now_unix: NOW,
+                tolerance_secs: 300,
+            },
+        )
+    }
+
+    #[test]
+    fn accepts_valid_and_reports_key_index() {
+        let t = NOW.to_string();
+        let h = header_for(1, &t, BODY);
+        assert_eq!(
+            check(Some(&h), Some(&t), BODY, &[key(1)]),
+            Ok(Verified { key_index: 0 })
+        );
+        assert_eq!(
+            check(Some(&h), Some(&t), BODY, &[key(2), key(1)]),
+            Ok(Verified { key_index: 1 })
+        );
+    }
+
+    #[test]
+    fn high_s_is_accepted_and_raw_r_s_is_not() {
+        let t = NOW.to_string();
+        let (low, high) = signatures(1, &t, BODY);
+        assert!(bool::from(high.s().is_high()));
+        for sig in [low, high] {
+            let h = STANDARD.encode(sig.to_der().as_bytes());
+            assert_eq!(
+                check(Some(&h), Some(&t), BODY, &[key(1)]),
+                Ok(Verified { key_index: 0 })
+            );
+            let raw = STANDARD.encode(sig.to_bytes());
+            assert_eq!(
+                check(Some(&raw), Some(&t), BODY, &[key(1)]),
+                Err(VerifyError::MalformedSignature)
+            );
+        }
+    }
+
+    #[test]
+    fn the_sdk_vector_verifies_with_its_high_s() {
+        let keys = parse_public_keys("K", Some(SDK_KEY)).unwrap();
+        let headers = vec![
+            (SIGNATURE_HEADER.to_string(), SDK_SIGNATURE.to_string()),
+            (TIMESTAMP_HEADER.to_string(), SDK_TIMESTAMP.to_string()),
+        ];
+        let der = STANDARD.decode(SDK_SIGNATURE).unwrap();
+        assert!(bool::from(Signature::from_der(&der).unwrap().s().is_high()));
+        let req = InboundRequest {
+            method: "POST",
+            url: "",
+            headers: &headers,
+            body: SDK_BODY.as_bytes(),
+        };
+        let clock = Clock {
+            now_unix: 1_600_112_502,
+            tolerance_secs: 300,
+        };
+        assert_eq!(verify(&req, &keys, clock), Ok(Verified { key_index: 0 }));
+        let events = parse(&req).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event_type, "dropped");
+        assert_eq!(events[0].occurred_at_ms, Some(1_600_112_492_000));
+    }
+
+    #[test]
+    fn rejections_have_precise_reasons() {
+        let t = NOW.to_string();
+        let h = header_for(1, &t, BODY);
+        let k = [key(1)];
+        let err = |e| Err::<Verified, _>(e);
+        assert_eq!(
+            check(Some(&h), Some(&t), b"", &k),
+            err(VerifyError::EmptyBody)
+        );
+        assert_eq!(
+            check(None, Some(&t), BODY, &k),
+            err(VerifyError::MissingSignature)
+        );
+        assert_eq!(
+            check(Some(" "), Some(&t), BODY, &k),
+            err(VerifyError::MissingSignature)
+        );
+        assert_eq!(
+            check(Some("garbage!"), Some(&t), BODY, &k),
+            err(VerifyError::MalformedSignature)
+        );
+        assert_eq!(
+            check(Some(&h[..h.len() - 1]), Some(&t), BODY, &k),
+            err(VerifyError::MalformedSignature)
+        );
+        assert_eq!(
+            check(Some(&h.repeat(2)), Some(&t), BODY, &k),
+            err(VerifyError::MalformedSignature)
+        );
+        assert_eq!(
+            check(Some(&h), None, BODY, &k),
+            err(VerifyError::MissingTimestamp)
+        );
+        assert_eq!(
+            check(Some(&h), Some(""), BODY, &k),
+            err(VerifyError::MissingTimestamp)
+        );
+        let signed_abc = header_for(1, "abc", BODY);
+        assert_eq!(
+            check(Some(&signed_abc), Some("abc"), BODY, &k),
+            err(VerifyError::MalformedTimestamp)
+        );
+        assert_eq!(
+            check(Some(&h), Some(&t), BODY, &[key(2)]),
+            err(VerifyError::SignatureMismatch)
+        );
+        assert_eq!(
+            check(Some(&h), Some(&t), BODY, &[]),
+            err(VerifyError::SignatureMismatch)
+        );
+        assert_eq!(
+            check(Some(&h), Some(&t), b"[{}]", &k),
+            err(VerifyError::SignatureMismatch)
+        );
+        let later = (NOW + 1).to_string();
+        assert_eq!(
+            check(Some(&h), Some(&later), BODY, &k),
+            err(VerifyError::SignatureMismatch)
+        );
+    }
+
+    #[test]
+    fn tolerance_applies_both_ways_after_the_signature() {
+        let k = [key(1)];
+        for (t, expected) in [
+            (NOW - 300, Ok(Verified { key_index: 0 })),
+            (NOW + 300, Ok(Verified { key_index: 0 })),
+            (NOW - 301, Err(VerifyError::TimestampOutOfTolerance)),
+            (NOW + 301, Err(VerifyError::TimestampOutOfTolerance)),
+            (NOW * 1000, Err(VerifyError::TimestampOutOfTolerance)),
+        ] {
+            let t = t.to_string();
+            assert_eq!(
+                check(Some(&header_for(1, &t, BODY)), Some(&t), BODY, &k),
+                expected,
+                "{t}"
+            );
+        }
+        let old = (NOW - 3600).to_string();
+        let wrong_key = header_for(2, &old, BODY);
+        assert_eq!(
+            check(Some(&wrong_key), Some(&old), BODY, &k),
+            Err(VerifyError::SignatureMismatch)
+        );
+    }
+
+    #[test]
+    fn public_keys_parse_and_errors_name_the_index_only() {
+        assert_eq!(parse_public_keys("K", None).unwrap(), vec![]);
+        assert_eq!(parse_public_keys("K", Some("  ")).unwrap(), vec![]);
+        let two = format!(
+            " {} ,{}",
+            spki_base64(&signing_key(1)),
+            spki_base64(&signing_key(2))
+        );
+        assert_eq!(
+            parse_public_keys("K", Some(&two)).unwrap(),
+            vec![key(1), key(2)]
+        );
+
+        let good = spki_base64(&signing_key(1));
+        let not_base64 = format!("{good},not*base64");
+        let err = parse_public_keys("K", Some(&not_base64)).unwrap_err();
+        assert_eq!(err.setting, "K");
+        assert!(
+            err.detail.contains("entry 1") && err.detail.contains("base64"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("not*base64"));
+
+        let truncated = STANDARD.encode(&STANDARD.decode(&good).unwrap()[..60]);
+        let err = parse_public_keys("K", Some(&truncated)).unwrap_err();
+        assert!(
+            err.detail.contains("entry 0") && err.detail.contains("P-256"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains(&truncated));
+
+        // The same point labelled secp256k1 (OID 1.3.132.0.10): refused on the curve OID.
+        let mut secp256k1 = STANDARD.decode(&good).unwrap();
+        secp256k1.splice(14..23, [0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a]);
+        secp256k1[1] -= 3;
+        secp256k1[3] -= 3;
+        let err = parse_public_keys("K", Some(&STANDARD.encode(secp256k1))).unwrap_err();
+        assert!(err.detail.contains("entry 0"), "{err}");
+
+        assert!(parse_public_keys("K", Some(&format!("{good},,{good}"))).is_err());
+    }
+
+    fn parse_body(body: &[u8]) -> Result<Vec<ParsedEvent>, ParseError> {
+        parse(&InboundRequest {
+            method: "POST",
+            url: "",
+            headers: &[],
+            body,
+        })
+    }
+
+    #[test]
+    fn parses_each_event_and_keeps_the_first_of_a_repeated_id() {
+        let body = br#"[
+            {"sg_event_id":"a","event":"delivered","timestamp":1700000000,"email":"x@example.com"},
+            {"sg_event_id":"b","event":"open","timestamp":1700000001},
+            {"sg_event_id":"a","event":"bounce","timestamp":1700000002},
+            {"sg_event_id":"c","event":"click"}
+        ]"#;
+        let events = parse_body(body).unwrap();
+        let summary: Vec<_> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.dedupe_key.as_str(),
+                    e.event_type.as_str(),
+                    e.occurred_at_ms,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("a", "delivered", Some(1_700_000_000_000)),
+                ("b", "open", Some(1_700_000_001_000)),
+                ("c", "click", None),
+            ]
+        );
+        assert!(events.iter().all(|e| e.account.is_none()));
+        assert_eq!(
+            events[0].payload,
+            r#"{"email":"x@example.com","event":"delivered","sg_event_id":"a","timestamp":1700000000}"#
+        );
+    }
+
+    #[test]
+    fn parse_rejects_bad_shapes() {
+        for (body, expected) in [
+            (&b"not json"[..], ParseError::InvalidJson),
+            (
+                &b"[{\"sg_event_id\":\"a\",\"event\":\"open\"}"[..],
+                ParseError::InvalidJson,
+            ),
+            (&b"\xff"[..], ParseError::InvalidJson),
+            (
+                &b"{\"sg_event_id\":\"a\",\"event\":\"open\"}"[..],
+                ParseError::UnexpectedShape(BATCH_SHAPE),
+            ),
+            (&b"[]"[..], ParseError::EmptyBatch),
+            (&b"[1]"[..], ParseError::UnexpectedShape(EVENT_SHAPE)),
+            (
+                &b"[{\"event\":\"open\"}]"[..],
+                ParseError::MissingField("sg_event_id"),
+            ),
+            (
+                &b"[{\"sg_event_id\":7,\"event\":\"open\"}]"[..],
+                ParseError::MissingField("sg_event_id"),
+            ),
+            (
+                &b"[{\"sg_event_id\":\"\",\"event\":\"open\"}]"[..],
+                ParseError::MissingField("sg_event_id"),
+            ),
+            (
+                &b"[{\"sg_event_id\":\"a\"}]"[..],
+                ParseError::MissingField("event"),
+            ),
+            (
+                &b"[{\"sg_event_id\":\"a\",\"event\":\"open\"},{\"sg_event_id\":\"b\"}]"[..],
+                ParseError::MissingField("event"),
+            ),
+        ] {
+            assert_eq!(
+                parse_body(body),
+                Err(expected),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+}

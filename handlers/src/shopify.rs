@@ -1,1 +1,504 @@
-//! shopify webhooks (being written).
+//! Shopify webhooks. `X-Shopify-Hmac-Sha256` is `base64(HMAC-SHA256(app secret, raw body))`,
+//! keyed with the secret's UTF-8 bytes (not decoded). A header that is not base64 of exactly 32
+//! bytes can never match and is reported as a mismatch. No timestamp is signed (the
+//! `X-Shopify-Triggered-At` header is informational only), so dedupe on `X-Shopify-Webhook-Id`,
+//! which is stable across Shopify's retries, is the replay guard. One event per request: the
+//! topic header is the event type and the shop domain header is the account. This module also
+//! owns the mandatory privacy-compliance topics and the subject their payloads name.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::time::rfc3339_to_unix_ms;
+use crate::webhook::{Clock, InboundRequest, ParseError, ParsedEvent, Verified, VerifyError};
+
+pub const HMAC_HEADER: &str = "X-Shopify-Hmac-Sha256";
+pub const WEBHOOK_ID_HEADER: &str = "X-Shopify-Webhook-Id";
+pub const TOPIC_HEADER: &str = "X-Shopify-Topic";
+pub const SHOP_DOMAIN_HEADER: &str = "X-Shopify-Shop-Domain";
+pub const TRIGGERED_AT_HEADER: &str = "X-Shopify-Triggered-At";
+
+/// The mandatory privacy-compliance topics.
+pub const PRIVACY_TOPICS: [&str; 3] = ["customers/data_request", "customers/redact", "shop/redact"];
+
+/// True for the three mandatory privacy-compliance topics (exact, as Shopify sends them).
+pub fn is_privacy_topic(topic: &str) -> bool {
+    PRIVACY_TOPICS.contains(&topic)
+}
+
+/// HMAC-SHA256 of the raw body under `secret`.
+pub fn sign(secret: &str, body: &[u8]) -> [u8; 32] {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => unreachable!("HMAC takes keys of any length"),
+    };
+    mac.update(body);
+    mac.finalize().into_bytes().into()
+}
+
+/// The `X-Shopify-Hmac-Sha256` value Shopify would send for `body` (for tests and the sender
+/// script).
+pub fn sign_header(secret: &str, body: &[u8]) -> String {
+    STANDARD.encode(sign(secret, body))
+}
+
+/// The 32-byte digest a header claims, or `None` when it is not canonical padded base64 of
+/// exactly 32 bytes (such a header can never match).
+fn claimed_digest(header: &str) -> Option<[u8; 32]> {
+    // 32 bytes encode to 44 characters; anything longer is not worth decoding.
+    if header.len() > 44 {
+        return None;
+    }
+    let bytes = STANDARD.decode(header).ok()?;
+    <[u8; 32]>::try_from(bytes.as_slice()).ok()
+}
+
+/// Verify a Shopify delivery against every configured secret (during a rotation Shopify may
+/// sign with the old secret for an hour, so both are configured). Nothing in the request is
+/// timestamped by the signature, so `_clock` never causes a rejection.
+pub fn verify(
+    req: &InboundRequest,
+    secrets: &[String],
+    _clock: Clock,
+) -> Result<Verified, VerifyError> {
+    if req.body.is_empty() {
+        return Err(VerifyError::EmptyBody);
+    }
+    let header = req.header(HMAC_HEADER).map(str::trim).unwrap_or_default();
+    if header.is_empty() {
+        return Err(VerifyError::MissingSignature);
+    }
+    let claimed = claimed_digest(header).ok_or(VerifyError::SignatureMismatch)?;
+    let key_index = secrets
+        .iter()
+        .position(|secret| bool::from(sign(secret, req.body).ct_eq(&claimed)))
+        .ok_or(VerifyError::SignatureMismatch)?;
+    Ok(Verified { key_index })
+}
+
+/// A required header's trimmed value; missing or blank is a parse error naming it.
+fn required_header<'a>(
+    req: &InboundRequest<'a>,
+    name: &'static str,
+) -> Result<&'a str, ParseError> {
+    match req.header(name).map(str::trim) {
+        Some(value) if !value.is_empty() => Ok(value),
+        _ => Err(ParseError::MissingHeader(name)),
+    }
+}
+
+/// Parse a verified Shopify delivery into its single event. The dedupe key, type and account
+/// come from headers; the body must be a JSON object and is kept verbatim as the payload. The
+/// event's time is the body's `updated_at`, else `created_at`, else the unsigned
+/// `X-Shopify-Triggered-At` header (stored, never used to reject).
+pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
+    let dedupe_key = required_header(req, WEBHOOK_ID_HEADER)?.to_string();
+    let event_type = required_header(req, TOPIC_HEADER)?.to_string();
+    let account = required_header(req, SHOP_DOMAIN_HEADER)?.to_string();
+    let text = std::str::from_utf8(req.body).map_err(|_| ParseError::InvalidJson)?;
+    let value: Value = serde_json::from_str(text).map_err(|_| ParseError::InvalidJson)?;
+    let object = value
+        .as_object()
+        .ok_or(ParseError::UnexpectedShape("a JSON object"))?;
+    let occurred_at_ms = ["updated_at", "created_at"]
+        .into_iter()
+        .find_map(|field| {
+            object
+                .get(field)
+                .and_then(Value::as_str)
+                .and_then(rfc3339_to_unix_ms)
+        })
+        .or_else(|| req.header(TRIGGERED_AT_HEADER).and_then(rfc3339_to_unix_ms));
+    Ok(vec![ParsedEvent {
+        dedupe_key,
+        event_type,
+        account: Some(account),
+        occurred_at_ms,
+        payload: text.to_string(),
+    }])
+}
+
+/// Who a privacy-compliance payload is about: the shop (`shop/redact`) or one of its customers
+/// (`customers/redact`, `customers/data_request`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrivacySubject {
+    pub shop_domain: Option<String>,
+    /// Shopify sends a number; a string is accepted too. Always normalised to decimal text.
+    pub customer_id: Option<String>,
+    pub customer_email: Option<String>,
+}
+
+fn non_empty_string(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        _ => None,
+    }
+}
+
+fn id_text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::Number(n) => Some(n.to_string()),
+        other => non_empty_string(Some(other)),
+    }
+}
+
+/// The shop domain, customer id and customer email a privacy payload names, when present.
+/// `None` when the payload is not an object or names none of them.
+pub fn privacy_subject(payload: &Value) -> Option<PrivacySubject> {
+    let object = payload.as_object()?;
+    let customer = object.get("customer").and_then(Value::as_object);
+    let subject = PrivacySubject {
+        shop_domain: non_empty_string(object.get("shop_domain")),
+        customer_id: customer.and_then(|c| id_text(c.get("id"))),
+        customer_email: customer.and_then(|c| non_empty_string(c.get("email"))),
+    };
+    (subject != PrivacySubject::default()).then_some(subject)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "shpss_test_secret";
+    const BODY: &[u8] = br#"{"id":820982911946154508,"email":"jon@example.com","created_at":"2021-12-31T19:00:00-05:00","updated_at":"2022-01-01T10:00:00Z"}"#;
+
+    fn clock() -> Clock {
+        Clock {
+            now_unix: 1_700_000_000,
+            tolerance_secs: 300,
+        }
+    }
+
+    fn headers(hmac: Option<&str>) -> Vec<(String, String)> {
+        let mut headers = vec![
+            (
+                WEBHOOK_ID_HEADER.to_string(),
+                "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043".to_string(),
+            ),
+            (TOPIC_HEADER.to_string(), "orders/create".to_string()),
+            (
+                SHOP_DOMAIN_HEADER.to_string(),
+                "example.myshopify.com".to_string(),
+            ),
+            (
+                TRIGGERED_AT_HEADER.to_string(),
+                "2023-03-29T18:00:27.877041743Z".to_string(),
+            ),
+        ];
+        if let Some(hmac) = hmac {
+            headers.push(("x-shopify-hmac-sha256".to_string(), hmac.to_string()));
+        }
+        headers
+    }
+
+    fn check(hmac: Option<&str>, body: &[u8], secrets: &[&str]) -> Result<Verified, VerifyError> {
+        let headers = headers(hmac);
+        let req = InboundRequest {
+            method: "POST",
+            url: "",
+            headers: &headers,
+            body,
+        };
+        let secrets: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
+        verify(&req, &secrets, clock())
+    }
+
+    fn parse_with(headers: &[(String, String)], body: &[u8]) -> Result<ParsedEvent, ParseError> {
+        let req = InboundRequest {
+            method: "POST",
+            url: "",
+            headers,
+            body,
+        };
+        let mut events = parse(&req)?;
+        assert_eq!(events.len(), 1);
+        Ok(events.remove(0))
+    }
+
+    #[test]
+    fn matches_a_known_vector() {
+        // The widely published HMAC-SHA256 example (hex f7bc83f4…2d1a3cd8), base64-encoded.
+        assert_eq!(
+            sign_header("key", b"The quick brown fox jumps over the lazy dog"),
+            "97yD9DBThCSxMpjmqm+xQ+9NWaFJRhdZl0edvC0aPNg="
+        );
+    }
+
+    #[test]
+    fn accepts_valid_and_reports_key_index() {
+        let good = sign_header(SECRET, BODY);
+        assert_eq!(
+            check(Some(&good), BODY, &[SECRET]),
+            Ok(Verified { key_index: 0 })
+        );
+        assert_eq!(
+            check(Some(&good), BODY, &["old", SECRET]),
+            Ok(Verified { key_index: 1 })
+        );
+        assert_eq!(
+            check(Some(&good), BODY, &[SECRET, SECRET]),
+            Ok(Verified { key_index: 0 })
+        );
+        let padded = format!("  {good}\t");
+        assert_eq!(
+            check(Some(&padded), BODY, &[SECRET]),
+            Ok(Verified { key_index: 0 })
+        );
+    }
+
+    #[test]
+    fn clock_and_triggered_at_never_reject() {
+        let good = sign_header(SECRET, BODY);
+        let mut headers = headers(Some(&good));
+        headers.retain(|(k, _)| k != TRIGGERED_AT_HEADER);
+        headers.push((
+            TRIGGERED_AT_HEADER.to_string(),
+            "1999-01-01T00:00:00Z".to_string(),
+        ));
+        let req = InboundRequest {
+            method: "POST",
+            url: "",
+            headers: &headers,
+            body: BODY,
+        };
+        for now_unix in [i64::MIN, 0, 1_700_000_000, i64::MAX] {
+            let clock = Clock {
+                now_unix,
+                tolerance_secs: 0,
+            };
+            assert_eq!(
+                verify(&req, &[SECRET.to_string()], clock),
+                Ok(Verified { key_index: 0 })
+            );
+        }
+    }
+
+    #[test]
+    fn rejections_have_precise_reasons() {
+        let good = sign_header(SECRET, BODY);
+        let digest = sign(SECRET, BODY);
+        assert_eq!(
+            check(Some(&good), b"", &[SECRET]),
+            Err(VerifyError::EmptyBody)
+        );
+        assert_eq!(check(None, b"", &[SECRET]), Err(VerifyError::EmptyBody));
+        assert_eq!(
+            check(None, BODY, &[SECRET]),
+            Err(VerifyError::MissingSignature)
+        );
+        assert_eq!(
+            check(Some(""), BODY, &[SECRET]),
+            Err(VerifyError::MissingSignature)
+        );
+        assert_eq!(
+            check(Some("  "), BODY, &[SECRET]),
+            Err(VerifyError::MissingSignature)
+        );
+        assert_eq!(
+            check(Some(&good), BODY, &[]),
+            Err(VerifyError::SignatureMismatch)
+        );
+        assert_eq!(
+            check(Some(&good), BODY, &["other"]),
+            Err(VerifyError::SignatureMismatch)
+        );
+        let mismatches = [
+            "not base64!".to_string(),
+            good[..good.len() - 1].to_string(),
+            good.trim_end_matches('=').to_string(),
+            good[..40].to_string(),
+            STANDARD.encode(&digest[..31]),
+            STANDARD.encode([&digest[..], &[0]].concat()),
+            hex::encode(digest),
+            good.replace('+', "-").replace('/', "_"),
+            format!("{good}{good}"),
+            "A".repeat(10_000),
+            "é".repeat(22),
+        ];
+        for bad in &mismatches {
+            assert_eq!(
+                check(Some(bad), BODY, &[SECRET]),
+                Err(VerifyError::SignatureMismatch),
+                "{bad}"
+            );
+        }
+        let mut tampered = BODY.to_vec();
+        tampered[10] ^= 1;
+        assert_eq!(
+            check(Some(&good), &tampered, &[SECRET]),
+            Err(VerifyError::SignatureMismatch)
+        );
+    }
+
+    #[test]
+    fn a_base64_looking_secret_is_used_as_text() {
+        let secret = "c2VjcmV0";
+        let good = sign_header(secret, BODY);
+        assert_eq!(
+            check(Some(&good), BODY, &[secret]),
+            Ok(Verified { key_index: 0 })
+        );
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"secret").unwrap();
+        mac.update(BODY);
+        let decoded_key = STANDARD.encode(mac.finalize().into_bytes());
+        assert_eq!(
+            check(Some(&decoded_key), BODY, &[secret]),
+            Err(VerifyError::SignatureMismatch)
+        );
+    }
+
+    #[test]
+    fn parses_headers_and_prefers_updated_at() {
+        let event = parse_with(&headers(None), BODY).unwrap();
+        assert_eq!(event.dedupe_key, "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043");
+        assert_eq!(event.event_type, "orders/create");
+        assert_eq!(event.account.as_deref(), Some("example.myshopify.com"));
+        assert_eq!(event.occurred_at_ms, Some(1_641_031_200_000));
+        assert_eq!(event.payload.as_bytes(), BODY);
+    }
+
+    #[test]
+    fn occurred_at_falls_back_in_order() {
+        let h = headers(None);
+        let created = br#"{"created_at":"2021-12-31T19:00:00-05:00","updated_at":null}"#;
+        assert_eq!(
+            parse_with(&h, created).unwrap().occurred_at_ms,
+            Some(1_640_995_200_000)
+        );
+        let bad_updated = br#"{"updated_at":"yesterday","created_at":"2021-12-31T19:00:00-05:00"}"#;
+        assert_eq!(
+            parse_with(&h, bad_updated).unwrap().occurred_at_ms,
+            Some(1_640_995_200_000)
+        );
+        assert_eq!(
+            parse_with(&h, b"{}").unwrap().occurred_at_ms,
+            Some(1_680_112_827_877)
+        );
+        let without_trigger: Vec<_> = h
+            .iter()
+            .filter(|(k, _)| k != TRIGGERED_AT_HEADER)
+            .cloned()
+            .collect();
+        assert_eq!(
+            parse_with(&without_trigger, b"{}").unwrap().occurred_at_ms,
+            None
+        );
+        let mut garbage = without_trigger.clone();
+        garbage.push((TRIGGERED_AT_HEADER.to_string(), "soon".to_string()));
+        assert_eq!(parse_with(&garbage, b"{}").unwrap().occurred_at_ms, None);
+    }
+
+    #[test]
+    fn parse_requires_each_header() {
+        for name in [WEBHOOK_ID_HEADER, TOPIC_HEADER, SHOP_DOMAIN_HEADER] {
+            let missing: Vec<_> = headers(None)
+                .into_iter()
+                .filter(|(k, _)| k != name)
+                .collect();
+            assert_eq!(
+                parse_with(&missing, BODY),
+                Err(ParseError::MissingHeader(name))
+            );
+            let blank: Vec<_> = headers(None)
+                .into_iter()
+                .map(|(k, v)| {
+                    if k == name {
+                        (k, " ".to_string())
+                    } else {
+                        (k, v)
+                    }
+                })
+                .collect();
+            assert_eq!(
+                parse_with(&blank, BODY),
+                Err(ParseError::MissingHeader(name))
+            );
+        }
+    }
+
+    #[test]
+    fn parse_rejects_bad_shapes() {
+        let h = headers(None);
+        for (body, code) in [
+            (&b"not json"[..], "invalid_json"),
+            (&b"\xff{}"[..], "invalid_json"),
+            (&b"[]"[..], "unexpected_shape"),
+            (&b"\"orders\""[..], "unexpected_shape"),
+            (&b"null"[..], "unexpected_shape"),
+        ] {
+            assert_eq!(
+                parse_with(&h, body).unwrap_err().code(),
+                code,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn privacy_topics() {
+        for topic in PRIVACY_TOPICS {
+            assert!(is_privacy_topic(topic));
+        }
+        for other in [
+            "orders/create",
+            "app/uninstalled",
+            "customers/update",
+            "",
+            "CUSTOMERS_REDACT",
+        ] {
+            assert!(!is_privacy_topic(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn privacy_subjects() {
+        let redact: Value = serde_json::from_str(
+            r#"{"shop_id":954889,"shop_domain":"example.myshopify.com","customer":{"id":191167,"email":"john@example.com","phone":"555-625-1199"},"orders_to_redact":[299938]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            privacy_subject(&redact),
+            Some(PrivacySubject {
+                shop_domain: Some("example.myshopify.com".into()),
+                customer_id: Some("191167".into()),
+                customer_email: Some("john@example.com".into()),
+            })
+        );
+        let shop: Value =
+            serde_json::json!({"shop_id": 954889, "shop_domain": "example.myshopify.com"});
+        assert_eq!(
+            privacy_subject(&shop),
+            Some(PrivacySubject {
+                shop_domain: Some("example.myshopify.com".into()),
+                ..Default::default()
+            })
+        );
+        let string_id = serde_json::json!({"customer": {"id": "gid-7", "email": ""}});
+        assert_eq!(
+            privacy_subject(&string_id),
+            Some(PrivacySubject {
+                customer_id: Some("gid-7".into()),
+                ..Default::default()
+            })
+        );
+        let big_id = serde_json::json!({"customer": {"id": 18_446_744_073_709_551_615u64}});
+        assert_eq!(
+            privacy_subject(&big_id).unwrap().customer_id.as_deref(),
+            Some("18446744073709551615")
+        );
+        for nothing in [
+            serde_json::json!([]),
+            serde_json::json!({}),
+            serde_json::json!({"customer": null, "shop_domain": 5}),
+            serde_json::json!({"customer": {"id": null, "email": ["a"]}}),
+            serde_json::json!({"customer": [{"id": 1}]}),
+        ] {
+            assert_eq!(privacy_subject(&nothing), None, "{nothing}");
+        }
+    }
+}

@@ -54,7 +54,11 @@ fn parse_header(header: &str) -> Result<SignatureHeader, VerifyError> {
         return Err(VerifyError::MalformedSignature);
     }
     let timestamp = parse_decimal(timestamp_text).ok_or(VerifyError::MalformedTimestamp)?;
-    Ok(SignatureHeader { timestamp, timestamp_text: timestamp_text.to_string(), v1 })
+    Ok(SignatureHeader {
+        timestamp,
+        timestamp_text: timestamp_text.to_string(),
+        v1,
+    })
 }
 
 /// HMAC-SHA256 of `"<t>." + body` under `secret`.
@@ -80,17 +84,18 @@ pub fn verify(
     if req.body.is_empty() {
         return Err(VerifyError::EmptyBody);
     }
-    let header = req.header(SIGNATURE_HEADER).ok_or(VerifyError::MissingSignature)?;
+    let header = req
+        .header(SIGNATURE_HEADER)
+        .ok_or(VerifyError::MissingSignature)?;
     if header.trim().is_empty() {
         return Err(VerifyError::MissingSignature);
     }
     let parsed = parse_header(header)?;
     let matched = secrets.iter().position(|secret| {
         let expected = sign(secret, &parsed.timestamp_text, req.body);
-        parsed
-            .v1
-            .iter()
-            .fold(false, |found, candidate| found | bool::from(candidate.ct_eq(&expected)))
+        parsed.v1.iter().fold(false, |found, candidate| {
+            found | bool::from(candidate.ct_eq(&expected))
+        })
     });
     let key_index = matched.ok_or(VerifyError::SignatureMismatch)?;
     if !clock.within_tolerance(parsed.timestamp) {
@@ -103,7 +108,9 @@ pub fn verify(
 pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
     let text = std::str::from_utf8(req.body).map_err(|_| ParseError::InvalidJson)?;
     let value: Value = serde_json::from_str(text).map_err(|_| ParseError::InvalidJson)?;
-    let event = value.as_object().ok_or(ParseError::UnexpectedShape("a JSON object"))?;
+    let event = value
+        .as_object()
+        .ok_or(ParseError::UnexpectedShape("a JSON object"))?;
     let non_empty = |field: &'static str| match event.get(field) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         _ => Err(ParseError::MissingField(field)),
@@ -113,7 +120,10 @@ pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
     Ok(vec![ParsedEvent {
         dedupe_key,
         event_type,
-        account: event.get("account").and_then(Value::as_str).map(str::to_string),
+        account: event
+            .get("account")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         occurred_at_ms: event
             .get("created")
             .and_then(Value::as_i64)
@@ -131,17 +141,34 @@ mod tests {
     const NOW: i64 = 1_700_000_100;
 
     fn clock() -> Clock {
-        Clock { now_unix: NOW, tolerance_secs: 300 }
+        Clock {
+            now_unix: NOW,
+            tolerance_secs: 300,
+        }
     }
 
     fn header_for(secret: &str, t: i64, body: &[u8]) -> String {
-        format!("t={t},v1={}", hex::encode(sign(secret, &t.to_string(), body)))
+        format!(
+            "t={t},v1={}",
+            hex::encode(sign(secret, &t.to_string(), body))
+        )
     }
 
-    fn check(header: Option<String>, body: &[u8], secrets: &[&str]) -> Result<Verified, VerifyError> {
-        let headers: Vec<(String, String)> =
-            header.into_iter().map(|h| ("stripe-signature".to_string(), h)).collect();
-        let req = InboundRequest { method: "POST", url: "https://x/webhooks/stripe", headers: &headers, body };
+    fn check(
+        header: Option<String>,
+        body: &[u8],
+        secrets: &[&str],
+    ) -> Result<Verified, VerifyError> {
+        let headers: Vec<(String, String)> = header
+            .into_iter()
+            .map(|h| ("stripe-signature".to_string(), h))
+            .collect();
+        let req = InboundRequest {
+            method: "POST",
+            url: "https://x/webhooks/stripe",
+            headers: &headers,
+            body,
+        };
         let secrets: Vec<String> = secrets.iter().map(|s| s.to_string()).collect();
         verify(&req, &secrets, clock())
     }
@@ -149,8 +176,14 @@ mod tests {
     #[test]
     fn accepts_valid_and_reports_key_index() {
         let h = header_for(SECRET, NOW, BODY);
-        assert_eq!(check(Some(h.clone()), BODY, &[SECRET]), Ok(Verified { key_index: 0 }));
-        assert_eq!(check(Some(h), BODY, &["whsec_old", SECRET]), Ok(Verified { key_index: 1 }));
+        assert_eq!(
+            check(Some(h.clone()), BODY, &[SECRET]),
+            Ok(Verified { key_index: 0 })
+        );
+        assert_eq!(
+            check(Some(h), BODY, &["whsec_old", SECRET]),
+            Ok(Verified { key_index: 1 })
+        );
     }
 
     #[test]
@@ -159,15 +192,30 @@ mod tests {
         let h = format!("t={NOW},v1={},v1={good},v0={good}", "0".repeat(64));
         assert!(check(Some(h), BODY, &[SECRET]).is_ok());
         let only_v0 = format!("t={NOW},v0={good}");
-        assert_eq!(check(Some(only_v0), BODY, &[SECRET]), Err(VerifyError::MalformedSignature));
+        assert_eq!(
+            check(Some(only_v0), BODY, &[SECRET]),
+            Err(VerifyError::MalformedSignature)
+        );
     }
 
     #[test]
     fn rejections_have_precise_reasons() {
-        assert_eq!(check(None, BODY, &[SECRET]), Err(VerifyError::MissingSignature));
-        assert_eq!(check(Some(String::new()), BODY, &[SECRET]), Err(VerifyError::MissingSignature));
-        assert_eq!(check(Some("garbage".into()), BODY, &[SECRET]), Err(VerifyError::MalformedSignature));
-        assert_eq!(check(Some(header_for(SECRET, NOW, BODY)), b"", &[SECRET]), Err(VerifyError::EmptyBody));
+        assert_eq!(
+            check(None, BODY, &[SECRET]),
+            Err(VerifyError::MissingSignature)
+        );
+        assert_eq!(
+            check(Some(String::new()), BODY, &[SECRET]),
+            Err(VerifyError::MissingSignature)
+        );
+        assert_eq!(
+            check(Some("garbage".into()), BODY, &[SECRET]),
+            Err(VerifyError::MalformedSignature)
+        );
+        assert_eq!(
+            check(Some(header_for(SECRET, NOW, BODY)), b"", &[SECRET]),
+            Err(VerifyError::EmptyBody)
+        );
         assert_eq!(
             check(Some(header_for("whsec_other", NOW, BODY)), BODY, &[SECRET]),
             Err(VerifyError::SignatureMismatch)
@@ -186,16 +234,30 @@ mod tests {
             Err(VerifyError::TimestampOutOfTolerance)
         );
         let sig = hex::encode(sign(SECRET, "abc", BODY));
-        assert_eq!(check(Some(format!("t=abc,v1={sig}")), BODY, &[SECRET]), Err(VerifyError::MalformedTimestamp));
+        assert_eq!(
+            check(Some(format!("t=abc,v1={sig}")), BODY, &[SECRET]),
+            Err(VerifyError::MalformedTimestamp)
+        );
         let twice = format!("{},t={NOW}", header_for(SECRET, NOW, BODY));
-        assert_eq!(check(Some(twice), BODY, &[SECRET]), Err(VerifyError::MalformedSignature));
-        assert_eq!(check(Some(header_for(SECRET, NOW, BODY)), BODY, &[]), Err(VerifyError::SignatureMismatch));
+        assert_eq!(
+            check(Some(twice), BODY, &[SECRET]),
+            Err(VerifyError::MalformedSignature)
+        );
+        assert_eq!(
+            check(Some(header_for(SECRET, NOW, BODY)), BODY, &[]),
+            Err(VerifyError::SignatureMismatch)
+        );
     }
 
     #[test]
     fn parses_event_fields() {
         let headers = vec![];
-        let req = InboundRequest { method: "POST", url: "", headers: &headers, body: BODY };
+        let req = InboundRequest {
+            method: "POST",
+            url: "",
+            headers: &headers,
+            body: BODY,
+        };
         let events = parse(&req).unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].dedupe_key, "evt_1");
@@ -214,8 +276,18 @@ mod tests {
             (&br#"{"id":"evt_1"}"#[..], "missing_field"),
             (&br#"{"id":5,"type":"x"}"#[..], "missing_field"),
         ] {
-            let req = InboundRequest { method: "POST", url: "", headers: &headers, body };
-            assert_eq!(parse(&req).unwrap_err().code(), code, "{}", String::from_utf8_lossy(body));
+            let req = InboundRequest {
+                method: "POST",
+                url: "",
+                headers: &headers,
+                body,
+            };
+            assert_eq!(
+                parse(&req).unwrap_err().code(),
+                code,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 }

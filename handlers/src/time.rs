@@ -58,7 +58,9 @@ pub fn rfc3339_to_unix_ms(text: &str) -> Option<i64> {
     );
     let (millis, zone) = match zone.strip_prefix('.') {
         Some(fraction) => {
-            let end = fraction.find(|c: char| !c.is_ascii_digit()).unwrap_or(fraction.len());
+            let end = fraction
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(fraction.len());
             let (frac, zone) = fraction.split_at(end);
             let ms_text: String = frac.chars().chain("000".chars()).take(3).collect();
             (i64::from(digits(&ms_text)?), zone)
@@ -107,7 +109,11 @@ pub fn http_date_to_unix(text: &str) -> Option<i64> {
     };
     let year = i64::from(digits(parts.next()?)?);
     let mut clock = parts.next()?.split(':');
-    let (h, m, s) = (digits(clock.next()?)?, digits(clock.next()?)?, digits(clock.next()?)?);
+    let (h, m, s) = (
+        digits(clock.next()?)?,
+        digits(clock.next()?)?,
+        digits(clock.next()?)?,
+    );
     if parts.next()? != "GMT" || parts.next().is_some() {
         return None;
     }
@@ -121,19 +127,45 @@ mod tests {
     #[test]
     fn rfc3339() {
         assert_eq!(rfc3339_to_unix_ms("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(rfc3339_to_unix_ms("2023-11-14T22:13:20Z"), Some(1_700_000_000_000));
-        assert_eq!(rfc3339_to_unix_ms("2023-11-14T17:13:20-05:00"), Some(1_700_000_000_000));
-        assert_eq!(rfc3339_to_unix_ms("2023-11-14T22:13:20.5Z"), Some(1_700_000_000_500));
-        assert_eq!(rfc3339_to_unix_ms("2024-02-29T00:00:00Z"), Some(1_709_164_800_000));
-        for bad in ["", "2023-13-01T00:00:00Z", "2023-02-29T00:00:00Z", "2023-11-14", "2023-11-14T22:13:20", "2023-11-14T22:13:20+5", "é023-11-14T22:13:20Z"] {
+        assert_eq!(
+            rfc3339_to_unix_ms("2023-11-14T22:13:20Z"),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(
+            rfc3339_to_unix_ms("2023-11-14T17:13:20-05:00"),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(
+            rfc3339_to_unix_ms("2023-11-14T22:13:20.5Z"),
+            Some(1_700_000_000_500)
+        );
+        assert_eq!(
+            rfc3339_to_unix_ms("2024-02-29T00:00:00Z"),
+            Some(1_709_164_800_000)
+        );
+        for bad in [
+            "",
+            "2023-13-01T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2023-11-14",
+            "2023-11-14T22:13:20",
+            "2023-11-14T22:13:20+5",
+            "é023-11-14T22:13:20Z",
+        ] {
             assert_eq!(rfc3339_to_unix_ms(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn http_dates() {
-        assert_eq!(http_date_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
-        assert_eq!(http_date_to_unix("Tue, 14 Nov 2023 22:13:20 GMT"), Some(1_700_000_000));
+        assert_eq!(
+            http_date_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            http_date_to_unix("Tue, 14 Nov 2023 22:13:20 GMT"),
+            Some(1_700_000_000)
+        );
         assert_eq!(http_date_to_unix("Sunday, 06-Nov-94 08:49:37 GMT"), None);
         assert_eq!(http_date_to_unix("120"), None);
     }

@@ -195,14 +195,22 @@ mod tests {
     #[test]
     fn header_lookup_ignores_case() {
         let headers = vec![("Stripe-Signature".to_string(), "x".to_string())];
-        let req = InboundRequest { method: "POST", url: "", headers: &headers, body: b"" };
+        let req = InboundRequest {
+            method: "POST",
+            url: "",
+            headers: &headers,
+            body: b"",
+        };
         assert_eq!(req.header("stripe-signature"), Some("x"));
         assert_eq!(req.header("x-other"), None);
     }
 
     #[test]
     fn tolerance_applies_both_ways() {
-        let clock = Clock { now_unix: 1_000, tolerance_secs: 300 };
+        let clock = Clock {
+            now_unix: 1_000,
+            tolerance_secs: 300,
+        };
         assert!(clock.within_tolerance(700));
         assert!(clock.within_tolerance(1_300));
         assert!(!clock.within_tolerance(699));
@@ -212,7 +220,16 @@ mod tests {
     #[test]
     fn decimal_parsing_is_strict() {
         assert_eq!(parse_decimal("1700000000"), Some(1_700_000_000));
-        for bad in ["", "-1", "+1", " 1", "1.0", "1e9", "0x10", "1234567890123456789"] {
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            " 1",
+            "1.0",
+            "1e9",
+            "0x10",
+            "1234567890123456789",
+        ] {
             assert_eq!(parse_decimal(bad), None, "{bad:?}");
         }
     }

@@ -4,13 +4,18 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{bearer, join_url, json_content, BuildError, DestinationConfig, HttpRequestSpec, StepInput};
+use super::{
+    bearer, join_url, json_content, BuildError, DestinationConfig, HttpRequestSpec, StepInput,
+};
 use crate::webhook::Provider;
 
 pub const UPSERT_PATH: &str = "/crm/v3/objects/contacts/batch/upsert";
 
 fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
-    value.pointer(pointer).and_then(Value::as_str).filter(|s| !s.is_empty())
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 /// Split a display name into HubSpot's first and last name at the last space.
@@ -22,8 +27,13 @@ fn split_name(name: &str) -> (String, Option<String>) {
 }
 
 /// Contact properties a Stripe event carries, keyed by HubSpot property name.
-fn stripe_contact(input: &StepInput, payload: &Value) -> Result<(String, Map<String, Value>), BuildError> {
-    let object = payload.pointer("/data/object").ok_or(BuildError::MissingField("data.object"))?;
+fn stripe_contact(
+    input: &StepInput,
+    payload: &Value,
+) -> Result<(String, Map<String, Value>), BuildError> {
+    let object = payload
+        .pointer("/data/object")
+        .ok_or(BuildError::MissingField("data.object"))?;
     let mut properties = Map::new();
     let email = match input.event_type {
         "checkout.session.completed" => {
@@ -42,7 +52,10 @@ fn stripe_contact(input: &StepInput, payload: &Value) -> Result<(String, Map<Str
         _ => return Err(BuildError::UnsupportedEvent),
     };
     if let Some(customer) = text(object, "/customer") {
-        properties.insert("stripe_customer_id".into(), Value::String(customer.to_string()));
+        properties.insert(
+            "stripe_customer_id".into(),
+            Value::String(customer.to_string()),
+        );
     }
     properties.insert("email".into(), Value::String(email.clone()));
     Ok((email, properties))
@@ -75,17 +88,30 @@ mod tests {
     use crate::routes::StepKind;
 
     fn dest() -> DestinationConfig {
-        DestinationConfig { base_url: "http://127.0.0.1:9/".into(), token: "pat-test".into() }
+        DestinationConfig {
+            base_url: "http://127.0.0.1:9/".into(),
+            token: "pat-test".into(),
+        }
     }
 
     #[test]
     fn checkout_becomes_contact_upsert() {
         let payload = r#"{"id":"evt_1","type":"checkout.session.completed","data":{"object":{"customer":"cus_9","customer_details":{"email":"ada@example.com","name":"Ada King Lovelace"}}}}"#;
-        let input = StepInput { step_id: "s1", provider: Provider::Stripe, event_type: "checkout.session.completed", payload };
+        let input = StepInput {
+            step_id: "s1",
+            provider: Provider::Stripe,
+            event_type: "checkout.session.completed",
+            payload,
+        };
         let spec = build(StepKind::HubSpotUpsertContact, &input, &dest()).unwrap();
         assert_eq!(spec.method, "POST");
-        assert_eq!(spec.url, "http://127.0.0.1:9/crm/v3/objects/contacts/batch/upsert");
-        assert!(spec.headers.contains(&("Authorization".into(), "Bearer pat-test".into())));
+        assert_eq!(
+            spec.url,
+            "http://127.0.0.1:9/crm/v3/objects/contacts/batch/upsert"
+        );
+        assert!(spec
+            .headers
+            .contains(&("Authorization".into(), "Bearer pat-test".into())));
         let body: Value = serde_json::from_str(&spec.body).unwrap();
         assert_eq!(
             body,
@@ -97,12 +123,23 @@ mod tests {
     #[test]
     fn missing_email_is_a_build_error() {
         let payload = r#"{"data":{"object":{"customer_details":{}}}}"#;
-        let input = StepInput { step_id: "s1", provider: Provider::Stripe, event_type: "checkout.session.completed", payload };
+        let input = StepInput {
+            step_id: "s1",
+            provider: Provider::Stripe,
+            event_type: "checkout.session.completed",
+            payload,
+        };
         assert_eq!(
             build(StepKind::HubSpotUpsertContact, &input, &dest()),
             Err(BuildError::MissingField("customer_details.email"))
         );
-        let input = StepInput { payload: "not json", ..input };
-        assert_eq!(build(StepKind::HubSpotUpsertContact, &input, &dest()), Err(BuildError::UnreadablePayload));
+        let input = StepInput {
+            payload: "not json",
+            ..input
+        };
+        assert_eq!(
+            build(StepKind::HubSpotUpsertContact, &input, &dest()),
+            Err(BuildError::UnreadablePayload)
+        );
     }
 }

@@ -1,0 +1,85 @@
+//! Sends a request built by the core (`HttpRequestSpec`) with `fetch`, bounded by a timeout, and
+//! reports what happened in a form the retry policy understands. Never panics, never returns an
+//! error: a failure to even build the request is a (permanent) outcome like any other.
+
+use std::time::Duration;
+
+use edgehooks_handlers::downstream::HttpRequestSpec;
+use futures_util::future::{select, Either};
+use worker::wasm_bindgen::JsValue;
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+
+/// What one downstream call produced.
+#[derive(Debug)]
+pub struct CallOutcome {
+    /// HTTP status; `None` for network errors and timeouts.
+    pub status: Option<u16>,
+    pub retry_after: Option<String>,
+    /// A short code plus (for HTTP errors) the start of the response body.
+    pub error: Option<String>,
+    /// The request could not even be made (bad URL or header): retrying cannot help.
+    pub unsendable: bool,
+}
+
+impl CallOutcome {
+    fn failed(error: String, unsendable: bool) -> Self {
+        CallOutcome {
+            status: None,
+            retry_after: None,
+            error: Some(error),
+            unsendable,
+        }
+    }
+}
+
+/// Longest slice of an error response body kept in `last_error`.
+const ERROR_BODY_CHARS: usize = 200;
+
+fn to_request(spec: &HttpRequestSpec) -> worker::Result<Request> {
+    let headers = Headers::new();
+    for (name, value) in &spec.headers {
+        headers.set(name, value)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::from(spec.method.to_string()))
+        .with_headers(headers)
+        .with_body(Some(JsValue::from_str(&spec.body)));
+    Request::new_with_init(&spec.url, &init)
+}
+
+pub async fn call(spec: &HttpRequestSpec, timeout_ms: u64) -> CallOutcome {
+    let request = match to_request(spec) {
+        Ok(request) => request,
+        Err(_) => return CallOutcome::failed("invalid_request".into(), true),
+    };
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let fetch = Fetch::Request(request);
+    let sending = Box::pin(fetch.send_with_signal(&signal));
+    let deadline = Delay::from(Duration::from_millis(timeout_ms));
+    let mut response = match select(sending, deadline).await {
+        Either::Left((Ok(response), _)) => response,
+        Either::Left((Err(e), _)) => {
+            return CallOutcome::failed(format!("network_error: {e}"), false)
+        }
+        Either::Right(_) => {
+            controller.abort();
+            return CallOutcome::failed("timeout".into(), false);
+        }
+    };
+    let status = response.status_code();
+    let retry_after = response.headers().get("Retry-After").ok().flatten();
+    let error = if (200..300).contains(&status) {
+        None
+    } else {
+        let body = response.text().await.unwrap_or_default();
+        let excerpt: String = body.chars().take(ERROR_BODY_CHARS).collect();
+        Some(format!("http_{status}: {excerpt}"))
+    };
+    CallOutcome {
+        status: Some(status),
+        retry_after,
+        error,
+        unsendable: false,
+    }
+}

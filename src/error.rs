@@ -1,0 +1,99 @@
+//! The shell's one error type and its single mapping to HTTP responses. Every failure a client
+//! can see has a stable `error` code; internal detail is logged, never returned.
+
+use edgehooks_handlers::webhook::{ParseError, VerifyError};
+use serde_json::json;
+use worker::Response;
+
+#[derive(Debug)]
+pub enum AppError {
+    NotFound,
+    MethodNotAllowed,
+    /// No secret configured for this provider: it never accepts unverified input.
+    ProviderDisabled,
+    PayloadTooLarge {
+        limit: u64,
+    },
+    Verification(VerifyError),
+    Unparsable(ParseError),
+    BadRequest {
+        code: &'static str,
+        detail: String,
+    },
+    /// A setting the request needs is invalid; `detail` names it without its value.
+    Misconfigured {
+        detail: String,
+    },
+    /// Storage is failing; the provider should retry.
+    Unavailable,
+}
+
+impl AppError {
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::NotFound | AppError::ProviderDisabled => 404,
+            AppError::MethodNotAllowed => 405,
+            AppError::PayloadTooLarge { .. } => 413,
+            AppError::Verification(VerifyError::EmptyBody) => 400,
+            AppError::Verification(_) => 401,
+            AppError::Unparsable(_) | AppError::BadRequest { .. } => 400,
+            AppError::Misconfigured { .. } | AppError::Unavailable => 503,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::NotFound => "not_found",
+            AppError::MethodNotAllowed => "method_not_allowed",
+            AppError::ProviderDisabled => "provider_disabled",
+            AppError::PayloadTooLarge { .. } => "payload_too_large",
+            AppError::Verification(e) => e.code(),
+            AppError::Unparsable(e) => e.code(),
+            AppError::BadRequest { code, .. } => code,
+            AppError::Misconfigured { .. } => "misconfigured",
+            AppError::Unavailable => "unavailable",
+        }
+    }
+
+    pub fn to_response(&self) -> Response {
+        let body = match self {
+            AppError::PayloadTooLarge { limit } => json!({ "error": self.code(), "limit": limit }),
+            AppError::Unparsable(e) => json!({ "error": self.code(), "detail": e.detail() }),
+            AppError::BadRequest { detail, .. } | AppError::Misconfigured { detail } => {
+                json!({ "error": self.code(), "detail": detail })
+            }
+            _ => json!({ "error": self.code() }),
+        };
+        let mut response = json_response(&body, self.status());
+        let headers = response.headers_mut();
+        match self {
+            AppError::Unavailable | AppError::Misconfigured { .. } => {
+                let _ = headers.set("Retry-After", "30");
+            }
+            AppError::MethodNotAllowed => {
+                let _ = headers.set("Allow", "POST");
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<worker::Error> for AppError {
+    fn from(error: worker::Error) -> Self {
+        crate::log::error("storage_error", &error.to_string());
+        AppError::Unavailable
+    }
+}
+
+/// A JSON response with the given status. Serialising a `serde_json::Value` cannot fail, and
+/// building a response from bytes cannot either; the fallback keeps this total without panics.
+pub fn json_response(body: &serde_json::Value, status: u16) -> Response {
+    let bytes = body.to_string().into_bytes();
+    let headers = worker::Headers::new();
+    let _ = headers.set("Content-Type", "application/json");
+    Response::builder()
+        .with_status(status)
+        .with_headers(headers)
+        .fixed(bytes)
+}

@@ -1,0 +1,122 @@
+// Runs the built worker (build/index.js + wasm) in workerd through Miniflare, with the same
+// bindings as wrangler.toml: KV IDEMPOTENCY, D1 DB (migrated from migrations/), queues STEPS and
+// STEPS_DLQ with their consumers. Each call gets fresh, isolated storage.
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Miniflare, Log, LogLevel } from "miniflare";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const BUILD = path.join(ROOT, "build");
+
+/** Vars from wrangler.toml's [vars] (strings only), so tests start from the real defaults. */
+function wranglerVars() {
+  const text = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
+  const section = text.split(/^\[vars\]\s*$/m)[1] ?? "";
+  const vars = {};
+  for (const line of section.split("\n")) {
+    if (/^\s*\[/.test(line)) break;
+    const m = line.match(/^\s*([A-Z0-9_]+)\s*=\s*"(.*)"\s*$/);
+    if (m) vars[m[1]] = m[2];
+  }
+  return vars;
+}
+
+export const TEST_SECRETS = {
+  STRIPE_WEBHOOK_SECRETS: "whsec_test_primary,whsec_test_rotated_in",
+  ADMIN_TOKEN: "test-admin-token-0123456789",
+  HUBSPOT_ACCESS_TOKEN: "pat-test-hubspot-token",
+};
+
+/** Start the worker. `vars` override wrangler.toml's [vars] and TEST_SECRETS. */
+export async function startWorker({ vars = {}, captureLogs = false } = {}) {
+  const logs = [];
+  const log = captureLogs ? new CapturingLog(logs) : new Log(LogLevel.WARN);
+  const mf = new Miniflare({
+    scriptPath: path.join(BUILD, "index.js"),
+    modulesRoot: BUILD,
+    modules: true,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    compatibilityDate: "2026-04-01",
+    kvNamespaces: ["IDEMPOTENCY"],
+    d1Databases: ["DB"],
+    queueProducers: { STEPS: "steps", STEPS_DLQ: "steps-dlq" },
+    queueConsumers: {
+      steps: { maxBatchSize: 10, maxBatchTimeout: 0.2, maxRetries: 100, deadLetterQueue: "steps-dlq" },
+      "steps-dlq": { maxBatchSize: 10, maxBatchTimeout: 0.2 },
+    },
+    bindings: { ...wranglerVars(), ...TEST_SECRETS, ...vars },
+    cf: false,
+    log,
+  });
+  await mf.ready;
+  const db = await mf.getD1Database("DB");
+  await migrate(db);
+  return {
+    mf,
+    db,
+    logs,
+    /** POST raw bytes to a path with headers; returns { status, json, text }. */
+    async post(pathname, body, headers = {}) {
+      const res = await mf.dispatchFetch(`http://localhost${pathname}`, { method: "POST", body, headers });
+      const text = await res.text();
+      let json;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      return { status: res.status, headers: res.headers, json, text };
+    },
+    async get(pathname, headers = {}) {
+      const res = await mf.dispatchFetch(`http://localhost${pathname}`, { headers });
+      const text = await res.text();
+      let json;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      return { status: res.status, headers: res.headers, json, text };
+    },
+    async all(sql, ...params) {
+      return (await db.prepare(sql).bind(...params).all()).results;
+    },
+    async dispose() {
+      await mf.dispose();
+    },
+  };
+}
+
+/** Apply migrations/*.sql in order, statement by statement. */
+async function migrate(db) {
+  const dir = path.join(ROOT, "migrations");
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+    const sql = readFileSync(path.join(dir, file), "utf8").replace(/--[^\n]*/g, "");
+    for (const statement of sql.split(";").map((s) => s.trim()).filter(Boolean)) {
+      await db.prepare(statement).run();
+    }
+  }
+}
+
+/** Poll `check` until it returns a truthy value or `timeoutMs` passes. */
+export async function waitFor(check, { timeoutMs = 15000, intervalMs = 100, what = "condition" } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await check();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
+}
+
+class CapturingLog extends Log {
+  constructor(sink) {
+    super(LogLevel.DEBUG);
+    this.sink = sink;
+  }
+  log(message) {
+    this.sink.push(message);
+  }
+}
