@@ -2,7 +2,8 @@
 //! using the pure parsers in `edgehooks_handlers::config`. A bad value becomes
 //! `AppError::Misconfigured` naming the setting, for the affected path only.
 
-use edgehooks_handlers::config::{number, secret_list, ConfigError};
+use edgehooks_handlers::config::{flag, number, secret_list, ConfigError};
+use edgehooks_handlers::{hubspot, sendgrid};
 use edgehooks_handlers::downstream::DestinationConfig;
 use edgehooks_handlers::ingest::ProviderKeys;
 use edgehooks_handlers::retry::RetryPolicy;
@@ -63,7 +64,26 @@ pub fn provider_keys(env: &Env, provider: Provider) -> Result<ProviderKeys, AppE
             "STRIPE_WEBHOOK_SECRETS",
             text(env, "STRIPE_WEBHOOK_SECRETS").as_deref(),
         )?),
-        _ => return Err(AppError::ProviderDisabled),
+        Provider::SendGrid => ProviderKeys::SendGrid(sendgrid::parse_public_keys(
+            "SENDGRID_WEBHOOK_PUBLIC_KEYS",
+            text(env, "SENDGRID_WEBHOOK_PUBLIC_KEYS").as_deref(),
+        )?),
+        Provider::HubSpot => ProviderKeys::HubSpot(hubspot::Settings {
+            secrets: secret_list(
+                "HUBSPOT_CLIENT_SECRETS",
+                text(env, "HUBSPOT_CLIENT_SECRETS").as_deref(),
+            )?,
+            allow_legacy: flag(
+                "HUBSPOT_ALLOW_LEGACY_SIGNATURES",
+                text(env, "HUBSPOT_ALLOW_LEGACY_SIGNATURES").as_deref(),
+                false,
+            )?,
+            public_base_url: text(env, "PUBLIC_BASE_URL").filter(|u| !u.trim().is_empty()),
+        }),
+        Provider::Shopify => ProviderKeys::Shopify(secret_list(
+            "SHOPIFY_WEBHOOK_SECRETS",
+            text(env, "SHOPIFY_WEBHOOK_SECRETS").as_deref(),
+        )?),
     };
     Ok(keys)
 }

@@ -1,20 +1,34 @@
 //! Ingest dispatch: given a provider's configured keys, verify a delivery and parse it into
 //! events. The shell calls this once per request and maps the error to a response.
 
-use crate::stripe;
-use crate::webhook::{Clock, InboundRequest, ParseError, ParsedEvent, VerifyError};
+use crate::webhook::{Clock, InboundRequest, ParseError, ParsedEvent, Provider, VerifyError};
+use crate::{hubspot, sendgrid, shopify, stripe};
 
 /// The verification material configured for one provider.
 #[derive(Debug, Clone)]
 pub enum ProviderKeys {
     Stripe(Vec<String>),
+    SendGrid(Vec<sendgrid::PublicKey>),
+    HubSpot(hubspot::Settings),
+    Shopify(Vec<String>),
 }
 
 impl ProviderKeys {
+    pub fn provider(&self) -> Provider {
+        match self {
+            ProviderKeys::Stripe(_) => Provider::Stripe,
+            ProviderKeys::SendGrid(_) => Provider::SendGrid,
+            ProviderKeys::HubSpot(_) => Provider::HubSpot,
+            ProviderKeys::Shopify(_) => Provider::Shopify,
+        }
+    }
+
     /// No key configured: the provider is disabled and must never accept unverified input.
     pub fn is_empty(&self) -> bool {
         match self {
-            ProviderKeys::Stripe(secrets) => secrets.is_empty(),
+            ProviderKeys::Stripe(secrets) | ProviderKeys::Shopify(secrets) => secrets.is_empty(),
+            ProviderKeys::SendGrid(keys) => keys.is_empty(),
+            ProviderKeys::HubSpot(settings) => settings.secrets.is_empty(),
         }
     }
 }
@@ -30,10 +44,7 @@ pub struct Accepted {
 pub enum IngestError {
     Verify(VerifyError),
     /// The delivery verified (with the key at `key_index`) but its body is unusable.
-    Parse {
-        key_index: usize,
-        error: ParseError,
-    },
+    Parse { key_index: usize, error: ParseError },
 }
 
 impl IngestError {
@@ -45,6 +56,7 @@ impl IngestError {
     }
 }
 
+/// Verify with the provider's rules, then parse. Parsing only ever sees verified bytes.
 pub fn verify_and_parse(
     keys: &ProviderKeys,
     req: &InboundRequest,
@@ -52,11 +64,17 @@ pub fn verify_and_parse(
 ) -> Result<Accepted, IngestError> {
     let verified = match keys {
         ProviderKeys::Stripe(secrets) => stripe::verify(req, secrets, clock),
+        ProviderKeys::SendGrid(public_keys) => sendgrid::verify(req, public_keys, clock),
+        ProviderKeys::HubSpot(settings) => hubspot::verify(req, settings, clock),
+        ProviderKeys::Shopify(secrets) => shopify::verify(req, secrets, clock),
     }
     .map_err(IngestError::Verify)?;
     let key_index = verified.key_index;
     let events = match keys {
         ProviderKeys::Stripe(_) => stripe::parse(req),
+        ProviderKeys::SendGrid(_) => sendgrid::parse(req),
+        ProviderKeys::HubSpot(_) => hubspot::parse(req),
+        ProviderKeys::Shopify(_) => shopify::parse(req),
     }
     .map_err(|error| IngestError::Parse { key_index, error })?;
     Ok(Accepted { key_index, events })

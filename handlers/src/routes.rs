@@ -1,22 +1,63 @@
 //! The routing table: which follow-on steps an accepted event plans, by provider and event type.
-//! Routes are data so that operators can read them in one place. Every step has a stable name
-//! (stored in `steps.name`) and a destination (the downstream API it calls, used for circuit
-//! breaking, budgets and grouping dead letters).
+//! Routes are data: [`DEFAULT_ROUTES`] is DESIGN.md §5 as one table, and [`RouteTable`] lets
+//! operators replace any (provider, event type) row through the `ROUTES_JSON` setting without
+//! recompiling, validated at startup. Every step has a stable name (stored in `steps.name`) and a
+//! destination (the downstream API it calls, or `local` for work the shell does against D1), used
+//! for circuit breaking, budgets and grouping dead letters.
 
+use serde_json::Value;
+
+use crate::config::ConfigError;
+use crate::downstream;
 use crate::webhook::Provider;
+
+/// The setting that overrides routes.
+pub const ROUTES_SETTING: &str = "ROUTES_JSON";
 
 /// A follow-on step edgehooks knows how to execute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StepKind {
     HubSpotUpsertContact,
+    HubSpotCreateDeal,
+    SendGridSend,
+    StripeUpdateCustomer,
+    SlackNotify,
+    ShopMarkInactive,
+    PrivacyRedact,
+    PrivacyExport,
+    SuppressionRecord,
+    EngagementCount,
+    MappingMarkDeleted,
 }
 
 impl StepKind {
-    pub const ALL: [StepKind; 1] = [StepKind::HubSpotUpsertContact];
+    pub const ALL: [StepKind; 11] = [
+        StepKind::HubSpotUpsertContact,
+        StepKind::HubSpotCreateDeal,
+        StepKind::SendGridSend,
+        StepKind::StripeUpdateCustomer,
+        StepKind::SlackNotify,
+        StepKind::ShopMarkInactive,
+        StepKind::PrivacyRedact,
+        StepKind::PrivacyExport,
+        StepKind::SuppressionRecord,
+        StepKind::EngagementCount,
+        StepKind::MappingMarkDeleted,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             StepKind::HubSpotUpsertContact => "hubspot.upsert_contact",
+            StepKind::HubSpotCreateDeal => "hubspot.create_deal",
+            StepKind::SendGridSend => "sendgrid.send",
+            StepKind::StripeUpdateCustomer => "stripe.update_customer",
+            StepKind::SlackNotify => "slack.notify",
+            StepKind::ShopMarkInactive => "shop.mark_inactive",
+            StepKind::PrivacyRedact => "privacy.redact",
+            StepKind::PrivacyExport => "privacy.export",
+            StepKind::SuppressionRecord => "suppression.record",
+            StepKind::EngagementCount => "engagement.count",
+            StepKind::MappingMarkDeleted => "mapping.mark_deleted",
         }
     }
 
@@ -26,26 +67,56 @@ impl StepKind {
 
     pub fn destination(self) -> Destination {
         match self {
-            StepKind::HubSpotUpsertContact => Destination::HubSpot,
+            StepKind::HubSpotUpsertContact | StepKind::HubSpotCreateDeal => Destination::HubSpot,
+            StepKind::SendGridSend => Destination::SendGrid,
+            StepKind::StripeUpdateCustomer => Destination::Stripe,
+            StepKind::SlackNotify => Destination::Slack,
+            StepKind::ShopMarkInactive
+            | StepKind::PrivacyRedact
+            | StepKind::PrivacyExport
+            | StepKind::SuppressionRecord
+            | StepKind::EngagementCount
+            | StepKind::MappingMarkDeleted => Destination::Local,
         }
+    }
+
+    /// True for steps the shell executes against D1 instead of calling an API.
+    pub fn is_local(self) -> bool {
+        self.destination() == Destination::Local
     }
 }
 
-/// A downstream API that steps call.
+/// Where a step's work happens: a downstream API, or `Local` (D1, in the shell).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Destination {
     HubSpot,
+    SendGrid,
+    Stripe,
+    Slack,
+    Local,
 }
 
 impl Destination {
+    pub const ALL: [Destination; 5] = [
+        Destination::HubSpot,
+        Destination::SendGrid,
+        Destination::Stripe,
+        Destination::Slack,
+        Destination::Local,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Destination::HubSpot => "hubspot",
+            Destination::SendGrid => "sendgrid",
+            Destination::Stripe => "stripe",
+            Destination::Slack => "slack",
+            Destination::Local => "local",
         }
     }
 }
 
-/// One row of the table.
+/// One row of the default table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub provider: Provider,
@@ -53,14 +124,70 @@ pub struct Route {
     pub steps: &'static [StepKind],
 }
 
-/// The default routes of DESIGN.md §5.
-pub const DEFAULT_ROUTES: &[Route] = &[Route {
-    provider: Provider::Stripe,
-    event_type: "checkout.session.completed",
-    steps: &[StepKind::HubSpotUpsertContact],
-}];
+const fn route(provider: Provider, event_type: &'static str, steps: &'static [StepKind]) -> Route {
+    Route {
+        provider,
+        event_type,
+        steps,
+    }
+}
 
-/// Steps planned for an event; empty when no route matches (the event is stored and done).
+use Provider::{HubSpot, SendGrid, Shopify, Stripe};
+use StepKind::*;
+
+/// Steps of SendGrid events that make an address undeliverable.
+const SUPPRESS: &[StepKind] = &[SuppressionRecord, HubSpotUpsertContact];
+const SUBSCRIPTION: &[StepKind] = &[HubSpotUpsertContact];
+
+/// The default routes of DESIGN.md §5. An event type not listed plans no steps (it is stored
+/// and done).
+pub const DEFAULT_ROUTES: &[Route] = &[
+    // Stripe
+    route(
+        Stripe,
+        "checkout.session.completed",
+        &[HubSpotUpsertContact, SendGridSend],
+    ),
+    route(Stripe, "customer.subscription.created", SUBSCRIPTION),
+    route(Stripe, "customer.subscription.updated", SUBSCRIPTION),
+    route(
+        Stripe,
+        "customer.subscription.deleted",
+        &[HubSpotUpsertContact, SendGridSend],
+    ),
+    route(
+        Stripe,
+        "invoice.payment_failed",
+        &[SendGridSend, HubSpotUpsertContact, SlackNotify],
+    ),
+    route(Stripe, "invoice.payment_succeeded", &[HubSpotUpsertContact]),
+    // Shopify
+    route(
+        Shopify,
+        "orders/create",
+        &[HubSpotUpsertContact, HubSpotCreateDeal, SlackNotify],
+    ),
+    route(Shopify, "customers/create", &[HubSpotUpsertContact]),
+    route(Shopify, "customers/update", &[HubSpotUpsertContact]),
+    route(Shopify, "app/uninstalled", &[ShopMarkInactive]),
+    route(Shopify, "customers/redact", &[PrivacyRedact]),
+    route(Shopify, "shop/redact", &[PrivacyRedact]),
+    route(Shopify, "customers/data_request", &[PrivacyExport]),
+    // HubSpot
+    route(HubSpot, "contact.propertyChange", &[StripeUpdateCustomer]),
+    route(HubSpot, "contact.deletion", &[MappingMarkDeleted]),
+    // SendGrid
+    route(SendGrid, "bounce", SUPPRESS),
+    route(SendGrid, "dropped", SUPPRESS),
+    route(SendGrid, "spamreport", SUPPRESS),
+    route(SendGrid, "unsubscribe", SUPPRESS),
+    route(SendGrid, "group_unsubscribe", SUPPRESS),
+    route(SendGrid, "delivered", &[EngagementCount]),
+    route(SendGrid, "open", &[EngagementCount]),
+    route(SendGrid, "click", &[EngagementCount]),
+];
+
+/// Steps planned for an event by a static table; empty when no route matches.
 pub fn steps_for(routes: &[Route], provider: Provider, event_type: &str) -> Vec<StepKind> {
     routes
         .iter()
@@ -69,26 +196,191 @@ pub fn steps_for(routes: &[Route], provider: Provider, event_type: &str) -> Vec<
         .collect()
 }
 
+/// The routes in force: the defaults with any operator overrides applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTable {
+    rows: Vec<(Provider, String, Vec<StepKind>)>,
+}
+
+impl Default for RouteTable {
+    fn default() -> Self {
+        RouteTable::defaults()
+    }
+}
+
+impl RouteTable {
+    /// The table of [`DEFAULT_ROUTES`].
+    pub fn defaults() -> RouteTable {
+        RouteTable {
+            rows: DEFAULT_ROUTES
+                .iter()
+                .map(|r| (r.provider, r.event_type.to_string(), r.steps.to_vec()))
+                .collect(),
+        }
+    }
+
+    /// The defaults with `ROUTES_JSON` applied. The text is an object of provider slug → object
+    /// of event type → array of step names, e.g.
+    /// `{"stripe": {"invoice.paid": ["slack.notify"], "charge.refunded": []}}`. Each listed
+    /// (provider, event type) replaces the default for that pair; an empty list disables it.
+    /// Blank text means no overrides. Rejected, naming the culprit: invalid JSON or another
+    /// shape, an unknown provider or step, a blank event type, a step listed twice (one step row
+    /// per event and name), and a step that cannot handle that event type.
+    pub fn with_overrides_json(text: &str) -> Result<RouteTable, ConfigError> {
+        let mut table = RouteTable::defaults();
+        if text.trim().is_empty() {
+            return Ok(table);
+        }
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| invalid(format!("not valid JSON ({e})")))?;
+        let providers = value.as_object().ok_or_else(|| {
+            invalid("must be a JSON object of provider -> {event type -> [step names]}".into())
+        })?;
+        for (slug, events) in providers {
+            let provider = Provider::from_slug(slug).ok_or_else(|| {
+                invalid(format!(
+                    "unknown provider `{slug}` (expected one of stripe, sendgrid, hubspot, shopify)"
+                ))
+            })?;
+            let events = events.as_object().ok_or_else(|| {
+                invalid(format!(
+                    "`{slug}` must map to an object of event type -> [step names]"
+                ))
+            })?;
+            for (event_type, steps) in events {
+                let steps = parse_steps(provider, event_type, steps)?;
+                table.set(provider, event_type, steps);
+            }
+        }
+        Ok(table)
+    }
+
+    fn set(&mut self, provider: Provider, event_type: &str, steps: Vec<StepKind>) {
+        match self
+            .rows
+            .iter_mut()
+            .find(|(p, t, _)| *p == provider && t == event_type)
+        {
+            Some(row) => row.2 = steps,
+            None => self.rows.push((provider, event_type.to_string(), steps)),
+        }
+    }
+
+    /// Steps planned for an event; empty when no route matches or the route is disabled.
+    pub fn steps_for(&self, provider: Provider, event_type: &str) -> Vec<StepKind> {
+        self.rows
+            .iter()
+            .find(|(p, t, _)| *p == provider && t == event_type)
+            .map(|(_, _, steps)| steps.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every row, defaults first then added event types, for admin display. Disabled rows are
+    /// listed with no steps.
+    pub fn rows(&self) -> impl Iterator<Item = (Provider, &str, &[StepKind])> {
+        self.rows
+            .iter()
+            .map(|(p, t, s)| (*p, t.as_str(), s.as_slice()))
+    }
+}
+
+fn invalid(detail: String) -> ConfigError {
+    ConfigError {
+        setting: ROUTES_SETTING,
+        detail,
+    }
+}
+
+fn parse_steps(
+    provider: Provider,
+    event_type: &str,
+    steps: &Value,
+) -> Result<Vec<StepKind>, ConfigError> {
+    let at = format!("`{provider}` `{event_type}`");
+    if event_type.trim().is_empty() || event_type.trim() != event_type {
+        return Err(invalid(format!(
+            "`{provider}` has a blank or space-padded event type"
+        )));
+    }
+    let names = steps
+        .as_array()
+        .ok_or_else(|| invalid(format!("{at} must map to an array of step names")))?;
+    let mut kinds = Vec::with_capacity(names.len());
+    for name in names {
+        let name = name
+            .as_str()
+            .ok_or_else(|| invalid(format!("{at}: step names must be strings")))?;
+        let kind = StepKind::from_name(name).ok_or_else(|| {
+            let known: Vec<&str> = StepKind::ALL.iter().map(|k| k.name()).collect();
+            invalid(format!(
+                "{at}: unknown step `{name}` (known: {})",
+                known.join(", ")
+            ))
+        })?;
+        if kinds.contains(&kind) {
+            return Err(invalid(format!("{at}: step `{name}` is listed twice")));
+        }
+        if !downstream::supports(kind, provider, event_type) {
+            return Err(invalid(format!(
+                "{at}: step `{name}` cannot handle this event type"
+            )));
+        }
+        kinds.push(kind);
+    }
+    Ok(kinds)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn step_names_round_trip() {
+    fn names_round_trip_and_are_unique() {
         for kind in StepKind::ALL {
             assert_eq!(StepKind::from_name(kind.name()), Some(kind));
+            assert_eq!(kind.is_local(), kind.destination() == Destination::Local);
         }
         assert_eq!(StepKind::from_name("nope"), None);
+        let mut names: Vec<_> = Destination::ALL.iter().map(|d| d.name()).collect();
+        names.dedup();
+        assert_eq!(names.len(), Destination::ALL.len());
     }
 
     #[test]
-    fn checkout_plans_contact_upsert() {
-        let steps = steps_for(
-            DEFAULT_ROUTES,
-            Provider::Stripe,
-            "checkout.session.completed",
-        );
-        assert_eq!(steps, vec![StepKind::HubSpotUpsertContact]);
-        assert!(steps_for(DEFAULT_ROUTES, Provider::Stripe, "charge.refunded").is_empty());
+    fn every_default_row_is_unique_supported_and_without_repeats() {
+        for (i, r) in DEFAULT_ROUTES.iter().enumerate() {
+            assert!(
+                !DEFAULT_ROUTES[..i]
+                    .iter()
+                    .any(|o| o.provider == r.provider && o.event_type == r.event_type),
+                "{} {} listed twice",
+                r.provider,
+                r.event_type
+            );
+            for (j, kind) in r.steps.iter().enumerate() {
+                assert!(!r.steps[..j].contains(kind), "{}", r.event_type);
+                assert!(
+                    downstream::supports(*kind, r.provider, r.event_type),
+                    "{} cannot handle {} {}",
+                    kind.name(),
+                    r.provider,
+                    r.event_type
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn table_and_free_function_agree_on_defaults() {
+        let table = RouteTable::defaults();
+        for r in DEFAULT_ROUTES {
+            assert_eq!(
+                table.steps_for(r.provider, r.event_type),
+                steps_for(DEFAULT_ROUTES, r.provider, r.event_type)
+            );
+        }
+        assert!(table.steps_for(Stripe, "charge.refunded").is_empty());
+        assert_eq!(table.rows().count(), DEFAULT_ROUTES.len());
+        assert_eq!(RouteTable::default(), table);
     }
 }

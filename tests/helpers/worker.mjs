@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare, Log, LogLevel } from "miniflare";
+import { sendgridKeys } from "./providers.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const BUILD = path.join(ROOT, "build");
@@ -26,6 +27,9 @@ export const TEST_SECRETS = {
   STRIPE_WEBHOOK_SECRETS: "whsec_test_primary,whsec_test_rotated_in",
   ADMIN_TOKEN: "test-admin-token-0123456789",
   HUBSPOT_ACCESS_TOKEN: "pat-test-hubspot-token",
+  SENDGRID_WEBHOOK_PUBLIC_KEYS: sendgridKeys.publicKeyBase64,
+  HUBSPOT_CLIENT_SECRETS: "hubspot-client-secret-primary,hubspot-client-secret-next",
+  SHOPIFY_WEBHOOK_SECRETS: "shpss_test_primary,shpss_test_old",
 };
 
 /** Start the worker. `vars` override wrangler.toml's [vars] and TEST_SECRETS. */

@@ -1,0 +1,166 @@
+// SendGrid, HubSpot and Shopify ingest end to end through workerd: accept, reject, duplicate,
+// and a batch that mixes already-seen and new events. Real KV and D1 via Miniflare.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import { startWorker, TEST_SECRETS } from "../helpers/worker.mjs";
+import {
+  hubspotDelivery,
+  hubspotEvent,
+  sendgridDelivery,
+  sendgridEvent,
+  shopifyDelivery,
+  shopifyOrder,
+} from "../helpers/providers.mjs";
+
+const [HUBSPOT_SECRET, HUBSPOT_NEXT] = TEST_SECRETS.HUBSPOT_CLIENT_SECRETS.split(",");
+const [SHOPIFY_SECRET, SHOPIFY_OLD] = TEST_SECRETS.SHOPIFY_WEBHOOK_SECRETS.split(",");
+
+let worker;
+before(async () => {
+  worker = await startWorker();
+});
+after(async () => worker?.dispose());
+
+const eventRows = (provider, keys) =>
+  worker.all(
+    `SELECT dedupe_key, type, account, key_index, occurred_at, payload FROM events WHERE provider = ? AND dedupe_key IN (${keys.map(() => "?").join(",")}) ORDER BY dedupe_key`,
+    provider,
+    ...keys,
+  );
+
+const rejectionCount = async (provider, reason) =>
+  (await worker.all("SELECT SUM(count) AS n FROM rejections WHERE provider = ? AND reason = ?", provider, reason))[0]?.n ?? 0;
+
+describe("sendgrid", () => {
+  test("a signed batch is split into one stored event per sg_event_id", async () => {
+    const events = [sendgridEvent(), sendgridEvent({ event: "open" }), sendgridEvent({ event: "bounce", reason: "550 no such user" })];
+    const { payload, headers } = sendgridDelivery(events);
+    const res = await worker.post("/webhooks/sendgrid", payload, headers);
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json, { status: "accepted", events: 3, duplicates: 0 });
+    const rows = await eventRows("sendgrid", events.map((e) => e.sg_event_id));
+    assert.equal(rows.length, 3);
+    for (const row of rows) {
+      const original = events.find((e) => e.sg_event_id === row.dedupe_key);
+      assert.equal(row.type, original.event);
+      assert.equal(row.occurred_at, original.timestamp * 1000);
+      assert.deepEqual(JSON.parse(row.payload), original);
+    }
+  });
+
+  test("a batch mixing seen and new events stores only the new ones", async () => {
+    const seen = [sendgridEvent(), sendgridEvent()];
+    const first = sendgridDelivery(seen);
+    assert.equal((await worker.post("/webhooks/sendgrid", first.payload, first.headers)).status, 200);
+    const fresh = sendgridEvent({ event: "click", url: "https://example.com/x" });
+    const mixed = sendgridDelivery([...seen, fresh]);
+    const res = await worker.post("/webhooks/sendgrid", mixed.payload, mixed.headers);
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json, { status: "accepted", events: 1, duplicates: 2 });
+    assert.equal((await eventRows("sendgrid", [...seen, fresh].map((e) => e.sg_event_id))).length, 3);
+    const again = await worker.post("/webhooks/sendgrid", mixed.payload, mixed.headers);
+    assert.deepEqual(again.json, { status: "duplicate" });
+  });
+
+  test("a signature from another key is 401 and nothing is stored", async () => {
+    const { privateKey } = crypto.generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    const event = sendgridEvent();
+    const before = await rejectionCount("sendgrid", "signature_mismatch");
+    const { payload, headers } = sendgridDelivery([event], { privateKey });
+    const res = await worker.post("/webhooks/sendgrid", payload, headers);
+    assert.deepEqual([res.status, res.json], [401, { error: "signature_mismatch" }]);
+    assert.equal((await eventRows("sendgrid", [event.sg_event_id])).length, 0);
+    assert.equal(await rejectionCount("sendgrid", "signature_mismatch"), before + 1);
+    const stale = sendgridDelivery([event], { timestamp: Math.floor(Date.now() / 1000) - 3600 });
+    const old = await worker.post("/webhooks/sendgrid", stale.payload, stale.headers);
+    assert.deepEqual([old.status, old.json], [401, { error: "timestamp_out_of_tolerance" }]);
+  });
+});
+
+describe("hubspot", () => {
+  test("a v3-signed batch is split per portalId:subscriptionId:eventId", async () => {
+    const events = [hubspotEvent(), hubspotEvent({ subscriptionType: "contact.deletion" })];
+    const { payload, headers } = hubspotDelivery(events, HUBSPOT_NEXT);
+    const res = await worker.post("/webhooks/hubspot", payload, headers);
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json, { status: "accepted", events: 2, duplicates: 0 });
+    const keys = events.map((e) => `${e.portalId}:${e.subscriptionId}:${e.eventId}`);
+    const rows = await eventRows("hubspot", keys);
+    assert.equal(rows.length, 2);
+    assert.ok(rows.every((r) => r.key_index === 1 && r.account === "62515"));
+  });
+
+  test("a retry (new attemptNumber, re-signed) of part of a batch is deduped", async () => {
+    const seen = hubspotEvent();
+    const first = hubspotDelivery([seen], HUBSPOT_SECRET);
+    assert.equal((await worker.post("/webhooks/hubspot", first.payload, first.headers)).status, 200);
+    const fresh = hubspotEvent();
+    const retry = hubspotDelivery([{ ...seen, attemptNumber: 1 }, fresh], HUBSPOT_SECRET);
+    const res = await worker.post("/webhooks/hubspot", retry.payload, retry.headers);
+    assert.deepEqual(res.json, { status: "accepted", events: 1, duplicates: 1 });
+  });
+
+  test("a wrong secret is 401, a stale timestamp too", async () => {
+    const event = hubspotEvent();
+    const bad = hubspotDelivery([event], "not-the-secret");
+    const res = await worker.post("/webhooks/hubspot", bad.payload, bad.headers);
+    assert.deepEqual([res.status, res.json], [401, { error: "signature_mismatch" }]);
+    const stale = hubspotDelivery([event], HUBSPOT_SECRET, { timestamp: Date.now() - 10 * 60_000 });
+    const old = await worker.post("/webhooks/hubspot", stale.payload, stale.headers);
+    assert.deepEqual([old.status, old.json], [401, { error: "timestamp_out_of_tolerance" }]);
+    const key = `${event.portalId}:${event.subscriptionId}:${event.eventId}`;
+    assert.equal((await eventRows("hubspot", [key])).length, 0);
+  });
+});
+
+describe("shopify", () => {
+  test("a signed order is stored under its webhook id with the shop as account", async () => {
+    const order = shopifyOrder();
+    const { payload, headers } = shopifyDelivery(order, SHOPIFY_OLD);
+    const res = await worker.post("/webhooks/shopify", payload, headers);
+    assert.equal(res.status, 200, res.text);
+    const [row] = await eventRows("shopify", [headers["x-shopify-webhook-id"]]);
+    assert.equal(row.type, "orders/create");
+    assert.equal(row.account, "edge-test.myshopify.com");
+    assert.equal(row.key_index, 1);
+    assert.equal(row.payload, payload);
+    assert.equal(row.occurred_at, Date.parse(order.updated_at));
+  });
+
+  test("a retry with the same webhook id is a duplicate", async () => {
+    const delivery = shopifyDelivery(shopifyOrder(), SHOPIFY_SECRET);
+    assert.equal((await worker.post("/webhooks/shopify", delivery.payload, delivery.headers)).status, 200);
+    const res = await worker.post("/webhooks/shopify", delivery.payload, delivery.headers);
+    assert.deepEqual([res.status, res.json], [200, { status: "duplicate" }]);
+  });
+
+  test("a wrong HMAC is 401; a missing topic header is 400 and kept as rejected", async () => {
+    const delivery = shopifyDelivery(shopifyOrder(), "shpss_wrong");
+    const res = await worker.post("/webhooks/shopify", delivery.payload, delivery.headers);
+    assert.deepEqual([res.status, res.json], [401, { error: "signature_mismatch" }]);
+    assert.equal((await eventRows("shopify", [delivery.headers["x-shopify-webhook-id"]])).length, 0);
+
+    const noTopic = shopifyDelivery(shopifyOrder(), SHOPIFY_SECRET);
+    delete noTopic.headers["x-shopify-topic"];
+    const missing = await worker.post("/webhooks/shopify", noTopic.payload, noTopic.headers);
+    assert.equal(missing.status, 400);
+    assert.equal(missing.json.error, "missing_header");
+    const rejected = await worker.all("SELECT status, error FROM events WHERE provider = 'shopify' AND status = 'rejected'");
+    assert.deepEqual(rejected, [{ status: "rejected", error: "missing_header" }]);
+  });
+});
+
+describe("configuration", () => {
+  test("a provider without secrets is disabled, never open", async () => {
+    const bare = await startWorker({ vars: { SHOPIFY_WEBHOOK_SECRETS: "" } });
+    try {
+      const delivery = shopifyDelivery(shopifyOrder(), SHOPIFY_SECRET);
+      const res = await bare.post("/webhooks/shopify", delivery.payload, delivery.headers);
+      assert.deepEqual([res.status, res.json], [404, { error: "provider_disabled" }]);
+      assert.equal((await bare.all("SELECT COUNT(*) AS n FROM events"))[0].n, 0);
+    } finally {
+      await bare.dispose();
+    }
+  });
+});
