@@ -3,12 +3,12 @@
 //! `AppError::Misconfigured` naming the setting, for the affected path only.
 
 use edgehooks_handlers::config::{flag, number, secret_list, ConfigError};
-use edgehooks_handlers::{hubspot, sendgrid};
 use edgehooks_handlers::downstream::DestinationConfig;
 use edgehooks_handlers::ingest::ProviderKeys;
 use edgehooks_handlers::retry::RetryPolicy;
 use edgehooks_handlers::routes::Destination;
 use edgehooks_handlers::webhook::Provider;
+use edgehooks_handlers::{hubspot, sendgrid};
 use worker::Env;
 
 use crate::error::AppError;

@@ -16,6 +16,8 @@ pub enum AppError {
     },
     Verification(VerifyError),
     Unparsable(ParseError),
+    /// Admin request without the right bearer token.
+    Unauthorized,
     BadRequest {
         code: &'static str,
         detail: String,
@@ -35,7 +37,7 @@ impl AppError {
             AppError::MethodNotAllowed => 405,
             AppError::PayloadTooLarge { .. } => 413,
             AppError::Verification(VerifyError::EmptyBody) => 400,
-            AppError::Verification(_) => 401,
+            AppError::Verification(_) | AppError::Unauthorized => 401,
             AppError::Unparsable(_) | AppError::BadRequest { .. } => 400,
             AppError::Misconfigured { .. } | AppError::Unavailable => 503,
         }
@@ -49,6 +51,7 @@ impl AppError {
             AppError::PayloadTooLarge { .. } => "payload_too_large",
             AppError::Verification(e) => e.code(),
             AppError::Unparsable(e) => e.code(),
+            AppError::Unauthorized => "unauthorized",
             AppError::BadRequest { code, .. } => code,
             AppError::Misconfigured { .. } => "misconfigured",
             AppError::Unavailable => "unavailable",
@@ -72,6 +75,9 @@ impl AppError {
             }
             AppError::MethodNotAllowed => {
                 let _ = headers.set("Allow", "POST");
+            }
+            AppError::Unauthorized => {
+                let _ = headers.set("WWW-Authenticate", "Bearer");
             }
             _ => {}
         }

@@ -4,6 +4,7 @@
 //! `consumer`, `sweeper`, `queue` (producer), `downstream` (fetch), `db` (all SQL), `config`,
 //! `error` (the one response mapping) and `log`.
 
+mod admin;
 mod config;
 mod consumer;
 mod db;

@@ -1,12 +1,12 @@
-//! The one place that says which paths exist: the webhook endpoints, `/health`, and 404/405 for
-//! everything else. Handlers return `Result<Response, AppError>`; errors become responses here.
+//! The one place that says which paths exist: the webhook endpoints, `/health`, the admin page
+//! and API, and 404/405 for everything else. Handlers return `Result<Response, AppError>`; errors become responses here.
 
 use edgehooks_handlers::webhook::Provider;
 use serde_json::json;
 use worker::{Env, Method, Request, Response};
 
 use crate::error::{json_response, AppError};
-use crate::ingest;
+use crate::{admin, ingest};
 
 pub async fn route(req: Request, env: &Env) -> Response {
     let path = req.path();
@@ -21,6 +21,8 @@ pub async fn route(req: Request, env: &Env) -> Response {
             Some(_) if method != Method::Post => Err(AppError::MethodNotAllowed),
             Some(provider) => ingest::handle(req, env, provider).await,
         },
+        ["", "admin"] | ["", "admin", ""] => admin::page(&req, env),
+        ["", "admin", "api", rest @ ..] => admin::api(req, env, rest).await,
         _ => Err(AppError::NotFound),
     };
     result.unwrap_or_else(|error| error.to_response())

@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::webhook::{
-    parse_decimal, Clock, InboundRequest, ParseError, ParsedEvent, Verified, VerifyError,
+    parse_decimal, split_json_array, BatchElement, Clock, InboundRequest, ParseError, ParsedEvent,
+    Verified, VerifyError,
 };
 
 pub const SIGNATURE_V3_HEADER: &str = "X-HubSpot-Signature-v3";
@@ -29,7 +30,7 @@ pub const LEGACY_VERSION_HEADER: &str = "X-HubSpot-Signature-Version";
 pub const MAX_BATCH: usize = 100;
 
 /// What verification needs beyond the request itself.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Settings {
     /// Client secrets, in configuration order; the index of the one that verifies is returned.
     pub secrets: Vec<String>,
@@ -38,6 +39,20 @@ pub struct Settings {
     /// origin HubSpot signed when behind a proxy, e.g. "https://hooks.example.com" (no trailing
     /// slash required)
     pub public_base_url: Option<String>,
+}
+
+/// Secrets are never printed: `Debug` shows how many there are.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field(
+                "secrets",
+                &format_args!("[{} redacted]", self.secrets.len()),
+            )
+            .field("allow_legacy", &self.allow_legacy)
+            .field("public_base_url", &self.public_base_url)
+            .finish()
+    }
 }
 
 /// The escapes HubSpot decodes before signing v3, as (hex value, character). Every other escape
@@ -252,8 +267,9 @@ fn id_field(event: &Map<String, Value>, field: &'static str) -> Result<String, P
         .ok_or(ParseError::MissingField(field))
 }
 
-fn parse_event(value: &Value) -> Result<ParsedEvent, ParseError> {
-    let event = value
+fn parse_event(element: &BatchElement) -> Result<ParsedEvent, ParseError> {
+    let event = element
+        .value
         .as_object()
         .ok_or(ParseError::UnexpectedShape("a JSON array of events"))?;
     let portal = id_field(event, "portalId")?;
@@ -263,34 +279,26 @@ fn parse_event(value: &Value) -> Result<ParsedEvent, ParseError> {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         _ => return Err(ParseError::MissingField("subscriptionType")),
     };
-    let payload = serde_json::to_string(value).map_err(|_| ParseError::InvalidJson)?;
     Ok(ParsedEvent {
         dedupe_key: format!("{portal}:{subscription}:{event_id}"),
         event_type,
         account: Some(portal),
         occurred_at_ms: event.get("occurredAt").and_then(Value::as_i64),
-        payload,
+        payload: element.raw.to_string(),
     })
 }
 
 /// Parse a verified HubSpot body into its events, in order; a dedupe key repeated inside the
 /// batch keeps its first event.
 pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
-    let text = std::str::from_utf8(req.body).map_err(|_| ParseError::InvalidJson)?;
-    let value: Value = serde_json::from_str(text).map_err(|_| ParseError::InvalidJson)?;
-    let batch = value
-        .as_array()
-        .ok_or(ParseError::UnexpectedShape("a JSON array of events"))?;
-    if batch.is_empty() {
-        return Err(ParseError::EmptyBatch);
-    }
+    let batch = split_json_array(req.body, "a JSON array of events")?;
     if batch.len() > MAX_BATCH {
         return Err(ParseError::UnexpectedShape("at most 100 events"));
     }
     let mut seen = HashSet::new();
     let mut events = Vec::with_capacity(batch.len());
-    for value in batch {
-        let event = parse_event(value)?;
+    for element in &batch {
+        let event = parse_event(element)?;
         if seen.insert(event.dedupe_key.clone()) {
             events.push(event);
         }

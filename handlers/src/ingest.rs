@@ -44,7 +44,10 @@ pub struct Accepted {
 pub enum IngestError {
     Verify(VerifyError),
     /// The delivery verified (with the key at `key_index`) but its body is unusable.
-    Parse { key_index: usize, error: ParseError },
+    Parse {
+        key_index: usize,
+        error: ParseError,
+    },
 }
 
 impl IngestError {

@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{secret_list, ConfigError};
 use crate::webhook::{
-    parse_decimal, Clock, InboundRequest, ParseError, ParsedEvent, Verified, VerifyError,
+    parse_decimal, split_json_array, Clock, InboundRequest, ParseError, ParsedEvent, Verified,
+    VerifyError,
 };
 
 pub const SIGNATURE_HEADER: &str = "X-Twilio-Email-Event-Webhook-Signature";
@@ -146,16 +147,10 @@ fn event_fields(element: &Value) -> Result<(String, String, Option<i64>), ParseE
 /// well formed or the whole batch is rejected; a `sg_event_id` repeated inside the batch keeps
 /// only its first occurrence. Each payload is the element re-serialised as compact JSON.
 pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
-    let value: Value = serde_json::from_slice(req.body).map_err(|_| ParseError::InvalidJson)?;
-    let Value::Array(elements) = value else {
-        return Err(ParseError::UnexpectedShape(BATCH_SHAPE));
-    };
-    if elements.is_empty() {
-        return Err(ParseError::EmptyBatch);
-    }
+    let elements = split_json_array(req.body, BATCH_SHAPE)?;
     let fields = elements
         .iter()
-        .map(event_fields)
+        .map(|element| event_fields(&element.value))
         .collect::<Result<Vec<_>, _>>()?;
     let mut seen = HashSet::with_capacity(fields.len());
     let mut events = Vec::with_capacity(fields.len());
@@ -163,13 +158,12 @@ pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
         if !seen.insert(dedupe_key.clone()) {
             continue;
         }
-        let payload = serde_json::to_string(element).map_err(|_| ParseError::InvalidJson)?;
         events.push(ParsedEvent {
             dedupe_key,
             event_type,
             account: None,
             occurred_at_ms,
-            payload,
+            payload: element.raw.to_string(),
         });
     }
     Ok(events)
