@@ -187,7 +187,7 @@ pub fn split_json_array<'a>(
     let text = std::str::from_utf8(body).map_err(|_| ParseError::InvalidJson)?;
     let raws: Vec<&serde_json::value::RawValue> = match serde_json::from_str(text) {
         Ok(raws) => raws,
-        Err(_) if serde_json::from_str::<serde_json::de::IgnoredAny>(text).is_ok() => {
+        Err(_) if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() => {
             return Err(ParseError::UnexpectedShape(shape))
         }
         Err(_) => return Err(ParseError::InvalidJson),
