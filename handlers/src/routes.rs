@@ -231,8 +231,8 @@ impl RouteTable {
         if text.trim().is_empty() {
             return Ok(table);
         }
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| invalid(format!("not valid JSON ({e})")))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| invalid(format!("not valid JSON ({e})")))?;
         let providers = value.as_object().ok_or_else(|| {
             invalid("must be a JSON object of provider -> {event type -> [step names]}".into())
         })?;

@@ -477,7 +477,8 @@ mod tests {
         assert!(events.iter().all(|e| e.account.is_none()));
         assert_eq!(
             events[0].payload,
-            r#"{"email":"x@example.com","event":"delivered","sg_event_id":"a","timestamp":1700000000}"#
+            r#"{"sg_event_id":"a","event":"delivered","timestamp":1700000000,"email":"x@example.com"}"#,
+            "the stored payload is the element exactly as sent"
         );
     }
 

@@ -1,91 +1,216 @@
-//! HubSpot CRM v3 requests: contact upsert by email through
-//! `POST /crm/v3/objects/contacts/batch/upsert` (`idProperty=email`), which is idempotent by
-//! nature, so a retried step cannot create a duplicate contact.
+//! HubSpot CRM v3 requests. Contacts: `POST /crm/v3/objects/contacts/batch/upsert` with one
+//! input keyed by `idProperty=email`, idempotent by nature, so a retried step cannot create a
+//! duplicate contact. Deals: `POST /crm/v3/objects/deals` for new Shopify orders (HubSpot takes no
+//! idempotency key here; a timeout after HubSpot committed can repeat the deal).
+//!
+//! Properties written, by source. Standard: `email`, `firstname`, `lastname`, `phone`; deals:
+//! `dealname`, `amount`, `pipeline` (`default`), `dealstage` (`closedwon`: the order is paid for),
+//! `closedate`, `deal_currency_code`. Custom contact properties the portal must define (single
+//! line text unless noted): `stripe_customer_id`, `stripe_subscription_id`,
+//! `stripe_subscription_status`, `stripe_plan` (price nickname, else price id),
+//! `stripe_last_payment_status` (`succeeded`/`failed`), `stripe_last_payment_amount` (number, in
+//! major units), `stripe_last_payment_currency`, `stripe_last_payment_date` (date),
+//! `shopify_customer_id`, `sendgrid_email_status` (the SendGrid event name). Only fields present
+//! in the event are sent: an upsert never clears a property.
 
 use serde_json::{json, Map, Value};
 
+use super::events::{classify, Source};
+use super::fields::{
+    decimal_text, id_text, int, iso_date, iso_datetime_ms, put, stripe_amount, text,
+};
+use super::subjects::{
+    checkout_person, invoice_person, sendgrid_email, shopify_customer_id, shopify_customer_person,
+    shopify_order_person, stripe_customer_id, stripe_object, subscription_person,
+    subscription_plan, Person,
+};
 use super::{
     bearer, join_url, json_content, BuildError, DestinationConfig, HttpRequestSpec, StepInput,
 };
-use crate::webhook::Provider;
+use crate::time::rfc3339_to_unix_ms;
 
 pub const UPSERT_PATH: &str = "/crm/v3/objects/contacts/batch/upsert";
+pub const DEALS_PATH: &str = "/crm/v3/objects/deals";
 
-fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-}
-
-/// Split a display name into HubSpot's first and last name at the last space.
-fn split_name(name: &str) -> (String, Option<String>) {
-    match name.trim().rsplit_once(' ') {
-        Some((first, last)) => (first.trim().to_string(), Some(last.trim().to_string())),
-        None => (name.trim().to_string(), None),
+fn post(destination: &DestinationConfig, path: &str, body: &Value) -> HttpRequestSpec {
+    HttpRequestSpec {
+        method: "POST",
+        url: join_url(&destination.base_url, path),
+        headers: vec![bearer(&destination.token), json_content()],
+        body: body.to_string(),
     }
 }
 
-/// Contact properties a Stripe event carries, keyed by HubSpot property name.
-fn stripe_contact(
+fn person_properties(person: &Person, with_phone: bool) -> Map<String, Value> {
+    let mut properties = Map::new();
+    put(&mut properties, "email", Some(person.email.as_str()));
+    put(&mut properties, "firstname", person.first_name.as_deref());
+    put(&mut properties, "lastname", person.last_name.as_deref());
+    if with_phone {
+        put(&mut properties, "phone", person.phone.as_deref());
+    }
+    properties
+}
+
+/// The contact properties an event carries, keyed by HubSpot property name (`email` included).
+pub(crate) fn contact_properties(
     input: &StepInput,
     payload: &Value,
-) -> Result<(String, Map<String, Value>), BuildError> {
-    let object = payload
-        .pointer("/data/object")
-        .ok_or(BuildError::MissingField("data.object"))?;
-    let mut properties = Map::new();
-    let email = match input.event_type {
-        "checkout.session.completed" => {
-            let email = text(object, "/customer_details/email")
-                .or_else(|| text(object, "/customer_email"))
-                .ok_or(BuildError::MissingField("customer_details.email"))?;
-            if let Some(name) = text(object, "/customer_details/name") {
-                let (first, last) = split_name(name);
-                properties.insert("firstname".into(), Value::String(first));
-                if let Some(last) = last {
-                    properties.insert("lastname".into(), Value::String(last));
-                }
+) -> Result<Map<String, Value>, BuildError> {
+    let properties = match classify(input.provider, input.event_type) {
+        Source::StripeCheckout => {
+            let session = stripe_object(payload)?;
+            let mut p = person_properties(&checkout_person(session)?, false);
+            put(&mut p, "stripe_customer_id", stripe_customer_id(session));
+            p
+        }
+        Source::StripeSubscription { .. } => {
+            let sub = stripe_object(payload)?;
+            let mut p = person_properties(&subscription_person(sub)?, false);
+            put(&mut p, "stripe_customer_id", stripe_customer_id(sub));
+            put(&mut p, "stripe_subscription_id", text(sub, "/id"));
+            put(&mut p, "stripe_subscription_status", text(sub, "/status"));
+            put(&mut p, "stripe_plan", subscription_plan(sub));
+            p
+        }
+        Source::StripeInvoice { failed } => {
+            let invoice = stripe_object(payload)?;
+            let person = invoice_person(invoice)?;
+            let mut p = Map::new();
+            put(&mut p, "email", Some(person.email.as_str()));
+            put(&mut p, "stripe_customer_id", stripe_customer_id(invoice));
+            let status = if failed { "failed" } else { "succeeded" };
+            put(&mut p, "stripe_last_payment_status", Some(status));
+            let amount_field = if failed {
+                "/amount_due"
+            } else {
+                "/amount_paid"
+            };
+            let currency = text(invoice, "/currency");
+            if let (Some(amount), Some(currency)) = (int(invoice, amount_field), currency) {
+                put(
+                    &mut p,
+                    "stripe_last_payment_amount",
+                    Some(stripe_amount(amount, currency)),
+                );
+                put(
+                    &mut p,
+                    "stripe_last_payment_currency",
+                    Some(currency.to_ascii_uppercase()),
+                );
             }
-            email.to_string()
+            let paid_at = (!failed)
+                .then(|| int(invoice, "/status_transitions/paid_at"))
+                .flatten();
+            let when = paid_at
+                .or_else(|| input.occurred_at_ms.map(|ms| ms.div_euclid(1000)))
+                .or_else(|| int(invoice, "/created"));
+            put(&mut p, "stripe_last_payment_date", when.and_then(iso_date));
+            p
+        }
+        Source::ShopifyOrder { .. } => {
+            let mut p = person_properties(&shopify_order_person(payload)?, true);
+            put(
+                &mut p,
+                "shopify_customer_id",
+                shopify_customer_id(payload, true),
+            );
+            p
+        }
+        Source::ShopifyCustomer => {
+            let mut p = person_properties(&shopify_customer_person(payload)?, true);
+            put(
+                &mut p,
+                "shopify_customer_id",
+                shopify_customer_id(payload, false),
+            );
+            p
+        }
+        Source::SendGridSuppression(reason) => {
+            let mut p = Map::new();
+            put(&mut p, "email", Some(sendgrid_email(payload)?));
+            put(&mut p, "sendgrid_email_status", Some(reason.name()));
+            p
         }
         _ => return Err(BuildError::UnsupportedEvent),
     };
-    if let Some(customer) = text(object, "/customer") {
-        properties.insert(
-            "stripe_customer_id".into(),
-            Value::String(customer.to_string()),
-        );
-    }
-    properties.insert("email".into(), Value::String(email.clone()));
-    Ok((email, properties))
+    Ok(properties)
 }
 
+/// `hubspot.upsert_contact`: one batch upsert input keyed by email.
 pub fn upsert_contact(
     input: &StepInput,
     payload: &Value,
     destination: &DestinationConfig,
 ) -> Result<HttpRequestSpec, BuildError> {
-    let (email, properties) = match input.provider {
-        Provider::Stripe => stripe_contact(input, payload)?,
-        _ => return Err(BuildError::UnsupportedEvent),
-    };
+    let properties = contact_properties(input, payload)?;
+    let email = properties
+        .get("email")
+        .cloned()
+        .ok_or(BuildError::MissingField("email"))?;
     let body = json!({
         "inputs": [{ "idProperty": "email", "id": email, "properties": properties }]
     });
-    Ok(HttpRequestSpec {
-        method: "POST",
-        url: join_url(&destination.base_url, UPSERT_PATH),
-        headers: vec![bearer(&destination.token), json_content()],
-        body: body.to_string(),
-    })
+    Ok(post(destination, UPSERT_PATH, &body))
+}
+
+/// `hubspot.create_deal`: a closed-won deal in the default pipeline for a new Shopify order.
+/// `dealname` is `Shopify order <name>` (`#1001`), `amount` the order's `total_price`,
+/// `closedate` its `processed_at` (else `created_at`, else the event time) in UTC.
+pub fn create_deal(
+    input: &StepInput,
+    payload: &Value,
+    destination: &DestinationConfig,
+) -> Result<HttpRequestSpec, BuildError> {
+    if !matches!(
+        classify(input.provider, input.event_type),
+        Source::ShopifyOrder { new: true }
+    ) {
+        return Err(BuildError::UnsupportedEvent);
+    }
+    let order_name = text(payload, "/name")
+        .map(str::to_string)
+        .or_else(|| id_text(payload, "/order_number").map(|n| format!("#{n}")))
+        .or_else(|| id_text(payload, "/id"))
+        .ok_or(BuildError::MissingField("name"))?;
+    let closed_ms = ["/processed_at", "/created_at"]
+        .iter()
+        .find_map(|p| text(payload, p).and_then(rfc3339_to_unix_ms))
+        .or(input.occurred_at_ms);
+    let mut properties = Map::new();
+    put(
+        &mut properties,
+        "dealname",
+        Some(format!("Shopify order {order_name}")),
+    );
+    put(
+        &mut properties,
+        "amount",
+        decimal_text(payload, "/total_price"),
+    );
+    put(&mut properties, "pipeline", Some("default"));
+    put(&mut properties, "dealstage", Some("closedwon"));
+    put(
+        &mut properties,
+        "closedate",
+        closed_ms.and_then(iso_datetime_ms),
+    );
+    put(
+        &mut properties,
+        "deal_currency_code",
+        text(payload, "/currency"),
+    );
+    Ok(post(
+        destination,
+        DEALS_PATH,
+        &json!({ "properties": properties }),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::downstream::build;
-    use crate::routes::StepKind;
+    use crate::webhook::Provider;
 
     fn dest() -> DestinationConfig {
         DestinationConfig {
@@ -94,17 +219,27 @@ mod tests {
         }
     }
 
+    fn input<'a>(provider: Provider, event_type: &'a str) -> StepInput<'a> {
+        StepInput {
+            step_id: "s1",
+            provider,
+            event_type,
+            payload: "",
+            occurred_at_ms: Some(1_700_000_000_000),
+            account: None,
+            link: None,
+        }
+    }
+
     #[test]
     fn checkout_becomes_contact_upsert() {
-        let payload = r#"{"id":"evt_1","type":"checkout.session.completed","data":{"object":{"customer":"cus_9","customer_details":{"email":"ada@example.com","name":"Ada King Lovelace"}}}}"#;
-        let input = StepInput {
-            step_id: "s1",
-            provider: Provider::Stripe,
-            event_type: "checkout.session.completed",
-            payload,
-        };
-        let spec = build(StepKind::HubSpotUpsertContact, &input, &dest()).unwrap();
-        assert_eq!(spec.method, "POST");
+        let payload = json!({"data":{"object":{"customer":"cus_9","customer_details":{"email":"ada@example.com","name":"Ada King Lovelace"}}}});
+        let spec = upsert_contact(
+            &input(Provider::Stripe, "checkout.session.completed"),
+            &payload,
+            &dest(),
+        )
+        .unwrap();
         assert_eq!(
             spec.url,
             "http://127.0.0.1:9/crm/v3/objects/contacts/batch/upsert"
@@ -121,25 +256,57 @@ mod tests {
     }
 
     #[test]
-    fn missing_email_is_a_build_error() {
-        let payload = r#"{"data":{"object":{"customer_details":{}}}}"#;
-        let input = StepInput {
-            step_id: "s1",
-            provider: Provider::Stripe,
-            event_type: "checkout.session.completed",
-            payload,
-        };
+    fn invoice_without_amount_or_time_sends_what_it_has() {
+        let payload = json!({"data":{"object":{"customer_email":"a@x.test"}}});
+        let mut i = input(Provider::Stripe, "invoice.payment_failed");
+        i.occurred_at_ms = None;
+        let props = contact_properties(&i, &payload).unwrap();
         assert_eq!(
-            build(StepKind::HubSpotUpsertContact, &input, &dest()),
+            Value::Object(props),
+            json!({"email":"a@x.test","stripe_last_payment_status":"failed"})
+        );
+    }
+
+    #[test]
+    fn missing_email_and_wrong_shapes_are_errors() {
+        let i = input(Provider::Stripe, "checkout.session.completed");
+        assert_eq!(
+            upsert_contact(
+                &i,
+                &json!({"data":{"object":{"customer_details":{}}}}),
+                &dest()
+            ),
             Err(BuildError::MissingField("customer_details.email"))
         );
-        let input = StepInput {
-            payload: "not json",
-            ..input
-        };
         assert_eq!(
-            build(StepKind::HubSpotUpsertContact, &input, &dest()),
-            Err(BuildError::UnreadablePayload)
+            upsert_contact(&i, &json!([1, 2]), &dest()),
+            Err(BuildError::MissingField("data.object"))
+        );
+        let i = input(Provider::Shopify, "customers/update");
+        assert_eq!(
+            upsert_contact(&i, &json!({"id": 5, "phone": "+1"}), &dest()),
+            Err(BuildError::MissingField("email"))
+        );
+        let i = input(Provider::Shopify, "orders/updated");
+        assert_eq!(
+            create_deal(&i, &json!({"name": "#1"}), &dest()),
+            Err(BuildError::UnsupportedEvent)
+        );
+    }
+
+    #[test]
+    fn deal_falls_back_to_order_number_and_event_time() {
+        let i = input(Provider::Shopify, "orders/create");
+        let spec = create_deal(&i, &json!({"order_number": 1001}), &dest()).unwrap();
+        let body: Value = serde_json::from_str(&spec.body).unwrap();
+        assert_eq!(
+            body,
+            json!({"properties":{"dealname":"Shopify order #1001","pipeline":"default",
+                "dealstage":"closedwon","closedate":"2023-11-14T22:13:20.000Z"}})
+        );
+        assert_eq!(
+            create_deal(&i, &json!({}), &dest()),
+            Err(BuildError::MissingField("name"))
         );
     }
 }

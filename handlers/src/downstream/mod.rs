@@ -1,13 +1,39 @@
-//! Request builders for downstream APIs. Given a step, the event it belongs to and the
-//! destination's base URL and token, produce the exact HTTP request to send. Pure: the shell
-//! turns an [`HttpRequestSpec`] into a `fetch`.
+//! Planning of follow-on steps. Given a step, the event it belongs to and the downstream
+//! settings, [`plan`] says exactly what to do: an HTTP request to send ([`HttpRequestSpec`], the
+//! shell turns it into a `fetch`), a [`LocalAction`] the shell runs against D1, or a deliberate
+//! skip ([`SkipReason`]). [`entity_key`] names the state a step overwrites so the shell can skip
+//! events older than the last one it applied. Pure: no I/O, no clock, no panics on any payload.
+//!
+//! Files: `events` classifies event types and says which step handles which; `fields` holds
+//! payload and formatting helpers; `subjects` reads who an event is about; one file per
+//! destination (`hubspot`, `sendgrid`, `stripe`, `slack`) builds its requests; `local` builds the
+//! D1 actions; `mapping` owns the HubSpot → Stripe contact mapping and echo detection; `ordering`
+//! the entity keys; `settings` reads destinations from configuration.
 
+mod events;
+mod fields;
 pub mod hubspot;
+pub mod local;
+pub mod mapping;
+mod ordering;
+pub mod sendgrid;
+pub mod settings;
+pub mod slack;
+pub mod stripe;
+mod subjects;
 
 use std::fmt;
 
-use crate::routes::StepKind;
+use serde_json::Value;
+
+use crate::routes::{Destination, StepKind};
 use crate::webhook::Provider;
+
+pub use events::supports;
+pub use local::{EngagementKind, LocalAction, SuppressionReason};
+pub use mapping::{contact_change, ContactChange, ContactLink};
+pub use ordering::entity_key;
+pub use settings::{DestinationConfig, DownstreamSettings, SendGridSettings, Template};
 
 /// A fully built downstream request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,25 +44,55 @@ pub struct HttpRequestSpec {
     pub body: String,
 }
 
-/// Where and as whom a destination is called.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DestinationConfig {
-    /// Origin (and optional path prefix) without a trailing slash.
-    pub base_url: String,
-    pub token: String,
-}
-
-/// The event a step was planned for.
+/// The event a step was planned for, as stored with it.
 #[derive(Debug, Clone, Copy)]
 pub struct StepInput<'a> {
     /// Stable across retries and replays; sent as the idempotency key where the API takes one.
     pub step_id: &'a str,
     pub provider: Provider,
     pub event_type: &'a str,
+    /// The event's own JSON (for batches, the element).
     pub payload: &'a str,
+    /// When the event happened at the provider (`events.occurred_at`), Unix milliseconds.
+    pub occurred_at_ms: Option<i64>,
+    /// Stripe account, Shopify shop domain, HubSpot portal id (`events.account`).
+    pub account: Option<&'a str>,
+    /// For `stripe.update_customer`: the stored HubSpot contact → Stripe customer mapping of the
+    /// contact the event names, looked up by the shell (see [`contact_change`]).
+    pub link: Option<&'a ContactLink>,
 }
 
-/// Why a request could not be built. These are permanent: the step goes `dead` with the code.
+/// What the shell must do for a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepAction {
+    /// Send this request; 2xx means done.
+    Http(HttpRequestSpec),
+    /// Apply this change to D1; done when it commits.
+    Local(LocalAction),
+    /// Nothing to do, on purpose: end the step without a call (suggested: `succeeded`, with the
+    /// reason's code in `last_error` so admins can see why nothing was sent).
+    Skip(SkipReason),
+}
+
+/// Why a step deliberately does nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// A HubSpot change written by our own app: syncing it back to Stripe would echo.
+    OwnWrite,
+    /// A HubSpot property that has no Stripe counterpart in the mapping.
+    UnmappedProperty,
+}
+
+impl SkipReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            SkipReason::OwnWrite => "skipped:own_write",
+            SkipReason::UnmappedProperty => "skipped:unmapped_property",
+        }
+    }
+}
+
+/// Why a step cannot be planned. These are permanent: the step goes `dead` with the code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuildError {
     /// The stored payload is not JSON (or was redacted).
@@ -45,6 +101,10 @@ pub enum BuildError {
     MissingField(&'static str),
     /// The route sent an event type this step does not understand.
     UnsupportedEvent,
+    /// The destination has no token (or URL) configured: it is disabled.
+    DestinationDisabled(Destination),
+    /// A setting this particular request needs is unset (e.g. a SendGrid template id).
+    NotConfigured(&'static str),
 }
 
 impl BuildError {
@@ -53,6 +113,8 @@ impl BuildError {
             BuildError::UnreadablePayload => "unreadable_payload".into(),
             BuildError::MissingField(field) => format!("missing_field:{field}"),
             BuildError::UnsupportedEvent => "unsupported_event".into(),
+            BuildError::DestinationDisabled(d) => format!("destination_disabled:{}", d.name()),
+            BuildError::NotConfigured(setting) => format!("not_configured:{setting}"),
         }
     }
 }
@@ -63,16 +125,56 @@ impl fmt::Display for BuildError {
     }
 }
 
-/// Build the request for `kind`.
-pub fn build(
+/// Plan step `kind` for `input`. Checks, in order: the step handles this event type
+/// ([`supports`]), its destination is configured, the payload is JSON; then the destination's
+/// builder reads the fields it needs.
+pub fn plan(
     kind: StepKind,
     input: &StepInput,
-    destination: &DestinationConfig,
-) -> Result<HttpRequestSpec, BuildError> {
-    let payload: serde_json::Value =
+    settings: &DownstreamSettings,
+) -> Result<StepAction, BuildError> {
+    if !supports(kind, input.provider, input.event_type) {
+        return Err(BuildError::UnsupportedEvent);
+    }
+    let destination = kind.destination();
+    if !settings.is_enabled(destination) {
+        return Err(BuildError::DestinationDisabled(destination));
+    }
+    let payload: Value =
         serde_json::from_str(input.payload).map_err(|_| BuildError::UnreadablePayload)?;
+    let api = |d: Destination| {
+        settings
+            .destination(d)
+            .ok_or(BuildError::DestinationDisabled(d))
+    };
     match kind {
-        StepKind::HubSpotUpsertContact => hubspot::upsert_contact(input, &payload, destination),
+        StepKind::HubSpotUpsertContact => {
+            hubspot::upsert_contact(input, &payload, api(Destination::HubSpot)?)
+                .map(StepAction::Http)
+        }
+        StepKind::HubSpotCreateDeal => {
+            hubspot::create_deal(input, &payload, api(Destination::HubSpot)?).map(StepAction::Http)
+        }
+        StepKind::SendGridSend => sendgrid::send(
+            input,
+            &payload,
+            api(Destination::SendGrid)?,
+            &settings.sendgrid_mail,
+        )
+        .map(StepAction::Http),
+        StepKind::StripeUpdateCustomer => {
+            stripe::update_customer(input, &payload, api(Destination::Stripe)?, settings)
+        }
+        StepKind::SlackNotify => match settings.slack_webhook_url.as_deref() {
+            Some(url) => slack::notify(input, &payload, url).map(StepAction::Http),
+            None => Err(BuildError::DestinationDisabled(Destination::Slack)),
+        },
+        StepKind::ShopMarkInactive
+        | StepKind::PrivacyRedact
+        | StepKind::PrivacyExport
+        | StepKind::SuppressionRecord
+        | StepKind::EngagementCount
+        | StepKind::MappingMarkDeleted => local::plan(kind, input, &payload).map(StepAction::Local),
     }
 }
 
@@ -87,4 +189,72 @@ pub(crate) fn bearer(token: &str) -> (String, String) {
 
 pub(crate) fn json_content() -> (String, String) {
     ("Content-Type".into(), "application/json".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input<'a>(provider: Provider, event_type: &'a str, payload: &'a str) -> StepInput<'a> {
+        StepInput {
+            step_id: "evt_1:x",
+            provider,
+            event_type,
+            payload,
+            occurred_at_ms: None,
+            account: None,
+            link: None,
+        }
+    }
+
+    #[test]
+    fn codes_are_stable() {
+        assert_eq!(
+            BuildError::DestinationDisabled(Destination::SendGrid).code(),
+            "destination_disabled:sendgrid"
+        );
+        assert_eq!(
+            BuildError::MissingField("email").to_string(),
+            "missing_field:email"
+        );
+        assert_eq!(
+            BuildError::NotConfigured("SENDGRID_FROM_EMAIL").code(),
+            "not_configured:SENDGRID_FROM_EMAIL"
+        );
+        assert_eq!(SkipReason::OwnWrite.code(), "skipped:own_write");
+    }
+
+    #[test]
+    fn checks_run_in_order() {
+        let none = DownstreamSettings::default();
+        let i = input(Provider::Stripe, "charge.refunded", "not json");
+        assert_eq!(
+            plan(StepKind::HubSpotUpsertContact, &i, &none),
+            Err(BuildError::UnsupportedEvent)
+        );
+        let i = input(Provider::Stripe, "checkout.session.completed", "not json");
+        assert_eq!(
+            plan(StepKind::HubSpotUpsertContact, &i, &none),
+            Err(BuildError::DestinationDisabled(Destination::HubSpot))
+        );
+        let i = input(Provider::Stripe, "invoice.payment_failed", "{}");
+        assert_eq!(
+            plan(StepKind::SlackNotify, &i, &none),
+            Err(BuildError::DestinationDisabled(Destination::Slack))
+        );
+        let i = input(Provider::SendGrid, "open", "[1,");
+        assert_eq!(
+            plan(StepKind::EngagementCount, &i, &none),
+            Err(BuildError::UnreadablePayload)
+        );
+    }
+
+    #[test]
+    fn join_url_never_doubles_the_slash() {
+        assert_eq!(join_url("https://a.test/", "/v1/x"), "https://a.test/v1/x");
+        assert_eq!(
+            join_url("https://a.test/p", "/v1/x"),
+            "https://a.test/p/v1/x"
+        );
+    }
 }
