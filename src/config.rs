@@ -3,10 +3,9 @@
 //! `AppError::Misconfigured` naming the setting, for the affected path only.
 
 use edgehooks_handlers::config::{flag, number, secret_list, ConfigError};
-use edgehooks_handlers::downstream::DestinationConfig;
 use edgehooks_handlers::ingest::ProviderKeys;
 use edgehooks_handlers::retry::RetryPolicy;
-use edgehooks_handlers::routes::Destination;
+use edgehooks_handlers::routes::{RouteTable, ROUTES_SETTING};
 use edgehooks_handlers::webhook::Provider;
 use edgehooks_handlers::{hubspot, sendgrid};
 use worker::Env;
@@ -116,19 +115,11 @@ pub fn consumer_settings(env: &Env) -> Result<ConsumerSettings, ConfigError> {
     })
 }
 
-/// Base URL and token of a destination; `None` when its token is not configured (the
-/// destination is disabled).
-pub fn destination(env: &Env, destination: Destination) -> Option<DestinationConfig> {
-    let (base_var, default_base, token_var) = match destination {
-        Destination::HubSpot => (
-            "HUBSPOT_API_BASE",
-            "https://api.hubapi.com",
-            "HUBSPOT_ACCESS_TOKEN",
-        ),
-    };
-    let token = text(env, token_var).filter(|t| !t.trim().is_empty())?;
-    let base_url = text(env, base_var)
-        .filter(|b| !b.trim().is_empty())
-        .unwrap_or_else(|| default_base.to_string());
-    Some(DestinationConfig { base_url, token })
+/// The routing table: defaults with `ROUTES_JSON` overrides, validated on every use so a bad
+/// override is a clear 503 `misconfigured`, never a silent fallback.
+pub fn routes(env: &Env) -> Result<RouteTable, AppError> {
+    match text(env, ROUTES_SETTING) {
+        Some(json) => Ok(RouteTable::with_overrides_json(&json)?),
+        None => Ok(RouteTable::defaults()),
+    }
 }

@@ -17,6 +17,8 @@ pub struct CallOutcome {
     pub retry_after: Option<String>,
     /// A short code plus (for HTTP errors) the start of the response body.
     pub error: Option<String>,
+    /// The body of a 2xx response (some steps read ids from it), up to `SUCCESS_BODY_BYTES`.
+    pub body: Option<String>,
     /// The request could not even be made (bad URL or header): retrying cannot help.
     pub unsendable: bool,
 }
@@ -27,6 +29,7 @@ impl CallOutcome {
             status: None,
             retry_after: None,
             error: Some(error),
+            body: None,
             unsendable,
         }
     }
@@ -34,6 +37,8 @@ impl CallOutcome {
 
 /// Longest slice of an error response body kept in `last_error`.
 const ERROR_BODY_CHARS: usize = 200;
+/// Longest successful response body kept for the step to read.
+const SUCCESS_BODY_BYTES: usize = 64 * 1024;
 
 fn to_request(spec: &HttpRequestSpec) -> worker::Result<Request> {
     let headers = Headers::new();
@@ -69,17 +74,18 @@ pub async fn call(spec: &HttpRequestSpec, timeout_ms: u64) -> CallOutcome {
     };
     let status = response.status_code();
     let retry_after = response.headers().get("Retry-After").ok().flatten();
-    let error = if (200..300).contains(&status) {
-        None
+    let text = response.text().await.unwrap_or_default();
+    let (error, body) = if (200..300).contains(&status) {
+        (None, (text.len() <= SUCCESS_BODY_BYTES).then_some(text))
     } else {
-        let body = response.text().await.unwrap_or_default();
-        let excerpt: String = body.chars().take(ERROR_BODY_CHARS).collect();
-        Some(format!("http_{status}: {excerpt}"))
+        let excerpt: String = text.chars().take(ERROR_BODY_CHARS).collect();
+        (Some(format!("http_{status}: {excerpt}")), None)
     };
     CallOutcome {
         status: Some(status),
         retry_after,
         error,
+        body,
         unsendable: false,
     }
 }

@@ -5,7 +5,6 @@
 
 use edgehooks_handlers::ids;
 use edgehooks_handlers::ingest::{verify_and_parse, IngestError};
-use edgehooks_handlers::routes::{steps_for, DEFAULT_ROUTES};
 use edgehooks_handlers::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
 use futures_util::future::join_all;
 use futures_util::StreamExt;
@@ -55,6 +54,7 @@ pub async fn handle(mut req: Request, env: &Env, provider: Provider) -> Result<R
     let started = Date::now().as_millis() as i64;
     let settings = config::ingest_settings(env)?;
     let keys = config::provider_keys(env, provider)?;
+    let routes = config::routes(env)?;
     if keys.is_empty() {
         return Err(AppError::ProviderDisabled);
     }
@@ -100,7 +100,7 @@ pub async fn handle(mut req: Request, env: &Env, provider: Provider) -> Result<R
         .map(|event| PlannedEvent {
             id: ids::event_id(provider, &event.dedupe_key),
             event,
-            steps: steps_for(DEFAULT_ROUTES, provider, &event.event_type),
+            steps: routes.steps_for(provider, &event.event_type),
         })
         .collect();
     let inserted = if planned.is_empty() {

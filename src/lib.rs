@@ -1,7 +1,7 @@
 //! edgehooks: the Cloudflare Worker shell. Three entry points bind the pure core in
 //! `edgehooks_handlers` to the platform: `fetch` (webhooks, health), `queue` (the STEPS consumer
 //! and its dead-letter queue) and `scheduled` (the sweeper). Modules: `router` (paths), `ingest`,
-//! `consumer`, `sweeper`, `queue` (producer), `downstream` (fetch), `db` (all SQL), `config`,
+//! `consumer` and `step`, `sweeper`, `queue` (producer), `downstream` (fetch), `db` (all SQL), `config`,
 //! `error` (the one response mapping) and `log`.
 
 mod admin;
@@ -14,6 +14,7 @@ mod ingest;
 mod log;
 mod queue;
 mod router;
+mod step;
 mod sweeper;
 
 use worker::wasm_bindgen::JsValue;

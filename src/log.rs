@@ -18,3 +18,25 @@ pub fn error(code: &str, detail: &str) {
         json!({ "kind": "error", "error": code, "detail": detail })
     );
 }
+
+/// One step outcome. `error` is reduced to its code (the part before `:`), never a body.
+pub fn step(
+    step_id: &str,
+    outcome: &str,
+    status: Option<u16>,
+    error: &str,
+    latency_ms: i64,
+    changed: bool,
+) {
+    record(
+        "step_attempt",
+        json!({
+            "step_id": step_id,
+            "outcome": outcome,
+            "http_status": status,
+            "error": (!error.is_empty()).then(|| error.split(':').next().unwrap_or(error)),
+            "latency_ms": latency_ms,
+            "changed": changed,
+        }),
+    );
+}

@@ -8,16 +8,19 @@
 //! - [`ingest`]: picks the provider module and runs verify then parse.
 //! - [`routes`]: the table of provider + event type → follow-on steps.
 //! - [`downstream`]: request builders for each downstream API.
-//! - [`retry`]: error classes and backoff.
+//! - [`retry`]: error classes and backoff; [`limits`]: per-destination budgets and circuits.
+//! - [`auth`]: the admin bearer-token check (constant time).
 //! - [`config`]: parsing of secret lists and numeric settings.
 //! - [`ids`]: content-derived event and step ids.
 //! - [`time`]: the few calendar conversions the providers need (RFC 3339, HTTP dates).
 
+pub mod auth;
 pub mod config;
 pub mod downstream;
 pub mod hubspot;
 pub mod ids;
 pub mod ingest;
+pub mod limits;
 pub mod retry;
 pub mod routes;
 pub mod sendgrid;

@@ -27,12 +27,28 @@ export const TEST_SECRETS = {
   STRIPE_WEBHOOK_SECRETS: "whsec_test_primary,whsec_test_rotated_in",
   ADMIN_TOKEN: "test-admin-token-0123456789",
   HUBSPOT_ACCESS_TOKEN: "pat-test-hubspot-token",
+  SENDGRID_API_KEY: "SG.test-sendgrid-key",
+  STRIPE_API_KEY: "sk_test_edgehooks_downstream",
+  SENDGRID_FROM_EMAIL: "shop@example.com",
+  SENDGRID_TEMPLATE_ORDER_CONFIRMATION: "d-test-order-confirmation",
+  SENDGRID_TEMPLATE_CANCELLATION: "d-test-cancellation",
+  SENDGRID_TEMPLATE_DUNNING: "d-test-dunning",
   SENDGRID_WEBHOOK_PUBLIC_KEYS: sendgridKeys.publicKeyBase64,
   HUBSPOT_CLIENT_SECRETS: "hubspot-client-secret-primary,hubspot-client-secret-next",
   SHOPIFY_WEBHOOK_SECRETS: "shpss_test_primary,shpss_test_old",
 };
 
 /** Start the worker. `vars` override wrangler.toml's [vars] and TEST_SECRETS. */
+/** Downstream settings pointing every destination at a fake at `base`. */
+export function downstreamVars(base) {
+  return {
+    HUBSPOT_API_BASE: base,
+    SENDGRID_API_BASE: base,
+    STRIPE_API_BASE: base,
+    SLACK_WEBHOOK_URL: `${base}/services/T000/B000/test`,
+  };
+}
+
 export async function startWorker({ vars = {}, captureLogs = false } = {}) {
   const logs = [];
   const log = captureLogs ? new CapturingLog(logs) : new Log(LogLevel.WARN);

@@ -1,0 +1,47 @@
+//! Every SQL statement edgehooks runs against D1, grouped by what it serves: `events` (ingest:
+//! events, planned steps, rejected deliveries, rejection counters), `steps` (the step ledger:
+//! claims, attempts, the sweeper's queries) and `state` (what steps maintain: ordering versions,
+//! contact links, shops, privacy requests, suppressions, engagement, destination health).
+//! Numbers are bound as f64 (D1 rejects BigInt); writes that must be all-or-nothing go through
+//! `batch`, which D1 runs as one transaction.
+
+mod events;
+mod state;
+mod steps;
+
+pub use events::*;
+pub use state::*;
+pub use steps::*;
+
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, Result};
+
+pub(crate) fn num(n: i64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+pub(crate) fn opt_num(n: Option<i64>) -> JsValue {
+    n.map(num).unwrap_or(JsValue::NULL)
+}
+
+pub(crate) fn opt_text(s: Option<&str>) -> JsValue {
+    s.map(JsValue::from_str).unwrap_or(JsValue::NULL)
+}
+
+pub(crate) fn statement(
+    db: &D1Database,
+    sql: &str,
+    args: &[JsValue],
+) -> Result<D1PreparedStatement> {
+    db.prepare(sql).bind(args)
+}
+
+/// Rows changed by a `run()` result (0 when D1 reports no meta).
+pub(crate) fn changes(result: &worker::D1Result) -> usize {
+    result
+        .meta()
+        .ok()
+        .flatten()
+        .and_then(|m| m.changes)
+        .unwrap_or(0)
+}

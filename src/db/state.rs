@@ -1,0 +1,327 @@
+//! SQL for the state steps maintain: ordering versions (skip stale events), the HubSpot contact
+//! ↔ Stripe customer links, the D1 work of local steps (shops, privacy requests, suppressions,
+//! engagement, link deletion) and per-destination health (budget window and circuit).
+
+use edgehooks_handlers::downstream::{ContactLink, LocalAction};
+use edgehooks_handlers::limits::{Health, Limits};
+use serde::Deserialize;
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, Result};
+
+use super::{num, opt_text, statement};
+
+/// `occurred_at` of the newest event already applied to `entity` by `step`.
+pub async fn applied_version(db: &D1Database, entity: &str, step: &str) -> Result<Option<i64>> {
+    #[derive(Deserialize)]
+    struct Row {
+        occurred_at: i64,
+    }
+    let row = statement(
+        db,
+        "SELECT occurred_at FROM entity_versions WHERE entity = ?1 AND step = ?2",
+        &[entity.into(), step.into()],
+    )?
+    .first::<Row>(None)
+    .await?;
+    Ok(row.map(|r| r.occurred_at))
+}
+
+/// Remember that `event_id` (from `occurred_at`) was applied to `entity`; never moves back.
+pub fn record_version(
+    db: &D1Database,
+    entity: &str,
+    step: &str,
+    occurred_at: i64,
+    event_id: &str,
+) -> Result<D1PreparedStatement> {
+    statement(
+        db,
+        "INSERT INTO entity_versions (entity, step, occurred_at, event_id) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (entity, step) DO UPDATE SET occurred_at = excluded.occurred_at, \
+         event_id = excluded.event_id WHERE excluded.occurred_at >= entity_versions.occurred_at",
+        &[entity.into(), step.into(), num(occurred_at), event_id.into()],
+    )
+}
+
+/// The live Stripe link of a HubSpot contact.
+pub async fn contact_link(
+    db: &D1Database,
+    hubspot_contact_id: &str,
+) -> Result<Option<ContactLink>> {
+    #[derive(Deserialize)]
+    struct Row {
+        stripe_customer_id: String,
+        firstname: Option<String>,
+        lastname: Option<String>,
+    }
+    let row = statement(
+        db,
+        "SELECT stripe_customer_id, firstname, lastname FROM contact_links \
+         WHERE hubspot_contact_id = ?1 AND deleted_at IS NULL AND stripe_customer_id IS NOT NULL",
+        &[hubspot_contact_id.into()],
+    )?
+    .first::<Row>(None)
+    .await?;
+    Ok(row.map(|r| ContactLink {
+        stripe_customer_id: r.stripe_customer_id,
+        firstname: r.firstname,
+        lastname: r.lastname,
+    }))
+}
+
+/// Store a contact's link; names left `None` keep what is stored.
+pub fn save_contact_link(
+    db: &D1Database,
+    hubspot_contact_id: &str,
+    link: &ContactLink,
+    now_ms: i64,
+) -> Result<D1PreparedStatement> {
+    statement(
+        db,
+        "INSERT INTO contact_links (hubspot_contact_id, stripe_customer_id, firstname, lastname, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (hubspot_contact_id) DO UPDATE SET \
+         stripe_customer_id = excluded.stripe_customer_id, \
+         firstname = COALESCE(excluded.firstname, contact_links.firstname), \
+         lastname = COALESCE(excluded.lastname, contact_links.lastname), \
+         deleted_at = NULL, updated_at = excluded.updated_at",
+        &[
+            hubspot_contact_id.into(),
+            link.stripe_customer_id.as_str().into(),
+            opt_text(link.firstname.as_deref()),
+            opt_text(link.lastname.as_deref()),
+            num(now_ms),
+        ],
+    )
+}
+
+/// SQL condition (on `events`) matching everything stored about one Shopify customer of one
+/// shop, or (with no customer) about the whole shop; binds start at `?first`. Payloads are
+/// tested with `json_valid` first so a stored non-JSON delivery cannot fail the statement.
+fn subject_condition(
+    shop_domain: &str,
+    customer_id: Option<&str>,
+    customer_email: Option<&str>,
+    order_ids: &[String],
+    first: usize,
+) -> (String, Vec<JsValue>) {
+    let mut args: Vec<JsValue> = vec![shop_domain.into()];
+    if customer_id.is_none() && customer_email.is_none() {
+        return (
+            format!("(provider = 'shopify' AND account = ?{first})"),
+            args,
+        );
+    }
+    let mut alternatives = Vec::new();
+    let mut next = first + 1;
+    if let Some(id) = customer_id {
+        args.push(id.into());
+        alternatives.push(format!(
+            "(provider = 'shopify' AND account = ?{first} AND CASE WHEN json_valid(payload) THEN \
+             CAST(json_extract(payload, '$.customer.id') AS TEXT) = ?{next} OR \
+             (type LIKE 'customers/%' AND CAST(json_extract(payload, '$.id') AS TEXT) = ?{next}) \
+             ELSE 0 END)"
+        ));
+        next += 1;
+    }
+    if !order_ids.is_empty() {
+        let placeholders: Vec<String> = order_ids
+            .iter()
+            .map(|id| {
+                args.push(id.as_str().into());
+                let p = format!("?{next}");
+                next += 1;
+                p
+            })
+            .collect();
+        alternatives.push(format!(
+            "(provider = 'shopify' AND account = ?{first} AND type LIKE 'orders/%' AND CASE WHEN \
+             json_valid(payload) THEN CAST(json_extract(payload, '$.id') AS TEXT) IN ({}) ELSE 0 END)",
+            placeholders.join(", ")
+        ));
+    }
+    if let Some(email) = customer_email {
+        // The address as a JSON string anywhere in any provider's payload.
+        args.push(format!("\"{}\"", email.to_lowercase()).into());
+        alternatives.push(format!("instr(lower(payload), ?{next}) > 0"));
+    }
+    (format!("({})", alternatives.join(" OR ")), args)
+}
+
+/// The statements that carry out a local step (all in the step's success batch).
+pub async fn local_action_statements(
+    db: &D1Database,
+    action: &LocalAction,
+    event_id: &str,
+    topic: &str,
+    now_ms: i64,
+) -> Result<Vec<D1PreparedStatement>> {
+    let statements = match action {
+        LocalAction::MarkShopInactive { shop_domain } => vec![statement(
+            db,
+            "INSERT INTO shops (shop_domain, active, uninstalled_at, updated_at) VALUES (?1, 0, ?2, ?2) \
+             ON CONFLICT (shop_domain) DO UPDATE SET active = 0, uninstalled_at = ?2, updated_at = ?2",
+            &[shop_domain.as_str().into(), num(now_ms)],
+        )?],
+        LocalAction::Redact { shop_domain, customer_id, customer_email, order_ids } => {
+            let (condition, mut args) = subject_condition(
+                shop_domain,
+                customer_id.as_deref(),
+                customer_email.as_deref(),
+                order_ids,
+                3,
+            );
+            let mut all: Vec<JsValue> = vec![num(now_ms), event_id.into()];
+            all.append(&mut args);
+            // The request's own payload names the customer too: it goes with the rest.
+            let redact = statement(
+                db,
+                &format!(
+                    "UPDATE events SET payload = NULL, redacted_at = ?1 \
+                     WHERE payload IS NOT NULL AND (id = ?2 OR {condition})"
+                ),
+                &all,
+            )?;
+            let record = statement(
+                db,
+                "INSERT INTO privacy_requests (event_id, topic, shop_domain, customer_id, customer_email, \
+                 events_affected, done_at) VALUES (?1, ?2, ?3, ?4, ?5, changes(), ?6) \
+                 ON CONFLICT (event_id) DO NOTHING",
+                &[
+                    event_id.into(),
+                    topic.into(),
+                    shop_domain.as_str().into(),
+                    opt_text(customer_id.as_deref()),
+                    opt_text(customer_email.as_deref().map(|_| "[redacted]")),
+                    num(now_ms),
+                ],
+            )?;
+            vec![redact, record]
+        }
+        LocalAction::Export { shop_domain, customer_id, customer_email, order_ids, .. } => {
+            let (condition, args) = subject_condition(
+                shop_domain,
+                customer_id.as_deref(),
+                customer_email.as_deref(),
+                order_ids,
+                1,
+            );
+            #[derive(Deserialize, serde::Serialize)]
+            struct Stored {
+                id: String,
+                provider: String,
+                #[serde(rename = "type")]
+                event_type: String,
+                received_at: i64,
+                payload: Option<String>,
+            }
+            let rows = statement(
+                db,
+                &format!(
+                    "SELECT id, provider, type AS event_type, received_at, payload FROM events \
+                     WHERE payload IS NOT NULL AND {condition} ORDER BY received_at"
+                ),
+                &args,
+            )?
+            .all()
+            .await?
+            .results::<Stored>()?;
+            let export = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
+            vec![statement(
+                db,
+                "INSERT INTO privacy_requests (event_id, topic, shop_domain, customer_id, customer_email, \
+                 events_affected, export, done_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 ON CONFLICT (event_id) DO NOTHING",
+                &[
+                    event_id.into(),
+                    topic.into(),
+                    shop_domain.as_str().into(),
+                    opt_text(customer_id.as_deref()),
+                    opt_text(customer_email.as_deref()),
+                    num(rows.len() as i64),
+                    export.as_str().into(),
+                    num(now_ms),
+                ],
+            )?]
+        }
+        LocalAction::RecordSuppression { email, reason } => vec![statement(
+            db,
+            "INSERT INTO suppressions (email, reason, event_id, created_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (email, reason) DO NOTHING",
+            &[email.as_str().into(), reason.name().into(), event_id.into(), num(now_ms)],
+        )?],
+        LocalAction::CountEngagement { email, kind } => vec![statement(
+            db,
+            "INSERT INTO engagement (email, kind, count, last_at) VALUES (?1, ?2, 1, ?3) \
+             ON CONFLICT (email, kind) DO UPDATE SET count = count + 1, last_at = MAX(last_at, ?3)",
+            &[email.as_str().into(), kind.name().into(), num(now_ms)],
+        )?],
+        LocalAction::MarkMappingDeleted { hubspot_contact_id } => vec![statement(
+            db,
+            "UPDATE contact_links SET deleted_at = ?2, updated_at = ?2 WHERE hubspot_contact_id = ?1",
+            &[hubspot_contact_id.as_str().into(), num(now_ms)],
+        )?],
+    };
+    Ok(statements)
+}
+
+/// Count this call in `destination`'s budget window and return its counters.
+pub async fn count_call(
+    db: &D1Database,
+    destination: &str,
+    window_ms: i64,
+    now_ms: i64,
+) -> Result<Health> {
+    #[derive(Deserialize)]
+    struct Row {
+        open_until: i64,
+        window_start: i64,
+        window_count: i64,
+    }
+    let row = statement(
+        db,
+        "INSERT INTO destination_health (destination, window_start, window_count) VALUES (?1, ?2, 1) \
+         ON CONFLICT (destination) DO UPDATE SET \
+         window_count = CASE WHEN window_start <= ?2 - ?3 THEN 1 ELSE window_count + 1 END, \
+         window_start = CASE WHEN window_start <= ?2 - ?3 THEN ?2 ELSE window_start END \
+         RETURNING open_until, window_start, window_count",
+        &[destination.into(), num(now_ms), num(window_ms)],
+    )?
+    .first::<Row>(None)
+    .await?;
+    Ok(row
+        .map(|r| Health {
+            open_until_ms: r.open_until,
+            window_start_ms: r.window_start,
+            window_count: u32::try_from(r.window_count).unwrap_or(u32::MAX),
+        })
+        .unwrap_or_default())
+}
+
+/// Record a call's effect on the circuit: success closes it, a retryable failure counts
+/// towards opening it (for `cool_down_ms` once `open_after` consecutive failures are reached).
+pub fn record_health(
+    db: &D1Database,
+    destination: &str,
+    success: bool,
+    limits: Limits,
+    now_ms: i64,
+) -> Result<D1PreparedStatement> {
+    if success {
+        return statement(
+            db,
+            "UPDATE destination_health SET consecutive_failures = 0, open_until = 0 WHERE destination = ?1",
+            &[destination.into()],
+        );
+    }
+    statement(
+        db,
+        "UPDATE destination_health SET consecutive_failures = consecutive_failures + 1, \
+         open_until = CASE WHEN consecutive_failures + 1 >= ?2 THEN ?3 ELSE open_until END \
+         WHERE destination = ?1",
+        &[
+            destination.into(),
+            num(i64::from(limits.open_after)),
+            num(now_ms + limits.cool_down_ms),
+        ],
+    )
+}
