@@ -1,0 +1,54 @@
+//! Shared by the provider vector tests: the fixture pieces every provider's vectors file uses
+//! (bodies stored inline or as a recipe for the ~1 MB case, the expected outcome) and the
+//! comparison of a verify result with it.
+
+use edgehooks_handlers::webhook::{Verified, VerifyError};
+use serde::Deserialize;
+
+/// A large body kept out of the fixture: `prefix + repeat × times + suffix`.
+#[derive(Deserialize)]
+pub struct Recipe {
+    prefix: String,
+    repeat: String,
+    times: usize,
+    suffix: String,
+}
+
+/// The body of case `name`: exactly one of `body` and `recipe` is set.
+pub fn case_body(name: &str, body: &Option<String>, recipe: &Option<Recipe>) -> String {
+    match (body, recipe) {
+        (Some(body), None) => body.clone(),
+        (None, Some(r)) => format!("{}{}{}", r.prefix, r.repeat.repeat(r.times), r.suffix),
+        _ => panic!("{name}: exactly one of body and body_recipe"),
+    }
+}
+
+/// `{"ok": key index}` or `{"err": "<VerifyError code>"}` (SendGrid's key cases reuse the
+/// shape for a key count or the entry an error must name).
+#[derive(Deserialize, Debug, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum Expected {
+    Ok(usize),
+    Err(String),
+}
+
+impl Expected {
+    /// Whether a verify result is what the fixture expects.
+    pub fn matches(&self, got: &Result<Verified, VerifyError>) -> bool {
+        match (self, got) {
+            (Expected::Ok(index), Ok(Verified { key_index })) => index == key_index,
+            (Expected::Err(code), Err(e)) => code == e.code(),
+            _ => false,
+        }
+    }
+}
+
+/// Fail with every failing case listed, not just the first.
+pub fn assert_no_failures(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} failing vectors:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
