@@ -127,7 +127,7 @@ pub async fn run(
     match action {
         // A deliberate no-op (e.g. our own HubSpot write echoing back): done, with the reason.
         StepAction::Skip(reason) => finish(db, step_id, "succeeded", reason.code()).await,
-        StepAction::Local(action) => work.local(&action).await,
+        StepAction::Local(action) => work.local(&action, settings).await,
         StepAction::Http(spec) => work.http(&spec, settings).await,
     }
 }
@@ -163,7 +163,7 @@ impl Work<'_> {
             .transpose()
     }
 
-    async fn local(&self, action: &LocalAction) -> Ack {
+    async fn local(&self, action: &LocalAction, settings: &ConsumerSettings) -> Ack {
         let started = now_ms();
         let attempt = match self.claim(started).await {
             Ok(Some(n)) => n,
@@ -180,7 +180,7 @@ impl Work<'_> {
         .await
         {
             Ok(statements) => statements,
-            Err(e) => return self.local_failed(attempt, started, e).await,
+            Err(e) => return self.local_failed(attempt, started, e, settings).await,
         };
         let finished = now_ms();
         let record = AttemptRecord {
@@ -211,14 +211,36 @@ impl Work<'_> {
                 );
                 Ack::Ack
             }
-            Err(e) => self.local_failed(attempt, started, e).await,
+            Err(e) => self.local_failed(attempt, started, e, settings).await,
         }
     }
 
-    /// A local step's D1 work failed: record the attempt and retry like any retryable failure.
-    async fn local_failed(&self, attempt: i64, started: i64, e: worker::Error) -> Ack {
+    /// A local step's D1 work failed: record the attempt and retry like any retryable failure,
+    /// `dead` after `MAX_ATTEMPTS` (a failure that never goes away must not retry forever).
+    async fn local_failed(
+        &self,
+        attempt: i64,
+        started: i64,
+        e: worker::Error,
+        settings: &ConsumerSettings,
+    ) -> Ack {
         log::error("local_step_failed", &e.to_string());
         let finished = now_ms();
+        let attempts_made = u32::try_from(attempt).unwrap_or(u32::MAX);
+        let decision = settings.policy.decide(
+            ResponseClass::Retryable,
+            attempts_made,
+            None,
+            js_sys::Math::random(),
+        );
+        let (step_status, next_attempt_at, ack) = match decision {
+            Decision::RetryAfter { delay_secs } => (
+                "enqueued",
+                Some(finished + (delay_secs as i64) * 1000),
+                Ack::RetryIn(delay_secs),
+            ),
+            Decision::Succeeded | Decision::Dead => ("dead", None, Ack::Ack),
+        };
         let record = AttemptRecord {
             step_id: self.step_id,
             n: attempt,
@@ -226,13 +248,21 @@ impl Work<'_> {
             duration_ms: finished - started,
             http_status: None,
             error: Some("d1_error"),
-            step_status: "enqueued",
-            next_attempt_at_ms: Some(finished + 30_000),
+            step_status,
+            next_attempt_at_ms: next_attempt_at,
         };
         if let Ok(statements) = db::attempt_statements(self.db, &record, finished) {
             let _ = self.db.batch(statements).await;
         }
-        Ack::RetryIn(30)
+        log::step(
+            self.step_id,
+            step_status,
+            None,
+            "d1_error",
+            finished - started,
+            true,
+        );
+        ack
     }
 
     async fn http(

@@ -217,7 +217,7 @@ pub async fn local_action_statements(
             let rows = statement(
                 db,
                 &format!(
-                    "SELECT id, provider, type AS event_type, received_at, payload FROM events \
+                    "SELECT id, provider, type, received_at, payload FROM events \
                      WHERE payload IS NOT NULL AND {condition} ORDER BY received_at"
                 ),
                 &args,

@@ -189,7 +189,10 @@ pub async fn sweepable_steps(
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
-/// Put swept steps back to `enqueued` (a `running` step whose lease expired becomes claimable).
+/// Before the sweeper re-sends: a `running` step whose lease expired becomes claimable again
+/// (`enqueued`), and a lost `enqueued` one gets a fresh `updated_at`. `pending` steps are left
+/// alone: they become `enqueued` only once a send succeeds, so a failed send keeps them in the
+/// outbox for the next sweep.
 pub async fn requeue(db: &D1Database, step_ids: &[String], now_ms: i64) -> Result<()> {
     let statements = step_ids
         .iter()
@@ -197,7 +200,7 @@ pub async fn requeue(db: &D1Database, step_ids: &[String], now_ms: i64) -> Resul
             statement(
                 db,
                 "UPDATE steps SET status = 'enqueued', updated_at = ?2 \
-                 WHERE id = ?1 AND status IN ('pending', 'enqueued', 'running')",
+                 WHERE id = ?1 AND status IN ('enqueued', 'running')",
                 &[id.as_str().into(), num(now_ms)],
             )
         })

@@ -20,7 +20,9 @@ export async function startFakeDownstream({ port = 0 } = {}) {
       calls.push(call);
       for (const listener of listeners) listener(call);
       const queued = scripts.get(url.pathname);
-      const plan = (queued && queued.length ? queued.shift() : null) ?? always.get(url.pathname) ?? { status: 200 };
+      const scripted = (queued && queued.length ? queued.shift() : null) ?? always.get(url.pathname) ?? { status: 200 };
+      // A scripted response may be a function of the call, for values computed when it plays.
+      const plan = typeof scripted === "function" ? scripted(call) : scripted;
       const answer = () => {
         if (plan.drop) {
           req.socket.destroy();
@@ -45,7 +47,7 @@ export async function startFakeDownstream({ port = 0 } = {}) {
     calls,
     callsTo: (path) => calls.filter((c) => c.path === path),
     onCall: (listener) => listeners.push(listener),
-    /** Play these responses, in order, for the next calls to `path`. */
+    /** Play these responses (objects, or functions of the call), in order, for the next calls to `path`. */
     script(path, responses) {
       scripts.set(path, [...responses]);
     },

@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Miniflare, Log, LogLevel } from "miniflare";
+import { Miniflare, Log, LogLevel, Response as MfResponse } from "miniflare";
 import { sendgridKeys } from "./providers.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -38,7 +38,6 @@ export const TEST_SECRETS = {
   SHOPIFY_WEBHOOK_SECRETS: "shpss_test_primary,shpss_test_old",
 };
 
-/** Start the worker. `vars` override wrangler.toml's [vars] and TEST_SECRETS. */
 /** Downstream settings pointing every destination at a fake at `base`. */
 export function downstreamVars(base) {
   return {
@@ -49,10 +48,17 @@ export function downstreamVars(base) {
   };
 }
 
-export async function startWorker({ vars = {}, captureLogs = false } = {}) {
+/**
+ * Start the worker. `vars` override wrangler.toml's [vars] and TEST_SECRETS. With `queueFault`,
+ * the STEPS producer binding is a stand-in that forwards to the real `steps` queue but throws
+ * from send/sendBatch while `queueFault.fail(true)` is set (a Queues outage as the worker sees
+ * it); the result then has `queueFault.fail(on)`.
+ */
+export async function startWorker({ vars = {}, captureLogs = false, queueFault = false } = {}) {
   const logs = [];
   const log = captureLogs ? new CapturingLog(logs) : new Log(LogLevel.WARN);
-  const mf = new Miniflare({
+  const worker = {
+    name: "edgehooks",
     scriptPath: path.join(BUILD, "index.js"),
     modulesRoot: BUILD,
     modules: true,
@@ -66,9 +72,21 @@ export async function startWorker({ vars = {}, captureLogs = false } = {}) {
       "steps-dlq": { maxBatchSize: 10, maxBatchTimeout: 0.2 },
     },
     bindings: { ...wranglerVars(), ...TEST_SECRETS, ...vars },
-    cf: false,
-    log,
-  });
+  };
+  const fault = { failing: false };
+  const workers = [worker];
+  if (queueFault) {
+    worker.queueProducers = { STEPS_DLQ: "steps-dlq" };
+    worker.wrappedBindings = { STEPS: "failing-steps-producer" };
+    workers.push({
+      name: "failing-steps-producer",
+      modules: true,
+      script: FAILING_PRODUCER,
+      queueProducers: { REAL: "steps" },
+      serviceBindings: { CONTROL: () => new MfResponse(fault.failing ? "fail" : "ok") },
+    });
+  }
+  const mf = new Miniflare({ workers, cf: false, log });
   await mf.ready;
   const db = await mf.getD1Database("DB");
   await migrate(db);
@@ -105,8 +123,30 @@ export async function startWorker({ vars = {}, captureLogs = false } = {}) {
     async dispose() {
       await mf.dispose();
     },
+    queueFault: queueFault
+      ? {
+          fail(on) {
+            fault.failing = on;
+          },
+        }
+      : undefined,
   };
 }
+
+// The STEPS stand-in for `queueFault`. Its class is named like the runtime's queue binding,
+// because workers-rs checks the binding's constructor name.
+const FAILING_PRODUCER = `
+class WorkerQueue {
+  constructor(env) { this.env = env; }
+  async check() {
+    const answer = await (await this.env.CONTROL.fetch("http://control/")).text();
+    if (answer === "fail") throw new Error("Queue send failed (simulated outage)");
+  }
+  async send(body, options) { await this.check(); return this.env.REAL.send(body, options); }
+  async sendBatch(messages, options) { await this.check(); return this.env.REAL.sendBatch(messages, options); }
+}
+export default function (env) { return new WorkerQueue(env); }
+`;
 
 /** Apply migrations/*.sql in order, statement by statement. */
 async function migrate(db) {
