@@ -72,7 +72,7 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
 /// A message Queues could not deliver after its own retries: the step is dead.
 async fn give_up(db: &D1Database, step_id: &str) -> Ack {
     let now = Date::now().as_millis() as i64;
-    match db::finish_without_call(db, step_id, "dead", "queue_gave_up", now).await {
+    match db::give_up(db, step_id, now).await {
         Ok(changed) => {
             log::step(step_id, "dead", None, "queue_gave_up", 0, changed);
             Ack::Ack

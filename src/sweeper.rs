@@ -11,7 +11,6 @@ use crate::queue::send_steps;
 use crate::{db, log};
 
 const PENDING_GRACE_MS: i64 = 60_000;
-const LOST_AFTER_MS: i64 = 15 * 60_000;
 const SWEEP_LIMIT: i64 = 500;
 
 pub async fn sweep(env: &Env) {
@@ -23,7 +22,7 @@ pub async fn sweep(env: &Env) {
     let due = match db::sweepable_steps(
         &db,
         now - PENDING_GRACE_MS,
-        now - LOST_AFTER_MS,
+        now - db::RUNNING_LEASE_MS,
         SWEEP_LIMIT,
     )
     .await

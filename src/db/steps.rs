@@ -87,6 +87,24 @@ pub async fn finish_without_call(
     Ok(changes(&result) > 0)
 }
 
+/// How long a `running` claim is honoured before the step counts as abandoned (its consumer
+/// died mid-attempt): the sweeper re-enqueues it, the dead-letter consumer may end it.
+pub const RUNNING_LEASE_MS: i64 = 15 * 60_000;
+
+/// End a step Queues gave up on (`dead`, `queue_gave_up`), unless it is finished or an attempt
+/// is still running under a live lease: that attempt's own outcome must not be overwritten.
+pub async fn give_up(db: &D1Database, step_id: &str, now_ms: i64) -> Result<bool> {
+    let result = statement(
+        db,
+        "UPDATE steps SET status = 'dead', last_error = 'queue_gave_up', updated_at = ?2 \
+         WHERE id = ?1 AND (status IN ('pending', 'enqueued') OR (status = 'running' AND updated_at < ?3))",
+        &[step_id.into(), num(now_ms), num(now_ms - RUNNING_LEASE_MS)],
+    )?
+    .run()
+    .await?;
+    Ok(changes(&result) > 0)
+}
+
 /// Put a step off without charging an attempt (open circuit, spent budget): it stays
 /// `enqueued` with its due time, so the sweeper does not mistake it for lost.
 pub async fn defer(

@@ -3,7 +3,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { startWorker, TEST_SECRETS } from "../helpers/worker.mjs";
+import { downstreamVars, startWorker, TEST_SECRETS } from "../helpers/worker.mjs";
+import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
 import {
   hubspotDelivery,
   hubspotEvent,
@@ -17,10 +18,16 @@ const [HUBSPOT_SECRET, HUBSPOT_NEXT] = TEST_SECRETS.HUBSPOT_CLIENT_SECRETS.split
 const [SHOPIFY_SECRET, SHOPIFY_OLD] = TEST_SECRETS.SHOPIFY_WEBHOOK_SECRETS.split(",");
 
 let worker;
+let fake;
 before(async () => {
-  worker = await startWorker();
+  // The follow-on steps these events plan go to a local fake, never to the real APIs.
+  fake = await startFakeDownstream();
+  worker = await startWorker({ vars: downstreamVars(fake.url) });
 });
-after(async () => worker?.dispose());
+after(async () => {
+  await worker?.dispose();
+  await fake?.close();
+});
 
 const eventRows = (provider, keys) =>
   worker.all(
@@ -153,7 +160,7 @@ describe("shopify", () => {
 
 describe("configuration", () => {
   test("a provider without secrets is disabled, never open", async () => {
-    const bare = await startWorker({ vars: { SHOPIFY_WEBHOOK_SECRETS: "" } });
+    const bare = await startWorker({ vars: { ...downstreamVars(fake.url), SHOPIFY_WEBHOOK_SECRETS: "" } });
     try {
       const delivery = shopifyDelivery(shopifyOrder(), SHOPIFY_SECRET);
       const res = await bare.post("/webhooks/shopify", delivery.payload, delivery.headers);
