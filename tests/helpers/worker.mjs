@@ -49,9 +49,15 @@ export function downstreamVars(base) {
   };
 }
 
+/**
+ * With `captureLogs`, `logs` collects Miniflare's messages and every line the worker writes to
+ * stdout/stderr (console.log / console.error), in order; `workerLogs()` parses the worker's JSON
+ * lines.
+ */
 export async function startWorker({ vars = {}, captureLogs = false } = {}) {
   const logs = [];
   const log = captureLogs ? new CapturingLog(logs) : new Log(LogLevel.WARN);
+  const stdio = captureLogs ? { handleRuntimeStdio: (stdout, stderr) => captureLines([stdout, stderr], logs) } : {};
   const mf = new Miniflare({
     scriptPath: path.join(BUILD, "index.js"),
     modulesRoot: BUILD,
@@ -68,6 +74,7 @@ export async function startWorker({ vars = {}, captureLogs = false } = {}) {
     bindings: { ...wranglerVars(), ...TEST_SECRETS, ...vars },
     cf: false,
     log,
+    ...stdio,
   });
   await mf.ready;
   const db = await mf.getD1Database("DB");
@@ -76,6 +83,18 @@ export async function startWorker({ vars = {}, captureLogs = false } = {}) {
     mf,
     db,
     logs,
+    /** The worker's JSON log lines so far, parsed (captureLogs only). */
+    workerLogs() {
+      return logs.flatMap((line) => {
+        const start = line.indexOf("{");
+        if (start < 0) return [];
+        try {
+          return [JSON.parse(line.slice(start))];
+        } catch {
+          return [];
+        }
+      });
+    },
     /** POST raw bytes to a path with headers; returns { status, json, text }. */
     async post(pathname, body, headers = {}) {
       const res = await mf.dispatchFetch(`http://localhost${pathname}`, { method: "POST", body, headers });
@@ -129,6 +148,18 @@ export async function waitFor(check, { timeoutMs = 15000, intervalMs = 100, what
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
+}
+
+function captureLines(streams, sink) {
+  for (const stream of streams) {
+    let pending = "";
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk) => {
+      const lines = (pending + chunk).split("\n");
+      pending = lines.pop();
+      sink.push(...lines.filter((l) => l.trim()));
+    });
+  }
 }
 
 class CapturingLog extends Log {
