@@ -41,8 +41,8 @@ const FLAG_VARS = ["HUBSPOT_ALLOW_LEGACY_SIGNATURES"];
 const URL_VARS = ["HUBSPOT_API_BASE", "SENDGRID_API_BASE", "STRIPE_API_BASE", "PUBLIC_BASE_URL"];
 /** src/consumer.rs dispatches on this queue name. */
 const DLQ_QUEUE = "steps-dlq";
-/** Workers' request body limit on the smallest plans (free/pro: 100 MB). */
-const PLATFORM_BODY_LIMIT = 100 * 1024 * 1024;
+/** D1's row size limit: a stored payload (one event, or a whole rejected body) must fit. */
+const D1_ROW_LIMIT = 2_000_000;
 
 const PROVIDER_SECRET = {
   stripe: "STRIPE_WEBHOOK_SECRETS",
@@ -111,8 +111,8 @@ export function staticProblems(config, configPath) {
     if (v && !/^\d+$/.test(v)) bad(`[vars] ${name} must be a non-negative whole number`);
   }
   const body = text("MAX_BODY_BYTES");
-  if (body && /^\d+$/.test(body) && Number(body) > PLATFORM_BODY_LIMIT) {
-    bad("[vars] MAX_BODY_BYTES is above the platform's 100 MB request limit");
+  if (body && /^\d+$/.test(body) && Number(body) > D1_ROW_LIMIT) {
+    bad("[vars] MAX_BODY_BYTES is above 2,000,000: an event's payload is one D1 row, and D1 rows are limited to 2 MB");
   }
   for (const name of FLAG_VARS) {
     const v = text(name);
