@@ -1,13 +1,18 @@
 //! Reads configuration from the Worker environment ([vars] and secrets) into typed settings,
 //! using the pure parsers in `edgehooks_handlers::config`. A bad value becomes
-//! `AppError::Misconfigured` naming the setting, for the affected path only.
+//! `AppError::Misconfigured` naming the setting (never its value), for the affected path only:
+//! each provider's ingest reads only the settings that provider uses ([`provider_config`]), so a
+//! broken Shopify secret list or a non-numeric tolerance never stops Shopify or Stripe
+//! respectively. [`health`] reports the same checks by name for `/health`.
 
 use edgehooks_handlers::config::{flag, number, secret_list, ConfigError};
+use edgehooks_handlers::downstream::DownstreamSettings;
 use edgehooks_handlers::ingest::ProviderKeys;
 use edgehooks_handlers::retry::RetryPolicy;
-use edgehooks_handlers::routes::{RouteTable, ROUTES_SETTING};
+use edgehooks_handlers::routes::{Destination, RouteTable, ROUTES_SETTING};
 use edgehooks_handlers::webhook::Provider;
 use edgehooks_handlers::{hubspot, sendgrid};
+use serde_json::{json, Map, Value};
 use worker::Env;
 
 use crate::error::AppError;
@@ -17,13 +22,23 @@ pub fn text(env: &Env, name: &str) -> Option<String> {
     env.var(name).ok().map(|v| v.to_string())
 }
 
+/// The caller logs it: ingest in its one request line, other paths in the router.
 impl From<ConfigError> for AppError {
     fn from(error: ConfigError) -> Self {
-        crate::log::error("misconfigured", &error.to_string());
         AppError::Misconfigured {
             detail: error.to_string(),
         }
     }
+}
+
+/// The default of `SIGNATURE_TOLERANCE_SECONDS`.
+pub const DEFAULT_TOLERANCE_SECS: u64 = 300;
+
+/// True for providers whose signature covers a timestamp, so that
+/// `SIGNATURE_TOLERANCE_SECONDS` matters to them. Shopify signs none: its ingest never reads
+/// the setting, and a broken value cannot stop it.
+pub fn signs_timestamp(provider: Provider) -> bool {
+    !matches!(provider, Provider::Shopify)
 }
 
 /// Settings every ingest request needs.
@@ -35,13 +50,19 @@ pub struct IngestSettings {
     pub hint_ttl_secs: u64,
 }
 
-pub fn ingest_settings(env: &Env) -> Result<IngestSettings, AppError> {
-    Ok(IngestSettings {
-        tolerance_secs: number(
+/// The ingest settings `provider` uses (the tolerance only for timestamp-signing providers).
+pub fn ingest_settings(env: &Env, provider: Provider) -> Result<IngestSettings, ConfigError> {
+    let tolerance_secs = if signs_timestamp(provider) {
+        number(
             "SIGNATURE_TOLERANCE_SECONDS",
             text(env, "SIGNATURE_TOLERANCE_SECONDS").as_deref(),
-            300,
-        )?,
+            DEFAULT_TOLERANCE_SECS,
+        )?
+    } else {
+        DEFAULT_TOLERANCE_SECS
+    };
+    Ok(IngestSettings {
+        tolerance_secs,
         max_body_bytes: number(
             "MAX_BODY_BYTES",
             text(env, "MAX_BODY_BYTES").as_deref(),
@@ -57,7 +78,7 @@ pub fn ingest_settings(env: &Env) -> Result<IngestSettings, AppError> {
 }
 
 /// The verification keys configured for `provider` (possibly empty: disabled).
-pub fn provider_keys(env: &Env, provider: Provider) -> Result<ProviderKeys, AppError> {
+pub fn provider_keys(env: &Env, provider: Provider) -> Result<ProviderKeys, ConfigError> {
     let keys = match provider {
         Provider::Stripe => ProviderKeys::Stripe(secret_list(
             "STRIPE_WEBHOOK_SECRETS",
@@ -115,11 +136,122 @@ pub fn consumer_settings(env: &Env) -> Result<ConsumerSettings, ConfigError> {
     })
 }
 
-/// The routing table: defaults with `ROUTES_JSON` overrides, validated on every use so a bad
-/// override is a clear 503 `misconfigured`, never a silent fallback.
+/// The routes `provider` plans with: defaults plus its own section of `ROUTES_JSON`, validated
+/// on every use so a bad override is a clear 503 `misconfigured`, never a silent fallback.
+///
+/// Scope of a broken override: text that is not JSON, not an object, or names an unknown
+/// provider fails every provider (the operator's intent cannot be attributed, and planning with
+/// the wrong routes cannot be undone; the 503 makes providers retry until it is fixed). A valid
+/// document whose `stripe` section is wrong (unknown step, step unfit for the event) fails only
+/// Stripe.
+pub fn provider_routes(env: &Env, provider: Provider) -> Result<RouteTable, ConfigError> {
+    let Some(text) = text(env, ROUTES_SETTING).filter(|t| !t.trim().is_empty()) else {
+        return Ok(RouteTable::defaults());
+    };
+    let Ok(Value::Object(sections)) = serde_json::from_str::<Value>(&text) else {
+        // Not JSON or not an object: let the core produce its precise message.
+        return RouteTable::with_overrides_json(&text);
+    };
+    if let Some(unknown) = sections.keys().find(|k| Provider::from_slug(k).is_none()) {
+        return Err(ConfigError {
+            setting: ROUTES_SETTING,
+            detail: format!(
+                "unknown provider `{unknown}` (expected one of stripe, sendgrid, hubspot, shopify)"
+            ),
+        });
+    }
+    match sections.get(provider.slug()) {
+        None => Ok(RouteTable::defaults()),
+        Some(own) => {
+            let mut only = Map::new();
+            only.insert(provider.slug().into(), own.clone());
+            RouteTable::with_overrides_json(&Value::Object(only).to_string())
+        }
+    }
+}
+
+/// Everything one provider's ingest needs, read and checked together.
+pub struct ProviderConfig {
+    pub keys: ProviderKeys,
+    pub settings: IngestSettings,
+    pub routes: RouteTable,
+}
+
+/// The configuration of `provider`'s ingest path. Keys come first: a provider without a secret
+/// is disabled (404) whatever else is set; one with keys fails on the first bad setting it uses.
+pub fn provider_config(env: &Env, provider: Provider) -> Result<ProviderConfig, ConfigError> {
+    let keys = provider_keys(env, provider)?;
+    if keys.is_empty() {
+        return Ok(ProviderConfig {
+            keys,
+            settings: IngestSettings {
+                tolerance_secs: DEFAULT_TOLERANCE_SECS,
+                max_body_bytes: 0,
+                hint_ttl_secs: 60,
+            },
+            routes: RouteTable::defaults(),
+        });
+    }
+    Ok(ProviderConfig {
+        settings: ingest_settings(env, provider)?,
+        routes: provider_routes(env, provider)?,
+        keys,
+    })
+}
+
+/// The whole routing table (every provider's section), for display. Ingest uses
+/// [`provider_routes`] so that one provider's broken section does not stop the others.
+#[allow(dead_code)] // kept for the admin API, which lists the routes in force
 pub fn routes(env: &Env) -> Result<RouteTable, AppError> {
     match text(env, ROUTES_SETTING) {
         Some(json) => Ok(RouteTable::with_overrides_json(&json)?),
         None => Ok(RouteTable::defaults()),
     }
+}
+
+/// The API destinations `/health` reports (`local` work needs no configuration).
+const API_DESTINATIONS: [Destination; 4] = [
+    Destination::HubSpot,
+    Destination::SendGrid,
+    Destination::Stripe,
+    Destination::Slack,
+];
+
+/// What `/health` says about the configuration: each provider and destination as `enabled`,
+/// `disabled` (no secret or token) or `misconfigured`, and for each misconfiguration what it
+/// affects and the setting's name. Never a value.
+pub fn health(env: &Env) -> Value {
+    let mut problems = Vec::new();
+    let mut providers = Map::new();
+    for provider in Provider::ALL {
+        let state = match provider_config(env, provider) {
+            Ok(config) if config.keys.is_empty() => "disabled",
+            Ok(_) => "enabled",
+            Err(e) => {
+                problems.push(json!({ "affects": provider.slug(), "setting": e.setting }));
+                "misconfigured"
+            }
+        };
+        providers.insert(provider.slug().into(), state.into());
+    }
+    let consumer = consumer_settings(env);
+    if let Err(e) = &consumer {
+        problems.push(json!({ "affects": "steps", "setting": e.setting }));
+    }
+    let downstream = DownstreamSettings::from_lookup(|name| text(env, name));
+    let mut destinations = Map::new();
+    for destination in API_DESTINATIONS {
+        let state = match (&consumer, downstream.is_enabled(destination)) {
+            (_, false) => "disabled",
+            (Err(_), true) => "misconfigured",
+            (Ok(_), true) => "enabled",
+        };
+        destinations.insert(destination.name().into(), state.into());
+    }
+    json!({
+        "status": "ok",
+        "providers": providers,
+        "destinations": destinations,
+        "misconfigured": problems,
+    })
 }

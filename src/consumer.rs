@@ -74,7 +74,14 @@ async fn give_up(db: &D1Database, step_id: &str) -> Ack {
     let now = Date::now().as_millis() as i64;
     match db::give_up(db, step_id, now).await {
         Ok(changed) => {
-            log::step(step_id, "dead", None, "queue_gave_up", 0, changed);
+            log::step(
+                &log::StepFields::id(step_id),
+                "dead",
+                None,
+                "queue_gave_up",
+                0,
+                changed,
+            );
             Ack::Ack
         }
         Err(e) => {

@@ -2,6 +2,7 @@
 //! it with the pure core, skip events KV already knows, store new events and their planned steps
 //! in one D1 transaction, send the new step ids to the STEPS queue, then answer. Nothing is
 //! acknowledged before D1 has it; a failed queue send leaves the steps `pending` for the sweeper.
+//! Every request, whatever its outcome, writes exactly one `request` log line.
 
 use edgehooks_handlers::ids;
 use edgehooks_handlers::ingest::{verify_and_parse, IngestError};
@@ -11,7 +12,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 use worker::{Date, Env, Request, Response};
 
-use crate::config::{self, IngestSettings};
+use crate::config::{self, IngestSettings, ProviderConfig};
 use crate::db::{self, PlannedEvent};
 use crate::error::{json_response, AppError};
 use crate::log;
@@ -50,11 +51,61 @@ async fn read_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, AppError> {
     Ok(body)
 }
 
-pub async fn handle(mut req: Request, env: &Env, provider: Provider) -> Result<Response, AppError> {
+/// At most this many dedupe keys are logged per request (HubSpot batches hold up to 100);
+/// `events` always carries the full count.
+const MAX_LOGGED_KEYS: usize = 20;
+
+/// What the request's log line reports beyond provider, outcome and latency. Filled in as the
+/// request proceeds, so a failure logs whatever was known by then.
+#[derive(Default)]
+struct Summary {
+    /// Set for successful outcomes (`accepted`, `duplicate`); errors derive theirs.
+    outcome: Option<&'static str>,
+    event_types: Vec<String>,
+    dedupe_keys: Vec<String>,
+    events: usize,
+    new_events: usize,
+    duplicates: usize,
+    key_index: Option<usize>,
+}
+
+impl Summary {
+    fn describe(&mut self, key_index: usize, events: &[ParsedEvent]) {
+        self.key_index = Some(key_index);
+        self.events = events.len();
+        for event in events {
+            if !self.event_types.contains(&event.event_type) {
+                self.event_types.push(event.event_type.clone());
+            }
+        }
+        self.dedupe_keys = events
+            .iter()
+            .take(MAX_LOGGED_KEYS)
+            .map(|e| e.dedupe_key.clone())
+            .collect();
+    }
+}
+
+pub async fn handle(req: Request, env: &Env, provider: Provider) -> Result<Response, AppError> {
     let started = Date::now().as_millis() as i64;
-    let settings = config::ingest_settings(env)?;
-    let keys = config::provider_keys(env, provider)?;
-    let routes = config::routes(env)?;
+    let mut summary = Summary::default();
+    let result = ingest(req, env, provider, started, &mut summary).await;
+    log_request(provider, &summary, &result, started);
+    result
+}
+
+async fn ingest(
+    mut req: Request,
+    env: &Env,
+    provider: Provider,
+    started: i64,
+    summary: &mut Summary,
+) -> Result<Response, AppError> {
+    let ProviderConfig {
+        keys,
+        settings,
+        routes,
+    } = config::provider_config(env, provider)?;
     if keys.is_empty() {
         return Err(AppError::ProviderDisabled);
     }
@@ -79,7 +130,6 @@ pub async fn handle(mut req: Request, env: &Env, provider: Provider) -> Result<R
             if let Err(e) = db::count_rejection(&db, provider, reason.code(), started).await {
                 log::error("rejection_count_failed", &e.to_string());
             }
-            log_request(provider, None, "rejected", reason.code(), started);
             return Err(AppError::Verification(reason));
         }
         Err(IngestError::Parse {
@@ -88,11 +138,11 @@ pub async fn handle(mut req: Request, env: &Env, provider: Provider) -> Result<R
         }) => {
             // Verified but unusable: keep it for admins so nothing the provider sent is lost.
             db::insert_rejected(&db, provider, key_index, &body, reason.code(), started).await?;
-            log_request(provider, None, "unparsable", reason.code(), started);
             return Err(AppError::Unparsable(reason));
         }
     };
 
+    summary.describe(accepted.key_index, &accepted.events);
     let fresh = filter_known(env, provider, &accepted.events).await;
     let duplicates_from_kv = accepted.events.len() - fresh.len();
     let planned: Vec<PlannedEvent> = fresh
@@ -122,12 +172,13 @@ pub async fn handle(mut req: Request, env: &Env, provider: Provider) -> Result<R
 
     let new_events = inserted.iter().filter(|n| **n).count();
     let duplicates = duplicates_from_kv + (inserted.len() - new_events);
-    let first_type = accepted.events.first().map(|e| e.event_type.as_str());
+    summary.new_events = new_events;
+    summary.duplicates = duplicates;
     if new_events == 0 {
-        log_request(provider, first_type, "duplicate", "", started);
+        summary.outcome = Some("duplicate");
         return Ok(json_response(&json!({ "status": "duplicate" }), 200));
     }
-    log_request(provider, first_type, "accepted", "", started);
+    summary.outcome = Some("accepted");
     Ok(json_response(
         &json!({ "status": "accepted", "events": new_events, "duplicates": duplicates }),
         200,
@@ -191,21 +242,57 @@ async fn remember(
     }
 }
 
+/// The outcome name of a failed request.
+fn outcome_of(error: &AppError) -> &'static str {
+    match error {
+        AppError::Misconfigured { .. } => "misconfigured",
+        AppError::ProviderDisabled => "disabled",
+        AppError::Verification(_) => "rejected",
+        AppError::Unparsable(_) => "unparsable",
+        AppError::PayloadTooLarge { .. } => "too_large",
+        AppError::Unavailable => "unavailable",
+        _ => "refused",
+    }
+}
+
+/// The request's one log line: ids, counts and codes, never a payload or a secret. Server-side
+/// failures (503: misconfigured, unavailable) are logged at error level, a misconfiguration with
+/// its detail (the setting's name and what is wrong, never its value).
 fn log_request(
     provider: Provider,
-    event_type: Option<&str>,
-    outcome: &str,
-    error: &str,
+    summary: &Summary,
+    result: &Result<Response, AppError>,
     started: i64,
 ) {
-    log::record(
-        "request",
-        json!({
-            "provider": provider.slug(),
-            "event_type": event_type,
-            "outcome": outcome,
-            "error": (!error.is_empty()).then_some(error),
-            "latency_ms": Date::now().as_millis() as i64 - started,
-        }),
-    );
+    let (status, outcome, error) = match result {
+        Ok(response) => (
+            response.status_code(),
+            summary.outcome.unwrap_or("accepted"),
+            None,
+        ),
+        Err(e) => (e.status(), outcome_of(e), Some(e)),
+    };
+    let fields = json!({
+        "provider": provider.slug(),
+        "outcome": outcome,
+        "status": status,
+        "error": error.map(AppError::code),
+        "detail": match error {
+            Some(AppError::Misconfigured { detail }) => Some(detail.as_str()),
+            _ => None,
+        },
+        "event_type": summary.event_types.first(),
+        "event_types": (summary.event_types.len() > 1).then_some(&summary.event_types),
+        "events": summary.events,
+        "new_events": summary.new_events,
+        "duplicates": summary.duplicates,
+        "dedupe_keys": summary.dedupe_keys,
+        "key_index": summary.key_index,
+        "latency_ms": Date::now().as_millis() as i64 - started,
+    });
+    if status >= 500 {
+        log::record_error("request", fields);
+    } else {
+        log::record("request", fields);
+    }
 }

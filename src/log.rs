@@ -1,27 +1,66 @@
 //! Structured logs: one JSON object per line, so `wrangler tail` and Workers Logs can filter on
-//! fields. Callers pass codes, ids and numbers; never a secret or a payload.
+//! fields. Every ingest request writes one `kind: "request"` line (see `ingest`) and every step
+//! attempt one `kind: "step_attempt"` line; operational failures write `kind: "error"`. Callers
+//! pass codes, ids, names and numbers; never a secret, a URL with credentials, or a payload.
 
 use serde_json::{json, Value};
 
-/// Emit one JSON line. `fields` must be an object; `kind` names the record.
-pub fn record(kind: &str, mut fields: Value) {
+/// `fields` with `kind` set and null fields dropped (absent and unknown read the same).
+fn line(kind: &str, mut fields: Value) -> Value {
     if let Some(map) = fields.as_object_mut() {
+        map.retain(|_, v| !v.is_null());
         map.insert("kind".into(), Value::String(kind.into()));
     }
-    worker::console_log!("{}", fields);
+    fields
+}
+
+/// Emit one JSON line. `fields` must be an object; `kind` names the record.
+pub fn record(kind: &str, fields: Value) {
+    worker::console_log!("{}", line(kind, fields));
+}
+
+/// Emit one JSON line at error level (operator attention: 5xx, misconfiguration).
+pub fn record_error(kind: &str, fields: Value) {
+    worker::console_error!("{}", line(kind, fields));
 }
 
 /// An operational error (storage, queue, configuration). `detail` must not contain secrets.
 pub fn error(code: &str, detail: &str) {
-    worker::console_error!(
-        "{}",
-        json!({ "kind": "error", "error": code, "detail": detail })
-    );
+    record_error("error", json!({ "error": code, "detail": detail }));
 }
 
-/// One step outcome. `error` is reduced to its code (the part before `:`), never a body.
+/// The stable part of an error text: its code, before any `:` detail (which may quote a
+/// response body).
+pub fn error_code(error: &str) -> Option<&str> {
+    let code = error.split(':').next().unwrap_or(error).trim();
+    (!code.is_empty()).then_some(code)
+}
+
+/// What a step log line says about the step itself. `name`, `destination`, `provider` and
+/// `event_type` are `None` when the step's row could not be read (e.g. a dead-lettered id).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepFields<'a> {
+    pub step_id: &'a str,
+    pub name: Option<&'a str>,
+    pub destination: Option<&'a str>,
+    pub provider: Option<&'a str>,
+    pub event_type: Option<&'a str>,
+}
+
+impl<'a> StepFields<'a> {
+    /// A step known only by its id.
+    pub fn id(step_id: &'a str) -> Self {
+        StepFields {
+            step_id,
+            ..StepFields::default()
+        }
+    }
+}
+
+/// One step attempt (or decision not to attempt: deferred, skipped, dead). `error` is reduced to
+/// its code, never a body.
 pub fn step(
-    step_id: &str,
+    step: &StepFields,
     outcome: &str,
     status: Option<u16>,
     error: &str,
@@ -31,10 +70,14 @@ pub fn step(
     record(
         "step_attempt",
         json!({
-            "step_id": step_id,
+            "step_id": step.step_id,
+            "step": step.name,
+            "destination": step.destination,
+            "provider": step.provider,
+            "event_type": step.event_type,
             "outcome": outcome,
             "http_status": status,
-            "error": (!error.is_empty()).then(|| error.split(':').next().unwrap_or(error)),
+            "error": error_code(error),
             "latency_ms": latency_ms,
             "changed": changed,
         }),

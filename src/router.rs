@@ -1,29 +1,38 @@
 //! The one place that says which paths exist: the webhook endpoints, `/health`, the admin page
 //! and API, and 404/405 for everything else. Handlers return `Result<Response, AppError>`; errors become responses here.
+//! `/health` reports which providers and destinations are enabled, disabled or misconfigured
+//! (names of settings only, never values).
 
 use edgehooks_handlers::webhook::Provider;
-use serde_json::json;
 use worker::{Env, Method, Request, Response};
 
 use crate::error::{json_response, AppError};
-use crate::{admin, ingest};
+use crate::{admin, config, ingest, log};
 
 pub async fn route(req: Request, env: &Env) -> Response {
     let path = req.path();
     let method = req.method();
     let result = match path.split('/').collect::<Vec<_>>().as_slice() {
         ["", "health"] => match method {
-            Method::Get | Method::Head => Ok(json_response(&json!({ "status": "ok" }), 200)),
+            Method::Get | Method::Head => Ok(json_response(&config::health(env), 200)),
             _ => Err(AppError::MethodNotAllowed),
         },
         ["", "webhooks", slug] => match Provider::from_slug(slug) {
             None => Err(AppError::NotFound),
             Some(_) if method != Method::Post => Err(AppError::MethodNotAllowed),
-            Some(provider) => ingest::handle(req, env, provider).await,
+            // Ingest logs its own request line, misconfiguration included.
+            Some(provider) => {
+                return ingest::handle(req, env, provider)
+                    .await
+                    .unwrap_or_else(|e| e.to_response())
+            }
         },
         ["", "admin"] | ["", "admin", ""] => admin::page(&req, env),
         ["", "admin", "api", rest @ ..] => admin::api(req, env, rest).await,
         _ => Err(AppError::NotFound),
     };
+    if let Err(AppError::Misconfigured { detail }) = &result {
+        log::error("misconfigured", detail);
+    }
     result.unwrap_or_else(|error| error.to_response())
 }

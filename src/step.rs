@@ -37,10 +37,10 @@ fn storage_failed(e: worker::Error) -> Ack {
 }
 
 /// End the step without a call, in `status` with `note`, and ack.
-async fn finish(db: &D1Database, step_id: &str, status: &str, note: &str) -> Ack {
-    match db::finish_without_call(db, step_id, status, note, now_ms()).await {
+async fn finish(db: &D1Database, step: &log::StepFields<'_>, status: &str, note: &str) -> Ack {
+    match db::finish_without_call(db, step.step_id, status, note, now_ms()).await {
         Ok(changed) => {
-            log::step(step_id, status, None, note, 0, changed);
+            log::step(step, status, None, note, 0, changed);
             Ack::Ack
         }
         Err(e) => storage_failed(e),
@@ -65,13 +65,21 @@ pub async fn run(
         // Finished (at-least-once delivery sent it again) or running under another message.
         return Ack::Ack;
     }
-    let Some(kind) = StepKind::from_name(&row.name) else {
-        return finish(db, step_id, "dead", "unknown_step").await;
+    let kind = StepKind::from_name(&row.name);
+    let fields = log::StepFields {
+        step_id,
+        name: Some(&row.name),
+        destination: kind.map(|k| k.destination().name()),
+        provider: Some(&row.provider),
+        event_type: Some(&row.event_type),
+    };
+    let Some(kind) = kind else {
+        return finish(db, &fields, "dead", "unknown_step").await;
     };
     let (Some(provider), Some(payload)) =
         (Provider::from_slug(&row.provider), row.payload.as_deref())
     else {
-        return finish(db, step_id, "dead", "payload_unavailable").await;
+        return finish(db, &fields, "dead", "payload_unavailable").await;
     };
     // stripe.update_customer needs the Stripe customer linked to the HubSpot contact.
     let link = if kind == StepKind::StripeUpdateCustomer {
@@ -103,14 +111,14 @@ pub async fn run(
                     &format!("{} has no token or URL configured", d.name()),
                 );
             }
-            return finish(db, step_id, "dead", &e.code()).await;
+            return finish(db, &fields, "dead", &e.code()).await;
         }
     };
     let entity = entity_key(kind, &input).zip(row.occurred_at);
     if let Some((entity, occurred_at)) = &entity {
         match db::applied_version(db, entity, kind.name()).await {
             Ok(Some(applied)) if applied > *occurred_at => {
-                return finish(db, step_id, "skipped_stale", "older_than_applied").await;
+                return finish(db, &fields, "skipped_stale", "older_than_applied").await;
             }
             Ok(_) => {}
             Err(e) => return storage_failed(e),
@@ -119,6 +127,7 @@ pub async fn run(
     let work = Work {
         db,
         step_id,
+        fields,
         kind,
         row: &row,
         input: &input,
@@ -126,7 +135,7 @@ pub async fn run(
     };
     match action {
         // A deliberate no-op (e.g. our own HubSpot write echoing back): done, with the reason.
-        StepAction::Skip(reason) => finish(db, step_id, "succeeded", reason.code()).await,
+        StepAction::Skip(reason) => finish(db, &fields, "succeeded", reason.code()).await,
         StepAction::Local(action) => work.local(&action, settings).await,
         StepAction::Http(spec) => work.http(&spec, settings).await,
     }
@@ -136,6 +145,7 @@ pub async fn run(
 struct Work<'a> {
     db: &'a D1Database,
     step_id: &'a str,
+    fields: log::StepFields<'a>,
     kind: StepKind,
     row: &'a StepRow,
     input: &'a StepInput<'a>,
@@ -202,7 +212,7 @@ impl Work<'_> {
         match result {
             Ok(_) => {
                 log::step(
-                    self.step_id,
+                    &self.fields,
                     "succeeded",
                     None,
                     "",
@@ -255,7 +265,7 @@ impl Work<'_> {
             let _ = self.db.batch(statements).await;
         }
         log::step(
-            self.step_id,
+            &self.fields,
             step_status,
             None,
             "d1_error",
@@ -284,7 +294,7 @@ impl Work<'_> {
             {
                 return storage_failed(e);
             }
-            log::step(self.step_id, "deferred", None, reason, 0, true);
+            log::step(&self.fields, "deferred", None, reason, 0, true);
             return Ack::RetryIn(secs);
         }
         let started = now_ms();
@@ -354,7 +364,7 @@ impl Work<'_> {
             log::error("d1_write_failed", &e.to_string());
         }
         log::step(
-            self.step_id,
+            &self.fields,
             step_status,
             outcome.status,
             outcome.error.as_deref().unwrap_or(""),

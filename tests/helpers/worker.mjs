@@ -53,10 +53,14 @@ export function downstreamVars(base) {
  * the STEPS producer binding is a stand-in that forwards to the real `steps` queue but throws
  * from send/sendBatch while `queueFault.fail(true)` is set (a Queues outage as the worker sees
  * it); the result then has `queueFault.fail(on)`.
+ * With `captureLogs`, `logs` collects Miniflare's messages and every line the worker writes to
+ * stdout/stderr (console.log / console.error), in order; `workerLogs()` parses the worker's JSON
+ * lines.
  */
 export async function startWorker({ vars = {}, captureLogs = false, queueFault = false } = {}) {
   const logs = [];
   const log = captureLogs ? new CapturingLog(logs) : new Log(LogLevel.WARN);
+  const stdio = captureLogs ? { handleRuntimeStdio: (stdout, stderr) => captureLines([stdout, stderr], logs) } : {};
   const worker = {
     name: "edgehooks",
     scriptPath: path.join(BUILD, "index.js"),
@@ -86,7 +90,7 @@ export async function startWorker({ vars = {}, captureLogs = false, queueFault =
       serviceBindings: { CONTROL: () => new MfResponse(fault.failing ? "fail" : "ok") },
     });
   }
-  const mf = new Miniflare({ workers, cf: false, log });
+  const mf = new Miniflare({ workers, cf: false, log, ...stdio });
   await mf.ready;
   const db = await mf.getD1Database("DB");
   await migrate(db);
@@ -94,6 +98,18 @@ export async function startWorker({ vars = {}, captureLogs = false, queueFault =
     mf,
     db,
     logs,
+    /** The worker's JSON log lines so far, parsed (captureLogs only). */
+    workerLogs() {
+      return logs.flatMap((line) => {
+        const start = line.indexOf("{");
+        if (start < 0) return [];
+        try {
+          return [JSON.parse(line.slice(start))];
+        } catch {
+          return [];
+        }
+      });
+    },
     /** POST raw bytes to a path with headers; returns { status, json, text }. */
     async post(pathname, body, headers = {}) {
       const res = await mf.dispatchFetch(`http://localhost${pathname}`, { method: "POST", body, headers });
@@ -169,6 +185,18 @@ export async function waitFor(check, { timeoutMs = 15000, intervalMs = 100, what
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
+}
+
+function captureLines(streams, sink) {
+  for (const stream of streams) {
+    let pending = "";
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk) => {
+      const lines = (pending + chunk).split("\n");
+      pending = lines.pop();
+      sink.push(...lines.filter((l) => l.trim()));
+    });
+  }
 }
 
 class CapturingLog extends Log {

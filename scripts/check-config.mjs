@@ -1,0 +1,248 @@
+// Configuration check for a deploy: wrangler's own parser and schema validation, then edgehooks'
+// rules (the bindings the worker needs, numeric and boolean vars, URLs, no secrets in [vars]),
+// then the built worker itself in workerd: its /health runs the same per-provider checks as
+// every request (secret lists, SendGrid keys, ROUTES_JSON, tolerance) and names what is wrong.
+// Messages name settings, never values.
+//
+// CLI: node scripts/check-config.mjs [path/to/wrangler.toml]   (exit 1 with a list of problems)
+// Secrets set in the environment are checked too; for providers whose secret is not set, a
+// placeholder is used so the provider's other settings are still exercised.
+import { existsSync, readdirSync } from "node:fs";
+import crypto from "node:crypto";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Secrets (wrangler secret / --secrets-file), as in DESIGN.md §3. */
+export const SECRET_NAMES = [
+  "STRIPE_WEBHOOK_SECRETS",
+  "SENDGRID_WEBHOOK_PUBLIC_KEYS",
+  "HUBSPOT_CLIENT_SECRETS",
+  "SHOPIFY_WEBHOOK_SECRETS",
+  "ADMIN_TOKEN",
+  "HUBSPOT_ACCESS_TOKEN",
+  "SENDGRID_API_KEY",
+  "STRIPE_API_KEY",
+  "SLACK_WEBHOOK_URL",
+];
+/** The public SendGrid key may also live in [vars]; the others must not. */
+const SECRETS_NOT_IN_VARS = SECRET_NAMES.filter((n) => n !== "SENDGRID_WEBHOOK_PUBLIC_KEYS");
+const NUMERIC_VARS = [
+  "SIGNATURE_TOLERANCE_SECONDS",
+  "MAX_BODY_BYTES",
+  "MAX_ATTEMPTS",
+  "RETRY_BASE_SECONDS",
+  "DOWNSTREAM_TIMEOUT_MS",
+  "RETENTION_DAYS",
+  "DEDUPE_HINT_TTL_SECONDS",
+];
+const FLAG_VARS = ["HUBSPOT_ALLOW_LEGACY_SIGNATURES"];
+const URL_VARS = ["HUBSPOT_API_BASE", "SENDGRID_API_BASE", "STRIPE_API_BASE", "PUBLIC_BASE_URL"];
+/** src/consumer.rs dispatches on this queue name. */
+const DLQ_QUEUE = "steps-dlq";
+/** D1's row size limit: a stored payload (one event, or a whole rejected body) must fit. */
+const D1_ROW_LIMIT = 2_000_000;
+
+const PROVIDER_SECRET = {
+  stripe: "STRIPE_WEBHOOK_SECRETS",
+  sendgrid: "SENDGRID_WEBHOOK_PUBLIC_KEYS",
+  hubspot: "HUBSPOT_CLIENT_SECRETS",
+  shopify: "SHOPIFY_WEBHOOK_SECRETS",
+};
+
+async function wranglerApi() {
+  return import(path.join(ROOT, "node_modules/wrangler/wrangler-dist/cli.js"));
+}
+
+/**
+ * Read `configPath` with wrangler (throws on TOML or schema errors, with wrangler's message) and
+ * return { config (normalised), raw (as written) }.
+ */
+export async function readConfig(configPath) {
+  const { unstable_readConfig, experimental_readRawConfig } = await wranglerApi();
+  const config = unstable_readConfig({ config: configPath }, { hideWarnings: true });
+  const { rawConfig } = experimental_readRawConfig({ config: configPath });
+  return { config, raw: rawConfig };
+}
+
+/** edgehooks' rules on a parsed config. Returns a list of problems (empty when fine). */
+export function staticProblems(config, configPath) {
+  const problems = [];
+  const where = path.relative(process.cwd(), configPath) || configPath;
+  const bad = (msg) => problems.push(`${where}: ${msg}`);
+
+  if (!config.name) bad("`name` is missing (the Worker's name)");
+  const kv = (config.kv_namespaces ?? []).find((k) => k.binding === "IDEMPOTENCY");
+  if (!kv) bad("no [[kv_namespaces]] with binding = \"IDEMPOTENCY\" (the dedupe hints)");
+  const d1 = (config.d1_databases ?? []).find((d) => d.binding === "DB");
+  if (!d1) bad("no [[d1_databases]] with binding = \"DB\"");
+  else {
+    if (!d1.database_name) bad("[[d1_databases]] DB has no database_name");
+    const dir = path.resolve(path.dirname(configPath), d1.migrations_dir ?? "migrations");
+    if (!existsSync(dir) || !readdirSync(dir).some((f) => f.endsWith(".sql"))) {
+      bad(`D1 migrations_dir ${path.relative(process.cwd(), dir)} has no .sql migrations`);
+    }
+  }
+  const producers = config.queues?.producers ?? [];
+  const consumers = config.queues?.consumers ?? [];
+  const steps = producers.find((p) => p.binding === "STEPS");
+  const dlq = producers.find((p) => p.binding === "STEPS_DLQ");
+  if (!steps) bad("no [[queues.producers]] with binding = \"STEPS\"");
+  if (!dlq) bad("no [[queues.producers]] with binding = \"STEPS_DLQ\"");
+  else if (dlq.queue !== DLQ_QUEUE) bad(`the STEPS_DLQ queue must be named "${DLQ_QUEUE}" (the consumer dispatches on it), not "${dlq.queue}"`);
+  if (steps) {
+    const consumer = consumers.find((c) => c.queue === steps.queue);
+    if (!consumer) bad(`no [[queues.consumers]] for queue "${steps.queue}": steps would never run`);
+    else if (consumer.dead_letter_queue !== DLQ_QUEUE) {
+      bad(`the "${steps.queue}" consumer needs dead_letter_queue = "${DLQ_QUEUE}" so nothing disappears silently`);
+    }
+  }
+  if (!consumers.some((c) => c.queue === DLQ_QUEUE)) bad(`no [[queues.consumers]] for "${DLQ_QUEUE}": dead letters would never be marked dead in D1`);
+  if (!(config.triggers?.crons ?? []).length) bad("no [triggers] crons: the sweeper (outbox, retention) would never run");
+
+  const vars = config.vars ?? {};
+  for (const name of Object.keys(vars)) {
+    if (typeof vars[name] !== "string") bad(`[vars] ${name} must be a string (quote it: ${name} = "…")`);
+  }
+  const text = (name) => (typeof vars[name] === "string" ? vars[name].trim() : undefined);
+  for (const name of NUMERIC_VARS) {
+    const v = text(name);
+    if (v && !/^\d+$/.test(v)) bad(`[vars] ${name} must be a non-negative whole number`);
+  }
+  const body = text("MAX_BODY_BYTES");
+  if (body && /^\d+$/.test(body) && Number(body) > D1_ROW_LIMIT) {
+    bad("[vars] MAX_BODY_BYTES is above 2,000,000: an event's payload is one D1 row, and D1 rows are limited to 2 MB");
+  }
+  for (const name of FLAG_VARS) {
+    const v = text(name);
+    if (v && !/^(true|false|1|0|yes|no)$/i.test(v)) bad(`[vars] ${name} must be true or false`);
+  }
+  for (const name of URL_VARS) {
+    const v = text(name);
+    if (!v) continue;
+    let url;
+    try {
+      url = new URL(v);
+    } catch {
+      bad(`[vars] ${name} is not a URL`);
+      continue;
+    }
+    if (!/^https?:$/.test(url.protocol)) bad(`[vars] ${name} must be an http(s) URL`);
+  }
+  const routes = text("ROUTES_JSON");
+  if (routes) {
+    let parsed;
+    try {
+      parsed = JSON.parse(routes);
+    } catch (e) {
+      bad(`[vars] ROUTES_JSON is not valid JSON (${e.message})`);
+    }
+    if (parsed !== undefined && (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))) {
+      bad("[vars] ROUTES_JSON must be a JSON object of provider -> {event type -> [step names]}");
+    }
+  }
+  for (const name of SECRETS_NOT_IN_VARS) {
+    if (text(name)) bad(`[vars] ${name} holds a secret: remove it from the config and set it as a secret`);
+  }
+  return problems;
+}
+
+/** The secrets set (non-blank) in `env`, by name. */
+export function secretsFromEnv(env = process.env) {
+  return Object.fromEntries(SECRET_NAMES.filter((n) => env[n] && env[n].trim()).map((n) => [n, env[n]]));
+}
+
+/** Placeholders that make each provider "enabled" so that its other settings are checked. */
+function placeholders() {
+  const { publicKey } = crypto.generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  return {
+    STRIPE_WEBHOOK_SECRETS: "whsec_config_check_placeholder",
+    SENDGRID_WEBHOOK_PUBLIC_KEYS: publicKey.export({ type: "spki", format: "der" }).toString("base64"),
+    HUBSPOT_CLIENT_SECRETS: "config-check-placeholder",
+    SHOPIFY_WEBHOOK_SECRETS: "shpss_config_check_placeholder",
+  };
+}
+
+/**
+ * Run the built worker (build/) in workerd with the config's vars and `secrets`, and ask its
+ * /health. Returns { problems, health }.
+ */
+export async function runtimeProblems(config, secrets) {
+  const build = path.join(ROOT, "build");
+  if (!existsSync(path.join(build, "index.js"))) {
+    return { problems: ["build/index.js is missing: run scripts/build first"], health: undefined };
+  }
+  const { Miniflare, Log, LogLevel } = await import(path.join(ROOT, "node_modules/miniflare/dist/src/index.js"));
+  const mf = new Miniflare({
+    scriptPath: path.join(build, "index.js"),
+    modulesRoot: build,
+    modules: true,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    compatibilityDate: config.compatibility_date ?? "2026-04-01",
+    kvNamespaces: ["IDEMPOTENCY"],
+    d1Databases: ["DB"],
+    queueProducers: { STEPS: "steps", STEPS_DLQ: DLQ_QUEUE },
+    bindings: { ...placeholders(), ...(config.vars ?? {}), ...secrets },
+    cf: false,
+    log: new Log(LogLevel.NONE),
+    handleRuntimeStdio: (stdout, stderr) => {
+      stdout.resume();
+      stderr.resume();
+    },
+  });
+  try {
+    const res = await mf.dispatchFetch("http://localhost/health");
+    const health = await res.json();
+    const problems = [];
+    for (const m of health.misconfigured ?? []) {
+      // A provider's own endpoint says what is wrong (503 detail: setting and problem, no value).
+      let detail = `${m.setting} is invalid`;
+      if (m.affects in PROVIDER_SECRET) {
+        const answer = await mf.dispatchFetch(`http://localhost/webhooks/${m.affects}`, { method: "POST", body: "" });
+        const body = await answer.json().catch(() => ({}));
+        if (body.error === "misconfigured" && body.detail) detail = body.detail;
+      }
+      problems.push(`${detail} (affects ${m.affects}: the worker would answer 503 misconfigured)`);
+    }
+    return { problems, health };
+  } finally {
+    await mf.dispose();
+  }
+}
+
+/** All checks. Returns { problems, health, config, raw }. */
+export async function checkConfig(configPath, { secrets = secretsFromEnv(), runtime = true } = {}) {
+  let config;
+  let raw;
+  try {
+    ({ config, raw } = await readConfig(configPath));
+  } catch (e) {
+    return { problems: [`${configPath}: ${e.message}`] };
+  }
+  const problems = staticProblems(config, configPath);
+  if (problems.length || !runtime) return { problems, config, raw };
+  const { problems: found, health } = await runtimeProblems(config, secrets);
+  return { problems: found, health, config, raw };
+}
+
+/** One line per provider: whether this deploy will set its secret. */
+export function describeSecrets(secrets) {
+  return Object.entries(PROVIDER_SECRET).map(([provider, name]) =>
+    secrets[name]
+      ? `${provider}: ${name} from the environment`
+      : `${provider}: ${name} not set here (the value already on Cloudflare, if any, is kept)`,
+  );
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const configPath = path.resolve(process.argv[2] ?? process.env.EDGEHOOKS_WRANGLER_CONFIG ?? path.join(ROOT, "wrangler.toml"));
+  const { problems, health } = await checkConfig(configPath);
+  if (problems.length) {
+    console.error(`config check failed (${problems.length} problem${problems.length > 1 ? "s" : ""}):`);
+    for (const p of problems) console.error(`  - ${p}`);
+    process.exit(1);
+  }
+  console.log(`config check passed: ${path.relative(process.cwd(), configPath) || configPath}`);
+  if (health) console.log(`destinations: ${JSON.stringify(health.destinations)}`);
+}
