@@ -21,8 +21,9 @@ pub async fn route(req: Request, env: &Env) -> Response {
             Some(_) if method != Method::Post => Err(AppError::MethodNotAllowed),
             Some(provider) => ingest::handle(req, env, provider).await,
         },
-        ["", "admin"] | ["", "admin", ""] => admin::page(&req, env),
+        ["", "admin"] | ["", "admin", ""] => admin::page(&req),
         ["", "admin", "api", rest @ ..] => admin::api(req, env, rest).await,
+        ["", "admin", asset] => admin::asset(&req, asset),
         _ => Err(AppError::NotFound),
     };
     result.unwrap_or_else(|error| error.to_response())
