@@ -49,7 +49,9 @@ export function downstreamVars(base) {
   };
 }
 
-export async function startWorker({ vars = {}, captureLogs = false } = {}) {
+/** `port` (0 = any free one) also serves the worker over HTTP on 127.0.0.1 (e.g. for a browser);
+ * the result's `url` is then its origin. */
+export async function startWorker({ vars = {}, captureLogs = false, port } = {}) {
   const logs = [];
   const log = captureLogs ? new CapturingLog(logs) : new Log(LogLevel.WARN);
   const mf = new Miniflare({
@@ -68,14 +70,16 @@ export async function startWorker({ vars = {}, captureLogs = false } = {}) {
     bindings: { ...wranglerVars(), ...TEST_SECRETS, ...vars },
     cf: false,
     log,
+    ...(port === undefined ? {} : { host: "127.0.0.1", port }),
   });
-  await mf.ready;
+  const url = await mf.ready;
   const db = await mf.getD1Database("DB");
   await migrate(db);
   return {
     mf,
     db,
     logs,
+    url: port === undefined ? undefined : url.origin,
     /** POST raw bytes to a path with headers; returns { status, json, text }. */
     async post(pathname, body, headers = {}) {
       const res = await mf.dispatchFetch(`http://localhost${pathname}`, { method: "POST", body, headers });
