@@ -95,6 +95,7 @@ describe("admin page in headless Chromium", { skip: !existsSync(CHROMIUM) && `${
     const group = page.locator("#dead-groups tbody tr", { hasText: "http_503" });
     await group.waitFor();
     assert.match(await group.textContent(), /hubspot/);
+    await page.screenshot({ path: path.join(ARTIFACTS, "admin-dead-letters.png"), fullPage: true });
     await page.click(`button.redrive-step[data-step-id="${stepId}"]`);
     await page.waitForSelector("#message:not([hidden])");
     assert.match(await page.textContent("#message"), /Redrove 1 step/);
