@@ -1,8 +1,8 @@
 //! edgehooks: the Cloudflare Worker shell. Three entry points bind the pure core in
 //! `edgehooks_handlers` to the platform: `fetch` (webhooks, health), `queue` (the STEPS consumer
-//! and its dead-letter queue) and `scheduled` (the sweeper). Modules: `router` (paths), `ingest`,
-//! `consumer` and `step`, `sweeper`, `queue` (producer), `downstream` (fetch), `db` (all SQL), `config`,
-//! `error` (the one response mapping) and `log`.
+//! and its dead-letter queue) and `scheduled` (the sweeper). Modules: `router` (paths), `admin`
+//! (the admin page and JSON API), `ingest`, `consumer` and `step`, `sweeper`, `queue` (producer),
+//! `downstream` (fetch), `db` (all SQL), `config`, `error` (the one response mapping) and `log`.
 
 mod admin;
 mod config;

@@ -27,8 +27,9 @@ pub async fn route(req: Request, env: &Env) -> Response {
                     .unwrap_or_else(|e| e.to_response())
             }
         },
-        ["", "admin"] | ["", "admin", ""] => admin::page(&req, env),
+        ["", "admin"] | ["", "admin", ""] => admin::page(&req),
         ["", "admin", "api", rest @ ..] => admin::api(req, env, rest).await,
+        ["", "admin", asset] => admin::asset(&req, asset),
         _ => Err(AppError::NotFound),
     };
     if let Err(AppError::Misconfigured { detail }) = &result {

@@ -9,11 +9,13 @@
 //! - [`routes`]: the table of provider + event type → follow-on steps.
 //! - [`downstream`]: request builders for each downstream API.
 //! - [`retry`]: error classes and backoff; [`limits`]: per-destination budgets and circuits.
-//! - [`auth`]: the admin bearer-token check (constant time).
+//! - [`auth`]: the admin bearer-token check (constant time); [`admin`]: the admin API's
+//!   cursor, filters, replay plan and secret scrubbing.
 //! - [`config`]: parsing of secret lists and numeric settings.
 //! - [`ids`]: content-derived event and step ids.
 //! - [`time`]: the few calendar conversions the providers need (RFC 3339, HTTP dates).
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod downstream;

@@ -1,5 +1,10 @@
-//! Admin page and API: `/admin` (one HTML page, token asked for in the browser) and
-//! `/admin/api/*` (JSON, `Authorization: Bearer $ADMIN_TOKEN`, constant-time check).
+//! Admin entry points: `/admin` (one static HTML page plus its script and stylesheet; the page
+//! holds no data and asks for the token in the browser) and `/admin/api/*` (JSON, only with
+//! `Authorization: Bearer $ADMIN_TOKEN`, compared in constant time). Submodules: `api` (the JSON
+//! endpoints), `page` (the static assets).
+
+mod api;
+mod page;
 
 use edgehooks_handlers::auth::bearer_matches;
 use worker::{Env, Request, Response};
@@ -7,9 +12,7 @@ use worker::{Env, Request, Response};
 use crate::config::text;
 use crate::error::AppError;
 
-pub fn page(_req: &Request, _env: &Env) -> Result<Response, AppError> {
-    Err(AppError::NotFound)
-}
+pub use page::{asset, page};
 
 /// Refuse unless the request carries the admin bearer token.
 fn authorize(req: &Request, env: &Env) -> Result<(), AppError> {
@@ -22,7 +25,7 @@ fn authorize(req: &Request, env: &Env) -> Result<(), AppError> {
     }
 }
 
-pub async fn api(req: Request, env: &Env, _path: &[&str]) -> Result<Response, AppError> {
+pub async fn api(req: Request, env: &Env, path: &[&str]) -> Result<Response, AppError> {
     authorize(&req, env)?;
-    Err(AppError::NotFound)
+    api::handle(req, env, path).await
 }

@@ -1,10 +1,12 @@
-//! Every SQL statement edgehooks runs against D1, grouped by what it serves: `events` (ingest:
+//! Every SQL statement edgehooks runs against D1, grouped by what it serves: `admin` (the admin
+//! API: event pages, timelines, dead letters, replay and redrive resets), `events` (ingest:
 //! events, planned steps, rejected deliveries, rejection counters), `steps` (the step ledger:
 //! claims, attempts, the sweeper's queries) and `state` (what steps maintain: ordering versions,
 //! contact links, shops, privacy requests, suppressions, engagement, destination health).
 //! Numbers are bound as f64 (D1 rejects BigInt); writes that must be all-or-nothing go through
 //! `batch`, which D1 runs as one transaction.
 
+pub mod admin;
 mod events;
 mod state;
 mod steps;

@@ -55,9 +55,10 @@ export function downstreamVars(base) {
  * it); the result then has `queueFault.fail(on)`.
  * With `captureLogs`, `logs` collects Miniflare's messages and every line the worker writes to
  * stdout/stderr (console.log / console.error), in order; `workerLogs()` parses the worker's JSON
- * lines.
+ * lines. `port` (0 = any free one) also serves the worker over HTTP on 127.0.0.1 (e.g. for a
+ * browser); the result's `url` is then its origin.
  */
-export async function startWorker({ vars = {}, captureLogs = false, queueFault = false } = {}) {
+export async function startWorker({ vars = {}, captureLogs = false, queueFault = false, port } = {}) {
   const logs = [];
   const log = captureLogs ? new CapturingLog(logs) : new Log(LogLevel.WARN);
   const stdio = captureLogs ? { handleRuntimeStdio: (stdout, stderr) => captureLines([stdout, stderr], logs) } : {};
@@ -90,14 +91,16 @@ export async function startWorker({ vars = {}, captureLogs = false, queueFault =
       serviceBindings: { CONTROL: () => new MfResponse(fault.failing ? "fail" : "ok") },
     });
   }
-  const mf = new Miniflare({ workers, cf: false, log, ...stdio });
-  await mf.ready;
+  const listen = port === undefined ? {} : { host: "127.0.0.1", port };
+  const mf = new Miniflare({ workers, cf: false, log, ...stdio, ...listen });
+  const url = await mf.ready;
   const db = await mf.getD1Database("DB");
   await migrate(db);
   return {
     mf,
     db,
     logs,
+    url: port === undefined ? undefined : url.origin,
     /** The worker's JSON log lines so far, parsed (captureLogs only). */
     workerLogs() {
       return logs.flatMap((line) => {

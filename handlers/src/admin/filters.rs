@@ -1,0 +1,275 @@
+//! Validation of the admin API's filters into SQL `WHERE` fragments over `events e` or `steps s`
+//! with their arguments in order: the event list's query string ([`EventQuery`]) and a bulk
+//! redrive's JSON body ([`RedriveFilter`]). Unknown parameters are refused, so a typo never
+//! silently widens what an admin reads or redrives.
+
+use serde_json::Value;
+
+use super::{
+    invalid, parse_time, Cursor, FilterError, SqlArg, DEFAULT_PAGE, DEFAULT_REDRIVE,
+    ERROR_CODE_SQL, EVENT_STATUSES, MAX_PAGE, MAX_REDRIVE, STEP_STATUSES,
+};
+use crate::admin::like_contains;
+use crate::routes::Destination;
+use crate::webhook::Provider;
+
+fn limit_from(text: &str, max: i64) -> Result<i64, FilterError> {
+    match text.trim().parse::<i64>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(invalid(format!("limit must be 1..={max}"))),
+    }
+}
+
+fn time_param(name: &str, text: &str) -> Result<i64, FilterError> {
+    parse_time(text).ok_or_else(|| invalid(format!("{name} must be Unix ms or RFC 3339")))
+}
+
+fn one_of(name: &str, value: &str, allowed: &[&str]) -> Result<String, FilterError> {
+    if allowed.contains(&value) {
+        Ok(value.to_string())
+    } else {
+        Err(invalid(format!(
+            "{name} must be one of {}",
+            allowed.join(", ")
+        )))
+    }
+}
+
+/// The validated filters of `GET /admin/api/events`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    pub provider: Option<String>,
+    pub event_type: Option<String>,
+    pub status: Option<String>,
+    pub step_status: Option<String>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub q: Option<String>,
+    pub limit: i64,
+    pub cursor: Option<Cursor>,
+}
+
+impl EventQuery {
+    /// From query-string pairs. Empty values count as absent; unknown names are refused so a
+    /// typo does not silently widen the result.
+    pub fn from_pairs(pairs: &[(String, String)]) -> Result<EventQuery, FilterError> {
+        let mut query = EventQuery {
+            limit: DEFAULT_PAGE,
+            ..EventQuery::default()
+        };
+        for (name, value) in pairs {
+            let value = value.trim();
+            if value.is_empty() {
+                continue;
+            }
+            match name.as_str() {
+                "provider" => {
+                    let p = Provider::from_slug(value).ok_or_else(|| {
+                        invalid("provider must be stripe, sendgrid, hubspot or shopify")
+                    })?;
+                    query.provider = Some(p.slug().to_string());
+                }
+                "type" => query.event_type = Some(value.to_string()),
+                "status" => query.status = Some(one_of("status", value, &EVENT_STATUSES)?),
+                "step_status" => {
+                    query.step_status = Some(one_of("step_status", value, &STEP_STATUSES)?)
+                }
+                "from" => query.from_ms = Some(time_param("from", value)?),
+                "to" => query.to_ms = Some(time_param("to", value)?),
+                "q" => query.q = Some(value.chars().take(200).collect()),
+                "limit" => query.limit = limit_from(value, MAX_PAGE)?,
+                "cursor" => {
+                    query.cursor = Some(Cursor::decode(value).ok_or(FilterError {
+                        code: "invalid_cursor",
+                        detail: "cursor is not one this API returned".into(),
+                    })?)
+                }
+                other => return Err(invalid(format!("unknown parameter {other:?}"))),
+            }
+        }
+        Ok(query)
+    }
+
+    /// `WHERE` conditions over `events e` (joined with `AND`; `1 = 1` when none) and their
+    /// arguments, in order, for `?` placeholders. The cursor condition is the keyset.
+    pub fn where_clause(&self) -> (String, Vec<SqlArg>) {
+        let mut conditions = vec!["1 = 1".to_string()];
+        let mut args = Vec::new();
+        let mut text = |c: &str, v: &str, conditions: &mut Vec<String>| {
+            conditions.push(c.to_string());
+            args.push(SqlArg::Text(v.to_string()));
+        };
+        if let Some(p) = &self.provider {
+            text("e.provider = ?", p, &mut conditions);
+        }
+        if let Some(t) = &self.event_type {
+            text("e.type = ?", t, &mut conditions);
+        }
+        if let Some(s) = &self.status {
+            text("e.status = ?", s, &mut conditions);
+        }
+        if let Some(s) = &self.step_status {
+            text(
+                "EXISTS (SELECT 1 FROM steps s WHERE s.event_id = e.id AND s.status = ?)",
+                s,
+                &mut conditions,
+            );
+        }
+        if let Some(q) = &self.q {
+            conditions.push(
+                "(e.id = ? OR e.dedupe_key LIKE ? ESCAPE '\\' OR e.account LIKE ? ESCAPE '\\')"
+                    .into(),
+            );
+            let pattern = like_contains(q);
+            args.push(SqlArg::Text(q.clone()));
+            args.push(SqlArg::Text(pattern.clone()));
+            args.push(SqlArg::Text(pattern));
+        }
+        if let Some(from) = self.from_ms {
+            conditions.push("e.received_at >= ?".into());
+            args.push(SqlArg::Int(from));
+        }
+        if let Some(to) = self.to_ms {
+            conditions.push("e.received_at < ?".into());
+            args.push(SqlArg::Int(to));
+        }
+        if let Some(c) = &self.cursor {
+            conditions.push("(e.received_at < ? OR (e.received_at = ? AND e.id < ?))".into());
+            args.push(SqlArg::Int(c.received_at));
+            args.push(SqlArg::Int(c.received_at));
+            args.push(SqlArg::Text(c.id.clone()));
+        }
+        (conditions.join(" AND "), args)
+    }
+}
+
+/// A validated bulk redrive of dead steps (`POST /admin/api/redrive`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedriveFilter {
+    pub destination: Option<String>,
+    /// Error code as grouped by the dead-letter view (`http_500`, `network_error`, ...).
+    pub error: Option<String>,
+    /// Range over the time the step died (`steps.updated_at`).
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub step_ids: Vec<String>,
+    pub limit: i64,
+    pub dry_run: bool,
+}
+
+fn json_time(body: &Value, name: &str) -> Result<Option<i64>, FilterError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .filter(|ms| *ms >= 0)
+            .map(Some)
+            .ok_or_else(|| invalid(format!("{name} must be Unix ms or RFC 3339"))),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => time_param(name, s).map(Some),
+        Some(_) => Err(invalid(format!("{name} must be Unix ms or RFC 3339"))),
+    }
+}
+
+fn json_text(body: &Value, name: &str) -> Result<Option<String>, FilterError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(_) => Err(invalid(format!("{name} must be a string"))),
+    }
+}
+
+impl RedriveFilter {
+    /// From a JSON object body (empty body: all dead steps, up to the default limit). `dry_run`
+    /// from the query string wins over the body's.
+    pub fn from_json(
+        body: &[u8],
+        query_dry_run: Option<bool>,
+    ) -> Result<RedriveFilter, FilterError> {
+        let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
+            Value::Object(Default::default())
+        } else {
+            serde_json::from_slice(body).map_err(|_| FilterError {
+                code: "invalid_json",
+                detail: "the body must be a JSON object".into(),
+            })?
+        };
+        if !value.is_object() {
+            return Err(FilterError {
+                code: "invalid_json",
+                detail: "the body must be a JSON object".into(),
+            });
+        }
+        let destination = json_text(&value, "destination")?;
+        if let Some(d) = &destination {
+            if !Destination::ALL.iter().any(|known| known.name() == d) {
+                let names: Vec<&str> = Destination::ALL.iter().map(|d| d.name()).collect();
+                return Err(invalid(format!(
+                    "destination must be one of {}",
+                    names.join(", ")
+                )));
+            }
+        }
+        let step_ids = match value.get("step_ids") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) if items.len() <= MAX_REDRIVE as usize => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| invalid("step_ids must be strings"))?,
+            Some(_) => {
+                return Err(invalid(format!(
+                    "step_ids must be an array of at most {MAX_REDRIVE}"
+                )))
+            }
+        };
+        let limit = match value.get("limit") {
+            None | Some(Value::Null) => DEFAULT_REDRIVE,
+            Some(v) => limit_from(&v.to_string(), MAX_REDRIVE)?,
+        };
+        let dry_run = match (query_dry_run, value.get("dry_run")) {
+            (Some(d), _) => d,
+            (None, None | Some(Value::Null)) => false,
+            (None, Some(Value::Bool(b))) => *b,
+            (None, Some(_)) => return Err(invalid("dry_run must be a boolean")),
+        };
+        Ok(RedriveFilter {
+            destination,
+            error: json_text(&value, "error")?,
+            from_ms: json_time(&value, "from")?,
+            to_ms: json_time(&value, "to")?,
+            step_ids,
+            limit,
+            dry_run,
+        })
+    }
+
+    /// `WHERE` conditions over dead `steps s` and their arguments (`?` placeholders).
+    pub fn where_clause(&self) -> (String, Vec<SqlArg>) {
+        let mut conditions = vec!["s.status = 'dead'".to_string()];
+        let mut args = Vec::new();
+        if let Some(d) = &self.destination {
+            conditions.push("s.destination = ?".into());
+            args.push(SqlArg::Text(d.clone()));
+        }
+        if let Some(e) = &self.error {
+            conditions.push(format!("({ERROR_CODE_SQL}) = ?"));
+            args.push(SqlArg::Text(e.clone()));
+        }
+        if let Some(from) = self.from_ms {
+            conditions.push("s.updated_at >= ?".into());
+            args.push(SqlArg::Int(from));
+        }
+        if let Some(to) = self.to_ms {
+            conditions.push("s.updated_at < ?".into());
+            args.push(SqlArg::Int(to));
+        }
+        if !self.step_ids.is_empty() {
+            let marks = vec!["?"; self.step_ids.len()].join(", ");
+            conditions.push(format!("s.id IN ({marks})"));
+            args.extend(self.step_ids.iter().cloned().map(SqlArg::Text));
+        }
+        (conditions.join(" AND "), args)
+    }
+}

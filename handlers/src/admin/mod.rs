@@ -1,0 +1,164 @@
+//! Pure helpers for the admin API: the opaque keyset cursor over `(received_at, id)`, the value
+//! parsers its filters share, the replay plan (which of an event's steps would run again), the
+//! dead-letter error code, and the scrubbing that keeps configured secrets out of every admin
+//! response. [`filters`] validates event-list filters and redrive requests into SQL.
+
+mod filters;
+
+pub use filters::{EventQuery, RedriveFilter};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use crate::time::rfc3339_to_unix_ms;
+
+/// Step statuses (DESIGN.md §7, contract).
+pub const STEP_STATUSES: [&str; 6] = [
+    "pending",
+    "enqueued",
+    "running",
+    "succeeded",
+    "skipped_stale",
+    "dead",
+];
+/// Event statuses.
+pub const EVENT_STATUSES: [&str; 2] = ["accepted", "rejected"];
+pub const DEFAULT_PAGE: i64 = 50;
+pub const MAX_PAGE: i64 = 200;
+pub const DEFAULT_REDRIVE: i64 = 100;
+pub const MAX_REDRIVE: i64 = 500;
+
+/// A rejected filter: `code` is the stable error code, `detail` names the parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterError {
+    pub code: &'static str,
+    pub detail: String,
+}
+
+pub(crate) fn invalid(detail: impl Into<String>) -> FilterError {
+    FilterError {
+        code: "invalid_filter",
+        detail: detail.into(),
+    }
+}
+
+/// A SQL argument; the shell binds `Int` as f64 (D1 rejects BigInt).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlArg {
+    Text(String),
+    Int(i64),
+}
+
+/// Position after the last event of a page, newest first: the next page holds rows strictly
+/// older in `(received_at, id)` order. Opaque to clients (base64url of `v1:<ms>:<id>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub received_at: i64,
+    pub id: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("v1:{}:{}", self.received_at, self.id))
+    }
+
+    pub fn decode(text: &str) -> Option<Cursor> {
+        let bytes = URL_SAFE_NO_PAD.decode(text.trim()).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let rest = text.strip_prefix("v1:")?;
+        let (ms, id) = rest.split_once(':')?;
+        let received_at = ms.parse::<i64>().ok()?;
+        (!id.is_empty()).then(|| Cursor {
+            received_at,
+            id: id.to_string(),
+        })
+    }
+}
+
+/// Unix milliseconds, or an RFC 3339 time.
+pub fn parse_time(text: &str) -> Option<i64> {
+    let text = text.trim();
+    text.parse::<i64>()
+        .ok()
+        .filter(|ms| *ms >= 0)
+        .or_else(|| rfc3339_to_unix_ms(text))
+}
+
+/// `true/1/yes` or `false/0/no` (empty means true: `?dry_run`).
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "" | "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// `%text%` for `LIKE ... ESCAPE '\'`, with `%`, `_` and `\` taken literally.
+pub fn like_contains(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// SQL expression for the error code of a step's `last_error` (the part before `:`), as used to
+/// group dead letters; `''` when there is none.
+pub const ERROR_CODE_SQL: &str = "CASE WHEN s.last_error IS NULL THEN '' \
+     WHEN instr(s.last_error, ':') > 0 THEN substr(s.last_error, 1, instr(s.last_error, ':') - 1) \
+     ELSE s.last_error END";
+
+/// The error code of a `last_error` text, matching [`ERROR_CODE_SQL`].
+pub fn error_code(last_error: Option<&str>) -> &str {
+    match last_error {
+        None => "",
+        Some(e) => e.split(':').next().unwrap_or(e),
+    }
+}
+
+/// What replaying an event would do with each of its steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayAction {
+    /// `pending`, `enqueued` or `dead`: sent to the queue again (a dead step's attempt counter
+    /// restarts at 0; its attempt history is kept).
+    Run,
+    /// `succeeded` or `skipped_stale`: already done, left alone.
+    AlreadyDone,
+    /// `running`: an attempt is in flight; left alone.
+    InProgress,
+}
+
+impl ReplayAction {
+    pub fn for_status(status: &str) -> ReplayAction {
+        match status {
+            "succeeded" | "skipped_stale" => ReplayAction::AlreadyDone,
+            "running" => ReplayAction::InProgress,
+            _ => ReplayAction::Run,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            ReplayAction::Run => "run",
+            ReplayAction::AlreadyDone => "already_done",
+            ReplayAction::InProgress => "in_progress",
+        }
+    }
+}
+
+/// Replace every occurrence of each secret (at least 6 characters; shorter values are not
+/// treated as secrets worth matching) with `[redacted]`.
+pub fn scrub(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets.iter().map(|s| s.trim()).filter(|s| s.len() >= 6) {
+        if out.contains(secret) {
+            out = out.replace(secret, "[redacted]");
+        }
+    }
+    out
+}

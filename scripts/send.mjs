@@ -1,0 +1,132 @@
+// scripts/send: sign a realistic sample event (tests/fixtures/events/<provider>/<event>.json)
+// with the local secrets (.dev.vars, else .dev.vars.example) and POST it to a running worker,
+// printing the response, like `stripe trigger`. Each run sends a fresh event (new id/time)
+// unless --duplicate, which sends the same signed delivery twice to show dedupe; --tamper
+// changes the body after signing to show a rejection.
+//
+//   scripts/send stripe checkout.session.completed
+//   scripts/send shopify orders/create --url http://127.0.0.1:8787 --duplicate
+//   scripts/send sendgrid bounce --tamper
+import crypto from "node:crypto";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const FIXTURES = path.join(ROOT, "tests/fixtures/events");
+const PROVIDERS = ["stripe", "sendgrid", "hubspot", "shopify"];
+
+function usage(message) {
+  if (message) console.error(`send: ${message}`);
+  console.error("usage: scripts/send PROVIDER EVENT [--url URL] [--duplicate] [--tamper]\n\nevents:");
+  for (const p of PROVIDERS) console.error(`  ${p}: ${samples(p).join(", ")}`);
+  process.exit(2);
+}
+
+function samples(provider, dir = path.join(FIXTURES, provider), prefix = "") {
+  return readdirSync(dir).flatMap((name) => {
+    const full = path.join(dir, name);
+    if (statSync(full).isDirectory()) return samples(provider, full, `${prefix}${name}/`);
+    return name.endsWith(".json") ? [`${prefix}${name.slice(0, -5)}`] : [];
+  }).sort();
+}
+
+/** KEY="value" lines of $EDGEHOOKS_DEV_VARS, else .dev.vars, else .dev.vars.example. */
+function devVars() {
+  const candidates = [process.env.EDGEHOOKS_DEV_VARS, ".dev.vars", ".dev.vars.example"].filter(Boolean);
+  const file = candidates.map((f) => path.resolve(ROOT, f)).find(existsSync);
+  if (!file) usage("no .dev.vars or .dev.vars.example");
+  const vars = {};
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    const m = line.match(/^\s*([A-Z0-9_]+)\s*=\s*"?(.*?)"?\s*$/);
+    if (m) vars[m[1]] = m[2];
+  }
+  return vars;
+}
+
+function firstSecret(vars, name) {
+  const secret = (vars[name] ?? "").split(",")[0].trim();
+  if (!secret) usage(`${name} is not set in .dev.vars`);
+  return secret;
+}
+
+const hmac = (secret, text, encoding) => crypto.createHmac("sha256", secret).update(text, "utf8").digest(encoding);
+const suffix = () => crypto.randomBytes(4).toString("hex");
+
+/** { body, headers } for one signed delivery of `sample`. */
+function delivery(provider, event, sample, vars, url) {
+  const now = Math.floor(Date.now() / 1000);
+  switch (provider) {
+    case "stripe": {
+      const body = JSON.stringify({ ...sample, id: `${sample.id}_${suffix()}`, created: now });
+      const sig = hmac(firstSecret(vars, "STRIPE_WEBHOOK_SECRETS"), `${now}.${body}`, "hex");
+      return { body, headers: { "stripe-signature": `t=${now},v1=${sig}` } };
+    }
+    case "sendgrid": {
+      const body = JSON.stringify([{ ...sample, sg_event_id: `${sample.sg_event_id}-${suffix()}`, timestamp: now }]);
+      const key = readFileSync(path.join(ROOT, "tests/fixtures/sendgrid/local-dev-key.pem"), "utf8");
+      const signature = crypto.sign("sha256", Buffer.from(`${now}${body}`), key).toString("base64");
+      return {
+        body,
+        headers: {
+          "x-twilio-email-event-webhook-signature": signature,
+          "x-twilio-email-event-webhook-timestamp": String(now),
+        },
+      };
+    }
+    case "hubspot": {
+      const ms = Date.now();
+      const body = JSON.stringify([{ ...sample, eventId: crypto.randomInt(1, 2 ** 47), occurredAt: ms }]);
+      const signature = hmac(firstSecret(vars, "HUBSPOT_CLIENT_SECRETS"), `POST${url}${body}${ms}`, "base64");
+      return { body, headers: { "x-hubspot-signature-v3": signature, "x-hubspot-request-timestamp": String(ms) } };
+    }
+    case "shopify": {
+      const body = JSON.stringify(sample);
+      return {
+        body,
+        headers: {
+          "x-shopify-hmac-sha256": hmac(firstSecret(vars, "SHOPIFY_WEBHOOK_SECRETS"), body, "base64"),
+          "x-shopify-topic": event,
+          "x-shopify-shop-domain": sample.shop_domain ?? sample.myshopify_domain ?? "keyworks-demo.myshopify.com",
+          "x-shopify-webhook-id": crypto.randomUUID(),
+          "x-shopify-triggered-at": new Date().toISOString(),
+          "x-shopify-api-version": "2025-10",
+        },
+      };
+    }
+  }
+}
+
+async function post(url, { body, headers }) {
+  const res = await fetch(url, { method: "POST", body, headers: { "content-type": "application/json", ...headers } });
+  console.log(`${res.status} ${res.statusText}  ${await res.text()}`);
+  return res.status;
+}
+
+const args = process.argv.slice(2);
+const flags = new Set(args.filter((a) => a === "--duplicate" || a === "--tamper"));
+const urlIndex = args.indexOf("--url");
+const base = urlIndex >= 0 ? args[urlIndex + 1] : `http://127.0.0.1:${process.env.PORT ?? 8787}`;
+if (urlIndex >= 0 && !base) usage("--url needs a value");
+const positional = args.filter((a, i) => !a.startsWith("--") && (urlIndex < 0 || i !== urlIndex + 1));
+const unknown = args.filter((a) => a.startsWith("--") && a !== "--url" && !flags.has(a));
+if (unknown.length) usage(`unknown option ${unknown[0]}`);
+const [provider, event] = positional;
+if (!PROVIDERS.includes(provider)) usage(provider ? `unknown provider ${provider}` : "");
+if (!event || !samples(provider).includes(event)) usage(event ? `no sample ${provider}/${event}` : "which event?");
+
+const url = /\/webhooks\//.test(base) ? base : `${base.replace(/\/$/, "")}/webhooks/${provider}`;
+const sample = JSON.parse(readFileSync(path.join(FIXTURES, provider, `${event}.json`), "utf8"));
+const signed = delivery(provider, event, sample, devVars(), url);
+if (flags.has("--tamper")) {
+  // Same signature, one byte of the body changed: the worker must refuse it.
+  signed.body = signed.body.replace(/.$/s, signed.body.endsWith("}") ? " }" : " ]");
+  console.log("(tampered: body changed after signing)");
+}
+console.log(`POST ${url}  ${provider} ${event}`);
+let status = await post(url, signed);
+if (flags.has("--duplicate")) {
+  console.log("(sending the identical delivery again)");
+  status = await post(url, signed);
+}
+process.exit(status >= 200 && status < 300 ? 0 : 1);

@@ -1,0 +1,346 @@
+//! The admin JSON API (`/admin/api/*`, already authorized by the caller): routing and handlers.
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `stats` | counts per event and step status, rejections in the last 24 h, dead groups |
+//! | GET | `events` | list with filters and an opaque keyset cursor |
+//! | GET | `events/{id}` | one event: payload (unless redacted), steps, attempt timeline |
+//! | POST | `events/{id}/replay` | re-enqueue the steps not done (`?dry_run=true`: only list) |
+//! | GET | `dead` | dead steps grouped by destination and error, plus the matching steps |
+//! | POST | `redrive` | re-enqueue dead steps by destination/error/time/ids (JSON body, dry run) |
+//! | GET | `rejections` | verification failures per provider and reason (`?hours=24`) |
+//!
+//! Every response body passes through [`scrub`], which replaces any configured secret value.
+
+use edgehooks_handlers::admin::{
+    parse_bool, scrub, Cursor, EventQuery, FilterError, RedriveFilter, ReplayAction, STEP_STATUSES,
+};
+use serde_json::{json, Map, Value};
+use worker::{Date, Env, Method, Request, Response};
+
+use crate::config::text;
+use crate::db::admin as store;
+use crate::error::AppError;
+use crate::queue::send_steps;
+
+/// Settings whose values must never appear in an admin response.
+const SECRET_SETTINGS: [&str; 11] = [
+    "STRIPE_WEBHOOK_SECRETS",
+    "HUBSPOT_CLIENT_SECRETS",
+    "SHOPIFY_WEBHOOK_SECRETS",
+    "SENDGRID_WEBHOOK_PUBLIC_KEYS",
+    "ADMIN_TOKEN",
+    "HUBSPOT_ACCESS_TOKEN",
+    "SENDGRID_API_KEY",
+    "STRIPE_API_KEY",
+    "SLACK_WEBHOOK_URL",
+    "HUBSPOT_APP_SECRET",
+    "SHOPIFY_API_SECRET",
+];
+
+/// Largest POST body the admin API reads.
+const MAX_BODY: usize = 64 * 1024;
+
+impl From<FilterError> for AppError {
+    fn from(e: FilterError) -> Self {
+        AppError::BadRequest {
+            code: e.code,
+            detail: e.detail,
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    Date::now().as_millis() as i64
+}
+
+/// Serialize, scrub secrets, answer with `Cache-Control: no-store`.
+fn respond(env: &Env, body: &Value) -> Result<Response, AppError> {
+    let secrets: Vec<String> = SECRET_SETTINGS
+        .iter()
+        .filter_map(|name| text(env, name))
+        .flat_map(|v| {
+            let mut parts: Vec<String> = v.split(',').map(|s| s.trim().to_string()).collect();
+            parts.push(v);
+            parts
+        })
+        .collect();
+    let bytes = scrub(&body.to_string(), &secrets).into_bytes();
+    let headers = worker::Headers::new();
+    let _ = headers.set("Content-Type", "application/json");
+    let _ = headers.set("Cache-Control", "no-store");
+    Ok(Response::builder()
+        .with_status(200)
+        .with_headers(headers)
+        .fixed(bytes))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+fn query_pairs(req: &Request) -> Result<Vec<(String, String)>, AppError> {
+    let url = req.url().map_err(|_| AppError::BadRequest {
+        code: "invalid_url",
+        detail: "the request URL could not be parsed".into(),
+    })?;
+    Ok(url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect())
+}
+
+fn dry_run_param(pairs: &[(String, String)]) -> Result<Option<bool>, AppError> {
+    match pairs.iter().find(|(k, _)| k == "dry_run") {
+        None => Ok(None),
+        Some((_, v)) => parse_bool(v).map(Some).ok_or(AppError::BadRequest {
+            code: "invalid_filter",
+            detail: "dry_run must be true or false".into(),
+        }),
+    }
+}
+
+async fn read_body(req: &mut Request) -> Result<Vec<u8>, AppError> {
+    let bytes = req.bytes().await.unwrap_or_default();
+    if bytes.len() > MAX_BODY {
+        return Err(AppError::PayloadTooLarge {
+            limit: MAX_BODY as u64,
+        });
+    }
+    Ok(bytes)
+}
+
+pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Response, AppError> {
+    let method = req.method();
+    let get = matches!(method, Method::Get | Method::Head);
+    let post = method == Method::Post;
+    let pairs = query_pairs(&req)?;
+    let db = env.d1("DB")?;
+    let body = match path {
+        ["stats"] if get => stats(&db).await?,
+        ["events"] if get => events(&db, &pairs).await?,
+        ["events", id] if get => event(&db, id).await?,
+        ["events", id, "replay"] if post => {
+            let dry_run = dry_run_param(&pairs)?.unwrap_or(false);
+            replay(env, &db, id, dry_run).await?
+        }
+        ["dead"] if get => dead(&db, &pairs).await?,
+        ["redrive"] if post => {
+            let dry_run = dry_run_param(&pairs)?;
+            let filter = RedriveFilter::from_json(&read_body(&mut req).await?, dry_run)?;
+            redrive(env, &db, &filter).await?
+        }
+        ["rejections"] if get => rejections(&db, &pairs).await?,
+        ["stats"]
+        | ["events"]
+        | ["events", _]
+        | ["events", _, "replay"]
+        | ["dead"]
+        | ["redrive"]
+        | ["rejections"] => return Err(AppError::MethodNotAllowed),
+        _ => return Err(AppError::NotFound),
+    };
+    respond(env, &body)
+}
+
+fn counts(rows: Vec<store::StatusCount>, all: &[&str]) -> Map<String, Value> {
+    let mut map: Map<String, Value> = all.iter().map(|s| (s.to_string(), json!(0))).collect();
+    for row in rows {
+        map.insert(row.status, json!(row.count));
+    }
+    map
+}
+
+async fn stats(db: &worker::D1Database) -> Result<Value, AppError> {
+    let (events, steps) = store::status_counts(db).await?;
+    let since_hour = now_ms() / 1000 / 3600 * 3600 - 23 * 3600;
+    let rejections = store::rejection_counts(db, since_hour).await?;
+    let groups = store::dead_groups(db).await?;
+    Ok(json!({
+        "events": counts(events, &["accepted", "rejected"]),
+        "steps": counts(steps, &STEP_STATUSES),
+        "rejections_24h": rejections.iter().map(|r| r.count).sum::<i64>(),
+        "dead_groups": groups.len(),
+    }))
+}
+
+async fn events(db: &worker::D1Database, pairs: &[(String, String)]) -> Result<Value, AppError> {
+    let query = EventQuery::from_pairs(pairs)?;
+    let mut rows = store::list_events(db, &query).await?;
+    let limit = usize::try_from(query.limit).unwrap_or(0);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = rows.last().filter(|_| more).map(|last| {
+        Cursor {
+            received_at: last.received_at,
+            id: last.id.clone(),
+        }
+        .encode()
+    });
+    Ok(json!({ "events": to_json(&rows), "next_cursor": next_cursor }))
+}
+
+async fn event(db: &worker::D1Database, id: &str) -> Result<Value, AppError> {
+    let (summary, body) = store::get_event(db, id).await?.ok_or(AppError::NotFound)?;
+    let steps = store::event_steps(db, id).await?;
+    let attempts = store::event_attempts(db, id).await?;
+    let names: Map<String, Value> = steps
+        .iter()
+        .map(|s| (s.id.clone(), json!(s.name)))
+        .collect();
+    // The timeline: receipt, then every attempt in order, labelled with its step's name.
+    let mut timeline = vec![json!({
+        "at": summary.received_at, "kind": "received", "detail": summary.status,
+    })];
+    timeline.extend(attempts.iter().map(|a| {
+        json!({
+            "at": a.started_at, "kind": "attempt", "step_id": a.step_id,
+            "step": names.get(&a.step_id).cloned().unwrap_or(Value::Null),
+            "n": a.n, "duration_ms": a.duration_ms, "status": a.status,
+            "outcome": a.outcome, "error": a.error,
+        })
+    }));
+    let redacted = body.payload.is_none();
+    let mut event = to_json(&summary);
+    if let Some(map) = event.as_object_mut() {
+        map.insert("key_index".into(), json!(body.key_index));
+        map.insert("payload".into(), json!(body.payload));
+        map.insert("redacted".into(), json!(redacted));
+    }
+    Ok(json!({ "event": event, "steps": to_json(&steps), "timeline": timeline }))
+}
+
+async fn replay(
+    env: &Env,
+    db: &worker::D1Database,
+    id: &str,
+    dry_run: bool,
+) -> Result<Value, AppError> {
+    let (summary, body) = store::get_event(db, id).await?.ok_or(AppError::NotFound)?;
+    let steps = store::event_steps(db, id).await?;
+    let planned: Vec<(ReplayAction, &store::StepView)> = steps
+        .iter()
+        .map(|s| (ReplayAction::for_status(&s.status), s))
+        .collect();
+    let to_run: Vec<String> = planned
+        .iter()
+        .filter(|(a, _)| *a == ReplayAction::Run)
+        .map(|(_, s)| s.id.clone())
+        .collect();
+    let listing: Vec<Value> = planned
+        .iter()
+        .map(|(action, s)| {
+            json!({
+                "id": s.id, "name": s.name, "destination": s.destination,
+                "status": s.status, "attempts": s.attempts, "action": action.code(),
+            })
+        })
+        .collect();
+    let payload_available = body.payload.is_some();
+    let mut result = json!({
+        "dry_run": dry_run,
+        "event_id": summary.id,
+        "payload_available": payload_available,
+        "steps": listing,
+        "would_run": to_run.len(),
+    });
+    if dry_run {
+        return Ok(result);
+    }
+    if !payload_available && !to_run.is_empty() {
+        return Err(AppError::BadRequest {
+            code: "payload_unavailable",
+            detail: "the event's payload was redacted or purged; its steps cannot run again".into(),
+        });
+    }
+    let requeued = store::requeue_for_admin(db, &to_run, false, now_ms()).await?;
+    let sent = send_steps(env, db, &requeued).await;
+    if let Some(map) = result.as_object_mut() {
+        map.insert("requeued".into(), json!(requeued));
+        map.insert("sent".into(), json!(sent));
+    }
+    Ok(result)
+}
+
+/// Query-string pairs as the JSON object [`RedriveFilter::from_json`] reads.
+fn filter_from_pairs(pairs: &[(String, String)]) -> Result<RedriveFilter, AppError> {
+    let mut object = Map::new();
+    for (name, value) in pairs {
+        let value = match (name.as_str(), value.parse::<i64>()) {
+            ("limit" | "from" | "to", Ok(n)) => json!(n),
+            ("destination" | "error" | "from" | "to" | "limit", _) => json!(value),
+            _ => {
+                return Err(AppError::BadRequest {
+                    code: "invalid_filter",
+                    detail: format!("unknown parameter {name:?}"),
+                })
+            }
+        };
+        object.insert(name.clone(), value);
+    }
+    Ok(RedriveFilter::from_json(
+        Value::Object(object).to_string().as_bytes(),
+        Some(true),
+    )?)
+}
+
+async fn dead(db: &worker::D1Database, pairs: &[(String, String)]) -> Result<Value, AppError> {
+    let filter = filter_from_pairs(pairs)?;
+    let groups = store::dead_groups(db).await?;
+    let mut steps = store::dead_steps(db, &filter).await?;
+    let more = steps.len() > usize::try_from(filter.limit).unwrap_or(0);
+    steps.truncate(usize::try_from(filter.limit).unwrap_or(0));
+    Ok(json!({ "groups": to_json(&groups), "steps": to_json(&steps), "more": more }))
+}
+
+async fn redrive(
+    env: &Env,
+    db: &worker::D1Database,
+    filter: &RedriveFilter,
+) -> Result<Value, AppError> {
+    let mut steps = store::dead_steps(db, filter).await?;
+    let limit = usize::try_from(filter.limit).unwrap_or(0);
+    let more = steps.len() > limit;
+    steps.truncate(limit);
+    let ids: Vec<String> = steps.iter().map(|s| s.id.clone()).collect();
+    let mut result = json!({
+        "dry_run": filter.dry_run,
+        "matched": ids.len(),
+        "more": more,
+        "steps": to_json(&steps),
+    });
+    if filter.dry_run {
+        return Ok(result);
+    }
+    let redriven = store::requeue_for_admin(db, &ids, true, now_ms()).await?;
+    let sent = send_steps(env, db, &redriven).await;
+    if let Some(map) = result.as_object_mut() {
+        map.insert("redriven".into(), json!(redriven));
+        map.insert("sent".into(), json!(sent));
+    }
+    Ok(result)
+}
+
+async fn rejections(
+    db: &worker::D1Database,
+    pairs: &[(String, String)],
+) -> Result<Value, AppError> {
+    let mut hours = 24_i64;
+    for (name, value) in pairs {
+        match (name.as_str(), value.trim().parse::<i64>()) {
+            ("hours", Ok(h)) if (1..=24 * 90).contains(&h) => hours = h,
+            _ => {
+                return Err(AppError::BadRequest {
+                    code: "invalid_filter",
+                    detail: "only hours=1..2160 is accepted".into(),
+                })
+            }
+        }
+    }
+    let since_hour = now_ms() / 1000 / 3600 * 3600 - (hours - 1) * 3600;
+    let rows = store::rejection_counts(db, since_hour).await?;
+    let total: i64 = rows.iter().map(|r| r.count).sum();
+    Ok(
+        json!({ "hours": hours, "since_hour": since_hour, "total": total, "rejections": to_json(&rows) }),
+    )
+}

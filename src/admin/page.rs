@@ -1,0 +1,50 @@
+//! The admin page's static assets, compiled into the worker: `admin.html`, `admin.js` and
+//! `admin.css` (no build step). Served without authentication because they contain no data;
+//! every API call the script makes carries the bearer token. A strict Content-Security-Policy
+//! allows only these same-origin assets.
+
+use worker::{Headers, Method, Request, Response};
+
+use crate::error::AppError;
+
+const HTML: &str = include_str!("admin.html");
+const JS: &str = include_str!("admin.js");
+const CSS: &str = include_str!("admin.css");
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+                   img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+fn serve(req: &Request, body: &'static str, content_type: &str) -> Result<Response, AppError> {
+    if !matches!(req.method(), Method::Get | Method::Head) {
+        return Err(AppError::MethodNotAllowed);
+    }
+    let headers = Headers::new();
+    for (name, value) in [
+        ("Content-Type", content_type),
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Frame-Options", "DENY"),
+        ("Cache-Control", "no-cache"),
+    ] {
+        let _ = headers.set(name, value);
+    }
+    Ok(Response::builder()
+        .with_status(200)
+        .with_headers(headers)
+        .fixed(body.as_bytes().to_vec()))
+}
+
+/// `GET /admin`.
+pub fn page(req: &Request) -> Result<Response, AppError> {
+    serve(req, HTML, "text/html; charset=utf-8")
+}
+
+/// `GET /admin/admin.js`, `GET /admin/admin.css`.
+pub fn asset(req: &Request, name: &str) -> Result<Response, AppError> {
+    match name {
+        "admin.js" => serve(req, JS, "text/javascript; charset=utf-8"),
+        "admin.css" => serve(req, CSS, "text/css; charset=utf-8"),
+        _ => Err(AppError::NotFound),
+    }
+}

@@ -1,0 +1,277 @@
+//! The admin API's SQL: event pages (keyset over `(received_at, id)`), one event with its steps
+//! and attempts, dead letters (grouped and listed), rejection counts, dashboard totals, and the
+//! resets that replay and redrive do before the steps are sent to the queue again.
+
+use edgehooks_handlers::admin::{EventQuery, RedriveFilter, SqlArg, ERROR_CODE_SQL};
+use serde::{Deserialize, Serialize};
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, Result};
+
+use super::{changes, num, statement};
+
+fn bind(args: &[SqlArg]) -> Vec<JsValue> {
+    args.iter()
+        .map(|a| match a {
+            SqlArg::Text(t) => JsValue::from_str(t),
+            SqlArg::Int(n) => num(*n),
+        })
+        .collect()
+}
+
+/// One row of the event list (no payload).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EventSummary {
+    pub id: String,
+    pub provider: String,
+    pub dedupe_key: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub account: Option<String>,
+    pub occurred_at: Option<i64>,
+    pub received_at: i64,
+    pub status: String,
+    pub payload_bytes: i64,
+    pub redacted_at: Option<i64>,
+    pub error: Option<String>,
+    pub steps: i64,
+    pub steps_done: i64,
+    pub steps_dead: i64,
+}
+
+const SUMMARY_COLUMNS: &str = "e.id, e.provider, e.dedupe_key, e.type, e.account, e.occurred_at, \
+     e.received_at, e.status, e.payload_bytes, e.redacted_at, e.error, \
+     (SELECT COUNT(*) FROM steps s WHERE s.event_id = e.id) AS steps, \
+     (SELECT COUNT(*) FROM steps s WHERE s.event_id = e.id \
+        AND s.status IN ('succeeded', 'skipped_stale')) AS steps_done, \
+     (SELECT COUNT(*) FROM steps s WHERE s.event_id = e.id AND s.status = 'dead') AS steps_dead";
+
+/// Up to `query.limit + 1` events, newest first (the extra row tells the caller there is more).
+pub async fn list_events(db: &D1Database, query: &EventQuery) -> Result<Vec<EventSummary>> {
+    let (conditions, mut args) = query.where_clause();
+    args.push(SqlArg::Int(query.limit + 1));
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM events e WHERE {conditions} \
+         ORDER BY e.received_at DESC, e.id DESC LIMIT ?"
+    );
+    statement(db, &sql, &bind(&args))?
+        .all()
+        .await?
+        .results::<EventSummary>()
+}
+
+/// What only the detail view shows: the payload (NULL once redacted or purged) and which
+/// configured secret verified the event (an index, never the secret).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EventBody {
+    pub key_index: Option<i64>,
+    pub payload: Option<String>,
+}
+
+pub async fn get_event(db: &D1Database, id: &str) -> Result<Option<(EventSummary, EventBody)>> {
+    let summary = statement(
+        db,
+        &format!("SELECT {SUMMARY_COLUMNS} FROM events e WHERE e.id = ?1"),
+        &[id.into()],
+    )?;
+    let body = statement(
+        db,
+        "SELECT key_index, payload FROM events WHERE id = ?1",
+        &[id.into()],
+    )?;
+    let mut results = db.batch(vec![summary, body]).await?.into_iter();
+    let (Some(summary), Some(body)) = (results.next(), results.next()) else {
+        return Ok(None);
+    };
+    let summary = summary.results::<EventSummary>()?.into_iter().next();
+    let body = body.results::<EventBody>()?.into_iter().next();
+    Ok(summary.zip(body))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StepView {
+    pub id: String,
+    pub name: String,
+    pub destination: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<i64>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub async fn event_steps(db: &D1Database, event_id: &str) -> Result<Vec<StepView>> {
+    statement(
+        db,
+        "SELECT id, name, destination, status, attempts, next_attempt_at, last_status, \
+         last_error, created_at, updated_at FROM steps WHERE event_id = ?1 ORDER BY created_at, name",
+        &[event_id.into()],
+    )?
+    .all()
+    .await?
+    .results::<StepView>()
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AttemptView {
+    pub id: i64,
+    pub step_id: String,
+    pub n: i64,
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub status: Option<i64>,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// Every attempt of every step of the event, in the order they happened.
+pub async fn event_attempts(db: &D1Database, event_id: &str) -> Result<Vec<AttemptView>> {
+    statement(
+        db,
+        "SELECT a.id, a.step_id, a.n, a.started_at, a.duration_ms, a.status, a.outcome, a.error \
+         FROM attempts a JOIN steps s ON s.id = a.step_id WHERE s.event_id = ?1 \
+         ORDER BY a.started_at, a.id",
+        &[event_id.into()],
+    )?
+    .all()
+    .await?
+    .results::<AttemptView>()
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeadGroup {
+    pub destination: String,
+    pub error: String,
+    pub count: i64,
+    pub oldest: i64,
+    pub newest: i64,
+}
+
+/// Dead steps grouped by destination and error code, largest groups first.
+pub async fn dead_groups(db: &D1Database) -> Result<Vec<DeadGroup>> {
+    let sql = format!(
+        "SELECT s.destination, {ERROR_CODE_SQL} AS error, COUNT(*) AS count, \
+         MIN(s.updated_at) AS oldest, MAX(s.updated_at) AS newest \
+         FROM steps s WHERE s.status = 'dead' GROUP BY 1, 2 ORDER BY count DESC, 1, 2 LIMIT 200"
+    );
+    statement(db, &sql, &[])?
+        .all()
+        .await?
+        .results::<DeadGroup>()
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeadStep {
+    pub id: String,
+    pub event_id: String,
+    pub name: String,
+    pub destination: String,
+    pub attempts: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub updated_at: i64,
+    pub provider: String,
+    pub event_type: String,
+}
+
+/// Dead steps matching `filter`, most recently dead first, up to `filter.limit + 1`.
+pub async fn dead_steps(db: &D1Database, filter: &RedriveFilter) -> Result<Vec<DeadStep>> {
+    let (conditions, mut args) = filter.where_clause();
+    args.push(SqlArg::Int(filter.limit + 1));
+    let sql = format!(
+        "SELECT s.id, s.event_id, s.name, s.destination, s.attempts, s.last_status, s.last_error, \
+         s.updated_at, e.provider, e.type AS event_type FROM steps s JOIN events e ON e.id = s.event_id \
+         WHERE {conditions} ORDER BY s.updated_at DESC, s.id DESC LIMIT ?"
+    );
+    statement(db, &sql, &bind(&args))?
+        .all()
+        .await?
+        .results::<DeadStep>()
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RejectionCount {
+    pub provider: String,
+    pub reason: String,
+    pub count: i64,
+    pub last_hour: i64,
+}
+
+/// Verification failures per provider and reason since `since_hour` (Unix seconds).
+pub async fn rejection_counts(db: &D1Database, since_hour: i64) -> Result<Vec<RejectionCount>> {
+    statement(
+        db,
+        "SELECT provider, reason, SUM(count) AS count, MAX(hour) AS last_hour FROM rejections \
+         WHERE hour >= ?1 GROUP BY provider, reason ORDER BY count DESC, provider, reason",
+        &[num(since_hour)],
+    )?
+    .all()
+    .await?
+    .results::<RejectionCount>()
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StatusCount {
+    pub status: String,
+    pub count: i64,
+}
+
+/// `(event counts per status, step counts per status)`.
+pub async fn status_counts(db: &D1Database) -> Result<(Vec<StatusCount>, Vec<StatusCount>)> {
+    let events = statement(
+        db,
+        "SELECT status, COUNT(*) AS count FROM events GROUP BY status",
+        &[],
+    )?;
+    let steps = statement(
+        db,
+        "SELECT status, COUNT(*) AS count FROM steps GROUP BY status",
+        &[],
+    )?;
+    let mut results = db.batch(vec![events, steps]).await?.into_iter();
+    let mut next = || -> Result<Vec<StatusCount>> {
+        match results.next() {
+            Some(r) => r.results::<StatusCount>(),
+            None => Ok(Vec::new()),
+        }
+    };
+    Ok((next()?, next()?))
+}
+
+/// Make steps runnable again before they are sent to the queue: a `dead` step becomes
+/// `enqueued` with its attempt counter back at 0 (a fresh retry budget; its attempt rows stay
+/// as history); a `pending` or `enqueued` one (only when `only_dead` is false) keeps its counter.
+/// Each update re-checks the status, so a step that moved meanwhile is left alone. Returns the
+/// ids that changed, in order.
+pub async fn requeue_for_admin(
+    db: &D1Database,
+    step_ids: &[String],
+    only_dead: bool,
+    now_ms: i64,
+) -> Result<Vec<String>> {
+    let statuses = if only_dead {
+        "('dead')"
+    } else {
+        "('pending', 'enqueued', 'dead')"
+    };
+    let sql = format!(
+        "UPDATE steps SET status = 'enqueued', \
+         attempts = CASE WHEN status = 'dead' THEN 0 ELSE attempts END, \
+         next_attempt_at = NULL, updated_at = ?2 WHERE id = ?1 AND status IN {statuses}"
+    );
+    let statements = step_ids
+        .iter()
+        .map(|id| statement(db, &sql, &[id.as_str().into(), num(now_ms)]))
+        .collect::<Result<Vec<_>>>()?;
+    if statements.is_empty() {
+        return Ok(Vec::new());
+    }
+    let results = db.batch(statements).await?;
+    Ok(step_ids
+        .iter()
+        .zip(results.iter())
+        .filter(|(_, r)| changes(r) > 0)
+        .map(|(id, _)| id.clone())
+        .collect())
+}

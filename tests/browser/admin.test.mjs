@@ -1,0 +1,118 @@
+// The admin page in real headless Chromium (Debian's /usr/bin/chromium driven by playwright-core)
+// against the worker in workerd (Miniflare listening on a local port): sign in with the token,
+// see a posted event, open its timeline, redrive its dead step once the downstream recovers, and
+// see it succeed. Saves screenshots to test-artifacts/ (gitignored).
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { ROOT, downstreamVars, startWorker, waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
+import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const ARTIFACTS = path.join(ROOT, "test-artifacts");
+const UPSERT = "/crm/v3/objects/contacts/batch/upsert";
+
+describe("admin page in headless Chromium", { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is missing (scripts/setup installs it)` }, () => {
+  let fake;
+  let worker;
+  let browser;
+  let profile;
+  const problems = [];
+
+  before(async () => {
+    fake = await startFakeDownstream();
+    worker = await startWorker({
+      port: 0,
+      vars: { ...downstreamVars(fake.url), MAX_ATTEMPTS: "2", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" },
+    });
+    profile = mkdtempSync(path.join(os.tmpdir(), "edgehooks-chromium-"));
+    // A fresh profile directory (playwright passes it as --user-data-dir).
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 860 },
+      args: [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      ],
+    });
+    mkdirSync(ARTIFACTS, { recursive: true });
+  });
+  after(async () => {
+    await browser?.close();
+    await worker?.dispose();
+    await fake?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  });
+
+  test("sign in, see the event, open its timeline, redrive its dead step", async () => {
+    // The contact upsert keeps failing with 503 until it is dead (2 attempts).
+    fake.always(UPSERT, { status: 503, headers: { "retry-after": "0" } });
+    const event = checkoutCompleted({ id: `evt_browser_${Date.now()}`, email: "ada@example.com", name: "Ada Lovelace" });
+    const { payload, headers } = signedDelivery(event, TEST_SECRETS.STRIPE_WEBHOOK_SECRETS.split(",")[0]);
+    assert.equal((await worker.post("/webhooks/stripe", payload, headers)).status, 200);
+    const [{ id: eventId }] = await worker.all("SELECT id FROM events WHERE dedupe_key = ?", event.id);
+    const stepId = `${eventId}:hubspot.upsert_contact`;
+    const stepStatus = async () => (await worker.all("SELECT status FROM steps WHERE id = ?", stepId))[0]?.status;
+    await waitFor(async () => (await stepStatus()) === "dead", { what: "upsert step dead" });
+
+    const page = await browser.newPage();
+    page.on("console", (msg) => msg.type() === "error" && problems.push(msg.text()));
+    page.on("pageerror", (err) => problems.push(err.message));
+    await page.goto(`${worker.url}/admin`);
+
+    // A wrong token is refused and the login form stays.
+    await page.fill("#token", "not-the-token");
+    await page.click("#login-btn");
+    await page.waitForSelector("#login-error:not([hidden])");
+    assert.match(await page.textContent("#login-error"), /not accepted/);
+    problems.length = 0; // the browser logs the 401 itself
+
+    await page.fill("#token", TEST_SECRETS.ADMIN_TOKEN);
+    await page.click("#login-btn");
+    const row = page.locator(`tr[data-event-id="${eventId}"]`);
+    await row.waitFor();
+    assert.match(await row.textContent(), /checkout\.session\.completed/);
+    assert.match(await row.textContent(), /1 dead/);
+    assert.equal(await page.locator('[data-total="dead steps"] b').textContent(), "1");
+
+    await row.click();
+    await page.waitForSelector("#timeline li");
+    const timeline = await page.locator("#timeline li").allTextContents();
+    assert.match(timeline[0], /received/);
+    assert.equal(timeline.filter((t) => /hubspot\.upsert_contact attempt/.test(t)).length, 2);
+    assert.ok(timeline.some((t) => /attempt 2: dead 503/.test(t)), timeline.join("\n"));
+    assert.match(await page.textContent("#payload"), /"ada@example.com"/);
+    await page.screenshot({ path: path.join(ARTIFACTS, "admin-timeline.png"), fullPage: true });
+
+    // The downstream recovers; redrive the dead step from the dead-letter view.
+    fake.reset();
+    await page.click("#tab-dead");
+    const group = page.locator("#dead-groups tbody tr", { hasText: "http_503" });
+    await group.waitFor();
+    assert.match(await group.textContent(), /hubspot/);
+    await page.screenshot({ path: path.join(ARTIFACTS, "admin-dead-letters.png"), fullPage: true });
+    await page.click(`button.redrive-step[data-step-id="${stepId}"]`);
+    await page.waitForSelector("#message:not([hidden])");
+    assert.match(await page.textContent("#message"), /Redrove 1 step/);
+    await waitFor(async () => (await stepStatus()) === "succeeded", { what: "redriven step succeeded" });
+    assert.equal(fake.callsTo(UPSERT).length, 1);
+
+    // Back on the event: the step shows succeeded, after the two failed attempts.
+    await page.click("#tab-events");
+    await row.waitFor();
+    await row.click();
+    await page.waitForFunction(() => /succeeded/.test(document.querySelector("#steps")?.textContent ?? "")
+      && !/dead/.test(document.querySelector("#steps tbody tr")?.textContent ?? ""));
+    const after = await page.locator("#timeline li").allTextContents();
+    assert.ok(after.some((t) => /hubspot\.upsert_contact attempt 1: succeeded 200/.test(t)), after.join("\n"));
+    assert.equal(await page.locator('[data-total="dead steps"] b').textContent(), "0");
+    await page.screenshot({ path: path.join(ARTIFACTS, "admin.png"), fullPage: true });
+
+    assert.deepEqual(problems, [], "no console errors or CSP violations");
+  });
+});

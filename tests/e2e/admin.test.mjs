@@ -1,0 +1,285 @@
+// Admin API end to end through workerd: bearer auth (missing/wrong → 401), event filters and
+// keyset pagination, one event's timeline, replay (dry run vs real), dead letters and bulk
+// redrive (dry run vs real), rejection counts and totals; no configured secret in any response.
+import { after, before, beforeEach, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { downstreamVars, startWorker, waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
+import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
+import { shopifyDelivery, shopifyOrder } from "../helpers/providers.mjs";
+
+const [STRIPE_SECRET] = TEST_SECRETS.STRIPE_WEBHOOK_SECRETS.split(",");
+const [SHOPIFY_SECRET] = TEST_SECRETS.SHOPIFY_WEBHOOK_SECRETS.split(",");
+const UPSERT = "/crm/v3/objects/contacts/batch/upsert";
+const AUTH = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` };
+const SECRET_VALUES = Object.entries(TEST_SECRETS)
+  .filter(([name]) => !name.startsWith("SENDGRID_TEMPLATE") && name !== "SENDGRID_FROM_EMAIL")
+  .flatMap(([, v]) => [v, ...v.split(",")]);
+
+describe("admin API", () => {
+  let fake;
+  let worker;
+
+  before(async () => {
+    fake = await startFakeDownstream();
+    worker = await startWorker({
+      vars: { ...downstreamVars(fake.url), MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" },
+    });
+  });
+  after(async () => {
+    await worker?.dispose();
+    await fake?.close();
+  });
+  // Let earlier tests' steps finish first, so their downstream calls do not eat this test's
+  // scripted fake responses.
+  beforeEach(async () => {
+    await waitFor(async () => {
+      const [row] = await worker.all("SELECT COUNT(*) AS n FROM steps WHERE status IN ('pending', 'enqueued', 'running')");
+      return row.n === 0;
+    }, { what: "no step in flight" });
+    fake.reset();
+  });
+
+  /** Call the admin API; asserts that no secret value appears in the answer. */
+  async function admin(path, { method = "GET", body, headers = AUTH } = {}) {
+    const res =
+      method === "GET"
+        ? await worker.get(`/admin/api/${path}`, headers)
+        : await worker.post(`/admin/api/${path}`, body ?? "", { ...headers, "content-type": "application/json" });
+    for (const secret of SECRET_VALUES) assert.ok(!res.text.includes(secret), `response to ${path} leaks a secret`);
+    return res;
+  }
+
+  async function postStripe(event) {
+    const { payload, headers } = signedDelivery(event, STRIPE_SECRET);
+    const res = await worker.post("/webhooks/stripe", payload, headers);
+    assert.equal(res.status, 200, res.text);
+    return payload;
+  }
+
+  async function eventByKey(dedupeKey) {
+    const res = await admin(`events?q=${encodeURIComponent(dedupeKey)}`);
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.events.length, 1, res.text);
+    return res.json.events[0];
+  }
+
+  const stepsOf = (eventId) => worker.all("SELECT * FROM steps WHERE event_id = ? ORDER BY name", eventId);
+  const settled = (eventId) =>
+    waitFor(async () => {
+      const steps = await stepsOf(eventId);
+      return steps.length && steps.every((s) => ["succeeded", "dead", "skipped_stale"].includes(s.status)) && steps;
+    }, { what: `steps of ${eventId} settled` });
+
+  test("every endpoint needs the bearer token; the page itself holds no data", async () => {
+    for (const path of ["stats", "events", "events/evt_x", "dead", "rejections"]) {
+      for (const headers of [{}, { authorization: "Bearer wrong-token" }, { authorization: `Basic ${TEST_SECRETS.ADMIN_TOKEN}` },
+        { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}x` }, { authorization: "Bearer " }]) {
+        const res = await admin(path, { headers });
+        assert.equal(res.status, 401, `${path} ${JSON.stringify(headers)}`);
+        assert.deepEqual(res.json, { error: "unauthorized" });
+        assert.equal(res.headers.get("www-authenticate"), "Bearer");
+      }
+    }
+    for (const path of ["redrive", "events/evt_x/replay"]) {
+      const res = await admin(path, { method: "POST", headers: {} });
+      assert.equal(res.status, 401);
+    }
+    assert.equal((await admin("stats")).status, 200);
+    assert.equal((await admin("nope")).status, 404);
+    assert.equal((await admin("stats", { method: "POST" })).status, 405);
+
+    const page = await worker.get("/admin");
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get("content-type"), /text\/html/);
+    assert.match(page.headers.get("content-security-policy"), /default-src 'none'/);
+    assert.ok(!page.text.includes(TEST_SECRETS.ADMIN_TOKEN));
+    assert.equal((await worker.get("/admin/admin.js")).status, 200);
+    assert.equal((await worker.get("/admin/secret.txt")).status, 404);
+  });
+
+  test("filters and keyset pagination", async () => {
+    const tag = `filt${Date.now()}`;
+    const ids = [];
+    for (let i = 0; i < 5; i++) {
+      const event = checkoutCompleted({ id: `evt_${tag}_${i}`, email: `p${i}.${tag}@example.com` });
+      await postStripe(event);
+      ids.push(event.id);
+    }
+    const order = shopifyOrder();
+    const shop = shopifyDelivery(order, SHOPIFY_SECRET, { shop: `${tag}.myshopify.com` });
+    assert.equal((await worker.post("/webhooks/shopify", shop.payload, shop.headers)).status, 200);
+
+    // Text search on the dedupe key, then pages of 2 through the 5 matches.
+    const seen = [];
+    let cursor = null;
+    let pages = 0;
+    do {
+      const res = await admin(`events?provider=stripe&q=${tag}&limit=2${cursor ? `&cursor=${cursor}` : ""}`);
+      assert.equal(res.status, 200, res.text);
+      assert.ok(res.json.events.length <= 2);
+      seen.push(...res.json.events.map((e) => e.dedupe_key));
+      cursor = res.json.next_cursor;
+      pages += 1;
+    } while (cursor && pages < 10);
+    assert.equal(pages, 3);
+    assert.deepEqual([...seen].sort(), [...ids].sort(), "every match exactly once");
+
+    const newest = (await admin(`events?q=${tag}&limit=1`)).json.events[0];
+    assert.equal(newest.provider, "shopify", "newest first");
+    assert.equal(newest.account, `${tag}.myshopify.com`, "search matches the account");
+    const byType = await admin(`events?provider=shopify&type=orders%2Fcreate&q=${tag}`);
+    assert.equal(byType.json.events.length, 1);
+    assert.equal(byType.json.events[0].steps, 3);
+    assert.equal((await admin(`events?provider=hubspot&q=${tag}`)).json.events.length, 0);
+    assert.equal((await admin(`events?status=rejected&q=${tag}`)).json.events.length, 0);
+    const future = Date.now() + 3_600_000;
+    assert.equal((await admin(`events?q=${tag}&from=${future}`)).json.events.length, 0);
+    assert.equal((await admin(`events?q=${tag}&to=${new Date(future).toISOString()}`)).json.events.length, 6);
+
+    for (const [query, code] of [
+      ["provider=paypal", "invalid_filter"],
+      ["step_status=lost", "invalid_filter"],
+      ["limit=5000", "invalid_filter"],
+      ["sort=id", "invalid_filter"],
+      ["cursor=not-a-cursor", "invalid_cursor"],
+    ]) {
+      const res = await admin(`events?${query}`);
+      assert.equal(res.status, 400, query);
+      assert.equal(res.json.error, code, query);
+    }
+  });
+
+  test("one event: raw payload, steps and every attempt as a timeline", async () => {
+    fake.script(UPSERT, [{ status: 503, headers: { "retry-after": "0" } }, { status: 200 }]);
+    const event = checkoutCompleted({ id: `evt_timeline_${Date.now()}` });
+    const payload = await postStripe(event);
+    const summary = await eventByKey(event.id);
+    await settled(summary.id);
+
+    const res = await admin(`events/${summary.id}`);
+    assert.equal(res.status, 200, res.text);
+    const { event: e, steps, timeline } = res.json;
+    assert.equal(e.payload, payload, "raw payload byte for byte");
+    assert.equal(e.redacted, false);
+    assert.equal(e.key_index, 0);
+    assert.deepEqual(steps.map((s) => [s.name, s.status]), [["hubspot.upsert_contact", "succeeded"], ["sendgrid.send", "succeeded"]]);
+    assert.equal(timeline[0].kind, "received");
+    const upserts = timeline.filter((t) => t.step === "hubspot.upsert_contact");
+    assert.deepEqual(upserts.map((t) => [t.n, t.status, t.outcome]), [[1, 503, "retry"], [2, 200, "succeeded"]]);
+    assert.match(upserts[0].error, /^http_503/);
+    assert.equal(timeline.filter((t) => t.step === "sendgrid.send").length, 1);
+    const times = timeline.map((t) => t.at);
+    assert.deepEqual(times, [...times].sort((a, b) => a - b), "timeline in order");
+
+    // Redacted payloads are reported as such.
+    await worker.all("UPDATE events SET payload = NULL, redacted_at = ? WHERE id = ?", Date.now(), summary.id);
+    const redacted = (await admin(`events/${summary.id}`)).json.event;
+    assert.equal(redacted.payload, null);
+    assert.equal(redacted.redacted, true);
+    assert.equal((await admin("events/evt_missing")).status, 404);
+  });
+
+  test("replay: dry run lists what would run, the real one re-enqueues only what is not done", async () => {
+    fake.always(UPSERT, { status: 400 }); // permanent: the upsert dies at once
+    const event = checkoutCompleted({ id: `evt_replay_${Date.now()}` });
+    await postStripe(event);
+    const { id } = await eventByKey(event.id);
+    const before = await settled(id);
+    assert.deepEqual(before.map((s) => [s.name, s.status]), [["hubspot.upsert_contact", "dead"], ["sendgrid.send", "succeeded"]]);
+
+    const dry = await admin(`events/${id}/replay?dry_run=true`, { method: "POST" });
+    assert.equal(dry.status, 200, dry.text);
+    assert.equal(dry.json.dry_run, true);
+    assert.equal(dry.json.would_run, 1);
+    assert.deepEqual(dry.json.steps.map((s) => [s.name, s.action]), [["hubspot.upsert_contact", "run"], ["sendgrid.send", "already_done"]]);
+    assert.deepEqual((await stepsOf(id)).map((s) => s.status), ["dead", "succeeded"], "a dry run changes nothing");
+    assert.equal(fake.callsTo(UPSERT).length, 1);
+
+    fake.reset();
+    const real = await admin(`events/${id}/replay`, { method: "POST" });
+    assert.equal(real.status, 200, real.text);
+    assert.equal(real.json.dry_run, false);
+    assert.deepEqual(real.json.requeued, [`${id}:hubspot.upsert_contact`]);
+    assert.equal(real.json.sent, 1);
+    const after = await settled(id);
+    assert.deepEqual(after.map((s) => [s.name, s.status, s.attempts]), [["hubspot.upsert_contact", "succeeded", 1], ["sendgrid.send", "succeeded", 1]]);
+    assert.equal(fake.callsTo("/v3/mail/send").length, 0, "the finished step did not run again");
+    const attempts = await worker.all("SELECT outcome FROM attempts WHERE step_id = ? ORDER BY id", `${id}:hubspot.upsert_contact`);
+    assert.deepEqual(attempts.map((a) => a.outcome), ["dead", "succeeded"], "attempt history kept");
+
+    const again = await admin(`events/${id}/replay?dry_run=1`, { method: "POST" });
+    assert.equal(again.json.would_run, 0);
+    assert.equal((await admin(`events/${id}/replay?dry_run=maybe`, { method: "POST" })).status, 400);
+  });
+
+  test("dead letters grouped, bulk redrive with dry run", async () => {
+    const since = Date.now();
+    fake.always(UPSERT, { status: 422 });
+    const ids = [];
+    for (let i = 0; i < 3; i++) {
+      const event = checkoutCompleted({ id: `evt_redrive_${since}_${i}` });
+      await postStripe(event);
+      const { id } = await eventByKey(event.id);
+      await settled(id);
+      ids.push(`${id}:hubspot.upsert_contact`);
+    }
+    const dead = await admin("dead?destination=hubspot");
+    assert.equal(dead.status, 200, dead.text);
+    const group = dead.json.groups.find((g) => g.destination === "hubspot" && g.error === "http_422");
+    assert.ok(group && group.count >= 3, dead.text);
+    assert.ok(ids.every((id) => dead.json.steps.some((s) => s.id === id)));
+
+    const filter = { destination: "hubspot", error: "http_422", from: since };
+    const dry = await admin("redrive", { method: "POST", body: JSON.stringify({ ...filter, dry_run: true }) });
+    assert.equal(dry.status, 200, dry.text);
+    assert.equal(dry.json.dry_run, true);
+    assert.equal(dry.json.matched, 3);
+    assert.deepEqual(dry.json.steps.map((s) => s.id).sort(), [...ids].sort());
+    const still = await worker.all("SELECT COUNT(*) AS n FROM steps WHERE status = 'dead' AND id IN (?, ?, ?)", ...ids);
+    assert.equal(still[0].n, 3, "dry run changes nothing");
+
+    const limited = await admin("redrive?dry_run=true", { method: "POST", body: JSON.stringify({ ...filter, limit: 2 }) });
+    assert.equal(limited.json.matched, 2);
+    assert.equal(limited.json.more, true);
+
+    fake.reset();
+    const real = await admin("redrive", { method: "POST", body: JSON.stringify(filter) });
+    assert.equal(real.status, 200, real.text);
+    assert.deepEqual([...real.json.redriven].sort(), [...ids].sort());
+    assert.equal(real.json.sent, 3);
+    await waitFor(async () => {
+      const rows = await worker.all("SELECT status FROM steps WHERE id IN (?, ?, ?)", ...ids);
+      return rows.every((r) => r.status === "succeeded");
+    }, { what: "redriven steps succeeded" });
+    assert.equal(fake.callsTo(UPSERT).length, 3);
+    const after = await admin("redrive?dry_run=true", { method: "POST", body: JSON.stringify(filter) });
+    assert.equal(after.json.matched, 0);
+
+    for (const bad of ['{"destination":"mailchimp"}', "[1]", "{", '{"limit":0}']) {
+      const res = await admin("redrive", { method: "POST", body: bad });
+      assert.equal(res.status, 400, bad);
+    }
+  });
+
+  test("rejection counts and dashboard totals", async () => {
+    const event = checkoutCompleted();
+    const { payload } = signedDelivery(event, STRIPE_SECRET);
+    const bad = await worker.post("/webhooks/stripe", payload, { "stripe-signature": `t=${Math.floor(Date.now() / 1000)},v1=${"0".repeat(64)}` });
+    assert.equal(bad.status, 401);
+    const rejections = await admin("rejections?hours=1");
+    assert.equal(rejections.status, 200, rejections.text);
+    const row = rejections.json.rejections.find((r) => r.provider === "stripe" && r.reason === "signature_mismatch");
+    assert.ok(row && row.count >= 1, rejections.text);
+    assert.equal((await admin("rejections?hours=0")).status, 400);
+
+    const stats = await admin("stats");
+    assert.equal(stats.status, 200, stats.text);
+    const [events] = await worker.all("SELECT COUNT(*) AS n FROM events WHERE status = 'accepted'");
+    assert.equal(stats.json.events.accepted, events.n);
+    assert.deepEqual(Object.keys(stats.json.steps).sort(), ["dead", "enqueued", "pending", "running", "skipped_stale", "succeeded"]);
+    const [steps] = await worker.all("SELECT COUNT(*) AS n FROM steps WHERE status = 'succeeded'");
+    assert.equal(stats.json.steps.succeeded, steps.n);
+    assert.ok(stats.json.rejections_24h >= 1);
+  });
+});
