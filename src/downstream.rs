@@ -65,7 +65,10 @@ pub async fn call(spec: &HttpRequestSpec, timeout_ms: u64) -> CallOutcome {
     let mut response = match select(sending, deadline).await {
         Either::Left((Ok(response), _)) => response,
         Either::Left((Err(e), _)) => {
-            return CallOutcome::failed(format!("network_error: {e}"), false)
+            // The runtime's message may quote the URL, and a Slack webhook URL is a secret.
+            let message = e.to_string().replace(spec.url.as_str(), "[destination]");
+            let excerpt: String = message.chars().take(ERROR_BODY_CHARS).collect();
+            return CallOutcome::failed(format!("network_error: {excerpt}"), false);
         }
         Either::Right(_) => {
             controller.abort();
