@@ -49,7 +49,11 @@ export function downstreamVars(base) {
   };
 }
 
-export async function startWorker({ vars = {}, captureLogs = false } = {}) {
+/**
+ * `miniflare` overrides Miniflare options (e.g. drop a binding, persist D1 to a folder);
+ * `migrate: false` leaves D1 without the schema (both used by the fault tests).
+ */
+export async function startWorker({ vars = {}, captureLogs = false, miniflare = {}, migrate: applyMigrations = true } = {}) {
   const logs = [];
   const log = captureLogs ? new CapturingLog(logs) : new Log(LogLevel.WARN);
   const mf = new Miniflare({
@@ -68,10 +72,14 @@ export async function startWorker({ vars = {}, captureLogs = false } = {}) {
     bindings: { ...wranglerVars(), ...TEST_SECRETS, ...vars },
     cf: false,
     log,
+    // With captureLogs, workerd's stdout/stderr (the worker's console output, panics, runtime
+    // errors) are collected line by line into `logs` as well, instead of being printed.
+    ...(captureLogs ? { handleRuntimeStdio: (stdout, stderr) => collectLines([stdout, stderr], logs) } : {}),
+    ...miniflare,
   });
   await mf.ready;
-  const db = await mf.getD1Database("DB");
-  await migrate(db);
+  const db = (miniflare.d1Databases ?? ["DB"]).includes("DB") ? await mf.getD1Database("DB") : null;
+  if (db && applyMigrations) await migrate(db);
   return {
     mf,
     db,
@@ -109,7 +117,7 @@ export async function startWorker({ vars = {}, captureLogs = false } = {}) {
 }
 
 /** Apply migrations/*.sql in order, statement by statement. */
-async function migrate(db) {
+export async function migrate(db) {
   const dir = path.join(ROOT, "migrations");
   for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
     const sql = readFileSync(path.join(dir, file), "utf8").replace(/--[^\n]*/g, "");
@@ -129,6 +137,19 @@ export async function waitFor(check, { timeoutMs = 15000, intervalMs = 100, what
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
+}
+
+function collectLines(streams, sink) {
+  for (const stream of streams) {
+    let rest = "";
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk) => {
+      const lines = (rest + chunk).split("\n");
+      rest = lines.pop();
+      sink.push(...lines.filter((l) => l.trim()));
+    });
+    stream.on("end", () => rest.trim() && sink.push(rest));
+  }
 }
 
 class CapturingLog extends Log {
