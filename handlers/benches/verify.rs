@@ -136,7 +136,7 @@ fn sendgrid_delivery(target: usize) -> Delivery {
 
 fn hubspot_delivery(target: usize) -> Delivery {
     // HubSpot sends at most 100 events per request: pad each event so 100 reach the target.
-    let padding = (target / hubspot::MAX_BATCH).saturating_sub(330);
+    let padding = (target / hubspot::MAX_BATCH).saturating_sub(200);
     let body = grow(
         target,
         |i| {
@@ -197,6 +197,16 @@ fn shopify_delivery(target: usize) -> Delivery {
     }
 }
 
+/// With `EDGEHOOKS_BENCH_DUMP=<dir>`, keep each body so bench/js-verify.mjs times the JS SDKs on
+/// exactly the same bytes.
+fn dump(provider: &str, size: &str, body: &[u8]) {
+    if let Some(dir) = std::env::var_os("EDGEHOOKS_BENCH_DUMP") {
+        let dir = std::path::PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).expect("create the dump folder");
+        std::fs::write(dir.join(format!("{provider}-{size}.json")), body).expect("write a bench body");
+    }
+}
+
 fn raw_hmac(key: &[u8], body: &[u8]) -> [u8; 32] {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
     mac.update(body);
@@ -217,6 +227,7 @@ fn bench(c: &mut Criterion) {
         group.sample_size(30);
         for (name, make) in providers {
             let delivery = make(size);
+            dump(name, size_name, &delivery.body);
             let accepted = verify_and_parse(&delivery.keys, &delivery.request(), CLOCK)
                 .unwrap_or_else(|e| panic!("{name} {size_name} bench delivery must verify: {e:?}"));
             assert!(!accepted.events.is_empty());
