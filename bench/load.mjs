@@ -108,6 +108,17 @@ function sendgridDelivery(privateKey, n) {
 }
 
 function makeDeliveries(count) {
+  // Profiling kinds: the same path minus work, to see where time goes.
+  if (args.kind === "health") return Array.from({ length: count }, () => ({ path: "/health", method: "GET" }));
+  if (args.kind === "forged") {
+    // Verification fails: no KV, one D1 write (the rejection counter).
+    return Array.from({ length: count }, () => ({ ...stripeDelivery("whsec_not_the_configured_secret") }));
+  }
+  if (args.kind === "duplicate") {
+    // One already-stored event re-sent: verify + parse + one KV read (the hint), no D1 write.
+    const one = stripeDelivery(devVar("STRIPE_WEBHOOK_SECRETS"));
+    return Array.from({ length: count }, () => one);
+  }
   if (args.kind === "stripe") {
     const secret = devVar("STRIPE_WEBHOOK_SECRETS");
     return Array.from({ length: count }, () => stripeDelivery(secret));
@@ -130,17 +141,24 @@ function send(delivery) {
         host: base.hostname,
         port: base.port,
         path: delivery.path,
-        method: "POST",
+        method: delivery.method ?? "POST",
         agent,
-        headers: { ...delivery.headers, "content-length": Buffer.byteLength(delivery.payload) },
+        headers: { ...delivery.headers, "content-length": Buffer.byteLength(delivery.payload ?? "") },
       },
       (res) => {
-        res.resume();
-        res.on("end", () => resolve({ status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }));
+        let body = "";
+        res.on("data", (d) => (body += d));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode,
+            ms: Number(process.hrtime.bigint() - started) / 1e6,
+            body: res.statusCode >= 300 ? `${res.statusCode} ${JSON.stringify(res.headers)} ${body.slice(0, 300)}` : undefined,
+          }),
+        );
       },
     );
     req.on("error", (error) => resolve({ status: 0, error: error.code ?? error.message, ms: Number(process.hrtime.bigint() - started) / 1e6 }));
-    req.end(delivery.payload);
+    req.end(delivery.payload ?? undefined);
   });
 }
 
@@ -171,7 +189,7 @@ console.log(
   JSON.stringify({
     kind: args.kind,
     events_per_request: args.kind === "sendgrid" ? batchSize : 1,
-    body_bytes: Buffer.byteLength(deliveries[0].payload),
+    body_bytes: Buffer.byteLength(deliveries[0].payload ?? ""),
     concurrency,
     requests: results.length,
     seconds: round(seconds * 100) / 100,
@@ -184,6 +202,7 @@ console.log(
     non_2xx: results.filter((r) => !(r.status >= 200 && r.status < 300)).length,
     statuses,
     errors: [...new Set(results.filter((r) => r.error).map((r) => r.error))],
+    non_2xx_bodies: [...new Set(results.filter((r) => r.body).map((r) => r.body))].slice(0, 5),
   }),
 );
 agent.destroy();

@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use edgehooks_handlers::hubspot::{self, signed_uri, sign_v3};
+use edgehooks_handlers::hubspot::{self, sign_v3, signed_uri};
 use edgehooks_handlers::ingest::{verify_and_parse, ProviderKeys};
 use edgehooks_handlers::sendgrid::{self, PublicKey};
 use edgehooks_handlers::shopify;
@@ -30,11 +30,18 @@ const CLOCK: Clock = Clock {
     now_unix: NOW,
     tolerance_secs: 300,
 };
-const SIZES: [(&str, usize); 3] = [("2KB", 2 * 1024), ("16KB", 16 * 1024), ("256KB", 256 * 1024)];
+const SIZES: [(&str, usize); 3] = [
+    ("2KB", 2 * 1024),
+    ("16KB", 16 * 1024),
+    ("256KB", 256 * 1024),
+];
 const STRIPE_SECRET: &str = "whsec_bench_0123456789abcdef0123456789abcdef";
 const HUBSPOT_SECRET: &str = "hubspot-bench-client-secret-0123456789";
 const SHOPIFY_SECRET: &str = "shpss_bench_0123456789abcdef0123456789";
 const URL: &str = "https://hooks.example.com/webhooks/hubspot";
+
+/// Builds a signed delivery of about the given size.
+type MakeDelivery = fn(usize) -> Delivery;
 
 /// One prepared, validly signed delivery.
 struct Delivery {
@@ -60,7 +67,11 @@ fn pad(n: usize) -> String {
 }
 
 /// Grow `make(i)` for i = 0.. until the serialised value reaches `target` bytes.
-fn grow(target: usize, make: impl Fn(usize) -> Value, wrap: impl Fn(Vec<Value>) -> Value) -> Vec<u8> {
+fn grow(
+    target: usize,
+    make: impl Fn(usize) -> Value,
+    wrap: impl Fn(Vec<Value>) -> Value,
+) -> Vec<u8> {
     let mut items = Vec::new();
     loop {
         let body = serde_json::to_vec(&wrap(items.clone())).expect("json");
@@ -119,14 +130,20 @@ fn sendgrid_delivery(target: usize) -> Delivery {
     );
     let key = SigningKey::from_slice(&[7u8; 32]).expect("a valid P-256 scalar");
     let ts = NOW.to_string();
-    let digest = Sha256::new().chain_update(ts.as_bytes()).chain_update(&body).finalize();
+    let digest = Sha256::new()
+        .chain_update(ts.as_bytes())
+        .chain_update(&body)
+        .finalize();
     let signature: Signature = key.sign_prehash(&digest).expect("sign");
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
     Delivery {
         keys: ProviderKeys::SendGrid(vec![PublicKey::from(*key.verifying_key())]),
         headers: vec![
-            (sendgrid::SIGNATURE_HEADER.into(), b64.encode(signature.to_der().as_bytes())),
+            (
+                sendgrid::SIGNATURE_HEADER.into(),
+                b64.encode(signature.to_der().as_bytes()),
+            ),
             (sendgrid::TIMESTAMP_HEADER.into(), ts),
         ],
         body,
@@ -149,7 +166,10 @@ fn hubspot_delivery(target: usize) -> Delivery {
         Value::Array,
     );
     assert!(
-        serde_json::from_slice::<Vec<Value>>(&body).expect("json").len() <= hubspot::MAX_BATCH,
+        serde_json::from_slice::<Vec<Value>>(&body)
+            .expect("json")
+            .len()
+            <= hubspot::MAX_BATCH,
         "bench body must stay within HubSpot's batch limit"
     );
     let ts = (NOW * 1000).to_string();
@@ -187,10 +207,19 @@ fn shopify_delivery(target: usize) -> Delivery {
     Delivery {
         keys: ProviderKeys::Shopify(vec![SHOPIFY_SECRET.into()]),
         headers: vec![
-            (shopify::HMAC_HEADER.into(), shopify::sign_header(SHOPIFY_SECRET, &body)),
-            (shopify::WEBHOOK_ID_HEADER.into(), "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043".into()),
+            (
+                shopify::HMAC_HEADER.into(),
+                shopify::sign_header(SHOPIFY_SECRET, &body),
+            ),
+            (
+                shopify::WEBHOOK_ID_HEADER.into(),
+                "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043".into(),
+            ),
             (shopify::TOPIC_HEADER.into(), "orders/create".into()),
-            (shopify::SHOP_DOMAIN_HEADER.into(), "edge-test.myshopify.com".into()),
+            (
+                shopify::SHOP_DOMAIN_HEADER.into(),
+                "edge-test.myshopify.com".into(),
+            ),
         ],
         body,
         url: "https://hooks.example.com/webhooks/shopify",
@@ -203,7 +232,8 @@ fn dump(provider: &str, size: &str, body: &[u8]) {
     if let Some(dir) = std::env::var_os("EDGEHOOKS_BENCH_DUMP") {
         let dir = std::path::PathBuf::from(dir);
         std::fs::create_dir_all(&dir).expect("create the dump folder");
-        std::fs::write(dir.join(format!("{provider}-{size}.json")), body).expect("write a bench body");
+        std::fs::write(dir.join(format!("{provider}-{size}.json")), body)
+            .expect("write a bench body");
     }
 }
 
@@ -214,7 +244,7 @@ fn raw_hmac(key: &[u8], body: &[u8]) -> [u8; 32] {
 }
 
 fn bench(c: &mut Criterion) {
-    let providers: [(&str, fn(usize) -> Delivery); 4] = [
+    let providers: [(&str, MakeDelivery); 4] = [
         ("stripe", stripe_delivery),
         ("sendgrid", sendgrid_delivery),
         ("hubspot", hubspot_delivery),
@@ -247,9 +277,13 @@ fn bench(c: &mut Criterion) {
             });
             if name == "stripe" {
                 // The floor: one HMAC-SHA256 over the same bytes, nothing else.
-                group.bench_with_input(BenchmarkId::new("raw_hmac_sha256", "floor"), &delivery.body, |b, body| {
-                    b.iter(|| raw_hmac(black_box(STRIPE_SECRET.as_bytes()), black_box(body)))
-                });
+                group.bench_with_input(
+                    BenchmarkId::new("raw_hmac_sha256", "floor"),
+                    &delivery.body,
+                    |b, body| {
+                        b.iter(|| raw_hmac(black_box(STRIPE_SECRET.as_bytes()), black_box(body)))
+                    },
+                );
             }
         }
         group.finish();

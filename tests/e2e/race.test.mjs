@@ -115,6 +115,45 @@ describe("concurrent duplicate deliveries", () => {
     }
   });
 
+  test("the same step delivered by many queue messages at once calls downstream once", async () => {
+    // At-least-once delivery: the sweeper and a slow ack can both deliver a step. Here a second
+    // worker without the STEPS producer stores the event with its steps `pending`, then its
+    // consumer receives 10 invocations at once, each carrying every step id three times.
+    const lone = await startWorker({
+      vars: downstreamVars(fake.url),
+      captureLogs: true,
+      miniflare: { queueProducers: { STEPS_DLQ: "steps-dlq" } },
+    });
+    try {
+      const email = `dupmsg.${Date.now()}@example.com`;
+      const event = checkoutCompleted({ email });
+      const { payload, headers } = signedDelivery(event, PRIMARY);
+      assert.equal((await lone.post("/webhooks/stripe", payload, headers)).status, 200);
+      const steps = await lone.all(
+        "SELECT s.id, s.status FROM steps s JOIN events e ON e.id = s.event_id WHERE e.dedupe_key = ? ORDER BY s.name",
+        event.id,
+      );
+      assert.deepEqual(steps.map((s) => s.status), ["pending", "pending"]);
+      const consumer = await lone.mf.getWorker();
+      let n = 0;
+      const message = (stepId) => ({ id: `m${++n}`, timestamp: new Date(), body: { step_id: stepId }, attempts: 1 });
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () => consumer.queue("steps", steps.flatMap((s) => [message(s.id), message(s.id), message(s.id)]))),
+      );
+      assert.ok(results.every((r) => r.outcome === "ok"), JSON.stringify(results.map((r) => r.outcome)));
+      const finished = await lone.all("SELECT name, status, attempts FROM steps WHERE id IN (?, ?) ORDER BY name", steps[0].id, steps[1].id);
+      assert.deepEqual(finished, [
+        { name: "hubspot.upsert_contact", status: "succeeded", attempts: 1 },
+        { name: "sendgrid.send", status: "succeeded", attempts: 1 },
+      ]);
+      assert.equal(fake.callsTo(UPSERT).filter((c) => c.body.includes(email)).length, 1, "one HubSpot upsert");
+      assert.equal(fake.callsTo(MAIL).filter((c) => c.body.includes(email)).length, 1, "one confirmation email");
+      assertNoPanics(lone.logs);
+    } finally {
+      await lone.dispose();
+    }
+  });
+
   test("no panic or isolate reset, and no secret in any log line, during the races", () => {
     assertCaptured(worker.logs);
     assertNoPanics(worker.logs);
