@@ -12,7 +12,7 @@ const ms = (t) => Math.round(Number(process.hrtime.bigint() - t) / 1e5) / 10;
 const samples = [];
 for (let i = 0; i < 5; i += 1) {
   let t = process.hrtime.bigint();
-  const worker = await startWorker({ migrate: false });
+  const worker = await startWorker({ migrate: false, captureLogs: true }); // keeps stdout clean
   const ready = ms(t);
   await migrate(worker.db);
   t = process.hrtime.bigint();
