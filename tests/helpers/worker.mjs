@@ -72,9 +72,10 @@ export async function startWorker({ vars = {}, captureLogs = false, miniflare = 
     bindings: { ...wranglerVars(), ...TEST_SECRETS, ...vars },
     cf: false,
     log,
-    // With captureLogs, workerd's stdout/stderr (the worker's console output, panics, runtime
-    // errors) are collected line by line into `logs` as well, instead of being printed.
-    ...(captureLogs ? { handleRuntimeStdio: (stdout, stderr) => collectLines([stdout, stderr], logs) } : {}),
+    // workerd's stdout/stderr (the worker's console output, panics, runtime errors) are always
+    // collected line by line into `logs` (and still printed unless captureLogs), so dispose() can
+    // check that no configured secret was ever logged, in every test file.
+    handleRuntimeStdio: (stdout, stderr) => collectLines([stdout, stderr], logs, !captureLogs),
     ...miniflare,
   });
   await mf.ready;
@@ -112,6 +113,8 @@ export async function startWorker({ vars = {}, captureLogs = false, miniflare = 
     },
     async dispose() {
       await mf.dispose();
+      const leaks = leakedSecrets(logs, { ...TEST_SECRETS, ...vars });
+      if (leaks.length) throw new Error(`configured secrets appeared in worker logs:\n${leaks.join("\n")}`);
     },
   };
 }
@@ -139,11 +142,21 @@ export async function waitFor(check, { timeoutMs = 15000, intervalMs = 100, what
   throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
 }
 
-function collectLines(streams, sink) {
-  for (const stream of streams) {
+/** Log lines containing the value of any secret-looking setting (names with SECRET, TOKEN, KEY or a webhook URL). */
+export function leakedSecrets(lines, settings) {
+  const values = Object.entries(settings)
+    .filter(([name]) => /SECRET|TOKEN|_KEY|WEBHOOK_URL/.test(name) && !/TEMPLATE/.test(name))
+    .flatMap(([, value]) => String(value).split(",").map((v) => v.trim()))
+    .filter((v) => v.length >= 8);
+  return lines.filter((line) => values.some((v) => line.includes(v))).map((line) => line.slice(0, 200));
+}
+
+function collectLines(streams, sink, echo) {
+  for (const [i, stream] of streams.entries()) {
     let rest = "";
     stream.setEncoding("utf8");
     stream.on("data", (chunk) => {
+      if (echo) (i === 0 ? process.stdout : process.stderr).write(chunk);
       const lines = (rest + chunk).split("\n");
       rest = lines.pop();
       sink.push(...lines.filter((l) => l.trim()));
