@@ -9,6 +9,7 @@ export async function startFakeDownstream({ port = 0 } = {}) {
   const scripts = new Map(); // path -> array of responses to play in order, then default
   const always = new Map(); // path -> response played forever
   const sockets = new Set();
+  let chaos = null; // (call) => response or null: a per-call planner (fault injection)
 
   const server = http.createServer((req, res) => {
     let body = "";
@@ -20,7 +21,8 @@ export async function startFakeDownstream({ port = 0 } = {}) {
       calls.push(call);
       for (const listener of listeners) listener(call);
       const queued = scripts.get(url.pathname);
-      const scripted = (queued && queued.length ? queued.shift() : null) ?? always.get(url.pathname) ?? { status: 200 };
+      const scripted =
+        (queued && queued.length ? queued.shift() : null) ?? always.get(url.pathname) ?? chaos?.(call) ?? { status: 200 };
       // A scripted response may be a function of the call, for values computed when it plays.
       const plan = typeof scripted === "function" ? scripted(call) : scripted;
       const answer = () => {
@@ -55,7 +57,12 @@ export async function startFakeDownstream({ port = 0 } = {}) {
     always(path, response) {
       always.set(path, response);
     },
+    /** Decide every call's response with `planner(call)` (null: the default 2xx) until reset. */
+    chaos(planner) {
+      chaos = planner;
+    },
     reset() {
+      chaos = null;
       calls.length = 0;
       scripts.clear();
       always.clear();

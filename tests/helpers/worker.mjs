@@ -56,12 +56,23 @@ export function downstreamVars(base) {
  * With `captureLogs`, `logs` collects Miniflare's messages and every line the worker writes to
  * stdout/stderr (console.log / console.error), in order; `workerLogs()` parses the worker's JSON
  * lines. `port` (0 = any free one) also serves the worker over HTTP on 127.0.0.1 (e.g. for a
- * browser); the result's `url` is then its origin.
+ * browser); the result's `url` is then its origin. `miniflare` overrides Miniflare options (e.g.
+ * drop a binding, persist D1 to a folder); `migrate: false` leaves D1 without the schema (both
+ * used by the fault tests). Every worker's stdout/stderr is collected into `logs` (and still
+ * printed unless captureLogs), so dispose() can check that no configured secret was ever logged.
  */
-export async function startWorker({ vars = {}, captureLogs = false, queueFault = false, port } = {}) {
+export async function startWorker({
+  vars = {},
+  captureLogs = false,
+  queueFault = false,
+  port,
+  miniflare = {},
+  migrate: applyMigrations = true,
+} = {}) {
   const logs = [];
   const log = captureLogs ? new CapturingLog(logs) : new Log(LogLevel.WARN);
-  const stdio = captureLogs ? { handleRuntimeStdio: (stdout, stderr) => captureLines([stdout, stderr], logs) } : {};
+  // Persistence options are shared by all workers; the rest (bindings) belong to ours.
+  const { d1Persist, kvPersist, ...workerOverrides } = miniflare;
   const worker = {
     name: "edgehooks",
     scriptPath: path.join(BUILD, "index.js"),
@@ -77,6 +88,7 @@ export async function startWorker({ vars = {}, captureLogs = false, queueFault =
       "steps-dlq": { maxBatchSize: 10, maxBatchTimeout: 0.2 },
     },
     bindings: { ...wranglerVars(), ...TEST_SECRETS, ...vars },
+    ...workerOverrides,
   };
   const fault = { failing: false };
   const workers = [worker];
@@ -92,10 +104,18 @@ export async function startWorker({ vars = {}, captureLogs = false, queueFault =
     });
   }
   const listen = port === undefined ? {} : { host: "127.0.0.1", port };
-  const mf = new Miniflare({ workers, cf: false, log, ...stdio, ...listen });
+  const persist = { ...(d1Persist ? { d1Persist } : {}), ...(kvPersist ? { kvPersist } : {}) };
+  const mf = new Miniflare({
+    workers,
+    cf: false,
+    log,
+    handleRuntimeStdio: (stdout, stderr) => collectLines([stdout, stderr], logs, !captureLogs),
+    ...listen,
+    ...persist,
+  });
   const url = await mf.ready;
-  const db = await mf.getD1Database("DB");
-  await migrate(db);
+  const db = (worker.d1Databases ?? ["DB"]).includes("DB") ? await mf.getD1Database("DB") : null;
+  if (db && applyMigrations) await migrate(db);
   return {
     mf,
     db,
@@ -141,6 +161,8 @@ export async function startWorker({ vars = {}, captureLogs = false, queueFault =
     },
     async dispose() {
       await mf.dispose();
+      const leaks = leakedSecrets(logs, { ...TEST_SECRETS, ...vars });
+      if (leaks.length) throw new Error(`configured secrets appeared in worker logs:\n${leaks.join("\n")}`);
     },
     queueFault: queueFault
       ? {
@@ -168,7 +190,7 @@ export default function (env) { return new WorkerQueue(env); }
 `;
 
 /** Apply migrations/*.sql in order, statement by statement. */
-async function migrate(db) {
+export async function migrate(db) {
   const dir = path.join(ROOT, "migrations");
   for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
     const sql = readFileSync(path.join(dir, file), "utf8").replace(/--[^\n]*/g, "");
@@ -190,15 +212,26 @@ export async function waitFor(check, { timeoutMs = 15000, intervalMs = 100, what
   throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
 }
 
-function captureLines(streams, sink) {
-  for (const stream of streams) {
-    let pending = "";
+/** Log lines containing the value of any secret-looking setting (names with SECRET, TOKEN, KEY or a webhook URL). */
+export function leakedSecrets(lines, settings) {
+  const values = Object.entries(settings)
+    .filter(([name]) => /SECRET|TOKEN|_KEY|WEBHOOK_URL/.test(name) && !/TEMPLATE/.test(name))
+    .flatMap(([, value]) => String(value).split(",").map((v) => v.trim()))
+    .filter((v) => v.length >= 8);
+  return lines.filter((line) => values.some((v) => line.includes(v))).map((line) => line.slice(0, 200));
+}
+
+function collectLines(streams, sink, echo) {
+  for (const [i, stream] of streams.entries()) {
+    let rest = "";
     stream.setEncoding("utf8");
     stream.on("data", (chunk) => {
-      const lines = (pending + chunk).split("\n");
-      pending = lines.pop();
+      if (echo) (i === 0 ? process.stdout : process.stderr).write(chunk);
+      const lines = (rest + chunk).split("\n");
+      rest = lines.pop();
       sink.push(...lines.filter((l) => l.trim()));
     });
+    stream.on("end", () => rest.trim() && sink.push(rest));
   }
 }
 
