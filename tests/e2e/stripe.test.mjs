@@ -37,6 +37,19 @@ describe("stripe webhooks", () => {
       )
     )[0];
 
+  /** Deliver `event` signed with the primary secret; the answer must be 200. */
+  const deliver = async (event) => {
+    const { payload, headers } = signedDelivery(event, PRIMARY);
+    assert.equal((await worker.post("/webhooks/stripe", payload, headers)).status, 200);
+  };
+
+  /** The event's contact-upsert step once it reaches `status`. */
+  const stepReaching = (event, status) =>
+    waitFor(async () => {
+      const s = await stepOf(event.id);
+      return s?.status === status && s;
+    }, { what: `step ${status}` });
+
   test("a valid event is stored, its step succeeds with exactly one downstream call", async () => {
     const event = checkoutCompleted({ email: "grace@example.com", name: "Grace Hopper", customer: "cus_grace" });
     const { payload, headers } = signedDelivery(event, PRIMARY);
@@ -128,12 +141,8 @@ describe("stripe webhooks", () => {
   test("a downstream that fails then recovers ends succeeded after retries", async () => {
     fake.script(UPSERT, [{ status: 500 }, { status: 503, headers: { "retry-after": "1" } }]);
     const event = checkoutCompleted();
-    const { payload, headers } = signedDelivery(event, PRIMARY);
-    assert.equal((await worker.post("/webhooks/stripe", payload, headers)).status, 200);
-    const step = await waitFor(async () => {
-      const s = await stepOf(event.id);
-      return s?.status === "succeeded" && s;
-    }, { what: "step succeeded after retries" });
+    await deliver(event);
+    const step = await stepReaching(event, "succeeded");
     assert.equal(step.attempts, 3);
     const attempts = await worker.all("SELECT status, outcome FROM attempts WHERE step_id = ? ORDER BY n", step.id);
     assert.deepEqual(attempts, [
@@ -149,12 +158,8 @@ describe("stripe webhooks", () => {
   test("a downstream that always fails ends dead after MAX_ATTEMPTS", async () => {
     fake.always(UPSERT, { status: 502 });
     const event = checkoutCompleted();
-    const { payload, headers } = signedDelivery(event, PRIMARY);
-    assert.equal((await worker.post("/webhooks/stripe", payload, headers)).status, 200);
-    const step = await waitFor(async () => {
-      const s = await stepOf(event.id);
-      return s?.status === "dead" && s;
-    }, { what: "step dead" });
+    await deliver(event);
+    const step = await stepReaching(event, "dead");
     assert.equal(step.attempts, 3);
     assert.equal(step.last_status, 502);
     await new Promise((r) => setTimeout(r, 500));
@@ -164,12 +169,8 @@ describe("stripe webhooks", () => {
   test("a permanent 4xx is dead at once", async () => {
     fake.always(UPSERT, { status: 400, body: { message: "Property values were not valid" } });
     const event = checkoutCompleted();
-    const { payload, headers } = signedDelivery(event, PRIMARY);
-    assert.equal((await worker.post("/webhooks/stripe", payload, headers)).status, 200);
-    const step = await waitFor(async () => {
-      const s = await stepOf(event.id);
-      return s?.status === "dead" && s;
-    }, { what: "step dead" });
+    await deliver(event);
+    const step = await stepReaching(event, "dead");
     assert.equal(step.attempts, 1);
     assert.match(step.last_error, /^http_400/);
   });

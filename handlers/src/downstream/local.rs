@@ -227,15 +227,7 @@ mod tests {
         event_type: &'a str,
         account: Option<&'a str>,
     ) -> StepInput<'a> {
-        StepInput {
-            step_id: "s",
-            provider,
-            event_type,
-            payload: "",
-            occurred_at_ms: None,
-            account,
-            link: None,
-        }
+        StepInput::for_test(provider, event_type, account)
     }
 
     #[test]

@@ -62,6 +62,26 @@ pub struct StepInput<'a> {
     pub link: Option<&'a ContactLink>,
 }
 
+impl<'a> StepInput<'a> {
+    /// A bare input for unit tests: no payload, time, account or link.
+    #[cfg(test)]
+    pub(crate) fn for_test(
+        provider: Provider,
+        event_type: &'a str,
+        account: Option<&'a str>,
+    ) -> Self {
+        StepInput {
+            step_id: "s",
+            provider,
+            event_type,
+            payload: "",
+            occurred_at_ms: None,
+            account,
+            link: None,
+        }
+    }
+}
+
 /// What the shell must do for a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepAction {
