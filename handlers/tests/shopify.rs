@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 mod support;
-use support::{assert_no_failures, case_body, Expected, Recipe};
+use support::{case_body, check_all, Expected, Recipe};
 
 const VECTORS: &str = include_str!("../../tests/fixtures/shopify/vectors.json");
 
@@ -159,15 +159,7 @@ fn check_case(case: &Case) -> Result<(), String> {
 fn shopify_sdk_vectors() {
     let cases = cases();
     assert!(cases.len() >= 50, "only {} cases", cases.len());
-    let failures: Vec<String> = cases
-        .iter()
-        .filter_map(|case| {
-            check_case(case)
-                .err()
-                .map(|e| format!("{}: {e}", case.name))
-        })
-        .collect();
-    assert_no_failures(&failures);
+    check_all(&cases, |case| &case.name, check_case);
 }
 
 /// The SDK's signature verdict, recorded in the fixture, agrees with ours on every case.

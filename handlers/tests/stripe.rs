@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 mod support;
-use support::{assert_no_failures, case_body, Expected, Recipe};
+use support::{assert_no_failures, case_body, check_all, Expected, Recipe};
 
 const VECTORS: &str = include_str!("../../tests/fixtures/stripe/vectors.json");
 
@@ -180,15 +180,7 @@ fn check_case(case: &Case) -> Result<(), String> {
 fn stripe_sdk_vectors() {
     let cases = cases();
     assert!(cases.len() >= 80, "only {} cases", cases.len());
-    let failures: Vec<String> = cases
-        .iter()
-        .filter_map(|case| {
-            check_case(case)
-                .err()
-                .map(|e| format!("{}: {e}", case.name))
-        })
-        .collect();
-    assert_no_failures(&failures);
+    check_all(&cases, |case| &case.name, check_case);
 }
 
 /// The SDK's verdict, recorded in the fixture, is exactly ours unless the fixture says why not;

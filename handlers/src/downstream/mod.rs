@@ -218,12 +218,8 @@ mod tests {
     fn input<'a>(provider: Provider, event_type: &'a str, payload: &'a str) -> StepInput<'a> {
         StepInput {
             step_id: "evt_1:x",
-            provider,
-            event_type,
             payload,
-            occurred_at_ms: None,
-            account: None,
-            link: None,
+            ..StepInput::for_test(provider, event_type, None)
         }
     }
 

@@ -66,13 +66,8 @@ mod tests {
         entity_key(
             kind,
             &StepInput {
-                step_id: "s",
-                provider,
-                event_type,
                 payload,
-                occurred_at_ms: None,
-                account: None,
-                link: None,
+                ..StepInput::for_test(provider, event_type, None)
             },
         )
     }

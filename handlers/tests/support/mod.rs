@@ -52,3 +52,17 @@ pub fn assert_no_failures(failures: &[String]) {
         failures.join("\n")
     );
 }
+
+/// Run `check` on every case and fail once, listing each failing case by name.
+#[allow(dead_code)] // not every provider's test file checks cases this way
+pub fn check_all<C>(
+    cases: &[C],
+    name: impl Fn(&C) -> &str,
+    check: impl Fn(&C) -> Result<(), String>,
+) {
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|case| check(case).err().map(|e| format!("{}: {e}", name(case))))
+        .collect();
+    assert_no_failures(&failures);
+}
