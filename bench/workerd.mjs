@@ -30,6 +30,8 @@ const { values: args } = parseArgs({
     "skip-main": { type: "boolean", default: false },
     "drain-seconds": { type: "string", default: "300" },
     "dev-log-level": { type: "string", default: "warn" },
+    // Extra wrangler vars, e.g. --var 'ROUTES_JSON:{"sendgrid":{"open":[]}}' to profile ingest alone.
+    var: { type: "string", multiple: true, default: [] },
   },
 });
 const PORT = Number(args.port);
@@ -45,7 +47,7 @@ const downstream = {
   STRIPE_API_BASE: fake.url,
   SLACK_WEBHOOK_URL: `${fake.url}/services/T000/B000/bench`,
 };
-const varArgs = Object.entries(downstream).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+const varArgs = [...Object.entries(downstream).map(([k, v]) => `${k}:${v}`), ...args.var].flatMap((kv) => ["--var", kv]);
 
 const t0 = Date.now();
 let servingAt = null;

@@ -1,27 +1,24 @@
 //! `POST /webhooks/{provider}`: read the raw body once within the size limit, verify and parse
-//! it with the pure core, skip events KV already knows, store new events and their planned steps
-//! in one D1 transaction, send the new step ids to the STEPS queue, then answer. Nothing is
-//! acknowledged before D1 has it; a failed queue send leaves the steps `pending` for the sweeper.
-//! Every request, whatever its outcome, writes exactly one `request` log line.
+//! it with the pure core, skip events KV already knows (one bulk lookup per request), store new
+//! events and their planned steps in one D1 transaction, then answer. Nothing is acknowledged
+//! before D1 has it. What follows the commit (sending the new step ids to the STEPS queue,
+//! marking them `enqueued`, writing KV hints) runs after the answer, in `waitUntil`: none of it
+//! can lose an event, because D1 is the transactional outbox (a step whose send never happened
+//! stays `pending` and the sweeper enqueues it) and D1's unique constraint is the dedupe
+//! authority. Every request, whatever its outcome, writes exactly one `request` log line.
 
 use edgehooks_handlers::ids;
 use edgehooks_handlers::ingest::{verify_and_parse, IngestError};
 use edgehooks_handlers::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
-use futures_util::future::join_all;
 use futures_util::StreamExt;
 use serde_json::json;
-use worker::{Date, Env, Request, Response};
+use worker::{Context, Date, Env, Request, Response};
 
-use crate::config::{self, IngestSettings, ProviderConfig};
+use crate::config::{self, ProviderConfig};
 use crate::db::{self, PlannedEvent};
 use crate::error::{json_response, AppError};
-use crate::log;
 use crate::queue::send_steps;
-
-/// KV key marking an event as stored in D1.
-fn hint_key(provider: Provider, dedupe_key: &str) -> String {
-    format!("seen:{}", ids::event_id(provider, dedupe_key))
-}
+use crate::{hints, log};
 
 /// Read the body, refusing (413) as soon as it passes `limit` instead of buffering it all.
 async fn read_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, AppError> {
@@ -86,10 +83,15 @@ impl Summary {
     }
 }
 
-pub async fn handle(req: Request, env: &Env, provider: Provider) -> Result<Response, AppError> {
+pub async fn handle(
+    req: Request,
+    env: &Env,
+    ctx: &Context,
+    provider: Provider,
+) -> Result<Response, AppError> {
     let started = Date::now().as_millis() as i64;
     let mut summary = Summary::default();
-    let result = ingest(req, env, provider, started, &mut summary).await;
+    let result = ingest(req, env, ctx, provider, started, &mut summary).await;
     log_request(provider, &summary, &result, started);
     result
 }
@@ -97,6 +99,7 @@ pub async fn handle(req: Request, env: &Env, provider: Provider) -> Result<Respo
 async fn ingest(
     mut req: Request,
     env: &Env,
+    ctx: &Context,
     provider: Provider,
     started: i64,
     summary: &mut Summary,
@@ -143,7 +146,20 @@ async fn ingest(
     };
 
     summary.describe(accepted.key_index, &accepted.events);
-    let fresh = filter_known(env, provider, &accepted.events).await;
+    let hint_keys: Vec<String> = accepted
+        .events
+        .iter()
+        .map(|event| hints::hint_key(provider, &event.dedupe_key))
+        .collect();
+    let known = hints::known(env, &hint_keys).await;
+    let (fresh, fresh_keys): (Vec<&ParsedEvent>, Vec<String>) = accepted
+        .events
+        .iter()
+        .zip(hint_keys)
+        .zip(&known)
+        .filter(|(_, seen)| !**seen)
+        .map(|(pair, _)| pair)
+        .unzip();
     let duplicates_from_kv = accepted.events.len() - fresh.len();
     let planned: Vec<PlannedEvent> = fresh
         .iter()
@@ -159,16 +175,27 @@ async fn ingest(
         db::insert_events(&db, provider, accepted.key_index, started, &planned).await?
     };
 
+    // Committed: everything below may run after the answer.
     let new_step_ids: Vec<String> = planned
         .iter()
         .zip(&inserted)
         .filter(|(_, is_new)| **is_new)
         .flat_map(|(plan, _)| plan.step_ids())
         .collect();
-    if !new_step_ids.is_empty() {
-        send_steps(env, &db, &new_step_ids).await;
+    if !new_step_ids.is_empty() || !fresh_keys.is_empty() {
+        let env = env.clone();
+        let ttl_secs = settings.hint_ttl_secs;
+        ctx.wait_until(async move {
+            match env.d1("DB") {
+                Ok(db) if !new_step_ids.is_empty() => {
+                    send_steps(&env, &db, &new_step_ids).await;
+                }
+                Ok(_) => {}
+                Err(e) => log::error("queue_send_skipped", &e.to_string()),
+            }
+            hints::remember(&env, &fresh_keys, ttl_secs).await;
+        });
     }
-    remember(env, provider, &fresh, settings).await;
 
     let new_events = inserted.iter().filter(|n| **n).count();
     let duplicates = duplicates_from_kv + (inserted.len() - new_events);
@@ -183,63 +210,6 @@ async fn ingest(
         &json!({ "status": "accepted", "events": new_events, "duplicates": duplicates }),
         200,
     ))
-}
-
-/// Drop events whose KV hint says D1 already has them. KV errors count as "unknown": D1's
-/// unique constraint remains the authority.
-async fn filter_known<'a>(
-    env: &Env,
-    provider: Provider,
-    events: &'a [ParsedEvent],
-) -> Vec<&'a ParsedEvent> {
-    let Ok(kv) = env.kv("IDEMPOTENCY") else {
-        return events.iter().collect();
-    };
-    let lookups = events.iter().map(|event| {
-        let key = hint_key(provider, &event.dedupe_key);
-        let kv = &kv;
-        async move { matches!(kv.get(&key).text().await, Ok(Some(_))) }
-    });
-    let known = join_all(lookups).await;
-    events
-        .iter()
-        .zip(known)
-        .filter(|(_, seen)| !seen)
-        .map(|(e, _)| e)
-        .collect()
-}
-
-/// Record KV hints for events now durably in D1 (new or duplicate). Best effort.
-async fn remember(
-    env: &Env,
-    provider: Provider,
-    events: &[&ParsedEvent],
-    settings: IngestSettings,
-) {
-    let Ok(kv) = env.kv("IDEMPOTENCY") else {
-        return;
-    };
-    let puts = events.iter().map(|event| {
-        let key = hint_key(provider, &event.dedupe_key);
-        let kv = &kv;
-        async move {
-            match kv.put(&key, "1") {
-                Ok(put) => put
-                    .expiration_ttl(settings.hint_ttl_secs)
-                    .execute()
-                    .await
-                    .is_ok(),
-                Err(_) => false,
-            }
-        }
-    });
-    let failed = join_all(puts).await.into_iter().filter(|ok| !ok).count();
-    if failed > 0 {
-        log::error(
-            "kv_hint_failed",
-            &format!("{failed} dedupe hints not written"),
-        );
-    }
 }
 
 /// The outcome name of a failed request.

@@ -1,7 +1,7 @@
 //! edgehooks: the Cloudflare Worker shell. Three entry points bind the pure core in
 //! `edgehooks_handlers` to the platform: `fetch` (webhooks, health), `queue` (the STEPS consumer
 //! and its dead-letter queue) and `scheduled` (the sweeper). Modules: `router` (paths), `admin`
-//! (the admin page and JSON API), `ingest`, `consumer` and `step`, `sweeper`, `queue` (producer),
+//! (the admin page and JSON API), `ingest` and `hints` (KV dedupe hints), `consumer` and `step`, `sweeper`, `queue` (producer),
 //! `downstream` (fetch), `db` (all SQL), `config`, `error` (the one response mapping) and `log`.
 
 mod admin;
@@ -10,6 +10,7 @@ mod consumer;
 mod db;
 mod downstream;
 mod error;
+mod hints;
 mod ingest;
 mod log;
 mod queue;
@@ -23,8 +24,8 @@ use worker::{
 };
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    Ok(router::route(req, &env).await)
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    Ok(router::route(req, &env, &ctx).await)
 }
 
 #[event(queue)]

@@ -4,12 +4,12 @@
 //! (names of settings only, never values).
 
 use edgehooks_handlers::webhook::Provider;
-use worker::{Env, Method, Request, Response};
+use worker::{Context, Env, Method, Request, Response};
 
 use crate::error::{json_response, AppError};
 use crate::{admin, config, ingest, log};
 
-pub async fn route(req: Request, env: &Env) -> Response {
+pub async fn route(req: Request, env: &Env, ctx: &Context) -> Response {
     let path = req.path();
     let method = req.method();
     let result = match path.split('/').collect::<Vec<_>>().as_slice() {
@@ -22,7 +22,7 @@ pub async fn route(req: Request, env: &Env) -> Response {
             Some(_) if method != Method::Post => Err(AppError::MethodNotAllowed),
             // Ingest logs its own request line, misconfiguration included.
             Some(provider) => {
-                return ingest::handle(req, env, provider)
+                return ingest::handle(req, env, ctx, provider)
                     .await
                     .unwrap_or_else(|e| e.to_response())
             }

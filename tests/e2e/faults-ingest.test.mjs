@@ -106,6 +106,35 @@ describe("D1 failing", () => {
     assertNoPanics(worker.logs);
   });
 
+  test("KV fast path: a redelivered batch is answered from its KV hints alone while D1 is down", async () => {
+    const worker = await startWorker({ captureLogs: true });
+    workers.push(worker);
+    const seen = [sendgridEvent(), sendgridEvent({ event: "open" }), sendgridEvent({ event: "click" })];
+    const first = sendgridDelivery(seen);
+    const res = await worker.post("/webhooks/sendgrid", first.payload, first.headers);
+    assert.deepEqual(res.json, { status: "accepted", events: 3, duplicates: 0 });
+    // Hints are written after the answer (waitUntil): wait until KV has all three.
+    const kv = await worker.mf.getKVNamespace("IDEMPOTENCY");
+    const eventIds = (await worker.all("SELECT id FROM events WHERE provider = 'sendgrid'")).map((r) => r.id);
+    assert.equal(eventIds.length, 3);
+    await waitFor(async () => (await Promise.all(eventIds.map((id) => kv.get(`seen:${id}`)))).every((v) => v !== null), {
+      what: "KV hints written for the stored batch",
+    });
+
+    await worker.db.prepare("ALTER TABLE events RENAME TO events_offline").run();
+    // The provider's retry of the same batch: every event is known to KV, so D1 is not needed.
+    const redelivery = await worker.post("/webhooks/sendgrid", first.payload, first.headers);
+    assert.equal(redelivery.status, 200, redelivery.text);
+    assert.deepEqual(redelivery.json, { status: "duplicate" });
+    // A batch with one new event among known ones still needs D1 for the new one: 503.
+    const mixed = sendgridDelivery([...seen, sendgridEvent({ event: "bounce" })]);
+    assertUnavailable(await worker.post("/webhooks/sendgrid", mixed.payload, mixed.headers));
+    await worker.db.prepare("ALTER TABLE events_offline RENAME TO events").run();
+    const retry = await worker.post("/webhooks/sendgrid", mixed.payload, mixed.headers);
+    assert.deepEqual(retry.json, { status: "accepted", events: 1, duplicates: 3 });
+    assertNoPanics(worker.logs);
+  });
+
   test("no D1 binding: webhooks 503 + Retry-After, /health still answers", async () => {
     const worker = await startWorker({ miniflare: { d1Databases: [] }, captureLogs: true });
     workers.push(worker);

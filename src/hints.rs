@@ -1,0 +1,89 @@
+//! KV dedupe hints: the fast path in front of D1's unique constraint. A hint `seen:<event id>`
+//! says "D1 already stores this event", so a provider's retry is answered without a D1 write.
+//! Lookups use KV's bulk `get` (up to 100 keys per call), so a SendGrid or HubSpot batch costs
+//! one KV round trip instead of one per event; hints are written one `put` each (KV has no bulk
+//! put in the Workers binding) after D1 has committed. Hints are advisory: a failed or missing
+//! lookup counts as "unknown" and D1 stays the authority.
+
+use edgehooks_handlers::ids;
+use edgehooks_handlers::webhook::Provider;
+use futures_util::future::join_all;
+use worker::js_sys::{Array, Function, Map, Promise, Reflect};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::Env;
+
+use crate::log;
+
+const BINDING: &str = "IDEMPOTENCY";
+
+/// KV's bulk `get` accepts at most this many keys per call.
+const BULK_GET_LIMIT: usize = 100;
+
+/// KV key marking an event as stored in D1.
+pub fn hint_key(provider: Provider, dedupe_key: &str) -> String {
+    format!("seen:{}", ids::event_id(provider, dedupe_key))
+}
+
+/// Whether each key has a hint, in order. Any failure marks its keys unknown (`false`).
+pub async fn known(env: &Env, keys: &[String]) -> Vec<bool> {
+    let mut known = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(BULK_GET_LIMIT) {
+        match bulk_get(env, chunk).await {
+            Ok(found) => known.extend(found),
+            Err(e) => {
+                log::error("kv_hint_lookup_failed", &describe(&e));
+                known.extend(std::iter::repeat_n(false, chunk.len()));
+            }
+        }
+    }
+    known
+}
+
+/// One bulk `get`: `IDEMPOTENCY.get([k1, k2, ...])` resolves to a `Map` from key to value or
+/// null. workers-rs has no wrapper for it, so it is called through the binding object.
+async fn bulk_get(env: &Env, keys: &[String]) -> Result<Vec<bool>, JsValue> {
+    let kv = Reflect::get(env, &JsValue::from_str(BINDING))?;
+    let get: Function = Reflect::get(&kv, &JsValue::from_str("get"))?.dyn_into()?;
+    let array: Array = keys.iter().map(|k| JsValue::from_str(k)).collect();
+    let promise: Promise = get.call1(&kv, &array)?.dyn_into()?;
+    let values: Map = JsFuture::from(promise).await?.dyn_into()?;
+    Ok(keys
+        .iter()
+        .map(|k| {
+            let value = values.get(&JsValue::from_str(k));
+            !(value.is_null() || value.is_undefined())
+        })
+        .collect())
+}
+
+/// Write a hint for each key (best effort; a missing hint only costs a D1 round trip later).
+pub async fn remember(env: &Env, keys: &[String], ttl_secs: u64) {
+    let Ok(kv) = env.kv(BINDING) else {
+        return;
+    };
+    let puts = keys.iter().map(|key| {
+        let kv = &kv;
+        async move {
+            match kv.put(key, "1") {
+                Ok(put) => put.expiration_ttl(ttl_secs).execute().await.is_ok(),
+                Err(_) => false,
+            }
+        }
+    });
+    let failed = join_all(puts).await.into_iter().filter(|ok| !ok).count();
+    if failed > 0 {
+        log::error(
+            "kv_hint_failed",
+            &format!("{failed} dedupe hints not written"),
+        );
+    }
+}
+
+/// A JS error's message, for a log line (never a value from KV).
+fn describe(error: &JsValue) -> String {
+    error
+        .dyn_ref::<worker::js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .unwrap_or_else(|| "KV bulk get failed".to_string())
+}
