@@ -130,7 +130,7 @@ function makeDeliveries(count) {
   throw new Error(`unknown --kind ${args.kind}`);
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+const agent = new http.Agent({ keepAlive: process.env.LOAD_KEEPALIVE !== "0", maxSockets: concurrency });
 const base = new URL(args.base);
 
 function send(delivery) {
@@ -202,6 +202,8 @@ console.log(
     non_2xx: results.filter((r) => !(r.status >= 200 && r.status < 300)).length,
     statuses,
     errors: [...new Set(results.filter((r) => r.error).map((r) => r.error))],
+    // When failed connections failed (a timeout shows as a cluster at one value).
+    error_ms: results.filter((r) => r.error).map((r) => round(r.ms)).sort((a, b) => a - b).slice(0, 40),
     non_2xx_bodies: [...new Set(results.filter((r) => r.body).map((r) => r.body))].slice(0, 5),
   }),
 );

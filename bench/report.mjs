@@ -124,4 +124,51 @@ if (wd) {
   }
   say();
 }
+// The same loads on other runtimes: the build under Miniflare (no wrangler proxy/inspector), the
+// ingest path alone, and the control worker (bench/control-worker.js: the same KV/D1 calls in JS).
+const runtimes = [
+  ["wrangler dev", wd],
+  ["Miniflare", load("bench-workerd-miniflare.json")],
+  ["Miniflare, ingest only", load("bench-workerd-ingest.json")],
+  ["control worker (JS, storage calls only)", load("bench-workerd-control.json")],
+].filter(([, r]) => r?.runs?.length);
+if (runtimes.length > 1) {
+  say("### The same loads on other runtimes (same machine, same run of scripts/bench)");
+  say();
+  say(`| kind | concurrency | ${runtimes.map(([n]) => `${n}: req/s · p50 · p99 · non-2xx`).join(" | ")} |`);
+  say(`|---|---|${runtimes.map(() => "---").join("|")}|`);
+  for (const r of runtimes[0][1].runs) {
+    const cells = runtimes.map(([, rt]) => {
+      const m = rt.runs.find((x) => x.kind === r.kind && x.concurrency === r.concurrency);
+      return m ? `${m.rps} · ${m.p50_ms} ms · ${m.p99_ms} ms · ${m.non_2xx}` : "–";
+    });
+    say(`| ${r.kind}${r.events_per_request > 1 ? ` batch of ${r.events_per_request}` : ""} | ${r.concurrency} | ${cells.join(" | ")} |`);
+  }
+  say();
+  for (const [name, rt] of runtimes) {
+    const c32 = rt.runs.filter((r) => r.concurrency === 32).map((r) => `${r.kind} ${r.p99_ms} ms`).join(", ");
+    const worst = Math.max(...rt.runs.map((r) => r.max_ms));
+    say(`- ${name}: p99 at c=32: ${c32} (budget ≤ 50 ms → ${mark(rt.runs.filter((r) => r.concurrency === 32).every((r) => r.p99_ms <= 50))}); slowest ${worst} ms (≤ 5 s → ${mark(worst <= 5000)}); failed connections ${rt.runs.reduce((n, r) => n + (r.statuses?.["0"] ?? 0), 0)}.`);
+  }
+  say();
+}
+
+// Memory: workerd RSS while the loads ran, wasm linear memory and whether the isolate was reset.
+const withMemory = runtimes.filter(([, r]) => r.memory?.length);
+if (withMemory.length) {
+  say("### Memory during the loads");
+  say();
+  say("| runtime | workerd processes | peak RSS (sum) | wasm memory first → last | isolate reset during the loads? | fetches served by the isolate |");
+  say("|---|---|---|---|---|---|");
+  for (const [name, rt] of withMemory) {
+    const sums = rt.memory.map((m) => Object.values(m.workerd_rss_mb ?? {}).reduce((a, b) => a + b, 0));
+    const procs = Math.max(...rt.memory.map((m) => Object.keys(m.workerd_rss_mb ?? {}).length));
+    const iso = rt.memory.flatMap((m) => [m.isolate_before, m.isolate_after]).filter(Boolean);
+    const mib = (b) => (b == null ? "–" : `${(b / 2 ** 20).toFixed(1)} MiB`);
+    const starts = new Set(iso.map((i) => i.started_at_ms));
+    const fetches = iso.length ? iso[iso.length - 1].fetches : "–";
+    say(`| ${name} | ${procs} | ${Math.max(...sums)} MB | ${iso.length ? `${mib(iso[0].wasm_memory_bytes)} → ${mib(iso[iso.length - 1].wasm_memory_bytes)}` : "–"} | ${iso.length ? (starts.size > 1 ? `**yes** (${starts.size} start times)` : "no (one start time)") : "–"} | ${fetches} |`);
+  }
+  say();
+}
 console.log(out.join("\n"));

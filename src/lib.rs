@@ -1,7 +1,7 @@
 //! edgehooks: the Cloudflare Worker shell. Three entry points bind the pure core in
 //! `edgehooks_handlers` to the platform: `fetch` (webhooks, health), `queue` (the STEPS consumer
 //! and its dead-letter queue) and `scheduled` (the sweeper). Modules: `router` (paths), `admin`
-//! (the admin page and JSON API), `ingest` and `hints` (KV dedupe hints), `consumer` and `step`, `sweeper`, `queue` (producer),
+//! (the admin page and JSON API), `ingest` and `hints` (KV dedupe hints), `isolate` (its age and memory), `consumer` and `step`, `sweeper`, `queue` (producer),
 //! `downstream` (fetch), `db` (all SQL), `config`, `error` (the one response mapping) and `log`.
 
 mod admin;
@@ -12,6 +12,7 @@ mod downstream;
 mod error;
 mod hints;
 mod ingest;
+mod isolate;
 mod log;
 mod queue;
 mod router;
@@ -25,6 +26,7 @@ use worker::{
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    isolate::fetch_started();
     Ok(router::route(req, &env, &ctx).await)
 }
 

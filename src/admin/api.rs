@@ -161,21 +161,8 @@ async fn stats(db: &worker::D1Database) -> Result<Value, AppError> {
         "steps": counts(steps, &STEP_STATUSES),
         "rejections_24h": rejections.iter().map(|r| r.count).sum::<i64>(),
         "dead_groups": groups.len(),
-        "isolate": { "wasm_memory_bytes": wasm_memory_bytes() },
+        "isolate": crate::isolate::stats(),
     }))
-}
-
-/// Size of this isolate's wasm linear memory. It only ever grows, so it is the high-water mark
-/// of what the Rust side has needed at once since the isolate started.
-fn wasm_memory_bytes() -> usize {
-    #[cfg(target_arch = "wasm32")]
-    {
-        core::arch::wasm32::memory_size(0) * 65536
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        0
-    }
 }
 
 async fn events(db: &worker::D1Database, pairs: &[(String, String)]) -> Result<Value, AppError> {

@@ -1,0 +1,24 @@
+// Control worker for the through-workerd benchmark: the storage work of an edgehooks ingest and
+// nothing else, in plain JavaScript. It does not verify signatures, plan steps or log; it reads
+// the body, looks the event ids up in KV (one bulk get), inserts new events into D1 in one batch
+// (ON CONFLICT DO NOTHING), answers, and writes the KV hints in waitUntil, exactly the binding
+// calls edgehooks makes on its ingest path. Served by Miniflare on the same workerd and local
+// simulators, it shows what those simulators allow on this machine, so edgehooks' numbers can be
+// read as "simulator ceiling + edgehooks' own cost". Not part of the product.
+export default {
+  async fetch(request, env, ctx) {
+    const url = new URL(request.url);
+    if (request.method !== "POST") return Response.json({ status: "ok" });
+    const parsed = JSON.parse(await request.text());
+    const events = Array.isArray(parsed) ? parsed : [parsed];
+    const ids = events.map((e) => `${url.pathname}:${e.sg_event_id ?? e.id}`);
+    const known = await env.IDEMPOTENCY.get(ids.map((id) => `seen:${id}`));
+    const fresh = ids.filter((id) => known.get(`seen:${id}`) == null);
+    if (fresh.length > 0) {
+      const insert = env.DB.prepare("INSERT INTO control_events (id, payload) VALUES (?1, ?2) ON CONFLICT DO NOTHING");
+      await env.DB.batch(fresh.map((id, i) => insert.bind(id, JSON.stringify(events[i]))));
+    }
+    ctx.waitUntil(Promise.all(fresh.map((id) => env.IDEMPOTENCY.put(`seen:${id}`, "1", { expirationTtl: 3600 }))));
+    return Response.json(fresh.length ? { status: "accepted", events: fresh.length } : { status: "duplicate" });
+  },
+};
