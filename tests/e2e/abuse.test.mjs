@@ -38,7 +38,13 @@ function sendgridSignedBytes(bytes) {
 describe("abuse", () => {
   let worker;
   let baseline;
+  let isolateBefore;
+  let sent = 0; // requests made through `send` after isolateBefore
   const responses = []; // every response body, for the secret check
+  const isolate = async () => {
+    const res = await worker.get("/admin/api/stats", { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` });
+    return res.json.isolate;
+  };
   const counts = async () =>
     Object.fromEntries(
       await Promise.all(
@@ -47,6 +53,7 @@ describe("abuse", () => {
     );
   const rejectedRows = () => worker.all("SELECT provider, error, payload_bytes FROM events WHERE status = 'rejected'");
   const send = async (path, body, headers = {}, method = "POST") => {
+    sent += 1;
     const res = await worker.mf.dispatchFetch(`http://localhost${path}`, { method, body, headers });
     const text = await res.text();
     let json;
@@ -60,6 +67,7 @@ describe("abuse", () => {
   before(async () => {
     worker = await startWorker({ captureLogs: true });
     baseline = await counts();
+    isolateBefore = await isolate();
   });
   after(async () => worker?.dispose());
 
@@ -215,9 +223,16 @@ describe("abuse", () => {
     assert.ok(reasons.some((r) => r.reason === "missing_signature"), JSON.stringify(reasons));
   });
 
-  test("no panic, no isolate reset", () => {
+  test("no panic, no isolate reset", async () => {
     assertCaptured(worker.logs);
     assertNoPanics(worker.logs);
+    // The isolate that answered the first stats request answered every abusive request: a reset
+    // would start a new wasm instance, with a new start time and its fetch count back at 1.
+    const after = await isolate();
+    assert.ok(isolateBefore.started_at_ms > 0, JSON.stringify(isolateBefore));
+    assert.equal(after.started_at_ms, isolateBefore.started_at_ms, "the isolate was reset during the abuse suite");
+    assert.ok(sent > 20, `the suite sent ${sent} requests`);
+    assert.ok(after.fetches - isolateBefore.fetches >= sent, `${after.fetches - isolateBefore.fetches} fetches served, ${sent} sent`);
   });
 
   test("no secret in any log line, admin or error response", async () => {
