@@ -8,8 +8,14 @@
 //! the providers send: one Stripe event with metadata and line items, a SendGrid array of events,
 //! a HubSpot array of at most 100 events (HubSpot's own limit; the 256 KB case pads each event's
 //! property value), one Shopify order with line items.
+//!
+//! Memory: a counting global allocator measures one call of each case before it is timed (heap
+//! bytes allocated, peak live heap above the caller's, number of allocations) and writes them to
+//! `target/bench-alloc.json` for the report.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -39,6 +45,51 @@ const STRIPE_SECRET: &str = "whsec_bench_0123456789abcdef0123456789abcdef";
 const HUBSPOT_SECRET: &str = "hubspot-bench-client-secret-0123456789";
 const SHOPIFY_SECRET: &str = "shpss_bench_0123456789abcdef0123456789";
 const URL: &str = "https://hooks.example.com/webhooks/hubspot";
+
+/// The system allocator, counting: bytes and calls since the last `reset`, live bytes and their
+/// peak. Criterion itself allocates, so only the measured call sits between `reset` and `read`.
+struct Counting;
+
+static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let ptr = System.alloc(layout);
+        if !ptr.is_null() {
+            ALLOCATED.fetch_add(layout.size(), Relaxed);
+            ALLOCATIONS.fetch_add(1, Relaxed);
+            let live = LIVE.fetch_add(layout.size(), Relaxed) + layout.size();
+            PEAK.fetch_max(live, Relaxed);
+        }
+        ptr
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout);
+        LIVE.fetch_sub(layout.size(), Relaxed);
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Heap use of one call of `f`: (bytes allocated, peak live bytes above the start, allocations).
+fn heap_use<T>(f: impl FnOnce() -> T) -> (usize, usize, usize) {
+    let start_live = LIVE.load(Relaxed);
+    ALLOCATED.store(0, Relaxed);
+    ALLOCATIONS.store(0, Relaxed);
+    PEAK.store(start_live, Relaxed);
+    let kept = black_box(f());
+    let measured = (
+        ALLOCATED.load(Relaxed),
+        PEAK.load(Relaxed) - start_live,
+        ALLOCATIONS.load(Relaxed),
+    );
+    drop(kept);
+    measured
+}
 
 /// Builds a signed delivery of about the given size.
 type MakeDelivery = fn(usize) -> Delivery;
@@ -250,6 +301,7 @@ fn bench(c: &mut Criterion) {
         ("hubspot", hubspot_delivery),
         ("shopify", shopify_delivery),
     ];
+    let mut heap = Vec::new();
     for (size_name, size) in SIZES {
         let mut group = c.benchmark_group(format!("ingest_{size_name}"));
         group.warm_up_time(Duration::from_millis(500));
@@ -261,6 +313,13 @@ fn bench(c: &mut Criterion) {
             let accepted = verify_and_parse(&delivery.keys, &delivery.request(), CLOCK)
                 .unwrap_or_else(|e| panic!("{name} {size_name} bench delivery must verify: {e:?}"));
             assert!(!accepted.events.is_empty());
+            let (allocated, peak, allocations) =
+                heap_use(|| verify_and_parse(&delivery.keys, &delivery.request(), CLOCK));
+            heap.push(json!({
+                "provider": name, "size": size_name, "body_bytes": delivery.body.len(),
+                "events": accepted.events.len(), "allocated_bytes": allocated,
+                "peak_bytes": peak, "allocations": allocations,
+            }));
             group.throughput(Throughput::Bytes(delivery.body.len() as u64));
             group.bench_with_input(BenchmarkId::new("verify_parse", name), &delivery, |b, d| {
                 b.iter(|| verify_and_parse(black_box(&d.keys), black_box(&d.request()), CLOCK))
@@ -288,6 +347,9 @@ fn bench(c: &mut Criterion) {
         }
         group.finish();
     }
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-alloc.json");
+    let text = serde_json::to_string_pretty(&heap).expect("serialise the heap table");
+    std::fs::write(&out, text).expect("write target/bench-alloc.json");
 }
 
 criterion_group!(benches, bench);

@@ -12,13 +12,14 @@ use std::collections::HashSet;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use serde_json::{Map, Value};
+
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::fields::{read_event, Field, Fields};
 use crate::webhook::{
-    parse_decimal, split_json_array, BatchElement, Clock, InboundRequest, ParseError, ParsedEvent,
-    Verified, VerifyError,
+    parse_decimal, split_json_array, Clock, InboundRequest, ParseError, ParsedEvent, Verified,
+    VerifyError,
 };
 
 pub const SIGNATURE_V3_HEADER: &str = "X-HubSpot-Signature-v3";
@@ -256,35 +257,41 @@ fn verify_legacy(req: &InboundRequest, settings: &Settings) -> Result<Verified, 
     Ok(Verified { key_index })
 }
 
+/// The top-level fields of one batch element that `parse` reads.
+const EVENT_FIELDS: &[&str] = &[
+    "portalId",
+    "subscriptionId",
+    "eventId",
+    "subscriptionType",
+    "occurredAt",
+];
+
 /// An id field as a decimal string: a non-negative JSON integer or a string of digits.
-fn id_field(event: &Map<String, Value>, field: &'static str) -> Result<String, ParseError> {
+fn id_field(event: &Fields, field: &'static str) -> Result<String, ParseError> {
     let id = match event.get(field) {
-        Some(Value::Number(n)) => n.as_u64(),
-        Some(Value::String(s)) => parse_decimal(s).and_then(|v| u64::try_from(v).ok()),
-        _ => None,
+        Some(Field::Str(s)) => parse_decimal(s).and_then(|v| u64::try_from(v).ok()),
+        Some(number) => number.as_u64(),
+        None => None,
     };
     id.map(|v| v.to_string())
         .ok_or(ParseError::MissingField(field))
 }
 
-fn parse_event(element: &BatchElement) -> Result<ParsedEvent, ParseError> {
-    let event = element
-        .value
-        .as_object()
-        .ok_or(ParseError::UnexpectedShape("a JSON array of events"))?;
-    let portal = id_field(event, "portalId")?;
-    let subscription = id_field(event, "subscriptionId")?;
-    let event_id = id_field(event, "eventId")?;
-    let event_type = match event.get("subscriptionType") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(ParseError::MissingField("subscriptionType")),
-    };
+fn parse_event(element: &str) -> Result<ParsedEvent, ParseError> {
+    let event = read_event(element, EVENT_FIELDS, "a JSON array of events")?;
+    let portal = id_field(&event, "portalId")?;
+    let subscription = id_field(&event, "subscriptionId")?;
+    let event_id = id_field(&event, "eventId")?;
+    let event_type = event
+        .get("subscriptionType")
+        .and_then(Field::non_empty_str)
+        .ok_or(ParseError::MissingField("subscriptionType"))?;
     Ok(ParsedEvent {
         dedupe_key: format!("{portal}:{subscription}:{event_id}"),
         event_type,
         account: Some(portal),
-        occurred_at_ms: event.get("occurredAt").and_then(Value::as_i64),
-        payload: element.raw.to_string(),
+        occurred_at_ms: event.get("occurredAt").and_then(Field::as_i64),
+        payload: element.to_string(),
     })
 }
 

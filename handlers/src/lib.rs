@@ -19,6 +19,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod downstream;
+pub mod fields;
 pub mod hubspot;
 pub mod ids;
 pub mod ingest;

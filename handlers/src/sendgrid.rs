@@ -7,12 +7,12 @@
 
 use std::collections::HashSet;
 
+use crate::fields::{read_event, Field};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::config::{secret_list, ConfigError};
@@ -125,32 +125,35 @@ pub fn verify(
     Ok(Verified { key_index })
 }
 
-/// The fields of one batch element, before its payload is re-serialised.
-fn event_fields(element: &Value) -> Result<(String, String, Option<i64>), ParseError> {
-    let event = element
-        .as_object()
-        .ok_or(ParseError::UnexpectedShape(EVENT_SHAPE))?;
-    let non_empty = |field: &'static str| match event.get(field) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        _ => Err(ParseError::MissingField(field)),
+/// The top-level fields of one batch element that `parse` reads.
+const EVENT_FIELDS: &[&str] = &["sg_event_id", "event", "timestamp"];
+
+/// Dedupe key, type and time of one batch element.
+fn event_fields(element: &str) -> Result<(String, String, Option<i64>), ParseError> {
+    let event = read_event(element, EVENT_FIELDS, EVENT_SHAPE)?;
+    let non_empty = |field: &'static str| {
+        event
+            .get(field)
+            .and_then(Field::non_empty_str)
+            .ok_or(ParseError::MissingField(field))
     };
     let dedupe_key = non_empty("sg_event_id")?;
     let event_type = non_empty("event")?;
     let occurred_at_ms = event
         .get("timestamp")
-        .and_then(Value::as_i64)
+        .and_then(Field::as_i64)
         .and_then(|s| s.checked_mul(1000));
     Ok((dedupe_key, event_type, occurred_at_ms))
 }
 
 /// Parse a verified SendGrid body into its events, one per array element. Every element must be
 /// well formed or the whole batch is rejected; a `sg_event_id` repeated inside the batch keeps
-/// only its first occurrence. Each payload is the element re-serialised as compact JSON.
+/// only its first occurrence. Each payload is the element's exact bytes.
 pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
     let elements = split_json_array(req.body, BATCH_SHAPE)?;
     let fields = elements
         .iter()
-        .map(|element| event_fields(&element.value))
+        .map(|element| event_fields(element))
         .collect::<Result<Vec<_>, _>>()?;
     let mut seen = HashSet::with_capacity(fields.len());
     let mut events = Vec::with_capacity(fields.len());
@@ -163,7 +166,7 @@ pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
             event_type,
             account: None,
             occurred_at_ms,
-            payload: element.raw.to_string(),
+            payload: element.to_string(),
         });
     }
     Ok(events)

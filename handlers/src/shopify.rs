@@ -13,6 +13,7 @@ use serde_json::Value;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::fields::{read_event, Field};
 use crate::time::rfc3339_to_unix_ms;
 use crate::webhook::{Clock, InboundRequest, ParseError, ParsedEvent, Verified, VerifyError};
 
@@ -100,16 +101,13 @@ pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
     let event_type = required_header(req, TOPIC_HEADER)?.to_string();
     let account = required_header(req, SHOP_DOMAIN_HEADER)?.to_string();
     let text = std::str::from_utf8(req.body).map_err(|_| ParseError::InvalidJson)?;
-    let value: Value = serde_json::from_str(text).map_err(|_| ParseError::InvalidJson)?;
-    let object = value
-        .as_object()
-        .ok_or(ParseError::UnexpectedShape("a JSON object"))?;
-    let occurred_at_ms = ["updated_at", "created_at"]
-        .into_iter()
+    let object = read_event(text, TIME_FIELDS, "a JSON object")?;
+    let occurred_at_ms = TIME_FIELDS
+        .iter()
         .find_map(|field| {
             object
                 .get(field)
-                .and_then(Value::as_str)
+                .and_then(Field::as_str)
                 .and_then(rfc3339_to_unix_ms)
         })
         .or_else(|| req.header(TRIGGERED_AT_HEADER).and_then(rfc3339_to_unix_ms));
@@ -121,6 +119,9 @@ pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
         payload: text.to_string(),
     }])
 }
+
+/// The body fields that date an event, in order of preference.
+const TIME_FIELDS: &[&str] = &["updated_at", "created_at"];
 
 /// Who a privacy-compliance payload is about: the shop (`shop/redact`) or one of its customers
 /// (`customers/redact`, `customers/data_request`).

@@ -5,10 +5,10 @@
 //! is the dedupe key; `created` is when it happened and `account` names a Connect account.
 
 use hmac::{Hmac, Mac};
-use serde_json::Value;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::fields::{read_event, Field};
 use crate::webhook::{
     parse_decimal, Clock, InboundRequest, ParseError, ParsedEvent, Verified, VerifyError,
 };
@@ -107,13 +107,12 @@ pub fn verify(
 /// Parse a verified Stripe body into its single event.
 pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
     let text = std::str::from_utf8(req.body).map_err(|_| ParseError::InvalidJson)?;
-    let value: Value = serde_json::from_str(text).map_err(|_| ParseError::InvalidJson)?;
-    let event = value
-        .as_object()
-        .ok_or(ParseError::UnexpectedShape("a JSON object"))?;
-    let non_empty = |field: &'static str| match event.get(field) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        _ => Err(ParseError::MissingField(field)),
+    let event = read_event(text, EVENT_FIELDS, "a JSON object")?;
+    let non_empty = |field: &'static str| {
+        event
+            .get(field)
+            .and_then(Field::non_empty_str)
+            .ok_or(ParseError::MissingField(field))
     };
     let dedupe_key = non_empty("id")?;
     let event_type = non_empty("type")?;
@@ -122,15 +121,18 @@ pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
         event_type,
         account: event
             .get("account")
-            .and_then(Value::as_str)
+            .and_then(Field::as_str)
             .map(str::to_string),
         occurred_at_ms: event
             .get("created")
-            .and_then(Value::as_i64)
+            .and_then(Field::as_i64)
             .and_then(|s| s.checked_mul(1000)),
         payload: text.to_string(),
     }])
 }
+
+/// The top-level fields `parse` reads.
+const EVENT_FIELDS: &[&str] = &["id", "type", "account", "created"];
 
 #[cfg(test)]
 mod tests {
