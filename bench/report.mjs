@@ -49,6 +49,18 @@ if (existsSync(T("criterion"))) {
   say();
 }
 
+const heap = load("bench-alloc.json");
+if (heap) {
+  say("### Native heap per verify + parse (one call, counting allocator in the same bench)");
+  say();
+  say("| provider | size | body bytes | events | peak live heap | × body | bytes allocated | allocations |");
+  say("|---|---|---|---|---|---|---|---|");
+  for (const r of heap) {
+    say(`| ${r.provider} | ${r.size} | ${r.body_bytes} | ${r.events} | ${r.peak_bytes} | ${(r.peak_bytes / r.body_bytes).toFixed(2)} | ${r.allocated_bytes} | ${r.allocations} |`);
+  }
+  say();
+}
+
 const js = load("bench-js.json");
 if (js) {
   say(`### JavaScript SDKs on the same bytes (Node ${js.node}, stripe ${js.stripe_sdk}), same run`);
