@@ -11,14 +11,14 @@ export default {
     if (request.method !== "POST") return Response.json({ status: "ok" });
     const parsed = JSON.parse(await request.text());
     const events = Array.isArray(parsed) ? parsed : [parsed];
-    const ids = events.map((e) => `${url.pathname}:${e.sg_event_id ?? e.id}`);
-    const known = await env.IDEMPOTENCY.get(ids.map((id) => `seen:${id}`));
-    const fresh = ids.filter((id) => known.get(`seen:${id}`) == null);
+    const keyed = events.map((event) => ({ id: `${url.pathname}:${event.sg_event_id ?? event.id}`, event }));
+    const known = await env.IDEMPOTENCY.get(keyed.map(({ id }) => `seen:${id}`));
+    const fresh = keyed.filter(({ id }) => known.get(`seen:${id}`) == null);
     if (fresh.length > 0) {
       const insert = env.DB.prepare("INSERT INTO control_events (id, payload) VALUES (?1, ?2) ON CONFLICT DO NOTHING");
-      await env.DB.batch(fresh.map((id, i) => insert.bind(id, JSON.stringify(events[i]))));
+      await env.DB.batch(fresh.map(({ id, event }) => insert.bind(id, JSON.stringify(event))));
     }
-    ctx.waitUntil(Promise.all(fresh.map((id) => env.IDEMPOTENCY.put(`seen:${id}`, "1", { expirationTtl: 3600 }))));
+    ctx.waitUntil(Promise.all(fresh.map(({ id }) => env.IDEMPOTENCY.put(`seen:${id}`, "1", { expirationTtl: 3600 }))));
     return Response.json(fresh.length ? { status: "accepted", events: fresh.length } : { status: "duplicate" });
   },
 };
