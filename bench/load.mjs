@@ -10,11 +10,12 @@
 //          [--concurrency 8] [--requests 400] [--warmup 20] [--batch 50]
 import http from "node:http";
 import crypto from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import Stripe from "stripe";
+import { devVar } from "./dev-vars.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -32,17 +33,6 @@ const concurrency = Number(args.concurrency);
 const total = Number(args.requests);
 const warmup = Number(args.warmup);
 const batchSize = Number(args.batch);
-
-/** First entry of a comma-separated setting in .dev.vars (what wrangler dev uses), else the example. */
-export function devVar(name) {
-  for (const file of [".dev.vars", ".dev.vars.example"]) {
-    const full = path.join(ROOT, file);
-    if (!existsSync(full)) continue;
-    const m = readFileSync(full, "utf8").match(new RegExp(`^${name}="?([^"\\n]*)"?$`, "m"));
-    if (m) return m[1].split(",")[0].trim();
-  }
-  throw new Error(`${name} is not set in .dev.vars or .dev.vars.example`);
-}
 
 const run = `${Date.now().toString(36)}${process.pid}`;
 let counter = 0;

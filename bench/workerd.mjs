@@ -17,7 +17,7 @@
 // Usage: node bench/workerd.mjs [--runtime wrangler|miniflare] [--port 8911] [--requests 400]
 //          [--sendgrid-requests 100] [--concurrency 1,8,32] [--keep-state] [--out target/bench-workerd.json]
 import { spawn, execFile, execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import os from "node:os";
 import path from "node:path";
@@ -26,6 +26,7 @@ import { parseArgs } from "node:util";
 import { startFakeDownstream } from "../tests/helpers/fake-downstream.mjs";
 import { startWorker } from "../tests/helpers/worker.mjs";
 import { Miniflare } from "miniflare";
+import { devVars } from "./dev-vars.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values: args } = parseArgs({
@@ -71,16 +72,6 @@ if (args["ingest-only"]) {
 }
 const varArgs = [...Object.entries(downstream).map(([k, v]) => `${k}:${v}`), ...args.var].flatMap((kv) => ["--var", kv]);
 
-/** Settings from .dev.vars (what wrangler dev reads and bench/load.mjs signs with). */
-function devVars() {
-  const file = path.join(ROOT, existsSync(path.join(ROOT, ".dev.vars")) ? ".dev.vars" : ".dev.vars.example");
-  const vars = {};
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    const m = line.match(/^([A-Z0-9_]+)="?([^"]*)"?\s*$/);
-    if (m) vars[m[1]] = m[2];
-  }
-  return vars;
-}
 
 const t0 = Date.now();
 let servingAt = null;

@@ -1,12 +1,16 @@
-//! Ingest's SQL: insert events with their planned steps in one transaction, keep verified but
-//! unparsable deliveries as `rejected`, and count verification failures per hour.
+//! Ingest's SQL: insert events with their planned steps in one transaction (multi-row INSERTs
+//! within D1's 100-parameter limit), keep verified but unparsable deliveries as `rejected`, and
+//! count verification failures per hour.
 
 use edgehooks_handlers::ids;
 use edgehooks_handlers::routes::StepKind;
 use edgehooks_handlers::webhook::{ParsedEvent, Provider};
+use std::collections::HashSet;
+
+use serde::Deserialize;
 use worker::{D1Database, Result};
 
-use super::{changes, num, opt_num, opt_text, statement};
+use super::{num, opt_num, opt_text, statement};
 
 /// An accepted event with the steps its route plans.
 pub struct PlannedEvent<'a> {
@@ -21,8 +25,22 @@ impl PlannedEvent<'_> {
     }
 }
 
-/// Insert events and their planned steps in one transaction. Returns, per event, whether this
-/// call inserted it (false: it was already stored, a duplicate).
+/// D1 binds at most this many parameters per statement.
+const MAX_PARAMS: usize = 100;
+/// Event rows per multi-row INSERT: 3 parameters shared by the statement, 7 per row.
+const EVENTS_PER_STATEMENT: usize = (MAX_PARAMS - 3) / 7;
+/// Step rows per multi-row INSERT: 1 shared parameter, 4 per row.
+const STEPS_PER_STATEMENT: usize = (MAX_PARAMS - 1) / 4;
+
+/// A stored event's id, from `RETURNING id`.
+#[derive(Deserialize)]
+struct InsertedId {
+    id: String,
+}
+
+/// Insert events and their planned steps in one transaction (one D1 batch of multi-row INSERTs:
+/// a 50-event batch is 4 event statements and 3 step statements, not 100 statements). Returns,
+/// per event, whether this call inserted it (false: it was already stored, a duplicate).
 pub async fn insert_events(
     db: &D1Database,
     provider: Provider,
@@ -31,50 +49,91 @@ pub async fn insert_events(
     planned: &[PlannedEvent<'_>],
 ) -> Result<Vec<bool>> {
     let mut statements = Vec::new();
-    let mut event_statement_index = Vec::with_capacity(planned.len());
-    for plan in planned {
-        let e = plan.event;
-        event_statement_index.push(statements.len());
-        statements.push(statement(
-            db,
+    for chunk in planned.chunks(EVENTS_PER_STATEMENT) {
+        let mut sql = String::from(
             "INSERT INTO events (id, provider, dedupe_key, type, account, occurred_at, received_at, \
-             status, key_index, payload, payload_bytes) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'accepted', ?8, ?9, ?10) \
-             ON CONFLICT (provider, dedupe_key) DO NOTHING",
-            &[
+             status, key_index, payload, payload_bytes) VALUES ",
+        );
+        let mut args = vec![provider.slug().into(), num(now_ms), num(key_index as i64)];
+        for (row, plan) in chunk.iter().enumerate() {
+            let e = plan.event;
+            let p = 4 + row * 7;
+            if row > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(?{p}, ?1, ?{}, ?{}, ?{}, ?{}, ?2, 'accepted', ?3, ?{}, ?{})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6
+            ));
+            args.extend([
                 plan.id.as_str().into(),
-                provider.slug().into(),
                 e.dedupe_key.as_str().into(),
                 e.event_type.as_str().into(),
                 opt_text(e.account.as_deref()),
                 opt_num(e.occurred_at_ms),
-                num(now_ms),
-                num(key_index as i64),
                 e.payload.as_str().into(),
                 num(e.payload.len() as i64),
-            ],
-        )?);
-        for kind in &plan.steps {
-            let step_id = ids::step_id(&plan.id, kind.name());
-            statements.push(statement(
-                db,
-                "INSERT INTO steps (id, event_id, name, destination, status, idempotency_key, \
-                 created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?1, ?5, ?5) \
-                 ON CONFLICT DO NOTHING",
-                &[
-                    step_id.as_str().into(),
-                    plan.id.as_str().into(),
-                    kind.name().into(),
-                    kind.destination().name().into(),
-                    num(now_ms),
-                ],
-            )?);
+            ]);
         }
+        sql.push_str(" ON CONFLICT (provider, dedupe_key) DO NOTHING RETURNING id");
+        statements.push(statement(db, &sql, &args)?);
     }
+    let event_statements = statements.len();
+
+    let steps: Vec<(String, &str, StepKind)> = planned
+        .iter()
+        .flat_map(|plan| {
+            plan.steps
+                .iter()
+                .map(|kind| (ids::step_id(&plan.id, kind.name()), plan.id.as_str(), *kind))
+        })
+        .collect();
+    for chunk in steps.chunks(STEPS_PER_STATEMENT) {
+        let mut sql = String::from(
+            "INSERT INTO steps (id, event_id, name, destination, status, idempotency_key, \
+             created_at, updated_at) VALUES ",
+        );
+        let mut args = vec![num(now_ms)];
+        for (row, (step_id, event_id, kind)) in chunk.iter().enumerate() {
+            let p = 2 + row * 4;
+            if row > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(?{p}, ?{}, ?{}, ?{}, 'pending', ?{p}, ?1, ?1)",
+                p + 1,
+                p + 2,
+                p + 3
+            ));
+            args.extend([
+                step_id.as_str().into(),
+                (*event_id).into(),
+                kind.name().into(),
+                kind.destination().name().into(),
+            ]);
+        }
+        sql.push_str(" ON CONFLICT DO NOTHING");
+        statements.push(statement(db, &sql, &args)?);
+    }
+
     let results = db.batch(statements).await?;
-    Ok(event_statement_index
-        .into_iter()
-        .map(|i| results.get(i).is_some_and(|r| changes(r) > 0))
+    let mut inserted = HashSet::new();
+    for result in results.iter().take(event_statements) {
+        inserted.extend(
+            result
+                .results::<InsertedId>()?
+                .into_iter()
+                .map(|row| row.id),
+        );
+    }
+    Ok(planned
+        .iter()
+        .map(|plan| inserted.contains(&plan.id))
         .collect())
 }
 

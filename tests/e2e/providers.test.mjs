@@ -3,7 +3,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { downstreamVars, startWorker, TEST_SECRETS } from "../helpers/worker.mjs";
+import { downstreamVars, startWorker, waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
 import {
   hubspotDelivery,
@@ -106,6 +106,40 @@ describe("hubspot", () => {
     const retry = hubspotDelivery([{ ...seen, attemptNumber: 1 }, fresh], HUBSPOT_SECRET);
     const res = await worker.post("/webhooks/hubspot", retry.payload, retry.headers);
     assert.deepEqual(res.json, { status: "accepted", events: 1, duplicates: 1 });
+  });
+
+  test("a full batch of 100 is stored once; a re-sent overlap is split by D1 alone (multi-row inserts)", async () => {
+    // 100 events take 8 multi-row event INSERTs and several step INSERTs in one D1 batch.
+    const first = Array.from({ length: 100 }, () => hubspotEvent());
+    const one = hubspotDelivery(first, HUBSPOT_SECRET);
+    const res = await worker.post("/webhooks/hubspot", one.payload, one.headers);
+    assert.deepEqual(res.json, { status: "accepted", events: 100, duplicates: 0 });
+    const keyOf = (e) => `${e.portalId}:${e.subscriptionId}:${e.eventId}`;
+    // D1 binds at most 100 parameters: pass the keys as one JSON array.
+    const inKeys = "dedupe_key IN (SELECT value FROM json_each(?))";
+    const stored = await worker.all(`SELECT id FROM events WHERE provider = 'hubspot' AND ${inKeys}`, JSON.stringify(first.map(keyOf)));
+    assert.equal(stored.length, 100);
+    // Forget the KV hints (once written after the answer), so only D1's RETURNING tells new from
+    // known: 40 known events spread across the statements, 60 new ones.
+    const kv = await worker.mf.getKVNamespace("IDEMPOTENCY");
+    const ids = stored.map((r) => r.id);
+    await waitFor(async () => (await Promise.all(ids.map((id) => kv.get(`seen:${id}`)))).every((v) => v !== null), { what: "hints written" });
+    await Promise.all(ids.map((id) => kv.delete(`seen:${id}`)));
+    const known = first.filter((_, i) => i % 5 < 2);
+    const fresh = Array.from({ length: 60 }, () => hubspotEvent());
+    const mixed = [...fresh.slice(0, 30), ...known, ...fresh.slice(30)];
+    const two = hubspotDelivery(mixed, HUBSPOT_SECRET);
+    const again = await worker.post("/webhooks/hubspot", two.payload, two.headers);
+    assert.deepEqual(again.json, { status: "accepted", events: 60, duplicates: 40 });
+    const all = [...first, ...fresh].map(keyOf);
+    const rows = await worker.all(
+      `SELECT e.dedupe_key, COUNT(s.id) AS steps FROM events e LEFT JOIN steps s ON s.event_id = e.id WHERE e.provider = 'hubspot' AND e.${inKeys} GROUP BY e.id`,
+      JSON.stringify(all),
+    );
+    assert.equal(rows.length, 160, "each event stored exactly once");
+    const perEvent = new Set(rows.map((r) => r.steps));
+    assert.equal(perEvent.size, 1, `every event has the same planned steps, once: ${[...perEvent]}`);
+    assert.ok([...perEvent][0] > 0, "the route plans steps for these events");
   });
 
   test("a wrong secret is 401, a stale timestamp too", async () => {

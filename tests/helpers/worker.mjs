@@ -71,8 +71,8 @@ export async function startWorker({
 } = {}) {
   const logs = [];
   const log = captureLogs ? new CapturingLog(logs) : new Log(LogLevel.WARN);
-  // Persistence options are shared by all workers; the rest (bindings) belong to ours.
-  const { d1Persist, kvPersist, ...workerOverrides } = miniflare;
+  // Persistence and the inspector are shared by all workers; the rest (bindings) belong to ours.
+  const { d1Persist, kvPersist, inspectorPort, ...workerOverrides } = miniflare;
   const worker = {
     name: "edgehooks",
     scriptPath: path.join(BUILD, "index.js"),
@@ -104,7 +104,11 @@ export async function startWorker({
     });
   }
   const listen = port === undefined ? {} : { host: "127.0.0.1", port };
-  const persist = { ...(d1Persist ? { d1Persist } : {}), ...(kvPersist ? { kvPersist } : {}) };
+  const persist = {
+    ...(d1Persist ? { d1Persist } : {}),
+    ...(kvPersist ? { kvPersist } : {}),
+    ...(inspectorPort ? { inspectorPort } : {}),
+  };
   const mf = new Miniflare({
     workers,
     cf: false,
