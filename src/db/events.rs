@@ -1,10 +1,11 @@
-//! Ingest's SQL: insert events with their planned steps in one transaction, keep verified but
+//! Ingest's SQL: insert events with their planned steps in one transaction (the step insert is
+//! shared with replay, which plans steps added to the routes later), keep verified but
 //! unparsable deliveries as `rejected`, and count verification failures per hour.
 
 use edgehooks_handlers::ids;
 use edgehooks_handlers::routes::StepKind;
 use edgehooks_handlers::webhook::{ParsedEvent, Provider};
-use worker::{D1Database, Result};
+use worker::{D1Database, D1PreparedStatement, Result};
 
 use super::{changes, num, opt_num, opt_text, statement};
 
@@ -55,20 +56,7 @@ pub async fn insert_events(
             ],
         )?);
         for kind in &plan.steps {
-            let step_id = ids::step_id(&plan.id, kind.name());
-            statements.push(statement(
-                db,
-                "INSERT INTO steps (id, event_id, name, destination, status, idempotency_key, \
-                 created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?1, ?5, ?5) \
-                 ON CONFLICT DO NOTHING",
-                &[
-                    step_id.as_str().into(),
-                    plan.id.as_str().into(),
-                    kind.name().into(),
-                    kind.destination().name().into(),
-                    num(now_ms),
-                ],
-            )?);
+            statements.push(insert_step(db, &plan.id, *kind, now_ms)?);
         }
     }
     let results = db.batch(statements).await?;
@@ -76,6 +64,31 @@ pub async fn insert_events(
         .into_iter()
         .map(|i| results.get(i).is_some_and(|r| changes(r) > 0))
         .collect())
+}
+
+/// Plan step `kind` of event `event_id` (status `pending`, idempotency key = step id). A step
+/// the event already has is left as it is (`ON CONFLICT DO NOTHING`): a step id is
+/// `event_id:name`, so the same step is never stored twice, whoever plans it.
+pub(crate) fn insert_step(
+    db: &D1Database,
+    event_id: &str,
+    kind: StepKind,
+    now_ms: i64,
+) -> Result<D1PreparedStatement> {
+    let step_id = ids::step_id(event_id, kind.name());
+    statement(
+        db,
+        "INSERT INTO steps (id, event_id, name, destination, status, idempotency_key, \
+         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?1, ?5, ?5) \
+         ON CONFLICT DO NOTHING",
+        &[
+            step_id.as_str().into(),
+            event_id.into(),
+            kind.name().into(),
+            kind.destination().name().into(),
+            num(now_ms),
+        ],
+    )
 }
 
 /// Keep a delivery that verified but could not be parsed, for admins (status `rejected`).
