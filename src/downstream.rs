@@ -1,10 +1,13 @@
 //! Sends a request built by the core (`HttpRequestSpec`) with `fetch`, bounded by a timeout, and
 //! reports what happened in a form the retry policy understands. Never panics, never returns an
-//! error: a failure to even build the request is a (permanent) outcome like any other.
+//! error: a failure to even build the request is a (permanent) outcome like any other. A failed
+//! answer the core can explain (`explain_failure`) gets the core's error code instead of the
+//! generic `http_<status>`.
 
 use std::time::Duration;
 
-use edgehooks_handlers::downstream::HttpRequestSpec;
+use edgehooks_handlers::downstream::{explain_failure, HttpRequestSpec};
+use edgehooks_handlers::routes::StepKind;
 use futures_util::future::{select, Either};
 use worker::wasm_bindgen::JsValue;
 use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
@@ -21,6 +24,8 @@ pub struct CallOutcome {
     pub body: Option<String>,
     /// The request could not even be made (bad URL or header): retrying cannot help.
     pub unsendable: bool,
+    /// The start of a non-2xx response body (up to `FAILURE_BODY_CHARS`), for [`Self::explained`].
+    failure_body: Option<String>,
 }
 
 impl CallOutcome {
@@ -31,7 +36,20 @@ impl CallOutcome {
             error: Some(error),
             body: None,
             unsendable,
+            failure_body: None,
         }
+    }
+
+    /// Replace a failed answer's generic `http_<status>: <excerpt>` with what the core says it
+    /// means for step `kind` (its own code first, the original kept after it), when it knows.
+    pub fn explained(mut self, kind: StepKind) -> Self {
+        if let (Some(status), Some(body)) = (self.status, self.failure_body.as_deref()) {
+            if let Some(explanation) = explain_failure(kind, status, body) {
+                let original = self.error.take().unwrap_or_default();
+                self.error = Some(format!("{explanation} ({original})"));
+            }
+        }
+        self
     }
 }
 
@@ -39,6 +57,8 @@ impl CallOutcome {
 const ERROR_BODY_CHARS: usize = 200;
 /// Longest successful response body kept for the step to read.
 const SUCCESS_BODY_BYTES: usize = 64 * 1024;
+/// Longest slice of an error response body the core may read to explain it.
+const FAILURE_BODY_CHARS: usize = 4096;
 
 fn to_request(spec: &HttpRequestSpec) -> worker::Result<Request> {
     let headers = Headers::new();
@@ -78,11 +98,20 @@ pub async fn call(spec: &HttpRequestSpec, timeout_ms: u64) -> CallOutcome {
     let status = response.status_code();
     let retry_after = response.headers().get("Retry-After").ok().flatten();
     let text = response.text().await.unwrap_or_default();
-    let (error, body) = if (200..300).contains(&status) {
-        (None, (text.len() <= SUCCESS_BODY_BYTES).then_some(text))
+    let (error, body, failure_body) = if (200..300).contains(&status) {
+        (
+            None,
+            (text.len() <= SUCCESS_BODY_BYTES).then_some(text),
+            None,
+        )
     } else {
         let excerpt: String = text.chars().take(ERROR_BODY_CHARS).collect();
-        (Some(format!("http_{status}: {excerpt}")), None)
+        let failure: String = text.chars().take(FAILURE_BODY_CHARS).collect();
+        (
+            Some(format!("http_{status}: {excerpt}")),
+            None,
+            Some(failure),
+        )
     };
     CallOutcome {
         status: Some(status),
@@ -90,5 +119,6 @@ pub async fn call(spec: &HttpRequestSpec, timeout_ms: u64) -> CallOutcome {
         error,
         body,
         unsendable: false,
+        failure_body,
     }
 }

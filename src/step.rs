@@ -303,7 +303,9 @@ impl Work<'_> {
             Ok(None) => return Ack::Ack,
             Err(ack) => return ack,
         };
-        let outcome = downstream::call(spec, settings.timeout_ms).await;
+        let outcome = downstream::call(spec, settings.timeout_ms)
+            .await
+            .explained(self.kind);
         let finished = now_ms();
         let class = match (outcome.status, outcome.unsendable) {
             (Some(status), _) => classify_status(status),

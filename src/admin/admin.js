@@ -143,9 +143,10 @@ async function replay(id, dryRun) {
   const r = await api(`events/${encodeURIComponent(id)}/replay?dry_run=${dryRun}`, { method: "POST" });
   const runs = r.steps.filter((s) => s.action === "run").map((s) => s.name);
   const done = r.steps.filter((s) => s.action === "already_done").map((s) => s.name);
+  const added = r.added_steps.map((s) => s.name);
   say(dryRun
-    ? `Dry run: would run ${runs.join(", ") || "nothing"}; already done: ${done.join(", ") || "nothing"}.`
-    : `Replayed: ${r.requeued.length} step(s) re-enqueued, ${r.sent} sent.`);
+    ? `Dry run: would run ${runs.join(", ") || "nothing"}; would add (new in the routes) ${added.join(", ") || "nothing"}; already done: ${done.join(", ") || "nothing"}.`
+    : `Replayed: ${r.requeued.length} step(s) re-enqueued, ${r.added.length} added, ${r.sent} sent.`);
   if (!dryRun) { await showEvent(id); await loadTotals(); }
 }
 

@@ -5,7 +5,7 @@
 //! | GET | `stats` | counts per event and step status, rejections in the last 24 h, dead groups |
 //! | GET | `events` | list with filters and an opaque keyset cursor |
 //! | GET | `events/{id}` | one event: payload (unless redacted), steps, attempt timeline |
-//! | POST | `events/{id}/replay` | re-enqueue the steps not done (`?dry_run=true`: only list) |
+//! | POST | `events/{id}/replay` | re-enqueue the steps not done and add the steps the routes now give the event but it lacks (`?dry_run=true`: only list) |
 //! | GET | `dead` | dead steps grouped by destination and error, plus the matching steps |
 //! | POST | `redrive` | re-enqueue dead steps by destination/error/time/ids (JSON body, dry run) |
 //! | GET | `rejections` | verification failures per provider and reason (`?hours=24`) |
@@ -13,12 +13,15 @@
 //! Every response body passes through [`scrub`], which replaces any configured secret value.
 
 use edgehooks_handlers::admin::{
-    parse_bool, scrub, Cursor, EventQuery, FilterError, RedriveFilter, ReplayAction, STEP_STATUSES,
+    parse_bool, scrub, steps_to_add, Cursor, EventQuery, FilterError, RedriveFilter, ReplayAction,
+    STEP_STATUSES,
 };
+use edgehooks_handlers::ids;
+use edgehooks_handlers::webhook::Provider;
 use serde_json::{json, Map, Value};
 use worker::{Date, Env, Method, Request, Response};
 
-use crate::config::text;
+use crate::config::{provider_routes, text};
 use crate::db::admin as store;
 use crate::error::AppError;
 use crate::queue::send_steps;
@@ -211,6 +214,11 @@ async fn event(db: &worker::D1Database, id: &str) -> Result<Value, AppError> {
     Ok(json!({ "event": event, "steps": to_json(&steps), "timeline": timeline }))
 }
 
+/// Replay an event: re-enqueue its steps that are not done, and plan, store (`pending`) and
+/// enqueue the steps the routes in force (defaults plus `ROUTES_JSON`) now give its type but
+/// that it does not have yet (`added_steps`). A dry run only lists both. A broken `ROUTES_JSON`
+/// for the provider answers `503 misconfigured` (planning with the wrong routes could not be
+/// undone), as ingest does.
 async fn replay(
     env: &Env,
     db: &worker::D1Database,
@@ -237,6 +245,23 @@ async fn replay(
             })
         })
         .collect();
+    let to_add = match Provider::from_slug(&summary.provider) {
+        Some(provider) if summary.status == "accepted" => {
+            let routes = provider_routes(env, provider)?;
+            let existing: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+            steps_to_add(&routes.steps_for(provider, &summary.event_type), &existing)
+        }
+        _ => Vec::new(),
+    };
+    let added_listing: Vec<Value> = to_add
+        .iter()
+        .map(|kind| {
+            json!({
+                "id": ids::step_id(&summary.id, kind.name()), "name": kind.name(),
+                "destination": kind.destination().name(), "action": "add",
+            })
+        })
+        .collect();
     let payload_available = body.payload.is_some();
     let mut result = json!({
         "dry_run": dry_run,
@@ -244,20 +269,27 @@ async fn replay(
         "payload_available": payload_available,
         "steps": listing,
         "would_run": to_run.len(),
+        "added_steps": added_listing,
+        "would_add": to_add.len(),
     });
     if dry_run {
         return Ok(result);
     }
-    if !payload_available && !to_run.is_empty() {
+    let nothing_to_do = to_run.is_empty() && to_add.is_empty();
+    if !payload_available && !nothing_to_do {
         return Err(AppError::BadRequest {
             code: "payload_unavailable",
             detail: "the event's payload was redacted or purged; its steps cannot run again".into(),
         });
     }
-    let requeued = store::requeue_for_admin(db, &to_run, false, now_ms()).await?;
-    let sent = send_steps(env, db, &requeued).await;
+    let now = now_ms();
+    let requeued = store::requeue_for_admin(db, &to_run, false, now).await?;
+    let added = store::add_steps(db, &summary.id, &to_add, now).await?;
+    let to_send: Vec<String> = requeued.iter().chain(&added).cloned().collect();
+    let sent = send_steps(env, db, &to_send).await;
     if let Some(map) = result.as_object_mut() {
         map.insert("requeued".into(), json!(requeued));
+        map.insert("added".into(), json!(added));
         map.insert("sent".into(), json!(sent));
     }
     Ok(result)

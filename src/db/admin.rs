@@ -1,13 +1,16 @@
 //! The admin API's SQL: event pages (keyset over `(received_at, id)`), one event with its steps
-//! and attempts, dead letters (grouped and listed), rejection counts, dashboard totals, and the
-//! resets that replay and redrive do before the steps are sent to the queue again.
+//! and attempts, dead letters (grouped and listed), rejection counts, dashboard totals, the
+//! resets that replay and redrive do before the steps are sent to the queue again, and the
+//! steps replay adds when the routes gained some after the event arrived.
 
 use edgehooks_handlers::admin::{EventQuery, RedriveFilter, SqlArg, ERROR_CODE_SQL};
+use edgehooks_handlers::ids;
+use edgehooks_handlers::routes::StepKind;
 use serde::{Deserialize, Serialize};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Result};
 
-use super::{changes, num, statement};
+use super::{changes, insert_step, num, statement};
 
 fn bind(args: &[SqlArg]) -> Vec<JsValue> {
     args.iter()
@@ -273,5 +276,30 @@ pub async fn requeue_for_admin(
         .zip(results.iter())
         .filter(|(_, r)| changes(r) > 0)
         .map(|(id, _)| id.clone())
+        .collect())
+}
+
+/// Store `kinds` as new `pending` steps of event `event_id`, in one transaction. Each insert is
+/// `ON CONFLICT DO NOTHING`, so a step that exists (e.g. added by a concurrent replay) is left
+/// alone. Returns the ids this call inserted, in order.
+pub async fn add_steps(
+    db: &D1Database,
+    event_id: &str,
+    kinds: &[StepKind],
+    now_ms: i64,
+) -> Result<Vec<String>> {
+    let statements = kinds
+        .iter()
+        .map(|kind| insert_step(db, event_id, *kind, now_ms))
+        .collect::<Result<Vec<_>>>()?;
+    if statements.is_empty() {
+        return Ok(Vec::new());
+    }
+    let results = db.batch(statements).await?;
+    Ok(kinds
+        .iter()
+        .zip(results.iter())
+        .filter(|(_, r)| changes(r) > 0)
+        .map(|(kind, _)| ids::step_id(event_id, kind.name()))
         .collect())
 }

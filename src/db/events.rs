@@ -1,6 +1,7 @@
 //! Ingest's SQL: insert events with their planned steps in one transaction (multi-row INSERTs
-//! within D1's 100-parameter limit), keep verified but unparsable deliveries as `rejected`, and
-//! count verification failures per hour.
+//! within D1's 100-parameter limit; the step insert is shared with replay, which plans steps added
+//! to the routes later), keep verified but unparsable deliveries as `rejected`, and count
+//! verification failures per hour.
 
 use edgehooks_handlers::ids;
 use edgehooks_handlers::routes::StepKind;
@@ -8,7 +9,7 @@ use edgehooks_handlers::webhook::{ParsedEvent, Provider};
 use std::collections::HashSet;
 
 use serde::Deserialize;
-use worker::{D1Database, Result};
+use worker::{D1Database, D1PreparedStatement, Result};
 
 use super::{num, opt_num, opt_text, statement};
 
@@ -94,31 +95,7 @@ pub async fn insert_events(
         })
         .collect();
     for chunk in steps.chunks(STEPS_PER_STATEMENT) {
-        let mut sql = String::from(
-            "INSERT INTO steps (id, event_id, name, destination, status, idempotency_key, \
-             created_at, updated_at) VALUES ",
-        );
-        let mut args = vec![num(now_ms)];
-        for (row, (step_id, event_id, kind)) in chunk.iter().enumerate() {
-            let p = 2 + row * 4;
-            if row > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(?{p}, ?{}, ?{}, ?{}, 'pending', ?{p}, ?1, ?1)",
-                p + 1,
-                p + 2,
-                p + 3
-            ));
-            args.extend([
-                step_id.as_str().into(),
-                (*event_id).into(),
-                kind.name().into(),
-                kind.destination().name().into(),
-            ]);
-        }
-        sql.push_str(" ON CONFLICT DO NOTHING");
-        statements.push(statement(db, &sql, &args)?);
+        statements.push(steps_statement(db, chunk, now_ms)?);
     }
 
     let results = db.batch(statements).await?;
@@ -135,6 +112,57 @@ pub async fn insert_events(
         .iter()
         .map(|plan| inserted.contains(&plan.id))
         .collect())
+}
+
+/// One INSERT of planned steps, `(step id, event id, kind)` each, at most `STEPS_PER_STATEMENT`
+/// rows (status `pending`, idempotency key = step id). A step the event already has is left as
+/// it is (`ON CONFLICT DO NOTHING`): a step id is `event_id:name`, so the same step is never
+/// stored twice, whoever plans it.
+fn steps_statement(
+    db: &D1Database,
+    rows: &[(String, &str, StepKind)],
+    now_ms: i64,
+) -> Result<D1PreparedStatement> {
+    let mut sql = String::from(
+        "INSERT INTO steps (id, event_id, name, destination, status, idempotency_key, \
+         created_at, updated_at) VALUES ",
+    );
+    let mut args = vec![num(now_ms)];
+    for (row, (step_id, event_id, kind)) in rows.iter().enumerate() {
+        let p = 2 + row * 4;
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!(
+            "(?{p}, ?{}, ?{}, ?{}, 'pending', ?{p}, ?1, ?1)",
+            p + 1,
+            p + 2,
+            p + 3
+        ));
+        args.extend([
+            step_id.as_str().into(),
+            (*event_id).into(),
+            kind.name().into(),
+            kind.destination().name().into(),
+        ]);
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING");
+    statement(db, &sql, &args)
+}
+
+/// Plan step `kind` of event `event_id` on its own (replay adds steps the routes gained later;
+/// its result's `changes` tells whether the step was new).
+pub(crate) fn insert_step(
+    db: &D1Database,
+    event_id: &str,
+    kind: StepKind,
+    now_ms: i64,
+) -> Result<D1PreparedStatement> {
+    steps_statement(
+        db,
+        &[(ids::step_id(event_id, kind.name()), event_id, kind)],
+        now_ms,
+    )
 }
 
 /// Keep a delivery that verified but could not be parsed, for admins (status `rejected`).

@@ -193,6 +193,7 @@ describe("admin API", () => {
     assert.equal(dry.json.dry_run, true);
     assert.equal(dry.json.would_run, 1);
     assert.deepEqual(dry.json.steps.map((s) => [s.name, s.action]), [["hubspot.upsert_contact", "run"], ["sendgrid.send", "already_done"]]);
+    assert.deepEqual([dry.json.added_steps, dry.json.would_add], [[], 0], "the routes gave it no new step");
     assert.deepEqual((await stepsOf(id)).map((s) => s.status), ["dead", "succeeded"], "a dry run changes nothing");
     assert.equal(fake.callsTo(UPSERT).length, 1);
 
@@ -201,6 +202,7 @@ describe("admin API", () => {
     assert.equal(real.status, 200, real.text);
     assert.equal(real.json.dry_run, false);
     assert.deepEqual(real.json.requeued, [`${id}:hubspot.upsert_contact`]);
+    assert.deepEqual(real.json.added, []);
     assert.equal(real.json.sent, 1);
     const after = await settled(id);
     assert.deepEqual(after.map((s) => [s.name, s.status, s.attempts]), [["hubspot.upsert_contact", "succeeded", 1], ["sendgrid.send", "succeeded", 1]]);

@@ -1,7 +1,15 @@
 // A local stand-in for the downstream SaaS APIs (HubSpot, SendGrid, Stripe, Slack). It records
 // every call and answers like the real APIs would by default (2xx with a JSON body); tests can
 // script failures per path: status codes, Retry-After, slow answers, dropped connections.
+// HubSpot deals are modelled with state (see hubspotDeals below): a scripted response stands in
+// front of the model (the request never reached HubSpot) unless it says `commit: true`, in which
+// case HubSpot does the work and the scripted part only spoils the answer (`drop`, `delayMs`).
 import http from "node:http";
+
+const DEALS = "/crm/v3/objects/deals";
+const DEALS_UPSERT = "/crm/v3/objects/deals/batch/upsert";
+/** The unique deal property edgehooks keys deal upserts by (README, HubSpot setup). */
+export const DEAL_ID_PROPERTY = "edgehooks_idempotency_key";
 
 export async function startFakeDownstream({ port = 0 } = {}) {
   const calls = [];
@@ -10,6 +18,7 @@ export async function startFakeDownstream({ port = 0 } = {}) {
   const always = new Map(); // path -> response played forever
   const sockets = new Set();
   let chaos = null; // (call) => response or null: a per-call planner (fault injection)
+  const hubspot = hubspotDeals();
 
   const server = http.createServer((req, res) => {
     let body = "";
@@ -21,10 +30,13 @@ export async function startFakeDownstream({ port = 0 } = {}) {
       calls.push(call);
       for (const listener of listeners) listener(call);
       const queued = scripts.get(url.pathname);
-      const scripted =
-        (queued && queued.length ? queued.shift() : null) ?? always.get(url.pathname) ?? chaos?.(call) ?? { status: 200 };
+      const scripted = (queued && queued.length ? queued.shift() : null) ?? always.get(url.pathname) ?? chaos?.(call);
       // A scripted response may be a function of the call, for values computed when it plays.
-      const plan = typeof scripted === "function" ? scripted(call) : scripted;
+      let plan = (typeof scripted === "function" ? scripted(call) : scripted) ?? { status: 200 };
+      if (hubspot.handles(req.method, url.pathname) && (!scripted || plan.commit)) {
+        const { commit, ...spoiled } = plan;
+        plan = { ...hubspot.answer(req.method, url.pathname, body), ...(scripted ? spoiled : {}) };
+      }
       const answer = () => {
         if (plan.drop) {
           req.socket.destroy();
@@ -49,6 +61,9 @@ export async function startFakeDownstream({ port = 0 } = {}) {
     calls,
     callsTo: (path) => calls.filter((c) => c.path === path),
     onCall: (listener) => listeners.push(listener),
+    /** HubSpot's deal store: `deals()` lists them; `uniqueDealProperties` is the portal's set of
+     * deal properties with unique values (delete DEAL_ID_PROPERTY to model a portal without it). */
+    hubspot,
     /** Play these responses (objects, or functions of the call), in order, for the next calls to `path`. */
     script(path, responses) {
       scripts.set(path, [...responses]);
@@ -63,6 +78,7 @@ export async function startFakeDownstream({ port = 0 } = {}) {
     },
     reset() {
       chaos = null;
+      hubspot.reset();
       calls.length = 0;
       scripts.clear();
       always.clear();
@@ -70,6 +86,95 @@ export async function startFakeDownstream({ port = 0 } = {}) {
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/**
+ * HubSpot CRM v3 deals as HubSpot behaves (as far as edgehooks relies on it):
+ * - `POST /crm/v3/objects/deals/batch/upsert`: each input `{idProperty, id, properties}` updates
+ *   the deal whose `idProperty` equals `id`, else creates one with it (`new: true|false` in the
+ *   result). An `idProperty` that is not a unique deal property of the portal (unknown, or not
+ *   "require unique values") refuses the whole batch with 400 VALIDATION_ERROR "Unable to perform
+ *   update/upsert by non-unique 0-3 property <name>"; the same id twice in one batch is 400
+ *   "Duplicate IDs found in batch input".
+ * - `POST /crm/v3/objects/deals`: always creates a deal (201), unless a unique property's value is
+ *   already taken: 400 VALIDATION_ERROR.
+ */
+function hubspotDeals() {
+  const deals = [];
+  let nextId = 20000000001;
+  const uniqueDealProperties = new Set([DEAL_ID_PROPERTY]);
+  const now = () => new Date().toISOString();
+  const record = (deal, extra = {}) => ({ id: deal.id, properties: { ...deal.properties, hs_object_id: deal.id },
+    createdAt: deal.createdAt, updatedAt: deal.updatedAt, archived: false, ...extra });
+  const error = (status, message, extra = {}) => ({
+    status, body: { status: "error", message, correlationId: `fake-${Date.now()}`, category: "VALIDATION_ERROR", ...extra },
+  });
+  const create = (properties) => {
+    const at = now();
+    const deal = { id: String(nextId++), properties: { ...properties }, createdAt: at, updatedAt: at };
+    deals.push(deal);
+    return deal;
+  };
+  const takenUnique = (properties, except) =>
+    [...uniqueDealProperties].find((name) =>
+      properties[name] !== undefined && deals.some((d) => d !== except && d.properties[name] === String(properties[name])));
+  const stringify = (properties = {}) => Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, String(v)]));
+
+  function upsert(request) {
+    const inputs = Array.isArray(request?.inputs) ? request.inputs : null;
+    if (!inputs) return error(400, "Invalid input JSON: inputs is required");
+    for (const input of inputs) {
+      if (!uniqueDealProperties.has(input.idProperty)) {
+        return error(400, `Unable to perform update/upsert by non-unique 0-3 property ${input.idProperty} in portal ID 12345678`);
+      }
+    }
+    const ids = inputs.map((i) => String(i.id));
+    const repeated = ids.filter((id, n) => ids.indexOf(id) !== n);
+    if (repeated.length) {
+      return error(400, `Duplicate IDs found in batch input: [${repeated.join(", ")}]. IDs must be unique`, { context: { ids: repeated } });
+    }
+    const startedAt = now();
+    const results = inputs.map((input) => {
+      const properties = { ...stringify(input.properties), [input.idProperty]: String(input.id) };
+      const existing = deals.find((d) => d.properties[input.idProperty] === String(input.id));
+      if (existing) {
+        Object.assign(existing.properties, properties);
+        existing.updatedAt = now();
+        return record(existing, { new: false });
+      }
+      return record(create(properties), { new: true });
+    });
+    return { status: 200, body: { status: "COMPLETE", results, startedAt, completedAt: now() } };
+  }
+
+  function createOne(request) {
+    const properties = stringify(request?.properties);
+    const taken = takenUnique(properties);
+    if (taken) {
+      return error(400, `Property values were not valid: [{"isValid":false,"message":"${properties[taken]} already has that value.","error":"INVALID_UNIQUE_VALUE","name":"${taken}"}]`);
+    }
+    return { status: 201, body: record(create(properties)) };
+  }
+
+  return {
+    uniqueDealProperties,
+    deals: () => deals.map((d) => record(d)),
+    handles: (method, path) => method === "POST" && (path === DEALS_UPSERT || path === DEALS),
+    answer(method, path, text) {
+      let request;
+      try {
+        request = JSON.parse(text);
+      } catch {
+        return error(400, "Invalid input JSON on line 1");
+      }
+      return path === DEALS_UPSERT ? upsert(request) : createOne(request);
+    },
+    reset() {
+      deals.length = 0;
+      uniqueDealProperties.clear();
+      uniqueDealProperties.add(DEAL_ID_PROPERTY);
     },
   };
 }

@@ -13,6 +13,7 @@ export const EXPECTED = JSON.parse(readFileSync(path.join(FIXTURES, "expected.js
 export const FINISHED = ["succeeded", "skipped_stale", "dead"];
 export const UPSERT = "/crm/v3/objects/contacts/batch/upsert";
 export const DEALS = "/crm/v3/objects/deals";
+export const DEALS_UPSERT = "/crm/v3/objects/deals/batch/upsert";
 export const MAIL = "/v3/mail/send";
 
 const first = (list) => list.split(",")[0];

@@ -1,11 +1,14 @@
 //! Pure helpers for the admin API: the opaque keyset cursor over `(received_at, id)`, the value
 //! parsers its filters share, the replay plan (which of an event's steps would run again), the
 //! dead-letter error code, and the scrubbing that keeps configured secrets out of every admin
-//! response. [`filters`] validates event-list filters and redrive requests into SQL.
+//! response. [`filters`] validates event-list filters and redrive requests into SQL; [`replay`]
+//! finds the steps the current routes give an event that it does not have yet.
 
 mod filters;
+mod replay;
 
 pub use filters::{EventQuery, RedriveFilter};
+pub use replay::steps_to_add;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

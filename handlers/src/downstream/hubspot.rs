@@ -1,7 +1,12 @@
 //! HubSpot CRM v3 requests. Contacts: `POST /crm/v3/objects/contacts/batch/upsert` with one
 //! input keyed by `idProperty=email`, idempotent by nature, so a retried step cannot create a
-//! duplicate contact. Deals: `POST /crm/v3/objects/deals` for new Shopify orders (HubSpot takes no
-//! idempotency key here; a timeout after HubSpot committed can repeat the deal).
+//! duplicate contact. Deals (new Shopify orders): `POST /crm/v3/objects/deals/batch/upsert` with
+//! one input keyed by the custom deal property [`DEAL_ID_PROPERTY`] (unique values) set to the
+//! step id, the step's idempotency key. HubSpot's plain create takes no idempotency key, and a
+//! search before a create races HubSpot's search index; an upsert keyed by a unique property
+//! is resolved by HubSpot at write time, so a retry after a lost answer updates the deal the
+//! first attempt created instead of creating a second one. A portal without that property
+//! answers `400`: [`explain_deal_failure`] turns it into an error code an admin can act on.
 //!
 //! Properties written, by source. Standard: `email`, `firstname`, `lastname`, `phone`; deals:
 //! `dealname`, `amount`, `pipeline` (`default`), `dealstage` (`closedwon`: the order is paid for),
@@ -10,8 +15,9 @@
 //! `stripe_subscription_status`, `stripe_plan` (price nickname, else price id),
 //! `stripe_last_payment_status` (`succeeded`/`failed`), `stripe_last_payment_amount` (number, in
 //! major units), `stripe_last_payment_currency`, `stripe_last_payment_date` (date),
-//! `shopify_customer_id`, `sendgrid_email_status` (the SendGrid event name). Only fields present
-//! in the event are sent: an upsert never clears a property.
+//! `shopify_customer_id`, `sendgrid_email_status` (the SendGrid event name). Custom deal
+//! property: [`DEAL_ID_PROPERTY`] (single-line text, unique values required). Only fields
+//! present in the event are sent: an upsert never clears a property.
 
 use serde_json::{json, Map, Value};
 
@@ -30,7 +36,13 @@ use super::{
 use crate::time::rfc3339_to_unix_ms;
 
 pub const UPSERT_PATH: &str = "/crm/v3/objects/contacts/batch/upsert";
-pub const DEALS_PATH: &str = "/crm/v3/objects/deals";
+pub const DEALS_UPSERT_PATH: &str = "/crm/v3/objects/deals/batch/upsert";
+/// The custom deal property (single-line text, "require unique values", i.e. `hasUniqueValue:
+/// true`) that holds the step id of the step that created the deal; deal upserts are keyed by it.
+pub const DEAL_ID_PROPERTY: &str = "edgehooks_idempotency_key";
+/// The error code of a deal upsert refused because the portal lacks [`DEAL_ID_PROPERTY`] (or it
+/// does not require unique values).
+pub const DEAL_PROPERTY_MISSING: &str = "hubspot_deal_property_missing";
 
 fn post(destination: &DestinationConfig, path: &str, body: &Value) -> HttpRequestSpec {
     HttpRequestSpec {
@@ -154,9 +166,11 @@ pub fn upsert_contact(
     Ok(post(destination, UPSERT_PATH, &body))
 }
 
-/// `hubspot.create_deal`: a closed-won deal in the default pipeline for a new Shopify order.
-/// `dealname` is `Shopify order <name>` (`#1001`), `amount` the order's `total_price`,
-/// `closedate` its `processed_at` (else `created_at`, else the event time) in UTC.
+/// `hubspot.create_deal`: a closed-won deal in the default pipeline for a new Shopify order, as
+/// one batch upsert input keyed by [`DEAL_ID_PROPERTY`] = the step id (also written as a
+/// property, so the deal shows which step made it). `dealname` is `Shopify order <name>`
+/// (`#1001`), `amount` the order's `total_price`, `closedate` its `processed_at` (else
+/// `created_at`, else the event time) in UTC.
 pub fn create_deal(
     input: &StepInput,
     payload: &Value,
@@ -167,6 +181,9 @@ pub fn create_deal(
         Source::ShopifyOrder { new: true }
     ) {
         return Err(BuildError::UnsupportedEvent);
+    }
+    if input.step_id.trim().is_empty() {
+        return Err(BuildError::MissingField("idempotency_key"));
     }
     let order_name = text(payload, "/name")
         .map(str::to_string)
@@ -200,11 +217,39 @@ pub fn create_deal(
         "deal_currency_code",
         text(payload, "/currency"),
     );
-    Ok(post(
-        destination,
-        DEALS_PATH,
-        &json!({ "properties": properties }),
-    ))
+    put(&mut properties, DEAL_ID_PROPERTY, Some(input.step_id));
+    let body = json!({
+        "inputs": [{ "idProperty": DEAL_ID_PROPERTY, "id": input.step_id, "properties": properties }]
+    });
+    Ok(post(destination, DEALS_UPSERT_PATH, &body))
+}
+
+/// What a failed deal upsert means, when HubSpot's answer says the portal cannot key deals by
+/// [`DEAL_ID_PROPERTY`]: a `400` naming the property as non-unique or unknown (HubSpot answers
+/// `VALIDATION_ERROR` "Unable to perform update/upsert by non-unique 0-3 property ..."). The
+/// text starts with [`DEAL_PROPERTY_MISSING`] and says what to do. `None` for anything else.
+pub fn explain_deal_failure(status: u16, body: &str) -> Option<String> {
+    if status != 400 {
+        return None;
+    }
+    let lower = body.to_ascii_lowercase();
+    let about_property = lower.contains(DEAL_ID_PROPERTY)
+        && [
+            "non-unique",
+            "does not exist",
+            "doesn't exist",
+            "not found",
+            "unknown",
+        ]
+        .iter()
+        .any(|phrase| lower.contains(phrase));
+    about_property.then(|| {
+        format!(
+            "{DEAL_PROPERTY_MISSING}: the HubSpot portal has no deal property \
+             {DEAL_ID_PROPERTY} that requires unique values; create it (README, HubSpot setup) \
+             and redrive this step"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -301,12 +346,78 @@ mod tests {
         let body: Value = serde_json::from_str(&spec.body).unwrap();
         assert_eq!(
             body,
-            json!({"properties":{"dealname":"Shopify order #1001","pipeline":"default",
-                "dealstage":"closedwon","closedate":"2023-11-14T22:13:20.000Z"}})
+            json!({"inputs":[{"idProperty":"edgehooks_idempotency_key","id":"s1","properties":{
+                "dealname":"Shopify order #1001","pipeline":"default","dealstage":"closedwon",
+                "closedate":"2023-11-14T22:13:20.000Z","edgehooks_idempotency_key":"s1"}}]})
         );
         assert_eq!(
             create_deal(&i, &json!({}), &dest()),
             Err(BuildError::MissingField("name"))
         );
+    }
+
+    #[test]
+    fn deal_is_an_upsert_keyed_by_the_step_id() {
+        let mut i = input(Provider::Shopify, "orders/create");
+        i.step_id = "evt_0123:hubspot.create_deal";
+        let payload = json!({"name": "#7", "total_price": "12.50", "currency": "EUR"});
+        let spec = create_deal(&i, &payload, &dest()).unwrap();
+        assert_eq!(spec.method, "POST");
+        assert_eq!(
+            spec.url,
+            "http://127.0.0.1:9/crm/v3/objects/deals/batch/upsert"
+        );
+        assert!(spec
+            .headers
+            .contains(&("Authorization".into(), "Bearer pat-test".into())));
+        let body: Value = serde_json::from_str(&spec.body).unwrap();
+        let inputs = body["inputs"].as_array().unwrap();
+        assert_eq!(inputs.len(), 1, "one deal per step");
+        assert_eq!(inputs[0]["idProperty"], DEAL_ID_PROPERTY);
+        assert_eq!(inputs[0]["id"], "evt_0123:hubspot.create_deal");
+        assert_eq!(
+            inputs[0]["properties"][DEAL_ID_PROPERTY],
+            "evt_0123:hubspot.create_deal"
+        );
+        assert_eq!(inputs[0]["properties"]["amount"], "12.50");
+        // A retry (same step) builds the very same request: HubSpot resolves it to the same deal.
+        assert_eq!(create_deal(&i, &payload, &dest()).unwrap(), spec);
+        // Another step (another order) has another key.
+        i.step_id = "evt_4567:hubspot.create_deal";
+        let other: Value =
+            serde_json::from_str(&create_deal(&i, &payload, &dest()).unwrap().body).unwrap();
+        assert_ne!(other["inputs"][0]["id"], inputs[0]["id"]);
+        i.step_id = " ";
+        assert_eq!(
+            create_deal(&i, &payload, &dest()),
+            Err(BuildError::MissingField("idempotency_key"))
+        );
+    }
+
+    #[test]
+    fn a_missing_deal_property_is_explained() {
+        // HubSpot's answer when the idProperty is not a unique property of the portal.
+        let body = r#"{"status":"error","message":"Unable to perform update/upsert by non-unique 0-3 property edgehooks_idempotency_key in portal ID 123","correlationId":"c","category":"VALIDATION_ERROR"}"#;
+        let text = explain_deal_failure(400, body).unwrap();
+        assert!(
+            text.starts_with("hubspot_deal_property_missing: "),
+            "{text}"
+        );
+        assert!(text.contains("edgehooks_idempotency_key"));
+        assert_eq!(
+            crate::admin::error_code(Some(&text)),
+            DEAL_PROPERTY_MISSING,
+            "dead letters group under the code"
+        );
+        let unknown = r#"{"message":"Property edgehooks_idempotency_key does not exist","category":"VALIDATION_ERROR"}"#;
+        assert!(explain_deal_failure(400, unknown).is_some());
+        // Other failures keep their generic code.
+        assert_eq!(explain_deal_failure(503, body), None);
+        let other = r#"{"message":"Property values were not valid: dealstage","category":"VALIDATION_ERROR"}"#;
+        assert_eq!(explain_deal_failure(400, other), None);
+        let duplicate =
+            r#"{"message":"Duplicate IDs found in batch input: [x]. IDs must be unique"}"#;
+        assert_eq!(explain_deal_failure(400, duplicate), None);
+        assert_eq!(explain_deal_failure(400, ""), None);
     }
 }

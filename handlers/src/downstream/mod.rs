@@ -2,7 +2,8 @@
 //! settings, [`plan`] says exactly what to do: an HTTP request to send ([`HttpRequestSpec`], the
 //! shell turns it into a `fetch`), a [`LocalAction`] the shell runs against D1, or a deliberate
 //! skip ([`SkipReason`]). [`entity_key`] names the state a step overwrites so the shell can skip
-//! events older than the last one it applied. Pure: no I/O, no clock, no panics on any payload.
+//! events older than the last one it applied; [`explain_failure`] gives a known downstream
+//! refusal its own error code. Pure: no I/O, no clock, no panics on any payload.
 //!
 //! Files: `events` classifies event types and says which step handles which; `fields` holds
 //! payload and formatting helpers; `subjects` reads who an event is about; one file per
@@ -198,6 +199,17 @@ pub fn plan(
     }
 }
 
+/// What a failed downstream answer means for step `kind`, when the core knows better than the
+/// generic `http_<status>` code: e.g. a deal upsert refused because the HubSpot portal lacks the
+/// unique deal property. The text starts with its own error code (before the first `:`), so dead
+/// letters group under it. `None`: keep the generic code.
+pub fn explain_failure(kind: StepKind, status: u16, body: &str) -> Option<String> {
+    match kind {
+        StepKind::HubSpotCreateDeal => hubspot::explain_deal_failure(status, body),
+        _ => None,
+    }
+}
+
 /// Join a base URL and an absolute path without doubling the slash.
 pub(crate) fn join_url(base: &str, path: &str) -> String {
     format!("{}{}", base.trim_end_matches('/'), path)
@@ -263,6 +275,18 @@ mod tests {
             plan(StepKind::EngagementCount, &i, &none),
             Err(BuildError::UnreadablePayload)
         );
+    }
+
+    #[test]
+    fn only_known_failures_are_explained() {
+        let body =
+            "Unable to perform update/upsert by non-unique 0-3 property edgehooks_idempotency_key";
+        assert!(explain_failure(StepKind::HubSpotCreateDeal, 400, body).is_some());
+        assert_eq!(
+            explain_failure(StepKind::HubSpotUpsertContact, 400, body),
+            None
+        );
+        assert_eq!(explain_failure(StepKind::SlackNotify, 400, body), None);
     }
 
     #[test]
