@@ -165,6 +165,21 @@ if (runtimes.length > 1) {
   say();
 }
 
+const prof = load("bench-profile.json");
+if (prof?.results?.length) {
+  say(`### Where the isolate's CPU goes (V8 sampling profiler, Miniflare, ${prof.ingest_only ? "ingest only" : "with the consumer"}, concurrency 8; profiling roughly halves throughput)`);
+  say();
+  say("| load | req/s (profiled) | isolate busy | busy CPU per request | Rust (wasm) | wasm-bindgen glue | runtime JS (KV/D1/Queue clients, Response...) | GC | other (program) | top self-time frames per request |");
+  say("|---|---|---|---|---|---|---|---|---|---|");
+  const ms = (us) => (us >= 1000 ? `${(us / 1000).toFixed(1)} ms` : `${Math.round(us)} µs`);
+  for (const r of prof.results) {
+    const u = r.us_per_request;
+    const top = (r.top_self_us_per_request ?? []).slice(0, 3).map(([label, us]) => `${label.split(" ").slice(0, 2).join(" ")} ${ms(us)}`).join("; ");
+    say(`| ${r.kind} | ${r.rps} | ${Math.round(r.isolate_busy_share * 100)} % | ${ms(r.busy_us_per_request)} | ${ms(u.wasm)} | ${ms(u.glue)} | ${ms(u.runtime_js)} | ${ms(u.gc)} | ${ms(u.program)} | ${top} |`);
+  }
+  say();
+}
+
 // Memory: workerd RSS while the loads ran, wasm linear memory and whether the isolate was reset.
 const withMemory = runtimes.filter(([, r]) => r.memory?.length);
 if (withMemory.length) {
