@@ -1,6 +1,8 @@
-//! Ingest's SQL: insert events with their planned steps in one transaction, keep verified but
-//! unparsable deliveries as `rejected`, and count verification failures per hour.
+//! Ingest's SQL: insert events with their planned steps (and the entity each step overwrites) in
+//! one transaction, keep verified but unparsable deliveries as `rejected`, and count
+//! verification failures per hour.
 
+use edgehooks_handlers::downstream::planned_entity;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::routes::StepKind;
 use edgehooks_handlers::webhook::{ParsedEvent, Provider};
@@ -56,10 +58,13 @@ pub async fn insert_events(
         )?);
         for kind in &plan.steps {
             let step_id = ids::step_id(&plan.id, kind.name());
+            // The entity is stored from the start so that a step's claim knows every step of
+            // its entity that is already accepted, whether or not it has run.
+            let entity = planned_entity(*kind, provider, e);
             statements.push(statement(
                 db,
                 "INSERT INTO steps (id, event_id, name, destination, status, idempotency_key, \
-                 created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?1, ?5, ?5) \
+                 created_at, updated_at, entity) VALUES (?1, ?2, ?3, ?4, 'pending', ?1, ?5, ?5, ?6) \
                  ON CONFLICT DO NOTHING",
                 &[
                     step_id.as_str().into(),
@@ -67,6 +72,7 @@ pub async fn insert_events(
                     kind.name().into(),
                     kind.destination().name().into(),
                     num(now_ms),
+                    opt_text(entity.as_deref()),
                 ],
             )?);
         }
