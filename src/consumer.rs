@@ -1,9 +1,11 @@
 //! Queue consumers. STEPS: each message names one step, which `step::run` carries out and
 //! answers ack or "retry in N seconds". STEPS_DLQ: whatever Queues gave up on is marked `dead`,
-//! so nothing disappears silently. Each message is acked or retried on its own and the handler
-//! never returns `Err` (that would retry the whole batch).
+//! so nothing disappears silently. A batch's messages run concurrently (up to six at a time);
+//! each is acked or retried on its own and the handler never returns `Err` (that would retry the
+//! whole batch).
 
 use edgehooks_handlers::downstream::DownstreamSettings;
+use futures_util::{stream, StreamExt};
 use worker::wasm_bindgen::JsValue;
 use worker::{
     D1Database, Date, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage,
@@ -15,6 +17,10 @@ use crate::{db, log};
 
 /// The dead-letter queue's name, as in wrangler.toml.
 pub const DLQ_QUEUE: &str = "steps-dlq";
+
+/// Messages of one batch in progress at once: a Worker invocation keeps at most six connections
+/// open, so a seventh downstream call would wait for a free one while its timeout runs.
+const CONCURRENT_MESSAGES: usize = 6;
 
 /// The `step_id` of a message body, if it has one.
 fn step_id_of(message: &RawMessage) -> Option<String> {
@@ -42,31 +48,40 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     };
     let settings = config::consumer_settings(env);
     let downstream = DownstreamSettings::from_lookup(|name| text(env, name));
-    for message in batch.raw_iter() {
-        let Some(step_id) = step_id_of(&message) else {
-            log::error(
-                "malformed_message",
-                "queue message without a string step_id",
-            );
-            message.ack();
-            continue;
-        };
-        let decision = if queue == DLQ_QUEUE {
-            give_up(&db, &step_id).await
-        } else {
-            match &settings {
-                Ok(settings) => step::run(&db, &step_id, settings, &downstream).await,
-                Err(e) => {
-                    log::error("misconfigured", &e.to_string());
-                    Ack::RetryIn(300)
+    // The batch's messages run concurrently; each is acked or retried on its own. Steps of one
+    // entity cannot race: their claims decide whose turn it is inside D1.
+    let handled = stream::iter(batch.raw_iter()).map(|message| {
+        let (db, settings, downstream, queue) = (&db, &settings, &downstream, queue.as_str());
+        async move {
+            let Some(step_id) = step_id_of(&message) else {
+                log::error(
+                    "malformed_message",
+                    "queue message without a string step_id",
+                );
+                message.ack();
+                return;
+            };
+            let decision = if queue == DLQ_QUEUE {
+                give_up(db, &step_id).await
+            } else {
+                match settings {
+                    Ok(settings) => step::run(db, &step_id, settings, downstream).await,
+                    Err(e) => {
+                        log::error("misconfigured", &e.to_string());
+                        Ack::RetryIn(300)
+                    }
                 }
+            };
+            match decision {
+                Ack::Ack => message.ack(),
+                Ack::RetryIn(delay) => message.retry_with_options(&retry_in(delay)),
             }
-        };
-        match decision {
-            Ack::Ack => message.ack(),
-            Ack::RetryIn(delay) => message.retry_with_options(&retry_in(delay)),
         }
-    }
+    });
+    handled
+        .buffer_unordered(CONCURRENT_MESSAGES)
+        .for_each(|()| async {})
+        .await;
 }
 
 /// A message Queues could not deliver after its own retries: the step is dead.

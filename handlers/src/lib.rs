@@ -8,7 +8,8 @@
 //! - [`ingest`]: picks the provider module and runs verify then parse.
 //! - [`routes`]: the table of provider + event type → follow-on steps.
 //! - [`downstream`]: request builders for each downstream API.
-//! - [`retry`]: error classes and backoff; [`limits`]: per-destination budgets and circuits.
+//! - [`retry`]: error classes and backoff; [`limits`]: per-destination budgets and circuits
+//!   (with a single half-open probe).
 //! - [`auth`]: the admin bearer-token check (constant time); [`admin`]: the admin API's
 //!   cursor, filters, replay plan and secret scrubbing.
 //! - [`config`]: parsing of secret lists and numeric settings.

@@ -1,8 +1,9 @@
-//! Ingest's SQL: insert events with their planned steps in one transaction (multi-row INSERTs
-//! within D1's 100-parameter limit; the step insert is shared with replay, which plans steps added
-//! to the routes later), keep verified but unparsable deliveries as `rejected`, and count
-//! verification failures per hour.
+//! Ingest's SQL: insert events with their planned steps (and the entity each step overwrites) in
+//! one transaction, as multi-row INSERTs within D1's 100-parameter limit (the step insert is
+//! shared with replay, which plans steps added to the routes later); keep verified but unparsable
+//! deliveries as `rejected`; count verification failures per hour.
 
+use edgehooks_handlers::downstream::planned_entity;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::routes::StepKind;
 use edgehooks_handlers::webhook::{ParsedEvent, Provider};
@@ -30,8 +31,19 @@ impl PlannedEvent<'_> {
 const MAX_PARAMS: usize = 100;
 /// Event rows per multi-row INSERT: 3 parameters shared by the statement, 7 per row.
 const EVENTS_PER_STATEMENT: usize = (MAX_PARAMS - 3) / 7;
-/// Step rows per multi-row INSERT: 1 shared parameter, 4 per row.
-const STEPS_PER_STATEMENT: usize = (MAX_PARAMS - 1) / 4;
+/// Step rows per multi-row INSERT: 1 shared parameter, 5 per row.
+const STEPS_PER_STATEMENT: usize = (MAX_PARAMS - 1) / 5;
+
+/// One planned step row: its id, its event's id, what it does, and the entity it overwrites
+/// (stored from the start so that a step's claim knows every accepted step of its entity,
+/// whether or not it has run; `None` when the step has no ordering entity or is planned later
+/// by replay, in which case its first claim fills it in).
+struct StepRow<'a> {
+    id: String,
+    event_id: &'a str,
+    kind: StepKind,
+    entity: Option<String>,
+}
 
 /// A stored event's id, from `RETURNING id`.
 #[derive(Deserialize)]
@@ -86,12 +98,15 @@ pub async fn insert_events(
     }
     let event_statements = statements.len();
 
-    let steps: Vec<(String, &str, StepKind)> = planned
+    let steps: Vec<StepRow> = planned
         .iter()
         .flat_map(|plan| {
-            plan.steps
-                .iter()
-                .map(|kind| (ids::step_id(&plan.id, kind.name()), plan.id.as_str(), *kind))
+            plan.steps.iter().map(|kind| StepRow {
+                id: ids::step_id(&plan.id, kind.name()),
+                event_id: plan.id.as_str(),
+                kind: *kind,
+                entity: planned_entity(*kind, provider, plan.event),
+            })
         })
         .collect();
     for chunk in steps.chunks(STEPS_PER_STATEMENT) {
@@ -114,36 +129,33 @@ pub async fn insert_events(
         .collect())
 }
 
-/// One INSERT of planned steps, `(step id, event id, kind)` each, at most `STEPS_PER_STATEMENT`
-/// rows (status `pending`, idempotency key = step id). A step the event already has is left as
+/// One INSERT of planned steps, at most `STEPS_PER_STATEMENT` rows (status `pending`, idempotency key = step id). A step the event already has is left as
 /// it is (`ON CONFLICT DO NOTHING`): a step id is `event_id:name`, so the same step is never
 /// stored twice, whoever plans it.
-fn steps_statement(
-    db: &D1Database,
-    rows: &[(String, &str, StepKind)],
-    now_ms: i64,
-) -> Result<D1PreparedStatement> {
+fn steps_statement(db: &D1Database, rows: &[StepRow], now_ms: i64) -> Result<D1PreparedStatement> {
     let mut sql = String::from(
         "INSERT INTO steps (id, event_id, name, destination, status, idempotency_key, \
-         created_at, updated_at) VALUES ",
+         created_at, updated_at, entity) VALUES ",
     );
     let mut args = vec![num(now_ms)];
-    for (row, (step_id, event_id, kind)) in rows.iter().enumerate() {
-        let p = 2 + row * 4;
-        if row > 0 {
+    for (index, row) in rows.iter().enumerate() {
+        let p = 2 + index * 5;
+        if index > 0 {
             sql.push(',');
         }
         sql.push_str(&format!(
-            "(?{p}, ?{}, ?{}, ?{}, 'pending', ?{p}, ?1, ?1)",
+            "(?{p}, ?{}, ?{}, ?{}, 'pending', ?{p}, ?1, ?1, ?{})",
             p + 1,
             p + 2,
-            p + 3
+            p + 3,
+            p + 4
         ));
         args.extend([
-            step_id.as_str().into(),
-            (*event_id).into(),
-            kind.name().into(),
-            kind.destination().name().into(),
+            row.id.as_str().into(),
+            row.event_id.into(),
+            row.kind.name().into(),
+            row.kind.destination().name().into(),
+            opt_text(row.entity.as_deref()),
         ]);
     }
     sql.push_str(" ON CONFLICT DO NOTHING");
@@ -158,11 +170,13 @@ pub(crate) fn insert_step(
     kind: StepKind,
     now_ms: i64,
 ) -> Result<D1PreparedStatement> {
-    steps_statement(
-        db,
-        &[(ids::step_id(event_id, kind.name()), event_id, kind)],
-        now_ms,
-    )
+    let row = StepRow {
+        id: ids::step_id(event_id, kind.name()),
+        event_id,
+        kind,
+        entity: None,
+    };
+    steps_statement(db, &[row], now_ms)
 }
 
 /// Keep a delivery that verified but could not be parsed, for admins (status `rejected`).

@@ -1,30 +1,13 @@
-//! SQL for the state steps maintain: ordering versions (skip stale events), the HubSpot contact
-//! ↔ Stripe customer links, the D1 work of local steps (shops, privacy requests, suppressions,
-//! engagement, link deletion) and per-destination health (budget window and circuit).
+//! SQL for the state steps maintain: applied ordering versions, the HubSpot contact ↔ Stripe
+//! customer links, and the D1 work of local steps (shops, privacy requests, suppressions,
+//! engagement, link deletion).
 
 use edgehooks_handlers::downstream::{ContactLink, LocalAction};
-use edgehooks_handlers::limits::{Health, Limits};
 use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
 use super::{num, opt_text, statement};
-
-/// `occurred_at` of the newest event already applied to `entity` by `step`.
-pub async fn applied_version(db: &D1Database, entity: &str, step: &str) -> Result<Option<i64>> {
-    #[derive(Deserialize)]
-    struct Row {
-        occurred_at: i64,
-    }
-    let row = statement(
-        db,
-        "SELECT occurred_at FROM entity_versions WHERE entity = ?1 AND step = ?2",
-        &[entity.into(), step.into()],
-    )?
-    .first::<Row>(None)
-    .await?;
-    Ok(row.map(|r| r.occurred_at))
-}
 
 /// Remember that `event_id` (from `occurred_at`) was applied to `entity`; never moves back.
 pub fn record_version(
@@ -262,66 +245,4 @@ pub async fn local_action_statements(
         )?],
     };
     Ok(statements)
-}
-
-/// Count this call in `destination`'s budget window and return its counters.
-pub async fn count_call(
-    db: &D1Database,
-    destination: &str,
-    window_ms: i64,
-    now_ms: i64,
-) -> Result<Health> {
-    #[derive(Deserialize)]
-    struct Row {
-        open_until: i64,
-        window_start: i64,
-        window_count: i64,
-    }
-    let row = statement(
-        db,
-        "INSERT INTO destination_health (destination, window_start, window_count) VALUES (?1, ?2, 1) \
-         ON CONFLICT (destination) DO UPDATE SET \
-         window_count = CASE WHEN window_start <= ?2 - ?3 THEN 1 ELSE window_count + 1 END, \
-         window_start = CASE WHEN window_start <= ?2 - ?3 THEN ?2 ELSE window_start END \
-         RETURNING open_until, window_start, window_count",
-        &[destination.into(), num(now_ms), num(window_ms)],
-    )?
-    .first::<Row>(None)
-    .await?;
-    Ok(row
-        .map(|r| Health {
-            open_until_ms: r.open_until,
-            window_start_ms: r.window_start,
-            window_count: u32::try_from(r.window_count).unwrap_or(u32::MAX),
-        })
-        .unwrap_or_default())
-}
-
-/// Record a call's effect on the circuit: success closes it, a retryable failure counts
-/// towards opening it (for `cool_down_ms` once `open_after` consecutive failures are reached).
-pub fn record_health(
-    db: &D1Database,
-    destination: &str,
-    success: bool,
-    limits: Limits,
-    now_ms: i64,
-) -> Result<D1PreparedStatement> {
-    if success {
-        return statement(
-            db,
-            "UPDATE destination_health SET consecutive_failures = 0, open_until = 0 WHERE destination = ?1",
-            &[destination.into()],
-        );
-    }
-    statement(
-        db,
-        "UPDATE destination_health SET consecutive_failures = consecutive_failures + 1, \
-         open_until = CASE WHEN consecutive_failures + 1 >= ?2 THEN ?3 ELSE open_until END \
-         WHERE destination = ?1",
-        &[
-            destination.into(),
-            num(i64::from(limits.open_after)),
-            num(now_ms + limits.cool_down_ms),
-        ],
-    )
 }

@@ -1,7 +1,11 @@
 //! The step ledger's SQL: mark sent steps `enqueued`, load a step with its event, claim it for
-//! an attempt, record the attempt with the step's new state, end it, and the sweeper's queries.
+//! an attempt (for a step that overwrites an entity, only when it is its turn, decided in the
+//! same transaction), record the attempt with the step's new state, end it, and the sweeper's
+//! queries.
 
+use edgehooks_handlers::downstream::EntityStanding;
 use serde::Deserialize;
+use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
 use super::{changes, num, opt_num, opt_text, statement};
@@ -48,23 +52,165 @@ pub async fn load_step(db: &D1Database, step_id: &str) -> Result<Option<StepRow>
     .await
 }
 
-/// Claim a step for one attempt: only a `pending` or `enqueued` step can be claimed, so two
-/// deliveries of the same message never call downstream twice at once. Returns the attempt
-/// number, or `None` when the step is not claimable (running elsewhere, or finished).
-pub async fn claim_step(db: &D1Database, step_id: &str, now_ms: i64) -> Result<Option<i64>> {
-    #[derive(Deserialize)]
-    struct Claimed {
-        attempts: i64,
+/// The ordering a step's claim must respect: the entity it overwrites (`steps.entity`, with the
+/// step name) and its event's time and id.
+pub struct EntityClaim<'a> {
+    pub entity: &'a str,
+    pub name: &'a str,
+    pub occurred_at_ms: i64,
+    pub event_id: &'a str,
+}
+
+/// What a claim got.
+pub enum Claim {
+    /// The step is this message's, for attempt number `n`.
+    Claimed(i64),
+    /// Not `pending` or `enqueued`: finished, or running under another message.
+    NotClaimable,
+    /// Claimable, but not its turn: what D1 holds about the entity says why (see
+    /// `edgehooks_handlers::downstream::turn`).
+    NotItsTurn(EntityStanding),
+}
+
+// The ordering rules of `edgehooks_handlers::downstream::turn`, over ?1 step id, ?2 entity,
+// ?3 step name, ?4 the event's occurred_at, ?5 its event id, ?6 the running-lease horizon.
+const APPLIED_NEWER: &str = "EXISTS (SELECT 1 FROM entity_versions v \
+     WHERE v.entity = ?2 AND v.step = ?3 AND v.occurred_at > ?4)";
+const NEWER_STEP: &str = "EXISTS (SELECT 1 FROM steps o JOIN events e ON e.id = o.event_id \
+     WHERE o.entity = ?2 AND o.name = ?3 AND o.id != ?1 \
+     AND o.status IN ('pending', 'enqueued', 'running', 'succeeded') \
+     AND (e.occurred_at > ?4 OR (e.occurred_at = ?4 AND e.id > ?5)))";
+const RUNNING_SINCE: &str = "(SELECT MAX(o.updated_at) FROM steps o \
+     WHERE o.entity = ?2 AND o.name = ?3 AND o.id != ?1 AND o.status = 'running' AND o.updated_at > ?6)";
+
+fn entity_args(step_id: &str, claim: &EntityClaim<'_>, now_ms: i64) -> Vec<JsValue> {
+    vec![
+        step_id.into(),
+        claim.entity.into(),
+        claim.name.into(),
+        num(claim.occurred_at_ms),
+        claim.event_id.into(),
+        num(now_ms - RUNNING_LEASE_MS),
+    ]
+}
+
+#[derive(Deserialize)]
+struct StandingRow {
+    status: String,
+    applied: Option<i64>,
+    newer: i64,
+    running_since: Option<i64>,
+}
+
+impl StandingRow {
+    fn claimable(&self) -> bool {
+        matches!(self.status.as_str(), "pending" | "enqueued")
     }
-    let claimed = statement(
+
+    fn standing(&self) -> EntityStanding {
+        EntityStanding {
+            applied_ms: self.applied,
+            newer_step: self.newer != 0,
+            running_since_ms: self.running_since,
+        }
+    }
+}
+
+fn standing_statement(
+    db: &D1Database,
+    step_id: &str,
+    claim: &EntityClaim<'_>,
+    now_ms: i64,
+) -> Result<D1PreparedStatement> {
+    statement(
         db,
-        "UPDATE steps SET status = 'running', attempts = attempts + 1, updated_at = ?2 \
-         WHERE id = ?1 AND status IN ('pending', 'enqueued') RETURNING attempts",
-        &[step_id.into(), num(now_ms)],
-    )?
-    .first::<Claimed>(None)
-    .await?;
-    Ok(claimed.map(|c| c.attempts))
+        &format!(
+            "SELECT s.status AS status, \
+             (SELECT v.occurred_at FROM entity_versions v WHERE v.entity = ?2 AND v.step = ?3) AS applied, \
+             {NEWER_STEP} AS newer, {RUNNING_SINCE} AS running_since FROM steps s WHERE s.id = ?1"
+        ),
+        &entity_args(step_id, claim, now_ms),
+    )
+}
+
+/// What D1 holds now about the other steps of the step's entity, or `None` when the step is not
+/// claimable. Advisory (things may change before the claim, which decides): it spares a stale
+/// step the budget and circuit checks.
+pub async fn entity_standing(
+    db: &D1Database,
+    step_id: &str,
+    claim: &EntityClaim<'_>,
+    now_ms: i64,
+) -> Result<Option<EntityStanding>> {
+    let row = standing_statement(db, step_id, claim, now_ms)?
+        .first::<StandingRow>(None)
+        .await?;
+    Ok(row.filter(StandingRow::claimable).map(|r| r.standing()))
+}
+
+#[derive(Deserialize)]
+struct Claimed {
+    attempts: i64,
+}
+
+/// Claim a step for one attempt: only a `pending` or `enqueued` step can be claimed, so two
+/// deliveries of the same message never call downstream twice at once. A step with an entity
+/// is claimed, in the same conditional statement, only when it is its turn: no newer event was
+/// applied to the entity, no pending, enqueued, running or succeeded step of the entity belongs
+/// to a newer event, and no other step of the entity is running (under a live lease). The claim, the reasons it was
+/// refused and the step's `entity` (filled in for steps stored before ingest recorded it) are
+/// one D1 batch, i.e. one transaction.
+pub async fn claim_step(
+    db: &D1Database,
+    step_id: &str,
+    entity: Option<&EntityClaim<'_>>,
+    now_ms: i64,
+) -> Result<Claim> {
+    let Some(claim) = entity else {
+        let claimed = statement(
+            db,
+            "UPDATE steps SET status = 'running', attempts = attempts + 1, updated_at = ?2 \
+             WHERE id = ?1 AND status IN ('pending', 'enqueued') RETURNING attempts",
+            &[step_id.into(), num(now_ms)],
+        )?
+        .first::<Claimed>(None)
+        .await?;
+        return Ok(claimed.map_or(Claim::NotClaimable, |c| Claim::Claimed(c.attempts)));
+    };
+    let backfill = statement(
+        db,
+        "UPDATE steps SET entity = ?2 WHERE id = ?1 AND entity IS NULL",
+        &[step_id.into(), claim.entity.into()],
+    )?;
+    let mut args = entity_args(step_id, claim, now_ms);
+    args.push(num(now_ms));
+    let update = statement(
+        db,
+        &format!(
+            "UPDATE steps SET status = 'running', attempts = attempts + 1, updated_at = ?7 \
+             WHERE id = ?1 AND status IN ('pending', 'enqueued') \
+             AND NOT {APPLIED_NEWER} AND NOT {NEWER_STEP} AND {RUNNING_SINCE} IS NULL \
+             RETURNING attempts"
+        ),
+        &args,
+    )?;
+    let standing = standing_statement(db, step_id, claim, now_ms)?;
+    let results = db.batch(vec![backfill, update, standing]).await?;
+    let claimed = match results.get(1) {
+        Some(r) => r.results::<Claimed>()?,
+        None => Vec::new(),
+    };
+    if let Some(c) = claimed.first() {
+        return Ok(Claim::Claimed(c.attempts));
+    }
+    let row = match results.get(2) {
+        Some(r) => r.results::<StandingRow>()?.into_iter().next(),
+        None => None,
+    };
+    Ok(match row {
+        Some(row) if row.claimable() => Claim::NotItsTurn(row.standing()),
+        _ => Claim::NotClaimable,
+    })
 }
 
 /// Finish a step that needed no downstream call: `succeeded` (a deliberate skip, with its reason
@@ -105,24 +251,26 @@ pub async fn give_up(db: &D1Database, step_id: &str, now_ms: i64) -> Result<bool
     Ok(changes(&result) > 0)
 }
 
-/// Put a step off without charging an attempt (open circuit, spent budget): it stays
-/// `enqueued` with its due time, so the sweeper does not mistake it for lost.
+/// Put a step off without charging an attempt (open circuit, spent budget, another call for its
+/// entity in flight): it stays `enqueued` with its due time, so the sweeper does not mistake it
+/// for lost. A step running under another delivery is left alone (its runner records its
+/// outcome); false when nothing changed.
 pub async fn defer(
     db: &D1Database,
     step_id: &str,
     reason: &str,
     due_ms: i64,
     now_ms: i64,
-) -> Result<()> {
-    statement(
+) -> Result<bool> {
+    let result = statement(
         db,
         "UPDATE steps SET status = 'enqueued', next_attempt_at = ?2, last_error = ?3, updated_at = ?4 \
-         WHERE id = ?1 AND status IN ('pending', 'enqueued', 'running')",
+         WHERE id = ?1 AND status IN ('pending', 'enqueued')",
         &[step_id.into(), num(due_ms), reason.into(), num(now_ms)],
     )?
     .run()
     .await?;
-    Ok(())
+    Ok(changes(&result) > 0)
 }
 
 /// The result of one attempt, recorded with the step's new state in one transaction.

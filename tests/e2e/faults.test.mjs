@@ -1,8 +1,8 @@
 // Fault injection through workerd: the downstream fake answers 500s, 429 with Retry-After,
 // slow answers past DOWNSTREAM_TIMEOUT_MS, dropped connections, a permanent 400, or fails
-// forever; the circuit breaker opens and delays messages without charging attempts. In every
-// case each step ends succeeded or dead (none stuck) and a step that succeeded is never called
-// again. Each scenario gets its own worker and fake, so one scenario's failures cannot open the
+// forever; the circuit breaker opens and delays messages without charging attempts, and after
+// its cool-down lets one probe through (half-open) before anyone else. In every case each step
+// ends succeeded or dead (none stuck) and a step that succeeded is never called again. Each scenario gets its own worker and fake, so one scenario's failures cannot open the
 // circuit for another. Checkout events are routed (ROUTES_JSON) to `sendgrid.send` only, whose
 // body carries the step id (custom_args.edgehooks_step_id): calls are counted per step id.
 import { after, afterEach, beforeEach, describe, test } from "node:test";
@@ -251,6 +251,114 @@ describe("circuit breaker", () => {
     assert.deepEqual(closed, { consecutive_failures: 0, open_until: 0 });
     await neverAgain(w, first.stepId, 6);
     assert.equal(callsFor(w.fake, second.stepId).length, 1);
+  });
+});
+
+describe("circuit half-open", () => {
+  const w = world({ MAX_ATTEMPTS: "10", DOWNSTREAM_TIMEOUT_MS: "10000" });
+  const STEPS = 5;
+
+  const health = async () =>
+    (await w.worker.all("SELECT consecutive_failures, open_until, probe_until, probe_step FROM destination_health WHERE destination = 'sendgrid'"))[0];
+  const rowsOf = (ids) => w.worker.all(`SELECT id, status, attempts, last_error FROM steps WHERE id IN (${ids.map(() => "?").join(",")})`, ...ids);
+  const stepIdOf = (call) => JSON.parse(call.body).custom_args?.edgehooks_step_id;
+
+  /** Mail calls are answered `response` only once the returned function is called. */
+  function holdMail(response) {
+    let release;
+    w.fake.always(MAIL, { ...response, hold: new Promise((r) => (release = r)) });
+    return () => release();
+  }
+
+  /**
+   * The cool-down ends (simulated: open_until moved just into the past, and the delayed
+   * messages aged past the sweeper's "lost" horizon instead of waiting 60 s), so the sweeper
+   * re-sends every waiting step at once: the moment a circuit without a probe lets them all try.
+   */
+  async function coolDownEnds() {
+    const past = Date.now() - 16 * 60_000;
+    await w.worker.all("UPDATE destination_health SET open_until = ? WHERE destination = 'sendgrid'", Date.now() - 1000);
+    await w.worker.all("UPDATE steps SET updated_at = ?, next_attempt_at = ? WHERE status = 'enqueued'", past, past);
+    await (await w.worker.mf.getWorker()).scheduled({ cron: "* * * * *" });
+  }
+
+  /**
+   * Wait until one call (the probe) has reached the fake since `mark` and every other step has
+   * been turned away as half-open; returns the probe's step id.
+   */
+  async function oneProbe(ids, mark) {
+    const probe = await waitFor(
+      async () => {
+        const calls = w.fake.callsTo(MAIL).slice(mark);
+        if (calls.length === 0) return false;
+        const prober = stepIdOf(calls[0]);
+        const others = (await rowsOf(ids)).filter((r) => r.id !== prober);
+        return others.every((r) => r.status === "enqueued" && r.last_error === "circuit_half_open") && prober;
+      },
+      { what: "one probe, every other step turned away as half-open" },
+    );
+    assert.equal(w.fake.callsTo(MAIL).length - mark, 1, "only the probe reached the destination");
+    const h = await health();
+    assert.equal(h.probe_step, probe);
+    assert.ok(h.probe_until > Date.now(), "the probe holds a live lease");
+    return probe;
+  }
+
+  test("after the cool-down one probe calls; its failure re-opens the circuit, its success closes it", async () => {
+    // Open the circuit: five failures of the first step; the others are delayed uncharged.
+    w.fake.always(MAIL, { status: 503 });
+    const steps = [await checkout(w)];
+    await waitFor(async () => (await stepsOf(w.worker, "stripe", steps[0].key))[0].last_error === "circuit_open", {
+      what: "circuit open",
+    });
+    for (let i = 1; i < STEPS; i++) steps.push(await checkout(w));
+    const ids = steps.map((s) => s.stepId);
+    await waitFor(async () => (await rowsOf(ids)).every((r) => r.last_error === "circuit_open"), { what: "all delayed" });
+    assert.equal(w.fake.callsTo(MAIL).length, 5);
+
+    // Half-open, still failing: one probe, and its failure re-opens the circuit for a cool-down.
+    let mark = w.fake.callsTo(MAIL).length;
+    let release = holdMail({ status: 503 });
+    await coolDownEnds();
+    const failedProbe = await oneProbe(ids, mark);
+    release();
+    const reopened = await waitFor(
+      async () => {
+        const h = await health();
+        return h.open_until > Date.now() + 50_000 && h;
+      },
+      { what: "the failed probe re-opened the circuit" },
+    );
+    assert.deepEqual([reopened.probe_until, reopened.probe_step], [0, null]);
+    await waitFor(async () => (await rowsOf(ids)).every((r) => r.status === "enqueued" && r.last_error === "circuit_open"), {
+      what: "every step waiting for the new cool-down",
+    });
+    assert.equal(w.fake.callsTo(MAIL).length - mark, 1, "nobody but the probe called");
+
+    // Half-open again, destination recovered: one probe; only its success lets the others call.
+    mark = w.fake.callsTo(MAIL).length;
+    release = holdMail({ status: 202 });
+    await coolDownEnds();
+    const probe = await oneProbe(ids, mark);
+    const releasedAt = Date.now();
+    release();
+    for (const { key } of steps) {
+      const [step] = await settled(w.worker, "stripe", key);
+      assert.equal(step.status, "succeeded", JSON.stringify(step));
+    }
+    const calls = w.fake.callsTo(MAIL).slice(mark);
+    assert.equal(stepIdOf(calls[0]), probe);
+    assert.deepEqual(calls.slice(1).map(stepIdOf).sort(), ids.filter((id) => id !== probe).sort());
+    assert.ok(calls.slice(1).every((c) => c.at >= releasedAt), "the others called only after the probe succeeded");
+    assert.deepEqual(await health(), { consecutive_failures: 0, open_until: 0, probe_until: 0, probe_step: null });
+
+    // No attempt was charged for any delay: every attempt is a call, and every call an attempt.
+    for (const row of await rowsOf(ids)) {
+      const expected = (row.id === ids[0] ? 5 : 0) + (row.id === failedProbe ? 1 : 0) + 1;
+      assert.equal(row.attempts, expected, row.id);
+      assert.equal(callsFor(w.fake, row.id).length, expected, row.id);
+      assert.equal((await attemptsOf(w, row.id)).length, expected, row.id);
+    }
   });
 });
 

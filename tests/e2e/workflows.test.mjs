@@ -219,6 +219,17 @@ describe("HubSpot -> Stripe sync", () => {
     assert.equal(w.fake.calls.length, mark);
   });
 
+  test("an older change arriving after our own write's echo is skipped_stale: HubSpot holds the newer value", async () => {
+    // The echo above (firstname, a minute ago) is a newer event for that property, even though
+    // it made no call: applying an older change now would leave Stripe behind HubSpot.
+    const mark = w.fake.calls.length;
+    const late = await deliver(w.worker, "hubspot", change({ propertyName: "firstname", propertyValue: "Augusta", occurredAt: Date.now() - 600_000 }));
+    const [stale] = await settled(w.worker, "hubspot", late.key);
+    assert.deepEqual([stale.status, stale.last_error, stale.attempts], ["skipped_stale", "newer_event", 0]);
+    await sleep(300);
+    assert.equal(w.fake.calls.length, mark);
+  });
+
   test("an older change after a newer one for the same property is skipped_stale", async () => {
     const now = Date.now();
     const mark = w.fake.callsTo(customerPath).length;
@@ -229,8 +240,9 @@ describe("HubSpot -> Stripe sync", () => {
     assert.equal(stale.status, "skipped_stale");
     await sleep(300);
     assert.deepEqual(w.fake.callsTo(customerPath).slice(mark).map((c) => c.body), ["phone=%2B15550000002"]);
-    // Ordering is per property: an older change of another property still applies.
-    const first = await deliver(w.worker, "hubspot", change({ propertyName: "firstname", propertyValue: "Augusta", occurredAt: now - 600_000 }));
+    // Ordering is per property: an older change of another property still applies (older than
+    // the phone change just applied, newer than the firstname echo above).
+    const first = await deliver(w.worker, "hubspot", change({ propertyName: "firstname", propertyValue: "Augusta", occurredAt: now - 3000 }));
     assert.equal((await settled(w.worker, "hubspot", first.key))[0].status, "succeeded");
     assert.deepEqual(w.fake.callsTo(customerPath).slice(mark + 1).map((c) => c.body), ["name=Augusta+King"]);
   });

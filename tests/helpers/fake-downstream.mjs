@@ -1,6 +1,7 @@
 // A local stand-in for the downstream SaaS APIs (HubSpot, SendGrid, Stripe, Slack). It records
 // every call and answers like the real APIs would by default (2xx with a JSON body); tests can
-// script failures per path: status codes, Retry-After, slow answers, dropped connections.
+// script failures per path: status codes, Retry-After, slow answers, dropped connections, and
+// answers held back until the test releases them (`hold`: a promise the answer waits for).
 // HubSpot deals are modelled with state (see hubspotDeals below): a scripted response stands in
 // front of the model (the request never reached HubSpot) unless it says `commit: true`, in which
 // case HubSpot does the work and the scripted part only spoils the answer (`drop`, `delayMs`).
@@ -46,8 +47,9 @@ export async function startFakeDownstream({ port = 0 } = {}) {
         res.writeHead(plan.status ?? 200, headers);
         res.end(JSON.stringify(plan.body ?? defaultBody(url.pathname, plan.status ?? 200)));
       };
-      if (plan.delayMs) setTimeout(answer, plan.delayMs);
-      else answer();
+      const go = () => (plan.delayMs ? setTimeout(answer, plan.delayMs) : answer());
+      if (plan.hold) Promise.resolve(plan.hold).then(go);
+      else go();
     });
   });
   server.on("connection", (socket) => {

@@ -1,15 +1,16 @@
 //! Planning of follow-on steps. Given a step, the event it belongs to and the downstream
 //! settings, [`plan`] says exactly what to do: an HTTP request to send ([`HttpRequestSpec`], the
 //! shell turns it into a `fetch`), a [`LocalAction`] the shell runs against D1, or a deliberate
-//! skip ([`SkipReason`]). [`entity_key`] names the state a step overwrites so the shell can skip
-//! events older than the last one it applied; [`explain_failure`] gives a known downstream
-//! refusal its own error code. Pure: no I/O, no clock, no panics on any payload.
+//! skip ([`SkipReason`]). [`entity_key`] names the state a step overwrites and [`turn`] decides
+//! whether a step of that entity may call now, is stale, or waits for an older call in flight;
+//! [`explain_failure`] gives a known downstream refusal its own error code. Pure: no I/O, no
+//! clock, no panics on any payload.
 //!
 //! Files: `events` classifies event types and says which step handles which; `fields` holds
 //! payload and formatting helpers; `subjects` reads who an event is about; one file per
 //! destination (`hubspot`, `sendgrid`, `stripe`, `slack`) builds its requests; `local` builds the
 //! D1 actions; `mapping` owns the HubSpot → Stripe contact mapping and echo detection; `ordering`
-//! the entity keys; `settings` reads destinations from configuration.
+//! the entity keys and whose turn it is; `settings` reads destinations from configuration.
 
 mod events;
 mod fields;
@@ -33,7 +34,7 @@ use crate::webhook::Provider;
 pub use events::supports;
 pub use local::{EngagementKind, LocalAction, SuppressionReason};
 pub use mapping::{contact_change, ContactChange, ContactLink};
-pub use ordering::entity_key;
+pub use ordering::{entity_key, planned_entity, turn, CallTiming, EntityStanding, Turn};
 pub use settings::{DestinationConfig, DownstreamSettings, SendGridSettings, Template};
 
 /// A fully built downstream request.

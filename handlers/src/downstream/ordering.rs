@@ -1,6 +1,11 @@
 //! Ordering support. Providers do not deliver in order, so a step that overwrites state names
-//! the entity it overwrites; the shell remembers, per (entity key, step name), the `occurred_at`
-//! of the last event it applied and records an older event's step as `skipped_stale`.
+//! the entity it overwrites; ingest stores that key with the step ([`planned_entity`]), the shell
+//! remembers, per (entity key, step name), the `occurred_at` of the last event it applied, and
+//! [`turn`] decides, from what D1 holds about the entity's other steps, whether a step may call
+//! now, is `skipped_stale` (a newer event was applied, or a newer event has a step pending,
+//! running or done), or waits for an older step's call in flight, so calls for one entity never
+//! overlap and never go backwards. The shell's claim applies the same rules in one conditional
+//! D1 statement.
 //!
 //! Steps with a key:
 //! - `hubspot.upsert_contact` from Stripe subscriptions: `stripe:subscription:<sub id>`; from
@@ -22,6 +27,7 @@ use super::fields::{email_digest, id_text, text};
 use super::subjects::{stripe_customer_id, stripe_object};
 use super::StepInput;
 use crate::routes::StepKind;
+use crate::webhook::{ParsedEvent, Provider};
 
 /// The entity `kind` overwrites for this event, or `None` when the step has no ordering (see
 /// the module doc) or the payload lacks the id.
@@ -57,10 +63,105 @@ pub fn entity_key(kind: StepKind, input: &StepInput) -> Option<String> {
     }
 }
 
+/// The entity key ingest stores with a planned step: [`entity_key`] for the event, or `None`
+/// when the step has no ordering or the event has no time to order it by.
+pub fn planned_entity(kind: StepKind, provider: Provider, event: &ParsedEvent) -> Option<String> {
+    event.occurred_at_ms?;
+    entity_key(
+        kind,
+        &StepInput {
+            step_id: "",
+            provider,
+            event_type: &event.event_type,
+            payload: &event.payload,
+            occurred_at_ms: event.occurred_at_ms,
+            account: event.account.as_deref(),
+            link: None,
+        },
+    )
+}
+
+/// What D1 holds about the other steps of one entity (same key and step name), as seen by one
+/// step of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EntityStanding {
+    /// `occurred_at` of the newest event already applied to the entity.
+    pub applied_ms: Option<i64>,
+    /// Another step of the entity, `pending`, `enqueued`, `running` or `succeeded`, belongs to a
+    /// newer event (same time: the greater event id counts as newer).
+    pub newer_step: bool,
+    /// When another step of the entity claimed the call it is making now (`running` under a
+    /// live lease); necessarily an older event's, else `newer_step` holds.
+    pub running_since_ms: Option<i64>,
+}
+
+/// How long steps run: the call timeout and the lease after which a `running` step counts as
+/// abandoned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallTiming {
+    pub timeout_ms: u64,
+    pub lease_ms: i64,
+}
+
+/// Time a running step needs after its call's timeout to record the outcome.
+pub const RECORD_MARGIN_MS: i64 = 2_000;
+
+/// How long, at most, a step waits before looking again while an older call for its entity is
+/// in flight (most calls take well under a second; the timeout bounds the rest).
+pub const BUSY_RECHECK_SECS: u64 = 3;
+
+/// Whether a step of this entity may call now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    Go,
+    /// Older than what was applied (`older_than_applied`), or than another live step's event
+    /// (`newer_event`): `skipped_stale`, with that reason.
+    Stale {
+        reason: &'static str,
+    },
+    /// An older step's call is in flight: try again in `secs` (≥ 1), without charging an attempt.
+    Wait {
+        secs: u64,
+    },
+}
+
+/// Decide for a step whose event happened at `occurred_at_ms`.
+pub fn turn(
+    occurred_at_ms: i64,
+    standing: EntityStanding,
+    now_ms: i64,
+    timing: CallTiming,
+) -> Turn {
+    if standing.applied_ms.is_some_and(|a| a > occurred_at_ms) {
+        return Turn::Stale {
+            reason: "older_than_applied",
+        };
+    }
+    if standing.newer_step {
+        return Turn::Stale {
+            reason: "newer_event",
+        };
+    }
+    let Some(since) = standing.running_since_ms else {
+        return Turn::Go;
+    };
+    let timeout = i64::try_from(timing.timeout_ms).unwrap_or(i64::MAX);
+    let due = since
+        .saturating_add(timeout)
+        .saturating_add(RECORD_MARGIN_MS);
+    let secs_until = |until: i64| (until.saturating_sub(now_ms).max(0) as u64).div_ceil(1000);
+    let secs = if due > now_ms {
+        secs_until(due).min(BUSY_RECHECK_SECS)
+    } else {
+        // Past its timeout the holder is probably gone: wait for its lease instead of polling.
+        secs_until(since.saturating_add(timing.lease_ms))
+    };
+    Turn::Wait { secs: secs.max(1) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhook::Provider;
 
     fn key(kind: StepKind, provider: Provider, event_type: &str, payload: &str) -> Option<String> {
         entity_key(
@@ -161,6 +262,98 @@ mod tests {
                 "customers/redact",
                 "{}"
             ),
+            None
+        );
+    }
+
+    const TIMING: CallTiming = CallTiming {
+        timeout_ms: 10_000,
+        lease_ms: 900_000,
+    };
+
+    #[test]
+    fn nothing_known_goes() {
+        assert_eq!(
+            turn(5_000, EntityStanding::default(), 9_000, TIMING),
+            Turn::Go
+        );
+    }
+
+    #[test]
+    fn older_than_applied_or_than_a_live_newer_step_is_stale() {
+        let applied = |ms| EntityStanding {
+            applied_ms: Some(ms),
+            ..EntityStanding::default()
+        };
+        assert_eq!(
+            turn(5_000, applied(6_000), 9_000, TIMING),
+            Turn::Stale {
+                reason: "older_than_applied"
+            }
+        );
+        // The same time as the applied event is not older.
+        assert_eq!(turn(5_000, applied(5_000), 9_000, TIMING), Turn::Go);
+        assert_eq!(turn(5_000, applied(4_000), 9_000, TIMING), Turn::Go);
+        let newer = EntityStanding {
+            newer_step: true,
+            running_since_ms: Some(8_000),
+            ..EntityStanding::default()
+        };
+        assert_eq!(
+            turn(5_000, newer, 9_000, TIMING),
+            Turn::Stale {
+                reason: "newer_event"
+            }
+        );
+    }
+
+    #[test]
+    fn an_older_call_in_flight_is_waited_for() {
+        let running = EntityStanding {
+            applied_ms: Some(1_000),
+            running_since_ms: Some(8_000),
+            ..EntityStanding::default()
+        };
+        // Looking again shortly, until its timeout plus the time to record it (8 + 10 + 2 s).
+        let wait = |secs| Turn::Wait { secs };
+        assert_eq!(turn(5_000, running, 9_000, TIMING), wait(BUSY_RECHECK_SECS));
+        assert_eq!(turn(5_000, running, 18_500, TIMING), wait(2));
+        assert_eq!(turn(5_000, running, 19_999, TIMING), wait(1));
+        // Overdue: its consumer probably died; wait for its lease rather than poll every second.
+        assert_eq!(
+            turn(5_000, running, 20_000, TIMING),
+            Turn::Wait { secs: 888 }
+        );
+    }
+
+    #[test]
+    fn planned_entities_need_an_event_time() {
+        let event = |occurred_at_ms| ParsedEvent {
+            dedupe_key: "evt_1".into(),
+            event_type: "customer.subscription.updated".into(),
+            account: None,
+            occurred_at_ms,
+            payload: r#"{"data":{"object":{"id":"sub_1","customer":"cus_1"}}}"#.into(),
+        };
+        assert_eq!(
+            planned_entity(
+                StepKind::HubSpotUpsertContact,
+                Provider::Stripe,
+                &event(Some(1))
+            )
+            .as_deref(),
+            Some("stripe:subscription:sub_1")
+        );
+        assert_eq!(
+            planned_entity(
+                StepKind::HubSpotUpsertContact,
+                Provider::Stripe,
+                &event(None)
+            ),
+            None
+        );
+        assert_eq!(
+            planned_entity(StepKind::SendGridSend, Provider::Stripe, &event(Some(1))),
             None
         );
     }

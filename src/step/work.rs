@@ -1,183 +1,97 @@
-//! Carrying out one step: load it with its event, plan it in the core, skip it when its event is
-//! older than what was already applied to the same entity, respect the destination's budget and
-//! circuit (delaying, not charging an attempt), claim it, do the work (an HTTP call or a D1
-//! change), and record the attempt with the step's new state and the state its success writes,
-//! in one D1 transaction.
+//! One step's work once it is loaded, planned and not stale: pass the destination's gate (budget,
+//! circuit, and the probe lease of a half-open circuit), claim the step (for a step that
+//! overwrites an entity, only when it is its turn, decided in the same D1 transaction as the
+//! claim), make the HTTP call or the D1 change, and record the attempt with the step's new state,
+//! the destination's health and the state its success establishes, in one D1 transaction.
 
 use edgehooks_handlers::downstream::{
-    contact_change, entity_key,
+    contact_change,
     mapping::{link_from_upsert, upserted_contact_id},
-    plan, BuildError, DownstreamSettings, LocalAction, StepAction, StepInput,
+    turn, CallTiming, HttpRequestSpec, LocalAction, StepInput,
 };
-use edgehooks_handlers::limits::{gate, limits_for, Gate};
+use edgehooks_handlers::limits::{
+    after_call, gate, limits_for, probe_taken, Gate, HealthChange, Limits, Wait,
+};
 use edgehooks_handlers::retry::{classify_status, parse_retry_after, Decision, ResponseClass};
 use edgehooks_handlers::routes::StepKind;
-use edgehooks_handlers::webhook::Provider;
-use worker::{D1Database, D1PreparedStatement, Date};
+use worker::{D1Database, D1PreparedStatement};
 
+use super::{defer, not_its_turn, now_ms, storage_failed, Ack};
 use crate::config::ConsumerSettings;
-use crate::db::{self, AttemptRecord, StepRow};
+use crate::db::{self, AttemptRecord, Claim, EntityClaim, StepRow};
 use crate::{downstream, log};
 
-/// What to tell Queues about the message.
-pub enum Ack {
-    Ack,
-    RetryIn(u64),
-}
-
-fn now_ms() -> i64 {
-    Date::now().as_millis() as i64
-}
-
-/// A D1 failure mid-step: the message comes back later (the claim, if taken, is recovered by
-/// the sweeper after its lease).
-fn storage_failed(e: worker::Error) -> Ack {
-    log::error("d1_failed", &e.to_string());
-    Ack::RetryIn(30)
-}
-
-/// End the step without a call, in `status` with `note`, and ack.
-async fn finish(db: &D1Database, step: &log::StepFields<'_>, status: &str, note: &str) -> Ack {
-    match db::finish_without_call(db, step.step_id, status, note, now_ms()).await {
-        Ok(changed) => {
-            log::step(step, status, None, note, 0, changed);
-            Ack::Ack
-        }
-        Err(e) => storage_failed(e),
-    }
-}
-
-pub async fn run(
-    db: &D1Database,
-    step_id: &str,
-    settings: &ConsumerSettings,
-    downstream: &DownstreamSettings,
-) -> Ack {
-    let row = match db::load_step(db, step_id).await {
-        Ok(Some(row)) => row,
-        Ok(None) => {
-            log::error("unknown_step", step_id);
-            return Ack::Ack;
-        }
-        Err(e) => return storage_failed(e),
-    };
-    if !matches!(row.status.as_str(), "pending" | "enqueued") {
-        // Finished (at-least-once delivery sent it again) or running under another message.
-        return Ack::Ack;
-    }
-    let kind = StepKind::from_name(&row.name);
-    let fields = log::StepFields {
-        step_id,
-        name: Some(&row.name),
-        destination: kind.map(|k| k.destination().name()),
-        provider: Some(&row.provider),
-        event_type: Some(&row.event_type),
-    };
-    let Some(kind) = kind else {
-        return finish(db, &fields, "dead", "unknown_step").await;
-    };
-    let (Some(provider), Some(payload)) =
-        (Provider::from_slug(&row.provider), row.payload.as_deref())
-    else {
-        return finish(db, &fields, "dead", "payload_unavailable").await;
-    };
-    // stripe.update_customer needs the Stripe customer linked to the HubSpot contact.
-    let link = if kind == StepKind::StripeUpdateCustomer {
-        match contact_change(payload) {
-            Ok(change) => match db::contact_link(db, &change.contact_id).await {
-                Ok(link) => link,
-                Err(e) => return storage_failed(e),
-            },
-            Err(_) => None,
-        }
-    } else {
-        None
-    };
-    let input = StepInput {
-        step_id,
-        provider,
-        event_type: &row.event_type,
-        payload,
-        occurred_at_ms: row.occurred_at,
-        account: row.account.as_deref(),
-        link: link.as_ref(),
-    };
-    let action = match plan(kind, &input, downstream) {
-        Ok(action) => action,
-        Err(e) => {
-            if let BuildError::DestinationDisabled(d) = &e {
-                log::error(
-                    "destination_disabled",
-                    &format!("{} has no token or URL configured", d.name()),
-                );
-            }
-            return finish(db, &fields, "dead", &e.code()).await;
-        }
-    };
-    let entity = entity_key(kind, &input).zip(row.occurred_at);
-    if let Some((entity, occurred_at)) = &entity {
-        match db::applied_version(db, entity, kind.name()).await {
-            Ok(Some(applied)) if applied > *occurred_at => {
-                return finish(db, &fields, "skipped_stale", "older_than_applied").await;
-            }
-            Ok(_) => {}
-            Err(e) => return storage_failed(e),
-        }
-    }
-    let work = Work {
-        db,
-        step_id,
-        fields,
-        kind,
-        row: &row,
-        input: &input,
-        entity: entity.as_ref(),
-    };
-    match action {
-        // A deliberate no-op (e.g. our own HubSpot write echoing back): done, with the reason.
-        StepAction::Skip(reason) => finish(db, &fields, "succeeded", reason.code()).await,
-        StepAction::Local(action) => work.local(&action, settings).await,
-        StepAction::Http(spec) => work.http(&spec, settings).await,
-    }
-}
-
 /// One step's execution context.
-struct Work<'a> {
-    db: &'a D1Database,
-    step_id: &'a str,
-    fields: log::StepFields<'a>,
-    kind: StepKind,
-    row: &'a StepRow,
-    input: &'a StepInput<'a>,
-    entity: Option<&'a (String, i64)>,
+pub(super) struct Work<'a> {
+    pub(super) db: &'a D1Database,
+    pub(super) step_id: &'a str,
+    pub(super) fields: log::StepFields<'a>,
+    pub(super) kind: StepKind,
+    pub(super) row: &'a StepRow,
+    pub(super) input: &'a StepInput<'a>,
+    pub(super) entity: Option<&'a EntityClaim<'a>>,
+    pub(super) timing: CallTiming,
 }
 
 impl Work<'_> {
-    async fn claim(&self, now: i64) -> Result<Option<i64>, Ack> {
-        db::claim_step(self.db, self.step_id, now)
-            .await
-            .map_err(storage_failed)
+    /// Claim the step: the attempt number, or what to tell Queues instead (finished or running
+    /// elsewhere: ack; stale: `skipped_stale`; an older call for the entity in flight: delay).
+    async fn claim(&self, now: i64) -> Result<i64, Ack> {
+        match db::claim_step(self.db, self.step_id, self.entity, now).await {
+            Ok(Claim::Claimed(n)) => Ok(n),
+            Ok(Claim::NotClaimable) => Err(Ack::Ack),
+            Ok(Claim::NotItsTurn(standing)) => {
+                let occurred_at = self.entity.map_or(0, |e| e.occurred_at_ms);
+                let verdict = turn(occurred_at, standing, now, self.timing);
+                match not_its_turn(self.db, &self.fields, verdict).await {
+                    Some(ack) => Err(ack),
+                    // The claim and its reasons are one transaction, so they agree; should they
+                    // not, look again shortly rather than call.
+                    None => {
+                        let wait = Wait {
+                            secs: 1,
+                            reason: "claim_contended",
+                        };
+                        Err(defer(self.db, &self.fields, wait, now).await)
+                    }
+                }
+            }
+            Err(e) => Err(storage_failed(e)),
+        }
     }
 
     fn version_statement(&self) -> worker::Result<Option<D1PreparedStatement>> {
         self.entity
-            .map(|(entity, occurred_at)| {
-                db::record_version(
-                    self.db,
-                    entity,
-                    self.kind.name(),
-                    *occurred_at,
-                    &self.row.event_id,
-                )
-            })
+            .map(|e| db::record_version(self.db, e.entity, e.name, e.occurred_at_ms, e.event_id))
             .transpose()
     }
 
-    async fn local(&self, action: &LocalAction, settings: &ConsumerSettings) -> Ack {
+    /// Give up the probe lease this step took but will not use (its claim was refused).
+    async fn release_probe(&self, limits: Limits) {
+        let destination = self.kind.destination().name();
+        let release = db::record_health(
+            self.db,
+            destination,
+            self.step_id,
+            HealthChange::ReleaseProbe,
+            limits,
+            now_ms(),
+        );
+        let result = match release {
+            Ok(Some(statement)) => statement.run().await.map(|_| ()),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            // The lease runs out on its own.
+            log::error("d1_write_failed", &e.to_string());
+        }
+    }
+
+    pub(super) async fn local(&self, action: &LocalAction, settings: &ConsumerSettings) -> Ack {
         let started = now_ms();
         let attempt = match self.claim(started).await {
-            Ok(Some(n)) => n,
-            Ok(None) => return Ack::Ack,
+            Ok(n) => n,
             Err(ack) => return ack,
         };
         let mut statements = match db::local_action_statements(
@@ -275,33 +189,42 @@ impl Work<'_> {
         ack
     }
 
-    async fn http(
-        &self,
-        spec: &edgehooks_handlers::downstream::HttpRequestSpec,
-        settings: &ConsumerSettings,
-    ) -> Ack {
+    pub(super) async fn http(&self, spec: &HttpRequestSpec, settings: &ConsumerSettings) -> Ack {
         let destination = self.kind.destination();
-        let limits = limits_for(destination);
+        let limits = limits_for(destination).with_call_timeout(settings.timeout_ms);
         let now = now_ms();
         let health = match db::count_call(self.db, destination.name(), limits.window_ms, now).await
         {
             Ok(health) => health,
             Err(e) => return storage_failed(e),
         };
-        if let Gate::Wait { secs, reason } = gate(limits, health, now) {
-            if let Err(e) =
-                db::defer(self.db, self.step_id, reason, now + secs as i64 * 1000, now).await
-            {
-                return storage_failed(e);
+        let probing = match gate(limits, health, now) {
+            Gate::Proceed => false,
+            Gate::Wait(wait) => return defer(self.db, &self.fields, wait, now).await,
+            Gate::Probe { lease_until_ms } => {
+                let taken = db::take_probe(
+                    self.db,
+                    destination.name(),
+                    self.step_id,
+                    health,
+                    lease_until_ms,
+                );
+                match taken.await {
+                    Ok(true) => true,
+                    Ok(false) => return defer(self.db, &self.fields, probe_taken(), now).await,
+                    Err(e) => return storage_failed(e),
+                }
             }
-            log::step(&self.fields, "deferred", None, reason, 0, true);
-            return Ack::RetryIn(secs);
-        }
+        };
         let started = now_ms();
         let attempt = match self.claim(started).await {
-            Ok(Some(n)) => n,
-            Ok(None) => return Ack::Ack,
-            Err(ack) => return ack,
+            Ok(n) => n,
+            Err(ack) => {
+                if probing {
+                    self.release_probe(limits).await;
+                }
+                return ack;
+            }
         };
         let outcome = downstream::call(spec, settings.timeout_ms)
             .await
@@ -342,17 +265,14 @@ impl Work<'_> {
         };
         let result = async {
             let mut statements = db::attempt_statements(self.db, &record, finished)?;
-            // A permanent 4xx says the request was wrong, not that the destination is down.
-            if class != ResponseClass::Permanent {
-                let success = class == ResponseClass::Success;
-                statements.push(db::record_health(
-                    self.db,
-                    destination.name(),
-                    success,
-                    limits,
-                    finished,
-                )?);
-            }
+            statements.extend(db::record_health(
+                self.db,
+                destination.name(),
+                self.step_id,
+                after_call(class, probing),
+                limits,
+                finished,
+            )?);
             if decision == Decision::Succeeded {
                 statements.extend(self.version_statement()?);
                 statements.extend(self.success_state(outcome.body.as_deref(), finished)?);

@@ -1,0 +1,198 @@
+//! Carrying out one step: load it with its event, plan it in the core, skip it early when its
+//! entity's other steps already make it stale, respect the destination's budget and circuit
+//! (delaying, not charging an attempt; a half-open circuit lets only the step holding its probe
+//! lease call), claim it — for a step that overwrites an entity, only when it is its turn, in
+//! the same D1 transaction as the claim —, do the work (an HTTP call or a D1 change), and record
+//! the attempt with the step's new state, the destination's health and the state its success
+//! writes, in one D1 transaction. This file loads, plans and screens the step; `work` claims it,
+//! does the work and records it.
+
+mod work;
+
+use edgehooks_handlers::downstream::{
+    contact_change, entity_key, plan, turn, BuildError, CallTiming, DownstreamSettings, StepAction,
+    StepInput, Turn,
+};
+use edgehooks_handlers::limits::Wait;
+use edgehooks_handlers::routes::StepKind;
+use edgehooks_handlers::webhook::Provider;
+use worker::{D1Database, Date};
+
+use crate::config::ConsumerSettings;
+use crate::db::{self, EntityClaim};
+use crate::log;
+use work::Work;
+
+/// What to tell Queues about the message.
+pub enum Ack {
+    Ack,
+    RetryIn(u64),
+}
+
+fn now_ms() -> i64 {
+    Date::now().as_millis() as i64
+}
+
+/// A D1 failure mid-step: the message comes back later (the claim, if taken, is recovered by
+/// the sweeper after its lease).
+fn storage_failed(e: worker::Error) -> Ack {
+    log::error("d1_failed", &e.to_string());
+    Ack::RetryIn(30)
+}
+
+/// End the step without a call, in `status` with `note`, and ack.
+async fn finish(db: &D1Database, step: &log::StepFields<'_>, status: &str, note: &str) -> Ack {
+    match db::finish_without_call(db, step.step_id, status, note, now_ms()).await {
+        Ok(changed) => {
+            log::step(step, status, None, note, 0, changed);
+            Ack::Ack
+        }
+        Err(e) => storage_failed(e),
+    }
+}
+
+/// Put the step off for `wait` without charging an attempt. A step that is no longer claimable
+/// (finished, or running under another delivery of its message) is left to whoever runs it.
+async fn defer(db: &D1Database, step: &log::StepFields<'_>, wait: Wait, now: i64) -> Ack {
+    let delay_ms = i64::try_from(wait.secs).map_or(i64::MAX, |s| s.saturating_mul(1000));
+    let due = now.saturating_add(delay_ms);
+    match db::defer(db, step.step_id, wait.reason, due, now).await {
+        Ok(true) => {
+            log::step(step, "deferred", None, wait.reason, 0, true);
+            Ack::RetryIn(wait.secs)
+        }
+        Ok(false) => Ack::Ack,
+        Err(e) => storage_failed(e),
+    }
+}
+
+/// Carry out a verdict that the step may not call now: `skipped_stale`, or a delay while an
+/// older step of its entity calls. `None` for [`Turn::Go`].
+async fn not_its_turn(db: &D1Database, step: &log::StepFields<'_>, verdict: Turn) -> Option<Ack> {
+    match verdict {
+        Turn::Go => None,
+        Turn::Stale { reason } => Some(finish(db, step, "skipped_stale", reason).await),
+        Turn::Wait { secs } => {
+            let wait = Wait {
+                secs,
+                reason: "entity_busy",
+            };
+            Some(defer(db, step, wait, now_ms()).await)
+        }
+    }
+}
+
+pub async fn run(
+    db: &D1Database,
+    step_id: &str,
+    settings: &ConsumerSettings,
+    downstream: &DownstreamSettings,
+) -> Ack {
+    let row = match db::load_step(db, step_id).await {
+        Ok(Some(row)) => row,
+        Ok(None) => {
+            log::error("unknown_step", step_id);
+            return Ack::Ack;
+        }
+        Err(e) => return storage_failed(e),
+    };
+    if !matches!(row.status.as_str(), "pending" | "enqueued") {
+        // Finished (at-least-once delivery sent it again) or running under another message.
+        return Ack::Ack;
+    }
+    let kind = StepKind::from_name(&row.name);
+    let fields = log::StepFields {
+        step_id,
+        name: Some(&row.name),
+        destination: kind.map(|k| k.destination().name()),
+        provider: Some(&row.provider),
+        event_type: Some(&row.event_type),
+    };
+    let Some(kind) = kind else {
+        return finish(db, &fields, "dead", "unknown_step").await;
+    };
+    let (Some(provider), Some(payload)) =
+        (Provider::from_slug(&row.provider), row.payload.as_deref())
+    else {
+        return finish(db, &fields, "dead", "payload_unavailable").await;
+    };
+    // stripe.update_customer needs the Stripe customer linked to the HubSpot contact.
+    let link = if kind == StepKind::StripeUpdateCustomer {
+        match contact_change(payload) {
+            Ok(change) => match db::contact_link(db, &change.contact_id).await {
+                Ok(link) => link,
+                Err(e) => return storage_failed(e),
+            },
+            Err(_) => None,
+        }
+    } else {
+        None
+    };
+    let input = StepInput {
+        step_id,
+        provider,
+        event_type: &row.event_type,
+        payload,
+        occurred_at_ms: row.occurred_at,
+        account: row.account.as_deref(),
+        link: link.as_ref(),
+    };
+    let action = match plan(kind, &input, downstream) {
+        Ok(action) => action,
+        Err(e) => {
+            if let BuildError::DestinationDisabled(d) = &e {
+                log::error(
+                    "destination_disabled",
+                    &format!("{} has no token or URL configured", d.name()),
+                );
+            }
+            return finish(db, &fields, "dead", &e.code()).await;
+        }
+    };
+    let ordering = entity_key(kind, &input).zip(row.occurred_at);
+    let entity = ordering.as_ref().map(|(key, occurred_at)| EntityClaim {
+        entity: key,
+        name: &row.name,
+        occurred_at_ms: *occurred_at,
+        event_id: &row.event_id,
+    });
+    let timing = CallTiming {
+        timeout_ms: settings.timeout_ms,
+        lease_ms: db::RUNNING_LEASE_MS,
+    };
+    // Advisory: a step its entity already makes stale ends here, without touching the
+    // destination's budget or circuit. The claim decides again, atomically.
+    if let Some(claim) = &entity {
+        let now = now_ms();
+        match db::entity_standing(db, step_id, claim, now).await {
+            Ok(Some(standing)) => {
+                let verdict = turn(claim.occurred_at_ms, standing, now, timing);
+                // A deliberate skip makes no call, so it need not wait for one in flight.
+                let waits_for_nothing = matches!(action, StepAction::Skip(_));
+                if !(waits_for_nothing && matches!(verdict, Turn::Wait { .. })) {
+                    if let Some(ack) = not_its_turn(db, &fields, verdict).await {
+                        return ack;
+                    }
+                }
+            }
+            Ok(None) => return Ack::Ack,
+            Err(e) => return storage_failed(e),
+        }
+    }
+    let work = Work {
+        db,
+        step_id,
+        fields,
+        kind,
+        row: &row,
+        input: &input,
+        entity: entity.as_ref(),
+        timing,
+    };
+    match action {
+        // A deliberate no-op (e.g. our own HubSpot write echoing back): done, with the reason.
+        StepAction::Skip(reason) => finish(db, &fields, "succeeded", reason.code()).await,
+        StepAction::Local(action) => work.local(&action, settings).await,
+        StepAction::Http(spec) => work.http(&spec, settings).await,
+    }
+}
