@@ -186,12 +186,15 @@ async fn ingest(
         let env = env.clone();
         let ttl_secs = settings.hint_ttl_secs;
         ctx.wait_until(async move {
-            match env.d1("DB") {
-                Ok(db) if !new_step_ids.is_empty() => {
-                    send_steps(&env, &db, &new_step_ids).await;
+            // D1Database is not Clone: the binding is looked up again inside the future.
+            if !new_step_ids.is_empty() {
+                match env.d1("DB") {
+                    Ok(db) => {
+                        send_steps(&env, &db, &new_step_ids).await;
+                    }
+                    // The steps stay `pending`; the sweeper enqueues them.
+                    Err(e) => log::error("queue_send_skipped", &e.to_string()),
                 }
-                Ok(_) => {}
-                Err(e) => log::error("queue_send_skipped", &e.to_string()),
             }
             hints::remember(&env, &fresh_keys, ttl_secs).await;
         });
