@@ -129,9 +129,10 @@ pub async fn insert_events(
         .collect())
 }
 
-/// One INSERT of planned steps, at most `STEPS_PER_STATEMENT` rows (status `pending`, idempotency key = step id). A step the event already has is left as
-/// it is (`ON CONFLICT DO NOTHING`): a step id is `event_id:name`, so the same step is never
-/// stored twice, whoever plans it.
+/// One INSERT of planned steps, at most `STEPS_PER_STATEMENT` rows (status `pending`,
+/// idempotency key = step id). A step the event already has is left as it is (`ON CONFLICT DO
+/// NOTHING`): a step id is `event_id:name`, so the same step is never stored twice, whoever
+/// plans it.
 fn steps_statement(db: &D1Database, rows: &[StepRow], now_ms: i64) -> Result<D1PreparedStatement> {
     let mut sql = String::from(
         "INSERT INTO steps (id, event_id, name, destination, status, idempotency_key, \

@@ -3,7 +3,7 @@
 // redrive (dry run vs real), rejection counts and totals; no configured secret in any response.
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { downstreamVars, startWorker, waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
+import { downstreamVars, startWorker, waitFor, TEST_SECRETS, waitForNoStepInFlight } from "../helpers/worker.mjs";
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 import { shopifyDelivery, shopifyOrder } from "../helpers/providers.mjs";
@@ -33,10 +33,7 @@ describe("admin API", () => {
   // Let earlier tests' steps finish first, so their downstream calls do not eat this test's
   // scripted fake responses.
   beforeEach(async () => {
-    await waitFor(async () => {
-      const [row] = await worker.all("SELECT COUNT(*) AS n FROM steps WHERE status IN ('pending', 'enqueued', 'running')");
-      return row.n === 0;
-    }, { what: "no step in flight" });
+    await waitForNoStepInFlight(worker);
     fake.reset();
   });
 

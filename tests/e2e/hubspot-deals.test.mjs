@@ -7,7 +7,7 @@
 // redrive of that dead-letter group creates the deal once.
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { downstreamVars, startWorker, waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
+import { downstreamVars, startWorker, TEST_SECRETS, waitForNoStepInFlight } from "../helpers/worker.mjs";
 import { DEAL_ID_PROPERTY, startFakeDownstream } from "../helpers/fake-downstream.mjs";
 import { shopifyOrder } from "../helpers/providers.mjs";
 import { DEALS, DEALS_UPSERT, deliver, settled, sleep } from "../helpers/flows.mjs";
@@ -31,10 +31,7 @@ describe("HubSpot deal creation", () => {
     await fake?.close();
   });
   beforeEach(async () => {
-    await waitFor(async () => {
-      const [row] = await worker.all("SELECT COUNT(*) AS n FROM steps WHERE status IN ('pending', 'enqueued', 'running')");
-      return row.n === 0;
-    }, { what: "no step in flight" });
+    await waitForNoStepInFlight(worker);
     fake.reset();
   });
 

@@ -205,6 +205,17 @@ export async function migrate(db) {
 }
 
 /** Poll `check` until it returns a truthy value or `timeoutMs` passes. */
+/** Wait until no step is pending, enqueued or running (earlier tests' work has settled). */
+export async function waitForNoStepInFlight(worker) {
+  await waitFor(
+    async () => {
+      const [row] = await worker.all("SELECT COUNT(*) AS n FROM steps WHERE status IN ('pending', 'enqueued', 'running')");
+      return row.n === 0;
+    },
+    { what: "no step in flight" },
+  );
+}
+
 export async function waitFor(check, { timeoutMs = 15000, intervalMs = 100, what = "condition" } = {}) {
   const deadline = Date.now() + timeoutMs;
   let last;
