@@ -27,6 +27,7 @@ import { startFakeDownstream } from "../tests/helpers/fake-downstream.mjs";
 import { startWorker } from "../tests/helpers/worker.mjs";
 import { Miniflare } from "miniflare";
 import { devVars } from "./dev-vars.mjs";
+import { readWranglerConfig } from "../scripts/wrangler-config.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values: args } = parseArgs({
@@ -106,7 +107,7 @@ if (args.runtime === "wrangler") {
   const mf = new Miniflare({
     modules: true,
     scriptPath: path.join(ROOT, "bench/control-worker.js"),
-    compatibilityDate: "2026-04-01",
+    compatibilityDate: (await readWranglerConfig()).compatibility_date,
     kvNamespaces: ["IDEMPOTENCY"],
     d1Databases: ["DB"],
     ...(args["in-memory"] ? {} : { d1Persist: path.join(state, "d1"), kvPersist: path.join(state, "kv") }),

@@ -11,6 +11,7 @@ import { existsSync, readdirSync } from "node:fs";
 import crypto from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { bindingOptions } from "./wrangler-config.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -179,10 +180,8 @@ export async function runtimeProblems(config, secrets) {
     modulesRoot: build,
     modules: true,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-    compatibilityDate: config.compatibility_date ?? "2026-04-01",
-    kvNamespaces: ["IDEMPOTENCY"],
-    d1Databases: ["DB"],
-    queueProducers: { STEPS: "steps", STEPS_DLQ: DLQ_QUEUE },
+    // The bindings as the config declares them (no consumers: only /health is asked).
+    ...withoutConsumers(bindingOptions(config)),
     bindings: { ...placeholders(), ...(config.vars ?? {}), ...secrets },
     cf: false,
     log: new Log(LogLevel.NONE),
@@ -209,6 +208,10 @@ export async function runtimeProblems(config, secrets) {
   } finally {
     await mf.dispose();
   }
+}
+
+function withoutConsumers({ queueConsumers, ...options }) {
+  return options;
 }
 
 /** All checks. Returns { problems, health, config, raw }. */

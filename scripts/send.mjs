@@ -8,9 +8,10 @@
 //   scripts/send shopify orders/create --url http://127.0.0.1:8787 --duplicate
 //   scripts/send sendgrid bounce --tamper
 import crypto from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { readDevVars } from "./wrangler-config.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const FIXTURES = path.join(ROOT, "tests/fixtures/events");
@@ -31,17 +32,13 @@ function samples(provider, dir = path.join(FIXTURES, provider), prefix = "") {
   }).sort();
 }
 
-/** KEY="value" lines of $EDGEHOOKS_DEV_VARS, else .dev.vars, else .dev.vars.example. */
+/** The settings of $EDGEHOOKS_DEV_VARS, else .dev.vars, else .dev.vars.example. */
 function devVars() {
-  const candidates = [process.env.EDGEHOOKS_DEV_VARS, ".dev.vars", ".dev.vars.example"].filter(Boolean);
-  const file = candidates.map((f) => path.resolve(ROOT, f)).find(existsSync);
-  if (!file) usage("no .dev.vars or .dev.vars.example");
-  const vars = {};
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    const m = line.match(/^\s*([A-Z0-9_]+)\s*=\s*"?(.*?)"?\s*$/);
-    if (m) vars[m[1]] = m[2];
+  try {
+    return readDevVars(process.env.EDGEHOOKS_DEV_VARS);
+  } catch {
+    usage("no .dev.vars or .dev.vars.example");
   }
-  return vars;
 }
 
 function firstSecret(vars, name) {

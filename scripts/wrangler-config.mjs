@@ -1,0 +1,65 @@
+// The one reader of edgehooks' configuration for the Node-side tools (tests, benchmarks, the
+// config check, scripts/send): wrangler.toml through wrangler's own config reader, turned into
+// Miniflare worker options (compatibility date, vars, KV, D1 and queue bindings as declared),
+// and .dev.vars through Node's dotenv parser. Nothing here parses TOML or repeats a value that
+// wrangler.toml already holds.
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { parseEnv } from "node:util";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/** wrangler.toml (or `configPath`) as wrangler itself reads and validates it. */
+export async function readWranglerConfig(configPath = path.join(ROOT, "wrangler.toml")) {
+  const { unstable_readConfig } = await import("wrangler");
+  return unstable_readConfig({ config: configPath }, { hideWarnings: true });
+}
+
+/** The `[vars]` of a config as strings (Miniflare bindings), as `wrangler dev` passes them. */
+export function stringVars(config) {
+  return Object.fromEntries(
+    Object.entries(config.vars ?? {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+  );
+}
+
+/**
+ * Miniflare worker options for the bindings a config declares: compatibility date and flags,
+ * KV namespaces and D1 databases by binding name, queue producers, and queue consumers with their
+ * batch size, retries and dead-letter queue. `batchTimeoutSecs` overrides every consumer's
+ * `max_batch_timeout` (tests use a short one so messages are not held for a second).
+ */
+export function bindingOptions(config, { batchTimeoutSecs } = {}) {
+  const queues = config.queues ?? {};
+  const consumers = Object.fromEntries(
+    (queues.consumers ?? []).map((c) => [
+      c.queue,
+      {
+        ...(c.max_batch_size !== undefined ? { maxBatchSize: c.max_batch_size } : {}),
+        maxBatchTimeout: batchTimeoutSecs ?? c.max_batch_timeout,
+        ...(c.max_retries !== undefined ? { maxRetries: c.max_retries } : {}),
+        ...(c.dead_letter_queue ? { deadLetterQueue: c.dead_letter_queue } : {}),
+        ...(c.retry_delay !== undefined ? { retryDelay: c.retry_delay } : {}),
+      },
+    ]),
+  );
+  return {
+    compatibilityDate: config.compatibility_date,
+    compatibilityFlags: config.compatibility_flags ?? [],
+    kvNamespaces: (config.kv_namespaces ?? []).map((kv) => kv.binding),
+    d1Databases: (config.d1_databases ?? []).map((d1) => d1.binding),
+    queueProducers: Object.fromEntries((queues.producers ?? []).map((p) => [p.binding, p.queue])),
+    queueConsumers: consumers,
+  };
+}
+
+/**
+ * The local settings `wrangler dev` reads: `file` if given, else .dev.vars, else
+ * .dev.vars.example (which holds working local values), parsed as dotenv.
+ */
+export function readDevVars(file) {
+  const candidates = [file, ".dev.vars", ".dev.vars.example"].filter(Boolean).map((f) => path.resolve(ROOT, f));
+  const found = candidates.find(existsSync);
+  if (!found) throw new Error("no .dev.vars or .dev.vars.example");
+  return parseEnv(readFileSync(found, "utf8"));
+}
