@@ -14,6 +14,7 @@
 //!   cursor, filters, replay plan and secret scrubbing.
 //! - [`config`]: parsing of secret lists and numeric settings.
 //! - [`ids`]: content-derived event and step ids.
+//! - [`standard_webhooks`]: signing (and verifying) deliveries per the Standard Webhooks spec.
 //! - [`time`]: the few calendar conversions the providers need (RFC 3339, HTTP dates).
 
 pub mod admin;
@@ -29,6 +30,7 @@ pub mod retry;
 pub mod routes;
 pub mod sendgrid;
 pub mod shopify;
+pub mod standard_webhooks;
 pub mod stripe;
 pub mod time;
 pub mod webhook;
