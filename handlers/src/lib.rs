@@ -14,12 +14,15 @@
 //!   cursor, filters, replay plan and secret scrubbing.
 //! - [`config`]: parsing of secret lists and numeric settings.
 //! - [`ids`]: content-derived event and step ids.
+//! - [`connections`]: operator-defined connections (source, filter, destination) and `http`
+//!   destinations, validated from the admin API's JSON.
 //! - [`standard_webhooks`]: signing (and verifying) deliveries per the Standard Webhooks spec.
 //! - [`time`]: the few calendar conversions the providers need (RFC 3339, HTTP dates).
 
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod connections;
 pub mod downstream;
 pub mod fields;
 pub mod hubspot;
