@@ -190,12 +190,16 @@ describe("batches: a bad element never costs the good ones", () => {
 
   test("HubSpot: a batch with no valid element is 400, each element its own rejected row", async () => {
     const before = (await rejectedRows("hubspot")).length;
-    const bad = [{ ...hubspotEvent(), portalId: "x" }, { ...hubspotEvent(), subscriptionType: "" }];
+    // 40 malformed elements: more than one multi-row INSERT of rejected rows.
+    const bad = Array.from({ length: 40 }, (_, i) => (i % 2 ? { ...hubspotEvent(), portalId: "x" } : [i]));
     const d = hubspotDelivery(bad, HUBSPOT_SECRET);
     const res = await worker.post("/webhooks/hubspot", d.payload, d.headers);
-    assert.deepEqual([res.status, res.json?.error], [400, "missing_field"]);
+    assert.deepEqual([res.status, res.json?.error], [400, "unexpected_shape"]);
     const rows = (await rejectedRows("hubspot")).slice(before);
-    assert.deepEqual(rows.map((r) => [r.batch_index, r.error]), [[0, "missing_field"], [1, "missing_field"]]);
+    assert.deepEqual(
+      rows.map((r) => [r.batch_index, r.error]),
+      bad.map((_, i) => [i, i % 2 ? "missing_field" : "unexpected_shape"]),
+    );
   });
 
   test("SendGrid: a malformed element is rejected alone; the same delivery again adds nothing", async () => {
