@@ -1,6 +1,7 @@
 //! `POST /webhooks/{provider}`: read the raw body once within the size limit, verify and parse
-//! it with the pure core, skip events KV already knows (one bulk lookup per request), store new
-//! events and their planned steps in one D1 transaction, then answer. Nothing is acknowledged
+//! it with the pure core, skip events KV already knows (one bulk lookup per 100 events), store
+//! new events and their planned steps in D1 (one transaction per chunk of events, with each
+//! malformed element of a batch as its own rejected row), then answer. Nothing is acknowledged
 //! before D1 has it. What follows the commit (sending the new step ids to the STEPS queue,
 //! marking them `enqueued`, writing KV hints) runs after the answer, in `waitUntil`: none of it
 //! can lose an event, because D1 is the transactional outbox (a step whose send never happened
