@@ -78,7 +78,9 @@ function delivery(provider, event, sample, vars, url) {
       return { body, headers: { "x-hubspot-signature-v3": signature, "x-hubspot-request-timestamp": String(ms) } };
     }
     case "shopify": {
-      const body = JSON.stringify(sample);
+      // Shopify dedupes on the signed body too: a fresh updated_at makes each send a new event
+      // (a privacy sample, which has none, is the same request each time: a duplicate).
+      const body = JSON.stringify("updated_at" in sample ? { ...sample, updated_at: new Date().toISOString() } : sample);
       return {
         body,
         headers: {
@@ -86,6 +88,7 @@ function delivery(provider, event, sample, vars, url) {
           "x-shopify-topic": event,
           "x-shopify-shop-domain": sample.shop_domain ?? sample.myshopify_domain ?? "keyworks-demo.myshopify.com",
           "x-shopify-webhook-id": crypto.randomUUID(),
+          "x-shopify-event-id": crypto.randomUUID(),
           "x-shopify-triggered-at": new Date().toISOString(),
           "x-shopify-api-version": "2025-10",
         },

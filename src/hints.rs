@@ -1,9 +1,11 @@
 //! KV dedupe hints: the fast path in front of D1's unique constraint. A hint `seen:<event id>`
 //! says "D1 already stores this event", so a provider's retry is answered without a D1 write.
 //! Lookups use KV's bulk `get` (up to 100 keys per call), so a SendGrid or HubSpot batch costs
-//! one KV round trip instead of one per event; hints are written one `put` each (KV has no bulk
-//! put in the Workers binding) after D1 has committed. Hints are advisory: a failed or missing
-//! lookup counts as "unknown" and D1 stays the authority.
+//! one KV round trip per 100 events instead of one per event; hints are written one `put` each
+//! (KV has no bulk put in the Workers binding) after D1 has committed, for at most
+//! [`MAX_HINT_PUTS`] events per request so that a batch of any size stays inside the
+//! invocation's KV operation and subrequest limits. Hints are advisory: a failed, missing or
+//! unwritten hint counts as "unknown" and D1 stays the authority.
 
 use edgehooks_handlers::ids;
 use edgehooks_handlers::webhook::Provider;
@@ -17,8 +19,16 @@ use crate::log;
 
 const BINDING: &str = "IDEMPOTENCY";
 
-/// KV's bulk `get` accepts at most this many keys per call.
+/// KV's bulk `get` accepts at most this many keys per call (Workers KV `get` with an array of
+/// keys); one bulk call counts as one KV operation and one subrequest.
 const BULK_GET_LIMIT: usize = 100;
+
+/// A Worker invocation may make at most 1,000 KV operations (KV platform limits, both plans),
+/// within 1,000 subrequests on the paid plan (50 on the free plan). A delivery of
+/// `MAX_BODY_BYTES` (~3,000 small SendGrid events) needs ~30 bulk gets; hint puts are capped
+/// here so gets, puts, D1 batches and queue sends together stay well inside those limits. The
+/// events beyond the cap get no hint: a retry of them costs a D1 round trip, never a duplicate.
+pub const MAX_HINT_PUTS: usize = 100;
 
 /// KV key marking an event as stored in D1.
 pub fn hint_key(provider: Provider, dedupe_key: &str) -> String {
@@ -62,7 +72,7 @@ pub async fn remember(env: &Env, keys: &[String], ttl_secs: u64) {
     let Ok(kv) = env.kv(BINDING) else {
         return;
     };
-    let puts = keys.iter().map(|key| {
+    let puts = keys.iter().take(MAX_HINT_PUTS).map(|key| {
         let kv = &kv;
         async move {
             match kv.put(key, "1") {

@@ -1,6 +1,7 @@
 //! `POST /webhooks/{provider}`: read the raw body once within the size limit, verify and parse
-//! it with the pure core, skip events KV already knows (one bulk lookup per request), store new
-//! events and their planned steps in one D1 transaction, then answer. Nothing is acknowledged
+//! it with the pure core, skip events KV already knows (one bulk lookup per 100 events), store
+//! new events and their planned steps in D1 (one transaction per chunk of events, with each
+//! malformed element of a batch as its own rejected row), then answer. Nothing is acknowledged
 //! before D1 has it. What follows the commit (sending the new step ids to the STEPS queue,
 //! marking them `enqueued`, writing KV hints) runs after the answer, in `waitUntil`: none of it
 //! can lose an event, because D1 is the transactional outbox (a step whose send never happened
@@ -48,7 +49,7 @@ async fn read_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, AppError> {
     Ok(body)
 }
 
-/// At most this many dedupe keys are logged per request (HubSpot batches hold up to 100);
+/// At most this many dedupe keys are logged per request (a batch may hold thousands);
 /// `events` always carries the full count.
 const MAX_LOGGED_KEYS: usize = 20;
 
@@ -63,6 +64,8 @@ struct Summary {
     events: usize,
     new_events: usize,
     duplicates: usize,
+    /// Malformed elements of a batch, each kept as its own rejected row.
+    rejected: usize,
     key_index: Option<usize>,
 }
 
@@ -146,6 +149,20 @@ async fn ingest(
     };
 
     summary.describe(accepted.key_index, &accepted.events);
+    summary.rejected = accepted.rejected.len();
+    if let Some(error) = accepted.all_rejected() {
+        // Nothing usable: each element kept as its own rejected row, answered 400 as before.
+        db::insert_events(
+            &db,
+            provider,
+            accepted.key_index,
+            started,
+            &[],
+            &accepted.rejected,
+        )
+        .await?;
+        return Err(AppError::Unparsable(error.clone()));
+    }
     let hint_keys: Vec<String> = accepted
         .events
         .iter()
@@ -169,10 +186,18 @@ async fn ingest(
             steps: routes.steps_for(provider, &event.event_type),
         })
         .collect();
-    let inserted = if planned.is_empty() {
+    let inserted = if planned.is_empty() && accepted.rejected.is_empty() {
         Vec::new()
     } else {
-        db::insert_events(&db, provider, accepted.key_index, started, &planned).await?
+        db::insert_events(
+            &db,
+            provider,
+            accepted.key_index,
+            started,
+            &planned,
+            &accepted.rejected,
+        )
+        .await?
     };
 
     // Committed: everything below may run after the answer.
@@ -204,15 +229,23 @@ async fn ingest(
     let duplicates = duplicates_from_kv + (inserted.len() - new_events);
     summary.new_events = new_events;
     summary.duplicates = duplicates;
-    if new_events == 0 {
+    Ok(answer(summary))
+}
+
+/// The 200 answer: `accepted` with counts, or `duplicate` when nothing was new; `rejected`
+/// (the batch's malformed elements, each kept as a rejected row) appears only when non-zero.
+fn answer(summary: &mut Summary) -> Response {
+    let mut body = if summary.new_events == 0 {
         summary.outcome = Some("duplicate");
-        return Ok(json_response(&json!({ "status": "duplicate" }), 200));
+        json!({ "status": "duplicate" })
+    } else {
+        summary.outcome = Some("accepted");
+        json!({ "status": "accepted", "events": summary.new_events, "duplicates": summary.duplicates })
+    };
+    if let (true, Some(fields)) = (summary.rejected > 0, body.as_object_mut()) {
+        fields.insert("rejected".into(), json!(summary.rejected));
     }
-    summary.outcome = Some("accepted");
-    Ok(json_response(
-        &json!({ "status": "accepted", "events": new_events, "duplicates": duplicates }),
-        200,
-    ))
+    json_response(&body, 200)
 }
 
 /// The outcome name of a failed request.
@@ -259,6 +292,7 @@ fn log_request(
         "events": summary.events,
         "new_events": summary.new_events,
         "duplicates": summary.duplicates,
+        "rejected": summary.rejected,
         "dedupe_keys": summary.dedupe_keys,
         "key_index": summary.key_index,
         "latency_ms": Date::now().as_millis() as i64 - started,

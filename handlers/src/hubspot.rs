@@ -1,10 +1,13 @@
 //! HubSpot webhooks. v3: `X-HubSpot-Signature-v3 = base64(HMAC-SHA256(client secret, method +
 //! uri + body + timestamp))` with `X-HubSpot-Request-Timestamp` in Unix **milliseconds**, where
 //! `uri` is the full URL HubSpot called with only twelve reserved escapes decoded (see
-//! [`signed_uri`]). Legacy v1 (`hex(sha256(secret + body))`) and v2 (`hex(sha256(secret + method
-//! + uri + body))`, uri not decoded) are accepted only when enabled and no v3 header is present.
-//! The body is a JSON array of up to 100 events whose dedupe key is
-//! `portalId:subscriptionId:eventId` (never a body hash: a retry changes `attemptNumber`).
+//! [`signed_uri`]). Legacy v1 (`hex(sha256(secret + body))`) and v2
+//! (`hex(sha256(secret + method + uri + body))`, uri not decoded) are accepted only when enabled
+//! and no v3 header is present.
+//! The body is a JSON array of events (HubSpot sends up to 100; a verified batch of any size
+//! within `MAX_BODY_BYTES` is accepted) whose dedupe key is `portalId:subscriptionId:eventId`,
+//! never a body hash, because a retry changes `attemptNumber`. A malformed element is rejected
+//! on its own and never costs the others.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -18,8 +21,8 @@ use subtle::ConstantTimeEq;
 
 use crate::fields::{read_event, Field, Fields};
 use crate::webhook::{
-    parse_decimal, split_json_array, Clock, InboundRequest, ParseError, ParsedEvent, Verified,
-    VerifyError,
+    parse_decimal, rejected_element_key, split_json_array, Batch, Clock, InboundRequest,
+    ParseError, ParsedEvent, RejectedElement, Verified, VerifyError,
 };
 
 pub const SIGNATURE_V3_HEADER: &str = "X-HubSpot-Signature-v3";
@@ -27,8 +30,11 @@ pub const TIMESTAMP_HEADER: &str = "X-HubSpot-Request-Timestamp";
 pub const LEGACY_SIGNATURE_HEADER: &str = "X-HubSpot-Signature";
 pub const LEGACY_VERSION_HEADER: &str = "X-HubSpot-Signature-Version";
 
-/// HubSpot sends at most this many events per request.
+/// HubSpot sends at most this many events per request (its own limit; edgehooks does not
+/// enforce it: a larger verified batch is accepted whole).
 pub const MAX_BATCH: usize = 100;
+
+const BATCH_SHAPE: &str = "a JSON array of events";
 
 /// What verification needs beyond the request itself.
 #[derive(Clone, Default)]
@@ -278,7 +284,7 @@ fn id_field(event: &Fields, field: &'static str) -> Result<String, ParseError> {
 }
 
 fn parse_event(element: &str) -> Result<ParsedEvent, ParseError> {
-    let event = read_event(element, EVENT_FIELDS, "a JSON array of events")?;
+    let event = read_event(element, EVENT_FIELDS, BATCH_SHAPE)?;
     let portal = id_field(&event, "portalId")?;
     let subscription = id_field(&event, "subscriptionId")?;
     let event_id = id_field(&event, "eventId")?;
@@ -292,25 +298,52 @@ fn parse_event(element: &str) -> Result<ParsedEvent, ParseError> {
         account: Some(portal),
         occurred_at_ms: event.get("occurredAt").and_then(Field::as_i64),
         payload: element.to_string(),
+        content_key: None,
     })
 }
 
-/// Parse a verified HubSpot body into its events, in order; a dedupe key repeated inside the
-/// batch keeps its first event.
-pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
-    let batch = split_json_array(req.body, "a JSON array of events")?;
-    if batch.len() > MAX_BATCH {
-        return Err(ParseError::UnexpectedShape("at most 100 events"));
+/// The bytes a rejected element's dedupe key digests: the element without `attemptNumber`
+/// (re-serialised with sorted keys), because HubSpot's retry of the same delivery changes it;
+/// the raw bytes when the element is not an object.
+fn retry_stable_bytes(element: &str) -> Vec<u8> {
+    match serde_json::from_str::<serde_json::Value>(element) {
+        Ok(serde_json::Value::Object(mut object)) => {
+            object.remove("attemptNumber");
+            serde_json::to_vec(&object).unwrap_or_else(|_| element.as_bytes().to_vec())
+        }
+        _ => element.as_bytes().to_vec(),
     }
+}
+
+/// Parse a verified HubSpot body: each well-formed element becomes an event, in order (a
+/// dedupe key repeated inside the batch keeps its first), each malformed one a rejected
+/// element. Only a body that is not a non-empty JSON array fails as a whole.
+pub fn parse_batch(req: &InboundRequest) -> Result<Batch, ParseError> {
+    let elements = split_json_array(req.body, BATCH_SHAPE)?;
     let mut seen = HashSet::new();
-    let mut events = Vec::with_capacity(batch.len());
-    for element in &batch {
-        let event = parse_event(element)?;
-        if seen.insert(event.dedupe_key.clone()) {
-            events.push(event);
+    let mut batch = Batch::default();
+    for (index, element) in elements.into_iter().enumerate() {
+        match parse_event(element) {
+            Ok(event) => {
+                if seen.insert(event.dedupe_key.clone()) {
+                    batch.events.push(event);
+                }
+            }
+            Err(error) => batch.rejected.push(RejectedElement {
+                index,
+                error,
+                dedupe_key: rejected_element_key(index, &retry_stable_bytes(element)),
+                payload: element.to_string(),
+            }),
         }
     }
-    Ok(events)
+    Ok(batch)
+}
+
+/// All-or-nothing parse: the events when every element is well formed, else the first
+/// element's error (ingest uses [`parse_batch`]).
+pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
+    parse_batch(req)?.strict()
 }
 
 #[cfg(test)]
@@ -492,11 +525,10 @@ mod tests {
     fn parse_rejects_bad_shapes() {
         let event = r#"{"portalId":1,"subscriptionId":2,"eventId":3,"subscriptionType":"t"}"#;
         let batch = |n: usize| format!("[{}]", vec![event; n].join(","));
-        assert_eq!(parse_body(&batch(100)).map(|e| e.len()), Ok(1));
+        assert_eq!(parse_body(&batch(1_000)).map(|e| e.len()), Ok(1));
         let shape = ParseError::UnexpectedShape;
         let field = ParseError::MissingField;
         for (body, expected) in [
-            (batch(101), shape("at most 100 events")),
             ("not json".into(), ParseError::InvalidJson),
             ("[]".into(), ParseError::EmptyBatch),
             (event.into(), shape("a JSON array of events")),
@@ -532,5 +564,75 @@ mod tests {
             body: &[0xff, b'['],
         };
         assert_eq!(parse(&req), Err(ParseError::InvalidJson));
+    }
+
+    fn batch_of(body: &str) -> Batch {
+        parse_batch(&InboundRequest {
+            method: "POST",
+            url: URL,
+            headers: &[],
+            body: body.as_bytes(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_malformed_element_is_rejected_alone() {
+        let good = |id: u32| {
+            format!(
+                r#"{{"portalId":1,"subscriptionId":2,"eventId":{id},"attemptNumber":0,"subscriptionType":"contact.deletion"}}"#
+            )
+        };
+        let no_event_id = r#"{"portalId":1,"subscriptionId":2,"attemptNumber":0,"subscriptionType":"contact.deletion"}"#;
+        let body = format!("[{},{no_event_id},{},7]", good(1), good(2));
+        let batch = batch_of(&body);
+        let keys: Vec<&str> = batch.events.iter().map(|e| e.dedupe_key.as_str()).collect();
+        assert_eq!(keys, ["1:2:1", "1:2:2"]);
+        let rejected: Vec<(usize, ParseError, &str)> = batch
+            .rejected
+            .iter()
+            .map(|r| (r.index, r.error.clone(), r.payload.as_str()))
+            .collect();
+        assert_eq!(
+            rejected,
+            [
+                (1, ParseError::MissingField("eventId"), no_event_id),
+                (3, ParseError::UnexpectedShape(BATCH_SHAPE), "7"),
+            ]
+        );
+        assert!(batch.rejected[0].dedupe_key.starts_with("rejected:1:"));
+        assert_eq!(parse_body(&body), Err(ParseError::MissingField("eventId")));
+
+        // HubSpot's retry of the same delivery bumps attemptNumber: same rejected keys.
+        let retried = body.replace(r#""attemptNumber":0"#, r#""attemptNumber":1"#);
+        assert_ne!(retried, body);
+        let again = batch_of(&retried);
+        let key = |b: &Batch| {
+            b.rejected
+                .iter()
+                .map(|r| r.dedupe_key.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(key(&again), key(&batch));
+        // Another element at the same index is another row.
+        let other = body.replace(
+            r#""subscriptionId":2,"attemptNumber""#,
+            r#""subscriptionId":3,"attemptNumber""#,
+        );
+        assert_ne!(key(&batch_of(&other))[0], key(&batch)[0]);
+    }
+
+    #[test]
+    fn a_batch_of_any_size_is_parsed_whole() {
+        let elements: Vec<String> = (0..1_000)
+            .map(|id| {
+                format!(
+                    r#"{{"portalId":1,"subscriptionId":2,"eventId":{id},"subscriptionType":"t"}}"#
+                )
+            })
+            .collect();
+        let batch = batch_of(&format!("[{}]", elements.join(",")));
+        assert_eq!(batch.events.len(), 1_000);
+        assert!(batch.rejected.is_empty());
     }
 }

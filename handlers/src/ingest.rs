@@ -1,7 +1,9 @@
 //! Ingest dispatch: given a provider's configured keys, verify a delivery and parse it into
 //! events. The shell calls this once per request and maps the error to a response.
 
-use crate::webhook::{Clock, InboundRequest, ParseError, ParsedEvent, Provider, VerifyError};
+use crate::webhook::{
+    Batch, Clock, InboundRequest, ParseError, ParsedEvent, Provider, RejectedElement, VerifyError,
+};
 use crate::{hubspot, sendgrid, shopify, stripe};
 
 /// The verification material configured for one provider.
@@ -33,11 +35,24 @@ impl ProviderKeys {
     }
 }
 
-/// A verified, parsed delivery.
+/// A verified, parsed delivery: its well-formed events and (batches only) its malformed
+/// elements, each kept as its own rejected row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
     pub key_index: usize,
     pub events: Vec<ParsedEvent>,
+    pub rejected: Vec<RejectedElement>,
+}
+
+impl Accepted {
+    /// The error to answer (400) when every element of the delivery was malformed; `None` when
+    /// anything was well formed (the answer is then 200).
+    pub fn all_rejected(&self) -> Option<&ParseError> {
+        match self.events.is_empty() {
+            true => self.rejected.first().map(|r| &r.error),
+            false => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,12 +88,20 @@ pub fn verify_and_parse(
     }
     .map_err(IngestError::Verify)?;
     let key_index = verified.key_index;
-    let events = match keys {
-        ProviderKeys::Stripe(_) => stripe::parse(req),
-        ProviderKeys::SendGrid(_) => sendgrid::parse(req),
-        ProviderKeys::HubSpot(_) => hubspot::parse(req),
-        ProviderKeys::Shopify(_) => shopify::parse(req),
+    let single = |events| Batch {
+        events,
+        rejected: Vec::new(),
+    };
+    let Batch { events, rejected } = match keys {
+        ProviderKeys::Stripe(_) => stripe::parse(req).map(single),
+        ProviderKeys::SendGrid(_) => sendgrid::parse_batch(req),
+        ProviderKeys::HubSpot(_) => hubspot::parse_batch(req),
+        ProviderKeys::Shopify(_) => shopify::parse(req).map(single),
     }
     .map_err(|error| IngestError::Parse { key_index, error })?;
-    Ok(Accepted { key_index, events })
+    Ok(Accepted {
+        key_index,
+        events,
+        rejected,
+    })
 }

@@ -3,7 +3,8 @@
 //! signed message is the timestamp header text followed by the raw body, no separator, ECDSA
 //! P-256 with SHA-256. Keys are base64 SubjectPublicKeyInfo DER as SendGrid's dashboard shows
 //! them. SendGrid does not normalise S, so high-S signatures are valid. The body is a JSON array
-//! of events; each event's `sg_event_id` is its dedupe key and `timestamp` (seconds) its time.
+//! of events; each event's `sg_event_id` is its dedupe key and `timestamp` (seconds) its time. A
+//! malformed element is rejected on its own and never costs the others.
 
 use std::collections::HashSet;
 
@@ -17,8 +18,8 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{secret_list, ConfigError};
 use crate::webhook::{
-    parse_decimal, split_json_array, Clock, InboundRequest, ParseError, ParsedEvent, Verified,
-    VerifyError,
+    parse_decimal, rejected_element_key, split_json_array, Batch, Clock, InboundRequest,
+    ParseError, ParsedEvent, RejectedElement, Verified, VerifyError,
 };
 
 pub const SIGNATURE_HEADER: &str = "X-Twilio-Email-Event-Webhook-Signature";
@@ -146,30 +147,47 @@ fn event_fields(element: &str) -> Result<(String, String, Option<i64>), ParseErr
     Ok((dedupe_key, event_type, occurred_at_ms))
 }
 
-/// Parse a verified SendGrid body into its events, one per array element. Every element must be
-/// well formed or the whole batch is rejected; a `sg_event_id` repeated inside the batch keeps
-/// only its first occurrence. Each payload is the element's exact bytes.
-pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
+/// Parse a verified SendGrid body: each well-formed element becomes an event, in order (a
+/// `sg_event_id` repeated inside the batch keeps its first occurrence), each malformed one a
+/// rejected element keyed by its index and a digest of its exact bytes (SendGrid retries the
+/// same body). Only a body that is not a non-empty JSON array fails as a whole. Each payload is
+/// the element's exact bytes.
+pub fn parse_batch(req: &InboundRequest) -> Result<Batch, ParseError> {
     let elements = split_json_array(req.body, BATCH_SHAPE)?;
-    let fields = elements
-        .iter()
-        .map(|element| event_fields(element))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut seen = HashSet::with_capacity(fields.len());
-    let mut events = Vec::with_capacity(fields.len());
-    for (element, (dedupe_key, event_type, occurred_at_ms)) in elements.iter().zip(fields) {
+    let mut seen = HashSet::with_capacity(elements.len());
+    let mut batch = Batch::default();
+    for (index, element) in elements.into_iter().enumerate() {
+        let (dedupe_key, event_type, occurred_at_ms) = match event_fields(element) {
+            Ok(fields) => fields,
+            Err(error) => {
+                batch.rejected.push(RejectedElement {
+                    index,
+                    error,
+                    dedupe_key: rejected_element_key(index, element.as_bytes()),
+                    payload: element.to_string(),
+                });
+                continue;
+            }
+        };
         if !seen.insert(dedupe_key.clone()) {
             continue;
         }
-        events.push(ParsedEvent {
+        batch.events.push(ParsedEvent {
             dedupe_key,
             event_type,
             account: None,
             occurred_at_ms,
             payload: element.to_string(),
+            content_key: None,
         });
     }
-    Ok(events)
+    Ok(batch)
+}
+
+/// All-or-nothing parse: the events when every element is well formed, else the first
+/// element's error (ingest uses [`parse_batch`]).
+pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
+    parse_batch(req)?.strict()
 }
 
 #[cfg(test)]
@@ -528,5 +546,37 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
+    }
+
+    #[test]
+    fn a_malformed_element_is_rejected_alone() {
+        let body = br#"[{"sg_event_id":"a","event":"open"},{"event":"open"},{"sg_event_id":"b","event":"click"},"x"]"#;
+        let req = InboundRequest {
+            method: "POST",
+            url: "",
+            headers: &[],
+            body,
+        };
+        let batch = parse_batch(&req).unwrap();
+        let keys: Vec<&str> = batch.events.iter().map(|e| e.dedupe_key.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        let rejected: Vec<(usize, &str, &str)> = batch
+            .rejected
+            .iter()
+            .map(|r| (r.index, r.error.code(), r.payload.as_str()))
+            .collect();
+        assert_eq!(
+            rejected,
+            [
+                (1, "missing_field", r#"{"event":"open"}"#),
+                (3, "unexpected_shape", r#""x""#)
+            ]
+        );
+        assert_eq!(
+            batch.rejected[0].dedupe_key,
+            crate::webhook::rejected_element_key(1, br#"{"event":"open"}"#)
+        );
+        // The same delivery again (SendGrid retries the same body): the same keys.
+        assert_eq!(parse_batch(&req).unwrap(), batch);
     }
 }

@@ -1,16 +1,21 @@
 //! Shopify webhooks. `X-Shopify-Hmac-Sha256` is `base64(HMAC-SHA256(app secret, raw body))`,
 //! keyed with the secret's UTF-8 bytes (not decoded). A header that is not base64 of exactly 32
 //! bytes can never match and is reported as a mismatch. No timestamp is signed (the
-//! `X-Shopify-Triggered-At` header is informational only), so dedupe on `X-Shopify-Webhook-Id`,
-//! which is stable across Shopify's retries, is the replay guard. One event per request: the
-//! topic header is the event type and the shop domain header is the account. This module also
-//! owns the mandatory privacy-compliance topics and the subject their payloads name.
+//! `X-Shopify-Triggered-At` header is informational only), so dedupe is the replay guard, on two
+//! keys: `X-Shopify-Event-Id` (the same for every subscription that delivers the event and
+//! across retries; `X-Shopify-Webhook-Id` only when it is absent), and, because every header is
+//! unsigned, the SHA-256 of the signed body ([`content_key`]): a captured body re-posted with
+//! fresh ids or another topic collides on it, and the first delivery wins. One event per
+//! request: the topic header is the event type and the shop domain header is the account. This
+//! module also owns the privacy-compliance and lifecycle topics: their payload must fit the
+//! topic and name the shop the header names ([`check_topic_payload`]), and the subject their
+//! payloads name.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::fields::{read_event, Field};
@@ -19,12 +24,16 @@ use crate::webhook::{Clock, InboundRequest, ParseError, ParsedEvent, Verified, V
 
 pub const HMAC_HEADER: &str = "X-Shopify-Hmac-Sha256";
 pub const WEBHOOK_ID_HEADER: &str = "X-Shopify-Webhook-Id";
+pub const EVENT_ID_HEADER: &str = "X-Shopify-Event-Id";
 pub const TOPIC_HEADER: &str = "X-Shopify-Topic";
 pub const SHOP_DOMAIN_HEADER: &str = "X-Shopify-Shop-Domain";
 pub const TRIGGERED_AT_HEADER: &str = "X-Shopify-Triggered-At";
 
 /// The mandatory privacy-compliance topics.
 pub const PRIVACY_TOPICS: [&str; 3] = ["customers/data_request", "customers/redact", "shop/redact"];
+
+/// The lifecycle topic whose body is the Shop object.
+pub const APP_UNINSTALLED: &str = "app/uninstalled";
 
 /// True for the three mandatory privacy-compliance topics (exact, as Shopify sends them).
 pub fn is_privacy_topic(topic: &str) -> bool {
@@ -81,27 +90,48 @@ pub fn verify(
     Ok(Verified { key_index })
 }
 
+/// A header's trimmed value, `None` when missing or blank.
+fn non_blank<'a>(req: &InboundRequest<'a>, name: &str) -> Option<&'a str> {
+    req.header(name).map(str::trim).filter(|v| !v.is_empty())
+}
+
 /// A required header's trimmed value; missing or blank is a parse error naming it.
 fn required_header<'a>(
     req: &InboundRequest<'a>,
     name: &'static str,
 ) -> Result<&'a str, ParseError> {
-    match req.header(name).map(str::trim) {
-        Some(value) if !value.is_empty() => Ok(value),
-        _ => Err(ParseError::MissingHeader(name)),
+    non_blank(req, name).ok_or(ParseError::MissingHeader(name))
+}
+
+/// The delivery's dedupe key: `X-Shopify-Event-Id`, Shopify's documented duplicate key (one
+/// event delivered to two subscriptions carries two webhook ids and one event id), else
+/// `X-Shopify-Webhook-Id`. Neither present: the webhook id is reported missing.
+pub fn dedupe_key<'a>(req: &InboundRequest<'a>) -> Result<&'a str, ParseError> {
+    match non_blank(req, EVENT_ID_HEADER) {
+        Some(event_id) => Ok(event_id),
+        None => required_header(req, WEBHOOK_ID_HEADER),
     }
 }
 
+/// The second dedupe key: hex SHA-256 of the verified body, the only thing Shopify's HMAC
+/// covers, so no change to the unsigned headers makes a re-posted body new.
+pub fn content_key(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
+}
+
 /// Parse a verified Shopify delivery into its single event. The dedupe key, type and account
-/// come from headers; the body must be a JSON object and is kept verbatim as the payload. The
-/// event's time is the body's `updated_at`, else `created_at`, else the unsigned
-/// `X-Shopify-Triggered-At` header (stored, never used to reject).
+/// come from headers, the content key from the body; the body must be a JSON object (for the
+/// privacy and lifecycle topics, one that fits the topic and names the header's shop) and is
+/// kept verbatim as the payload. The event's time is the body's `updated_at`, else
+/// `created_at`, else the unsigned `X-Shopify-Triggered-At` header (stored, never used to
+/// reject).
 pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
-    let dedupe_key = required_header(req, WEBHOOK_ID_HEADER)?.to_string();
+    let dedupe_key = dedupe_key(req)?.to_string();
     let event_type = required_header(req, TOPIC_HEADER)?.to_string();
     let account = required_header(req, SHOP_DOMAIN_HEADER)?.to_string();
     let text = std::str::from_utf8(req.body).map_err(|_| ParseError::InvalidJson)?;
     let object = read_event(text, TIME_FIELDS, "a JSON object")?;
+    check_topic_payload(&event_type, &account, text)?;
     let occurred_at_ms = TIME_FIELDS
         .iter()
         .find_map(|field| {
@@ -117,7 +147,74 @@ pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
         account: Some(account),
         occurred_at_ms,
         payload: text.to_string(),
+        content_key: Some(content_key(req.body)),
     }])
+}
+
+/// Check a privacy-compliance or `app/uninstalled` payload before anything acts on it: its
+/// shape must fit the topic (Shopify's documented payloads: `shop/redact` has `shop_id` and
+/// `shop_domain`; `customers/redact` also a `customer` object with an `id` and an
+/// `orders_to_redact` array; `customers/data_request` instead `orders_requested` and a
+/// `data_request` object with an `id`; `app/uninstalled` is the Shop object, with
+/// `myshopify_domain` and `domain`) and the shop it names must be `shop_header` (compared
+/// without case, as domains are). The header is unsigned, the body is not: a signed body of one
+/// shop re-posted under another shop's header is refused. Other topics pass unchecked.
+pub fn check_topic_payload(topic: &str, shop_header: &str, text: &str) -> Result<(), ParseError> {
+    if !is_privacy_topic(topic) && topic != APP_UNINSTALLED {
+        return Ok(());
+    }
+    let payload: Value = serde_json::from_str(text).map_err(|_| ParseError::InvalidJson)?;
+    let object = payload
+        .as_object()
+        .ok_or(ParseError::UnexpectedShape("a JSON object"))?;
+    let same_shop = |field: &str| {
+        non_empty_string(object.get(field)).is_some_and(|d| d.eq_ignore_ascii_case(shop_header))
+    };
+    if topic == APP_UNINSTALLED {
+        if non_empty_string(object.get("myshopify_domain")).is_none()
+            && non_empty_string(object.get("domain")).is_none()
+        {
+            return Err(ParseError::MissingField("myshopify_domain"));
+        }
+        return match same_shop("myshopify_domain") || same_shop("domain") {
+            true => Ok(()),
+            false => Err(ParseError::ShopMismatch),
+        };
+    }
+    require(id_text(object.get("shop_id")).is_some(), "shop_id")?;
+    require(
+        non_empty_string(object.get("shop_domain")).is_some(),
+        "shop_domain",
+    )?;
+    if !same_shop("shop_domain") {
+        return Err(ParseError::ShopMismatch);
+    }
+    let customer_id = object
+        .get("customer")
+        .and_then(Value::as_object)
+        .and_then(|c| id_text(c.get("id")));
+    let is_array = |field: &str| object.get(field).is_some_and(Value::is_array);
+    match topic {
+        "customers/redact" => {
+            require(customer_id.is_some(), "customer.id")?;
+            require(is_array("orders_to_redact"), "orders_to_redact")
+        }
+        "customers/data_request" => {
+            require(customer_id.is_some(), "customer.id")?;
+            require(is_array("orders_requested"), "orders_requested")?;
+            let request_id = object
+                .get("data_request")
+                .and_then(Value::as_object)
+                .and_then(|r| id_text(r.get("id")));
+            require(request_id.is_some(), "data_request.id")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `Ok` when `present`, else the missing-field error naming `field`.
+fn require(present: bool, field: &'static str) -> Result<(), ParseError> {
+    present.then_some(()).ok_or(ParseError::MissingField(field))
 }
 
 /// The body fields that date an event, in order of preference.
@@ -432,5 +529,204 @@ mod tests {
             let value: Value = serde_json::from_str(payload).unwrap();
             assert_eq!(privacy_subject(&value), want, "{payload}");
         }
+    }
+
+    fn with_header(name: &str, value: &str) -> Vec<(String, String)> {
+        let mut h = headers(None);
+        h.push((name.to_string(), value.to_string()));
+        h
+    }
+
+    #[test]
+    fn the_event_id_is_the_dedupe_key_and_the_webhook_id_its_fallback() {
+        let event_id = "9c1a7e4f-2b3d-4c5e-8f60-718293a4b5c6";
+        let both = with_header(EVENT_ID_HEADER, event_id);
+        assert_eq!(parse_with(&both, BODY).unwrap().dedupe_key, event_id);
+        // Two subscriptions deliver one event: two webhook ids, one event id, one key.
+        let mut other_subscription = both.clone();
+        other_subscription.retain(|(k, _)| k != WEBHOOK_ID_HEADER);
+        other_subscription.push((WEBHOOK_ID_HEADER.into(), "another-webhook-id".into()));
+        assert_eq!(
+            parse_with(&other_subscription, BODY).unwrap().dedupe_key,
+            event_id
+        );
+        for blank in ["", "  "] {
+            let h = with_header(EVENT_ID_HEADER, blank);
+            assert_eq!(
+                parse_with(&h, BODY).unwrap().dedupe_key,
+                "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"
+            );
+        }
+    }
+
+    #[test]
+    fn the_content_key_is_the_signed_body_digest_whatever_the_headers() {
+        let first = parse_with(&headers(None), BODY).unwrap();
+        assert_eq!(first.content_key, Some(hex::encode(Sha256::digest(BODY))));
+        let mut fresh: Vec<(String, String)> = vec![
+            (WEBHOOK_ID_HEADER.into(), "fresh-webhook".into()),
+            (EVENT_ID_HEADER.into(), "fresh-event".into()),
+            (TOPIC_HEADER.into(), "orders/updated".into()),
+            (SHOP_DOMAIN_HEADER.into(), "example.myshopify.com".into()),
+        ];
+        let replayed = parse_with(&fresh, BODY).unwrap();
+        assert_ne!(replayed.dedupe_key, first.dedupe_key);
+        assert_eq!(replayed.content_key, first.content_key);
+        fresh.truncate(3);
+        fresh.push((SHOP_DOMAIN_HEADER.into(), "other.myshopify.com".into()));
+        assert_eq!(
+            parse_with(&fresh, BODY).unwrap().content_key,
+            first.content_key
+        );
+        let other = parse_with(&headers(None), b"{\"id\":2}").unwrap();
+        assert_ne!(other.content_key, first.content_key);
+    }
+
+    const SHOP: &str = "keyworks-demo.myshopify.com";
+    const CUSTOMERS_REDACT: &str =
+        include_str!("../../tests/fixtures/events/shopify/customers/redact.json");
+    const DATA_REQUEST: &str =
+        include_str!("../../tests/fixtures/events/shopify/customers/data_request.json");
+    const SHOP_REDACT: &str = include_str!("../../tests/fixtures/events/shopify/shop/redact.json");
+    const UNINSTALLED: &str =
+        include_str!("../../tests/fixtures/events/shopify/app/uninstalled.json");
+
+    /// `fixture` with the top-level `field` replaced (or removed when `value` is `None`).
+    fn edited(fixture: &str, field: &str, value: Option<Value>) -> String {
+        let mut object: serde_json::Map<String, Value> = serde_json::from_str(fixture).unwrap();
+        match value {
+            Some(value) => object.insert(field.into(), value),
+            None => object.remove(field),
+        };
+        serde_json::to_string(&object).unwrap()
+    }
+
+    #[test]
+    fn privacy_and_lifecycle_payloads_must_fit_their_topic_and_shop() {
+        use serde_json::json;
+        let check = |topic, shop, body: &str| check_topic_payload(topic, shop, body);
+        for (topic, body) in [
+            ("customers/redact", CUSTOMERS_REDACT),
+            ("customers/data_request", DATA_REQUEST),
+            ("shop/redact", SHOP_REDACT),
+            ("app/uninstalled", UNINSTALLED),
+        ] {
+            assert_eq!(check(topic, SHOP, body), Ok(()), "{topic}");
+            assert_eq!(check(topic, "KeyWorks-Demo.myshopify.com", body), Ok(()));
+            assert_eq!(
+                check(topic, "attacker.myshopify.com", body),
+                Err(ParseError::ShopMismatch),
+                "{topic}"
+            );
+        }
+        // Any other topic is not inspected here.
+        assert_eq!(check("orders/create", "x.myshopify.com", "{}"), Ok(()));
+        let missing = ParseError::MissingField;
+        for (topic, body, want) in [
+            (
+                "shop/redact",
+                edited(SHOP_REDACT, "shop_id", None),
+                missing("shop_id"),
+            ),
+            (
+                "shop/redact",
+                edited(SHOP_REDACT, "shop_domain", None),
+                missing("shop_domain"),
+            ),
+            (
+                "shop/redact",
+                edited(SHOP_REDACT, "shop_domain", Some(json!(""))),
+                missing("shop_domain"),
+            ),
+            (
+                "customers/redact",
+                edited(CUSTOMERS_REDACT, "customer", None),
+                missing("customer.id"),
+            ),
+            (
+                "customers/redact",
+                edited(
+                    CUSTOMERS_REDACT,
+                    "customer",
+                    Some(json!({"email": "a@b.c"})),
+                ),
+                missing("customer.id"),
+            ),
+            (
+                "customers/redact",
+                edited(CUSTOMERS_REDACT, "orders_to_redact", None),
+                missing("orders_to_redact"),
+            ),
+            (
+                "customers/redact",
+                edited(CUSTOMERS_REDACT, "orders_to_redact", Some(json!(1))),
+                missing("orders_to_redact"),
+            ),
+            (
+                "customers/data_request",
+                edited(DATA_REQUEST, "orders_requested", None),
+                missing("orders_requested"),
+            ),
+            (
+                "customers/data_request",
+                edited(DATA_REQUEST, "data_request", None),
+                missing("data_request.id"),
+            ),
+            (
+                "customers/data_request",
+                edited(DATA_REQUEST, "data_request", Some(json!({}))),
+                missing("data_request.id"),
+            ),
+            (
+                "customers/data_request",
+                edited(DATA_REQUEST, "customer", Some(json!([]))),
+                missing("customer.id"),
+            ),
+            (
+                "app/uninstalled",
+                edited(
+                    &edited(UNINSTALLED, "domain", None),
+                    "myshopify_domain",
+                    None,
+                ),
+                missing("myshopify_domain"),
+            ),
+            // A redact of shop A's body under shop B's header, with the domain elsewhere.
+            (
+                "customers/redact",
+                edited(
+                    CUSTOMERS_REDACT,
+                    "shop_domain",
+                    Some(json!("other.myshopify.com")),
+                ),
+                ParseError::ShopMismatch,
+            ),
+        ] {
+            assert_eq!(check(topic, SHOP, &body), Err(want), "{topic}: {body}");
+        }
+        // app/uninstalled: the shop's own domain matches too (either field names the shop).
+        let custom = edited(UNINSTALLED, "myshopify_domain", None);
+        assert_eq!(
+            check("app/uninstalled", "keyworks.example", &custom),
+            Ok(())
+        );
+        assert_eq!(
+            check("app/uninstalled", SHOP, &custom),
+            Err(ParseError::ShopMismatch)
+        );
+    }
+
+    #[test]
+    fn parse_refuses_a_privacy_body_of_another_shop() {
+        let h: Vec<(String, String)> = vec![
+            (WEBHOOK_ID_HEADER.into(), "wh".into()),
+            (TOPIC_HEADER.into(), "customers/redact".into()),
+            (SHOP_DOMAIN_HEADER.into(), "attacker.myshopify.com".into()),
+        ];
+        assert_eq!(
+            parse_with(&h, CUSTOMERS_REDACT.as_bytes()),
+            Err(ParseError::ShopMismatch)
+        );
+        assert_eq!(ParseError::ShopMismatch.code(), "shop_mismatch");
     }
 }

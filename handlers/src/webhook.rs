@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use sha2::{Digest, Sha256};
+
 /// The webhook providers edgehooks receives from. The slug is the last path segment of
 /// `/webhooks/{slug}` and the value stored in `events.provider`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,6 +131,52 @@ pub struct ParsedEvent {
     pub occurred_at_ms: Option<i64>,
     /// This event's own JSON (for batches, the element, not the whole array).
     pub payload: String,
+    /// A second dedupe key derived from what the signature covers, for providers whose ids
+    /// travel in unsigned headers (Shopify): a signed body re-posted with fresh ids collides on
+    /// it. `None` when the provider's dedupe key is itself signed.
+    pub content_key: Option<String>,
+}
+
+/// A malformed element of a verified batch: kept as its own rejected row, never costing the
+/// well-formed elements beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedElement {
+    /// Position in the batch array, from 0.
+    pub index: usize,
+    pub error: ParseError,
+    /// Stable across the provider's retries of the same delivery, so a retry stores no second
+    /// row (see [`rejected_element_key`]).
+    pub dedupe_key: String,
+    /// The element's exact bytes.
+    pub payload: String,
+}
+
+/// What a verified batch body yields: its well-formed events (first of a repeated dedupe key
+/// only) and its malformed elements.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    pub events: Vec<ParsedEvent>,
+    pub rejected: Vec<RejectedElement>,
+}
+
+impl Batch {
+    /// All-or-nothing view: the events when every element is well formed, else the first
+    /// element's error.
+    pub fn strict(self) -> Result<Vec<ParsedEvent>, ParseError> {
+        match self.rejected.into_iter().next() {
+            Some(rejected) => Err(rejected.error),
+            None => Ok(self.events),
+        }
+    }
+}
+
+/// Dedupe key of a rejected batch element: its index and a SHA-256 of its bytes as
+/// `digest_input` gives them (HubSpot drops `attemptNumber`, which changes between retries).
+pub fn rejected_element_key(index: usize, digest_input: &[u8]) -> String {
+    format!(
+        "rejected:{index}:{}",
+        hex::encode(Sha256::digest(digest_input))
+    )
 }
 
 /// Why a verified body could not be turned into events. These are 400s: the delivery is kept
@@ -140,6 +188,8 @@ pub enum ParseError {
     MissingField(&'static str),
     MissingHeader(&'static str),
     EmptyBatch,
+    /// The body names another shop than the (unsigned) shop header it came with.
+    ShopMismatch,
 }
 
 impl ParseError {
@@ -150,6 +200,7 @@ impl ParseError {
             ParseError::MissingField(_) => "missing_field",
             ParseError::MissingHeader(_) => "missing_header",
             ParseError::EmptyBatch => "empty_batch",
+            ParseError::ShopMismatch => "shop_mismatch",
         }
     }
 
@@ -161,6 +212,7 @@ impl ParseError {
             ParseError::MissingField(field) => format!("missing or invalid field `{field}`"),
             ParseError::MissingHeader(header) => format!("missing header `{header}`"),
             ParseError::EmptyBatch => "batch holds no events".into(),
+            ParseError::ShopMismatch => "the body names another shop than the shop header".into(),
         }
     }
 }

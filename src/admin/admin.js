@@ -94,13 +94,19 @@ async function loadEvents(reset) {
     tbody.append(el("tr", { "data-event-id": e.id, onclick: () => showEvent(e.id) },
       el("td", {}, time(e.received_at)),
       el("td", {}, e.provider),
-      el("td", {}, e.type, e.status === "rejected" ? el("div", {}, badge("rejected")) : ""),
+      el("td", {}, e.type, e.status === "rejected" ? el("div", {}, badge("rejected"), " ", rejection(e)) : ""),
       el("td", { class: "mono" }, e.dedupe_key, e.account ? el("div", { class: "muted" }, e.account) : ""),
       el("td", {}, steps)));
   }
   if (reset && !page.events.length) tbody.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No events match.")));
   state.cursor = page.next_cursor;
   $("#more").hidden = !page.next_cursor;
+}
+
+/** Why a delivery (or one element of a batch, by its index) was rejected. */
+function rejection(e) {
+  const where = e.batch_index == null ? "" : `element ${e.batch_index}: `;
+  return el("span", { class: "mono muted rejection" }, where + (e.error ?? ""));
 }
 
 async function showEvent(id) {
@@ -112,7 +118,8 @@ async function showEvent(id) {
   const meta = el("dl", {});
   for (const [k, v] of [["id", e.id], ["provider", e.provider], ["type", e.type], ["status", e.status],
     ["dedupe key", e.dedupe_key], ["account", e.account], ["occurred", time(e.occurred_at)],
-    ["received", time(e.received_at)], ["secret #", e.key_index], ["bytes", e.payload_bytes]]) {
+    ["received", time(e.received_at)], ["error", e.error], ["batch element", e.batch_index],
+    ["secret #", e.key_index], ["bytes", e.payload_bytes]]) {
     if (v !== null && v !== undefined && v !== "") meta.append(el("dt", {}, k), el("dd", { class: "mono" }, v));
   }
   const stepRows = steps.map((s) => el("tr", { "data-step-id": s.id },

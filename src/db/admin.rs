@@ -36,13 +36,15 @@ pub struct EventSummary {
     pub payload_bytes: i64,
     pub redacted_at: Option<i64>,
     pub error: Option<String>,
+    /// For a rejected element of a batch: its position in the batch array (from 0).
+    pub batch_index: Option<i64>,
     pub steps: i64,
     pub steps_done: i64,
     pub steps_dead: i64,
 }
 
 const SUMMARY_COLUMNS: &str = "e.id, e.provider, e.dedupe_key, e.type, e.account, e.occurred_at, \
-     e.received_at, e.status, e.payload_bytes, e.redacted_at, e.error, \
+     e.received_at, e.status, e.payload_bytes, e.redacted_at, e.error, e.batch_index, \
      (SELECT COUNT(*) FROM steps s WHERE s.event_id = e.id) AS steps, \
      (SELECT COUNT(*) FROM steps s WHERE s.event_id = e.id \
         AND s.status IN ('succeeded', 'skipped_stale')) AS steps_done, \

@@ -1,12 +1,15 @@
-//! Ingest's SQL: insert events with their planned steps (and the entity each step overwrites) in
-//! one transaction, as multi-row INSERTs within D1's 100-parameter limit (the step insert is
-//! shared with replay, which plans steps added to the routes later); keep verified but unparsable
-//! deliveries as `rejected`; count verification failures per hour.
+//! Ingest's SQL: insert events with their planned steps (and the entity each step overwrites), as
+//! multi-row INSERTs within D1's 100-parameter limit, each chunk of events in one transaction
+//! with its steps (the step insert is shared with replay, which plans steps added to the routes
+//! later); keep verified but unparsable deliveries, and each malformed element of a batch, as
+//! `rejected`; count verification failures per hour. An event colliding with a stored one on
+//! either dedupe key (`dedupe_key`, or the `content_key` of what the signature covers) is a
+//! duplicate, and no step is planned for an event row that does not exist.
 
 use edgehooks_handlers::downstream::planned_entity;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::routes::StepKind;
-use edgehooks_handlers::webhook::{ParsedEvent, Provider};
+use edgehooks_handlers::webhook::{ParsedEvent, Provider, RejectedElement};
 use std::collections::HashSet;
 
 use serde::Deserialize;
@@ -27,12 +30,23 @@ impl PlannedEvent<'_> {
     }
 }
 
-/// D1 binds at most this many parameters per statement.
+/// D1 binds at most this many parameters per statement ("Maximum bound parameters per query",
+/// D1 platform limits).
 const MAX_PARAMS: usize = 100;
-/// Event rows per multi-row INSERT: 3 parameters shared by the statement, 7 per row.
-const EVENTS_PER_STATEMENT: usize = (MAX_PARAMS - 3) / 7;
+/// Event rows per multi-row INSERT: 3 parameters shared by the statement, 8 per row.
+const EVENTS_PER_STATEMENT: usize = (MAX_PARAMS - 3) / 8;
 /// Step rows per multi-row INSERT: 1 shared parameter, 5 per row.
 const STEPS_PER_STATEMENT: usize = (MAX_PARAMS - 1) / 5;
+/// Rejected batch elements per multi-row INSERT: 3 shared parameters, 6 per row.
+const REJECTED_PER_STATEMENT: usize = (MAX_PARAMS - 3) / 6;
+/// Events (or rejected elements) per D1 `batch` call. A batch is one transaction and one
+/// subrequest: each call stays small (a few dozen statements, well inside D1's 30 s query
+/// limit), and a delivery of `MAX_BODY_BYTES` (~3,000 small SendGrid events) takes about a
+/// dozen calls, far inside the 1,000 D1 queries / subrequests a paid invocation may make (50
+/// on the free plan). Each chunk commits its events together with their steps, so a failure
+/// between chunks leaves whole events (their steps `pending`, which the sweeper enqueues) and
+/// answers 503: the provider's retry finds them as duplicates.
+pub const EVENTS_PER_D1_BATCH: usize = 250;
 
 /// One planned step row: its id, its event's id, what it does, and the entity it overwrites
 /// (stored from the start so that a step's claim knows every accepted step of its entity,
@@ -51,51 +65,95 @@ struct InsertedId {
     id: String,
 }
 
-/// Insert events and their planned steps in one transaction (one D1 batch of multi-row INSERTs:
-/// a 50-event batch is 4 event statements and 3 step statements, not 100 statements). Returns,
-/// per event, whether this call inserted it (false: it was already stored, a duplicate).
+/// Insert events with their planned steps, and a batch's malformed elements as rejected rows,
+/// in D1 batches of at most [`EVENTS_PER_D1_BATCH`] events, each one transaction of multi-row
+/// INSERTs (a 50-event chunk is 5 event statements and 3 step statements, not 100 statements).
+/// Returns, per event, whether this call inserted it (false: it was already stored, a
+/// duplicate on either key).
 pub async fn insert_events(
     db: &D1Database,
     provider: Provider,
     key_index: usize,
     now_ms: i64,
     planned: &[PlannedEvent<'_>],
+    rejected: &[RejectedElement],
 ) -> Result<Vec<bool>> {
-    let mut statements = Vec::new();
-    for chunk in planned.chunks(EVENTS_PER_STATEMENT) {
-        let mut sql = String::from(
-            "INSERT INTO events (id, provider, dedupe_key, type, account, occurred_at, received_at, \
-             status, key_index, payload, payload_bytes) VALUES ",
-        );
-        let mut args = vec![provider.slug().into(), num(now_ms), num(key_index as i64)];
-        for (row, plan) in chunk.iter().enumerate() {
-            let e = plan.event;
-            let p = 4 + row * 7;
-            if row > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(?{p}, ?1, ?{}, ?{}, ?{}, ?{}, ?2, 'accepted', ?3, ?{}, ?{})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6
-            ));
-            args.extend([
-                plan.id.as_str().into(),
-                e.dedupe_key.as_str().into(),
-                e.event_type.as_str().into(),
-                opt_text(e.account.as_deref()),
-                opt_num(e.occurred_at_ms),
-                e.payload.as_str().into(),
-                num(e.payload.len() as i64),
-            ]);
-        }
-        sql.push_str(" ON CONFLICT (provider, dedupe_key) DO NOTHING RETURNING id");
-        statements.push(statement(db, &sql, &args)?);
+    let mut inserted = HashSet::new();
+    for chunk in planned.chunks(EVENTS_PER_D1_BATCH) {
+        inserted.extend(insert_event_chunk(db, provider, key_index, now_ms, chunk).await?);
     }
+    for chunk in rejected.chunks(EVENTS_PER_D1_BATCH) {
+        let statements = chunk
+            .chunks(REJECTED_PER_STATEMENT)
+            .map(|rows| rejected_elements_statement(db, provider, key_index, now_ms, rows))
+            .collect::<Result<Vec<_>>>()?;
+        db.batch(statements).await?;
+    }
+    Ok(planned
+        .iter()
+        .map(|plan| inserted.contains(&plan.id))
+        .collect())
+}
+
+/// One multi-row INSERT of events (at most `EVENTS_PER_STATEMENT`). `ON CONFLICT DO NOTHING`
+/// without a target skips a row that collides on any unique key: the id, `(provider,
+/// dedupe_key)` or `(provider, content_key)`; `RETURNING id` names the rows inserted.
+fn events_statement(
+    db: &D1Database,
+    provider: Provider,
+    key_index: usize,
+    now_ms: i64,
+    chunk: &[PlannedEvent<'_>],
+) -> Result<D1PreparedStatement> {
+    let mut sql = String::from(
+        "INSERT INTO events (id, provider, dedupe_key, type, account, occurred_at, received_at, \
+         status, key_index, payload, payload_bytes, content_key) VALUES ",
+    );
+    let mut args = vec![provider.slug().into(), num(now_ms), num(key_index as i64)];
+    for (row, plan) in chunk.iter().enumerate() {
+        let e = plan.event;
+        let p = 4 + row * 8;
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!(
+            "(?{p}, ?1, ?{}, ?{}, ?{}, ?{}, ?2, 'accepted', ?3, ?{}, ?{}, ?{})",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5,
+            p + 6,
+            p + 7
+        ));
+        args.extend([
+            plan.id.as_str().into(),
+            e.dedupe_key.as_str().into(),
+            e.event_type.as_str().into(),
+            opt_text(e.account.as_deref()),
+            opt_num(e.occurred_at_ms),
+            e.payload.as_str().into(),
+            num(e.payload.len() as i64),
+            opt_text(e.content_key.as_deref()),
+        ]);
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
+    statement(db, &sql, &args)
+}
+
+/// One D1 batch (one transaction): a chunk of events and all their planned steps. Returns the
+/// ids of the events it inserted.
+async fn insert_event_chunk(
+    db: &D1Database,
+    provider: Provider,
+    key_index: usize,
+    now_ms: i64,
+    planned: &[PlannedEvent<'_>],
+) -> Result<Vec<String>> {
+    let mut statements = planned
+        .chunks(EVENTS_PER_STATEMENT)
+        .map(|chunk| events_statement(db, provider, key_index, now_ms, chunk))
+        .collect::<Result<Vec<_>>>()?;
     let event_statements = statements.len();
 
     let steps: Vec<StepRow> = planned
@@ -114,7 +172,7 @@ pub async fn insert_events(
     }
 
     let results = db.batch(statements).await?;
-    let mut inserted = HashSet::new();
+    let mut inserted = Vec::new();
     for result in results.iter().take(event_statements) {
         inserted.extend(
             result
@@ -123,10 +181,48 @@ pub async fn insert_events(
                 .map(|row| row.id),
         );
     }
-    Ok(planned
-        .iter()
-        .map(|plan| inserted.contains(&plan.id))
-        .collect())
+    Ok(inserted)
+}
+
+/// One multi-row INSERT of rejected batch elements (at most `REJECTED_PER_STATEMENT`): status
+/// `rejected`, type `unparsable`, the error code and the element's index in the batch. The
+/// element's dedupe key is stable across the provider's retries, so a retry adds no row.
+fn rejected_elements_statement(
+    db: &D1Database,
+    provider: Provider,
+    key_index: usize,
+    now_ms: i64,
+    rows: &[RejectedElement],
+) -> Result<D1PreparedStatement> {
+    let mut sql = String::from(
+        "INSERT INTO events (id, provider, dedupe_key, type, received_at, status, key_index, \
+         payload, payload_bytes, error, batch_index) VALUES ",
+    );
+    let mut args = vec![provider.slug().into(), num(now_ms), num(key_index as i64)];
+    for (row, element) in rows.iter().enumerate() {
+        let p = 4 + row * 6;
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!(
+            "(?{p}, ?1, ?{}, 'unparsable', ?2, 'rejected', ?3, ?{}, ?{}, ?{}, ?{})",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5
+        ));
+        args.extend([
+            ids::event_id(provider, &element.dedupe_key).into(),
+            element.dedupe_key.as_str().into(),
+            element.payload.as_str().into(),
+            num(element.payload.len() as i64),
+            element.error.code().into(),
+            num(element.index as i64),
+        ]);
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING");
+    statement(db, &sql, &args)
 }
 
 /// One INSERT of planned steps, at most `STEPS_PER_STATEMENT` rows (status `pending`,
@@ -136,7 +232,8 @@ pub async fn insert_events(
 fn steps_statement(db: &D1Database, rows: &[StepRow], now_ms: i64) -> Result<D1PreparedStatement> {
     let mut sql = String::from(
         "INSERT INTO steps (id, event_id, name, destination, status, idempotency_key, \
-         created_at, updated_at, entity) VALUES ",
+         created_at, updated_at, entity) SELECT column1, column2, column3, column4, 'pending', \
+         column1, ?1, ?1, column5 FROM (VALUES ",
     );
     let mut args = vec![num(now_ms)];
     for (index, row) in rows.iter().enumerate() {
@@ -145,7 +242,7 @@ fn steps_statement(db: &D1Database, rows: &[StepRow], now_ms: i64) -> Result<D1P
             sql.push(',');
         }
         sql.push_str(&format!(
-            "(?{p}, ?{}, ?{}, ?{}, 'pending', ?{p}, ?1, ?1, ?{})",
+            "(?{p}, ?{}, ?{}, ?{}, ?{})",
             p + 1,
             p + 2,
             p + 3,
@@ -159,7 +256,11 @@ fn steps_statement(db: &D1Database, rows: &[StepRow], now_ms: i64) -> Result<D1P
             opt_text(row.entity.as_deref()),
         ]);
     }
-    sql.push_str(" ON CONFLICT DO NOTHING");
+    // Only for events that exist: an event skipped as a duplicate on its content key has
+    // another id, and must get no steps.
+    sql.push_str(
+        ") WHERE EXISTS (SELECT 1 FROM events e WHERE e.id = column2) ON CONFLICT DO NOTHING",
+    );
     statement(db, &sql, &args)
 }
 

@@ -11,6 +11,7 @@ import { chromium } from "playwright-core";
 import { ROOT, downstreamVars, startWorker, waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
+import { hubspotDelivery, hubspotEvent } from "../helpers/providers.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTIFACTS = path.join(ROOT, "test-artifacts");
@@ -114,5 +115,29 @@ describe("admin page in headless Chromium", { skip: !existsSync(CHROMIUM) && `${
     await page.screenshot({ path: path.join(ARTIFACTS, "admin.png"), fullPage: true });
 
     assert.deepEqual(problems, [], "no console errors or CSP violations");
+  });
+
+  test("a malformed batch element shows as rejected with its index and code", async () => {
+    const { eventId: _, ...noEventId } = hubspotEvent();
+    const d = hubspotDelivery([hubspotEvent(), noEventId], TEST_SECRETS.HUBSPOT_CLIENT_SECRETS.split(",")[0]);
+    const res = await worker.post("/webhooks/hubspot", d.payload, d.headers);
+    assert.equal(res.json?.rejected, 1, res.text);
+    const [{ id }] = await worker.all("SELECT id FROM events WHERE provider = 'hubspot' AND status = 'rejected'");
+
+    const page = await browser.newPage();
+    page.on("pageerror", (err) => problems.push(err.message));
+    await page.goto(`${worker.url}/admin`);
+    await page.fill("#token", TEST_SECRETS.ADMIN_TOKEN);
+    await page.click("#login-btn");
+    const row = page.locator(`tr[data-event-id="${id}"]`);
+    await row.waitFor();
+    assert.match(await row.textContent(), /rejected\s*element 1: missing_field/);
+    await row.click();
+    await page.waitForSelector("#payload");
+    const meta = await page.locator("#detail dl").textContent();
+    assert.match(meta, /errormissing_field/);
+    assert.match(meta, /batch element1/);
+    await page.screenshot({ path: path.join(ARTIFACTS, "admin-rejected-element.png"), fullPage: true });
+    assert.deepEqual(problems, [], "no page errors");
   });
 });

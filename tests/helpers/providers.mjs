@@ -101,8 +101,12 @@ export function shopifyOrder(overrides = {}) {
   };
 }
 
-export function shopifyDelivery(body, secret, { topic = "orders/create", shop = "edge-test.myshopify.com", webhookId } = {}) {
+// X-Shopify-Event-Id (the dedupe key) defaults to the webhook id, so a test's one id names the
+// event; pass `eventId` to model several subscriptions delivering one event, or null to omit it.
+export function shopifyDelivery(body, secret, { topic = "orders/create", shop = "edge-test.myshopify.com", webhookId, eventId } = {}) {
   const payload = typeof body === "string" ? body : JSON.stringify(body);
+  const webhook = webhookId ?? `wh_${unique()}`;
+  const event = eventId === undefined ? webhook : eventId;
   return {
     payload,
     headers: {
@@ -110,7 +114,8 @@ export function shopifyDelivery(body, secret, { topic = "orders/create", shop = 
       "x-shopify-hmac-sha256": crypto.createHmac("sha256", secret).update(payload, "utf8").digest("base64"),
       "x-shopify-topic": topic,
       "x-shopify-shop-domain": shop,
-      "x-shopify-webhook-id": webhookId ?? `wh_${unique()}`,
+      "x-shopify-webhook-id": webhook,
+      ...(event === null ? {} : { "x-shopify-event-id": event }),
       "x-shopify-triggered-at": new Date().toISOString(),
       "x-shopify-api-version": "2025-10",
     },

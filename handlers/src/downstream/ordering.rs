@@ -334,6 +334,7 @@ mod tests {
             account: None,
             occurred_at_ms,
             payload: r#"{"data":{"object":{"id":"sub_1","customer":"cus_1"}}}"#.into(),
+            content_key: None,
         };
         assert_eq!(
             planned_entity(
