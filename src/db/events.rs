@@ -1,8 +1,11 @@
 //! Ingest's SQL: insert events with their planned steps (and the entity each step overwrites) in
 //! one transaction, as multi-row INSERTs within D1's 100-parameter limit (the step insert is
 //! shared with replay, which plans steps added to the routes later); keep verified but unparsable
-//! deliveries as `rejected`; count verification failures per hour.
+//! deliveries as `rejected`; count verification failures per hour. The same transaction
+//! remembers the Stripe customers the events describe (for later events that name them only
+//! by id).
 
+use edgehooks_handlers::downstream::customers::learned_from_event;
 use edgehooks_handlers::downstream::planned_entity;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::routes::StepKind;
@@ -111,6 +114,19 @@ pub async fn insert_events(
         .collect();
     for chunk in steps.chunks(STEPS_PER_STATEMENT) {
         statements.push(steps_statement(db, chunk, now_ms)?);
+    }
+    for plan in planned {
+        let e = plan.event;
+        if let Some(customer) = learned_from_event(provider, &e.event_type, &e.payload) {
+            let as_of = e.occurred_at_ms.unwrap_or(now_ms);
+            statements.push(super::save_customer(
+                db,
+                &customer,
+                &e.event_type,
+                as_of,
+                now_ms,
+            )?);
+        }
     }
 
     let results = db.batch(statements).await?;
