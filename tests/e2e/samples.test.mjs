@@ -9,7 +9,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
 import path from "node:path";
-import { downstreamVars, startWorker } from "../helpers/worker.mjs";
+import { downstreamVars, startWorker, TEST_SECRETS } from "../helpers/worker.mjs";
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
 import { EXPECTED, FINISHED, FIXTURES, deliver, fixture, providerOf, settled, shopifyTopic } from "../helpers/flows.mjs";
 
@@ -66,5 +66,19 @@ describe("every sample event, healthy downstream", () => {
     assert.deepEqual(steps.filter((s) => !FINISHED.includes(s.status)).map(describe), [], "no unfinished step");
     const [events] = await worker.all("SELECT COUNT(*) AS n FROM events WHERE status = 'accepted'");
     assert.equal(events.n, all.length, "every sample accepted");
+
+    // The admin sees the same: skipped steps counted apart from dead ones, and findable.
+    const auth = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` };
+    const stats = await worker.get("/admin/api/stats", auth);
+    const skipped = steps.filter((s) => s.status === "skipped").length;
+    assert.ok(skipped > 0, "the samples include steps they do not call for");
+    assert.deepEqual([stats.json.steps.skipped, stats.json.steps.dead], [skipped, 0]);
+    const listed = await worker.get("/admin/api/events?step_status=skipped&limit=200", auth);
+    assert.equal(listed.status, 200, listed.text);
+    const types = new Set(listed.json.events.map((e) => e.type));
+    assert.ok(types.has("contact.propertyChange"), [...types].join(", "));
+    for (const e of listed.json.events) assert.equal(e.steps_done, e.steps, `${e.type}: a skipped step counts as done`);
+    const dead = await worker.get("/admin/api/dead", auth);
+    assert.deepEqual(dead.json.groups, [], "nothing in the dead-letter view");
   });
 });

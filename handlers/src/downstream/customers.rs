@@ -14,7 +14,7 @@ use super::events::{classify, Source};
 use super::fields::{first_text, text};
 use super::settings::DownstreamSettings;
 use super::stripe::{valid_customer_id, CUSTOMERS_PATH};
-use super::subjects::{stripe_customer_id, stripe_object};
+use super::subjects::{stripe_customer_id, stripe_object, subscription_email};
 use super::{bearer, join_url, BuildError, HttpRequestSpec, SkipReason, StepAction, StepInput};
 use crate::routes::{Destination, StepKind};
 use crate::webhook::Provider;
@@ -150,10 +150,7 @@ fn needs_person(kind: StepKind, source: Source) -> bool {
 /// The email a subscription or invoice carries itself (see [`super::subjects`]).
 pub(crate) fn own_email(object: &Value, source: Source) -> Option<&str> {
     match source {
-        Source::StripeSubscription { .. } => first_text(
-            object,
-            &["/customer_email", "/metadata/email", "/customer/email"],
-        ),
+        Source::StripeSubscription { .. } => subscription_email(object),
         _ => text(object, "/customer_email"),
     }
 }

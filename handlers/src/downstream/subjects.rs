@@ -88,13 +88,18 @@ pub(crate) fn subscription_person(
     subscription: &Value,
     known: Option<&KnownCustomer>,
 ) -> Result<Person, BuildError> {
+    subscription_email(subscription)
+        .map(Person::with_email)
+        .or_else(|| known.and_then(Person::of_customer))
+        .ok_or(BuildError::MissingField("customer_email"))
+}
+
+/// The email a subscription carries itself, if any (see [`subscription_person`]).
+pub(crate) fn subscription_email(subscription: &Value) -> Option<&str> {
     first_text(
         subscription,
         &["/customer_email", "/metadata/email", "/customer/email"],
     )
-    .map(Person::with_email)
-    .or_else(|| known.and_then(Person::of_customer))
-    .ok_or(BuildError::MissingField("customer_email"))
 }
 
 /// The plan a subscription is on: the first item's price nickname, else its price id (legacy
