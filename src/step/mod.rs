@@ -102,6 +102,18 @@ async fn not_its_turn(db: &D1Database, step: &log::StepFields<'_>, verdict: Turn
     }
 }
 
+/// A step the core cannot plan ends `dead` with the reason's code (a disabled destination is
+/// also logged, naming the missing setting's destination).
+async fn unplannable(db: &D1Database, step: &log::StepFields<'_>, e: &BuildError) -> Ack {
+    if let BuildError::DestinationDisabled(d) = e {
+        log::error(
+            "destination_disabled",
+            &format!("{} has no token or URL configured", d.name()),
+        );
+    }
+    finish(db, step, "dead", &e.code()).await
+}
+
 pub async fn run(
     db: &D1Database,
     step_id: &str,
@@ -190,15 +202,7 @@ async fn run_step(
     };
     let action = match planned {
         Ok(action) => action,
-        Err(e) => {
-            if let BuildError::DestinationDisabled(d) = &e {
-                log::error(
-                    "destination_disabled",
-                    &format!("{} has no token or URL configured", d.name()),
-                );
-            }
-            return Pass::Done(finish(db, &fields, "dead", &e.code()).await);
-        }
+        Err(e) => return Pass::Done(unplannable(db, &fields, &e).await),
     };
     let ordering = entity_key(kind, &input).zip(row.occurred_at);
     let entity = ordering.as_ref().map(|(key, occurred_at)| EntityClaim {

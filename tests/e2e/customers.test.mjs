@@ -6,8 +6,8 @@
 // the step `skipped`, not `dead`.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { downstreamVars, startWorker, TEST_SECRETS } from "../helpers/worker.mjs";
-import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { downstreamVars, startWorker, TEST_SECRETS, waitFor } from "../helpers/worker.mjs";
+import { startFakeDownstream, stripeCustomer } from "../helpers/fake-downstream.mjs";
 import { MAIL, UPSERT, deliver, fixture, settled } from "../helpers/flows.mjs";
 
 const VARS = { MAX_ATTEMPTS: "4", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" };
@@ -107,6 +107,21 @@ describe("Stripe customers behind subscription events", () => {
     assert.ok(lookups[1].at - lookups[0].at >= 1000, "Retry-After was honoured");
   });
 
+  test("a lookup slower than DOWNSTREAM_TIMEOUT_MS times out and is retried", async () => {
+    const id = unique("cus_");
+    fake.stripe.add({ id, email: "evelyn@example.com", name: "Evelyn Boyd Granville" });
+    // Stripe answers, but too late (the fake's model, held back past the 3 s timeout).
+    fake.script(customerPath(id), [{ commit: true, delayMs: 3500 }]);
+    const { key } = await deliver(worker, "stripe", subscriptionEvent("customer.subscription.updated", id));
+    const [step] = await settled(worker, "stripe", key, { timeoutMs: 30000 });
+    assert.equal(step.status, "succeeded", step.last_error);
+    assert.deepEqual((await attemptsOf(worker, step.id)).map((a) => [a.n, a.status, a.outcome, a.error]), [
+      [1, null, "retry", "timeout"],
+      [2, 200, "resolved", null],
+      [3, 200, "succeeded", null],
+    ]);
+  });
+
   test("a deleted customer or one without an email is skipped, not dead", async () => {
     const gone = unique("cus_");
     fake.stripe.add({ id: gone });
@@ -128,6 +143,36 @@ describe("Stripe customers behind subscription events", () => {
     assert.deepEqual([...calls].sort(), [`GET ${customerPath(gone)}`, `GET ${customerPath(noEmail)}`].sort());
   });
 
+  test("customer.* events teach the customer at ingest; an older event never overwrites a newer one", async () => {
+    const id = unique("cus_");
+    const now = Math.floor(Date.now() / 1000);
+    const customerEvent = (type, created, object) => ({
+      id: unique("evt_"), object: "event", api_version: "2023-10-16", created, livemode: false,
+      pending_webhooks: 1, request: { id: null, idempotency_key: null }, type, data: { object },
+    });
+    const stored = async () => {
+      const [row] = await worker.all("SELECT email, name, deleted, source FROM stripe_customers WHERE id = ?", id);
+      return row && { ...row };
+    };
+    await deliver(worker, "stripe", customerEvent("customer.updated", now, stripeCustomer({ id, email: "new@example.com", name: "Dorothy Vaughan" })));
+    assert.deepEqual(await stored(), { email: "new@example.com", name: "Dorothy Vaughan", deleted: 0, source: "customer.updated" });
+    // An invoice from an hour earlier still carries the old email: it must not win.
+    const invoice = structuredClone(fixture("stripe/invoice.payment_succeeded.json"));
+    invoice.id = unique("evt_");
+    invoice.created = now - 3600;
+    invoice.data.object.id = unique("in_");
+    invoice.data.object.customer = id;
+    invoice.data.object.customer_email = "old@example.com";
+    await settled(worker, "stripe", (await deliver(worker, "stripe", invoice)).key);
+    assert.equal((await stored()).email, "new@example.com");
+    await deliver(worker, "stripe", customerEvent("customer.deleted", now + 1, stripeCustomer({ id, email: "new@example.com", name: "Dorothy Vaughan" })));
+    assert.equal((await stored()).deleted, 1);
+    const { key } = await deliver(worker, "stripe", subscriptionEvent("customer.subscription.deleted", id));
+    const steps = await settled(worker, "stripe", key, { count: 2 });
+    assert.deepEqual(steps.map((s) => [s.status, s.last_error]), Array(2).fill(["skipped", "skipped:customer_deleted"]));
+    assert.equal(fake.callsTo(customerPath(id)).length, 0, "known from the events: no lookup");
+  });
+
   test("a customer Stripe does not know is a dead letter an admin can read", async () => {
     const id = unique("cus_");
     const { key } = await deliver(worker, "stripe", subscriptionEvent("customer.subscription.updated", id));
@@ -135,5 +180,55 @@ describe("Stripe customers behind subscription events", () => {
     assert.equal(step.status, "dead");
     assert.match(step.last_error, /^stripe_customer_not_found: /);
     assert.equal(step.attempts, 1, "a 404 is not retried");
+  });
+});
+
+describe("customer lookups and the Stripe destination's circuit", () => {
+  let fake;
+  let worker;
+
+  before(async () => {
+    fake = await startFakeDownstream();
+    worker = await startWorker({ vars: { ...downstreamVars(fake.url), ...VARS, MAX_ATTEMPTS: "10" } });
+  });
+  after(async () => {
+    await worker?.dispose();
+    await fake?.close();
+  });
+
+  test("5 failed lookups open Stripe's circuit: the step waits, uncharged, and HubSpot's circuit is untouched", async () => {
+    const id = unique("cus_");
+    fake.stripe.add({ id, email: "annie@example.com", name: "Annie Easley" });
+    fake.always(customerPath(id), { status: 503, body: { error: { message: "An unknown error occurred", type: "api_error" } } });
+    const { key } = await deliver(worker, "stripe", subscriptionEvent("customer.subscription.updated", id));
+    const opened = await waitFor(
+      async () => {
+        const [s] = await worker.all("SELECT s.* FROM steps s JOIN events e ON e.id = s.event_id WHERE e.dedupe_key = ?", key);
+        return s?.last_error === "circuit_open" && s;
+      },
+      { what: "Stripe circuit open", timeoutMs: 30000 },
+    );
+    assert.deepEqual([opened.status, opened.attempts], ["enqueued", 5], "five lookups; the deferral is no attempt");
+    const health = Object.fromEntries(
+      (await worker.all("SELECT destination, consecutive_failures, open_until FROM destination_health")).map((h) => [h.destination, h]),
+    );
+    assert.equal(health.stripe.consecutive_failures, 5);
+    assert.ok(health.stripe.open_until > Date.now() + 50_000);
+    assert.ok(!health.hubspot || health.hubspot.open_until === 0, "the step's own destination is not blamed");
+    assert.equal(fake.callsTo(customerPath(id)).length, 5);
+    assert.equal(fake.callsTo(UPSERT).length, 0);
+
+    // Stripe recovers and the cool-down is over (simulated, as in faults.test.mjs): the sweeper's
+    // re-send looks the customer up once more and makes the upsert.
+    fake.reset();
+    fake.stripe.add({ id, email: "annie@example.com", name: "Annie Easley" });
+    const past = Date.now() - 16 * 60_000;
+    await worker.all("UPDATE destination_health SET open_until = ? WHERE destination = 'stripe'", past);
+    await worker.all("UPDATE steps SET updated_at = ?, next_attempt_at = ? WHERE status = 'enqueued'", past, past);
+    await (await worker.mf.getWorker()).scheduled({ cron: "* * * * *" });
+    const [step] = await settled(worker, "stripe", key, { timeoutMs: 30000 });
+    assert.deepEqual([step.status, step.attempts], ["succeeded", 7], step.last_error);
+    assert.equal(fake.callsTo(customerPath(id)).length, 1);
+    assert.equal(JSON.parse(fake.callsTo(UPSERT)[0].body).inputs[0].id, "annie@example.com");
   });
 });
