@@ -3,7 +3,9 @@
 // the customer up with `GET /v1/customers/{id}` (an attempt of the step, against the Stripe
 // destination's retries and circuit), remember it in D1, and a later event for the same customer
 // uses the stored copy without a second lookup; a deleted customer or one without an email makes
-// the step `skipped`, not `dead`.
+// the step `skipped`, not `dead`. Lookups go through the same machinery as any downstream call:
+// 429 + Retry-After and timeouts are retried, five failures open the Stripe destination's circuit
+// (the step then waits without being charged), a 404 `resource_missing` is a dead letter.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { downstreamVars, startWorker, TEST_SECRETS, waitFor } from "../helpers/worker.mjs";
