@@ -148,7 +148,7 @@ fn needs_person(kind: StepKind, source: Source) -> bool {
 }
 
 /// The email a subscription or invoice carries itself (see [`super::subjects`]).
-pub(crate) fn own_email(object: &Value, source: Source) -> Option<&str> {
+fn own_email(object: &Value, source: Source) -> Option<&str> {
     match source {
         Source::StripeSubscription { .. } => subscription_email(object),
         _ => text(object, "/customer_email"),
