@@ -42,9 +42,14 @@ impl CallOutcome {
 
     /// Replace a failed answer's generic `http_<status>: <excerpt>` with what the core says it
     /// means for step `kind` (its own code first, the original kept after it), when it knows.
-    pub fn explained(mut self, kind: StepKind) -> Self {
+    pub fn explained(self, kind: StepKind) -> Self {
+        self.explained_with(|status, body| explain_failure(kind, status, body))
+    }
+
+    /// Like [`Self::explained`], with the core's `explain` for this kind of call.
+    pub fn explained_with(mut self, explain: impl Fn(u16, &str) -> Option<String>) -> Self {
         if let (Some(status), Some(body)) = (self.status, self.failure_body.as_deref()) {
-            if let Some(explanation) = explain_failure(kind, status, body) {
+            if let Some(explanation) = explain(status, body) {
                 let original = self.error.take().unwrap_or_default();
                 self.error = Some(format!("{explanation} ({original})"));
             }
@@ -60,6 +65,11 @@ const SUCCESS_BODY_BYTES: usize = 64 * 1024;
 /// Longest slice of an error response body the core may read to explain it.
 const FAILURE_BODY_CHARS: usize = 4096;
 
+/// `fetch` refuses a body on GET and HEAD (a customer lookup is a GET).
+fn has_body(method: &str) -> bool {
+    !matches!(method, "GET" | "HEAD")
+}
+
 fn to_request(spec: &HttpRequestSpec) -> worker::Result<Request> {
     let headers = Headers::new();
     for (name, value) in &spec.headers {
@@ -68,7 +78,7 @@ fn to_request(spec: &HttpRequestSpec) -> worker::Result<Request> {
     let mut init = RequestInit::new();
     init.with_method(Method::from(spec.method.to_string()))
         .with_headers(headers)
-        .with_body(Some(JsValue::from_str(&spec.body)));
+        .with_body(has_body(spec.method).then(|| JsValue::from_str(&spec.body)));
     Request::new_with_init(&spec.url, &init)
 }
 

@@ -2,7 +2,9 @@
 //! (`tests/fixtures/events/`): each sample is parsed by its provider module exactly as ingest
 //! would, routed through the default table, and every planned step must produce exactly the
 //! request (method, URL, headers, body), D1 action or skip listed in
-//! `tests/fixtures/events/expected.json`, with the expected ordering key. Also: every default
+//! `tests/fixtures/events/expected.json`, with the expected ordering key; a step about the person
+//! behind a Stripe customer id first plans the lookup the case lists, then, with the customer the
+//! case says edgehooks knows, the request. Also: every default
 //! route is covered by a sample, disabled destinations are reported by name, and no truncated
 //! or mangled sample makes planning panic.
 
@@ -10,7 +12,8 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use edgehooks_handlers::downstream::{
-    entity_key, plan, BuildError, ContactLink, DownstreamSettings, StepAction, StepInput,
+    entity_key, plan, BuildError, ContactLink, DownstreamSettings, KnownCustomer, StepAction,
+    StepInput,
 };
 use edgehooks_handlers::ids::{event_id, step_id};
 use edgehooks_handlers::routes::{Destination, RouteTable, StepKind, DEFAULT_ROUTES};
@@ -32,7 +35,16 @@ struct Case {
     fixture: String,
     shopify: Option<ShopifyHeaders>,
     link: Option<Link>,
+    customer: Option<Customer>,
     steps: Vec<Step>,
+}
+
+#[derive(Deserialize)]
+struct Customer {
+    id: String,
+    email: Option<String>,
+    name: Option<String>,
+    phone: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +67,8 @@ struct Step {
     request: Option<Request>,
     local: Option<Value>,
     skip: Option<String>,
+    /// The URL of the customer lookup planned before the customer is known.
+    lookup: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -165,6 +179,7 @@ fn check_step(case: &Case, expected_step: &Step, action: StepAction, id: &str) {
         StepAction::Skip(reason) => {
             assert_eq!(Some(reason.code()), expected_step.skip.as_deref(), "{at}");
         }
+        StepAction::Resolve(lookup) => panic!("{at}: unexpected lookup {lookup:?}"),
     }
 }
 
@@ -184,10 +199,17 @@ fn every_default_route_plans_exactly_the_expected_work() {
             firstname: l.firstname.clone(),
             lastname: l.lastname.clone(),
         });
+        let customer = case.customer.as_ref().map(|c| KnownCustomer {
+            id: c.id.clone(),
+            email: c.email.clone(),
+            name: c.name.clone(),
+            phone: c.phone.clone(),
+            deleted: false,
+        });
         let event_id = event_id(provider, &event.dedupe_key);
         for (kind, expected_step) in steps.iter().zip(&case.steps) {
             let id = step_id(&event_id, kind.name());
-            let input = StepInput {
+            let unknown = StepInput {
                 step_id: &id,
                 provider,
                 event_type: &event.event_type,
@@ -195,9 +217,27 @@ fn every_default_route_plans_exactly_the_expected_work() {
                 occurred_at_ms: event.occurred_at_ms,
                 account: event.account.as_deref(),
                 link: link.as_ref(),
+                customer: None,
             };
-            let action = plan(*kind, &input, &settings)
-                .unwrap_or_else(|e| panic!("{} {}: {e}", case.fixture, kind.name()));
+            let at = format!("{} {}", case.fixture, kind.name());
+            let first = plan(*kind, &unknown, &settings).unwrap_or_else(|e| panic!("{at}: {e}"));
+            let input = match (&expected_step.lookup, first.clone()) {
+                (Some(url), StepAction::Resolve(lookup)) => {
+                    assert_eq!(&lookup.request.url, url, "{at}");
+                    assert_eq!(lookup.request.method, "GET", "{at}");
+                    let known = customer
+                        .as_ref()
+                        .expect("a case with a lookup names its customer");
+                    assert_eq!(lookup.customer_id, known.id, "{at}");
+                    StepInput {
+                        customer: Some(known),
+                        ..unknown
+                    }
+                }
+                (None, _) => unknown,
+                (Some(_), other) => panic!("{at}: expected a lookup first, got {other:?}"),
+            };
+            let action = plan(*kind, &input, &settings).unwrap_or_else(|e| panic!("{at}: {e}"));
             check_step(case, expected_step, action, &id);
             assert_eq!(
                 entity_key(*kind, &input),
@@ -251,6 +291,7 @@ fn a_missing_token_disables_its_destination_only() {
         occurred_at_ms: event.occurred_at_ms,
         account: event.account.as_deref(),
         link: None,
+        customer: None,
     };
     let outcome = |kind| plan(kind, &input, &settings);
     assert_eq!(
@@ -275,6 +316,11 @@ fn mangled_samples_never_panic() {
         stripe_customer_id: "cus_1".into(),
         ..ContactLink::default()
     };
+    let customer = KnownCustomer {
+        id: "cus_PiEWZ5vTqL0p2d".into(),
+        email: Some("ada@example.com".into()),
+        ..KnownCustomer::default()
+    };
     for case in &expected.cases {
         let (provider, event) = parse(case);
         let text = &event.payload;
@@ -297,6 +343,7 @@ fn mangled_samples_never_panic() {
                     occurred_at_ms: event.occurred_at_ms,
                     account: None,
                     link: Some(&link),
+                    customer: Some(&customer),
                 };
                 let _ = plan(kind, &input, &settings);
                 let _ = entity_key(kind, &input);
@@ -381,6 +428,7 @@ proptest::proptest! {
     ) {
         let settings = settings(&expected());
         let link = ContactLink { stripe_customer_id: "cus_1".into(), ..ContactLink::default() };
+        let customer = KnownCustomer { id: "cus_1".into(), ..KnownCustomer::default() };
         let payload = doc.to_string();
         for kind in StepKind::ALL {
             let input = StepInput {
@@ -391,6 +439,7 @@ proptest::proptest! {
                 occurred_at_ms: occurred,
                 account: None,
                 link: Some(&link),
+                customer: Some(&customer),
             };
             let _ = plan(kind, &input, &settings);
             let _ = entity_key(kind, &input);

@@ -47,7 +47,7 @@ const SUMMARY_COLUMNS: &str = "e.id, e.provider, e.dedupe_key, e.type, e.account
      e.received_at, e.status, e.payload_bytes, e.redacted_at, e.error, e.batch_index, \
      (SELECT COUNT(*) FROM steps s WHERE s.event_id = e.id) AS steps, \
      (SELECT COUNT(*) FROM steps s WHERE s.event_id = e.id \
-        AND s.status IN ('succeeded', 'skipped_stale')) AS steps_done, \
+        AND s.status IN ('succeeded', 'skipped', 'skipped_stale')) AS steps_done, \
      (SELECT COUNT(*) FROM steps s WHERE s.event_id = e.id AND s.status = 'dead') AS steps_dead";
 
 /// Up to `query.limit + 1` events, newest first (the extra row tells the caller there is more).

@@ -5,7 +5,10 @@
 //! `rejected`; count verification failures per hour. An event colliding with a stored one on
 //! either dedupe key (`dedupe_key`, or the `content_key` of what the signature covers) is a
 //! duplicate, and no step is planned for an event row that does not exist.
+//! The same transaction remembers the Stripe customers the events describe (for later events
+//! that name them only by id).
 
+use edgehooks_handlers::downstream::customers::learned_from_event;
 use edgehooks_handlers::downstream::planned_entity;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::routes::StepKind;
@@ -169,6 +172,19 @@ async fn insert_event_chunk(
         .collect();
     for chunk in steps.chunks(STEPS_PER_STATEMENT) {
         statements.push(steps_statement(db, chunk, now_ms)?);
+    }
+    for plan in planned {
+        let e = plan.event;
+        if let Some(customer) = learned_from_event(provider, &e.event_type, &e.payload) {
+            let as_of = e.occurred_at_ms.unwrap_or(now_ms);
+            statements.push(super::save_customer(
+                db,
+                &customer,
+                &e.event_type,
+                as_of,
+                now_ms,
+            )?);
+        }
     }
 
     let results = db.batch(statements).await?;

@@ -1,18 +1,21 @@
 //! Every SQL statement edgehooks runs against D1, grouped by what it serves: `admin` (the admin
 //! API: event pages, timelines, dead letters, replay and redrive resets), `events` (ingest:
 //! events, planned steps, rejected deliveries, rejection counters), `steps` (the step ledger:
-//! claims, attempts, the sweeper's queries), `state` (what steps maintain: applied ordering
+//! claims, attempts, the sweeper's queries), `customers` (the Stripe customers behind customer
+//! ids), `state` (what steps maintain: applied ordering
 //! versions, contact links, shops, privacy requests, suppressions, engagement) and `health`
 //! (per-destination budget window, circuit and half-open probe lease).
 //! Numbers are bound as f64 (D1 rejects BigInt); writes that must be all-or-nothing go through
 //! `batch`, which D1 runs as one transaction.
 
 pub mod admin;
+mod customers;
 mod events;
 mod health;
 mod state;
 mod steps;
 
+pub use customers::*;
 pub use events::*;
 pub use health::*;
 pub use state::*;

@@ -78,7 +78,7 @@ const APPLIED_NEWER: &str = "EXISTS (SELECT 1 FROM entity_versions v \
      WHERE v.entity = ?2 AND v.step = ?3 AND v.occurred_at > ?4)";
 const NEWER_STEP: &str = "EXISTS (SELECT 1 FROM steps o JOIN events e ON e.id = o.event_id \
      WHERE o.entity = ?2 AND o.name = ?3 AND o.id != ?1 \
-     AND o.status IN ('pending', 'enqueued', 'running', 'succeeded') \
+     AND o.status IN ('pending', 'enqueued', 'running', 'succeeded', 'skipped') \
      AND (e.occurred_at > ?4 OR (e.occurred_at = ?4 AND e.id > ?5)))";
 const RUNNING_SINCE: &str = "(SELECT MAX(o.updated_at) FROM steps o \
      WHERE o.entity = ?2 AND o.name = ?3 AND o.id != ?1 AND o.status = 'running' AND o.updated_at > ?6)";
@@ -213,8 +213,8 @@ pub async fn claim_step(
     })
 }
 
-/// Finish a step that needed no downstream call: `succeeded` (a deliberate skip, with its reason
-/// in `last_error`), `skipped_stale` or `dead`. Only a step that is not finished changes.
+/// Finish a step that needed no downstream call: `skipped` (the event does not call for it, the
+/// reason in `last_error`), `skipped_stale` or `dead`. Only a step that is not finished changes.
 pub async fn finish_without_call(
     db: &D1Database,
     step_id: &str,
@@ -225,7 +225,7 @@ pub async fn finish_without_call(
     let result = statement(
         db,
         "UPDATE steps SET status = ?2, last_error = ?3, updated_at = ?4 \
-         WHERE id = ?1 AND status NOT IN ('succeeded', 'skipped_stale', 'dead')",
+         WHERE id = ?1 AND status NOT IN ('succeeded', 'skipped', 'skipped_stale', 'dead')",
         &[step_id.into(), status.into(), note.into(), num(now_ms)],
     )?
     .run()
@@ -281,9 +281,12 @@ pub struct AttemptRecord<'a> {
     pub duration_ms: i64,
     pub http_status: Option<u16>,
     pub error: Option<&'a str>,
-    /// `succeeded`, `enqueued` (retry scheduled) or `dead`.
+    /// `succeeded`, `enqueued` (retry scheduled, or a customer lookup done) or `dead`.
     pub step_status: &'a str,
     pub next_attempt_at_ms: Option<i64>,
+    /// The attempt's outcome when it is not the step status's (`resolved`: a customer lookup
+    /// succeeded and the step goes on); `None`: `retry` for `enqueued`, else the step status.
+    pub outcome: Option<&'a str>,
 }
 
 /// The statements that record `record` (attempt row + step state), to run in one batch with
@@ -293,9 +296,10 @@ pub fn attempt_statements(
     record: &AttemptRecord<'_>,
     now_ms: i64,
 ) -> Result<Vec<D1PreparedStatement>> {
-    let outcome = match record.step_status {
-        "enqueued" => "retry",
-        other => other,
+    let outcome = match (record.outcome, record.step_status) {
+        (Some(outcome), _) => outcome,
+        (None, "enqueued") => "retry",
+        (None, other) => other,
     };
     let status = record.http_status.map(i64::from);
     let insert = statement(

@@ -4,14 +4,16 @@
 //! lease call), claim it — for a step that overwrites an entity, only when it is its turn, in
 //! the same D1 transaction as the claim —, do the work (an HTTP call or a D1 change), and record
 //! the attempt with the step's new state, the destination's health and the state its success
-//! writes, in one D1 transaction. This file loads, plans and screens the step; `work` claims it,
-//! does the work and records it.
+//! writes, in one D1 transaction. A step the event does not call for ends `skipped` with the
+//! core's reason. A step about the person behind a Stripe customer id plans with the stored
+//! customer, or first looks it up (an attempt of its own) and is planned again. This file loads,
+//! plans and screens the step; `work` claims it, does the work and records it.
 
 mod work;
 
 use edgehooks_handlers::downstream::{
-    contact_change, entity_key, plan, turn, BuildError, CallTiming, DownstreamSettings, StepAction,
-    StepInput, Turn,
+    contact_change, entity_key, plan, turn, BuildError, CallTiming, DownstreamSettings,
+    KnownCustomer, StepAction, StepInput, Turn,
 };
 use edgehooks_handlers::limits::Wait;
 use edgehooks_handlers::routes::StepKind;
@@ -21,12 +23,30 @@ use worker::{D1Database, Date};
 use crate::config::ConsumerSettings;
 use crate::db::{self, EntityClaim};
 use crate::log;
-use work::Work;
+use work::{Call, Work};
 
 /// What to tell Queues about the message.
 pub enum Ack {
     Ack,
     RetryIn(u64),
+}
+
+/// How one pass over a step ended: with what to tell Queues, or with the customer it needed now
+/// stored, so that it is planned again.
+pub(crate) enum Pass {
+    Done(Ack),
+    Again,
+}
+
+/// The Stripe customer a planned lookup asks for, when D1 already knows it.
+async fn stored_customer(
+    db: &D1Database,
+    planned: &Result<StepAction, BuildError>,
+) -> worker::Result<Option<KnownCustomer>> {
+    match planned {
+        Ok(StepAction::Resolve(lookup)) => db::known_customer(db, &lookup.customer_id).await,
+        _ => Ok(None),
+    }
 }
 
 fn now_ms() -> i64 {
@@ -82,23 +102,51 @@ async fn not_its_turn(db: &D1Database, step: &log::StepFields<'_>, verdict: Turn
     }
 }
 
+/// A step the core cannot plan ends `dead` with the reason's code (a disabled destination is
+/// also logged, naming the missing setting's destination).
+async fn unplannable(db: &D1Database, step: &log::StepFields<'_>, e: &BuildError) -> Ack {
+    if let BuildError::DestinationDisabled(d) = e {
+        log::error(
+            "destination_disabled",
+            &format!("{} has no token or URL configured", d.name()),
+        );
+    }
+    finish(db, step, "dead", &e.code()).await
+}
+
 pub async fn run(
     db: &D1Database,
     step_id: &str,
     settings: &ConsumerSettings,
     downstream: &DownstreamSettings,
 ) -> Ack {
+    // At most one customer lookup per delivery: the second pass finds it stored.
+    for _ in 0..2 {
+        if let Pass::Done(ack) = run_step(db, step_id, settings, downstream).await {
+            return ack;
+        }
+    }
+    Ack::RetryIn(1)
+}
+
+/// One pass over the step.
+async fn run_step(
+    db: &D1Database,
+    step_id: &str,
+    settings: &ConsumerSettings,
+    downstream: &DownstreamSettings,
+) -> Pass {
     let row = match db::load_step(db, step_id).await {
         Ok(Some(row)) => row,
         Ok(None) => {
             log::error("unknown_step", step_id);
-            return Ack::Ack;
+            return Pass::Done(Ack::Ack);
         }
-        Err(e) => return storage_failed(e),
+        Err(e) => return Pass::Done(storage_failed(e)),
     };
     if !matches!(row.status.as_str(), "pending" | "enqueued") {
         // Finished (at-least-once delivery sent it again) or running under another message.
-        return Ack::Ack;
+        return Pass::Done(Ack::Ack);
     }
     let kind = StepKind::from_name(&row.name);
     let fields = log::StepFields {
@@ -109,26 +157,26 @@ pub async fn run(
         event_type: Some(&row.event_type),
     };
     let Some(kind) = kind else {
-        return finish(db, &fields, "dead", "unknown_step").await;
+        return Pass::Done(finish(db, &fields, "dead", "unknown_step").await);
     };
     let (Some(provider), Some(payload)) =
         (Provider::from_slug(&row.provider), row.payload.as_deref())
     else {
-        return finish(db, &fields, "dead", "payload_unavailable").await;
+        return Pass::Done(finish(db, &fields, "dead", "payload_unavailable").await);
     };
     // stripe.update_customer needs the Stripe customer linked to the HubSpot contact.
     let link = if kind == StepKind::StripeUpdateCustomer {
         match contact_change(payload) {
             Ok(change) => match db::contact_link(db, &change.contact_id).await {
                 Ok(link) => link,
-                Err(e) => return storage_failed(e),
+                Err(e) => return Pass::Done(storage_failed(e)),
             },
             Err(_) => None,
         }
     } else {
         None
     };
-    let input = StepInput {
+    let first = StepInput {
         step_id,
         provider,
         event_type: &row.event_type,
@@ -136,18 +184,25 @@ pub async fn run(
         occurred_at_ms: row.occurred_at,
         account: row.account.as_deref(),
         link: link.as_ref(),
+        customer: None,
     };
-    let action = match plan(kind, &input, downstream) {
+    // A step about the person behind a Stripe customer id: plan with the stored customer.
+    let planned = plan(kind, &first, downstream);
+    let customer = match stored_customer(db, &planned).await {
+        Ok(customer) => customer,
+        Err(e) => return Pass::Done(storage_failed(e)),
+    };
+    let input = StepInput {
+        customer: customer.as_ref(),
+        ..first
+    };
+    let planned = match &customer {
+        Some(_) => plan(kind, &input, downstream),
+        None => planned,
+    };
+    let action = match planned {
         Ok(action) => action,
-        Err(e) => {
-            if let BuildError::DestinationDisabled(d) = &e {
-                log::error(
-                    "destination_disabled",
-                    &format!("{} has no token or URL configured", d.name()),
-                );
-            }
-            return finish(db, &fields, "dead", &e.code()).await;
-        }
+        Err(e) => return Pass::Done(unplannable(db, &fields, &e).await),
     };
     let ordering = entity_key(kind, &input).zip(row.occurred_at);
     let entity = ordering.as_ref().map(|(key, occurred_at)| EntityClaim {
@@ -171,12 +226,12 @@ pub async fn run(
                 let waits_for_nothing = matches!(action, StepAction::Skip(_));
                 if !(waits_for_nothing && matches!(verdict, Turn::Wait { .. })) {
                     if let Some(ack) = not_its_turn(db, &fields, verdict).await {
-                        return ack;
+                        return Pass::Done(ack);
                     }
                 }
             }
-            Ok(None) => return Ack::Ack,
-            Err(e) => return storage_failed(e),
+            Ok(None) => return Pass::Done(Ack::Ack),
+            Err(e) => return Pass::Done(storage_failed(e)),
         }
     }
     let work = Work {
@@ -190,9 +245,11 @@ pub async fn run(
         timing,
     };
     match action {
-        // A deliberate no-op (e.g. our own HubSpot write echoing back): done, with the reason.
-        StepAction::Skip(reason) => finish(db, &fields, "succeeded", reason.code()).await,
-        StepAction::Local(action) => work.local(&action, settings).await,
-        StepAction::Http(spec) => work.http(&spec, settings).await,
+        // The event does not call for the step (e.g. our own HubSpot write echoing back, a
+        // contact linked to no Stripe customer, a deleted customer): `skipped`, with the reason.
+        StepAction::Skip(reason) => Pass::Done(finish(db, &fields, "skipped", reason.code()).await),
+        StepAction::Local(action) => Pass::Done(work.local(&action, settings).await),
+        StepAction::Http(spec) => work.http(Call::Step(&spec), settings).await,
+        StepAction::Resolve(lookup) => work.http(Call::Lookup(&lookup), settings).await,
     }
 }

@@ -2,21 +2,24 @@
 //! circuit, and the probe lease of a half-open circuit), claim the step (for a step that
 //! overwrites an entity, only when it is its turn, decided in the same D1 transaction as the
 //! claim), make the HTTP call or the D1 change, and record the attempt with the step's new state,
-//! the destination's health and the state its success establishes, in one D1 transaction.
+//! the destination's health and the state its success establishes, in one D1 transaction. A
+//! customer lookup the planner asked for is such an HTTP attempt too (against the Stripe
+//! destination's budget and circuit); its success stores the customer instead of finishing.
 
 use edgehooks_handlers::downstream::{
     contact_change,
+    customers::{explain_lookup_failure, from_lookup},
     mapping::{link_from_upsert, upserted_contact_id},
-    turn, CallTiming, HttpRequestSpec, LocalAction, StepInput,
+    turn, CallTiming, CustomerLookup, HttpRequestSpec, KnownCustomer, LocalAction, StepInput,
 };
 use edgehooks_handlers::limits::{
     after_call, gate, limits_for, probe_taken, Gate, HealthChange, Limits, Wait,
 };
 use edgehooks_handlers::retry::{classify_status, parse_retry_after, Decision, ResponseClass};
-use edgehooks_handlers::routes::StepKind;
+use edgehooks_handlers::routes::{Destination, StepKind};
 use worker::{D1Database, D1PreparedStatement};
 
-use super::{defer, not_its_turn, now_ms, storage_failed, Ack};
+use super::{defer, not_its_turn, now_ms, storage_failed, Ack, Pass};
 use crate::config::ConsumerSettings;
 use crate::db::{self, AttemptRecord, Claim, EntityClaim, StepRow};
 use crate::{downstream, log};
@@ -67,8 +70,8 @@ impl Work<'_> {
     }
 
     /// Give up the probe lease this step took but will not use (its claim was refused).
-    async fn release_probe(&self, limits: Limits) {
-        let destination = self.kind.destination().name();
+    async fn release_probe(&self, destination: Destination, limits: Limits) {
+        let destination = destination.name();
         let release = db::record_health(
             self.db,
             destination,
@@ -116,6 +119,7 @@ impl Work<'_> {
             error: None,
             step_status: "succeeded",
             next_attempt_at_ms: None,
+            outcome: None,
         };
         let result = async {
             statements.extend(db::attempt_statements(self.db, &record, finished)?);
@@ -174,6 +178,7 @@ impl Work<'_> {
             error: Some("d1_error"),
             step_status,
             next_attempt_at_ms: next_attempt_at,
+            outcome: None,
         };
         if let Ok(statements) = db::attempt_statements(self.db, &record, finished) {
             let _ = self.db.batch(statements).await;
@@ -189,18 +194,24 @@ impl Work<'_> {
         ack
     }
 
-    pub(super) async fn http(&self, spec: &HttpRequestSpec, settings: &ConsumerSettings) -> Ack {
-        let destination = self.kind.destination();
+    /// Pass the destination's gate, claim the step, make `call` and record it. A lookup that
+    /// found its customer stores it and gives [`Pass::Again`]: the step is claimable again and
+    /// is planned anew with the customer.
+    pub(super) async fn http(&self, call: Call<'_>, settings: &ConsumerSettings) -> Pass {
+        let (destination, spec) = match call {
+            Call::Step(spec) => (self.kind.destination(), spec),
+            Call::Lookup(lookup) => (Destination::Stripe, &lookup.request),
+        };
         let limits = limits_for(destination).with_call_timeout(settings.timeout_ms);
         let now = now_ms();
         let health = match db::count_call(self.db, destination.name(), limits.window_ms, now).await
         {
             Ok(health) => health,
-            Err(e) => return storage_failed(e),
+            Err(e) => return Pass::Done(storage_failed(e)),
         };
         let probing = match gate(limits, health, now) {
             Gate::Proceed => false,
-            Gate::Wait(wait) => return defer(self.db, &self.fields, wait, now).await,
+            Gate::Wait(wait) => return Pass::Done(defer(self.db, &self.fields, wait, now).await),
             Gate::Probe { lease_until_ms } => {
                 let taken = db::take_probe(
                     self.db,
@@ -211,8 +222,10 @@ impl Work<'_> {
                 );
                 match taken.await {
                     Ok(true) => true,
-                    Ok(false) => return defer(self.db, &self.fields, probe_taken(), now).await,
-                    Err(e) => return storage_failed(e),
+                    Ok(false) => {
+                        return Pass::Done(defer(self.db, &self.fields, probe_taken(), now).await)
+                    }
+                    Err(e) => return Pass::Done(storage_failed(e)),
                 }
             }
         };
@@ -221,14 +234,16 @@ impl Work<'_> {
             Ok(n) => n,
             Err(ack) => {
                 if probing {
-                    self.release_probe(limits).await;
+                    self.release_probe(destination, limits).await;
                 }
-                return ack;
+                return Pass::Done(ack);
             }
         };
-        let outcome = downstream::call(spec, settings.timeout_ms)
-            .await
-            .explained(self.kind);
+        let outcome = downstream::call(spec, settings.timeout_ms).await;
+        let outcome = match call {
+            Call::Step(_) => outcome.explained(self.kind),
+            Call::Lookup(_) => outcome.explained_with(explain_lookup_failure),
+        };
         let finished = now_ms();
         let class = match (outcome.status, outcome.unsendable) {
             (Some(status), _) => classify_status(status),
@@ -244,24 +259,18 @@ impl Work<'_> {
             settings
                 .policy
                 .decide(class, attempts_made, retry_after, js_sys::Math::random());
-        let (step_status, next_attempt_at, ack) = match decision {
-            Decision::Succeeded => ("succeeded", None, Ack::Ack),
-            Decision::Dead => ("dead", None, Ack::Ack),
-            Decision::RetryAfter { delay_secs } => (
-                "enqueued",
-                Some(finished + (delay_secs as i64) * 1000),
-                Ack::RetryIn(delay_secs),
-            ),
-        };
+        let settled = settle(call, decision, outcome.body.as_deref(), finished);
+        let error = settled.error.or(outcome.error.as_deref());
         let record = AttemptRecord {
             step_id: self.step_id,
             n: attempt,
             started_at_ms: started,
             duration_ms: finished - started,
             http_status: outcome.status,
-            error: outcome.error.as_deref(),
-            step_status,
-            next_attempt_at_ms: next_attempt_at,
+            error,
+            step_status: settled.step_status,
+            next_attempt_at_ms: settled.next_attempt_at,
+            outcome: settled.customer.as_ref().map(|_| RESOLVED),
         };
         let result = async {
             let mut statements = db::attempt_statements(self.db, &record, finished)?;
@@ -273,27 +282,40 @@ impl Work<'_> {
                 limits,
                 finished,
             )?);
-            if decision == Decision::Succeeded {
+            if let Some(customer) = &settled.customer {
+                statements.push(db::save_customer(
+                    self.db,
+                    customer,
+                    db::LOOKUP_SOURCE,
+                    finished,
+                    finished,
+                )?);
+            } else if decision == Decision::Succeeded {
                 statements.extend(self.version_statement()?);
                 statements.extend(self.success_state(outcome.body.as_deref(), finished)?);
             }
             self.db.batch(statements).await
         }
         .await;
-        if let Err(e) = result {
-            // The call happened but is not recorded; the step stays `running` and the sweeper
-            // re-enqueues it after its lease. Idempotency keys absorb the repeat.
-            log::error("d1_write_failed", &e.to_string());
-        }
+        let pass = match result {
+            Ok(_) => settled.pass,
+            Err(e) => {
+                // The call happened but is not recorded; the step stays `running` and the sweeper
+                // re-enqueues it after its lease. Idempotency keys absorb the repeat.
+                log::error("d1_write_failed", &e.to_string());
+                Pass::Done(Ack::Ack)
+            }
+        };
+        let logged = record.outcome.unwrap_or(settled.step_status);
         log::step(
             &self.fields,
-            step_status,
+            logged,
             outcome.status,
-            outcome.error.as_deref().unwrap_or(""),
+            error.unwrap_or(""),
             finished - started,
             true,
         );
-        ack
+        pass
     }
 
     /// State a successful call establishes: the contact link learned from a HubSpot upsert of a
@@ -326,6 +348,64 @@ impl Work<'_> {
                 }
             }
             _ => Ok(None),
+        }
+    }
+}
+
+/// What an HTTP attempt of a step is for.
+#[derive(Clone, Copy)]
+pub(super) enum Call<'a> {
+    /// The step's own request: a 2xx finishes it.
+    Step(&'a HttpRequestSpec),
+    /// A lookup of the Stripe customer the step is about (to the Stripe destination): a 2xx
+    /// stores the customer and the step goes on.
+    Lookup(&'a CustomerLookup),
+}
+
+/// The attempt outcome of a lookup that found its customer.
+const RESOLVED: &str = "resolved";
+/// The error of a lookup whose 2xx answer is not the customer asked for.
+const LOOKUP_UNREADABLE: &str = "stripe_customer_unreadable";
+
+/// The step's state after an attempt, and what follows.
+struct Settled {
+    step_status: &'static str,
+    next_attempt_at: Option<i64>,
+    pass: Pass,
+    /// A lookup's customer, to store; the step is claimable again.
+    customer: Option<KnownCustomer>,
+    /// Replaces the call's own error.
+    error: Option<&'static str>,
+}
+
+fn settle(call: Call<'_>, decision: Decision, body: Option<&str>, finished: i64) -> Settled {
+    let ended = |step_status| Settled {
+        step_status,
+        next_attempt_at: None,
+        pass: Pass::Done(Ack::Ack),
+        customer: None,
+        error: None,
+    };
+    match (decision, call) {
+        (Decision::RetryAfter { delay_secs }, _) => Settled {
+            next_attempt_at: Some(finished + (delay_secs as i64) * 1000),
+            pass: Pass::Done(Ack::RetryIn(delay_secs)),
+            ..ended("enqueued")
+        },
+        (Decision::Dead, _) => ended("dead"),
+        (Decision::Succeeded, Call::Step(_)) => ended("succeeded"),
+        (Decision::Succeeded, Call::Lookup(lookup)) => {
+            match body.and_then(|b| from_lookup(&lookup.customer_id, b)) {
+                Some(customer) => Settled {
+                    pass: Pass::Again,
+                    customer: Some(customer),
+                    ..ended("enqueued")
+                },
+                None => Settled {
+                    error: Some(LOOKUP_UNREADABLE),
+                    ..ended("dead")
+                },
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
 // The admin page in real headless Chromium (Debian's /usr/bin/chromium driven by playwright-core)
 // against the worker in workerd (Miniflare listening on a local port): sign in with the token,
 // see a posted event, open its timeline, redrive its dead step once the downstream recovers, and
-// see it succeed. Saves screenshots to test-artifacts/ (gitignored).
+// see it succeed; a step the event does not call for shows as `skipped`, counted and filtered
+// apart from dead ones. Saves screenshots to test-artifacts/ (gitignored).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -12,6 +13,7 @@ import { ROOT, downstreamVars, startWorker, waitFor, TEST_SECRETS } from "../hel
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 import { hubspotDelivery, hubspotEvent } from "../helpers/providers.mjs";
+import { deliver, settled } from "../helpers/flows.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTIFACTS = path.join(ROOT, "test-artifacts");
@@ -60,6 +62,9 @@ describe("admin page in headless Chromium", { skip: !existsSync(CHROMIUM) && `${
     const stepId = `${eventId}:hubspot.upsert_contact`;
     const stepStatus = async () => (await worker.all("SELECT status FROM steps WHERE id = ?", stepId))[0]?.status;
     await waitFor(async () => (await stepStatus()) === "dead", { what: "upsert step dead" });
+    // A change of a HubSpot contact linked to no Stripe customer: skipped, not dead.
+    const change = await deliver(worker, "hubspot", hubspotEvent({ objectId: 987654321, propertyName: "phone", propertyValue: "+15550001111" }));
+    assert.equal((await settled(worker, "hubspot", change.key))[0].status, "skipped");
 
     const page = await browser.newPage();
     page.on("console", (msg) => msg.type() === "error" && problems.push(msg.text()));
@@ -80,6 +85,18 @@ describe("admin page in headless Chromium", { skip: !existsSync(CHROMIUM) && `${
     assert.match(await row.textContent(), /checkout\.session\.completed/);
     assert.match(await row.textContent(), /1 dead/);
     assert.equal(await page.locator('[data-total="dead steps"] b').textContent(), "1");
+    assert.equal(await page.locator('[data-total="skipped steps"] b').textContent(), "1");
+
+    // The step-status filter finds the skipped one, and only it.
+    await page.selectOption('select[name="step_status"]', "skipped");
+    await page.click('#filters button[type="submit"]');
+    await page.waitForFunction(() => !document.querySelector("#events-table tbody")?.textContent.includes("checkout.session.completed"));
+    const skippedRows = await page.locator("#events-table tbody tr").allTextContents();
+    assert.equal(skippedRows.length, 1, skippedRows.join("\n"));
+    assert.match(skippedRows[0], /contact\.propertyChange/);
+    assert.match(skippedRows[0], /1\/1 done/);
+    await page.selectOption('select[name="step_status"]', "");
+    await page.click('#filters button[type="submit"]');
 
     await row.click();
     await page.waitForSelector("#timeline li");

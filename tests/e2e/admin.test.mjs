@@ -65,7 +65,7 @@ describe("admin API", () => {
   const settled = (eventId) =>
     waitFor(async () => {
       const steps = await stepsOf(eventId);
-      return steps.length && steps.every((s) => ["succeeded", "dead", "skipped_stale"].includes(s.status)) && steps;
+      return steps.length && steps.every((s) => ["succeeded", "skipped", "dead", "skipped_stale"].includes(s.status)) && steps;
     }, { what: `steps of ${eventId} settled` });
 
   test("every endpoint needs the bearer token; the page itself holds no data", async () => {
@@ -276,7 +276,7 @@ describe("admin API", () => {
     assert.equal(stats.status, 200, stats.text);
     const [events] = await worker.all("SELECT COUNT(*) AS n FROM events WHERE status = 'accepted'");
     assert.equal(stats.json.events.accepted, events.n);
-    assert.deepEqual(Object.keys(stats.json.steps).sort(), ["dead", "enqueued", "pending", "running", "skipped_stale", "succeeded"]);
+    assert.deepEqual(Object.keys(stats.json.steps).sort(), ["dead", "enqueued", "pending", "running", "skipped", "skipped_stale", "succeeded"]);
     const [steps] = await worker.all("SELECT COUNT(*) AS n FROM steps WHERE status = 'succeeded'");
     assert.equal(stats.json.steps.succeeded, steps.n);
     assert.ok(stats.json.rejections_24h >= 1);

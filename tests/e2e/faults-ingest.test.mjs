@@ -29,7 +29,7 @@ import { assertCaptured, assertNoPanics, assertNoSecrets } from "../helpers/logs
 const [PRIMARY] = TEST_SECRETS.STRIPE_WEBHOOK_SECRETS.split(",");
 const UPSERT = "/crm/v3/objects/contacts/batch/upsert";
 const MAIL = "/v3/mail/send";
-const TERMINAL = ["succeeded", "skipped_stale", "dead"];
+const TERMINAL = ["succeeded", "skipped", "skipped_stale", "dead"];
 
 const postStripe = (worker, event) => {
   const { payload, headers } = signedDelivery(event, PRIMARY);

@@ -116,7 +116,7 @@ test("request and step-attempt lines are JSON, complete, one per request and per
     assert.equal(typeof line.event_type, "string");
     assert.equal(typeof line.provider, "string");
     assert.equal(typeof line.latency_ms, "number");
-    assert.ok(["succeeded", "enqueued", "dead", "deferred", "skipped_stale"].includes(line.outcome), line.outcome);
+    assert.ok(["succeeded", "enqueued", "dead", "deferred", "skipped", "skipped_stale", "resolved"].includes(line.outcome), line.outcome);
   }
   for (const attempt of attempts) {
     const n = stepLines.filter((l) => l.step_id === attempt.step_id && l.outcome !== "deferred").length;

@@ -50,6 +50,13 @@ describe("several updates of one entity at once", () => {
       captureLogs: true,
       miniflare: { queueProducers: { STEPS_DLQ: "steps-dlq" } },
     });
+    // The subscription samples name their customer only by id: a checkout for that customer
+    // teaches it at ingest, so these steps make only their own call (no customer lookup).
+    for (const w of [worker, lone]) {
+      const checkout = fixture("stripe/checkout.session.completed.json");
+      checkout.id = unique("evt_checkout_");
+      await deliver(w, "stripe", checkout);
+    }
   });
   after(async () => {
     await lone?.dispose();

@@ -35,7 +35,7 @@ describe("concurrent duplicate deliveries", () => {
     await waitFor(
       async () => {
         const open = await worker.all(
-          `SELECT COUNT(*) AS n FROM steps s JOIN events e ON e.id = s.event_id WHERE e.dedupe_key IN (${marks}) AND s.status NOT IN ('succeeded', 'skipped_stale', 'dead')`,
+          `SELECT COUNT(*) AS n FROM steps s JOIN events e ON e.id = s.event_id WHERE e.dedupe_key IN (${marks}) AND s.status NOT IN ('succeeded', 'skipped', 'skipped_stale', 'dead')`,
           ...dedupeKeys,
         );
         return open[0].n === 0;

@@ -212,7 +212,7 @@ describe("HubSpot -> Stripe sync", () => {
     const echo = change({ propertyName: "firstname", propertyValue: "Ada", changeSource: "INTEGRATION", sourceId: String(APP_ID), appId: APP_ID });
     const { key } = await deliver(w.worker, "hubspot", echo);
     const [step] = await settled(w.worker, "hubspot", key);
-    assert.equal(step.status, "succeeded");
+    assert.equal(step.status, "skipped", "the event does not call for a sync: not a failure, not a success");
     assert.equal(step.last_error, "skipped:own_write");
     assert.equal(step.attempts, 0);
     await sleep(300);
@@ -247,7 +247,7 @@ describe("HubSpot -> Stripe sync", () => {
     assert.deepEqual(w.fake.callsTo(customerPath).slice(mark + 1).map((c) => c.body), ["name=Augusta+King"]);
   });
 
-  test("contact.deletion ends the link: later changes cannot be synced", async () => {
+  test("contact.deletion ends the link: later changes are skipped, not dead", async () => {
     const deletion = hubspotEvent({ subscriptionType: "contact.deletion", objectId: Number(CONTACT), changeFlag: "DELETED" });
     delete deletion.propertyName;
     delete deletion.propertyValue;
@@ -256,8 +256,19 @@ describe("HubSpot -> Stripe sync", () => {
     const mark = w.fake.calls.length;
     const after = await deliver(w.worker, "hubspot", change({ propertyName: "email", propertyValue: "gone@example.com", occurredAt: Date.now() }));
     const [step] = await settled(w.worker, "hubspot", after.key);
-    assert.equal(step.status, "dead");
-    assert.equal(step.last_error, "missing_field:stripe_customer_id");
+    assert.deepEqual([step.status, step.last_error, step.attempts], ["skipped", "skipped:no_linked_customer", 0]);
+    assert.equal(w.fake.calls.length, mark);
+  });
+
+  test("a change of a contact linked to no Stripe customer is skipped: the normal case, no dead letter", async () => {
+    const mark = w.fake.calls.length;
+    const stranger = change({ objectId: 777000111, propertyName: "email", propertyValue: "new@example.com", occurredAt: Date.now() });
+    const { key } = await deliver(w.worker, "hubspot", stranger);
+    const [step] = await settled(w.worker, "hubspot", key);
+    assert.deepEqual([step.name, step.status, step.last_error, step.attempts], ["stripe.update_customer", "skipped", "skipped:no_linked_customer", 0]);
+    const [dead] = await w.worker.all("SELECT COUNT(*) AS n FROM steps WHERE status = 'dead'");
+    assert.equal(dead.n, 0, "nothing in the dead-letter view");
+    await sleep(300);
     assert.equal(w.fake.calls.length, mark);
   });
 });

@@ -5,6 +5,10 @@
 // HubSpot deals are modelled with state (see hubspotDeals below): a scripted response stands in
 // front of the model (the request never reached HubSpot) unless it says `commit: true`, in which
 // case HubSpot does the work and the scripted part only spoils the answer (`drop`, `delayMs`).
+// Stripe customers are modelled the same way (see stripeCustomers below): `GET /v1/customers/{id}`
+// checks the Bearer key and answers the stored customer, a deleted customer's stub, or 404
+// `resource_missing`; scripted responses for that path (status codes, Retry-After, slow or
+// dropped answers) stand in front of it.
 import http from "node:http";
 
 const DEALS = "/crm/v3/objects/deals";
@@ -20,6 +24,7 @@ export async function startFakeDownstream({ port = 0 } = {}) {
   const sockets = new Set();
   let chaos = null; // (call) => response or null: a per-call planner (fault injection)
   const hubspot = hubspotDeals();
+  const stripe = stripeCustomers();
 
   const server = http.createServer((req, res) => {
     let body = "";
@@ -37,6 +42,10 @@ export async function startFakeDownstream({ port = 0 } = {}) {
       if (hubspot.handles(req.method, url.pathname) && (!scripted || plan.commit)) {
         const { commit, ...spoiled } = plan;
         plan = { ...hubspot.answer(req.method, url.pathname, body), ...(scripted ? spoiled : {}) };
+      }
+      if (stripe.handles(req.method, url.pathname) && (!scripted || plan.commit)) {
+        const { commit, ...spoiled } = plan;
+        plan = { ...stripe.answer(url.pathname, req.headers), ...(scripted ? spoiled : {}) };
       }
       const answer = () => {
         if (plan.drop) {
@@ -66,6 +75,11 @@ export async function startFakeDownstream({ port = 0 } = {}) {
     /** HubSpot's deal store: `deals()` lists them; `uniqueDealProperties` is the portal's set of
      * deal properties with unique values (delete DEAL_ID_PROPERTY to model a portal without it). */
     hubspot,
+    /** Stripe's customers: `add(overrides)` stores a complete Customer object (returned),
+     * `remove(id)` deletes it (GET then answers `{id, object, deleted: true}`), `get(id)`. The
+     * fixture customer of tests/fixtures/events (cus_PiEWZ5vTqL0p2d, Ada Lovelace) is there from
+     * the start. */
+    stripe,
     /** Play these responses (objects, or functions of the call), in order, for the next calls to `path`. */
     script(path, responses) {
       scripts.set(path, [...responses]);
@@ -81,6 +95,7 @@ export async function startFakeDownstream({ port = 0 } = {}) {
     reset() {
       chaos = null;
       hubspot.reset();
+      stripe.reset();
       calls.length = 0;
       scripts.clear();
       always.clear();
@@ -178,6 +193,93 @@ function hubspotDeals() {
       uniqueDealProperties.clear();
       uniqueDealProperties.add(DEAL_ID_PROPERTY);
     },
+  };
+}
+
+/** A Stripe Customer object as the API reference shows it (API version 2023-10-16). */
+export function stripeCustomer(overrides = {}) {
+  return {
+    id: "cus_PiEWZ5vTqL0p2d",
+    object: "customer",
+    address: { city: "London", country: "GB", line1: "12 St James's Square", line2: null, postal_code: "SW1Y 4JH", state: null },
+    balance: 0,
+    created: 1709999990,
+    currency: "usd",
+    default_source: null,
+    delinquent: false,
+    description: null,
+    discount: null,
+    email: "ada@example.com",
+    invoice_prefix: "6F3A1C2E",
+    invoice_settings: { custom_fields: null, default_payment_method: "pm_1OtJ5xLkdIwHu7ixkD0cQ7pZ", footer: null, rendering_options: null },
+    livemode: false,
+    metadata: {},
+    name: "Ada Lovelace",
+    next_invoice_sequence: 2,
+    phone: "+442071234567",
+    preferred_locales: ["en"],
+    shipping: null,
+    tax_exempt: "none",
+    test_clock: null,
+    ...overrides,
+  };
+}
+
+/**
+ * Stripe's `GET /v1/customers/{id}` as Stripe answers it: 401 without a Bearer secret key
+ * (`sk_`/`rk_`), the customer object, `{id, object: "customer", deleted: true}` (200) for a
+ * deleted one, 404 `resource_missing` for an id it never had.
+ */
+function stripeCustomers() {
+  const PREFIX = "/v1/customers/";
+  const customers = new Map();
+  const deleted = new Set();
+  const requestId = () => `req_fake${Date.now().toString(36)}`;
+  const failure = (status, error) => ({ status, headers: { "request-id": requestId() }, body: { error } });
+  const seed = () => {
+    customers.clear();
+    deleted.clear();
+    const ada = stripeCustomer();
+    customers.set(ada.id, ada);
+  };
+  seed();
+  return {
+    add(overrides = {}) {
+      const customer = stripeCustomer(overrides);
+      customers.set(customer.id, customer);
+      deleted.delete(customer.id);
+      return customer;
+    },
+    remove(id) {
+      customers.delete(id);
+      deleted.add(id);
+    },
+    get: (id) => customers.get(id),
+    handles: (method, path) => method === "GET" && path.startsWith(PREFIX) && path.length > PREFIX.length && !path.slice(PREFIX.length).includes("/"),
+    answer(path, headers) {
+      const key = /^Bearer ((?:sk|rk)_\S+)$/.exec(headers.authorization ?? "")?.[1];
+      if (!key) {
+        return failure(401, {
+          message: headers.authorization ? "Invalid API Key provided: ****" : "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+          type: "invalid_request_error",
+        });
+      }
+      const id = decodeURIComponent(path.slice(PREFIX.length));
+      if (deleted.has(id)) return { status: 200, headers: { "request-id": requestId() }, body: { id, object: "customer", deleted: true } };
+      const customer = customers.get(id);
+      if (!customer) {
+        return failure(404, {
+          code: "resource_missing",
+          doc_url: "https://stripe.com/docs/error-codes/resource-missing",
+          message: `No such customer: '${id}'`,
+          param: "id",
+          request_log_url: `https://dashboard.stripe.com/test/logs/${requestId()}`,
+          type: "invalid_request_error",
+        });
+      }
+      return { status: 200, headers: { "request-id": requestId() }, body: customer };
+    },
+    reset: seed,
   };
 }
 

@@ -10,7 +10,7 @@ import { hubspotDelivery, sendgridDelivery, shopifyDelivery } from "./providers.
 
 export const FIXTURES = path.join(ROOT, "tests/fixtures/events");
 export const EXPECTED = JSON.parse(readFileSync(path.join(FIXTURES, "expected.json"), "utf8"));
-export const FINISHED = ["succeeded", "skipped_stale", "dead"];
+export const FINISHED = ["succeeded", "skipped", "skipped_stale", "dead"];
 export const UPSERT = "/crm/v3/objects/contacts/batch/upsert";
 export const DEALS = "/crm/v3/objects/deals";
 export const DEALS_UPSERT = "/crm/v3/objects/deals/batch/upsert";
@@ -82,7 +82,7 @@ export async function stepsOf(worker, provider, key) {
   );
 }
 
-/** Wait until every step of the event is finished (succeeded, skipped_stale or dead). */
+/** Wait until every step of the event is finished (succeeded, skipped, skipped_stale or dead). */
 export async function settled(worker, provider, key, { timeoutMs = 20000, count } = {}) {
   return waitFor(
     async () => {

@@ -16,11 +16,12 @@ use base64::Engine;
 use crate::time::rfc3339_to_unix_ms;
 
 /// Step statuses (DESIGN.md §7, contract).
-pub const STEP_STATUSES: [&str; 6] = [
+pub const STEP_STATUSES: [&str; 7] = [
     "pending",
     "enqueued",
     "running",
     "succeeded",
+    "skipped",
     "skipped_stale",
     "dead",
 ];
@@ -130,7 +131,7 @@ pub enum ReplayAction {
     /// `pending`, `enqueued` or `dead`: sent to the queue again (a dead step's attempt counter
     /// restarts at 0; its attempt history is kept).
     Run,
-    /// `succeeded` or `skipped_stale`: already done, left alone.
+    /// `succeeded`, `skipped` or `skipped_stale`: already done, left alone.
     AlreadyDone,
     /// `running`: an attempt is in flight; left alone.
     InProgress,
@@ -139,7 +140,7 @@ pub enum ReplayAction {
 impl ReplayAction {
     pub fn for_status(status: &str) -> ReplayAction {
         match status {
-            "succeeded" | "skipped_stale" => ReplayAction::AlreadyDone,
+            "succeeded" | "skipped" | "skipped_stale" => ReplayAction::AlreadyDone,
             "running" => ReplayAction::InProgress,
             _ => ReplayAction::Run,
         }

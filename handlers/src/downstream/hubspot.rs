@@ -21,6 +21,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::customers::known_for;
 use super::events::{classify, Source};
 use super::fields::{
     decimal_text, id_text, int, iso_date, iso_datetime_ms, put, stripe_amount, text,
@@ -78,7 +79,7 @@ pub(crate) fn contact_properties(
         }
         Source::StripeSubscription { .. } => {
             let sub = stripe_object(payload)?;
-            let mut p = person_properties(&subscription_person(sub)?, false);
+            let mut p = person_properties(&subscription_person(sub, known_for(sub, input))?, false);
             put(&mut p, "stripe_customer_id", stripe_customer_id(sub));
             put(&mut p, "stripe_subscription_id", text(sub, "/id"));
             put(&mut p, "stripe_subscription_status", text(sub, "/status"));
@@ -87,7 +88,7 @@ pub(crate) fn contact_properties(
         }
         Source::StripeInvoice { failed } => {
             let invoice = stripe_object(payload)?;
-            let person = invoice_person(invoice)?;
+            let person = invoice_person(invoice, known_for(invoice, input))?;
             let mut p = Map::new();
             put(&mut p, "email", Some(person.email.as_str()));
             put(&mut p, "stripe_customer_id", stripe_customer_id(invoice));
@@ -273,6 +274,7 @@ mod tests {
             occurred_at_ms: Some(1_700_000_000_000),
             account: None,
             link: None,
+            customer: None,
         }
     }
 

@@ -202,6 +202,7 @@ mod tests {
             occurred_at_ms: None,
             account: None,
             link: None,
+            customer: None,
         };
         assert_eq!(
             link_from_upsert(&input),

@@ -1,17 +1,21 @@
 //! Planning of follow-on steps. Given a step, the event it belongs to and the downstream
 //! settings, [`plan`] says exactly what to do: an HTTP request to send ([`HttpRequestSpec`], the
 //! shell turns it into a `fetch`), a [`LocalAction`] the shell runs against D1, or a deliberate
-//! skip ([`SkipReason`]). [`entity_key`] names the state a step overwrites and [`turn`] decides
+//! skip ([`SkipReason`]: the event does not call for the step), or, for a Stripe subscription or
+//! invoice that names its customer only by id, a lookup of that customer first
+//! ([`CustomerLookup`]). [`entity_key`] names the state a step overwrites and [`turn`] decides
 //! whether a step of that entity may call now, is stale, or waits for an older call in flight;
 //! [`explain_failure`] gives a known downstream refusal its own error code. Pure: no I/O, no
 //! clock, no panics on any payload.
 //!
 //! Files: `events` classifies event types and says which step handles which; `fields` holds
-//! payload and formatting helpers; `subjects` reads who an event is about; one file per
+//! payload and formatting helpers; `subjects` reads who an event is about; `customers` resolves
+//! the Stripe customer behind an id; one file per
 //! destination (`hubspot`, `sendgrid`, `stripe`, `slack`) builds its requests; `local` builds the
 //! D1 actions; `mapping` owns the HubSpot → Stripe contact mapping and echo detection; `ordering`
 //! the entity keys and whose turn it is; `settings` reads destinations from configuration.
 
+pub mod customers;
 mod events;
 mod fields;
 pub mod hubspot;
@@ -31,6 +35,7 @@ use serde_json::Value;
 use crate::routes::{Destination, StepKind};
 use crate::webhook::Provider;
 
+pub use customers::{CustomerLookup, KnownCustomer};
 pub use events::supports;
 pub use local::{EngagementKind, LocalAction, SuppressionReason};
 pub use mapping::{contact_change, ContactChange, ContactLink};
@@ -62,6 +67,10 @@ pub struct StepInput<'a> {
     /// For `stripe.update_customer`: the stored HubSpot contact → Stripe customer mapping of the
     /// contact the event names, looked up by the shell (see [`contact_change`]).
     pub link: Option<&'a ContactLink>,
+    /// For steps about the person of a Stripe subscription or invoice that carries no email:
+    /// what edgehooks knows about the customer it names (stored from earlier events or a
+    /// lookup), loaded by the shell after [`plan`] asked for it with [`StepAction::Resolve`].
+    pub customer: Option<&'a KnownCustomer>,
 }
 
 impl<'a> StepInput<'a> {
@@ -80,6 +89,7 @@ impl<'a> StepInput<'a> {
             occurred_at_ms: None,
             account,
             link: None,
+            customer: None,
         }
     }
 }
@@ -91,9 +101,12 @@ pub enum StepAction {
     Http(HttpRequestSpec),
     /// Apply this change to D1; done when it commits.
     Local(LocalAction),
-    /// Nothing to do, on purpose: end the step without a call (suggested: `succeeded`, with the
-    /// reason's code in `last_error` so admins can see why nothing was sent).
+    /// The event does not call for this step: end it `skipped`, without a call, with the
+    /// reason's code in `last_error` so admins can see why nothing was sent. Not a failure.
     Skip(SkipReason),
+    /// The step needs the person behind a Stripe customer id: look the customer up (an attempt
+    /// of this step against the Stripe destination), store it, then plan again with it.
+    Resolve(CustomerLookup),
 }
 
 /// Why a step deliberately does nothing.
@@ -103,6 +116,12 @@ pub enum SkipReason {
     OwnWrite,
     /// A HubSpot property that has no Stripe counterpart in the mapping.
     UnmappedProperty,
+    /// A HubSpot contact linked to no Stripe customer: nothing in Stripe to update.
+    NoLinkedCustomer,
+    /// The Stripe customer behind the subscription or invoice was deleted.
+    CustomerDeleted,
+    /// The Stripe customer behind the subscription or invoice has no email to write or mail to.
+    CustomerWithoutEmail,
 }
 
 impl SkipReason {
@@ -110,6 +129,9 @@ impl SkipReason {
         match self {
             SkipReason::OwnWrite => "skipped:own_write",
             SkipReason::UnmappedProperty => "skipped:unmapped_property",
+            SkipReason::NoLinkedCustomer => "skipped:no_linked_customer",
+            SkipReason::CustomerDeleted => "skipped:customer_deleted",
+            SkipReason::CustomerWithoutEmail => "skipped:customer_without_email",
         }
     }
 }
@@ -148,8 +170,9 @@ impl fmt::Display for BuildError {
 }
 
 /// Plan step `kind` for `input`. Checks, in order: the step handles this event type
-/// ([`supports`]), its destination is configured, the payload is JSON; then the destination's
-/// builder reads the fields it needs.
+/// ([`supports`]), its destination is configured, the payload is JSON, the person it is about is
+/// known ([`customers`]: else a lookup or a skip); then the destination's builder reads the
+/// fields it needs.
 pub fn plan(
     kind: StepKind,
     input: &StepInput,
@@ -164,6 +187,9 @@ pub fn plan(
     }
     let payload: Value =
         serde_json::from_str(input.payload).map_err(|_| BuildError::UnreadablePayload)?;
+    if let Some(action) = customers::resolve_person(kind, input, &payload, settings)? {
+        return Ok(action);
+    }
     let api = |d: Destination| {
         settings
             .destination(d)

@@ -77,6 +77,7 @@ pub fn planned_entity(kind: StepKind, provider: Provider, event: &ParsedEvent) -
             occurred_at_ms: event.occurred_at_ms,
             account: event.account.as_deref(),
             link: None,
+            customer: None,
         },
     )
 }

@@ -14,6 +14,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::customers::known_for;
 use super::events::{classify, Source};
 use super::fields::{int, iso_date, put, stripe_amount, text};
 use super::settings::{SendGridSettings, Template, SENDGRID_FROM_EMAIL};
@@ -68,7 +69,7 @@ fn recipient_and_data(
             person
         }
         Template::Cancellation => {
-            let person = subscription_person(object)?;
+            let person = subscription_person(object, known_for(object, input))?;
             put(&mut data, "subscription_id", text(object, "/id"));
             put(&mut data, "plan", subscription_plan(object));
             let when = int(object, "/ended_at")
@@ -78,7 +79,7 @@ fn recipient_and_data(
             person
         }
         Template::Dunning => {
-            let person = invoice_person(object)?;
+            let person = invoice_person(object, known_for(object, input))?;
             greeting(&mut data, &person);
             put(&mut data, "invoice_number", text(object, "/number"));
             put(&mut data, "amount_due", amount(object, "/amount_due"));
@@ -166,6 +167,7 @@ mod tests {
             occurred_at_ms: Some(1_700_000_000_000),
             account: None,
             link: None,
+            customer: None,
         }
     }
 

@@ -6,6 +6,7 @@
 
 use serde_json::{json, Value};
 
+use super::customers::known_for;
 use super::events::{classify, Source};
 use super::fields::{id_text, int, slack_escape, stripe_amount, text};
 use super::subjects::{invoice_person, shopify_order_person, stripe_object};
@@ -29,9 +30,9 @@ fn who(name: Option<String>, email: &str) -> String {
     }
 }
 
-fn payment_failed(payload: &Value) -> Result<String, BuildError> {
+fn payment_failed(input: &StepInput, payload: &Value) -> Result<String, BuildError> {
     let invoice = stripe_object(payload)?;
-    let person = invoice_person(invoice)?;
+    let person = invoice_person(invoice, known_for(invoice, input))?;
     let mut text_out = String::from(":warning: Stripe payment failed");
     if let (Some(amount), Some(currency)) =
         (int(invoice, "/amount_due"), text(invoice, "/currency"))
@@ -99,7 +100,7 @@ pub fn notify(
     webhook_url: &str,
 ) -> Result<HttpRequestSpec, BuildError> {
     let message = match classify(input.provider, input.event_type) {
-        Source::StripeInvoice { failed: true } => payment_failed(payload)?,
+        Source::StripeInvoice { failed: true } => payment_failed(input, payload)?,
         Source::ShopifyOrder { new: true } => new_order(input, payload)?,
         _ => generic(input, payload),
     };

@@ -1,8 +1,8 @@
 //! Stripe customer update from a HubSpot `contact.propertyChange`: `POST /v1/customers/{id}`,
 //! form-encoded, `Idempotency-Key: <step id>`, Bearer `STRIPE_API_KEY`. The customer id comes from
 //! the stored [`ContactLink`](super::ContactLink) the shell passes in; the field from
-//! [`super::mapping`]. Our own writes echoed back by HubSpot and unmapped properties are skipped,
-//! not failed. Last-write-wins on `occurredAt` is the shell's, through [`super::entity_key`].
+//! [`super::mapping`]. Our own writes echoed back by HubSpot, unmapped properties and contacts
+//! linked to no Stripe customer are skipped, not failed. Last-write-wins on `occurredAt` is the shell's, through [`super::entity_key`].
 
 use serde_json::Value;
 
@@ -19,7 +19,7 @@ pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 
 /// Stripe ids are ASCII letters, digits and underscores (`cus_NffrFeUfNV2Hib`); anything else
 /// in a stored link must never reach the URL path.
-fn valid_customer_id(id: &str) -> bool {
+pub(crate) fn valid_customer_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
@@ -48,10 +48,13 @@ pub fn update_customer(
     let Some(field) = customer_field(&change.property) else {
         return Ok(StepAction::Skip(SkipReason::UnmappedProperty));
     };
-    let link = input
-        .link
-        .filter(|link| valid_customer_id(&link.stripe_customer_id))
-        .ok_or(BuildError::MissingField("stripe_customer_id"))?;
+    // A contact linked to no Stripe customer is the normal case: nothing to update.
+    let Some(link) = input.link else {
+        return Ok(StepAction::Skip(SkipReason::NoLinkedCustomer));
+    };
+    if !valid_customer_id(&link.stripe_customer_id) {
+        return Err(BuildError::MissingField("stripe_customer_id"));
+    }
     let value = change.value.trim();
     let (param, value) = match field {
         CustomerField::Email => ("email", value.to_string()),
@@ -97,6 +100,7 @@ mod tests {
             occurred_at_ms: None,
             account: None,
             link,
+            customer: None,
         };
         update_customer(&input, &payload, &dest(), &DownstreamSettings::default())
     }
@@ -138,7 +142,7 @@ mod tests {
         let email = json!({"objectId": 7, "propertyName": "email", "propertyValue": "a@x.test"});
         assert_eq!(
             run(email.clone(), None),
-            Err(BuildError::MissingField("stripe_customer_id"))
+            Ok(StepAction::Skip(SkipReason::NoLinkedCustomer))
         );
         assert_eq!(
             run(email, Some(&link("../v1/charges"))),

@@ -6,6 +6,7 @@
 
 use serde_json::Value;
 
+use super::customers::KnownCustomer;
 use super::fields::{first_text, id_text, split_name, text};
 use super::BuildError;
 
@@ -26,6 +27,14 @@ impl Person {
             last_name: None,
             phone: None,
         }
+    }
+
+    /// A Stripe customer's email, name and phone, when it has an email.
+    fn of_customer(customer: &KnownCustomer) -> Option<Person> {
+        let mut person = Person::with_email(customer.email.as_deref()?)
+            .with_display_name(customer.name.as_deref());
+        person.phone = customer.phone.clone();
+        Some(person)
     }
 
     fn with_display_name(mut self, name: Option<&str>) -> Person {
@@ -72,15 +81,25 @@ pub(crate) fn checkout_person(session: &Value) -> Result<Person, BuildError> {
 }
 
 /// Subscription objects carry no email. Documented rule: `customer_email` when present (some
-/// integrations add it), else `metadata.email`, else an expanded `customer.email`; otherwise
+/// integrations add it), else `metadata.email`, else an expanded `customer.email`, else the
+/// `known` customer the subscription names (see [`super::customers`]); otherwise
 /// `missing_field:customer_email`.
-pub(crate) fn subscription_person(subscription: &Value) -> Result<Person, BuildError> {
+pub(crate) fn subscription_person(
+    subscription: &Value,
+    known: Option<&KnownCustomer>,
+) -> Result<Person, BuildError> {
+    subscription_email(subscription)
+        .map(Person::with_email)
+        .or_else(|| known.and_then(Person::of_customer))
+        .ok_or(BuildError::MissingField("customer_email"))
+}
+
+/// The email a subscription carries itself, if any (see [`subscription_person`]).
+pub(crate) fn subscription_email(subscription: &Value) -> Option<&str> {
     first_text(
         subscription,
         &["/customer_email", "/metadata/email", "/customer/email"],
     )
-    .map(Person::with_email)
-    .ok_or(BuildError::MissingField("customer_email"))
 }
 
 /// The plan a subscription is on: the first item's price nickname, else its price id (legacy
@@ -97,10 +116,17 @@ pub(crate) fn subscription_plan(subscription: &Value) -> Option<&str> {
     )
 }
 
-/// Invoice: `customer_email` and `customer_name`.
-pub(crate) fn invoice_person(invoice: &Value) -> Result<Person, BuildError> {
-    let email =
-        text(invoice, "/customer_email").ok_or(BuildError::MissingField("customer_email"))?;
+/// Invoice: `customer_email` and `customer_name`; when the invoice has no email, the `known`
+/// customer it names (see [`super::customers`]).
+pub(crate) fn invoice_person(
+    invoice: &Value,
+    known: Option<&KnownCustomer>,
+) -> Result<Person, BuildError> {
+    let Some(email) = text(invoice, "/customer_email") else {
+        return known
+            .and_then(Person::of_customer)
+            .ok_or(BuildError::MissingField("customer_email"));
+    };
     let mut person = Person::with_email(email).with_display_name(text(invoice, "/customer_name"));
     person.phone = text(invoice, "/customer_phone").map(str::to_string);
     Ok(person)
@@ -161,14 +187,20 @@ mod tests {
     #[test]
     fn subscription_email_fallbacks() {
         let direct = json!({"customer_email": "a@x.test", "metadata": {"email": "b@x.test"}});
-        assert_eq!(subscription_person(&direct).unwrap().email, "a@x.test");
+        assert_eq!(
+            subscription_person(&direct, None).unwrap().email,
+            "a@x.test"
+        );
         let meta = json!({"customer": "cus_1", "metadata": {"email": "b@x.test"}});
-        assert_eq!(subscription_person(&meta).unwrap().email, "b@x.test");
+        assert_eq!(subscription_person(&meta, None).unwrap().email, "b@x.test");
         let expanded = json!({"customer": {"id": "cus_1", "email": "c@x.test"}});
-        assert_eq!(subscription_person(&expanded).unwrap().email, "c@x.test");
+        assert_eq!(
+            subscription_person(&expanded, None).unwrap().email,
+            "c@x.test"
+        );
         assert_eq!(stripe_customer_id(&expanded), Some("cus_1"));
         assert_eq!(
-            subscription_person(&json!({"customer": "cus_1"})),
+            subscription_person(&json!({"customer": "cus_1"}), None),
             Err(BuildError::MissingField("customer_email"))
         );
     }
