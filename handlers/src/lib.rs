@@ -14,6 +14,8 @@
 //!   cursor, filters, replay plan and secret scrubbing.
 //! - [`config`]: parsing of secret lists and numeric settings.
 //! - [`ids`]: content-derived event and step ids.
+//! - [`rejections`]: verification failures tallied in memory and flushed at most once a minute;
+//!   [`retention`]: how long rows live and which may never be deleted.
 //! - [`time`]: the few calendar conversions the providers need (RFC 3339, HTTP dates).
 
 pub mod admin;
@@ -25,6 +27,8 @@ pub mod hubspot;
 pub mod ids;
 pub mod ingest;
 pub mod limits;
+pub mod rejections;
+pub mod retention;
 pub mod retry;
 pub mod routes;
 pub mod sendgrid;
