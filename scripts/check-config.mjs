@@ -111,6 +111,10 @@ export function staticProblems(config, configPath) {
     const v = text(name);
     if (v && !/^\d+$/.test(v)) bad(`[vars] ${name} must be a non-negative whole number`);
   }
+  const retention = text("RETENTION_DAYS");
+  if (retention && /^\d+$/.test(retention) && Number(retention) < 1) {
+    bad("[vars] RETENTION_DAYS must be at least 1: a shorter retention could delete events before their steps finish");
+  }
   const body = text("MAX_BODY_BYTES");
   if (body && /^\d+$/.test(body) && Number(body) > D1_ROW_LIMIT) {
     bad("[vars] MAX_BODY_BYTES is above 2,000,000: an event's payload is one D1 row, and D1 rows are limited to 2 MB");

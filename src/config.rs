@@ -8,6 +8,7 @@
 use edgehooks_handlers::config::{flag, number, secret_list, ConfigError};
 use edgehooks_handlers::downstream::DownstreamSettings;
 use edgehooks_handlers::ingest::ProviderKeys;
+use edgehooks_handlers::retention::{retention_days, RETENTION_SETTING};
 use edgehooks_handlers::retry::RetryPolicy;
 use edgehooks_handlers::routes::{Destination, RouteTable, ROUTES_SETTING};
 use edgehooks_handlers::webhook::Provider;
@@ -237,6 +238,9 @@ pub fn health(env: &Env) -> Value {
     let consumer = consumer_settings(env);
     if let Err(e) = &consumer {
         problems.push(json!({ "affects": "steps", "setting": e.setting }));
+    }
+    if let Err(e) = retention_days(text(env, RETENTION_SETTING).as_deref()) {
+        problems.push(json!({ "affects": "retention", "setting": e.setting }));
     }
     let downstream = DownstreamSettings::from_lookup(|name| text(env, name));
     let mut destinations = Map::new();

@@ -8,7 +8,10 @@ use worker::Response;
 #[derive(Debug)]
 pub enum AppError {
     NotFound,
-    MethodNotAllowed,
+    /// The path exists but not for this method; `allow` is its `Allow` header (e.g. `POST`).
+    MethodNotAllowed {
+        allow: &'static str,
+    },
     /// No secret configured for this provider: it never accepts unverified input.
     ProviderDisabled,
     PayloadTooLarge {
@@ -30,11 +33,16 @@ pub enum AppError {
     Unavailable,
 }
 
+/// `Allow` of a path that only reads.
+pub const ALLOW_GET: &str = "GET, HEAD";
+/// `Allow` of a path that only takes a POST.
+pub const ALLOW_POST: &str = "POST";
+
 impl AppError {
     pub fn status(&self) -> u16 {
         match self {
             AppError::NotFound | AppError::ProviderDisabled => 404,
-            AppError::MethodNotAllowed => 405,
+            AppError::MethodNotAllowed { .. } => 405,
             AppError::PayloadTooLarge { .. } => 413,
             AppError::Verification(VerifyError::EmptyBody) => 400,
             AppError::Verification(_) | AppError::Unauthorized => 401,
@@ -46,7 +54,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::NotFound => "not_found",
-            AppError::MethodNotAllowed => "method_not_allowed",
+            AppError::MethodNotAllowed { .. } => "method_not_allowed",
             AppError::ProviderDisabled => "provider_disabled",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
             AppError::Verification(e) => e.code(),
@@ -73,8 +81,8 @@ impl AppError {
             AppError::Unavailable | AppError::Misconfigured { .. } => {
                 let _ = headers.set("Retry-After", "30");
             }
-            AppError::MethodNotAllowed => {
-                let _ = headers.set("Allow", "POST");
+            AppError::MethodNotAllowed { allow } => {
+                let _ = headers.set("Allow", allow);
             }
             AppError::Unauthorized => {
                 let _ = headers.set("WWW-Authenticate", "Bearer");

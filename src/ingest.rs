@@ -1,15 +1,18 @@
-//! `POST /webhooks/{provider}`: read the raw body once within the size limit, verify and parse
-//! it with the pure core, skip events KV already knows (one bulk lookup per 100 events), store
-//! new events and their planned steps in D1 (one transaction per chunk of events, with each
-//! malformed element of a batch as its own rejected row), then answer. Nothing is acknowledged
+//! `POST /webhooks/{provider}`: refuse a request without the provider's signature header before
+//! reading its body, read the raw body once within the size limit, verify and parse it with the
+//! pure core, skip events KV already knows (one bulk lookup per 100 events), store new events
+//! and their planned steps in D1 (one transaction per chunk of events, with each malformed
+//! element of a batch as its own rejected row), then answer. Nothing is acknowledged
 //! before D1 has it. What follows the commit (sending the new step ids to the STEPS queue,
 //! marking them `enqueued`, writing KV hints) runs after the answer, in `waitUntil`: none of it
 //! can lose an event, because D1 is the transactional outbox (a step whose send never happened
 //! stays `pending` and the sweeper enqueues it) and D1's unique constraint is the dedupe
-//! authority. Every request, whatever its outcome, writes exactly one `request` log line.
+//! authority. A verification failure is only counted in the isolate's memory (`rejections`),
+//! never written to D1 on the request's path. Every request, whatever its outcome, writes exactly
+//! one `request` log line.
 
 use edgehooks_handlers::ids;
-use edgehooks_handlers::ingest::{verify_and_parse, IngestError};
+use edgehooks_handlers::ingest::{require_signature_header, verify_and_parse, IngestError};
 use edgehooks_handlers::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
 use futures_util::StreamExt;
 use serde_json::json;
@@ -19,7 +22,7 @@ use crate::config::{self, ProviderConfig};
 use crate::db::{self, PlannedEvent};
 use crate::error::{json_response, AppError};
 use crate::queue::send_steps;
-use crate::{hints, log};
+use crate::{hints, log, rejections};
 
 /// Read the body, refusing (413) as soon as it passes `limit` instead of buffering it all.
 async fn read_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, AppError> {
@@ -47,6 +50,13 @@ async fn read_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, AppError> {
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// `Content-Length: 0`: nothing to read, so the body's own check (`empty_body`) answers.
+fn declares_empty_body(headers: &[(String, String)]) -> bool {
+    headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("content-length") && v.trim() == "0")
 }
 
 /// At most this many dedupe keys are logged per request (a batch may hold thousands);
@@ -115,8 +125,16 @@ async fn ingest(
     if keys.is_empty() {
         return Err(AppError::ProviderDisabled);
     }
-    let body = read_body(&mut req, settings.max_body_bytes).await?;
     let headers: Vec<(String, String)> = req.headers().entries().collect();
+    let has_body = req.inner().body().is_some() && !declares_empty_body(&headers);
+    if has_body {
+        // Refused before a byte of the body is read (it may be huge or never end).
+        if let Err(reason) = require_signature_header(&keys, &headers) {
+            rejections::count(provider, reason.code());
+            return Err(AppError::Verification(reason));
+        }
+    }
+    let body = read_body(&mut req, settings.max_body_bytes).await?;
     let url = req.inner().url();
     let inbound = InboundRequest {
         method: "POST",
@@ -133,9 +151,8 @@ async fn ingest(
     let accepted = match verify_and_parse(&keys, &inbound, clock) {
         Ok(accepted) => accepted,
         Err(IngestError::Verify(reason)) => {
-            if let Err(e) = db::count_rejection(&db, provider, reason.code(), started).await {
-                log::error("rejection_count_failed", &e.to_string());
-            }
+            // Counted in memory: a forged request costs no D1 write.
+            rejections::count(provider, reason.code());
             return Err(AppError::Verification(reason));
         }
         Err(IngestError::Parse {

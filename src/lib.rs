@@ -1,7 +1,7 @@
 //! edgehooks: the Cloudflare Worker shell. Three entry points bind the pure core in
 //! `edgehooks_handlers` to the platform: `fetch` (webhooks, health), `queue` (the STEPS consumer
 //! and its dead-letter queue) and `scheduled` (the sweeper). Modules: `router` (paths), `admin`
-//! (the admin page and JSON API), `ingest` and `hints` (KV dedupe hints), `isolate` (its age and memory), `consumer` and `step`, `sweeper`, `queue` (producer),
+//! (the admin page and JSON API), `ingest` and `hints` (KV dedupe hints), `rejections` (the in-memory tally of forged requests), `isolate` (its age and memory), `consumer` and `step`, `sweeper`, `queue` (producer),
 //! `downstream` (fetch), `db` (all SQL), `config`, `error` (the one response mapping) and `log`.
 
 mod admin;
@@ -15,6 +15,7 @@ mod ingest;
 mod isolate;
 mod log;
 mod queue;
+mod rejections;
 mod router;
 mod step;
 mod sweeper;
@@ -27,7 +28,9 @@ use worker::{
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     isolate::fetch_started();
-    Ok(router::route(req, &env, &ctx).await)
+    let response = router::route(req, &env, &ctx).await;
+    rejections::flush_if_due(&env, &ctx);
+    Ok(response)
 }
 
 #[event(queue)]

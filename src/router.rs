@@ -6,7 +6,7 @@
 use edgehooks_handlers::webhook::Provider;
 use worker::{Context, Env, Method, Request, Response};
 
-use crate::error::{json_response, AppError};
+use crate::error::{json_response, AppError, ALLOW_GET, ALLOW_POST};
 use crate::{admin, config, ingest, log};
 
 pub async fn route(req: Request, env: &Env, ctx: &Context) -> Response {
@@ -15,11 +15,13 @@ pub async fn route(req: Request, env: &Env, ctx: &Context) -> Response {
     let result = match path.split('/').collect::<Vec<_>>().as_slice() {
         ["", "health"] => match method {
             Method::Get | Method::Head => Ok(json_response(&config::health(env), 200)),
-            _ => Err(AppError::MethodNotAllowed),
+            _ => Err(AppError::MethodNotAllowed { allow: ALLOW_GET }),
         },
         ["", "webhooks", slug] => match Provider::from_slug(slug) {
             None => Err(AppError::NotFound),
-            Some(_) if method != Method::Post => Err(AppError::MethodNotAllowed),
+            Some(_) if method != Method::Post => {
+                Err(AppError::MethodNotAllowed { allow: ALLOW_POST })
+            }
             // Ingest logs its own request line, misconfiguration included.
             Some(provider) => {
                 return ingest::handle(req, env, ctx, provider)

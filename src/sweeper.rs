@@ -1,19 +1,21 @@
 //! The cron sweeper (every minute): the outbox half of ingest. Re-sends steps whose queue send
 //! failed (`pending` for over a minute), whose message was lost (`enqueued` long past due) or
-//! whose consumer died mid-attempt (`running` past its lease), and drops payloads older than
-//! `RETENTION_DAYS`.
+//! whose consumer died mid-attempt (`running` past its lease); writes the isolate's tally of
+//! rejected requests to D1; and applies `RETENTION_DAYS` (see [`retention`]).
 
-use edgehooks_handlers::config::number;
-use worker::{Date, Env};
+use edgehooks_handlers::rejections::hour_of;
+use edgehooks_handlers::retention::{cutoff_ms, retention_days, DELETE_BATCH, RETENTION_SETTING};
+use worker::{D1Database, Date, Env};
 
 use crate::config::text;
 use crate::queue::send_steps;
-use crate::{db, log};
+use crate::{db, log, rejections};
 
 const PENDING_GRACE_MS: i64 = 60_000;
 const SWEEP_LIMIT: i64 = 500;
 
 pub async fn sweep(env: &Env) {
+    rejections::flush(env).await;
     let now = Date::now().as_millis() as i64;
     let db = match env.d1("DB") {
         Ok(db) => db,
@@ -40,18 +42,39 @@ pub async fn sweep(env: &Env) {
             serde_json::json!({ "due": due.len(), "sent": sent }),
         );
     }
-    let retention_days = match number("RETENTION_DAYS", text(env, "RETENTION_DAYS").as_deref(), 30)
-    {
+    retention(env, &db, now).await;
+}
+
+/// Past `RETENTION_DAYS`: delete one bounded batch of events with their steps and attempts
+/// (never an event with a step not finished for good), drop payloads of the events kept, old
+/// rejection counts and expired data-request exports.
+async fn retention(env: &Env, db: &D1Database, now: i64) {
+    let days = match retention_days(text(env, RETENTION_SETTING).as_deref()) {
         Ok(days) => days,
         Err(e) => return log::error("misconfigured", &e.to_string()),
     };
-    let cutoff = now - (retention_days as i64).saturating_mul(86_400_000);
-    match db::purge_payloads(&db, cutoff, now).await {
-        Ok(0) => {}
-        Ok(purged) => log::record(
+    let cutoff = cutoff_ms(now, days);
+    let deleted = match db::delete_past_retention(db, cutoff, DELETE_BATCH).await {
+        Ok(n) => n,
+        Err(e) => return log::error("d1_write_failed", &e.to_string()),
+    };
+    let purged = match db::purge_payloads(db, cutoff, now).await {
+        Ok(n) => n,
+        Err(e) => return log::error("d1_write_failed", &e.to_string()),
+    };
+    let cleanup = db::delete_old_rejections(db, hour_of(cutoff))
+        .and_then(|old| Ok(vec![old, db::expire_exports(db, now)?]));
+    let cleaned = match cleanup {
+        Ok(statements) => db.batch(statements).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = cleaned {
+        log::error("d1_write_failed", &e.to_string());
+    }
+    if deleted > 0 || purged > 0 {
+        log::record(
             "retention",
-            serde_json::json!({ "purged_payloads": purged }),
-        ),
-        Err(e) => log::error("d1_write_failed", &e.to_string()),
+            serde_json::json!({ "deleted_events": deleted, "purged_payloads": purged }),
+        );
     }
 }

@@ -74,6 +74,40 @@ impl IngestError {
     }
 }
 
+/// The headers that can carry `keys`' provider's signature (any one is enough): each provider
+/// module names its own. HubSpot's legacy header counts only when legacy signatures are allowed.
+pub fn signature_headers(keys: &ProviderKeys) -> &'static [&'static str] {
+    match keys {
+        ProviderKeys::Stripe(_) => &[stripe::SIGNATURE_HEADER],
+        ProviderKeys::SendGrid(_) => &[sendgrid::SIGNATURE_HEADER],
+        ProviderKeys::HubSpot(settings) if settings.allow_legacy => &[
+            hubspot::SIGNATURE_V3_HEADER,
+            hubspot::LEGACY_SIGNATURE_HEADER,
+        ],
+        ProviderKeys::HubSpot(_) => &[hubspot::SIGNATURE_V3_HEADER],
+        ProviderKeys::Shopify(_) => &[shopify::HMAC_HEADER],
+    }
+}
+
+/// The check that runs before the body is read: a delivery none of whose signature headers
+/// holds a value can never verify, so it is refused (`missing_signature`) without reading what
+/// may be a large or endless body.
+pub fn require_signature_header(
+    keys: &ProviderKeys,
+    headers: &[(String, String)],
+) -> Result<(), VerifyError> {
+    let present = signature_headers(keys).iter().any(|name| {
+        headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case(name) && !v.trim().is_empty())
+    });
+    if present {
+        Ok(())
+    } else {
+        Err(VerifyError::MissingSignature)
+    }
+}
+
 /// Verify with the provider's rules, then parse. Parsing only ever sees verified bytes.
 pub fn verify_and_parse(
     keys: &ProviderKeys,
@@ -104,4 +138,68 @@ pub fn verify_and_parse(
         events,
         rejected,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn hubspot(allow_legacy: bool) -> ProviderKeys {
+        ProviderKeys::HubSpot(hubspot::Settings {
+            secrets: vec!["s".into()],
+            allow_legacy,
+            public_base_url: None,
+        })
+    }
+
+    #[test]
+    fn each_provider_needs_its_own_signature_header_with_a_value() {
+        let stripe = ProviderKeys::Stripe(vec!["whsec".into()]);
+        let shopify = ProviderKeys::Shopify(vec!["shpss".into()]);
+        let sendgrid = ProviderKeys::SendGrid(Vec::new());
+        let missing = Err(VerifyError::MissingSignature);
+        assert_eq!(
+            require_signature_header(&stripe, &headers(&[("stripe-signature", "t=1,v1=00")])),
+            Ok(())
+        );
+        assert_eq!(require_signature_header(&stripe, &headers(&[])), missing);
+        assert_eq!(
+            require_signature_header(&stripe, &headers(&[("Stripe-Signature", "  ")])),
+            missing
+        );
+        assert_eq!(
+            require_signature_header(&shopify, &headers(&[("stripe-signature", "x")])),
+            missing
+        );
+        assert_eq!(
+            require_signature_header(&shopify, &headers(&[("x-shopify-hmac-sha256", "x")])),
+            Ok(())
+        );
+        assert_eq!(
+            require_signature_header(
+                &sendgrid,
+                &headers(&[("X-Twilio-Email-Event-Webhook-Signature", "x")])
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn hubspot_legacy_header_counts_only_when_legacy_is_allowed() {
+        let legacy = headers(&[("X-HubSpot-Signature", "abc")]);
+        assert_eq!(
+            require_signature_header(&hubspot(false), &legacy),
+            Err(VerifyError::MissingSignature)
+        );
+        assert_eq!(require_signature_header(&hubspot(true), &legacy), Ok(()));
+        let v3 = headers(&[("x-hubspot-signature-v3", "abc")]);
+        assert_eq!(require_signature_header(&hubspot(false), &v3), Ok(()));
+    }
 }

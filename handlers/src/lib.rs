@@ -17,6 +17,8 @@
 //! - [`connections`]: operator-defined connections (source, filter, destination) and `http`
 //!   destinations, validated from the admin API's JSON.
 //! - [`standard_webhooks`]: signing (and verifying) deliveries per the Standard Webhooks spec.
+//! - [`rejections`]: verification failures tallied in memory and flushed at most once a minute;
+//!   [`retention`]: how long rows live and which may never be deleted.
 //! - [`time`]: the few calendar conversions the providers need (RFC 3339, HTTP dates).
 
 pub mod admin;
@@ -29,6 +31,8 @@ pub mod hubspot;
 pub mod ids;
 pub mod ingest;
 pub mod limits;
+pub mod rejections;
+pub mod retention;
 pub mod retry;
 pub mod routes;
 pub mod sendgrid;

@@ -176,6 +176,8 @@ pub const DEFAULT_ROUTES: &[Route] = &[
     // HubSpot
     route(HubSpot, "contact.propertyChange", &[StripeUpdateCustomer]),
     route(HubSpot, "contact.deletion", &[MappingMarkDeleted]),
+    // HubSpot also sends `contact.deletion` for such a contact.
+    route(HubSpot, "contact.privacyDeletion", &[PrivacyRedact]),
     // SendGrid
     route(SendGrid, "bounce", SUPPRESS),
     route(SendGrid, "dropped", SUPPRESS),

@@ -97,7 +97,8 @@ fn redrive_filters() {
     assert!(f.dry_run);
     let (sql, args) = f.where_clause();
     assert_eq!(sql.matches('?').count(), args.len());
-    assert!(sql.contains("s.id IN (?, ?)"));
+    assert!(sql.contains("s.id IN (SELECT value FROM json_each(?))"));
+    assert_eq!(args.last(), Some(&SqlArg::Text(r#"["a","b"]"#.into())));
     assert!(
         !RedriveFilter::from_json(br#"{"dry_run":true}"#, Some(false))
             .unwrap()

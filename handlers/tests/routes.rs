@@ -64,6 +64,7 @@ fn defaults_follow_the_design() {
         ["stripe.update_customer"]
     );
     assert_eq!(s(HubSpot, "contact.deletion"), ["mapping.mark_deleted"]);
+    assert_eq!(s(HubSpot, "contact.privacyDeletion"), ["privacy.redact"]);
     for e in [
         "bounce",
         "dropped",
@@ -83,7 +84,7 @@ fn defaults_follow_the_design() {
     assert!(s(Stripe, "charge.refunded").is_empty());
     assert!(s(SendGrid, "processed").is_empty());
     assert!(s(Shopify, "bounce").is_empty());
-    assert_eq!(DEFAULT_ROUTES.len(), 23);
+    assert_eq!(DEFAULT_ROUTES.len(), 24);
 }
 
 #[test]

@@ -23,7 +23,7 @@ use worker::{Date, Env, Method, Request, Response};
 
 use crate::config::{provider_routes, text};
 use crate::db::admin as store;
-use crate::error::AppError;
+use crate::error::{AppError, ALLOW_GET, ALLOW_POST};
 use crate::queue::send_steps;
 
 /// Settings whose values must never appear in an admin response.
@@ -134,13 +134,12 @@ pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Respon
             redrive(env, &db, &filter).await?
         }
         ["rejections"] if get => rejections(&db, &pairs).await?,
-        ["stats"]
-        | ["events"]
-        | ["events", _]
-        | ["events", _, "replay"]
-        | ["dead"]
-        | ["redrive"]
-        | ["rejections"] => return Err(AppError::MethodNotAllowed),
+        ["stats"] | ["events"] | ["events", _] | ["dead"] | ["rejections"] => {
+            return Err(AppError::MethodNotAllowed { allow: ALLOW_GET })
+        }
+        ["events", _, "replay"] | ["redrive"] => {
+            return Err(AppError::MethodNotAllowed { allow: ALLOW_POST })
+        }
         _ => return Err(AppError::NotFound),
     };
     respond(env, &body)

@@ -5,7 +5,7 @@
 
 use worker::{Headers, Method, Request, Response};
 
-use crate::error::AppError;
+use crate::error::{AppError, ALLOW_GET};
 
 const HTML: &str = include_str!("admin.html");
 const JS: &str = include_str!("admin.js");
@@ -16,7 +16,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; conn
 
 fn serve(req: &Request, body: &'static str, content_type: &str) -> Result<Response, AppError> {
     if !matches!(req.method(), Method::Get | Method::Head) {
-        return Err(AppError::MethodNotAllowed);
+        return Err(AppError::MethodNotAllowed { allow: ALLOW_GET });
     }
     let headers = Headers::new();
     for (name, value) in [

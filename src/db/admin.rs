@@ -247,14 +247,22 @@ pub async fn status_counts(db: &D1Database) -> Result<(Vec<StatusCount>, Vec<Sta
 /// Make steps runnable again before they are sent to the queue: a `dead` step becomes
 /// `enqueued` with its attempt counter back at 0 (a fresh retry budget; its attempt rows stay
 /// as history); a `pending` or `enqueued` one (only when `only_dead` is false) keeps its counter.
-/// Each update re-checks the status, so a step that moved meanwhile is left alone. Returns the
-/// ids that changed, in order.
+/// One statement whatever the number of ids (bound as one JSON array: D1 binds at most 100
+/// parameters); it re-checks the status, so a step that moved meanwhile is left alone. Returns
+/// the ids that changed, in the order given.
 pub async fn requeue_for_admin(
     db: &D1Database,
     step_ids: &[String],
     only_dead: bool,
     now_ms: i64,
 ) -> Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    if step_ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let statuses = if only_dead {
         "('dead')"
     } else {
@@ -263,21 +271,22 @@ pub async fn requeue_for_admin(
     let sql = format!(
         "UPDATE steps SET status = 'enqueued', \
          attempts = CASE WHEN status = 'dead' THEN 0 ELSE attempts END, \
-         next_attempt_at = NULL, updated_at = ?2 WHERE id = ?1 AND status IN {statuses}"
+         next_attempt_at = NULL, updated_at = ?2 \
+         WHERE id IN (SELECT value FROM json_each(?1)) AND status IN {statuses} RETURNING id"
     );
-    let statements = step_ids
-        .iter()
-        .map(|id| statement(db, &sql, &[id.as_str().into(), num(now_ms)]))
-        .collect::<Result<Vec<_>>>()?;
-    if statements.is_empty() {
-        return Ok(Vec::new());
-    }
-    let results = db.batch(statements).await?;
+    let ids = serde_json::to_string(step_ids).unwrap_or_else(|_| "[]".into());
+    let changed: std::collections::HashSet<String> =
+        statement(db, &sql, &[ids.as_str().into(), num(now_ms)])?
+            .all()
+            .await?
+            .results::<Id>()?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
     Ok(step_ids
         .iter()
-        .zip(results.iter())
-        .filter(|(_, r)| changes(r) > 0)
-        .map(|(id, _)| id.clone())
+        .filter(|id| changed.contains(*id))
+        .cloned()
         .collect())
 }
 

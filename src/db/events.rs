@@ -2,7 +2,7 @@
 //! multi-row INSERTs within D1's 100-parameter limit, each chunk of events in one transaction
 //! with its steps (the step insert is shared with replay, which plans steps added to the routes
 //! later); keep verified but unparsable deliveries, and each malformed element of a batch, as
-//! `rejected`; count verification failures per hour. An event colliding with a stored one on
+//! `rejected`; add the isolate's tallied verification failures to their hourly rows. An event colliding with a stored one on
 //! either dedupe key (`dedupe_key`, or the `content_key` of what the signature covers) is a
 //! duplicate, and no step is planned for an event row that does not exist.
 //! The same transaction remembers the Stripe customers the events describe (for later events
@@ -11,6 +11,7 @@
 use edgehooks_handlers::downstream::customers::learned_from_event;
 use edgehooks_handlers::downstream::planned_entity;
 use edgehooks_handlers::ids;
+use edgehooks_handlers::rejections::Bucket;
 use edgehooks_handlers::routes::StepKind;
 use edgehooks_handlers::webhook::{ParsedEvent, Provider, RejectedElement};
 use std::collections::HashSet;
@@ -330,19 +331,18 @@ pub async fn insert_rejected(
     Ok(())
 }
 
-/// Count a verification failure in its provider/reason/hour bucket.
-pub async fn count_rejection(
-    db: &D1Database,
-    provider: Provider,
-    reason: &str,
-    now_ms: i64,
-) -> Result<()> {
-    let hour = now_ms / 1000 / 3600 * 3600;
+/// Add tallied verification failures to their provider/reason/hour rows, all buckets in one
+/// statement (one bound JSON array, whatever the number of buckets).
+pub async fn add_rejections(db: &D1Database, buckets: &[Bucket]) -> Result<()> {
+    let json =
+        serde_json::to_string(buckets).map_err(|e| worker::Error::RustError(e.to_string()))?;
     statement(
         db,
-        "INSERT INTO rejections (provider, reason, hour, count) VALUES (?1, ?2, ?3, 1) \
-         ON CONFLICT (provider, reason, hour) DO UPDATE SET count = count + 1",
-        &[provider.slug().into(), reason.into(), num(hour)],
+        "INSERT INTO rejections (provider, reason, hour, count) \
+         SELECT json_extract(value, '$.provider'), json_extract(value, '$.reason'), \
+         json_extract(value, '$.hour'), json_extract(value, '$.count') FROM json_each(?1) WHERE true \
+         ON CONFLICT (provider, reason, hour) DO UPDATE SET count = count + excluded.count",
+        &[json.as_str().into()],
     )?
     .run()
     .await?;

@@ -2,9 +2,10 @@
 //! API: event pages, timelines, dead letters, replay and redrive resets), `events` (ingest:
 //! events, planned steps, rejected deliveries, rejection counters), `steps` (the step ledger:
 //! claims, attempts, the sweeper's queries), `customers` (the Stripe customers behind customer
-//! ids), `state` (what steps maintain: applied ordering
-//! versions, contact links, shops, privacy requests, suppressions, engagement) and `health`
-//! (per-destination budget window, circuit and half-open probe lease).
+//! ids), `state` (what steps maintain: applied ordering versions, contact links, shops,
+//! suppressions, engagement), `privacy` (what a redact removes and an export collects), `health`
+//! (per-destination budget window, circuit and half-open probe lease) and `retention` (deleting
+//! rows past `RETENTION_DAYS`, expiring exports).
 //! Numbers are bound as f64 (D1 rejects BigInt); writes that must be all-or-nothing go through
 //! `batch`, which D1 runs as one transaction.
 
@@ -12,12 +13,15 @@ pub mod admin;
 mod customers;
 mod events;
 mod health;
+mod privacy;
+mod retention;
 mod state;
 mod steps;
 
 pub use customers::*;
 pub use events::*;
 pub use health::*;
+pub use retention::*;
 pub use state::*;
 pub use steps::*;
 

@@ -1,12 +1,12 @@
 //! SQL for the state steps maintain: applied ordering versions, the HubSpot contact ↔ Stripe
-//! customer links, and the D1 work of local steps (shops, privacy requests, suppressions,
-//! engagement, link deletion).
+//! customer links, and the D1 work of local steps (shops, suppressions, engagement, link
+//! deletion; privacy requests are `privacy`'s).
 
 use edgehooks_handlers::downstream::{ContactLink, LocalAction};
 use serde::Deserialize;
-use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
+use super::privacy::{self, Subject};
 use super::{num, opt_text, statement};
 
 /// Remember that `event_id` (from `occurred_at`) was applied to `entity`; never moves back.
@@ -77,59 +77,6 @@ pub fn save_contact_link(
     )
 }
 
-/// SQL condition (on `events`) matching everything stored about one Shopify customer of one
-/// shop, or (with no customer) about the whole shop; binds start at `?first`. Payloads are
-/// tested with `json_valid` first so a stored non-JSON delivery cannot fail the statement.
-fn subject_condition(
-    shop_domain: &str,
-    customer_id: Option<&str>,
-    customer_email: Option<&str>,
-    order_ids: &[String],
-    first: usize,
-) -> (String, Vec<JsValue>) {
-    let mut args: Vec<JsValue> = vec![shop_domain.into()];
-    if customer_id.is_none() && customer_email.is_none() {
-        return (
-            format!("(provider = 'shopify' AND account = ?{first})"),
-            args,
-        );
-    }
-    let mut alternatives = Vec::new();
-    let mut next = first + 1;
-    if let Some(id) = customer_id {
-        args.push(id.into());
-        alternatives.push(format!(
-            "(provider = 'shopify' AND account = ?{first} AND CASE WHEN json_valid(payload) THEN \
-             CAST(json_extract(payload, '$.customer.id') AS TEXT) = ?{next} OR \
-             (type LIKE 'customers/%' AND CAST(json_extract(payload, '$.id') AS TEXT) = ?{next}) \
-             ELSE 0 END)"
-        ));
-        next += 1;
-    }
-    if !order_ids.is_empty() {
-        let placeholders: Vec<String> = order_ids
-            .iter()
-            .map(|id| {
-                args.push(id.as_str().into());
-                let p = format!("?{next}");
-                next += 1;
-                p
-            })
-            .collect();
-        alternatives.push(format!(
-            "(provider = 'shopify' AND account = ?{first} AND type LIKE 'orders/%' AND CASE WHEN \
-             json_valid(payload) THEN CAST(json_extract(payload, '$.id') AS TEXT) IN ({}) ELSE 0 END)",
-            placeholders.join(", ")
-        ));
-    }
-    if let Some(email) = customer_email {
-        // The address as a JSON string anywhere in any provider's payload.
-        args.push(format!("\"{}\"", email.to_lowercase()).into());
-        alternatives.push(format!("instr(lower(payload), ?{next}) > 0"));
-    }
-    (format!("({})", alternatives.join(" OR ")), args)
-}
-
 /// The statements that carry out a local step (all in the step's success batch).
 pub async fn local_action_statements(
     db: &D1Database,
@@ -145,86 +92,37 @@ pub async fn local_action_statements(
              ON CONFLICT (shop_domain) DO UPDATE SET active = 0, uninstalled_at = ?2, updated_at = ?2",
             &[shop_domain.as_str().into(), num(now_ms)],
         )?],
-        LocalAction::Redact { shop_domain, customer_id, customer_email, order_ids } => {
-            let (condition, mut args) = subject_condition(
+        LocalAction::Redact {
+            shop_domain,
+            customer_id,
+            customer_email,
+            order_ids,
+        } => {
+            let subject = Subject {
                 shop_domain,
-                customer_id.as_deref(),
-                customer_email.as_deref(),
+                customer_id: customer_id.as_deref(),
+                customer_email: customer_email.as_deref(),
                 order_ids,
-                3,
-            );
-            let mut all: Vec<JsValue> = vec![num(now_ms), event_id.into()];
-            all.append(&mut args);
-            // The request's own payload names the customer too: it goes with the rest.
-            let redact = statement(
-                db,
-                &format!(
-                    "UPDATE events SET payload = NULL, redacted_at = ?1 \
-                     WHERE payload IS NOT NULL AND (id = ?2 OR {condition})"
-                ),
-                &all,
-            )?;
-            let record = statement(
-                db,
-                "INSERT INTO privacy_requests (event_id, topic, shop_domain, customer_id, customer_email, \
-                 events_affected, done_at) VALUES (?1, ?2, ?3, ?4, ?5, changes(), ?6) \
-                 ON CONFLICT (event_id) DO NOTHING",
-                &[
-                    event_id.into(),
-                    topic.into(),
-                    shop_domain.as_str().into(),
-                    opt_text(customer_id.as_deref()),
-                    opt_text(customer_email.as_deref().map(|_| "[redacted]")),
-                    num(now_ms),
-                ],
-            )?;
-            vec![redact, record]
+            };
+            privacy::redact(db, &subject, event_id, topic, now_ms)?
         }
-        LocalAction::Export { shop_domain, customer_id, customer_email, order_ids, .. } => {
-            let (condition, args) = subject_condition(
+        LocalAction::Export {
+            shop_domain,
+            customer_id,
+            customer_email,
+            order_ids,
+            ..
+        } => {
+            let subject = Subject {
                 shop_domain,
-                customer_id.as_deref(),
-                customer_email.as_deref(),
+                customer_id: customer_id.as_deref(),
+                customer_email: customer_email.as_deref(),
                 order_ids,
-                1,
-            );
-            #[derive(Deserialize, serde::Serialize)]
-            struct Stored {
-                id: String,
-                provider: String,
-                #[serde(rename = "type")]
-                event_type: String,
-                received_at: i64,
-                payload: Option<String>,
-            }
-            let rows = statement(
-                db,
-                &format!(
-                    "SELECT id, provider, type, received_at, payload FROM events \
-                     WHERE payload IS NOT NULL AND {condition} ORDER BY received_at"
-                ),
-                &args,
-            )?
-            .all()
-            .await?
-            .results::<Stored>()?;
-            let export = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
-            vec![statement(
-                db,
-                "INSERT INTO privacy_requests (event_id, topic, shop_domain, customer_id, customer_email, \
-                 events_affected, export, done_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                 ON CONFLICT (event_id) DO NOTHING",
-                &[
-                    event_id.into(),
-                    topic.into(),
-                    shop_domain.as_str().into(),
-                    opt_text(customer_id.as_deref()),
-                    opt_text(customer_email.as_deref()),
-                    num(rows.len() as i64),
-                    export.as_str().into(),
-                    num(now_ms),
-                ],
-            )?]
+            };
+            vec![privacy::export(db, &subject, event_id, topic, now_ms).await?]
+        }
+        LocalAction::ForgetContact { hubspot_contact_id } => {
+            privacy::forget_contact(db, hubspot_contact_id, event_id, topic, now_ms)?
         }
         LocalAction::RecordSuppression { email, reason } => vec![statement(
             db,

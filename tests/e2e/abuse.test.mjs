@@ -207,6 +207,22 @@ describe("abuse", () => {
     }
     const head = await send("/webhooks/shopify", undefined, {}, "HEAD");
     assert.equal(head.status, 405);
+    // Every 405 names the methods of the route it came from.
+    const auth = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` };
+    for (const [path, method, allow] of [
+      ["/health", "POST", "GET, HEAD"],
+      ["/health", "DELETE", "GET, HEAD"],
+      ["/admin", "POST", "GET, HEAD"],
+      ["/admin/admin.js", "PUT", "GET, HEAD"],
+      ["/admin/api/stats", "POST", "GET, HEAD"],
+      ["/admin/api/events/evt_x", "DELETE", "GET, HEAD"],
+      ["/admin/api/rejections", "POST", "GET, HEAD"],
+      ["/admin/api/redrive", "GET", "POST"],
+      ["/admin/api/events/evt_x/replay", "GET", "POST"],
+    ]) {
+      const res = await send(path, method === "GET" ? undefined : "{}", auth, method);
+      assert.deepEqual([path, method, res.status, res.headers.get("allow")], [path, method, 405, allow]);
+    }
   });
 
   test("nothing stored but rejection counts and verified-but-unparsable deliveries", async () => {
@@ -218,6 +234,7 @@ describe("abuse", () => {
     assert.equal(rejected.length, 7, JSON.stringify(rejected));
     assert.ok(rejected.every((r) => r.error === "invalid_json"), JSON.stringify(rejected));
     assert.equal(now.steps - baseline.steps, 3 * 2);
+    await (await worker.mf.getWorker()).scheduled({ cron: "* * * * *" }); // writes the isolate's tally
     const reasons = await worker.all("SELECT provider, reason, SUM(count) AS n FROM rejections GROUP BY provider, reason ORDER BY provider, reason");
     assert.ok(reasons.some((r) => r.provider === "stripe" && r.reason === "signature_mismatch" && r.n >= 2), JSON.stringify(reasons));
     assert.ok(reasons.some((r) => r.reason === "missing_signature"), JSON.stringify(reasons));
@@ -244,6 +261,74 @@ describe("abuse", () => {
     }
     await send("/admin/api/replay", JSON.stringify({ dry_run: true }), { authorization: `Bearer ${token}`, "content-type": "application/json" });
     assertNoSecrets([...worker.logs, ...responses]);
+  });
+});
+
+describe("forged requests cost no D1 write", () => {
+  let worker;
+  before(async () => {
+    worker = await startWorker();
+  });
+  after(async () => worker?.dispose());
+  const sweep = async () => (await worker.mf.getWorker()).scheduled({ cron: "* * * * *" });
+  const rejectionRows = () =>
+    worker.all("SELECT provider, reason, SUM(count) AS n FROM rejections GROUP BY provider, reason ORDER BY provider, reason");
+
+  test("a burst is tallied in memory and written once by the sweeper, with the right totals", async () => {
+    const { payload } = signedDelivery(checkoutCompleted(), "whsec_attacker");
+    const forged = { "content-type": "application/json", "stripe-signature": `t=${Math.floor(Date.now() / 1000)},v1=${"0".repeat(64)}` };
+    const shop = shopifyDelivery('{"id":1}', "shpss_attacker");
+    const statuses = [];
+    for (let i = 0; i < 30; i += 1) statuses.push((await worker.post("/webhooks/stripe", payload, forged)).status);
+    for (let i = 0; i < 10; i += 1) statuses.push((await worker.post("/webhooks/shopify", shop.payload, shop.headers)).status);
+    for (let i = 0; i < 5; i += 1) statuses.push((await worker.post("/webhooks/hubspot", "[]", { "content-type": "application/json" })).status);
+    assert.ok(statuses.every((s) => s === 401), JSON.stringify(statuses));
+    assert.deepEqual(await rejectionRows(), [], "no request wrote to D1");
+    assert.deepEqual(await worker.all("SELECT COUNT(*) AS n FROM events"), [{ n: 0 }]);
+
+    await sweep();
+    assert.deepEqual(await rejectionRows(), [
+      { provider: "hubspot", reason: "missing_signature", n: 5 },
+      { provider: "shopify", reason: "signature_mismatch", n: 10 },
+      { provider: "stripe", reason: "signature_mismatch", n: 30 },
+    ]);
+    await sweep();
+    assert.equal((await rejectionRows()).reduce((sum, r) => sum + r.n, 0), 45, "a second sweep writes nothing twice");
+
+    const view = await worker.get("/admin/api/rejections?hours=1", { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` });
+    assert.equal(view.json.total, 45, view.text);
+    assert.deepEqual(
+      view.json.rejections.map((r) => [r.provider, r.reason, r.count]),
+      [["stripe", "signature_mismatch", 30], ["shopify", "signature_mismatch", 10], ["hubspot", "missing_signature", 5]],
+    );
+  });
+
+  test("a request without the signature header is refused before its body is read", { timeout: 20_000 }, async () => {
+    // A chunked upload that never ends: the worker must answer without waiting for the body.
+    const url = await worker.mf.ready;
+    const { status, body } = await new Promise((resolve, reject) => {
+      const req = http.request(
+        { host: url.hostname, port: url.port, path: "/webhooks/stripe", method: "POST", agent: false,
+          headers: { "content-type": "application/json", "transfer-encoding": "chunked" } },
+        (res) => {
+          let text = "";
+          res.on("data", (d) => (text += d));
+          res.on("end", () => {
+            req.destroy();
+            resolve({ status: res.statusCode, body: text });
+          });
+        },
+      );
+      req.on("error", (error) => (error.code === "ECONNRESET" ? undefined : reject(error)));
+      req.write('{"id":"evt_never_ending","data":[');
+    });
+    assert.deepEqual([status, JSON.parse(body)], [401, { error: "missing_signature" }]);
+    for (const [provider, header] of [["sendgrid", "x-twilio-email-event-webhook-signature"], ["shopify", "x-shopify-hmac-sha256"], ["hubspot", "x-hubspot-signature-v3"]]) {
+      const unsigned = await worker.post(`/webhooks/${provider}`, "[{}]", { "content-type": "application/json" });
+      assert.deepEqual([provider, unsigned.status, unsigned.json], [provider, 401, { error: "missing_signature" }]);
+      const blank = await worker.post(`/webhooks/${provider}`, "[{}]", { [header]: " " });
+      assert.deepEqual([provider, blank.status, blank.json], [provider, 401, { error: "missing_signature" }]);
+    }
   });
 });
 

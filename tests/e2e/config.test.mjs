@@ -185,6 +185,22 @@ describe("misconfiguration answers 503 for the affected provider only", () => {
     assert.match(outcome.results.stripe.res.json.detail, /must be a non-negative whole number/);
   });
 
+  test("a RETENTION_DAYS under one day is named by /health (the sweeper would delete nothing)", async () => {
+    const worker = await startWorker({ vars: { ...downstreamVars(fake.url), RETENTION_DAYS: "0" } });
+    try {
+      const health = await worker.get("/health");
+      assert.deepEqual(health.json.misconfigured, [{ affects: "retention", setting: "RETENTION_DAYS" }]);
+      const fine = await startWorker({ vars: { ...downstreamVars(fake.url), RETENTION_DAYS: "1" } });
+      try {
+        assert.deepEqual((await fine.get("/health")).json.misconfigured, []);
+      } finally {
+        await fine.dispose();
+      }
+    } finally {
+      await worker.dispose();
+    }
+  });
+
   test("/health names enabled and disabled providers and destinations without values", async () => {
     const worker = await startWorker({
       vars: { ...downstreamVars(fake.url), HUBSPOT_CLIENT_SECRETS: "", SLACK_WEBHOOK_URL: "", MAX_ATTEMPTS: "ten" },

@@ -9,12 +9,13 @@
 // One worker for the whole file, events delivered one at a time (each settles before the next),
 // because some routes read state earlier ones wrote: the checkout upsert stores the HubSpot
 // contact -> Stripe customer link that expected.json's HubSpot cases assume (the fake answers
-// the upsert with that contact's id). Two cases are moved, on purpose:
+// the upsert with that contact's id). Some cases are moved, on purpose:
 // - shopify/customers/create (updated_at 09:14:02) before shopify/orders/create (09:15:43): both
 //   write contact shopify:customer:7012345678901, and in file order the older customer event
 //   would rightly be skipped_stale (that behaviour has its own test in workflows.test.mjs);
 // - the two privacy redactions last, so data_request still finds payloads to export and the
-//   redactions can be checked against everything stored before them.
+//   redactions can be checked against everything stored before them; HubSpot's
+//   contact.privacyDeletion after them (its own payload is redacted too).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "../helpers/worker.mjs";
@@ -25,11 +26,11 @@ const CONTACT_ID = "51234567890"; // objectId of the HubSpot samples
 
 function ordered(cases) {
   const byName = (name) => cases.find((c) => c.fixture === name);
-  const moved = ["shopify/customers/create.json", "shopify/customers/redact.json", "shopify/shop/redact.json"];
+  const moved = ["shopify/customers/create.json", "shopify/customers/redact.json", "shopify/shop/redact.json", "hubspot/contact.privacyDeletion.json"];
   const rest = cases.filter((c) => !moved.includes(c.fixture));
   const at = rest.indexOf(byName("shopify/orders/create.json"));
   rest.splice(at, 0, byName("shopify/customers/create.json"));
-  return [...rest, byName("shopify/customers/redact.json"), byName("shopify/shop/redact.json")];
+  return [...rest, byName("shopify/customers/redact.json"), byName("shopify/shop/redact.json"), byName("hubspot/contact.privacyDeletion.json")];
 }
 
 const CASES = ordered(EXPECTED.cases);
@@ -186,6 +187,14 @@ describe("default routes send exactly what expected.json lists", () => {
           assert.deepEqual(types(rows.filter((r) => r.provider === "shopify" && r.payload !== null)), []);
           assert.ok(rows.filter((r) => r.provider !== "shopify").every((r) => r.payload !== null));
         }
+        break;
+      }
+      case "forget_contact": {
+        const [request] = await worker.all("SELECT * FROM privacy_requests WHERE event_id = ?", step.event_id);
+        assert.deepEqual([request.topic, request.customer_id], ["contact.privacyDeletion", local.hubspot_contact_id]);
+        const [own] = await worker.all("SELECT payload FROM events WHERE id = ?", step.event_id);
+        assert.equal(own.payload, null, "the request's own payload names the contact");
+        assert.deepEqual(await worker.all("SELECT * FROM contact_links WHERE hubspot_contact_id = ?", local.hubspot_contact_id), []);
         break;
       }
       default:

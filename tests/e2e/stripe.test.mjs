@@ -107,6 +107,7 @@ describe("stripe webhooks", () => {
     assert.equal(res.status, 401);
     assert.deepEqual(res.json, { error: "signature_mismatch" });
     assert.equal((await worker.all("SELECT * FROM events WHERE dedupe_key = ?", event.id)).length, 0);
+    await (await worker.mf.getWorker()).scheduled({ cron: "* * * * *" }); // writes the isolate's tally
     const rejections = await worker.all("SELECT * FROM rejections WHERE provider = 'stripe' AND reason = 'signature_mismatch'");
     assert.ok(rejections[0]?.count >= 1);
 

@@ -353,22 +353,55 @@ describe("Shopify privacy requests", () => {
   });
 });
 
-describe("sweeper retention purge", () => {
+describe("sweeper retention", () => {
   const w = world({ vars: { RETENTION_DAYS: "1" } });
+  const rowsOf = async (eventId) => ({
+    events: (await w.worker.all("SELECT payload IS NULL AS purged FROM events WHERE id = ?", eventId)).map((r) => r.purged),
+    steps: (await w.worker.all("SELECT status FROM steps WHERE event_id = ?", eventId)).map((r) => r.status),
+    attempts: (await w.worker.all("SELECT COUNT(*) AS n FROM attempts a JOIN steps s ON s.id = a.step_id WHERE s.event_id = ?", eventId))[0].n,
+  });
 
-  test("payloads older than RETENTION_DAYS are dropped, newer ones kept, rows kept", async () => {
-    const old = await deliver(w.worker, "sendgrid", sendgridEvent({ event: "delivered" }));
+  test("past RETENTION_DAYS a finished event is deleted with its steps and attempts; a dead or waiting one only loses its payload", async () => {
+    const done = await deliver(w.worker, "sendgrid", sendgridEvent({ event: "delivered" }));
     const fresh = await deliver(w.worker, "sendgrid", sendgridEvent({ event: "delivered" }));
-    await settled(w.worker, "sendgrid", old.key);
+    const doneEvent = (await settled(w.worker, "sendgrid", done.key))[0].event_id;
     await settled(w.worker, "sendgrid", fresh.key);
-    // Two days pass for the first event (simulated: received_at moved back).
-    await w.worker.all("UPDATE events SET received_at = ? WHERE dedupe_key = ?", Date.now() - 2 * 86_400_000, old.key);
+    w.fake.always(MAIL, { status: 400, body: { errors: [{ message: "bad request" }] } });
+    const dead = await deliver(w.worker, "stripe", checkoutCompleted({ customer: "cus_retention_dead" }));
+    const deadSteps = await settled(w.worker, "stripe", dead.key, { count: 2 });
+    assert.equal(deadSteps.find((s) => s.name === "sendgrid.send").status, "dead");
+    const waiting = await deliver(w.worker, "sendgrid", sendgridEvent({ event: "open" }));
+    const [waitingStep] = await settled(w.worker, "sendgrid", waiting.key);
+    // Simulated: the step is waiting for a retry an hour from now.
+    await w.worker.all("UPDATE steps SET status = 'enqueued', next_attempt_at = ? WHERE id = ?", Date.now() + 3_600_000, waitingStep.id);
+    assert.deepEqual(await rowsOf(doneEvent), { events: [0], steps: ["succeeded"], attempts: 1 });
+
+    // Two days pass for all but `fresh` (simulated: received_at moved back).
+    for (const key of [done.key, dead.key, waiting.key]) {
+      await w.worker.all("UPDATE events SET received_at = ? WHERE dedupe_key = ?", Date.now() - 2 * 86_400_000, key);
+    }
     await w.sweep();
-    const rows = await w.worker.all("SELECT dedupe_key, payload, redacted_at FROM events WHERE provider = 'sendgrid'");
-    const byKey = Object.fromEntries(rows.map((r) => [r.dedupe_key, r]));
-    assert.equal(byKey[old.key].payload, null);
-    assert.ok(byKey[old.key].redacted_at > 0);
-    assert.equal(JSON.parse(byKey[fresh.key].payload).sg_event_id, fresh.key);
-    assert.equal(byKey[fresh.key].redacted_at, null);
+    assert.deepEqual(await rowsOf(doneEvent), { events: [], steps: [], attempts: 0 }, "finished: deleted");
+    const deadRows = await rowsOf(deadSteps[0].event_id);
+    assert.deepEqual([deadRows.events, deadRows.steps.sort()], [[1], ["dead", "succeeded"]], "dead: kept for the admin, payload dropped");
+    assert.ok(deadRows.attempts >= 2);
+    assert.deepEqual(await rowsOf(waitingStep.event_id), { events: [1], steps: ["enqueued"], attempts: 1 }, "waiting: kept");
+    const [kept] = await w.worker.all("SELECT payload, redacted_at FROM events WHERE dedupe_key = ?", fresh.key);
+    assert.equal(JSON.parse(kept.payload).sg_event_id, fresh.key);
+    assert.equal(kept.redacted_at, null);
+  });
+
+  test("deletes in bounded batches: at most 200 events per sweep", async () => {
+    const old = Date.now() - 3 * 86_400_000;
+    for (let i = 0; i < 230; i += 10) {
+      const rows = Array.from({ length: 10 }, (_, j) => `('old_${i + j}', 'stripe', 'old_${i + j}', 'unparsable', ${old}, 'rejected', '{}', 2)`);
+      await w.worker.all(`INSERT INTO events (id, provider, dedupe_key, type, received_at, status, payload, payload_bytes) VALUES ${rows.join(", ")}`);
+    }
+    const count = async () => (await w.worker.all("SELECT COUNT(*) AS n FROM events WHERE id LIKE 'old\\_%' ESCAPE '\\'"))[0].n;
+    assert.equal(await count(), 230);
+    await w.sweep();
+    assert.equal(await count(), 30);
+    await w.sweep();
+    assert.equal(await count(), 0);
   });
 });

@@ -266,10 +266,34 @@ impl RedriveFilter {
             args.push(SqlArg::Int(to));
         }
         if !self.step_ids.is_empty() {
-            let marks = vec!["?"; self.step_ids.len()].join(", ");
-            conditions.push(format!("s.id IN ({marks})"));
-            args.extend(self.step_ids.iter().cloned().map(SqlArg::Text));
+            // One JSON array, whatever the number of ids: D1 binds at most 100 parameters.
+            conditions.push("s.id IN (SELECT value FROM json_each(?))".into());
+            args.push(SqlArg::Text(
+                serde_json::Value::from(self.step_ids.clone()).to_string(),
+            ));
         }
         (conditions.join(" AND "), args)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redrive_of_the_most_step_ids_binds_one_parameter_for_them() {
+        let ids: Vec<String> = (0..MAX_REDRIVE)
+            .map(|i| format!("evt_{i}:slack.notify"))
+            .collect();
+        let body = serde_json::json!({ "step_ids": ids, "destination": "slack" }).to_string();
+        let filter = RedriveFilter::from_json(body.as_bytes(), None).unwrap();
+        let (sql, args) = filter.where_clause();
+        assert_eq!(sql.matches('?').count(), args.len());
+        assert_eq!(args.len(), 2, "destination and one JSON array");
+        let SqlArg::Text(json) = &args[1] else {
+            panic!("the ids are one text argument")
+        };
+        let bound: Vec<String> = serde_json::from_str(json).unwrap();
+        assert_eq!(bound, ids);
     }
 }

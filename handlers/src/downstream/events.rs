@@ -33,8 +33,11 @@ pub(crate) enum Source {
     },
     ShopifyDataRequest,
     HubSpotPropertyChange,
-    /// `contact.deletion` or `contact.privacyDeletion`.
-    HubSpotDeletion,
+    /// `contact.deletion` (`privacy: false`) or `contact.privacyDeletion` (`privacy: true`: the
+    /// contact asked to be forgotten).
+    HubSpotDeletion {
+        privacy: bool,
+    },
     SendGridSuppression(SuppressionReason),
     SendGridEngagement(EngagementKind),
     /// Anything else: only `slack.notify` (with a generic message) takes it.
@@ -66,7 +69,8 @@ pub(crate) fn classify(provider: Provider, event_type: &str) -> Source {
         },
         Provider::HubSpot => match event_type {
             "contact.propertyChange" => Source::HubSpotPropertyChange,
-            "contact.deletion" | "contact.privacyDeletion" => Source::HubSpotDeletion,
+            "contact.deletion" => Source::HubSpotDeletion { privacy: false },
+            "contact.privacyDeletion" => Source::HubSpotDeletion { privacy: true },
             _ => Source::Other,
         },
         Provider::SendGrid => match (
@@ -105,11 +109,14 @@ pub fn supports(kind: StepKind, provider: Provider, event_type: &str) -> bool {
         StepKind::StripeUpdateCustomer => source == Source::HubSpotPropertyChange,
         StepKind::SlackNotify => true,
         StepKind::ShopMarkInactive => source == Source::ShopifyAppUninstalled,
-        StepKind::PrivacyRedact => matches!(source, Source::ShopifyRedact { .. }),
+        StepKind::PrivacyRedact => matches!(
+            source,
+            Source::ShopifyRedact { .. } | Source::HubSpotDeletion { privacy: true }
+        ),
         StepKind::PrivacyExport => source == Source::ShopifyDataRequest,
         StepKind::SuppressionRecord => matches!(source, Source::SendGridSuppression(_)),
         StepKind::EngagementCount => matches!(source, Source::SendGridEngagement(_)),
-        StepKind::MappingMarkDeleted => source == Source::HubSpotDeletion,
+        StepKind::MappingMarkDeleted => matches!(source, Source::HubSpotDeletion { .. }),
     }
 }
 

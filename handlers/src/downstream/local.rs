@@ -1,7 +1,7 @@
 //! Steps the shell executes against D1 instead of an API: marking an uninstalled shop inactive,
 //! Shopify's mandatory privacy requests (redact or export a customer's or a whole shop's data),
-//! SendGrid suppressions and engagement counters, and marking a deleted HubSpot contact's
-//! mapping. This file turns the stored event into a typed [`LocalAction`]; it never decides how
+//! SendGrid suppressions and engagement counters, marking a deleted HubSpot contact's mapping,
+//! and forgetting a HubSpot contact deleted for privacy. This file turns the stored event into a typed [`LocalAction`]; it never decides how
 //! the rows are stored. Emails are trimmed and lowercased so that lookups ignore case.
 
 use serde::Serialize;
@@ -119,6 +119,12 @@ pub enum LocalAction {
     MarkMappingDeleted {
         hubspot_contact_id: String,
     },
+    /// `contact.privacyDeletion`: forget the contact: its link row, the stored payloads that
+    /// name it (its HubSpot events, and any payload holding the email address its link knew),
+    /// step and attempt error excerpts of those events, and its suppressions and engagement.
+    ForgetContact {
+        hubspot_contact_id: String,
+    },
 }
 
 fn lower_email(email: &str) -> String {
@@ -206,7 +212,13 @@ pub(crate) fn plan(
                 kind,
             })
         }
-        (StepKind::MappingMarkDeleted, Source::HubSpotDeletion) => {
+        (StepKind::PrivacyRedact, Source::HubSpotDeletion { privacy: true }) => {
+            Ok(LocalAction::ForgetContact {
+                hubspot_contact_id: id_text(payload, "/objectId")
+                    .ok_or(BuildError::MissingField("objectId"))?,
+            })
+        }
+        (StepKind::MappingMarkDeleted, Source::HubSpotDeletion { .. }) => {
             Ok(LocalAction::MarkMappingDeleted {
                 hubspot_contact_id: id_text(payload, "/objectId")
                     .ok_or(BuildError::MissingField("objectId"))?,
@@ -276,6 +288,28 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&action).unwrap(),
             json!({"action": "record_suppression", "email": "a@x.test", "reason": "group_unsubscribe"})
+        );
+    }
+
+    #[test]
+    fn a_hubspot_privacy_deletion_forgets_the_contact_and_a_plain_deletion_cannot_redact() {
+        let payload =
+            json!({"objectId": 51234567890_u64, "subscriptionType": "contact.privacyDeletion"});
+        let privacy = input(Provider::HubSpot, "contact.privacyDeletion", None);
+        assert_eq!(
+            plan(StepKind::PrivacyRedact, &privacy, &payload),
+            Ok(LocalAction::ForgetContact {
+                hubspot_contact_id: "51234567890".into()
+            })
+        );
+        let plain = input(Provider::HubSpot, "contact.deletion", None);
+        assert_eq!(
+            plan(StepKind::PrivacyRedact, &plain, &payload),
+            Err(BuildError::UnsupportedEvent)
+        );
+        assert_eq!(
+            plan(StepKind::PrivacyRedact, &privacy, &json!({})),
+            Err(BuildError::MissingField("objectId"))
         );
     }
 

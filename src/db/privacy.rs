@@ -1,0 +1,317 @@
+//! Privacy requests' SQL: what a redact removes and what an export collects. A redact removes
+//! every copy of the person: stored payloads that name them, the error excerpts of those events'
+//! steps and attempts (kept to their error code), the contact links of the Stripe customers
+//! their payloads name, their SendGrid suppressions and engagement counters, and earlier
+//! data-request exports about them. A HubSpot `contact.privacyDeletion` does the same for one
+//! HubSpot contact. Every list (order ids) is bound as one JSON array read with `json_each`, so
+//! a customer with hundreds of orders stays within D1's 100 parameters. The statements run in
+//! the step's success batch (one transaction), scrubs first: they find the person's events by
+//! payloads the redact then drops.
+
+use edgehooks_handlers::retention::EXPORT_TTL_MS;
+use serde::{Deserialize, Serialize};
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, Result};
+
+use super::{num, opt_text, statement};
+
+/// Whom a Shopify privacy request is about: a customer of a shop (by id, email and orders), or
+/// the whole shop when it names no customer.
+pub struct Subject<'a> {
+    pub shop_domain: &'a str,
+    pub customer_id: Option<&'a str>,
+    pub customer_email: Option<&'a str>,
+    pub order_ids: &'a [String],
+}
+
+impl Subject<'_> {
+    /// `?1` shop, `?2` customer id, `?3` order ids (JSON array), `?4` the email as a JSON string.
+    fn args(&self) -> Vec<JsValue> {
+        let orders = serde_json::to_string(self.order_ids).unwrap_or_else(|_| "[]".into());
+        vec![
+            self.shop_domain.into(),
+            opt_text(self.customer_id),
+            orders.as_str().into(),
+            opt_text(self.quoted_email().as_deref()),
+        ]
+    }
+
+    fn email(&self) -> Option<String> {
+        self.customer_email.map(str::to_lowercase)
+    }
+
+    /// The address as a JSON string, to find it anywhere in any provider's payload.
+    fn quoted_email(&self) -> Option<String> {
+        self.email().map(|e| format!("\"{e}\""))
+    }
+}
+
+/// Condition on `events` over [`Subject::args`]: with no customer, every event of the shop;
+/// else the shop's events of that customer or of the listed orders, and any payload holding the
+/// address. Payloads are tested with `json_valid` first (in a CASE, which SQLite evaluates in
+/// order) so a stored non-JSON delivery cannot fail the statement.
+const SUBJECT: &str =
+    "(CASE WHEN ?2 IS NULL AND ?4 IS NULL THEN provider = 'shopify' AND account = ?1 \
+     ELSE (provider = 'shopify' AND account = ?1 AND CASE WHEN json_valid(payload) THEN \
+       CAST(json_extract(payload, '$.customer.id') AS TEXT) = ?2 \
+       OR (type LIKE 'customers/%' AND CAST(json_extract(payload, '$.id') AS TEXT) = ?2) \
+       OR (type LIKE 'orders/%' AND CAST(json_extract(payload, '$.id') AS TEXT) IN \
+           (SELECT value FROM json_each(?3))) \
+       ELSE 0 END) \
+     OR (?4 IS NOT NULL AND instr(lower(payload), ?4) > 0) END)";
+
+/// Condition on `events` over `?1` (a HubSpot contact id): the contact's HubSpot contact events
+/// and the Stripe events of the customer linked to it.
+const CONTACT: &str = "(CASE WHEN json_valid(payload) THEN \
+       (provider = 'hubspot' AND json_extract(payload, '$.subscriptionType') LIKE 'contact.%' \
+        AND CAST(json_extract(payload, '$.objectId') AS TEXT) = ?1) \
+       OR (provider = 'stripe' AND json_extract(payload, '$.data.object.customer') IN \
+           (SELECT stripe_customer_id FROM contact_links WHERE hubspot_contact_id = ?1)) \
+     ELSE 0 END)";
+
+/// `column` cut to its error code (`http_500: <excerpt>` -> `http_500`).
+fn code_only(column: &str) -> String {
+    format!(
+        "CASE WHEN instr({column}, ':') > 0 THEN substr({column}, 1, instr({column}, ':') - 1) \
+         ELSE {column} END"
+    )
+}
+
+/// Scrub the error excerpts of the steps and attempts of the events matching `events` (a
+/// condition whose binds are `args`, the request's own event id last), and of any whose text
+/// holds `email_param` (a bind in `args`, possibly NULL).
+fn scrub_errors(
+    db: &D1Database,
+    events: &str,
+    email_param: Option<&str>,
+    args: &[JsValue],
+) -> Result<Vec<D1PreparedStatement>> {
+    let named = |column: &str| match email_param {
+        Some(p) => format!("OR ({p} IS NOT NULL AND instr(lower({column}), {p}) > 0)"),
+        None => String::new(),
+    };
+    let steps = statement(
+        db,
+        &format!(
+            "UPDATE steps SET last_error = {} WHERE instr(last_error, ':') > 0 AND \
+             (event_id IN (SELECT id FROM events WHERE payload IS NOT NULL AND {events}) {})",
+            code_only("last_error"),
+            named("last_error")
+        ),
+        args,
+    )?;
+    let attempts = statement(
+        db,
+        &format!(
+            "UPDATE attempts SET error = {} WHERE instr(error, ':') > 0 AND \
+             (step_id IN (SELECT s.id FROM steps s WHERE s.event_id IN \
+              (SELECT id FROM events WHERE payload IS NOT NULL AND {events})) {})",
+            code_only("error"),
+            named("error")
+        ),
+        args,
+    )?;
+    Ok(vec![steps, attempts])
+}
+
+/// Drop `events`' payloads (binds `args`, `now_ms` at `?now`) and record the request with the
+/// number of events it affected (`changes()` of that update, so the two stay adjacent).
+fn redact_and_record(
+    db: &D1Database,
+    events: &str,
+    args: &[JsValue],
+    now_param: &str,
+    record: Record<'_>,
+) -> Result<Vec<D1PreparedStatement>> {
+    let redact = statement(
+        db,
+        &format!(
+            "UPDATE events SET payload = NULL, redacted_at = {now_param} \
+             WHERE payload IS NOT NULL AND {events}"
+        ),
+        args,
+    )?;
+    let record = statement(
+        db,
+        "INSERT INTO privacy_requests (event_id, topic, shop_domain, customer_id, customer_email, \
+         events_affected, done_at) VALUES (?1, ?2, ?3, ?4, ?5, changes(), ?6) \
+         ON CONFLICT (event_id) DO NOTHING",
+        &[
+            record.event_id.into(),
+            record.topic.into(),
+            opt_text(record.shop_domain),
+            opt_text(record.customer_id),
+            opt_text(record.redacted_email.then_some("[redacted]")),
+            num(record.now_ms),
+        ],
+    )?;
+    Ok(vec![redact, record])
+}
+
+struct Record<'a> {
+    event_id: &'a str,
+    topic: &'a str,
+    shop_domain: Option<&'a str>,
+    customer_id: Option<&'a str>,
+    redacted_email: bool,
+    now_ms: i64,
+}
+
+/// `customers/redact` or `shop/redact` (see the module doc).
+pub fn redact(
+    db: &D1Database,
+    subject: &Subject<'_>,
+    event_id: &str,
+    topic: &str,
+    now_ms: i64,
+) -> Result<Vec<D1PreparedStatement>> {
+    let mut args = subject.args();
+    args.push(event_id.into()); // ?5
+    args.push(opt_text(subject.email().as_deref())); // ?6
+    let events = format!("(id = ?5 OR {SUBJECT})");
+    let mut statements = scrub_errors(db, &events, Some("?6"), &args)?;
+    if let Some(email) = subject.email() {
+        statements.extend(forget_email(db, &email)?);
+    }
+    args.truncate(5);
+    args.push(num(now_ms)); // ?6
+    statements.extend(redact_and_record(
+        db,
+        &events,
+        &args,
+        "?6",
+        Record {
+            event_id,
+            topic,
+            shop_domain: Some(subject.shop_domain),
+            customer_id: subject.customer_id,
+            redacted_email: subject.customer_email.is_some(),
+            now_ms,
+        },
+    )?);
+    statements.push(statement(
+        db,
+        "UPDATE privacy_requests SET export = NULL, \
+         customer_email = CASE WHEN customer_email IS NULL THEN NULL ELSE '[redacted]' END \
+         WHERE event_id != ?4 AND shop_domain = ?1 AND \
+         ((?2 IS NULL AND ?3 IS NULL) OR customer_id = ?2 OR lower(customer_email) = ?3)",
+        &[
+            subject.shop_domain.into(),
+            opt_text(subject.customer_id),
+            opt_text(subject.email().as_deref()),
+            event_id.into(),
+        ],
+    )?);
+    Ok(statements)
+}
+
+/// What is keyed by the address itself: the contact links of the Stripe customers whose stored
+/// events carry it (run before the payloads go), its suppressions and engagement counters.
+fn forget_email(db: &D1Database, email: &str) -> Result<Vec<D1PreparedStatement>> {
+    let quoted = format!("\"{email}\"");
+    Ok(vec![
+        statement(
+            db,
+            "DELETE FROM contact_links WHERE lower(email) = ?1 OR stripe_customer_id IN \
+             (SELECT json_extract(payload, '$.data.object.customer') FROM events \
+              WHERE provider = 'stripe' AND payload IS NOT NULL AND instr(lower(payload), ?2) > 0 \
+              AND json_valid(payload))",
+            &[email.into(), quoted.as_str().into()],
+        )?,
+        statement(
+            db,
+            "DELETE FROM suppressions WHERE email = ?1",
+            &[email.into()],
+        )?,
+        statement(
+            db,
+            "DELETE FROM engagement WHERE email = ?1",
+            &[email.into()],
+        )?,
+    ])
+}
+
+/// HubSpot `contact.privacyDeletion`: scrub and redact the contact's events (and the request's
+/// own), record the request, then delete the contact's link (last: the conditions read it).
+pub fn forget_contact(
+    db: &D1Database,
+    hubspot_contact_id: &str,
+    event_id: &str,
+    topic: &str,
+    now_ms: i64,
+) -> Result<Vec<D1PreparedStatement>> {
+    let events = format!("(id = ?2 OR {CONTACT})");
+    let args: Vec<JsValue> = vec![hubspot_contact_id.into(), event_id.into()];
+    let mut statements = scrub_errors(db, &events, None, &args)?;
+    let mut with_now = args.clone();
+    with_now.push(num(now_ms)); // ?3
+    statements.extend(redact_and_record(
+        db,
+        &events,
+        &with_now,
+        "?3",
+        Record {
+            event_id,
+            topic,
+            shop_domain: None,
+            customer_id: Some(hubspot_contact_id),
+            redacted_email: false,
+            now_ms,
+        },
+    )?);
+    statements.push(statement(
+        db,
+        "DELETE FROM contact_links WHERE hubspot_contact_id = ?1",
+        &[hubspot_contact_id.into()],
+    )?);
+    Ok(statements)
+}
+
+/// `customers/data_request`: collect the customer's stored events into the request's record,
+/// which expires after `EXPORT_TTL_MS` (the sweeper drops it then).
+pub async fn export(
+    db: &D1Database,
+    subject: &Subject<'_>,
+    event_id: &str,
+    topic: &str,
+    now_ms: i64,
+) -> Result<D1PreparedStatement> {
+    #[derive(Deserialize, Serialize)]
+    struct Stored {
+        id: String,
+        provider: String,
+        #[serde(rename = "type")]
+        event_type: String,
+        received_at: i64,
+        payload: Option<String>,
+    }
+    let rows = statement(
+        db,
+        &format!(
+            "SELECT id, provider, type, received_at, payload FROM events \
+             WHERE payload IS NOT NULL AND {SUBJECT} ORDER BY received_at"
+        ),
+        &subject.args(),
+    )?
+    .all()
+    .await?
+    .results::<Stored>()?;
+    let export = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
+    statement(
+        db,
+        "INSERT INTO privacy_requests (event_id, topic, shop_domain, customer_id, customer_email, \
+         events_affected, export, done_at, export_expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         ON CONFLICT (event_id) DO NOTHING",
+        &[
+            event_id.into(),
+            topic.into(),
+            subject.shop_domain.into(),
+            opt_text(subject.customer_id),
+            opt_text(subject.customer_email),
+            num(rows.len() as i64),
+            export.as_str().into(),
+            num(now_ms),
+            num(now_ms.saturating_add(EXPORT_TTL_MS)),
+        ],
+    )
+}

@@ -1,0 +1,174 @@
+// Privacy requests through workerd against the downstream fake: a Shopify customer with hundreds
+// of orders (customers/data_request with `orders_requested`, customers/redact with
+// `orders_to_redact` of 300 ids: one bound JSON array, not 300 parameters), a redact removing
+// every copy of the person (payloads of every provider, step and attempt error excerpts, contact
+// links, suppressions, engagement, earlier exports), exports expiring in the sweeper, and HubSpot
+// `contact.privacyDeletion` forgetting a contact through the default routes. Where time has to
+// pass (an export's expiry) the test ages the row in D1 instead of waiting, and says so.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { downstreamVars, startWorker } from "../helpers/worker.mjs";
+import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { checkoutCompleted } from "../helpers/stripe.mjs";
+import { hubspotEvent, sendgridEvent, shopifyOrder } from "../helpers/providers.mjs";
+import { MAIL, UPSERT, deliver, settled } from "../helpers/flows.mjs";
+
+const VARS = { MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" };
+const SHOP = "privacy-many.myshopify.com";
+let counter = 0;
+const unique = (prefix) => `${prefix}${Date.now()}${++counter}`;
+
+function world() {
+  const w = {};
+  before(async () => {
+    w.fake = await startFakeDownstream();
+    w.worker = await startWorker({ vars: { ...downstreamVars(w.fake.url), ...VARS } });
+  });
+  after(async () => {
+    await w.worker?.dispose();
+    await w.fake?.close();
+  });
+  w.sweep = async () => (await w.worker.mf.getWorker()).scheduled({ cron: "* * * * *" });
+  w.payload = async (provider, key) =>
+    (await w.worker.all("SELECT payload FROM events WHERE provider = ? AND dedupe_key = ?", provider, key))[0]?.payload;
+  return w;
+}
+
+describe("a Shopify customer with hundreds of orders", () => {
+  const w = world();
+  const EMAIL = `many.orders.${Date.now()}@example.com`;
+  const CUSTOMER_ID = Number(String(Date.now()).slice(-9));
+  const STRIPE_CUSTOMER = unique("cus_many_");
+  const CONTACT = "70000000777";
+  const shopify = (body, topic) => deliver(w.worker, "shopify", body, { topic, shop: SHOP, webhookId: unique("wh_") });
+  const orderIds = [];
+  const stored = {};
+  let exportRequest;
+
+  before(async () => {
+    // Three of the 300 orders reached edgehooks as orders/create (first, middle, last).
+    for (let i = 0; i < 300; i += 1) orderIds.push(7_000_000_000 + i);
+    stored.orders = [];
+    for (const id of [orderIds[0], orderIds[150], orderIds[299]]) {
+      const order = shopifyOrder({ id, email: EMAIL, customer: { id: CUSTOMER_ID, email: EMAIL, first_name: "Mo", last_name: "Ny" } });
+      const { key } = await shopify(order, "orders/create");
+      await settled(w.worker, "shopify", key, { count: 3, timeoutMs: 30000 });
+      stored.orders.push(key);
+    }
+    const other = await shopify(shopifyOrder(), "orders/create");
+    await settled(w.worker, "shopify", other.key, { count: 3, timeoutMs: 30000 });
+    stored.other = other.key;
+
+    // The same person paid with Stripe: HubSpot linked the contact; SendGrid refused the
+    // receipt with an answer quoting the address (kept as the step's and attempt's error).
+    w.fake.always(UPSERT, { status: 200, body: { status: "COMPLETE", results: [{ id: CONTACT }] } });
+    w.fake.always(MAIL, { status: 400, body: { errors: [{ message: `Does not contain a valid address: ${EMAIL}`, field: "personalizations.0.to" }] } });
+    const checkout = checkoutCompleted({ email: EMAIL, name: "Mo Ny", customer: STRIPE_CUSTOMER });
+    stored.checkout = (await deliver(w.worker, "stripe", checkout)).key;
+    const steps = await settled(w.worker, "stripe", stored.checkout, { count: 2 });
+    const mail = steps.find((s) => s.name === "sendgrid.send");
+    assert.equal(mail.status, "dead");
+    assert.ok(mail.last_error.includes(EMAIL), mail.last_error);
+
+    // SendGrid events about the address: a suppression and an engagement counter.
+    for (const event of ["bounce", "open"]) {
+      const { key } = await deliver(w.worker, "sendgrid", sendgridEvent({ event, email: EMAIL }));
+      await settled(w.worker, "sendgrid", key);
+      stored[event] = key;
+    }
+  });
+
+  test("customers/data_request with 300 orders_requested exports the customer's data, with an expiry", async () => {
+    const request = { shop_id: 1, shop_domain: SHOP, orders_requested: orderIds, customer: { id: CUSTOMER_ID, email: EMAIL }, data_request: { id: 9001 } };
+    const { key } = await shopify(request, "customers/data_request");
+    const [step] = await settled(w.worker, "shopify", key);
+    assert.equal(step.status, "succeeded", step.last_error);
+    const [row] = await w.worker.all("SELECT * FROM privacy_requests WHERE event_id = ?", step.event_id);
+    const exported = JSON.parse(row.export);
+    const orders = exported.filter((e) => e.type === "orders/create").map((e) => JSON.parse(e.payload).id).sort();
+    assert.deepEqual(orders, [orderIds[0], orderIds[150], orderIds[299]]);
+    assert.ok(exported.some((e) => e.provider === "stripe"), "the address found in another provider's payload");
+    assert.equal(row.export_expires_at, row.done_at + 30 * 86_400_000);
+    exportRequest = step.event_id;
+  });
+
+  test("customers/redact with 300 orders_to_redact removes every copy of the person", async () => {
+    const request = { shop_id: 1, shop_domain: SHOP, customer: { id: CUSTOMER_ID, email: EMAIL, phone: "+15555550100" }, orders_to_redact: orderIds };
+    const { key } = await shopify(request, "customers/redact");
+    const [step] = await settled(w.worker, "shopify", key);
+    assert.equal(step.status, "succeeded", step.last_error);
+
+    for (const order of stored.orders) assert.equal(await w.payload("shopify", order), null, "each order is gone");
+    assert.equal(await w.payload("shopify", key), null, "the request itself");
+    assert.equal(await w.payload("stripe", stored.checkout), null, "the Stripe copy");
+    assert.equal(await w.payload("sendgrid", stored.bounce), null, "the SendGrid copies");
+    assert.notEqual(await w.payload("shopify", stored.other), null, "another customer is untouched");
+
+    // D1 allows few terms per compound SELECT: one query per table.
+    const everything = JSON.stringify(await Promise.all([
+      "SELECT last_error FROM steps", "SELECT error FROM attempts", "SELECT stripe_customer_id FROM contact_links",
+      "SELECT email FROM suppressions", "SELECT email FROM engagement", "SELECT export, customer_email FROM privacy_requests",
+      "SELECT payload FROM events",
+    ].map((sql) => w.worker.all(sql))));
+    assert.ok(!everything.includes(EMAIL), "the address is nowhere in D1");
+    assert.ok(!everything.includes(STRIPE_CUSTOMER), "nor the contact link of the person's Stripe customer");
+    const [mail] = await w.worker.all("SELECT s.last_error FROM steps s JOIN events e ON e.id = s.event_id WHERE e.dedupe_key = ? AND s.name = 'sendgrid.send'", stored.checkout);
+    assert.equal(mail.last_error, "http_400", "the error code stays for the admin");
+    const [exported] = await w.worker.all("SELECT export, customer_email FROM privacy_requests WHERE event_id = ?", exportRequest);
+    assert.deepEqual(exported, { export: null, customer_email: "[redacted]" });
+    const [record] = await w.worker.all("SELECT events_affected FROM privacy_requests WHERE event_id = ?", step.event_id);
+    assert.ok(record.events_affected >= 7, JSON.stringify(record));
+  });
+});
+
+describe("data-request exports expire", () => {
+  const w = world();
+
+  test("the sweeper drops an export past its expiry and keeps a fresh one", async () => {
+    const keys = [];
+    for (const email of ["old.export@example.com", "new.export@example.com"]) {
+      const request = { shop_id: 1, shop_domain: SHOP, orders_requested: [], customer: { id: 42, email }, data_request: { id: 1 } };
+      const { key } = await deliver(w.worker, "shopify", request, { topic: "customers/data_request", shop: SHOP, webhookId: unique("wh_") });
+      const [step] = await settled(w.worker, "shopify", key);
+      assert.equal(step.status, "succeeded", step.last_error);
+      keys.push(step.event_id);
+    }
+    // The first export's expiry passes (simulated: moved into the past).
+    await w.worker.all("UPDATE privacy_requests SET export_expires_at = ? WHERE event_id = ?", Date.now() - 1000, keys[0]);
+    await w.sweep();
+    const rows = await w.worker.all("SELECT event_id, export IS NULL AS gone FROM privacy_requests ORDER BY done_at");
+    assert.deepEqual(rows, [{ event_id: keys[0], gone: 1 }, { event_id: keys[1], gone: 0 }]);
+  });
+});
+
+describe("HubSpot contact.privacyDeletion", () => {
+  const w = world();
+  const CONTACT = "70000000888";
+  const CUSTOMER = unique("cus_forget_");
+
+  test("the default routes forget the contact: its link, its events and its customer's payloads", async () => {
+    w.fake.always(UPSERT, { status: 200, body: { status: "COMPLETE", results: [{ id: CONTACT }] } });
+    const checkout = await deliver(w.worker, "stripe", checkoutCompleted({ email: "forget.me@example.com", name: "Fay Get", customer: CUSTOMER }));
+    await settled(w.worker, "stripe", checkout.key, { count: 2 });
+    assert.equal((await w.worker.all("SELECT * FROM contact_links WHERE hubspot_contact_id = ?", CONTACT)).length, 1);
+    const change = await deliver(w.worker, "hubspot", hubspotEvent({ objectId: Number(CONTACT), propertyName: "firstname", propertyValue: "Fay", occurredAt: Date.now() - 1000 }));
+    await settled(w.worker, "hubspot", change.key);
+    const unrelated = await deliver(w.worker, "hubspot", hubspotEvent({ objectId: 70000000999, propertyName: "firstname", propertyValue: "Al" }));
+    await settled(w.worker, "hubspot", unrelated.key);
+
+    const deletion = hubspotEvent({ subscriptionType: "contact.privacyDeletion", objectId: Number(CONTACT), changeFlag: "DELETED" });
+    delete deletion.propertyName;
+    delete deletion.propertyValue;
+    const { key } = await deliver(w.worker, "hubspot", deletion);
+    const steps = await settled(w.worker, "hubspot", key);
+    assert.deepEqual(steps.map((s) => [s.name, s.status, s.last_error]), [["privacy.redact", "succeeded", null]]);
+
+    assert.deepEqual(await w.worker.all("SELECT * FROM contact_links WHERE hubspot_contact_id = ?", CONTACT), []);
+    assert.equal(await w.payload("hubspot", change.key), null, "the contact's change event");
+    assert.equal(await w.payload("hubspot", key), null, "the deletion itself");
+    assert.equal(await w.payload("stripe", checkout.key), null, "the linked customer's Stripe event");
+    assert.notEqual(await w.payload("hubspot", unrelated.key), null, "another contact is untouched");
+    const [record] = await w.worker.all("SELECT topic, customer_id, events_affected FROM privacy_requests WHERE event_id = ?", steps[0].event_id);
+    assert.deepEqual(record, { topic: "contact.privacyDeletion", customer_id: CONTACT, events_affected: 3 });
+  });
+});
