@@ -108,11 +108,13 @@ pub fn provider_keys(env: &Env, provider: Provider) -> Result<ProviderKeys, Conf
     Ok(keys)
 }
 
-/// Consumer settings: retry policy and downstream timeout.
+/// Consumer settings: retry policy, downstream timeout, and the circuit's cool-down when
+/// `CIRCUIT_COOL_DOWN_SECONDS` overrides the per-destination default.
 #[derive(Debug, Clone, Copy)]
 pub struct ConsumerSettings {
     pub policy: RetryPolicy,
     pub timeout_ms: u64,
+    pub cool_down_ms: Option<i64>,
 }
 
 pub fn consumer_settings(env: &Env) -> Result<ConsumerSettings, ConfigError> {
@@ -133,6 +135,15 @@ pub fn consumer_settings(env: &Env) -> Result<ConsumerSettings, ConfigError> {
             text(env, "DOWNSTREAM_TIMEOUT_MS").as_deref(),
             10_000,
         )?,
+        cool_down_ms: match text(env, "CIRCUIT_COOL_DOWN_SECONDS").filter(|t| !t.trim().is_empty())
+        {
+            Some(raw) => Some(
+                i64::try_from(number("CIRCUIT_COOL_DOWN_SECONDS", Some(&raw), 60)?)
+                    .unwrap_or(i64::MAX / 1000)
+                    .saturating_mul(1000),
+            ),
+            None => None,
+        },
     })
 }
 

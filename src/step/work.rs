@@ -2,7 +2,10 @@
 //! circuit, and the probe lease of a half-open circuit), claim the step (for a step that
 //! overwrites an entity, only when it is its turn, decided in the same D1 transaction as the
 //! claim), make the HTTP call or the D1 change, and record the attempt with the step's new state,
-//! the destination's health and the state its success establishes, in one D1 transaction.
+//! the destination's health and the state its success establishes, in one D1 transaction
+//! (retried in place a few times if D1 fails, so an unrecorded success is not run again).
+
+use std::time::Duration;
 
 use edgehooks_handlers::downstream::{
     contact_change,
@@ -12,9 +15,10 @@ use edgehooks_handlers::downstream::{
 use edgehooks_handlers::limits::{
     after_call, gate, limits_for, probe_taken, Gate, HealthChange, Limits, Wait,
 };
+use edgehooks_handlers::recovery::RECORD_RETRY_DELAYS_MS;
 use edgehooks_handlers::retry::{classify_status, parse_retry_after, Decision, ResponseClass};
 use edgehooks_handlers::routes::StepKind;
-use worker::{D1Database, D1PreparedStatement};
+use worker::{D1Database, D1PreparedStatement, Delay};
 
 use super::{defer, not_its_turn, now_ms, storage_failed, Ack};
 use crate::config::ConsumerSettings;
@@ -161,7 +165,7 @@ impl Work<'_> {
             Decision::RetryAfter { delay_secs } => (
                 "enqueued",
                 Some(finished + (delay_secs as i64) * 1000),
-                Ack::RetryIn(delay_secs),
+                Ack::Resend(delay_secs),
             ),
             Decision::Succeeded | Decision::Dead => ("dead", None, Ack::Ack),
         };
@@ -191,10 +195,11 @@ impl Work<'_> {
 
     pub(super) async fn http(&self, spec: &HttpRequestSpec, settings: &ConsumerSettings) -> Ack {
         let destination = self.kind.destination();
-        let limits = limits_for(destination).with_call_timeout(settings.timeout_ms);
+        let limits = limits_for(destination)
+            .with_call_timeout(settings.timeout_ms)
+            .with_cool_down(settings.cool_down_ms);
         let now = now_ms();
-        let health = match db::count_call(self.db, destination.name(), limits.window_ms, now).await
-        {
+        let health = match db::count_call(self.db, destination.name(), limits, now).await {
             Ok(health) => health,
             Err(e) => return storage_failed(e),
         };
@@ -250,7 +255,7 @@ impl Work<'_> {
             Decision::RetryAfter { delay_secs } => (
                 "enqueued",
                 Some(finished + (delay_secs as i64) * 1000),
-                Ack::RetryIn(delay_secs),
+                Ack::Resend(delay_secs),
             ),
         };
         let record = AttemptRecord {
@@ -263,7 +268,7 @@ impl Work<'_> {
             step_status,
             next_attempt_at_ms: next_attempt_at,
         };
-        let result = async {
+        let statements = || {
             let mut statements = db::attempt_statements(self.db, &record, finished)?;
             statements.extend(db::record_health(
                 self.db,
@@ -277,12 +282,11 @@ impl Work<'_> {
                 statements.extend(self.version_statement()?);
                 statements.extend(self.success_state(outcome.body.as_deref(), finished)?);
             }
-            self.db.batch(statements).await
-        }
-        .await;
-        if let Err(e) = result {
-            // The call happened but is not recorded; the step stays `running` and the sweeper
-            // re-enqueues it after its lease. Idempotency keys absorb the repeat.
+            Ok(statements)
+        };
+        if let Err(e) = self.record_with_retries(statements).await {
+            // The call happened but even the retries could not record it; the step stays
+            // `running` and the sweeper counts the attempt as lost after its lease.
             log::error("d1_write_failed", &e.to_string());
         }
         log::step(
@@ -294,6 +298,34 @@ impl Work<'_> {
             true,
         );
         ack
+    }
+
+    /// Run an attempt's record (`statements` builds it afresh for each try) as one D1 batch,
+    /// retrying it in place after each of `RECORD_RETRY_DELAYS_MS` while it fails: the step is
+    /// `running` under this invocation's claim, whose lease outlasts every retry, so nothing can
+    /// run it again meanwhile (a second run of a SendGrid or Slack step is a second message).
+    async fn record_with_retries(
+        &self,
+        statements: impl Fn() -> worker::Result<Vec<D1PreparedStatement>>,
+    ) -> worker::Result<()> {
+        let mut pauses = RECORD_RETRY_DELAYS_MS.iter();
+        loop {
+            let error = match statements() {
+                Ok(list) => match self.db.batch(list).await {
+                    Ok(_) => return Ok(()),
+                    Err(e) => e,
+                },
+                Err(e) => return Err(e),
+            };
+            let Some(pause) = pauses.next() else {
+                return Err(error);
+            };
+            log::record(
+                "record_retry",
+                serde_json::json!({ "step_id": self.step_id, "after_ms": pause, "error": error.to_string() }),
+            );
+            Delay::from(Duration::from_millis(*pause)).await;
+        }
     }
 
     /// State a successful call establishes: the contact link learned from a HubSpot upsert of a
