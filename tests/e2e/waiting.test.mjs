@@ -1,5 +1,6 @@
 // Waiting never kills a step, through workerd: deferrals (open or half-open circuit, request
-// budget) come back as fresh messages, so Queues' max_retries (2 here) never ends a step that
+// budget: a destination down for many cool-downs, a backlog of Slack steps) come back as fresh
+// messages, so Queues' max_retries (2 here) never ends a step that
 // only waited, and a waiting check uses no budget; a dead-letter message ends only the send it
 // was about (a redrive or success wins); the call's timeout covers a body that never finishes;
 // a lost attempt counts, so the sweeper's recovery ends `dead` (`attempt_lost`) at MAX_ATTEMPTS;
@@ -12,6 +13,7 @@ import { TEST_SECRETS, downstreamVars, startWorker, waitFor } from "../helpers/w
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
 import { checkoutCompleted } from "../helpers/stripe.mjs";
 import { MAIL, deliver, settled, stepsOf } from "../helpers/flows.mjs";
+import { shopifyOrder } from "../helpers/providers.mjs";
 
 const MAX_ATTEMPTS = 3;
 const TIMEOUT_MS = 500;
@@ -107,6 +109,28 @@ describe("a destination down for many cool-downs", () => {
       assert.equal(row.attempts, callsFor(w.fake, id).length, id);
       assert.equal((await attemptsOf(w, id)).length, row.attempts, id);
     }
+  });
+});
+
+describe("a backlog of Slack steps", () => {
+  const SLACK = "/services/T000/B000/test";
+  const w = world({ ROUTES_JSON: JSON.stringify({ shopify: { "orders/create": ["slack.notify"] } }) });
+  test("with max_retries 2, every step waits its turn for Slack's 1 call per second; none dead", async () => {
+    const keys = [];
+    for (let i = 0; i < 8; i++) {
+      const webhookId = `wh_backlog_${Date.now()}_${i}`;
+      const { key } = await deliver(w.worker, "shopify", shopifyOrder(), { topic: "orders/create", shop: "backlog.myshopify.com", webhookId });
+      keys.push(key);
+    }
+    const rows = [];
+    for (const key of keys) {
+      const [step] = await settled(w.worker, "shopify", key, { timeoutMs: 30000 });
+      rows.push(step);
+    }
+    assert.deepEqual(rows.map((r) => [r.status, r.attempts]), rows.map(() => ["succeeded", 1]), "all delivered, one attempt each");
+    assert.equal(w.fake.callsTo(SLACK).length, keys.length, "one message each");
+    const waits = Math.max(...rows.map((r) => stepLogs(w, r.id, "deferred").length));
+    assert.ok(waits > MAX_RETRIES + 1, `some step waited more often than Queues redelivers a message (${waits})`);
   });
 });
 
