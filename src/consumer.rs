@@ -8,6 +8,7 @@
 //! each is acked or retried on its own and the handler never returns `Err` (that would retry
 //! the whole batch).
 
+use edgehooks_handlers::config::ConfigError;
 use edgehooks_handlers::downstream::DownstreamSettings;
 use edgehooks_handlers::recovery::resend_delay_secs;
 use futures_util::{stream, StreamExt};
@@ -16,7 +17,7 @@ use worker::{
     D1Database, Date, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage,
 };
 
-use crate::config::{self, text};
+use crate::config::{self, text, ConsumerSettings};
 use crate::queue::{resend, Resend};
 use crate::step::{self, Ack};
 use crate::{db, log};
@@ -67,45 +68,8 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     let downstream = DownstreamSettings::from_lookup(|name| text(env, name));
     // The batch's messages run concurrently; each is acked or retried on its own. Steps of one
     // entity cannot race: their claims decide whose turn it is inside D1.
-    let handled = stream::iter(batch.raw_iter()).map(|message| {
-        let (db, settings, downstream, queue) = (&db, &settings, &downstream, queue.as_str());
-        async move {
-            let Some(step_id) = step_id_of(&message) else {
-                log::error(
-                    "malformed_message",
-                    "queue message without a string step_id",
-                );
-                message.ack();
-                return None;
-            };
-            let dispatch = dispatch_of(&message);
-            let decision = if queue == DLQ_QUEUE {
-                give_up(db, &step_id, dispatch).await
-            } else {
-                match settings {
-                    Ok(settings) => step::run(db, &step_id, settings, downstream).await,
-                    Err(e) => {
-                        log::error("misconfigured", &e.to_string());
-                        Ack::RetryIn(300)
-                    }
-                }
-            };
-            match decision {
-                Ack::Ack => message.ack(),
-                Ack::RetryIn(delay) => message.retry_with_options(&retry_in(delay)),
-                Ack::Resend(delay) => {
-                    let resend = Resend {
-                        step_id,
-                        dispatch,
-                        delay_secs: resend_delay_secs(delay),
-                    };
-                    return Some((message, resend));
-                }
-            }
-            None
-        }
-    });
-    let resends: Vec<(RawMessage, Resend)> = handled
+    let resends: Vec<(RawMessage, Resend)> = stream::iter(batch.raw_iter())
+        .map(|message| handle(message, &queue, &db, &settings, &downstream))
         .buffer_unordered(CONCURRENT_MESSAGES)
         .filter_map(|r| async move { r })
         .collect()
@@ -118,6 +82,50 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     for message in messages {
         message.ack();
     }
+}
+
+/// Handle one message: ack or retry it, or hand it back with the fresh message that replaces
+/// it (sent, then the old one acked, once the whole batch is handled).
+async fn handle(
+    message: RawMessage,
+    queue: &str,
+    db: &D1Database,
+    settings: &Result<ConsumerSettings, ConfigError>,
+    downstream: &DownstreamSettings,
+) -> Option<(RawMessage, Resend)> {
+    let Some(step_id) = step_id_of(&message) else {
+        log::error(
+            "malformed_message",
+            "queue message without a string step_id",
+        );
+        message.ack();
+        return None;
+    };
+    let dispatch = dispatch_of(&message);
+    let decision = if queue == DLQ_QUEUE {
+        give_up(db, &step_id, dispatch).await
+    } else {
+        match settings {
+            Ok(settings) => step::run(db, &step_id, settings, downstream).await,
+            Err(e) => {
+                log::error("misconfigured", &e.to_string());
+                Ack::RetryIn(300)
+            }
+        }
+    };
+    match decision {
+        Ack::Ack => message.ack(),
+        Ack::RetryIn(delay) => message.retry_with_options(&retry_in(delay)),
+        Ack::Resend(delay) => {
+            let resend = Resend {
+                step_id,
+                dispatch,
+                delay_secs: resend_delay_secs(delay),
+            };
+            return Some((message, resend));
+        }
+    }
+    None
 }
 
 /// A message Queues could not deliver after its own retries: its step is dead, unless it has

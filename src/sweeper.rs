@@ -8,12 +8,13 @@
 //! drops payloads older than `RETENTION_DAYS`.
 
 use edgehooks_handlers::config::number;
-use edgehooks_handlers::recovery::{recover, Recovery};
+use edgehooks_handlers::recovery::{recover, Recovery, ATTEMPT_LOST};
 use edgehooks_handlers::retry::RetryPolicy;
 use serde::Deserialize;
-use worker::{D1Database, Date, Env};
+use worker::{D1Database, D1PreparedStatement, Date, Env};
 
 use crate::config::{consumer_settings, text};
+use crate::db::OverdueStep;
 use crate::queue::send_dispatched;
 use crate::{db, log};
 
@@ -43,6 +44,31 @@ pub async fn sweep(env: &Env) {
     }
 }
 
+/// Each overdue step with its recovery and the index of that recovery's first statement (whose
+/// result says whether it applied), and all the statements, to run as one batch.
+type Plan<'a> = (
+    Vec<(&'a OverdueStep, Recovery, usize)>,
+    Vec<D1PreparedStatement>,
+);
+
+fn plan<'a>(db: &D1Database, due: &'a [OverdueStep], max_attempts: u32, now: i64) -> Plan<'a> {
+    let mut planned = Vec::new();
+    let mut statements = Vec::new();
+    for step in due {
+        let Some(recovery) = recover(&step.status, step.attempts, max_attempts) else {
+            continue;
+        };
+        match db::recovery_statements(db, step, recovery, now) {
+            Ok(list) => {
+                planned.push((step, recovery, statements.len()));
+                statements.extend(list);
+            }
+            Err(e) => log::error("d1_write_failed", &e.to_string()),
+        }
+    }
+    (planned, statements)
+}
+
 #[derive(Deserialize)]
 struct Dispatched {
     dispatch: Option<i64>,
@@ -68,19 +94,9 @@ async fn recover_overdue(env: &Env, db: &D1Database, now: i64) {
     let max_attempts = consumer_settings(env)
         .map(|s| s.policy.max_attempts)
         .unwrap_or(RetryPolicy::default().max_attempts);
-    let mut planned = Vec::new();
-    let mut statements = Vec::new();
-    for step in &due {
-        let Some(recovery) = recover(&step.status, step.attempts, max_attempts) else {
-            continue;
-        };
-        match db::recovery_statements(db, step, recovery, now) {
-            Ok(list) => {
-                planned.push((step, recovery, statements.len()));
-                statements.extend(list);
-            }
-            Err(e) => log::error("d1_write_failed", &e.to_string()),
-        }
+    let (planned, statements) = plan(db, &due, max_attempts, now);
+    if statements.is_empty() {
+        return;
     }
     let results = match db.batch(statements).await {
         Ok(results) => results,
@@ -98,14 +114,8 @@ async fn recover_overdue(env: &Env, db: &D1Database, now: i64) {
             (None, _) => {}
             (Some(_), Recovery::DeadLost) => {
                 dead += 1;
-                log::step(
-                    &log::StepFields::id(&step.id),
-                    "dead",
-                    None,
-                    "attempt_lost",
-                    0,
-                    true,
-                );
+                let fields = log::StepFields::id(&step.id);
+                log::step(&fields, "dead", None, ATTEMPT_LOST, 0, true);
             }
             (Some(row), _) => to_send.push((step.id.clone(), row.dispatch.unwrap_or(0))),
         }
