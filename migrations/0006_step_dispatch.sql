@@ -5,3 +5,6 @@
 -- for 0); the dead-letter consumer ends a step `dead` only while its dispatch still equals the
 -- dead-lettered message's, so a step redriven, re-sent or finished since is never killed.
 ALTER TABLE steps ADD COLUMN dispatch INTEGER NOT NULL DEFAULT 0;
+
+-- (No schema change) `attempts.outcome` gains the value `probe`: a failed half-open circuit
+-- probe, recorded but not charged to the step's MAX_ATTEMPTS.

@@ -232,6 +232,14 @@ pub fn after_call(class: ResponseClass, probing: bool) -> HealthChange {
     }
 }
 
+/// Whether a call of class `class` counts against the step's `MAX_ATTEMPTS`. Every call does,
+/// except a half-open probe that failed: the destination is still down, and the probe asked that
+/// for every step waiting on it, so a destination down for hours (one probe per cool-down) never
+/// uses up a waiting step's attempts. The shell still records the call (outcome `probe`).
+pub fn charges_attempt(class: ResponseClass, probing: bool) -> bool {
+    !(probing && class == ResponseClass::Retryable)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,6 +394,16 @@ mod tests {
         assert_eq!(l.probe_lease_ms, 3_000 + PROBE_MARGIN_MS);
         let huge = limits_for(Destination::HubSpot).with_call_timeout(u64::MAX);
         assert_eq!(huge.probe_lease_ms, i64::MAX);
+    }
+
+    #[test]
+    fn only_a_failed_probe_is_not_charged() {
+        use ResponseClass::*;
+        assert!(!charges_attempt(Retryable, true));
+        assert!(charges_attempt(Retryable, false));
+        assert!(charges_attempt(Permanent, true));
+        assert!(charges_attempt(Success, true));
+        assert!(charges_attempt(Success, false));
     }
 
     #[test]

@@ -343,6 +343,25 @@ pub fn attempt_statements(
     Ok(vec![insert, update])
 }
 
+/// A failed half-open probe (attempt `n`, just recorded by `attempt_statements` in the same
+/// batch) is not charged to the step (`edgehooks_handlers::limits::charges_attempt`): its
+/// `attempts` goes back to `n - 1` and its attempt row says `probe` instead of `retry`, so the
+/// timeline still shows the call.
+pub fn uncharge_probe(db: &D1Database, step_id: &str, n: i64) -> Result<Vec<D1PreparedStatement>> {
+    Ok(vec![
+        statement(
+            db,
+            "UPDATE steps SET attempts = ?2 - 1 WHERE id = ?1 AND attempts = ?2",
+            &[step_id.into(), num(n)],
+        )?,
+        statement(
+            db,
+            "UPDATE attempts SET outcome = 'probe' WHERE step_id = ?1 AND n = ?2 AND outcome = 'retry'",
+            &[step_id.into(), num(n)],
+        )?,
+    ])
+}
+
 /// An overdue step as the sweeper read it: the recovery statement only applies while the step
 /// is still exactly in this state.
 #[derive(Debug, Deserialize)]

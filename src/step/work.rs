@@ -13,7 +13,7 @@ use edgehooks_handlers::downstream::{
     turn, CallTiming, HttpRequestSpec, LocalAction, StepInput,
 };
 use edgehooks_handlers::limits::{
-    after_call, gate, limits_for, probe_taken, Gate, HealthChange, Limits, Wait,
+    after_call, charges_attempt, gate, limits_for, probe_taken, Gate, HealthChange, Limits, Wait,
 };
 use edgehooks_handlers::recovery::RECORD_RETRY_DELAYS_MS;
 use edgehooks_handlers::retry::{classify_status, parse_retry_after, Decision, ResponseClass};
@@ -244,7 +244,11 @@ impl Work<'_> {
             .retry_after
             .as_deref()
             .and_then(|v| parse_retry_after(v, finished / 1000));
-        let attempts_made = u32::try_from(attempt).unwrap_or(u32::MAX);
+        // A failed half-open probe tested the destination for every waiting step: it is
+        // recorded, but not charged to this step's MAX_ATTEMPTS.
+        let charged = charges_attempt(class, probing);
+        let attempts_made =
+            u32::try_from(if charged { attempt } else { attempt - 1 }).unwrap_or(u32::MAX);
         let decision =
             settings
                 .policy
@@ -281,6 +285,9 @@ impl Work<'_> {
             if decision == Decision::Succeeded {
                 statements.extend(self.version_statement()?);
                 statements.extend(self.success_state(outcome.body.as_deref(), finished)?);
+            }
+            if !charged {
+                statements.extend(db::uncharge_probe(self.db, self.step_id, attempt)?);
             }
             Ok(statements)
         };

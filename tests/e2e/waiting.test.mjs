@@ -79,11 +79,13 @@ async function outboxCheckouts(w, n) {
 }
 
 describe("a destination down for many cool-downs", () => {
-  const w = world({ MAX_ATTEMPTS: "40", CIRCUIT_COOL_DOWN_SECONDS: "1" });
+  const OUTAGE_MAX_ATTEMPTS = 4;
+  const STEPS = 4;
+  const w = world({ MAX_ATTEMPTS: String(OUTAGE_MAX_ATTEMPTS), CIRCUIT_COOL_DOWN_SECONDS: "1" });
   test("with max_retries 2, every waiting step is delivered exactly once when it is back; none dead", async () => {
     w.fake.always(MAIL, { status: 503 });
     const steps = [];
-    for (let i = 0; i < 4; i++) steps.push(await checkout(w));
+    for (let i = 0; i < STEPS; i++) steps.push(await checkout(w));
     const ids = steps.map((s) => s.stepId);
     // The outage lasts until every step has waited more often than Queues would redeliver one
     // message (max_retries + 1 deliveries): each wait came back as a fresh message.
@@ -92,6 +94,13 @@ describe("a destination down for many cool-downs", () => {
       intervalMs: 200,
       what: `every step deferred more than ${MAX_RETRIES + 1} times`,
     });
+    // ... and until more half-open probes (one per cool-down) failed than all the steps'
+    // attempts together: had each been charged to its step, some step would be dead by now.
+    const probes = OUTAGE_MAX_ATTEMPTS * STEPS;
+    await waitFor(
+      async () => (await w.worker.all("SELECT COUNT(*) AS n FROM attempts WHERE outcome = 'probe'"))[0].n > probes,
+      { timeoutMs: 60000, intervalMs: 200, what: `more than ${probes} failed probes` },
+    );
     const during = await w.worker.all("SELECT id, status, last_error FROM steps WHERE status = 'dead'");
     assert.deepEqual(during, [], "no step died while waiting");
 
@@ -104,10 +113,12 @@ describe("a destination down for many cool-downs", () => {
     const after = w.fake.callsTo(MAIL).slice(mark);
     for (const id of ids) {
       assert.equal(after.filter((c) => JSON.parse(c.body).custom_args?.edgehooks_step_id === id).length, 1, `${id} delivered once`);
-      // Waiting charged nothing: every attempt is a call the destination saw, and vice versa.
+      // Waiting charged nothing, nor did the failed probes: every call the destination saw is an
+      // attempt row, and every row but the probes' is charged.
       const row = await stepRow(w, id);
-      assert.equal(row.attempts, callsFor(w.fake, id).length, id);
-      assert.equal((await attemptsOf(w, id)).length, row.attempts, id);
+      const rows = await attemptsOf(w, id);
+      assert.equal(rows.length, callsFor(w.fake, id).length, id);
+      assert.equal(row.attempts, rows.filter((a) => a.outcome !== "probe").length, id);
     }
   });
 });
