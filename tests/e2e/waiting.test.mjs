@@ -1,12 +1,13 @@
-// Waiting never kills a step, through workerd: deferrals (open or half-open circuit, request
+// Waiting never kills a step, through workerd. Deferrals (open or half-open circuit, request
 // budget: a destination down for many cool-downs, a backlog of Slack steps) come back as fresh
-// messages, so Queues' max_retries (2 here) never ends a step that
-// only waited, and a waiting check uses no budget; a dead-letter message ends only the send it
-// was about (a redrive or success wins); the call's timeout covers a body that never finishes;
-// a lost attempt counts, so the sweeper's recovery ends `dead` (`attempt_lost`) at MAX_ATTEMPTS;
-// the sweeper never flips a step claimed while it was sweeping; and a success whose D1 record
-// fails is recorded by a retry in place, without a second call. Checkout events are routed to
-// `sendgrid.send` only, whose body carries the step id, so calls are counted per step.
+// messages, so Queues' max_retries (2 here) never ends a step that only waited, failed half-open
+// probes are not charged to their steps, and a waiting check uses no budget. A dead-letter
+// message ends only the send it was about (a redrive or success wins). The call's timeout covers
+// a body that never finishes. A lost attempt counts, so the sweeper's recovery ends `dead`
+// (`attempt_lost`) at MAX_ATTEMPTS; the sweeper never flips a step claimed while it sweeps; and a
+// success whose D1 record fails is recorded by a retry in place, without a second call. Checkout
+// events are routed to `sendgrid.send` only, whose body carries the step id, so calls are counted
+// per step.
 import { afterEach, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { TEST_SECRETS, downstreamVars, startWorker, waitFor } from "../helpers/worker.mjs";
