@@ -8,6 +8,7 @@
 use edgehooks_handlers::config::{flag, number, secret_list, ConfigError};
 use edgehooks_handlers::downstream::DownstreamSettings;
 use edgehooks_handlers::ingest::ProviderKeys;
+use edgehooks_handlers::recovery::record_retries_fit;
 use edgehooks_handlers::retention::{retention_days, RETENTION_SETTING};
 use edgehooks_handlers::retry::RetryPolicy;
 use edgehooks_handlers::routes::{Destination, RouteTable, ROUTES_SETTING};
@@ -16,6 +17,7 @@ use edgehooks_handlers::{hubspot, sendgrid};
 use serde_json::{json, Map, Value};
 use worker::Env;
 
+use crate::db::RUNNING_LEASE_MS;
 use crate::error::AppError;
 
 /// A var or secret as text; `None` when unset. Vars and secrets are both strings to the runtime.
@@ -109,11 +111,13 @@ pub fn provider_keys(env: &Env, provider: Provider) -> Result<ProviderKeys, Conf
     Ok(keys)
 }
 
-/// Consumer settings: retry policy and downstream timeout.
+/// Consumer settings: retry policy, downstream timeout, and the circuit's cool-down when
+/// `CIRCUIT_COOL_DOWN_SECONDS` overrides the per-destination default.
 #[derive(Debug, Clone, Copy)]
 pub struct ConsumerSettings {
     pub policy: RetryPolicy,
     pub timeout_ms: u64,
+    pub cool_down_ms: Option<i64>,
 }
 
 pub fn consumer_settings(env: &Env) -> Result<ConsumerSettings, ConfigError> {
@@ -129,13 +133,37 @@ pub fn consumer_settings(env: &Env) -> Result<ConsumerSettings, ConfigError> {
             cap_secs: defaults.cap_secs,
             max_attempts: u32::try_from(max_attempts.max(1)).unwrap_or(u32::MAX),
         },
-        timeout_ms: number(
-            "DOWNSTREAM_TIMEOUT_MS",
-            text(env, "DOWNSTREAM_TIMEOUT_MS").as_deref(),
-            10_000,
-        )?,
+        timeout_ms: call_timeout_ms(env)?,
+        cool_down_ms: match text(env, "CIRCUIT_COOL_DOWN_SECONDS").filter(|t| !t.trim().is_empty())
+        {
+            Some(raw) => Some(
+                i64::try_from(number("CIRCUIT_COOL_DOWN_SECONDS", Some(&raw), 60)?)
+                    .unwrap_or(i64::MAX / 1000)
+                    .saturating_mul(1000),
+            ),
+            None => None,
+        },
     })
 }
+
+/// `DOWNSTREAM_TIMEOUT_MS`, refused when a call that long plus the in-place retries of its
+/// record would outlive the running lease (then another delivery could run the step again while
+/// this one still holds it).
+fn call_timeout_ms(env: &Env) -> Result<u64, ConfigError> {
+    const SETTING: &str = "DOWNSTREAM_TIMEOUT_MS";
+    let timeout_ms = number(SETTING, text(env, SETTING).as_deref(), 10_000)?;
+    if !record_retries_fit(timeout_ms, RUNNING_LEASE_MS, RECORD_ROUND_TRIPS_MS) {
+        return Err(ConfigError {
+            setting: SETTING,
+            detail: "must leave time to record the attempt within the 15-minute running lease"
+                .into(),
+        });
+    }
+    Ok(timeout_ms)
+}
+
+/// Time allowed for the D1 round trips of an attempt's record and its retries.
+const RECORD_ROUND_TRIPS_MS: i64 = 60_000;
 
 /// The routes `provider` plans with: defaults plus its own section of `ROUTES_JSON`, validated
 /// on every use so a bad override is a clear 503 `misconfigured`, never a silent fallback.

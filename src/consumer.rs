@@ -1,17 +1,24 @@
 //! Queue consumers. STEPS: each message names one step, which `step::run` carries out and
-//! answers ack or "retry in N seconds". STEPS_DLQ: whatever Queues gave up on is marked `dead`,
-//! so nothing disappears silently. A batch's messages run concurrently (up to six at a time);
-//! each is acked or retried on its own and the handler never returns `Err` (that would retry the
-//! whole batch).
+//! answers ack, "send it again in N seconds" (a deferral or a scheduled retry: the message is
+//! acked and a fresh delayed message is sent, so waiting never spends one of Queues'
+//! `max_retries`) or, only when D1 itself failed, a Queues retry. STEPS_DLQ: a message Queues
+//! gave up on marks its step `dead` only while the step is still in the dispatch that message
+//! was about (`recovery::dead_letter_ends`), so nothing disappears silently and a redrive,
+//! re-send or success always wins. A batch's messages run concurrently (up to six at a time);
+//! each is acked or retried on its own and the handler never returns `Err` (that would retry
+//! the whole batch).
 
+use edgehooks_handlers::config::ConfigError;
 use edgehooks_handlers::downstream::DownstreamSettings;
+use edgehooks_handlers::recovery::resend_delay_secs;
 use futures_util::{stream, StreamExt};
 use worker::wasm_bindgen::JsValue;
 use worker::{
     D1Database, Date, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage,
 };
 
-use crate::config::{self, text};
+use crate::config::{self, text, ConsumerSettings};
+use crate::queue::{resend, Resend};
 use crate::step::{self, Ack};
 use crate::{db, log};
 
@@ -28,6 +35,17 @@ fn step_id_of(message: &RawMessage) -> Option<String> {
     js_sys::Reflect::get(&body, &JsValue::from_str("step_id"))
         .ok()?
         .as_string()
+}
+
+/// The dispatch number a message body carries (absent or not a whole number: 0, the first
+/// send at ingest).
+fn dispatch_of(message: &RawMessage) -> i64 {
+    let body = message.body();
+    js_sys::Reflect::get(&body, &JsValue::from_str("dispatch"))
+        .ok()
+        .and_then(|v| v.as_f64())
+        .filter(|n| n.is_finite() && *n >= 0.0 && n.fract() == 0.0 && *n <= f64::from(u32::MAX))
+        .map_or(0, |n| n as i64)
 }
 
 fn retry_in(secs: u64) -> worker::QueueRetryOptions {
@@ -50,44 +68,71 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     let downstream = DownstreamSettings::from_lookup(|name| text(env, name));
     // The batch's messages run concurrently; each is acked or retried on its own. Steps of one
     // entity cannot race: their claims decide whose turn it is inside D1.
-    let handled = stream::iter(batch.raw_iter()).map(|message| {
-        let (db, settings, downstream, queue) = (&db, &settings, &downstream, queue.as_str());
-        async move {
-            let Some(step_id) = step_id_of(&message) else {
-                log::error(
-                    "malformed_message",
-                    "queue message without a string step_id",
-                );
-                message.ack();
-                return;
-            };
-            let decision = if queue == DLQ_QUEUE {
-                give_up(db, &step_id).await
-            } else {
-                match settings {
-                    Ok(settings) => step::run(db, &step_id, settings, downstream).await,
-                    Err(e) => {
-                        log::error("misconfigured", &e.to_string());
-                        Ack::RetryIn(300)
-                    }
-                }
-            };
-            match decision {
-                Ack::Ack => message.ack(),
-                Ack::RetryIn(delay) => message.retry_with_options(&retry_in(delay)),
-            }
-        }
-    });
-    handled
+    let resends: Vec<(RawMessage, Resend)> = stream::iter(batch.raw_iter())
+        .map(|message| handle(message, &queue, &db, &settings, &downstream))
         .buffer_unordered(CONCURRENT_MESSAGES)
-        .for_each(|()| async {})
+        .filter_map(|r| async move { r })
+        .collect()
         .await;
+    let (messages, resends): (Vec<RawMessage>, Vec<Resend>) = resends.into_iter().unzip();
+    // Sent before the ack: a lost ack only repeats a message, which the claim makes harmless. A
+    // failed send is acked too: D1 holds the step `enqueued` with its due time, and the sweeper
+    // sends it again; retrying the old message instead would spend a Queues retry on waiting.
+    resend(env, &resends).await;
+    for message in messages {
+        message.ack();
+    }
 }
 
-/// A message Queues could not deliver after its own retries: the step is dead.
-async fn give_up(db: &D1Database, step_id: &str) -> Ack {
+/// Handle one message: ack or retry it, or hand it back with the fresh message that replaces
+/// it (sent, then the old one acked, once the whole batch is handled).
+async fn handle(
+    message: RawMessage,
+    queue: &str,
+    db: &D1Database,
+    settings: &Result<ConsumerSettings, ConfigError>,
+    downstream: &DownstreamSettings,
+) -> Option<(RawMessage, Resend)> {
+    let Some(step_id) = step_id_of(&message) else {
+        log::error(
+            "malformed_message",
+            "queue message without a string step_id",
+        );
+        message.ack();
+        return None;
+    };
+    let dispatch = dispatch_of(&message);
+    let decision = if queue == DLQ_QUEUE {
+        give_up(db, &step_id, dispatch).await
+    } else {
+        match settings {
+            Ok(settings) => step::run(db, &step_id, settings, downstream).await,
+            Err(e) => {
+                log::error("misconfigured", &e.to_string());
+                Ack::RetryIn(300)
+            }
+        }
+    };
+    match decision {
+        Ack::Ack => message.ack(),
+        Ack::RetryIn(delay) => message.retry_with_options(&retry_in(delay)),
+        Ack::Resend(delay) => {
+            let resend = Resend {
+                step_id,
+                dispatch,
+                delay_secs: resend_delay_secs(delay),
+            };
+            return Some((message, resend));
+        }
+    }
+    None
+}
+
+/// A message Queues could not deliver after its own retries: its step is dead, unless it has
+/// moved on since (redriven, re-sent, running under a live claim, or finished).
+async fn give_up(db: &D1Database, step_id: &str, dispatch: i64) -> Ack {
     let now = Date::now().as_millis() as i64;
-    match db::give_up(db, step_id, now).await {
+    match db::give_up(db, step_id, dispatch, now).await {
         Ok(changed) => {
             log::step(
                 &log::StepFields::id(step_id),

@@ -1,4 +1,5 @@
-//! Sends a request built by the core (`HttpRequestSpec`) with `fetch`, bounded by a timeout, and
+//! Sends a request built by the core (`HttpRequestSpec`) with `fetch`, bounded by a timeout that
+//! covers reading the body too (of which at most 64 KiB is read), and
 //! reports what happened in a form the retry policy understands. Never panics, never returns an
 //! error: a failure to even build the request is a (permanent) outcome like any other. A failed
 //! answer the core can explain (`explain_failure`) gets the core's error code instead of the
@@ -9,8 +10,11 @@ use std::time::Duration;
 use edgehooks_handlers::downstream::{explain_failure, HttpRequestSpec};
 use edgehooks_handlers::routes::StepKind;
 use futures_util::future::{select, Either};
+use futures_util::StreamExt;
 use worker::wasm_bindgen::JsValue;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+use worker::{
+    AbortController, AbortSignal, Delay, Fetch, Headers, Method, Request, RequestInit, Response,
+};
 
 /// What one downstream call produced.
 #[derive(Debug)]
@@ -20,7 +24,7 @@ pub struct CallOutcome {
     pub retry_after: Option<String>,
     /// A short code plus (for HTTP errors) the start of the response body.
     pub error: Option<String>,
-    /// The body of a 2xx response (some steps read ids from it), up to `SUCCESS_BODY_BYTES`.
+    /// The body of a 2xx response (some steps read ids from it), up to `BODY_READ_LIMIT`.
     pub body: Option<String>,
     /// The request could not even be made (bad URL or header): retrying cannot help.
     pub unsendable: bool,
@@ -60,8 +64,9 @@ impl CallOutcome {
 
 /// Longest slice of an error response body kept in `last_error`.
 const ERROR_BODY_CHARS: usize = 200;
-/// Longest successful response body kept for the step to read.
-const SUCCESS_BODY_BYTES: usize = 64 * 1024;
+/// Most of a response body ever read (64 KiB); a successful body longer than this is not kept
+/// for the step to read.
+const BODY_READ_LIMIT: usize = 64 * 1024;
 /// Longest slice of an error response body the core may read to explain it.
 const FAILURE_BODY_CHARS: usize = 4096;
 
@@ -82,6 +87,49 @@ fn to_request(spec: &HttpRequestSpec) -> worker::Result<Request> {
     Request::new_with_init(&spec.url, &init)
 }
 
+/// What came back before the deadline: status, `Retry-After`, and the start of the body (at
+/// most `BODY_READ_LIMIT` bytes; `truncated` when there was more).
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    body: Vec<u8>,
+    truncated: bool,
+}
+
+/// Read at most `BODY_READ_LIMIT` bytes of the body; the rest is never read (the caller aborts
+/// the request). A body that breaks off keeps what arrived.
+async fn read_bounded(response: &mut Response) -> (Vec<u8>, bool) {
+    let Ok(mut stream) = response.stream() else {
+        return (Vec::new(), false);
+    };
+    let mut body = Vec::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        let room = BODY_READ_LIMIT.saturating_sub(body.len());
+        if chunk.len() > room {
+            body.extend_from_slice(chunk.get(..room).unwrap_or_default());
+            return (body, true);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    (body, false)
+}
+
+/// Send the request and read its answer, headers and (bounded) body alike.
+async fn exchange(request: Request, signal: &AbortSignal) -> worker::Result<Answer> {
+    let mut response = Fetch::Request(request).send_with_signal(signal).await?;
+    let status = response.status_code();
+    let retry_after = response.headers().get("Retry-After").ok().flatten();
+    let (body, truncated) = read_bounded(&mut response).await;
+    Ok(Answer {
+        status,
+        retry_after,
+        body,
+        truncated,
+    })
+}
+
+/// Make the call; `timeout_ms` bounds all of it, from sending to the last byte read, so a
+/// destination that sends its headers and then never finishes the body is a `timeout` too.
 pub async fn call(spec: &HttpRequestSpec, timeout_ms: u64) -> CallOutcome {
     let request = match to_request(spec) {
         Ok(request) => request,
@@ -89,11 +137,10 @@ pub async fn call(spec: &HttpRequestSpec, timeout_ms: u64) -> CallOutcome {
     };
     let controller = AbortController::default();
     let signal = controller.signal();
-    let fetch = Fetch::Request(request);
-    let sending = Box::pin(fetch.send_with_signal(&signal));
+    let exchanging = Box::pin(exchange(request, &signal));
     let deadline = Delay::from(Duration::from_millis(timeout_ms));
-    let mut response = match select(sending, deadline).await {
-        Either::Left((Ok(response), _)) => response,
+    let answer = match select(exchanging, deadline).await {
+        Either::Left((Ok(answer), _)) => answer,
         Either::Left((Err(e), _)) => {
             // The runtime's message may quote the URL, and a Slack webhook URL is a secret.
             let message = e.to_string().replace(spec.url.as_str(), "[destination]");
@@ -105,15 +152,12 @@ pub async fn call(spec: &HttpRequestSpec, timeout_ms: u64) -> CallOutcome {
             return CallOutcome::failed("timeout".into(), false);
         }
     };
-    let status = response.status_code();
-    let retry_after = response.headers().get("Retry-After").ok().flatten();
-    let text = response.text().await.unwrap_or_default();
+    // Whatever of the body was left unread is not wanted.
+    controller.abort();
+    let status = answer.status;
+    let text = String::from_utf8_lossy(&answer.body);
     let (error, body, failure_body) = if (200..300).contains(&status) {
-        (
-            None,
-            (text.len() <= SUCCESS_BODY_BYTES).then_some(text),
-            None,
-        )
+        (None, (!answer.truncated).then(|| text.into_owned()), None)
     } else {
         let excerpt: String = text.chars().take(ERROR_BODY_CHARS).collect();
         let failure: String = text.chars().take(FAILURE_BODY_CHARS).collect();
@@ -125,7 +169,7 @@ pub async fn call(spec: &HttpRequestSpec, timeout_ms: u64) -> CallOutcome {
     };
     CallOutcome {
         status: Some(status),
-        retry_after,
+        retry_after: answer.retry_after,
         error,
         body,
         unsendable: false,

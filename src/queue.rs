@@ -1,23 +1,41 @@
 //! The STEPS queue from the producer side: send step ids (messages carry ids only, never
-//! payloads) and mark them `enqueued`. A failed send is logged and left to the sweeper: the
-//! steps stay `pending` in D1, which is the transactional outbox.
+//! payloads) and mark them `enqueued`, and send the fresh, delayed message that carries a
+//! deferred or retried step (a new message starts with a fresh Queues retry count, so waiting
+//! never spends `max_retries`). A failed send is logged and left to the sweeper: D1 keeps the
+//! step `pending` (the transactional outbox) or `enqueued` with its due time.
 
 use serde::Serialize;
-use worker::{D1Database, Date, Env};
+use worker::{BatchMessageBuilder, D1Database, Date, Env, MessageBuilder, SendMessage};
 
 use crate::{db, log};
 
-/// Body of every STEPS message.
+/// Body of every STEPS message. `dispatch` is the step's dispatch number the message belongs
+/// to (absent: 0, the first send at ingest); a dead-lettered message only ends the step while
+/// that number is still the step's (see `edgehooks_handlers::recovery::dead_letter_ends`).
 #[derive(Serialize)]
 pub struct StepMessage<'a> {
     pub step_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dispatch: Option<u32>,
 }
 
 /// Queues accept at most 100 messages per `sendBatch`.
 const SEND_BATCH_LIMIT: usize = 100;
 
-/// Send `step_ids` to STEPS and mark them `enqueued`. Returns how many were sent.
+fn dispatch_number(dispatch: i64) -> Option<u32> {
+    (dispatch != 0).then(|| u32::try_from(dispatch).unwrap_or(u32::MAX))
+}
+
+/// Send `step_ids` (at their first dispatch) to STEPS and mark them `enqueued`. Returns how many
+/// were sent.
 pub async fn send_steps(env: &Env, db: &D1Database, step_ids: &[String]) -> usize {
+    let steps: Vec<(String, i64)> = step_ids.iter().map(|id| (id.clone(), 0)).collect();
+    send_dispatched(env, db, &steps).await
+}
+
+/// Send each `(step id, dispatch number)` to STEPS and mark the `pending` ones `enqueued`.
+/// Returns how many were sent.
+pub async fn send_dispatched(env: &Env, db: &D1Database, steps: &[(String, i64)]) -> usize {
     let queue = match env.queue("STEPS") {
         Ok(queue) => queue,
         Err(e) => {
@@ -26,19 +44,70 @@ pub async fn send_steps(env: &Env, db: &D1Database, step_ids: &[String]) -> usiz
         }
     };
     let mut sent = 0;
-    for chunk in step_ids.chunks(SEND_BATCH_LIMIT) {
-        let messages: Vec<StepMessage> =
-            chunk.iter().map(|id| StepMessage { step_id: id }).collect();
+    for chunk in steps.chunks(SEND_BATCH_LIMIT) {
+        let messages: Vec<StepMessage> = chunk
+            .iter()
+            .map(|(id, dispatch)| StepMessage {
+                step_id: id,
+                dispatch: dispatch_number(*dispatch),
+            })
+            .collect();
         if let Err(e) = queue.send_batch(messages).await {
             log::error("queue_send_failed", &e.to_string());
             continue;
         }
         sent += chunk.len();
-        if let Err(e) = db::mark_enqueued(db, chunk, Date::now().as_millis() as i64).await {
+        let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
+        if let Err(e) = db::mark_enqueued(db, &ids, Date::now().as_millis() as i64).await {
             // The messages are on their way; a `pending` status only means the sweeper may send
             // a second message, which the consumer's claim makes harmless.
             log::error("mark_enqueued_failed", &e.to_string());
         }
     }
     sent
+}
+
+/// A step to send again after `delay_secs`, under the dispatch number its message carried.
+pub struct Resend {
+    pub step_id: String,
+    pub dispatch: i64,
+    pub delay_secs: u32,
+}
+
+/// Send fresh delayed messages for `resends` (one `sendBatch` per 100). False when a send
+/// failed: those steps are in D1 as `enqueued` with their due time, and the sweeper re-sends
+/// them once that has long passed.
+pub async fn resend(env: &Env, resends: &[Resend]) -> bool {
+    if resends.is_empty() {
+        return true;
+    }
+    let queue = match env.queue("STEPS") {
+        Ok(queue) => queue,
+        Err(e) => {
+            log::error("queue_unavailable", &e.to_string());
+            return false;
+        }
+    };
+    let mut all_sent = true;
+    for chunk in resends.chunks(SEND_BATCH_LIMIT) {
+        let messages: Vec<SendMessage<StepMessage>> = chunk
+            .iter()
+            .map(|r| {
+                MessageBuilder::new(StepMessage {
+                    step_id: &r.step_id,
+                    dispatch: dispatch_number(r.dispatch),
+                })
+                .delay_seconds(r.delay_secs)
+                .build()
+            })
+            .collect();
+        if let Err(e) = queue
+            .send_batch(BatchMessageBuilder::new().messages(messages).build())
+            .await
+        {
+            log::error("queue_send_failed", &e.to_string());
+            all_sent = false;
+        }
+    }
+    all_sent
 }

@@ -1,14 +1,23 @@
-//! The cron sweeper (every minute): the outbox half of ingest. Re-sends steps whose queue send
-//! failed (`pending` for over a minute), whose message was lost (`enqueued` long past due) or
-//! whose consumer died mid-attempt (`running` past its lease); writes the isolate's tally of
-//! rejected requests to D1; and applies `RETENTION_DAYS` (see [`retention`]).
+//! The cron sweeper (every minute): the outbox half of ingest and the recovery of lost work.
+//! Re-sends steps whose queue send failed (`pending` for over a minute) or whose message was
+//! lost (`enqueued` long past due, e.g. a deferral whose fresh message could not be sent);
+//! for a step whose attempt was lost (`running` past its lease: the isolate died or the call
+//! never came back) records that attempt as `attempt_lost` and sends it again, or ends it
+//! `dead` when that was its last attempt (the core's `recovery::recover`). Every change is
+//! conditional on the state it read, so a step claimed in the meantime is never flipped. Also
+//! writes the isolate's tally of rejected requests to D1 and applies `RETENTION_DAYS` (see
+//! [`retention`]).
 
+use edgehooks_handlers::recovery::{recover, Recovery, ATTEMPT_LOST};
 use edgehooks_handlers::rejections::hour_of;
 use edgehooks_handlers::retention::{cutoff_ms, retention_days, DELETE_BATCH, RETENTION_SETTING};
-use worker::{D1Database, Date, Env};
+use edgehooks_handlers::retry::RetryPolicy;
+use serde::Deserialize;
+use worker::{D1Database, D1PreparedStatement, Date, Env};
 
-use crate::config::text;
-use crate::queue::send_steps;
+use crate::config::{consumer_settings, text};
+use crate::db::OverdueStep;
+use crate::queue::send_dispatched;
 use crate::{db, log, rejections};
 
 const PENDING_GRACE_MS: i64 = 60_000;
@@ -21,27 +30,7 @@ pub async fn sweep(env: &Env) {
         Ok(db) => db,
         Err(e) => return log::error("d1_unavailable", &e.to_string()),
     };
-    let due = match db::sweepable_steps(
-        &db,
-        now - PENDING_GRACE_MS,
-        now - db::RUNNING_LEASE_MS,
-        SWEEP_LIMIT,
-    )
-    .await
-    {
-        Ok(ids) => ids,
-        Err(e) => return log::error("d1_read_failed", &e.to_string()),
-    };
-    if !due.is_empty() {
-        if let Err(e) = db::requeue(&db, &due, now).await {
-            log::error("d1_write_failed", &e.to_string());
-        }
-        let sent = send_steps(env, &db, &due).await;
-        log::record(
-            "sweep",
-            serde_json::json!({ "due": due.len(), "sent": sent }),
-        );
-    }
+    recover_overdue(env, &db, now).await;
     retention(env, &db, now).await;
 }
 
@@ -77,4 +66,87 @@ async fn retention(env: &Env, db: &D1Database, now: i64) {
             serde_json::json!({ "deleted_events": deleted, "purged_payloads": purged }),
         );
     }
+}
+
+/// Each overdue step with its recovery and the index of that recovery's first statement (whose
+/// result says whether it applied), and all the statements, to run as one batch.
+type Plan<'a> = (
+    Vec<(&'a OverdueStep, Recovery, usize)>,
+    Vec<D1PreparedStatement>,
+);
+
+fn plan<'a>(db: &D1Database, due: &'a [OverdueStep], max_attempts: u32, now: i64) -> Plan<'a> {
+    let mut planned = Vec::new();
+    let mut statements = Vec::new();
+    for step in due {
+        let Some(recovery) = recover(&step.status, step.attempts, max_attempts) else {
+            continue;
+        };
+        match db::recovery_statements(db, step, recovery, now) {
+            Ok(list) => {
+                planned.push((step, recovery, statements.len()));
+                statements.extend(list);
+            }
+            Err(e) => log::error("d1_write_failed", &e.to_string()),
+        }
+    }
+    (planned, statements)
+}
+
+#[derive(Deserialize)]
+struct Dispatched {
+    dispatch: Option<i64>,
+}
+
+/// Recover every overdue step, then send those to run again under their new dispatch number.
+async fn recover_overdue(env: &Env, db: &D1Database, now: i64) {
+    let due = match db::sweepable_steps(
+        db,
+        now - PENDING_GRACE_MS,
+        now - db::RUNNING_LEASE_MS,
+        SWEEP_LIMIT,
+    )
+    .await
+    {
+        Ok(steps) => steps,
+        Err(e) => return log::error("d1_read_failed", &e.to_string()),
+    };
+    if due.is_empty() {
+        return;
+    }
+    // A broken MAX_ATTEMPTS is reported by the consumer; recovery still ends at the default.
+    let max_attempts = consumer_settings(env)
+        .map(|s| s.policy.max_attempts)
+        .unwrap_or(RetryPolicy::default().max_attempts);
+    let (planned, statements) = plan(db, &due, max_attempts, now);
+    if statements.is_empty() {
+        return;
+    }
+    let results = match db.batch(statements).await {
+        Ok(results) => results,
+        Err(e) => return log::error("d1_write_failed", &e.to_string()),
+    };
+    let mut to_send = Vec::new();
+    let mut dead = 0;
+    for (step, recovery, index) in planned {
+        let applied = results
+            .get(index)
+            .and_then(|r| r.results::<Dispatched>().ok())
+            .and_then(|rows| rows.into_iter().next());
+        match (applied, recovery) {
+            // Claimed or finished since it was read: left to whoever holds it.
+            (None, _) => {}
+            (Some(_), Recovery::DeadLost) => {
+                dead += 1;
+                let fields = log::StepFields::id(&step.id);
+                log::step(&fields, "dead", None, ATTEMPT_LOST, 0, true);
+            }
+            (Some(row), _) => to_send.push((step.id.clone(), row.dispatch.unwrap_or(0))),
+        }
+    }
+    let sent = send_dispatched(env, db, &to_send).await;
+    log::record(
+        "sweep",
+        serde_json::json!({ "due": due.len(), "resent": to_send.len(), "sent": sent, "dead": dead }),
+    );
 }

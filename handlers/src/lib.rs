@@ -9,7 +9,8 @@
 //! - [`routes`]: the table of provider + event type → follow-on steps.
 //! - [`downstream`]: request builders for each downstream API.
 //! - [`retry`]: error classes and backoff; [`limits`]: per-destination budgets and circuits
-//!   (with a single half-open probe).
+//!   (with a single half-open probe); [`recovery`]: waiting without spending Queues retries,
+//!   lost attempts, dead letters and attempt records retried in place.
 //! - [`auth`]: the admin bearer-token check (constant time); [`admin`]: the admin API's
 //!   cursor, filters, replay plan and secret scrubbing.
 //! - [`config`]: parsing of secret lists and numeric settings.
@@ -31,6 +32,7 @@ pub mod hubspot;
 pub mod ids;
 pub mod ingest;
 pub mod limits;
+pub mod recovery;
 pub mod rejections;
 pub mod retention;
 pub mod retry;

@@ -38,6 +38,14 @@ impl Limits {
             ..self
         }
     }
+
+    /// These limits with the circuit's cool-down set by configuration (`None`: unchanged).
+    pub fn with_cool_down(self, cool_down_ms: Option<i64>) -> Self {
+        Limits {
+            cool_down_ms: cool_down_ms.map_or(self.cool_down_ms, |ms| ms.max(1)),
+            ..self
+        }
+    }
 }
 
 /// Defaults from the providers' published rate limits, kept conservative.
@@ -126,6 +134,37 @@ fn secs_until(now_ms: i64, until_ms: i64) -> u64 {
     ms.div_ceil(1000).max(1)
 }
 
+/// The counters after a check at `now_ms` found `before` stored: the rule the shell's
+/// `count_call` statement (src/db/health.rs) runs atomically in D1. A check only counts when it
+/// may lead to a call: while the circuit makes everyone wait (open, or half-open with a live
+/// probe) nothing is counted, and once the window is full one check marks it (`limit + 1`) and
+/// later ones add nothing, so a budget check that says "wait" never uses up budget. A window
+/// that has run out starts again at this check (counted only if the circuit lets it through).
+pub fn count_check(limits: Limits, before: Health, now_ms: i64) -> Health {
+    let blocked = match before.circuit(now_ms) {
+        Circuit::Open { .. } => true,
+        Circuit::HalfOpen { probe_until_ms } => probe_until_ms > now_ms,
+        Circuit::Closed => false,
+    };
+    let expired = before.window_start_ms <= now_ms.saturating_sub(limits.window_ms);
+    let window_count = match (blocked, expired) {
+        (true, true) => 0,
+        (true, false) => before.window_count,
+        (false, true) => 1,
+        (false, false) if before.window_count <= limits.limit => before.window_count + 1,
+        (false, false) => before.window_count,
+    };
+    Health {
+        window_start_ms: if expired {
+            now_ms
+        } else {
+            before.window_start_ms
+        },
+        window_count,
+        ..before
+    }
+}
+
 /// Decide for a call at `now_ms`, given counters that already include this call.
 pub fn gate(limits: Limits, health: Health, now_ms: i64) -> Gate {
     let circuit = health.circuit(now_ms);
@@ -191,6 +230,14 @@ pub fn after_call(class: ResponseClass, probing: bool) -> HealthChange {
         ResponseClass::Permanent if probing => HealthChange::ReleaseProbe,
         ResponseClass::Permanent => HealthChange::Nothing,
     }
+}
+
+/// Whether a call of class `class` counts against the step's `MAX_ATTEMPTS`. Every call does,
+/// except a half-open probe that failed: the destination is still down, and the probe asked that
+/// for every step waiting on it, so a destination down for hours (one probe per cool-down) never
+/// uses up a waiting step's attempts. The shell still records the call (outcome `probe`).
+pub fn charges_attempt(class: ResponseClass, probing: bool) -> bool {
+    !(probing && class == ResponseClass::Retryable)
 }
 
 #[cfg(test)]
@@ -347,6 +394,77 @@ mod tests {
         assert_eq!(l.probe_lease_ms, 3_000 + PROBE_MARGIN_MS);
         let huge = limits_for(Destination::HubSpot).with_call_timeout(u64::MAX);
         assert_eq!(huge.probe_lease_ms, i64::MAX);
+    }
+
+    #[test]
+    fn only_a_failed_probe_is_not_charged() {
+        use ResponseClass::*;
+        assert!(!charges_attempt(Retryable, true));
+        assert!(charges_attempt(Retryable, false));
+        assert!(charges_attempt(Permanent, true));
+        assert!(charges_attempt(Success, true));
+        assert!(charges_attempt(Success, false));
+    }
+
+    #[test]
+    fn waiting_checks_use_no_budget() {
+        let at = |count| Health {
+            window_start_ms: 1_000,
+            window_count: count,
+            ..Health::default()
+        };
+        // Room left: counted.
+        assert_eq!(count_check(L, at(1), 2_000).window_count, 2);
+        // Full: the first refused check marks it, later ones add nothing.
+        assert_eq!(count_check(L, at(2), 2_000).window_count, 3);
+        assert_eq!(count_check(L, at(3), 2_000).window_count, 3);
+        assert_eq!(
+            gate(L, count_check(L, at(3), 2_000), 2_000),
+            Gate::Wait(Wait {
+                secs: 9,
+                reason: "rate_budget"
+            })
+        );
+        // A new window starts at this check.
+        let fresh = count_check(L, at(3), 11_000);
+        assert_eq!((fresh.window_start_ms, fresh.window_count), (11_000, 1));
+        assert_eq!(gate(L, fresh, 11_000), Gate::Proceed);
+    }
+
+    #[test]
+    fn a_circuit_that_makes_everyone_wait_counts_nothing() {
+        let open = Health {
+            open_until_ms: 60_000,
+            window_start_ms: 1_000,
+            window_count: 1,
+            ..Health::default()
+        };
+        assert_eq!(count_check(L, open, 2_000), open);
+        // Window run out while open: a new, empty window.
+        let later = count_check(L, open, 20_000);
+        assert_eq!((later.window_start_ms, later.window_count), (20_000, 0));
+        // Half-open with a live probe: nothing counted either.
+        let probing = Health {
+            probe_until_ms: 70_000,
+            window_start_ms: 55_000,
+            ..open
+        };
+        assert_eq!(count_check(L, probing, 61_000), probing);
+        // Half-open, nobody probing: this check may become the probe, so it counts.
+        let idle = Health {
+            probe_until_ms: 0,
+            window_start_ms: 55_000,
+            ..open
+        };
+        assert_eq!(count_check(L, idle, 61_000).window_count, 2);
+    }
+
+    #[test]
+    fn a_configured_cool_down_replaces_the_default() {
+        let l = limits_for(Destination::Slack);
+        assert_eq!(l.with_cool_down(None), l);
+        assert_eq!(l.with_cool_down(Some(1_000)).cool_down_ms, 1_000);
+        assert_eq!(l.with_cool_down(Some(0)).cool_down_ms, 1);
     }
 
     #[test]

@@ -247,6 +247,7 @@ pub async fn status_counts(db: &D1Database) -> Result<(Vec<StatusCount>, Vec<Sta
 /// Make steps runnable again before they are sent to the queue: a `dead` step becomes
 /// `enqueued` with its attempt counter back at 0 (a fresh retry budget; its attempt rows stay
 /// as history); a `pending` or `enqueued` one (only when `only_dead` is false) keeps its counter.
+/// Each gets a new dispatch number, so a dead letter of an earlier send can no longer end it.
 /// One statement whatever the number of ids (bound as one JSON array: D1 binds at most 100
 /// parameters); it re-checks the status, so a step that moved meanwhile is left alone. Returns
 /// the ids that changed, in the order given.
@@ -269,7 +270,7 @@ pub async fn requeue_for_admin(
         "('pending', 'enqueued', 'dead')"
     };
     let sql = format!(
-        "UPDATE steps SET status = 'enqueued', \
+        "UPDATE steps SET status = 'enqueued', dispatch = dispatch + 1, \
          attempts = CASE WHEN status = 'dead' THEN 0 ELSE attempts END, \
          next_attempt_at = NULL, updated_at = ?2 \
          WHERE id IN (SELECT value FROM json_each(?1)) AND status IN {statuses} RETURNING id"

@@ -10,11 +10,19 @@ use worker::{D1Database, D1PreparedStatement, Result};
 
 use super::{changes, num, statement};
 
-/// Count this call in `destination`'s budget window and return its counters.
+// `count_check`'s conditions over the stored row: the circuit makes everyone wait (open, or
+// half-open with a live probe lease), and the budget window has run out.
+const BLOCKED: &str = "(open_until > ?2 OR (open_until != 0 AND probe_until > ?2))";
+const EXPIRED: &str = "(window_start <= ?2 - ?3)";
+
+/// Count this check in `destination`'s budget window (by the core's rule
+/// `edgehooks_handlers::limits::count_check`: nothing while the circuit makes everyone wait,
+/// nothing once the window is marked full) and return its counters. ?1 destination, ?2 now,
+/// ?3 window length, ?4 the budget's limit.
 pub async fn count_call(
     db: &D1Database,
     destination: &str,
-    window_ms: i64,
+    limits: Limits,
     now_ms: i64,
 ) -> Result<Health> {
     #[derive(Deserialize)]
@@ -26,12 +34,24 @@ pub async fn count_call(
     }
     let row = statement(
         db,
-        "INSERT INTO destination_health (destination, window_start, window_count) VALUES (?1, ?2, 1) \
-         ON CONFLICT (destination) DO UPDATE SET \
-         window_count = CASE WHEN window_start <= ?2 - ?3 THEN 1 ELSE window_count + 1 END, \
-         window_start = CASE WHEN window_start <= ?2 - ?3 THEN ?2 ELSE window_start END \
-         RETURNING open_until, probe_until, window_start, window_count",
-        &[destination.into(), num(now_ms), num(window_ms)],
+        &format!(
+            "INSERT INTO destination_health (destination, window_start, window_count) VALUES (?1, ?2, 1) \
+             ON CONFLICT (destination) DO UPDATE SET \
+             window_count = CASE \
+               WHEN {BLOCKED} AND {EXPIRED} THEN 0 \
+               WHEN {BLOCKED} THEN window_count \
+               WHEN {EXPIRED} THEN 1 \
+               WHEN window_count <= ?4 THEN window_count + 1 \
+               ELSE window_count END, \
+             window_start = CASE WHEN {EXPIRED} THEN ?2 ELSE window_start END \
+             RETURNING open_until, probe_until, window_start, window_count"
+        ),
+        &[
+            destination.into(),
+            num(now_ms),
+            num(limits.window_ms),
+            num(i64::from(limits.limit)),
+        ],
     )?
     .first::<Row>(None)
     .await?;

@@ -4,6 +4,7 @@
 //! queries.
 
 use edgehooks_handlers::downstream::EntityStanding;
+use edgehooks_handlers::recovery::{Recovery, ATTEMPT_LOST};
 use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
@@ -233,18 +234,32 @@ pub async fn finish_without_call(
     Ok(changes(&result) > 0)
 }
 
-/// How long a `running` claim is honoured before the step counts as abandoned (its consumer
-/// died mid-attempt): the sweeper re-enqueues it, the dead-letter consumer may end it.
+/// How long a `running` claim is honoured before its attempt counts as lost (its consumer died
+/// mid-attempt, or the call never came back): the sweeper sends the step again, or ends it
+/// `dead` (`attempt_lost`) when that was its last attempt; the dead-letter consumer may end it.
 pub const RUNNING_LEASE_MS: i64 = 15 * 60_000;
 
-/// End a step Queues gave up on (`dead`, `queue_gave_up`), unless it is finished or an attempt
-/// is still running under a live lease: that attempt's own outcome must not be overwritten.
-pub async fn give_up(db: &D1Database, step_id: &str, now_ms: i64) -> Result<bool> {
+/// End a step Queues gave up on (`dead`, `queue_gave_up`) by the core's rule
+/// `edgehooks_handlers::recovery::dead_letter_ends`: only while the step still has the dispatch
+/// number the message carried (a sweeper re-send or an admin redrive since bumped it), is
+/// unfinished, and is not running under a live lease (that attempt records its own outcome).
+pub async fn give_up(
+    db: &D1Database,
+    step_id: &str,
+    message_dispatch: i64,
+    now_ms: i64,
+) -> Result<bool> {
     let result = statement(
         db,
         "UPDATE steps SET status = 'dead', last_error = 'queue_gave_up', updated_at = ?2 \
-         WHERE id = ?1 AND (status IN ('pending', 'enqueued') OR (status = 'running' AND updated_at < ?3))",
-        &[step_id.into(), num(now_ms), num(now_ms - RUNNING_LEASE_MS)],
+         WHERE id = ?1 AND dispatch = ?4 \
+         AND (status IN ('pending', 'enqueued') OR (status = 'running' AND updated_at < ?3))",
+        &[
+            step_id.into(),
+            num(now_ms),
+            num(now_ms - RUNNING_LEASE_MS),
+            num(message_dispatch),
+        ],
     )?
     .run()
     .await?;
@@ -332,22 +347,47 @@ pub fn attempt_statements(
     Ok(vec![insert, update])
 }
 
-/// Steps the sweeper should (re-)enqueue: `pending` ones older than `pending_before_ms` (their
+/// A failed half-open probe (attempt `n`, just recorded by `attempt_statements` in the same
+/// batch) is not charged to the step (`edgehooks_handlers::limits::charges_attempt`): its
+/// `attempts` goes back to `n - 1` and its attempt row says `probe` instead of `retry`, so the
+/// timeline still shows the call.
+pub fn uncharge_probe(db: &D1Database, step_id: &str, n: i64) -> Result<Vec<D1PreparedStatement>> {
+    Ok(vec![
+        statement(
+            db,
+            "UPDATE steps SET attempts = ?2 - 1 WHERE id = ?1 AND attempts = ?2",
+            &[step_id.into(), num(n)],
+        )?,
+        statement(
+            db,
+            "UPDATE attempts SET outcome = 'probe' WHERE step_id = ?1 AND n = ?2 AND outcome = 'retry'",
+            &[step_id.into(), num(n)],
+        )?,
+    ])
+}
+
+/// An overdue step as the sweeper read it: the recovery statement only applies while the step
+/// is still exactly in this state.
+#[derive(Debug, Deserialize)]
+pub struct OverdueStep {
+    pub id: String,
+    pub status: String,
+    pub attempts: i64,
+    pub updated_at: i64,
+}
+
+/// Steps the sweeper should recover: `pending` ones older than `pending_before_ms` (their
 /// queue send failed), `enqueued` ones whose due time passed long ago (the message was lost),
-/// and `running` ones whose lease expired (the consumer died mid-attempt).
+/// and `running` ones whose lease expired (the attempt was lost).
 pub async fn sweepable_steps(
     db: &D1Database,
     pending_before_ms: i64,
     lost_before_ms: i64,
     limit: i64,
-) -> Result<Vec<String>> {
-    #[derive(Deserialize)]
-    struct Id {
-        id: String,
-    }
-    let rows = statement(
+) -> Result<Vec<OverdueStep>> {
+    statement(
         db,
-        "SELECT id FROM steps WHERE \
+        "SELECT id, status, attempts, updated_at FROM steps WHERE \
          (status = 'pending' AND updated_at < ?1) OR \
          (status IN ('enqueued', 'running') AND MAX(updated_at, COALESCE(next_attempt_at, 0)) < ?2) \
          ORDER BY updated_at LIMIT ?3",
@@ -355,30 +395,65 @@ pub async fn sweepable_steps(
     )?
     .all()
     .await?
-    .results::<Id>()?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
+    .results::<OverdueStep>()
 }
 
-/// Before the sweeper re-sends: a `running` step whose lease expired becomes claimable again
-/// (`enqueued`), and a lost `enqueued` one gets a fresh `updated_at`. `pending` steps are left
-/// alone: they become `enqueued` only once a send succeeds, so a failed send keeps them in the
-/// outbox for the next sweep.
-pub async fn requeue(db: &D1Database, step_ids: &[String], now_ms: i64) -> Result<()> {
-    let statements = step_ids
-        .iter()
-        .map(|id| {
-            statement(
-                db,
-                "UPDATE steps SET status = 'enqueued', updated_at = ?2 \
-                 WHERE id = ?1 AND status IN ('enqueued', 'running')",
-                &[id.as_str().into(), num(now_ms)],
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
-    if !statements.is_empty() {
-        db.batch(statements).await?;
+/// The statements that carry out `recovery` for `step`, each conditional on the status and
+/// `updated_at` the sweeper read, so a step claimed (or finished) in the meantime is never
+/// flipped: the first returns the step's new dispatch number when it applied (then the step is
+/// to be sent under it), nothing when it did not. ?1 id, ?2 status read, ?3 updated_at read,
+/// ?4 now.
+pub fn recovery_statements(
+    db: &D1Database,
+    step: &OverdueStep,
+    recovery: Recovery,
+    now_ms: i64,
+) -> Result<Vec<D1PreparedStatement>> {
+    let read_state = [
+        step.id.as_str().into(),
+        step.status.as_str().into(),
+        num(step.updated_at),
+        num(now_ms),
+    ];
+    let (update, outcome) = match recovery {
+        // The status stays: a `pending` step becomes `enqueued` once its send succeeds.
+        Recovery::Resend => (
+            "UPDATE steps SET dispatch = dispatch + 1, updated_at = ?4 \
+             WHERE id = ?1 AND status = ?2 AND updated_at = ?3 RETURNING dispatch",
+            None,
+        ),
+        Recovery::RetryLost => (
+            "UPDATE steps SET status = 'enqueued', dispatch = dispatch + 1, next_attempt_at = NULL, \
+             last_status = NULL, last_error = 'attempt_lost', updated_at = ?4 \
+             WHERE id = ?1 AND status = ?2 AND updated_at = ?3 RETURNING dispatch",
+            Some("retry"),
+        ),
+        Recovery::DeadLost => (
+            "UPDATE steps SET status = 'dead', next_attempt_at = NULL, last_status = NULL, \
+             last_error = 'attempt_lost', updated_at = ?4 \
+             WHERE id = ?1 AND status = ?2 AND updated_at = ?3 RETURNING NULL AS dispatch",
+            Some("dead"),
+        ),
+    };
+    let mut statements = vec![statement(db, update, &read_state)?];
+    if let Some(outcome) = outcome {
+        // The lost attempt (the claim's number, started when it was claimed), recorded only
+        // when the update above applied.
+        statements.push(statement(
+            db,
+            "INSERT INTO attempts (step_id, n, started_at, duration_ms, status, outcome, error) \
+             SELECT ?1, ?2, ?3, ?4 - ?3, NULL, ?5, ?6 WHERE changes() > 0",
+            &[
+                step.id.as_str().into(),
+                num(step.attempts),
+                num(step.updated_at),
+                num(now_ms),
+                outcome.into(),
+                ATTEMPT_LOST.into(),
+            ],
+        )?);
     }
-    Ok(())
+    Ok(statements)
 }
 
 /// Drop payloads of events received before `before_ms` (retention), keeping the row.

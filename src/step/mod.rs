@@ -25,9 +25,16 @@ use crate::db::{self, EntityClaim};
 use crate::log;
 use work::{Call, Work};
 
-/// What to tell Queues about the message.
+/// What to do with the message.
+// `Ack::Ack` (done with the message) is the name every caller already uses.
+#[allow(clippy::enum_variant_names)]
 pub enum Ack {
     Ack,
+    /// Done with this message; run the step again in this many seconds, from a fresh message
+    /// (a deferral or a scheduled retry: never one of Queues' `max_retries`).
+    Resend(u64),
+    /// Let Queues deliver this message again (counted against `max_retries`): only when D1
+    /// itself failed, so there is no record to come back from.
     RetryIn(u64),
 }
 
@@ -71,15 +78,17 @@ async fn finish(db: &D1Database, step: &log::StepFields<'_>, status: &str, note:
     }
 }
 
-/// Put the step off for `wait` without charging an attempt. A step that is no longer claimable
-/// (finished, or running under another delivery of its message) is left to whoever runs it.
+/// Put the step off for `wait` without charging an attempt or a Queues retry: D1 records it
+/// `enqueued` with its due time and reason, and a fresh message comes back after the wait (if
+/// that send fails, the sweeper sends it). A step that is no longer claimable (finished, or
+/// running under another delivery of its message) is left to whoever runs it.
 async fn defer(db: &D1Database, step: &log::StepFields<'_>, wait: Wait, now: i64) -> Ack {
     let delay_ms = i64::try_from(wait.secs).map_or(i64::MAX, |s| s.saturating_mul(1000));
     let due = now.saturating_add(delay_ms);
     match db::defer(db, step.step_id, wait.reason, due, now).await {
         Ok(true) => {
             log::step(step, "deferred", None, wait.reason, 0, true);
-            Ack::RetryIn(wait.secs)
+            Ack::Resend(wait.secs)
         }
         Ok(false) => Ack::Ack,
         Err(e) => storage_failed(e),
@@ -126,7 +135,7 @@ pub async fn run(
             return ack;
         }
     }
-    Ack::RetryIn(1)
+    Ack::Resend(1)
 }
 
 /// One pass over the step.

@@ -2,9 +2,12 @@
 //! circuit, and the probe lease of a half-open circuit), claim the step (for a step that
 //! overwrites an entity, only when it is its turn, decided in the same D1 transaction as the
 //! claim), make the HTTP call or the D1 change, and record the attempt with the step's new state,
-//! the destination's health and the state its success establishes, in one D1 transaction. A
+//! the destination's health and the state its success establishes, in one D1 transaction
+//! (retried in place a few times if D1 fails, so an unrecorded success is not run again). A
 //! customer lookup the planner asked for is such an HTTP attempt too (against the Stripe
 //! destination's budget and circuit); its success stores the customer instead of finishing.
+
+use std::time::Duration;
 
 use edgehooks_handlers::downstream::{
     contact_change,
@@ -13,11 +16,12 @@ use edgehooks_handlers::downstream::{
     turn, CallTiming, CustomerLookup, HttpRequestSpec, KnownCustomer, LocalAction, StepInput,
 };
 use edgehooks_handlers::limits::{
-    after_call, gate, limits_for, probe_taken, Gate, HealthChange, Limits, Wait,
+    after_call, charges_attempt, gate, limits_for, probe_taken, Gate, HealthChange, Limits, Wait,
 };
+use edgehooks_handlers::recovery::RECORD_RETRY_DELAYS_MS;
 use edgehooks_handlers::retry::{classify_status, parse_retry_after, Decision, ResponseClass};
 use edgehooks_handlers::routes::{Destination, StepKind};
-use worker::{D1Database, D1PreparedStatement};
+use worker::{D1Database, D1PreparedStatement, Delay};
 
 use super::{defer, not_its_turn, now_ms, storage_failed, Ack, Pass};
 use crate::config::ConsumerSettings;
@@ -165,7 +169,7 @@ impl Work<'_> {
             Decision::RetryAfter { delay_secs } => (
                 "enqueued",
                 Some(finished + (delay_secs as i64) * 1000),
-                Ack::RetryIn(delay_secs),
+                Ack::Resend(delay_secs),
             ),
             Decision::Succeeded | Decision::Dead => ("dead", None, Ack::Ack),
         };
@@ -202,10 +206,11 @@ impl Work<'_> {
             Call::Step(spec) => (self.kind.destination(), spec),
             Call::Lookup(lookup) => (Destination::Stripe, &lookup.request),
         };
-        let limits = limits_for(destination).with_call_timeout(settings.timeout_ms);
+        let limits = limits_for(destination)
+            .with_call_timeout(settings.timeout_ms)
+            .with_cool_down(settings.cool_down_ms);
         let now = now_ms();
-        let health = match db::count_call(self.db, destination.name(), limits.window_ms, now).await
-        {
+        let health = match db::count_call(self.db, destination.name(), limits, now).await {
             Ok(health) => health,
             Err(e) => return Pass::Done(storage_failed(e)),
         };
@@ -254,7 +259,11 @@ impl Work<'_> {
             .retry_after
             .as_deref()
             .and_then(|v| parse_retry_after(v, finished / 1000));
-        let attempts_made = u32::try_from(attempt).unwrap_or(u32::MAX);
+        // A failed half-open probe tested the destination for every waiting step: it is
+        // recorded, but not charged to this step's MAX_ATTEMPTS.
+        let charged = charges_attempt(class, probing);
+        let attempts_made =
+            u32::try_from(if charged { attempt } else { attempt - 1 }).unwrap_or(u32::MAX);
         let decision =
             settings
                 .policy
@@ -272,7 +281,7 @@ impl Work<'_> {
             next_attempt_at_ms: settled.next_attempt_at,
             outcome: settled.customer.as_ref().map(|_| RESOLVED),
         };
-        let result = async {
+        let statements = || {
             let mut statements = db::attempt_statements(self.db, &record, finished)?;
             statements.extend(db::record_health(
                 self.db,
@@ -294,14 +303,16 @@ impl Work<'_> {
                 statements.extend(self.version_statement()?);
                 statements.extend(self.success_state(outcome.body.as_deref(), finished)?);
             }
-            self.db.batch(statements).await
-        }
-        .await;
-        let pass = match result {
-            Ok(_) => settled.pass,
+            if !charged {
+                statements.extend(db::uncharge_probe(self.db, self.step_id, attempt)?);
+            }
+            Ok(statements)
+        };
+        let pass = match self.record_with_retries(statements).await {
+            Ok(()) => settled.pass,
             Err(e) => {
-                // The call happened but is not recorded; the step stays `running` and the sweeper
-                // re-enqueues it after its lease. Idempotency keys absorb the repeat.
+                // The call happened but even the retries could not record it; the step stays
+                // `running` and the sweeper counts the attempt as lost after its lease.
                 log::error("d1_write_failed", &e.to_string());
                 Pass::Done(Ack::Ack)
             }
@@ -316,6 +327,34 @@ impl Work<'_> {
             true,
         );
         pass
+    }
+
+    /// Run an attempt's record (`statements` builds it afresh for each try) as one D1 batch,
+    /// retrying it in place after each of `RECORD_RETRY_DELAYS_MS` while it fails: the step is
+    /// `running` under this invocation's claim, whose lease outlasts every retry, so nothing can
+    /// run it again meanwhile (a second run of a SendGrid or Slack step is a second message).
+    async fn record_with_retries(
+        &self,
+        statements: impl Fn() -> worker::Result<Vec<D1PreparedStatement>>,
+    ) -> worker::Result<()> {
+        let mut pauses = RECORD_RETRY_DELAYS_MS.iter();
+        loop {
+            let error = match statements() {
+                Ok(list) => match self.db.batch(list).await {
+                    Ok(_) => return Ok(()),
+                    Err(e) => e,
+                },
+                Err(e) => return Err(e),
+            };
+            let Some(pause) = pauses.next() else {
+                return Err(error);
+            };
+            log::record(
+                "record_retry",
+                serde_json::json!({ "step_id": self.step_id, "after_ms": pause, "error": error.to_string() }),
+            );
+            Delay::from(Duration::from_millis(*pause)).await;
+        }
     }
 
     /// State a successful call establishes: the contact link learned from a HubSpot upsert of a
@@ -389,7 +428,7 @@ fn settle(call: Call<'_>, decision: Decision, body: Option<&str>, finished: i64)
     match (decision, call) {
         (Decision::RetryAfter { delay_secs }, _) => Settled {
             next_attempt_at: Some(finished + (delay_secs as i64) * 1000),
-            pass: Pass::Done(Ack::RetryIn(delay_secs)),
+            pass: Pass::Done(Ack::Resend(delay_secs)),
             ..ended("enqueued")
         },
         (Decision::Dead, _) => ended("dead"),

@@ -1,7 +1,8 @@
 // A local stand-in for the downstream SaaS APIs (HubSpot, SendGrid, Stripe, Slack). It records
 // every call and answers like the real APIs would by default (2xx with a JSON body); tests can
-// script failures per path: status codes, Retry-After, slow answers, dropped connections, and
-// answers held back until the test releases them (`hold`: a promise the answer waits for).
+// script failures per path: status codes, Retry-After, slow answers, dropped connections,
+// answers held back until the test releases them (`hold`: a promise the answer waits for), and
+// answers that send their headers and then never finish the body (`stallBody`).
 // HubSpot deals are modelled with state (see hubspotDeals below): a scripted response stands in
 // front of the model (the request never reached HubSpot) unless it says `commit: true`, in which
 // case HubSpot does the work and the scripted part only spoils the answer (`drop`, `delayMs`).
@@ -54,7 +55,13 @@ export async function startFakeDownstream({ port = 0 } = {}) {
         }
         const headers = { "content-type": "application/json", ...(plan.headers ?? {}) };
         res.writeHead(plan.status ?? 200, headers);
-        res.end(JSON.stringify(plan.body ?? defaultBody(url.pathname, plan.status ?? 200)));
+        const text = JSON.stringify(plan.body ?? defaultBody(url.pathname, plan.status ?? 200));
+        if (plan.stallBody) {
+          // Headers and the first half of the body, then nothing more, ever (until close()).
+          res.write(text.slice(0, Math.floor(text.length / 2)));
+          return;
+        }
+        res.end(text);
       };
       const go = () => (plan.delayMs ? setTimeout(answer, plan.delayMs) : answer());
       if (plan.hold) Promise.resolve(plan.hold).then(go);

@@ -1,0 +1,335 @@
+// Waiting never kills a step, through workerd. Deferrals (open or half-open circuit, request
+// budget: a destination down for many cool-downs, a backlog of Slack steps) come back as fresh
+// messages, so Queues' max_retries (2 here) never ends a step that only waited, failed half-open
+// probes are not charged to their steps, and a waiting check uses no budget. A dead-letter
+// message ends only the send it was about (a redrive or success wins). The call's timeout covers
+// a body that never finishes. A lost attempt counts, so the sweeper's recovery ends `dead`
+// (`attempt_lost`) at MAX_ATTEMPTS; the sweeper never flips a step claimed while it sweeps; and a
+// success whose D1 record fails is recorded by a retry in place, without a second call. Checkout
+// events are routed to `sendgrid.send` only, whose body carries the step id, so calls are counted
+// per step.
+import { afterEach, beforeEach, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { TEST_SECRETS, downstreamVars, startWorker, waitFor } from "../helpers/worker.mjs";
+import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { checkoutCompleted } from "../helpers/stripe.mjs";
+import { MAIL, deliver, settled, stepsOf } from "../helpers/flows.mjs";
+import { shopifyOrder } from "../helpers/providers.mjs";
+
+const MAX_ATTEMPTS = 3;
+const TIMEOUT_MS = 500;
+const LEASE_MS = 15 * 60_000;
+/** Queues' retry limit for STEPS in these tests: far fewer than the deferrals of an outage. */
+const MAX_RETRIES = 2;
+
+function world(extraVars = {}, { queueFault = false } = {}) {
+  const w = {};
+  beforeEach(async () => {
+    w.fake = await startFakeDownstream();
+    w.worker = await startWorker({
+      captureLogs: true,
+      queueFault,
+      vars: {
+        ...downstreamVars(w.fake.url),
+        MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+        RETRY_BASE_SECONDS: "0",
+        DOWNSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
+        ROUTES_JSON: JSON.stringify({ stripe: { "checkout.session.completed": ["sendgrid.send"] } }),
+        ...extraVars,
+      },
+      miniflare: {
+        queueConsumers: {
+          steps: { maxBatchSize: 10, maxBatchTimeout: 0.2, maxRetries: MAX_RETRIES, deadLetterQueue: "steps-dlq" },
+          "steps-dlq": { maxBatchSize: 10, maxBatchTimeout: 0.2 },
+        },
+      },
+    });
+  });
+  afterEach(async () => {
+    await w.worker?.dispose();
+    await w.fake?.close();
+  });
+  return w;
+}
+
+async function checkout(w) {
+  const { key } = await deliver(w.worker, "stripe", checkoutCompleted());
+  const [step] = await stepsOf(w.worker, "stripe", key);
+  assert.equal(step.name, "sendgrid.send");
+  return { key, stepId: step.id };
+}
+
+const callsFor = (fake, stepId) =>
+  fake.callsTo(MAIL).filter((c) => JSON.parse(c.body).custom_args?.edgehooks_step_id === stepId);
+const stepRow = async (w, id) => (await w.worker.all("SELECT * FROM steps WHERE id = ?", id))[0];
+const attemptsOf = (w, stepId) =>
+  w.worker.all("SELECT n, status, outcome, error FROM attempts WHERE step_id = ? ORDER BY id", stepId);
+const stepLogs = (w, stepId, outcome) =>
+  w.worker.workerLogs().filter((l) => l.kind === "step_attempt" && l.step_id === stepId && l.outcome === outcome);
+const sweep = async (w) => (await w.worker.mf.getWorker()).scheduled({ cron: "* * * * *" });
+const deadLetter = async (w, body) =>
+  (await w.worker.mf.getWorker()).queue("steps-dlq", [{ id: `dlq-${Date.now()}`, timestamp: new Date(), body, attempts: 1 }]);
+
+/** Steps of checkouts delivered while STEPS refuses sends: they wait `pending` in the outbox. */
+async function outboxCheckouts(w, n) {
+  w.worker.queueFault.fail(true);
+  const steps = [];
+  for (let i = 0; i < n; i++) steps.push(await checkout(w));
+  w.worker.queueFault.fail(false);
+  return steps;
+}
+
+describe("a destination down for many cool-downs", () => {
+  const OUTAGE_MAX_ATTEMPTS = 4;
+  const STEPS = 4;
+  const w = world({ MAX_ATTEMPTS: String(OUTAGE_MAX_ATTEMPTS), CIRCUIT_COOL_DOWN_SECONDS: "1" });
+  test("with max_retries 2, every waiting step is delivered exactly once when it is back; none dead", async () => {
+    w.fake.always(MAIL, { status: 503 });
+    const steps = [];
+    for (let i = 0; i < STEPS; i++) steps.push(await checkout(w));
+    const ids = steps.map((s) => s.stepId);
+    // The outage lasts until every step has waited more often than Queues would redeliver one
+    // message (max_retries + 1 deliveries): each wait came back as a fresh message.
+    await waitFor(() => ids.every((id) => stepLogs(w, id, "deferred").length > MAX_RETRIES + 1), {
+      timeoutMs: 45000,
+      intervalMs: 200,
+      what: `every step deferred more than ${MAX_RETRIES + 1} times`,
+    });
+    // ... and until more half-open probes (one per cool-down) failed than all the steps'
+    // attempts together: had each been charged to its step, some step would be dead by now.
+    const probes = OUTAGE_MAX_ATTEMPTS * STEPS;
+    await waitFor(
+      async () => (await w.worker.all("SELECT COUNT(*) AS n FROM attempts WHERE outcome = 'probe'"))[0].n > probes,
+      { timeoutMs: 60000, intervalMs: 200, what: `more than ${probes} failed probes` },
+    );
+    const during = await w.worker.all("SELECT id, status, last_error FROM steps WHERE status = 'dead'");
+    assert.deepEqual(during, [], "no step died while waiting");
+
+    const mark = w.fake.callsTo(MAIL).length;
+    w.fake.always(MAIL, { status: 202 });
+    for (const { key } of steps) {
+      const [step] = await settled(w.worker, "stripe", key, { timeoutMs: 30000 });
+      assert.equal(step.status, "succeeded", JSON.stringify(step));
+    }
+    const after = w.fake.callsTo(MAIL).slice(mark);
+    for (const id of ids) {
+      assert.equal(after.filter((c) => JSON.parse(c.body).custom_args?.edgehooks_step_id === id).length, 1, `${id} delivered once`);
+      // Waiting charged nothing, nor did the failed probes: every call the destination saw is an
+      // attempt row, and every row but the probes' is charged.
+      const row = await stepRow(w, id);
+      const rows = await attemptsOf(w, id);
+      assert.equal(rows.length, callsFor(w.fake, id).length, id);
+      assert.equal(row.attempts, rows.filter((a) => a.outcome !== "probe").length, id);
+    }
+  });
+});
+
+describe("a backlog of Slack steps", () => {
+  const SLACK = "/services/T000/B000/test";
+  const w = world({ ROUTES_JSON: JSON.stringify({ shopify: { "orders/create": ["slack.notify"] } }) });
+  test("with max_retries 2, every step waits its turn for Slack's 1 call per second; none dead", async () => {
+    const keys = [];
+    for (let i = 0; i < 8; i++) {
+      const webhookId = `wh_backlog_${Date.now()}_${i}`;
+      const { key } = await deliver(w.worker, "shopify", shopifyOrder(), { topic: "orders/create", shop: "backlog.myshopify.com", webhookId });
+      keys.push(key);
+    }
+    const rows = [];
+    for (const key of keys) {
+      const [step] = await settled(w.worker, "shopify", key, { timeoutMs: 30000 });
+      rows.push(step);
+    }
+    assert.deepEqual(rows.map((r) => [r.status, r.attempts]), rows.map(() => ["succeeded", 1]), "all delivered, one attempt each");
+    assert.equal(w.fake.callsTo(SLACK).length, keys.length, "one message each");
+    const waits = Math.max(...rows.map((r) => stepLogs(w, r.id, "deferred").length));
+    assert.ok(waits > MAX_RETRIES + 1, `some step waited more often than Queues redelivers a message (${waits})`);
+  });
+});
+
+describe("budget", () => {
+  const w = world();
+  test("a check that has to wait for the circuit uses none of the request budget", async () => {
+    const now = Date.now();
+    await w.worker.all(
+      "INSERT INTO destination_health (destination, consecutive_failures, open_until, window_start, window_count) VALUES ('sendgrid', 5, ?, ?, 0)",
+      now + 10 * 60_000,
+      now,
+    );
+    const steps = [];
+    for (let i = 0; i < 3; i++) steps.push(await checkout(w));
+    await waitFor(
+      async () => {
+        const rows = await Promise.all(steps.map((s) => stepRow(w, s.stepId)));
+        return rows.every((r) => r.status === "enqueued" && r.last_error === "circuit_open");
+      },
+      { what: "every step deferred for the open circuit" },
+    );
+    const [health] = await w.worker.all("SELECT window_count FROM destination_health WHERE destination = 'sendgrid'");
+    assert.equal(health.window_count, 0, "deferred checks counted nothing");
+    assert.equal(w.fake.callsTo(MAIL).length, 0);
+    for (const { stepId } of steps) assert.equal((await stepRow(w, stepId)).attempts, 0);
+  });
+});
+
+describe("dead letters", () => {
+  const w = world({}, { queueFault: true });
+  const admin = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}`, "content-type": "application/json" };
+
+  test("a dead letter of an earlier send never kills a step redriven since, nor one that succeeded", async () => {
+    w.fake.always(MAIL, { status: 400, body: { errors: [{ message: "The template_id is not a valid template ID." }] } });
+    const { key, stepId } = await checkout(w);
+    const [dead] = await settled(w.worker, "stripe", key);
+    assert.equal(dead.status, "dead");
+
+    // Redriven, but its send fails (a Queues outage): it waits `enqueued` for the sweeper.
+    w.worker.queueFault.fail(true);
+    const res = await w.worker.post("/admin/api/redrive", JSON.stringify({ step_ids: [stepId] }), admin);
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json.redriven, [stepId]);
+    assert.equal(res.json.sent, 0);
+    w.worker.queueFault.fail(false);
+
+    // Now the dead letter of the first send arrives: the redrive wins.
+    assert.equal((await deadLetter(w, { step_id: stepId })).outcome, "ok");
+    const waiting = await stepRow(w, stepId);
+    assert.equal(waiting.status, "enqueued");
+    assert.notEqual(waiting.last_error, "queue_gave_up");
+
+    // The sweeper sends it (its due time long past), it succeeds; a late dead letter changes nothing.
+    w.fake.always(MAIL, { status: 202 });
+    const past = Date.now() - LEASE_MS - 60_000;
+    await w.worker.all("UPDATE steps SET updated_at = ? WHERE id = ?", past, stepId);
+    await sweep(w);
+    const [done] = await settled(w.worker, "stripe", key);
+    assert.equal(done.status, "succeeded");
+    for (const dispatch of [undefined, done.dispatch]) {
+      assert.equal((await deadLetter(w, { step_id: stepId, dispatch })).outcome, "ok");
+      const after = await stepRow(w, stepId);
+      assert.deepEqual([after.status, after.last_status], ["succeeded", 202]);
+    }
+  });
+
+  test("a dead letter of the step's current send ends a step that is still waiting", async () => {
+    const [{ stepId }] = await outboxCheckouts(w, 1);
+    await w.worker.all("UPDATE steps SET status = 'enqueued', dispatch = 2 WHERE id = ?", stepId);
+    await deadLetter(w, { step_id: stepId, dispatch: 1 });
+    assert.equal((await stepRow(w, stepId)).status, "enqueued", "an older send's dead letter: no effect");
+    await deadLetter(w, { step_id: stepId, dispatch: 2 });
+    const row = await stepRow(w, stepId);
+    assert.deepEqual([row.status, row.last_error], ["dead", "queue_gave_up"]);
+    assert.equal(callsFor(w.fake, stepId).length, 0);
+  });
+});
+
+describe("a body that never finishes", () => {
+  const w = world();
+  test("is a timeout attempt, then the retry succeeds", async () => {
+    w.fake.script(MAIL, [{ stallBody: true }]);
+    const { key, stepId } = await checkout(w);
+    const [step] = await settled(w.worker, "stripe", key);
+    assert.deepEqual([step.status, step.attempts], ["succeeded", 2]);
+    assert.deepEqual(
+      (await attemptsOf(w, stepId)).map((a) => [a.n, a.status, a.outcome, a.error]),
+      [
+        [1, null, "retry", "timeout"],
+        [2, 200, "succeeded", null],
+      ],
+    );
+  });
+
+  test("every time: dead after MAX_ATTEMPTS", async () => {
+    w.fake.always(MAIL, { stallBody: true });
+    const { key, stepId } = await checkout(w);
+    const [step] = await settled(w.worker, "stripe", key);
+    assert.deepEqual([step.status, step.attempts, step.last_error], ["dead", MAX_ATTEMPTS, "timeout"]);
+    assert.equal(callsFor(w.fake, stepId).length, MAX_ATTEMPTS);
+  });
+});
+
+describe("lost attempts", () => {
+  const w = world({}, { queueFault: true });
+
+  /** The step was claimed (attempt `attempts`) and its isolate died: `running`, lease long gone. */
+  const lose = (stepId, attempts, at = Date.now() - LEASE_MS - 60_000) =>
+    w.worker.all("UPDATE steps SET status = 'running', attempts = ?, updated_at = ? WHERE id = ?", attempts, at, stepId);
+
+  test("a lost attempt counts; the sweeper sends the step again while attempts remain", async () => {
+    const [{ key, stepId }] = await outboxCheckouts(w, 1);
+    await lose(stepId, 1);
+    await sweep(w);
+    const [step] = await settled(w.worker, "stripe", key);
+    assert.deepEqual([step.status, step.attempts], ["succeeded", 2]);
+    assert.deepEqual(
+      (await attemptsOf(w, stepId)).map((a) => [a.n, a.outcome, a.error]),
+      [
+        [1, "retry", "attempt_lost"],
+        [2, "succeeded", null],
+      ],
+    );
+    assert.equal(callsFor(w.fake, stepId).length, 1);
+  });
+
+  test("when the lost attempt was the last, the sweeper ends the step dead (attempt_lost), never cycling", async () => {
+    const [{ stepId }] = await outboxCheckouts(w, 1);
+    await lose(stepId, MAX_ATTEMPTS);
+    await sweep(w);
+    const row = await stepRow(w, stepId);
+    assert.deepEqual([row.status, row.attempts, row.last_error], ["dead", MAX_ATTEMPTS, "attempt_lost"]);
+    assert.deepEqual((await attemptsOf(w, stepId)).map((a) => [a.n, a.outcome, a.error]), [[MAX_ATTEMPTS, "dead", "attempt_lost"]]);
+    await sweep(w);
+    assert.equal((await stepRow(w, stepId)).status, "dead");
+    assert.equal(callsFor(w.fake, stepId).length, 0);
+  });
+
+  test("the sweeper never flips a step claimed while it sweeps", async () => {
+    const [a, b] = await outboxCheckouts(w, 2);
+    const past = Date.now() - LEASE_MS - 120_000;
+    await lose(a.stepId, 1, past);
+    // B's message looks lost (`enqueued`, long overdue), so the sweeper reads it as due.
+    await w.worker.all("UPDATE steps SET status = 'enqueued', updated_at = ? WHERE id = ?", past + 1000, b.stepId);
+    // The moment the sweeper recovers A, B's message turns up after all and a consumer claims it:
+    // a real concurrent claim, placed by a trigger between the sweeper's read and its write of B.
+    const claimedAt = Date.now();
+    await w.worker.all(
+      `CREATE TRIGGER claim_b_meanwhile AFTER UPDATE ON steps WHEN NEW.id = '${a.stepId}'
+       AND (SELECT status FROM steps WHERE id = '${b.stepId}') = 'enqueued'
+       BEGIN UPDATE steps SET status = 'running', attempts = attempts + 1, updated_at = ${claimedAt} WHERE id = '${b.stepId}'; END`,
+    );
+    await sweep(w);
+    await w.worker.all("DROP TRIGGER claim_b_meanwhile");
+    const [stepA] = await settled(w.worker, "stripe", a.key);
+    assert.equal(stepA.status, "succeeded");
+    const rowB = await stepRow(w, b.stepId);
+    assert.deepEqual([rowB.status, rowB.attempts, rowB.updated_at], ["running", 1, claimedAt], "B left to its claimant");
+    assert.equal(callsFor(w.fake, b.stepId).length, 0, "the sweeper did not send B again");
+  });
+});
+
+describe("a success whose record fails", () => {
+  const w = world();
+  test("is recorded by a retry in place, with no second call", async () => {
+    // A real D1 fault: while `d1_fault` has a row, D1 refuses to mark the step succeeded.
+    await w.worker.all("CREATE TABLE d1_fault (on_step TEXT)");
+    await w.worker.all(
+      `CREATE TRIGGER fail_success BEFORE UPDATE ON steps
+       WHEN NEW.status = 'succeeded' AND NEW.id IN (SELECT on_step FROM d1_fault)
+       BEGIN SELECT RAISE(ABORT, 'simulated D1 fault'); END`,
+    );
+    let release;
+    w.fake.always(MAIL, { status: 202, hold: new Promise((r) => (release = r)) });
+    const { key, stepId } = await checkout(w);
+    await waitFor(() => callsFor(w.fake, stepId).length === 1, { what: "the call" });
+    await w.worker.all("INSERT INTO d1_fault (on_step) VALUES (?)", stepId);
+    release();
+    // The record failed and is being retried in place: the fault clears.
+    await waitFor(
+      () => w.worker.workerLogs().some((l) => l.kind === "record_retry" && l.step_id === stepId),
+      { intervalMs: 20, what: "a record retry" },
+    );
+    await w.worker.all("DELETE FROM d1_fault");
+    const [step] = await settled(w.worker, "stripe", key);
+    assert.deepEqual([step.status, step.attempts, step.last_status], ["succeeded", 1, 202]);
+    assert.deepEqual((await attemptsOf(w, stepId)).map((a) => [a.n, a.status, a.outcome]), [[1, 202, "succeeded"]]);
+    assert.equal(callsFor(w.fake, stepId).length, 1, "one call, one email");
+  });
+});
