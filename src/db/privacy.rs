@@ -205,18 +205,30 @@ pub fn redact(
     Ok(statements)
 }
 
-/// What is keyed by the address itself: the contact links of the Stripe customers whose stored
-/// events carry it (run before the payloads go), its suppressions and engagement counters.
+/// The Stripe customers whose stored events carry the address (read before the payloads go).
+const CUSTOMERS_OF_EMAIL: &str = "(SELECT json_extract(payload, '$.data.object.customer') \
+     FROM events WHERE provider = 'stripe' AND payload IS NOT NULL \
+     AND instr(lower(payload), ?2) > 0 AND json_valid(payload))";
+
+/// What is keyed by the address itself: the contact links and the stored copies of the Stripe
+/// customers whose stored events carry it (run before the payloads go), its suppressions and
+/// engagement counters.
 fn forget_email(db: &D1Database, email: &str) -> Result<Vec<D1PreparedStatement>> {
     let quoted = format!("\"{email}\"");
+    let args = [email.into(), quoted.as_str().into()];
     Ok(vec![
         statement(
             db,
-            "DELETE FROM contact_links WHERE lower(email) = ?1 OR stripe_customer_id IN \
-             (SELECT json_extract(payload, '$.data.object.customer') FROM events \
-              WHERE provider = 'stripe' AND payload IS NOT NULL AND instr(lower(payload), ?2) > 0 \
-              AND json_valid(payload))",
-            &[email.into(), quoted.as_str().into()],
+            &format!(
+                "DELETE FROM contact_links WHERE lower(email) = ?1 \
+                 OR stripe_customer_id IN {CUSTOMERS_OF_EMAIL}"
+            ),
+            &args,
+        )?,
+        statement(
+            db,
+            &format!("DELETE FROM stripe_customers WHERE lower(email) = ?1 OR id IN {CUSTOMERS_OF_EMAIL}"),
+            &args,
         )?,
         statement(
             db,
@@ -232,7 +244,8 @@ fn forget_email(db: &D1Database, email: &str) -> Result<Vec<D1PreparedStatement>
 }
 
 /// HubSpot `contact.privacyDeletion`: scrub and redact the contact's events (and the request's
-/// own), record the request, then delete the contact's link (last: the conditions read it).
+/// own), record the request, then delete the stored copy of its linked Stripe customer and the
+/// contact's link (last: the conditions read it).
 pub fn forget_contact(
     db: &D1Database,
     hubspot_contact_id: &str,
@@ -258,6 +271,12 @@ pub fn forget_contact(
             redacted_email: false,
             now_ms,
         },
+    )?);
+    statements.push(statement(
+        db,
+        "DELETE FROM stripe_customers WHERE id IN \
+         (SELECT stripe_customer_id FROM contact_links WHERE hubspot_contact_id = ?1)",
+        &[hubspot_contact_id.into()],
     )?);
     statements.push(statement(
         db,

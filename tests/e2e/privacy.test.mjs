@@ -108,10 +108,10 @@ describe("a Shopify customer with hundreds of orders", () => {
     const everything = JSON.stringify(await Promise.all([
       "SELECT last_error FROM steps", "SELECT error FROM attempts", "SELECT stripe_customer_id FROM contact_links",
       "SELECT email FROM suppressions", "SELECT email FROM engagement", "SELECT export, customer_email FROM privacy_requests",
-      "SELECT payload FROM events",
+      "SELECT payload FROM events", "SELECT id, email, name FROM stripe_customers",
     ].map((sql) => w.worker.all(sql))));
     assert.ok(!everything.includes(EMAIL), "the address is nowhere in D1");
-    assert.ok(!everything.includes(STRIPE_CUSTOMER), "nor the contact link of the person's Stripe customer");
+    assert.ok(!everything.includes(STRIPE_CUSTOMER), "nor the contact link or stored copy of the person's Stripe customer");
     const [mail] = await w.worker.all("SELECT s.last_error FROM steps s JOIN events e ON e.id = s.event_id WHERE e.dedupe_key = ? AND s.name = 'sendgrid.send'", stored.checkout);
     assert.equal(mail.last_error, "http_400", "the error code stays for the admin");
     const [exported] = await w.worker.all("SELECT export, customer_email FROM privacy_requests WHERE event_id = ?", exportRequest);
@@ -151,6 +151,7 @@ describe("HubSpot contact.privacyDeletion", () => {
     const checkout = await deliver(w.worker, "stripe", checkoutCompleted({ email: "forget.me@example.com", name: "Fay Get", customer: CUSTOMER }));
     await settled(w.worker, "stripe", checkout.key, { count: 2 });
     assert.equal((await w.worker.all("SELECT * FROM contact_links WHERE hubspot_contact_id = ?", CONTACT)).length, 1);
+    assert.equal((await w.worker.all("SELECT * FROM stripe_customers WHERE id = ?", CUSTOMER)).length, 1, "ingest learned the customer");
     const change = await deliver(w.worker, "hubspot", hubspotEvent({ objectId: Number(CONTACT), propertyName: "firstname", propertyValue: "Fay", occurredAt: Date.now() - 1000 }));
     await settled(w.worker, "hubspot", change.key);
     const unrelated = await deliver(w.worker, "hubspot", hubspotEvent({ objectId: 70000000999, propertyName: "firstname", propertyValue: "Al" }));
@@ -164,6 +165,7 @@ describe("HubSpot contact.privacyDeletion", () => {
     assert.deepEqual(steps.map((s) => [s.name, s.status, s.last_error]), [["privacy.redact", "succeeded", null]]);
 
     assert.deepEqual(await w.worker.all("SELECT * FROM contact_links WHERE hubspot_contact_id = ?", CONTACT), []);
+    assert.deepEqual(await w.worker.all("SELECT * FROM stripe_customers WHERE id = ?", CUSTOMER), [], "the customer's stored copy");
     assert.equal(await w.payload("hubspot", change.key), null, "the contact's change event");
     assert.equal(await w.payload("hubspot", key), null, "the deletion itself");
     assert.equal(await w.payload("stripe", checkout.key), null, "the linked customer's Stripe event");
