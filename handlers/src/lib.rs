@@ -31,6 +31,7 @@ pub mod fields;
 pub mod hubspot;
 pub mod ids;
 pub mod ingest;
+pub mod lifecycle;
 pub mod limits;
 pub mod recovery;
 pub mod rejections;

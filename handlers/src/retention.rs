@@ -6,6 +6,7 @@
 //! [`EXPORT_TTL_MS`].
 
 use crate::config::{number, ConfigError};
+use crate::lifecycle::{sql_in, StepStatus, FINISHED};
 
 pub const RETENTION_SETTING: &str = "RETENTION_DAYS";
 pub const DEFAULT_RETENTION_DAYS: u64 = 30;
@@ -16,17 +17,13 @@ pub const DELETE_BATCH: usize = 200;
 /// A data-request export is kept this long for the shop owner, then dropped.
 pub const EXPORT_TTL_MS: i64 = 30 * 86_400_000;
 
-/// Step statuses that are finished for good. `dead` is not: it waits for an admin. Every query
-/// that needs "finished" uses this list (see [`done_statuses_sql`]).
-pub const DONE_STEP_STATUSES: [&str; 3] = ["succeeded", "skipped", "skipped_stale"];
+/// Step statuses that are finished for good: the lifecycle's [`FINISHED`]. `dead` is not: it
+/// waits for an admin.
+pub const DONE_STEP_STATUSES: [StepStatus; 3] = FINISHED;
 
 /// `('succeeded', 'skipped', 'skipped_stale')`, for `status IN …` / `NOT IN …`.
 pub fn done_statuses_sql() -> String {
-    let quoted: Vec<String> = DONE_STEP_STATUSES
-        .iter()
-        .map(|s| format!("'{s}'"))
-        .collect();
-    format!("({})", quoted.join(", "))
+    sql_in(&DONE_STEP_STATUSES)
 }
 
 /// `RETENTION_DAYS`: a whole number of days, at least [`MIN_RETENTION_DAYS`].
@@ -71,6 +68,6 @@ mod tests {
             done_statuses_sql(),
             "('succeeded', 'skipped', 'skipped_stale')"
         );
-        assert!(!DONE_STEP_STATUSES.contains(&"dead"));
+        assert!(!DONE_STEP_STATUSES.contains(&StepStatus::Dead));
     }
 }

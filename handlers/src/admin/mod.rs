@@ -15,16 +15,8 @@ use base64::Engine;
 
 use crate::time::rfc3339_to_unix_ms;
 
-/// Step statuses (DESIGN.md §7, contract).
-pub const STEP_STATUSES: [&str; 7] = [
-    "pending",
-    "enqueued",
-    "running",
-    "succeeded",
-    "skipped",
-    "skipped_stale",
-    "dead",
-];
+/// Step statuses (the lifecycle's, in its order).
+pub const STEP_STATUSES: [&str; 7] = crate::lifecycle::STEP_STATUS_NAMES;
 /// Event statuses.
 pub const EVENT_STATUSES: [&str; 2] = ["accepted", "rejected"];
 pub const DEFAULT_PAGE: i64 = 50;
@@ -125,35 +117,7 @@ pub fn error_code(last_error: Option<&str>) -> &str {
     }
 }
 
-/// What replaying an event would do with each of its steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplayAction {
-    /// `pending`, `enqueued` or `dead`: sent to the queue again (a dead step's attempt counter
-    /// restarts at 0; its attempt history is kept).
-    Run,
-    /// `succeeded`, `skipped` or `skipped_stale`: already done, left alone.
-    AlreadyDone,
-    /// `running`: an attempt is in flight; left alone.
-    InProgress,
-}
-
-impl ReplayAction {
-    pub fn for_status(status: &str) -> ReplayAction {
-        match status {
-            "succeeded" | "skipped" | "skipped_stale" => ReplayAction::AlreadyDone,
-            "running" => ReplayAction::InProgress,
-            _ => ReplayAction::Run,
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            ReplayAction::Run => "run",
-            ReplayAction::AlreadyDone => "already_done",
-            ReplayAction::InProgress => "in_progress",
-        }
-    }
-}
+pub use crate::lifecycle::ReplayAction;
 
 /// Replace every occurrence of each secret (at least 6 characters; shorter values are not
 /// treated as secrets worth matching) with `[redacted]`.

@@ -1,0 +1,100 @@
+//! The SQL of taking and putting off a step, beside the rules it carries out: a claim takes only
+//! a [claimable](super::StepStatus::is_claimable) step, and a step that overwrites an entity
+//! only when it is its turn (the conditions of [`crate::downstream::turn`], evaluated in the
+//! same statement); a deferral only touches a claimable step; ending a step without a call only
+//! changes one that is not [terminal](super::StepStatus::is_terminal). The shell binds the
+//! arguments in the order each function documents and runs the text unchanged (the native tests
+//! in `sql_tests` run the same text against the migrations).
+
+use super::status::{sql_in, sql_lit, StepStatus, CLAIMABLE, SUPERSEDING, TERMINAL};
+
+// The ordering rules of `crate::downstream::turn`, over ?1 step id, ?2 entity, ?3 step name,
+// ?4 the event's occurred_at, ?5 its event id, ?6 the running-lease horizon.
+const APPLIED_NEWER: &str = "EXISTS (SELECT 1 FROM entity_versions v \
+     WHERE v.entity = ?2 AND v.step = ?3 AND v.occurred_at > ?4)";
+
+fn newer_step() -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM steps o JOIN events e ON e.id = o.event_id \
+         WHERE o.entity = ?2 AND o.name = ?3 AND o.id != ?1 \
+         AND o.status IN {} \
+         AND (e.occurred_at > ?4 OR (e.occurred_at = ?4 AND e.id > ?5)))",
+        sql_in(&SUPERSEDING)
+    )
+}
+
+fn running_since() -> String {
+    format!(
+        "(SELECT MAX(o.updated_at) FROM steps o \
+         WHERE o.entity = ?2 AND o.name = ?3 AND o.id != ?1 AND o.status = {} AND o.updated_at > ?6)",
+        sql_lit(StepStatus::Running)
+    )
+}
+
+/// Claim a step without an entity. ?1 step id, ?2 now. Returns `attempts` when it applied.
+pub fn claim() -> String {
+    format!(
+        "UPDATE steps SET status = {}, attempts = attempts + 1, updated_at = ?2 \
+         WHERE id = ?1 AND status IN {} RETURNING attempts",
+        sql_lit(StepStatus::Running),
+        sql_in(&CLAIMABLE)
+    )
+}
+
+/// Fill in the entity of a step stored before ingest recorded it. ?1 step id, ?2 entity.
+pub const BACKFILL_ENTITY: &str = "UPDATE steps SET entity = ?2 WHERE id = ?1 AND entity IS NULL";
+
+/// Claim a step of an entity when it is its turn: ?1..?6 as the turn conditions, ?7 now.
+/// Returns `attempts` when it applied.
+pub fn claim_in_turn() -> String {
+    format!(
+        "UPDATE steps SET status = {}, attempts = attempts + 1, updated_at = ?7 \
+         WHERE id = ?1 AND status IN {} \
+         AND NOT {APPLIED_NEWER} AND NOT {} AND {} IS NULL \
+         RETURNING attempts",
+        sql_lit(StepStatus::Running),
+        sql_in(&CLAIMABLE),
+        newer_step(),
+        running_since()
+    )
+}
+
+/// What D1 holds about the step's entity (the inputs of `turn`), with the step's status.
+/// ?1..?6 as the turn conditions. Columns: status, applied, newer (0/1), running_since.
+pub fn entity_standing() -> String {
+    format!(
+        "SELECT s.status AS status, \
+         (SELECT v.occurred_at FROM entity_versions v WHERE v.entity = ?2 AND v.step = ?3) AS applied, \
+         {} AS newer, {} AS running_since FROM steps s WHERE s.id = ?1",
+        newer_step(),
+        running_since()
+    )
+}
+
+/// End a step without a call. ?1 step id, ?2 status, ?3 note, ?4 now.
+pub fn finish_without_call() -> String {
+    format!(
+        "UPDATE steps SET status = ?2, last_error = ?3, updated_at = ?4 \
+         WHERE id = ?1 AND status NOT IN {}",
+        sql_in(&TERMINAL)
+    )
+}
+
+/// Put a step off, still `enqueued`, with its due time. ?1 step id, ?2 due, ?3 reason, ?4 now.
+pub fn defer() -> String {
+    format!(
+        "UPDATE steps SET status = {}, next_attempt_at = ?2, last_error = ?3, updated_at = ?4 \
+         WHERE id = ?1 AND status IN {}",
+        sql_lit(StepStatus::Enqueued),
+        sql_in(&CLAIMABLE)
+    )
+}
+
+/// Mark a freshly sent step `enqueued` (only while still `pending`). ?1 step id, ?2 now.
+pub fn mark_enqueued() -> String {
+    format!(
+        "UPDATE steps SET status = {}, updated_at = ?2 WHERE id = ?1 AND status = {}",
+        sql_lit(StepStatus::Enqueued),
+        sql_lit(StepStatus::Pending)
+    )
+}

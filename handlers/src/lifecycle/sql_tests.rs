@@ -1,0 +1,359 @@
+//! The lifecycle's SQL against its rules: the migrations are applied to an in-memory SQLite, and
+//! for every status (and every case that matters: entity turns, dispatch numbers, leases) each
+//! statement the shell runs on D1 — the same text, from the same functions — must do exactly
+//! what the pure rule says.
+
+use rusqlite::{params, Connection};
+
+use super::claim;
+use super::status::{StepStatus, RECOVERABLE};
+use crate::downstream::{turn, CallTiming, EntityStanding, Turn};
+use crate::recovery::{
+    dead_letter_ends, give_up_sql, lost_attempt_outcome, recover, recovery_sql, sweepable_sql,
+    DeadLetterView, ATTEMPT_LOST, LOST_ATTEMPT_SQL,
+};
+
+const LEASE_MS: i64 = 15 * 60_000;
+const NOW: i64 = 100_000_000;
+const TIMING: CallTiming = CallTiming {
+    timeout_ms: 10_000,
+    lease_ms: LEASE_MS,
+};
+
+fn database() -> Connection {
+    let db = Connection::open_in_memory().expect("sqlite");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("migrations")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    files.sort();
+    for file in files {
+        let sql = std::fs::read_to_string(&file).expect("migration");
+        db.execute_batch(&sql).expect("migration applies");
+    }
+    db
+}
+
+fn add_event(db: &Connection, id: &str, occurred_at: i64) {
+    db.execute(
+        "INSERT INTO events (id, provider, dedupe_key, type, occurred_at, received_at, status) \
+         VALUES (?1, 'stripe', ?1, 'customer.updated', ?2, ?2, 'accepted')",
+        params![id, occurred_at],
+    )
+    .expect("event");
+}
+
+fn add_step(db: &Connection, id: &str, event: &str, status: StepStatus, updated_at: i64) {
+    db.execute(
+        "INSERT INTO steps (id, event_id, name, destination, status, attempts, idempotency_key, \
+         created_at, updated_at, entity) VALUES (?1, ?2, 'hubspot.upsert_contact', 'hubspot', ?3, 1, ?1, 0, ?4, 'E')",
+        params![id, event, status.as_str(), updated_at],
+    )
+    .expect("step");
+}
+
+fn status_of(db: &Connection, id: &str) -> StepStatus {
+    let text: String = db
+        .query_row("SELECT status FROM steps WHERE id = ?1", [id], |r| r.get(0))
+        .expect("status");
+    StepStatus::parse(&text).expect("a known status")
+}
+
+/// Rows a RETURNING statement gave back.
+fn returned(db: &Connection, sql: &str, args: &[&dyn rusqlite::ToSql]) -> usize {
+    let mut statement = db.prepare(sql).expect("prepares");
+    let mut rows = statement.query(args).expect("runs");
+    let mut n = 0;
+    while rows.next().expect("row").is_some() {
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn a_claim_takes_exactly_the_claimable_statuses() {
+    for status in StepStatus::ALL {
+        let db = database();
+        add_event(&db, "ev", 1);
+        add_step(&db, "s", "ev", status, 0);
+        let taken = returned(&db, &claim::claim(), &[&"s", &NOW]);
+        assert_eq!(taken == 1, status.is_claimable(), "{status:?}");
+        let expected = if status.is_claimable() {
+            StepStatus::Running
+        } else {
+            status
+        };
+        assert_eq!(status_of(&db, "s"), expected);
+    }
+}
+
+/// What the other step of the entity is, in the claim's scenarios.
+#[derive(Debug, Clone, Copy)]
+enum Other {
+    None,
+    /// A step of a newer event, in this status.
+    Newer(StepStatus),
+    /// A step of an older event, in this status, updated this long ago.
+    Older(StepStatus, i64),
+    /// A newer event was already applied to the entity.
+    AppliedNewer,
+    /// This very event was applied already (not newer).
+    AppliedSame,
+}
+
+fn others() -> Vec<Other> {
+    let mut list = vec![Other::None, Other::AppliedNewer, Other::AppliedSame];
+    for s in StepStatus::ALL {
+        list.push(Other::Newer(s));
+        list.push(Other::Older(s, 1_000));
+        list.push(Other::Older(s, LEASE_MS + 1_000));
+    }
+    list
+}
+
+fn entity_world(status: StepStatus, other: Other) -> Connection {
+    let db = database();
+    add_event(&db, "ev5", 5_000);
+    add_step(&db, "mine", "ev5", status, 0);
+    match other {
+        Other::None => {}
+        Other::Newer(s) => {
+            add_event(&db, "ev9", 9_000);
+            add_step(&db, "other", "ev9", s, NOW - 1_000);
+        }
+        Other::Older(s, ago) => {
+            add_event(&db, "ev1", 1_000);
+            add_step(&db, "other", "ev1", s, NOW - ago);
+        }
+        Other::AppliedNewer | Other::AppliedSame => {
+            let at = if matches!(other, Other::AppliedNewer) {
+                9_000
+            } else {
+                5_000
+            };
+            db.execute(
+                "INSERT INTO entity_versions (entity, step, occurred_at, event_id) \
+                 VALUES ('E', 'hubspot.upsert_contact', ?1, 'evx')",
+                [at],
+            )
+            .expect("version");
+        }
+    }
+    db
+}
+
+fn standing(db: &Connection) -> (StepStatus, EntityStanding) {
+    db.query_row(
+        &claim::entity_standing(),
+        params![
+            "mine",
+            "E",
+            "hubspot.upsert_contact",
+            5_000,
+            "ev5",
+            NOW - LEASE_MS
+        ],
+        |r| {
+            let status: String = r.get(0)?;
+            let newer: i64 = r.get(2)?;
+            Ok((
+                StepStatus::parse(&status).expect("known"),
+                EntityStanding {
+                    applied_ms: r.get(1)?,
+                    newer_step: newer != 0,
+                    running_since_ms: r.get(3)?,
+                },
+            ))
+        },
+    )
+    .expect("standing")
+}
+
+#[test]
+fn a_claim_in_turn_applies_iff_claimable_and_the_turn_says_go() {
+    for status in StepStatus::ALL {
+        for other in others() {
+            let db = entity_world(status, other);
+            let (read, standing) = standing(&db);
+            assert_eq!(read, status);
+            let verdict = turn(5_000, standing, NOW, TIMING);
+            let taken = returned(
+                &db,
+                &claim::claim_in_turn(),
+                &[
+                    &"mine",
+                    &"E",
+                    &"hubspot.upsert_contact",
+                    &5_000,
+                    &"ev5",
+                    &(NOW - LEASE_MS),
+                    &NOW,
+                ],
+            );
+            let expected = status.is_claimable() && verdict == Turn::Go;
+            assert_eq!(taken == 1, expected, "{status:?} {other:?}: {verdict:?}");
+        }
+    }
+}
+
+#[test]
+fn the_standing_is_what_the_rule_expects() {
+    let (_, s) = standing(&entity_world(
+        StepStatus::Enqueued,
+        Other::Newer(StepStatus::Dead),
+    ));
+    assert!(!s.newer_step, "a dead newer step never applied");
+    let (_, s) = standing(&entity_world(
+        StepStatus::Enqueued,
+        Other::Newer(StepStatus::Skipped),
+    ));
+    assert!(s.newer_step);
+    let (_, s) = standing(&entity_world(
+        StepStatus::Enqueued,
+        Other::Older(StepStatus::Running, 1_000),
+    ));
+    assert_eq!(s.running_since_ms, Some(NOW - 1_000));
+    let (_, s) = standing(&entity_world(
+        StepStatus::Enqueued,
+        Other::Older(StepStatus::Running, LEASE_MS + 1_000),
+    ));
+    assert_eq!(
+        s.running_since_ms, None,
+        "an expired lease is not in flight"
+    );
+}
+
+#[test]
+fn ending_without_a_call_and_deferring_follow_the_status_sets() {
+    for status in StepStatus::ALL {
+        let db = database();
+        add_event(&db, "ev", 1);
+        add_step(&db, "s", "ev", status, 0);
+        let ended = db
+            .execute(
+                &claim::finish_without_call(),
+                params!["s", StepStatus::SkippedStale.as_str(), "newer_event", NOW],
+            )
+            .expect("finish");
+        assert_eq!(ended == 1, !status.is_terminal(), "finish {status:?}");
+
+        let db = database();
+        add_event(&db, "ev", 1);
+        add_step(&db, "s", "ev", status, 0);
+        let deferred = db
+            .execute(
+                &claim::defer(),
+                params!["s", NOW + 5_000, "entity_busy", NOW],
+            )
+            .expect("defer");
+        assert_eq!(deferred == 1, status.is_claimable(), "defer {status:?}");
+        if deferred == 1 {
+            assert_eq!(status_of(&db, "s"), StepStatus::Enqueued);
+        }
+
+        let db = database();
+        add_event(&db, "ev", 1);
+        add_step(&db, "s", "ev", status, 0);
+        let marked = db
+            .execute(&claim::mark_enqueued(), params!["s", NOW])
+            .expect("mark");
+        assert_eq!(
+            marked == 1,
+            status == StepStatus::Pending,
+            "mark {status:?}"
+        );
+    }
+}
+
+#[test]
+fn a_dead_letter_ends_a_step_iff_the_rule_says_so() {
+    for status in StepStatus::ALL {
+        for (dispatch, message_dispatch) in [(0, 0), (1, 0), (2, 2)] {
+            for lease_live in [true, false] {
+                let db = database();
+                add_event(&db, "ev", 1);
+                let updated_at = if lease_live {
+                    NOW - 1_000
+                } else {
+                    NOW - LEASE_MS - 1
+                };
+                add_step(&db, "s", "ev", status, updated_at);
+                db.execute("UPDATE steps SET dispatch = ?1", [dispatch])
+                    .expect("dispatch");
+                let changed = db
+                    .execute(
+                        &give_up_sql(),
+                        params!["s", NOW, NOW - LEASE_MS, message_dispatch],
+                    )
+                    .expect("give up");
+                let view = DeadLetterView {
+                    status,
+                    dispatch,
+                    lease_live,
+                };
+                let rule = dead_letter_ends(view, message_dispatch);
+                assert_eq!(changed == 1, rule, "{view:?} message {message_dispatch}");
+                if rule {
+                    assert_eq!(status_of(&db, "s"), StepStatus::Dead);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_sweeper_finds_and_recovers_exactly_what_the_rule_recovers() {
+    let max_attempts = 3;
+    for status in StepStatus::ALL {
+        for attempts in [1, 3] {
+            for changed_since in [false, true] {
+                let db = database();
+                add_event(&db, "ev", 1);
+                add_step(&db, "s", "ev", status, 1_000);
+                db.execute("UPDATE steps SET attempts = ?1", [attempts])
+                    .expect("attempts");
+                let found: Vec<(String, String, i64, i64)> = db
+                    .prepare(&sweepable_sql())
+                    .expect("prepares")
+                    .query_map(params![NOW, NOW, 10], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
+                    .expect("runs")
+                    .map(|r| r.expect("row"))
+                    .collect();
+                assert_eq!(
+                    !found.is_empty(),
+                    RECOVERABLE.contains(&status),
+                    "{status:?}"
+                );
+                let rule = recover(status, attempts, max_attempts);
+                assert_eq!(rule.is_some(), RECOVERABLE.contains(&status), "{status:?}");
+                let (Some(recovery), Some((id, read, n, updated_at))) = (rule, found.first())
+                else {
+                    continue;
+                };
+                if changed_since {
+                    // Claimed (or finished) between the read and the recovery.
+                    db.execute("UPDATE steps SET updated_at = updated_at + 1", [])
+                        .expect("touch");
+                }
+                let applied = returned(&db, &recovery_sql(recovery), &[id, read, updated_at, &NOW]);
+                assert_eq!(applied == 1, !changed_since, "{status:?} {recovery:?}");
+                if let Some(outcome) = lost_attempt_outcome(recovery) {
+                    db.execute(
+                        LOST_ATTEMPT_SQL,
+                        params![id, n, updated_at, NOW, outcome, ATTEMPT_LOST],
+                    )
+                    .expect("lost attempt");
+                }
+                let lost: i64 = db
+                    .query_row("SELECT COUNT(*) FROM attempts", [], |r| r.get(0))
+                    .expect("count");
+                let records = !changed_since && lost_attempt_outcome(recovery).is_some();
+                assert_eq!(lost == 1, records, "{status:?} {recovery:?}");
+            }
+        }
+    }
+}
