@@ -10,7 +10,8 @@
 
 use edgehooks_handlers::config::ConfigError;
 use edgehooks_handlers::downstream::DownstreamSettings;
-use edgehooks_handlers::recovery::resend_delay_secs;
+use edgehooks_handlers::lifecycle::StepStatus;
+use edgehooks_handlers::recovery::{resend_delay_secs, QUEUE_GAVE_UP};
 use futures_util::{stream, StreamExt};
 use worker::wasm_bindgen::JsValue;
 use worker::{
@@ -136,9 +137,9 @@ async fn give_up(db: &D1Database, step_id: &str, dispatch: i64) -> Ack {
         Ok(changed) => {
             log::step(
                 &log::StepFields::id(step_id),
-                "dead",
+                StepStatus::Dead.as_str(),
                 None,
-                "queue_gave_up",
+                QUEUE_GAVE_UP,
                 0,
                 changed,
             );

@@ -8,6 +8,7 @@
 //! writes the isolate's tally of rejected requests to D1 and applies `RETENTION_DAYS` (see
 //! [`retention`]).
 
+use edgehooks_handlers::lifecycle::StepStatus;
 use edgehooks_handlers::recovery::{recover, Recovery, ATTEMPT_LOST};
 use edgehooks_handlers::rejections::hour_of;
 use edgehooks_handlers::retention::{cutoff_ms, retention_days, DELETE_BATCH, RETENTION_SETTING};
@@ -79,7 +80,8 @@ fn plan<'a>(db: &D1Database, due: &'a [OverdueStep], max_attempts: u32, now: i64
     let mut planned = Vec::new();
     let mut statements = Vec::new();
     for step in due {
-        let Some(recovery) = recover(&step.status, step.attempts, max_attempts) else {
+        let status = StepStatus::parse(&step.status);
+        let Some(recovery) = status.and_then(|s| recover(s, step.attempts, max_attempts)) else {
             continue;
         };
         match db::recovery_statements(db, step, recovery, now) {
@@ -139,7 +141,14 @@ async fn recover_overdue(env: &Env, db: &D1Database, now: i64) {
             (Some(_), Recovery::DeadLost) => {
                 dead += 1;
                 let fields = log::StepFields::id(&step.id);
-                log::step(&fields, "dead", None, ATTEMPT_LOST, 0, true);
+                log::step(
+                    &fields,
+                    StepStatus::Dead.as_str(),
+                    None,
+                    ATTEMPT_LOST,
+                    0,
+                    true,
+                );
             }
             (Some(row), _) => to_send.push((step.id.clone(), row.dispatch.unwrap_or(0))),
         }

@@ -5,6 +5,8 @@
 
 use edgehooks_handlers::admin::{EventQuery, RedriveFilter, SqlArg, ERROR_CODE_SQL};
 use edgehooks_handlers::ids;
+use edgehooks_handlers::lifecycle::redrive::requeue_sql;
+use edgehooks_handlers::lifecycle::{sql_in, sql_lit, StepStatus, FINISHED};
 use edgehooks_handlers::routes::StepKind;
 use serde::{Deserialize, Serialize};
 use worker::wasm_bindgen::JsValue;
@@ -43,20 +45,28 @@ pub struct EventSummary {
     pub steps_dead: i64,
 }
 
-const SUMMARY_COLUMNS: &str = "e.id, e.provider, e.dedupe_key, e.type, e.account, e.occurred_at, \
-     e.received_at, e.status, e.payload_bytes, e.redacted_at, e.error, e.batch_index, \
-     (SELECT COUNT(*) FROM steps s WHERE s.event_id = e.id) AS steps, \
-     (SELECT COUNT(*) FROM steps s WHERE s.event_id = e.id \
-        AND s.status IN ('succeeded', 'skipped', 'skipped_stale')) AS steps_done, \
-     (SELECT COUNT(*) FROM steps s WHERE s.event_id = e.id AND s.status = 'dead') AS steps_dead";
+/// The columns of an event summary (steps done: the lifecycle's finished set).
+fn summary_columns() -> String {
+    format!(
+        "e.id, e.provider, e.dedupe_key, e.type, e.account, e.occurred_at, \
+         e.received_at, e.status, e.payload_bytes, e.redacted_at, e.error, e.batch_index, \
+         (SELECT COUNT(*) FROM steps s WHERE s.event_id = e.id) AS steps, \
+         (SELECT COUNT(*) FROM steps s WHERE s.event_id = e.id \
+            AND s.status IN {}) AS steps_done, \
+         (SELECT COUNT(*) FROM steps s WHERE s.event_id = e.id AND s.status = {}) AS steps_dead",
+        sql_in(&FINISHED),
+        sql_lit(StepStatus::Dead)
+    )
+}
 
 /// Up to `query.limit + 1` events, newest first (the extra row tells the caller there is more).
 pub async fn list_events(db: &D1Database, query: &EventQuery) -> Result<Vec<EventSummary>> {
     let (conditions, mut args) = query.where_clause();
     args.push(SqlArg::Int(query.limit + 1));
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM events e WHERE {conditions} \
-         ORDER BY e.received_at DESC, e.id DESC LIMIT ?"
+        "SELECT {} FROM events e WHERE {conditions} \
+         ORDER BY e.received_at DESC, e.id DESC LIMIT ?",
+        summary_columns()
     );
     statement(db, &sql, &bind(&args))?
         .all()
@@ -75,7 +85,7 @@ pub struct EventBody {
 pub async fn get_event(db: &D1Database, id: &str) -> Result<Option<(EventSummary, EventBody)>> {
     let summary = statement(
         db,
-        &format!("SELECT {SUMMARY_COLUMNS} FROM events e WHERE e.id = ?1"),
+        &format!("SELECT {} FROM events e WHERE e.id = ?1", summary_columns()),
         &[id.into()],
     )?;
     let body = statement(
@@ -158,7 +168,8 @@ pub async fn dead_groups(db: &D1Database) -> Result<Vec<DeadGroup>> {
     let sql = format!(
         "SELECT s.destination, {ERROR_CODE_SQL} AS error, COUNT(*) AS count, \
          MIN(s.updated_at) AS oldest, MAX(s.updated_at) AS newest \
-         FROM steps s WHERE s.status = 'dead' GROUP BY 1, 2 ORDER BY count DESC, 1, 2 LIMIT 200"
+         FROM steps s WHERE s.status = {} GROUP BY 1, 2 ORDER BY count DESC, 1, 2 LIMIT 200",
+        sql_lit(StepStatus::Dead)
     );
     statement(db, &sql, &[])?
         .all()
@@ -264,17 +275,7 @@ pub async fn requeue_for_admin(
     if step_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let statuses = if only_dead {
-        "('dead')"
-    } else {
-        "('pending', 'enqueued', 'dead')"
-    };
-    let sql = format!(
-        "UPDATE steps SET status = 'enqueued', dispatch = dispatch + 1, \
-         attempts = CASE WHEN status = 'dead' THEN 0 ELSE attempts END, \
-         next_attempt_at = NULL, updated_at = ?2 \
-         WHERE id IN (SELECT value FROM json_each(?1)) AND status IN {statuses} RETURNING id"
-    );
+    let sql = requeue_sql(only_dead);
     let ids = serde_json::to_string(step_ids).unwrap_or_else(|_| "[]".into());
     let changed: std::collections::HashSet<String> =
         statement(db, &sql, &[ids.as_str().into(), num(now_ms)])?

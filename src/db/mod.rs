@@ -1,8 +1,8 @@
 //! Every SQL statement edgehooks runs against D1, grouped by what it serves: `admin` (the admin
 //! API: event pages, timelines, dead letters, replay and redrive resets), `events` (ingest:
-//! events, planned steps, rejected deliveries, rejection counters), `steps` (the step ledger:
-//! claims, attempts, the sweeper's queries), `customers` (the Stripe customers behind customer
-//! ids), `state` (what steps maintain: applied ordering versions, contact links, shops,
+//! events, planned steps, rejected deliveries, rejection counters), `steps`, `claims`,
+//! `attempts` and `sweep` (the step ledger: claims, attempt records, the sweeper's queries),
+//! `customers` (the Stripe customers behind customer ids), `state` (what steps maintain: applied ordering versions, contact links, shops,
 //! suppressions, engagement), `privacy` (what a redact removes and an export collects), `health`
 //! (per-destination budget window, circuit and half-open probe lease) and `retention` (deleting
 //! rows past `RETENTION_DAYS`, expiring exports).
@@ -10,6 +10,8 @@
 //! `batch`, which D1 runs as one transaction.
 
 pub mod admin;
+mod attempts;
+mod claims;
 mod customers;
 mod events;
 mod health;
@@ -17,13 +19,17 @@ mod privacy;
 mod retention;
 mod state;
 mod steps;
+mod sweep;
 
+pub use attempts::*;
+pub use claims::*;
 pub use customers::*;
 pub use events::*;
 pub use health::*;
 pub use retention::*;
 pub use state::*;
 pub use steps::*;
+pub use sweep::*;
 
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};

@@ -85,3 +85,15 @@ pub fn expire_exports(db: &D1Database, now_ms: i64) -> Result<D1PreparedStatemen
         &[num(now_ms)],
     )
 }
+
+/// Drop payloads of events received before `before_ms` (retention), keeping the row.
+pub async fn purge_payloads(db: &D1Database, before_ms: i64, now_ms: i64) -> Result<usize> {
+    let result = statement(
+        db,
+        "UPDATE events SET payload = NULL, redacted_at = ?2 WHERE received_at < ?1 AND payload IS NOT NULL",
+        &[num(before_ms), num(now_ms)],
+    )?
+    .run()
+    .await?;
+    Ok(changes(&result))
+}

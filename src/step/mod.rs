@@ -7,14 +7,18 @@
 //! writes, in one D1 transaction. A step the event does not call for ends `skipped` with the
 //! core's reason. A step about the person behind a Stripe customer id plans with the stored
 //! customer, or first looks it up (an attempt of its own) and is planned again. This file loads,
-//! plans and screens the step; `work` claims it, does the work and records it.
+//! plans and screens the step in named phases; `work` claims it and does local work, `call`
+//! makes HTTP attempts, `record` records them.
 
+mod call;
+mod record;
 mod work;
 
 use edgehooks_handlers::downstream::{
-    contact_change, entity_key, plan, turn, BuildError, CallTiming, DownstreamSettings,
-    KnownCustomer, StepAction, StepInput, Turn,
+    contact_change, entity_key, plan, turn, BuildError, CallTiming, ContactLink,
+    DownstreamSettings, KnownCustomer, StepAction, StepInput, Turn,
 };
+use edgehooks_handlers::lifecycle::StepStatus;
 use edgehooks_handlers::limits::Wait;
 use edgehooks_handlers::routes::StepKind;
 use edgehooks_handlers::webhook::Provider;
@@ -23,7 +27,8 @@ use worker::{D1Database, Date};
 use crate::config::ConsumerSettings;
 use crate::db::{self, EntityClaim};
 use crate::log;
-use work::{Call, Work};
+use call::Call;
+use work::Work;
 
 /// What to do with the message.
 // `Ack::Ack` (done with the message) is the name every caller already uses.
@@ -68,10 +73,15 @@ fn storage_failed(e: worker::Error) -> Ack {
 }
 
 /// End the step without a call, in `status` with `note`, and ack.
-async fn finish(db: &D1Database, step: &log::StepFields<'_>, status: &str, note: &str) -> Ack {
+async fn finish(
+    db: &D1Database,
+    step: &log::StepFields<'_>,
+    status: StepStatus,
+    note: &str,
+) -> Ack {
     match db::finish_without_call(db, step.step_id, status, note, now_ms()).await {
         Ok(changed) => {
-            log::step(step, status, None, note, 0, changed);
+            log::step(step, status.as_str(), None, note, 0, changed);
             Ack::Ack
         }
         Err(e) => storage_failed(e),
@@ -100,7 +110,7 @@ async fn defer(db: &D1Database, step: &log::StepFields<'_>, wait: Wait, now: i64
 async fn not_its_turn(db: &D1Database, step: &log::StepFields<'_>, verdict: Turn) -> Option<Ack> {
     match verdict {
         Turn::Go => None,
-        Turn::Stale { reason } => Some(finish(db, step, "skipped_stale", reason).await),
+        Turn::Stale { reason } => Some(finish(db, step, StepStatus::SkippedStale, reason).await),
         Turn::Wait { secs } => {
             let wait = Wait {
                 secs,
@@ -120,7 +130,7 @@ async fn unplannable(db: &D1Database, step: &log::StepFields<'_>, e: &BuildError
             &format!("{} has no token or URL configured", d.name()),
         );
     }
-    finish(db, step, "dead", &e.code()).await
+    finish(db, step, StepStatus::Dead, &e.code()).await
 }
 
 pub async fn run(
@@ -138,25 +148,25 @@ pub async fn run(
     Ack::Resend(1)
 }
 
-/// One pass over the step.
+/// A loaded step that can be planned: its row, kind and log fields.
+struct Loaded<'a> {
+    row: &'a db::StepRow,
+    kind: StepKind,
+    provider: Provider,
+    payload: &'a str,
+}
+
+/// One pass over the step: load it, plan it, screen it against its entity, then do its work.
 async fn run_step(
     db: &D1Database,
     step_id: &str,
     settings: &ConsumerSettings,
     downstream: &DownstreamSettings,
 ) -> Pass {
-    let row = match db::load_step(db, step_id).await {
-        Ok(Some(row)) => row,
-        Ok(None) => {
-            log::error("unknown_step", step_id);
-            return Pass::Done(Ack::Ack);
-        }
-        Err(e) => return Pass::Done(storage_failed(e)),
+    let row = match load(db, step_id).await {
+        Ok(row) => row,
+        Err(pass) => return pass,
     };
-    if !matches!(row.status.as_str(), "pending" | "enqueued") {
-        // Finished (at-least-once delivery sent it again) or running under another message.
-        return Pass::Done(Ack::Ack);
-    }
     let kind = StepKind::from_name(&row.name);
     let fields = log::StepFields {
         step_id,
@@ -166,30 +176,28 @@ async fn run_step(
         event_type: Some(&row.event_type),
     };
     let Some(kind) = kind else {
-        return Pass::Done(finish(db, &fields, "dead", "unknown_step").await);
+        return Pass::Done(finish(db, &fields, StepStatus::Dead, "unknown_step").await);
     };
     let (Some(provider), Some(payload)) =
         (Provider::from_slug(&row.provider), row.payload.as_deref())
     else {
-        return Pass::Done(finish(db, &fields, "dead", "payload_unavailable").await);
+        return Pass::Done(finish(db, &fields, StepStatus::Dead, "payload_unavailable").await);
     };
-    // stripe.update_customer needs the Stripe customer linked to the HubSpot contact.
-    let link = if kind == StepKind::StripeUpdateCustomer {
-        match contact_change(payload) {
-            Ok(change) => match db::contact_link(db, &change.contact_id).await {
-                Ok(link) => link,
-                Err(e) => return Pass::Done(storage_failed(e)),
-            },
-            Err(_) => None,
-        }
-    } else {
-        None
+    let loaded = Loaded {
+        row: &row,
+        kind,
+        provider,
+        payload,
+    };
+    let link = match linked_contact(db, kind, payload).await {
+        Ok(link) => link,
+        Err(e) => return Pass::Done(storage_failed(e)),
     };
     let first = StepInput {
         step_id,
-        provider,
+        provider: loaded.provider,
         event_type: &row.event_type,
-        payload,
+        payload: loaded.payload,
         occurred_at_ms: row.occurred_at,
         account: row.account.as_deref(),
         link: link.as_ref(),
@@ -213,7 +221,52 @@ async fn run_step(
         Ok(action) => action,
         Err(e) => return Pass::Done(unplannable(db, &fields, &e).await),
     };
-    let ordering = entity_key(kind, &input).zip(row.occurred_at);
+    carry_out(db, &loaded, fields, &input, action, settings).await
+}
+
+/// Load the step with its event: `Err` with how the pass ends when it is unknown, no longer
+/// claimable (finished, or running under another message) or D1 failed.
+async fn load(db: &D1Database, step_id: &str) -> Result<db::StepRow, Pass> {
+    match db::load_step(db, step_id).await {
+        Ok(Some(row)) => {
+            let claimable = StepStatus::parse(&row.status).is_some_and(StepStatus::is_claimable);
+            // Finished (at-least-once delivery sent it again) or running under another message.
+            claimable.then_some(row).ok_or(Pass::Done(Ack::Ack))
+        }
+        Ok(None) => {
+            log::error("unknown_step", step_id);
+            Err(Pass::Done(Ack::Ack))
+        }
+        Err(e) => Err(Pass::Done(storage_failed(e))),
+    }
+}
+
+/// stripe.update_customer needs the Stripe customer linked to the HubSpot contact.
+async fn linked_contact(
+    db: &D1Database,
+    kind: StepKind,
+    payload: &str,
+) -> worker::Result<Option<ContactLink>> {
+    if kind != StepKind::StripeUpdateCustomer {
+        return Ok(None);
+    }
+    match contact_change(payload) {
+        Ok(change) => db::contact_link(db, &change.contact_id).await,
+        Err(_) => Ok(None),
+    }
+}
+
+/// Screen the planned step against its entity, then do its work.
+async fn carry_out(
+    db: &D1Database,
+    loaded: &Loaded<'_>,
+    fields: log::StepFields<'_>,
+    input: &StepInput<'_>,
+    action: StepAction,
+    settings: &ConsumerSettings,
+) -> Pass {
+    let (row, kind, step_id) = (loaded.row, loaded.kind, input.step_id);
+    let ordering = entity_key(kind, input).zip(row.occurred_at);
     let entity = ordering.as_ref().map(|(key, occurred_at)| EntityClaim {
         entity: key,
         name: &row.name,
@@ -224,23 +277,11 @@ async fn run_step(
         timeout_ms: settings.timeout_ms,
         lease_ms: db::RUNNING_LEASE_MS,
     };
-    // Advisory: a step its entity already makes stale ends here, without touching the
-    // destination's budget or circuit. The claim decides again, atomically.
     if let Some(claim) = &entity {
-        let now = now_ms();
-        match db::entity_standing(db, step_id, claim, now).await {
-            Ok(Some(standing)) => {
-                let verdict = turn(claim.occurred_at_ms, standing, now, timing);
-                // A deliberate skip makes no call, so it need not wait for one in flight.
-                let waits_for_nothing = matches!(action, StepAction::Skip(_));
-                if !(waits_for_nothing && matches!(verdict, Turn::Wait { .. })) {
-                    if let Some(ack) = not_its_turn(db, &fields, verdict).await {
-                        return Pass::Done(ack);
-                    }
-                }
-            }
-            Ok(None) => return Pass::Done(Ack::Ack),
-            Err(e) => return Pass::Done(storage_failed(e)),
+        // A deliberate skip makes no call, so it need not wait for one in flight.
+        let skips = matches!(action, StepAction::Skip(_));
+        if let Some(pass) = screen(db, &fields, claim, timing, skips).await {
+            return pass;
         }
     }
     let work = Work {
@@ -248,17 +289,43 @@ async fn run_step(
         step_id,
         fields,
         kind,
-        row: &row,
-        input: &input,
+        row,
+        input,
         entity: entity.as_ref(),
         timing,
     };
     match action {
         // The event does not call for the step (e.g. our own HubSpot write echoing back, a
         // contact linked to no Stripe customer, a deleted customer): `skipped`, with the reason.
-        StepAction::Skip(reason) => Pass::Done(finish(db, &fields, "skipped", reason.code()).await),
+        StepAction::Skip(reason) => {
+            Pass::Done(finish(db, &fields, StepStatus::Skipped, reason.code()).await)
+        }
         StepAction::Local(action) => Pass::Done(work.local(&action, settings).await),
         StepAction::Http(spec) => work.http(Call::Step(&spec), settings).await,
         StepAction::Resolve(lookup) => work.http(Call::Lookup(&lookup), settings).await,
+    }
+}
+
+/// Advisory: a step its entity already makes stale ends here, without touching the
+/// destination's budget or circuit (the claim decides again, atomically). `Some` with how the
+/// pass ends when the step may not go on now.
+async fn screen(
+    db: &D1Database,
+    fields: &log::StepFields<'_>,
+    claim: &EntityClaim<'_>,
+    timing: CallTiming,
+    skips: bool,
+) -> Option<Pass> {
+    let now = now_ms();
+    match db::entity_standing(db, fields.step_id, claim, now).await {
+        Ok(Some(standing)) => {
+            let verdict = turn(claim.occurred_at_ms, standing, now, timing);
+            if skips && matches!(verdict, Turn::Wait { .. }) {
+                return None;
+            }
+            not_its_turn(db, fields, verdict).await.map(Pass::Done)
+        }
+        Ok(None) => Some(Pass::Done(Ack::Ack)),
+        Err(e) => Some(Pass::Done(storage_failed(e))),
     }
 }

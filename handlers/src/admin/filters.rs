@@ -247,7 +247,8 @@ impl RedriveFilter {
 
     /// `WHERE` conditions over dead `steps s` and their arguments (`?` placeholders).
     pub fn where_clause(&self) -> (String, Vec<SqlArg>) {
-        let mut conditions = vec!["s.status = 'dead'".to_string()];
+        let dead = crate::lifecycle::sql_lit(crate::lifecycle::StepStatus::Dead);
+        let mut conditions = vec![format!("s.status = {dead}")];
         let mut args = Vec::new();
         if let Some(d) = &self.destination {
             conditions.push("s.destination = ?".into());

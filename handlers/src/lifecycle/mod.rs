@@ -1,13 +1,14 @@
 //! The step lifecycle, the state machine every step goes through: its statuses and the sets of
 //! them each rule needs ([`status`]), how an attempt ends and what it does to the step and its
 //! message ([`transition`]), what a success writes besides ([`effects`]), what replay does by
-//! status ([`replay`]), and the SQL that takes, defers and ends steps atomically ([`claim`];
+//! status ([`replay`]) and what a redrive requeues ([`redrive`]), and the SQL that takes, defers and ends steps atomically ([`claim`];
 //! recovery and dead letters are in [`crate::recovery`]). The shell binds and runs the SQL
 //! text as it is; `sql_tests` runs the same text against the migrations in SQLite and checks it
 //! against the rules here.
 
 pub mod claim;
 pub mod effects;
+pub mod redrive;
 pub mod replay;
 pub mod status;
 pub mod transition;

@@ -1,7 +1,7 @@
 //! What replaying an event does with each of its steps, by status: run again what is neither
 //! finished nor in flight, leave the rest.
 
-use super::status::{StepStatus, FINISHED, REPLAY_RUNS};
+use super::status::{StepStatus, FINISHED};
 
 /// What replaying an event would do with one of its steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,7 @@ impl ReplayAction {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lifecycle::REPLAY_RUNS;
 
     #[test]
     fn replay_runs_exactly_its_set() {

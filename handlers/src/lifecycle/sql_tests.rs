@@ -357,3 +357,30 @@ fn the_sweeper_finds_and_recovers_exactly_what_the_rule_recovers() {
         }
     }
 }
+
+#[test]
+fn a_redrive_requeues_exactly_its_set_and_restarts_dead_steps() {
+    use super::redrive::{requeue_sql, requeueable, restarts_attempts};
+    for only_dead in [true, false] {
+        for status in StepStatus::ALL {
+            let db = database();
+            add_event(&db, "ev", 1);
+            add_step(&db, "s", "ev", status, 0);
+            let changed = returned(&db, &requeue_sql(only_dead), &[&"[\"s\"]", &NOW]);
+            let rule = requeueable(only_dead).contains(&status);
+            assert_eq!(changed == 1, rule, "{status:?} only_dead={only_dead}");
+            let (attempts, dispatch): (i64, i64) = db
+                .query_row("SELECT attempts, dispatch FROM steps", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .expect("row");
+            if rule {
+                assert_eq!(status_of(&db, "s"), StepStatus::Enqueued);
+                assert_eq!(attempts == 0, restarts_attempts(status), "{status:?}");
+                assert_eq!(dispatch, 1);
+            } else {
+                assert_eq!((status_of(&db, "s"), attempts, dispatch), (status, 1, 0));
+            }
+        }
+    }
+}

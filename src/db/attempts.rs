@@ -1,0 +1,84 @@
+//! Recording an attempt: its row in `attempts` and the step's new state (decided by the core's
+//! `edgehooks_handlers::lifecycle::after_attempt`), run in one batch with whatever else the
+//! attempt's outcome writes.
+
+use edgehooks_handlers::lifecycle::{attempt_outcome, StepStatus, PROBE, RETRY};
+use worker::{D1Database, D1PreparedStatement, Result};
+
+use super::{num, opt_num, opt_text, statement};
+
+/// The result of one attempt, recorded with the step's new state in one transaction.
+pub struct AttemptRecord<'a> {
+    pub step_id: &'a str,
+    pub n: i64,
+    pub started_at_ms: i64,
+    pub duration_ms: i64,
+    pub http_status: Option<u16>,
+    pub error: Option<&'a str>,
+    /// `succeeded`, `enqueued` (retry scheduled, or a customer lookup done) or `dead`.
+    pub step_status: StepStatus,
+    pub next_attempt_at_ms: Option<i64>,
+    /// The attempt's outcome when it is not the step status's (`resolved`: a customer lookup
+    /// succeeded and the step goes on); `None`: `retry` for `enqueued`, else the step status.
+    pub outcome: Option<&'a str>,
+}
+
+/// The statements that record `record` (attempt row + step state), to run in one batch with
+/// whatever state the step's success writes.
+pub fn attempt_statements(
+    db: &D1Database,
+    record: &AttemptRecord<'_>,
+    now_ms: i64,
+) -> Result<Vec<D1PreparedStatement>> {
+    let outcome = record
+        .outcome
+        .unwrap_or_else(|| attempt_outcome(record.step_status));
+    let status = record.http_status.map(i64::from);
+    let insert = statement(
+        db,
+        "INSERT INTO attempts (step_id, n, started_at, duration_ms, status, outcome, error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        &[
+            record.step_id.into(),
+            num(record.n),
+            num(record.started_at_ms),
+            num(record.duration_ms),
+            opt_num(status),
+            outcome.into(),
+            opt_text(record.error),
+        ],
+    )?;
+    let update = statement(
+        db,
+        "UPDATE steps SET status = ?2, next_attempt_at = ?3, last_status = ?4, last_error = ?5, \
+         updated_at = ?6 WHERE id = ?1",
+        &[
+            record.step_id.into(),
+            record.step_status.as_str().into(),
+            opt_num(record.next_attempt_at_ms),
+            opt_num(status),
+            opt_text(record.error),
+            num(now_ms),
+        ],
+    )?;
+    Ok(vec![insert, update])
+}
+
+/// A failed half-open probe (attempt `n`, just recorded by `attempt_statements` in the same
+/// batch) is not charged to the step (`edgehooks_handlers::limits::charges_attempt`): its
+/// `attempts` goes back to `n - 1` and its attempt row says `probe` instead of `retry`, so the
+/// timeline still shows the call.
+pub fn uncharge_probe(db: &D1Database, step_id: &str, n: i64) -> Result<Vec<D1PreparedStatement>> {
+    Ok(vec![
+        statement(
+            db,
+            "UPDATE steps SET attempts = ?2 - 1 WHERE id = ?1 AND attempts = ?2",
+            &[step_id.into(), num(n)],
+        )?,
+        statement(
+            db,
+            "UPDATE attempts SET outcome = ?3 WHERE step_id = ?1 AND n = ?2 AND outcome = ?4",
+            &[step_id.into(), num(n), PROBE.into(), RETRY.into()],
+        )?,
+    ])
+}

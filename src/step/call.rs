@@ -1,0 +1,261 @@
+//! An HTTP attempt of a step, in phases: pass the destination's gate (budget, circuit, and the
+//! probe lease of a half-open circuit), claim the step, make the call, let the core decide what
+//! it means (response class, attempts charged, the step's next state, what a success writes),
+//! and record it all in one D1 transaction. A customer lookup the planner asked for is such an
+//! attempt too (against the Stripe destination's budget and circuit); its success stores the
+//! customer and the step is planned again.
+
+use edgehooks_handlers::downstream::customers::explain_lookup_failure;
+use edgehooks_handlers::downstream::{CustomerLookup, HttpRequestSpec};
+use edgehooks_handlers::lifecycle::effects::{lookup_success, step_success};
+use edgehooks_handlers::lifecycle::{
+    after_attempt, attempts_made, classify_response, AttemptFor, MessageAction, StepStatus,
+    SuccessEffect, Transition, RESOLVED,
+};
+use edgehooks_handlers::limits::{
+    after_call, charges_attempt, gate, limits_for, probe_taken, Gate, HealthChange, Limits,
+};
+use edgehooks_handlers::retry::{parse_retry_after, ResponseClass};
+use edgehooks_handlers::routes::{Destination, StepKind};
+use worker::D1PreparedStatement;
+
+use super::work::{ack_for, Work};
+use super::{defer, now_ms, storage_failed, Ack, Pass};
+use crate::config::ConsumerSettings;
+use crate::db::{self, AttemptRecord};
+use crate::downstream::{self, CallOutcome};
+use crate::log;
+
+/// What an HTTP attempt of a step is for.
+#[derive(Clone, Copy)]
+pub(super) enum Call<'a> {
+    /// The step's own request: a 2xx finishes it.
+    Step(&'a HttpRequestSpec),
+    /// A lookup of the Stripe customer the step is about (to the Stripe destination): a 2xx
+    /// stores the customer and the step goes on.
+    Lookup(&'a CustomerLookup),
+}
+
+impl<'a> Call<'a> {
+    fn target(self, kind: StepKind) -> (Destination, &'a HttpRequestSpec) {
+        match self {
+            Call::Step(spec) => (kind.destination(), spec),
+            Call::Lookup(lookup) => (Destination::Stripe, &lookup.request),
+        }
+    }
+}
+
+/// What the core made of a finished call.
+struct Verdict {
+    class: ResponseClass,
+    /// Whether the attempt counts against the step's `MAX_ATTEMPTS`.
+    charged: bool,
+    next: Transition,
+    /// What the success writes besides the step's state.
+    effect: Option<SuccessEffect>,
+}
+
+/// A claimed attempt: its number, and whether it holds the half-open circuit's probe lease.
+#[derive(Clone, Copy)]
+struct Claimed {
+    attempt: i64,
+    started: i64,
+    probing: bool,
+}
+
+impl Work<'_> {
+    /// Pass the destination's gate, claim the step, make `call` and record it. A lookup that
+    /// found its customer stores it and gives [`Pass::Again`]: the step is claimable again and
+    /// is planned anew with the customer.
+    pub(super) async fn http(&self, call: Call<'_>, settings: &ConsumerSettings) -> Pass {
+        let (destination, spec) = call.target(self.kind);
+        let limits = limits_for(destination)
+            .with_call_timeout(settings.timeout_ms)
+            .with_cool_down(settings.cool_down_ms);
+        let probing = match self.pass_gate(destination, limits).await {
+            Ok(probing) => probing,
+            Err(ack) => return Pass::Done(ack),
+        };
+        let started = now_ms();
+        let attempt = match self.claim(started).await {
+            Ok(n) => n,
+            Err(ack) => {
+                if probing {
+                    self.release_probe(destination, limits).await;
+                }
+                return Pass::Done(ack);
+            }
+        };
+        let claimed = Claimed {
+            attempt,
+            started,
+            probing,
+        };
+        let outcome = downstream::call(spec, settings.timeout_ms).await;
+        let outcome = match call {
+            Call::Step(_) => outcome.explained(self.kind),
+            Call::Lookup(_) => outcome.explained_with(explain_lookup_failure),
+        };
+        let finished = now_ms();
+        let verdict = self.judge(call, &outcome, claimed, settings, finished);
+        self.record_call(destination, limits, claimed, &outcome, &verdict, finished)
+            .await
+    }
+
+    /// Count the check in the destination's budget and pass its gate: `Ok(true)` when this step
+    /// holds the half-open circuit's probe lease, `Err` with what to tell Queues when it waits.
+    async fn pass_gate(&self, destination: Destination, limits: Limits) -> Result<bool, Ack> {
+        let now = now_ms();
+        let health = db::count_call(self.db, destination.name(), limits, now)
+            .await
+            .map_err(storage_failed)?;
+        match gate(limits, health, now) {
+            Gate::Proceed => Ok(false),
+            Gate::Wait(wait) => Err(defer(self.db, &self.fields, wait, now).await),
+            Gate::Probe { lease_until_ms } => {
+                let name = destination.name();
+                let taken = db::take_probe(self.db, name, self.step_id, health, lease_until_ms);
+                match taken.await {
+                    Ok(true) => Ok(true),
+                    Ok(false) => Err(defer(self.db, &self.fields, probe_taken(), now).await),
+                    Err(e) => Err(storage_failed(e)),
+                }
+            }
+        }
+    }
+
+    /// Give up the probe lease this step took but will not use (its claim was refused).
+    async fn release_probe(&self, destination: Destination, limits: Limits) {
+        let release = HealthChange::ReleaseProbe;
+        let name = destination.name();
+        let result = match db::record_health(self.db, name, self.step_id, release, limits, now_ms())
+        {
+            Ok(Some(statement)) => statement.run().await.map(|_| ()),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            // The lease runs out on its own.
+            log::error("d1_write_failed", &e.to_string());
+        }
+    }
+
+    /// The core's reading of the call: its class, whether it is charged, the step's next state
+    /// and what a success writes.
+    fn judge(
+        &self,
+        call: Call<'_>,
+        outcome: &CallOutcome,
+        claimed: Claimed,
+        settings: &ConsumerSettings,
+        finished: i64,
+    ) -> Verdict {
+        let class = classify_response(outcome.status, outcome.unsendable);
+        let retry_after = outcome
+            .retry_after
+            .as_deref()
+            .and_then(|v| parse_retry_after(v, finished / 1000));
+        // A failed half-open probe tested the destination for every waiting step: it is
+        // recorded, but not charged to this step's MAX_ATTEMPTS.
+        let made = attempts_made(claimed.attempt, class, claimed.probing);
+        let decision = settings
+            .policy
+            .decide(class, made, retry_after, js_sys::Math::random());
+        let body = outcome.body.as_deref();
+        let (what, effect) = match call {
+            Call::Step(_) => (AttemptFor::Step, None),
+            Call::Lookup(lookup) => {
+                let found = lookup_success(&lookup.customer_id, body);
+                (
+                    AttemptFor::Lookup {
+                        found: found.is_some(),
+                    },
+                    found,
+                )
+            }
+        };
+        let next = after_attempt(decision, what, finished);
+        let effect = match (call, next.status) {
+            (Call::Step(_), StepStatus::Succeeded) => step_success(self.kind, self.input, body),
+            (Call::Lookup(_), _) if next.message == MessageAction::PlanAgain => effect,
+            _ => None,
+        };
+        Verdict {
+            class,
+            charged: charges_attempt(class, claimed.probing),
+            next,
+            effect,
+        }
+    }
+
+    /// Record the attempt with everything it changes in one transaction (retried in place), log
+    /// it, and say what follows.
+    async fn record_call(
+        &self,
+        destination: Destination,
+        limits: Limits,
+        claimed: Claimed,
+        outcome: &CallOutcome,
+        verdict: &Verdict,
+        finished: i64,
+    ) -> Pass {
+        let next = verdict.next;
+        let error = next.error.or(outcome.error.as_deref());
+        let planned_again = next.message == MessageAction::PlanAgain;
+        let record = AttemptRecord {
+            step_id: self.step_id,
+            n: claimed.attempt,
+            started_at_ms: claimed.started,
+            duration_ms: finished - claimed.started,
+            http_status: outcome.status,
+            error,
+            step_status: next.status,
+            next_attempt_at_ms: next.next_attempt_at_ms,
+            outcome: planned_again.then_some(RESOLVED),
+        };
+        let health = after_call(verdict.class, claimed.probing);
+        let statements = || -> worker::Result<Vec<D1PreparedStatement>> {
+            let mut statements = db::attempt_statements(self.db, &record, finished)?;
+            let name = destination.name();
+            statements.extend(db::record_health(
+                self.db,
+                name,
+                self.step_id,
+                health,
+                limits,
+                finished,
+            )?);
+            if next.status == StepStatus::Succeeded {
+                statements.extend(self.version_statement()?);
+            }
+            if let Some(effect) = &verdict.effect {
+                statements.push(self.effect_statement(effect, finished)?);
+            }
+            if !verdict.charged {
+                statements.extend(db::uncharge_probe(self.db, self.step_id, claimed.attempt)?);
+            }
+            Ok(statements)
+        };
+        let pass = match self.record_with_retries(statements).await {
+            Ok(()) if planned_again => Pass::Again,
+            Ok(()) => Pass::Done(ack_for(next.message)),
+            Err(e) => {
+                // The call happened but even the retries could not record it; the step stays
+                // `running` and the sweeper counts the attempt as lost after its lease.
+                log::error("d1_write_failed", &e.to_string());
+                Pass::Done(Ack::Ack)
+            }
+        };
+        let logged = record.outcome.unwrap_or(next.status.as_str());
+        let latency = finished - claimed.started;
+        log::step(
+            &self.fields,
+            logged,
+            outcome.status,
+            error.unwrap_or(""),
+            latency,
+            true,
+        );
+        pass
+    }
+}
