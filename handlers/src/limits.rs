@@ -4,9 +4,11 @@
 //! half-open: exactly one step may take the probe lease (held until `probe_lease_ms` runs out,
 //! so a crashed probe cannot wedge the circuit) and call, while every other step waits; the
 //! probe's success closes the circuit, its failure opens it again for a new cool-down. This
-//! module decides ([`gate`], [`after_call`]); the shell keeps the counters in D1 and takes the
-//! probe lease with a compare-and-set on the values the decision was made from. Whoever has to
-//! wait is delayed, never charged an attempt.
+//! module decides ([`gate`], [`after_call`]); [`sql`] holds the statements that keep the counters
+//! in D1 and take the probe lease with a compare-and-set on the values the decision was made
+//! from. Whoever has to wait is delayed, never charged an attempt.
+
+pub mod sql;
 
 use crate::retry::ResponseClass;
 use crate::routes::Destination;
@@ -134,8 +136,8 @@ fn secs_until(now_ms: i64, until_ms: i64) -> u64 {
     ms.div_ceil(1000).max(1)
 }
 
-/// The counters after a check at `now_ms` found `before` stored: the rule the shell's
-/// `count_call` statement (src/db/health.rs) runs atomically in D1. A check only counts when it
+/// The counters after a check at `now_ms` found `before` stored: the rule [`sql::count_call`]
+/// runs atomically in D1. A check only counts when it
 /// may lead to a call: while the circuit makes everyone wait (open, or half-open with a live
 /// probe) nothing is counted, and once the window is full one check marks it (`limit + 1`) and
 /// later ones add nothing, so a budget check that says "wait" never uses up budget. A window

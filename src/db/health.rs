@@ -1,19 +1,14 @@
-//! SQL for per-destination health (`destination_health`): the request budget's window, the
-//! circuit's counters and the half-open probe lease. The decisions are the core's
-//! (`edgehooks_handlers::limits`); these statements only store them, and the probe lease is
-//! taken with a compare-and-set on the counters the decision was made from, so that of the steps
-//! that saw the same half-open circuit exactly one becomes its probe.
+//! Per-destination health (`destination_health`) in D1: the request budget's window, the
+//! circuit's counters and the half-open probe lease. The decisions and their SQL are the core's
+//! (`edgehooks_handlers::limits` and `limits::sql`); this file binds and runs them. The probe
+//! lease is taken with a compare-and-set on the counters the decision was made from, so that of
+//! the steps that saw the same half-open circuit exactly one becomes its probe.
 
-use edgehooks_handlers::limits::{Health, HealthChange, Limits};
+use edgehooks_handlers::limits::{sql, Health, HealthChange, Limits};
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
 use super::{changes, num, statement};
-
-// `count_check`'s conditions over the stored row: the circuit makes everyone wait (open, or
-// half-open with a live probe lease), and the budget window has run out.
-const BLOCKED: &str = "(open_until > ?2 OR (open_until != 0 AND probe_until > ?2))";
-const EXPIRED: &str = "(window_start <= ?2 - ?3)";
 
 /// Count this check in `destination`'s budget window (by the core's rule
 /// `edgehooks_handlers::limits::count_check`: nothing while the circuit makes everyone wait,
@@ -34,18 +29,7 @@ pub async fn count_call(
     }
     let row = statement(
         db,
-        &format!(
-            "INSERT INTO destination_health (destination, window_start, window_count) VALUES (?1, ?2, 1) \
-             ON CONFLICT (destination) DO UPDATE SET \
-             window_count = CASE \
-               WHEN {BLOCKED} AND {EXPIRED} THEN 0 \
-               WHEN {BLOCKED} THEN window_count \
-               WHEN {EXPIRED} THEN 1 \
-               WHEN window_count <= ?4 THEN window_count + 1 \
-               ELSE window_count END, \
-             window_start = CASE WHEN {EXPIRED} THEN ?2 ELSE window_start END \
-             RETURNING open_until, probe_until, window_start, window_count"
-        ),
+        &sql::count_call(),
         &[
             destination.into(),
             num(now_ms),
@@ -77,8 +61,7 @@ pub async fn take_probe(
 ) -> Result<bool> {
     let result = statement(
         db,
-        "UPDATE destination_health SET probe_until = ?3, probe_step = ?2 \
-         WHERE destination = ?1 AND open_until = ?4 AND probe_until = ?5",
+        sql::TAKE_PROBE,
         &[
             destination.into(),
             step_id.into(),
@@ -102,35 +85,18 @@ pub fn record_health(
     limits: Limits,
     now_ms: i64,
 ) -> Result<Option<D1PreparedStatement>> {
-    let statement = match change {
-        HealthChange::Close => statement(
-            db,
-            "UPDATE destination_health SET consecutive_failures = 0, open_until = 0, \
-             probe_until = 0, probe_step = NULL WHERE destination = ?1",
-            &[destination.into()],
-        )?,
-        HealthChange::Fail => statement(
-            db,
-            "UPDATE destination_health SET consecutive_failures = consecutive_failures + 1, \
-             open_until = CASE WHEN consecutive_failures + 1 >= ?2 OR open_until != 0 \
-             THEN ?3 ELSE open_until END, \
-             probe_until = CASE WHEN probe_step = ?4 THEN 0 ELSE probe_until END, \
-             probe_step = CASE WHEN probe_step = ?4 THEN NULL ELSE probe_step END \
-             WHERE destination = ?1",
-            &[
-                destination.into(),
-                num(i64::from(limits.open_after)),
-                num(now_ms.saturating_add(limits.cool_down_ms)),
-                step_id.into(),
-            ],
-        )?,
-        HealthChange::ReleaseProbe => statement(
-            db,
-            "UPDATE destination_health SET probe_until = 0, probe_step = NULL \
-             WHERE destination = ?1 AND probe_step = ?2",
-            &[destination.into(), step_id.into()],
-        )?,
-        HealthChange::Nothing => return Ok(None),
+    let Some(sql) = sql::record_change(change) else {
+        return Ok(None);
     };
-    Ok(Some(statement))
+    let args = match change {
+        HealthChange::Fail => vec![
+            destination.into(),
+            num(i64::from(limits.open_after)),
+            num(now_ms.saturating_add(limits.cool_down_ms)),
+            step_id.into(),
+        ],
+        HealthChange::ReleaseProbe => vec![destination.into(), step_id.into()],
+        HealthChange::Close | HealthChange::Nothing => vec![destination.into()],
+    };
+    statement(db, sql, &args).map(Some)
 }

@@ -14,7 +14,7 @@ pub mod status;
 pub mod transition;
 
 #[cfg(test)]
-mod sql_tests;
+pub(crate) mod sql_tests;
 
 pub use effects::SuccessEffect;
 pub use replay::ReplayAction;

@@ -20,7 +20,8 @@ const TIMING: CallTiming = CallTiming {
     lease_ms: LEASE_MS,
 };
 
-fn database() -> Connection {
+/// An in-memory SQLite with every migration applied.
+pub(crate) fn database() -> Connection {
     let db = Connection::open_in_memory().expect("sqlite");
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
     let mut files: Vec<_> = std::fs::read_dir(dir)
