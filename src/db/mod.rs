@@ -2,10 +2,11 @@
 //! API: event pages, timelines, dead letters, replay and redrive resets), `events` (ingest:
 //! events, planned steps, rejected deliveries, rejection counters), `steps`, `claims`,
 //! `attempts` and `sweep` (the step ledger: claims, attempt records, the sweeper's queries),
-//! `customers` (the Stripe customers behind customer ids), `state` (what steps maintain: applied ordering versions, contact links, shops,
-//! suppressions, engagement), `privacy` (what a redact removes and an export collects), `health`
-//! (per-destination budget window, circuit and half-open probe lease) and `retention` (deleting
-//! rows past `RETENTION_DAYS`, expiring exports).
+//! `customers` (the Stripe customers behind customer ids), `versions`, `links` and `local`
+//! (what steps maintain: applied ordering versions, contact links; the D1 work of local steps),
+//! `privacy` (what a redact removes and an export collects), `health` (per-destination budget
+//! window, circuit and half-open probe lease) and `retention` (deleting rows past
+//! `RETENTION_DAYS`, expiring exports).
 //! Numbers are bound as f64 (D1 rejects BigInt); writes that must be all-or-nothing go through
 //! `batch`, which D1 runs as one transaction.
 
@@ -15,21 +16,25 @@ mod claims;
 mod customers;
 mod events;
 mod health;
+mod links;
+mod local;
 mod privacy;
 mod retention;
-mod state;
 mod steps;
 mod sweep;
+mod versions;
 
 pub use attempts::*;
 pub use claims::*;
 pub use customers::*;
 pub use events::*;
 pub use health::*;
+pub use links::*;
+pub use local::*;
 pub use retention::*;
-pub use state::*;
 pub use steps::*;
 pub use sweep::*;
+pub use versions::*;
 
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};

@@ -1,0 +1,119 @@
+//! The D1 work of local steps (shops, suppressions, engagement, link deletion; privacy requests
+//! are `privacy`'s): the statements each `LocalAction` runs in its step's success batch.
+
+use edgehooks_handlers::downstream::LocalAction;
+use worker::{D1Database, D1PreparedStatement, Result};
+
+use super::privacy::{self, Subject};
+use super::{num, statement};
+
+/// The statements that carry out a local step (all in the step's success batch).
+pub async fn local_action_statements(
+    db: &D1Database,
+    action: &LocalAction,
+    event_id: &str,
+    topic: &str,
+    now_ms: i64,
+) -> Result<Vec<D1PreparedStatement>> {
+    let statements = match action {
+        LocalAction::MarkShopInactive { shop_domain } => {
+            vec![shop_inactive(db, shop_domain, now_ms)?]
+        }
+        LocalAction::Redact {
+            shop_domain,
+            customer_id,
+            customer_email,
+            order_ids,
+        } => {
+            let subject = Subject {
+                shop_domain,
+                customer_id: customer_id.as_deref(),
+                customer_email: customer_email.as_deref(),
+                order_ids,
+            };
+            privacy::redact(db, &subject, event_id, topic, now_ms)?
+        }
+        LocalAction::Export {
+            shop_domain,
+            customer_id,
+            customer_email,
+            order_ids,
+            ..
+        } => {
+            let subject = Subject {
+                shop_domain,
+                customer_id: customer_id.as_deref(),
+                customer_email: customer_email.as_deref(),
+                order_ids,
+            };
+            vec![privacy::export(db, &subject, event_id, topic, now_ms).await?]
+        }
+        LocalAction::ForgetContact { hubspot_contact_id } => {
+            privacy::forget_contact(db, hubspot_contact_id, event_id, topic, now_ms)?
+        }
+        LocalAction::RecordSuppression { email, reason } => {
+            vec![suppression(db, email, reason.name(), event_id, now_ms)?]
+        }
+        LocalAction::CountEngagement { email, kind } => {
+            vec![engagement(db, email, kind.name(), now_ms)?]
+        }
+        LocalAction::MarkMappingDeleted { hubspot_contact_id } => {
+            vec![link_deleted(db, hubspot_contact_id, now_ms)?]
+        }
+    };
+    Ok(statements)
+}
+
+/// A shop uninstalled the app.
+fn shop_inactive(db: &D1Database, shop_domain: &str, now_ms: i64) -> Result<D1PreparedStatement> {
+    statement(
+        db,
+        "INSERT INTO shops (shop_domain, active, uninstalled_at, updated_at) VALUES (?1, 0, ?2, ?2) \
+         ON CONFLICT (shop_domain) DO UPDATE SET active = 0, uninstalled_at = ?2, updated_at = ?2",
+        &[shop_domain.into(), num(now_ms)],
+    )
+}
+
+/// An address SendGrid must no longer mail, for `reason` (kept once per reason).
+fn suppression(
+    db: &D1Database,
+    email: &str,
+    reason: &str,
+    event_id: &str,
+    now_ms: i64,
+) -> Result<D1PreparedStatement> {
+    statement(
+        db,
+        "INSERT INTO suppressions (email, reason, event_id, created_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (email, reason) DO NOTHING",
+        &[email.into(), reason.into(), event_id.into(), num(now_ms)],
+    )
+}
+
+/// One more open or click of an address.
+fn engagement(
+    db: &D1Database,
+    email: &str,
+    kind: &str,
+    now_ms: i64,
+) -> Result<D1PreparedStatement> {
+    statement(
+        db,
+        "INSERT INTO engagement (email, kind, count, last_at) VALUES (?1, ?2, 1, ?3) \
+         ON CONFLICT (email, kind) DO UPDATE SET count = count + 1, last_at = MAX(last_at, ?3)",
+        &[email.into(), kind.into(), num(now_ms)],
+    )
+}
+
+/// A HubSpot contact was deleted: its link is kept, marked deleted.
+fn link_deleted(
+    db: &D1Database,
+    hubspot_contact_id: &str,
+    now_ms: i64,
+) -> Result<D1PreparedStatement> {
+    statement(
+        db,
+        "UPDATE contact_links SET deleted_at = ?2, updated_at = ?2 WHERE hubspot_contact_id = ?1",
+        &[hubspot_contact_id.into(), num(now_ms)],
+    )
+}
