@@ -247,10 +247,11 @@ fn rejected_elements_statement(
 /// NOTHING`): a step id is `event_id:name`, so the same step is never stored twice, whoever
 /// plans it.
 fn steps_statement(db: &D1Database, rows: &[StepRow], now_ms: i64) -> Result<D1PreparedStatement> {
-    let mut sql = String::from(
+    let mut sql = format!(
         "INSERT INTO steps (id, event_id, name, destination, status, idempotency_key, \
-         created_at, updated_at, entity) SELECT column1, column2, column3, column4, 'pending', \
+         created_at, updated_at, entity) SELECT column1, column2, column3, column4, {}, \
          column1, ?1, ?1, column5 FROM (VALUES ",
+        edgehooks_handlers::lifecycle::sql_lit(edgehooks_handlers::lifecycle::StepStatus::Pending)
     );
     let mut args = vec![num(now_ms)];
     for (index, row) in rows.iter().enumerate() {

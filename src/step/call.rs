@@ -200,19 +200,8 @@ impl Work<'_> {
         finished: i64,
     ) -> Pass {
         let next = verdict.next;
-        let error = next.error.or(outcome.error.as_deref());
         let planned_again = next.message == MessageAction::PlanAgain;
-        let record = AttemptRecord {
-            step_id: self.step_id,
-            n: claimed.attempt,
-            started_at_ms: claimed.started,
-            duration_ms: finished - claimed.started,
-            http_status: outcome.status,
-            error,
-            step_status: next.status,
-            next_attempt_at_ms: next.next_attempt_at_ms,
-            outcome: planned_again.then_some(RESOLVED),
-        };
+        let record = self.attempt_record(claimed, outcome, next, finished);
         let health = after_call(verdict.class, claimed.probing);
         let statements = || -> worker::Result<Vec<D1PreparedStatement>> {
             let mut statements = db::attempt_statements(self.db, &record, finished)?;
@@ -247,15 +236,38 @@ impl Work<'_> {
             }
         };
         let logged = record.outcome.unwrap_or(next.status.as_str());
-        let latency = finished - claimed.started;
+        let error = record.error.unwrap_or("");
         log::step(
             &self.fields,
             logged,
             outcome.status,
-            error.unwrap_or(""),
-            latency,
+            error,
+            record.duration_ms,
             true,
         );
         pass
+    }
+
+    /// The attempt as recorded: its call's status and error (or the core's), and the step's
+    /// next state.
+    fn attempt_record<'r>(
+        &'r self,
+        claimed: Claimed,
+        outcome: &'r CallOutcome,
+        next: Transition,
+        finished: i64,
+    ) -> AttemptRecord<'r> {
+        let planned_again = next.message == MessageAction::PlanAgain;
+        AttemptRecord {
+            step_id: self.step_id,
+            n: claimed.attempt,
+            started_at_ms: claimed.started,
+            duration_ms: finished - claimed.started,
+            http_status: outcome.status,
+            error: next.error.or(outcome.error.as_deref()),
+            step_status: next.status,
+            next_attempt_at_ms: next.next_attempt_at_ms,
+            outcome: planned_again.then_some(RESOLVED),
+        }
     }
 }

@@ -168,13 +168,7 @@ async fn run_step(
         Err(pass) => return pass,
     };
     let kind = StepKind::from_name(&row.name);
-    let fields = log::StepFields {
-        step_id,
-        name: Some(&row.name),
-        destination: kind.map(|k| k.destination().name()),
-        provider: Some(&row.provider),
-        event_type: Some(&row.event_type),
-    };
+    let fields = fields_of(step_id, &row, kind);
     let Some(kind) = kind else {
         return Pass::Done(finish(db, &fields, StepStatus::Dead, "unknown_step").await);
     };
@@ -222,6 +216,21 @@ async fn run_step(
         Err(e) => return Pass::Done(unplannable(db, &fields, &e).await),
     };
     carry_out(db, &loaded, fields, &input, action, settings).await
+}
+
+/// What every log line about the step names.
+fn fields_of<'a>(
+    step_id: &'a str,
+    row: &'a db::StepRow,
+    kind: Option<StepKind>,
+) -> log::StepFields<'a> {
+    log::StepFields {
+        step_id,
+        name: Some(&row.name),
+        destination: kind.map(|k| k.destination().name()),
+        provider: Some(&row.provider),
+        event_type: Some(&row.event_type),
+    }
 }
 
 /// Load the step with its event: `Err` with how the pass ends when it is unknown, no longer

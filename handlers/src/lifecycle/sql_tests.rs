@@ -385,3 +385,16 @@ fn a_redrive_requeues_exactly_its_set_and_restarts_dead_steps() {
         }
     }
 }
+
+#[test]
+fn a_stored_step_starts_pending() {
+    let db = database();
+    add_event(&db, "ev", 1);
+    db.execute(
+        "INSERT INTO steps (id, event_id, name, destination, idempotency_key, created_at, \
+         updated_at) VALUES ('s', 'ev', 'slack.notify', 'slack', 's', 0, 0)",
+        [],
+    )
+    .expect("step");
+    assert_eq!(status_of(&db, "s"), StepStatus::Pending);
+}
