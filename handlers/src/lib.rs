@@ -8,9 +8,13 @@
 //! - [`ingest`]: picks the provider module and runs verify then parse.
 //! - [`routes`]: the table of provider + event type → follow-on steps.
 //! - [`downstream`]: request builders for each downstream API.
+//! - [`lifecycle`]: the step state machine: statuses and the sets each rule uses, an attempt's
+//!   end (status, due time, message action), success effects, replay and redrive, and the
+//!   claim SQL beside its rule (tested against SQLite).
 //! - [`retry`]: error classes and backoff; [`limits`]: per-destination budgets and circuits
-//!   (with a single half-open probe); [`recovery`]: waiting without spending Queues retries,
-//!   lost attempts, dead letters and attempt records retried in place.
+//!   (with a single half-open probe, and their SQL); [`recovery`]: waiting without spending
+//!   Queues retries, lost attempts, dead letters (and their SQL) and attempt records retried
+//!   in place.
 //! - [`auth`]: the admin bearer-token check (constant time); [`admin`]: the admin API's
 //!   cursor, filters, replay plan and secret scrubbing.
 //! - [`config`]: parsing of secret lists and numeric settings.
