@@ -4,8 +4,8 @@
 //! [`turn`] decides, from what D1 holds about the entity's other steps, whether a step may call
 //! now, is `skipped_stale` (a newer event was applied, or a newer event has a step pending,
 //! running or done), or waits for an older step's call in flight, so calls for one entity never
-//! overlap and never go backwards. The shell's claim applies the same rules in one conditional
-//! D1 statement.
+//! overlap and never go backwards. The claim applies the same rules in one conditional D1
+//! statement (`crate::lifecycle::claim`, tested against [`turn`] in SQLite).
 //!
 //! Steps with a key:
 //! - `hubspot.upsert_contact` from Stripe subscriptions: `stripe:subscription:<sub id>`; from
