@@ -12,7 +12,7 @@
 //! one `request` log line.
 
 use edgehooks_handlers::ids;
-use edgehooks_handlers::ingest::{require_signature_header, verify_and_parse, IngestError};
+use edgehooks_handlers::providers::{require_signature_header, verify_and_parse, IngestError};
 use edgehooks_handlers::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
 use futures_util::StreamExt;
 use serde_json::json;
@@ -20,8 +20,8 @@ use worker::{Context, Date, Env, Request, Response};
 
 use crate::config::{self, ProviderConfig};
 use crate::db::{self, PlannedEvent};
+use crate::dispatch::send_steps;
 use crate::error::{json_response, AppError};
-use crate::queue::send_steps;
 use crate::{hints, log, rejections};
 
 /// Read the body, refusing (413) as soon as it passes `limit` instead of buffering it all.

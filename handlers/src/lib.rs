@@ -3,9 +3,9 @@
 //!
 //! - [`webhook`]: the types every provider shares: the inbound request view, verification and
 //!   parse errors with their stable codes, and the parsed event.
-//! - [`stripe`], [`sendgrid`], [`hubspot`], [`shopify`]: one module per provider, each owning its
-//!   header format, signed message, event shape and dedupe key.
-//! - [`ingest`]: picks the provider module and runs verify then parse.
+//! - [`providers`]: one module per provider (Stripe, SendGrid, HubSpot, Shopify), each owning its
+//!   header format, signed message, event shape and dedupe key, and the dispatch that picks the
+//!   provider module and runs verify then parse.
 //! - [`routes`]: the table of provider + event type → follow-on steps.
 //! - [`downstream`]: request builders for each downstream API.
 //! - [`retry`]: error classes and backoff; [`limits`]: per-destination budgets and circuits
@@ -27,19 +27,14 @@ pub mod auth;
 pub mod config;
 pub mod connections;
 pub mod downstream;
-pub mod fields;
-pub mod hubspot;
 pub mod ids;
-pub mod ingest;
 pub mod limits;
+pub mod providers;
 pub mod recovery;
 pub mod rejections;
 pub mod retention;
 pub mod retry;
 pub mod routes;
-pub mod sendgrid;
-pub mod shopify;
 pub mod standard_webhooks;
-pub mod stripe;
 pub mod time;
 pub mod webhook;

@@ -11,16 +11,16 @@
 
 pub mod admin;
 mod customers;
-mod events;
 mod health;
+mod ingest;
 mod privacy;
 mod retention;
 mod state;
 mod steps;
 
 pub use customers::*;
-pub use events::*;
 pub use health::*;
+pub use ingest::*;
 pub use retention::*;
 pub use state::*;
 pub use steps::*;

@@ -11,8 +11,8 @@ use super::events::{classify, Source};
 use super::fields::{id_text, text};
 use super::subjects::sendgrid_email;
 use super::{BuildError, StepInput};
+use crate::providers::shopify::privacy_subject;
 use crate::routes::StepKind;
-use crate::shopify::privacy_subject;
 
 /// Why SendGrid will not deliver to an address any more (the SendGrid event name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
