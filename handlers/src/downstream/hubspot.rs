@@ -22,10 +22,9 @@
 use serde_json::{json, Map, Value};
 
 use super::customers::known_for;
-use super::events::{classify, Source};
-use super::fields::{
-    decimal_text, id_text, int, iso_date, iso_datetime_ms, put, stripe_amount, text,
-};
+use super::event_kind::{classify, EventKind};
+use super::format::{put, stripe_amount};
+use super::payload::{decimal_text, id_text, int, text};
 use super::subjects::{
     checkout_person, invoice_person, sendgrid_email, shopify_customer_id, shopify_customer_person,
     shopify_order_person, stripe_customer_id, stripe_object, subscription_person,
@@ -35,6 +34,7 @@ use super::{
     bearer, join_url, json_content, BuildError, DestinationConfig, HttpRequestSpec, StepInput,
 };
 use crate::time::rfc3339_to_unix_ms;
+use crate::time::{iso_date, iso_datetime_ms};
 
 pub const UPSERT_PATH: &str = "/crm/v3/objects/contacts/batch/upsert";
 pub const DEALS_UPSERT_PATH: &str = "/crm/v3/objects/deals/batch/upsert";
@@ -71,13 +71,13 @@ pub(crate) fn contact_properties(
     payload: &Value,
 ) -> Result<Map<String, Value>, BuildError> {
     let properties = match classify(input.provider, input.event_type) {
-        Source::StripeCheckout => {
+        EventKind::StripeCheckout => {
             let session = stripe_object(payload)?;
             let mut p = person_properties(&checkout_person(session)?, false);
             put(&mut p, "stripe_customer_id", stripe_customer_id(session));
             p
         }
-        Source::StripeSubscription { .. } => {
+        EventKind::StripeSubscription { .. } => {
             let sub = stripe_object(payload)?;
             let mut p = person_properties(&subscription_person(sub, known_for(sub, input))?, false);
             put(&mut p, "stripe_customer_id", stripe_customer_id(sub));
@@ -86,7 +86,7 @@ pub(crate) fn contact_properties(
             put(&mut p, "stripe_plan", subscription_plan(sub));
             p
         }
-        Source::StripeInvoice { failed } => {
+        EventKind::StripeInvoice { failed } => {
             let invoice = stripe_object(payload)?;
             let person = invoice_person(invoice, known_for(invoice, input))?;
             let mut p = Map::new();
@@ -121,7 +121,7 @@ pub(crate) fn contact_properties(
             put(&mut p, "stripe_last_payment_date", when.and_then(iso_date));
             p
         }
-        Source::ShopifyOrder { .. } => {
+        EventKind::ShopifyOrder { .. } => {
             let mut p = person_properties(&shopify_order_person(payload)?, true);
             put(
                 &mut p,
@@ -130,7 +130,7 @@ pub(crate) fn contact_properties(
             );
             p
         }
-        Source::ShopifyCustomer => {
+        EventKind::ShopifyCustomer => {
             let mut p = person_properties(&shopify_customer_person(payload)?, true);
             put(
                 &mut p,
@@ -139,7 +139,7 @@ pub(crate) fn contact_properties(
             );
             p
         }
-        Source::SendGridSuppression(reason) => {
+        EventKind::SendGridSuppression(reason) => {
             let mut p = Map::new();
             put(&mut p, "email", Some(sendgrid_email(payload)?));
             put(&mut p, "sendgrid_email_status", Some(reason.name()));
@@ -179,7 +179,7 @@ pub fn create_deal(
 ) -> Result<HttpRequestSpec, BuildError> {
     if !matches!(
         classify(input.provider, input.event_type),
-        Source::ShopifyOrder { new: true }
+        EventKind::ShopifyOrder { new: true }
     ) {
         return Err(BuildError::UnsupportedEvent);
     }

@@ -7,8 +7,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::events::{classify, Source};
-use super::fields::{id_text, text};
+use super::event_kind::{classify, EventKind};
+use super::payload::{id_text, text};
 use super::subjects::sendgrid_email;
 use super::{BuildError, StepInput};
 use crate::providers::shopify::privacy_subject;
@@ -160,12 +160,12 @@ pub(crate) fn plan(
 ) -> Result<LocalAction, BuildError> {
     let source = classify(input.provider, input.event_type);
     match (kind, source) {
-        (StepKind::ShopMarkInactive, Source::ShopifyAppUninstalled) => {
+        (StepKind::ShopMarkInactive, EventKind::ShopifyAppUninstalled) => {
             Ok(LocalAction::MarkShopInactive {
                 shop_domain: shop_domain(input, payload, "/myshopify_domain")?,
             })
         }
-        (StepKind::PrivacyRedact, Source::ShopifyRedact { shop }) => {
+        (StepKind::PrivacyRedact, EventKind::ShopifyRedact { shop }) => {
             let shop_domain = shop_domain(input, payload, "/shop_domain")?;
             if shop {
                 return Ok(LocalAction::Redact {
@@ -186,7 +186,7 @@ pub(crate) fn plan(
                 order_ids: ids(payload, "orders_to_redact"),
             })
         }
-        (StepKind::PrivacyExport, Source::ShopifyDataRequest) => {
+        (StepKind::PrivacyExport, EventKind::ShopifyDataRequest) => {
             let shop_domain = shop_domain(input, payload, "/shop_domain")?;
             let subject = privacy_subject(payload).unwrap_or_default();
             if subject.customer_id.is_none() && subject.customer_email.is_none() {
@@ -200,25 +200,25 @@ pub(crate) fn plan(
                 data_request_id: id_text(payload, "/data_request/id"),
             })
         }
-        (StepKind::SuppressionRecord, Source::SendGridSuppression(reason)) => {
+        (StepKind::SuppressionRecord, EventKind::SendGridSuppression(reason)) => {
             Ok(LocalAction::RecordSuppression {
                 email: lower_email(sendgrid_email(payload)?),
                 reason,
             })
         }
-        (StepKind::EngagementCount, Source::SendGridEngagement(kind)) => {
+        (StepKind::EngagementCount, EventKind::SendGridEngagement(kind)) => {
             Ok(LocalAction::CountEngagement {
                 email: lower_email(sendgrid_email(payload)?),
                 kind,
             })
         }
-        (StepKind::PrivacyRedact, Source::HubSpotDeletion { privacy: true }) => {
+        (StepKind::PrivacyRedact, EventKind::HubSpotDeletion { privacy: true }) => {
             Ok(LocalAction::ForgetContact {
                 hubspot_contact_id: id_text(payload, "/objectId")
                     .ok_or(BuildError::MissingField("objectId"))?,
             })
         }
-        (StepKind::MappingMarkDeleted, Source::HubSpotDeletion { .. }) => {
+        (StepKind::MappingMarkDeleted, EventKind::HubSpotDeletion { .. }) => {
             Ok(LocalAction::MarkMappingDeleted {
                 hubspot_contact_id: id_text(payload, "/objectId")
                     .ok_or(BuildError::MissingField("objectId"))?,

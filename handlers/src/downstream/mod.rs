@@ -8,20 +8,23 @@
 //! [`explain_failure`] gives a known downstream refusal its own error code. Pure: no I/O, no
 //! clock, no panics on any payload.
 //!
-//! Files: `events` classifies event types and says which step handles which; `fields` holds
-//! payload and formatting helpers; `subjects` reads who an event is about; `customers` resolves
+//! Files: `event_kind` classifies a (provider, event type) into the `EventKind` the builders
+//! understand (once, in [`plan`]) and says which step handles which; `payload` reads optional
+//! fields out of payloads; `format` shapes values for the APIs (amounts, form encoding, Slack
+//! escaping, hashed emails; dates are in [`crate::time`]); `subjects` reads who an event is about; `customers` resolves
 //! the Stripe customer behind an id; one file per
 //! destination (`hubspot`, `sendgrid`, `stripe`, `slack`) builds its requests; `local` builds the
 //! D1 actions; `mapping` owns the HubSpot → Stripe contact mapping and echo detection; `ordering`
 //! the entity keys and whose turn it is; `settings` reads destinations from configuration.
 
 pub mod customers;
-mod events;
-mod fields;
+mod event_kind;
+mod format;
 pub mod hubspot;
 pub mod local;
 pub mod mapping;
 mod ordering;
+mod payload;
 pub mod sendgrid;
 pub mod settings;
 pub mod slack;
@@ -36,7 +39,7 @@ use crate::routes::{Destination, StepKind};
 use crate::webhook::Provider;
 
 pub use customers::{CustomerLookup, KnownCustomer};
-pub use events::supports;
+pub use event_kind::supports;
 pub use local::{EngagementKind, LocalAction, SuppressionReason};
 pub use mapping::{contact_change, ContactChange, ContactLink};
 pub use ordering::{entity_key, planned_entity, turn, CallTiming, EntityStanding, Turn};

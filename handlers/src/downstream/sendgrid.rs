@@ -15,8 +15,9 @@
 use serde_json::{json, Map, Value};
 
 use super::customers::known_for;
-use super::events::{classify, Source};
-use super::fields::{int, iso_date, put, stripe_amount, text};
+use super::event_kind::{classify, EventKind};
+use super::format::{put, stripe_amount};
+use super::payload::{int, text};
 use super::settings::{SendGridSettings, Template, SENDGRID_FROM_EMAIL};
 use super::subjects::{
     checkout_person, invoice_person, stripe_object, subscription_person, subscription_plan, Person,
@@ -24,15 +25,16 @@ use super::subjects::{
 use super::{
     bearer, join_url, json_content, BuildError, DestinationConfig, HttpRequestSpec, StepInput,
 };
+use crate::time::iso_date;
 
 pub const MAIL_SEND_PATH: &str = "/v3/mail/send";
 
 /// The template a supported event sends.
 fn template_for(input: &StepInput) -> Result<Template, BuildError> {
     match classify(input.provider, input.event_type) {
-        Source::StripeCheckout => Ok(Template::OrderConfirmation),
-        Source::StripeSubscription { deleted: true } => Ok(Template::Cancellation),
-        Source::StripeInvoice { failed: true } => Ok(Template::Dunning),
+        EventKind::StripeCheckout => Ok(Template::OrderConfirmation),
+        EventKind::StripeSubscription { deleted: true } => Ok(Template::Cancellation),
+        EventKind::StripeInvoice { failed: true } => Ok(Template::Dunning),
         _ => Err(BuildError::UnsupportedEvent),
     }
 }

@@ -7,8 +7,9 @@
 use serde_json::{json, Value};
 
 use super::customers::known_for;
-use super::events::{classify, Source};
-use super::fields::{id_text, int, slack_escape, stripe_amount, text};
+use super::event_kind::{classify, EventKind};
+use super::format::{slack_escape, stripe_amount};
+use super::payload::{id_text, int, text};
 use super::subjects::{invoice_person, shopify_order_person, stripe_object};
 use super::{json_content, BuildError, HttpRequestSpec, StepInput};
 use crate::webhook::Provider;
@@ -100,8 +101,8 @@ pub fn notify(
     webhook_url: &str,
 ) -> Result<HttpRequestSpec, BuildError> {
     let message = match classify(input.provider, input.event_type) {
-        Source::StripeInvoice { failed: true } => payment_failed(input, payload)?,
-        Source::ShopifyOrder { new: true } => new_order(input, payload)?,
+        EventKind::StripeInvoice { failed: true } => payment_failed(input, payload)?,
+        EventKind::ShopifyOrder { new: true } => new_order(input, payload)?,
         _ => generic(input, payload),
     };
     Ok(HttpRequestSpec {
