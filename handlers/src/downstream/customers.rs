@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use super::event_kind::{classify, EventKind};
+use super::event_kind::EventKind;
 use super::payload::{first_text, text};
 use super::settings::DownstreamSettings;
 use super::stripe::{valid_customer_id, CUSTOMERS_PATH};
@@ -167,19 +167,19 @@ pub(crate) fn known_for<'a>(object: &Value, input: &StepInput<'a>) -> Option<&'a
 /// object with neither an email nor a valid customer id is left to the builder's
 /// `missing_field` error.
 pub(crate) fn resolve_person(
+    event: EventKind,
     kind: StepKind,
     input: &StepInput,
     payload: &Value,
     settings: &DownstreamSettings,
 ) -> Result<Option<StepAction>, BuildError> {
-    let source = classify(input.provider, input.event_type);
-    if !needs_person(kind, source) {
+    if !needs_person(kind, event) {
         return Ok(None);
     }
     let Ok(object) = stripe_object(payload) else {
         return Ok(None);
     };
-    if own_email(object, source).is_some() {
+    if own_email(object, event).is_some() {
         return Ok(None);
     }
     let Some(id) = stripe_customer_id(object).filter(|id| valid_customer_id(id)) else {

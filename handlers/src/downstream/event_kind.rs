@@ -6,11 +6,14 @@
 use crate::routes::StepKind;
 use crate::webhook::Provider;
 
+use super::StepInput;
+
 use super::local::{EngagementKind, SuppressionReason};
 
-/// The event shapes the builders understand.
+/// The event shapes the builders understand. [`super::plan`] classifies the event once and
+/// passes its kind to the builders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum EventKind {
+pub enum EventKind {
     StripeCheckout,
     /// Any `customer.subscription.*` event: the object is a Subscription.
     StripeSubscription {
@@ -42,6 +45,13 @@ pub(crate) enum EventKind {
     SendGridEngagement(EngagementKind),
     /// Anything else: only `slack.notify` (with a generic message) takes it.
     Other,
+}
+
+impl EventKind {
+    /// The kind of the event `input` belongs to.
+    pub fn of(input: &StepInput) -> EventKind {
+        classify(input.provider, input.event_type)
+    }
 }
 
 pub(crate) fn classify(provider: Provider, event_type: &str) -> EventKind {
@@ -90,7 +100,11 @@ pub(crate) fn classify(provider: Provider, event_type: &str) -> EventKind {
 /// (with a generic message for types it has no template for); `hubspot.create_deal` only new
 /// orders, so that an override can never create a deal per order update.
 pub fn supports(kind: StepKind, provider: Provider, event_type: &str) -> bool {
-    let source = classify(provider, event_type);
+    takes(kind, classify(provider, event_type))
+}
+
+/// True when step `kind` can run for events of kind `source` (see [`supports`]).
+pub(crate) fn takes(kind: StepKind, source: EventKind) -> bool {
     match kind {
         StepKind::HubSpotUpsertContact => matches!(
             source,

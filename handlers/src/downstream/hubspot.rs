@@ -22,7 +22,7 @@
 use serde_json::{json, Map, Value};
 
 use super::customers::known_for;
-use super::event_kind::{classify, EventKind};
+use super::event_kind::EventKind;
 use super::format::{put, stripe_amount};
 use super::payload::{decimal_text, id_text, int, text};
 use super::subjects::{
@@ -67,10 +67,11 @@ fn person_properties(person: &Person, with_phone: bool) -> Map<String, Value> {
 
 /// The contact properties an event carries, keyed by HubSpot property name (`email` included).
 pub(crate) fn contact_properties(
+    event: EventKind,
     input: &StepInput,
     payload: &Value,
 ) -> Result<Map<String, Value>, BuildError> {
-    let properties = match classify(input.provider, input.event_type) {
+    let properties = match event {
         EventKind::StripeCheckout => {
             let session = stripe_object(payload)?;
             let mut p = person_properties(&checkout_person(session)?, false);
@@ -152,11 +153,12 @@ pub(crate) fn contact_properties(
 
 /// `hubspot.upsert_contact`: one batch upsert input keyed by email.
 pub fn upsert_contact(
+    event: EventKind,
     input: &StepInput,
     payload: &Value,
     destination: &DestinationConfig,
 ) -> Result<HttpRequestSpec, BuildError> {
-    let properties = contact_properties(input, payload)?;
+    let properties = contact_properties(event, input, payload)?;
     let email = properties
         .get("email")
         .cloned()
@@ -173,14 +175,12 @@ pub fn upsert_contact(
 /// (`#1001`), `amount` the order's `total_price`, `closedate` its `processed_at` (else
 /// `created_at`, else the event time) in UTC.
 pub fn create_deal(
+    event: EventKind,
     input: &StepInput,
     payload: &Value,
     destination: &DestinationConfig,
 ) -> Result<HttpRequestSpec, BuildError> {
-    if !matches!(
-        classify(input.provider, input.event_type),
-        EventKind::ShopifyOrder { new: true }
-    ) {
+    if event != (EventKind::ShopifyOrder { new: true }) {
         return Err(BuildError::UnsupportedEvent);
     }
     if input.step_id.trim().is_empty() {
@@ -282,6 +282,7 @@ mod tests {
     fn checkout_becomes_contact_upsert() {
         let payload = json!({"data":{"object":{"customer":"cus_9","customer_details":{"email":"ada@example.com","name":"Ada King Lovelace"}}}});
         let spec = upsert_contact(
+            EventKind::of(&input(Provider::Stripe, "checkout.session.completed")),
             &input(Provider::Stripe, "checkout.session.completed"),
             &payload,
             &dest(),
@@ -307,7 +308,7 @@ mod tests {
         let payload = json!({"data":{"object":{"customer_email":"a@x.test"}}});
         let mut i = input(Provider::Stripe, "invoice.payment_failed");
         i.occurred_at_ms = None;
-        let props = contact_properties(&i, &payload).unwrap();
+        let props = contact_properties(EventKind::of(&i), &i, &payload).unwrap();
         assert_eq!(
             Value::Object(props),
             json!({"email":"a@x.test","stripe_last_payment_status":"failed"})
@@ -319,6 +320,7 @@ mod tests {
         let i = input(Provider::Stripe, "checkout.session.completed");
         assert_eq!(
             upsert_contact(
+                EventKind::of(&i),
                 &i,
                 &json!({"data":{"object":{"customer_details":{}}}}),
                 &dest()
@@ -326,17 +328,22 @@ mod tests {
             Err(BuildError::MissingField("customer_details.email"))
         );
         assert_eq!(
-            upsert_contact(&i, &json!([1, 2]), &dest()),
+            upsert_contact(EventKind::of(&i), &i, &json!([1, 2]), &dest()),
             Err(BuildError::MissingField("data.object"))
         );
         let i = input(Provider::Shopify, "customers/update");
         assert_eq!(
-            upsert_contact(&i, &json!({"id": 5, "phone": "+1"}), &dest()),
+            upsert_contact(
+                EventKind::of(&i),
+                &i,
+                &json!({"id": 5, "phone": "+1"}),
+                &dest()
+            ),
             Err(BuildError::MissingField("email"))
         );
         let i = input(Provider::Shopify, "orders/updated");
         assert_eq!(
-            create_deal(&i, &json!({"name": "#1"}), &dest()),
+            create_deal(EventKind::of(&i), &i, &json!({"name": "#1"}), &dest()),
             Err(BuildError::UnsupportedEvent)
         );
     }
@@ -344,7 +351,13 @@ mod tests {
     #[test]
     fn deal_falls_back_to_order_number_and_event_time() {
         let i = input(Provider::Shopify, "orders/create");
-        let spec = create_deal(&i, &json!({"order_number": 1001}), &dest()).unwrap();
+        let spec = create_deal(
+            EventKind::of(&i),
+            &i,
+            &json!({"order_number": 1001}),
+            &dest(),
+        )
+        .unwrap();
         let body: Value = serde_json::from_str(&spec.body).unwrap();
         assert_eq!(
             body,
@@ -353,7 +366,7 @@ mod tests {
                 "closedate":"2023-11-14T22:13:20.000Z","edgehooks_idempotency_key":"s1"}}]})
         );
         assert_eq!(
-            create_deal(&i, &json!({}), &dest()),
+            create_deal(EventKind::of(&i), &i, &json!({}), &dest()),
             Err(BuildError::MissingField("name"))
         );
     }
@@ -363,7 +376,7 @@ mod tests {
         let mut i = input(Provider::Shopify, "orders/create");
         i.step_id = "evt_0123:hubspot.create_deal";
         let payload = json!({"name": "#7", "total_price": "12.50", "currency": "EUR"});
-        let spec = create_deal(&i, &payload, &dest()).unwrap();
+        let spec = create_deal(EventKind::of(&i), &i, &payload, &dest()).unwrap();
         assert_eq!(spec.method, "POST");
         assert_eq!(
             spec.url,
@@ -383,15 +396,22 @@ mod tests {
         );
         assert_eq!(inputs[0]["properties"]["amount"], "12.50");
         // A retry (same step) builds the very same request: HubSpot resolves it to the same deal.
-        assert_eq!(create_deal(&i, &payload, &dest()).unwrap(), spec);
+        assert_eq!(
+            create_deal(EventKind::of(&i), &i, &payload, &dest()).unwrap(),
+            spec
+        );
         // Another step (another order) has another key.
         i.step_id = "evt_4567:hubspot.create_deal";
-        let other: Value =
-            serde_json::from_str(&create_deal(&i, &payload, &dest()).unwrap().body).unwrap();
+        let other: Value = serde_json::from_str(
+            &create_deal(EventKind::of(&i), &i, &payload, &dest())
+                .unwrap()
+                .body,
+        )
+        .unwrap();
         assert_ne!(other["inputs"][0]["id"], inputs[0]["id"]);
         i.step_id = " ";
         assert_eq!(
-            create_deal(&i, &payload, &dest()),
+            create_deal(EventKind::of(&i), &i, &payload, &dest()),
             Err(BuildError::MissingField("idempotency_key"))
         );
     }

@@ -7,7 +7,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::event_kind::{classify, EventKind};
+use super::event_kind::EventKind;
 use super::payload::{id_text, text};
 use super::subjects::sendgrid_email;
 use super::{BuildError, StepInput};
@@ -154,12 +154,12 @@ fn shop_domain(input: &StepInput, payload: &Value, field: &str) -> Result<String
 }
 
 pub(crate) fn plan(
+    event: EventKind,
     kind: StepKind,
     input: &StepInput,
     payload: &Value,
 ) -> Result<LocalAction, BuildError> {
-    let source = classify(input.provider, input.event_type);
-    match (kind, source) {
+    match (kind, event) {
         (StepKind::ShopMarkInactive, EventKind::ShopifyAppUninstalled) => {
             Ok(LocalAction::MarkShopInactive {
                 shop_domain: shop_domain(input, payload, "/myshopify_domain")?,
@@ -251,7 +251,7 @@ mod tests {
         );
         let payload = json!({"shop_domain": "s.myshopify.com", "customer": {}});
         assert_eq!(
-            plan(StepKind::PrivacyRedact, &i, &payload),
+            plan(EventKind::of(&i), StepKind::PrivacyRedact, &i, &payload),
             Err(BuildError::MissingField("customer"))
         );
     }
@@ -261,7 +261,7 @@ mod tests {
         let i = input(Provider::Shopify, "shop/redact", None);
         let payload = json!({"shop_domain": "s.myshopify.com", "customer": {"id": 1}});
         assert_eq!(
-            plan(StepKind::PrivacyRedact, &i, &payload),
+            plan(EventKind::of(&i), StepKind::PrivacyRedact, &i, &payload),
             Ok(LocalAction::Redact {
                 shop_domain: "s.myshopify.com".into(),
                 customer_id: None,
@@ -270,7 +270,7 @@ mod tests {
             })
         );
         assert_eq!(
-            plan(StepKind::PrivacyRedact, &i, &json!({})),
+            plan(EventKind::of(&i), StepKind::PrivacyRedact, &i, &json!({})),
             Err(BuildError::MissingField("shop_domain"))
         );
     }
@@ -297,18 +297,33 @@ mod tests {
             json!({"objectId": 51234567890_u64, "subscriptionType": "contact.privacyDeletion"});
         let privacy = input(Provider::HubSpot, "contact.privacyDeletion", None);
         assert_eq!(
-            plan(StepKind::PrivacyRedact, &privacy, &payload),
+            plan(
+                EventKind::of(&privacy),
+                StepKind::PrivacyRedact,
+                &privacy,
+                &payload
+            ),
             Ok(LocalAction::ForgetContact {
                 hubspot_contact_id: "51234567890".into()
             })
         );
         let plain = input(Provider::HubSpot, "contact.deletion", None);
         assert_eq!(
-            plan(StepKind::PrivacyRedact, &plain, &payload),
+            plan(
+                EventKind::of(&plain),
+                StepKind::PrivacyRedact,
+                &plain,
+                &payload
+            ),
             Err(BuildError::UnsupportedEvent)
         );
         assert_eq!(
-            plan(StepKind::PrivacyRedact, &privacy, &json!({})),
+            plan(
+                EventKind::of(&privacy),
+                StepKind::PrivacyRedact,
+                &privacy,
+                &json!({})
+            ),
             Err(BuildError::MissingField("objectId"))
         );
     }
@@ -318,6 +333,7 @@ mod tests {
         let i = input(Provider::SendGrid, "open", None);
         assert_eq!(
             plan(
+                EventKind::of(&i),
                 StepKind::SuppressionRecord,
                 &i,
                 &json!({"email": "a@x.test"})
