@@ -7,7 +7,8 @@
 //!   header format, signed message, event shape and dedupe key, and the dispatch that picks the
 //!   provider module and runs verify then parse.
 //! - [`routes`]: the table of provider + event type → follow-on steps.
-//! - [`downstream`]: request builders for each downstream API.
+//! - [`downstream`]: planning follow-on steps: what kind of event it is (classified once), then
+//!   the request builders for each downstream API and the local D1 actions.
 //! - [`retry`]: error classes and backoff; [`limits`]: per-destination budgets and circuits
 //!   (with a single half-open probe); [`recovery`]: waiting without spending Queues retries,
 //!   lost attempts, dead letters and attempt records retried in place.
@@ -20,7 +21,8 @@
 //! - [`standard_webhooks`]: signing (and verifying) deliveries per the Standard Webhooks spec.
 //! - [`rejections`]: verification failures tallied in memory and flushed at most once a minute;
 //!   [`retention`]: how long rows live and which may never be deleted.
-//! - [`time`]: the few calendar conversions the providers need (RFC 3339, HTTP dates).
+//! - [`time`]: the few calendar conversions the providers and builders need (RFC 3339, HTTP
+//!   dates, ISO dates from Unix time).
 
 pub mod admin;
 pub mod auth;

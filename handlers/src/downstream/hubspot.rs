@@ -65,6 +65,48 @@ fn person_properties(person: &Person, with_phone: bool) -> Map<String, Value> {
     properties
 }
 
+/// The payment properties of a Stripe invoice event: who paid (or failed to), the status, the
+/// amount in major units and the day.
+fn invoice_properties(
+    failed: bool,
+    input: &StepInput,
+    payload: &Value,
+) -> Result<Map<String, Value>, BuildError> {
+    let invoice = stripe_object(payload)?;
+    let person = invoice_person(invoice, known_for(invoice, input))?;
+    let mut p = Map::new();
+    put(&mut p, "email", Some(person.email.as_str()));
+    put(&mut p, "stripe_customer_id", stripe_customer_id(invoice));
+    let status = if failed { "failed" } else { "succeeded" };
+    put(&mut p, "stripe_last_payment_status", Some(status));
+    let amount_field = if failed {
+        "/amount_due"
+    } else {
+        "/amount_paid"
+    };
+    let currency = text(invoice, "/currency");
+    if let (Some(amount), Some(currency)) = (int(invoice, amount_field), currency) {
+        put(
+            &mut p,
+            "stripe_last_payment_amount",
+            Some(stripe_amount(amount, currency)),
+        );
+        put(
+            &mut p,
+            "stripe_last_payment_currency",
+            Some(currency.to_ascii_uppercase()),
+        );
+    }
+    let paid_at = (!failed)
+        .then(|| int(invoice, "/status_transitions/paid_at"))
+        .flatten();
+    let when = paid_at
+        .or_else(|| input.occurred_at_ms.map(|ms| ms.div_euclid(1000)))
+        .or_else(|| int(invoice, "/created"));
+    put(&mut p, "stripe_last_payment_date", when.and_then(iso_date));
+    Ok(p)
+}
+
 /// The contact properties an event carries, keyed by HubSpot property name (`email` included).
 pub(crate) fn contact_properties(
     event: EventKind,
@@ -87,41 +129,7 @@ pub(crate) fn contact_properties(
             put(&mut p, "stripe_plan", subscription_plan(sub));
             p
         }
-        EventKind::StripeInvoice { failed } => {
-            let invoice = stripe_object(payload)?;
-            let person = invoice_person(invoice, known_for(invoice, input))?;
-            let mut p = Map::new();
-            put(&mut p, "email", Some(person.email.as_str()));
-            put(&mut p, "stripe_customer_id", stripe_customer_id(invoice));
-            let status = if failed { "failed" } else { "succeeded" };
-            put(&mut p, "stripe_last_payment_status", Some(status));
-            let amount_field = if failed {
-                "/amount_due"
-            } else {
-                "/amount_paid"
-            };
-            let currency = text(invoice, "/currency");
-            if let (Some(amount), Some(currency)) = (int(invoice, amount_field), currency) {
-                put(
-                    &mut p,
-                    "stripe_last_payment_amount",
-                    Some(stripe_amount(amount, currency)),
-                );
-                put(
-                    &mut p,
-                    "stripe_last_payment_currency",
-                    Some(currency.to_ascii_uppercase()),
-                );
-            }
-            let paid_at = (!failed)
-                .then(|| int(invoice, "/status_transitions/paid_at"))
-                .flatten();
-            let when = paid_at
-                .or_else(|| input.occurred_at_ms.map(|ms| ms.div_euclid(1000)))
-                .or_else(|| int(invoice, "/created"));
-            put(&mut p, "stripe_last_payment_date", when.and_then(iso_date));
-            p
-        }
+        EventKind::StripeInvoice { failed } => invoice_properties(failed, input, payload)?,
         EventKind::ShopifyOrder { .. } => {
             let mut p = person_properties(&shopify_order_person(payload)?, true);
             put(

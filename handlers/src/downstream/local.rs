@@ -153,6 +153,50 @@ fn shop_domain(input: &StepInput, payload: &Value, field: &str) -> Result<String
         .ok_or(BuildError::MissingField("shop_domain"))
 }
 
+/// A Shopify `shop/redact` (everything of the shop) or `customers/redact` (one customer, who
+/// must be named by id or email).
+fn shopify_redact(
+    shop: bool,
+    input: &StepInput,
+    payload: &Value,
+) -> Result<LocalAction, BuildError> {
+    let shop_domain = shop_domain(input, payload, "/shop_domain")?;
+    if shop {
+        return Ok(LocalAction::Redact {
+            shop_domain,
+            customer_id: None,
+            customer_email: None,
+            order_ids: Vec::new(),
+        });
+    }
+    let subject = privacy_subject(payload).unwrap_or_default();
+    if subject.customer_id.is_none() && subject.customer_email.is_none() {
+        return Err(BuildError::MissingField("customer"));
+    }
+    Ok(LocalAction::Redact {
+        shop_domain,
+        customer_id: subject.customer_id,
+        customer_email: subject.customer_email.as_deref().map(lower_email),
+        order_ids: ids(payload, "orders_to_redact"),
+    })
+}
+
+/// A Shopify `customers/data_request`: the customer (by id or email) whose data to collect.
+fn shopify_export(input: &StepInput, payload: &Value) -> Result<LocalAction, BuildError> {
+    let shop_domain = shop_domain(input, payload, "/shop_domain")?;
+    let subject = privacy_subject(payload).unwrap_or_default();
+    if subject.customer_id.is_none() && subject.customer_email.is_none() {
+        return Err(BuildError::MissingField("customer"));
+    }
+    Ok(LocalAction::Export {
+        shop_domain,
+        customer_id: subject.customer_id,
+        customer_email: subject.customer_email.as_deref().map(lower_email),
+        order_ids: ids(payload, "orders_requested"),
+        data_request_id: id_text(payload, "/data_request/id"),
+    })
+}
+
 pub(crate) fn plan(
     event: EventKind,
     kind: StepKind,
@@ -166,40 +210,9 @@ pub(crate) fn plan(
             })
         }
         (StepKind::PrivacyRedact, EventKind::ShopifyRedact { shop }) => {
-            let shop_domain = shop_domain(input, payload, "/shop_domain")?;
-            if shop {
-                return Ok(LocalAction::Redact {
-                    shop_domain,
-                    customer_id: None,
-                    customer_email: None,
-                    order_ids: Vec::new(),
-                });
-            }
-            let subject = privacy_subject(payload).unwrap_or_default();
-            if subject.customer_id.is_none() && subject.customer_email.is_none() {
-                return Err(BuildError::MissingField("customer"));
-            }
-            Ok(LocalAction::Redact {
-                shop_domain,
-                customer_id: subject.customer_id,
-                customer_email: subject.customer_email.as_deref().map(lower_email),
-                order_ids: ids(payload, "orders_to_redact"),
-            })
+            shopify_redact(shop, input, payload)
         }
-        (StepKind::PrivacyExport, EventKind::ShopifyDataRequest) => {
-            let shop_domain = shop_domain(input, payload, "/shop_domain")?;
-            let subject = privacy_subject(payload).unwrap_or_default();
-            if subject.customer_id.is_none() && subject.customer_email.is_none() {
-                return Err(BuildError::MissingField("customer"));
-            }
-            Ok(LocalAction::Export {
-                shop_domain,
-                customer_id: subject.customer_id,
-                customer_email: subject.customer_email.as_deref().map(lower_email),
-                order_ids: ids(payload, "orders_requested"),
-                data_request_id: id_text(payload, "/data_request/id"),
-            })
-        }
+        (StepKind::PrivacyExport, EventKind::ShopifyDataRequest) => shopify_export(input, payload),
         (StepKind::SuppressionRecord, EventKind::SendGridSuppression(reason)) => {
             Ok(LocalAction::RecordSuppression {
                 email: lower_email(sendgrid_email(payload)?),
