@@ -7,13 +7,13 @@
 
 use edgehooks_handlers::config::{flag, number, secret_list, ConfigError};
 use edgehooks_handlers::downstream::DownstreamSettings;
-use edgehooks_handlers::ingest::ProviderKeys;
+use edgehooks_handlers::providers::ProviderKeys;
+use edgehooks_handlers::providers::{hubspot, sendgrid};
 use edgehooks_handlers::recovery::record_retries_fit;
 use edgehooks_handlers::retention::{retention_days, RETENTION_SETTING};
 use edgehooks_handlers::retry::RetryPolicy;
 use edgehooks_handlers::routes::{Destination, RouteTable, ROUTES_SETTING};
 use edgehooks_handlers::webhook::Provider;
-use edgehooks_handlers::{hubspot, sendgrid};
 use serde_json::{json, Map, Value};
 use worker::Env;
 

@@ -18,7 +18,7 @@ use worker::{
 };
 
 use crate::config::{self, text, ConsumerSettings};
-use crate::queue::{resend, Resend};
+use crate::dispatch::{resend, Resend};
 use crate::step::{self, Ack};
 use crate::{db, log};
 

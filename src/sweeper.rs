@@ -17,7 +17,7 @@ use worker::{D1Database, D1PreparedStatement, Date, Env};
 
 use crate::config::{consumer_settings, text};
 use crate::db::OverdueStep;
-use crate::queue::send_dispatched;
+use crate::dispatch::send_dispatched;
 use crate::{db, log, rejections};
 
 const PENDING_GRACE_MS: i64 = 60_000;

@@ -3,7 +3,7 @@
 //! properties: a single changed byte in the signed body, timestamp or signature is rejected, and
 //! arbitrary input never panics `verify`, `parse` or `signed_uri`.
 
-use edgehooks_handlers::hubspot::{
+use edgehooks_handlers::providers::hubspot::{
     self, sign_v3, signed_uri, Settings, SIGNATURE_V3_HEADER, TIMESTAMP_HEADER,
 };
 use edgehooks_handlers::webhook::{Clock, InboundRequest, Verified};

@@ -6,7 +6,9 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use edgehooks_handlers::sendgrid::{self, PublicKey, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use edgehooks_handlers::providers::sendgrid::{
+    self, PublicKey, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
 use edgehooks_handlers::webhook::{Clock, InboundRequest, Verified};
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use p256::ecdsa::{Signature, SigningKey};

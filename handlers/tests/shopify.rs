@@ -4,7 +4,7 @@
 //! body or the HMAC header is rejected, and arbitrary input never panics `verify`, `parse` or
 //! `privacy_subject`.
 
-use edgehooks_handlers::shopify::{
+use edgehooks_handlers::providers::shopify::{
     self, sign_header, PrivacySubject, HMAC_HEADER, SHOP_DOMAIN_HEADER, TOPIC_HEADER,
     TRIGGERED_AT_HEADER, WEBHOOK_ID_HEADER,
 };

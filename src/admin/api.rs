@@ -23,8 +23,8 @@ use worker::{Date, Env, Method, Request, Response};
 
 use crate::config::{provider_routes, text};
 use crate::db::admin as store;
+use crate::dispatch::send_steps;
 use crate::error::{AppError, ALLOW_GET, ALLOW_POST};
-use crate::queue::send_steps;
 
 /// Settings whose values must never appear in an admin response.
 const SECRET_SETTINGS: [&str; 11] = [

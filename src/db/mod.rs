@@ -1,5 +1,5 @@
 //! Every SQL statement edgehooks runs against D1, grouped by what it serves: `admin` (the admin
-//! API: event pages, timelines, dead letters, replay and redrive resets), `events` (ingest:
+//! API: event pages, timelines, dead letters, replay and redrive resets), `ingest` (ingest:
 //! events, planned steps, rejected deliveries, rejection counters), `steps` (the step ledger:
 //! claims, attempts, the sweeper's queries), `customers` (the Stripe customers behind customer
 //! ids), `state` (what steps maintain: applied ordering versions, contact links, shops,
@@ -8,19 +8,33 @@
 //! rows past `RETENTION_DAYS`, expiring exports).
 //! Numbers are bound as f64 (D1 rejects BigInt); writes that must be all-or-nothing go through
 //! `batch`, which D1 runs as one transaction.
+//!
+//! Which module writes which table (inserts and updates; `privacy` also scrubs and deletes a
+//! person's rows everywhere, `retention` deletes expired rows everywhere):
+//!
+//! | table | written by |
+//! |---|---|
+//! | `events` | `ingest` (insert, rejected rows), `steps` (`purge_payloads`, for retention) |
+//! | `steps` | `ingest` (insert, shared with replay), `steps` (lifecycle), `admin` (replay, redrive) |
+//! | `attempts` | `steps` |
+//! | `rejections` | `ingest` (hourly tallies) |
+//! | `stripe_customers` | `customers` (called from ingest's transaction and customer lookups) |
+//! | `entity_versions`, `contact_links`, `shops`, `suppressions`, `engagement` | `state` |
+//! | `destination_health` | `health` |
+//! | `privacy_requests` | `privacy`, `retention` (expiry) |
 
 pub mod admin;
 mod customers;
-mod events;
 mod health;
+mod ingest;
 mod privacy;
 mod retention;
 mod state;
 mod steps;
 
 pub use customers::*;
-pub use events::*;
 pub use health::*;
+pub use ingest::*;
 pub use retention::*;
 pub use state::*;
 pub use steps::*;
