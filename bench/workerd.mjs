@@ -27,7 +27,9 @@ import { startFakeDownstream } from "../tests/helpers/fake-downstream.mjs";
 import { startWorker } from "../tests/helpers/worker.mjs";
 import { Miniflare } from "miniflare";
 import { devVars } from "./dev-vars.mjs";
-import { readWranglerConfig } from "../scripts/wrangler-config.mjs";
+import { bindingOptions, readWranglerConfig } from "../scripts/wrangler-config.mjs";
+
+const pick = (object, keys) => Object.fromEntries(keys.map((k) => [k, object[k]]));
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values: args } = parseArgs({
@@ -107,9 +109,8 @@ if (args.runtime === "wrangler") {
   const mf = new Miniflare({
     modules: true,
     scriptPath: path.join(ROOT, "bench/control-worker.js"),
-    compatibilityDate: (await readWranglerConfig()).compatibility_date,
-    kvNamespaces: ["IDEMPOTENCY"],
-    d1Databases: ["DB"],
+    // Date, flags, KV and D1 as wrangler.toml declares them; no queues (the control stores only).
+    ...pick(bindingOptions(await readWranglerConfig()), ["compatibilityDate", "compatibilityFlags", "kvNamespaces", "d1Databases"]),
     ...(args["in-memory"] ? {} : { d1Persist: path.join(state, "d1"), kvPersist: path.join(state, "kv") }),
     host: "127.0.0.1",
     port: PORT,

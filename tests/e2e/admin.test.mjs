@@ -3,7 +3,7 @@
 // redrive (dry run vs real), rejection counts and totals; no configured secret in any response.
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { downstreamVars, startWorker, waitFor, TEST_SECRETS, waitForNoStepInFlight } from "../helpers/worker.mjs";
+import { downstreamVars, startWorker, waitFor, TEST_SECRETS, waitForNoStepInFlight, consumersWith } from "../helpers/worker.mjs";
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 import { shopifyDelivery, shopifyOrder } from "../helpers/providers.mjs";
@@ -290,7 +290,7 @@ describe("admin redrive of 500 step ids", () => {
     // No consumer for `steps`: the redriven messages wait in the queue, so the test sees only
     // what the redrive itself did.
     worker = await startWorker({
-      miniflare: { queueConsumers: { "steps-dlq": { maxBatchSize: 10, maxBatchTimeout: 0.2 } } },
+      miniflare: { queueConsumers: consumersWith({ steps: null }) },
     });
   });
   after(async () => worker?.dispose());

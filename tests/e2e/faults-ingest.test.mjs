@@ -20,7 +20,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { downstreamVars, migrate, startWorker, waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
+import { downstreamVars, migrate, startWorker, waitFor, TEST_SECRETS, producersWithout } from "../helpers/worker.mjs";
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 import { sendgridDelivery, sendgridEvent } from "../helpers/providers.mjs";
@@ -162,7 +162,7 @@ describe("queue failing after D1 succeeded", () => {
     const broken = await startWorker({
       vars,
       captureLogs: true,
-      miniflare: { d1Persist: dir, queueProducers: { STEPS_DLQ: "steps-dlq" } },
+      miniflare: { d1Persist: dir, queueProducers: producersWithout("STEPS") },
     });
     const event = checkoutCompleted();
     const res = await postStripe(broken, event);

@@ -5,7 +5,7 @@
 // downstream call (or local effect) per step once the queue has drained.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { downstreamVars, startWorker, waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
+import { downstreamVars, startWorker, waitFor, TEST_SECRETS, producersWithout } from "../helpers/worker.mjs";
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 import { sendgridDelivery, sendgridEvent } from "../helpers/providers.mjs";
@@ -122,7 +122,7 @@ describe("concurrent duplicate deliveries", () => {
     const lone = await startWorker({
       vars: downstreamVars(fake.url),
       captureLogs: true,
-      miniflare: { queueProducers: { STEPS_DLQ: "steps-dlq" } },
+      miniflare: { queueProducers: producersWithout("STEPS") },
     });
     try {
       const email = `dupmsg.${Date.now()}@example.com`;

@@ -10,7 +10,7 @@
 // per step.
 import { afterEach, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { TEST_SECRETS, downstreamVars, startWorker, waitFor } from "../helpers/worker.mjs";
+import { TEST_SECRETS, downstreamVars, startWorker, waitFor, consumersWith } from "../helpers/worker.mjs";
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
 import { checkoutCompleted } from "../helpers/stripe.mjs";
 import { MAIL, deliver, settled, stepsOf } from "../helpers/flows.mjs";
@@ -38,10 +38,7 @@ function world(extraVars = {}, { queueFault = false } = {}) {
         ...extraVars,
       },
       miniflare: {
-        queueConsumers: {
-          steps: { maxBatchSize: 10, maxBatchTimeout: 0.2, maxRetries: MAX_RETRIES, deadLetterQueue: "steps-dlq" },
-          "steps-dlq": { maxBatchSize: 10, maxBatchTimeout: 0.2 },
-        },
+        queueConsumers: consumersWith({ steps: { maxRetries: MAX_RETRIES } }),
       },
     });
   });
