@@ -285,7 +285,9 @@ try {
       const r = await load(kind, c, Math.max(n, c * 2));
       log(JSON.stringify(r));
       results.runs.push(r);
-      await sleep(2000); // let the queue consumer catch up a little between runs
+      // A fixed pause between measured runs, not a wait for a condition: the consumer keeps
+      // draining while the next run loads (the final drain below waits for it to finish).
+      await sleep(2000);
     }
   }
 
@@ -296,8 +298,9 @@ try {
   // wrangler dev holds the D1 file: stop it and read with wrangler; Miniflare is read live.
   let final = query;
   if (dev) {
+    const exited = dev.exitCode !== null ? Promise.resolve() : new Promise((resolve) => dev.once("exit", resolve));
     stop();
-    await sleep(2000);
+    await Promise.race([exited, sleep(10_000)]); // wrangler dev releases the D1 file when it exits
     final = async (sql) => d1(sql);
   }
   const grouped = async (sql) => Object.fromEntries((await final(sql)).map((r) => [r.k, r.n]));

@@ -22,6 +22,7 @@ import os from "node:os";
 import path from "node:path";
 import { downstreamVars, migrate, startWorker, waitFor, TEST_SECRETS, producersWithout } from "../helpers/worker.mjs";
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { quiet } from "../helpers/world.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 import { sendgridDelivery, sendgridEvent } from "../helpers/providers.mjs";
 import { assertCaptured, assertNoPanics, assertNoSecrets } from "../helpers/logs.mjs";
@@ -241,7 +242,7 @@ describe("downstream failing, slow and dropping connections", () => {
       intervalMs: 250,
       what: "every step terminal",
     });
-    await new Promise((r) => setTimeout(r, 1000)); // room for a stray call to show up
+    await quiet(fake, { windowMs: 1000 }); // room for a stray call to show up
 
     const steps = await all();
     for (const event of events) {

@@ -9,8 +9,9 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { downstreamVars, startWorker, TEST_SECRETS, waitForNoStepInFlight } from "../helpers/worker.mjs";
 import { DEAL_ID_PROPERTY, startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { quiet } from "../helpers/world.mjs";
 import { shopifyOrder } from "../helpers/providers.mjs";
-import { DEALS, DEALS_UPSERT, deliver, settled, sleep } from "../helpers/flows.mjs";
+import { DEALS, DEALS_UPSERT, deliver, settled } from "../helpers/flows.mjs";
 
 const DEAL_STEP = "hubspot.create_deal";
 const AUTH = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}`, "content-type": "application/json" };
@@ -122,7 +123,7 @@ describe("HubSpot deal creation", () => {
     assert.match(step.last_error, /^hubspot_deal_property_missing: /);
     assert.match(step.last_error, /edgehooks_idempotency_key/);
     assert.match(step.last_error, /non-unique 0-3 property edgehooks_idempotency_key/, "HubSpot's own words kept");
-    await sleep(200);
+    await quiet(fake, { windowMs: 200 });
     assert.equal(fake.callsTo(DEALS_UPSERT).length, 1);
     assert.equal(fake.hubspot.deals().length, 0);
 

@@ -7,6 +7,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { downstreamVars, startWorker, waitFor, TEST_SECRETS, producersWithout } from "../helpers/worker.mjs";
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { quiet } from "../helpers/world.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 import { sendgridDelivery, sendgridEvent } from "../helpers/providers.mjs";
 import { assertCaptured, assertNoPanics, assertNoSecrets } from "../helpers/logs.mjs";
@@ -42,7 +43,7 @@ describe("concurrent duplicate deliveries", () => {
       },
       { timeoutMs: 30_000, what: "steps terminal" },
     );
-    await new Promise((r) => setTimeout(r, 1000)); // room for a second (wrong) call to show up
+    await quiet(fake, { windowMs: 1000 }); // room for a second (wrong) call to show up
   }
 
   test(`${SENDERS} concurrent deliveries of one Stripe event: one row, one call per step`, async () => {

@@ -4,6 +4,7 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { downstreamVars, startWorker, waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { quiet } from "../helpers/world.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 
 const [PRIMARY, ROTATED] = TEST_SECRETS.STRIPE_WEBHOOK_SECRETS.split(",");
@@ -132,7 +133,7 @@ describe("stripe webhooks", () => {
     assert.deepEqual(second.json, { status: "duplicate" });
 
     await waitFor(async () => (await stepOf(event.id))?.status === "succeeded", { what: "step succeeded" });
-    await new Promise((r) => setTimeout(r, 500)); // room for a second (wrong) call to show up
+    await quiet(fake, { windowMs: 500 }); // room for a second (wrong) call to show up
     assert.equal((await worker.all("SELECT * FROM events WHERE dedupe_key = ?", event.id)).length, 1);
     const steps = await worker.all("SELECT s.name FROM steps s JOIN events e ON e.id = s.event_id WHERE e.dedupe_key = ? ORDER BY s.name", event.id);
     assert.deepEqual(steps.map((s) => s.name), ["hubspot.upsert_contact", "sendgrid.send"]);
@@ -163,7 +164,7 @@ describe("stripe webhooks", () => {
     const step = await stepReaching(event, "dead");
     assert.equal(step.attempts, 3);
     assert.equal(step.last_status, 502);
-    await new Promise((r) => setTimeout(r, 500));
+    await quiet(fake, { windowMs: 500 }); // room for a fourth (wrong) attempt to show up
     assert.equal(upsertsFor(fake, event).length, 3);
   });
 

@@ -74,7 +74,7 @@ export function downstreamVars(base) {
  * Start the worker. `vars` override wrangler.toml's [vars] and TEST_SECRETS. With `queueFault`,
  * the STEPS producer binding is a stand-in that forwards to the real `steps` queue but throws
  * from send/sendBatch while `queueFault.fail(true)` is set (a Queues outage as the worker sees
- * it); the result then has `queueFault.fail(on)`.
+ * it); the result then has `queueFault.fail(on)` and `queueFault.refused()` (sends refused so far).
  * With `captureLogs`, `logs` collects Miniflare's messages and every line the worker writes to
  * stdout/stderr (console.log / console.error), in order; `workerLogs()` parses the worker's JSON
  * lines. `port` (0 = any free one) also serves the worker over HTTP on 127.0.0.1 (e.g. for a
@@ -106,7 +106,7 @@ export async function startWorker({
     bindings: { ...WRANGLER_VARS, ...TEST_SECRETS, ...vars },
     ...workerOverrides,
   };
-  const fault = { failing: false };
+  const fault = { failing: false, refused: 0 };
   const workers = [worker];
   if (queueFault) {
     const { STEPS: realSteps, ...otherProducers } = worker.queueProducers;
@@ -117,7 +117,12 @@ export async function startWorker({
       modules: true,
       script: FAILING_PRODUCER,
       queueProducers: { REAL: realSteps },
-      serviceBindings: { CONTROL: () => new MfResponse(fault.failing ? "fail" : "ok") },
+      serviceBindings: {
+        CONTROL: () => {
+          if (fault.failing) fault.refused += 1;
+          return new MfResponse(fault.failing ? "fail" : "ok");
+        },
+      },
     });
   }
   const listen = port === undefined ? {} : { host: "127.0.0.1", port };
@@ -189,6 +194,10 @@ export async function startWorker({
       ? {
           fail(on) {
             fault.failing = on;
+          },
+          /** How many send/sendBatch calls the simulated outage has refused so far. */
+          refused() {
+            return fault.refused;
           },
         }
       : undefined,
