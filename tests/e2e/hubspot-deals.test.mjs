@@ -5,11 +5,11 @@
 // updates that deal instead of creating a second one. A portal without the property makes the
 // step `dead` at once with an error code an admin can act on; after creating the property, a
 // redrive of that dead-letter group creates the deal once.
-import { after, before, beforeEach, describe, test } from "node:test";
+import { after, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { downstreamVars, startWorker, TEST_SECRETS, waitForNoStepInFlight } from "../helpers/worker.mjs";
-import { DEAL_ID_PROPERTY, startFakeDownstream } from "../helpers/fake-downstream.mjs";
-import { quiet } from "../helpers/world.mjs";
+import { TEST_SECRETS, waitForNoStepInFlight } from "../helpers/worker.mjs";
+import { DEAL_ID_PROPERTY } from "../helpers/fake-downstream.mjs";
+import { useWorld, quiet } from "../helpers/world.mjs";
 import { shopifyOrder } from "../helpers/providers.mjs";
 import { DEALS, DEALS_UPSERT, deliver, settled } from "../helpers/flows.mjs";
 
@@ -21,16 +21,7 @@ describe("HubSpot deal creation", () => {
   let fake;
   let worker;
 
-  before(async () => {
-    fake = await startFakeDownstream();
-    worker = await startWorker({
-      vars: { ...downstreamVars(fake.url), MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "1000" },
-    });
-  });
-  after(async () => {
-    await worker?.dispose();
-    await fake?.close();
-  });
+  useWorld({ vars: { MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "1000" }, }, { ready: (w) => ({ worker, fake } = w) });
   beforeEach(async () => {
     await waitForNoStepInFlight(worker);
     fake.reset();

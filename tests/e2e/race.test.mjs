@@ -3,11 +3,10 @@
 // and the atomic ingest batch stand between them and a double. Expect exactly one event row per
 // event, exactly one request answered "accepted" (the others "duplicate"), and exactly one
 // downstream call (or local effect) per step once the queue has drained.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { downstreamVars, startWorker, waitFor, TEST_SECRETS, producersWithout } from "../helpers/worker.mjs";
-import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
-import { quiet } from "../helpers/world.mjs";
+import { useWorld, quiet } from "../helpers/world.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 import { sendgridDelivery, sendgridEvent } from "../helpers/providers.mjs";
 import { assertCaptured, assertNoPanics, assertNoSecrets } from "../helpers/logs.mjs";
@@ -21,14 +20,7 @@ describe("concurrent duplicate deliveries", () => {
   let fake;
   let worker;
 
-  before(async () => {
-    fake = await startFakeDownstream();
-    worker = await startWorker({ vars: downstreamVars(fake.url), captureLogs: true });
-  });
-  after(async () => {
-    await worker?.dispose();
-    await fake?.close();
-  });
+  useWorld({ captureLogs: true }, { ready: (w) => ({ worker, fake } = w) });
 
   /** Wait until every step of these events is terminal, then a little longer for stray calls. */
   async function drained(dedupeKeys) {

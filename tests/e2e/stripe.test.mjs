@@ -1,10 +1,9 @@
 // Stripe end to end through workerd: ingest (verify, dedupe, store, enqueue), the STEPS consumer
 // calling the downstream fake, retries and dead letters. Real KV, D1 and Queues via Miniflare.
-import { after, before, beforeEach, describe, test } from "node:test";
+import { after, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { downstreamVars, startWorker, waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
-import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
-import { quiet } from "../helpers/world.mjs";
+import { waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
+import { useWorld, quiet } from "../helpers/world.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 
 const [PRIMARY, ROTATED] = TEST_SECRETS.STRIPE_WEBHOOK_SECRETS.split(",");
@@ -18,16 +17,7 @@ describe("stripe webhooks", () => {
   let fake;
   let worker;
 
-  before(async () => {
-    fake = await startFakeDownstream();
-    worker = await startWorker({
-      vars: { ...downstreamVars(fake.url), MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" },
-    });
-  });
-  after(async () => {
-    await worker?.dispose();
-    await fake?.close();
-  });
+  useWorld({ vars: { MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" }, }, { ready: (w) => ({ worker, fake } = w) });
   beforeEach(() => fake.reset());
 
   const stepOf = async (eventId) =>

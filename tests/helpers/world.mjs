@@ -58,12 +58,14 @@ export function worldOf(worker, fake) {
  * Register hooks that give the enclosing file or describe a world: started `before` (or
  * `beforeEach` with `{ each: true }`) and disposed after. Returns the world object, filled in when
  * the hook has run; `options` may be a function (called at start, e.g. to read a fresh setting).
+ * `ready(world)` runs once it is started (e.g. `({ worker, fake } = w)` for a file that names them).
  */
-export function useWorld(options = {}, { each = false } = {}) {
+export function useWorld(options = {}, { each = false, ready } = {}) {
   const world = {};
   (each ? beforeEach : before)(async () => {
     for (const name of Object.keys(world)) delete world[name];
     Object.assign(world, await startWorld(typeof options === "function" ? options() : options));
+    ready?.(world);
   });
   (each ? afterEach : after)(async () => {
     await world.worker?.dispose();
