@@ -20,7 +20,7 @@ describe("admin API", () => {
   let fake;
   let worker;
 
-  useWorld({ vars: { MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" }, }, { ready: (w) => ({ worker, fake } = w) });
+  useWorld({ vars: { MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" } }, { ready: (w) => ({ worker, fake } = w) });
   // Let earlier tests' steps finish first, so their downstream calls do not eat this test's
   // scripted fake responses.
   beforeEach(async () => {

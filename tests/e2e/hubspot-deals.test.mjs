@@ -21,7 +21,7 @@ describe("HubSpot deal creation", () => {
   let fake;
   let worker;
 
-  useWorld({ vars: { MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "1000" }, }, { ready: (w) => ({ worker, fake } = w) });
+  useWorld({ vars: { MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "1000" } }, { ready: (w) => ({ worker, fake } = w) });
   beforeEach(async () => {
     await waitForNoStepInFlight(worker);
     fake.reset();

@@ -24,7 +24,7 @@ const DESTINATIONS = {
 
 let fake;
 let worker;
-useWorld({ vars: { RETRY_BASE_SECONDS: "0", MAX_ATTEMPTS: "3", DOWNSTREAM_TIMEOUT_MS: "3000" }, captureLogs: true, }, { ready: (w) => ({ worker, fake } = w) });
+useWorld({ vars: { RETRY_BASE_SECONDS: "0", MAX_ATTEMPTS: "3", DOWNSTREAM_TIMEOUT_MS: "3000" }, captureLogs: true }, { ready: (w) => ({ worker, fake } = w) });
 
 const lines = (kind) => worker.workerLogs().filter((l) => l.kind === kind);
 

@@ -17,7 +17,7 @@ describe("stripe webhooks", () => {
   let fake;
   let worker;
 
-  useWorld({ vars: { MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" }, }, { ready: (w) => ({ worker, fake } = w) });
+  useWorld({ vars: { MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" } }, { ready: (w) => ({ worker, fake } = w) });
   beforeEach(() => fake.reset());
 
   const stepOf = async (eventId) =>
