@@ -230,7 +230,6 @@ export async function migrate(db) {
   }
 }
 
-/** Poll `check` until it returns a truthy value or `timeoutMs` passes. */
 /** Wait until no step is pending, enqueued or running (earlier tests' work has settled). */
 export async function waitForNoStepInFlight(worker) {
   await waitFor(
@@ -242,6 +241,7 @@ export async function waitForNoStepInFlight(worker) {
   );
 }
 
+/** Poll `check` until it returns a truthy value or `timeoutMs` passes (then throw, naming `what`). */
 export async function waitFor(check, { timeoutMs = 15000, intervalMs = 100, what = "condition" } = {}) {
   const deadline = Date.now() + timeoutMs;
   let last;
