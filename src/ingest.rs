@@ -18,11 +18,12 @@ use futures_util::StreamExt;
 use serde_json::json;
 use worker::{Context, Date, Env, Request, Response};
 
-use crate::config::{self, ProviderConfig};
+use crate::config::config;
 use crate::db::{self, PlannedEvent};
 use crate::error::{json_response, AppError};
 use crate::queue::send_steps;
 use crate::{hints, log, rejections};
+use edgehooks_handlers::config::ProviderConfig;
 
 /// Read the body, refusing (413) as soon as it passes `limit` instead of buffering it all.
 async fn read_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, AppError> {
@@ -121,7 +122,7 @@ async fn ingest(
         keys,
         settings,
         routes,
-    } = config::provider_config(env, provider)?;
+    } = config(env).provider(provider)?;
     if keys.is_empty() {
         return Err(AppError::ProviderDisabled);
     }

@@ -7,7 +7,7 @@
 
 use crate::config::{number, ConfigError};
 
-pub const RETENTION_SETTING: &str = "RETENTION_DAYS";
+pub const RETENTION_SETTING: &str = crate::config::table::RETENTION_DAYS;
 pub const DEFAULT_RETENTION_DAYS: u64 = 30;
 /// A shorter retention could delete an event before its steps had a chance to finish.
 pub const MIN_RETENTION_DAYS: u64 = 1;

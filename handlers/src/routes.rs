@@ -12,7 +12,7 @@ use crate::downstream;
 use crate::webhook::Provider;
 
 /// The setting that overrides routes.
-pub const ROUTES_SETTING: &str = "ROUTES_JSON";
+pub const ROUTES_SETTING: &str = crate::config::table::ROUTES_JSON;
 
 /// A follow-on step edgehooks knows how to execute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
