@@ -79,11 +79,6 @@ impl StepKind {
             | StepKind::MappingMarkDeleted => Destination::Local,
         }
     }
-
-    /// True for steps the shell executes against D1 instead of calling an API.
-    pub fn is_local(self) -> bool {
-        self.destination() == Destination::Local
-    }
 }
 
 /// Where a step's work happens: a downstream API, or `Local` (D1, in the shell).
@@ -340,7 +335,6 @@ mod tests {
     fn names_round_trip_and_are_unique() {
         for kind in StepKind::ALL {
             assert_eq!(StepKind::from_name(kind.name()), Some(kind));
-            assert_eq!(kind.is_local(), kind.destination() == Destination::Local);
         }
         assert_eq!(StepKind::from_name("nope"), None);
         let mut names: Vec<_> = Destination::ALL.iter().map(|d| d.name()).collect();
