@@ -1,5 +1,6 @@
 // Configuration check for a deploy: wrangler's own parser and schema validation, then edgehooks'
-// rules (the bindings the worker needs, numeric and boolean vars, URLs, no secrets in [vars]),
+// rules (the bindings the worker needs; numeric, boolean and URL vars and no secrets in [vars], by
+// the core's list of settings, handlers/settings.json),
 // then the built worker itself in workerd: its /health runs the same per-provider checks as
 // every request (secret lists, SendGrid keys, ROUTES_JSON, tolerance) and names what is wrong.
 // Messages name settings, never values.
