@@ -11,6 +11,7 @@
 //! never written to D1 on the request's path. Every request, whatever its outcome, writes exactly
 //! one `request` log line.
 
+use edgehooks_handlers::config::{IngestSettings, ProviderConfig};
 use edgehooks_handlers::ids;
 use edgehooks_handlers::providers::{
     require_signature_header, verify_and_parse, Accepted, IngestError,
@@ -21,7 +22,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 use worker::{Context, D1Database, Date, Env, Request, Response};
 
-use crate::config::{self, IngestSettings, ProviderConfig};
+use crate::config::config;
 use crate::db::{self, PlannedEvent};
 use crate::dispatch::send_steps;
 use crate::error::{json_response, AppError};
@@ -190,7 +191,7 @@ async fn read_and_verify(
         keys,
         settings,
         routes,
-    } = config::provider_config(env, provider)?;
+    } = config(env).provider(provider)?;
     if keys.is_empty() {
         return Err(AppError::ProviderDisabled);
     }

@@ -14,7 +14,8 @@
 //!   lost attempts, dead letters and attempt records retried in place.
 //! - [`auth`]: the admin bearer-token check (constant time); [`admin`]: the admin API's
 //!   cursor, filters, replay plan and secret scrubbing.
-//! - [`config`]: parsing of secret lists and numeric settings.
+//! - [`config`]: every setting (the [`config::table`]: name, secret or var, default, rule) and
+//!   the typed settings read from one lookup, with errors scoped to what they affect.
 //! - [`ids`]: content-derived event and step ids.
 //! - [`connections`]: operator-defined connections (source, filter, destination) and `http`
 //!   destinations, validated from the admin API's JSON.

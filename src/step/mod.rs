@@ -20,9 +20,9 @@ use edgehooks_handlers::routes::StepKind;
 use edgehooks_handlers::webhook::Provider;
 use worker::{D1Database, Date};
 
-use crate::config::ConsumerSettings;
 use crate::db::{self, EntityClaim};
 use crate::log;
+use edgehooks_handlers::config::ConsumerSettings;
 use work::{Call, Work};
 
 /// What to do with the message.

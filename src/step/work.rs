@@ -24,9 +24,9 @@ use edgehooks_handlers::routes::{Destination, StepKind};
 use worker::{D1Database, D1PreparedStatement, Delay};
 
 use super::{defer, not_its_turn, now_ms, storage_failed, Ack, Pass};
-use crate::config::ConsumerSettings;
 use crate::db::{self, AttemptRecord, Claim, EntityClaim, StepRow};
 use crate::{downstream, log};
+use edgehooks_handlers::config::ConsumerSettings;
 
 /// One step's execution context.
 pub(super) struct Work<'a> {
