@@ -10,14 +10,9 @@
 //          [--concurrency 8] [--requests 400] [--warmup 20] [--batch 50]
 import http from "node:http";
 import crypto from "node:crypto";
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import Stripe from "stripe";
+import { localSendgridKey, sendgridHeaders, stripeHeaders } from "../scripts/sign.mjs";
 import { devVar } from "./dev-vars.mjs";
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 const { values: args } = parseArgs({
   options: {
@@ -36,7 +31,6 @@ const batchSize = Number(args.batch);
 
 const run = `${Date.now().toString(36)}${process.pid}`;
 let counter = 0;
-const stripe = new Stripe("sk_test_unused");
 
 function stripeDelivery(secret) {
   counter += 1;
@@ -63,8 +57,7 @@ function stripeDelivery(secret) {
       },
     },
   });
-  const signature = stripe.webhooks.generateTestHeaderString({ payload, secret });
-  return { path: "/webhooks/stripe", payload, headers: { "content-type": "application/json", "stripe-signature": signature } };
+  return { path: "/webhooks/stripe", payload, headers: { "content-type": "application/json", ...stripeHeaders(payload, secret) } };
 }
 
 function sendgridDelivery(privateKey, n) {
@@ -84,16 +77,10 @@ function sendgridDelivery(privateKey, n) {
     });
   }
   const payload = JSON.stringify(events);
-  const ts = String(now);
-  const signature = crypto.sign("sha256", Buffer.from(ts + payload), privateKey).toString("base64");
   return {
     path: "/webhooks/sendgrid",
     payload,
-    headers: {
-      "content-type": "application/json",
-      "x-twilio-email-event-webhook-signature": signature,
-      "x-twilio-email-event-webhook-timestamp": ts,
-    },
+    headers: { "content-type": "application/json", ...sendgridHeaders(payload, privateKey, now) },
   };
 }
 
@@ -114,7 +101,7 @@ function makeDeliveries(count) {
     return Array.from({ length: count }, () => stripeDelivery(secret));
   }
   if (args.kind === "sendgrid") {
-    const key = crypto.createPrivateKey(readFileSync(path.join(ROOT, "tests/fixtures/sendgrid/local-dev-key.pem")));
+    const key = crypto.createPrivateKey(localSendgridKey());
     return Array.from({ length: count }, () => sendgridDelivery(key, batchSize));
   }
   throw new Error(`unknown --kind ${args.kind}`);

@@ -27,7 +27,9 @@ import { startFakeDownstream } from "../tests/helpers/fake-downstream.mjs";
 import { startWorker } from "../tests/helpers/worker.mjs";
 import { Miniflare } from "miniflare";
 import { devVars } from "./dev-vars.mjs";
-import { readWranglerConfig } from "../scripts/wrangler-config.mjs";
+import { bindingOptions, readWranglerConfig } from "../scripts/wrangler-config.mjs";
+
+const pick = (object, keys) => Object.fromEntries(keys.map((k) => [k, object[k]]));
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values: args } = parseArgs({
@@ -107,9 +109,8 @@ if (args.runtime === "wrangler") {
   const mf = new Miniflare({
     modules: true,
     scriptPath: path.join(ROOT, "bench/control-worker.js"),
-    compatibilityDate: (await readWranglerConfig()).compatibility_date,
-    kvNamespaces: ["IDEMPOTENCY"],
-    d1Databases: ["DB"],
+    // Date, flags, KV and D1 as wrangler.toml declares them; no queues (the control stores only).
+    ...pick(bindingOptions(await readWranglerConfig()), ["compatibilityDate", "compatibilityFlags", "kvNamespaces", "d1Databases"]),
     ...(args["in-memory"] ? {} : { d1Persist: path.join(state, "d1"), kvPersist: path.join(state, "kv") }),
     host: "127.0.0.1",
     port: PORT,
@@ -284,7 +285,9 @@ try {
       const r = await load(kind, c, Math.max(n, c * 2));
       log(JSON.stringify(r));
       results.runs.push(r);
-      await sleep(2000); // let the queue consumer catch up a little between runs
+      // A fixed pause between measured runs, not a wait for a condition: the consumer keeps
+      // draining while the next run loads (the final drain below waits for it to finish).
+      await sleep(2000);
     }
   }
 
@@ -295,8 +298,9 @@ try {
   // wrangler dev holds the D1 file: stop it and read with wrangler; Miniflare is read live.
   let final = query;
   if (dev) {
+    const exited = dev.exitCode !== null ? Promise.resolve() : new Promise((resolve) => dev.once("exit", resolve));
     stop();
-    await sleep(2000);
+    await Promise.race([exited, sleep(10_000)]); // wrangler dev releases the D1 file when it exits
     final = async (sql) => d1(sql);
   }
   const grouped = async (sql) => Object.fromEntries((await final(sql)).map((r) => [r.k, r.n]));

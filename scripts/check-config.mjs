@@ -1,5 +1,6 @@
 // Configuration check for a deploy: wrangler's own parser and schema validation, then edgehooks'
-// rules (the bindings the worker needs, numeric and boolean vars, URLs, no secrets in [vars]),
+// rules (the bindings the worker needs; numeric, boolean and URL vars and no secrets in [vars], by
+// the core's list of settings, handlers/settings.json),
 // then the built worker itself in workerd: its /health runs the same per-provider checks as
 // every request (secret lists, SendGrid keys, ROUTES_JSON, tolerance) and names what is wrong.
 // Messages name settings, never values.
@@ -7,7 +8,7 @@
 // CLI: node scripts/check-config.mjs [path/to/wrangler.toml]   (exit 1 with a list of problems)
 // Secrets set in the environment are checked too; for providers whose secret is not set, a
 // placeholder is used so the provider's other settings are still exercised.
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import crypto from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,42 +16,28 @@ import { bindingOptions } from "./wrangler-config.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-/** Secrets (wrangler secret / --secrets-file), as in DESIGN.md §3. */
-export const SECRET_NAMES = [
-  "STRIPE_WEBHOOK_SECRETS",
-  "SENDGRID_WEBHOOK_PUBLIC_KEYS",
-  "HUBSPOT_CLIENT_SECRETS",
-  "SHOPIFY_WEBHOOK_SECRETS",
-  "ADMIN_TOKEN",
-  "HUBSPOT_ACCESS_TOKEN",
-  "SENDGRID_API_KEY",
-  "STRIPE_API_KEY",
-  "SLACK_WEBHOOK_URL",
-];
+/**
+ * Every setting edgehooks reads (name, kind secret/public_key/var, rule, default), generated from
+ * the core's table (handlers/src/config/table.rs) and kept equal to it by a native test.
+ */
+export const SETTINGS = JSON.parse(readFileSync(path.join(ROOT, "handlers/settings.json"), "utf8"));
+const named = (pred) => SETTINGS.filter(pred).map((s) => s.name);
+/** Secrets (wrangler secret / --secrets-file), public keys included. */
+export const SECRET_NAMES = named((s) => s.kind !== "var");
 /** The public SendGrid key may also live in [vars]; the others must not. */
-const SECRETS_NOT_IN_VARS = SECRET_NAMES.filter((n) => n !== "SENDGRID_WEBHOOK_PUBLIC_KEYS");
-const NUMERIC_VARS = [
-  "SIGNATURE_TOLERANCE_SECONDS",
-  "MAX_BODY_BYTES",
-  "MAX_ATTEMPTS",
-  "RETRY_BASE_SECONDS",
-  "DOWNSTREAM_TIMEOUT_MS",
-  "RETENTION_DAYS",
-  "DEDUPE_HINT_TTL_SECONDS",
-];
-const FLAG_VARS = ["HUBSPOT_ALLOW_LEGACY_SIGNATURES"];
-const URL_VARS = ["HUBSPOT_API_BASE", "SENDGRID_API_BASE", "STRIPE_API_BASE", "PUBLIC_BASE_URL"];
+const SECRETS_NOT_IN_VARS = named((s) => s.kind === "secret");
+const NUMERIC_VARS = named((s) => s.kind === "var" && s.rule === "number");
+const FLAG_VARS = named((s) => s.kind === "var" && s.rule === "flag");
+const URL_VARS = named((s) => s.kind === "var" && s.rule === "url");
 /** src/consumer.rs dispatches on this queue name. */
 const DLQ_QUEUE = "steps-dlq";
 /** D1's row size limit: a stored payload (one event, or a whole rejected body) must fit. */
 const D1_ROW_LIMIT = 2_000_000;
 
-const PROVIDER_SECRET = {
-  stripe: "STRIPE_WEBHOOK_SECRETS",
-  sendgrid: "SENDGRID_WEBHOOK_PUBLIC_KEYS",
-  hubspot: "HUBSPOT_CLIENT_SECRETS",
-  shopify: "SHOPIFY_WEBHOOK_SECRETS",
-};
+/** Each provider's verification secret list (the name starts with the provider's). */
+const PROVIDER_SECRET = Object.fromEntries(
+  named((s) => s.rule === "secret_list" || s.rule === "public_keys").map((name) => [name.split("_")[0].toLowerCase(), name]),
+);
 
 async function wranglerApi() {
   return import(path.join(ROOT, "node_modules/wrangler/wrangler-dist/cli.js"));

@@ -11,6 +11,7 @@ import crypto from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { hubspotHeaders, localSendgridKey, sendgridHeaders, shopifyHeaders, stripeHeaders } from "./sign.mjs";
 import { readDevVars } from "./wrangler-config.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -47,52 +48,36 @@ function firstSecret(vars, name) {
   return secret;
 }
 
-const hmac = (secret, text, encoding) => crypto.createHmac("sha256", secret).update(text, "utf8").digest(encoding);
 const suffix = () => crypto.randomBytes(4).toString("hex");
 
-/** { body, headers } for one signed delivery of `sample`. */
+/** { body, headers } for one signed delivery of `sample` (signed by scripts/sign.mjs). */
 function delivery(provider, event, sample, vars, url) {
   const now = Math.floor(Date.now() / 1000);
   switch (provider) {
     case "stripe": {
       const body = JSON.stringify({ ...sample, id: `${sample.id}_${suffix()}`, created: now });
-      const sig = hmac(firstSecret(vars, "STRIPE_WEBHOOK_SECRETS"), `${now}.${body}`, "hex");
-      return { body, headers: { "stripe-signature": `t=${now},v1=${sig}` } };
+      return { body, headers: stripeHeaders(body, firstSecret(vars, "STRIPE_WEBHOOK_SECRETS"), now) };
     }
     case "sendgrid": {
       const body = JSON.stringify([{ ...sample, sg_event_id: `${sample.sg_event_id}-${suffix()}`, timestamp: now }]);
-      const key = readFileSync(path.join(ROOT, "tests/fixtures/sendgrid/local-dev-key.pem"), "utf8");
-      const signature = crypto.sign("sha256", Buffer.from(`${now}${body}`), key).toString("base64");
-      return {
-        body,
-        headers: {
-          "x-twilio-email-event-webhook-signature": signature,
-          "x-twilio-email-event-webhook-timestamp": String(now),
-        },
-      };
+      return { body, headers: sendgridHeaders(body, localSendgridKey(), now) };
     }
     case "hubspot": {
       const ms = Date.now();
       const body = JSON.stringify([{ ...sample, eventId: crypto.randomInt(1, 2 ** 47), occurredAt: ms }]);
-      const signature = hmac(firstSecret(vars, "HUBSPOT_CLIENT_SECRETS"), `POST${url}${body}${ms}`, "base64");
-      return { body, headers: { "x-hubspot-signature-v3": signature, "x-hubspot-request-timestamp": String(ms) } };
+      return { body, headers: hubspotHeaders(body, firstSecret(vars, "HUBSPOT_CLIENT_SECRETS"), url, ms) };
     }
     case "shopify": {
       // Shopify dedupes on the signed body too: a fresh updated_at makes each send a new event
       // (a privacy sample, which has none, is the same request each time: a duplicate).
       const body = JSON.stringify("updated_at" in sample ? { ...sample, updated_at: new Date().toISOString() } : sample);
-      return {
-        body,
-        headers: {
-          "x-shopify-hmac-sha256": hmac(firstSecret(vars, "SHOPIFY_WEBHOOK_SECRETS"), body, "base64"),
-          "x-shopify-topic": event,
-          "x-shopify-shop-domain": sample.shop_domain ?? sample.myshopify_domain ?? "keyworks-demo.myshopify.com",
-          "x-shopify-webhook-id": crypto.randomUUID(),
-          "x-shopify-event-id": crypto.randomUUID(),
-          "x-shopify-triggered-at": new Date().toISOString(),
-          "x-shopify-api-version": "2025-10",
-        },
-      };
+      const headers = shopifyHeaders(body, firstSecret(vars, "SHOPIFY_WEBHOOK_SECRETS"), {
+        topic: event,
+        shop: sample.shop_domain ?? sample.myshopify_domain ?? "keyworks-demo.myshopify.com",
+        webhookId: crypto.randomUUID(),
+        eventId: crypto.randomUUID(),
+      });
+      return { body, headers };
     }
   }
 }

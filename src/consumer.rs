@@ -8,7 +8,7 @@
 //! each is acked or retried on its own and the handler never returns `Err` (that would retry
 //! the whole batch).
 
-use edgehooks_handlers::config::ConfigError;
+use edgehooks_handlers::config::{ConfigError, ConsumerSettings};
 use edgehooks_handlers::downstream::DownstreamSettings;
 use edgehooks_handlers::lifecycle::StepStatus;
 use edgehooks_handlers::recovery::{resend_delay_secs, QUEUE_GAVE_UP};
@@ -18,8 +18,8 @@ use worker::{
     D1Database, Date, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage,
 };
 
-use crate::config::{self, text, ConsumerSettings};
-use crate::queue::{resend, Resend};
+use crate::config::config;
+use crate::dispatch::{resend, Resend};
 use crate::step::{self, Ack};
 use crate::{db, log};
 
@@ -65,8 +65,9 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
             return;
         }
     };
-    let settings = config::consumer_settings(env);
-    let downstream = DownstreamSettings::from_lookup(|name| text(env, name));
+    let config = config(env);
+    let settings = config.consumer();
+    let downstream = config.downstream();
     // The batch's messages run concurrently; each is acked or retried on its own. Steps of one
     // entity cannot race: their claims decide whose turn it is inside D1.
     let resends: Vec<(RawMessage, Resend)> = stream::iter(batch.raw_iter())

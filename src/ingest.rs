@@ -11,17 +11,21 @@
 //! never written to D1 on the request's path. Every request, whatever its outcome, writes exactly
 //! one `request` log line.
 
+use edgehooks_handlers::config::{IngestSettings, ProviderConfig};
 use edgehooks_handlers::ids;
-use edgehooks_handlers::ingest::{require_signature_header, verify_and_parse, IngestError};
+use edgehooks_handlers::providers::{
+    require_signature_header, verify_and_parse, Accepted, IngestError,
+};
+use edgehooks_handlers::routes::RouteTable;
 use edgehooks_handlers::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
 use futures_util::StreamExt;
 use serde_json::json;
-use worker::{Context, Date, Env, Request, Response};
+use worker::{Context, D1Database, Date, Env, Request, Response};
 
-use crate::config::{self, ProviderConfig};
+use crate::config::config;
 use crate::db::{self, PlannedEvent};
+use crate::dispatch::send_steps;
 use crate::error::{json_response, AppError};
-use crate::queue::send_steps;
 use crate::{hints, log, rejections};
 
 /// Read the body, refusing (413) as soon as it passes `limit` instead of buffering it all.
@@ -109,19 +113,85 @@ pub async fn handle(
     result
 }
 
+/// The request's phases: read and verify, dedupe by hint, store, after-commit work, answer.
 async fn ingest(
-    mut req: Request,
+    req: Request,
     env: &Env,
     ctx: &Context,
     provider: Provider,
     started: i64,
     summary: &mut Summary,
 ) -> Result<Response, AppError> {
+    let Delivery {
+        accepted,
+        settings,
+        routes,
+        db,
+    } = read_and_verify(req, env, provider, started).await?;
+    summary.describe(accepted.key_index, &accepted.events);
+    summary.rejected = accepted.rejected.len();
+    if let Some(error) = accepted.all_rejected() {
+        // Nothing usable: each element kept as its own rejected row, answered 400 as before.
+        db::insert_events(
+            &db,
+            provider,
+            accepted.key_index,
+            started,
+            &[],
+            &accepted.rejected,
+        )
+        .await?;
+        return Err(AppError::Unparsable(error.clone()));
+    }
+    let (fresh, fresh_keys) = dedupe_by_hint(env, provider, &accepted.events).await;
+    let duplicates_from_kv = accepted.events.len() - fresh.len();
+    let planned: Vec<PlannedEvent> = fresh
+        .iter()
+        .map(|event| PlannedEvent {
+            id: ids::event_id(provider, &event.dedupe_key),
+            event,
+            steps: routes.steps_for(provider, &event.event_type),
+        })
+        .collect();
+    let inserted = store(&db, provider, &accepted, started, &planned).await?;
+
+    // Committed: everything below may run after the answer.
+    let new_step_ids: Vec<String> = planned
+        .iter()
+        .zip(&inserted)
+        .filter(|(_, is_new)| **is_new)
+        .flat_map(|(plan, _)| plan.step_ids())
+        .collect();
+    after_commit(env, ctx, new_step_ids, fresh_keys, settings.hint_ttl_secs);
+
+    let new_events = inserted.iter().filter(|n| **n).count();
+    summary.new_events = new_events;
+    summary.duplicates = duplicates_from_kv + (inserted.len() - new_events);
+    Ok(answer(summary))
+}
+
+/// A verified, parsed delivery with what the rest of the request needs.
+struct Delivery {
+    accepted: Accepted,
+    settings: IngestSettings,
+    routes: RouteTable,
+    db: D1Database,
+}
+
+/// Phase 1: the provider's configuration, the signature header before the body, the body
+/// within its limit, then verify and parse. A forged request is only counted in memory; a
+/// verified but unparsable one is kept as a rejected row.
+async fn read_and_verify(
+    mut req: Request,
+    env: &Env,
+    provider: Provider,
+    started: i64,
+) -> Result<Delivery, AppError> {
     let ProviderConfig {
         keys,
         settings,
         routes,
-    } = config::provider_config(env, provider)?;
+    } = config(env).provider(provider)?;
     if keys.is_empty() {
         return Err(AppError::ProviderDisabled);
     }
@@ -147,13 +217,17 @@ async fn ingest(
         tolerance_secs: settings.tolerance_secs,
     };
     let db = env.d1("DB")?;
-
-    let accepted = match verify_and_parse(&keys, &inbound, clock) {
-        Ok(accepted) => accepted,
+    match verify_and_parse(&keys, &inbound, clock) {
+        Ok(accepted) => Ok(Delivery {
+            accepted,
+            settings,
+            routes,
+            db,
+        }),
         Err(IngestError::Verify(reason)) => {
             // Counted in memory: a forged request costs no D1 write.
             rejections::count(provider, reason.code());
-            return Err(AppError::Verification(reason));
+            Err(AppError::Verification(reason))
         }
         Err(IngestError::Parse {
             key_index,
@@ -161,95 +235,85 @@ async fn ingest(
         }) => {
             // Verified but unusable: keep it for admins so nothing the provider sent is lost.
             db::insert_rejected(&db, provider, key_index, &body, reason.code(), started).await?;
-            return Err(AppError::Unparsable(reason));
+            Err(AppError::Unparsable(reason))
         }
-    };
-
-    summary.describe(accepted.key_index, &accepted.events);
-    summary.rejected = accepted.rejected.len();
-    if let Some(error) = accepted.all_rejected() {
-        // Nothing usable: each element kept as its own rejected row, answered 400 as before.
-        db::insert_events(
-            &db,
-            provider,
-            accepted.key_index,
-            started,
-            &[],
-            &accepted.rejected,
-        )
-        .await?;
-        return Err(AppError::Unparsable(error.clone()));
     }
-    let hint_keys: Vec<String> = accepted
-        .events
+}
+
+/// Phase 2: drop the events KV already knows (a hint, not the authority: D1's unique keys are).
+/// Returns the rest with their hint keys, remembered after the commit.
+async fn dedupe_by_hint<'a>(
+    env: &Env,
+    provider: Provider,
+    events: &'a [ParsedEvent],
+) -> (Vec<&'a ParsedEvent>, Vec<String>) {
+    let hint_keys: Vec<String> = events
         .iter()
         .map(|event| hints::hint_key(provider, &event.dedupe_key))
         .collect();
     let known = hints::known(env, &hint_keys).await;
-    let (fresh, fresh_keys): (Vec<&ParsedEvent>, Vec<String>) = accepted
-        .events
+    events
         .iter()
         .zip(hint_keys)
         .zip(&known)
         .filter(|(_, seen)| !**seen)
         .map(|(pair, _)| pair)
-        .unzip();
-    let duplicates_from_kv = accepted.events.len() - fresh.len();
-    let planned: Vec<PlannedEvent> = fresh
-        .iter()
-        .map(|event| PlannedEvent {
-            id: ids::event_id(provider, &event.dedupe_key),
-            event,
-            steps: routes.steps_for(provider, &event.event_type),
-        })
-        .collect();
-    let inserted = if planned.is_empty() && accepted.rejected.is_empty() {
-        Vec::new()
-    } else {
-        db::insert_events(
-            &db,
-            provider,
-            accepted.key_index,
-            started,
-            &planned,
-            &accepted.rejected,
-        )
-        .await?
-    };
-
-    // Committed: everything below may run after the answer.
-    let new_step_ids: Vec<String> = planned
-        .iter()
-        .zip(&inserted)
-        .filter(|(_, is_new)| **is_new)
-        .flat_map(|(plan, _)| plan.step_ids())
-        .collect();
-    if !new_step_ids.is_empty() || !fresh_keys.is_empty() {
-        let env = env.clone();
-        let ttl_secs = settings.hint_ttl_secs;
-        ctx.wait_until(async move {
-            // D1Database is not Clone: the binding is looked up again inside the future.
-            if !new_step_ids.is_empty() {
-                match env.d1("DB") {
-                    Ok(db) => {
-                        send_steps(&env, &db, &new_step_ids).await;
-                    }
-                    // The steps stay `pending`; the sweeper enqueues them.
-                    Err(e) => log::error("queue_send_skipped", &e.to_string()),
-                }
-            }
-            hints::remember(&env, &fresh_keys, ttl_secs).await;
-        });
-    }
-
-    let new_events = inserted.iter().filter(|n| **n).count();
-    let duplicates = duplicates_from_kv + (inserted.len() - new_events);
-    summary.new_events = new_events;
-    summary.duplicates = duplicates;
-    Ok(answer(summary))
+        .unzip()
 }
 
-/// The 200 answer: `accepted` with counts, or `duplicate` when nothing was new; `rejected`
+/// Phase 3: store the new events with their planned steps, and the batch's malformed elements,
+/// in D1. Returns, per planned event, whether it was new (`false`: a duplicate D1 caught).
+async fn store(
+    db: &D1Database,
+    provider: Provider,
+    accepted: &Accepted,
+    started: i64,
+    planned: &[PlannedEvent<'_>],
+) -> Result<Vec<bool>, AppError> {
+    if planned.is_empty() && accepted.rejected.is_empty() {
+        return Ok(Vec::new());
+    }
+    let inserted = db::insert_events(
+        db,
+        provider,
+        accepted.key_index,
+        started,
+        planned,
+        &accepted.rejected,
+    )
+    .await?;
+    Ok(inserted)
+}
+
+/// Phase 4, after the answer (`waitUntil`): send the new steps to STEPS and write the KV hints.
+/// Neither can lose an event: a step never sent stays `pending` for the sweeper.
+fn after_commit(
+    env: &Env,
+    ctx: &Context,
+    new_step_ids: Vec<String>,
+    fresh_keys: Vec<String>,
+    ttl_secs: u64,
+) {
+    if new_step_ids.is_empty() && fresh_keys.is_empty() {
+        return;
+    }
+    let env = env.clone();
+    ctx.wait_until(async move {
+        // D1Database is not Clone: the binding is looked up again inside the future.
+        if !new_step_ids.is_empty() {
+            match env.d1("DB") {
+                Ok(db) => {
+                    send_steps(&env, &db, &new_step_ids).await;
+                }
+                // The steps stay `pending`; the sweeper enqueues them.
+                Err(e) => log::error("queue_send_skipped", &e.to_string()),
+            }
+        }
+        hints::remember(&env, &fresh_keys, ttl_secs).await;
+    });
+}
+
+/// Phase 5, the 200 answer: `accepted` with counts, or `duplicate` when nothing was new; `rejected`
 /// (the batch's malformed elements, each kept as a rejected row) appears only when non-zero.
 fn answer(summary: &mut Summary) -> Response {
     let mut body = if summary.new_events == 0 {

@@ -1,20 +1,22 @@
 //! edgehooks: the Cloudflare Worker shell. Three entry points bind the pure core in
 //! `edgehooks_handlers` to the platform: `fetch` (webhooks, health), `queue` (the STEPS consumer
 //! and its dead-letter queue) and `scheduled` (the sweeper). Modules: `router` (paths), `admin`
-//! (the admin page and JSON API), `ingest` and `hints` (KV dedupe hints), `rejections` (the in-memory tally of forged requests), `isolate` (its age and memory), `consumer` and `step`, `sweeper`, `queue` (producer),
+//! (the admin page and JSON API), `ingest` (the webhook endpoint) and `hints` (its KV dedupe
+//! hints), `rejections` (the in-memory tally of forged requests), `isolate` (its age and
+//! memory), `consumer` and `step`, `sweeper`, `dispatch` (sending step ids to the STEPS queue),
 //! `downstream` (fetch), `db` (all SQL), `config`, `error` (the one response mapping) and `log`.
 
 mod admin;
 mod config;
 mod consumer;
 mod db;
+mod dispatch;
 mod downstream;
 mod error;
 mod hints;
 mod ingest;
 mod isolate;
 mod log;
-mod queue;
 mod rejections;
 mod router;
 mod step;

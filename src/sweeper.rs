@@ -11,14 +11,14 @@
 use edgehooks_handlers::lifecycle::StepStatus;
 use edgehooks_handlers::recovery::{recover, Recovery, ATTEMPT_LOST};
 use edgehooks_handlers::rejections::hour_of;
-use edgehooks_handlers::retention::{cutoff_ms, retention_days, DELETE_BATCH, RETENTION_SETTING};
+use edgehooks_handlers::retention::{cutoff_ms, DELETE_BATCH};
 use edgehooks_handlers::retry::RetryPolicy;
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Date, Env};
 
-use crate::config::{consumer_settings, text};
+use crate::config::config;
 use crate::db::OverdueStep;
-use crate::queue::send_dispatched;
+use crate::dispatch::send_dispatched;
 use crate::{db, log, rejections};
 
 const PENDING_GRACE_MS: i64 = 60_000;
@@ -39,7 +39,7 @@ pub async fn sweep(env: &Env) {
 /// (never an event with a step not finished for good), drop payloads of the events kept, old
 /// rejection counts and expired data-request exports.
 async fn retention(env: &Env, db: &D1Database, now: i64) {
-    let days = match retention_days(text(env, RETENTION_SETTING).as_deref()) {
+    let days = match config(env).retention_days() {
         Ok(days) => days,
         Err(e) => return log::error("misconfigured", &e.to_string()),
     };
@@ -117,7 +117,8 @@ async fn recover_overdue(env: &Env, db: &D1Database, now: i64) {
         return;
     }
     // A broken MAX_ATTEMPTS is reported by the consumer; recovery still ends at the default.
-    let max_attempts = consumer_settings(env)
+    let max_attempts = config(env)
+        .consumer()
         .map(|s| s.policy.max_attempts)
         .unwrap_or(RetryPolicy::default().max_attempts);
     let (planned, statements) = plan(db, &due, max_attempts, now);

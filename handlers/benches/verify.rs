@@ -19,11 +19,11 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use edgehooks_handlers::hubspot::{self, sign_v3, signed_uri};
-use edgehooks_handlers::ingest::{verify_and_parse, ProviderKeys};
-use edgehooks_handlers::sendgrid::{self, PublicKey};
-use edgehooks_handlers::shopify;
-use edgehooks_handlers::stripe;
+use edgehooks_handlers::providers::hubspot::{self, sign_v3, signed_uri};
+use edgehooks_handlers::providers::sendgrid::{self, PublicKey};
+use edgehooks_handlers::providers::shopify;
+use edgehooks_handlers::providers::stripe;
+use edgehooks_handlers::providers::{verify_and_parse, ProviderKeys};
 use edgehooks_handlers::webhook::{Clock, InboundRequest};
 use hmac::{Hmac, Mac};
 use p256::ecdsa::signature::hazmat::PrehashSigner;

@@ -3,11 +3,12 @@
 //!
 //! - [`webhook`]: the types every provider shares: the inbound request view, verification and
 //!   parse errors with their stable codes, and the parsed event.
-//! - [`stripe`], [`sendgrid`], [`hubspot`], [`shopify`]: one module per provider, each owning its
-//!   header format, signed message, event shape and dedupe key.
-//! - [`ingest`]: picks the provider module and runs verify then parse.
+//! - [`providers`]: one module per provider (Stripe, SendGrid, HubSpot, Shopify), each owning its
+//!   header format, signed message, event shape and dedupe key, and the dispatch that picks the
+//!   provider module and runs verify then parse.
 //! - [`routes`]: the table of provider + event type → follow-on steps.
-//! - [`downstream`]: request builders for each downstream API.
+//! - [`downstream`]: planning follow-on steps: what kind of event it is (classified once), then
+//!   the request builders for each downstream API and the local D1 actions.
 //! - [`lifecycle`]: the step state machine: statuses and the sets each rule uses, an attempt's
 //!   end (status, due time, message action), success effects, replay and redrive, and the
 //!   claim SQL beside its rule (tested against SQLite).
@@ -17,34 +18,31 @@
 //!   in place.
 //! - [`auth`]: the admin bearer-token check (constant time); [`admin`]: the admin API's
 //!   cursor, filters, replay plan and secret scrubbing.
-//! - [`config`]: parsing of secret lists and numeric settings.
+//! - [`config`]: every setting (the [`config::table`]: name, secret or var, default, rule) and
+//!   the typed settings read from one lookup, with errors scoped to what they affect.
 //! - [`ids`]: content-derived event and step ids.
 //! - [`connections`]: operator-defined connections (source, filter, destination) and `http`
 //!   destinations, validated from the admin API's JSON.
 //! - [`standard_webhooks`]: signing (and verifying) deliveries per the Standard Webhooks spec.
 //! - [`rejections`]: verification failures tallied in memory and flushed at most once a minute;
 //!   [`retention`]: how long rows live and which may never be deleted.
-//! - [`time`]: the few calendar conversions the providers need (RFC 3339, HTTP dates).
+//! - [`time`]: the few calendar conversions the providers and builders need (RFC 3339, HTTP
+//!   dates, ISO dates from Unix time).
 
 pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod connections;
 pub mod downstream;
-pub mod fields;
-pub mod hubspot;
 pub mod ids;
-pub mod ingest;
 pub mod lifecycle;
 pub mod limits;
+pub mod providers;
 pub mod recovery;
 pub mod rejections;
 pub mod retention;
 pub mod retry;
 pub mod routes;
-pub mod sendgrid;
-pub mod shopify;
 pub mod standard_webhooks;
-pub mod stripe;
 pub mod time;
 pub mod webhook;

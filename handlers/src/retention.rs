@@ -5,10 +5,10 @@
 //! admin must be able to see and redrive it). Data-request exports expire after
 //! [`EXPORT_TTL_MS`].
 
+use crate::config::table::RETENTION_DAYS as RETENTION_SETTING;
 use crate::config::{number, ConfigError};
 use crate::lifecycle::{sql_in, StepStatus, FINISHED};
 
-pub const RETENTION_SETTING: &str = "RETENTION_DAYS";
 pub const DEFAULT_RETENTION_DAYS: u64 = 30;
 /// A shorter retention could delete an event before its steps had a chance to finish.
 pub const MIN_RETENTION_DAYS: u64 = 1;

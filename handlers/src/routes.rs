@@ -12,7 +12,7 @@ use crate::downstream;
 use crate::webhook::Provider;
 
 /// The setting that overrides routes.
-pub const ROUTES_SETTING: &str = "ROUTES_JSON";
+pub const ROUTES_SETTING: &str = crate::config::table::ROUTES_JSON;
 
 /// A follow-on step edgehooks knows how to execute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,11 +78,6 @@ impl StepKind {
             | StepKind::EngagementCount
             | StepKind::MappingMarkDeleted => Destination::Local,
         }
-    }
-
-    /// True for steps the shell executes against D1 instead of calling an API.
-    pub fn is_local(self) -> bool {
-        self.destination() == Destination::Local
     }
 }
 
@@ -340,7 +335,6 @@ mod tests {
     fn names_round_trip_and_are_unique() {
         for kind in StepKind::ALL {
             assert_eq!(StepKind::from_name(kind.name()), Some(kind));
-            assert_eq!(kind.is_local(), kind.destination() == Destination::Local);
         }
         assert_eq!(StepKind::from_name("nope"), None);
         let mut names: Vec<_> = Destination::ALL.iter().map(|d| d.name()).collect();

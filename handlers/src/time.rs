@@ -1,7 +1,8 @@
 //! Calendar conversions without a date library: RFC 3339 timestamps (Shopify's `updated_at`,
-//! HubSpot's ISO dates) and IMF-fixdate HTTP dates (`Retry-After`), both to Unix time. Only UTC
-//! offsets of the form `Z` or `±hh:mm` are needed; the proleptic Gregorian arithmetic follows
-//! Howard Hinnant's `days_from_civil`.
+//! HubSpot's ISO dates) and IMF-fixdate HTTP dates (`Retry-After`), both to Unix time, and back
+//! from Unix time to the ISO dates downstream APIs expect. Only UTC offsets of the form `Z` or
+//! `±hh:mm` are needed; the proleptic Gregorian arithmetic follows Howard Hinnant's
+//! `days_from_civil` and `civil_from_days`.
 
 /// Days since 1970-01-01 for a Gregorian date.
 fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
@@ -120,6 +121,47 @@ pub fn http_date_to_unix(text: &str) -> Option<i64> {
     unix_seconds(year, month, day, h, m, s)
 }
 
+/// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Unix seconds of 0001-01-01 and 9999-12-31T23:59:59: the range four-digit years can show.
+const MIN_SECS: i64 = -62_135_596_800;
+const MAX_SECS: i64 = 253_402_300_799;
+
+/// `YYYY-MM-DD` (UTC) of a Unix time in seconds.
+pub fn iso_date(unix_secs: i64) -> Option<String> {
+    if !(MIN_SECS..=MAX_SECS).contains(&unix_secs) {
+        return None;
+    }
+    let (y, m, d) = civil_from_days(unix_secs.div_euclid(86_400));
+    Some(format!("{y:04}-{m:02}-{d:02}"))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` of a Unix time in milliseconds.
+pub fn iso_datetime_ms(unix_ms: i64) -> Option<String> {
+    let secs = unix_ms.div_euclid(1000);
+    let date = iso_date(secs)?;
+    let of_day = secs.rem_euclid(86_400);
+    Some(format!(
+        "{date}T{:02}:{:02}:{:02}.{:03}Z",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60,
+        unix_ms.rem_euclid(1000)
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +210,28 @@ mod tests {
         );
         assert_eq!(http_date_to_unix("Sunday, 06-Nov-94 08:49:37 GMT"), None);
         assert_eq!(http_date_to_unix("120"), None);
+    }
+
+    #[test]
+    fn dates_are_utc_and_bounded() {
+        assert_eq!(iso_date(0).as_deref(), Some("1970-01-01"));
+        assert_eq!(iso_date(951_782_400).as_deref(), Some("2000-02-29"));
+        assert_eq!(iso_date(-1).as_deref(), Some("1969-12-31"));
+        assert_eq!(
+            iso_datetime_ms(1_700_000_000_123).as_deref(),
+            Some("2023-11-14T22:13:20.123Z")
+        );
+        assert_eq!(
+            iso_datetime_ms(-1).as_deref(),
+            Some("1969-12-31T23:59:59.999Z")
+        );
+        for extreme in [i64::MIN, i64::MAX, MAX_SECS + 1, MIN_SECS - 1] {
+            assert_eq!(iso_date(extreme), None);
+        }
+        for extreme in [i64::MIN, i64::MAX, (MAX_SECS + 1) * 1000] {
+            assert_eq!(iso_datetime_ms(extreme), None);
+        }
+        assert_eq!(iso_date(MAX_SECS).as_deref(), Some("9999-12-31"));
+        assert_eq!(iso_date(MIN_SECS).as_deref(), Some("0001-01-01"));
     }
 }

@@ -16,9 +16,9 @@ use edgehooks_handlers::downstream::{
     StepInput,
 };
 use edgehooks_handlers::ids::{event_id, step_id};
+use edgehooks_handlers::providers::{hubspot, sendgrid, shopify, stripe};
 use edgehooks_handlers::routes::{Destination, RouteTable, StepKind, DEFAULT_ROUTES};
 use edgehooks_handlers::webhook::{InboundRequest, ParsedEvent, Provider};
-use edgehooks_handlers::{hubspot, sendgrid, shopify, stripe};
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -3,15 +3,14 @@
 //! properties: a single changed byte in the signed body, timestamp or signature is rejected, and
 //! arbitrary input never panics `verify`, `parse` or `signed_uri`.
 
-use edgehooks_handlers::hubspot::{
-    self, sign_v3, signed_uri, Settings, SIGNATURE_V3_HEADER, TIMESTAMP_HEADER,
-};
+use edgehooks_handlers::providers::hubspot::{self, signed_uri, Settings};
 use edgehooks_handlers::webhook::{Clock, InboundRequest, Verified};
 use proptest::prelude::*;
 use serde::Deserialize;
 
 mod support;
-use support::{assert_no_failures, case_body, Expected, Recipe};
+use support::sign::hubspot_v3_headers;
+use support::{assert_no_failures, case_body, change_byte, Expected, Recipe};
 
 const VECTORS: &str = include_str!("../../tests/fixtures/hubspot/vectors.json");
 
@@ -105,12 +104,7 @@ const NOW: i64 = 1_700_000_000;
 
 /// A correctly signed delivery: (headers, body) for `body` at `NOW` in ms.
 fn signed(body: &[u8]) -> Vec<(String, String)> {
-    let ts = (NOW * 1000).to_string();
-    let sig = sign_v3(SECRET, "POST", &signed_uri(URL, None), body, &ts);
-    vec![
-        (SIGNATURE_V3_HEADER.into(), sig),
-        (TIMESTAMP_HEADER.into(), ts),
-    ]
+    hubspot_v3_headers(SECRET, URL, &(NOW * 1000).to_string(), body)
 }
 
 fn verify_with(headers: &[(String, String)], body: &[u8]) -> Result<Verified, String> {
@@ -133,14 +127,6 @@ fn verify_with(headers: &[(String, String)], body: &[u8]) -> Result<Verified, St
         },
     )
     .map_err(|e| e.code().to_string())
-}
-
-/// `text` with the byte at `index % len` replaced by a different byte (lossily re-read as UTF-8).
-fn change_byte(text: &str, index: usize, delta: u8) -> String {
-    let mut bytes = text.as_bytes().to_vec();
-    let i = index % bytes.len();
-    bytes[i] = bytes[i].wrapping_add(delta);
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// URL-ish strings rich in escapes, reserved and not, valid and broken.

@@ -6,16 +6,19 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use edgehooks_handlers::sendgrid::{self, PublicKey, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use edgehooks_handlers::providers::sendgrid::{
+    self, PublicKey, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
 use edgehooks_handlers::webhook::{Clock, InboundRequest, Verified};
-use p256::ecdsa::signature::hazmat::PrehashSigner;
-use p256::ecdsa::{Signature, SigningKey};
 use proptest::prelude::*;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 mod support;
-use support::{assert_no_failures, case_body, Expected, Recipe};
+use support::sign::{
+    sendgrid_headers as headers, sendgrid_high_s as high_s, sendgrid_public_key as public_key,
+    sendgrid_sign_der as sign_der,
+};
+use support::{assert_no_failures, case_body, change_byte, Expected, Recipe};
 
 const VECTORS: &str = include_str!("../../tests/fixtures/sendgrid/vectors.json");
 const SETTING: &str = "SENDGRID_WEBHOOK_PUBLIC_KEYS";
@@ -179,40 +182,6 @@ fn sendgrid_accepted_vectors_parse() {
 
 const NOW: i64 = 1_700_000_000;
 
-fn signing_key() -> SigningKey {
-    SigningKey::from_slice(&[7; 32]).unwrap()
-}
-
-fn public_key() -> PublicKey {
-    PublicKey::from(*signing_key().verifying_key())
-}
-
-/// The low-S signature of `timestamp + body`, DER-encoded.
-fn sign_der(timestamp: &str, body: &[u8]) -> Vec<u8> {
-    let digest = Sha256::new()
-        .chain_update(timestamp)
-        .chain_update(body)
-        .finalize();
-    let sig: Signature = signing_key().sign_prehash(&digest).unwrap();
-    let low = sig.normalize_s().unwrap_or(sig);
-    low.to_der().as_bytes().to_vec()
-}
-
-/// The same signature with S replaced by n − S (high S), DER-encoded.
-fn high_s(der: &[u8]) -> Vec<u8> {
-    let sig = Signature::from_der(der).unwrap();
-    let (r, s) = sig.split_scalars();
-    let high = Signature::from_scalars(r.to_bytes(), (-*s).to_bytes()).unwrap();
-    high.to_der().as_bytes().to_vec()
-}
-
-fn headers(signature: &str, timestamp: &str) -> Vec<(String, String)> {
-    vec![
-        (SIGNATURE_HEADER.into(), signature.into()),
-        (TIMESTAMP_HEADER.into(), timestamp.into()),
-    ]
-}
-
 fn verify_with(headers: &[(String, String)], body: &[u8]) -> Result<Verified, String> {
     let req = InboundRequest {
         method: "POST",
@@ -225,14 +194,6 @@ fn verify_with(headers: &[(String, String)], body: &[u8]) -> Result<Verified, St
         tolerance_secs: 300,
     };
     sendgrid::verify(&req, &[public_key()], clock).map_err(|e| e.code().to_string())
-}
-
-/// `text` with the byte at `index % len` replaced by a different byte (lossily re-read as UTF-8).
-fn change_byte(text: &str, index: usize, delta: u8) -> String {
-    let mut bytes = text.as_bytes().to_vec();
-    let i = index % bytes.len();
-    bytes[i] = bytes[i].wrapping_add(delta);
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Signature header values: junk, base64 of junk, and base64 of DER-looking junk.

@@ -4,9 +4,9 @@
 //! body or the HMAC header is rejected, and arbitrary input never panics `verify`, `parse` or
 //! `privacy_subject`.
 
-use edgehooks_handlers::shopify::{
-    self, sign_header, PrivacySubject, HMAC_HEADER, SHOP_DOMAIN_HEADER, TOPIC_HEADER,
-    TRIGGERED_AT_HEADER, WEBHOOK_ID_HEADER,
+use edgehooks_handlers::providers::shopify::{
+    self, PrivacySubject, HMAC_HEADER, SHOP_DOMAIN_HEADER, TOPIC_HEADER, TRIGGERED_AT_HEADER,
+    WEBHOOK_ID_HEADER,
 };
 use edgehooks_handlers::webhook::{Clock, InboundRequest, ParseError, Verified, VerifyError};
 use proptest::prelude::*;
@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 mod support;
+use support::sign::{shopify_headers as delivery, shopify_hmac};
 use support::{case_body, check_all, Expected, Recipe};
 
 const VECTORS: &str = include_str!("../../tests/fixtures/shopify/vectors.json");
@@ -222,15 +223,6 @@ fn shopify_vectors_cover_the_required_cases() {
 
 const SECRET: &str = "shpss_prop_secret";
 
-fn delivery(hmac: &str) -> Vec<(String, String)> {
-    vec![
-        (HMAC_HEADER.into(), hmac.into()),
-        (WEBHOOK_ID_HEADER.into(), "id-1".into()),
-        (TOPIC_HEADER.into(), "orders/create".into()),
-        (SHOP_DOMAIN_HEADER.into(), "shop.myshopify.com".into()),
-    ]
-}
-
 fn verify_with(headers: &[(String, String)], body: &[u8]) -> Result<Verified, VerifyError> {
     let req = InboundRequest {
         method: "POST",
@@ -278,7 +270,7 @@ fn json_like() -> impl Strategy<Value = Value> {
 proptest! {
     #[test]
     fn shopify_signed_delivery_verifies(body in prop::collection::vec(any::<u8>(), 1..512)) {
-        let headers = delivery(&sign_header(SECRET, &body));
+        let headers = delivery(&shopify_hmac(SECRET, &body));
         prop_assert_eq!(verify_with(&headers, &body), Ok(Verified { key_index: 0 }));
     }
 
@@ -288,7 +280,7 @@ proptest! {
         index in any::<usize>(),
         delta in 1u8..,
     ) {
-        let headers = delivery(&sign_header(SECRET, &body));
+        let headers = delivery(&shopify_hmac(SECRET, &body));
         let mut changed = body.clone();
         let i = index % changed.len();
         changed[i] = changed[i].wrapping_add(delta);
@@ -301,7 +293,7 @@ proptest! {
         index in any::<usize>(),
         delta in 1u8..,
     ) {
-        let mut hmac = sign_header(SECRET, &body).into_bytes();
+        let mut hmac = shopify_hmac(SECRET, &body).into_bytes();
         let i = index % hmac.len();
         hmac[i] = hmac[i].wrapping_add(delta);
         let hmac = String::from_utf8_lossy(&hmac).into_owned();

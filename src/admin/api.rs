@@ -21,25 +21,10 @@ use edgehooks_handlers::webhook::Provider;
 use serde_json::{json, Map, Value};
 use worker::{Date, Env, Method, Request, Response};
 
-use crate::config::{provider_routes, text};
+use crate::config::config;
 use crate::db::admin as store;
+use crate::dispatch::send_steps;
 use crate::error::{AppError, ALLOW_GET, ALLOW_POST};
-use crate::queue::send_steps;
-
-/// Settings whose values must never appear in an admin response.
-const SECRET_SETTINGS: [&str; 11] = [
-    "STRIPE_WEBHOOK_SECRETS",
-    "HUBSPOT_CLIENT_SECRETS",
-    "SHOPIFY_WEBHOOK_SECRETS",
-    "SENDGRID_WEBHOOK_PUBLIC_KEYS",
-    "ADMIN_TOKEN",
-    "HUBSPOT_ACCESS_TOKEN",
-    "SENDGRID_API_KEY",
-    "STRIPE_API_KEY",
-    "SLACK_WEBHOOK_URL",
-    "HUBSPOT_APP_SECRET",
-    "SHOPIFY_API_SECRET",
-];
 
 /// Largest POST body the admin API reads.
 const MAX_BODY: usize = 64 * 1024;
@@ -59,15 +44,7 @@ fn now_ms() -> i64 {
 
 /// Serialize, scrub secrets, answer with `Cache-Control: no-store`.
 fn respond(env: &Env, body: &Value) -> Result<Response, AppError> {
-    let secrets: Vec<String> = SECRET_SETTINGS
-        .iter()
-        .filter_map(|name| text(env, name))
-        .flat_map(|v| {
-            let mut parts: Vec<String> = v.split(',').map(|s| s.trim().to_string()).collect();
-            parts.push(v);
-            parts
-        })
-        .collect();
+    let secrets = config(env).secret_values();
     let bytes = scrub(&body.to_string(), &secrets).into_bytes();
     let headers = worker::Headers::new();
     let _ = headers.set("Content-Type", "application/json");
@@ -246,7 +223,7 @@ async fn replay(
         .collect();
     let to_add = match Provider::from_slug(&summary.provider) {
         Some(provider) if summary.status == "accepted" => {
-            let routes = provider_routes(env, provider)?;
+            let routes = config(env).provider_routes(provider)?;
             let existing: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
             steps_to_add(&routes.steps_for(provider, &summary.event_type), &existing)
         }

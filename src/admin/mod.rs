@@ -9,14 +9,14 @@ mod page;
 use edgehooks_handlers::auth::bearer_matches;
 use worker::{Env, Request, Response};
 
-use crate::config::text;
+use crate::config::config;
 use crate::error::AppError;
 
 pub use page::{asset, page};
 
 /// Refuse unless the request carries the admin bearer token.
 fn authorize(req: &Request, env: &Env) -> Result<(), AppError> {
-    let expected = text(env, "ADMIN_TOKEN").unwrap_or_default();
+    let expected = config(env).admin_token();
     let presented = req.headers().get("Authorization").ok().flatten();
     if bearer_matches(presented.as_deref(), expected.trim()) {
         Ok(())

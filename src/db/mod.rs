@@ -1,5 +1,5 @@
 //! Every SQL statement edgehooks runs against D1, grouped by what it serves: `admin` (the admin
-//! API: event pages, timelines, dead letters, replay and redrive resets), `events` (ingest:
+//! API: event pages, timelines, dead letters, replay and redrive resets), `ingest` (ingest:
 //! events, planned steps, rejected deliveries, rejection counters), `steps`, `claims`,
 //! `attempts` and `sweep` (the step ledger: claims, attempt records, the sweeper's queries),
 //! `customers` (the Stripe customers behind customer ids), `versions`, `links` and `local`
@@ -9,13 +9,29 @@
 //! `RETENTION_DAYS`, expiring exports).
 //! Numbers are bound as f64 (D1 rejects BigInt); writes that must be all-or-nothing go through
 //! `batch`, which D1 runs as one transaction.
+//!
+//! Which module writes which table (inserts and updates; `privacy` also scrubs and deletes a
+//! person's rows everywhere, `retention` deletes expired rows everywhere):
+//!
+//! | table | written by |
+//! |---|---|
+//! | `events` | `ingest` (insert, rejected rows), `retention` (`purge_payloads`) |
+//! | `steps` | `ingest` (insert, shared with replay), `steps`, `claims`, `attempts`, `sweep` (lifecycle), `admin` (replay, redrive) |
+//! | `attempts` | `attempts`, `sweep` (lost attempts) |
+//! | `rejections` | `ingest` (hourly tallies) |
+//! | `stripe_customers` | `customers` (called from ingest's transaction and customer lookups) |
+//! | `entity_versions` | `versions` |
+//! | `contact_links` | `links`, `local` (deletion) |
+//! | `shops`, `suppressions`, `engagement` | `local` |
+//! | `destination_health` | `health` |
+//! | `privacy_requests` | `privacy`, `retention` (expiry) |
 
 pub mod admin;
 mod attempts;
 mod claims;
 mod customers;
-mod events;
 mod health;
+mod ingest;
 mod links;
 mod local;
 mod privacy;
@@ -27,8 +43,8 @@ mod versions;
 pub use attempts::*;
 pub use claims::*;
 pub use customers::*;
-pub use events::*;
 pub use health::*;
+pub use ingest::*;
 pub use links::*;
 pub use local::*;
 pub use retention::*;

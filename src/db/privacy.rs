@@ -7,6 +7,9 @@
 //! a customer with hundreds of orders stays within D1's 100 parameters. The statements run in
 //! the step's success batch (one transaction), scrubs first: they find the person's events by
 //! payloads the redact then drops.
+//!
+//! Writes: `privacy_requests`; scrubs `events`, `steps`, `attempts`; deletes from
+//! `contact_links`, `suppressions`, `engagement`, `stripe_customers`.
 
 use edgehooks_handlers::retention::EXPORT_TTL_MS;
 use serde::{Deserialize, Serialize};

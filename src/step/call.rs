@@ -21,10 +21,10 @@ use worker::D1PreparedStatement;
 
 use super::work::{ack_for, Work};
 use super::{defer, now_ms, storage_failed, Ack, Pass};
-use crate::config::ConsumerSettings;
 use crate::db::{self, AttemptRecord};
 use crate::downstream::{self, CallOutcome};
 use crate::log;
+use edgehooks_handlers::config::ConsumerSettings;
 
 /// What an HTTP attempt of a step is for.
 #[derive(Clone, Copy)]

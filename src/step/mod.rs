@@ -24,10 +24,10 @@ use edgehooks_handlers::routes::StepKind;
 use edgehooks_handlers::webhook::Provider;
 use worker::{D1Database, Date};
 
-use crate::config::ConsumerSettings;
 use crate::db::{self, EntityClaim};
 use crate::log;
 use call::Call;
+use edgehooks_handlers::config::ConsumerSettings;
 use work::Work;
 
 /// What to do with the message.

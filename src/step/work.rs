@@ -12,9 +12,9 @@ use edgehooks_handlers::routes::StepKind;
 use worker::D1Database;
 
 use super::{defer, not_its_turn, now_ms, storage_failed, Ack};
-use crate::config::ConsumerSettings;
 use crate::db::{self, AttemptRecord, Claim, EntityClaim, StepRow};
 use crate::log;
+use edgehooks_handlers::config::ConsumerSettings;
 
 /// One step's execution context.
 pub(super) struct Work<'a> {

@@ -9,8 +9,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { ROOT, downstreamVars, startWorker, waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
-import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { ROOT, waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
+import { useWorld } from "../helpers/world.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 import { hubspotDelivery, hubspotEvent } from "../helpers/providers.mjs";
 import { deliver, settled } from "../helpers/flows.mjs";
@@ -19,19 +19,18 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTIFACTS = path.join(ROOT, "test-artifacts");
 const UPSERT = "/crm/v3/objects/contacts/batch/upsert";
 
-describe("admin page in headless Chromium", { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is missing (scripts/setup installs it)` }, () => {
+describe("admin page in headless Chromium", { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is missing (scripts/setup --for-tests installs it)` }, () => {
   let fake;
   let worker;
   let browser;
   let profile;
   const problems = [];
 
+  useWorld(
+    { port: 0, vars: { MAX_ATTEMPTS: "2", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" } },
+    { ready: (w) => ({ worker, fake } = w) },
+  );
   before(async () => {
-    fake = await startFakeDownstream();
-    worker = await startWorker({
-      port: 0,
-      vars: { ...downstreamVars(fake.url), MAX_ATTEMPTS: "2", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" },
-    });
     profile = mkdtempSync(path.join(os.tmpdir(), "edgehooks-chromium-"));
     // A fresh profile directory (playwright passes it as --user-data-dir).
     browser = await chromium.launchPersistentContext(profile, {
@@ -47,8 +46,6 @@ describe("admin page in headless Chromium", { skip: !existsSync(CHROMIUM) && `${
   });
   after(async () => {
     await browser?.close();
-    await worker?.dispose();
-    await fake?.close();
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 

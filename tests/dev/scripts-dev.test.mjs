@@ -4,18 +4,18 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ROOT, waitFor } from "../helpers/worker.mjs";
+import { readDevVars } from "../../scripts/wrangler-config.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 
 const PORT = 8797;
 
+/** The first value of a setting in .dev.vars.example (what scripts/dev serves with here). */
 function devVar(name) {
-  const text = readFileSync(path.join(ROOT, ".dev.vars.example"), "utf8");
-  const m = text.match(new RegExp(`^${name}="?([^"\\n]*)"?$`, "m"));
-  return m?.[1].split(",")[0];
+  return readDevVars(".dev.vars.example")[name]?.split(",")[0];
 }
 
 test("scripts/dev serves signed Stripe webhooks into local D1", { timeout: 240_000 }, async () => {

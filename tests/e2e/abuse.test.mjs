@@ -7,12 +7,12 @@
 // token in any log line or in any admin or error response.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import crypto from "node:crypto";
 import http from "node:http";
 import { startWorker, TEST_SECRETS } from "../helpers/worker.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 import { sendgridKeys, shopifyDelivery } from "../helpers/providers.mjs";
 import { assertCaptured, assertNoPanics, assertNoSecrets } from "../helpers/logs.mjs";
+import { sendgridHeaders, shopifyHmac, stripeBytesSignature } from "../../scripts/sign.mjs";
 
 const [STRIPE_SECRET] = TEST_SECRETS.STRIPE_WEBHOOK_SECRETS.split(",");
 const [SHOPIFY_SECRET] = TEST_SECRETS.SHOPIFY_WEBHOOK_SECRETS.split(",");
@@ -20,19 +20,11 @@ const MAX = 1024 * 1024; // wrangler.toml's MAX_BODY_BYTES
 
 /** Stripe headers for raw bytes (the SDK signs strings; invalid UTF-8 needs the raw HMAC). */
 function stripeSignedBytes(bytes, contentType = "application/json") {
-  const t = Math.floor(Date.now() / 1000);
-  const mac = crypto.createHmac("sha256", STRIPE_SECRET).update(`${t}.`).update(bytes).digest("hex");
-  return { "content-type": contentType, "stripe-signature": `t=${t},v1=${mac}` };
+  return { "content-type": contentType, "stripe-signature": stripeBytesSignature(bytes, STRIPE_SECRET) };
 }
 
 function sendgridSignedBytes(bytes) {
-  const ts = String(Math.floor(Date.now() / 1000));
-  const signature = crypto.sign("sha256", Buffer.concat([Buffer.from(ts), bytes]), sendgridKeys.privateKey).toString("base64");
-  return {
-    "content-type": "application/json",
-    "x-twilio-email-event-webhook-signature": signature,
-    "x-twilio-email-event-webhook-timestamp": ts,
-  };
+  return { "content-type": "application/json", ...sendgridHeaders(bytes, sendgridKeys.privateKey) };
 }
 
 describe("abuse", () => {
@@ -126,7 +118,7 @@ describe("abuse", () => {
     const sg = await send("/webhooks/sendgrid", bytes, sendgridSignedBytes(bytes));
     assert.deepEqual([sg.status, sg.json?.error], [400, "invalid_json"]);
     const shop = shopifyDelivery("x", SHOPIFY_SECRET);
-    shop.headers["x-shopify-hmac-sha256"] = crypto.createHmac("sha256", SHOPIFY_SECRET).update(bytes).digest("base64");
+    shop.headers["x-shopify-hmac-sha256"] = shopifyHmac(bytes, SHOPIFY_SECRET);
     const shopRes = await send("/webhooks/shopify", bytes, shop.headers);
     assert.deepEqual([shopRes.status, shopRes.json?.error], [400, "invalid_json"]);
     assert.equal((await rejectedRows()).length, before + 3, "each verified-but-unparsable delivery kept once");

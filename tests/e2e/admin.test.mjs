@@ -3,8 +3,8 @@
 // redrive (dry run vs real), rejection counts and totals; no configured secret in any response.
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { downstreamVars, startWorker, waitFor, TEST_SECRETS, waitForNoStepInFlight } from "../helpers/worker.mjs";
-import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { startWorker, waitFor, TEST_SECRETS, waitForNoStepInFlight, consumersWith } from "../helpers/worker.mjs";
+import { useWorld } from "../helpers/world.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 import { shopifyDelivery, shopifyOrder } from "../helpers/providers.mjs";
 
@@ -20,16 +20,7 @@ describe("admin API", () => {
   let fake;
   let worker;
 
-  before(async () => {
-    fake = await startFakeDownstream();
-    worker = await startWorker({
-      vars: { ...downstreamVars(fake.url), MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" },
-    });
-  });
-  after(async () => {
-    await worker?.dispose();
-    await fake?.close();
-  });
+  useWorld({ vars: { MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" } }, { ready: (w) => ({ worker, fake } = w) });
   // Let earlier tests' steps finish first, so their downstream calls do not eat this test's
   // scripted fake responses.
   beforeEach(async () => {
@@ -290,7 +281,7 @@ describe("admin redrive of 500 step ids", () => {
     // No consumer for `steps`: the redriven messages wait in the queue, so the test sees only
     // what the redrive itself did.
     worker = await startWorker({
-      miniflare: { queueConsumers: { "steps-dlq": { maxBatchSize: 10, maxBatchTimeout: 0.2 } } },
+      miniflare: { queueConsumers: consumersWith({ steps: null }) },
     });
   });
   after(async () => worker?.dispose());

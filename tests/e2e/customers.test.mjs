@@ -8,8 +8,9 @@
 // (the step then waits without being charged), a 404 `resource_missing` is a dead letter.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { downstreamVars, startWorker, TEST_SECRETS, waitFor } from "../helpers/worker.mjs";
-import { startFakeDownstream, stripeCustomer } from "../helpers/fake-downstream.mjs";
+import { TEST_SECRETS, waitFor } from "../helpers/worker.mjs";
+import { stripeCustomer } from "../helpers/fake-downstream.mjs";
+import { useWorld } from "../helpers/world.mjs";
 import { MAIL, UPSERT, deliver, fixture, settled } from "../helpers/flows.mjs";
 
 const VARS = { MAX_ATTEMPTS: "4", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" };
@@ -35,14 +36,7 @@ describe("Stripe customers behind subscription events", () => {
   let fake;
   let worker;
 
-  before(async () => {
-    fake = await startFakeDownstream();
-    worker = await startWorker({ vars: { ...downstreamVars(fake.url), ...VARS } });
-  });
-  after(async () => {
-    await worker?.dispose();
-    await fake?.close();
-  });
+  useWorld({ vars: VARS }, { ready: (w) => ({ worker, fake } = w) });
 
   test("the first event looks the customer up; the next one for that customer uses the D1 copy", async () => {
     const id = unique("cus_");
@@ -189,14 +183,7 @@ describe("customer lookups and the Stripe destination's circuit", () => {
   let fake;
   let worker;
 
-  before(async () => {
-    fake = await startFakeDownstream();
-    worker = await startWorker({ vars: { ...downstreamVars(fake.url), ...VARS, MAX_ATTEMPTS: "10" } });
-  });
-  after(async () => {
-    await worker?.dispose();
-    await fake?.close();
-  });
+  useWorld({ vars: { ...VARS, MAX_ATTEMPTS: "10" } }, { ready: (w) => ({ worker, fake } = w) });
 
   test("5 failed lookups open Stripe's circuit: the step waits, uncharged, and HubSpot's circuit is untouched", async () => {
     const id = unique("cus_");

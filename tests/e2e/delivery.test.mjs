@@ -9,8 +9,8 @@
 //    batch of 1,000 HubSpot events or thousands of SendGrid events is stored whole.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { downstreamVars, startWorker, TEST_SECRETS, waitForNoStepInFlight } from "../helpers/worker.mjs";
-import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { startWorker, TEST_SECRETS, waitForNoStepInFlight } from "../helpers/worker.mjs";
+import { useWorld } from "../helpers/world.mjs";
 import { hubspotDelivery, hubspotEvent, sendgridDelivery, sendgridEvent, shopifyDelivery, shopifyOrder } from "../helpers/providers.mjs";
 import { settled } from "../helpers/flows.mjs";
 
@@ -24,14 +24,7 @@ const unique = (prefix) => `${prefix}${Date.now()}_${++counter}`;
 describe("Shopify: one event, one effect", () => {
   let fake;
   let worker;
-  before(async () => {
-    fake = await startFakeDownstream();
-    worker = await startWorker({ vars: { ...downstreamVars(fake.url), RETRY_BASE_SECONDS: "0" } });
-  });
-  after(async () => {
-    await worker?.dispose();
-    await fake?.close();
-  });
+  useWorld({ vars: { RETRY_BASE_SECONDS: "0" } }, { ready: (w) => ({ worker, fake } = w) });
 
   const post = (d) => worker.post("/webhooks/shopify", d.payload, d.headers);
   const storedWith = async (payload) =>

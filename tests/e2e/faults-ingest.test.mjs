@@ -20,8 +20,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { downstreamVars, migrate, startWorker, waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
+import { downstreamVars, migrate, startWorker, waitFor, TEST_SECRETS, producersWithout } from "../helpers/worker.mjs";
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { quiet } from "../helpers/world.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 import { sendgridDelivery, sendgridEvent } from "../helpers/providers.mjs";
 import { assertCaptured, assertNoPanics, assertNoSecrets } from "../helpers/logs.mjs";
@@ -162,7 +163,7 @@ describe("queue failing after D1 succeeded", () => {
     const broken = await startWorker({
       vars,
       captureLogs: true,
-      miniflare: { d1Persist: dir, queueProducers: { STEPS_DLQ: "steps-dlq" } },
+      miniflare: { d1Persist: dir, queueProducers: producersWithout("STEPS") },
     });
     const event = checkoutCompleted();
     const res = await postStripe(broken, event);
@@ -241,7 +242,7 @@ describe("downstream failing, slow and dropping connections", () => {
       intervalMs: 250,
       what: "every step terminal",
     });
-    await new Promise((r) => setTimeout(r, 1000)); // room for a stray call to show up
+    await quiet(fake, { windowMs: 1000 }); // room for a stray call to show up
 
     const steps = await all();
     for (const event of events) {

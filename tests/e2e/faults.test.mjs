@@ -6,38 +6,27 @@
 // ends succeeded or dead (none stuck) and a step that succeeded is never called again. Each scenario gets its own worker and fake, so one scenario's failures cannot open the
 // circuit for another. Checkout events are routed (ROUTES_JSON) to `sendgrid.send` only, whose
 // body carries the step id (custom_args.edgehooks_step_id): calls are counted per step id.
-import { after, afterEach, beforeEach, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { downstreamVars, startWorker, waitFor } from "../helpers/worker.mjs";
-import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { waitFor } from "../helpers/worker.mjs";
+import { useWorld } from "../helpers/world.mjs";
 import { checkoutCompleted } from "../helpers/stripe.mjs";
 import { sendgridEvent, shopifyOrder } from "../helpers/providers.mjs";
-import { FINISHED, MAIL, deliver, settled, sleep, stepsOf } from "../helpers/flows.mjs";
+import { FINISHED, MAIL, deliver, settled, stepsOf } from "../helpers/flows.mjs";
 
 const MAX_ATTEMPTS = 4;
 const TIMEOUT_MS = 500;
 
-/** A fresh worker + fake for one scenario. */
+/** A fresh worker + fake for each scenario (tests/helpers/world.mjs). */
 function world(extraVars = {}) {
-  const w = {};
-  beforeEach(async () => {
-    w.fake = await startFakeDownstream();
-    w.worker = await startWorker({
-      vars: {
-        ...downstreamVars(w.fake.url),
-        MAX_ATTEMPTS: String(MAX_ATTEMPTS),
-        RETRY_BASE_SECONDS: "0",
-        DOWNSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
-        ROUTES_JSON: JSON.stringify({ stripe: { "checkout.session.completed": ["sendgrid.send"] } }),
-        ...extraVars,
-      },
-    });
-  });
-  afterEach(async () => {
-    await w.worker?.dispose();
-    await w.fake?.close();
-  });
-  return w;
+  const vars = {
+    MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+    RETRY_BASE_SECONDS: "0",
+    DOWNSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
+    ROUTES_JSON: JSON.stringify({ stripe: { "checkout.session.completed": ["sendgrid.send"] } }),
+    ...extraVars,
+  };
+  return useWorld({ vars }, { each: true });
 }
 
 /** Deliver a checkout event; returns its only step's id and dedupe key. */
@@ -70,7 +59,7 @@ async function redeliver(w, stepId, queue = "steps") {
 async function neverAgain(w, stepId, calls) {
   const result = await redeliver(w, stepId);
   assert.equal(result.outcome, "ok");
-  await sleep(300);
+  await w.quiet();
   assert.equal(callsFor(w.fake, stepId).length, calls, "no call after success");
   const open = await w.worker.all(`SELECT id, status FROM steps WHERE status NOT IN (${FINISHED.map(() => "?").join(", ")})`, ...FINISHED);
   assert.deepEqual(open, [], "no step stuck");
@@ -145,7 +134,7 @@ describe("timeouts", () => {
     assert.equal(step.status, "dead");
     assert.equal(step.attempts, MAX_ATTEMPTS);
     assert.equal(step.last_error, "timeout");
-    await sleep(300);
+    await w.quiet();
     assert.equal(callsFor(w.fake, stepId).length, MAX_ATTEMPTS);
   });
 });
@@ -175,7 +164,7 @@ describe("400", () => {
     assert.equal(step.attempts, 1);
     assert.equal(step.last_status, 400);
     assert.match(step.last_error, /^http_400: .*template_id/);
-    await sleep(300);
+    await w.quiet();
     assert.equal(callsFor(w.fake, stepId).length, 1);
     const [health] = await w.worker.all("SELECT consecutive_failures, open_until FROM destination_health WHERE destination = 'sendgrid'");
     assert.deepEqual(health, { consecutive_failures: 0, open_until: 0 });
@@ -193,11 +182,11 @@ describe("always failing", () => {
     assert.equal(step.last_status, 503);
     const attempts = await attemptsOf(w, stepId);
     assert.deepEqual(attempts.map((a) => a.outcome), [...Array(MAX_ATTEMPTS - 1).fill("retry"), "dead"]);
-    await sleep(300);
+    await w.quiet();
     assert.equal(callsFor(w.fake, stepId).length, MAX_ATTEMPTS);
     // A late duplicate message for a dead step makes no call either.
     await redeliver(w, stepId);
-    await sleep(200);
+    await w.quiet({ windowMs: 200 });
     assert.equal(callsFor(w.fake, stepId).length, MAX_ATTEMPTS);
   });
 });
@@ -232,7 +221,8 @@ describe("circuit breaker", () => {
     );
     assert.equal(delayed.status, "enqueued");
     assert.equal(delayed.attempts, 0);
-    await sleep(1000);
+    // While the circuit is open nothing is called: an absence, observed over a second.
+    await w.quiet({ windowMs: 1000 });
     assert.equal(callsFor(w.fake, first.stepId).length, 5);
     assert.equal(callsFor(w.fake, second.stepId).length, 0);
 

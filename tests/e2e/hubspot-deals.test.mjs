@@ -5,12 +5,13 @@
 // updates that deal instead of creating a second one. A portal without the property makes the
 // step `dead` at once with an error code an admin can act on; after creating the property, a
 // redrive of that dead-letter group creates the deal once.
-import { after, before, beforeEach, describe, test } from "node:test";
+import { after, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { downstreamVars, startWorker, TEST_SECRETS, waitForNoStepInFlight } from "../helpers/worker.mjs";
-import { DEAL_ID_PROPERTY, startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { TEST_SECRETS, waitForNoStepInFlight } from "../helpers/worker.mjs";
+import { DEAL_ID_PROPERTY } from "../helpers/fake-downstream.mjs";
+import { useWorld, quiet } from "../helpers/world.mjs";
 import { shopifyOrder } from "../helpers/providers.mjs";
-import { DEALS, DEALS_UPSERT, deliver, settled, sleep } from "../helpers/flows.mjs";
+import { DEALS, DEALS_UPSERT, deliver, settled } from "../helpers/flows.mjs";
 
 const DEAL_STEP = "hubspot.create_deal";
 const AUTH = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}`, "content-type": "application/json" };
@@ -20,16 +21,7 @@ describe("HubSpot deal creation", () => {
   let fake;
   let worker;
 
-  before(async () => {
-    fake = await startFakeDownstream();
-    worker = await startWorker({
-      vars: { ...downstreamVars(fake.url), MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "1000" },
-    });
-  });
-  after(async () => {
-    await worker?.dispose();
-    await fake?.close();
-  });
+  useWorld({ vars: { MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "1000" } }, { ready: (w) => ({ worker, fake } = w) });
   beforeEach(async () => {
     await waitForNoStepInFlight(worker);
     fake.reset();
@@ -122,7 +114,7 @@ describe("HubSpot deal creation", () => {
     assert.match(step.last_error, /^hubspot_deal_property_missing: /);
     assert.match(step.last_error, /edgehooks_idempotency_key/);
     assert.match(step.last_error, /non-unique 0-3 property edgehooks_idempotency_key/, "HubSpot's own words kept");
-    await sleep(200);
+    await quiet(fake, { windowMs: 200 });
     assert.equal(fake.callsTo(DEALS_UPSERT).length, 1);
     assert.equal(fake.hubspot.deals().length, 0);
 

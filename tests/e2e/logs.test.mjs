@@ -3,10 +3,10 @@
 // status, error code, latency) and each step attempt one `step_attempt` line (step id, name,
 // destination, event type, outcome, HTTP status, error code, latency); no configured secret and
 // no payload content ever appears.
-import { after, before, test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { downstreamVars, startWorker, TEST_SECRETS, waitFor } from "../helpers/worker.mjs";
-import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { TEST_SECRETS, waitFor } from "../helpers/worker.mjs";
+import { useWorld } from "../helpers/world.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 import { sendgridDelivery, sendgridEvent, shopifyDelivery, shopifyOrder } from "../helpers/providers.mjs";
 
@@ -24,17 +24,7 @@ const DESTINATIONS = {
 
 let fake;
 let worker;
-before(async () => {
-  fake = await startFakeDownstream();
-  worker = await startWorker({
-    vars: { ...downstreamVars(fake.url), RETRY_BASE_SECONDS: "0", MAX_ATTEMPTS: "3", DOWNSTREAM_TIMEOUT_MS: "3000" },
-    captureLogs: true,
-  });
-});
-after(async () => {
-  await worker?.dispose();
-  await fake?.close();
-});
+useWorld({ vars: { RETRY_BASE_SECONDS: "0", MAX_ATTEMPTS: "3", DOWNSTREAM_TIMEOUT_MS: "3000" }, captureLogs: true }, { ready: (w) => ({ worker, fake } = w) });
 
 const lines = (kind) => worker.workerLogs().filter((l) => l.kind === kind);
 

@@ -5,10 +5,9 @@
 // links, suppressions, engagement, earlier exports), exports expiring in the sweeper, and HubSpot
 // `contact.privacyDeletion` forgetting a contact through the default routes. Where time has to
 // pass (an export's expiry) the test ages the row in D1 instead of waiting, and says so.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { downstreamVars, startWorker } from "../helpers/worker.mjs";
-import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { useWorld } from "../helpers/world.mjs";
 import { checkoutCompleted } from "../helpers/stripe.mjs";
 import { hubspotEvent, sendgridEvent, shopifyOrder } from "../helpers/providers.mjs";
 import { MAIL, UPSERT, deliver, settled } from "../helpers/flows.mjs";
@@ -18,19 +17,14 @@ const SHOP = "privacy-many.myshopify.com";
 let counter = 0;
 const unique = (prefix) => `${prefix}${Date.now()}${++counter}`;
 
+/** A worker + fake for one describe (tests/helpers/world.mjs), plus the stored payload of an event. */
 function world() {
-  const w = {};
-  before(async () => {
-    w.fake = await startFakeDownstream();
-    w.worker = await startWorker({ vars: { ...downstreamVars(w.fake.url), ...VARS } });
+  const w = useWorld({ vars: VARS }, {
+    ready: (ready) => {
+      ready.payload = async (provider, key) =>
+        (await ready.worker.all("SELECT payload FROM events WHERE provider = ? AND dedupe_key = ?", provider, key))[0]?.payload;
+    },
   });
-  after(async () => {
-    await w.worker?.dispose();
-    await w.fake?.close();
-  });
-  w.sweep = async () => (await w.worker.mf.getWorker()).scheduled({ cron: "* * * * *" });
-  w.payload = async (provider, key) =>
-    (await w.worker.all("SELECT payload FROM events WHERE provider = ? AND dedupe_key = ?", provider, key))[0]?.payload;
   return w;
 }
 

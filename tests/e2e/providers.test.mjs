@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { downstreamVars, startWorker, waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
-import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { useWorld } from "../helpers/world.mjs";
 import {
   hubspotDelivery,
   hubspotEvent,
@@ -19,15 +19,8 @@ const [SHOPIFY_SECRET, SHOPIFY_OLD] = TEST_SECRETS.SHOPIFY_WEBHOOK_SECRETS.split
 
 let worker;
 let fake;
-before(async () => {
-  // The follow-on steps these events plan go to a local fake, never to the real APIs.
-  fake = await startFakeDownstream();
-  worker = await startWorker({ vars: downstreamVars(fake.url) });
-});
-after(async () => {
-  await worker?.dispose();
-  await fake?.close();
-});
+// The follow-on steps these events plan go to a local fake, never to the real APIs.
+useWorld({}, { ready: (w) => ({ worker, fake } = w) });
 
 const eventRows = (provider, keys) =>
   worker.all(

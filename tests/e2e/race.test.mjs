@@ -3,10 +3,10 @@
 // and the atomic ingest batch stand between them and a double. Expect exactly one event row per
 // event, exactly one request answered "accepted" (the others "duplicate"), and exactly one
 // downstream call (or local effect) per step once the queue has drained.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { downstreamVars, startWorker, waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
-import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { downstreamVars, startWorker, waitFor, TEST_SECRETS, producersWithout } from "../helpers/worker.mjs";
+import { useWorld, quiet } from "../helpers/world.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 import { sendgridDelivery, sendgridEvent } from "../helpers/providers.mjs";
 import { assertCaptured, assertNoPanics, assertNoSecrets } from "../helpers/logs.mjs";
@@ -20,14 +20,7 @@ describe("concurrent duplicate deliveries", () => {
   let fake;
   let worker;
 
-  before(async () => {
-    fake = await startFakeDownstream();
-    worker = await startWorker({ vars: downstreamVars(fake.url), captureLogs: true });
-  });
-  after(async () => {
-    await worker?.dispose();
-    await fake?.close();
-  });
+  useWorld({ captureLogs: true }, { ready: (w) => ({ worker, fake } = w) });
 
   /** Wait until every step of these events is terminal, then a little longer for stray calls. */
   async function drained(dedupeKeys) {
@@ -42,7 +35,7 @@ describe("concurrent duplicate deliveries", () => {
       },
       { timeoutMs: 30_000, what: "steps terminal" },
     );
-    await new Promise((r) => setTimeout(r, 1000)); // room for a second (wrong) call to show up
+    await quiet(fake, { windowMs: 1000 }); // room for a second (wrong) call to show up
   }
 
   test(`${SENDERS} concurrent deliveries of one Stripe event: one row, one call per step`, async () => {
@@ -122,7 +115,7 @@ describe("concurrent duplicate deliveries", () => {
     const lone = await startWorker({
       vars: downstreamVars(fake.url),
       captureLogs: true,
-      miniflare: { queueProducers: { STEPS_DLQ: "steps-dlq" } },
+      miniflare: { queueProducers: producersWithout("STEPS") },
     });
     try {
       const email = `dupmsg.${Date.now()}@example.com`;

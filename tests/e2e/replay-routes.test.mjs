@@ -12,8 +12,9 @@ import os from "node:os";
 import path from "node:path";
 import { downstreamVars, startWorker, waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { quiet } from "../helpers/world.mjs";
 import { shopifyOrder } from "../helpers/providers.mjs";
-import { DEALS_UPSERT, UPSERT, deliver, settled, sleep } from "../helpers/flows.mjs";
+import { DEALS_UPSERT, UPSERT, deliver, settled } from "../helpers/flows.mjs";
 
 const SLACK = "/services/T000/B000/test";
 const AUTH = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` };
@@ -70,7 +71,7 @@ describe("replay adds steps the routes gained after the event arrived", () => {
     assert.equal(dry.json.would_run, 0);
     assert.deepEqual(dry.json.added_steps, [{ id: dealId, name: "hubspot.create_deal", destination: "hubspot", action: "add" }]);
     assert.equal(dry.json.would_add, 1);
-    await sleep(300);
+    await quiet(fake);
     assert.equal((await stepsOf(id)).length, 2, "a dry run stores nothing");
     assert.equal(fake.calls.length, 0, "and calls nothing");
 
@@ -86,7 +87,7 @@ describe("replay adds steps the routes gained after the event arrived", () => {
     assert.equal(deal.idempotency_key, dealId);
     assert.equal(deal.status, "succeeded", deal.last_error);
     assert.equal(deal.attempts, 1);
-    await sleep(300);
+    await quiet(fake);
     assert.equal(fake.callsTo(DEALS_UPSERT).length, 1, "the added step ran exactly once");
     assert.equal(fake.hubspot.deals().length, 1);
     assert.equal(fake.callsTo(UPSERT).length + fake.callsTo(SLACK).length, 0, "finished steps did not run again");
@@ -101,7 +102,7 @@ describe("replay adds steps the routes gained after the event arrived", () => {
       assert.equal(again.json.would_run, 0);
       if (!dryRun) assert.deepEqual([again.json.added, again.json.sent], [[], 0]);
     }
-    await sleep(300);
+    await quiet(fake);
     assert.equal((await stepsOf(id)).length, 3);
     assert.equal(fake.callsTo(DEALS_UPSERT).length, 1);
   });
@@ -115,7 +116,7 @@ describe("replay adds steps the routes gained after the event arrived", () => {
     const steps = await settled(worker, "shopify", orders[1], { count: 3 });
     assert.equal(steps.filter((s) => s.name === "hubspot.create_deal").length, 1);
     await waitFor(async () => fake.callsTo(DEALS_UPSERT).length > mark, { what: "the deal call" });
-    await sleep(300);
+    await quiet(fake);
     assert.equal(fake.callsTo(DEALS_UPSERT).length, mark + 1);
   });
 });

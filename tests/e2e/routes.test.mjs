@@ -20,7 +20,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "../helpers/worker.mjs";
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
-import { EXPECTED, UPSERT, deliver, fixture, providerOf, settled, shopifyTopic, sleep } from "../helpers/flows.mjs";
+import { quiet } from "../helpers/world.mjs";
+import { EXPECTED, UPSERT, deliver, fixture, providerOf, settled, shopifyTopic } from "../helpers/flows.mjs";
 
 const CONTACT_ID = "51234567890"; // objectId of the HubSpot samples
 
@@ -75,7 +76,7 @@ describe("default routes send exactly what expected.json lists", () => {
       });
       const steps = await settled(worker, provider, key, { count: c.steps.length });
       events.set(c.fixture, { key, eventId: steps[0].event_id });
-      await sleep(100); // room for a wrong extra call to show up
+      await quiet(fake, { windowMs: 100 }); // room for a wrong extra call to show up
       const calls = fake.calls.slice(mark);
       assert.deepEqual(
         steps.map((s) => s.name).sort(),

@@ -5,12 +5,12 @@
 // ends `skipped`, which is not a failure. Events go one at a time, each settled before the next;
 // the app uninstall and the two redactions go last so that they cannot take payloads from under
 // the other samples' steps.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
 import path from "node:path";
-import { downstreamVars, startWorker, TEST_SECRETS } from "../helpers/worker.mjs";
-import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { TEST_SECRETS } from "../helpers/worker.mjs";
+import { useWorld } from "../helpers/world.mjs";
 import { EXPECTED, FINISHED, FIXTURES, deliver, fixture, providerOf, settled, shopifyTopic } from "../helpers/flows.mjs";
 
 const LAST = ["shopify/app/uninstalled.json", "shopify/customers/redact.json", "shopify/shop/redact.json"];
@@ -34,14 +34,7 @@ describe("every sample event, healthy downstream", () => {
   let fake;
   let worker;
 
-  before(async () => {
-    fake = await startFakeDownstream();
-    worker = await startWorker({ vars: { ...downstreamVars(fake.url), MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0" } });
-  });
-  after(async () => {
-    await worker?.dispose();
-    await fake?.close();
-  });
+  useWorld({ vars: { MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0" } }, { ready: (w) => ({ worker, fake } = w) });
 
   test("yields no dead step and no unfinished step", async () => {
     const all = samples();

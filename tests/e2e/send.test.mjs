@@ -4,22 +4,16 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { ROOT, startWorker } from "../helpers/worker.mjs";
+import { readDevVars } from "../../scripts/wrangler-config.mjs";
 
 const run = promisify(execFile);
 const EXAMPLE = path.join(ROOT, ".dev.vars.example");
 
-function exampleVars() {
-  const vars = {};
-  for (const line of readFileSync(EXAMPLE, "utf8").split("\n")) {
-    const m = line.match(/^\s*([A-Z0-9_]+)\s*=\s*"(.*)"\s*$/);
-    if (m) vars[m[1]] = m[2];
-  }
-  return vars;
-}
+/** .dev.vars.example's settings, parsed as wrangler dev parses dotenv files. */
+const exampleVars = () => readDevVars(EXAMPLE);
 
 describe("scripts/send", () => {
   let worker;

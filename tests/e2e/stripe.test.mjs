@@ -1,9 +1,9 @@
 // Stripe end to end through workerd: ingest (verify, dedupe, store, enqueue), the STEPS consumer
 // calling the downstream fake, retries and dead letters. Real KV, D1 and Queues via Miniflare.
-import { after, before, beforeEach, describe, test } from "node:test";
+import { after, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { downstreamVars, startWorker, waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
-import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
+import { useWorld, quiet } from "../helpers/world.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 
 const [PRIMARY, ROTATED] = TEST_SECRETS.STRIPE_WEBHOOK_SECRETS.split(",");
@@ -17,16 +17,7 @@ describe("stripe webhooks", () => {
   let fake;
   let worker;
 
-  before(async () => {
-    fake = await startFakeDownstream();
-    worker = await startWorker({
-      vars: { ...downstreamVars(fake.url), MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" },
-    });
-  });
-  after(async () => {
-    await worker?.dispose();
-    await fake?.close();
-  });
+  useWorld({ vars: { MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" } }, { ready: (w) => ({ worker, fake } = w) });
   beforeEach(() => fake.reset());
 
   const stepOf = async (eventId) =>
@@ -132,7 +123,7 @@ describe("stripe webhooks", () => {
     assert.deepEqual(second.json, { status: "duplicate" });
 
     await waitFor(async () => (await stepOf(event.id))?.status === "succeeded", { what: "step succeeded" });
-    await new Promise((r) => setTimeout(r, 500)); // room for a second (wrong) call to show up
+    await quiet(fake, { windowMs: 500 }); // room for a second (wrong) call to show up
     assert.equal((await worker.all("SELECT * FROM events WHERE dedupe_key = ?", event.id)).length, 1);
     const steps = await worker.all("SELECT s.name FROM steps s JOIN events e ON e.id = s.event_id WHERE e.dedupe_key = ? ORDER BY s.name", event.id);
     assert.deepEqual(steps.map((s) => s.name), ["hubspot.upsert_contact", "sendgrid.send"]);
@@ -163,7 +154,7 @@ describe("stripe webhooks", () => {
     const step = await stepReaching(event, "dead");
     assert.equal(step.attempts, 3);
     assert.equal(step.last_status, 502);
-    await new Promise((r) => setTimeout(r, 500));
+    await quiet(fake, { windowMs: 500 }); // room for a fourth (wrong) attempt to show up
     assert.equal(upsertsFor(fake, event).length, 3);
   });
 

@@ -8,10 +8,10 @@
 // success whose D1 record fails is recorded by a retry in place, without a second call. Checkout
 // events are routed to `sendgrid.send` only, whose body carries the step id, so calls are counted
 // per step.
-import { afterEach, beforeEach, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { TEST_SECRETS, downstreamVars, startWorker, waitFor } from "../helpers/worker.mjs";
-import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { TEST_SECRETS, waitFor, consumersWith } from "../helpers/worker.mjs";
+import { useWorld } from "../helpers/world.mjs";
 import { checkoutCompleted } from "../helpers/stripe.mjs";
 import { MAIL, deliver, settled, stepsOf } from "../helpers/flows.mjs";
 import { shopifyOrder } from "../helpers/providers.mjs";
@@ -22,34 +22,17 @@ const LEASE_MS = 15 * 60_000;
 /** Queues' retry limit for STEPS in these tests: far fewer than the deferrals of an outage. */
 const MAX_RETRIES = 2;
 
+/** A fresh worker + fake for each scenario (tests/helpers/world.mjs). */
 function world(extraVars = {}, { queueFault = false } = {}) {
-  const w = {};
-  beforeEach(async () => {
-    w.fake = await startFakeDownstream();
-    w.worker = await startWorker({
-      captureLogs: true,
-      queueFault,
-      vars: {
-        ...downstreamVars(w.fake.url),
-        MAX_ATTEMPTS: String(MAX_ATTEMPTS),
-        RETRY_BASE_SECONDS: "0",
-        DOWNSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
-        ROUTES_JSON: JSON.stringify({ stripe: { "checkout.session.completed": ["sendgrid.send"] } }),
-        ...extraVars,
-      },
-      miniflare: {
-        queueConsumers: {
-          steps: { maxBatchSize: 10, maxBatchTimeout: 0.2, maxRetries: MAX_RETRIES, deadLetterQueue: "steps-dlq" },
-          "steps-dlq": { maxBatchSize: 10, maxBatchTimeout: 0.2 },
-        },
-      },
-    });
-  });
-  afterEach(async () => {
-    await w.worker?.dispose();
-    await w.fake?.close();
-  });
-  return w;
+  const vars = {
+    MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+    RETRY_BASE_SECONDS: "0",
+    DOWNSTREAM_TIMEOUT_MS: String(TIMEOUT_MS),
+    ROUTES_JSON: JSON.stringify({ stripe: { "checkout.session.completed": ["sendgrid.send"] } }),
+    ...extraVars,
+  };
+  const miniflare = { queueConsumers: consumersWith({ steps: { maxRetries: MAX_RETRIES } }) };
+  return useWorld({ captureLogs: true, queueFault, vars, miniflare }, { each: true });
 }
 
 async function checkout(w) {

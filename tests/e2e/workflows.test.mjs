@@ -6,30 +6,18 @@
 // waiting, and says so.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { downstreamVars, startWorker, TEST_SECRETS } from "../helpers/worker.mjs";
-import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { TEST_SECRETS, waitFor } from "../helpers/worker.mjs";
+import { useWorld } from "../helpers/world.mjs";
 import { checkoutCompleted } from "../helpers/stripe.mjs";
 import { hubspotEvent, sendgridEvent, shopifyOrder } from "../helpers/providers.mjs";
-import { MAIL, UPSERT, deliver, fixture, settled, sleep, stepsOf } from "../helpers/flows.mjs";
+import { MAIL, UPSERT, deliver, fixture, settled, stepsOf } from "../helpers/flows.mjs";
 
 const VARS = { MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" };
 let counter = 0;
 const unique = (prefix) => `${prefix}${Date.now()}${++counter}`;
 
-/** A worker + fake shared by one describe. */
-function world({ vars = {}, queueFault = false } = {}) {
-  const w = {};
-  before(async () => {
-    w.fake = await startFakeDownstream();
-    w.worker = await startWorker({ vars: { ...downstreamVars(w.fake.url), ...VARS, ...vars }, queueFault });
-  });
-  after(async () => {
-    await w.worker?.dispose();
-    await w.fake?.close();
-  });
-  w.sweep = async () => (await w.worker.mf.getWorker()).scheduled({ cron: "* * * * *" });
-  return w;
-}
+/** A worker + fake shared by one describe (tests/helpers/world.mjs). */
+const world = ({ vars = {}, queueFault = false } = {}) => useWorld({ vars: { ...VARS, ...vars }, queueFault });
 
 const statuses = (steps) => Object.fromEntries(steps.map((s) => [s.name, s.status]));
 
@@ -51,7 +39,7 @@ describe("queue send failure after the D1 write (outbox)", () => {
     const event = checkoutCompleted({ customer: "cus_outbox" });
     const { res, key } = await deliver(w.worker, "stripe", event);
     assert.deepEqual(res.json, { status: "accepted", events: 1, duplicates: 0 }, "still 200 after D1");
-    await sleep(500);
+    await waitFor(() => w.worker.queueFault.refused() > 0, { what: "the queue send refused" });
     let steps = await stepsOf(w.worker, "stripe", key);
     assert.deepEqual(statuses(steps), { "hubspot.upsert_contact": "pending", "sendgrid.send": "pending" });
     assert.equal(w.fake.calls.length, 0);
@@ -65,8 +53,9 @@ describe("queue send failure after the D1 write (outbox)", () => {
     // sweeper's send fails too, and the steps must stay `pending` so the next sweep retries.
     const aged = Date.now() - 2 * 60_000;
     await w.worker.all("UPDATE steps SET updated_at = ? WHERE event_id = ?", aged, steps[0].event_id);
+    const refusedBefore = w.worker.queueFault.refused();
     await w.sweep();
-    await sleep(300);
+    await waitFor(() => w.worker.queueFault.refused() > refusedBefore, { what: "the sweeper's send refused" });
     steps = await stepsOf(w.worker, "stripe", key);
     assert.deepEqual(statuses(steps), { "hubspot.upsert_contact": "pending", "sendgrid.send": "pending" });
     assert.equal(w.fake.calls.length, 0);
@@ -78,7 +67,7 @@ describe("queue send failure after the D1 write (outbox)", () => {
     steps = await settled(w.worker, "stripe", key, { count: 2 });
     assert.deepEqual(statuses(steps), { "hubspot.upsert_contact": "succeeded", "sendgrid.send": "succeeded" });
     assert.ok(steps.every((s) => s.attempts === 1));
-    await sleep(300);
+    await w.quiet();
     assert.equal(w.fake.callsTo(UPSERT).length, 1);
     assert.equal(w.fake.callsTo(MAIL).length, 1);
   }
@@ -131,7 +120,7 @@ describe("out-of-order subscription updates", () => {
     assert.equal(stale.status, "skipped_stale");
     assert.equal(stale.last_error, "older_than_applied");
     assert.equal(stale.attempts, 0);
-    await sleep(300);
+    await w.quiet();
     assert.equal(upsertsFor(sub).length, 1, "no downstream call for the older event");
     const [version] = await w.worker.all("SELECT occurred_at, event_id FROM entity_versions WHERE entity = ?", `stripe:subscription:${sub}`);
     assert.deepEqual(version, { occurred_at: (t + 60) * 1000, event_id: applied.event_id });
@@ -180,7 +169,7 @@ describe("HubSpot -> Stripe sync", () => {
     const { key } = await deliver(w.worker, "hubspot", change({ propertyName: "email", propertyValue: "ada+new@example.com" }));
     const [step] = await settled(w.worker, "hubspot", key);
     assert.equal(step.status, "succeeded", step.last_error);
-    await sleep(300);
+    await w.quiet();
     const calls = w.fake.callsTo(customerPath);
     assert.equal(calls.length, 1);
     const [call] = calls;
@@ -192,7 +181,7 @@ describe("HubSpot -> Stripe sync", () => {
 
     // A redelivered message for the finished step makes no second call.
     await (await w.worker.mf.getWorker()).queue("steps", [{ id: "again", timestamp: new Date(), body: { step_id: step.id }, attempts: 1 }]);
-    await sleep(200);
+    await w.quiet({ windowMs: 200 });
     assert.equal(w.fake.callsTo(customerPath).length, 1);
   });
 
@@ -215,7 +204,7 @@ describe("HubSpot -> Stripe sync", () => {
     assert.equal(step.status, "skipped", "the event does not call for a sync: not a failure, not a success");
     assert.equal(step.last_error, "skipped:own_write");
     assert.equal(step.attempts, 0);
-    await sleep(300);
+    await w.quiet();
     assert.equal(w.fake.calls.length, mark);
   });
 
@@ -226,7 +215,7 @@ describe("HubSpot -> Stripe sync", () => {
     const late = await deliver(w.worker, "hubspot", change({ propertyName: "firstname", propertyValue: "Augusta", occurredAt: Date.now() - 600_000 }));
     const [stale] = await settled(w.worker, "hubspot", late.key);
     assert.deepEqual([stale.status, stale.last_error, stale.attempts], ["skipped_stale", "newer_event", 0]);
-    await sleep(300);
+    await w.quiet();
     assert.equal(w.fake.calls.length, mark);
   });
 
@@ -238,7 +227,7 @@ describe("HubSpot -> Stripe sync", () => {
     const older = await deliver(w.worker, "hubspot", change({ propertyName: "phone", propertyValue: "+15550000001", occurredAt: now - 5000 }));
     const [stale] = await settled(w.worker, "hubspot", older.key);
     assert.equal(stale.status, "skipped_stale");
-    await sleep(300);
+    await w.quiet();
     assert.deepEqual(w.fake.callsTo(customerPath).slice(mark).map((c) => c.body), ["phone=%2B15550000002"]);
     // Ordering is per property: an older change of another property still applies (older than
     // the phone change just applied, newer than the firstname echo above).
@@ -268,7 +257,7 @@ describe("HubSpot -> Stripe sync", () => {
     assert.deepEqual([step.name, step.status, step.last_error, step.attempts], ["stripe.update_customer", "skipped", "skipped:no_linked_customer", 0]);
     const [dead] = await w.worker.all("SELECT COUNT(*) AS n FROM steps WHERE status = 'dead'");
     assert.equal(dead.n, 0, "nothing in the dead-letter view");
-    await sleep(300);
+    await w.quiet();
     assert.equal(w.fake.calls.length, mark);
   });
 });

@@ -105,4 +105,3 @@ export async function stepReaches(worker, provider, key, name, statuses, { timeo
   );
 }
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

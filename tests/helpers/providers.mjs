@@ -1,11 +1,7 @@
-// Signed test deliveries for SendGrid, HubSpot and Shopify (Stripe is in stripe.mjs). Signatures
-// come from code independent of the worker: node:crypto ECDSA for SendGrid, the official
-// @hubspot/api-client for HubSpot v3, node:crypto HMAC for Shopify.
-import { createRequire } from "node:module";
+// Test events and signed deliveries for SendGrid, HubSpot and Shopify (Stripe is in stripe.mjs).
+// The signatures come from scripts/sign.mjs, the signers scripts/send uses too.
 import crypto from "node:crypto";
-
-const require = createRequire(import.meta.url);
-const { Signature } = require("@hubspot/api-client");
+import { hubspotHeaders, sendgridHeaders, shopifyHeaders } from "../../scripts/sign.mjs";
 
 let counter = 0;
 const unique = () => `${Date.now()}${process.pid}${++counter}`;
@@ -33,16 +29,7 @@ export function sendgridEvent(overrides = {}) {
 
 export function sendgridDelivery(events, { privateKey = sendgridKeys.privateKey, timestamp } = {}) {
   const payload = JSON.stringify(events);
-  const ts = String(timestamp ?? Math.floor(Date.now() / 1000));
-  const signature = crypto.sign("sha256", Buffer.from(ts + payload), privateKey).toString("base64");
-  return {
-    payload,
-    headers: {
-      "content-type": "application/json",
-      "x-twilio-email-event-webhook-signature": signature,
-      "x-twilio-email-event-webhook-timestamp": ts,
-    },
-  };
+  return { payload, headers: { "content-type": "application/json", ...sendgridHeaders(payload, privateKey, timestamp) } };
 }
 
 // ---- HubSpot v3: base64 HMAC-SHA256 of method + uri + body + timestamp (ms).
@@ -67,21 +54,7 @@ export function hubspotEvent(overrides = {}) {
 
 export function hubspotDelivery(events, secret, { url = "http://localhost/webhooks/hubspot", timestamp } = {}) {
   const payload = JSON.stringify(events);
-  const ts = timestamp ?? Date.now();
-  const signature = Signature.getSignature("POST", "v3", {
-    clientSecret: secret,
-    requestBody: payload,
-    url,
-    timestamp: ts,
-  });
-  return {
-    payload,
-    headers: {
-      "content-type": "application/json",
-      "x-hubspot-signature-v3": signature,
-      "x-hubspot-request-timestamp": String(ts),
-    },
-  };
+  return { payload, headers: { "content-type": "application/json", ...hubspotHeaders(payload, secret, url, timestamp) } };
 }
 
 // ---- Shopify: base64 HMAC-SHA256 of the body; identity in headers.
@@ -109,15 +82,6 @@ export function shopifyDelivery(body, secret, { topic = "orders/create", shop = 
   const event = eventId === undefined ? webhook : eventId;
   return {
     payload,
-    headers: {
-      "content-type": "application/json",
-      "x-shopify-hmac-sha256": crypto.createHmac("sha256", secret).update(payload, "utf8").digest("base64"),
-      "x-shopify-topic": topic,
-      "x-shopify-shop-domain": shop,
-      "x-shopify-webhook-id": webhook,
-      ...(event === null ? {} : { "x-shopify-event-id": event }),
-      "x-shopify-triggered-at": new Date().toISOString(),
-      "x-shopify-api-version": "2025-10",
-    },
+    headers: { "content-type": "application/json", ...shopifyHeaders(payload, secret, { topic, shop, webhookId: webhook, eventId: event }) },
   };
 }

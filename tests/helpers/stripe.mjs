@@ -1,8 +1,6 @@
-// Stripe test deliveries signed by the official `stripe` SDK (an independent signer: the worker's
-// verifier is Rust, the signature comes from Stripe's own code).
-import Stripe from "stripe";
-
-const stripe = new Stripe("sk_test_unused");
+// Stripe test events and deliveries; signed by scripts/sign.mjs (the official `stripe` SDK, an
+// independent signer: the worker's verifier is Rust, the signature comes from Stripe's own code).
+import { stripeSignature } from "../../scripts/sign.mjs";
 
 let counter = 0;
 
@@ -35,7 +33,7 @@ export function checkoutCompleted({ id, email, name = "Ada Lovelace", customer =
 
 /** The `Stripe-Signature` header for `payload` (string), from the SDK. */
 export function signature(payload, secret, timestamp = Math.floor(Date.now() / 1000)) {
-  return stripe.webhooks.generateTestHeaderString({ payload, secret, timestamp });
+  return stripeSignature(payload, secret, timestamp);
 }
 
 /** Headers for a signed delivery of `event` (object) or raw `payload` (string). */

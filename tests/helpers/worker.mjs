@@ -1,26 +1,48 @@
-// Runs the built worker (build/index.js + wasm) in workerd through Miniflare, with the same
-// bindings as wrangler.toml: KV IDEMPOTENCY, D1 DB (migrated from migrations/), queues STEPS and
-// STEPS_DLQ with their consumers. Each call gets fresh, isolated storage.
+// Runs the built worker (build/index.js + wasm) in workerd through Miniflare, with the bindings
+// wrangler.toml declares (read by wrangler's own config reader, scripts/wrangler-config.mjs):
+// KV IDEMPOTENCY, D1 DB (migrated from migrations/), queues STEPS and STEPS_DLQ with their
+// consumers. Each call gets fresh, isolated storage.
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare, Log, LogLevel, Response as MfResponse } from "miniflare";
+import { bindingOptions, readWranglerConfig, stringVars } from "../../scripts/wrangler-config.mjs";
 import { sendgridKeys } from "./providers.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const BUILD = path.join(ROOT, "build");
 
-/** Vars from wrangler.toml's [vars] (strings only), so tests start from the real defaults. */
-function wranglerVars() {
-  const text = readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
-  const section = text.split(/^\[vars\]\s*$/m)[1] ?? "";
-  const vars = {};
-  for (const line of section.split("\n")) {
-    if (/^\s*\[/.test(line)) break;
-    const m = line.match(/^\s*([A-Z0-9_]+)\s*=\s*"(.*)"\s*$/);
-    if (m) vars[m[1]] = m[2];
+/**
+ * Test-only departures from wrangler.toml, kept in one place: consumers flush after 0.2 s instead
+ * of holding a batch for wrangler.toml's second (tests would wait for nothing). Everything else
+ * (compatibility date and flags, vars, KV/D1 bindings, queue producers, consumer batch size,
+ * retries and dead-letter queue) comes from wrangler.toml through wrangler's own reader.
+ */
+export const TEST_BATCH_TIMEOUT_SECS = 0.2;
+
+const config = await readWranglerConfig(path.join(ROOT, "wrangler.toml"));
+const { queueConsumers: CONFIGURED_CONSUMERS, ...CONFIGURED_BINDINGS } = bindingOptions(config, {
+  batchTimeoutSecs: TEST_BATCH_TIMEOUT_SECS,
+});
+/** wrangler.toml's [vars] as strings, so tests start from the real defaults. */
+export const WRANGLER_VARS = stringVars(config);
+
+/**
+ * The configured queue consumers with per-queue test changes: `{ steps: { maxRetries: 3 } }`
+ * merges into the `steps` consumer; `{ steps: null }` leaves that queue without a consumer.
+ */
+export function consumersWith(changes = {}) {
+  const consumers = structuredClone(CONFIGURED_CONSUMERS);
+  for (const [queue, change] of Object.entries(changes)) {
+    if (change === null) delete consumers[queue];
+    else consumers[queue] = { ...consumers[queue], ...change };
   }
-  return vars;
+  return consumers;
+}
+
+/** The configured queue producers without the given bindings (e.g. a worker that cannot send to STEPS). */
+export function producersWithout(...bindings) {
+  return Object.fromEntries(Object.entries(CONFIGURED_BINDINGS.queueProducers).filter(([b]) => !bindings.includes(b)));
 }
 
 export const TEST_SECRETS = {
@@ -52,7 +74,7 @@ export function downstreamVars(base) {
  * Start the worker. `vars` override wrangler.toml's [vars] and TEST_SECRETS. With `queueFault`,
  * the STEPS producer binding is a stand-in that forwards to the real `steps` queue but throws
  * from send/sendBatch while `queueFault.fail(true)` is set (a Queues outage as the worker sees
- * it); the result then has `queueFault.fail(on)`.
+ * it); the result then has `queueFault.fail(on)` and `queueFault.refused()` (sends refused so far).
  * With `captureLogs`, `logs` collects Miniflare's messages and every line the worker writes to
  * stdout/stderr (console.log / console.error), in order; `workerLogs()` parses the worker's JSON
  * lines. `port` (0 = any free one) also serves the worker over HTTP on 127.0.0.1 (e.g. for a
@@ -79,28 +101,28 @@ export async function startWorker({
     modulesRoot: BUILD,
     modules: true,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-    compatibilityDate: "2026-04-01",
-    kvNamespaces: ["IDEMPOTENCY"],
-    d1Databases: ["DB"],
-    queueProducers: { STEPS: "steps", STEPS_DLQ: "steps-dlq" },
-    queueConsumers: {
-      steps: { maxBatchSize: 10, maxBatchTimeout: 0.2, maxRetries: 100, deadLetterQueue: "steps-dlq" },
-      "steps-dlq": { maxBatchSize: 10, maxBatchTimeout: 0.2 },
-    },
-    bindings: { ...wranglerVars(), ...TEST_SECRETS, ...vars },
+    ...CONFIGURED_BINDINGS,
+    queueConsumers: structuredClone(CONFIGURED_CONSUMERS),
+    bindings: { ...WRANGLER_VARS, ...TEST_SECRETS, ...vars },
     ...workerOverrides,
   };
-  const fault = { failing: false };
+  const fault = { failing: false, refused: 0 };
   const workers = [worker];
   if (queueFault) {
-    worker.queueProducers = { STEPS_DLQ: "steps-dlq" };
+    const { STEPS: realSteps, ...otherProducers } = worker.queueProducers;
+    worker.queueProducers = otherProducers;
     worker.wrappedBindings = { STEPS: "failing-steps-producer" };
     workers.push({
       name: "failing-steps-producer",
       modules: true,
       script: FAILING_PRODUCER,
-      queueProducers: { REAL: "steps" },
-      serviceBindings: { CONTROL: () => new MfResponse(fault.failing ? "fail" : "ok") },
+      queueProducers: { REAL: realSteps },
+      serviceBindings: {
+        CONTROL: () => {
+          if (fault.failing) fault.refused += 1;
+          return new MfResponse(fault.failing ? "fail" : "ok");
+        },
+      },
     });
   }
   const listen = port === undefined ? {} : { host: "127.0.0.1", port };
@@ -173,6 +195,10 @@ export async function startWorker({
           fail(on) {
             fault.failing = on;
           },
+          /** How many send/sendBatch calls the simulated outage has refused so far. */
+          refused() {
+            return fault.refused;
+          },
         }
       : undefined,
   };
@@ -204,7 +230,6 @@ export async function migrate(db) {
   }
 }
 
-/** Poll `check` until it returns a truthy value or `timeoutMs` passes. */
 /** Wait until no step is pending, enqueued or running (earlier tests' work has settled). */
 export async function waitForNoStepInFlight(worker) {
   await waitFor(
@@ -216,6 +241,7 @@ export async function waitForNoStepInFlight(worker) {
   );
 }
 
+/** Poll `check` until it returns a truthy value or `timeoutMs` passes (then throw, naming `what`). */
 export async function waitFor(check, { timeoutMs = 15000, intervalMs = 100, what = "condition" } = {}) {
   const deadline = Date.now() + timeoutMs;
   let last;

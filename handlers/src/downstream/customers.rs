@@ -10,8 +10,8 @@
 
 use serde_json::Value;
 
-use super::events::{classify, Source};
-use super::fields::{first_text, text};
+use super::event_kind::EventKind;
+use super::payload::{first_text, text};
 use super::settings::DownstreamSettings;
 use super::stripe::{valid_customer_id, CUSTOMERS_PATH};
 use super::subjects::{stripe_customer_id, stripe_object, subscription_email};
@@ -136,21 +136,21 @@ fn lookup(customer_id: &str, settings: &DownstreamSettings) -> Result<StepAction
 }
 
 /// True when step `kind` writes to or about the person of this Stripe event.
-fn needs_person(kind: StepKind, source: Source) -> bool {
+fn needs_person(kind: StepKind, source: EventKind) -> bool {
     match (kind, source) {
-        (StepKind::HubSpotUpsertContact, Source::StripeSubscription { .. })
-        | (StepKind::HubSpotUpsertContact, Source::StripeInvoice { .. }) => true,
-        (StepKind::SendGridSend, Source::StripeSubscription { deleted }) => deleted,
-        (StepKind::SendGridSend, Source::StripeInvoice { failed })
-        | (StepKind::SlackNotify, Source::StripeInvoice { failed }) => failed,
+        (StepKind::HubSpotUpsertContact, EventKind::StripeSubscription { .. })
+        | (StepKind::HubSpotUpsertContact, EventKind::StripeInvoice { .. }) => true,
+        (StepKind::SendGridSend, EventKind::StripeSubscription { deleted }) => deleted,
+        (StepKind::SendGridSend, EventKind::StripeInvoice { failed })
+        | (StepKind::SlackNotify, EventKind::StripeInvoice { failed }) => failed,
         _ => false,
     }
 }
 
 /// The email a subscription or invoice carries itself (see [`super::subjects`]).
-fn own_email(object: &Value, source: Source) -> Option<&str> {
+fn own_email(object: &Value, source: EventKind) -> Option<&str> {
     match source {
-        Source::StripeSubscription { .. } => subscription_email(object),
+        EventKind::StripeSubscription { .. } => subscription_email(object),
         _ => text(object, "/customer_email"),
     }
 }
@@ -167,19 +167,19 @@ pub(crate) fn known_for<'a>(object: &Value, input: &StepInput<'a>) -> Option<&'a
 /// object with neither an email nor a valid customer id is left to the builder's
 /// `missing_field` error.
 pub(crate) fn resolve_person(
+    event: EventKind,
     kind: StepKind,
     input: &StepInput,
     payload: &Value,
     settings: &DownstreamSettings,
 ) -> Result<Option<StepAction>, BuildError> {
-    let source = classify(input.provider, input.event_type);
-    if !needs_person(kind, source) {
+    if !needs_person(kind, event) {
         return Ok(None);
     }
     let Ok(object) = stripe_object(payload) else {
         return Ok(None);
     };
-    if own_email(object, source).is_some() {
+    if own_email(object, event).is_some() {
         return Ok(None);
     }
     let Some(id) = stripe_customer_id(object).filter(|id| valid_customer_id(id)) else {
@@ -370,7 +370,7 @@ mod tests {
         // A subscription's generic Slack message needs no person.
         assert!(!needs_person(
             StepKind::SlackNotify,
-            Source::StripeSubscription { deleted: true }
+            EventKind::StripeSubscription { deleted: true }
         ));
     }
 

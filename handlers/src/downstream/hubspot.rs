@@ -22,10 +22,9 @@
 use serde_json::{json, Map, Value};
 
 use super::customers::known_for;
-use super::events::{classify, Source};
-use super::fields::{
-    decimal_text, id_text, int, iso_date, iso_datetime_ms, put, stripe_amount, text,
-};
+use super::event_kind::EventKind;
+use super::format::{put, stripe_amount};
+use super::payload::{decimal_text, id_text, int, text};
 use super::subjects::{
     checkout_person, invoice_person, sendgrid_email, shopify_customer_id, shopify_customer_person,
     shopify_order_person, stripe_customer_id, stripe_object, subscription_person,
@@ -35,6 +34,7 @@ use super::{
     bearer, join_url, json_content, BuildError, DestinationConfig, HttpRequestSpec, StepInput,
 };
 use crate::time::rfc3339_to_unix_ms;
+use crate::time::{iso_date, iso_datetime_ms};
 
 pub const UPSERT_PATH: &str = "/crm/v3/objects/contacts/batch/upsert";
 pub const DEALS_UPSERT_PATH: &str = "/crm/v3/objects/deals/batch/upsert";
@@ -65,19 +65,62 @@ fn person_properties(person: &Person, with_phone: bool) -> Map<String, Value> {
     properties
 }
 
-/// The contact properties an event carries, keyed by HubSpot property name (`email` included).
-pub(crate) fn contact_properties(
+/// The payment properties of a Stripe invoice event: who paid (or failed to), the status, the
+/// amount in major units and the day.
+fn invoice_properties(
+    failed: bool,
     input: &StepInput,
     payload: &Value,
 ) -> Result<Map<String, Value>, BuildError> {
-    let properties = match classify(input.provider, input.event_type) {
-        Source::StripeCheckout => {
+    let invoice = stripe_object(payload)?;
+    let person = invoice_person(invoice, known_for(invoice, input))?;
+    let mut p = Map::new();
+    put(&mut p, "email", Some(person.email.as_str()));
+    put(&mut p, "stripe_customer_id", stripe_customer_id(invoice));
+    let status = if failed { "failed" } else { "succeeded" };
+    put(&mut p, "stripe_last_payment_status", Some(status));
+    let amount_field = if failed {
+        "/amount_due"
+    } else {
+        "/amount_paid"
+    };
+    let currency = text(invoice, "/currency");
+    if let (Some(amount), Some(currency)) = (int(invoice, amount_field), currency) {
+        put(
+            &mut p,
+            "stripe_last_payment_amount",
+            Some(stripe_amount(amount, currency)),
+        );
+        put(
+            &mut p,
+            "stripe_last_payment_currency",
+            Some(currency.to_ascii_uppercase()),
+        );
+    }
+    let paid_at = (!failed)
+        .then(|| int(invoice, "/status_transitions/paid_at"))
+        .flatten();
+    let when = paid_at
+        .or_else(|| input.occurred_at_ms.map(|ms| ms.div_euclid(1000)))
+        .or_else(|| int(invoice, "/created"));
+    put(&mut p, "stripe_last_payment_date", when.and_then(iso_date));
+    Ok(p)
+}
+
+/// The contact properties an event carries, keyed by HubSpot property name (`email` included).
+pub(crate) fn contact_properties(
+    event: EventKind,
+    input: &StepInput,
+    payload: &Value,
+) -> Result<Map<String, Value>, BuildError> {
+    let properties = match event {
+        EventKind::StripeCheckout => {
             let session = stripe_object(payload)?;
             let mut p = person_properties(&checkout_person(session)?, false);
             put(&mut p, "stripe_customer_id", stripe_customer_id(session));
             p
         }
-        Source::StripeSubscription { .. } => {
+        EventKind::StripeSubscription { .. } => {
             let sub = stripe_object(payload)?;
             let mut p = person_properties(&subscription_person(sub, known_for(sub, input))?, false);
             put(&mut p, "stripe_customer_id", stripe_customer_id(sub));
@@ -86,42 +129,8 @@ pub(crate) fn contact_properties(
             put(&mut p, "stripe_plan", subscription_plan(sub));
             p
         }
-        Source::StripeInvoice { failed } => {
-            let invoice = stripe_object(payload)?;
-            let person = invoice_person(invoice, known_for(invoice, input))?;
-            let mut p = Map::new();
-            put(&mut p, "email", Some(person.email.as_str()));
-            put(&mut p, "stripe_customer_id", stripe_customer_id(invoice));
-            let status = if failed { "failed" } else { "succeeded" };
-            put(&mut p, "stripe_last_payment_status", Some(status));
-            let amount_field = if failed {
-                "/amount_due"
-            } else {
-                "/amount_paid"
-            };
-            let currency = text(invoice, "/currency");
-            if let (Some(amount), Some(currency)) = (int(invoice, amount_field), currency) {
-                put(
-                    &mut p,
-                    "stripe_last_payment_amount",
-                    Some(stripe_amount(amount, currency)),
-                );
-                put(
-                    &mut p,
-                    "stripe_last_payment_currency",
-                    Some(currency.to_ascii_uppercase()),
-                );
-            }
-            let paid_at = (!failed)
-                .then(|| int(invoice, "/status_transitions/paid_at"))
-                .flatten();
-            let when = paid_at
-                .or_else(|| input.occurred_at_ms.map(|ms| ms.div_euclid(1000)))
-                .or_else(|| int(invoice, "/created"));
-            put(&mut p, "stripe_last_payment_date", when.and_then(iso_date));
-            p
-        }
-        Source::ShopifyOrder { .. } => {
+        EventKind::StripeInvoice { failed } => invoice_properties(failed, input, payload)?,
+        EventKind::ShopifyOrder { .. } => {
             let mut p = person_properties(&shopify_order_person(payload)?, true);
             put(
                 &mut p,
@@ -130,7 +139,7 @@ pub(crate) fn contact_properties(
             );
             p
         }
-        Source::ShopifyCustomer => {
+        EventKind::ShopifyCustomer => {
             let mut p = person_properties(&shopify_customer_person(payload)?, true);
             put(
                 &mut p,
@@ -139,7 +148,7 @@ pub(crate) fn contact_properties(
             );
             p
         }
-        Source::SendGridSuppression(reason) => {
+        EventKind::SendGridSuppression(reason) => {
             let mut p = Map::new();
             put(&mut p, "email", Some(sendgrid_email(payload)?));
             put(&mut p, "sendgrid_email_status", Some(reason.name()));
@@ -152,11 +161,12 @@ pub(crate) fn contact_properties(
 
 /// `hubspot.upsert_contact`: one batch upsert input keyed by email.
 pub fn upsert_contact(
+    event: EventKind,
     input: &StepInput,
     payload: &Value,
     destination: &DestinationConfig,
 ) -> Result<HttpRequestSpec, BuildError> {
-    let properties = contact_properties(input, payload)?;
+    let properties = contact_properties(event, input, payload)?;
     let email = properties
         .get("email")
         .cloned()
@@ -173,14 +183,12 @@ pub fn upsert_contact(
 /// (`#1001`), `amount` the order's `total_price`, `closedate` its `processed_at` (else
 /// `created_at`, else the event time) in UTC.
 pub fn create_deal(
+    event: EventKind,
     input: &StepInput,
     payload: &Value,
     destination: &DestinationConfig,
 ) -> Result<HttpRequestSpec, BuildError> {
-    if !matches!(
-        classify(input.provider, input.event_type),
-        Source::ShopifyOrder { new: true }
-    ) {
+    if event != (EventKind::ShopifyOrder { new: true }) {
         return Err(BuildError::UnsupportedEvent);
     }
     if input.step_id.trim().is_empty() {
@@ -282,6 +290,7 @@ mod tests {
     fn checkout_becomes_contact_upsert() {
         let payload = json!({"data":{"object":{"customer":"cus_9","customer_details":{"email":"ada@example.com","name":"Ada King Lovelace"}}}});
         let spec = upsert_contact(
+            EventKind::of(&input(Provider::Stripe, "checkout.session.completed")),
             &input(Provider::Stripe, "checkout.session.completed"),
             &payload,
             &dest(),
@@ -307,7 +316,7 @@ mod tests {
         let payload = json!({"data":{"object":{"customer_email":"a@x.test"}}});
         let mut i = input(Provider::Stripe, "invoice.payment_failed");
         i.occurred_at_ms = None;
-        let props = contact_properties(&i, &payload).unwrap();
+        let props = contact_properties(EventKind::of(&i), &i, &payload).unwrap();
         assert_eq!(
             Value::Object(props),
             json!({"email":"a@x.test","stripe_last_payment_status":"failed"})
@@ -319,6 +328,7 @@ mod tests {
         let i = input(Provider::Stripe, "checkout.session.completed");
         assert_eq!(
             upsert_contact(
+                EventKind::of(&i),
                 &i,
                 &json!({"data":{"object":{"customer_details":{}}}}),
                 &dest()
@@ -326,17 +336,22 @@ mod tests {
             Err(BuildError::MissingField("customer_details.email"))
         );
         assert_eq!(
-            upsert_contact(&i, &json!([1, 2]), &dest()),
+            upsert_contact(EventKind::of(&i), &i, &json!([1, 2]), &dest()),
             Err(BuildError::MissingField("data.object"))
         );
         let i = input(Provider::Shopify, "customers/update");
         assert_eq!(
-            upsert_contact(&i, &json!({"id": 5, "phone": "+1"}), &dest()),
+            upsert_contact(
+                EventKind::of(&i),
+                &i,
+                &json!({"id": 5, "phone": "+1"}),
+                &dest()
+            ),
             Err(BuildError::MissingField("email"))
         );
         let i = input(Provider::Shopify, "orders/updated");
         assert_eq!(
-            create_deal(&i, &json!({"name": "#1"}), &dest()),
+            create_deal(EventKind::of(&i), &i, &json!({"name": "#1"}), &dest()),
             Err(BuildError::UnsupportedEvent)
         );
     }
@@ -344,7 +359,13 @@ mod tests {
     #[test]
     fn deal_falls_back_to_order_number_and_event_time() {
         let i = input(Provider::Shopify, "orders/create");
-        let spec = create_deal(&i, &json!({"order_number": 1001}), &dest()).unwrap();
+        let spec = create_deal(
+            EventKind::of(&i),
+            &i,
+            &json!({"order_number": 1001}),
+            &dest(),
+        )
+        .unwrap();
         let body: Value = serde_json::from_str(&spec.body).unwrap();
         assert_eq!(
             body,
@@ -353,7 +374,7 @@ mod tests {
                 "closedate":"2023-11-14T22:13:20.000Z","edgehooks_idempotency_key":"s1"}}]})
         );
         assert_eq!(
-            create_deal(&i, &json!({}), &dest()),
+            create_deal(EventKind::of(&i), &i, &json!({}), &dest()),
             Err(BuildError::MissingField("name"))
         );
     }
@@ -363,7 +384,7 @@ mod tests {
         let mut i = input(Provider::Shopify, "orders/create");
         i.step_id = "evt_0123:hubspot.create_deal";
         let payload = json!({"name": "#7", "total_price": "12.50", "currency": "EUR"});
-        let spec = create_deal(&i, &payload, &dest()).unwrap();
+        let spec = create_deal(EventKind::of(&i), &i, &payload, &dest()).unwrap();
         assert_eq!(spec.method, "POST");
         assert_eq!(
             spec.url,
@@ -383,15 +404,22 @@ mod tests {
         );
         assert_eq!(inputs[0]["properties"]["amount"], "12.50");
         // A retry (same step) builds the very same request: HubSpot resolves it to the same deal.
-        assert_eq!(create_deal(&i, &payload, &dest()).unwrap(), spec);
+        assert_eq!(
+            create_deal(EventKind::of(&i), &i, &payload, &dest()).unwrap(),
+            spec
+        );
         // Another step (another order) has another key.
         i.step_id = "evt_4567:hubspot.create_deal";
-        let other: Value =
-            serde_json::from_str(&create_deal(&i, &payload, &dest()).unwrap().body).unwrap();
+        let other: Value = serde_json::from_str(
+            &create_deal(EventKind::of(&i), &i, &payload, &dest())
+                .unwrap()
+                .body,
+        )
+        .unwrap();
         assert_ne!(other["inputs"][0]["id"], inputs[0]["id"]);
         i.step_id = " ";
         assert_eq!(
-            create_deal(&i, &payload, &dest()),
+            create_deal(EventKind::of(&i), &i, &payload, &dest()),
             Err(BuildError::MissingField("idempotency_key"))
         );
     }

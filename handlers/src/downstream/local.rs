@@ -7,12 +7,12 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::events::{classify, Source};
-use super::fields::{id_text, text};
+use super::event_kind::EventKind;
+use super::payload::{id_text, text};
 use super::subjects::sendgrid_email;
 use super::{BuildError, StepInput};
+use crate::providers::shopify::privacy_subject;
 use crate::routes::StepKind;
-use crate::shopify::privacy_subject;
 
 /// Why SendGrid will not deliver to an address any more (the SendGrid event name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -153,72 +153,85 @@ fn shop_domain(input: &StepInput, payload: &Value, field: &str) -> Result<String
         .ok_or(BuildError::MissingField("shop_domain"))
 }
 
+/// A Shopify `shop/redact` (everything of the shop) or `customers/redact` (one customer, who
+/// must be named by id or email).
+fn shopify_redact(
+    shop: bool,
+    input: &StepInput,
+    payload: &Value,
+) -> Result<LocalAction, BuildError> {
+    let shop_domain = shop_domain(input, payload, "/shop_domain")?;
+    if shop {
+        return Ok(LocalAction::Redact {
+            shop_domain,
+            customer_id: None,
+            customer_email: None,
+            order_ids: Vec::new(),
+        });
+    }
+    let subject = privacy_subject(payload).unwrap_or_default();
+    if subject.customer_id.is_none() && subject.customer_email.is_none() {
+        return Err(BuildError::MissingField("customer"));
+    }
+    Ok(LocalAction::Redact {
+        shop_domain,
+        customer_id: subject.customer_id,
+        customer_email: subject.customer_email.as_deref().map(lower_email),
+        order_ids: ids(payload, "orders_to_redact"),
+    })
+}
+
+/// A Shopify `customers/data_request`: the customer (by id or email) whose data to collect.
+fn shopify_export(input: &StepInput, payload: &Value) -> Result<LocalAction, BuildError> {
+    let shop_domain = shop_domain(input, payload, "/shop_domain")?;
+    let subject = privacy_subject(payload).unwrap_or_default();
+    if subject.customer_id.is_none() && subject.customer_email.is_none() {
+        return Err(BuildError::MissingField("customer"));
+    }
+    Ok(LocalAction::Export {
+        shop_domain,
+        customer_id: subject.customer_id,
+        customer_email: subject.customer_email.as_deref().map(lower_email),
+        order_ids: ids(payload, "orders_requested"),
+        data_request_id: id_text(payload, "/data_request/id"),
+    })
+}
+
 pub(crate) fn plan(
+    event: EventKind,
     kind: StepKind,
     input: &StepInput,
     payload: &Value,
 ) -> Result<LocalAction, BuildError> {
-    let source = classify(input.provider, input.event_type);
-    match (kind, source) {
-        (StepKind::ShopMarkInactive, Source::ShopifyAppUninstalled) => {
+    match (kind, event) {
+        (StepKind::ShopMarkInactive, EventKind::ShopifyAppUninstalled) => {
             Ok(LocalAction::MarkShopInactive {
                 shop_domain: shop_domain(input, payload, "/myshopify_domain")?,
             })
         }
-        (StepKind::PrivacyRedact, Source::ShopifyRedact { shop }) => {
-            let shop_domain = shop_domain(input, payload, "/shop_domain")?;
-            if shop {
-                return Ok(LocalAction::Redact {
-                    shop_domain,
-                    customer_id: None,
-                    customer_email: None,
-                    order_ids: Vec::new(),
-                });
-            }
-            let subject = privacy_subject(payload).unwrap_or_default();
-            if subject.customer_id.is_none() && subject.customer_email.is_none() {
-                return Err(BuildError::MissingField("customer"));
-            }
-            Ok(LocalAction::Redact {
-                shop_domain,
-                customer_id: subject.customer_id,
-                customer_email: subject.customer_email.as_deref().map(lower_email),
-                order_ids: ids(payload, "orders_to_redact"),
-            })
+        (StepKind::PrivacyRedact, EventKind::ShopifyRedact { shop }) => {
+            shopify_redact(shop, input, payload)
         }
-        (StepKind::PrivacyExport, Source::ShopifyDataRequest) => {
-            let shop_domain = shop_domain(input, payload, "/shop_domain")?;
-            let subject = privacy_subject(payload).unwrap_or_default();
-            if subject.customer_id.is_none() && subject.customer_email.is_none() {
-                return Err(BuildError::MissingField("customer"));
-            }
-            Ok(LocalAction::Export {
-                shop_domain,
-                customer_id: subject.customer_id,
-                customer_email: subject.customer_email.as_deref().map(lower_email),
-                order_ids: ids(payload, "orders_requested"),
-                data_request_id: id_text(payload, "/data_request/id"),
-            })
-        }
-        (StepKind::SuppressionRecord, Source::SendGridSuppression(reason)) => {
+        (StepKind::PrivacyExport, EventKind::ShopifyDataRequest) => shopify_export(input, payload),
+        (StepKind::SuppressionRecord, EventKind::SendGridSuppression(reason)) => {
             Ok(LocalAction::RecordSuppression {
                 email: lower_email(sendgrid_email(payload)?),
                 reason,
             })
         }
-        (StepKind::EngagementCount, Source::SendGridEngagement(kind)) => {
+        (StepKind::EngagementCount, EventKind::SendGridEngagement(kind)) => {
             Ok(LocalAction::CountEngagement {
                 email: lower_email(sendgrid_email(payload)?),
                 kind,
             })
         }
-        (StepKind::PrivacyRedact, Source::HubSpotDeletion { privacy: true }) => {
+        (StepKind::PrivacyRedact, EventKind::HubSpotDeletion { privacy: true }) => {
             Ok(LocalAction::ForgetContact {
                 hubspot_contact_id: id_text(payload, "/objectId")
                     .ok_or(BuildError::MissingField("objectId"))?,
             })
         }
-        (StepKind::MappingMarkDeleted, Source::HubSpotDeletion { .. }) => {
+        (StepKind::MappingMarkDeleted, EventKind::HubSpotDeletion { .. }) => {
             Ok(LocalAction::MarkMappingDeleted {
                 hubspot_contact_id: id_text(payload, "/objectId")
                     .ok_or(BuildError::MissingField("objectId"))?,
@@ -251,7 +264,7 @@ mod tests {
         );
         let payload = json!({"shop_domain": "s.myshopify.com", "customer": {}});
         assert_eq!(
-            plan(StepKind::PrivacyRedact, &i, &payload),
+            plan(EventKind::of(&i), StepKind::PrivacyRedact, &i, &payload),
             Err(BuildError::MissingField("customer"))
         );
     }
@@ -261,7 +274,7 @@ mod tests {
         let i = input(Provider::Shopify, "shop/redact", None);
         let payload = json!({"shop_domain": "s.myshopify.com", "customer": {"id": 1}});
         assert_eq!(
-            plan(StepKind::PrivacyRedact, &i, &payload),
+            plan(EventKind::of(&i), StepKind::PrivacyRedact, &i, &payload),
             Ok(LocalAction::Redact {
                 shop_domain: "s.myshopify.com".into(),
                 customer_id: None,
@@ -270,7 +283,7 @@ mod tests {
             })
         );
         assert_eq!(
-            plan(StepKind::PrivacyRedact, &i, &json!({})),
+            plan(EventKind::of(&i), StepKind::PrivacyRedact, &i, &json!({})),
             Err(BuildError::MissingField("shop_domain"))
         );
     }
@@ -297,18 +310,33 @@ mod tests {
             json!({"objectId": 51234567890_u64, "subscriptionType": "contact.privacyDeletion"});
         let privacy = input(Provider::HubSpot, "contact.privacyDeletion", None);
         assert_eq!(
-            plan(StepKind::PrivacyRedact, &privacy, &payload),
+            plan(
+                EventKind::of(&privacy),
+                StepKind::PrivacyRedact,
+                &privacy,
+                &payload
+            ),
             Ok(LocalAction::ForgetContact {
                 hubspot_contact_id: "51234567890".into()
             })
         );
         let plain = input(Provider::HubSpot, "contact.deletion", None);
         assert_eq!(
-            plan(StepKind::PrivacyRedact, &plain, &payload),
+            plan(
+                EventKind::of(&plain),
+                StepKind::PrivacyRedact,
+                &plain,
+                &payload
+            ),
             Err(BuildError::UnsupportedEvent)
         );
         assert_eq!(
-            plan(StepKind::PrivacyRedact, &privacy, &json!({})),
+            plan(
+                EventKind::of(&privacy),
+                StepKind::PrivacyRedact,
+                &privacy,
+                &json!({})
+            ),
             Err(BuildError::MissingField("objectId"))
         );
     }
@@ -318,6 +346,7 @@ mod tests {
         let i = input(Provider::SendGrid, "open", None);
         assert_eq!(
             plan(
+                EventKind::of(&i),
                 StepKind::SuppressionRecord,
                 &i,
                 &json!({"email": "a@x.test"})

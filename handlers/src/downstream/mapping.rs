@@ -8,8 +8,8 @@
 
 use serde_json::Value;
 
-use super::events::{classify, Source};
-use super::fields::{id_text, text};
+use super::event_kind::{classify, EventKind};
+use super::payload::{id_text, text};
 use super::subjects::{checkout_person, stripe_customer_id, stripe_object};
 use super::{BuildError, StepInput};
 
@@ -123,8 +123,8 @@ pub fn link_from_upsert(input: &StepInput) -> Option<ContactLink> {
     let payload: Value = serde_json::from_str(input.payload).ok()?;
     let object = stripe_object(&payload).ok()?;
     let person = match classify(input.provider, input.event_type) {
-        Source::StripeCheckout => checkout_person(object).ok(),
-        Source::StripeSubscription { .. } | Source::StripeInvoice { .. } => None,
+        EventKind::StripeCheckout => checkout_person(object).ok(),
+        EventKind::StripeSubscription { .. } | EventKind::StripeInvoice { .. } => None,
         _ => return None,
     };
     Some(ContactLink {

@@ -8,20 +8,23 @@
 //! [`explain_failure`] gives a known downstream refusal its own error code. Pure: no I/O, no
 //! clock, no panics on any payload.
 //!
-//! Files: `events` classifies event types and says which step handles which; `fields` holds
-//! payload and formatting helpers; `subjects` reads who an event is about; `customers` resolves
+//! Files: `event_kind` classifies a (provider, event type) into the `EventKind` the builders
+//! understand (once, in [`plan`]) and says which step handles which; `payload` reads optional
+//! fields out of payloads; `format` shapes values for the APIs (amounts, form encoding, Slack
+//! escaping, hashed emails; dates are in [`crate::time`]); `subjects` reads who an event is about; `customers` resolves
 //! the Stripe customer behind an id; one file per
 //! destination (`hubspot`, `sendgrid`, `stripe`, `slack`) builds its requests; `local` builds the
 //! D1 actions; `mapping` owns the HubSpot → Stripe contact mapping and echo detection; `ordering`
 //! the entity keys and whose turn it is; `settings` reads destinations from configuration.
 
 pub mod customers;
-mod events;
-mod fields;
+mod event_kind;
+mod format;
 pub mod hubspot;
 pub mod local;
 pub mod mapping;
 mod ordering;
+mod payload;
 pub mod sendgrid;
 pub mod settings;
 pub mod slack;
@@ -36,7 +39,7 @@ use crate::routes::{Destination, StepKind};
 use crate::webhook::Provider;
 
 pub use customers::{CustomerLookup, KnownCustomer};
-pub use events::supports;
+pub use event_kind::{supports, EventKind};
 pub use local::{EngagementKind, LocalAction, SuppressionReason};
 pub use mapping::{contact_change, ContactChange, ContactLink};
 pub use ordering::{entity_key, planned_entity, turn, CallTiming, EntityStanding, Turn};
@@ -169,7 +172,8 @@ impl fmt::Display for BuildError {
     }
 }
 
-/// Plan step `kind` for `input`. Checks, in order: the step handles this event type
+/// Plan step `kind` for `input`. The event's kind ([`EventKind`]) is classified here, once, and
+/// handed to the builders. Checks, in order: the step handles this event type
 /// ([`supports`]), its destination is configured, the payload is JSON, the person it is about is
 /// known ([`customers`]: else a lookup or a skip); then the destination's builder reads the
 /// fields it needs.
@@ -178,7 +182,8 @@ pub fn plan(
     input: &StepInput,
     settings: &DownstreamSettings,
 ) -> Result<StepAction, BuildError> {
-    if !supports(kind, input.provider, input.event_type) {
+    let event = EventKind::of(input);
+    if !event_kind::takes(kind, event) {
         return Err(BuildError::UnsupportedEvent);
     }
     let destination = kind.destination();
@@ -187,7 +192,7 @@ pub fn plan(
     }
     let payload: Value =
         serde_json::from_str(input.payload).map_err(|_| BuildError::UnreadablePayload)?;
-    if let Some(action) = customers::resolve_person(kind, input, &payload, settings)? {
+    if let Some(action) = customers::resolve_person(event, kind, input, &payload, settings)? {
         return Ok(action);
     }
     let api = |d: Destination| {
@@ -197,13 +202,15 @@ pub fn plan(
     };
     match kind {
         StepKind::HubSpotUpsertContact => {
-            hubspot::upsert_contact(input, &payload, api(Destination::HubSpot)?)
+            hubspot::upsert_contact(event, input, &payload, api(Destination::HubSpot)?)
                 .map(StepAction::Http)
         }
         StepKind::HubSpotCreateDeal => {
-            hubspot::create_deal(input, &payload, api(Destination::HubSpot)?).map(StepAction::Http)
+            hubspot::create_deal(event, input, &payload, api(Destination::HubSpot)?)
+                .map(StepAction::Http)
         }
         StepKind::SendGridSend => sendgrid::send(
+            event,
             input,
             &payload,
             api(Destination::SendGrid)?,
@@ -214,7 +221,7 @@ pub fn plan(
             stripe::update_customer(input, &payload, api(Destination::Stripe)?, settings)
         }
         StepKind::SlackNotify => match settings.slack_webhook_url.as_deref() {
-            Some(url) => slack::notify(input, &payload, url).map(StepAction::Http),
+            Some(url) => slack::notify(event, input, &payload, url).map(StepAction::Http),
             None => Err(BuildError::DestinationDisabled(Destination::Slack)),
         },
         StepKind::ShopMarkInactive
@@ -222,7 +229,9 @@ pub fn plan(
         | StepKind::PrivacyExport
         | StepKind::SuppressionRecord
         | StepKind::EngagementCount
-        | StepKind::MappingMarkDeleted => local::plan(kind, input, &payload).map(StepAction::Local),
+        | StepKind::MappingMarkDeleted => {
+            local::plan(event, kind, input, &payload).map(StepAction::Local)
+        }
     }
 }
 

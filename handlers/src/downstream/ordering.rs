@@ -22,8 +22,9 @@
 
 use serde_json::Value;
 
-use super::events::{classify, Source};
-use super::fields::{email_digest, id_text, text};
+use super::event_kind::{classify, EventKind};
+use super::format::email_digest;
+use super::payload::{id_text, text};
 use super::subjects::{stripe_customer_id, stripe_object};
 use super::StepInput;
 use crate::routes::StepKind;
@@ -36,25 +37,25 @@ pub fn entity_key(kind: StepKind, input: &StepInput) -> Option<String> {
     let source = classify(input.provider, input.event_type);
     match kind {
         StepKind::HubSpotUpsertContact => match source {
-            Source::StripeSubscription { .. } => {
+            EventKind::StripeSubscription { .. } => {
                 let id = text(stripe_object(&payload).ok()?, "/id")?;
                 Some(format!("stripe:subscription:{id}"))
             }
-            Source::StripeInvoice { .. } => {
+            EventKind::StripeInvoice { .. } => {
                 let id = stripe_customer_id(stripe_object(&payload).ok()?)?;
                 Some(format!("stripe:customer:{id}"))
             }
-            Source::ShopifyOrder { .. } => {
+            EventKind::ShopifyOrder { .. } => {
                 id_text(&payload, "/customer/id").map(|id| format!("shopify:customer:{id}"))
             }
-            Source::ShopifyCustomer => {
+            EventKind::ShopifyCustomer => {
                 id_text(&payload, "/id").map(|id| format!("shopify:customer:{id}"))
             }
-            Source::SendGridSuppression(_) => text(&payload, "/email")
+            EventKind::SendGridSuppression(_) => text(&payload, "/email")
                 .map(|email| format!("sendgrid:recipient:{}", email_digest(email))),
             _ => None,
         },
-        StepKind::StripeUpdateCustomer if source == Source::HubSpotPropertyChange => {
+        StepKind::StripeUpdateCustomer if source == EventKind::HubSpotPropertyChange => {
             let contact = id_text(&payload, "/objectId")?;
             let property = text(&payload, "/propertyName")?;
             Some(format!("hubspot:contact:{contact}:{property}"))

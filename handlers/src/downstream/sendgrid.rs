@@ -15,8 +15,9 @@
 use serde_json::{json, Map, Value};
 
 use super::customers::known_for;
-use super::events::{classify, Source};
-use super::fields::{int, iso_date, put, stripe_amount, text};
+use super::event_kind::EventKind;
+use super::format::{put, stripe_amount};
+use super::payload::{int, text};
 use super::settings::{SendGridSettings, Template, SENDGRID_FROM_EMAIL};
 use super::subjects::{
     checkout_person, invoice_person, stripe_object, subscription_person, subscription_plan, Person,
@@ -24,15 +25,16 @@ use super::subjects::{
 use super::{
     bearer, join_url, json_content, BuildError, DestinationConfig, HttpRequestSpec, StepInput,
 };
+use crate::time::iso_date;
 
 pub const MAIL_SEND_PATH: &str = "/v3/mail/send";
 
 /// The template a supported event sends.
-fn template_for(input: &StepInput) -> Result<Template, BuildError> {
-    match classify(input.provider, input.event_type) {
-        Source::StripeCheckout => Ok(Template::OrderConfirmation),
-        Source::StripeSubscription { deleted: true } => Ok(Template::Cancellation),
-        Source::StripeInvoice { failed: true } => Ok(Template::Dunning),
+fn template_for(event: EventKind) -> Result<Template, BuildError> {
+    match event {
+        EventKind::StripeCheckout => Ok(Template::OrderConfirmation),
+        EventKind::StripeSubscription { deleted: true } => Ok(Template::Cancellation),
+        EventKind::StripeInvoice { failed: true } => Ok(Template::Dunning),
         _ => Err(BuildError::UnsupportedEvent),
     }
 }
@@ -102,12 +104,13 @@ fn recipient_and_data(
 
 /// `sendgrid.send`: the template mail for a checkout, a cancellation or a failed payment.
 pub fn send(
+    event: EventKind,
     input: &StepInput,
     payload: &Value,
     destination: &DestinationConfig,
     mail: &SendGridSettings,
 ) -> Result<HttpRequestSpec, BuildError> {
-    let template = template_for(input)?;
+    let template = template_for(event)?;
     let template_id = mail
         .template_id(template)
         .ok_or(BuildError::NotConfigured(template.setting()))?;
@@ -175,6 +178,7 @@ mod tests {
     fn cancellation_uses_metadata_email_and_event_time() {
         let payload = json!({"data":{"object":{"id":"sub_1","customer":"cus_1","metadata":{"email":"m@x.test"}}}});
         let spec = send(
+            EventKind::of(&input("customer.subscription.deleted")),
             &input("customer.subscription.deleted"),
             &payload,
             &dest(),
@@ -197,6 +201,7 @@ mod tests {
         let payload = json!({"data":{"object":{"customer_email":"a@x.test"}}});
         assert_eq!(
             send(
+                EventKind::of(&input("checkout.session.completed")),
                 &input("checkout.session.completed"),
                 &payload,
                 &dest(),
@@ -212,6 +217,7 @@ mod tests {
         };
         assert_eq!(
             send(
+                EventKind::of(&input("invoice.payment_failed")),
                 &input("invoice.payment_failed"),
                 &payload,
                 &dest(),
@@ -221,6 +227,7 @@ mod tests {
         );
         assert_eq!(
             send(
+                EventKind::of(&input("invoice.payment_succeeded")),
                 &input("invoice.payment_succeeded"),
                 &payload,
                 &dest(),

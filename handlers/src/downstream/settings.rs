@@ -1,25 +1,16 @@
-//! Downstream configuration: which destinations are enabled, where they live and as whom they
-//! are called, plus the SendGrid sender and template ids and the HubSpot app id used for echo
-//! detection. [`DownstreamSettings::from_lookup`] reads every variable by the names below, so the
-//! shell passes one `|name| env.var(name)` closure and the names live in one place. An unset or
-//! blank token disables its destination (steps end `destination_disabled:<name>`), never crash.
+//! Downstream configuration as the planners see it: which destinations are enabled, where they
+//! live and as whom they are called, plus the SendGrid sender and template ids and the HubSpot
+//! app id used for echo detection. Reading them from settings is `crate::config`'s job
+//! (`DownstreamSettings::from_lookup`). An unset or blank token disables its destination (steps
+//! end `destination_disabled:<name>`), never crash.
 
+use crate::config::table::{
+    SENDGRID_TEMPLATE_CANCELLATION, SENDGRID_TEMPLATE_DUNNING, SENDGRID_TEMPLATE_ORDER_CONFIRMATION,
+};
 use crate::routes::Destination;
 
-pub const HUBSPOT_ACCESS_TOKEN: &str = "HUBSPOT_ACCESS_TOKEN";
-pub const HUBSPOT_API_BASE: &str = "HUBSPOT_API_BASE";
-pub const HUBSPOT_APP_ID: &str = "HUBSPOT_APP_ID";
-pub const SENDGRID_API_KEY: &str = "SENDGRID_API_KEY";
-pub const SENDGRID_API_BASE: &str = "SENDGRID_API_BASE";
-pub const SENDGRID_FROM_EMAIL: &str = "SENDGRID_FROM_EMAIL";
-pub const SENDGRID_FROM_NAME: &str = "SENDGRID_FROM_NAME";
-pub const STRIPE_API_KEY: &str = "STRIPE_API_KEY";
-pub const STRIPE_API_BASE: &str = "STRIPE_API_BASE";
-pub const SLACK_WEBHOOK_URL: &str = "SLACK_WEBHOOK_URL";
-
-pub const DEFAULT_HUBSPOT_API_BASE: &str = "https://api.hubapi.com";
-pub const DEFAULT_SENDGRID_API_BASE: &str = "https://api.sendgrid.com";
-pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
+/// Named in `not_configured:` errors of the mails that need a sender.
+pub use crate::config::table::SENDGRID_FROM_EMAIL;
 
 /// Where and as whom an API destination is called.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,9 +49,9 @@ impl Template {
     /// The variable holding this template's id (`d-…`).
     pub fn setting(self) -> &'static str {
         match self {
-            Template::OrderConfirmation => "SENDGRID_TEMPLATE_ORDER_CONFIRMATION",
-            Template::Cancellation => "SENDGRID_TEMPLATE_CANCELLATION",
-            Template::Dunning => "SENDGRID_TEMPLATE_DUNNING",
+            Template::OrderConfirmation => SENDGRID_TEMPLATE_ORDER_CONFIRMATION,
+            Template::Cancellation => SENDGRID_TEMPLATE_CANCELLATION,
+            Template::Dunning => SENDGRID_TEMPLATE_DUNNING,
         }
     }
 }
@@ -101,44 +92,6 @@ pub struct DownstreamSettings {
 }
 
 impl DownstreamSettings {
-    /// Read every setting through `lookup` (a var or secret by name; `None` when unset). Blank
-    /// values count as unset; base URLs default to the real APIs.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> DownstreamSettings {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let api = |token: &str, base: &str, default: &str| {
-            get(token).map(|token| DestinationConfig {
-                base_url: get(base).unwrap_or_else(|| default.to_string()),
-                token,
-            })
-        };
-        DownstreamSettings {
-            hubspot: api(
-                HUBSPOT_ACCESS_TOKEN,
-                HUBSPOT_API_BASE,
-                DEFAULT_HUBSPOT_API_BASE,
-            ),
-            sendgrid: api(
-                SENDGRID_API_KEY,
-                SENDGRID_API_BASE,
-                DEFAULT_SENDGRID_API_BASE,
-            ),
-            stripe: api(STRIPE_API_KEY, STRIPE_API_BASE, DEFAULT_STRIPE_API_BASE),
-            slack_webhook_url: get(SLACK_WEBHOOK_URL),
-            sendgrid_mail: SendGridSettings {
-                from_email: get(SENDGRID_FROM_EMAIL),
-                from_name: get(SENDGRID_FROM_NAME),
-                order_confirmation_template: get(Template::OrderConfirmation.setting()),
-                cancellation_template: get(Template::Cancellation.setting()),
-                dunning_template: get(Template::Dunning.setting()),
-            },
-            hubspot_app_id: get(HUBSPOT_APP_ID),
-        }
-    }
-
     /// The base URL and token of an API destination; `None` for Slack, Local and disabled ones.
     pub fn destination(&self, destination: Destination) -> Option<&DestinationConfig> {
         match destination {
@@ -162,40 +115,6 @@ impl DownstreamSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_by_name_and_disables_blank_tokens() {
-        let env = |name: &str| match name {
-            HUBSPOT_ACCESS_TOKEN => Some("pat-1".to_string()),
-            HUBSPOT_API_BASE => Some(" http://127.0.0.1:8788 ".to_string()),
-            SENDGRID_API_KEY => Some("   ".to_string()),
-            STRIPE_API_KEY => Some("sk_test_1".to_string()),
-            "SENDGRID_TEMPLATE_DUNNING" => Some("d-dun".to_string()),
-            _ => None,
-        };
-        let s = DownstreamSettings::from_lookup(env);
-        assert_eq!(
-            s.hubspot,
-            Some(DestinationConfig {
-                base_url: "http://127.0.0.1:8788".into(),
-                token: "pat-1".into()
-            })
-        );
-        assert_eq!(s.sendgrid, None);
-        assert_eq!(
-            s.stripe.as_ref().map(|d| d.base_url.as_str()),
-            Some(DEFAULT_STRIPE_API_BASE)
-        );
-        assert!(s.is_enabled(Destination::HubSpot));
-        assert!(!s.is_enabled(Destination::SendGrid));
-        assert!(!s.is_enabled(Destination::Slack));
-        assert!(s.is_enabled(Destination::Local));
-        assert_eq!(
-            s.sendgrid_mail.template_id(Template::Dunning),
-            Some("d-dun")
-        );
-        assert_eq!(s.sendgrid_mail.template_id(Template::Cancellation), None);
-    }
 
     #[test]
     fn template_names_and_settings() {

@@ -7,8 +7,9 @@
 use serde_json::{json, Value};
 
 use super::customers::known_for;
-use super::events::{classify, Source};
-use super::fields::{id_text, int, slack_escape, stripe_amount, text};
+use super::event_kind::EventKind;
+use super::format::{slack_escape, stripe_amount};
+use super::payload::{id_text, int, text};
 use super::subjects::{invoice_person, shopify_order_person, stripe_object};
 use super::{json_content, BuildError, HttpRequestSpec, StepInput};
 use crate::webhook::Provider;
@@ -95,13 +96,14 @@ fn generic(input: &StepInput, payload: &Value) -> String {
 
 /// `slack.notify`.
 pub fn notify(
+    event: EventKind,
     input: &StepInput,
     payload: &Value,
     webhook_url: &str,
 ) -> Result<HttpRequestSpec, BuildError> {
-    let message = match classify(input.provider, input.event_type) {
-        Source::StripeInvoice { failed: true } => payment_failed(input, payload)?,
-        Source::ShopifyOrder { new: true } => new_order(input, payload)?,
+    let message = match event {
+        EventKind::StripeInvoice { failed: true } => payment_failed(input, payload)?,
+        EventKind::ShopifyOrder { new: true } => new_order(input, payload)?,
         _ => generic(input, payload),
     };
     Ok(HttpRequestSpec {
@@ -135,6 +137,7 @@ mod tests {
     fn generic_message_for_any_routed_event() {
         let payload = json!({"id": "evt_1", "data": {"object": {"customer_email": "a@x.test"}}});
         let spec = notify(
+            EventKind::of(&input(Provider::Stripe, "invoice.paid", Some("acct_1"))),
             &input(Provider::Stripe, "invoice.paid", Some("acct_1")),
             &payload,
             URL,
@@ -147,6 +150,7 @@ mod tests {
             "Stripe event invoice.paid (evt_1) on acct_1"
         );
         let spec = notify(
+            EventKind::of(&input(Provider::HubSpot, "contact.creation", None)),
             &input(Provider::HubSpot, "contact.creation", None),
             &json!([]),
             URL,
@@ -160,6 +164,7 @@ mod tests {
         let payload =
             json!({"email": "a@x.test", "name": "#1<2>", "customer": {"first_name": "A&B"}});
         let spec = notify(
+            EventKind::of(&input(Provider::Shopify, "orders/create", None)),
             &input(Provider::Shopify, "orders/create", None),
             &payload,
             URL,
@@ -176,6 +181,7 @@ mod tests {
         let payload = json!({"data": {"object": {"amount_due": 100}}});
         assert_eq!(
             notify(
+                EventKind::of(&input(Provider::Stripe, "invoice.payment_failed", None)),
                 &input(Provider::Stripe, "invoice.payment_failed", None),
                 &payload,
                 URL

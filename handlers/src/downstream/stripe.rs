@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::fields::form_encode;
+use super::format::form_encode;
 use super::mapping::{change_of, customer_field, CustomerField};
 use super::settings::DownstreamSettings;
 use super::{

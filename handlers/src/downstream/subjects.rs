@@ -7,7 +7,8 @@
 use serde_json::Value;
 
 use super::customers::KnownCustomer;
-use super::fields::{first_text, id_text, split_name, text};
+use super::format::split_name;
+use super::payload::{first_text, id_text, text};
 use super::BuildError;
 
 /// A person as a payload describes them.

@@ -1,6 +1,8 @@
 //! Shared by the provider vector tests: the fixture pieces every provider's vectors file uses
 //! (bodies stored inline or as a recipe for the ~1 MB case, the expected outcome) and the
-//! comparison of a verify result with it.
+//! comparison of a verify result with it; `sign` builds signed deliveries for the properties.
+
+pub mod sign;
 
 use edgehooks_handlers::webhook::{Verified, VerifyError};
 use serde::Deserialize;
@@ -65,4 +67,13 @@ pub fn check_all<C>(
         .filter_map(|case| check(case).err().map(|e| format!("{}: {e}", name(case))))
         .collect();
     assert_no_failures(&failures);
+}
+
+/// `text` with the byte at `index % len` replaced by a different byte (lossily re-read as UTF-8).
+#[allow(dead_code)] // used by the properties of the providers with text headers
+pub fn change_byte(text: &str, index: usize, delta: u8) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    let i = index % bytes.len();
+    bytes[i] = bytes[i].wrapping_add(delta);
+    String::from_utf8_lossy(&bytes).into_owned()
 }

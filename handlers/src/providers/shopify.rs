@@ -18,7 +18,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::fields::{read_event, Field};
+use super::top_level_fields::{read_event, Field};
 use crate::time::rfc3339_to_unix_ms;
 use crate::webhook::{Clock, InboundRequest, ParseError, ParsedEvent, Verified, VerifyError};
 
@@ -584,12 +584,13 @@ mod tests {
 
     const SHOP: &str = "keyworks-demo.myshopify.com";
     const CUSTOMERS_REDACT: &str =
-        include_str!("../../tests/fixtures/events/shopify/customers/redact.json");
+        include_str!("../../../tests/fixtures/events/shopify/customers/redact.json");
     const DATA_REQUEST: &str =
-        include_str!("../../tests/fixtures/events/shopify/customers/data_request.json");
-    const SHOP_REDACT: &str = include_str!("../../tests/fixtures/events/shopify/shop/redact.json");
+        include_str!("../../../tests/fixtures/events/shopify/customers/data_request.json");
+    const SHOP_REDACT: &str =
+        include_str!("../../../tests/fixtures/events/shopify/shop/redact.json");
     const UNINSTALLED: &str =
-        include_str!("../../tests/fixtures/events/shopify/app/uninstalled.json");
+        include_str!("../../../tests/fixtures/events/shopify/app/uninstalled.json");
 
     /// `fixture` with the top-level `field` replaced (or removed when `value` is `None`).
     fn edited(fixture: &str, field: &str, value: Option<Value>) -> String {

@@ -7,6 +7,9 @@
 //! duplicate, and no step is planned for an event row that does not exist.
 //! The same transaction remembers the Stripe customers the events describe (for later events
 //! that name them only by id).
+//!
+//! Writes: `events` (stored and rejected deliveries), `steps` (insert, shared with replay),
+//! `rejections` (hourly tallies); `stripe_customers` through [`super::save_customer`].
 
 use edgehooks_handlers::downstream::customers::learned_from_event;
 use edgehooks_handlers::downstream::planned_entity;

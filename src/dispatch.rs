@@ -1,4 +1,4 @@
-//! The STEPS queue from the producer side: send step ids (messages carry ids only, never
+//! Step dispatch, the STEPS queue from the producer side: send step ids (messages carry ids only, never
 //! payloads) and mark them `enqueued`, and send the fresh, delayed message that carries a
 //! deferred or retried step (a new message starts with a fresh Queues retry count, so waiting
 //! never spends `max_retries`). A failed send is logged and left to the sweeper: D1 keeps the

@@ -1,10 +1,23 @@
-//! Ingest dispatch: given a provider's configured keys, verify a delivery and parse it into
-//! events. The shell calls this once per request and maps the error to a response.
+//! Inbound providers: one module per provider ([`stripe`], [`sendgrid`], [`hubspot`],
+//! [`shopify`]), each owning its header format, signed message, event shape and dedupe key, and
+//! the dispatch the shell calls once per request: given a provider's configured keys, check the
+//! signature header, verify the delivery and parse it into events ([`verify_and_parse`]); the
+//! shell maps the error to a response. The dispatch lives here because it is the only code that
+//! must know every provider. [`top_level_fields`] is the DOM-free reader of the few top-level
+//! JSON fields the parsers need. The vocabulary the providers share with the rest of the crate
+//! (`Provider`, the inbound request view, `ParsedEvent`, the error codes) stays in
+//! [`crate::webhook`]: routes, downstream builders and the shell use it without caring how a
+//! delivery was verified.
+
+pub mod hubspot;
+pub mod sendgrid;
+pub mod shopify;
+pub mod stripe;
+pub mod top_level_fields;
 
 use crate::webhook::{
     Batch, Clock, InboundRequest, ParseError, ParsedEvent, Provider, RejectedElement, VerifyError,
 };
-use crate::{hubspot, sendgrid, shopify, stripe};
 
 /// The verification material configured for one provider.
 #[derive(Debug, Clone)]

@@ -1,6 +1,6 @@
-//! Parsing of operator configuration: comma-separated secret lists (several active secrets allow
-//! rotation without downtime) and numeric settings. Errors name the setting and the problem but
-//! never repeat a secret's value.
+//! The value parsers: comma-separated secret lists (several active secrets allow rotation without
+//! downtime), numbers and flags, and [`ConfigError`]. Errors name the setting and the problem but
+//! never repeat a value.
 
 use std::fmt;
 

@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 
-use crate::fields::{read_event, Field};
+use super::top_level_fields::{read_event, Field};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use p256::ecdsa::signature::hazmat::PrehashVerifier;

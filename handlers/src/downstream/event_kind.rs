@@ -1,4 +1,4 @@
-//! What kind of source event a (provider, event type) pair is, and which step can handle which
+//! What kind of source event a (provider, event type) pair is ([`EventKind`], from [`classify`]), and which step can handle which
 //! kind. [`supports`] is the single answer to "can this step run for this event type"; route
 //! overrides are validated with it at startup and [`super::plan`] refuses anything it rejects, so
 //! the builders only ever see the kinds listed here.
@@ -6,11 +6,14 @@
 use crate::routes::StepKind;
 use crate::webhook::Provider;
 
+use super::StepInput;
+
 use super::local::{EngagementKind, SuppressionReason};
 
-/// The event shapes the builders understand.
+/// The event shapes the builders understand. [`super::plan`] classifies the event once and
+/// passes its kind to the builders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Source {
+pub enum EventKind {
     StripeCheckout,
     /// Any `customer.subscription.*` event: the object is a Subscription.
     StripeSubscription {
@@ -44,42 +47,51 @@ pub(crate) enum Source {
     Other,
 }
 
-pub(crate) fn classify(provider: Provider, event_type: &str) -> Source {
+impl EventKind {
+    /// The kind of the event `input` belongs to.
+    pub fn of(input: &StepInput) -> EventKind {
+        classify(input.provider, input.event_type)
+    }
+}
+
+pub(crate) fn classify(provider: Provider, event_type: &str) -> EventKind {
     match provider {
         Provider::Stripe => match event_type {
-            "checkout.session.completed" => Source::StripeCheckout,
-            "invoice.payment_failed" => Source::StripeInvoice { failed: true },
-            "invoice.payment_succeeded" | "invoice.paid" => Source::StripeInvoice { failed: false },
-            t if t.starts_with("customer.subscription.") => Source::StripeSubscription {
+            "checkout.session.completed" => EventKind::StripeCheckout,
+            "invoice.payment_failed" => EventKind::StripeInvoice { failed: true },
+            "invoice.payment_succeeded" | "invoice.paid" => {
+                EventKind::StripeInvoice { failed: false }
+            }
+            t if t.starts_with("customer.subscription.") => EventKind::StripeSubscription {
                 deleted: t == "customer.subscription.deleted",
             },
-            _ => Source::Other,
+            _ => EventKind::Other,
         },
         Provider::Shopify => match event_type {
-            "orders/create" | "orders/paid" => Source::ShopifyOrder { new: true },
-            "orders/updated" => Source::ShopifyOrder { new: false },
+            "orders/create" | "orders/paid" => EventKind::ShopifyOrder { new: true },
+            "orders/updated" => EventKind::ShopifyOrder { new: false },
             "customers/create" | "customers/update" | "customers/enable" | "customers/disable" => {
-                Source::ShopifyCustomer
+                EventKind::ShopifyCustomer
             }
-            "app/uninstalled" => Source::ShopifyAppUninstalled,
-            "customers/redact" => Source::ShopifyRedact { shop: false },
-            "shop/redact" => Source::ShopifyRedact { shop: true },
-            "customers/data_request" => Source::ShopifyDataRequest,
-            _ => Source::Other,
+            "app/uninstalled" => EventKind::ShopifyAppUninstalled,
+            "customers/redact" => EventKind::ShopifyRedact { shop: false },
+            "shop/redact" => EventKind::ShopifyRedact { shop: true },
+            "customers/data_request" => EventKind::ShopifyDataRequest,
+            _ => EventKind::Other,
         },
         Provider::HubSpot => match event_type {
-            "contact.propertyChange" => Source::HubSpotPropertyChange,
-            "contact.deletion" => Source::HubSpotDeletion { privacy: false },
-            "contact.privacyDeletion" => Source::HubSpotDeletion { privacy: true },
-            _ => Source::Other,
+            "contact.propertyChange" => EventKind::HubSpotPropertyChange,
+            "contact.deletion" => EventKind::HubSpotDeletion { privacy: false },
+            "contact.privacyDeletion" => EventKind::HubSpotDeletion { privacy: true },
+            _ => EventKind::Other,
         },
         Provider::SendGrid => match (
             SuppressionReason::from_event(event_type),
             EngagementKind::from_event(event_type),
         ) {
-            (Some(reason), _) => Source::SendGridSuppression(reason),
-            (None, Some(kind)) => Source::SendGridEngagement(kind),
-            (None, None) => Source::Other,
+            (Some(reason), _) => EventKind::SendGridSuppression(reason),
+            (None, Some(kind)) => EventKind::SendGridEngagement(kind),
+            (None, None) => EventKind::Other,
         },
     }
 }
@@ -88,35 +100,39 @@ pub(crate) fn classify(provider: Provider, event_type: &str) -> Source {
 /// (with a generic message for types it has no template for); `hubspot.create_deal` only new
 /// orders, so that an override can never create a deal per order update.
 pub fn supports(kind: StepKind, provider: Provider, event_type: &str) -> bool {
-    let source = classify(provider, event_type);
+    takes(kind, classify(provider, event_type))
+}
+
+/// True when step `kind` can run for events of kind `source` (see [`supports`]).
+pub(crate) fn takes(kind: StepKind, source: EventKind) -> bool {
     match kind {
         StepKind::HubSpotUpsertContact => matches!(
             source,
-            Source::StripeCheckout
-                | Source::StripeSubscription { .. }
-                | Source::StripeInvoice { .. }
-                | Source::ShopifyOrder { .. }
-                | Source::ShopifyCustomer
-                | Source::SendGridSuppression(_)
+            EventKind::StripeCheckout
+                | EventKind::StripeSubscription { .. }
+                | EventKind::StripeInvoice { .. }
+                | EventKind::ShopifyOrder { .. }
+                | EventKind::ShopifyCustomer
+                | EventKind::SendGridSuppression(_)
         ),
-        StepKind::HubSpotCreateDeal => source == Source::ShopifyOrder { new: true },
+        StepKind::HubSpotCreateDeal => source == EventKind::ShopifyOrder { new: true },
         StepKind::SendGridSend => matches!(
             source,
-            Source::StripeCheckout
-                | Source::StripeSubscription { deleted: true }
-                | Source::StripeInvoice { failed: true }
+            EventKind::StripeCheckout
+                | EventKind::StripeSubscription { deleted: true }
+                | EventKind::StripeInvoice { failed: true }
         ),
-        StepKind::StripeUpdateCustomer => source == Source::HubSpotPropertyChange,
+        StepKind::StripeUpdateCustomer => source == EventKind::HubSpotPropertyChange,
         StepKind::SlackNotify => true,
-        StepKind::ShopMarkInactive => source == Source::ShopifyAppUninstalled,
+        StepKind::ShopMarkInactive => source == EventKind::ShopifyAppUninstalled,
         StepKind::PrivacyRedact => matches!(
             source,
-            Source::ShopifyRedact { .. } | Source::HubSpotDeletion { privacy: true }
+            EventKind::ShopifyRedact { .. } | EventKind::HubSpotDeletion { privacy: true }
         ),
-        StepKind::PrivacyExport => source == Source::ShopifyDataRequest,
-        StepKind::SuppressionRecord => matches!(source, Source::SendGridSuppression(_)),
-        StepKind::EngagementCount => matches!(source, Source::SendGridEngagement(_)),
-        StepKind::MappingMarkDeleted => matches!(source, Source::HubSpotDeletion { .. }),
+        StepKind::PrivacyExport => source == EventKind::ShopifyDataRequest,
+        StepKind::SuppressionRecord => matches!(source, EventKind::SendGridSuppression(_)),
+        StepKind::EngagementCount => matches!(source, EventKind::SendGridEngagement(_)),
+        StepKind::MappingMarkDeleted => matches!(source, EventKind::HubSpotDeletion { .. }),
     }
 }
 
@@ -128,30 +144,30 @@ mod tests {
     fn classification() {
         assert_eq!(
             classify(Provider::Stripe, "customer.subscription.deleted"),
-            Source::StripeSubscription { deleted: true }
+            EventKind::StripeSubscription { deleted: true }
         );
         assert_eq!(
             classify(Provider::Stripe, "customer.subscription.paused"),
-            Source::StripeSubscription { deleted: false }
+            EventKind::StripeSubscription { deleted: false }
         );
         // Same names, other provider: nothing.
         assert_eq!(
             classify(Provider::HubSpot, "checkout.session.completed"),
-            Source::Other
+            EventKind::Other
         );
-        assert_eq!(classify(Provider::Stripe, "bounce"), Source::Other);
+        assert_eq!(classify(Provider::Stripe, "bounce"), EventKind::Other);
         assert_eq!(
             classify(Provider::SendGrid, "group_unsubscribe"),
-            Source::SendGridSuppression(SuppressionReason::GroupUnsubscribe)
+            EventKind::SendGridSuppression(SuppressionReason::GroupUnsubscribe)
         );
         assert_eq!(
             classify(Provider::SendGrid, "click"),
-            Source::SendGridEngagement(EngagementKind::Click)
+            EventKind::SendGridEngagement(EngagementKind::Click)
         );
-        assert_eq!(classify(Provider::SendGrid, "processed"), Source::Other);
+        assert_eq!(classify(Provider::SendGrid, "processed"), EventKind::Other);
         assert_eq!(
             classify(Provider::Shopify, "shop/redact"),
-            Source::ShopifyRedact { shop: true }
+            EventKind::ShopifyRedact { shop: true }
         );
     }
 

@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::fields::{read_event, Field};
+use super::top_level_fields::{read_event, Field};
 use crate::webhook::{
     parse_decimal, Clock, InboundRequest, ParseError, ParsedEvent, Verified, VerifyError,
 };

@@ -19,7 +19,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::fields::{read_event, Field, Fields};
+use super::top_level_fields::{read_event, Field, Fields};
 use crate::webhook::{
     parse_decimal, rejected_element_key, split_json_array, Batch, Clock, InboundRequest,
     ParseError, ParsedEvent, RejectedElement, Verified, VerifyError,

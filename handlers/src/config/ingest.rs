@@ -1,0 +1,146 @@
+//! What one provider's ingest reads: its verification keys, the ingest settings it uses and its
+//! routes. A provider without keys is disabled whatever else is set; one with keys fails on the
+//! first bad setting it uses, and only it: a broken Shopify secret list or a `ROUTES_JSON`
+//! section broken for Stripe never stops the other providers.
+
+use serde_json::{Map, Value};
+
+use super::table::*;
+use super::{flag, secret_list, Config, ConfigError};
+use crate::providers::ProviderKeys;
+use crate::providers::{hubspot, sendgrid};
+use crate::routes::RouteTable;
+use crate::webhook::Provider;
+
+/// Settings every ingest request needs.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestSettings {
+    pub tolerance_secs: u64,
+    pub max_body_bytes: u64,
+    /// How long a KV dedupe hint lives (the providers' longest retry window).
+    pub hint_ttl_secs: u64,
+}
+
+/// Everything one provider's ingest needs, read and checked together.
+pub struct ProviderConfig {
+    pub keys: ProviderKeys,
+    pub settings: IngestSettings,
+    pub routes: RouteTable,
+}
+
+/// True for providers whose signature covers a timestamp, so that
+/// `SIGNATURE_TOLERANCE_SECONDS` matters to them. Shopify signs none: its ingest never reads
+/// the setting, and a broken value cannot stop it.
+fn signs_timestamp(provider: Provider) -> bool {
+    !matches!(provider, Provider::Shopify)
+}
+
+/// The default of `SIGNATURE_TOLERANCE_SECONDS`.
+fn default_tolerance_secs() -> u64 {
+    default_of(SIGNATURE_TOLERANCE_SECONDS)
+        .parse()
+        .unwrap_or(300)
+}
+
+impl<L: Fn(&str) -> Option<String>> Config<L> {
+    /// The configuration of `provider`'s ingest path (keys first: none means disabled).
+    pub fn provider(&self, provider: Provider) -> Result<ProviderConfig, ConfigError> {
+        let keys = self.provider_keys(provider)?;
+        if keys.is_empty() {
+            return Ok(ProviderConfig {
+                keys,
+                settings: IngestSettings {
+                    tolerance_secs: default_tolerance_secs(),
+                    max_body_bytes: 0,
+                    hint_ttl_secs: 60,
+                },
+                routes: RouteTable::defaults(),
+            });
+        }
+        Ok(ProviderConfig {
+            settings: self.ingest_settings(provider)?,
+            routes: self.provider_routes(provider)?,
+            keys,
+        })
+    }
+
+    /// The ingest settings `provider` uses (the tolerance only for timestamp-signing providers).
+    fn ingest_settings(&self, provider: Provider) -> Result<IngestSettings, ConfigError> {
+        let tolerance_secs = if signs_timestamp(provider) {
+            self.number(SIGNATURE_TOLERANCE_SECONDS)?
+        } else {
+            default_tolerance_secs()
+        };
+        Ok(IngestSettings {
+            tolerance_secs,
+            max_body_bytes: self.number(MAX_BODY_BYTES)?,
+            hint_ttl_secs: self.number(DEDUPE_HINT_TTL_SECONDS)?.max(60),
+        })
+    }
+
+    /// The verification keys configured for `provider` (possibly empty: disabled).
+    fn provider_keys(&self, provider: Provider) -> Result<ProviderKeys, ConfigError> {
+        let raw = |name| self.raw(name);
+        Ok(match provider {
+            Provider::Stripe => ProviderKeys::Stripe(secret_list(
+                STRIPE_WEBHOOK_SECRETS,
+                raw(STRIPE_WEBHOOK_SECRETS).as_deref(),
+            )?),
+            Provider::SendGrid => ProviderKeys::SendGrid(sendgrid::parse_public_keys(
+                SENDGRID_WEBHOOK_PUBLIC_KEYS,
+                raw(SENDGRID_WEBHOOK_PUBLIC_KEYS).as_deref(),
+            )?),
+            Provider::HubSpot => ProviderKeys::HubSpot(hubspot::Settings {
+                secrets: secret_list(
+                    HUBSPOT_CLIENT_SECRETS,
+                    raw(HUBSPOT_CLIENT_SECRETS).as_deref(),
+                )?,
+                allow_legacy: flag(
+                    HUBSPOT_ALLOW_LEGACY_SIGNATURES,
+                    raw(HUBSPOT_ALLOW_LEGACY_SIGNATURES).as_deref(),
+                    false,
+                )?,
+                public_base_url: raw(PUBLIC_BASE_URL).filter(|u| !u.trim().is_empty()),
+            }),
+            Provider::Shopify => ProviderKeys::Shopify(secret_list(
+                SHOPIFY_WEBHOOK_SECRETS,
+                raw(SHOPIFY_WEBHOOK_SECRETS).as_deref(),
+            )?),
+        })
+    }
+
+    /// The routes `provider` plans with: defaults plus its own section of `ROUTES_JSON`,
+    /// validated on every use so a bad override is a clear 503 `misconfigured`, never a silent
+    /// fallback.
+    ///
+    /// Scope of a broken override: text that is not JSON, not an object, or names an unknown
+    /// provider fails every provider (the operator's intent cannot be attributed, and planning
+    /// with the wrong routes cannot be undone; the 503 makes providers retry until it is fixed).
+    /// A valid document whose `stripe` section is wrong (unknown step, step unfit for the event)
+    /// fails only Stripe.
+    pub fn provider_routes(&self, provider: Provider) -> Result<RouteTable, ConfigError> {
+        let Some(text) = self.raw(ROUTES_JSON).filter(|t| !t.trim().is_empty()) else {
+            return Ok(RouteTable::defaults());
+        };
+        let Ok(Value::Object(sections)) = serde_json::from_str::<Value>(&text) else {
+            // Not JSON or not an object: let the core produce its precise message.
+            return RouteTable::with_overrides_json(&text);
+        };
+        if let Some(unknown) = sections.keys().find(|k| Provider::from_slug(k).is_none()) {
+            return Err(ConfigError {
+                setting: ROUTES_JSON,
+                detail: format!(
+                    "unknown provider `{unknown}` (expected one of stripe, sendgrid, hubspot, shopify)"
+                ),
+            });
+        }
+        match sections.get(provider.slug()) {
+            None => Ok(RouteTable::defaults()),
+            Some(own) => {
+                let mut only = Map::new();
+                only.insert(provider.slug().into(), own.clone());
+                RouteTable::with_overrides_json(&Value::Object(only).to_string())
+            }
+        }
+    }
+}

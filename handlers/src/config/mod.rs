@@ -1,0 +1,87 @@
+//! Configuration has one owner: this module. [`table`] lists every setting (name, secret or var,
+//! default, rule); [`Config`] reads typed settings through ONE lookup closure (`|name| ->
+//! Option<String>`, a var or secret by name) that the shell builds from the Worker `Env`. Errors
+//! name the setting, never its value, and are scoped to what they affect: each provider reads only
+//! what its ingest uses ([`Config::provider`]), the consumer its own settings
+//! ([`Config::consumer`]), the sweeper [`Config::retention_days`]; [`Config::health`] reports the
+//! same checks by name for `/health`.
+
+mod consumer;
+mod downstream;
+mod health;
+mod ingest;
+mod parse;
+pub mod table;
+
+pub use consumer::ConsumerSettings;
+pub use ingest::{IngestSettings, ProviderConfig};
+pub use parse::{flag, number, secret_list, ConfigError};
+
+use crate::downstream::DownstreamSettings;
+use crate::retention::retention_days;
+
+/// Typed settings read through one lookup. Blank values count as unset everywhere.
+pub struct Config<L: Fn(&str) -> Option<String>> {
+    lookup: L,
+    /// The running lease of a claimed step (ms): a downstream call must fit inside it.
+    running_lease_ms: i64,
+}
+
+impl<L: Fn(&str) -> Option<String>> Config<L> {
+    pub fn new(lookup: L, running_lease_ms: i64) -> Self {
+        Config {
+            lookup,
+            running_lease_ms,
+        }
+    }
+
+    /// The raw value of `name` (as set; `None` when unset).
+    fn raw(&self, name: &str) -> Option<String> {
+        debug_assert!(table::find(name).is_some(), "{name} is not in the table");
+        (self.lookup)(name)
+    }
+
+    /// The value of `name` trimmed, `None` when unset or blank.
+    fn text(&self, name: &str) -> Option<String> {
+        self.raw(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A numeric setting with its default from the table.
+    fn number(&self, name: &'static str) -> Result<u64, ConfigError> {
+        let default = table::default_of(name).parse().unwrap_or(0);
+        number(name, self.raw(name).as_deref(), default)
+    }
+
+    /// `RETENTION_DAYS` (at least one day), for the sweeper.
+    pub fn retention_days(&self) -> Result<u64, ConfigError> {
+        retention_days(self.raw(table::RETENTION_DAYS).as_deref())
+    }
+
+    /// The admin bearer token, trimmed; empty when unset (then nothing is authorized).
+    pub fn admin_token(&self) -> String {
+        self.text(table::ADMIN_TOKEN).unwrap_or_default()
+    }
+
+    /// Every configured secret value, whole and each comma-separated entry, for scrubbing.
+    pub fn secret_values(&self) -> Vec<String> {
+        table::secret_names()
+            .filter_map(|name| self.raw(name))
+            .flat_map(|value| {
+                let mut parts: Vec<String> =
+                    value.split(',').map(|s| s.trim().to_string()).collect();
+                parts.push(value);
+                parts
+            })
+            .collect()
+    }
+
+    /// Destinations, tokens, sender and templates for the consumer's plans.
+    pub fn downstream(&self) -> DownstreamSettings {
+        DownstreamSettings::from_lookup(|name| self.raw(name))
+    }
+}
+
+#[cfg(test)]
+mod tests;

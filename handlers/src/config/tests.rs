@@ -1,0 +1,175 @@
+//! The scoping of configuration errors, read through one lookup as the shell does.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use super::*;
+use crate::webhook::Provider;
+
+const LEASE_MS: i64 = 15 * 60_000;
+
+fn config(pairs: &[(&str, &str)]) -> Config<impl Fn(&str) -> Option<String>> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::new(move |name: &str| map.get(name).cloned(), LEASE_MS)
+}
+
+const ALL_PROVIDERS: [(&str, &str); 3] = [
+    ("STRIPE_WEBHOOK_SECRETS", "whsec_a"),
+    ("HUBSPOT_CLIENT_SECRETS", "hs"),
+    ("SHOPIFY_WEBHOOK_SECRETS", "shp"),
+];
+
+fn states(c: &Config<impl Fn(&str) -> Option<String>>) -> Vec<(Provider, bool)> {
+    Provider::ALL
+        .iter()
+        .map(|&p| (p, c.provider(p).is_ok()))
+        .collect()
+}
+
+#[test]
+fn a_broken_secret_list_stops_only_its_provider() {
+    let mut pairs = ALL_PROVIDERS.to_vec();
+    pairs[2] = ("SHOPIFY_WEBHOOK_SECRETS", "shp_super_secret,,b");
+    let c = config(&pairs);
+    let err = c.provider(Provider::Shopify).err().unwrap();
+    assert_eq!(err.setting, "SHOPIFY_WEBHOOK_SECRETS");
+    assert!(!err.to_string().contains("shp_super_secret"));
+    assert!(c.provider(Provider::Stripe).is_ok());
+    assert!(c.provider(Provider::HubSpot).is_ok());
+    let health = c.health();
+    assert_eq!(health["providers"]["shopify"], "misconfigured");
+    assert_eq!(health["providers"]["stripe"], "enabled");
+    assert_eq!(health["providers"]["sendgrid"], "disabled");
+    assert!(!health.to_string().contains("shp_super_secret"));
+}
+
+#[test]
+fn a_routes_section_broken_for_one_provider_stops_only_it() {
+    let mut pairs = ALL_PROVIDERS.to_vec();
+    pairs.push((
+        "ROUTES_JSON",
+        r#"{"stripe": {"invoice.paid": ["no.such_step"]}}"#,
+    ));
+    let c = config(&pairs);
+    let err = c.provider(Provider::Stripe).err().unwrap();
+    assert_eq!(err.setting, "ROUTES_JSON");
+    assert!(c.provider(Provider::HubSpot).is_ok());
+    assert!(c.provider(Provider::Shopify).is_ok());
+    assert_eq!(
+        c.health()["misconfigured"],
+        serde_json::json!([{ "affects": "stripe", "setting": "ROUTES_JSON" }])
+    );
+}
+
+#[test]
+fn routes_that_cannot_be_attributed_stop_every_provider() {
+    for text in ["not json", "[1]", r#"{"paypal": {}}"#] {
+        let mut pairs = ALL_PROVIDERS.to_vec();
+        pairs.push(("ROUTES_JSON", text));
+        let c = config(&pairs);
+        assert!(
+            states(&c)
+                .iter()
+                .filter(|(p, _)| *p != Provider::SendGrid)
+                .all(|(_, ok)| !ok),
+            "{text}"
+        );
+        // A disabled provider stays disabled, not misconfigured.
+        assert!(c.provider(Provider::SendGrid).unwrap().keys.is_empty());
+    }
+}
+
+#[test]
+fn tolerance_matters_only_to_timestamp_signers_and_steps_settings_only_to_steps() {
+    let mut pairs = ALL_PROVIDERS.to_vec();
+    pairs.push(("SIGNATURE_TOLERANCE_SECONDS", "5m"));
+    pairs.push(("DOWNSTREAM_TIMEOUT_MS", "900000"));
+    pairs.push(("RETENTION_DAYS", "0"));
+    let c = config(&pairs);
+    assert!(c.provider(Provider::Shopify).is_ok());
+    assert_eq!(
+        c.provider(Provider::Stripe).err().unwrap().setting,
+        "SIGNATURE_TOLERANCE_SECONDS"
+    );
+    assert_eq!(c.consumer().unwrap_err().setting, "DOWNSTREAM_TIMEOUT_MS");
+    assert_eq!(c.retention_days().unwrap_err().setting, "RETENTION_DAYS");
+    let health = c.health();
+    let affected: Vec<_> = health["misconfigured"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["affects"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(affected, ["stripe", "hubspot", "steps", "retention"]);
+}
+
+#[test]
+fn defaults_come_from_the_table() {
+    let c = config(&[
+        ("STRIPE_WEBHOOK_SECRETS", "whsec_a"),
+        ("CIRCUIT_COOL_DOWN_SECONDS", " "),
+    ]);
+    let settings = c.provider(Provider::Stripe).unwrap().settings;
+    assert_eq!(settings.tolerance_secs, 300);
+    assert_eq!(settings.max_body_bytes, 1_048_576);
+    assert_eq!(settings.hint_ttl_secs, 3 * 24 * 3600);
+    let consumer = c.consumer().unwrap();
+    assert_eq!(consumer.policy, crate::retry::RetryPolicy::default());
+    assert_eq!(consumer.timeout_ms, 10_000);
+    assert_eq!(consumer.cool_down_ms, None);
+    assert_eq!(
+        c.retention_days().unwrap(),
+        crate::retention::DEFAULT_RETENTION_DAYS
+    );
+    let cool = config(&[("CIRCUIT_COOL_DOWN_SECONDS", "90")]);
+    assert_eq!(cool.consumer().unwrap().cool_down_ms, Some(90_000));
+    assert_eq!(
+        config(&[("CIRCUIT_COOL_DOWN_SECONDS", "soon")])
+            .consumer()
+            .unwrap_err()
+            .setting,
+        "CIRCUIT_COOL_DOWN_SECONDS"
+    );
+}
+
+/// Everything the readers ask for is in the table, and everything in the table is read.
+#[test]
+fn readers_ask_only_for_listed_names_and_read_them_all() {
+    let asked = RefCell::new(Vec::<String>::new());
+    let c = Config::new(
+        |name: &str| {
+            asked.borrow_mut().push(name.to_string());
+            // Every secret list and token set, so that what depends on them is read too.
+            let rule = table::find(name).map(|s| s.rule);
+            let placeholder = matches!(rule, Some(table::Rule::SecretList | table::Rule::Text));
+            placeholder.then(|| "x".to_string())
+        },
+        LEASE_MS,
+    );
+    let _ = c.health();
+    let _ = c.admin_token();
+    let _ = c.secret_values();
+    let asked = asked.into_inner();
+    for name in &asked {
+        assert!(table::find(name).is_some(), "{name} is read but not listed");
+    }
+    for s in table::SETTINGS {
+        assert!(
+            asked.iter().any(|n| n == s.name),
+            "{} is listed but never read",
+            s.name
+        );
+    }
+}
+
+#[test]
+fn secret_values_cover_each_entry_of_a_list() {
+    let c = config(&[("STRIPE_WEBHOOK_SECRETS", "a, b"), ("MAX_ATTEMPTS", "7")]);
+    let values = c.secret_values();
+    assert!(values.contains(&"a".to_string()) && values.contains(&"b".to_string()));
+    assert!(values.contains(&"a, b".to_string()));
+    assert!(!values.contains(&"7".to_string()));
+}
