@@ -71,6 +71,14 @@ impl SigningKey {
         format!("{SECRET_PREFIX}{}", STANDARD.encode(bytes))
     }
 
+    /// A short, non-reversible name for the key (first 12 hex digits of its SHA-256), shown to
+    /// operators instead of the secret.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let digest = Sha256::digest(&self.0);
+        hex::encode(&digest[..6])
+    }
+
     fn mac(&self, id: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {
         // Any key length is valid for HMAC: `new_from_slice` cannot fail here.
         let mut mac = match HmacSha256::new_from_slice(&self.0) {

@@ -5,11 +5,13 @@
 //! file validates the JSON into typed values, naming the field that is wrong; storing them is
 //! the shell's, matching an event is [`Connection::takes`].
 
+pub mod delivery;
 pub mod filter;
+pub mod plan;
 
 use serde_json::{Map, Value};
 
-use crate::routes::StepKind;
+use crate::routes::{Destination, StepKind};
 use crate::standard_webhooks::SigningKey;
 use crate::webhook::Provider;
 pub use filter::{Condition, Filter, FilterError, TypePattern};
@@ -162,6 +164,19 @@ impl Connection {
         })
     }
 
+    /// The connection as the admin API shows and D1 stores it (the same JSON `from_json` reads).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "name": self.name,
+            "source": self.source.provider.slug(),
+            "account": self.source.account,
+            "types": self.filter.types.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+            "conditions": self.filter.conditions.iter().map(Condition::to_json).collect::<Vec<_>>(),
+            "destination": self.target.name(),
+            "enabled": self.enabled,
+        })
+    }
+
     /// True when this connection takes an event of `provider`/`account` and `event_type` whose
     /// payload is `payload`. A connection that is switched off takes nothing.
     pub fn takes(
@@ -219,6 +234,9 @@ impl HttpDestination {
         let name = name_at(object, "name")?;
         if StepKind::from_name(&name).is_some() {
             return Err(field_error("name", "is the name of a built-in step"));
+        }
+        if Destination::ALL.iter().any(|d| d.name() == name) {
+            return Err(field_error("name", "is the name of a built-in destination"));
         }
         if object.get("type").and_then(Value::as_str) != Some("http") {
             return Err(field_error("type", "must be \"http\""));
@@ -304,6 +322,20 @@ mod tests {
             "checkout.session.completed",
             &json!({})
         ));
+    }
+
+    #[test]
+    fn a_connection_reads_back_from_its_json() {
+        let connection = Connection::from_json(&json!({
+            "name": "live", "source": "stripe", "account": "acct_1", "types": ["invoice.*"],
+            "conditions": [{"not": {"path": "/data/object/livemode", "equals": false}}],
+            "destination": "orders-svc", "enabled": false
+        }))
+        .unwrap();
+        assert_eq!(
+            Connection::from_json(&connection.to_json()).unwrap(),
+            connection
+        );
     }
 
     #[test]
@@ -394,6 +426,7 @@ mod tests {
             HttpDestination::from_json(&body).unwrap_err().field
         };
         assert_eq!(with("name", json!("slack.notify")), "name");
+        assert_eq!(with("name", json!("stripe")), "name");
         assert_eq!(with("type", json!("grpc")), "type");
         for url in [
             "ftp://a",

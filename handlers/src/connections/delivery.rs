@@ -1,0 +1,282 @@
+//! What a delivery to an `http` destination is: the provider's verified event JSON verbatim (the
+//! stored payload bytes), POSTed with Standard Webhooks headers (`webhook-id` = the step id, so
+//! stable across retries; `webhook-timestamp`; one `v1,` signature per active secret) plus
+//! `edgehooks-provider` and `edgehooks-event-type`; and the destination's own limits: its rate
+//! (requests per second: the budget window), its timeout and its maximum attempts. Also the
+//! operator-facing forms of a destination: the view that never shows a secret, and edits
+//! (including a rotated secret) merged into the stored JSON before it is validated again.
+
+use serde_json::{json, Map, Value};
+
+use super::{field_error, FilterError, HttpDestination};
+use crate::downstream::HttpRequestSpec;
+use crate::limits::{Limits, PROBE_MARGIN_MS};
+use crate::retry::RetryPolicy;
+use crate::standard_webhooks::delivery_headers;
+
+/// Most secrets a destination signs with at once.
+pub const MAX_SECRETS: usize = 5;
+/// How long a step of a paused destination is parked before it looks again by itself (resume
+/// sends parked steps at once).
+pub const PAUSED_PARK_SECS: u64 = 300;
+/// The reason stored on a step parked while its destination is paused.
+pub const PAUSED_REASON: &str = "destination_paused";
+/// The reason stored on a step that waits for an older parked step of its destination.
+pub const DRAINING_REASON: &str = "destination_draining";
+
+/// The signed POST of `payload` for step `step_id` to `destination`, at `now_secs`.
+pub fn delivery_request(
+    destination: &HttpDestination,
+    step_id: &str,
+    provider: &str,
+    event_type: &str,
+    payload: &str,
+    now_secs: i64,
+) -> HttpRequestSpec {
+    let mut headers: Vec<(String, String)> =
+        delivery_headers(&destination.keys, step_id, now_secs, payload.as_bytes())
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect();
+    headers.push(("content-type".into(), "application/json".into()));
+    headers.push(("edgehooks-provider".into(), provider.to_string()));
+    headers.push(("edgehooks-event-type".into(), event_type.to_string()));
+    HttpRequestSpec {
+        method: "POST",
+        url: destination.url.clone(),
+        headers,
+        body: payload.to_string(),
+    }
+}
+
+/// The destination's budget (`rate_per_sec` calls per second; unlimited without one) and
+/// circuit (opens after 5 retryable failures in a row for 60 s), its probe lease outliving its
+/// timeout.
+pub fn destination_limits(destination: &HttpDestination) -> Limits {
+    Limits {
+        limit: destination.rate_per_sec.unwrap_or(u32::MAX),
+        window_ms: 1_000,
+        open_after: 5,
+        cool_down_ms: 60_000,
+        probe_lease_ms: i64::from(destination.timeout_ms) + PROBE_MARGIN_MS,
+    }
+}
+
+/// The global retry policy with the destination's maximum attempts, when it has one.
+pub fn destination_policy(policy: RetryPolicy, destination: &HttpDestination) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: destination.max_attempts.unwrap_or(policy.max_attempts),
+        ..policy
+    }
+}
+
+/// The destination as the admin API shows it: every setting, the number of secrets and their
+/// fingerprints, never a secret.
+pub fn public_view(destination: &HttpDestination) -> Value {
+    json!({
+        "name": destination.name,
+        "type": "http",
+        "url": destination.url,
+        "secrets": destination.keys.len(),
+        "secret_fingerprints": destination.keys.iter().map(|k| k.fingerprint()).collect::<Vec<_>>(),
+        "timeout_ms": destination.timeout_ms,
+        "max_attempts": destination.max_attempts,
+        "rate_per_sec": destination.rate_per_sec,
+        "paused": destination.paused,
+    })
+}
+
+/// The form stored in D1 (`secrets` newest first) of a validated create request.
+pub fn stored_form(request: &Value) -> Value {
+    let mut stored = request.as_object().cloned().unwrap_or_default();
+    if let Some(secret) = stored.remove("secret") {
+        stored.insert("secrets".into(), json!([secret]));
+    }
+    Value::Object(stored)
+}
+
+/// Apply an edit to a destination's stored form: `url`, `timeout_ms`, `max_attempts`,
+/// `rate_per_sec`, `paused` replace theirs (null clears an optional one); `secret` or `secrets`
+/// replace every secret; `add_secret` puts a new secret first while the old ones keep signing
+/// (rotation); `drop_older_secrets: true` keeps only the newest. The name and type cannot
+/// change. The result still has to pass [`HttpDestination::from_json`].
+pub fn apply_edit(stored: &Value, edit: &Value) -> Result<Value, FilterError> {
+    let edit = edit
+        .as_object()
+        .ok_or_else(|| field_error("body", "must be a JSON object"))?;
+    let mut merged: Map<String, Value> = stored.as_object().cloned().unwrap_or_default();
+    for (key, value) in edit {
+        match key.as_str() {
+            "name" | "type" if merged.get(key) != Some(value) => {
+                return Err(field_error(key, "cannot be changed"));
+            }
+            "name" | "type" | "add_secret" | "drop_older_secrets" => {}
+            "url" | "timeout_ms" | "max_attempts" | "rate_per_sec" | "paused" => {
+                merged.insert(key.clone(), value.clone());
+            }
+            "secret" => {
+                merged.insert("secrets".into(), json!([value]));
+            }
+            "secrets" => {
+                merged.insert("secrets".into(), value.clone());
+            }
+            _ => return Err(field_error(key, "is not a destination setting")),
+        }
+    }
+    let mut secrets: Vec<Value> = merged
+        .get("secrets")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(new) = edit.get("add_secret") {
+        if !new.is_string() {
+            return Err(field_error("add_secret", "must be a whsec_ secret"));
+        }
+        if secrets.len() >= MAX_SECRETS {
+            return Err(field_error(
+                "add_secret",
+                "a destination signs with at most 5 secrets: drop the older ones first",
+            ));
+        }
+        secrets.insert(0, new.clone());
+    }
+    match edit.get("drop_older_secrets") {
+        None | Some(Value::Bool(false)) => {}
+        Some(Value::Bool(true)) => secrets.truncate(1),
+        Some(_) => return Err(field_error("drop_older_secrets", "must be true or false")),
+    }
+    merged.insert("secrets".into(), Value::Array(secrets));
+    let merged = Value::Object(merged);
+    HttpDestination::from_json(&merged).map_err(|e| match e.field.as_str() {
+        "secrets" if edit.contains_key("add_secret") => FilterError {
+            field: "add_secret".into(),
+            ..e
+        },
+        _ => e,
+    })?;
+    Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::standard_webhooks::{verify, SigningKey};
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    fn stored() -> Value {
+        stored_form(&json!({
+            "name": "orders-svc", "type": "http", "url": "https://orders.example/hooks", "secret": SECRET
+        }))
+    }
+
+    fn destination(value: &Value) -> HttpDestination {
+        HttpDestination::from_json(value).unwrap()
+    }
+
+    #[test]
+    fn a_delivery_is_the_payload_verbatim_signed_with_every_secret() {
+        let newer = SigningKey::encode_secret(&[7u8; 32]);
+        let rotated = apply_edit(&stored(), &json!({ "add_secret": newer })).unwrap();
+        let dest = destination(&rotated);
+        let payload = r#"{"id":"evt_1",  "type":"checkout.session.completed"}"#;
+        let spec = delivery_request(
+            &dest,
+            "evt:http:orders-svc",
+            "stripe",
+            "checkout.session.completed",
+            payload,
+            1_700_000_000,
+        );
+        assert_eq!(
+            (spec.method, spec.url.as_str(), spec.body.as_str()),
+            ("POST", "https://orders.example/hooks", payload)
+        );
+        let header = |name: &str| {
+            spec.headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(header("webhook-id"), Some("evt:http:orders-svc"));
+        assert_eq!(header("webhook-timestamp"), Some("1700000000"));
+        assert_eq!(header("edgehooks-provider"), Some("stripe"));
+        assert_eq!(
+            header("edgehooks-event-type"),
+            Some("checkout.session.completed")
+        );
+        assert_eq!(header("content-type"), Some("application/json"));
+        let signature = header("webhook-signature").unwrap();
+        assert_eq!(signature.split(' ').count(), 2);
+        for secret in [newer.as_str(), SECRET] {
+            let key = SigningKey::from_secret(secret).unwrap();
+            let checked = verify(
+                &[key],
+                "evt:http:orders-svc",
+                "1700000000",
+                signature,
+                payload.as_bytes(),
+                1_700_000_000,
+                300,
+            );
+            assert!(checked.is_ok(), "{secret}");
+        }
+    }
+
+    #[test]
+    fn limits_and_policy_follow_the_destination() {
+        let mut value = stored();
+        value["rate_per_sec"] = json!(3);
+        value["max_attempts"] = json!(2);
+        value["timeout_ms"] = json!(500);
+        let dest = destination(&value);
+        let limits = destination_limits(&dest);
+        assert_eq!((limits.limit, limits.window_ms), (3, 1_000));
+        assert_eq!(limits.probe_lease_ms, 500 + PROBE_MARGIN_MS);
+        assert_eq!(
+            destination_policy(RetryPolicy::default(), &dest).max_attempts,
+            2
+        );
+        let plain = destination(&stored());
+        assert_eq!(destination_limits(&plain).limit, u32::MAX);
+        assert_eq!(
+            destination_policy(RetryPolicy::default(), &plain).max_attempts,
+            10
+        );
+    }
+
+    #[test]
+    fn the_public_view_never_shows_a_secret() {
+        let view = public_view(&destination(&stored())).to_string();
+        assert!(
+            !view.contains(SECRET) && !view.contains(&SECRET[6..]),
+            "{view}"
+        );
+        assert!(view.contains("\"secrets\":1"), "{view}");
+    }
+
+    #[test]
+    fn edits_rotate_drop_and_name_the_field() {
+        let newer = SigningKey::encode_secret(&[7u8; 32]);
+        let rotated = apply_edit(&stored(), &json!({ "add_secret": newer })).unwrap();
+        assert_eq!(rotated["secrets"], json!([newer, SECRET]));
+        let dropped = apply_edit(&rotated, &json!({ "drop_older_secrets": true })).unwrap();
+        assert_eq!(dropped["secrets"], json!([newer]));
+        let edited = apply_edit(
+            &stored(),
+            &json!({ "url": "http://127.0.0.1:9/x", "max_attempts": 3 }),
+        )
+        .unwrap();
+        assert_eq!(destination(&edited).max_attempts, Some(3));
+        let field = |edit: Value| apply_edit(&stored(), &edit).unwrap_err().field;
+        assert_eq!(field(json!({ "name": "other" })), "name");
+        assert_eq!(field(json!({ "url": "ftp://x" })), "url");
+        assert_eq!(field(json!({ "add_secret": "whsec_short" })), "add_secret");
+        assert_eq!(field(json!({ "colour": "red" })), "colour");
+        assert_eq!(
+            field(json!({ "drop_older_secrets": 1 })),
+            "drop_older_secrets"
+        );
+        assert_eq!(field(json!([])), "body");
+    }
+}
