@@ -25,6 +25,16 @@ pub enum AppError {
         code: &'static str,
         detail: String,
     },
+    /// An admin request's field is wrong: 400 `invalid_field`, naming the field.
+    InvalidField {
+        field: String,
+        detail: String,
+    },
+    /// The request conflicts with what is stored (a taken name, a destination in use): 409.
+    Conflict {
+        code: &'static str,
+        detail: String,
+    },
     /// A setting the request needs is invalid; `detail` names it without its value.
     Misconfigured {
         detail: String,
@@ -46,7 +56,10 @@ impl AppError {
             AppError::PayloadTooLarge { .. } => 413,
             AppError::Verification(VerifyError::EmptyBody) => 400,
             AppError::Verification(_) | AppError::Unauthorized => 401,
-            AppError::Unparsable(_) | AppError::BadRequest { .. } => 400,
+            AppError::Unparsable(_)
+            | AppError::BadRequest { .. }
+            | AppError::InvalidField { .. } => 400,
+            AppError::Conflict { .. } => 409,
             AppError::Misconfigured { .. } | AppError::Unavailable => 503,
         }
     }
@@ -60,7 +73,8 @@ impl AppError {
             AppError::Verification(e) => e.code(),
             AppError::Unparsable(e) => e.code(),
             AppError::Unauthorized => "unauthorized",
-            AppError::BadRequest { code, .. } => code,
+            AppError::BadRequest { code, .. } | AppError::Conflict { code, .. } => code,
+            AppError::InvalidField { .. } => "invalid_field",
             AppError::Misconfigured { .. } => "misconfigured",
             AppError::Unavailable => "unavailable",
         }
@@ -70,7 +84,12 @@ impl AppError {
         let body = match self {
             AppError::PayloadTooLarge { limit } => json!({ "error": self.code(), "limit": limit }),
             AppError::Unparsable(e) => json!({ "error": self.code(), "detail": e.detail() }),
-            AppError::BadRequest { detail, .. } | AppError::Misconfigured { detail } => {
+            AppError::InvalidField { field, detail } => {
+                json!({ "error": self.code(), "field": field, "detail": detail })
+            }
+            AppError::BadRequest { detail, .. }
+            | AppError::Conflict { detail, .. }
+            | AppError::Misconfigured { detail } => {
                 json!({ "error": self.code(), "detail": detail })
             }
             _ => json!({ "error": self.code() }),

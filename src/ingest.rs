@@ -12,6 +12,7 @@
 //! one `request` log line.
 
 use edgehooks_handlers::config::{IngestSettings, ProviderConfig};
+use edgehooks_handlers::connections::plan::EventFacts;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::providers::{
     require_signature_header, verify_and_parse, Accepted, IngestError,
@@ -145,12 +146,14 @@ async fn ingest(
     }
     let (fresh, fresh_keys) = dedupe_by_hint(env, provider, &accepted.events).await;
     let duplicates_from_kv = accepted.events.len() - fresh.len();
+    // Connections and switched-off routes, as operators left them (at most ROUTING_TTL_MS old).
+    let routing = crate::routing::current(&db).await?;
     let planned: Vec<PlannedEvent> = fresh
         .iter()
         .map(|event| PlannedEvent {
             id: ids::event_id(provider, &event.dedupe_key),
             event,
-            steps: routes.steps_for(provider, &event.event_type),
+            steps: routing.plan(&routes, &facts(provider, event)),
         })
         .collect();
     let inserted = store(&db, provider, &accepted, started, &planned).await?;
@@ -168,6 +171,16 @@ async fn ingest(
     summary.new_events = new_events;
     summary.duplicates = duplicates_from_kv + (inserted.len() - new_events);
     Ok(answer(summary))
+}
+
+/// What planning reads of an event.
+fn facts(provider: Provider, event: &ParsedEvent) -> EventFacts<'_> {
+    EventFacts {
+        provider,
+        account: event.account.as_deref(),
+        event_type: &event.event_type,
+        payload: &event.payload,
+    }
 }
 
 /// A verified, parsed delivery with what the rest of the request needs.

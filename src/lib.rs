@@ -19,6 +19,7 @@ mod isolate;
 mod log;
 mod rejections;
 mod router;
+mod routing;
 mod step;
 mod sweeper;
 

@@ -4,6 +4,9 @@
 //! endpoints), `page` (the static assets).
 
 mod api;
+mod connections;
+mod destinations;
+mod gateway;
 mod page;
 
 use edgehooks_handlers::auth::bearer_matches;
@@ -27,5 +30,8 @@ fn authorize(req: &Request, env: &Env) -> Result<(), AppError> {
 
 pub async fn api(req: Request, env: &Env, path: &[&str]) -> Result<Response, AppError> {
     authorize(&req, env)?;
+    if gateway::owns(path) {
+        return gateway::handle(req, env, path).await;
+    }
     api::handle(req, env, path).await
 }

@@ -11,6 +11,7 @@
 //! Writes: `events` (stored and rejected deliveries), `steps` (insert, shared with replay),
 //! `rejections` (hourly tallies); `stripe_customers` through [`super::save_customer`].
 
+use edgehooks_handlers::connections::plan::PlannedStep;
 use edgehooks_handlers::downstream::customers::learned_from_event;
 use edgehooks_handlers::downstream::planned_entity;
 use edgehooks_handlers::ids;
@@ -28,12 +29,12 @@ use super::{num, opt_num, opt_text, statement};
 pub struct PlannedEvent<'a> {
     pub id: String,
     pub event: &'a ParsedEvent,
-    pub steps: Vec<StepKind>,
+    pub steps: Vec<PlannedStep>,
 }
 
 impl PlannedEvent<'_> {
     pub fn step_ids(&self) -> impl Iterator<Item = String> + '_ {
-        self.steps.iter().map(|k| ids::step_id(&self.id, k.name()))
+        self.steps.iter().map(|s| ids::step_id(&self.id, &s.name()))
     }
 }
 
@@ -62,7 +63,8 @@ pub const EVENTS_PER_D1_BATCH: usize = 250;
 struct StepRow<'a> {
     id: String,
     event_id: &'a str,
-    kind: StepKind,
+    name: String,
+    destination: String,
     entity: Option<String>,
 }
 
@@ -166,11 +168,15 @@ async fn insert_event_chunk(
     let steps: Vec<StepRow> = planned
         .iter()
         .flat_map(|plan| {
-            plan.steps.iter().map(|kind| StepRow {
-                id: ids::step_id(&plan.id, kind.name()),
+            plan.steps.iter().map(|step| StepRow {
+                id: ids::step_id(&plan.id, &step.name()),
                 event_id: plan.id.as_str(),
-                kind: *kind,
-                entity: planned_entity(*kind, provider, plan.event),
+                name: step.name(),
+                destination: step.destination().to_string(),
+                entity: match step {
+                    PlannedStep::Builtin(kind) => planned_entity(*kind, provider, plan.event),
+                    PlannedStep::Http(_) => None,
+                },
             })
         })
         .collect();
@@ -272,8 +278,8 @@ fn steps_statement(db: &D1Database, rows: &[StepRow], now_ms: i64) -> Result<D1P
         args.extend([
             row.id.as_str().into(),
             row.event_id.into(),
-            row.kind.name().into(),
-            row.kind.destination().name().into(),
+            row.name.as_str().into(),
+            row.destination.as_str().into(),
             opt_text(row.entity.as_deref()),
         ]);
     }
@@ -296,7 +302,8 @@ pub(crate) fn insert_step(
     let row = StepRow {
         id: ids::step_id(event_id, kind.name()),
         event_id,
-        kind,
+        name: kind.name().to_string(),
+        destination: kind.destination().name().to_string(),
         entity: None,
     };
     steps_statement(db, &[row], now_ms)

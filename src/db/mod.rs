@@ -25,10 +25,12 @@
 //! | `shops`, `suppressions`, `engagement` | `local` |
 //! | `destination_health` | `health` |
 //! | `privacy_requests` | `privacy`, `retention` (expiry) |
+//! | `destinations`, `connections`, `routes_off` | `connections` (admin API) |
 
 pub mod admin;
 mod attempts;
 mod claims;
+pub mod connections;
 mod customers;
 mod health;
 mod ingest;

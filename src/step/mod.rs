@@ -11,9 +11,11 @@
 //! makes HTTP attempts, `record` records them.
 
 mod call;
+mod deliver;
 mod record;
 mod work;
 
+use edgehooks_handlers::connections::plan::PlannedStep;
 use edgehooks_handlers::downstream::{
     contact_change, entity_key, plan, turn, BuildError, CallTiming, ContactLink,
     DownstreamSettings, KnownCustomer, StepAction, StepInput, Turn,
@@ -167,6 +169,16 @@ async fn run_step(
         Ok(row) => row,
         Err(pass) => return pass,
     };
+    if let Some(PlannedStep::Http(destination)) = PlannedStep::from_name(&row.name) {
+        let fields = log::StepFields {
+            step_id,
+            name: Some(&row.name),
+            destination: Some(&destination),
+            provider: Some(&row.provider),
+            event_type: Some(&row.event_type),
+        };
+        return Pass::Done(deliver::run(db, &fields, &row, &destination, settings).await);
+    }
     let kind = StepKind::from_name(&row.name);
     let fields = fields_of(step_id, &row, kind);
     let Some(kind) = kind else {

@@ -8,6 +8,7 @@
 pub mod delivery;
 pub mod filter;
 pub mod plan;
+pub mod sql;
 
 use serde_json::{Map, Value};
 

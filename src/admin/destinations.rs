@@ -1,0 +1,208 @@
+//! The admin API's `http` destinations (`/admin/api/destinations…`): list, create, read, edit
+//! (including a rotated secret), delete, pause and resume (sending the parked steps again,
+//! oldest first), and sending a stored event as a signed test delivery. A destination's secrets
+//! are stored and never answered: the view has their count and fingerprints. Every change makes
+//! this isolate forget its cached routing; others pick it up within `ROUTING_TTL_MS`.
+
+use edgehooks_handlers::connections::delivery::{
+    apply_edit, delivery_request, public_view, stored_form,
+};
+use edgehooks_handlers::connections::{FilterError, HttpDestination};
+use serde_json::{json, Value};
+use worker::{D1Database, Env, Method};
+
+use super::gateway::{answer, now_ms, parse_json, Answer};
+use crate::db::admin as events;
+use crate::db::connections::{self as store, DestinationColumns, DestinationRow};
+use crate::dispatch::send_steps;
+use crate::error::AppError;
+use crate::routing::{destination_of, invalidate};
+
+/// Most parked steps one resume sends (a second resume sends the rest).
+const RESUME_BATCH: i64 = 1_000;
+
+impl From<FilterError> for AppError {
+    fn from(e: FilterError) -> Self {
+        AppError::InvalidField {
+            field: e.field,
+            detail: e.problem,
+        }
+    }
+}
+
+pub async fn handle(
+    env: &Env,
+    db: &D1Database,
+    method: &Method,
+    path: &[&str],
+    body: &[u8],
+) -> Result<Answer, AppError> {
+    match (method, path) {
+        (Method::Get, []) => list(db).await,
+        (Method::Post, []) => create(db, body).await,
+        (Method::Get, [name]) => read(db, name).await,
+        (Method::Put | Method::Patch, [name]) => edit(db, name, &parse_json(body)?).await,
+        (Method::Delete, [name]) => delete(db, name).await,
+        (Method::Post, [name, "pause"]) => edit(db, name, &json!({ "paused": true })).await,
+        (Method::Post, [name, "resume"]) => resume(env, db, name).await,
+        (Method::Post, [name, "test"]) => test_delivery(db, name, &parse_json(body)?).await,
+        (_, [] | [_]) => Err(AppError::MethodNotAllowed {
+            allow: "GET, POST, PUT, PATCH, DELETE",
+        }),
+        (_, [_, "pause" | "resume" | "test"]) => Err(AppError::MethodNotAllowed { allow: "POST" }),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+fn view(row: &DestinationRow, destination: &HttpDestination) -> Value {
+    let mut view = public_view(destination);
+    if let Some(map) = view.as_object_mut() {
+        map.insert("created_at".into(), json!(row.created_at));
+        map.insert("updated_at".into(), json!(row.updated_at));
+    }
+    view
+}
+
+/// A stored destination with its typed value; 404 when missing.
+async fn load(db: &D1Database, name: &str) -> Result<(DestinationRow, HttpDestination), AppError> {
+    let row = store::get_destination(db, name)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let destination = destination_of(&row).map_err(|field| AppError::Misconfigured {
+        detail: format!("stored destination {name} no longer validates ({field})"),
+    })?;
+    Ok((row, destination))
+}
+
+async fn list(db: &D1Database) -> Result<Answer, AppError> {
+    let rows = store::list_destinations(db).await?;
+    let views: Vec<Value> = rows
+        .iter()
+        .filter_map(|row| destination_of(row).ok().map(|d| view(row, &d)))
+        .collect();
+    Ok(answer(200, json!({ "destinations": views })))
+}
+
+fn columns<'a>(destination: &'a HttpDestination, config: &'a str) -> DestinationColumns<'a> {
+    DestinationColumns {
+        url: &destination.url,
+        config,
+        timeout_ms: i64::from(destination.timeout_ms),
+        max_attempts: destination.max_attempts.map(i64::from),
+        rate_per_sec: destination.rate_per_sec.map(i64::from),
+        paused: destination.paused,
+    }
+}
+
+async fn create(db: &D1Database, body: &[u8]) -> Result<Answer, AppError> {
+    let request = parse_json(body)?;
+    let destination = HttpDestination::from_json(&request)?;
+    let config = stored_form(&request).to_string();
+    let now = now_ms();
+    if !store::save_destination(
+        db,
+        &destination.name,
+        &columns(&destination, &config),
+        true,
+        now,
+    )
+    .await?
+    {
+        return Err(AppError::Conflict {
+            code: "name_taken",
+            detail: format!("a destination named {} exists", destination.name),
+        });
+    }
+    invalidate();
+    let (row, stored) = load(db, &destination.name).await?;
+    Ok(answer(201, view(&row, &stored)))
+}
+
+async fn read(db: &D1Database, name: &str) -> Result<Answer, AppError> {
+    let (row, destination) = load(db, name).await?;
+    let mut body = view(&row, &destination);
+    body["connections"] = json!(store::connections_to(db, name).await?);
+    Ok(answer(200, body))
+}
+
+async fn edit(db: &D1Database, name: &str, change: &Value) -> Result<Answer, AppError> {
+    let (row, current) = load(db, name).await?;
+    let mut stored: Value = serde_json::from_str(&row.config).unwrap_or_else(|_| json!({}));
+    stored["name"] = json!(name);
+    stored["type"] = json!("http");
+    stored["paused"] = json!(current.paused);
+    let merged = apply_edit(&stored, change)?;
+    let destination = HttpDestination::from_json(&merged)?;
+    let config = merged.to_string();
+    store::save_destination(db, name, &columns(&destination, &config), false, now_ms()).await?;
+    invalidate();
+    let (row, stored) = load(db, name).await?;
+    Ok(answer(200, view(&row, &stored)))
+}
+
+async fn delete(db: &D1Database, name: &str) -> Result<Answer, AppError> {
+    load(db, name).await?;
+    if store::delete_destination(db, name).await? {
+        invalidate();
+        return Ok(answer(200, json!({ "deleted": name })));
+    }
+    let users = store::connections_to(db, name).await?;
+    Err(AppError::Conflict {
+        code: "destination_in_use",
+        detail: format!("connections use it: {}", users.join(", ")),
+    })
+}
+
+/// Resume: clear `paused`, then send the parked steps again, oldest first.
+async fn resume(env: &Env, db: &D1Database, name: &str) -> Result<Answer, AppError> {
+    let Answer { body: mut view, .. } = edit(db, name, &json!({ "paused": false })).await?;
+    let parked = store::parked_steps(db, name, RESUME_BATCH).await?;
+    let requeued = events::requeue_for_admin(db, &parked, false, now_ms()).await?;
+    let sent = send_steps(env, db, &requeued).await;
+    view["resumed"] = json!(requeued.len());
+    view["sent"] = json!(sent);
+    Ok(answer(200, view))
+}
+
+/// Send stored event `event_id` to the destination now, signed, outside the ledger (the webhook
+/// id is `test:<event id>:<ms>`), and answer what the destination said.
+async fn test_delivery(db: &D1Database, name: &str, request: &Value) -> Result<Answer, AppError> {
+    let (_, destination) = load(db, name).await?;
+    let event_id = request
+        .get("event_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| AppError::InvalidField {
+            field: "event_id".into(),
+            detail: "must name a stored event".into(),
+        })?;
+    let (summary, body) =
+        events::get_event(db, event_id)
+            .await?
+            .ok_or_else(|| AppError::InvalidField {
+                field: "event_id".into(),
+                detail: "no such event".into(),
+            })?;
+    let payload = body.payload.ok_or_else(|| AppError::InvalidField {
+        field: "event_id".into(),
+        detail: "the event's payload was redacted or purged".into(),
+    })?;
+    let started = now_ms();
+    let webhook_id = format!("test:{event_id}:{started}");
+    let spec = delivery_request(
+        &destination,
+        &webhook_id,
+        &summary.provider,
+        &summary.event_type,
+        &payload,
+        started / 1000,
+    );
+    let outcome = crate::downstream::call(&spec, u64::from(destination.timeout_ms)).await;
+    let ok = outcome.status.is_some_and(|s| (200..300).contains(&s));
+    Ok(answer(
+        200,
+        json!({
+            "destination": name, "event_id": event_id, "webhook_id": webhook_id, "ok": ok,
+            "status": outcome.status, "error": outcome.error, "duration_ms": now_ms() - started,
+        }),
+    ))
+}

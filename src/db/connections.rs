@@ -1,0 +1,237 @@
+//! The SQL of connections, `http` destinations and default routes turned off (migration 0008):
+//! the admin API's reads and writes, the rows ingest plans with, the destination a step of it
+//! runs with, and the parked steps of a paused destination (that SQL is the core's,
+//! `edgehooks_handlers::connections::sql`).
+
+use edgehooks_handlers::connections::sql as drain_sql;
+use serde::Deserialize;
+use worker::{D1Database, Result};
+
+use super::{changes, num, opt_num, opt_text, statement};
+
+/// A stored destination: its validated JSON (with secrets) and bookkeeping.
+#[derive(Debug, Deserialize)]
+pub struct DestinationRow {
+    pub name: String,
+    pub config: String,
+    pub paused: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A stored connection.
+#[derive(Debug, Deserialize)]
+pub struct ConnectionRow {
+    pub name: String,
+    pub provider: String,
+    pub account: Option<String>,
+    pub types: String,
+    pub conditions: String,
+    pub target: String,
+    pub enabled: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A default route turned off.
+#[derive(Debug, Deserialize)]
+pub struct RouteOffRow {
+    pub provider: String,
+    pub event_type: String,
+    pub step: String,
+}
+
+/// The columns of a destination besides its name and bookkeeping.
+pub struct DestinationColumns<'a> {
+    pub url: &'a str,
+    pub config: &'a str,
+    pub timeout_ms: i64,
+    pub max_attempts: Option<i64>,
+    pub rate_per_sec: Option<i64>,
+    pub paused: bool,
+}
+
+const DESTINATION_COLUMNS: &str = "name, config, paused, created_at, updated_at";
+const CONNECTION_COLUMNS: &str =
+    "name, provider, account, types, conditions, target, enabled, created_at, updated_at";
+
+pub async fn list_destinations(db: &D1Database) -> Result<Vec<DestinationRow>> {
+    let sql = format!("SELECT {DESTINATION_COLUMNS} FROM destinations ORDER BY name");
+    statement(db, &sql, &[])?.all().await?.results()
+}
+
+pub async fn get_destination(db: &D1Database, name: &str) -> Result<Option<DestinationRow>> {
+    let sql = format!("SELECT {DESTINATION_COLUMNS} FROM destinations WHERE name = ?1");
+    statement(db, &sql, &[name.into()])?.first(None).await
+}
+
+/// Insert (`create`: false when the name is taken) or replace a destination's settings.
+pub async fn save_destination(
+    db: &D1Database,
+    name: &str,
+    columns: &DestinationColumns<'_>,
+    create: bool,
+    now_ms: i64,
+) -> Result<bool> {
+    let sql = if create {
+        "INSERT INTO destinations (name, type, url, config, timeout_ms, max_attempts, rate_per_sec, \
+         paused, created_at, updated_at) VALUES (?1, 'http', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) \
+         ON CONFLICT DO NOTHING"
+    } else {
+        "UPDATE destinations SET url = ?2, config = ?3, timeout_ms = ?4, max_attempts = ?5, \
+         rate_per_sec = ?6, paused = ?7, updated_at = ?8 WHERE name = ?1"
+    };
+    let args = [
+        name.into(),
+        columns.url.into(),
+        columns.config.into(),
+        num(columns.timeout_ms),
+        opt_num(columns.max_attempts),
+        opt_num(columns.rate_per_sec),
+        num(i64::from(columns.paused)),
+        num(now_ms),
+    ];
+    let result = statement(db, sql, &args)?.run().await?;
+    Ok(changes(&result) > 0)
+}
+
+/// Delete a destination no connection targets: false when it is missing or in use.
+pub async fn delete_destination(db: &D1Database, name: &str) -> Result<bool> {
+    let sql = "DELETE FROM destinations WHERE name = ?1 \
+               AND NOT EXISTS (SELECT 1 FROM connections WHERE target = ?1)";
+    let result = statement(db, sql, &[name.into()])?.run().await?;
+    Ok(changes(&result) > 0)
+}
+
+pub async fn connections_to(db: &D1Database, target: &str) -> Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Name {
+        name: String,
+    }
+    let sql = "SELECT name FROM connections WHERE target = ?1 ORDER BY name";
+    let rows: Vec<Name> = statement(db, sql, &[target.into()])?
+        .all()
+        .await?
+        .results()?;
+    Ok(rows.into_iter().map(|r| r.name).collect())
+}
+
+pub async fn list_connections(db: &D1Database) -> Result<Vec<ConnectionRow>> {
+    let sql = format!("SELECT {CONNECTION_COLUMNS} FROM connections ORDER BY created_at, name");
+    statement(db, &sql, &[])?.all().await?.results()
+}
+
+pub async fn get_connection(db: &D1Database, name: &str) -> Result<Option<ConnectionRow>> {
+    let sql = format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE name = ?1");
+    statement(db, &sql, &[name.into()])?.first(None).await
+}
+
+/// A connection's columns as the admin API validated them.
+pub struct ConnectionColumns<'a> {
+    pub provider: &'a str,
+    pub account: Option<&'a str>,
+    pub types: &'a str,
+    pub conditions: &'a str,
+    pub target: &'a str,
+    pub enabled: bool,
+}
+
+/// Insert (`create`: false when the name is taken) or replace a connection.
+pub async fn save_connection(
+    db: &D1Database,
+    name: &str,
+    columns: &ConnectionColumns<'_>,
+    create: bool,
+    now_ms: i64,
+) -> Result<bool> {
+    let sql = if create {
+        "INSERT INTO connections (name, provider, account, types, conditions, target, enabled, \
+         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) ON CONFLICT DO NOTHING"
+    } else {
+        "UPDATE connections SET provider = ?2, account = ?3, types = ?4, conditions = ?5, \
+         target = ?6, enabled = ?7, updated_at = ?8 WHERE name = ?1"
+    };
+    let args = [
+        name.into(),
+        columns.provider.into(),
+        opt_text(columns.account),
+        columns.types.into(),
+        columns.conditions.into(),
+        columns.target.into(),
+        num(i64::from(columns.enabled)),
+        num(now_ms),
+    ];
+    let result = statement(db, sql, &args)?.run().await?;
+    Ok(changes(&result) > 0)
+}
+
+pub async fn delete_connection(db: &D1Database, name: &str) -> Result<bool> {
+    let sql = "DELETE FROM connections WHERE name = ?1";
+    let result = statement(db, sql, &[name.into()])?.run().await?;
+    Ok(changes(&result) > 0)
+}
+
+pub async fn list_routes_off(db: &D1Database) -> Result<Vec<RouteOffRow>> {
+    let sql =
+        "SELECT provider, event_type, step FROM routes_off ORDER BY provider, event_type, step";
+    statement(db, sql, &[])?.all().await?.results()
+}
+
+/// Turn a default route off (`off`) or back on; false when nothing changed.
+pub async fn set_route_off(
+    db: &D1Database,
+    route: &RouteOffRow,
+    off: bool,
+    now_ms: i64,
+) -> Result<bool> {
+    let args = [
+        route.provider.as_str().into(),
+        route.event_type.as_str().into(),
+        route.step.as_str().into(),
+    ];
+    let result = if off {
+        let sql = "INSERT INTO routes_off (provider, event_type, step, created_at) \
+                   VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
+        let mut with_now = args.to_vec();
+        with_now.push(num(now_ms));
+        statement(db, sql, &with_now)?.run().await?
+    } else {
+        let sql = "DELETE FROM routes_off WHERE provider = ?1 AND event_type = ?2 AND step = ?3";
+        statement(db, sql, &args)?.run().await?
+    };
+    Ok(changes(&result) > 0)
+}
+
+/// The parked steps of a destination, oldest first.
+pub async fn parked_steps(db: &D1Database, destination: &str, limit: i64) -> Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let rows: Vec<Id> = statement(
+        db,
+        &drain_sql::parked_steps(),
+        &[destination.into(), num(limit)],
+    )?
+    .all()
+    .await?
+    .results()?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// Whether an older step of the destination is still parked or waiting its turn.
+pub async fn older_step_waiting(db: &D1Database, destination: &str, step_id: &str) -> Result<bool> {
+    #[derive(Deserialize)]
+    struct Waiting {
+        #[allow(dead_code)]
+        waiting: i64,
+    }
+    let row: Option<Waiting> = statement(
+        db,
+        &drain_sql::older_waiting(),
+        &[destination.into(), step_id.into()],
+    )?
+    .first(None)
+    .await?;
+    Ok(row.is_some())
+}

@@ -1,0 +1,195 @@
+//! A step of an `http` destination (`http:<name>`): read the destination's current settings
+//! from D1, park the step while the destination is paused (no attempt spent; resume sends it
+//! again), let an older parked step of the destination go first while it drains, pass the
+//! destination's gate (its rate as the budget, its circuit), claim the step, POST the stored
+//! payload signed per Standard Webhooks with the destination's timeout, and record the attempt,
+//! the step's next state (its max attempts, backoff, `Retry-After`) and the destination's
+//! health in one D1 batch: the same ledger, limits and dead letters as the built-in steps.
+
+use edgehooks_handlers::connections::delivery::{
+    delivery_request, destination_limits, destination_policy, DRAINING_REASON, PAUSED_PARK_SECS,
+    PAUSED_REASON,
+};
+use edgehooks_handlers::connections::HttpDestination;
+use edgehooks_handlers::lifecycle::{
+    after_attempt, attempts_made, classify_response, AttemptFor, StepStatus,
+};
+use edgehooks_handlers::limits::{after_call, charges_attempt, gate, probe_taken, Gate, Limits};
+use edgehooks_handlers::retry::parse_retry_after;
+use worker::D1Database;
+
+use super::work::ack_for;
+use super::{defer, finish, now_ms, storage_failed, Ack};
+use crate::db::{self, AttemptRecord, Claim, StepRow};
+use crate::downstream;
+use crate::log::{self, StepFields};
+use crate::routing::destination_of;
+use edgehooks_handlers::config::ConsumerSettings;
+use edgehooks_handlers::limits::Wait;
+
+/// Run one step of destination `name`.
+pub(super) async fn run(
+    db: &D1Database,
+    fields: &StepFields<'_>,
+    row: &StepRow,
+    name: &str,
+    settings: &ConsumerSettings,
+) -> Ack {
+    let Some(payload) = row.payload.as_deref() else {
+        return finish(db, fields, StepStatus::Dead, "payload_unavailable").await;
+    };
+    let destination = match db::connections::get_destination(db, name).await {
+        Ok(Some(stored)) => match destination_of(&stored) {
+            Ok(destination) => destination,
+            Err(_) => return finish(db, fields, StepStatus::Dead, "destination_invalid").await,
+        },
+        Ok(None) => return finish(db, fields, StepStatus::Dead, "destination_missing").await,
+        Err(e) => return storage_failed(e),
+    };
+    let now = now_ms();
+    if destination.paused {
+        let park = Wait {
+            secs: PAUSED_PARK_SECS,
+            reason: PAUSED_REASON,
+        };
+        return defer(db, fields, park, now).await;
+    }
+    match db::connections::older_step_waiting(db, name, fields.step_id).await {
+        Ok(true) => {
+            let turn = Wait {
+                secs: 1,
+                reason: DRAINING_REASON,
+            };
+            return defer(db, fields, turn, now).await;
+        }
+        Ok(false) => {}
+        Err(e) => return storage_failed(e),
+    }
+    let limits = destination_limits(&destination).with_cool_down(settings.cool_down_ms);
+    let probing = match pass_gate(db, fields, name, limits, now).await {
+        Ok(probing) => probing,
+        Err(ack) => return ack,
+    };
+    let started = now_ms();
+    let attempt = match db::claim_step(db, fields.step_id, None, started).await {
+        Ok(Claim::Claimed(n)) => n,
+        Ok(_) => return Ack::Ack,
+        Err(e) => return storage_failed(e),
+    };
+    let sent = Sent {
+        destination: &destination,
+        limits,
+        attempt,
+        started,
+        probing,
+    };
+    call_and_record(db, fields, row, payload, sent, settings).await
+}
+
+/// Count the call in the destination's budget and pass its gate: `Ok(true)` when this step
+/// holds the half-open circuit's probe lease.
+async fn pass_gate(
+    db: &D1Database,
+    fields: &StepFields<'_>,
+    name: &str,
+    limits: Limits,
+    now: i64,
+) -> Result<bool, Ack> {
+    let health = db::count_call(db, name, limits, now)
+        .await
+        .map_err(storage_failed)?;
+    match gate(limits, health, now) {
+        Gate::Proceed => Ok(false),
+        Gate::Wait(wait) => Err(defer(db, fields, wait, now).await),
+        Gate::Probe { lease_until_ms } => {
+            match db::take_probe(db, name, fields.step_id, health, lease_until_ms).await {
+                Ok(true) => Ok(true),
+                Ok(false) => Err(defer(db, fields, probe_taken(), now).await),
+                Err(e) => Err(storage_failed(e)),
+            }
+        }
+    }
+}
+
+/// A claimed attempt about to be made.
+struct Sent<'a> {
+    destination: &'a HttpDestination,
+    limits: Limits,
+    attempt: i64,
+    started: i64,
+    probing: bool,
+}
+
+/// Make the signed POST and record what it means in one D1 batch.
+async fn call_and_record(
+    db: &D1Database,
+    fields: &StepFields<'_>,
+    row: &StepRow,
+    payload: &str,
+    sent: Sent<'_>,
+    settings: &ConsumerSettings,
+) -> Ack {
+    let spec = delivery_request(
+        sent.destination,
+        fields.step_id,
+        &row.provider,
+        &row.event_type,
+        payload,
+        sent.started / 1000,
+    );
+    let outcome = downstream::call(&spec, u64::from(sent.destination.timeout_ms)).await;
+    let finished = now_ms();
+    let class = classify_response(outcome.status, outcome.unsendable);
+    let retry_after = outcome
+        .retry_after
+        .as_deref()
+        .and_then(|v| parse_retry_after(v, finished / 1000));
+    let made = attempts_made(sent.attempt, class, sent.probing);
+    let policy = destination_policy(settings.policy, sent.destination);
+    let decision = policy.decide(class, made, retry_after, js_sys::Math::random());
+    let next = after_attempt(decision, AttemptFor::Step, finished);
+    let record = AttemptRecord {
+        step_id: fields.step_id,
+        n: sent.attempt,
+        started_at_ms: sent.started,
+        duration_ms: finished - sent.started,
+        http_status: outcome.status,
+        error: next.error.or(outcome.error.as_deref()),
+        step_status: next.status,
+        next_attempt_at_ms: next.next_attempt_at_ms,
+        outcome: None,
+    };
+    let health = after_call(class, sent.probing);
+    let name = sent.destination.name.as_str();
+    let statements = || -> worker::Result<_> {
+        let mut statements = db::attempt_statements(db, &record, finished)?;
+        statements.extend(db::record_health(
+            db,
+            name,
+            fields.step_id,
+            health,
+            sent.limits,
+            finished,
+        )?);
+        if !charges_attempt(class, sent.probing) {
+            statements.extend(db::uncharge_probe(db, fields.step_id, sent.attempt)?);
+        }
+        Ok(statements)
+    };
+    if let Err(e) = async { db.batch(statements()?).await }.await {
+        // The sweeper counts the attempt as lost after the claim's lease.
+        log::error("d1_write_failed", &e.to_string());
+        return Ack::Ack;
+    }
+    let error = record.error.unwrap_or("");
+    let status = next.status.as_str();
+    log::step(
+        fields,
+        status,
+        outcome.status,
+        error,
+        record.duration_ms,
+        true,
+    );
+    ack_for(next.message)
+}
