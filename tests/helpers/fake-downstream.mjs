@@ -10,6 +10,9 @@
 // checks the Bearer key and answers the stored customer, a deleted customer's stub, or 404
 // `resource_missing`; scripted responses for that path (status codes, Retry-After, slow or
 // dropped answers) stand in front of it.
+// Any other path is a generic receiver, as an `http` destination's URL is: `receiver(name)` names
+// one (`/receiver/<name>`), records what it receives and plays whatever is scripted for it
+// (status codes, Retry-After, slow answers) like any path.
 import http from "node:http";
 
 const DEALS = "/crm/v3/objects/deals";
@@ -78,6 +81,11 @@ export async function startFakeDownstream({ port = 0 } = {}) {
     url: `http://127.0.0.1:${server.address().port}`,
     calls,
     callsTo: (path) => calls.filter((c) => c.path === path),
+    /** A generic receiver for an http destination: its `url`, `path` and the `calls` it got. */
+    receiver(name) {
+      const path = `/receiver/${name}`;
+      return { path, url: `http://127.0.0.1:${server.address().port}${path}`, calls: () => calls.filter((c) => c.path === path) };
+    },
     onCall: (listener) => listeners.push(listener),
     /** HubSpot's deal store: `deals()` lists them; `uniqueDealProperties` is the portal's set of
      * deal properties with unique values (delete DEAL_ID_PROPERTY to model a portal without it). */
