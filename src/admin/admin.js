@@ -144,6 +144,7 @@ async function showEvent(id) {
     el("h2", {}, "Payload"),
     payload == null ? el("p", { class: "muted", id: "redacted" }, "Payload redacted or purged.") : el("pre", { id: "payload" }, payload));
   detail.hidden = false;
+  await window.edgehooksGateway?.eventActions(id, detail);
 }
 
 async function replay(id, dryRun) {
@@ -188,15 +189,21 @@ async function loadRejections() {
   if (!r.rejections.length) $("#rejections tbody").append(el("tr", {}, el("td", { colspan: 4, class: "muted" }, "None.")));
 }
 
+const VIEWS = ["events", "dead", "rejections", "gateway"];
+
 function show(view) {
-  for (const name of ["events", "dead", "rejections"]) {
+  for (const name of VIEWS) {
     $(`#view-${name}`).hidden = name !== view;
     $(`#tab-${name}`).classList.toggle("active", name === view);
   }
   say("");
-  const loaders = { events: () => loadEvents(true), dead: loadDead, rejections: loadRejections };
+  const loaders = { events: () => loadEvents(true), dead: loadDead, rejections: loadRejections,
+    gateway: () => window.edgehooksGateway.load() };
   return Promise.all([loaders[view](), loadTotals()]);
 }
+
+// The connections screen (connections.js) uses these.
+window.edgehooksAdmin = { api, el, say, badge, time, guard: (fn) => guard(fn) };
 
 const guard = (fn) => (...args) => fn(...args).catch((e) => e.message !== "unauthorized" && say(`Error: ${e.message}`));
 
@@ -212,8 +219,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#tab-events").addEventListener("click", guard(() => show("events")));
   $("#tab-dead").addEventListener("click", guard(() => show("dead")));
   $("#tab-rejections").addEventListener("click", guard(() => show("rejections")));
+  $("#tab-gateway").addEventListener("click", guard(() => show("gateway")));
   $("#refresh").addEventListener("click", guard(async () => {
-    const view = ["events", "dead", "rejections"].find((v) => !$(`#view-${v}`).hidden);
+    const view = VIEWS.find((v) => !$(`#view-${v}`).hidden);
     await show(view);
     if (view === "events" && state.selected) await showEvent(state.selected);
   }));

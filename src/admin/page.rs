@@ -1,5 +1,5 @@
 //! The admin page's static assets, compiled into the worker: `admin.html`, `admin.js` and
-//! `admin.css` (no build step). Served without authentication because they contain no data;
+//! `admin.css`, plus the connections screen's `connections.js` and `connections.css` (no build step). Served without authentication because they contain no data;
 //! every API call the script makes carries the bearer token. A strict Content-Security-Policy
 //! allows only these same-origin assets.
 
@@ -10,6 +10,8 @@ use crate::error::{AppError, ALLOW_GET};
 const HTML: &str = include_str!("admin.html");
 const JS: &str = include_str!("admin.js");
 const CSS: &str = include_str!("admin.css");
+const GATEWAY_JS: &str = include_str!("connections.js");
+const GATEWAY_CSS: &str = include_str!("connections.css");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
                    img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -45,6 +47,8 @@ pub fn asset(req: &Request, name: &str) -> Result<Response, AppError> {
     match name {
         "admin.js" => serve(req, JS, "text/javascript; charset=utf-8"),
         "admin.css" => serve(req, CSS, "text/css; charset=utf-8"),
+        "connections.js" => serve(req, GATEWAY_JS, "text/javascript; charset=utf-8"),
+        "connections.css" => serve(req, GATEWAY_CSS, "text/css; charset=utf-8"),
         _ => Err(AppError::NotFound),
     }
 }
