@@ -112,6 +112,16 @@ impl AppError {
     }
 }
 
+/// An operator's connection or destination JSON that does not validate: 400 naming the field.
+impl From<edgehooks_handlers::connections::FilterError> for AppError {
+    fn from(e: edgehooks_handlers::connections::FilterError) -> Self {
+        AppError::InvalidField {
+            field: e.field,
+            detail: e.problem,
+        }
+    }
+}
+
 impl From<worker::Error> for AppError {
     fn from(error: worker::Error) -> Self {
         crate::log::error("storage_error", &error.to_string());

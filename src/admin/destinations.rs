@@ -7,7 +7,7 @@
 use edgehooks_handlers::connections::delivery::{
     apply_edit, delivery_request, public_view, stored_form,
 };
-use edgehooks_handlers::connections::{FilterError, HttpDestination};
+use edgehooks_handlers::connections::HttpDestination;
 use serde_json::{json, Value};
 use worker::{D1Database, Env, Method};
 
@@ -20,15 +20,6 @@ use crate::routing::{destination_of, invalidate};
 
 /// Most parked steps one resume sends (a second resume sends the rest).
 const RESUME_BATCH: i64 = 1_000;
-
-impl From<FilterError> for AppError {
-    fn from(e: FilterError) -> Self {
-        AppError::InvalidField {
-            field: e.field,
-            detail: e.problem,
-        }
-    }
-}
 
 pub async fn handle(
     env: &Env,

@@ -14,7 +14,9 @@ use edgehooks_handlers::connections::HttpDestination;
 use edgehooks_handlers::lifecycle::{
     after_attempt, attempts_made, classify_response, AttemptFor, StepStatus,
 };
-use edgehooks_handlers::limits::{after_call, charges_attempt, gate, probe_taken, Gate, Limits};
+use edgehooks_handlers::limits::{
+    after_call, charges_attempt, gate, probe_taken, Gate, HealthChange, Limits,
+};
 use edgehooks_handlers::retry::parse_retry_after;
 use worker::D1Database;
 
@@ -47,23 +49,8 @@ pub(super) async fn run(
         Err(e) => return storage_failed(e),
     };
     let now = now_ms();
-    if destination.paused {
-        let park = Wait {
-            secs: PAUSED_PARK_SECS,
-            reason: PAUSED_REASON,
-        };
-        return defer(db, fields, park, now).await;
-    }
-    match db::connections::older_step_waiting(db, name, fields.step_id).await {
-        Ok(true) => {
-            let turn = Wait {
-                secs: 1,
-                reason: DRAINING_REASON,
-            };
-            return defer(db, fields, turn, now).await;
-        }
-        Ok(false) => {}
-        Err(e) => return storage_failed(e),
+    if let Some(ack) = must_wait(db, fields, &destination, now).await {
+        return ack;
     }
     let limits = destination_limits(&destination).with_cool_down(settings.cool_down_ms);
     let probing = match pass_gate(db, fields, name, limits, now).await {
@@ -84,6 +71,32 @@ pub(super) async fn run(
         probing,
     };
     call_and_record(db, fields, row, payload, sent, settings).await
+}
+
+/// While the destination is paused the step parks; while an older step of the destination is
+/// still parked or draining, it waits its turn. `None` when it may go on.
+async fn must_wait(
+    db: &D1Database,
+    fields: &StepFields<'_>,
+    destination: &HttpDestination,
+    now: i64,
+) -> Option<Ack> {
+    let wait = if destination.paused {
+        Wait {
+            secs: PAUSED_PARK_SECS,
+            reason: PAUSED_REASON,
+        }
+    } else {
+        match db::connections::older_step_waiting(db, &destination.name, fields.step_id).await {
+            Ok(false) => return None,
+            Ok(true) => Wait {
+                secs: 1,
+                reason: DRAINING_REASON,
+            },
+            Err(e) => return Some(storage_failed(e)),
+        }
+    };
+    Some(defer(db, fields, wait, now).await)
 }
 
 /// Count the call in the destination's budget and pass its gate: `Ok(true)` when this step
@@ -160,23 +173,8 @@ async fn call_and_record(
         outcome: None,
     };
     let health = after_call(class, sent.probing);
-    let name = sent.destination.name.as_str();
-    let statements = || -> worker::Result<_> {
-        let mut statements = db::attempt_statements(db, &record, finished)?;
-        statements.extend(db::record_health(
-            db,
-            name,
-            fields.step_id,
-            health,
-            sent.limits,
-            finished,
-        )?);
-        if !charges_attempt(class, sent.probing) {
-            statements.extend(db::uncharge_probe(db, fields.step_id, sent.attempt)?);
-        }
-        Ok(statements)
-    };
-    if let Err(e) = async { db.batch(statements()?).await }.await {
+    let charged = charges_attempt(class, sent.probing);
+    if let Err(e) = record_attempt(db, &record, &sent, health, charged, finished).await {
         // The sweeper counts the attempt as lost after the claim's lease.
         log::error("d1_write_failed", &e.to_string());
         return Ack::Ack;
@@ -192,4 +190,29 @@ async fn call_and_record(
         true,
     );
     ack_for(next.message)
+}
+
+/// The attempt, the step's next state and the destination's health, in one D1 batch.
+async fn record_attempt(
+    db: &D1Database,
+    record: &AttemptRecord<'_>,
+    sent: &Sent<'_>,
+    health: HealthChange,
+    charged: bool,
+    finished: i64,
+) -> worker::Result<()> {
+    let name = sent.destination.name.as_str();
+    let mut statements = db::attempt_statements(db, record, finished)?;
+    statements.extend(db::record_health(
+        db,
+        name,
+        record.step_id,
+        health,
+        sent.limits,
+        finished,
+    )?);
+    if !charged {
+        statements.extend(db::uncharge_probe(db, record.step_id, sent.attempt)?);
+    }
+    db.batch(statements).await.map(|_| ())
 }

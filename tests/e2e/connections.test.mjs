@@ -203,6 +203,21 @@ describe("connections and http destinations", () => {
     assert.match(timedOut.error ?? "", /timeout/);
   });
 
+  test("per destination: the rate limit puts calls off without spending attempts", async () => {
+    await destination("metered", { rate_per_sec: 1 });
+    await admin("POST", "connections", { name: "metered-feed", source: "stripe", types: ["payment_intent.created"], destination: "metered" });
+    const ids = [];
+    for (let i = 0; i < 3; i++) {
+      const event = stripeEvent("payment_intent.created");
+      await w.deliver("stripe", event);
+      ids.push(`${await eventIdOf(event.id)}:http:metered`);
+    }
+    for (const id of ids) await waitFor(async () => (await stepOf(id)).status === "succeeded", { what: `${id} delivered` });
+    const deferred = w.worker.workerLogs().filter((l) => l.destination === "metered" && l.outcome === "deferred");
+    assert.ok(deferred.some((l) => l.error === "rate_budget"), "a step waited for the destination's budget");
+    for (const id of ids) assert.equal((await stepOf(id)).attempts, 1, "waiting spent no attempt");
+  });
+
   test("a default route turned off is not planned until turned on again", async () => {
     const route = { provider: "stripe", event_type: "checkout.session.completed", step: "sendgrid.send" };
     const off = await admin("POST", "routes/off", route);
