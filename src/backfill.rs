@@ -1,0 +1,356 @@
+//! The Stripe backfill's shell: fetch pages of `GET {STRIPE_API_BASE}/v1/events` as the core
+//! plans them (`edgehooks_handlers::backfill`), store every listed event not already stored
+//! through ingest's own insert (same dedupe key, same routes, `origin = 'backfill'`), send the
+//! new steps to the queue, and record the run. Driven by the every-minute cron
+//! ([`scheduled`]: the core says whether a run is due; an unfinished run continues from its
+//! cursor; a failure backs off) and by the admin API ([`admin_run`]). One invocation fetches at
+//! most `BACKFILL_MAX_PAGES` pages (each page costs about four subrequests: the fetch, the D1
+//! batch, the queue send and marking the steps enqueued).
+
+use edgehooks_handlers::backfill::page::parse_page;
+use edgehooks_handlers::backfill::plan::{page_url, type_chunks, Cursor};
+use edgehooks_handlers::backfill::request::AdminRequest;
+use edgehooks_handlers::backfill::{
+    advance_checkpoint, failure_code, is_due, next_attempt_after_failure, since_for_run, Resume,
+    State,
+};
+use edgehooks_handlers::config::BackfillSettings;
+use edgehooks_handlers::downstream::HttpRequestSpec;
+use edgehooks_handlers::ids;
+use edgehooks_handlers::retry::{parse_retry_after, RetryPolicy};
+use edgehooks_handlers::webhook::{ParsedEvent, Provider};
+use serde_json::{json, Value};
+use worker::{D1Database, Date, Env};
+
+use crate::config::config;
+use crate::db::{self, Origin, PlannedEvent, RunRecord};
+use crate::dispatch::send_steps;
+use crate::downstream::call_reading;
+use crate::error::AppError;
+use crate::{hints, log};
+
+const PROVIDER: &str = "stripe";
+/// A page of 100 events is a few hundred KB; more than this is not a Stripe answer.
+const PAGE_BODY_LIMIT: usize = 8 * 1024 * 1024;
+/// How long one page may take.
+const PAGE_TIMEOUT_MS: u64 = 20_000;
+
+/// What a run did.
+#[derive(Debug, Default)]
+struct Progress {
+    listed: i64,
+    /// Real run: stored now; dry run: not stored yet.
+    new: i64,
+    duplicates: i64,
+    newest: Option<i64>,
+    /// `None`: everything was listed.
+    cursor: Option<Cursor>,
+    error: Option<String>,
+    retry_after_secs: Option<u64>,
+}
+
+fn now_ms() -> i64 {
+    Date::now().as_millis() as i64
+}
+
+/// Fetch up to `max_pages` pages from `cursor` on and store (or, dry, count) what is missing.
+async fn run_pages(
+    env: &Env,
+    db: &D1Database,
+    settings: &BackfillSettings,
+    since: i64,
+    cursor: Cursor,
+    dry_run: bool,
+) -> Progress {
+    let chunks = type_chunks(&settings.routes);
+    let mut progress = Progress {
+        cursor: Some(cursor),
+        ..Progress::default()
+    };
+    for _ in 0..settings.max_pages {
+        let Some(cursor) = progress.cursor.clone() else {
+            break;
+        };
+        let Some(types) = chunks.get(cursor.chunk) else {
+            progress.cursor = None;
+            break;
+        };
+        let spec = HttpRequestSpec {
+            method: "GET",
+            url: page_url(&settings.api.base_url, since, types, &cursor),
+            headers: vec![(
+                "Authorization".into(),
+                format!("Bearer {}", settings.api.token),
+            )],
+            body: String::new(),
+        };
+        let outcome = call_reading(&spec, PAGE_TIMEOUT_MS, PAGE_BODY_LIMIT).await;
+        let body = match (outcome.status, outcome.body) {
+            (Some(200..=299), Some(body)) => body,
+            (status, _) => {
+                progress.error = Some(failure_code(status));
+                progress.retry_after_secs = outcome
+                    .retry_after
+                    .as_deref()
+                    .and_then(|v| parse_retry_after(v, now_ms() / 1000));
+                break;
+            }
+        };
+        let page = match parse_page(&body) {
+            Ok(page) => page,
+            Err(e) => {
+                progress.error = Some(e.code());
+                break;
+            }
+        };
+        let stored = if dry_run {
+            count_missing(db, &page.events).await
+        } else {
+            ingest(env, db, settings, &page.events).await
+        };
+        let new = match stored {
+            Ok(new) => new,
+            Err(e) => {
+                log::error("d1_write_failed", &e.to_string());
+                progress.error = Some("d1_unavailable".into());
+                break;
+            }
+        };
+        let listed = page.events.len() as i64;
+        progress.listed += listed;
+        progress.new += new;
+        progress.duplicates += listed - new;
+        progress.newest = progress.newest.max(page.newest_created());
+        progress.cursor = cursor.after_page(page.has_more, page.last_id(), chunks.len());
+    }
+    progress
+}
+
+/// A dry run's page: how many of its events are not stored.
+async fn count_missing(db: &D1Database, events: &[ParsedEvent]) -> worker::Result<i64> {
+    let keys: Vec<&str> = events.iter().map(|e| e.dedupe_key.as_str()).collect();
+    let stored = db::count_stored(db, PROVIDER, &keys).await?;
+    Ok(events.len() as i64 - stored)
+}
+
+/// Store a page's events as ingest does (one D1 batch per chunk: an event and its planned
+/// steps together), send the new steps and remember the hints. Returns how many were new.
+async fn ingest(
+    env: &Env,
+    db: &D1Database,
+    settings: &BackfillSettings,
+    events: &[ParsedEvent],
+) -> worker::Result<i64> {
+    let planned: Vec<PlannedEvent> = events
+        .iter()
+        .map(|event| PlannedEvent {
+            id: ids::event_id(Provider::Stripe, &event.dedupe_key),
+            event,
+            steps: settings
+                .routes
+                .steps_for(Provider::Stripe, &event.event_type),
+        })
+        .collect();
+    let inserted = db::insert_planned(
+        db,
+        Provider::Stripe,
+        Origin::Backfill,
+        None,
+        now_ms(),
+        &planned,
+    )
+    .await?;
+    let step_ids: Vec<String> = planned
+        .iter()
+        .zip(&inserted)
+        .filter(|(_, is_new)| **is_new)
+        .flat_map(|(plan, _)| plan.step_ids())
+        .collect();
+    if !step_ids.is_empty() {
+        // A failed send leaves the steps `pending`: the sweeper sends them.
+        send_steps(env, db, &step_ids).await;
+    }
+    let keys: Vec<String> = events
+        .iter()
+        .map(|e| hints::hint_key(Provider::Stripe, &e.dedupe_key))
+        .collect();
+    let ttl = config(env)
+        .provider(Provider::Stripe)
+        .map_or(60, |c| c.settings.hint_ttl_secs);
+    hints::remember(env, &keys, ttl).await;
+    Ok(inserted.iter().filter(|n| **n).count() as i64)
+}
+
+/// The cron's part: run (or continue) a reconciliation when the core says it is due, then
+/// store where it stands and record it.
+pub async fn scheduled(env: &Env, db: &D1Database) {
+    let settings = match config(env).backfill() {
+        Ok(Some(settings)) => settings,
+        Ok(None) => return,
+        Err(e) => return log::error("misconfigured", &e.to_string()),
+    };
+    let started = now_ms();
+    let state = match db::backfill_state(db, PROVIDER).await {
+        Ok(state) => state,
+        Err(e) => return log::error("d1_read_failed", &e.to_string()),
+    };
+    if !is_due(&state, started, settings.interval_secs) {
+        return;
+    }
+    let (since, cursor, newest) = match &state.resume {
+        Some(r) => (r.since, r.cursor.clone(), r.newest),
+        None => (
+            since_for_run(state.checkpoint, started / 1000, settings.interval_secs),
+            Cursor::default(),
+            None,
+        ),
+    };
+    let progress = run_pages(env, db, &settings, since, cursor, false).await;
+    let policy = config(env)
+        .consumer()
+        .map_or(RetryPolicy::default(), |c| c.policy);
+    let next = next_state(&state, &progress, since, newest, started, &policy);
+    if let Err(e) = db::save_backfill_state(db, PROVIDER, &next).await {
+        log::error("d1_write_failed", &e.to_string());
+    }
+    record(db, "scheduled", false, started, since, &progress).await;
+}
+
+/// Where the scheduled reconciliation stands after this invocation.
+fn next_state(
+    state: &State,
+    progress: &Progress,
+    since: i64,
+    newest_before: Option<i64>,
+    started: i64,
+    policy: &RetryPolicy,
+) -> State {
+    let newest = newest_before.max(progress.newest);
+    let last_started_ms = match state.resume {
+        Some(_) => state.last_started_ms,
+        None => Some(started),
+    };
+    let resume = progress.cursor.clone().map(|cursor| Resume {
+        since,
+        cursor,
+        newest,
+    });
+    let mut next = State {
+        checkpoint: state.checkpoint,
+        resume,
+        last_started_ms,
+        not_before_ms: 0,
+        failures: 0,
+    };
+    if progress.error.is_some() {
+        next.failures = state.failures.saturating_add(1);
+        next.not_before_ms = next_attempt_after_failure(
+            policy,
+            next.failures,
+            progress.retry_after_secs,
+            js_sys::Math::random(),
+            now_ms(),
+        );
+    } else if next.resume.is_none() {
+        next.checkpoint = Some(advance_checkpoint(state.checkpoint, since, newest));
+    }
+    next
+}
+
+/// Record a run in `backfill_runs` (and log it).
+async fn record(
+    db: &D1Database,
+    origin: &str,
+    dry_run: bool,
+    started: i64,
+    since: i64,
+    progress: &Progress,
+) {
+    let run = RunRecord {
+        provider: PROVIDER.into(),
+        origin: origin.into(),
+        dry_run,
+        started_at: started,
+        finished_at: now_ms(),
+        since,
+        listed: progress.listed,
+        ingested: progress.new,
+        duplicates: progress.duplicates,
+        complete: progress.cursor.is_none(),
+        next_cursor: progress.cursor.as_ref().map(Cursor::encode),
+        error: progress.error.clone(),
+    };
+    log::record(
+        "backfill",
+        serde_json::to_value(&run).unwrap_or(Value::Null),
+    );
+    if let Err(e) = db::record_backfill_run(db, &run).await {
+        log::error("d1_write_failed", &e.to_string());
+    }
+}
+
+/// `POST /admin/api/backfill/stripe`: one bounded run from the request's `since` (and
+/// `cursor`), dry or real. Independent of the scheduled checkpoint.
+pub async fn admin_run(env: &Env, db: &D1Database, body: &[u8]) -> Result<Value, AppError> {
+    let settings = config(env).backfill()?.ok_or(AppError::BackfillDisabled)?;
+    let started = now_ms();
+    let request =
+        AdminRequest::from_json(body, started / 1000).map_err(|e| AppError::BadRequest {
+            code: e.code,
+            detail: e.detail,
+        })?;
+    let progress = run_pages(
+        env,
+        db,
+        &settings,
+        request.since,
+        request.cursor,
+        request.dry_run,
+    )
+    .await;
+    record(
+        db,
+        "admin",
+        request.dry_run,
+        started,
+        request.since,
+        &progress,
+    )
+    .await;
+    let mut answer = if request.dry_run {
+        json!({ "listed": progress.listed, "missing": progress.new })
+    } else {
+        json!({ "listed": progress.listed, "ingested": progress.new, "duplicates": progress.duplicates })
+    };
+    if let Some(fields) = answer.as_object_mut() {
+        fields.insert("since".into(), json!(request.since));
+        fields.insert("complete".into(), json!(progress.cursor.is_none()));
+        if let Some(cursor) = &progress.cursor {
+            fields.insert("next_cursor".into(), json!(cursor.encode()));
+        }
+        if let Some(error) = &progress.error {
+            fields.insert("error".into(), json!(error));
+            fields.insert("retry_after".into(), json!(progress.retry_after_secs));
+        }
+    }
+    Ok(answer)
+}
+
+/// `GET /admin/api/backfill`: whether it is enabled, the scheduled state and the last runs.
+pub async fn admin_status(env: &Env, db: &D1Database) -> Result<Value, AppError> {
+    let enabled = match config(env).backfill() {
+        Ok(None) => "disabled",
+        Ok(Some(_)) => "enabled",
+        Err(_) => "misconfigured",
+    };
+    let state = db::backfill_state(db, PROVIDER).await?;
+    let runs = db::recent_backfill_runs(db, PROVIDER, 10).await?;
+    Ok(json!({
+        "backfill": enabled,
+        "checkpoint": state.checkpoint,
+        "resume_cursor": state.resume.as_ref().map(|r| r.cursor.encode()),
+        "not_before": (state.not_before_ms > 0).then_some(state.not_before_ms),
+        "failures": state.failures,
+        "runs": runs,
+    }))
+}
