@@ -2,7 +2,7 @@
 //! plans them (`edgehooks_handlers::backfill`), store every listed event not already stored
 //! through ingest's own insert (same dedupe key, same routes, `origin = 'backfill'`), send the
 //! new steps to the queue, and record the run. Driven by the every-minute cron
-//! ([`scheduled`]: the core says whether a run is due; an unfinished run continues from its
+//! ([`scheduled`]: the core says whether a run is due, the first tick only sets the checkpoint; an unfinished run continues from its
 //! cursor; a failure backs off) and by the admin API ([`admin_run`]). One invocation fetches at
 //! most `BACKFILL_MAX_PAGES` pages (each page costs about four subrequests: the fetch, the D1
 //! batch, the queue send and marking the steps enqueued).
@@ -11,8 +11,8 @@ use edgehooks_handlers::backfill::page::parse_page;
 use edgehooks_handlers::backfill::plan::{page_url, type_chunks, Cursor};
 use edgehooks_handlers::backfill::request::AdminRequest;
 use edgehooks_handlers::backfill::{
-    advance_checkpoint, failure_code, is_due, next_attempt_after_failure, since_for_run, Resume,
-    State,
+    advance_checkpoint, failure_code, initial_state, next_attempt_after_failure, since_for_run,
+    tick, Resume, State, Tick,
 };
 use edgehooks_handlers::config::BackfillSettings;
 use edgehooks_handlers::downstream::HttpRequestSpec;
@@ -194,8 +194,15 @@ pub async fn scheduled(env: &Env, db: &D1Database) {
         Ok(state) => state,
         Err(e) => return log::error("d1_read_failed", &e.to_string()),
     };
-    if !is_due(&state, started, settings.interval_secs) {
-        return;
+    match tick(&state, started, settings.interval_secs) {
+        Tick::Wait => return,
+        Tick::Initialize => {
+            if let Err(e) = db::save_backfill_state(db, PROVIDER, &initial_state(started)).await {
+                log::error("d1_write_failed", &e.to_string());
+            }
+            return;
+        }
+        Tick::Run => {}
     }
     let (since, cursor, newest) = match &state.resume {
         Some(r) => (r.since, r.cursor.clone(), r.newest),

@@ -1,6 +1,6 @@
 //! Stripe backfill: recovering events the webhooks lost from Stripe's own event log
 //! (`GET /v1/events`). This module owns the decisions: whether a scheduled run is due
-//! ([`is_due`]), which `created` window a run lists ([`since_for_run`], [`clamp_since`]), and
+//! ([`tick`]), which `created` window a run lists ([`since_for_run`], [`clamp_since`]), and
 //! where the checkpoint moves when a run completes ([`advance_checkpoint`]); [`plan`] builds the
 //! list requests (type filter chunks, cursors, URLs) and [`page`] reads Stripe's list answers.
 //! The shell (`src/backfill.rs`) only fetches pages, stores events through ingest's own insert
@@ -45,20 +45,43 @@ pub struct Resume {
     pub newest: Option<i64>,
 }
 
-/// Whether the every-minute cron should run a reconciliation now: never inside a backoff; at
-/// once when a run stopped at its bound (it continues); otherwise when `interval_secs` have
-/// passed since the last run began (or none ever did).
-pub fn is_due(state: &State, now_ms: i64, interval_secs: u64) -> bool {
+/// What the every-minute cron does about the reconciliation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tick {
+    /// Not due: inside a backoff, or less than an interval since the last run began.
+    Wait,
+    /// Never run: start the checkpoint at now (history before the backfill was enabled is an
+    /// admin's call, with an explicit `since`); the first run comes one interval later.
+    Initialize,
+    /// Run now (or continue a run that stopped at its bound).
+    Run,
+}
+
+/// The cron's decision: never inside a backoff; the first time, [`Tick::Initialize`]; at once
+/// when a run stopped at its bound (it continues); otherwise when `interval_secs` have passed
+/// since the last run began.
+pub fn tick(state: &State, now_ms: i64, interval_secs: u64) -> Tick {
     if now_ms < state.not_before_ms {
-        return false;
+        return Tick::Wait;
     }
     if state.resume.is_some() {
-        return true;
+        return Tick::Run;
     }
     let interval_ms = i64::try_from(interval_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    match state.last_started_ms {
-        None => true,
-        Some(last) => now_ms.saturating_sub(last) >= interval_ms,
+    match (state.last_started_ms, state.checkpoint) {
+        (None, None) => Tick::Initialize,
+        (None, Some(_)) => Tick::Run,
+        (Some(last), _) if now_ms.saturating_sub(last) >= interval_ms => Tick::Run,
+        (Some(_), _) => Tick::Wait,
+    }
+}
+
+/// The state [`Tick::Initialize`] stores: checkpoint now, as if a run had just begun.
+pub fn initial_state(now_ms: i64) -> State {
+    State {
+        checkpoint: Some(now_ms.div_euclid(1000)),
+        last_started_ms: Some(now_ms),
+        ..State::default()
     }
 }
 

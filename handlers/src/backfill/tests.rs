@@ -12,15 +12,18 @@ const NOW_MS: i64 = NOW_S * 1000;
 const INTERVAL: u64 = 15 * 60;
 
 #[test]
-fn due_when_never_run_interval_passed_or_resuming_and_never_inside_a_backoff() {
+fn first_tick_initializes_then_runs_each_interval_resumes_at_once_never_inside_a_backoff() {
     let fresh = State::default();
-    assert!(is_due(&fresh, NOW_MS, INTERVAL));
+    assert_eq!(tick(&fresh, NOW_MS, INTERVAL), Tick::Initialize);
+    let started = initial_state(NOW_MS);
+    assert_eq!(started.checkpoint, Some(NOW_S));
+    assert_eq!(tick(&started, NOW_MS + 60_000, INTERVAL), Tick::Wait);
     let ran = State {
         last_started_ms: Some(NOW_MS - 14 * 60_000),
-        ..State::default()
+        ..started.clone()
     };
-    assert!(!is_due(&ran, NOW_MS, INTERVAL));
-    assert!(is_due(&ran, NOW_MS + 60_000, INTERVAL));
+    assert_eq!(tick(&ran, NOW_MS, INTERVAL), Tick::Wait);
+    assert_eq!(tick(&ran, NOW_MS + 60_000, INTERVAL), Tick::Run);
     let resuming = State {
         resume: Some(Resume {
             since: 1,
@@ -29,13 +32,18 @@ fn due_when_never_run_interval_passed_or_resuming_and_never_inside_a_backoff() {
         }),
         ..ran.clone()
     };
-    assert!(is_due(&resuming, NOW_MS, INTERVAL));
+    assert_eq!(tick(&resuming, NOW_MS, INTERVAL), Tick::Run);
     let backing_off = State {
         not_before_ms: NOW_MS + 1,
         ..resuming
     };
-    assert!(!is_due(&backing_off, NOW_MS, INTERVAL));
-    assert!(is_due(&backing_off, NOW_MS + 1, INTERVAL));
+    assert_eq!(tick(&backing_off, NOW_MS, INTERVAL), Tick::Wait);
+    assert_eq!(tick(&backing_off, NOW_MS + 1, INTERVAL), Tick::Run);
+    let checkpoint_only = State {
+        checkpoint: Some(NOW_S - 100),
+        ..State::default()
+    };
+    assert_eq!(tick(&checkpoint_only, NOW_MS, INTERVAL), Tick::Run);
 }
 
 #[test]
