@@ -219,6 +219,9 @@ describe("the scheduled reconciliation", () => {
     const [run] = await w.worker.all("SELECT listed, ingested, complete, error FROM backfill_runs");
     assert.deepEqual({ ...run }, { listed: 100, ingested: 100, complete: 0, error: "stripe_http_429" });
 
+    const [health] = await w.worker.all("SELECT consecutive_failures FROM destination_health WHERE destination = 'stripe'");
+    assert.equal(health.consecutive_failures, 1, "the 429 counts in the Stripe destination's circuit");
+
     await w.sweep();
     assert.equal(w.fake.callsTo(EVENTS).length, 2, "inside the backoff: no call");
 
@@ -232,6 +235,29 @@ describe("the scheduled reconciliation", () => {
     const done = await state();
     assert.deepEqual([done.run_cursor, done.failures, done.not_before], [null, 0, 0]);
     assert.equal(done.checkpoint, Math.max(...events.map((e) => e.created)));
+  });
+});
+
+describe("the Stripe destination's circuit", () => {
+  const w = useWorld({});
+
+  test("an open circuit makes the run wait without calling and without counting a failure", async () => {
+    w.fake.stripeEvents.add(stripeEvent("invoice.payment_failed", { ago: 300 }));
+    await w.sweep(); // initializes
+    await w.worker.all("UPDATE backfill_state SET last_started_at = ?, checkpoint = ? WHERE provider = 'stripe'", Date.now() - 3_600_000, nowS() - 3600);
+    await w.worker.all(
+      "INSERT INTO destination_health (destination, consecutive_failures, open_until) VALUES ('stripe', 5, ?) ON CONFLICT (destination) DO UPDATE SET consecutive_failures = 5, open_until = excluded.open_until",
+      Date.now() + 600_000,
+    );
+    await w.sweep();
+    assert.equal(w.fake.callsTo(EVENTS).length, 0, "no call while the circuit is open");
+    const [state] = await w.worker.all("SELECT failures, not_before, run_cursor FROM backfill_state");
+    assert.equal(state.failures, 0, "waiting is not failing");
+    assert.ok(state.not_before > Date.now() + 500_000, "waits for the cool-down");
+    assert.equal(state.run_cursor, "0:", "the run resumes from its start");
+    const [run] = await w.worker.all("SELECT error, listed FROM backfill_runs");
+    assert.deepEqual({ ...run }, { error: "circuit_open", listed: 0 });
+    assert.equal(await backfilled(w), 0);
   });
 });
 

@@ -5,7 +5,8 @@
 //! ([`scheduled`]: the core says whether a run is due, the first tick only sets the checkpoint; an unfinished run continues from its
 //! cursor; a failure backs off) and by the admin API ([`admin_run`]). One invocation fetches at
 //! most `BACKFILL_MAX_PAGES` pages (each page costs about four subrequests: the fetch, the D1
-//! batch, the queue send and marking the steps enqueued).
+//! batch, the queue send and marking the steps enqueued). Pages pass the Stripe destination's
+//! budget and circuit first ([`circuit`]).
 
 use edgehooks_handlers::backfill::page::parse_page;
 use edgehooks_handlers::backfill::plan::{page_url, type_chunks, Cursor};
@@ -21,6 +22,8 @@ use edgehooks_handlers::retry::{parse_retry_after, RetryPolicy};
 use edgehooks_handlers::webhook::{ParsedEvent, Provider};
 use serde_json::{json, Value};
 use worker::{D1Database, Date, Env};
+
+mod circuit;
 
 use crate::config::config;
 use crate::db::{self, Origin, PlannedEvent, RunRecord};
@@ -47,6 +50,8 @@ struct Progress {
     cursor: Option<Cursor>,
     error: Option<String>,
     retry_after_secs: Option<u64>,
+    /// Stopped because the Stripe circuit or budget said wait (not a failure).
+    waiting: bool,
 }
 
 fn now_ms() -> i64 {
@@ -63,6 +68,8 @@ async fn run_pages(
     dry_run: bool,
 ) -> Progress {
     let chunks = type_chunks(&settings.routes);
+    let consumer = config(env).consumer().ok();
+    let limits = circuit::stripe_limits(consumer.and_then(|c| c.cool_down_ms), PAGE_TIMEOUT_MS);
     let mut progress = Progress {
         cursor: Some(cursor),
         ..Progress::default()
@@ -84,7 +91,17 @@ async fn run_pages(
             )],
             body: String::new(),
         };
+        let probing = match circuit::pass(db, limits, now_ms()).await {
+            Ok(probing) => probing,
+            Err(wait) => {
+                progress.error = Some(wait.reason.into());
+                progress.retry_after_secs = Some(wait.secs);
+                progress.waiting = true;
+                break;
+            }
+        };
         let outcome = call_reading(&spec, PAGE_TIMEOUT_MS, PAGE_BODY_LIMIT).await;
+        circuit::record(db, limits, outcome.status, probing, now_ms()).await;
         let body = match (outcome.status, outcome.body) {
             (Some(200..=299), Some(body)) => body,
             (status, _) => {
@@ -249,7 +266,12 @@ fn next_state(
         not_before_ms: 0,
         failures: 0,
     };
-    if progress.error.is_some() {
+    if progress.waiting {
+        // Waiting is not failing: no backoff step, just the wait the circuit asked for.
+        next.failures = state.failures;
+        let secs = progress.retry_after_secs.unwrap_or(1).max(1);
+        next.not_before_ms = now_ms().saturating_add(i64::try_from(secs * 1000).unwrap_or(0));
+    } else if progress.error.is_some() {
         next.failures = state.failures.saturating_add(1);
         next.not_before_ms = next_attempt_after_failure(
             policy,
