@@ -190,6 +190,7 @@ async fn event(db: &worker::D1Database, id: &str) -> Result<Value, AppError> {
     let mut event = to_json(&summary);
     if let Some(map) = event.as_object_mut() {
         map.insert("key_index".into(), json!(body.key_index));
+        map.insert("origin".into(), json!(body.origin));
         map.insert("payload".into(), json!(body.payload));
         map.insert("redacted".into(), json!(redacted));
     }

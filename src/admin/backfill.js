@@ -36,7 +36,7 @@ async function loadBackfill() {
 async function runBackfill(dryRun) {
   const since = dryRun ? backfillSince() : backfillState.dryRunSince;
   const r = await api("backfill/stripe", { method: "POST", body: JSON.stringify({ since, dry_run: dryRun }) });
-  const stopped = r.complete ? "" : ` Stopped early${r.error ? ` (${r.error})` : ""}; run again to continue.`;
+  const stopped = r.complete !== false ? "" : ` Stopped early${r.error ? ` (${r.error})` : ""}; run again to continue.`;
   $("#backfill-result").textContent = dryRun
     ? `Dry run: ${r.listed} listed, ${r.missing} missing.${stopped}`
     : `Ran: ${r.listed} listed, ${r.ingested} ingested, ${r.duplicates} duplicates.${stopped}`;

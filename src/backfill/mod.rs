@@ -1,16 +1,15 @@
 //! The Stripe backfill's shell: fetch pages of `GET {STRIPE_API_BASE}/v1/events` as the core
 //! plans them (`edgehooks_handlers::backfill`), store every listed event not already stored
 //! through ingest's own insert (same dedupe key, same routes, `origin = 'backfill'`), send the
-//! new steps to the queue, and record the run. Driven by the every-minute cron
-//! ([`scheduled`]: the core says whether a run is due, the first tick only sets the checkpoint; an unfinished run continues from its
-//! cursor; a failure backs off) and by the admin API ([`admin_run`]). One invocation fetches at
-//! most `BACKFILL_MAX_PAGES` pages (each page costs about four subrequests: the fetch, the D1
-//! batch, the queue send and marking the steps enqueued). Pages pass the Stripe destination's
-//! budget and circuit first ([`circuit`]).
+//! new steps to the queue, and record the run. Driven by the every-minute cron ([`scheduled`]:
+//! the core says whether a run is due, the first tick only sets the checkpoint, an unfinished
+//! run continues from its cursor, a failure backs off) and by the admin API ([`admin`]). One
+//! invocation fetches at most `BACKFILL_MAX_PAGES` pages (each costs about four subrequests: the
+//! fetch, the D1 batch, the queue send and marking the steps enqueued). Pages pass the Stripe
+//! destination's budget and circuit first ([`circuit`]).
 
-use edgehooks_handlers::backfill::page::parse_page;
+use edgehooks_handlers::backfill::page::{parse_page, Page};
 use edgehooks_handlers::backfill::plan::{page_url, type_chunks, Cursor};
-use edgehooks_handlers::backfill::request::AdminRequest;
 use edgehooks_handlers::backfill::{
     advance_checkpoint, failure_code, initial_state, next_attempt_after_failure, since_for_run,
     tick, Resume, State, Tick,
@@ -18,18 +17,21 @@ use edgehooks_handlers::backfill::{
 use edgehooks_handlers::config::BackfillSettings;
 use edgehooks_handlers::downstream::HttpRequestSpec;
 use edgehooks_handlers::ids;
+use edgehooks_handlers::limits::Limits;
 use edgehooks_handlers::retry::{parse_retry_after, RetryPolicy};
 use edgehooks_handlers::webhook::{ParsedEvent, Provider};
-use serde_json::{json, Value};
+use serde_json::Value;
 use worker::{D1Database, Date, Env};
 
+mod admin;
 mod circuit;
+
+pub use admin::{admin_run, admin_status};
 
 use crate::config::config;
 use crate::db::{self, Origin, PlannedEvent, RunRecord};
 use crate::dispatch::send_steps;
 use crate::downstream::call_reading;
-use crate::error::AppError;
 use crate::{hints, log};
 
 const PROVIDER: &str = "stripe";
@@ -54,8 +56,72 @@ struct Progress {
     waiting: bool,
 }
 
+impl Progress {
+    fn stopped(&mut self, stop: Stop) {
+        self.error = Some(stop.error);
+        self.retry_after_secs = stop.retry_after_secs;
+        self.waiting = stop.waiting;
+    }
+}
+
 fn now_ms() -> i64 {
     Date::now().as_millis() as i64
+}
+
+/// Why a run stopped before listing everything.
+struct Stop {
+    error: String,
+    retry_after_secs: Option<u64>,
+    /// The circuit or budget said wait: not a failure.
+    waiting: bool,
+}
+
+impl Stop {
+    fn failed(error: String) -> Stop {
+        Stop {
+            error,
+            retry_after_secs: None,
+            waiting: false,
+        }
+    }
+}
+
+/// Fetch and read one page, through the Stripe destination's gate.
+async fn fetch_page(
+    db: &D1Database,
+    settings: &BackfillSettings,
+    limits: Limits,
+    url: String,
+) -> Result<Page, Stop> {
+    let probing = circuit::pass(db, limits, now_ms())
+        .await
+        .map_err(|wait| Stop {
+            error: wait.reason.into(),
+            retry_after_secs: Some(wait.secs),
+            waiting: true,
+        })?;
+    let spec = HttpRequestSpec {
+        method: "GET",
+        url,
+        headers: vec![(
+            "Authorization".into(),
+            format!("Bearer {}", settings.api.token),
+        )],
+        body: String::new(),
+    };
+    let outcome = call_reading(&spec, PAGE_TIMEOUT_MS, PAGE_BODY_LIMIT).await;
+    circuit::record(db, limits, outcome.status, probing, now_ms()).await;
+    match (outcome.status, outcome.body) {
+        (Some(200..=299), Some(body)) => parse_page(&body).map_err(|e| Stop::failed(e.code())),
+        (status, _) => Err(Stop {
+            error: failure_code(status),
+            retry_after_secs: outcome
+                .retry_after
+                .as_deref()
+                .and_then(|v| parse_retry_after(v, now_ms() / 1000)),
+            waiting: false,
+        }),
+    }
 }
 
 /// Fetch up to `max_pages` pages from `cursor` on and store (or, dry, count) what is missing.
@@ -82,56 +148,21 @@ async fn run_pages(
             progress.cursor = None;
             break;
         };
-        let spec = HttpRequestSpec {
-            method: "GET",
-            url: page_url(&settings.api.base_url, since, types, &cursor),
-            headers: vec![(
-                "Authorization".into(),
-                format!("Bearer {}", settings.api.token),
-            )],
-            body: String::new(),
-        };
-        let probing = match circuit::pass(db, limits, now_ms()).await {
-            Ok(probing) => probing,
-            Err(wait) => {
-                progress.error = Some(wait.reason.into());
-                progress.retry_after_secs = Some(wait.secs);
-                progress.waiting = true;
+        let url = page_url(&settings.api.base_url, since, types, &cursor);
+        let stored = match fetch_page(db, settings, limits, url).await {
+            Ok(page) if dry_run => count_missing(db, &page.events).await.map(|new| (page, new)),
+            Ok(page) => ingest(env, db, settings, &page.events)
+                .await
+                .map(|new| (page, new)),
+            Err(stop) => {
+                progress.stopped(stop);
                 break;
             }
         };
-        let outcome = call_reading(&spec, PAGE_TIMEOUT_MS, PAGE_BODY_LIMIT).await;
-        circuit::record(db, limits, outcome.status, probing, now_ms()).await;
-        let body = match (outcome.status, outcome.body) {
-            (Some(200..=299), Some(body)) => body,
-            (status, _) => {
-                progress.error = Some(failure_code(status));
-                progress.retry_after_secs = outcome
-                    .retry_after
-                    .as_deref()
-                    .and_then(|v| parse_retry_after(v, now_ms() / 1000));
-                break;
-            }
-        };
-        let page = match parse_page(&body) {
-            Ok(page) => page,
-            Err(e) => {
-                progress.error = Some(e.code());
-                break;
-            }
-        };
-        let stored = if dry_run {
-            count_missing(db, &page.events).await
-        } else {
-            ingest(env, db, settings, &page.events).await
-        };
-        let new = match stored {
-            Ok(new) => new,
-            Err(e) => {
-                log::error("d1_write_failed", &e.to_string());
-                progress.error = Some("d1_unavailable".into());
-                break;
-            }
+        let Ok((page, new)) = stored.inspect_err(|e| log::error("d1_write_failed", &e.to_string()))
+        else {
+            progress.stopped(Stop::failed("d1_unavailable".into()));
+            break;
         };
         let listed = page.events.len() as i64;
         progress.listed += listed;
@@ -316,70 +347,4 @@ async fn record(
     if let Err(e) = db::record_backfill_run(db, &run).await {
         log::error("d1_write_failed", &e.to_string());
     }
-}
-
-/// `POST /admin/api/backfill/stripe`: one bounded run from the request's `since` (and
-/// `cursor`), dry or real. Independent of the scheduled checkpoint.
-pub async fn admin_run(env: &Env, db: &D1Database, body: &[u8]) -> Result<Value, AppError> {
-    let settings = config(env).backfill()?.ok_or(AppError::BackfillDisabled)?;
-    let started = now_ms();
-    let request =
-        AdminRequest::from_json(body, started / 1000).map_err(|e| AppError::BadRequest {
-            code: e.code,
-            detail: e.detail,
-        })?;
-    let progress = run_pages(
-        env,
-        db,
-        &settings,
-        request.since,
-        request.cursor,
-        request.dry_run,
-    )
-    .await;
-    record(
-        db,
-        "admin",
-        request.dry_run,
-        started,
-        request.since,
-        &progress,
-    )
-    .await;
-    let mut answer = if request.dry_run {
-        json!({ "listed": progress.listed, "missing": progress.new })
-    } else {
-        json!({ "listed": progress.listed, "ingested": progress.new, "duplicates": progress.duplicates })
-    };
-    if let Some(fields) = answer.as_object_mut() {
-        fields.insert("since".into(), json!(request.since));
-        fields.insert("complete".into(), json!(progress.cursor.is_none()));
-        if let Some(cursor) = &progress.cursor {
-            fields.insert("next_cursor".into(), json!(cursor.encode()));
-        }
-        if let Some(error) = &progress.error {
-            fields.insert("error".into(), json!(error));
-            fields.insert("retry_after".into(), json!(progress.retry_after_secs));
-        }
-    }
-    Ok(answer)
-}
-
-/// `GET /admin/api/backfill`: whether it is enabled, the scheduled state and the last runs.
-pub async fn admin_status(env: &Env, db: &D1Database) -> Result<Value, AppError> {
-    let enabled = match config(env).backfill() {
-        Ok(None) => "disabled",
-        Ok(Some(_)) => "enabled",
-        Err(_) => "misconfigured",
-    };
-    let state = db::backfill_state(db, PROVIDER).await?;
-    let runs = db::recent_backfill_runs(db, PROVIDER, 10).await?;
-    Ok(json!({
-        "backfill": enabled,
-        "checkpoint": state.checkpoint,
-        "resume_cursor": state.resume.as_ref().map(|r| r.cursor.encode()),
-        "not_before": (state.not_before_ms > 0).then_some(state.not_before_ms),
-        "failures": state.failures,
-        "runs": runs,
-    }))
 }
