@@ -11,8 +11,7 @@
 use edgehooks_handlers::backfill::page::{parse_page, Page};
 use edgehooks_handlers::backfill::plan::{page_url, type_chunks, Cursor};
 use edgehooks_handlers::backfill::{
-    advance_checkpoint, failure_code, initial_state, next_attempt_after_failure, since_for_run,
-    tick, Resume, State, Tick,
+    after_run, failure_code, initial_state, since_for_run, tick, RunEnd, StopReason, Tick,
 };
 use edgehooks_handlers::config::BackfillSettings;
 use edgehooks_handlers::downstream::HttpRequestSpec;
@@ -264,57 +263,32 @@ pub async fn scheduled(env: &Env, db: &D1Database) {
     let policy = config(env)
         .consumer()
         .map_or(RetryPolicy::default(), |c| c.policy);
-    let next = next_state(&state, &progress, since, newest, started, &policy);
+    let stop = progress.error.as_ref().map(|_| match progress.waiting {
+        true => StopReason::Wait {
+            secs: progress.retry_after_secs.unwrap_or(1),
+        },
+        false => StopReason::Failed {
+            retry_after_secs: progress.retry_after_secs,
+        },
+    });
+    let end = RunEnd {
+        since,
+        cursor: progress.cursor.clone(),
+        newest: newest.max(progress.newest),
+        stop,
+    };
+    let next = after_run(
+        &state,
+        &end,
+        started,
+        now_ms(),
+        &policy,
+        js_sys::Math::random(),
+    );
     if let Err(e) = db::save_backfill_state(db, PROVIDER, &next).await {
         log::error("d1_write_failed", &e.to_string());
     }
     record(db, "scheduled", false, started, since, &progress).await;
-}
-
-/// Where the scheduled reconciliation stands after this invocation.
-fn next_state(
-    state: &State,
-    progress: &Progress,
-    since: i64,
-    newest_before: Option<i64>,
-    started: i64,
-    policy: &RetryPolicy,
-) -> State {
-    let newest = newest_before.max(progress.newest);
-    let last_started_ms = match state.resume {
-        Some(_) => state.last_started_ms,
-        None => Some(started),
-    };
-    let resume = progress.cursor.clone().map(|cursor| Resume {
-        since,
-        cursor,
-        newest,
-    });
-    let mut next = State {
-        checkpoint: state.checkpoint,
-        resume,
-        last_started_ms,
-        not_before_ms: 0,
-        failures: 0,
-    };
-    if progress.waiting {
-        // Waiting is not failing: no backoff step, just the wait the circuit asked for.
-        next.failures = state.failures;
-        let secs = progress.retry_after_secs.unwrap_or(1).max(1);
-        next.not_before_ms = now_ms().saturating_add(i64::try_from(secs * 1000).unwrap_or(0));
-    } else if progress.error.is_some() {
-        next.failures = state.failures.saturating_add(1);
-        next.not_before_ms = next_attempt_after_failure(
-            policy,
-            next.failures,
-            progress.retry_after_secs,
-            js_sys::Math::random(),
-            now_ms(),
-        );
-    } else if next.resume.is_none() {
-        next.checkpoint = Some(advance_checkpoint(state.checkpoint, since, newest));
-    }
-    next
 }
 
 /// Record a run in `backfill_runs` (and log it).

@@ -1,7 +1,8 @@
 //! Stripe backfill: recovering events the webhooks lost from Stripe's own event log
 //! (`GET /v1/events`). This module owns the decisions: whether a scheduled run is due
 //! ([`tick`]), which `created` window a run lists ([`since_for_run`], [`clamp_since`]), and
-//! where the checkpoint moves when a run completes ([`advance_checkpoint`]); [`plan`] builds the
+//! where the checkpoint moves when a run completes ([`advance_checkpoint`]), and the state
+//! after each invocation ([`after_run`]: continue, back off, wait or move the checkpoint); [`plan`] builds the
 //! list requests (type filter chunks, cursors, URLs) and [`page`] reads Stripe's list answers.
 //! The shell (`src/backfill.rs`) only fetches pages, stores events through ingest's own insert
 //! and records the run.
@@ -138,6 +139,75 @@ pub fn failure_code(status: Option<u16>) -> String {
         Some(status) => format!("stripe_http_{status}"),
         None => "stripe_unreachable".into(),
     }
+}
+
+/// How an invocation of a scheduled run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunEnd {
+    /// The run's window start.
+    pub since: i64,
+    /// Where it stopped; `None` when everything was listed.
+    pub cursor: Option<plan::Cursor>,
+    /// Newest `created` the run has listed, this invocation and the ones it continued.
+    pub newest: Option<i64>,
+    pub stop: Option<StopReason>,
+}
+
+/// Why an invocation stopped before listing everything (other than its page bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// A failed page (429, 5xx, unreachable, malformed, D1): back off; `retry_after_secs` is
+    /// Stripe's `Retry-After` when it sent one.
+    Failed { retry_after_secs: Option<u64> },
+    /// The Stripe destination's circuit or budget said wait this long: not a failure.
+    Wait { secs: u64 },
+}
+
+/// The scheduled state after an invocation that began at `started_ms` and ended at `now_ms`:
+/// a complete run moves the checkpoint and clears the backoff; a run stopped at its bound keeps
+/// its cursor (the next tick continues it); a failure keeps the cursor and backs off
+/// ([`next_attempt_after_failure`], `jitter` in `[0, 1)`); a wait keeps the cursor and waits as
+/// asked without counting a failure. A continued run keeps the start time of its first
+/// invocation, so the interval counts from when the run began.
+pub fn after_run(
+    state: &State,
+    end: &RunEnd,
+    started_ms: i64,
+    now_ms: i64,
+    policy: &RetryPolicy,
+    jitter: f64,
+) -> State {
+    let mut next = State {
+        checkpoint: state.checkpoint,
+        resume: end.cursor.clone().map(|cursor| Resume {
+            since: end.since,
+            cursor,
+            newest: end.newest,
+        }),
+        last_started_ms: match state.resume {
+            Some(_) => state.last_started_ms,
+            None => Some(started_ms),
+        },
+        not_before_ms: 0,
+        failures: 0,
+    };
+    match end.stop {
+        Some(StopReason::Wait { secs }) => {
+            next.failures = state.failures;
+            let ms = i64::try_from(secs.max(1).saturating_mul(1000)).unwrap_or(i64::MAX);
+            next.not_before_ms = now_ms.saturating_add(ms);
+        }
+        Some(StopReason::Failed { retry_after_secs }) => {
+            next.failures = state.failures.saturating_add(1);
+            next.not_before_ms =
+                next_attempt_after_failure(policy, next.failures, retry_after_secs, jitter, now_ms);
+        }
+        None if next.resume.is_none() => {
+            next.checkpoint = Some(advance_checkpoint(state.checkpoint, end.since, end.newest));
+        }
+        None => {}
+    }
+    next
 }
 
 #[cfg(test)]

@@ -238,3 +238,94 @@ fn admin_requests_are_validated_by_field() {
         assert_eq!(error.code, code, "{}", String::from_utf8_lossy(body));
     }
 }
+
+fn end(cursor: Option<Cursor>, stop: Option<StopReason>) -> RunEnd {
+    RunEnd {
+        since: NOW_S - 3600,
+        cursor,
+        newest: Some(NOW_S - 60),
+        stop,
+    }
+}
+
+#[test]
+fn after_a_run_the_state_continues_backs_off_waits_or_moves_the_checkpoint() {
+    let policy = crate::retry::RetryPolicy::default();
+    let before = State {
+        checkpoint: Some(NOW_S - 3300),
+        failures: 2,
+        ..State::default()
+    };
+    let later = NOW_MS + 5_000;
+    let complete = after_run(&before, &end(None, None), NOW_MS, later, &policy, 0.5);
+    assert_eq!(complete.checkpoint, Some(NOW_S - 60));
+    assert_eq!(
+        (complete.resume, complete.failures, complete.not_before_ms),
+        (None, 0, 0)
+    );
+    assert_eq!(complete.last_started_ms, Some(NOW_MS));
+
+    let at = Cursor {
+        chunk: 0,
+        starting_after: Some("evt_9".into()),
+    };
+    let bounded = after_run(
+        &before,
+        &end(Some(at.clone()), None),
+        NOW_MS,
+        later,
+        &policy,
+        0.5,
+    );
+    assert_eq!(
+        bounded.checkpoint, before.checkpoint,
+        "not before it is complete"
+    );
+    assert_eq!(
+        bounded.resume.as_ref().map(|r| (&r.cursor, r.since)),
+        Some((&at, NOW_S - 3600))
+    );
+    assert_eq!(
+        tick(&bounded, later, INTERVAL),
+        Tick::Run,
+        "continues at the next tick"
+    );
+
+    let failed = Some(StopReason::Failed {
+        retry_after_secs: Some(120),
+    });
+    let backing_off = after_run(
+        &before,
+        &end(Some(at.clone()), failed),
+        NOW_MS,
+        later,
+        &policy,
+        0.0,
+    );
+    assert_eq!(backing_off.failures, 3);
+    assert_eq!(backing_off.not_before_ms, later + 120_000);
+    assert_eq!(
+        backing_off.resume.as_ref().map(|r| &r.cursor),
+        Some(&at),
+        "keeps its place"
+    );
+    assert_eq!(tick(&backing_off, later + 119_000, INTERVAL), Tick::Wait);
+
+    let waiting = after_run(
+        &before,
+        &end(Some(at), Some(StopReason::Wait { secs: 30 })),
+        NOW_MS,
+        later,
+        &policy,
+        0.0,
+    );
+    assert_eq!(
+        (waiting.failures, waiting.not_before_ms),
+        (2, later + 30_000),
+        "waiting is not failing"
+    );
+
+    // A continued run keeps its first invocation's start.
+    let continued = after_run(&bounded, &end(None, None), later, later + 1, &policy, 0.0);
+    assert_eq!(continued.last_started_ms, Some(NOW_MS));
+}
