@@ -41,6 +41,8 @@ pub enum AppError {
     },
     /// Storage is failing; the provider should retry.
     Unavailable,
+    /// The Stripe backfill has no `STRIPE_API_KEY`.
+    BackfillDisabled,
 }
 
 /// `Allow` of a path that only reads.
@@ -51,7 +53,7 @@ pub const ALLOW_POST: &str = "POST";
 impl AppError {
     pub fn status(&self) -> u16 {
         match self {
-            AppError::NotFound | AppError::ProviderDisabled => 404,
+            AppError::NotFound | AppError::ProviderDisabled | AppError::BackfillDisabled => 404,
             AppError::MethodNotAllowed { .. } => 405,
             AppError::PayloadTooLarge { .. } => 413,
             AppError::Verification(VerifyError::EmptyBody) => 400,
@@ -77,6 +79,7 @@ impl AppError {
             AppError::InvalidField { .. } => "invalid_field",
             AppError::Misconfigured { .. } => "misconfigured",
             AppError::Unavailable => "unavailable",
+            AppError::BackfillDisabled => "backfill_disabled",
         }
     }
 

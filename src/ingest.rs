@@ -174,7 +174,8 @@ async fn ingest(
 }
 
 /// What planning reads of an event.
-fn facts(provider: Provider, event: &ParsedEvent) -> EventFacts<'_> {
+/// What planning needs of an event (also used by the Stripe backfill, which plans as ingest).
+pub(crate) fn facts(provider: Provider, event: &ParsedEvent) -> EventFacts<'_> {
     EventFacts {
         provider,
         account: event.account.as_deref(),

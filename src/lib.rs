@@ -4,9 +4,10 @@
 //! (the admin page and JSON API), `ingest` (the webhook endpoint) and `hints` (its KV dedupe
 //! hints), `rejections` (the in-memory tally of forged requests), `isolate` (its age and
 //! memory), `consumer` and `step`, `sweeper`, `dispatch` (sending step ids to the STEPS queue),
-//! `downstream` (fetch), `db` (all SQL), `config`, `error` (the one response mapping) and `log`.
+//! `backfill` (recovering missed Stripe events from its API), `downstream` (fetch), `db` (all SQL), `config`, `error` (the one response mapping) and `log`.
 
 mod admin;
+mod backfill;
 mod config;
 mod consumer;
 mod db;

@@ -6,7 +6,7 @@
 //! `dead` when that was its last attempt (the core's `recovery::recover`). Every change is
 //! conditional on the state it read, so a step claimed in the meantime is never flipped. Also
 //! writes the isolate's tally of rejected requests to D1 and applies `RETENTION_DAYS` (see
-//! [`retention`]).
+//! [`retention`]) and runs the Stripe backfill when it is due (`crate::backfill`).
 
 use edgehooks_handlers::lifecycle::StepStatus;
 use edgehooks_handlers::recovery::{recover, Recovery, ATTEMPT_LOST};
@@ -33,6 +33,7 @@ pub async fn sweep(env: &Env) {
     };
     recover_overdue(env, &db, now).await;
     retention(env, &db, now).await;
+    crate::backfill::scheduled(env, &db).await;
 }
 
 /// Past `RETENTION_DAYS`: delete one bounded batch of events with their steps and attempts

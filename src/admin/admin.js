@@ -56,7 +56,7 @@ async function start() {
   $("#login").hidden = true;
   $("#app").hidden = false;
   $("#nav").hidden = false;
-  await Promise.all([loadTotals(), loadEvents(true)]);
+  await Promise.all([loadTotals(), loadEvents(true), typeof loadBackfill === "function" && loadBackfill()]);
 }
 
 async function loadTotals() {
@@ -223,6 +223,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#refresh").addEventListener("click", guard(async () => {
     const view = VIEWS.find((v) => !$(`#view-${v}`).hidden);
     await show(view);
+    if (typeof loadBackfill === "function") await loadBackfill();
     if (view === "events" && state.selected) await showEvent(state.selected);
   }));
   $("#logout").addEventListener("click", () => signOut(""));

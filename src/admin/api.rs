@@ -9,6 +9,8 @@
 //! | GET | `dead` | dead steps grouped by destination and error, plus the matching steps |
 //! | POST | `redrive` | re-enqueue dead steps by destination/error/time/ids (JSON body, dry run) |
 //! | GET | `rejections` | verification failures per provider and reason (`?hours=24`) |
+//! | GET | `backfill` | the Stripe backfill: enabled or not, checkpoint, last runs |
+//! | POST | `backfill/stripe` | one bounded backfill run (`{"since", "dry_run", "cursor"}`) |
 //!
 //! Every response body passes through [`scrub`], which replaces any configured secret value.
 
@@ -111,10 +113,14 @@ pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Respon
             redrive(env, &db, &filter).await?
         }
         ["rejections"] if get => rejections(&db, &pairs).await?,
-        ["stats"] | ["events"] | ["events", _] | ["dead"] | ["rejections"] => {
+        ["backfill"] if get => crate::backfill::admin_status(env, &db).await?,
+        ["backfill", "stripe"] if post => {
+            crate::backfill::admin_run(env, &db, &read_body(&mut req).await?).await?
+        }
+        ["stats"] | ["events"] | ["events", _] | ["dead"] | ["rejections"] | ["backfill"] => {
             return Err(AppError::MethodNotAllowed { allow: ALLOW_GET })
         }
-        ["events", _, "replay"] | ["redrive"] => {
+        ["events", _, "replay"] | ["redrive"] | ["backfill", "stripe"] => {
             return Err(AppError::MethodNotAllowed { allow: ALLOW_POST })
         }
         _ => return Err(AppError::NotFound),
@@ -184,6 +190,7 @@ async fn event(db: &worker::D1Database, id: &str) -> Result<Value, AppError> {
     let mut event = to_json(&summary);
     if let Some(map) = event.as_object_mut() {
         map.insert("key_index".into(), json!(body.key_index));
+        map.insert("origin".into(), json!(body.origin));
         map.insert("payload".into(), json!(body.payload));
         map.insert("redacted".into(), json!(redacted));
     }

@@ -5,7 +5,8 @@
 //! `customers` (the Stripe customers behind customer ids), `versions`, `links` and `local`
 //! (what steps maintain: applied ordering versions, contact links; the D1 work of local steps),
 //! `privacy` (what a redact removes and an export collects), `health` (per-destination budget
-//! window, circuit and half-open probe lease) and `retention` (deleting rows past
+//! window, circuit and half-open probe lease), `backfill` (the Stripe backfill's checkpoint and
+//! runs) and `retention` (deleting rows past
 //! `RETENTION_DAYS`, expiring exports).
 //! Numbers are bound as f64 (D1 rejects BigInt); writes that must be all-or-nothing go through
 //! `batch`, which D1 runs as one transaction.
@@ -26,9 +27,11 @@
 //! | `destination_health` | `health` |
 //! | `privacy_requests` | `privacy`, `retention` (expiry) |
 //! | `destinations`, `connections`, `routes_off` | `connections` (admin API) |
+//! | `backfill_state`, `backfill_runs` | `backfill` (the Stripe backfill; its events go through `ingest`) |
 
 pub mod admin;
 mod attempts;
+mod backfill;
 mod claims;
 pub mod connections;
 mod customers;
@@ -43,6 +46,7 @@ mod sweep;
 mod versions;
 
 pub use attempts::*;
+pub use backfill::*;
 pub use claims::*;
 pub use customers::*;
 pub use health::*;

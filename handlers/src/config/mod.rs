@@ -6,6 +6,7 @@
 //! ([`Config::consumer`]), the sweeper [`Config::retention_days`]; [`Config::health`] reports the
 //! same checks by name for `/health`.
 
+mod backfill;
 mod consumer;
 mod downstream;
 mod health;
@@ -13,6 +14,7 @@ mod ingest;
 mod parse;
 pub mod table;
 
+pub use backfill::BackfillSettings;
 pub use consumer::ConsumerSettings;
 pub use ingest::{IngestSettings, ProviderConfig};
 pub use parse::{flag, number, secret_list, ConfigError};

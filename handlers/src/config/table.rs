@@ -84,12 +84,14 @@ pub const SENDGRID_TEMPLATE_ORDER_CONFIRMATION: &str = "SENDGRID_TEMPLATE_ORDER_
 pub const SENDGRID_TEMPLATE_CANCELLATION: &str = "SENDGRID_TEMPLATE_CANCELLATION";
 pub const SENDGRID_TEMPLATE_DUNNING: &str = "SENDGRID_TEMPLATE_DUNNING";
 pub const HUBSPOT_APP_ID: &str = "HUBSPOT_APP_ID";
+pub const BACKFILL_INTERVAL_MINUTES: &str = "BACKFILL_INTERVAL_MINUTES";
+pub const BACKFILL_MAX_PAGES: &str = "BACKFILL_MAX_PAGES";
 
 use Kind::{PublicKey, Secret, Var};
 use Rule::{Flag, Json, Number, PublicKeys, SecretList, Text, Url};
 
 /// Every setting, secrets first.
-pub const SETTINGS: [Setting; 29] = [
+pub const SETTINGS: [Setting; 31] = [
     setting(STRIPE_WEBHOOK_SECRETS, Secret, SecretList, ""),
     setting(SENDGRID_WEBHOOK_PUBLIC_KEYS, PublicKey, PublicKeys, ""),
     setting(HUBSPOT_CLIENT_SECRETS, Secret, SecretList, ""),
@@ -119,6 +121,8 @@ pub const SETTINGS: [Setting; 29] = [
     setting(SENDGRID_TEMPLATE_CANCELLATION, Var, Text, ""),
     setting(SENDGRID_TEMPLATE_DUNNING, Var, Text, ""),
     setting(HUBSPOT_APP_ID, Var, Text, ""),
+    setting(BACKFILL_INTERVAL_MINUTES, Var, Number, "15"),
+    setting(BACKFILL_MAX_PAGES, Var, Number, "5"),
 ];
 
 /// The setting called `name`, if edgehooks reads one.
