@@ -123,7 +123,7 @@ fn connections_add_their_exact_types_and_a_wildcard_lists_everything() {
     let exact = connection(serde_json::json!({
         "source": "stripe", "types": ["charge.refunded", "invoice.payment_failed"], "destination": "svc"
     }));
-    let listed = listing_chunks(&routes, &[exact.clone()]).concat();
+    let listed = listing_chunks(&routes, std::slice::from_ref(&exact)).concat();
     assert!(listed.contains(&"charge.refunded".to_string()));
     assert_eq!(
         listed.len(),
