@@ -26,6 +26,8 @@
 //! - [`standard_webhooks`]: signing (and verifying) deliveries per the Standard Webhooks spec.
 //! - [`rejections`]: verification failures tallied in memory and flushed at most once a minute;
 //!   [`retention`]: how long rows live and which may never be deleted.
+//! - [`request_url`]: the path and decoded query pairs of the request URL string (no `url`
+//!   crate in the wasm).
 //! - [`time`]: the few calendar conversions the providers and builders need (RFC 3339, HTTP
 //!   dates, ISO dates from Unix time).
 
@@ -40,6 +42,7 @@ pub mod limits;
 pub mod providers;
 pub mod recovery;
 pub mod rejections;
+pub mod request_url;
 pub mod retention;
 pub mod retry;
 pub mod routes;
