@@ -4,7 +4,8 @@
 //! (the admin page and JSON API), `ingest` (the webhook endpoint) and `hints` (its KV dedupe
 //! hints), `rejections` (the in-memory tally of forged requests), `isolate` (its age and
 //! memory), `consumer` and `step`, `sweeper`, `dispatch` (sending step ids to the STEPS queue),
-//! `downstream` (fetch), `db` (all SQL), `config`, `error` (the one response mapping) and `log`.
+//! `downstream` (fetch), `webcrypto` (SendGrid's ECDSA through `crypto.subtle`), `db` (all
+//! SQL), `config`, `error` (the one response mapping) and `log`.
 
 mod admin;
 mod config;
@@ -21,6 +22,7 @@ mod rejections;
 mod router;
 mod step;
 mod sweeper;
+mod webcrypto;
 
 use worker::wasm_bindgen::JsValue;
 use worker::{
