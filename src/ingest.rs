@@ -15,7 +15,8 @@ use edgehooks_handlers::config::{IngestSettings, ProviderConfig};
 use edgehooks_handlers::connections::plan::EventFacts;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::providers::{
-    require_signature_header, verify_and_parse, Accepted, IngestError,
+    parse_verified, require_signature_header, sendgrid, verify_or_plan, Accepted, IngestError,
+    ProviderKeys, Verification,
 };
 use edgehooks_handlers::routes::RouteTable;
 use edgehooks_handlers::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
@@ -231,7 +232,7 @@ async fn read_and_verify(
         tolerance_secs: settings.tolerance_secs,
     };
     let db = env.d1("DB")?;
-    match verify_and_parse(&keys, &inbound, clock) {
+    match verify_and_parse(&keys, &inbound, clock).await {
         Ok(accepted) => Ok(Delivery {
             accepted,
             settings,
@@ -252,6 +253,25 @@ async fn read_and_verify(
             Err(AppError::Unparsable(reason))
         }
     }
+}
+
+/// The core's verification, with SendGrid's ECDSA run through WebCrypto, then the parse.
+async fn verify_and_parse(
+    keys: &ProviderKeys,
+    inbound: &InboundRequest<'_>,
+    clock: Clock,
+) -> Result<Accepted, IngestError> {
+    let verified = match (verify_or_plan(keys, inbound, clock)?, keys) {
+        (Verification::Done(verified), _) => verified,
+        (Verification::Ecdsa(plan), ProviderKeys::SendGrid(public_keys)) => {
+            let key_index = crate::webcrypto::first_verifying_key(&plan, public_keys).await;
+            sendgrid::finish(&plan, key_index, clock).map_err(IngestError::Verify)?
+        }
+        (Verification::Ecdsa(plan), _) => {
+            sendgrid::finish(&plan, None, clock).map_err(IngestError::Verify)?
+        }
+    };
+    parse_verified(keys, inbound, verified.key_index)
 }
 
 /// Phase 2: drop the events KV already knows (a hint, not the authority: D1's unique keys are).

@@ -4,7 +4,10 @@
 //! (the admin page and JSON API), `ingest` (the webhook endpoint) and `hints` (its KV dedupe
 //! hints), `rejections` (the in-memory tally of forged requests), `isolate` (its age and
 //! memory), `consumer` and `step`, `sweeper`, `dispatch` (sending step ids to the STEPS queue),
-//! `backfill` (recovering missed Stripe events from its API), `downstream` (fetch), `db` (all SQL), `config`, `error` (the one response mapping) and `log`.
+//! `backfill` (recovering missed Stripe events from its API), `routing` (connections and route
+//! switches as ingest plans with them), `downstream` (fetch), `webcrypto` (SendGrid's ECDSA
+//! through `crypto.subtle`), `db` (all SQL), `config`, `error` (the one response mapping) and
+//! `log`.
 
 mod admin;
 mod backfill;
@@ -23,6 +26,7 @@ mod router;
 mod routing;
 mod step;
 mod sweeper;
+mod webcrypto;
 
 use worker::wasm_bindgen::JsValue;
 use worker::{

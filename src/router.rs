@@ -3,6 +3,7 @@
 //! `/health` reports which providers and destinations are enabled, disabled or misconfigured
 //! (names of settings only, never values).
 
+use edgehooks_handlers::request_url;
 use edgehooks_handlers::webhook::Provider;
 use worker::{Context, Env, Method, Request, Response};
 
@@ -10,7 +11,8 @@ use crate::error::{json_response, AppError, ALLOW_GET, ALLOW_POST};
 use crate::{admin, config, ingest, log};
 
 pub async fn route(req: Request, env: &Env, ctx: &Context) -> Response {
-    let path = req.path();
+    let url = req.inner().url();
+    let path = request_url::path(&url);
     let method = req.method();
     let result = match path.split('/').collect::<Vec<_>>().as_slice() {
         ["", "health"] => match method {

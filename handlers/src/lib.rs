@@ -29,6 +29,8 @@
 //! - [`backfill`]: recovering missed Stripe events from `GET /v1/events`: when a scheduled run
 //!   is due, its window (checkpoint, overlap, 30-day clamp), type filter chunks, cursors, page
 //!   URLs, reading list answers, backoff after a failure, and the admin request.
+//! - [`request_url`]: the path and decoded query pairs of the request URL string (no `url`
+//!   crate in the wasm).
 //! - [`time`]: the few calendar conversions the providers and builders need (RFC 3339, HTTP
 //!   dates, ISO dates from Unix time).
 
@@ -44,6 +46,7 @@ pub mod limits;
 pub mod providers;
 pub mod recovery;
 pub mod rejections;
+pub mod request_url;
 pub mod retention;
 pub mod retry;
 pub mod routes;

@@ -19,6 +19,7 @@ use edgehooks_handlers::admin::{
     STEP_STATUSES,
 };
 use edgehooks_handlers::ids;
+use edgehooks_handlers::request_url;
 use edgehooks_handlers::webhook::Provider;
 use serde_json::{json, Map, Value};
 use worker::{Date, Env, Method, Request, Response};
@@ -61,17 +62,6 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
-fn query_pairs(req: &Request) -> Result<Vec<(String, String)>, AppError> {
-    let url = req.url().map_err(|_| AppError::BadRequest {
-        code: "invalid_url",
-        detail: "the request URL could not be parsed".into(),
-    })?;
-    Ok(url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect())
-}
-
 fn dry_run_param(pairs: &[(String, String)]) -> Result<Option<bool>, AppError> {
     match pairs.iter().find(|(k, _)| k == "dry_run") {
         None => Ok(None),
@@ -96,7 +86,7 @@ pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Respon
     let method = req.method();
     let get = matches!(method, Method::Get | Method::Head);
     let post = method == Method::Post;
-    let pairs = query_pairs(&req)?;
+    let pairs = request_url::query_pairs(&req.inner().url());
     let db = env.d1("DB")?;
     let body = match path {
         ["stats"] if get => stats(&db).await?,

@@ -10,21 +10,17 @@ use worker::{D1Database, Result};
 
 use super::{changes, num, statement};
 
-/// Mark freshly sent steps `enqueued` (only those still `pending`).
+/// Mark freshly sent steps `enqueued` (only those still `pending`): one statement for the
+/// whole list (the ids travel as one JSON array parameter).
 pub async fn mark_enqueued(db: &D1Database, step_ids: &[String], now_ms: i64) -> Result<()> {
-    let statements = step_ids
-        .iter()
-        .map(|id| {
-            statement(
-                db,
-                &sql::mark_enqueued(),
-                &[id.as_str().into(), num(now_ms)],
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
-    if !statements.is_empty() {
-        db.batch(statements).await?;
+    if step_ids.is_empty() {
+        return Ok(());
     }
+    let ids =
+        serde_json::to_string(step_ids).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    statement(db, &sql::mark_enqueued(), &[ids.into(), num(now_ms)])?
+        .run()
+        .await?;
     Ok(())
 }
 

@@ -90,10 +90,12 @@ pub fn defer() -> String {
     )
 }
 
-/// Mark a freshly sent step `enqueued` (only while still `pending`). ?1 step id, ?2 now.
+/// Mark freshly sent steps `enqueued` (only those still `pending`), all in one statement: ?1 a
+/// JSON array of step ids (one bound parameter for a whole `sendBatch` of up to 100), ?2 now.
 pub fn mark_enqueued() -> String {
     format!(
-        "UPDATE steps SET status = {}, updated_at = ?2 WHERE id = ?1 AND status = {}",
+        "UPDATE steps SET status = {}, updated_at = ?2 \
+         WHERE status = {} AND id IN (SELECT value FROM json_each(?1))",
         sql_lit(StepStatus::Enqueued),
         sql_lit(StepStatus::Pending)
     )

@@ -258,7 +258,7 @@ fn ending_without_a_call_and_deferring_follow_the_status_sets() {
         add_event(&db, "ev", 1);
         add_step(&db, "s", "ev", status, 0);
         let marked = db
-            .execute(&claim::mark_enqueued(), params!["s", NOW])
+            .execute(&claim::mark_enqueued(), params![r#"["s"]"#, NOW])
             .expect("mark");
         assert_eq!(
             marked == 1,
@@ -266,6 +266,30 @@ fn ending_without_a_call_and_deferring_follow_the_status_sets() {
             "mark {status:?}"
         );
     }
+}
+
+#[test]
+fn marking_enqueued_takes_a_whole_batch_of_ids_in_one_statement() {
+    let db = database();
+    for (id, status) in [
+        ("a", StepStatus::Pending),
+        ("b", StepStatus::Pending),
+        ("c", StepStatus::Running),
+        ("d", StepStatus::Pending),
+    ] {
+        let event = format!("ev_{id}");
+        add_event(&db, &event, 1);
+        add_step(&db, id, &event, status, 0);
+    }
+    let ids = serde_json::to_string(&["a", "b", "c", "missing"]).expect("ids");
+    let marked = db
+        .execute(&claim::mark_enqueued(), params![ids, NOW])
+        .expect("mark");
+    assert_eq!(marked, 2, "only the pending steps named");
+    assert_eq!(status_of(&db, "a"), StepStatus::Enqueued);
+    assert_eq!(status_of(&db, "b"), StepStatus::Enqueued);
+    assert_eq!(status_of(&db, "c"), StepStatus::Running);
+    assert_eq!(status_of(&db, "d"), StepStatus::Pending, "not named");
 }
 
 #[test]

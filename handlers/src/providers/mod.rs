@@ -2,6 +2,8 @@
 //! [`shopify`]), each owning its header format, signed message, event shape and dedupe key, and
 //! the dispatch the shell calls once per request: given a provider's configured keys, check the
 //! signature header, verify the delivery and parse it into events ([`verify_and_parse`]); the
+//! worker splits that in two ([`verify_or_plan`], then [`parse_verified`]) because SendGrid's
+//! ECDSA runs in WebCrypto, outside the core ([`ecdsa_p256`] owns the byte formats); the
 //! shell maps the error to a response. The dispatch lives here because it is the only code that
 //! must know every provider. [`top_level_fields`] is the DOM-free reader of the few top-level
 //! JSON fields the parsers need. The vocabulary the providers share with the rest of the crate
@@ -9,6 +11,7 @@
 //! [`crate::webhook`]: routes, downstream builders and the shell use it without caring how a
 //! delivery was verified.
 
+pub mod ecdsa_p256;
 pub mod hubspot;
 pub mod sendgrid;
 pub mod shopify;
@@ -16,7 +19,8 @@ pub mod stripe;
 pub mod top_level_fields;
 
 use crate::webhook::{
-    Batch, Clock, InboundRequest, ParseError, ParsedEvent, Provider, RejectedElement, VerifyError,
+    Batch, Clock, InboundRequest, ParseError, ParsedEvent, Provider, RejectedElement, Verified,
+    VerifyError,
 };
 
 /// The verification material configured for one provider.
@@ -121,20 +125,42 @@ pub fn require_signature_header(
     }
 }
 
-/// Verify with the provider's rules, then parse. Parsing only ever sees verified bytes.
-pub fn verify_and_parse(
+/// Where verification stands after the core's part: done (HMAC providers), or an ECDSA check
+/// (SendGrid) the caller runs with its primitive and hands to [`sendgrid::finish`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    Done(Verified),
+    Ecdsa(sendgrid::VerifyPlan),
+}
+
+/// The core's part of verification, with the provider's rules.
+pub fn verify_or_plan(
     keys: &ProviderKeys,
     req: &InboundRequest,
     clock: Clock,
-) -> Result<Accepted, IngestError> {
-    let verified = match keys {
-        ProviderKeys::Stripe(secrets) => stripe::verify(req, secrets, clock),
-        ProviderKeys::SendGrid(public_keys) => sendgrid::verify(req, public_keys, clock),
-        ProviderKeys::HubSpot(settings) => hubspot::verify(req, settings, clock),
-        ProviderKeys::Shopify(secrets) => shopify::verify(req, secrets, clock),
+) -> Result<Verification, IngestError> {
+    match keys {
+        ProviderKeys::Stripe(secrets) => {
+            stripe::verify(req, secrets, clock).map(Verification::Done)
+        }
+        ProviderKeys::SendGrid(_) => sendgrid::plan(req).map(Verification::Ecdsa),
+        ProviderKeys::HubSpot(settings) => {
+            hubspot::verify(req, settings, clock).map(Verification::Done)
+        }
+        ProviderKeys::Shopify(secrets) => {
+            shopify::verify(req, secrets, clock).map(Verification::Done)
+        }
     }
-    .map_err(IngestError::Verify)?;
-    let key_index = verified.key_index;
+    .map_err(IngestError::Verify)
+}
+
+/// Parse a delivery that verified with the key at `key_index`. Parsing only ever sees verified
+/// bytes.
+pub fn parse_verified(
+    keys: &ProviderKeys,
+    req: &InboundRequest,
+    key_index: usize,
+) -> Result<Accepted, IngestError> {
     let single = |events| Batch {
         events,
         rejected: Vec::new(),
@@ -151,6 +177,27 @@ pub fn verify_and_parse(
         events,
         rejected,
     })
+}
+
+/// Verify with the provider's rules, then parse, with RustCrypto for SendGrid's ECDSA (native
+/// builds and tests; the worker runs [`verify_or_plan`] and [`parse_verified`] around WebCrypto).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn verify_and_parse(
+    keys: &ProviderKeys,
+    req: &InboundRequest,
+    clock: Clock,
+) -> Result<Accepted, IngestError> {
+    let verified = match (verify_or_plan(keys, req, clock)?, keys) {
+        (Verification::Done(verified), _) => verified,
+        (Verification::Ecdsa(plan), ProviderKeys::SendGrid(public_keys)) => {
+            let key_index = sendgrid::first_verifying_key(&plan, public_keys);
+            sendgrid::finish(&plan, key_index, clock).map_err(IngestError::Verify)?
+        }
+        (Verification::Ecdsa(_), _) => {
+            return Err(IngestError::Verify(VerifyError::SignatureMismatch))
+        }
+    };
+    parse_verified(keys, req, verified.key_index)
 }
 
 #[cfg(test)]

@@ -8,13 +8,10 @@
 
 use std::collections::HashSet;
 
+use super::ecdsa_p256::{self, RawSignature, MAX_DER_SIGNATURE_BYTES};
 use super::top_level_fields::{read_event, Field};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use p256::ecdsa::signature::hazmat::PrehashVerifier;
-use p256::ecdsa::{Signature, VerifyingKey};
-use p256::pkcs8::DecodePublicKey;
-use sha2::{Digest, Sha256};
 
 use crate::config::{secret_list, ConfigError};
 use crate::webhook::{
@@ -25,20 +22,56 @@ use crate::webhook::{
 pub const SIGNATURE_HEADER: &str = "X-Twilio-Email-Event-Webhook-Signature";
 pub const TIMESTAMP_HEADER: &str = "X-Twilio-Email-Event-Webhook-Timestamp";
 
-/// A DER-encoded P-256 signature is at most 72 bytes (two 33-byte integers and three headers);
-/// anything longer is refused before it reaches the DER parser.
-const MAX_DER_SIGNATURE_BYTES: usize = 72;
-
 const BATCH_SHAPE: &str = "a JSON array of events";
 const EVENT_SHAPE: &str = "each event to be a JSON object";
 
-/// One configured SendGrid verification key (a P-256 point).
+/// One configured SendGrid verification key: its SubjectPublicKeyInfo DER (what WebCrypto
+/// imports) and, natively, the parsed `p256` point.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicKey(VerifyingKey);
+pub struct PublicKey {
+    spki: Vec<u8>,
+    #[cfg(not(target_arch = "wasm32"))]
+    key: p256::ecdsa::VerifyingKey,
+}
 
-impl From<VerifyingKey> for PublicKey {
-    fn from(key: VerifyingKey) -> Self {
-        PublicKey(key)
+impl PublicKey {
+    /// The key as SubjectPublicKeyInfo DER (an uncompressed P-256 point).
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki
+    }
+
+    /// Parse SubjectPublicKeyInfo DER; `None` unless it is a P-256 key (natively: a point on
+    /// the curve too; in wasm, `crypto.subtle.importKey` checks that).
+    pub fn from_spki_der(der: &[u8]) -> Option<PublicKey> {
+        if !ecdsa_p256::is_p256_spki(der) {
+            return None;
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            use p256::pkcs8::DecodePublicKey;
+            let key = p256::ecdsa::VerifyingKey::from_public_key_der(der).ok()?;
+            Some(PublicKey {
+                spki: der.to_vec(),
+                key,
+            })
+        }
+        #[cfg(target_arch = "wasm32")]
+        Some(PublicKey { spki: der.to_vec() })
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl From<p256::ecdsa::VerifyingKey> for PublicKey {
+    fn from(key: p256::ecdsa::VerifyingKey) -> Self {
+        let point: [u8; 65] = key
+            .to_encoded_point(false)
+            .as_bytes()
+            .try_into()
+            .unwrap_or([0; 65]);
+        PublicKey {
+            spki: ecdsa_p256::spki_from_uncompressed_point(&point),
+            key,
+        }
     }
 }
 
@@ -57,35 +90,26 @@ pub fn parse_public_keys(
                 setting,
                 detail: format!("entry {index} is not valid base64"),
             })?;
-            VerifyingKey::from_public_key_der(&der)
-                .map(PublicKey)
-                .map_err(|_| ConfigError {
-                    setting,
-                    detail: format!(
-                        "entry {index} is not a P-256 public key (base64 SubjectPublicKeyInfo DER)"
-                    ),
-                })
+            PublicKey::from_spki_der(&der).ok_or_else(|| ConfigError {
+                setting,
+                detail: format!(
+                    "entry {index} is not a P-256 public key (base64 SubjectPublicKeyInfo DER)"
+                ),
+            })
         })
         .collect()
 }
 
-/// Decode the signature header: strict standard base64 of a DER `SEQUENCE { r, s }`. Raw
-/// `r || s` (IEEE P1363) is not DER and is refused. S is normalised to its low form before
-/// verifying: `(r, s)` and `(r, n - s)` verify alike, SendGrid emits both (its own SDK's test
-/// vectors are high-S), and `p256` 0.13 accepts both today, but a verifier that enforces low-S
-/// (as `k256` does) would silently drop half of SendGrid's deliveries.
-fn decode_signature(text: &str) -> Result<Signature, VerifyError> {
+/// Decode the signature header: strict standard base64 of a DER `SEQUENCE { r, s }`, returned
+/// as `r || s`. Raw `r || s` (IEEE P1363) in the header is not DER and is refused.
+pub fn parse_signature(text: &str) -> Result<RawSignature, VerifyError> {
     if text.len() > MAX_DER_SIGNATURE_BYTES.div_ceil(3) * 4 {
         return Err(VerifyError::MalformedSignature);
     }
     let der = STANDARD
         .decode(text)
         .map_err(|_| VerifyError::MalformedSignature)?;
-    if der.len() > MAX_DER_SIGNATURE_BYTES {
-        return Err(VerifyError::MalformedSignature);
-    }
-    let signature = Signature::from_der(&der).map_err(|_| VerifyError::MalformedSignature)?;
-    Ok(signature.normalize_s().unwrap_or(signature))
+    ecdsa_p256::der_to_raw(&der).ok_or(VerifyError::MalformedSignature)
 }
 
 /// First value of a header, treating a blank one as absent.
@@ -93,37 +117,76 @@ fn non_blank_header<'a>(req: &InboundRequest<'a>, name: &str) -> Option<&'a str>
     req.header(name).filter(|value| !value.trim().is_empty())
 }
 
-/// Verify a SendGrid delivery against every configured key and report the index of the one that
-/// verified. Headers are checked in order (signature, then timestamp); the signature is checked
-/// before the timestamp's age, so `timestamp_out_of_tolerance` is only reported for genuinely
-/// signed requests.
-pub fn verify(
-    req: &InboundRequest,
-    keys: &[PublicKey],
-    clock: Clock,
-) -> Result<Verified, VerifyError> {
+/// What to verify for one delivery: ECDSA P-256 / SHA-256 of `message` (the timestamp header
+/// text followed by the raw body) with `signature`, against each configured key in turn. The
+/// primitive runs outside the core (WebCrypto in the worker, `p256` natively); its answer goes
+/// back through [`finish`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyPlan {
+    pub message: Vec<u8>,
+    pub signature: RawSignature,
+    pub timestamp: i64,
+}
+
+/// Check the headers of a SendGrid delivery (in order: body, signature, timestamp) and say what
+/// to verify.
+pub fn plan(req: &InboundRequest) -> Result<VerifyPlan, VerifyError> {
     if req.body.is_empty() {
         return Err(VerifyError::EmptyBody);
     }
     let signature_text =
         non_blank_header(req, SIGNATURE_HEADER).ok_or(VerifyError::MissingSignature)?;
-    let signature = decode_signature(signature_text)?;
+    let signature = parse_signature(signature_text)?;
     let timestamp_text =
         non_blank_header(req, TIMESTAMP_HEADER).ok_or(VerifyError::MissingTimestamp)?;
     let timestamp = parse_decimal(timestamp_text).ok_or(VerifyError::MalformedTimestamp)?;
-    // Hash once (the body may be a megabyte), then try each key on the digest.
-    let digest = Sha256::new()
-        .chain_update(timestamp_text.as_bytes())
-        .chain_update(req.body)
-        .finalize();
-    let key_index = keys
-        .iter()
-        .position(|key| key.0.verify_prehash(&digest, &signature).is_ok())
-        .ok_or(VerifyError::SignatureMismatch)?;
-    if !clock.within_tolerance(timestamp) {
+    let mut message = Vec::with_capacity(timestamp_text.len() + req.body.len());
+    message.extend_from_slice(timestamp_text.as_bytes());
+    message.extend_from_slice(req.body);
+    Ok(VerifyPlan {
+        message,
+        signature,
+        timestamp,
+    })
+}
+
+/// The verdict once the primitive has run: `key_index` is the first key the signature verified
+/// with. The signature is checked before the timestamp's age, so `timestamp_out_of_tolerance` is
+/// only reported for genuinely signed requests.
+pub fn finish(
+    plan: &VerifyPlan,
+    key_index: Option<usize>,
+    clock: Clock,
+) -> Result<Verified, VerifyError> {
+    let key_index = key_index.ok_or(VerifyError::SignatureMismatch)?;
+    if !clock.within_tolerance(plan.timestamp) {
         return Err(VerifyError::TimestampOutOfTolerance);
     }
     Ok(Verified { key_index })
+}
+
+/// The index of the first key `plan`'s signature verifies with, by RustCrypto (native builds;
+/// the worker's shell runs the same check through WebCrypto).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn first_verifying_key(plan: &VerifyPlan, keys: &[PublicKey]) -> Option<usize> {
+    use sha2::{Digest, Sha256};
+    // Hash once (the body may be a megabyte), then try each key on the digest.
+    let digest = Sha256::digest(&plan.message);
+    keys.iter()
+        .position(|key| ecdsa_p256::verify_native(&key.key, &plan.signature, &digest))
+}
+
+/// Verify a SendGrid delivery with RustCrypto (native builds; the worker runs the same plan
+/// through WebCrypto) and report the index of the key that verified.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn verify(
+    req: &InboundRequest,
+    keys: &[PublicKey],
+    clock: Clock,
+) -> Result<Verified, VerifyError> {
+    let plan = plan(req)?;
+    let key_index = first_verifying_key(&plan, keys);
+    finish(&plan, key_index, clock)
 }
 
 /// The top-level fields of one batch element that `parse` reads.
@@ -194,8 +257,9 @@ pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
 mod tests {
     use super::*;
     use p256::ecdsa::signature::hazmat::PrehashSigner;
-    use p256::ecdsa::SigningKey;
+    use p256::ecdsa::{Signature, SigningKey};
     use p256::elliptic_curve::scalar::IsHigh;
+    use sha2::{Digest, Sha256};
 
     const BODY: &[u8] = br#"[{"email":"a@example.com","event":"bounce","sg_event_id":"ev-1","timestamp":1700000000}]"#;
     const NOW: i64 = 1_700_000_100;

@@ -1,0 +1,111 @@
+//! The runtime's WebCrypto (`crypto.subtle`) as the primitive for SendGrid's ECDSA P-256 /
+//! SHA-256: the core says what to verify (`sendgrid::VerifyPlan`: message, `r || s` signature,
+//! key SubjectPublicKeyInfo DER), this module runs it and reports the first key that verifies.
+//! The runtime's native code is several times faster than `p256` compiled to wasm and keeps the
+//! curve arithmetic out of the bundle. Imported keys are cached for the isolate's life (keyed
+//! by their DER), so a request pays for `verify` only.
+
+use std::cell::RefCell;
+
+use edgehooks_handlers::providers::sendgrid::{PublicKey, VerifyPlan};
+use worker::js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+
+use crate::log;
+
+thread_local! {
+    /// `CryptoKey`s imported so far, by SubjectPublicKeyInfo DER.
+    static KEYS: RefCell<Vec<(Vec<u8>, JsValue)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The index of the first of `keys` that `plan`'s signature verifies with. A key the runtime
+/// refuses to import (a point off the curve) or a failing call counts as not verifying, and is
+/// logged.
+pub async fn first_verifying_key(plan: &VerifyPlan, keys: &[PublicKey]) -> Option<usize> {
+    let subtle = match subtle() {
+        Ok(subtle) => subtle,
+        Err(e) => {
+            log::error("webcrypto_unavailable", &describe(&e));
+            return None;
+        }
+    };
+    let message = Uint8Array::from(plan.message.as_slice());
+    let signature = Uint8Array::from(plan.signature.as_slice());
+    for (index, key) in keys.iter().enumerate() {
+        match verify_one(&subtle, key.spki_der(), &signature, &message).await {
+            Ok(true) => return Some(index),
+            Ok(false) => {}
+            Err(e) => log::error("webcrypto_verify_failed", &describe(&e)),
+        }
+    }
+    None
+}
+
+async fn verify_one(
+    subtle: &JsValue,
+    spki: &[u8],
+    signature: &Uint8Array,
+    message: &Uint8Array,
+) -> Result<bool, JsValue> {
+    let key = imported_key(subtle, spki).await?;
+    let algorithm = object(&[("name", "ECDSA"), ("hash", "SHA-256")])?;
+    let args = Array::of4(&algorithm, &key, signature, message);
+    let verdict = call(subtle, "verify", &args).await?;
+    Ok(verdict.as_bool() == Some(true))
+}
+
+async fn imported_key(subtle: &JsValue, spki: &[u8]) -> Result<JsValue, JsValue> {
+    let cached = KEYS.with(|keys| {
+        keys.borrow()
+            .iter()
+            .find(|(der, _)| der == spki)
+            .map(|(_, key)| key.clone())
+    });
+    if let Some(key) = cached {
+        return Ok(key);
+    }
+    let algorithm = object(&[("name", "ECDSA"), ("namedCurve", "P-256")])?;
+    let usages = Array::of1(&JsValue::from_str("verify"));
+    let args = Array::of5(
+        &JsValue::from_str("spki"),
+        &Uint8Array::from(spki),
+        &algorithm,
+        &JsValue::FALSE,
+        &usages,
+    );
+    let key = call(subtle, "importKey", &args).await?;
+    KEYS.with(|keys| keys.borrow_mut().push((spki.to_vec(), key.clone())));
+    Ok(key)
+}
+
+fn subtle() -> Result<JsValue, JsValue> {
+    let crypto = Reflect::get(&worker::js_sys::global(), &JsValue::from_str("crypto"))?;
+    Reflect::get(&crypto, &JsValue::from_str("subtle"))
+}
+
+/// `subtle[method](...args)`, awaited.
+async fn call(subtle: &JsValue, method: &str, args: &Array) -> Result<JsValue, JsValue> {
+    let function: Function = Reflect::get(subtle, &JsValue::from_str(method))?.dyn_into()?;
+    let promise: Promise = function.apply(subtle, args)?.dyn_into()?;
+    JsFuture::from(promise).await
+}
+
+fn object(fields: &[(&str, &str)]) -> Result<JsValue, JsValue> {
+    let object = Object::new();
+    for (name, value) in fields {
+        Reflect::set(&object, &JsValue::from_str(name), &JsValue::from_str(value))?;
+    }
+    Ok(object.into())
+}
+
+fn describe(error: &JsValue) -> String {
+    error
+        .as_string()
+        .or_else(|| {
+            Reflect::get(error, &JsValue::from_str("message"))
+                .ok()
+                .and_then(|m| m.as_string())
+        })
+        .unwrap_or_else(|| "unknown error".into())
+}
