@@ -43,6 +43,7 @@ pub mod rejections;
 pub mod retention;
 pub mod retry;
 pub mod routes;
+pub mod sources;
 pub mod standard_webhooks;
 pub mod time;
 pub mod webhook;

@@ -34,6 +34,9 @@ pub enum Rule {
     Json,
     /// Free text (tokens, ids, names).
     Text,
+    /// `provider:source` entries, comma-separated (see [`crate::sources`]); each declared
+    /// source reads its keys from `<KEY SETTING>__<SOURCE>`, named by the source, not listed here.
+    SourceList,
 }
 
 /// One setting.
@@ -84,12 +87,13 @@ pub const SENDGRID_TEMPLATE_ORDER_CONFIRMATION: &str = "SENDGRID_TEMPLATE_ORDER_
 pub const SENDGRID_TEMPLATE_CANCELLATION: &str = "SENDGRID_TEMPLATE_CANCELLATION";
 pub const SENDGRID_TEMPLATE_DUNNING: &str = "SENDGRID_TEMPLATE_DUNNING";
 pub const HUBSPOT_APP_ID: &str = "HUBSPOT_APP_ID";
+pub const WEBHOOK_SOURCES: &str = "WEBHOOK_SOURCES";
 
 use Kind::{PublicKey, Secret, Var};
-use Rule::{Flag, Json, Number, PublicKeys, SecretList, Text, Url};
+use Rule::{Flag, Json, Number, PublicKeys, SecretList, SourceList, Text, Url};
 
 /// Every setting, secrets first.
-pub const SETTINGS: [Setting; 29] = [
+pub const SETTINGS: [Setting; 30] = [
     setting(STRIPE_WEBHOOK_SECRETS, Secret, SecretList, ""),
     setting(SENDGRID_WEBHOOK_PUBLIC_KEYS, PublicKey, PublicKeys, ""),
     setting(HUBSPOT_CLIENT_SECRETS, Secret, SecretList, ""),
@@ -119,6 +123,7 @@ pub const SETTINGS: [Setting; 29] = [
     setting(SENDGRID_TEMPLATE_CANCELLATION, Var, Text, ""),
     setting(SENDGRID_TEMPLATE_DUNNING, Var, Text, ""),
     setting(HUBSPOT_APP_ID, Var, Text, ""),
+    setting(WEBHOOK_SOURCES, Var, SourceList, ""),
 ];
 
 /// The setting called `name`, if edgehooks reads one.
@@ -153,6 +158,7 @@ fn rule_name(rule: Rule) -> &'static str {
         Url => "url",
         Json => "json",
         Text => "text",
+        SourceList => "source_list",
     }
 }
 
