@@ -17,6 +17,7 @@ use edgehooks_handlers::providers::{
     require_signature_header, verify_and_parse, Accepted, IngestError,
 };
 use edgehooks_handlers::routes::RouteTable;
+use edgehooks_handlers::sources::{scope_delivery, validate_source_name};
 use edgehooks_handlers::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
 use futures_util::StreamExt;
 use serde_json::json;
@@ -81,6 +82,8 @@ struct Summary {
     /// Malformed elements of a batch, each kept as its own rejected row.
     rejected: usize,
     key_index: Option<usize>,
+    /// The source of `/webhooks/{provider}/{source}`; `None` on the default path.
+    source: Option<String>,
 }
 
 impl Summary {
@@ -105,9 +108,13 @@ pub async fn handle(
     env: &Env,
     ctx: &Context,
     provider: Provider,
+    source: Option<String>,
 ) -> Result<Response, AppError> {
     let started = Date::now().as_millis() as i64;
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        source: source.clone(),
+        ..Summary::default()
+    };
     let result = ingest(req, env, ctx, provider, started, &mut summary).await;
     log_request(provider, &summary, &result, started);
     result
@@ -127,7 +134,7 @@ async fn ingest(
         settings,
         routes,
         db,
-    } = read_and_verify(req, env, provider, started).await?;
+    } = read_and_verify(req, env, provider, summary.source.as_deref(), started).await?;
     summary.describe(accepted.key_index, &accepted.events);
     summary.rejected = accepted.rejected.len();
     if let Some(error) = accepted.all_rejected() {
@@ -139,6 +146,7 @@ async fn ingest(
             started,
             &[],
             &accepted.rejected,
+            summary.source.as_deref(),
         )
         .await?;
         return Err(AppError::Unparsable(error.clone()));
@@ -153,7 +161,8 @@ async fn ingest(
             steps: routes.steps_for(provider, &event.event_type),
         })
         .collect();
-    let inserted = store(&db, provider, &accepted, started, &planned).await?;
+    let source = summary.source.as_deref();
+    let inserted = store(&db, provider, source, &accepted, started, &planned).await?;
 
     // Committed: everything below may run after the answer.
     let new_step_ids: Vec<String> = planned
@@ -185,13 +194,20 @@ async fn read_and_verify(
     mut req: Request,
     env: &Env,
     provider: Provider,
+    source: Option<&str>,
     started: i64,
 ) -> Result<Delivery, AppError> {
-    let ProviderConfig {
+    if source.is_some_and(|name| validate_source_name(name).is_err()) {
+        return Err(AppError::SourceNotFound);
+    }
+    let Some(ProviderConfig {
         keys,
         settings,
         routes,
-    } = config(env).provider(provider)?;
+    }) = config(env).source(provider, source)?
+    else {
+        return Err(AppError::SourceNotFound);
+    };
     if keys.is_empty() {
         return Err(AppError::ProviderDisabled);
     }
@@ -218,12 +234,15 @@ async fn read_and_verify(
     };
     let db = env.d1("DB")?;
     match verify_and_parse(&keys, &inbound, clock) {
-        Ok(accepted) => Ok(Delivery {
-            accepted,
-            settings,
-            routes,
-            db,
-        }),
+        Ok(mut accepted) => {
+            scope_delivery(source, &mut accepted.events, &mut accepted.rejected);
+            Ok(Delivery {
+                accepted,
+                settings,
+                routes,
+                db,
+            })
+        }
         Err(IngestError::Verify(reason)) => {
             // Counted in memory: a forged request costs no D1 write.
             rejections::count(provider, reason.code());
@@ -234,7 +253,14 @@ async fn read_and_verify(
             error: reason,
         }) => {
             // Verified but unusable: keep it for admins so nothing the provider sent is lost.
-            db::insert_rejected(&db, provider, key_index, &body, reason.code(), started).await?;
+            let rejected = db::RejectedDelivery {
+                provider,
+                source,
+                key_index,
+                body: &body,
+                error: reason.code(),
+            };
+            db::insert_rejected(&db, rejected, started).await?;
             Err(AppError::Unparsable(reason))
         }
     }
@@ -266,6 +292,7 @@ async fn dedupe_by_hint<'a>(
 async fn store(
     db: &D1Database,
     provider: Provider,
+    source: Option<&str>,
     accepted: &Accepted,
     started: i64,
     planned: &[PlannedEvent<'_>],
@@ -280,6 +307,7 @@ async fn store(
         started,
         planned,
         &accepted.rejected,
+        source,
     )
     .await?;
     Ok(inserted)
@@ -361,6 +389,7 @@ fn log_request(
     };
     let fields = json!({
         "provider": provider.slug(),
+        "source": summary.source,
         "outcome": outcome,
         "status": status,
         "error": error.map(AppError::code),

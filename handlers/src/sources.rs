@@ -220,7 +220,11 @@ mod tests {
             [
                 (Provider::Stripe, "eu", "STRIPE_WEBHOOK_SECRETS__EU"),
                 (Provider::Stripe, "us", "STRIPE_WEBHOOK_SECRETS__US"),
-                (Provider::Shopify, "store-a", "SHOPIFY_WEBHOOK_SECRETS__STORE_A"),
+                (
+                    Provider::Shopify,
+                    "store-a",
+                    "SHOPIFY_WEBHOOK_SECRETS__STORE_A"
+                ),
             ]
         );
         assert_eq!(parse_declared(None).unwrap(), []);
@@ -263,7 +267,10 @@ mod tests {
         assert_eq!(events[0].source.as_deref(), Some("eu"));
         assert_eq!(events[1].content_key.as_deref(), Some("src:eu:c1"));
         // Two sources never share a key, and neither shares one with the default.
-        assert_ne!(scoped_key(Some("eu"), "evt_1"), scoped_key(Some("us"), "evt_1"));
+        assert_ne!(
+            scoped_key(Some("eu"), "evt_1"),
+            scoped_key(Some("us"), "evt_1")
+        );
         assert_ne!(scoped_key(Some("eu"), "evt_1"), "evt_1");
     }
 }

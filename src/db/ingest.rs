@@ -16,6 +16,7 @@ use edgehooks_handlers::downstream::planned_entity;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::rejections::Bucket;
 use edgehooks_handlers::routes::StepKind;
+use edgehooks_handlers::sources::scoped_key;
 use edgehooks_handlers::webhook::{ParsedEvent, Provider, RejectedElement};
 use std::collections::HashSet;
 
@@ -37,15 +38,35 @@ impl PlannedEvent<'_> {
     }
 }
 
+/// What every row of one delivery shares: `?1` provider, `?2` received at, `?3` key index,
+/// `?4` source (NULL on the default path).
+struct Scope<'a> {
+    provider: Provider,
+    source: Option<&'a str>,
+    key_index: usize,
+    now_ms: i64,
+}
+
+impl Scope<'_> {
+    fn shared_args(&self) -> Vec<worker::wasm_bindgen::JsValue> {
+        vec![
+            self.provider.slug().into(),
+            num(self.now_ms),
+            num(self.key_index as i64),
+            opt_text(self.source),
+        ]
+    }
+}
+
 /// D1 binds at most this many parameters per statement ("Maximum bound parameters per query",
 /// D1 platform limits).
 const MAX_PARAMS: usize = 100;
-/// Event rows per multi-row INSERT: 3 parameters shared by the statement, 8 per row.
-const EVENTS_PER_STATEMENT: usize = (MAX_PARAMS - 3) / 8;
+/// Event rows per multi-row INSERT: 4 parameters shared by the statement, 8 per row.
+const EVENTS_PER_STATEMENT: usize = (MAX_PARAMS - 4) / 8;
 /// Step rows per multi-row INSERT: 1 shared parameter, 5 per row.
 const STEPS_PER_STATEMENT: usize = (MAX_PARAMS - 1) / 5;
-/// Rejected batch elements per multi-row INSERT: 3 shared parameters, 6 per row.
-const REJECTED_PER_STATEMENT: usize = (MAX_PARAMS - 3) / 6;
+/// Rejected batch elements per multi-row INSERT: 4 shared parameters, 6 per row.
+const REJECTED_PER_STATEMENT: usize = (MAX_PARAMS - 4) / 6;
 /// Events (or rejected elements) per D1 `batch` call. A batch is one transaction and one
 /// subrequest: each call stays small (a few dozen statements, well inside D1's 30 s query
 /// limit), and a delivery of `MAX_BODY_BYTES` (~3,000 small SendGrid events) takes about a
@@ -84,15 +105,22 @@ pub async fn insert_events(
     now_ms: i64,
     planned: &[PlannedEvent<'_>],
     rejected: &[RejectedElement],
+    source: Option<&str>,
 ) -> Result<Vec<bool>> {
+    let scope = Scope {
+        provider,
+        source,
+        key_index,
+        now_ms,
+    };
     let mut inserted = HashSet::new();
     for chunk in planned.chunks(EVENTS_PER_D1_BATCH) {
-        inserted.extend(insert_event_chunk(db, provider, key_index, now_ms, chunk).await?);
+        inserted.extend(insert_event_chunk(db, &scope, chunk).await?);
     }
     for chunk in rejected.chunks(EVENTS_PER_D1_BATCH) {
         let statements = chunk
             .chunks(REJECTED_PER_STATEMENT)
-            .map(|rows| rejected_elements_statement(db, provider, key_index, now_ms, rows))
+            .map(|rows| rejected_elements_statement(db, &scope, rows))
             .collect::<Result<Vec<_>>>()?;
         db.batch(statements).await?;
     }
@@ -107,24 +135,22 @@ pub async fn insert_events(
 /// dedupe_key)` or `(provider, content_key)`; `RETURNING id` names the rows inserted.
 fn events_statement(
     db: &D1Database,
-    provider: Provider,
-    key_index: usize,
-    now_ms: i64,
+    scope: &Scope,
     chunk: &[PlannedEvent<'_>],
 ) -> Result<D1PreparedStatement> {
     let mut sql = String::from(
         "INSERT INTO events (id, provider, dedupe_key, type, account, occurred_at, received_at, \
-         status, key_index, payload, payload_bytes, content_key) VALUES ",
+         status, key_index, payload, payload_bytes, content_key, source) VALUES ",
     );
-    let mut args = vec![provider.slug().into(), num(now_ms), num(key_index as i64)];
+    let mut args = scope.shared_args();
     for (row, plan) in chunk.iter().enumerate() {
         let e = plan.event;
-        let p = 4 + row * 8;
+        let p = 5 + row * 8;
         if row > 0 {
             sql.push(',');
         }
         sql.push_str(&format!(
-            "(?{p}, ?1, ?{}, ?{}, ?{}, ?{}, ?2, 'accepted', ?3, ?{}, ?{}, ?{})",
+            "(?{p}, ?1, ?{}, ?{}, ?{}, ?{}, ?2, 'accepted', ?3, ?{}, ?{}, ?{}, ?4)",
             p + 1,
             p + 2,
             p + 3,
@@ -152,14 +178,13 @@ fn events_statement(
 /// ids of the events it inserted.
 async fn insert_event_chunk(
     db: &D1Database,
-    provider: Provider,
-    key_index: usize,
-    now_ms: i64,
+    scope: &Scope<'_>,
     planned: &[PlannedEvent<'_>],
 ) -> Result<Vec<String>> {
+    let (provider, now_ms) = (scope.provider, scope.now_ms);
     let mut statements = planned
         .chunks(EVENTS_PER_STATEMENT)
-        .map(|chunk| events_statement(db, provider, key_index, now_ms, chunk))
+        .map(|chunk| events_statement(db, scope, chunk))
         .collect::<Result<Vec<_>>>()?;
     let event_statements = statements.len();
 
@@ -209,23 +234,22 @@ async fn insert_event_chunk(
 /// element's dedupe key is stable across the provider's retries, so a retry adds no row.
 fn rejected_elements_statement(
     db: &D1Database,
-    provider: Provider,
-    key_index: usize,
-    now_ms: i64,
+    scope: &Scope,
     rows: &[RejectedElement],
 ) -> Result<D1PreparedStatement> {
+    let provider = scope.provider;
     let mut sql = String::from(
         "INSERT INTO events (id, provider, dedupe_key, type, received_at, status, key_index, \
-         payload, payload_bytes, error, batch_index) VALUES ",
+         payload, payload_bytes, error, batch_index, source) VALUES ",
     );
-    let mut args = vec![provider.slug().into(), num(now_ms), num(key_index as i64)];
+    let mut args = scope.shared_args();
     for (row, element) in rows.iter().enumerate() {
-        let p = 4 + row * 6;
+        let p = 5 + row * 6;
         if row > 0 {
             sql.push(',');
         }
         sql.push_str(&format!(
-            "(?{p}, ?1, ?{}, 'unparsable', ?2, 'rejected', ?3, ?{}, ?{}, ?{}, ?{})",
+            "(?{p}, ?1, ?{}, 'unparsable', ?2, 'rejected', ?3, ?{}, ?{}, ?{}, ?{}, ?4)",
             p + 1,
             p + 2,
             p + 3,
@@ -302,22 +326,37 @@ pub(crate) fn insert_step(
     steps_statement(db, &[row], now_ms)
 }
 
-/// Keep a delivery that verified but could not be parsed, for admins (status `rejected`).
+/// A delivery that verified but could not be parsed.
+pub struct RejectedDelivery<'a> {
+    pub provider: Provider,
+    pub source: Option<&'a str>,
+    pub key_index: usize,
+    pub body: &'a [u8],
+    pub error: &'a str,
+}
+
+/// Keep a delivery that verified but could not be parsed, for admins (status `rejected`),
+/// deduplicated within its source.
 pub async fn insert_rejected(
     db: &D1Database,
-    provider: Provider,
-    key_index: usize,
-    body: &[u8],
-    error: &str,
+    rejected: RejectedDelivery<'_>,
     now_ms: i64,
 ) -> Result<()> {
-    let dedupe_key = ids::rejected_delivery_key(body);
+    let RejectedDelivery {
+        provider,
+        source,
+        key_index,
+        body,
+        error,
+    } = rejected;
+    let dedupe_key = scoped_key(source, &ids::rejected_delivery_key(body));
     let id = ids::event_id(provider, &dedupe_key);
     let payload = String::from_utf8_lossy(body);
     statement(
         db,
         "INSERT INTO events (id, provider, dedupe_key, type, received_at, status, key_index, \
-         payload, payload_bytes, error) VALUES (?1, ?2, ?3, 'unparsable', ?4, 'rejected', ?5, ?6, ?7, ?8) \
+         payload, payload_bytes, error, source) \
+         VALUES (?1, ?2, ?3, 'unparsable', ?4, 'rejected', ?5, ?6, ?7, ?8, ?9) \
          ON CONFLICT (provider, dedupe_key) DO NOTHING",
         &[
             id.as_str().into(),
@@ -328,6 +367,7 @@ pub async fn insert_rejected(
             payload.as_ref().into(),
             num(body.len() as i64),
             error.into(),
+            opt_text(source),
         ],
     )?
     .run()

@@ -11,6 +11,7 @@ use super::{
 };
 use crate::admin::like_contains;
 use crate::routes::Destination;
+use crate::sources::{validate_source_name, DEFAULT_SOURCE};
 use crate::webhook::Provider;
 
 fn limit_from(text: &str, max: i64) -> Result<i64, FilterError> {
@@ -35,10 +36,23 @@ fn one_of(name: &str, value: &str, allowed: &[&str]) -> Result<String, FilterErr
     }
 }
 
+/// A `source` filter: a valid source name, or `default` for the default path.
+pub(crate) fn source_param(value: &str) -> Result<String, FilterError> {
+    if value == DEFAULT_SOURCE || validate_source_name(value).is_ok() {
+        Ok(value.to_string())
+    } else {
+        Err(invalid(
+            "source must be `default` or a source name (a-z, 0-9, '-', '_', at most 40)",
+        ))
+    }
+}
+
 /// The validated filters of `GET /admin/api/events`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventQuery {
     pub provider: Option<String>,
+    /// `default` selects the default path's events (a NULL source).
+    pub source: Option<String>,
     pub event_type: Option<String>,
     pub status: Option<String>,
     pub step_status: Option<String>,
@@ -69,6 +83,7 @@ impl EventQuery {
                     })?;
                     query.provider = Some(p.slug().to_string());
                 }
+                "source" => query.source = Some(source_param(value)?),
                 "type" => query.event_type = Some(value.to_string()),
                 "status" => query.status = Some(one_of("status", value, &EVENT_STATUSES)?),
                 "step_status" => {
@@ -101,6 +116,11 @@ impl EventQuery {
         };
         if let Some(p) = &self.provider {
             text("e.provider = ?", p, &mut conditions);
+        }
+        match self.source.as_deref() {
+            Some(DEFAULT_SOURCE) => conditions.push("e.source IS NULL".into()),
+            Some(s) => text("e.source = ?", s, &mut conditions),
+            None => {}
         }
         if let Some(t) = &self.event_type {
             text("e.type = ?", t, &mut conditions);
@@ -296,5 +316,28 @@ mod tests {
         };
         let bound: Vec<String> = serde_json::from_str(json).unwrap();
         assert_eq!(bound, ids);
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_source_filter_selects_a_source_or_the_default_path() {
+        let named = EventQuery::from_pairs(&pairs(&[("source", "eu")])).unwrap();
+        let (sql, args) = named.where_clause();
+        assert!(sql.contains("e.source = ?"));
+        assert_eq!(args, [SqlArg::Text("eu".into())]);
+        let default = EventQuery::from_pairs(&pairs(&[("source", "default")])).unwrap();
+        let (sql, args) = default.where_clause();
+        assert!(sql.contains("e.source IS NULL"));
+        assert!(args.is_empty());
+        for bad in ["EU", "a b", "x'--", &"a".repeat(41)] {
+            let error = EventQuery::from_pairs(&pairs(&[("source", bad)])).unwrap_err();
+            assert_eq!(error.code, "invalid_filter");
+            assert!(error.detail.starts_with("source"), "{bad}");
+        }
     }
 }

@@ -74,7 +74,11 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
             .collect();
         table::secret_names()
             .filter_map(|name| self.raw(name))
-            .chain(source_settings.iter().filter_map(|name| (self.lookup)(name)))
+            .chain(
+                source_settings
+                    .iter()
+                    .filter_map(|name| (self.lookup)(name)),
+            )
             .flat_map(|value| {
                 let mut parts: Vec<String> =
                     value.split(',').map(|s| s.trim().to_string()).collect();

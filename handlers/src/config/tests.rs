@@ -195,10 +195,7 @@ fn each_source_reads_its_own_keys_and_reports_by_setting_name() {
         .unwrap()
         .is_some_and(|config| config.keys.is_empty()));
     assert_eq!(keys(Some("asia")), "not found");
-    assert!(c
-        .source(Provider::Shopify, Some("eu"))
-        .unwrap()
-        .is_none());
+    assert!(c.source(Provider::Shopify, Some("eu")).unwrap().is_none());
     let err = c.source(Provider::Shopify, Some("store-a")).err().unwrap();
     assert!(err.detail.contains("SHOPIFY_WEBHOOK_SECRETS__STORE_A"));
     assert!(!err.to_string().contains("shp_b_secret"));
@@ -226,7 +223,10 @@ fn a_broken_source_list_stops_only_named_sources() {
         ("STRIPE_WEBHOOK_SECRETS", "whsec_default"),
     ]);
     assert_eq!(
-        c.source(Provider::Stripe, Some("eu")).err().unwrap().setting,
+        c.source(Provider::Stripe, Some("eu"))
+            .err()
+            .unwrap()
+            .setting,
         "WEBHOOK_SOURCES"
     );
     assert!(c.source(Provider::Stripe, None).is_ok());
