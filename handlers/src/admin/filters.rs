@@ -14,18 +14,18 @@ use crate::routes::Destination;
 use crate::sources::{validate_source_name, DEFAULT_SOURCE};
 use crate::webhook::Provider;
 
-fn limit_from(text: &str, max: i64) -> Result<i64, FilterError> {
+pub(crate) fn limit_from(text: &str, max: i64) -> Result<i64, FilterError> {
     match text.trim().parse::<i64>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(invalid(format!("limit must be 1..={max}"))),
     }
 }
 
-fn time_param(name: &str, text: &str) -> Result<i64, FilterError> {
+pub(crate) fn time_param(name: &str, text: &str) -> Result<i64, FilterError> {
     parse_time(text).ok_or_else(|| invalid(format!("{name} must be Unix ms or RFC 3339")))
 }
 
-fn one_of(name: &str, value: &str, allowed: &[&str]) -> Result<String, FilterError> {
+pub(crate) fn one_of(name: &str, value: &str, allowed: &[&str]) -> Result<String, FilterError> {
     if allowed.contains(&value) {
         Ok(value.to_string())
     } else {
@@ -177,7 +177,7 @@ pub struct RedriveFilter {
     pub dry_run: bool,
 }
 
-fn json_time(body: &Value, name: &str) -> Result<Option<i64>, FilterError> {
+pub(crate) fn json_time(body: &Value, name: &str) -> Result<Option<i64>, FilterError> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
@@ -191,7 +191,7 @@ fn json_time(body: &Value, name: &str) -> Result<Option<i64>, FilterError> {
     }
 }
 
-fn json_text(body: &Value, name: &str) -> Result<Option<String>, FilterError> {
+pub(crate) fn json_text(body: &Value, name: &str) -> Result<Option<String>, FilterError> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
