@@ -9,12 +9,13 @@
 //! | GET | `dead` | dead steps grouped by destination and error, plus the matching steps |
 //! | POST | `redrive` | re-enqueue dead steps by destination/error/time/ids (JSON body, dry run) |
 //! | GET | `rejections` | verification failures per provider and reason (`?hours=24`) |
+//! | POST | `replay` | bulk replay by filter, a page per call with a pass cursor (dry run first) |
 //!
 //! Every response body passes through [`scrub`], which replaces any configured secret value.
 
 use edgehooks_handlers::admin::{
-    parse_bool, scrub, steps_to_add, Cursor, EventQuery, FilterError, RedriveFilter, ReplayAction,
-    STEP_STATUSES,
+    parse_bool, scrub, steps_to_add, BulkReplay, Cursor, EventQuery, FilterError, RedriveFilter,
+    ReplayAction, STEP_STATUSES,
 };
 use edgehooks_handlers::ids;
 use edgehooks_handlers::webhook::Provider;
@@ -111,10 +112,16 @@ pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Respon
             redrive(env, &db, &filter).await?
         }
         ["rejections"] if get => rejections(&db, &pairs).await?,
+        ["replay"] if post => {
+            let dry_run = dry_run_param(&pairs)?;
+            let body = read_body(&mut req).await?;
+            let request = BulkReplay::from_json(&body, dry_run, now_ms())?;
+            super::bulk_replay::bulk_replay(env, &db, &request).await?
+        }
         ["stats"] | ["events"] | ["events", _] | ["dead"] | ["rejections"] => {
             return Err(AppError::MethodNotAllowed { allow: ALLOW_GET })
         }
-        ["events", _, "replay"] | ["redrive"] => {
+        ["events", _, "replay"] | ["redrive"] | ["replay"] => {
             return Err(AppError::MethodNotAllowed { allow: ALLOW_POST })
         }
         _ => return Err(AppError::NotFound),
@@ -195,7 +202,7 @@ async fn event(db: &worker::D1Database, id: &str) -> Result<Value, AppError> {
 /// that it does not have yet (`added_steps`). A dry run only lists both. A broken `ROUTES_JSON`
 /// for the provider answers `503 misconfigured` (planning with the wrong routes could not be
 /// undone), as ingest does.
-async fn replay(
+pub(super) async fn replay(
     env: &Env,
     db: &worker::D1Database,
     id: &str,

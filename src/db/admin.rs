@@ -14,7 +14,7 @@ use worker::{D1Database, Result};
 
 use super::{changes, insert_step, num, statement};
 
-fn bind(args: &[SqlArg]) -> Vec<JsValue> {
+pub(crate) fn bind(args: &[SqlArg]) -> Vec<JsValue> {
     args.iter()
         .map(|a| match a {
             SqlArg::Text(t) => JsValue::from_str(t),

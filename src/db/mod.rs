@@ -28,6 +28,7 @@
 
 pub mod admin;
 mod attempts;
+pub mod bulk_replay;
 mod claims;
 mod customers;
 mod health;
