@@ -9,6 +9,7 @@
 //! Shopify event delivered to two apps, is two events (each source has its own connections;
 //! an operator who subscribes two apps to one shop wants both to run). The default source's
 //! keys are unchanged, so events stored before sources existed keep deduplicating.
+//! [`SourceSelector`] is how connections and filters name a source (`stripe:eu`).
 
 use crate::config::table;
 use crate::config::ConfigError;
@@ -161,6 +162,47 @@ pub fn scope_delivery(
     }
 }
 
+/// A connection's or filter's choice of source: `stripe` (every source of the provider),
+/// `stripe:eu` (one named source) or `stripe:default` (the plain `/webhooks/stripe` path).
+/// Matched against a stored or parsed event's `(provider, source)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceSelector {
+    pub provider: Provider,
+    /// `None`: any source; `Some("default")`: the default path only.
+    pub source: Option<String>,
+}
+
+impl SourceSelector {
+    /// Parse `provider` or `provider:source`; `None` when the provider is unknown or the
+    /// source name is invalid.
+    pub fn parse(text: &str) -> Option<SourceSelector> {
+        let (slug, source) = match text.trim().split_once(':') {
+            Some((slug, source)) => (slug, Some(source)),
+            None => (text.trim(), None),
+        };
+        let provider = Provider::from_slug(slug)?;
+        if let Some(name) = source {
+            if name != DEFAULT_SOURCE && validate_source_name(name).is_err() {
+                return None;
+            }
+        }
+        Some(SourceSelector {
+            provider,
+            source: source.map(str::to_string),
+        })
+    }
+
+    /// True for an event of `provider` that arrived on `source` (`None`: the default path).
+    pub fn matches(&self, provider: Provider, source: Option<&str>) -> bool {
+        self.provider == provider
+            && match self.source.as_deref() {
+                None => true,
+                Some(DEFAULT_SOURCE) => source.is_none(),
+                Some(wanted) => source == Some(wanted),
+            }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,5 +314,22 @@ mod tests {
             scoped_key(Some("us"), "evt_1")
         );
         assert_ne!(scoped_key(Some("eu"), "evt_1"), "evt_1");
+    }
+
+    #[test]
+    fn a_selector_picks_a_provider_a_source_or_the_default_path() {
+        let any = SourceSelector::parse("stripe").unwrap();
+        let eu = SourceSelector::parse("stripe:eu").unwrap();
+        let plain = SourceSelector::parse("stripe:default").unwrap();
+        assert!(any.matches(Provider::Stripe, None) && any.matches(Provider::Stripe, Some("eu")));
+        assert!(!any.matches(Provider::Shopify, None));
+        assert!(eu.matches(Provider::Stripe, Some("eu")));
+        assert!(!eu.matches(Provider::Stripe, Some("us")) && !eu.matches(Provider::Stripe, None));
+        assert!(
+            plain.matches(Provider::Stripe, None) && !plain.matches(Provider::Stripe, Some("eu"))
+        );
+        for bad in ["paypal", "stripe:EU", "stripe:", "paypal:eu"] {
+            assert_eq!(SourceSelector::parse(bad), None, "{bad}");
+        }
     }
 }
