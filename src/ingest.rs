@@ -129,12 +129,15 @@ async fn ingest(
     started: i64,
     summary: &mut Summary,
 ) -> Result<Response, AppError> {
+    let source = summary.source.clone();
     let Delivery {
-        accepted,
+        mut accepted,
         settings,
         routes,
         db,
-    } = read_and_verify(req, env, provider, summary.source.as_deref(), started).await?;
+    } = read_and_verify(req, env, provider, source.as_deref(), started).await?;
+    // A named source's events carry it, and dedupe within it.
+    scope_delivery(source.as_deref(), &mut accepted);
     summary.describe(accepted.key_index, &accepted.events);
     summary.rejected = accepted.rejected.len();
     if let Some(error) = accepted.all_rejected() {
@@ -146,7 +149,7 @@ async fn ingest(
             started,
             &[],
             &accepted.rejected,
-            summary.source.as_deref(),
+            source.as_deref(),
         )
         .await?;
         return Err(AppError::Unparsable(error.clone()));
@@ -161,8 +164,15 @@ async fn ingest(
             steps: routes.steps_for(provider, &event.event_type),
         })
         .collect();
-    let source = summary.source.as_deref();
-    let inserted = store(&db, provider, source, &accepted, started, &planned).await?;
+    let inserted = store(
+        &db,
+        provider,
+        source.as_deref(),
+        &accepted,
+        started,
+        &planned,
+    )
+    .await?;
 
     // Committed: everything below may run after the answer.
     let new_step_ids: Vec<String> = planned
@@ -187,6 +197,21 @@ struct Delivery {
     db: D1Database,
 }
 
+/// The configuration of `provider`'s default path or of its `source`: a name that is not valid,
+/// or not declared for the provider, is `404 source_not_found`.
+fn source_config(
+    env: &Env,
+    provider: Provider,
+    source: Option<&str>,
+) -> Result<ProviderConfig, AppError> {
+    if source.is_some_and(|name| validate_source_name(name).is_err()) {
+        return Err(AppError::SourceNotFound);
+    }
+    config(env)
+        .source(provider, source)?
+        .ok_or(AppError::SourceNotFound)
+}
+
 /// Phase 1: the provider's configuration, the signature header before the body, the body
 /// within its limit, then verify and parse. A forged request is only counted in memory; a
 /// verified but unparsable one is kept as a rejected row.
@@ -197,17 +222,11 @@ async fn read_and_verify(
     source: Option<&str>,
     started: i64,
 ) -> Result<Delivery, AppError> {
-    if source.is_some_and(|name| validate_source_name(name).is_err()) {
-        return Err(AppError::SourceNotFound);
-    }
-    let Some(ProviderConfig {
+    let ProviderConfig {
         keys,
         settings,
         routes,
-    }) = config(env).source(provider, source)?
-    else {
-        return Err(AppError::SourceNotFound);
-    };
+    } = source_config(env, provider, source)?;
     if keys.is_empty() {
         return Err(AppError::ProviderDisabled);
     }
@@ -234,15 +253,12 @@ async fn read_and_verify(
     };
     let db = env.d1("DB")?;
     match verify_and_parse(&keys, &inbound, clock) {
-        Ok(mut accepted) => {
-            scope_delivery(source, &mut accepted.events, &mut accepted.rejected);
-            Ok(Delivery {
-                accepted,
-                settings,
-                routes,
-                db,
-            })
-        }
+        Ok(accepted) => Ok(Delivery {
+            accepted,
+            settings,
+            routes,
+            db,
+        }),
         Err(IngestError::Verify(reason)) => {
             // Counted in memory: a forged request costs no D1 write.
             rejections::count(provider, reason.code());

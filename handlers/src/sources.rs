@@ -13,7 +13,8 @@
 
 use crate::config::table;
 use crate::config::ConfigError;
-use crate::webhook::{ParsedEvent, Provider, RejectedElement};
+use crate::providers::Accepted;
+use crate::webhook::Provider;
 
 /// The name `/webhooks/{provider}` answers to (stored as a NULL source).
 pub const DEFAULT_SOURCE: &str = "default";
@@ -144,20 +145,16 @@ pub fn scoped_key(source: Option<&str>, key: &str) -> String {
 
 /// Mark the events and rejected elements of a delivery to `source` (`None`: the default
 /// source, left as parsed) and scope their dedupe keys to it.
-pub fn scope_delivery(
-    source: Option<&str>,
-    events: &mut [ParsedEvent],
-    rejected: &mut [RejectedElement],
-) {
+pub fn scope_delivery(source: Option<&str>, delivery: &mut Accepted) {
     let Some(name) = source else {
         return;
     };
-    for event in events {
+    for event in &mut delivery.events {
         event.source = Some(name.to_string());
         event.dedupe_key = scoped_key(source, &event.dedupe_key);
         event.content_key = event.content_key.as_deref().map(|k| scoped_key(source, k));
     }
-    for element in rejected {
+    for element in &mut delivery.rejected {
         element.dedupe_key = scoped_key(source, &element.dedupe_key);
     }
 }
@@ -206,6 +203,7 @@ impl SourceSelector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::webhook::{ParsedEvent, RejectedElement};
 
     #[test]
     fn source_names_follow_the_rule() {
@@ -301,10 +299,21 @@ mod tests {
 
     #[test]
     fn a_source_scopes_its_events_and_the_default_leaves_them() {
-        let mut events = vec![event("evt_1", None), event("w1", Some("c1"))];
-        scope_delivery(None, &mut events, &mut []);
-        assert_eq!(events[0], event("evt_1", None));
-        scope_delivery(Some("eu"), &mut events, &mut []);
+        let mut delivery = Accepted {
+            key_index: 0,
+            events: vec![event("evt_1", None), event("w1", Some("c1"))],
+            rejected: vec![RejectedElement {
+                index: 2,
+                error: crate::webhook::ParseError::MissingField("eventId"),
+                dedupe_key: "rejected:2:ab".into(),
+                payload: "{}".into(),
+            }],
+        };
+        scope_delivery(None, &mut delivery);
+        assert_eq!(delivery.events[0], event("evt_1", None));
+        scope_delivery(Some("eu"), &mut delivery);
+        assert_eq!(delivery.rejected[0].dedupe_key, "src:eu:rejected:2:ab");
+        let events = &delivery.events;
         assert_eq!(events[0].dedupe_key, "src:eu:evt_1");
         assert_eq!(events[0].source.as_deref(), Some("eu"));
         assert_eq!(events[1].content_key.as_deref(), Some("src:eu:c1"));
