@@ -2,18 +2,23 @@
 // with the source's own secrets (WEBHOOK_SOURCES + <KEY SETTING>__<SOURCE>), stores the event
 // with its source, dedupes per (provider, source), keeps the default path working, answers 404
 // `source_not_found` for a source not declared, reports each source in /health by state, signs
-// HubSpot v3 over the source URL, and filters the admin event list by source.
+// HubSpot v3 over the source URL, verifies a second SendGrid webhook with its own public key, and
+// filters the admin event list by source.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { TEST_SECRETS } from "../helpers/worker.mjs";
 import { useWorld } from "../helpers/world.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
-import { hubspotDelivery, hubspotEvent, shopifyDelivery, shopifyOrder } from "../helpers/providers.mjs";
+import crypto from "node:crypto";
+import { hubspotDelivery, hubspotEvent, sendgridDelivery, sendgridEvent, shopifyDelivery, shopifyOrder } from "../helpers/providers.mjs";
 
 const [STRIPE_DEFAULT] = TEST_SECRETS.STRIPE_WEBHOOK_SECRETS.split(",");
 const AUTH = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` };
+// A second SendGrid webhook (another subuser) signs with its own key pair.
+const MARKETING = crypto.generateKeyPairSync("ec", { namedCurve: "prime256v1" });
 const SOURCES = {
-  WEBHOOK_SOURCES: "stripe:eu,stripe:us,stripe:idle,shopify:store-a,shopify:store-b,hubspot:app-2",
+  WEBHOOK_SOURCES: "stripe:eu,stripe:us,stripe:idle,shopify:store-a,shopify:store-b,hubspot:app-2,sendgrid:marketing",
+  SENDGRID_WEBHOOK_PUBLIC_KEYS__MARKETING: MARKETING.publicKey.export({ type: "spki", format: "der" }).toString("base64"),
   STRIPE_WEBHOOK_SECRETS__EU: "whsec_source_eu",
   STRIPE_WEBHOOK_SECRETS__US: "whsec_source_us_old,whsec_source_us",
   SHOPIFY_WEBHOOK_SECRETS__STORE_A: "shpss_store_a",
@@ -113,6 +118,18 @@ describe("several sources per provider", () => {
     assert.deepEqual((await rowsByKey("hubspot", key)).map((r) => [r.source, r.dedupe_key]), [["app-2", `src:app-2:${key}`]]);
   });
 
+  test("a second SendGrid webhook verifies with its own public key", async () => {
+    const event = sendgridEvent();
+    const withDefaultKey = sendgridDelivery([event]);
+    const refused = await w.worker.post("/webhooks/sendgrid/marketing", withDefaultKey.payload, withDefaultKey.headers);
+    assert.equal(refused.status, 401, refused.text);
+    const own = sendgridDelivery([event], { privateKey: MARKETING.privateKey });
+    assert.equal((await w.worker.post("/webhooks/sendgrid", own.payload, own.headers)).status, 401, "its key is not the default's");
+    const res = await w.worker.post("/webhooks/sendgrid/marketing", own.payload, own.headers);
+    assert.equal(res.json?.status, "accepted", res.text);
+    assert.deepEqual((await rowsByKey("sendgrid", event.sg_event_id)).map((r) => r.source), ["marketing"]);
+  });
+
   test("/health reports each source by state and never a value", async () => {
     const res = await w.worker.get("/health");
     assert.deepEqual(res.json.sources, {
@@ -122,8 +139,9 @@ describe("several sources per provider", () => {
       "shopify:store-a": "enabled",
       "shopify:store-b": "enabled",
       "hubspot:app-2": "enabled",
+      "sendgrid:marketing": "enabled",
     });
-    for (const value of Object.values(SOURCES).slice(1)) assert.ok(!res.text.includes(value));
+    for (const value of Object.values(SOURCES).slice(2)) assert.ok(!res.text.includes(value));
   });
 
   test("the admin API filters events by source and shows it", async () => {
