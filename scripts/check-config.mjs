@@ -39,6 +39,14 @@ const PROVIDER_SECRET = Object.fromEntries(
   named((s) => s.rule === "secret_list" || s.rule === "public_keys").map((name) => [name.split("_")[0].toLowerCase(), name]),
 );
 
+/**
+ * A source's key setting (`<provider key setting>__<SOURCE>`, see WEBHOOK_SOURCES in the README):
+ * not in the table, named by the source. Secrets like the provider's own (a SendGrid public key
+ * may sit in [vars]).
+ */
+const SOURCE_KEY_SETTING = new RegExp(`^(${Object.values(PROVIDER_SECRET).join("|")})__[A-Z0-9_]+$`);
+const isSourceSecret = (name) => SOURCE_KEY_SETTING.test(name) && !name.startsWith("SENDGRID_WEBHOOK_PUBLIC_KEYS__");
+
 async function wranglerApi() {
   return import(path.join(ROOT, "node_modules/wrangler/wrangler-dist/cli.js"));
 }
@@ -134,7 +142,7 @@ export function staticProblems(config, configPath) {
       bad("[vars] ROUTES_JSON must be a JSON object of provider -> {event type -> [step names]}");
     }
   }
-  for (const name of SECRETS_NOT_IN_VARS) {
+  for (const name of [...SECRETS_NOT_IN_VARS, ...Object.keys(vars).filter(isSourceSecret)]) {
     if (text(name)) bad(`[vars] ${name} holds a secret: remove it from the config and set it as a secret`);
   }
   return problems;
@@ -142,7 +150,8 @@ export function staticProblems(config, configPath) {
 
 /** The secrets set (non-blank) in `env`, by name. */
 export function secretsFromEnv(env = process.env) {
-  return Object.fromEntries(SECRET_NAMES.filter((n) => env[n] && env[n].trim()).map((n) => [n, env[n]]));
+  const names = [...SECRET_NAMES, ...Object.keys(env).filter((n) => SOURCE_KEY_SETTING.test(n))];
+  return Object.fromEntries(names.filter((n) => env[n] && env[n].trim()).map((n) => [n, env[n]]));
 }
 
 /** Placeholders that make each provider "enabled" so that its other settings are checked. */
@@ -188,8 +197,11 @@ export async function runtimeProblems(config, secrets) {
     for (const m of health.misconfigured ?? []) {
       // A provider's own endpoint says what is wrong (503 detail: setting and problem, no value).
       let detail = `${m.setting} is invalid`;
-      if (m.affects in PROVIDER_SECRET) {
-        const answer = await mf.dispatchFetch(`http://localhost/webhooks/${m.affects}`, { method: "POST", body: "" });
+      // A source (`stripe:eu`) answers on its own path.
+      const [provider, source] = String(m.affects).split(":");
+      if (provider in PROVIDER_SECRET) {
+        const webhook = source ? `${provider}/${source}` : provider;
+        const answer = await mf.dispatchFetch(`http://localhost/webhooks/${webhook}`, { method: "POST", body: "" });
         const body = await answer.json().catch(() => ({}));
         if (body.error === "misconfigured" && body.detail) detail = body.detail;
       }
@@ -222,11 +234,16 @@ export async function checkConfig(configPath, { secrets = secretsFromEnv(), runt
 
 /** One line per provider: whether this deploy will set its secret. */
 export function describeSecrets(secrets) {
-  return Object.entries(PROVIDER_SECRET).map(([provider, name]) =>
+  const providers = Object.entries(PROVIDER_SECRET).map(([provider, name]) =>
     secrets[name]
       ? `${provider}: ${name} from the environment`
       : `${provider}: ${name} not set here (the value already on Cloudflare, if any, is kept)`,
   );
+  const sources = Object.keys(secrets)
+    .filter((name) => SOURCE_KEY_SETTING.test(name))
+    .sort()
+    .map((name) => `source: ${name} from the environment`);
+  return [...providers, ...sources];
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
@@ -239,4 +256,5 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   }
   console.log(`config check passed: ${path.relative(process.cwd(), configPath) || configPath}`);
   if (health) console.log(`destinations: ${JSON.stringify(health.destinations)}`);
+  if (health && Object.keys(health.sources ?? {}).length) console.log(`sources: ${JSON.stringify(health.sources)}`);
 }

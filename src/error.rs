@@ -14,6 +14,8 @@ pub enum AppError {
     },
     /// No secret configured for this provider: it never accepts unverified input.
     ProviderDisabled,
+    /// `/webhooks/{provider}/{source}` names no source declared for the provider.
+    SourceNotFound,
     PayloadTooLarge {
         limit: u64,
     },
@@ -53,7 +55,10 @@ pub const ALLOW_POST: &str = "POST";
 impl AppError {
     pub fn status(&self) -> u16 {
         match self {
-            AppError::NotFound | AppError::ProviderDisabled | AppError::BackfillDisabled => 404,
+            AppError::NotFound
+            | AppError::ProviderDisabled
+            | AppError::BackfillDisabled
+            | AppError::SourceNotFound => 404,
             AppError::MethodNotAllowed { .. } => 405,
             AppError::PayloadTooLarge { .. } => 413,
             AppError::Verification(VerifyError::EmptyBody) => 400,
@@ -71,6 +76,7 @@ impl AppError {
             AppError::NotFound => "not_found",
             AppError::MethodNotAllowed { .. } => "method_not_allowed",
             AppError::ProviderDisabled => "provider_disabled",
+            AppError::SourceNotFound => "source_not_found",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
             AppError::Verification(e) => e.code(),
             AppError::Unparsable(e) => e.code(),

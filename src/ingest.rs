@@ -19,6 +19,7 @@ use edgehooks_handlers::providers::{
     ProviderKeys, Verification,
 };
 use edgehooks_handlers::routes::RouteTable;
+use edgehooks_handlers::sources::{scope_delivery, validate_source_name};
 use edgehooks_handlers::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
 use futures_util::StreamExt;
 use serde_json::json;
@@ -83,6 +84,8 @@ struct Summary {
     /// Malformed elements of a batch, each kept as its own rejected row.
     rejected: usize,
     key_index: Option<usize>,
+    /// The source of `/webhooks/{provider}/{source}`; `None` on the default path.
+    source: Option<String>,
 }
 
 impl Summary {
@@ -107,9 +110,13 @@ pub async fn handle(
     env: &Env,
     ctx: &Context,
     provider: Provider,
+    source: Option<String>,
 ) -> Result<Response, AppError> {
     let started = Date::now().as_millis() as i64;
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        source: source.clone(),
+        ..Summary::default()
+    };
     let result = ingest(req, env, ctx, provider, started, &mut summary).await;
     log_request(provider, &summary, &result, started);
     result
@@ -124,12 +131,15 @@ async fn ingest(
     started: i64,
     summary: &mut Summary,
 ) -> Result<Response, AppError> {
+    let source = summary.source.clone();
     let Delivery {
-        accepted,
+        mut accepted,
         settings,
         routes,
         db,
-    } = read_and_verify(req, env, provider, started).await?;
+    } = read_and_verify(req, env, provider, source.as_deref(), started).await?;
+    // A named source's events carry it, and dedupe within it.
+    scope_delivery(source.as_deref(), &mut accepted);
     summary.describe(accepted.key_index, &accepted.events);
     summary.rejected = accepted.rejected.len();
     if let Some(error) = accepted.all_rejected() {
@@ -141,6 +151,7 @@ async fn ingest(
             started,
             &[],
             &accepted.rejected,
+            source.as_deref(),
         )
         .await?;
         return Err(AppError::Unparsable(error.clone()));
@@ -157,7 +168,15 @@ async fn ingest(
             steps: routing.plan(&routes, &facts(provider, event)),
         })
         .collect();
-    let inserted = store(&db, provider, &accepted, started, &planned).await?;
+    let inserted = store(
+        &db,
+        provider,
+        source.as_deref(),
+        &accepted,
+        started,
+        &planned,
+    )
+    .await?;
 
     // Committed: everything below may run after the answer.
     let new_step_ids: Vec<String> = planned
@@ -193,6 +212,21 @@ struct Delivery {
     db: D1Database,
 }
 
+/// The configuration of `provider`'s default path or of its `source`: a name that is not valid,
+/// or not declared for the provider, is `404 source_not_found`.
+fn source_config(
+    env: &Env,
+    provider: Provider,
+    source: Option<&str>,
+) -> Result<ProviderConfig, AppError> {
+    if source.is_some_and(|name| validate_source_name(name).is_err()) {
+        return Err(AppError::SourceNotFound);
+    }
+    config(env)
+        .source(provider, source)?
+        .ok_or(AppError::SourceNotFound)
+}
+
 /// Phase 1: the provider's configuration, the signature header before the body, the body
 /// within its limit, then verify and parse. A forged request is only counted in memory; a
 /// verified but unparsable one is kept as a rejected row.
@@ -200,13 +234,14 @@ async fn read_and_verify(
     mut req: Request,
     env: &Env,
     provider: Provider,
+    source: Option<&str>,
     started: i64,
 ) -> Result<Delivery, AppError> {
     let ProviderConfig {
         keys,
         settings,
         routes,
-    } = config(env).provider(provider)?;
+    } = source_config(env, provider, source)?;
     if keys.is_empty() {
         return Err(AppError::ProviderDisabled);
     }
@@ -249,7 +284,14 @@ async fn read_and_verify(
             error: reason,
         }) => {
             // Verified but unusable: keep it for admins so nothing the provider sent is lost.
-            db::insert_rejected(&db, provider, key_index, &body, reason.code(), started).await?;
+            let rejected = db::RejectedDelivery {
+                provider,
+                source,
+                key_index,
+                body: &body,
+                error: reason.code(),
+            };
+            db::insert_rejected(&db, rejected, started).await?;
             Err(AppError::Unparsable(reason))
         }
     }
@@ -300,6 +342,7 @@ async fn dedupe_by_hint<'a>(
 async fn store(
     db: &D1Database,
     provider: Provider,
+    source: Option<&str>,
     accepted: &Accepted,
     started: i64,
     planned: &[PlannedEvent<'_>],
@@ -314,6 +357,7 @@ async fn store(
         started,
         planned,
         &accepted.rejected,
+        source,
     )
     .await?;
     Ok(inserted)
@@ -395,6 +439,7 @@ fn log_request(
     };
     let fields = json!({
         "provider": provider.slug(),
+        "source": summary.source,
         "outcome": outcome,
         "status": status,
         "error": error.map(AppError::code),

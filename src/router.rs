@@ -19,16 +19,17 @@ pub async fn route(req: Request, env: &Env, ctx: &Context) -> Response {
             Method::Get | Method::Head => Ok(json_response(&config::health(env), 200)),
             _ => Err(AppError::MethodNotAllowed { allow: ALLOW_GET }),
         },
-        ["", "webhooks", slug] => match Provider::from_slug(slug) {
+        ["", "webhooks", slug] | ["", "webhooks", slug, _] => match Provider::from_slug(slug) {
             None => Err(AppError::NotFound),
             Some(_) if method != Method::Post => {
                 Err(AppError::MethodNotAllowed { allow: ALLOW_POST })
             }
             // Ingest logs its own request line, misconfiguration included.
             Some(provider) => {
-                return ingest::handle(req, env, ctx, provider)
+                let source = path.split('/').nth(3).map(str::to_string);
+                return ingest::handle(req, env, ctx, provider, source)
                     .await
-                    .unwrap_or_else(|e| e.to_response())
+                    .unwrap_or_else(|e| e.to_response());
             }
         },
         ["", "admin"] | ["", "admin", ""] => admin::page(&req),

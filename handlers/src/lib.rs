@@ -50,6 +50,7 @@ pub mod request_url;
 pub mod retention;
 pub mod retry;
 pub mod routes;
+pub mod sources;
 pub mod standard_webhooks;
 pub mod time;
 pub mod webhook;

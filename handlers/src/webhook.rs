@@ -135,6 +135,9 @@ pub struct ParsedEvent {
     /// travel in unsigned headers (Shopify): a signed body re-posted with fresh ids collides on
     /// it. `None` when the provider's dedupe key is itself signed.
     pub content_key: Option<String>,
+    /// The source it arrived on (`/webhooks/{provider}/{source}`); `None` for the default
+    /// path. Set by [`crate::sources::scope_delivery`], which also scopes the dedupe keys.
+    pub source: Option<String>,
 }
 
 /// A malformed element of a verified batch: kept as its own rejected row, never costing the

@@ -93,7 +93,7 @@ async function loadEvents(reset) {
     const steps = e.steps ? `${e.steps_done}/${e.steps} done${e.steps_dead ? `, ${e.steps_dead} dead` : ""}` : "none";
     tbody.append(el("tr", { "data-event-id": e.id, onclick: () => showEvent(e.id) },
       el("td", {}, time(e.received_at)),
-      el("td", {}, e.provider),
+      el("td", {}, e.provider, e.source ? el("div", { class: "muted" }, `source ${e.source}`) : ""),
       el("td", {}, e.type, e.status === "rejected" ? el("div", {}, badge("rejected"), " ", rejection(e)) : ""),
       el("td", { class: "mono" }, e.dedupe_key, e.account ? el("div", { class: "muted" }, e.account) : ""),
       el("td", {}, steps)));
@@ -116,7 +116,7 @@ async function showEvent(id) {
   const { event: e, steps, timeline } = await api(`events/${encodeURIComponent(id)}`);
   const detail = $("#detail");
   const meta = el("dl", {});
-  for (const [k, v] of [["id", e.id], ["provider", e.provider], ["type", e.type], ["status", e.status],
+  for (const [k, v] of [["id", e.id], ["provider", e.provider], ["source", e.source || "default"], ["type", e.type], ["status", e.status],
     ["dedupe key", e.dedupe_key], ["account", e.account], ["occurred", time(e.occurred_at)],
     ["received", time(e.received_at)], ["error", e.error], ["batch element", e.batch_index],
     ["secret #", e.key_index], ["bytes", e.payload_bytes]]) {

@@ -11,12 +11,13 @@
 //! | GET | `rejections` | verification failures per provider and reason (`?hours=24`) |
 //! | GET | `backfill` | the Stripe backfill: enabled or not, checkpoint, last runs |
 //! | POST | `backfill/stripe` | one bounded backfill run (`{"since", "dry_run", "cursor"}`) |
+//! | POST | `replay` | bulk replay by filter, a page per call with a pass cursor (dry run first) |
 //!
 //! Every response body passes through [`scrub`], which replaces any configured secret value.
 
 use edgehooks_handlers::admin::{
-    parse_bool, scrub, steps_to_add, Cursor, EventQuery, FilterError, RedriveFilter, ReplayAction,
-    STEP_STATUSES,
+    parse_bool, scrub, steps_to_add, BulkReplay, Cursor, EventQuery, FilterError, RedriveFilter,
+    ReplayAction, STEP_STATUSES,
 };
 use edgehooks_handlers::ids;
 use edgehooks_handlers::request_url;
@@ -107,10 +108,16 @@ pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Respon
         ["backfill", "stripe"] if post => {
             crate::backfill::admin_run(env, &db, &read_body(&mut req).await?).await?
         }
+        ["replay"] if post => {
+            let dry_run = dry_run_param(&pairs)?;
+            let body = read_body(&mut req).await?;
+            let request = BulkReplay::from_json(&body, dry_run, now_ms())?;
+            super::bulk_replay::bulk_replay(env, &db, &request).await?
+        }
         ["stats"] | ["events"] | ["events", _] | ["dead"] | ["rejections"] | ["backfill"] => {
             return Err(AppError::MethodNotAllowed { allow: ALLOW_GET })
         }
-        ["events", _, "replay"] | ["redrive"] | ["backfill", "stripe"] => {
+        ["events", _, "replay"] | ["redrive"] | ["backfill", "stripe"] | ["replay"] => {
             return Err(AppError::MethodNotAllowed { allow: ALLOW_POST })
         }
         _ => return Err(AppError::NotFound),
@@ -192,7 +199,7 @@ async fn event(db: &worker::D1Database, id: &str) -> Result<Value, AppError> {
 /// that it does not have yet (`added_steps`). A dry run only lists both. A broken `ROUTES_JSON`
 /// for the provider answers `503 misconfigured` (planning with the wrong routes could not be
 /// undone), as ingest does.
-async fn replay(
+pub(super) async fn replay(
     env: &Env,
     db: &worker::D1Database,
     id: &str,

@@ -1,6 +1,7 @@
 //! The admin page's static assets, compiled into the worker: `admin.html`, `admin.js` and
-//! `admin.css`, the connections screen's `connections.js` and `connections.css`, and
-//! `backfill.js` (the Stripe backfill panel); no build step. Served without authentication because they contain no data;
+//! `admin.css`, the connections screen's `connections.js` and `connections.css`, `backfill.js`
+//! (the Stripe backfill panel) and `bulk-replay.js` (the bulk replay panel); no build step.
+//! Served without authentication because they contain no data;
 //! every API call the script makes carries the bearer token. A strict Content-Security-Policy
 //! allows only these same-origin assets.
 
@@ -14,6 +15,8 @@ const BACKFILL_JS: &str = include_str!("backfill.js");
 const CSS: &str = include_str!("admin.css");
 const GATEWAY_JS: &str = include_str!("connections.js");
 const GATEWAY_CSS: &str = include_str!("connections.css");
+/// The bulk replay panel (its own file; uses admin.js's helpers).
+const BULK_REPLAY_JS: &str = include_str!("bulk-replay.js");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
                    img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -44,7 +47,7 @@ pub fn page(req: &Request) -> Result<Response, AppError> {
     serve(req, HTML, "text/html; charset=utf-8")
 }
 
-/// `GET /admin/admin.js`, `GET /admin/backfill.js`, `GET /admin/admin.css`.
+/// `GET /admin/{admin.js, admin.css, connections.js, connections.css, backfill.js, bulk-replay.js}`.
 pub fn asset(req: &Request, name: &str) -> Result<Response, AppError> {
     match name {
         "admin.js" => serve(req, JS, "text/javascript; charset=utf-8"),
@@ -52,6 +55,7 @@ pub fn asset(req: &Request, name: &str) -> Result<Response, AppError> {
         "admin.css" => serve(req, CSS, "text/css; charset=utf-8"),
         "connections.js" => serve(req, GATEWAY_JS, "text/javascript; charset=utf-8"),
         "connections.css" => serve(req, GATEWAY_CSS, "text/css; charset=utf-8"),
+        "bulk-replay.js" => serve(req, BULK_REPLAY_JS, "text/javascript; charset=utf-8"),
         _ => Err(AppError::NotFound),
     }
 }

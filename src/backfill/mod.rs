@@ -28,7 +28,7 @@ mod circuit;
 pub use admin::{admin_run, admin_status};
 
 use crate::config::config;
-use crate::db::{self, Origin, PlannedEvent, RunRecord};
+use crate::db::{self, PlannedEvent, RunRecord};
 use crate::dispatch::send_steps;
 use crate::downstream::call_reading;
 use crate::ingest::facts;
@@ -207,15 +207,7 @@ async fn ingest(
             steps: routing.plan(&settings.routes, &facts(Provider::Stripe, event)),
         })
         .collect();
-    let inserted = db::insert_planned(
-        db,
-        Provider::Stripe,
-        Origin::Backfill,
-        None,
-        now_ms(),
-        &planned,
-    )
-    .await?;
+    let inserted = db::insert_backfilled(db, Provider::Stripe, now_ms(), &planned).await?;
     let step_ids: Vec<String> = planned
         .iter()
         .zip(&inserted)

@@ -14,7 +14,7 @@ use worker::{D1Database, Result};
 
 use super::{changes, insert_step, num, statement};
 
-fn bind(args: &[SqlArg]) -> Vec<JsValue> {
+pub(crate) fn bind(args: &[SqlArg]) -> Vec<JsValue> {
     args.iter()
         .map(|a| match a {
             SqlArg::Text(t) => JsValue::from_str(t),
@@ -28,6 +28,9 @@ fn bind(args: &[SqlArg]) -> Vec<JsValue> {
 pub struct EventSummary {
     pub id: String,
     pub provider: String,
+    /// The source it arrived on; `None` for the default path.
+    #[serde(default)]
+    pub source: Option<String>,
     pub dedupe_key: String,
     #[serde(rename = "type")]
     pub event_type: String,
@@ -48,7 +51,7 @@ pub struct EventSummary {
 /// The columns of an event summary (steps done: the lifecycle's finished set).
 fn summary_columns() -> String {
     format!(
-        "e.id, e.provider, e.dedupe_key, e.type, e.account, e.occurred_at, \
+        "e.id, e.provider, e.source, e.dedupe_key, e.type, e.account, e.occurred_at, \
          e.received_at, e.status, e.payload_bytes, e.redacted_at, e.error, e.batch_index, \
          (SELECT COUNT(*) FROM steps s WHERE s.event_id = e.id) AS steps, \
          (SELECT COUNT(*) FROM steps s WHERE s.event_id = e.id \

@@ -20,6 +20,7 @@ use edgehooks_handlers::downstream::planned_entity;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::rejections::Bucket;
 use edgehooks_handlers::routes::StepKind;
+use edgehooks_handlers::sources::scoped_key;
 use edgehooks_handlers::webhook::{ParsedEvent, Provider, RejectedElement};
 use std::collections::HashSet;
 
@@ -41,15 +42,38 @@ impl PlannedEvent<'_> {
     }
 }
 
+/// What every event row of one insert shares: `?1` provider, `?2` received at, `?3` key index
+/// (NULL for a backfill: nothing was signed), `?4` origin, `?5` source (NULL on the default path).
+#[derive(Clone, Copy)]
+struct StoredAs<'a> {
+    provider: Provider,
+    origin: Origin,
+    key_index: Option<usize>,
+    source: Option<&'a str>,
+    now_ms: i64,
+}
+
+impl StoredAs<'_> {
+    fn shared_args(&self) -> Vec<worker::wasm_bindgen::JsValue> {
+        vec![
+            self.provider.slug().into(),
+            num(self.now_ms),
+            opt_num(self.key_index.map(|k| k as i64)),
+            self.origin.as_str().into(),
+            opt_text(self.source),
+        ]
+    }
+}
+
 /// D1 binds at most this many parameters per statement ("Maximum bound parameters per query",
 /// D1 platform limits).
 const MAX_PARAMS: usize = 100;
-/// Event rows per multi-row INSERT: 4 parameters shared by the statement, 8 per row.
-const EVENTS_PER_STATEMENT: usize = (MAX_PARAMS - 4) / 8;
+/// Event rows per multi-row INSERT: 5 parameters shared by the statement, 8 per row.
+const EVENTS_PER_STATEMENT: usize = (MAX_PARAMS - 5) / 8;
 /// Step rows per multi-row INSERT: 1 shared parameter, 5 per row.
 const STEPS_PER_STATEMENT: usize = (MAX_PARAMS - 1) / 5;
-/// Rejected batch elements per multi-row INSERT: 3 shared parameters, 6 per row.
-const REJECTED_PER_STATEMENT: usize = (MAX_PARAMS - 3) / 6;
+/// Rejected batch elements per multi-row INSERT: 4 shared parameters, 6 per row.
+const REJECTED_PER_STATEMENT: usize = (MAX_PARAMS - 4) / 6;
 /// Events (or rejected elements) per D1 `batch` call. A batch is one transaction and one
 /// subrequest: each call stays small (a few dozen statements, well inside D1's 30 s query
 /// limit), and a delivery of `MAX_BODY_BYTES` (~3,000 small SendGrid events) takes about a
@@ -89,20 +113,20 @@ pub async fn insert_events(
     now_ms: i64,
     planned: &[PlannedEvent<'_>],
     rejected: &[RejectedElement],
+    source: Option<&str>,
 ) -> Result<Vec<bool>> {
-    let inserted = insert_planned(
-        db,
+    let stored = StoredAs {
         provider,
-        Origin::Webhook,
-        Some(key_index),
+        origin: Origin::Webhook,
+        key_index: Some(key_index),
+        source,
         now_ms,
-        planned,
-    )
-    .await?;
+    };
+    let inserted = insert_planned(db, stored, planned).await?;
     for chunk in rejected.chunks(EVENTS_PER_D1_BATCH) {
         let statements = chunk
             .chunks(REJECTED_PER_STATEMENT)
-            .map(|rows| rejected_elements_statement(db, provider, key_index, now_ms, rows))
+            .map(|rows| rejected_elements_statement(db, &stored, rows))
             .collect::<Result<Vec<_>>>()?;
         db.batch(statements).await?;
     }
@@ -127,23 +151,15 @@ impl Origin {
     }
 }
 
-/// Insert events with their planned steps (see [`insert_events`]), stored with `origin`. The
-/// same statements whatever the origin: a webhook and a backfill of one event collide on
-/// `(provider, dedupe_key)` and D1 keeps exactly one. Returns, per event, whether it is new.
-pub async fn insert_planned(
+/// Insert events with their planned steps (see [`insert_events`]), stored with their origin and
+/// source. The same statements whatever the origin: a webhook and a backfill of one event
+/// collide on `(provider, dedupe_key)` and D1 keeps exactly one. Returns, per event, whether it
+/// is new.
+async fn insert_planned(
     db: &D1Database,
-    provider: Provider,
-    origin: Origin,
-    key_index: Option<usize>,
-    now_ms: i64,
+    stored: StoredAs<'_>,
     planned: &[PlannedEvent<'_>],
 ) -> Result<Vec<bool>> {
-    let stored = StoredAs {
-        provider,
-        origin,
-        key_index,
-        now_ms,
-    };
     let mut inserted = HashSet::new();
     for chunk in planned.chunks(EVENTS_PER_D1_BATCH) {
         inserted.extend(insert_event_chunk(db, stored, chunk).await?);
@@ -154,13 +170,22 @@ pub async fn insert_planned(
         .collect())
 }
 
-/// What every event row of one insert shares.
-#[derive(Clone, Copy)]
-struct StoredAs {
+/// Store events a backfill listed from the provider's API (origin `backfill`, no key index,
+/// the default source), with their planned steps. Returns, per event, whether it is new.
+pub async fn insert_backfilled(
+    db: &D1Database,
     provider: Provider,
-    origin: Origin,
-    key_index: Option<usize>,
     now_ms: i64,
+    planned: &[PlannedEvent<'_>],
+) -> Result<Vec<bool>> {
+    let stored = StoredAs {
+        provider,
+        origin: Origin::Backfill,
+        key_index: None,
+        source: None,
+        now_ms,
+    };
+    insert_planned(db, stored, planned).await
 }
 
 /// One multi-row INSERT of events (at most `EVENTS_PER_STATEMENT`). `ON CONFLICT DO NOTHING`
@@ -168,27 +193,22 @@ struct StoredAs {
 /// dedupe_key)` or `(provider, content_key)`; `RETURNING id` names the rows inserted.
 fn events_statement(
     db: &D1Database,
-    stored: StoredAs,
+    stored: StoredAs<'_>,
     chunk: &[PlannedEvent<'_>],
 ) -> Result<D1PreparedStatement> {
     let mut sql = String::from(
         "INSERT INTO events (id, provider, dedupe_key, type, account, occurred_at, received_at, \
-         status, key_index, payload, payload_bytes, content_key, origin) VALUES ",
+         status, key_index, payload, payload_bytes, content_key, origin, source) VALUES ",
     );
-    let mut args = vec![
-        stored.provider.slug().into(),
-        num(stored.now_ms),
-        opt_num(stored.key_index.map(|k| k as i64)),
-        stored.origin.as_str().into(),
-    ];
+    let mut args = stored.shared_args();
     for (row, plan) in chunk.iter().enumerate() {
         let e = plan.event;
-        let p = 5 + row * 8;
+        let p = 6 + row * 8;
         if row > 0 {
             sql.push(',');
         }
         sql.push_str(&format!(
-            "(?{p}, ?1, ?{}, ?{}, ?{}, ?{}, ?2, 'accepted', ?3, ?{}, ?{}, ?{}, ?4)",
+            "(?{p}, ?1, ?{}, ?{}, ?{}, ?{}, ?2, 'accepted', ?3, ?{}, ?{}, ?{}, ?4, ?5)",
             p + 1,
             p + 2,
             p + 3,
@@ -216,12 +236,10 @@ fn events_statement(
 /// ids of the events it inserted.
 async fn insert_event_chunk(
     db: &D1Database,
-    stored: StoredAs,
+    stored: StoredAs<'_>,
     planned: &[PlannedEvent<'_>],
 ) -> Result<Vec<String>> {
-    let StoredAs {
-        provider, now_ms, ..
-    } = stored;
+    let (provider, now_ms) = (stored.provider, stored.now_ms);
     let mut statements = planned
         .chunks(EVENTS_PER_STATEMENT)
         .map(|chunk| events_statement(db, stored, chunk))
@@ -278,23 +296,28 @@ async fn insert_event_chunk(
 /// element's dedupe key is stable across the provider's retries, so a retry adds no row.
 fn rejected_elements_statement(
     db: &D1Database,
-    provider: Provider,
-    key_index: usize,
-    now_ms: i64,
+    stored: &StoredAs<'_>,
     rows: &[RejectedElement],
 ) -> Result<D1PreparedStatement> {
+    let provider = stored.provider;
     let mut sql = String::from(
         "INSERT INTO events (id, provider, dedupe_key, type, received_at, status, key_index, \
-         payload, payload_bytes, error, batch_index) VALUES ",
+         payload, payload_bytes, error, batch_index, source) VALUES ",
     );
-    let mut args = vec![provider.slug().into(), num(now_ms), num(key_index as i64)];
+    // ?1 provider, ?2 received at, ?3 key index, ?4 source.
+    let mut args = vec![
+        provider.slug().into(),
+        num(stored.now_ms),
+        opt_num(stored.key_index.map(|k| k as i64)),
+        opt_text(stored.source),
+    ];
     for (row, element) in rows.iter().enumerate() {
-        let p = 4 + row * 6;
+        let p = 5 + row * 6;
         if row > 0 {
             sql.push(',');
         }
         sql.push_str(&format!(
-            "(?{p}, ?1, ?{}, 'unparsable', ?2, 'rejected', ?3, ?{}, ?{}, ?{}, ?{})",
+            "(?{p}, ?1, ?{}, 'unparsable', ?2, 'rejected', ?3, ?{}, ?{}, ?{}, ?{}, ?4)",
             p + 1,
             p + 2,
             p + 3,
@@ -372,22 +395,37 @@ pub(crate) fn insert_step(
     steps_statement(db, &[row], now_ms)
 }
 
-/// Keep a delivery that verified but could not be parsed, for admins (status `rejected`).
+/// A delivery that verified but could not be parsed.
+pub struct RejectedDelivery<'a> {
+    pub provider: Provider,
+    pub source: Option<&'a str>,
+    pub key_index: usize,
+    pub body: &'a [u8],
+    pub error: &'a str,
+}
+
+/// Keep a delivery that verified but could not be parsed, for admins (status `rejected`),
+/// deduplicated within its source.
 pub async fn insert_rejected(
     db: &D1Database,
-    provider: Provider,
-    key_index: usize,
-    body: &[u8],
-    error: &str,
+    rejected: RejectedDelivery<'_>,
     now_ms: i64,
 ) -> Result<()> {
-    let dedupe_key = ids::rejected_delivery_key(body);
+    let RejectedDelivery {
+        provider,
+        source,
+        key_index,
+        body,
+        error,
+    } = rejected;
+    let dedupe_key = scoped_key(source, &ids::rejected_delivery_key(body));
     let id = ids::event_id(provider, &dedupe_key);
     let payload = String::from_utf8_lossy(body);
     statement(
         db,
         "INSERT INTO events (id, provider, dedupe_key, type, received_at, status, key_index, \
-         payload, payload_bytes, error) VALUES (?1, ?2, ?3, 'unparsable', ?4, 'rejected', ?5, ?6, ?7, ?8) \
+         payload, payload_bytes, error, source) \
+         VALUES (?1, ?2, ?3, 'unparsable', ?4, 'rejected', ?5, ?6, ?7, ?8, ?9) \
          ON CONFLICT (provider, dedupe_key) DO NOTHING",
         &[
             id.as_str().into(),
@@ -398,6 +436,7 @@ pub async fn insert_rejected(
             payload.as_ref().into(),
             num(body.len() as i64),
             error.into(),
+            opt_text(source),
         ],
     )?
     .run()

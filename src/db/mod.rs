@@ -32,6 +32,7 @@
 pub mod admin;
 mod attempts;
 mod backfill;
+pub mod bulk_replay;
 mod claims;
 pub mod connections;
 mod customers;

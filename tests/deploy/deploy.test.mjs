@@ -64,6 +64,8 @@ describe("scripts/deploy --dry-run", () => {
     ["a ROUTES_JSON that is not JSON", (t) => t.replace(/^ROUTES_JSON = .*$/m, `ROUTES_JSON = '{"stripe": '`), /ROUTES_JSON is not valid JSON/],
     ["a ROUTES_JSON step the worker does not know", (t) => t.replace(/^ROUTES_JSON = .*$/m, `ROUTES_JSON = '{"stripe": {"invoice.paid": ["fax.send"]}}'`), /ROUTES_JSON: `stripe` `invoice.paid`: unknown step `fax.send`.*affects stripe/],
     ["a secret written into [vars]", (t) => t.replace(/^\[vars\]$/m, '[vars]\nSTRIPE_API_KEY = "sk_live_oops"'), /\[vars\] STRIPE_API_KEY holds a secret/],
+    ["a WEBHOOK_SOURCES entry that is not provider:source", (t) => t.replace(/^WEBHOOK_SOURCES = .*$/m, 'WEBHOOK_SOURCES = "stripe:eu,paypal:x"'), /WEBHOOK_SOURCES is invalid \(affects sources: the worker would answer 503/],
+    ["a source secret written into [vars]", (t) => t.replace(/^\[vars\]$/m, '[vars]\nSTRIPE_WEBHOOK_SECRETS__EU = "sk_live_oops"'), /\[vars\] STRIPE_WEBHOOK_SECRETS__EU holds a secret/],
     ["TOML that does not parse", (t) => t.replace('name = "edgehooks"', 'name = "edgehooks'), /Invalid TOML|broken-toml\.toml/],
   ];
   for (const [what, edit, message] of broken) {
@@ -83,6 +85,25 @@ describe("scripts/deploy --dry-run", () => {
     assert.equal(r.status, 1, r.all);
     assert.match(r.stderr, /STRIPE_WEBHOOK_SECRETS: entry 1 of the comma-separated list is empty \(affects stripe/);
     assert.doesNotMatch(r.all, /whsec_first_value_123|whsec_second_value_456/);
+  });
+});
+
+describe("scripts/deploy --dry-run with sources", () => {
+  const withSources = () => brokenConfig("sources", (t) => t.replace(/^WEBHOOK_SOURCES = .*$/m, 'WEBHOOK_SOURCES = "stripe:eu,shopify:store-a"'));
+
+  test("fails on a malformed source secret in the environment, naming its setting without its value", () => {
+    const r = dryRun({ EDGEHOOKS_WRANGLER_CONFIG: withSources(), STRIPE_WEBHOOK_SECRETS__EU: "whsec_eu_first_123,,whsec_eu_second_456" });
+    assert.equal(r.status, 1, r.all);
+    assert.match(r.stderr, /STRIPE_WEBHOOK_SECRETS__EU \(source `eu`\): entry 1 of the comma-separated list is empty \(affects stripe:eu/);
+    assert.doesNotMatch(r.all, /whsec_eu_first_123|whsec_eu_second_456/);
+  });
+
+  test("the config check reports each source's state by name and the deploy names its secrets", () => {
+    const file = withSources();
+    const check = run("node", ["scripts/check-config.mjs", file], { SHOPIFY_WEBHOOK_SECRETS__STORE_A: "shpss_store_a_value" });
+    assert.equal(check.status, 0, check.all);
+    assert.match(check.stdout, /^sources: \{"shopify:store-a":"enabled","stripe:eu":"disabled"\}$/m);
+    assert.doesNotMatch(check.all, /shpss_store_a_value/);
   });
 });
 

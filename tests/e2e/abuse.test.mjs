@@ -188,9 +188,14 @@ describe("abuse", () => {
   });
 
   test("unknown providers and paths are 404, wrong methods 405 with Allow", async () => {
-    for (const path of ["/webhooks/paypal", "/webhooks/", "/webhooks", "/webhooks/stripe/extra", "/webhooks/Stripe", "/webhooks/stripe%00", "/webhooks/..%2fadmin", "/"]) {
+    for (const path of ["/webhooks/paypal", "/webhooks/", "/webhooks", "/webhooks/stripe/extra/more", "/webhooks/Stripe", "/webhooks/stripe%00", "/webhooks/..%2fadmin", "/"]) {
       const res = await send(path, "{}", { "content-type": "application/json" });
       assert.deepEqual([path, res.status, res.json], [path, 404, { error: "not_found" }]);
+    }
+    // A third segment names a source: none is declared here.
+    for (const path of ["/webhooks/stripe/extra", "/webhooks/stripe/", "/webhooks/stripe/..%2fadmin"]) {
+      const res = await send(path, "{}", { "content-type": "application/json" });
+      assert.deepEqual([path, res.status, res.json], [path, 404, { error: "source_not_found" }]);
     }
     for (const method of ["GET", "PUT", "DELETE", "PATCH", "OPTIONS"]) {
       const res = await send("/webhooks/stripe", method === "GET" || method === "OPTIONS" ? undefined : "{}", {}, method);
@@ -210,6 +215,7 @@ describe("abuse", () => {
       ["/admin/api/events/evt_x", "DELETE", "GET, HEAD"],
       ["/admin/api/rejections", "POST", "GET, HEAD"],
       ["/admin/api/redrive", "GET", "POST"],
+      ["/admin/api/replay", "GET", "POST"],
       ["/admin/api/events/evt_x/replay", "GET", "POST"],
     ]) {
       const res = await send(path, method === "GET" ? undefined : "{}", auth, method);

@@ -11,20 +11,21 @@ use super::{
 };
 use crate::admin::like_contains;
 use crate::routes::Destination;
+use crate::sources::{validate_source_name, DEFAULT_SOURCE};
 use crate::webhook::Provider;
 
-fn limit_from(text: &str, max: i64) -> Result<i64, FilterError> {
+pub(crate) fn limit_from(text: &str, max: i64) -> Result<i64, FilterError> {
     match text.trim().parse::<i64>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(invalid(format!("limit must be 1..={max}"))),
     }
 }
 
-fn time_param(name: &str, text: &str) -> Result<i64, FilterError> {
+pub(crate) fn time_param(name: &str, text: &str) -> Result<i64, FilterError> {
     parse_time(text).ok_or_else(|| invalid(format!("{name} must be Unix ms or RFC 3339")))
 }
 
-fn one_of(name: &str, value: &str, allowed: &[&str]) -> Result<String, FilterError> {
+pub(crate) fn one_of(name: &str, value: &str, allowed: &[&str]) -> Result<String, FilterError> {
     if allowed.contains(&value) {
         Ok(value.to_string())
     } else {
@@ -35,10 +36,23 @@ fn one_of(name: &str, value: &str, allowed: &[&str]) -> Result<String, FilterErr
     }
 }
 
+/// A `source` filter: a valid source name, or `default` for the default path.
+pub(crate) fn source_param(value: &str) -> Result<String, FilterError> {
+    if value == DEFAULT_SOURCE || validate_source_name(value).is_ok() {
+        Ok(value.to_string())
+    } else {
+        Err(invalid(
+            "source must be `default` or a source name (a-z, 0-9, '-', '_', at most 40)",
+        ))
+    }
+}
+
 /// The validated filters of `GET /admin/api/events`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventQuery {
     pub provider: Option<String>,
+    /// `default` selects the default path's events (a NULL source).
+    pub source: Option<String>,
     pub event_type: Option<String>,
     pub status: Option<String>,
     pub step_status: Option<String>,
@@ -69,6 +83,7 @@ impl EventQuery {
                     })?;
                     query.provider = Some(p.slug().to_string());
                 }
+                "source" => query.source = Some(source_param(value)?),
                 "type" => query.event_type = Some(value.to_string()),
                 "status" => query.status = Some(one_of("status", value, &EVENT_STATUSES)?),
                 "step_status" => {
@@ -101,6 +116,11 @@ impl EventQuery {
         };
         if let Some(p) = &self.provider {
             text("e.provider = ?", p, &mut conditions);
+        }
+        match self.source.as_deref() {
+            Some(DEFAULT_SOURCE) => conditions.push("e.source IS NULL".into()),
+            Some(s) => text("e.source = ?", s, &mut conditions),
+            None => {}
         }
         if let Some(t) = &self.event_type {
             text("e.type = ?", t, &mut conditions);
@@ -157,7 +177,7 @@ pub struct RedriveFilter {
     pub dry_run: bool,
 }
 
-fn json_time(body: &Value, name: &str) -> Result<Option<i64>, FilterError> {
+pub(crate) fn json_time(body: &Value, name: &str) -> Result<Option<i64>, FilterError> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
@@ -171,7 +191,7 @@ fn json_time(body: &Value, name: &str) -> Result<Option<i64>, FilterError> {
     }
 }
 
-fn json_text(body: &Value, name: &str) -> Result<Option<String>, FilterError> {
+pub(crate) fn json_text(body: &Value, name: &str) -> Result<Option<String>, FilterError> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
@@ -296,5 +316,28 @@ mod tests {
         };
         let bound: Vec<String> = serde_json::from_str(json).unwrap();
         assert_eq!(bound, ids);
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_source_filter_selects_a_source_or_the_default_path() {
+        let named = EventQuery::from_pairs(&pairs(&[("source", "eu")])).unwrap();
+        let (sql, args) = named.where_clause();
+        assert!(sql.contains("e.source = ?"));
+        assert_eq!(args, [SqlArg::Text("eu".into())]);
+        let default = EventQuery::from_pairs(&pairs(&[("source", "default")])).unwrap();
+        let (sql, args) = default.where_clause();
+        assert!(sql.contains("e.source IS NULL"));
+        assert!(args.is_empty());
+        for bad in ["EU", "a b", "x'--", &"a".repeat(41)] {
+            let error = EventQuery::from_pairs(&pairs(&[("source", bad)])).unwrap_err();
+            assert_eq!(error.code, "invalid_filter");
+            assert!(error.detail.starts_with("source"), "{bad}");
+        }
     }
 }

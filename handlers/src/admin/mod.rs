@@ -2,11 +2,16 @@
 //! parsers its filters share, the replay plan (which of an event's steps would run again), the
 //! dead-letter error code, and the scrubbing that keeps configured secrets out of every admin
 //! response. [`filters`] validates event-list filters and redrive requests into SQL; [`replay`]
-//! finds the steps the current routes give an event that it does not have yet.
+//! finds the steps the current routes give an event that it does not have yet; [`bulk_replay`]
+//! validates a bulk replay by filter and its pass cursor, [`bulk_plan`] counts what it would do.
 
+mod bulk_plan;
+mod bulk_replay;
 mod filters;
 mod replay;
 
+pub use bulk_plan::{plan as bulk_plan, BulkPlan, EventGroup, StepGroup, StepPlan};
+pub use bulk_replay::{BulkFilter, BulkReplay, PassCursor, DEFAULT_BULK, MAX_BULK, SAMPLE_SIZE};
 pub use filters::{EventQuery, RedriveFilter};
 pub use replay::steps_to_add;
 

@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::Config;
 use crate::routes::Destination;
+use crate::sources;
 use crate::webhook::Provider;
 
 /// The API destinations `/health` reports (`local` work needs no configuration).
@@ -33,6 +34,7 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
             };
             providers.insert(provider.slug().into(), state.into());
         }
+        let sources = self.source_states(&mut problems);
         let consumer = self.consumer();
         if let Err(e) = &consumer {
             problems.push(json!({ "affects": "steps", "setting": e.setting }));
@@ -62,8 +64,39 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
             "status": "ok",
             "backfill": backfill,
             "providers": providers,
+            "sources": sources,
             "destinations": destinations,
             "misconfigured": problems,
         })
+    }
+
+    /// Each declared source (`provider:source`) as `enabled`, `disabled` (its key setting is
+    /// unset) or `misconfigured` (the problem names its key setting, or `WEBHOOK_SOURCES`).
+    fn source_states(&self, problems: &mut Vec<Value>) -> Map<String, Value> {
+        let mut states = Map::new();
+        let declared = match self.sources() {
+            Ok(declared) => declared,
+            Err(e) => {
+                problems.push(json!({ "affects": "sources", "setting": e.setting }));
+                return states;
+            }
+        };
+        for source in declared {
+            let label = format!("{}:{}", source.provider.slug(), source.name);
+            let state = match self.source(source.provider, Some(&source.name)) {
+                Ok(Some(config)) if config.keys.is_empty() => "disabled",
+                Ok(_) => "enabled",
+                Err(e) => {
+                    let setting = match e.setting == sources::base_key_setting(source.provider) {
+                        true => source.key_setting.clone(),
+                        false => e.setting.to_string(),
+                    };
+                    problems.push(json!({ "affects": label, "setting": setting }));
+                    "misconfigured"
+                }
+            };
+            states.insert(label, state.into());
+        }
+        states
     }
 }

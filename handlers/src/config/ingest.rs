@@ -10,6 +10,7 @@ use super::{flag, secret_list, Config, ConfigError};
 use crate::providers::ProviderKeys;
 use crate::providers::{hubspot, sendgrid};
 use crate::routes::RouteTable;
+use crate::sources::{self, Source};
 use crate::webhook::Provider;
 
 /// Settings every ingest request needs.
@@ -47,15 +48,7 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
     pub fn provider(&self, provider: Provider) -> Result<ProviderConfig, ConfigError> {
         let keys = self.provider_keys(provider)?;
         if keys.is_empty() {
-            return Ok(ProviderConfig {
-                keys,
-                settings: IngestSettings {
-                    tolerance_secs: default_tolerance_secs(),
-                    max_body_bytes: 0,
-                    hint_ttl_secs: 60,
-                },
-                routes: RouteTable::defaults(),
-            });
+            return Ok(self.disabled(keys));
         }
         Ok(ProviderConfig {
             settings: self.ingest_settings(provider)?,
@@ -80,33 +73,92 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
 
     /// The verification keys configured for `provider` (possibly empty: disabled).
     fn provider_keys(&self, provider: Provider) -> Result<ProviderKeys, ConfigError> {
-        let raw = |name| self.raw(name);
+        let setting = sources::base_key_setting(provider);
+        self.keys_from(provider, setting, self.raw(setting))
+    }
+
+    /// `provider`'s keys parsed from `raw` (the value of `setting`, or of a source's own key
+    /// setting, reported as `setting` by the caller's error).
+    fn keys_from(
+        &self,
+        provider: Provider,
+        setting: &'static str,
+        raw: Option<String>,
+    ) -> Result<ProviderKeys, ConfigError> {
+        let raw = raw.as_deref();
         Ok(match provider {
-            Provider::Stripe => ProviderKeys::Stripe(secret_list(
-                STRIPE_WEBHOOK_SECRETS,
-                raw(STRIPE_WEBHOOK_SECRETS).as_deref(),
-            )?),
-            Provider::SendGrid => ProviderKeys::SendGrid(sendgrid::parse_public_keys(
-                SENDGRID_WEBHOOK_PUBLIC_KEYS,
-                raw(SENDGRID_WEBHOOK_PUBLIC_KEYS).as_deref(),
-            )?),
+            Provider::Stripe => ProviderKeys::Stripe(secret_list(setting, raw)?),
+            Provider::SendGrid => {
+                ProviderKeys::SendGrid(sendgrid::parse_public_keys(setting, raw)?)
+            }
             Provider::HubSpot => ProviderKeys::HubSpot(hubspot::Settings {
-                secrets: secret_list(
-                    HUBSPOT_CLIENT_SECRETS,
-                    raw(HUBSPOT_CLIENT_SECRETS).as_deref(),
-                )?,
+                secrets: secret_list(setting, raw)?,
                 allow_legacy: flag(
                     HUBSPOT_ALLOW_LEGACY_SIGNATURES,
-                    raw(HUBSPOT_ALLOW_LEGACY_SIGNATURES).as_deref(),
+                    self.raw(HUBSPOT_ALLOW_LEGACY_SIGNATURES).as_deref(),
                     false,
                 )?,
-                public_base_url: raw(PUBLIC_BASE_URL).filter(|u| !u.trim().is_empty()),
+                public_base_url: self.raw(PUBLIC_BASE_URL).filter(|u| !u.trim().is_empty()),
             }),
-            Provider::Shopify => ProviderKeys::Shopify(secret_list(
-                SHOPIFY_WEBHOOK_SECRETS,
-                raw(SHOPIFY_WEBHOOK_SECRETS).as_deref(),
-            )?),
+            Provider::Shopify => ProviderKeys::Shopify(secret_list(setting, raw)?),
         })
+    }
+
+    /// The sources declared in `WEBHOOK_SOURCES`.
+    pub fn sources(&self) -> Result<Vec<Source>, ConfigError> {
+        sources::parse_declared(self.raw(WEBHOOK_SOURCES).as_deref())
+    }
+
+    /// The configuration of one source's ingest path: `None` is the default source
+    /// (`/webhooks/{provider}`); a named source must be declared for `provider` in
+    /// `WEBHOOK_SOURCES` (`Ok(None)`: not found) and reads its keys from its own setting, the
+    /// rest as the provider does. A broken key list is reported as the source's setting.
+    pub fn source(
+        &self,
+        provider: Provider,
+        source: Option<&str>,
+    ) -> Result<Option<ProviderConfig>, ConfigError> {
+        let Some(name) = source else {
+            return self.provider(provider).map(Some);
+        };
+        let declared = self.sources()?;
+        let Some(found) = declared
+            .iter()
+            .find(|s| s.provider == provider && s.name == name)
+        else {
+            return Ok(None);
+        };
+        let base = sources::base_key_setting(provider);
+        let keys = self
+            .keys_from(provider, base, (self.lookup)(&found.key_setting))
+            .map_err(|e| ConfigError {
+                setting: e.setting,
+                detail: match e.setting == base {
+                    true => format!("{} (source `{name}`): {}", found.key_setting, e.detail),
+                    false => e.detail,
+                },
+            })?;
+        if keys.is_empty() {
+            return Ok(Some(self.disabled(keys)));
+        }
+        Ok(Some(ProviderConfig {
+            settings: self.ingest_settings(provider)?,
+            routes: self.provider_routes(provider)?,
+            keys,
+        }))
+    }
+
+    /// What a provider or source without keys answers with (disabled: nothing else is read).
+    fn disabled(&self, keys: ProviderKeys) -> ProviderConfig {
+        ProviderConfig {
+            keys,
+            settings: IngestSettings {
+                tolerance_secs: default_tolerance_secs(),
+                max_body_bytes: 0,
+                hint_ttl_secs: 60,
+            },
+            routes: RouteTable::defaults(),
+        }
     }
 
     /// The routes `provider` plans with: defaults plus its own section of `ROUTES_JSON`,

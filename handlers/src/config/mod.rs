@@ -68,8 +68,19 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
 
     /// Every configured secret value, whole and each comma-separated entry, for scrubbing.
     pub fn secret_values(&self) -> Vec<String> {
+        let source_settings: Vec<String> = self
+            .sources()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.key_setting)
+            .collect();
         table::secret_names()
             .filter_map(|name| self.raw(name))
+            .chain(
+                source_settings
+                    .iter()
+                    .filter_map(|name| (self.lookup)(name)),
+            )
             .flat_map(|value| {
                 let mut parts: Vec<String> =
                     value.split(',').map(|s| s.trim().to_string()).collect();

@@ -34,6 +34,9 @@ pub enum Rule {
     Json,
     /// Free text (tokens, ids, names).
     Text,
+    /// `provider:source` entries, comma-separated (see [`crate::sources`]); each declared
+    /// source reads its keys from `<KEY SETTING>__<SOURCE>`, named by the source, not listed here.
+    SourceList,
 }
 
 /// One setting.
@@ -86,12 +89,13 @@ pub const SENDGRID_TEMPLATE_DUNNING: &str = "SENDGRID_TEMPLATE_DUNNING";
 pub const HUBSPOT_APP_ID: &str = "HUBSPOT_APP_ID";
 pub const BACKFILL_INTERVAL_MINUTES: &str = "BACKFILL_INTERVAL_MINUTES";
 pub const BACKFILL_MAX_PAGES: &str = "BACKFILL_MAX_PAGES";
+pub const WEBHOOK_SOURCES: &str = "WEBHOOK_SOURCES";
 
 use Kind::{PublicKey, Secret, Var};
-use Rule::{Flag, Json, Number, PublicKeys, SecretList, Text, Url};
+use Rule::{Flag, Json, Number, PublicKeys, SecretList, SourceList, Text, Url};
 
 /// Every setting, secrets first.
-pub const SETTINGS: [Setting; 31] = [
+pub const SETTINGS: [Setting; 32] = [
     setting(STRIPE_WEBHOOK_SECRETS, Secret, SecretList, ""),
     setting(SENDGRID_WEBHOOK_PUBLIC_KEYS, PublicKey, PublicKeys, ""),
     setting(HUBSPOT_CLIENT_SECRETS, Secret, SecretList, ""),
@@ -123,6 +127,7 @@ pub const SETTINGS: [Setting; 31] = [
     setting(HUBSPOT_APP_ID, Var, Text, ""),
     setting(BACKFILL_INTERVAL_MINUTES, Var, Number, "15"),
     setting(BACKFILL_MAX_PAGES, Var, Number, "5"),
+    setting(WEBHOOK_SOURCES, Var, SourceList, ""),
 ];
 
 /// The setting called `name`, if edgehooks reads one.
@@ -157,6 +162,7 @@ fn rule_name(rule: Rule) -> &'static str {
         Url => "url",
         Json => "json",
         Text => "text",
+        SourceList => "source_list",
     }
 }
 

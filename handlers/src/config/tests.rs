@@ -173,3 +173,64 @@ fn secret_values_cover_each_entry_of_a_list() {
     assert!(values.contains(&"a, b".to_string()));
     assert!(!values.contains(&"7".to_string()));
 }
+
+#[test]
+fn each_source_reads_its_own_keys_and_reports_by_setting_name() {
+    let c = config(&[
+        ("WEBHOOK_SOURCES", "stripe:eu,stripe:us,shopify:store-a"),
+        ("STRIPE_WEBHOOK_SECRETS", "whsec_default"),
+        ("STRIPE_WEBHOOK_SECRETS__EU", "whsec_eu_secret"),
+        ("SHOPIFY_WEBHOOK_SECRETS__STORE_A", "shp_a,,shp_b_secret"),
+    ]);
+    let keys = |source| match c.source(Provider::Stripe, source).unwrap() {
+        Some(config) => format!("{:?}", config.keys),
+        None => "not found".into(),
+    };
+    assert!(keys(Some("eu")).contains("whsec_eu_secret"));
+    assert!(!keys(Some("eu")).contains("whsec_default"));
+    assert!(keys(None).contains("whsec_default"));
+    // Declared without a key: disabled like a provider; undeclared: not found.
+    assert!(c
+        .source(Provider::Stripe, Some("us"))
+        .unwrap()
+        .is_some_and(|config| config.keys.is_empty()));
+    assert_eq!(keys(Some("asia")), "not found");
+    assert!(c.source(Provider::Shopify, Some("eu")).unwrap().is_none());
+    let err = c.source(Provider::Shopify, Some("store-a")).err().unwrap();
+    assert!(err.detail.contains("SHOPIFY_WEBHOOK_SECRETS__STORE_A"));
+    assert!(!err.to_string().contains("shp_b_secret"));
+
+    let health = c.health();
+    assert_eq!(health["sources"]["stripe:eu"], "enabled");
+    assert_eq!(health["sources"]["stripe:us"], "disabled");
+    assert_eq!(health["sources"]["shopify:store-a"], "misconfigured");
+    assert_eq!(health["providers"]["shopify"], "disabled");
+    assert!(health["misconfigured"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["setting"] == "SHOPIFY_WEBHOOK_SECRETS__STORE_A"
+            && p["affects"] == "shopify:store-a"));
+    assert!(!health.to_string().contains("secret"));
+    // Source secrets are scrubbed like the table's.
+    assert!(c.secret_values().iter().any(|v| v == "whsec_eu_secret"));
+}
+
+#[test]
+fn a_broken_source_list_stops_only_named_sources() {
+    let c = config(&[
+        ("WEBHOOK_SOURCES", "stripe:EU"),
+        ("STRIPE_WEBHOOK_SECRETS", "whsec_default"),
+    ]);
+    assert_eq!(
+        c.source(Provider::Stripe, Some("eu"))
+            .err()
+            .unwrap()
+            .setting,
+        "WEBHOOK_SOURCES"
+    );
+    assert!(c.source(Provider::Stripe, None).is_ok());
+    let health = c.health();
+    assert_eq!(health["providers"]["stripe"], "enabled");
+    assert_eq!(health["misconfigured"][0]["setting"], "WEBHOOK_SOURCES");
+}

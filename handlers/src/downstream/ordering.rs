@@ -337,6 +337,7 @@ mod tests {
             occurred_at_ms,
             payload: r#"{"data":{"object":{"id":"sub_1","customer":"cus_1"}}}"#.into(),
             content_key: None,
+            source: None,
         };
         assert_eq!(
             planned_entity(

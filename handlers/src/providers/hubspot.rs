@@ -299,6 +299,7 @@ fn parse_event(element: &str) -> Result<ParsedEvent, ParseError> {
         occurred_at_ms: event.get("occurredAt").and_then(Field::as_i64),
         payload: element.to_string(),
         content_key: None,
+        source: None,
     })
 }
 

@@ -242,6 +242,7 @@ pub fn parse_batch(req: &InboundRequest) -> Result<Batch, ParseError> {
             occurred_at_ms,
             payload: element.to_string(),
             content_key: None,
+            source: None,
         });
     }
     Ok(batch)

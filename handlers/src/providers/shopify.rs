@@ -148,6 +148,7 @@ pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
         occurred_at_ms,
         payload: text.to_string(),
         content_key: Some(content_key(req.body)),
+        source: None,
     }])
 }
 

@@ -129,6 +129,7 @@ pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
             .and_then(|s| s.checked_mul(1000)),
         payload: text.to_string(),
         content_key: None,
+        source: None,
     }])
 }
 

@@ -1,0 +1,91 @@
+// The admin page's bulk replay panel in headless Chromium against the worker in workerd: filter
+// the event list by source, dry run (the counts per step), then replay the page and see the
+// events' steps sent again and the missing ones added, other sources untouched. No consumer runs
+// `steps`, so what the replay sent waits in the queue and D1 shows exactly what it did.
+// Saves screenshots to test-artifacts/ (gitignored).
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { consumersWith, ROOT, TEST_SECRETS } from "../helpers/worker.mjs";
+import { useWorld } from "../helpers/world.mjs";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const ARTIFACTS = path.join(ROOT, "test-artifacts");
+
+describe("bulk replay panel in headless Chromium", { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is missing (scripts/setup --for-tests installs it)` }, () => {
+  let worker;
+  let browser;
+  let profile;
+  const problems = [];
+  useWorld({ port: 0, miniflare: { queueConsumers: consumersWith({ steps: null }) } }, { ready: (w) => ({ worker } = w) });
+  before(async () => {
+    profile = mkdtempSync(path.join(os.tmpdir(), "edgehooks-chromium-"));
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 860 },
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+    mkdirSync(ARTIFACTS, { recursive: true });
+  });
+  after(async () => {
+    await browser?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  });
+
+  test("dry run, then replay the events of one source", async () => {
+    const now = Date.now() - 60_000;
+    const events = [0, 1, 2].map((i) => ({ id: `evt_panel_eu_${i}`, source: "eu" })).concat([{ id: "evt_panel_default", source: null }]);
+    for (const [i, e] of events.entries()) {
+      await worker.all(
+        "INSERT INTO events (id, provider, dedupe_key, type, received_at, status, payload, payload_bytes, source) VALUES (?, 'stripe', ?, 'invoice.payment_failed', ?, 'accepted', '{}', 2, ?)",
+        e.id, e.id, now + i, e.source,
+      );
+      await worker.all(
+        "INSERT INTO steps (id, event_id, name, destination, status, attempts, last_error, idempotency_key, created_at, updated_at) VALUES (?, ?, 'slack.notify', 'slack', 'dead', 3, 'http_500: down', ?, ?, ?)",
+        `${e.id}:slack.notify`, e.id, `${e.id}:slack.notify`, now, now,
+      );
+    }
+    const page = await browser.newPage();
+    // The browser's own favicon request is a 404 (the page has none); anything else counts.
+    page.on("console", (msg) => msg.type() === "error" && !/favicon/.test(msg.location().url) && problems.push(msg.text()));
+    page.on("pageerror", (err) => problems.push(err.message));
+    await page.goto(`${worker.url}/admin`);
+    await page.fill("#token", TEST_SECRETS.ADMIN_TOKEN);
+    await page.click("#login-btn");
+    await page.locator('tr[data-event-id="evt_panel_default"]').waitFor();
+
+    await page.fill('#filters input[name="source"]', "eu");
+    await page.click('#filters button[type="submit"]');
+    await page.waitForFunction(() => !document.querySelector('tr[data-event-id="evt_panel_default"]'));
+    assert.match(await page.locator('tr[data-event-id="evt_panel_eu_0"]').textContent(), /source eu/);
+
+    await page.click("#bulk-replay summary");
+    await page.click("#bulk-dry-run");
+    await page.waitForSelector("#bulk-summary");
+    assert.match(await page.textContent("#bulk-summary"), /^3 events match; 3 steps would run again and 6 would be added, in 1 page/);
+    assert.match(await page.locator('#bulk-steps tr[data-step="sendgrid.send"]').textContent(), /sendgrid\.send03/);
+    const dead = async () => (await worker.all("SELECT COUNT(*) AS n FROM steps WHERE status = 'dead'"))[0].n;
+    assert.equal(await dead(), 4, "the dry run changed nothing");
+    await page.screenshot({ path: path.join(ARTIFACTS, "admin-bulk-replay-dry-run.png"), fullPage: true });
+
+    await page.click("#bulk-run");
+    await page.waitForFunction(() => /Done\./.test(document.querySelector("#bulk-progress")?.textContent ?? ""));
+    assert.match(await page.textContent("#bulk-progress"), /Replayed 3 events so far \(3 steps sent again, 6 added/);
+    assert.equal(await page.locator("#bulk-run").isDisabled(), true, "nothing left to replay");
+    const rows = await worker.all("SELECT id, status, dispatch FROM steps ORDER BY id");
+    const byId = Object.fromEntries(rows.map((r) => [r.id, r]));
+    for (const i of [0, 1, 2]) {
+      assert.equal(byId[`evt_panel_eu_${i}:slack.notify`].status, "enqueued");
+      assert.equal(byId[`evt_panel_eu_${i}:slack.notify`].dispatch, 1);
+      assert.equal(byId[`evt_panel_eu_${i}:sendgrid.send`]?.status, "enqueued");
+    }
+    assert.equal(byId["evt_panel_default:slack.notify"].status, "dead", "another source is untouched");
+    await page.screenshot({ path: path.join(ARTIFACTS, "admin-bulk-replay.png"), fullPage: true });
+    assert.deepEqual(problems, [], "no console errors or CSP violations");
+  });
+});
