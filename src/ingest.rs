@@ -198,6 +198,7 @@ async fn ingest(
 pub(crate) fn facts(provider: Provider, event: &ParsedEvent) -> EventFacts<'_> {
     EventFacts {
         provider,
+        source: event.source.as_deref(),
         account: event.account.as_deref(),
         event_type: &event.event_type,
         payload: &event.payload,

@@ -209,6 +209,7 @@ pub async fn preview(env: &Env, db: &D1Database, id: &str) -> Result<Answer, App
     let payload = body.payload.as_deref().unwrap_or("null");
     let facts = EventFacts {
         provider,
+        source: summary.source.as_deref(),
         account: summary.account.as_deref(),
         event_type: &summary.event_type,
         payload,

@@ -6,7 +6,7 @@
 // filters the admin event list by source.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { TEST_SECRETS } from "../helpers/worker.mjs";
+import { TEST_SECRETS, waitFor } from "../helpers/worker.mjs";
 import { useWorld } from "../helpers/world.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 import crypto from "node:crypto";
@@ -162,5 +162,35 @@ describe("several sources per provider", () => {
     assert.equal(bad.json.error, "invalid_filter");
     assert.match(bad.json.detail, /^source/);
     assert.ok((await eventRow("stripe", eu[0].id))[0].source === "eu");
+  });
+  test("a connection scoped to one source takes only that source's events", async () => {
+    const admin = (path, body) =>
+      w.worker.mf.dispatchFetch(`http://localhost/admin/api/${path}`, {
+        method: "POST",
+        headers: { ...AUTH, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const receiver = w.fake.receiver("eu-orders");
+    const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    assert.equal((await admin("destinations", { name: "eu-orders", type: "http", url: receiver.url, secret })).status, 201);
+    const created = await admin("connections", { source: "stripe:eu", types: ["checkout.session.completed"], destination: "eu-orders" });
+    assert.equal(created.status, 201, await created.clone().text());
+    assert.equal((await created.json()).source, "stripe:eu");
+    const bad = await admin("connections", { source: "stripe:EU", destination: "eu-orders" });
+    assert.equal(bad.status, 400);
+    assert.equal((await bad.json()).field, "source");
+
+    const [eu, us, plain] = [checkoutCompleted(), checkoutCompleted(), checkoutCompleted()];
+    assert.equal((await stripeTo("/webhooks/stripe/us", us, "whsec_source_us")).json.status, "accepted");
+    assert.equal((await stripeTo("/webhooks/stripe", plain, STRIPE_DEFAULT)).json.status, "accepted");
+    assert.equal((await stripeTo("/webhooks/stripe/eu", eu, "whsec_source_eu")).json.status, "accepted");
+    const [call] = await waitFor(() => receiver.calls().length > 0 && receiver.calls(), { what: "the eu delivery" });
+    assert.equal(JSON.parse(call.body).id, eu.id);
+    await w.quiet();
+    assert.deepEqual(receiver.calls().map((c) => JSON.parse(c.body).id), [eu.id], "only the eu source's event");
+    const planned = await w.worker.all(
+      "SELECT e.source FROM steps s JOIN events e ON e.id = s.event_id WHERE s.name = 'http:eu-orders'",
+    );
+    assert.deepEqual(planned.map((r) => r.source), ["eu"]);
   });
 });

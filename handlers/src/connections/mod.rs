@@ -13,9 +13,11 @@ pub mod sql;
 use serde_json::{Map, Value};
 
 use crate::routes::{Destination, StepKind};
+use crate::sources::SourceSelector;
 use crate::standard_webhooks::SigningKey;
 use crate::webhook::Provider;
 pub use filter::{Condition, Filter, FilterError, TypePattern};
+use plan::EventFacts;
 
 /// Bounds of an `http` destination's settings.
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
@@ -75,12 +77,32 @@ fn object_of(value: &Value) -> Result<&Map<String, Value>, FilterError> {
         .ok_or_else(|| field_error("body", "must be a JSON object"))
 }
 
-/// Where an event comes from: a provider, and optionally one of its sources (a named source of
-/// `/webhooks/{provider}/{source}`, or an account: Stripe account, Shopify shop, HubSpot portal).
+/// Where an event comes from: a provider, optionally one of its sources (`stripe:eu`: a named
+/// source of `/webhooks/{provider}/{source}`; `stripe:default`: the plain path), and optionally
+/// an account (Stripe account, Shopify shop, HubSpot portal).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
     pub provider: Provider,
+    /// `None`: any source; `Some("default")`: `/webhooks/{provider}` only.
+    pub name: Option<String>,
     pub account: Option<String>,
+}
+
+impl Source {
+    fn selector(&self) -> SourceSelector {
+        SourceSelector {
+            provider: self.provider,
+            source: self.name.clone(),
+        }
+    }
+
+    /// `stripe` or `stripe:eu`, as operators write it.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{}:{name}", self.provider),
+            None => self.provider.slug().to_string(),
+        }
+    }
 }
 
 /// Where a connection sends what it takes.
@@ -126,11 +148,17 @@ impl Connection {
     /// the connection is named `<source>-to-<destination>`.
     pub fn from_json(value: &Value) -> Result<Connection, FilterError> {
         let object = object_of(value)?;
-        let provider = object
+        let selector = object
             .get("source")
             .and_then(Value::as_str)
-            .and_then(Provider::from_slug)
-            .ok_or_else(|| field_error("source", "must be stripe, sendgrid, hubspot or shopify"))?;
+            .and_then(SourceSelector::parse)
+            .ok_or_else(|| {
+                field_error(
+                    "source",
+                    "must be stripe, sendgrid, hubspot or shopify, optionally :<source name>",
+                )
+            })?;
+        let provider = selector.provider;
         let account = match object.get("account") {
             None | Some(Value::Null) => None,
             Some(Value::String(a)) if !a.trim().is_empty() && a.len() <= 255 => Some(a.clone()),
@@ -158,7 +186,11 @@ impl Connection {
         };
         Ok(Connection {
             name,
-            source: Source { provider, account },
+            source: Source {
+                provider,
+                name: selector.source,
+                account,
+            },
             filter,
             target,
             enabled,
@@ -169,7 +201,7 @@ impl Connection {
     pub fn to_json(&self) -> Value {
         serde_json::json!({
             "name": self.name,
-            "source": self.source.provider.slug(),
+            "source": self.source.label(),
             "account": self.source.account,
             "types": self.filter.types.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
             "conditions": self.filter.conditions.iter().map(Condition::to_json).collect::<Vec<_>>(),
@@ -178,23 +210,17 @@ impl Connection {
         })
     }
 
-    /// True when this connection takes an event of `provider`/`account` and `event_type` whose
+    /// True when this connection takes `event` (its provider, source, account and type) whose
     /// payload is `payload`. A connection that is switched off takes nothing.
-    pub fn takes(
-        &self,
-        provider: Provider,
-        account: Option<&str>,
-        event_type: &str,
-        payload: &Value,
-    ) -> bool {
+    pub fn takes(&self, event: &EventFacts<'_>, payload: &Value) -> bool {
         self.enabled
-            && self.source.provider == provider
+            && self.source.selector().matches(event.provider, event.source)
             && self
                 .source
                 .account
                 .as_deref()
-                .is_none_or(|wanted| Some(wanted) == account)
-            && self.filter.matches(event_type, payload)
+                .is_none_or(|wanted| Some(wanted) == event.account)
+            && self.filter.matches(event.event_type, payload)
     }
 }
 
@@ -302,6 +328,26 @@ mod tests {
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
+    /// An event of `provider` on `source` (None: the plain path) from `account`.
+    fn event<'a>(
+        provider: Provider,
+        source: Option<&'a str>,
+        account: Option<&'a str>,
+        event_type: &'a str,
+    ) -> EventFacts<'a> {
+        EventFacts {
+            provider,
+            source,
+            account,
+            event_type,
+            payload: "{}",
+        }
+    }
+
+    fn takes(connection: &Connection, facts: EventFacts<'_>) -> bool {
+        connection.takes(&facts, &json!({}))
+    }
+
     #[test]
     fn the_contract_example_connection_parses() {
         let connection = Connection::from_json(&json!({
@@ -310,33 +356,67 @@ mod tests {
         .unwrap();
         assert_eq!(connection.name, "stripe-to-orders-svc");
         assert_eq!(connection.target, Target::Http("orders-svc".into()));
-        assert!(connection.takes(
-            Provider::Stripe,
-            None,
-            "checkout.session.completed",
-            &json!({})
+        let checkout = "checkout.session.completed";
+        assert!(takes(
+            &connection,
+            event(Provider::Stripe, None, None, checkout)
         ));
-        assert!(!connection.takes(Provider::Stripe, None, "invoice.paid", &json!({})));
-        assert!(!connection.takes(
-            Provider::Shopify,
-            None,
-            "checkout.session.completed",
-            &json!({})
+        assert!(
+            takes(
+                &connection,
+                event(Provider::Stripe, Some("eu"), None, checkout)
+            ),
+            "any source"
+        );
+        assert!(!takes(
+            &connection,
+            event(Provider::Stripe, None, None, "invoice.paid")
+        ));
+        assert!(!takes(
+            &connection,
+            event(Provider::Shopify, None, None, checkout)
         ));
     }
 
     #[test]
+    fn a_source_selector_takes_only_its_source() {
+        let eu =
+            Connection::from_json(&json!({"source": "stripe:eu", "destination": "svc"})).unwrap();
+        let plain =
+            Connection::from_json(&json!({"source": "stripe:default", "destination": "svc"}))
+                .unwrap();
+        assert_eq!(eu.name, "stripe-to-svc");
+        assert_eq!(eu.to_json()["source"], "stripe:eu");
+        let on = |source| event(Provider::Stripe, source, None, "invoice.paid");
+        assert!(takes(&eu, on(Some("eu"))));
+        assert!(!takes(&eu, on(Some("us"))));
+        assert!(!takes(&eu, on(None)));
+        assert!(takes(&plain, on(None)));
+        assert!(!takes(&plain, on(Some("eu"))));
+        for bad in ["stripe:", "stripe:EU", "paypal:eu"] {
+            let body = json!({"source": bad, "destination": "svc"});
+            assert_eq!(
+                Connection::from_json(&body).unwrap_err().field,
+                "source",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn a_connection_reads_back_from_its_json() {
-        let connection = Connection::from_json(&json!({
-            "name": "live", "source": "stripe", "account": "acct_1", "types": ["invoice.*"],
-            "conditions": [{"not": {"path": "/data/object/livemode", "equals": false}}],
-            "destination": "orders-svc", "enabled": false
-        }))
-        .unwrap();
-        assert_eq!(
-            Connection::from_json(&connection.to_json()).unwrap(),
-            connection
-        );
+        for source in ["stripe", "stripe:eu"] {
+            let connection = Connection::from_json(&json!({
+                "name": "live", "source": source, "account": "acct_1", "types": ["invoice.*"],
+                "conditions": [{"not": {"path": "/data/object/livemode", "equals": false}}],
+                "destination": "orders-svc", "enabled": false
+            }))
+            .unwrap();
+            assert_eq!(
+                Connection::from_json(&connection.to_json()).unwrap(),
+                connection
+            );
+        }
     }
 
     #[test]
@@ -348,15 +428,11 @@ mod tests {
         .unwrap();
         assert_eq!(connection.target, Target::Step(StepKind::SlackNotify));
         let shop = Some("eu.myshopify.com");
-        assert!(connection.takes(Provider::Shopify, shop, "orders/create", &json!({})));
-        assert!(!connection.takes(
-            Provider::Shopify,
-            Some("us.myshopify.com"),
-            "orders/create",
-            &json!({})
-        ));
+        let order = |account| event(Provider::Shopify, None, account, "orders/create");
+        assert!(takes(&connection, order(shop)));
+        assert!(!takes(&connection, order(Some("us.myshopify.com"))));
         connection.enabled = false;
-        assert!(!connection.takes(Provider::Shopify, shop, "orders/create", &json!({})));
+        assert!(!takes(&connection, order(shop)));
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct RouteOff {
 #[derive(Debug, Clone, Copy)]
 pub struct EventFacts<'a> {
     pub provider: Provider,
+    /// The named source it arrived on; `None`: `/webhooks/{provider}`.
+    pub source: Option<&'a str>,
     pub account: Option<&'a str>,
     pub event_type: &'a str,
     /// The stored payload bytes (parsed only when a connection has conditions).
@@ -109,7 +111,7 @@ impl Routing {
         };
         wanted
             .into_iter()
-            .filter(|c| c.takes(event.provider, event.account, event.event_type, &payload))
+            .filter(|c| c.takes(event, &payload))
             .collect()
     }
 
@@ -164,6 +166,7 @@ mod tests {
     fn stripe(event_type: &'static str, payload: &'static str) -> EventFacts<'static> {
         EventFacts {
             provider: Provider::Stripe,
+            source: None,
             account: None,
             event_type,
             payload,
