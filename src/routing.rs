@@ -79,7 +79,10 @@ pub fn connection_json(row: &ConnectionRow) -> Value {
     let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
     json!({
         "name": row.name,
-        "source": row.provider,
+        "source": match &row.source {
+            Some(source) => format!("{}:{source}", row.provider),
+            None => row.provider.clone(),
+        },
         "account": row.account,
         "types": parse(&row.types),
         "conditions": parse(&row.conditions),

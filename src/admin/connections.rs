@@ -112,6 +112,7 @@ async fn save(
     let stored = connection.to_json();
     let columns = ConnectionColumns {
         provider: connection.source.provider.slug(),
+        source: connection.source.name.as_deref(),
         account: connection.source.account.as_deref(),
         types: &stored["types"].to_string(),
         conditions: &stored["conditions"].to_string(),

@@ -24,6 +24,8 @@ pub struct DestinationRow {
 pub struct ConnectionRow {
     pub name: String,
     pub provider: String,
+    /// The selected source (`None`: every source; `default`: the plain path).
+    pub source: Option<String>,
     pub account: Option<String>,
     pub types: String,
     pub conditions: String,
@@ -53,7 +55,7 @@ pub struct DestinationColumns<'a> {
 
 const DESTINATION_COLUMNS: &str = "name, config, paused, created_at, updated_at";
 const CONNECTION_COLUMNS: &str =
-    "name, provider, account, types, conditions, target, enabled, created_at, updated_at";
+    "name, provider, source, account, types, conditions, target, enabled, created_at, updated_at";
 
 pub async fn list_destinations(db: &D1Database) -> Result<Vec<DestinationRow>> {
     let sql = format!("SELECT {DESTINATION_COLUMNS} FROM destinations ORDER BY name");
@@ -129,6 +131,7 @@ pub async fn get_connection(db: &D1Database, name: &str) -> Result<Option<Connec
 /// A connection's columns as the admin API validated them.
 pub struct ConnectionColumns<'a> {
     pub provider: &'a str,
+    pub source: Option<&'a str>,
     pub account: Option<&'a str>,
     pub types: &'a str,
     pub conditions: &'a str,
@@ -146,10 +149,11 @@ pub async fn save_connection(
 ) -> Result<bool> {
     let sql = if create {
         "INSERT INTO connections (name, provider, account, types, conditions, target, enabled, \
-         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) ON CONFLICT DO NOTHING"
+         created_at, updated_at, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9) \
+         ON CONFLICT DO NOTHING"
     } else {
         "UPDATE connections SET provider = ?2, account = ?3, types = ?4, conditions = ?5, \
-         target = ?6, enabled = ?7, updated_at = ?8 WHERE name = ?1"
+         target = ?6, enabled = ?7, updated_at = ?8, source = ?9 WHERE name = ?1"
     };
     let args = [
         name.into(),
@@ -160,6 +164,7 @@ pub async fn save_connection(
         columns.target.into(),
         num(i64::from(columns.enabled)),
         num(now_ms),
+        opt_text(columns.source),
     ];
     let result = statement(db, sql, &args)?.run().await?;
     Ok(changes(&result) > 0)
