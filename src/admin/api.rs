@@ -19,6 +19,7 @@ use edgehooks_handlers::admin::{
     parse_bool, scrub, steps_to_add, BulkReplay, Cursor, EventQuery, FilterError, RedriveFilter,
     ReplayAction, STEP_STATUSES,
 };
+use edgehooks_handlers::connections::plan::EventFacts;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::request_url;
 use edgehooks_handlers::webhook::Provider;
@@ -227,18 +228,27 @@ pub(super) async fn replay(
         .collect();
     let to_add = match Provider::from_slug(&summary.provider) {
         Some(provider) if summary.status == "accepted" => {
+            // What the event would plan now: routes in force, switches and connections.
             let routes = config(env).provider_routes(provider)?;
+            let routing = crate::routing::current(db).await?;
+            let facts = EventFacts {
+                provider,
+                source: summary.source.as_deref(),
+                account: summary.account.as_deref(),
+                event_type: &summary.event_type,
+                payload: body.payload.as_deref().unwrap_or("null"),
+            };
             let existing: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
-            steps_to_add(&routes.steps_for(provider, &summary.event_type), &existing)
+            steps_to_add(&routing.plan(&routes, &facts), &existing)
         }
         _ => Vec::new(),
     };
     let added_listing: Vec<Value> = to_add
         .iter()
-        .map(|kind| {
+        .map(|step| {
             json!({
-                "id": ids::step_id(&summary.id, kind.name()), "name": kind.name(),
-                "destination": kind.destination().name(), "action": "add",
+                "id": ids::step_id(&summary.id, &step.name()), "name": step.name(),
+                "destination": step.destination(), "action": "add",
             })
         })
         .collect();

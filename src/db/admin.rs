@@ -4,10 +4,10 @@
 //! steps replay adds when the routes gained some after the event arrived.
 
 use edgehooks_handlers::admin::{EventQuery, RedriveFilter, SqlArg, ERROR_CODE_SQL};
+use edgehooks_handlers::connections::plan::PlannedStep;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::lifecycle::redrive::requeue_sql;
 use edgehooks_handlers::lifecycle::{sql_in, sql_lit, StepStatus, FINISHED};
-use edgehooks_handlers::routes::StepKind;
 use serde::{Deserialize, Serialize};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Result};
@@ -297,27 +297,27 @@ pub async fn requeue_for_admin(
         .collect())
 }
 
-/// Store `kinds` as new `pending` steps of event `event_id`, in one transaction. Each insert is
+/// Store `steps` as new `pending` steps of event `event_id`, in one transaction. Each insert is
 /// `ON CONFLICT DO NOTHING`, so a step that exists (e.g. added by a concurrent replay) is left
 /// alone. Returns the ids this call inserted, in order.
 pub async fn add_steps(
     db: &D1Database,
     event_id: &str,
-    kinds: &[StepKind],
+    steps: &[PlannedStep],
     now_ms: i64,
 ) -> Result<Vec<String>> {
-    let statements = kinds
+    let statements = steps
         .iter()
-        .map(|kind| insert_step(db, event_id, *kind, now_ms))
+        .map(|step| insert_step(db, event_id, step, now_ms))
         .collect::<Result<Vec<_>>>()?;
     if statements.is_empty() {
         return Ok(Vec::new());
     }
     let results = db.batch(statements).await?;
-    Ok(kinds
+    Ok(steps
         .iter()
         .zip(results.iter())
         .filter(|(_, r)| changes(r) > 0)
-        .map(|(kind, _)| ids::step_id(event_id, kind.name()))
+        .map(|(step, _)| ids::step_id(event_id, &step.name()))
         .collect())
 }

@@ -19,7 +19,6 @@ use edgehooks_handlers::downstream::customers::learned_from_event;
 use edgehooks_handlers::downstream::planned_entity;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::rejections::Bucket;
-use edgehooks_handlers::routes::StepKind;
 use edgehooks_handlers::sources::scoped_key;
 use edgehooks_handlers::webhook::{ParsedEvent, Provider, RejectedElement};
 use std::collections::HashSet;
@@ -382,14 +381,15 @@ fn steps_statement(db: &D1Database, rows: &[StepRow], now_ms: i64) -> Result<D1P
 pub(crate) fn insert_step(
     db: &D1Database,
     event_id: &str,
-    kind: StepKind,
+    step: &PlannedStep,
     now_ms: i64,
 ) -> Result<D1PreparedStatement> {
+    let name = step.name();
     let row = StepRow {
-        id: ids::step_id(event_id, kind.name()),
+        id: ids::step_id(event_id, &name),
         event_id,
-        name: kind.name().to_string(),
-        destination: kind.destination().name().to_string(),
+        name,
+        destination: step.destination().to_string(),
         entity: None,
     };
     steps_statement(db, &[row], now_ms)

@@ -263,6 +263,29 @@ describe("connections and http destinations", () => {
     assert.equal((await admin("GET", "destinations/taken")).status, 404);
   });
 
+  test("replaying an event stored before a connection existed sends it through the connection", async () => {
+    const event = stripeEvent("charge.refunded", { amount_refunded: 500 });
+    const { key } = await w.deliver("stripe", event);
+    const eventId = await eventIdOf(key);
+    assert.deepEqual(await stepNames(eventId), [], "no route or connection took it when it arrived");
+    await destination("refunds-svc");
+    assert.equal((await admin("POST", "connections", { source: "stripe", types: ["charge.*"], destination: "refunds-svc" })).status, 201);
+
+    const dry = await admin("POST", `events/${eventId}/replay?dry_run=true`);
+    assert.equal(dry.status, 200, dry.text);
+    assert.deepEqual(dry.json.added_steps.map((s) => [s.name, s.destination, s.action]), [["http:refunds-svc", "refunds-svc", "add"]]);
+    assert.deepEqual(await stepNames(eventId), [], "a dry run changes nothing");
+
+    const run = await admin("POST", `events/${eventId}/replay`);
+    assert.deepEqual(run.json.added, [`${eventId}:http:refunds-svc`]);
+    const receiver = w.fake.receiver("refunds-svc");
+    const [call] = await waitFor(() => receiver.calls().length > 0 && receiver.calls(), { what: "the replayed delivery" });
+    assert.equal(JSON.parse(call.body).id, event.id);
+    assert.equal(new Webhook(SECRET).verify(call.body, call.headers).id, event.id);
+    const again = await admin("POST", `events/${eventId}/replay?dry_run=true`);
+    assert.deepEqual(again.json.added_steps, [], "replaying again adds nothing");
+  });
+
   test("no secret appears in any API answer or log line", async () => {
     const listed = await admin("GET", "destinations");
     assert.ok(listed.json.destinations.length > 0);
