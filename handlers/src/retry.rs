@@ -25,7 +25,7 @@ pub fn classify_status(status: u16) -> ResponseClass {
     }
 }
 
-/// Backoff settings; defaults per DESIGN.md §6.
+/// Backoff settings; defaults per docs/contract.md, *Retries, limits, circuits*.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub base_secs: u64,

@@ -1,5 +1,5 @@
 //! The routing table: which follow-on steps an accepted event plans, by provider and event type.
-//! Routes are data: [`DEFAULT_ROUTES`] is DESIGN.md §5 as one table, and [`RouteTable`] lets
+//! Routes are data: [`DEFAULT_ROUTES`] is docs/contract.md's *Default routes* as one table, and [`RouteTable`] lets
 //! operators replace any (provider, event type) row through the `ROUTES_JSON` setting without
 //! recompiling, validated at startup. Every step has a stable name (stored in `steps.name`) and a
 //! destination (the downstream API it calls, or `local` for work the shell does against D1), used
@@ -134,7 +134,7 @@ use StepKind::*;
 const SUPPRESS: &[StepKind] = &[SuppressionRecord, HubSpotUpsertContact];
 const SUBSCRIPTION: &[StepKind] = &[HubSpotUpsertContact];
 
-/// The default routes of DESIGN.md §5. An event type not listed plans no steps (it is stored
+/// The default routes (docs/contract.md, *Default routes*). An event type not listed plans no steps (it is stored
 /// and done).
 pub const DEFAULT_ROUTES: &[Route] = &[
     // Stripe

@@ -1,4 +1,4 @@
-//! The routing table as operators see it: the defaults of DESIGN.md §5, and `ROUTES_JSON`
+//! The routing table as operators see it: the defaults of docs/contract.md (*Default routes*), and `ROUTES_JSON`
 //! overrides (a listed pair replaces its default, an empty list disables it, new event types can
 //! be added) with every malformed override rejected at startup with a clear, named error.
 

@@ -1,7 +1,7 @@
 // Hostile and malformed input through workerd: oversized bodies (declared and streamed without a
 // length), invalid UTF-8, deeply nested JSON, huge headers, wrong content types, unknown
 // providers, paths and methods. Each gets a clear 4xx with a stable code, nothing is stored but
-// the rejection count (and, per DESIGN.md, a delivery that *verified* but cannot be parsed is kept
+// the rejection count (and, per docs/contract.md, a delivery that *verified* but cannot be parsed is kept
 // as `rejected` for admins), and the isolate never panics or resets (checked on workerd's
 // captured output). Last, the secret hygiene check for the whole file: no configured secret or
 // token in any log line or in any admin or error response.

@@ -29,7 +29,7 @@ export const providerOf = (name) => name.split("/")[0];
 /** The Shopify topic of a fixture path: `shopify/orders/create.json` -> `orders/create`. */
 export const shopifyTopic = (name) => name.replace(/^shopify\//, "").replace(/\.json$/, "");
 
-/** The dedupe key edgehooks stores for one event (DESIGN.md §4). */
+/** The dedupe key edgehooks stores for one event (docs/contract.md, *Providers*). */
 export function dedupeKey(provider, event, { webhookId } = {}) {
   switch (provider) {
     case "stripe":
