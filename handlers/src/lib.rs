@@ -30,6 +30,7 @@
 //!   dates, ISO dates from Unix time).
 
 pub mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod config;
 pub mod connections;
@@ -37,6 +38,7 @@ pub mod downstream;
 pub mod ids;
 pub mod lifecycle;
 pub mod limits;
+pub mod metrics;
 pub mod providers;
 pub mod recovery;
 pub mod rejections;
