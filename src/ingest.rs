@@ -26,7 +26,7 @@ use crate::config::config;
 use crate::db::{self, PlannedEvent};
 use crate::dispatch::send_steps;
 use crate::error::{json_response, AppError};
-use crate::{hints, log, rejections};
+use crate::{hints, log, metrics, rejections};
 
 /// Read the body, refusing (413) as soon as it passes `limit` instead of buffering it all.
 async fn read_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, AppError> {
@@ -110,6 +110,7 @@ pub async fn handle(
     let mut summary = Summary::default();
     let result = ingest(req, env, ctx, provider, started, &mut summary).await;
     log_request(provider, &summary, &result, started);
+    count_metrics(provider, &summary, &result);
     result
 }
 
@@ -327,6 +328,25 @@ fn answer(summary: &mut Summary) -> Response {
         fields.insert("rejected".into(), json!(summary.rejected));
     }
     json_response(&body, 200)
+}
+
+/// Count the request in the dashboard's tally (memory only, no I/O): its events by outcome, or
+/// the failed request itself (a rejection with its reason code).
+fn count_metrics(provider: Provider, summary: &Summary, result: &Result<Response, AppError>) {
+    match result {
+        Ok(_) => {
+            metrics::count_event(provider, "accepted", "", summary.new_events as u64);
+            metrics::count_event(provider, "duplicate", "", summary.duplicates as u64);
+            metrics::count_event(provider, "unparsable", "", summary.rejected as u64);
+        }
+        Err(AppError::Verification(reason)) => {
+            metrics::count_event(provider, "rejected", reason.code(), 1)
+        }
+        Err(AppError::Unparsable(_)) => {
+            metrics::count_event(provider, "unparsable", "", summary.rejected.max(1) as u64)
+        }
+        Err(e) => metrics::count_event(provider, outcome_of(e), "", 1),
+    }
 }
 
 /// The outcome name of a failed request.

@@ -7,6 +7,8 @@
 //! it does the rejection tally; nothing is added to a webhook's critical path. The tally is
 //! bounded ([`MAX_BUCKETS`]); further new buckets are dropped and counted until the next flush.
 
+pub mod dashboard;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;

@@ -9,6 +9,8 @@
 //! | GET | `dead` | dead steps grouped by destination and error, plus the matching steps |
 //! | POST | `redrive` | re-enqueue dead steps by destination/error/time/ids (JSON body, dry run) |
 //! | GET | `rejections` | verification failures per provider and reason (`?hours=24`) |
+//! | GET | `metrics` | the dashboard: minute-bucket series and alerts (`?window=1h\|24h`, see `dashboard`) |
+//! | GET | `alerts` | open and recent alerts |
 //!
 //! Every response body passes through [`scrub`], which replaces any configured secret value.
 
@@ -111,9 +113,15 @@ pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Respon
             redrive(env, &db, &filter).await?
         }
         ["rejections"] if get => rejections(&db, &pairs).await?,
-        ["stats"] | ["events"] | ["events", _] | ["dead"] | ["rejections"] => {
-            return Err(AppError::MethodNotAllowed { allow: ALLOW_GET })
-        }
+        ["metrics"] if get => super::dashboard::metrics(&db, &pairs).await?,
+        ["alerts"] if get => super::dashboard::alerts(&db).await?,
+        ["stats"]
+        | ["events"]
+        | ["events", _]
+        | ["dead"]
+        | ["rejections"]
+        | ["metrics"]
+        | ["alerts"] => return Err(AppError::MethodNotAllowed { allow: ALLOW_GET }),
         ["events", _, "replay"] | ["redrive"] => {
             return Err(AppError::MethodNotAllowed { allow: ALLOW_POST })
         }

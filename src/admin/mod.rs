@@ -1,9 +1,10 @@
 //! Admin entry points: `/admin` (one static HTML page plus its script and stylesheet; the page
 //! holds no data and asks for the token in the browser) and `/admin/api/*` (JSON, only with
 //! `Authorization: Bearer $ADMIN_TOKEN`, compared in constant time). Submodules: `api` (the JSON
-//! endpoints), `page` (the static assets).
+//! endpoints), `dashboard` (its metrics and alerts endpoints), `page` (the static assets).
 
 mod api;
+mod dashboard;
 mod page;
 
 use edgehooks_handlers::auth::bearer_matches;

@@ -25,8 +25,11 @@
 //! | `shops`, `suppressions`, `engagement` | `local` |
 //! | `destination_health` | `health` |
 //! | `privacy_requests` | `privacy`, `retention` (expiry) |
+//! | `metric_events`, `metric_steps` | `metrics` (minute buckets from the isolate's tally) |
+//! | `alerts`, `alert_notices` | `alerts` (the cron's alerting pass) |
 
 pub mod admin;
+mod alerts;
 mod attempts;
 mod claims;
 mod customers;
@@ -34,12 +37,14 @@ mod health;
 mod ingest;
 mod links;
 mod local;
+mod metrics;
 mod privacy;
 mod retention;
 mod steps;
 mod sweep;
 mod versions;
 
+pub use alerts::*;
 pub use attempts::*;
 pub use claims::*;
 pub use customers::*;
@@ -47,6 +52,7 @@ pub use health::*;
 pub use ingest::*;
 pub use links::*;
 pub use local::*;
+pub use metrics::*;
 pub use retention::*;
 pub use steps::*;
 pub use sweep::*;

@@ -100,3 +100,13 @@ pub fn text(notice: &PendingNotice) -> String {
         notice.kind, notice.key, notice.detail
     )
 }
+
+/// The Slack incoming-webhook request announcing `notice`.
+pub fn slack_request(url: &str, notice: &PendingNotice) -> crate::downstream::HttpRequestSpec {
+    crate::downstream::HttpRequestSpec {
+        method: "POST",
+        url: url.to_string(),
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: serde_json::json!({ "text": text(notice) }).to_string(),
+    }
+}
