@@ -56,8 +56,11 @@ async function start() {
   $("#login").hidden = true;
   $("#app").hidden = false;
   $("#nav").hidden = false;
-  await Promise.all([loadTotals(), loadEvents(true)]);
+  await Promise.all([loadTotals(), loadEvents(true), loadDashboard()]);
 }
+
+/** The dashboard (dashboard.js) draws its charts with this page's authorized `api`. */
+const loadDashboard = () => window.edgehooksDashboard?.load(api);
 
 async function loadTotals() {
   const s = await api("stats");
@@ -214,7 +217,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#tab-rejections").addEventListener("click", guard(() => show("rejections")));
   $("#refresh").addEventListener("click", guard(async () => {
     const view = ["events", "dead", "rejections"].find((v) => !$(`#view-${v}`).hidden);
-    await show(view);
+    await Promise.all([show(view), loadDashboard()]);
     if (view === "events" && state.selected) await showEvent(state.selected);
   }));
   $("#logout").addEventListener("click", () => signOut(""));

@@ -1,5 +1,5 @@
 //! The admin page's static assets, compiled into the worker: `admin.html`, `admin.js` and
-//! `admin.css` (no build step). Served without authentication because they contain no data;
+//! `admin.css`, and the dashboard's `dashboard.js` and `dashboard.css` (no build step). Served without authentication because they contain no data;
 //! every API call the script makes carries the bearer token. A strict Content-Security-Policy
 //! allows only these same-origin assets.
 
@@ -10,6 +10,8 @@ use crate::error::{AppError, ALLOW_GET};
 const HTML: &str = include_str!("admin.html");
 const JS: &str = include_str!("admin.js");
 const CSS: &str = include_str!("admin.css");
+const DASHBOARD_JS: &str = include_str!("dashboard.js");
+const DASHBOARD_CSS: &str = include_str!("dashboard.css");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
                    img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -40,11 +42,13 @@ pub fn page(req: &Request) -> Result<Response, AppError> {
     serve(req, HTML, "text/html; charset=utf-8")
 }
 
-/// `GET /admin/admin.js`, `GET /admin/admin.css`.
+/// `GET /admin/admin.js`, `GET /admin/admin.css`, `GET /admin/dashboard.{js,css}`.
 pub fn asset(req: &Request, name: &str) -> Result<Response, AppError> {
     match name {
         "admin.js" => serve(req, JS, "text/javascript; charset=utf-8"),
         "admin.css" => serve(req, CSS, "text/css; charset=utf-8"),
+        "dashboard.js" => serve(req, DASHBOARD_JS, "text/javascript; charset=utf-8"),
+        "dashboard.css" => serve(req, DASHBOARD_CSS, "text/css; charset=utf-8"),
         _ => Err(AppError::NotFound),
     }
 }
