@@ -98,13 +98,13 @@ struct Answer {
 
 /// Read at most `BODY_READ_LIMIT` bytes of the body; the rest is never read (the caller aborts
 /// the request). A body that breaks off keeps what arrived.
-async fn read_bounded(response: &mut Response) -> (Vec<u8>, bool) {
+async fn read_bounded(response: &mut Response, limit: usize) -> (Vec<u8>, bool) {
     let Ok(mut stream) = response.stream() else {
         return (Vec::new(), false);
     };
     let mut body = Vec::new();
     while let Some(Ok(chunk)) = stream.next().await {
-        let room = BODY_READ_LIMIT.saturating_sub(body.len());
+        let room = limit.saturating_sub(body.len());
         if chunk.len() > room {
             body.extend_from_slice(chunk.get(..room).unwrap_or_default());
             return (body, true);
@@ -115,11 +115,11 @@ async fn read_bounded(response: &mut Response) -> (Vec<u8>, bool) {
 }
 
 /// Send the request and read its answer, headers and (bounded) body alike.
-async fn exchange(request: Request, signal: &AbortSignal) -> worker::Result<Answer> {
+async fn exchange(request: Request, signal: &AbortSignal, limit: usize) -> worker::Result<Answer> {
     let mut response = Fetch::Request(request).send_with_signal(signal).await?;
     let status = response.status_code();
     let retry_after = response.headers().get("Retry-After").ok().flatten();
-    let (body, truncated) = read_bounded(&mut response).await;
+    let (body, truncated) = read_bounded(&mut response, limit).await;
     Ok(Answer {
         status,
         retry_after,
@@ -131,13 +131,23 @@ async fn exchange(request: Request, signal: &AbortSignal) -> worker::Result<Answ
 /// Make the call; `timeout_ms` bounds all of it, from sending to the last byte read, so a
 /// destination that sends its headers and then never finishes the body is a `timeout` too.
 pub async fn call(spec: &HttpRequestSpec, timeout_ms: u64) -> CallOutcome {
+    call_reading(spec, timeout_ms, BODY_READ_LIMIT).await
+}
+
+/// Like [`call`], keeping a successful body of up to `body_limit` bytes (a page of Stripe
+/// events is far larger than a step's answer).
+pub async fn call_reading(
+    spec: &HttpRequestSpec,
+    timeout_ms: u64,
+    body_limit: usize,
+) -> CallOutcome {
     let request = match to_request(spec) {
         Ok(request) => request,
         Err(_) => return CallOutcome::failed("invalid_request".into(), true),
     };
     let controller = AbortController::default();
     let signal = controller.signal();
-    let exchanging = Box::pin(exchange(request, &signal));
+    let exchanging = Box::pin(exchange(request, &signal, body_limit));
     let deadline = Delay::from(Duration::from_millis(timeout_ms));
     let answer = match select(exchanging, deadline).await {
         Either::Left((Ok(answer), _)) => answer,

@@ -31,6 +31,8 @@ pub enum AppError {
     },
     /// Storage is failing; the provider should retry.
     Unavailable,
+    /// The Stripe backfill has no `STRIPE_API_KEY`.
+    BackfillDisabled,
 }
 
 /// `Allow` of a path that only reads.
@@ -41,7 +43,7 @@ pub const ALLOW_POST: &str = "POST";
 impl AppError {
     pub fn status(&self) -> u16 {
         match self {
-            AppError::NotFound | AppError::ProviderDisabled => 404,
+            AppError::NotFound | AppError::ProviderDisabled | AppError::BackfillDisabled => 404,
             AppError::MethodNotAllowed { .. } => 405,
             AppError::PayloadTooLarge { .. } => 413,
             AppError::Verification(VerifyError::EmptyBody) => 400,
@@ -63,6 +65,7 @@ impl AppError {
             AppError::BadRequest { code, .. } => code,
             AppError::Misconfigured { .. } => "misconfigured",
             AppError::Unavailable => "unavailable",
+            AppError::BackfillDisabled => "backfill_disabled",
         }
     }
 

@@ -5,10 +5,11 @@
 //! hints), `rejections` (the in-memory tally of forged requests), `metrics` (the in-memory tally
 //! of dashboard minute buckets), `alerts` (the cron's alerting pass), `isolate` (its age and
 //! memory), `consumer` and `step`, `sweeper`, `dispatch` (sending step ids to the STEPS queue),
-//! `downstream` (fetch), `db` (all SQL), `config`, `error` (the one response mapping) and `log`.
+//! `backfill` (recovering missed Stripe events from its API), `downstream` (fetch), `db` (all SQL), `config`, `error` (the one response mapping) and `log`.
 
 mod admin;
 mod alerts;
+mod backfill;
 mod config;
 mod consumer;
 mod db;

@@ -6,8 +6,9 @@
 //! `dead` when that was its last attempt (the core's `recovery::recover`). Every change is
 //! conditional on the state it read, so a step claimed in the meantime is never flipped. Also
 //! writes the isolate's tallies (rejected requests, dashboard metrics) to D1, applies
-//! `RETENTION_DAYS` (see [`retention`]) and `METRICS_RETENTION_DAYS`, then runs the alerting pass
-//! ([`alerts::run`]).
+//! `RETENTION_DAYS` (see [`retention`]), runs the Stripe backfill when it is due
+//! (`crate::backfill`), applies `METRICS_RETENTION_DAYS`, then runs the alerting pass
+//! ([`alerts::run`]), which sees a backfill run that just ended.
 
 use edgehooks_handlers::lifecycle::StepStatus;
 use edgehooks_handlers::metrics::minute_of;
@@ -36,6 +37,7 @@ pub async fn sweep(env: &Env, scheduled_ms: i64) {
     };
     recover_overdue(env, &db, now).await;
     retention(env, &db, now).await;
+    crate::backfill::scheduled(env, &db).await;
     metrics_retention(env, &db, now).await;
     // The alerts judge time by the trigger's scheduled time (what the platform says "now" is).
     alerts::run(env, &db, scheduled_ms).await;

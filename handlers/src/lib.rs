@@ -26,12 +26,16 @@
 //! - [`standard_webhooks`]: signing (and verifying) deliveries per the Standard Webhooks spec.
 //! - [`rejections`]: verification failures tallied in memory and flushed at most once a minute;
 //!   [`retention`]: how long rows live and which may never be deleted.
+//! - [`backfill`]: recovering missed Stripe events from `GET /v1/events`: when a scheduled run
+//!   is due, its window (checkpoint, overlap, 30-day clamp), type filter chunks, cursors, page
+//!   URLs, reading list answers, backoff after a failure, and the admin request.
 //! - [`time`]: the few calendar conversions the providers and builders need (RFC 3339, HTTP
 //!   dates, ISO dates from Unix time).
 
 pub mod admin;
 pub mod alerts;
 pub mod auth;
+pub mod backfill;
 pub mod config;
 pub mod connections;
 pub mod downstream;

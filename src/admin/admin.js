@@ -56,7 +56,7 @@ async function start() {
   $("#login").hidden = true;
   $("#app").hidden = false;
   $("#nav").hidden = false;
-  await Promise.all([loadTotals(), loadEvents(true), loadDashboard()]);
+  await Promise.all([loadTotals(), loadEvents(true), loadDashboard(), typeof loadBackfill === "function" && loadBackfill()]);
 }
 
 /** The dashboard (dashboard.js) draws its charts with this page's authorized `api`. */
@@ -218,6 +218,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#refresh").addEventListener("click", guard(async () => {
     const view = ["events", "dead", "rejections"].find((v) => !$(`#view-${v}`).hidden);
     await Promise.all([show(view), loadDashboard()]);
+    if (typeof loadBackfill === "function") await loadBackfill();
     if (view === "events" && state.selected) await showEvent(state.selected);
   }));
   $("#logout").addEventListener("click", () => signOut(""));

@@ -11,6 +11,8 @@
 //! | GET | `rejections` | verification failures per provider and reason (`?hours=24`) |
 //! | GET | `metrics` | the dashboard: minute-bucket series and alerts (`?window=1h\|24h`, see `dashboard`) |
 //! | GET | `alerts` | open and recent alerts |
+//! | GET | `backfill` | the Stripe backfill: enabled or not, checkpoint, last runs |
+//! | POST | `backfill/stripe` | one bounded backfill run (`{"since", "dry_run", "cursor"}`) |
 //!
 //! Every response body passes through [`scrub`], which replaces any configured secret value.
 
@@ -115,14 +117,19 @@ pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Respon
         ["rejections"] if get => rejections(&db, &pairs).await?,
         ["metrics"] if get => super::dashboard::metrics(&db, &pairs).await?,
         ["alerts"] if get => super::dashboard::alerts(&db).await?,
+        ["backfill"] if get => crate::backfill::admin_status(env, &db).await?,
+        ["backfill", "stripe"] if post => {
+            crate::backfill::admin_run(env, &db, &read_body(&mut req).await?).await?
+        }
         ["stats"]
         | ["events"]
         | ["events", _]
         | ["dead"]
         | ["rejections"]
         | ["metrics"]
-        | ["alerts"] => return Err(AppError::MethodNotAllowed { allow: ALLOW_GET }),
-        ["events", _, "replay"] | ["redrive"] => {
+        | ["alerts"]
+        | ["backfill"] => return Err(AppError::MethodNotAllowed { allow: ALLOW_GET }),
+        ["events", _, "replay"] | ["redrive"] | ["backfill", "stripe"] => {
             return Err(AppError::MethodNotAllowed { allow: ALLOW_POST })
         }
         _ => return Err(AppError::NotFound),
@@ -192,6 +199,7 @@ async fn event(db: &worker::D1Database, id: &str) -> Result<Value, AppError> {
     let mut event = to_json(&summary);
     if let Some(map) = event.as_object_mut() {
         map.insert("key_index".into(), json!(body.key_index));
+        map.insert("origin".into(), json!(body.origin));
         map.insert("payload".into(), json!(body.payload));
         map.insert("redacted".into(), json!(redacted));
     }

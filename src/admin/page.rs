@@ -1,5 +1,6 @@
-//! The admin page's static assets, compiled into the worker: `admin.html`, `admin.js` and
-//! `admin.css`, and the dashboard's `dashboard.js` and `dashboard.css` (no build step). Served without authentication because they contain no data;
+//! The admin page's static assets, compiled into the worker: `admin.html`, `admin.js`,
+//! `backfill.js` (the Stripe backfill panel), `admin.css`, and the dashboard's `dashboard.js` and
+//! `dashboard.css` (no build step). Served without authentication because they contain no data;
 //! every API call the script makes carries the bearer token. A strict Content-Security-Policy
 //! allows only these same-origin assets.
 
@@ -9,6 +10,7 @@ use crate::error::{AppError, ALLOW_GET};
 
 const HTML: &str = include_str!("admin.html");
 const JS: &str = include_str!("admin.js");
+const BACKFILL_JS: &str = include_str!("backfill.js");
 const CSS: &str = include_str!("admin.css");
 const DASHBOARD_JS: &str = include_str!("dashboard.js");
 const DASHBOARD_CSS: &str = include_str!("dashboard.css");
@@ -42,10 +44,12 @@ pub fn page(req: &Request) -> Result<Response, AppError> {
     serve(req, HTML, "text/html; charset=utf-8")
 }
 
-/// `GET /admin/admin.js`, `GET /admin/admin.css`, `GET /admin/dashboard.{js,css}`.
+/// `GET /admin/admin.js`, `GET /admin/backfill.js`, `GET /admin/admin.css`,
+/// `GET /admin/dashboard.{js,css}`.
 pub fn asset(req: &Request, name: &str) -> Result<Response, AppError> {
     match name {
         "admin.js" => serve(req, JS, "text/javascript; charset=utf-8"),
+        "backfill.js" => serve(req, BACKFILL_JS, "text/javascript; charset=utf-8"),
         "admin.css" => serve(req, CSS, "text/css; charset=utf-8"),
         "dashboard.js" => serve(req, DASHBOARD_JS, "text/javascript; charset=utf-8"),
         "dashboard.css" => serve(req, DASHBOARD_CSS, "text/css; charset=utf-8"),

@@ -79,6 +79,8 @@ pub async fn list_events(db: &D1Database, query: &EventQuery) -> Result<Vec<Even
 #[derive(Debug, Serialize, Deserialize)]
 pub struct EventBody {
     pub key_index: Option<i64>,
+    /// `webhook` or `backfill` (how the event reached us).
+    pub origin: Option<String>,
     pub payload: Option<String>,
 }
 
@@ -90,7 +92,7 @@ pub async fn get_event(db: &D1Database, id: &str) -> Result<Option<(EventSummary
     )?;
     let body = statement(
         db,
-        "SELECT key_index, payload FROM events WHERE id = ?1",
+        "SELECT key_index, origin, payload FROM events WHERE id = ?1",
         &[id.into()],
     )?;
     let mut results = db.batch(vec![summary, body]).await?.into_iter();

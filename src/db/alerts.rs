@@ -164,8 +164,8 @@ struct TableName {
     name: String,
 }
 
-/// The latest backfill runs finished since `since` (newest first), or none when the table does
-/// not exist (a deployment without the backfill).
+/// The latest real (not dry) backfill runs finished since `since` (newest first), or none when
+/// the table does not exist (a database not yet migrated past 0010).
 pub async fn backfill_runs(db: &D1Database, since: i64, limit: i64) -> Result<Vec<BackfillRow>> {
     let exists: Option<TableName> = statement(
         db,
@@ -180,7 +180,8 @@ pub async fn backfill_runs(db: &D1Database, since: i64, limit: i64) -> Result<Ve
     statement(
         db,
         "SELECT CAST(id AS TEXT) AS id, provider, started_at, finished_at, listed, ingested, \
-         duplicates FROM backfill_runs WHERE finished_at >= ?1 ORDER BY finished_at DESC LIMIT ?2",
+         duplicates FROM backfill_runs WHERE finished_at >= ?1 AND dry_run = 0 \
+         ORDER BY finished_at DESC LIMIT ?2",
         &[num(since), num(limit)],
     )?
     .all()

@@ -8,6 +8,9 @@
 //! The same transaction remembers the Stripe customers the events describe (for later events
 //! that name them only by id).
 //!
+//! Every event row records its `origin` (`webhook`, or `backfill` for events listed from
+//! Stripe's API, which reuse [`insert_planned`]).
+//!
 //! Writes: `events` (stored and rejected deliveries), `steps` (insert, shared with replay),
 //! `rejections` (hourly tallies); `stripe_customers` through [`super::save_customer`].
 
@@ -40,8 +43,8 @@ impl PlannedEvent<'_> {
 /// D1 binds at most this many parameters per statement ("Maximum bound parameters per query",
 /// D1 platform limits).
 const MAX_PARAMS: usize = 100;
-/// Event rows per multi-row INSERT: 3 parameters shared by the statement, 8 per row.
-const EVENTS_PER_STATEMENT: usize = (MAX_PARAMS - 3) / 8;
+/// Event rows per multi-row INSERT: 4 parameters shared by the statement, 8 per row.
+const EVENTS_PER_STATEMENT: usize = (MAX_PARAMS - 4) / 8;
 /// Step rows per multi-row INSERT: 1 shared parameter, 5 per row.
 const STEPS_PER_STATEMENT: usize = (MAX_PARAMS - 1) / 5;
 /// Rejected batch elements per multi-row INSERT: 3 shared parameters, 6 per row.
@@ -85,10 +88,15 @@ pub async fn insert_events(
     planned: &[PlannedEvent<'_>],
     rejected: &[RejectedElement],
 ) -> Result<Vec<bool>> {
-    let mut inserted = HashSet::new();
-    for chunk in planned.chunks(EVENTS_PER_D1_BATCH) {
-        inserted.extend(insert_event_chunk(db, provider, key_index, now_ms, chunk).await?);
-    }
+    let inserted = insert_planned(
+        db,
+        provider,
+        Origin::Webhook,
+        Some(key_index),
+        now_ms,
+        planned,
+    )
+    .await?;
     for chunk in rejected.chunks(EVENTS_PER_D1_BATCH) {
         let statements = chunk
             .chunks(REJECTED_PER_STATEMENT)
@@ -96,10 +104,61 @@ pub async fn insert_events(
             .collect::<Result<Vec<_>>>()?;
         db.batch(statements).await?;
     }
+    Ok(inserted)
+}
+
+/// How an event reached edgehooks (`events.origin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A verified webhook delivery.
+    Webhook,
+    /// Listed from the provider's API by a backfill run (no signature: `key_index` is NULL).
+    Backfill,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Webhook => "webhook",
+            Origin::Backfill => "backfill",
+        }
+    }
+}
+
+/// Insert events with their planned steps (see [`insert_events`]), stored with `origin`. The
+/// same statements whatever the origin: a webhook and a backfill of one event collide on
+/// `(provider, dedupe_key)` and D1 keeps exactly one. Returns, per event, whether it is new.
+pub async fn insert_planned(
+    db: &D1Database,
+    provider: Provider,
+    origin: Origin,
+    key_index: Option<usize>,
+    now_ms: i64,
+    planned: &[PlannedEvent<'_>],
+) -> Result<Vec<bool>> {
+    let stored = StoredAs {
+        provider,
+        origin,
+        key_index,
+        now_ms,
+    };
+    let mut inserted = HashSet::new();
+    for chunk in planned.chunks(EVENTS_PER_D1_BATCH) {
+        inserted.extend(insert_event_chunk(db, stored, chunk).await?);
+    }
     Ok(planned
         .iter()
         .map(|plan| inserted.contains(&plan.id))
         .collect())
+}
+
+/// What every event row of one insert shares.
+#[derive(Clone, Copy)]
+struct StoredAs {
+    provider: Provider,
+    origin: Origin,
+    key_index: Option<usize>,
+    now_ms: i64,
 }
 
 /// One multi-row INSERT of events (at most `EVENTS_PER_STATEMENT`). `ON CONFLICT DO NOTHING`
@@ -107,24 +166,27 @@ pub async fn insert_events(
 /// dedupe_key)` or `(provider, content_key)`; `RETURNING id` names the rows inserted.
 fn events_statement(
     db: &D1Database,
-    provider: Provider,
-    key_index: usize,
-    now_ms: i64,
+    stored: StoredAs,
     chunk: &[PlannedEvent<'_>],
 ) -> Result<D1PreparedStatement> {
     let mut sql = String::from(
         "INSERT INTO events (id, provider, dedupe_key, type, account, occurred_at, received_at, \
-         status, key_index, payload, payload_bytes, content_key) VALUES ",
+         status, key_index, payload, payload_bytes, content_key, origin) VALUES ",
     );
-    let mut args = vec![provider.slug().into(), num(now_ms), num(key_index as i64)];
+    let mut args = vec![
+        stored.provider.slug().into(),
+        num(stored.now_ms),
+        opt_num(stored.key_index.map(|k| k as i64)),
+        stored.origin.as_str().into(),
+    ];
     for (row, plan) in chunk.iter().enumerate() {
         let e = plan.event;
-        let p = 4 + row * 8;
+        let p = 5 + row * 8;
         if row > 0 {
             sql.push(',');
         }
         sql.push_str(&format!(
-            "(?{p}, ?1, ?{}, ?{}, ?{}, ?{}, ?2, 'accepted', ?3, ?{}, ?{}, ?{})",
+            "(?{p}, ?1, ?{}, ?{}, ?{}, ?{}, ?2, 'accepted', ?3, ?{}, ?{}, ?{}, ?4)",
             p + 1,
             p + 2,
             p + 3,
@@ -152,14 +214,15 @@ fn events_statement(
 /// ids of the events it inserted.
 async fn insert_event_chunk(
     db: &D1Database,
-    provider: Provider,
-    key_index: usize,
-    now_ms: i64,
+    stored: StoredAs,
     planned: &[PlannedEvent<'_>],
 ) -> Result<Vec<String>> {
+    let StoredAs {
+        provider, now_ms, ..
+    } = stored;
     let mut statements = planned
         .chunks(EVENTS_PER_STATEMENT)
-        .map(|chunk| events_statement(db, provider, key_index, now_ms, chunk))
+        .map(|chunk| events_statement(db, stored, chunk))
         .collect::<Result<Vec<_>>>()?;
     let event_statements = statements.len();
 

@@ -5,7 +5,8 @@
 //! `customers` (the Stripe customers behind customer ids), `versions`, `links` and `local`
 //! (what steps maintain: applied ordering versions, contact links; the D1 work of local steps),
 //! `privacy` (what a redact removes and an export collects), `health` (per-destination budget
-//! window, circuit and half-open probe lease) and `retention` (deleting rows past
+//! window, circuit and half-open probe lease), `backfill` (the Stripe backfill's checkpoint and
+//! runs) and `retention` (deleting rows past
 //! `RETENTION_DAYS`, expiring exports).
 //! Numbers are bound as f64 (D1 rejects BigInt); writes that must be all-or-nothing go through
 //! `batch`, which D1 runs as one transaction.
@@ -27,10 +28,12 @@
 //! | `privacy_requests` | `privacy`, `retention` (expiry) |
 //! | `metric_events`, `metric_steps` | `metrics` (minute buckets from the isolate's tally) |
 //! | `alerts`, `alert_notices` | `alerts` (the cron's alerting pass) |
+//! | `backfill_state`, `backfill_runs` | `backfill` (the Stripe backfill; its events go through `ingest`) |
 
 pub mod admin;
 mod alerts;
 mod attempts;
+mod backfill;
 mod claims;
 mod customers;
 mod health;
@@ -46,6 +49,7 @@ mod versions;
 
 pub use alerts::*;
 pub use attempts::*;
+pub use backfill::*;
 pub use claims::*;
 pub use customers::*;
 pub use health::*;

@@ -54,8 +54,7 @@ describe("dashboard in headless Chromium", { skip: !existsSync(CHROMIUM) && `${C
     }
     for (const e of events) await settled(worker, "stripe", e.id);
     await waitForNoStepInFlight(worker);
-    await worker.all("CREATE TABLE IF NOT EXISTS backfill_runs (id INTEGER PRIMARY KEY, provider TEXT, started_at INTEGER, finished_at INTEGER, listed INTEGER, ingested INTEGER, duplicates INTEGER)");
-    await worker.all("INSERT INTO backfill_runs VALUES (7, 'stripe', ?, ?, 12, 4, 8)", Date.now() - 2000, Date.now() - 1000);
+    await worker.all("INSERT INTO backfill_runs (id, provider, origin, started_at, finished_at, since, listed, ingested, duplicates) VALUES (1007, 'stripe', 'admin', ?, ?, 0, 12, 4, 8)", Date.now() - 2000, Date.now() - 1000);
     await (await worker.mf.getWorker()).scheduled({ cron: "* * * * *" });
     const succeeded = await worker.all("SELECT destination, COUNT(*) AS n FROM steps WHERE status = 'succeeded' GROUP BY destination");
 

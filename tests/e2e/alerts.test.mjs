@@ -6,7 +6,7 @@
 // judge "now" by it), never a sleep.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
+import { startFakeDownstream, stripeFixtureEvent } from "../helpers/fake-downstream.mjs";
 import { downstreamVars, startWorker, TEST_SECRETS, waitFor, waitForNoStepInFlight } from "../helpers/worker.mjs";
 import { worldOf } from "../helpers/world.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
@@ -92,7 +92,7 @@ describe("metrics endpoint", () => {
       assert.equal(dest.outcomes.succeeded.total, n, destination);
       assert.ok(dest.p50_ms > 0 && dest.p95_ms >= dest.p50_ms, JSON.stringify(dest));
     }
-    assert.equal(m.last_backfill, null, "no backfill_runs table: no last backfill");
+    assert.equal(m.last_backfill, null, "no backfill has run");
     assert.equal((await admin(w, "metrics?window=24h")).events.stripe.accepted.total, 3);
 
     const bad = await w.worker.get("/admin/api/metrics?window=7d", AUTH);
@@ -232,22 +232,32 @@ describe("silent provider", () => {
 
 describe("backfill", () => {
   const w = alertWorld({ ALERT_RENOTIFY_MINUTES: "0" });
-  test("a run that recovered events fires saying how many, and clears an hour later", async () => {
-    // The backfill's table (its own migration on its branch), as this pass reads it.
-    await w.worker.all(
-      "CREATE TABLE IF NOT EXISTS backfill_runs (id INTEGER PRIMARY KEY, provider TEXT, started_at INTEGER, finished_at INTEGER, listed INTEGER, ingested INTEGER, duplicates INTEGER)",
-    );
+  test("a run that recovered events fires saying how many (dry runs never), and clears an hour later", async () => {
     const t0 = Date.now();
-    await w.worker.all("INSERT INTO backfill_runs VALUES (1, 'stripe', ?, ?, 20, 4, 16)", t0 - 5000, t0 - 1000);
-    await w.worker.all("INSERT INTO backfill_runs VALUES (2, 'stripe', ?, ?, 20, 0, 20)", t0 - 500, t0 - 100);
+    const created = Math.floor(t0 / 1000) - 60;
+    const listed = ["invoice.payment_failed", "invoice.payment_succeeded", "invoice.payment_failed"].map((type, i) =>
+      stripeFixtureEvent(type, { id: `evt_alert_bf_${t0}_${i}`, created }));
+    listed.forEach((e) => w.fake.stripeEvents.add(e));
+    await deliverStripe(w, listed[0]); // one of them did arrive by webhook
+    const run = async (dry_run) => {
+      const res = await w.worker.post("/admin/api/backfill/stripe", JSON.stringify({ since: created - 60, dry_run }), { ...AUTH, "content-type": "application/json" });
+      assert.equal(res.status, 200, res.text);
+      return res.json;
+    };
+    assert.deepEqual(await run(true), { listed: 3, missing: 2 });
+    await cronAt(w);
+    assert.equal((await alertsOf(w, "backfill_recovered")).length, 0, "a dry run recovered nothing");
+    assert.deepEqual(await run(false), { listed: 3, ingested: 2, duplicates: 1 });
+    await cronAt(w);
     await cronAt(w);
     const alerts = await alertsOf(w, "backfill_recovered");
-    assert.deepEqual(alerts.map((a) => a.key), ["1"], "a run that recovered nothing is no alert");
-    assert.deepEqual(texts(w), ["[edgehooks] FIRING backfill_recovered 1: a stripe backfill recovered 4 events the webhooks had lost"]);
+    assert.equal(alerts.length, 1, "one alert per run");
+    assert.deepEqual(texts(w), [`[edgehooks] FIRING backfill_recovered ${alerts[0].key}: a stripe backfill recovered 2 events the webhooks had lost`]);
     const m = await admin(w, "metrics");
-    assert.equal(m.last_backfill.id, "2");
-    assert.equal(m.last_backfill.listed, 20);
+    assert.equal(String(m.last_backfill.id), alerts[0].key);
+    assert.deepEqual([m.last_backfill.listed, m.last_backfill.ingested, m.last_backfill.duplicates], [3, 2, 1]);
     await cronAt(w, t0 + 61 * MIN);
     assert.ok((await alertsOf(w, "backfill_recovered"))[0].cleared_at);
+    assert.match(texts(w)[1], /^\[edgehooks\] CLEARED backfill_recovered /);
   });
 });

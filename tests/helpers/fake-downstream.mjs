@@ -10,6 +10,11 @@
 // checks the Bearer key and answers the stored customer, a deleted customer's stub, or 404
 // `resource_missing`; scripted responses for that path (status codes, Retry-After, slow or
 // dropped answers) stand in front of it.
+// Stripe's event log likewise (see stripeEvents below): `GET /v1/events` lists the events tests
+// added, newest first, filtered and paginated as Stripe does; a scripted response for
+// `/v1/events` (e.g. 429 with Retry-After) stands in front of it, and `{commit: true, hold}`
+// computes the real page and holds it back (a webhook can be delivered meanwhile).
+import fs from "node:fs";
 import http from "node:http";
 
 const DEALS = "/crm/v3/objects/deals";
@@ -26,6 +31,7 @@ export async function startFakeDownstream({ port = 0 } = {}) {
   let chaos = null; // (call) => response or null: a per-call planner (fault injection)
   const hubspot = hubspotDeals();
   const stripe = stripeCustomers();
+  const stripeLog = stripeEvents();
 
   const server = http.createServer((req, res) => {
     let body = "";
@@ -48,6 +54,10 @@ export async function startFakeDownstream({ port = 0 } = {}) {
         const { commit, ...spoiled } = plan;
         plan = { ...stripe.answer(url.pathname, req.headers), ...(scripted ? spoiled : {}) };
       }
+      if (stripeLog.handles(req.method, url.pathname) && (!scripted || plan.commit)) {
+        const { commit, ...spoiled } = plan;
+        plan = { ...stripeLog.answer(url.searchParams, req.headers), ...(scripted ? spoiled : {}) };
+      }
       const answer = () => {
         if (plan.drop) {
           req.socket.destroy();
@@ -55,7 +65,8 @@ export async function startFakeDownstream({ port = 0 } = {}) {
         }
         const headers = { "content-type": "application/json", ...(plan.headers ?? {}) };
         res.writeHead(plan.status ?? 200, headers);
-        const text = JSON.stringify(plan.body ?? defaultBody(url.pathname, plan.status ?? 200));
+        // `text`: the exact bytes (Stripe pretty-prints its API answers).
+        const text = plan.text ?? JSON.stringify(plan.body ?? defaultBody(url.pathname, plan.status ?? 200));
         if (plan.stallBody) {
           // Headers and the first half of the body, then nothing more, ever (until close()).
           res.write(text.slice(0, Math.floor(text.length / 2)));
@@ -87,6 +98,9 @@ export async function startFakeDownstream({ port = 0 } = {}) {
      * fixture customer of tests/fixtures/events (cus_PiEWZ5vTqL0p2d, Ada Lovelace) is there from
      * the start. */
     stripe,
+    /** Stripe's event log behind `GET /v1/events`: `add(event)` appends an event object (as a
+     * webhook would carry it), `events()` lists them, `clear()`. See stripeEvents. */
+    stripeEvents: stripeLog,
     /** Play these responses (objects, or functions of the call), in order, for the next calls to `path`. */
     script(path, responses) {
       scripts.set(path, [...responses]);
@@ -103,6 +117,7 @@ export async function startFakeDownstream({ port = 0 } = {}) {
       chaos = null;
       hubspot.reset();
       stripe.reset();
+      stripeLog.clear();
       calls.length = 0;
       scripts.clear();
       always.clear();
@@ -287,6 +302,67 @@ function stripeCustomers() {
       return { status: 200, headers: { "request-id": requestId() }, body: customer };
     },
     reset: seed,
+  };
+}
+
+/** A Stripe event from tests/fixtures/events/stripe/<type>.json (Stripe's API reference shape),
+ * with `overrides` (a fresh `id` and `created`, typically). */
+export function stripeFixtureEvent(type, overrides = {}) {
+  const url = new URL(`../fixtures/events/stripe/${type}.json`, import.meta.url);
+  return { ...JSON.parse(fs.readFileSync(url, "utf8")), ...overrides };
+}
+
+/**
+ * Stripe's `GET /v1/events` as Stripe answers it: 401 without a Bearer secret key; 400
+ * `parameter_invalid_integer`/`parameter_invalid` for a bad `limit` (1..100), more than 20
+ * `types[]`, or a `starting_after` it does not know; otherwise a list object `{object: "list",
+ * url: "/v1/events", has_more, data}` of the events with `created >= created[gte]` whose type is
+ * one of `types[]` (all types when none), newest first (later `created` first; among equal
+ * `created`, the later added first), at most `limit` (default 10), starting after the event
+ * `starting_after`. The answer is pretty-printed as Stripe's API does, so the events' bytes differ
+ * from a webhook body's (compact JSON) while the objects are equal.
+ */
+function stripeEvents() {
+  const log = [];
+  let sequence = 0;
+  const invalid = (message, param, code = "parameter_invalid") => ({
+    status: 400, body: { error: { code, message, param, type: "invalid_request_error" } },
+  });
+  const order = (a, b) => b.event.created - a.event.created || b.seq - a.seq;
+  return {
+    add(event) {
+      log.push({ event, seq: ++sequence });
+      return event;
+    },
+    events: () => log.map((e) => e.event),
+    clear() {
+      log.length = 0;
+    },
+    handles: (method, path) => method === "GET" && path === "/v1/events",
+    answer(params, headers) {
+      if (!/^Bearer (?:sk|rk)_\S+$/.test(headers.authorization ?? "")) {
+        return { status: 401, body: { error: { message: "You did not provide a valid API key.", type: "invalid_request_error" } } };
+      }
+      const limit = params.has("limit") ? Number(params.get("limit")) : 10;
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+        return invalid("Invalid integer: limit must be between 1 and 100", "limit", "parameter_invalid_integer");
+      }
+      const types = params.getAll("types[]");
+      if (types.length > 20) return invalid("You may only specify up to 20 types.", "types");
+      const gte = params.has("created[gte]") ? Number(params.get("created[gte]")) : -Infinity;
+      // `starting_after` is a place in Stripe's order, whatever the filters.
+      let ordered = [...log].sort(order);
+      const after = params.get("starting_after");
+      if (after) {
+        const at = ordered.findIndex((e) => e.event.id === after);
+        if (at < 0) return invalid(`No such event: '${after}'`, "starting_after", "resource_missing");
+        ordered = ordered.slice(at + 1);
+      }
+      const matching = ordered.filter((e) => e.event.created >= gte && (types.length === 0 || types.includes(e.event.type)));
+      const data = matching.slice(0, limit).map((e) => e.event);
+      const body = { object: "list", data, has_more: matching.length > limit, url: "/v1/events" };
+      return { status: 200, headers: { "request-id": `req_fake${Date.now().toString(36)}` }, text: JSON.stringify(body, null, 2) };
+    },
   };
 }
 

@@ -1,4 +1,5 @@
-//! What `/health` says about the configuration: each provider and destination as `enabled`,
+//! What `/health` says about the configuration: each provider and destination, and the Stripe
+//! backfill, as `enabled`,
 //! `disabled` (no secret or token) or `misconfigured`, and for each misconfiguration what it
 //! affects and the setting's name. Never a value.
 
@@ -55,8 +56,17 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
             };
             destinations.insert(destination.name().into(), state.into());
         }
+        let backfill = match self.backfill() {
+            Ok(None) => "disabled",
+            Ok(Some(_)) => "enabled",
+            Err(e) => {
+                problems.push(json!({ "affects": "backfill", "setting": e.setting }));
+                "misconfigured"
+            }
+        };
         json!({
             "status": "ok",
+            "backfill": backfill,
             "providers": providers,
             "destinations": destinations,
             "misconfigured": problems,

@@ -7,6 +7,7 @@
 //! same checks by name for `/health`.
 
 mod alerts;
+mod backfill;
 mod consumer;
 mod downstream;
 mod health;
@@ -14,6 +15,7 @@ mod ingest;
 mod parse;
 pub mod table;
 
+pub use backfill::BackfillSettings;
 pub use consumer::ConsumerSettings;
 pub use ingest::{IngestSettings, ProviderConfig};
 pub use parse::{flag, number, secret_list, ConfigError};

@@ -90,12 +90,14 @@ pub const ALERT_QUIET_MINUTES: &str = "ALERT_QUIET_MINUTES";
 pub const ALERT_RENOTIFY_MINUTES: &str = "ALERT_RENOTIFY_MINUTES";
 pub const ALERT_MAX_PER_HOUR: &str = "ALERT_MAX_PER_HOUR";
 pub const METRICS_RETENTION_DAYS: &str = "METRICS_RETENTION_DAYS";
+pub const BACKFILL_INTERVAL_MINUTES: &str = "BACKFILL_INTERVAL_MINUTES";
+pub const BACKFILL_MAX_PAGES: &str = "BACKFILL_MAX_PAGES";
 
 use Kind::{PublicKey, Secret, Var};
 use Rule::{Flag, Json, Number, PublicKeys, SecretList, Text, Url};
 
 /// Every setting, secrets first.
-pub const SETTINGS: [Setting; 35] = [
+pub const SETTINGS: [Setting; 37] = [
     setting(STRIPE_WEBHOOK_SECRETS, Secret, SecretList, ""),
     setting(SENDGRID_WEBHOOK_PUBLIC_KEYS, PublicKey, PublicKeys, ""),
     setting(HUBSPOT_CLIENT_SECRETS, Secret, SecretList, ""),
@@ -131,6 +133,8 @@ pub const SETTINGS: [Setting; 35] = [
     setting(ALERT_RENOTIFY_MINUTES, Var, Number, "30"),
     setting(ALERT_MAX_PER_HOUR, Var, Number, "20"),
     setting(METRICS_RETENTION_DAYS, Var, Number, "7"),
+    setting(BACKFILL_INTERVAL_MINUTES, Var, Number, "15"),
+    setting(BACKFILL_MAX_PAGES, Var, Number, "5"),
 ];
 
 /// The setting called `name`, if edgehooks reads one.

@@ -1,0 +1,113 @@
+//! The list requests of a backfill run: which event types it asks for (the Stripe types the
+//! routes plan steps for, in chunks of at most [`MAX_TYPES_PER_REQUEST`] because that is what
+//! Stripe's `types[]` accepts), where a run stands ([`Cursor`]: a chunk and the id to list
+//! after), and the URL of each page.
+
+use crate::routes::RouteTable;
+use crate::webhook::Provider;
+
+/// Stripe's `types[]` takes at most 20 names per request.
+pub const MAX_TYPES_PER_REQUEST: usize = 20;
+/// Stripe's largest page.
+pub const PAGE_LIMIT: u32 = 100;
+
+/// The Stripe event types the routes plan steps for, sorted and without repeats, in chunks of
+/// at most [`MAX_TYPES_PER_REQUEST`]. Empty when no route takes a Stripe event: nothing to list.
+pub fn type_chunks(routes: &RouteTable) -> Vec<Vec<String>> {
+    let mut types: Vec<String> = routes
+        .rows()
+        .filter(|(provider, _, steps)| *provider == Provider::Stripe && !steps.is_empty())
+        .map(|(_, event_type, _)| event_type.to_string())
+        .collect();
+    types.sort();
+    types.dedup();
+    types
+        .chunks(MAX_TYPES_PER_REQUEST)
+        .map(<[String]>::to_vec)
+        .collect()
+}
+
+/// Where a run stands: the type chunk it lists and, within it, the last event id already
+/// processed (`starting_after`; `None` at the chunk's first page).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub chunk: usize,
+    pub starting_after: Option<String>,
+}
+
+impl Cursor {
+    /// `<chunk>:<id>` (or `<chunk>:` at a chunk's start): what admins pass back as `cursor`.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}:{}",
+            self.chunk,
+            self.starting_after.as_deref().unwrap_or("")
+        )
+    }
+
+    /// The inverse of [`Cursor::encode`]; `None` for anything else. An id is Stripe's
+    /// `evt_…`: letters, digits and underscores only.
+    pub fn decode(text: &str) -> Option<Cursor> {
+        let (chunk, id) = text.split_once(':')?;
+        let chunk = chunk.parse().ok()?;
+        if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') || id.len() > 255 {
+            return None;
+        }
+        Some(Cursor {
+            chunk,
+            starting_after: (!id.is_empty()).then(|| id.to_string()),
+        })
+    }
+
+    /// After a page: the next page of the same chunk, the next chunk, or `None` when the run
+    /// has listed everything.
+    pub fn after_page(
+        &self,
+        has_more: bool,
+        last_id: Option<&str>,
+        chunks: usize,
+    ) -> Option<Cursor> {
+        match (has_more, last_id) {
+            (true, Some(id)) => Some(Cursor {
+                chunk: self.chunk,
+                starting_after: Some(id.to_string()),
+            }),
+            _ if self.chunk + 1 < chunks => Some(Cursor {
+                chunk: self.chunk + 1,
+                starting_after: None,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The URL of one page: `{base}/v1/events?created[gte]=…&limit=100&types[]=…[&starting_after=…]`
+/// (brackets percent-encoded, as Stripe's own libraries send them).
+pub fn page_url(base: &str, since: i64, types: &[String], cursor: &Cursor) -> String {
+    let mut url = format!(
+        "{}/v1/events?created%5Bgte%5D={since}&limit={PAGE_LIMIT}",
+        base.trim_end_matches('/')
+    );
+    for event_type in types {
+        url.push_str("&types%5B%5D=");
+        url.push_str(&encode_component(event_type));
+    }
+    if let Some(id) = &cursor.starting_after {
+        url.push_str("&starting_after=");
+        url.push_str(&encode_component(id));
+    }
+    url
+}
+
+/// Percent-encode everything but unreserved characters (RFC 3986).
+fn encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}

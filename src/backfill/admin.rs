@@ -1,0 +1,76 @@
+//! The backfill's admin API: `POST /admin/api/backfill/stripe` (one bounded run, dry or real,
+//! from the request's `since` and `cursor`; independent of the scheduled checkpoint) and `GET
+//! /admin/api/backfill` (enabled or not, the scheduled state, the last runs).
+
+use edgehooks_handlers::backfill::request::AdminRequest;
+use serde_json::{json, Value};
+use worker::{D1Database, Env};
+
+use super::{now_ms, record, run_pages, PROVIDER};
+use crate::config::config;
+use crate::db;
+use crate::error::AppError;
+
+/// `POST /admin/api/backfill/stripe`: one bounded run from the request's `since` (and
+/// `cursor`), dry or real. Independent of the scheduled checkpoint.
+pub async fn admin_run(env: &Env, db: &D1Database, body: &[u8]) -> Result<Value, AppError> {
+    let settings = config(env).backfill()?.ok_or(AppError::BackfillDisabled)?;
+    let started = now_ms();
+    let request =
+        AdminRequest::from_json(body, started / 1000).map_err(|e| AppError::BadRequest {
+            code: e.code,
+            detail: e.detail,
+        })?;
+    let progress = run_pages(
+        env,
+        db,
+        &settings,
+        request.since,
+        request.cursor,
+        request.dry_run,
+    )
+    .await;
+    record(
+        db,
+        "admin",
+        request.dry_run,
+        started,
+        request.since,
+        &progress,
+    )
+    .await;
+    let mut answer = if request.dry_run {
+        json!({ "listed": progress.listed, "missing": progress.new })
+    } else {
+        json!({ "listed": progress.listed, "ingested": progress.new, "duplicates": progress.duplicates })
+    };
+    // A complete run answers exactly the contract's fields; one that stopped says where.
+    if let (Some(fields), Some(cursor)) = (answer.as_object_mut(), &progress.cursor) {
+        fields.insert("complete".into(), json!(false));
+        fields.insert("next_cursor".into(), json!(cursor.encode()));
+        if let Some(error) = &progress.error {
+            fields.insert("error".into(), json!(error));
+            fields.insert("retry_after".into(), json!(progress.retry_after_secs));
+        }
+    }
+    Ok(answer)
+}
+
+/// `GET /admin/api/backfill`: whether it is enabled, the scheduled state and the last runs.
+pub async fn admin_status(env: &Env, db: &D1Database) -> Result<Value, AppError> {
+    let enabled = match config(env).backfill() {
+        Ok(None) => "disabled",
+        Ok(Some(_)) => "enabled",
+        Err(_) => "misconfigured",
+    };
+    let state = db::backfill_state(db, PROVIDER).await?;
+    let runs = db::recent_backfill_runs(db, PROVIDER, 10).await?;
+    Ok(json!({
+        "backfill": enabled,
+        "checkpoint": state.checkpoint,
+        "resume_cursor": state.resume.as_ref().map(|r| r.cursor.encode()),
+        "not_before": (state.not_before_ms > 0).then_some(state.not_before_ms),
+        "failures": state.failures,
+        "runs": runs,
+    }))
+}

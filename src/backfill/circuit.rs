@@ -1,0 +1,70 @@
+//! The backfill's calls to Stripe share the Stripe destination's budget and circuit with the
+//! steps that call Stripe (`destination_health`, decided by `edgehooks_handlers::limits`): a page
+//! is fetched only when the gate lets it through (as the half-open probe when it must take the
+//! lease), and each answer counts like a step's (a retryable failure towards opening the
+//! circuit, a success closes it). While the circuit is open the run waits, without counting a
+//! failure.
+
+use edgehooks_handlers::limits::{after_call, gate, limits_for, probe_taken, Gate, Limits, Wait};
+use edgehooks_handlers::retry::classify_status;
+use edgehooks_handlers::routes::Destination;
+use worker::D1Database;
+
+use crate::{db, log};
+
+/// Who holds the probe lease when a backfill page is the probe.
+const PROBE_HOLDER: &str = "backfill:stripe";
+
+/// The Stripe destination's limits, with the configured cool-down.
+pub fn stripe_limits(cool_down_ms: Option<i64>, timeout_ms: u64) -> Limits {
+    limits_for(Destination::Stripe)
+        .with_call_timeout(timeout_ms)
+        .with_cool_down(cool_down_ms)
+}
+
+/// May a page be fetched now? `Ok(probing)`, or how long to wait.
+pub async fn pass(db: &D1Database, limits: Limits, now_ms: i64) -> Result<bool, Wait> {
+    let name = Destination::Stripe.name();
+    let health = match db::count_call(db, name, limits, now_ms).await {
+        Ok(health) => health,
+        Err(e) => {
+            // Unknown health: go ahead, like a closed circuit (the answer is still recorded).
+            log::error("d1_read_failed", &e.to_string());
+            return Ok(false);
+        }
+    };
+    match gate(limits, health, now_ms) {
+        Gate::Proceed => Ok(false),
+        Gate::Wait(wait) => Err(wait),
+        Gate::Probe { lease_until_ms } => {
+            match db::take_probe(db, name, PROBE_HOLDER, health, lease_until_ms).await {
+                Ok(true) => Ok(true),
+                _ => Err(probe_taken()),
+            }
+        }
+    }
+}
+
+/// Count a page's answer (`status`: `None` when Stripe could not be reached) in the circuit.
+pub async fn record(
+    db: &D1Database,
+    limits: Limits,
+    status: Option<u16>,
+    probing: bool,
+    now_ms: i64,
+) {
+    let class = status.map_or(
+        edgehooks_handlers::retry::ResponseClass::Retryable,
+        classify_status,
+    );
+    let change = after_call(class, probing);
+    let name = Destination::Stripe.name();
+    let statement = match db::record_health(db, name, PROBE_HOLDER, change, limits, now_ms) {
+        Ok(Some(statement)) => statement,
+        Ok(None) => return,
+        Err(e) => return log::error("d1_write_failed", &e.to_string()),
+    };
+    if let Err(e) = statement.run().await {
+        log::error("d1_write_failed", &e.to_string());
+    }
+}

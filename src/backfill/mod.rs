@@ -1,0 +1,324 @@
+//! The Stripe backfill's shell: fetch pages of `GET {STRIPE_API_BASE}/v1/events` as the core
+//! plans them (`edgehooks_handlers::backfill`), store every listed event not already stored
+//! through ingest's own insert (same dedupe key, same routes, `origin = 'backfill'`), send the
+//! new steps to the queue, and record the run. Driven by the every-minute cron ([`scheduled`]:
+//! the core says whether a run is due, the first tick only sets the checkpoint, an unfinished
+//! run continues from its cursor, a failure backs off) and by the admin API ([`admin`]). One
+//! invocation fetches at most `BACKFILL_MAX_PAGES` pages (each costs about four subrequests: the
+//! fetch, the D1 batch, the queue send and marking the steps enqueued). Pages pass the Stripe
+//! destination's budget and circuit first ([`circuit`]).
+
+use edgehooks_handlers::backfill::page::{parse_page, Page};
+use edgehooks_handlers::backfill::plan::{page_url, type_chunks, Cursor};
+use edgehooks_handlers::backfill::{
+    after_run, failure_code, initial_state, since_for_run, tick, RunEnd, StopReason, Tick,
+};
+use edgehooks_handlers::config::BackfillSettings;
+use edgehooks_handlers::downstream::HttpRequestSpec;
+use edgehooks_handlers::ids;
+use edgehooks_handlers::limits::Limits;
+use edgehooks_handlers::retry::{parse_retry_after, RetryPolicy};
+use edgehooks_handlers::webhook::{ParsedEvent, Provider};
+use serde_json::Value;
+use worker::{D1Database, Date, Env};
+
+mod admin;
+mod circuit;
+
+pub use admin::{admin_run, admin_status};
+
+use crate::config::config;
+use crate::db::{self, Origin, PlannedEvent, RunRecord};
+use crate::dispatch::send_steps;
+use crate::downstream::call_reading;
+use crate::{hints, log};
+
+const PROVIDER: &str = "stripe";
+/// A page of 100 events is a few hundred KB; more than this is not a Stripe answer.
+const PAGE_BODY_LIMIT: usize = 8 * 1024 * 1024;
+/// How long one page may take.
+const PAGE_TIMEOUT_MS: u64 = 20_000;
+
+/// What a run did.
+#[derive(Debug, Default)]
+struct Progress {
+    listed: i64,
+    /// Real run: stored now; dry run: not stored yet.
+    new: i64,
+    duplicates: i64,
+    newest: Option<i64>,
+    /// `None`: everything was listed.
+    cursor: Option<Cursor>,
+    error: Option<String>,
+    retry_after_secs: Option<u64>,
+    /// Stopped because the Stripe circuit or budget said wait (not a failure).
+    waiting: bool,
+}
+
+impl Progress {
+    fn stopped(&mut self, stop: Stop) {
+        self.error = Some(stop.error);
+        self.retry_after_secs = stop.retry_after_secs;
+        self.waiting = stop.waiting;
+    }
+}
+
+fn now_ms() -> i64 {
+    Date::now().as_millis() as i64
+}
+
+/// Why a run stopped before listing everything.
+struct Stop {
+    error: String,
+    retry_after_secs: Option<u64>,
+    /// The circuit or budget said wait: not a failure.
+    waiting: bool,
+}
+
+impl Stop {
+    fn failed(error: String) -> Stop {
+        Stop {
+            error,
+            retry_after_secs: None,
+            waiting: false,
+        }
+    }
+}
+
+/// Fetch and read one page, through the Stripe destination's gate.
+async fn fetch_page(
+    db: &D1Database,
+    settings: &BackfillSettings,
+    limits: Limits,
+    url: String,
+) -> Result<Page, Stop> {
+    let probing = circuit::pass(db, limits, now_ms())
+        .await
+        .map_err(|wait| Stop {
+            error: wait.reason.into(),
+            retry_after_secs: Some(wait.secs),
+            waiting: true,
+        })?;
+    let spec = HttpRequestSpec {
+        method: "GET",
+        url,
+        headers: vec![(
+            "Authorization".into(),
+            format!("Bearer {}", settings.api.token),
+        )],
+        body: String::new(),
+    };
+    let outcome = call_reading(&spec, PAGE_TIMEOUT_MS, PAGE_BODY_LIMIT).await;
+    circuit::record(db, limits, outcome.status, probing, now_ms()).await;
+    match (outcome.status, outcome.body) {
+        (Some(200..=299), Some(body)) => parse_page(&body).map_err(|e| Stop::failed(e.code())),
+        (status, _) => Err(Stop {
+            error: failure_code(status),
+            retry_after_secs: outcome
+                .retry_after
+                .as_deref()
+                .and_then(|v| parse_retry_after(v, now_ms() / 1000)),
+            waiting: false,
+        }),
+    }
+}
+
+/// Fetch up to `max_pages` pages from `cursor` on and store (or, dry, count) what is missing.
+async fn run_pages(
+    env: &Env,
+    db: &D1Database,
+    settings: &BackfillSettings,
+    since: i64,
+    cursor: Cursor,
+    dry_run: bool,
+) -> Progress {
+    let chunks = type_chunks(&settings.routes);
+    let consumer = config(env).consumer().ok();
+    let limits = circuit::stripe_limits(consumer.and_then(|c| c.cool_down_ms), PAGE_TIMEOUT_MS);
+    let mut progress = Progress {
+        cursor: Some(cursor),
+        ..Progress::default()
+    };
+    for _ in 0..settings.max_pages {
+        let Some(cursor) = progress.cursor.clone() else {
+            break;
+        };
+        let Some(types) = chunks.get(cursor.chunk) else {
+            progress.cursor = None;
+            break;
+        };
+        let url = page_url(&settings.api.base_url, since, types, &cursor);
+        let stored = match fetch_page(db, settings, limits, url).await {
+            Ok(page) if dry_run => count_missing(db, &page.events).await.map(|new| (page, new)),
+            Ok(page) => ingest(env, db, settings, &page.events)
+                .await
+                .map(|new| (page, new)),
+            Err(stop) => {
+                progress.stopped(stop);
+                break;
+            }
+        };
+        let Ok((page, new)) = stored.inspect_err(|e| log::error("d1_write_failed", &e.to_string()))
+        else {
+            progress.stopped(Stop::failed("d1_unavailable".into()));
+            break;
+        };
+        let listed = page.events.len() as i64;
+        progress.listed += listed;
+        progress.new += new;
+        progress.duplicates += listed - new;
+        progress.newest = progress.newest.max(page.newest_created());
+        progress.cursor = cursor.after_page(page.has_more, page.last_id(), chunks.len());
+    }
+    progress
+}
+
+/// A dry run's page: how many of its events are not stored.
+async fn count_missing(db: &D1Database, events: &[ParsedEvent]) -> worker::Result<i64> {
+    let keys: Vec<&str> = events.iter().map(|e| e.dedupe_key.as_str()).collect();
+    let stored = db::count_stored(db, PROVIDER, &keys).await?;
+    Ok(events.len() as i64 - stored)
+}
+
+/// Store a page's events as ingest does (one D1 batch per chunk: an event and its planned
+/// steps together), send the new steps and remember the hints. Returns how many were new.
+async fn ingest(
+    env: &Env,
+    db: &D1Database,
+    settings: &BackfillSettings,
+    events: &[ParsedEvent],
+) -> worker::Result<i64> {
+    let planned: Vec<PlannedEvent> = events
+        .iter()
+        .map(|event| PlannedEvent {
+            id: ids::event_id(Provider::Stripe, &event.dedupe_key),
+            event,
+            steps: settings
+                .routes
+                .steps_for(Provider::Stripe, &event.event_type),
+        })
+        .collect();
+    let inserted = db::insert_planned(
+        db,
+        Provider::Stripe,
+        Origin::Backfill,
+        None,
+        now_ms(),
+        &planned,
+    )
+    .await?;
+    let step_ids: Vec<String> = planned
+        .iter()
+        .zip(&inserted)
+        .filter(|(_, is_new)| **is_new)
+        .flat_map(|(plan, _)| plan.step_ids())
+        .collect();
+    if !step_ids.is_empty() {
+        // A failed send leaves the steps `pending`: the sweeper sends them.
+        send_steps(env, db, &step_ids).await;
+    }
+    let keys: Vec<String> = events
+        .iter()
+        .map(|e| hints::hint_key(Provider::Stripe, &e.dedupe_key))
+        .collect();
+    let ttl = config(env)
+        .provider(Provider::Stripe)
+        .map_or(60, |c| c.settings.hint_ttl_secs);
+    hints::remember(env, &keys, ttl).await;
+    Ok(inserted.iter().filter(|n| **n).count() as i64)
+}
+
+/// The cron's part: run (or continue) a reconciliation when the core says it is due, then
+/// store where it stands and record it.
+pub async fn scheduled(env: &Env, db: &D1Database) {
+    let settings = match config(env).backfill() {
+        Ok(Some(settings)) => settings,
+        Ok(None) => return,
+        Err(e) => return log::error("misconfigured", &e.to_string()),
+    };
+    let started = now_ms();
+    let state = match db::backfill_state(db, PROVIDER).await {
+        Ok(state) => state,
+        Err(e) => return log::error("d1_read_failed", &e.to_string()),
+    };
+    match tick(&state, started, settings.interval_secs) {
+        Tick::Wait => return,
+        Tick::Initialize => {
+            if let Err(e) = db::save_backfill_state(db, PROVIDER, &initial_state(started)).await {
+                log::error("d1_write_failed", &e.to_string());
+            }
+            return;
+        }
+        Tick::Run => {}
+    }
+    let (since, cursor, newest) = match &state.resume {
+        Some(r) => (r.since, r.cursor.clone(), r.newest),
+        None => (
+            since_for_run(state.checkpoint, started / 1000, settings.interval_secs),
+            Cursor::default(),
+            None,
+        ),
+    };
+    let progress = run_pages(env, db, &settings, since, cursor, false).await;
+    let policy = config(env)
+        .consumer()
+        .map_or(RetryPolicy::default(), |c| c.policy);
+    let stop = progress.error.as_ref().map(|_| match progress.waiting {
+        true => StopReason::Wait {
+            secs: progress.retry_after_secs.unwrap_or(1),
+        },
+        false => StopReason::Failed {
+            retry_after_secs: progress.retry_after_secs,
+        },
+    });
+    let end = RunEnd {
+        since,
+        cursor: progress.cursor.clone(),
+        newest: newest.max(progress.newest),
+        stop,
+    };
+    let next = after_run(
+        &state,
+        &end,
+        started,
+        now_ms(),
+        &policy,
+        js_sys::Math::random(),
+    );
+    if let Err(e) = db::save_backfill_state(db, PROVIDER, &next).await {
+        log::error("d1_write_failed", &e.to_string());
+    }
+    record(db, "scheduled", false, started, since, &progress).await;
+}
+
+/// Record a run in `backfill_runs` (and log it).
+async fn record(
+    db: &D1Database,
+    origin: &str,
+    dry_run: bool,
+    started: i64,
+    since: i64,
+    progress: &Progress,
+) {
+    let run = RunRecord {
+        provider: PROVIDER.into(),
+        origin: origin.into(),
+        dry_run,
+        started_at: started,
+        finished_at: now_ms(),
+        since,
+        listed: progress.listed,
+        ingested: progress.new,
+        duplicates: progress.duplicates,
+        complete: progress.cursor.is_none(),
+        next_cursor: progress.cursor.as_ref().map(Cursor::encode),
+        error: progress.error.clone(),
+    };
+    log::record(
+        "backfill",
+        serde_json::to_value(&run).unwrap_or(Value::Null),
+    );
+    if let Err(e) = db::record_backfill_run(db, &run).await {
+        log::error("d1_write_failed", &e.to_string());
+    }
+}
