@@ -110,7 +110,8 @@ pub async fn handle(
     let mut summary = Summary::default();
     let result = ingest(req, env, ctx, provider, started, &mut summary).await;
     log_request(provider, &summary, &result, started);
-    count_metrics(provider, &summary, &result);
+    let counts = [summary.new_events, summary.duplicates, summary.rejected].map(|n| n as u64);
+    metrics::count_request(provider, counts, result.as_ref().err());
     result
 }
 
@@ -330,27 +331,8 @@ fn answer(summary: &mut Summary) -> Response {
     json_response(&body, 200)
 }
 
-/// Count the request in the dashboard's tally (memory only, no I/O): its events by outcome, or
-/// the failed request itself (a rejection with its reason code).
-fn count_metrics(provider: Provider, summary: &Summary, result: &Result<Response, AppError>) {
-    match result {
-        Ok(_) => {
-            metrics::count_event(provider, "accepted", "", summary.new_events as u64);
-            metrics::count_event(provider, "duplicate", "", summary.duplicates as u64);
-            metrics::count_event(provider, "unparsable", "", summary.rejected as u64);
-        }
-        Err(AppError::Verification(reason)) => {
-            metrics::count_event(provider, "rejected", reason.code(), 1)
-        }
-        Err(AppError::Unparsable(_)) => {
-            metrics::count_event(provider, "unparsable", "", summary.rejected.max(1) as u64)
-        }
-        Err(e) => metrics::count_event(provider, outcome_of(e), "", 1),
-    }
-}
-
 /// The outcome name of a failed request.
-fn outcome_of(error: &AppError) -> &'static str {
+pub(crate) fn outcome_of(error: &AppError) -> &'static str {
     match error {
         AppError::Misconfigured { .. } => "misconfigured",
         AppError::ProviderDisabled => "disabled",

@@ -13,7 +13,8 @@ use edgehooks_handlers::metrics::MetricsTally;
 use edgehooks_handlers::webhook::Provider;
 use worker::{Context, Date, Env};
 
-use crate::{db, log};
+use crate::error::AppError;
+use crate::{db, ingest, log};
 
 thread_local! {
     static TALLY: RefCell<MetricsTally> = const { RefCell::new(MetricsTally::new()) };
@@ -30,6 +31,22 @@ pub fn count_event(provider: Provider, outcome: &'static str, reason: &'static s
             t.borrow_mut()
                 .count_event(provider.slug(), outcome, reason, count, now_ms())
         });
+    }
+}
+
+/// Count one webhook request: on success its `[new, duplicate, malformed element]` event counts;
+/// a failed request once, by its outcome (a rejection with its reason code).
+pub fn count_request(provider: Provider, counts: [u64; 3], error: Option<&AppError>) {
+    let [new, duplicates, malformed] = counts;
+    match error {
+        None => {
+            count_event(provider, "accepted", "", new);
+            count_event(provider, "duplicate", "", duplicates);
+            count_event(provider, "unparsable", "", malformed);
+        }
+        Some(AppError::Verification(reason)) => count_event(provider, "rejected", reason.code(), 1),
+        Some(AppError::Unparsable(_)) => count_event(provider, "unparsable", "", malformed.max(1)),
+        Some(e) => count_event(provider, ingest::outcome_of(e), "", 1),
     }
 }
 

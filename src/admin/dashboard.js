@@ -43,11 +43,12 @@
     const count = Math.floor((m.to - start) / step) + 1;
     return { step, start, count };
   }
-  function dense(points, bins) {
+  /** Values per bin: counts add up; a latency (`max`) keeps the bin's worst minute. */
+  function dense(points, bins, max = false) {
     const values = new Array(bins.count).fill(0);
     for (const [minute, n] of points) {
       const i = Math.floor((minute - bins.start) / bins.step);
-      if (i >= 0 && i < bins.count) values[i] += n;
+      if (i >= 0 && i < bins.count) values[i] = max ? Math.max(values[i], n) : values[i] + n;
     }
     return values;
   }
@@ -65,8 +66,8 @@
   }
 
   /** Lines, one per series ({name, points, color}); each path carries its name and total. */
-  function lineChart(name, series, bins) {
-    const rows = series.map((s) => ({ ...s, values: dense(s.points, bins) }));
+  function lineChart(name, series, bins, max = false) {
+    const rows = series.map((s) => ({ ...s, values: dense(s.points, bins, max) }));
     const max = Math.max(1, ...rows.flatMap((r) => r.values));
     const { chart, x, y } = frame(name, bins, max);
     rows.forEach((r) => {
@@ -122,7 +123,8 @@
       return html("div", { class: "dest", "data-destination": destination },
         html("h4", {}, destination, " ", html("span", { class: "latency", "data-p50": d.p50_ms ?? "", "data-p95": d.p95_ms ?? "" },
           `p50 ${d.p50_ms ?? "–"} ms · p95 ${d.p95_ms ?? "–"} ms`)),
-        lineChart(`steps-${destination}`, series, bins), legend(series));
+        lineChart(`steps-${destination}`, series, bins), legend(series),
+        lineChart(`latency-${destination}`, [{ name: "p95 ms", points: d.p95_points, total: d.p95_ms ?? "", color: "#6941c6" }], bins, true));
     });
     return panel("dash-steps", "Steps per destination (outcomes, latency)", ...(cards.length ? cards : [html("p", { class: "muted" }, "No steps in this window.")]));
   }

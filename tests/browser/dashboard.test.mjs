@@ -79,12 +79,14 @@ describe("dashboard in headless Chromium", { skip: !existsSync(CHROMIUM) && `${C
       assert.equal(await total(`steps-${destination}`, "succeeded"), String(n), destination);
       const p50 = await page.getAttribute(`[data-destination="${destination}"] .latency`, "data-p50");
       assert.ok(Number(p50) > 0, `${destination} p50 ${p50}`);
+      const p95 = await page.getAttribute(`[data-destination="${destination}"] .latency`, "data-p95");
+      assert.equal(await total(`latency-${destination}`, "p95 ms"), p95, "the p95 line is drawn");
     }
     assert.equal(await page.textContent('#dash-backfill [data-field="ingested"]'), "4");
     assert.equal(await page.textContent('#dash-backfill [data-field="listed"]'), "12");
     const alerts = await page.locator("#alerts tbody tr[data-alert]").allTextContents();
     assert.ok(alerts.some((t) => /signature_failures\s*stripe:signature_mismatch/.test(t)), alerts.join("\n"));
-    assert.ok(alerts.some((t) => /backfill_recovered\s*7.*recovered 4 events/.test(t)), alerts.join("\n"));
+    assert.ok(alerts.some((t) => /backfill_recovered\s*1007.*recovered 4 events/.test(t)), alerts.join("\n"));
     await page.screenshot({ path: path.join(ARTIFACTS, "dashboard.png"), fullPage: true });
 
     await page.click('button[data-window="24h"]');
