@@ -92,7 +92,9 @@ async function exercise(vars) {
 }
 
 /** Assert `broken` providers answered misconfigured naming `setting`, and the others accepted. */
-function assertOnly(outcome, broken, setting, vars) {
+/** `alsoAffects`: other parts /health names for the same setting (the Stripe backfill reads the
+ * Stripe routes). */
+function assertOnly(outcome, broken, setting, vars, alsoAffects = []) {
   for (const provider of PROVIDERS) {
     const { res, lines, stored } = outcome.results[provider];
     assert.equal(lines.length, 1, `${provider}: exactly one request log line, got ${JSON.stringify(lines)}`);
@@ -122,7 +124,7 @@ function assertOnly(outcome, broken, setting, vars) {
   }
   assert.deepEqual(
     outcome.health.json.misconfigured.map((m) => m.affects).sort(),
-    [...broken].sort(),
+    [...broken, ...alsoAffects].sort(),
     "health lists exactly the affected providers",
   );
   for (const entry of outcome.health.json.misconfigured) assert.equal(entry.setting, setting);
@@ -164,7 +166,8 @@ describe("misconfiguration answers 503 for the affected provider only", () => {
 
   test("ROUTES_JSON that is not JSON stops every provider (the intent cannot be attributed)", async () => {
     const outcome = await exercise({ ROUTES_JSON: '{"stripe": {"invoice.paid": ["slack.notify"]' });
-    assertOnly(outcome, PROVIDERS, "ROUTES_JSON", {});
+    assertOnly(outcome, PROVIDERS, "ROUTES_JSON", {}, ["backfill"]);
+    assert.equal(outcome.health.json.backfill, "misconfigured", "the backfill lists the Stripe routes' types");
     assert.match(outcome.results.stripe.res.json.detail, /not valid JSON/);
   });
 
