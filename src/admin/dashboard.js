@@ -66,8 +66,8 @@
   }
 
   /** Lines, one per series ({name, points, color}); each path carries its name and total. */
-  function lineChart(name, series, bins, max = false) {
-    const rows = series.map((s) => ({ ...s, values: dense(s.points, bins, max) }));
+  function lineChart(name, series, bins, worst = false) {
+    const rows = series.map((s) => ({ ...s, values: dense(s.points, bins, worst) }));
     const max = Math.max(1, ...rows.flatMap((r) => r.values));
     const { chart, x, y } = frame(name, bins, max);
     rows.forEach((r) => {
