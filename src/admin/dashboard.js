@@ -136,7 +136,7 @@
   function backfillPanel(m) {
     const b = m.last_backfill;
     const body = b
-      ? html("dl", { class: "backfill", "data-run": b.id },
+      ? html("dl", { class: "dash-run", "data-run": b.id },
         html("dt", {}, "run"), html("dd", {}, `${b.provider ?? ""} #${b.id}`),
         html("dt", {}, "finished"), html("dd", {}, time(b.finished_at)),
         html("dt", {}, "listed"), html("dd", { "data-field": "listed" }, b.listed ?? ""),
