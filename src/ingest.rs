@@ -29,7 +29,7 @@ use crate::config::config;
 use crate::db::{self, PlannedEvent};
 use crate::dispatch::send_steps;
 use crate::error::{json_response, AppError};
-use crate::{hints, log, rejections};
+use crate::{hints, log, metrics, rejections};
 
 /// Read the body, refusing (413) as soon as it passes `limit` instead of buffering it all.
 async fn read_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, AppError> {
@@ -119,6 +119,8 @@ pub async fn handle(
     };
     let result = ingest(req, env, ctx, provider, started, &mut summary).await;
     log_request(provider, &summary, &result, started);
+    let counts = [summary.new_events, summary.duplicates, summary.rejected].map(|n| n as u64);
+    metrics::count_request(provider, counts, result.as_ref().err());
     result
 }
 
@@ -409,7 +411,7 @@ fn answer(summary: &mut Summary) -> Response {
 }
 
 /// The outcome name of a failed request.
-fn outcome_of(error: &AppError) -> &'static str {
+pub(crate) fn outcome_of(error: &AppError) -> &'static str {
     match error {
         AppError::Misconfigured { .. } => "misconfigured",
         AppError::ProviderDisabled => "disabled",

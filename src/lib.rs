@@ -2,7 +2,8 @@
 //! `edgehooks_handlers` to the platform: `fetch` (webhooks, health), `queue` (the STEPS consumer
 //! and its dead-letter queue) and `scheduled` (the sweeper). Modules: `router` (paths), `admin`
 //! (the admin page and JSON API), `ingest` (the webhook endpoint) and `hints` (its KV dedupe
-//! hints), `rejections` (the in-memory tally of forged requests), `isolate` (its age and
+//! hints), `rejections` (the in-memory tally of forged requests), `metrics` (the in-memory tally
+//! of dashboard minute buckets), `alerts` (the cron's alerting pass), `isolate` (its age and
 //! memory), `consumer` and `step`, `sweeper`, `dispatch` (sending step ids to the STEPS queue),
 //! `backfill` (recovering missed Stripe events from its API), `routing` (connections and route
 //! switches as ingest plans with them), `downstream` (fetch), `webcrypto` (SendGrid's ECDSA
@@ -10,6 +11,7 @@
 //! `log`.
 
 mod admin;
+mod alerts;
 mod backfill;
 mod config;
 mod consumer;
@@ -21,6 +23,7 @@ mod hints;
 mod ingest;
 mod isolate;
 mod log;
+mod metrics;
 mod rejections;
 mod router;
 mod routing;
@@ -38,16 +41,18 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     isolate::fetch_started();
     let response = router::route(req, &env, &ctx).await;
     rejections::flush_if_due(&env, &ctx);
+    metrics::flush_if_due(&env, &ctx);
     Ok(response)
 }
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> Result<()> {
     consumer::consume(batch, &env).await;
+    metrics::flush_if_due_now(&env).await;
     Ok(())
 }
 
 #[event(scheduled)]
-async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    sweeper::sweep(&env).await;
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    sweeper::sweep(&env, event.schedule() as i64).await;
 }

@@ -67,6 +67,10 @@ pub fn step(
     latency_ms: i64,
     changed: bool,
 ) {
+    // The dashboard counts what changed a step (a repeat that changed nothing is not an outcome).
+    if let (true, Some(destination)) = (changed, step.destination) {
+        crate::metrics::count_step(destination, outcome, latency_ms);
+    }
     record(
         "step_attempt",
         json!({

@@ -5,10 +5,13 @@
 //! never came back) records that attempt as `attempt_lost` and sends it again, or ends it
 //! `dead` when that was its last attempt (the core's `recovery::recover`). Every change is
 //! conditional on the state it read, so a step claimed in the meantime is never flipped. Also
-//! writes the isolate's tally of rejected requests to D1 and applies `RETENTION_DAYS` (see
-//! [`retention`]) and runs the Stripe backfill when it is due (`crate::backfill`).
+//! writes the isolate's tallies (rejected requests, dashboard metrics) to D1, applies
+//! `RETENTION_DAYS` (see [`retention`]), runs the Stripe backfill when it is due
+//! (`crate::backfill`), applies `METRICS_RETENTION_DAYS`, then runs the alerting pass
+//! ([`alerts::run`]), which sees a backfill run that just ended.
 
 use edgehooks_handlers::lifecycle::StepStatus;
+use edgehooks_handlers::metrics::minute_of;
 use edgehooks_handlers::recovery::{recover, Recovery, ATTEMPT_LOST};
 use edgehooks_handlers::rejections::hour_of;
 use edgehooks_handlers::retention::{cutoff_ms, DELETE_BATCH};
@@ -19,13 +22,14 @@ use worker::{D1Database, D1PreparedStatement, Date, Env};
 use crate::config::config;
 use crate::db::OverdueStep;
 use crate::dispatch::send_dispatched;
-use crate::{db, log, rejections};
+use crate::{alerts, db, log, metrics, rejections};
 
 const PENDING_GRACE_MS: i64 = 60_000;
 const SWEEP_LIMIT: i64 = 500;
 
-pub async fn sweep(env: &Env) {
+pub async fn sweep(env: &Env, scheduled_ms: i64) {
     rejections::flush(env).await;
+    metrics::flush(env).await;
     let now = Date::now().as_millis() as i64;
     let db = match env.d1("DB") {
         Ok(db) => db,
@@ -34,6 +38,25 @@ pub async fn sweep(env: &Env) {
     recover_overdue(env, &db, now).await;
     retention(env, &db, now).await;
     crate::backfill::scheduled(env, &db).await;
+    metrics_retention(env, &db, now).await;
+    // The alerts judge time by the trigger's scheduled time (what the platform says "now" is).
+    alerts::run(env, &db, scheduled_ms).await;
+}
+
+/// Past `METRICS_RETENTION_DAYS`: drop old minute buckets.
+async fn metrics_retention(env: &Env, db: &D1Database, now: i64) {
+    let days = match config(env).metrics_retention_days() {
+        Ok(days) => days,
+        Err(e) => return log::error("misconfigured", &e.to_string()),
+    };
+    let oldest = minute_of(now - (days as i64).saturating_mul(86_400_000));
+    let result = match db::delete_old_metrics(db, oldest) {
+        Ok(statements) => db.batch(statements).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        log::error("d1_write_failed", &e.to_string());
+    }
 }
 
 /// Past `RETENTION_DAYS`: delete one bounded batch of events with their steps and attempts

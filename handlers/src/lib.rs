@@ -35,6 +35,7 @@
 //!   dates, ISO dates from Unix time).
 
 pub mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod backfill;
 pub mod config;
@@ -43,6 +44,7 @@ pub mod downstream;
 pub mod ids;
 pub mod lifecycle;
 pub mod limits;
+pub mod metrics;
 pub mod providers;
 pub mod recovery;
 pub mod rejections;

@@ -56,8 +56,11 @@ async function start() {
   $("#login").hidden = true;
   $("#app").hidden = false;
   $("#nav").hidden = false;
-  await Promise.all([loadTotals(), loadEvents(true), typeof loadBackfill === "function" && loadBackfill()]);
+  await Promise.all([loadTotals(), loadEvents(true), loadDashboard(), typeof loadBackfill === "function" && loadBackfill()]);
 }
+
+/** The dashboard (dashboard.js) draws its charts with this page's authorized `api`. */
+const loadDashboard = () => window.edgehooksDashboard?.load(api);
 
 async function loadTotals() {
   const s = await api("stats");
@@ -222,7 +225,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#tab-gateway").addEventListener("click", guard(() => show("gateway")));
   $("#refresh").addEventListener("click", guard(async () => {
     const view = VIEWS.find((v) => !$(`#view-${v}`).hidden);
-    await show(view);
+    await Promise.all([show(view), loadDashboard()]);
     if (typeof loadBackfill === "function") await loadBackfill();
     if (view === "events" && state.selected) await showEvent(state.selected);
   }));

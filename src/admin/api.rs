@@ -9,6 +9,8 @@
 //! | GET | `dead` | dead steps grouped by destination and error, plus the matching steps |
 //! | POST | `redrive` | re-enqueue dead steps by destination/error/time/ids (JSON body, dry run) |
 //! | GET | `rejections` | verification failures per provider and reason (`?hours=24`) |
+//! | GET | `metrics` | the dashboard: minute-bucket series and alerts (`?window=1h\|24h`, see `dashboard`) |
+//! | GET | `alerts` | open and recent alerts |
 //! | GET | `backfill` | the Stripe backfill: enabled or not, checkpoint, last runs |
 //! | POST | `backfill/stripe` | one bounded backfill run (`{"since", "dry_run", "cursor"}`) |
 //! | POST | `replay` | bulk replay by filter, a page per call with a pass cursor (dry run first) |
@@ -105,6 +107,8 @@ pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Respon
             redrive(env, &db, &filter).await?
         }
         ["rejections"] if get => rejections(&db, &pairs).await?,
+        ["metrics"] if get => super::dashboard::metrics(&db, &pairs).await?,
+        ["alerts"] if get => super::dashboard::alerts(&db).await?,
         ["backfill"] if get => crate::backfill::admin_status(env, &db).await?,
         ["backfill", "stripe"] if post => {
             crate::backfill::admin_run(env, &db, &read_body(&mut req).await?).await?
@@ -115,9 +119,14 @@ pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Respon
             let request = BulkReplay::from_json(&body, dry_run, now_ms())?;
             super::bulk_replay::bulk_replay(env, &db, &request).await?
         }
-        ["stats"] | ["events"] | ["events", _] | ["dead"] | ["rejections"] | ["backfill"] => {
-            return Err(AppError::MethodNotAllowed { allow: ALLOW_GET })
-        }
+        ["stats"]
+        | ["events"]
+        | ["events", _]
+        | ["dead"]
+        | ["rejections"]
+        | ["metrics"]
+        | ["alerts"]
+        | ["backfill"] => return Err(AppError::MethodNotAllowed { allow: ALLOW_GET }),
         ["events", _, "replay"] | ["redrive"] | ["backfill", "stripe"] | ["replay"] => {
             return Err(AppError::MethodNotAllowed { allow: ALLOW_POST })
         }

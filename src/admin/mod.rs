@@ -1,11 +1,13 @@
 //! Admin entry points: `/admin` (one static HTML page plus its script and stylesheet; the page
 //! holds no data and asks for the token in the browser) and `/admin/api/*` (JSON, only with
 //! `Authorization: Bearer $ADMIN_TOKEN`, compared in constant time). Submodules: `api` (the JSON
-//! endpoints), `page` (the static assets), `bulk_replay` (`POST /admin/api/replay`).
+//! endpoints), `dashboard` (its metrics and alerts endpoints), `page` (the static assets),
+//! `bulk_replay` (`POST /admin/api/replay`).
 
 mod api;
 mod bulk_replay;
 mod connections;
+mod dashboard;
 mod destinations;
 mod gateway;
 mod page;

@@ -1,6 +1,7 @@
 //! The admin page's static assets, compiled into the worker: `admin.html`, `admin.js` and
 //! `admin.css`, the connections screen's `connections.js` and `connections.css`, `backfill.js`
-//! (the Stripe backfill panel) and `bulk-replay.js` (the bulk replay panel); no build step.
+//! (the Stripe backfill panel), `bulk-replay.js` (the bulk replay panel) and the dashboard's
+//! `dashboard.js` and `dashboard.css`; no build step.
 //! Served without authentication because they contain no data;
 //! every API call the script makes carries the bearer token. A strict Content-Security-Policy
 //! allows only these same-origin assets.
@@ -17,6 +18,8 @@ const GATEWAY_JS: &str = include_str!("connections.js");
 const GATEWAY_CSS: &str = include_str!("connections.css");
 /// The bulk replay panel (its own file; uses admin.js's helpers).
 const BULK_REPLAY_JS: &str = include_str!("bulk-replay.js");
+const DASHBOARD_JS: &str = include_str!("dashboard.js");
+const DASHBOARD_CSS: &str = include_str!("dashboard.css");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
                    img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -47,7 +50,8 @@ pub fn page(req: &Request) -> Result<Response, AppError> {
     serve(req, HTML, "text/html; charset=utf-8")
 }
 
-/// `GET /admin/{admin.js, admin.css, connections.js, connections.css, backfill.js, bulk-replay.js}`.
+/// `GET /admin/{admin.js, admin.css, connections.js, connections.css, backfill.js,
+/// bulk-replay.js, dashboard.js, dashboard.css}`.
 pub fn asset(req: &Request, name: &str) -> Result<Response, AppError> {
     match name {
         "admin.js" => serve(req, JS, "text/javascript; charset=utf-8"),
@@ -56,6 +60,8 @@ pub fn asset(req: &Request, name: &str) -> Result<Response, AppError> {
         "connections.js" => serve(req, GATEWAY_JS, "text/javascript; charset=utf-8"),
         "connections.css" => serve(req, GATEWAY_CSS, "text/css; charset=utf-8"),
         "bulk-replay.js" => serve(req, BULK_REPLAY_JS, "text/javascript; charset=utf-8"),
+        "dashboard.js" => serve(req, DASHBOARD_JS, "text/javascript; charset=utf-8"),
+        "dashboard.css" => serve(req, DASHBOARD_CSS, "text/css; charset=utf-8"),
         _ => Err(AppError::NotFound),
     }
 }

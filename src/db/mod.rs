@@ -27,9 +27,12 @@
 //! | `destination_health` | `health` |
 //! | `privacy_requests` | `privacy`, `retention` (expiry) |
 //! | `destinations`, `connections`, `routes_off` | `connections` (admin API) |
+//! | `metric_events`, `metric_steps` | `metrics` (minute buckets from the isolate's tally) |
+//! | `alerts`, `alert_notices` | `alerts` (the cron's alerting pass) |
 //! | `backfill_state`, `backfill_runs` | `backfill` (the Stripe backfill; its events go through `ingest`) |
 
 pub mod admin;
+mod alerts;
 mod attempts;
 mod backfill;
 pub mod bulk_replay;
@@ -40,12 +43,14 @@ mod health;
 mod ingest;
 mod links;
 mod local;
+mod metrics;
 mod privacy;
 mod retention;
 mod steps;
 mod sweep;
 mod versions;
 
+pub use alerts::*;
 pub use attempts::*;
 pub use backfill::*;
 pub use claims::*;
@@ -54,6 +59,7 @@ pub use health::*;
 pub use ingest::*;
 pub use links::*;
 pub use local::*;
+pub use metrics::*;
 pub use retention::*;
 pub use steps::*;
 pub use sweep::*;

@@ -42,6 +42,12 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
         if let Err(e) = self.retention_days() {
             problems.push(json!({ "affects": "retention", "setting": e.setting }));
         }
+        if let Err(e) = self.alerts() {
+            problems.push(json!({ "affects": "alerts", "setting": e.setting }));
+        }
+        if let Err(e) = self.metrics_retention_days() {
+            problems.push(json!({ "affects": "metrics", "setting": e.setting }));
+        }
         let downstream = self.downstream();
         let mut destinations = Map::new();
         for destination in API_DESTINATIONS {

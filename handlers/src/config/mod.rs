@@ -6,6 +6,7 @@
 //! ([`Config::consumer`]), the sweeper [`Config::retention_days`]; [`Config::health`] reports the
 //! same checks by name for `/health`.
 
+mod alerts;
 mod backfill;
 mod consumer;
 mod downstream;

@@ -87,6 +87,12 @@ pub const SENDGRID_TEMPLATE_ORDER_CONFIRMATION: &str = "SENDGRID_TEMPLATE_ORDER_
 pub const SENDGRID_TEMPLATE_CANCELLATION: &str = "SENDGRID_TEMPLATE_CANCELLATION";
 pub const SENDGRID_TEMPLATE_DUNNING: &str = "SENDGRID_TEMPLATE_DUNNING";
 pub const HUBSPOT_APP_ID: &str = "HUBSPOT_APP_ID";
+pub const ALERT_SLACK_WEBHOOK_URL: &str = "ALERT_SLACK_WEBHOOK_URL";
+pub const ALERT_SIGNATURE_FAILURES: &str = "ALERT_SIGNATURE_FAILURES";
+pub const ALERT_QUIET_MINUTES: &str = "ALERT_QUIET_MINUTES";
+pub const ALERT_RENOTIFY_MINUTES: &str = "ALERT_RENOTIFY_MINUTES";
+pub const ALERT_MAX_PER_HOUR: &str = "ALERT_MAX_PER_HOUR";
+pub const METRICS_RETENTION_DAYS: &str = "METRICS_RETENTION_DAYS";
 pub const BACKFILL_INTERVAL_MINUTES: &str = "BACKFILL_INTERVAL_MINUTES";
 pub const BACKFILL_MAX_PAGES: &str = "BACKFILL_MAX_PAGES";
 pub const WEBHOOK_SOURCES: &str = "WEBHOOK_SOURCES";
@@ -95,7 +101,7 @@ use Kind::{PublicKey, Secret, Var};
 use Rule::{Flag, Json, Number, PublicKeys, SecretList, SourceList, Text, Url};
 
 /// Every setting, secrets first.
-pub const SETTINGS: [Setting; 32] = [
+pub const SETTINGS: [Setting; 38] = [
     setting(STRIPE_WEBHOOK_SECRETS, Secret, SecretList, ""),
     setting(SENDGRID_WEBHOOK_PUBLIC_KEYS, PublicKey, PublicKeys, ""),
     setting(HUBSPOT_CLIENT_SECRETS, Secret, SecretList, ""),
@@ -105,6 +111,7 @@ pub const SETTINGS: [Setting; 32] = [
     setting(SENDGRID_API_KEY, Secret, Text, ""),
     setting(STRIPE_API_KEY, Secret, Text, ""),
     setting(SLACK_WEBHOOK_URL, Secret, Url, ""),
+    setting(ALERT_SLACK_WEBHOOK_URL, Secret, Url, ""),
     setting(SIGNATURE_TOLERANCE_SECONDS, Var, Number, "300"),
     setting(MAX_BODY_BYTES, Var, Number, "1048576"),
     setting(DEDUPE_HINT_TTL_SECONDS, Var, Number, "259200"),
@@ -125,6 +132,11 @@ pub const SETTINGS: [Setting; 32] = [
     setting(SENDGRID_TEMPLATE_CANCELLATION, Var, Text, ""),
     setting(SENDGRID_TEMPLATE_DUNNING, Var, Text, ""),
     setting(HUBSPOT_APP_ID, Var, Text, ""),
+    setting(ALERT_SIGNATURE_FAILURES, Var, Number, "5"),
+    setting(ALERT_QUIET_MINUTES, Var, Json, ""),
+    setting(ALERT_RENOTIFY_MINUTES, Var, Number, "30"),
+    setting(ALERT_MAX_PER_HOUR, Var, Number, "20"),
+    setting(METRICS_RETENTION_DAYS, Var, Number, "7"),
     setting(BACKFILL_INTERVAL_MINUTES, Var, Number, "15"),
     setting(BACKFILL_MAX_PAGES, Var, Number, "5"),
     setting(WEBHOOK_SOURCES, Var, SourceList, ""),

@@ -1,0 +1,138 @@
+//! Operational alerts, decided purely: which conditions hold now ([`rules`]: signature failures
+//! over a threshold in five minutes, a provider silent past its quiet period, dead steps, an
+//! open circuit, a backfill that recovered events), how they change the stored alerts
+//! ([`state`]: one open alert per kind and key, fired and cleared), and when a notice about them
+//! may be sent and what it says ([`notify`]: at most one per alert per `ALERT_RENOTIFY_MINUTES`,
+//! a global cap per hour, failed sends retried with backoff). The shell (the cron's `alerts`
+//! module) reads metrics and tables into [`Observations`], applies the changes and sends notices.
+
+pub mod notify;
+pub mod rules;
+pub mod sql;
+pub mod state;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+/// What an alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AlertKind {
+    SignatureFailures,
+    ProviderSilent,
+    DeadSteps,
+    CircuitOpen,
+    BackfillRecovered,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 5] = [
+        AlertKind::SignatureFailures,
+        AlertKind::ProviderSilent,
+        AlertKind::DeadSteps,
+        AlertKind::CircuitOpen,
+        AlertKind::BackfillRecovered,
+    ];
+
+    /// The name stored in `alerts.kind`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertKind::SignatureFailures => "signature_failures",
+            AlertKind::ProviderSilent => "provider_silent",
+            AlertKind::DeadSteps => "dead_steps",
+            AlertKind::CircuitOpen => "circuit_open",
+            AlertKind::BackfillRecovered => "backfill_recovered",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<AlertKind> {
+        AlertKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// The window signature failures are counted over.
+pub const SIGNATURE_WINDOW_MS: i64 = 5 * 60_000;
+/// How long after a backfill run its "recovered events" alert stays open.
+pub const BACKFILL_WINDOW_MS: i64 = 60 * 60_000;
+/// Dead steps older than this no longer hold their alert open.
+pub const DEAD_WINDOW_MS: i64 = 24 * 3_600_000;
+
+/// Alert settings (from `ALERT_*`, see `config::table`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSettings {
+    /// Signature failures of one provider and reason in [`SIGNATURE_WINDOW_MS`] that fire.
+    pub signature_threshold: u64,
+    /// Quiet period (minutes) per provider slug; a provider not listed is never "silent".
+    pub quiet_minutes: BTreeMap<String, u64>,
+    /// At most one notice per alert per this many minutes.
+    pub renotify_minutes: u64,
+    /// At most this many notices in any hour, all alerts together.
+    pub max_per_hour: u64,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            signature_threshold: 5,
+            quiet_minutes: BTreeMap::new(),
+            renotify_minutes: 30,
+            max_per_hour: 20,
+        }
+    }
+}
+
+/// Signature failures of one provider for one reason in the last [`SIGNATURE_WINDOW_MS`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureCount {
+    pub provider: String,
+    pub reason: String,
+    pub count: u64,
+}
+
+/// Dead steps of one destination with one error code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadGroup {
+    pub destination: String,
+    pub error: String,
+    pub count: u64,
+}
+
+/// A backfill run that ingested events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillRun {
+    pub id: String,
+    pub provider: String,
+    pub ingested: u64,
+    pub finished_at_ms: i64,
+}
+
+/// What the cron read, as of `now_ms`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observations {
+    pub now_ms: i64,
+    pub signature_failures: Vec<FailureCount>,
+    /// When each provider last delivered a verified request (ms), from the minute buckets.
+    pub last_seen_ms: BTreeMap<String, i64>,
+    pub dead: Vec<DeadGroup>,
+    /// Destinations whose circuit is open, with when it may close (ms).
+    pub open_circuits: Vec<(String, i64)>,
+    pub backfills: Vec<BackfillRun>,
+}
+
+/// A condition that holds now: an alert of `kind` for `key` should be open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub kind: AlertKind,
+    pub key: String,
+    pub detail: String,
+}
+
+/// A stored alert that has not cleared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenAlert {
+    pub id: i64,
+    pub kind: AlertKind,
+    pub key: String,
+    pub detail: String,
+}

@@ -1,0 +1,116 @@
+//! The alert rules: from [`Observations`] (and which alerts are open), the conditions that hold
+//! now. Each rule names what an operator needs: the provider and reason code of signature
+//! failures (a wrongly rotated secret makes every delivery fail), the destination and error of
+//! dead steps, how many events a backfill recovered.
+
+use super::{
+    AlertKind, AlertSettings, Condition, Observations, OpenAlert, BACKFILL_WINDOW_MS,
+    SIGNATURE_WINDOW_MS,
+};
+
+/// Every condition that holds now, in a stable order.
+pub fn conditions(
+    obs: &Observations,
+    settings: &AlertSettings,
+    open: &[OpenAlert],
+) -> Vec<Condition> {
+    let mut all = signature_failures(obs, settings);
+    all.extend(silent_providers(obs, settings, open));
+    all.extend(dead_steps(obs));
+    all.extend(open_circuits(obs));
+    all.extend(recovered_by_backfill(obs));
+    all
+}
+
+/// A provider and reason at or over the threshold in the last five minutes.
+fn signature_failures(obs: &Observations, settings: &AlertSettings) -> Vec<Condition> {
+    let minutes = SIGNATURE_WINDOW_MS / 60_000;
+    obs.signature_failures
+        .iter()
+        .filter(|f| settings.signature_threshold > 0 && f.count >= settings.signature_threshold)
+        .map(|f| Condition {
+            kind: AlertKind::SignatureFailures,
+            key: format!("{}:{}", f.provider, f.reason),
+            detail: format!(
+                "{} {} deliveries failed verification ({}) in {minutes} minutes: check the webhook secret",
+                f.count, f.provider, f.reason
+            ),
+        })
+        .collect()
+}
+
+/// A provider with a quiet period whose last delivery is older than it. "Normally sends": the
+/// provider had deliveries in the window before (between one and two quiet periods ago), or
+/// the alert is already open (so it stays open however long the silence lasts).
+fn silent_providers(
+    obs: &Observations,
+    settings: &AlertSettings,
+    open: &[OpenAlert],
+) -> Vec<Condition> {
+    settings
+        .quiet_minutes
+        .iter()
+        .filter(|(_, minutes)| **minutes > 0)
+        .filter_map(|(provider, minutes)| {
+            let quiet_ms = (*minutes as i64).saturating_mul(60_000);
+            let last = *obs.last_seen_ms.get(provider)?;
+            let silent_for = obs.now_ms.saturating_sub(last);
+            let was_sending = silent_for <= quiet_ms.saturating_mul(2);
+            let already_open = open
+                .iter()
+                .any(|a| a.kind == AlertKind::ProviderSilent && a.key == *provider);
+            (silent_for > quiet_ms && (was_sending || already_open)).then(|| Condition {
+                kind: AlertKind::ProviderSilent,
+                key: provider.clone(),
+                detail: format!(
+                    "{provider} has sent nothing for {} minutes (quiet period {minutes} minutes)",
+                    silent_for / 60_000
+                ),
+            })
+        })
+        .collect()
+}
+
+fn dead_steps(obs: &Observations) -> Vec<Condition> {
+    obs.dead
+        .iter()
+        .filter(|d| d.count > 0)
+        .map(|d| Condition {
+            kind: AlertKind::DeadSteps,
+            key: format!("{}:{}", d.destination, d.error),
+            detail: format!("{} dead steps at {} ({})", d.count, d.destination, d.error),
+        })
+        .collect()
+}
+
+fn open_circuits(obs: &Observations) -> Vec<Condition> {
+    obs.open_circuits
+        .iter()
+        .filter(|(_, until)| *until > obs.now_ms)
+        .map(|(destination, until)| Condition {
+            kind: AlertKind::CircuitOpen,
+            key: destination.clone(),
+            detail: format!(
+                "circuit to {destination} is open (calls paused for {} more seconds)",
+                (until - obs.now_ms + 999) / 1000
+            ),
+        })
+        .collect()
+}
+
+fn recovered_by_backfill(obs: &Observations) -> Vec<Condition> {
+    obs.backfills
+        .iter()
+        .filter(|r| {
+            r.ingested > 0 && obs.now_ms.saturating_sub(r.finished_at_ms) < BACKFILL_WINDOW_MS
+        })
+        .map(|r| Condition {
+            kind: AlertKind::BackfillRecovered,
+            key: r.id.clone(),
+            detail: format!(
+                "a {} backfill recovered {} events the webhooks had lost",
+                r.provider, r.ingested
+            ),
+        })
+        .collect()
+}

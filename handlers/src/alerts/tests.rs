@@ -1,0 +1,319 @@
+//! The alert rules (thresholds, quiet periods, clearing), dedupe, the notice rate limits and
+//! backoff, and the alerts' SQL against the migrations.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection};
+
+use super::notify::{backoff_ms, decide, text, Decision, NoticeState, PendingNotice};
+use super::rules::conditions;
+use super::state::{reconcile, Change};
+use super::*;
+
+const NOW: i64 = 1_700_000_000_000;
+const MIN: i64 = 60_000;
+
+fn settings() -> AlertSettings {
+    AlertSettings {
+        signature_threshold: 5,
+        quiet_minutes: BTreeMap::from([("stripe".to_string(), 10)]),
+        renotify_minutes: 30,
+        max_per_hour: 3,
+    }
+}
+
+fn failures(count: u64) -> Observations {
+    Observations {
+        now_ms: NOW,
+        signature_failures: vec![FailureCount {
+            provider: "stripe".into(),
+            reason: "signature_mismatch".into(),
+            count,
+        }],
+        ..Observations::default()
+    }
+}
+
+#[test]
+fn signature_failures_fire_at_the_threshold_naming_provider_and_reason() {
+    assert!(conditions(&failures(4), &settings(), &[]).is_empty());
+    let fired = conditions(&failures(5), &settings(), &[]);
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].kind, AlertKind::SignatureFailures);
+    assert_eq!(fired[0].key, "stripe:signature_mismatch");
+    assert!(fired[0]
+        .detail
+        .starts_with("5 stripe deliveries failed verification (signature_mismatch)"));
+    let off = AlertSettings {
+        signature_threshold: 0,
+        ..settings()
+    };
+    assert!(
+        conditions(&failures(50), &off, &[]).is_empty(),
+        "0 turns the rule off"
+    );
+}
+
+fn seen(minutes_ago: i64, provider: &str) -> Observations {
+    Observations {
+        now_ms: NOW,
+        last_seen_ms: BTreeMap::from([(provider.to_string(), NOW - minutes_ago * MIN)]),
+        ..Observations::default()
+    }
+}
+
+#[test]
+fn a_provider_that_normally_sends_is_silent_past_its_quiet_period() {
+    let s = settings();
+    assert!(
+        conditions(&seen(10, "stripe"), &s, &[]).is_empty(),
+        "exactly the quiet period"
+    );
+    let silent = conditions(&seen(11, "stripe"), &s, &[]);
+    assert_eq!(
+        (silent[0].kind, silent[0].key.as_str()),
+        (AlertKind::ProviderSilent, "stripe")
+    );
+    assert!(silent[0].detail.contains("nothing for 11 minutes"));
+    assert!(
+        conditions(&seen(25, "stripe"), &s, &[]).is_empty(),
+        "no events in the window before: it does not normally send"
+    );
+    let open = OpenAlert {
+        id: 1,
+        kind: AlertKind::ProviderSilent,
+        key: "stripe".into(),
+        detail: String::new(),
+    };
+    assert_eq!(
+        conditions(&seen(25, "stripe"), &s, &[open]).len(),
+        1,
+        "an open alert stays open"
+    );
+    assert!(
+        conditions(&seen(30, "shopify"), &s, &[]).is_empty(),
+        "no quiet period set"
+    );
+    assert!(conditions(
+        &Observations {
+            now_ms: NOW,
+            ..Observations::default()
+        },
+        &s,
+        &[]
+    )
+    .is_empty());
+}
+
+#[test]
+fn dead_steps_circuits_and_backfills() {
+    let obs = Observations {
+        now_ms: NOW,
+        dead: vec![DeadGroup {
+            destination: "hubspot".into(),
+            error: "http_400".into(),
+            count: 3,
+        }],
+        open_circuits: vec![("sendgrid".into(), NOW + 30_000), ("slack".into(), NOW - 1)],
+        backfills: vec![
+            BackfillRun {
+                id: "7".into(),
+                provider: "stripe".into(),
+                ingested: 12,
+                finished_at_ms: NOW - MIN,
+            },
+            BackfillRun {
+                id: "6".into(),
+                provider: "stripe".into(),
+                ingested: 0,
+                finished_at_ms: NOW - MIN,
+            },
+            BackfillRun {
+                id: "5".into(),
+                provider: "stripe".into(),
+                ingested: 4,
+                finished_at_ms: NOW - BACKFILL_WINDOW_MS,
+            },
+        ],
+        ..Observations::default()
+    };
+    let all = conditions(&obs, &settings(), &[]);
+    let keys: Vec<(AlertKind, &str)> = all.iter().map(|c| (c.kind, c.key.as_str())).collect();
+    assert_eq!(
+        keys,
+        vec![
+            (AlertKind::DeadSteps, "hubspot:http_400"),
+            (AlertKind::CircuitOpen, "sendgrid"),
+            (AlertKind::BackfillRecovered, "7"),
+        ]
+    );
+    assert_eq!(all[0].detail, "3 dead steps at hubspot (http_400)");
+    assert!(all[1].detail.contains("30 more seconds"));
+    assert_eq!(
+        all[2].detail,
+        "a stripe backfill recovered 12 events the webhooks had lost"
+    );
+}
+
+#[test]
+fn one_open_alert_per_kind_and_key_fired_updated_and_cleared() {
+    let holding = conditions(&failures(6), &settings(), &[]);
+    let changes = reconcile(&[], &[holding.clone(), holding.clone()].concat());
+    assert_eq!(
+        changes,
+        vec![Change::Fire(holding[0].clone())],
+        "a condition fires once"
+    );
+    let open = OpenAlert {
+        id: 9,
+        kind: holding[0].kind,
+        key: holding[0].key.clone(),
+        detail: holding[0].detail.clone(),
+    };
+    assert!(
+        reconcile(std::slice::from_ref(&open), &holding).is_empty(),
+        "still open: nothing to do"
+    );
+    let more = conditions(&failures(8), &settings(), &[]);
+    assert_eq!(
+        reconcile(std::slice::from_ref(&open), &more),
+        vec![Change::Update {
+            id: 9,
+            detail: more[0].detail.clone()
+        }]
+    );
+    assert_eq!(reconcile(&[open], &[]), vec![Change::Clear { id: 9 }]);
+}
+
+fn notice(last_notified: Option<i64>) -> PendingNotice {
+    PendingNotice {
+        alert_id: 1,
+        kind: "dead_steps".into(),
+        key: "hubspot:http_400".into(),
+        detail: "3 dead steps at hubspot (http_400)".into(),
+        state: NoticeState::Fired,
+        fired_at_ms: NOW,
+        attempts: 0,
+        next_try_at_ms: None,
+        last_notified_at_ms: last_notified,
+    }
+}
+
+#[test]
+fn notices_are_rate_limited_per_alert_and_capped_per_hour() {
+    let s = settings();
+    assert_eq!(decide(&notice(None), NOW, &s, 0), Decision::Send);
+    assert_eq!(
+        decide(&notice(Some(NOW - 10 * MIN)), NOW, &s, 0),
+        Decision::WaitUntil(NOW + 20 * MIN),
+        "one notice per alert per 30 minutes"
+    );
+    assert_eq!(
+        decide(&notice(Some(NOW - 30 * MIN)), NOW, &s, 0),
+        Decision::Send
+    );
+    assert_eq!(decide(&notice(None), NOW, &s, 3), Decision::Capped);
+    let failed = PendingNotice {
+        attempts: 2,
+        next_try_at_ms: Some(NOW + MIN),
+        ..notice(None)
+    };
+    assert_eq!(decide(&failed, NOW, &s, 0), Decision::WaitUntil(NOW + MIN));
+    assert_eq!(decide(&failed, NOW + MIN, &s, 0), Decision::Send);
+}
+
+#[test]
+fn failed_sends_back_off_up_to_half_an_hour() {
+    assert_eq!(backoff_ms(1), MIN);
+    assert_eq!(backoff_ms(2), 2 * MIN);
+    assert_eq!(backoff_ms(4), 8 * MIN);
+    assert_eq!(backoff_ms(6), 30 * MIN);
+    assert_eq!(backoff_ms(u32::MAX), 30 * MIN);
+}
+
+#[test]
+fn notice_text_says_state_kind_key_and_detail() {
+    assert_eq!(
+        text(&notice(None)),
+        "[edgehooks] FIRING dead_steps hubspot:http_400: 3 dead steps at hubspot (http_400)"
+    );
+    let cleared = PendingNotice {
+        state: NoticeState::Cleared,
+        ..notice(None)
+    };
+    assert!(text(&cleared).starts_with("[edgehooks] CLEARED dead_steps"));
+}
+
+fn open_count(db: &Connection) -> i64 {
+    db.query_row(
+        "SELECT COUNT(*) FROM alerts WHERE cleared_at IS NULL",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap_or(-1)
+}
+
+#[test]
+fn sql_fires_once_while_open_clears_and_fires_again() {
+    let db = crate::lifecycle::sql_tests::database();
+    let fire = |now: i64| {
+        db.execute(sql::FIRE, params!["dead_steps", "hubspot:x", "d", now])
+            .unwrap()
+    };
+    assert_eq!(fire(NOW), 1);
+    assert_eq!(
+        fire(NOW + MIN),
+        0,
+        "dedupe: one open alert per kind and key"
+    );
+    assert_eq!(open_count(&db), 1);
+    assert_eq!(
+        db.execute(sql::CLEAR, params![1, NOW + 2 * MIN]).unwrap(),
+        1
+    );
+    assert_eq!(
+        db.execute(sql::CLEAR, params![1, NOW + 3 * MIN]).unwrap(),
+        0
+    );
+    let notice: String = db
+        .query_row("SELECT notice FROM alerts WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(notice, "cleared");
+    assert_eq!(fire(NOW + 4 * MIN), 1, "a new firing after the clear");
+    assert_eq!(open_count(&db), 1);
+}
+
+#[test]
+fn sql_records_a_sent_notice_only_if_it_was_still_due() {
+    let db = crate::lifecycle::sql_tests::database();
+    db.execute(sql::FIRE, params!["circuit_open", "hubspot", "d", NOW])
+        .unwrap();
+    db.execute(sql::NOTICE_FAILED, params![1, NOW + MIN, "http_500"])
+        .unwrap();
+    let sent = |state: &str| {
+        let tx = db.unchecked_transaction().unwrap();
+        tx.execute(sql::NOTICE_SENT, params![1, state, NOW + 2 * MIN])
+            .unwrap();
+        tx.execute(sql::LOG_NOTICE, params![1, state, NOW + 2 * MIN])
+            .unwrap();
+        tx.commit().unwrap();
+    };
+    sent("cleared");
+    let logged: i64 = db
+        .query_row(sql::SENT_SINCE, params![NOW], |r| r.get(0))
+        .unwrap();
+    assert_eq!(logged, 0, "the notice due was `fired`: nothing recorded");
+    sent("fired");
+    let logged: i64 = db
+        .query_row(sql::SENT_SINCE, params![NOW], |r| r.get(0))
+        .unwrap();
+    assert_eq!(logged, 1);
+    let row: (Option<String>, i64, Option<i64>) = db
+        .query_row(
+            "SELECT notice, notice_attempts, last_notified_at FROM alerts WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(row, (None, 0, Some(NOW + 2 * MIN)));
+}

@@ -1,0 +1,207 @@
+//! The dashboard's numbers from minute buckets: the window an admin asks for (`1h` or `24h`),
+//! series per provider and outcome, signature failures per provider and reason, and per
+//! destination its step outcomes with p50/p95 latency from the summed histograms. Points are
+//! sparse `[minute, count]` pairs (Unix seconds at the minute's start); minutes without
+//! traffic are absent.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{add_histogram, percentile, Histogram, HISTOGRAM_BUCKETS};
+
+/// The windows the endpoint serves, in minutes.
+pub fn window_minutes(window: &str) -> Option<i64> {
+    match window {
+        "1h" => Some(60),
+        "24h" => Some(24 * 60),
+        _ => None,
+    }
+}
+
+/// One event bucket as read back.
+#[derive(Debug, Clone)]
+pub struct EventRow<'a> {
+    pub minute: i64,
+    pub provider: &'a str,
+    pub outcome: &'a str,
+    pub reason: &'a str,
+    pub count: u64,
+}
+
+/// One step bucket as read back.
+#[derive(Debug, Clone)]
+pub struct StepRow<'a> {
+    pub minute: i64,
+    pub destination: &'a str,
+    pub outcome: &'a str,
+    pub count: u64,
+    pub histogram: Histogram,
+}
+
+/// A series over the window.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Series {
+    pub total: u64,
+    pub points: Vec<(i64, u64)>,
+}
+
+impl Series {
+    fn add(&mut self, minute: i64, count: u64) {
+        self.total = self.total.saturating_add(count);
+        match self.points.last_mut() {
+            Some((m, n)) if *m == minute => *n = n.saturating_add(count),
+            _ => self.points.push((minute, count)),
+        }
+    }
+}
+
+/// One destination's steps over the window.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DestinationSteps {
+    /// Outcome → series.
+    pub outcomes: BTreeMap<String, Series>,
+    pub p50_ms: Option<i64>,
+    pub p95_ms: Option<i64>,
+    /// Per minute p95 (ms) of the minutes with calls.
+    pub p95_points: Vec<(i64, i64)>,
+    #[serde(skip)]
+    histogram: Histogram,
+}
+
+/// The dashboard body's metric part.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Dashboard {
+    /// provider → outcome → series (rejections all under `rejected`).
+    pub events: BTreeMap<String, BTreeMap<String, Series>>,
+    /// `provider:reason` → series.
+    pub signature_failures: BTreeMap<String, Series>,
+    pub steps: BTreeMap<String, DestinationSteps>,
+    /// Steps that ended `dead`, all destinations.
+    pub dead: Series,
+}
+
+/// Build the dashboard from rows sorted by minute.
+pub fn build(events: &[EventRow], steps: &[StepRow]) -> Dashboard {
+    let mut d = Dashboard::default();
+    for row in events {
+        d.events
+            .entry(row.provider.to_string())
+            .or_default()
+            .entry(row.outcome.to_string())
+            .or_default()
+            .add(row.minute, row.count);
+        if row.outcome == "rejected" {
+            d.signature_failures
+                .entry(format!("{}:{}", row.provider, row.reason))
+                .or_default()
+                .add(row.minute, row.count);
+        }
+    }
+    let mut per_minute: BTreeMap<(String, i64), Histogram> = BTreeMap::new();
+    for row in steps {
+        let dest = d.steps.entry(row.destination.to_string()).or_default();
+        dest.outcomes
+            .entry(row.outcome.to_string())
+            .or_default()
+            .add(row.minute, row.count);
+        add_histogram(&mut dest.histogram, &row.histogram);
+        let minute = per_minute
+            .entry((row.destination.to_string(), row.minute))
+            .or_insert([0; HISTOGRAM_BUCKETS]);
+        add_histogram(minute, &row.histogram);
+        if row.outcome == "dead" {
+            d.dead.add(row.minute, row.count);
+        }
+    }
+    for ((destination, minute), histogram) in per_minute {
+        if let (Some(dest), Some(p95)) =
+            (d.steps.get_mut(&destination), percentile(&histogram, 0.95))
+        {
+            dest.p95_points.push((minute, p95));
+        }
+    }
+    for dest in d.steps.values_mut() {
+        dest.p50_ms = percentile(&dest.histogram, 0.5);
+        dest.p95_ms = percentile(&dest.histogram, 0.95);
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_one_hour_or_a_day() {
+        assert_eq!(window_minutes("1h"), Some(60));
+        assert_eq!(window_minutes("24h"), Some(1440));
+        assert_eq!(window_minutes("7d"), None);
+    }
+
+    #[test]
+    fn series_and_percentiles_from_buckets() {
+        let events = [
+            EventRow {
+                minute: 60,
+                provider: "stripe",
+                outcome: "accepted",
+                reason: "",
+                count: 2,
+            },
+            EventRow {
+                minute: 60,
+                provider: "stripe",
+                outcome: "rejected",
+                reason: "signature_mismatch",
+                count: 1,
+            },
+            EventRow {
+                minute: 60,
+                provider: "stripe",
+                outcome: "rejected",
+                reason: "timestamp_out_of_tolerance",
+                count: 1,
+            },
+            EventRow {
+                minute: 120,
+                provider: "stripe",
+                outcome: "accepted",
+                reason: "",
+                count: 3,
+            },
+        ];
+        let mut fast = [0; HISTOGRAM_BUCKETS];
+        fast[0] = 9;
+        let mut slow = [0; HISTOGRAM_BUCKETS];
+        slow[6] = 1;
+        let steps = [
+            StepRow {
+                minute: 60,
+                destination: "hubspot",
+                outcome: "succeeded",
+                count: 9,
+                histogram: fast,
+            },
+            StepRow {
+                minute: 120,
+                destination: "hubspot",
+                outcome: "dead",
+                count: 1,
+                histogram: slow,
+            },
+        ];
+        let d = build(&events, &steps);
+        let accepted = &d.events["stripe"]["accepted"];
+        assert_eq!(
+            (accepted.total, accepted.points.clone()),
+            (5, vec![(60, 2), (120, 3)])
+        );
+        assert_eq!(d.events["stripe"]["rejected"].points, vec![(60, 2)]);
+        assert_eq!(d.signature_failures["stripe:signature_mismatch"].total, 1);
+        let hubspot = &d.steps["hubspot"];
+        assert_eq!((hubspot.p50_ms, hubspot.p95_ms), (Some(50), Some(5_000)));
+        assert_eq!(hubspot.p95_points, vec![(60, 50), (120, 5_000)]);
+        assert_eq!(d.dead.points, vec![(120, 1)]);
+    }
+}

@@ -1,0 +1,153 @@
+//! The dashboard's SQL: add the isolate's tally to the minute buckets (each table in one
+//! statement with one bound JSON array, whatever the number of buckets), read them back for
+//! `GET /admin/api/metrics` and the alerts, and drop buckets past `METRICS_RETENTION_DAYS`.
+//!
+//! Writes: `metric_events`, `metric_steps`.
+
+use edgehooks_handlers::alerts::sql::{DELETE_OLD_EVENT_METRICS, DELETE_OLD_STEP_METRICS};
+use edgehooks_handlers::metrics::Flush;
+use serde::Deserialize;
+use worker::{D1Database, D1PreparedStatement, Result};
+
+use super::{num, statement};
+
+fn json_error(e: serde_json::Error) -> worker::Error {
+    worker::Error::RustError(e.to_string())
+}
+
+/// Add a flushed tally to its buckets, in one batch.
+pub async fn add_metrics(db: &D1Database, flush: &Flush) -> Result<()> {
+    let mut statements = Vec::new();
+    if !flush.events.is_empty() {
+        let json = serde_json::to_string(&flush.events).map_err(json_error)?;
+        statements.push(statement(
+            db,
+            "INSERT INTO metric_events (minute, provider, outcome, reason, count) \
+             SELECT json_extract(value, '$.minute'), json_extract(value, '$.provider'), \
+             json_extract(value, '$.outcome'), json_extract(value, '$.reason'), \
+             json_extract(value, '$.count') FROM json_each(?1) WHERE true \
+             ON CONFLICT (minute, provider, outcome, reason) DO UPDATE SET count = count + excluded.count",
+            &[json.as_str().into()],
+        )?);
+    }
+    if !flush.steps.is_empty() {
+        let json = serde_json::to_string(&flush.steps).map_err(json_error)?;
+        let hs: Vec<String> = (0..10).map(|i| format!("h{i}")).collect();
+        let extract: Vec<String> = (0..10)
+            .map(|i| format!("json_extract(value, '$.histogram[{i}]')"))
+            .collect();
+        let add: Vec<String> = hs
+            .iter()
+            .map(|h| format!("{h} = {h} + excluded.{h}"))
+            .collect();
+        let sql = format!(
+            "INSERT INTO metric_steps (minute, destination, outcome, count, {}) \
+             SELECT json_extract(value, '$.minute'), json_extract(value, '$.destination'), \
+             json_extract(value, '$.outcome'), json_extract(value, '$.count'), {} \
+             FROM json_each(?1) WHERE true ON CONFLICT (minute, destination, outcome) DO UPDATE \
+             SET count = count + excluded.count, {}",
+            hs.join(", "),
+            extract.join(", "),
+            add.join(", ")
+        );
+        statements.push(statement(db, &sql, &[json.as_str().into()])?);
+    }
+    if !statements.is_empty() {
+        db.batch(statements).await?;
+    }
+    Ok(())
+}
+
+/// One `metric_events` row.
+#[derive(Debug, Deserialize, serde::Serialize)]
+pub struct EventMetricRow {
+    pub minute: i64,
+    pub provider: String,
+    pub outcome: String,
+    pub reason: String,
+    pub count: i64,
+}
+
+/// One `metric_steps` row with its histogram as a JSON array text.
+#[derive(Debug, Deserialize)]
+pub struct StepMetricRow {
+    pub minute: i64,
+    pub destination: String,
+    pub outcome: String,
+    pub count: i64,
+    pub histogram: String,
+}
+
+/// Event buckets since `from_minute`.
+pub async fn event_buckets(db: &D1Database, from_minute: i64) -> Result<Vec<EventMetricRow>> {
+    statement(
+        db,
+        "SELECT minute, provider, outcome, reason, count FROM metric_events WHERE minute >= ?1 \
+         ORDER BY minute, provider, outcome, reason LIMIT 20000",
+        &[num(from_minute)],
+    )?
+    .all()
+    .await?
+    .results()
+}
+
+/// Step buckets since `from_minute`.
+pub async fn step_buckets(db: &D1Database, from_minute: i64) -> Result<Vec<StepMetricRow>> {
+    statement(
+        db,
+        "SELECT minute, destination, outcome, count, \
+         json_array(h0, h1, h2, h3, h4, h5, h6, h7, h8, h9) AS histogram FROM metric_steps \
+         WHERE minute >= ?1 ORDER BY minute, destination, outcome LIMIT 20000",
+        &[num(from_minute)],
+    )?
+    .all()
+    .await?
+    .results()
+}
+
+/// Signature failures per provider and reason since `from_minute`.
+#[derive(Debug, Deserialize)]
+pub struct FailureRow {
+    pub provider: String,
+    pub reason: String,
+    pub count: i64,
+}
+
+pub async fn signature_failures(db: &D1Database, from_minute: i64) -> Result<Vec<FailureRow>> {
+    statement(
+        db,
+        "SELECT provider, reason, SUM(count) AS count FROM metric_events \
+         WHERE outcome = 'rejected' AND minute >= ?1 GROUP BY provider, reason",
+        &[num(from_minute)],
+    )?
+    .all()
+    .await?
+    .results()
+}
+
+/// The latest minute each provider delivered a verified request in.
+#[derive(Debug, Deserialize)]
+pub struct LastSeenRow {
+    pub provider: String,
+    pub minute: i64,
+}
+
+pub async fn last_seen(db: &D1Database) -> Result<Vec<LastSeenRow>> {
+    statement(
+        db,
+        "SELECT provider, MAX(minute) AS minute FROM metric_events \
+         WHERE outcome IN ('accepted', 'duplicate', 'unparsable') GROUP BY provider",
+        &[],
+    )?
+    .all()
+    .await?
+    .results()
+}
+
+/// Drop buckets older than `oldest_minute`.
+pub fn delete_old_metrics(db: &D1Database, oldest_minute: i64) -> Result<Vec<D1PreparedStatement>> {
+    Ok(vec![
+        statement(db, DELETE_OLD_EVENT_METRICS, &[num(oldest_minute)])?,
+        statement(db, DELETE_OLD_STEP_METRICS, &[num(oldest_minute)])?,
+    ])
+}
