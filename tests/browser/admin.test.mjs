@@ -3,51 +3,29 @@
 // see a posted event, open its timeline, redrive its dead step once the downstream recovers, and
 // see it succeed; a step the event does not call for shows as `skipped`, counted and filtered
 // apart from dead ones. Saves screenshots to test-artifacts/ (gitignored).
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
+import { existsSync } from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
-import { ROOT, waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
+import { ARTIFACTS, CHROMIUM, useChromium } from "../helpers/browser.mjs";
+import { waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
 import { useWorld } from "../helpers/world.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 import { hubspotDelivery, hubspotEvent } from "../helpers/providers.mjs";
 import { deliver, settled } from "../helpers/flows.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const ARTIFACTS = path.join(ROOT, "test-artifacts");
 const UPSERT = "/crm/v3/objects/contacts/batch/upsert";
 
 describe("admin page in headless Chromium", { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is missing (scripts/setup --for-tests installs it)` }, () => {
   let fake;
   let worker;
-  let browser;
-  let profile;
   const problems = [];
 
   useWorld(
     { port: 0, vars: { MAX_ATTEMPTS: "2", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" } },
     { ready: (w) => ({ worker, fake } = w) },
   );
-  before(async () => {
-    profile = mkdtempSync(path.join(os.tmpdir(), "edgehooks-chromium-"));
-    // A fresh profile directory (playwright passes it as --user-data-dir).
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 860 },
-      args: [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      ],
-    });
-    mkdirSync(ARTIFACTS, { recursive: true });
-  });
-  after(async () => {
-    await browser?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
-  });
+  const chrome = useChromium();
 
   test("sign in, see the event, open its timeline, redrive its dead step", async () => {
     // The contact upsert keeps failing with 503 until it is dead (2 attempts).
@@ -63,7 +41,7 @@ describe("admin page in headless Chromium", { skip: !existsSync(CHROMIUM) && `${
     const change = await deliver(worker, "hubspot", hubspotEvent({ objectId: 987654321, propertyName: "phone", propertyValue: "+15550001111" }));
     assert.equal((await settled(worker, "hubspot", change.key))[0].status, "skipped");
 
-    const page = await browser.newPage();
+    const page = await chrome.browser.newPage();
     page.on("console", (msg) => msg.type() === "error" && problems.push(msg.text()));
     page.on("pageerror", (err) => problems.push(err.message));
     await page.goto(`${worker.url}/admin`);
@@ -138,7 +116,7 @@ describe("admin page in headless Chromium", { skip: !existsSync(CHROMIUM) && `${
     assert.equal(res.json?.rejected, 1, res.text);
     const [{ id }] = await worker.all("SELECT id FROM events WHERE provider = 'hubspot' AND status = 'rejected'");
 
-    const page = await browser.newPage();
+    const page = await chrome.browser.newPage();
     page.on("pageerror", (err) => problems.push(err.message));
     await page.goto(`${worker.url}/admin`);
     await page.fill("#token", TEST_SECRETS.ADMIN_TOKEN);

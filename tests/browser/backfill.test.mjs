@@ -3,45 +3,26 @@
 // missing Stripe event (listed by the fake's GET /v1/events), "Run now" ingests it for that same
 // window (origin `backfill`), and the runs table lists both runs. Saves a screenshot to
 // test-artifacts/ (gitignored).
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
+import { existsSync } from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
-import { ROOT, TEST_SECRETS } from "../helpers/worker.mjs";
+import { ARTIFACTS, CHROMIUM, useChromium } from "../helpers/browser.mjs";
+import { TEST_SECRETS } from "../helpers/worker.mjs";
 import { useWorld } from "../helpers/world.mjs";
 import { stripeFixtureEvent } from "../helpers/fake-downstream.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const ARTIFACTS = path.join(ROOT, "test-artifacts");
 
 describe("backfill panel in headless Chromium", { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is missing` }, () => {
-  let browser;
-  let profile;
   const problems = [];
   const w = useWorld({ port: 0 });
 
-  before(async () => {
-    profile = mkdtempSync(path.join(os.tmpdir(), "edgehooks-chromium-"));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 860 },
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
-    mkdirSync(ARTIFACTS, { recursive: true });
-  });
-  after(async () => {
-    await browser?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
-  });
+  const chrome = useChromium();
 
   test("dry run first, then run now, and the runs are listed", async () => {
     const missed = stripeFixtureEvent("invoice.payment_failed", { id: `evt_panel_${Date.now()}`, created: Math.floor(Date.now() / 1000) - 600 });
     w.fake.stripeEvents.add(missed);
-    const page = await browser.newPage();
+    const page = await chrome.browser.newPage();
     // The browser's own request for /favicon.ico (the page has none) is not the panel's doing.
     page.on("console", (msg) => msg.type() === "error" && !msg.location().url.endsWith("/favicon.ico") && problems.push(msg.text()));
     page.on("pageerror", (err) => problems.push(err.message));

@@ -3,39 +3,20 @@
 // events' steps sent again and the missing ones added, other sources untouched. No consumer runs
 // `steps`, so what the replay sent waits in the queue and D1 shows exactly what it did.
 // Saves screenshots to test-artifacts/ (gitignored).
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
+import { existsSync } from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
-import { consumersWith, ROOT, TEST_SECRETS } from "../helpers/worker.mjs";
+import { ARTIFACTS, CHROMIUM, useChromium } from "../helpers/browser.mjs";
+import { consumersWith, TEST_SECRETS } from "../helpers/worker.mjs";
 import { useWorld } from "../helpers/world.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const ARTIFACTS = path.join(ROOT, "test-artifacts");
 
 describe("bulk replay panel in headless Chromium", { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is missing (scripts/setup --for-tests installs it)` }, () => {
   let worker;
-  let browser;
-  let profile;
   const problems = [];
   useWorld({ port: 0, miniflare: { queueConsumers: consumersWith({ steps: null }) } }, { ready: (w) => ({ worker } = w) });
-  before(async () => {
-    profile = mkdtempSync(path.join(os.tmpdir(), "edgehooks-chromium-"));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 860 },
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
-    mkdirSync(ARTIFACTS, { recursive: true });
-  });
-  after(async () => {
-    await browser?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
-  });
+  const chrome = useChromium();
 
   test("dry run, then replay the events of one source", async () => {
     const now = Date.now() - 60_000;
@@ -50,7 +31,7 @@ describe("bulk replay panel in headless Chromium", { skip: !existsSync(CHROMIUM)
         `${e.id}:slack.notify`, e.id, `${e.id}:slack.notify`, now, now,
       );
     }
-    const page = await browser.newPage();
+    const page = await chrome.browser.newPage();
     // The browser's own favicon request is a 404 (the page has none); anything else counts.
     page.on("console", (msg) => msg.type() === "error" && !/favicon/.test(msg.location().url) && problems.push(msg.text()));
     page.on("pageerror", (err) => problems.push(err.message));

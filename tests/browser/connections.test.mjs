@@ -4,47 +4,28 @@
 // from its row, preview which connections match a stored event and send it to the destination
 // as a test from the event's detail, rotate the secret through the edit form, delete the
 // connection. Screenshots go to test-artifacts/ (gitignored).
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
+import { existsSync } from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { ARTIFACTS, CHROMIUM, useChromium } from "../helpers/browser.mjs";
 import { Webhook } from "standardwebhooks";
-import { ROOT, waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
+import { waitFor, TEST_SECRETS } from "../helpers/worker.mjs";
 import { useWorld } from "../helpers/world.mjs";
 import { checkoutCompleted } from "../helpers/stripe.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const ARTIFACTS = path.join(ROOT, "test-artifacts");
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const NEWER = "whsec_" + Buffer.alloc(32, 9).toString("base64");
 
 describe("connections screen in headless Chromium", { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is missing (scripts/setup --for-tests installs it)` }, () => {
-  let browser;
-  let profile;
   const problems = [];
   const w = useWorld({ port: 0, vars: { RETRY_BASE_SECONDS: "0" } });
 
-  before(async () => {
-    profile = mkdtempSync(path.join(os.tmpdir(), "edgehooks-chromium-"));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 900 },
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
-    mkdirSync(ARTIFACTS, { recursive: true });
-  });
-  after(async () => {
-    await browser?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
-  });
+  const chrome = useChromium({ viewport: { width: 1280, height: 900 } });
 
   test("create, deliver, pause/resume, preview, test send, rotate, delete", async () => {
     const receiver = w.fake.receiver("orders-svc");
-    const page = await browser.newPage();
+    const page = await chrome.browser.newPage();
     page.on("console", (msg) => msg.type() === "error" && problems.push(msg.text()));
     page.on("pageerror", (err) => problems.push(err.message));
     page.on("response", (res) => res.status() >= 400 && problems.push(`${res.status()} ${res.url()}`));

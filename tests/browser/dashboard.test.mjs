@@ -4,42 +4,23 @@
 // `backfill_runs`, the page opens on SVG charts whose series carry exactly those counts, the
 // per-destination latency, the last backfill and the alert; the 24-hour window draws the same
 // totals. No console error or CSP violation. Screenshots go to test-artifacts/.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
+import { existsSync } from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
-import { ROOT, TEST_SECRETS, waitForNoStepInFlight } from "../helpers/worker.mjs";
+import { ARTIFACTS, CHROMIUM, useChromium } from "../helpers/browser.mjs";
+import { TEST_SECRETS, waitForNoStepInFlight } from "../helpers/worker.mjs";
 import { useWorld } from "../helpers/world.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 import { settled } from "../helpers/flows.mjs";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const ARTIFACTS = path.join(ROOT, "test-artifacts");
 
 describe("dashboard in headless Chromium", { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is missing` }, () => {
   let worker;
-  let browser;
-  let profile;
   const problems = [];
 
   useWorld({ port: 0, vars: { ALERT_SIGNATURE_FAILURES: "2", RETRY_BASE_SECONDS: "0" } }, { ready: (w) => ({ worker } = w) });
-  before(async () => {
-    profile = mkdtempSync(path.join(os.tmpdir(), "edgehooks-chromium-"));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1366, height: 900 },
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
-    mkdirSync(ARTIFACTS, { recursive: true });
-  });
-  after(async () => {
-    await browser?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
-  });
+  const chrome = useChromium({ viewport: { width: 1366, height: 900 } });
 
   test("charts, latency, last backfill and alerts drawn from known traffic", async () => {
     const secret = TEST_SECRETS.STRIPE_WEBHOOK_SECRETS.split(",")[0];
@@ -58,7 +39,7 @@ describe("dashboard in headless Chromium", { skip: !existsSync(CHROMIUM) && `${C
     await (await worker.mf.getWorker()).scheduled({ cron: "* * * * *" });
     const succeeded = await worker.all("SELECT destination, COUNT(*) AS n FROM steps WHERE status = 'succeeded' GROUP BY destination");
 
-    const page = await browser.newPage();
+    const page = await chrome.browser.newPage();
     // The browser asks for /favicon.ico on its own (there is none: 404); anything else counts.
     page.on("console", (msg) => msg.type() === "error" && !/favicon/.test(msg.location()?.url ?? "") && problems.push(`${msg.text()} ${msg.location()?.url ?? ""}`));
     page.on("pageerror", (err) => problems.push(err.message));

@@ -15,11 +15,17 @@ pub const PAGE_LIMIT: u32 = 100;
 /// The Stripe event types the routes plan steps for, sorted and without repeats, in chunks of
 /// at most [`MAX_TYPES_PER_REQUEST`]. Empty when no route takes a Stripe event: nothing to list.
 pub fn type_chunks(routes: &RouteTable) -> Vec<Vec<String>> {
-    let mut types: Vec<String> = routes
-        .rows()
-        .filter(|(provider, _, steps)| *provider == Provider::Stripe && !steps.is_empty())
-        .map(|(_, event_type, _)| event_type.to_string())
-        .collect();
+    chunked(
+        routes
+            .rows()
+            .filter(|(provider, _, steps)| *provider == Provider::Stripe && !steps.is_empty())
+            .map(|(_, event_type, _)| event_type.to_string())
+            .collect(),
+    )
+}
+
+/// `types` sorted, without repeats, in chunks of at most [`MAX_TYPES_PER_REQUEST`].
+fn chunked(mut types: Vec<String>) -> Vec<Vec<String>> {
     types.sort();
     types.dedup();
     types
@@ -49,12 +55,7 @@ pub fn listing_chunks(routes: &RouteTable, connections: &[Connection]) -> Vec<Ve
             .iter()
             .flat_map(|c| c.filter.types.iter().map(|t| t.as_str().to_string())),
     );
-    types.sort();
-    types.dedup();
-    types
-        .chunks(MAX_TYPES_PER_REQUEST)
-        .map(<[String]>::to_vec)
-        .collect()
+    chunked(types)
 }
 
 /// Where a run stands: the type chunk it lists and, within it, the last event id already
