@@ -25,12 +25,7 @@ pub async fn local_action_statements(
             customer_email,
             order_ids,
         } => {
-            let subject = Subject {
-                shop_domain,
-                customer_id: customer_id.as_deref(),
-                customer_email: customer_email.as_deref(),
-                order_ids,
-            };
+            let subject = Subject::new(shop_domain, customer_id, customer_email, order_ids);
             privacy::redact(db, &subject, event_id, topic, now_ms)?
         }
         LocalAction::Export {
@@ -40,12 +35,7 @@ pub async fn local_action_statements(
             order_ids,
             ..
         } => {
-            let subject = Subject {
-                shop_domain,
-                customer_id: customer_id.as_deref(),
-                customer_email: customer_email.as_deref(),
-                order_ids,
-            };
+            let subject = Subject::new(shop_domain, customer_id, customer_email, order_ids);
             vec![privacy::export(db, &subject, event_id, topic, now_ms).await?]
         }
         LocalAction::ForgetContact { hubspot_contact_id } => {

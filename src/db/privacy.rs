@@ -27,7 +27,22 @@ pub struct Subject<'a> {
     pub order_ids: &'a [String],
 }
 
-impl Subject<'_> {
+impl<'a> Subject<'a> {
+    /// The subject of a redact or export step's action.
+    pub fn new(
+        shop_domain: &'a str,
+        customer_id: &'a Option<String>,
+        customer_email: &'a Option<String>,
+        order_ids: &'a [String],
+    ) -> Subject<'a> {
+        Subject {
+            shop_domain,
+            customer_id: customer_id.as_deref(),
+            customer_email: customer_email.as_deref(),
+            order_ids,
+        }
+    }
+
     /// `?1` shop, `?2` customer id, `?3` order ids (JSON array), `?4` the email as a JSON string.
     fn args(&self) -> Vec<JsValue> {
         let orders = serde_json::to_string(self.order_ids).unwrap_or_else(|_| "[]".into());
