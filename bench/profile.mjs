@@ -112,6 +112,8 @@ try {
       { cwd: ROOT, encoding: "utf8", maxBuffer: 64 << 20 },
     );
     const { profile } = await devtools.send("Profiler.stop");
+    // The raw profile, for DevTools or bench/profile-callers.mjs (who calls a hot frame).
+    writeFileSync(path.join(ROOT, `target/profile-${kind}-c${concurrency}.cpuprofile`), JSON.stringify(profile));
     const load = JSON.parse(stdout.trim().split("\n").pop());
     const { totals, top } = categorize(profile);
     const busy = totals.wasm + totals.glue + totals.runtime_js + totals.gc + totals.program;

@@ -29,6 +29,7 @@ const SECRETS_NOT_IN_VARS = named((s) => s.kind === "secret");
 const NUMERIC_VARS = named((s) => s.kind === "var" && s.rule === "number");
 const FLAG_VARS = named((s) => s.kind === "var" && s.rule === "flag");
 const URL_VARS = named((s) => s.kind === "var" && s.rule === "url");
+const LEVEL_VARS = named((s) => s.kind === "var" && s.rule === "level");
 /** src/consumer.rs dispatches on this queue name. */
 const DLQ_QUEUE = "steps-dlq";
 /** D1's row size limit: a stored payload (one event, or a whole rejected body) must fit. */
@@ -117,6 +118,10 @@ export function staticProblems(config, configPath) {
   for (const name of FLAG_VARS) {
     const v = text(name);
     if (v && !/^(true|false|1|0|yes|no)$/i.test(v)) bad(`[vars] ${name} must be true or false`);
+  }
+  for (const name of LEVEL_VARS) {
+    const v = text(name);
+    if (v && !/^(debug|info|warn|warning|error)$/i.test(v)) bad(`[vars] ${name} must be info, warn or error`);
   }
   for (const name of URL_VARS) {
     const v = text(name);

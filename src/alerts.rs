@@ -110,7 +110,7 @@ async fn evaluate(d1: &D1Database, settings: &AlertSettings, now: i64) -> worker
     d1.batch(db::change_statements(d1, &changes, now)?).await?;
     for change in &changes {
         match change {
-            Change::Fire(c) => log::record(
+            Change::Fire(c) => log::warn(
                 "alert_fired",
                 serde_json::json!({ "kind": c.kind.name(), "key": c.key, "detail": c.detail }),
             ),
@@ -156,7 +156,7 @@ async fn send_notices(
             Decision::Send => {}
             Decision::WaitUntil(_) => continue,
             Decision::Capped => {
-                log::record(
+                log::warn(
                     "alert_notice_capped",
                     serde_json::json!({ "id": notice.alert_id }),
                 );
@@ -189,7 +189,7 @@ async fn send_notices(
             Some(code) => {
                 let next = now + backoff_ms(notice.attempts.saturating_add(1));
                 db::notice_failed(d1, notice.alert_id, next, &code).await?;
-                log::record(
+                log::warn(
                     "alert_notice_failed",
                     serde_json::json!({ "id": notice.alert_id, "error": code, "next_try_at": next }),
                 );

@@ -39,6 +39,7 @@ use worker::{
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     isolate::fetch_started();
+    log::use_level_of(&env);
     let response = router::route(req, &env, &ctx).await;
     rejections::flush_if_due(&env, &ctx);
     metrics::flush_if_due(&env, &ctx);
@@ -47,6 +48,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> Result<()> {
+    log::use_level_of(&env);
     consumer::consume(batch, &env).await;
     metrics::flush_if_due_now(&env).await;
     Ok(())
@@ -54,5 +56,6 @@ async fn queue(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> Result<
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    log::use_level_of(&env);
     sweeper::sweep(&env, event.schedule() as i64).await;
 }

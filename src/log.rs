@@ -2,8 +2,30 @@
 //! fields. Every ingest request writes one `kind: "request"` line (see `ingest`) and every step
 //! attempt one `kind: "step_attempt"` line; operational failures write `kind: "error"`. Callers
 //! pass codes, ids, names and numbers; never a secret, a URL with credentials, or a payload.
+//! Each line has a level (`edgehooks_handlers::log_level`): `LOG_LEVEL` (default `warn`) decides
+//! which are written, read once per invocation by [`use_level_of`]. The per-request and
+//! per-attempt lines of work that went well are `info`: D1 holds their record.
 
+use std::cell::Cell;
+
+use edgehooks_handlers::log_level::{request_level, step_level, LogLevel, DEFAULT};
 use serde_json::{json, Value};
+
+thread_local! {
+    /// The isolate's threshold, set at the start of every invocation (wasm is single-threaded;
+    /// every invocation of one isolate shares one environment).
+    static THRESHOLD: Cell<LogLevel> = const { Cell::new(DEFAULT) };
+}
+
+/// Read `LOG_LEVEL` for this invocation.
+pub fn use_level_of(env: &worker::Env) {
+    let level = crate::config::config(env).log_level();
+    THRESHOLD.with(|t| t.set(level));
+}
+
+fn enabled(level: LogLevel) -> bool {
+    THRESHOLD.with(|t| level.passes(t.get()))
+}
 
 /// `fields` with `kind` set and null fields dropped (absent and unknown read the same).
 fn line(kind: &str, mut fields: Value) -> Value {
@@ -14,14 +36,38 @@ fn line(kind: &str, mut fields: Value) -> Value {
     fields
 }
 
-/// Emit one JSON line. `fields` must be an object; `kind` names the record.
-pub fn record(kind: &str, fields: Value) {
-    worker::console_log!("{}", line(kind, fields));
+/// Emit one JSON line at `level`, if `LOG_LEVEL` lets it through. `fields` must be an object;
+/// `kind` names the record. Errors go to the console's error stream.
+pub fn record_at(level: LogLevel, kind: &str, fields: Value) {
+    if !enabled(level) {
+        return;
+    }
+    match level {
+        LogLevel::Error => worker::console_error!("{}", line(kind, fields)),
+        LogLevel::Warn => worker::console_warn!("{}", line(kind, fields)),
+        LogLevel::Info => worker::console_log!("{}", line(kind, fields)),
+    }
 }
 
-/// Emit one JSON line at error level (operator attention: 5xx, misconfiguration).
+/// An `info` line: routine work whose record D1 already holds.
+pub fn record(kind: &str, fields: Value) {
+    record_at(LogLevel::Info, kind, fields);
+}
+
+/// A `warn` line: something an operator should know about (an alert, work that had to be
+/// retried or recovered).
+pub fn warn(kind: &str, fields: Value) {
+    record_at(LogLevel::Warn, kind, fields);
+}
+
+/// An `error` line (operator attention: 5xx, misconfiguration).
 pub fn record_error(kind: &str, fields: Value) {
-    worker::console_error!("{}", line(kind, fields));
+    record_at(LogLevel::Error, kind, fields);
+}
+
+/// The line of an ingest request answered with `status`.
+pub fn request(status: u16, fields: Value) {
+    record_at(request_level(status), "request", fields);
 }
 
 /// An operational error (storage, queue, configuration). `detail` must not contain secrets.
@@ -71,7 +117,8 @@ pub fn step(
     if let (true, Some(destination)) = (changed, step.destination) {
         crate::metrics::count_step(destination, outcome, latency_ms);
     }
-    record(
+    record_at(
+        step_level(outcome, !error.is_empty()),
         "step_attempt",
         json!({
             "step_id": step.step_id,

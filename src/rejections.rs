@@ -49,7 +49,7 @@ pub async fn flush(env: &Env) {
         Err(e) => Err(e),
     };
     match result {
-        Ok(()) => log::record(
+        Ok(()) => log::warn(
             "rejections_flushed",
             serde_json::json!({ "buckets": buckets.len(), "dropped": dropped }),
         ),

@@ -11,6 +11,7 @@
 //! ([`alerts::run`]), which sees a backfill run that just ended.
 
 use edgehooks_handlers::lifecycle::StepStatus;
+use edgehooks_handlers::log_level::LogLevel;
 use edgehooks_handlers::metrics::minute_of;
 use edgehooks_handlers::recovery::{recover, Recovery, ATTEMPT_LOST};
 use edgehooks_handlers::rejections::hour_of;
@@ -179,7 +180,14 @@ async fn recover_overdue(env: &Env, db: &D1Database, now: i64) {
         }
     }
     let sent = send_dispatched(env, db, &to_send).await;
-    log::record(
+    // Work the sweeper had to send again or end is worth a look; an empty pass is routine.
+    let level = if to_send.is_empty() && dead == 0 {
+        LogLevel::Info
+    } else {
+        LogLevel::Warn
+    };
+    log::record_at(
+        level,
         "sweep",
         serde_json::json!({ "due": due.len(), "resent": to_send.len(), "sent": sent, "dead": dead }),
     );

@@ -21,6 +21,8 @@
 //! - [`config`]: every setting (the [`config::table`]: name, secret or var, default, rule) and
 //!   the typed settings read from one lookup, with errors scoped to what they affect.
 //! - [`ids`]: content-derived event and step ids.
+//! - [`log_level`]: `LOG_LEVEL` and the level of each console line (D1 is the record; the
+//!   console is for what needs attention).
 //! - [`connections`]: operator-defined connections (source, filter, destination) and `http`
 //!   destinations, validated from the admin API's JSON.
 //! - [`standard_webhooks`]: signing (and verifying) deliveries per the Standard Webhooks spec.
@@ -44,6 +46,7 @@ pub mod downstream;
 pub mod ids;
 pub mod lifecycle;
 pub mod limits;
+pub mod log_level;
 pub mod metrics;
 pub mod providers;
 pub mod recovery;

@@ -57,7 +57,7 @@ impl Work<'_> {
             let Some(pause) = pauses.next() else {
                 return Err(error);
             };
-            log::record(
+            log::warn(
                 "record_retry",
                 serde_json::json!({ "step_id": self.step_id, "after_ms": pause, "error": error.to_string() }),
             );

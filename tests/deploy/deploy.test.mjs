@@ -60,6 +60,7 @@ describe("scripts/deploy --dry-run", () => {
   const broken = [
     ["a missing dead-letter queue binding", (t) => t.replace(/\[\[queues\.producers\]\]\nbinding = "STEPS_DLQ"\nqueue = "steps-dlq"\n/, ""), /STEPS_DLQ/],
     ["a non-numeric var", (t) => t.replace(/^MAX_BODY_BYTES = .*$/m, 'MAX_BODY_BYTES = "1MB"'), /\[vars\] MAX_BODY_BYTES must be a non-negative whole number/],
+    ["a log level that is not one", (t) => t.replace(/^LOG_LEVEL = .*$/m, 'LOG_LEVEL = "verbose"'), /\[vars\] LOG_LEVEL must be info, warn or error/],
     ["a retention under one day", (t) => t.replace(/^RETENTION_DAYS = .*$/m, 'RETENTION_DAYS = "0"'), /\[vars\] RETENTION_DAYS must be at least 1/],
     ["a ROUTES_JSON that is not JSON", (t) => t.replace(/^ROUTES_JSON = .*$/m, `ROUTES_JSON = '{"stripe": '`), /ROUTES_JSON is not valid JSON/],
     ["a ROUTES_JSON step the worker does not know", (t) => t.replace(/^ROUTES_JSON = .*$/m, `ROUTES_JSON = '{"stripe": {"invoice.paid": ["fax.send"]}}'`), /ROUTES_JSON: `stripe` `invoice.paid`: unknown step `fax.send`.*affects stripe/],

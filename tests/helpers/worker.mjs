@@ -103,7 +103,9 @@ export async function startWorker({
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     ...CONFIGURED_BINDINGS,
     queueConsumers: structuredClone(CONFIGURED_CONSUMERS),
-    bindings: { ...WRANGLER_VARS, ...TEST_SECRETS, ...vars },
+    // A test that reads the logs gets every line (LOG_LEVEL=info); the others run with the
+    // default of wrangler.toml, as a deployment does.
+    bindings: { ...WRANGLER_VARS, ...(captureLogs ? { LOG_LEVEL: "info" } : {}), ...TEST_SECRETS, ...vars },
     ...workerOverrides,
   };
   const fault = { failing: false, refused: 0 };

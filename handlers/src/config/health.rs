@@ -66,9 +66,17 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
                 "misconfigured"
             }
         };
+        let log_level = match self.log_level_checked() {
+            Ok(level) => level.as_str(),
+            Err(e) => {
+                problems.push(json!({ "affects": "logs", "setting": e.setting }));
+                self.log_level().as_str()
+            }
+        };
         json!({
             "status": "ok",
             "backfill": backfill,
+            "log_level": log_level,
             "providers": providers,
             "sources": sources,
             "destinations": destinations,

@@ -57,6 +57,23 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
         number(name, self.raw(name).as_deref(), default)
     }
 
+    /// `LOG_LEVEL`: the threshold of console lines (see [`crate::log_level`]); a value that is
+    /// not a level logs everything (`/health` names the setting).
+    pub fn log_level(&self) -> crate::log_level::LogLevel {
+        crate::log_level::LogLevel::threshold(self.raw(table::LOG_LEVEL).as_deref())
+    }
+
+    /// `LOG_LEVEL` checked: an error when it is set to something that is not a level.
+    pub fn log_level_checked(&self) -> Result<crate::log_level::LogLevel, ConfigError> {
+        match self.text(table::LOG_LEVEL) {
+            None => Ok(crate::log_level::DEFAULT),
+            Some(v) => crate::log_level::LogLevel::parse(&v).ok_or(ConfigError {
+                setting: table::LOG_LEVEL,
+                detail: "must be info, warn or error".into(),
+            }),
+        }
+    }
+
     /// `RETENTION_DAYS` (at least one day), for the sweeper.
     pub fn retention_days(&self) -> Result<u64, ConfigError> {
         retention_days(self.raw(table::RETENTION_DAYS).as_deref())

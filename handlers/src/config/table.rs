@@ -34,6 +34,8 @@ pub enum Rule {
     Json,
     /// Free text (tokens, ids, names).
     Text,
+    /// A console log level: `info`, `warn` or `error` (see [`crate::log_level`]).
+    Level,
     /// `provider:source` entries, comma-separated (see [`crate::sources`]); each declared
     /// source reads its keys from `<KEY SETTING>__<SOURCE>`, named by the source, not listed here.
     SourceList,
@@ -77,6 +79,7 @@ pub const RETRY_BASE_SECONDS: &str = "RETRY_BASE_SECONDS";
 pub const DOWNSTREAM_TIMEOUT_MS: &str = "DOWNSTREAM_TIMEOUT_MS";
 pub const CIRCUIT_COOL_DOWN_SECONDS: &str = "CIRCUIT_COOL_DOWN_SECONDS";
 pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
+pub const LOG_LEVEL: &str = "LOG_LEVEL";
 pub const ROUTES_JSON: &str = "ROUTES_JSON";
 pub const HUBSPOT_API_BASE: &str = "HUBSPOT_API_BASE";
 pub const SENDGRID_API_BASE: &str = "SENDGRID_API_BASE";
@@ -98,10 +101,10 @@ pub const BACKFILL_MAX_PAGES: &str = "BACKFILL_MAX_PAGES";
 pub const WEBHOOK_SOURCES: &str = "WEBHOOK_SOURCES";
 
 use Kind::{PublicKey, Secret, Var};
-use Rule::{Flag, Json, Number, PublicKeys, SecretList, SourceList, Text, Url};
+use Rule::{Flag, Json, Level, Number, PublicKeys, SecretList, SourceList, Text, Url};
 
 /// Every setting, secrets first.
-pub const SETTINGS: [Setting; 38] = [
+pub const SETTINGS: [Setting; 39] = [
     setting(STRIPE_WEBHOOK_SECRETS, Secret, SecretList, ""),
     setting(SENDGRID_WEBHOOK_PUBLIC_KEYS, PublicKey, PublicKeys, ""),
     setting(HUBSPOT_CLIENT_SECRETS, Secret, SecretList, ""),
@@ -122,6 +125,7 @@ pub const SETTINGS: [Setting; 38] = [
     setting(DOWNSTREAM_TIMEOUT_MS, Var, Number, "10000"),
     setting(CIRCUIT_COOL_DOWN_SECONDS, Var, Number, ""),
     setting(RETENTION_DAYS, Var, Number, "30"),
+    setting(LOG_LEVEL, Var, Level, "warn"),
     setting(ROUTES_JSON, Var, Json, ""),
     setting(HUBSPOT_API_BASE, Var, Url, "https://api.hubapi.com"),
     setting(SENDGRID_API_BASE, Var, Url, "https://api.sendgrid.com"),
@@ -174,6 +178,7 @@ fn rule_name(rule: Rule) -> &'static str {
         Url => "url",
         Json => "json",
         Text => "text",
+        Level => "level",
         SourceList => "source_list",
     }
 }
@@ -211,6 +216,7 @@ mod tests {
                 Number => assert!(s.default.parse::<u64>().is_ok(), "{}", s.name),
                 Flag => assert!(super::super::flag(s.name, Some(s.default), true).is_ok()),
                 Url => assert!(s.default.starts_with("https://"), "{}", s.name),
+                Level => assert!(crate::log_level::LogLevel::parse(s.default).is_some()),
                 _ => panic!("{} has a default its rule does not describe", s.name),
             }
             assert_ne!(s.kind, Secret, "a secret has no default: {}", s.name);

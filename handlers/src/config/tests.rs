@@ -234,3 +234,23 @@ fn a_broken_source_list_stops_only_named_sources() {
     assert_eq!(health["providers"]["stripe"], "enabled");
     assert_eq!(health["misconfigured"][0]["setting"], "WEBHOOK_SOURCES");
 }
+
+#[test]
+fn log_level_defaults_to_warn_and_a_bad_value_is_named_in_health() {
+    use crate::log_level::LogLevel;
+    let unset = config(&[]);
+    assert_eq!(unset.log_level(), LogLevel::Warn);
+    assert_eq!(unset.health()["log_level"], "warn");
+    let info = config(&[("LOG_LEVEL", " INFO ")]);
+    assert_eq!(info.log_level(), LogLevel::Info);
+    assert_eq!(info.health()["log_level"], "info");
+    assert_eq!(info.health()["misconfigured"], serde_json::json!([]));
+    let typo = config(&[("LOG_LEVEL", "verbose")]);
+    // A typo logs everything rather than hiding lines, and /health says which setting is wrong.
+    assert_eq!(typo.log_level(), LogLevel::Info);
+    assert_eq!(typo.log_level_checked().unwrap_err().setting, "LOG_LEVEL");
+    assert_eq!(
+        typo.health()["misconfigured"],
+        serde_json::json!([{ "affects": "logs", "setting": "LOG_LEVEL" }])
+    );
+}
