@@ -135,15 +135,23 @@ async fn unplannable(db: &D1Database, step: &log::StepFields<'_>, e: &BuildError
     finish(db, step, StepStatus::Dead, &e.code()).await
 }
 
+/// Run the step `step_id`. `preloaded` is its row as the message batch's one query read it;
+/// `None` loads it here. A second pass (after a customer lookup) always reads it again.
 pub async fn run(
     db: &D1Database,
     step_id: &str,
+    preloaded: Option<db::StepRow>,
     settings: &ConsumerSettings,
     downstream: &DownstreamSettings,
 ) -> Ack {
+    let mut preloaded = preloaded;
     // At most one customer lookup per delivery: the second pass finds it stored.
     for _ in 0..2 {
-        if let Pass::Done(ack) = run_step(db, step_id, settings, downstream).await {
+        let row = match preloaded.take() {
+            Some(row) => claimable(row),
+            None => load(db, step_id).await,
+        };
+        if let Pass::Done(ack) = run_step(db, step_id, row, settings, downstream).await {
             return ack;
         }
     }
@@ -158,14 +166,15 @@ struct Loaded<'a> {
     payload: &'a str,
 }
 
-/// One pass over the step: load it, plan it, screen it against its entity, then do its work.
+/// One pass over the loaded step: plan it, screen it against its entity, then do its work.
 async fn run_step(
     db: &D1Database,
     step_id: &str,
+    loaded: Result<db::StepRow, Pass>,
     settings: &ConsumerSettings,
     downstream: &DownstreamSettings,
 ) -> Pass {
-    let row = match load(db, step_id).await {
+    let row = match loaded {
         Ok(row) => row,
         Err(pass) => return pass,
     };
@@ -249,17 +258,20 @@ fn fields_of<'a>(
 /// claimable (finished, or running under another message) or D1 failed.
 async fn load(db: &D1Database, step_id: &str) -> Result<db::StepRow, Pass> {
     match db::load_step(db, step_id).await {
-        Ok(Some(row)) => {
-            let claimable = StepStatus::parse(&row.status).is_some_and(StepStatus::is_claimable);
-            // Finished (at-least-once delivery sent it again) or running under another message.
-            claimable.then_some(row).ok_or(Pass::Done(Ack::Ack))
-        }
+        Ok(Some(row)) => claimable(row),
         Ok(None) => {
             log::error("unknown_step", step_id);
             Err(Pass::Done(Ack::Ack))
         }
         Err(e) => Err(Pass::Done(storage_failed(e))),
     }
+}
+
+/// A loaded row goes on only while claimable: finished (at-least-once delivery sent it again)
+/// or running under another message, the message is acked (the claim would refuse it anyway).
+fn claimable(row: db::StepRow) -> Result<db::StepRow, Pass> {
+    let claimable = StepStatus::parse(&row.status).is_some_and(StepStatus::is_claimable);
+    claimable.then_some(row).ok_or(Pass::Done(Ack::Ack))
 }
 
 /// stripe.update_customer needs the Stripe customer linked to the HubSpot contact.
