@@ -18,8 +18,8 @@
 //! Every response body passes through [`scrub`], which replaces any configured secret value.
 
 use edgehooks_handlers::admin::{
-    parse_bool, scrub, BulkReplay, Cursor, EventQuery, FilterError, RedriveFilter, ReplayAction,
-    StoredEvent, StoredStep, STEP_STATUSES,
+    parse_bool, scrub, BulkReplay, Cursor, EventQuery, EventReplayPlan, FilterError, RedriveFilter,
+    ReplayAction, StoredEvent, StoredStep, STEP_STATUSES,
 };
 use edgehooks_handlers::connections::plan::EventFacts;
 use edgehooks_handlers::ids;
@@ -247,33 +247,7 @@ pub(super) async fn replay(
         payload_available: body.payload.is_some(),
         steps: &stored,
     })?;
-    let in_plan = |s: &&store::StepView| plan.stored.iter().any(|(name, _)| *name == s.name);
-    let listing: Vec<Value> = steps
-        .iter()
-        .filter(in_plan)
-        .map(|s| {
-            let action = ReplayAction::for_status(&s.status);
-            json!({
-                "id": s.id, "name": s.name, "destination": s.destination,
-                "status": s.status, "attempts": s.attempts, "action": action.code(),
-            })
-        })
-        .collect();
-    let to_run: Vec<String> = plan
-        .to_run()
-        .filter_map(|name| steps.iter().find(|s| s.name == name))
-        .map(|s| s.id.clone())
-        .collect();
-    let added_listing: Vec<Value> = plan
-        .add
-        .iter()
-        .map(|step| {
-            json!({
-                "id": ids::step_id(&summary.id, &step.name()), "name": step.name(),
-                "destination": step.destination(), "action": "add",
-            })
-        })
-        .collect();
+    let (listing, to_run, added_listing) = replay_listing(&summary.id, &steps, &plan);
     let mut result = json!({
         "dry_run": dry_run,
         "event_id": summary.id,
@@ -303,6 +277,42 @@ pub(super) async fn replay(
         map.insert("sent".into(), json!(sent));
     }
     Ok(result)
+}
+
+/// The stored steps in the plan's scope with their action, the ids of those sent again, and
+/// the steps to add, as a replay answers them.
+fn replay_listing(
+    event_id: &str,
+    steps: &[store::StepView],
+    plan: &EventReplayPlan,
+) -> (Vec<Value>, Vec<String>, Vec<Value>) {
+    let listing = steps
+        .iter()
+        .filter(|s| plan.stored.iter().any(|(name, _)| *name == s.name))
+        .map(|s| {
+            let action = ReplayAction::for_status(&s.status);
+            json!({
+                "id": s.id, "name": s.name, "destination": s.destination,
+                "status": s.status, "attempts": s.attempts, "action": action.code(),
+            })
+        })
+        .collect();
+    let to_run = plan
+        .to_run()
+        .filter_map(|name| steps.iter().find(|s| s.name == name))
+        .map(|s| s.id.clone())
+        .collect();
+    let added = plan
+        .add
+        .iter()
+        .map(|step| {
+            json!({
+                "id": ids::step_id(event_id, &step.name()), "name": step.name(),
+                "destination": step.destination(), "action": "add",
+            })
+        })
+        .collect();
+    (listing, to_run, added)
 }
 
 /// Query-string pairs as the JSON object [`RedriveFilter::from_json`] reads.
