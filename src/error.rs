@@ -32,6 +32,13 @@ pub enum AppError {
         field: String,
         detail: String,
     },
+    /// An admin request names something that does not exist (`unknown_connection`): 400 with
+    /// its own code, naming the field.
+    UnknownReference {
+        code: &'static str,
+        field: &'static str,
+        detail: String,
+    },
     /// The request conflicts with what is stored (a taken name, a destination in use): 409.
     Conflict {
         code: &'static str,
@@ -65,7 +72,8 @@ impl AppError {
             AppError::Verification(_) | AppError::Unauthorized => 401,
             AppError::Unparsable(_)
             | AppError::BadRequest { .. }
-            | AppError::InvalidField { .. } => 400,
+            | AppError::InvalidField { .. }
+            | AppError::UnknownReference { .. } => 400,
             AppError::Conflict { .. } => 409,
             AppError::Misconfigured { .. } | AppError::Unavailable => 503,
         }
@@ -81,7 +89,9 @@ impl AppError {
             AppError::Verification(e) => e.code(),
             AppError::Unparsable(e) => e.code(),
             AppError::Unauthorized => "unauthorized",
-            AppError::BadRequest { code, .. } | AppError::Conflict { code, .. } => code,
+            AppError::BadRequest { code, .. }
+            | AppError::Conflict { code, .. }
+            | AppError::UnknownReference { code, .. } => code,
             AppError::InvalidField { .. } => "invalid_field",
             AppError::Misconfigured { .. } => "misconfigured",
             AppError::Unavailable => "unavailable",
@@ -94,6 +104,9 @@ impl AppError {
             AppError::PayloadTooLarge { limit } => json!({ "error": self.code(), "limit": limit }),
             AppError::Unparsable(e) => json!({ "error": self.code(), "detail": e.detail() }),
             AppError::InvalidField { field, detail } => {
+                json!({ "error": self.code(), "field": field, "detail": detail })
+            }
+            AppError::UnknownReference { field, detail, .. } => {
                 json!({ "error": self.code(), "field": field, "detail": detail })
             }
             AppError::BadRequest { detail, .. }

@@ -18,8 +18,8 @@
 //! Every response body passes through [`scrub`], which replaces any configured secret value.
 
 use edgehooks_handlers::admin::{
-    parse_bool, scrub, steps_to_add, BulkReplay, Cursor, EventQuery, FilterError, RedriveFilter,
-    ReplayAction, STEP_STATUSES,
+    parse_bool, scrub, BulkReplay, Cursor, EventQuery, EventReplayPlan, FilterError, RedriveFilter,
+    ReplayAction, StoredEvent, StoredStep, STEP_STATUSES,
 };
 use edgehooks_handlers::connections::plan::EventFacts;
 use edgehooks_handlers::ids;
@@ -28,6 +28,7 @@ use edgehooks_handlers::webhook::Provider;
 use serde_json::{json, Map, Value};
 use worker::{Date, Env, Method, Request, Response};
 
+use super::replay_plan::Planner;
 use crate::config::config;
 use crate::db::admin as store;
 use crate::dispatch::send_steps;
@@ -98,7 +99,15 @@ pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Respon
         ["events", id] if get => event(&db, id).await?,
         ["events", id, "replay"] if post => {
             let dry_run = dry_run_param(&pairs)?.unwrap_or(false);
-            replay(env, &db, id, dry_run).await?
+            let routing = crate::routing::current(&db).await?;
+            replay(
+                env,
+                &db,
+                id,
+                dry_run,
+                &mut Planner::new(env, &routing, None),
+            )
+            .await?
         }
         ["dead"] if get => dead(&db, &pairs).await?,
         ["redrive"] if post => {
@@ -205,77 +214,53 @@ async fn event(db: &worker::D1Database, id: &str) -> Result<Value, AppError> {
 }
 
 /// Replay an event: re-enqueue its steps that are not done, and plan, store (`pending`) and
-/// enqueue the steps the routes in force (defaults plus `ROUTES_JSON`) now give its type but
-/// that it does not have yet (`added_steps`). A dry run only lists both. A broken `ROUTES_JSON`
-/// for the provider answers `503 misconfigured` (planning with the wrong routes could not be
-/// undone), as ingest does.
+/// enqueue the steps it would plan now but does not have yet (`added_steps`), as `planner`
+/// decides (the whole event, or one connection's step). A dry run only lists both. A broken
+/// `ROUTES_JSON` for the provider answers `503 misconfigured` (planning with the wrong routes
+/// could not be undone), as ingest does.
 pub(super) async fn replay(
     env: &Env,
     db: &worker::D1Database,
     id: &str,
     dry_run: bool,
+    planner: &mut Planner<'_>,
 ) -> Result<Value, AppError> {
     let (summary, body) = store::get_event(db, id).await?.ok_or(AppError::NotFound)?;
     let steps = store::event_steps(db, id).await?;
-    let planned: Vec<(ReplayAction, &store::StepView)> = steps
+    let stored: Vec<StoredStep> = steps
         .iter()
-        .map(|s| (ReplayAction::for_status(&s.status), s))
-        .collect();
-    let to_run: Vec<String> = planned
-        .iter()
-        .filter(|(a, _)| *a == ReplayAction::Run)
-        .map(|(_, s)| s.id.clone())
-        .collect();
-    let listing: Vec<Value> = planned
-        .iter()
-        .map(|(action, s)| {
-            json!({
-                "id": s.id, "name": s.name, "destination": s.destination,
-                "status": s.status, "attempts": s.attempts, "action": action.code(),
-            })
+        .map(|s| StoredStep {
+            name: s.name.clone(),
+            status: s.status.clone(),
         })
         .collect();
-    let to_add = match Provider::from_slug(&summary.provider) {
-        Some(provider) if summary.status == "accepted" => {
-            // What the event would plan now: routes in force, switches and connections.
-            let routes = config(env).provider_routes(provider)?;
-            let routing = crate::routing::current(db).await?;
-            let facts = EventFacts {
-                provider,
-                source: summary.source.as_deref(),
-                account: summary.account.as_deref(),
-                event_type: &summary.event_type,
-                payload: body.payload.as_deref().unwrap_or("null"),
-            };
-            let existing: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
-            steps_to_add(&routing.plan(&routes, &facts), &existing)
-        }
-        _ => Vec::new(),
-    };
-    let added_listing: Vec<Value> = to_add
-        .iter()
-        .map(|step| {
-            json!({
-                "id": ids::step_id(&summary.id, &step.name()), "name": step.name(),
-                "destination": step.destination(), "action": "add",
-            })
-        })
-        .collect();
-    let payload_available = body.payload.is_some();
+    let facts = Provider::from_slug(&summary.provider).map(|provider| EventFacts {
+        provider,
+        source: summary.source.as_deref(),
+        account: summary.account.as_deref(),
+        event_type: &summary.event_type,
+        payload: body.payload.as_deref().unwrap_or("null"),
+    });
+    let plan = planner.plan(&StoredEvent {
+        facts,
+        accepted: summary.status == "accepted",
+        payload_available: body.payload.is_some(),
+        steps: &stored,
+    })?;
+    let (listing, to_run, added_listing) = replay_listing(&summary.id, &steps, &plan);
     let mut result = json!({
         "dry_run": dry_run,
         "event_id": summary.id,
-        "payload_available": payload_available,
+        "payload_available": body.payload.is_some(),
         "steps": listing,
         "would_run": to_run.len(),
         "added_steps": added_listing,
-        "would_add": to_add.len(),
+        "would_add": plan.add.len(),
     });
     if dry_run {
         return Ok(result);
     }
-    let nothing_to_do = to_run.is_empty() && to_add.is_empty();
-    if !payload_available && !nothing_to_do {
+    if plan.blocked {
         return Err(AppError::BadRequest {
             code: "payload_unavailable",
             detail: "the event's payload was redacted or purged; its steps cannot run again".into(),
@@ -283,7 +268,7 @@ pub(super) async fn replay(
     }
     let now = now_ms();
     let requeued = store::requeue_for_admin(db, &to_run, false, now).await?;
-    let added = store::add_steps(db, &summary.id, &to_add, now).await?;
+    let added = store::add_steps(db, &summary.id, &plan.add, now).await?;
     let to_send: Vec<String> = requeued.iter().chain(&added).cloned().collect();
     let sent = send_steps(env, db, &to_send).await;
     if let Some(map) = result.as_object_mut() {
@@ -292,6 +277,42 @@ pub(super) async fn replay(
         map.insert("sent".into(), json!(sent));
     }
     Ok(result)
+}
+
+/// The stored steps in the plan's scope with their action, the ids of those sent again, and
+/// the steps to add, as a replay answers them.
+fn replay_listing(
+    event_id: &str,
+    steps: &[store::StepView],
+    plan: &EventReplayPlan,
+) -> (Vec<Value>, Vec<String>, Vec<Value>) {
+    let listing = steps
+        .iter()
+        .filter(|s| plan.stored.iter().any(|(name, _)| *name == s.name))
+        .map(|s| {
+            let action = ReplayAction::for_status(&s.status);
+            json!({
+                "id": s.id, "name": s.name, "destination": s.destination,
+                "status": s.status, "attempts": s.attempts, "action": action.code(),
+            })
+        })
+        .collect();
+    let to_run = plan
+        .to_run()
+        .filter_map(|name| steps.iter().find(|s| s.name == name))
+        .map(|s| s.id.clone())
+        .collect();
+    let added = plan
+        .add
+        .iter()
+        .map(|step| {
+            json!({
+                "id": ids::step_id(event_id, &step.name()), "name": step.name(),
+                "destination": step.destination(), "action": "add",
+            })
+        })
+        .collect();
+    (listing, to_run, added)
 }
 
 /// Query-string pairs as the JSON object [`RedriveFilter::from_json`] reads.

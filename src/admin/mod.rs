@@ -2,7 +2,7 @@
 //! holds no data and asks for the token in the browser) and `/admin/api/*` (JSON, only with
 //! `Authorization: Bearer $ADMIN_TOKEN`, compared in constant time). Submodules: `api` (the JSON
 //! endpoints), `dashboard` (its metrics and alerts endpoints), `page` (the static assets),
-//! `bulk_replay` (`POST /admin/api/replay`).
+//! `bulk_replay` (`POST /admin/api/replay`), `replay_plan` (the one planning every replay uses).
 
 mod api;
 mod bulk_replay;
@@ -11,6 +11,7 @@ mod dashboard;
 mod destinations;
 mod gateway;
 mod page;
+mod replay_plan;
 
 use edgehooks_handlers::auth::bearer_matches;
 use worker::{Env, Request, Response};

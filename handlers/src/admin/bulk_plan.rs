@@ -1,184 +1,148 @@
-//! What a bulk replay would do, counted per step name, from two grouped queries over the
-//! matching events (events per provider, type and status; their steps per name and status) and
-//! the routes in force: each stored step is run again, left as done or left in flight exactly as
-//! the single-event replay decides ([`ReplayAction`]), and each step the routes now give an
-//! accepted event's type but the event lacks is counted as added (an event has at most one step
-//! of a name, so "lacking" is the group's events minus those with a step of that name).
+//! What a bulk replay would do, counted per step name: the sum, over the events a dry run
+//! scanned and selected, of each event's own replay plan ([`super::replay::plan_event_replay`],
+//! the decision the real replay makes per event), so a dry run and the real run cannot disagree.
+//! A stored step counts as run again, already done or in progress; a step the event would plan
+//! now but lacks counts as added (`http:<destination>` for a connection's delivery). An event the
+//! real run would skip because its payload is gone counts as `unavailable`, its steps not at all.
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use super::replay::EventReplayPlan;
 use crate::lifecycle::ReplayAction;
-use crate::routes::StepKind;
-use crate::webhook::Provider;
 
-/// Matching events of one provider, type and event status.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct EventGroup {
-    pub provider: String,
-    pub event_type: String,
-    pub status: String,
-    pub events: i64,
-}
-
-/// Steps of the matching events with one name and status, per provider and type.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct StepGroup {
-    pub provider: String,
-    pub event_type: String,
-    pub name: String,
-    pub status: String,
-    pub count: i64,
-}
-
-/// What replaying the matching events does with the steps called `name`.
+/// What replaying the counted events does with the steps called `name`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StepPlan {
     pub name: String,
     /// Sent to the queue again (pending, enqueued, dead).
     pub run: i64,
-    /// Planned now: the routes give it, the event lacks it.
+    /// Planned now: routes or connections give it, the event lacks it.
     pub add: i64,
     pub already_done: i64,
     pub in_progress: i64,
 }
 
-/// The whole plan: events matched and steps per name (sorted by name).
+/// The whole plan: events counted, steps per name (sorted by name).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct BulkPlan {
     pub events: i64,
     pub would_run: i64,
     pub would_add: i64,
+    /// Events the real run lists under `skipped` (`payload_unavailable`).
+    pub unavailable: i64,
     pub steps: Vec<StepPlan>,
 }
 
-/// Count the plan. `routes(provider, type)` is the route in force for an event type.
-pub fn plan(
-    events: &[EventGroup],
-    steps: &[StepGroup],
-    routes: &dyn Fn(Provider, &str) -> Vec<StepKind>,
-) -> BulkPlan {
-    let mut by_name: BTreeMap<String, StepPlan> = BTreeMap::new();
-    fn entry<'a>(map: &'a mut BTreeMap<String, StepPlan>, name: &str) -> &'a mut StepPlan {
-        map.entry(name.to_string()).or_insert_with(|| StepPlan {
-            name: name.to_string(),
-            ..StepPlan::default()
-        })
+/// Sums event plans into a [`BulkPlan`].
+#[derive(Debug, Default)]
+pub struct PlanTally {
+    events: i64,
+    unavailable: i64,
+    by_name: BTreeMap<String, StepPlan>,
+}
+
+impl PlanTally {
+    fn entry(&mut self, name: &str) -> &mut StepPlan {
+        self.by_name
+            .entry(name.to_string())
+            .or_insert_with(|| StepPlan {
+                name: name.to_string(),
+                ..StepPlan::default()
+            })
     }
-    for step in steps {
-        let plan = entry(&mut by_name, &step.name);
-        match ReplayAction::for_status(&step.status) {
-            ReplayAction::Run => plan.run += step.count,
-            ReplayAction::AlreadyDone => plan.already_done += step.count,
-            ReplayAction::InProgress => plan.in_progress += step.count,
+
+    /// Count one selected event's plan.
+    pub fn add(&mut self, plan: &EventReplayPlan) {
+        self.events += 1;
+        if plan.blocked {
+            self.unavailable += 1;
+            return;
         }
-    }
-    for group in events.iter().filter(|g| g.status == "accepted") {
-        let Some(provider) = Provider::from_slug(&group.provider) else {
-            continue;
-        };
-        let mut route = routes(provider, &group.event_type);
-        route.dedup();
-        for kind in route {
-            let having: i64 = steps
-                .iter()
-                .filter(|s| {
-                    s.provider == group.provider
-                        && s.event_type == group.event_type
-                        && s.name == kind.name()
-                })
-                .map(|s| s.count)
-                .sum();
-            let lacking = (group.events - having).max(0);
-            if lacking > 0 {
-                entry(&mut by_name, kind.name()).add += lacking;
+        for (name, action) in &plan.stored {
+            let step = self.entry(name);
+            match action {
+                ReplayAction::Run => step.run += 1,
+                ReplayAction::AlreadyDone => step.already_done += 1,
+                ReplayAction::InProgress => step.in_progress += 1,
             }
         }
+        for added in &plan.add {
+            self.entry(&added.name()).add += 1;
+        }
     }
-    let steps: Vec<StepPlan> = by_name.into_values().collect();
-    BulkPlan {
-        events: events.iter().map(|g| g.events).sum(),
-        would_run: steps.iter().map(|s| s.run).sum(),
-        would_add: steps.iter().map(|s| s.add).sum(),
-        steps,
+
+    pub fn finish(self) -> BulkPlan {
+        let steps: Vec<StepPlan> = self.by_name.into_values().collect();
+        BulkPlan {
+            events: self.events,
+            would_run: steps.iter().map(|s| s.run).sum(),
+            would_add: steps.iter().map(|s| s.add).sum(),
+            unavailable: self.unavailable,
+            steps,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use StepKind::*;
+    use crate::connections::plan::PlannedStep;
+    use crate::routes::StepKind;
 
-    fn events(provider: &str, event_type: &str, status: &str, n: i64) -> EventGroup {
-        EventGroup {
-            provider: provider.into(),
-            event_type: event_type.into(),
-            status: status.into(),
-            events: n,
-        }
-    }
-
-    fn steps(event_type: &str, name: &str, status: &str, count: i64) -> StepGroup {
-        StepGroup {
-            provider: "stripe".into(),
-            event_type: event_type.into(),
-            name: name.into(),
-            status: status.into(),
-            count,
+    fn plan(
+        stored: &[(&str, ReplayAction)],
+        add: Vec<PlannedStep>,
+        blocked: bool,
+    ) -> EventReplayPlan {
+        EventReplayPlan {
+            stored: stored.iter().map(|(n, a)| (n.to_string(), *a)).collect(),
+            add,
+            blocked,
         }
     }
 
     #[test]
-    fn stored_steps_count_as_the_single_replay_decides_and_missing_ones_are_added() {
-        let groups = [
-            events("stripe", "invoice.paid", "accepted", 5),
-            events("stripe", "unparsable", "rejected", 2),
-        ];
-        let stored = [
-            steps("invoice.paid", "slack.notify", "dead", 2),
-            steps("invoice.paid", "slack.notify", "succeeded", 1),
-            steps("invoice.paid", "slack.notify", "running", 1),
-            steps("invoice.paid", "slack.notify", "pending", 1),
-        ];
-        // The route now also gives hubspot.upsert_contact, which no event has yet.
-        let routes = |_: Provider, t: &str| match t {
-            "invoice.paid" => vec![SlackNotify, HubSpotUpsertContact, SlackNotify],
-            _ => vec![SlackNotify],
+    fn event_plans_sum_per_step_name_and_blocked_events_count_apart() {
+        let mut tally = PlanTally::default();
+        let orders = PlannedStep::Http("orders-svc".into());
+        tally.add(&plan(
+            &[("slack.notify", ReplayAction::Run)],
+            vec![orders.clone(), PlannedStep::Builtin(StepKind::SendGridSend)],
+            false,
+        ));
+        tally.add(&plan(
+            &[
+                ("slack.notify", ReplayAction::AlreadyDone),
+                ("http:orders-svc", ReplayAction::InProgress),
+            ],
+            vec![],
+            false,
+        ));
+        tally.add(&plan(
+            &[("slack.notify", ReplayAction::Run)],
+            vec![orders],
+            true,
+        ));
+        let counted = tally.finish();
+        assert_eq!((counted.events, counted.unavailable), (3, 1));
+        assert_eq!((counted.would_run, counted.would_add), (1, 2));
+        let row = |name: &str, run, add, already_done, in_progress| StepPlan {
+            name: name.into(),
+            run,
+            add,
+            already_done,
+            in_progress,
         };
-        let plan = plan(&groups, &stored, &routes);
-        assert_eq!(plan.events, 7);
         assert_eq!(
-            plan.steps,
-            vec![
-                StepPlan {
-                    name: "hubspot.upsert_contact".into(),
-                    add: 5,
-                    ..StepPlan::default()
-                },
-                StepPlan {
-                    name: "slack.notify".into(),
-                    run: 3,
-                    add: 0,
-                    already_done: 1,
-                    in_progress: 1,
-                },
+            counted.steps,
+            [
+                row("http:orders-svc", 0, 1, 0, 1),
+                row("sendgrid.send", 0, 1, 0, 0),
+                row("slack.notify", 1, 0, 1, 0),
             ]
         );
-        assert_eq!((plan.would_run, plan.would_add), (3, 5));
-    }
-
-    #[test]
-    fn events_lacking_a_routed_step_are_counted_once_each() {
-        let groups = [events("stripe", "invoice.paid", "accepted", 4)];
-        let stored = [steps("invoice.paid", "slack.notify", "succeeded", 3)];
-        let plan = plan(&groups, &stored, &|_, _| vec![SlackNotify]);
-        assert_eq!(plan.would_add, 1);
-        assert_eq!(plan.would_run, 0);
-        // Nothing matched: nothing to do.
-        assert_eq!(
-            super::plan(&[], &[], &|_, _| vec![SlackNotify]),
-            BulkPlan::default()
-        );
+        assert_eq!(PlanTally::default().finish(), BulkPlan::default());
     }
 }

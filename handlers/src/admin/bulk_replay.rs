@@ -4,15 +4,19 @@
 //! last event handled, the pass's upper time bound (fixed at its first call, so events arriving
 //! during the pass do not extend it) and a fingerprint of the filter (a cursor is refused with
 //! another filter), so calling again with `next_cursor` continues exactly after the last event
-//! replayed and no event is replayed twice within one pass.
+//! replayed and no event is replayed twice within one pass. A `connection` selects the events
+//! that connection takes now, decided per scanned row ([`super::bulk_scan`]); `scope` says whether
+//! only that connection's step is replayed (the default with a connection) or the whole event.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::bulk_scan::{DEFAULT_SCAN, MAX_SCAN};
 use super::filters::{json_text, json_time, limit_from, one_of, source_param};
 use super::{invalid, FilterError, SqlArg, EVENT_STATUSES, STEP_STATUSES};
+use crate::connections::valid_name;
 use crate::routes::{Destination, StepKind};
 use crate::sources::DEFAULT_SOURCE;
 use crate::webhook::Provider;
@@ -24,7 +28,7 @@ pub const MAX_BULK: i64 = 100;
 /// Event ids a dry run shows.
 pub const SAMPLE_SIZE: i64 = 10;
 
-const KNOWN: [&str; 12] = [
+const KNOWN: [&str; 15] = [
     "provider",
     "source",
     "type",
@@ -34,6 +38,9 @@ const KNOWN: [&str; 12] = [
     "step",
     "destination",
     "step_status",
+    "connection",
+    "scope",
+    "scan",
     "limit",
     "cursor",
     "dry_run",
@@ -54,6 +61,20 @@ pub struct BulkFilter {
     pub step: Option<String>,
     pub destination: Option<String>,
     pub step_status: Option<String>,
+    /// Events this connection (by name) takes now.
+    pub connection: Option<String>,
+    pub scope: BulkScope,
+}
+
+/// Which steps of the selected events a bulk replay runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BulkScope {
+    /// The whole event, as `POST /admin/api/events/{id}/replay` does (without `connection`, the
+    /// only scope; with one, on `"scope": "event"`).
+    #[default]
+    Event,
+    /// Only the selected connection's step (the default with `connection`).
+    Connection,
 }
 
 /// A validated `POST /admin/api/replay` body.
@@ -61,6 +82,8 @@ pub struct BulkFilter {
 pub struct BulkReplay {
     pub filter: BulkFilter,
     pub limit: i64,
+    /// Rows a call reads at most (a real page, or each of a dry run's pages).
+    pub scan: i64,
     pub dry_run: bool,
     pub cursor: Option<PassCursor>,
 }
@@ -153,6 +176,18 @@ impl BulkFilter {
                 )));
             }
         }
+        let connection = json_text(value, "connection")?;
+        if connection.as_deref().is_some_and(|c| !valid_name(c)) {
+            return Err(invalid("connection must be the name of a connection"));
+        }
+        let scope = match (json_text(value, "scope")?.as_deref(), &connection) {
+            (None, Some(_)) | (Some("connection"), Some(_)) => BulkScope::Connection,
+            (None | Some("event"), _) => BulkScope::Event,
+            (Some("connection"), None) => {
+                return Err(invalid("scope \"connection\" needs a connection"))
+            }
+            (Some(_), _) => return Err(invalid("scope must be connection or event")),
+        };
         let from_ms = json_time(value, "from")?;
         let to_ms = json_time(value, "to")?;
         if let (Some(from), Some(to)) = (from_ms, to_ms) {
@@ -176,6 +211,8 @@ impl BulkFilter {
             step_status: json_text(value, "step_status")?
                 .map(|s| one_of("step_status", &s, &STEP_STATUSES))
                 .transpose()?,
+            connection,
+            scope,
         })
     }
 
@@ -206,6 +243,13 @@ impl BulkReplay {
             None | Some(Value::Null) => DEFAULT_BULK,
             Some(v) => limit_from(&v.to_string(), MAX_BULK)?,
         };
+        let scan = match value.get("scan") {
+            None | Some(Value::Null) => DEFAULT_SCAN,
+            Some(v) => v
+                .as_i64()
+                .filter(|n| (1..=MAX_SCAN).contains(n))
+                .ok_or_else(|| invalid(format!("scan must be 1..={MAX_SCAN}")))?,
+        };
         let dry_run = match (query_dry_run, value.get("dry_run")) {
             (Some(d), _) => d,
             (None, None | Some(Value::Null)) => false,
@@ -232,6 +276,7 @@ impl BulkReplay {
         Ok(BulkReplay {
             filter,
             limit,
+            scan,
             dry_run,
             cursor,
         })

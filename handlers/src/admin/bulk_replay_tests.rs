@@ -1,6 +1,7 @@
 //! Validation of bulk replay requests and the pass cursor.
 
 use super::*;
+use crate::admin::bulk_scan::DEFAULT_SCAN;
 
 const NOW: i64 = 1_800_000_000_000;
 
@@ -54,6 +55,12 @@ fn each_bad_value_is_refused_naming_its_parameter() {
         (r#"{"limit":0}"#, "limit"),
         (r#"{"dry_run":"yes"}"#, "dry_run"),
         (r#"{"type":5}"#, "type"),
+        (r#"{"connection":"Bad Name"}"#, "connection"),
+        (r#"{"scope":"connection"}"#, "scope"),
+        (r#"{"connection":"orders","scope":"all"}"#, "scope"),
+        (r#"{"scan":0}"#, "scan"),
+        (r#"{"scan":1001}"#, "scan"),
+        (r#"{"scan":"10"}"#, "scan"),
         (
             r#"{"connection_name":"x"}"#,
             "unknown parameter \"connection_name\"",
@@ -171,4 +178,30 @@ fn a_pass_visits_each_matching_event_once_on_sqlite() {
         body = format!(r#"{{"source":"eu","limit":3,"cursor":"{cursor}"}}"#);
     }
     assert_eq!(seen, ["e1", "e2", "e3a", "e3b", "e4", "e5", "e6"]);
+}
+
+#[test]
+fn a_connection_replays_its_own_step_unless_the_whole_event_is_asked_for() {
+    let own = request(r#"{"connection":"orders","scan":20}"#).unwrap();
+    assert_eq!(own.filter.connection.as_deref(), Some("orders"));
+    assert_eq!((own.filter.scope, own.scan), (BulkScope::Connection, 20));
+    let whole = request(r#"{"connection":"orders","scope":"event"}"#).unwrap();
+    assert_eq!(
+        (whole.filter.scope, whole.scan),
+        (BulkScope::Event, DEFAULT_SCAN)
+    );
+    assert_eq!(request("{}").unwrap().filter.scope, BulkScope::Event);
+    // A cursor belongs to its connection and scope.
+    let next = own.cursor_after(5, "evt_a");
+    for body in [
+        format!(r#"{{"connection":"other","cursor":"{next}"}}"#),
+        format!(r#"{{"connection":"orders","scope":"event","cursor":"{next}"}}"#),
+    ] {
+        assert_eq!(error_of(&body).code, "invalid_cursor", "{body}");
+    }
+    let again = format!(r#"{{"connection":"orders","cursor":"{next}","scan":7}}"#);
+    assert!(
+        request(&again).is_ok(),
+        "scan is per call, not part of the pass"
+    );
 }

@@ -3,17 +3,27 @@
 //! dead-letter error code, and the scrubbing that keeps configured secrets out of every admin
 //! response. [`filters`] validates event-list filters and redrive requests into SQL; [`replay`]
 //! finds the steps the current routes give an event that it does not have yet; [`bulk_replay`]
-//! validates a bulk replay by filter and its pass cursor, [`bulk_plan`] counts what it would do.
+//! validates a bulk replay by filter and its pass cursor, [`bulk_scan`] walks a page of scanned
+//! rows (a connection's matching per row), [`bulk_plan`] counts what it would do; every replay
+//! path plans each event with [`replay::plan_event_replay`].
 
 mod bulk_plan;
 mod bulk_replay;
+mod bulk_scan;
 mod filters;
 mod replay;
 
-pub use bulk_plan::{plan as bulk_plan, BulkPlan, EventGroup, StepGroup, StepPlan};
-pub use bulk_replay::{BulkFilter, BulkReplay, PassCursor, DEFAULT_BULK, MAX_BULK, SAMPLE_SIZE};
+pub use bulk_plan::{BulkPlan, PlanTally, StepPlan};
+pub use bulk_replay::{
+    BulkFilter, BulkReplay, BulkScope, PassCursor, DEFAULT_BULK, MAX_BULK, SAMPLE_SIZE,
+};
+pub use bulk_scan::{
+    scan_query, PageWalk, ScannedEvent, Selection, DEFAULT_SCAN, DRY_RUN_PAGES, MAX_SCAN,
+};
 pub use filters::{EventQuery, RedriveFilter};
-pub use replay::steps_to_add;
+pub use replay::{
+    plan_event_replay, steps_to_add, EventReplayPlan, ReplayScope, StoredEvent, StoredStep,
+};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

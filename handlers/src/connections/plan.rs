@@ -51,6 +51,20 @@ impl PlannedStep {
     }
 }
 
+impl Connection {
+    /// The step this connection plans for an event it takes: `http:<destination>`, or its
+    /// built-in step kind when that kind can handle the event's provider and type.
+    pub fn step_for(&self, event: &EventFacts<'_>) -> Option<PlannedStep> {
+        match &self.target {
+            Target::Http(name) => Some(PlannedStep::Http(name.clone())),
+            Target::Step(kind) if downstream::supports(*kind, event.provider, event.event_type) => {
+                Some(PlannedStep::Builtin(*kind))
+            }
+            Target::Step(_) => None,
+        }
+    }
+}
+
 /// A default route an operator turned off: this step no longer runs for this provider and type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteOff {
@@ -129,20 +143,27 @@ impl Routing {
             .map(|kind| (PlannedStep::Builtin(kind), Origin::DefaultRoute))
             .collect();
         for connection in self.matching(event) {
-            let step = match &connection.target {
-                Target::Http(name) => PlannedStep::Http(name.clone()),
-                Target::Step(kind)
-                    if downstream::supports(*kind, event.provider, event.event_type) =>
-                {
-                    PlannedStep::Builtin(*kind)
-                }
-                Target::Step(_) => continue,
+            let Some(step) = connection.step_for(event) else {
+                continue;
             };
             if !planned.iter().any(|(p, _)| *p == step) {
                 planned.push((step, Origin::Connection(connection.name.clone())));
             }
         }
         planned
+    }
+
+    /// The connection called `name`, enabled or not.
+    pub fn connection(&self, name: &str) -> Option<&Connection> {
+        self.connections.iter().find(|c| c.name == name)
+    }
+
+    /// True when some enabled connection has payload conditions, so planning an event needs
+    /// its payload.
+    pub fn reads_payload(&self) -> bool {
+        self.connections
+            .iter()
+            .any(|c| c.enabled && c.filter.reads_payload())
     }
 
     /// The event's steps (see [`Routing::plan_with_origins`]).
