@@ -13,6 +13,20 @@ import { ARTIFACTS, CHROMIUM, useChromium } from "../helpers/browser.mjs";
 import { consumersWith, TEST_SECRETS } from "../helpers/worker.mjs";
 import { useWorld } from "../helpers/world.mjs";
 
+/** A page signed in to the admin page, its console errors collected in `problems`, once the
+ * event `firstEventId` is listed. */
+async function signIn(chrome, url, problems, firstEventId) {
+  const page = await chrome.browser.newPage();
+  // The browser's own favicon request is a 404 (the page has none); anything else counts.
+  page.on("console", (msg) => msg.type() === "error" && !/favicon/.test(msg.location().url) && problems.push(msg.text()));
+  page.on("pageerror", (err) => problems.push(err.message));
+  await page.goto(`${url}/admin`);
+  await page.fill("#token", TEST_SECRETS.ADMIN_TOKEN);
+  await page.click("#login-btn");
+  await page.locator(`tr[data-event-id="${firstEventId}"]`).waitFor();
+  return page;
+}
+
 
 describe("bulk replay panel in headless Chromium", { skip: !existsSync(CHROMIUM) && `${CHROMIUM} is missing (scripts/setup --for-tests installs it)` }, () => {
   let worker;
@@ -33,14 +47,7 @@ describe("bulk replay panel in headless Chromium", { skip: !existsSync(CHROMIUM)
         `${e.id}:slack.notify`, e.id, `${e.id}:slack.notify`, now, now,
       );
     }
-    const page = await chrome.browser.newPage();
-    // The browser's own favicon request is a 404 (the page has none); anything else counts.
-    page.on("console", (msg) => msg.type() === "error" && !/favicon/.test(msg.location().url) && problems.push(msg.text()));
-    page.on("pageerror", (err) => problems.push(err.message));
-    await page.goto(`${worker.url}/admin`);
-    await page.fill("#token", TEST_SECRETS.ADMIN_TOKEN);
-    await page.click("#login-btn");
-    await page.locator('tr[data-event-id="evt_panel_default"]').waitFor();
+    const page = await signIn(chrome, worker.url, problems, "evt_panel_default");
 
     await page.fill('#filters input[name="source"]', "eu");
     await page.click('#filters button[type="submit"]');
@@ -95,13 +102,7 @@ describe("bulk replay panel in headless Chromium", { skip: !existsSync(CHROMIUM)
         `${id}:hubspot.upsert_contact`, id, `${id}:hubspot.upsert_contact`, at, at,
       );
     }
-    const page = await chrome.browser.newPage();
-    page.on("console", (msg) => msg.type() === "error" && !/favicon/.test(msg.location().url) && problems.push(msg.text()));
-    page.on("pageerror", (err) => problems.push(err.message));
-    await page.goto(`${worker.url}/admin`);
-    await page.fill("#token", TEST_SECRETS.ADMIN_TOKEN);
-    await page.click("#login-btn");
-    await page.locator('tr[data-event-id="evt_conn_0"]').waitFor();
+    const page = await signIn(chrome, worker.url, problems, "evt_conn_0");
     await page.click("#bulk-replay summary");
     await page.locator('#bulk-connection option[value="live-invoices"]').waitFor({ state: "attached" });
     await page.selectOption("#bulk-connection", "live-invoices");

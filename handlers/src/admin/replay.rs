@@ -216,6 +216,16 @@ mod tests {
         }
     }
 
+    /// An accepted live-mode event with its payload and `steps`.
+    fn live_event(steps: &[StoredStep]) -> StoredEvent<'_> {
+        StoredEvent {
+            facts: Some(facts(r#"{"livemode":true}"#)),
+            accepted: true,
+            payload_available: true,
+            steps,
+        }
+    }
+
     #[test]
     fn the_event_scope_reruns_what_is_unfinished_and_adds_defaults_and_connections() {
         let routing = Routing {
@@ -231,12 +241,7 @@ mod tests {
             routes: &routes,
         };
         let steps = stored(&[("hubspot.upsert_contact", "dead")]);
-        let event = StoredEvent {
-            facts: Some(facts(r#"{"livemode":true}"#)),
-            accepted: true,
-            payload_available: true,
-            steps: &steps,
-        };
+        let event = live_event(&steps);
         let plan = plan_event_replay(&scope, &event);
         assert_eq!(
             plan.to_run().collect::<Vec<_>>(),
@@ -285,12 +290,7 @@ mod tests {
             ("http:orders-svc", "dead"),
             ("sendgrid.send", "succeeded"),
         ]);
-        let event = StoredEvent {
-            facts: Some(facts(r#"{"livemode":true}"#)),
-            accepted: true,
-            payload_available: true,
-            steps: &steps,
-        };
+        let event = live_event(&steps);
         let plan = plan_event_replay(&scope, &event);
         assert_eq!(
             plan.stored,
