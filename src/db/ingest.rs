@@ -67,12 +67,102 @@ impl StoredAs<'_> {
 /// D1 binds at most this many parameters per statement ("Maximum bound parameters per query",
 /// D1 platform limits).
 const MAX_PARAMS: usize = 100;
-/// Event rows per multi-row INSERT: 5 parameters shared by the statement, 8 per row.
-const EVENTS_PER_STATEMENT: usize = (MAX_PARAMS - 5) / 8;
-/// Step rows per multi-row INSERT: 1 shared parameter, 5 per row.
-const STEPS_PER_STATEMENT: usize = (MAX_PARAMS - 1) / 5;
-/// Rejected batch elements per multi-row INSERT: 4 shared parameters, 6 per row.
-const REJECTED_PER_STATEMENT: usize = (MAX_PARAMS - 4) / 6;
+
+/// One place of a multi-row INSERT's `VALUES` tuple: the row's own next parameter, a parameter
+/// every row shares (`?n`), or SQL text.
+#[derive(Clone, Copy)]
+enum Slot {
+    Row,
+    Shared(usize),
+    Sql(&'static str),
+}
+use Slot::{Row, Shared, Sql};
+
+/// How many parameters each row of `slots` binds.
+const fn row_params(slots: &[Slot]) -> usize {
+    let (mut i, mut n) = (0, 0);
+    while i < slots.len() {
+        if let Row = slots[i] {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+/// Rows of `slots` one statement can hold after `shared` parameters, within [`MAX_PARAMS`].
+const fn rows_per_statement(slots: &[Slot], shared: usize) -> usize {
+    (MAX_PARAMS - shared) / row_params(slots)
+}
+
+/// Append the `(…)` of row `index` (comma-separated from the previous one): its `Row` slots are
+/// numbered after the `shared` parameters and the rows before it.
+fn push_values_row(sql: &mut String, slots: &[Slot], shared: usize, index: usize) {
+    let mut next = shared + 1 + index * row_params(slots);
+    sql.push_str(if index == 0 { "(" } else { ",(" });
+    for (i, slot) in slots.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        match slot {
+            Row => {
+                sql.push_str(&format!("?{next}"));
+                next += 1;
+            }
+            Shared(n) => sql.push_str(&format!("?{n}")),
+            Sql(text) => sql.push_str(text),
+        }
+    }
+    sql.push(')');
+}
+
+/// An event row: id, ?1 provider, dedupe key, type, account, occurred at, ?2 received at,
+/// status, ?3 key index, payload, payload bytes, content key, ?4 origin, ?5 source.
+const EVENT_ROW: &[Slot] = &[
+    Row,
+    Shared(1),
+    Row,
+    Row,
+    Row,
+    Row,
+    Shared(2),
+    Sql("'accepted'"),
+    Shared(3),
+    Row,
+    Row,
+    Row,
+    Shared(4),
+    Shared(5),
+];
+const SHARED_EVENT_ARGS: usize = 5;
+/// Event rows per multi-row INSERT.
+const EVENTS_PER_STATEMENT: usize = rows_per_statement(EVENT_ROW, SHARED_EVENT_ARGS);
+
+/// A step row: id, event id, name, destination, entity (the statement adds the rest).
+const STEP_ROW: &[Slot] = &[Row, Row, Row, Row, Row];
+const SHARED_STEP_ARGS: usize = 1;
+/// Step rows per multi-row INSERT.
+const STEPS_PER_STATEMENT: usize = rows_per_statement(STEP_ROW, SHARED_STEP_ARGS);
+
+/// A rejected batch element: id, ?1 provider, dedupe key, type, ?2 received at, status, ?3 key
+/// index, payload, payload bytes, error, batch index, ?4 source.
+const REJECTED_ROW: &[Slot] = &[
+    Row,
+    Shared(1),
+    Row,
+    Sql("'unparsable'"),
+    Shared(2),
+    Sql("'rejected'"),
+    Shared(3),
+    Row,
+    Row,
+    Row,
+    Row,
+    Shared(4),
+];
+const SHARED_REJECTED_ARGS: usize = 4;
+/// Rejected batch elements per multi-row INSERT.
+const REJECTED_PER_STATEMENT: usize = rows_per_statement(REJECTED_ROW, SHARED_REJECTED_ARGS);
 /// Events (or rejected elements) per D1 `batch` call. A batch is one transaction and one
 /// subrequest: each call stays small (a few dozen statements, well inside D1's 30 s query
 /// limit), and a delivery of `MAX_BODY_BYTES` (~3,000 small SendGrid events) takes about a
@@ -202,20 +292,7 @@ fn events_statement(
     let mut args = stored.shared_args();
     for (row, plan) in chunk.iter().enumerate() {
         let e = plan.event;
-        let p = 6 + row * 8;
-        if row > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&format!(
-            "(?{p}, ?1, ?{}, ?{}, ?{}, ?{}, ?2, 'accepted', ?3, ?{}, ?{}, ?{}, ?4, ?5)",
-            p + 1,
-            p + 2,
-            p + 3,
-            p + 4,
-            p + 5,
-            p + 6,
-            p + 7
-        ));
+        push_values_row(&mut sql, EVENT_ROW, SHARED_EVENT_ARGS, row);
         args.extend([
             plan.id.as_str().into(),
             e.dedupe_key.as_str().into(),
@@ -311,18 +388,7 @@ fn rejected_elements_statement(
         opt_text(stored.source),
     ];
     for (row, element) in rows.iter().enumerate() {
-        let p = 5 + row * 6;
-        if row > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&format!(
-            "(?{p}, ?1, ?{}, 'unparsable', ?2, 'rejected', ?3, ?{}, ?{}, ?{}, ?{}, ?4)",
-            p + 1,
-            p + 2,
-            p + 3,
-            p + 4,
-            p + 5
-        ));
+        push_values_row(&mut sql, REJECTED_ROW, SHARED_REJECTED_ARGS, row);
         args.extend([
             ids::event_id(provider, &element.dedupe_key).into(),
             element.dedupe_key.as_str().into(),
@@ -349,17 +415,7 @@ fn steps_statement(db: &D1Database, rows: &[StepRow], now_ms: i64) -> Result<D1P
     );
     let mut args = vec![num(now_ms)];
     for (index, row) in rows.iter().enumerate() {
-        let p = 2 + index * 5;
-        if index > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&format!(
-            "(?{p}, ?{}, ?{}, ?{}, ?{})",
-            p + 1,
-            p + 2,
-            p + 3,
-            p + 4
-        ));
+        push_values_row(&mut sql, STEP_ROW, SHARED_STEP_ARGS, index);
         args.extend([
             row.id.as_str().into(),
             row.event_id.into(),
