@@ -30,37 +30,71 @@ use super::StepInput;
 use crate::routes::StepKind;
 use crate::webhook::{ParsedEvent, Provider};
 
+/// Where an entity key comes from, for the (step, event kind) pairs that have one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EntitySource {
+    StripeSubscription,
+    StripeInvoiceCustomer,
+    ShopifyOrderCustomer,
+    ShopifyCustomer,
+    SendGridRecipient,
+    HubSpotContactProperty,
+}
+
+/// Whether `kind` orders events of `source` at all, decided before the payload is read: most
+/// steps have no entity, and ingest asks for every planned step.
+fn entity_source(kind: StepKind, source: EventKind) -> Option<EntitySource> {
+    match (kind, source) {
+        (StepKind::HubSpotUpsertContact, EventKind::StripeSubscription { .. }) => {
+            Some(EntitySource::StripeSubscription)
+        }
+        (StepKind::HubSpotUpsertContact, EventKind::StripeInvoice { .. }) => {
+            Some(EntitySource::StripeInvoiceCustomer)
+        }
+        (StepKind::HubSpotUpsertContact, EventKind::ShopifyOrder { .. }) => {
+            Some(EntitySource::ShopifyOrderCustomer)
+        }
+        (StepKind::HubSpotUpsertContact, EventKind::ShopifyCustomer) => {
+            Some(EntitySource::ShopifyCustomer)
+        }
+        (StepKind::HubSpotUpsertContact, EventKind::SendGridSuppression(_)) => {
+            Some(EntitySource::SendGridRecipient)
+        }
+        (StepKind::StripeUpdateCustomer, EventKind::HubSpotPropertyChange) => {
+            Some(EntitySource::HubSpotContactProperty)
+        }
+        _ => None,
+    }
+}
+
 /// The entity `kind` overwrites for this event, or `None` when the step has no ordering (see
-/// the module doc) or the payload lacks the id.
+/// the module doc) or the payload lacks the id. The payload is parsed only for a step that
+/// has an entity.
 pub fn entity_key(kind: StepKind, input: &StepInput) -> Option<String> {
+    let source = entity_source(kind, classify(input.provider, input.event_type))?;
     let payload: Value = serde_json::from_str(input.payload).ok()?;
-    let source = classify(input.provider, input.event_type);
-    match kind {
-        StepKind::HubSpotUpsertContact => match source {
-            EventKind::StripeSubscription { .. } => {
-                let id = text(stripe_object(&payload).ok()?, "/id")?;
-                Some(format!("stripe:subscription:{id}"))
-            }
-            EventKind::StripeInvoice { .. } => {
-                let id = stripe_customer_id(stripe_object(&payload).ok()?)?;
-                Some(format!("stripe:customer:{id}"))
-            }
-            EventKind::ShopifyOrder { .. } => {
-                id_text(&payload, "/customer/id").map(|id| format!("shopify:customer:{id}"))
-            }
-            EventKind::ShopifyCustomer => {
-                id_text(&payload, "/id").map(|id| format!("shopify:customer:{id}"))
-            }
-            EventKind::SendGridSuppression(_) => text(&payload, "/email")
-                .map(|email| format!("sendgrid:recipient:{}", email_digest(email))),
-            _ => None,
-        },
-        StepKind::StripeUpdateCustomer if source == EventKind::HubSpotPropertyChange => {
+    match source {
+        EntitySource::StripeSubscription => {
+            let id = text(stripe_object(&payload).ok()?, "/id")?;
+            Some(format!("stripe:subscription:{id}"))
+        }
+        EntitySource::StripeInvoiceCustomer => {
+            let id = stripe_customer_id(stripe_object(&payload).ok()?)?;
+            Some(format!("stripe:customer:{id}"))
+        }
+        EntitySource::ShopifyOrderCustomer => {
+            id_text(&payload, "/customer/id").map(|id| format!("shopify:customer:{id}"))
+        }
+        EntitySource::ShopifyCustomer => {
+            id_text(&payload, "/id").map(|id| format!("shopify:customer:{id}"))
+        }
+        EntitySource::SendGridRecipient => text(&payload, "/email")
+            .map(|email| format!("sendgrid:recipient:{}", email_digest(email))),
+        EntitySource::HubSpotContactProperty => {
             let contact = id_text(&payload, "/objectId")?;
             let property = text(&payload, "/propertyName")?;
             Some(format!("hubspot:contact:{contact}:{property}"))
         }
-        _ => None,
     }
 }
 
