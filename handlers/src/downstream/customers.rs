@@ -71,6 +71,8 @@ pub fn learned_from_event(
     if provider != Provider::Stripe {
         return None;
     }
+    // Decided from the type first: the payload of any other event is not parsed at all.
+    let told = CustomerTold::by(event_type)?;
     let payload: Value = serde_json::from_str(payload).ok()?;
     let object = stripe_object(&payload).ok()?;
     let learned = |email: &str, name, phone| {
@@ -83,20 +85,47 @@ pub fn learned_from_event(
             deleted: false,
         })
     };
-    match event_type {
-        "customer.created" | "customer.updated" => customer_object(object),
-        "customer.deleted" => customer_object(object).map(|c| KnownCustomer { deleted: true, ..c }),
-        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => learned(
+    match told {
+        CustomerTold::Itself => customer_object(object),
+        CustomerTold::Deleted => {
+            customer_object(object).map(|c| KnownCustomer { deleted: true, ..c })
+        }
+        CustomerTold::ByCheckout => learned(
             first_text(object, &["/customer_details/email", "/customer_email"])?,
             text(object, "/customer_details/name"),
             text(object, "/customer_details/phone"),
         ),
-        t if t.starts_with("invoice.") => learned(
+        CustomerTold::ByInvoice => learned(
             text(object, "/customer_email")?,
             text(object, "/customer_name"),
             text(object, "/customer_phone"),
         ),
-        _ => None,
+    }
+}
+
+/// How a Stripe event type tells about a customer.
+enum CustomerTold {
+    /// `customer.created|updated`: the object is the customer.
+    Itself,
+    /// `customer.deleted`.
+    Deleted,
+    /// A completed checkout session: its customer details.
+    ByCheckout,
+    /// An invoice: its customer fields.
+    ByInvoice,
+}
+
+impl CustomerTold {
+    fn by(event_type: &str) -> Option<CustomerTold> {
+        match event_type {
+            "customer.created" | "customer.updated" => Some(CustomerTold::Itself),
+            "customer.deleted" => Some(CustomerTold::Deleted),
+            "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+                Some(CustomerTold::ByCheckout)
+            }
+            t if t.starts_with("invoice.") => Some(CustomerTold::ByInvoice),
+            _ => None,
+        }
     }
 }
 
