@@ -10,6 +10,7 @@ use edgehooks_handlers::backfill::{Resume, State};
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, Result};
 
+use super::JsonStatement;
 use super::{num, opt_num, opt_text, statement};
 
 #[derive(Deserialize)]
@@ -32,7 +33,7 @@ pub async fn backfill_state(db: &D1Database, provider: &str) -> Result<State> {
          failures FROM backfill_state WHERE provider = ?1",
         &[provider.into()],
     )?
-    .first::<StateRow>(None)
+    .row::<StateRow>()
     .await?;
     let Some(row) = row else {
         return Ok(State::default());
@@ -157,7 +158,7 @@ pub async fn recent_backfill_runs(
          ORDER BY started_at DESC, id DESC LIMIT ?2",
         &[provider.into(), num(limit)],
     )?
-    .all()
+    .result()
     .await?
     .results::<RunRow>()?;
     Ok(rows
@@ -194,7 +195,7 @@ pub async fn count_stored(db: &D1Database, provider: &str, dedupe_keys: &[&str])
          (SELECT value FROM json_each(?2))",
         &[provider.into(), keys.as_str().into()],
     )?
-    .first::<Count>(None)
+    .row::<Count>()
     .await?;
     Ok(row.map_or(0, |c| c.stored as i64))
 }

@@ -6,6 +6,7 @@ use edgehooks_handlers::downstream::KnownCustomer;
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
+use super::JsonStatement;
 use super::{num, opt_text, statement};
 
 /// Where a stored customer came from: a lookup, or the type of the event that carried it.
@@ -26,7 +27,7 @@ pub async fn known_customer(db: &D1Database, id: &str) -> Result<Option<KnownCus
         "SELECT id, email, name, phone, deleted FROM stripe_customers WHERE id = ?1",
         &[id.into()],
     )?
-    .first::<Row>(None)
+    .row::<Row>()
     .await?;
     Ok(row.map(|r| KnownCustomer {
         id: r.id,

@@ -8,6 +8,7 @@ use edgehooks_handlers::limits::{sql, Health, HealthChange, Limits};
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
+use super::JsonStatement;
 use super::{changes, num, statement};
 
 /// Count this check in `destination`'s budget window (by the core's rule
@@ -37,7 +38,7 @@ pub async fn count_call(
             num(i64::from(limits.limit)),
         ],
     )?
-    .first::<Row>(None)
+    .row::<Row>()
     .await?;
     Ok(row
         .map(|r| Health {
@@ -70,7 +71,7 @@ pub async fn take_probe(
             num(seen.probe_until_ms),
         ],
     )?
-    .run()
+    .result()
     .await?;
     Ok(changes(&result) > 0)
 }

@@ -26,6 +26,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
+use super::batch;
 use super::{num, opt_num, opt_text, statement};
 
 /// An accepted event with the steps its route plans.
@@ -127,7 +128,7 @@ pub async fn insert_events(
             .chunks(REJECTED_PER_STATEMENT)
             .map(|rows| rejected_elements_statement(db, &stored, rows))
             .collect::<Result<Vec<_>>>()?;
-        db.batch(statements).await?;
+        batch(db, statements).await?;
     }
     Ok(inserted)
 }
@@ -277,7 +278,7 @@ async fn insert_event_chunk(
         }
     }
 
-    let results = db.batch(statements).await?;
+    let results = batch(db, statements).await?;
     let mut inserted = Vec::new();
     for result in results.iter().take(event_statements) {
         inserted.extend(

@@ -8,6 +8,7 @@ use edgehooks_handlers::recovery::give_up_sql;
 use serde::Deserialize;
 use worker::{D1Database, Result};
 
+use super::JsonStatement;
 use super::{changes, num, statement};
 
 /// Mark freshly sent steps `enqueued` (only those still `pending`): one statement for the
@@ -44,7 +45,7 @@ pub async fn load_step(db: &D1Database, step_id: &str) -> Result<Option<StepRow>
          e.occurred_at, e.payload FROM steps s JOIN events e ON e.id = s.event_id WHERE s.id = ?1",
         &[step_id.into()],
     )?
-    .first::<StepRow>(None)
+    .row::<StepRow>()
     .await
 }
 
@@ -67,7 +68,7 @@ pub async fn finish_without_call(
             num(now_ms),
         ],
     )?
-    .run()
+    .result()
     .await?;
     Ok(changes(&result) > 0)
 }
@@ -97,7 +98,7 @@ pub async fn give_up(
             num(message_dispatch),
         ],
     )?
-    .run()
+    .result()
     .await?;
     Ok(changes(&result) > 0)
 }
@@ -118,7 +119,7 @@ pub async fn defer(
         &sql::defer(),
         &[step_id.into(), num(due_ms), reason.into(), num(now_ms)],
     )?
-    .run()
+    .result()
     .await?;
     Ok(changes(&result) > 0)
 }
