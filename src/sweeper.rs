@@ -149,7 +149,7 @@ async fn recover_overdue(env: &Env, db: &D1Database, now: i64) {
     if statements.is_empty() {
         return;
     }
-    let results = match crate::db::batch(db, statements).await {
+    let results = match db.batch(statements).await {
         Ok(results) => results,
         Err(e) => return log::error("d1_write_failed", &e.to_string()),
     };

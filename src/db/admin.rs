@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Result};
 
-use super::{batch, JsonStatement};
 use super::{changes, insert_step, num, statement};
 
 pub(crate) fn bind(args: &[SqlArg]) -> Vec<JsValue> {
@@ -73,7 +72,7 @@ pub async fn list_events(db: &D1Database, query: &EventQuery) -> Result<Vec<Even
         summary_columns()
     );
     statement(db, &sql, &bind(&args))?
-        .result()
+        .all()
         .await?
         .results::<EventSummary>()
 }
@@ -99,7 +98,7 @@ pub async fn get_event(db: &D1Database, id: &str) -> Result<Option<(EventSummary
         "SELECT key_index, origin, payload FROM events WHERE id = ?1",
         &[id.into()],
     )?;
-    let mut results = batch(db, vec![summary, body]).await?.into_iter();
+    let mut results = db.batch(vec![summary, body]).await?.into_iter();
     let (Some(summary), Some(body)) = (results.next(), results.next()) else {
         return Ok(None);
     };
@@ -129,7 +128,7 @@ pub async fn event_steps(db: &D1Database, event_id: &str) -> Result<Vec<StepView
          last_error, created_at, updated_at FROM steps WHERE event_id = ?1 ORDER BY created_at, name",
         &[event_id.into()],
     )?
-    .result()
+    .all()
     .await?
     .results::<StepView>()
 }
@@ -155,7 +154,7 @@ pub async fn event_attempts(db: &D1Database, event_id: &str) -> Result<Vec<Attem
          ORDER BY a.started_at, a.id",
         &[event_id.into()],
     )?
-    .result()
+    .all()
     .await?
     .results::<AttemptView>()
 }
@@ -178,7 +177,7 @@ pub async fn dead_groups(db: &D1Database) -> Result<Vec<DeadGroup>> {
         sql_lit(StepStatus::Dead)
     );
     statement(db, &sql, &[])?
-        .result()
+        .all()
         .await?
         .results::<DeadGroup>()
 }
@@ -207,7 +206,7 @@ pub async fn dead_steps(db: &D1Database, filter: &RedriveFilter) -> Result<Vec<D
          WHERE {conditions} ORDER BY s.updated_at DESC, s.id DESC LIMIT ?"
     );
     statement(db, &sql, &bind(&args))?
-        .result()
+        .all()
         .await?
         .results::<DeadStep>()
 }
@@ -228,7 +227,7 @@ pub async fn rejection_counts(db: &D1Database, since_hour: i64) -> Result<Vec<Re
          WHERE hour >= ?1 GROUP BY provider, reason ORDER BY count DESC, provider, reason",
         &[num(since_hour)],
     )?
-    .result()
+    .all()
     .await?
     .results::<RejectionCount>()
 }
@@ -251,7 +250,7 @@ pub async fn status_counts(db: &D1Database) -> Result<(Vec<StatusCount>, Vec<Sta
         "SELECT status, COUNT(*) AS count FROM steps GROUP BY status",
         &[],
     )?;
-    let mut results = batch(db, vec![events, steps]).await?.into_iter();
+    let mut results = db.batch(vec![events, steps]).await?.into_iter();
     let mut next = || -> Result<Vec<StatusCount>> {
         match results.next() {
             Some(r) => r.results::<StatusCount>(),
@@ -285,7 +284,7 @@ pub async fn requeue_for_admin(
     let ids = serde_json::to_string(step_ids).unwrap_or_else(|_| "[]".into());
     let changed: std::collections::HashSet<String> =
         statement(db, &sql, &[ids.as_str().into(), num(now_ms)])?
-            .result()
+            .all()
             .await?
             .results::<Id>()?
             .into_iter()
@@ -314,7 +313,7 @@ pub async fn add_steps(
     if statements.is_empty() {
         return Ok(Vec::new());
     }
-    let results = batch(db, statements).await?;
+    let results = db.batch(statements).await?;
     Ok(steps
         .iter()
         .zip(results.iter())

@@ -12,7 +12,6 @@ use edgehooks_handlers::lifecycle::{sql_lit, StepStatus};
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::{batch, JsonStatement};
 use super::{num, statement};
 
 /// A stored alert that has not cleared.
@@ -25,7 +24,7 @@ pub struct OpenRow {
 }
 
 pub async fn open_alerts(db: &D1Database) -> Result<Vec<OpenRow>> {
-    statement(db, sql::OPEN, &[])?.result().await?.results()
+    statement(db, sql::OPEN, &[])?.all().await?.results()
 }
 
 /// The statements that store `changes` at `now`.
@@ -71,7 +70,7 @@ pub struct NoticeRow {
 
 pub async fn pending_notices(db: &D1Database) -> Result<Vec<NoticeRow>> {
     statement(db, sql::PENDING_NOTICES, &[])?
-        .result()
+        .all()
         .await?
         .results()
 }
@@ -83,20 +82,19 @@ struct Count {
 
 /// Notices sent since `since`.
 pub async fn notices_sent_since(db: &D1Database, since: i64) -> Result<u64> {
-    let row: Option<Count> = statement(db, sql::SENT_SINCE, &[num(since)])?.row().await?;
+    let row: Option<Count> = statement(db, sql::SENT_SINCE, &[num(since)])?
+        .first(None)
+        .await?;
     Ok(row.map_or(0, |r| r.n.max(0) as u64))
 }
 
 /// A notice went out: clear it and log it, in one batch.
 pub async fn notice_sent(db: &D1Database, id: i64, state: &str, now: i64) -> Result<()> {
     let args = [num(id), state.into(), num(now)];
-    batch(
-        db,
-        vec![
-            statement(db, sql::NOTICE_SENT, &args)?,
-            statement(db, sql::LOG_NOTICE, &args)?,
-        ],
-    )
+    db.batch(vec![
+        statement(db, sql::NOTICE_SENT, &args)?,
+        statement(db, sql::LOG_NOTICE, &args)?,
+    ])
     .await?;
     Ok(())
 }
@@ -127,10 +125,7 @@ pub async fn dead_groups(db: &D1Database, since: i64) -> Result<Vec<DeadRow>> {
          FROM steps s WHERE s.status = {} AND s.updated_at >= ?1 GROUP BY 1, 2 LIMIT 100",
         sql_lit(StepStatus::Dead)
     );
-    statement(db, &sql, &[num(since)])?
-        .result()
-        .await?
-        .results()
+    statement(db, &sql, &[num(since)])?.all().await?.results()
 }
 
 /// Destinations whose circuit is open at `now`.
@@ -146,7 +141,7 @@ pub async fn open_circuits(db: &D1Database, now: i64) -> Result<Vec<CircuitRow>>
         "SELECT destination, open_until FROM destination_health WHERE open_until > ?1",
         &[num(now)],
     )?
-    .result()
+    .all()
     .await?
     .results()
 }
@@ -177,7 +172,7 @@ pub async fn backfill_runs(db: &D1Database, since: i64, limit: i64) -> Result<Ve
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'backfill_runs'",
         &[],
     )?
-    .row()
+    .first(None)
     .await?;
     if exists.is_none() {
         return Ok(Vec::new());
@@ -189,7 +184,7 @@ pub async fn backfill_runs(db: &D1Database, since: i64, limit: i64) -> Result<Ve
          ORDER BY finished_at DESC LIMIT ?2",
         &[num(since), num(limit)],
     )?
-    .result()
+    .all()
     .await?
     .results()
 }
@@ -219,7 +214,7 @@ pub async fn list_alerts(db: &D1Database, limit: i64) -> Result<Vec<AlertRow>> {
          ORDER BY cleared_at IS NOT NULL, COALESCE(cleared_at, fired_at) DESC, id DESC LIMIT ?1",
         &[num(limit)],
     )?
-    .result()
+    .all()
     .await?
     .results()
 }

@@ -10,7 +10,6 @@ use edgehooks_handlers::backfill::{Resume, State};
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, Result};
 
-use super::JsonStatement;
 use super::{num, opt_num, opt_text, statement};
 
 #[derive(Deserialize)]
@@ -33,7 +32,7 @@ pub async fn backfill_state(db: &D1Database, provider: &str) -> Result<State> {
          failures FROM backfill_state WHERE provider = ?1",
         &[provider.into()],
     )?
-    .row::<StateRow>()
+    .first::<StateRow>(None)
     .await?;
     let Some(row) = row else {
         return Ok(State::default());
@@ -158,7 +157,7 @@ pub async fn recent_backfill_runs(
          ORDER BY started_at DESC, id DESC LIMIT ?2",
         &[provider.into(), num(limit)],
     )?
-    .result()
+    .all()
     .await?
     .results::<RunRow>()?;
     Ok(rows
@@ -195,7 +194,7 @@ pub async fn count_stored(db: &D1Database, provider: &str, dedupe_keys: &[&str])
          (SELECT value FROM json_each(?2))",
         &[provider.into(), keys.as_str().into()],
     )?
-    .row::<Count>()
+    .first::<Count>(None)
     .await?;
     Ok(row.map_or(0, |c| c.stored as i64))
 }

@@ -9,7 +9,6 @@ use worker::{D1Database, Result};
 
 use super::admin::bind;
 use super::statement;
-use super::{batch, JsonStatement};
 
 /// One event of a page.
 #[derive(Debug, Deserialize)]
@@ -57,7 +56,7 @@ pub async fn plan_counts(
         ),
         &bind(&sample_args),
     )?;
-    let mut results = batch(db, vec![events, steps, sample]).await?.into_iter();
+    let mut results = db.batch(vec![events, steps, sample]).await?.into_iter();
     let (Some(events), Some(steps), Some(sample)) =
         (results.next(), results.next(), results.next())
     else {
@@ -85,7 +84,7 @@ pub async fn page(db: &D1Database, request: &BulkReplay) -> Result<Vec<PageEvent
         ),
         &bind(&args),
     )?
-    .result()
+    .all()
     .await?
     .results::<PageEvent>()
 }

@@ -8,7 +8,6 @@ use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::{batch, JsonStatement};
 use super::{num, statement, RUNNING_LEASE_MS};
 
 /// The ordering a step's claim must respect: the entity it overwrites (`steps.entity`, with the
@@ -87,7 +86,7 @@ pub async fn entity_standing(
     now_ms: i64,
 ) -> Result<Option<EntityStanding>> {
     let row = standing_statement(db, step_id, claim, now_ms)?
-        .row::<StandingRow>()
+        .first::<StandingRow>(None)
         .await?;
     Ok(row.filter(StandingRow::claimable).map(|r| r.standing()))
 }
@@ -112,7 +111,7 @@ pub async fn claim_step(
 ) -> Result<Claim> {
     let Some(claim) = entity else {
         let claimed = statement(db, &sql::claim(), &[step_id.into(), num(now_ms)])?
-            .row::<Claimed>()
+            .first::<Claimed>(None)
             .await?;
         return Ok(claimed.map_or(Claim::NotClaimable, |c| Claim::Claimed(c.attempts)));
     };
@@ -125,7 +124,7 @@ pub async fn claim_step(
     args.push(num(now_ms));
     let update = statement(db, &sql::claim_in_turn(), &args)?;
     let standing = standing_statement(db, step_id, claim, now_ms)?;
-    let results = batch(db, vec![backfill, update, standing]).await?;
+    let results = db.batch(vec![backfill, update, standing]).await?;
     let claimed = match results.get(1) {
         Some(r) => r.results::<Claimed>()?,
         None => Vec::new(),

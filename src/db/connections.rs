@@ -7,7 +7,6 @@ use edgehooks_handlers::connections::sql as drain_sql;
 use serde::Deserialize;
 use worker::{D1Database, Result};
 
-use super::JsonStatement;
 use super::{changes, num, opt_num, opt_text, statement};
 
 /// A stored destination: its validated JSON (with secrets) and bookkeeping.
@@ -60,12 +59,12 @@ const CONNECTION_COLUMNS: &str =
 
 pub async fn list_destinations(db: &D1Database) -> Result<Vec<DestinationRow>> {
     let sql = format!("SELECT {DESTINATION_COLUMNS} FROM destinations ORDER BY name");
-    statement(db, &sql, &[])?.result().await?.results()
+    statement(db, &sql, &[])?.all().await?.results()
 }
 
 pub async fn get_destination(db: &D1Database, name: &str) -> Result<Option<DestinationRow>> {
     let sql = format!("SELECT {DESTINATION_COLUMNS} FROM destinations WHERE name = ?1");
-    statement(db, &sql, &[name.into()])?.row().await
+    statement(db, &sql, &[name.into()])?.first(None).await
 }
 
 /// Insert (`create`: false when the name is taken) or replace a destination's settings.
@@ -94,7 +93,7 @@ pub async fn save_destination(
         num(i64::from(columns.paused)),
         num(now_ms),
     ];
-    let result = statement(db, sql, &args)?.result().await?;
+    let result = statement(db, sql, &args)?.run().await?;
     Ok(changes(&result) > 0)
 }
 
@@ -102,7 +101,7 @@ pub async fn save_destination(
 pub async fn delete_destination(db: &D1Database, name: &str) -> Result<bool> {
     let sql = "DELETE FROM destinations WHERE name = ?1 \
                AND NOT EXISTS (SELECT 1 FROM connections WHERE target = ?1)";
-    let result = statement(db, sql, &[name.into()])?.result().await?;
+    let result = statement(db, sql, &[name.into()])?.run().await?;
     Ok(changes(&result) > 0)
 }
 
@@ -113,7 +112,7 @@ pub async fn connections_to(db: &D1Database, target: &str) -> Result<Vec<String>
     }
     let sql = "SELECT name FROM connections WHERE target = ?1 ORDER BY name";
     let rows: Vec<Name> = statement(db, sql, &[target.into()])?
-        .result()
+        .all()
         .await?
         .results()?;
     Ok(rows.into_iter().map(|r| r.name).collect())
@@ -121,12 +120,12 @@ pub async fn connections_to(db: &D1Database, target: &str) -> Result<Vec<String>
 
 pub async fn list_connections(db: &D1Database) -> Result<Vec<ConnectionRow>> {
     let sql = format!("SELECT {CONNECTION_COLUMNS} FROM connections ORDER BY created_at, name");
-    statement(db, &sql, &[])?.result().await?.results()
+    statement(db, &sql, &[])?.all().await?.results()
 }
 
 pub async fn get_connection(db: &D1Database, name: &str) -> Result<Option<ConnectionRow>> {
     let sql = format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE name = ?1");
-    statement(db, &sql, &[name.into()])?.row().await
+    statement(db, &sql, &[name.into()])?.first(None).await
 }
 
 /// A connection's columns as the admin API validated them.
@@ -167,20 +166,20 @@ pub async fn save_connection(
         num(now_ms),
         opt_text(columns.source),
     ];
-    let result = statement(db, sql, &args)?.result().await?;
+    let result = statement(db, sql, &args)?.run().await?;
     Ok(changes(&result) > 0)
 }
 
 pub async fn delete_connection(db: &D1Database, name: &str) -> Result<bool> {
     let sql = "DELETE FROM connections WHERE name = ?1";
-    let result = statement(db, sql, &[name.into()])?.result().await?;
+    let result = statement(db, sql, &[name.into()])?.run().await?;
     Ok(changes(&result) > 0)
 }
 
 pub async fn list_routes_off(db: &D1Database) -> Result<Vec<RouteOffRow>> {
     let sql =
         "SELECT provider, event_type, step FROM routes_off ORDER BY provider, event_type, step";
-    statement(db, sql, &[])?.result().await?.results()
+    statement(db, sql, &[])?.all().await?.results()
 }
 
 /// Turn a default route off (`off`) or back on; false when nothing changed.
@@ -200,10 +199,10 @@ pub async fn set_route_off(
                    VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
         let mut with_now = args.to_vec();
         with_now.push(num(now_ms));
-        statement(db, sql, &with_now)?.result().await?
+        statement(db, sql, &with_now)?.run().await?
     } else {
         let sql = "DELETE FROM routes_off WHERE provider = ?1 AND event_type = ?2 AND step = ?3";
-        statement(db, sql, &args)?.result().await?
+        statement(db, sql, &args)?.run().await?
     };
     Ok(changes(&result) > 0)
 }
@@ -219,7 +218,7 @@ pub async fn parked_steps(db: &D1Database, destination: &str, limit: i64) -> Res
         &drain_sql::parked_steps(),
         &[destination.into(), num(limit)],
     )?
-    .result()
+    .all()
     .await?
     .results()?;
     Ok(rows.into_iter().map(|r| r.id).collect())
@@ -237,7 +236,7 @@ pub async fn older_step_waiting(db: &D1Database, destination: &str, step_id: &st
         &drain_sql::older_waiting(),
         &[destination.into(), step_id.into()],
     )?
-    .row()
+    .first(None)
     .await?;
     Ok(row.is_some())
 }

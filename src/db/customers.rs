@@ -6,7 +6,6 @@ use edgehooks_handlers::downstream::KnownCustomer;
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::JsonStatement;
 use super::{num, opt_text, statement};
 
 /// Where a stored customer came from: a lookup, or the type of the event that carried it.
@@ -27,7 +26,7 @@ pub async fn known_customer(db: &D1Database, id: &str) -> Result<Option<KnownCus
         "SELECT id, email, name, phone, deleted FROM stripe_customers WHERE id = ?1",
         &[id.into()],
     )?
-    .row::<Row>()
+    .first::<Row>(None)
     .await?;
     Ok(row.map(|r| KnownCustomer {
         id: r.id,

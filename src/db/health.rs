@@ -8,7 +8,6 @@ use edgehooks_handlers::limits::{sql, Health, HealthChange, Limits};
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::JsonStatement;
 use super::{changes, num, statement};
 
 /// Count this check in `destination`'s budget window (by the core's rule
@@ -38,7 +37,7 @@ pub async fn count_call(
             num(i64::from(limits.limit)),
         ],
     )?
-    .row::<Row>()
+    .first::<Row>(None)
     .await?;
     Ok(row
         .map(|r| Health {
@@ -71,7 +70,7 @@ pub async fn take_probe(
             num(seen.probe_until_ms),
         ],
     )?
-    .result()
+    .run()
     .await?;
     Ok(changes(&result) > 0)
 }

@@ -26,7 +26,6 @@ use std::collections::HashSet;
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::batch;
 use super::{num, opt_num, opt_text, statement};
 
 /// An accepted event with the steps its route plans.
@@ -128,7 +127,7 @@ pub async fn insert_events(
             .chunks(REJECTED_PER_STATEMENT)
             .map(|rows| rejected_elements_statement(db, &stored, rows))
             .collect::<Result<Vec<_>>>()?;
-        batch(db, statements).await?;
+        db.batch(statements).await?;
     }
     Ok(inserted)
 }
@@ -278,7 +277,7 @@ async fn insert_event_chunk(
         }
     }
 
-    let results = batch(db, statements).await?;
+    let results = db.batch(statements).await?;
     let mut inserted = Vec::new();
     for result in results.iter().take(event_statements) {
         inserted.extend(

@@ -6,7 +6,6 @@ use edgehooks_handlers::downstream::ContactLink;
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::JsonStatement;
 use super::{num, opt_text, statement};
 
 /// The live Stripe link of a HubSpot contact.
@@ -26,7 +25,7 @@ pub async fn contact_link(
          WHERE hubspot_contact_id = ?1 AND deleted_at IS NULL AND stripe_customer_id IS NOT NULL",
         &[hubspot_contact_id.into()],
     )?
-    .row::<Row>()
+    .first::<Row>(None)
     .await?;
     Ok(row.map(|r| ContactLink {
         stripe_customer_id: r.stripe_customer_id,

@@ -9,7 +9,6 @@ use edgehooks_handlers::metrics::Flush;
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::{batch, JsonStatement};
 use super::{num, statement};
 
 fn json_error(e: serde_json::Error) -> worker::Error {
@@ -54,7 +53,7 @@ pub async fn add_metrics(db: &D1Database, flush: &Flush) -> Result<()> {
         statements.push(statement(db, &sql, &[json.as_str().into()])?);
     }
     if !statements.is_empty() {
-        batch(db, statements).await?;
+        db.batch(statements).await?;
     }
     Ok(())
 }
@@ -87,7 +86,7 @@ pub async fn event_buckets(db: &D1Database, from_minute: i64) -> Result<Vec<Even
          ORDER BY minute, provider, outcome, reason LIMIT 20000",
         &[num(from_minute)],
     )?
-    .result()
+    .all()
     .await?
     .results()
 }
@@ -101,7 +100,7 @@ pub async fn step_buckets(db: &D1Database, from_minute: i64) -> Result<Vec<StepM
          WHERE minute >= ?1 ORDER BY minute, destination, outcome LIMIT 20000",
         &[num(from_minute)],
     )?
-    .result()
+    .all()
     .await?
     .results()
 }
@@ -121,7 +120,7 @@ pub async fn signature_failures(db: &D1Database, from_minute: i64) -> Result<Vec
          WHERE outcome = 'rejected' AND minute >= ?1 GROUP BY provider, reason",
         &[num(from_minute)],
     )?
-    .result()
+    .all()
     .await?
     .results()
 }
@@ -140,7 +139,7 @@ pub async fn last_seen(db: &D1Database) -> Result<Vec<LastSeenRow>> {
          WHERE outcome IN ('accepted', 'duplicate', 'unparsable') GROUP BY provider",
         &[],
     )?
-    .result()
+    .all()
     .await?
     .results()
 }

@@ -8,8 +8,7 @@
 //! window, circuit and half-open probe lease), `backfill` (the Stripe backfill's checkpoint and
 //! runs) and `retention` (deleting rows past
 //! `RETENTION_DAYS`, expiring exports).
-//! Rows are read as JSON (`rows`: no `serde_wasm_bindgen`). Numbers are bound as f64 (D1
-//! rejects BigInt); writes that must be all-or-nothing go through
+//! Numbers are bound as f64 (D1 rejects BigInt); writes that must be all-or-nothing go through
 //! `batch`, which D1 runs as one transaction.
 //!
 //! Which module writes which table (inserts and updates; `privacy` also scrubs and deletes a
@@ -47,7 +46,6 @@ mod local;
 mod metrics;
 mod privacy;
 mod retention;
-mod rows;
 mod steps;
 mod sweep;
 mod versions;
@@ -66,8 +64,6 @@ pub use retention::*;
 pub use steps::*;
 pub use sweep::*;
 pub use versions::*;
-
-pub(crate) use rows::{batch, JsonStatement, Rows};
 
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
@@ -92,7 +88,12 @@ pub(crate) fn statement(
     db.prepare(sql).bind(args)
 }
 
-/// Rows changed by a statement's result (0 when D1 reports no meta).
-pub(crate) fn changes(result: &Rows) -> usize {
-    result.changes()
+/// Rows changed by a `run()` result (0 when D1 reports no meta).
+pub(crate) fn changes(result: &worker::D1Result) -> usize {
+    result
+        .meta()
+        .ok()
+        .flatten()
+        .and_then(|m| m.changes)
+        .unwrap_or(0)
 }

@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::JsonStatement;
 use super::{num, opt_text, statement};
 
 /// Whom a Shopify privacy request is about: a customer of a shop (by id, email and orders), or
@@ -331,7 +330,7 @@ pub async fn export(
         ),
         &subject.args(),
     )?
-    .result()
+    .all()
     .await?
     .results::<Stored>()?;
     let export = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());

@@ -7,7 +7,6 @@ use edgehooks_handlers::retention::done_statuses_sql;
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::{batch, JsonStatement};
 use super::{changes, num, statement};
 
 /// Delete, in one transaction, up to `limit` events received before `before_ms` with their
@@ -32,7 +31,7 @@ pub async fn delete_past_retention(db: &D1Database, before_ms: i64, limit: usize
         ),
         &[num(before_ms), num(limit as i64)],
     )?
-    .result()
+    .all()
     .await?
     .results::<Id>()?;
     if ids.is_empty() {
@@ -64,7 +63,7 @@ pub async fn delete_past_retention(db: &D1Database, before_ms: i64, limit: usize
         &format!("DELETE FROM events WHERE {}", chosen("events.id")),
         &[json.as_str().into()],
     )?;
-    let results = batch(db, vec![attempts, steps, events]).await?;
+    let results = db.batch(vec![attempts, steps, events]).await?;
     Ok(results.last().map(changes).unwrap_or(0))
 }
 
@@ -94,7 +93,7 @@ pub async fn purge_payloads(db: &D1Database, before_ms: i64, now_ms: i64) -> Res
         "UPDATE events SET payload = NULL, redacted_at = ?2 WHERE received_at < ?1 AND payload IS NOT NULL",
         &[num(before_ms), num(now_ms)],
     )?
-    .result()
+    .run()
     .await?;
     Ok(changes(&result))
 }

@@ -8,7 +8,6 @@ use edgehooks_handlers::recovery::give_up_sql;
 use serde::Deserialize;
 use worker::{D1Database, Result};
 
-use super::JsonStatement;
 use super::{changes, num, statement};
 
 /// Mark freshly sent steps `enqueued` (only those still `pending`): one statement for the
@@ -45,7 +44,7 @@ pub async fn load_step(db: &D1Database, step_id: &str) -> Result<Option<StepRow>
          e.occurred_at, e.payload FROM steps s JOIN events e ON e.id = s.event_id WHERE s.id = ?1",
         &[step_id.into()],
     )?
-    .row::<StepRow>()
+    .first::<StepRow>(None)
     .await
 }
 
@@ -68,7 +67,7 @@ pub async fn finish_without_call(
             num(now_ms),
         ],
     )?
-    .result()
+    .run()
     .await?;
     Ok(changes(&result) > 0)
 }
@@ -98,7 +97,7 @@ pub async fn give_up(
             num(message_dispatch),
         ],
     )?
-    .result()
+    .run()
     .await?;
     Ok(changes(&result) > 0)
 }
@@ -119,7 +118,7 @@ pub async fn defer(
         &sql::defer(),
         &[step_id.into(), num(due_ms), reason.into(), num(now_ms)],
     )?
-    .result()
+    .run()
     .await?;
     Ok(changes(&result) > 0)
 }

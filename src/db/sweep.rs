@@ -8,7 +8,6 @@ use edgehooks_handlers::recovery::{
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::JsonStatement;
 use super::{num, statement};
 
 /// An overdue step as the sweeper read it: the recovery statement only applies while the step
@@ -35,7 +34,7 @@ pub async fn sweepable_steps(
         &sweepable_sql(),
         &[num(pending_before_ms), num(lost_before_ms), num(limit)],
     )?
-    .result()
+    .all()
     .await?
     .results::<OverdueStep>()
 }
