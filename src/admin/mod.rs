@@ -1,7 +1,8 @@
 //! Admin entry points: `/admin` (one static HTML page plus its script and stylesheet; the page
 //! holds no data and asks for the token in the browser) and `/admin/api/*` (JSON, only with
 //! `Authorization: Bearer $ADMIN_TOKEN`, compared in constant time). Submodules: `api` (the JSON
-//! endpoints), `dashboard` (its metrics and alerts endpoints), `page` (the static assets),
+//! endpoints), `dashboard` (its metrics and alerts endpoints), `page` (the page's paths as the
+//! worker sees them: the files themselves are Workers Static Assets),
 //! `bulk_replay` (`POST /admin/api/replay`).
 
 mod api;
