@@ -11,7 +11,7 @@ use worker::{Method, Request, Response};
 
 use crate::error::{AppError, ALLOW_GET};
 
-/// The files served under /admin/ (kept in step with src/admin/ by the e2e admin test).
+/// The files served under /admin/ (the JS and CSS of src/admin/ that scripts/build copies).
 const ASSETS: [&str; 8] = [
     "admin.js",
     "admin.css",
