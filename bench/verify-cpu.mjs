@@ -8,6 +8,10 @@
 //   sendgrid_mismatch_batch50  a SendGrid batch of 50 events (~13 KB) signed with a key that is not
 //                              the configured one: one full ECDSA P-256 verify, no storage
 //   stripe_mismatch            a Stripe event with a wrong v1: one HMAC-SHA256, no storage (floor)
+//   stripe_duplicate_2kb       a correctly signed ~2 KB Stripe event already stored: HMAC, parse of
+//                              the wanted fields, one KV hint lookup, answered as a duplicate (the
+//                              accepted path with the least storage; what opt-level changes).
+//                              STRIPE_NOTE_BYTES=250000 makes it a ~250 KB body.
 // Prints JSON (last line; also to --out): CPU ms per request per set, and their difference (the ECDSA verify of a batch).
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -15,6 +19,7 @@ import { parseArgs } from "node:util";
 import { startWorker } from "../tests/helpers/worker.mjs";
 import { sendgridDelivery, sendgridEvent } from "../tests/helpers/providers.mjs";
 import { ROOT } from "../scripts/wrangler-config.mjs";
+import { stripeHeaders as signedStripeHeaders } from "../scripts/sign.mjs";
 
 const { values: args } = parseArgs({
   options: { build: { type: "string" }, count: { type: "string", default: "300" }, out: { type: "string" } },
@@ -81,10 +86,18 @@ try {
   const stripeHeaders = { "stripe-signature": `t=${Math.floor(Date.now() / 1000)},v1=${"0".repeat(64)}` };
   const sendgrid = await measure(worker, "sendgrid_mismatch_batch50", () => worker.post("/webhooks/sendgrid", batch.payload, batch.headers));
   const stripe = await measure(worker, "stripe_mismatch", () => worker.post("/webhooks/stripe", stripeBody, stripeHeaders));
+  const stored = JSON.stringify({
+    id: "evt_cpu_duplicate",
+    type: "checkout.session.completed",
+    created: Math.floor(Date.now() / 1000),
+    data: { object: { id: "cs_cpu", customer: "cus_cpu", metadata: { note: "x".repeat(Number(process.env.STRIPE_NOTE_BYTES ?? 1800)) } } },
+  });
+  const storedHeaders = signedStripeHeaders(stored, "whsec_test_primary");
+  const duplicate = await measure(worker, "stripe_duplicate_2kb", () => worker.post("/webhooks/stripe", stored, storedHeaders));
   const result = JSON.stringify({
     build: build ?? "build",
     batch_bytes: batch.payload.length,
-    sets: [sendgrid, stripe],
+    sets: [sendgrid, stripe, duplicate],
     ecdsa_verify_cpu_ms: +(sendgrid.cpu_ms_per_request - stripe.cpu_ms_per_request).toFixed(3),
   });
   // The worker's request log lines share stdout; the result goes last, and to --out if given.

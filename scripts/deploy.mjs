@@ -73,6 +73,9 @@ function generatedConfig(raw, ids) {
   const config = structuredClone(raw);
   delete config.build; // scripts/deploy has built already
   config.main = path.relative(DEPLOY_DIR, path.join(ROOT, "build/index.js"));
+  if (config.assets?.directory) {
+    config.assets = { ...config.assets, directory: path.relative(DEPLOY_DIR, path.resolve(ROOT, config.assets.directory)) };
+  }
   config.kv_namespaces = (config.kv_namespaces ?? []).map((kv) =>
     kv.binding === "IDEMPOTENCY" && ids.kv ? { ...kv, id: ids.kv } : kv,
   );

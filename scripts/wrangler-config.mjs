@@ -27,7 +27,8 @@ export function stringVars(config) {
  * Miniflare worker options for the bindings a config declares: compatibility date and flags,
  * KV namespaces and D1 databases by binding name, queue producers, and queue consumers with their
  * batch size, retries and dead-letter queue. `batchTimeoutSecs` overrides every consumer's
- * `max_batch_timeout` (tests use a short one so messages are not held for a second).
+ * `max_batch_timeout` (tests use a short one so messages are not held for a second). `[assets]`
+ * (the admin page) becomes Miniflare's static assets, served ahead of the worker as on Cloudflare.
  */
 export function bindingOptions(config, { batchTimeoutSecs } = {}) {
   const queues = config.queues ?? {};
@@ -50,6 +51,9 @@ export function bindingOptions(config, { batchTimeoutSecs } = {}) {
     d1Databases: (config.d1_databases ?? []).map((d1) => d1.binding),
     queueProducers: Object.fromEntries((queues.producers ?? []).map((p) => [p.binding, p.queue])),
     queueConsumers: consumers,
+    ...(config.assets?.directory
+      ? { assets: { directory: path.resolve(ROOT, config.assets.directory), routerConfig: { has_user_worker: true } } }
+      : {}),
   };
 }
 

@@ -10,7 +10,7 @@
 use edgehooks_handlers::ids;
 use edgehooks_handlers::webhook::Provider;
 use futures_util::future::join_all;
-use worker::js_sys::{Array, Function, Map, Promise, Reflect};
+use worker::js_sys::{Array, Function, Map, Object, Promise, Reflect};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
@@ -53,8 +53,7 @@ pub async fn known(env: &Env, keys: &[String]) -> Vec<bool> {
 /// One bulk `get`: `IDEMPOTENCY.get([k1, k2, ...])` resolves to a `Map` from key to value or
 /// null. workers-rs has no wrapper for it, so it is called through the binding object.
 async fn bulk_get(env: &Env, keys: &[String]) -> Result<Vec<bool>, JsValue> {
-    let kv = Reflect::get(env, &JsValue::from_str(BINDING))?;
-    let get: Function = Reflect::get(&kv, &JsValue::from_str("get"))?.dyn_into()?;
+    let (kv, get) = binding_method(env, "get")?;
     let array: Array = keys.iter().map(|k| JsValue::from_str(k)).collect();
     let promise: Promise = get.call1(&kv, &array)?.dyn_into()?;
     let values: Map = JsFuture::from(promise).await?.dyn_into()?;
@@ -69,17 +68,17 @@ async fn bulk_get(env: &Env, keys: &[String]) -> Result<Vec<bool>, JsValue> {
 
 /// Write a hint for each key (best effort; a missing hint only costs a D1 round trip later).
 pub async fn remember(env: &Env, keys: &[String], ttl_secs: u64) {
-    let Ok(kv) = env.kv(BINDING) else {
+    let Ok((kv, put)) = binding_method(env, "put") else {
         return;
     };
+    let options = Object::new();
+    let ttl = JsValue::from_f64(ttl_secs as f64);
+    if Reflect::set(&options, &JsValue::from_str("expirationTtl"), &ttl).is_err() {
+        return;
+    }
     let puts = keys.iter().take(MAX_HINT_PUTS).map(|key| {
-        let kv = &kv;
-        async move {
-            match kv.put(key, "1") {
-                Ok(put) => put.expiration_ttl(ttl_secs).execute().await.is_ok(),
-                Err(_) => false,
-            }
-        }
+        let (kv, put, options) = (&kv, &put, &options);
+        async move { put_hint(kv, put, key, options).await.is_ok() }
     });
     let failed = join_all(puts).await.into_iter().filter(|ok| !ok).count();
     if failed > 0 {
@@ -88,6 +87,32 @@ pub async fn remember(env: &Env, keys: &[String], ttl_secs: u64) {
             &format!("{failed} dedupe hints not written"),
         );
     }
+}
+
+/// The KV binding and one of its methods. Called through the binding object rather than
+/// workers-rs' `KvStore::put`, whose value and options go through `serde_wasm_bindgen`.
+fn binding_method(env: &Env, name: &str) -> Result<(JsValue, Function), JsValue> {
+    let kv = Reflect::get(env, &JsValue::from_str(BINDING))?;
+    let method: Function = Reflect::get(&kv, &JsValue::from_str(name))?.dyn_into()?;
+    Ok((kv, method))
+}
+
+/// `IDEMPOTENCY.put(key, "1", {expirationTtl})`.
+async fn put_hint(
+    kv: &JsValue,
+    put: &Function,
+    key: &str,
+    options: &Object,
+) -> Result<(), JsValue> {
+    let promise: Promise = put
+        .call3(
+            kv,
+            &JsValue::from_str(key),
+            &JsValue::from_str("1"),
+            options,
+        )?
+        .dyn_into()?;
+    JsFuture::from(promise).await.map(|_| ())
 }
 
 /// A JS error's message, for a log line (never a value from KV).

@@ -1,8 +1,9 @@
 //! Admin entry points: `/admin` (one static HTML page plus its script and stylesheet; the page
 //! holds no data and asks for the token in the browser) and `/admin/api/*` (JSON, only with
 //! `Authorization: Bearer $ADMIN_TOKEN`, compared in constant time). Submodules: `api` (the JSON
-//! endpoints), `dashboard` (its metrics and alerts endpoints), `page` (the static assets),
-//! `bulk_replay` (`POST /admin/api/replay`), `replay_plan` (the one planning every replay uses).
+//! endpoints), `dashboard` (its metrics and alerts endpoints), `page` (the page's paths as the
+//! worker sees them: the files themselves are Workers Static Assets), `bulk_replay`
+//! (`POST /admin/api/replay`), `replay_plan` (the one planning every replay uses).
 
 mod api;
 mod bulk_replay;

@@ -3,7 +3,9 @@
 // redrive (dry run vs real), rejection counts and totals; no configured secret in any response.
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, waitFor, TEST_SECRETS, waitForNoStepInFlight, consumersWith } from "../helpers/worker.mjs";
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { startWorker, waitFor, TEST_SECRETS, waitForNoStepInFlight, consumersWith, ROOT } from "../helpers/worker.mjs";
 import { useWorld } from "../helpers/world.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 import { shopifyDelivery, shopifyOrder } from "../helpers/providers.mjs";
@@ -84,6 +86,34 @@ describe("admin API", () => {
     assert.ok(!page.text.includes(TEST_SECRETS.ADMIN_TOKEN));
     assert.equal((await worker.get("/admin/admin.js")).status, 200);
     assert.equal((await worker.get("/admin/secret.txt")).status, 404);
+  });
+
+  test("the admin page is served by Static Assets with its headers, and is not in the wasm", async () => {
+    const admin = path.join(ROOT, "src/admin");
+    const page = await worker.get("/admin");
+    assert.equal(page.text, readFileSync(path.join(admin, "admin.html"), "utf8"));
+    for (const [name, value] of [
+      ["x-content-type-options", "nosniff"],
+      ["x-frame-options", "DENY"],
+      ["referrer-policy", "no-referrer"],
+      ["cache-control", "no-cache"],
+    ]) {
+      assert.equal(page.headers.get(name), value, name);
+    }
+    const wasm = readFileSync(path.join(ROOT, "build/index_bg.wasm"));
+    const files = readdirSync(admin).filter((f) => /\.(js|css)$/.test(f));
+    assert.ok(files.length >= 8, files.join());
+    for (const file of files) {
+      const text = readFileSync(path.join(admin, file), "utf8");
+      const res = await worker.get(`/admin/${file}`);
+      assert.equal(res.status, 200, file);
+      assert.equal(res.text, text, file);
+      assert.match(res.headers.get("content-type"), file.endsWith(".js") ? /text\/javascript/ : /text\/css/);
+      assert.match(res.headers.get("content-security-policy"), /script-src 'self'/, file);
+      // The first 200 bytes of each asset do not occur in the wasm: it no longer embeds them.
+      assert.equal(wasm.indexOf(Buffer.from(text.slice(0, 200))), -1, `${file} is compiled into the wasm`);
+    }
+    assert.equal(wasm.indexOf(Buffer.from(page.text.slice(0, 200))), -1, "admin.html is compiled into the wasm");
   });
 
   test("filters and keyset pagination", async () => {

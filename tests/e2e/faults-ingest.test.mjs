@@ -20,7 +20,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { downstreamVars, migrate, startWorker, waitFor, TEST_SECRETS, producersWithout } from "../helpers/worker.mjs";
+import { downstreamVars, migrate, startWorker, waitFor, TEST_SECRETS, producersWithout, WRANGLER_VARS } from "../helpers/worker.mjs";
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
 import { quiet } from "../helpers/world.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
@@ -121,6 +121,15 @@ describe("D1 failing", () => {
     await waitFor(async () => (await Promise.all(eventIds.map((id) => kv.get(`seen:${id}`)))).every((v) => v !== null), {
       what: "KV hints written for the stored batch",
     });
+    // Each hint holds "1" and expires DEDUPE_HINT_TTL_SECONDS after it was written.
+    const ttl = Number(WRANGLER_VARS.DEDUPE_HINT_TTL_SECONDS);
+    const { keys } = await kv.list({ prefix: "seen:" });
+    assert.deepEqual(keys.map((k) => k.name).sort(), eventIds.map((id) => `seen:${id}`).sort());
+    for (const key of keys) {
+      const ahead = key.expiration - Math.floor(Date.now() / 1000);
+      assert.ok(ahead > ttl - 120 && ahead <= ttl, `${key.name} expires in ${ahead} s, not ~${ttl}`);
+      assert.equal(await kv.get(key.name), "1");
+    }
 
     await worker.db.prepare("ALTER TABLE events RENAME TO events_offline").run();
     // The provider's retry of the same batch: every event is known to KV, so D1 is not needed.
