@@ -107,8 +107,8 @@ pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Respon
             redrive(env, &db, &filter).await?
         }
         ["rejections"] if get => rejections(&db, &pairs).await?,
-        ["metrics"] if get => super::dashboard::metrics(&db, &pairs).await?,
-        ["alerts"] if get => super::dashboard::alerts(&db).await?,
+        ["metrics"] if get => super::dashboard::metrics(env, &db, &pairs).await?,
+        ["alerts"] if get => super::dashboard::alerts(env, &db).await?,
         ["backfill"] if get => crate::backfill::admin_status(env, &db).await?,
         ["backfill", "stripe"] if post => {
             crate::backfill::admin_run(env, &db, &read_body(&mut req).await?).await?

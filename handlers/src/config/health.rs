@@ -66,9 +66,16 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
                 "misconfigured"
             }
         };
+        let alert_channels = json!({
+            "slack": if self.alert_slack_url().is_some() { "enabled" } else { "disabled" },
+            // Whether the named destination exists, is paused or is `http` is D1's to say: the
+            // admin alert list shows its state (`alert_channels.http.state`).
+            "http": self.alert_destination().map_or(json!("disabled"), |name| json!({ "destination": name })),
+        });
         json!({
             "status": "ok",
             "backfill": backfill,
+            "alert_channels": alert_channels,
             "providers": providers,
             "sources": sources,
             "destinations": destinations,

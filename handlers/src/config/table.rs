@@ -88,6 +88,7 @@ pub const SENDGRID_TEMPLATE_CANCELLATION: &str = "SENDGRID_TEMPLATE_CANCELLATION
 pub const SENDGRID_TEMPLATE_DUNNING: &str = "SENDGRID_TEMPLATE_DUNNING";
 pub const HUBSPOT_APP_ID: &str = "HUBSPOT_APP_ID";
 pub const ALERT_SLACK_WEBHOOK_URL: &str = "ALERT_SLACK_WEBHOOK_URL";
+pub const ALERT_DESTINATION: &str = "ALERT_DESTINATION";
 pub const ALERT_SIGNATURE_FAILURES: &str = "ALERT_SIGNATURE_FAILURES";
 pub const ALERT_QUIET_MINUTES: &str = "ALERT_QUIET_MINUTES";
 pub const ALERT_RENOTIFY_MINUTES: &str = "ALERT_RENOTIFY_MINUTES";
@@ -101,7 +102,7 @@ use Kind::{PublicKey, Secret, Var};
 use Rule::{Flag, Json, Number, PublicKeys, SecretList, SourceList, Text, Url};
 
 /// Every setting, secrets first.
-pub const SETTINGS: [Setting; 38] = [
+pub const SETTINGS: [Setting; 39] = [
     setting(STRIPE_WEBHOOK_SECRETS, Secret, SecretList, ""),
     setting(SENDGRID_WEBHOOK_PUBLIC_KEYS, PublicKey, PublicKeys, ""),
     setting(HUBSPOT_CLIENT_SECRETS, Secret, SecretList, ""),
@@ -132,6 +133,7 @@ pub const SETTINGS: [Setting; 38] = [
     setting(SENDGRID_TEMPLATE_CANCELLATION, Var, Text, ""),
     setting(SENDGRID_TEMPLATE_DUNNING, Var, Text, ""),
     setting(HUBSPOT_APP_ID, Var, Text, ""),
+    setting(ALERT_DESTINATION, Var, Text, ""),
     setting(ALERT_SIGNATURE_FAILURES, Var, Number, "5"),
     setting(ALERT_QUIET_MINUTES, Var, Json, ""),
     setting(ALERT_RENOTIFY_MINUTES, Var, Number, "30"),
