@@ -207,7 +207,7 @@ async fn ingest(
             steps: routing.plan(&settings.routes, &facts(Provider::Stripe, event)),
         })
         .collect();
-    let inserted = db::insert_backfilled(db, Provider::Stripe, now_ms(), &planned).await?;
+    let inserted = db::insert_backfilled(db, Provider::Stripe, None, now_ms(), &planned).await?;
     let step_ids: Vec<String> = planned
         .iter()
         .zip(&inserted)

@@ -67,8 +67,8 @@ impl StoredAs<'_> {
 /// D1 binds at most this many parameters per statement ("Maximum bound parameters per query",
 /// D1 platform limits).
 const MAX_PARAMS: usize = 100;
-/// Event rows per multi-row INSERT: 5 parameters shared by the statement, 8 per row.
-const EVENTS_PER_STATEMENT: usize = (MAX_PARAMS - 5) / 8;
+/// Event rows per multi-row INSERT: 5 parameters shared by the statement, 9 per row.
+const EVENTS_PER_STATEMENT: usize = (MAX_PARAMS - 5) / 9;
 /// Step rows per multi-row INSERT: 1 shared parameter, 5 per row.
 const STEPS_PER_STATEMENT: usize = (MAX_PARAMS - 1) / 5;
 /// Rejected batch elements per multi-row INSERT: 4 shared parameters, 6 per row.
@@ -170,10 +170,12 @@ async fn insert_planned(
 }
 
 /// Store events a backfill listed from the provider's API (origin `backfill`, no key index,
-/// the default source), with their planned steps. Returns, per event, whether it is new.
+/// stored for `source`: `None` is the default one), with their planned steps. Returns, per
+/// event, whether it is new.
 pub async fn insert_backfilled(
     db: &D1Database,
     provider: Provider,
+    source: Option<&str>,
     now_ms: i64,
     planned: &[PlannedEvent<'_>],
 ) -> Result<Vec<bool>> {
@@ -181,7 +183,7 @@ pub async fn insert_backfilled(
         provider,
         origin: Origin::Backfill,
         key_index: None,
-        source: None,
+        source,
         now_ms,
     };
     insert_planned(db, stored, planned).await
@@ -189,7 +191,8 @@ pub async fn insert_backfilled(
 
 /// One multi-row INSERT of events (at most `EVENTS_PER_STATEMENT`). `ON CONFLICT DO NOTHING`
 /// without a target skips a row that collides on any unique key: the id, `(provider,
-/// dedupe_key)` or `(provider, content_key)`; `RETURNING id` names the rows inserted.
+/// dedupe_key)`, `(provider, content_key)` or `(provider, version_key)` (a Shopify order
+/// version, see `backfill::shopify::version`); `RETURNING id` names the rows inserted.
 fn events_statement(
     db: &D1Database,
     stored: StoredAs<'_>,
@@ -197,24 +200,26 @@ fn events_statement(
 ) -> Result<D1PreparedStatement> {
     let mut sql = String::from(
         "INSERT INTO events (id, provider, dedupe_key, type, account, occurred_at, received_at, \
-         status, key_index, payload, payload_bytes, content_key, origin, source) VALUES ",
+         status, key_index, payload, payload_bytes, content_key, origin, source, version_key) \
+         VALUES ",
     );
     let mut args = stored.shared_args();
     for (row, plan) in chunk.iter().enumerate() {
         let e = plan.event;
-        let p = 6 + row * 8;
+        let p = 6 + row * 9;
         if row > 0 {
             sql.push(',');
         }
         sql.push_str(&format!(
-            "(?{p}, ?1, ?{}, ?{}, ?{}, ?{}, ?2, 'accepted', ?3, ?{}, ?{}, ?{}, ?4, ?5)",
+            "(?{p}, ?1, ?{}, ?{}, ?{}, ?{}, ?2, 'accepted', ?3, ?{}, ?{}, ?{}, ?4, ?5, ?{})",
             p + 1,
             p + 2,
             p + 3,
             p + 4,
             p + 5,
             p + 6,
-            p + 7
+            p + 7,
+            p + 8
         ));
         args.extend([
             plan.id.as_str().into(),
@@ -225,6 +230,7 @@ fn events_statement(
             e.payload.as_str().into(),
             num(e.payload.len() as i64),
             opt_text(e.content_key.as_deref()),
+            opt_text(e.version_key.as_deref()),
         ]);
     }
     sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");

@@ -66,6 +66,21 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
                 "misconfigured"
             }
         };
+        let shopify_backfill = match self.shopify_backfill() {
+            Ok(None) => json!("disabled"),
+            Ok(Some(settings)) => {
+                let shops: Map<String, Value> = settings
+                    .shops
+                    .iter()
+                    .map(|s| (s.state_key(), json!("enabled")))
+                    .collect();
+                Value::Object(shops)
+            }
+            Err(e) => {
+                problems.push(json!({ "affects": "shopify_backfill", "setting": e.setting }));
+                json!("misconfigured")
+            }
+        };
         let alert_channels = json!({
             "slack": if self.alert_slack_url().is_some() { "enabled" } else { "disabled" },
             // Whether the named destination exists, is paused or is `http` is D1's to say: the
@@ -75,6 +90,7 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
         json!({
             "status": "ok",
             "backfill": backfill,
+            "shopify_backfill": shopify_backfill,
             "alert_channels": alert_channels,
             "providers": providers,
             "sources": sources,

@@ -97,12 +97,15 @@ pub const METRICS_RETENTION_DAYS: &str = "METRICS_RETENTION_DAYS";
 pub const BACKFILL_INTERVAL_MINUTES: &str = "BACKFILL_INTERVAL_MINUTES";
 pub const BACKFILL_MAX_PAGES: &str = "BACKFILL_MAX_PAGES";
 pub const WEBHOOK_SOURCES: &str = "WEBHOOK_SOURCES";
+pub const SHOPIFY_ADMIN_TOKEN: &str = "SHOPIFY_ADMIN_TOKEN";
+pub const SHOPIFY_SHOP_DOMAIN: &str = "SHOPIFY_SHOP_DOMAIN";
+pub const SHOPIFY_ADMIN_API_BASE: &str = "SHOPIFY_ADMIN_API_BASE";
 
 use Kind::{PublicKey, Secret, Var};
 use Rule::{Flag, Json, Number, PublicKeys, SecretList, SourceList, Text, Url};
 
 /// Every setting, secrets first.
-pub const SETTINGS: [Setting; 39] = [
+pub const SETTINGS: [Setting; 42] = [
     setting(STRIPE_WEBHOOK_SECRETS, Secret, SecretList, ""),
     setting(SENDGRID_WEBHOOK_PUBLIC_KEYS, PublicKey, PublicKeys, ""),
     setting(HUBSPOT_CLIENT_SECRETS, Secret, SecretList, ""),
@@ -113,6 +116,7 @@ pub const SETTINGS: [Setting; 39] = [
     setting(STRIPE_API_KEY, Secret, Text, ""),
     setting(SLACK_WEBHOOK_URL, Secret, Url, ""),
     setting(ALERT_SLACK_WEBHOOK_URL, Secret, Url, ""),
+    setting(SHOPIFY_ADMIN_TOKEN, Secret, Text, ""),
     setting(SIGNATURE_TOLERANCE_SECONDS, Var, Number, "300"),
     setting(MAX_BODY_BYTES, Var, Number, "1048576"),
     setting(DEDUPE_HINT_TTL_SECONDS, Var, Number, "259200"),
@@ -142,6 +146,8 @@ pub const SETTINGS: [Setting; 39] = [
     setting(BACKFILL_INTERVAL_MINUTES, Var, Number, "15"),
     setting(BACKFILL_MAX_PAGES, Var, Number, "5"),
     setting(WEBHOOK_SOURCES, Var, SourceList, ""),
+    setting(SHOPIFY_SHOP_DOMAIN, Var, Text, ""),
+    setting(SHOPIFY_ADMIN_API_BASE, Var, Text, ""),
 ];
 
 /// The setting called `name`, if edgehooks reads one.

@@ -37,3 +37,12 @@ SELECT id, 'slack',
             ELSE 'fired' END,
        last_notified_at, notice_attempts, notice_next_at, notice_error
 FROM alerts WHERE last_notified_at IS NOT NULL OR notice_attempts > 0;
+
+-- Shopify reconciliation (issue 14): an order event's version,
+-- 'order:<shop>:<order id>:<updated_at ms, 15 digits>:<topic>' (scoped by source like the dedupe
+-- keys), written at ingest with the event. Unique per provider where set: a webhook
+-- `orders/updated` and the reconciliation storing the same order version give one event,
+-- whichever comes first; the reconciliation skips versions older than one stored (a range over
+-- the key's prefix). NULL for every other event.
+ALTER TABLE events ADD COLUMN version_key TEXT;
+CREATE UNIQUE INDEX events_version ON events (provider, version_key) WHERE version_key IS NOT NULL;
