@@ -108,6 +108,25 @@ pub fn next_page_info(link: Option<&str>) -> Result<Option<String>, &'static str
     Ok(None)
 }
 
+/// The gate of one shop's Admin API calls: Shopify's REST bucket holds 40 requests per app and
+/// shop and refills 2 per second, so at most 40 calls per 20 s; the circuit opens after 5
+/// retryable failures in a row for 60 s, the probe lease outliving a page's `timeout_ms`.
+pub fn admin_api_limits(timeout_ms: u64) -> crate::limits::Limits {
+    crate::limits::Limits {
+        limit: 40,
+        window_ms: 20_000,
+        open_after: 5,
+        cool_down_ms: 60_000,
+        probe_lease_ms: 0,
+    }
+    .with_call_timeout(timeout_ms)
+}
+
+/// The health row (`destination_health.destination`) of a shop's Admin API calls.
+pub fn health_name(shop: &str) -> String {
+    format!("shopify-admin:{shop}")
+}
+
 /// The stable code of a page that did not answer 2xx (`shopify_http_<status>`) or did not
 /// answer at all (`shopify_unreachable`).
 pub fn failure_code(status: Option<u16>) -> String {
