@@ -105,6 +105,11 @@ async fn send_channel(
     target: &Target<'_>,
 ) -> worker::Result<()> {
     let channel = target.channel().name();
+    if let Target::Http(held) = target {
+        if !matches!(held, HttpChannel::Ready(_)) {
+            return db::hold_pending(d1, channel, held.state()).await;
+        }
+    }
     let notices: Vec<PendingNotice> = db::pending_notices(d1, channel)
         .await?
         .into_iter()
@@ -147,10 +152,8 @@ async fn deliver(
             http_request(destination, notice, wall_clock_secs()),
             u64::from(destination.timeout_ms),
         ),
-        Target::Http(held) => {
-            db::notice_held(d1, notice.alert_id, channel, held.state()).await?;
-            return Ok(false);
-        }
+        // Not ready: `send_channel` held every notice due before deciding any.
+        Target::Http(_) => return Ok(false),
     };
     let outcome = downstream::call(&spec, timeout_ms).await;
     let fields = |extra: serde_json::Value| {

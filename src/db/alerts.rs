@@ -128,10 +128,10 @@ pub async fn notice_failed(
     Ok(())
 }
 
-/// `channel` cannot send now (`code` says why); no attempt is counted.
-pub async fn notice_held(db: &D1Database, id: i64, channel: &str, code: &str) -> Result<()> {
-    let args = [num(id), channel.into(), code.into()];
-    statement(db, sql::NOTICE_HELD, &args)?.run().await?;
+/// `channel` cannot send now (`code` says why): mark every notice due on it, no attempt.
+pub async fn hold_pending(db: &D1Database, channel: &str, code: &str) -> Result<()> {
+    let args = [channel.into(), code.into()];
+    statement(db, sql::HOLD_PENDING, &args)?.run().await?;
     Ok(())
 }
 

@@ -297,23 +297,40 @@ fn sql_channels_deliver_fail_and_settle_independently() {
     db.execute("UPDATE alerts SET notice = 'fired'", [])
         .unwrap();
 
-    db.execute(
-        sql::NOTICE_HELD,
-        params![1, "http", "alert_destination_paused"],
-    )
-    .unwrap();
-    let (attempts, error): (i64, String) = db
-        .query_row(
-            "SELECT attempts, error FROM alert_deliveries WHERE alert_id = 1 AND channel = 'http'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+    db.execute(sql::FIRE, params!["dead_steps", "x:y", "d", NOW, "{}"])
+        .unwrap();
+    let held = db
+        .execute(
+            sql::HOLD_PENDING,
+            params!["http", "alert_destination_paused"],
         )
         .unwrap();
+    assert_eq!(held, 2, "every notice due on http");
+    let rows: Vec<(i64, i64, String)> = db
+        .prepare("SELECT alert_id, attempts, error FROM alert_deliveries WHERE channel = 'http' ORDER BY alert_id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(
-        (attempts, error.as_str()),
-        (2, "alert_destination_paused"),
-        "held: no attempt"
+        rows,
+        vec![
+            (1, 2, "alert_destination_paused".into()),
+            (2, 0, "alert_destination_paused".into())
+        ],
+        "held: no attempt counted"
     );
+    let slack_held = db
+        .execute(sql::HOLD_PENDING, params!["slack", "x"])
+        .unwrap();
+    assert_eq!(slack_held, 1, "not a notice the channel already delivered");
+    db.execute(
+        "DELETE FROM alert_deliveries WHERE alert_id = 2 OR error = 'x'",
+        [],
+    )
+    .unwrap();
+    db.execute("DELETE FROM alerts WHERE id = 2", []).unwrap();
 
     assert_eq!(sent(&db, "http", "fired", NOW + 2 * MIN), 1);
     assert_eq!((count_sent(&db, "slack"), count_sent(&db, "http")), (1, 1));

@@ -55,10 +55,14 @@ pub const NOTICE_FAILED: &str = "INSERT INTO alert_deliveries \
      ON CONFLICT (alert_id, channel) DO UPDATE SET attempts = attempts + 1, \
      next_at = excluded.next_at, error = excluded.error";
 
-/// Channel ?2 cannot send now (its destination is paused, unknown, not `http`): ?1 id, ?3 code.
-/// Not an attempt and no backoff: the next cron looks again.
-pub const NOTICE_HELD: &str = "INSERT INTO alert_deliveries (alert_id, channel, error) \
-     VALUES (?1, ?2, ?3) ON CONFLICT (alert_id, channel) DO UPDATE SET error = excluded.error";
+/// Channel ?1 cannot send at all now (its destination is paused, unknown, not `http`): mark
+/// every notice due on it with code ?2 in one statement (no attempt, no backoff; each cron
+/// looks again).
+pub const HOLD_PENDING: &str = "INSERT INTO alert_deliveries (alert_id, channel, error) \
+     SELECT a.id, ?1, ?2 FROM alerts a WHERE a.notice IS NOT NULL AND NOT EXISTS \
+     (SELECT 1 FROM alert_deliveries d WHERE d.alert_id = a.id AND d.channel = ?1 \
+      AND d.sent IS a.notice) \
+     ON CONFLICT (alert_id, channel) DO UPDATE SET error = excluded.error";
 
 /// Settle: a notice every configured channel delivered is no longer due. ?1 = 1 when Slack is
 /// configured, ?2 = 1 when an `http` destination is; with neither, nothing settles (the notice
