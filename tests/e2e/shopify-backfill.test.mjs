@@ -166,6 +166,9 @@ describe("a named source", () => {
     assert.deepEqual((await run(w, { since: nowS() - 600 })).json.error, "invalid_source", "no default shop configured");
     const [state] = await w.worker.all("SELECT provider FROM backfill_runs");
     assert.equal(state.provider, "shopify:store-b");
+    const status = await w.worker.get("/admin/api/backfill", AUTH);
+    assert.deepEqual([status.json.shopify[0].provider, status.json.shopify[0].shop], ["shopify:store-b", "store-b.myshopify.com"]);
+    assert.equal(status.json.shopify[0].runs.length, 1);
   });
 });
 
