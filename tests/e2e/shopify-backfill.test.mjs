@@ -144,6 +144,35 @@ describe("the scheduled reconciliation", () => {
     const [state] = await w.worker.all("SELECT checkpoint, run_cursor FROM backfill_state WHERE provider = 'shopify'");
     assert.deepEqual([state.checkpoint, state.run_cursor], [Math.floor(Date.parse(missed.updated_at) / 1000), null]);
   });
+
+  test("429 with Retry-After stops the scheduled run; the next one resumes at the failed page", async () => {
+    const orders = [3, 2, 1].map((i) => order(w, 30 + i));
+    w.fake.shopifyAdmin.pageSize = 1;
+    await w.worker.all("UPDATE backfill_state SET last_started_at = ? WHERE provider = 'shopify'", Date.now() - 16 * 60_000);
+    const before = Date.now();
+    const callsBefore = w.fake.callsTo(ORDERS).length;
+    w.fake.script(ORDERS, [{ commit: true }, { status: 429, headers: { "Retry-After": "120" }, body: { errors: "Exceeded 2 calls per second for api client." } }]);
+    await w.sweep();
+    const stopped = w.fake.callsTo(ORDERS).slice(callsBefore).map((c) => new URLSearchParams(c.query));
+    assert.equal(stopped.length, 2);
+    const [state] = await w.worker.all("SELECT * FROM backfill_state WHERE provider = 'shopify'");
+    assert.equal(state.run_cursor, `0:${stopped[1].get("page_info")}`, "the failed page is where it resumes");
+    assert.ok(state.not_before >= before + 120_000, "no run before Retry-After");
+    assert.equal(state.failures, 1);
+    const [last] = await w.worker.all("SELECT error, complete FROM backfill_runs ORDER BY id DESC LIMIT 1");
+    assert.deepEqual({ ...last }, { error: "shopify_http_429", complete: 0 });
+    await w.sweep();
+    assert.equal(w.fake.callsTo(ORDERS).length, callsBefore + 2, "inside the backoff: no call");
+
+    await w.worker.all("UPDATE backfill_state SET not_before = ? WHERE provider = 'shopify'", Date.now() - 1);
+    await w.sweep();
+    const resumed = w.fake.callsTo(ORDERS).slice(callsBefore + 2).map((c) => new URLSearchParams(c.query));
+    assert.equal(resumed[0].get("page_info"), stopped[1].get("page_info"));
+    const keys = (await backfilledRows(w)).map((r) => r.dedupe_key);
+    for (const o of orders) assert.ok(keys.includes(versionKey(o)), `order ${o.id} recovered`);
+    const [done] = await w.worker.all("SELECT run_cursor, failures FROM backfill_state WHERE provider = 'shopify'");
+    assert.deepEqual([done.run_cursor, done.failures], [null, 0]);
+  });
 });
 
 describe("a named source", () => {
