@@ -16,6 +16,8 @@ pub mod sql;
 pub mod state;
 
 #[cfg(test)]
+mod channel_sql_tests;
+#[cfg(test)]
 mod channel_tests;
 #[cfg(test)]
 mod tests;
