@@ -2,13 +2,10 @@
 //! failures in the last five minutes and when each provider last sent, from the minute
 //! buckets; dead steps; open circuits; backfill runs if that table exists), let the core decide
 //! which alerts fire, update or clear, store that in one batch, then send the notices that are
-//! due to `ALERT_SLACK_WEBHOOK_URL`. A failed or impossible send stays pending with its error and
-//! a backoff, visible in the admin page, and is tried again by a later cron: no notice is
-//! dropped.
+//! due on each channel (`alert_channels`: Slack and the `http` destination). A failed or
+//! impossible send stays pending with its error and a backoff, visible in the admin page, and is
+//! tried again by a later cron: no notice is dropped.
 
-use edgehooks_handlers::alerts::notify::{
-    backoff_ms, decide, slack_request, Decision, NoticeState, PendingNotice,
-};
 use edgehooks_handlers::alerts::rules::conditions;
 use edgehooks_handlers::alerts::state::{reconcile, Change};
 use edgehooks_handlers::alerts::{
@@ -19,12 +16,7 @@ use edgehooks_handlers::metrics::minute_of;
 use worker::{D1Database, Env};
 
 use crate::config::config;
-use crate::{db, downstream, log};
-
-/// Timeout of one notice's send.
-const SEND_TIMEOUT_MS: u64 = 10_000;
-/// Code kept on a notice when no target is configured.
-const NO_TARGET: &str = "no_alert_target";
+use crate::{db, log};
 
 /// Evaluate the rules at `now` and send the notices due.
 pub async fn run(env: &Env, d1: &D1Database, now: i64) {
@@ -35,9 +27,7 @@ pub async fn run(env: &Env, d1: &D1Database, now: i64) {
     if let Err(e) = evaluate(d1, &settings, now).await {
         log::error("alerts_evaluation_failed", &e.to_string());
     }
-    if let Err(e) = send_notices(env, d1, &settings, now).await {
-        log::error("alerts_notice_failed", &e.to_string());
-    }
+    crate::alert_channels::send(env, d1, &settings, now).await;
 }
 
 /// Everything the rules read. Any failed read skips the pass (an alert must not clear because
@@ -116,84 +106,6 @@ async fn evaluate(d1: &D1Database, settings: &AlertSettings, now: i64) -> worker
             ),
             Change::Clear { id } => log::record("alert_cleared", serde_json::json!({ "id": id })),
             Change::Update { .. } => {}
-        }
-    }
-    Ok(())
-}
-
-fn pending(row: db::NoticeRow) -> Option<PendingNotice> {
-    Some(PendingNotice {
-        alert_id: row.id,
-        state: NoticeState::from_name(&row.notice)?,
-        kind: row.kind,
-        key: row.key,
-        detail: row.detail,
-        fired_at_ms: row.fired_at,
-        attempts: row.notice_attempts.clamp(0, u32::MAX as i64) as u32,
-        next_try_at_ms: row.notice_next_at,
-        last_notified_at_ms: row.last_notified_at,
-    })
-}
-
-async fn send_notices(
-    env: &Env,
-    d1: &D1Database,
-    settings: &AlertSettings,
-    now: i64,
-) -> worker::Result<()> {
-    let notices: Vec<PendingNotice> = db::pending_notices(d1)
-        .await?
-        .into_iter()
-        .filter_map(pending)
-        .collect();
-    if notices.is_empty() {
-        return Ok(());
-    }
-    let mut sent = db::notices_sent_since(d1, now - 3_600_000).await?;
-    let target = config(env).alert_slack_url();
-    for notice in &notices {
-        match decide(notice, now, settings, sent) {
-            Decision::Send => {}
-            Decision::WaitUntil(_) => continue,
-            Decision::Capped => {
-                log::warn(
-                    "alert_notice_capped",
-                    serde_json::json!({ "id": notice.alert_id }),
-                );
-                continue;
-            }
-        }
-        let failure = match &target {
-            None => Some(NO_TARGET.to_string()),
-            Some(url) => {
-                let outcome = downstream::call(&slack_request(url, notice), SEND_TIMEOUT_MS).await;
-                match outcome.status {
-                    Some(status) if (200..300).contains(&status) => None,
-                    _ => Some(
-                        log::error_code(outcome.error.as_deref().unwrap_or("send_failed"))
-                            .unwrap_or("send_failed")
-                            .to_string(),
-                    ),
-                }
-            }
-        };
-        match failure {
-            None => {
-                db::notice_sent(d1, notice.alert_id, notice.state.name(), now).await?;
-                sent += 1;
-                log::record(
-                    "alert_notified",
-                    serde_json::json!({ "id": notice.alert_id, "kind": notice.kind, "key": notice.key, "state": notice.state.name() }),
-                );
-            }
-            Some(code) => {
-                let next = now + backoff_ms(notice.attempts.saturating_add(1));
-                db::notice_failed(d1, notice.alert_id, next, &code).await?;
-                log::warn(
-                    "alert_notice_failed",
-                    serde_json::json!({ "id": notice.alert_id, "error": code, "next_try_at": next }),
-                );
-            }
         }
     }
     Ok(())

@@ -22,6 +22,8 @@ pub struct CallOutcome {
     /// HTTP status; `None` for network errors and timeouts.
     pub status: Option<u16>,
     pub retry_after: Option<String>,
+    /// The `Link` header (Shopify's cursor pagination), when there was one.
+    pub link: Option<String>,
     /// A short code plus (for HTTP errors) the start of the response body.
     pub error: Option<String>,
     /// The body of a 2xx response (some steps read ids from it), up to `BODY_READ_LIMIT`.
@@ -37,6 +39,7 @@ impl CallOutcome {
         CallOutcome {
             status: None,
             retry_after: None,
+            link: None,
             error: Some(error),
             body: None,
             unsendable,
@@ -92,6 +95,7 @@ fn to_request(spec: &HttpRequestSpec) -> worker::Result<Request> {
 struct Answer {
     status: u16,
     retry_after: Option<String>,
+    link: Option<String>,
     body: Vec<u8>,
     truncated: bool,
 }
@@ -119,10 +123,12 @@ async fn exchange(request: Request, signal: &AbortSignal, limit: usize) -> worke
     let mut response = Fetch::Request(request).send_with_signal(signal).await?;
     let status = response.status_code();
     let retry_after = response.headers().get("Retry-After").ok().flatten();
+    let link = response.headers().get("Link").ok().flatten();
     let (body, truncated) = read_bounded(&mut response, limit).await;
     Ok(Answer {
         status,
         retry_after,
+        link,
         body,
         truncated,
     })
@@ -180,6 +186,7 @@ pub async fn call_reading(
     CallOutcome {
         status: Some(status),
         retry_after: answer.retry_after,
+        link: answer.link,
         error,
         body,
         unsendable: false,

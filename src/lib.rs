@@ -11,6 +11,7 @@
 //! `log`.
 
 mod admin;
+mod alert_channels;
 mod alerts;
 mod backfill;
 mod config;

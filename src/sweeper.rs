@@ -39,6 +39,7 @@ pub async fn sweep(env: &Env, scheduled_ms: i64) {
     recover_overdue(env, &db, now).await;
     retention(env, &db, now).await;
     crate::backfill::scheduled(env, &db).await;
+    crate::backfill::scheduled_shopify(env, &db).await;
     metrics_retention(env, &db, now).await;
     // The alerts judge time by the trigger's scheduled time (what the platform says "now" is).
     alerts::run(env, &db, scheduled_ms).await;

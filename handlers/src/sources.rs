@@ -153,6 +153,7 @@ pub fn scope_delivery(source: Option<&str>, delivery: &mut Accepted) {
         event.source = Some(name.to_string());
         event.dedupe_key = scoped_key(source, &event.dedupe_key);
         event.content_key = event.content_key.as_deref().map(|k| scoped_key(source, k));
+        event.version_key = event.version_key.as_deref().map(|k| scoped_key(source, k));
     }
     for element in &mut delivery.rejected {
         element.dedupe_key = scoped_key(source, &element.dedupe_key);
@@ -294,6 +295,7 @@ mod tests {
             payload: "{}".into(),
             content_key: content.map(Into::into),
             source: None,
+            version_key: None,
         }
     }
 

@@ -138,6 +138,12 @@ pub struct ParsedEvent {
     /// The source it arrived on (`/webhooks/{provider}/{source}`); `None` for the default
     /// path. Set by [`crate::sources::scope_delivery`], which also scopes the dedupe keys.
     pub source: Option<String>,
+    /// A Shopify order event's version (`order:<shop>:<order id>:<updated_at ms>:<topic>`, see
+    /// `backfill::shopify::version`): unique per provider, so a webhook and the Shopify
+    /// reconciliation storing the same `orders/updated` version give one event, whichever
+    /// comes first (and the reconciliation skips a version older than one stored). `None` for
+    /// every other event.
+    pub version_key: Option<String>,
 }
 
 /// A malformed element of a verified batch: kept as its own rejected row, never costing the

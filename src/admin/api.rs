@@ -13,6 +13,7 @@
 //! | GET | `alerts` | open and recent alerts |
 //! | GET | `backfill` | the Stripe backfill: enabled or not, checkpoint, last runs |
 //! | POST | `backfill/stripe` | one bounded backfill run (`{"since", "dry_run", "cursor"}`) |
+//! | POST | `backfill/shopify` | one bounded Shopify reconciliation run of a shop (`{"since", "dry_run", "cursor", "source"}`) |
 //! | POST | `replay` | bulk replay by filter, a page per call with a pass cursor (dry run first) |
 //!
 //! Every response body passes through [`scrub`], which replaces any configured secret value.
@@ -116,11 +117,14 @@ pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Respon
             redrive(env, &db, &filter).await?
         }
         ["rejections"] if get => rejections(&db, &pairs).await?,
-        ["metrics"] if get => super::dashboard::metrics(&db, &pairs).await?,
-        ["alerts"] if get => super::dashboard::alerts(&db).await?,
+        ["metrics"] if get => super::dashboard::metrics(env, &db, &pairs).await?,
+        ["alerts"] if get => super::dashboard::alerts(env, &db).await?,
         ["backfill"] if get => crate::backfill::admin_status(env, &db).await?,
         ["backfill", "stripe"] if post => {
             crate::backfill::admin_run(env, &db, &read_body(&mut req).await?).await?
+        }
+        ["backfill", "shopify"] if post => {
+            crate::backfill::shopify_admin_run(env, &db, &read_body(&mut req).await?).await?
         }
         ["replay"] if post => {
             let dry_run = dry_run_param(&pairs)?;
@@ -136,7 +140,7 @@ pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Respon
         | ["metrics"]
         | ["alerts"]
         | ["backfill"] => return Err(AppError::MethodNotAllowed { allow: ALLOW_GET }),
-        ["events", _, "replay"] | ["redrive"] | ["backfill", "stripe"] | ["replay"] => {
+        ["events", _, "replay"] | ["redrive"] | ["backfill", "stripe" | "shopify"] | ["replay"] => {
             return Err(AppError::MethodNotAllowed { allow: ALLOW_POST })
         }
         _ => return Err(AppError::NotFound),

@@ -146,12 +146,26 @@
     return panel("dash-backfill", "Last backfill", body);
   }
 
+  /** Each configured channel's delivery of alert `a`: sent (which notice, when) or pending with its error. */
+  function deliveryCells(a, channels) {
+    const names = ["slack", "http"].filter((c) => (c === "slack" ? channels?.slack === "configured" : channels?.http) || a.deliveries?.[c]);
+    if (!names.length) return [a.notice ? `${a.notice} notice pending (no channel configured)` : ""];
+    return names.map((c) => {
+      const d = a.deliveries?.[c] ?? {};
+      const due = a.notice && d.sent !== a.notice;
+      const text = due
+        ? `${a.notice} pending${d.error ? ` (${d.error}${d.attempts ? `, ${d.attempts} failed` : ""})` : ""}`
+        : `${d.sent ?? ""} ${time(d.last_notified_at)}`;
+      return html("div", { "data-channel": c, class: due ? "pending" : "sent" }, `${c}: ${text}`);
+    });
+  }
+
   function alertsPanel(m) {
     const rows = m.alerts.map((a) => html("tr", { "data-alert": a.id, class: a.cleared_at ? "cleared" : "open" },
       html("td", {}, html("span", { class: `status ${a.cleared_at ? "status-resolved" : "status-dead"}` }, a.cleared_at ? "cleared" : "open")),
       html("td", { class: "mono" }, a.kind), html("td", { class: "mono" }, a.key), html("td", {}, a.detail),
       html("td", {}, time(a.fired_at)), html("td", {}, time(a.cleared_at)),
-      html("td", {}, a.notice ? `${a.notice} notice pending${a.notice_error ? ` (${a.notice_error}, ${a.notice_attempts} failed)` : ""}` : time(a.last_notified_at))));
+      html("td", {}, ...deliveryCells(a, m.alert_channels))));
     const open = m.alerts.filter((a) => !a.cleared_at).length;
     return panel("dash-alerts", `Alerts (${open} open)`, html("table", { id: "alerts" },
       html("thead", {}, html("tr", {}, ...["", "kind", "key", "detail", "fired", "cleared", "notified"].map((t) => html("th", {}, t)))),

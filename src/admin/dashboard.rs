@@ -2,12 +2,13 @@
 //! provider and outcome, signature failures, step outcomes with p50/p95 latency per
 //! destination, dead steps over time, the last backfill run when the backfill's table exists,
 //! and the alerts) and `GET /admin/api/alerts` (open alerts first, then the recent ones, with
-//! when each fired, cleared and was last notified, and a notice still pending with its error).
+//! when each fired and cleared, a notice still pending, and each channel's delivery: what it
+//! sent and when, its failures; plus the channels' state, `alert_channels`).
 
 use edgehooks_handlers::metrics::dashboard::{build, window_minutes, EventRow, StepRow};
 use edgehooks_handlers::metrics::{minute_of, HISTOGRAM_BUCKETS};
 use serde_json::{json, Value};
-use worker::{D1Database, Date};
+use worker::{D1Database, Date, Env};
 
 use crate::db;
 use crate::error::AppError;
@@ -43,7 +44,11 @@ fn histogram_of(text: &str) -> [u64; HISTOGRAM_BUCKETS] {
 }
 
 /// `GET metrics`.
-pub async fn metrics(d1: &D1Database, pairs: &[(String, String)]) -> Result<Value, AppError> {
+pub async fn metrics(
+    env: &Env,
+    d1: &D1Database,
+    pairs: &[(String, String)],
+) -> Result<Value, AppError> {
     let (window, minutes) = window_of(pairs)?;
     let now = Date::now().as_millis() as i64;
     let to = minute_of(now);
@@ -73,6 +78,7 @@ pub async fn metrics(d1: &D1Database, pairs: &[(String, String)]) -> Result<Valu
     let dashboard = build(&events, &steps);
     let last_backfill = db::backfill_runs(d1, 0, 1).await?.into_iter().next();
     let alerts = db::list_alerts(d1, ALERTS_LISTED).await?;
+    let alert_channels = crate::alert_channels::channels_view(env, d1).await?;
     Ok(json!({
         "window": window,
         "from": from,
@@ -83,12 +89,14 @@ pub async fn metrics(d1: &D1Database, pairs: &[(String, String)]) -> Result<Valu
         "dead": dashboard.dead,
         "last_backfill": last_backfill,
         "alerts": alerts,
+        "alert_channels": alert_channels,
     }))
 }
 
 /// `GET alerts`.
-pub async fn alerts(d1: &D1Database) -> Result<Value, AppError> {
+pub async fn alerts(env: &Env, d1: &D1Database) -> Result<Value, AppError> {
     let alerts = db::list_alerts(d1, ALERTS_LISTED).await?;
     let open = alerts.iter().filter(|a| a.cleared_at.is_none()).count();
-    Ok(json!({ "open": open, "alerts": alerts }))
+    let alert_channels = crate::alert_channels::channels_view(env, d1).await?;
+    Ok(json!({ "open": open, "alerts": alerts, "alert_channels": alert_channels }))
 }

@@ -1,12 +1,14 @@
-//! The backfill's admin API: `POST /admin/api/backfill/stripe` (one bounded run, dry or real,
-//! from the request's `since` and `cursor`; independent of the scheduled checkpoint) and `GET
-//! /admin/api/backfill` (enabled or not, the scheduled state, the last runs).
+//! The backfill's admin API: `POST /admin/api/backfill/stripe` and `POST
+//! /admin/api/backfill/shopify` (one bounded run, dry or real, from the request's `since` and
+//! `cursor`, for Shopify of one shop's `source`; independent of the scheduled checkpoint) and
+//! `GET /admin/api/backfill` (enabled or not, the scheduled state, the last runs).
 
 use edgehooks_handlers::backfill::request::AdminRequest;
 use serde_json::{json, Value};
 use worker::{D1Database, Env};
 
-use super::{now_ms, record, run_pages, PROVIDER};
+use super::shopify::run_shop_pages;
+use super::{now_ms, record, record_as, run_pages, Progress, PROVIDER};
 use crate::config::config;
 use crate::db;
 use crate::error::AppError;
@@ -39,7 +41,50 @@ pub async fn admin_run(env: &Env, db: &D1Database, body: &[u8]) -> Result<Value,
         &progress,
     )
     .await;
-    let mut answer = if request.dry_run {
+    Ok(answer_of(request.dry_run, &progress))
+}
+
+/// `POST /admin/api/backfill/shopify` with `{"since", "dry_run"?, "cursor"?, "source"?}`: one
+/// bounded run for the shop of `source` (omitted or `default`: `/webhooks/shopify`'s shop).
+pub async fn shopify_admin_run(env: &Env, db: &D1Database, body: &[u8]) -> Result<Value, AppError> {
+    let settings = config(env)
+        .shopify_backfill()?
+        .ok_or(AppError::BackfillDisabled)?;
+    let started = now_ms();
+    let request =
+        AdminRequest::from_json(body, started / 1000).map_err(|e| AppError::BadRequest {
+            code: e.code,
+            detail: e.detail,
+        })?;
+    let source = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("source").cloned());
+    let wanted = match &source {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s == "default" => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => Some(String::new()),
+    };
+    let access = settings
+        .shops
+        .iter()
+        .find(|s| s.source == wanted)
+        .ok_or_else(|| AppError::BadRequest {
+            code: "invalid_source",
+            detail: "source must name a Shopify source with an Admin API token (or `default`)"
+                .into(),
+        })?;
+    let (since, dry_run) = (request.since, request.dry_run);
+    let progress = run_shop_pages(env, db, &settings, access, since, request.cursor, dry_run).await;
+    let key = access.state_key();
+    record_as(db, &key, "admin", dry_run, started, since, &progress).await;
+    Ok(answer_of(dry_run, &progress))
+}
+
+/// The contract's answer: dry `{listed, missing}`, real `{listed, ingested, duplicates}`; a run
+/// that stopped adds `complete: false`, `next_cursor` (and the error with `retry_after`).
+fn answer_of(dry_run: bool, progress: &Progress) -> Value {
+    let mut answer = if dry_run {
         json!({ "listed": progress.listed, "missing": progress.new })
     } else {
         json!({ "listed": progress.listed, "ingested": progress.new, "duplicates": progress.duplicates })
@@ -53,7 +98,7 @@ pub async fn admin_run(env: &Env, db: &D1Database, body: &[u8]) -> Result<Value,
             fields.insert("retry_after".into(), json!(progress.retry_after_secs));
         }
     }
-    Ok(answer)
+    answer
 }
 
 /// `GET /admin/api/backfill`: whether it is enabled, the scheduled state and the last runs.
@@ -65,7 +110,24 @@ pub async fn admin_status(env: &Env, db: &D1Database) -> Result<Value, AppError>
     };
     let state = db::backfill_state(db, PROVIDER).await?;
     let runs = db::recent_backfill_runs(db, PROVIDER, 10).await?;
+    let mut shopify = Vec::new();
+    if let Ok(Some(settings)) = config(env).shopify_backfill() {
+        for shop in &settings.shops {
+            let key = shop.state_key();
+            let state = db::backfill_state(db, &key).await?;
+            shopify.push(json!({
+                "provider": key,
+                "shop": shop.shop,
+                "checkpoint": state.checkpoint,
+                "resume_cursor": state.resume.as_ref().map(|r| r.cursor.encode()),
+                "not_before": (state.not_before_ms > 0).then_some(state.not_before_ms),
+                "failures": state.failures,
+                "runs": db::recent_backfill_runs(db, &key, 10).await?,
+            }));
+        }
+    }
     Ok(json!({
+        "shopify": shopify,
         "backfill": enabled,
         "checkpoint": state.checkpoint,
         "resume_cursor": state.resume.as_ref().map(|r| r.cursor.encode()),

@@ -3,7 +3,8 @@
 //! is fetched only when the gate lets it through (as the half-open probe when it must take the
 //! lease), and each answer counts like a step's (a retryable failure towards opening the
 //! circuit, a success closes it). While the circuit is open the run waits, without counting a
-//! failure.
+//! failure. The Shopify reconciliation gates its pages the same way, on a health row of its own
+//! per shop (`shopify-admin:<shop>`): [`pass_as`] and [`record_as`].
 
 use edgehooks_handlers::limits::{after_call, gate, limits_for, probe_taken, Gate, Limits, Wait};
 use edgehooks_handlers::retry::classify_status;
@@ -24,7 +25,17 @@ pub fn stripe_limits(cool_down_ms: Option<i64>, timeout_ms: u64) -> Limits {
 
 /// May a page be fetched now? `Ok(probing)`, or how long to wait.
 pub async fn pass(db: &D1Database, limits: Limits, now_ms: i64) -> Result<bool, Wait> {
-    let name = Destination::Stripe.name();
+    pass_as(db, Destination::Stripe.name(), PROBE_HOLDER, limits, now_ms).await
+}
+
+/// [`pass`] for the health row `name`, the probe lease held as `holder`.
+pub async fn pass_as(
+    db: &D1Database,
+    name: &str,
+    holder: &str,
+    limits: Limits,
+    now_ms: i64,
+) -> Result<bool, Wait> {
     let health = match db::count_call(db, name, limits, now_ms).await {
         Ok(health) => health,
         Err(e) => {
@@ -37,7 +48,7 @@ pub async fn pass(db: &D1Database, limits: Limits, now_ms: i64) -> Result<bool, 
         Gate::Proceed => Ok(false),
         Gate::Wait(wait) => Err(wait),
         Gate::Probe { lease_until_ms } => {
-            match db::take_probe(db, name, PROBE_HOLDER, health, lease_until_ms).await {
+            match db::take_probe(db, name, holder, health, lease_until_ms).await {
                 Ok(true) => Ok(true),
                 _ => Err(probe_taken()),
             }
@@ -53,13 +64,26 @@ pub async fn record(
     probing: bool,
     now_ms: i64,
 ) {
+    let name = Destination::Stripe.name();
+    record_as(db, name, PROBE_HOLDER, limits, status, probing, now_ms).await;
+}
+
+/// [`record`] for the health row `name`, the probe lease held as `holder`.
+pub async fn record_as(
+    db: &D1Database,
+    name: &str,
+    holder: &str,
+    limits: Limits,
+    status: Option<u16>,
+    probing: bool,
+    now_ms: i64,
+) {
     let class = status.map_or(
         edgehooks_handlers::retry::ResponseClass::Retryable,
         classify_status,
     );
     let change = after_call(class, probing);
-    let name = Destination::Stripe.name();
-    let statement = match db::record_health(db, name, PROBE_HOLDER, change, limits, now_ms) {
+    let statement = match db::record_health(db, name, holder, change, limits, now_ms) {
         Ok(Some(statement)) => statement,
         Ok(None) => return,
         Err(e) => return log::error("d1_write_failed", &e.to_string()),

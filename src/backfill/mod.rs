@@ -24,8 +24,10 @@ use worker::{D1Database, Date, Env};
 
 mod admin;
 mod circuit;
+mod shopify;
 
-pub use admin::{admin_run, admin_status};
+pub use admin::{admin_run, admin_status, shopify_admin_run};
+pub use shopify::scheduled as scheduled_shopify;
 
 use crate::config::config;
 use crate::db::{self, PlannedEvent, RunRecord};
@@ -84,6 +86,27 @@ impl Stop {
             waiting: false,
         }
     }
+
+    /// The gate said wait `secs` (circuit open or budget spent): not a failure.
+    fn waiting(error: String, secs: u64) -> Stop {
+        Stop {
+            error,
+            retry_after_secs: Some(secs),
+            waiting: true,
+        }
+    }
+}
+
+/// How an invocation that stopped early ends for the schedule: a wait or a failure.
+fn stop_reason(progress: &Progress) -> Option<StopReason> {
+    progress.error.as_ref().map(|_| match progress.waiting {
+        true => StopReason::Wait {
+            secs: progress.retry_after_secs.unwrap_or(1),
+        },
+        false => StopReason::Failed {
+            retry_after_secs: progress.retry_after_secs,
+        },
+    })
 }
 
 /// Fetch and read one page, through the Stripe destination's gate.
@@ -95,11 +118,7 @@ async fn fetch_page(
 ) -> Result<Page, Stop> {
     let probing = circuit::pass(db, limits, now_ms())
         .await
-        .map_err(|wait| Stop {
-            error: wait.reason.into(),
-            retry_after_secs: Some(wait.secs),
-            waiting: true,
-        })?;
+        .map_err(|wait| Stop::waiting(wait.reason.into(), wait.secs))?;
     let spec = HttpRequestSpec {
         method: "GET",
         url,
@@ -207,7 +226,7 @@ async fn ingest(
             steps: routing.plan(&settings.routes, &facts(Provider::Stripe, event)),
         })
         .collect();
-    let inserted = db::insert_backfilled(db, Provider::Stripe, now_ms(), &planned).await?;
+    let inserted = db::insert_backfilled(db, Provider::Stripe, None, now_ms(), &planned).await?;
     let step_ids: Vec<String> = planned
         .iter()
         .zip(&inserted)
@@ -264,19 +283,11 @@ pub async fn scheduled(env: &Env, db: &D1Database) {
     let policy = config(env)
         .consumer()
         .map_or(RetryPolicy::default(), |c| c.policy);
-    let stop = progress.error.as_ref().map(|_| match progress.waiting {
-        true => StopReason::Wait {
-            secs: progress.retry_after_secs.unwrap_or(1),
-        },
-        false => StopReason::Failed {
-            retry_after_secs: progress.retry_after_secs,
-        },
-    });
     let end = RunEnd {
         since,
         cursor: progress.cursor.clone(),
         newest: newest.max(progress.newest),
-        stop,
+        stop: stop_reason(&progress),
     };
     let next = after_run(
         &state,
@@ -292,7 +303,7 @@ pub async fn scheduled(env: &Env, db: &D1Database) {
     record(db, "scheduled", false, started, since, &progress).await;
 }
 
-/// Record a run in `backfill_runs` (and log it).
+/// Record a Stripe run in `backfill_runs` (and log it).
 async fn record(
     db: &D1Database,
     origin: &str,
@@ -301,8 +312,21 @@ async fn record(
     since: i64,
     progress: &Progress,
 ) {
+    record_as(db, PROVIDER, origin, dry_run, started, since, progress).await;
+}
+
+/// Record a run of `provider` (`stripe`, `shopify`, `shopify:<source>`).
+async fn record_as(
+    db: &D1Database,
+    provider: &str,
+    origin: &str,
+    dry_run: bool,
+    started: i64,
+    since: i64,
+    progress: &Progress,
+) {
     let run = RunRecord {
-        provider: PROVIDER.into(),
+        provider: provider.into(),
         origin: origin.into(),
         dry_run,
         started_at: started,

@@ -1,17 +1,21 @@
 //! The alerts' SQL (the statements' text lives beside their rules in
 //! `edgehooks_handlers::alerts::sql`): what the cron reads to evaluate the rules (dead steps,
 //! open circuits, backfill runs when the `backfill_runs` table exists), the open alerts and
-//! their changes, the notices due and their outcome, and the list the admin page shows.
+//! their changes, the notices due on each channel and their outcome, and the list the admin page
+//! shows (each alert with its per-channel deliveries).
 //!
-//! Writes: `alerts`, `alert_notices`.
+//! Writes: `alerts`, `alert_deliveries`, `alert_notices`.
 
 use edgehooks_handlers::admin::ERROR_CODE_SQL;
 use edgehooks_handlers::alerts::sql;
 use edgehooks_handlers::alerts::state::Change;
 use edgehooks_handlers::lifecycle::{sql_lit, StepStatus};
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, D1PreparedStatement, Result};
 
+use super::connections::DestinationRow;
 use super::{num, statement};
 
 /// A stored alert that has not cleared.
@@ -44,32 +48,38 @@ pub fn change_statements(
                     c.key.as_str().into(),
                     c.detail.as_str().into(),
                     num(now),
+                    c.facts.to_json().into(),
                 ],
             ),
             Change::Clear { id } => statement(db, sql::CLEAR, &[num(*id), num(now)]),
-            Change::Update { id, detail } => {
-                statement(db, sql::UPDATE_DETAIL, &[num(*id), detail.as_str().into()])
-            }
+            Change::Update { id, detail, facts } => statement(
+                db,
+                sql::UPDATE_DETAIL,
+                &[num(*id), detail.as_str().into(), facts.to_json().into()],
+            ),
         })
         .collect()
 }
 
-/// A notice due, as stored.
+/// A notice due on one channel, as stored.
 #[derive(Debug, Deserialize)]
 pub struct NoticeRow {
     pub id: i64,
     pub kind: String,
     pub key: String,
     pub detail: String,
+    pub facts: Option<String>,
     pub notice: String,
     pub fired_at: i64,
+    pub cleared_at: Option<i64>,
     pub notice_attempts: i64,
     pub notice_next_at: Option<i64>,
     pub last_notified_at: Option<i64>,
 }
 
-pub async fn pending_notices(db: &D1Database) -> Result<Vec<NoticeRow>> {
-    statement(db, sql::PENDING_NOTICES, &[])?
+/// The notices due on `channel` (`slack` | `http`).
+pub async fn pending_notices(db: &D1Database, channel: &str) -> Result<Vec<NoticeRow>> {
+    statement(db, sql::PENDING_NOTICES, &[channel.into()])?
         .all()
         .await?
         .results()
@@ -80,17 +90,23 @@ struct Count {
     n: i64,
 }
 
-/// Notices sent since `since`.
-pub async fn notices_sent_since(db: &D1Database, since: i64) -> Result<u64> {
-    let row: Option<Count> = statement(db, sql::SENT_SINCE, &[num(since)])?
+/// Notices `channel` sent since `since`.
+pub async fn notices_sent_since(db: &D1Database, since: i64, channel: &str) -> Result<u64> {
+    let row: Option<Count> = statement(db, sql::SENT_SINCE, &[num(since), channel.into()])?
         .first(None)
         .await?;
     Ok(row.map_or(0, |r| r.n.max(0) as u64))
 }
 
-/// A notice went out: clear it and log it, in one batch.
-pub async fn notice_sent(db: &D1Database, id: i64, state: &str, now: i64) -> Result<()> {
-    let args = [num(id), state.into(), num(now)];
+/// `channel` delivered notice `state` of alert `id`: record it and log it, in one batch.
+pub async fn notice_sent(
+    db: &D1Database,
+    id: i64,
+    channel: &str,
+    state: &str,
+    now: i64,
+) -> Result<()> {
+    let args = [num(id), channel.into(), state.into(), num(now)];
     db.batch(vec![
         statement(db, sql::NOTICE_SENT, &args)?,
         statement(db, sql::LOG_NOTICE, &args)?,
@@ -99,15 +115,32 @@ pub async fn notice_sent(db: &D1Database, id: i64, state: &str, now: i64) -> Res
     Ok(())
 }
 
-/// A send failed: count it and wait until `next_at`.
-pub async fn notice_failed(db: &D1Database, id: i64, next_at: i64, error: &str) -> Result<()> {
-    statement(
-        db,
-        sql::NOTICE_FAILED,
-        &[num(id), num(next_at), error.into()],
-    )?
-    .run()
-    .await?;
+/// A send on `channel` failed: count it and wait until `next_at`.
+pub async fn notice_failed(
+    db: &D1Database,
+    id: i64,
+    channel: &str,
+    next_at: i64,
+    error: &str,
+) -> Result<()> {
+    let args = [num(id), channel.into(), num(next_at), error.into()];
+    statement(db, sql::NOTICE_FAILED, &args)?.run().await?;
+    Ok(())
+}
+
+/// `channel` cannot send now (`code` says why): mark every notice due on it, no attempt.
+pub async fn hold_pending(db: &D1Database, channel: &str, code: &str) -> Result<()> {
+    let args = [channel.into(), code.into()];
+    statement(db, sql::HOLD_PENDING, &args)?.run().await?;
+    Ok(())
+}
+
+/// Settle the notices every configured channel delivered.
+pub async fn settle_notices(db: &D1Database, slack: bool, http: bool) -> Result<()> {
+    let flag = |on: bool| num(i64::from(on));
+    statement(db, sql::SETTLE_NOTICES, &[flag(slack), flag(http)])?
+        .run()
+        .await?;
     Ok(())
 }
 
@@ -189,7 +222,21 @@ pub async fn backfill_runs(db: &D1Database, since: i64, limit: i64) -> Result<Ve
     .results()
 }
 
-/// An alert as the admin page lists it.
+/// One channel's delivery of an alert, as the admin page lists it.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct DeliveryRow {
+    #[serde(skip_serializing)]
+    pub alert_id: i64,
+    #[serde(skip_serializing)]
+    pub channel: String,
+    pub sent: Option<String>,
+    pub last_notified_at: Option<i64>,
+    pub attempts: i64,
+    pub next_at: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// An alert as the admin page lists it, with its deliveries by channel.
 #[derive(Debug, Deserialize, Serialize)]
 pub struct AlertRow {
     pub id: i64,
@@ -198,23 +245,69 @@ pub struct AlertRow {
     pub detail: String,
     pub fired_at: i64,
     pub cleared_at: Option<i64>,
-    pub last_notified_at: Option<i64>,
     pub notice: Option<String>,
-    pub notice_attempts: i64,
-    pub notice_next_at: Option<i64>,
-    pub notice_error: Option<String>,
+    #[serde(default)]
+    pub deliveries: BTreeMap<String, DeliveryRow>,
 }
 
 /// Open alerts first, then the most recent, at most `limit`.
 pub async fn list_alerts(db: &D1Database, limit: i64) -> Result<Vec<AlertRow>> {
-    statement(
+    let mut alerts: Vec<AlertRow> = statement(
         db,
-        "SELECT id, kind, key, detail, fired_at, cleared_at, last_notified_at, notice, \
-         notice_attempts, notice_next_at, notice_error FROM alerts \
+        "SELECT id, kind, key, detail, fired_at, cleared_at, notice FROM alerts \
          ORDER BY cleared_at IS NOT NULL, COALESCE(cleared_at, fired_at) DESC, id DESC LIMIT ?1",
         &[num(limit)],
     )?
     .all()
     .await?
-    .results()
+    .results()?;
+    if alerts.is_empty() {
+        return Ok(alerts);
+    }
+    let ids = serde_json::to_string(&alerts.iter().map(|a| a.id).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".into());
+    let deliveries: Vec<DeliveryRow> = statement(db, sql::DELIVERIES_OF, &[ids.into()])?
+        .all()
+        .await?
+        .results()?;
+    for delivery in deliveries {
+        if let Some(alert) = alerts.iter_mut().find(|a| a.id == delivery.alert_id) {
+            alert.deliveries.insert(delivery.channel.clone(), delivery);
+        }
+    }
+    Ok(alerts)
+}
+
+/// The destination named by `ALERT_DESTINATION` with its `type` column, if stored.
+pub async fn alert_destination(
+    db: &D1Database,
+    name: &str,
+) -> Result<Option<(String, DestinationRow)>> {
+    #[derive(Deserialize)]
+    struct Row {
+        kind: String,
+        name: String,
+        config: String,
+        paused: i64,
+        created_at: i64,
+        updated_at: i64,
+    }
+    let row: Option<Row> = statement(
+        db,
+        "SELECT type AS kind, name, config, paused, created_at, updated_at FROM destinations \
+         WHERE name = ?1",
+        &[name.into()],
+    )?
+    .first(None)
+    .await?;
+    Ok(row.map(|r| {
+        let stored = DestinationRow {
+            name: r.name,
+            config: r.config,
+            paused: r.paused,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        };
+        (r.kind, stored)
+    }))
 }

@@ -117,7 +117,7 @@ fn push_values_row(sql: &mut String, slots: &[Slot], shared: usize, index: usize
 }
 
 /// An event row: id, ?1 provider, dedupe key, type, account, occurred at, ?2 received at,
-/// status, ?3 key index, payload, payload bytes, content key, ?4 origin, ?5 source.
+/// status, ?3 key index, payload, payload bytes, content key, ?4 origin, ?5 source, version key.
 const EVENT_ROW: &[Slot] = &[
     Row,
     Shared(1),
@@ -133,6 +133,7 @@ const EVENT_ROW: &[Slot] = &[
     Row,
     Shared(4),
     Shared(5),
+    Row,
 ];
 const SHARED_EVENT_ARGS: usize = 5;
 /// Event rows per multi-row INSERT.
@@ -260,10 +261,12 @@ async fn insert_planned(
 }
 
 /// Store events a backfill listed from the provider's API (origin `backfill`, no key index,
-/// the default source), with their planned steps. Returns, per event, whether it is new.
+/// stored for `source`: `None` is the default one), with their planned steps. Returns, per
+/// event, whether it is new.
 pub async fn insert_backfilled(
     db: &D1Database,
     provider: Provider,
+    source: Option<&str>,
     now_ms: i64,
     planned: &[PlannedEvent<'_>],
 ) -> Result<Vec<bool>> {
@@ -271,7 +274,7 @@ pub async fn insert_backfilled(
         provider,
         origin: Origin::Backfill,
         key_index: None,
-        source: None,
+        source,
         now_ms,
     };
     insert_planned(db, stored, planned).await
@@ -279,7 +282,8 @@ pub async fn insert_backfilled(
 
 /// One multi-row INSERT of events (at most `EVENTS_PER_STATEMENT`). `ON CONFLICT DO NOTHING`
 /// without a target skips a row that collides on any unique key: the id, `(provider,
-/// dedupe_key)` or `(provider, content_key)`; `RETURNING id` names the rows inserted.
+/// dedupe_key)`, `(provider, content_key)` or `(provider, version_key)` (a Shopify order
+/// version, see `backfill::shopify::version`); `RETURNING id` names the rows inserted.
 fn events_statement(
     db: &D1Database,
     stored: StoredAs<'_>,
@@ -287,7 +291,8 @@ fn events_statement(
 ) -> Result<D1PreparedStatement> {
     let mut sql = String::from(
         "INSERT INTO events (id, provider, dedupe_key, type, account, occurred_at, received_at, \
-         status, key_index, payload, payload_bytes, content_key, origin, source) VALUES ",
+         status, key_index, payload, payload_bytes, content_key, origin, source, version_key) \
+         VALUES ",
     );
     let mut args = stored.shared_args();
     for (row, plan) in chunk.iter().enumerate() {
@@ -302,6 +307,7 @@ fn events_statement(
             e.payload.as_str().into(),
             num(e.payload.len() as i64),
             opt_text(e.content_key.as_deref()),
+            opt_text(e.version_key.as_deref()),
         ]);
     }
     sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");

@@ -19,7 +19,11 @@ describe("dashboard in headless Chromium", { skip: !existsSync(CHROMIUM) && `${C
   let worker;
   const problems = [];
 
-  useWorld({ port: 0, vars: { ALERT_SIGNATURE_FAILURES: "2", RETRY_BASE_SECONDS: "0" } }, { ready: (w) => ({ worker } = w) });
+  // Alerts go to an http destination that is not stored: each alert shows its held http delivery.
+  useWorld(
+    { port: 0, vars: { ALERT_SIGNATURE_FAILURES: "2", RETRY_BASE_SECONDS: "0", ALERT_DESTINATION: "ops-alerts" } },
+    { ready: (w) => ({ worker } = w) },
+  );
   const chrome = useChromium({ viewport: { width: 1366, height: 900 } });
 
   test("charts, latency, last backfill and alerts drawn from known traffic", async () => {
@@ -68,6 +72,10 @@ describe("dashboard in headless Chromium", { skip: !existsSync(CHROMIUM) && `${C
     const alerts = await page.locator("#alerts tbody tr[data-alert]").allTextContents();
     assert.ok(alerts.some((t) => /signature_failures\s*stripe:signature_mismatch/.test(t)), alerts.join("\n"));
     assert.ok(alerts.some((t) => /backfill_recovered\s*1007.*recovered 4 events/.test(t)), alerts.join("\n"));
+    const channels = await page.locator("#alerts tbody tr[data-alert] [data-channel]").evaluateAll((cells) =>
+      cells.map((c) => `${c.dataset.channel} ${c.className} ${c.textContent}`));
+    assert.ok(channels.some((t) => /^http pending http: fired pending \(alert_destination_unknown\)/.test(t)), channels.join("\n"));
+    assert.equal(channels.filter((t) => t.startsWith("http ")).length, alerts.length, "every alert shows its http delivery");
     await page.screenshot({ path: path.join(ARTIFACTS, "dashboard.png"), fullPage: true });
 
     await page.click('button[data-window="24h"]');

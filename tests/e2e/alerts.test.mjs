@@ -170,10 +170,11 @@ describe("dead steps", () => {
     const [failed] = await alertsOf(w, "dead_steps");
     assert.equal(failed.key, "sendgrid:http_400");
     assert.equal(failed.notice, "fired");
-    assert.equal(failed.notice_attempts, 1);
-    assert.equal(failed.notice_error, "http_500");
+    const [slack] = await w.worker.all("SELECT * FROM alert_deliveries WHERE alert_id = ? AND channel = 'slack'", failed.id);
+    assert.equal(slack.attempts, 1);
+    assert.equal(slack.error, "http_500");
     const shown = (await admin(w, "alerts")).alerts.find((a) => a.id === failed.id);
-    assert.equal(shown.notice_error, "http_500", "a failed notice is visible");
+    assert.equal(shown.deliveries.slack.error, "http_500", "a failed notice is visible");
 
     await cronAt(w);
     assert.equal(w.fake.callsTo(ALERTS).length, 1, "no retry before the backoff");

@@ -17,8 +17,12 @@
 // added, newest first, filtered and paginated as Stripe does; a scripted response for
 // `/v1/events` (e.g. 429 with Retry-After) stands in front of it, and `{commit: true, hold}`
 // computes the real page and holds it back (a webhook can be delivered meanwhile).
+// Shopify's Admin API orders listing likewise (fake-shopify-admin.mjs): `shopifyAdmin.upsert`
+// adds orders per shop, `token` sets a shop's access token; scripted responses for the orders
+// path (429 with Retry-After, 5xx) stand in front of it.
 import fs from "node:fs";
 import http from "node:http";
+import { shopifyAdminOrders } from "./fake-shopify-admin.mjs";
 
 const DEALS = "/crm/v3/objects/deals";
 const DEALS_UPSERT = "/crm/v3/objects/deals/batch/upsert";
@@ -35,6 +39,7 @@ export async function startFakeDownstream({ port = 0 } = {}) {
   const hubspot = hubspotDeals();
   const stripe = stripeCustomers();
   const stripeLog = stripeEvents();
+  const shopifyAdmin = shopifyAdminOrders();
 
   const server = http.createServer((req, res) => {
     let body = "";
@@ -60,6 +65,10 @@ export async function startFakeDownstream({ port = 0 } = {}) {
       if (stripeLog.handles(req.method, url.pathname) && (!scripted || plan.commit)) {
         const { commit, ...spoiled } = plan;
         plan = { ...stripeLog.answer(url.searchParams, req.headers), ...(scripted ? spoiled : {}) };
+      }
+      if (shopifyAdmin.handles(req.method, url.pathname) && (!scripted || plan.commit)) {
+        const { commit, ...spoiled } = plan;
+        plan = { ...shopifyAdmin.answer(url, req.headers), ...(scripted ? spoiled : {}) };
       }
       const answer = () => {
         if (plan.drop) {
@@ -109,6 +118,8 @@ export async function startFakeDownstream({ port = 0 } = {}) {
     /** Stripe's event log behind `GET /v1/events`: `add(event)` appends an event object (as a
      * webhook would carry it), `events()` lists them, `clear()`. See stripeEvents. */
     stripeEvents: stripeLog,
+    /** Shopify's Admin API orders per shop (see fake-shopify-admin.mjs). */
+    shopifyAdmin,
     /** Play these responses (objects, or functions of the call), in order, for the next calls to `path`. */
     script(path, responses) {
       scripts.set(path, [...responses]);
@@ -126,6 +137,7 @@ export async function startFakeDownstream({ port = 0 } = {}) {
       hubspot.reset();
       stripe.reset();
       stripeLog.clear();
+      shopifyAdmin.clear();
       calls.length = 0;
       scripts.clear();
       always.clear();

@@ -67,6 +67,8 @@ export function downstreamVars(base) {
     SENDGRID_API_BASE: base,
     STRIPE_API_BASE: base,
     SLACK_WEBHOOK_URL: `${base}/services/T000/B000/test`,
+    // Inert without SHOPIFY_ADMIN_TOKEN (the Shopify reconciliation's shops live under /shops).
+    SHOPIFY_ADMIN_API_BASE: `${base}/shops/{shop}`,
   };
 }
 

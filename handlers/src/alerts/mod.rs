@@ -3,14 +3,22 @@
 //! open circuit, a backfill that recovered events), how they change the stored alerts
 //! ([`state`]: one open alert per kind and key, fired and cleared), and when a notice about them
 //! may be sent and what it says ([`notify`]: at most one per alert per `ALERT_RENOTIFY_MINUTES`,
-//! a global cap per hour, failed sends retried with backoff). The shell (the cron's `alerts`
-//! module) reads metrics and tables into [`Observations`], applies the changes and sends notices.
+//! a global cap per hour, failed sends retried with backoff), each channel (Slack, an `http`
+//! destination: [`channel`]) on its own, and the JSON body an `http` destination receives
+//! ([`body`]). The shell (the cron's `alerts` module) reads metrics and tables into
+//! [`Observations`], applies the changes and sends notices.
 
+pub mod body;
+pub mod channel;
 pub mod notify;
 pub mod rules;
 pub mod sql;
 pub mod state;
 
+#[cfg(test)]
+mod channel_sql_tests;
+#[cfg(test)]
+mod channel_tests;
 #[cfg(test)]
 mod tests;
 
@@ -120,12 +128,45 @@ pub struct Observations {
     pub backfills: Vec<BackfillRun>,
 }
 
+/// The structured fields of an alert, for machines (the `http` body; stored as JSON in
+/// `alerts.facts`): which of them a kind sets is listed in docs/contract.md.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Facts {
+    pub provider: Option<String>,
+    pub destination: Option<String>,
+    /// The verification failure code (signature failures) or the step error code (dead steps).
+    pub reason: Option<String>,
+    /// Failures in the window, dead steps, or events a backfill recovered.
+    pub count: Option<u64>,
+    pub window_minutes: Option<u64>,
+    pub silent_minutes: Option<u64>,
+    pub quiet_minutes: Option<u64>,
+    /// When an open circuit may close (Unix ms).
+    pub open_until: Option<i64>,
+    pub backfill_run: Option<String>,
+}
+
+impl Facts {
+    /// The stored form (`alerts.facts`).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// Read the stored form; a missing or unreadable one (an alert fired before migration
+    /// 0013) is empty.
+    pub fn from_json(text: Option<&str>) -> Facts {
+        text.and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_default()
+    }
+}
+
 /// A condition that holds now: an alert of `kind` for `key` should be open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
     pub kind: AlertKind,
     pub key: String,
     pub detail: String,
+    pub facts: Facts,
 }
 
 /// A stored alert that has not cleared.

@@ -1,9 +1,11 @@
 //! When a notice about an alert may go out, and what it says. A notice is due when an alert
 //! fires or clears; it waits while the alert (its kind and key, across firings) had a notice in
 //! the last `renotify_minutes`, while the hour's global cap is spent, or after a failed send
-//! until its backoff passes. A waiting notice is never dropped: the next cron sends it.
+//! until its backoff passes. A waiting notice is never dropped: the next cron sends it. Each
+//! channel (Slack, the `http` destination) is decided on its own: its own last notice, its own
+//! hourly cap, its own failures.
 
-use super::AlertSettings;
+use super::{AlertSettings, Facts};
 
 /// What a notice announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +31,7 @@ impl NoticeState {
     }
 }
 
-/// A notice waiting to be sent, as stored on its alert.
+/// A notice waiting to be sent on one channel, as stored on its alert and that channel's row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingNotice {
     pub alert_id: i64,
@@ -38,11 +40,13 @@ pub struct PendingNotice {
     pub detail: String,
     pub state: NoticeState,
     pub fired_at_ms: i64,
-    /// Failed sends of this notice so far.
+    pub cleared_at_ms: Option<i64>,
+    pub facts: Facts,
+    /// Failed sends of this notice so far (on the channel deciding).
     pub attempts: u32,
     /// After a failed send: not before this time.
     pub next_try_at_ms: Option<i64>,
-    /// The last notice sent for this kind and key (any firing).
+    /// The last notice this channel sent for this kind and key (any firing).
     pub last_notified_at_ms: Option<i64>,
 }
 

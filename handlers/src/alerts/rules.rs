@@ -4,7 +4,7 @@
 //! dead steps, how many events a backfill recovered.
 
 use super::{
-    AlertKind, AlertSettings, Condition, Observations, OpenAlert, BACKFILL_WINDOW_MS,
+    AlertKind, AlertSettings, Condition, Facts, Observations, OpenAlert, BACKFILL_WINDOW_MS,
     SIGNATURE_WINDOW_MS,
 };
 
@@ -35,6 +35,13 @@ fn signature_failures(obs: &Observations, settings: &AlertSettings) -> Vec<Condi
                 "{} {} deliveries failed verification ({}) in {minutes} minutes: check the webhook secret",
                 f.count, f.provider, f.reason
             ),
+            facts: Facts {
+                provider: Some(f.provider.clone()),
+                reason: Some(f.reason.clone()),
+                count: Some(f.count),
+                window_minutes: Some(minutes as u64),
+                ..Facts::default()
+            },
         })
         .collect()
 }
@@ -66,6 +73,12 @@ fn silent_providers(
                     "{provider} has sent nothing for {} minutes (quiet period {minutes} minutes)",
                     silent_for / 60_000
                 ),
+                facts: Facts {
+                    provider: Some(provider.clone()),
+                    silent_minutes: Some((silent_for / 60_000) as u64),
+                    quiet_minutes: Some(*minutes),
+                    ..Facts::default()
+                },
             })
         })
         .collect()
@@ -79,6 +92,12 @@ fn dead_steps(obs: &Observations) -> Vec<Condition> {
             kind: AlertKind::DeadSteps,
             key: format!("{}:{}", d.destination, d.error),
             detail: format!("{} dead steps at {} ({})", d.count, d.destination, d.error),
+            facts: Facts {
+                destination: Some(d.destination.clone()),
+                reason: Some(d.error.clone()),
+                count: Some(d.count),
+                ..Facts::default()
+            },
         })
         .collect()
 }
@@ -94,6 +113,11 @@ fn open_circuits(obs: &Observations) -> Vec<Condition> {
                 "circuit to {destination} is open (calls paused for {} more seconds)",
                 (until - obs.now_ms + 999) / 1000
             ),
+            facts: Facts {
+                destination: Some(destination.clone()),
+                open_until: Some(*until),
+                ..Facts::default()
+            },
         })
         .collect()
 }
@@ -111,6 +135,12 @@ fn recovered_by_backfill(obs: &Observations) -> Vec<Condition> {
                 "a {} backfill recovered {} events the webhooks had lost",
                 r.provider, r.ingested
             ),
+            facts: Facts {
+                provider: Some(r.provider.clone()),
+                count: Some(r.ingested),
+                backfill_run: Some(r.id.clone()),
+                ..Facts::default()
+            },
         })
         .collect()
 }

@@ -2,14 +2,20 @@
 //! open alerts gives the changes to store: fire what is new, clear what no longer holds, update
 //! the detail of what still holds (no new notice for that).
 
-use super::{Condition, OpenAlert};
+use super::{Condition, Facts, OpenAlert};
 
 /// One change to the `alerts` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     Fire(Condition),
-    Clear { id: i64 },
-    Update { id: i64, detail: String },
+    Clear {
+        id: i64,
+    },
+    Update {
+        id: i64,
+        detail: String,
+        facts: Facts,
+    },
 }
 
 pub fn reconcile(open: &[OpenAlert], holding: &[Condition]) -> Vec<Change> {
@@ -23,6 +29,7 @@ pub fn reconcile(open: &[OpenAlert], holding: &[Condition]) -> Vec<Change> {
             Some(c) if c.detail != alert.detail => changes.push(Change::Update {
                 id: alert.id,
                 detail: c.detail.clone(),
+                facts: c.facts.clone(),
             }),
             Some(_) => {}
         }

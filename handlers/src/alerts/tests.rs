@@ -179,7 +179,8 @@ fn one_open_alert_per_kind_and_key_fired_updated_and_cleared() {
         reconcile(std::slice::from_ref(&open), &more),
         vec![Change::Update {
             id: 9,
-            detail: more[0].detail.clone()
+            detail: more[0].detail.clone(),
+            facts: more[0].facts.clone(),
         }]
     );
     assert_eq!(reconcile(&[open], &[]), vec![Change::Clear { id: 9 }]);
@@ -193,6 +194,8 @@ fn notice(last_notified: Option<i64>) -> PendingNotice {
         detail: "3 dead steps at hubspot (http_400)".into(),
         state: NoticeState::Fired,
         fired_at_ms: NOW,
+        cleared_at_ms: None,
+        facts: Facts::default(),
         attempts: 0,
         next_try_at_ms: None,
         last_notified_at_ms: last_notified,
@@ -257,8 +260,11 @@ fn open_count(db: &Connection) -> i64 {
 fn sql_fires_once_while_open_clears_and_fires_again() {
     let db = crate::lifecycle::sql_tests::database();
     let fire = |now: i64| {
-        db.execute(sql::FIRE, params!["dead_steps", "hubspot:x", "d", now])
-            .unwrap()
+        db.execute(
+            sql::FIRE,
+            params!["dead_steps", "hubspot:x", "d", now, "{}"],
+        )
+        .unwrap()
     };
     assert_eq!(fire(NOW), 1);
     assert_eq!(
@@ -281,39 +287,4 @@ fn sql_fires_once_while_open_clears_and_fires_again() {
     assert_eq!(notice, "cleared");
     assert_eq!(fire(NOW + 4 * MIN), 1, "a new firing after the clear");
     assert_eq!(open_count(&db), 1);
-}
-
-#[test]
-fn sql_records_a_sent_notice_only_if_it_was_still_due() {
-    let db = crate::lifecycle::sql_tests::database();
-    db.execute(sql::FIRE, params!["circuit_open", "hubspot", "d", NOW])
-        .unwrap();
-    db.execute(sql::NOTICE_FAILED, params![1, NOW + MIN, "http_500"])
-        .unwrap();
-    let sent = |state: &str| {
-        let tx = db.unchecked_transaction().unwrap();
-        tx.execute(sql::NOTICE_SENT, params![1, state, NOW + 2 * MIN])
-            .unwrap();
-        tx.execute(sql::LOG_NOTICE, params![1, state, NOW + 2 * MIN])
-            .unwrap();
-        tx.commit().unwrap();
-    };
-    sent("cleared");
-    let logged: i64 = db
-        .query_row(sql::SENT_SINCE, params![NOW], |r| r.get(0))
-        .unwrap();
-    assert_eq!(logged, 0, "the notice due was `fired`: nothing recorded");
-    sent("fired");
-    let logged: i64 = db
-        .query_row(sql::SENT_SINCE, params![NOW], |r| r.get(0))
-        .unwrap();
-    assert_eq!(logged, 1);
-    let row: (Option<String>, i64, Option<i64>) = db
-        .query_row(
-            "SELECT notice, notice_attempts, last_notified_at FROM alerts WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
-    assert_eq!(row, (None, 0, Some(NOW + 2 * MIN)));
 }

@@ -10,6 +10,7 @@
 pub mod page;
 pub mod plan;
 pub mod request;
+pub mod shopify;
 
 use crate::retry::{RetryPolicy, QUEUE_MAX_DELAY_SECS};
 

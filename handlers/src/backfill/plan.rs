@@ -77,11 +77,13 @@ impl Cursor {
     }
 
     /// The inverse of [`Cursor::encode`]; `None` for anything else. An id is Stripe's
-    /// `evt_…`: letters, digits and underscores only.
+    /// `evt_…`: letters, digits and underscores only; the Shopify reconciliation keeps a
+    /// `page_info` here, which may also hold `-` and be longer.
     pub fn decode(text: &str) -> Option<Cursor> {
         let (chunk, id) = text.split_once(':')?;
         let chunk = chunk.parse().ok()?;
-        if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') || id.len() > 255 {
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+        if !id.bytes().all(allowed) || id.len() > 1024 {
             return None;
         }
         Some(Cursor {

@@ -1,6 +1,7 @@
 //! The alert and metrics settings: thresholds and quiet periods ([`AlertSettings`]), where
 //! notices go (`ALERT_SLACK_WEBHOOK_URL`; deliberately no fallback to `SLACK_WEBHOOK_URL`, which
-//! is a business channel for order notices, not an operations channel), and how long minute
+//! is a business channel for order notices, not an operations channel; and `ALERT_DESTINATION`,
+//! the name of an `http` destination stored through the admin API), and how long minute
 //! buckets are kept.
 
 use std::collections::BTreeMap;
@@ -23,6 +24,12 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
     /// The Slack incoming webhook alerts are posted to, if set.
     pub fn alert_slack_url(&self) -> Option<String> {
         self.text(table::ALERT_SLACK_WEBHOOK_URL)
+    }
+
+    /// The name of the `http` destination alerts are posted to, if set (whether it exists, is
+    /// paused or is `http` at all is D1's to say: see `alerts::channel`).
+    pub fn alert_destination(&self) -> Option<String> {
+        self.text(table::ALERT_DESTINATION)
     }
 
     /// `METRICS_RETENTION_DAYS` (at least one day).
@@ -96,5 +103,24 @@ mod tests {
             Some("https://hooks.slack.com/x")
         );
         assert_eq!(config.metrics_retention_days().unwrap(), 7);
+        assert_eq!(config.alert_destination(), None);
+        let health = config.health();
+        assert_eq!(
+            health["alert_channels"],
+            serde_json::json!({ "slack": "enabled", "http": "disabled" })
+        );
+    }
+
+    #[test]
+    fn alert_destination_names_an_http_destination() {
+        let config = Config::new(
+            |name: &str| (name == "ALERT_DESTINATION").then(|| " ops-alerts ".into()),
+            60_000,
+        );
+        assert_eq!(config.alert_destination().as_deref(), Some("ops-alerts"));
+        assert_eq!(
+            config.health()["alert_channels"],
+            serde_json::json!({ "slack": "disabled", "http": { "destination": "ops-alerts" } })
+        );
     }
 }

@@ -73,10 +73,33 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
                 self.log_level().as_str()
             }
         };
+        let shopify_backfill = match self.shopify_backfill() {
+            Ok(None) => json!("disabled"),
+            Ok(Some(settings)) => {
+                let shops: Map<String, Value> = settings
+                    .shops
+                    .iter()
+                    .map(|s| (s.state_key(), json!("enabled")))
+                    .collect();
+                Value::Object(shops)
+            }
+            Err(e) => {
+                problems.push(json!({ "affects": "shopify_backfill", "setting": e.setting }));
+                json!("misconfigured")
+            }
+        };
+        let alert_channels = json!({
+            "slack": if self.alert_slack_url().is_some() { "enabled" } else { "disabled" },
+            // Whether the named destination exists, is paused or is `http` is D1's to say: the
+            // admin alert list shows its state (`alert_channels.http.state`).
+            "http": self.alert_destination().map_or(json!("disabled"), |name| json!({ "destination": name })),
+        });
         json!({
             "status": "ok",
             "backfill": backfill,
             "log_level": log_level,
+            "shopify_backfill": shopify_backfill,
+            "alert_channels": alert_channels,
             "providers": providers,
             "sources": sources,
             "destinations": destinations,

@@ -13,12 +13,14 @@ mod downstream;
 mod health;
 mod ingest;
 mod parse;
+mod shopify_backfill;
 pub mod table;
 
 pub use backfill::BackfillSettings;
 pub use consumer::ConsumerSettings;
 pub use ingest::{IngestSettings, ProviderConfig};
 pub use parse::{flag, number, secret_list, ConfigError};
+pub use shopify_backfill::{valid_shop_domain, ShopifyBackfillSettings};
 
 use crate::downstream::DownstreamSettings;
 use crate::retention::retention_days;
@@ -94,6 +96,7 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
             .collect();
         table::secret_names()
             .filter_map(|name| self.raw(name))
+            .chain(self.shopify_source_tokens())
             .chain(
                 source_settings
                     .iter()

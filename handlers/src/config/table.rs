@@ -91,6 +91,7 @@ pub const SENDGRID_TEMPLATE_CANCELLATION: &str = "SENDGRID_TEMPLATE_CANCELLATION
 pub const SENDGRID_TEMPLATE_DUNNING: &str = "SENDGRID_TEMPLATE_DUNNING";
 pub const HUBSPOT_APP_ID: &str = "HUBSPOT_APP_ID";
 pub const ALERT_SLACK_WEBHOOK_URL: &str = "ALERT_SLACK_WEBHOOK_URL";
+pub const ALERT_DESTINATION: &str = "ALERT_DESTINATION";
 pub const ALERT_SIGNATURE_FAILURES: &str = "ALERT_SIGNATURE_FAILURES";
 pub const ALERT_QUIET_MINUTES: &str = "ALERT_QUIET_MINUTES";
 pub const ALERT_RENOTIFY_MINUTES: &str = "ALERT_RENOTIFY_MINUTES";
@@ -99,12 +100,15 @@ pub const METRICS_RETENTION_DAYS: &str = "METRICS_RETENTION_DAYS";
 pub const BACKFILL_INTERVAL_MINUTES: &str = "BACKFILL_INTERVAL_MINUTES";
 pub const BACKFILL_MAX_PAGES: &str = "BACKFILL_MAX_PAGES";
 pub const WEBHOOK_SOURCES: &str = "WEBHOOK_SOURCES";
+pub const SHOPIFY_ADMIN_TOKEN: &str = "SHOPIFY_ADMIN_TOKEN";
+pub const SHOPIFY_SHOP_DOMAIN: &str = "SHOPIFY_SHOP_DOMAIN";
+pub const SHOPIFY_ADMIN_API_BASE: &str = "SHOPIFY_ADMIN_API_BASE";
 
 use Kind::{PublicKey, Secret, Var};
 use Rule::{Flag, Json, Level, Number, PublicKeys, SecretList, SourceList, Text, Url};
 
 /// Every setting, secrets first.
-pub const SETTINGS: [Setting; 39] = [
+pub const SETTINGS: [Setting; 43] = [
     setting(STRIPE_WEBHOOK_SECRETS, Secret, SecretList, ""),
     setting(SENDGRID_WEBHOOK_PUBLIC_KEYS, PublicKey, PublicKeys, ""),
     setting(HUBSPOT_CLIENT_SECRETS, Secret, SecretList, ""),
@@ -115,6 +119,7 @@ pub const SETTINGS: [Setting; 39] = [
     setting(STRIPE_API_KEY, Secret, Text, ""),
     setting(SLACK_WEBHOOK_URL, Secret, Url, ""),
     setting(ALERT_SLACK_WEBHOOK_URL, Secret, Url, ""),
+    setting(SHOPIFY_ADMIN_TOKEN, Secret, Text, ""),
     setting(SIGNATURE_TOLERANCE_SECONDS, Var, Number, "300"),
     setting(MAX_BODY_BYTES, Var, Number, "1048576"),
     setting(DEDUPE_HINT_TTL_SECONDS, Var, Number, "259200"),
@@ -136,6 +141,7 @@ pub const SETTINGS: [Setting; 39] = [
     setting(SENDGRID_TEMPLATE_CANCELLATION, Var, Text, ""),
     setting(SENDGRID_TEMPLATE_DUNNING, Var, Text, ""),
     setting(HUBSPOT_APP_ID, Var, Text, ""),
+    setting(ALERT_DESTINATION, Var, Text, ""),
     setting(ALERT_SIGNATURE_FAILURES, Var, Number, "5"),
     setting(ALERT_QUIET_MINUTES, Var, Json, ""),
     setting(ALERT_RENOTIFY_MINUTES, Var, Number, "30"),
@@ -144,6 +150,8 @@ pub const SETTINGS: [Setting; 39] = [
     setting(BACKFILL_INTERVAL_MINUTES, Var, Number, "15"),
     setting(BACKFILL_MAX_PAGES, Var, Number, "5"),
     setting(WEBHOOK_SOURCES, Var, SourceList, ""),
+    setting(SHOPIFY_SHOP_DOMAIN, Var, Text, ""),
+    setting(SHOPIFY_ADMIN_API_BASE, Var, Text, ""),
 ];
 
 /// The setting called `name`, if edgehooks reads one.

@@ -372,6 +372,7 @@ mod tests {
             payload: r#"{"data":{"object":{"id":"sub_1","customer":"cus_1"}}}"#.into(),
             content_key: None,
             source: None,
+            version_key: None,
         };
         assert_eq!(
             planned_entity(

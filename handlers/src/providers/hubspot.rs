@@ -300,6 +300,7 @@ fn parse_event(element: &str) -> Result<ParsedEvent, ParseError> {
         payload: element.to_string(),
         content_key: None,
         source: None,
+        version_key: None,
     })
 }
 

@@ -243,6 +243,7 @@ pub fn parse_batch(req: &InboundRequest) -> Result<Batch, ParseError> {
             payload: element.to_string(),
             content_key: None,
             source: None,
+            version_key: None,
         });
     }
     Ok(batch)

@@ -130,7 +130,7 @@ pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
     let event_type = required_header(req, TOPIC_HEADER)?.to_string();
     let account = required_header(req, SHOP_DOMAIN_HEADER)?.to_string();
     let text = std::str::from_utf8(req.body).map_err(|_| ParseError::InvalidJson)?;
-    let object = read_event(text, TIME_FIELDS, "a JSON object")?;
+    let object = read_event(text, READ_FIELDS, "a JSON object")?;
     check_topic_payload(&event_type, &account, text)?;
     let occurred_at_ms = TIME_FIELDS
         .iter()
@@ -141,6 +141,7 @@ pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
                 .and_then(rfc3339_to_unix_ms)
         })
         .or_else(|| req.header(TRIGGERED_AT_HEADER).and_then(rfc3339_to_unix_ms));
+    let version_key = order_version_key(&event_type, &account, &object);
     Ok(vec![ParsedEvent {
         dedupe_key,
         event_type,
@@ -149,6 +150,7 @@ pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
         payload: text.to_string(),
         content_key: Some(content_key(req.body)),
         source: None,
+        version_key,
     }])
 }
 
@@ -220,6 +222,30 @@ fn require(present: bool, field: &'static str) -> Result<(), ParseError> {
 
 /// The body fields that date an event, in order of preference.
 const TIME_FIELDS: &[&str] = &["updated_at", "created_at"];
+/// The top-level fields parsing reads: the times, and an order's `id`.
+const READ_FIELDS: &[&str] = &["updated_at", "created_at", "id"];
+
+/// An `orders/*` event's version key (its shop, order `id` and `updated_at`), `None` for other
+/// topics or a body without both.
+fn order_version_key(
+    topic: &str,
+    shop: &str,
+    object: &super::top_level_fields::Fields,
+) -> Option<String> {
+    if !topic.starts_with("orders/") {
+        return None;
+    }
+    let id = object.get("id").and_then(|f| {
+        f.as_u64()
+            .map(|n| n.to_string())
+            .or_else(|| f.non_empty_str())
+    })?;
+    let updated_at_ms = object
+        .get("updated_at")
+        .and_then(Field::as_str)
+        .and_then(rfc3339_to_unix_ms)?;
+    crate::backfill::shopify::version::version_key(shop, &id, updated_at_ms, topic)
+}
 
 /// Who a privacy-compliance payload is about: the shop (`shop/redact`) or one of its customers
 /// (`customers/redact`, `customers/data_request`).

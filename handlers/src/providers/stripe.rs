@@ -130,6 +130,7 @@ pub fn parse(req: &InboundRequest) -> Result<Vec<ParsedEvent>, ParseError> {
         payload: text.to_string(),
         content_key: None,
         source: None,
+        version_key: None,
     }])
 }
 

@@ -1,0 +1,211 @@
+//! The alert channels' SQL against the migrations: Slack and `http` deliver, fail, are held and
+//! rate-limited independently; the alert's notice settles once every configured channel has it;
+//! migration 0013 carries the Slack state over.
+
+use rusqlite::{params, Connection};
+
+use super::sql;
+
+const NOW: i64 = 1_700_000_000_000;
+const MIN: i64 = 60_000;
+
+fn pending(db: &Connection, channel: &str) -> Vec<(i64, String, i64, Option<i64>)> {
+    let mut statement = db.prepare(sql::PENDING_NOTICES).unwrap();
+    let rows = statement
+        .query_map(params![channel], |r| {
+            Ok((
+                r.get("id")?,
+                r.get("notice")?,
+                r.get("notice_attempts")?,
+                r.get("last_notified_at")?,
+            ))
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+fn sent(db: &Connection, channel: &str, state: &str, at: i64) -> usize {
+    let tx = db.unchecked_transaction().unwrap();
+    let n = tx
+        .execute(sql::NOTICE_SENT, params![1, channel, state, at])
+        .unwrap();
+    tx.execute(sql::LOG_NOTICE, params![1, channel, state, at])
+        .unwrap();
+    tx.commit().unwrap();
+    n
+}
+
+fn notice_of(db: &Connection) -> Option<String> {
+    db.query_row("SELECT notice FROM alerts WHERE id = 1", [], |r| r.get(0))
+        .unwrap()
+}
+
+fn count_sent(db: &Connection, channel: &str) -> i64 {
+    db.query_row(sql::SENT_SINCE, params![NOW, channel], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn sql_channels_deliver_fail_and_settle_independently() {
+    let db = crate::lifecycle::sql_tests::database();
+    db.execute(
+        sql::FIRE,
+        params![
+            "circuit_open",
+            "hubspot",
+            "d",
+            NOW,
+            r#"{"destination":"hubspot"}"#
+        ],
+    )
+    .unwrap();
+    assert_eq!(pending(&db, "slack").len(), 1);
+    assert_eq!(pending(&db, "http").len(), 1);
+
+    db.execute(
+        sql::NOTICE_FAILED,
+        params![1, "http", NOW + MIN, "http_500"],
+    )
+    .unwrap();
+    db.execute(
+        sql::NOTICE_FAILED,
+        params![1, "http", NOW + MIN, "http_502"],
+    )
+    .unwrap();
+    assert_eq!(sent(&db, "slack", "fired", NOW), 1);
+    assert!(pending(&db, "slack").is_empty(), "slack has it");
+    assert_eq!(
+        pending(&db, "http"),
+        vec![(1, "fired".into(), 2, None)],
+        "http keeps its own failures and is still due"
+    );
+    db.execute(sql::SETTLE_NOTICES, params![1, 1]).unwrap();
+    assert_eq!(
+        notice_of(&db).as_deref(),
+        Some("fired"),
+        "not settled until http has it"
+    );
+    db.execute(sql::SETTLE_NOTICES, params![1, 0]).unwrap();
+    assert_eq!(
+        notice_of(&db),
+        None,
+        "with Slack alone configured, Slack settles it"
+    );
+    db.execute("UPDATE alerts SET notice = 'fired'", [])
+        .unwrap();
+
+    db.execute(sql::FIRE, params!["dead_steps", "x:y", "d", NOW, "{}"])
+        .unwrap();
+    let held = db
+        .execute(
+            sql::HOLD_PENDING,
+            params!["http", "alert_destination_paused"],
+        )
+        .unwrap();
+    assert_eq!(held, 2, "every notice due on http");
+    let rows: Vec<(i64, i64, String)> = db
+        .prepare("SELECT alert_id, attempts, error FROM alert_deliveries WHERE channel = 'http' ORDER BY alert_id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (1, 2, "alert_destination_paused".into()),
+            (2, 0, "alert_destination_paused".into())
+        ],
+        "held: no attempt counted"
+    );
+    let slack_held = db
+        .execute(sql::HOLD_PENDING, params!["slack", "x"])
+        .unwrap();
+    assert_eq!(slack_held, 1, "not a notice the channel already delivered");
+    db.execute(
+        "DELETE FROM alert_deliveries WHERE alert_id = 2 OR error = 'x'",
+        [],
+    )
+    .unwrap();
+    db.execute("DELETE FROM alerts WHERE id = 2", []).unwrap();
+
+    assert_eq!(sent(&db, "http", "fired", NOW + 2 * MIN), 1);
+    assert_eq!((count_sent(&db, "slack"), count_sent(&db, "http")), (1, 1));
+    db.execute(sql::SETTLE_NOTICES, params![1, 1]).unwrap();
+    assert_eq!(notice_of(&db), None, "every configured channel has it");
+    db.execute(sql::SETTLE_NOTICES, params![0, 0]).unwrap();
+
+    db.execute(sql::CLEAR, params![1, NOW + 5 * MIN]).unwrap();
+    let due = pending(&db, "slack");
+    assert_eq!(
+        due,
+        vec![(1, "cleared".into(), 0, Some(NOW))],
+        "each channel's rate limit reads its own last notice"
+    );
+    assert_eq!(pending(&db, "http")[0].3, Some(NOW + 2 * MIN));
+    assert_eq!(
+        sent(&db, "slack", "fired", NOW + 6 * MIN),
+        0,
+        "a stale notice is not recorded"
+    );
+    assert_eq!(count_sent(&db, "slack"), 1);
+}
+
+#[test]
+fn sql_nothing_settles_without_a_channel() {
+    let db = crate::lifecycle::sql_tests::database();
+    db.execute(sql::FIRE, params!["dead_steps", "x:y", "d", NOW, "{}"])
+        .unwrap();
+    assert_eq!(db.execute(sql::SETTLE_NOTICES, params![0, 0]).unwrap(), 0);
+    assert_eq!(notice_of(&db).as_deref(), Some("fired"));
+}
+
+/// Migrations before 0013, then an alert history as 0011 kept it, then 0013.
+#[test]
+fn migration_0013_carries_the_slack_state_over() {
+    let db = Connection::open_in_memory().unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    files.sort();
+    let (before, after): (Vec<_>, Vec<_>) = files
+        .into_iter()
+        .partition(|p| p.file_name().unwrap().to_string_lossy().as_ref() < "0013");
+    for file in before {
+        db.execute_batch(&std::fs::read_to_string(file).unwrap())
+            .unwrap();
+    }
+    db.execute_batch(
+        "INSERT INTO alerts (id, kind, key, detail, fired_at, cleared_at, last_notified_at, notice, \
+         notice_attempts, notice_next_at, notice_error) VALUES \
+         (1, 'dead_steps', 'a', 'd', 1, 5, 6, NULL, 0, NULL, NULL), \
+         (2, 'dead_steps', 'b', 'd', 1, 5, 2, 'cleared', 1, 9, 'http_500'), \
+         (3, 'dead_steps', 'c', 'd', 1, NULL, NULL, 'fired', 2, 9, 'http_502'), \
+         (4, 'dead_steps', 'e', 'd', 1, NULL, NULL, 'fired', 0, NULL, NULL);",
+    )
+    .unwrap();
+    for file in after {
+        db.execute_batch(&std::fs::read_to_string(file).unwrap())
+            .unwrap();
+    }
+    let rows: Vec<(i64, Option<String>, i64, Option<String>)> = db
+        .prepare("SELECT alert_id, sent, attempts, error FROM alert_deliveries WHERE channel = 'slack' ORDER BY alert_id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (1, Some("cleared".into()), 0, None),
+            (2, Some("fired".into()), 1, Some("http_500".into())),
+            (3, None, 2, Some("http_502".into())),
+        ]
+    );
+    let due: Vec<i64> = pending(&db, "slack").into_iter().map(|r| r.0).collect();
+    assert_eq!(due, vec![2, 3, 4], "what was due on Slack still is");
+}

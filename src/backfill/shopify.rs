@@ -1,0 +1,276 @@
+//! The Shopify reconciliation's shell: for each shop with an Admin API token, fetch pages of
+//! `GET /admin/api/<version>/orders.json` as the core plans them
+//! (`edgehooks_handlers::backfill::shopify`), drop the listed versions already covered by a
+//! stored order event of that shop and order (the version rule, one query per page), store the
+//! rest through ingest's own insert (`orders/updated`, origin `backfill`, the shop's source,
+//! planned by the Shopify routes and connections) and record the run. The schedule, checkpoint,
+//! backoff and cursor are the Stripe backfill's (`backfill_state` / `backfill_runs` keyed
+//! `shopify` or `shopify:<source>`); pages pass the shop's own budget and circuit first.
+
+use edgehooks_handlers::backfill::plan::Cursor;
+use edgehooks_handlers::backfill::shopify::page::{parse_orders_page, OrdersPage};
+use edgehooks_handlers::backfill::shopify::version::{at_or_after, STORED_AT_OR_AFTER};
+use edgehooks_handlers::backfill::shopify::{
+    admin_api_limits, failure_code, health_name, ShopAccess,
+};
+use edgehooks_handlers::backfill::{after_run, initial_state, since_for_run, tick, RunEnd, Tick};
+use edgehooks_handlers::config::ShopifyBackfillSettings;
+use edgehooks_handlers::downstream::HttpRequestSpec;
+use edgehooks_handlers::ids;
+use edgehooks_handlers::retry::{parse_retry_after, RetryPolicy};
+use edgehooks_handlers::webhook::{ParsedEvent, Provider};
+use serde::Deserialize;
+use worker::{D1Database, Env};
+
+use super::{circuit, now_ms, record_as, stop_reason, Progress, Stop, PAGE_BODY_LIMIT};
+use crate::config::config;
+use crate::db::{self, PlannedEvent};
+use crate::dispatch::send_steps;
+use crate::downstream::call_reading;
+use crate::ingest::facts;
+use crate::log;
+
+/// How long one page may take.
+const PAGE_TIMEOUT_MS: u64 = 20_000;
+
+/// Fetch and read one page, through the shop's gate.
+async fn fetch_page(db: &D1Database, access: &ShopAccess, url: String) -> Result<OrdersPage, Stop> {
+    let limits = admin_api_limits(PAGE_TIMEOUT_MS);
+    let (name, holder) = (
+        health_name(&access.shop),
+        format!("backfill:{}", access.state_key()),
+    );
+    let probing = circuit::pass_as(db, &name, &holder, limits, now_ms())
+        .await
+        .map_err(|wait| Stop::waiting(wait.reason.into(), wait.secs))?;
+    let spec = HttpRequestSpec {
+        method: "GET",
+        url,
+        headers: vec![
+            ("X-Shopify-Access-Token".into(), access.token.clone()),
+            ("Accept".into(), "application/json".into()),
+        ],
+        body: String::new(),
+    };
+    let outcome = call_reading(&spec, PAGE_TIMEOUT_MS, PAGE_BODY_LIMIT).await;
+    circuit::record_as(
+        db,
+        &name,
+        &holder,
+        limits,
+        outcome.status,
+        probing,
+        now_ms(),
+    )
+    .await;
+    match (outcome.status, outcome.body) {
+        (Some(200..=299), Some(body)) => parse_orders_page(access, &body, outcome.link.as_deref())
+            .map_err(|code| Stop::failed(code.into())),
+        (status, _) => Err(Stop {
+            error: failure_code(status),
+            retry_after_secs: outcome
+                .retry_after
+                .as_deref()
+                .and_then(|v| parse_retry_after(v, now_ms() / 1000)),
+            waiting: false,
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+struct Covered {
+    idx: i64,
+}
+
+/// The listed versions not covered by a stored order event (same shop and order, `updated_at`
+/// at or after).
+async fn missing<'a>(
+    db: &D1Database,
+    access: &ShopAccess,
+    events: &'a [ParsedEvent],
+) -> worker::Result<Vec<&'a ParsedEvent>> {
+    let ranges: Vec<Option<(String, String)>> = events
+        .iter()
+        .map(|e| {
+            let id = order_id_of(e)?;
+            at_or_after(
+                access.source.as_deref(),
+                &access.shop,
+                &id,
+                e.occurred_at_ms?,
+            )
+        })
+        .collect();
+    let listed: Vec<&(String, String)> = ranges.iter().flatten().collect();
+    let json = serde_json::to_string(&listed).unwrap_or_else(|_| "[]".into());
+    let covered: Vec<Covered> = db::statement(db, STORED_AT_OR_AFTER, &[json.into()])?
+        .all()
+        .await?
+        .results()?;
+    let covered_ranges: Vec<&(String, String)> = covered
+        .iter()
+        .filter_map(|c| listed.get(usize::try_from(c.idx).ok()?).copied())
+        .collect();
+    Ok(events
+        .iter()
+        .zip(&ranges)
+        .filter(|(_, range)| range.as_ref().is_some_and(|r| !covered_ranges.contains(&r)))
+        .map(|(e, _)| e)
+        .collect())
+}
+
+/// The order id inside a reconciled event's version key (`…order:<shop>:<id>:<ms>:<topic>`).
+fn order_id_of(event: &ParsedEvent) -> Option<String> {
+    let key = event.version_key.as_deref()?;
+    let mut parts = key.rsplitn(4, ':');
+    let (_topic, _ms, id) = (parts.next()?, parts.next()?, parts.next()?);
+    Some(id.to_string())
+}
+
+/// Store the missing versions as ingest does and send their steps; how many were new.
+async fn ingest(
+    env: &Env,
+    db: &D1Database,
+    settings: &ShopifyBackfillSettings,
+    access: &ShopAccess,
+    events: &[&ParsedEvent],
+) -> worker::Result<i64> {
+    let routing = crate::routing::current(db).await?;
+    let planned: Vec<PlannedEvent> = events
+        .iter()
+        .map(|event| PlannedEvent {
+            id: ids::event_id(Provider::Shopify, &event.dedupe_key),
+            event,
+            steps: routing.plan(&settings.routes, &facts(Provider::Shopify, event)),
+        })
+        .collect();
+    let source = access.source.as_deref();
+    let inserted = db::insert_backfilled(db, Provider::Shopify, source, now_ms(), &planned).await?;
+    let step_ids: Vec<String> = planned
+        .iter()
+        .zip(&inserted)
+        .filter(|(_, is_new)| **is_new)
+        .flat_map(|(plan, _)| plan.step_ids())
+        .collect();
+    if !step_ids.is_empty() {
+        send_steps(env, db, &step_ids).await;
+    }
+    Ok(inserted.iter().filter(|n| **n).count() as i64)
+}
+
+/// Fetch up to `max_pages` pages from `cursor` on and store (or, dry, count) what is missing.
+pub(super) async fn run_shop_pages(
+    env: &Env,
+    db: &D1Database,
+    settings: &ShopifyBackfillSettings,
+    access: &ShopAccess,
+    since: i64,
+    cursor: Cursor,
+    dry_run: bool,
+) -> Progress {
+    let mut progress = Progress {
+        cursor: Some(cursor),
+        ..Progress::default()
+    };
+    for _ in 0..settings.max_pages {
+        let Some(cursor) = progress.cursor.clone() else {
+            break;
+        };
+        let url = match &cursor.starting_after {
+            None => access.first_page_url(since),
+            Some(page_info) => access.next_page_url(page_info),
+        };
+        let page = match fetch_page(db, access, url).await {
+            Ok(page) => page,
+            Err(stop) => {
+                progress.stopped(stop);
+                break;
+            }
+        };
+        let stored = match missing(db, access, &page.events).await {
+            Ok(new) if dry_run => Ok(new.len() as i64),
+            Ok(new) => ingest(env, db, settings, access, &new).await,
+            Err(e) => Err(e),
+        };
+        let Ok(new) = stored.inspect_err(|e| log::error("d1_write_failed", &e.to_string())) else {
+            progress.stopped(Stop::failed("d1_unavailable".into()));
+            break;
+        };
+        let listed = page.events.len() as i64;
+        progress.listed += listed;
+        progress.new += new;
+        progress.duplicates += listed - new;
+        progress.newest = progress.newest.max(page.newest_updated());
+        progress.cursor = page.next_page_info.map(|info| Cursor {
+            chunk: 0,
+            starting_after: Some(info),
+        });
+    }
+    progress
+}
+
+/// The cron's part: for each shop, run (or continue) a reconciliation when it is due.
+pub async fn scheduled(env: &Env, db: &D1Database) {
+    let settings = match config(env).shopify_backfill() {
+        Ok(Some(settings)) => settings,
+        Ok(None) => return,
+        Err(e) => return log::error("misconfigured", &e.to_string()),
+    };
+    for access in &settings.shops {
+        scheduled_shop(env, db, &settings, access).await;
+    }
+}
+
+async fn scheduled_shop(
+    env: &Env,
+    db: &D1Database,
+    settings: &ShopifyBackfillSettings,
+    access: &ShopAccess,
+) {
+    let key = access.state_key();
+    let started = now_ms();
+    let state = match db::backfill_state(db, &key).await {
+        Ok(state) => state,
+        Err(e) => return log::error("d1_read_failed", &e.to_string()),
+    };
+    match tick(&state, started, settings.interval_secs) {
+        Tick::Wait => return,
+        Tick::Initialize => {
+            if let Err(e) = db::save_backfill_state(db, &key, &initial_state(started)).await {
+                log::error("d1_write_failed", &e.to_string());
+            }
+            return;
+        }
+        Tick::Run => {}
+    }
+    let (since, cursor, newest) = match &state.resume {
+        Some(r) => (r.since, r.cursor.clone(), r.newest),
+        None => (
+            since_for_run(state.checkpoint, started / 1000, settings.interval_secs),
+            Cursor::default(),
+            None,
+        ),
+    };
+    let progress = run_shop_pages(env, db, settings, access, since, cursor, false).await;
+    let policy = config(env)
+        .consumer()
+        .map_or(RetryPolicy::default(), |c| c.policy);
+    let end = RunEnd {
+        since,
+        cursor: progress.cursor.clone(),
+        newest: newest.max(progress.newest),
+        stop: stop_reason(&progress),
+    };
+    let next = after_run(
+        &state,
+        &end,
+        started,
+        now_ms(),
+        &policy,
+        js_sys::Math::random(),
+    );
+    if let Err(e) = db::save_backfill_state(db, &key, &next).await {
+        log::error("d1_write_failed", &e.to_string());
+    }
+    record_as(db, &key, "scheduled", false, started, since, &progress).await;
+}
