@@ -14,6 +14,7 @@
 //! Writes: `events` (stored and rejected deliveries), `steps` (insert, shared with replay),
 //! `rejections` (hourly tallies); `stripe_customers` through [`super::save_customer`].
 
+use edgehooks_handlers::backfill::shopify::version::other_origin_absent;
 use edgehooks_handlers::connections::plan::PlannedStep;
 use edgehooks_handlers::downstream::customers::learned_from_event;
 use edgehooks_handlers::downstream::planned_entity;
@@ -282,8 +283,10 @@ pub async fn insert_backfilled(
 
 /// One multi-row INSERT of events (at most `EVENTS_PER_STATEMENT`). `ON CONFLICT DO NOTHING`
 /// without a target skips a row that collides on any unique key: the id, `(provider,
-/// dedupe_key)`, `(provider, content_key)` or `(provider, version_key)` (a Shopify order
-/// version, see `backfill::shopify::version`); `RETURNING id` names the rows inserted.
+/// dedupe_key)` or `(provider, content_key)`; a Shopify order version the other origin
+/// (webhook or reconciliation) already stored is not inserted either (the core's
+/// `other_origin_absent`, see `backfill::shopify::version`). `RETURNING id` names the rows
+/// inserted.
 fn events_statement(
     db: &D1Database,
     stored: StoredAs<'_>,
@@ -292,7 +295,7 @@ fn events_statement(
     let mut sql = String::from(
         "INSERT INTO events (id, provider, dedupe_key, type, account, occurred_at, received_at, \
          status, key_index, payload, payload_bytes, content_key, origin, source, version_key) \
-         VALUES ",
+         SELECT * FROM (VALUES ",
     );
     let mut args = stored.shared_args();
     for (row, plan) in chunk.iter().enumerate() {
@@ -310,6 +313,9 @@ fn events_statement(
             opt_text(e.version_key.as_deref()),
         ]);
     }
+    // ?1 is the provider and ?4 the origin every row shares; column15 is the row's version key.
+    sql.push_str(") WHERE ");
+    sql.push_str(&other_origin_absent("?1", "column15", "?4"));
     sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
     statement(db, &sql, &args)
 }

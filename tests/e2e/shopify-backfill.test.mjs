@@ -3,7 +3,8 @@
 // a run stores each listed order version not already stored as `orders/updated` with origin
 // `backfill` and runs its steps; a version a webhook already stored (exactly, or older than a
 // stored one) is a duplicate; running twice, or the webhook of a reconciled version arriving
-// afterwards, gives one effect; a newer webhook still counts. Bounded runs answer a cursor and
+// afterwards, gives one effect; a newer webhook still counts, and so does a second webhook of
+// the same version (another change within the same second). Bounded runs answer a cursor and
 // resume; a 429 stops the run with its Retry-After; the cron initializes and runs when due; each
 // source reconciles its own shop; without a token it is disabled and /health says so.
 import { describe, test } from "node:test";
@@ -99,10 +100,15 @@ describe("admin reconciliation runs", () => {
     assert.deepEqual((await run(w, { since })).json, { listed: 5, ingested: 0, duplicates: 5 }, "a second run adds nothing");
     assert.deepEqual(await webhook(w, "orders/updated", o3), { status: "duplicate" },
       "the webhook of a reconciled version is a duplicate");
-    const newer = await webhook(w, "orders/updated", { ...o3, updated_at: shopifyTime(Date.parse(o3.updated_at) + 5_000) });
+    const newerVersion = { ...o3, updated_at: shopifyTime(Date.parse(o3.updated_at) + 5_000) };
+    const newer = await webhook(w, "orders/updated", newerVersion);
     assert.deepEqual(newer, { status: "accepted", events: 1, duplicates: 0 }, "a newer version is new");
+    // Another change within the same second of `updated_at`: another Shopify event (its own
+    // webhook id), so it is stored too; only the other origin's row of a version collides.
+    const sameSecond = await webhook(w, "orders/updated", { ...newerVersion, note: "changed again in the same second" });
+    assert.deepEqual(sameSecond, { status: "accepted", events: 1, duplicates: 0 }, "a second webhook of one version is kept");
     await waitForNoStepInFlight(w.worker);
-    assert.equal(w.fake.callsTo(SLACK).length, slackBefore + 4, "one effect per version");
+    assert.equal(w.fake.callsTo(SLACK).length, slackBefore + 5, "one effect per Shopify event");
 
     const runs = await w.worker.all("SELECT provider, origin, dry_run, listed, ingested, duplicates FROM backfill_runs ORDER BY id");
     assert.ok(runs.every((r) => r.provider === "shopify" && r.origin === "admin"), JSON.stringify(runs));

@@ -6,7 +6,7 @@
 use rusqlite::{params, Connection};
 
 use super::page::{order_event, parse_orders_page};
-use super::version::{at_or_after, version_key, STORED_AT_OR_AFTER};
+use super::version::{at_or_after, other_origin_absent, version_key, STORED_AT_OR_AFTER};
 use super::*;
 
 const SHOP: &str = "edge-test.myshopify.com";
@@ -120,14 +120,16 @@ fn version_keys_sort_by_time_within_one_order() {
     }
 }
 
-fn store(db: &Connection, id: &str, key: &str) -> usize {
-    db.execute(
+/// Store an order event the way ingest's INSERT does: only when no event of the other origin
+/// has its version key ([`other_origin_absent`]), and not on any unique-key collision.
+fn store(db: &Connection, id: &str, key: &str, origin: &str) -> usize {
+    let sql = format!(
         "INSERT INTO events (id, provider, dedupe_key, type, occurred_at, received_at, status, \
-         version_key) VALUES (?1, 'shopify', ?1, 'orders/updated', 0, 0, 'accepted', ?2) \
-         ON CONFLICT DO NOTHING",
-        params![id, key],
-    )
-    .unwrap()
+         version_key, origin) SELECT * FROM (VALUES (?1, 'shopify', ?1, 'orders/updated', 0, 0, \
+         'accepted', ?2, ?3)) WHERE {} ON CONFLICT DO NOTHING",
+        other_origin_absent("column2", "column8", "column9")
+    );
+    db.execute(&sql, params![id, key, origin]).unwrap()
 }
 
 fn covered(db: &Connection, ranges: &[(String, String)]) -> Vec<i64> {
@@ -146,27 +148,41 @@ fn covered(db: &Connection, ranges: &[(String, String)]) -> Vec<i64> {
 fn sql_one_event_per_exact_version_whichever_path_comes_first() {
     let db = crate::lifecycle::sql_tests::database();
     let updated = version_key(SHOP, "42", 1_000, "orders/updated").unwrap();
-    assert_eq!(store(&db, "webhook-evt-1", &updated), 1);
+    assert_eq!(store(&db, "webhook-evt-1", &updated, "webhook"), 1);
     assert_eq!(
-        store(&db, &updated, &updated),
+        store(&db, &updated, &updated, "backfill"),
         0,
         "the reconciliation's event of the same version is a duplicate"
     );
+    assert_eq!(
+        store(&db, "webhook-evt-2", &updated, "webhook"),
+        1,
+        "a second webhook of the same second is another Shopify event: stored"
+    );
     let paid = version_key(SHOP, "42", 1_000, "orders/paid").unwrap();
     assert_eq!(
-        store(&db, "webhook-evt-2", &paid),
+        store(&db, "webhook-evt-3", &paid, "webhook"),
         1,
         "another topic is another event"
     );
     let newer = version_key(SHOP, "42", 2_000, "orders/updated").unwrap();
-    assert_eq!(store(&db, &newer, &newer), 1);
+    assert_eq!(store(&db, &newer, &newer, "backfill"), 1);
     assert_eq!(
-        store(&db, "webhook-evt-3", &newer),
+        store(&db, "webhook-evt-4", &newer, "webhook"),
         0,
         "a webhook after the reconciliation stored its version is a duplicate"
     );
+    assert_eq!(
+        store(&db, &newer, &newer, "backfill"),
+        0,
+        "the reconciliation run twice collides on its dedupe key"
+    );
     let other_source = crate::sources::scoped_key(Some("store-a"), &updated);
-    assert_eq!(store(&db, "webhook-evt-4", &other_source), 1, "per source");
+    assert_eq!(
+        store(&db, "webhook-evt-5", &other_source, "backfill"),
+        1,
+        "per source"
+    );
     let none: usize = db
         .execute(
             "INSERT INTO events (id, provider, dedupe_key, type, occurred_at, received_at, status) \
@@ -185,11 +201,13 @@ fn sql_listed_versions_at_or_before_a_stored_one_are_covered() {
         &db,
         "w1",
         &version_key(SHOP, "42", 5_000, "orders/paid").unwrap(),
+        "webhook",
     );
     store(
         &db,
         "w2",
         &version_key(SHOP, "43", 1_000, "orders/updated").unwrap(),
+        "webhook",
     );
     let listed = [
         at_or_after(None, SHOP, "42", 5_000).unwrap(), // same time, other topic: covered

@@ -5,14 +5,28 @@
 //! scoped by source like the dedupe keys. Two rules follow:
 //! - **Exact version, one event.** The reconciliation stores a listed version as
 //!   `orders/updated` with that key (and as its dedupe key): a webhook `orders/updated` of the
-//!   same version, before, after or racing it, collides on the unique index inside the same
-//!   `INSERT … ON CONFLICT DO NOTHING` that stores events, so whichever comes second is a
-//!   duplicate. Running the reconciliation twice collides on the dedupe key.
+//!   same version, before, after or racing it, is not stored when an event of the *other*
+//!   origin already has that key ([`other_origin_absent`], the condition of the same
+//!   `INSERT … SELECT` that stores events; D1 runs one statement at a time, so the check and
+//!   the insert cannot be split by the other path), so whichever comes second is a duplicate.
+//!   Two webhooks of one version (`updated_at` has one-second resolution: two changes in the
+//!   same second) are two Shopify events with their own ids, and both are stored. Running the
+//!   reconciliation twice collides on the dedupe key.
 //! - **Older than stored, skipped.** A listed version is not stored when any order event of
 //!   the same shop and order with `updated_at` at or after it is ([`STORED_AT_OR_AFTER`], a
 //!   range over the key's prefix, one query per page). A newer version arriving between that
 //!   read and the insert only makes the listed one older: the step ordering (entity turns)
 //!   already skips older versions as `skipped_stale`.
+
+/// The condition an event row must meet to be stored, as SQL over the candidate row's columns
+/// named `provider`, `version` and `origin` (e.g. `column2`, `column15`, `column13` of a
+/// `VALUES` list): it has no version key, or no stored event of another origin has that key.
+pub fn other_origin_absent(provider: &str, version: &str, origin: &str) -> String {
+    format!(
+        "({version} IS NULL OR NOT EXISTS (SELECT 1 FROM events e WHERE e.provider = {provider} \
+         AND e.version_key = {version} AND e.origin <> {origin}))"
+    )
+}
 
 /// The prefix of every order version key.
 pub const PREFIX: &str = "order:";
