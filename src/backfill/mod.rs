@@ -256,15 +256,33 @@ pub async fn scheduled(env: &Env, db: &D1Database) {
         Ok(None) => return,
         Err(e) => return log::error("misconfigured", &e.to_string()),
     };
+    let run = |since, cursor| run_pages(env, db, &settings, since, cursor, false);
+    scheduled_run(env, db, PROVIDER, settings.interval_secs, run).await;
+}
+
+/// One cron tick of the reconciliation whose state is stored under `key` (`stripe`, `shopify`,
+/// `shopify:<source>`): set its checkpoint on the first tick, wait when the core says it is not
+/// due, or run (or continue) it through `run_pages` (from `since`, at a cursor), then store where
+/// it stands and record the run.
+async fn scheduled_run<F, Fut>(
+    env: &Env,
+    db: &D1Database,
+    key: &str,
+    interval_secs: u64,
+    run_pages: F,
+) where
+    F: FnOnce(i64, Cursor) -> Fut,
+    Fut: std::future::Future<Output = Progress>,
+{
     let started = now_ms();
-    let state = match db::backfill_state(db, PROVIDER).await {
+    let state = match db::backfill_state(db, key).await {
         Ok(state) => state,
         Err(e) => return log::error("d1_read_failed", &e.to_string()),
     };
-    match tick(&state, started, settings.interval_secs) {
+    match tick(&state, started, interval_secs) {
         Tick::Wait => return,
         Tick::Initialize => {
-            if let Err(e) = db::save_backfill_state(db, PROVIDER, &initial_state(started)).await {
+            if let Err(e) = db::save_backfill_state(db, key, &initial_state(started)).await {
                 log::error("d1_write_failed", &e.to_string());
             }
             return;
@@ -274,12 +292,12 @@ pub async fn scheduled(env: &Env, db: &D1Database) {
     let (since, cursor, newest) = match &state.resume {
         Some(r) => (r.since, r.cursor.clone(), r.newest),
         None => (
-            since_for_run(state.checkpoint, started / 1000, settings.interval_secs),
+            since_for_run(state.checkpoint, started / 1000, interval_secs),
             Cursor::default(),
             None,
         ),
     };
-    let progress = run_pages(env, db, &settings, since, cursor, false).await;
+    let progress = run_pages(since, cursor).await;
     let policy = config(env)
         .consumer()
         .map_or(RetryPolicy::default(), |c| c.policy);
@@ -297,10 +315,10 @@ pub async fn scheduled(env: &Env, db: &D1Database) {
         &policy,
         js_sys::Math::random(),
     );
-    if let Err(e) = db::save_backfill_state(db, PROVIDER, &next).await {
+    if let Err(e) = db::save_backfill_state(db, key, &next).await {
         log::error("d1_write_failed", &e.to_string());
     }
-    record(db, "scheduled", false, started, since, &progress).await;
+    record_as(db, key, "scheduled", false, started, since, &progress).await;
 }
 
 /// Record a Stripe run in `backfill_runs` (and log it).

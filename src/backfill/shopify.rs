@@ -13,16 +13,15 @@ use edgehooks_handlers::backfill::shopify::version::{at_or_after, STORED_AT_OR_A
 use edgehooks_handlers::backfill::shopify::{
     admin_api_limits, failure_code, health_name, ShopAccess,
 };
-use edgehooks_handlers::backfill::{after_run, initial_state, since_for_run, tick, RunEnd, Tick};
 use edgehooks_handlers::config::ShopifyBackfillSettings;
 use edgehooks_handlers::downstream::HttpRequestSpec;
 use edgehooks_handlers::ids;
-use edgehooks_handlers::retry::{parse_retry_after, RetryPolicy};
+use edgehooks_handlers::retry::parse_retry_after;
 use edgehooks_handlers::webhook::{ParsedEvent, Provider};
 use serde::Deserialize;
 use worker::{D1Database, Env};
 
-use super::{circuit, now_ms, record_as, stop_reason, Progress, Stop, PAGE_BODY_LIMIT};
+use super::{circuit, now_ms, scheduled_run, Progress, Stop, PAGE_BODY_LIMIT};
 use crate::config::config;
 use crate::db::{self, PlannedEvent};
 use crate::dispatch::send_steps;
@@ -228,49 +227,6 @@ async fn scheduled_shop(
     access: &ShopAccess,
 ) {
     let key = access.state_key();
-    let started = now_ms();
-    let state = match db::backfill_state(db, &key).await {
-        Ok(state) => state,
-        Err(e) => return log::error("d1_read_failed", &e.to_string()),
-    };
-    match tick(&state, started, settings.interval_secs) {
-        Tick::Wait => return,
-        Tick::Initialize => {
-            if let Err(e) = db::save_backfill_state(db, &key, &initial_state(started)).await {
-                log::error("d1_write_failed", &e.to_string());
-            }
-            return;
-        }
-        Tick::Run => {}
-    }
-    let (since, cursor, newest) = match &state.resume {
-        Some(r) => (r.since, r.cursor.clone(), r.newest),
-        None => (
-            since_for_run(state.checkpoint, started / 1000, settings.interval_secs),
-            Cursor::default(),
-            None,
-        ),
-    };
-    let progress = run_shop_pages(env, db, settings, access, since, cursor, false).await;
-    let policy = config(env)
-        .consumer()
-        .map_or(RetryPolicy::default(), |c| c.policy);
-    let end = RunEnd {
-        since,
-        cursor: progress.cursor.clone(),
-        newest: newest.max(progress.newest),
-        stop: stop_reason(&progress),
-    };
-    let next = after_run(
-        &state,
-        &end,
-        started,
-        now_ms(),
-        &policy,
-        js_sys::Math::random(),
-    );
-    if let Err(e) = db::save_backfill_state(db, &key, &next).await {
-        log::error("d1_write_failed", &e.to_string());
-    }
-    record_as(db, &key, "scheduled", false, started, since, &progress).await;
+    let run = |since, cursor| run_shop_pages(env, db, settings, access, since, cursor, false);
+    scheduled_run(env, db, &key, settings.interval_secs, run).await;
 }
