@@ -6,12 +6,11 @@
 // notice (and the other way round); a paused, unknown or non-http destination holds notices
 // with a code the alert list shows, without a crash. Time beyond the real clock is the cron's
 // scheduled time, never a sleep.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Webhook } from "standardwebhooks";
-import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
-import { downstreamVars, startWorker, TEST_SECRETS } from "../helpers/worker.mjs";
-import { worldOf } from "../helpers/world.mjs";
+import { TEST_SECRETS } from "../helpers/worker.mjs";
+import { alertWorld as sharedAlertWorld, cronAt } from "../helpers/alerts.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 
 const SLACK = "/services/T000/B000/alerts";
@@ -20,29 +19,8 @@ const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const AUTH = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` };
 const MIN = 60_000;
 
-/** A world whose alerts go to the fake's Slack path and to ALERT_DESTINATION; torn down after. */
-function alertWorld(vars = {}) {
-  const w = {};
-  before(async () => {
-    const fake = await startFakeDownstream();
-    const worker = await startWorker({
-      vars: {
-        ...downstreamVars(fake.url),
-        ALERT_SLACK_WEBHOOK_URL: `${fake.url}${SLACK}`,
-        ALERT_DESTINATION: DESTINATION,
-        ALERT_SIGNATURE_FAILURES: "1",
-        ...vars,
-      },
-    });
-    Object.assign(w, worldOf(worker, fake));
-  });
-  after(async () => w.dispose?.());
-  return w;
-}
-
-async function cronAt(w, ms = Date.now()) {
-  await (await w.worker.mf.getWorker()).scheduled({ cron: "* * * * *", scheduledTime: new Date(ms) });
-}
+/** A world whose alerts go to the fake's Slack path (and the defaults of this file). */
+const alertWorld = (vars = {}) => sharedAlertWorld(SLACK, { ALERT_DESTINATION: DESTINATION, ALERT_SIGNATURE_FAILURES: "1", ...vars });
 
 async function admin(w, method, path, body) {
   const res = await w.worker.mf.dispatchFetch(`http://localhost/admin/api/${path}`, {

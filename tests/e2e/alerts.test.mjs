@@ -4,11 +4,11 @@
 // failed Slack send stays pending, visible, and is retried after its backoff; the notice text
 // reaching the fake Slack. Time beyond the real clock is the cron's scheduled time (the alerts
 // judge "now" by it), never a sleep.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { startFakeDownstream, stripeFixtureEvent } from "../helpers/fake-downstream.mjs";
-import { downstreamVars, startWorker, TEST_SECRETS, waitFor, waitForNoStepInFlight } from "../helpers/worker.mjs";
-import { worldOf } from "../helpers/world.mjs";
+import { stripeFixtureEvent } from "../helpers/fake-downstream.mjs";
+import { TEST_SECRETS, waitFor, waitForNoStepInFlight } from "../helpers/worker.mjs";
+import { alertWorld as sharedAlertWorld, cronAt } from "../helpers/alerts.mjs";
 import { checkoutCompleted, signedDelivery } from "../helpers/stripe.mjs";
 import { shopifyOrder } from "../helpers/providers.mjs";
 import { MAIL, settled } from "../helpers/flows.mjs";
@@ -18,29 +18,8 @@ const AUTH = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` };
 const MIN = 60_000;
 const SENDGRID_ONLY = JSON.stringify({ stripe: { "checkout.session.completed": ["sendgrid.send"] } });
 
-/** A world whose alerts go to the fake's Slack path ALERTS; torn down after the describe. */
-function alertWorld(vars = {}) {
-  const w = {};
-  before(async () => {
-    const fake = await startFakeDownstream();
-    const worker = await startWorker({
-      vars: {
-        ...downstreamVars(fake.url),
-        ALERT_SLACK_WEBHOOK_URL: `${fake.url}${ALERTS}`,
-        RETRY_BASE_SECONDS: "0",
-        ...vars,
-      },
-    });
-    Object.assign(w, worldOf(worker, fake));
-  });
-  after(async () => w.dispose?.());
-  return w;
-}
-
-/** Run the cron as if it were `ms` (Unix ms; default now). */
-async function cronAt(w, ms = Date.now()) {
-  await (await w.worker.mf.getWorker()).scheduled({ cron: "* * * * *", scheduledTime: new Date(ms) });
-}
+/** A world whose alerts go to the fake's Slack path (and the defaults of this file). */
+const alertWorld = (vars = {}) => sharedAlertWorld(ALERTS, { RETRY_BASE_SECONDS: "0", ...vars });
 
 const texts = (w) => w.fake.callsTo(ALERTS).map((c) => JSON.parse(c.body).text);
 const alertsOf = (w, kind) => w.worker.all("SELECT * FROM alerts WHERE kind = ? ORDER BY id", kind);
