@@ -18,6 +18,7 @@ use edgehooks_handlers::downstream::HttpRequestSpec;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::limits::Limits;
 use edgehooks_handlers::retry::{parse_retry_after, RetryPolicy};
+use edgehooks_handlers::routes::RouteTable;
 use edgehooks_handlers::webhook::{ParsedEvent, Provider};
 use serde_json::Value;
 use worker::{D1Database, Date, Env};
@@ -208,6 +209,40 @@ async fn count_missing(db: &D1Database, events: &[ParsedEvent]) -> worker::Resul
     Ok(events.len() as i64 - stored)
 }
 
+/// Plan `events` exactly as a webhook of them would be (routes, switches and connections), store
+/// them with origin `backfill` (for `source`; `None` is the default one) and send the new steps
+/// (a failed send leaves them `pending`: the sweeper sends them). Returns, per event, whether it
+/// was new.
+pub(super) async fn store_backfilled(
+    env: &Env,
+    db: &D1Database,
+    provider: Provider,
+    source: Option<&str>,
+    routes: &RouteTable,
+    events: &[&ParsedEvent],
+) -> worker::Result<Vec<bool>> {
+    let routing = crate::routing::current(db).await?;
+    let planned: Vec<PlannedEvent> = events
+        .iter()
+        .map(|event| PlannedEvent {
+            id: ids::event_id(provider, &event.dedupe_key),
+            event,
+            steps: routing.plan(routes, &facts(provider, event)),
+        })
+        .collect();
+    let inserted = db::insert_backfilled(db, provider, source, now_ms(), &planned).await?;
+    let step_ids: Vec<String> = planned
+        .iter()
+        .zip(&inserted)
+        .filter(|(_, is_new)| **is_new)
+        .flat_map(|(plan, _)| plan.step_ids())
+        .collect();
+    if !step_ids.is_empty() {
+        send_steps(env, db, &step_ids).await;
+    }
+    Ok(inserted)
+}
+
 /// Store a page's events as ingest does (one D1 batch per chunk: an event and its planned
 /// steps together), send the new steps and remember the hints. Returns how many were new.
 async fn ingest(
@@ -216,27 +251,9 @@ async fn ingest(
     settings: &BackfillSettings,
     events: &[ParsedEvent],
 ) -> worker::Result<i64> {
-    // Planned exactly as a webhook of the event would be: routes, switches and connections.
-    let routing = crate::routing::current(db).await?;
-    let planned: Vec<PlannedEvent> = events
-        .iter()
-        .map(|event| PlannedEvent {
-            id: ids::event_id(Provider::Stripe, &event.dedupe_key),
-            event,
-            steps: routing.plan(&settings.routes, &facts(Provider::Stripe, event)),
-        })
-        .collect();
-    let inserted = db::insert_backfilled(db, Provider::Stripe, None, now_ms(), &planned).await?;
-    let step_ids: Vec<String> = planned
-        .iter()
-        .zip(&inserted)
-        .filter(|(_, is_new)| **is_new)
-        .flat_map(|(plan, _)| plan.step_ids())
-        .collect();
-    if !step_ids.is_empty() {
-        // A failed send leaves the steps `pending`: the sweeper sends them.
-        send_steps(env, db, &step_ids).await;
-    }
+    let listed: Vec<&ParsedEvent> = events.iter().collect();
+    let inserted =
+        store_backfilled(env, db, Provider::Stripe, None, &settings.routes, &listed).await?;
     let keys: Vec<String> = events
         .iter()
         .map(|e| hints::hint_key(Provider::Stripe, &e.dedupe_key))

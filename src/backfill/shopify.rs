@@ -15,18 +15,15 @@ use edgehooks_handlers::backfill::shopify::{
 };
 use edgehooks_handlers::config::ShopifyBackfillSettings;
 use edgehooks_handlers::downstream::HttpRequestSpec;
-use edgehooks_handlers::ids;
 use edgehooks_handlers::retry::parse_retry_after;
 use edgehooks_handlers::webhook::{ParsedEvent, Provider};
 use serde::Deserialize;
 use worker::{D1Database, Env};
 
-use super::{circuit, now_ms, scheduled_run, Progress, Stop, PAGE_BODY_LIMIT};
+use super::{circuit, now_ms, scheduled_run, store_backfilled, Progress, Stop, PAGE_BODY_LIMIT};
 use crate::config::config;
-use crate::db::{self, PlannedEvent};
-use crate::dispatch::send_steps;
+use crate::db;
 use crate::downstream::call_reading;
-use crate::ingest::facts;
 use crate::log;
 
 /// How long one page may take.
@@ -134,26 +131,9 @@ async fn ingest(
     access: &ShopAccess,
     events: &[&ParsedEvent],
 ) -> worker::Result<i64> {
-    let routing = crate::routing::current(db).await?;
-    let planned: Vec<PlannedEvent> = events
-        .iter()
-        .map(|event| PlannedEvent {
-            id: ids::event_id(Provider::Shopify, &event.dedupe_key),
-            event,
-            steps: routing.plan(&settings.routes, &facts(Provider::Shopify, event)),
-        })
-        .collect();
     let source = access.source.as_deref();
-    let inserted = db::insert_backfilled(db, Provider::Shopify, source, now_ms(), &planned).await?;
-    let step_ids: Vec<String> = planned
-        .iter()
-        .zip(&inserted)
-        .filter(|(_, is_new)| **is_new)
-        .flat_map(|(plan, _)| plan.step_ids())
-        .collect();
-    if !step_ids.is_empty() {
-        send_steps(env, db, &step_ids).await;
-    }
+    let inserted =
+        store_backfilled(env, db, Provider::Shopify, source, &settings.routes, events).await?;
     Ok(inserted.iter().filter(|n| **n).count() as i64)
 }
 
