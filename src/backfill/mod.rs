@@ -65,6 +65,15 @@ impl Progress {
         self.retry_after_secs = stop.retry_after_secs;
         self.waiting = stop.waiting;
     }
+
+    /// Count a page that listed `listed` events of which `new` were missing (stored, or on a
+    /// dry run counted), the newest of them at `newest`.
+    fn add_page(&mut self, listed: i64, new: i64, newest: Option<i64>) {
+        self.listed += listed;
+        self.new += new;
+        self.duplicates += listed - new;
+        self.newest = self.newest.max(newest);
+    }
 }
 
 fn now_ms() -> i64 {
@@ -192,11 +201,7 @@ async fn run_pages(
             progress.stopped(Stop::failed("d1_unavailable".into()));
             break;
         };
-        let listed = page.events.len() as i64;
-        progress.listed += listed;
-        progress.new += new;
-        progress.duplicates += listed - new;
-        progress.newest = progress.newest.max(page.newest_created());
+        progress.add_page(page.events.len() as i64, new, page.newest_created());
         progress.cursor = cursor.after_page(page.has_more, page.last_id(), chunks.len());
     }
     progress

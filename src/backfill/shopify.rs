@@ -175,11 +175,7 @@ pub(super) async fn run_shop_pages(
             progress.stopped(Stop::failed("d1_unavailable".into()));
             break;
         };
-        let listed = page.events.len() as i64;
-        progress.listed += listed;
-        progress.new += new;
-        progress.duplicates += listed - new;
-        progress.newest = progress.newest.max(page.newest_updated());
+        progress.add_page(page.events.len() as i64, new, page.newest_updated());
         progress.cursor = page.next_page_info.map(|info| Cursor {
             chunk: 0,
             starting_after: Some(info),
