@@ -11,14 +11,17 @@
 //! never written to D1 on the request's path. Every request, whatever its outcome, writes exactly
 //! one `request` log line.
 
-use edgehooks_handlers::config::{IngestSettings, ProviderConfig};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use edgehooks_handlers::config::{ConfigError, ProviderConfig};
 use edgehooks_handlers::connections::plan::EventFacts;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::providers::{
     parse_verified, require_signature_header, sendgrid, verify_or_plan, Accepted, IngestError,
     ProviderKeys, Verification,
 };
-use edgehooks_handlers::routes::RouteTable;
 use edgehooks_handlers::sources::{scope_delivery, validate_source_name};
 use edgehooks_handlers::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
 use futures_util::StreamExt;
@@ -145,8 +148,7 @@ async fn ingest(
     let source = summary.source.clone();
     let Delivery {
         mut accepted,
-        settings,
-        routes,
+        config,
         db,
     } = read_and_verify(req, env, provider, source.as_deref(), started).await?;
     // A named source's events carry it, and dedupe within it.
@@ -176,7 +178,7 @@ async fn ingest(
         .map(|event| PlannedEvent {
             id: ids::event_id(provider, &event.dedupe_key),
             event,
-            steps: routing.plan(&routes, &facts(provider, event)),
+            steps: routing.plan(&config.routes, &facts(provider, event)),
         })
         .collect();
     let inserted = store(
@@ -196,7 +198,13 @@ async fn ingest(
         .filter(|(_, is_new)| **is_new)
         .flat_map(|(plan, _)| plan.step_ids())
         .collect();
-    after_commit(env, ctx, new_step_ids, fresh_keys, settings.hint_ttl_secs);
+    after_commit(
+        env,
+        ctx,
+        new_step_ids,
+        fresh_keys,
+        config.settings.hint_ttl_secs,
+    );
 
     let new_events = inserted.iter().filter(|n| **n).count();
     summary.new_events = new_events;
@@ -219,9 +227,20 @@ pub(crate) fn facts(provider: Provider, event: &ParsedEvent) -> EventFacts<'_> {
 /// A verified, parsed delivery with what the rest of the request needs.
 struct Delivery {
     accepted: Accepted,
-    settings: IngestSettings,
-    routes: RouteTable,
+    config: Rc<ProviderConfig>,
     db: D1Database,
+}
+
+/// What a path's configuration came to: its parsed settings, not declared (`None`), or the
+/// error that makes it unusable.
+type PathConfig = Result<Option<Rc<ProviderConfig>>, ConfigError>;
+
+thread_local! {
+    /// The configuration of each ingest path this isolate has served, parsed once: settings
+    /// are fixed for an isolate's life (see `crate::config`), and parsing keys and routes on
+    /// every request was a measurable share of its CPU.
+    static PARSED: RefCell<HashMap<(Provider, Option<String>), PathConfig>> =
+        RefCell::new(HashMap::new());
 }
 
 /// The configuration of `provider`'s default path or of its `source`: a name that is not valid,
@@ -230,13 +249,18 @@ fn source_config(
     env: &Env,
     provider: Provider,
     source: Option<&str>,
-) -> Result<ProviderConfig, AppError> {
+) -> Result<Rc<ProviderConfig>, AppError> {
     if source.is_some_and(|name| validate_source_name(name).is_err()) {
         return Err(AppError::SourceNotFound);
     }
-    config(env)
-        .source(provider, source)?
-        .ok_or(AppError::SourceNotFound)
+    let path = (provider, source.map(str::to_string));
+    let cached = PARSED.with(|parsed| parsed.borrow().get(&path).cloned());
+    let parsed = cached.unwrap_or_else(|| {
+        let parsed = config(env).source(provider, source).map(|c| c.map(Rc::new));
+        PARSED.with(|cache| cache.borrow_mut().insert(path, parsed.clone()));
+        parsed
+    });
+    parsed?.ok_or(AppError::SourceNotFound)
 }
 
 /// Phase 1: the provider's configuration, the signature header before the body, the body
@@ -249,11 +273,8 @@ async fn read_and_verify(
     source: Option<&str>,
     started: i64,
 ) -> Result<Delivery, AppError> {
-    let ProviderConfig {
-        keys,
-        settings,
-        routes,
-    } = source_config(env, provider, source)?;
+    let config = source_config(env, provider, source)?;
+    let (keys, settings) = (&config.keys, config.settings);
     if keys.is_empty() {
         return Err(AppError::ProviderDisabled);
     }
@@ -261,7 +282,7 @@ async fn read_and_verify(
     let has_body = req.inner().body().is_some() && !declares_empty_body(&headers);
     if has_body {
         // Refused before a byte of the body is read (it may be huge or never end).
-        if let Err(reason) = require_signature_header(&keys, &headers) {
+        if let Err(reason) = require_signature_header(keys, &headers) {
             rejections::count(provider, reason.code());
             return Err(AppError::Verification(reason));
         }
@@ -279,11 +300,10 @@ async fn read_and_verify(
         tolerance_secs: settings.tolerance_secs,
     };
     let db = env.d1("DB")?;
-    match verify_and_parse(&keys, &inbound, clock).await {
+    match verify_and_parse(keys, &inbound, clock).await {
         Ok(accepted) => Ok(Delivery {
             accepted,
-            settings,
-            routes,
+            config,
             db,
         }),
         Err(IngestError::Verify(reason)) => {
