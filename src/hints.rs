@@ -1,14 +1,12 @@
-//! KV dedupe hints: the fast path in front of D1's unique constraint. A hint `seen:<event id>`
-//! says "D1 already stores this event", so a provider's retry is answered without a D1 write.
-//! Lookups use KV's bulk `get` (up to 100 keys per call), so a SendGrid or HubSpot batch costs
-//! one KV round trip per 100 events instead of one per event; hints are written one `put` each
-//! (KV has no bulk put in the Workers binding) after D1 has committed, for at most
-//! [`MAX_HINT_PUTS`] events per request so that a batch of any size stays inside the
-//! invocation's KV operation and subrequest limits. Hints are advisory: a failed, missing or
-//! unwritten hint counts as "unknown" and D1 stays the authority.
+//! KV dedupe hints: the fast path in front of D1's unique constraint (which keys a delivery
+//! reads and writes is the core's `edgehooks_handlers::dedupe_hints`: one per event, or one for
+//! a whole batch). A hint says "D1 already stores this", so a provider's retry is answered
+//! without a D1 write. Lookups use KV's bulk `get` (up to 100 keys per call); hints are written
+//! one `put` each (KV has no bulk put in the Workers binding) after D1 has committed, at most
+//! [`MAX_HINT_PUTS`] per request so that the backfill's pages stay inside the invocation's KV
+//! operation and subrequest limits. Hints are advisory: a failed, missing or unwritten hint
+//! counts as "unknown" and D1 stays the authority.
 
-use edgehooks_handlers::ids;
-use edgehooks_handlers::webhook::Provider;
 use futures_util::future::join_all;
 use worker::js_sys::{Array, Function, Map, Object, Promise, Reflect};
 use worker::wasm_bindgen::{JsCast, JsValue};
@@ -24,16 +22,12 @@ const BINDING: &str = "IDEMPOTENCY";
 const BULK_GET_LIMIT: usize = 100;
 
 /// A Worker invocation may make at most 1,000 KV operations (KV platform limits, both plans),
-/// within 1,000 subrequests on the paid plan (50 on the free plan). A delivery of
-/// `MAX_BODY_BYTES` (~3,000 small SendGrid events) needs ~30 bulk gets; hint puts are capped
-/// here so gets, puts, D1 batches and queue sends together stay well inside those limits. The
-/// events beyond the cap get no hint: a retry of them costs a D1 round trip, never a duplicate.
+/// within 1,000 subrequests on the paid plan (50 on the free plan). A webhook delivery writes
+/// one hint (a batch has one for the whole delivery); a backfill page writes one per listed
+/// event, capped here so gets, puts, D1 batches and queue sends together stay well inside those
+/// limits. Events beyond the cap get no hint: a retry of them costs a D1 round trip, never a
+/// duplicate.
 pub const MAX_HINT_PUTS: usize = 100;
-
-/// KV key marking an event as stored in D1.
-pub fn hint_key(provider: Provider, dedupe_key: &str) -> String {
-    format!("seen:{}", ids::event_id(provider, dedupe_key))
-}
 
 /// Whether each key has a hint, in order. Any failure marks its keys unknown (`false`).
 pub async fn known(env: &Env, keys: &[String]) -> Vec<bool> {

@@ -17,6 +17,7 @@ use std::rc::Rc;
 
 use edgehooks_handlers::config::{ConfigError, ProviderConfig};
 use edgehooks_handlers::connections::plan::EventFacts;
+use edgehooks_handlers::dedupe_hints::{self, DeliveryHints};
 use edgehooks_handlers::ids;
 use edgehooks_handlers::providers::{
     parse_verified, require_signature_header, sendgrid, verify_or_plan, Accepted, IngestError,
@@ -348,25 +349,34 @@ async fn verify_and_parse(
     parse_verified(keys, inbound, verified.key_index)
 }
 
-/// Phase 2: drop the events KV already knows (a hint, not the authority: D1's unique keys are).
-/// Returns the rest with their hint keys, remembered after the commit.
+/// Phase 2: drop what KV already knows (a hint, not the authority: D1's unique keys are), by the
+/// core's hints for the delivery: one per event, or one for a whole batch. Returns the events
+/// left with the hint keys to remember after the commit.
 async fn dedupe_by_hint<'a>(
     env: &Env,
     provider: Provider,
     events: &'a [ParsedEvent],
 ) -> (Vec<&'a ParsedEvent>, Vec<String>) {
-    let hint_keys: Vec<String> = events
-        .iter()
-        .map(|event| hints::hint_key(provider, &event.dedupe_key))
-        .collect();
-    let known = hints::known(env, &hint_keys).await;
-    events
-        .iter()
-        .zip(hint_keys)
-        .zip(&known)
-        .filter(|(_, seen)| !**seen)
-        .map(|(pair, _)| pair)
-        .unzip()
+    let dedupe_keys: Vec<&str> = events.iter().map(|e| e.dedupe_key.as_str()).collect();
+    match dedupe_hints::for_delivery(provider, &dedupe_keys) {
+        DeliveryHints::PerEvent(hint_keys) => {
+            let known = hints::known(env, &hint_keys).await;
+            events
+                .iter()
+                .zip(hint_keys)
+                .zip(&known)
+                .filter(|(_, seen)| !**seen)
+                .map(|(pair, _)| pair)
+                .unzip()
+        }
+        DeliveryHints::Delivery(key) => {
+            let keys = [key];
+            match hints::known(env, &keys).await.first() {
+                Some(true) => (Vec::new(), Vec::new()),
+                _ => (events.iter().collect(), keys.into()),
+            }
+        }
+    }
 }
 
 /// Phase 3: store the new events with their planned steps, and the batch's malformed elements,

@@ -42,6 +42,7 @@ pub mod auth;
 pub mod backfill;
 pub mod config;
 pub mod connections;
+pub mod dedupe_hints;
 pub mod downstream;
 pub mod ids;
 pub mod lifecycle;

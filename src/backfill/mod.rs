@@ -14,6 +14,7 @@ use edgehooks_handlers::backfill::{
     after_run, failure_code, initial_state, since_for_run, tick, RunEnd, StopReason, Tick,
 };
 use edgehooks_handlers::config::BackfillSettings;
+use edgehooks_handlers::dedupe_hints;
 use edgehooks_handlers::downstream::HttpRequestSpec;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::limits::Limits;
@@ -261,7 +262,7 @@ async fn ingest(
         store_backfilled(env, db, Provider::Stripe, None, &settings.routes, &listed).await?;
     let keys: Vec<String> = events
         .iter()
-        .map(|e| hints::hint_key(Provider::Stripe, &e.dedupe_key))
+        .map(|e| dedupe_hints::event_hint(Provider::Stripe, &e.dedupe_key))
         .collect();
     let ttl = config(env)
         .provider(Provider::Stripe)

@@ -1,0 +1,102 @@
+// Round trips to the bindings are the worker's largest cost (BENCHMARKS.md: each D1 call is a
+// fetch inside the isolate), so their number per delivery and per step is a budget this file
+// holds, counted at runtime on the real Miniflare D1, KV and Queues (tests/helpers/binding-counts.mjs
+// wraps the bindings of an unchanged build). A change that adds a round trip to the hot path
+// fails here and must say why in BENCHMARKS.md. Counts, not times: nothing here is timed.
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorld } from "../helpers/world.mjs";
+import { countingBuild, invocations } from "../helpers/binding-counts.mjs";
+import { checkoutCompleted } from "../helpers/stripe.mjs";
+import { hubspotDelivery, hubspotEvent, sendgridDelivery, sendgridEvent } from "../helpers/providers.mjs";
+import { TEST_SECRETS, waitFor } from "../helpers/worker.mjs";
+import { FINISHED } from "../helpers/flows.mjs";
+
+/** D1 round trips per Stripe checkout delivery: the event with its steps and customer in one
+ * batch, then the steps marked `enqueued` after their queue send. */
+const INGEST_D1 = 2;
+/** D1 round trips per HTTP step in the consumer: gate, claim, record (the batch's step load is
+ * shared by its messages and counted once per queue invocation). */
+const STEP_D1 = 3;
+const HUBSPOT_SECRET = TEST_SECRETS.HUBSPOT_CLIENT_SECRETS.split(",")[0];
+const routingRead = (sql) => / FROM (connections|routes_off)\b/.test(sql);
+
+describe("binding round trips per delivery and per step", () => {
+  let world;
+  let build;
+  before(async () => {
+    build = countingBuild();
+    world = await startWorld({ miniflare: build.miniflare });
+  });
+  after(async () => {
+    await world?.dispose();
+    build?.cleanup();
+  });
+
+  test("a Stripe checkout delivery: one KV read, one D1 batch, one queue send, one D1 mark, one KV write", async () => {
+    const keys = [];
+    for (let i = 0; i < 5; i++) {
+      const { key } = await world.deliver("stripe", checkoutCompleted({ id: `evt_round_trip_${i}`, customer: `cus_round_trip_${i}` }));
+      keys.push(key);
+    }
+    for (const key of keys) await world.settled("stripe", key);
+    const ingests = (await invocations(world.worker)).filter((r) => r.kind === "fetch" && r.detail === "POST /webhooks/stripe");
+    assert.equal(ingests.length, 5);
+    for (const ingest of ingests) {
+      const d1 = ingest.d1.filter((sql) => !routingRead(sql));
+      assert.equal(d1.length, INGEST_D1, d1.join("\n"));
+      assert.match(d1[0], /^batch\[3\] INSERT INTO events/, "event, steps and customer in one transaction");
+      assert.match(d1[1], /^run UPDATE steps SET status = 'enqueued'/);
+      assert.deepEqual(ingest.calls, ["IDEMPOTENCY.get", "STEPS.sendBatch", "IDEMPOTENCY.put"]);
+    }
+    // The routing (connections, routes switched off) is read at most once per 5 s per isolate.
+    const routingReads = ingests.flatMap((r) => r.d1).filter(routingRead).length;
+    assert.ok(routingReads <= 4, `${routingReads} routing reads for 5 deliveries`);
+
+    const consumed = (await invocations(world.worker)).filter((r) => r.kind === "queue" && r.detail.startsWith("steps "));
+    const messages = consumed.reduce((n, r) => n + Number(r.detail.split(" ")[1]), 0);
+    assert.equal(messages, 10, "two steps per checkout, one message each");
+    for (const batch of consumed) {
+      const size = Number(batch.detail.split(" ")[1]);
+      assert.ok(batch.d1.length <= 1 + STEP_D1 * size, `${size} messages, ${batch.d1.length} D1 round trips:\n${batch.d1.join("\n")}`);
+      assert.match(batch.d1[0], /^all SELECT s\.id/, "the batch's steps are loaded in one query");
+      assert.deepEqual(batch.calls, [], "a step that succeeds at once sends nothing more to the queue");
+    }
+    for (const key of keys) {
+      for (const step of await world.stepsOf("stripe", key)) assert.equal(step.status, "succeeded", FINISHED.join());
+    }
+  });
+
+  test("a SendGrid batch of 50 events: D1 round trips and KV operations per delivery, not per event", async () => {
+    const events = Array.from({ length: 50 }, () => sendgridEvent());
+    const { payload, headers } = sendgridDelivery(events);
+    const res = await world.worker.post("/webhooks/sendgrid", payload, headers);
+    assert.equal(res.status, 200, res.text);
+    // The hint is written after the answer: wait for the invocation's KV write.
+    const ingest = await waitFor(async () => {
+      const found = (await invocations(world.worker)).filter((r) => r.detail === "POST /webhooks/sendgrid").at(-1);
+      return found?.calls.includes("IDEMPOTENCY.put") && found;
+    }, { what: "the delivery's KV hint written" });
+    const d1 = ingest.d1.filter((sql) => !routingRead(sql));
+    assert.equal(d1.length, INGEST_D1, d1.join("\n"));
+    // 50 events in 5 multi-row INSERTs and their steps in 19-row ones: one transaction.
+    assert.match(d1[0], /^batch\[\d\] INSERT INTO events/);
+    assert.match(d1[1], /^run UPDATE steps SET status = 'enqueued'/, "every new step marked in one statement");
+    assert.deepEqual(ingest.calls, ["IDEMPOTENCY.get", "STEPS.sendBatch", "IDEMPOTENCY.put"], "one hint for the whole delivery");
+  });
+
+  test("a HubSpot batch retried with a new attemptNumber is answered from one KV read, without D1", async () => {
+    const events = Array.from({ length: 20 }, () => hubspotEvent());
+    const first = hubspotDelivery(events, HUBSPOT_SECRET);
+    assert.equal((await world.worker.post("/webhooks/hubspot", first.payload, first.headers)).status, 200);
+    const kv = await world.worker.mf.getKVNamespace("IDEMPOTENCY");
+    await waitFor(async () => (await kv.list({ prefix: "seen-delivery:" })).keys.length >= 2, { what: "the batch's hint" });
+    const retry = hubspotDelivery(events.map((e) => ({ ...e, attemptNumber: e.attemptNumber + 1 })), HUBSPOT_SECRET);
+    assert.notEqual(retry.payload, first.payload, "HubSpot's retry body differs; its events do not");
+    const res = await world.worker.post("/webhooks/hubspot", retry.payload, retry.headers);
+    assert.deepEqual([res.status, res.json], [200, { status: "duplicate" }]);
+    const answered = (await invocations(world.worker)).filter((r) => r.detail === "POST /webhooks/hubspot").at(-1);
+    assert.deepEqual(answered.d1.filter((sql) => !routingRead(sql)), []);
+    assert.deepEqual(answered.calls, ["IDEMPOTENCY.get"]);
+  });
+});
