@@ -479,25 +479,27 @@ fn log_request(
         ),
         Err(e) => (e.status(), outcome_of(e), Some(e)),
     };
-    let fields = json!({
-        "provider": provider.slug(),
-        "source": summary.source,
-        "outcome": outcome,
-        "status": status,
-        "error": error.map(AppError::code),
-        "detail": match error {
-            Some(AppError::Misconfigured { detail }) => Some(detail.as_str()),
-            _ => None,
-        },
-        "event_type": summary.event_types.first(),
-        "event_types": (summary.event_types.len() > 1).then_some(&summary.event_types),
-        "events": summary.events,
-        "new_events": summary.new_events,
-        "duplicates": summary.duplicates,
-        "rejected": summary.rejected,
-        "dedupe_keys": summary.dedupe_keys,
-        "key_index": summary.key_index,
-        "latency_ms": Date::now().as_millis() as i64 - started,
-    });
+    let fields = || {
+        json!({
+            "provider": provider.slug(),
+            "source": summary.source,
+            "outcome": outcome,
+            "status": status,
+            "error": error.map(AppError::code),
+            "detail": match error {
+                Some(AppError::Misconfigured { detail }) => Some(detail.as_str()),
+                _ => None,
+            },
+            "event_type": summary.event_types.first(),
+            "event_types": (summary.event_types.len() > 1).then_some(&summary.event_types),
+            "events": summary.events,
+            "new_events": summary.new_events,
+            "duplicates": summary.duplicates,
+            "rejected": summary.rejected,
+            "dedupe_keys": summary.dedupe_keys,
+            "key_index": summary.key_index,
+            "latency_ms": Date::now().as_millis() as i64 - started,
+        })
+    };
     log::request(status, fields);
 }

@@ -39,9 +39,17 @@ fn line(kind: &str, mut fields: Value) -> Value {
 /// Emit one JSON line at `level`, if `LOG_LEVEL` lets it through. `fields` must be an object;
 /// `kind` names the record. Errors go to the console's error stream.
 pub fn record_at(level: LogLevel, kind: &str, fields: Value) {
+    record_built_at(level, kind, || fields);
+}
+
+/// [`record_at`] for a line whose fields cost something to gather: `fields` runs only when the
+/// line is written (the request and step lines are built on every request and attempt, and at
+/// the default level most of them are not written).
+fn record_built_at(level: LogLevel, kind: &str, fields: impl FnOnce() -> Value) {
     if !enabled(level) {
         return;
     }
+    let fields = fields();
     match level {
         LogLevel::Error => worker::console_error!("{}", line(kind, fields)),
         LogLevel::Warn => worker::console_warn!("{}", line(kind, fields)),
@@ -65,9 +73,9 @@ pub fn record_error(kind: &str, fields: Value) {
     record_at(LogLevel::Error, kind, fields);
 }
 
-/// The line of an ingest request answered with `status`.
-pub fn request(status: u16, fields: Value) {
-    record_at(request_level(status), "request", fields);
+/// The line of an ingest request answered with `status`; `fields` runs only if it is written.
+pub fn request(status: u16, fields: impl FnOnce() -> Value) {
+    record_built_at(request_level(status), "request", fields);
 }
 
 /// An operational error (storage, queue, configuration). `detail` must not contain secrets.
@@ -117,20 +125,22 @@ pub fn step(
     if let (true, Some(destination)) = (changed, step.destination) {
         crate::metrics::count_step(destination, outcome, latency_ms);
     }
-    record_at(
+    record_built_at(
         step_level(outcome, !error.is_empty()),
         "step_attempt",
-        json!({
-            "step_id": step.step_id,
-            "step": step.name,
-            "destination": step.destination,
-            "provider": step.provider,
-            "event_type": step.event_type,
-            "outcome": outcome,
-            "http_status": status,
-            "error": error_code(error),
-            "latency_ms": latency_ms,
-            "changed": changed,
-        }),
+        || {
+            json!({
+                "step_id": step.step_id,
+                "step": step.name,
+                "destination": step.destination,
+                "provider": step.provider,
+                "event_type": step.event_type,
+                "outcome": outcome,
+                "http_status": status,
+                "error": error_code(error),
+                "latency_ms": latency_ms,
+                "changed": changed,
+            })
+        },
     );
 }
