@@ -37,6 +37,14 @@ use worker::{
     event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent,
 };
 
+/// The wasm build's allocator: talc instead of Rust's default dlmalloc. Allocation and freeing
+/// were about a quarter of the Rust time of a webhook request in the V8 profile (BENCHMARKS.md,
+/// session 5); talc is made for WebAssembly (single-threaded here: no atomics) and grows the
+/// linear memory as dlmalloc did.
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     isolate::fetch_started();
