@@ -79,7 +79,7 @@ pub async fn http_channel(d1: &D1Database, name: &str) -> worker::Result<HttpCha
 }
 
 fn wall_clock_secs() -> i64 {
-    (worker::Date::now().as_millis() / 1000) as i64
+    crate::clock::now_ms() / 1000
 }
 
 fn pending(row: db::NoticeRow) -> Option<PendingNotice> {

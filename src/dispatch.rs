@@ -5,7 +5,7 @@
 //! step `pending` (the transactional outbox) or `enqueued` with its due time.
 
 use serde::Serialize;
-use worker::{BatchMessageBuilder, D1Database, Date, Env, MessageBuilder, SendMessage};
+use worker::{BatchMessageBuilder, D1Database, Env, MessageBuilder, SendMessage};
 
 use crate::{db, log};
 
@@ -58,7 +58,7 @@ pub async fn send_dispatched(env: &Env, db: &D1Database, steps: &[(String, i64)]
         }
         sent += chunk.len();
         let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
-        if let Err(e) = db::mark_enqueued(db, &ids, Date::now().as_millis() as i64).await {
+        if let Err(e) = db::mark_enqueued(db, &ids, crate::clock::now_ms()).await {
             // The messages are on their way; a `pending` status only means the sweeper may send
             // a second message, which the consumer's claim makes harmless.
             log::error("mark_enqueued_failed", &e.to_string());

@@ -27,8 +27,9 @@ use edgehooks_handlers::sources::{scope_delivery, validate_source_name};
 use edgehooks_handlers::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
 use futures_util::StreamExt;
 use serde_json::json;
-use worker::{Context, D1Database, Date, Env, Request, Response};
+use worker::{Context, D1Database, Env, Request, Response};
 
+use crate::clock::now_ms;
 use crate::config::config;
 use crate::db::{self, PlannedEvent};
 use crate::dispatch::send_steps;
@@ -125,7 +126,7 @@ pub async fn handle(
     provider: Provider,
     source: Option<String>,
 ) -> Result<Response, AppError> {
-    let started = Date::now().as_millis() as i64;
+    let started = now_ms();
     let mut summary = Summary {
         source: source.clone(),
         ..Summary::default()
@@ -498,7 +499,7 @@ fn log_request(
             "rejected": summary.rejected,
             "dedupe_keys": summary.dedupe_keys,
             "key_index": summary.key_index,
-            "latency_ms": Date::now().as_millis() as i64 - started,
+            "latency_ms": now_ms() - started,
         })
     };
     log::request(status, fields);

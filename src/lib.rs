@@ -4,7 +4,7 @@
 //! (the admin page and JSON API), `ingest` (the webhook endpoint) and `hints` (its KV dedupe
 //! hints), `rejections` (the in-memory tally of forged requests), `metrics` (the in-memory tally
 //! of dashboard minute buckets), `alerts` (the cron's alerting pass), `isolate` (its age and
-//! memory), `consumer` and `step`, `sweeper`, `dispatch` (sending step ids to the STEPS queue),
+//! memory), `clock`, `consumer` and `step`, `sweeper`, `dispatch` (sending step ids to the STEPS queue),
 //! `backfill` (recovering missed Stripe events from its API), `routing` (connections and route
 //! switches as ingest plans with them), `downstream` (fetch), `webcrypto` (SendGrid's ECDSA
 //! through `crypto.subtle`), `db` (all SQL), `config`, `error` (the one response mapping) and
@@ -14,6 +14,7 @@ mod admin;
 mod alert_channels;
 mod alerts;
 mod backfill;
+mod clock;
 mod config;
 mod consumer;
 mod db;

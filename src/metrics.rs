@@ -11,17 +11,14 @@ use std::cell::RefCell;
 
 use edgehooks_handlers::metrics::MetricsTally;
 use edgehooks_handlers::webhook::Provider;
-use worker::{Context, Date, Env};
+use worker::{Context, Env};
 
+use crate::clock::now_ms;
 use crate::error::AppError;
 use crate::{db, ingest, log};
 
 thread_local! {
     static TALLY: RefCell<MetricsTally> = const { RefCell::new(MetricsTally::new()) };
-}
-
-fn now_ms() -> i64 {
-    Date::now().as_millis() as i64
 }
 
 /// Count `count` events of `provider` ending in `outcome` (`reason`: a rejection's code).

@@ -8,16 +8,13 @@ use std::cell::RefCell;
 
 use edgehooks_handlers::rejections::RejectionTally;
 use edgehooks_handlers::webhook::Provider;
-use worker::{Context, Date, Env};
+use worker::{Context, Env};
 
+use crate::clock::now_ms;
 use crate::{db, log};
 
 thread_local! {
     static TALLY: RefCell<RejectionTally> = const { RefCell::new(RejectionTally::new()) };
-}
-
-fn now_ms() -> i64 {
-    Date::now().as_millis() as i64
 }
 
 /// Count one verification failure of `provider` (no I/O).

@@ -12,7 +12,7 @@ use edgehooks_handlers::connections::{Connection, HttpDestination};
 use edgehooks_handlers::routes::StepKind;
 use edgehooks_handlers::webhook::Provider;
 use serde_json::{json, Value};
-use worker::{D1Database, Date};
+use worker::D1Database;
 
 use crate::db::connections::{self as store, ConnectionRow, DestinationRow, RouteOffRow};
 use crate::log;
@@ -31,7 +31,7 @@ pub fn invalidate() {
 
 /// The routing in force: this isolate's copy if younger than the TTL, else read from D1.
 pub async fn current(db: &D1Database) -> worker::Result<Rc<Routing>> {
-    let now = Date::now().as_millis() as i64;
+    let now = crate::clock::now_ms();
     let fresh = CACHED.with(|cached| {
         cached
             .borrow()

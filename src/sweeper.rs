@@ -18,7 +18,7 @@ use edgehooks_handlers::rejections::hour_of;
 use edgehooks_handlers::retention::{cutoff_ms, DELETE_BATCH};
 use edgehooks_handlers::retry::RetryPolicy;
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement, Date, Env};
+use worker::{D1Database, D1PreparedStatement, Env};
 
 use crate::config::config;
 use crate::db::OverdueStep;
@@ -31,7 +31,7 @@ const SWEEP_LIMIT: i64 = 500;
 pub async fn sweep(env: &Env, scheduled_ms: i64) {
     rejections::flush(env).await;
     metrics::flush(env).await;
-    let now = Date::now().as_millis() as i64;
+    let now = crate::clock::now_ms();
     let db = match env.d1("DB") {
         Ok(db) => db,
         Err(e) => return log::error("d1_unavailable", &e.to_string()),

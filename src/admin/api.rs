@@ -27,9 +27,10 @@ use edgehooks_handlers::ids;
 use edgehooks_handlers::request_url;
 use edgehooks_handlers::webhook::Provider;
 use serde_json::{json, Map, Value};
-use worker::{Date, Env, Method, Request, Response};
+use worker::{Env, Method, Request, Response};
 
 use super::replay_plan::Planner;
+use crate::clock::now_ms;
 use crate::config::config;
 use crate::db::admin as store;
 use crate::dispatch::send_steps;
@@ -45,10 +46,6 @@ impl From<FilterError> for AppError {
             detail: e.detail,
         }
     }
-}
-
-fn now_ms() -> i64 {
-    Date::now().as_millis() as i64
 }
 
 /// Serialize, scrub secrets, answer with `Cache-Control: no-store`.

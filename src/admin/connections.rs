@@ -11,7 +11,8 @@ use edgehooks_handlers::webhook::Provider;
 use serde_json::{json, Map, Value};
 use worker::{D1Database, Env, Method};
 
-use super::gateway::{answer, now_ms, parse_json, Answer};
+use super::gateway::{answer, parse_json, Answer};
+use crate::clock::now_ms;
 use crate::config::config;
 use crate::db::admin as events;
 use crate::db::connections::{self as store, ConnectionColumns, ConnectionRow, RouteOffRow};

@@ -8,7 +8,7 @@
 use edgehooks_handlers::metrics::dashboard::{build, window_minutes, EventRow, StepRow};
 use edgehooks_handlers::metrics::{minute_of, HISTOGRAM_BUCKETS};
 use serde_json::{json, Value};
-use worker::{D1Database, Date, Env};
+use worker::{D1Database, Env};
 
 use crate::db;
 use crate::error::AppError;
@@ -50,7 +50,7 @@ pub async fn metrics(
     pairs: &[(String, String)],
 ) -> Result<Value, AppError> {
     let (window, minutes) = window_of(pairs)?;
-    let now = Date::now().as_millis() as i64;
+    let now = crate::clock::now_ms();
     let to = minute_of(now);
     let from = to - (minutes - 1) * 60;
     let event_rows = db::event_buckets(d1, from).await?;

@@ -23,10 +23,6 @@ pub fn answer(status: u16, body: Value) -> Answer {
     Answer { status, body }
 }
 
-pub fn now_ms() -> i64 {
-    worker::Date::now().as_millis() as i64
-}
-
 /// The request body as JSON (an empty body is `{}`); 400 `invalid_field` naming `body`.
 pub fn parse_json(body: &[u8]) -> Result<Value, AppError> {
     if body.iter().all(u8::is_ascii_whitespace) {

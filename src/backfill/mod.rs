@@ -22,7 +22,7 @@ use edgehooks_handlers::retry::{parse_retry_after, RetryPolicy};
 use edgehooks_handlers::routes::RouteTable;
 use edgehooks_handlers::webhook::{ParsedEvent, Provider};
 use serde_json::Value;
-use worker::{D1Database, Date, Env};
+use worker::{D1Database, Env};
 
 mod admin;
 mod circuit;
@@ -31,6 +31,7 @@ mod shopify;
 pub use admin::{admin_run, admin_status, shopify_admin_run};
 pub use shopify::scheduled as scheduled_shopify;
 
+use crate::clock::now_ms;
 use crate::config::config;
 use crate::db::{self, PlannedEvent, RunRecord};
 use crate::dispatch::send_steps;
@@ -75,10 +76,6 @@ impl Progress {
         self.duplicates += listed - new;
         self.newest = self.newest.max(newest);
     }
-}
-
-fn now_ms() -> i64 {
-    Date::now().as_millis() as i64
 }
 
 /// Why a run stopped before listing everything.
