@@ -354,6 +354,14 @@ fn a_claimed_then_unclaimed_step_is_exactly_a_deferred_one() {
                 "the claim's attempt given back"
             );
             assert_eq!(status_of(&db, "mine"), StepStatus::Enqueued);
+            let (due, reason): (i64, String) = db
+                .query_row(
+                    "SELECT next_attempt_at, last_error FROM steps WHERE id = 'mine'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .expect("due");
+            assert_eq!((due, reason.as_str()), (DUE, "rate_budget"));
         }
     }
 }
