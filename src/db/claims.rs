@@ -1,14 +1,17 @@
 //! Claiming a step for an attempt (the SQL and its rule are the core's
 //! `edgehooks_handlers::lifecycle::claim`): a step that overwrites an entity is claimed only when
-//! it is its turn, in the same transaction as the claim, and a refused claim says why.
+//! it is its turn, in the same transaction as the claim, and a refused claim says why; a claim
+//! for a call counts the call's check in its destination's budget in that same transaction, only
+//! if the claim applied, and returns the destination's counters.
 
 use edgehooks_handlers::downstream::EntityStanding;
 use edgehooks_handlers::lifecycle::{claim as sql, StepStatus};
+use edgehooks_handlers::limits::{Health, Limits};
 use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::{num, statement, RUNNING_LEASE_MS};
+use super::{count_claimed_call, counted_health, num, statement, RUNNING_LEASE_MS};
 
 /// The ordering a step's claim must respect: the entity it overwrites (`steps.entity`, with the
 /// step name) and its event's time and id.
@@ -77,8 +80,8 @@ fn standing_statement(
 }
 
 /// What D1 holds now about the other steps of the step's entity, or `None` when the step is not
-/// claimable. Advisory (things may change before the claim, which decides): it spares a stale
-/// step the budget and circuit checks.
+/// claimable. Advisory (things may change meanwhile): it tells a step that makes no call and so
+/// takes no claim (a deliberate skip) that its entity already made it stale.
 pub async fn entity_standing(
     db: &D1Database,
     step_id: &str,
@@ -96,48 +99,155 @@ struct Claimed {
     attempts: i64,
 }
 
+/// The destination budget a claim for a call counts its check against.
+pub struct Budget<'a> {
+    pub destination: &'a str,
+    pub limits: Limits,
+}
+
 /// Claim a step for one attempt: only a `pending` or `enqueued` step can be claimed, so two
 /// deliveries of the same message never call downstream twice at once. A step with an entity
 /// is claimed, in the same conditional statement, only when it is its turn: no newer event was
 /// applied to the entity, no pending, enqueued, running or succeeded step of the entity belongs
-/// to a newer event, and no other step of the entity is running (under a live lease). The claim, the reasons it was
-/// refused and the step's `entity` (filled in for steps stored before ingest recorded it) are
-/// one D1 batch, i.e. one transaction.
+/// to a newer event, and no other step of the entity is running (under a live lease). The
+/// claim, the reasons it was refused and the step's `entity` (filled in for steps stored before
+/// ingest recorded it) are one D1 batch, i.e. one transaction.
 pub async fn claim_step(
     db: &D1Database,
     step_id: &str,
     entity: Option<&EntityClaim<'_>>,
     now_ms: i64,
 ) -> Result<Claim> {
-    let Some(claim) = entity else {
-        let claimed = statement(db, &sql::claim(), &[step_id.into(), num(now_ms)])?
-            .first::<Claimed>(None)
-            .await?;
-        return Ok(claimed.map_or(Claim::NotClaimable, |c| Claim::Claimed(c.attempts)));
+    Ok(claim_counting(db, step_id, entity, None, now_ms).await?.0)
+}
+
+/// [`claim_step`] for a call, with the call's check counted in `budget` in the same batch when
+/// (and only when) the claim applied: one D1 round trip. With [`Claim::Claimed`] come the
+/// destination's counters, for the core's `limits::gate` to decide whether the call may go out
+/// now (if not, the shell gives the claim back: [`unclaim`]).
+pub async fn claim_for_call(
+    db: &D1Database,
+    step_id: &str,
+    entity: Option<&EntityClaim<'_>>,
+    budget: &Budget<'_>,
+    now_ms: i64,
+) -> Result<(Claim, Health)> {
+    let (claim, health) = claim_counting(db, step_id, entity, Some(budget), now_ms).await?;
+    Ok((claim, health.unwrap_or_default()))
+}
+
+/// Where each answer sits in a claim's batch.
+struct Places {
+    claim: usize,
+    standing: Option<usize>,
+    count: Option<usize>,
+}
+
+/// The claim's statements: with an entity, the entity's backfill, the claim in turn and the
+/// standing; then the budget's count, if any.
+fn claim_statements(
+    db: &D1Database,
+    step_id: &str,
+    entity: Option<&EntityClaim<'_>>,
+    budget: Option<&Budget<'_>>,
+    now_ms: i64,
+) -> Result<(Vec<D1PreparedStatement>, Places)> {
+    let mut statements = match entity {
+        None => vec![statement(
+            db,
+            &sql::claim(),
+            &[step_id.into(), num(now_ms)],
+        )?],
+        Some(claim) => {
+            let backfill = statement(
+                db,
+                sql::BACKFILL_ENTITY,
+                &[step_id.into(), claim.entity.into()],
+            )?;
+            let mut args = entity_args(step_id, claim, now_ms);
+            args.push(num(now_ms));
+            let update = statement(db, &sql::claim_in_turn(), &args)?;
+            let standing = standing_statement(db, step_id, claim, now_ms)?;
+            vec![backfill, update, standing]
+        }
     };
-    let backfill = statement(
-        db,
-        sql::BACKFILL_ENTITY,
-        &[step_id.into(), claim.entity.into()],
-    )?;
-    let mut args = entity_args(step_id, claim, now_ms);
-    args.push(num(now_ms));
-    let update = statement(db, &sql::claim_in_turn(), &args)?;
-    let standing = standing_statement(db, step_id, claim, now_ms)?;
-    let results = db.batch(vec![backfill, update, standing]).await?;
-    let claimed = match results.get(1) {
+    let mut places = Places {
+        claim: usize::from(entity.is_some()),
+        standing: entity.map(|_| 2),
+        count: None,
+    };
+    if let Some(budget) = budget {
+        places.count = Some(statements.len());
+        statements.push(count_claimed_call(
+            db,
+            budget.destination,
+            step_id,
+            budget.limits,
+            now_ms,
+        )?);
+    }
+    Ok((statements, places))
+}
+
+async fn claim_counting(
+    db: &D1Database,
+    step_id: &str,
+    entity: Option<&EntityClaim<'_>>,
+    budget: Option<&Budget<'_>>,
+    now_ms: i64,
+) -> Result<(Claim, Option<Health>)> {
+    let (statements, places) = claim_statements(db, step_id, entity, budget, now_ms)?;
+    let results = db.batch(statements).await?;
+    let claimed = match results.get(places.claim) {
         Some(r) => r.results::<Claimed>()?,
         None => Vec::new(),
     };
     if let Some(c) = claimed.first() {
-        return Ok(Claim::Claimed(c.attempts));
+        let health = match places.count.and_then(|i| results.get(i)) {
+            Some(r) => Some(counted_health(r)?),
+            None => None,
+        };
+        return Ok((Claim::Claimed(c.attempts), health));
     }
-    let row = match results.get(2) {
+    let row = match places.standing.and_then(|i| results.get(i)) {
         Some(r) => r.results::<StandingRow>()?.into_iter().next(),
         None => None,
     };
-    Ok(match row {
+    let claim = match row {
         Some(row) if row.claimable() => Claim::NotItsTurn(row.standing()),
         _ => Claim::NotClaimable,
-    })
+    };
+    Ok((claim, None))
+}
+
+/// A claim the destination's gate then refused: the attempt number it took and when.
+#[derive(Clone, Copy)]
+pub struct HeldClaim {
+    pub attempt: i64,
+    pub claimed_at_ms: i64,
+}
+
+/// The statement giving back `held` (the core's `lifecycle::claim::unclaim`): the step is left
+/// exactly as [`super::defer`] leaves it (`enqueued`, due at `due_ms`, `reason`), with the claim's
+/// attempt given back; only while it is still `running` under that claim.
+pub fn unclaim(
+    db: &D1Database,
+    step_id: &str,
+    held: HeldClaim,
+    reason: &str,
+    due_ms: i64,
+    now_ms: i64,
+) -> Result<D1PreparedStatement> {
+    statement(
+        db,
+        &sql::unclaim(),
+        &[
+            step_id.into(),
+            num(held.attempt),
+            num(held.claimed_at_ms),
+            num(due_ms),
+            reason.into(),
+            num(now_ms),
+        ],
+    )
 }

@@ -6,9 +6,38 @@
 
 use edgehooks_handlers::limits::{sql, Health, HealthChange, Limits};
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement, Result};
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, D1Result, Result};
 
 use super::{changes, num, statement};
+
+#[derive(Deserialize)]
+struct HealthRow {
+    open_until: i64,
+    probe_until: i64,
+    window_start: i64,
+    window_count: i64,
+}
+
+impl HealthRow {
+    fn health(self) -> Health {
+        Health {
+            open_until_ms: self.open_until,
+            probe_until_ms: self.probe_until,
+            window_start_ms: self.window_start,
+            window_count: u32::try_from(self.window_count).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+fn count_args(destination: &str, limits: Limits, now_ms: i64) -> Vec<JsValue> {
+    vec![
+        destination.into(),
+        num(now_ms),
+        num(limits.window_ms),
+        num(i64::from(limits.limit)),
+    ]
+}
 
 /// Count this check in `destination`'s budget window (by the core's rule
 /// `edgehooks_handlers::limits::count_check`: nothing while the circuit makes everyone wait,
@@ -20,33 +49,35 @@ pub async fn count_call(
     limits: Limits,
     now_ms: i64,
 ) -> Result<Health> {
-    #[derive(Deserialize)]
-    struct Row {
-        open_until: i64,
-        probe_until: i64,
-        window_start: i64,
-        window_count: i64,
-    }
     let row = statement(
         db,
         &sql::count_call(),
-        &[
-            destination.into(),
-            num(now_ms),
-            num(limits.window_ms),
-            num(i64::from(limits.limit)),
-        ],
+        &count_args(destination, limits, now_ms),
     )?
-    .first::<Row>(None)
+    .first::<HealthRow>(None)
     .await?;
-    Ok(row
-        .map(|r| Health {
-            open_until_ms: r.open_until,
-            probe_until_ms: r.probe_until,
-            window_start_ms: r.window_start,
-            window_count: u32::try_from(r.window_count).unwrap_or(u32::MAX),
-        })
-        .unwrap_or_default())
+    Ok(row.map(HealthRow::health).unwrap_or_default())
+}
+
+/// The statement that counts the call of `step_id`, claimed at `now_ms` earlier in the same
+/// batch, in `destination`'s budget window: only if that claim applied (the core's
+/// `limits::sql::count_claimed_call`); read its answer with [`counted_health`].
+pub fn count_claimed_call(
+    db: &D1Database,
+    destination: &str,
+    step_id: &str,
+    limits: Limits,
+    now_ms: i64,
+) -> Result<D1PreparedStatement> {
+    let mut args = count_args(destination, limits, now_ms);
+    args.push(step_id.into());
+    statement(db, &sql::count_claimed_call(), &args)
+}
+
+/// The counters a [`count_claimed_call`] returned (fresh ones if D1 returned none).
+pub fn counted_health(result: &D1Result) -> Result<Health> {
+    let row = result.results::<HealthRow>()?.into_iter().next();
+    Ok(row.map(HealthRow::health).unwrap_or_default())
 }
 
 /// Make `step_id` the half-open circuit's probe until `lease_until_ms`, if the circuit and its

@@ -1,5 +1,5 @@
-//! An HTTP attempt of a step, in phases: pass the destination's gate (budget, circuit, and the
-//! probe lease of a half-open circuit), claim the step, make the call, let the core decide what
+//! An HTTP attempt of a step, in phases: claim the step through the destination's gate (budget,
+//! circuit, and the probe lease of a half-open circuit: `gate`), make the call, let the core decide what
 //! it means (response class, attempts charged, the step's next state, what a success writes),
 //! and record it all in one D1 transaction. A customer lookup the planner asked for is such an
 //! attempt too (against the Stripe destination's budget and circuit); its success stores the
@@ -12,15 +12,14 @@ use edgehooks_handlers::lifecycle::{
     after_attempt, attempts_made, classify_response, AttemptFor, MessageAction, StepStatus,
     SuccessEffect, Transition, RESOLVED,
 };
-use edgehooks_handlers::limits::{
-    after_call, charges_attempt, gate, limits_for, probe_taken, Gate, HealthChange, Limits,
-};
+use edgehooks_handlers::limits::{after_call, charges_attempt, limits_for, Limits};
 use edgehooks_handlers::retry::{parse_retry_after, ResponseClass};
 use edgehooks_handlers::routes::{Destination, StepKind};
 use worker::D1PreparedStatement;
 
+use super::gate::{claim_for_call, Cleared, ForCall};
 use super::work::{ack_for, Work};
-use super::{defer, now_ms, storage_failed, Ack, Pass};
+use super::{now_ms, Ack, Pass};
 use crate::db::{self, AttemptRecord};
 use crate::downstream::{self, CallOutcome};
 use crate::log;
@@ -55,16 +54,8 @@ struct Verdict {
     effect: Option<SuccessEffect>,
 }
 
-/// A claimed attempt: its number, and whether it holds the half-open circuit's probe lease.
-#[derive(Clone, Copy)]
-struct Claimed {
-    attempt: i64,
-    started: i64,
-    probing: bool,
-}
-
 impl Work<'_> {
-    /// Pass the destination's gate, claim the step, make `call` and record it. A lookup that
+    /// Claim the step through the destination's gate, make `call` and record it. A lookup that
     /// found its customer stores it and gives [`Pass::Again`]: the step is claimable again and
     /// is planned anew with the customer.
     pub(super) async fn http(&self, call: Call<'_>, settings: &ConsumerSettings) -> Pass {
@@ -72,24 +63,18 @@ impl Work<'_> {
         let limits = limits_for(destination)
             .with_call_timeout(settings.timeout_ms)
             .with_cool_down(settings.cool_down_ms);
-        let probing = match self.pass_gate(destination, limits).await {
-            Ok(probing) => probing,
-            Err(ack) => return Pass::Done(ack),
-        };
-        let started = now_ms();
-        let attempt = match self.claim(started).await {
-            Ok(n) => n,
-            Err(ack) => {
-                if probing {
-                    self.release_probe(destination, limits).await;
-                }
-                return Pass::Done(ack);
-            }
-        };
-        let claimed = Claimed {
-            attempt,
-            started,
-            probing,
+        let claimed = match claim_for_call(
+            self.db,
+            &self.fields,
+            self.entity,
+            destination.name(),
+            limits,
+        )
+        .await
+        {
+            ForCall::Call(cleared) => cleared,
+            ForCall::Refused(claim) => return Pass::Done(self.refused(claim).await),
+            ForCall::Done(ack) => return Pass::Done(ack),
         };
         let outcome = downstream::call(spec, settings.timeout_ms).await;
         let outcome = match call {
@@ -102,51 +87,13 @@ impl Work<'_> {
             .await
     }
 
-    /// Count the check in the destination's budget and pass its gate: `Ok(true)` when this step
-    /// holds the half-open circuit's probe lease, `Err` with what to tell Queues when it waits.
-    async fn pass_gate(&self, destination: Destination, limits: Limits) -> Result<bool, Ack> {
-        let now = now_ms();
-        let health = db::count_call(self.db, destination.name(), limits, now)
-            .await
-            .map_err(storage_failed)?;
-        match gate(limits, health, now) {
-            Gate::Proceed => Ok(false),
-            Gate::Wait(wait) => Err(defer(self.db, &self.fields, wait, now).await),
-            Gate::Probe { lease_until_ms } => {
-                let name = destination.name();
-                let taken = db::take_probe(self.db, name, self.step_id, health, lease_until_ms);
-                match taken.await {
-                    Ok(true) => Ok(true),
-                    Ok(false) => Err(defer(self.db, &self.fields, probe_taken(), now).await),
-                    Err(e) => Err(storage_failed(e)),
-                }
-            }
-        }
-    }
-
-    /// Give up the probe lease this step took but will not use (its claim was refused).
-    async fn release_probe(&self, destination: Destination, limits: Limits) {
-        let release = HealthChange::ReleaseProbe;
-        let name = destination.name();
-        let result = match db::record_health(self.db, name, self.step_id, release, limits, now_ms())
-        {
-            Ok(Some(statement)) => statement.run().await.map(|_| ()),
-            Ok(None) => Ok(()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            // The lease runs out on its own.
-            log::error("d1_write_failed", &e.to_string());
-        }
-    }
-
     /// The core's reading of the call: its class, whether it is charged, the step's next state
     /// and what a success writes.
     fn judge(
         &self,
         call: Call<'_>,
         outcome: &CallOutcome,
-        claimed: Claimed,
+        claimed: Cleared,
         settings: &ConsumerSettings,
         finished: i64,
     ) -> Verdict {
@@ -194,7 +141,7 @@ impl Work<'_> {
         &self,
         destination: Destination,
         limits: Limits,
-        claimed: Claimed,
+        claimed: Cleared,
         outcome: &CallOutcome,
         verdict: &Verdict,
         finished: i64,
@@ -252,7 +199,7 @@ impl Work<'_> {
     /// next state.
     fn attempt_record<'r>(
         &'r self,
-        claimed: Claimed,
+        claimed: Cleared,
         outcome: &'r CallOutcome,
         next: Transition,
         finished: i64,

@@ -1,7 +1,7 @@
 //! A step of an `http` destination (`http:<name>`): read the destination's current settings
 //! from D1, park the step while the destination is paused (no attempt spent; resume sends it
-//! again), let an older parked step of the destination go first while it drains, pass the
-//! destination's gate (its rate as the budget, its circuit), claim the step, POST the stored
+//! again), let an older parked step of the destination go first while it drains, claim the step
+//! through the destination's gate (its rate as the budget, its circuit: `gate`), POST the stored
 //! payload signed per Standard Webhooks with the destination's timeout, and record the attempt,
 //! the step's next state (its max attempts, backoff, `Retry-After`) and the destination's
 //! health in one D1 batch: the same ledger, limits and dead letters as the built-in steps.
@@ -14,15 +14,14 @@ use edgehooks_handlers::connections::HttpDestination;
 use edgehooks_handlers::lifecycle::{
     after_attempt, attempts_made, classify_response, AttemptFor, StepStatus,
 };
-use edgehooks_handlers::limits::{
-    after_call, charges_attempt, gate, probe_taken, Gate, HealthChange, Limits,
-};
+use edgehooks_handlers::limits::{after_call, charges_attempt, HealthChange, Limits};
 use edgehooks_handlers::retry::parse_retry_after;
 use worker::D1Database;
 
+use super::gate::{claim_for_call, ForCall};
 use super::work::ack_for;
 use super::{defer, finish, now_ms, storage_failed, Ack};
-use crate::db::{self, AttemptRecord, Claim, StepRow};
+use crate::db::{self, AttemptRecord, StepRow};
 use crate::downstream;
 use crate::log::{self, StepFields};
 use crate::routing::destination_of;
@@ -53,22 +52,17 @@ pub(super) async fn run(
         return ack;
     }
     let limits = destination_limits(&destination).with_cool_down(settings.cool_down_ms);
-    let probing = match pass_gate(db, fields, name, limits, now).await {
-        Ok(probing) => probing,
-        Err(ack) => return ack,
-    };
-    let started = now_ms();
-    let attempt = match db::claim_step(db, fields.step_id, None, started).await {
-        Ok(Claim::Claimed(n)) => n,
-        Ok(_) => return Ack::Ack,
-        Err(e) => return storage_failed(e),
+    let cleared = match claim_for_call(db, fields, None, name, limits).await {
+        ForCall::Call(cleared) => cleared,
+        ForCall::Refused(_) => return Ack::Ack,
+        ForCall::Done(ack) => return ack,
     };
     let sent = Sent {
         destination: &destination,
         limits,
-        attempt,
-        started,
-        probing,
+        attempt: cleared.attempt,
+        started: cleared.started,
+        probing: cleared.probing,
     };
     call_and_record(db, fields, row, payload, sent, settings).await
 }
@@ -97,31 +91,6 @@ async fn must_wait(
         }
     };
     Some(defer(db, fields, wait, now).await)
-}
-
-/// Count the call in the destination's budget and pass its gate: `Ok(true)` when this step
-/// holds the half-open circuit's probe lease.
-async fn pass_gate(
-    db: &D1Database,
-    fields: &StepFields<'_>,
-    name: &str,
-    limits: Limits,
-    now: i64,
-) -> Result<bool, Ack> {
-    let health = db::count_call(db, name, limits, now)
-        .await
-        .map_err(storage_failed)?;
-    match gate(limits, health, now) {
-        Gate::Proceed => Ok(false),
-        Gate::Wait(wait) => Err(defer(db, fields, wait, now).await),
-        Gate::Probe { lease_until_ms } => {
-            match db::take_probe(db, name, fields.step_id, health, lease_until_ms).await {
-                Ok(true) => Ok(true),
-                Ok(false) => Err(defer(db, fields, probe_taken(), now).await),
-                Err(e) => Err(storage_failed(e)),
-            }
-        }
-    }
 }
 
 /// A claimed attempt about to be made.

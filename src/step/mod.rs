@@ -1,17 +1,20 @@
-//! Carrying out one step: load it with its event, plan it in the core, skip it early when its
-//! entity's other steps already make it stale, respect the destination's budget and circuit
-//! (delaying, not charging an attempt; a half-open circuit lets only the step holding its probe
-//! lease call), claim it — for a step that overwrites an entity, only when it is its turn, in
-//! the same D1 transaction as the claim —, do the work (an HTTP call or a D1 change), and record
-//! the attempt with the step's new state, the destination's health and the state its success
-//! writes, in one D1 transaction. A step the event does not call for ends `skipped` with the
-//! core's reason. A step about the person behind a Stripe customer id plans with the stored
-//! customer, or first looks it up (an attempt of its own) and is planned again. This file loads,
-//! plans and screens the step in named phases; `work` claims it and does local work, `call`
-//! makes HTTP attempts, `record` records them.
+//! Carrying out one step: load it with its event, plan it in the core, claim it — for a step
+//! that overwrites an entity, only when it is its turn, in the same D1 transaction as the claim
+//! (a stale step ends `skipped_stale`, one whose entity is busy is put off) —, and for an HTTP
+//! call count it in the destination's budget in that same transaction and respect the budget
+//! and circuit (a claimed step that must wait is given back as if deferred, not charged an
+//! attempt; a half-open circuit lets only the step holding its probe lease call), do the work
+//! (an HTTP call or a D1 change), and record the attempt with the step's new state, the
+//! destination's health and the state its success writes, in one D1 transaction. A step the
+//! event does not call for ends `skipped` with the core's reason (`skipped_stale` if its entity
+//! already made it stale). A step about the person behind a Stripe customer id plans with the
+//! stored customer, or first looks it up (an attempt of its own) and is planned again. This file
+//! loads and plans the step in named phases; `work` claims it and does local work, `gate` claims
+//! it for a call, `call` makes HTTP attempts, `record` records them.
 
 mod call;
 mod deliver;
+mod gate;
 mod record;
 mod work;
 
@@ -289,7 +292,7 @@ async fn linked_contact(
     }
 }
 
-/// Screen the planned step against its entity, then do its work.
+/// Do the planned step's work (a skip first screened against its entity).
 async fn carry_out(
     db: &D1Database,
     loaded: &Loaded<'_>,
@@ -310,10 +313,10 @@ async fn carry_out(
         timeout_ms: settings.timeout_ms,
         lease_ms: db::RUNNING_LEASE_MS,
     };
-    if let Some(claim) = &entity {
-        // A deliberate skip makes no call, so it need not wait for one in flight.
-        let skips = matches!(action, StepAction::Skip(_));
-        if let Some(pass) = screen(db, &fields, claim, timing, skips).await {
+    if let (Some(claim), StepAction::Skip(_)) = (&entity, &action) {
+        // A deliberate skip takes no claim, so only this look tells it that its entity already
+        // made it stale. Every other step learns that from its claim, in the same round trip.
+        if let Some(pass) = screen(db, &fields, claim, timing).await {
             return pass;
         }
     }
@@ -339,25 +342,21 @@ async fn carry_out(
     }
 }
 
-/// Advisory: a step its entity already makes stale ends here, without touching the
-/// destination's budget or circuit (the claim decides again, atomically). `Some` with how the
-/// pass ends when the step may not go on now.
+/// Advisory: a skip its entity already makes stale ends `skipped_stale` here (a skip makes no
+/// call, so it need not wait for one in flight). `Some` with how the pass ends when the step is
+/// stale, no longer claimable, or D1 failed.
 async fn screen(
     db: &D1Database,
     fields: &log::StepFields<'_>,
     claim: &EntityClaim<'_>,
     timing: CallTiming,
-    skips: bool,
 ) -> Option<Pass> {
     let now = now_ms();
     match db::entity_standing(db, fields.step_id, claim, now).await {
-        Ok(Some(standing)) => {
-            let verdict = turn(claim.occurred_at_ms, standing, now, timing);
-            if skips && matches!(verdict, Turn::Wait { .. }) {
-                return None;
-            }
-            not_its_turn(db, fields, verdict).await.map(Pass::Done)
-        }
+        Ok(Some(standing)) => match turn(claim.occurred_at_ms, standing, now, timing) {
+            Turn::Wait { .. } => None,
+            verdict => not_its_turn(db, fields, verdict).await.map(Pass::Done),
+        },
         Ok(None) => Some(Pass::Done(Ack::Ack)),
         Err(e) => Some(Pass::Done(storage_failed(e))),
     }

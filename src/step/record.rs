@@ -1,13 +1,14 @@
 //! Recording an attempt: the statements that go in its one D1 batch (the attempt and the step's
 //! new state, the destination's health, and what a success writes, as the core's
 //! `edgehooks_handlers::lifecycle::effects` decided it), and running that batch, retried in place
-//! a few times if D1 fails so that an unrecorded success is not run again.
+//! a few times if D1 fails so that an unrecorded success is not run again (a claim given back
+//! uses the same retries).
 
 use std::time::Duration;
 
 use edgehooks_handlers::lifecycle::SuccessEffect;
 use edgehooks_handlers::recovery::RECORD_RETRY_DELAYS_MS;
-use worker::{D1PreparedStatement, Delay};
+use worker::{D1Database, D1PreparedStatement, D1Result, Delay};
 
 use super::work::Work;
 use crate::db;
@@ -38,30 +39,43 @@ impl Work<'_> {
     }
 
     /// Run an attempt's record (`statements` builds it afresh for each try) as one D1 batch,
-    /// retrying it in place after each of `RECORD_RETRY_DELAYS_MS` while it fails: the step is
-    /// `running` under this invocation's claim, whose lease outlasts every retry, so nothing can
-    /// run it again meanwhile (a second run of a SendGrid or Slack step is a second message).
+    /// retrying it in place while it fails ([`batch_with_retries`]): the step is `running` under
+    /// this invocation's claim, whose lease outlasts every retry, so nothing can run it again
+    /// meanwhile (a second run of a SendGrid or Slack step is a second message).
     pub(super) async fn record_with_retries(
         &self,
         statements: impl Fn() -> worker::Result<Vec<D1PreparedStatement>>,
     ) -> worker::Result<()> {
-        let mut pauses = RECORD_RETRY_DELAYS_MS.iter();
-        loop {
-            let error = match statements() {
-                Ok(list) => match self.db.batch(list).await {
-                    Ok(_) => return Ok(()),
-                    Err(e) => e,
-                },
-                Err(e) => return Err(e),
-            };
-            let Some(pause) = pauses.next() else {
-                return Err(error);
-            };
-            log::warn(
-                "record_retry",
-                serde_json::json!({ "step_id": self.step_id, "after_ms": pause, "error": error.to_string() }),
-            );
-            Delay::from(Duration::from_millis(*pause)).await;
-        }
+        batch_with_retries(self.db, self.step_id, statements)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Run `statements` (built afresh for each try) as one D1 batch about the claimed step
+/// `step_id`, retrying it in place after each of `RECORD_RETRY_DELAYS_MS` while it fails: what
+/// it writes must not be left to the sweeper, which only finds the step after its claim's lease.
+pub(super) async fn batch_with_retries(
+    db: &D1Database,
+    step_id: &str,
+    statements: impl Fn() -> worker::Result<Vec<D1PreparedStatement>>,
+) -> worker::Result<Vec<D1Result>> {
+    let mut pauses = RECORD_RETRY_DELAYS_MS.iter();
+    loop {
+        let error = match statements() {
+            Ok(list) => match db.batch(list).await {
+                Ok(results) => return Ok(results),
+                Err(e) => e,
+            },
+            Err(e) => return Err(e),
+        };
+        let Some(pause) = pauses.next() else {
+            return Err(error);
+        };
+        log::warn(
+            "record_retry",
+            serde_json::json!({ "step_id": step_id, "after_ms": pause, "error": error.to_string() }),
+        );
+        Delay::from(Duration::from_millis(*pause)).await;
     }
 }

@@ -1,8 +1,9 @@
-//! One step's work once it is loaded, planned and not stale: claim the step (for a step that
-//! overwrites an entity, only when it is its turn, decided in the same D1 transaction as the
-//! claim) and carry out a local step's D1 change, recording the attempt with the step's new
-//! state in one transaction. HTTP attempts (a step's call or a customer lookup) are `call`'s;
-//! the attempt record and what a success writes are `record`'s.
+//! One step's work once it is loaded and planned: claim the step (for a step that overwrites an
+//! entity, only when it is its turn, decided in the same D1 transaction as the claim; a refused
+//! claim ends the step `skipped_stale` or puts it off) and carry out a local step's D1 change,
+//! recording the attempt with the step's new state in one transaction. HTTP attempts (a step's
+//! call or a customer lookup) are claimed by `gate` and made by `call`; the attempt record and
+//! what a success writes are `record`'s.
 
 use edgehooks_handlers::downstream::{turn, CallTiming, LocalAction, StepInput};
 use edgehooks_handlers::lifecycle::{after_attempt, AttemptFor, MessageAction, StepStatus};
@@ -38,29 +39,35 @@ pub(super) fn ack_for(message: MessageAction) -> Ack {
 }
 
 impl Work<'_> {
-    /// Claim the step: the attempt number, or what to tell Queues instead (finished or running
-    /// elsewhere: ack; stale: `skipped_stale`; an older call for the entity in flight: delay).
+    /// Claim the step: the attempt number, or what to tell Queues instead ([`Work::refused`]).
     pub(super) async fn claim(&self, now: i64) -> Result<i64, Ack> {
         match db::claim_step(self.db, self.step_id, self.entity, now).await {
             Ok(Claim::Claimed(n)) => Ok(n),
-            Ok(Claim::NotClaimable) => Err(Ack::Ack),
-            Ok(Claim::NotItsTurn(standing)) => {
-                let occurred_at = self.entity.map_or(0, |e| e.occurred_at_ms);
-                let verdict = turn(occurred_at, standing, now, self.timing);
-                match not_its_turn(self.db, &self.fields, verdict).await {
-                    Some(ack) => Err(ack),
-                    // The claim and its reasons are one transaction, so they agree; should they
-                    // not, look again shortly rather than call.
-                    None => {
-                        let wait = Wait {
-                            secs: 1,
-                            reason: "claim_contended",
-                        };
-                        Err(defer(self.db, &self.fields, wait, now).await)
-                    }
-                }
-            }
+            Ok(refused) => Err(self.refused(refused).await),
             Err(e) => Err(storage_failed(e)),
+        }
+    }
+
+    /// What to tell Queues when the claim was refused: finished or running elsewhere: ack;
+    /// stale: `skipped_stale`; an older call for the entity in flight: delay.
+    pub(super) async fn refused(&self, claim: Claim) -> Ack {
+        let Claim::NotItsTurn(standing) = claim else {
+            return Ack::Ack;
+        };
+        let now = now_ms();
+        let occurred_at = self.entity.map_or(0, |e| e.occurred_at_ms);
+        let verdict = turn(occurred_at, standing, now, self.timing);
+        match not_its_turn(self.db, &self.fields, verdict).await {
+            Some(ack) => ack,
+            // The claim and its reasons are one transaction, so they agree; should they not,
+            // look again shortly rather than call.
+            None => {
+                let wait = Wait {
+                    secs: 1,
+                    reason: "claim_contended",
+                };
+                defer(self.db, &self.fields, wait, now).await
+            }
         }
     }
 

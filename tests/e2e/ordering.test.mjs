@@ -132,6 +132,29 @@ describe("several updates of one entity at once", () => {
     await assertNewestOnly(lone, sub, steps);
   });
 
+  test("a step its entity already made stale ends without counting in the destination's budget", async () => {
+    // The claim and the budget's count are one D1 batch; the count applies only beside a claim
+    // that applied, so a refused (stale) claim leaves HubSpot's window exactly as it was.
+    const sub = unique("sub_budget_");
+    const steps = await deliverUpdates(lone, sub);
+    const consumer = await lone.mf.getWorker();
+    await consumer.queue("steps", [message(steps.at(-1).id)]);
+    await waitFor(async () => (await lone.all("SELECT status FROM steps WHERE id = ?", steps.at(-1).id))[0].status === "succeeded", {
+      what: "the newest applied",
+    });
+    const health = () => lone.all("SELECT * FROM destination_health WHERE destination = 'hubspot'");
+    const before = await health();
+    assert.equal(before.length, 1, "the newest's call was counted");
+    const result = await consumer.queue("steps", steps.slice(0, -1).map((s) => message(s.id)));
+    assert.equal(result.outcome, "ok");
+    const rows = await lone.all(
+      `SELECT status, attempts, last_error FROM steps WHERE id IN (${steps.slice(0, -1).map(() => "?").join(",")})`,
+      ...steps.slice(0, -1).map((s) => s.id),
+    );
+    assert.deepEqual(rows, rows.map(() => ({ status: "skipped_stale", attempts: 0, last_error: "older_than_applied" })));
+    assert.deepEqual(await health(), before, "no stale check counted");
+  });
+
   test("one HubSpot delivery with several changes of one property, through the queue: one Stripe update, the newest", async () => {
     const contact = 70000000000 + (Date.now() % 1_000_000);
     const customer = unique("cus_order_");

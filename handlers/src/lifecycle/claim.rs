@@ -1,10 +1,12 @@
 //! The SQL of taking and putting off a step, beside the rules it carries out: a claim takes only
 //! a [claimable](super::StepStatus::is_claimable) step, and a step that overwrites an entity
 //! only when it is its turn (the conditions of [`crate::downstream::turn`], evaluated in the
-//! same statement); a deferral only touches a claimable step; ending a step without a call only
-//! changes one that is not [terminal](super::StepStatus::is_terminal). The shell binds the
-//! arguments in the order each function documents and runs the text unchanged (the native tests
-//! in `sql_tests` run the same text against the migrations).
+//! same statement); a deferral only touches a claimable step; an unclaim gives back a claim
+//! whose call the destination's gate then refused, leaving the step as a deferral would have;
+//! ending a step without a call only changes one that is not
+//! [terminal](super::StepStatus::is_terminal). The shell binds the arguments in the order each
+//! function documents and runs the text unchanged (the native tests in `sql_tests` run the same
+//! text against the migrations).
 
 use super::status::{sql_in, sql_lit, StepStatus, CLAIMABLE, SUPERSEDING, TERMINAL};
 
@@ -87,6 +89,22 @@ pub fn defer() -> String {
          WHERE id = ?1 AND status IN {}",
         sql_lit(StepStatus::Enqueued),
         sql_in(&CLAIMABLE)
+    )
+}
+
+/// Put back a step this delivery claimed but may not call (its destination's gate said wait, or
+/// another step took the half-open probe): exactly what [`defer`] would have done had the gate
+/// been asked before the claim — `enqueued`, due at ?4, reason ?5 — and the attempt the claim
+/// counted given back, since waiting never spends an attempt. Only while the step is still
+/// `running` under this claim: ?2 the attempt number the claim returned, ?3 the claim's time
+/// (its `updated_at`); ?1 step id, ?6 now.
+pub fn unclaim() -> String {
+    format!(
+        "UPDATE steps SET status = {}, attempts = attempts - 1, next_attempt_at = ?4, \
+         last_error = ?5, updated_at = ?6 \
+         WHERE id = ?1 AND status = {} AND attempts = ?2 AND updated_at = ?3",
+        sql_lit(StepStatus::Enqueued),
+        sql_lit(StepStatus::Running)
     )
 }
 

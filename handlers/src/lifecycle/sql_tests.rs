@@ -37,7 +37,7 @@ pub(crate) fn database() -> Connection {
     db
 }
 
-fn add_event(db: &Connection, id: &str, occurred_at: i64) {
+pub(crate) fn add_event(db: &Connection, id: &str, occurred_at: i64) {
     db.execute(
         "INSERT INTO events (id, provider, dedupe_key, type, occurred_at, received_at, status) \
          VALUES (?1, 'stripe', ?1, 'customer.updated', ?2, ?2, 'accepted')",
@@ -46,7 +46,13 @@ fn add_event(db: &Connection, id: &str, occurred_at: i64) {
     .expect("event");
 }
 
-fn add_step(db: &Connection, id: &str, event: &str, status: StepStatus, updated_at: i64) {
+pub(crate) fn add_step(
+    db: &Connection,
+    id: &str,
+    event: &str,
+    status: StepStatus,
+    updated_at: i64,
+) {
     db.execute(
         "INSERT INTO steps (id, event_id, name, destination, status, attempts, idempotency_key, \
          created_at, updated_at, entity) VALUES (?1, ?2, 'hubspot.upsert_contact', 'hubspot', ?3, 1, ?1, 0, ?4, 'E')",
@@ -266,6 +272,128 @@ fn ending_without_a_call_and_deferring_follow_the_status_sets() {
             "mark {status:?}"
         );
     }
+}
+
+/// Every column of step `id`, to compare whole rows.
+fn row_of(db: &Connection, id: &str) -> Vec<rusqlite::types::Value> {
+    let mut statement = db
+        .prepare("SELECT * FROM steps WHERE id = ?1")
+        .expect("prepares");
+    let columns = statement.column_count();
+    statement
+        .query_row([id], |r| (0..columns).map(|i| r.get(i)).collect())
+        .expect("row")
+}
+
+const CLAIMED_AT: i64 = NOW - 50;
+const DUE: i64 = NOW + 5_000;
+
+/// Claim step "mine" of `entity_world(status, Other::None)` at [`CLAIMED_AT`] (with the entity's
+/// turn, or without an entity): the attempt number, when the claim applied.
+fn claimed(db: &Connection, in_turn: bool) -> Option<i64> {
+    let args: Vec<&dyn rusqlite::ToSql> = if in_turn {
+        vec![
+            &"mine",
+            &"E",
+            &"hubspot.upsert_contact",
+            &5_000,
+            &"ev5",
+            &(CLAIMED_AT - LEASE_MS),
+            &CLAIMED_AT,
+        ]
+    } else {
+        vec![&"mine", &CLAIMED_AT]
+    };
+    let sql = if in_turn {
+        claim::claim_in_turn()
+    } else {
+        claim::claim()
+    };
+    db.query_row(&sql, args.as_slice(), |r| r.get(0)).ok()
+}
+
+fn attempts_of(db: &Connection) -> i64 {
+    db.query_row("SELECT attempts FROM steps WHERE id = 'mine'", [], |r| {
+        r.get(0)
+    })
+    .expect("attempts")
+}
+
+fn unclaimed(db: &Connection, attempt: i64, claimed_at: i64) -> usize {
+    db.execute(
+        &claim::unclaim(),
+        params!["mine", attempt, claimed_at, DUE, "rate_budget", NOW],
+    )
+    .expect("unclaim")
+}
+
+#[test]
+fn a_claimed_then_unclaimed_step_is_exactly_a_deferred_one() {
+    for status in StepStatus::ALL.into_iter().filter(|s| s.is_claimable()) {
+        for in_turn in [false, true] {
+            let deferred = entity_world(status, Other::None);
+            let changed = deferred
+                .execute(&claim::defer(), params!["mine", DUE, "rate_budget", NOW])
+                .expect("defer");
+            assert_eq!(changed, 1);
+
+            let db = entity_world(status, Other::None);
+            let attempts_before = attempts_of(&db);
+            let attempt = claimed(&db, in_turn).expect("claimable, its turn");
+            assert_eq!(attempt, attempts_before + 1);
+            assert_eq!(status_of(&db, "mine"), StepStatus::Running);
+            assert_eq!(unclaimed(&db, attempt, CLAIMED_AT), 1, "{status:?}");
+            assert_eq!(
+                row_of(&db, "mine"),
+                row_of(&deferred, "mine"),
+                "{status:?} in_turn={in_turn}"
+            );
+            assert_eq!(
+                attempts_of(&db),
+                attempts_before,
+                "the claim's attempt given back"
+            );
+            assert_eq!(status_of(&db, "mine"), StepStatus::Enqueued);
+            let (due, reason): (i64, String) = db
+                .query_row(
+                    "SELECT next_attempt_at, last_error FROM steps WHERE id = 'mine'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .expect("due");
+            assert_eq!((due, reason.as_str()), (DUE, "rate_budget"));
+        }
+    }
+}
+
+#[test]
+fn an_unclaim_leaves_a_step_no_longer_running_under_its_claim_alone() {
+    // Another status (finished, put back, recovered to enqueued), at the claim's own attempt
+    // number and time.
+    for status in StepStatus::ALL {
+        let db = entity_world(status, Other::None);
+        db.execute("UPDATE steps SET updated_at = ?1", [CLAIMED_AT])
+            .expect("touch");
+        let before = row_of(&db, "mine");
+        let changed = unclaimed(&db, 1, CLAIMED_AT);
+        assert_eq!(changed == 1, status == StepStatus::Running, "{status:?}");
+        if changed == 0 {
+            assert_eq!(row_of(&db, "mine"), before, "{status:?}");
+        }
+    }
+    // Running, but under a later claim (another attempt number, or the same number claimed at
+    // another time: recovered by the sweeper and claimed again).
+    let db = entity_world(StepStatus::Enqueued, Other::None);
+    let attempt = claimed(&db, false).expect("claimed");
+    let before = row_of(&db, "mine");
+    assert_eq!(
+        unclaimed(&db, attempt - 1, CLAIMED_AT),
+        0,
+        "an older attempt"
+    );
+    assert_eq!(unclaimed(&db, attempt, CLAIMED_AT - 1), 0, "another claim");
+    assert_eq!(row_of(&db, "mine"), before);
+    assert_eq!(status_of(&db, "mine"), StepStatus::Running);
 }
 
 #[test]

@@ -1,11 +1,12 @@
 //! The SQL that keeps a destination's counters in D1 (`destination_health`), beside the rules of
-//! [`super`]: counting a check in the budget window ([`super::count_check`], atomically), taking
-//! the half-open probe lease with a compare-and-set on the counters [`super::gate`] decided from,
+//! [`super`]: counting a check in the budget window ([`super::count_check`], atomically; for a
+//! step's call, only when the step's claim in the same transaction applied), taking the half-open probe lease with a compare-and-set on the counters [`super::gate`] decided from,
 //! and recording what a finished call does to the circuit ([`super::HealthChange`]). The shell
 //! binds the arguments each function documents and runs the text unchanged; the tests below run
 //! the same text against the migrations in SQLite.
 
 use super::HealthChange;
+use crate::lifecycle::{sql_lit, StepStatus};
 
 // `count_check`'s conditions over the stored row: the circuit makes everyone wait (open, or
 // half-open with a live probe lease), and the budget window has run out.
@@ -16,8 +17,26 @@ const EXPIRED: &str = "(window_start <= ?2 - ?3)";
 /// ?3 window length, ?4 the budget's limit. Columns: open_until, probe_until, window_start,
 /// window_count.
 pub fn count_call() -> String {
+    counting("VALUES (?1, ?2, 1)")
+}
+
+/// [`count_call`] for a step that was just claimed, in the same D1 batch (one transaction) as
+/// its claim: the check is counted, and the counters returned, only if the claim applied (the
+/// step ?5 is `running`, claimed at ?2, the same `now`), so a step whose claim was refused (not
+/// claimable, stale, not its turn) never uses up budget. Arguments as [`count_call`], and ?5 the
+/// step id; no row when the claim did not apply.
+pub fn count_claimed_call() -> String {
+    counting(&format!(
+        "SELECT ?1, ?2, 1 WHERE EXISTS (SELECT 1 FROM steps \
+         WHERE id = ?5 AND status = {} AND updated_at = ?2)",
+        sql_lit(StepStatus::Running)
+    ))
+}
+
+/// The upsert of [`super::count_check`], inserting a fresh row from `source`.
+fn counting(source: &str) -> String {
     format!(
-        "INSERT INTO destination_health (destination, window_start, window_count) VALUES (?1, ?2, 1) \
+        "INSERT INTO destination_health (destination, window_start, window_count) {source} \
          ON CONFLICT (destination) DO UPDATE SET \
          window_count = CASE \
            WHEN {BLOCKED} AND {EXPIRED} THEN 0 \
@@ -66,7 +85,7 @@ mod tests {
 
     use super::super::{count_check, gate, Gate, Health, Limits};
     use super::*;
-    use crate::lifecycle::sql_tests::database;
+    use crate::lifecycle::sql_tests::{add_event, add_step, database};
 
     const L: Limits = Limits {
         limit: 2,
@@ -150,6 +169,72 @@ mod tests {
                 now
             )
         );
+    }
+
+    /// [`count_claimed_call`] after the step's claim, as in the shell's one batch: the row it
+    /// returns, if any.
+    fn counted_if_claimed(db: &Connection, now: i64) -> Option<Health> {
+        let claim = crate::lifecycle::claim::claim();
+        let _attempt: Option<i64> = db.query_row(&claim, params!["s", now], |r| r.get(0)).ok();
+        db.query_row(
+            &count_claimed_call(),
+            params!["hubspot", now, L.window_ms, L.limit, "s"],
+            |r| {
+                Ok(Health {
+                    open_until_ms: r.get(0)?,
+                    probe_until_ms: r.get(1)?,
+                    window_start_ms: r.get(2)?,
+                    window_count: r.get(3)?,
+                })
+            },
+        )
+        .ok()
+    }
+
+    fn stored(db: &Connection) -> Option<(i64, i64)> {
+        db.query_row(
+            "SELECT window_start, window_count FROM destination_health",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ok()
+    }
+
+    #[test]
+    fn a_check_beside_a_claim_counts_as_count_check_iff_the_claim_applied() {
+        let now = 1_000_000;
+        let before = Health {
+            window_start_ms: now - 1,
+            window_count: 1,
+            ..Health::default()
+        };
+        for status in StepStatus::ALL {
+            for fresh in [false, true] {
+                let db = database();
+                add_event(&db, "ev", 1);
+                add_step(&db, "s", "ev", status, 0);
+                if !fresh {
+                    store(&db, before);
+                }
+                let stored_before = stored(&db);
+                let health = counted_if_claimed(&db, now);
+                if status.is_claimable() {
+                    let seen = if fresh {
+                        Health {
+                            window_start_ms: now,
+                            window_count: 0,
+                            ..Health::default()
+                        }
+                    } else {
+                        before
+                    };
+                    assert_eq!(health, Some(count_check(L, seen, now)), "{status:?}");
+                } else {
+                    assert_eq!(health, None, "{status:?}: refused, nothing returned");
+                    assert_eq!(stored(&db), stored_before, "{status:?}: nothing counted");
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,111 @@
+//! Claiming a step for an HTTP call through its destination's gate, in one D1 round trip: the
+//! claim (for a step that overwrites an entity, only in its turn) and the call's check in the
+//! destination's budget (counted only if the claim applied) are one batch, and the core's
+//! `limits::gate` then decides from the counters it returned. A claimed step that must wait
+//! (circuit open, budget spent, or a half-open circuit whose probe another step took) is given
+//! back at once: it ends exactly as a deferral leaves it, without spending an attempt. Both the
+//! built-in steps (`call`) and `http` destinations (`deliver`) claim their calls here.
+
+use edgehooks_handlers::limits::{gate, probe_taken, Gate, Limits, Wait};
+use worker::D1Database;
+
+use super::record::batch_with_retries;
+use super::{now_ms, storage_failed, Ack};
+use crate::db::{self, Budget, Claim, EntityClaim, HeldClaim};
+use crate::log;
+
+/// A step claimed for a call its destination's gate let through.
+#[derive(Clone, Copy)]
+pub(super) struct Cleared {
+    pub(super) attempt: i64,
+    pub(super) started: i64,
+    /// Whether it holds the half-open circuit's probe lease.
+    pub(super) probing: bool,
+}
+
+/// How claiming a step for a call ended.
+pub(super) enum ForCall {
+    /// Claimed and let through: make the call.
+    Call(Cleared),
+    /// The claim was refused (see [`Claim`]); nothing was counted.
+    Refused(Claim),
+    /// Claimed but made to wait (the claim given back), or D1 failed: what to tell Queues.
+    Done(Ack),
+}
+
+/// Claim step `fields.step_id` for a call to `destination` and pass the destination's gate.
+pub(super) async fn claim_for_call(
+    db: &D1Database,
+    fields: &log::StepFields<'_>,
+    entity: Option<&EntityClaim<'_>>,
+    destination: &str,
+    limits: Limits,
+) -> ForCall {
+    let now = now_ms();
+    let budget = Budget {
+        destination,
+        limits,
+    };
+    let (claim, health) = match db::claim_for_call(db, fields.step_id, entity, &budget, now).await {
+        Ok(answer) => answer,
+        Err(e) => return ForCall::Done(storage_failed(e)),
+    };
+    let Claim::Claimed(attempt) = claim else {
+        return ForCall::Refused(claim);
+    };
+    let cleared = |probing| {
+        ForCall::Call(Cleared {
+            attempt,
+            started: now,
+            probing,
+        })
+    };
+    let held = HeldClaim {
+        attempt,
+        claimed_at_ms: now,
+    };
+    match gate(limits, health, now) {
+        Gate::Proceed => cleared(false),
+        Gate::Wait(wait) => ForCall::Done(give_back(db, fields, held, wait).await),
+        Gate::Probe { lease_until_ms } => {
+            let taken = db::take_probe(db, destination, fields.step_id, health, lease_until_ms);
+            match taken.await {
+                Ok(true) => cleared(true),
+                Ok(false) => ForCall::Done(give_back(db, fields, held, probe_taken()).await),
+                Err(e) => {
+                    // Not known to be the probe: wait as if another step were.
+                    log::error("d1_failed", &e.to_string());
+                    ForCall::Done(give_back(db, fields, held, probe_taken()).await)
+                }
+            }
+        }
+    }
+}
+
+/// Give back the claim `held` of a step that must wait: `enqueued` with its due time and
+/// reason, the claim's attempt given back (as a deferral before the claim would have left it),
+/// and a fresh message after the wait. Retried in place if D1 fails (left alone, the step would
+/// stay `running` until its lease ran out and its attempt would count as lost). A step no
+/// longer running under this claim is left to whoever now has it.
+async fn give_back(
+    db: &D1Database,
+    fields: &log::StepFields<'_>,
+    held: HeldClaim,
+    wait: Wait,
+) -> Ack {
+    let now = now_ms();
+    let delay_ms = i64::try_from(wait.secs).map_or(i64::MAX, |s| s.saturating_mul(1000));
+    let due = now.saturating_add(delay_ms);
+    let statements = || {
+        let unclaim = db::unclaim(db, fields.step_id, held, wait.reason, due, now)?;
+        Ok(vec![unclaim])
+    };
+    match batch_with_retries(db, fields.step_id, statements).await {
+        Ok(results) if results.first().is_some_and(|r| db::changes(r) > 0) => {
+            log::step(fields, "deferred", None, wait.reason, 0, true);
+            Ack::Resend(wait.secs)
+        }
+        Ok(_) => Ack::Ack,
+        Err(e) => storage_failed(e),
+    }
+}
