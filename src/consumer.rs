@@ -16,11 +16,10 @@ use edgehooks_handlers::lifecycle::StepStatus;
 use edgehooks_handlers::recovery::{resend_delay_secs, QUEUE_GAVE_UP};
 use futures_util::{stream, StreamExt};
 use worker::wasm_bindgen::JsValue;
-use worker::{
-    D1Database, Date, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage,
-};
+use worker::{D1Database, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 
 use crate::config::config;
+use crate::db::BatchWindow;
 use crate::dispatch::{resend, Resend};
 use crate::step::{self, Ack};
 use crate::{db, log};
@@ -73,11 +72,13 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     let messages: Vec<RawMessage> = batch.raw_iter().collect();
     let mut preloaded = preload(&db, &queue, &messages).await;
     // The batch's messages run concurrently; each is acked or retried on its own. Steps of one
-    // entity cannot race: their claims decide whose turn it is inside D1.
+    // entity cannot race: their claims decide whose turn it is inside D1. Claims and attempt
+    // records issued in the same turn share one D1 round trip (`BatchWindow`).
+    let window = BatchWindow::new(&db);
     let resends: Vec<(RawMessage, Resend)> = stream::iter(messages)
         .map(|message| {
             let row = step_id_of(&message).and_then(|id| preloaded.remove(&id));
-            handle(message, row, &queue, &db, &settings, &downstream)
+            handle(message, row, &queue, &window, &settings, &downstream)
         })
         .buffer_unordered(CONCURRENT_MESSAGES)
         .filter_map(|r| async move { r })
@@ -120,10 +121,11 @@ async fn handle(
     message: RawMessage,
     row: Option<db::StepRow>,
     queue: &str,
-    db: &D1Database,
+    db: &BatchWindow<'_>,
     settings: &Result<ConsumerSettings, ConfigError>,
     downstream: &DownstreamSettings,
 ) -> Option<(RawMessage, Resend)> {
+    let _working = db.step();
     let Some(step_id) = step_id_of(&message) else {
         log::error(
             "malformed_message",
@@ -162,7 +164,7 @@ async fn handle(
 /// A message Queues could not deliver after its own retries: its step is dead, unless it has
 /// moved on since (redriven, re-sent, running under a live claim, or finished).
 async fn give_up(db: &D1Database, step_id: &str, dispatch: i64) -> Ack {
-    let now = Date::now().as_millis() as i64;
+    let now = crate::clock::now_ms();
     match db::give_up(db, step_id, dispatch, now).await {
         Ok(changed) => {
             log::step(

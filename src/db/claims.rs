@@ -11,7 +11,7 @@ use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::{count_claimed_call, counted_health, num, statement, RUNNING_LEASE_MS};
+use super::{count_claimed_call, counted_health, num, statement, BatchWindow, RUNNING_LEASE_MS};
 
 /// The ordering a step's claim must respect: the entity it overwrites (`steps.entity`, with the
 /// step name) and its event's time and id.
@@ -113,7 +113,7 @@ pub struct Budget<'a> {
 /// claim, the reasons it was refused and the step's `entity` (filled in for steps stored before
 /// ingest recorded it) are one D1 batch, i.e. one transaction.
 pub async fn claim_step(
-    db: &D1Database,
+    db: &BatchWindow<'_>,
     step_id: &str,
     entity: Option<&EntityClaim<'_>>,
     now_ms: i64,
@@ -126,7 +126,7 @@ pub async fn claim_step(
 /// destination's counters, for the core's `limits::gate` to decide whether the call may go out
 /// now (if not, the shell gives the claim back: [`unclaim`]).
 pub async fn claim_for_call(
-    db: &D1Database,
+    db: &BatchWindow<'_>,
     step_id: &str,
     entity: Option<&EntityClaim<'_>>,
     budget: &Budget<'_>,
@@ -190,14 +190,14 @@ fn claim_statements(
 }
 
 async fn claim_counting(
-    db: &D1Database,
+    db: &BatchWindow<'_>,
     step_id: &str,
     entity: Option<&EntityClaim<'_>>,
     budget: Option<&Budget<'_>>,
     now_ms: i64,
 ) -> Result<(Claim, Option<Health>)> {
     let (statements, places) = claim_statements(db, step_id, entity, budget, now_ms)?;
-    let results = db.batch(statements).await?;
+    let results = db.shared_batch(statements).await?;
     let claimed = match results.get(places.claim) {
         Some(r) => r.results::<Claimed>()?,
         None => Vec::new(),

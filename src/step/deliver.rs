@@ -6,6 +6,7 @@
 //! the step's next state (its max attempts, backoff, `Retry-After`) and the destination's
 //! health in one D1 batch: the same ledger, limits and dead letters as the built-in steps.
 
+use crate::db::BatchWindow;
 use edgehooks_handlers::connections::delivery::{
     delivery_request, destination_limits, destination_policy, DRAINING_REASON, PAUSED_PARK_SECS,
     PAUSED_REASON,
@@ -16,7 +17,6 @@ use edgehooks_handlers::lifecycle::{
 };
 use edgehooks_handlers::limits::{after_call, charges_attempt, HealthChange, Limits};
 use edgehooks_handlers::retry::parse_retry_after;
-use worker::D1Database;
 
 use super::gate::{claim_for_call, ForCall};
 use super::work::ack_for;
@@ -30,7 +30,7 @@ use edgehooks_handlers::limits::Wait;
 
 /// Run one step of destination `name`.
 pub(super) async fn run(
-    db: &D1Database,
+    db: &BatchWindow<'_>,
     fields: &StepFields<'_>,
     row: &StepRow,
     name: &str,
@@ -70,7 +70,7 @@ pub(super) async fn run(
 /// While the destination is paused the step parks; while an older step of the destination is
 /// still parked or draining, it waits its turn. `None` when it may go on.
 async fn must_wait(
-    db: &D1Database,
+    db: &BatchWindow<'_>,
     fields: &StepFields<'_>,
     destination: &HttpDestination,
     now: i64,
@@ -104,7 +104,7 @@ struct Sent<'a> {
 
 /// Make the signed POST and record what it means in one D1 batch.
 async fn call_and_record(
-    db: &D1Database,
+    db: &BatchWindow<'_>,
     fields: &StepFields<'_>,
     row: &StepRow,
     payload: &str,
@@ -163,7 +163,7 @@ async fn call_and_record(
 
 /// The attempt, the step's next state and the destination's health, in one D1 batch.
 async fn record_attempt(
-    db: &D1Database,
+    db: &BatchWindow<'_>,
     record: &AttemptRecord<'_>,
     sent: &Sent<'_>,
     health: HealthChange,

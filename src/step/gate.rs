@@ -6,8 +6,8 @@
 //! back at once: it ends exactly as a deferral leaves it, without spending an attempt. Both the
 //! built-in steps (`call`) and `http` destinations (`deliver`) claim their calls here.
 
+use crate::db::BatchWindow;
 use edgehooks_handlers::limits::{gate, probe_taken, Gate, Limits, Wait};
-use worker::D1Database;
 
 use super::record::batch_with_retries;
 use super::{now_ms, storage_failed, Ack};
@@ -35,7 +35,7 @@ pub(super) enum ForCall {
 
 /// Claim step `fields.step_id` for a call to `destination` and pass the destination's gate.
 pub(super) async fn claim_for_call(
-    db: &D1Database,
+    db: &BatchWindow<'_>,
     fields: &log::StepFields<'_>,
     entity: Option<&EntityClaim<'_>>,
     destination: &str,
@@ -88,7 +88,7 @@ pub(super) async fn claim_for_call(
 /// stay `running` until its lease ran out and its attempt would count as lost). A step no
 /// longer running under this claim is left to whoever now has it.
 async fn give_back(
-    db: &D1Database,
+    db: &BatchWindow<'_>,
     fields: &log::StepFields<'_>,
     held: HeldClaim,
     wait: Wait,

@@ -18,6 +18,7 @@ mod gate;
 mod record;
 mod work;
 
+use crate::db::BatchWindow;
 use edgehooks_handlers::connections::plan::PlannedStep;
 use edgehooks_handlers::downstream::{
     contact_change, entity_key, plan, turn, BuildError, CallTiming, ContactLink,
@@ -27,7 +28,8 @@ use edgehooks_handlers::lifecycle::StepStatus;
 use edgehooks_handlers::limits::Wait;
 use edgehooks_handlers::routes::StepKind;
 use edgehooks_handlers::webhook::Provider;
-use worker::{D1Database, Date};
+
+pub(crate) use crate::clock::now_ms;
 
 use crate::db::{self, EntityClaim};
 use crate::log;
@@ -57,17 +59,13 @@ pub(crate) enum Pass {
 
 /// The Stripe customer a planned lookup asks for, when D1 already knows it.
 async fn stored_customer(
-    db: &D1Database,
+    db: &BatchWindow<'_>,
     planned: &Result<StepAction, BuildError>,
 ) -> worker::Result<Option<KnownCustomer>> {
     match planned {
         Ok(StepAction::Resolve(lookup)) => db::known_customer(db, &lookup.customer_id).await,
         _ => Ok(None),
     }
-}
-
-fn now_ms() -> i64 {
-    Date::now().as_millis() as i64
 }
 
 /// A D1 failure mid-step: the message comes back later (the claim, if taken, is recovered by
@@ -79,7 +77,7 @@ fn storage_failed(e: worker::Error) -> Ack {
 
 /// End the step without a call, in `status` with `note`, and ack.
 async fn finish(
-    db: &D1Database,
+    db: &BatchWindow<'_>,
     step: &log::StepFields<'_>,
     status: StepStatus,
     note: &str,
@@ -97,7 +95,7 @@ async fn finish(
 /// `enqueued` with its due time and reason, and a fresh message comes back after the wait (if
 /// that send fails, the sweeper sends it). A step that is no longer claimable (finished, or
 /// running under another delivery of its message) is left to whoever runs it.
-async fn defer(db: &D1Database, step: &log::StepFields<'_>, wait: Wait, now: i64) -> Ack {
+async fn defer(db: &BatchWindow<'_>, step: &log::StepFields<'_>, wait: Wait, now: i64) -> Ack {
     let delay_ms = i64::try_from(wait.secs).map_or(i64::MAX, |s| s.saturating_mul(1000));
     let due = now.saturating_add(delay_ms);
     match db::defer(db, step.step_id, wait.reason, due, now).await {
@@ -112,7 +110,11 @@ async fn defer(db: &D1Database, step: &log::StepFields<'_>, wait: Wait, now: i64
 
 /// Carry out a verdict that the step may not call now: `skipped_stale`, or a delay while an
 /// older step of its entity calls. `None` for [`Turn::Go`].
-async fn not_its_turn(db: &D1Database, step: &log::StepFields<'_>, verdict: Turn) -> Option<Ack> {
+async fn not_its_turn(
+    db: &BatchWindow<'_>,
+    step: &log::StepFields<'_>,
+    verdict: Turn,
+) -> Option<Ack> {
     match verdict {
         Turn::Go => None,
         Turn::Stale { reason } => Some(finish(db, step, StepStatus::SkippedStale, reason).await),
@@ -128,7 +130,7 @@ async fn not_its_turn(db: &D1Database, step: &log::StepFields<'_>, verdict: Turn
 
 /// A step the core cannot plan ends `dead` with the reason's code (a disabled destination is
 /// also logged, naming the missing setting's destination).
-async fn unplannable(db: &D1Database, step: &log::StepFields<'_>, e: &BuildError) -> Ack {
+async fn unplannable(db: &BatchWindow<'_>, step: &log::StepFields<'_>, e: &BuildError) -> Ack {
     if let BuildError::DestinationDisabled(d) = e {
         log::error(
             "destination_disabled",
@@ -141,7 +143,7 @@ async fn unplannable(db: &D1Database, step: &log::StepFields<'_>, e: &BuildError
 /// Run the step `step_id`. `preloaded` is its row as the message batch's one query read it;
 /// `None` loads it here. A second pass (after a customer lookup) always reads it again.
 pub async fn run(
-    db: &D1Database,
+    db: &BatchWindow<'_>,
     step_id: &str,
     preloaded: Option<db::StepRow>,
     settings: &ConsumerSettings,
@@ -171,7 +173,7 @@ struct Loaded<'a> {
 
 /// One pass over the loaded step: plan it, screen it against its entity, then do its work.
 async fn run_step(
-    db: &D1Database,
+    db: &BatchWindow<'_>,
     step_id: &str,
     loaded: Result<db::StepRow, Pass>,
     settings: &ConsumerSettings,
@@ -259,7 +261,7 @@ fn fields_of<'a>(
 
 /// Load the step with its event: `Err` with how the pass ends when it is unknown, no longer
 /// claimable (finished, or running under another message) or D1 failed.
-async fn load(db: &D1Database, step_id: &str) -> Result<db::StepRow, Pass> {
+async fn load(db: &BatchWindow<'_>, step_id: &str) -> Result<db::StepRow, Pass> {
     match db::load_step(db, step_id).await {
         Ok(Some(row)) => claimable(row),
         Ok(None) => {
@@ -279,7 +281,7 @@ fn claimable(row: db::StepRow) -> Result<db::StepRow, Pass> {
 
 /// stripe.update_customer needs the Stripe customer linked to the HubSpot contact.
 async fn linked_contact(
-    db: &D1Database,
+    db: &BatchWindow<'_>,
     kind: StepKind,
     payload: &str,
 ) -> worker::Result<Option<ContactLink>> {
@@ -294,7 +296,7 @@ async fn linked_contact(
 
 /// Do the planned step's work (a skip first screened against its entity).
 async fn carry_out(
-    db: &D1Database,
+    db: &BatchWindow<'_>,
     loaded: &Loaded<'_>,
     fields: log::StepFields<'_>,
     input: &StepInput<'_>,
@@ -346,7 +348,7 @@ async fn carry_out(
 /// call, so it need not wait for one in flight). `Some` with how the pass ends when the step is
 /// stale, no longer claimable, or D1 failed.
 async fn screen(
-    db: &D1Database,
+    db: &BatchWindow<'_>,
     fields: &log::StepFields<'_>,
     claim: &EntityClaim<'_>,
     timing: CallTiming,

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use edgehooks_handlers::lifecycle::SuccessEffect;
 use edgehooks_handlers::recovery::RECORD_RETRY_DELAYS_MS;
-use worker::{D1Database, D1PreparedStatement, D1Result, Delay};
+use worker::{D1PreparedStatement, D1Result, Delay};
 
 use super::work::Work;
-use crate::db;
+use crate::db::{self, BatchWindow};
 use crate::log;
 
 impl Work<'_> {
@@ -56,14 +56,14 @@ impl Work<'_> {
 /// `step_id`, retrying it in place after each of `RECORD_RETRY_DELAYS_MS` while it fails: what
 /// it writes must not be left to the sweeper, which only finds the step after its claim's lease.
 pub(super) async fn batch_with_retries(
-    db: &D1Database,
+    db: &BatchWindow<'_>,
     step_id: &str,
     statements: impl Fn() -> worker::Result<Vec<D1PreparedStatement>>,
 ) -> worker::Result<Vec<D1Result>> {
     let mut pauses = RECORD_RETRY_DELAYS_MS.iter();
     loop {
         let error = match statements() {
-            Ok(list) => match db.batch(list).await {
+            Ok(list) => match db.shared_batch(list).await {
                 Ok(results) => return Ok(results),
                 Err(e) => e,
             },

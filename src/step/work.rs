@@ -5,12 +5,12 @@
 //! call or a customer lookup) are claimed by `gate` and made by `call`; the attempt record and
 //! what a success writes are `record`'s.
 
+use crate::db::BatchWindow;
 use edgehooks_handlers::downstream::{turn, CallTiming, LocalAction, StepInput};
 use edgehooks_handlers::lifecycle::{after_attempt, AttemptFor, MessageAction, StepStatus};
 use edgehooks_handlers::limits::Wait;
 use edgehooks_handlers::retry::ResponseClass;
 use edgehooks_handlers::routes::StepKind;
-use worker::D1Database;
 
 use super::{defer, not_its_turn, now_ms, storage_failed, Ack};
 use crate::db::{self, AttemptRecord, Claim, EntityClaim, StepRow};
@@ -19,7 +19,7 @@ use edgehooks_handlers::config::ConsumerSettings;
 
 /// One step's execution context.
 pub(super) struct Work<'a> {
-    pub(super) db: &'a D1Database,
+    pub(super) db: &'a BatchWindow<'a>,
     pub(super) step_id: &'a str,
     pub(super) fields: log::StepFields<'a>,
     pub(super) kind: StepKind,
