@@ -109,18 +109,21 @@ mod tests {
         .expect("health");
     }
 
+    /// A `destination_health` row as the counting statements return it.
+    fn health_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Health> {
+        Ok(Health {
+            open_until_ms: r.get(0)?,
+            probe_until_ms: r.get(1)?,
+            window_start_ms: r.get(2)?,
+            window_count: r.get(3)?,
+        })
+    }
+
     fn counted(db: &Connection, now: i64) -> Health {
         db.query_row(
             &count_call(),
             params!["hubspot", now, L.window_ms, L.limit],
-            |r| {
-                Ok(Health {
-                    open_until_ms: r.get(0)?,
-                    probe_until_ms: r.get(1)?,
-                    window_start_ms: r.get(2)?,
-                    window_count: r.get(3)?,
-                })
-            },
+            health_row,
         )
         .expect("count")
     }
@@ -179,14 +182,7 @@ mod tests {
         db.query_row(
             &count_claimed_call(),
             params!["hubspot", now, L.window_ms, L.limit, "s"],
-            |r| {
-                Ok(Health {
-                    open_until_ms: r.get(0)?,
-                    probe_until_ms: r.get(1)?,
-                    window_start_ms: r.get(2)?,
-                    window_count: r.get(3)?,
-                })
-            },
+            health_row,
         )
         .ok()
     }
