@@ -83,6 +83,9 @@ impl<'a> BatchWindow<'a> {
             waiting.push(Waiting { statements, reply });
             waiting.len() == 1
         };
+        // The leader sends for everyone who joined, so it must not be cancelled between joining
+        // and sending: steps run to completion under the consumer's `buffer_unordered`, and no
+        // timeout or select wraps a D1 write.
         if leads {
             next_turn().await;
             if self.waiting.borrow().len() < self.active.get() {
