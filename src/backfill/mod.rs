@@ -95,6 +95,15 @@ impl Stop {
         }
     }
 
+    /// A page call that did not answer 2xx: its failure code, and the `Retry-After` it sent.
+    fn call_failed(error: String, retry_after: Option<&str>) -> Stop {
+        Stop {
+            error,
+            retry_after_secs: retry_after.and_then(|v| parse_retry_after(v, now_ms() / 1000)),
+            waiting: false,
+        }
+    }
+
     /// The gate said wait `secs` (circuit open or budget spent): not a failure.
     fn waiting(error: String, secs: u64) -> Stop {
         Stop {
@@ -140,14 +149,10 @@ async fn fetch_page(
     circuit::record(db, limits, outcome.status, probing, now_ms()).await;
     match (outcome.status, outcome.body) {
         (Some(200..=299), Some(body)) => parse_page(&body).map_err(|e| Stop::failed(e.code())),
-        (status, _) => Err(Stop {
-            error: failure_code(status),
-            retry_after_secs: outcome
-                .retry_after
-                .as_deref()
-                .and_then(|v| parse_retry_after(v, now_ms() / 1000)),
-            waiting: false,
-        }),
+        (status, _) => Err(Stop::call_failed(
+            failure_code(status),
+            outcome.retry_after.as_deref(),
+        )),
     }
 }
 

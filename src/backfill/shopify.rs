@@ -15,7 +15,6 @@ use edgehooks_handlers::backfill::shopify::{
 };
 use edgehooks_handlers::config::ShopifyBackfillSettings;
 use edgehooks_handlers::downstream::HttpRequestSpec;
-use edgehooks_handlers::retry::parse_retry_after;
 use edgehooks_handlers::webhook::{ParsedEvent, Provider};
 use serde::Deserialize;
 use worker::{D1Database, Env};
@@ -62,14 +61,10 @@ async fn fetch_page(db: &D1Database, access: &ShopAccess, url: String) -> Result
     match (outcome.status, outcome.body) {
         (Some(200..=299), Some(body)) => parse_orders_page(access, &body, outcome.link.as_deref())
             .map_err(|code| Stop::failed(code.into())),
-        (status, _) => Err(Stop {
-            error: failure_code(status),
-            retry_after_secs: outcome
-                .retry_after
-                .as_deref()
-                .and_then(|v| parse_retry_after(v, now_ms() / 1000)),
-            waiting: false,
-        }),
+        (status, _) => Err(Stop::call_failed(
+            failure_code(status),
+            outcome.retry_after.as_deref(),
+        )),
     }
 }
 

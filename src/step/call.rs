@@ -19,7 +19,8 @@ use worker::D1PreparedStatement;
 
 use super::gate::{claim_for_call, Cleared, ForCall};
 use super::work::{ack_for, Work};
-use super::{now_ms, Ack, Pass};
+use super::{Ack, Pass};
+use crate::clock::now_ms;
 use crate::db::{self, AttemptRecord};
 use crate::downstream::{self, CallOutcome};
 use crate::log;

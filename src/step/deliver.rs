@@ -20,7 +20,8 @@ use edgehooks_handlers::retry::parse_retry_after;
 
 use super::gate::{claim_for_call, ForCall};
 use super::work::ack_for;
-use super::{defer, finish, now_ms, storage_failed, Ack};
+use super::{defer, finish, storage_failed, Ack};
+use crate::clock::now_ms;
 use crate::db::{self, AttemptRecord, StepRow};
 use crate::downstream;
 use crate::log::{self, StepFields};

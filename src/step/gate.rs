@@ -10,7 +10,8 @@ use crate::db::BatchWindow;
 use edgehooks_handlers::limits::{gate, probe_taken, Gate, Limits, Wait};
 
 use super::record::batch_with_retries;
-use super::{now_ms, storage_failed, Ack};
+use super::{storage_failed, Ack};
+use crate::clock::now_ms;
 use crate::db::{self, Budget, Claim, EntityClaim, HeldClaim};
 use crate::log;
 

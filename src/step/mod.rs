@@ -29,7 +29,7 @@ use edgehooks_handlers::limits::Wait;
 use edgehooks_handlers::routes::StepKind;
 use edgehooks_handlers::webhook::Provider;
 
-pub(crate) use crate::clock::now_ms;
+use crate::clock::now_ms;
 
 use crate::db::{self, EntityClaim};
 use crate::log;

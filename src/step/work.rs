@@ -12,7 +12,8 @@ use edgehooks_handlers::limits::Wait;
 use edgehooks_handlers::retry::ResponseClass;
 use edgehooks_handlers::routes::StepKind;
 
-use super::{defer, not_its_turn, now_ms, storage_failed, Ack};
+use super::{defer, not_its_turn, storage_failed, Ack};
+use crate::clock::now_ms;
 use crate::db::{self, AttemptRecord, Claim, EntityClaim, StepRow};
 use crate::log;
 use edgehooks_handlers::config::ConsumerSettings;

@@ -9,6 +9,17 @@ use super::sql;
 const NOW: i64 = 1_700_000_000_000;
 const MIN: i64 = 60_000;
 
+/// Every row of `sql` (no parameters), read by `row`.
+fn all_rows<T>(
+    db: &Connection,
+    sql: &str,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Vec<T> {
+    let mut statement = db.prepare(sql).unwrap();
+    let rows = statement.query_map([], row).unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
 fn pending(db: &Connection, channel: &str) -> Vec<(i64, String, i64, Option<i64>)> {
     let mut statement = db.prepare(sql::PENDING_NOTICES).unwrap();
     let rows = statement
@@ -103,13 +114,11 @@ fn sql_channels_deliver_fail_and_settle_independently() {
         )
         .unwrap();
     assert_eq!(held, 2, "every notice due on http");
-    let rows: Vec<(i64, i64, String)> = db
-        .prepare("SELECT alert_id, attempts, error FROM alert_deliveries WHERE channel = 'http' ORDER BY alert_id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let rows: Vec<(i64, i64, String)> = all_rows(
+        &db,
+        "SELECT alert_id, attempts, error FROM alert_deliveries WHERE channel = 'http' ORDER BY alert_id",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    );
     assert_eq!(
         rows,
         vec![
@@ -191,13 +200,11 @@ fn migration_0013_carries_the_slack_state_over() {
         db.execute_batch(&std::fs::read_to_string(file).unwrap())
             .unwrap();
     }
-    let rows: Vec<(i64, Option<String>, i64, Option<String>)> = db
-        .prepare("SELECT alert_id, sent, attempts, error FROM alert_deliveries WHERE channel = 'slack' ORDER BY alert_id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let rows: Vec<(i64, Option<String>, i64, Option<String>)> = all_rows(
+        &db,
+        "SELECT alert_id, sent, attempts, error FROM alert_deliveries WHERE channel = 'slack' ORDER BY alert_id",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    );
     assert_eq!(
         rows,
         vec![
