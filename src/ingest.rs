@@ -27,7 +27,10 @@ use edgehooks_handlers::sources::{scope_delivery, validate_source_name};
 use edgehooks_handlers::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
 use futures_util::StreamExt;
 use serde_json::json;
-use worker::{Context, D1Database, Env, Request, Response};
+use worker::js_sys::Uint8Array;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::web_sys;
+use worker::{Context, D1Database, Env, Headers, Request, Response};
 
 use crate::clock::now_ms;
 use crate::config::config;
@@ -40,7 +43,7 @@ use crate::{hints, log, metrics, rejections};
 /// body whose `Content-Length` is within the limit is read in one piece (HTTP framing stops it
 /// at that length, and one `arrayBuffer()` costs far less than a stream read chunk by chunk
 /// across the JS/wasm boundary); a body of unknown length (chunked) is streamed and counted.
-async fn read_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, AppError> {
+async fn read_body(req: web_sys::Request, limit: u64) -> Result<Vec<u8>, AppError> {
     let declared = req
         .headers()
         .get("Content-Length")
@@ -49,11 +52,11 @@ async fn read_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, AppError> {
         .and_then(|v| v.trim().parse::<u64>().ok());
     match declared {
         Some(len) if len > limit => return Err(AppError::PayloadTooLarge { limit }),
-        Some(_) => return req.bytes().await.map_err(|_| unreadable_body()),
+        Some(_) => return read_whole_body(&req).await.ok_or_else(unreadable_body),
         None => {}
     }
-    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(limit) as usize);
-    let Ok(mut stream) = req.stream() else {
+    let mut body = Vec::new();
+    let Ok(mut stream) = Request::from(req).stream() else {
         return Ok(body);
     };
     while let Some(chunk) = stream.next().await {
@@ -64,6 +67,12 @@ async fn read_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, AppError> {
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// The whole body in one `arrayBuffer()`, copied into wasm memory once.
+async fn read_whole_body(req: &web_sys::Request) -> Option<Vec<u8>> {
+    let buffer = JsFuture::from(req.array_buffer().ok()?).await.ok()?;
+    Some(Uint8Array::new(&buffer).to_vec())
 }
 
 fn unreadable_body() -> AppError {
@@ -120,7 +129,8 @@ impl Summary {
 }
 
 pub async fn handle(
-    req: Request,
+    req: web_sys::Request,
+    url: &str,
     env: &Env,
     ctx: &Context,
     provider: Provider,
@@ -131,7 +141,7 @@ pub async fn handle(
         source: source.clone(),
         ..Summary::default()
     };
-    let result = ingest(req, env, ctx, provider, started, &mut summary).await;
+    let result = ingest(req, url, env, ctx, provider, started, &mut summary).await;
     log_request(provider, &summary, &result, started);
     let counts = [summary.new_events, summary.duplicates, summary.rejected].map(|n| n as u64);
     metrics::count_request(provider, counts, result.as_ref().err());
@@ -140,7 +150,8 @@ pub async fn handle(
 
 /// The request's phases: read and verify, dedupe by hint, store, after-commit work, answer.
 async fn ingest(
-    req: Request,
+    req: web_sys::Request,
+    url: &str,
     env: &Env,
     ctx: &Context,
     provider: Provider,
@@ -152,7 +163,7 @@ async fn ingest(
         mut accepted,
         config,
         db,
-    } = read_and_verify(req, env, provider, source.as_deref(), started).await?;
+    } = read_and_verify(req, url, env, provider, source.as_deref(), started).await?;
     // A named source's events carry it, and dedupe within it.
     scope_delivery(source.as_deref(), &mut accepted);
     summary.describe(accepted.key_index, &accepted.events);
@@ -269,7 +280,8 @@ fn source_config(
 /// within its limit, then verify and parse. A forged request is only counted in memory; a
 /// verified but unparsable one is kept as a rejected row.
 async fn read_and_verify(
-    mut req: Request,
+    req: web_sys::Request,
+    url: &str,
     env: &Env,
     provider: Provider,
     source: Option<&str>,
@@ -280,8 +292,8 @@ async fn read_and_verify(
     if keys.is_empty() {
         return Err(AppError::ProviderDisabled);
     }
-    let headers: Vec<(String, String)> = req.headers().entries().collect();
-    let has_body = req.inner().body().is_some() && !declares_empty_body(&headers);
+    let headers: Vec<(String, String)> = Headers(req.headers()).entries().collect();
+    let has_body = req.body().is_some() && !declares_empty_body(&headers);
     if has_body {
         // Refused before a byte of the body is read (it may be huge or never end).
         if let Err(reason) = require_signature_header(keys, &headers) {
@@ -289,11 +301,10 @@ async fn read_and_verify(
             return Err(AppError::Verification(reason));
         }
     }
-    let body = read_body(&mut req, settings.max_body_bytes).await?;
-    let url = req.inner().url();
+    let body = read_body(req, settings.max_body_bytes).await?;
     let inbound = InboundRequest {
         method: "POST",
-        url: &url,
+        url,
         headers: &headers,
         body: &body,
     };

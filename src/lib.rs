@@ -34,9 +34,8 @@ mod sweeper;
 mod webcrypto;
 
 use worker::wasm_bindgen::JsValue;
-use worker::{
-    event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent,
-};
+use worker::worker_sys::web_sys;
+use worker::{event, Context, Env, MessageBatch, Result, ScheduleContext, ScheduledEvent};
 
 /// The wasm build's allocator: talc instead of Rust's default dlmalloc. Allocation and freeing
 /// were about a quarter of the Rust time of a webhook request in the V8 profile (BENCHMARKS.md,
@@ -46,8 +45,10 @@ use worker::{
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
+/// The runtime's own Request and Response: workers-rs' wrappers would read `request.cf` and copy
+/// the method and path on every request, which only the admin paths need (`router`).
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     isolate::fetch_started();
     log::use_level_of(&env);
     let response = router::route(req, &env, &ctx).await;

@@ -5,40 +5,49 @@
 
 use edgehooks_handlers::request_url;
 use edgehooks_handlers::webhook::Provider;
-use worker::{Context, Env, Method, Request, Response};
+use worker::worker_sys::web_sys;
+use worker::{Context, Env, Request, Response};
 
 use crate::error::{json_response, AppError, ALLOW_GET, ALLOW_POST};
 use crate::{admin, config, ingest, log};
 
-pub async fn route(req: Request, env: &Env, ctx: &Context) -> Response {
-    let url = req.inner().url();
+/// Route the runtime's request. Only the admin paths wrap it in workers-rs' `Request` (which
+/// reads `request.cf` and copies the method and path); webhooks and `/health` read what they
+/// need from it directly.
+pub async fn route(req: web_sys::Request, env: &Env, ctx: &Context) -> web_sys::Response {
+    let url = req.url();
     let path = request_url::path(&url);
     let method = req.method();
     let result = match path.split('/').collect::<Vec<_>>().as_slice() {
-        ["", "health"] => match method {
-            Method::Get | Method::Head => Ok(json_response(&config::health(env), 200)),
+        ["", "health"] => match method.as_str() {
+            "GET" | "HEAD" => Ok(json_response(&config::health(env), 200)),
             _ => Err(AppError::MethodNotAllowed { allow: ALLOW_GET }),
         },
         ["", "webhooks", slug] | ["", "webhooks", slug, _] => match Provider::from_slug(slug) {
             None => Err(AppError::NotFound),
-            Some(_) if method != Method::Post => {
-                Err(AppError::MethodNotAllowed { allow: ALLOW_POST })
-            }
+            Some(_) if method != "POST" => Err(AppError::MethodNotAllowed { allow: ALLOW_POST }),
             // Ingest logs its own request line, misconfiguration included.
             Some(provider) => {
                 let source = path.split('/').nth(3).map(str::to_string);
-                return ingest::handle(req, env, ctx, provider, source)
-                    .await
-                    .unwrap_or_else(|e| e.to_response());
+                let response = ingest::handle(req, &url, env, ctx, provider, source).await;
+                return response.unwrap_or_else(|e| e.to_response()).into();
             }
         },
-        ["", "admin"] | ["", "admin", ""] => admin::page(&req),
-        ["", "admin", "api", rest @ ..] => admin::api(req, env, rest).await,
-        ["", "admin", asset] => admin::asset(&req, asset),
+        ["", "admin", ..] => admin_route(Request::from(req), env, path).await,
         _ => Err(AppError::NotFound),
     };
     if let Err(AppError::Misconfigured { detail }) = &result {
         log::error("misconfigured", detail);
     }
-    result.unwrap_or_else(|error| error.to_response())
+    result.unwrap_or_else(|error| error.to_response()).into()
+}
+
+/// The admin page, its assets and its JSON API.
+async fn admin_route(req: Request, env: &Env, path: &str) -> Result<Response, AppError> {
+    match path.split('/').collect::<Vec<_>>().as_slice() {
+        ["", "admin"] | ["", "admin", ""] => admin::page(&req),
+        ["", "admin", "api", rest @ ..] => admin::api(req, env, rest).await,
+        ["", "admin", asset] => admin::asset(&req, asset),
+        _ => Err(AppError::NotFound),
+    }
 }
