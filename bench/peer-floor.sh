@@ -5,7 +5,11 @@
 # I/O edgehooks' ingest-only run makes, in plain JS with the official SDK). Same load client,
 # same machine, alternating per repetition; both served by Miniflare (MODE=mf). If the floor
 # itself is not 1.5x the peer, no implementation with that I/O reaches the goal on this runtime.
+# FLOOR=full makes the copy the full-pipeline floor instead (bench/full-floor.mjs: the peer's
+# ingest, and a consumer calling the downstream fake once per step and recording it in D1): if it
+# does not reach the peer's req/s at c=32, neither can edgehooks' full pipeline, which does more.
 #   bench/peer-floor.sh            (CONCS="1 32" N=1000 REPS=3; the copy lives in target/peer-floor)
+#   FLOOR=full bench/peer-floor.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 peer=${PEERS_DIR:-$ROOT/../shared/peers}/js-stripe-worker
@@ -20,8 +24,12 @@ export WRANGLER_SEND_METRICS=false
 rm -rf "$floor" && mkdir -p "$floor"
 (cd "$peer" && tar --exclude=node_modules --exclude=.wrangler --exclude=dist -cf - .) | (cd "$floor" && tar -xf -)
 ln -s "$peer/node_modules" "$floor/node_modules"
-sed -i 's/^const STEPS = \[.*\];/const STEPS = []; \/\/ floor: no queue sends/' "$floor/src/index.js"
-grep -q '^const STEPS = \[\];' "$floor/src/index.js" || { echo "could not remove the peer's queue sends" >&2; exit 1; }
+if [ "${FLOOR:-ingest}" = full ]; then
+  node "$ROOT/bench/full-floor.mjs" "$floor" "$ROOT"
+else
+  sed -i 's/^const STEPS = \[.*\];/const STEPS = []; \/\/ floor: no queue sends/' "$floor/src/index.js"
+  grep -q '^const STEPS = \[\];' "$floor/src/index.js" || { echo "could not remove the peer's queue sends" >&2; exit 1; }
+fi
 
 secret=$(sed -n 's/^STRIPE_WEBHOOK_SECRET=//p' "$peer/.dev.vars")
 for c in $CONCS; do
