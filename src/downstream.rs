@@ -100,9 +100,15 @@ struct Answer {
     truncated: bool,
 }
 
-/// Read at most `BODY_READ_LIMIT` bytes of the body; the rest is never read (the caller aborts
-/// the request). A body that breaks off keeps what arrived.
+/// Read at most `limit` bytes of the body; the rest is never read (the caller aborts the
+/// request). A body that declares its length within the limit, unencoded, is read in one
+/// `arrayBuffer()` (HTTP framing ends it there; a stream read chunk by chunk across the JS/wasm
+/// boundary costs several times more); any other body is streamed and counted, and one that
+/// breaks off keeps what arrived.
 async fn read_bounded(response: &mut Response, limit: usize) -> (Vec<u8>, bool) {
+    if length_within(response, limit) {
+        return (response.bytes().await.unwrap_or_default(), false);
+    }
     let Ok(mut stream) = response.stream() else {
         return (Vec::new(), false);
     };
@@ -116,6 +122,16 @@ async fn read_bounded(response: &mut Response, limit: usize) -> (Vec<u8>, bool) 
         body.extend_from_slice(&chunk);
     }
     (body, false)
+}
+
+/// True when the answer's `Content-Length` is at most `limit` and it has no `Content-Encoding`
+/// (`fetch` decodes a compressed body, whose decoded size its length does not bound).
+fn length_within(response: &Response, limit: usize) -> bool {
+    let header = |name| response.headers().get(name).ok().flatten();
+    let declared = header("Content-Length").and_then(|v| v.trim().parse::<usize>().ok());
+    let encoded =
+        header("Content-Encoding").is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity"));
+    declared.is_some_and(|len| len <= limit) && !encoded
 }
 
 /// Send the request and read its answer, headers and (bounded) body alike.
@@ -168,8 +184,11 @@ pub async fn call_reading(
             return CallOutcome::failed("timeout".into(), false);
         }
     };
-    // Whatever of the body was left unread is not wanted.
-    controller.abort();
+    // Whatever of the body was left unread is not wanted. A body read to its end needs no
+    // abort (and aborting a finished exchange costs the runtime as much as the read).
+    if answer.truncated {
+        controller.abort();
+    }
     let status = answer.status;
     let text = String::from_utf8_lossy(&answer.body);
     let (error, body, failure_body) = if (200..300).contains(&status) {

@@ -3,13 +3,15 @@
 // messages, so Queues' max_retries (2 here) never ends a step that only waited, failed half-open
 // probes are not charged to their steps, and a waiting check uses no budget. A dead-letter
 // message ends only the send it was about (a redrive or success wins). The call's timeout covers
-// a body that never finishes. A lost attempt counts, so the sweeper's recovery ends `dead`
+// a body that never finishes, whether or not it declares its length; an answer longer than the
+// read limit is cut and a compressed one read decoded. A lost attempt counts, so the sweeper's recovery ends `dead`
 // (`attempt_lost`) at MAX_ATTEMPTS; the sweeper never flips a step claimed while it sweeps; and a
 // success whose D1 record fails is recorded by a retry in place, without a second call. Checkout
 // events are routed to `sendgrid.send` only, whose body carries the step id, so calls are counted
 // per step.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { gzipSync } from "node:zlib";
 import { TEST_SECRETS, waitFor, consumersWith } from "../helpers/worker.mjs";
 import { useWorld } from "../helpers/world.mjs";
 import { checkoutCompleted } from "../helpers/stripe.mjs";
@@ -226,6 +228,37 @@ describe("a body that never finishes", () => {
     const [step] = await settled(w.worker, "stripe", key);
     assert.deepEqual([step.status, step.attempts, step.last_error], ["dead", MAX_ATTEMPTS, "timeout"]);
     assert.equal(callsFor(w.fake, stepId).length, MAX_ATTEMPTS);
+  });
+});
+
+describe("how much of an answer is read", () => {
+  const w = world();
+  const firstAttempt = async (stepId) => (await attemptsOf(w, stepId))[0];
+
+  test("a body that declares its length and never finishes is a timeout too", async () => {
+    w.fake.script(MAIL, [{ stallBody: true, headers: { "content-length": "4000" } }]);
+    const { key, stepId } = await checkout(w);
+    const [step] = await settled(w.worker, "stripe", key);
+    assert.deepEqual([step.status, step.attempts], ["succeeded", 2]);
+    assert.equal((await firstAttempt(stepId)).error, "timeout");
+  });
+
+  test("an error answer longer than the read limit is cut, and its start kept", async () => {
+    w.fake.script(MAIL, [{ status: 500, text: "E".repeat(100_000) }]);
+    const { key, stepId } = await checkout(w);
+    const [step] = await settled(w.worker, "stripe", key);
+    assert.deepEqual([step.status, step.attempts], ["succeeded", 2]);
+    assert.equal((await firstAttempt(stepId)).error, `http_500: ${"E".repeat(200)}`);
+  });
+
+  test("a compressed answer is read decoded, and cut at the limit however short it declares itself", async () => {
+    // ~200 KB decoded, a few hundred bytes on the wire: its Content-Length does not bound it.
+    const text = JSON.stringify({ errors: [{ message: "quota exceeded", detail: "x".repeat(200_000) }] });
+    w.fake.script(MAIL, [{ status: 503, text: gzipSync(text), headers: { "content-encoding": "gzip" } }]);
+    const { key, stepId } = await checkout(w);
+    const [step] = await settled(w.worker, "stripe", key);
+    assert.deepEqual([step.status, step.attempts], ["succeeded", 2]);
+    assert.equal((await firstAttempt(stepId)).error, `http_503: ${text.slice(0, 200)}`);
   });
 });
 
