@@ -10,11 +10,11 @@ use std::time::Duration;
 use edgehooks_handlers::downstream::{explain_failure, HttpRequestSpec};
 use edgehooks_handlers::routes::StepKind;
 use futures_util::future::{select, Either};
-use futures_util::StreamExt;
-use worker::wasm_bindgen::JsValue;
-use worker::{
-    AbortController, AbortSignal, Delay, Fetch, Headers, Method, Request, RequestInit, Response,
-};
+use worker::js_sys::{self, Uint8Array};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::web_sys::{self, ReadableStreamDefaultReader, ReadableStreamReadResult};
+use worker::{AbortController, AbortSignal, Delay};
 
 /// What one downstream call produced.
 #[derive(Debug)]
@@ -78,16 +78,22 @@ fn has_body(method: &str) -> bool {
     !matches!(method, "GET" | "HEAD")
 }
 
-fn to_request(spec: &HttpRequestSpec) -> worker::Result<Request> {
-    let headers = Headers::new();
+/// The runtime's own Request (workers-rs' wrapper would read `request.cf` back from it, and its
+/// Response wrapper `cf` and `websocket`, on every call): method, headers, body and the signal
+/// that cancels it.
+fn to_request(spec: &HttpRequestSpec, signal: &AbortSignal) -> Result<web_sys::Request, JsValue> {
+    let headers = web_sys::Headers::new()?;
     for (name, value) in &spec.headers {
         headers.set(name, value)?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::from(spec.method.to_string()))
-        .with_headers(headers)
-        .with_body(has_body(spec.method).then(|| JsValue::from_str(&spec.body)));
-    Request::new_with_init(&spec.url, &init)
+    let init = web_sys::RequestInit::new();
+    init.set_method(spec.method);
+    init.set_headers(&headers);
+    if has_body(spec.method) {
+        init.set_body(&JsValue::from_str(&spec.body));
+    }
+    init.set_signal(Some(signal));
+    web_sys::Request::new_with_str_and_init(&spec.url, &init)
 }
 
 /// What came back before the deadline: status, `Retry-After`, and the start of the body (at
@@ -102,32 +108,61 @@ struct Answer {
 
 /// Read at most `limit` bytes of the body; the rest is never read (the caller aborts the
 /// request). A body that declares its length within the limit, unencoded, is read in one
-/// `arrayBuffer()` (HTTP framing ends it there; a stream read chunk by chunk across the JS/wasm
-/// boundary costs several times more); any other body is streamed and counted, and one that
-/// breaks off keeps what arrived.
-async fn read_bounded(response: &mut Response, limit: usize) -> (Vec<u8>, bool) {
-    if length_within(response, limit) {
-        return (response.bytes().await.unwrap_or_default(), false);
+/// `arrayBuffer()` (HTTP framing ends it there); any other body is read chunk by chunk and
+/// counted, and one that breaks off keeps what arrived.
+async fn read_bounded(
+    response: &web_sys::Response,
+    headers: &web_sys::Headers,
+    limit: usize,
+) -> (Vec<u8>, bool) {
+    if length_within(headers, limit) {
+        let whole = match response.array_buffer() {
+            Ok(promise) => JsFuture::from(promise).await.ok(),
+            Err(_) => None,
+        };
+        return (
+            whole
+                .map(|b| Uint8Array::new(&b).to_vec())
+                .unwrap_or_default(),
+            false,
+        );
     }
-    let Ok(mut stream) = response.stream() else {
-        return (Vec::new(), false);
-    };
+    match response.body() {
+        Some(stream) => read_chunks(&stream.get_reader().unchecked_into(), limit).await,
+        None => (Vec::new(), false),
+    }
+}
+
+/// The body through the runtime's own reader: each `read()` is one crossing, and a body read to
+/// its end is left as it is (releasing the lock of a finished stream, as a stream wrapper does
+/// when dropped, cost as much as the reads in the profile).
+async fn read_chunks(reader: &ReadableStreamDefaultReader, limit: usize) -> (Vec<u8>, bool) {
     let mut body = Vec::new();
-    while let Some(Ok(chunk)) = stream.next().await {
+    loop {
+        let Ok(read) = JsFuture::from(reader.read()).await else {
+            return (body, false);
+        };
+        let read: ReadableStreamReadResult = read.unchecked_into();
+        if read.get_done() != Some(false) {
+            return (body, false);
+        }
+        let Ok(chunk) = read.get_value().dyn_into::<Uint8Array>() else {
+            return (body, false);
+        };
         let room = limit.saturating_sub(body.len());
-        if chunk.len() > room {
-            body.extend_from_slice(chunk.get(..room).unwrap_or_default());
+        if chunk.length() as usize > room {
+            let start = chunk.subarray(0, u32::try_from(room).unwrap_or(u32::MAX));
+            body.extend_from_slice(&start.to_vec());
             return (body, true);
         }
-        body.extend_from_slice(&chunk);
+        body.extend_from_slice(&chunk.to_vec());
     }
-    (body, false)
 }
 
 /// True when the answer's `Content-Length` is at most `limit` and it has no `Content-Encoding`
 /// (`fetch` decodes a compressed body, whose decoded size its length does not bound).
-fn length_within(response: &Response, limit: usize) -> bool {
-    let header = |name| response.headers().get(name).ok().flatten();
+fn length_within(headers: &web_sys::Headers, limit: usize) -> bool {
+    let header = |name| headers.get(name).ok().flatten();
     let declared = header("Content-Length").and_then(|v| v.trim().parse::<usize>().ok());
     let encoded =
         header("Content-Encoding").is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity"));
@@ -135,14 +170,17 @@ fn length_within(response: &Response, limit: usize) -> bool {
 }
 
 /// Send the request and read its answer, headers and (bounded) body alike.
-async fn exchange(request: Request, signal: &AbortSignal, limit: usize) -> worker::Result<Answer> {
-    let mut response = Fetch::Request(request).send_with_signal(signal).await?;
-    let status = response.status_code();
-    let retry_after = response.headers().get("Retry-After").ok().flatten();
-    let link = response.headers().get("Link").ok().flatten();
-    let (body, truncated) = read_bounded(&mut response, limit).await;
+async fn exchange(request: web_sys::Request, limit: usize) -> Result<Answer, JsValue> {
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let response: web_sys::Response = JsFuture::from(global.fetch_with_request(&request))
+        .await?
+        .dyn_into()?;
+    let headers = response.headers();
+    let header = |name| headers.get(name).ok().flatten();
+    let (retry_after, link) = (header("Retry-After"), header("Link"));
+    let (body, truncated) = read_bounded(&response, &headers, limit).await;
     Ok(Answer {
-        status,
+        status: response.status(),
         retry_after,
         link,
         body,
@@ -163,19 +201,20 @@ pub async fn call_reading(
     timeout_ms: u64,
     body_limit: usize,
 ) -> CallOutcome {
-    let request = match to_request(spec) {
+    let controller = AbortController::default();
+    let request = match to_request(spec, &controller.signal()) {
         Ok(request) => request,
         Err(_) => return CallOutcome::failed("invalid_request".into(), true),
     };
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let exchanging = Box::pin(exchange(request, &signal, body_limit));
+    let exchanging = Box::pin(exchange(request, body_limit));
     let deadline = Delay::from(Duration::from_millis(timeout_ms));
     let answer = match select(exchanging, deadline).await {
         Either::Left((Ok(answer), _)) => answer,
         Either::Left((Err(e), _)) => {
             // The runtime's message may quote the URL, and a Slack webhook URL is a secret.
-            let message = e.to_string().replace(spec.url.as_str(), "[destination]");
+            let message = worker::Error::from(e)
+                .to_string()
+                .replace(spec.url.as_str(), "[destination]");
             let excerpt: String = message.chars().take(ERROR_BODY_CHARS).collect();
             return CallOutcome::failed(format!("network_error: {excerpt}"), false);
         }
