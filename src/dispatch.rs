@@ -2,11 +2,17 @@
 //! payloads) and mark them `enqueued`, and send the fresh, delayed message that carries a
 //! deferred or retried step (a new message starts with a fresh Queues retry count, so waiting
 //! never spends `max_retries`). A failed send is logged and left to the sweeper: D1 keeps the
-//! step `pending` (the transactional outbox) or `enqueued` with its due time.
+//! step `pending` (the transactional outbox) or `enqueued` with its due time. Messages go out
+//! through the binding's own `sendBatch`, written as one JSON array that the runtime parses:
+//! one string crossing, where workers-rs' `send_batch` builds every message and option field
+//! by field through `serde_wasm_bindgen`.
 
 use serde::Serialize;
-use worker::{BatchMessageBuilder, D1Database, Env, MessageBuilder, SendMessage};
+use worker::js_sys::{Function, JSON};
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, Env};
 
+use crate::js_binding::{self, describe, resolved};
 use crate::{db, log};
 
 /// Body of every STEPS message. `dispatch` is the step's dispatch number the message belongs
@@ -19,8 +25,51 @@ pub struct StepMessage<'a> {
     pub dispatch: Option<u32>,
 }
 
+/// One message as `sendBatch` takes it: the body (content type `json`, as workers-rs sends it)
+/// and, for a message that must wait, its delay.
+#[derive(Serialize)]
+struct Outgoing<'a> {
+    body: StepMessage<'a>,
+    #[serde(rename = "contentType")]
+    content_type: &'static str,
+    #[serde(rename = "delaySeconds", skip_serializing_if = "Option::is_none")]
+    delay_seconds: Option<u32>,
+}
+
+impl<'a> Outgoing<'a> {
+    fn new(step_id: &'a str, dispatch: i64, delay_seconds: Option<u32>) -> Self {
+        Outgoing {
+            body: StepMessage {
+                step_id,
+                dispatch: dispatch_number(dispatch),
+            },
+            content_type: "json",
+            delay_seconds,
+        }
+    }
+}
+
 /// Queues accept at most 100 messages per `sendBatch`.
 const SEND_BATCH_LIMIT: usize = 100;
+
+/// The STEPS binding and its `sendBatch`; `None` (logged as `queue_unavailable`) without it.
+fn steps_queue(env: &Env) -> Option<(JsValue, Function)> {
+    js_binding::method(env, "STEPS", "sendBatch")
+        .map_err(|e| log::error("queue_unavailable", &describe(&e, "no STEPS binding")))
+        .ok()
+}
+
+/// `STEPS.sendBatch(messages)`; the error is a message for the log.
+async fn send_batch(
+    (queue, send): &(JsValue, Function),
+    messages: &[Outgoing<'_>],
+) -> Result<(), String> {
+    let json = serde_json::to_string(messages).map_err(|e| e.to_string())?;
+    let sent = async { resolved(send.call1(queue, &JSON::parse(&json)?)?).await };
+    sent.await
+        .map(|_| ())
+        .map_err(|e: JsValue| describe(&e, "sendBatch failed"))
+}
 
 fn dispatch_number(dispatch: i64) -> Option<u32> {
     (dispatch != 0).then(|| u32::try_from(dispatch).unwrap_or(u32::MAX))
@@ -36,24 +85,17 @@ pub async fn send_steps(env: &Env, db: &D1Database, step_ids: &[String]) -> usiz
 /// Send each `(step id, dispatch number)` to STEPS and mark the `pending` ones `enqueued`.
 /// Returns how many were sent.
 pub async fn send_dispatched(env: &Env, db: &D1Database, steps: &[(String, i64)]) -> usize {
-    let queue = match env.queue("STEPS") {
-        Ok(queue) => queue,
-        Err(e) => {
-            log::error("queue_unavailable", &e.to_string());
-            return 0;
-        }
+    let Some(queue) = steps_queue(env) else {
+        return 0;
     };
     let mut sent = 0;
     for chunk in steps.chunks(SEND_BATCH_LIMIT) {
-        let messages: Vec<StepMessage> = chunk
+        let messages: Vec<Outgoing> = chunk
             .iter()
-            .map(|(id, dispatch)| StepMessage {
-                step_id: id,
-                dispatch: dispatch_number(*dispatch),
-            })
+            .map(|(id, dispatch)| Outgoing::new(id, *dispatch, None))
             .collect();
-        if let Err(e) = queue.send_batch(messages).await {
-            log::error("queue_send_failed", &e.to_string());
+        if let Err(e) = send_batch(&queue, &messages).await {
+            log::error("queue_send_failed", &e);
             continue;
         }
         sent += chunk.len();
@@ -81,31 +123,17 @@ pub async fn resend(env: &Env, resends: &[Resend]) -> bool {
     if resends.is_empty() {
         return true;
     }
-    let queue = match env.queue("STEPS") {
-        Ok(queue) => queue,
-        Err(e) => {
-            log::error("queue_unavailable", &e.to_string());
-            return false;
-        }
+    let Some(queue) = steps_queue(env) else {
+        return false;
     };
     let mut all_sent = true;
     for chunk in resends.chunks(SEND_BATCH_LIMIT) {
-        let messages: Vec<SendMessage<StepMessage>> = chunk
+        let messages: Vec<Outgoing> = chunk
             .iter()
-            .map(|r| {
-                MessageBuilder::new(StepMessage {
-                    step_id: &r.step_id,
-                    dispatch: dispatch_number(r.dispatch),
-                })
-                .delay_seconds(r.delay_secs)
-                .build()
-            })
+            .map(|r| Outgoing::new(&r.step_id, r.dispatch, Some(r.delay_secs)))
             .collect();
-        if let Err(e) = queue
-            .send_batch(BatchMessageBuilder::new().messages(messages).build())
-            .await
-        {
-            log::error("queue_send_failed", &e.to_string());
+        if let Err(e) = send_batch(&queue, &messages).await {
+            log::error("queue_send_failed", &e);
             all_sent = false;
         }
     }

@@ -8,11 +8,11 @@
 //! counts as "unknown" and D1 stays the authority.
 
 use futures_util::future::join_all;
-use worker::js_sys::{Array, Function, Map, Object, Promise, Reflect};
+use worker::js_sys::{Array, Function, Map, Object, Reflect};
 use worker::wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
+use crate::js_binding::{self, describe, resolved};
 use crate::log;
 
 const BINDING: &str = "IDEMPOTENCY";
@@ -36,7 +36,7 @@ pub async fn known(env: &Env, keys: &[String]) -> Vec<bool> {
         match bulk_get(env, chunk).await {
             Ok(found) => known.extend(found),
             Err(e) => {
-                log::error("kv_hint_lookup_failed", &describe(&e));
+                log::error("kv_hint_lookup_failed", &describe(&e, "KV bulk get failed"));
                 known.extend(std::iter::repeat_n(false, chunk.len()));
             }
         }
@@ -47,10 +47,9 @@ pub async fn known(env: &Env, keys: &[String]) -> Vec<bool> {
 /// One bulk `get`: `IDEMPOTENCY.get([k1, k2, ...])` resolves to a `Map` from key to value or
 /// null. workers-rs has no wrapper for it, so it is called through the binding object.
 async fn bulk_get(env: &Env, keys: &[String]) -> Result<Vec<bool>, JsValue> {
-    let (kv, get) = binding_method(env, "get")?;
+    let (kv, get) = js_binding::method(env, BINDING, "get")?;
     let array: Array = keys.iter().map(|k| JsValue::from_str(k)).collect();
-    let promise: Promise = get.call1(&kv, &array)?.dyn_into()?;
-    let values: Map = JsFuture::from(promise).await?.dyn_into()?;
+    let values: Map = resolved(get.call1(&kv, &array)?).await?.dyn_into()?;
     Ok(keys
         .iter()
         .map(|k| {
@@ -62,7 +61,7 @@ async fn bulk_get(env: &Env, keys: &[String]) -> Result<Vec<bool>, JsValue> {
 
 /// Write a hint for each key (best effort; a missing hint only costs a D1 round trip later).
 pub async fn remember(env: &Env, keys: &[String], ttl_secs: u64) {
-    let Ok((kv, put)) = binding_method(env, "put") else {
+    let Ok((kv, put)) = js_binding::method(env, BINDING, "put") else {
         return;
     };
     let options = Object::new();
@@ -83,14 +82,6 @@ pub async fn remember(env: &Env, keys: &[String], ttl_secs: u64) {
     }
 }
 
-/// The KV binding and one of its methods. Called through the binding object rather than
-/// workers-rs' `KvStore::put`, whose value and options go through `serde_wasm_bindgen`.
-fn binding_method(env: &Env, name: &str) -> Result<(JsValue, Function), JsValue> {
-    let kv = Reflect::get(env, &JsValue::from_str(BINDING))?;
-    let method: Function = Reflect::get(&kv, &JsValue::from_str(name))?.dyn_into()?;
-    Ok((kv, method))
-}
-
 /// `IDEMPOTENCY.put(key, "1", {expirationTtl})`.
 async fn put_hint(
     kv: &JsValue,
@@ -98,21 +89,11 @@ async fn put_hint(
     key: &str,
     options: &Object,
 ) -> Result<(), JsValue> {
-    let promise: Promise = put
-        .call3(
-            kv,
-            &JsValue::from_str(key),
-            &JsValue::from_str("1"),
-            options,
-        )?
-        .dyn_into()?;
-    JsFuture::from(promise).await.map(|_| ())
-}
-
-/// A JS error's message, for a log line (never a value from KV).
-fn describe(error: &JsValue) -> String {
-    error
-        .dyn_ref::<worker::js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .unwrap_or_else(|| "KV bulk get failed".to_string())
+    let returned = put.call3(
+        kv,
+        &JsValue::from_str(key),
+        &JsValue::from_str("1"),
+        options,
+    )?;
+    resolved(returned).await.map(|_| ())
 }

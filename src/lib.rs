@@ -7,8 +7,8 @@
 //! memory), `clock`, `consumer` and `step`, `sweeper`, `dispatch` (sending step ids to the STEPS queue),
 //! `backfill` (recovering missed Stripe events from its API), `routing` (connections and route
 //! switches as ingest plans with them), `downstream` (fetch), `webcrypto` (SendGrid's ECDSA
-//! through `crypto.subtle`), `db` (all SQL), `config`, `error` (the one response mapping) and
-//! `log`.
+//! through `crypto.subtle`), `js_binding` (binding methods called directly), `db` (all SQL),
+//! `config`, `error` (the one response mapping) and `log`.
 
 mod admin;
 mod alert_channels;
@@ -24,6 +24,7 @@ mod error;
 mod hints;
 mod ingest;
 mod isolate;
+mod js_binding;
 mod log;
 mod metrics;
 mod rejections;
