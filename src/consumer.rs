@@ -58,7 +58,7 @@ fn retry_in(secs: u64) -> worker::QueueRetryOptions {
 
 pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     let queue = batch.queue();
-    let db = match env.d1("DB") {
+    let db = match crate::js_binding::d1(env) {
         Ok(db) => db,
         Err(e) => {
             log::error("d1_unavailable", &e.to_string());

@@ -312,7 +312,7 @@ async fn read_and_verify(
         now_unix: started / 1000,
         tolerance_secs: settings.tolerance_secs,
     };
-    let db = env.d1("DB")?;
+    let db = crate::js_binding::d1(env)?;
     match verify_and_parse(keys, &inbound, clock).await {
         Ok(accepted) => Ok(Delivery {
             accepted,
@@ -433,7 +433,7 @@ fn after_commit(
     ctx.wait_until(async move {
         // D1Database is not Clone: the binding is looked up again inside the future.
         if !new_step_ids.is_empty() {
-            match env.d1("DB") {
+            match crate::js_binding::d1(&env) {
                 Ok(db) => {
                     send_steps(&env, &db, &new_step_ids).await;
                 }

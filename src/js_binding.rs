@@ -7,7 +7,7 @@
 use worker::js_sys::{Function, Promise, Reflect};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::Env;
+use worker::{D1Database, Env};
 
 /// The binding named `binding` and its method `method`.
 pub fn method(env: &Env, binding: &str, method: &str) -> Result<(JsValue, Function), JsValue> {
@@ -32,4 +32,16 @@ pub fn describe(error: &JsValue, fallback: &str) -> String {
         .map(|e| String::from(e.message()))
         .or_else(|| error.as_string())
         .unwrap_or_else(|| fallback.to_string())
+}
+
+/// The `DB` binding, checked by what it can do (a `prepare` method) rather than by workers-rs'
+/// `env.d1`, which compares the binding's class name twice on every call (two strings copied
+/// out of JS). Anything else bound as `DB` is an `Err`, as with `env.d1`.
+pub fn d1(env: &Env) -> worker::Result<D1Database> {
+    let binding = Reflect::get(env, &JsValue::from_str("DB"))?;
+    let prepare = Reflect::get(&binding, &JsValue::from_str("prepare")).unwrap_or_default();
+    if binding.is_undefined() || !prepare.is_function() {
+        return Err("Binding `DB` is not a D1 database.".into());
+    }
+    Ok(binding.unchecked_into())
 }

@@ -84,7 +84,7 @@ pub async fn flush(env: &Env) {
     if pending.is_empty() {
         return;
     }
-    let result = match env.d1("DB") {
+    let result = match crate::js_binding::d1(env) {
         Ok(d1) => db::add_metrics(&d1, &pending).await,
         Err(e) => Err(e),
     };

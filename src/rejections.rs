@@ -41,7 +41,7 @@ pub async fn flush(env: &Env) {
     if buckets.is_empty() {
         return;
     }
-    let result = match env.d1("DB") {
+    let result = match crate::js_binding::d1(env) {
         Ok(db) => db::add_rejections(&db, &buckets).await,
         Err(e) => Err(e),
     };

@@ -90,7 +90,7 @@ pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Respon
     let get = matches!(method, Method::Get | Method::Head);
     let post = method == Method::Post;
     let pairs = request_url::query_pairs(&req.inner().url());
-    let db = env.d1("DB")?;
+    let db = crate::js_binding::d1(env)?;
     let body = match path {
         ["stats"] if get => stats(&db).await?,
         ["events"] if get => events(&db, &pairs).await?,

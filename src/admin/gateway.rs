@@ -58,7 +58,7 @@ pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Respon
     } else {
         method
     };
-    let db = env.d1("DB")?;
+    let db = crate::js_binding::d1(env)?;
     let answer = match path {
         ["destinations", rest @ ..] => destinations::handle(env, &db, &method, rest, &body).await?,
         ["connections", rest @ ..] => connections::handle(&db, &method, rest, &body).await?,

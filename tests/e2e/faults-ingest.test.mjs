@@ -154,6 +154,15 @@ describe("D1 failing", () => {
     assert.equal((await worker.get("/health")).status, 200);
     assertNoPanics(worker.logs);
   });
+
+  test("DB bound to something that is not a D1 database: webhooks 503, no panic", async () => {
+    const miniflare = { d1Databases: [], kvNamespaces: ["IDEMPOTENCY", "DB"] };
+    const worker = await startWorker({ miniflare, captureLogs: true });
+    workers.push(worker);
+    assertUnavailable(await postStripe(worker, checkoutCompleted()));
+    assert.equal((await worker.get("/health")).status, 200);
+    assertNoPanics(worker.logs);
+  });
 });
 
 describe("queue failing after D1 succeeded", () => {
