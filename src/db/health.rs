@@ -5,18 +5,28 @@
 //! the steps that saw the same half-open circuit exactly one becomes its probe.
 
 use edgehooks_handlers::limits::{sql, Health, HealthChange, Limits};
-use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, D1Result, Result};
+use worker::{D1Database, D1PreparedStatement, Result};
 
+use super::rows::{query, Answer, Column, FromRow, Row};
 use super::{changes, num, statement};
 
-#[derive(Deserialize)]
 struct HealthRow {
     open_until: i64,
     probe_until: i64,
     window_start: i64,
     window_count: i64,
+}
+
+impl FromRow for HealthRow {
+    fn from_row(row: &Row) -> Column<Self> {
+        Ok(HealthRow {
+            open_until: row.int("open_until")?,
+            probe_until: row.int("probe_until")?,
+            window_start: row.int("window_start")?,
+            window_count: row.int("window_count")?,
+        })
+    }
 }
 
 impl HealthRow {
@@ -49,13 +59,10 @@ pub async fn count_call(
     limits: Limits,
     now_ms: i64,
 ) -> Result<Health> {
-    let row = statement(
-        db,
-        &sql::count_call(),
-        &count_args(destination, limits, now_ms),
-    )?
-    .first::<HealthRow>(None)
-    .await?;
+    let args = count_args(destination, limits, now_ms);
+    let row = query(&statement(db, &sql::count_call(), &args)?)
+        .await?
+        .read_first::<HealthRow>()?;
     Ok(row.map(HealthRow::health).unwrap_or_default())
 }
 
@@ -75,8 +82,8 @@ pub fn count_claimed_call(
 }
 
 /// The counters a [`count_claimed_call`] returned (fresh ones if D1 returned none).
-pub fn counted_health(result: &D1Result) -> Result<Health> {
-    let row = result.results::<HealthRow>()?.into_iter().next();
+pub fn counted_health(answer: &Answer) -> Result<Health> {
+    let row = answer.rows()?.read_first::<HealthRow>()?;
     Ok(row.map(HealthRow::health).unwrap_or_default())
 }
 

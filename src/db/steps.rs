@@ -5,9 +5,9 @@
 
 use edgehooks_handlers::lifecycle::{claim as sql, StepStatus};
 use edgehooks_handlers::recovery::give_up_sql;
-use serde::Deserialize;
 use worker::{D1Database, Result};
 
+use super::rows::{query, Column, FromRow, Row};
 use super::{changes, num, statement};
 
 /// Mark freshly sent steps `enqueued` (only those still `pending`): one statement for the
@@ -25,7 +25,7 @@ pub async fn mark_enqueued(db: &D1Database, step_ids: &[String], now_ms: i64) ->
 }
 
 /// A step with what its execution needs from the event.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct StepRow {
     pub id: String,
     pub event_id: String,
@@ -38,6 +38,22 @@ pub struct StepRow {
     pub payload: Option<String>,
 }
 
+impl FromRow for StepRow {
+    fn from_row(row: &Row) -> Column<Self> {
+        Ok(StepRow {
+            id: row.text("id")?,
+            event_id: row.text("event_id")?,
+            name: row.text("name")?,
+            status: row.text("status")?,
+            provider: row.text("provider")?,
+            event_type: row.text("event_type")?,
+            account: row.opt_text("account")?,
+            occurred_at: row.opt_int("occurred_at")?,
+            payload: row.opt_text("payload")?,
+        })
+    }
+}
+
 /// The columns of a [`StepRow`], from `steps s JOIN events e`.
 const STEP_ROW_COLUMNS: &str = "s.id, s.event_id, s.name, s.status, e.provider, \
      e.type AS event_type, e.account, e.occurred_at, e.payload";
@@ -46,9 +62,9 @@ pub async fn load_step(db: &D1Database, step_id: &str) -> Result<Option<StepRow>
     let sql = format!(
         "SELECT {STEP_ROW_COLUMNS} FROM steps s JOIN events e ON e.id = s.event_id WHERE s.id = ?1"
     );
-    statement(db, &sql, &[step_id.into()])?
-        .first::<StepRow>(None)
-        .await
+    query(&statement(db, &sql, &[step_id.into()])?)
+        .await?
+        .read_first()
 }
 
 /// The steps of a whole message batch with their events, in one query (the ids travel as one
@@ -64,10 +80,7 @@ pub async fn load_steps(db: &D1Database, step_ids: &[String]) -> Result<Vec<Step
         "SELECT {STEP_ROW_COLUMNS} FROM steps s JOIN events e ON e.id = s.event_id \
          WHERE s.id IN (SELECT value FROM json_each(?1))"
     );
-    statement(db, &sql, &[ids.into()])?
-        .all()
-        .await?
-        .results::<StepRow>()
+    query(&statement(db, &sql, &[ids.into()])?).await?.read()
 }
 
 /// Finish a step that needed no downstream call: `skipped` (the event does not call for it, the
