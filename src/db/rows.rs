@@ -107,6 +107,11 @@ impl Rows {
         Row(self.0.get(index))
     }
 
+    /// Whether the statement returned no row.
+    pub fn is_empty(&self) -> bool {
+        self.0.length() == 0
+    }
+
     /// Every row as a `T`; the first bad row's error otherwise.
     pub fn read<T: FromRow>(&self) -> Result<Vec<T>> {
         (0..self.0.length())
@@ -114,9 +119,16 @@ impl Rows {
             .collect()
     }
 
+    /// One TEXT column (not `NULL`) of every row.
+    pub fn texts(&self, column: &'static str) -> Result<Vec<String>> {
+        (0..self.0.length())
+            .map(|i| self.row(i).text(column).map_err(ColumnError::into_error))
+            .collect()
+    }
+
     /// The first row as a `T`, `None` when there is none.
     pub fn read_first<T: FromRow>(&self) -> Result<Option<T>> {
-        if self.0.length() == 0 {
+        if self.is_empty() {
             return Ok(None);
         }
         T::from_row(&self.row(0))
