@@ -13,7 +13,7 @@ use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Result};
 
 use super::rows::{batch, query, Column, FromRow, Row};
-use super::{changes, insert_step, num, statement};
+use super::{insert_step, num, statement};
 
 pub(crate) fn bind(args: &[SqlArg]) -> Vec<JsValue> {
     args.iter()
@@ -402,11 +402,11 @@ pub async fn add_steps(
     if statements.is_empty() {
         return Ok(Vec::new());
     }
-    let results = db.batch(statements).await?;
+    let answers = batch(db, statements).await?;
     Ok(steps
         .iter()
-        .zip(results.iter())
-        .filter(|(_, r)| changes(r) > 0)
+        .zip(answers.iter())
+        .filter(|(_, a)| a.changes() > 0)
         .map(|(step, _)| ids::step_id(event_id, &step.name()))
         .collect())
 }

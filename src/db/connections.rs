@@ -6,8 +6,8 @@
 use edgehooks_handlers::connections::sql as drain_sql;
 use worker::{D1Database, Result};
 
-use super::rows::{query, Column, FromRow, Row};
-use super::{changes, num, opt_num, opt_text, statement};
+use super::rows::{query, run, Column, FromRow, Row};
+use super::{num, opt_num, opt_text, statement};
 
 /// A stored destination: its validated JSON (with secrets) and bookkeeping.
 #[derive(Debug)]
@@ -134,16 +134,16 @@ pub async fn save_destination(
         num(i64::from(columns.paused)),
         num(now_ms),
     ];
-    let result = statement(db, sql, &args)?.run().await?;
-    Ok(changes(&result) > 0)
+    let result = run(&statement(db, sql, &args)?).await?;
+    Ok(result.changes() > 0)
 }
 
 /// Delete a destination no connection targets: false when it is missing or in use.
 pub async fn delete_destination(db: &D1Database, name: &str) -> Result<bool> {
     let sql = "DELETE FROM destinations WHERE name = ?1 \
                AND NOT EXISTS (SELECT 1 FROM connections WHERE target = ?1)";
-    let result = statement(db, sql, &[name.into()])?.run().await?;
-    Ok(changes(&result) > 0)
+    let result = run(&statement(db, sql, &[name.into()])?).await?;
+    Ok(result.changes() > 0)
 }
 
 pub async fn connections_to(db: &D1Database, target: &str) -> Result<Vec<String>> {
@@ -203,14 +203,14 @@ pub async fn save_connection(
         num(now_ms),
         opt_text(columns.source),
     ];
-    let result = statement(db, sql, &args)?.run().await?;
-    Ok(changes(&result) > 0)
+    let result = run(&statement(db, sql, &args)?).await?;
+    Ok(result.changes() > 0)
 }
 
 pub async fn delete_connection(db: &D1Database, name: &str) -> Result<bool> {
     let sql = "DELETE FROM connections WHERE name = ?1";
-    let result = statement(db, sql, &[name.into()])?.run().await?;
-    Ok(changes(&result) > 0)
+    let result = run(&statement(db, sql, &[name.into()])?).await?;
+    Ok(result.changes() > 0)
 }
 
 pub async fn list_routes_off(db: &D1Database) -> Result<Vec<RouteOffRow>> {
@@ -236,12 +236,12 @@ pub async fn set_route_off(
                    VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
         let mut with_now = args.to_vec();
         with_now.push(num(now_ms));
-        statement(db, sql, &with_now)?.run().await?
+        run(&statement(db, sql, &with_now)?).await?
     } else {
         let sql = "DELETE FROM routes_off WHERE provider = ?1 AND event_type = ?2 AND step = ?3";
-        statement(db, sql, &args)?.run().await?
+        run(&statement(db, sql, &args)?).await?
     };
-    Ok(changes(&result) > 0)
+    Ok(result.changes() > 0)
 }
 
 /// The parked steps of a destination, oldest first.

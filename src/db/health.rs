@@ -8,8 +8,8 @@ use edgehooks_handlers::limits::{sql, Health, HealthChange, Limits};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::rows::{query, Answer, Column, FromRow, Row};
-use super::{changes, num, statement};
+use super::rows::{query, run, Answer, Column, FromRow, Row};
+use super::{num, statement};
 
 struct HealthRow {
     open_until: i64,
@@ -97,7 +97,7 @@ pub async fn take_probe(
     seen: Health,
     lease_until_ms: i64,
 ) -> Result<bool> {
-    let result = statement(
+    let result = run(&statement(
         db,
         sql::TAKE_PROBE,
         &[
@@ -107,10 +107,9 @@ pub async fn take_probe(
             num(seen.open_until_ms),
             num(seen.probe_until_ms),
         ],
-    )?
-    .run()
+    )?)
     .await?;
-    Ok(changes(&result) > 0)
+    Ok(result.changes() > 0)
 }
 
 /// The statement that records `change` (see [`HealthChange`]) for a call `step_id` made, if

@@ -90,13 +90,3 @@ pub(crate) fn statement(
 ) -> Result<D1PreparedStatement> {
     db.prepare(sql).bind(args)
 }
-
-/// Rows changed by a `run()` result (0 when D1 reports no meta).
-pub(crate) fn changes(result: &worker::D1Result) -> usize {
-    result
-        .meta()
-        .ok()
-        .flatten()
-        .and_then(|m| m.changes)
-        .unwrap_or(0)
-}

@@ -6,8 +6,8 @@
 use edgehooks_handlers::retention::done_statuses_sql;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::rows::{batch, query};
-use super::{changes, num, statement};
+use super::rows::{batch, query, run};
+use super::{num, statement};
 
 /// Delete, in one transaction, up to `limit` events received before `before_ms` with their
 /// steps and attempts, skipping every event that has a step not finished for good (see
@@ -78,12 +78,11 @@ pub fn expire_exports(db: &D1Database, now_ms: i64) -> Result<D1PreparedStatemen
 
 /// Drop payloads of events received before `before_ms` (retention), keeping the row.
 pub async fn purge_payloads(db: &D1Database, before_ms: i64, now_ms: i64) -> Result<usize> {
-    let result = statement(
+    let result = run(&statement(
         db,
         "UPDATE events SET payload = NULL, redacted_at = ?2 WHERE received_at < ?1 AND payload IS NOT NULL",
         &[num(before_ms), num(now_ms)],
-    )?
-    .run()
+    )?)
     .await?;
-    Ok(changes(&result))
+    Ok(result.changes())
 }

@@ -2,8 +2,9 @@
 //! column at a time through a handful of non-generic accessors (`text`, `opt_text`, `int`,
 //! `opt_int`, `flag`), and each row type implements [`FromRow`] by hand in a few lines, so a new
 //! row type costs a few calls instead of a serde deserializer instantiated for it (the wasm's
-//! per-type cost, see BENCHMARKS.md "Lever 1"). [`query`] runs a statement and [`batch`] runs a
-//! transaction, both keeping D1's answers as they came ([`Rows`], [`Answer`]). A column that is
+//! per-type cost, see BENCHMARKS.md "Lever 1"). [`query`] runs a statement for its rows, [`run`]
+//! for what it changed, and [`batch`] runs a transaction, each keeping D1's answers as they came
+//! ([`Rows`], [`Answer`]: no serde for the answer's `meta` either). A column that is
 //! missing or holds another type is an error naming the column (a SQL `NULL` is `None` for the
 //! `opt_` accessors), never a panic; integers follow `edgehooks_handlers::sql_number` (exact, in
 //! the safe range, else an error).
@@ -137,7 +138,7 @@ impl Rows {
     }
 }
 
-/// One statement's answer in a [`batch`]: its rows and how many rows it changed.
+/// One statement's answer ([`run`], or one of a [`batch`]): its rows and how many rows it changed.
 pub struct Answer(D1ResultSys);
 
 impl Answer {
@@ -156,6 +157,12 @@ impl Answer {
             .and_then(sql_number::count)
             .unwrap_or(0)
     }
+}
+
+/// Run `statement` for what it changes (see [`Answer::changes`]).
+pub async fn run(statement: &D1PreparedStatement) -> Result<Answer> {
+    let answer = JsFuture::from(statement.inner().run()?).await?;
+    Ok(Answer(answer.unchecked_into()))
 }
 
 /// Run `statement` and keep its rows.

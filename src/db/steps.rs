@@ -7,8 +7,8 @@ use edgehooks_handlers::lifecycle::{claim as sql, StepStatus};
 use edgehooks_handlers::recovery::give_up_sql;
 use worker::{D1Database, Result};
 
-use super::rows::{query, Column, FromRow, Row};
-use super::{changes, num, statement};
+use super::rows::{query, run, Column, FromRow, Row};
+use super::{num, statement};
 
 /// Mark freshly sent steps `enqueued` (only those still `pending`): one statement for the
 /// whole list (the ids travel as one JSON array parameter).
@@ -92,7 +92,7 @@ pub async fn finish_without_call(
     note: &str,
     now_ms: i64,
 ) -> Result<bool> {
-    let result = statement(
+    let result = run(&statement(
         db,
         &sql::finish_without_call(),
         &[
@@ -101,10 +101,9 @@ pub async fn finish_without_call(
             note.into(),
             num(now_ms),
         ],
-    )?
-    .run()
+    )?)
     .await?;
-    Ok(changes(&result) > 0)
+    Ok(result.changes() > 0)
 }
 
 /// How long a `running` claim is honoured before its attempt counts as lost (its consumer died
@@ -122,7 +121,7 @@ pub async fn give_up(
     message_dispatch: i64,
     now_ms: i64,
 ) -> Result<bool> {
-    let result = statement(
+    let result = run(&statement(
         db,
         &give_up_sql(),
         &[
@@ -131,10 +130,9 @@ pub async fn give_up(
             num(now_ms - RUNNING_LEASE_MS),
             num(message_dispatch),
         ],
-    )?
-    .run()
+    )?)
     .await?;
-    Ok(changes(&result) > 0)
+    Ok(result.changes() > 0)
 }
 
 /// Put a step off without charging an attempt (open circuit, spent budget, another call for its
@@ -148,12 +146,11 @@ pub async fn defer(
     due_ms: i64,
     now_ms: i64,
 ) -> Result<bool> {
-    let result = statement(
+    let result = run(&statement(
         db,
         &sql::defer(),
         &[step_id.into(), num(due_ms), reason.into(), num(now_ms)],
-    )?
-    .run()
+    )?)
     .await?;
-    Ok(changes(&result) > 0)
+    Ok(result.changes() > 0)
 }
