@@ -4,10 +4,10 @@
 //! row type costs a few calls instead of a serde deserializer instantiated for it (the wasm's
 //! per-type cost, see BENCHMARKS.md "Lever 1"). [`query`] runs a statement for its rows, [`run`]
 //! for what it changed, and [`batch`] runs a transaction, each keeping D1's answers as they came
-//! ([`Rows`], [`Answer`]: no serde for the answer's `meta` either). A column that is
-//! missing or holds another type is an error naming the column (a SQL `NULL` is `None` for the
-//! `opt_` accessors), never a panic; integers follow `edgehooks_handlers::sql_number` (exact, in
-//! the safe range, else an error).
+//! ([`Rows`], [`Answer`]: no serde for the answer's `meta` either). A column that is missing (the
+//! query does not select it) or holds another type is an error naming the column, never a panic;
+//! SQL `NULL` is `None` for the `opt_` accessors and an error for the others; integers follow
+//! `edgehooks_handlers::sql_number` (exact, in the safe range, else an error).
 
 use edgehooks_handlers::sql_number;
 use js_sys::{Array, Reflect};
@@ -44,9 +44,14 @@ pub trait FromRow: Sized {
 pub struct Row(JsValue);
 
 impl Row {
-    /// The column's value; `undefined` when the row has no such column.
-    fn value(&self, column: &'static str) -> JsValue {
-        Reflect::get(&self.0, &JsValue::from_str(column)).unwrap_or(JsValue::UNDEFINED)
+    /// The column's value, `None` for SQL `NULL`. D1 gives every selected column (`null` for
+    /// `NULL`), so a column the row does not have is an error: the query does not select it.
+    fn value(&self, column: &'static str, expected: &'static str) -> Column<Option<JsValue>> {
+        let value = Reflect::get(&self.0, &JsValue::from_str(column)).unwrap_or_default();
+        if value.is_undefined() {
+            return Err(ColumnError { column, expected });
+        }
+        Ok((!value.is_null()).then_some(value))
     }
 
     /// A TEXT column that must not be `NULL`.
@@ -57,16 +62,16 @@ impl Row {
         })
     }
 
-    /// A TEXT column; `NULL` is `None` (as is a column the query left out).
+    /// A TEXT column; `NULL` is `None`.
     pub fn opt_text(&self, column: &'static str) -> Column<Option<String>> {
-        let value = self.value(column);
-        if value.is_null() || value.is_undefined() {
-            return Ok(None);
+        let expected = "text";
+        match self.value(column, expected)? {
+            None => Ok(None),
+            Some(value) => value
+                .as_string()
+                .map(Some)
+                .ok_or(ColumnError { column, expected }),
         }
-        value.as_string().map(Some).ok_or(ColumnError {
-            column,
-            expected: "text",
-        })
     }
 
     /// An INTEGER column that must not be `NULL`.
@@ -77,21 +82,18 @@ impl Row {
         })
     }
 
-    /// An INTEGER column; `NULL` is `None` (as is a column the query left out). A number that is
-    /// not an exact integer in the safe range is an error.
+    /// An INTEGER column; `NULL` is `None`. A number that is not an exact integer in the safe
+    /// range is an error.
     pub fn opt_int(&self, column: &'static str) -> Column<Option<i64>> {
-        let value = self.value(column);
-        if value.is_null() || value.is_undefined() {
-            return Ok(None);
+        let expected = "an integer";
+        match self.value(column, expected)? {
+            None => Ok(None),
+            Some(value) => value
+                .as_f64()
+                .and_then(sql_number::integer)
+                .map(Some)
+                .ok_or(ColumnError { column, expected }),
         }
-        value
-            .as_f64()
-            .and_then(sql_number::integer)
-            .map(Some)
-            .ok_or(ColumnError {
-                column,
-                expected: "an integer",
-            })
     }
 
     /// A 0/1 INTEGER column: true for anything but 0.
