@@ -20,7 +20,7 @@ use edgehooks_handlers::retry::RetryPolicy;
 use worker::{D1Database, D1PreparedStatement, Env};
 
 use crate::config::config;
-use crate::db::rows::{self, Column, FromRow, Row};
+use crate::db::rows::{self, FromRow, Row};
 use crate::db::OverdueStep;
 use crate::dispatch::send_dispatched;
 use crate::{alerts, db, log, metrics, rejections};
@@ -126,10 +126,10 @@ struct Dispatched {
 }
 
 impl FromRow for Dispatched {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(Dispatched {
-            dispatch: row.opt_int("dispatch")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        Dispatched {
+            dispatch: row.opt_int("dispatch"),
+        }
     }
 }
 

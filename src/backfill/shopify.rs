@@ -21,7 +21,7 @@ use worker::{D1Database, Env};
 use super::{circuit, now_ms, scheduled_run, store_backfilled, Progress, Stop, PAGE_BODY_LIMIT};
 use crate::config::config;
 use crate::db;
-use crate::db::rows::{query, Column, FromRow, Row};
+use crate::db::rows::{query, FromRow, Row};
 use crate::downstream::call_reading;
 use crate::log;
 
@@ -73,10 +73,10 @@ struct Covered {
 }
 
 impl FromRow for Covered {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(Covered {
-            idx: row.int("idx")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        Covered {
+            idx: row.int("idx"),
+        }
     }
 }
 

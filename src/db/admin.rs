@@ -12,7 +12,7 @@ use serde::Serialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Result};
 
-use super::rows::{batch, query, Column, FromRow, Row};
+use super::rows::{batch, query, FromRow, Row};
 use super::{insert_step, num, statement};
 
 pub(crate) fn bind(args: &[SqlArg]) -> Vec<JsValue> {
@@ -49,25 +49,25 @@ pub struct EventSummary {
 }
 
 impl FromRow for EventSummary {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(EventSummary {
-            id: row.text("id")?,
-            provider: row.text("provider")?,
-            source: row.opt_text("source")?,
-            dedupe_key: row.text("dedupe_key")?,
-            event_type: row.text("type")?,
-            account: row.opt_text("account")?,
-            occurred_at: row.opt_int("occurred_at")?,
-            received_at: row.int("received_at")?,
-            status: row.text("status")?,
-            payload_bytes: row.int("payload_bytes")?,
-            redacted_at: row.opt_int("redacted_at")?,
-            error: row.opt_text("error")?,
-            batch_index: row.opt_int("batch_index")?,
-            steps: row.int("steps")?,
-            steps_done: row.int("steps_done")?,
-            steps_dead: row.int("steps_dead")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        EventSummary {
+            id: row.text("id"),
+            provider: row.text("provider"),
+            source: row.opt_text("source"),
+            dedupe_key: row.text("dedupe_key"),
+            event_type: row.text("type"),
+            account: row.opt_text("account"),
+            occurred_at: row.opt_int("occurred_at"),
+            received_at: row.int("received_at"),
+            status: row.text("status"),
+            payload_bytes: row.int("payload_bytes"),
+            redacted_at: row.opt_int("redacted_at"),
+            error: row.opt_text("error"),
+            batch_index: row.opt_int("batch_index"),
+            steps: row.int("steps"),
+            steps_done: row.int("steps_done"),
+            steps_dead: row.int("steps_dead"),
+        }
     }
 }
 
@@ -109,12 +109,12 @@ pub struct EventBody {
 }
 
 impl FromRow for EventBody {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(EventBody {
-            key_index: row.opt_int("key_index")?,
-            origin: row.opt_text("origin")?,
-            payload: row.opt_text("payload")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        EventBody {
+            key_index: row.opt_int("key_index"),
+            origin: row.opt_text("origin"),
+            payload: row.opt_text("payload"),
+        }
     }
 }
 
@@ -153,19 +153,19 @@ pub struct StepView {
 }
 
 impl FromRow for StepView {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(StepView {
-            id: row.text("id")?,
-            name: row.text("name")?,
-            destination: row.text("destination")?,
-            status: row.text("status")?,
-            attempts: row.int("attempts")?,
-            next_attempt_at: row.opt_int("next_attempt_at")?,
-            last_status: row.opt_int("last_status")?,
-            last_error: row.opt_text("last_error")?,
-            created_at: row.int("created_at")?,
-            updated_at: row.int("updated_at")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        StepView {
+            id: row.text("id"),
+            name: row.text("name"),
+            destination: row.text("destination"),
+            status: row.text("status"),
+            attempts: row.int("attempts"),
+            next_attempt_at: row.opt_int("next_attempt_at"),
+            last_status: row.opt_int("last_status"),
+            last_error: row.opt_text("last_error"),
+            created_at: row.int("created_at"),
+            updated_at: row.int("updated_at"),
+        }
     }
 }
 
@@ -190,17 +190,17 @@ pub struct AttemptView {
 }
 
 impl FromRow for AttemptView {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(AttemptView {
-            id: row.int("id")?,
-            step_id: row.text("step_id")?,
-            n: row.int("n")?,
-            started_at: row.int("started_at")?,
-            duration_ms: row.int("duration_ms")?,
-            status: row.opt_int("status")?,
-            outcome: row.text("outcome")?,
-            error: row.opt_text("error")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        AttemptView {
+            id: row.int("id"),
+            step_id: row.text("step_id"),
+            n: row.int("n"),
+            started_at: row.int("started_at"),
+            duration_ms: row.int("duration_ms"),
+            status: row.opt_int("status"),
+            outcome: row.text("outcome"),
+            error: row.opt_text("error"),
+        }
     }
 }
 
@@ -224,14 +224,14 @@ pub struct DeadGroup {
 }
 
 impl FromRow for DeadGroup {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(DeadGroup {
-            destination: row.text("destination")?,
-            error: row.text("error")?,
-            count: row.int("count")?,
-            oldest: row.int("oldest")?,
-            newest: row.int("newest")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        DeadGroup {
+            destination: row.text("destination"),
+            error: row.text("error"),
+            count: row.int("count"),
+            oldest: row.int("oldest"),
+            newest: row.int("newest"),
+        }
     }
 }
 
@@ -261,19 +261,19 @@ pub struct DeadStep {
 }
 
 impl FromRow for DeadStep {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(DeadStep {
-            id: row.text("id")?,
-            event_id: row.text("event_id")?,
-            name: row.text("name")?,
-            destination: row.text("destination")?,
-            attempts: row.int("attempts")?,
-            last_status: row.opt_int("last_status")?,
-            last_error: row.opt_text("last_error")?,
-            updated_at: row.int("updated_at")?,
-            provider: row.text("provider")?,
-            event_type: row.text("event_type")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        DeadStep {
+            id: row.text("id"),
+            event_id: row.text("event_id"),
+            name: row.text("name"),
+            destination: row.text("destination"),
+            attempts: row.int("attempts"),
+            last_status: row.opt_int("last_status"),
+            last_error: row.opt_text("last_error"),
+            updated_at: row.int("updated_at"),
+            provider: row.text("provider"),
+            event_type: row.text("event_type"),
+        }
     }
 }
 
@@ -298,13 +298,13 @@ pub struct RejectionCount {
 }
 
 impl FromRow for RejectionCount {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(RejectionCount {
-            provider: row.text("provider")?,
-            reason: row.text("reason")?,
-            count: row.int("count")?,
-            last_hour: row.int("last_hour")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        RejectionCount {
+            provider: row.text("provider"),
+            reason: row.text("reason"),
+            count: row.int("count"),
+            last_hour: row.int("last_hour"),
+        }
     }
 }
 
@@ -325,11 +325,11 @@ pub struct StatusCount {
 }
 
 impl FromRow for StatusCount {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(StatusCount {
-            status: row.text("status")?,
-            count: row.int("count")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        StatusCount {
+            status: row.text("status"),
+            count: row.int("count"),
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
 use super::connections::DestinationRow;
-use super::rows::{query, Column, FromRow, Row};
+use super::rows::{query, FromRow, Row};
 use super::{num, statement};
 
 /// A stored alert that has not cleared.
@@ -29,13 +29,13 @@ pub struct OpenRow {
 }
 
 impl FromRow for OpenRow {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(OpenRow {
-            id: row.int("id")?,
-            kind: row.text("kind")?,
-            key: row.text("key")?,
-            detail: row.text("detail")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        OpenRow {
+            id: row.int("id"),
+            kind: row.text("kind"),
+            key: row.text("key"),
+            detail: row.text("detail"),
+        }
     }
 }
 
@@ -90,20 +90,20 @@ pub struct NoticeRow {
 }
 
 impl FromRow for NoticeRow {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(NoticeRow {
-            id: row.int("id")?,
-            kind: row.text("kind")?,
-            key: row.text("key")?,
-            detail: row.text("detail")?,
-            facts: row.opt_text("facts")?,
-            notice: row.text("notice")?,
-            fired_at: row.int("fired_at")?,
-            cleared_at: row.opt_int("cleared_at")?,
-            notice_attempts: row.int("notice_attempts")?,
-            notice_next_at: row.opt_int("notice_next_at")?,
-            last_notified_at: row.opt_int("last_notified_at")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        NoticeRow {
+            id: row.int("id"),
+            kind: row.text("kind"),
+            key: row.text("key"),
+            detail: row.text("detail"),
+            facts: row.opt_text("facts"),
+            notice: row.text("notice"),
+            fired_at: row.int("fired_at"),
+            cleared_at: row.opt_int("cleared_at"),
+            notice_attempts: row.int("notice_attempts"),
+            notice_next_at: row.opt_int("notice_next_at"),
+            last_notified_at: row.opt_int("last_notified_at"),
+        }
     }
 }
 
@@ -119,8 +119,8 @@ struct Count {
 }
 
 impl FromRow for Count {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(Count { n: row.int("n")? })
+    fn from_row(row: &Row) -> Self {
+        Count { n: row.int("n") }
     }
 }
 
@@ -188,12 +188,12 @@ pub struct DeadRow {
 }
 
 impl FromRow for DeadRow {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(DeadRow {
-            destination: row.text("destination")?,
-            error: row.text("error")?,
-            count: row.int("count")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        DeadRow {
+            destination: row.text("destination"),
+            error: row.text("error"),
+            count: row.int("count"),
+        }
     }
 }
 
@@ -214,11 +214,11 @@ pub struct CircuitRow {
 }
 
 impl FromRow for CircuitRow {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(CircuitRow {
-            destination: row.text("destination")?,
-            open_until: row.int("open_until")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        CircuitRow {
+            destination: row.text("destination"),
+            open_until: row.int("open_until"),
+        }
     }
 }
 
@@ -240,16 +240,16 @@ pub struct BackfillRow {
 }
 
 impl FromRow for BackfillRow {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(BackfillRow {
-            id: row.text("id")?,
-            provider: row.opt_text("provider")?,
-            started_at: row.opt_int("started_at")?,
-            finished_at: row.opt_int("finished_at")?,
-            listed: row.opt_int("listed")?,
-            ingested: row.opt_int("ingested")?,
-            duplicates: row.opt_int("duplicates")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        BackfillRow {
+            id: row.text("id"),
+            provider: row.opt_text("provider"),
+            started_at: row.opt_int("started_at"),
+            finished_at: row.opt_int("finished_at"),
+            listed: row.opt_int("listed"),
+            ingested: row.opt_int("ingested"),
+            duplicates: row.opt_int("duplicates"),
+        }
     }
 }
 
@@ -284,16 +284,16 @@ pub struct DeliveryRow {
 }
 
 impl FromRow for DeliveryRow {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(DeliveryRow {
-            alert_id: row.int("alert_id")?,
-            channel: row.text("channel")?,
-            sent: row.opt_text("sent")?,
-            last_notified_at: row.opt_int("last_notified_at")?,
-            attempts: row.int("attempts")?,
-            next_at: row.opt_int("next_at")?,
-            error: row.opt_text("error")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        DeliveryRow {
+            alert_id: row.int("alert_id"),
+            channel: row.text("channel"),
+            sent: row.opt_text("sent"),
+            last_notified_at: row.opt_int("last_notified_at"),
+            attempts: row.int("attempts"),
+            next_at: row.opt_int("next_at"),
+            error: row.opt_text("error"),
+        }
     }
 }
 
@@ -311,17 +311,17 @@ pub struct AlertRow {
 }
 
 impl FromRow for AlertRow {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(AlertRow {
-            id: row.int("id")?,
-            kind: row.text("kind")?,
-            key: row.text("key")?,
-            detail: row.text("detail")?,
-            fired_at: row.int("fired_at")?,
-            cleared_at: row.opt_int("cleared_at")?,
-            notice: row.opt_text("notice")?,
+    fn from_row(row: &Row) -> Self {
+        AlertRow {
+            id: row.int("id"),
+            kind: row.text("kind"),
+            key: row.text("key"),
+            detail: row.text("detail"),
+            fired_at: row.int("fired_at"),
+            cleared_at: row.opt_int("cleared_at"),
+            notice: row.opt_text("notice"),
             deliveries: BTreeMap::new(),
-        })
+        }
     }
 }
 
@@ -353,8 +353,8 @@ pub async fn alert_destination(
 ) -> Result<Option<(String, DestinationRow)>> {
     struct Kinded(String, DestinationRow);
     impl FromRow for Kinded {
-        fn from_row(row: &Row) -> Column<Self> {
-            Ok(Kinded(row.text("kind")?, DestinationRow::from_row(row)?))
+        fn from_row(row: &Row) -> Self {
+            Kinded(row.text("kind"), DestinationRow::from_row(row))
         }
     }
     let sql =

@@ -10,7 +10,7 @@ use edgehooks_handlers::backfill::{Resume, State};
 use serde::Serialize;
 use worker::{D1Database, Result};
 
-use super::rows::{query, Column, FromRow, Row};
+use super::rows::{query, FromRow, Row};
 use super::{num, opt_num, opt_text, statement};
 
 struct StateRow {
@@ -24,16 +24,16 @@ struct StateRow {
 }
 
 impl FromRow for StateRow {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(StateRow {
-            checkpoint: row.opt_int("checkpoint")?,
-            run_since: row.opt_int("run_since")?,
-            run_cursor: row.opt_text("run_cursor")?,
-            run_newest: row.opt_int("run_newest")?,
-            last_started_at: row.opt_int("last_started_at")?,
-            not_before: row.int("not_before")?,
-            failures: row.int("failures")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        StateRow {
+            checkpoint: row.opt_int("checkpoint"),
+            run_since: row.opt_int("run_since"),
+            run_cursor: row.opt_text("run_cursor"),
+            run_newest: row.opt_int("run_newest"),
+            last_started_at: row.opt_int("last_started_at"),
+            not_before: row.int("not_before"),
+            failures: row.int("failures"),
+        }
     }
 }
 
@@ -140,21 +140,21 @@ pub async fn record_backfill_run(db: &D1Database, run: &RunRecord) -> Result<()>
 }
 
 impl FromRow for RunRecord {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(RunRecord {
-            provider: row.text("provider")?,
-            origin: row.text("origin")?,
-            dry_run: row.flag("dry_run")?,
-            started_at: row.int("started_at")?,
-            finished_at: row.int("finished_at")?,
-            since: row.int("since")?,
-            listed: row.int("listed")?,
-            ingested: row.int("ingested")?,
-            duplicates: row.int("duplicates")?,
-            complete: row.flag("complete")?,
-            next_cursor: row.opt_text("next_cursor")?,
-            error: row.opt_text("error")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        RunRecord {
+            provider: row.text("provider"),
+            origin: row.text("origin"),
+            dry_run: row.flag("dry_run"),
+            started_at: row.int("started_at"),
+            finished_at: row.int("finished_at"),
+            since: row.int("since"),
+            listed: row.int("listed"),
+            ingested: row.int("ingested"),
+            duplicates: row.int("duplicates"),
+            complete: row.flag("complete"),
+            next_cursor: row.opt_text("next_cursor"),
+            error: row.opt_text("error"),
+        }
     }
 }
 
@@ -180,8 +180,8 @@ pub async fn count_stored(db: &D1Database, provider: &str, dedupe_keys: &[&str])
         serde_json::to_string(dedupe_keys).map_err(|e| worker::Error::RustError(e.to_string()))?;
     struct Count(i64);
     impl FromRow for Count {
-        fn from_row(row: &Row) -> Column<Self> {
-            row.int("stored").map(Count)
+        fn from_row(row: &Row) -> Self {
+            Count(row.int("stored"))
         }
     }
     let sql = "SELECT COUNT(*) AS stored FROM events WHERE provider = ?1 AND dedupe_key IN \

@@ -9,7 +9,7 @@ use edgehooks_handlers::connections::Connection;
 use worker::{D1Database, Result};
 
 use super::admin::bind;
-use super::rows::{query, Column, FromRow, Row};
+use super::rows::{query, FromRow, Row};
 use super::statement;
 
 /// Up to `fetch` rows of the pass after its cursor; payloads only `with_payload`.
@@ -25,18 +25,18 @@ pub async fn scan(
 }
 
 impl FromRow for ScannedEvent {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(ScannedEvent {
-            id: row.text("id")?,
-            received_at: row.int("received_at")?,
-            provider: row.text("provider")?,
-            source: row.opt_text("source")?,
-            account: row.opt_text("account")?,
-            event_type: row.text("event_type")?,
-            status: row.text("status")?,
-            payload: row.opt_text("payload")?,
-            has_payload: row.int("has_payload")?,
-            steps: row.opt_text("steps")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        ScannedEvent {
+            id: row.text("id"),
+            received_at: row.int("received_at"),
+            provider: row.text("provider"),
+            source: row.opt_text("source"),
+            account: row.opt_text("account"),
+            event_type: row.text("event_type"),
+            status: row.text("status"),
+            payload: row.opt_text("payload"),
+            has_payload: row.int("has_payload"),
+            steps: row.opt_text("steps"),
+        }
     }
 }

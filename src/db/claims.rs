@@ -10,7 +10,7 @@ use edgehooks_handlers::limits::{Health, Limits};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::rows::{query, Column, FromRow, Row};
+use super::rows::{query, FromRow, Row};
 use super::{count_claimed_call, counted_health, num, statement, BatchWindow, RUNNING_LEASE_MS};
 
 /// The ordering a step's claim must respect: the entity it overwrites (`steps.entity`, with the
@@ -52,13 +52,13 @@ struct StandingRow {
 }
 
 impl FromRow for StandingRow {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(StandingRow {
-            status: row.text("status")?,
-            applied: row.opt_int("applied")?,
-            newer: row.int("newer")?,
-            running_since: row.opt_int("running_since")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        StandingRow {
+            status: row.text("status"),
+            applied: row.opt_int("applied"),
+            newer: row.int("newer"),
+            running_since: row.opt_int("running_since"),
+        }
     }
 }
 
@@ -109,10 +109,10 @@ struct Claimed {
 }
 
 impl FromRow for Claimed {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(Claimed {
-            attempts: row.int("attempts")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        Claimed {
+            attempts: row.int("attempts"),
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 use edgehooks_handlers::connections::sql as drain_sql;
 use worker::{D1Database, Result};
 
-use super::rows::{query, run, Column, FromRow, Row};
+use super::rows::{query, run, FromRow, Row};
 use super::{num, opt_num, opt_text, statement};
 
 /// A stored destination: its validated JSON (with secrets) and bookkeeping.
@@ -20,14 +20,14 @@ pub struct DestinationRow {
 }
 
 impl FromRow for DestinationRow {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(DestinationRow {
-            name: row.text("name")?,
-            config: row.text("config")?,
-            paused: row.int("paused")?,
-            created_at: row.int("created_at")?,
-            updated_at: row.int("updated_at")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        DestinationRow {
+            name: row.text("name"),
+            config: row.text("config"),
+            paused: row.int("paused"),
+            created_at: row.int("created_at"),
+            updated_at: row.int("updated_at"),
+        }
     }
 }
 
@@ -48,19 +48,19 @@ pub struct ConnectionRow {
 }
 
 impl FromRow for ConnectionRow {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(ConnectionRow {
-            name: row.text("name")?,
-            provider: row.text("provider")?,
-            source: row.opt_text("source")?,
-            account: row.opt_text("account")?,
-            types: row.text("types")?,
-            conditions: row.text("conditions")?,
-            target: row.text("target")?,
-            enabled: row.int("enabled")?,
-            created_at: row.int("created_at")?,
-            updated_at: row.int("updated_at")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        ConnectionRow {
+            name: row.text("name"),
+            provider: row.text("provider"),
+            source: row.opt_text("source"),
+            account: row.opt_text("account"),
+            types: row.text("types"),
+            conditions: row.text("conditions"),
+            target: row.text("target"),
+            enabled: row.int("enabled"),
+            created_at: row.int("created_at"),
+            updated_at: row.int("updated_at"),
+        }
     }
 }
 
@@ -73,12 +73,12 @@ pub struct RouteOffRow {
 }
 
 impl FromRow for RouteOffRow {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(RouteOffRow {
-            provider: row.text("provider")?,
-            event_type: row.text("event_type")?,
-            step: row.text("step")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        RouteOffRow {
+            provider: row.text("provider"),
+            event_type: row.text("event_type"),
+            step: row.text("step"),
+        }
     }
 }
 

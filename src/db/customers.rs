@@ -5,7 +5,7 @@
 use edgehooks_handlers::downstream::KnownCustomer;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::rows::{query, Column, FromRow, Row};
+use super::rows::{query, FromRow, Row};
 use super::{num, opt_text, statement};
 
 /// Where a stored customer came from: a lookup, or the type of the event that carried it.
@@ -20,14 +20,14 @@ pub async fn known_customer(db: &D1Database, id: &str) -> Result<Option<KnownCus
 }
 
 impl FromRow for KnownCustomer {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(KnownCustomer {
-            id: row.text("id")?,
-            email: row.opt_text("email")?,
-            name: row.opt_text("name")?,
-            phone: row.opt_text("phone")?,
-            deleted: row.flag("deleted")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        KnownCustomer {
+            id: row.text("id"),
+            email: row.opt_text("email"),
+            name: row.opt_text("name"),
+            phone: row.opt_text("phone"),
+            deleted: row.flag("deleted"),
+        }
     }
 }
 

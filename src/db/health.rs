@@ -8,7 +8,7 @@ use edgehooks_handlers::limits::{sql, Health, HealthChange, Limits};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::rows::{query, run, Answer, Column, FromRow, Row};
+use super::rows::{query, run, Answer, FromRow, Row};
 use super::{num, statement};
 
 struct HealthRow {
@@ -19,13 +19,13 @@ struct HealthRow {
 }
 
 impl FromRow for HealthRow {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(HealthRow {
-            open_until: row.int("open_until")?,
-            probe_until: row.int("probe_until")?,
-            window_start: row.int("window_start")?,
-            window_count: row.int("window_count")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        HealthRow {
+            open_until: row.int("open_until"),
+            probe_until: row.int("probe_until"),
+            window_start: row.int("window_start"),
+            window_count: row.int("window_count"),
+        }
     }
 }
 

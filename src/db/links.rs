@@ -5,7 +5,7 @@
 use edgehooks_handlers::downstream::ContactLink;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::rows::{query, Column, FromRow, Row};
+use super::rows::{query, FromRow, Row};
 use super::{num, opt_text, statement};
 
 /// The live Stripe link of a HubSpot contact.
@@ -21,12 +21,12 @@ pub async fn contact_link(
 }
 
 impl FromRow for ContactLink {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(ContactLink {
-            stripe_customer_id: row.text("stripe_customer_id")?,
-            firstname: row.opt_text("firstname")?,
-            lastname: row.opt_text("lastname")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        ContactLink {
+            stripe_customer_id: row.text("stripe_customer_id"),
+            firstname: row.opt_text("firstname"),
+            lastname: row.opt_text("lastname"),
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use edgehooks_handlers::alerts::sql::{DELETE_OLD_EVENT_METRICS, DELETE_OLD_STEP_
 use edgehooks_handlers::metrics::Flush;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::rows::{query, Column, FromRow, Row};
+use super::rows::{query, FromRow, Row};
 use super::{num, statement};
 
 fn json_error(e: serde_json::Error) -> worker::Error {
@@ -69,14 +69,14 @@ pub struct EventMetricRow {
 }
 
 impl FromRow for EventMetricRow {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(EventMetricRow {
-            minute: row.int("minute")?,
-            provider: row.text("provider")?,
-            outcome: row.text("outcome")?,
-            reason: row.text("reason")?,
-            count: row.int("count")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        EventMetricRow {
+            minute: row.int("minute"),
+            provider: row.text("provider"),
+            outcome: row.text("outcome"),
+            reason: row.text("reason"),
+            count: row.int("count"),
+        }
     }
 }
 
@@ -91,14 +91,14 @@ pub struct StepMetricRow {
 }
 
 impl FromRow for StepMetricRow {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(StepMetricRow {
-            minute: row.int("minute")?,
-            destination: row.text("destination")?,
-            outcome: row.text("outcome")?,
-            count: row.int("count")?,
-            histogram: row.text("histogram")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        StepMetricRow {
+            minute: row.int("minute"),
+            destination: row.text("destination"),
+            outcome: row.text("outcome"),
+            count: row.int("count"),
+            histogram: row.text("histogram"),
+        }
     }
 }
 
@@ -131,12 +131,12 @@ pub struct FailureRow {
 }
 
 impl FromRow for FailureRow {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(FailureRow {
-            provider: row.text("provider")?,
-            reason: row.text("reason")?,
-            count: row.int("count")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        FailureRow {
+            provider: row.text("provider"),
+            reason: row.text("reason"),
+            count: row.int("count"),
+        }
     }
 }
 
@@ -156,11 +156,11 @@ pub struct LastSeenRow {
 }
 
 impl FromRow for LastSeenRow {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(LastSeenRow {
-            provider: row.text("provider")?,
-            minute: row.int("minute")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        LastSeenRow {
+            provider: row.text("provider"),
+            minute: row.int("minute"),
+        }
     }
 }
 

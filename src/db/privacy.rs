@@ -16,7 +16,7 @@ use serde::Serialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::rows::{query, Column, FromRow, Row};
+use super::rows::{query, FromRow, Row};
 use super::{num, opt_text, statement};
 
 /// Whom a Shopify privacy request is about: a customer of a shop (by id, email and orders), or
@@ -324,14 +324,14 @@ pub async fn export(
         payload: Option<String>,
     }
     impl FromRow for Stored {
-        fn from_row(row: &Row) -> Column<Self> {
-            Ok(Stored {
-                id: row.text("id")?,
-                provider: row.text("provider")?,
-                event_type: row.text("type")?,
-                received_at: row.int("received_at")?,
-                payload: row.opt_text("payload")?,
-            })
+        fn from_row(row: &Row) -> Self {
+            Stored {
+                id: row.text("id"),
+                provider: row.text("provider"),
+                event_type: row.text("type"),
+                received_at: row.int("received_at"),
+                payload: row.opt_text("payload"),
+            }
         }
     }
     let sql = format!(

@@ -4,10 +4,15 @@
 //! row type costs a few calls instead of a serde deserializer instantiated for it (the wasm's
 //! per-type cost, see BENCHMARKS.md "Lever 1"). [`query`] runs a statement for its rows, [`run`]
 //! for what it changed, and [`batch`] runs a transaction, each keeping D1's answers as they came
-//! ([`Rows`], [`Answer`]: no serde for the answer's `meta` either). A column that is missing (the
-//! query does not select it) or holds another type is an error naming the column, never a panic;
-//! SQL `NULL` is `None` for the `opt_` accessors and an error for the others; integers follow
-//! `edgehooks_handlers::sql_number` (exact, in the safe range, else an error).
+//! ([`Rows`], [`Answer`]: no serde for the answer's `meta` either). The accessors never fail on
+//! their own (so a row type's `from_row` has no error branch per column): a column that is
+//! missing (the query does not select it), holds another type, or is SQL `NULL` where the
+//! accessor is not an `opt_` one reads as a default and marks the row bad, and [`Rows`] then
+//! returns an error naming the first bad column instead of the value, so a value read from a bad
+//! row never escapes; nothing here panics. Integers follow `edgehooks_handlers::sql_number`
+//! (exact, in the safe range, else bad).
+
+use std::cell::Cell;
 
 use edgehooks_handlers::sql_number;
 use js_sys::{Array, Reflect};
@@ -16,89 +21,106 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::types::{D1Database as D1DatabaseSys, D1Result as D1ResultSys};
 use worker::{D1Database, D1PreparedStatement, Error, Result};
 
-/// A column a row type needed that was missing or held the wrong type.
-#[derive(Debug)]
-pub struct ColumnError {
+const TEXT: &str = "text";
+const INTEGER: &str = "an integer";
+
+/// The first column of a row that could not be read as its row type needed.
+#[derive(Debug, Clone, Copy)]
+struct BadColumn {
     column: &'static str,
     expected: &'static str,
 }
 
-impl ColumnError {
-    fn into_error(self) -> Error {
-        Error::RustError(format!(
-            "D1 row: column `{}` is missing or not {}",
-            self.column, self.expected
-        ))
-    }
+/// A row type read column by column from a [`Row`]; whether every column was good is the
+/// row's to tell (see the module doc), not `from_row`'s.
+pub trait FromRow {
+    fn from_row(row: &Row) -> Self;
 }
 
-/// What reading one column gives.
-pub type Column<T> = std::result::Result<T, ColumnError>;
-
-/// A row type read column by column from a [`Row`].
-pub trait FromRow: Sized {
-    fn from_row(row: &Row) -> Column<Self>;
+/// One result row: the object D1 returned, keyed by column name (or `AS` alias), and the first
+/// column read from it that was bad.
+pub struct Row {
+    object: JsValue,
+    bad: Cell<Option<BadColumn>>,
 }
-
-/// One result row: the object D1 returned, keyed by column name (or `AS` alias).
-pub struct Row(JsValue);
 
 impl Row {
-    /// The column's value, `None` for SQL `NULL`. D1 gives every selected column (`null` for
-    /// `NULL`), so a column the row does not have is an error: the query does not select it.
-    fn value(&self, column: &'static str, expected: &'static str) -> Column<Option<JsValue>> {
-        let value = Reflect::get(&self.0, &JsValue::from_str(column)).unwrap_or_default();
-        if value.is_undefined() {
-            return Err(ColumnError { column, expected });
+    fn new(object: JsValue) -> Row {
+        Row {
+            object,
+            bad: Cell::new(None),
         }
-        Ok((!value.is_null()).then_some(value))
     }
 
-    /// A TEXT column that must not be `NULL`.
-    pub fn text(&self, column: &'static str) -> Column<String> {
-        self.opt_text(column)?.ok_or(ColumnError {
-            column,
-            expected: "text",
+    /// Mark the row bad (the first bad column is the one reported).
+    fn bad(&self, column: &'static str, expected: &'static str) {
+        if self.bad.get().is_none() {
+            self.bad.set(Some(BadColumn { column, expected }));
+        }
+    }
+
+    /// Everything read from the row so far was good; else the first bad column as an error.
+    fn check(&self) -> Result<()> {
+        match self.bad.get() {
+            None => Ok(()),
+            Some(BadColumn { column, expected }) => Err(Error::RustError(format!(
+                "D1 row: column `{column}` is missing or not {expected}"
+            ))),
+        }
+    }
+
+    /// The column's value, `None` for SQL `NULL`. D1 gives every selected column (`null` for
+    /// `NULL`), so a column the row does not have marks it bad: the query does not select it.
+    fn value(&self, column: &'static str, expected: &'static str) -> Option<JsValue> {
+        let value = Reflect::get(&self.object, &JsValue::from_str(column)).unwrap_or_default();
+        if value.is_undefined() {
+            self.bad(column, expected);
+            return None;
+        }
+        (!value.is_null()).then_some(value)
+    }
+
+    /// A TEXT column that must not be `NULL` (else bad, read as "").
+    pub fn text(&self, column: &'static str) -> String {
+        self.opt_text(column).unwrap_or_else(|| {
+            self.bad(column, TEXT);
+            String::new()
         })
     }
 
     /// A TEXT column; `NULL` is `None`.
-    pub fn opt_text(&self, column: &'static str) -> Column<Option<String>> {
-        let expected = "text";
-        match self.value(column, expected)? {
-            None => Ok(None),
-            Some(value) => value
-                .as_string()
-                .map(Some)
-                .ok_or(ColumnError { column, expected }),
+    pub fn opt_text(&self, column: &'static str) -> Option<String> {
+        let text = self.value(column, TEXT)?.as_string();
+        if text.is_none() {
+            self.bad(column, TEXT);
         }
+        text
     }
 
-    /// An INTEGER column that must not be `NULL`.
-    pub fn int(&self, column: &'static str) -> Column<i64> {
-        self.opt_int(column)?.ok_or(ColumnError {
-            column,
-            expected: "an integer",
+    /// An INTEGER column that must not be `NULL` (else bad, read as 0).
+    pub fn int(&self, column: &'static str) -> i64 {
+        self.opt_int(column).unwrap_or_else(|| {
+            self.bad(column, INTEGER);
+            0
         })
     }
 
     /// An INTEGER column; `NULL` is `None`. A number that is not an exact integer in the safe
-    /// range is an error.
-    pub fn opt_int(&self, column: &'static str) -> Column<Option<i64>> {
-        let expected = "an integer";
-        match self.value(column, expected)? {
-            None => Ok(None),
-            Some(value) => value
-                .as_f64()
-                .and_then(sql_number::integer)
-                .map(Some)
-                .ok_or(ColumnError { column, expected }),
+    /// range is bad.
+    pub fn opt_int(&self, column: &'static str) -> Option<i64> {
+        let int = self
+            .value(column, INTEGER)?
+            .as_f64()
+            .and_then(sql_number::integer);
+        if int.is_none() {
+            self.bad(column, INTEGER);
         }
+        int
     }
 
     /// A 0/1 INTEGER column: true for anything but 0.
-    pub fn flag(&self, column: &'static str) -> Column<bool> {
-        Ok(self.int(column)? != 0)
+    pub fn flag(&self, column: &'static str) -> bool {
+        self.int(column) != 0
     }
 }
 
@@ -107,7 +129,7 @@ pub struct Rows(Array);
 
 impl Rows {
     fn row(&self, index: u32) -> Row {
-        Row(self.0.get(index))
+        Row::new(self.0.get(index))
     }
 
     /// Whether the statement returned no row.
@@ -115,18 +137,32 @@ impl Rows {
         self.0.length() == 0
     }
 
+    /// Row `index` as a `T`, or the error of its first bad column.
+    fn read_row<T: FromRow>(&self, index: u32) -> Result<T> {
+        let row = self.row(index);
+        let value = T::from_row(&row);
+        row.check().map(|()| value)
+    }
+
     /// Every row as a `T`; the first bad row's error otherwise.
     pub fn read<T: FromRow>(&self) -> Result<Vec<T>> {
-        (0..self.0.length())
-            .map(|i| T::from_row(&self.row(i)).map_err(ColumnError::into_error))
-            .collect()
+        let mut all = Vec::with_capacity(self.0.length() as usize);
+        for index in 0..self.0.length() {
+            all.push(self.read_row(index)?);
+        }
+        Ok(all)
     }
 
     /// One TEXT column (not `NULL`) of every row.
     pub fn texts(&self, column: &'static str) -> Result<Vec<String>> {
-        (0..self.0.length())
-            .map(|i| self.row(i).text(column).map_err(ColumnError::into_error))
-            .collect()
+        let mut all = Vec::with_capacity(self.0.length() as usize);
+        for index in 0..self.0.length() {
+            let row = self.row(index);
+            let text = row.text(column);
+            row.check()?;
+            all.push(text);
+        }
+        Ok(all)
     }
 
     /// The first row as a `T`, `None` when there is none.
@@ -134,9 +170,7 @@ impl Rows {
         if self.is_empty() {
             return Ok(None);
         }
-        T::from_row(&self.row(0))
-            .map(Some)
-            .map_err(ColumnError::into_error)
+        self.read_row(0).map(Some)
     }
 }
 

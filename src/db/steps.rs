@@ -7,7 +7,7 @@ use edgehooks_handlers::lifecycle::{claim as sql, StepStatus};
 use edgehooks_handlers::recovery::give_up_sql;
 use worker::{D1Database, Result};
 
-use super::rows::{query, run, Column, FromRow, Row};
+use super::rows::{query, run, FromRow, Row};
 use super::{num, statement};
 
 /// Mark freshly sent steps `enqueued` (only those still `pending`): one statement for the
@@ -39,18 +39,18 @@ pub struct StepRow {
 }
 
 impl FromRow for StepRow {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(StepRow {
-            id: row.text("id")?,
-            event_id: row.text("event_id")?,
-            name: row.text("name")?,
-            status: row.text("status")?,
-            provider: row.text("provider")?,
-            event_type: row.text("event_type")?,
-            account: row.opt_text("account")?,
-            occurred_at: row.opt_int("occurred_at")?,
-            payload: row.opt_text("payload")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        StepRow {
+            id: row.text("id"),
+            event_id: row.text("event_id"),
+            name: row.text("name"),
+            status: row.text("status"),
+            provider: row.text("provider"),
+            event_type: row.text("event_type"),
+            account: row.opt_text("account"),
+            occurred_at: row.opt_int("occurred_at"),
+            payload: row.opt_text("payload"),
+        }
     }
 }
 

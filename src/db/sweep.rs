@@ -7,7 +7,7 @@ use edgehooks_handlers::recovery::{
 };
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::rows::{query, Column, FromRow, Row};
+use super::rows::{query, FromRow, Row};
 use super::{num, statement};
 
 /// An overdue step as the sweeper read it: the recovery statement only applies while the step
@@ -21,13 +21,13 @@ pub struct OverdueStep {
 }
 
 impl FromRow for OverdueStep {
-    fn from_row(row: &Row) -> Column<Self> {
-        Ok(OverdueStep {
-            id: row.text("id")?,
-            status: row.text("status")?,
-            attempts: row.int("attempts")?,
-            updated_at: row.int("updated_at")?,
-        })
+    fn from_row(row: &Row) -> Self {
+        OverdueStep {
+            id: row.text("id"),
+            status: row.text("status"),
+            attempts: row.int("attempts"),
+            updated_at: row.int("updated_at"),
+        }
     }
 }
 
