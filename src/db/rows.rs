@@ -137,40 +137,37 @@ impl Rows {
         self.0.length() == 0
     }
 
-    /// Row `index` as a `T`, or the error of its first bad column.
-    fn read_row<T: FromRow>(&self, index: u32) -> Result<T> {
-        let row = self.row(index);
-        let value = T::from_row(&row);
-        row.check().map(|()| value)
+    /// Give `take` each of the first `limit` rows, stopping with the error of the first bad one
+    /// (what `take` built from it is then dropped by the caller with the error). Not generic,
+    /// so each row type adds only its `from_row` and a small closure.
+    fn each(&self, limit: u32, take: &mut dyn FnMut(&Row)) -> Result<()> {
+        for index in 0..self.0.length().min(limit) {
+            let row = self.row(index);
+            take(&row);
+            row.check()?;
+        }
+        Ok(())
     }
 
     /// Every row as a `T`; the first bad row's error otherwise.
     pub fn read<T: FromRow>(&self) -> Result<Vec<T>> {
         let mut all = Vec::with_capacity(self.0.length() as usize);
-        for index in 0..self.0.length() {
-            all.push(self.read_row(index)?);
-        }
+        self.each(u32::MAX, &mut |row| all.push(T::from_row(row)))?;
         Ok(all)
     }
 
     /// One TEXT column (not `NULL`) of every row.
     pub fn texts(&self, column: &'static str) -> Result<Vec<String>> {
         let mut all = Vec::with_capacity(self.0.length() as usize);
-        for index in 0..self.0.length() {
-            let row = self.row(index);
-            let text = row.text(column);
-            row.check()?;
-            all.push(text);
-        }
+        self.each(u32::MAX, &mut |row| all.push(row.text(column)))?;
         Ok(all)
     }
 
     /// The first row as a `T`, `None` when there is none.
     pub fn read_first<T: FromRow>(&self) -> Result<Option<T>> {
-        if self.is_empty() {
-            return Ok(None);
-        }
-        self.read_row(0).map(Some)
+        let mut first = None;
+        self.each(1, &mut |row| first = Some(T::from_row(row)))?;
+        Ok(first)
     }
 }
 
