@@ -17,10 +17,10 @@ use edgehooks_handlers::recovery::{recover, Recovery, ATTEMPT_LOST};
 use edgehooks_handlers::rejections::hour_of;
 use edgehooks_handlers::retention::{cutoff_ms, DELETE_BATCH};
 use edgehooks_handlers::retry::RetryPolicy;
-use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Env};
 
 use crate::config::config;
+use crate::db::rows::{self, FromRow, Row};
 use crate::db::OverdueStep;
 use crate::dispatch::send_dispatched;
 use crate::{alerts, db, log, metrics, rejections};
@@ -121,9 +121,16 @@ fn plan<'a>(db: &D1Database, due: &'a [OverdueStep], max_attempts: u32, now: i64
     (planned, statements)
 }
 
-#[derive(Deserialize)]
 struct Dispatched {
     dispatch: Option<i64>,
+}
+
+impl FromRow for Dispatched {
+    fn from_row(row: &Row) -> Self {
+        Dispatched {
+            dispatch: row.opt_int("dispatch"),
+        }
+    }
 }
 
 /// Recover every overdue step, then send those to run again under their new dispatch number.
@@ -151,7 +158,7 @@ async fn recover_overdue(env: &Env, db: &D1Database, now: i64) {
     if statements.is_empty() {
         return;
     }
-    let results = match db.batch(statements).await {
+    let results = match rows::batch(db, statements).await {
         Ok(results) => results,
         Err(e) => return log::error("d1_write_failed", &e.to_string()),
     };
@@ -160,8 +167,8 @@ async fn recover_overdue(env: &Env, db: &D1Database, now: i64) {
     for (step, recovery, index) in planned {
         let applied = results
             .get(index)
-            .and_then(|r| r.results::<Dispatched>().ok())
-            .and_then(|rows| rows.into_iter().next());
+            .and_then(|r| r.rows().ok()?.read_first::<Dispatched>().ok())
+            .flatten();
         match (applied, recovery) {
             // Claimed or finished since it was read: left to whoever holds it.
             (None, _) => {}

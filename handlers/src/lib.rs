@@ -33,6 +33,7 @@
 //!   URLs, reading list answers, backoff after a failure, and the admin request.
 //! - [`request_url`]: the path and decoded query pairs of the request URL string (no `url`
 //!   crate in the wasm).
+//! - [`sql_number`]: when a number D1 returned is an integer (exact, in the safe range).
 //! - [`time`]: the few calendar conversions the providers and builders need (RFC 3339, HTTP
 //!   dates, ISO dates from Unix time).
 
@@ -57,6 +58,7 @@ pub mod retention;
 pub mod retry;
 pub mod routes;
 pub mod sources;
+pub mod sql_number;
 pub mod standard_webhooks;
 pub mod time;
 pub mod webhook;

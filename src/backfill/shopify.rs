@@ -16,12 +16,12 @@ use edgehooks_handlers::backfill::shopify::{
 use edgehooks_handlers::config::ShopifyBackfillSettings;
 use edgehooks_handlers::downstream::HttpRequestSpec;
 use edgehooks_handlers::webhook::{ParsedEvent, Provider};
-use serde::Deserialize;
 use worker::{D1Database, Env};
 
 use super::{circuit, now_ms, scheduled_run, store_backfilled, Progress, Stop, PAGE_BODY_LIMIT};
 use crate::config::config;
 use crate::db;
+use crate::db::rows::{query, FromRow, Row};
 use crate::downstream::call_reading;
 use crate::log;
 
@@ -68,9 +68,16 @@ async fn fetch_page(db: &D1Database, access: &ShopAccess, url: String) -> Result
     }
 }
 
-#[derive(Deserialize)]
 struct Covered {
     idx: i64,
+}
+
+impl FromRow for Covered {
+    fn from_row(row: &Row) -> Self {
+        Covered {
+            idx: row.int("idx"),
+        }
+    }
 }
 
 /// The listed versions not covered by a stored order event (same shop and order, `updated_at`
@@ -94,10 +101,9 @@ async fn missing<'a>(
         .collect();
     let listed: Vec<&(String, String)> = ranges.iter().flatten().collect();
     let json = serde_json::to_string(&listed).unwrap_or_else(|_| "[]".into());
-    let covered: Vec<Covered> = db::statement(db, STORED_AT_OR_AFTER, &[json.into()])?
-        .all()
+    let covered: Vec<Covered> = query(&db::statement(db, STORED_AT_OR_AFTER, &[json.into()])?)
         .await?
-        .results()?;
+        .read()?;
     let covered_ranges: Vec<&(String, String)> = covered
         .iter()
         .filter_map(|c| listed.get(usize::try_from(c.idx).ok()?).copied())

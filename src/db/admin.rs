@@ -8,11 +8,12 @@ use edgehooks_handlers::connections::plan::PlannedStep;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::lifecycle::redrive::requeue_sql;
 use edgehooks_handlers::lifecycle::{sql_in, sql_lit, StepStatus, FINISHED};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Result};
 
-use super::{changes, insert_step, num, statement};
+use super::rows::{batch, query, FromRow, Row};
+use super::{insert_step, num, statement};
 
 pub(crate) fn bind(args: &[SqlArg]) -> Vec<JsValue> {
     args.iter()
@@ -24,12 +25,11 @@ pub(crate) fn bind(args: &[SqlArg]) -> Vec<JsValue> {
 }
 
 /// One row of the event list (no payload).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 pub struct EventSummary {
     pub id: String,
     pub provider: String,
     /// The source it arrived on; `None` for the default path.
-    #[serde(default)]
     pub source: Option<String>,
     pub dedupe_key: String,
     #[serde(rename = "type")]
@@ -46,6 +46,29 @@ pub struct EventSummary {
     pub steps: i64,
     pub steps_done: i64,
     pub steps_dead: i64,
+}
+
+impl FromRow for EventSummary {
+    fn from_row(row: &Row) -> Self {
+        EventSummary {
+            id: row.text("id"),
+            provider: row.text("provider"),
+            source: row.opt_text("source"),
+            dedupe_key: row.text("dedupe_key"),
+            event_type: row.text("type"),
+            account: row.opt_text("account"),
+            occurred_at: row.opt_int("occurred_at"),
+            received_at: row.int("received_at"),
+            status: row.text("status"),
+            payload_bytes: row.int("payload_bytes"),
+            redacted_at: row.opt_int("redacted_at"),
+            error: row.opt_text("error"),
+            batch_index: row.opt_int("batch_index"),
+            steps: row.int("steps"),
+            steps_done: row.int("steps_done"),
+            steps_dead: row.int("steps_dead"),
+        }
+    }
 }
 
 /// The columns of an event summary (steps done: the lifecycle's finished set).
@@ -71,20 +94,28 @@ pub async fn list_events(db: &D1Database, query: &EventQuery) -> Result<Vec<Even
          ORDER BY e.received_at DESC, e.id DESC LIMIT ?",
         summary_columns()
     );
-    statement(db, &sql, &bind(&args))?
-        .all()
-        .await?
-        .results::<EventSummary>()
+    let rows = super::rows::query(&statement(db, &sql, &bind(&args))?).await?;
+    rows.read()
 }
 
 /// What only the detail view shows: the payload (NULL once redacted or purged) and which
 /// configured secret verified the event (an index, never the secret).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 pub struct EventBody {
     pub key_index: Option<i64>,
     /// `webhook` or `backfill` (how the event reached us).
     pub origin: Option<String>,
     pub payload: Option<String>,
+}
+
+impl FromRow for EventBody {
+    fn from_row(row: &Row) -> Self {
+        EventBody {
+            key_index: row.opt_int("key_index"),
+            origin: row.opt_text("origin"),
+            payload: row.opt_text("payload"),
+        }
+    }
 }
 
 pub async fn get_event(db: &D1Database, id: &str) -> Result<Option<(EventSummary, EventBody)>> {
@@ -98,16 +129,16 @@ pub async fn get_event(db: &D1Database, id: &str) -> Result<Option<(EventSummary
         "SELECT key_index, origin, payload FROM events WHERE id = ?1",
         &[id.into()],
     )?;
-    let mut results = db.batch(vec![summary, body]).await?.into_iter();
+    let mut results = batch(db, vec![summary, body]).await?.into_iter();
     let (Some(summary), Some(body)) = (results.next(), results.next()) else {
         return Ok(None);
     };
-    let summary = summary.results::<EventSummary>()?.into_iter().next();
-    let body = body.results::<EventBody>()?.into_iter().next();
+    let summary = summary.rows()?.read_first::<EventSummary>()?;
+    let body = body.rows()?.read_first::<EventBody>()?;
     Ok(summary.zip(body))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 pub struct StepView {
     pub id: String,
     pub name: String,
@@ -121,19 +152,32 @@ pub struct StepView {
     pub updated_at: i64,
 }
 
-pub async fn event_steps(db: &D1Database, event_id: &str) -> Result<Vec<StepView>> {
-    statement(
-        db,
-        "SELECT id, name, destination, status, attempts, next_attempt_at, last_status, \
-         last_error, created_at, updated_at FROM steps WHERE event_id = ?1 ORDER BY created_at, name",
-        &[event_id.into()],
-    )?
-    .all()
-    .await?
-    .results::<StepView>()
+impl FromRow for StepView {
+    fn from_row(row: &Row) -> Self {
+        StepView {
+            id: row.text("id"),
+            name: row.text("name"),
+            destination: row.text("destination"),
+            status: row.text("status"),
+            attempts: row.int("attempts"),
+            next_attempt_at: row.opt_int("next_attempt_at"),
+            last_status: row.opt_int("last_status"),
+            last_error: row.opt_text("last_error"),
+            created_at: row.int("created_at"),
+            updated_at: row.int("updated_at"),
+        }
+    }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+pub async fn event_steps(db: &D1Database, event_id: &str) -> Result<Vec<StepView>> {
+    let sql = "SELECT id, name, destination, status, attempts, next_attempt_at, last_status, \
+         last_error, created_at, updated_at FROM steps WHERE event_id = ?1 ORDER BY created_at, name";
+    query(&statement(db, sql, &[event_id.into()])?)
+        .await?
+        .read()
+}
+
+#[derive(Debug, Serialize)]
 pub struct AttemptView {
     pub id: i64,
     pub step_id: String,
@@ -145,27 +189,50 @@ pub struct AttemptView {
     pub error: Option<String>,
 }
 
-/// Every attempt of every step of the event, in the order they happened.
-pub async fn event_attempts(db: &D1Database, event_id: &str) -> Result<Vec<AttemptView>> {
-    statement(
-        db,
-        "SELECT a.id, a.step_id, a.n, a.started_at, a.duration_ms, a.status, a.outcome, a.error \
-         FROM attempts a JOIN steps s ON s.id = a.step_id WHERE s.event_id = ?1 \
-         ORDER BY a.started_at, a.id",
-        &[event_id.into()],
-    )?
-    .all()
-    .await?
-    .results::<AttemptView>()
+impl FromRow for AttemptView {
+    fn from_row(row: &Row) -> Self {
+        AttemptView {
+            id: row.int("id"),
+            step_id: row.text("step_id"),
+            n: row.int("n"),
+            started_at: row.int("started_at"),
+            duration_ms: row.int("duration_ms"),
+            status: row.opt_int("status"),
+            outcome: row.text("outcome"),
+            error: row.opt_text("error"),
+        }
+    }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// Every attempt of every step of the event, in the order they happened.
+pub async fn event_attempts(db: &D1Database, event_id: &str) -> Result<Vec<AttemptView>> {
+    let sql = "SELECT a.id, a.step_id, a.n, a.started_at, a.duration_ms, a.status, a.outcome, \
+         a.error FROM attempts a JOIN steps s ON s.id = a.step_id WHERE s.event_id = ?1 \
+         ORDER BY a.started_at, a.id";
+    query(&statement(db, sql, &[event_id.into()])?)
+        .await?
+        .read()
+}
+
+#[derive(Debug, Serialize)]
 pub struct DeadGroup {
     pub destination: String,
     pub error: String,
     pub count: i64,
     pub oldest: i64,
     pub newest: i64,
+}
+
+impl FromRow for DeadGroup {
+    fn from_row(row: &Row) -> Self {
+        DeadGroup {
+            destination: row.text("destination"),
+            error: row.text("error"),
+            count: row.int("count"),
+            oldest: row.int("oldest"),
+            newest: row.int("newest"),
+        }
+    }
 }
 
 /// Dead steps grouped by destination and error code, largest groups first.
@@ -176,13 +243,10 @@ pub async fn dead_groups(db: &D1Database) -> Result<Vec<DeadGroup>> {
          FROM steps s WHERE s.status = {} GROUP BY 1, 2 ORDER BY count DESC, 1, 2 LIMIT 200",
         sql_lit(StepStatus::Dead)
     );
-    statement(db, &sql, &[])?
-        .all()
-        .await?
-        .results::<DeadGroup>()
+    query(&statement(db, &sql, &[])?).await?.read()
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 pub struct DeadStep {
     pub id: String,
     pub event_id: String,
@@ -196,6 +260,23 @@ pub struct DeadStep {
     pub event_type: String,
 }
 
+impl FromRow for DeadStep {
+    fn from_row(row: &Row) -> Self {
+        DeadStep {
+            id: row.text("id"),
+            event_id: row.text("event_id"),
+            name: row.text("name"),
+            destination: row.text("destination"),
+            attempts: row.int("attempts"),
+            last_status: row.opt_int("last_status"),
+            last_error: row.opt_text("last_error"),
+            updated_at: row.int("updated_at"),
+            provider: row.text("provider"),
+            event_type: row.text("event_type"),
+        }
+    }
+}
+
 /// Dead steps matching `filter`, most recently dead first, up to `filter.limit + 1`.
 pub async fn dead_steps(db: &D1Database, filter: &RedriveFilter) -> Result<Vec<DeadStep>> {
     let (conditions, mut args) = filter.where_clause();
@@ -205,13 +286,10 @@ pub async fn dead_steps(db: &D1Database, filter: &RedriveFilter) -> Result<Vec<D
          s.updated_at, e.provider, e.type AS event_type FROM steps s JOIN events e ON e.id = s.event_id \
          WHERE {conditions} ORDER BY s.updated_at DESC, s.id DESC LIMIT ?"
     );
-    statement(db, &sql, &bind(&args))?
-        .all()
-        .await?
-        .results::<DeadStep>()
+    query(&statement(db, &sql, &bind(&args))?).await?.read()
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 pub struct RejectionCount {
     pub provider: String,
     pub reason: String,
@@ -219,23 +297,40 @@ pub struct RejectionCount {
     pub last_hour: i64,
 }
 
-/// Verification failures per provider and reason since `since_hour` (Unix seconds).
-pub async fn rejection_counts(db: &D1Database, since_hour: i64) -> Result<Vec<RejectionCount>> {
-    statement(
-        db,
-        "SELECT provider, reason, SUM(count) AS count, MAX(hour) AS last_hour FROM rejections \
-         WHERE hour >= ?1 GROUP BY provider, reason ORDER BY count DESC, provider, reason",
-        &[num(since_hour)],
-    )?
-    .all()
-    .await?
-    .results::<RejectionCount>()
+impl FromRow for RejectionCount {
+    fn from_row(row: &Row) -> Self {
+        RejectionCount {
+            provider: row.text("provider"),
+            reason: row.text("reason"),
+            count: row.int("count"),
+            last_hour: row.int("last_hour"),
+        }
+    }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// Verification failures per provider and reason since `since_hour` (Unix seconds).
+pub async fn rejection_counts(db: &D1Database, since_hour: i64) -> Result<Vec<RejectionCount>> {
+    let sql =
+        "SELECT provider, reason, SUM(count) AS count, MAX(hour) AS last_hour FROM rejections \
+         WHERE hour >= ?1 GROUP BY provider, reason ORDER BY count DESC, provider, reason";
+    query(&statement(db, sql, &[num(since_hour)])?)
+        .await?
+        .read()
+}
+
+#[derive(Debug, Serialize)]
 pub struct StatusCount {
     pub status: String,
     pub count: i64,
+}
+
+impl FromRow for StatusCount {
+    fn from_row(row: &Row) -> Self {
+        StatusCount {
+            status: row.text("status"),
+            count: row.int("count"),
+        }
+    }
 }
 
 /// `(event counts per status, step counts per status)`.
@@ -250,10 +345,10 @@ pub async fn status_counts(db: &D1Database) -> Result<(Vec<StatusCount>, Vec<Sta
         "SELECT status, COUNT(*) AS count FROM steps GROUP BY status",
         &[],
     )?;
-    let mut results = db.batch(vec![events, steps]).await?.into_iter();
+    let mut results = batch(db, vec![events, steps]).await?.into_iter();
     let mut next = || -> Result<Vec<StatusCount>> {
         match results.next() {
-            Some(r) => r.results::<StatusCount>(),
+            Some(r) => r.rows()?.read(),
             None => Ok(Vec::new()),
         }
     };
@@ -273,22 +368,16 @@ pub async fn requeue_for_admin(
     only_dead: bool,
     now_ms: i64,
 ) -> Result<Vec<String>> {
-    #[derive(Deserialize)]
-    struct Id {
-        id: String,
-    }
     if step_ids.is_empty() {
         return Ok(Vec::new());
     }
     let sql = requeue_sql(only_dead);
     let ids = serde_json::to_string(step_ids).unwrap_or_else(|_| "[]".into());
     let changed: std::collections::HashSet<String> =
-        statement(db, &sql, &[ids.as_str().into(), num(now_ms)])?
-            .all()
+        query(&statement(db, &sql, &[ids.as_str().into(), num(now_ms)])?)
             .await?
-            .results::<Id>()?
+            .texts("id")?
             .into_iter()
-            .map(|r| r.id)
             .collect();
     Ok(step_ids
         .iter()
@@ -313,11 +402,11 @@ pub async fn add_steps(
     if statements.is_empty() {
         return Ok(Vec::new());
     }
-    let results = db.batch(statements).await?;
+    let answers = batch(db, statements).await?;
     Ok(steps
         .iter()
-        .zip(results.iter())
-        .filter(|(_, r)| changes(r) > 0)
+        .zip(answers.iter())
+        .filter(|(_, a)| a.changes() > 0)
         .map(|(step, _)| ids::step_id(event_id, &step.name()))
         .collect())
 }

@@ -12,14 +12,15 @@ use edgehooks_handlers::alerts::state::Change;
 use edgehooks_handlers::lifecycle::{sql_lit, StepStatus};
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
 use super::connections::DestinationRow;
+use super::rows::{query, FromRow, Row};
 use super::{num, statement};
 
 /// A stored alert that has not cleared.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct OpenRow {
     pub id: i64,
     pub kind: String,
@@ -27,8 +28,19 @@ pub struct OpenRow {
     pub detail: String,
 }
 
+impl FromRow for OpenRow {
+    fn from_row(row: &Row) -> Self {
+        OpenRow {
+            id: row.int("id"),
+            kind: row.text("kind"),
+            key: row.text("key"),
+            detail: row.text("detail"),
+        }
+    }
+}
+
 pub async fn open_alerts(db: &D1Database) -> Result<Vec<OpenRow>> {
-    statement(db, sql::OPEN, &[])?.all().await?.results()
+    query(&statement(db, sql::OPEN, &[])?).await?.read()
 }
 
 /// The statements that store `changes` at `now`.
@@ -62,7 +74,7 @@ pub fn change_statements(
 }
 
 /// A notice due on one channel, as stored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct NoticeRow {
     pub id: i64,
     pub kind: String,
@@ -77,24 +89,47 @@ pub struct NoticeRow {
     pub last_notified_at: Option<i64>,
 }
 
-/// The notices due on `channel` (`slack` | `http`).
-pub async fn pending_notices(db: &D1Database, channel: &str) -> Result<Vec<NoticeRow>> {
-    statement(db, sql::PENDING_NOTICES, &[channel.into()])?
-        .all()
-        .await?
-        .results()
+impl FromRow for NoticeRow {
+    fn from_row(row: &Row) -> Self {
+        NoticeRow {
+            id: row.int("id"),
+            kind: row.text("kind"),
+            key: row.text("key"),
+            detail: row.text("detail"),
+            facts: row.opt_text("facts"),
+            notice: row.text("notice"),
+            fired_at: row.int("fired_at"),
+            cleared_at: row.opt_int("cleared_at"),
+            notice_attempts: row.int("notice_attempts"),
+            notice_next_at: row.opt_int("notice_next_at"),
+            last_notified_at: row.opt_int("last_notified_at"),
+        }
+    }
 }
 
-#[derive(Deserialize)]
+/// The notices due on `channel` (`slack` | `http`).
+pub async fn pending_notices(db: &D1Database, channel: &str) -> Result<Vec<NoticeRow>> {
+    query(&statement(db, sql::PENDING_NOTICES, &[channel.into()])?)
+        .await?
+        .read()
+}
+
 struct Count {
     n: i64,
 }
 
+impl FromRow for Count {
+    fn from_row(row: &Row) -> Self {
+        Count { n: row.int("n") }
+    }
+}
+
 /// Notices `channel` sent since `since`.
 pub async fn notices_sent_since(db: &D1Database, since: i64, channel: &str) -> Result<u64> {
-    let row: Option<Count> = statement(db, sql::SENT_SINCE, &[num(since), channel.into()])?
-        .first(None)
-        .await?;
+    let args = [num(since), channel.into()];
+    let row = query(&statement(db, sql::SENT_SINCE, &args)?)
+        .await?
+        .read_first::<Count>()?;
     Ok(row.map_or(0, |r| r.n.max(0) as u64))
 }
 
@@ -145,11 +180,21 @@ pub async fn settle_notices(db: &D1Database, slack: bool, http: bool) -> Result<
 }
 
 /// Dead steps per destination and error code that died since `since`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct DeadRow {
     pub destination: String,
     pub error: String,
     pub count: i64,
+}
+
+impl FromRow for DeadRow {
+    fn from_row(row: &Row) -> Self {
+        DeadRow {
+            destination: row.text("destination"),
+            error: row.text("error"),
+            count: row.int("count"),
+        }
+    }
 }
 
 pub async fn dead_groups(db: &D1Database, since: i64) -> Result<Vec<DeadRow>> {
@@ -158,29 +203,32 @@ pub async fn dead_groups(db: &D1Database, since: i64) -> Result<Vec<DeadRow>> {
          FROM steps s WHERE s.status = {} AND s.updated_at >= ?1 GROUP BY 1, 2 LIMIT 100",
         sql_lit(StepStatus::Dead)
     );
-    statement(db, &sql, &[num(since)])?.all().await?.results()
+    query(&statement(db, &sql, &[num(since)])?).await?.read()
 }
 
 /// Destinations whose circuit is open at `now`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct CircuitRow {
     pub destination: String,
     pub open_until: i64,
 }
 
+impl FromRow for CircuitRow {
+    fn from_row(row: &Row) -> Self {
+        CircuitRow {
+            destination: row.text("destination"),
+            open_until: row.int("open_until"),
+        }
+    }
+}
+
 pub async fn open_circuits(db: &D1Database, now: i64) -> Result<Vec<CircuitRow>> {
-    statement(
-        db,
-        "SELECT destination, open_until FROM destination_health WHERE open_until > ?1",
-        &[num(now)],
-    )?
-    .all()
-    .await?
-    .results()
+    let sql = "SELECT destination, open_until FROM destination_health WHERE open_until > ?1";
+    query(&statement(db, sql, &[num(now)])?).await?.read()
 }
 
 /// A backfill run (the backfill's `backfill_runs` table, when it exists).
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct BackfillRow {
     pub id: String,
     pub provider: Option<String>,
@@ -191,39 +239,38 @@ pub struct BackfillRow {
     pub duplicates: Option<i64>,
 }
 
-#[derive(Deserialize)]
-struct TableName {
-    #[allow(dead_code)]
-    name: String,
+impl FromRow for BackfillRow {
+    fn from_row(row: &Row) -> Self {
+        BackfillRow {
+            id: row.text("id"),
+            provider: row.opt_text("provider"),
+            started_at: row.opt_int("started_at"),
+            finished_at: row.opt_int("finished_at"),
+            listed: row.opt_int("listed"),
+            ingested: row.opt_int("ingested"),
+            duplicates: row.opt_int("duplicates"),
+        }
+    }
 }
 
 /// The latest real (not dry) backfill runs finished since `since` (newest first), or none when
 /// the table does not exist (a database not yet migrated past 0010).
 pub async fn backfill_runs(db: &D1Database, since: i64, limit: i64) -> Result<Vec<BackfillRow>> {
-    let exists: Option<TableName> = statement(
-        db,
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'backfill_runs'",
-        &[],
-    )?
-    .first(None)
-    .await?;
-    if exists.is_none() {
+    let table = "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'backfill_runs'";
+    if query(&statement(db, table, &[])?).await?.is_empty() {
         return Ok(Vec::new());
     }
-    statement(
-        db,
+    let sql =
         "SELECT CAST(id AS TEXT) AS id, provider, started_at, finished_at, listed, ingested, \
          duplicates FROM backfill_runs WHERE finished_at >= ?1 AND dry_run = 0 \
-         ORDER BY finished_at DESC LIMIT ?2",
-        &[num(since), num(limit)],
-    )?
-    .all()
-    .await?
-    .results()
+         ORDER BY finished_at DESC LIMIT ?2";
+    query(&statement(db, sql, &[num(since), num(limit)])?)
+        .await?
+        .read()
 }
 
 /// One channel's delivery of an alert, as the admin page lists it.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct DeliveryRow {
     #[serde(skip_serializing)]
     pub alert_id: i64,
@@ -236,8 +283,22 @@ pub struct DeliveryRow {
     pub error: Option<String>,
 }
 
+impl FromRow for DeliveryRow {
+    fn from_row(row: &Row) -> Self {
+        DeliveryRow {
+            alert_id: row.int("alert_id"),
+            channel: row.text("channel"),
+            sent: row.opt_text("sent"),
+            last_notified_at: row.opt_int("last_notified_at"),
+            attempts: row.int("attempts"),
+            next_at: row.opt_int("next_at"),
+            error: row.opt_text("error"),
+        }
+    }
+}
+
 /// An alert as the admin page lists it, with its deliveries by channel.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct AlertRow {
     pub id: i64,
     pub kind: String,
@@ -246,30 +307,37 @@ pub struct AlertRow {
     pub fired_at: i64,
     pub cleared_at: Option<i64>,
     pub notice: Option<String>,
-    #[serde(default)]
     pub deliveries: BTreeMap<String, DeliveryRow>,
+}
+
+impl FromRow for AlertRow {
+    fn from_row(row: &Row) -> Self {
+        AlertRow {
+            id: row.int("id"),
+            kind: row.text("kind"),
+            key: row.text("key"),
+            detail: row.text("detail"),
+            fired_at: row.int("fired_at"),
+            cleared_at: row.opt_int("cleared_at"),
+            notice: row.opt_text("notice"),
+            deliveries: BTreeMap::new(),
+        }
+    }
 }
 
 /// Open alerts first, then the most recent, at most `limit`.
 pub async fn list_alerts(db: &D1Database, limit: i64) -> Result<Vec<AlertRow>> {
-    let mut alerts: Vec<AlertRow> = statement(
-        db,
-        "SELECT id, kind, key, detail, fired_at, cleared_at, notice FROM alerts \
-         ORDER BY cleared_at IS NOT NULL, COALESCE(cleared_at, fired_at) DESC, id DESC LIMIT ?1",
-        &[num(limit)],
-    )?
-    .all()
-    .await?
-    .results()?;
+    let sql = "SELECT id, kind, key, detail, fired_at, cleared_at, notice FROM alerts \
+         ORDER BY cleared_at IS NOT NULL, COALESCE(cleared_at, fired_at) DESC, id DESC LIMIT ?1";
+    let mut alerts: Vec<AlertRow> = query(&statement(db, sql, &[num(limit)])?).await?.read()?;
     if alerts.is_empty() {
         return Ok(alerts);
     }
     let ids = serde_json::to_string(&alerts.iter().map(|a| a.id).collect::<Vec<_>>())
         .unwrap_or_else(|_| "[]".into());
-    let deliveries: Vec<DeliveryRow> = statement(db, sql::DELIVERIES_OF, &[ids.into()])?
-        .all()
+    let deliveries: Vec<DeliveryRow> = query(&statement(db, sql::DELIVERIES_OF, &[ids.into()])?)
         .await?
-        .results()?;
+        .read()?;
     for delivery in deliveries {
         if let Some(alert) = alerts.iter_mut().find(|a| a.id == delivery.alert_id) {
             alert.deliveries.insert(delivery.channel.clone(), delivery);
@@ -283,31 +351,17 @@ pub async fn alert_destination(
     db: &D1Database,
     name: &str,
 ) -> Result<Option<(String, DestinationRow)>> {
-    #[derive(Deserialize)]
-    struct Row {
-        kind: String,
-        name: String,
-        config: String,
-        paused: i64,
-        created_at: i64,
-        updated_at: i64,
+    struct Kinded(String, DestinationRow);
+    impl FromRow for Kinded {
+        fn from_row(row: &Row) -> Self {
+            Kinded(row.text("kind"), DestinationRow::from_row(row))
+        }
     }
-    let row: Option<Row> = statement(
-        db,
+    let sql =
         "SELECT type AS kind, name, config, paused, created_at, updated_at FROM destinations \
-         WHERE name = ?1",
-        &[name.into()],
-    )?
-    .first(None)
-    .await?;
-    Ok(row.map(|r| {
-        let stored = DestinationRow {
-            name: r.name,
-            config: r.config,
-            paused: r.paused,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        };
-        (r.kind, stored)
-    }))
+         WHERE name = ?1";
+    let row = query(&statement(db, sql, &[name.into()])?)
+        .await?
+        .read_first::<Kinded>()?;
+    Ok(row.map(|Kinded(kind, stored)| (kind, stored)))
 }

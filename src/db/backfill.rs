@@ -7,33 +7,44 @@
 
 use edgehooks_handlers::backfill::plan::Cursor;
 use edgehooks_handlers::backfill::{Resume, State};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use worker::{D1Database, Result};
 
+use super::rows::{query, FromRow, Row};
 use super::{num, opt_num, opt_text, statement};
 
-#[derive(Deserialize)]
 struct StateRow {
-    checkpoint: Option<f64>,
-    run_since: Option<f64>,
+    checkpoint: Option<i64>,
+    run_since: Option<i64>,
     run_cursor: Option<String>,
-    run_newest: Option<f64>,
-    last_started_at: Option<f64>,
-    not_before: f64,
-    failures: f64,
+    run_newest: Option<i64>,
+    last_started_at: Option<i64>,
+    not_before: i64,
+    failures: i64,
+}
+
+impl FromRow for StateRow {
+    fn from_row(row: &Row) -> Self {
+        StateRow {
+            checkpoint: row.opt_int("checkpoint"),
+            run_since: row.opt_int("run_since"),
+            run_cursor: row.opt_text("run_cursor"),
+            run_newest: row.opt_int("run_newest"),
+            last_started_at: row.opt_int("last_started_at"),
+            not_before: row.int("not_before"),
+            failures: row.int("failures"),
+        }
+    }
 }
 
 /// The scheduled state of `provider` (the default before its first run). A stored cursor that
 /// does not decode is dropped: the run starts again from its checkpoint.
 pub async fn backfill_state(db: &D1Database, provider: &str) -> Result<State> {
-    let row = statement(
-        db,
-        "SELECT checkpoint, run_since, run_cursor, run_newest, last_started_at, not_before, \
-         failures FROM backfill_state WHERE provider = ?1",
-        &[provider.into()],
-    )?
-    .first::<StateRow>(None)
-    .await?;
+    let sql = "SELECT checkpoint, run_since, run_cursor, run_newest, last_started_at, not_before, \
+         failures FROM backfill_state WHERE provider = ?1";
+    let row = query(&statement(db, sql, &[provider.into()])?)
+        .await?
+        .read_first::<StateRow>()?;
     let Some(row) = row else {
         return Ok(State::default());
     };
@@ -42,18 +53,18 @@ pub async fn backfill_state(db: &D1Database, provider: &str) -> Result<State> {
         row.run_cursor.as_deref().and_then(Cursor::decode),
     ) {
         (Some(since), Some(cursor)) => Some(Resume {
-            since: since as i64,
+            since,
             cursor,
-            newest: row.run_newest.map(|n| n as i64),
+            newest: row.run_newest,
         }),
         _ => None,
     };
     Ok(State {
-        checkpoint: row.checkpoint.map(|c| c as i64),
+        checkpoint: row.checkpoint,
         resume,
-        last_started_ms: row.last_started_at.map(|t| t as i64),
-        not_before_ms: row.not_before as i64,
-        failures: row.failures.max(0.0) as u32,
+        last_started_ms: row.last_started_at,
+        not_before_ms: row.not_before,
+        failures: u32::try_from(row.failures.max(0)).unwrap_or(u32::MAX),
     })
 }
 
@@ -85,7 +96,7 @@ pub async fn save_backfill_state(db: &D1Database, provider: &str, state: &State)
 }
 
 /// One run, as recorded in `backfill_runs` and listed by the admin API.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
     pub provider: String,
     pub origin: String,
@@ -128,20 +139,23 @@ pub async fn record_backfill_run(db: &D1Database, run: &RunRecord) -> Result<()>
     Ok(())
 }
 
-#[derive(Deserialize)]
-struct RunRow {
-    provider: String,
-    origin: String,
-    dry_run: f64,
-    started_at: f64,
-    finished_at: f64,
-    since: f64,
-    listed: f64,
-    ingested: f64,
-    duplicates: f64,
-    complete: f64,
-    next_cursor: Option<String>,
-    error: Option<String>,
+impl FromRow for RunRecord {
+    fn from_row(row: &Row) -> Self {
+        RunRecord {
+            provider: row.text("provider"),
+            origin: row.text("origin"),
+            dry_run: row.flag("dry_run"),
+            started_at: row.int("started_at"),
+            finished_at: row.int("finished_at"),
+            since: row.int("since"),
+            listed: row.int("listed"),
+            ingested: row.int("ingested"),
+            duplicates: row.int("duplicates"),
+            complete: row.flag("complete"),
+            next_cursor: row.opt_text("next_cursor"),
+            error: row.opt_text("error"),
+        }
+    }
 }
 
 /// The latest runs of `provider`, newest first.
@@ -150,51 +164,34 @@ pub async fn recent_backfill_runs(
     provider: &str,
     limit: i64,
 ) -> Result<Vec<RunRecord>> {
-    let rows = statement(
-        db,
+    let sql =
         "SELECT provider, origin, dry_run, started_at, finished_at, since, listed, ingested, \
          duplicates, complete, next_cursor, error FROM backfill_runs WHERE provider = ?1 \
-         ORDER BY started_at DESC, id DESC LIMIT ?2",
-        &[provider.into(), num(limit)],
-    )?
-    .all()
-    .await?
-    .results::<RunRow>()?;
-    Ok(rows
-        .into_iter()
-        .map(|r| RunRecord {
-            provider: r.provider,
-            origin: r.origin,
-            dry_run: r.dry_run != 0.0,
-            started_at: r.started_at as i64,
-            finished_at: r.finished_at as i64,
-            since: r.since as i64,
-            listed: r.listed as i64,
-            ingested: r.ingested as i64,
-            duplicates: r.duplicates as i64,
-            complete: r.complete != 0.0,
-            next_cursor: r.next_cursor,
-            error: r.error,
-        })
-        .collect())
+         ORDER BY started_at DESC, id DESC LIMIT ?2";
+    query(&statement(db, sql, &[provider.into(), num(limit)])?)
+        .await?
+        .read()
 }
 
 /// How many of `dedupe_keys` `provider` already has stored (one bound JSON array, whatever
 /// their number: D1 binds at most 100 parameters).
 pub async fn count_stored(db: &D1Database, provider: &str, dedupe_keys: &[&str]) -> Result<i64> {
-    #[derive(Deserialize)]
-    struct Count {
-        stored: f64,
-    }
     let keys =
         serde_json::to_string(dedupe_keys).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let row = statement(
+    struct Count(i64);
+    impl FromRow for Count {
+        fn from_row(row: &Row) -> Self {
+            Count(row.int("stored"))
+        }
+    }
+    let sql = "SELECT COUNT(*) AS stored FROM events WHERE provider = ?1 AND dedupe_key IN \
+         (SELECT value FROM json_each(?2))";
+    let row = query(&statement(
         db,
-        "SELECT COUNT(*) AS stored FROM events WHERE provider = ?1 AND dedupe_key IN \
-         (SELECT value FROM json_each(?2))",
+        sql,
         &[provider.into(), keys.as_str().into()],
-    )?
-    .first::<Count>(None)
-    .await?;
-    Ok(row.map_or(0, |c| c.stored as i64))
+    )?)
+    .await?
+    .read_first::<Count>()?;
+    Ok(row.map_or(0, |c| c.0))
 }

@@ -18,12 +18,14 @@ use std::time::Duration;
 use futures_channel::oneshot;
 use worker::wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{D1Database, D1PreparedStatement, D1Result, Delay, Error, Result};
+use worker::{D1Database, D1PreparedStatement, Delay, Error, Result};
+
+use super::rows::{batch, Answer};
 
 /// Statements waiting for the window's next send, with where their results go.
 struct Waiting {
     statements: Vec<D1PreparedStatement>,
-    reply: oneshot::Sender<std::result::Result<Vec<D1Result>, String>>,
+    reply: oneshot::Sender<std::result::Result<Vec<Answer>, String>>,
 }
 
 /// How long a window stays open for the steps still working (their calls in flight) once the
@@ -70,10 +72,7 @@ impl<'a> BatchWindow<'a> {
 
     /// Run `statements` as one transaction, shared with whatever other statements of this
     /// invocation are issued in the same turn; the results are this caller's, in order.
-    pub async fn shared_batch(
-        &self,
-        statements: Vec<D1PreparedStatement>,
-    ) -> Result<Vec<D1Result>> {
+    pub async fn shared_batch(&self, statements: Vec<D1PreparedStatement>) -> Result<Vec<Answer>> {
         if statements.is_empty() {
             return Ok(Vec::new());
         }
@@ -106,11 +105,7 @@ impl<'a> BatchWindow<'a> {
         let sizes: Vec<usize> = waiting.iter().map(|w| w.statements.len()).collect();
         let (statements, replies): (Vec<_>, Vec<_>) =
             waiting.into_iter().map(|w| (w.statements, w.reply)).unzip();
-        match self
-            .db
-            .batch(statements.into_iter().flatten().collect())
-            .await
-        {
+        match batch(self.db, statements.into_iter().flatten().collect()).await {
             Ok(results) => {
                 let mut results = results.into_iter();
                 for (size, reply) in sizes.into_iter().zip(replies) {

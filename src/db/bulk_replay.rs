@@ -9,6 +9,7 @@ use edgehooks_handlers::connections::Connection;
 use worker::{D1Database, Result};
 
 use super::admin::bind;
+use super::rows::{query, FromRow, Row};
 use super::statement;
 
 /// Up to `fetch` rows of the pass after its cursor; payloads only `with_payload`.
@@ -20,8 +21,22 @@ pub async fn scan(
     fetch: i64,
 ) -> Result<Vec<ScannedEvent>> {
     let (sql, args) = scan_query(request, connection, with_payload, fetch);
-    statement(db, &sql, &bind(&args))?
-        .all()
-        .await?
-        .results::<ScannedEvent>()
+    query(&statement(db, &sql, &bind(&args))?).await?.read()
+}
+
+impl FromRow for ScannedEvent {
+    fn from_row(row: &Row) -> Self {
+        ScannedEvent {
+            id: row.text("id"),
+            received_at: row.int("received_at"),
+            provider: row.text("provider"),
+            source: row.opt_text("source"),
+            account: row.opt_text("account"),
+            event_type: row.text("event_type"),
+            status: row.text("status"),
+            payload: row.opt_text("payload"),
+            has_payload: row.int("has_payload"),
+            steps: row.opt_text("steps"),
+        }
+    }
 }

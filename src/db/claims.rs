@@ -7,10 +7,10 @@
 use edgehooks_handlers::downstream::EntityStanding;
 use edgehooks_handlers::lifecycle::{claim as sql, StepStatus};
 use edgehooks_handlers::limits::{Health, Limits};
-use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
+use super::rows::{query, FromRow, Row};
 use super::{count_claimed_call, counted_health, num, statement, BatchWindow, RUNNING_LEASE_MS};
 
 /// The ordering a step's claim must respect: the entity it overwrites (`steps.entity`, with the
@@ -44,12 +44,22 @@ fn entity_args(step_id: &str, claim: &EntityClaim<'_>, now_ms: i64) -> Vec<JsVal
     ]
 }
 
-#[derive(Deserialize)]
 struct StandingRow {
     status: String,
     applied: Option<i64>,
     newer: i64,
     running_since: Option<i64>,
+}
+
+impl FromRow for StandingRow {
+    fn from_row(row: &Row) -> Self {
+        StandingRow {
+            status: row.text("status"),
+            applied: row.opt_int("applied"),
+            newer: row.int("newer"),
+            running_since: row.opt_int("running_since"),
+        }
+    }
 }
 
 impl StandingRow {
@@ -88,15 +98,22 @@ pub async fn entity_standing(
     claim: &EntityClaim<'_>,
     now_ms: i64,
 ) -> Result<Option<EntityStanding>> {
-    let row = standing_statement(db, step_id, claim, now_ms)?
-        .first::<StandingRow>(None)
-        .await?;
+    let row = query(&standing_statement(db, step_id, claim, now_ms)?)
+        .await?
+        .read_first::<StandingRow>()?;
     Ok(row.filter(StandingRow::claimable).map(|r| r.standing()))
 }
 
-#[derive(Deserialize)]
 struct Claimed {
     attempts: i64,
+}
+
+impl FromRow for Claimed {
+    fn from_row(row: &Row) -> Self {
+        Claimed {
+            attempts: row.int("attempts"),
+        }
+    }
 }
 
 /// The destination budget a claim for a call counts its check against.
@@ -199,10 +216,10 @@ async fn claim_counting(
     let (statements, places) = claim_statements(db, step_id, entity, budget, now_ms)?;
     let results = db.shared_batch(statements).await?;
     let claimed = match results.get(places.claim) {
-        Some(r) => r.results::<Claimed>()?,
-        None => Vec::new(),
+        Some(r) => r.rows()?.read_first::<Claimed>()?,
+        None => None,
     };
-    if let Some(c) = claimed.first() {
+    if let Some(c) = claimed {
         let health = match places.count.and_then(|i| results.get(i)) {
             Some(r) => Some(counted_health(r)?),
             None => None,
@@ -210,7 +227,7 @@ async fn claim_counting(
         return Ok((Claim::Claimed(c.attempts), health));
     }
     let row = match places.standing.and_then(|i| results.get(i)) {
-        Some(r) => r.results::<StandingRow>()?.into_iter().next(),
+        Some(r) => r.rows()?.read_first::<StandingRow>()?,
         None => None,
     };
     let claim = match row {

@@ -4,13 +4,13 @@
 //! `edgehooks_handlers::connections::sql`).
 
 use edgehooks_handlers::connections::sql as drain_sql;
-use serde::Deserialize;
 use worker::{D1Database, Result};
 
-use super::{changes, num, opt_num, opt_text, statement};
+use super::rows::{query, run, FromRow, Row};
+use super::{num, opt_num, opt_text, statement};
 
 /// A stored destination: its validated JSON (with secrets) and bookkeeping.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct DestinationRow {
     pub name: String,
     pub config: String,
@@ -19,8 +19,20 @@ pub struct DestinationRow {
     pub updated_at: i64,
 }
 
+impl FromRow for DestinationRow {
+    fn from_row(row: &Row) -> Self {
+        DestinationRow {
+            name: row.text("name"),
+            config: row.text("config"),
+            paused: row.int("paused"),
+            created_at: row.int("created_at"),
+            updated_at: row.int("updated_at"),
+        }
+    }
+}
+
 /// A stored connection.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct ConnectionRow {
     pub name: String,
     pub provider: String,
@@ -35,12 +47,39 @@ pub struct ConnectionRow {
     pub updated_at: i64,
 }
 
+impl FromRow for ConnectionRow {
+    fn from_row(row: &Row) -> Self {
+        ConnectionRow {
+            name: row.text("name"),
+            provider: row.text("provider"),
+            source: row.opt_text("source"),
+            account: row.opt_text("account"),
+            types: row.text("types"),
+            conditions: row.text("conditions"),
+            target: row.text("target"),
+            enabled: row.int("enabled"),
+            created_at: row.int("created_at"),
+            updated_at: row.int("updated_at"),
+        }
+    }
+}
+
 /// A default route turned off.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct RouteOffRow {
     pub provider: String,
     pub event_type: String,
     pub step: String,
+}
+
+impl FromRow for RouteOffRow {
+    fn from_row(row: &Row) -> Self {
+        RouteOffRow {
+            provider: row.text("provider"),
+            event_type: row.text("event_type"),
+            step: row.text("step"),
+        }
+    }
 }
 
 /// The columns of a destination besides its name and bookkeeping.
@@ -59,12 +98,14 @@ const CONNECTION_COLUMNS: &str =
 
 pub async fn list_destinations(db: &D1Database) -> Result<Vec<DestinationRow>> {
     let sql = format!("SELECT {DESTINATION_COLUMNS} FROM destinations ORDER BY name");
-    statement(db, &sql, &[])?.all().await?.results()
+    query(&statement(db, &sql, &[])?).await?.read()
 }
 
 pub async fn get_destination(db: &D1Database, name: &str) -> Result<Option<DestinationRow>> {
     let sql = format!("SELECT {DESTINATION_COLUMNS} FROM destinations WHERE name = ?1");
-    statement(db, &sql, &[name.into()])?.first(None).await
+    query(&statement(db, &sql, &[name.into()])?)
+        .await?
+        .read_first()
 }
 
 /// Insert (`create`: false when the name is taken) or replace a destination's settings.
@@ -93,39 +134,35 @@ pub async fn save_destination(
         num(i64::from(columns.paused)),
         num(now_ms),
     ];
-    let result = statement(db, sql, &args)?.run().await?;
-    Ok(changes(&result) > 0)
+    let result = run(&statement(db, sql, &args)?).await?;
+    Ok(result.changes() > 0)
 }
 
 /// Delete a destination no connection targets: false when it is missing or in use.
 pub async fn delete_destination(db: &D1Database, name: &str) -> Result<bool> {
     let sql = "DELETE FROM destinations WHERE name = ?1 \
                AND NOT EXISTS (SELECT 1 FROM connections WHERE target = ?1)";
-    let result = statement(db, sql, &[name.into()])?.run().await?;
-    Ok(changes(&result) > 0)
+    let result = run(&statement(db, sql, &[name.into()])?).await?;
+    Ok(result.changes() > 0)
 }
 
 pub async fn connections_to(db: &D1Database, target: &str) -> Result<Vec<String>> {
-    #[derive(Deserialize)]
-    struct Name {
-        name: String,
-    }
     let sql = "SELECT name FROM connections WHERE target = ?1 ORDER BY name";
-    let rows: Vec<Name> = statement(db, sql, &[target.into()])?
-        .all()
+    query(&statement(db, sql, &[target.into()])?)
         .await?
-        .results()?;
-    Ok(rows.into_iter().map(|r| r.name).collect())
+        .texts("name")
 }
 
 pub async fn list_connections(db: &D1Database) -> Result<Vec<ConnectionRow>> {
     let sql = format!("SELECT {CONNECTION_COLUMNS} FROM connections ORDER BY created_at, name");
-    statement(db, &sql, &[])?.all().await?.results()
+    query(&statement(db, &sql, &[])?).await?.read()
 }
 
 pub async fn get_connection(db: &D1Database, name: &str) -> Result<Option<ConnectionRow>> {
     let sql = format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE name = ?1");
-    statement(db, &sql, &[name.into()])?.first(None).await
+    query(&statement(db, &sql, &[name.into()])?)
+        .await?
+        .read_first()
 }
 
 /// A connection's columns as the admin API validated them.
@@ -166,20 +203,20 @@ pub async fn save_connection(
         num(now_ms),
         opt_text(columns.source),
     ];
-    let result = statement(db, sql, &args)?.run().await?;
-    Ok(changes(&result) > 0)
+    let result = run(&statement(db, sql, &args)?).await?;
+    Ok(result.changes() > 0)
 }
 
 pub async fn delete_connection(db: &D1Database, name: &str) -> Result<bool> {
     let sql = "DELETE FROM connections WHERE name = ?1";
-    let result = statement(db, sql, &[name.into()])?.run().await?;
-    Ok(changes(&result) > 0)
+    let result = run(&statement(db, sql, &[name.into()])?).await?;
+    Ok(result.changes() > 0)
 }
 
 pub async fn list_routes_off(db: &D1Database) -> Result<Vec<RouteOffRow>> {
     let sql =
         "SELECT provider, event_type, step FROM routes_off ORDER BY provider, event_type, step";
-    statement(db, sql, &[])?.all().await?.results()
+    query(&statement(db, sql, &[])?).await?.read()
 }
 
 /// Turn a default route off (`off`) or back on; false when nothing changed.
@@ -199,44 +236,25 @@ pub async fn set_route_off(
                    VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
         let mut with_now = args.to_vec();
         with_now.push(num(now_ms));
-        statement(db, sql, &with_now)?.run().await?
+        run(&statement(db, sql, &with_now)?).await?
     } else {
         let sql = "DELETE FROM routes_off WHERE provider = ?1 AND event_type = ?2 AND step = ?3";
-        statement(db, sql, &args)?.run().await?
+        run(&statement(db, sql, &args)?).await?
     };
-    Ok(changes(&result) > 0)
+    Ok(result.changes() > 0)
 }
 
 /// The parked steps of a destination, oldest first.
 pub async fn parked_steps(db: &D1Database, destination: &str, limit: i64) -> Result<Vec<String>> {
-    #[derive(Deserialize)]
-    struct Id {
-        id: String,
-    }
-    let rows: Vec<Id> = statement(
-        db,
-        &drain_sql::parked_steps(),
-        &[destination.into(), num(limit)],
-    )?
-    .all()
-    .await?
-    .results()?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
+    let sql = drain_sql::parked_steps();
+    query(&statement(db, &sql, &[destination.into(), num(limit)])?)
+        .await?
+        .texts("id")
 }
 
 /// Whether an older step of the destination is still parked or waiting its turn.
 pub async fn older_step_waiting(db: &D1Database, destination: &str, step_id: &str) -> Result<bool> {
-    #[derive(Deserialize)]
-    struct Waiting {
-        #[allow(dead_code)]
-        waiting: i64,
-    }
-    let row: Option<Waiting> = statement(
-        db,
-        &drain_sql::older_waiting(),
-        &[destination.into(), step_id.into()],
-    )?
-    .first(None)
-    .await?;
-    Ok(row.is_some())
+    let sql = drain_sql::older_waiting();
+    let rows = query(&statement(db, &sql, &[destination.into(), step_id.into()])?).await?;
+    Ok(!rows.is_empty())
 }

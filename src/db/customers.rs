@@ -3,9 +3,9 @@
 //! older source never overwrites a newer one (`as_of`: the event's own time, or the lookup's).
 
 use edgehooks_handlers::downstream::KnownCustomer;
-use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
+use super::rows::{query, FromRow, Row};
 use super::{num, opt_text, statement};
 
 /// Where a stored customer came from: a lookup, or the type of the event that carried it.
@@ -13,28 +13,22 @@ pub const LOOKUP_SOURCE: &str = "lookup";
 
 /// The stored customer with this id.
 pub async fn known_customer(db: &D1Database, id: &str) -> Result<Option<KnownCustomer>> {
-    #[derive(Deserialize)]
-    struct Row {
-        id: String,
-        email: Option<String>,
-        name: Option<String>,
-        phone: Option<String>,
-        deleted: f64,
+    let sql = "SELECT id, email, name, phone, deleted FROM stripe_customers WHERE id = ?1";
+    query(&statement(db, sql, &[id.into()])?)
+        .await?
+        .read_first()
+}
+
+impl FromRow for KnownCustomer {
+    fn from_row(row: &Row) -> Self {
+        KnownCustomer {
+            id: row.text("id"),
+            email: row.opt_text("email"),
+            name: row.opt_text("name"),
+            phone: row.opt_text("phone"),
+            deleted: row.flag("deleted"),
+        }
     }
-    let row = statement(
-        db,
-        "SELECT id, email, name, phone, deleted FROM stripe_customers WHERE id = ?1",
-        &[id.into()],
-    )?
-    .first::<Row>(None)
-    .await?;
-    Ok(row.map(|r| KnownCustomer {
-        id: r.id,
-        email: r.email,
-        name: r.name,
-        phone: r.phone,
-        deleted: r.deleted != 0.0,
-    }))
 }
 
 /// Remember `customer` as `source` said it at `as_of_ms`, unless something newer is stored. A

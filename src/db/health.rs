@@ -5,18 +5,28 @@
 //! the steps that saw the same half-open circuit exactly one becomes its probe.
 
 use edgehooks_handlers::limits::{sql, Health, HealthChange, Limits};
-use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, D1Result, Result};
+use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::{changes, num, statement};
+use super::rows::{query, run, Answer, FromRow, Row};
+use super::{num, statement};
 
-#[derive(Deserialize)]
 struct HealthRow {
     open_until: i64,
     probe_until: i64,
     window_start: i64,
     window_count: i64,
+}
+
+impl FromRow for HealthRow {
+    fn from_row(row: &Row) -> Self {
+        HealthRow {
+            open_until: row.int("open_until"),
+            probe_until: row.int("probe_until"),
+            window_start: row.int("window_start"),
+            window_count: row.int("window_count"),
+        }
+    }
 }
 
 impl HealthRow {
@@ -49,13 +59,10 @@ pub async fn count_call(
     limits: Limits,
     now_ms: i64,
 ) -> Result<Health> {
-    let row = statement(
-        db,
-        &sql::count_call(),
-        &count_args(destination, limits, now_ms),
-    )?
-    .first::<HealthRow>(None)
-    .await?;
+    let args = count_args(destination, limits, now_ms);
+    let row = query(&statement(db, &sql::count_call(), &args)?)
+        .await?
+        .read_first::<HealthRow>()?;
     Ok(row.map(HealthRow::health).unwrap_or_default())
 }
 
@@ -75,8 +82,8 @@ pub fn count_claimed_call(
 }
 
 /// The counters a [`count_claimed_call`] returned (fresh ones if D1 returned none).
-pub fn counted_health(result: &D1Result) -> Result<Health> {
-    let row = result.results::<HealthRow>()?.into_iter().next();
+pub fn counted_health(answer: &Answer) -> Result<Health> {
+    let row = answer.rows()?.read_first::<HealthRow>()?;
     Ok(row.map(HealthRow::health).unwrap_or_default())
 }
 
@@ -90,7 +97,7 @@ pub async fn take_probe(
     seen: Health,
     lease_until_ms: i64,
 ) -> Result<bool> {
-    let result = statement(
+    let result = run(&statement(
         db,
         sql::TAKE_PROBE,
         &[
@@ -100,10 +107,9 @@ pub async fn take_probe(
             num(seen.open_until_ms),
             num(seen.probe_until_ms),
         ],
-    )?
-    .run()
+    )?)
     .await?;
-    Ok(changes(&result) > 0)
+    Ok(result.changes() > 0)
 }
 
 /// The statement that records `change` (see [`HealthChange`]) for a call `step_id` made, if

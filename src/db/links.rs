@@ -3,9 +3,9 @@
 //! `edgehooks_handlers::lifecycle::effects` decides what a success writes).
 
 use edgehooks_handlers::downstream::ContactLink;
-use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
+use super::rows::{query, FromRow, Row};
 use super::{num, opt_text, statement};
 
 /// The live Stripe link of a HubSpot contact.
@@ -13,25 +13,21 @@ pub async fn contact_link(
     db: &D1Database,
     hubspot_contact_id: &str,
 ) -> Result<Option<ContactLink>> {
-    #[derive(Deserialize)]
-    struct Row {
-        stripe_customer_id: String,
-        firstname: Option<String>,
-        lastname: Option<String>,
+    let sql = "SELECT stripe_customer_id, firstname, lastname FROM contact_links \
+         WHERE hubspot_contact_id = ?1 AND deleted_at IS NULL AND stripe_customer_id IS NOT NULL";
+    query(&statement(db, sql, &[hubspot_contact_id.into()])?)
+        .await?
+        .read_first()
+}
+
+impl FromRow for ContactLink {
+    fn from_row(row: &Row) -> Self {
+        ContactLink {
+            stripe_customer_id: row.text("stripe_customer_id"),
+            firstname: row.opt_text("firstname"),
+            lastname: row.opt_text("lastname"),
+        }
     }
-    let row = statement(
-        db,
-        "SELECT stripe_customer_id, firstname, lastname FROM contact_links \
-         WHERE hubspot_contact_id = ?1 AND deleted_at IS NULL AND stripe_customer_id IS NOT NULL",
-        &[hubspot_contact_id.into()],
-    )?
-    .first::<Row>(None)
-    .await?;
-    Ok(row.map(|r| ContactLink {
-        stripe_customer_id: r.stripe_customer_id,
-        firstname: r.firstname,
-        lastname: r.lastname,
-    }))
 }
 
 /// Store a contact's link; names left `None` keep what is stored.

@@ -6,9 +6,9 @@
 
 use edgehooks_handlers::alerts::sql::{DELETE_OLD_EVENT_METRICS, DELETE_OLD_STEP_METRICS};
 use edgehooks_handlers::metrics::Flush;
-use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
+use super::rows::{query, FromRow, Row};
 use super::{num, statement};
 
 fn json_error(e: serde_json::Error) -> worker::Error {
@@ -59,7 +59,7 @@ pub async fn add_metrics(db: &D1Database, flush: &Flush) -> Result<()> {
 }
 
 /// One `metric_events` row.
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, serde::Serialize)]
 pub struct EventMetricRow {
     pub minute: i64,
     pub provider: String,
@@ -68,8 +68,20 @@ pub struct EventMetricRow {
     pub count: i64,
 }
 
+impl FromRow for EventMetricRow {
+    fn from_row(row: &Row) -> Self {
+        EventMetricRow {
+            minute: row.int("minute"),
+            provider: row.text("provider"),
+            outcome: row.text("outcome"),
+            reason: row.text("reason"),
+            count: row.int("count"),
+        }
+    }
+}
+
 /// One `metric_steps` row with its histogram as a JSON array text.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct StepMetricRow {
     pub minute: i64,
     pub destination: String,
@@ -78,70 +90,84 @@ pub struct StepMetricRow {
     pub histogram: String,
 }
 
+impl FromRow for StepMetricRow {
+    fn from_row(row: &Row) -> Self {
+        StepMetricRow {
+            minute: row.int("minute"),
+            destination: row.text("destination"),
+            outcome: row.text("outcome"),
+            count: row.int("count"),
+            histogram: row.text("histogram"),
+        }
+    }
+}
+
 /// Event buckets since `from_minute`.
 pub async fn event_buckets(db: &D1Database, from_minute: i64) -> Result<Vec<EventMetricRow>> {
-    statement(
-        db,
+    let sql =
         "SELECT minute, provider, outcome, reason, count FROM metric_events WHERE minute >= ?1 \
-         ORDER BY minute, provider, outcome, reason LIMIT 20000",
-        &[num(from_minute)],
-    )?
-    .all()
-    .await?
-    .results()
+         ORDER BY minute, provider, outcome, reason LIMIT 20000";
+    query(&statement(db, sql, &[num(from_minute)])?)
+        .await?
+        .read()
 }
 
 /// Step buckets since `from_minute`.
 pub async fn step_buckets(db: &D1Database, from_minute: i64) -> Result<Vec<StepMetricRow>> {
-    statement(
-        db,
-        "SELECT minute, destination, outcome, count, \
+    let sql = "SELECT minute, destination, outcome, count, \
          json_array(h0, h1, h2, h3, h4, h5, h6, h7, h8, h9) AS histogram FROM metric_steps \
-         WHERE minute >= ?1 ORDER BY minute, destination, outcome LIMIT 20000",
-        &[num(from_minute)],
-    )?
-    .all()
-    .await?
-    .results()
+         WHERE minute >= ?1 ORDER BY minute, destination, outcome LIMIT 20000";
+    query(&statement(db, sql, &[num(from_minute)])?)
+        .await?
+        .read()
 }
 
 /// Signature failures per provider and reason since `from_minute`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct FailureRow {
     pub provider: String,
     pub reason: String,
     pub count: i64,
 }
 
+impl FromRow for FailureRow {
+    fn from_row(row: &Row) -> Self {
+        FailureRow {
+            provider: row.text("provider"),
+            reason: row.text("reason"),
+            count: row.int("count"),
+        }
+    }
+}
+
 pub async fn signature_failures(db: &D1Database, from_minute: i64) -> Result<Vec<FailureRow>> {
-    statement(
-        db,
-        "SELECT provider, reason, SUM(count) AS count FROM metric_events \
-         WHERE outcome = 'rejected' AND minute >= ?1 GROUP BY provider, reason",
-        &[num(from_minute)],
-    )?
-    .all()
-    .await?
-    .results()
+    let sql = "SELECT provider, reason, SUM(count) AS count FROM metric_events \
+         WHERE outcome = 'rejected' AND minute >= ?1 GROUP BY provider, reason";
+    query(&statement(db, sql, &[num(from_minute)])?)
+        .await?
+        .read()
 }
 
 /// The latest minute each provider delivered a verified request in.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct LastSeenRow {
     pub provider: String,
     pub minute: i64,
 }
 
+impl FromRow for LastSeenRow {
+    fn from_row(row: &Row) -> Self {
+        LastSeenRow {
+            provider: row.text("provider"),
+            minute: row.int("minute"),
+        }
+    }
+}
+
 pub async fn last_seen(db: &D1Database) -> Result<Vec<LastSeenRow>> {
-    statement(
-        db,
-        "SELECT provider, MAX(minute) AS minute FROM metric_events \
-         WHERE outcome IN ('accepted', 'duplicate', 'unparsable') GROUP BY provider",
-        &[],
-    )?
-    .all()
-    .await?
-    .results()
+    let sql = "SELECT provider, MAX(minute) AS minute FROM metric_events \
+         WHERE outcome IN ('accepted', 'duplicate', 'unparsable') GROUP BY provider";
+    query(&statement(db, sql, &[])?).await?.read()
 }
 
 /// Drop buckets older than `oldest_minute`.

@@ -7,7 +7,7 @@
 //! `privacy` (what a redact removes and an export collects), `health` (per-destination budget
 //! window, circuit and half-open probe lease), `backfill` (the Stripe backfill's checkpoint and
 //! runs) and `retention` (deleting rows past
-//! `RETENTION_DAYS`, expiring exports).
+//! `RETENTION_DAYS`, expiring exports). `rows` reads result rows without serde.
 //! Numbers are bound as f64 (D1 rejects BigInt); writes that must be all-or-nothing go through
 //! `batch`, which D1 runs as one transaction.
 //!
@@ -47,6 +47,7 @@ mod local;
 mod metrics;
 mod privacy;
 mod retention;
+pub(crate) mod rows;
 mod steps;
 mod sweep;
 mod versions;
@@ -88,14 +89,4 @@ pub(crate) fn statement(
     args: &[JsValue],
 ) -> Result<D1PreparedStatement> {
     db.prepare(sql).bind(args)
-}
-
-/// Rows changed by a `run()` result (0 when D1 reports no meta).
-pub(crate) fn changes(result: &worker::D1Result) -> usize {
-    result
-        .meta()
-        .ok()
-        .flatten()
-        .and_then(|m| m.changes)
-        .unwrap_or(0)
 }

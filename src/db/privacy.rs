@@ -12,10 +12,11 @@
 //! `contact_links`, `suppressions`, `engagement`, `stripe_customers`.
 
 use edgehooks_handlers::retention::EXPORT_TTL_MS;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
+use super::rows::{query, FromRow, Row};
 use super::{num, opt_text, statement};
 
 /// Whom a Shopify privacy request is about: a customer of a shop (by id, email and orders), or
@@ -313,7 +314,7 @@ pub async fn export(
     topic: &str,
     now_ms: i64,
 ) -> Result<D1PreparedStatement> {
-    #[derive(Deserialize, Serialize)]
+    #[derive(Serialize)]
     struct Stored {
         id: String,
         provider: String,
@@ -322,17 +323,24 @@ pub async fn export(
         received_at: i64,
         payload: Option<String>,
     }
-    let rows = statement(
-        db,
-        &format!(
-            "SELECT id, provider, type, received_at, payload FROM events \
-             WHERE payload IS NOT NULL AND {SUBJECT} ORDER BY received_at"
-        ),
-        &subject.args(),
-    )?
-    .all()
-    .await?
-    .results::<Stored>()?;
+    impl FromRow for Stored {
+        fn from_row(row: &Row) -> Self {
+            Stored {
+                id: row.text("id"),
+                provider: row.text("provider"),
+                event_type: row.text("type"),
+                received_at: row.int("received_at"),
+                payload: row.opt_text("payload"),
+            }
+        }
+    }
+    let sql = format!(
+        "SELECT id, provider, type, received_at, payload FROM events \
+         WHERE payload IS NOT NULL AND {SUBJECT} ORDER BY received_at"
+    );
+    let rows = query(&statement(db, &sql, &subject.args())?)
+        .await?
+        .read::<Stored>()?;
     let export = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
     statement(
         db,

@@ -4,41 +4,31 @@
 //! past their expiry.
 
 use edgehooks_handlers::retention::done_statuses_sql;
-use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::{changes, num, statement};
+use super::rows::{batch, query, run};
+use super::{num, statement};
 
 /// Delete, in one transaction, up to `limit` events received before `before_ms` with their
 /// steps and attempts, skipping every event that has a step not finished for good (see
 /// `edgehooks_handlers::retention`): each statement re-checks that, so a step redriven between
 /// the selection and the delete keeps its event. Returns the number of events deleted.
 pub async fn delete_past_retention(db: &D1Database, before_ms: i64, limit: usize) -> Result<usize> {
-    #[derive(Deserialize)]
-    struct Id {
-        id: String,
-    }
     let done = done_statuses_sql();
     let keep = format!(
         "EXISTS (SELECT 1 FROM steps k WHERE k.event_id = {{event}} AND k.status NOT IN {done})"
     );
-    let ids = statement(
-        db,
-        &format!(
-            "SELECT e.id FROM events e WHERE e.received_at < ?1 AND NOT {} \
-             ORDER BY e.received_at LIMIT ?2",
-            keep.replace("{event}", "e.id")
-        ),
-        &[num(before_ms), num(limit as i64)],
-    )?
-    .all()
-    .await?
-    .results::<Id>()?;
+    let sql = format!(
+        "SELECT e.id FROM events e WHERE e.received_at < ?1 AND NOT {} \
+         ORDER BY e.received_at LIMIT ?2",
+        keep.replace("{event}", "e.id")
+    );
+    let args = [num(before_ms), num(limit as i64)];
+    let ids = query(&statement(db, &sql, &args)?).await?.texts("id")?;
     if ids.is_empty() {
         return Ok(0);
     }
-    let list: Vec<&str> = ids.iter().map(|r| r.id.as_str()).collect();
-    let json = serde_json::to_string(&list).unwrap_or_else(|_| "[]".into());
+    let json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
     let chosen = |column: &str| {
         format!(
             "{column} IN (SELECT value FROM json_each(?1)) AND NOT {}",
@@ -63,8 +53,8 @@ pub async fn delete_past_retention(db: &D1Database, before_ms: i64, limit: usize
         &format!("DELETE FROM events WHERE {}", chosen("events.id")),
         &[json.as_str().into()],
     )?;
-    let results = db.batch(vec![attempts, steps, events]).await?;
-    Ok(results.last().map(changes).unwrap_or(0))
+    let answers = batch(db, vec![attempts, steps, events]).await?;
+    Ok(answers.last().map_or(0, |a| a.changes()))
 }
 
 /// Drop hourly rejection counts older than `before_hour` (Unix seconds).
@@ -88,12 +78,11 @@ pub fn expire_exports(db: &D1Database, now_ms: i64) -> Result<D1PreparedStatemen
 
 /// Drop payloads of events received before `before_ms` (retention), keeping the row.
 pub async fn purge_payloads(db: &D1Database, before_ms: i64, now_ms: i64) -> Result<usize> {
-    let result = statement(
+    let result = run(&statement(
         db,
         "UPDATE events SET payload = NULL, redacted_at = ?2 WHERE received_at < ?1 AND payload IS NOT NULL",
         &[num(before_ms), num(now_ms)],
-    )?
-    .run()
+    )?)
     .await?;
-    Ok(changes(&result))
+    Ok(result.changes())
 }

@@ -5,10 +5,10 @@
 
 use edgehooks_handlers::lifecycle::{claim as sql, StepStatus};
 use edgehooks_handlers::recovery::give_up_sql;
-use serde::Deserialize;
 use worker::{D1Database, Result};
 
-use super::{changes, num, statement};
+use super::rows::{query, run, FromRow, Row};
+use super::{num, statement};
 
 /// Mark freshly sent steps `enqueued` (only those still `pending`): one statement for the
 /// whole list (the ids travel as one JSON array parameter).
@@ -25,7 +25,7 @@ pub async fn mark_enqueued(db: &D1Database, step_ids: &[String], now_ms: i64) ->
 }
 
 /// A step with what its execution needs from the event.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct StepRow {
     pub id: String,
     pub event_id: String,
@@ -38,6 +38,22 @@ pub struct StepRow {
     pub payload: Option<String>,
 }
 
+impl FromRow for StepRow {
+    fn from_row(row: &Row) -> Self {
+        StepRow {
+            id: row.text("id"),
+            event_id: row.text("event_id"),
+            name: row.text("name"),
+            status: row.text("status"),
+            provider: row.text("provider"),
+            event_type: row.text("event_type"),
+            account: row.opt_text("account"),
+            occurred_at: row.opt_int("occurred_at"),
+            payload: row.opt_text("payload"),
+        }
+    }
+}
+
 /// The columns of a [`StepRow`], from `steps s JOIN events e`.
 const STEP_ROW_COLUMNS: &str = "s.id, s.event_id, s.name, s.status, e.provider, \
      e.type AS event_type, e.account, e.occurred_at, e.payload";
@@ -46,9 +62,9 @@ pub async fn load_step(db: &D1Database, step_id: &str) -> Result<Option<StepRow>
     let sql = format!(
         "SELECT {STEP_ROW_COLUMNS} FROM steps s JOIN events e ON e.id = s.event_id WHERE s.id = ?1"
     );
-    statement(db, &sql, &[step_id.into()])?
-        .first::<StepRow>(None)
-        .await
+    query(&statement(db, &sql, &[step_id.into()])?)
+        .await?
+        .read_first()
 }
 
 /// The steps of a whole message batch with their events, in one query (the ids travel as one
@@ -64,10 +80,7 @@ pub async fn load_steps(db: &D1Database, step_ids: &[String]) -> Result<Vec<Step
         "SELECT {STEP_ROW_COLUMNS} FROM steps s JOIN events e ON e.id = s.event_id \
          WHERE s.id IN (SELECT value FROM json_each(?1))"
     );
-    statement(db, &sql, &[ids.into()])?
-        .all()
-        .await?
-        .results::<StepRow>()
+    query(&statement(db, &sql, &[ids.into()])?).await?.read()
 }
 
 /// Finish a step that needed no downstream call: `skipped` (the event does not call for it, the
@@ -79,7 +92,7 @@ pub async fn finish_without_call(
     note: &str,
     now_ms: i64,
 ) -> Result<bool> {
-    let result = statement(
+    let result = run(&statement(
         db,
         &sql::finish_without_call(),
         &[
@@ -88,10 +101,9 @@ pub async fn finish_without_call(
             note.into(),
             num(now_ms),
         ],
-    )?
-    .run()
+    )?)
     .await?;
-    Ok(changes(&result) > 0)
+    Ok(result.changes() > 0)
 }
 
 /// How long a `running` claim is honoured before its attempt counts as lost (its consumer died
@@ -109,7 +121,7 @@ pub async fn give_up(
     message_dispatch: i64,
     now_ms: i64,
 ) -> Result<bool> {
-    let result = statement(
+    let result = run(&statement(
         db,
         &give_up_sql(),
         &[
@@ -118,10 +130,9 @@ pub async fn give_up(
             num(now_ms - RUNNING_LEASE_MS),
             num(message_dispatch),
         ],
-    )?
-    .run()
+    )?)
     .await?;
-    Ok(changes(&result) > 0)
+    Ok(result.changes() > 0)
 }
 
 /// Put a step off without charging an attempt (open circuit, spent budget, another call for its
@@ -135,12 +146,11 @@ pub async fn defer(
     due_ms: i64,
     now_ms: i64,
 ) -> Result<bool> {
-    let result = statement(
+    let result = run(&statement(
         db,
         &sql::defer(),
         &[step_id.into(), num(due_ms), reason.into(), num(now_ms)],
-    )?
-    .run()
+    )?)
     .await?;
-    Ok(changes(&result) > 0)
+    Ok(result.changes() > 0)
 }

@@ -5,19 +5,30 @@
 use edgehooks_handlers::recovery::{
     lost_attempt_outcome, recovery_sql, sweepable_sql, Recovery, ATTEMPT_LOST, LOST_ATTEMPT_SQL,
 };
-use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
+use super::rows::{query, FromRow, Row};
 use super::{num, statement};
 
 /// An overdue step as the sweeper read it: the recovery statement only applies while the step
 /// is still exactly in this state.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct OverdueStep {
     pub id: String,
     pub status: String,
     pub attempts: i64,
     pub updated_at: i64,
+}
+
+impl FromRow for OverdueStep {
+    fn from_row(row: &Row) -> Self {
+        OverdueStep {
+            id: row.text("id"),
+            status: row.text("status"),
+            attempts: row.int("attempts"),
+            updated_at: row.int("updated_at"),
+        }
+    }
 }
 
 /// Steps the sweeper should recover: `pending` ones older than `pending_before_ms` (their
@@ -29,14 +40,9 @@ pub async fn sweepable_steps(
     lost_before_ms: i64,
     limit: i64,
 ) -> Result<Vec<OverdueStep>> {
-    statement(
-        db,
-        &sweepable_sql(),
-        &[num(pending_before_ms), num(lost_before_ms), num(limit)],
-    )?
-    .all()
-    .await?
-    .results::<OverdueStep>()
+    let sql = sweepable_sql();
+    let args = [num(pending_before_ms), num(lost_before_ms), num(limit)];
+    query(&statement(db, &sql, &args)?).await?.read()
 }
 
 /// The statements that carry out `recovery` for `step`, each conditional on the status and

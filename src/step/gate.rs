@@ -102,7 +102,7 @@ async fn give_back(
         Ok(vec![unclaim])
     };
     match batch_with_retries(db, fields.step_id, statements).await {
-        Ok(results) if results.first().is_some_and(|r| db::changes(r) > 0) => {
+        Ok(results) if results.first().is_some_and(|r| r.changes() > 0) => {
             log::step(fields, "deferred", None, wait.reason, 0, true);
             Ack::Resend(wait.secs)
         }

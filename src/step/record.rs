@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use edgehooks_handlers::lifecycle::SuccessEffect;
 use edgehooks_handlers::recovery::RECORD_RETRY_DELAYS_MS;
-use worker::{D1PreparedStatement, D1Result, Delay};
+use worker::{D1PreparedStatement, Delay};
 
 use super::work::Work;
+use crate::db::rows::Answer;
 use crate::db::{self, BatchWindow};
 use crate::log;
 
@@ -59,7 +60,7 @@ pub(super) async fn batch_with_retries(
     db: &BatchWindow<'_>,
     step_id: &str,
     statements: impl Fn() -> worker::Result<Vec<D1PreparedStatement>>,
-) -> worker::Result<Vec<D1Result>> {
+) -> worker::Result<Vec<Answer>> {
     let mut pauses = RECORD_RETRY_DELAYS_MS.iter();
     loop {
         let error = match statements() {

@@ -6,7 +6,6 @@
 //! last row the page consumed (selected or passed over), so across pages every event of the
 //! pass is considered exactly once: none skipped, none repeated.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::bulk_replay::BulkReplay;
@@ -24,7 +23,7 @@ pub const MAX_SCAN: i64 = 1_000;
 pub const DRY_RUN_PAGES: usize = 10;
 
 /// One scanned event with what planning its replay needs.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScannedEvent {
     pub id: String,
     pub received_at: i64,
