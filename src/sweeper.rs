@@ -32,7 +32,7 @@ pub async fn sweep(env: &Env, scheduled_ms: i64) {
     rejections::flush(env).await;
     metrics::flush(env).await;
     let now = crate::clock::now_ms();
-    let db = match env.d1("DB") {
+    let db = match crate::js_binding::d1(env) {
         Ok(db) => db,
         Err(e) => return log::error("d1_unavailable", &e.to_string()),
     };

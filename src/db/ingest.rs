@@ -24,7 +24,6 @@ use edgehooks_handlers::sources::scoped_key;
 use edgehooks_handlers::webhook::{ParsedEvent, Provider, RejectedElement};
 use std::collections::HashSet;
 
-use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, Result};
 
 use super::{num, opt_num, opt_text, statement};
@@ -184,12 +183,6 @@ struct StepRow<'a> {
     name: String,
     destination: String,
     entity: Option<String>,
-}
-
-/// A stored event's id, from `RETURNING id`.
-#[derive(Deserialize)]
-struct InsertedId {
-    id: String,
 }
 
 /// Insert events with their planned steps, and a batch's malformed elements as rejected rows,
@@ -366,15 +359,10 @@ async fn insert_event_chunk(
         }
     }
 
-    let results = db.batch(statements).await?;
+    let answers = super::rows::batch(db, statements).await?;
     let mut inserted = Vec::new();
-    for result in results.iter().take(event_statements) {
-        inserted.extend(
-            result
-                .results::<InsertedId>()?
-                .into_iter()
-                .map(|row| row.id),
-        );
+    for answer in answers.iter().take(event_statements) {
+        inserted.extend(answer.rows()?.texts("id")?);
     }
     Ok(inserted)
 }
