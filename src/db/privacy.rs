@@ -11,6 +11,7 @@
 //! Writes: `privacy_requests`; scrubs `events`, `steps`, `attempts`; deletes from
 //! `contact_links`, `suppressions`, `engagement`, `stripe_customers`.
 
+use edgehooks_handlers::downstream::normalized_email;
 use edgehooks_handlers::retention::EXPORT_TTL_MS;
 use serde::Serialize;
 use worker::wasm_bindgen::JsValue;
@@ -56,7 +57,7 @@ impl<'a> Subject<'a> {
     }
 
     fn email(&self) -> Option<String> {
-        self.customer_email.map(str::to_lowercase)
+        self.customer_email.map(normalized_email)
     }
 
     /// The address as a JSON string, to find it anywhere in any provider's payload.

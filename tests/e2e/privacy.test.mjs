@@ -115,6 +115,27 @@ describe("a Shopify customer with hundreds of orders", () => {
   });
 });
 
+describe("an address with non-ASCII letters", () => {
+  const w = world();
+  const shopify = (body, topic) => deliver(w.worker, "shopify", body, { topic, shop: SHOP, webhookId: unique("wh_") });
+
+  test("customers/redact finds its payloads whatever the case of its ASCII letters", async () => {
+    // SQLite's lower() lowers ASCII only; the address is lowered the same way, so the stored
+    // spelling of Ä is found (Unicode lowering would have searched for "ä" and missed it).
+    const local = `jörg.Ärger.${Date.now()}`;
+    const { key: bounce } = await deliver(w.worker, "sendgrid", sendgridEvent({ event: "bounce", email: `${local}@example.com` }));
+    await settled(w.worker, "sendgrid", bounce);
+    assert.notEqual(await w.payload("sendgrid", bounce), null);
+    const request = { shop_id: 1, shop_domain: SHOP, customer: { id: 4242, email: `${local.replace("j", "J")}@Example.COM` }, orders_to_redact: [] };
+    const { key } = await shopify(request, "customers/redact");
+    const [step] = await settled(w.worker, "shopify", key);
+    assert.equal(step.status, "succeeded", step.last_error);
+    assert.equal(await w.payload("sendgrid", bounce), null, "the SendGrid copy is gone");
+    const [suppression] = await w.worker.all("SELECT count(*) AS n FROM suppressions WHERE email LIKE ?", `%${local.slice(-13)}%`);
+    assert.equal(suppression.n, 0, "and so is the suppression");
+  });
+});
+
 describe("data-request exports expire", () => {
   const w = world();
 

@@ -83,16 +83,39 @@ pub(crate) fn slack_escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// A stable stand-in for an email address in keys: 32 hex digits of SHA-256 of the trimmed,
-/// lowercased address.
+/// An email address as edgehooks keys and searches it: trimmed, ASCII letters lowercased.
+/// Only ASCII: that is what SQLite's `lower()` does, so the privacy search over stored payloads
+/// (`instr(lower(payload), ...)`) finds an address spelled with non-ASCII capitals (SMTPUTF8)
+/// as it was stored, and no locale-dependent Unicode case rule changes an address.
+pub fn normalized_email(email: &str) -> String {
+    email.trim().to_ascii_lowercase()
+}
+
+/// A stable stand-in for an email address in keys: 32 hex digits of SHA-256 of the
+/// [`normalized_email`].
 pub(crate) fn email_digest(email: &str) -> String {
-    let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
+    let digest = Sha256::digest(normalized_email(email).as_bytes());
     hex::encode(digest.get(..16).unwrap_or_default())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normalized_email_lowers_ascii_letters_only() {
+        assert_eq!(
+            normalized_email("  Mo.Ny@Example.COM \n"),
+            "mo.ny@example.com"
+        );
+        // Non-ASCII capitals stay as written, as SQLite's lower() leaves them.
+        assert_eq!(
+            normalized_email("Jörg.ÄRGER@Bücher.DE"),
+            "jörg.Ärger@bücher.de"
+        );
+        assert_eq!(email_digest("JÖRG@x.TEST"), email_digest("jÖrg@x.test"));
+        assert_ne!(email_digest("JÖRG@x.test"), email_digest("jörg@x.test"));
+    }
 
     #[test]
     fn names_split_at_the_last_space() {

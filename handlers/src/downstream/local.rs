@@ -128,7 +128,7 @@ pub enum LocalAction {
 }
 
 fn lower_email(email: &str) -> String {
-    email.trim().to_lowercase()
+    super::format::normalized_email(email)
 }
 
 /// Ids in an array of numbers or strings (`orders_to_redact`, `orders_requested`).

@@ -20,6 +20,7 @@
 pub mod customers;
 mod event_kind;
 mod format;
+pub use format::normalized_email;
 pub mod hubspot;
 pub mod local;
 pub mod mapping;
