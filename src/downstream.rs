@@ -16,6 +16,8 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::web_sys::{self, ReadableStreamDefaultReader, ReadableStreamReadResult};
 use worker::{AbortController, AbortSignal, Delay};
 
+use crate::js_binding::whole_body;
+
 /// What one downstream call produced.
 #[derive(Debug)]
 pub struct CallOutcome {
@@ -116,13 +118,9 @@ async fn read_bounded(
     limit: usize,
 ) -> (Vec<u8>, bool) {
     if length_within(headers, limit) {
-        let whole = match response.array_buffer() {
-            Ok(promise) => JsFuture::from(promise).await.ok(),
-            Err(_) => None,
-        };
         return (
-            whole
-                .map(|b| Uint8Array::new(&b).to_vec())
+            whole_body(response.array_buffer())
+                .await
                 .unwrap_or_default(),
             false,
         );

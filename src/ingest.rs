@@ -27,8 +27,6 @@ use edgehooks_handlers::sources::{scope_delivery, validate_source_name};
 use edgehooks_handlers::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
 use futures_util::StreamExt;
 use serde_json::json;
-use worker::js_sys::Uint8Array;
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::web_sys;
 use worker::{Context, D1Database, Env, Headers, Request, Response};
 
@@ -37,22 +35,25 @@ use crate::config::config;
 use crate::db::{self, PlannedEvent};
 use crate::dispatch::send_steps;
 use crate::error::{json_response, AppError};
+use crate::js_binding::whole_body;
 use crate::{hints, log, metrics, rejections};
 
 /// Read the body, refusing (413) as soon as it passes `limit` instead of buffering it all. A
 /// body whose `Content-Length` is within the limit is read in one piece (HTTP framing stops it
 /// at that length, and one `arrayBuffer()` costs far less than a stream read chunk by chunk
 /// across the JS/wasm boundary); a body of unknown length (chunked) is streamed and counted.
-async fn read_body(req: web_sys::Request, limit: u64) -> Result<Vec<u8>, AppError> {
-    let declared = req
-        .headers()
-        .get("Content-Length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse::<u64>().ok());
+async fn read_body(
+    req: web_sys::Request,
+    declared: Option<u64>,
+    limit: u64,
+) -> Result<Vec<u8>, AppError> {
     match declared {
         Some(len) if len > limit => return Err(AppError::PayloadTooLarge { limit }),
-        Some(_) => return read_whole_body(&req).await.ok_or_else(unreadable_body),
+        Some(_) => {
+            return whole_body(req.array_buffer())
+                .await
+                .ok_or_else(unreadable_body)
+        }
         None => {}
     }
     let mut body = Vec::new();
@@ -69,12 +70,6 @@ async fn read_body(req: web_sys::Request, limit: u64) -> Result<Vec<u8>, AppErro
     Ok(body)
 }
 
-/// The whole body in one `arrayBuffer()`, copied into wasm memory once.
-async fn read_whole_body(req: &web_sys::Request) -> Option<Vec<u8>> {
-    let buffer = JsFuture::from(req.array_buffer().ok()?).await.ok()?;
-    Some(Uint8Array::new(&buffer).to_vec())
-}
-
 fn unreadable_body() -> AppError {
     AppError::BadRequest {
         code: "unreadable_body",
@@ -82,11 +77,12 @@ fn unreadable_body() -> AppError {
     }
 }
 
-/// `Content-Length: 0`: nothing to read, so the body's own check (`empty_body`) answers.
-fn declares_empty_body(headers: &[(String, String)]) -> bool {
+/// The request's `Content-Length`, when it declares one.
+fn declared_length(headers: &[(String, String)]) -> Option<u64> {
     headers
         .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("content-length") && v.trim() == "0")
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
 }
 
 /// At most this many dedupe keys are logged per request (a batch may hold thousands);
@@ -293,7 +289,9 @@ async fn read_and_verify(
         return Err(AppError::ProviderDisabled);
     }
     let headers: Vec<(String, String)> = Headers(req.headers()).entries().collect();
-    let has_body = req.body().is_some() && !declares_empty_body(&headers);
+    // `Content-Length: 0`: nothing to read, so the body's own check (`empty_body`) answers.
+    let declared = declared_length(&headers);
+    let has_body = req.body().is_some() && declared != Some(0);
     if has_body {
         // Refused before a byte of the body is read (it may be huge or never end).
         if let Err(reason) = require_signature_header(keys, &headers) {
@@ -301,7 +299,7 @@ async fn read_and_verify(
             return Err(AppError::Verification(reason));
         }
     }
-    let body = read_body(req, settings.max_body_bytes).await?;
+    let body = read_body(req, declared, settings.max_body_bytes).await?;
     let inbound = InboundRequest {
         method: "POST",
         url,

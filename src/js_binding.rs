@@ -2,9 +2,10 @@
 //! wrappers cost more than the call: they serialise every argument through `serde_wasm_bindgen`
 //! and check each binding's class by name. Used for KV's bulk `get` and `put` (`hints`) and
 //! for Queues' `sendBatch` (`dispatch`). A missing binding or method is an `Err` the caller
-//! logs, never a panic.
+//! logs, never a panic. Also the one way a whole request or response body is read
+//! ([`whole_body`]).
 
-use worker::js_sys::{Function, Promise, Reflect};
+use worker::js_sys::{Function, Promise, Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{D1Database, Env};
@@ -23,6 +24,13 @@ pub fn method(env: &Env, binding: &str, method: &str) -> Result<(JsValue, Functi
 pub async fn resolved(returned: JsValue) -> Result<JsValue, JsValue> {
     let promise: Promise = returned.dyn_into()?;
     JsFuture::from(promise).await
+}
+
+/// A body's `arrayBuffer()` (of a request or a response) copied into wasm memory once; `None`
+/// when it cannot be read.
+pub async fn whole_body(array_buffer: Result<Promise, JsValue>) -> Option<Vec<u8>> {
+    let buffer = JsFuture::from(array_buffer.ok()?).await.ok()?;
+    Some(Uint8Array::new(&buffer).to_vec())
 }
 
 /// A JS error's message, for a log line (never a stored value).
