@@ -17,6 +17,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
+import { migrate } from "../tests/helpers/worker.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const N = Number(process.env.N ?? 960);
@@ -99,11 +100,7 @@ const mf = new Miniflare({
 try {
   const url = await mf.ready;
   const db = await mf.getD1Database("DB");
-  const migrations = path.join(ROOT, "migrations");
-  for (const file of readdirSync(migrations).filter((f) => f.endsWith(".sql")).sort()) {
-    const sql = readFileSync(path.join(migrations, file), "utf8").replace(/--[^\n]*/g, "");
-    for (const statement of sql.split(";").map((s) => s.trim()).filter(Boolean)) await db.prepare(statement).run();
-  }
+  await migrate(db);
   await db.prepare("CREATE TABLE peer_events (id INTEGER PRIMARY KEY AUTOINCREMENT, provider TEXT NOT NULL, event_id TEXT NOT NULL, type TEXT NOT NULL, payload TEXT NOT NULL, received_at INTEGER NOT NULL, UNIQUE (provider, event_id))").run();
   const workerd = workerdPid();
   const ops = (process.env.OPS ?? "noop,kv_get,kv_get_bulk,kv_put,d1_peer_insert,d1_events_batch,d1_ingest_batch,queue_send,queue_send_batch,fetch").split(",");
