@@ -178,7 +178,7 @@ async fn ingest(
         .await?;
         return Err(AppError::Unparsable(error.clone()));
     }
-    let (fresh, fresh_keys) = dedupe_by_hint(env, provider, &accepted.events).await;
+    let (fresh, unknown_hints) = dedupe_by_hint(env, provider, &accepted.events).await;
     let duplicates_from_kv = accepted.events.len() - fresh.len();
     // Connections and switched-off routes, as operators left them (at most ROUTING_TTL_MS old).
     let routing = crate::routing::current(&db).await?;
@@ -207,11 +207,12 @@ async fn ingest(
         .filter(|(_, is_new)| **is_new)
         .flat_map(|(plan, _)| plan.step_ids())
         .collect();
+    let hint_keys = dedupe_hints::to_write(config.settings.hint_writes, unknown_hints, &inserted);
     after_commit(
         env,
         ctx,
         new_step_ids,
-        fresh_keys,
+        hint_keys,
         config.settings.hint_ttl_secs,
     );
 
@@ -361,29 +362,34 @@ async fn verify_and_parse(
 
 /// Phase 2: drop what KV already knows (a hint, not the authority: D1's unique keys are), by the
 /// core's hints for the delivery: one per event, or one for a whole batch. Returns the events
-/// left with the hint keys to remember after the commit.
+/// left with the hints KV did not know (the core's `to_write` picks which to write after the
+/// commit).
 async fn dedupe_by_hint<'a>(
     env: &Env,
     provider: Provider,
     events: &'a [ParsedEvent],
-) -> (Vec<&'a ParsedEvent>, Vec<String>) {
+) -> (Vec<&'a ParsedEvent>, DeliveryHints) {
     let dedupe_keys: Vec<&str> = events.iter().map(|e| e.dedupe_key.as_str()).collect();
     match dedupe_hints::for_delivery(provider, &dedupe_keys) {
         DeliveryHints::PerEvent(hint_keys) => {
             let known = hints::known(env, &hint_keys).await;
-            events
+            let (fresh, unknown) = events
                 .iter()
                 .zip(hint_keys)
                 .zip(&known)
                 .filter(|(_, seen)| !**seen)
                 .map(|(pair, _)| pair)
-                .unzip()
+                .unzip();
+            (fresh, DeliveryHints::PerEvent(unknown))
         }
         DeliveryHints::Delivery(key) => {
             let keys = [key];
             match hints::known(env, &keys).await.first() {
-                Some(true) => (Vec::new(), Vec::new()),
-                _ => (events.iter().collect(), keys.into()),
+                Some(true) => (Vec::new(), DeliveryHints::PerEvent(Vec::new())),
+                _ => {
+                    let [key] = keys;
+                    (events.iter().collect(), DeliveryHints::Delivery(key))
+                }
             }
         }
     }
@@ -421,10 +427,10 @@ fn after_commit(
     env: &Env,
     ctx: &Context,
     new_step_ids: Vec<String>,
-    fresh_keys: Vec<String>,
+    hint_keys: Vec<String>,
     ttl_secs: u64,
 ) {
-    if new_step_ids.is_empty() && fresh_keys.is_empty() {
+    if new_step_ids.is_empty() && hint_keys.is_empty() {
         return;
     }
     let env = env.clone();
@@ -439,7 +445,7 @@ fn after_commit(
                 Err(e) => log::error("queue_send_skipped", &e.to_string()),
             }
         }
-        hints::remember(&env, &fresh_keys, ttl_secs).await;
+        hints::remember(&env, &hint_keys, ttl_secs).await;
     });
 }
 

@@ -8,6 +8,12 @@
 //! and one write cover any number of events, where per-event hints needed one write each and
 //! stopped at the invocation's KV operation budget. A later delivery that mixes known and new
 //! events misses the hint and D1 splits it.
+//!
+//! When hints are written is [`HintWrites`] (`DEDUPE_HINT_ON_REPEAT`): after every delivery that
+//! reached D1, as DESIGN.md's ingest path has it, or only once D1 has found a delivery's events
+//! stored already, so that a stream of unique events writes none (a KV write costs three KV
+//! reads of the runtime's CPU, is billed at five times a D1 row written, and the Workers Free
+//! plan allows 1,000 a day).
 
 use sha2::{Digest, Sha256};
 
@@ -21,6 +27,41 @@ pub enum DeliveryHints {
     PerEvent(Vec<String>),
     /// One hint for the whole batch.
     Delivery(String),
+}
+
+/// When a delivery's hints are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HintWrites {
+    /// After every delivery that reached D1: a provider's retry of it is answered from KV.
+    #[default]
+    EveryDelivery,
+    /// Only for what D1 found stored already: the first repeat of a delivery costs a D1 round
+    /// trip (no row written) and writes the hint, later repeats are answered from KV.
+    OnRepeat,
+}
+
+/// The hints to write once D1 has answered. `unknown` are the delivery's hints KV did not know
+/// (per event: one for each event that went on to D1, in order); `new_in_d1` says, for each
+/// event that went on to D1, whether D1 stored it now (`false`: it was there already).
+pub fn to_write(policy: HintWrites, unknown: DeliveryHints, new_in_d1: &[bool]) -> Vec<String> {
+    match (policy, unknown) {
+        (HintWrites::EveryDelivery, DeliveryHints::PerEvent(keys)) => keys,
+        (HintWrites::EveryDelivery, DeliveryHints::Delivery(key)) => vec![key],
+        (HintWrites::OnRepeat, DeliveryHints::PerEvent(keys)) => keys
+            .into_iter()
+            .zip(new_in_d1)
+            .filter(|(_, is_new)| !**is_new)
+            .map(|(key, _)| key)
+            .collect(),
+        (HintWrites::OnRepeat, DeliveryHints::Delivery(key)) => {
+            let all_stored_before = !new_in_d1.is_empty() && !new_in_d1.contains(&true);
+            if all_stored_before {
+                vec![key]
+            } else {
+                Vec::new()
+            }
+        }
+    }
 }
 
 /// The KV key marking one stored event.
@@ -93,5 +134,60 @@ mod tests {
         ] {
             assert_ne!(other, batch);
         }
+    }
+
+    fn per_event(keys: &[&str]) -> DeliveryHints {
+        DeliveryHints::PerEvent(keys.iter().map(|k| k.to_string()).collect())
+    }
+
+    #[test]
+    fn every_delivery_writes_each_unknown_hint_whatever_d1_found() {
+        let policy = HintWrites::default();
+        assert_eq!(policy, HintWrites::EveryDelivery);
+        assert_eq!(
+            to_write(policy, per_event(&["seen:a"]), &[true]),
+            ["seen:a"]
+        );
+        assert_eq!(
+            to_write(policy, per_event(&["seen:a"]), &[false]),
+            ["seen:a"]
+        );
+        let batch = DeliveryHints::Delivery("seen-delivery:x".into());
+        assert_eq!(to_write(policy, batch, &[true, false]), ["seen-delivery:x"]);
+    }
+
+    #[test]
+    fn on_repeat_writes_only_what_d1_had_already() {
+        let policy = HintWrites::OnRepeat;
+        // A first delivery: D1 stores the event, no hint.
+        assert!(to_write(policy, per_event(&["seen:a"]), &[true]).is_empty());
+        // Its repeat: D1 had it, the hint is written for the next one.
+        assert_eq!(
+            to_write(policy, per_event(&["seen:a"]), &[false]),
+            ["seen:a"]
+        );
+        // Several per-event hints (the backfill's page): each by its own event.
+        assert_eq!(
+            to_write(
+                policy,
+                per_event(&["seen:a", "seen:b", "seen:c"]),
+                &[true, false, true]
+            ),
+            ["seen:b"]
+        );
+    }
+
+    #[test]
+    fn on_repeat_writes_a_batch_hint_only_when_the_whole_batch_was_stored_before() {
+        let policy = HintWrites::OnRepeat;
+        let batch = || DeliveryHints::Delivery("seen-delivery:x".into());
+        assert!(to_write(policy, batch(), &[true, true]).is_empty());
+        assert!(to_write(policy, batch(), &[false, true]).is_empty());
+        assert_eq!(
+            to_write(policy, batch(), &[false, false]),
+            ["seen-delivery:x"]
+        );
+        // Nothing reached D1 (every element malformed): nothing to remember.
+        assert!(to_write(policy, batch(), &[]).is_empty());
     }
 }

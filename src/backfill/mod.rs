@@ -14,7 +14,7 @@ use edgehooks_handlers::backfill::{
     after_run, failure_code, initial_state, since_for_run, tick, RunEnd, StopReason, Tick,
 };
 use edgehooks_handlers::config::BackfillSettings;
-use edgehooks_handlers::dedupe_hints;
+use edgehooks_handlers::dedupe_hints::{self, DeliveryHints, HintWrites};
 use edgehooks_handlers::downstream::HttpRequestSpec;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::limits::Limits;
@@ -266,9 +266,11 @@ async fn ingest(
         .iter()
         .map(|e| dedupe_hints::event_hint(Provider::Stripe, &e.dedupe_key))
         .collect();
-    let ttl = config(env)
-        .provider(Provider::Stripe)
-        .map_or(60, |c| c.settings.hint_ttl_secs);
+    let ingest = config(env).provider(Provider::Stripe).map(|c| c.settings);
+    let (ttl, policy) = ingest.map_or((60, HintWrites::default()), |s| {
+        (s.hint_ttl_secs, s.hint_writes)
+    });
+    let keys = dedupe_hints::to_write(policy, DeliveryHints::PerEvent(keys), &inserted);
     hints::remember(env, &keys, ttl).await;
     Ok(inserted.iter().filter(|n| **n).count() as i64)
 }

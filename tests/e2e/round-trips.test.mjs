@@ -107,3 +107,78 @@ describe("binding round trips per delivery and per step", () => {
     assert.deepEqual(answered.calls, ["IDEMPOTENCY.get"]);
   });
 });
+
+// DEDUPE_HINT_ON_REPEAT=true: a first delivery writes no KV hint (D1 alone says it is new), its
+// first repeat is caught by D1 and writes the hint, and later repeats are answered from KV alone.
+describe("KV hints written only on a repeat (DEDUPE_HINT_ON_REPEAT=true)", () => {
+  let world;
+  let build;
+  before(async () => {
+    build = countingBuild();
+    world = await startWorld({ miniflare: build.miniflare, vars: { DEDUPE_HINT_ON_REPEAT: "true" } });
+  });
+  after(async () => {
+    await world?.dispose();
+    build?.cleanup();
+  });
+
+  /** The ingest invocations for `path`, newest last, once `done` holds for the newest. */
+  const ingestsOf = (path, done, what) =>
+    waitFor(async () => {
+      const found = (await invocations(world.worker)).filter((r) => r.detail === `POST ${path}`);
+      return done(found.at(-1)) && found;
+    }, { what });
+  const kvKeys = async (prefix) => (await (await world.worker.mf.getKVNamespace("IDEMPOTENCY")).list({ prefix })).keys;
+
+  test("a Stripe event: no hint when new, the hint on its first repeat, KV alone after that", async () => {
+    const event = checkoutCompleted({ id: "evt_hint_on_repeat", customer: "cus_hint_on_repeat" });
+    const { key } = await world.deliver("stripe", event);
+    // The after-commit work ends with the hint write when there is one: wait for it to be over.
+    await world.settled("stripe", key);
+    let ingests = await ingestsOf("/webhooks/stripe", (r) => r?.calls.includes("STEPS.sendBatch"), "the steps sent");
+    assert.deepEqual(ingests.at(-1).calls, ["IDEMPOTENCY.get", "STEPS.sendBatch"], "no hint for a new event");
+    assert.deepEqual(await kvKeys("seen:"), []);
+
+    const repeat = await world.deliver("stripe", event);
+    assert.deepEqual(repeat.res.json, { status: "duplicate" });
+    ingests = await ingestsOf("/webhooks/stripe", (r) => r?.calls.includes("IDEMPOTENCY.put"), "the repeat's hint written");
+    assert.equal(ingests.length, 2);
+    assert.match(ingests.at(-1).d1.filter((sql) => !routingRead(sql))[0], /^batch\[\d\] INSERT INTO events/, "D1 caught the repeat");
+    assert.deepEqual(ingests.at(-1).calls, ["IDEMPOTENCY.get", "IDEMPOTENCY.put"], "no step sent again");
+    assert.equal((await kvKeys("seen:")).length, 1);
+
+    const third = await world.deliver("stripe", event);
+    assert.deepEqual(third.res.json, { status: "duplicate" });
+    ingests = await ingestsOf("/webhooks/stripe", (r) => r?.calls.length > 0, "the third delivery");
+    assert.equal(ingests.length, 3);
+    assert.deepEqual(ingests.at(-1).d1.filter((sql) => !routingRead(sql)), [], "answered from KV");
+    assert.deepEqual(ingests.at(-1).calls, ["IDEMPOTENCY.get"]);
+    const rows = await world.worker.all("SELECT id FROM events WHERE provider = 'stripe' AND dedupe_key = ?", key);
+    assert.equal(rows.length, 1, "one event however many deliveries");
+  });
+
+  test("a SendGrid batch: one delivery hint once the whole batch is repeated", async () => {
+    const events = Array.from({ length: 10 }, () => sendgridEvent());
+    const { payload, headers } = sendgridDelivery(events);
+    const post = async () => {
+      const res = await world.worker.post("/webhooks/sendgrid", payload, headers);
+      assert.equal(res.status, 200, res.text);
+      return res.json;
+    };
+    assert.equal((await post()).status, "accepted");
+    let ingests = await ingestsOf("/webhooks/sendgrid", (r) => r?.calls.includes("STEPS.sendBatch"), "the steps sent");
+    assert.deepEqual(ingests.at(-1).calls, ["IDEMPOTENCY.get", "STEPS.sendBatch"]);
+    assert.deepEqual(await kvKeys("seen-delivery:"), []);
+
+    assert.deepEqual(await post(), { status: "duplicate" });
+    ingests = await ingestsOf("/webhooks/sendgrid", (r) => r?.calls.includes("IDEMPOTENCY.put"), "the batch's hint");
+    assert.deepEqual(ingests.at(-1).calls, ["IDEMPOTENCY.get", "IDEMPOTENCY.put"]);
+    assert.equal((await kvKeys("seen-delivery:")).length, 1);
+
+    assert.deepEqual(await post(), { status: "duplicate" });
+    ingests = await ingestsOf("/webhooks/sendgrid", (r) => r?.calls.length > 0, "the third delivery");
+    assert.equal(ingests.length, 3);
+    assert.deepEqual(ingests.at(-1).d1.filter((sql) => !routingRead(sql)), []);
+    assert.deepEqual(ingests.at(-1).calls, ["IDEMPOTENCY.get"]);
+  });
+});
