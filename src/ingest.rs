@@ -2,12 +2,11 @@
 //! reading its body, read the raw body once within the size limit, verify and parse it with the
 //! pure core, skip events KV already knows (one bulk lookup per 100 events), store new events
 //! and their planned steps in D1 (one transaction per chunk of events, with each malformed
-//! element of a batch as its own rejected row), then answer. Nothing is acknowledged
-//! before D1 has it. What follows the commit (sending the new step ids to the STEPS queue,
-//! marking them `enqueued`, writing KV hints) runs after the answer, in `waitUntil`: none of it
-//! can lose an event, because D1 is the transactional outbox (a step whose send never happened
-//! stays `pending` and the sweeper enqueues it) and D1's unique constraint is the dedupe
-//! authority. A verification failure is only counted in the isolate's memory (`rejections`),
+//! element of a batch as its own rejected row), send the new step ids to the STEPS queue and
+//! mark them `enqueued`, then answer; the KV hints are written after the answer, in `waitUntil`.
+//! Nothing is acknowledged before D1 has it. Nothing after the commit can lose an event or fail
+//! the request: D1 is the transactional outbox (a step whose send failed stays `pending` and the
+//! sweeper enqueues it) and D1's unique constraint is the dedupe authority. A verification failure is only counted in the isolate's memory (`rejections`),
 //! never written to D1 on the request's path. Every request, whatever its outcome, writes exactly
 //! one `request` log line.
 
@@ -144,7 +143,8 @@ pub async fn handle(
     result
 }
 
-/// The request's phases: read and verify, dedupe by hint, store, after-commit work, answer.
+/// The request's phases: read and verify, dedupe by hint, store, send the new steps, answer (the
+/// hints after it).
 async fn ingest(
     req: web_sys::Request,
     url: &str,
@@ -200,21 +200,18 @@ async fn ingest(
     )
     .await?;
 
-    // Committed: everything below may run after the answer.
+    // Committed: the outbox is sent before the answer, the hints after it.
     let new_step_ids: Vec<String> = planned
         .iter()
         .zip(&inserted)
         .filter(|(_, is_new)| **is_new)
         .flat_map(|(plan, _)| plan.step_ids())
         .collect();
+    if !new_step_ids.is_empty() {
+        send_steps(env, &db, &new_step_ids).await;
+    }
     let hint_keys = dedupe_hints::to_write(config.settings.hint_writes, unknown_hints, &inserted);
-    after_commit(
-        env,
-        ctx,
-        new_step_ids,
-        hint_keys,
-        config.settings.hint_ttl_secs,
-    );
+    remember_after_answer(env, ctx, hint_keys, config.settings.hint_ttl_secs);
 
     let new_events = inserted.iter().filter(|n| **n).count();
     summary.new_events = new_events;
@@ -421,32 +418,14 @@ async fn store(
     Ok(inserted)
 }
 
-/// Phase 4, after the answer (`waitUntil`): send the new steps to STEPS and write the KV hints.
-/// Neither can lose an event: a step never sent stays `pending` for the sweeper.
-fn after_commit(
-    env: &Env,
-    ctx: &Context,
-    new_step_ids: Vec<String>,
-    hint_keys: Vec<String>,
-    ttl_secs: u64,
-) {
-    if new_step_ids.is_empty() && hint_keys.is_empty() {
+/// Phase 4: the KV hints, written after the answer (`waitUntil`): advisory, so their write
+/// (the slowest binding call of a request locally) never delays a provider.
+fn remember_after_answer(env: &Env, ctx: &Context, hint_keys: Vec<String>, ttl_secs: u64) {
+    if hint_keys.is_empty() {
         return;
     }
     let env = env.clone();
-    ctx.wait_until(async move {
-        // D1Database is not Clone: the binding is looked up again inside the future.
-        if !new_step_ids.is_empty() {
-            match crate::js_binding::d1(&env) {
-                Ok(db) => {
-                    send_steps(&env, &db, &new_step_ids).await;
-                }
-                // The steps stay `pending`; the sweeper enqueues them.
-                Err(e) => log::error("queue_send_skipped", &e.to_string()),
-            }
-        }
-        hints::remember(&env, &hint_keys, ttl_secs).await;
-    });
+    ctx.wait_until(async move { hints::remember(&env, &hint_keys, ttl_secs).await });
 }
 
 /// Phase 5, the 200 answer: `accepted` with counts, or `duplicate` when nothing was new; `rejected`
