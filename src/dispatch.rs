@@ -83,8 +83,11 @@ pub async fn send_steps(env: &Env, db: &D1Database, step_ids: &[String]) -> usiz
 }
 
 /// Send each `(step id, dispatch number)` to STEPS and mark the `pending` ones `enqueued`.
-/// Returns how many were sent.
+/// Returns how many were sent. No steps: no binding call at all.
 pub async fn send_dispatched(env: &Env, db: &D1Database, steps: &[(String, i64)]) -> usize {
+    if steps.is_empty() {
+        return 0;
+    }
     let Some(queue) = steps_queue(env) else {
         return 0;
     };

@@ -6,9 +6,9 @@
 //! mark them `enqueued`, then answer; the KV hints are written after the answer, in `waitUntil`.
 //! Nothing is acknowledged before D1 has it. Nothing after the commit can lose an event or fail
 //! the request: D1 is the transactional outbox (a step whose send failed stays `pending` and the
-//! sweeper enqueues it) and D1's unique constraint is the dedupe authority. A verification failure is only counted in the isolate's memory (`rejections`),
-//! never written to D1 on the request's path. Every request, whatever its outcome, writes exactly
-//! one `request` log line.
+//! sweeper enqueues it) and D1's unique constraint is the dedupe authority. A verification
+//! failure is only counted in the isolate's memory (`rejections`), never written to D1 on the
+//! request's path. Every request, whatever its outcome, writes exactly one `request` log line.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -207,9 +207,7 @@ async fn ingest(
         .filter(|(_, is_new)| **is_new)
         .flat_map(|(plan, _)| plan.step_ids())
         .collect();
-    if !new_step_ids.is_empty() {
-        send_steps(env, &db, &new_step_ids).await;
-    }
+    send_steps(env, &db, &new_step_ids).await;
     let hint_keys = dedupe_hints::to_write(config.settings.hint_writes, unknown_hints, &inserted);
     remember_after_answer(env, ctx, hint_keys, config.settings.hint_ttl_secs);
 
@@ -380,13 +378,9 @@ async fn dedupe_by_hint<'a>(
             (fresh, DeliveryHints::PerEvent(unknown))
         }
         DeliveryHints::Delivery(key) => {
-            let keys = [key];
-            match hints::known(env, &keys).await.first() {
+            match hints::known(env, std::slice::from_ref(&key)).await.first() {
                 Some(true) => (Vec::new(), DeliveryHints::PerEvent(Vec::new())),
-                _ => {
-                    let [key] = keys;
-                    (events.iter().collect(), DeliveryHints::Delivery(key))
-                }
+                _ => (events.iter().collect(), DeliveryHints::Delivery(key)),
             }
         }
     }

@@ -245,9 +245,7 @@ pub(super) async fn store_backfilled(
         .filter(|(_, is_new)| **is_new)
         .flat_map(|(plan, _)| plan.step_ids())
         .collect();
-    if !step_ids.is_empty() {
-        send_steps(env, db, &step_ids).await;
-    }
+    send_steps(env, db, &step_ids).await;
     Ok(inserted)
 }
 
