@@ -47,7 +47,7 @@ export function producersWithout(...bindings) {
 
 export const TEST_SECRETS = {
   STRIPE_WEBHOOK_SECRETS: "whsec_test_primary,whsec_test_rotated_in",
-  ADMIN_TOKEN: "test-admin-token-0123456789",
+  ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
   HUBSPOT_ACCESS_TOKEN: "pat-test-hubspot-token",
   SENDGRID_API_KEY: "SG.test-sendgrid-key",
   STRIPE_API_KEY: "sk_test_edgehooks_downstream",
