@@ -340,7 +340,7 @@ describe("admin sign-in (issue 23)", () => {
   const w = useWorld({
     captureLogs: true,
     vars: { ADMIN_TOKEN: `${LONG},${NEXT}`, LOG_LEVEL: "warn", ALERT_SIGNATURE_FAILURES: "3" },
-  });
+  }, { each: true });
   const bearer = (token) => ({ authorization: `Bearer ${token}` });
 
   test("ADMIN_TOKEN is a rotation list: each token signs in, the list itself does not", async () => {
@@ -396,11 +396,11 @@ describe("an ADMIN_TOKEN shorter than 32 characters", () => {
   });
 });
 
-describe("bulk requests that filter nothing (issue 23)", () => {
+describe("admin bodies: broken ones refused, bulk requests that filter nothing dry (issue 23)", () => {
   let worker;
   before(async () => {
     // No consumer for `steps`: what a request changed stays visible as it left it.
-    worker = await startWorker({ miniflare: { queueConsumers: consumersWith({ steps: null }) } });
+    worker = await startWorker({ brokenBodies: true, miniflare: { queueConsumers: consumersWith({ steps: null }) } });
     const now = Date.now();
     for (const id of ["evt_empty_1", "evt_empty_2"]) {
       await worker.all("INSERT INTO events (id, provider, dedupe_key, type, received_at, status, payload, payload_bytes) VALUES (?, 'stripe', ?, 'invoice.paid', ?, 'accepted', '{}', 2)", id, id, now);
@@ -410,6 +410,15 @@ describe("bulk requests that filter nothing (issue 23)", () => {
   after(async () => worker?.dispose());
   const post = (path, body) => worker.post(`/admin/api/${path}`, body, { ...AUTH, "content-type": "application/json" });
   const statuses = async () => (await worker.all("SELECT status, attempts FROM steps ORDER BY id")).map((s) => [s.status, s.attempts]);
+
+  test("a body that breaks off is 400 unreadable_body, never read as an empty one", async () => {
+    for (const [path, first] of [["redrive", ""], ["redrive", '{"dry_run":false'], ["replay", ""], ["connections", "{"]]) {
+      const res = await worker.postBrokenBody(`/admin/api/${path}`, first, { ...AUTH, "content-type": "application/json" });
+      assert.equal(res.status, 400, `${path}: ${res.text}`);
+      assert.equal(res.json.error, "unreadable_body", path);
+    }
+    assert.deepEqual(await statuses(), [["dead", 3], ["dead", 3]], "nothing redriven or replayed");
+  });
 
   test("an empty or filterless redrive is a dry run; dry_run false acts", async () => {
     for (const body of ["", "{}", '{"limit":10}']) {
