@@ -37,13 +37,20 @@ fn authorize(req: &Request, env: &Env, path: &[&str]) -> Result<(), AppError> {
     check_bearer(presented.as_deref(), &tokens).map_err(|refusal| refused(refusal, path))
 }
 
+/// Most characters of the requested path a refusal's log line keeps (the path is the caller's).
+const LOGGED_PATH_CHARS: usize = 120;
+
 fn refused(refusal: Refusal, path: &[&str]) -> AppError {
     let reason = refusal.code();
     rejections::count_admin(reason);
     metrics::count_admin_refusal(reason);
+    let path: String = format!("/admin/api/{}", path.join("/"))
+        .chars()
+        .take(LOGGED_PATH_CHARS)
+        .collect();
     log::warn(
         "admin_unauthorized",
-        serde_json::json!({ "reason": reason, "path": format!("/admin/api/{}", path.join("/")) }),
+        serde_json::json!({ "reason": reason, "path": path }),
     );
     AppError::Unauthorized
 }
