@@ -1,9 +1,11 @@
 // Configuration check for a deploy: wrangler's own parser and schema validation, then edgehooks'
 // rules (the bindings the worker needs; numeric, boolean and URL vars and no secrets in [vars], by
 // the core's list of settings, handlers/settings.json),
-// then the built worker itself in workerd: its /health runs the same per-provider checks as
-// every request (secret lists, SendGrid keys, ROUTES_JSON, tolerance) and names what is wrong.
-// Messages name settings, never values.
+// then the built worker itself in workerd: its admin health (GET /admin/api/health, asked with a
+// throwaway token the check adds to ADMIN_TOKEN; the public /health says only ok/misconfigured)
+// runs the same per-provider checks as every request (secret lists, SendGrid keys, ROUTES_JSON,
+// tolerance, MAX_BODY_BYTES, ADMIN_TOKEN) and names what is wrong. Messages name settings, never
+// values.
 //
 // CLI: node scripts/check-config.mjs [path/to/wrangler.toml]   (exit 1 with a list of problems)
 // Secrets set in the environment are checked too; for providers whose secret is not set, a
@@ -32,8 +34,6 @@ const URL_VARS = named((s) => s.kind === "var" && s.rule === "url");
 const LEVEL_VARS = named((s) => s.kind === "var" && s.rule === "level");
 /** src/consumer.rs dispatches on this queue name. */
 const DLQ_QUEUE = "steps-dlq";
-/** D1's row size limit: a stored payload (one event, or a whole rejected body) must fit. */
-const D1_ROW_LIMIT = 2_000_000;
 
 /** Each provider's verification secret list (the name starts with the provider's). */
 const PROVIDER_SECRET = Object.fromEntries(
@@ -111,10 +111,6 @@ export function staticProblems(config, configPath) {
   if (retention && /^\d+$/.test(retention) && Number(retention) < 1) {
     bad("[vars] RETENTION_DAYS must be at least 1: a shorter retention could delete events before their steps finish");
   }
-  const body = text("MAX_BODY_BYTES");
-  if (body && /^\d+$/.test(body) && Number(body) > D1_ROW_LIMIT) {
-    bad("[vars] MAX_BODY_BYTES is above 2,000,000: an event's payload is one D1 row, and D1 rows are limited to 2 MB");
-  }
   for (const name of FLAG_VARS) {
     const v = text(name);
     if (v && !/^(true|false|1|0|yes|no)$/i.test(v)) bad(`[vars] ${name} must be true or false`);
@@ -172,7 +168,7 @@ function placeholders() {
 
 /**
  * Run the built worker (build/) in workerd with the config's vars and `secrets`, and ask its
- * /health. Returns { problems, health }.
+ * admin health with a throwaway token added to `ADMIN_TOKEN`. Returns { problems, health }.
  */
 export async function runtimeProblems(config, secrets) {
   const build = path.join(ROOT, "build");
@@ -180,14 +176,15 @@ export async function runtimeProblems(config, secrets) {
     return { problems: ["build/index.js is missing: run scripts/build first"], health: undefined };
   }
   const { Miniflare, Log, LogLevel } = await import(path.join(ROOT, "node_modules/miniflare/dist/src/index.js"));
-  const mf = new Miniflare({
+  const checkToken = `config-check-${crypto.randomBytes(24).toString("hex")}`;
+  const options = (adminToken) => ({
     scriptPath: path.join(build, "index.js"),
     modulesRoot: build,
     modules: true,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-    // The bindings as the config declares them (no consumers: only /health is asked).
+    // The bindings as the config declares them (no consumers: only the health is asked).
     ...withoutConsumers(bindingOptions(config)),
-    bindings: { ...placeholders(), ...(config.vars ?? {}), ...secrets },
+    bindings: { ...placeholders(), ...(config.vars ?? {}), ...secrets, ADMIN_TOKEN: adminToken },
     cf: false,
     log: new Log(LogLevel.NONE),
     handleRuntimeStdio: (stdout, stderr) => {
@@ -195,10 +192,25 @@ export async function runtimeProblems(config, secrets) {
       stderr.resume();
     },
   });
+  const mf = new Miniflare(options([secrets.ADMIN_TOKEN, checkToken].filter(Boolean).join(",")));
+  const adminHealth = async () => {
+    const res = await mf.dispatchFetch("http://localhost/admin/api/health", { headers: { authorization: `Bearer ${checkToken}` } });
+    return { status: res.status, body: await res.json().catch(() => ({})) };
+  };
   try {
-    const res = await mf.dispatchFetch("http://localhost/health");
-    const health = await res.json();
     const problems = [];
+    let answer = await adminHealth();
+    if (answer.status === 503 && answer.body.error === "misconfigured") {
+      // ADMIN_TOKEN itself is refused (the detail names it and the entry, never a value): say
+      // so, then check everything else with the throwaway token alone.
+      problems.push(`${answer.body.detail} (affects admin: the admin API would answer 503 misconfigured)`);
+      await mf.setOptions(options(checkToken));
+      answer = await adminHealth();
+    }
+    if (answer.status !== 200) {
+      return { problems: [...problems, `the worker's admin health answered ${answer.status} ${answer.body.error ?? ""}`], health: undefined };
+    }
+    const health = answer.body;
     for (const m of health.misconfigured ?? []) {
       // A provider's own endpoint says what is wrong (503 detail: setting and problem, no value).
       let detail = `${m.setting} is invalid`;

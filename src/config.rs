@@ -46,7 +46,7 @@ impl From<ConfigError> for AppError {
     }
 }
 
-/// What `/health` says about the configuration (names, never values).
-pub fn health(env: &Env) -> Value {
-    config(env).health()
+/// What `/health` tells anyone: the overall state, no names.
+pub fn public_health(env: &Env) -> Value {
+    config(env).public_health()
 }

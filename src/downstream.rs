@@ -3,11 +3,13 @@
 //! reports what happened in a form the retry policy understands. Never panics, never returns an
 //! error: a failure to even build the request is a (permanent) outcome like any other. A failed
 //! answer the core can explain (`explain_failure`) gets the core's error code instead of the
-//! generic `http_<status>`.
+//! generic `http_<status>`. Redirects are never followed (`redirect: "manual"`): a 3xx answer
+//! is a failed attempt, `redirect_not_followed` (the core's `retry::redirect_error`).
 
 use std::time::Duration;
 
 use edgehooks_handlers::downstream::{explain_failure, HttpRequestSpec};
+use edgehooks_handlers::retry::redirect_error;
 use edgehooks_handlers::routes::StepKind;
 use futures_util::future::{select, Either};
 use worker::js_sys::{self, Uint8Array};
@@ -95,6 +97,9 @@ fn to_request(spec: &HttpRequestSpec, signal: &AbortSignal) -> Result<web_sys::R
         init.set_body(&JsValue::from_str(&spec.body));
     }
     init.set_signal(Some(signal));
+    // A 3xx comes back as the answer itself instead of being followed: the signed request and
+    // its credentials go to the configured URL and nowhere else.
+    js_sys::Reflect::set(&init, &"redirect".into(), &"manual".into())?;
     web_sys::Request::new_with_str_and_init(&spec.url, &init)
 }
 
@@ -230,6 +235,8 @@ pub async fn call_reading(
     let text = String::from_utf8_lossy(&answer.body);
     let (error, body, failure_body) = if (200..300).contains(&status) {
         (None, (!answer.truncated).then(|| text.into_owned()), None)
+    } else if let Some(refused) = redirect_error(status) {
+        (Some(refused), None, None)
     } else {
         let excerpt: String = text.chars().take(ERROR_BODY_CHARS).collect();
         let failure: String = text.chars().take(FAILURE_BODY_CHARS).collect();

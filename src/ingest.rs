@@ -41,7 +41,9 @@ use crate::{hints, log, metrics, rejections};
 /// body whose `Content-Length` is within the limit is read in one piece (HTTP framing stops it
 /// at that length, and one `arrayBuffer()` costs far less than a stream read chunk by chunk
 /// across the JS/wasm boundary); a body of unknown length (chunked) is streamed and counted.
-async fn read_body(
+/// A body that breaks off is `400 unreadable_body`, never a shorter or empty one. The admin API
+/// reads its bodies here too.
+pub(crate) async fn read_body(
     req: web_sys::Request,
     declared: Option<u64>,
     limit: u64,

@@ -31,6 +31,20 @@ pub fn count_event(provider: Provider, outcome: &'static str, reason: &'static s
     }
 }
 
+/// Count one refused admin sign-in as a rejection under `admin` (the dashboard's signature
+/// failures and their alert read these buckets).
+pub fn count_admin_refusal(reason: &'static str) {
+    TALLY.with(|t| {
+        t.borrow_mut().count_event(
+            edgehooks_handlers::auth::COUNTED_AS,
+            "rejected",
+            reason,
+            1,
+            now_ms(),
+        )
+    });
+}
+
 /// Count one webhook request: on success its `[new, duplicate, malformed element]` event counts;
 /// a failed request once, by its outcome (a rejection with its reason code).
 pub fn count_request(provider: Provider, counts: [u64; 3], error: Option<&AppError>) {

@@ -1,5 +1,5 @@
 //! The isolate's tally of verification failures (see `edgehooks_handlers::rejections`): ingest
-//! counts a forged or unsigned request here, in memory, so it costs no D1 write. The tally is
+//! counts a forged or unsigned request here, the admin API a refused sign-in, in memory, so it costs no D1 write. The tally is
 //! written to D1 (`rejections`) at most once a minute, after a later request's answer
 //! (`waitUntil`), and by the cron sweeper every run, so counts are not stranded in an idle
 //! isolate. A failed write puts the counts back for the next flush.
@@ -20,6 +20,14 @@ thread_local! {
 /// Count one verification failure of `provider` (no I/O).
 pub fn count(provider: Provider, reason: &'static str) {
     TALLY.with(|t| t.borrow_mut().count(provider, reason, now_ms()));
+}
+
+/// Count one refused admin sign-in (under `admin`, beside the providers; no I/O).
+pub fn count_admin(reason: &'static str) {
+    TALLY.with(|t| {
+        t.borrow_mut()
+            .count_for(edgehooks_handlers::auth::COUNTED_AS, reason, now_ms())
+    });
 }
 
 /// After a request: write the tally in `waitUntil` if a flush is due (never on the request's

@@ -1,7 +1,8 @@
 //! The one place that says which paths exist: the webhook endpoints, `/health`, the admin page
 //! and API, and 404/405 for everything else. Handlers return `Result<Response, AppError>`; errors become responses here.
-//! `/health` reports which providers and destinations are enabled, disabled or misconfigured
-//! (names of settings only, never values).
+//! `/health` answers anyone with the overall state alone (`{"status":"ok"}`, or
+//! `"misconfigured"`, always 200): which provider, source, destination or setting is affected
+//! is for admins (`GET /admin/api/health`).
 
 use edgehooks_handlers::request_url;
 use edgehooks_handlers::webhook::Provider;
@@ -20,7 +21,7 @@ pub async fn route(req: web_sys::Request, env: &Env, ctx: &Context) -> web_sys::
     let method = req.method();
     let result = match path.split('/').collect::<Vec<_>>().as_slice() {
         ["", "health"] => match method.as_str() {
-            "GET" | "HEAD" => Ok(json_response(&config::health(env), 200)),
+            "GET" | "HEAD" => Ok(json_response(&config::public_health(env), 200)),
             _ => Err(AppError::MethodNotAllowed { allow: ALLOW_GET }),
         },
         ["", "webhooks", slug] | ["", "webhooks", slug, _] => match Provider::from_slug(slug) {

@@ -3,7 +3,8 @@
 //! key SubjectPublicKeyInfo DER), this module runs it and reports the first key that verifies.
 //! The runtime's native code is several times faster than `p256` compiled to wasm and keeps the
 //! curve arithmetic out of the bundle. Imported keys are cached for the isolate's life (keyed
-//! by their DER), so a request pays for `verify` only.
+//! by their DER), so a request pays for `verify` only. [`random_bytes`] is `getRandomValues`
+//! (ingest's delivery tokens).
 
 use std::cell::RefCell;
 
@@ -77,6 +78,29 @@ async fn imported_key(subtle: &JsValue, spki: &[u8]) -> Result<JsValue, JsValue>
     let key = call(subtle, "importKey", &args).await?;
     KEYS.with(|keys| keys.borrow_mut().push((spki.to_vec(), key.clone())));
     Ok(key)
+}
+
+/// 16 bytes from `crypto.getRandomValues`; should the runtime refuse (it does not), from
+/// `Math.random`, which is still unique enough for a token that only has to differ from a
+/// concurrent delivery's.
+pub fn random_bytes() -> [u8; 16] {
+    let mut out = [0u8; 16];
+    let array = Uint8Array::new_with_length(16);
+    let filled =
+        Reflect::get(&worker::js_sys::global(), &JsValue::from_str("crypto")).and_then(|crypto| {
+            let get: Function =
+                Reflect::get(&crypto, &JsValue::from_str("getRandomValues"))?.dyn_into()?;
+            get.call1(&crypto, &array)
+        });
+    match filled {
+        Ok(_) => array.copy_to(&mut out),
+        Err(_) => {
+            for byte in &mut out {
+                *byte = (worker::js_sys::Math::random() * 256.0) as u8;
+            }
+        }
+    }
+    out
 }
 
 fn subtle() -> Result<JsValue, JsValue> {

@@ -1,47 +1,120 @@
-//! Admin authentication: the `Authorization: Bearer <token>` header checked against
-//! `ADMIN_TOKEN` in constant time. Both sides are hashed first so the comparison takes the same
-//! time whatever the presented token's length or content.
+//! Admin authentication: the `Authorization: Bearer <token>` header checked against every token
+//! of `ADMIN_TOKEN` (a comma-separated list, so a token rotates: add the new one, move clients,
+//! remove the old), each compared in constant time. Both sides are hashed first so a comparison
+//! takes the same time whatever the presented token's length or content, and every configured
+//! token is compared (no early exit), so the answer's timing does not say which one matched.
+//! Each configured token must be at least [`MIN_TOKEN_CHARS`] long (the config's
+//! [`admin_tokens`](crate::config::Config::admin_tokens) names a shorter one). A refusal says
+//! why by a stable reason code (counted and logged by the shell, never with the token).
 
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use subtle::{Choice, ConstantTimeEq};
 
-/// True when `authorization` is `Bearer <token>` and `<token>` equals `expected`. An empty
-/// `expected` (no token configured) never matches: the admin API is then closed.
-pub fn bearer_matches(authorization: Option<&str>, expected: &str) -> bool {
-    if expected.is_empty() {
-        return false;
+/// The name failed sign-ins are counted under, beside the providers, in the rejection tally
+/// and the dashboard's metrics (so the dashboard and the signature-failure alert see them).
+pub const COUNTED_AS: &str = "admin";
+
+/// Fewest characters an `ADMIN_TOKEN` entry may have: 32 random characters (e.g. `openssl rand
+/// -hex 16` or more) cannot be guessed online, a short word can.
+pub const MIN_TOKEN_CHARS: usize = 32;
+
+/// Why an admin request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No `Authorization: Bearer <token>` header (or another scheme, or an empty token).
+    MissingToken,
+    /// A bearer token that is none of the configured ones (or none is configured).
+    TokenMismatch,
+}
+
+impl Refusal {
+    /// The reason code, as counted in the rejection tally (under `admin`) and logged.
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::MissingToken => "missing_token",
+            Refusal::TokenMismatch => "token_mismatch",
+        }
     }
-    let presented = authorization
-        .and_then(|value| {
-            let (scheme, token) = value.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
-        .unwrap_or("");
-    let a = Sha256::digest(presented.as_bytes());
-    let b = Sha256::digest(expected.as_bytes());
-    bool::from(a.ct_eq(&b)) && !presented.is_empty()
+}
+
+/// The bearer token of an `Authorization` header value, if it is one.
+fn bearer_token(authorization: Option<&str>) -> Option<&str> {
+    let (scheme, token) = authorization?.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Accept `authorization` when it is `Bearer <token>` and `<token>` is one of `tokens`. No
+/// configured token (the admin API is closed) matches nothing.
+pub fn check_bearer(authorization: Option<&str>, tokens: &[String]) -> Result<(), Refusal> {
+    let presented = bearer_token(authorization).ok_or(Refusal::MissingToken)?;
+    let presented = Sha256::digest(presented.as_bytes());
+    let matched = tokens.iter().fold(Choice::from(0), |matched, token| {
+        matched | presented.ct_eq(&Sha256::digest(token.as_bytes()))
+    });
+    match bool::from(matched) {
+        true => Ok(()),
+        false => Err(Refusal::TokenMismatch),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn tokens(list: &[&str]) -> Vec<String> {
+        list.iter().map(|t| t.to_string()).collect()
+    }
+
     #[test]
     fn bearer_tokens() {
-        assert!(bearer_matches(Some("Bearer s3cret"), "s3cret"));
-        assert!(bearer_matches(Some("bearer  s3cret "), "s3cret"));
-        for bad in [
+        let one = tokens(&["s3cret"]);
+        assert_eq!(check_bearer(Some("Bearer s3cret"), &one), Ok(()));
+        assert_eq!(check_bearer(Some("bearer  s3cret "), &one), Ok(()));
+        for missing in [
             None,
             Some(""),
             Some("s3cret"),
             Some("Basic s3cret"),
-            Some("Bearer s3cre"),
-            Some("Bearer s3cret2"),
             Some("Bearer "),
         ] {
-            assert!(!bearer_matches(bad, "s3cret"), "{bad:?}");
+            let refused = check_bearer(missing, &one);
+            assert_eq!(refused, Err(Refusal::MissingToken), "{missing:?}");
         }
-        assert!(!bearer_matches(Some("Bearer "), ""));
-        assert!(!bearer_matches(Some("Bearer x"), ""));
+        for wrong in [
+            Some("Basic s3cret x"),
+            Some("Bearer s3cre"),
+            Some("Bearer s3cret2"),
+        ] {
+            let refused = check_bearer(wrong, &one);
+            assert!(refused.is_err(), "{wrong:?}");
+        }
+        assert_eq!(
+            check_bearer(Some("Bearer s3cre"), &one),
+            Err(Refusal::TokenMismatch)
+        );
+        assert_eq!(
+            check_bearer(Some("Bearer x"), &[]),
+            Err(Refusal::TokenMismatch),
+            "no token configured: closed"
+        );
+    }
+
+    #[test]
+    fn every_token_of_a_rotation_list_is_accepted() {
+        let list = tokens(&["old-token", "new-token"]);
+        assert_eq!(check_bearer(Some("Bearer old-token"), &list), Ok(()));
+        assert_eq!(check_bearer(Some("Bearer new-token"), &list), Ok(()));
+        assert_eq!(
+            check_bearer(Some("Bearer old-token,new-token"), &list),
+            Err(Refusal::TokenMismatch),
+            "the list itself is no token"
+        );
+    }
+
+    #[test]
+    fn codes_are_stable() {
+        assert_eq!(Refusal::MissingToken.code(), "missing_token");
+        assert_eq!(Refusal::TokenMismatch.code(), "token_mismatch");
     }
 }

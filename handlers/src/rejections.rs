@@ -1,5 +1,6 @@
 //! Verification failures counted in isolate memory. A forged request must cost no D1 write, so
-//! the shell adds each failure to a [`RejectionTally`] (per provider, reason and hour bucket) and
+//! the shell adds each failure to a [`RejectionTally`] (per provider, reason and hour bucket;
+//! failed admin sign-ins under [`crate::auth::COUNTED_AS`]) and
 //! writes the tally to D1 at most once per [`FLUSH_INTERVAL_MS`] (after a later request's answer,
 //! and from the cron sweeper so that counts are never stranded in an idle isolate). The tally is
 //! bounded: at most [`MAX_BUCKETS`] buckets are held, further new buckets are dropped (and
@@ -53,7 +54,12 @@ impl RejectionTally {
 
     /// Count one failure of `provider` for `reason` at `now_ms`.
     pub fn count(&mut self, provider: Provider, reason: &'static str, now_ms: i64) {
-        let key = (provider.slug(), reason, hour_of(now_ms));
+        self.count_for(provider.slug(), reason, now_ms);
+    }
+
+    /// Count one failure of whatever `who` names (a provider's slug, or `admin`).
+    pub fn count_for(&mut self, who: &'static str, reason: &'static str, now_ms: i64) {
+        let key = (who, reason, hour_of(now_ms));
         if !self.counts.contains_key(&key) && self.counts.len() >= MAX_BUCKETS {
             self.dropped = self.dropped.saturating_add(1);
             return;
@@ -145,6 +151,22 @@ mod tests {
         }));
         assert!(tally.is_empty());
         assert_eq!(hour % 3600, 0);
+    }
+
+    #[test]
+    fn failed_admin_sign_ins_are_counted_beside_the_providers() {
+        let mut tally = RejectionTally::new();
+        tally.count_for(crate::auth::COUNTED_AS, "token_mismatch", T0);
+        tally.count_for(crate::auth::COUNTED_AS, "token_mismatch", T0);
+        tally.count(Provider::Stripe, "signature_mismatch", T0);
+        let buckets = tally.take(T0);
+        assert!(buckets.contains(&Bucket {
+            provider: "admin",
+            reason: "token_mismatch",
+            hour: hour_of(T0),
+            count: 2
+        }));
+        assert_eq!(buckets.len(), 2);
     }
 
     #[test]

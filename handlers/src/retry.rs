@@ -17,6 +17,22 @@ pub enum ResponseClass {
     Permanent,
 }
 
+/// The error of a 3xx answer, `None` for any other status. Downstream calls never follow a
+/// redirect: following one would re-send a signed request, with its credentials and payload, to
+/// wherever the answer points. A redirect is a failed attempt, and [`ResponseClass::Permanent`]
+/// (the step is `dead` at once): it says the destination's URL has changed, which the same
+/// request to the same URL cannot fix however often it is retried, and the contract's retryable
+/// set (network error, timeout, 408, 409, 425, 429, 5xx) leaves it out. The operator points the
+/// destination at the final URL and redrives the dead steps.
+pub fn redirect_error(status: u16) -> Option<String> {
+    (300..400).contains(&status).then(|| {
+        format!(
+            "redirect_not_followed: http_{status}; edgehooks never follows redirects, point the \
+             destination at the final URL"
+        )
+    })
+}
+
 pub fn classify_status(status: u16) -> ResponseClass {
     match status {
         200..=299 => ResponseClass::Success,
@@ -118,6 +134,26 @@ mod tests {
         }
         for s in [100, 301, 400, 401, 403, 404, 410, 422] {
             assert_eq!(classify_status(s), ResponseClass::Permanent, "{s}");
+        }
+    }
+
+    #[test]
+    fn a_redirect_is_a_permanent_failure_with_its_own_error() {
+        for status in [301, 302, 303, 307, 308] {
+            assert_eq!(
+                classify_status(status),
+                ResponseClass::Permanent,
+                "{status}"
+            );
+            let error = redirect_error(status).unwrap();
+            assert!(error.starts_with(&format!("redirect_not_followed: http_{status};")));
+            assert_eq!(
+                crate::admin::error_code(Some(&error)),
+                "redirect_not_followed"
+            );
+        }
+        for status in [200, 204, 400, 429, 500] {
+            assert_eq!(redirect_error(status), None, "{status}");
         }
     }
 

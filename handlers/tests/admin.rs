@@ -84,10 +84,11 @@ fn cursor_becomes_a_keyset_condition() {
 
 #[test]
 fn redrive_filters() {
+    // An empty body filters nothing: a dry run (issue 23), never a redrive of everything.
     let f = RedriveFilter::from_json(b"", None).unwrap();
     assert_eq!(
         (f.limit, f.dry_run, f.step_ids.len()),
-        (DEFAULT_REDRIVE, false, 0)
+        (DEFAULT_REDRIVE, true, 0)
     );
     let f = RedriveFilter::from_json(
         br#"{"destination":"hubspot","error":"http_500","from":"2024-04-01T00:00:00Z","to":1712000000000,"step_ids":["a","b"],"dry_run":true,"limit":5}"#,

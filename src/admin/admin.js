@@ -180,7 +180,7 @@ async function loadDead() {
 async function redrive(filter) {
   const dry = await api("redrive", { method: "POST", body: JSON.stringify({ ...filter, dry_run: true }) });
   if (!dry.matched) return say("Nothing to redrive.");
-  const r = await api("redrive", { method: "POST", body: JSON.stringify(filter) });
+  const r = await api("redrive", { method: "POST", body: JSON.stringify({ ...filter, dry_run: false }) });
   say(`Redrove ${r.redriven.length} step(s) (${r.sent} sent)${r.more ? "; more remain" : ""}.`);
   await Promise.all([loadDead(), loadTotals()]);
 }

@@ -2,25 +2,26 @@
 //!
 //! | method | path | what |
 //! |---|---|---|
+//! | GET | `health` | the configuration checks by name: what `/health` keeps to itself |
 //! | GET | `stats` | counts per event and step status, rejections in the last 24 h, dead groups |
 //! | GET | `events` | list with filters and an opaque keyset cursor |
 //! | GET | `events/{id}` | one event: payload (unless redacted), steps, attempt timeline |
 //! | POST | `events/{id}/replay` | re-enqueue the steps not done and add the steps the routes now give the event but it lacks (`?dry_run=true`: only list) |
 //! | GET | `dead` | dead steps grouped by destination and error, plus the matching steps |
-//! | POST | `redrive` | re-enqueue dead steps by destination/error/time/ids (JSON body, dry run) |
+//! | POST | `redrive` | re-enqueue dead steps by destination/error/time/ids (JSON body, dry run; no filter: a dry run unless `dry_run` is false) |
 //! | GET | `rejections` | verification failures per provider and reason (`?hours=24`) |
 //! | GET | `metrics` | the dashboard: minute-bucket series and alerts (`?window=1h\|24h`, see `dashboard`) |
 //! | GET | `alerts` | open and recent alerts |
 //! | GET | `backfill` | the Stripe backfill: enabled or not, checkpoint, last runs |
 //! | POST | `backfill/stripe` | one bounded backfill run (`{"since", "dry_run", "cursor"}`) |
 //! | POST | `backfill/shopify` | one bounded Shopify reconciliation run of a shop (`{"since", "dry_run", "cursor", "source"}`) |
-//! | POST | `replay` | bulk replay by filter, a page per call with a pass cursor (dry run first) |
+//! | POST | `replay` | bulk replay by filter, a page per call with a pass cursor (dry run first; no filter: a dry run unless `dry_run` is false) |
 //!
 //! Every response body passes through [`scrub`], which replaces any configured secret value.
 
 use edgehooks_handlers::admin::{
     parse_bool, scrub, BulkReplay, Cursor, EventQuery, EventReplayPlan, FilterError, RedriveFilter,
-    ReplayAction, StoredEvent, StoredStep, STEP_STATUSES,
+    ReplayAction, StoredEvent, StoredStep, STEP_STATUSES, UNFILTERED_DRY_RUN,
 };
 use edgehooks_handlers::connections::plan::EventFacts;
 use edgehooks_handlers::ids;
@@ -29,15 +30,13 @@ use edgehooks_handlers::webhook::Provider;
 use serde_json::{json, Map, Value};
 use worker::{Env, Method, Request, Response};
 
+use super::read_body;
 use super::replay_plan::Planner;
 use crate::clock::now_ms;
 use crate::config::config;
 use crate::db::admin as store;
 use crate::dispatch::send_steps;
 use crate::error::{AppError, ALLOW_GET, ALLOW_POST};
-
-/// Largest POST body the admin API reads.
-const MAX_BODY: usize = 64 * 1024;
 
 impl From<FilterError> for AppError {
     fn from(e: FilterError) -> Self {
@@ -75,23 +74,14 @@ fn dry_run_param(pairs: &[(String, String)]) -> Result<Option<bool>, AppError> {
     }
 }
 
-async fn read_body(req: &mut Request) -> Result<Vec<u8>, AppError> {
-    let bytes = req.bytes().await.unwrap_or_default();
-    if bytes.len() > MAX_BODY {
-        return Err(AppError::PayloadTooLarge {
-            limit: MAX_BODY as u64,
-        });
-    }
-    Ok(bytes)
-}
-
-pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Response, AppError> {
+pub async fn handle(req: Request, env: &Env, path: &[&str]) -> Result<Response, AppError> {
     let method = req.method();
     let get = matches!(method, Method::Get | Method::Head);
     let post = method == Method::Post;
     let pairs = request_url::query_pairs(&req.inner().url());
     let db = crate::js_binding::d1(env)?;
     let body = match path {
+        ["health"] if get => config(env).health(),
         ["stats"] if get => stats(&db).await?,
         ["events"] if get => events(&db, &pairs).await?,
         ["events", id] if get => event(&db, id).await?,
@@ -110,7 +100,7 @@ pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Respon
         ["dead"] if get => dead(&db, &pairs).await?,
         ["redrive"] if post => {
             let dry_run = dry_run_param(&pairs)?;
-            let filter = RedriveFilter::from_json(&read_body(&mut req).await?, dry_run)?;
+            let filter = RedriveFilter::from_json(&read_body(&req).await?, dry_run)?;
             redrive(env, &db, &filter).await?
         }
         ["rejections"] if get => rejections(&db, &pairs).await?,
@@ -118,18 +108,19 @@ pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Respon
         ["alerts"] if get => super::dashboard::alerts(env, &db).await?,
         ["backfill"] if get => crate::backfill::admin_status(env, &db).await?,
         ["backfill", "stripe"] if post => {
-            crate::backfill::admin_run(env, &db, &read_body(&mut req).await?).await?
+            crate::backfill::admin_run(env, &db, &read_body(&req).await?).await?
         }
         ["backfill", "shopify"] if post => {
-            crate::backfill::shopify_admin_run(env, &db, &read_body(&mut req).await?).await?
+            crate::backfill::shopify_admin_run(env, &db, &read_body(&req).await?).await?
         }
         ["replay"] if post => {
             let dry_run = dry_run_param(&pairs)?;
-            let body = read_body(&mut req).await?;
+            let body = read_body(&req).await?;
             let request = BulkReplay::from_json(&body, dry_run, now_ms())?;
             super::bulk_replay::bulk_replay(env, &db, &request).await?
         }
-        ["stats"]
+        ["health"]
+        | ["stats"]
         | ["events"]
         | ["events", _]
         | ["dead"]
@@ -364,6 +355,9 @@ async fn redrive(
         "steps": to_json(&steps),
     });
     if filter.dry_run {
+        if filter.unfiltered {
+            result["note"] = json!(UNFILTERED_DRY_RUN);
+        }
         return Ok(result);
     }
     let redriven = store::requeue_for_admin(db, &ids, true, now_ms()).await?;

@@ -4,7 +4,8 @@
 // step unless "whole event" is ticked), a page per click. "Dry run" asks POST /admin/api/replay
 // for the counts (events, steps to run again and to add, per step name, connection steps
 // included; a count cut short by its scan bound is continued with count_cursor and summed) and
-// fixes the pass (start_cursor); "Replay next page" runs one page and keeps next_cursor, so each
+// fixes the pass (start_cursor); "Replay next page" runs one page (saying dry_run: false, as the
+// API wants of an unfiltered pass) and keeps next_cursor, so each
 // event is replayed once. Loaded after admin.js, whose helpers (api, el, $, guard, filterParams)
 // it uses. Data is only ever inserted as text.
 "use strict";
@@ -89,7 +90,8 @@ async function bulkDryRun() {
 
 async function bulkRunPage() {
   if (!bulk.cursor) return;
-  const page = await api("replay", { method: "POST", body: JSON.stringify({ ...bulk.filter, cursor: bulk.cursor }) });
+  // Explicit: a request without filters would otherwise be a dry run (the API's safe default).
+  const page = await api("replay", { method: "POST", body: JSON.stringify({ ...bulk.filter, cursor: bulk.cursor, dry_run: false }) });
   bulk.done += page.replayed.length;
   bulk.cursor = page.next_cursor;
   $("#bulk-run").disabled = !bulk.cursor;

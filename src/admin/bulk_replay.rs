@@ -1,7 +1,7 @@
 //! `POST /admin/api/replay`: replay every event a filter selects, a page per call. With
 //! `connection`, the events that connection takes now (its source, type patterns and payload
 //! conditions, decided per scanned row) and, unless `"scope": "event"`, only its step. A dry run
-//! plans each selected event exactly as a real replay does ([`Planner`]) and answers the counts
+//! (the default of a request that filters nothing) plans each selected event exactly as a real replay does ([`Planner`]) and answers the counts
 //! per step name (run again, add, already done, in progress), a sample of event ids and
 //! `start_cursor`, which fixes the pass; it reads at most [`DRY_RUN_PAGES`] pages of `scan` rows
 //! and answers `count_cursor` when rows remain to count. A real run replays each selected event
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use edgehooks_handlers::admin::{
     BulkReplay, BulkScope, PageWalk, PassCursor, PlanTally, ScannedEvent, Selection, DRY_RUN_PAGES,
-    SAMPLE_SIZE,
+    SAMPLE_SIZE, UNFILTERED_DRY_RUN,
 };
 use edgehooks_handlers::connections::plan::Routing;
 use edgehooks_handlers::connections::Connection;
@@ -109,7 +109,7 @@ async fn dry_run(
     }
     let plan = tally.finish();
     let calls = (plan.events + request.limit - 1) / request.limit.max(1);
-    Ok(json!({
+    let mut answer = json!({
         "dry_run": true,
         "events": plan.events,
         "would_run": plan.would_run,
@@ -123,7 +123,11 @@ async fn dry_run(
         "complete": count_cursor.is_none(),
         "count_cursor": count_cursor,
         "start_cursor": request.pass().encode(),
-    }))
+    });
+    if request.unfiltered {
+        answer["note"] = json!(UNFILTERED_DRY_RUN);
+    }
+    Ok(answer)
 }
 
 /// The pass position after `row`.

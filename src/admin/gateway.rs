@@ -10,9 +10,6 @@ use super::{connections, destinations};
 use crate::config::config;
 use crate::error::AppError;
 
-/// Largest body these paths read.
-const MAX_BODY: usize = 64 * 1024;
-
 /// A handler's answer: status and JSON body.
 pub struct Answer {
     pub status: u16,
@@ -42,17 +39,12 @@ pub fn owns(path: &[&str]) -> bool {
     )
 }
 
-pub async fn handle(mut req: Request, env: &Env, path: &[&str]) -> Result<Response, AppError> {
+pub async fn handle(req: Request, env: &Env, path: &[&str]) -> Result<Response, AppError> {
     let method = req.method();
     let body = match method {
         Method::Get | Method::Head | Method::Delete => Vec::new(),
-        _ => req.bytes().await.unwrap_or_default(),
+        _ => super::read_body(&req).await?,
     };
-    if body.len() > MAX_BODY {
-        return Err(AppError::PayloadTooLarge {
-            limit: MAX_BODY as u64,
-        });
-    }
     let method = if method == Method::Head {
         Method::Get
     } else {

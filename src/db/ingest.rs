@@ -4,7 +4,10 @@
 //! later); keep verified but unparsable deliveries, and each malformed element of a batch, as
 //! `rejected`; add the isolate's tallied verification failures to their hourly rows. An event colliding with a stored one on
 //! either dedupe key (`dedupe_key`, or the `content_key` of what the signature covers) is a
-//! duplicate, and no step is planned for an event row that does not exist.
+//! duplicate, and steps are stored only for the events this call stored itself: each call has
+//! a random token, written to its event rows (`stored_by`) and required by its step INSERT in
+//! the same transaction (the core's `lifecycle::planned`), so a duplicate delivery or a
+//! backfill's overlap never plans the steps of connections created since.
 //! The same transaction remembers the Stripe customers the events describe (for later events
 //! that name them only by id).
 //!
@@ -19,11 +22,14 @@ use edgehooks_handlers::connections::plan::PlannedStep;
 use edgehooks_handlers::downstream::customers::learned_from_event;
 use edgehooks_handlers::downstream::planned_entity;
 use edgehooks_handlers::ids;
+use edgehooks_handlers::lifecycle::planned::delivery_token;
+use edgehooks_handlers::lifecycle::PlannedBy;
 use edgehooks_handlers::rejections::Bucket;
 use edgehooks_handlers::sources::scoped_key;
 use edgehooks_handlers::webhook::{ParsedEvent, Provider, RejectedElement};
 use std::collections::HashSet;
 
+use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
 use super::{num, opt_num, opt_text, statement};
@@ -42,7 +48,8 @@ impl PlannedEvent<'_> {
 }
 
 /// What every event row of one insert shares: `?1` provider, `?2` received at, `?3` key index
-/// (NULL for a backfill: nothing was signed), `?4` origin, `?5` source (NULL on the default path).
+/// (NULL for a backfill: nothing was signed), `?4` origin, `?5` source (NULL on the default path),
+/// `?6` the delivery's token (`stored_by`, see [`PlannedBy`]).
 #[derive(Clone, Copy)]
 struct StoredAs<'a> {
     provider: Provider,
@@ -50,6 +57,7 @@ struct StoredAs<'a> {
     key_index: Option<usize>,
     source: Option<&'a str>,
     now_ms: i64,
+    token: &'a str,
 }
 
 impl StoredAs<'_> {
@@ -60,6 +68,7 @@ impl StoredAs<'_> {
             opt_num(self.key_index.map(|k| k as i64)),
             self.origin.as_str().into(),
             opt_text(self.source),
+            self.token.into(),
         ]
     }
 }
@@ -117,7 +126,8 @@ fn push_values_row(sql: &mut String, slots: &[Slot], shared: usize, index: usize
 }
 
 /// An event row: id, ?1 provider, dedupe key, type, account, occurred at, ?2 received at,
-/// status, ?3 key index, payload, payload bytes, content key, ?4 origin, ?5 source, version key.
+/// status, ?3 key index, payload, payload bytes, content key, ?4 origin, ?5 source, version key,
+/// ?6 the delivery's token.
 const EVENT_ROW: &[Slot] = &[
     Row,
     Shared(1),
@@ -134,14 +144,16 @@ const EVENT_ROW: &[Slot] = &[
     Shared(4),
     Shared(5),
     Row,
+    Shared(6),
 ];
-const SHARED_EVENT_ARGS: usize = 5;
+const SHARED_EVENT_ARGS: usize = 6;
 /// Event rows per multi-row INSERT.
 const EVENTS_PER_STATEMENT: usize = rows_per_statement(EVENT_ROW, SHARED_EVENT_ARGS);
 
 /// A step row: id, event id, name, destination, entity (the statement adds the rest).
 const STEP_ROW: &[Slot] = &[Row, Row, Row, Row, Row];
-const SHARED_STEP_ARGS: usize = 1;
+/// `?1` the time, `?2` the delivery's token (replay binds no token).
+const SHARED_STEP_ARGS: usize = 2;
 /// Step rows per multi-row INSERT.
 const STEPS_PER_STATEMENT: usize = rows_per_statement(STEP_ROW, SHARED_STEP_ARGS);
 
@@ -199,12 +211,14 @@ pub async fn insert_events(
     rejected: &[RejectedElement],
     source: Option<&str>,
 ) -> Result<Vec<bool>> {
+    let token = delivery_token(&crate::webcrypto::random_bytes());
     let stored = StoredAs {
         provider,
         origin: Origin::Webhook,
         key_index: Some(key_index),
         source,
         now_ms,
+        token: &token,
     };
     let inserted = insert_planned(db, stored, planned).await?;
     for chunk in rejected.chunks(EVENTS_PER_D1_BATCH) {
@@ -264,12 +278,14 @@ pub async fn insert_backfilled(
     now_ms: i64,
     planned: &[PlannedEvent<'_>],
 ) -> Result<Vec<bool>> {
+    let token = delivery_token(&crate::webcrypto::random_bytes());
     let stored = StoredAs {
         provider,
         origin: Origin::Backfill,
         key_index: None,
         source,
         now_ms,
+        token: &token,
     };
     insert_planned(db, stored, planned).await
 }
@@ -287,7 +303,8 @@ fn events_statement(
 ) -> Result<D1PreparedStatement> {
     let mut sql = String::from(
         "INSERT INTO events (id, provider, dedupe_key, type, account, occurred_at, received_at, \
-         status, key_index, payload, payload_bytes, content_key, origin, source, version_key) \
+         status, key_index, payload, payload_bytes, content_key, origin, source, version_key, \
+         stored_by) \
          SELECT * FROM (VALUES ",
     );
     let mut args = stored.shared_args();
@@ -342,8 +359,9 @@ async fn insert_event_chunk(
             })
         })
         .collect();
+    let by = PlannedBy::Delivery(stored.token);
     for chunk in steps.chunks(STEPS_PER_STATEMENT) {
-        statements.push(steps_statement(db, chunk, now_ms)?);
+        statements.push(steps_statement(db, chunk, now_ms, by)?);
     }
     for plan in planned {
         let e = plan.event;
@@ -403,10 +421,16 @@ fn rejected_elements_statement(
 }
 
 /// One INSERT of planned steps, at most `STEPS_PER_STATEMENT` rows (status `pending`,
-/// idempotency key = step id). A step the event already has is left as it is (`ON CONFLICT DO
-/// NOTHING`): a step id is `event_id:name`, so the same step is never stored twice, whoever
-/// plans it.
-fn steps_statement(db: &D1Database, rows: &[StepRow], now_ms: i64) -> Result<D1PreparedStatement> {
+/// idempotency key = step id), for the events `by` may add steps to: a delivery only to those
+/// it stored itself, a replay to any stored event (the core's `lifecycle::planned`). A step the
+/// event already has is left as it is (`ON CONFLICT DO NOTHING`): a step id is
+/// `event_id:name`, so the same step is never stored twice, whoever plans it.
+fn steps_statement(
+    db: &D1Database,
+    rows: &[StepRow],
+    now_ms: i64,
+    by: PlannedBy,
+) -> Result<D1PreparedStatement> {
     let mut sql = format!(
         "INSERT INTO steps (id, event_id, name, destination, status, idempotency_key, \
          created_at, updated_at, entity) SELECT column1, column2, column3, column4, {}, \
@@ -414,8 +438,10 @@ fn steps_statement(db: &D1Database, rows: &[StepRow], now_ms: i64) -> Result<D1P
         edgehooks_handlers::lifecycle::sql_lit(edgehooks_handlers::lifecycle::StepStatus::Pending)
     );
     let mut args = vec![num(now_ms)];
+    args.extend(by.token().map(JsValue::from));
+    let shared = args.len();
     for (index, row) in rows.iter().enumerate() {
-        push_values_row(&mut sql, STEP_ROW, SHARED_STEP_ARGS, index);
+        push_values_row(&mut sql, STEP_ROW, shared, index);
         args.extend([
             row.id.as_str().into(),
             row.event_id.into(),
@@ -424,11 +450,9 @@ fn steps_statement(db: &D1Database, rows: &[StepRow], now_ms: i64) -> Result<D1P
             opt_text(row.entity.as_deref()),
         ]);
     }
-    // Only for events that exist: an event skipped as a duplicate on its content key has
-    // another id, and must get no steps.
-    sql.push_str(
-        ") WHERE EXISTS (SELECT 1 FROM events e WHERE e.id = column2) ON CONFLICT DO NOTHING",
-    );
+    sql.push_str(") WHERE ");
+    sql.push_str(&by.condition("column2", "?2"));
+    sql.push_str(" ON CONFLICT DO NOTHING");
     statement(db, &sql, &args)
 }
 
@@ -448,7 +472,7 @@ pub(crate) fn insert_step(
         destination: step.destination().to_string(),
         entity: None,
     };
-    steps_statement(db, &[row], now_ms)
+    steps_statement(db, &[row], now_ms, PlannedBy::Replay)
 }
 
 /// A delivery that verified but could not be parsed.

@@ -60,6 +60,7 @@ describe("scripts/deploy --dry-run", () => {
   const broken = [
     ["a missing dead-letter queue binding", (t) => t.replace(/\[\[queues\.producers\]\]\nbinding = "STEPS_DLQ"\nqueue = "steps-dlq"\n/, ""), /STEPS_DLQ/],
     ["a non-numeric var", (t) => t.replace(/^MAX_BODY_BYTES = .*$/m, 'MAX_BODY_BYTES = "1MB"'), /\[vars\] MAX_BODY_BYTES must be a non-negative whole number/],
+    ["a MAX_BODY_BYTES above what a D1 row holds", (t) => t.replace(/^MAX_BODY_BYTES = .*$/m, 'MAX_BODY_BYTES = "2000000"'), /MAX_BODY_BYTES: must be at most 1900000 .*\(affects stripe: the worker would answer 503/],
     ["a log level that is not one", (t) => t.replace(/^LOG_LEVEL = .*$/m, 'LOG_LEVEL = "verbose"'), /\[vars\] LOG_LEVEL must be info, warn or error/],
     ["a retention under one day", (t) => t.replace(/^RETENTION_DAYS = .*$/m, 'RETENTION_DAYS = "0"'), /\[vars\] RETENTION_DAYS must be at least 1/],
     ["a ROUTES_JSON that is not JSON", (t) => t.replace(/^ROUTES_JSON = .*$/m, `ROUTES_JSON = '{"stripe": '`), /ROUTES_JSON is not valid JSON/],
@@ -80,6 +81,13 @@ describe("scripts/deploy --dry-run", () => {
       assert.doesNotMatch(r.stdout, /^bundle:/m, "nothing is bundled from a broken config");
     });
   }
+
+  test("fails on an ADMIN_TOKEN entry shorter than 32 characters without printing it", () => {
+    const r = dryRun({ ADMIN_TOKEN: `${"a".repeat(40)},short-admin-token-value` });
+    assert.equal(r.status, 1, r.all);
+    assert.match(r.stderr, /ADMIN_TOKEN: entry 1 is shorter than 32 characters \(affects admin: the admin API would answer 503 misconfigured\)/);
+    assert.doesNotMatch(r.all, /short-admin-token-value|a{40}/);
+  });
 
   test("fails on a malformed secret in the environment without printing it", () => {
     const r = dryRun({ STRIPE_WEBHOOK_SECRETS: "whsec_first_value_123,,whsec_second_value_456" });
@@ -119,7 +127,7 @@ describe("scripts/deploy (real path, against a fake wrangler)", () => {
     const stateFile = path.join(tmp, "account.json");
     const secrets = {
       STRIPE_WEBHOOK_SECRETS: `whsec_${crypto.randomBytes(8).toString("hex")}`,
-      ADMIN_TOKEN: `admin_${crypto.randomBytes(8).toString("hex")}`,
+      ADMIN_TOKEN: `admin_${crypto.randomBytes(16).toString("hex")}`,
     };
     const env = {
       EDGEHOOKS_WRANGLER_BIN: path.join(ROOT, "tests/deploy/fake-wrangler.mjs"),
@@ -158,7 +166,7 @@ describe("scripts/deploy (real path, against a fake wrangler)", () => {
     assert.equal(creates.length, 4, "KV, D1 and two queues created once each");
 
     // A rotated secret is a change: it deploys again.
-    const third = run("node", ["scripts/deploy.mjs"], { ...env, ADMIN_TOKEN: `${secrets.ADMIN_TOKEN},admin_next` });
+    const third = run("node", ["scripts/deploy.mjs"], { ...env, ADMIN_TOKEN: `${secrets.ADMIN_TOKEN},admin_next_${crypto.randomBytes(16).toString("hex")}` });
     assert.equal(third.status, 0, third.all);
     assert.match(third.stdout, /^deployed version/m);
     assert.equal(JSON.parse(readFileSync(stateFile, "utf8")).versions.length, 2);

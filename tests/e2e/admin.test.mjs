@@ -3,6 +3,7 @@
 // redrive (dry run vs real), rejection counts and totals; no configured secret in any response.
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import crypto from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { startWorker, waitFor, TEST_SECRETS, waitForNoStepInFlight, consumersWith, ROOT } from "../helpers/worker.mjs";
@@ -330,5 +331,117 @@ describe("admin redrive of 500 step ids", () => {
     assert.equal(res.json.redriven.length, 500);
     assert.deepEqual([...res.json.redriven].sort(), [...stepIds].sort());
     assert.deepEqual(await worker.all("SELECT status, attempts, COUNT(*) AS n FROM steps GROUP BY 1, 2"), [{ status: "enqueued", attempts: 0, n: 500 }]);
+  });
+});
+
+describe("admin sign-in (issue 23)", () => {
+  const LONG = "rotated-admin-token-0123456789abcdef";
+  const NEXT = "next-admin-token-abcdef0123456789xyz";
+  const w = useWorld({
+    captureLogs: true,
+    vars: { ADMIN_TOKEN: `${LONG},${NEXT}`, LOG_LEVEL: "warn", ALERT_SIGNATURE_FAILURES: "3" },
+  }, { each: true });
+  const bearer = (token) => ({ authorization: `Bearer ${token}` });
+
+  test("ADMIN_TOKEN is a rotation list: each token signs in, the list itself does not", async () => {
+    assert.equal((await w.worker.get("/admin/api/stats", bearer(LONG))).status, 200);
+    assert.equal((await w.worker.get("/admin/api/stats", bearer(NEXT))).status, 200);
+    assert.equal((await w.worker.get("/admin/api/stats", bearer(`${LONG},${NEXT}`))).status, 401);
+    assert.equal((await w.worker.get("/admin/api/stats", AUTH)).status, 401, "a token not in the list");
+  });
+
+  test("a failed sign-in is logged at warn without the token, counted, and alerts", async () => {
+    const guess = `guessed-${crypto.randomUUID()}`;
+    for (let i = 0; i < 3; i++) {
+      const res = await w.worker.get("/admin/api/events", bearer(guess));
+      assert.equal(res.status, 401);
+    }
+    assert.equal((await w.worker.get("/admin/api/stats")).status, 401, "no header at all");
+    // LOG_LEVEL=warn: the line is written at warn (or above).
+    const lines = await waitFor(() => {
+      const found = w.worker.workerLogs().filter((l) => l.kind === "admin_unauthorized");
+      return found.length === 4 && found;
+    }, { what: "four admin_unauthorized log lines" });
+    assert.deepEqual(lines.map((l) => [l.reason, l.path]), [
+      ["token_mismatch", "/admin/api/events"],
+      ["token_mismatch", "/admin/api/events"],
+      ["token_mismatch", "/admin/api/events"],
+      ["missing_token", "/admin/api/stats"],
+    ]);
+    assert.ok(!w.worker.logs.some((line) => line.includes(guess)), "the presented token is never logged");
+
+    await w.sweep(); // writes the isolate's tallies, then evaluates the alerts
+    const rejections = await w.worker.get("/admin/api/rejections?hours=1", bearer(LONG));
+    const counted = (reason) => rejections.json.rejections.find((r) => r.provider === "admin" && r.reason === reason)?.count;
+    assert.deepEqual([counted("token_mismatch"), counted("missing_token")], [3, 1], rejections.text);
+    const metrics = await w.worker.get("/admin/api/metrics?window=1h", bearer(LONG));
+    assert.equal(metrics.json.signature_failures["admin:token_mismatch"].total, 3, metrics.text);
+    const [alert] = await w.worker.all("SELECT key, detail FROM alerts WHERE kind = 'signature_failures'");
+    assert.equal(alert.key, "admin:token_mismatch");
+    assert.match(alert.detail, /^3 admin sign-ins failed \(token_mismatch\) in 5 minutes/);
+  });
+});
+
+describe("an ADMIN_TOKEN shorter than 32 characters", () => {
+  const SHORT = "short-admin-token-0123";
+  const w = useWorld({ vars: { ADMIN_TOKEN: SHORT } });
+
+  test("refuses the admin API, even to that token, and /health says misconfigured", async () => {
+    for (const headers of [{ authorization: `Bearer ${SHORT}` }, {}]) {
+      const res = await w.worker.get("/admin/api/stats", headers);
+      assert.equal(res.status, 503, res.text);
+      assert.deepEqual(res.json, { error: "misconfigured", detail: "ADMIN_TOKEN: entry 0 is shorter than 32 characters" });
+    }
+    assert.deepEqual((await w.worker.get("/health")).json, { status: "misconfigured" });
+  });
+});
+
+describe("admin bodies: broken ones refused, bulk requests that filter nothing dry (issue 23)", () => {
+  let worker;
+  before(async () => {
+    // No consumer for `steps`: what a request changed stays visible as it left it.
+    worker = await startWorker({ brokenBodies: true, miniflare: { queueConsumers: consumersWith({ steps: null }) } });
+    const now = Date.now();
+    for (const id of ["evt_empty_1", "evt_empty_2"]) {
+      await worker.all("INSERT INTO events (id, provider, dedupe_key, type, received_at, status, payload, payload_bytes) VALUES (?, 'stripe', ?, 'invoice.paid', ?, 'accepted', '{}', 2)", id, id, now);
+      await worker.all("INSERT INTO steps (id, event_id, name, destination, status, attempts, last_error, idempotency_key, created_at, updated_at) VALUES (?, ?, 'slack.notify', 'slack', 'dead', 3, 'http_500: down', ?, ?, ?)", `${id}:slack.notify`, id, `${id}:slack.notify`, now, now);
+    }
+  });
+  after(async () => worker?.dispose());
+  const post = (path, body) => worker.post(`/admin/api/${path}`, body, { ...AUTH, "content-type": "application/json" });
+  const statuses = async () => (await worker.all("SELECT status, attempts FROM steps ORDER BY id")).map((s) => [s.status, s.attempts]);
+
+  test("a body that breaks off is 400 unreadable_body, never read as an empty one", async () => {
+    for (const [path, first] of [["redrive", ""], ["redrive", '{"dry_run":false'], ["replay", ""], ["connections", "{"]]) {
+      const res = await worker.postBrokenBody(`/admin/api/${path}`, first, { ...AUTH, "content-type": "application/json" });
+      assert.equal(res.status, 400, `${path}: ${res.text}`);
+      assert.equal(res.json.error, "unreadable_body", path);
+    }
+    assert.deepEqual(await statuses(), [["dead", 3], ["dead", 3]], "nothing redriven or replayed");
+  });
+
+  test("an empty or filterless redrive is a dry run; dry_run false acts", async () => {
+    for (const body of ["", "{}", '{"limit":10}']) {
+      const res = await post("redrive", body);
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.json.dry_run, true, `${JSON.stringify(body)} is a dry run`);
+      assert.equal(res.json.matched, 2);
+      assert.match(res.json.note, /dry_run.*false/);
+      assert.deepEqual(await statuses(), [["dead", 3], ["dead", 3]], "nothing redriven");
+    }
+    const real = await post("redrive", '{"dry_run":false}');
+    assert.equal(real.status, 200, real.text);
+    assert.equal(real.json.redriven.length, 2);
+    assert.deepEqual(await statuses(), [["enqueued", 0], ["enqueued", 0]]);
+  });
+
+  test("an empty bulk replay is a dry run", async () => {
+    await worker.all("UPDATE steps SET status = 'dead', attempts = 3");
+    const res = await post("replay", "");
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.dry_run, true);
+    assert.equal(res.json.events, 2);
+    assert.match(res.json.note, /dry_run.*false/);
+    assert.deepEqual(await statuses(), [["dead", 3], ["dead", 3]], "nothing replayed");
   });
 });

@@ -77,7 +77,7 @@ describe("alerts to an http destination", () => {
     assert.equal(held.deliveries.http.error, "alert_destination_unknown");
     assert.equal(held.deliveries.http.attempts, 0, "a held notice is no failed attempt");
     assert.equal(held.deliveries.slack.sent, "fired");
-    const health = await w.worker.get("/health");
+    const health = await w.worker.get("/admin/api/health", AUTH);
     assert.deepEqual(health.json.alert_channels, { slack: "enabled", http: { destination: DESTINATION } });
 
     await createDestination(w);

@@ -162,7 +162,7 @@ describe("dead steps", () => {
     assert.equal((await alertsOf(w, "dead_steps"))[0].notice, null);
 
     w.fake.always(MAIL, { status: 202 });
-    const redrive = await w.worker.post("/admin/api/redrive", "{}", { ...AUTH, "content-type": "application/json" });
+    const redrive = await w.worker.post("/admin/api/redrive", JSON.stringify({ dry_run: false }), { ...AUTH, "content-type": "application/json" });
     assert.equal(redrive.status, 200, redrive.text);
     await waitFor(async () => (await w.worker.all("SELECT status FROM steps WHERE id = ?", step.id))[0].status === "succeeded", { what: "redriven step succeeds" });
     await cronAt(w, t0 + 3 * MIN);

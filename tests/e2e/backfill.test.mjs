@@ -3,7 +3,7 @@
 // `backfill` and their steps run against the fake, webhooks and backfills of one event as
 // duplicates of each other (also racing), pagination and bounded runs resumed from their cursor,
 // 429 + Retry-After stopping the scheduled run and the next one resuming in place, the cron
-// firing only when due, and the backfill disabled without STRIPE_API_KEY (admin and /health).
+// firing only when due, and the backfill disabled without STRIPE_API_KEY (admin and the admin health).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { TEST_SECRETS, waitFor } from "../helpers/worker.mjs";
@@ -45,7 +45,7 @@ describe("admin backfill runs", () => {
     assert.equal(res.status, 200, res.text);
     assert.deepEqual(res.json, { listed: 3, missing: 2 }, "exactly the contract's answer");
     assert.equal(await backfilled(w), 0, "a dry run stores nothing");
-    assert.equal((await w.worker.get("/health")).json.backfill, "enabled");
+    assert.equal((await w.worker.get("/admin/api/health", AUTH)).json.backfill, "enabled");
     const [call] = w.fake.callsTo(EVENTS);
     assert.equal(call.headers.authorization, `Bearer ${TEST_SECRETS.STRIPE_API_KEY}`);
     const query = new URLSearchParams(call.query);
@@ -103,6 +103,24 @@ describe("admin backfill runs", () => {
     assert.equal((await eventRow(w, event.id)).origin, "webhook");
     const steps = await w.settled("stripe", event.id);
     assert.deepEqual(steps.map((s) => s.name), ["hubspot.upsert_contact"], "planned once");
+  });
+
+  test("the overlap with the webhooks plans no step for a connection created since (issue 23)", async () => {
+    const event = stripeEvent("invoice.payment_succeeded");
+    w.fake.stripeEvents.add(event);
+    await w.deliver("stripe", event);
+    const names = async () => (await w.worker.all(
+      "SELECT s.name FROM steps s JOIN events e ON e.id = s.event_id WHERE e.provider = 'stripe' AND e.dedupe_key = ? ORDER BY s.name", event.id,
+    )).map((s) => s.name);
+    assert.deepEqual(await names(), ["hubspot.upsert_contact"]);
+    const created = await w.worker.post("/admin/api/destinations", JSON.stringify({ name: "late-svc", type: "http", url: w.fake.receiver("late-svc").url, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }), AUTH);
+    assert.equal(created.status, 201, created.text);
+    const connected = await w.worker.post("/admin/api/connections", JSON.stringify({ source: "stripe", types: ["invoice.*"], destination: "late-svc" }), AUTH);
+    assert.equal(connected.status, 201, connected.text);
+
+    const res = await backfill(w, { since: nowS() - 3600 });
+    assert.deepEqual([res.json.listed, res.json.ingested, res.json.duplicates], [1, 0, 1], res.text);
+    assert.deepEqual(await names(), ["hubspot.upsert_contact"], "the backfill planned nothing for the stored event");
   });
 
   test("validation errors name the field", async () => {
@@ -262,10 +280,10 @@ describe("the Stripe destination's circuit", () => {
 describe("without STRIPE_API_KEY", () => {
   const w = useWorld({ vars: { STRIPE_API_KEY: "" } });
 
-  test("the backfill is disabled: admin answers backfill_disabled, /health says so, the cron lists nothing", async () => {
+  test("the backfill is disabled: admin answers backfill_disabled, the admin health says so, the cron lists nothing", async () => {
     const res = await backfill(w, { since: nowS() - 60, dry_run: true });
     assert.deepEqual([res.status, res.json.error], [404, "backfill_disabled"]);
-    const health = await w.worker.get("/health");
+    const health = await w.worker.get("/admin/api/health", AUTH);
     assert.equal(health.json.backfill, "disabled");
     await w.sweep();
     assert.equal(w.fake.callsTo(EVENTS).length, 0);
@@ -277,7 +295,7 @@ describe("health", () => {
   const w = useWorld({ vars: { BACKFILL_MAX_PAGES: "0" } });
 
   test("a broken backfill setting is misconfigured and named", async () => {
-    const health = await w.worker.get("/health");
+    const health = await w.worker.get("/admin/api/health", AUTH);
     assert.equal(health.json.backfill, "misconfigured");
     assert.ok(health.json.misconfigured.some((p) => p.affects === "backfill" && p.setting === "BACKFILL_MAX_PAGES"));
     const res = await backfill(w, { since: nowS() - 60 });

@@ -1,6 +1,7 @@
 // Misconfiguration through workerd: each broken setting answers 503 {"error":"misconfigured",
 // "detail":...} for the providers that use it and only those, with exactly one log line naming
-// the setting (never its value), nothing stored, no panic, and /health naming the setting.
+// the setting (never its value), nothing stored, no panic, the public /health saying only
+// {"status":"misconfigured"} and the admin health (GET /admin/api/health) naming the setting.
 // Other providers keep accepting signed deliveries.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -18,6 +19,10 @@ import {
 } from "../helpers/providers.mjs";
 
 const PROVIDERS = ["stripe", "sendgrid", "hubspot", "shopify"];
+const AUTH = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` };
+
+/** The admin health (the detail /health keeps to itself). */
+const adminHealth = (worker) => worker.get("/admin/api/health", AUTH);
 
 /** A fresh, correctly signed delivery for `provider` under TEST_SECRETS, and its dedupe key. */
 function delivery(provider) {
@@ -82,18 +87,19 @@ async function exercise(vars) {
     }
     // An unsigned delivery to a misconfigured provider is refused too (never a silent accept).
     const unsigned = await worker.post("/webhooks/shopify", "{}", { "content-type": "application/json" });
-    const health = await worker.get("/health");
+    const health = await adminHealth(worker);
+    const open = await worker.get("/health");
     // Still alive after all that: no panic took the instance down.
     const again = await worker.get("/health");
-    return { results, unsigned, health, again, logs: worker.logs.join("\n") };
+    return { results, unsigned, health, open, again, logs: worker.logs.join("\n") };
   } finally {
     await worker.dispose();
   }
 }
 
 /** Assert `broken` providers answered misconfigured naming `setting`, and the others accepted. */
-/** `alsoAffects`: other parts /health names for the same setting (the Stripe backfill reads the
- * Stripe routes). */
+/** `alsoAffects`: other parts the admin health names for the same setting (the Stripe backfill
+ * reads the Stripe routes). */
 function assertOnly(outcome, broken, setting, vars, alsoAffects = []) {
   for (const provider of PROVIDERS) {
     const { res, lines, stored } = outcome.results[provider];
@@ -118,7 +124,9 @@ function assertOnly(outcome, broken, setting, vars, alsoAffects = []) {
     }
   }
   assert.equal(outcome.health.status, 200);
-  assert.equal(outcome.health.json.status, "ok");
+  assert.equal(outcome.health.json.status, "misconfigured");
+  assert.equal(outcome.open.status, 200);
+  assert.deepEqual(outcome.open.json, { status: "misconfigured" }, "the public /health says the state and nothing else");
   for (const provider of PROVIDERS) {
     assert.equal(outcome.health.json.providers[provider], broken.includes(provider) ? "misconfigured" : "enabled", provider);
   }
@@ -134,7 +142,7 @@ function assertOnly(outcome, broken, setting, vars, alsoAffects = []) {
   assert.doesNotMatch(outcome.logs, /panicked|RuntimeError|unreachable/);
   for (const secret of secretValues(vars)) {
     assert.ok(!outcome.logs.includes(secret), "a configured secret appears in the logs");
-    assert.ok(!outcome.health.text.includes(secret), "a configured secret appears in /health");
+    assert.ok(!outcome.health.text.includes(secret), "a configured secret appears in the admin health");
   }
 }
 
@@ -188,14 +196,22 @@ describe("misconfiguration answers 503 for the affected provider only", () => {
     assert.match(outcome.results.stripe.res.json.detail, /must be a non-negative whole number/);
   });
 
-  test("a RETENTION_DAYS under one day is named by /health (the sweeper would delete nothing)", async () => {
+  test("a MAX_BODY_BYTES above what one D1 row holds stops every provider (it would 503 forever)", async () => {
+    const outcome = await exercise({ MAX_BODY_BYTES: "2000000" });
+    assertOnly(outcome, PROVIDERS, "MAX_BODY_BYTES", {});
+    assert.match(outcome.results.stripe.res.json.detail, /must be at most 1900000/);
+  });
+
+  test("a RETENTION_DAYS under one day is named by the admin health (the sweeper would delete nothing)", async () => {
     const worker = await startWorker({ vars: { ...downstreamVars(fake.url), RETENTION_DAYS: "0" } });
     try {
-      const health = await worker.get("/health");
+      const health = await adminHealth(worker);
       assert.deepEqual(health.json.misconfigured, [{ affects: "retention", setting: "RETENTION_DAYS" }]);
+      assert.deepEqual((await worker.get("/health")).json, { status: "misconfigured" });
       const fine = await startWorker({ vars: { ...downstreamVars(fake.url), RETENTION_DAYS: "1" } });
       try {
-        assert.deepEqual((await fine.get("/health")).json.misconfigured, []);
+        assert.deepEqual((await adminHealth(fine)).json.misconfigured, []);
+        assert.deepEqual((await fine.get("/health")).json, { status: "ok" });
       } finally {
         await fine.dispose();
       }
@@ -204,12 +220,16 @@ describe("misconfiguration answers 503 for the affected provider only", () => {
     }
   });
 
-  test("/health names enabled and disabled providers and destinations without values", async () => {
+  test("the admin health names enabled and disabled providers and destinations without values; /health none", async () => {
     const worker = await startWorker({
       vars: { ...downstreamVars(fake.url), HUBSPOT_CLIENT_SECRETS: "", SLACK_WEBHOOK_URL: "", MAX_ATTEMPTS: "ten" },
     });
     try {
-      const health = await worker.get("/health");
+      const open = await worker.get("/health");
+      assert.equal(open.status, 200);
+      assert.deepEqual(open.json, { status: "misconfigured" });
+      assert.equal((await worker.get("/admin/api/health")).status, 401, "the detail needs the admin token");
+      const health = await adminHealth(worker);
       assert.equal(health.status, 200);
       assert.deepEqual(health.json.providers, {
         stripe: "enabled",

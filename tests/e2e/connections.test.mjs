@@ -203,6 +203,26 @@ describe("connections and http destinations", () => {
     assert.match(timedOut.error ?? "", /timeout/);
   });
 
+  test("a redirect is never followed: a 307 ends the step dead, the signed body goes nowhere else (issue 23)", async () => {
+    await destination("moved", { max_attempts: 5 });
+    await admin("POST", "connections", { name: "moved-feed", source: "stripe", types: ["payout.canceled"], destination: "moved" });
+    const elsewhere = w.fake.receiver("elsewhere");
+    w.fake.always(w.fake.receiver("moved").path, { status: 307, headers: { location: elsewhere.url } });
+    const event = stripeEvent("payout.canceled");
+    await w.deliver("stripe", event);
+    const id = `${await eventIdOf(event.id)}:http:moved`;
+    const step = await waitFor(async () => {
+      const s = await stepOf(id);
+      return s.status === "dead" && s;
+    }, { what: "the redirected step dead" });
+    assert.equal(step.last_status, 307);
+    assert.match(step.last_error, /^redirect_not_followed: http_307; /);
+    const attempts = await w.worker.all("SELECT status, outcome FROM attempts WHERE step_id = ?", id);
+    assert.deepEqual(attempts.map((a) => [a.status, a.outcome]), [[307, "dead"]], "not retried: the URL has moved");
+    assert.equal(w.fake.receiver("moved").calls().length, 1);
+    assert.deepEqual(elsewhere.calls(), [], "the signed payload was not re-posted to the Location");
+  });
+
   test("per destination: the rate limit puts calls off without spending attempts", async () => {
     await destination("metered", { rate_per_sec: 1 });
     await admin("POST", "connections", { name: "metered-feed", source: "stripe", types: ["payment_intent.created"], destination: "metered" });
@@ -294,5 +314,38 @@ describe("connections and http destinations", () => {
       for (const text of answers) assert.ok(!text.includes(bare), `an answer leaks a secret: ${text.slice(0, 200)}`);
       for (const line of w.worker.logs) assert.ok(!line.includes(bare), `a log line leaks a secret: ${line.slice(0, 200)}`);
     }
+  });
+});
+
+describe("a duplicate never plans the steps of connections created since (issue 23)", () => {
+  // A delivery's first repeat reaches D1 (no KV hint yet): the way a provider's retry past the
+  // hint does.
+  const w = useWorld({ vars: { DEDUPE_HINT_ON_REPEAT: "true" } });
+  const admin = async (method, path, body) =>
+    w.worker.mf.dispatchFetch(`http://localhost/admin/api/${path}`, {
+      method,
+      headers: { authorization: AUTH, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }).then(async (res) => ({ status: res.status, json: await res.json() }));
+  const stepNames = async (key) =>
+    (await w.worker.all("SELECT s.name FROM steps s JOIN events e ON e.id = s.event_id WHERE e.provider = 'stripe' AND e.dedupe_key = ? ORDER BY s.name", key)).map((s) => s.name);
+
+  test("a redelivery past the KV hint adds no step to the stored event; replay does", async () => {
+    const event = stripeEvent("charge.refunded", { amount_refunded: 100 });
+    const { key } = await w.deliver("stripe", event);
+    assert.deepEqual(await stepNames(key), [], "no route takes it");
+    assert.equal((await admin("POST", "destinations", { name: "late-svc", type: "http", url: w.fake.receiver("late-svc").url, secret: SECRET })).status, 201);
+    assert.equal((await admin("POST", "connections", { source: "stripe", types: ["charge.*"], destination: "late-svc" })).status, 201);
+
+    const again = await w.deliver("stripe", event);
+    assert.equal(again.res.json.status, "duplicate");
+    assert.deepEqual(await stepNames(key), [], "the duplicate planned nothing for the stored event");
+
+    // A new event is planned through the connection, and an admin replay adds it to the old one.
+    const fresh = await w.deliver("stripe", stripeEvent("charge.refunded", { amount_refunded: 200 }));
+    assert.deepEqual(await stepNames(fresh.key), ["http:late-svc"]);
+    const [{ id }] = await w.worker.all("SELECT id FROM events WHERE provider = 'stripe' AND dedupe_key = ?", key);
+    const replay = await admin("POST", `events/${id}/replay`);
+    assert.deepEqual(replay.json.added, [`${id}:http:late-svc`]);
   });
 });

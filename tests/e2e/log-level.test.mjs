@@ -1,7 +1,7 @@
 // LOG_LEVEL through workerd, at its default (`warn`): work that went well writes no line (D1 holds
 // its record: the accepted event, the succeeded steps), while what needs attention still does —
 // a forged request (its `request` line, 401), an attempt that failed and will be retried, a step
-// that ended dead — and /health says which level is in force.
+// that ended dead — and the admin health says which level is in force.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { TEST_SECRETS, waitFor } from "../helpers/worker.mjs";
@@ -20,7 +20,7 @@ const w = useWorld({
 const lines = (kind) => w.worker.workerLogs().filter((l) => l.kind === kind);
 
 test("at the default level only what needs attention is logged", async () => {
-  assert.equal((await w.worker.get("/health")).json.log_level, "warn");
+  assert.equal((await w.worker.get("/admin/api/health", { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` })).json.log_level, "warn");
 
   // Accepted, its steps succeed: no line at all for any of it.
   const checkout = checkoutCompleted();

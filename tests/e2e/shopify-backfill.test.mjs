@@ -6,7 +6,7 @@
 // afterwards, gives one effect; a newer webhook still counts, and so does a second webhook of
 // the same version (another change within the same second). Bounded runs answer a cursor and
 // resume; a 429 stops the run with its Retry-After; the cron initializes and runs when due; each
-// source reconciles its own shop; without a token it is disabled and /health says so.
+// source reconciles its own shop; without a token it is disabled and the admin health says so.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { TEST_SECRETS, waitForNoStepInFlight } from "../helpers/worker.mjs";
@@ -189,7 +189,7 @@ describe("a named source", () => {
     },
   }, { ready: (w) => w.fake.shopifyAdmin.token("store-b.myshopify.com", "shpat_store_b") });
   test("reconciles its own shop with its own token, stored for that source", async () => {
-    const health = await w.worker.get("/health");
+    const health = await w.worker.get("/admin/api/health", AUTH);
     assert.deepEqual(health.json.shopify_backfill, { "shopify:store-b": "enabled" });
     assert.ok(!health.text.includes("shpat_store_b"));
     const o = order(w, 30, "store-b.myshopify.com");
@@ -209,8 +209,8 @@ describe("a named source", () => {
 
 describe("without a token", () => {
   const w = useWorld({ vars: { SHOPIFY_SHOP_DOMAIN: SHOP } });
-  test("the reconciliation is disabled and /health says so", async () => {
-    const health = await w.worker.get("/health");
+  test("the reconciliation is disabled and the admin health says so", async () => {
+    const health = await w.worker.get("/admin/api/health", AUTH);
     assert.equal(health.json.shopify_backfill, "disabled");
     const res = await run(w, { since: nowS() - 60 });
     assert.deepEqual([res.status, res.json.error], [404, "backfill_disabled"]);
@@ -221,10 +221,12 @@ describe("without a token", () => {
 
 describe("a token without a shop domain", () => {
   const w = useWorld({ vars: { SHOPIFY_ADMIN_TOKEN: TOKEN } });
-  test("is misconfigured and named in /health", async () => {
-    const health = await w.worker.get("/health");
+  test("is misconfigured and named in the admin health, not in /health", async () => {
+    const health = await w.worker.get("/admin/api/health", AUTH);
     assert.equal(health.json.shopify_backfill, "misconfigured");
     assert.deepEqual(health.json.misconfigured, [{ affects: "shopify_backfill", setting: "SHOPIFY_SHOP_DOMAIN" }]);
     assert.ok(!health.text.includes(TOKEN));
+    const open = await w.worker.get("/health");
+    assert.deepEqual(open.json, { status: "misconfigured" }, "no setting or shop named to anyone");
   });
 });

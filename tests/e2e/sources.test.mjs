@@ -1,7 +1,7 @@
 // Several sources per provider through workerd: `/webhooks/{provider}/{source}` verifies only
 // with the source's own secrets (WEBHOOK_SOURCES + <KEY SETTING>__<SOURCE>), stores the event
 // with its source, dedupes per (provider, source), keeps the default path working, answers 404
-// `source_not_found` for a source not declared, reports each source in /health by state, signs
+// `source_not_found` for a source not declared, reports each source in the admin health by state, signs
 // HubSpot v3 over the source URL, verifies a second SendGrid webhook with its own public key, and
 // filters the admin event list by source.
 import { describe, test } from "node:test";
@@ -130,8 +130,10 @@ describe("several sources per provider", () => {
     assert.deepEqual((await rowsByKey("sendgrid", event.sg_event_id)).map((r) => r.source), ["marketing"]);
   });
 
-  test("/health reports each source by state and never a value", async () => {
-    const res = await w.worker.get("/health");
+  test("the admin health reports each source by state and never a value; /health no name", async () => {
+    const open = await w.worker.get("/health");
+    assert.deepEqual(open.json, { status: "ok" });
+    const res = await w.worker.get("/admin/api/health", AUTH);
     assert.deepEqual(res.json.sources, {
       "stripe:eu": "enabled",
       "stripe:us": "enabled",

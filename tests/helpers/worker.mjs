@@ -47,7 +47,7 @@ export function producersWithout(...bindings) {
 
 export const TEST_SECRETS = {
   STRIPE_WEBHOOK_SECRETS: "whsec_test_primary,whsec_test_rotated_in",
-  ADMIN_TOKEN: "test-admin-token-0123456789",
+  ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
   HUBSPOT_ACCESS_TOKEN: "pat-test-hubspot-token",
   SENDGRID_API_KEY: "SG.test-sendgrid-key",
   STRIPE_API_KEY: "sk_test_edgehooks_downstream",
@@ -82,7 +82,8 @@ export function downstreamVars(base) {
  * lines. `port` (0 = any free one) also serves the worker over HTTP on 127.0.0.1 (e.g. for a
  * browser); the result's `url` is then its origin. `miniflare` overrides Miniflare options (e.g.
  * drop a binding, persist D1 to a folder); `migrate: false` leaves D1 without the schema (both
- * used by the fault tests). Every worker's stdout/stderr is collected into `logs` (and still
+ * used by the fault tests). `brokenBodies` adds a caller worker for `postBrokenBody` (a request
+ * body that breaks off part-way). Every worker's stdout/stderr is collected into `logs` (and still
  * printed unless captureLogs), so dispose() can check that no configured secret was ever logged.
  */
 export async function startWorker({
@@ -92,6 +93,7 @@ export async function startWorker({
   port,
   miniflare = {},
   migrate: applyMigrations = true,
+  brokenBodies = false,
 } = {}) {
   const logs = [];
   const log = captureLogs ? new CapturingLog(logs) : new Log(LogLevel.WARN);
@@ -112,6 +114,9 @@ export async function startWorker({
   };
   const fault = { failing: false, refused: 0 };
   const workers = [worker];
+  if (brokenBodies) {
+    workers.push({ name: "broken-body-caller", modules: true, compatibilityDate: "2024-09-23", script: BROKEN_BODY_CALLER, serviceBindings: { EDGEHOOKS: "edgehooks" } });
+  }
   if (queueFault) {
     const { STEPS: realSteps, ...otherProducers } = worker.queueProducers;
     worker.queueProducers = otherProducers;
@@ -186,6 +191,23 @@ export async function startWorker({
       }
       return { status: res.status, headers: res.headers, json, text };
     },
+    /**
+     * (brokenBodies only) POST to `pathname` through a service binding with a body that
+     * declares its length, sends `firstChunk` and then breaks off, as a client that drops the
+     * connection mid-body does; returns { status, json, text } of the worker's answer.
+     */
+    async postBrokenBody(pathname, firstChunk, headers = {}) {
+      const caller = await mf.getWorker("broken-body-caller");
+      const res = await caller.fetch(`http://localhost${pathname}`, { method: "POST", headers: { ...headers, "x-first-chunk": firstChunk } });
+      const text = await res.text();
+      let json;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      return { status: res.status, headers: res.headers, json, text };
+    },
     async all(sql, ...params) {
       return (await db.prepare(sql).bind(...params).all()).results;
     },
@@ -221,6 +243,27 @@ class WorkerQueue {
   async sendBatch(messages, options) { await this.check(); return this.env.REAL.sendBatch(messages, options); }
 }
 export default function (env) { return new WorkerQueue(env); }
+`;
+
+// The caller for `brokenBodies`: forwards the request to edgehooks with a body that declares its
+// length (a FixedLengthStream: `Content-Length`), sends the first chunk and then breaks off, so
+// the worker's read of it fails (a stream that merely ends early reads as a shorter body).
+const BROKEN_BODY_CALLER = `
+export default {
+  async fetch(request, env) {
+    const first = new TextEncoder().encode(request.headers.get("x-first-chunk") ?? "");
+    const headers = new Headers(request.headers);
+    headers.delete("x-first-chunk");
+    const { readable, writable } = new FixedLengthStream(first.length + 100);
+    const writer = writable.getWriter();
+    writer.write(first).then(() => writer.abort(new Error("the client went away"))).catch(() => {});
+    try {
+      return await env.EDGEHOOKS.fetch(request.url, { method: "POST", headers, body: readable });
+    } catch (e) {
+      return new Response(JSON.stringify({ caller_error: String(e) }), { status: 599 });
+    }
+  },
+};
 `;
 
 /** Apply migrations/*.sql in order, statement by statement. */

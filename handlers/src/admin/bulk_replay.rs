@@ -14,7 +14,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::bulk_scan::{DEFAULT_SCAN, MAX_SCAN};
-use super::filters::{json_text, json_time, limit_from, one_of, source_param};
+use super::filters::{bulk_dry_run, json_text, json_time, limit_from, one_of, source_param};
 use super::{invalid, FilterError, SqlArg, EVENT_STATUSES, STEP_STATUSES};
 use crate::connections::valid_name;
 use crate::routes::{Destination, StepKind};
@@ -85,6 +85,8 @@ pub struct BulkReplay {
     /// Rows a call reads at most (a real page, or each of a dry run's pages).
     pub scan: i64,
     pub dry_run: bool,
+    /// No filter was given: the pass selects every event.
+    pub unfiltered: bool,
     pub cursor: Option<PassCursor>,
 }
 
@@ -225,7 +227,8 @@ impl BulkFilter {
 
 impl BulkReplay {
     /// From the JSON body; `now_ms` bounds a new pass (unless `to` does). Unknown fields are
-    /// refused, naming them; `dry_run` from the query string wins over the body's.
+    /// refused, naming them; `dry_run` from the query string wins over the body's, and a body
+    /// that filters nothing (an empty one too) is a dry run unless `dry_run` is false.
     pub fn from_json(
         body: &[u8],
         query_dry_run: Option<bool>,
@@ -250,12 +253,8 @@ impl BulkReplay {
                 .filter(|n| (1..=MAX_SCAN).contains(n))
                 .ok_or_else(|| invalid(format!("scan must be 1..={MAX_SCAN}")))?,
         };
-        let dry_run = match (query_dry_run, value.get("dry_run")) {
-            (Some(d), _) => d,
-            (None, None | Some(Value::Null)) => false,
-            (None, Some(Value::Bool(b))) => *b,
-            (None, Some(_)) => return Err(invalid("dry_run must be a boolean")),
-        };
+        let unfiltered = filter == BulkFilter::default();
+        let dry_run = bulk_dry_run(query_dry_run, &value, unfiltered)?;
         let cursor = match json_text(&value, "cursor")? {
             None => None,
             Some(text) => {
@@ -278,6 +277,7 @@ impl BulkReplay {
             limit,
             scan,
             dry_run,
+            unfiltered,
             cursor,
         })
     }

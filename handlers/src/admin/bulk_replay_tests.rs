@@ -33,10 +33,26 @@ fn a_full_filter_validates_and_binds_every_value() {
         "the pass ends at `to`"
     );
     let defaults = request("").unwrap();
-    assert_eq!((defaults.limit, defaults.dry_run), (DEFAULT_BULK, false));
+    assert_eq!((defaults.limit, defaults.dry_run), (DEFAULT_BULK, true));
     assert_eq!(defaults.where_clause().1, [SqlArg::Int(NOW + 1)]);
     let default_source = request(r#"{"source":"default"}"#).unwrap();
     assert!(default_source.where_clause().0.contains("e.source IS NULL"));
+}
+
+#[test]
+fn a_request_that_filters_nothing_is_a_dry_run_unless_it_says_otherwise() {
+    for body in ["", "  ", "{}", r#"{"limit":50}"#, r#"{"dry_run":null}"#] {
+        let r = request(body).unwrap();
+        assert!(r.dry_run && r.unfiltered, "{body:?}");
+    }
+    let explicit = request(r#"{"dry_run":false}"#).unwrap();
+    assert!(!explicit.dry_run && explicit.unfiltered);
+    let by_query = BulkReplay::from_json(b"", Some(false), NOW).unwrap();
+    assert!(!by_query.dry_run);
+    for filtered in [r#"{"provider":"stripe"}"#, r#"{"connection":"orders"}"#] {
+        let r = request(filtered).unwrap();
+        assert!(!r.dry_run && !r.unfiltered, "{filtered}");
+    }
 }
 
 #[test]

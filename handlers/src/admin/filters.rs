@@ -175,6 +175,28 @@ pub struct RedriveFilter {
     pub step_ids: Vec<String>,
     pub limit: i64,
     pub dry_run: bool,
+    /// No filter was given: the request selects every dead step.
+    pub unfiltered: bool,
+}
+
+/// What a bulk answer says when it is a dry run only because nothing was filtered.
+pub const UNFILTERED_DRY_RUN: &str =
+    "no filter given: a dry run; send \"dry_run\": false to act on every match";
+
+/// `dry_run` of a bulk request (redrive, bulk replay): the query string's wins over the body's;
+/// when neither says, a request that filters nothing is a dry run (an empty or lost body must
+/// never act on everything) and a filtered one is real.
+pub(crate) fn bulk_dry_run(
+    query: Option<bool>,
+    body: &Value,
+    unfiltered: bool,
+) -> Result<bool, FilterError> {
+    match (query, body.get("dry_run")) {
+        (Some(d), _) => Ok(d),
+        (None, None | Some(Value::Null)) => Ok(unfiltered),
+        (None, Some(Value::Bool(b))) => Ok(*b),
+        (None, Some(_)) => Err(invalid("dry_run must be a boolean")),
+    }
 }
 
 pub(crate) fn json_time(body: &Value, name: &str) -> Result<Option<i64>, FilterError> {
@@ -201,8 +223,9 @@ pub(crate) fn json_text(body: &Value, name: &str) -> Result<Option<String>, Filt
 }
 
 impl RedriveFilter {
-    /// From a JSON object body (empty body: all dead steps, up to the default limit). `dry_run`
-    /// from the query string wins over the body's.
+    /// From a JSON object body (empty body: all dead steps, up to the default limit, as a dry
+    /// run unless `dry_run` is false, see [`bulk_dry_run`]). `dry_run` from the query string
+    /// wins over the body's.
     pub fn from_json(
         body: &[u8],
         query_dry_run: Option<bool>,
@@ -248,20 +271,22 @@ impl RedriveFilter {
             None | Some(Value::Null) => DEFAULT_REDRIVE,
             Some(v) => limit_from(&v.to_string(), MAX_REDRIVE)?,
         };
-        let dry_run = match (query_dry_run, value.get("dry_run")) {
-            (Some(d), _) => d,
-            (None, None | Some(Value::Null)) => false,
-            (None, Some(Value::Bool(b))) => *b,
-            (None, Some(_)) => return Err(invalid("dry_run must be a boolean")),
-        };
+        let error = json_text(&value, "error")?;
+        let (from_ms, to_ms) = (json_time(&value, "from")?, json_time(&value, "to")?);
+        let unfiltered = destination.is_none()
+            && error.is_none()
+            && from_ms.is_none()
+            && to_ms.is_none()
+            && step_ids.is_empty();
         Ok(RedriveFilter {
             destination,
-            error: json_text(&value, "error")?,
-            from_ms: json_time(&value, "from")?,
-            to_ms: json_time(&value, "to")?,
+            error,
+            from_ms,
+            to_ms,
             step_ids,
             limit,
-            dry_run,
+            dry_run: bulk_dry_run(query_dry_run, &value, unfiltered)?,
+            unfiltered,
         })
     }
 
@@ -316,6 +341,26 @@ mod tests {
         };
         let bound: Vec<String> = serde_json::from_str(json).unwrap();
         assert_eq!(bound, ids);
+    }
+
+    #[test]
+    fn a_redrive_that_filters_nothing_is_a_dry_run_unless_it_says_otherwise() {
+        for body in ["", "{}", r#"{"limit":10}"#] {
+            let filter = RedriveFilter::from_json(body.as_bytes(), None).unwrap();
+            assert!(filter.dry_run && filter.unfiltered, "{body:?}");
+        }
+        let explicit = RedriveFilter::from_json(br#"{"dry_run":false}"#, None).unwrap();
+        assert!(!explicit.dry_run);
+        assert!(!RedriveFilter::from_json(b"", Some(false)).unwrap().dry_run);
+        for filtered in [
+            r#"{"destination":"slack"}"#,
+            r#"{"error":"http_500"}"#,
+            r#"{"from":1}"#,
+            r#"{"step_ids":["evt_1:slack.notify"]}"#,
+        ] {
+            let filter = RedriveFilter::from_json(filtered.as_bytes(), None).unwrap();
+            assert!(!filter.dry_run && !filter.unfiltered, "{filtered}");
+        }
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -20,7 +20,7 @@ pub use bulk_replay::{
 pub use bulk_scan::{
     scan_query, PageWalk, ScannedEvent, Selection, DEFAULT_SCAN, DRY_RUN_PAGES, MAX_SCAN,
 };
-pub use filters::{EventQuery, RedriveFilter};
+pub use filters::{EventQuery, RedriveFilter, UNFILTERED_DRY_RUN};
 pub use replay::{
     plan_event_replay, steps_to_add, EventReplayPlan, ReplayScope, StoredEvent, StoredStep,
 };

@@ -1,6 +1,7 @@
 //! The alert rules: from [`Observations`] (and which alerts are open), the conditions that hold
 //! now. Each rule names what an operator needs: the provider and reason code of signature
-//! failures (a wrongly rotated secret makes every delivery fail), the destination and error of
+//! failures (a wrongly rotated secret makes every delivery fail; failed admin sign-ins are
+//! counted beside them as `admin`), the destination and error of
 //! dead steps, how many events a backfill recovered.
 
 use super::{
@@ -31,10 +32,16 @@ fn signature_failures(obs: &Observations, settings: &AlertSettings) -> Vec<Condi
         .map(|f| Condition {
             kind: AlertKind::SignatureFailures,
             key: format!("{}:{}", f.provider, f.reason),
-            detail: format!(
-                "{} {} deliveries failed verification ({}) in {minutes} minutes: check the webhook secret",
-                f.count, f.provider, f.reason
-            ),
+            detail: match f.provider == crate::auth::COUNTED_AS {
+                true => format!(
+                    "{} admin sign-ins failed ({}) in {minutes} minutes: someone without the token is trying, or a client still uses a retired one",
+                    f.count, f.reason
+                ),
+                false => format!(
+                    "{} {} deliveries failed verification ({}) in {minutes} minutes: check the webhook secret",
+                    f.count, f.provider, f.reason
+                ),
+            },
             facts: Facts {
                 provider: Some(f.provider.clone()),
                 reason: Some(f.reason.clone()),

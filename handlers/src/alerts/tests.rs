@@ -54,6 +54,18 @@ fn signature_failures_fire_at_the_threshold_naming_provider_and_reason() {
     );
 }
 
+#[test]
+fn failed_admin_sign_ins_fire_the_same_rule_worded_for_the_admin_api() {
+    let mut obs = failures(6);
+    obs.signature_failures[0].provider = "admin".into();
+    obs.signature_failures[0].reason = "token_mismatch".into();
+    let fired = conditions(&obs, &settings(), &[]);
+    assert_eq!(fired[0].key, "admin:token_mismatch");
+    assert!(fired[0]
+        .detail
+        .starts_with("6 admin sign-ins failed (token_mismatch) in 5 minutes"));
+}
+
 fn seen(minutes_ago: i64, provider: &str) -> Observations {
     Observations {
         now_ms: NOW,

@@ -1,7 +1,10 @@
-//! What `/health` says about the configuration: each provider and destination, and the Stripe
-//! backfill, as `enabled`,
-//! `disabled` (no secret or token) or `misconfigured`, and for each misconfiguration what it
-//! affects and the setting's name. Never a value.
+//! What the configuration checks say. Anyone may ask `/health`, which answers only the overall
+//! state ([`Config::public_health`]: `ok`, or `misconfigured` when any check fails), nothing an
+//! outsider could use: no source, shop or destination names, no setting names. The detail is
+//! the admin API's (`GET /admin/api/health`, [`Config::health`]): each provider, source,
+//! destination, the admin API and the backfills as `enabled`, `disabled` (no secret or token)
+//! or `misconfigured`, and for each misconfiguration what it affects and the setting's name.
+//! Never a value.
 
 use serde_json::{json, Map, Value};
 
@@ -19,7 +22,12 @@ const API_DESTINATIONS: [Destination; 4] = [
 ];
 
 impl<L: Fn(&str) -> Option<String>> Config<L> {
-    /// The `/health` body: the same checks every request runs, by name.
+    /// The public `/health` body: the overall state alone.
+    pub fn public_health(&self) -> Value {
+        json!({ "status": self.health()["status"] })
+    }
+
+    /// The admin API's health detail: the same checks every request runs, by name.
     pub fn health(&self) -> Value {
         let mut problems = Vec::new();
         let mut providers = Map::new();
@@ -88,14 +96,28 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
                 json!("misconfigured")
             }
         };
+        let admin = match self.admin_tokens() {
+            Ok(tokens) if tokens.is_empty() => "disabled",
+            Ok(_) => "enabled",
+            Err(e) => {
+                problems.push(json!({ "affects": "admin", "setting": e.setting }));
+                "misconfigured"
+            }
+        };
         let alert_channels = json!({
             "slack": if self.alert_slack_url().is_some() { "enabled" } else { "disabled" },
             // Whether the named destination exists, is paused or is `http` is D1's to say: the
             // admin alert list shows its state (`alert_channels.http.state`).
             "http": self.alert_destination().map_or(json!("disabled"), |name| json!({ "destination": name })),
         });
+        let status = if problems.is_empty() {
+            "ok"
+        } else {
+            "misconfigured"
+        };
         json!({
-            "status": "ok",
+            "status": status,
+            "admin": admin,
             "backfill": backfill,
             "log_level": log_level,
             "shopify_backfill": shopify_backfill,

@@ -32,6 +32,16 @@ pub struct ProviderConfig {
     pub routes: RouteTable,
 }
 
+/// Largest `MAX_BODY_BYTES`: D1 limits a string, BLOB or table row to 2,000,000 bytes (D1
+/// platform limits), and a single-event delivery's body is stored whole as one event row's
+/// payload (a verified body that cannot be parsed as one rejected row), beside its id, keys and
+/// type. 100,000 bytes are left for those, so every body the limit admits fits in its row: a
+/// larger limit would admit deliveries D1 refuses, answered 503 on every retry, forever.
+pub const MAX_BODY_BYTES_LIMIT: u64 = 1_900_000;
+/// D1's limit on a string, BLOB or row, in bytes.
+const D1_ROW_BYTES: u64 = 2_000_000;
+const _: () = assert!(MAX_BODY_BYTES_LIMIT + 100_000 <= D1_ROW_BYTES);
+
 /// True for providers whose signature covers a timestamp, so that
 /// `SIGNATURE_TOLERANCE_SECONDS` matters to them. Shopify signs none: its ingest never reads
 /// the setting, and a broken value cannot stop it.
@@ -69,10 +79,23 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
         };
         Ok(IngestSettings {
             tolerance_secs,
-            max_body_bytes: self.number(MAX_BODY_BYTES)?,
+            max_body_bytes: self.max_body_bytes()?,
             hint_ttl_secs: self.number(DEDUPE_HINT_TTL_SECONDS)?.max(60),
             hint_writes: self.hint_writes()?,
         })
+    }
+
+    /// `MAX_BODY_BYTES`, at most [`MAX_BODY_BYTES_LIMIT`].
+    fn max_body_bytes(&self) -> Result<u64, ConfigError> {
+        match self.number(MAX_BODY_BYTES)? {
+            bytes if bytes > MAX_BODY_BYTES_LIMIT => Err(ConfigError {
+                setting: MAX_BODY_BYTES,
+                detail: format!(
+                    "must be at most {MAX_BODY_BYTES_LIMIT} (a stored body must fit in one D1 row)"
+                ),
+            }),
+            bytes => Ok(bytes),
+        }
     }
 
     /// `DEDUPE_HINT_ON_REPEAT`: hints only for repeats, or (default) after every delivery.

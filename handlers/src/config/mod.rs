@@ -3,8 +3,9 @@
 //! Option<String>`, a var or secret by name) that the shell builds from the Worker `Env`. Errors
 //! name the setting, never its value, and are scoped to what they affect: each provider reads only
 //! what its ingest uses ([`Config::provider`]), the consumer its own settings
-//! ([`Config::consumer`]), the sweeper [`Config::retention_days`]; [`Config::health`] reports the
-//! same checks by name for `/health`.
+//! ([`Config::consumer`]), the sweeper [`Config::retention_days`], the admin API
+//! [`Config::admin_tokens`]; [`Config::health`] reports the same checks by name for the admin
+//! API, [`Config::public_health`] only whether they pass for `/health`.
 
 mod alerts;
 mod backfill;
@@ -18,7 +19,7 @@ pub mod table;
 
 pub use backfill::BackfillSettings;
 pub use consumer::ConsumerSettings;
-pub use ingest::{IngestSettings, ProviderConfig};
+pub use ingest::{IngestSettings, ProviderConfig, MAX_BODY_BYTES_LIMIT};
 pub use parse::{flag, number, secret_list, ConfigError};
 pub use shopify_backfill::{valid_shop_domain, ShopifyBackfillSettings};
 
@@ -81,9 +82,20 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
         retention_days(self.raw(table::RETENTION_DAYS).as_deref())
     }
 
-    /// The admin bearer token, trimmed; empty when unset (then nothing is authorized).
-    pub fn admin_token(&self) -> String {
-        self.text(table::ADMIN_TOKEN).unwrap_or_default()
+    /// The admin bearer tokens (`ADMIN_TOKEN`, comma-separated so a token rotates); empty when
+    /// unset (then nothing is authorized). An empty entry, or one shorter than
+    /// [`crate::auth::MIN_TOKEN_CHARS`], is an error naming its position: the admin API is
+    /// refused (`503 misconfigured`) until it is fixed.
+    pub fn admin_tokens(&self) -> Result<Vec<String>, ConfigError> {
+        let tokens = secret_list(table::ADMIN_TOKEN, self.raw(table::ADMIN_TOKEN).as_deref())?;
+        let min = crate::auth::MIN_TOKEN_CHARS;
+        match tokens.iter().position(|t| t.chars().count() < min) {
+            Some(index) => Err(ConfigError {
+                setting: table::ADMIN_TOKEN,
+                detail: format!("entry {index} is shorter than {min} characters"),
+            }),
+            None => Ok(tokens),
+        }
     }
 
     /// Every configured secret value, whole and each comma-separated entry, for scrubbing.

@@ -24,6 +24,9 @@ pub enum Rule {
     SecretList,
     /// Comma-separated base64 SPKI public keys.
     PublicKeys,
+    /// Comma-separated bearer tokens (rotation), each at least
+    /// [`crate::auth::MIN_TOKEN_CHARS`] characters.
+    TokenList,
     /// A non-negative whole number.
     Number,
     /// true/false/1/0/yes/no.
@@ -106,7 +109,7 @@ pub const SHOPIFY_SHOP_DOMAIN: &str = "SHOPIFY_SHOP_DOMAIN";
 pub const SHOPIFY_ADMIN_API_BASE: &str = "SHOPIFY_ADMIN_API_BASE";
 
 use Kind::{PublicKey, Secret, Var};
-use Rule::{Flag, Json, Level, Number, PublicKeys, SecretList, SourceList, Text, Url};
+use Rule::{Flag, Json, Level, Number, PublicKeys, SecretList, SourceList, Text, TokenList, Url};
 
 /// Every setting, secrets first.
 pub const SETTINGS: [Setting; 44] = [
@@ -114,7 +117,7 @@ pub const SETTINGS: [Setting; 44] = [
     setting(SENDGRID_WEBHOOK_PUBLIC_KEYS, PublicKey, PublicKeys, ""),
     setting(HUBSPOT_CLIENT_SECRETS, Secret, SecretList, ""),
     setting(SHOPIFY_WEBHOOK_SECRETS, Secret, SecretList, ""),
-    setting(ADMIN_TOKEN, Secret, Text, ""),
+    setting(ADMIN_TOKEN, Secret, TokenList, ""),
     setting(HUBSPOT_ACCESS_TOKEN, Secret, Text, ""),
     setting(SENDGRID_API_KEY, Secret, Text, ""),
     setting(STRIPE_API_KEY, Secret, Text, ""),
@@ -183,6 +186,7 @@ fn rule_name(rule: Rule) -> &'static str {
     match rule {
         SecretList => "secret_list",
         PublicKeys => "public_keys",
+        TokenList => "token_list",
         Number => "number",
         Flag => "flag",
         Url => "url",

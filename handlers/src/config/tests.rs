@@ -146,13 +146,16 @@ fn readers_ask_only_for_listed_names_and_read_them_all() {
             asked.borrow_mut().push(name.to_string());
             // Every secret list and token set, so that what depends on them is read too.
             let rule = table::find(name).map(|s| s.rule);
-            let placeholder = matches!(rule, Some(table::Rule::SecretList | table::Rule::Text));
+            let placeholder = matches!(
+                rule,
+                Some(table::Rule::SecretList | table::Rule::TokenList | table::Rule::Text)
+            );
             placeholder.then(|| "x".to_string())
         },
         LEASE_MS,
     );
     let _ = c.health();
-    let _ = c.admin_token();
+    let _ = c.admin_tokens();
     let _ = c.secret_values();
     let asked = asked.into_inner();
     for name in &asked {
@@ -277,4 +280,73 @@ fn hints_on_repeat_is_a_flag_and_a_typo_stops_only_ingest() {
     let typo = writes("sometimes").map(|_| ()).unwrap_err();
     assert_eq!(typo.setting, "DEDUPE_HINT_ON_REPEAT");
     assert!(config(&pairs("sometimes")).consumer().is_ok());
+}
+
+#[test]
+fn max_body_bytes_above_what_a_d1_row_holds_is_misconfigured() {
+    let at_limit = MAX_BODY_BYTES_LIMIT.to_string();
+    let c = config(&[ALL_PROVIDERS[0], ("MAX_BODY_BYTES", at_limit.as_str())]);
+    let settings = c.provider(Provider::Stripe).unwrap().settings;
+    assert_eq!(settings.max_body_bytes, MAX_BODY_BYTES_LIMIT);
+
+    let above = (MAX_BODY_BYTES_LIMIT + 1).to_string();
+    let c = config(&[ALL_PROVIDERS[0], ("MAX_BODY_BYTES", above.as_str())]);
+    let err = c.provider(Provider::Stripe).err().unwrap();
+    assert_eq!(err.setting, "MAX_BODY_BYTES");
+    assert!(err.detail.contains("at most 1900000"), "{}", err.detail);
+    assert_eq!(
+        c.health()["misconfigured"],
+        serde_json::json!([{ "affects": "stripe", "setting": "MAX_BODY_BYTES" }])
+    );
+}
+
+const LONG_TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+#[test]
+fn admin_tokens_are_a_rotation_list_of_long_tokens() {
+    assert_eq!(config(&[]).admin_tokens().unwrap(), Vec::<String>::new());
+    let next = format!("{LONG_TOKEN}-next");
+    let list = format!(" {LONG_TOKEN} , {next} ");
+    let c = config(&[("ADMIN_TOKEN", list.as_str())]);
+    assert_eq!(
+        c.admin_tokens().unwrap(),
+        vec![LONG_TOKEN.to_string(), next]
+    );
+    assert_eq!(c.health()["admin"], "enabled");
+    assert_eq!(config(&[]).health()["admin"], "disabled");
+
+    let short = format!("{LONG_TOKEN},short-secret-value");
+    let c = config(&[("ADMIN_TOKEN", short.as_str())]);
+    let err = c.admin_tokens().unwrap_err();
+    assert_eq!(err.setting, "ADMIN_TOKEN");
+    assert_eq!(err.detail, "entry 1 is shorter than 32 characters");
+    assert_eq!(c.health()["admin"], "misconfigured");
+    assert_eq!(
+        c.health()["misconfigured"],
+        serde_json::json!([{ "affects": "admin", "setting": "ADMIN_TOKEN" }])
+    );
+    assert!(!c.health().to_string().contains("short-secret-value"));
+    let err = config(&[("ADMIN_TOKEN", "a,,b")])
+        .admin_tokens()
+        .unwrap_err();
+    assert!(err.detail.contains("entry 1"));
+}
+
+#[test]
+fn public_health_is_the_state_alone() {
+    let mut pairs = ALL_PROVIDERS.to_vec();
+    pairs.push(("ADMIN_TOKEN", LONG_TOKEN));
+    pairs.push(("WEBHOOK_SOURCES", "stripe:eu"));
+    let fine = config(&pairs);
+    assert_eq!(fine.public_health(), serde_json::json!({ "status": "ok" }));
+    assert_eq!(fine.health()["status"], "ok");
+
+    pairs.push(("MAX_ATTEMPTS", "ten"));
+    let broken = config(&pairs);
+    assert_eq!(
+        broken.public_health(),
+        serde_json::json!({ "status": "misconfigured" })
+    );
+    assert_eq!(broken.health()["status"], "misconfigured");
+    assert_eq!(broken.health()["sources"]["stripe:eu"], "disabled");
 }

@@ -1,13 +1,14 @@
 //! The step lifecycle, the state machine every step goes through: its statuses and the sets of
 //! them each rule needs ([`status`]), how an attempt ends and what it does to the step and its
-//! message ([`transition`]), what a success writes besides ([`effects`]), what replay does by
-//! status ([`replay`]) and what a redrive requeues ([`redrive`]), and the SQL that takes, defers and ends steps atomically ([`claim`];
+//! message ([`transition`]), what a success writes besides ([`effects`]), which events a step INSERT may add steps to
+//! ([`planned`]), what replay does by status ([`replay`]) and what a redrive requeues ([`redrive`]), and the SQL that takes, defers and ends steps atomically ([`claim`];
 //! recovery and dead letters are in [`crate::recovery`]). The shell binds and runs the SQL
 //! text as it is; `sql_tests` runs the same text against the migrations in SQLite and checks it
 //! against the rules here.
 
 pub mod claim;
 pub mod effects;
+pub mod planned;
 pub mod redrive;
 pub mod replay;
 pub mod status;
@@ -17,6 +18,7 @@ pub mod transition;
 pub(crate) mod sql_tests;
 
 pub use effects::SuccessEffect;
+pub use planned::PlannedBy;
 pub use replay::ReplayAction;
 pub use status::{
     sql_in, sql_lit, StepStatus, CLAIMABLE, DEAD_LETTERS, FINISHED, RECOVERABLE, REDRIVABLE,
