@@ -63,6 +63,7 @@ pub use ingest::*;
 pub use links::*;
 pub use local::*;
 pub use metrics::*;
+pub use privacy::forget_contact_page;
 pub use retention::*;
 pub use steps::*;
 pub use sweep::*;
