@@ -1,8 +1,9 @@
 // The one reader of edgehooks' configuration for the Node-side tools (tests, benchmarks, the
 // config check, scripts/send): wrangler.toml through wrangler's own config reader, turned into
 // Miniflare worker options (compatibility date, vars, KV, D1 and queue bindings as declared),
-// and .dev.vars through Node's dotenv parser. Nothing here parses TOML or repeats a value that
-// wrangler.toml already holds.
+// .dev.vars through Node's dotenv parser, and where `wrangler dev --local` keeps a D1 database's
+// SQLite file. Nothing here parses TOML or repeats a value that wrangler.toml already holds.
+import { createHash, createHmac } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseEnv } from "node:util";
@@ -66,4 +67,25 @@ export function readDevVars(file) {
   const found = candidates.find(existsSync);
   if (!found) throw new Error("no .dev.vars or .dev.vars.example");
   return parseEnv(readFileSync(found, "utf8"));
+}
+
+/**
+ * The SQLite file of the D1 database bound as `binding` in local storage `state` (the
+ * `--persist-to` of `wrangler dev` and `wrangler d1 … --local`). Local D1 is a Durable Object of
+ * Miniflare's `miniflare-D1DatabaseObject` namespace named by the binding's id
+ * (`preview_database_id`, else `database_id`, as wrangler passes it); its file is named by the
+ * object's id, which workerd derives from the name (the derivation Miniflare also uses to find
+ * these files): two HMAC-SHA-256 halves keyed by the SHA-256 of the namespace.
+ */
+export async function localD1File(state, binding = "DB") {
+  const config = await readWranglerConfig();
+  const d1 = (config.d1_databases ?? []).find((d) => d.binding === binding);
+  if (!d1) throw new Error(`wrangler.toml declares no D1 binding ${binding}`);
+  const name = d1.preview_database_id ?? d1.database_id;
+  const namespace = "miniflare-D1DatabaseObject";
+  const key = createHash("sha256").update(namespace).digest();
+  const nameMac = createHmac("sha256", key).update(name).digest().subarray(0, 16);
+  const check = createHmac("sha256", key).update(nameMac).digest().subarray(0, 16);
+  const id = Buffer.concat([nameMac, check]).toString("hex");
+  return path.join(path.resolve(state), "v3", "d1", namespace, `${id}.sqlite`);
 }

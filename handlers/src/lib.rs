@@ -50,6 +50,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod log_level;
 pub mod metrics;
+pub mod privacy;
 pub mod providers;
 pub mod recovery;
 pub mod rejections;

@@ -1,5 +1,6 @@
 //! The D1 work of local steps (shops, suppressions, engagement, link deletion; privacy requests
-//! are `privacy`'s): the statements each `LocalAction` runs in its step's success batch.
+//! are `privacy`'s): the statements each `LocalAction` runs in its step's success batch (none
+//! for a HubSpot privacy deletion, whose pages run before it).
 
 use edgehooks_handlers::downstream::LocalAction;
 use worker::{D1Database, D1PreparedStatement, Result};
@@ -38,9 +39,8 @@ pub async fn local_action_statements(
             let subject = Subject::new(shop_domain, customer_id, customer_email, order_ids);
             vec![privacy::export(db, &subject, event_id, topic, now_ms).await?]
         }
-        LocalAction::ForgetContact { hubspot_contact_id } => {
-            privacy::forget_contact(db, hubspot_contact_id, event_id, topic, now_ms)?
-        }
+        // Its pages run before the success batch (`privacy::forget_contact_page`).
+        LocalAction::ForgetContact { .. } => Vec::new(),
         LocalAction::RecordSuppression { email, reason } => {
             vec![suppression(db, email, reason.name(), event_id, now_ms)?]
         }

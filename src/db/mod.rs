@@ -26,6 +26,7 @@
 //! | `shops`, `suppressions`, `engagement` | `local` |
 //! | `destination_health` | `health` |
 //! | `privacy_requests` | `privacy`, `retention` (expiry) |
+//! | `privacy_progress` | `privacy` (a HubSpot privacy deletion's pages, the core's statements) |
 //! | `destinations`, `connections`, `routes_off` | `connections` (admin API) |
 //! | `metric_events`, `metric_steps` | `metrics` (minute buckets from the isolate's tally) |
 //! | `alerts`, `alert_notices` | `alerts` (the cron's alerting pass) |
@@ -63,6 +64,7 @@ pub use ingest::*;
 pub use links::*;
 pub use local::*;
 pub use metrics::*;
+pub use privacy::forget_contact_page;
 pub use retention::*;
 pub use steps::*;
 pub use sweep::*;

@@ -2,22 +2,24 @@
 //! every copy of the person: stored payloads that name them, the error excerpts of those events'
 //! steps and attempts (kept to their error code), the contact links of the Stripe customers
 //! their payloads name, their SendGrid suppressions and engagement counters, and earlier
-//! data-request exports about them. A HubSpot `contact.privacyDeletion` does the same for one
-//! HubSpot contact. Every list (order ids) is bound as one JSON array read with `json_each`, so
-//! a customer with hundreds of orders stays within D1's 100 parameters. The statements run in
-//! the step's success batch (one transaction), scrubs first: they find the person's events by
-//! payloads the redact then drops.
+//! data-request exports about them. Every list (order ids) is bound as one JSON array read with
+//! `json_each`, so a customer with hundreds of orders stays within D1's 100 parameters. The
+//! statements run in the step's success batch (one transaction), scrubs first: they find the
+//! person's events by payloads the redact then drops. A HubSpot `contact.privacyDeletion` runs
+//! the core's paged statements (`edgehooks_handlers::privacy::forget_contact`), a batch per run.
 //!
 //! Writes: `privacy_requests`; scrubs `events`, `steps`, `attempts`; deletes from
 //! `contact_links`, `suppressions`, `engagement`, `stripe_customers`.
 
 use edgehooks_handlers::downstream::normalized_email;
+use edgehooks_handlers::privacy::forget_contact::{self, Progress, Request};
+use edgehooks_handlers::privacy::{code_only, Arg, Statement};
 use edgehooks_handlers::retention::EXPORT_TTL_MS;
 use serde::Serialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::rows::{query, FromRow, Row};
+use super::rows::{batch, query, FromRow, Row};
 use super::{num, opt_text, statement};
 
 /// Whom a Shopify privacy request is about: a customer of a shop (by id, email and orders), or
@@ -79,23 +81,6 @@ const SUBJECT: &str =
            (SELECT value FROM json_each(?3))) \
        ELSE 0 END) \
      OR (?4 IS NOT NULL AND instr(lower(payload), ?4) > 0) END)";
-
-/// Condition on `events` over `?1` (a HubSpot contact id): the contact's HubSpot contact events
-/// and the Stripe events of the customer linked to it.
-const CONTACT: &str = "(CASE WHEN json_valid(payload) THEN \
-       (provider = 'hubspot' AND json_extract(payload, '$.subscriptionType') LIKE 'contact.%' \
-        AND CAST(json_extract(payload, '$.objectId') AS TEXT) = ?1) \
-       OR (provider = 'stripe' AND json_extract(payload, '$.data.object.customer') IN \
-           (SELECT stripe_customer_id FROM contact_links WHERE hubspot_contact_id = ?1)) \
-     ELSE 0 END)";
-
-/// `column` cut to its error code (`http_500: <excerpt>` -> `http_500`).
-fn code_only(column: &str) -> String {
-    format!(
-        "CASE WHEN instr({column}, ':') > 0 THEN substr({column}, 1, instr({column}, ':') - 1) \
-         ELSE {column} END"
-    )
-}
 
 /// Scrub the error excerpts of the steps and attempts of the events matching `events` (a
 /// condition whose binds are `args`, the request's own event id last), and of any whose text
@@ -263,47 +248,39 @@ fn forget_email(db: &D1Database, email: &str) -> Result<Vec<D1PreparedStatement>
     ])
 }
 
-/// HubSpot `contact.privacyDeletion`: scrub and redact the contact's events (and the request's
-/// own), record the request, then delete the stored copy of its linked Stripe customer and the
-/// contact's link (last: the conditions read it).
-pub fn forget_contact(
-    db: &D1Database,
-    hubspot_contact_id: &str,
-    event_id: &str,
-    topic: &str,
-    now_ms: i64,
-) -> Result<Vec<D1PreparedStatement>> {
-    let events = format!("(id = ?2 OR {CONTACT})");
-    let args: Vec<JsValue> = vec![hubspot_contact_id.into(), event_id.into()];
-    let mut statements = scrub_errors(db, &events, None, &args)?;
-    let mut with_now = args.clone();
-    with_now.push(num(now_ms)); // ?3
-    statements.extend(redact_and_record(
-        db,
-        &events,
-        &with_now,
-        "?3",
-        Record {
-            event_id,
-            topic,
-            shop_domain: None,
-            customer_id: Some(hubspot_contact_id),
-            redacted_email: false,
-            now_ms,
-        },
-    )?);
-    statements.push(statement(
-        db,
-        "DELETE FROM stripe_customers WHERE id IN \
-         (SELECT stripe_customer_id FROM contact_links WHERE hubspot_contact_id = ?1)",
-        &[hubspot_contact_id.into()],
-    )?);
-    statements.push(statement(
-        db,
-        "DELETE FROM contact_links WHERE hubspot_contact_id = ?1",
-        &[hubspot_contact_id.into()],
-    )?);
-    Ok(statements)
+/// HubSpot `contact.privacyDeletion`: one run of the core's statements (one page of each pass,
+/// see `edgehooks_handlers::privacy::forget_contact`) as one D1 batch of its own; where the
+/// request stands after it.
+pub async fn forget_contact_page(db: &D1Database, request: &Request<'_>) -> Result<Progress> {
+    struct Done(Option<i64>);
+    impl FromRow for Done {
+        fn from_row(row: &Row) -> Self {
+            Done(row.opt_int("done"))
+        }
+    }
+    let statements = forget_contact::statements(request)
+        .iter()
+        .map(|s| bound(db, s))
+        .collect::<Result<Vec<_>>>()?;
+    let answers = batch(db, statements).await?;
+    let done = match answers.last() {
+        Some(answer) => answer.rows()?.read_first::<Done>()?.and_then(|d| d.0),
+        None => None,
+    };
+    Ok(Progress::from_done(done))
+}
+
+/// A core statement with its arguments bound.
+fn bound(db: &D1Database, s: &Statement) -> Result<D1PreparedStatement> {
+    let args: Vec<JsValue> = s
+        .args
+        .iter()
+        .map(|a| match a {
+            Arg::Text(t) => t.as_str().into(),
+            Arg::Int(n) => num(*n),
+        })
+        .collect();
+    statement(db, &s.sql, &args)
 }
 
 /// `customers/data_request`: collect the customer's stored events into the request's record,

@@ -88,7 +88,7 @@ pub(super) async fn claim_for_call(
 /// and a fresh message after the wait. Retried in place if D1 fails (left alone, the step would
 /// stay `running` until its lease ran out and its attempt would count as lost). A step no
 /// longer running under this claim is left to whoever now has it.
-async fn give_back(
+pub(super) async fn give_back(
     db: &BatchWindow<'_>,
     fields: &log::StepFields<'_>,
     held: HeldClaim,

@@ -1,7 +1,8 @@
 //! One step's work once it is loaded and planned: claim the step (for a step that overwrites an
 //! entity, only when it is its turn, decided in the same D1 transaction as the claim; a refused
 //! claim ends the step `skipped_stale` or puts it off) and carry out a local step's D1 change,
-//! recording the attempt with the step's new state in one transaction. HTTP attempts (a step's
+//! recording the attempt with the step's new state in one transaction (a HubSpot privacy
+//! deletion first runs one page of its own batch, and gives the claim back while pages remain). HTTP attempts (a step's
 //! call or a customer lookup) are claimed by `gate` and made by `call`; the attempt record and
 //! what a success writes are `record`'s.
 
@@ -9,12 +10,14 @@ use crate::db::BatchWindow;
 use edgehooks_handlers::downstream::{turn, CallTiming, LocalAction, StepInput};
 use edgehooks_handlers::lifecycle::{after_attempt, AttemptFor, MessageAction, StepStatus};
 use edgehooks_handlers::limits::Wait;
+use edgehooks_handlers::privacy::forget_contact::{self, Progress};
 use edgehooks_handlers::retry::ResponseClass;
 use edgehooks_handlers::routes::StepKind;
 
+use super::gate::give_back;
 use super::{defer, not_its_turn, storage_failed, Ack};
 use crate::clock::now_ms;
-use crate::db::{self, AttemptRecord, Claim, EntityClaim, StepRow};
+use crate::db::{self, AttemptRecord, Claim, EntityClaim, HeldClaim, StepRow};
 use crate::log;
 use edgehooks_handlers::config::ConsumerSettings;
 
@@ -78,6 +81,20 @@ impl Work<'_> {
             Ok(n) => n,
             Err(ack) => return ack,
         };
+        if let LocalAction::ForgetContact { hubspot_contact_id } = action {
+            let request = forget_contact::Request {
+                event_id: &self.row.event_id,
+                topic: &self.row.event_type,
+                contact_id: hubspot_contact_id,
+                page: settings.privacy_page_events,
+                now_ms: started,
+            };
+            match db::forget_contact_page(self.db, &request).await {
+                Ok(Progress::Done) => {}
+                Ok(Progress::More) => return self.next_page(attempt, started).await,
+                Err(e) => return self.local_failed(attempt, started, e, settings).await,
+            }
+        }
         let mut statements = match db::local_action_statements(
             self.db,
             action,
@@ -116,6 +133,20 @@ impl Work<'_> {
             }
             Err(e) => self.local_failed(attempt, started, e, settings).await,
         }
+    }
+
+    /// A privacy deletion has pages left: give the claim back (no attempt spent) and run the
+    /// step again at once, from where this run stopped.
+    async fn next_page(&self, attempt: i64, started: i64) -> Ack {
+        let held = HeldClaim {
+            attempt,
+            claimed_at_ms: started,
+        };
+        let wait = Wait {
+            secs: 0,
+            reason: "privacy_next_page",
+        };
+        give_back(self.db, &self.fields, held, wait).await
     }
 
     /// A local step's D1 work failed: record the attempt and retry like any retryable failure,

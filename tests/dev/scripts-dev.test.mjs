@@ -1,9 +1,12 @@
 // The README's promise, checked: `scripts/dev` serves the worker on 127.0.0.1 with local D1
 // migrated, and a Stripe event signed with the secret from .dev.vars.example gets 200 and a row
-// in local D1 (read back with `wrangler d1 execute --local`, as an admin would).
+// in local D1 (read back with scripts/d1, as an admin would); scripts/d1 reads while the server
+// stores a burst of events and runs their steps, and every one of them is accepted (issue 23:
+// `wrangler d1 execute --local` beside `wrangler dev` failed with SQLITE_BUSY).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { spawn, execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -47,15 +50,21 @@ test("scripts/dev serves signed Stripe webhooks into local D1", { timeout: 240_0
     assert.equal(res.status, 200, await res.clone().text());
     assert.deepEqual(await res.json(), { status: "accepted", events: 1, duplicates: 0 });
 
-    const out = execFileSync(
-      path.join(ROOT, "node_modules/.bin/wrangler"),
-      ["d1", "execute", "DB", "--local", "--persist-to", state, "--json", "--command",
-        `SELECT provider, type, status FROM events WHERE dedupe_key = '${event.id}'`],
-      { cwd: ROOT, env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" }, encoding: "utf8" },
-    );
-    assert.deepEqual(JSON.parse(out)[0].results, [
+    const d1 = (...args) => promisify(execFile)(path.join(ROOT, "scripts/d1"), ["--persist-to", state, ...args], { env: process.env });
+    const { stdout } = await d1("sql", `SELECT provider, type, status FROM events WHERE dedupe_key = '${event.id}'`);
+    assert.deepEqual(JSON.parse(stdout), [
       { provider: "stripe", type: "checkout.session.completed", status: "accepted" },
     ]);
+
+    // Reads beside the server's writes: a burst of deliveries (each stored, then its steps run
+    // by the queue consumer) while scripts/d1 reads; nothing fails on either side.
+    const burst = Array.from({ length: 20 }, () => {
+      const { payload, headers } = signedDelivery(checkoutCompleted(), devVar("STRIPE_WEBHOOK_SECRETS"));
+      return fetch(`http://127.0.0.1:${PORT}/webhooks/stripe`, { method: "POST", body: payload, headers }).then((r) => r.status);
+    });
+    const reads = [d1("counts"), d1("recent", "5"), d1("stuck")];
+    assert.deepEqual(await Promise.all(burst), Array(20).fill(200));
+    for (const read of await Promise.all(reads)) assert.doesNotThrow(() => JSON.parse(read.stdout || "[]"));
   } finally {
     try {
       process.kill(-dev.pid, "SIGTERM");

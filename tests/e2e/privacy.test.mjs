@@ -3,14 +3,21 @@
 // `orders_to_redact` of 300 ids: one bound JSON array, not 300 parameters), a redact removing
 // every copy of the person (payloads of every provider, step and attempt error excerpts, contact
 // links, suppressions, engagement, earlier exports), exports expiring in the sweeper, and HubSpot
-// `contact.privacyDeletion` forgetting a contact through the default routes. Where time has to
-// pass (an export's expiry) the test ages the row in D1 instead of waiting, and says so.
+// `contact.privacyDeletion` forgetting a contact through the default routes: every copy of the
+// person (issue 23: payloads of every provider holding their address, the linked customer's own
+// `customer.*` events, error excerpts quoting the address, suppressions, engagement, links), in
+// pages of PRIVACY_PAGE_EVENTS events per run. Fixtures are the providers' API-reference-shaped
+// samples (tests/fixtures/). Where time has to pass (an export's expiry) the test ages the row in
+// D1 instead of waiting, and says so.
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { useWorld } from "../helpers/world.mjs";
 import { checkoutCompleted } from "../helpers/stripe.mjs";
 import { hubspotEvent, sendgridEvent, shopifyOrder } from "../helpers/providers.mjs";
-import { MAIL, UPSERT, deliver, settled } from "../helpers/flows.mjs";
+import { MAIL, UPSERT, deliver, fixture, settled } from "../helpers/flows.mjs";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { ROOT } from "../helpers/worker.mjs";
 
 const VARS = { MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "3000" };
 const SHOP = "privacy-many.myshopify.com";
@@ -187,5 +194,128 @@ describe("HubSpot contact.privacyDeletion", () => {
     assert.notEqual(await w.payload("hubspot", unrelated.key), null, "another contact is untouched");
     const [record] = await w.worker.all("SELECT topic, customer_id, events_affected FROM privacy_requests WHERE event_id = ?", steps[0].event_id);
     assert.deepEqual(record, { topic: "contact.privacyDeletion", customer_id: CONTACT, events_affected: 3 });
+  });
+});
+
+describe("HubSpot contact.privacyDeletion forgets every copy of the person, in pages", () => {
+  const PAGE = 2;
+  const w = useWorld({ vars: { ...VARS, PRIVACY_PAGE_EVENTS: String(PAGE) } }, {
+    ready: (ready) => {
+      ready.payload = async (provider, key) =>
+        (await ready.worker.all("SELECT payload FROM events WHERE provider = ? AND dedupe_key = ?", provider, key))[0]?.payload;
+    },
+  });
+  const CONTACT = "70000000555";
+  const CUSTOMER = unique("cus_pages_");
+  const EMAIL = `pat.pages.${Date.now()}@example.com`;
+  const OTHER = `someone.else.${Date.now()}@example.com`;
+  const SHOP_NAME = "privacy-pages.myshopify.com";
+  /** A fixture with the sample person's address replaced by `email` wherever it appears. */
+  const withEmail = (name, sampleEmail, email) => JSON.parse(JSON.stringify(fixture(name)).replaceAll(sampleEmail, email));
+  const stored = {};
+  let request;
+
+  before(async () => {
+    // A Shopify order of the person; HubSpot refused its contact with an answer quoting the
+    // address (kept as the step's and its attempts' error excerpt).
+    w.fake.always(UPSERT, { status: 400, body: { status: "error", message: `Property values were not valid: ${EMAIL}`, category: "VALIDATION_ERROR" } });
+    const order = withEmail("shopify/orders/create.json", "grace.hopper@example.com", EMAIL);
+    order.id = Number(String(Date.now()).slice(-10));
+    const webhookId = unique("wh_");
+    await deliver(w.worker, "shopify", order, { topic: "orders/create", shop: SHOP_NAME, webhookId });
+    const orderSteps = await settled(w.worker, "shopify", webhookId, { count: 3, timeoutMs: 30000 });
+    const refused = orderSteps.find((s) => s.name === "hubspot.upsert_contact");
+    assert.equal(refused.status, "dead");
+    assert.ok(refused.last_error.includes(EMAIL), refused.last_error);
+    stored.order = webhookId;
+
+    // The person paid with Stripe: HubSpot linked the contact to the customer.
+    w.fake.always(UPSERT, { status: 200, body: { status: "COMPLETE", results: [{ id: CONTACT }] } });
+    const checkout = await deliver(w.worker, "stripe", checkoutCompleted({ email: EMAIL, name: "Pat Pages", customer: CUSTOMER }));
+    await settled(w.worker, "stripe", checkout.key, { count: 2 });
+    stored.checkout = checkout.key;
+    assert.equal((await w.worker.all("SELECT * FROM contact_links WHERE hubspot_contact_id = ?", CONTACT)).length, 1);
+
+    // The customer's own customer.updated (its id at /data/object/id; no address in it).
+    const updated = JSON.parse(readFileSync(path.join(ROOT, "tests/fixtures/privacy/stripe-customer.updated.json"), "utf8"));
+    updated.id = unique("evt_cus_upd_");
+    updated.data.object.id = CUSTOMER;
+    updated.data.object.email = null;
+    stored.customerUpdated = (await deliver(w.worker, "stripe", updated)).key;
+
+    // SendGrid events about the address: a suppression and an engagement counter; and another
+    // person's bounce.
+    for (const [name, email, key] of [["bounce", EMAIL, "bounce"], ["open", EMAIL, "open"], ["bounce", OTHER, "otherBounce"]]) {
+      const event = { ...fixture(`sendgrid/${name}.json`), email, sg_event_id: unique(`sg_${key}_`), timestamp: Math.floor(Date.now() / 1000) };
+      const { key: dedupe } = await deliver(w.worker, "sendgrid", event);
+      await settled(w.worker, "sendgrid", dedupe);
+      stored[key] = dedupe;
+    }
+    const rows = await w.worker.all("SELECT email FROM suppressions UNION ALL SELECT email FROM engagement");
+    assert.ok(rows.some((r) => r.email === EMAIL), JSON.stringify(rows));
+
+    // The contact changed its address in HubSpot once.
+    const change = fixture("hubspot/contact.propertyChange.json");
+    Object.assign(change, { eventId: Number(String(Date.now()).slice(-9)), objectId: Number(CONTACT), propertyValue: EMAIL, occurredAt: Date.now() - 1000 });
+    stored.change = (await deliver(w.worker, "hubspot", change)).key;
+    await settled(w.worker, "hubspot", stored.change);
+
+    const deletion = fixture("hubspot/contact.privacyDeletion.json");
+    Object.assign(deletion, { eventId: Number(String(Date.now()).slice(-9)) + 1, objectId: Number(CONTACT), occurredAt: Date.now() });
+    const { key } = await deliver(w.worker, "hubspot", deletion);
+    const steps = await settled(w.worker, "hubspot", key, { timeoutMs: 60000 });
+    assert.deepEqual(steps.map((s) => [s.name, s.status, s.last_error]), [["privacy.redact", "succeeded", null]]);
+    request = { key, eventId: steps[0].event_id };
+  });
+
+  test("more events than two pages: the step ran in several runs, each giving its claim back", async () => {
+    const [{ n }] = await w.worker.all("SELECT count(*) AS n FROM events");
+    assert.ok(n > 2 * PAGE, `${n} events: one run scans at most two pages of ${PAGE}`);
+    const [progress] = await w.worker.all("SELECT phase, scanned_to >= scan_end AS scanned, emails, customers, done_at IS NOT NULL AS done FROM privacy_progress WHERE event_id = ?", request.eventId);
+    assert.deepEqual(progress, { phase: "redact", scanned: 1, emails: "[]", customers: "[]", done: 1 });
+    const [step] = await w.worker.all("SELECT attempts FROM steps WHERE event_id = ?", request.eventId);
+    assert.equal(step.attempts, 1, "a page given back spends no attempt");
+  });
+
+  test("the payloads of every provider holding the address, and the customer's own customer.* event", async () => {
+    assert.equal(await w.payload("shopify", stored.order), null, "the Shopify order with the address");
+    assert.equal(await w.payload("sendgrid", stored.bounce), null, "the SendGrid bounce");
+    assert.equal(await w.payload("sendgrid", stored.open), null, "the SendGrid open");
+    assert.equal(await w.payload("stripe", stored.customerUpdated), null, "customer.updated of the linked customer (/data/object/id)");
+    assert.equal(await w.payload("stripe", stored.checkout), null, "the linked customer's checkout");
+    assert.equal(await w.payload("hubspot", stored.change), null, "the contact's own change");
+    assert.equal(await w.payload("hubspot", request.key), null, "the request itself");
+    assert.notEqual(await w.payload("sendgrid", stored.otherBounce), null, "another person's bounce stays");
+  });
+
+  test("the rows stay for the admin: ids, statuses, marked redacted", async () => {
+    const rows = await w.worker.all("SELECT dedupe_key, status, redacted_at IS NOT NULL AS redacted FROM events WHERE dedupe_key IN (?, ?, ?)", stored.order, stored.bounce, stored.customerUpdated);
+    assert.equal(rows.length, 3);
+    for (const row of rows) assert.deepEqual([row.status, row.redacted], ["accepted", 1], JSON.stringify(row));
+    const [record] = await w.worker.all("SELECT topic, customer_id, events_affected FROM privacy_requests WHERE event_id = ?", request.eventId);
+    assert.deepEqual(record, { topic: "contact.privacyDeletion", customer_id: CONTACT, events_affected: 7 });
+  });
+
+  test("error excerpts quoting the address are cut to their code", async () => {
+    const [refused] = await w.worker.all("SELECT s.id, s.last_error FROM steps s JOIN events e ON e.id = s.event_id WHERE e.dedupe_key = ? AND s.name = 'hubspot.upsert_contact'", stored.order);
+    assert.equal(refused.last_error, "http_400");
+    const attempts = await w.worker.all("SELECT error FROM attempts WHERE step_id = ?", refused.id);
+    assert.ok(attempts.length >= 1);
+    for (const a of attempts) assert.equal(a.error, "http_400");
+  });
+
+  test("the address's suppressions and engagement, the links and the stored customer are gone", async () => {
+    assert.deepEqual(await w.worker.all("SELECT reason FROM suppressions WHERE email = ?", EMAIL), []);
+    assert.deepEqual(await w.worker.all("SELECT kind FROM engagement WHERE email = ?", EMAIL), []);
+    assert.equal((await w.worker.all("SELECT * FROM suppressions WHERE email = ?", OTHER)).length, 1, "another person's suppression stays");
+    assert.deepEqual(await w.worker.all("SELECT * FROM contact_links WHERE hubspot_contact_id = ? OR stripe_customer_id = ?", CONTACT, CUSTOMER), []);
+    assert.deepEqual(await w.worker.all("SELECT * FROM stripe_customers WHERE id = ?", CUSTOMER), []);
+    // D1 allows few terms per compound SELECT: one query per table.
+    const everything = JSON.stringify(await Promise.all([
+      "SELECT payload FROM events", "SELECT last_error FROM steps", "SELECT error FROM attempts", "SELECT * FROM contact_links",
+      "SELECT email FROM suppressions", "SELECT email FROM engagement", "SELECT * FROM stripe_customers", "SELECT * FROM privacy_progress",
+    ].map((sql) => w.worker.all(sql))));
+    assert.ok(!everything.includes(EMAIL), "the address is nowhere in D1");
+    assert.ok(!everything.includes(CUSTOMER), "nor the customer id");
   });
 });

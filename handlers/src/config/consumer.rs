@@ -1,5 +1,6 @@
 //! What the queue consumer reads: the retry policy, the downstream call timeout (refused when a
-//! call that long could outlive the running lease) and the circuit's cool-down override.
+//! call that long could outlive the running lease), the circuit's cool-down override and the
+//! stored events a privacy deletion scans per run.
 
 use super::table::*;
 use super::{Config, ConfigError};
@@ -13,6 +14,9 @@ pub struct ConsumerSettings {
     pub policy: RetryPolicy,
     pub timeout_ms: u64,
     pub cool_down_ms: Option<i64>,
+    /// `PRIVACY_PAGE_EVENTS`: stored events a HubSpot privacy deletion scans per pass and run
+    /// (at least 1; see `crate::privacy::forget_contact`).
+    pub privacy_page_events: u64,
 }
 
 /// Time allowed for the D1 round trips of an attempt's record and its retries.
@@ -29,6 +33,7 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
             },
             timeout_ms: self.call_timeout_ms()?,
             cool_down_ms: self.cool_down_ms()?,
+            privacy_page_events: self.number(PRIVACY_PAGE_EVENTS)?.max(1),
         })
     }
 

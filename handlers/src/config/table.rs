@@ -83,6 +83,7 @@ pub const RETRY_BASE_SECONDS: &str = "RETRY_BASE_SECONDS";
 pub const DOWNSTREAM_TIMEOUT_MS: &str = "DOWNSTREAM_TIMEOUT_MS";
 pub const CIRCUIT_COOL_DOWN_SECONDS: &str = "CIRCUIT_COOL_DOWN_SECONDS";
 pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
+pub const PRIVACY_PAGE_EVENTS: &str = "PRIVACY_PAGE_EVENTS";
 pub const LOG_LEVEL: &str = "LOG_LEVEL";
 pub const ROUTES_JSON: &str = "ROUTES_JSON";
 pub const HUBSPOT_API_BASE: &str = "HUBSPOT_API_BASE";
@@ -112,7 +113,7 @@ use Kind::{PublicKey, Secret, Var};
 use Rule::{Flag, Json, Level, Number, PublicKeys, SecretList, SourceList, Text, TokenList, Url};
 
 /// Every setting, secrets first.
-pub const SETTINGS: [Setting; 44] = [
+pub const SETTINGS: [Setting; 45] = [
     setting(STRIPE_WEBHOOK_SECRETS, Secret, SecretList, ""),
     setting(SENDGRID_WEBHOOK_PUBLIC_KEYS, PublicKey, PublicKeys, ""),
     setting(HUBSPOT_CLIENT_SECRETS, Secret, SecretList, ""),
@@ -135,6 +136,7 @@ pub const SETTINGS: [Setting; 44] = [
     setting(DOWNSTREAM_TIMEOUT_MS, Var, Number, "10000"),
     setting(CIRCUIT_COOL_DOWN_SECONDS, Var, Number, ""),
     setting(RETENTION_DAYS, Var, Number, "30"),
+    setting(PRIVACY_PAGE_EVENTS, Var, Number, "500"),
     setting(LOG_LEVEL, Var, Level, "warn"),
     setting(ROUTES_JSON, Var, Json, ""),
     setting(HUBSPOT_API_BASE, Var, Url, "https://api.hubapi.com"),

@@ -119,9 +119,11 @@ pub enum LocalAction {
     MarkMappingDeleted {
         hubspot_contact_id: String,
     },
-    /// `contact.privacyDeletion`: forget the contact: its link row, the stored payloads that
-    /// name it (its HubSpot events, and any payload holding the email address its link knew),
-    /// step and attempt error excerpts of those events, and its suppressions and engagement.
+    /// `contact.privacyDeletion`: forget the contact, in pages (`crate::privacy::forget_contact`
+    /// says exactly what is removed): the payloads of its HubSpot events, of its linked Stripe
+    /// customers' events and of any event holding one of its addresses, the error excerpts of
+    /// those events' steps and attempts and any quoting an address, the addresses' suppressions
+    /// and engagement, and its contact links and stored Stripe customers.
     ForgetContact {
         hubspot_contact_id: String,
     },
