@@ -92,7 +92,8 @@ function makeDeliveries(count) {
     return Array.from({ length: count }, () => ({ ...stripeDelivery("whsec_not_the_configured_secret") }));
   }
   if (args.kind === "duplicate") {
-    // One already-stored event re-sent: verify + parse + one KV read (the hint), no D1 write.
+    // One event re-sent: once a repeat has reached D1 and left its hint, each is verify + parse +
+    // one KV read (the hint), no D1 write.
     const one = stripeDelivery(devVar("STRIPE_WEBHOOK_SECRETS"));
     return Array.from({ length: count }, () => one);
   }

@@ -27,12 +27,12 @@ try {
     keys.push(key);
   }
   for (const key of keys) await world.settled("stripe", key);
-  await new Promise((r) => setTimeout(r, 500)); // the last waitUntil (KV hint) lands
+  await new Promise((r) => setTimeout(r, 500)); // the last waitUntil (if any) lands
   const afterStripe = await invocations(world.worker);
   const batch = sendgridDelivery(Array.from({ length: 50 }, () => sendgridEvent()));
   await world.worker.post("/webhooks/sendgrid", batch.payload, batch.headers);
   await world.noStepInFlight();
-  await new Promise((r) => setTimeout(r, 500)); // the last waitUntil (KV hint) lands
+  await new Promise((r) => setTimeout(r, 500)); // the last waitUntil (if any) lands
 
   const all = await invocations(world.worker);
   const later = all.slice(afterStripe.length);

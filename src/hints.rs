@@ -2,9 +2,9 @@
 //! reads and writes is the core's `edgehooks_handlers::dedupe_hints`: one per event, or one for
 //! a whole batch). A hint says "D1 already stores this", so a provider's retry is answered
 //! without a D1 write. Lookups use KV's bulk `get` (up to 100 keys per call); hints are written
-//! one `put` each (KV has no bulk put in the Workers binding) after D1 has committed, at most
-//! [`MAX_HINT_PUTS`] per request so that the backfill's pages stay inside the invocation's KV
-//! operation and subrequest limits. Hints are advisory: a failed, missing or unwritten hint
+//! one `put` each (KV has no bulk put in the Workers binding) after D1 has committed, only for
+//! what D1 found stored already (repeats), at most [`MAX_HINT_PUTS`] per request so that the
+//! backfill's pages stay inside the invocation's KV operation and subrequest limits. Hints are advisory: a failed, missing or unwritten hint
 //! counts as "unknown" and D1 stays the authority.
 
 use futures_util::future::join_all;
@@ -23,10 +23,10 @@ const BULK_GET_LIMIT: usize = 100;
 
 /// A Worker invocation may make at most 1,000 KV operations (KV platform limits, both plans),
 /// within 1,000 subrequests on the paid plan (50 on the free plan). A webhook delivery writes
-/// one hint (a batch has one for the whole delivery); a backfill page writes one per listed
-/// event, capped here so gets, puts, D1 batches and queue sends together stay well inside those
-/// limits. Events beyond the cap get no hint: a retry of them costs a D1 round trip, never a
-/// duplicate.
+/// at most one hint, on a repeat (a batch has one for the whole delivery); a backfill page
+/// writes one per listed event D1 had already, capped here so gets, puts, D1 batches and queue
+/// sends together stay well inside those limits. Events beyond the cap get no hint: a retry of
+/// them costs a D1 round trip, never a duplicate.
 pub const MAX_HINT_PUTS: usize = 100;
 
 /// Whether each key has a hint, in order. Any failure marks its keys unknown (`false`).

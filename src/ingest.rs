@@ -210,7 +210,7 @@ async fn ingest(
         .flat_map(|(plan, _)| plan.step_ids())
         .collect();
     send_steps(env, &db, &new_step_ids).await;
-    let hint_keys = dedupe_hints::to_write(config.settings.hint_writes, unknown_hints, &inserted);
+    let hint_keys = dedupe_hints::to_write(unknown_hints, &inserted);
     remember_after_answer(env, ctx, hint_keys, config.settings.hint_ttl_secs);
 
     let new_events = inserted.iter().filter(|n| **n).count();

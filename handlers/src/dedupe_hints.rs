@@ -9,11 +9,12 @@
 //! stopped at the invocation's KV operation budget. A later delivery that mixes known and new
 //! events misses the hint and D1 splits it.
 //!
-//! When hints are written is [`HintWrites`] (`DEDUPE_HINT_ON_REPEAT`): after every delivery that
-//! reached D1, as DESIGN.md's ingest path has it, or only once D1 has found a delivery's events
-//! stored already, so that a stream of unique events writes none (a KV write costs three KV
-//! reads of the runtime's CPU, is billed at five times a D1 row written, and the Workers Free
-//! plan allows 1,000 a day).
+//! Hints are written for repeats only (DESIGN.md's ingest path): once D1 has found a delivery
+//! stored already (for a batch: every event in it), so that its later repeats are answered from
+//! KV. A first delivery writes no KV key: D1 is the authority, most deliveries are never repeated,
+//! and a KV write costs more than the D1 round trip it would save (three KV reads of the
+//! runtime's CPU, five times a D1 row written in price, and the Workers Free plan allows 1,000 a
+//! day). The first repeat of a delivery costs one D1 round trip that writes no row.
 
 use sha2::{Digest, Sha256};
 
@@ -29,31 +30,19 @@ pub enum DeliveryHints {
     Delivery(String),
 }
 
-/// When a delivery's hints are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HintWrites {
-    /// After every delivery that reached D1: a provider's retry of it is answered from KV.
-    #[default]
-    EveryDelivery,
-    /// Only for what D1 found stored already: the first repeat of a delivery costs a D1 round
-    /// trip (no row written) and writes the hint, later repeats are answered from KV.
-    OnRepeat,
-}
-
-/// The hints to write once D1 has answered. `unknown` are the delivery's hints KV did not know
-/// (per event: one for each event that went on to D1, in order); `new_in_d1` says, for each
-/// event that went on to D1, whether D1 stored it now (`false`: it was there already).
-pub fn to_write(policy: HintWrites, unknown: DeliveryHints, new_in_d1: &[bool]) -> Vec<String> {
-    match (policy, unknown) {
-        (HintWrites::EveryDelivery, DeliveryHints::PerEvent(keys)) => keys,
-        (HintWrites::EveryDelivery, DeliveryHints::Delivery(key)) => vec![key],
-        (HintWrites::OnRepeat, DeliveryHints::PerEvent(keys)) => keys
+/// The hints to write once D1 has answered: those of events D1 found stored already. `unknown`
+/// are the delivery's hints KV did not know (per event: one for each event that went on to D1,
+/// in order); `new_in_d1` says, for each event that went on to D1, whether D1 stored it now
+/// (`false`: it was there already). A batch's one hint is written when every event of it was.
+pub fn to_write(unknown: DeliveryHints, new_in_d1: &[bool]) -> Vec<String> {
+    match unknown {
+        DeliveryHints::PerEvent(keys) => keys
             .into_iter()
             .zip(new_in_d1)
             .filter(|(_, is_new)| !**is_new)
             .map(|(key, _)| key)
             .collect(),
-        (HintWrites::OnRepeat, DeliveryHints::Delivery(key)) => {
+        DeliveryHints::Delivery(key) => {
             let all_stored_before = !new_in_d1.is_empty() && !new_in_d1.contains(&true);
             if all_stored_before {
                 vec![key]
@@ -141,35 +130,14 @@ mod tests {
     }
 
     #[test]
-    fn every_delivery_writes_each_unknown_hint_whatever_d1_found() {
-        let policy = HintWrites::default();
-        assert_eq!(policy, HintWrites::EveryDelivery);
-        assert_eq!(
-            to_write(policy, per_event(&["seen:a"]), &[true]),
-            ["seen:a"]
-        );
-        assert_eq!(
-            to_write(policy, per_event(&["seen:a"]), &[false]),
-            ["seen:a"]
-        );
-        let batch = DeliveryHints::Delivery("seen-delivery:x".into());
-        assert_eq!(to_write(policy, batch, &[true, false]), ["seen-delivery:x"]);
-    }
-
-    #[test]
-    fn on_repeat_writes_only_what_d1_had_already() {
-        let policy = HintWrites::OnRepeat;
+    fn a_first_delivery_writes_no_hint_its_repeat_does() {
         // A first delivery: D1 stores the event, no hint.
-        assert!(to_write(policy, per_event(&["seen:a"]), &[true]).is_empty());
+        assert!(to_write(per_event(&["seen:a"]), &[true]).is_empty());
         // Its repeat: D1 had it, the hint is written for the next one.
-        assert_eq!(
-            to_write(policy, per_event(&["seen:a"]), &[false]),
-            ["seen:a"]
-        );
+        assert_eq!(to_write(per_event(&["seen:a"]), &[false]), ["seen:a"]);
         // Several per-event hints (the backfill's page): each by its own event.
         assert_eq!(
             to_write(
-                policy,
                 per_event(&["seen:a", "seen:b", "seen:c"]),
                 &[true, false, true]
             ),
@@ -178,16 +146,12 @@ mod tests {
     }
 
     #[test]
-    fn on_repeat_writes_a_batch_hint_only_when_the_whole_batch_was_stored_before() {
-        let policy = HintWrites::OnRepeat;
+    fn a_batch_hint_is_written_only_when_the_whole_batch_was_stored_before() {
         let batch = || DeliveryHints::Delivery("seen-delivery:x".into());
-        assert!(to_write(policy, batch(), &[true, true]).is_empty());
-        assert!(to_write(policy, batch(), &[false, true]).is_empty());
-        assert_eq!(
-            to_write(policy, batch(), &[false, false]),
-            ["seen-delivery:x"]
-        );
+        assert!(to_write(batch(), &[true, true]).is_empty());
+        assert!(to_write(batch(), &[false, true]).is_empty());
+        assert_eq!(to_write(batch(), &[false, false]), ["seen-delivery:x"]);
         // Nothing reached D1 (every element malformed): nothing to remember.
-        assert!(to_write(policy, batch(), &[]).is_empty());
+        assert!(to_write(batch(), &[]).is_empty());
     }
 }

@@ -14,7 +14,7 @@ use edgehooks_handlers::backfill::{
     after_run, failure_code, initial_state, since_for_run, tick, RunEnd, StopReason, Tick,
 };
 use edgehooks_handlers::config::BackfillSettings;
-use edgehooks_handlers::dedupe_hints::{self, DeliveryHints, HintWrites};
+use edgehooks_handlers::dedupe_hints::{self, DeliveryHints};
 use edgehooks_handlers::downstream::HttpRequestSpec;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::limits::Limits;
@@ -250,7 +250,8 @@ pub(super) async fn store_backfilled(
 }
 
 /// Store a page's events as ingest does (one D1 batch per chunk: an event and its planned
-/// steps together), send the new steps and remember the hints. Returns how many were new.
+/// steps together), send the new steps and remember the hints of events D1 had already (the
+/// core's `dedupe_hints::to_write`). Returns how many were new.
 async fn ingest(
     env: &Env,
     db: &D1Database,
@@ -264,11 +265,10 @@ async fn ingest(
         .iter()
         .map(|e| dedupe_hints::event_hint(Provider::Stripe, &e.dedupe_key))
         .collect();
-    let ingest = config(env).provider(Provider::Stripe).map(|c| c.settings);
-    let (ttl, policy) = ingest.map_or((60, HintWrites::default()), |s| {
-        (s.hint_ttl_secs, s.hint_writes)
-    });
-    let keys = dedupe_hints::to_write(policy, DeliveryHints::PerEvent(keys), &inserted);
+    let ttl = config(env)
+        .provider(Provider::Stripe)
+        .map_or(60, |c| c.settings.hint_ttl_secs);
+    let keys = dedupe_hints::to_write(DeliveryHints::PerEvent(keys), &inserted);
     hints::remember(env, &keys, ttl).await;
     Ok(inserted.iter().filter(|n| **n).count() as i64)
 }

@@ -318,9 +318,9 @@ describe("connections and http destinations", () => {
 });
 
 describe("a duplicate never plans the steps of connections created since (issue 23)", () => {
-  // A delivery's first repeat reaches D1 (no KV hint yet): the way a provider's retry past the
-  // hint does.
-  const w = useWorld({ vars: { DEDUPE_HINT_ON_REPEAT: "true" } });
+  // A delivery's first repeat reaches D1 (a first delivery leaves no KV hint): the way a
+  // provider's retry past the hint does.
+  const w = useWorld();
   const admin = async (method, path, body) =>
     w.worker.mf.dispatchFetch(`http://localhost/admin/api/${path}`, {
       method,

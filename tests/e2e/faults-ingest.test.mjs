@@ -114,11 +114,15 @@ describe("D1 failing", () => {
     const first = sendgridDelivery(seen);
     const res = await worker.post("/webhooks/sendgrid", first.payload, first.headers);
     assert.deepEqual(res.json, { status: "accepted", events: 3, duplicates: 0 });
-    // The hint is written after the answer (waitUntil): a batch gets ONE hint for the whole
-    // delivery (handlers/src/dedupe_hints.rs), not one per event.
-    const kv = await worker.mf.getKVNamespace("IDEMPOTENCY");
     const eventIds = (await worker.all("SELECT id FROM events WHERE provider = 'sendgrid'")).map((r) => r.id);
     assert.equal(eventIds.length, 3);
+    // A first delivery leaves no hint; its repeat, caught by D1, leaves one, written after the
+    // answer (waitUntil): ONE hint for the whole delivery (handlers/src/dedupe_hints.rs), not one
+    // per event.
+    const repeat = sendgridDelivery(seen);
+    const repeated = await worker.post("/webhooks/sendgrid", repeat.payload, repeat.headers);
+    assert.deepEqual(repeated.json, { status: "duplicate" });
+    const kv = await worker.mf.getKVNamespace("IDEMPOTENCY");
     await waitFor(async () => (await kv.list({ prefix: "seen-delivery:" })).keys.length === 1, {
       what: "the KV delivery hint written for the stored batch",
     });

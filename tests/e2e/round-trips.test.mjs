@@ -40,7 +40,7 @@ describe("binding round trips per delivery and per step", () => {
     build?.cleanup();
   });
 
-  test("a Stripe checkout delivery: one KV read, one D1 batch, one queue send, one D1 mark, one KV write", async () => {
+  test("a Stripe checkout delivery: one KV read, one D1 batch, one queue send, one D1 mark, no KV write", async () => {
     const keys = [];
     for (let i = 0; i < 5; i++) {
       const { key } = await world.deliver("stripe", checkoutCompleted({ id: `evt_round_trip_${i}`, customer: `cus_round_trip_${i}` }));
@@ -54,7 +54,7 @@ describe("binding round trips per delivery and per step", () => {
       assert.equal(d1.length, INGEST_D1, d1.join("\n"));
       assert.match(d1[0], /^batch\[3\] INSERT INTO events/, "event, steps and customer in one transaction");
       assert.match(d1[1], /^run UPDATE steps SET status = 'enqueued'/);
-      assert.deepEqual(ingest.calls, ["IDEMPOTENCY.get", "STEPS.sendBatch", "IDEMPOTENCY.put"]);
+      assert.deepEqual(ingest.calls, ["IDEMPOTENCY.get", "STEPS.sendBatch"], "a new event leaves no KV hint");
     }
     // The routing (connections, routes switched off) is read at most once per 5 s per isolate.
     const routingReads = ingests.flatMap((r) => r.d1).filter(routingRead).length;
@@ -79,43 +79,51 @@ describe("binding round trips per delivery and per step", () => {
     const { payload, headers } = sendgridDelivery(events);
     const res = await world.worker.post("/webhooks/sendgrid", payload, headers);
     assert.equal(res.status, 200, res.text);
-    // The hint is written after the answer: wait for the invocation's KV write.
-    const ingest = await waitFor(async () => {
-      const found = (await invocations(world.worker)).filter((r) => r.detail === "POST /webhooks/sendgrid").at(-1);
-      return found?.calls.includes("IDEMPOTENCY.put") && found;
-    }, { what: "the delivery's KV hint written" });
+    // A hint would be written after the answer: let the after-commit work and the steps finish.
+    await world.noStepInFlight();
+    const ingest = (await invocations(world.worker)).filter((r) => r.detail === "POST /webhooks/sendgrid").at(-1);
     const d1 = ingest.d1.filter((sql) => !routingRead(sql));
     assert.equal(d1.length, INGEST_D1, d1.join("\n"));
     // 50 events in 5 multi-row INSERTs and their steps in 19-row ones: one transaction.
     assert.match(d1[0], /^batch\[\d\] INSERT INTO events/);
     assert.match(d1[1], /^run UPDATE steps SET status = 'enqueued'/, "every new step marked in one statement");
-    assert.deepEqual(ingest.calls, ["IDEMPOTENCY.get", "STEPS.sendBatch", "IDEMPOTENCY.put"], "one hint for the whole delivery");
+    assert.deepEqual(ingest.calls, ["IDEMPOTENCY.get", "STEPS.sendBatch"], "no KV write for a new batch");
   });
 
-  test("a HubSpot batch retried with a new attemptNumber is answered from one KV read, without D1", async () => {
+  test("a HubSpot batch retried with a new attemptNumber: D1 catches the first retry, one KV read answers the next", async () => {
     const events = Array.from({ length: 20 }, () => hubspotEvent());
-    const first = hubspotDelivery(events, HUBSPOT_SECRET);
+    const attempt = (n) => hubspotDelivery(events.map((e) => ({ ...e, attemptNumber: e.attemptNumber + n })), HUBSPOT_SECRET);
+    const hubspotIngests = async () => (await invocations(world.worker)).filter((r) => r.detail === "POST /webhooks/hubspot");
+    const first = attempt(0);
     assert.equal((await world.worker.post("/webhooks/hubspot", first.payload, first.headers)).status, 200);
-    const kv = await world.worker.mf.getKVNamespace("IDEMPOTENCY");
-    await waitFor(async () => (await kv.list({ prefix: "seen-delivery:" })).keys.length >= 2, { what: "the batch's hint" });
-    const retry = hubspotDelivery(events.map((e) => ({ ...e, attemptNumber: e.attemptNumber + 1 })), HUBSPOT_SECRET);
+    const retry = attempt(1);
     assert.notEqual(retry.payload, first.payload, "HubSpot's retry body differs; its events do not");
     const res = await world.worker.post("/webhooks/hubspot", retry.payload, retry.headers);
     assert.deepEqual([res.status, res.json], [200, { status: "duplicate" }]);
-    const answered = (await invocations(world.worker)).filter((r) => r.detail === "POST /webhooks/hubspot").at(-1);
-    assert.deepEqual(answered.d1.filter((sql) => !routingRead(sql)), []);
+    const caught = await waitFor(async () => {
+      const found = (await hubspotIngests()).at(-1);
+      return found?.calls.includes("IDEMPOTENCY.put") && found;
+    }, { what: "the retry's delivery hint written" });
+    assert.match(caught.d1.filter((sql) => !routingRead(sql))[0], /^batch\[\d+\] INSERT INTO events/, "D1 caught the first retry");
+    assert.deepEqual(caught.calls, ["IDEMPOTENCY.get", "IDEMPOTENCY.put"], "one hint for the whole delivery, no step sent");
+    const next = attempt(2);
+    const again = await world.worker.post("/webhooks/hubspot", next.payload, next.headers);
+    assert.deepEqual([again.status, again.json], [200, { status: "duplicate" }]);
+    const answered = (await hubspotIngests()).at(-1);
+    assert.deepEqual(answered.d1.filter((sql) => !routingRead(sql)), [], "answered from KV");
     assert.deepEqual(answered.calls, ["IDEMPOTENCY.get"]);
   });
 });
 
-// DEDUPE_HINT_ON_REPEAT=true: a first delivery writes no KV hint (D1 alone says it is new), its
-// first repeat is caught by D1 and writes the hint, and later repeats are answered from KV alone.
-describe("KV hints written only on a repeat (DEDUPE_HINT_ON_REPEAT=true)", () => {
+// KV hints for repeats only (DESIGN.md's ingest path): a first delivery writes no KV hint (D1
+// alone says it is new), its first repeat is caught by D1 and writes the hint, and later repeats
+// are answered from KV alone.
+describe("KV hints written only on a repeat", () => {
   let world;
   let build;
   before(async () => {
     build = countingBuild();
-    world = await startWorld({ miniflare: build.miniflare, vars: { DEDUPE_HINT_ON_REPEAT: "true" } });
+    world = await startWorld({ miniflare: build.miniflare });
   });
   after(async () => {
     await world?.dispose();

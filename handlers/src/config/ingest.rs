@@ -7,7 +7,6 @@ use serde_json::{Map, Value};
 
 use super::table::*;
 use super::{flag, secret_list, Config, ConfigError};
-use crate::dedupe_hints::HintWrites;
 use crate::providers::ProviderKeys;
 use crate::providers::{hubspot, sendgrid};
 use crate::routes::RouteTable;
@@ -21,8 +20,6 @@ pub struct IngestSettings {
     pub max_body_bytes: u64,
     /// How long a KV dedupe hint lives (the providers' longest retry window).
     pub hint_ttl_secs: u64,
-    /// When hints are written (`DEDUPE_HINT_ON_REPEAT`).
-    pub hint_writes: HintWrites,
 }
 
 /// Everything one provider's ingest needs, read and checked together.
@@ -81,7 +78,6 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
             tolerance_secs,
             max_body_bytes: self.max_body_bytes()?,
             hint_ttl_secs: self.number(DEDUPE_HINT_TTL_SECONDS)?.max(60),
-            hint_writes: self.hint_writes()?,
         })
     }
 
@@ -96,15 +92,6 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
             }),
             bytes => Ok(bytes),
         }
-    }
-
-    /// `DEDUPE_HINT_ON_REPEAT`: hints only for repeats, or (default) after every delivery.
-    fn hint_writes(&self) -> Result<HintWrites, ConfigError> {
-        let raw = self.raw(DEDUPE_HINT_ON_REPEAT);
-        Ok(match flag(DEDUPE_HINT_ON_REPEAT, raw.as_deref(), false)? {
-            true => HintWrites::OnRepeat,
-            false => HintWrites::EveryDelivery,
-        })
     }
 
     /// The verification keys configured for `provider` (possibly empty: disabled).
@@ -192,7 +179,6 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
                 tolerance_secs: default_tolerance_secs(),
                 max_body_bytes: 0,
                 hint_ttl_secs: 60,
-                hint_writes: HintWrites::default(),
             },
             routes: RouteTable::defaults(),
         }

@@ -75,7 +75,6 @@ pub const SLACK_WEBHOOK_URL: &str = "SLACK_WEBHOOK_URL";
 pub const SIGNATURE_TOLERANCE_SECONDS: &str = "SIGNATURE_TOLERANCE_SECONDS";
 pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
 pub const DEDUPE_HINT_TTL_SECONDS: &str = "DEDUPE_HINT_TTL_SECONDS";
-pub const DEDUPE_HINT_ON_REPEAT: &str = "DEDUPE_HINT_ON_REPEAT";
 pub const HUBSPOT_ALLOW_LEGACY_SIGNATURES: &str = "HUBSPOT_ALLOW_LEGACY_SIGNATURES";
 pub const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
 pub const MAX_ATTEMPTS: &str = "MAX_ATTEMPTS";
@@ -113,7 +112,7 @@ use Kind::{PublicKey, Secret, Var};
 use Rule::{Flag, Json, Level, Number, PublicKeys, SecretList, SourceList, Text, TokenList, Url};
 
 /// Every setting, secrets first.
-pub const SETTINGS: [Setting; 45] = [
+pub const SETTINGS: [Setting; 44] = [
     setting(STRIPE_WEBHOOK_SECRETS, Secret, SecretList, ""),
     setting(SENDGRID_WEBHOOK_PUBLIC_KEYS, PublicKey, PublicKeys, ""),
     setting(HUBSPOT_CLIENT_SECRETS, Secret, SecretList, ""),
@@ -128,7 +127,6 @@ pub const SETTINGS: [Setting; 45] = [
     setting(SIGNATURE_TOLERANCE_SECONDS, Var, Number, "300"),
     setting(MAX_BODY_BYTES, Var, Number, "1048576"),
     setting(DEDUPE_HINT_TTL_SECONDS, Var, Number, "259200"),
-    setting(DEDUPE_HINT_ON_REPEAT, Var, Flag, "false"),
     setting(HUBSPOT_ALLOW_LEGACY_SIGNATURES, Var, Flag, "false"),
     setting(PUBLIC_BASE_URL, Var, Url, ""),
     setting(MAX_ATTEMPTS, Var, Number, "10"),

@@ -4,7 +4,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use super::*;
-use crate::dedupe_hints::HintWrites;
 use crate::webhook::Provider;
 
 const LEASE_MS: i64 = 15 * 60_000;
@@ -117,7 +116,6 @@ fn defaults_come_from_the_table() {
     assert_eq!(settings.tolerance_secs, 300);
     assert_eq!(settings.max_body_bytes, 1_048_576);
     assert_eq!(settings.hint_ttl_secs, 3 * 24 * 3600);
-    assert_eq!(settings.hint_writes, HintWrites::EveryDelivery);
     let consumer = c.consumer().unwrap();
     assert_eq!(consumer.policy, crate::retry::RetryPolicy::default());
     assert_eq!(consumer.timeout_ms, 10_000);
@@ -260,26 +258,20 @@ fn log_level_defaults_to_warn_and_a_bad_value_is_named_in_health() {
     );
 }
 
+/// Hints are written for repeats only, with no setting: a `DEDUPE_HINT_ON_REPEAT` left in an
+/// older deployment's `[vars]` is not read, whatever it holds.
 #[test]
-fn hints_on_repeat_is_a_flag_and_a_typo_stops_only_ingest() {
-    let pairs = |value| {
-        [
-            ("STRIPE_WEBHOOK_SECRETS", "whsec_a"),
-            ("DEDUPE_HINT_ON_REPEAT", value),
-        ]
-    };
-    let writes = |value| {
-        config(&pairs(value))
-            .provider(Provider::Stripe)
-            .map(|p| p.settings.hint_writes)
-    };
-    assert_eq!(writes("true").unwrap(), HintWrites::OnRepeat);
-    assert_eq!(writes(" YES ").unwrap(), HintWrites::OnRepeat);
-    assert_eq!(writes("false").unwrap(), HintWrites::EveryDelivery);
-    assert_eq!(writes("").unwrap(), HintWrites::EveryDelivery);
-    let typo = writes("sometimes").map(|_| ()).unwrap_err();
-    assert_eq!(typo.setting, "DEDUPE_HINT_ON_REPEAT");
-    assert!(config(&pairs("sometimes")).consumer().is_ok());
+fn the_removed_hint_setting_is_not_read() {
+    for value in ["true", "false", "sometimes"] {
+        let c = config(&[ALL_PROVIDERS[0], ("DEDUPE_HINT_ON_REPEAT", value)]);
+        assert!(c.provider(Provider::Stripe).is_ok(), "{value}");
+        assert_eq!(
+            c.health()["misconfigured"],
+            serde_json::json!([]),
+            "{value}"
+        );
+    }
+    assert!(table::find("DEDUPE_HINT_ON_REPEAT").is_none());
 }
 
 #[test]
