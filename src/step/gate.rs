@@ -4,7 +4,9 @@
 //! `limits::gate` then decides from the counters it returned. A claimed step that must wait
 //! (circuit open, budget spent, or a half-open circuit whose probe another step took) is given
 //! back at once: it ends exactly as a deferral leaves it, without spending an attempt. Both the
-//! built-in steps (`call`) and `http` destinations (`deliver`) claim their calls here.
+//! built-in steps (`call`) and `http` destinations (`deliver`) claim their calls here; a step a
+//! drain released adds one statement to its claim's transaction (`claim_for_call_then`: the
+//! request for its destination's next page).
 
 use crate::db::BatchWindow;
 use edgehooks_handlers::limits::{gate, probe_taken, Gate, Health, Limits, Wait};
