@@ -15,7 +15,7 @@ use edgehooks_handlers::connections::delivery::{
     delivery_request, destination_limits, destination_policy,
 };
 use edgehooks_handlers::connections::drain::{
-    place, Place, DRAINING_REASON, PAUSED_PARK_SECS, PAUSED_REASON,
+    place, Line, Place, DRAINING_REASON, PAUSED_PARK_SECS, PAUSED_REASON,
 };
 use edgehooks_handlers::connections::HttpDestination;
 use edgehooks_handlers::lifecycle::{
@@ -56,17 +56,9 @@ pub(super) async fn run(
     let Some(payload) = row.payload.as_deref() else {
         return end_without_call(runner, fields, row, name, "payload_unavailable").await;
     };
-    let (destination, in_line) = match destination_for_step(db, name).await {
-        Ok(Some((stored, in_line))) => match destination_of(&stored) {
-            Ok(destination) => (destination, in_line),
-            Err(_) => {
-                return end_without_call(runner, fields, row, name, "destination_invalid").await
-            }
-        },
-        Ok(None) => {
-            return end_without_call(runner, fields, row, name, "destination_missing").await
-        }
-        Err(e) => return storage_failed(e),
+    let (destination, in_line) = match load_destination(runner, fields, row, name).await {
+        Ok(loaded) => loaded,
+        Err(ack) => return ack,
     };
     let limits = destination_limits(&destination).with_cool_down(runner.settings.cool_down_ms);
     let for_call = match place(destination.paused, row.last_error.as_deref(), in_line) {
@@ -89,6 +81,25 @@ pub(super) async fn run(
         probing: cleared.probing,
     };
     call_and_record(db, fields, row, payload, sent, runner.settings).await
+}
+
+/// The destination's current settings and its line; `Err` with how the step ended when the
+/// destination is missing or no longer valid (`dead`), or D1 failed.
+async fn load_destination(
+    runner: &Runner<'_, '_>,
+    fields: &StepFields<'_>,
+    row: &StepRow,
+    name: &str,
+) -> Result<(HttpDestination, Line), Ack> {
+    let note = match destination_for_step(runner.db, name).await {
+        Ok(Some((stored, in_line))) => match destination_of(&stored) {
+            Ok(destination) => return Ok((destination, in_line)),
+            Err(_) => "destination_invalid",
+        },
+        Ok(None) => "destination_missing",
+        Err(e) => return Err(storage_failed(e)),
+    };
+    Err(end_without_call(runner, fields, row, name, note).await)
 }
 
 /// The destination is paused: park the step (no attempt) and look again later.
