@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // Draining after a pause (issue 23), measured, not a test: the release build in Miniflare behind
 // tests/helpers/binding-counts.mjs (which counts every D1 call and queue send per invocation).
-// For each size N it parks N steps on a paused http destination and resumes it, then delivers a
-// fresh backlog of N steps to another destination, and reports for each the time until every
-// step succeeded (polled every 250 ms through the admin API's stats) and the D1 statements, D1 round trips, queue sends and
-// consumer messages spent per step. The rows are inserted into D1 in bulk, as parking leaves
-// them (the event with its payload; the step `enqueued`, `last_error = destination_paused`, due
-// 5 minutes after parking, no attempt) instead of N webhooks; parking's 5-minute look-again
-// messages are not sent (a drain shorter than 5 minutes never sees them). The fresh backlog is
-// N `enqueued` steps whose messages are sent in `sendBatch`es of 100, as ingest would have.
+// For each size N it parks N steps on a paused http destination and resumes it, and delivers a
+// fresh backlog of N steps to another destination, each run in a fresh world (empty D1, new
+// isolate: no run pays for the rows of the one before). For each it reports the time until
+// every step succeeded (polled every 250 ms through the admin API's stats) and the D1
+// statements, D1 round trips, queue sends and consumer messages spent per step. The rows are
+// inserted into D1 in bulk, as parking leaves them (the event with its payload; the step
+// `enqueued`, `last_error = destination_paused`, due 5 minutes after parking, no attempt)
+// instead of N webhooks; parking's 5-minute look-again messages are not sent (a drain shorter
+// than 5 minutes never sees them). The fresh backlog is N `enqueued` steps whose messages are
+// sent in `sendBatch`es of 100, as ingest would have sent them.
 //   node bench/drain.mjs [--sizes 1000,10000] [--page 100] [--kinds drain,fresh] [--build DIR]
 // --build runs another build (e.g. one of the commit before issue 23, for the old numbers).
 import { writeFileSync } from "node:fs";
@@ -33,7 +35,8 @@ const PAYLOAD = JSON.stringify({ id: "evt_bench", object: "event", type: "invoic
 const CHUNK = 1000;
 
 const build = countingBuild(args.build ? { from: args.build } : {});
-const world = await startWorld({ vars: { RETRY_BASE_SECONDS: "0", DRAIN_PAGE_SIZE: args.page }, miniflare: build.miniflare });
+/** The world of the run in progress: each run gets a fresh one (empty D1, new isolate). */
+let world;
 const rows = [];
 
 async function admin(method, path, body) {
@@ -120,10 +123,15 @@ async function fresh(count, run) {
 try {
   for (const [run, size] of sizes.entries()) {
     for (const kind of kinds) {
-      const result = await (kind === "drain" ? drain(size, run) : fresh(size, run));
-      const row = { kind, steps: size, page: Number(args.page), ...result };
-      rows.push(row);
-      console.error(JSON.stringify(row));
+      world = await startWorld({ vars: { RETRY_BASE_SECONDS: "0", DRAIN_PAGE_SIZE: args.page }, miniflare: build.miniflare });
+      try {
+        const result = await (kind === "drain" ? drain(size, run) : fresh(size, run));
+        const row = { kind, steps: size, page: Number(args.page), ...result };
+        rows.push(row);
+        console.error(JSON.stringify(row));
+      } finally {
+        await world.dispose();
+      }
     }
   }
   const per = (r, v) => (v / r.steps).toFixed(2);
@@ -136,6 +144,5 @@ try {
   writeFileSync(`${args.out}.md`, `${table}\n`);
   console.log(table);
 } finally {
-  await world.dispose();
   build.cleanup();
 }
