@@ -66,6 +66,7 @@ describe("connections screen in headless Chromium", { skip: !existsSync(CHROMIUM
     assert.equal((await w.worker.all("SELECT paused FROM destinations WHERE name = 'orders-svc'"))[0].paused, 1);
     await page.locator('tr[data-destination="orders-svc"] button.resume').click();
     await page.waitForFunction(() => /active/.test(document.querySelector('tr[data-destination="orders-svc"]')?.textContent ?? ""));
+    assert.match(await page.textContent("#message"), /orders-svc resumed: 0 parked step\(s\) draining, 0 sent now/);
 
     // The event's detail: which connections match, and a test send.
     const [{ id: eventId }] = await w.worker.all("SELECT id FROM events WHERE dedupe_key = ?", event.id);
