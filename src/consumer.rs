@@ -78,7 +78,7 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     let resends: Vec<(RawMessage, Resend)> = stream::iter(messages)
         .map(|message| {
             let row = step_id_of(&message).and_then(|id| preloaded.remove(&id));
-            handle(message, row, &queue, &window, &settings, &downstream)
+            handle(env, message, row, &queue, &window, &settings, &downstream)
         })
         .buffer_unordered(CONCURRENT_MESSAGES)
         .filter_map(|r| async move { r })
@@ -118,6 +118,7 @@ async fn preload(
 /// it (sent, then the old one acked, once the whole batch is handled). `row` is the step as the
 /// batch's preload read it, if it did.
 async fn handle(
+    env: &Env,
     message: RawMessage,
     row: Option<db::StepRow>,
     queue: &str,
@@ -139,7 +140,7 @@ async fn handle(
         give_up(db, &step_id, dispatch).await
     } else {
         match settings {
-            Ok(settings) => step::run(db, &step_id, row, settings, downstream).await,
+            Ok(settings) => step::run(env, db, &step_id, row, settings, downstream).await,
             Err(e) => {
                 log::error("misconfigured", &e.to_string());
                 Ack::RetryIn(300)

@@ -1,12 +1,14 @@
-//! Step dispatch, the STEPS queue from the producer side: send step ids (messages carry ids only, never
-//! payloads) and mark them `enqueued`, and send the fresh, delayed message that carries a
-//! deferred or retried step (a new message starts with a fresh Queues retry count, so waiting
-//! never spends `max_retries`). A failed send is logged and left to the sweeper: D1 keeps the
-//! step `pending` (the transactional outbox) or `enqueued` with its due time. Messages go out
-//! through the binding's own `sendBatch`, written as one JSON array that the runtime parses:
-//! one string crossing, where workers-rs' `send_batch` builds every message and option field
-//! by field through `serde_wasm_bindgen`.
+//! Step dispatch, the STEPS queue from the producer side: send step ids (messages carry ids only,
+//! never payloads) and mark them `enqueued` (a page a paused destination's drain released goes
+//! the same way), and send the fresh, delayed message that carries a deferred or retried step (a
+//! new message starts with a fresh Queues retry count, so waiting never spends `max_retries`). A
+//! failed send is logged and left to the sweeper: D1 keeps the step `pending` (the transactional
+//! outbox) or `enqueued` with its due time. Messages go out through the binding's own
+//! `sendBatch`, written as one JSON array that the runtime parses: one string crossing, where
+//! workers-rs' `send_batch` builds every message and option field by field through
+//! `serde_wasm_bindgen`.
 
+use edgehooks_handlers::connections::drain::ReleasedStep;
 use serde::Serialize;
 use worker::js_sys::{Function, JSON};
 use worker::wasm_bindgen::JsValue;
@@ -109,6 +111,27 @@ pub async fn send_dispatched(env: &Env, db: &D1Database, steps: &[(String, i64)]
             log::error("mark_enqueued_failed", &e.to_string());
         }
     }
+    sent
+}
+
+/// Send a page a drain of destination `name` released (oldest first, each under its new
+/// dispatch number) and mark it `enqueued`; a failed send leaves it `pending` for the sweeper.
+/// Returns how many were sent.
+pub async fn send_released(
+    env: &Env,
+    db: &D1Database,
+    name: &str,
+    page: Vec<ReleasedStep>,
+) -> usize {
+    if page.is_empty() {
+        return 0;
+    }
+    let steps: Vec<(String, i64)> = page.into_iter().map(|s| (s.id, s.dispatch)).collect();
+    let sent = send_dispatched(env, db, &steps).await;
+    log::record(
+        "drain_page",
+        serde_json::json!({ "destination": name, "released": steps.len(), "sent": sent }),
+    );
     sent
 }
 

@@ -107,7 +107,8 @@ fn redrive_filters() {
     );
     for bad in [
         &br#"[]"#[..],
-        br#"{"destination":"mailchimp"}"#,
+        // Not a built-in destination nor a name an http destination can have.
+        br#"{"destination":"Mail Chimp!"}"#,
         br#"{"limit":0}"#,
         br#"{"step_ids":[1]}"#,
         br#"{"dry_run":"yes"}"#,

@@ -86,8 +86,9 @@
   function destinationRow(d) {
     const { el, badge } = A();
     const act = (path, what) => async () => {
-      await A().api(`destinations/${enc(d.name)}${path}`, { method: "POST" });
-      A().say(`Destination ${d.name} ${what}.`);
+      const r = await A().api(`destinations/${enc(d.name)}${path}`, { method: "POST" });
+      const drained = r.resumed === undefined ? "" : `: ${r.resumed} parked step(s) draining, ${r.sent} sent now`;
+      A().say(`Destination ${d.name} ${what}${drained}.`);
       await load();
     };
     return el("tr", { "data-destination": d.name },

@@ -1,6 +1,8 @@
 //! The admin API's `http` destinations (`/admin/api/destinations…`): list, create, read, edit
-//! (including a rotated secret), delete, pause and resume (sending the parked steps again,
-//! oldest first), and sending a stored event as a signed test delivery. A destination's secrets
+//! (including a rotated secret), delete, pause and resume, and sending a stored event as a
+//! signed test delivery. A resume (`POST …/resume`, or any edit that sets `paused: false`)
+//! releases the first page of the parked steps, oldest first, and sends it; the consumer
+//! releases each next page as the last step of the one before is claimed. A destination's secrets
 //! are stored and never answered: the view has their count and fingerprints. Every change makes
 //! this isolate forget its cached routing; others pick it up within `ROUTING_TTL_MS`.
 
@@ -13,14 +15,12 @@ use worker::{D1Database, Env, Method};
 
 use super::gateway::{answer, parse_json, Answer};
 use crate::clock::now_ms;
+use crate::config::config;
 use crate::db::admin as events;
 use crate::db::connections::{self as store, DestinationColumns, DestinationRow};
-use crate::dispatch::send_steps;
+use crate::dispatch::send_released;
 use crate::error::AppError;
 use crate::routing::{destination_of, invalidate};
-
-/// Most parked steps one resume sends (a second resume sends the rest).
-const RESUME_BATCH: i64 = 1_000;
 
 pub async fn handle(
     env: &Env,
@@ -33,10 +33,10 @@ pub async fn handle(
         (Method::Get, []) => list(db).await,
         (Method::Post, []) => create(db, body).await,
         (Method::Get, [name]) => read(db, name).await,
-        (Method::Put | Method::Patch, [name]) => edit(db, name, &parse_json(body)?).await,
+        (Method::Put | Method::Patch, [name]) => edit(env, db, name, &parse_json(body)?).await,
         (Method::Delete, [name]) => delete(db, name).await,
-        (Method::Post, [name, "pause"]) => edit(db, name, &json!({ "paused": true })).await,
-        (Method::Post, [name, "resume"]) => resume(env, db, name).await,
+        (Method::Post, [name, "pause"]) => edit(env, db, name, &json!({ "paused": true })).await,
+        (Method::Post, [name, "resume"]) => edit(env, db, name, &json!({ "paused": false })).await,
         (Method::Post, [name, "test"]) => test_delivery(db, name, &parse_json(body)?).await,
         (_, [] | [_]) => Err(AppError::MethodNotAllowed {
             allow: "GET, POST, PUT, PATCH, DELETE",
@@ -117,7 +117,8 @@ async fn read(db: &D1Database, name: &str) -> Result<Answer, AppError> {
     Ok(answer(200, body))
 }
 
-async fn edit(db: &D1Database, name: &str, change: &Value) -> Result<Answer, AppError> {
+/// Edit a destination; an edit that sets `paused: false` resumes it (see [`resume`]).
+async fn edit(env: &Env, db: &D1Database, name: &str, change: &Value) -> Result<Answer, AppError> {
     let (row, current) = load(db, name).await?;
     let mut stored: Value = serde_json::from_str(&row.config).unwrap_or_else(|_| json!({}));
     stored["name"] = json!(name);
@@ -129,7 +130,13 @@ async fn edit(db: &D1Database, name: &str, change: &Value) -> Result<Answer, App
     store::save_destination(db, name, &columns(&destination, &config), false, now_ms()).await?;
     invalidate();
     let (row, stored) = load(db, name).await?;
-    Ok(answer(200, view(&row, &stored)))
+    let mut body = view(&row, &stored);
+    if change.get("paused") == Some(&Value::Bool(false)) {
+        let (resumed, sent) = resume(env, db, name).await?;
+        body["resumed"] = json!(resumed);
+        body["sent"] = json!(sent);
+    }
+    Ok(answer(200, body))
 }
 
 async fn delete(db: &D1Database, name: &str) -> Result<Answer, AppError> {
@@ -145,15 +152,19 @@ async fn delete(db: &D1Database, name: &str) -> Result<Answer, AppError> {
     })
 }
 
-/// Resume: clear `paused`, then send the parked steps again, oldest first.
-async fn resume(env: &Env, db: &D1Database, name: &str) -> Result<Answer, AppError> {
-    let Answer { body: mut view, .. } = edit(db, name, &json!({ "paused": false })).await?;
-    let parked = store::parked_steps(db, name, RESUME_BATCH).await?;
-    let requeued = events::requeue_for_admin(db, &parked, false, now_ms()).await?;
-    let sent = send_steps(env, db, &requeued).await;
-    view["resumed"] = json!(requeued.len());
-    view["sent"] = json!(sent);
-    Ok(answer(200, view))
+/// Resume a destination no longer paused: release the first page of its parked steps, oldest
+/// first, and send it. Returns how many steps now drain (that page and those parked behind it)
+/// and how many were sent now.
+async fn resume(env: &Env, db: &D1Database, name: &str) -> Result<(usize, usize), AppError> {
+    let page_size = config(env)
+        .drain_page_size()
+        .map_err(|e| AppError::Misconfigured {
+            detail: e.to_string(),
+        })?;
+    let (page, still_parked) = store::release_for_resume(db, name, page_size, now_ms()).await?;
+    let draining = page.len() + usize::try_from(still_parked).unwrap_or(0);
+    let sent = send_released(env, db, name, page).await;
+    Ok((draining, sent))
 }
 
 /// Send stored event `event_id` to the destination now, signed, outside the ledger (the webhook

@@ -10,7 +10,7 @@ use edgehooks_handlers::limits::{Health, Limits};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::rows::{query, FromRow, Row};
+use super::rows::{query, Answer, FromRow, Row};
 use super::{count_claimed_call, counted_health, num, statement, BatchWindow, RUNNING_LEASE_MS};
 
 /// The ordering a step's claim must respect: the entity it overwrites (`steps.entity`, with the
@@ -135,7 +135,8 @@ pub async fn claim_step(
     entity: Option<&EntityClaim<'_>>,
     now_ms: i64,
 ) -> Result<Claim> {
-    Ok(claim_counting(db, step_id, entity, None, now_ms).await?.0)
+    let ((claim, _), _) = claim_counting(db, step_id, entity, None, now_ms, None).await?;
+    Ok(claim)
 }
 
 /// [`claim_step`] for a call, with the call's check counted in `budget` in the same batch when
@@ -149,8 +150,23 @@ pub async fn claim_for_call(
     budget: &Budget<'_>,
     now_ms: i64,
 ) -> Result<(Claim, Health)> {
-    let (claim, health) = claim_counting(db, step_id, entity, Some(budget), now_ms).await?;
+    let ((claim, health), _) =
+        claim_counting(db, step_id, entity, Some(budget), now_ms, None).await?;
     Ok((claim, health.unwrap_or_default()))
+}
+
+/// [`claim_for_call`] with `then` run last in the same transaction, whatever the claim got (a
+/// drained step's claim asks there for its destination's next page); with `then`'s answer.
+pub async fn claim_for_call_then(
+    db: &BatchWindow<'_>,
+    step_id: &str,
+    budget: &Budget<'_>,
+    now_ms: i64,
+    then: D1PreparedStatement,
+) -> Result<((Claim, Health), Option<Answer>)> {
+    let ((claim, health), then) =
+        claim_counting(db, step_id, None, Some(budget), now_ms, Some(then)).await?;
+    Ok(((claim, health.unwrap_or_default()), then))
 }
 
 /// Where each answer sits in a claim's batch.
@@ -212,9 +228,21 @@ async fn claim_counting(
     entity: Option<&EntityClaim<'_>>,
     budget: Option<&Budget<'_>>,
     now_ms: i64,
-) -> Result<(Claim, Option<Health>)> {
-    let (statements, places) = claim_statements(db, step_id, entity, budget, now_ms)?;
-    let results = db.shared_batch(statements).await?;
+    then: Option<D1PreparedStatement>,
+) -> Result<((Claim, Option<Health>), Option<Answer>)> {
+    let (mut statements, places) = claim_statements(db, step_id, entity, budget, now_ms)?;
+    let then_at = then.map(|t| {
+        statements.push(t);
+        statements.len() - 1
+    });
+    let mut results = db.shared_batch(statements).await?;
+    let claim = read_claim(&results, &places)?;
+    let then = then_at.and_then(|i| (i < results.len()).then(|| results.swap_remove(i)));
+    Ok((claim, then))
+}
+
+/// What a claim's batch answered: the claim (with the budget's counters when it applied).
+fn read_claim(results: &[Answer], places: &Places) -> Result<(Claim, Option<Health>)> {
     let claimed = match results.get(places.claim) {
         Some(r) => r.rows()?.read_first::<Claimed>()?,
         None => None,

@@ -1,12 +1,13 @@
 //! The SQL of connections, `http` destinations and default routes turned off (migration 0008):
 //! the admin API's reads and writes, the rows ingest plans with, the destination a step of it
-//! runs with, and the parked steps of a paused destination (that SQL is the core's,
-//! `edgehooks_handlers::connections::sql`).
+//! runs with and its line, and a paused destination's drain: a step joining the line, the
+//! release of the next page (that SQL is the core's, `edgehooks_handlers::connections::sql`).
 
+use edgehooks_handlers::connections::drain::{in_line_order, Line, ReleasedStep};
 use edgehooks_handlers::connections::sql as drain_sql;
-use worker::{D1Database, Result};
+use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::rows::{query, run, FromRow, Row};
+use super::rows::{batch, query, run, Answer, FromRow, Row};
 use super::{num, opt_num, opt_text, statement};
 
 /// A stored destination: its validated JSON (with secrets) and bookkeeping.
@@ -244,17 +245,100 @@ pub async fn set_route_off(
     Ok(result.changes() > 0)
 }
 
-/// The parked steps of a destination, oldest first.
-pub async fn parked_steps(db: &D1Database, destination: &str, limit: i64) -> Result<Vec<String>> {
-    let sql = drain_sql::parked_steps();
-    query(&statement(db, &sql, &[destination.into(), num(limit)])?)
+/// A destination as one of its steps runs with it, and its line.
+pub async fn destination_for_step(
+    db: &D1Database,
+    name: &str,
+) -> Result<Option<(DestinationRow, Line)>> {
+    let sql = drain_sql::destination_with_line(DESTINATION_COLUMNS);
+    Ok(query(&statement(db, &sql, &[name.into()])?)
         .await?
-        .texts("id")
+        .read_first::<WithLine>()?
+        .map(|w| (w.destination, w.line)))
 }
 
-/// Whether an older step of the destination is still parked or waiting its turn.
-pub async fn older_step_waiting(db: &D1Database, destination: &str, step_id: &str) -> Result<bool> {
-    let sql = drain_sql::older_waiting();
-    let rows = query(&statement(db, &sql, &[destination.into(), step_id.into()])?).await?;
-    Ok(!rows.is_empty())
+struct WithLine {
+    destination: DestinationRow,
+    line: Line,
+}
+
+impl FromRow for WithLine {
+    fn from_row(row: &Row) -> Self {
+        WithLine {
+            destination: DestinationRow::from_row(row),
+            line: Line {
+                parked: row.flag("parked"),
+                released: row.flag("released"),
+            },
+        }
+    }
+}
+
+/// The statement parking step `step_id` at its place in its destination's line.
+pub fn join_line(db: &D1Database, step_id: &str, now_ms: i64) -> Result<D1PreparedStatement> {
+    statement(db, &drain_sql::join_line(), &[step_id.into(), num(now_ms)])
+}
+
+/// The statement releasing destination `name`'s next page of `page` parked steps, if its line
+/// lets one go (see [`released`] for what it answers).
+pub fn release_page(
+    db: &D1Database,
+    name: &str,
+    page: u32,
+    now_ms: i64,
+) -> Result<D1PreparedStatement> {
+    let args = [name.into(), num(i64::from(page)), num(now_ms)];
+    statement(db, &drain_sql::release_page(), &args)
+}
+
+impl FromRow for ReleasedStep {
+    fn from_row(row: &Row) -> Self {
+        ReleasedStep {
+            id: row.text("id"),
+            dispatch: row.int("dispatch"),
+            created_at: row.int("created_at"),
+            seq: row.int("seq"),
+        }
+    }
+}
+
+/// The steps a [`release_page`] statement released, oldest first.
+pub fn released(answer: &Answer) -> Result<Vec<ReleasedStep>> {
+    Ok(in_line_order(answer.rows()?.read()?))
+}
+
+/// Release destination `name`'s next page (a resume): the released steps, oldest first, and
+/// how many steps are still parked behind them.
+pub async fn release_for_resume(
+    db: &D1Database,
+    name: &str,
+    page: u32,
+    now_ms: i64,
+) -> Result<(Vec<ReleasedStep>, i64)> {
+    let count = statement(db, &drain_sql::parked_count(), &[name.into()])?;
+    let answers = batch(db, vec![release_page(db, name, page, now_ms)?, count]).await?;
+    let page = match answers.first() {
+        Some(answer) => released(answer)?,
+        None => Vec::new(),
+    };
+    let parked = match answers.get(1) {
+        Some(answer) => answer
+            .rows()?
+            .read_first::<Parked>()?
+            .map_or(0, |p| p.parked),
+        None => 0,
+    };
+    Ok((page, parked))
+}
+
+struct Parked {
+    parked: i64,
+}
+
+impl FromRow for Parked {
+    fn from_row(row: &Row) -> Self {
+        Parked {
+            parked: row.int("parked"),
+        }
+    }
 }

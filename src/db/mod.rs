@@ -17,7 +17,7 @@
 //! | table | written by |
 //! |---|---|
 //! | `events` | `ingest` (insert, rejected rows), `retention` (`purge_payloads`) |
-//! | `steps` | `ingest` (insert, shared with replay), `steps`, `claims`, `attempts`, `sweep` (lifecycle), `admin` (replay, redrive) |
+//! | `steps` | `ingest` (insert, shared with replay), `steps`, `claims`, `attempts`, `sweep` (lifecycle), `admin` (replay, redrive), `connections` (a paused destination's line: join, release) |
 //! | `attempts` | `attempts`, `sweep` (lost attempts) |
 //! | `rejections` | `ingest` (hourly tallies) |
 //! | `stripe_customers` | `customers` (called from ingest's transaction and customer lookups) |

@@ -36,6 +36,8 @@ pub struct StepRow {
     pub account: Option<String>,
     pub occurred_at: Option<i64>,
     pub payload: Option<String>,
+    /// Why it last waited or failed (`destination_paused`: parked in its destination's line).
+    pub last_error: Option<String>,
 }
 
 impl FromRow for StepRow {
@@ -50,13 +52,14 @@ impl FromRow for StepRow {
             account: row.opt_text("account"),
             occurred_at: row.opt_int("occurred_at"),
             payload: row.opt_text("payload"),
+            last_error: row.opt_text("last_error"),
         }
     }
 }
 
 /// The columns of a [`StepRow`], from `steps s JOIN events e`.
 const STEP_ROW_COLUMNS: &str = "s.id, s.event_id, s.name, s.status, e.provider, \
-     e.type AS event_type, e.account, e.occurred_at, e.payload";
+     e.type AS event_type, e.account, e.occurred_at, e.payload, s.last_error";
 
 pub async fn load_step(db: &D1Database, step_id: &str) -> Result<Option<StepRow>> {
     let sql = format!(

@@ -1,15 +1,21 @@
 //! A step of an `http` destination (`http:<name>`): read the destination's current settings
-//! from D1, park the step while the destination is paused (no attempt spent; resume sends it
-//! again), let an older parked step of the destination go first while it drains, claim the step
-//! through the destination's gate (its rate as the budget, its circuit: `gate`), POST the stored
-//! payload signed per Standard Webhooks with the destination's timeout, and record the attempt,
-//! the step's next state (its max attempts, backoff, `Retry-After`) and the destination's
-//! health in one D1 batch: the same ledger, limits and dead letters as the built-in steps.
+//! and its line from D1, then take the step's place in the line (the core's
+//! `connections::drain`): park it while the destination is paused (no attempt spent); a parked
+//! step of an active destination only asks for the next release; a step behind a drain joins
+//! the line; a released step is claimed with the next release asked for in the same D1
+//! transaction (the claim that takes a page's last step releases the next page, which is sent
+//! at once). Then claim the step through the destination's gate (its rate as the budget, its
+//! circuit: `gate`), POST the stored payload signed per Standard Webhooks with the
+//! destination's timeout, and record the attempt, the step's next state (its max attempts,
+//! backoff, `Retry-After`) and the destination's health in one D1 batch: the same ledger,
+//! limits and dead letters as the built-in steps.
 
 use crate::db::BatchWindow;
 use edgehooks_handlers::connections::delivery::{
-    delivery_request, destination_limits, destination_policy, DRAINING_REASON, PAUSED_PARK_SECS,
-    PAUSED_REASON,
+    delivery_request, destination_limits, destination_policy,
+};
+use edgehooks_handlers::connections::drain::{
+    place, Line, Place, DRAINING_REASON, PAUSED_PARK_SECS, PAUSED_REASON,
 };
 use edgehooks_handlers::connections::HttpDestination;
 use edgehooks_handlers::lifecycle::{
@@ -17,43 +23,52 @@ use edgehooks_handlers::lifecycle::{
 };
 use edgehooks_handlers::limits::{after_call, charges_attempt, HealthChange, Limits};
 use edgehooks_handlers::retry::parse_retry_after;
+use worker::Env;
 
-use super::gate::{claim_for_call, ForCall};
+use super::gate::{claim_for_call, claim_for_call_then, ForCall};
 use super::work::ack_for;
 use super::{defer, finish, storage_failed, Ack};
 use crate::clock::now_ms;
+use crate::db::connections::{self as line, destination_for_step};
 use crate::db::{self, AttemptRecord, StepRow};
+use crate::dispatch::send_released;
 use crate::downstream;
 use crate::log::{self, StepFields};
 use crate::routing::destination_of;
 use edgehooks_handlers::config::ConsumerSettings;
 use edgehooks_handlers::limits::Wait;
 
+/// Where a step runs: the invocation's bindings and settings.
+pub(super) struct Runner<'a, 'w> {
+    pub env: &'a Env,
+    pub db: &'a BatchWindow<'w>,
+    pub settings: &'a ConsumerSettings,
+}
+
 /// Run one step of destination `name`.
 pub(super) async fn run(
-    db: &BatchWindow<'_>,
+    runner: &Runner<'_, '_>,
     fields: &StepFields<'_>,
     row: &StepRow,
     name: &str,
-    settings: &ConsumerSettings,
 ) -> Ack {
+    let db = runner.db;
     let Some(payload) = row.payload.as_deref() else {
-        return finish(db, fields, StepStatus::Dead, "payload_unavailable").await;
+        return end_without_call(runner, fields, row, name, "payload_unavailable").await;
     };
-    let destination = match db::connections::get_destination(db, name).await {
-        Ok(Some(stored)) => match destination_of(&stored) {
-            Ok(destination) => destination,
-            Err(_) => return finish(db, fields, StepStatus::Dead, "destination_invalid").await,
-        },
-        Ok(None) => return finish(db, fields, StepStatus::Dead, "destination_missing").await,
-        Err(e) => return storage_failed(e),
+    let (destination, in_line) = match load_destination(runner, fields, row, name).await {
+        Ok(loaded) => loaded,
+        Err(ack) => return ack,
     };
-    let now = now_ms();
-    if let Some(ack) = must_wait(db, fields, &destination, now).await {
-        return ack;
-    }
-    let limits = destination_limits(&destination).with_cool_down(settings.cool_down_ms);
-    let cleared = match claim_for_call(db, fields, None, name, limits).await {
+    let limits = destination_limits(&destination).with_cool_down(runner.settings.cool_down_ms);
+    let for_call = match place(destination.paused, row.last_error.as_deref(), in_line) {
+        Place::Park => return park(db, fields).await,
+        Place::AwaitRelease => return ask_release(runner, fields, name, false).await,
+        Place::Join => return ask_release(runner, fields, name, true).await,
+        Place::Released => claim_released(runner, fields, name, limits).await,
+        Place::Go => claim_for_call(db, fields, None, name, limits).await,
+    };
+    let cleared = match for_call {
         ForCall::Call(cleared) => cleared,
         ForCall::Refused(_) => return Ack::Ack,
         ForCall::Done(ack) => return ack,
@@ -65,33 +80,114 @@ pub(super) async fn run(
         started: cleared.started,
         probing: cleared.probing,
     };
-    call_and_record(db, fields, row, payload, sent, settings).await
+    call_and_record(db, fields, row, payload, sent, runner.settings).await
 }
 
-/// While the destination is paused the step parks; while an older step of the destination is
-/// still parked or draining, it waits its turn. `None` when it may go on.
-async fn must_wait(
-    db: &BatchWindow<'_>,
+/// The destination's current settings and its line; `Err` with how the step ended when the
+/// destination is missing or no longer valid (`dead`), or D1 failed.
+async fn load_destination(
+    runner: &Runner<'_, '_>,
     fields: &StepFields<'_>,
-    destination: &HttpDestination,
-    now: i64,
-) -> Option<Ack> {
-    let wait = if destination.paused {
-        Wait {
-            secs: PAUSED_PARK_SECS,
-            reason: PAUSED_REASON,
-        }
-    } else {
-        match db::connections::older_step_waiting(db, &destination.name, fields.step_id).await {
-            Ok(false) => return None,
-            Ok(true) => Wait {
-                secs: 1,
-                reason: DRAINING_REASON,
-            },
-            Err(e) => return Some(storage_failed(e)),
-        }
+    row: &StepRow,
+    name: &str,
+) -> Result<(HttpDestination, Line), Ack> {
+    let note = match destination_for_step(runner.db, name).await {
+        Ok(Some((stored, in_line))) => match destination_of(&stored) {
+            Ok(destination) => return Ok((destination, in_line)),
+            Err(_) => "destination_invalid",
+        },
+        Ok(None) => "destination_missing",
+        Err(e) => return Err(storage_failed(e)),
     };
-    Some(defer(db, fields, wait, now).await)
+    Err(end_without_call(runner, fields, row, name, note).await)
+}
+
+/// The destination is paused: park the step (no attempt) and look again later.
+async fn park(db: &BatchWindow<'_>, fields: &StepFields<'_>) -> Ack {
+    let wait = Wait {
+        secs: PAUSED_PARK_SECS,
+        reason: PAUSED_REASON,
+    };
+    defer(db, fields, wait, now_ms()).await
+}
+
+/// Ask for the destination's next release (after parking this step at its place in the line,
+/// when it `joins`), send what it released, and ack: the step goes when its page does.
+async fn ask_release(
+    runner: &Runner<'_, '_>,
+    fields: &StepFields<'_>,
+    name: &str,
+    joins: bool,
+) -> Ack {
+    let (db, now) = (runner.db, now_ms());
+    let mut statements = Vec::new();
+    if joins {
+        match line::join_line(db, fields.step_id, now) {
+            Ok(join) => statements.push(join),
+            Err(e) => return storage_failed(e),
+        }
+    }
+    match line::release_page(db, name, runner.settings.drain_page, now) {
+        Ok(release) => statements.push(release),
+        Err(e) => return storage_failed(e),
+    }
+    let answers = match db.shared_batch(statements).await {
+        Ok(answers) => answers,
+        Err(e) => return storage_failed(e),
+    };
+    if joins && answers.first().is_some_and(|a| a.changes() > 0) {
+        log::step(fields, "deferred", None, PAUSED_REASON, 0, true);
+    }
+    if let Some(release) = answers.last() {
+        send_page(runner, name, release).await;
+    }
+    Ack::Ack
+}
+
+/// Claim a step its drain released, asking in the same transaction for the next release (the
+/// claim of a page's last step lets it go), and send what that released.
+async fn claim_released(
+    runner: &Runner<'_, '_>,
+    fields: &StepFields<'_>,
+    name: &str,
+    limits: Limits,
+) -> ForCall {
+    let release = match line::release_page(runner.db, name, runner.settings.drain_page, now_ms()) {
+        Ok(release) => release,
+        Err(e) => return ForCall::Done(storage_failed(e)),
+    };
+    let (for_call, released) = claim_for_call_then(runner.db, fields, name, limits, release).await;
+    if let Some(release) = released {
+        send_page(runner, name, &release).await;
+    }
+    for_call
+}
+
+/// Send the steps a release statement answered (nothing when it released none).
+async fn send_page(runner: &Runner<'_, '_>, name: &str, release: &db::rows::Answer) {
+    match line::released(release) {
+        Ok(page) => {
+            send_released(runner.env, runner.db, name, page).await;
+        }
+        // Released but not readable: they are `pending`, so the sweeper sends them.
+        Err(e) => log::error("d1_read_failed", &e.to_string()),
+    }
+}
+
+/// End the step `dead` with `note` without a call; a released step then asks for the next
+/// release, so its page's end still lets the next page go.
+async fn end_without_call(
+    runner: &Runner<'_, '_>,
+    fields: &StepFields<'_>,
+    row: &StepRow,
+    name: &str,
+    note: &str,
+) -> Ack {
+    let ack = finish(runner.db, fields, StepStatus::Dead, note).await;
+    if row.last_error.as_deref() == Some(DRAINING_REASON) {
+        ask_release(runner, fields, name, false).await;
+    }
+    ack
 }
 
 /// A claimed attempt about to be made.

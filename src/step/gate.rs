@@ -4,14 +4,18 @@
 //! `limits::gate` then decides from the counters it returned. A claimed step that must wait
 //! (circuit open, budget spent, or a half-open circuit whose probe another step took) is given
 //! back at once: it ends exactly as a deferral leaves it, without spending an attempt. Both the
-//! built-in steps (`call`) and `http` destinations (`deliver`) claim their calls here.
+//! built-in steps (`call`) and `http` destinations (`deliver`) claim their calls here; a step a
+//! drain released adds one statement to its claim's transaction (`claim_for_call_then`: the
+//! request for its destination's next page).
 
 use crate::db::BatchWindow;
-use edgehooks_handlers::limits::{gate, probe_taken, Gate, Limits, Wait};
+use edgehooks_handlers::limits::{gate, probe_taken, Gate, Health, Limits, Wait};
+use worker::D1PreparedStatement;
 
 use super::record::batch_with_retries;
 use super::{storage_failed, Ack};
 use crate::clock::now_ms;
+use crate::db::rows::Answer;
 use crate::db::{self, Budget, Claim, EntityClaim, HeldClaim};
 use crate::log;
 
@@ -47,10 +51,40 @@ pub(super) async fn claim_for_call(
         destination,
         limits,
     };
-    let (claim, health) = match db::claim_for_call(db, fields.step_id, entity, &budget, now).await {
-        Ok(answer) => answer,
-        Err(e) => return ForCall::Done(storage_failed(e)),
+    match db::claim_for_call(db, fields.step_id, entity, &budget, now).await {
+        Ok(answer) => pass_gate(db, fields, &budget, answer, now).await,
+        Err(e) => ForCall::Done(storage_failed(e)),
+    }
+}
+
+/// [`claim_for_call`] with `then` in the claim's transaction, whatever the claim got; with
+/// `then`'s answer (`None` when D1 failed).
+pub(super) async fn claim_for_call_then(
+    db: &BatchWindow<'_>,
+    fields: &log::StepFields<'_>,
+    destination: &str,
+    limits: Limits,
+    then: D1PreparedStatement,
+) -> (ForCall, Option<Answer>) {
+    let now = now_ms();
+    let budget = Budget {
+        destination,
+        limits,
     };
+    match db::claim_for_call_then(db, fields.step_id, &budget, now, then).await {
+        Ok((answer, then)) => (pass_gate(db, fields, &budget, answer, now).await, then),
+        Err(e) => (ForCall::Done(storage_failed(e)), None),
+    }
+}
+
+/// What a claim at `now` got, through the destination's gate.
+async fn pass_gate(
+    db: &BatchWindow<'_>,
+    fields: &log::StepFields<'_>,
+    budget: &Budget<'_>,
+    (claim, health): (Claim, Health),
+    now: i64,
+) -> ForCall {
     let Claim::Claimed(attempt) = claim else {
         return ForCall::Refused(claim);
     };
@@ -65,11 +99,17 @@ pub(super) async fn claim_for_call(
         attempt,
         claimed_at_ms: now,
     };
-    match gate(limits, health, now) {
+    match gate(budget.limits, health, now) {
         Gate::Proceed => cleared(false),
         Gate::Wait(wait) => ForCall::Done(give_back(db, fields, held, wait).await),
         Gate::Probe { lease_until_ms } => {
-            let taken = db::take_probe(db, destination, fields.step_id, health, lease_until_ms);
+            let taken = db::take_probe(
+                db,
+                budget.destination,
+                fields.step_id,
+                health,
+                lease_until_ms,
+            );
             match taken.await {
                 Ok(true) => cleared(true),
                 Ok(false) => ForCall::Done(give_back(db, fields, held, probe_taken()).await),

@@ -34,8 +34,10 @@ use crate::clock::now_ms;
 use crate::db::{self, EntityClaim};
 use crate::log;
 use call::Call;
+use deliver::Runner;
 use edgehooks_handlers::config::ConsumerSettings;
 use work::Work;
+use worker::Env;
 
 /// What to do with the message.
 // `Ack::Ack` (done with the message) is the name every caller already uses.
@@ -143,6 +145,7 @@ async fn unplannable(db: &BatchWindow<'_>, step: &log::StepFields<'_>, e: &Build
 /// Run the step `step_id`. `preloaded` is its row as the message batch's one query read it;
 /// `None` loads it here. A second pass (after a customer lookup) always reads it again.
 pub async fn run(
+    env: &Env,
     db: &BatchWindow<'_>,
     step_id: &str,
     preloaded: Option<db::StepRow>,
@@ -150,13 +153,14 @@ pub async fn run(
     downstream: &DownstreamSettings,
 ) -> Ack {
     let mut preloaded = preloaded;
+    let runner = Runner { env, db, settings };
     // At most one customer lookup per delivery: the second pass finds it stored.
     for _ in 0..2 {
         let row = match preloaded.take() {
             Some(row) => claimable(row),
             None => load(db, step_id).await,
         };
-        if let Pass::Done(ack) = run_step(db, step_id, row, settings, downstream).await {
+        if let Pass::Done(ack) = run_step(&runner, step_id, row, downstream).await {
             return ack;
         }
     }
@@ -173,12 +177,12 @@ struct Loaded<'a> {
 
 /// One pass over the loaded step: plan it, screen it against its entity, then do its work.
 async fn run_step(
-    db: &BatchWindow<'_>,
+    runner: &Runner<'_, '_>,
     step_id: &str,
     loaded: Result<db::StepRow, Pass>,
-    settings: &ConsumerSettings,
     downstream: &DownstreamSettings,
 ) -> Pass {
+    let (db, settings) = (runner.db, runner.settings);
     let row = match loaded {
         Ok(row) => row,
         Err(pass) => return pass,
@@ -191,7 +195,7 @@ async fn run_step(
             provider: Some(&row.provider),
             event_type: Some(&row.event_type),
         };
-        return Pass::Done(deliver::run(db, &fields, &row, &destination, settings).await);
+        return Pass::Done(deliver::run(runner, &fields, &row, &destination).await);
     }
     let kind = StepKind::from_name(&row.name);
     let fields = fields_of(step_id, &row, kind);

@@ -3,7 +3,8 @@
 // (verified with the official `standardwebhooks` package), pause and resume the destination
 // from its row, preview which connections match a stored event and send it to the destination
 // as a test from the event's detail, rotate the secret through the edit form, delete the
-// connection. Screenshots go to test-artifacts/ (gitignored).
+// connection; redrive an http destination's dead-letter group from the dead-letter view.
+// Screenshots go to test-artifacts/ (gitignored).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -65,6 +66,7 @@ describe("connections screen in headless Chromium", { skip: !existsSync(CHROMIUM
     assert.equal((await w.worker.all("SELECT paused FROM destinations WHERE name = 'orders-svc'"))[0].paused, 1);
     await page.locator('tr[data-destination="orders-svc"] button.resume').click();
     await page.waitForFunction(() => /active/.test(document.querySelector('tr[data-destination="orders-svc"]')?.textContent ?? ""));
+    assert.match(await page.textContent("#message"), /orders-svc resumed: 0 parked step\(s\) draining, 0 sent now/);
 
     // The event's detail: which connections match, and a test send.
     const [{ id: eventId }] = await w.worker.all("SELECT id FROM events WHERE dedupe_key = ?", event.id);
@@ -94,5 +96,46 @@ describe("connections screen in headless Chromium", { skip: !existsSync(CHROMIUM
     await page.waitForFunction(() => !document.querySelector('tr[data-connection="stripe-to-orders-svc"]'));
     assert.equal((await w.worker.all("SELECT COUNT(*) AS n FROM connections"))[0].n, 0);
     assert.deepEqual(problems, [], "no console errors or CSP violations");
+  });
+
+  test("the dead-letter view redrives an http destination's group", async () => {
+    // Before issue 23 the redrive API knew only the built-in destinations: this button was a 400.
+    const receiver = w.fake.receiver("flaky-svc");
+    const admin = async (path, body) => {
+      const res = await w.worker.mf.dispatchFetch(`http://localhost/admin/api/${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      assert.equal(res.status, 201, await res.text());
+    };
+    await admin("destinations", { name: "flaky-svc", type: "http", url: receiver.url, secret: SECRET, max_attempts: 1 });
+    await admin("connections", { source: "stripe", types: ["invoice.created"], destination: "flaky-svc" });
+    w.fake.always(receiver.path, { status: 500 });
+    const event = { id: `evt_redrive_group_${Date.now()}`, object: "event", type: "invoice.created", created: Math.floor(Date.now() / 1000), data: { object: { id: "in_redrive", object: "invoice" } } };
+    await w.deliver("stripe", event);
+    const [{ id: eventId }] = await w.worker.all("SELECT id FROM events WHERE dedupe_key = ?", event.id);
+    const stepId = `${eventId}:http:flaky-svc`;
+    const status = async () => (await w.worker.all("SELECT status FROM steps WHERE id = ?", stepId))[0]?.status;
+    await waitFor(async () => (await status()) === "dead", { what: "the http step dead" });
+    w.fake.reset();
+
+    const page = await chrome.browser.newPage();
+    page.on("pageerror", (err) => problems.push(err.message));
+    page.on("response", (res) => res.status() >= 400 && problems.push(`${res.status()} ${res.url()}`));
+    await page.route("**/favicon.ico", (route) => route.fulfill({ status: 204 }));
+    await page.goto(`${w.worker.url}/admin`);
+    await page.fill("#token", TEST_SECRETS.ADMIN_TOKEN);
+    await page.click("#login-btn");
+    await page.click("#tab-dead");
+    const group = page.locator("#dead-groups tbody tr", { hasText: "flaky-svc" });
+    await group.waitFor();
+    assert.match(await group.textContent(), /http_500/);
+    await group.locator("button.redrive-group").click();
+    await page.waitForFunction(() => /Redrove 1 step/.test(document.querySelector("#message")?.textContent ?? ""));
+    await waitFor(async () => (await status()) === "succeeded", { what: "the redriven group delivered" });
+    assert.deepEqual(receiver.calls().map((c) => c.headers["webhook-id"]), [stepId]);
+    await page.screenshot({ path: path.join(ARTIFACTS, "connections-redrive-group.png"), fullPage: true });
+    assert.deepEqual(problems, [], "no 400 from the redrive, no console errors");
   });
 });

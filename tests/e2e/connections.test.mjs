@@ -3,9 +3,9 @@
 // same isolate throughout), deliveries reach the fake's generic receiver signed per Standard
 // Webhooks (checked with the official `standardwebhooks` package against the secret), filters
 // by type wildcard and JSON pointer, pause (steps parked, no attempt spent) and resume (drained
-// oldest first), secret rotation, per-destination max attempts, Retry-After and timeout, a
-// default route turned off, validation errors naming the field, and no secret in any answer or
-// log line.
+// oldest first; tests/e2e/drain.test.mjs has the pages and their costs), secret rotation,
+// per-destination max attempts, Retry-After and timeout, a default route turned off, validation
+// errors naming the field, and no secret in any answer or log line.
 import { beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Webhook } from "standardwebhooks";
@@ -25,7 +25,8 @@ function stripeEvent(type, object = {}, livemode = false) {
 }
 
 describe("connections and http destinations", () => {
-  const w = useWorld({ captureLogs: true, vars: { RETRY_BASE_SECONDS: "0", MAX_ATTEMPTS: "4" } });
+  // DRAIN_PAGE_SIZE=1: a resumed destination's parked steps are claimed strictly in arrival order.
+  const w = useWorld({ captureLogs: true, vars: { RETRY_BASE_SECONDS: "0", MAX_ATTEMPTS: "4", DRAIN_PAGE_SIZE: "1" } });
   let started;
 
   async function admin(method, path, body) {
@@ -117,7 +118,7 @@ describe("connections and http destinations", () => {
     await waitFor(() => receiver.calls().length === 2, { what: "two filtered deliveries" });
   });
 
-  test("pause parks steps without attempts; resume drains them oldest first", async () => {
+  test("pause parks steps without attempts; resume drains them oldest first (pages of one: strictly)", async () => {
     await destination("ledger");
     assert.equal((await admin("POST", "connections", { name: "ledger-feed", source: "stripe", types: ["invoice.*"], destination: "ledger" })).status, 201);
     const paused = await admin("POST", "destinations/ledger/pause");
@@ -136,9 +137,13 @@ describe("connections and http destinations", () => {
     const resumed = await admin("POST", "destinations/ledger/resume");
     assert.equal(resumed.status, 200, resumed.text);
     assert.equal(resumed.json.resumed, 3);
+    assert.equal(resumed.json.sent, 1, "a page of one; each claim releases the next");
     for (const id of ids) await waitFor(async () => (await stepOf(id)).status === "succeeded", { what: `${id} delivered` });
-    const order = w.fake.receiver("ledger").calls().map((c) => c.headers["webhook-id"]);
-    assert.deepEqual(order, ids);
+    const calls = w.fake.receiver("ledger").calls().map((c) => c.headers["webhook-id"]);
+    assert.deepEqual([...calls].sort(), [...ids].sort(), "each delivered once");
+    // Each step's one attempt starts with its claim: claimed in arrival order.
+    const attempts = await w.worker.all("SELECT step_id, started_at FROM attempts WHERE step_id IN (?, ?, ?) ORDER BY started_at, id", ...ids);
+    assert.deepEqual(attempts.map((a) => a.step_id), ids);
     for (const id of ids) assert.equal((await stepOf(id)).attempts, 1);
   });
 

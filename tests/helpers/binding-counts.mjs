@@ -4,8 +4,8 @@
 // build/ constructs the real entrypoint with an `env` whose DB, IDEMPOTENCY and STEPS bindings
 // are wrapped, records one entry per fetch/queue/scheduled invocation, and serves the record at
 // `GET /__binding_counts` (the path exists only in this test build). D1, KV and Queues stay the
-// real Miniflare ones. Used by tests/e2e/round-trips.test.mjs (a budget per event and per step)
-// and bench/count.mjs (the table in BENCHMARKS.md).
+// real Miniflare ones. Used by tests/e2e/round-trips.test.mjs (a budget per event and per step),
+// tests/e2e/drain.test.mjs (the work per drained step), bench/round-trips.mjs and bench/drain.mjs.
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -66,12 +66,12 @@ export default {
 `;
 
 /**
- * Miniflare options that run a counting copy of build/ (pass as `startWorker({ miniflare })`),
- * and `cleanup()` for the copy.
+ * Miniflare options that run a counting copy of build/ (or of the build in `from`; pass as
+ * `startWorker({ miniflare })`), and `cleanup()` for the copy.
  */
-export function countingBuild() {
+export function countingBuild({ from = path.join(ROOT, "build") } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "edgehooks-counting-"));
-  cpSync(path.join(ROOT, "build"), dir, { recursive: true });
+  cpSync(from, dir, { recursive: true });
   writeFileSync(path.join(dir, "counting-entry.mjs"), ENTRY);
   return {
     miniflare: {

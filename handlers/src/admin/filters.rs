@@ -246,10 +246,12 @@ impl RedriveFilter {
         }
         let destination = json_text(&value, "destination")?;
         if let Some(d) = &destination {
-            if !Destination::ALL.iter().any(|known| known.name() == d) {
+            // A built-in destination, or an `http` destination's name (its steps' destination).
+            let built_in = Destination::ALL.iter().any(|known| known.name() == d);
+            if !built_in && !crate::connections::valid_name(d) {
                 let names: Vec<&str> = Destination::ALL.iter().map(|d| d.name()).collect();
                 return Err(invalid(format!(
-                    "destination must be one of {}",
+                    "destination must be one of {} or an http destination's name",
                     names.join(", ")
                 )));
             }
@@ -361,6 +363,18 @@ mod tests {
             let filter = RedriveFilter::from_json(filtered.as_bytes(), None).unwrap();
             assert!(!filter.dry_run && !filter.unfiltered, "{filtered}");
         }
+    }
+
+    #[test]
+    fn a_group_of_an_http_destination_is_redriven_by_its_name() {
+        let body = br#"{"destination":"orders-svc","error":"http_500"}"#;
+        let filter = RedriveFilter::from_json(body, None).unwrap();
+        assert_eq!(filter.destination.as_deref(), Some("orders-svc"));
+        let (sql, args) = filter.where_clause();
+        assert!(sql.contains("s.destination = ?"), "{sql}");
+        assert_eq!(args.first(), Some(&SqlArg::Text("orders-svc".into())));
+        let wrong = RedriveFilter::from_json(br#"{"destination":"Not A Name!"}"#, None);
+        assert!(wrong.unwrap_err().detail.contains("http destination"));
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {

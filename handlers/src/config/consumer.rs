@@ -1,6 +1,7 @@
 //! What the queue consumer reads: the retry policy, the downstream call timeout (refused when a
 //! call that long could outlive the running lease), the circuit's cool-down override and the
-//! stored events a privacy deletion scans per run.
+//! stored events a privacy deletion scans per run and the page size of a paused destination's
+//! drain.
 
 use super::table::*;
 use super::{Config, ConfigError};
@@ -17,6 +18,8 @@ pub struct ConsumerSettings {
     /// `PRIVACY_PAGE_EVENTS`: stored events a HubSpot privacy deletion scans per pass and run
     /// (at least 1; see `crate::privacy::forget_contact`).
     pub privacy_page_events: u64,
+    /// Parked steps one release of a drain sends (`DRAIN_PAGE_SIZE`, within 1..=100).
+    pub drain_page: u32,
 }
 
 /// Time allowed for the D1 round trips of an attempt's record and its retries.
@@ -34,7 +37,15 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
             timeout_ms: self.call_timeout_ms()?,
             cool_down_ms: self.cool_down_ms()?,
             privacy_page_events: self.number(PRIVACY_PAGE_EVENTS)?.max(1),
+            drain_page: self.drain_page_size()?,
         })
+    }
+
+    /// `DRAIN_PAGE_SIZE`, brought within 1..=100 (one `sendBatch`).
+    pub fn drain_page_size(&self) -> Result<u32, ConfigError> {
+        Ok(crate::connections::drain::page_size(
+            self.number(DRAIN_PAGE_SIZE)?,
+        ))
     }
 
     /// `DOWNSTREAM_TIMEOUT_MS`, refused when a call that long plus the in-place retries of its

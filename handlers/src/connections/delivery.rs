@@ -16,13 +16,6 @@ use crate::standard_webhooks::delivery_headers;
 
 /// Most secrets a destination signs with at once.
 pub const MAX_SECRETS: usize = 5;
-/// How long a step of a paused destination is parked before it looks again by itself (resume
-/// sends parked steps at once).
-pub const PAUSED_PARK_SECS: u64 = 300;
-/// The reason stored on a step parked while its destination is paused.
-pub const PAUSED_REASON: &str = "destination_paused";
-/// The reason stored on a step that waits for an older parked step of its destination.
-pub const DRAINING_REASON: &str = "destination_draining";
 
 /// The signed POST of `payload` for step `step_id` to `destination`, at `now_secs`.
 pub fn delivery_request(

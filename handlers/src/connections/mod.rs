@@ -6,6 +6,7 @@
 //! the shell's, matching an event is [`Connection::takes`].
 
 pub mod delivery;
+pub mod drain;
 pub mod filter;
 pub mod plan;
 pub mod sql;
