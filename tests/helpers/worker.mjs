@@ -114,6 +114,10 @@ export async function startWorker({
   };
   const fault = { failing: false, refused: 0 };
   const workers = [worker];
+  const hasDb = Array.isArray(worker.d1Databases) ? worker.d1Databases.includes("DB") : Boolean(worker.d1Databases?.DB);
+  if (hasDb) {
+    workers.push({ name: "test-sql", modules: true, compatibilityDate: "2024-09-23", script: SQL_WORKER, d1Databases: { DB: d1Id(worker.d1Databases) }, routes: [`${SQL_HOST}/*`] });
+  }
   if (brokenBodies) {
     workers.push({ name: "broken-body-caller", modules: true, compatibilityDate: "2024-09-23", script: BROKEN_BODY_CALLER, serviceBindings: { EDGEHOOKS: "edgehooks" } });
   }
@@ -148,9 +152,17 @@ export async function startWorker({
     ...listen,
     ...persist,
   });
-  const url = await mf.ready;
-  const db = (worker.d1Databases ?? ["DB"]).includes("DB") ? await mf.getD1Database("DB") : null;
-  if (db && applyMigrations) await migrate(db);
+  const db = hasDb ? new D1OverHttp(mf) : null;
+  let url;
+  try {
+    url = await mf.ready;
+    if (db && applyMigrations) await migrate(db);
+  } catch (error) {
+    // A worker that never came up must not outlive the failure: its workerd would keep the test
+    // process alive, and the run would hang instead of failing.
+    await mf.dispose().catch(() => {});
+    throw error;
+  }
   return {
     mf,
     db,
@@ -228,6 +240,92 @@ export async function startWorker({
         }
       : undefined,
   };
+}
+
+/**
+ * The tests' own door to D1. Miniflare's `getD1Database` proxy answers every property read and
+ * every synchronous call (`prepare`, `bind`) with a blocking round trip through a worker thread
+ * (its SynchronousFetcher), and under load one of those round trips has come back without its
+ * answer, failing Miniflare's internal `message?.id === id` assertion in whatever setup or poll
+ * happened to run. So the tests never use that proxy: a second worker (`test-sql`), bound to
+ * the same D1 database, runs the statements, and the tests reach it with plain asynchronous
+ * `dispatchFetch` calls routed by host. `prepare(sql).bind(...).all() / .run() / .first()` and
+ * `batch([...])` behave like D1's own, so helpers and tests read as before.
+ */
+const SQL_HOST = "test-sql.invalid";
+
+/** The D1 database id behind binding DB, in either of Miniflare's binding shapes. */
+function d1Id(d1Databases) {
+  return Array.isArray(d1Databases) ? "DB" : d1Databases.DB;
+}
+
+const SQL_WORKER = `
+const statement = (db, { sql, params }) => db.prepare(sql).bind(...params);
+export default {
+  async fetch(request, env) {
+    const { op, statements } = await request.json();
+    try {
+      if (op === "batch") {
+        const results = await env.DB.batch(statements.map((s) => statement(env.DB, s)));
+        return Response.json({ ok: true, results });
+      }
+      const result = await statement(env.DB, statements[0])[op]();
+      return Response.json({ ok: true, result });
+    } catch (error) {
+      return Response.json({ ok: false, message: String(error?.message ?? error) });
+    }
+  },
+};
+`;
+
+class D1OverHttp {
+  #mf;
+  constructor(mf) {
+    this.#mf = mf;
+  }
+  prepare(sql) {
+    return new StatementOverHttp(this, sql, []);
+  }
+  async batch(statements) {
+    return this.send("batch", statements.map((s) => s.toJSON()));
+  }
+  /** Run `op` on the statements in the test-sql worker; throws D1's error message as an Error. */
+  async send(op, statements) {
+    const res = await this.#mf.dispatchFetch(`http://${SQL_HOST}/`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ op, statements }),
+    });
+    const answer = await res.json();
+    if (!answer.ok) throw new Error(answer.message);
+    return op === "batch" ? answer.results : answer.result;
+  }
+}
+
+class StatementOverHttp {
+  #db;
+  #sql;
+  #params;
+  constructor(db, sql, params) {
+    this.#db = db;
+    this.#sql = sql;
+    this.#params = params;
+  }
+  bind(...params) {
+    return new StatementOverHttp(this.#db, this.#sql, params);
+  }
+  toJSON() {
+    return { sql: this.#sql, params: this.#params };
+  }
+  all() {
+    return this.#db.send("all", [this.toJSON()]);
+  }
+  run() {
+    return this.#db.send("run", [this.toJSON()]);
+  }
+  first() {
+    return this.#db.send("first", [this.toJSON()]);
+  }
 }
 
 // The STEPS stand-in for `queueFault`. Its class is named like the runtime's queue binding,
