@@ -13,17 +13,17 @@
 //     attempts, a 2 KB payload) made in SQL, then cron ticks until all are gone: events and rows
 //     per tick and how long each tick took.
 //
-//   node bench/retention.mjs [--rounds 8] [--backlog 20000]
+//   node bench/retention.mjs [--rounds 20] [--backlog 20000]
 // Writes target/bench-retention.json and prints a markdown summary.
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { startWorld } from "../tests/helpers/world.mjs";
-import { ROOT, TEST_SECRETS } from "../tests/helpers/worker.mjs";
+import { ROOT, TEST_SECRETS, waitFor } from "../tests/helpers/worker.mjs";
 import { EXPECTED, FIXTURES, deliver, fixture, providerOf, shopifyTopic } from "../tests/helpers/flows.mjs";
 
 const { values: args } = parseArgs({
-  options: { rounds: { type: "string", default: "8" }, backlog: { type: "string", default: "20000" } },
+  options: { rounds: { type: "string", default: "20" }, backlog: { type: "string", default: "20000" } },
 });
 const ROUNDS = Number(args.rounds);
 const BACKLOG = Number(args.backlog);
@@ -45,18 +45,20 @@ function samples() {
   return found.sort().filter((f) => !SKIPPED.includes(f));
 }
 
-/** The fixture with ids of its own for round `n` (a new event, and for Shopify a new body). */
+let delivered = 0;
+
+/** The fixture with ids of its own (a new event, and for Shopify a new body), `n` unique. */
 function fresh(name, n) {
   const event = fixture(name);
   switch (providerOf(name)) {
     case "stripe":
-      event.id = `${event.id}_r${n}`;
+      event.id = `${event.id}_${n}`;
       break;
     case "sendgrid":
-      event.sg_event_id = `${event.sg_event_id}_r${n}`;
+      event.sg_event_id = `${event.sg_event_id}_${n}`;
       break;
     case "hubspot":
-      event.eventId = event.eventId + n;
+      event.eventId = 1_000_000_000 + n;
       break;
     case "shopify":
       event.id = (event.id ?? 0) + n;
@@ -74,14 +76,19 @@ async function grow(world, label, names) {
     for (const name of names) {
       const provider = providerOf(name);
       const shopify = EXPECTED.cases.find((c) => c.fixture === name)?.shopify;
-      await deliver(world.worker, provider, fresh(name, n), {
+      delivered += 1;
+      await deliver(world.worker, provider, fresh(name, delivered), {
         topic: shopifyTopic(name),
         shop: shopify?.shop_domain,
-        webhookId: shopify ? `${shopify.webhook_id}-${label}-${n}` : undefined,
+        webhookId: shopify ? `${shopify.webhook_id}-${delivered}` : undefined,
       });
     }
   }
-  await world.noStepInFlight();
+  // Steps wait for their entity's turn and the destinations' request budgets: give them time.
+  await waitFor(
+    async () => (await world.worker.all("SELECT COUNT(*) AS n FROM steps WHERE status IN ('pending', 'enqueued', 'running')"))[0].n === 0,
+    { timeoutMs: 600_000, intervalMs: 500, what: "every step finished" },
+  );
   const after = await storage(world);
   const events = after.events - before.events;
   const [rows] = await world.worker.all(
@@ -161,7 +168,9 @@ async function backlog(world, n) {
 async function deletionRate() {
   const world = await startWorld({ vars: { RETENTION_DAYS: "1" }, captureLogs: true });
   try {
+    const empty = (await storage(world)).bytes_used;
     await backlog(world, BACKLOG);
+    const full = (await storage(world)).bytes_used;
     const ticks = [];
     const left = async () => (await world.worker.all("SELECT COUNT(*) AS n FROM events WHERE id LIKE 'bench\\_%' ESCAPE '\\'"))[0].n;
     let remaining = await left();
@@ -176,10 +185,11 @@ async function deletionRate() {
         events: remaining - now,
         rows: line ? line.deleted_events + line.deleted_steps + line.deleted_attempts + line.tombstones_written : null,
         ms: Math.round(ms),
+        bytes_after: (await storage(world)).bytes_used,
       });
       remaining = now;
     }
-    return { backlog: BACKLOG, ticks };
+    return { backlog: BACKLOG, bytes_before: full, backlog_bytes_per_event: Math.round((full - empty) / BACKLOG), ticks };
   } finally {
     await world.dispose();
   }
@@ -189,8 +199,7 @@ const bytes = await bytesPerEvent();
 const deletion = await deletionRate();
 const mix = bytes.results.find((r) => r.label === "mix");
 const capacity = Math.floor(LIMIT / mix.bytes_per_event);
-const full = deletion.ticks.filter((t) => t.events > 0);
-const perTick = Math.max(...full.map((t) => t.events));
+const perTick = Math.max(...deletion.ticks.map((t) => t.events));
 const out = {
   rounds: ROUNDS,
   bytes_per_event: bytes.results,
@@ -213,9 +222,11 @@ const lines = [
   `One 10 GB database holds ${capacity.toLocaleString("en")} events of the mix: ` +
     Object.entries(out.events_per_day_at_retention).map(([d, n]) => `${n.toLocaleString("en")} a day at ${d} day(s)`).join(", ") + ".",
   "",
-  "| tick | events deleted | rows deleted | ms |",
-  "|---:|---:|---:|---:|",
-  ...deletion.ticks.map((t, i) => `| ${i + 1} | ${t.events} | ${t.rows ?? "?"} | ${t.ms} |`),
+  `Backlog: ${deletion.backlog} checkout-shaped events (2 KB payload, 2 steps, 2 attempts), ${deletion.backlog_bytes_per_event} B each, ${deletion.bytes_before.toLocaleString("en")} B in all.`,
+  "",
+  "| tick | events deleted | rows deleted | ms | database bytes after |",
+  "|---:|---:|---:|---:|---:|",
+  ...deletion.ticks.map((t, i) => `| ${i + 1} | ${t.events} | ${t.rows ?? "?"} | ${t.ms} | ${t.bytes_after.toLocaleString("en")} |`),
   "",
   `Deleted per tick (one a minute) at most: ${perTick} events, ${out.deleted_per_day.toLocaleString("en")} a day.`,
 ];
