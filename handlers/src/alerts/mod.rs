@@ -1,12 +1,12 @@
 //! Operational alerts, decided purely: which conditions hold now ([`rules`]: signature failures
-//! over a threshold in five minutes, a provider silent past its quiet period, dead steps, an
-//! open circuit, a backfill that recovered events, the database near its size limit), how they change the stored alerts
-//! ([`state`]: one open alert per kind and key, fired and cleared), and when a notice about them
-//! may be sent and what it says ([`notify`]: at most one per alert per `ALERT_RENOTIFY_MINUTES`,
-//! a global cap per hour, failed sends retried with backoff), each channel (Slack, an `http`
-//! destination: [`channel`]) on its own, and the JSON body an `http` destination receives
-//! ([`body`]). The shell (the cron's `alerts` module) reads metrics and tables into
-//! [`Observations`], applies the changes and sends notices.
+//! over a threshold in five minutes, a provider silent past its quiet period, dead steps, an open
+//! circuit, a backfill that recovered events, the database near its size limit), how they change
+//! the stored alerts ([`state`]: one open alert per kind and key, fired and cleared), and when a
+//! notice about them may be sent and what it says ([`notify`]: at most one per alert per
+//! `ALERT_RENOTIFY_MINUTES`, a global cap per hour, failed sends retried with backoff), each
+//! channel (Slack, an `http` destination: [`channel`]) on its own, and the JSON body an `http`
+//! destination receives ([`body`]). The shell (the cron's `alerts` module) reads metrics and tables
+//! into [`Observations`], applies the changes and sends notices.
 
 pub mod body;
 pub mod channel;
