@@ -53,10 +53,11 @@ async fn run_one(
     now: i64,
     deleted: &Cell<Deleted>,
 ) -> Result<u64, String> {
-    let cutoff = match (cleanup.needs_cutoff(), cutoff) {
-        (true, Err(e)) => return Err(format!("misconfigured: {}", e.setting)),
-        (_, Ok(cutoff)) => *cutoff,
-        (false, Err(_)) => now,
+    let cutoff = match cutoff {
+        Ok(cutoff) => *cutoff,
+        Err(e) if cleanup.needs_cutoff() => return Err(format!("misconfigured: {}", e.setting)),
+        // A cleanup that does not need the cutoff never reads it.
+        Err(_) => now,
     };
     let done = match cleanup {
         Cleanup::DeleteEvents => delete_events(d1, cutoff, now, deleted).await,
