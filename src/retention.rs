@@ -9,8 +9,7 @@
 use std::cell::Cell;
 
 use edgehooks_handlers::config::ConfigError;
-use edgehooks_handlers::rejections::hour_of;
-use edgehooks_handlers::retention::budget::{Budget, Deleted, PURGE_BATCH, TOMBSTONE_EXPIRY_BATCH};
+use edgehooks_handlers::retention::budget::{Budget, Deleted};
 use edgehooks_handlers::retention::cleanup::{run_each, Cleanup};
 use edgehooks_handlers::retention::cutoff_ms;
 use serde_json::json;
@@ -59,12 +58,10 @@ async fn run_one(
         // A cleanup that does not need the cutoff never reads it.
         Err(_) => now,
     };
-    let done = match cleanup {
-        Cleanup::DeleteEvents => delete_events(d1, cutoff, now, deleted).await,
-        Cleanup::PurgePayloads => db::purge_payloads(d1, cutoff, PURGE_BATCH, now).await,
-        Cleanup::ExpireTombstones => db::expire_tombstones(d1, now, TOMBSTONE_EXPIRY_BATCH).await,
-        Cleanup::DropRejectionCounts => db::delete_old_rejections(d1, hour_of(cutoff)).await,
-        Cleanup::ExpireExports => db::expire_exports(d1, now).await,
+    let done = match db::cleanup_statement(d1, cleanup, cutoff, now) {
+        None => delete_events(d1, cutoff, now, deleted).await,
+        Some(Ok(statement)) => db::changed_rows(&statement).await,
+        Some(Err(e)) => Err(e),
     };
     done.map_err(|e| e.to_string())
 }

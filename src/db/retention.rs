@@ -1,12 +1,15 @@
 //! Retention's SQL, bound and run (the statements and their rules are
 //! `edgehooks_handlers::retention::sql`): one deletion batch (tombstones, attempts, steps and
-//! events in one transaction), the bounded payload purge, tombstone expiry, old hourly rejection
-//! counts, expired data-request exports, each its own D1 call; and what the storage report and
-//! alert read (counts, and D1's own size of the database).
+//! events in one transaction); the bounded payload purge, tombstone expiry, old hourly rejection
+//! counts and expired data-request exports, one statement each ([`cleanup_statement`]), each its
+//! own D1 call; and what the storage report and alert read (counts, and D1's own size of the
+//! database).
 
-use edgehooks_handlers::retention::budget::Deleted;
+use edgehooks_handlers::rejections::hour_of;
+use edgehooks_handlers::retention::budget::{Deleted, PURGE_BATCH, TOMBSTONE_EXPIRY_BATCH};
+use edgehooks_handlers::retention::cleanup::Cleanup;
 use edgehooks_handlers::retention::sql;
-use worker::{D1Database, Result};
+use worker::{D1Database, D1PreparedStatement, Result};
 
 use super::rows::{batch, query_answer, run, FromRow, Row};
 use super::{num, statement};
@@ -39,41 +42,39 @@ pub async fn delete_batch(
     })
 }
 
-/// Drop the payloads of at most `limit` events received before `before_ms` whose steps are all
-/// finished for good (never one with work left), at `now_ms`. Returns how many.
-pub async fn purge_payloads(
+/// The one statement of a cleanup other than the deletion (which is [`delete_batch`]), bound:
+/// the purge of at most [`PURGE_BATCH`] payloads of events received before `cutoff` whose
+/// steps are all finished for good (never one with work left); at most
+/// [`TOMBSTONE_EXPIRY_BATCH`] tombstones expired by `now`; hourly rejection counts older than
+/// the cutoff's hour; exports expired by `now`. `None` for the deletion.
+pub fn cleanup_statement(
     db: &D1Database,
-    before_ms: i64,
-    limit: u64,
-    now_ms: i64,
-) -> Result<u64> {
-    let args = [num(before_ms), num(limit as i64), num(now_ms)];
-    let answer = run(&statement(db, &sql::purge_payloads(), &args)?).await?;
-    Ok(answer.changes() as u64)
+    cleanup: Cleanup,
+    cutoff: i64,
+    now: i64,
+) -> Option<Result<D1PreparedStatement>> {
+    let (sql, args) = match cleanup {
+        Cleanup::DeleteEvents => return None,
+        Cleanup::PurgePayloads => (
+            sql::purge_payloads(),
+            vec![num(cutoff), num(PURGE_BATCH as i64), num(now)],
+        ),
+        Cleanup::ExpireTombstones => (
+            sql::EXPIRE_TOMBSTONES.to_string(),
+            vec![num(now), num(TOMBSTONE_EXPIRY_BATCH as i64)],
+        ),
+        Cleanup::DropRejectionCounts => (
+            sql::DELETE_OLD_REJECTIONS.to_string(),
+            vec![num(hour_of(cutoff))],
+        ),
+        Cleanup::ExpireExports => (sql::EXPIRE_EXPORTS.to_string(), vec![num(now)]),
+    };
+    Some(statement(db, &sql, &args))
 }
 
-/// Delete at most `limit` tombstones expired by `now_ms`. Returns how many.
-pub async fn expire_tombstones(db: &D1Database, now_ms: i64, limit: u64) -> Result<u64> {
-    let args = [num(now_ms), num(limit as i64)];
-    let answer = run(&statement(db, sql::EXPIRE_TOMBSTONES, &args)?).await?;
-    Ok(answer.changes() as u64)
-}
-
-/// Drop hourly rejection counts older than `before_hour` (Unix seconds). Returns how many.
-pub async fn delete_old_rejections(db: &D1Database, before_hour: i64) -> Result<u64> {
-    let answer = run(&statement(
-        db,
-        sql::DELETE_OLD_REJECTIONS,
-        &[num(before_hour)],
-    )?)
-    .await?;
-    Ok(answer.changes() as u64)
-}
-
-/// Drop data-request exports whose expiry passed by `now_ms` (the request's record stays).
-pub async fn expire_exports(db: &D1Database, now_ms: i64) -> Result<u64> {
-    let answer = run(&statement(db, sql::EXPIRE_EXPORTS, &[num(now_ms)])?).await?;
-    Ok(answer.changes() as u64)
+/// Run one statement; the rows it changed.
+pub async fn changed_rows(statement: &D1PreparedStatement) -> Result<u64> {
+    Ok(run(statement).await?.changes() as u64)
 }
 
 /// What the storage report counts, with the database's size after the count.

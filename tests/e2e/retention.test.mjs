@@ -229,7 +229,7 @@ describe("storage report and alert", () => {
       assert.equal(report.limit_bytes, 10_000_000_000);
       assert.equal(report.events, events);
       assert.equal(report.bytes_per_event, Math.floor(report.bytes_used / events));
-      assert.equal(report.percent, Math.floor((report.bytes_used * 1000) / report.limit_bytes) / 10);
+      assert.equal(report.percent, Math.floor((report.bytes_used * 100) / report.limit_bytes));
       assert.equal(report.alert_at_percent, 80);
       assert.equal(report.tombstones, 0);
       assert.equal((await w.worker.post("/admin/api/storage", "{}", AUTH)).status, 405);
@@ -250,7 +250,7 @@ describe("storage report and alert", () => {
       const [alert] = await w.worker.all("SELECT * FROM alerts WHERE kind = 'storage_high'");
       assert.equal(alert.key, "d1");
       assert.equal(alert.cleared_at, null);
-      assert.match(alert.detail, /uses [\d.]+% of its storage limit/);
+      assert.match(alert.detail, /uses \d+% of its storage limit \(\d+\.\d\d of 0\.00 GB\)/);
       const facts = JSON.parse(alert.facts);
       assert.equal(facts.bytes_limit, 100000);
       assert.ok(facts.bytes_used >= 80000);

@@ -179,13 +179,17 @@ fn storage_high(obs: &Observations, open: &[OpenAlert]) -> Option<Condition> {
     })
 }
 
-/// `the D1 database uses 81.2% of its storage limit (8.12 of 10.00 GB): …`.
+/// `the D1 database uses 81% of its storage limit (8.12 of 10.00 GB): …` (integers only: no
+/// float formatting in the wasm).
 fn storage_detail(usage: &StorageUse) -> String {
-    let gb = |bytes: u64| bytes as f64 / 1e9;
+    let gb = |bytes: u64| {
+        let hundredths = bytes / 10_000_000;
+        format!("{}.{:02}", hundredths / 100, hundredths % 100)
+    };
     format!(
-        "the D1 database uses {:.1}% of its storage limit ({:.2} of {:.2} GB): ingest answers 503 \
-         once it is full; lower RETENTION_DAYS, redrive or replay old dead steps",
-        usage.percent().unwrap_or(0.0),
+        "the D1 database uses {}% of its storage limit ({} of {} GB): ingest answers 503 once it \
+         is full; lower RETENTION_DAYS, redrive or replay old dead steps",
+        usage.percent().unwrap_or(0),
         gb(usage.bytes_used),
         gb(usage.limit_bytes)
     )

@@ -298,24 +298,26 @@ fn storage_fires_at_80_percent_and_clears_under_75() {
         now_ms: NOW,
         storage: Some(StorageUse {
             bytes_used,
-            limit_bytes: 1_000_000,
+            limit_bytes: 10_000_000_000,
         }),
         ..Observations::default()
     };
     let s = settings();
-    assert!(conditions(&at(799_999), &s, &[]).is_empty());
-    let fired = conditions(&at(812_000), &s, &[]);
+    assert!(conditions(&at(7_999_999_999), &s, &[]).is_empty());
+    let fired = conditions(&at(8_123_000_000), &s, &[]);
     assert_eq!(
         (fired[0].kind, fired[0].key.as_str()),
         (AlertKind::StorageHigh, STORAGE_KEY)
     );
     assert!(
-        fired[0].detail.contains("81.2% of its storage limit"),
+        fired[0]
+            .detail
+            .contains("uses 81% of its storage limit (8.12 of 10.00 GB)"),
         "{}",
         fired[0].detail
     );
-    assert_eq!(fired[0].facts.bytes_used, Some(812_000));
-    assert_eq!(fired[0].facts.bytes_limit, Some(1_000_000));
+    assert_eq!(fired[0].facts.bytes_used, Some(8_123_000_000));
+    assert_eq!(fired[0].facts.bytes_limit, Some(10_000_000_000));
     let open = OpenAlert {
         id: 4,
         kind: AlertKind::StorageHigh,
@@ -324,10 +326,10 @@ fn storage_fires_at_80_percent_and_clears_under_75() {
     };
     // Back to 76%: still open (no flapping at the threshold); under 75%: clears.
     assert_eq!(
-        conditions(&at(760_000), &s, std::slice::from_ref(&open)).len(),
+        conditions(&at(7_600_000_000), &s, std::slice::from_ref(&open)).len(),
         1
     );
-    assert!(conditions(&at(749_999), &s, std::slice::from_ref(&open)).is_empty());
+    assert!(conditions(&at(7_499_999_999), &s, std::slice::from_ref(&open)).is_empty());
     // Not measured: an open alert stays as it is, none fires.
     let unmeasured = Observations {
         now_ms: NOW,

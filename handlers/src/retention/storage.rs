@@ -26,13 +26,12 @@ pub struct StorageUse {
 }
 
 impl StorageUse {
-    /// The share of the limit used, in percent with one decimal; `None` without a limit.
-    pub fn percent(&self) -> Option<f64> {
-        if self.limit_bytes == 0 {
-            return None;
-        }
-        let tenths = (u128::from(self.bytes_used) * 1000) / u128::from(self.limit_bytes);
-        Some(tenths as f64 / 10.0)
+    /// The share of the limit used, in whole percent rounded down; `None` without a limit.
+    /// (Integers only: a float printed or serialized would link float formatting into the wasm.)
+    pub fn percent(&self) -> Option<u64> {
+        let percent =
+            (u128::from(self.bytes_used) * 100).checked_div(u128::from(self.limit_bytes))?;
+        Some(u64::try_from(percent).unwrap_or(u64::MAX))
     }
 
     /// Whether at least `percent` of the limit is used (exact, in integers); never without a
@@ -56,7 +55,8 @@ pub struct StorageReport {
 
 impl StorageReport {
     /// `{bytes_used, limit_bytes, percent, events, bytes_per_event, tombstones, alert_at_percent}`;
-    /// `percent` and `bytes_per_event` are `null` when they cannot be computed.
+    /// `percent` (whole, rounded down) and `bytes_per_event` are `null` when they cannot be
+    /// computed.
     pub fn to_json(&self) -> Value {
         let usage = self.bytes_used.map(|bytes_used| StorageUse {
             bytes_used,
@@ -88,11 +88,12 @@ mod tests {
             bytes_used,
             limit_bytes: DEFAULT_LIMIT_BYTES,
         };
-        assert_eq!(at(8_000_000_000).percent(), Some(80.0));
+        assert_eq!(at(8_000_000_000).percent(), Some(80));
         assert!(at(8_000_000_000).reaches(ALERT_AT_PERCENT));
         assert!(!at(7_999_999_999).reaches(ALERT_AT_PERCENT));
-        assert_eq!(at(1_234_567_890).percent(), Some(12.3));
-        assert_eq!(at(u64::MAX).percent().map(|p| p > 100.0), Some(true));
+        assert_eq!(at(7_999_999_999).percent(), Some(79));
+        assert_eq!(at(1_234_567_890).percent(), Some(12));
+        assert_eq!(at(u64::MAX).percent(), Some(184_467_440_737));
         let off = StorageUse {
             bytes_used: 10,
             limit_bytes: 0,
@@ -111,7 +112,7 @@ mod tests {
         };
         assert_eq!(
             report.to_json(),
-            json!({ "bytes_used": 9_000_000, "limit_bytes": 10_000_000, "percent": 90.0,
+            json!({ "bytes_used": 9_000_000, "limit_bytes": 10_000_000, "percent": 90,
                     "events": 3_000, "bytes_per_event": 3_000, "tombstones": 12,
                     "alert_at_percent": 80 })
         );
