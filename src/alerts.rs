@@ -1,6 +1,7 @@
 //! The cron's alerting pass (after the metrics are flushed): read what the rules need (signature
 //! failures in the last five minutes and when each provider last sent, from the minute
-//! buckets; dead steps; open circuits; backfill runs if that table exists), let the core decide
+//! buckets; dead steps; open circuits; backfill runs if that table exists; the database's size
+//! as D1 reports it, against `STORAGE_LIMIT_BYTES`), let the core decide
 //! which alerts fire, update or clear, store that in one batch, then send the notices that are
 //! due on each channel (`alert_channels`: Slack and the `http` destination). A failed or
 //! impossible send stays pending with its error and a backoff, visible in the admin page, and is
@@ -13,6 +14,7 @@ use edgehooks_handlers::alerts::{
     BACKFILL_WINDOW_MS, DEAD_WINDOW_MS, SIGNATURE_WINDOW_MS,
 };
 use edgehooks_handlers::metrics::minute_of;
+use edgehooks_handlers::retention::storage::StorageUse;
 use worker::{D1Database, Env};
 
 use crate::config::config;
@@ -32,13 +34,21 @@ pub async fn run(env: &Env, d1: &D1Database, now: i64) {
 
 /// Everything the rules read. Any failed read skips the pass (an alert must not clear because
 /// its data could not be read).
-async fn observe(d1: &D1Database, now: i64) -> worker::Result<Observations> {
+async fn observe(
+    d1: &D1Database,
+    settings: &AlertSettings,
+    now: i64,
+) -> worker::Result<Observations> {
     let failures =
         db::signature_failures(d1, minute_of(now - SIGNATURE_WINDOW_MS + 60_000)).await?;
     let seen = db::last_seen(d1).await?;
     let dead = db::dead_groups(d1, now - DEAD_WINDOW_MS).await?;
     let circuits = db::open_circuits(d1, now).await?;
     let backfills = db::backfill_runs(d1, now - BACKFILL_WINDOW_MS, 20).await?;
+    let storage = db::database_size(d1).await?.map(|bytes_used| StorageUse {
+        bytes_used,
+        limit_bytes: settings.storage_limit_bytes,
+    });
     Ok(Observations {
         now_ms: now,
         signature_failures: failures
@@ -75,11 +85,12 @@ async fn observe(d1: &D1Database, now: i64) -> worker::Result<Observations> {
                 finished_at_ms: b.finished_at.unwrap_or(0),
             })
             .collect(),
+        storage,
     })
 }
 
 async fn evaluate(d1: &D1Database, settings: &AlertSettings, now: i64) -> worker::Result<()> {
-    let observations = observe(d1, now).await?;
+    let observations = observe(d1, settings, now).await?;
     let open: Vec<OpenAlert> = db::open_alerts(d1)
         .await?
         .into_iter()

@@ -2,13 +2,13 @@
 //! `edgehooks_handlers` to the platform: `fetch` (webhooks, health), `queue` (the STEPS consumer
 //! and its dead-letter queue) and `scheduled` (the sweeper). Modules: `router` (paths), `admin`
 //! (the admin page and JSON API), `ingest` (the webhook endpoint) and `hints` (its KV dedupe
-//! hints), `rejections` (the in-memory tally of forged requests), `metrics` (the in-memory tally
-//! of dashboard minute buckets), `alerts` (the cron's alerting pass), `isolate` (its age and
-//! memory), `clock`, `consumer` and `step`, `sweeper`, `dispatch` (sending step ids to the STEPS queue),
-//! `backfill` (recovering missed Stripe events from its API), `routing` (connections and route
-//! switches as ingest plans with them), `downstream` (fetch), `webcrypto` (SendGrid's ECDSA
-//! through `crypto.subtle`), `js_binding` (binding methods called directly), `db` (all SQL),
-//! `config`, `error` (the one response mapping) and `log`.
+//! hints), `rejections` (the in-memory tally of forged requests), `metrics` (the in-memory tally of
+//! dashboard minute buckets), `alerts` (the cron's alerting pass), `isolate` (its age and memory),
+//! `clock`, `consumer` and `step`, `sweeper` and `retention` (its retention pass), `dispatch`
+//! (sending step ids to the STEPS queue), `backfill` (recovering missed Stripe events from its
+//! API), `routing` (connections and route switches as ingest plans with them), `downstream`
+//! (fetch), `webcrypto` (SendGrid's ECDSA through `crypto.subtle`), `js_binding` (binding methods
+//! called directly), `db` (all SQL), `config`, `error` (the one response mapping) and `log`.
 
 mod admin;
 mod alert_channels;
@@ -28,6 +28,7 @@ mod js_binding;
 mod log;
 mod metrics;
 mod rejections;
+mod retention;
 mod router;
 mod routing;
 mod step;

@@ -6,7 +6,8 @@
 //! `dead` when that was its last attempt (the core's `recovery::recover`). Every change is
 //! conditional on the state it read, so a step claimed in the meantime is never flipped. Also
 //! writes the isolate's tallies (rejected requests, dashboard metrics) to D1, applies
-//! `RETENTION_DAYS` (see [`retention`]), runs the Stripe backfill when it is due
+//! `RETENTION_DAYS` (`crate::retention`: bounded deletion batches leaving dedupe tombstones,
+//! each cleanup on its own), runs the Stripe backfill when it is due
 //! (`crate::backfill`), applies `METRICS_RETENTION_DAYS`, then runs the alerting pass
 //! ([`alerts::run`]), which sees a backfill run that just ended.
 
@@ -14,8 +15,6 @@ use edgehooks_handlers::lifecycle::StepStatus;
 use edgehooks_handlers::log_level::LogLevel;
 use edgehooks_handlers::metrics::minute_of;
 use edgehooks_handlers::recovery::{recover, Recovery, ATTEMPT_LOST};
-use edgehooks_handlers::rejections::hour_of;
-use edgehooks_handlers::retention::{cutoff_ms, DELETE_BATCH};
 use edgehooks_handlers::retry::RetryPolicy;
 use worker::{D1Database, D1PreparedStatement, Env};
 
@@ -37,7 +36,7 @@ pub async fn sweep(env: &Env, scheduled_ms: i64) {
         Err(e) => return log::error("d1_unavailable", &e.to_string()),
     };
     recover_overdue(env, &db, now).await;
-    retention(env, &db, now).await;
+    crate::retention::run(env, &db, now).await;
     crate::backfill::scheduled(env, &db).await;
     crate::backfill::scheduled_shopify(env, &db).await;
     metrics_retention(env, &db, now).await;
@@ -58,40 +57,6 @@ async fn metrics_retention(env: &Env, db: &D1Database, now: i64) {
     };
     if let Err(e) = result {
         log::error("d1_write_failed", &e.to_string());
-    }
-}
-
-/// Past `RETENTION_DAYS`: delete one bounded batch of events with their steps and attempts
-/// (never an event with a step not finished for good), drop payloads of the events kept, old
-/// rejection counts and expired data-request exports.
-async fn retention(env: &Env, db: &D1Database, now: i64) {
-    let days = match config(env).retention_days() {
-        Ok(days) => days,
-        Err(e) => return log::error("misconfigured", &e.to_string()),
-    };
-    let cutoff = cutoff_ms(now, days);
-    let deleted = match db::delete_past_retention(db, cutoff, DELETE_BATCH).await {
-        Ok(n) => n,
-        Err(e) => return log::error("d1_write_failed", &e.to_string()),
-    };
-    let purged = match db::purge_payloads(db, cutoff, now).await {
-        Ok(n) => n,
-        Err(e) => return log::error("d1_write_failed", &e.to_string()),
-    };
-    let cleanup = db::delete_old_rejections(db, hour_of(cutoff))
-        .and_then(|old| Ok(vec![old, db::expire_exports(db, now)?]));
-    let cleaned = match cleanup {
-        Ok(statements) => db.batch(statements).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = cleaned {
-        log::error("d1_write_failed", &e.to_string());
-    }
-    if deleted > 0 || purged > 0 {
-        log::record(
-            "retention",
-            serde_json::json!({ "deleted_events": deleted, "purged_payloads": purged }),
-        );
     }
 }
 

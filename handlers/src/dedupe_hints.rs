@@ -1,6 +1,9 @@
 //! Which KV dedupe hints a delivery reads and writes. A hint says "D1 already stores this", so
 //! a provider's retry is answered without a D1 write; D1's unique keys stay the authority and a
-//! missing hint only costs a D1 round trip. A delivery of one event has one hint per event
+//! missing hint only costs a D1 round trip. D1 keeps that authority after retention: a deleted
+//! event's tombstone (`retention::tombstones`) is a duplicate for ingest's insert like the event
+//! was, so a redelivery within the tombstone's window is a duplicate whether or not its hint is
+//! still there. A delivery of one event has one hint per event
 //! (`seen:<event id>`), shared by every delivery of that event. A batch of several events
 //! (SendGrid, HubSpot) has ONE hint for the whole delivery (`seen-delivery:<digest>`), a digest
 //! of its events' dedupe keys in order: a provider's retry of the batch carries the same events

@@ -16,6 +16,7 @@
 //! | POST | `backfill/stripe` | one bounded backfill run (`{"since", "dry_run", "cursor"}`) |
 //! | POST | `backfill/shopify` | one bounded Shopify reconciliation run of a shop (`{"since", "dry_run", "cursor", "source"}`) |
 //! | POST | `replay` | bulk replay by filter, a page per call with a pass cursor (dry run first; no filter: a dry run unless `dry_run` is false) |
+//! | GET | `storage` | the database's size against `STORAGE_LIMIT_BYTES`, events stored, bytes per event |
 //!
 //! Every response body passes through [`scrub`], which replaces any configured secret value.
 
@@ -26,6 +27,7 @@ use edgehooks_handlers::admin::{
 use edgehooks_handlers::connections::plan::EventFacts;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::request_url;
+use edgehooks_handlers::retention::storage::StorageReport;
 use edgehooks_handlers::webhook::Provider;
 use serde_json::{json, Map, Value};
 use worker::{Env, Method, Request, Response};
@@ -107,6 +109,7 @@ pub async fn handle(req: Request, env: &Env, path: &[&str]) -> Result<Response, 
         ["metrics"] if get => super::dashboard::metrics(env, &db, &pairs).await?,
         ["alerts"] if get => super::dashboard::alerts(env, &db).await?,
         ["backfill"] if get => crate::backfill::admin_status(env, &db).await?,
+        ["storage"] if get => storage(env, &db).await?,
         ["backfill", "stripe"] if post => {
             crate::backfill::admin_run(env, &db, &read_body(&req).await?).await?
         }
@@ -127,7 +130,8 @@ pub async fn handle(req: Request, env: &Env, path: &[&str]) -> Result<Response, 
         | ["rejections"]
         | ["metrics"]
         | ["alerts"]
-        | ["backfill"] => return Err(AppError::MethodNotAllowed { allow: ALLOW_GET }),
+        | ["backfill"]
+        | ["storage"] => return Err(AppError::MethodNotAllowed { allow: ALLOW_GET }),
         ["events", _, "replay"] | ["redrive"] | ["backfill", "stripe" | "shopify"] | ["replay"] => {
             return Err(AppError::MethodNotAllowed { allow: ALLOW_POST })
         }
@@ -156,6 +160,21 @@ async fn stats(db: &worker::D1Database) -> Result<Value, AppError> {
         "dead_groups": groups.len(),
         "isolate": crate::isolate::stats(),
     }))
+}
+
+/// `GET /admin/api/storage`: how close the database is to D1's size limit (the core's
+/// `StorageReport`). Counting events reads every event's index entry: an admin's request, not
+/// the cron's.
+async fn storage(env: &Env, db: &worker::D1Database) -> Result<Value, AppError> {
+    let limit_bytes = config(env).storage_limit_bytes()?;
+    let counts = crate::db::stored_counts(db).await?;
+    Ok(StorageReport {
+        bytes_used: counts.size_bytes,
+        limit_bytes,
+        events: counts.events,
+        tombstones: counts.tombstones,
+    }
+    .to_json())
 }
 
 async fn events(db: &worker::D1Database, pairs: &[(String, String)]) -> Result<Value, AppError> {

@@ -13,9 +13,11 @@ use crate::config::config;
 use crate::db;
 use crate::error::AppError;
 
-/// The admin request of a run, read as of `started` (Unix ms); a bad one is a 400 naming it.
-fn admin_request(body: &[u8], started: i64) -> Result<AdminRequest, AppError> {
-    AdminRequest::from_json(body, started / 1000).map_err(|e| AppError::BadRequest {
+/// The admin request of a run, read as of `started` (Unix ms), its `since` never before the
+/// retention cutoff; a bad one is a 400 naming it.
+fn admin_request(env: &Env, body: &[u8], started: i64) -> Result<AdminRequest, AppError> {
+    let kept = super::retention_kept_since(env, started);
+    AdminRequest::from_json(body, started / 1000, kept).map_err(|e| AppError::BadRequest {
         code: e.code,
         detail: e.detail,
     })
@@ -26,7 +28,7 @@ fn admin_request(body: &[u8], started: i64) -> Result<AdminRequest, AppError> {
 pub async fn admin_run(env: &Env, db: &D1Database, body: &[u8]) -> Result<Value, AppError> {
     let settings = config(env).backfill()?.ok_or(AppError::BackfillDisabled)?;
     let started = now_ms();
-    let request = admin_request(body, started)?;
+    let request = admin_request(env, body, started)?;
     let progress = run_pages(
         env,
         db,
@@ -55,7 +57,7 @@ pub async fn shopify_admin_run(env: &Env, db: &D1Database, body: &[u8]) -> Resul
         .shopify_backfill()?
         .ok_or(AppError::BackfillDisabled)?;
     let started = now_ms();
-    let request = admin_request(body, started)?;
+    let request = admin_request(env, body, started)?;
     let source = serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("source").cloned());

@@ -11,7 +11,8 @@
 use edgehooks_handlers::backfill::page::{parse_page, Page};
 use edgehooks_handlers::backfill::plan::{listing_chunks, page_url, Cursor};
 use edgehooks_handlers::backfill::{
-    after_run, failure_code, initial_state, since_for_run, tick, RunEnd, StopReason, Tick,
+    after_run, clamp_since, failure_code, initial_state, kept_since, since_for_run, tick, RunEnd,
+    StopReason, Tick,
 };
 use edgehooks_handlers::config::BackfillSettings;
 use edgehooks_handlers::dedupe_hints::{self, DeliveryHints};
@@ -314,10 +315,15 @@ async fn scheduled_run<F, Fut>(
         }
         Tick::Run => {}
     }
+    let kept = retention_kept_since(env, started);
     let (since, cursor, newest) = match &state.resume {
-        Some(r) => (r.since, r.cursor.clone(), r.newest),
+        Some(r) => (
+            clamp_since(r.since, started / 1000, kept),
+            r.cursor.clone(),
+            r.newest,
+        ),
         None => (
-            since_for_run(state.checkpoint, started / 1000, interval_secs),
+            since_for_run(state.checkpoint, started / 1000, interval_secs, kept),
             Cursor::default(),
             None,
         ),
@@ -344,6 +350,16 @@ async fn scheduled_run<F, Fut>(
         log::error("d1_write_failed", &e.to_string());
     }
     record_as(db, key, "scheduled", false, started, since, &progress).await;
+}
+
+/// The earliest `since` retention allows at `now_ms` (the core's `kept_since`): a run never
+/// lists what retention may have deleted. A broken `RETENTION_DAYS` stops retention, so the
+/// default is a safe bound then.
+pub(crate) fn retention_kept_since(env: &Env, now_ms: i64) -> i64 {
+    let days = config(env)
+        .retention_days()
+        .unwrap_or(edgehooks_handlers::retention::DEFAULT_RETENTION_DAYS);
+    kept_since(edgehooks_handlers::retention::cutoff_ms(now_ms, days))
 }
 
 /// Record a Stripe run in `backfill_runs` (and log it).

@@ -25,6 +25,7 @@ use edgehooks_handlers::ids;
 use edgehooks_handlers::lifecycle::planned::delivery_token;
 use edgehooks_handlers::lifecycle::PlannedBy;
 use edgehooks_handlers::rejections::Bucket;
+use edgehooks_handlers::retention::tombstones;
 use edgehooks_handlers::sources::scoped_key;
 use edgehooks_handlers::webhook::{ParsedEvent, Provider, RejectedElement};
 use std::collections::HashSet;
@@ -294,8 +295,9 @@ pub async fn insert_backfilled(
 /// without a target skips a row that collides on any unique key: the id, `(provider,
 /// dedupe_key)` or `(provider, content_key)`; a Shopify order version the other origin
 /// (webhook or reconciliation) already stored is not inserted either (the core's
-/// `other_origin_absent`, see `backfill::shopify::version`). `RETURNING id` names the rows
-/// inserted.
+/// `other_origin_absent`, see `backfill::shopify::version`), nor an event retention deleted
+/// whose tombstone is still live (`retention::tombstones::absent`). `RETURNING id` names the
+/// rows inserted.
 fn events_statement(
     db: &D1Database,
     stored: StoredAs<'_>,
@@ -326,6 +328,10 @@ fn events_statement(
     // ?1 is the provider and ?4 the origin every row shares; column15 is the row's version key.
     sql.push_str(") WHERE ");
     sql.push_str(&other_origin_absent("?1", "column15", "?4"));
+    // A live tombstone of either key (the event was stored, then deleted by retention) makes
+    // the row a duplicate: column3 is the dedupe key, column12 the content key, ?2 now.
+    sql.push_str(" AND ");
+    sql.push_str(&tombstones::absent("?1", "column3", "column12", "?2"));
     sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
     statement(db, &sql, &args)
 }

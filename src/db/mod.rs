@@ -7,7 +7,8 @@
 //! `privacy` (what a redact removes and an export collects), `health` (per-destination budget
 //! window, circuit and half-open probe lease), `backfill` (the Stripe backfill's checkpoint and
 //! runs) and `retention` (deleting rows past
-//! `RETENTION_DAYS`, expiring exports). `rows` reads result rows without serde.
+//! `RETENTION_DAYS` and leaving their tombstones, expiring exports and tombstones, the storage
+//! counts). `rows` reads result rows without serde.
 //! Numbers are bound as f64 (D1 rejects BigInt); writes that must be all-or-nothing go through
 //! `batch`, which D1 runs as one transaction.
 //!
@@ -16,7 +17,7 @@
 //!
 //! | table | written by |
 //! |---|---|
-//! | `events` | `ingest` (insert, rejected rows), `retention` (`purge_payloads`) |
+//! | `events` | `ingest` (insert, rejected rows), `retention` (`delete_batch`, `purge_payloads`) |
 //! | `steps` | `ingest` (insert, shared with replay), `steps`, `claims`, `attempts`, `sweep` (lifecycle), `admin` (replay, redrive), `connections` (a paused destination's line: join, release) |
 //! | `attempts` | `attempts`, `sweep` (lost attempts) |
 //! | `rejections` | `ingest` (hourly tallies) |
@@ -31,6 +32,7 @@
 //! | `metric_events`, `metric_steps` | `metrics` (minute buckets from the isolate's tally) |
 //! | `alerts`, `alert_notices` | `alerts` (the cron's alerting pass) |
 //! | `backfill_state`, `backfill_runs` | `backfill` (the Stripe backfill; its events go through `ingest`) |
+//! | `dedupe_tombstones` | `retention` (written with the deletion, expired; read by `ingest`'s insert) |
 
 pub mod admin;
 mod alerts;

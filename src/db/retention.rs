@@ -1,88 +1,120 @@
-//! Retention's SQL (the rules are `edgehooks_handlers::retention`): delete events past
-//! `RETENTION_DAYS` with their steps and attempts in bounded batches, never those of an event
-//! with a step not finished for good; drop old hourly rejection counts; drop data-request exports
-//! past their expiry.
+//! Retention's SQL, bound and run (the statements and their rules are
+//! `edgehooks_handlers::retention::sql`): one deletion batch (tombstones, attempts, steps and
+//! events in one transaction); the bounded payload purge, tombstone expiry, old hourly rejection
+//! counts and expired data-request exports, one statement each ([`cleanup_statement`]), each its
+//! own D1 call; and what the storage report and alert read (counts, and D1's own size of the
+//! database).
 
-use edgehooks_handlers::retention::done_statuses_sql;
+use edgehooks_handlers::rejections::hour_of;
+use edgehooks_handlers::retention::budget::{Deleted, PURGE_BATCH, TOMBSTONE_EXPIRY_BATCH};
+use edgehooks_handlers::retention::cleanup::Cleanup;
+use edgehooks_handlers::retention::sql;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::rows::{batch, query, run};
+use super::rows::{batch, query_answer, run, FromRow, Row};
 use super::{num, statement};
 
-/// Delete, in one transaction, up to `limit` events received before `before_ms` with their
-/// steps and attempts, skipping every event that has a step not finished for good (see
-/// `edgehooks_handlers::retention`): each statement re-checks that, so a step redriven between
-/// the selection and the delete keeps its event. Returns the number of events deleted.
-pub async fn delete_past_retention(db: &D1Database, before_ms: i64, limit: usize) -> Result<usize> {
-    let done = done_statuses_sql();
-    let keep = format!(
-        "EXISTS (SELECT 1 FROM steps k WHERE k.event_id = {{event}} AND k.status NOT IN {done})"
-    );
-    let sql = format!(
-        "SELECT e.id FROM events e WHERE e.received_at < ?1 AND NOT {} \
-         ORDER BY e.received_at LIMIT ?2",
-        keep.replace("{event}", "e.id")
-    );
-    let args = [num(before_ms), num(limit as i64)];
-    let ids = query(&statement(db, &sql, &args)?).await?.texts("id")?;
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    let json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
-    let chosen = |column: &str| {
-        format!(
-            "{column} IN (SELECT value FROM json_each(?1)) AND NOT {}",
-            keep.replace("{event}", column)
-        )
-    };
-    let attempts = statement(
-        db,
-        &format!(
-            "DELETE FROM attempts WHERE step_id IN (SELECT s.id FROM steps s WHERE {})",
-            chosen("s.event_id")
+/// One deletion batch: at most `limit` events received before `before_ms` whose steps are all
+/// finished for good, with their steps and attempts, leaving a tombstone for each accepted one
+/// within its provider's window at `now_ms`. One transaction.
+pub async fn delete_batch(
+    db: &D1Database,
+    before_ms: i64,
+    limit: u64,
+    now_ms: i64,
+) -> Result<Deleted> {
+    let [tombstones, attempts, steps, events] = sql::deletion_batch();
+    let chosen = [num(before_ms), num(limit as i64)];
+    let with_now = [num(before_ms), num(limit as i64), num(now_ms)];
+    let statements = vec![
+        statement(db, &tombstones, &with_now)?,
+        statement(db, &attempts, &chosen)?,
+        statement(db, &steps, &chosen)?,
+        statement(db, &events, &chosen)?,
+    ];
+    let answers = batch(db, statements).await?;
+    let changed = |i: usize| answers.get(i).map_or(0, |a| a.changes() as u64);
+    Ok(Deleted {
+        tombstones: changed(0),
+        attempts: changed(1),
+        steps: changed(2),
+        events: changed(3),
+    })
+}
+
+/// The one statement of a cleanup other than the deletion (which is [`delete_batch`]), bound:
+/// the purge of at most [`PURGE_BATCH`] payloads of events received before `cutoff` whose
+/// steps are all finished for good (never one with work left); at most
+/// [`TOMBSTONE_EXPIRY_BATCH`] tombstones expired by `now`; hourly rejection counts older than
+/// the cutoff's hour; exports expired by `now`. `None` for the deletion.
+pub fn cleanup_statement(
+    db: &D1Database,
+    cleanup: Cleanup,
+    cutoff: i64,
+    now: i64,
+) -> Option<Result<D1PreparedStatement>> {
+    let (sql, args) = match cleanup {
+        Cleanup::DeleteEvents => return None,
+        Cleanup::PurgePayloads => (
+            sql::purge_payloads(),
+            vec![num(cutoff), num(PURGE_BATCH as i64), num(now)],
         ),
-        &[json.as_str().into()],
-    )?;
-    let steps = statement(
-        db,
-        &format!("DELETE FROM steps WHERE {}", chosen("steps.event_id")),
-        &[json.as_str().into()],
-    )?;
-    let events = statement(
-        db,
-        &format!("DELETE FROM events WHERE {}", chosen("events.id")),
-        &[json.as_str().into()],
-    )?;
-    let answers = batch(db, vec![attempts, steps, events]).await?;
-    Ok(answers.last().map_or(0, |a| a.changes()))
+        Cleanup::ExpireTombstones => (
+            sql::EXPIRE_TOMBSTONES.to_string(),
+            vec![num(now), num(TOMBSTONE_EXPIRY_BATCH as i64)],
+        ),
+        Cleanup::DropRejectionCounts => (
+            sql::DELETE_OLD_REJECTIONS.to_string(),
+            vec![num(hour_of(cutoff))],
+        ),
+        Cleanup::ExpireExports => (sql::EXPIRE_EXPORTS.to_string(), vec![num(now)]),
+    };
+    Some(statement(db, &sql, &args))
 }
 
-/// Drop hourly rejection counts older than `before_hour` (Unix seconds).
-pub fn delete_old_rejections(db: &D1Database, before_hour: i64) -> Result<D1PreparedStatement> {
-    statement(
-        db,
-        "DELETE FROM rejections WHERE hour < ?1",
-        &[num(before_hour)],
-    )
+/// Run one statement; the rows it changed.
+pub async fn changed_rows(statement: &D1PreparedStatement) -> Result<u64> {
+    Ok(run(statement).await?.changes() as u64)
 }
 
-/// Drop data-request exports whose expiry passed (the request's record stays).
-pub fn expire_exports(db: &D1Database, now_ms: i64) -> Result<D1PreparedStatement> {
-    statement(
-        db,
-        "UPDATE privacy_requests SET export = NULL \
-         WHERE export IS NOT NULL AND export_expires_at IS NOT NULL AND export_expires_at <= ?1",
-        &[num(now_ms)],
-    )
+/// What the storage report counts, with the database's size after the count.
+pub struct StoredCounts {
+    pub events: u64,
+    pub tombstones: u64,
+    /// `meta.size_after` of the counting query; `None` when D1 does not report it.
+    pub size_bytes: Option<u64>,
 }
 
-/// Drop payloads of events received before `before_ms` (retention), keeping the row.
-pub async fn purge_payloads(db: &D1Database, before_ms: i64, now_ms: i64) -> Result<usize> {
-    let result = run(&statement(
-        db,
-        "UPDATE events SET payload = NULL, redacted_at = ?2 WHERE received_at < ?1 AND payload IS NOT NULL",
-        &[num(before_ms), num(now_ms)],
-    )?)
-    .await?;
-    Ok(result.changes())
+struct Counts {
+    events: i64,
+    tombstones: i64,
+}
+
+impl FromRow for Counts {
+    fn from_row(row: &Row) -> Self {
+        Counts {
+            events: row.int("events"),
+            tombstones: row.int("tombstones"),
+        }
+    }
+}
+
+/// Events and tombstones stored, and the database's size (one query: it reads every event's
+/// index entry, so it is for the admin API, not the every-minute cron).
+pub async fn stored_counts(db: &D1Database) -> Result<StoredCounts> {
+    let answer = query_answer(&statement(db, sql::STORED_COUNTS, &[])?).await?;
+    let counts = answer.rows()?.read_first::<Counts>()?;
+    let (events, tombstones) = counts.map_or((0, 0), |c| (c.events, c.tombstones));
+    Ok(StoredCounts {
+        events: u64::try_from(events).unwrap_or(0),
+        tombstones: u64::try_from(tombstones).unwrap_or(0),
+        size_bytes: answer.size_after(),
+    })
+}
+
+/// The database's size in bytes as D1 reports it after a statement that reads no table (the
+/// cron's storage measure); `None` when D1 does not report it.
+pub async fn database_size(db: &D1Database) -> Result<Option<u64>> {
+    let answer = query_answer(&statement(db, sql::SIZE_PROBE, &[])?).await?;
+    Ok(answer.size_after())
 }

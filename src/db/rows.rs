@@ -182,13 +182,26 @@ impl Answer {
 
     /// Rows changed (0 when D1 reports no count).
     pub fn changes(&self) -> usize {
+        self.meta_number("changes")
+            .and_then(sql_number::count)
+            .unwrap_or(0)
+    }
+
+    /// The database's size in bytes after the statement (`meta.size_after`; 64-bit: a
+    /// database passes 4 GiB); `None` when D1 does not report it.
+    pub fn size_after(&self) -> Option<u64> {
+        self.meta_number("size_after")
+            .and_then(sql_number::integer)
+            .and_then(|n| u64::try_from(n).ok())
+    }
+
+    /// A number of the answer's `meta`.
+    fn meta_number(&self, field: &str) -> Option<f64> {
         self.0
             .meta()
             .ok()
-            .and_then(|meta| Reflect::get(&meta, &JsValue::from_str("changes")).ok())
+            .and_then(|meta| Reflect::get(&meta, &JsValue::from_str(field)).ok())
             .and_then(|n| n.as_f64())
-            .and_then(sql_number::count)
-            .unwrap_or(0)
     }
 }
 
@@ -200,8 +213,13 @@ pub async fn run(statement: &D1PreparedStatement) -> Result<Answer> {
 
 /// Run `statement` and keep its rows.
 pub async fn query(statement: &D1PreparedStatement) -> Result<Rows> {
+    query_answer(statement).await?.rows()
+}
+
+/// Run `statement` for its whole answer: rows and `meta`.
+pub async fn query_answer(statement: &D1PreparedStatement) -> Result<Answer> {
     let answer = JsFuture::from(statement.inner().all()?).await?;
-    Answer(answer.unchecked_into()).rows()
+    Ok(Answer(answer.unchecked_into()))
 }
 
 /// Run `statements` as one D1 batch (one transaction); the answers are in the same order.

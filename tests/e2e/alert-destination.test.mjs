@@ -93,7 +93,7 @@ describe("alerts to an http destination", () => {
       id: alert.id, kind: "signature_failures", key: "stripe:signature_mismatch", state: "fired",
       detail: alert.detail, fired_at: alert.fired_at, cleared_at: null,
       provider: "stripe", destination: null, reason: "signature_mismatch", count: 1, window_minutes: 5,
-      silent_minutes: null, quiet_minutes: null, open_until: null, backfill_run: null,
+      silent_minutes: null, quiet_minutes: null, open_until: null, backfill_run: null, bytes_used: null, bytes_limit: null,
     });
     assert.equal(fired.type, "alert.fired");
     assert.equal(fired.text, slackTexts(w)[0], "the same words as Slack");

@@ -30,7 +30,8 @@ pub fn message_id(notice: &PendingNotice) -> String {
 
 /// The body: `{"type", "alert": {id, kind, key, state, detail, fired_at, cleared_at, provider,
 /// destination, reason, count, window_minutes, silent_minutes, quiet_minutes, open_until,
-/// backfill_run}, "text"}`; every key is always present (`null` when it does not apply).
+/// backfill_run, bytes_used, bytes_limit}, "text"}`; every key is always present (`null` when it
+/// does not apply).
 pub fn alert_body(notice: &PendingNotice) -> Value {
     let Facts {
         provider,
@@ -42,6 +43,8 @@ pub fn alert_body(notice: &PendingNotice) -> Value {
         quiet_minutes,
         open_until,
         backfill_run,
+        bytes_used,
+        bytes_limit,
     } = &notice.facts;
     json!({
         "type": event_type(notice.state),
@@ -62,6 +65,8 @@ pub fn alert_body(notice: &PendingNotice) -> Value {
             "quiet_minutes": quiet_minutes,
             "open_until": open_until,
             "backfill_run": backfill_run,
+            "bytes_used": bytes_used,
+            "bytes_limit": bytes_limit,
         },
         "text": text(notice),
     })

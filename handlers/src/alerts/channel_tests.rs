@@ -163,10 +163,12 @@ fn the_alert_body_is_stable_and_signed_like_an_event_delivery() {
         "quiet_minutes",
         "open_until",
         "backfill_run",
+        "bytes_used",
+        "bytes_limit",
     ] {
         assert!(keys.contains(&key), "{key} missing from {keys:?}");
     }
-    assert_eq!(alert.len(), 16, "no key beyond the documented ones");
+    assert_eq!(alert.len(), 18, "no key beyond the documented ones");
     assert_eq!(
         (&alert["count"], &alert["destination"], &alert["cleared_at"]),
         (&json!(7), &json!(null), &json!(NOW + 6 * MIN))

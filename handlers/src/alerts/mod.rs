@@ -1,12 +1,12 @@
 //! Operational alerts, decided purely: which conditions hold now ([`rules`]: signature failures
-//! over a threshold in five minutes, a provider silent past its quiet period, dead steps, an
-//! open circuit, a backfill that recovered events), how they change the stored alerts
-//! ([`state`]: one open alert per kind and key, fired and cleared), and when a notice about them
-//! may be sent and what it says ([`notify`]: at most one per alert per `ALERT_RENOTIFY_MINUTES`,
-//! a global cap per hour, failed sends retried with backoff), each channel (Slack, an `http`
-//! destination: [`channel`]) on its own, and the JSON body an `http` destination receives
-//! ([`body`]). The shell (the cron's `alerts` module) reads metrics and tables into
-//! [`Observations`], applies the changes and sends notices.
+//! over a threshold in five minutes, a provider silent past its quiet period, dead steps, an open
+//! circuit, a backfill that recovered events, the database near its size limit), how they change
+//! the stored alerts ([`state`]: one open alert per kind and key, fired and cleared), and when a
+//! notice about them may be sent and what it says ([`notify`]: at most one per alert per
+//! `ALERT_RENOTIFY_MINUTES`, a global cap per hour, failed sends retried with backoff), each
+//! channel (Slack, an `http` destination: [`channel`]) on its own, and the JSON body an `http`
+//! destination receives ([`body`]). The shell (the cron's `alerts` module) reads metrics and tables
+//! into [`Observations`], applies the changes and sends notices.
 
 pub mod body;
 pub mod channel;
@@ -24,6 +24,8 @@ mod tests;
 
 use std::collections::BTreeMap;
 
+use crate::retention::storage::StorageUse;
+
 /// What an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum AlertKind {
@@ -32,15 +34,17 @@ pub enum AlertKind {
     DeadSteps,
     CircuitOpen,
     BackfillRecovered,
+    StorageHigh,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 5] = [
+    pub const ALL: [AlertKind; 6] = [
         AlertKind::SignatureFailures,
         AlertKind::ProviderSilent,
         AlertKind::DeadSteps,
         AlertKind::CircuitOpen,
         AlertKind::BackfillRecovered,
+        AlertKind::StorageHigh,
     ];
 
     /// The name stored in `alerts.kind`.
@@ -51,6 +55,7 @@ impl AlertKind {
             AlertKind::DeadSteps => "dead_steps",
             AlertKind::CircuitOpen => "circuit_open",
             AlertKind::BackfillRecovered => "backfill_recovered",
+            AlertKind::StorageHigh => "storage_high",
         }
     }
 
@@ -77,6 +82,8 @@ pub struct AlertSettings {
     pub renotify_minutes: u64,
     /// At most this many notices in any hour, all alerts together.
     pub max_per_hour: u64,
+    /// `STORAGE_LIMIT_BYTES`: what the storage alert measures the database against.
+    pub storage_limit_bytes: u64,
 }
 
 impl Default for AlertSettings {
@@ -86,6 +93,7 @@ impl Default for AlertSettings {
             quiet_minutes: BTreeMap::new(),
             renotify_minutes: 30,
             max_per_hour: 20,
+            storage_limit_bytes: crate::retention::storage::DEFAULT_LIMIT_BYTES,
         }
     }
 }
@@ -126,6 +134,8 @@ pub struct Observations {
     /// Destinations whose circuit is open, with when it may close (ms).
     pub open_circuits: Vec<(String, i64)>,
     pub backfills: Vec<BackfillRun>,
+    /// The database's size against `STORAGE_LIMIT_BYTES`; `None` when D1 did not say.
+    pub storage: Option<StorageUse>,
 }
 
 /// The structured fields of an alert, for machines (the `http` body; stored as JSON in
@@ -144,6 +154,10 @@ pub struct Facts {
     /// When an open circuit may close (Unix ms).
     pub open_until: Option<i64>,
     pub backfill_run: Option<String>,
+    /// The database's size (storage alerts, bytes).
+    pub bytes_used: Option<u64>,
+    /// `STORAGE_LIMIT_BYTES` (storage alerts).
+    pub bytes_limit: Option<u64>,
 }
 
 impl Facts {

@@ -1,13 +1,17 @@
 //! The alert rules: from [`Observations`] (and which alerts are open), the conditions that hold
 //! now. Each rule names what an operator needs: the provider and reason code of signature
 //! failures (a wrongly rotated secret makes every delivery fail; failed admin sign-ins are
-//! counted beside them as `admin`), the destination and error of
-//! dead steps, how many events a backfill recovered.
+//! counted beside them as `admin`), the destination and error of dead steps, how many events a
+//! backfill recovered, how full the database is.
 
 use super::{
     AlertKind, AlertSettings, Condition, Facts, Observations, OpenAlert, BACKFILL_WINDOW_MS,
     SIGNATURE_WINDOW_MS,
 };
+use crate::retention::storage::{StorageUse, ALERT_AT_PERCENT, CLEAR_BELOW_PERCENT};
+
+/// The key of the storage alert (one database).
+pub const STORAGE_KEY: &str = "d1";
 
 /// Every condition that holds now, in a stable order.
 pub fn conditions(
@@ -20,6 +24,7 @@ pub fn conditions(
     all.extend(dead_steps(obs));
     all.extend(open_circuits(obs));
     all.extend(recovered_by_backfill(obs));
+    all.extend(storage_high(obs, open));
     all
 }
 
@@ -150,4 +155,49 @@ fn recovered_by_backfill(obs: &Observations) -> Vec<Condition> {
             },
         })
         .collect()
+}
+
+/// The database at [`ALERT_AT_PERCENT`] of `STORAGE_LIMIT_BYTES` or more; an open alert holds
+/// until it is back under [`CLEAR_BELOW_PERCENT`]. When D1 gave no size, an open alert stays as
+/// it is (it must not clear because nothing was measured).
+fn storage_high(obs: &Observations, open: &[OpenAlert]) -> Option<Condition> {
+    let already_open = open
+        .iter()
+        .find(|a| a.kind == AlertKind::StorageHigh && a.key == STORAGE_KEY);
+    let Some(usage) = obs.storage else {
+        return already_open.map(|alert| Condition {
+            kind: AlertKind::StorageHigh,
+            key: STORAGE_KEY.into(),
+            detail: alert.detail.clone(),
+            facts: Facts::default(),
+        });
+    };
+    let holds = usage.reaches(ALERT_AT_PERCENT)
+        || (already_open.is_some() && usage.reaches(CLEAR_BELOW_PERCENT));
+    holds.then(|| Condition {
+        kind: AlertKind::StorageHigh,
+        key: STORAGE_KEY.into(),
+        detail: storage_detail(&usage),
+        facts: Facts {
+            bytes_used: Some(usage.bytes_used),
+            bytes_limit: Some(usage.limit_bytes),
+            ..Facts::default()
+        },
+    })
+}
+
+/// `the D1 database uses 81% of its storage limit (8.12 of 10.00 GB): …` (integers only: no
+/// float formatting in the wasm).
+fn storage_detail(usage: &StorageUse) -> String {
+    let gb = |bytes: u64| {
+        let hundredths = bytes / 10_000_000;
+        format!("{}.{:02}", hundredths / 100, hundredths % 100)
+    };
+    format!(
+        "the D1 database uses {}% of its storage limit ({} of {} GB): ingest answers 503 once it \
+         is full; lower RETENTION_DAYS, redrive or replay old dead steps",
+        usage.percent().unwrap_or(0),
+        gb(usage.bytes_used),
+        gb(usage.limit_bytes)
+    )
 }

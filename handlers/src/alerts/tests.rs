@@ -19,6 +19,7 @@ fn settings() -> AlertSettings {
         quiet_minutes: BTreeMap::from([("stripe".to_string(), 10)]),
         renotify_minutes: 30,
         max_per_hour: 3,
+        storage_limit_bytes: 1_000_000,
     }
 }
 
@@ -299,4 +300,66 @@ fn sql_fires_once_while_open_clears_and_fires_again() {
     assert_eq!(notice, "cleared");
     assert_eq!(fire(NOW + 4 * MIN), 1, "a new firing after the clear");
     assert_eq!(open_count(&db), 1);
+}
+
+#[test]
+fn storage_fires_at_80_percent_and_clears_under_75() {
+    use crate::alerts::rules::STORAGE_KEY;
+    use crate::retention::storage::StorageUse;
+    let at = |bytes_used| Observations {
+        now_ms: NOW,
+        storage: Some(StorageUse {
+            bytes_used,
+            limit_bytes: 10_000_000_000,
+        }),
+        ..Observations::default()
+    };
+    let s = settings();
+    assert!(conditions(&at(7_999_999_999), &s, &[]).is_empty());
+    let fired = conditions(&at(8_123_000_000), &s, &[]);
+    assert_eq!(
+        (fired[0].kind, fired[0].key.as_str()),
+        (AlertKind::StorageHigh, STORAGE_KEY)
+    );
+    assert!(
+        fired[0]
+            .detail
+            .contains("uses 81% of its storage limit (8.12 of 10.00 GB)"),
+        "{}",
+        fired[0].detail
+    );
+    assert_eq!(fired[0].facts.bytes_used, Some(8_123_000_000));
+    assert_eq!(fired[0].facts.bytes_limit, Some(10_000_000_000));
+    let open = OpenAlert {
+        id: 4,
+        kind: AlertKind::StorageHigh,
+        key: STORAGE_KEY.into(),
+        detail: fired[0].detail.clone(),
+    };
+    // Back to 76%: still open (no flapping at the threshold); under 75%: clears.
+    assert_eq!(
+        conditions(&at(7_600_000_000), &s, std::slice::from_ref(&open)).len(),
+        1
+    );
+    assert!(conditions(&at(7_499_999_999), &s, std::slice::from_ref(&open)).is_empty());
+    // Not measured: an open alert stays as it is, none fires.
+    let unmeasured = Observations {
+        now_ms: NOW,
+        ..Observations::default()
+    };
+    let kept = conditions(&unmeasured, &s, std::slice::from_ref(&open));
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].detail, open.detail);
+    assert!(reconcile(&[open], &kept).is_empty());
+    assert!(conditions(&unmeasured, &s, &[]).is_empty());
+    // A limit of 0 turns the alert off.
+    let off = Observations {
+        now_ms: NOW,
+        storage: Some(StorageUse {
+            bytes_used: 5,
+            limit_bytes: 0,
+        }),
+        ..Observations::default()
+    };
+    assert!(conditions(&off, &s, &[]).is_empty());
 }

@@ -1,6 +1,7 @@
 //! Stripe backfill: recovering events the webhooks lost from Stripe's own event log
 //! (`GET /v1/events`). This module owns the decisions: whether a scheduled run is due
-//! ([`tick`]), which `created` window a run lists ([`since_for_run`], [`clamp_since`]), and
+//! ([`tick`]), which `created` window a run lists ([`since_for_run`], [`clamp_since`]: never
+//! before Stripe's 30 days nor before the retention cutoff), and
 //! where the checkpoint moves when a run completes ([`advance_checkpoint`]), and the state
 //! after each invocation ([`after_run`]: continue, back off, wait or move the checkpoint); [`plan`] builds the
 //! list requests (type filter chunks, cursors, URLs) and [`page`] reads Stripe's list answers.
@@ -87,22 +88,39 @@ pub fn initial_state(now_ms: i64) -> State {
     }
 }
 
-/// `since` clamped to what Stripe still keeps (30 days) and to not after now.
-pub fn clamp_since(since: i64, now_s: i64) -> i64 {
-    since.clamp(now_s.saturating_sub(RETENTION_SECS), now_s)
+/// The earliest `since` retention allows: its cutoff (Unix ms) in Unix seconds, rounded up. A
+/// run listing from before it would store again what retention has deleted (whose tombstone
+/// may have expired), running its steps a second time.
+pub fn kept_since(retention_cutoff_ms: i64) -> i64 {
+    retention_cutoff_ms.saturating_add(999).div_euclid(1000)
+}
+
+/// `since` clamped to what Stripe still keeps (30 days), to what retention keeps (`kept_since`,
+/// see [`kept_since`]) and to not after now.
+pub fn clamp_since(since: i64, now_s: i64, kept_since: i64) -> i64 {
+    let earliest = now_s
+        .saturating_sub(RETENTION_SECS)
+        .max(kept_since)
+        .min(now_s);
+    since.clamp(earliest, now_s)
 }
 
 /// A new scheduled run's `created[gte]`: the checkpoint minus [`OVERLAP_SECS`]; before any
 /// checkpoint, one interval plus the overlap back (a first run does not replay a month of
 /// history, which would send mails for old events: an admin run with an explicit `since` does
 /// that on purpose). Clamped by [`clamp_since`].
-pub fn since_for_run(checkpoint: Option<i64>, now_s: i64, interval_secs: u64) -> i64 {
+pub fn since_for_run(
+    checkpoint: Option<i64>,
+    now_s: i64,
+    interval_secs: u64,
+    kept_since: i64,
+) -> i64 {
     let interval = i64::try_from(interval_secs).unwrap_or(RETENTION_SECS);
     let since = match checkpoint {
         Some(checkpoint) => checkpoint.saturating_sub(OVERLAP_SECS),
         None => now_s.saturating_sub(interval).saturating_sub(OVERLAP_SECS),
     };
-    clamp_since(since, now_s)
+    clamp_since(since, now_s, kept_since)
 }
 
 /// The checkpoint after a run that listed `[since, now]` completely: the newest `created` it

@@ -10,7 +10,7 @@ use super::plan::Cursor;
 /// A validated admin request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminRequest {
-    /// `created[gte]`, clamped to Stripe's 30 days.
+    /// `created[gte]`, clamped to Stripe's 30 days and the retention cutoff.
     pub since: i64,
     pub dry_run: bool,
     /// Continue a run that stopped at its bound.
@@ -32,22 +32,31 @@ fn refuse(code: &'static str, detail: &str) -> RequestError {
 }
 
 impl AdminRequest {
-    /// Read the JSON body at `now_s` (Unix seconds).
-    pub fn from_json(body: &[u8], now_s: i64) -> Result<AdminRequest, RequestError> {
+    /// Read the JSON body at `now_s` (Unix seconds), retention keeping events since
+    /// `kept_since` (`super::kept_since`).
+    pub fn from_json(
+        body: &[u8],
+        now_s: i64,
+        kept_since: i64,
+    ) -> Result<AdminRequest, RequestError> {
         let value: Value = serde_json::from_slice(body)
             .map_err(|_| refuse("invalid_body", "the body must be a JSON object"))?;
         let Value::Object(fields) = value else {
             return Err(refuse("invalid_body", "the body must be a JSON object"));
         };
         Ok(AdminRequest {
-            since: since_field(&fields, now_s)?,
+            since: since_field(&fields, now_s, kept_since)?,
             dry_run: dry_run_field(&fields)?,
             cursor: cursor_field(&fields)?,
         })
     }
 }
 
-fn since_field(fields: &Map<String, Value>, now_s: i64) -> Result<i64, RequestError> {
+fn since_field(
+    fields: &Map<String, Value>,
+    now_s: i64,
+    kept_since: i64,
+) -> Result<i64, RequestError> {
     let since = fields
         .get("since")
         .ok_or_else(|| refuse("invalid_since", "since (Unix seconds) is required"))?
@@ -62,7 +71,7 @@ fn since_field(fields: &Map<String, Value>, now_s: i64) -> Result<i64, RequestEr
     if since > now_s {
         return Err(refuse("invalid_since", "since is in the future"));
     }
-    Ok(clamp_since(since, now_s))
+    Ok(clamp_since(since, now_s, kept_since))
 }
 
 fn dry_run_field(fields: &Map<String, Value>) -> Result<bool, RequestError> {

@@ -48,22 +48,54 @@ fn first_tick_initializes_then_runs_each_interval_resumes_at_once_never_inside_a
 
 #[test]
 fn since_is_checkpoint_minus_overlap_clamped_to_thirty_days() {
+    let kept = 0; // retention keeps everything Stripe does
     assert_eq!(
-        since_for_run(Some(NOW_S - 600), NOW_S, INTERVAL),
+        since_for_run(Some(NOW_S - 600), NOW_S, INTERVAL, kept),
         NOW_S - 600 - OVERLAP_SECS
     );
     // First run: one interval and the overlap back, not a month.
     assert_eq!(
-        since_for_run(None, NOW_S, INTERVAL),
+        since_for_run(None, NOW_S, INTERVAL, kept),
         NOW_S - 900 - OVERLAP_SECS
     );
     // A checkpoint older than Stripe keeps: clamped.
     assert_eq!(
-        since_for_run(Some(NOW_S - 40 * 86_400), NOW_S, INTERVAL),
+        since_for_run(Some(NOW_S - 40 * 86_400), NOW_S, INTERVAL, kept),
         NOW_S - RETENTION_SECS
     );
-    assert_eq!(clamp_since(NOW_S + 50, NOW_S), NOW_S);
-    assert_eq!(clamp_since(i64::MIN, NOW_S), NOW_S - RETENTION_SECS);
+    assert_eq!(clamp_since(NOW_S + 50, NOW_S, kept), NOW_S);
+    assert_eq!(clamp_since(i64::MIN, NOW_S, kept), NOW_S - RETENTION_SECS);
+}
+
+/// Regression (issue 23): with `RETENTION_DAYS` under 30, a run listed events retention had
+/// deleted and stored them again.
+#[test]
+fn since_is_never_before_the_retention_cutoff() {
+    let days = 3;
+    let cutoff_ms = crate::retention::cutoff_ms(NOW_MS, days);
+    let kept = kept_since(cutoff_ms);
+    assert_eq!(kept, NOW_S - 3 * 86_400);
+    assert_eq!(
+        kept_since(1_001),
+        2,
+        "rounded up: nothing before the cutoff"
+    );
+    assert_eq!(
+        since_for_run(Some(NOW_S - 10 * 86_400), NOW_S, INTERVAL, kept),
+        kept
+    );
+    assert_eq!(clamp_since(0, NOW_S, kept), kept);
+    // A checkpoint after the cutoff is left alone.
+    assert_eq!(
+        since_for_run(Some(NOW_S - 600), NOW_S, INTERVAL, kept),
+        NOW_S - 600 - OVERLAP_SECS
+    );
+    // A retention longer than Stripe's 30 days: Stripe's bound wins.
+    let long = kept_since(crate::retention::cutoff_ms(NOW_MS, 90));
+    assert_eq!(clamp_since(0, NOW_S, long), NOW_S - RETENTION_SECS);
+    // Admin runs too.
+    let request = AdminRequest::from_json(br#"{"since": 0}"#, NOW_S, kept).expect("valid");
+    assert_eq!(request.since, kept);
 }
 
 #[test]
@@ -245,16 +277,16 @@ fn malformed_answers_are_error_codes() {
 
 #[test]
 fn admin_requests_are_validated_by_field() {
-    let ok = AdminRequest::from_json(br#"{"since": 1799990000, "dry_run": true}"#, NOW_S)
+    let ok = AdminRequest::from_json(br#"{"since": 1799990000, "dry_run": true}"#, NOW_S, 0)
         .expect("valid");
     assert_eq!((ok.since, ok.dry_run), (1_799_990_000, true));
-    let clamped = AdminRequest::from_json(br#"{"since": 0}"#, NOW_S).expect("valid");
+    let clamped = AdminRequest::from_json(br#"{"since": 0}"#, NOW_S, 0).expect("valid");
     assert_eq!(
         (clamped.since, clamped.dry_run),
         (NOW_S - RETENTION_SECS, false)
     );
     let resumed =
-        AdminRequest::from_json(br#"{"since": 5, "cursor": "0:evt_9"}"#, NOW_S).expect("valid");
+        AdminRequest::from_json(br#"{"since": 5, "cursor": "0:evt_9"}"#, NOW_S, 0).expect("valid");
     assert_eq!(resumed.cursor.starting_after.as_deref(), Some("evt_9"));
     let cases: [(&[u8], &str); 8] = [
         (b"nope", "invalid_body"),
@@ -267,7 +299,7 @@ fn admin_requests_are_validated_by_field() {
         (br#"{"since": 1, "cursor": 5}"#, "invalid_cursor"),
     ];
     for (body, code) in cases {
-        let error = AdminRequest::from_json(body, NOW_S).unwrap_err();
+        let error = AdminRequest::from_json(body, NOW_S, 0).unwrap_err();
         assert_eq!(error.code, code, "{}", String::from_utf8_lossy(body));
     }
 }

@@ -1,8 +1,8 @@
 //! The alert and metrics settings: thresholds and quiet periods ([`AlertSettings`]), where
 //! notices go (`ALERT_SLACK_WEBHOOK_URL`; deliberately no fallback to `SLACK_WEBHOOK_URL`, which
 //! is a business channel for order notices, not an operations channel; and `ALERT_DESTINATION`,
-//! the name of an `http` destination stored through the admin API), and how long minute
-//! buckets are kept.
+//! the name of an `http` destination stored through the admin API), how long minute
+//! buckets are kept, and the database size the storage alert measures against.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +18,7 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
             quiet_minutes: quiet_minutes(self.text(table::ALERT_QUIET_MINUTES).as_deref())?,
             renotify_minutes: self.number(table::ALERT_RENOTIFY_MINUTES)?,
             max_per_hour: self.number(table::ALERT_MAX_PER_HOUR)?,
+            storage_limit_bytes: self.storage_limit_bytes()?,
         })
     }
 
@@ -30,6 +31,13 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
     /// paused or is `http` at all is D1's to say: see `alerts::channel`).
     pub fn alert_destination(&self) -> Option<String> {
         self.text(table::ALERT_DESTINATION)
+    }
+
+    /// `STORAGE_LIMIT_BYTES`: D1's maximum database size for the plan (10 GB on Workers Paid,
+    /// 500 MB on Free), which the storage alert and report measure against; 0 turns the
+    /// alert off.
+    pub fn storage_limit_bytes(&self) -> Result<u64, ConfigError> {
+        self.number(table::STORAGE_LIMIT_BYTES)
     }
 
     /// `METRICS_RETENTION_DAYS` (at least one day).
@@ -103,6 +111,7 @@ mod tests {
             Some("https://hooks.slack.com/x")
         );
         assert_eq!(config.metrics_retention_days().unwrap(), 7);
+        assert_eq!(config.storage_limit_bytes().unwrap(), 10_000_000_000);
         assert_eq!(config.alert_destination(), None);
         let health = config.health();
         assert_eq!(

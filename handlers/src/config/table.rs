@@ -102,6 +102,7 @@ pub const ALERT_QUIET_MINUTES: &str = "ALERT_QUIET_MINUTES";
 pub const ALERT_RENOTIFY_MINUTES: &str = "ALERT_RENOTIFY_MINUTES";
 pub const ALERT_MAX_PER_HOUR: &str = "ALERT_MAX_PER_HOUR";
 pub const METRICS_RETENTION_DAYS: &str = "METRICS_RETENTION_DAYS";
+pub const STORAGE_LIMIT_BYTES: &str = "STORAGE_LIMIT_BYTES";
 pub const BACKFILL_INTERVAL_MINUTES: &str = "BACKFILL_INTERVAL_MINUTES";
 pub const BACKFILL_MAX_PAGES: &str = "BACKFILL_MAX_PAGES";
 pub const WEBHOOK_SOURCES: &str = "WEBHOOK_SOURCES";
@@ -154,6 +155,7 @@ pub const SETTINGS: [Setting; 45] = [
     setting(ALERT_RENOTIFY_MINUTES, Var, Number, "30"),
     setting(ALERT_MAX_PER_HOUR, Var, Number, "20"),
     setting(METRICS_RETENTION_DAYS, Var, Number, "7"),
+    setting(STORAGE_LIMIT_BYTES, Var, Number, "10000000000"),
     setting(BACKFILL_INTERVAL_MINUTES, Var, Number, "15"),
     setting(BACKFILL_MAX_PAGES, Var, Number, "5"),
     setting(WEBHOOK_SOURCES, Var, SourceList, ""),

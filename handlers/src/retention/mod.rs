@@ -1,9 +1,23 @@
-//! How long edgehooks keeps what it stored, and what it may never delete. `RETENTION_DAYS`
-//! (at least one day) bounds the life of events, their steps and attempts; the sweeper deletes
-//! rows past it in batches of at most [`DELETE_BATCH`] events per run, and never the rows of an
+//! How long edgehooks keeps what it stored, what it may never delete, and what it must remember
+//! once a row is gone. `RETENTION_DAYS` (at least one day) bounds the life of events, their steps
+//! and attempts; the sweeper deletes rows past it in bounded batches ([`budget`]: several
+//! transactions per cron tick within a row budget), and never the rows (nor the payload) of an
 //! event that still has a step outside [`DONE_STEP_STATUSES`] (waiting, running or `dead`: an
-//! admin must be able to see and redrive it). Data-request exports expire after
+//! admin must be able to see and redrive it). Deleting an event leaves a small tombstone of its
+//! dedupe keys for a window per provider ([`tombstones`]), so a redelivery after retention is
+//! still a duplicate. Every cleanup of a sweep runs on its own ([`cleanup`]): one failing never
+//! skips the others. The statements are [`sql`] (tested against the migrations); how close the
+//! database is to D1's size limit is [`storage`]. Data-request exports expire after
 //! [`EXPORT_TTL_MS`].
+
+pub mod budget;
+pub mod cleanup;
+pub mod sql;
+pub mod storage;
+pub mod tombstones;
+
+#[cfg(test)]
+mod sql_tests;
 
 use crate::config::table::RETENTION_DAYS as RETENTION_SETTING;
 use crate::config::{number, ConfigError};
@@ -12,8 +26,6 @@ use crate::lifecycle::{sql_in, StepStatus, FINISHED};
 pub const DEFAULT_RETENTION_DAYS: u64 = 30;
 /// A shorter retention could delete an event before its steps had a chance to finish.
 pub const MIN_RETENTION_DAYS: u64 = 1;
-/// Events (with their steps and attempts) deleted per sweep at most.
-pub const DELETE_BATCH: usize = 200;
 /// A data-request export is kept this long for the shop owner, then dropped.
 pub const EXPORT_TTL_MS: i64 = 30 * 86_400_000;
 

@@ -1,0 +1,87 @@
+//! What retention remembers of an event it deletes: a tombstone (`dedupe_tombstones`, migration
+//! 0015) with the event's provider and dedupe keys as stored (a named source's keys are scoped,
+//! `src:{source}:{key}`, so the tombstone is per provider and source like the event was), when
+//! it was received and when the tombstone expires. No payload, no type, no account. Retention
+//! writes it in the transaction that deletes the event, and ingest's D1 insert treats a live
+//! tombstone like a stored event: a duplicate on either key ([`absent`]), so steps never run
+//! twice for a redelivery that arrives after retention.
+//!
+//! A tombstone lives for its provider's window ([`window_ms`]), counted from when the event was
+//! first received; an event whose window has passed when it is deleted leaves none (with the
+//! default 30-day retention, only Shopify events do). The windows come from how long each
+//! provider may deliver an event again:
+//!
+//! - Stripe, 30 days: retries last 3 days, but an event stays listed by `GET /v1/events` and can
+//!   be resent from the Dashboard for 30 days, signed afresh each time.
+//! - SendGrid and HubSpot, 2 days: retries last 24 hours, and their signatures cover a timestamp
+//!   (checked within `SIGNATURE_TOLERANCE_SECONDS`), so a captured body cannot be replayed later.
+//!   (HubSpot's legacy v1/v2 signatures sign no time; they are off unless
+//!   `HUBSPOT_ALLOW_LEGACY_SIGNATURES` is set.)
+//! - Shopify, 90 days: retries last 4 hours, but Shopify signs no timestamp, so a captured body
+//!   verifies until the secret changes, with any fresh unsigned ids; the body's digest
+//!   (`content_key`) is remembered too. Rotating `SHOPIFY_WEBHOOK_SECRETS` at least this often
+//!   leaves no window in which an old body verifies and is forgotten.
+//!
+//! Retention keeps the dedupe memory of an event for the longer of `RETENTION_DAYS` (the event
+//! itself) and its window (the tombstone).
+
+use crate::webhook::Provider;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// How long after an event was first received its tombstone is kept (Unix ms).
+pub const fn window_ms(provider: Provider) -> i64 {
+    match provider {
+        Provider::Stripe => 30 * DAY_MS,
+        Provider::SendGrid | Provider::HubSpot => 2 * DAY_MS,
+        Provider::Shopify => 90 * DAY_MS,
+    }
+}
+
+/// `CASE <provider column> WHEN 'stripe' THEN … END`: the window of a row's provider (ms), in
+/// SQL; a provider this build does not know gets the longest window.
+pub fn window_sql(provider_column: &str) -> String {
+    let arms: String = Provider::ALL
+        .iter()
+        .map(|p| format!(" WHEN '{}' THEN {}", p.slug(), window_ms(*p)))
+        .collect();
+    let longest = Provider::ALL.iter().map(|p| window_ms(*p)).max();
+    format!(
+        "(CASE {provider_column}{arms} ELSE {} END)",
+        longest.unwrap_or(0)
+    )
+}
+
+/// The condition ingest's event INSERT adds for each row: no live tombstone (expiring after
+/// `now`) of the same provider with its dedupe key, nor with its content key (NULL matches
+/// nothing). The arguments are SQL expressions (parameters or the row's columns).
+pub fn absent(provider: &str, dedupe_key: &str, content_key: &str, now: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM dedupe_tombstones t WHERE t.provider = {provider} \
+         AND t.dedupe_key = {dedupe_key} AND t.expires_at > {now}) \
+         AND NOT EXISTS (SELECT 1 FROM dedupe_tombstones t WHERE t.provider = {provider} \
+         AND t.content_key = {content_key} AND t.expires_at > {now})"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_cover_each_providers_redeliveries() {
+        // Stripe resends for 30 days, retries for 3; SendGrid and HubSpot retry for 24 hours.
+        assert!(window_ms(Provider::Stripe) >= 30 * DAY_MS);
+        assert!(window_ms(Provider::SendGrid) > DAY_MS);
+        assert!(window_ms(Provider::HubSpot) > DAY_MS);
+        // Shopify signs no time: the longest memory.
+        for p in Provider::ALL {
+            assert!(window_ms(Provider::Shopify) >= window_ms(p));
+        }
+        assert_eq!(
+            window_sql("provider"),
+            "(CASE provider WHEN 'stripe' THEN 2592000000 WHEN 'sendgrid' THEN 172800000 \
+             WHEN 'hubspot' THEN 172800000 WHEN 'shopify' THEN 7776000000 ELSE 7776000000 END)"
+        );
+    }
+}
