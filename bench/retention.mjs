@@ -15,12 +15,12 @@
 //
 //   node bench/retention.mjs [--rounds 20] [--backlog 20000]
 // Writes target/bench-retention.json and prints a markdown summary.
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { startWorld } from "../tests/helpers/world.mjs";
 import { ROOT, TEST_SECRETS, waitFor } from "../tests/helpers/worker.mjs";
-import { EXPECTED, FIXTURES, deliver, fixture, providerOf, shopifyTopic } from "../tests/helpers/flows.mjs";
+import { EXPECTED, deliver, fixture, providerOf, sampleNames, shopifyTopic } from "../tests/helpers/flows.mjs";
 
 const { values: args } = parseArgs({
   options: { rounds: { type: "string", default: "20" }, backlog: { type: "string", default: "20000" } },
@@ -33,16 +33,7 @@ const SKIPPED = ["shopify/app/uninstalled.json", "shopify/customers/redact.json"
 
 /** Every fixture under tests/fixtures/events that stores an ordinary event. */
 function samples() {
-  const found = [];
-  const walk = (dir) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (entry.name.endsWith(".json") && dir !== FIXTURES) found.push(path.relative(FIXTURES, full).split(path.sep).join("/"));
-    }
-  };
-  walk(FIXTURES);
-  return found.sort().filter((f) => !SKIPPED.includes(f));
+  return sampleNames().filter((f) => !SKIPPED.includes(f));
 }
 
 let delivered = 0;

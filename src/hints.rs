@@ -1,11 +1,11 @@
-//! KV dedupe hints: the fast path in front of D1's unique constraint (which keys a delivery
-//! reads and writes is the core's `edgehooks_handlers::dedupe_hints`: one per event, or one for
-//! a whole batch). A hint says "D1 already stores this", so a provider's retry is answered
-//! without a D1 write. Lookups use KV's bulk `get` (up to 100 keys per call); hints are written
-//! one `put` each (KV has no bulk put in the Workers binding) after D1 has committed, only for
-//! what D1 found stored already (repeats), at most [`MAX_HINT_PUTS`] per request so that the
-//! backfill's pages stay inside the invocation's KV operation and subrequest limits. Hints are advisory: a failed, missing or unwritten hint
-//! counts as "unknown" and D1 stays the authority.
+//! KV dedupe hints: the fast path in front of D1's unique constraint (which keys a delivery reads
+//! and writes is the core's `edgehooks_handlers::dedupe_hints`: one per event, or one for a whole
+//! batch). A hint says "D1 already stores this", so a provider's retry is answered without a D1
+//! write. Lookups use KV's bulk `get` (up to 100 keys per call); hints are written one `put` each
+//! (KV has no bulk put in the Workers binding) after D1 has committed, only for what D1 found
+//! stored already (repeats), at most [`MAX_HINT_PUTS`] per request so that the backfill's pages
+//! stay inside the invocation's KV operation and subrequest limits. Hints are advisory: a failed,
+//! missing or unwritten hint counts as "unknown" and D1 stays the authority.
 
 use futures_util::future::join_all;
 use worker::js_sys::{Array, Function, Map, Object, Reflect};

@@ -1,8 +1,8 @@
 //! The isolate's tally of verification failures (see `edgehooks_handlers::rejections`): ingest
-//! counts a forged or unsigned request here, the admin API a refused sign-in, in memory, so it costs no D1 write. The tally is
-//! written to D1 (`rejections`) at most once a minute, after a later request's answer
-//! (`waitUntil`), and by the cron sweeper every run, so counts are not stranded in an idle
-//! isolate. A failed write puts the counts back for the next flush.
+//! counts a forged or unsigned request here, the admin API a refused sign-in, in memory, so it
+//! costs no D1 write. The tally is written to D1 (`rejections`) at most once a minute, after a
+//! later request's answer (`waitUntil`), and by the cron sweeper every run, so counts are not
+//! stranded in an idle isolate. A failed write puts the counts back for the next flush.
 
 use std::cell::RefCell;
 

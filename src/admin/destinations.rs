@@ -156,11 +156,7 @@ async fn delete(db: &D1Database, name: &str) -> Result<Answer, AppError> {
 /// first, and send it. Returns how many steps now drain (that page and those parked behind it)
 /// and how many were sent now.
 async fn resume(env: &Env, db: &D1Database, name: &str) -> Result<(usize, usize), AppError> {
-    let page_size = config(env)
-        .drain_page_size()
-        .map_err(|e| AppError::Misconfigured {
-            detail: e.to_string(),
-        })?;
+    let page_size = config(env).drain_page_size()?;
     let (page, still_parked) = store::release_for_resume(db, name, page_size, now_ms()).await?;
     let draining = page.len() + usize::try_from(still_parked).unwrap_or(0);
     let sent = send_released(env, db, name, page).await;

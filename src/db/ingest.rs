@@ -23,7 +23,7 @@ use edgehooks_handlers::downstream::customers::learned_from_event;
 use edgehooks_handlers::downstream::planned_entity;
 use edgehooks_handlers::ids;
 use edgehooks_handlers::lifecycle::planned::delivery_token;
-use edgehooks_handlers::lifecycle::PlannedBy;
+use edgehooks_handlers::lifecycle::{EventStatus, PlannedBy};
 use edgehooks_handlers::rejections::Bucket;
 use edgehooks_handlers::retention::tombstones;
 use edgehooks_handlers::sources::scoped_key;
@@ -137,7 +137,7 @@ const EVENT_ROW: &[Slot] = &[
     Row,
     Row,
     Shared(2),
-    Sql("'accepted'"),
+    Sql(EventStatus::Accepted.sql_lit()),
     Shared(3),
     Row,
     Row,
@@ -166,7 +166,7 @@ const REJECTED_ROW: &[Slot] = &[
     Row,
     Sql("'unparsable'"),
     Shared(2),
-    Sql("'rejected'"),
+    Sql(EventStatus::Rejected.sql_lit()),
     Shared(3),
     Row,
     Row,

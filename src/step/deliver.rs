@@ -127,7 +127,7 @@ async fn ask_release(
             Err(e) => return storage_failed(e),
         }
     }
-    match line::release_page(db, name, runner.settings.drain_page, now) {
+    match release_statement(runner, name, now) {
         Ok(release) => statements.push(release),
         Err(e) => return storage_failed(e),
     }
@@ -144,6 +144,15 @@ async fn ask_release(
     Ack::Ack
 }
 
+/// The statement releasing destination `name`'s next page (of the configured page size).
+fn release_statement(
+    runner: &Runner<'_, '_>,
+    name: &str,
+    now: i64,
+) -> worker::Result<worker::D1PreparedStatement> {
+    line::release_page(runner.db, name, runner.settings.drain_page, now)
+}
+
 /// Claim a step its drain released, asking in the same transaction for the next release (the
 /// claim of a page's last step lets it go), and send what that released.
 async fn claim_released(
@@ -152,7 +161,7 @@ async fn claim_released(
     name: &str,
     limits: Limits,
 ) -> ForCall {
-    let release = match line::release_page(runner.db, name, runner.settings.drain_page, now_ms()) {
+    let release = match release_statement(runner, name, now_ms()) {
         Ok(release) => release,
         Err(e) => return ForCall::Done(storage_failed(e)),
     };

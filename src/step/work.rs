@@ -1,10 +1,10 @@
 //! One step's work once it is loaded and planned: claim the step (for a step that overwrites an
 //! entity, only when it is its turn, decided in the same D1 transaction as the claim; a refused
 //! claim ends the step `skipped_stale` or puts it off) and carry out a local step's D1 change,
-//! recording the attempt with the step's new state in one transaction (a HubSpot privacy
-//! deletion first runs one page of its own batch, and gives the claim back while pages remain). HTTP attempts (a step's
-//! call or a customer lookup) are claimed by `gate` and made by `call`; the attempt record and
-//! what a success writes are `record`'s.
+//! recording the attempt with the step's new state in one transaction (a HubSpot privacy deletion
+//! first runs one page of its own batch, and gives the claim back while pages remain). HTTP
+//! attempts (a step's call or a customer lookup) are claimed by `gate` and made by `call`; the
+//! attempt record and what a success writes are `record`'s.
 
 use crate::db::BatchWindow;
 use edgehooks_handlers::downstream::{turn, CallTiming, LocalAction, StepInput};

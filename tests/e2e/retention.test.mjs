@@ -193,7 +193,8 @@ describe("dedupe after retention (tombstones)", () => {
   });
 
   test("a SendGrid batch retried after retention: the deleted events are duplicates, a new one is stored", async () => {
-    const [a, b, c] = [1, 2, 3].map(() => sendgridEvent({ event: "processed" }));
+    const [a, b] = [1, 2].map(() => sendgridEvent({ event: "processed" }));
+    const c = sendgridEvent({ event: "bounce" }); // plans a suppression record and a HubSpot upsert
     const first = sendgridDelivery([a, b]);
     assert.equal((await w.worker.post("/webhooks/sendgrid", first.payload, first.headers)).json.events, 2);
     // 36 hours pass: past RETENTION_DAYS, inside SendGrid's 2-day window.
@@ -204,10 +205,15 @@ describe("dedupe after retention (tombstones)", () => {
 
     const retry = sendgridDelivery([a, b]);
     assert.deepEqual((await w.worker.post("/webhooks/sendgrid", retry.payload, retry.headers)).json, { status: "duplicate" });
+    // Every event of it was stored before (as tombstones): its batch hint is written for the next retry.
+    const kv = await w.worker.mf.getKVNamespace("IDEMPOTENCY");
+    await waitFor(async () => (await kv.list({ prefix: "seen-delivery:" })).keys.length === 1, { what: "the retried batch's hint" });
     const mixed = sendgridDelivery([a, b, c]);
     const res = await w.worker.post("/webhooks/sendgrid", mixed.payload, mixed.headers);
     assert.deepEqual(res.json, { status: "accepted", events: 1, duplicates: 2 });
     assert.equal(await stored("sendgrid", c.sg_event_id), 1);
+    const stepsOf = (key) => count(w, "SELECT COUNT(*) AS n FROM steps s JOIN events e ON e.id = s.event_id WHERE e.provider = 'sendgrid' AND e.dedupe_key = ?", key);
+    assert.equal(await stepsOf(c.sg_event_id), 2, "the new event's steps are planned by the delivery that stored it");
     assert.equal(await stored("sendgrid", a.sg_event_id), 0);
     assert.equal(await count(w, "SELECT COUNT(*) AS n FROM dedupe_tombstones WHERE provider = 'sendgrid' AND dedupe_key IN (?, ?)", a.sg_event_id, b.sg_event_id), 2);
   });

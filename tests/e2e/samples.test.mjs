@@ -7,26 +7,15 @@
 // the other samples' steps.
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
-import path from "node:path";
 import { TEST_SECRETS } from "../helpers/worker.mjs";
 import { useWorld } from "../helpers/world.mjs";
-import { EXPECTED, FINISHED, FIXTURES, deliver, fixture, providerOf, settled, shopifyTopic } from "../helpers/flows.mjs";
+import { EXPECTED, FINISHED, deliver, fixture, providerOf, sampleNames, settled, shopifyTopic } from "../helpers/flows.mjs";
 
 const LAST = ["shopify/app/uninstalled.json", "shopify/customers/redact.json", "shopify/shop/redact.json"];
 
 /** Every sample under tests/fixtures/events, as `<provider>/<...>.json`. */
 function samples() {
-  const found = [];
-  const walk = (dir) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (entry.name.endsWith(".json") && dir !== FIXTURES) found.push(path.relative(FIXTURES, full).split(path.sep).join("/"));
-    }
-  };
-  walk(FIXTURES);
-  found.sort();
+  const found = sampleNames();
   return [...found.filter((f) => !LAST.includes(f)), ...LAST.filter((f) => found.includes(f))];
 }
 

@@ -1,7 +1,7 @@
 // Helpers for the workflow tests: deliver any provider's event properly signed, find the steps
 // an event planned, wait until they are all finished, and read the sample events of
 // tests/fixtures/events/ with their expected.json.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import assert from "node:assert/strict";
 import { ROOT, TEST_SECRETS, waitFor } from "./worker.mjs";
@@ -21,6 +21,20 @@ const first = (list) => list.split(",")[0];
 /** A sample event (parsed) from tests/fixtures/events/<name>. */
 export function fixture(name) {
   return JSON.parse(readFileSync(path.join(FIXTURES, name), "utf8"));
+}
+
+/** Every sample under tests/fixtures/events, as `<provider>/<...>.json`, sorted. */
+export function sampleNames() {
+  const found = [];
+  const walk = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.name.endsWith(".json") && dir !== FIXTURES) found.push(path.relative(FIXTURES, full).split(path.sep).join("/"));
+    }
+  };
+  walk(FIXTURES);
+  return found.sort();
 }
 
 /** The provider of a fixture path (`stripe/...`). */

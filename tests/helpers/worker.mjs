@@ -72,6 +72,18 @@ export function downstreamVars(base) {
   };
 }
 
+/** A response as the helpers answer it: { status, headers, json (undefined unless JSON), text }. */
+async function answerOf(res) {
+  const text = await res.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, json, text };
+}
+
 /**
  * Start the worker. `vars` override wrangler.toml's [vars] and TEST_SECRETS. With `queueFault`,
  * the STEPS producer binding is a stand-in that forwards to the real `steps` queue but throws
@@ -183,25 +195,11 @@ export async function startWorker({
     /** POST raw bytes to a path with headers; returns { status, json, text }. */
     async post(pathname, body, headers = {}) {
       const res = await mf.dispatchFetch(`http://localhost${pathname}`, { method: "POST", body, headers });
-      const text = await res.text();
-      let json;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
-      return { status: res.status, headers: res.headers, json, text };
+      return answerOf(res);
     },
     async get(pathname, headers = {}) {
       const res = await mf.dispatchFetch(`http://localhost${pathname}`, { headers });
-      const text = await res.text();
-      let json;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
-      return { status: res.status, headers: res.headers, json, text };
+      return answerOf(res);
     },
     /**
      * (brokenBodies only) POST to `pathname` through a service binding with a body that
@@ -211,14 +209,7 @@ export async function startWorker({
     async postBrokenBody(pathname, firstChunk, headers = {}) {
       const caller = await mf.getWorker("broken-body-caller");
       const res = await caller.fetch(`http://localhost${pathname}`, { method: "POST", headers: { ...headers, "x-first-chunk": firstChunk } });
-      const text = await res.text();
-      let json;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
-      return { status: res.status, headers: res.headers, json, text };
+      return answerOf(res);
     },
     async all(sql, ...params) {
       return (await db.prepare(sql).bind(...params).all()).results;

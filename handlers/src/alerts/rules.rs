@@ -37,15 +37,16 @@ fn signature_failures(obs: &Observations, settings: &AlertSettings) -> Vec<Condi
         .map(|f| Condition {
             kind: AlertKind::SignatureFailures,
             key: format!("{}:{}", f.provider, f.reason),
-            detail: match f.provider == crate::auth::COUNTED_AS {
-                true => format!(
+            detail: if f.provider == crate::auth::COUNTED_AS {
+                format!(
                     "{} admin sign-ins failed ({}) in {minutes} minutes: someone without the token is trying, or a client still uses a retired one",
                     f.count, f.reason
-                ),
-                false => format!(
+                )
+            } else {
+                format!(
                     "{} {} deliveries failed verification ({}) in {minutes} minutes: check the webhook secret",
                     f.count, f.provider, f.reason
-                ),
+                )
             },
             facts: Facts {
                 provider: Some(f.provider.clone()),

@@ -1,12 +1,11 @@
 //! Stripe backfill: recovering events the webhooks lost from Stripe's own event log
-//! (`GET /v1/events`). This module owns the decisions: whether a scheduled run is due
-//! ([`tick`]), which `created` window a run lists ([`since_for_run`], [`clamp_since`]: never
-//! before Stripe's 30 days nor before the retention cutoff), and
-//! where the checkpoint moves when a run completes ([`advance_checkpoint`]), and the state
-//! after each invocation ([`after_run`]: continue, back off, wait or move the checkpoint); [`plan`] builds the
-//! list requests (type filter chunks, cursors, URLs) and [`page`] reads Stripe's list answers.
-//! The shell (`src/backfill.rs`) only fetches pages, stores events through ingest's own insert
-//! and records the run.
+//! (`GET /v1/events`). This module owns the decisions: whether a scheduled run is due ([`tick`]),
+//! which `created` window a run lists ([`since_for_run`], [`clamp_since`]: never before Stripe's 30
+//! days nor before the retention cutoff), and where the checkpoint moves when a run completes
+//! ([`advance_checkpoint`]), and the state after each invocation ([`after_run`]: continue, back
+//! off, wait or move the checkpoint); [`plan`] builds the list requests (type filter chunks,
+//! cursors, URLs) and [`page`] reads Stripe's list answers. The shell (`src/backfill/`) only
+//! fetches pages, stores events through ingest's own insert and records the run.
 
 pub mod page;
 pub mod plan;

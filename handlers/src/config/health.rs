@@ -30,41 +30,17 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
     /// The admin API's health detail: the same checks every request runs, by name.
     pub fn health(&self) -> Value {
         let mut problems = Vec::new();
-        let mut providers = Map::new();
-        for provider in Provider::ALL {
-            let state = match self.provider(provider) {
-                Ok(config) if config.keys.is_empty() => "disabled",
-                Ok(_) => "enabled",
-                Err(e) => {
-                    problems.push(json!({ "affects": provider.slug(), "setting": e.setting }));
-                    "misconfigured"
-                }
-            };
-            providers.insert(provider.slug().into(), state.into());
-        }
+        let providers = self.provider_states(&mut problems);
         let sources = self.source_states(&mut problems);
-        let consumer = self.consumer();
-        if let Err(e) = &consumer {
-            problems.push(json!({ "affects": "steps", "setting": e.setting }));
-        }
-        if let Err(e) = self.retention_days() {
-            problems.push(json!({ "affects": "retention", "setting": e.setting }));
-        }
-        if let Err(e) = self.alerts() {
-            problems.push(json!({ "affects": "alerts", "setting": e.setting }));
-        }
-        if let Err(e) = self.metrics_retention_days() {
-            problems.push(json!({ "affects": "metrics", "setting": e.setting }));
-        }
-        let downstream = self.downstream();
-        let mut destinations = Map::new();
-        for destination in API_DESTINATIONS {
-            let state = match (&consumer, downstream.is_enabled(destination)) {
-                (_, false) => "disabled",
-                (Err(_), true) => "misconfigured",
-                (Ok(_), true) => "enabled",
-            };
-            destinations.insert(destination.name().into(), state.into());
+        let destinations = self.destination_states(&mut problems);
+        for (affects, checked) in [
+            ("retention", self.retention_days().err()),
+            ("alerts", self.alerts().err()),
+            ("metrics", self.metrics_retention_days().err()),
+        ] {
+            if let Some(e) = checked {
+                problems.push(json!({ "affects": affects, "setting": e.setting }));
+            }
         }
         let backfill = match self.backfill() {
             Ok(None) => "disabled",
@@ -127,6 +103,43 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
             "destinations": destinations,
             "misconfigured": problems,
         })
+    }
+
+    /// Each provider's default path as `enabled`, `disabled` (no key) or `misconfigured`.
+    fn provider_states(&self, problems: &mut Vec<Value>) -> Map<String, Value> {
+        let mut providers = Map::new();
+        for provider in Provider::ALL {
+            let state = match self.provider(provider) {
+                Ok(config) if config.keys.is_empty() => "disabled",
+                Ok(_) => "enabled",
+                Err(e) => {
+                    problems.push(json!({ "affects": provider.slug(), "setting": e.setting }));
+                    "misconfigured"
+                }
+            };
+            providers.insert(provider.slug().into(), state.into());
+        }
+        providers
+    }
+
+    /// Each built-in destination as `disabled` (no credentials), `enabled`, or `misconfigured`
+    /// when the consumer's settings are (the problem is the consumer's, `steps`).
+    fn destination_states(&self, problems: &mut Vec<Value>) -> Map<String, Value> {
+        let consumer = self.consumer();
+        if let Err(e) = &consumer {
+            problems.push(json!({ "affects": "steps", "setting": e.setting }));
+        }
+        let downstream = self.downstream();
+        let mut destinations = Map::new();
+        for destination in API_DESTINATIONS {
+            let state = match (&consumer, downstream.is_enabled(destination)) {
+                (_, false) => "disabled",
+                (Err(_), true) => "misconfigured",
+                (Ok(_), true) => "enabled",
+            };
+            destinations.insert(destination.name().into(), state.into());
+        }
+        destinations
     }
 
     /// Each declared source (`provider:source`) as `enabled`, `disabled` (its key setting is

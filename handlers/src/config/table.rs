@@ -114,7 +114,7 @@ use Kind::{PublicKey, Secret, Var};
 use Rule::{Flag, Json, Level, Number, PublicKeys, SecretList, SourceList, Text, TokenList, Url};
 
 /// Every setting, secrets first.
-pub const SETTINGS: [Setting; 45] = [
+pub const SETTINGS: [Setting; 46] = [
     setting(STRIPE_WEBHOOK_SECRETS, Secret, SecretList, ""),
     setting(SENDGRID_WEBHOOK_PUBLIC_KEYS, PublicKey, PublicKeys, ""),
     setting(HUBSPOT_CLIENT_SECRETS, Secret, SecretList, ""),

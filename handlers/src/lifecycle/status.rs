@@ -1,7 +1,8 @@
 //! The step statuses and the named sets of them every rule and query uses: which steps may be
 //! claimed, which are finished for good, which an attempt can end in, what replay and redrive
-//! touch, what the sweeper recovers and what a dead letter may end. SQL lists of each set come
-//! from [`sql_in`], so no statement spells a status by hand.
+//! touch, what the sweeper recovers and what a dead letter may end; and an event row's status
+//! ([`EventStatus`]). SQL lists of each set come from [`sql_in`] (an event status from
+//! [`EventStatus::sql_lit`]), so no statement spells a status by hand.
 
 /// Where a step is in its life (data-model.md, `steps.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,6 +91,32 @@ pub fn sql_lit(status: StepStatus) -> String {
     format!("'{}'", status.as_str())
 }
 
+/// What an event row is (data-model.md, `events.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventStatus {
+    /// Verified and parsed: its steps are planned from it.
+    Accepted,
+    /// Verified, but unusable (`error` says why); no steps.
+    Rejected,
+}
+
+impl EventStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Accepted => "accepted",
+            EventStatus::Rejected => "rejected",
+        }
+    }
+
+    /// `'accepted'`: the status as a SQL literal (const, for statements built at compile time).
+    pub const fn sql_lit(self) -> &'static str {
+        match self {
+            EventStatus::Accepted => "'accepted'",
+            EventStatus::Rejected => "'rejected'",
+        }
+    }
+}
+
 /// `('pending', 'enqueued')`: a set as a SQL list for `status IN …` / `NOT IN …`.
 pub fn sql_in(set: &[StepStatus]) -> String {
     let quoted: Vec<String> = set.iter().map(|s| sql_lit(*s)).collect();
@@ -99,6 +126,13 @@ pub fn sql_in(set: &[StepStatus]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_status_literals_quote_their_names() {
+        for s in [EventStatus::Accepted, EventStatus::Rejected] {
+            assert_eq!(s.sql_lit(), format!("'{}'", s.as_str()));
+        }
+    }
 
     #[test]
     fn every_status_round_trips() {

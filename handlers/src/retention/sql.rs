@@ -11,6 +11,7 @@
 
 use super::done_statuses_sql;
 use super::tombstones::window_sql;
+use crate::lifecycle::EventStatus;
 
 /// No step of `event` (an SQL expression for an event id) is outside the finished statuses.
 fn all_steps_done(event: &str) -> String {
@@ -30,15 +31,21 @@ fn batch_selection() -> String {
 }
 
 /// Tombstones for the batch's accepted events whose window has not passed by `?3` (now):
-/// provider, keys, first receipt and expiry. A tombstone already there stays as it is.
+/// provider, keys, first receipt and expiry. A tombstone already there for the key is kept when
+/// it lasts longer, and otherwise takes this event's: one left by an earlier event of the same
+/// key that expired but was not swept yet (which is why this event could be stored again) must
+/// not cut this event's window short.
 pub fn remember_deleted() -> String {
     let window = window_sql("provider");
     format!(
         "INSERT INTO dedupe_tombstones (provider, dedupe_key, content_key, received_at, expires_at) \
          SELECT provider, dedupe_key, content_key, received_at, received_at + {window} \
-         FROM events WHERE id IN ({}) AND status = 'accepted' AND received_at + {window} > ?3 \
-         ON CONFLICT DO NOTHING",
-        batch_selection()
+         FROM events WHERE id IN ({}) AND status = {} AND received_at + {window} > ?3 \
+         ON CONFLICT (provider, dedupe_key) DO UPDATE SET content_key = excluded.content_key, \
+           received_at = excluded.received_at, expires_at = excluded.expires_at \
+         WHERE excluded.expires_at > dedupe_tombstones.expires_at",
+        batch_selection(),
+        EventStatus::Accepted.sql_lit()
     )
 }
 

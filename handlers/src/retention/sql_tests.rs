@@ -383,3 +383,42 @@ fn the_counts_and_size_probe_run() {
     db.execute(sql::DELETE_OLD_REJECTIONS, params![0]).unwrap();
     db.execute(sql::EXPIRE_EXPORTS, params![NOW]).unwrap();
 }
+
+#[test]
+fn an_expired_tombstone_not_swept_yet_gives_way_to_the_next_events() {
+    let mut db = database();
+    // An earlier event of the key was deleted long ago; its tombstone expired but the sweeper
+    // has not removed it yet, so the key was stored again.
+    db.execute(
+        "INSERT INTO dedupe_tombstones (provider, dedupe_key, received_at, expires_at) \
+         VALUES ('stripe', 'key:evt_1', 0, ?1)",
+        params![CUTOFF - 10],
+    )
+    .unwrap();
+    add_event(&db, "evt_1", "stripe", CUTOFF - 5, "accepted");
+    let deleted = delete_batch(&mut db, 10);
+    assert_eq!((deleted.events, deleted.tombstones), (1, 1));
+    let expires: i64 = db
+        .query_row(
+            "SELECT expires_at FROM dedupe_tombstones WHERE dedupe_key = 'key:evt_1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(expires, CUTOFF - 5 + window_ms(Provider::Stripe));
+    // A redelivery inside the new event's window is a duplicate.
+    assert!(!ingest(&db, "stripe", "key:evt_1", None, NOW));
+
+    // A tombstone that lasts longer is kept as it is.
+    db.execute(
+        "UPDATE dedupe_tombstones SET expires_at = ?1 WHERE dedupe_key = 'key:evt_1'",
+        params![NOW + 100 * DAY],
+    )
+    .unwrap();
+    add_event(&db, "evt_1", "stripe", CUTOFF - 4, "accepted");
+    assert_eq!(delete_batch(&mut db, 10).tombstones, 0);
+    let kept: i64 = db
+        .query_row("SELECT expires_at FROM dedupe_tombstones", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kept, NOW + 100 * DAY);
+}
