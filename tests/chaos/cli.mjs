@@ -1,4 +1,4 @@
-// `scripts/chaos [--seed N] [--events N] [--json FILE] [--keep]`: one seeded chaos run, its
+// `scripts/chaos [--seed N] [--events N] [--json FILE] [--keep] [--verbose]`: one seeded chaos run, its
 // report on stdout, exit 1 on any violation. `--keep` leaves the run's D1/KV files in place
 // (the path is printed) to look at with sqlite3.
 import { writeFileSync } from "node:fs";
@@ -6,7 +6,7 @@ import { formatReport } from "./report.mjs";
 import { runChaos } from "./run.mjs";
 
 function parse(argv) {
-  const options = { seed: String(Date.now() % 1_000_000), events: 300, json: null, keep: false };
+  const options = { seed: String(Date.now() % 1_000_000), events: 300, json: null, keep: false, verbose: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -18,6 +18,7 @@ function parse(argv) {
     else if (arg === "--events") options.events = Number(value());
     else if (arg === "--json") options.json = value();
     else if (arg === "--keep") options.keep = true;
+    else if (arg === "--verbose") options.verbose = true;
     else usage(`unknown argument ${arg}`);
   }
   if (!Number.isInteger(options.events) || options.events < 1) usage("--events must be a positive integer");
@@ -25,7 +26,7 @@ function parse(argv) {
 }
 
 function usage(problem) {
-  console.error(`${problem}\nusage: scripts/chaos [--seed N] [--events N] [--json FILE] [--keep]`);
+  console.error(`${problem}\nusage: scripts/chaos [--seed N] [--events N] [--json FILE] [--keep] [--verbose]`);
   process.exit(2);
 }
 

@@ -26,7 +26,7 @@ export function createCron({ runtime, rng, ledger, fake, cast, retentionDays, se
   async function retention() {
     await runtime.ready();
     const finished = await runtime.all(
-      `SELECT e.id, e.provider, e.origin, e.status FROM events e WHERE e.status = 'accepted' AND e.received_at > ?
+      `SELECT e.id, e.provider, e.origin, e.status, e.content_key, e.dedupe_key FROM events e WHERE e.status = 'accepted' AND e.received_at > ?
          AND NOT EXISTS (SELECT 1 FROM steps s WHERE s.event_id = e.id AND s.status NOT IN ('succeeded', 'skipped', 'skipped_stale'))
        ORDER BY e.id LIMIT 200`,
       Date.now() - (retentionDays - 1) * DAY_MS,
@@ -46,9 +46,20 @@ export function createCron({ runtime, rng, ledger, fake, cast, retentionDays, se
       (retentionDays + 1) * DAY_MS,
       ...ids,
     );
-    for (const e of chosen) ledger.retention.finished.set(e.id, e);
-    for (const e of unfinished) ledger.retention.unfinished.set(e.id, { ...e, at: Date.now() });
+    const shiftMs = (retentionDays + 1) * DAY_MS;
+    for (const e of chosen) ledger.retention.finished.set(e.id, { ...e, at: Date.now(), shiftMs });
+    for (const e of unfinished) ledger.retention.unfinished.set(e.id, { ...e, at: Date.now(), shiftMs });
+    forgetInStripeLog(new Set(chosen.filter((e) => e.provider === "stripe").map((e) => e.dedupe_key)));
     await tick();
+  }
+
+  /** An event past retention is past Stripe's 30 days of event log too: the backfill cannot list
+   * it any more (it lists at most 30 days back), so it leaves the fake's log. */
+  function forgetInStripeLog(keys) {
+    if (!keys.size) return;
+    const kept = fake.stripeEvents.events().filter((e) => !keys.has(e.id));
+    fake.stripeEvents.clear();
+    for (const e of kept) fake.stripeEvents.add(e);
   }
 
   /** Re-post the captured body of a Shopify event retention deleted, with fresh unsigned ids. */

@@ -155,11 +155,14 @@ export const INVARIANTS = [
       const event = facts.eventsById.get(s.event_id);
       if (!event) continue;
       checked += 1;
-      if (s.created_at - event.received_at <= 2000) continue;
+      // Retention back-dating moved received_at; the step is compared with the real arrival.
+      const shift = (facts.ledger.retention.finished.get(s.event_id) ?? facts.ledger.retention.unfinished.get(s.event_id))?.shiftMs ?? 0;
+      const receivedAt = event.received_at + (event.received_at < s.created_at - shift / 2 ? shift : 0);
+      if (s.created_at - receivedAt <= 2000) continue;
       if (facts.ledger.replayed.has(s.event_id)) continue;
       // A bulk replay whose answer was lost (the runtime was killed under it) may have added it.
       if (facts.ledger.operator.some((op) => op.path === "/admin/api/replay" && op.status === 0 && op.at <= s.created_at)) continue;
-      violations.push({ step: s.id, event: s.event_id, event_type: event.type, received_at: event.received_at, step_created_at: s.created_at, late_ms: s.created_at - event.received_at });
+      violations.push({ step: s.id, event: s.event_id, event_type: event.type, origin: event.origin, received_at: receivedAt, step_created_at: s.created_at, late_ms: s.created_at - receivedAt });
     }
     return { name: "steps-planned-at-ingest-or-replay", means: "a stored event gains steps only when it is stored or replayed (never from a later duplicate delivery)", checked, violations };
   },
@@ -190,7 +193,10 @@ export const INVARIANTS = [
         if (!deals.has(s.id)) violations.push({ step: s.id, note: "succeeded, but HubSpot holds no deal with its key" });
       }
     }
-    for (const key of stripeKeys) if (!facts.stepsById.has(key)) violations.push({ key, note: "Stripe call under a key that is no step" });
+    for (const key of stripeKeys) {
+      const eventId = String(key).split(":")[0];
+      if (!facts.stepsById.has(key) && !facts.ledger.retention.finished.has(eventId)) violations.push({ key, note: "Stripe call under a key that is no step" });
+    }
     return { name: "effect-once-per-key", means: "each effect exactly once per idempotency key (HubSpot deal key, Stripe Idempotency-Key, webhook-id)", checked, violations };
   },
 
@@ -217,8 +223,19 @@ export const INVARIANTS = [
         doubles += 1;
         const earlier = list.slice(0, i);
         const lost = earlier.some((c) => c.chaos.lostAnswer);
-        const killed = restarts.some((r) => r.at >= earlier[0].at && r.at <= list[i].at);
-        if (!lost && !killed) violations.push({ step, sends: list.length, note: "a second send with no lost answer or killed runtime before it" });
+        const killed = restarts.some((r) => r.at <= list[i].at && (r.end ?? Infinity) >= earlier[0].at);
+        if (!lost && !killed) {
+          const s = facts.stepsById.get(step);
+          violations.push({
+            step,
+            sends: list.map((c) => ({ at: c.at, fault: c.chaos.fault, n: c.chaos.n })),
+            status: s?.status,
+            attempts: (facts.attemptsOfStep.get(step) ?? []).map((a) => ({ n: a.n, at: a.started_at, status: a.status, outcome: a.outcome, error: a.error })),
+            redriven: facts.ledger.redriven.has(step),
+            replayed: facts.ledger.replayed.has(s?.event_id),
+            note: "a second send with no lost answer or killed runtime before it",
+          });
+        }
       }
     }
     facts.ledger.doubleSends = doubles;
@@ -253,6 +270,25 @@ export const INVARIANTS = [
     return { name: "no-stale-write", means: "per entity, no call for an older event after a newer event's call succeeded", checked, violations };
   },
 
+  function drainWithoutSweeper(facts) {
+    const violations = [];
+    const { ledger } = facts;
+    const resumes = ledger.operator.filter((op) => op.status === 200 && /\/destinations\/[^/]+\/resume$/.test(op.path));
+    const seen = new Set();
+    for (const p of ledger.parkedAtAging) {
+      if (seen.has(p.id)) continue;
+      seen.add(p.id);
+      const resumed = resumes.filter((op) => op.path === `/admin/api/destinations/${p.destination}/resume` && op.at < p.at).pop();
+      if (!resumed) continue;
+      // Only a message lost after the resume (runtime killed, Queues refusing) excuses a wait.
+      const queueAtResume = ledger.faultLog.filter((f) => f.at <= resumed.at).pop()?.queue ?? false;
+      const lost =
+        queueAtResume || ledger.restarts.some((r) => (r.end ?? r.at) >= resumed.at) || ledger.faultLog.some((f) => f.queue && f.at >= resumed.at);
+      if (!lost) violations.push({ step: p.id, destination: p.destination, reason: p.last_error, resumed_at: resumed.at, still_waiting_at: p.at });
+    }
+    return { name: "drain-after-resume", means: "after a destination is resumed its parked steps are delivered without waiting for the sweeper's lease", checked: ledger.parkedAtAging.length, violations };
+  },
+
   function logsClean(facts) {
     const violations = [];
     for (const line of facts.logs) if (FATAL_PATTERNS.some((re) => re.test(line))) violations.push({ line: line.slice(0, 300) });
@@ -265,7 +301,13 @@ export const INVARIANTS = [
     let checked = 0;
     for (const gone of facts.ledger.retention.finished.values()) {
       checked += 1;
-      if (facts.eventsById.has(gone.id)) violations.push({ event: gone.id, note: "past RETENTION_DAYS with every step finished, still stored" });
+      const row = facts.eventsById.get(gone.id);
+      if (row && row.received_at > gone.at) {
+        violations.push({ event: gone.id, origin: row.origin, received_at: row.received_at, deleted_after: gone.at, note: "deleted by retention, then stored again as a new event (a second effect)" });
+      } else if (row) {
+        const steps = (facts.stepsOfEvent.get(gone.id) ?? []).map((s) => ({ step: s.id, status: s.status, created_at: s.created_at, updated_at: s.updated_at }));
+        violations.push({ event: gone.id, received_at: row.received_at, backdated_at: gone.at, steps, note: "past RETENTION_DAYS with every step finished, still stored" });
+      }
     }
     for (const kept of facts.ledger.retention.unfinished.values()) {
       checked += 1;

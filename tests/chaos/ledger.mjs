@@ -25,6 +25,7 @@ export function createLedger({ seed, adminToken }) {
     notes: [],
     stopRetrying: false,
     faultLog: [],
+    parkedAtAging: [],
     /** A copy of the platform faults now (stored with each exchange). */
     platformState: () => ({ ...platform }),
     /** Change the platform state (bumps the epoch, so exchanges that straddle it are known). */

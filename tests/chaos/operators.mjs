@@ -9,7 +9,7 @@ import { TEST_SECRETS } from "../helpers/worker.mjs";
 
 const AUTH = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN.split(",")[0]}`, "content-type": "application/json" };
 
-export function createOperators({ runtime, rng, ledger, fake }) {
+export function createOperators({ runtime, rng, ledger, fake, slackOff = false }) {
   const state = { destinations: [], connections: [], paused: new Set(), routesOff: [] };
 
   async function call(method, path, body) {
@@ -122,7 +122,7 @@ export function createOperators({ runtime, rng, ledger, fake }) {
     async toggleRoute() {
       const route = rng.pick([
         { provider: "stripe", event_type: "invoice.payment_succeeded", step: "hubspot.upsert_contact" },
-        { provider: "shopify", event_type: "orders/create", step: "slack.notify" },
+        ...(slackOff ? [] : [{ provider: "shopify", event_type: "orders/create", step: "slack.notify" }]),
         { provider: "sendgrid", event_type: "open", step: "engagement.count" },
       ]);
       const off = !state.routesOff.some((r) => r.step === route.step && r.event_type === route.event_type);

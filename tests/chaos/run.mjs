@@ -4,6 +4,8 @@
 // settle and check every invariant. Returns the report (formatReport prints it). Everything the
 // run decides comes from its seed (see prng.mjs); timing does not, so a failing seed shows the
 // same traffic and faults again, not necessarily the same interleaving.
+import { writeFileSync } from "node:fs";
+import path from "node:path";
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
 import { sendgridKeys } from "../helpers/providers.mjs";
 import { downstreamVars, TEST_SECRETS } from "../helpers/worker.mjs";
@@ -42,7 +44,7 @@ function chaosVars(fake, logLevel) {
   };
 }
 
-export async function runChaos({ seed = 1, events = 300, log = () => {}, logLevel, keep = false } = {}) {
+export async function runChaos({ seed = 1, events = 300, log = () => {}, logLevel, keep = false, verbose = false } = {}) {
   const rng = createRng(seed);
   const trafficRng = rng.fork("traffic");
   const faultRng = rng.fork("faults");
@@ -59,7 +61,12 @@ export async function runChaos({ seed = 1, events = 300, log = () => {}, logLeve
     const downstream = createDownstream({ fake, cast, seed: rng.seed, timeoutMs: TIMEOUT_MS });
     const senders = createSenders({ runtime, rng: rng.fork("senders"), ledger });
     ledger.outstanding = () => senders.outstanding;
-    const operators = createOperators({ runtime, rng: rng.fork("operators"), ledger, fake });
+    // Slack's request budget is one call a second (handlers/src/limits.rs): in a soak, new
+    // orders' Slack notices alone would cap the pipeline at about one order a second, so the
+    // soak turns that route step off (failed payments still notify Slack).
+    const slackOff = events > 2000;
+    const operators = createOperators({ runtime, rng: rng.fork("operators"), ledger, fake, slackOff });
+    if (slackOff) await operators.call("POST", "/admin/api/routes/off", { provider: "shopify", event_type: "orders/create", step: "slack.notify" });
     const cron = createCron({ runtime, rng: rng.fork("cron"), ledger, fake, cast, retentionDays: RETENTION_DAYS, senders });
     await operators.actions.addConnection();
 
@@ -91,13 +98,21 @@ export async function runChaos({ seed = 1, events = 300, log = () => {}, logLeve
       await pause(count * 7);
       // Back-pressure: a provider only has so many deliveries in flight.
       while (ledger.outstanding?.() > 400) await pause(50);
-      if (index % 10 === 9) log(`  round ${index + 1}/${rounds}: ${sent} deliveries, ${fake.calls.length} downstream calls`);
+      if (verbose || index % 10 === 9) {
+        const steps = await runtime.all("SELECT status, COUNT(*) AS n FROM steps GROUP BY 1").catch(() => []);
+        log(`  round ${index + 1}/${rounds}: ${sent} deliveries, ${fake.calls.length} downstream calls, steps ${steps.map((r) => `${r.status} ${r.n}`).join(", ")}; plan ${JSON.stringify(plan)}`);
+      }
     }
     ledger.trafficMs = Date.now() - trafficStart;
-    await settle({ runtime, downstream, operators, cron, senders, ledger, budgetMs: 90_000 + events * 20 });
+    log(`  traffic done in ${ledger.trafficMs} ms; settling`);
+    await settle({ runtime, downstream, operators, cron, senders, ledger, log, budgetMs: 90_000 + events * 20 });
+    const firstSettle = ledger.settle;
+    log(`  settled in ${firstSettle.ms} ms (${firstSettle.aged} rows aged); backfill`);
     await cron.backfill(Math.floor(ledger.startedAt / 1000) - 7200);
-    await settle({ runtime, downstream, operators, cron, senders, ledger, budgetMs: 60_000 + events * 10 });
+    await settle({ runtime, downstream, operators, cron, senders, ledger, log, budgetMs: 60_000 + events * 10 });
+    ledger.settle = { ms: firstSettle.ms + ledger.settle.ms, aged: firstSettle.aged + ledger.settle.aged };
     ledger.pipelineMs = Date.now() - trafficStart;
+    log(`  settled again; checking`);
 
     const facts = await loadFacts({ runtime, fake, ledger });
     const results = checkAll(facts);
@@ -105,6 +120,7 @@ export async function runChaos({ seed = 1, events = 300, log = () => {}, logLeve
     return { seed: rng.seed, events, stats: stats(facts, ledger, downstream, platform, fake), results, notes: ledger.notes, dir: keep ? runtime.dir : undefined };
   } finally {
     ledger.stopRetrying = true;
+    if (keep) keepRecords(runtime, fake, ledger);
     await runtime.dispose({ keep });
     await fake.close();
   }
@@ -112,10 +128,12 @@ export async function runChaos({ seed = 1, events = 300, log = () => {}, logLeve
 
 async function restart(runtime, ledger) {
   ledger.setPlatform({ restarting: true, kills: ledger.platformState().kills + 1 });
-  ledger.restarts.push({ at: Date.now(), lastFlushAt: ledger.lastFlushAt });
+  const record = { at: Date.now(), lastFlushAt: ledger.lastFlushAt };
+  ledger.restarts.push(record);
   try {
     await runtime.restart();
   } finally {
+    record.end = Date.now();
     ledger.setPlatform({ restarting: false });
   }
 }
@@ -165,6 +183,15 @@ function stats(facts, ledger, downstream, platform, fake) {
     pipelineMs: ledger.pipelineMs,
     eventsPerSecond: Math.round((accepted / seconds) * 10) / 10,
   };
+}
+
+/** With --keep: the worker's log lines, the fake's calls and the senders' exchanges beside D1. */
+function keepRecords(runtime, fake, ledger) {
+  writeFileSync(path.join(runtime.dir, "worker.log"), runtime.logs().join("\n"));
+  const calls = fake.calls.map(({ headers, ...c }) => ({ ...c, idempotency: headers["idempotency-key"] ?? headers["webhook-id"] }));
+  writeFileSync(path.join(runtime.dir, "calls.json"), JSON.stringify(calls, null, 1));
+  writeFileSync(path.join(runtime.dir, "exchanges.json"), JSON.stringify(ledger.exchanges, null, 1));
+  writeFileSync(path.join(runtime.dir, "operator.json"), JSON.stringify(ledger.operator, null, 1));
 }
 
 const pause = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -48,7 +48,7 @@ const kinds = {
 export function shopifyDeliveryOf(rng, cast, { forged = false } = {}) {
   const source = rng.chance(0.3) ? "store-b" : null;
   const shop = SHOPS[source ?? "default"];
-  const kind = rng.weighted({ order: 3, customer: 2 });
+  const kind = rng.weighted({ order: 2, customer: 3 });
   const { topic, body, entity, calls, slack } = kinds[kind](rng, cast, cast.pick());
   const payload = JSON.stringify(body);
   const secret = forged ? "shpss_chaos_attacker_0000" : source ? SOURCE_SECRETS.SHOPIFY_WEBHOOK_SECRETS__STORE_B : rng.chance(0.2) ? OLD : PRIMARY;
