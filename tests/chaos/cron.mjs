@@ -47,6 +47,15 @@ export function createCron({ runtime, rng, ledger, fake, cast, retentionDays, se
       ...ids,
     );
     const shiftMs = (retentionDays + 1) * DAY_MS;
+    // What the dashboard counted for the steps about to be deleted stays in its minute buckets.
+    const chosenIds = chosen.map((e) => e.id);
+    if (chosenIds.length) {
+      const counted = await runtime.all(
+        `SELECT destination, status, COUNT(*) AS n FROM steps WHERE event_id IN (${chosenIds.map(() => "?").join(",")}) GROUP BY 1, 2`,
+        ...chosenIds,
+      );
+      for (const c of counted) ledger.retention.steps.push(c);
+    }
     for (const e of chosen) ledger.retention.finished.set(e.id, { ...e, at: Date.now(), shiftMs });
     for (const e of unfinished) ledger.retention.unfinished.set(e.id, { ...e, at: Date.now(), shiftMs });
     forgetInStripeLog(new Set(chosen.filter((e) => e.provider === "stripe").map((e) => e.dedupe_key)));

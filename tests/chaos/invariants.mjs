@@ -339,7 +339,21 @@ export const INVARIANTS = [
       const ok = lost ? counted <= expected && counted >= expected - facts.ledger.unflushedAtKills(provider) : counted === expected;
       if (!ok) violations.push({ provider, dashboard_accepted: counted, d1_accepted: expected, restarts: facts.ledger.restarts.length });
     }
-    return { name: "dashboard-equals-d1", means: "the dashboard's accepted-event counts equal the events D1 holds", checked: 4, violations };
+    // Step outcomes: each step reaches succeeded, skipped or skipped_stale once, and the
+    // dashboard counts that change per destination.
+    let checked = 4;
+    const destinations = new Set(facts.steps.map((s) => s.destination));
+    for (const destination of destinations) {
+      for (const outcome of ["succeeded", "skipped", "skipped_stale"]) {
+        checked += 1;
+        const inD1 = facts.steps.filter((s) => s.destination === destination && s.status === outcome).length;
+        const deleted = facts.ledger.retention.steps.filter((c) => c.destination === destination && c.status === outcome).reduce((sum, c) => sum + c.n, 0);
+        const counted = facts.metricSteps.filter((m) => m.destination === destination && m.outcome === outcome).reduce((sum, m) => sum + m.n, 0);
+        const ok = lost ? counted <= inD1 + deleted : counted === inD1 + deleted;
+        if (!ok) violations.push({ destination, outcome, dashboard: counted, d1_steps: inD1 + deleted, restarts: facts.ledger.restarts.length });
+      }
+    }
+    return { name: "dashboard-equals-d1", means: "the dashboard's counts (accepted events, step outcomes) equal what D1 holds", checked, violations };
   },
 ];
 

@@ -11,7 +11,7 @@ export function formatReport(report, { maxViolations = 20 } = {}) {
   );
   lines.push(
     `  injected: downstream ${stats.injected.total} (${Object.entries(stats.injected.byKind).map(([k, v]) => `${k} ${v}`).join(", ")}); ` +
-      `D1-refused ${stats.d1Refused}, queue-refused ${stats.queueRefused}, restarts ${stats.restarts}; ` +
+      `circuit probes failed ${stats.probes}; D1-refused ${stats.d1Refused}, queue-refused ${stats.queueRefused}, restarts ${stats.restarts}; ` +
       `operator calls ${stats.operatorCalls}, cron ticks ${stats.cronTicks}, retention back-dated ${stats.retentionBackdated}, lost Stripe events ${stats.lostStripe}`,
   );
   lines.push(

@@ -105,11 +105,11 @@ export async function runChaos({ seed = 1, events = 300, log = () => {}, logLeve
     }
     ledger.trafficMs = Date.now() - trafficStart;
     log(`  traffic done in ${ledger.trafficMs} ms; settling`);
-    await settle({ runtime, downstream, operators, cron, senders, ledger, log, budgetMs: 90_000 + events * 20 });
+    await settle({ runtime, downstream, operators, cron, senders, ledger, log, budgetMs: 60_000 + events * 200 });
     const firstSettle = ledger.settle;
     log(`  settled in ${firstSettle.ms} ms (${firstSettle.aged} rows aged); backfill`);
     await cron.backfill(Math.floor(ledger.startedAt / 1000) - 7200);
-    await settle({ runtime, downstream, operators, cron, senders, ledger, log, budgetMs: 60_000 + events * 10 });
+    await settle({ runtime, downstream, operators, cron, senders, ledger, log, budgetMs: 60_000 + events * 100 });
     ledger.settle = { ms: firstSettle.ms + ledger.settle.ms, aged: firstSettle.aged + ledger.settle.aged };
     ledger.pipelineMs = Date.now() - trafficStart;
     log(`  settled again; checking`);
@@ -168,6 +168,7 @@ function stats(facts, ledger, downstream, platform, fake) {
     steps: facts.steps.length,
     stepStatus,
     injected: downstream.state.injected,
+    probes: facts.attempts.filter((a) => a.outcome === "probe").length,
     d1Refused: platform?.refused?.d1 ?? 0,
     queueRefused: platform?.refused?.queue ?? 0,
     restarts: ledger.restarts.length,
