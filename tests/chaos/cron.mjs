@@ -78,9 +78,7 @@ export function createCron({ runtime, rng, ledger, fake, cast, retentionDays, se
     const target = rng.pick(deleted);
     const delivery = ledger.deliveryOfEvent(target.id);
     if (!delivery) return;
-    const attack = { ...delivery, id: `${delivery.id}-captured`, sends: 1, capturedAfterRetention: target.id, build: () => delivery.build(1000 + rng.int(0, 3)) };
-    // build(n) with n past the plan picks one of the planned variants; force fresh ids:
-    attack.build = () => delivery.buildReplay();
+    const attack = { ...delivery, id: `${delivery.id}-captured`, sends: 1, capturedAfterRetention: target.id, build: () => delivery.buildReplay() };
     senders.submit(attack);
   }
 

@@ -53,7 +53,7 @@ export function hubspotDeliveryOf(rng, cast, { forged = false, expired = false }
     kind: `hubspot.propertyChange${forged ? ".forged" : expired ? ".expired" : ""}`,
     expect: forged || expired ? "unauthorized" : "accepted",
     sends: forged || expired ? 1 : 1 + (rng.chance(0.3) ? rng.int(1, 3) : 0),
-    events: forged || expired ? events : events,
+    events,
     // HubSpot's retry of a batch: same events, attemptNumber one higher, signed anew.
     build: (n) =>
       hubspotDelivery(
