@@ -7,6 +7,7 @@
 // must never be 5xx.
 import { TEST_SECRETS } from "../helpers/worker.mjs";
 
+const MAX_DESTINATIONS = 5;
 const AUTH = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN.split(",")[0]}`, "content-type": "application/json" };
 
 export function createOperators({ runtime, rng, ledger, fake, slackOff = false }) {
@@ -77,6 +78,8 @@ export function createOperators({ runtime, rng, ledger, fake, slackOff = false }
       await call("POST", "/admin/api/redrive", { step_ids: ids });
     },
     async addConnection() {
+      // A handful of destinations, as an operator has: past that, switch existing ones.
+      if (state.destinations.length >= MAX_DESTINATIONS) return actions.toggleConnection();
       const n = state.destinations.length + 1;
       const name = `sink-${n}`;
       const receiver = fake.receiver(name);
