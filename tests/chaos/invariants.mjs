@@ -22,13 +22,15 @@ export async function loadFacts({ runtime, fake, ledger }) {
   const attempts = await all("SELECT step_id, n, started_at, duration_ms, status, outcome, error FROM attempts ORDER BY id");
   const metricEvents = await all("SELECT provider, outcome, reason, SUM(count) AS n FROM metric_events GROUP BY provider, outcome, reason");
   const metricSteps = await all("SELECT destination, outcome, SUM(count) AS n FROM metric_steps GROUP BY destination, outcome");
+  // The admin dashboard's own answer (24 h window: a run is shorter).
+  const dashboard = (await runtime.get("/admin/api/metrics?window=24h", { authorization: `Bearer ${ledger.adminToken}` })).json;
   const byKey = new Map(events.map((e) => [`${e.provider}\u0000${e.dedupe_key}`, e]));
   const byContent = new Map(events.filter((e) => e.content_key).map((e) => [`${e.provider}\u0000${e.content_key}`, e]));
   const eventsById = new Map(events.map((e) => [e.id, e]));
   const stepsById = new Map(steps.map((s) => [s.id, s]));
   const stepsOfEvent = groupBy(steps, (s) => s.event_id);
   const attemptsOfStep = groupBy(attempts, (a) => a.step_id);
-  return { ledger, fake, logs: runtime.logs(), events, steps, attempts, metricEvents, metricSteps, byKey, byContent, eventsById, stepsById, stepsOfEvent, attemptsOfStep };
+  return { ledger, fake, dashboard, logs: runtime.logs(), events, steps, attempts, metricEvents, metricSteps, byKey, byContent, eventsById, stepsById, stepsOfEvent, attemptsOfStep };
 }
 
 /** The stored row of a ledger event (Shopify by the digest of its body, else by dedupe key). */
@@ -335,6 +337,8 @@ export const INVARIANTS = [
       const deleted = [...facts.ledger.retention.finished.values()].filter((e) => e.provider === provider && e.origin === "webhook" && !facts.eventsById.has(e.id)).length;
       const expected = stored + deleted;
       const counted = metric(provider, "accepted");
+      const shown = facts.dashboard?.events?.[provider]?.accepted?.total ?? 0;
+      if (shown !== counted) violations.push({ provider, dashboard_api_accepted: shown, metric_events_accepted: counted });
       // A killed isolate loses the counts it had not flushed (at most a minute: src/metrics.rs).
       const ok = lost ? counted <= expected && counted >= expected - facts.ledger.unflushedAtKills(provider) : counted === expected;
       if (!ok) violations.push({ provider, dashboard_accepted: counted, d1_accepted: expected, restarts: facts.ledger.restarts.length });
