@@ -145,12 +145,11 @@ export function createOperators({ runtime, rng, ledger, fake, slackOff = false }
       return name;
     },
     actions,
-    /** Heal what operators broke: resume every paused destination, turn routes back on. */
+    /** Heal what operators broke: resume every destination (a pause or resume whose answer a
+     * killed runtime lost leaves the harness unsure which are paused), turn routes back on. */
     async heal() {
-      for (const name of [...state.paused]) {
-        state.paused.delete(name);
-        await call("POST", `/admin/api/destinations/${name}/resume`);
-      }
+      state.paused.clear();
+      for (const name of state.destinations) await call("POST", `/admin/api/destinations/${name}/resume`);
       for (const route of state.routesOff.splice(0)) await call("POST", "/admin/api/routes/on", route);
     },
   };
