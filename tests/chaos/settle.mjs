@@ -17,7 +17,9 @@ export async function settle({ runtime, downstream, operators, cron, senders, le
   await runtime.setFaults({ d1Ingest: false, queue: false });
   await operators.heal();
   const retriesStart = Date.now();
-  const idle = await Promise.race([senders.idle().then(() => true), new Promise((r) => setTimeout(() => r(false), budgetMs))]);
+  let timer;
+  const idle = await Promise.race([senders.idle().then(() => true), new Promise((r) => (timer = setTimeout(() => r(false), budgetMs)))]);
+  clearTimeout(timer);
   if (!idle) ledger.notes.push("settle: some deliveries were still being retried when the budget ran out");
   ledger.retriesMs = (ledger.retriesMs ?? 0) + (Date.now() - retriesStart);
   const deadline = started + budgetMs;
