@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { TEST_SECRETS } from "./worker.mjs";
 
 /** What workerd or the panic hook prints when the wasm instance dies. */
-const FATAL = [
+export const FATAL = [
   /panicked at/i,
   /RuntimeError: unreachable/i,
   /Uncaught \(in promise\)/i,
