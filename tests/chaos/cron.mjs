@@ -32,13 +32,18 @@ export function createCron({ runtime, rng, ledger, fake, cast, retentionDays, se
       Date.now() - (retentionDays - 1) * DAY_MS,
     );
     const chosen = rng.shuffle(finished).slice(0, rng.int(1, 6));
-    const waiting = rng.chance(0.3)
+    // The unfinished event must still be unfinished when the sweeper runs: a waiting step can
+    // succeed in between (its deletion is then right, and the check could not tell), so it is
+    // one with a `dead` step, which nothing but an operator moves; the events operators
+    // replayed or whose steps they redrove are left out, since their steps may be running now.
+    const dead = rng.chance(0.3)
       ? await runtime.all(
-          `SELECT DISTINCT e.id, e.provider FROM events e JOIN steps s ON s.event_id = e.id
-           WHERE s.status IN ('pending', 'enqueued') AND e.payload IS NOT NULL ORDER BY e.id LIMIT 20`,
+          `SELECT DISTINCT e.id, e.provider, s.id AS step FROM events e JOIN steps s ON s.event_id = e.id
+           WHERE s.status = 'dead' AND e.payload IS NOT NULL ORDER BY e.id LIMIT 50`,
         )
       : [];
-    const unfinished = waiting.length ? [rng.pick(waiting)] : [];
+    const untouched = dead.filter((e) => !ledger.replayed.has(e.id) && !ledger.redriven.has(e.step));
+    const unfinished = untouched.length ? [rng.pick(untouched)] : [];
     const ids = [...chosen, ...unfinished].map((e) => e.id);
     if (!ids.length) return tick();
     await runtime.all(
