@@ -1,8 +1,9 @@
 //! The admin API's `http` destinations (`/admin/api/destinations…`): list, create, read, edit
 //! (including a rotated secret), delete, pause and resume, and sending a stored event as a
 //! signed test delivery. A resume (`POST …/resume`, or any edit that sets `paused: false`)
-//! releases the first page of the parked steps, oldest first, and sends it; the consumer
-//! releases each next page as the last step of the one before is claimed. A destination's secrets
+//! releases the first page of the parked steps, oldest first, and sends it (or, when a page is
+//! still out, sends that page again: its messages may have been lost before the resume); the
+//! consumer releases each next page as the last step of the one before is claimed. A destination's secrets
 //! are stored and never answered: the view has their count and fingerprints. Every change makes
 //! this isolate forget its cached routing; others pick it up within `ROUTING_TTL_MS`.
 
@@ -153,8 +154,8 @@ async fn delete(db: &D1Database, name: &str) -> Result<Answer, AppError> {
 }
 
 /// Resume a destination no longer paused: release the first page of its parked steps, oldest
-/// first, and send it. Returns how many steps now drain (that page and those parked behind it)
-/// and how many were sent now.
+/// first, and send it; a page still out (released, not claimed) is sent again instead. Returns
+/// how many steps now drain (that page and those parked behind it) and how many were sent now.
 async fn resume(env: &Env, db: &D1Database, name: &str) -> Result<(usize, usize), AppError> {
     let page_size = config(env).drain_page_size()?;
     let (page, still_parked) = store::release_for_resume(db, name, page_size, now_ms()).await?;

@@ -307,28 +307,36 @@ pub fn released(answer: &Answer) -> Result<Vec<ReleasedStep>> {
     Ok(in_line_order(answer.rows()?.read()?))
 }
 
-/// Release destination `name`'s next page (a resume): the released steps, oldest first, and
-/// how many steps are still parked behind them.
+/// A resume of destination `name`, in one D1 transaction: the released steps still waiting for
+/// their claim are sent again (their messages may have been lost before the resume: a failed
+/// send, a killed runtime), or else its next page is released. Answers the steps to send,
+/// oldest first, and how many steps are still parked behind them.
 pub async fn release_for_resume(
     db: &D1Database,
     name: &str,
     page: u32,
     now_ms: i64,
 ) -> Result<(Vec<ReleasedStep>, i64)> {
+    let again = statement(
+        db,
+        &drain_sql::resend_released(),
+        &[name.into(), num(now_ms)],
+    )?;
     let count = statement(db, &drain_sql::parked_count(), &[name.into()])?;
-    let answers = batch(db, vec![release_page(db, name, page, now_ms)?, count]).await?;
-    let page = match answers.first() {
-        Some(answer) => released(answer)?,
-        None => Vec::new(),
-    };
-    let parked = match answers.get(1) {
+    let statements = vec![again, release_page(db, name, page, now_ms)?, count];
+    let answers = batch(db, statements).await?;
+    let mut steps = Vec::new();
+    for answer in answers.iter().take(2) {
+        steps.extend(answer.rows()?.read::<ReleasedStep>()?);
+    }
+    let parked = match answers.get(2) {
         Some(answer) => answer
             .rows()?
             .read_first::<Parked>()?
             .map_or(0, |p| p.parked),
         None => 0,
     };
-    Ok((page, parked))
+    Ok((in_line_order(steps), parked))
 }
 
 struct Parked {

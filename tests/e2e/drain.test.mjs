@@ -6,7 +6,8 @@
 // and held to what a fresh step costs plus a constant: before, every step waiting its turn
 // deferred itself again each second, so a drain of N steps took N seconds and O(N²) D1 writes and
 // queue messages. A step that comes during a drain joins the end of the line, and the sweeper
-// picks the drain up again after a lost message or a failed send. Counts and orders, no timings.
+// picks the drain up again after a lost message or a failed send; a resume sends a page still
+// out again at once. Counts and orders, no timings.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startWorld, useWorld } from "../helpers/world.mjs";
@@ -176,11 +177,11 @@ describe("the line of a drain, and its lost wake-ups", () => {
     const h = drainHelpers(w);
     await h.feed("queue-jump", "invoice.voided");
     const ids = await h.park("queue-jump", "invoice.voided", 15);
-    // A drain in progress whose released step's message was lost: the oldest step released
-    // (claimable, reason destination_draining) a while ago, with no message on the queue.
+    // A drain under way (resumed) whose released step's message was lost after the resume: the
+    // oldest step released (claimable, reason destination_draining) a while ago, with no message
+    // on the queue, and no resume to come.
     await w.worker.all("UPDATE steps SET last_error = 'destination_draining', next_attempt_at = NULL, updated_at = 0 WHERE id = ?", ids[0]);
-    const resumed = await h.admin("POST", "destinations/queue-jump/resume");
-    assert.deepEqual([resumed.json.resumed, resumed.json.sent], [14, 0], "a page is out: nothing more is released");
+    await w.worker.all("UPDATE destinations SET paused = 0 WHERE name = 'queue-jump'");
     const [late] = await h.deliverSteps("queue-jump", "invoice.voided", 1);
     await waitFor(async () => (await h.stepsOf("queue-jump")).find((s) => s.id === late)?.last_error === "destination_paused", { what: "the late step parked in line" });
     assert.equal(w.fake.receiver("queue-jump").calls().length, 0, "nothing overtook the line");
@@ -190,6 +191,29 @@ describe("the line of a drain, and its lost wake-ups", () => {
     assertDeliveredOnce(w, "queue-jump", [...ids, late]);
     // The lost one, then a page of ten, then the last four with the late step at the end.
     await assertPagesInOrder(w, [[ids[0]], ids.slice(1, 11), [...ids.slice(11), late]]);
+  });
+
+  test("a resume sends again a page still out whose send failed before it: the drain needs no sweeper", async () => {
+    // The chaos run's drain-after-resume (seed 7): a resume's send failed (Queues refusing), so
+    // its page waited `pending`; a second resume found that page out, released nothing, sent
+    // nothing, and the whole line waited for the sweeper.
+    const h = drainHelpers(w);
+    await h.feed("resent", "invoice.paid");
+    const ids = await h.park("resent", "invoice.paid", 12);
+    w.worker.queueFault.fail(true);
+    const first = await h.admin("POST", "destinations/resent/resume");
+    w.worker.queueFault.fail(false);
+    assert.deepEqual([first.json.resumed, first.json.sent], [12, 0], "the first page's send failed");
+    const again = await h.admin("POST", "destinations/resent/resume");
+    assert.equal(again.status, 200, again.text);
+    assert.deepEqual([again.json.resumed, again.json.sent], [12, PAGE], "the page still out is sent again");
+    const pages = pagesOf(ids);
+    const dispatch = new Map((await h.stepsOf("resent")).map((s) => [s.id, s.dispatch]));
+    assert.deepEqual(pages[0].map((id) => dispatch.get(id)), pages[0].map(() => 2), "released, then sent again: a new dispatch each time");
+    // No sweep: the page sent again is claimed, and its last claim releases the next.
+    await h.delivered("resent", 12);
+    assertDeliveredOnce(w, "resent", ids);
+    await assertPagesInOrder(w, pages);
   });
 
   test("a resume whose send failed leaves its page pending, and the sweeper sends it", async () => {

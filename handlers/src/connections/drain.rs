@@ -14,6 +14,10 @@
 //! release, since its own page comes in turn. Lost wake-ups: a released page whose send failed
 //! is still `pending` and the sweeper sends it after a minute; the sweeper re-sends a lost
 //! message of a released or parked step; each parked step's look-again also asks for a release.
+//! A resume that finds a page still out sends it again (under new dispatch numbers) instead of
+//! releasing the next: its messages may have been lost before the resume (a failed send, a
+//! killed runtime, the destination paused meanwhile), and a drain must not then wait for the
+//! sweeper. A second message of a step is harmless: only one claim takes it.
 //! The SQL is in [`super::sql`].
 
 /// How long a step of a paused destination is parked before it looks again by itself.

@@ -2,7 +2,7 @@
 //! ([`super::drain`]): the destination a step runs with and its line (whether steps are parked
 //! or released and unclaimed), a step joining the line, the release of the next page (the
 //! oldest parked steps, only while the destination is active and no released step waits for
-//! its claim) and the number still parked. Each reads the line through a partial index
+//! its claim), the re-send of a page still out (a resume) and the number still parked. Each reads the line through a partial index
 //! (migration 0018), so a page costs the same with ten or ten thousand steps parked. Native
 //! tests run the same text against the migrations in SQLite.
 
@@ -65,6 +65,20 @@ pub fn release_page() -> String {
          RETURNING id, dispatch, created_at, rowid AS seq",
         sql_lit(StepStatus::Pending),
         parked_for("?1"),
+        released_for("?1")
+    )
+}
+
+/// Send again the released steps of destination ?1 still waiting for their claim (a resume:
+/// their messages may have been lost before it, while the drain they belong to was under way):
+/// each gets a new dispatch number at ?2, its status and reason stay. Returns the same columns
+/// as [`release_page`]. At most one page is ever out (a release waits until none is), so this is
+/// bounded by the page size.
+pub fn resend_released() -> String {
+    format!(
+        "UPDATE steps SET dispatch = dispatch + 1, updated_at = ?2 \
+         WHERE id IN (SELECT id FROM steps WHERE {}) \
+         RETURNING id, dispatch, created_at, rowid AS seq",
         released_for("?1")
     )
 }
@@ -183,6 +197,60 @@ mod tests {
         assert_eq!(line(&db), (false, false));
     }
 
+    /// Send again what is still out at `now`: the ids in the order they are sent, with each
+    /// one's new dispatch number.
+    fn resend(db: &Connection, now: i64) -> Vec<(String, i64)> {
+        let mut query = db.prepare(&resend_released()).unwrap();
+        let page = query
+            .query_map(params!["svc", now], |r| {
+                Ok(crate::connections::drain::ReleasedStep {
+                    id: r.get("id")?,
+                    dispatch: r.get("dispatch")?,
+                    created_at: r.get("created_at")?,
+                    seq: r.get("seq")?,
+                })
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        crate::connections::drain::in_line_order(page)
+            .into_iter()
+            .map(|s| (s.id, s.dispatch))
+            .collect()
+    }
+
+    #[test]
+    fn a_resume_sends_again_the_page_still_out_and_only_it() {
+        let db = database();
+        destination(&db, false);
+        park(&db, &[("a", 1), ("b", 2), ("c", 3), ("d", 4)]);
+        add(&db, "other", 0, "enqueued", Some("rate_budget"));
+        assert_eq!(release(&db, 3, 10), ["a", "b", "c"]);
+        // `a` is claimed; the messages of `b` (send failed: still `pending`) and `c` (marked
+        // `enqueued`, then lost with a killed runtime) never come.
+        claim(&db, "a");
+        db.execute("UPDATE steps SET status = 'enqueued' WHERE id = 'c'", [])
+            .unwrap();
+        assert!(release(&db, 3, 11).is_empty(), "the page is still out");
+        let again = resend(&db, 12);
+        assert_eq!(again, [("b".to_string(), 2), ("c".to_string(), 2)]);
+        let (status, reason): (String, String) = db
+            .query_row(
+                "SELECT status, last_error FROM steps WHERE id = 'c'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (status.as_str(), reason.as_str()),
+            ("enqueued", DRAINING_REASON)
+        );
+        claim(&db, "b");
+        claim(&db, "c");
+        assert!(resend(&db, 13).is_empty(), "nothing out once claimed");
+        assert_eq!(release(&db, 3, 14), ["d"]);
+    }
+
     #[test]
     fn nothing_is_released_while_the_destination_is_paused() {
         let db = database();
@@ -270,6 +338,8 @@ mod tests {
             read.contains("steps_parked") && read.contains("steps_released"),
             "{read}"
         );
+        let resend = plan(&db, &resend_released(), params!["svc", 0]);
+        assert!(resend.contains("INDEX steps_released"), "{resend}");
         let count = plan(&db, &parked_count(), params!["svc"]);
         assert!(count.contains("steps_parked"), "{count}");
     }
