@@ -140,14 +140,19 @@
   };
 
   /** Fill the connections screen. */
+  // Loads overlap (opening the tab, then saving before its answers came): only the newest may
+  // draw, or an older, slower answer would put stale rows over the fresh ones.
+  let newestLoad = 0;
   async function load() {
     const { el } = A();
+    const ticket = ++newestLoad;
     const view = document.querySelector("#view-gateway");
     if (!view.querySelector("#destination-form")) {
       view.replaceChildren(el("h2", {}, "Destinations"), el("div", { id: "destinations-list" }), destinationForm(),
         el("h2", {}, "Connections"), el("div", { id: "connections-list" }), connectionForm());
     }
     const [{ destinations }, { connections }] = await Promise.all([A().api("destinations"), A().api("connections")]);
+    if (ticket !== newestLoad) return;
     view.querySelector("#destinations-list").replaceChildren(table("destinations", ["name", "url", "secrets", "limits", "state", ""],
       destinations.map(destinationRow), "No destinations yet."));
     view.querySelector("#connections-list").replaceChildren(table("connections", ["name", "source", "types", "conditions", "destination", "state", ""],

@@ -98,6 +98,55 @@ describe("connections screen in headless Chromium", { skip: !existsSync(CHROMIUM
     assert.deepEqual(problems, [], "no console errors or CSP violations");
   });
 
+  test("a slower, older load never draws over the rows a save just loaded", async () => {
+    // Opening the tab loads the lists; a save before those answers came loads them again. Before
+    // the fix the older load drew last, putting the stale secret count back over the new one.
+    const admin = async (method, path, body) => {
+      const res = await w.worker.mf.dispatchFetch(`http://localhost/admin/api/${path}`, {
+        method,
+        headers: { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}`, "content-type": "application/json" },
+        body: body && JSON.stringify(body),
+      });
+      assert.ok(res.ok, await res.text());
+    };
+    await admin("POST", "destinations", { name: "slow-load-svc", type: "http", url: w.fake.receiver("slow-load-svc").url, secret: SECRET });
+    const page = await chrome.browser.newPage();
+    page.on("pageerror", (err) => problems.push(err.message));
+    await page.route("**/favicon.ico", (route) => route.fulfill({ status: 204 }));
+    await page.goto(`${w.worker.url}/admin`);
+    await page.fill("#token", TEST_SECRETS.ADMIN_TOKEN);
+    await page.click("#login-btn");
+    await page.click("#tab-gateway");
+    const secrets = () => page.textContent('tr[data-destination="slow-load-svc"] td:nth-child(3)');
+    await page.waitForFunction(() => /^1 /.test(document.querySelector('tr[data-destination="slow-load-svc"] td:nth-child(3)')?.textContent ?? ""));
+
+    // Hold the answer of the next destinations list (the tab's own load) until the save is drawn.
+    let releaseHeld;
+    const held = new Promise((resolve) => (releaseHeld = resolve));
+    let holding = true;
+    await page.route("**/admin/api/destinations", async (route) => {
+      if (route.request().method() !== "GET" || !holding) return route.continue();
+      holding = false;
+      const answer = await route.fetch();
+      await held;
+      await route.fulfill({ response: answer });
+    });
+    const staleAnswered = page.waitForResponse((res) => res.url().endsWith("/admin/api/destinations") && res.request().method() === "GET");
+    await page.click("#tab-gateway");
+    await page.locator('tr[data-destination="slow-load-svc"] button.edit').click();
+    await page.locator('#destination-form [name="secret"]').fill(NEWER);
+    await page.click("#destination-save");
+    await page.waitForFunction(() => /^2 /.test(document.querySelector('tr[data-destination="slow-load-svc"] td:nth-child(3)')?.textContent ?? ""));
+    releaseHeld();
+    const stale = await staleAnswered;
+    // The held load reads its answer and draws (or not) within a few tasks of receiving it.
+    await stale.finished();
+    await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)));
+    assert.match(await secrets(), /^2 /, "the older load drew its stale rows over the save's");
+    await page.unroute("**/admin/api/destinations");
+    await admin("DELETE", "destinations/slow-load-svc");
+  });
+
   test("the dead-letter view redrives an http destination's group", async () => {
     // Before issue 23 the redrive API knew only the built-in destinations: this button was a 400.
     const receiver = w.fake.receiver("flaky-svc");
