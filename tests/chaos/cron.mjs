@@ -38,7 +38,7 @@ export function createCron({ runtime, rng, ledger, fake, cast, retentionDays, se
     // replayed or whose steps they redrove are left out, since their steps may be running now.
     const dead = rng.chance(0.3)
       ? await runtime.all(
-          `SELECT DISTINCT e.id, e.provider, s.id AS step FROM events e JOIN steps s ON s.event_id = e.id
+          `SELECT DISTINCT e.id, e.provider, e.dedupe_key, s.id AS step FROM events e JOIN steps s ON s.event_id = e.id
            WHERE s.status = 'dead' AND e.payload IS NOT NULL ORDER BY e.id LIMIT 50`,
         )
       : [];
@@ -63,12 +63,15 @@ export function createCron({ runtime, rng, ledger, fake, cast, retentionDays, se
     }
     for (const e of chosen) ledger.retention.finished.set(e.id, { ...e, at: Date.now(), shiftMs });
     for (const e of unfinished) ledger.retention.unfinished.set(e.id, { ...e, at: Date.now(), shiftMs });
-    forgetInStripeLog(new Set(chosen.filter((e) => e.provider === "stripe").map((e) => e.dedupe_key)));
+    // Moved 31 days back, the unfinished one is past Stripe's log as well: were it still listed,
+    // the backfill would store it again once retention deleted it (its steps finished since),
+    // a world that cannot happen (no tombstone outlives Stripe's 30 days either).
+    forgetInStripeLog(new Set([...chosen, ...unfinished].filter((e) => e.provider === "stripe").map((e) => e.dedupe_key)));
     await tick();
   }
 
-  /** An event past retention is past Stripe's 30 days of event log too: the backfill cannot list
-   * it any more (it lists at most 30 days back), so it leaves the fake's log. */
+  /** An event past retention is past Stripe's 30 days of event log too, finished or not: the
+   * backfill cannot list it any more (it lists at most 30 days back), so it leaves the fake's log. */
   function forgetInStripeLog(keys) {
     if (!keys.size) return;
     const kept = fake.stripeEvents.events().filter((e) => !keys.has(e.id));

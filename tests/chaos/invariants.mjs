@@ -235,7 +235,7 @@ export const INVARIANTS = [
             attempts: (facts.attemptsOfStep.get(step) ?? []).map((a) => ({ n: a.n, at: a.started_at, status: a.status, outcome: a.outcome, error: a.error })),
             redriven: facts.ledger.redriven.has(step),
             replayed: facts.ledger.replayed.has(s?.event_id),
-            note: "a second send with no lost answer or killed runtime before it",
+            note: s && s.created_at > earlier[0].at ? replannedNote(facts, s) : "a second send with no lost answer or killed runtime before it",
           });
         }
       }
@@ -316,7 +316,11 @@ export const INVARIANTS = [
       // finished event past retention is deleted, as it should be.
       if (facts.ledger.redriven.has(kept.step) || facts.ledger.replayed.has(kept.id)) continue;
       checked += 1;
-      if (!facts.eventsById.has(kept.id)) violations.push({ event: kept.id, note: "deleted by retention while a step was unfinished" });
+      const row = facts.eventsById.get(kept.id);
+      if (!row) violations.push({ event: kept.id, note: "deleted by retention while a step was unfinished" });
+      else if (row.received_at > kept.at) {
+        violations.push({ event: kept.id, origin: row.origin, received_at: row.received_at, deleted_after: kept.at, note: "deleted by retention, then stored again as a new event (a second effect)" });
+      }
     }
     return { name: "retention", means: "retention deletes finished events past RETENTION_DAYS and keeps events with unfinished steps", checked, violations };
   },
@@ -363,6 +367,15 @@ export const INVARIANTS = [
     return { name: "dashboard-equals-d1", means: "the dashboard's counts (accepted events, step outcomes) equal what D1 holds", checked, violations };
   },
 ];
+
+/** Why a step row younger than its first send exists: its event was deleted and stored again
+ * (still a second effect: a redelivery after retention must meet the event's tombstone). */
+function replannedNote(facts, step) {
+  const event = facts.eventsById.get(step.event_id);
+  const moved = facts.ledger.retention.finished.get(step.event_id) ?? facts.ledger.retention.unfinished.get(step.event_id);
+  const retention = moved ? `, after the run moved it past RETENTION_DAYS at ${moved.at}` : "";
+  return `the step was planned again after its first send: its event was deleted and stored again as new (origin ${event?.origin}, received_at ${event?.received_at}${retention})`;
+}
 
 function slackTokens(facts) {
   const owners = [];

@@ -25,6 +25,12 @@ import { nextDelivery } from "./traffic/index.mjs";
 import { SOURCE_SECRETS } from "./traffic/delivery.mjs";
 
 const TIMEOUT_MS = 1500;
+// The sum of the in-place retries of an attempt's D1 record (handlers/src/recovery.rs
+// `RECORD_RETRY_DELAYS_MS`): a call can hold its `running` claim this long after its timeout.
+const RECORD_RETRIES_MS = 100 + 300 + 900 + 2000;
+// Settle ages waiting rows only after nothing moved for longer than any attempt can take, so a
+// call still in flight is never made to look past its lease (its record would come too late).
+const QUIET_MS = TIMEOUT_MS + RECORD_RETRIES_MS + 1000;
 const RETENTION_DAYS = 30;
 const PER_ROUND = 25;
 
@@ -105,11 +111,11 @@ export async function runChaos({ seed = 1, events = 300, log = () => {}, logLeve
     }
     ledger.trafficMs = Date.now() - trafficStart;
     log(`  traffic done in ${ledger.trafficMs} ms; settling`);
-    await settle({ runtime, downstream, operators, cron, senders, ledger, log, budgetMs: 60_000 + events * 200 });
+    await settle({ runtime, downstream, operators, cron, senders, ledger, log, quietMs: QUIET_MS, budgetMs: 60_000 + events * 200 });
     const firstSettle = ledger.settle;
     log(`  settled in ${firstSettle.ms} ms (${firstSettle.aged} rows aged); backfill`);
     await cron.backfill(Math.floor(ledger.startedAt / 1000) - 7200);
-    await settle({ runtime, downstream, operators, cron, senders, ledger, log, budgetMs: 60_000 + events * 100 });
+    await settle({ runtime, downstream, operators, cron, senders, ledger, log, quietMs: QUIET_MS, budgetMs: 60_000 + events * 100 });
     ledger.settle = { ms: firstSettle.ms + ledger.settle.ms, aged: firstSettle.aged + ledger.settle.aged };
     ledger.pipelineMs = Date.now() - trafficStart;
     log(`  settled again; checking`);
