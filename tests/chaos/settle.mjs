@@ -9,6 +9,8 @@
 // what never finished.
 const UNFINISHED = "('pending', 'enqueued', 'running')";
 const AGE_MS = 16 * 60_000;
+/** The sweeper's batch (src/sweeper.rs SWEEP_LIMIT). */
+const SWEEP_LIMIT = 500;
 
 export async function settle({ runtime, downstream, operators, cron, senders, ledger, budgetMs, quietMs = 4000, maxFruitlessAgings = 3, log = () => {} }) {
   const started = Date.now();
@@ -62,7 +64,9 @@ export async function settle({ runtime, downstream, operators, cron, senders, le
         `SELECT status, COALESCE(substr(last_error, 1, 24), '') AS why, COUNT(*) AS n FROM steps WHERE status IN ${UNFINISHED} GROUP BY 1, 2`,
       );
       log(`  settle: aged ${res.meta?.changes ?? 0} waiting steps (${waiting.map((w) => `${w.status}/${w.why || "-"} ${w.n}`).join(", ")})`);
-      await cron.tick();
+      // The sweeper re-sends at most 500 steps a tick: tick until it has re-sent them all.
+      const changed = res.meta?.changes ?? 0;
+      for (let t = 0; t < Math.min(100, Math.ceil(changed / SWEEP_LIMIT)); t++) await cron.tick();
       stillSince = Date.now();
     }
     await new Promise((r) => setTimeout(r, 250));
