@@ -45,11 +45,13 @@ const faulted = (x) => x.before.d1Ingest || x.after.d1Ingest || x.before.restart
 /** Whether a call overlapped a runtime kill (the only fault that may fail an admin call). */
 const killed = (x) => x.before.restarting || x.after.restarting || x.before.kills !== x.after.kills;
 
+/** Whether the run moved the event past retention with its steps finished, or with a dead step
+ * an operator later redrove or replayed (finishing it, so its deletion is right as well). */
 function retentionDeleted(facts, event) {
-  for (const gone of facts.ledger.retention.finished.values()) {
-    if (gone.id === event.eventId || (event.contentKey && gone.content_key === event.contentKey)) return true;
-  }
-  return false;
+  const { finished, unfinished } = facts.ledger.retention;
+  const touched = (kept) => facts.ledger.redriven.has(kept.step) || facts.ledger.replayed.has(kept.id);
+  const moved = [...finished.values(), ...[...unfinished.values()].filter(touched)];
+  return moved.some((gone) => gone.id === event.eventId || (event.contentKey && gone.content_key === event.contentKey));
 }
 
 export const INVARIANTS = [
