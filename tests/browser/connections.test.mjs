@@ -24,8 +24,8 @@ describe("connections screen in headless Chromium", { skip: !existsSync(CHROMIUM
 
   const chrome = useChromium({ viewport: { width: 1280, height: 900 } });
 
-  test("create, deliver, pause/resume, preview, test send, rotate, delete", async () => {
-    const receiver = w.fake.receiver("orders-svc");
+  /** A new tab on the admin page, signed in; its console errors and 4xx/5xx go to `problems`. */
+  async function signedInPage() {
     const page = await chrome.browser.newPage();
     page.on("console", (msg) => msg.type() === "error" && problems.push(msg.text()));
     page.on("pageerror", (err) => problems.push(err.message));
@@ -35,6 +35,12 @@ describe("connections screen in headless Chromium", { skip: !existsSync(CHROMIUM
     await page.goto(`${w.worker.url}/admin`);
     await page.fill("#token", TEST_SECRETS.ADMIN_TOKEN);
     await page.click("#login-btn");
+    return page;
+  }
+
+  test("create, deliver, pause/resume, preview, test send, rotate, delete", async () => {
+    const receiver = w.fake.receiver("orders-svc");
+    const page = await signedInPage();
     await page.click("#tab-gateway");
     await page.waitForSelector("#destination-form");
 
@@ -110,12 +116,7 @@ describe("connections screen in headless Chromium", { skip: !existsSync(CHROMIUM
       assert.ok(res.ok, await res.text());
     };
     await admin("POST", "destinations", { name: "slow-load-svc", type: "http", url: w.fake.receiver("slow-load-svc").url, secret: SECRET });
-    const page = await chrome.browser.newPage();
-    page.on("pageerror", (err) => problems.push(err.message));
-    await page.route("**/favicon.ico", (route) => route.fulfill({ status: 204 }));
-    await page.goto(`${w.worker.url}/admin`);
-    await page.fill("#token", TEST_SECRETS.ADMIN_TOKEN);
-    await page.click("#login-btn");
+    const page = await signedInPage();
     await page.click("#tab-gateway");
     const secrets = () => page.textContent('tr[data-destination="slow-load-svc"] td:nth-child(3)');
     await page.waitForFunction(() => /^1 /.test(document.querySelector('tr[data-destination="slow-load-svc"] td:nth-child(3)')?.textContent ?? ""));
@@ -169,13 +170,7 @@ describe("connections screen in headless Chromium", { skip: !existsSync(CHROMIUM
     await waitFor(async () => (await status()) === "dead", { what: "the http step dead" });
     w.fake.reset();
 
-    const page = await chrome.browser.newPage();
-    page.on("pageerror", (err) => problems.push(err.message));
-    page.on("response", (res) => res.status() >= 400 && problems.push(`${res.status()} ${res.url()}`));
-    await page.route("**/favicon.ico", (route) => route.fulfill({ status: 204 }));
-    await page.goto(`${w.worker.url}/admin`);
-    await page.fill("#token", TEST_SECRETS.ADMIN_TOKEN);
-    await page.click("#login-btn");
+    const page = await signedInPage();
     await page.click("#tab-dead");
     const group = page.locator("#dead-groups tbody tr", { hasText: "flaky-svc" });
     await group.waitFor();

@@ -31,7 +31,10 @@ export function createCron({ runtime, rng, ledger, fake, cast, retentionDays, se
        ORDER BY e.id LIMIT 200`,
       Date.now() - (retentionDays - 1) * DAY_MS,
     );
-    const chosen = rng.shuffle(finished).slice(0, rng.int(1, 6));
+    // An event a provider is still sending (a planned repeat, a retry) is not 31 days old: no
+    // provider retries that long, so only events whose deliveries have all landed are moved.
+    const landed = finished.filter((e) => !ledger.eventsInFlight.has(e.id));
+    const chosen = rng.shuffle(landed).slice(0, rng.int(1, 6));
     // The unfinished event must still be unfinished when the sweeper runs: a waiting step can
     // succeed in between (its deletion is then right, and the check could not tell), so it is
     // one with a `dead` step, which nothing but an operator moves; the events operators
@@ -42,7 +45,7 @@ export function createCron({ runtime, rng, ledger, fake, cast, retentionDays, se
            WHERE s.status = 'dead' AND e.payload IS NOT NULL ORDER BY e.id LIMIT 50`,
         )
       : [];
-    const untouched = dead.filter((e) => !ledger.replayed.has(e.id) && !ledger.redriven.has(e.step));
+    const untouched = dead.filter((e) => !ledger.replayed.has(e.id) && !ledger.redriven.has(e.step) && !ledger.eventsInFlight.has(e.id));
     const unfinished = untouched.length ? [rng.pick(untouched)] : [];
     const ids = [...chosen, ...unfinished].map((e) => e.id);
     if (!ids.length) return tick();

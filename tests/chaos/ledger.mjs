@@ -45,6 +45,8 @@ export function createLedger({ seed, adminToken }) {
       return out;
     },
     /** The delivery that carried a stored event id. */
+    /** Events (by id) of deliveries whose sends are not all answered yet, with how many. */
+    eventsInFlight: new Map(),
     deliveryOfEvent(eventId) {
       for (const d of ledger.deliveries.values()) if (d.events.some((e) => e.eventId === eventId)) return d;
       return null;

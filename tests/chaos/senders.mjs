@@ -63,6 +63,16 @@ export function createSenders({ runtime, rng, ledger, concurrency = 8, retryDela
     /** Send `delivery` (its first send after `delayMs`, its repeats spread after it). */
     submit(delivery, { delayMs = 0 } = {}) {
       ledger.deliveries.set(delivery.id, delivery);
+      const flying = ledger.eventsInFlight;
+      for (const e of delivery.events ?? []) flying.set(e.eventId, (flying.get(e.eventId) ?? 0) + 1);
+      const landed = () => {
+        for (const e of delivery.events ?? []) {
+          const left = (flying.get(e.eventId) ?? 1) - 1;
+          if (left > 0) flying.set(e.eventId, left);
+          else flying.delete(e.eventId);
+        }
+        settleOne();
+      };
       const gaps = Array.from({ length: delivery.sends }, (_, i) => (i === 0 ? delayMs : delayMs + rng.int(20, 1500)));
       outstanding += 1;
       (async () => {
@@ -74,7 +84,7 @@ export function createSenders({ runtime, rng, ledger, concurrency = 8, retryDela
           sends.push(new Promise((r) => setTimeout(r, gap)).then(() => sendWithRetries(delivery, base)));
         }
         await Promise.allSettled(sends);
-      })().finally(settleOne);
+      })().finally(landed);
     },
     /** Resolves once every submitted delivery has had all its sends answered (or given up). */
     idle: () => (outstanding === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve))),
