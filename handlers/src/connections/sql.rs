@@ -129,9 +129,19 @@ mod tests {
 
     /// Release a page of `size` at `now`: the ids in the order they are sent.
     fn release(db: &Connection, size: u32, now: i64) -> Vec<String> {
-        let mut query = db.prepare(&release_page()).unwrap();
+        let page = released(db, &release_page(), params!["svc", size, now]);
+        page.into_iter().map(|s| s.id).collect()
+    }
+
+    /// The steps `sql` returns (a release or a resend of destination `svc`), in line order.
+    fn released(
+        db: &Connection,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Vec<crate::connections::drain::ReleasedStep> {
+        let mut query = db.prepare(sql).unwrap();
         let page = query
-            .query_map(params!["svc", size, now], |r| {
+            .query_map(args, |r| {
                 Ok(crate::connections::drain::ReleasedStep {
                     id: r.get("id")?,
                     dispatch: r.get("dispatch")?,
@@ -143,9 +153,6 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         crate::connections::drain::in_line_order(page)
-            .into_iter()
-            .map(|s| s.id)
-            .collect()
     }
 
     fn claim(db: &Connection, id: &str) {
@@ -200,23 +207,8 @@ mod tests {
     /// Send again what is still out at `now`: the ids in the order they are sent, with each
     /// one's new dispatch number.
     fn resend(db: &Connection, now: i64) -> Vec<(String, i64)> {
-        let mut query = db.prepare(&resend_released()).unwrap();
-        let page = query
-            .query_map(params!["svc", now], |r| {
-                Ok(crate::connections::drain::ReleasedStep {
-                    id: r.get("id")?,
-                    dispatch: r.get("dispatch")?,
-                    created_at: r.get("created_at")?,
-                    seq: r.get("seq")?,
-                })
-            })
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        crate::connections::drain::in_line_order(page)
-            .into_iter()
-            .map(|s| (s.id, s.dispatch))
-            .collect()
+        let page = released(db, &resend_released(), params!["svc", now]);
+        page.into_iter().map(|s| (s.id, s.dispatch)).collect()
     }
 
     #[test]
