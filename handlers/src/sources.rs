@@ -14,7 +14,7 @@
 use crate::config::table;
 use crate::config::ConfigError;
 use crate::providers::Accepted;
-use crate::webhook::Provider;
+use crate::webhook::{ParsedEvent, Provider};
 
 /// The name `/webhooks/{provider}` answers to (stored as a NULL source).
 pub const DEFAULT_SOURCE: &str = "default";
@@ -143,17 +143,26 @@ pub fn scoped_key(source: Option<&str>, key: &str) -> String {
     }
 }
 
-/// Mark the events and rejected elements of a delivery to `source` (`None`: the default
-/// source, left as parsed) and scope their dedupe keys to it.
-pub fn scope_delivery(source: Option<&str>, delivery: &mut Accepted) {
+/// Mark one event as `source`'s (`None`: the default source, left as parsed) and scope its
+/// dedupe, content and version keys to it.
+pub fn scope_event(source: Option<&str>, event: &mut ParsedEvent) {
     let Some(name) = source else {
         return;
     };
+    event.source = Some(name.to_string());
+    event.dedupe_key = scoped_key(source, &event.dedupe_key);
+    event.content_key = event.content_key.as_deref().map(|k| scoped_key(source, k));
+    event.version_key = event.version_key.as_deref().map(|k| scoped_key(source, k));
+}
+
+/// Mark the events and rejected elements of a delivery to `source` (`None`: the default
+/// source, left as parsed) and scope their dedupe keys to it.
+pub fn scope_delivery(source: Option<&str>, delivery: &mut Accepted) {
+    if source.is_none() {
+        return;
+    }
     for event in &mut delivery.events {
-        event.source = Some(name.to_string());
-        event.dedupe_key = scoped_key(source, &event.dedupe_key);
-        event.content_key = event.content_key.as_deref().map(|k| scoped_key(source, k));
-        event.version_key = event.version_key.as_deref().map(|k| scoped_key(source, k));
+        scope_event(source, event);
     }
     for element in &mut delivery.rejected {
         element.dedupe_key = scoped_key(source, &element.dedupe_key);

@@ -149,7 +149,9 @@ async fn fetch_page(
     let outcome = call_reading(&spec, PAGE_TIMEOUT_MS, PAGE_BODY_LIMIT).await;
     circuit::record(db, limits, outcome.status, probing, now_ms()).await;
     match (outcome.status, outcome.body) {
-        (Some(200..=299), Some(body)) => parse_page(&body).map_err(|e| Stop::failed(e.code())),
+        (Some(200..=299), Some(body)) => {
+            parse_page(&body, settings.source.as_deref()).map_err(|e| Stop::failed(e.code()))
+        }
         (status, _) => Err(Stop::call_failed(
             failure_code(status),
             outcome.retry_after.as_deref(),
@@ -260,8 +262,15 @@ async fn ingest(
     events: &[ParsedEvent],
 ) -> worker::Result<i64> {
     let listed: Vec<&ParsedEvent> = events.iter().collect();
-    let inserted =
-        store_backfilled(env, db, Provider::Stripe, None, &settings.routes, &listed).await?;
+    let inserted = store_backfilled(
+        env,
+        db,
+        Provider::Stripe,
+        settings.source.as_deref(),
+        &settings.routes,
+        &listed,
+    )
+    .await?;
     let keys: Vec<String> = events
         .iter()
         .map(|e| dedupe_hints::event_hint(Provider::Stripe, &e.dedupe_key))

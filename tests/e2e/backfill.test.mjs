@@ -3,12 +3,14 @@
 // `backfill` and their steps run against the fake, webhooks and backfills of one event as
 // duplicates of each other (also racing), pagination and bounded runs resumed from their cursor,
 // 429 + Retry-After stopping the scheduled run and the next one resuming in place, the cron
-// firing only when due, and the backfill disabled without STRIPE_API_KEY (admin and the admin health).
+// firing only when due, the backfill storing in the named source the account posts to
+// (STRIPE_BACKFILL_SOURCE), and the backfill disabled without STRIPE_API_KEY (admin and the admin health).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { TEST_SECRETS, waitFor } from "../helpers/worker.mjs";
 import { useWorld } from "../helpers/world.mjs";
 import { stripeFixtureEvent } from "../helpers/fake-downstream.mjs";
+import { signedDelivery } from "../helpers/stripe.mjs";
 
 const AUTH = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}`, "content-type": "application/json" };
 const EVENTS = "/v1/events";
@@ -274,6 +276,33 @@ describe("the Stripe destination's circuit", () => {
     const [run] = await w.worker.all("SELECT error, listed FROM backfill_runs");
     assert.deepEqual({ ...run }, { error: "circuit_open", listed: 0 });
     assert.equal(await backfilled(w), 0);
+  });
+});
+
+describe("the account's webhooks arrive at a named source (STRIPE_BACKFILL_SOURCE)", () => {
+  const w = useWorld({ vars: { WEBHOOK_SOURCES: "stripe:eu", STRIPE_WEBHOOK_SECRETS__EU: "whsec_backfill_eu", STRIPE_BACKFILL_SOURCE: "eu" } });
+  const stored = (id) => w.worker.all("SELECT source, dedupe_key, origin FROM events WHERE provider = 'stripe' AND dedupe_key LIKE ? ORDER BY dedupe_key", `%${id}`);
+
+  test("the backfill stores in that source's scope: one row per event, whichever comes first (issue 23, found by scripts/chaos)", async () => {
+    const viaWebhook = stripeEvent("checkout.session.completed");
+    const missed = stripeEvent("invoice.payment_failed");
+    w.fake.stripeEvents.add(viaWebhook);
+    w.fake.stripeEvents.add(missed);
+    const { payload, headers } = signedDelivery(viaWebhook, "whsec_backfill_eu");
+    const first = await w.worker.post("/webhooks/stripe/eu", payload, headers);
+    assert.equal(first.json.status, "accepted", first.text);
+    const res = await backfill(w, { since: nowS() - 3600 });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json, { listed: 2, ingested: 1, duplicates: 1 }, "the webhook's event is a duplicate");
+    assert.deepEqual((await stored(viaWebhook.id)).map((r) => ({ ...r })), [{ source: "eu", dedupe_key: `src:eu:${viaWebhook.id}`, origin: "webhook" }]);
+    assert.deepEqual((await stored(missed.id)).map((r) => ({ ...r })), [{ source: "eu", dedupe_key: `src:eu:${missed.id}`, origin: "backfill" }]);
+    // The webhook arriving after the backfill is a duplicate too.
+    const late = signedDelivery(missed, "whsec_backfill_eu");
+    const again = await w.worker.post("/webhooks/stripe/eu", late.payload, late.headers);
+    assert.equal(again.json.status, "duplicate", again.text);
+    assert.equal((await stored(missed.id)).length, 1);
+    const dry = await backfill(w, { since: nowS() - 3600, dry_run: true });
+    assert.deepEqual(dry.json, { listed: 2, missing: 0 });
   });
 });
 

@@ -4,13 +4,15 @@
 //! backfilled event gets the same dedupe key, type, account and time as its webhook would. The
 //! stored payload is the event object as the list serialises it: Stripe pretty-prints API
 //! answers and a webhook body differently, so it is never byte-identical to the webhook's body
-//! (and has no signature), only the same JSON object. A malformed answer is an error code, never
-//! a panic.
+//! (and has no signature), only the same JSON object. The events are scoped to the source the
+//! account's webhooks arrive at (`STRIPE_BACKFILL_SOURCE`), so they share its dedupe keys. A
+//! malformed answer is an error code, never a panic.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::providers::stripe;
+use crate::sources;
 use crate::webhook::{InboundRequest, ParsedEvent};
 
 /// One page, read.
@@ -18,12 +20,14 @@ use crate::webhook::{InboundRequest, ParsedEvent};
 pub struct Page {
     pub events: Vec<ParsedEvent>,
     pub has_more: bool,
+    /// Stripe's id of the page's last (oldest) event.
+    last_id: Option<String>,
 }
 
 impl Page {
     /// The id of the page's last (oldest) event: where the next page starts after.
     pub fn last_id(&self) -> Option<&str> {
-        self.events.last().map(|e| e.dedupe_key.as_str())
+        self.last_id.as_deref()
     }
 
     /// The newest `created` on the page (Unix s).
@@ -62,8 +66,8 @@ struct ListObject<'a> {
     data: Vec<&'a RawValue>,
 }
 
-/// Read one list answer.
-pub fn parse_page(body: &str) -> Result<Page, PageError> {
+/// Read one list answer, its events in `source`'s dedupe scope (`None`: the default source).
+pub fn parse_page(body: &str, source: Option<&str>) -> Result<Page, PageError> {
     let list: ListObject = serde_json::from_str(body).map_err(|_| PageError::NotAList)?;
     if list.object != "list" {
         return Err(PageError::NotAList);
@@ -82,8 +86,13 @@ pub fn parse_page(body: &str) -> Result<Page, PageError> {
         })?;
         events.extend(parsed);
     }
+    let last_id = events.last().map(|e| e.dedupe_key.clone());
+    for event in &mut events {
+        sources::scope_event(source, event);
+    }
     Ok(Page {
         events,
         has_more: list.has_more,
+        last_id,
     })
 }

@@ -236,7 +236,7 @@ fn list_answers_parse_into_events_with_exact_payloads() {
     let body = format!(
         "{{\"object\":\"list\",\"url\":\"/v1/events\",\"has_more\":true,\"data\":[{a},{b}]}}"
     );
-    let page = parse_page(&body).expect("page");
+    let page = parse_page(&body, None).expect("page");
     assert!(page.has_more);
     assert_eq!(page.events.len(), 2);
     assert_eq!(
@@ -246,9 +246,31 @@ fn list_answers_parse_into_events_with_exact_payloads() {
     assert_eq!(page.events[0].event_type, "invoice.payment_failed");
     assert_eq!(page.last_id(), Some(page.events[1].dedupe_key.as_str()));
     assert!(page.newest_created().is_some());
-    let empty = parse_page(r#"{"object":"list","url":"/v1/events","has_more":false,"data":[]}"#)
-        .expect("empty");
+    let empty = parse_page(
+        r#"{"object":"list","url":"/v1/events","has_more":false,"data":[]}"#,
+        None,
+    )
+    .expect("empty");
     assert_eq!((empty.events.len(), empty.last_id()), (0, None));
+}
+
+#[test]
+fn a_page_for_a_named_source_shares_its_webhooks_dedupe_keys() {
+    let a = fixture("invoice.payment_failed");
+    let b = fixture("checkout.session.completed");
+    let body = format!(
+        "{{\"object\":\"list\",\"url\":\"/v1/events\",\"has_more\":false,\"data\":[{a},{b}]}}"
+    );
+    let plain = parse_page(&body, None).expect("page");
+    let scoped = parse_page(&body, Some("eu")).expect("page");
+    for (p, s) in plain.events.iter().zip(&scoped.events) {
+        assert_eq!(s.dedupe_key, format!("src:eu:{}", p.dedupe_key));
+        assert_eq!(s.source.as_deref(), Some("eu"));
+        assert_eq!(p.source, None);
+    }
+    // The cursor is Stripe's own id, whatever the scope.
+    assert_eq!(scoped.last_id(), plain.last_id());
+    assert!(scoped.last_id().is_some_and(|id| id.starts_with("evt_")));
 }
 
 #[test]
@@ -262,14 +284,18 @@ fn malformed_answers_are_error_codes() {
         r#"{"object":"list","has_more":"no","data":[]}"#,
         r#"{"object":"list","has_more":false,"data":{}}"#,
     ] {
-        assert_eq!(parse_page(body).unwrap_err(), PageError::NotAList, "{body}");
+        assert_eq!(
+            parse_page(body, None).unwrap_err(),
+            PageError::NotAList,
+            "{body}"
+        );
     }
     let bad =
         r#"{"object":"list","has_more":false,"data":[{"id":"evt_1","type":"x"},{"type":"x"}]}"#;
-    let error = parse_page(bad).unwrap_err();
+    let error = parse_page(bad, None).unwrap_err();
     assert_eq!(error.code(), "stripe_event_malformed:1:missing_field");
     let not_object = r#"{"object":"list","has_more":false,"data":[7]}"#;
-    assert!(parse_page(not_object)
+    assert!(parse_page(not_object, None)
         .unwrap_err()
         .code()
         .starts_with("stripe_event_malformed:0:"));

@@ -105,6 +105,7 @@ pub const METRICS_RETENTION_DAYS: &str = "METRICS_RETENTION_DAYS";
 pub const STORAGE_LIMIT_BYTES: &str = "STORAGE_LIMIT_BYTES";
 pub const BACKFILL_INTERVAL_MINUTES: &str = "BACKFILL_INTERVAL_MINUTES";
 pub const BACKFILL_MAX_PAGES: &str = "BACKFILL_MAX_PAGES";
+pub const STRIPE_BACKFILL_SOURCE: &str = "STRIPE_BACKFILL_SOURCE";
 pub const WEBHOOK_SOURCES: &str = "WEBHOOK_SOURCES";
 pub const SHOPIFY_ADMIN_TOKEN: &str = "SHOPIFY_ADMIN_TOKEN";
 pub const SHOPIFY_SHOP_DOMAIN: &str = "SHOPIFY_SHOP_DOMAIN";
@@ -114,7 +115,7 @@ use Kind::{PublicKey, Secret, Var};
 use Rule::{Flag, Json, Level, Number, PublicKeys, SecretList, SourceList, Text, TokenList, Url};
 
 /// Every setting, secrets first.
-pub const SETTINGS: [Setting; 46] = [
+pub const SETTINGS: [Setting; 47] = [
     setting(STRIPE_WEBHOOK_SECRETS, Secret, SecretList, ""),
     setting(SENDGRID_WEBHOOK_PUBLIC_KEYS, PublicKey, PublicKeys, ""),
     setting(HUBSPOT_CLIENT_SECRETS, Secret, SecretList, ""),
@@ -158,6 +159,7 @@ pub const SETTINGS: [Setting; 46] = [
     setting(STORAGE_LIMIT_BYTES, Var, Number, "10000000000"),
     setting(BACKFILL_INTERVAL_MINUTES, Var, Number, "15"),
     setting(BACKFILL_MAX_PAGES, Var, Number, "5"),
+    setting(STRIPE_BACKFILL_SOURCE, Var, Text, ""),
     setting(WEBHOOK_SOURCES, Var, SourceList, ""),
     setting(SHOPIFY_SHOP_DOMAIN, Var, Text, ""),
     setting(SHOPIFY_ADMIN_API_BASE, Var, Text, ""),

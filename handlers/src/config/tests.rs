@@ -342,3 +342,28 @@ fn public_health_is_the_state_alone() {
     assert_eq!(broken.health()["status"], "misconfigured");
     assert_eq!(broken.health()["sources"]["stripe:eu"], "disabled");
 }
+
+#[test]
+fn the_stripe_backfill_stores_in_the_source_its_account_posts_to() {
+    let base = [
+        ("STRIPE_API_KEY", "sk_test_backfill"),
+        ("WEBHOOK_SOURCES", "stripe:eu,shopify:store-a"),
+    ];
+    let with = |value: &str| {
+        let mut settings = base.to_vec();
+        settings.push(("STRIPE_BACKFILL_SOURCE", value));
+        config(&settings).backfill()
+    };
+    assert_eq!(config(&base).backfill().unwrap().unwrap().source, None);
+    assert_eq!(with("default").unwrap().unwrap().source, None);
+    assert_eq!(with(" eu ").unwrap().unwrap().source.as_deref(), Some("eu"));
+    // Only a declared Stripe source: not another provider's, not an undeclared one.
+    for wrong in ["store-a", "us"] {
+        let err = with(wrong).err().unwrap();
+        assert_eq!(err.setting, "STRIPE_BACKFILL_SOURCE");
+        let mut settings = base.to_vec();
+        settings.push(("STRIPE_BACKFILL_SOURCE", wrong));
+        let health = config(&settings).health();
+        assert_eq!(health["backfill"], "misconfigured");
+    }
+}
