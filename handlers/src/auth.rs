@@ -14,9 +14,9 @@ use subtle::{Choice, ConstantTimeEq};
 /// and the dashboard's metrics (so the dashboard and the signature-failure alert see them).
 pub const COUNTED_AS: &str = "admin";
 
-/// Fewest characters an `ADMIN_TOKEN` entry may have: 32 random characters (e.g. `openssl rand
+/// Fewest characters an `ADMIN_TOKEN` entry may have: 24 random characters (e.g. `openssl rand
 /// -hex 16` or more) cannot be guessed online, a short word can.
-pub const MIN_TOKEN_CHARS: usize = 32;
+pub const MIN_TOKEN_CHARS: usize = 24;
 
 /// Why an admin request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -82,10 +82,10 @@ describe("scripts/deploy --dry-run", () => {
     });
   }
 
-  test("fails on an ADMIN_TOKEN entry shorter than 32 characters without printing it", () => {
+  test("fails on an ADMIN_TOKEN entry shorter than 24 characters without printing it", () => {
     const r = dryRun({ ADMIN_TOKEN: `${"a".repeat(40)},short-admin-token-value` });
     assert.equal(r.status, 1, r.all);
-    assert.match(r.stderr, /ADMIN_TOKEN: entry 1 is shorter than 32 characters \(affects admin: the admin API would answer 503 misconfigured\)/);
+    assert.match(r.stderr, /ADMIN_TOKEN: entry 1 is shorter than 24 characters \(affects admin: the admin API would answer 503 misconfigured\)/);
     assert.doesNotMatch(r.all, /short-admin-token-value|a{40}/);
   });
 

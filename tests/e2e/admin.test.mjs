@@ -383,7 +383,7 @@ describe("admin sign-in (issue 23)", () => {
   });
 });
 
-describe("an ADMIN_TOKEN shorter than 32 characters", () => {
+describe("an ADMIN_TOKEN shorter than 24 characters", () => {
   const SHORT = "short-admin-token-0123";
   const w = useWorld({ vars: { ADMIN_TOKEN: SHORT } });
 
@@ -391,7 +391,7 @@ describe("an ADMIN_TOKEN shorter than 32 characters", () => {
     for (const headers of [{ authorization: `Bearer ${SHORT}` }, {}]) {
       const res = await w.worker.get("/admin/api/stats", headers);
       assert.equal(res.status, 503, res.text);
-      assert.deepEqual(res.json, { error: "misconfigured", detail: "ADMIN_TOKEN: entry 0 is shorter than 32 characters" });
+      assert.deepEqual(res.json, { error: "misconfigured", detail: "ADMIN_TOKEN: entry 0 is shorter than 24 characters" });
     }
     assert.deepEqual((await w.worker.get("/health")).json, { status: "misconfigured" });
   });

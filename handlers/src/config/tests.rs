@@ -311,13 +311,17 @@ fn admin_tokens_are_a_rotation_list_of_long_tokens() {
     let c = config(&[("ADMIN_TOKEN", short.as_str())]);
     let err = c.admin_tokens().unwrap_err();
     assert_eq!(err.setting, "ADMIN_TOKEN");
-    assert_eq!(err.detail, "entry 1 is shorter than 32 characters");
+    assert_eq!(err.detail, "entry 1 is shorter than 24 characters");
     assert_eq!(c.health()["admin"], "misconfigured");
     assert_eq!(
         c.health()["misconfigured"],
         serde_json::json!([{ "affects": "admin", "setting": "ADMIN_TOKEN" }])
     );
     assert!(!c.health().to_string().contains("short-secret-value"));
+    // 24 characters is the floor: 23 is refused, 24 taken.
+    let edge = |n: usize| config(&[("ADMIN_TOKEN", &LONG_TOKEN[..n])]).admin_tokens();
+    assert!(edge(23).is_err());
+    assert_eq!(edge(24).unwrap(), vec![LONG_TOKEN[..24].to_string()]);
     let err = config(&[("ADMIN_TOKEN", "a,,b")])
         .admin_tokens()
         .unwrap_err();
