@@ -11,4 +11,6 @@ export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
 export WRANGLER_SEND_METRICS=false
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 WORKER_BUILD_VERSION=0.8.7
+# The book's builder (scripts/test builds docs/ with it; only the tests install it).
+MDBOOK_VERSION=0.5.4
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

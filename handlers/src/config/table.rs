@@ -259,14 +259,15 @@ mod tests {
         );
     }
 
-    /// Every name is documented in the README and given a value (or an example) in
-    /// `wrangler.toml` or `.dev.vars.example`; every name those files set is in the table.
+    /// Every name has a row in docs/configuration.md (the book) and is given a value (or an
+    /// example) in `wrangler.toml` or `.dev.vars.example`; every name those files set is in the
+    /// table.
     #[test]
     fn documented_and_configured() {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
         let read = |file: &str| std::fs::read_to_string(format!("{root}/{file}")).unwrap();
-        let (readme, wrangler, dev) = (
-            read("README.md"),
+        let (book, wrangler, dev) = (
+            read("docs/configuration.md"),
             read("wrangler.toml"),
             read(".dev.vars.example"),
         );
@@ -284,8 +285,8 @@ mod tests {
         set.extend(assigned(&dev));
         for s in SETTINGS {
             assert!(
-                readme.contains(s.name),
-                "README does not document {}",
+                book.contains(&format!("| `{}` |", s.name)),
+                "docs/configuration.md has no row for {}",
                 s.name
             );
             assert!(
