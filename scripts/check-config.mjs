@@ -41,7 +41,7 @@ const PROVIDER_SECRET = Object.fromEntries(
 );
 
 /**
- * A source's key setting (`<provider key setting>__<SOURCE>`, see WEBHOOK_SOURCES in the README):
+ * A source's key setting (`<provider key setting>__<SOURCE>`, see WEBHOOK_SOURCES in docs/configuration.md):
  * not in the table, named by the source. Secrets like the provider's own (a SendGrid public key
  * may sit in [vars]).
  */

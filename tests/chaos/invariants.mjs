@@ -1,7 +1,7 @@
 // The invariant checker: reads D1 (through Miniflare's D1 binding), the fake downstream's call
 // log and the run's ledger, and lists every violation with the event and step ids it is about.
 // Each invariant is one function returning `{ name, means, checked, violations }`; `means` is the
-// promise it checks, in one line (README "Chaos runs" explains them). Known product bugs being
+// promise it checks, in one line (docs/chaos.md explains them). Known product bugs being
 // fixed elsewhere are not excused here: a violation is a violation.
 import { FATAL_PATTERNS, secretsIn } from "./logs.mjs";
 import { PERMANENT_MARK, callStepId } from "./downstream.mjs";

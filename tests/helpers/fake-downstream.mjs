@@ -26,7 +26,7 @@ import { shopifyAdminOrders } from "./fake-shopify-admin.mjs";
 
 const DEALS = "/crm/v3/objects/deals";
 const DEALS_UPSERT = "/crm/v3/objects/deals/batch/upsert";
-/** The unique deal property edgehooks keys deal upserts by (README, HubSpot setup). */
+/** The unique deal property edgehooks keys deal upserts by (docs/providers.md, "HubSpot setup for deals"). */
 export const DEAL_ID_PROPERTY = "edgehooks_idempotency_key";
 
 export async function startFakeDownstream({ port = 0 } = {}) {
