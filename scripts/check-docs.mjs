@@ -9,8 +9,9 @@
 //  - every endpoint mentioned (`/admin/api/...`, `/webhooks/...`, `/health`, `/metrics`) is one the
 //    worker routes: the path patterns are read from every `.rs` file under src/ whose match arms
 //    take slice patterns of path segments (`["", "health"]`, `["events", id, "replay"]`,
-//    `["destinations", rest @ ..]`); `{id}`, `<name>`, `…` and `*` in a mentioned path are
-//    placeholders, and a path after a host (`https://{shop}/admin/api/...`) is not ours.
+//    `["destinations", rest @ ..]`), or that spell whole paths (`"/admin/api/events/{id}"`);
+//    `{id}`, `<name>`, `…` and `*` in a mentioned path are placeholders, and a path after a host
+//    (`https://{shop}/admin/api/...`) is not ours.
 // Usage: node scripts/check-docs.mjs [root]   (exit 1 and one line per problem).
 import { readFileSync, readdirSync, existsSync, statSync } from "node:fs";
 import { join, dirname, resolve, relative, sep } from "node:path";
@@ -187,8 +188,24 @@ export function routePatterns(root) {
       }
     }
     if (found.some((p) => p.some((e) => e.lits))) patterns.push(...found);
+    patterns.push(...templates(readFileSync(file, "utf8")));
   }
   return patterns;
+}
+
+/** Routes written as whole path strings (`"/admin/api/events/{id}/replay"`, `{id}` or `:id` a
+ * segment, `*` the rest), should a route table take that form; `{}` is a format string, not one. */
+function templates(text) {
+  const found = [];
+  for (const m of text.matchAll(/"(\/(?:admin\/api|webhooks|health|metrics)(?:\/[^"\s]*)?)"/g)) {
+    if (m[1].includes("{}")) continue;
+    found.push(
+      m[1].replace(/\/$/, "").split("/").map((seg) =>
+        seg === "*" ? { rest: true } : /^(\{[^}]+\}|:.+)$/.test(seg) ? { bind: true } : { lits: [seg] },
+      ),
+    );
+  }
+  return found;
 }
 
 const ANYTHING = /^(…|\.\.\.|\*)$/;

@@ -145,3 +145,18 @@ test("anchors are slugged as mdBook and GitHub slug headings", () => {
   assert.equal(slug("`POST /admin/api/replay` (bulk replay)"), "post-adminapireplay-bulk-replay");
   assert.equal(slug("Shopify reconciliation (orders, per shop with a token)"), "shopify-reconciliation-orders-per-shop-with-a-token");
 });
+
+test("a route table that spells whole paths is read too, and a format string is not a route", () => {
+  const table = `
+const ROUTES: &[(&str, &str)] = &[("GET", "/admin/api/storage"), ("POST", "/admin/api/events/{id}/redo")];
+fn log(rest: &str) -> String { format!("/admin/api/{}", rest) }
+`;
+  const problems = problemsWith({
+    "src/admin/table.rs": table,
+    "docs/guide.md": GUIDE + "\n`GET /admin/api/storage`, `POST /admin/api/events/{id}/redo`, `GET /admin/api/nope`.\n",
+  });
+  assert.deepEqual(
+    problems.map((p) => p.replace(/:\d+:/, ":")),
+    ["docs/guide.md: the worker has no route /admin/api/nope"],
+  );
+});
