@@ -10,10 +10,11 @@
 
 use std::collections::HashMap;
 
-use edgehooks_handlers::config::{ConfigError, ConsumerSettings};
+use edgehooks_handlers::consumer::ConsumerSettings;
 use edgehooks_handlers::downstream::DownstreamSettings;
-use edgehooks_handlers::lifecycle::StepStatus;
-use edgehooks_handlers::recovery::{resend_delay_secs, QUEUE_GAVE_UP};
+use edgehooks_handlers::settings::ConfigError;
+use edgehooks_handlers::steps::lifecycle::StepStatus;
+use edgehooks_handlers::steps::recovery::{resend_delay_secs, QUEUE_GAVE_UP};
 use futures_util::{stream, StreamExt};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};

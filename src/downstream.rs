@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use edgehooks_handlers::downstream::{explain_failure, HttpRequestSpec};
-use edgehooks_handlers::retry::redirect_error;
-use edgehooks_handlers::routes::StepKind;
+use edgehooks_handlers::step_kind::StepKind;
+use edgehooks_handlers::steps::retry::redirect_error;
 use futures_util::future::{select, Either};
 use worker::js_sys::{self, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};

@@ -3,10 +3,10 @@
 //! stored events a privacy deletion scans per run and the page size of a paused destination's
 //! drain.
 
-use super::table::*;
-use super::{Config, ConfigError};
-use crate::recovery::record_retries_fit;
-use crate::retry::RetryPolicy;
+use crate::settings::table::*;
+use crate::settings::{Config, ConfigError};
+use crate::steps::recovery::record_retries_fit;
+use crate::steps::retry::RetryPolicy;
 
 /// Consumer settings: retry policy, downstream timeout, and the circuit's cool-down when
 /// `CIRCUIT_COOL_DOWN_SECONDS` overrides the per-destination default.

@@ -3,15 +3,13 @@
 //! first bad setting it uses, and only it: a broken Shopify secret list or a `ROUTES_JSON`
 //! section broken for Stripe never stops the other providers.
 
-use serde_json::{Map, Value};
-
-use super::table::*;
-use super::{flag, secret_list, Config, ConfigError};
-use crate::providers::ProviderKeys;
-use crate::providers::{hubspot, sendgrid};
-use crate::routes::RouteTable;
-use crate::sources::{self, Source};
-use crate::webhook::Provider;
+use crate::inbound::providers::ProviderKeys;
+use crate::inbound::providers::{hubspot, sendgrid};
+use crate::inbound::sources;
+use crate::inbound::webhook::Provider;
+use crate::settings::table::*;
+use crate::settings::{flag, secret_list, Config, ConfigError};
+use crate::steps::routes::RouteTable;
 
 /// Settings every ingest request needs.
 #[derive(Debug, Clone, Copy)]
@@ -127,11 +125,6 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
         })
     }
 
-    /// The sources declared in `WEBHOOK_SOURCES`.
-    pub fn sources(&self) -> Result<Vec<Source>, ConfigError> {
-        sources::parse_declared(self.raw(WEBHOOK_SOURCES).as_deref())
-    }
-
     /// The configuration of one source's ingest path: `None` is the default source
     /// (`/webhooks/{provider}`); a named source must be declared for `provider` in
     /// `WEBHOOK_SOURCES` (`Ok(None)`: not found) and reads its keys from its own setting, the
@@ -181,41 +174,6 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
                 hint_ttl_secs: 60,
             },
             routes: RouteTable::defaults(),
-        }
-    }
-
-    /// The routes `provider` plans with: defaults plus its own section of `ROUTES_JSON`,
-    /// validated on every use so a bad override is a clear 503 `misconfigured`, never a silent
-    /// fallback.
-    ///
-    /// Scope of a broken override: text that is not JSON, not an object, or names an unknown
-    /// provider fails every provider (the operator's intent cannot be attributed, and planning
-    /// with the wrong routes cannot be undone; the 503 makes providers retry until it is fixed).
-    /// A valid document whose `stripe` section is wrong (unknown step, step unfit for the event)
-    /// fails only Stripe.
-    pub fn provider_routes(&self, provider: Provider) -> Result<RouteTable, ConfigError> {
-        let Some(text) = self.raw(ROUTES_JSON).filter(|t| !t.trim().is_empty()) else {
-            return Ok(RouteTable::defaults());
-        };
-        let Ok(Value::Object(sections)) = serde_json::from_str::<Value>(&text) else {
-            // Not JSON or not an object: let the core produce its precise message.
-            return RouteTable::with_overrides_json(&text);
-        };
-        if let Some(unknown) = sections.keys().find(|k| Provider::from_slug(k).is_none()) {
-            return Err(ConfigError {
-                setting: ROUTES_JSON,
-                detail: format!(
-                    "unknown provider `{unknown}` (expected one of stripe, sendgrid, hubspot, shopify)"
-                ),
-            });
-        }
-        match sections.get(provider.slug()) {
-            None => Ok(RouteTable::defaults()),
-            Some(own) => {
-                let mut only = Map::new();
-                only.insert(provider.slug().into(), own.clone());
-                RouteTable::with_overrides_json(&Value::Object(only).to_string())
-            }
         }
     }
 }

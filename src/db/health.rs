@@ -1,10 +1,10 @@
 //! Per-destination health (`destination_health`) in D1: the request budget's window, the
 //! circuit's counters and the half-open probe lease. The decisions and their SQL are the core's
-//! (`edgehooks_handlers::limits` and `limits::sql`); this file binds and runs them. The probe
+//! (`edgehooks_handlers::steps::limits` and `limits::sql`); this file binds and runs them. The probe
 //! lease is taken with a compare-and-set on the counters the decision was made from, so that of
 //! the steps that saw the same half-open circuit exactly one becomes its probe.
 
-use edgehooks_handlers::limits::{sql, Health, HealthChange, Limits};
+use edgehooks_handlers::steps::limits::{sql, Health, HealthChange, Limits};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
@@ -50,7 +50,7 @@ fn count_args(destination: &str, limits: Limits, now_ms: i64) -> Vec<JsValue> {
 }
 
 /// Count this check in `destination`'s budget window (by the core's rule
-/// `edgehooks_handlers::limits::count_check`: nothing while the circuit makes everyone wait,
+/// `edgehooks_handlers::steps::limits::count_check`: nothing while the circuit makes everyone wait,
 /// nothing once the window is marked full) and return its counters. ?1 destination, ?2 now,
 /// ?3 window length, ?4 the budget's limit.
 pub async fn count_call(

@@ -17,17 +17,17 @@
 //! Writes: `events` (stored and rejected deliveries), `steps` (insert, shared with replay),
 //! `rejections` (hourly tallies); `stripe_customers` through [`super::save_customer`].
 
-use edgehooks_handlers::backfill::shopify::version::other_origin_absent;
 use edgehooks_handlers::connections::plan::PlannedStep;
 use edgehooks_handlers::downstream::customers::learned_from_event;
 use edgehooks_handlers::downstream::planned_entity;
-use edgehooks_handlers::ids;
-use edgehooks_handlers::lifecycle::planned::delivery_token;
-use edgehooks_handlers::lifecycle::{EventStatus, PlannedBy};
-use edgehooks_handlers::rejections::Bucket;
+use edgehooks_handlers::inbound::ids;
+use edgehooks_handlers::inbound::providers::shopify_version::other_origin_absent;
+use edgehooks_handlers::inbound::rejections::Bucket;
+use edgehooks_handlers::inbound::sources::scoped_key;
+use edgehooks_handlers::inbound::webhook::{ParsedEvent, Provider, RejectedElement};
 use edgehooks_handlers::retention::tombstones;
-use edgehooks_handlers::sources::scoped_key;
-use edgehooks_handlers::webhook::{ParsedEvent, Provider, RejectedElement};
+use edgehooks_handlers::steps::lifecycle::planned::delivery_token;
+use edgehooks_handlers::steps::lifecycle::{EventStatus, PlannedBy};
 use std::collections::HashSet;
 
 use worker::wasm_bindgen::JsValue;
@@ -441,7 +441,9 @@ fn steps_statement(
         "INSERT INTO steps (id, event_id, name, destination, status, idempotency_key, \
          created_at, updated_at, entity) SELECT column1, column2, column3, column4, {}, \
          column1, ?1, ?1, column5 FROM (VALUES ",
-        edgehooks_handlers::lifecycle::sql_lit(edgehooks_handlers::lifecycle::StepStatus::Pending)
+        edgehooks_handlers::steps::lifecycle::sql_lit(
+            edgehooks_handlers::steps::lifecycle::StepStatus::Pending
+        )
     );
     let mut args = vec![num(now_ms)];
     args.extend(by.token().map(JsValue::from));

@@ -9,7 +9,7 @@
 //! request for its destination's next page).
 
 use crate::db::BatchWindow;
-use edgehooks_handlers::limits::{gate, probe_taken, Gate, Health, Limits, Wait};
+use edgehooks_handlers::steps::limits::{gate, probe_taken, Gate, Health, Limits, Wait};
 use worker::D1PreparedStatement;
 
 use super::record::batch_with_retries;

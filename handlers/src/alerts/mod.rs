@@ -12,6 +12,7 @@ pub mod body;
 pub mod channel;
 pub mod notify;
 pub mod rules;
+pub mod settings;
 pub mod sql;
 pub mod state;
 

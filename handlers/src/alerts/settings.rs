@@ -6,9 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{table, Config, ConfigError};
 use crate::alerts::AlertSettings;
-use crate::webhook::Provider;
+use crate::inbound::webhook::Provider;
+use crate::settings::{table, Config, ConfigError};
 
 impl<L: Fn(&str) -> Option<String>> Config<L> {
     /// `ALERT_*` thresholds, quiet periods and rate limits.

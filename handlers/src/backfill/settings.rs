@@ -5,12 +5,12 @@
 //! (`STRIPE_BACKFILL_SOURCE`: `default` or a Stripe source declared in `WEBHOOK_SOURCES`), whose
 //! dedupe scope the listed events are stored in, so an event its webhook stored is found there.
 
-use super::table::*;
-use super::{Config, ConfigError};
 use crate::downstream::DestinationConfig;
-use crate::routes::RouteTable;
-use crate::sources::DEFAULT_SOURCE;
-use crate::webhook::Provider;
+use crate::inbound::sources::DEFAULT_SOURCE;
+use crate::inbound::webhook::Provider;
+use crate::settings::table::*;
+use crate::settings::{Config, ConfigError};
+use crate::steps::routes::RouteTable;
 
 /// Everything a backfill run needs, read and checked together.
 #[derive(Debug, Clone)]

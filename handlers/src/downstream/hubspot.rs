@@ -264,7 +264,7 @@ pub fn explain_deal_failure(status: u16, body: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhook::Provider;
+    use crate::inbound::webhook::Provider;
 
     fn dest() -> DestinationConfig {
         DestinationConfig {

@@ -4,13 +4,13 @@
 //! (`DownstreamSettings::from_lookup`). An unset or blank token disables its destination (steps
 //! end `destination_disabled:<name>`), never crash.
 
-use crate::config::table::{
+use crate::settings::table::{
     SENDGRID_TEMPLATE_CANCELLATION, SENDGRID_TEMPLATE_DUNNING, SENDGRID_TEMPLATE_ORDER_CONFIRMATION,
 };
-use crate::routes::Destination;
+use crate::step_kind::Destination;
 
 /// Named in `not_configured:` errors of the mails that need a sender.
-pub use crate::config::table::SENDGRID_FROM_EMAIL;
+pub use crate::settings::table::SENDGRID_FROM_EMAIL;
 
 /// Where and as whom an API destination is called.
 #[derive(Debug, Clone, PartialEq, Eq)]

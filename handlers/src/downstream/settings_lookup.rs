@@ -2,8 +2,9 @@
 //! destination), base URLs (defaulting to the real APIs), the SendGrid sender and templates and
 //! the HubSpot app id, all by the names in [`super::table`].
 
-use super::table::*;
 use crate::downstream::{DestinationConfig, DownstreamSettings, SendGridSettings, Template};
+use crate::settings::table::*;
+use crate::settings::Config;
 
 impl DownstreamSettings {
     /// Read every setting through `lookup` (a var or secret by name; `None` when unset). Blank
@@ -45,10 +46,17 @@ impl DownstreamSettings {
     }
 }
 
+impl<L: Fn(&str) -> Option<String>> Config<L> {
+    /// Destinations, tokens, sender and templates for the consumer's plans.
+    pub fn downstream(&self) -> DownstreamSettings {
+        DownstreamSettings::from_lookup(|name| self.raw(name))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routes::Destination;
+    use crate::step_kind::Destination;
 
     #[test]
     fn reads_by_name_and_disables_blank_tokens() {

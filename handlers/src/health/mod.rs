@@ -8,10 +8,10 @@
 
 use serde_json::{json, Map, Value};
 
-use super::Config;
-use crate::routes::Destination;
-use crate::sources;
-use crate::webhook::Provider;
+use crate::inbound::sources;
+use crate::inbound::webhook::Provider;
+use crate::settings::Config;
+use crate::step_kind::Destination;
 
 /// The API destinations `/health` reports (`local` work needs no configuration).
 const API_DESTINATIONS: [Destination; 4] = [

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use super::*;
-use crate::webhook::Provider;
+use crate::inbound::webhook::Provider;
 
 const LEASE_MS: i64 = 15 * 60_000;
 
@@ -117,7 +117,7 @@ fn defaults_come_from_the_table() {
     assert_eq!(settings.max_body_bytes, 1_048_576);
     assert_eq!(settings.hint_ttl_secs, 3 * 24 * 3600);
     let consumer = c.consumer().unwrap();
-    assert_eq!(consumer.policy, crate::retry::RetryPolicy::default());
+    assert_eq!(consumer.policy, crate::steps::retry::RetryPolicy::default());
     assert_eq!(consumer.timeout_ms, 10_000);
     assert_eq!(consumer.cool_down_ms, None);
     assert_eq!(

@@ -21,8 +21,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::ids;
-use crate::webhook::Provider;
+use crate::inbound::ids;
+use crate::inbound::webhook::Provider;
 
 /// The hints of one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]

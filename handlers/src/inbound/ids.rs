@@ -4,7 +4,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::webhook::Provider;
+use crate::inbound::webhook::Provider;
 
 /// `evt_` + 24 hex digits of SHA-256(provider, dedupe key).
 pub fn event_id(provider: Provider, dedupe_key: &str) -> String {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::webhook::Provider;
+use crate::inbound::webhook::Provider;
 
 /// Minimum time between two flushes triggered by requests.
 pub const FLUSH_INTERVAL_MS: i64 = 60_000;

@@ -11,10 +11,10 @@
 //! keys are unchanged, so events stored before sources existed keep deduplicating.
 //! [`SourceSelector`] is how connections and filters name a source (`stripe:eu`).
 
-use crate::config::table;
-use crate::config::ConfigError;
-use crate::providers::Accepted;
-use crate::webhook::{ParsedEvent, Provider};
+use crate::inbound::providers::Accepted;
+use crate::inbound::webhook::{ParsedEvent, Provider};
+use crate::settings::table;
+use crate::settings::{Config, ConfigError};
 
 /// The name `/webhooks/{provider}` answers to (stored as a NULL source).
 pub const DEFAULT_SOURCE: &str = "default";
@@ -210,10 +210,17 @@ impl SourceSelector {
     }
 }
 
+impl<L: Fn(&str) -> Option<String>> Config<L> {
+    /// The sources declared in `WEBHOOK_SOURCES`.
+    pub fn sources(&self) -> Result<Vec<Source>, ConfigError> {
+        parse_declared(self.raw(table::WEBHOOK_SOURCES).as_deref())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhook::{ParsedEvent, RejectedElement};
+    use crate::inbound::webhook::{ParsedEvent, RejectedElement};
 
     #[test]
     fn source_names_follow_the_rule() {
@@ -315,7 +322,7 @@ mod tests {
             events: vec![event("evt_1", None), event("w1", Some("c1"))],
             rejected: vec![RejectedElement {
                 index: 2,
-                error: crate::webhook::ParseError::MissingField("eventId"),
+                error: crate::inbound::webhook::ParseError::MissingField("eventId"),
                 dedupe_key: "rejected:2:ab".into(),
                 payload: "{}".into(),
             }],

@@ -136,7 +136,7 @@ pub struct ParsedEvent {
     /// it. `None` when the provider's dedupe key is itself signed.
     pub content_key: Option<String>,
     /// The source it arrived on (`/webhooks/{provider}/{source}`); `None` for the default
-    /// path. Set by [`crate::sources::scope_delivery`], which also scopes the dedupe keys.
+    /// path. Set by [`crate::inbound::sources::scope_delivery`], which also scopes the dedupe keys.
     pub source: Option<String>,
     /// A Shopify order event's version (`order:<shop>:<order id>:<updated_at ms>:<topic>`, see
     /// `backfill::shopify::version`): unique per provider, so a webhook and the Shopify

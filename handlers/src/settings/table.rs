@@ -39,7 +39,7 @@ pub enum Rule {
     Text,
     /// A console log level: `info`, `warn` or `error` (see [`crate::log_level`]).
     Level,
-    /// `provider:source` entries, comma-separated (see [`crate::sources`]); each declared
+    /// `provider:source` entries, comma-separated (see [`crate::inbound::sources`]); each declared
     /// source reads its keys from `<KEY SETTING>__<SOURCE>`, named by the source, not listed here.
     SourceList,
 }

@@ -10,8 +10,8 @@
 
 pub mod sql;
 
-use crate::retry::ResponseClass;
-use crate::routes::Destination;
+use crate::step_kind::Destination;
+use crate::steps::retry::ResponseClass;
 
 /// How long, at most, a step waits before looking again while another step holds the probe.
 pub const HALF_OPEN_RECHECK_SECS: u64 = 3;

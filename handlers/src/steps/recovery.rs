@@ -9,8 +9,8 @@
 //! [`LOST_ATTEMPT_SQL`]); the shell (`src/sweeper.rs`, `src/db/steps.rs`, `src/consumer.rs`)
 //! binds and runs it, and `lifecycle::sql_tests` checks it against these rules.
 
-use crate::lifecycle::{sql_in, sql_lit, StepStatus, CLAIMABLE};
-use crate::retry::QUEUE_MAX_DELAY_SECS;
+use crate::steps::lifecycle::{sql_in, sql_lit, StepStatus, CLAIMABLE};
+use crate::steps::retry::QUEUE_MAX_DELAY_SECS;
 
 /// Delay of the fresh message that carries a deferred or retried step: at most what Queues
 /// accepts for one message.
@@ -90,7 +90,7 @@ pub fn recovery_sql(recovery: Recovery) -> String {
 pub fn lost_attempt_outcome(recovery: Recovery) -> Option<&'static str> {
     match recovery {
         Recovery::Resend => None,
-        Recovery::RetryLost => Some(crate::lifecycle::RETRY),
+        Recovery::RetryLost => Some(crate::steps::lifecycle::RETRY),
         Recovery::DeadLost => Some(StepStatus::Dead.as_str()),
     }
 }

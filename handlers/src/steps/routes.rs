@@ -5,111 +5,16 @@
 //! destination (the downstream API it calls, or `local` for work the shell does against D1), used
 //! for circuit breaking, budgets and grouping dead letters.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::config::ConfigError;
 use crate::downstream;
-use crate::webhook::Provider;
+use crate::inbound::webhook::Provider;
+use crate::settings::table::ROUTES_JSON;
+use crate::settings::{Config, ConfigError};
+use crate::step_kind::StepKind;
 
 /// The setting that overrides routes.
-pub const ROUTES_SETTING: &str = crate::config::table::ROUTES_JSON;
-
-/// A follow-on step edgehooks knows how to execute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StepKind {
-    HubSpotUpsertContact,
-    HubSpotCreateDeal,
-    SendGridSend,
-    StripeUpdateCustomer,
-    SlackNotify,
-    ShopMarkInactive,
-    PrivacyRedact,
-    PrivacyExport,
-    SuppressionRecord,
-    EngagementCount,
-    MappingMarkDeleted,
-}
-
-impl StepKind {
-    pub const ALL: [StepKind; 11] = [
-        StepKind::HubSpotUpsertContact,
-        StepKind::HubSpotCreateDeal,
-        StepKind::SendGridSend,
-        StepKind::StripeUpdateCustomer,
-        StepKind::SlackNotify,
-        StepKind::ShopMarkInactive,
-        StepKind::PrivacyRedact,
-        StepKind::PrivacyExport,
-        StepKind::SuppressionRecord,
-        StepKind::EngagementCount,
-        StepKind::MappingMarkDeleted,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            StepKind::HubSpotUpsertContact => "hubspot.upsert_contact",
-            StepKind::HubSpotCreateDeal => "hubspot.create_deal",
-            StepKind::SendGridSend => "sendgrid.send",
-            StepKind::StripeUpdateCustomer => "stripe.update_customer",
-            StepKind::SlackNotify => "slack.notify",
-            StepKind::ShopMarkInactive => "shop.mark_inactive",
-            StepKind::PrivacyRedact => "privacy.redact",
-            StepKind::PrivacyExport => "privacy.export",
-            StepKind::SuppressionRecord => "suppression.record",
-            StepKind::EngagementCount => "engagement.count",
-            StepKind::MappingMarkDeleted => "mapping.mark_deleted",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<StepKind> {
-        StepKind::ALL.into_iter().find(|k| k.name() == name)
-    }
-
-    pub fn destination(self) -> Destination {
-        match self {
-            StepKind::HubSpotUpsertContact | StepKind::HubSpotCreateDeal => Destination::HubSpot,
-            StepKind::SendGridSend => Destination::SendGrid,
-            StepKind::StripeUpdateCustomer => Destination::Stripe,
-            StepKind::SlackNotify => Destination::Slack,
-            StepKind::ShopMarkInactive
-            | StepKind::PrivacyRedact
-            | StepKind::PrivacyExport
-            | StepKind::SuppressionRecord
-            | StepKind::EngagementCount
-            | StepKind::MappingMarkDeleted => Destination::Local,
-        }
-    }
-}
-
-/// Where a step's work happens: a downstream API, or `Local` (D1, in the shell).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Destination {
-    HubSpot,
-    SendGrid,
-    Stripe,
-    Slack,
-    Local,
-}
-
-impl Destination {
-    pub const ALL: [Destination; 5] = [
-        Destination::HubSpot,
-        Destination::SendGrid,
-        Destination::Stripe,
-        Destination::Slack,
-        Destination::Local,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Destination::HubSpot => "hubspot",
-            Destination::SendGrid => "sendgrid",
-            Destination::Stripe => "stripe",
-            Destination::Slack => "slack",
-            Destination::Local => "local",
-        }
-    }
-}
+pub const ROUTES_SETTING: &str = ROUTES_JSON;
 
 /// One row of the default table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -327,20 +232,46 @@ fn parse_steps(
     Ok(kinds)
 }
 
+impl<L: Fn(&str) -> Option<String>> Config<L> {
+    /// The routes `provider` plans with: defaults plus its own section of `ROUTES_JSON`,
+    /// validated on every use so a bad override is a clear 503 `misconfigured`, never a silent
+    /// fallback.
+    ///
+    /// Scope of a broken override: text that is not JSON, not an object, or names an unknown
+    /// provider fails every provider (the operator's intent cannot be attributed, and planning
+    /// with the wrong routes cannot be undone; the 503 makes providers retry until it is fixed).
+    /// A valid document whose `stripe` section is wrong (unknown step, step unfit for the event)
+    /// fails only Stripe.
+    pub fn provider_routes(&self, provider: Provider) -> Result<RouteTable, ConfigError> {
+        let Some(text) = self.raw(ROUTES_JSON).filter(|t| !t.trim().is_empty()) else {
+            return Ok(RouteTable::defaults());
+        };
+        let Ok(Value::Object(sections)) = serde_json::from_str::<Value>(&text) else {
+            // Not JSON or not an object: let the core produce its precise message.
+            return RouteTable::with_overrides_json(&text);
+        };
+        if let Some(unknown) = sections.keys().find(|k| Provider::from_slug(k).is_none()) {
+            return Err(ConfigError {
+                setting: ROUTES_JSON,
+                detail: format!(
+                    "unknown provider `{unknown}` (expected one of stripe, sendgrid, hubspot, shopify)"
+                ),
+            });
+        }
+        match sections.get(provider.slug()) {
+            None => Ok(RouteTable::defaults()),
+            Some(own) => {
+                let mut only = Map::new();
+                only.insert(provider.slug().into(), own.clone());
+                RouteTable::with_overrides_json(&Value::Object(only).to_string())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_round_trip_and_are_unique() {
-        for kind in StepKind::ALL {
-            assert_eq!(StepKind::from_name(kind.name()), Some(kind));
-        }
-        assert_eq!(StepKind::from_name("nope"), None);
-        let mut names: Vec<_> = Destination::ALL.iter().map(|d| d.name()).collect();
-        names.dedup();
-        assert_eq!(names.len(), Destination::ALL.len());
-    }
 
     #[test]
     fn every_default_row_is_unique_supported_and_without_repeats() {

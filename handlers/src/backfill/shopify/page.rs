@@ -9,12 +9,12 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::version::version_key;
 use super::{next_page_info, ShopAccess, RECONCILED_TOPIC};
-use crate::providers::top_level_fields::{read_object, Field};
-use crate::sources::scoped_key;
+use crate::inbound::providers::shopify_version::version_key;
+use crate::inbound::providers::top_level_fields::{read_object, Field};
+use crate::inbound::sources::scoped_key;
+use crate::inbound::webhook::ParsedEvent;
 use crate::time::rfc3339_to_unix_ms;
-use crate::webhook::ParsedEvent;
 
 /// One page, read.
 #[derive(Debug)]

@@ -6,12 +6,12 @@
 //! without a token is not reconciled (said in `/health`); a token without a valid shop domain is
 //! misconfigured.
 
-use super::table::*;
-use super::{Config, ConfigError};
 use crate::backfill::shopify::{ShopAccess, DEFAULT_API_BASE};
-use crate::routes::RouteTable;
-use crate::sources;
-use crate::webhook::Provider;
+use crate::inbound::sources;
+use crate::inbound::webhook::Provider;
+use crate::settings::table::*;
+use crate::settings::{Config, ConfigError};
+use crate::steps::routes::RouteTable;
 
 /// Everything a reconciliation run needs.
 #[derive(Debug, Clone)]
@@ -106,7 +106,7 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
     }
 
     /// The per-source Admin API tokens that are set (for scrubbing).
-    pub(super) fn shopify_source_tokens(&self) -> Vec<String> {
+    pub(crate) fn shopify_source_tokens(&self) -> Vec<String> {
         self.sources()
             .unwrap_or_default()
             .into_iter()

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::top_level_fields::{read_event, Field, Fields};
-use crate::webhook::{
+use crate::inbound::webhook::{
     parse_decimal, rejected_element_key, split_json_array, Batch, Clock, InboundRequest,
     ParseError, ParsedEvent, RejectedElement, Verified, VerifyError,
 };

@@ -8,17 +8,18 @@
 //! must know every provider. [`top_level_fields`] is the DOM-free reader of the few top-level
 //! JSON fields the parsers need. The vocabulary the providers share with the rest of the crate
 //! (`Provider`, the inbound request view, `ParsedEvent`, the error codes) stays in
-//! [`crate::webhook`]: routes, downstream builders and the shell use it without caring how a
+//! [`crate::inbound::webhook`]: routes, downstream builders and the shell use it without caring how a
 //! delivery was verified.
 
 pub mod ecdsa_p256;
 pub mod hubspot;
 pub mod sendgrid;
 pub mod shopify;
+pub mod shopify_version;
 pub mod stripe;
 pub mod top_level_fields;
 
-use crate::webhook::{
+use crate::inbound::webhook::{
     Batch, Clock, InboundRequest, ParseError, ParsedEvent, Provider, RejectedElement, Verified,
     VerifyError,
 };

@@ -13,11 +13,11 @@ use super::top_level_fields::{read_event, Field};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use crate::config::{secret_list, ConfigError};
-use crate::webhook::{
+use crate::inbound::webhook::{
     parse_decimal, rejected_element_key, split_json_array, Batch, Clock, InboundRequest,
     ParseError, ParsedEvent, RejectedElement, Verified, VerifyError,
 };
+use crate::settings::{secret_list, ConfigError};
 
 pub const SIGNATURE_HEADER: &str = "X-Twilio-Email-Event-Webhook-Signature";
 pub const TIMESTAMP_HEADER: &str = "X-Twilio-Email-Event-Webhook-Timestamp";
@@ -640,7 +640,7 @@ mod tests {
         );
         assert_eq!(
             batch.rejected[0].dedupe_key,
-            crate::webhook::rejected_element_key(1, br#"{"event":"open"}"#)
+            crate::inbound::webhook::rejected_element_key(1, br#"{"event":"open"}"#)
         );
         // The same delivery again (SendGrid retries the same body): the same keys.
         assert_eq!(parse_batch(&req).unwrap(), batch);

@@ -19,8 +19,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::top_level_fields::{read_event, Field};
+use crate::inbound::webhook::{
+    Clock, InboundRequest, ParseError, ParsedEvent, Verified, VerifyError,
+};
 use crate::time::rfc3339_to_unix_ms;
-use crate::webhook::{Clock, InboundRequest, ParseError, ParsedEvent, Verified, VerifyError};
 
 pub const HMAC_HEADER: &str = "X-Shopify-Hmac-Sha256";
 pub const WEBHOOK_ID_HEADER: &str = "X-Shopify-Webhook-Id";
@@ -244,7 +246,7 @@ fn order_version_key(
         .get("updated_at")
         .and_then(Field::as_str)
         .and_then(rfc3339_to_unix_ms)?;
-    crate::backfill::shopify::version::version_key(shop, &id, updated_at_ms, topic)
+    crate::inbound::providers::shopify_version::version_key(shop, &id, updated_at_ms, topic)
 }
 
 /// Who a privacy-compliance payload is about: the shop (`shop/redact`) or one of its customers
@@ -611,13 +613,13 @@ mod tests {
 
     const SHOP: &str = "keyworks-demo.myshopify.com";
     const CUSTOMERS_REDACT: &str =
-        include_str!("../../../tests/fixtures/events/shopify/customers/redact.json");
+        include_str!("../../../../tests/fixtures/events/shopify/customers/redact.json");
     const DATA_REQUEST: &str =
-        include_str!("../../../tests/fixtures/events/shopify/customers/data_request.json");
+        include_str!("../../../../tests/fixtures/events/shopify/customers/data_request.json");
     const SHOP_REDACT: &str =
-        include_str!("../../../tests/fixtures/events/shopify/shop/redact.json");
+        include_str!("../../../../tests/fixtures/events/shopify/shop/redact.json");
     const UNINSTALLED: &str =
-        include_str!("../../../tests/fixtures/events/shopify/app/uninstalled.json");
+        include_str!("../../../../tests/fixtures/events/shopify/app/uninstalled.json");
 
     /// `fixture` with the top-level `field` replaced (or removed when `value` is `None`).
     fn edited(fixture: &str, field: &str, value: Option<Value>) -> String {

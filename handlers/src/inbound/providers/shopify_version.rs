@@ -58,7 +58,7 @@ pub fn at_or_after(
     updated_at_ms: i64,
 ) -> Option<(String, String)> {
     let key = version_key(shop, order_id, updated_at_ms.max(0), "x")?;
-    let scoped = crate::sources::scoped_key(source, &key);
+    let scoped = crate::inbound::sources::scoped_key(source, &key);
     let lower = scoped.strip_suffix(":x")?.to_string();
     let order_prefix = lower.get(..lower.len().checked_sub(MS_DIGITS)?)?;
     Some((lower.clone(), format!("{order_prefix}~")))

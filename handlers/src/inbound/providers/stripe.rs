@@ -9,7 +9,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::top_level_fields::{read_event, Field};
-use crate::webhook::{
+use crate::inbound::webhook::{
     parse_decimal, Clock, InboundRequest, ParseError, ParsedEvent, Verified, VerifyError,
 };
 

@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::webhook::ParseError;
+use crate::inbound::webhook::ParseError;
 
 /// A wanted top-level value, as far as event parsing cares.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 use crate::downstream::customers::from_lookup;
 use crate::downstream::mapping::{link_from_upsert, upserted_contact_id};
 use crate::downstream::{contact_change, ContactLink, KnownCustomer, StepInput};
-use crate::routes::StepKind;
+use crate::step_kind::StepKind;
 
 /// State a success establishes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! them each rule needs ([`status`]), how an attempt ends and what it does to the step and its
 //! message ([`transition`]), what a success writes besides ([`effects`]), which events a step INSERT may add steps to
 //! ([`planned`]), what replay does by status ([`replay`]) and what a redrive requeues ([`redrive`]), and the SQL that takes, defers and ends steps atomically ([`claim`];
-//! recovery and dead letters are in [`crate::recovery`]). The shell binds and runs the SQL
+//! recovery and dead letters are in [`crate::steps::recovery`]). The shell binds and runs the SQL
 //! text as it is; `sql_tests` runs the same text against the migrations in SQLite and checks it
 //! against the rules here.
 

@@ -64,7 +64,7 @@ mod tests {
     use rusqlite::{params, Connection};
 
     use super::*;
-    use crate::lifecycle::sql_tests::database;
+    use crate::steps::lifecycle::sql_tests::database;
 
     /// Store event `id` (content key `content`) as the shell's events INSERT does: nothing when
     /// a row collides on any unique key. Returns whether it was stored.

@@ -37,7 +37,7 @@ impl ReplayAction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lifecycle::REPLAY_RUNS;
+    use crate::steps::lifecycle::REPLAY_RUNS;
 
     #[test]
     fn replay_runs_exactly_its_set() {

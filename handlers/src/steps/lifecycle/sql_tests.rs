@@ -8,7 +8,7 @@ use rusqlite::{params, Connection};
 use super::claim;
 use super::status::{StepStatus, RECOVERABLE};
 use crate::downstream::{turn, CallTiming, EntityStanding, Turn};
-use crate::recovery::{
+use crate::steps::recovery::{
     dead_letter_ends, give_up_sql, lost_attempt_outcome, recover, recovery_sql, sweepable_sql,
     DeadLetterView, ATTEMPT_LOST, LOST_ATTEMPT_SQL,
 };

@@ -4,8 +4,8 @@
 //! customer lookups and local steps whose D1 work failed all end through [`after_attempt`].
 
 use super::status::StepStatus;
-use crate::limits::charges_attempt;
-use crate::retry::{classify_status, Decision, ResponseClass};
+use crate::steps::limits::charges_attempt;
+use crate::steps::retry::{classify_status, Decision, ResponseClass};
 
 /// What becomes of the queue message that carried the attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 //! the same text against the migrations in SQLite.
 
 use super::HealthChange;
-use crate::lifecycle::{sql_lit, StepStatus};
+use crate::steps::lifecycle::{sql_lit, StepStatus};
 
 // `count_check`'s conditions over the stored row: the circuit makes everyone wait (open, or
 // half-open with a live probe lease), and the budget window has run out.
@@ -85,7 +85,7 @@ mod tests {
 
     use super::super::{count_check, gate, Gate, Health, Limits};
     use super::*;
-    use crate::lifecycle::sql_tests::{add_event, add_step, database};
+    use crate::steps::lifecycle::sql_tests::{add_event, add_step, database};
 
     const L: Limits = Limits {
         limit: 2,
@@ -177,7 +177,7 @@ mod tests {
     /// [`count_claimed_call`] after the step's claim, as in the shell's one batch: the row it
     /// returns, if any.
     fn counted_if_claimed(db: &Connection, now: i64) -> Option<Health> {
-        let claim = crate::lifecycle::claim::claim();
+        let claim = crate::steps::lifecycle::claim::claim();
         let _attempt: Option<i64> = db.query_row(&claim, params!["s", now], |r| r.get(0)).ok();
         db.query_row(
             &count_claimed_call(),
