@@ -4,10 +4,10 @@
 // A concern is a file's top-level module (`handlers/src/steps/retry.rs` belongs to `steps`,
 // `handlers/src/time.rs` to `time`). Every `crate::` path in a file (in `use` lines and inline,
 // comments ignored) is an import of the concern its first segment names. An import that runs
-// back up a floor carries its reason beside it, `// up: <why>`, on its own line or the line just
-// above its statement. The check fails (exit 1) when an import circle between concerns holds an
-// edge some import of which has no written reason, naming the circle and the files behind each
-// edge.
+// back up a floor carries its reason beside it, `// up: <why>`, on its line or the line just
+// above its statement; an edge between two concerns all of whose imports carry one is explained
+// and closes no circle. The check fails (exit 1) on an import circle between concerns made of
+// edges not explained, naming the circle and the files behind each edge.
 //
 // Usage: node scripts/check-imports.mjs [<src dir>]   (default: handlers/src)
 // `--graph` prints every concern edge (with its files) as well.
@@ -90,7 +90,7 @@ function importsOf(file) {
   return found;
 }
 
-/** The concern graph: Map<from, Map<to, [{ file, line, reasoned }]>>. */
+/** The concerns and their graph: Map<from, Map<to, [{ file, line, reasoned }]>>. */
 export function importGraph(srcRoot) {
   const graph = new Map();
   const files = rustFiles(srcRoot);
@@ -106,10 +106,13 @@ export function importGraph(srcRoot) {
       edges.get(target).push({ file: relative(srcRoot, file), line, reasoned });
     }
   }
-  return graph;
+  return { concerns, graph };
 }
 
-/** A shortest path from `start` to `goal` over the graph's edges, or null. */
+/** True when every import behind an edge carries its `// up:` reason. */
+const explained = (sites) => sites.every((s) => s.reasoned);
+
+/** A shortest path from `start` to `goal` over the edges not explained, or null. */
 function pathBetween(graph, start, goal) {
   const previous = new Map([[start, null]]);
   const queue = [start];
@@ -120,8 +123,8 @@ function pathBetween(graph, start, goal) {
       for (let at = goal; at !== null; at = previous.get(at)) path.unshift(at);
       return path;
     }
-    for (const next of graph.get(node)?.keys() ?? []) {
-      if (!previous.has(next)) {
+    for (const [next, sites] of graph.get(node) ?? []) {
+      if (!explained(sites) && !previous.has(next)) {
         previous.set(next, node);
         queue.push(next);
       }
@@ -130,13 +133,17 @@ function pathBetween(graph, start, goal) {
   return null;
 }
 
-/** Each circle an unexplained import closes: [{ cycle: [a, b, …, a], edges }]. */
+/**
+ * Each import circle between concerns that no explained edge breaks: [{ cycle: [a, …, a],
+ * edges }]. An edge all of whose imports say `// up: <why>` runs back up on purpose and closes
+ * no circle; every other edge must keep the floors a tree.
+ */
 export function unexplainedCycles(graph) {
   const cycles = [];
   const seen = new Set();
   for (const [from, edges] of graph) {
     for (const [to, sites] of edges) {
-      if (sites.every((s) => s.reasoned)) continue;
+      if (explained(sites)) continue;
       const back = pathBetween(graph, to, from);
       if (!back) continue;
       const cycle = [from, ...back];
@@ -159,7 +166,7 @@ function describe(site) {
 }
 
 function main() {
-  const graph = importGraph(root);
+  const { concerns, graph } = importGraph(root);
   if (showGraph) {
     for (const [from, edges] of [...graph].sort()) {
       for (const [to, sites] of [...edges].sort()) {
@@ -170,7 +177,7 @@ function main() {
   const cycles = unexplainedCycles(graph);
   const edgeCount = [...graph.values()].reduce((n, e) => n + e.size, 0);
   if (cycles.length === 0) {
-    console.log(`check-imports: ${graph.size} concerns, ${edgeCount} edges, no import circle between concerns`);
+    console.log(`check-imports: ${concerns.size} concerns, ${edgeCount} edges, no import circle between concerns`);
     return 0;
   }
   for (const { cycle, edges } of cycles) {
@@ -180,7 +187,7 @@ function main() {
     }
   }
   console.error(`check-imports: ${cycles.length} import circle(s) between concerns; `
-    + 'break each, or write `// up: <why>` beside every import of an edge that runs back up');
+    + 'break each, or write `// up: <why>` beside every import of the edge that runs back up');
   return 1;
 }
 

@@ -112,6 +112,12 @@ mod tests {
     }
 
     #[test]
+    fn the_table_default_is_the_default_level() {
+        let default = crate::settings::table::default_of(LOG_LEVEL);
+        assert_eq!(LogLevel::parse(default), Some(DEFAULT));
+    }
+
+    #[test]
     fn unset_is_the_default_and_a_typo_logs_everything() {
         assert_eq!(LogLevel::threshold(None), LogLevel::Warn);
         assert_eq!(LogLevel::threshold(Some("  ")), LogLevel::Warn);

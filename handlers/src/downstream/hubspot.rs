@@ -435,7 +435,7 @@ mod tests {
         );
         assert!(text.contains("edgehooks_idempotency_key"));
         assert_eq!(
-            crate::admin::error_code(Some(&text)),
+            crate::admin::error_code(Some(&text)), // up: test: dead letters group by this code
             DEAL_PROPERTY_MISSING,
             "dead letters group under the code"
         );

@@ -236,7 +236,8 @@ mod tests {
                 Number => assert!(s.default.parse::<u64>().is_ok(), "{}", s.name),
                 Flag => assert!(super::super::flag(s.name, Some(s.default), true).is_ok()),
                 Url => assert!(s.default.starts_with("https://"), "{}", s.name),
-                Level => assert!(crate::log_level::LogLevel::parse(s.default).is_some()),
+                // The level rule is `crate::log_level`'s: its tests check this default.
+                Level => {}
                 _ => panic!("{} has a default its rule does not describe", s.name),
             }
             assert_ne!(s.kind, Secret, "a secret has no default: {}", s.name);

@@ -148,7 +148,7 @@ mod tests {
             let error = redirect_error(status).unwrap();
             assert!(error.starts_with(&format!("redirect_not_followed: http_{status};")));
             assert_eq!(
-                crate::admin::error_code(Some(&error)),
+                crate::admin::error_code(Some(&error)), // up: test: dead letters group by this code
                 "redirect_not_followed"
             );
         }
