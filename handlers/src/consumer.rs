@@ -1,7 +1,8 @@
 //! What the queue consumer reads: the retry policy, the downstream call timeout (refused when a
 //! call that long could outlive the running lease), the circuit's cool-down override and the
 //! stored events a privacy deletion scans per run and the page size of a paused destination's
-//! drain.
+//! drain. It sits above [`crate::steps`] and [`crate::connections`], whose settings it gathers
+//! for the one consumer that uses them all.
 
 use crate::settings::table::*;
 use crate::settings::{Config, ConfigError};

@@ -1,7 +1,9 @@
 //! What one provider's ingest reads: its verification keys, the ingest settings it uses and its
 //! routes. A provider without keys is disabled whatever else is set; one with keys fails on the
 //! first bad setting it uses, and only it: a broken Shopify secret list or a `ROUTES_JSON`
-//! section broken for Stripe never stops the other providers.
+//! section broken for Stripe never stops the other providers. It sits above [`crate::inbound`]
+//! and [`crate::steps`] because it joins them: the keys are what arrives, the routes the steps
+//! an accepted event plans.
 
 use crate::inbound::providers::ProviderKeys;
 use crate::inbound::providers::{hubspot, sendgrid};

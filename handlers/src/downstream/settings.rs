@@ -1,8 +1,8 @@
-//! Downstream configuration as the planners see it: which destinations are enabled, where they
-//! live and as whom they are called, plus the SendGrid sender and template ids and the HubSpot
-//! app id used for echo detection. Reading them from settings is `crate::config`'s job
-//! (`DownstreamSettings::from_lookup`). An unset or blank token disables its destination (steps
-//! end `destination_disabled:<name>`), never crash.
+//! Downstream configuration as the planners see it: which destinations are enabled, where they live
+//! and as whom they are called, plus the SendGrid sender and template ids and the HubSpot app id
+//! used for echo detection. Reading them from settings is `settings_lookup`'s job
+//! (`DownstreamSettings::from_lookup`, `Config::downstream`). An unset or blank token disables its
+//! destination (steps end `destination_disabled:<name>`), never crash.
 
 use crate::settings::table::{
     SENDGRID_TEMPLATE_CANCELLATION, SENDGRID_TEMPLATE_DUNNING, SENDGRID_TEMPLATE_ORDER_CONFIRMATION,

@@ -1,6 +1,7 @@
 //! How the downstream settings are read: tokens (an unset or blank one disables its
 //! destination), base URLs (defaulting to the real APIs), the SendGrid sender and templates and
-//! the HubSpot app id, all by the names in [`super::table`].
+//! the HubSpot app id, all by the names in [`crate::settings::table`]; `Config::downstream` reads
+//! them through the settings' lookup.
 
 use crate::downstream::{DestinationConfig, DownstreamSettings, SendGridSettings, Template};
 use crate::settings::table::*;

@@ -4,7 +4,8 @@
 //! the admin API's (`GET /admin/api/health`, [`Config::health`]): each provider, source,
 //! destination, the admin API and the backfills as `enabled`, `disabled` (no secret or token)
 //! or `misconfigured`, and for each misconfiguration what it affects and the setting's name.
-//! Never a value.
+//! Never a value. The checks are each feature's own reader (this is the one place that asks
+//! them all), so a new feature adds its line here and nowhere else.
 
 use serde_json::{json, Map, Value};
 

@@ -1,4 +1,5 @@
-//! The scoping of configuration errors, read through one lookup as the shell does.
+//! The scoping of configuration errors across features, read through one lookup as the shell
+//! does.
 
 use std::cell::RefCell;
 use std::collections::HashMap;

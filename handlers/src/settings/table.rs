@@ -1,8 +1,8 @@
-//! The list of every setting edgehooks reads: its name, whether it is a secret, its default and
-//! the rule its value follows. Every reader in [`super`] takes names from here; `/health`,
-//! the admin API's secret scrubbing and `scripts/check-config.mjs` (through the generated
-//! `handlers/settings.json`, kept equal to this table by a test) use the same list, and tests
-//! check it against `wrangler.toml`, `.dev.vars.example` and the README.
+//! The list of every setting edgehooks reads: its name, whether it is a secret, its default and the
+//! rule its value follows. Every reader (each feature's `impl Config`) takes names from here;
+//! `/health`, the admin API's secret scrubbing and `scripts/check-config.mjs` (through the
+//! generated `handlers/settings.json`, kept equal to this table by a test) use the same list, and
+//! tests check it against `wrangler.toml`, `.dev.vars.example` and the README.
 
 use serde_json::{json, Value};
 

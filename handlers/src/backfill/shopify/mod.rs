@@ -1,12 +1,13 @@
-//! Shopify reconciliation: recovering order changes the webhooks lost from the Shopify Admin
-//! API, per shop where a per-shop Admin API access token is configured. Shopify keeps no event
-//! log, so a run lists the orders updated since the checkpoint (`GET
+//! Shopify reconciliation: recovering order changes the webhooks lost from the Shopify Admin API,
+//! per shop where a per-shop Admin API access token is configured. Shopify keeps no event log, so a
+//! run lists the orders updated since the checkpoint (`GET
 //! /admin/api/<version>/orders.json?updated_at_min=…&status=any&limit=250`, then the `Link`
 //! header's `rel="next"` `page_info` cursor) and stores each listed order version not already
-//! stored as an `orders/updated` event with origin `backfill` ([`page`]); the version record
-//! and its rule are [`crate::inbound::providers::shopify_version`] (shared with the webhook ingest). The schedule, checkpoint, overlap, backoff and resumable
-//! cursor are the Stripe backfill's ([`super::tick`], [`super::after_run`]; the cursor's
-//! `starting_after` carries the `page_info`). docs/recovery.md says why it is built this way.
+//! stored as an `orders/updated` event with origin `backfill` ([`page`]); the version record and
+//! its rule are [`crate::inbound::providers::shopify_version`] (shared with the webhook ingest).
+//! The schedule, checkpoint, overlap, backoff and resumable cursor are the Stripe backfill's
+//! ([`super::tick`], [`super::after_run`]; the cursor's `starting_after` carries the `page_info`).
+//! docs/recovery.md says why it is built this way.
 
 pub mod page;
 pub mod settings;

@@ -1,15 +1,16 @@
-//! Inbound providers: one module per provider ([`stripe`], [`sendgrid`], [`hubspot`],
-//! [`shopify`]), each owning its header format, signed message, event shape and dedupe key, and
-//! the dispatch the shell calls once per request: given a provider's configured keys, check the
-//! signature header, verify the delivery and parse it into events ([`verify_and_parse`]); the
-//! worker splits that in two ([`verify_or_plan`], then [`parse_verified`]) because SendGrid's
-//! ECDSA runs in WebCrypto, outside the core ([`ecdsa_p256`] owns the byte formats); the
-//! shell maps the error to a response. The dispatch lives here because it is the only code that
-//! must know every provider. [`top_level_fields`] is the DOM-free reader of the few top-level
-//! JSON fields the parsers need. The vocabulary the providers share with the rest of the crate
-//! (`Provider`, the inbound request view, `ParsedEvent`, the error codes) stays in
-//! [`crate::inbound::webhook`]: routes, downstream builders and the shell use it without caring how a
-//! delivery was verified.
+//! Inbound providers: one module per provider ([`stripe`], [`sendgrid`], [`hubspot`], [`shopify`]),
+//! each owning its header format, signed message, event shape and dedupe key, and the dispatch the
+//! shell calls once per request: given a provider's configured keys, check the signature header,
+//! verify the delivery and parse it into events ([`verify_and_parse`]); the worker splits that in
+//! two ([`verify_or_plan`], then [`parse_verified`]) because SendGrid's ECDSA runs in WebCrypto,
+//! outside the core ([`ecdsa_p256`] owns the byte formats); the shell maps the error to a response.
+//! The dispatch lives here because it is the only code that must know every provider.
+//! [`top_level_fields`] is the DOM-free reader of the few top-level JSON fields the parsers need.
+//! [`shopify_version`] is the order version record Shopify's ingest writes and the reconciliation
+//! (`crate::backfill::shopify`) reads.
+//! The vocabulary the providers share with the rest of the crate (`Provider`, the inbound request
+//! view, `ParsedEvent`, the error codes) stays in [`crate::inbound::webhook`]: routes, downstream
+//! builders and the shell use it without caring how a delivery was verified.
 
 pub mod ecdsa_p256;
 pub mod hubspot;

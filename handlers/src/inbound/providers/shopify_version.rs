@@ -1,8 +1,9 @@
-//! The per-(shop, order) version record and its rule. Shopify dedupes webhooks on
-//! `X-Shopify-Event-Id`, which a listed order does not have, so an order event also carries a
-//! version key written at ingest with the event (`events.version_key`, unique per provider
-//! where set, migration 0013): `order:<shop>:<order id>:<updated_at ms, 15 digits>:<topic>`,
-//! scoped by source like the dedupe keys. Two rules follow:
+//! The per-(shop, order) version record and its rule, shared by the webhook ingest (which writes
+//! it, [`super::shopify`]) and the reconciliation (`crate::backfill::shopify`). Shopify dedupes
+//! webhooks on `X-Shopify-Event-Id`, which a listed order does not have, so an order event also
+//! carries a version key written at ingest with the event (`events.version_key`, unique per
+//! provider where set, migration 0013): `order:<shop>:<order id>:<updated_at ms, 15
+//! digits>:<topic>`, scoped by source like the dedupe keys. Two rules follow:
 //! - **Exact version, one event.** The reconciliation stores a listed version as
 //!   `orders/updated` with that key (and as its dedupe key): a webhook `orders/updated` of the
 //!   same version, before, after or racing it, is not stored when an event of the *other*
