@@ -3,7 +3,7 @@
 //! acked and a fresh delayed message is sent, so waiting never spends one of Queues'
 //! `max_retries`) or, only when D1 itself failed, a Queues retry. STEPS_DLQ: a message Queues
 //! gave up on marks its step `dead` only while the step is still in the dispatch that message
-//! was about (`recovery::dead_letter_ends`), so nothing disappears silently and a redrive,
+//! was about (`steps::recovery::dead_letter_ends`), so nothing disappears silently and a redrive,
 //! re-send or success always wins. A batch's messages run concurrently (up to six at a time);
 //! each is acked or retried on its own and the handler never returns `Err` (that would retry
 //! the whole batch).

@@ -4,7 +4,7 @@
 //! error: a failure to even build the request is a (permanent) outcome like any other. A failed
 //! answer the core can explain (`explain_failure`) gets the core's error code instead of the
 //! generic `http_<status>`. Redirects are never followed (`redirect: "manual"`): a 3xx answer
-//! is a failed attempt, `redirect_not_followed` (the core's `retry::redirect_error`).
+//! is a failed attempt, `redirect_not_followed` (the core's `steps::retry::redirect_error`).
 
 use std::time::Duration;
 

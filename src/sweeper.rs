@@ -3,7 +3,7 @@
 //! lost (`enqueued` long past due, e.g. a deferral whose fresh message could not be sent);
 //! for a step whose attempt was lost (`running` past its lease: the isolate died or the call
 //! never came back) records that attempt as `attempt_lost` and sends it again, or ends it
-//! `dead` when that was its last attempt (the core's `recovery::recover`). Every change is
+//! `dead` when that was its last attempt (the core's `steps::recovery::recover`). Every change is
 //! conditional on the state it read, so a step claimed in the meantime is never flipped. Also
 //! writes the isolate's tallies (rejected requests, dashboard metrics) to D1, applies
 //! `RETENTION_DAYS` (`crate::retention`: bounded deletion batches leaving dedupe tombstones,

@@ -254,7 +254,7 @@ pub(super) async fn store_backfilled(
 
 /// Store a page's events as ingest does (one D1 batch per chunk: an event and its planned
 /// steps together), send the new steps and remember the hints of events D1 had already (the
-/// core's `dedupe_hints::to_write`). Returns how many were new.
+/// core's `inbound::dedupe_hints::to_write`). Returns how many were new.
 async fn ingest(
     env: &Env,
     db: &D1Database,

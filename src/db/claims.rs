@@ -142,7 +142,7 @@ pub async fn claim_step(
 
 /// [`claim_step`] for a call, with the call's check counted in `budget` in the same batch when
 /// (and only when) the claim applied: one D1 round trip. With [`Claim::Claimed`] come the
-/// destination's counters, for the core's `limits::gate` to decide whether the call may go out
+/// destination's counters, for the core's `steps::limits::gate` to decide whether the call may go out
 /// now (if not, the shell gives the claim back: [`unclaim`]).
 pub async fn claim_for_call(
     db: &BatchWindow<'_>,
@@ -273,7 +273,7 @@ pub struct HeldClaim {
     pub claimed_at_ms: i64,
 }
 
-/// The statement giving back `held` (the core's `lifecycle::claim::unclaim`): the step is left
+/// The statement giving back `held` (the core's `steps::lifecycle::claim::unclaim`): the step is left
 /// exactly as [`super::defer`] leaves it (`enqueued`, due at `due_ms`, `reason`), with the claim's
 /// attempt given back; only while it is still `running` under that claim.
 pub fn unclaim(

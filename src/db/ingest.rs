@@ -6,7 +6,7 @@
 //! either dedupe key (`dedupe_key`, or the `content_key` of what the signature covers) is a
 //! duplicate, and steps are stored only for the events this call stored itself: each call has
 //! a random token, written to its event rows (`stored_by`) and required by its step INSERT in
-//! the same transaction (the core's `lifecycle::planned`), so a duplicate delivery or a
+//! the same transaction (the core's `steps::lifecycle::planned`), so a duplicate delivery or a
 //! backfill's overlap never plans the steps of connections created since.
 //! The same transaction remembers the Stripe customers the events describe (for later events
 //! that name them only by id).
@@ -428,7 +428,7 @@ fn rejected_elements_statement(
 
 /// One INSERT of planned steps, at most `STEPS_PER_STATEMENT` rows (status `pending`,
 /// idempotency key = step id), for the events `by` may add steps to: a delivery only to those
-/// it stored itself, a replay to any stored event (the core's `lifecycle::planned`). A step the
+/// it stored itself, a replay to any stored event (the core's `steps::lifecycle::planned`). A step the
 /// event already has is left as it is (`ON CONFLICT DO NOTHING`): a step id is
 /// `event_id:name`, so the same step is never stored twice, whoever plans it.
 fn steps_statement(

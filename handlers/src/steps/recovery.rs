@@ -7,7 +7,7 @@
 //! or success always wins), and how a failed attempt record is retried in place. The SQL that
 //! carries out each rule sits beside it ([`give_up_sql`], [`sweepable_sql`], [`recovery_sql`],
 //! [`LOST_ATTEMPT_SQL`]); the shell (`src/sweeper.rs`, `src/db/steps.rs`, `src/consumer.rs`)
-//! binds and runs it, and `lifecycle::sql_tests` checks it against these rules.
+//! binds and runs it, and `steps::lifecycle::sql_tests` checks it against these rules.
 
 use crate::steps::lifecycle::{sql_in, sql_lit, StepStatus, CLAIMABLE};
 use crate::steps::retry::QUEUE_MAX_DELAY_SECS;
