@@ -20,7 +20,7 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 
 /**
  * Every setting edgehooks reads (name, kind secret/public_key/var, rule, default), generated from
- * the core's table (handlers/src/config/table.rs) and kept equal to it by a native test.
+ * the core's table (handlers/src/settings/table.rs) and kept equal to it by a native test.
  */
 export const SETTINGS = JSON.parse(readFileSync(path.join(ROOT, "handlers/settings.json"), "utf8"));
 const named = (pred) => SETTINGS.filter(pred).map((s) => s.name);

@@ -1,4 +1,4 @@
-//! Binds the core's configuration (`edgehooks_handlers::config`) to the Worker environment: one
+//! Binds the core's configuration (`edgehooks_handlers::settings`) to the Worker environment: one
 //! lookup over [vars] and secrets, and the mapping of a [`ConfigError`] to
 //! `AppError::Misconfigured`. Every path (ingest, consumer, sweeper, admin, `/health`) gets its
 //! settings through [`config`]; names, defaults, parsing and error scoping live in the core. A
@@ -9,11 +9,11 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use edgehooks_handlers::config::{Config, ConfigError};
+use edgehooks_handlers::settings::{Config, ConfigError};
+use edgehooks_handlers::steps::timing::RUNNING_LEASE_MS;
 use serde_json::Value;
 use worker::Env;
 
-use crate::db::RUNNING_LEASE_MS;
 use crate::error::AppError;
 
 thread_local! {

@@ -3,17 +3,18 @@
 //! acked and a fresh delayed message is sent, so waiting never spends one of Queues'
 //! `max_retries`) or, only when D1 itself failed, a Queues retry. STEPS_DLQ: a message Queues
 //! gave up on marks its step `dead` only while the step is still in the dispatch that message
-//! was about (`recovery::dead_letter_ends`), so nothing disappears silently and a redrive,
+//! was about (`steps::recovery::dead_letter_ends`), so nothing disappears silently and a redrive,
 //! re-send or success always wins. A batch's messages run concurrently (up to six at a time);
 //! each is acked or retried on its own and the handler never returns `Err` (that would retry
 //! the whole batch).
 
 use std::collections::HashMap;
 
-use edgehooks_handlers::config::{ConfigError, ConsumerSettings};
+use edgehooks_handlers::consumer::ConsumerSettings;
 use edgehooks_handlers::downstream::DownstreamSettings;
-use edgehooks_handlers::lifecycle::StepStatus;
-use edgehooks_handlers::recovery::{resend_delay_secs, QUEUE_GAVE_UP};
+use edgehooks_handlers::settings::ConfigError;
+use edgehooks_handlers::steps::lifecycle::StepStatus;
+use edgehooks_handlers::steps::recovery::{resend_delay_secs, QUEUE_GAVE_UP};
 use futures_util::{stream, StreamExt};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};

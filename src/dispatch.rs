@@ -19,7 +19,7 @@ use crate::{db, log};
 
 /// Body of every STEPS message. `dispatch` is the step's dispatch number the message belongs
 /// to (absent: 0, the first send at ingest); a dead-lettered message only ends the step while
-/// that number is still the step's (see `edgehooks_handlers::recovery::dead_letter_ends`).
+/// that number is still the step's (see `edgehooks_handlers::steps::recovery::dead_letter_ends`).
 #[derive(Serialize)]
 pub struct StepMessage<'a> {
     pub step_id: &'a str,

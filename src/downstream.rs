@@ -4,13 +4,13 @@
 //! error: a failure to even build the request is a (permanent) outcome like any other. A failed
 //! answer the core can explain (`explain_failure`) gets the core's error code instead of the
 //! generic `http_<status>`. Redirects are never followed (`redirect: "manual"`): a 3xx answer
-//! is a failed attempt, `redirect_not_followed` (the core's `retry::redirect_error`).
+//! is a failed attempt, `redirect_not_followed` (the core's `steps::retry::redirect_error`).
 
 use std::time::Duration;
 
 use edgehooks_handlers::downstream::{explain_failure, HttpRequestSpec};
-use edgehooks_handlers::retry::redirect_error;
-use edgehooks_handlers::routes::StepKind;
+use edgehooks_handlers::step_kind::StepKind;
+use edgehooks_handlers::steps::retry::redirect_error;
 use futures_util::future::{select, Either};
 use worker::js_sys::{self, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};

@@ -1,7 +1,7 @@
 //! The shell's one error type and its single mapping to HTTP responses. Every failure a client
 //! can see has a stable `error` code; internal detail is logged, never returned.
 
-use edgehooks_handlers::webhook::{ParseError, VerifyError};
+use edgehooks_handlers::inbound::webhook::{ParseError, VerifyError};
 use serde_json::json;
 use worker::Response;
 

@@ -1,5 +1,5 @@
 //! KV dedupe hints: the fast path in front of D1's unique constraint (which keys a delivery reads
-//! and writes is the core's `edgehooks_handlers::dedupe_hints`: one per event, or one for a whole
+//! and writes is the core's `edgehooks_handlers::inbound::dedupe_hints`: one per event, or one for a whole
 //! batch). A hint says "D1 already stores this", so a provider's retry is answered without a D1
 //! write. Lookups use KV's bulk `get` (up to 100 keys per call); hints are written one `put` each
 //! (KV has no bulk put in the Workers binding) after D1 has committed, only for what D1 found

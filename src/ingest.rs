@@ -14,16 +14,17 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use edgehooks_handlers::config::{ConfigError, ProviderConfig};
 use edgehooks_handlers::connections::plan::EventFacts;
-use edgehooks_handlers::dedupe_hints::{self, DeliveryHints};
-use edgehooks_handlers::ids;
-use edgehooks_handlers::providers::{
+use edgehooks_handlers::inbound::dedupe_hints::{self, DeliveryHints};
+use edgehooks_handlers::inbound::ids;
+use edgehooks_handlers::inbound::providers::{
     parse_verified, require_signature_header, sendgrid, verify_or_plan, Accepted, IngestError,
     ProviderKeys, Verification,
 };
-use edgehooks_handlers::sources::{scope_delivery, validate_source_name};
-use edgehooks_handlers::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
+use edgehooks_handlers::inbound::sources::{scope_delivery, validate_source_name};
+use edgehooks_handlers::inbound::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
+use edgehooks_handlers::ingest::ProviderConfig;
+use edgehooks_handlers::settings::ConfigError;
 use futures_util::StreamExt;
 use serde_json::json;
 use worker::worker_sys::web_sys;

@@ -9,8 +9,8 @@
 
 use std::cell::RefCell;
 
+use edgehooks_handlers::inbound::webhook::Provider;
 use edgehooks_handlers::metrics::MetricsTally;
-use edgehooks_handlers::webhook::Provider;
 use worker::{Context, Env};
 
 use crate::clock::now_ms;

@@ -1,4 +1,4 @@
-//! The isolate's tally of verification failures (see `edgehooks_handlers::rejections`): ingest
+//! The isolate's tally of verification failures (see `edgehooks_handlers::inbound::rejections`): ingest
 //! counts a forged or unsigned request here, the admin API a refused sign-in, in memory, so it
 //! costs no D1 write. The tally is written to D1 (`rejections`) at most once a minute, after a
 //! later request's answer (`waitUntil`), and by the cron sweeper every run, so counts are not
@@ -6,8 +6,8 @@
 
 use std::cell::RefCell;
 
-use edgehooks_handlers::rejections::RejectionTally;
-use edgehooks_handlers::webhook::Provider;
+use edgehooks_handlers::inbound::rejections::RejectionTally;
+use edgehooks_handlers::inbound::webhook::Provider;
 use worker::{Context, Env};
 
 use crate::clock::now_ms;

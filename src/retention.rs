@@ -8,10 +8,10 @@
 
 use std::cell::Cell;
 
-use edgehooks_handlers::config::ConfigError;
 use edgehooks_handlers::retention::budget::{Budget, Deleted};
 use edgehooks_handlers::retention::cleanup::{run_each, Cleanup};
 use edgehooks_handlers::retention::cutoff_ms;
+use edgehooks_handlers::settings::ConfigError;
 use serde_json::json;
 use worker::{D1Database, Env};
 

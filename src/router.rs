@@ -4,8 +4,8 @@
 //! `"misconfigured"`, always 200): which provider, source, destination or setting is affected
 //! is for admins (`GET /admin/api/health`).
 
-use edgehooks_handlers::request_url;
-use edgehooks_handlers::webhook::Provider;
+use edgehooks_handlers::inbound::request_url;
+use edgehooks_handlers::inbound::webhook::Provider;
 use worker::worker_sys::web_sys;
 use worker::{Context, Env, Request, Response};
 

@@ -9,8 +9,8 @@ use std::rc::Rc;
 
 use edgehooks_handlers::connections::plan::{RouteOff, Routing};
 use edgehooks_handlers::connections::{Connection, HttpDestination};
-use edgehooks_handlers::routes::StepKind;
-use edgehooks_handlers::webhook::Provider;
+use edgehooks_handlers::inbound::webhook::Provider;
+use edgehooks_handlers::step_kind::StepKind;
 use serde_json::{json, Value};
 use worker::D1Database;
 

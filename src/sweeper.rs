@@ -3,7 +3,7 @@
 //! lost (`enqueued` long past due, e.g. a deferral whose fresh message could not be sent);
 //! for a step whose attempt was lost (`running` past its lease: the isolate died or the call
 //! never came back) records that attempt as `attempt_lost` and sends it again, or ends it
-//! `dead` when that was its last attempt (the core's `recovery::recover`). Every change is
+//! `dead` when that was its last attempt (the core's `steps::recovery::recover`). Every change is
 //! conditional on the state it read, so a step claimed in the meantime is never flipped. Also
 //! writes the isolate's tallies (rejected requests, dashboard metrics) to D1, applies
 //! `RETENTION_DAYS` (`crate::retention`: bounded deletion batches leaving dedupe tombstones,
@@ -11,11 +11,12 @@
 //! (`crate::backfill`), applies `METRICS_RETENTION_DAYS`, then runs the alerting pass
 //! ([`alerts::run`]), which sees a backfill run that just ended.
 
-use edgehooks_handlers::lifecycle::StepStatus;
 use edgehooks_handlers::log_level::LogLevel;
 use edgehooks_handlers::metrics::minute_of;
-use edgehooks_handlers::recovery::{recover, Recovery, ATTEMPT_LOST};
-use edgehooks_handlers::retry::RetryPolicy;
+use edgehooks_handlers::steps::lifecycle::StepStatus;
+use edgehooks_handlers::steps::recovery::{recover, Recovery, ATTEMPT_LOST};
+use edgehooks_handlers::steps::retry::RetryPolicy;
+use edgehooks_handlers::steps::timing::{PENDING_GRACE_MS, RUNNING_LEASE_MS};
 use worker::{D1Database, D1PreparedStatement, Env};
 
 use crate::config::config;
@@ -24,7 +25,6 @@ use crate::db::OverdueStep;
 use crate::dispatch::send_dispatched;
 use crate::{alerts, db, log, metrics, rejections};
 
-const PENDING_GRACE_MS: i64 = 60_000;
 const SWEEP_LIMIT: i64 = 500;
 
 pub async fn sweep(env: &Env, scheduled_ms: i64) {
@@ -103,7 +103,7 @@ async fn recover_overdue(env: &Env, db: &D1Database, now: i64) {
     let due = match db::sweepable_steps(
         db,
         now - PENDING_GRACE_MS,
-        now - db::RUNNING_LEASE_MS,
+        now - RUNNING_LEASE_MS,
         SWEEP_LIMIT,
     )
     .await

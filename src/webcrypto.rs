@@ -8,7 +8,7 @@
 
 use std::cell::RefCell;
 
-use edgehooks_handlers::providers::sendgrid::{PublicKey, VerifyPlan};
+use edgehooks_handlers::inbound::providers::sendgrid::{PublicKey, VerifyPlan};
 use worker::js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;

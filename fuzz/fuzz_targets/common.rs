@@ -3,7 +3,7 @@
 //! without panicking. Half the inputs are re-signed correctly so parsing is reached often.
 
 use arbitrary::Arbitrary;
-use edgehooks_handlers::webhook::{Clock, InboundRequest};
+use edgehooks_handlers::inbound::webhook::{Clock, InboundRequest};
 
 pub const NOW: i64 = 1_700_000_000;
 

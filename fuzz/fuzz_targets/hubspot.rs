@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Delivery, NOW};
-use edgehooks_handlers::providers::hubspot;
+use edgehooks_handlers::inbound::providers::hubspot;
 use libfuzzer_sys::fuzz_target;
 
 const SECRET: &str = "hubspot-fuzz-secret";

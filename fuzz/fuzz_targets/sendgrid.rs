@@ -8,7 +8,7 @@ mod common;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use common::{Delivery, NOW};
-use edgehooks_handlers::providers::sendgrid;
+use edgehooks_handlers::inbound::providers::sendgrid;
 use libfuzzer_sys::fuzz_target;
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};

@@ -6,7 +6,7 @@
 mod common;
 
 use common::Delivery;
-use edgehooks_handlers::providers::shopify;
+use edgehooks_handlers::inbound::providers::shopify;
 use libfuzzer_sys::fuzz_target;
 
 const SECRET: &str = "shpss_fuzz";

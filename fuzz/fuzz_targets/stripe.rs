@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Delivery, NOW};
-use edgehooks_handlers::providers::stripe;
+use edgehooks_handlers::inbound::providers::stripe;
 use libfuzzer_sys::fuzz_target;
 
 const SECRET: &str = "whsec_fuzz";

@@ -19,12 +19,12 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use edgehooks_handlers::providers::hubspot::{self, sign_v3, signed_uri};
-use edgehooks_handlers::providers::sendgrid::{self, PublicKey};
-use edgehooks_handlers::providers::shopify;
-use edgehooks_handlers::providers::stripe;
-use edgehooks_handlers::providers::{verify_and_parse, ProviderKeys};
-use edgehooks_handlers::webhook::{Clock, InboundRequest};
+use edgehooks_handlers::inbound::providers::hubspot::{self, sign_v3, signed_uri};
+use edgehooks_handlers::inbound::providers::sendgrid::{self, PublicKey};
+use edgehooks_handlers::inbound::providers::shopify;
+use edgehooks_handlers::inbound::providers::stripe;
+use edgehooks_handlers::inbound::providers::{verify_and_parse, ProviderKeys};
+use edgehooks_handlers::inbound::webhook::{Clock, InboundRequest};
 use hmac::{Hmac, Mac};
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use p256::ecdsa::{Signature, SigningKey};

@@ -4,11 +4,14 @@
 //! takes the same time whatever the presented token's length or content, and every configured
 //! token is compared (no early exit), so the answer's timing does not say which one matched.
 //! Each configured token must be at least [`MIN_TOKEN_CHARS`] long (the config's
-//! [`admin_tokens`](crate::config::Config::admin_tokens) names a shorter one). A refusal says
+//! [`admin_tokens`](crate::settings::Config::admin_tokens) names a shorter one). A refusal says
 //! why by a stable reason code (counted and logged by the shell, never with the token).
 
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
+
+use crate::settings::table::ADMIN_TOKEN;
+use crate::settings::{secret_list, Config, ConfigError};
 
 /// The name failed sign-ins are counted under, beside the providers, in the rejection tally
 /// and the dashboard's metrics (so the dashboard and the signature-failure alert see them).
@@ -55,6 +58,24 @@ pub fn check_bearer(authorization: Option<&str>, tokens: &[String]) -> Result<()
     match bool::from(matched) {
         true => Ok(()),
         false => Err(Refusal::TokenMismatch),
+    }
+}
+
+impl<L: Fn(&str) -> Option<String>> Config<L> {
+    /// The admin bearer tokens (`ADMIN_TOKEN`, comma-separated so a token rotates); empty when
+    /// unset (then nothing is authorized). An empty entry, or one shorter than
+    /// [`MIN_TOKEN_CHARS`], is an error naming its position: the admin API is
+    /// refused (`503 misconfigured`) until it is fixed.
+    pub fn admin_tokens(&self) -> Result<Vec<String>, ConfigError> {
+        let tokens = secret_list(ADMIN_TOKEN, self.raw(ADMIN_TOKEN).as_deref())?;
+        let min = MIN_TOKEN_CHARS;
+        match tokens.iter().position(|t| t.chars().count() < min) {
+            Some(index) => Err(ConfigError {
+                setting: ADMIN_TOKEN,
+                detail: format!("entry {index} is shorter than {min} characters"),
+            }),
+            None => Ok(tokens),
+        }
     }
 }
 

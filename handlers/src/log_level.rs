@@ -7,6 +7,9 @@
 //! The default, `warn`, keeps the console (and Workers Logs, billed per line) for what matters;
 //! `info` adds one line per request and per step attempt, for debugging and tests.
 
+use crate::settings::table::LOG_LEVEL;
+use crate::settings::{Config, ConfigError};
+
 /// A line's level, and the threshold `LOG_LEVEL` sets (a line is written when its level is at
 /// or above the threshold).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -76,6 +79,25 @@ pub fn step_level(outcome: &str, has_error: bool) -> LogLevel {
     }
 }
 
+impl<L: Fn(&str) -> Option<String>> Config<L> {
+    /// `LOG_LEVEL`: the threshold of console lines (see [`crate::log_level`]); a value that is
+    /// not a level logs everything (`/health` names the setting).
+    pub fn log_level(&self) -> LogLevel {
+        LogLevel::threshold(self.raw(LOG_LEVEL).as_deref())
+    }
+
+    /// `LOG_LEVEL` checked: an error when it is set to something that is not a level.
+    pub fn log_level_checked(&self) -> Result<LogLevel, ConfigError> {
+        match self.text(LOG_LEVEL) {
+            None => Ok(DEFAULT),
+            Some(v) => LogLevel::parse(&v).ok_or(ConfigError {
+                setting: LOG_LEVEL,
+                detail: "must be info, warn or error".into(),
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +109,12 @@ mod tests {
         assert_eq!(LogLevel::parse("Warning"), Some(LogLevel::Warn));
         assert_eq!(LogLevel::parse("error"), Some(LogLevel::Error));
         assert_eq!(LogLevel::parse("verbose"), None);
+    }
+
+    #[test]
+    fn the_table_default_is_the_default_level() {
+        let default = crate::settings::table::default_of(LOG_LEVEL);
+        assert_eq!(LogLevel::parse(default), Some(DEFAULT));
     }
 
     #[test]

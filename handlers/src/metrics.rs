@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use crate::rejections::FLUSH_INTERVAL_MS;
+pub use crate::inbound::rejections::FLUSH_INTERVAL_MS;
 
 /// Most buckets (events and steps together) held between flushes.
 pub const MAX_BUCKETS: usize = 1024;

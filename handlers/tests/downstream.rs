@@ -15,10 +15,11 @@ use edgehooks_handlers::downstream::{
     entity_key, plan, BuildError, ContactLink, DownstreamSettings, KnownCustomer, StepAction,
     StepInput,
 };
-use edgehooks_handlers::ids::{event_id, step_id};
-use edgehooks_handlers::providers::{hubspot, sendgrid, shopify, stripe};
-use edgehooks_handlers::routes::{Destination, RouteTable, StepKind, DEFAULT_ROUTES};
-use edgehooks_handlers::webhook::{InboundRequest, ParsedEvent, Provider};
+use edgehooks_handlers::inbound::ids::{event_id, step_id};
+use edgehooks_handlers::inbound::providers::{hubspot, sendgrid, shopify, stripe};
+use edgehooks_handlers::inbound::webhook::{InboundRequest, ParsedEvent, Provider};
+use edgehooks_handlers::step_kind::{Destination, StepKind};
+use edgehooks_handlers::steps::routes::{RouteTable, DEFAULT_ROUTES};
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -3,8 +3,8 @@
 //! properties: a single changed byte in the signed body, timestamp or signature is rejected, and
 //! arbitrary input never panics `verify`, `parse` or `signed_uri`.
 
-use edgehooks_handlers::providers::hubspot::{self, signed_uri, Settings};
-use edgehooks_handlers::webhook::{Clock, InboundRequest, Verified};
+use edgehooks_handlers::inbound::providers::hubspot::{self, signed_uri, Settings};
+use edgehooks_handlers::inbound::webhook::{Clock, InboundRequest, Verified};
 use proptest::prelude::*;
 use serde::Deserialize;
 

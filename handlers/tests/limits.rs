@@ -7,8 +7,10 @@
 //! call made while it was not closed re-opens it for a full cool-down, and once a lease has run
 //! out another step can probe (a crashed probe does not wedge the circuit).
 
-use edgehooks_handlers::limits::{after_call, gate, Circuit, Gate, Health, HealthChange, Limits};
-use edgehooks_handlers::retry::ResponseClass;
+use edgehooks_handlers::steps::limits::{
+    after_call, gate, Circuit, Gate, Health, HealthChange, Limits,
+};
+use edgehooks_handlers::steps::retry::ResponseClass;
 use proptest::prelude::*;
 
 const LIMITS: Limits = Limits {

@@ -2,10 +2,9 @@
 //! overrides (a listed pair replaces its default, an empty list disables it, new event types can
 //! be added) with every malformed override rejected at startup with a clear, named error.
 
-use edgehooks_handlers::routes::{
-    steps_for, Destination, RouteTable, StepKind, DEFAULT_ROUTES, ROUTES_SETTING,
-};
-use edgehooks_handlers::webhook::Provider;
+use edgehooks_handlers::inbound::webhook::Provider;
+use edgehooks_handlers::step_kind::{Destination, StepKind};
+use edgehooks_handlers::steps::routes::{steps_for, RouteTable, DEFAULT_ROUTES, ROUTES_SETTING};
 use StepKind::*;
 
 fn names(steps: &[StepKind]) -> Vec<&'static str> {

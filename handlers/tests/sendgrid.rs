@@ -6,10 +6,10 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use edgehooks_handlers::providers::sendgrid::{
+use edgehooks_handlers::inbound::providers::sendgrid::{
     self, PublicKey, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
-use edgehooks_handlers::webhook::{Clock, InboundRequest, Verified};
+use edgehooks_handlers::inbound::webhook::{Clock, InboundRequest, Verified};
 use proptest::prelude::*;
 use serde::Deserialize;
 

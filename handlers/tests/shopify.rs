@@ -4,11 +4,13 @@
 //! body or the HMAC header is rejected, and arbitrary input never panics `verify`, `parse` or
 //! `privacy_subject`.
 
-use edgehooks_handlers::providers::shopify::{
+use edgehooks_handlers::inbound::providers::shopify::{
     self, PrivacySubject, HMAC_HEADER, SHOP_DOMAIN_HEADER, TOPIC_HEADER, TRIGGERED_AT_HEADER,
     WEBHOOK_ID_HEADER,
 };
-use edgehooks_handlers::webhook::{Clock, InboundRequest, ParseError, Verified, VerifyError};
+use edgehooks_handlers::inbound::webhook::{
+    Clock, InboundRequest, ParseError, Verified, VerifyError,
+};
 use proptest::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;

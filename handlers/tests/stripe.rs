@@ -5,8 +5,10 @@
 //! header's v1 is rejected, only a genuine v1 is ever accepted, and arbitrary input never panics
 //! `verify` or `parse`.
 
-use edgehooks_handlers::providers::stripe::{self, sign, SIGNATURE_HEADER};
-use edgehooks_handlers::webhook::{Clock, InboundRequest, ParseError, Verified, VerifyError};
+use edgehooks_handlers::inbound::providers::stripe::{self, sign, SIGNATURE_HEADER};
+use edgehooks_handlers::inbound::webhook::{
+    Clock, InboundRequest, ParseError, Verified, VerifyError,
+};
 use proptest::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;

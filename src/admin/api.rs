@@ -25,10 +25,10 @@ use edgehooks_handlers::admin::{
     ReplayAction, StoredEvent, StoredStep, STEP_STATUSES, UNFILTERED_DRY_RUN,
 };
 use edgehooks_handlers::connections::plan::EventFacts;
-use edgehooks_handlers::ids;
-use edgehooks_handlers::request_url;
+use edgehooks_handlers::inbound::ids;
+use edgehooks_handlers::inbound::request_url;
+use edgehooks_handlers::inbound::webhook::Provider;
 use edgehooks_handlers::retention::storage::StorageReport;
-use edgehooks_handlers::webhook::Provider;
 use serde_json::{json, Map, Value};
 use worker::{Env, Method, Request, Response};
 

@@ -6,8 +6,8 @@
 
 use edgehooks_handlers::connections::plan::{EventFacts, Origin};
 use edgehooks_handlers::connections::{Connection, Target};
-use edgehooks_handlers::routes::StepKind;
-use edgehooks_handlers::webhook::Provider;
+use edgehooks_handlers::inbound::webhook::Provider;
+use edgehooks_handlers::step_kind::StepKind;
 use serde_json::{json, Map, Value};
 use worker::{D1Database, Env, Method};
 

@@ -6,8 +6,8 @@
 use edgehooks_handlers::admin::{plan_event_replay, EventReplayPlan, ReplayScope, StoredEvent};
 use edgehooks_handlers::connections::plan::Routing;
 use edgehooks_handlers::connections::Connection;
-use edgehooks_handlers::routes::RouteTable;
-use edgehooks_handlers::webhook::Provider;
+use edgehooks_handlers::inbound::webhook::Provider;
+use edgehooks_handlers::steps::routes::RouteTable;
 use worker::Env;
 
 use crate::config::config;

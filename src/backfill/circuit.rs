@@ -1,14 +1,16 @@
 //! The backfill's calls to Stripe share the Stripe destination's budget and circuit with the
-//! steps that call Stripe (`destination_health`, decided by `edgehooks_handlers::limits`): a page
+//! steps that call Stripe (`destination_health`, decided by `edgehooks_handlers::steps::limits`): a page
 //! is fetched only when the gate lets it through (as the half-open probe when it must take the
 //! lease), and each answer counts like a step's (a retryable failure towards opening the
 //! circuit, a success closes it). While the circuit is open the run waits, without counting a
 //! failure. The Shopify reconciliation gates its pages the same way, on a health row of its own
 //! per shop (`shopify-admin:<shop>`): [`pass_as`] and [`record_as`].
 
-use edgehooks_handlers::limits::{after_call, gate, limits_for, probe_taken, Gate, Limits, Wait};
-use edgehooks_handlers::retry::classify_status;
-use edgehooks_handlers::routes::Destination;
+use edgehooks_handlers::step_kind::Destination;
+use edgehooks_handlers::steps::limits::{
+    after_call, gate, limits_for, probe_taken, Gate, Limits, Wait,
+};
+use edgehooks_handlers::steps::retry::classify_status;
 use worker::D1Database;
 
 use crate::{db, log};
@@ -79,7 +81,7 @@ pub async fn record_as(
     now_ms: i64,
 ) {
     let class = status.map_or(
-        edgehooks_handlers::retry::ResponseClass::Retryable,
+        edgehooks_handlers::steps::retry::ResponseClass::Retryable,
         classify_status,
     );
     let change = after_call(class, probing);

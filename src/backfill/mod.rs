@@ -10,18 +10,18 @@
 
 use edgehooks_handlers::backfill::page::{parse_page, Page};
 use edgehooks_handlers::backfill::plan::{listing_chunks, page_url, Cursor};
+use edgehooks_handlers::backfill::settings::BackfillSettings;
 use edgehooks_handlers::backfill::{
     after_run, clamp_since, failure_code, initial_state, kept_since, since_for_run, tick, RunEnd,
     StopReason, Tick,
 };
-use edgehooks_handlers::config::BackfillSettings;
-use edgehooks_handlers::dedupe_hints::{self, DeliveryHints};
 use edgehooks_handlers::downstream::HttpRequestSpec;
-use edgehooks_handlers::ids;
-use edgehooks_handlers::limits::Limits;
-use edgehooks_handlers::retry::{parse_retry_after, RetryPolicy};
-use edgehooks_handlers::routes::RouteTable;
-use edgehooks_handlers::webhook::{ParsedEvent, Provider};
+use edgehooks_handlers::inbound::dedupe_hints::{self, DeliveryHints};
+use edgehooks_handlers::inbound::ids;
+use edgehooks_handlers::inbound::webhook::{ParsedEvent, Provider};
+use edgehooks_handlers::steps::limits::Limits;
+use edgehooks_handlers::steps::retry::{parse_retry_after, RetryPolicy};
+use edgehooks_handlers::steps::routes::RouteTable;
 use serde_json::Value;
 use worker::{D1Database, Env};
 
@@ -254,7 +254,7 @@ pub(super) async fn store_backfilled(
 
 /// Store a page's events as ingest does (one D1 batch per chunk: an event and its planned
 /// steps together), send the new steps and remember the hints of events D1 had already (the
-/// core's `dedupe_hints::to_write`). Returns how many were new.
+/// core's `inbound::dedupe_hints::to_write`). Returns how many were new.
 async fn ingest(
     env: &Env,
     db: &D1Database,

@@ -9,13 +9,13 @@
 
 use edgehooks_handlers::backfill::plan::Cursor;
 use edgehooks_handlers::backfill::shopify::page::{parse_orders_page, OrdersPage};
-use edgehooks_handlers::backfill::shopify::version::{at_or_after, STORED_AT_OR_AFTER};
+use edgehooks_handlers::backfill::shopify::settings::ShopifyBackfillSettings;
 use edgehooks_handlers::backfill::shopify::{
     admin_api_limits, failure_code, health_name, ShopAccess,
 };
-use edgehooks_handlers::config::ShopifyBackfillSettings;
 use edgehooks_handlers::downstream::HttpRequestSpec;
-use edgehooks_handlers::webhook::{ParsedEvent, Provider};
+use edgehooks_handlers::inbound::providers::shopify_version::{at_or_after, STORED_AT_OR_AFTER};
+use edgehooks_handlers::inbound::webhook::{ParsedEvent, Provider};
 use worker::{D1Database, Env};
 
 use super::{circuit, now_ms, scheduled_run, store_backfilled, Progress, Stop, PAGE_BODY_LIMIT};

@@ -5,9 +5,9 @@
 
 use edgehooks_handlers::admin::{EventQuery, RedriveFilter, SqlArg, ERROR_CODE_SQL};
 use edgehooks_handlers::connections::plan::PlannedStep;
-use edgehooks_handlers::ids;
-use edgehooks_handlers::lifecycle::redrive::requeue_sql;
-use edgehooks_handlers::lifecycle::{sql_in, sql_lit, StepStatus, FINISHED};
+use edgehooks_handlers::inbound::ids;
+use edgehooks_handlers::steps::lifecycle::redrive::requeue_sql;
+use edgehooks_handlers::steps::lifecycle::{sql_in, sql_lit, StepStatus, FINISHED};
 use serde::Serialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Result};

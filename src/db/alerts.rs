@@ -9,7 +9,7 @@
 use edgehooks_handlers::admin::ERROR_CODE_SQL;
 use edgehooks_handlers::alerts::sql;
 use edgehooks_handlers::alerts::state::Change;
-use edgehooks_handlers::lifecycle::{sql_lit, StepStatus};
+use edgehooks_handlers::steps::lifecycle::{sql_lit, StepStatus};
 use std::collections::BTreeMap;
 
 use serde::Serialize;

@@ -1,8 +1,8 @@
 //! Recording an attempt: its row in `attempts` and the step's new state (decided by the core's
-//! `edgehooks_handlers::lifecycle::after_attempt`), run in one batch with whatever else the
+//! `edgehooks_handlers::steps::lifecycle::after_attempt`), run in one batch with whatever else the
 //! attempt's outcome writes.
 
-use edgehooks_handlers::lifecycle::{attempt_outcome, StepStatus, PROBE, RETRY};
+use edgehooks_handlers::steps::lifecycle::{attempt_outcome, StepStatus, PROBE, RETRY};
 use worker::{D1Database, D1PreparedStatement, Result};
 
 use super::{num, opt_num, opt_text, statement};
@@ -65,7 +65,7 @@ pub fn attempt_statements(
 }
 
 /// A failed half-open probe (attempt `n`, just recorded by `attempt_statements` in the same
-/// batch) is not charged to the step (`edgehooks_handlers::limits::charges_attempt`): its
+/// batch) is not charged to the step (`edgehooks_handlers::steps::limits::charges_attempt`): its
 /// `attempts` goes back to `n - 1` and its attempt row says `probe` instead of `retry`, so the
 /// timeline still shows the call.
 pub fn uncharge_probe(db: &D1Database, step_id: &str, n: i64) -> Result<Vec<D1PreparedStatement>> {

@@ -1,17 +1,18 @@
 //! Claiming a step for an attempt (the SQL and its rule are the core's
-//! `edgehooks_handlers::lifecycle::claim`): a step that overwrites an entity is claimed only when
+//! `edgehooks_handlers::steps::lifecycle::claim`): a step that overwrites an entity is claimed only when
 //! it is its turn, in the same transaction as the claim, and a refused claim says why; a claim
 //! for a call counts the call's check in its destination's budget in that same transaction, only
 //! if the claim applied, and returns the destination's counters.
 
 use edgehooks_handlers::downstream::EntityStanding;
-use edgehooks_handlers::lifecycle::{claim as sql, StepStatus};
-use edgehooks_handlers::limits::{Health, Limits};
+use edgehooks_handlers::steps::lifecycle::{claim as sql, StepStatus};
+use edgehooks_handlers::steps::limits::{Health, Limits};
+use edgehooks_handlers::steps::timing::RUNNING_LEASE_MS;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
 use super::rows::{query, Answer, FromRow, Row};
-use super::{count_claimed_call, counted_health, num, statement, BatchWindow, RUNNING_LEASE_MS};
+use super::{count_claimed_call, counted_health, num, statement, BatchWindow};
 
 /// The ordering a step's claim must respect: the entity it overwrites (`steps.entity`, with the
 /// step name) and its event's time and id.
@@ -141,7 +142,7 @@ pub async fn claim_step(
 
 /// [`claim_step`] for a call, with the call's check counted in `budget` in the same batch when
 /// (and only when) the claim applied: one D1 round trip. With [`Claim::Claimed`] come the
-/// destination's counters, for the core's `limits::gate` to decide whether the call may go out
+/// destination's counters, for the core's `steps::limits::gate` to decide whether the call may go out
 /// now (if not, the shell gives the claim back: [`unclaim`]).
 pub async fn claim_for_call(
     db: &BatchWindow<'_>,
@@ -272,7 +273,7 @@ pub struct HeldClaim {
     pub claimed_at_ms: i64,
 }
 
-/// The statement giving back `held` (the core's `lifecycle::claim::unclaim`): the step is left
+/// The statement giving back `held` (the core's `steps::lifecycle::claim::unclaim`): the step is left
 /// exactly as [`super::defer`] leaves it (`enqueued`, due at `due_ms`, `reason`), with the claim's
 /// attempt given back; only while it is still `running` under that claim.
 pub fn unclaim(

@@ -1,10 +1,10 @@
 //! Per-destination health (`destination_health`) in D1: the request budget's window, the
 //! circuit's counters and the half-open probe lease. The decisions and their SQL are the core's
-//! (`edgehooks_handlers::limits` and `limits::sql`); this file binds and runs them. The probe
+//! (`edgehooks_handlers::steps::limits` and `steps::limits::sql`); this file binds and runs them. The probe
 //! lease is taken with a compare-and-set on the counters the decision was made from, so that of
 //! the steps that saw the same half-open circuit exactly one becomes its probe.
 
-use edgehooks_handlers::limits::{sql, Health, HealthChange, Limits};
+use edgehooks_handlers::steps::limits::{sql, Health, HealthChange, Limits};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
@@ -50,7 +50,7 @@ fn count_args(destination: &str, limits: Limits, now_ms: i64) -> Vec<JsValue> {
 }
 
 /// Count this check in `destination`'s budget window (by the core's rule
-/// `edgehooks_handlers::limits::count_check`: nothing while the circuit makes everyone wait,
+/// `edgehooks_handlers::steps::limits::count_check`: nothing while the circuit makes everyone wait,
 /// nothing once the window is marked full) and return its counters. ?1 destination, ?2 now,
 /// ?3 window length, ?4 the budget's limit.
 pub async fn count_call(
@@ -68,7 +68,7 @@ pub async fn count_call(
 
 /// The statement that counts the call of `step_id`, claimed at `now_ms` earlier in the same
 /// batch, in `destination`'s budget window: only if that claim applied (the core's
-/// `limits::sql::count_claimed_call`); read its answer with [`counted_health`].
+/// `steps::limits::sql::count_claimed_call`); read its answer with [`counted_health`].
 pub fn count_claimed_call(
     db: &D1Database,
     destination: &str,

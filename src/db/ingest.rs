@@ -6,7 +6,7 @@
 //! either dedupe key (`dedupe_key`, or the `content_key` of what the signature covers) is a
 //! duplicate, and steps are stored only for the events this call stored itself: each call has
 //! a random token, written to its event rows (`stored_by`) and required by its step INSERT in
-//! the same transaction (the core's `lifecycle::planned`), so a duplicate delivery or a
+//! the same transaction (the core's `steps::lifecycle::planned`), so a duplicate delivery or a
 //! backfill's overlap never plans the steps of connections created since.
 //! The same transaction remembers the Stripe customers the events describe (for later events
 //! that name them only by id).
@@ -17,17 +17,17 @@
 //! Writes: `events` (stored and rejected deliveries), `steps` (insert, shared with replay),
 //! `rejections` (hourly tallies); `stripe_customers` through [`super::save_customer`].
 
-use edgehooks_handlers::backfill::shopify::version::other_origin_absent;
 use edgehooks_handlers::connections::plan::PlannedStep;
 use edgehooks_handlers::downstream::customers::learned_from_event;
 use edgehooks_handlers::downstream::planned_entity;
-use edgehooks_handlers::ids;
-use edgehooks_handlers::lifecycle::planned::delivery_token;
-use edgehooks_handlers::lifecycle::{EventStatus, PlannedBy};
-use edgehooks_handlers::rejections::Bucket;
+use edgehooks_handlers::inbound::ids;
+use edgehooks_handlers::inbound::providers::shopify_version::other_origin_absent;
+use edgehooks_handlers::inbound::rejections::Bucket;
+use edgehooks_handlers::inbound::sources::scoped_key;
+use edgehooks_handlers::inbound::webhook::{ParsedEvent, Provider, RejectedElement};
 use edgehooks_handlers::retention::tombstones;
-use edgehooks_handlers::sources::scoped_key;
-use edgehooks_handlers::webhook::{ParsedEvent, Provider, RejectedElement};
+use edgehooks_handlers::steps::lifecycle::planned::delivery_token;
+use edgehooks_handlers::steps::lifecycle::{EventStatus, PlannedBy};
 use std::collections::HashSet;
 
 use worker::wasm_bindgen::JsValue;
@@ -428,7 +428,7 @@ fn rejected_elements_statement(
 
 /// One INSERT of planned steps, at most `STEPS_PER_STATEMENT` rows (status `pending`,
 /// idempotency key = step id), for the events `by` may add steps to: a delivery only to those
-/// it stored itself, a replay to any stored event (the core's `lifecycle::planned`). A step the
+/// it stored itself, a replay to any stored event (the core's `steps::lifecycle::planned`). A step the
 /// event already has is left as it is (`ON CONFLICT DO NOTHING`): a step id is
 /// `event_id:name`, so the same step is never stored twice, whoever plans it.
 fn steps_statement(
@@ -441,7 +441,9 @@ fn steps_statement(
         "INSERT INTO steps (id, event_id, name, destination, status, idempotency_key, \
          created_at, updated_at, entity) SELECT column1, column2, column3, column4, {}, \
          column1, ?1, ?1, column5 FROM (VALUES ",
-        edgehooks_handlers::lifecycle::sql_lit(edgehooks_handlers::lifecycle::StepStatus::Pending)
+        edgehooks_handlers::steps::lifecycle::sql_lit(
+            edgehooks_handlers::steps::lifecycle::StepStatus::Pending
+        )
     );
     let mut args = vec![num(now_ms)];
     args.extend(by.token().map(JsValue::from));

@@ -1,6 +1,6 @@
 //! The HubSpot contact ↔ Stripe customer links (`contact_links`): read for a HubSpot change
 //! bound for Stripe, written by the success of an upsert or a Stripe update (the core's
-//! `edgehooks_handlers::lifecycle::effects` decides what a success writes).
+//! `edgehooks_handlers::steps::lifecycle::effects` decides what a success writes).
 
 use edgehooks_handlers::downstream::ContactLink;
 use worker::{D1Database, D1PreparedStatement, Result};

@@ -5,7 +5,7 @@
 //! own D1 call; and what the storage report and alert read (counts, and D1's own size of the
 //! database).
 
-use edgehooks_handlers::rejections::hour_of;
+use edgehooks_handlers::inbound::rejections::hour_of;
 use edgehooks_handlers::retention::budget::{Deleted, PURGE_BATCH, TOMBSTONE_EXPIRY_BATCH};
 use edgehooks_handlers::retention::cleanup::Cleanup;
 use edgehooks_handlers::retention::sql;

@@ -1,10 +1,11 @@
 //! The step ledger's SQL: mark sent steps `enqueued`, load a step with its event, end it
 //! without a call, put it off, and end it for a dead letter. The statements are the core's
-//! (`edgehooks_handlers::lifecycle::claim`, `edgehooks_handlers::recovery`), next to their rules;
+//! (`edgehooks_handlers::steps::lifecycle::claim`, `edgehooks_handlers::steps::recovery`), next to their rules;
 //! claims are in `claims`, attempt records in `attempts`, the sweeper's queries in `sweep`.
 
-use edgehooks_handlers::lifecycle::{claim as sql, StepStatus};
-use edgehooks_handlers::recovery::give_up_sql;
+use edgehooks_handlers::steps::lifecycle::{claim as sql, StepStatus};
+use edgehooks_handlers::steps::recovery::give_up_sql;
+use edgehooks_handlers::steps::timing::RUNNING_LEASE_MS;
 use worker::{D1Database, Result};
 
 use super::rows::{query, run, FromRow, Row};
@@ -109,13 +110,8 @@ pub async fn finish_without_call(
     Ok(result.changes() > 0)
 }
 
-/// How long a `running` claim is honoured before its attempt counts as lost (its consumer died
-/// mid-attempt, or the call never came back): the sweeper sends the step again, or ends it
-/// `dead` (`attempt_lost`) when that was its last attempt; the dead-letter consumer may end it.
-pub const RUNNING_LEASE_MS: i64 = 15 * 60_000;
-
 /// End a step Queues gave up on (`dead`, `queue_gave_up`) by the core's rule
-/// `edgehooks_handlers::recovery::dead_letter_ends`: only while the step still has the dispatch
+/// `edgehooks_handlers::steps::recovery::dead_letter_ends`: only while the step still has the dispatch
 /// number the message carried (a sweeper re-send or an admin redrive since bumped it), is
 /// unfinished, and is not running under a live lease (that attempt records its own outcome).
 pub async fn give_up(

@@ -1,8 +1,8 @@
 //! The sweeper's reads and writes (the rules and their SQL are the core's
-//! `edgehooks_handlers::recovery`): the overdue steps, and each recovery conditional on the
+//! `edgehooks_handlers::steps::recovery`): the overdue steps, and each recovery conditional on the
 //! state that was read.
 
-use edgehooks_handlers::recovery::{
+use edgehooks_handlers::steps::recovery::{
     lost_attempt_outcome, recovery_sql, sweepable_sql, Recovery, ATTEMPT_LOST, LOST_ATTEMPT_SQL,
 };
 use worker::{D1Database, D1PreparedStatement, Result};

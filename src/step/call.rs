@@ -7,14 +7,14 @@
 
 use edgehooks_handlers::downstream::customers::explain_lookup_failure;
 use edgehooks_handlers::downstream::{CustomerLookup, HttpRequestSpec};
-use edgehooks_handlers::lifecycle::effects::{lookup_success, step_success};
-use edgehooks_handlers::lifecycle::{
+use edgehooks_handlers::step_kind::{Destination, StepKind};
+use edgehooks_handlers::steps::lifecycle::effects::{lookup_success, step_success};
+use edgehooks_handlers::steps::lifecycle::{
     after_attempt, attempts_made, classify_response, AttemptFor, MessageAction, StepStatus,
     SuccessEffect, Transition, RESOLVED,
 };
-use edgehooks_handlers::limits::{after_call, charges_attempt, limits_for, Limits};
-use edgehooks_handlers::retry::{parse_retry_after, ResponseClass};
-use edgehooks_handlers::routes::{Destination, StepKind};
+use edgehooks_handlers::steps::limits::{after_call, charges_attempt, limits_for, Limits};
+use edgehooks_handlers::steps::retry::{parse_retry_after, ResponseClass};
 use worker::D1PreparedStatement;
 
 use super::gate::{claim_for_call, Cleared, ForCall};
@@ -24,7 +24,7 @@ use crate::clock::now_ms;
 use crate::db::{self, AttemptRecord};
 use crate::downstream::{self, CallOutcome};
 use crate::log;
-use edgehooks_handlers::config::ConsumerSettings;
+use edgehooks_handlers::consumer::ConsumerSettings;
 
 /// What an HTTP attempt of a step is for.
 #[derive(Clone, Copy)]

@@ -18,11 +18,11 @@ use edgehooks_handlers::connections::drain::{
     place, Line, Place, DRAINING_REASON, PAUSED_PARK_SECS, PAUSED_REASON,
 };
 use edgehooks_handlers::connections::HttpDestination;
-use edgehooks_handlers::lifecycle::{
+use edgehooks_handlers::steps::lifecycle::{
     after_attempt, attempts_made, classify_response, AttemptFor, StepStatus,
 };
-use edgehooks_handlers::limits::{after_call, charges_attempt, HealthChange, Limits};
-use edgehooks_handlers::retry::parse_retry_after;
+use edgehooks_handlers::steps::limits::{after_call, charges_attempt, HealthChange, Limits};
+use edgehooks_handlers::steps::retry::parse_retry_after;
 use worker::Env;
 
 use super::gate::{claim_for_call, claim_for_call_then, ForCall};
@@ -35,8 +35,8 @@ use crate::dispatch::send_released;
 use crate::downstream;
 use crate::log::{self, StepFields};
 use crate::routing::destination_of;
-use edgehooks_handlers::config::ConsumerSettings;
-use edgehooks_handlers::limits::Wait;
+use edgehooks_handlers::consumer::ConsumerSettings;
+use edgehooks_handlers::steps::limits::Wait;
 
 /// Where a step runs: the invocation's bindings and settings.
 pub(super) struct Runner<'a, 'w> {

@@ -1,7 +1,7 @@
 //! Claiming a step for an HTTP call through its destination's gate, in one D1 round trip: the
 //! claim (for a step that overwrites an entity, only in its turn) and the call's check in the
 //! destination's budget (counted only if the claim applied) are one batch, and the core's
-//! `limits::gate` then decides from the counters it returned. A claimed step that must wait
+//! `steps::limits::gate` then decides from the counters it returned. A claimed step that must wait
 //! (circuit open, budget spent, or a half-open circuit whose probe another step took) is given
 //! back at once: it ends exactly as a deferral leaves it, without spending an attempt. Both the
 //! built-in steps (`call`) and `http` destinations (`deliver`) claim their calls here; a step a
@@ -9,7 +9,7 @@
 //! request for its destination's next page).
 
 use crate::db::BatchWindow;
-use edgehooks_handlers::limits::{gate, probe_taken, Gate, Health, Limits, Wait};
+use edgehooks_handlers::steps::limits::{gate, probe_taken, Gate, Health, Limits, Wait};
 use worker::D1PreparedStatement;
 
 use super::record::batch_with_retries;

@@ -24,10 +24,11 @@ use edgehooks_handlers::downstream::{
     contact_change, entity_key, plan, turn, BuildError, CallTiming, ContactLink,
     DownstreamSettings, KnownCustomer, StepAction, StepInput, Turn,
 };
-use edgehooks_handlers::lifecycle::StepStatus;
-use edgehooks_handlers::limits::Wait;
-use edgehooks_handlers::routes::StepKind;
-use edgehooks_handlers::webhook::Provider;
+use edgehooks_handlers::inbound::webhook::Provider;
+use edgehooks_handlers::step_kind::StepKind;
+use edgehooks_handlers::steps::lifecycle::StepStatus;
+use edgehooks_handlers::steps::limits::Wait;
+use edgehooks_handlers::steps::timing::RUNNING_LEASE_MS;
 
 use crate::clock::now_ms;
 
@@ -35,7 +36,7 @@ use crate::db::{self, EntityClaim};
 use crate::log;
 use call::Call;
 use deliver::Runner;
-use edgehooks_handlers::config::ConsumerSettings;
+use edgehooks_handlers::consumer::ConsumerSettings;
 use work::Work;
 use worker::Env;
 
@@ -317,7 +318,7 @@ async fn carry_out(
     });
     let timing = CallTiming {
         timeout_ms: settings.timeout_ms,
-        lease_ms: db::RUNNING_LEASE_MS,
+        lease_ms: RUNNING_LEASE_MS,
     };
     if let (Some(claim), StepAction::Skip(_)) = (&entity, &action) {
         // A deliberate skip takes no claim, so only this look tells it that its entity already

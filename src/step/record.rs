@@ -1,13 +1,13 @@
 //! Recording an attempt: the statements that go in its one D1 batch (the attempt and the step's
 //! new state, the destination's health, and what a success writes, as the core's
-//! `edgehooks_handlers::lifecycle::effects` decided it), and running that batch, retried in place
+//! `edgehooks_handlers::steps::lifecycle::effects` decided it), and running that batch, retried in place
 //! a few times if D1 fails so that an unrecorded success is not run again (a claim given back
 //! uses the same retries).
 
 use std::time::Duration;
 
-use edgehooks_handlers::lifecycle::SuccessEffect;
-use edgehooks_handlers::recovery::RECORD_RETRY_DELAYS_MS;
+use edgehooks_handlers::steps::lifecycle::SuccessEffect;
+use edgehooks_handlers::steps::recovery::RECORD_RETRY_DELAYS_MS;
 use worker::{D1PreparedStatement, Delay};
 
 use super::work::Work;

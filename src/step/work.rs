@@ -8,18 +8,18 @@
 
 use crate::db::BatchWindow;
 use edgehooks_handlers::downstream::{turn, CallTiming, LocalAction, StepInput};
-use edgehooks_handlers::lifecycle::{after_attempt, AttemptFor, MessageAction, StepStatus};
-use edgehooks_handlers::limits::Wait;
 use edgehooks_handlers::privacy::forget_contact::{self, Progress};
-use edgehooks_handlers::retry::ResponseClass;
-use edgehooks_handlers::routes::StepKind;
+use edgehooks_handlers::step_kind::StepKind;
+use edgehooks_handlers::steps::lifecycle::{after_attempt, AttemptFor, MessageAction, StepStatus};
+use edgehooks_handlers::steps::limits::Wait;
+use edgehooks_handlers::steps::retry::ResponseClass;
 
 use super::gate::give_back;
 use super::{defer, not_its_turn, storage_failed, Ack};
 use crate::clock::now_ms;
 use crate::db::{self, AttemptRecord, Claim, EntityClaim, HeldClaim, StepRow};
 use crate::log;
-use edgehooks_handlers::config::ConsumerSettings;
+use edgehooks_handlers::consumer::ConsumerSettings;
 
 /// One step's execution context.
 pub(super) struct Work<'a> {

@@ -25,7 +25,7 @@ import { nextDelivery } from "./traffic/index.mjs";
 import { SOURCE_SECRETS } from "./traffic/delivery.mjs";
 
 const TIMEOUT_MS = 1500;
-// The sum of the in-place retries of an attempt's D1 record (handlers/src/recovery.rs
+// The sum of the in-place retries of an attempt's D1 record (handlers/src/steps/recovery.rs
 // `RECORD_RETRY_DELAYS_MS`): a call can hold its `running` claim this long after its timeout.
 const RECORD_RETRIES_MS = 100 + 300 + 900 + 2000;
 // Settle ages waiting rows only after nothing moved for longer than any attempt can take, so a
@@ -67,7 +67,7 @@ export async function runChaos({ seed = 1, events = 300, log = () => {}, logLeve
     const downstream = createDownstream({ fake, cast, seed: rng.seed, timeoutMs: TIMEOUT_MS });
     const senders = createSenders({ runtime, rng: rng.fork("senders"), ledger });
     ledger.outstanding = () => senders.outstanding;
-    // Slack's request budget is one call a second (handlers/src/limits.rs): in a soak, new
+    // Slack's request budget is one call a second (handlers/src/steps/limits.rs): in a soak, new
     // orders' Slack notices alone would cap the pipeline at about one order a second, so the
     // soak turns that route step off (failed payments still notify Slack).
     const slackOff = events > 2000;

@@ -1,5 +1,5 @@
 // The settings list is the core's (handlers/settings.json, generated from
-// handlers/src/config/table.rs): wrangler.toml, read with wrangler's own reader, sets only names
+// handlers/src/settings/table.rs): wrangler.toml, read with wrangler's own reader, sets only names
 // from it, and every value it sets is that setting's default, so the defaults live in one place.
 import assert from "node:assert/strict";
 import { test } from "node:test";

@@ -117,7 +117,7 @@ describe("D1 failing", () => {
     const eventIds = (await worker.all("SELECT id FROM events WHERE provider = 'sendgrid'")).map((r) => r.id);
     assert.equal(eventIds.length, 3);
     // A first delivery leaves no hint; its repeat, caught by D1, leaves one, written after the
-    // answer (waitUntil): ONE hint for the whole delivery (handlers/src/dedupe_hints.rs), not one
+    // answer (waitUntil): ONE hint for the whole delivery (handlers/src/inbound/dedupe_hints.rs), not one
     // per event.
     const repeat = sendgridDelivery(seen);
     const repeated = await worker.post("/webhooks/sendgrid", repeat.payload, repeat.headers);

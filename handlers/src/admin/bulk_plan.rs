@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::replay::EventReplayPlan;
-use crate::lifecycle::ReplayAction;
+use crate::steps::lifecycle::ReplayAction;
 
 /// What replaying the counted events does with the steps called `name`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -89,7 +89,7 @@ impl PlanTally {
 mod tests {
     use super::*;
     use crate::connections::plan::PlannedStep;
-    use crate::routes::StepKind;
+    use crate::step_kind::StepKind;
 
     fn plan(
         stored: &[(&str, ReplayAction)],

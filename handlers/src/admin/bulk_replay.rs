@@ -17,9 +17,9 @@ use super::bulk_scan::{DEFAULT_SCAN, MAX_SCAN};
 use super::filters::{bulk_dry_run, json_text, json_time, limit_from, one_of, source_param};
 use super::{invalid, FilterError, SqlArg, EVENT_STATUSES, STEP_STATUSES};
 use crate::connections::valid_name;
-use crate::routes::{Destination, StepKind};
-use crate::sources::DEFAULT_SOURCE;
-use crate::webhook::Provider;
+use crate::inbound::sources::DEFAULT_SOURCE;
+use crate::inbound::webhook::Provider;
+use crate::step_kind::{Destination, StepKind};
 
 /// Events replayed per call by default, and at most (each replay is a few D1 queries and a
 /// queue send: 100 stays well inside a paid invocation's 1,000 subrequests).

@@ -139,7 +139,7 @@ fn a_cursor_of_another_filter_or_garbage_is_refused() {
 #[test]
 fn a_pass_visits_each_matching_event_once_on_sqlite() {
     use rusqlite::{params_from_iter, types::Value as Sql};
-    let db = crate::lifecycle::sql_tests::database();
+    let db = crate::steps::lifecycle::sql_tests::database();
     let add = |id: &str, at: i64, source: Option<&str>| {
         db.execute(
             "INSERT INTO events (id, provider, dedupe_key, type, received_at, status, source) \

@@ -13,8 +13,8 @@ use super::replay::{StoredEvent, StoredStep};
 use super::SqlArg;
 use crate::connections::plan::EventFacts;
 use crate::connections::Connection;
-use crate::sources::DEFAULT_SOURCE;
-use crate::webhook::Provider;
+use crate::inbound::sources::DEFAULT_SOURCE;
+use crate::inbound::webhook::Provider;
 
 /// Rows a call reads by default and at most (a real page; each page of a dry run).
 pub const DEFAULT_SCAN: i64 = 500;

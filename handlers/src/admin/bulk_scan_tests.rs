@@ -95,7 +95,7 @@ fn stored_steps_read_back_and_garbage_reads_as_none() {
 /// pass with a small scan bound visits every event it takes exactly once, oldest first.
 #[test]
 fn paging_a_connection_on_sqlite_takes_each_matching_event_once() {
-    let db = crate::lifecycle::sql_tests::database();
+    let db = crate::steps::lifecycle::sql_tests::database();
     let mut expected = Vec::new();
     for i in 0..23_i64 {
         let (event_type, live, source) = match i % 5 {

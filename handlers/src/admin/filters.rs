@@ -10,9 +10,9 @@ use super::{
     ERROR_CODE_SQL, EVENT_STATUSES, MAX_PAGE, MAX_REDRIVE, STEP_STATUSES,
 };
 use crate::admin::like_contains;
-use crate::routes::Destination;
-use crate::sources::{validate_source_name, DEFAULT_SOURCE};
-use crate::webhook::Provider;
+use crate::inbound::sources::{validate_source_name, DEFAULT_SOURCE};
+use crate::inbound::webhook::Provider;
+use crate::step_kind::Destination;
 
 pub(crate) fn limit_from(text: &str, max: i64) -> Result<i64, FilterError> {
     match text.trim().parse::<i64>() {
@@ -294,7 +294,7 @@ impl RedriveFilter {
 
     /// `WHERE` conditions over dead `steps s` and their arguments (`?` placeholders).
     pub fn where_clause(&self) -> (String, Vec<SqlArg>) {
-        let dead = crate::lifecycle::sql_lit(crate::lifecycle::StepStatus::Dead);
+        let dead = crate::steps::lifecycle::sql_lit(crate::steps::lifecycle::StepStatus::Dead);
         let mut conditions = vec![format!("s.status = {dead}")];
         let mut args = Vec::new();
         if let Some(d) = &self.destination {

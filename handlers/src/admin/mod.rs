@@ -28,10 +28,11 @@ pub use replay::{
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
+use crate::settings::{table, Config};
 use crate::time::rfc3339_to_unix_ms;
 
 /// Step statuses (the lifecycle's, in its order).
-pub const STEP_STATUSES: [&str; 7] = crate::lifecycle::STEP_STATUS_NAMES;
+pub const STEP_STATUSES: [&str; 7] = crate::steps::lifecycle::STEP_STATUS_NAMES;
 /// Event statuses.
 pub const EVENT_STATUSES: [&str; 2] = ["accepted", "rejected"];
 pub const DEFAULT_PAGE: i64 = 50;
@@ -132,7 +133,34 @@ pub fn error_code(last_error: Option<&str>) -> &str {
     }
 }
 
-pub use crate::lifecycle::ReplayAction;
+pub use crate::steps::lifecycle::ReplayAction;
+
+impl<L: Fn(&str) -> Option<String>> Config<L> {
+    /// Every configured secret value, whole and each comma-separated entry, for scrubbing.
+    pub fn secret_values(&self) -> Vec<String> {
+        let source_settings: Vec<String> = self
+            .sources()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.key_setting)
+            .collect();
+        table::secret_names()
+            .filter_map(|name| self.raw(name))
+            .chain(self.shopify_source_tokens())
+            .chain(
+                source_settings
+                    .iter()
+                    .filter_map(|name| (self.lookup)(name)),
+            )
+            .flat_map(|value| {
+                let mut parts: Vec<String> =
+                    value.split(',').map(|s| s.trim().to_string()).collect();
+                parts.push(value);
+                parts
+            })
+            .collect()
+    }
+}
 
 /// Replace every occurrence of each secret (at least 6 characters; shorter values are not
 /// treated as secrets worth matching) with `[redacted]`.

@@ -12,8 +12,9 @@ use serde_json::Value;
 
 use crate::connections::plan::{EventFacts, PlannedStep, Routing, HTTP_STEP_PREFIX};
 use crate::connections::{Connection, Target};
-use crate::lifecycle::ReplayAction;
-use crate::routes::{RouteTable, StepKind};
+use crate::step_kind::StepKind;
+use crate::steps::lifecycle::ReplayAction;
+use crate::steps::routes::RouteTable;
 
 /// A step as replay compares it with the stored ones: by its stored name.
 pub trait NamedStep: Clone + PartialEq {
@@ -208,7 +209,7 @@ mod tests {
 
     fn facts(payload: &str) -> EventFacts<'_> {
         EventFacts {
-            provider: crate::webhook::Provider::Stripe,
+            provider: crate::inbound::webhook::Provider::Stripe,
             source: Some("eu"),
             account: None,
             event_type: "checkout.session.completed",

@@ -58,7 +58,7 @@ fn count_sent(db: &Connection, channel: &str) -> i64 {
 
 #[test]
 fn sql_channels_deliver_fail_and_settle_independently() {
-    let db = crate::lifecycle::sql_tests::database();
+    let db = crate::steps::lifecycle::sql_tests::database();
     db.execute(
         sql::FIRE,
         params![
@@ -162,7 +162,7 @@ fn sql_channels_deliver_fail_and_settle_independently() {
 
 #[test]
 fn sql_nothing_settles_without_a_channel() {
-    let db = crate::lifecycle::sql_tests::database();
+    let db = crate::steps::lifecycle::sql_tests::database();
     db.execute(sql::FIRE, params!["dead_steps", "x:y", "d", NOW, "{}"])
         .unwrap();
     assert_eq!(db.execute(sql::SETTLE_NOTICES, params![0, 0]).unwrap(), 0);

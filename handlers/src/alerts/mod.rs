@@ -12,6 +12,7 @@ pub mod body;
 pub mod channel;
 pub mod notify;
 pub mod rules;
+pub mod settings;
 pub mod sql;
 pub mod state;
 
@@ -71,7 +72,7 @@ pub const BACKFILL_WINDOW_MS: i64 = 60 * 60_000;
 /// Dead steps older than this no longer hold their alert open.
 pub const DEAD_WINDOW_MS: i64 = 24 * 3_600_000;
 
-/// Alert settings (from `ALERT_*`, see `config::table`).
+/// Alert settings (from `ALERT_*`, see `crate::settings::table`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertSettings {
     /// Signature failures of one provider and reason in [`SIGNATURE_WINDOW_MS`] that fire.

@@ -271,7 +271,7 @@ fn open_count(db: &Connection) -> i64 {
 
 #[test]
 fn sql_fires_once_while_open_clears_and_fires_again() {
-    let db = crate::lifecycle::sql_tests::database();
+    let db = crate::steps::lifecycle::sql_tests::database();
     let fire = |now: i64| {
         db.execute(
             sql::FIRE,

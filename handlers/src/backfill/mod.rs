@@ -10,9 +10,10 @@
 pub mod page;
 pub mod plan;
 pub mod request;
+pub mod settings;
 pub mod shopify;
 
-use crate::retry::{RetryPolicy, QUEUE_MAX_DELAY_SECS};
+use crate::steps::retry::{RetryPolicy, QUEUE_MAX_DELAY_SECS};
 
 /// How far before the checkpoint a run starts listing (seconds). Stripe's `created` has
 /// one-second resolution and an event may become visible in the list a little after its

@@ -11,9 +11,9 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::providers::stripe;
-use crate::sources;
-use crate::webhook::{InboundRequest, ParsedEvent};
+use crate::inbound::providers::stripe;
+use crate::inbound::sources;
+use crate::inbound::webhook::{InboundRequest, ParsedEvent};
 
 /// One page, read.
 #[derive(Debug)]

@@ -4,8 +4,8 @@
 //! after), and the URL of each page.
 
 use crate::connections::Connection;
-use crate::routes::RouteTable;
-use crate::webhook::Provider;
+use crate::inbound::webhook::Provider;
+use crate::steps::routes::RouteTable;
 
 /// Stripe's `types[]` takes at most 20 names per request.
 pub const MAX_TYPES_PER_REQUEST: usize = 20;

@@ -5,7 +5,7 @@ use super::page::{parse_page, PageError};
 use super::plan::{listing_chunks, page_url, type_chunks, Cursor, MAX_TYPES_PER_REQUEST};
 use super::request::AdminRequest;
 use super::*;
-use crate::routes::RouteTable;
+use crate::steps::routes::RouteTable;
 
 const NOW_S: i64 = 1_800_000_000;
 const NOW_MS: i64 = NOW_S * 1000;
@@ -108,7 +108,7 @@ fn checkpoint_never_moves_back() {
 
 #[test]
 fn failures_back_off_and_retry_after_wins() {
-    let policy = crate::retry::RetryPolicy::default();
+    let policy = crate::steps::retry::RetryPolicy::default();
     let first = next_attempt_after_failure(&policy, 1, None, 0.999, NOW_MS);
     assert!((NOW_MS + 1000..=NOW_MS + 5000).contains(&first), "{first}");
     let asked = next_attempt_after_failure(&policy, 1, Some(120), 0.0, NOW_MS);
@@ -341,7 +341,7 @@ fn end(cursor: Option<Cursor>, stop: Option<StopReason>) -> RunEnd {
 
 #[test]
 fn after_a_run_the_state_continues_backs_off_waits_or_moves_the_checkpoint() {
-    let policy = crate::retry::RetryPolicy::default();
+    let policy = crate::steps::retry::RetryPolicy::default();
     let before = State {
         checkpoint: Some(NOW_S - 3300),
         failures: 2,

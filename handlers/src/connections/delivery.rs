@@ -10,9 +10,9 @@ use serde_json::{json, Map, Value};
 
 use super::{field_error, FilterError, HttpDestination};
 use crate::downstream::HttpRequestSpec;
-use crate::limits::{Limits, PROBE_MARGIN_MS};
-use crate::retry::RetryPolicy;
 use crate::standard_webhooks::delivery_headers;
+use crate::steps::limits::{Limits, PROBE_MARGIN_MS};
+use crate::steps::retry::RetryPolicy;
 
 /// Most secrets a destination signs with at once.
 pub const MAX_SECRETS: usize = 5;

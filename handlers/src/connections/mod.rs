@@ -13,10 +13,10 @@ pub mod sql;
 
 use serde_json::{Map, Value};
 
-use crate::routes::{Destination, StepKind};
-use crate::sources::SourceSelector;
+use crate::inbound::sources::SourceSelector;
+use crate::inbound::webhook::Provider;
 use crate::standard_webhooks::SigningKey;
-use crate::webhook::Provider;
+use crate::step_kind::{Destination, StepKind};
 pub use filter::{Condition, Filter, FilterError, TypePattern};
 use plan::EventFacts;
 

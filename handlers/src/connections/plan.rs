@@ -9,8 +9,9 @@ use serde_json::Value;
 
 use crate::connections::{Connection, Target};
 use crate::downstream;
-use crate::routes::{RouteTable, StepKind};
-use crate::webhook::Provider;
+use crate::inbound::webhook::Provider;
+use crate::step_kind::StepKind;
+use crate::steps::routes::RouteTable;
 
 /// The prefix of an `http` destination's step name: `http:orders-svc`.
 pub const HTTP_STEP_PREFIX: &str = "http:";

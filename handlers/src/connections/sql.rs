@@ -7,7 +7,7 @@
 //! tests run the same text against the migrations in SQLite.
 
 use super::drain::{DRAINING_REASON, PAUSED_REASON};
-use crate::lifecycle::{sql_in, sql_lit, StepStatus, CLAIMABLE};
+use crate::steps::lifecycle::{sql_in, sql_lit, StepStatus, CLAIMABLE};
 
 /// Statuses a released step waits in for its claim (`pending` until its send is marked).
 const RELEASED_WAITING: [StepStatus; 2] = [StepStatus::Pending, StepStatus::Enqueued];
@@ -94,7 +94,7 @@ pub fn parked_count() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lifecycle::sql_tests::database;
+    use crate::steps::lifecycle::sql_tests::database;
     use rusqlite::{params, Connection};
 
     fn add(db: &Connection, id: &str, created_at: i64, status: &str, reason: Option<&str>) {
@@ -157,7 +157,7 @@ mod tests {
 
     fn claim(db: &Connection, id: &str) {
         let claimed = db
-            .prepare(&crate::lifecycle::claim::claim())
+            .prepare(&crate::steps::lifecycle::claim::claim())
             .unwrap()
             .exists(params![id, 9])
             .unwrap();

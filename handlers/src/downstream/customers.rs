@@ -16,8 +16,8 @@ use super::settings::DownstreamSettings;
 use super::stripe::{valid_customer_id, CUSTOMERS_PATH};
 use super::subjects::{stripe_customer_id, stripe_object, subscription_email};
 use super::{bearer, join_url, BuildError, HttpRequestSpec, SkipReason, StepAction, StepInput};
-use crate::routes::{Destination, StepKind};
-use crate::webhook::Provider;
+use crate::inbound::webhook::Provider;
+use crate::step_kind::{Destination, StepKind};
 
 /// The error code of a lookup Stripe answered `404 resource_missing`: the id is unknown to the
 /// account `STRIPE_API_KEY` belongs to (wrong account or mode): an admin must act.

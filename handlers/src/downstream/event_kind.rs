@@ -3,8 +3,8 @@
 //! overrides are validated with it at startup and [`super::plan`] refuses anything it rejects, so
 //! the builders only ever see the kinds listed here.
 
-use crate::routes::StepKind;
-use crate::webhook::Provider;
+use crate::inbound::webhook::Provider;
+use crate::step_kind::StepKind;
 
 use super::StepInput;
 

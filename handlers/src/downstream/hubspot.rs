@@ -264,7 +264,7 @@ pub fn explain_deal_failure(status: u16, body: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhook::Provider;
+    use crate::inbound::webhook::Provider;
 
     fn dest() -> DestinationConfig {
         DestinationConfig {
@@ -435,7 +435,7 @@ mod tests {
         );
         assert!(text.contains("edgehooks_idempotency_key"));
         assert_eq!(
-            crate::admin::error_code(Some(&text)),
+            crate::admin::error_code(Some(&text)), // up: test: dead letters group by this code
             DEAL_PROPERTY_MISSING,
             "dead letters group under the code"
         );

@@ -11,8 +11,8 @@ use super::event_kind::EventKind;
 use super::payload::{id_text, text};
 use super::subjects::sendgrid_email;
 use super::{BuildError, StepInput};
-use crate::providers::shopify::privacy_subject;
-use crate::routes::StepKind;
+use crate::inbound::providers::shopify::privacy_subject;
+use crate::step_kind::StepKind;
 
 /// Why SendGrid will not deliver to an address any more (the SendGrid event name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -246,7 +246,7 @@ pub(crate) fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhook::Provider;
+    use crate::inbound::webhook::Provider;
     use serde_json::json;
 
     fn input<'a>(

@@ -143,7 +143,7 @@ pub fn upserted_contact_id(response_body: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhook::Provider;
+    use crate::inbound::webhook::Provider;
 
     const CHANGE: &str = r#"{"objectId":1246965,"propertyName":"firstname","propertyValue":"Ada","changeSource":"INTEGRATION","sourceId":"1160452","appId":1160452,"eventId":1,"subscriptionId":2,"portalId":3}"#;
 

@@ -28,6 +28,7 @@ mod ordering;
 mod payload;
 pub mod sendgrid;
 pub mod settings;
+mod settings_lookup;
 pub mod slack;
 pub mod stripe;
 mod subjects;
@@ -36,8 +37,8 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::routes::{Destination, StepKind};
-use crate::webhook::Provider;
+use crate::inbound::webhook::Provider;
+use crate::step_kind::{Destination, StepKind};
 
 pub use customers::{CustomerLookup, KnownCustomer};
 pub use event_kind::{supports, EventKind};

@@ -5,7 +5,7 @@
 //! now, is `skipped_stale` (a newer event was applied, or a newer event has a step pending,
 //! running or done), or waits for an older step's call in flight, so calls for one entity never
 //! overlap and never go backwards. The claim applies the same rules in one conditional D1
-//! statement (`crate::lifecycle::claim`, tested against [`turn`] in SQLite).
+//! statement (`crate::steps::lifecycle::claim`, tested against [`turn`] in SQLite).
 //!
 //! Steps with a key:
 //! - `hubspot.upsert_contact` from Stripe subscriptions: `stripe:subscription:<sub id>`; from
@@ -27,8 +27,8 @@ use super::format::email_digest;
 use super::payload::{id_text, text};
 use super::subjects::{stripe_customer_id, stripe_object};
 use super::StepInput;
-use crate::routes::StepKind;
-use crate::webhook::{ParsedEvent, Provider};
+use crate::inbound::webhook::{ParsedEvent, Provider};
+use crate::step_kind::StepKind;
 
 /// Where an entity key comes from, for the (step, event kind) pairs that have one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

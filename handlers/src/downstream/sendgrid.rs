@@ -142,7 +142,7 @@ pub fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhook::Provider;
+    use crate::inbound::webhook::Provider;
 
     fn dest() -> DestinationConfig {
         DestinationConfig {

@@ -1,16 +1,16 @@
-//! Downstream configuration as the planners see it: which destinations are enabled, where they
-//! live and as whom they are called, plus the SendGrid sender and template ids and the HubSpot
-//! app id used for echo detection. Reading them from settings is `crate::config`'s job
-//! (`DownstreamSettings::from_lookup`). An unset or blank token disables its destination (steps
-//! end `destination_disabled:<name>`), never crash.
+//! Downstream configuration as the planners see it: which destinations are enabled, where they live
+//! and as whom they are called, plus the SendGrid sender and template ids and the HubSpot app id
+//! used for echo detection. Reading them from settings is `settings_lookup`'s job
+//! (`DownstreamSettings::from_lookup`, `Config::downstream`). An unset or blank token disables its
+//! destination (steps end `destination_disabled:<name>`), never crash.
 
-use crate::config::table::{
+use crate::settings::table::{
     SENDGRID_TEMPLATE_CANCELLATION, SENDGRID_TEMPLATE_DUNNING, SENDGRID_TEMPLATE_ORDER_CONFIRMATION,
 };
-use crate::routes::Destination;
+use crate::step_kind::Destination;
 
 /// Named in `not_configured:` errors of the mails that need a sender.
-pub use crate::config::table::SENDGRID_FROM_EMAIL;
+pub use crate::settings::table::SENDGRID_FROM_EMAIL;
 
 /// Where and as whom an API destination is called.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use super::format::{slack_escape, stripe_amount};
 use super::payload::{id_text, int, text};
 use super::subjects::{invoice_person, shopify_order_person, stripe_object};
 use super::{json_content, BuildError, HttpRequestSpec, StepInput};
-use crate::webhook::Provider;
+use crate::inbound::webhook::Provider;
 
 fn provider_name(provider: Provider) -> &'static str {
     match provider {

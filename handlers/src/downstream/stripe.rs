@@ -81,7 +81,7 @@ pub fn update_customer(
 mod tests {
     use super::*;
     use crate::downstream::ContactLink;
-    use crate::webhook::Provider;
+    use crate::inbound::webhook::Provider;
     use serde_json::json;
 
     fn dest() -> DestinationConfig {

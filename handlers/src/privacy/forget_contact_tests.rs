@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::forget_contact::{statements, Progress, Request};
 use super::Arg;
-use crate::lifecycle::sql_tests::database;
+use crate::steps::lifecycle::sql_tests::database;
 
 const CONTACT: &str = "51234567890";
 const CUSTOMER: &str = "cus_Pat";

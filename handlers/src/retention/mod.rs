@@ -19,9 +19,9 @@ pub mod tombstones;
 #[cfg(test)]
 mod sql_tests;
 
-use crate::config::table::RETENTION_DAYS as RETENTION_SETTING;
-use crate::config::{number, ConfigError};
-use crate::lifecycle::{sql_in, StepStatus, FINISHED};
+use crate::settings::table::RETENTION_DAYS as RETENTION_SETTING;
+use crate::settings::{number, Config, ConfigError};
+use crate::steps::lifecycle::{sql_in, StepStatus, FINISHED};
 
 pub const DEFAULT_RETENTION_DAYS: u64 = 30;
 /// A shorter retention could delete an event before its steps had a chance to finish.
@@ -48,6 +48,13 @@ pub fn retention_days(raw: Option<&str>) -> Result<u64, ConfigError> {
         });
     }
     Ok(days)
+}
+
+impl<L: Fn(&str) -> Option<String>> Config<L> {
+    /// `RETENTION_DAYS` (at least one day), for the sweeper.
+    pub fn retention_days(&self) -> Result<u64, ConfigError> {
+        retention_days(self.raw(RETENTION_SETTING).as_deref())
+    }
 }
 
 /// Rows received before this time (Unix ms) are past retention.

@@ -11,7 +11,7 @@
 
 use super::done_statuses_sql;
 use super::tombstones::window_sql;
-use crate::lifecycle::EventStatus;
+use crate::steps::lifecycle::EventStatus;
 
 /// No step of `event` (an SQL expression for an event id) is outside the finished statuses.
 fn all_steps_done(event: &str) -> String {

@@ -8,9 +8,9 @@ use rusqlite::{params, Connection};
 use super::budget::Deleted;
 use super::sql::{self, deletion_batch, purge_payloads, EXPIRE_TOMBSTONES};
 use super::tombstones::{absent, window_ms};
-use crate::lifecycle::sql_tests::database;
-use crate::lifecycle::StepStatus;
-use crate::webhook::Provider;
+use crate::inbound::webhook::Provider;
+use crate::steps::lifecycle::sql_tests::database;
+use crate::steps::lifecycle::StepStatus;
 
 const DAY: i64 = 86_400_000;
 const NOW: i64 = 1_000 * DAY;

@@ -25,7 +25,7 @@
 //! Retention keeps the dedupe memory of an event for the longer of `RETENTION_DAYS` (the event
 //! itself) and its window (the tombstone).
 
-use crate::webhook::Provider;
+use crate::inbound::webhook::Provider;
 
 const DAY_MS: i64 = 86_400_000;
 

@@ -4,7 +4,7 @@
 
 pub mod sign;
 
-use edgehooks_handlers::webhook::{Verified, VerifyError};
+use edgehooks_handlers::inbound::webhook::{Verified, VerifyError};
 use serde::Deserialize;
 
 /// A large body kept out of the fixture: `prefix + repeat × times + suffix`.

@@ -8,9 +8,9 @@
 //! against the JS signers (`scripts/sign.mjs`, used by `scripts/send` and the JS tests).
 #![allow(dead_code)] // each test binary uses only its own provider's signer
 
-use edgehooks_handlers::providers::hubspot::{self, SIGNATURE_V3_HEADER};
-use edgehooks_handlers::providers::sendgrid::{self, PublicKey};
-use edgehooks_handlers::providers::{shopify, stripe};
+use edgehooks_handlers::inbound::providers::hubspot::{self, SIGNATURE_V3_HEADER};
+use edgehooks_handlers::inbound::providers::sendgrid::{self, PublicKey};
+use edgehooks_handlers::inbound::providers::{shopify, stripe};
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use p256::ecdsa::{Signature, SigningKey};
 use sha2::{Digest, Sha256};

@@ -22,7 +22,7 @@ export const SOURCE_SECRETS = {
 /** `src:<source>:<key>` for a named source, the key itself on the default path (data-model.md). */
 export const scoped = (source, key) => (source ? `src:${source}:${key}` : key);
 
-/** D1's event id for a stored dedupe key (handlers/src/ids.rs `event_id`). */
+/** D1's event id for a stored dedupe key (handlers/src/inbound/ids.rs `event_id`). */
 export function eventId(provider, storedKey) {
   const digest = crypto.createHash("sha256").update(provider).update(Buffer.from([0])).update(storedKey).digest("hex");
   return `evt_${digest.slice(0, 24)}`;

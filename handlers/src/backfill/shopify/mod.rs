@@ -1,15 +1,16 @@
-//! Shopify reconciliation: recovering order changes the webhooks lost from the Shopify Admin
-//! API, per shop where a per-shop Admin API access token is configured. Shopify keeps no event
-//! log, so a run lists the orders updated since the checkpoint (`GET
+//! Shopify reconciliation: recovering order changes the webhooks lost from the Shopify Admin API,
+//! per shop where a per-shop Admin API access token is configured. Shopify keeps no event log, so a
+//! run lists the orders updated since the checkpoint (`GET
 //! /admin/api/<version>/orders.json?updated_at_min=…&status=any&limit=250`, then the `Link`
 //! header's `rel="next"` `page_info` cursor) and stores each listed order version not already
-//! stored as an `orders/updated` event with origin `backfill` ([`page`]); the version record
-//! and its rule are [`version`]. The schedule, checkpoint, overlap, backoff and resumable
-//! cursor are the Stripe backfill's ([`super::tick`], [`super::after_run`]; the cursor's
-//! `starting_after` carries the `page_info`). docs/recovery.md says why it is built this way.
+//! stored as an `orders/updated` event with origin `backfill` ([`page`]); the version record and
+//! its rule are [`crate::inbound::providers::shopify_version`] (shared with the webhook ingest).
+//! The schedule, checkpoint, overlap, backoff and resumable cursor are the Stripe backfill's
+//! ([`super::tick`], [`super::after_run`]; the cursor's `starting_after` carries the `page_info`).
+//! docs/recovery.md says why it is built this way.
 
 pub mod page;
-pub mod version;
+pub mod settings;
 
 #[cfg(test)]
 mod tests;
@@ -111,8 +112,8 @@ pub fn next_page_info(link: Option<&str>) -> Result<Option<String>, &'static str
 /// The gate of one shop's Admin API calls: Shopify's REST bucket holds 40 requests per app and
 /// shop and refills 2 per second, so at most 40 calls per 20 s; the circuit opens after 5
 /// retryable failures in a row for 60 s, the probe lease outliving a page's `timeout_ms`.
-pub fn admin_api_limits(timeout_ms: u64) -> crate::limits::Limits {
-    crate::limits::Limits {
+pub fn admin_api_limits(timeout_ms: u64) -> crate::steps::limits::Limits {
+    crate::steps::limits::Limits {
         limit: 40,
         window_ms: 20_000,
         open_after: 5,

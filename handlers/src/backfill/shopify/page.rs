@@ -2,19 +2,19 @@
 //! REST Admin API's Order objects) and its `Link` header. Each order becomes the event a
 //! reconciliation stores: type `orders/updated`, the shop as account, `updated_at` as its time,
 //! the order object's exact bytes in the answer as its payload, and its version key as both the
-//! dedupe key and the version key ([`super::version`]), scoped to the shop's source. An order
-//! without an `id` or a readable `updated_at` is counted as skipped, never a panic; an answer
-//! that is not such an object is an error code.
+//! dedupe key and the version key ([`crate::inbound::providers::shopify_version`]), scoped to
+//! the shop's source. An order without an `id` or a readable `updated_at` is counted as skipped,
+//! never a panic; an answer that is not such an object is an error code.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::version::version_key;
 use super::{next_page_info, ShopAccess, RECONCILED_TOPIC};
-use crate::providers::top_level_fields::{read_object, Field};
-use crate::sources::scoped_key;
+use crate::inbound::providers::shopify_version::version_key;
+use crate::inbound::providers::top_level_fields::{read_object, Field};
+use crate::inbound::sources::scoped_key;
+use crate::inbound::webhook::ParsedEvent;
 use crate::time::rfc3339_to_unix_ms;
-use crate::webhook::ParsedEvent;
 
 /// One page, read.
 #[derive(Debug)]

@@ -6,8 +6,10 @@
 use rusqlite::{params, Connection};
 
 use super::page::{order_event, parse_orders_page};
-use super::version::{at_or_after, other_origin_absent, version_key, STORED_AT_OR_AFTER};
 use super::*;
+use crate::inbound::providers::shopify_version::{
+    at_or_after, other_origin_absent, version_key, STORED_AT_OR_AFTER,
+};
 
 const SHOP: &str = "edge-test.myshopify.com";
 
@@ -146,7 +148,7 @@ fn covered(db: &Connection, ranges: &[(String, String)]) -> Vec<i64> {
 
 #[test]
 fn sql_one_event_per_exact_version_whichever_path_comes_first() {
-    let db = crate::lifecycle::sql_tests::database();
+    let db = crate::steps::lifecycle::sql_tests::database();
     let updated = version_key(SHOP, "42", 1_000, "orders/updated").unwrap();
     assert_eq!(store(&db, "webhook-evt-1", &updated, "webhook"), 1);
     assert_eq!(
@@ -177,7 +179,7 @@ fn sql_one_event_per_exact_version_whichever_path_comes_first() {
         0,
         "the reconciliation run twice collides on its dedupe key"
     );
-    let other_source = crate::sources::scoped_key(Some("store-a"), &updated);
+    let other_source = crate::inbound::sources::scoped_key(Some("store-a"), &updated);
     assert_eq!(
         store(&db, "webhook-evt-5", &other_source, "backfill"),
         1,
@@ -196,7 +198,7 @@ fn sql_one_event_per_exact_version_whichever_path_comes_first() {
 
 #[test]
 fn sql_listed_versions_at_or_before_a_stored_one_are_covered() {
-    let db = crate::lifecycle::sql_tests::database();
+    let db = crate::steps::lifecycle::sql_tests::database();
     store(
         &db,
         "w1",

@@ -1,0 +1,175 @@
+//! What the configuration checks say. Anyone may ask `/health`, which answers only the overall
+//! state ([`Config::public_health`]: `ok`, or `misconfigured` when any check fails), nothing an
+//! outsider could use: no source, shop or destination names, no setting names. The detail is
+//! the admin API's (`GET /admin/api/health`, [`Config::health`]): each provider, source,
+//! destination, the admin API and the backfills as `enabled`, `disabled` (no secret or token)
+//! or `misconfigured`, and for each misconfiguration what it affects and the setting's name.
+//! Never a value. The checks are each feature's own reader (this is the one place that asks
+//! them all), so a new feature adds its line here and nowhere else.
+
+use serde_json::{json, Map, Value};
+
+use crate::inbound::sources;
+use crate::inbound::webhook::Provider;
+use crate::settings::Config;
+use crate::step_kind::Destination;
+
+/// The API destinations `/health` reports (`local` work needs no configuration).
+const API_DESTINATIONS: [Destination; 4] = [
+    Destination::HubSpot,
+    Destination::SendGrid,
+    Destination::Stripe,
+    Destination::Slack,
+];
+
+impl<L: Fn(&str) -> Option<String>> Config<L> {
+    /// The public `/health` body: the overall state alone.
+    pub fn public_health(&self) -> Value {
+        json!({ "status": self.health()["status"] })
+    }
+
+    /// The admin API's health detail: the same checks every request runs, by name.
+    pub fn health(&self) -> Value {
+        let mut problems = Vec::new();
+        let providers = self.provider_states(&mut problems);
+        let sources = self.source_states(&mut problems);
+        let destinations = self.destination_states(&mut problems);
+        for (affects, checked) in [
+            ("retention", self.retention_days().err()),
+            ("alerts", self.alerts().err()),
+            ("metrics", self.metrics_retention_days().err()),
+        ] {
+            if let Some(e) = checked {
+                problems.push(json!({ "affects": affects, "setting": e.setting }));
+            }
+        }
+        let backfill = match self.backfill() {
+            Ok(None) => "disabled",
+            Ok(Some(_)) => "enabled",
+            Err(e) => {
+                problems.push(json!({ "affects": "backfill", "setting": e.setting }));
+                "misconfigured"
+            }
+        };
+        let log_level = match self.log_level_checked() {
+            Ok(level) => level.as_str(),
+            Err(e) => {
+                problems.push(json!({ "affects": "logs", "setting": e.setting }));
+                self.log_level().as_str()
+            }
+        };
+        let shopify_backfill = match self.shopify_backfill() {
+            Ok(None) => json!("disabled"),
+            Ok(Some(settings)) => {
+                let shops: Map<String, Value> = settings
+                    .shops
+                    .iter()
+                    .map(|s| (s.state_key(), json!("enabled")))
+                    .collect();
+                Value::Object(shops)
+            }
+            Err(e) => {
+                problems.push(json!({ "affects": "shopify_backfill", "setting": e.setting }));
+                json!("misconfigured")
+            }
+        };
+        let admin = match self.admin_tokens() {
+            Ok(tokens) if tokens.is_empty() => "disabled",
+            Ok(_) => "enabled",
+            Err(e) => {
+                problems.push(json!({ "affects": "admin", "setting": e.setting }));
+                "misconfigured"
+            }
+        };
+        let alert_channels = json!({
+            "slack": if self.alert_slack_url().is_some() { "enabled" } else { "disabled" },
+            // Whether the named destination exists, is paused or is `http` is D1's to say: the
+            // admin alert list shows its state (`alert_channels.http.state`).
+            "http": self.alert_destination().map_or(json!("disabled"), |name| json!({ "destination": name })),
+        });
+        let status = if problems.is_empty() {
+            "ok"
+        } else {
+            "misconfigured"
+        };
+        json!({
+            "status": status,
+            "admin": admin,
+            "backfill": backfill,
+            "log_level": log_level,
+            "shopify_backfill": shopify_backfill,
+            "alert_channels": alert_channels,
+            "providers": providers,
+            "sources": sources,
+            "destinations": destinations,
+            "misconfigured": problems,
+        })
+    }
+
+    /// Each provider's default path as `enabled`, `disabled` (no key) or `misconfigured`.
+    fn provider_states(&self, problems: &mut Vec<Value>) -> Map<String, Value> {
+        let mut providers = Map::new();
+        for provider in Provider::ALL {
+            let state = match self.provider(provider) {
+                Ok(config) if config.keys.is_empty() => "disabled",
+                Ok(_) => "enabled",
+                Err(e) => {
+                    problems.push(json!({ "affects": provider.slug(), "setting": e.setting }));
+                    "misconfigured"
+                }
+            };
+            providers.insert(provider.slug().into(), state.into());
+        }
+        providers
+    }
+
+    /// Each built-in destination as `disabled` (no credentials), `enabled`, or `misconfigured`
+    /// when the consumer's settings are (the problem is the consumer's, `steps`).
+    fn destination_states(&self, problems: &mut Vec<Value>) -> Map<String, Value> {
+        let consumer = self.consumer();
+        if let Err(e) = &consumer {
+            problems.push(json!({ "affects": "steps", "setting": e.setting }));
+        }
+        let downstream = self.downstream();
+        let mut destinations = Map::new();
+        for destination in API_DESTINATIONS {
+            let state = match (&consumer, downstream.is_enabled(destination)) {
+                (_, false) => "disabled",
+                (Err(_), true) => "misconfigured",
+                (Ok(_), true) => "enabled",
+            };
+            destinations.insert(destination.name().into(), state.into());
+        }
+        destinations
+    }
+
+    /// Each declared source (`provider:source`) as `enabled`, `disabled` (its key setting is
+    /// unset) or `misconfigured` (the problem names its key setting, or `WEBHOOK_SOURCES`).
+    fn source_states(&self, problems: &mut Vec<Value>) -> Map<String, Value> {
+        let mut states = Map::new();
+        let declared = match self.sources() {
+            Ok(declared) => declared,
+            Err(e) => {
+                problems.push(json!({ "affects": "sources", "setting": e.setting }));
+                return states;
+            }
+        };
+        for source in declared {
+            let label = format!("{}:{}", source.provider.slug(), source.name);
+            let state = match self.source(source.provider, Some(&source.name)) {
+                Ok(Some(config)) if config.keys.is_empty() => "disabled",
+                Ok(_) => "enabled",
+                Err(e) => {
+                    let setting = match e.setting == sources::base_key_setting(source.provider) {
+                        true => source.key_setting.clone(),
+                        false => e.setting.to_string(),
+                    };
+                    problems.push(json!({ "affects": label, "setting": setting }));
+                    "misconfigured"
+                }
+            };
+            states.insert(label, state.into());
+        }
+        states
+    }
+}

@@ -1,0 +1,552 @@
+//! The lifecycle's SQL against its rules: the migrations are applied to an in-memory SQLite, and
+//! for every status (and every case that matters: entity turns, dispatch numbers, leases) each
+//! statement the shell runs on D1 — the same text, from the same functions — must do exactly
+//! what the pure rule says.
+
+use rusqlite::{params, Connection};
+
+use super::claim;
+use super::status::{StepStatus, RECOVERABLE};
+use crate::downstream::{turn, CallTiming, EntityStanding, Turn};
+use crate::steps::recovery::{
+    dead_letter_ends, give_up_sql, lost_attempt_outcome, recover, recovery_sql, sweepable_sql,
+    DeadLetterView, ATTEMPT_LOST, LOST_ATTEMPT_SQL,
+};
+
+const LEASE_MS: i64 = 15 * 60_000;
+const NOW: i64 = 100_000_000;
+const TIMING: CallTiming = CallTiming {
+    timeout_ms: 10_000,
+    lease_ms: LEASE_MS,
+};
+
+/// An in-memory SQLite with every migration applied.
+pub(crate) fn database() -> Connection {
+    let db = Connection::open_in_memory().expect("sqlite");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("migrations")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    files.sort();
+    for file in files {
+        let sql = std::fs::read_to_string(&file).expect("migration");
+        db.execute_batch(&sql).expect("migration applies");
+    }
+    db
+}
+
+pub(crate) fn add_event(db: &Connection, id: &str, occurred_at: i64) {
+    db.execute(
+        "INSERT INTO events (id, provider, dedupe_key, type, occurred_at, received_at, status) \
+         VALUES (?1, 'stripe', ?1, 'customer.updated', ?2, ?2, 'accepted')",
+        params![id, occurred_at],
+    )
+    .expect("event");
+}
+
+pub(crate) fn add_step(
+    db: &Connection,
+    id: &str,
+    event: &str,
+    status: StepStatus,
+    updated_at: i64,
+) {
+    db.execute(
+        "INSERT INTO steps (id, event_id, name, destination, status, attempts, idempotency_key, \
+         created_at, updated_at, entity) VALUES (?1, ?2, 'hubspot.upsert_contact', 'hubspot', ?3, 1, ?1, 0, ?4, 'E')",
+        params![id, event, status.as_str(), updated_at],
+    )
+    .expect("step");
+}
+
+fn status_of(db: &Connection, id: &str) -> StepStatus {
+    let text: String = db
+        .query_row("SELECT status FROM steps WHERE id = ?1", [id], |r| r.get(0))
+        .expect("status");
+    StepStatus::parse(&text).expect("a known status")
+}
+
+/// Rows a RETURNING statement gave back.
+fn returned(db: &Connection, sql: &str, args: &[&dyn rusqlite::ToSql]) -> usize {
+    let mut statement = db.prepare(sql).expect("prepares");
+    let mut rows = statement.query(args).expect("runs");
+    let mut n = 0;
+    while rows.next().expect("row").is_some() {
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn a_claim_takes_exactly_the_claimable_statuses() {
+    for status in StepStatus::ALL {
+        let db = database();
+        add_event(&db, "ev", 1);
+        add_step(&db, "s", "ev", status, 0);
+        let taken = returned(&db, &claim::claim(), &[&"s", &NOW]);
+        assert_eq!(taken == 1, status.is_claimable(), "{status:?}");
+        let expected = if status.is_claimable() {
+            StepStatus::Running
+        } else {
+            status
+        };
+        assert_eq!(status_of(&db, "s"), expected);
+    }
+}
+
+/// What the other step of the entity is, in the claim's scenarios.
+#[derive(Debug, Clone, Copy)]
+enum Other {
+    None,
+    /// A step of a newer event, in this status.
+    Newer(StepStatus),
+    /// A step of an older event, in this status, updated this long ago.
+    Older(StepStatus, i64),
+    /// A newer event was already applied to the entity.
+    AppliedNewer,
+    /// This very event was applied already (not newer).
+    AppliedSame,
+}
+
+fn others() -> Vec<Other> {
+    let mut list = vec![Other::None, Other::AppliedNewer, Other::AppliedSame];
+    for s in StepStatus::ALL {
+        list.push(Other::Newer(s));
+        list.push(Other::Older(s, 1_000));
+        list.push(Other::Older(s, LEASE_MS + 1_000));
+    }
+    list
+}
+
+fn entity_world(status: StepStatus, other: Other) -> Connection {
+    let db = database();
+    add_event(&db, "ev5", 5_000);
+    add_step(&db, "mine", "ev5", status, 0);
+    match other {
+        Other::None => {}
+        Other::Newer(s) => {
+            add_event(&db, "ev9", 9_000);
+            add_step(&db, "other", "ev9", s, NOW - 1_000);
+        }
+        Other::Older(s, ago) => {
+            add_event(&db, "ev1", 1_000);
+            add_step(&db, "other", "ev1", s, NOW - ago);
+        }
+        Other::AppliedNewer | Other::AppliedSame => {
+            let at = if matches!(other, Other::AppliedNewer) {
+                9_000
+            } else {
+                5_000
+            };
+            db.execute(
+                "INSERT INTO entity_versions (entity, step, occurred_at, event_id) \
+                 VALUES ('E', 'hubspot.upsert_contact', ?1, 'evx')",
+                [at],
+            )
+            .expect("version");
+        }
+    }
+    db
+}
+
+fn standing(db: &Connection) -> (StepStatus, EntityStanding) {
+    db.query_row(
+        &claim::entity_standing(),
+        params![
+            "mine",
+            "E",
+            "hubspot.upsert_contact",
+            5_000,
+            "ev5",
+            NOW - LEASE_MS
+        ],
+        |r| {
+            let status: String = r.get(0)?;
+            let newer: i64 = r.get(2)?;
+            Ok((
+                StepStatus::parse(&status).expect("known"),
+                EntityStanding {
+                    applied_ms: r.get(1)?,
+                    newer_step: newer != 0,
+                    running_since_ms: r.get(3)?,
+                },
+            ))
+        },
+    )
+    .expect("standing")
+}
+
+#[test]
+fn a_claim_in_turn_applies_iff_claimable_and_the_turn_says_go() {
+    for status in StepStatus::ALL {
+        for other in others() {
+            let db = entity_world(status, other);
+            let (read, standing) = standing(&db);
+            assert_eq!(read, status);
+            let verdict = turn(5_000, standing, NOW, TIMING);
+            let taken = returned(
+                &db,
+                &claim::claim_in_turn(),
+                &[
+                    &"mine",
+                    &"E",
+                    &"hubspot.upsert_contact",
+                    &5_000,
+                    &"ev5",
+                    &(NOW - LEASE_MS),
+                    &NOW,
+                ],
+            );
+            let expected = status.is_claimable() && verdict == Turn::Go;
+            assert_eq!(taken == 1, expected, "{status:?} {other:?}: {verdict:?}");
+        }
+    }
+}
+
+#[test]
+fn the_standing_is_what_the_rule_expects() {
+    let (_, s) = standing(&entity_world(
+        StepStatus::Enqueued,
+        Other::Newer(StepStatus::Dead),
+    ));
+    assert!(!s.newer_step, "a dead newer step never applied");
+    let (_, s) = standing(&entity_world(
+        StepStatus::Enqueued,
+        Other::Newer(StepStatus::Skipped),
+    ));
+    assert!(s.newer_step);
+    let (_, s) = standing(&entity_world(
+        StepStatus::Enqueued,
+        Other::Older(StepStatus::Running, 1_000),
+    ));
+    assert_eq!(s.running_since_ms, Some(NOW - 1_000));
+    let (_, s) = standing(&entity_world(
+        StepStatus::Enqueued,
+        Other::Older(StepStatus::Running, LEASE_MS + 1_000),
+    ));
+    assert_eq!(
+        s.running_since_ms, None,
+        "an expired lease is not in flight"
+    );
+}
+
+#[test]
+fn ending_without_a_call_and_deferring_follow_the_status_sets() {
+    for status in StepStatus::ALL {
+        let db = database();
+        add_event(&db, "ev", 1);
+        add_step(&db, "s", "ev", status, 0);
+        let ended = db
+            .execute(
+                &claim::finish_without_call(),
+                params!["s", StepStatus::SkippedStale.as_str(), "newer_event", NOW],
+            )
+            .expect("finish");
+        assert_eq!(ended == 1, !status.is_terminal(), "finish {status:?}");
+
+        let db = database();
+        add_event(&db, "ev", 1);
+        add_step(&db, "s", "ev", status, 0);
+        let deferred = db
+            .execute(
+                &claim::defer(),
+                params!["s", NOW + 5_000, "entity_busy", NOW],
+            )
+            .expect("defer");
+        assert_eq!(deferred == 1, status.is_claimable(), "defer {status:?}");
+        if deferred == 1 {
+            assert_eq!(status_of(&db, "s"), StepStatus::Enqueued);
+        }
+
+        let db = database();
+        add_event(&db, "ev", 1);
+        add_step(&db, "s", "ev", status, 0);
+        let marked = db
+            .execute(&claim::mark_enqueued(), params![r#"["s"]"#, NOW])
+            .expect("mark");
+        assert_eq!(
+            marked == 1,
+            status == StepStatus::Pending,
+            "mark {status:?}"
+        );
+    }
+}
+
+/// Every column of step `id`, to compare whole rows.
+fn row_of(db: &Connection, id: &str) -> Vec<rusqlite::types::Value> {
+    let mut statement = db
+        .prepare("SELECT * FROM steps WHERE id = ?1")
+        .expect("prepares");
+    let columns = statement.column_count();
+    statement
+        .query_row([id], |r| (0..columns).map(|i| r.get(i)).collect())
+        .expect("row")
+}
+
+const CLAIMED_AT: i64 = NOW - 50;
+const DUE: i64 = NOW + 5_000;
+
+/// Claim step "mine" of `entity_world(status, Other::None)` at [`CLAIMED_AT`] (with the entity's
+/// turn, or without an entity): the attempt number, when the claim applied.
+fn claimed(db: &Connection, in_turn: bool) -> Option<i64> {
+    let args: Vec<&dyn rusqlite::ToSql> = if in_turn {
+        vec![
+            &"mine",
+            &"E",
+            &"hubspot.upsert_contact",
+            &5_000,
+            &"ev5",
+            &(CLAIMED_AT - LEASE_MS),
+            &CLAIMED_AT,
+        ]
+    } else {
+        vec![&"mine", &CLAIMED_AT]
+    };
+    let sql = if in_turn {
+        claim::claim_in_turn()
+    } else {
+        claim::claim()
+    };
+    db.query_row(&sql, args.as_slice(), |r| r.get(0)).ok()
+}
+
+fn attempts_of(db: &Connection) -> i64 {
+    db.query_row("SELECT attempts FROM steps WHERE id = 'mine'", [], |r| {
+        r.get(0)
+    })
+    .expect("attempts")
+}
+
+fn unclaimed(db: &Connection, attempt: i64, claimed_at: i64) -> usize {
+    db.execute(
+        &claim::unclaim(),
+        params!["mine", attempt, claimed_at, DUE, "rate_budget", NOW],
+    )
+    .expect("unclaim")
+}
+
+#[test]
+fn a_claimed_then_unclaimed_step_is_exactly_a_deferred_one() {
+    for status in StepStatus::ALL.into_iter().filter(|s| s.is_claimable()) {
+        for in_turn in [false, true] {
+            let deferred = entity_world(status, Other::None);
+            let changed = deferred
+                .execute(&claim::defer(), params!["mine", DUE, "rate_budget", NOW])
+                .expect("defer");
+            assert_eq!(changed, 1);
+
+            let db = entity_world(status, Other::None);
+            let attempts_before = attempts_of(&db);
+            let attempt = claimed(&db, in_turn).expect("claimable, its turn");
+            assert_eq!(attempt, attempts_before + 1);
+            assert_eq!(status_of(&db, "mine"), StepStatus::Running);
+            assert_eq!(unclaimed(&db, attempt, CLAIMED_AT), 1, "{status:?}");
+            assert_eq!(
+                row_of(&db, "mine"),
+                row_of(&deferred, "mine"),
+                "{status:?} in_turn={in_turn}"
+            );
+            assert_eq!(
+                attempts_of(&db),
+                attempts_before,
+                "the claim's attempt given back"
+            );
+            assert_eq!(status_of(&db, "mine"), StepStatus::Enqueued);
+            let (due, reason): (i64, String) = db
+                .query_row(
+                    "SELECT next_attempt_at, last_error FROM steps WHERE id = 'mine'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .expect("due");
+            assert_eq!((due, reason.as_str()), (DUE, "rate_budget"));
+        }
+    }
+}
+
+#[test]
+fn an_unclaim_leaves_a_step_no_longer_running_under_its_claim_alone() {
+    // Another status (finished, put back, recovered to enqueued), at the claim's own attempt
+    // number and time.
+    for status in StepStatus::ALL {
+        let db = entity_world(status, Other::None);
+        db.execute("UPDATE steps SET updated_at = ?1", [CLAIMED_AT])
+            .expect("touch");
+        let before = row_of(&db, "mine");
+        let changed = unclaimed(&db, 1, CLAIMED_AT);
+        assert_eq!(changed == 1, status == StepStatus::Running, "{status:?}");
+        if changed == 0 {
+            assert_eq!(row_of(&db, "mine"), before, "{status:?}");
+        }
+    }
+    // Running, but under a later claim (another attempt number, or the same number claimed at
+    // another time: recovered by the sweeper and claimed again).
+    let db = entity_world(StepStatus::Enqueued, Other::None);
+    let attempt = claimed(&db, false).expect("claimed");
+    let before = row_of(&db, "mine");
+    assert_eq!(
+        unclaimed(&db, attempt - 1, CLAIMED_AT),
+        0,
+        "an older attempt"
+    );
+    assert_eq!(unclaimed(&db, attempt, CLAIMED_AT - 1), 0, "another claim");
+    assert_eq!(row_of(&db, "mine"), before);
+    assert_eq!(status_of(&db, "mine"), StepStatus::Running);
+}
+
+#[test]
+fn marking_enqueued_takes_a_whole_batch_of_ids_in_one_statement() {
+    let db = database();
+    for (id, status) in [
+        ("a", StepStatus::Pending),
+        ("b", StepStatus::Pending),
+        ("c", StepStatus::Running),
+        ("d", StepStatus::Pending),
+    ] {
+        let event = format!("ev_{id}");
+        add_event(&db, &event, 1);
+        add_step(&db, id, &event, status, 0);
+    }
+    let ids = serde_json::to_string(&["a", "b", "c", "missing"]).expect("ids");
+    let marked = db
+        .execute(&claim::mark_enqueued(), params![ids, NOW])
+        .expect("mark");
+    assert_eq!(marked, 2, "only the pending steps named");
+    assert_eq!(status_of(&db, "a"), StepStatus::Enqueued);
+    assert_eq!(status_of(&db, "b"), StepStatus::Enqueued);
+    assert_eq!(status_of(&db, "c"), StepStatus::Running);
+    assert_eq!(status_of(&db, "d"), StepStatus::Pending, "not named");
+}
+
+#[test]
+fn a_dead_letter_ends_a_step_iff_the_rule_says_so() {
+    for status in StepStatus::ALL {
+        for (dispatch, message_dispatch) in [(0, 0), (1, 0), (2, 2)] {
+            for lease_live in [true, false] {
+                let db = database();
+                add_event(&db, "ev", 1);
+                let updated_at = if lease_live {
+                    NOW - 1_000
+                } else {
+                    NOW - LEASE_MS - 1
+                };
+                add_step(&db, "s", "ev", status, updated_at);
+                db.execute("UPDATE steps SET dispatch = ?1", [dispatch])
+                    .expect("dispatch");
+                let changed = db
+                    .execute(
+                        &give_up_sql(),
+                        params!["s", NOW, NOW - LEASE_MS, message_dispatch],
+                    )
+                    .expect("give up");
+                let view = DeadLetterView {
+                    status,
+                    dispatch,
+                    lease_live,
+                };
+                let rule = dead_letter_ends(view, message_dispatch);
+                assert_eq!(changed == 1, rule, "{view:?} message {message_dispatch}");
+                if rule {
+                    assert_eq!(status_of(&db, "s"), StepStatus::Dead);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_sweeper_finds_and_recovers_exactly_what_the_rule_recovers() {
+    let max_attempts = 3;
+    for status in StepStatus::ALL {
+        for attempts in [1, 3] {
+            for changed_since in [false, true] {
+                let db = database();
+                add_event(&db, "ev", 1);
+                add_step(&db, "s", "ev", status, 1_000);
+                db.execute("UPDATE steps SET attempts = ?1", [attempts])
+                    .expect("attempts");
+                let found: Vec<(String, String, i64, i64)> = db
+                    .prepare(&sweepable_sql())
+                    .expect("prepares")
+                    .query_map(params![NOW, NOW, 10], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
+                    .expect("runs")
+                    .map(|r| r.expect("row"))
+                    .collect();
+                assert_eq!(
+                    !found.is_empty(),
+                    RECOVERABLE.contains(&status),
+                    "{status:?}"
+                );
+                let rule = recover(status, attempts, max_attempts);
+                assert_eq!(rule.is_some(), RECOVERABLE.contains(&status), "{status:?}");
+                let (Some(recovery), Some((id, read, n, updated_at))) = (rule, found.first())
+                else {
+                    continue;
+                };
+                if changed_since {
+                    // Claimed (or finished) between the read and the recovery.
+                    db.execute("UPDATE steps SET updated_at = updated_at + 1", [])
+                        .expect("touch");
+                }
+                let applied = returned(&db, &recovery_sql(recovery), &[id, read, updated_at, &NOW]);
+                assert_eq!(applied == 1, !changed_since, "{status:?} {recovery:?}");
+                if let Some(outcome) = lost_attempt_outcome(recovery) {
+                    db.execute(
+                        LOST_ATTEMPT_SQL,
+                        params![id, n, updated_at, NOW, outcome, ATTEMPT_LOST],
+                    )
+                    .expect("lost attempt");
+                }
+                let lost: i64 = db
+                    .query_row("SELECT COUNT(*) FROM attempts", [], |r| r.get(0))
+                    .expect("count");
+                let records = !changed_since && lost_attempt_outcome(recovery).is_some();
+                assert_eq!(lost == 1, records, "{status:?} {recovery:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_redrive_requeues_exactly_its_set_and_restarts_dead_steps() {
+    use super::redrive::{requeue_sql, requeueable, restarts_attempts};
+    for only_dead in [true, false] {
+        for status in StepStatus::ALL {
+            let db = database();
+            add_event(&db, "ev", 1);
+            add_step(&db, "s", "ev", status, 0);
+            let changed = returned(&db, &requeue_sql(only_dead), &[&"[\"s\"]", &NOW]);
+            let rule = requeueable(only_dead).contains(&status);
+            assert_eq!(changed == 1, rule, "{status:?} only_dead={only_dead}");
+            let (attempts, dispatch): (i64, i64) = db
+                .query_row("SELECT attempts, dispatch FROM steps", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .expect("row");
+            if rule {
+                assert_eq!(status_of(&db, "s"), StepStatus::Enqueued);
+                assert_eq!(attempts == 0, restarts_attempts(status), "{status:?}");
+                assert_eq!(dispatch, 1);
+            } else {
+                assert_eq!((status_of(&db, "s"), attempts, dispatch), (status, 1, 0));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_stored_step_starts_pending() {
+    let db = database();
+    add_event(&db, "ev", 1);
+    db.execute(
+        "INSERT INTO steps (id, event_id, name, destination, idempotency_key, created_at, \
+         updated_at) VALUES ('s', 'ev', 'slack.notify', 'slack', 's', 0, 0)",
+        [],
+    )
+    .expect("step");
+    assert_eq!(status_of(&db, "s"), StepStatus::Pending);
+}
