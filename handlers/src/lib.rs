@@ -58,6 +58,7 @@ pub mod request_url;
 pub mod retention;
 pub mod retry;
 pub mod routes;
+pub mod schemes;
 pub mod sources;
 pub mod sql_number;
 pub mod standard_webhooks;
