@@ -108,8 +108,16 @@ fn schemes_every_vector_gives_its_expected_verdict() {
     // The catalogue is covered: every scheme has a vector that verifies and one that does not.
     for scheme in SchemeName::ALL {
         let of_scheme = || cases.iter().filter(|c| c.scheme == scheme.name());
-        assert!(of_scheme().any(|c| matches!(c.expected, Expected::Ok(_))), "{}", scheme.name());
-        assert!(of_scheme().any(|c| matches!(c.expected, Expected::Err(_))), "{}", scheme.name());
+        assert!(
+            of_scheme().any(|c| matches!(c.expected, Expected::Ok(_))),
+            "{}",
+            scheme.name()
+        );
+        assert!(
+            of_scheme().any(|c| matches!(c.expected, Expected::Err(_))),
+            "{}",
+            scheme.name()
+        );
     }
 }
 
@@ -156,8 +164,10 @@ fn any_scheme() -> impl Strategy<Value = SchemeConfig> {
     let hmac = Just(
         SchemeConfig::parse(
             "hmac",
-            Some(&serde_json::json!({"algorithm": "sha512", "header": "x-sig",
-                "encoding": "base64", "signed": "timestamp.body", "timestamp_header": "x-ts"})),
+            Some(
+                &serde_json::json!({"algorithm": "sha512", "header": "x-sig",
+                "encoding": "base64", "signed": "timestamp.body", "timestamp_header": "x-ts"}),
+            ),
         )
         .expect("valid config"),
     );
