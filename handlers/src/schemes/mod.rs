@@ -18,7 +18,7 @@
 //! | `square` | `x-square-hmacsha256-signature: <base64>` | HMAC-SHA256 of notification URL + body | body `event_id` | body `type` | `square` (`WebhooksHelper.verifySignature`) |
 //! | `typeform` | `Typeform-Signature: sha256=<base64>` | HMAC-SHA256 of the body | body `event_id` | body `event_type` | Typeform docs (no SDK verifier) |
 //! | `calendly` | `Calendly-Webhook-Signature: t=<unix>,v1=<hex>` | HMAC-SHA256 of `{t}.{body}`; 3 min | none | body `event` | Calendly docs (no SDK verifier) |
-//! | `zoom` | `x-zm-request-timestamp`, `x-zm-signature: v0=<hex>` | HMAC-SHA256 of `v0:{timestamp}:{body}`; 5 min | none | body `event` | Zoom docs (no npm verifier); `endpoint.url_validation` answered |
+//! | `zoom` | `x-zm-request-timestamp`, `x-zm-signature: v0=<hex>` | HMAC-SHA256 of `v0:{timestamp}:{body}`; 5 min | none | body `event` | `@zoom/rivet` (`AwsLambdaReceiver`, signature and validation answer), Zoom docs for the timestamp; `endpoint.url_validation` answered |
 //! | `intercom` | `X-Hub-Signature: sha1=<hex>` | HMAC-SHA1 of the body (app client secret) | body `id` | body `topic` | Intercom docs (no SDK verifier) |
 //! | `gitlab` | `X-Gitlab-Token` | nothing: the header equals the secret | `Idempotency-Key`, else `X-Gitlab-Event-UUID` | `X-Gitlab-Event` | GitLab docs |
 //! | `hmac` | configured | configured: SHA-1/256/512, hex/base64, optional prefix, over `body`, `timestamp.body` or `url+body`; optional timestamp header and tolerance | none | none | node:crypto |
