@@ -66,6 +66,8 @@ const DEFAULT_TOLERANCE_SECS: u64 = 300;
 const MAX_TOLERANCE_SECS: u64 = 86_400;
 const MAX_HEADER_NAME: usize = 100;
 const MAX_PREFIX: usize = 64;
+/// Longest text any field takes (header names; prefixes are shorter still).
+const MAX_TEXT: usize = 100;
 
 /// `field` as a string when present; a non-string (or overlong) value is an error naming it.
 pub fn optional_text(
@@ -74,7 +76,7 @@ pub fn optional_text(
 ) -> Result<Option<String>, ConfigError> {
     match fields.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.len() <= MAX_PREFIX.max(MAX_HEADER_NAME) => Ok(Some(s.clone())),
+        Some(Value::String(s)) if s.len() <= MAX_TEXT => Ok(Some(s.clone())),
         Some(_) => Err(ConfigError::field(field)),
     }
 }

@@ -296,6 +296,19 @@ mod tests {
     }
 
     #[test]
+    fn the_table_above_lists_every_scheme() {
+        let doc = include_str!("mod.rs");
+        for scheme in SchemeName::ALL {
+            let row = format!("//! | `{}` |", scheme.name());
+            assert!(
+                doc.contains(&row),
+                "{} missing from the table",
+                scheme.name()
+            );
+        }
+    }
+
+    #[test]
     fn configured_schemes_need_their_config() {
         assert_eq!(
             SchemeConfig::parse("hmac", None),
