@@ -19,14 +19,26 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn clock(&self) -> Clock {
-        Clock { now_unix: NOW, tolerance_secs: 300 }
+        Clock {
+            now_unix: NOW,
+            tolerance_secs: 300,
+        }
     }
 
     pub fn url(&self) -> String {
         format!("https://hooks.example.com/webhooks/x{}", self.url_suffix)
     }
 
-    pub fn request<'a>(&'a self, url: &'a str, headers: &'a [(String, String)]) -> InboundRequest<'a> {
-        InboundRequest { method: "POST", url, headers, body: &self.body }
+    pub fn request<'a>(
+        &'a self,
+        url: &'a str,
+        headers: &'a [(String, String)],
+    ) -> InboundRequest<'a> {
+        InboundRequest {
+            method: "POST",
+            url,
+            headers,
+            body: &self.body,
+        }
     }
 }

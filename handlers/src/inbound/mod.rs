@@ -2,13 +2,15 @@
 //! codes, the parsed event), [`providers`] (one module per provider and the dispatch that
 //! verifies then parses), [`sources`] (named sources and their keys), [`ids`] (content-derived
 //! event and step ids), [`dedupe_hints`] (the KV hint in front of D1's authority),
-//! [`rejections`] (verification failures tallied and flushed) and [`request_url`] (the path and
-//! query pairs of a request URL).
+//! [`rejections`] (verification failures tallied and flushed), [`request_url`] (the path and
+//! query pairs of a request URL) and [`schemes`] (the catalogue of verification schemes for
+//! sources added at runtime: Standard Webhooks, GitHub, Twilio, Slack and more).
 
 pub mod dedupe_hints;
 pub mod ids;
 pub mod providers;
 pub mod rejections;
 pub mod request_url;
+pub mod schemes;
 pub mod sources;
 pub mod webhook;
