@@ -135,8 +135,8 @@ pub fn verify(
     now_unix: i64,
     tolerance_secs: u64,
 ) -> Result<(), VerifyError> {
-    let timestamp = crate::inbound::webhook::parse_decimal(timestamp_header)
-        .ok_or(VerifyError::MalformedTimestamp)?;
+    let timestamp =
+        crate::time::parse_decimal(timestamp_header).ok_or(VerifyError::MalformedTimestamp)?;
     if now_unix.abs_diff(timestamp) > tolerance_secs {
         return Err(VerifyError::TimestampOutOfTolerance);
     }

@@ -41,6 +41,15 @@ fn unix_seconds(year: i64, month: u32, day: u32, h: u32, m: u32, s: u32) -> Opti
     valid.then(|| days_from_civil(year, month, day) * 86_400 + i64::from(h * 3600 + m * 60 + s))
 }
 
+/// Parse a decimal ASCII integer with no sign, spaces or leading `+`. Providers' timestamps
+/// are plain digits; anything else is malformed.
+pub fn parse_decimal(text: &str) -> Option<i64> {
+    if text.is_empty() || text.len() > 18 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
 /// `2024-01-31T12:34:56Z`, `2024-01-31T12:34:56.789-05:00` → Unix milliseconds.
 pub fn rfc3339_to_unix_ms(text: &str) -> Option<i64> {
     let text = text.trim();
@@ -165,6 +174,23 @@ pub fn iso_datetime_ms(unix_ms: i64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_parsing_is_strict() {
+        assert_eq!(parse_decimal("1700000000"), Some(1_700_000_000));
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            " 1",
+            "1.0",
+            "1e9",
+            "0x10",
+            "1234567890123456789",
+        ] {
+            assert_eq!(parse_decimal(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn rfc3339() {

@@ -253,15 +253,6 @@ pub fn split_json_array<'a>(
     Ok(raws.into_iter().map(|raw| raw.get()).collect())
 }
 
-/// Parse a decimal ASCII integer with no sign, spaces or leading `+`. Providers' timestamps
-/// are plain digits; anything else is malformed.
-pub fn parse_decimal(text: &str) -> Option<i64> {
-    if text.is_empty() || text.len() > 18 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,22 +311,5 @@ mod tests {
             split_json_array(b"\xff", "a batch").err(),
             Some(ParseError::InvalidJson)
         );
-    }
-
-    #[test]
-    fn decimal_parsing_is_strict() {
-        assert_eq!(parse_decimal("1700000000"), Some(1_700_000_000));
-        for bad in [
-            "",
-            "-1",
-            "+1",
-            " 1",
-            "1.0",
-            "1e9",
-            "0x10",
-            "1234567890123456789",
-        ] {
-            assert_eq!(parse_decimal(bad), None, "{bad:?}");
-        }
     }
 }

@@ -21,9 +21,10 @@ use subtle::ConstantTimeEq;
 
 use super::top_level_fields::{read_event, Field, Fields};
 use crate::inbound::webhook::{
-    parse_decimal, rejected_element_key, split_json_array, Batch, Clock, InboundRequest,
-    ParseError, ParsedEvent, RejectedElement, Verified, VerifyError,
+    rejected_element_key, split_json_array, Batch, Clock, InboundRequest, ParseError, ParsedEvent,
+    RejectedElement, Verified, VerifyError,
 };
+use crate::time::parse_decimal;
 
 pub const SIGNATURE_V3_HEADER: &str = "X-HubSpot-Signature-v3";
 pub const TIMESTAMP_HEADER: &str = "X-HubSpot-Request-Timestamp";

@@ -14,10 +14,11 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use crate::inbound::webhook::{
-    parse_decimal, rejected_element_key, split_json_array, Batch, Clock, InboundRequest,
-    ParseError, ParsedEvent, RejectedElement, Verified, VerifyError,
+    rejected_element_key, split_json_array, Batch, Clock, InboundRequest, ParseError, ParsedEvent,
+    RejectedElement, Verified, VerifyError,
 };
 use crate::settings::{secret_list, ConfigError};
+use crate::time::parse_decimal;
 
 pub const SIGNATURE_HEADER: &str = "X-Twilio-Email-Event-Webhook-Signature";
 pub const TIMESTAMP_HEADER: &str = "X-Twilio-Email-Event-Webhook-Timestamp";

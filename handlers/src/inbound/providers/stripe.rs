@@ -10,8 +10,9 @@ use subtle::ConstantTimeEq;
 
 use super::top_level_fields::{read_event, Field};
 use crate::inbound::webhook::{
-    parse_decimal, Clock, InboundRequest, ParseError, ParsedEvent, Verified, VerifyError,
+    Clock, InboundRequest, ParseError, ParsedEvent, Verified, VerifyError,
 };
+use crate::time::parse_decimal;
 
 pub const SIGNATURE_HEADER: &str = "Stripe-Signature";
 

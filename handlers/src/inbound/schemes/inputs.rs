@@ -5,7 +5,8 @@
 
 use serde_json::Value;
 
-use crate::inbound::webhook::{parse_decimal, InboundRequest, VerifyError};
+use crate::inbound::webhook::{InboundRequest, VerifyError};
+use crate::time::parse_decimal;
 
 /// The header's value, or `missing` when the request has none.
 pub fn required<'a>(

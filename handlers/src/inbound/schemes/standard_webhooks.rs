@@ -10,8 +10,8 @@
 
 use super::inputs::{json_body, string_at};
 use super::Verdict;
-use crate::standard_webhooks::{self as spec, SigningKey};
 use crate::inbound::webhook::{InboundRequest, VerifyError};
+use crate::standard_webhooks::{self as spec, SigningKey};
 
 /// The spec's recommended tolerance.
 pub const TOLERANCE_SECS: u64 = 300;
