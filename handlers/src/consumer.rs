@@ -1,11 +1,12 @@
 //! What the queue consumer reads: the retry policy, the downstream call timeout (refused when a
 //! call that long could outlive the running lease), the circuit's cool-down override and the
-//! stored events a privacy deletion scans per run and the page size of a paused destination's
-//! drain. It sits above [`crate::steps`] and [`crate::connections`], whose settings it gathers
+//! stored events a privacy deletion scans per run, the page size of a paused destination's
+//! drain and the built-in destinations' request budgets (`RATE_LIMITS_JSON`). It sits above [`crate::steps`] and [`crate::connections`], whose settings it gathers
 //! for the one consumer that uses them all.
 
 use crate::settings::table::*;
 use crate::settings::{Config, ConfigError};
+use crate::steps::limits::budgets::Budgets;
 use crate::steps::recovery::record_retries_fit;
 use crate::steps::retry::RetryPolicy;
 
@@ -21,6 +22,8 @@ pub struct ConsumerSettings {
     pub privacy_page_events: u64,
     /// Parked steps one release of a drain sends (`DRAIN_PAGE_SIZE`, within 1..=100).
     pub drain_page: u32,
+    /// The built-in destinations' request budgets (`RATE_LIMITS_JSON` over the published ones).
+    pub budgets: Budgets,
 }
 
 /// Time allowed for the D1 round trips of an attempt's record and its retries.
@@ -39,6 +42,20 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
             cool_down_ms: self.cool_down_ms()?,
             privacy_page_events: self.number(PRIVACY_PAGE_EVENTS)?.max(1),
             drain_page: self.drain_page_size()?,
+            budgets: self.budgets()?,
+        })
+    }
+
+    /// `RATE_LIMITS_JSON`: budgets replacing the published ones, by destination.
+    fn budgets(&self) -> Result<Budgets, ConfigError> {
+        let text = self.text(RATE_LIMITS_JSON).unwrap_or_default();
+        Budgets::parse(&text).map_err(|e| ConfigError {
+            setting: RATE_LIMITS_JSON,
+            detail: if e.field.is_empty() {
+                e.detail.to_string()
+            } else {
+                format!("`{}` {}", e.field, e.detail)
+            },
         })
     }
 

@@ -6,6 +6,7 @@
 //! failure. The Shopify reconciliation gates its pages the same way, on a health row of its own
 //! per shop (`shopify-admin:<shop>`): [`pass_as`] and [`record_as`].
 
+use edgehooks_handlers::consumer::ConsumerSettings;
 use edgehooks_handlers::step_kind::Destination;
 use edgehooks_handlers::steps::limits::{
     after_call, gate, limits_for, probe_taken, Gate, Limits, Wait,
@@ -18,11 +19,16 @@ use crate::{db, log};
 /// Who holds the probe lease when a backfill page is the probe.
 const PROBE_HOLDER: &str = "backfill:stripe";
 
-/// The Stripe destination's limits, with the configured cool-down.
-pub fn stripe_limits(cool_down_ms: Option<i64>, timeout_ms: u64) -> Limits {
-    limits_for(Destination::Stripe)
+/// The Stripe destination's limits, with the configured budget and cool-down (defaults
+/// without consumer settings).
+pub fn stripe_limits(consumer: Option<&ConsumerSettings>, timeout_ms: u64) -> Limits {
+    let budget = consumer.map_or_else(
+        || limits_for(Destination::Stripe),
+        |c| c.budgets.limits(Destination::Stripe),
+    );
+    budget
         .with_call_timeout(timeout_ms)
-        .with_cool_down(cool_down_ms)
+        .with_cool_down(consumer.and_then(|c| c.cool_down_ms))
 }
 
 /// May a page be fetched now? `Ok(probing)`, or how long to wait.

@@ -169,7 +169,7 @@ async fn run_pages(
     dry_run: bool,
 ) -> Progress {
     let consumer = config(env).consumer().ok();
-    let limits = circuit::stripe_limits(consumer.and_then(|c| c.cool_down_ms), PAGE_TIMEOUT_MS);
+    let limits = circuit::stripe_limits(consumer.as_ref(), PAGE_TIMEOUT_MS);
     let mut progress = Progress {
         cursor: Some(cursor),
         ..Progress::default()

@@ -13,7 +13,7 @@ use edgehooks_handlers::steps::lifecycle::{
     after_attempt, attempts_made, classify_response, AttemptFor, MessageAction, StepStatus,
     SuccessEffect, Transition, RESOLVED,
 };
-use edgehooks_handlers::steps::limits::{after_call, charges_attempt, limits_for, Limits};
+use edgehooks_handlers::steps::limits::{after_call, charges_attempt, Limits};
 use edgehooks_handlers::steps::retry::{parse_retry_after, ResponseClass};
 use worker::D1PreparedStatement;
 
@@ -61,7 +61,9 @@ impl Work<'_> {
     /// is planned anew with the customer.
     pub(super) async fn http(&self, call: Call<'_>, settings: &ConsumerSettings) -> Pass {
         let (destination, spec) = call.target(self.kind);
-        let limits = limits_for(destination)
+        let limits = settings
+            .budgets
+            .limits(destination)
             .with_call_timeout(settings.timeout_ms)
             .with_cool_down(settings.cool_down_ms);
         let claimed = match claim_for_call(

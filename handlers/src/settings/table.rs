@@ -81,6 +81,7 @@ pub const MAX_ATTEMPTS: &str = "MAX_ATTEMPTS";
 pub const RETRY_BASE_SECONDS: &str = "RETRY_BASE_SECONDS";
 pub const DOWNSTREAM_TIMEOUT_MS: &str = "DOWNSTREAM_TIMEOUT_MS";
 pub const CIRCUIT_COOL_DOWN_SECONDS: &str = "CIRCUIT_COOL_DOWN_SECONDS";
+pub const RATE_LIMITS_JSON: &str = "RATE_LIMITS_JSON";
 pub const DRAIN_PAGE_SIZE: &str = "DRAIN_PAGE_SIZE";
 pub const RETENTION_DAYS: &str = "RETENTION_DAYS";
 pub const PRIVACY_PAGE_EVENTS: &str = "PRIVACY_PAGE_EVENTS";
@@ -115,7 +116,7 @@ use Kind::{PublicKey, Secret, Var};
 use Rule::{Flag, Json, Level, Number, PublicKeys, SecretList, SourceList, Text, TokenList, Url};
 
 /// Every setting, secrets first.
-pub const SETTINGS: [Setting; 47] = [
+pub const SETTINGS: [Setting; 48] = [
     setting(STRIPE_WEBHOOK_SECRETS, Secret, SecretList, ""),
     setting(SENDGRID_WEBHOOK_PUBLIC_KEYS, PublicKey, PublicKeys, ""),
     setting(HUBSPOT_CLIENT_SECRETS, Secret, SecretList, ""),
@@ -136,6 +137,7 @@ pub const SETTINGS: [Setting; 47] = [
     setting(RETRY_BASE_SECONDS, Var, Number, "5"),
     setting(DOWNSTREAM_TIMEOUT_MS, Var, Number, "10000"),
     setting(CIRCUIT_COOL_DOWN_SECONDS, Var, Number, ""),
+    setting(RATE_LIMITS_JSON, Var, Json, ""),
     setting(DRAIN_PAGE_SIZE, Var, Number, "100"),
     setting(RETENTION_DAYS, Var, Number, "30"),
     setting(PRIVACY_PAGE_EVENTS, Var, Number, "500"),

@@ -6,8 +6,10 @@
 //! probe's success closes the circuit, its failure opens it again for a new cool-down. This
 //! module decides ([`gate`], [`after_call`]); [`sql`] holds the statements that keep the counters
 //! in D1 and take the probe lease with a compare-and-set on the values the decision was made
-//! from. Whoever has to wait is delayed, never charged an attempt.
+//! from. Whoever has to wait is delayed, never charged an attempt. [`budgets`] lets a setting
+//! replace a built-in destination's published budget.
 
+pub mod budgets;
 pub mod sql;
 
 use crate::step_kind::Destination;

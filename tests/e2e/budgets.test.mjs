@@ -1,0 +1,70 @@
+// The built-in destinations' request budgets as a setting (RATE_LIMITS_JSON) through workerd: a
+// budget set lower than HubSpot's published one lets exactly that many calls out and puts the
+// rest off without spending an attempt; a budget set higher than HubSpot's published 100 per 10 s
+// lets a call through once those are spent; a broken value is named in the admin health.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { TEST_SECRETS, waitFor } from "../helpers/worker.mjs";
+import { useWorld } from "../helpers/world.mjs";
+import { checkoutCompleted } from "../helpers/stripe.mjs";
+
+const AUTH = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` };
+const UPSERT = "/crm/v3/objects/contacts/batch/upsert";
+
+const stepsNamed = (w, name) =>
+  w.worker.all("SELECT id, status, attempts, last_error FROM steps WHERE name = ? ORDER BY id", name);
+
+describe("a budget lower than the published one", () => {
+  const w = useWorld({
+    vars: {
+      RATE_LIMITS_JSON: JSON.stringify({ hubspot: { calls: 2, per_seconds: 3600 } }),
+      ROUTES_JSON: JSON.stringify({ stripe: { "checkout.session.completed": ["hubspot.upsert_contact"] } }),
+    },
+  });
+
+  test("lets exactly that many calls out; the rest wait for it without spending an attempt", async () => {
+    for (let i = 0; i < 4; i++) await w.deliver("stripe", checkoutCompleted({ customer: `cus_budget_${i}` }));
+    const steps = await waitFor(async () => {
+      const rows = await stepsNamed(w, "hubspot.upsert_contact");
+      const done = rows.filter((s) => s.status === "succeeded");
+      const waiting = rows.filter((s) => s.status === "enqueued" && s.last_error === "rate_budget");
+      return rows.length === 4 && done.length + waiting.length === 4 && waiting.length === 2 && rows;
+    }, { what: "two upserts made, two waiting for the budget" });
+    assert.equal(w.fake.callsTo(UPSERT).length, 2, "the budget of 2 calls per hour held");
+    for (const s of steps.filter((s) => s.status === "enqueued")) assert.equal(s.attempts, 0, "waiting spent no attempt");
+  });
+});
+
+describe("a budget higher than the published one", () => {
+  const w = useWorld({
+    vars: {
+      RATE_LIMITS_JSON: JSON.stringify({ hubspot: { calls: 1000, per_seconds: 3600 } }),
+      ROUTES_JSON: JSON.stringify({ stripe: { "checkout.session.completed": ["hubspot.upsert_contact"] } }),
+    },
+  });
+
+  test("lets a call through once HubSpot's published 100 per 10 s are spent", async () => {
+    // The published budget's 100 calls of this window are spent (as by a burst just before).
+    await w.worker.all(
+      "INSERT INTO destination_health (destination, window_start, window_count) VALUES ('hubspot', ?, 100)",
+      Date.now(),
+    );
+    await w.deliver("stripe", checkoutCompleted({ customer: "cus_budget_high" }));
+    const [step] = await waitFor(async () => {
+      const rows = await stepsNamed(w, "hubspot.upsert_contact");
+      return rows.length === 1 && ["succeeded", "enqueued"].includes(rows[0].status) && rows[0].attempts + (rows[0].last_error ? 1 : 0) > 0 && rows;
+    }, { what: "the upsert made or put off" });
+    assert.deepEqual([step.status, step.last_error, step.attempts], ["succeeded", null, 1], "not put off for the budget");
+    assert.equal(w.fake.callsTo(UPSERT).length, 1);
+    assert.deepEqual(w.worker.workerLogs().filter((l) => l.error === "rate_budget"), [], "nothing waited for a budget");
+  });
+});
+
+describe("a broken budget", () => {
+  const w = useWorld({ vars: { RATE_LIMITS_JSON: JSON.stringify({ hubspot: { calls: 0, per_seconds: 10 } }) } });
+
+  test("is misconfigured, named by its setting", async () => {
+    const health = await w.worker.get("/admin/api/health", AUTH);
+    assert.ok(health.json.misconfigured.some((p) => p.setting === "RATE_LIMITS_JSON"), JSON.stringify(health.json.misconfigured));
+  });
+});
