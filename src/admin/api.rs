@@ -37,8 +37,8 @@ use super::replay_plan::Planner;
 use crate::clock::now_ms;
 use crate::config::config;
 use crate::db::admin as store;
-use crate::dispatch::send_steps;
 use crate::error::{AppError, ALLOW_GET, ALLOW_POST};
+use crate::steps::dispatch::send_steps;
 
 impl From<FilterError> for AppError {
     fn from(e: FilterError) -> Self {
@@ -89,7 +89,7 @@ pub async fn handle(req: Request, env: &Env, path: &[&str]) -> Result<Response, 
         ["events", id] if get => event(&db, id).await?,
         ["events", id, "replay"] if post => {
             let dry_run = dry_run_param(&pairs)?.unwrap_or(false);
-            let routing = crate::routing::current(&db).await?;
+            let routing = crate::ingest::routing::current(&db).await?;
             replay(
                 env,
                 &db,
@@ -108,13 +108,13 @@ pub async fn handle(req: Request, env: &Env, path: &[&str]) -> Result<Response, 
         ["rejections"] if get => rejections(&db, &pairs).await?,
         ["metrics"] if get => super::dashboard::metrics(env, &db, &pairs).await?,
         ["alerts"] if get => super::dashboard::alerts(env, &db).await?,
-        ["backfill"] if get => crate::backfill::admin_status(env, &db).await?,
+        ["backfill"] if get => super::backfill::admin_status(env, &db).await?,
         ["storage"] if get => storage(env, &db).await?,
         ["backfill", "stripe"] if post => {
-            crate::backfill::admin_run(env, &db, &read_body(&req).await?).await?
+            super::backfill::admin_run(env, &db, &read_body(&req).await?).await?
         }
         ["backfill", "shopify"] if post => {
-            crate::backfill::shopify_admin_run(env, &db, &read_body(&req).await?).await?
+            super::backfill::shopify_admin_run(env, &db, &read_body(&req).await?).await?
         }
         ["replay"] if post => {
             let dry_run = dry_run_param(&pairs)?;

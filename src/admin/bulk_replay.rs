@@ -33,7 +33,7 @@ pub(super) async fn bulk_replay(
     request: &BulkReplay,
 ) -> Result<Value, AppError> {
     // Read fresh: a connection created a moment ago in another isolate is found.
-    let routing = crate::routing::load(db).await?;
+    let routing = crate::ingest::routing::load(db).await?;
     let connection = selected_connection(&routing, request)?;
     let own_step = connection.filter(|_| request.filter.scope == BulkScope::Connection);
     let mut planner = Planner::new(env, &routing, own_step);

@@ -17,7 +17,7 @@ use crate::config::config;
 use crate::db::admin as events;
 use crate::db::connections::{self as store, ConnectionColumns, ConnectionRow, RouteOffRow};
 use crate::error::AppError;
-use crate::routing::{self, connection_json, invalidate};
+use crate::ingest::routing::{self, connection_json, invalidate};
 
 fn invalid(field: &str, detail: impl Into<String>) -> AppError {
     AppError::InvalidField {

@@ -78,7 +78,7 @@ pub async fn metrics(
     let dashboard = build(&events, &steps);
     let last_backfill = db::backfill_runs(d1, 0, 1).await?.into_iter().next();
     let alerts = db::list_alerts(d1, ALERTS_LISTED).await?;
-    let alert_channels = crate::alert_channels::channels_view(env, d1).await?;
+    let alert_channels = crate::cron::alert_channels::channels_view(env, d1).await?;
     Ok(json!({
         "window": window,
         "from": from,
@@ -97,6 +97,6 @@ pub async fn metrics(
 pub async fn alerts(env: &Env, d1: &D1Database) -> Result<Value, AppError> {
     let alerts = db::list_alerts(d1, ALERTS_LISTED).await?;
     let open = alerts.iter().filter(|a| a.cleared_at.is_none()).count();
-    let alert_channels = crate::alert_channels::channels_view(env, d1).await?;
+    let alert_channels = crate::cron::alert_channels::channels_view(env, d1).await?;
     Ok(json!({ "open": open, "alerts": alerts, "alert_channels": alert_channels }))
 }

@@ -19,9 +19,9 @@ use crate::clock::now_ms;
 use crate::config::config;
 use crate::db::admin as events;
 use crate::db::connections::{self as store, DestinationColumns, DestinationRow};
-use crate::dispatch::send_released;
 use crate::error::AppError;
-use crate::routing::{destination_of, invalidate};
+use crate::ingest::routing::{destination_of, invalidate};
+use crate::steps::dispatch::send_released;
 
 pub async fn handle(
     env: &Env,

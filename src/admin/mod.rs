@@ -7,6 +7,7 @@
 //! (`POST /admin/api/replay`), `replay_plan` (the one planning every replay uses).
 
 mod api;
+mod backfill;
 mod bulk_replay;
 mod connections;
 mod dashboard;
@@ -20,7 +21,8 @@ use worker::{Env, Request, Response};
 
 use crate::config::config;
 use crate::error::AppError;
-use crate::{log, metrics, rejections};
+use crate::log;
+use crate::tally::{metrics, rejections};
 
 pub use page::{asset, page};
 

@@ -14,7 +14,7 @@ use edgehooks_handlers::alerts::{AlertSettings, Facts};
 use worker::{D1Database, Env};
 
 use crate::config::config;
-use crate::routing::destination_of;
+use crate::ingest::routing::destination_of;
 use crate::{db, downstream, log};
 
 /// Timeout of one Slack notice's send (an `http` destination has its own).

@@ -29,7 +29,7 @@ pub async fn run(env: &Env, d1: &D1Database, now: i64) {
     if let Err(e) = evaluate(d1, &settings, now).await {
         log::error("alerts_evaluation_failed", &e.to_string());
     }
-    crate::alert_channels::send(env, d1, &settings, now).await;
+    crate::cron::alert_channels::send(env, d1, &settings, now).await;
 }
 
 /// Everything the rules read. Any failed read skips the pass (an alert must not clear because

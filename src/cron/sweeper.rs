@@ -6,9 +6,9 @@
 //! `dead` when that was its last attempt (the core's `recovery::recover`). Every change is
 //! conditional on the state it read, so a step claimed in the meantime is never flipped. Also
 //! writes the isolate's tallies (rejected requests, dashboard metrics) to D1, applies
-//! `RETENTION_DAYS` (`crate::retention`: bounded deletion batches leaving dedupe tombstones,
+//! `RETENTION_DAYS` (`crate::cron::retention`: bounded deletion batches leaving dedupe tombstones,
 //! each cleanup on its own), runs the Stripe backfill when it is due
-//! (`crate::backfill`), applies `METRICS_RETENTION_DAYS`, then runs the alerting pass
+//! (`crate::cron::backfill`), applies `METRICS_RETENTION_DAYS`, then runs the alerting pass
 //! ([`alerts::run`]), which sees a backfill run that just ended.
 
 use edgehooks_handlers::lifecycle::StepStatus;
@@ -19,10 +19,12 @@ use edgehooks_handlers::retry::RetryPolicy;
 use worker::{D1Database, D1PreparedStatement, Env};
 
 use crate::config::config;
+use crate::cron::alerts;
 use crate::db::rows::{self, FromRow, Row};
 use crate::db::OverdueStep;
-use crate::dispatch::send_dispatched;
-use crate::{alerts, db, log, metrics, rejections};
+use crate::steps::dispatch::send_dispatched;
+use crate::tally::{metrics, rejections};
+use crate::{db, log};
 
 const PENDING_GRACE_MS: i64 = 60_000;
 const SWEEP_LIMIT: i64 = 500;
@@ -36,9 +38,9 @@ pub async fn sweep(env: &Env, scheduled_ms: i64) {
         Err(e) => return log::error("d1_unavailable", &e.to_string()),
     };
     recover_overdue(env, &db, now).await;
-    crate::retention::run(env, &db, now).await;
-    crate::backfill::scheduled(env, &db).await;
-    crate::backfill::scheduled_shopify(env, &db).await;
+    crate::cron::retention::run(env, &db, now).await;
+    crate::cron::backfill::scheduled(env, &db).await;
+    crate::cron::backfill::scheduled_shopify(env, &db).await;
     metrics_retention(env, &db, now).await;
     // The alerts judge time by the trigger's scheduled time (what the platform says "now" is).
     alerts::run(env, &db, scheduled_ms).await;

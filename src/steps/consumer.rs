@@ -20,8 +20,8 @@ use worker::{D1Database, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder
 
 use crate::config::config;
 use crate::db::BatchWindow;
-use crate::dispatch::{resend, Resend};
-use crate::step::{self, Ack};
+use crate::steps::dispatch::{resend, Resend};
+use crate::steps::step::{self, Ack};
 use crate::{db, log};
 
 /// The dead-letter queue's name, as in wrangler.toml.

@@ -31,10 +31,10 @@ use super::{defer, finish, storage_failed, Ack};
 use crate::clock::now_ms;
 use crate::db::connections::{self as line, destination_for_step};
 use crate::db::{self, AttemptRecord, StepRow};
-use crate::dispatch::send_released;
 use crate::downstream;
+use crate::ingest::routing::destination_of;
 use crate::log::{self, StepFields};
-use crate::routing::destination_of;
+use crate::steps::dispatch::send_released;
 use edgehooks_handlers::config::ConsumerSettings;
 use edgehooks_handlers::limits::Wait;
 
