@@ -13,7 +13,7 @@ use edgehooks_handlers::config::{Config, ConfigError};
 use serde_json::Value;
 use worker::Env;
 
-use crate::db::RUNNING_LEASE_MS;
+use crate::db::steps::RUNNING_LEASE_MS;
 use crate::error::AppError;
 
 thread_local! {

@@ -167,7 +167,7 @@ async fn stats(db: &worker::D1Database) -> Result<Value, AppError> {
 /// the cron's.
 async fn storage(env: &Env, db: &worker::D1Database) -> Result<Value, AppError> {
     let limit_bytes = config(env).storage_limit_bytes()?;
-    let counts = crate::db::stored_counts(db).await?;
+    let counts = crate::db::retention::stored_counts(db).await?;
     Ok(StorageReport {
         bytes_used: counts.size_bytes,
         limit_bytes,

@@ -91,13 +91,13 @@ pub async fn admin_status(env: &Env, db: &D1Database) -> Result<Value, AppError>
         Ok(Some(_)) => "enabled",
         Err(_) => "misconfigured",
     };
-    let state = db::backfill_state(db, PROVIDER).await?;
-    let runs = db::recent_backfill_runs(db, PROVIDER, 10).await?;
+    let state = db::backfill::backfill_state(db, PROVIDER).await?;
+    let runs = db::backfill::recent_backfill_runs(db, PROVIDER, 10).await?;
     let mut shopify = Vec::new();
     if let Ok(Some(settings)) = config(env).shopify_backfill() {
         for shop in &settings.shops {
             let key = shop.state_key();
-            let state = db::backfill_state(db, &key).await?;
+            let state = db::backfill::backfill_state(db, &key).await?;
             shopify.push(json!({
                 "provider": key,
                 "shop": shop.shop,
@@ -105,7 +105,7 @@ pub async fn admin_status(env: &Env, db: &D1Database) -> Result<Value, AppError>
                 "resume_cursor": state.resume.as_ref().map(|r| r.cursor.encode()),
                 "not_before": (state.not_before_ms > 0).then_some(state.not_before_ms),
                 "failures": state.failures,
-                "runs": db::recent_backfill_runs(db, &key, 10).await?,
+                "runs": db::backfill::recent_backfill_runs(db, &key, 10).await?,
             }));
         }
     }

@@ -21,7 +21,7 @@ use worker::{D1Database, D1PreparedStatement, Env};
 use crate::config::config;
 use crate::cron::alerts;
 use crate::db::rows::{self, FromRow, Row};
-use crate::db::OverdueStep;
+use crate::db::sweep::OverdueStep;
 use crate::steps::dispatch::send_dispatched;
 use crate::tally::{metrics, rejections};
 use crate::{db, log};
@@ -53,7 +53,7 @@ async fn metrics_retention(env: &Env, db: &D1Database, now: i64) {
         Err(e) => return log::error("misconfigured", &e.to_string()),
     };
     let oldest = minute_of(now - (days as i64).saturating_mul(86_400_000));
-    let result = match db::delete_old_metrics(db, oldest) {
+    let result = match db::metrics::delete_old_metrics(db, oldest) {
         Ok(statements) => db.batch(statements).await.map(|_| ()),
         Err(e) => Err(e),
     };
@@ -77,7 +77,7 @@ fn plan<'a>(db: &D1Database, due: &'a [OverdueStep], max_attempts: u32, now: i64
         let Some(recovery) = status.and_then(|s| recover(s, step.attempts, max_attempts)) else {
             continue;
         };
-        match db::recovery_statements(db, step, recovery, now) {
+        match db::sweep::recovery_statements(db, step, recovery, now) {
             Ok(list) => {
                 planned.push((step, recovery, statements.len()));
                 statements.extend(list);
@@ -102,10 +102,10 @@ impl FromRow for Dispatched {
 
 /// Recover every overdue step, then send those to run again under their new dispatch number.
 async fn recover_overdue(env: &Env, db: &D1Database, now: i64) {
-    let due = match db::sweepable_steps(
+    let due = match db::sweep::sweepable_steps(
         db,
         now - PENDING_GRACE_MS,
-        now - db::RUNNING_LEASE_MS,
+        now - db::steps::RUNNING_LEASE_MS,
         SWEEP_LIMIT,
     )
     .await

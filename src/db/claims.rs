@@ -10,8 +10,11 @@ use edgehooks_handlers::limits::{Health, Limits};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
+use super::batch_window::BatchWindow;
+use super::health::{count_claimed_call, counted_health};
 use super::rows::{query, Answer, FromRow, Row};
-use super::{count_claimed_call, counted_health, num, statement, BatchWindow, RUNNING_LEASE_MS};
+use super::steps::RUNNING_LEASE_MS;
+use super::{num, statement};
 
 /// The ordering a step's claim must respect: the entity it overwrites (`steps.entity`, with the
 /// step name) and its event's time and id.
@@ -273,7 +276,7 @@ pub struct HeldClaim {
 }
 
 /// The statement giving back `held` (the core's `lifecycle::claim::unclaim`): the step is left
-/// exactly as [`super::defer`] leaves it (`enqueued`, due at `due_ms`, `reason`), with the claim's
+/// exactly as [`super::steps::defer`] leaves it (`enqueued`, due at `due_ms`, `reason`), with the claim's
 /// attempt given back; only while it is still `running` under that claim.
 pub fn unclaim(
     db: &D1Database,

@@ -36,7 +36,8 @@ use worker::{Context, D1Database, Env, Headers, Request, Response};
 
 use crate::clock::now_ms;
 use crate::config::config;
-use crate::db::{self, PlannedEvent};
+use crate::db;
+use crate::db::ingest::PlannedEvent;
 use crate::error::{json_response, AppError};
 use crate::js_binding::whole_body;
 use crate::log;
@@ -174,7 +175,7 @@ async fn ingest(
     summary.rejected = accepted.rejected.len();
     if let Some(error) = accepted.all_rejected() {
         // Nothing usable: each element kept as its own rejected row, answered 400 as before.
-        db::insert_events(
+        db::ingest::insert_events(
             &db,
             provider,
             accepted.key_index,
@@ -331,14 +332,14 @@ async fn read_and_verify(
             error: reason,
         }) => {
             // Verified but unusable: keep it for admins so nothing the provider sent is lost.
-            let rejected = db::RejectedDelivery {
+            let rejected = db::ingest::RejectedDelivery {
                 provider,
                 source,
                 key_index,
                 body: &body,
                 error: reason.code(),
             };
-            db::insert_rejected(&db, rejected, started).await?;
+            db::ingest::insert_rejected(&db, rejected, started).await?;
             Err(AppError::Unparsable(reason))
         }
     }
@@ -407,7 +408,7 @@ async fn store(
     if planned.is_empty() && accepted.rejected.is_empty() {
         return Ok(Vec::new());
     }
-    let inserted = db::insert_events(
+    let inserted = db::ingest::insert_events(
         db,
         provider,
         accepted.key_index,

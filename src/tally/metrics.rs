@@ -99,7 +99,7 @@ pub async fn flush(env: &Env) {
         return;
     }
     let result = match crate::js_binding::d1(env) {
-        Ok(d1) => db::add_metrics(&d1, &pending).await,
+        Ok(d1) => db::metrics::add_metrics(&d1, &pending).await,
         Err(e) => Err(e),
     };
     match result {

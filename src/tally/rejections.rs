@@ -50,7 +50,7 @@ pub async fn flush(env: &Env) {
         return;
     }
     let result = match crate::js_binding::d1(env) {
-        Ok(db) => db::add_rejections(&db, &buckets).await,
+        Ok(db) => db::ingest::add_rejections(&db, &buckets).await,
         Err(e) => Err(e),
     };
     match result {

@@ -32,7 +32,9 @@ pub use shopify::scheduled as scheduled_shopify;
 
 use crate::clock::now_ms;
 use crate::config::config;
-use crate::db::{self, PlannedEvent, RunRecord};
+use crate::db;
+use crate::db::backfill::RunRecord;
+use crate::db::ingest::PlannedEvent;
 use crate::downstream::call_reading;
 use crate::ingest::facts;
 use crate::ingest::hints;
@@ -235,7 +237,7 @@ pub(crate) async fn run_pages(
 /// A dry run's page: how many of its events are not stored.
 async fn count_missing(db: &D1Database, events: &[ParsedEvent]) -> worker::Result<i64> {
     let keys: Vec<&str> = events.iter().map(|e| e.dedupe_key.as_str()).collect();
-    let stored = db::count_stored(db, PROVIDER, &keys).await?;
+    let stored = db::backfill::count_stored(db, PROVIDER, &keys).await?;
     Ok(events.len() as i64 - stored)
 }
 
@@ -260,7 +262,7 @@ pub(super) async fn store_backfilled(
             steps: routing.plan(routes, &facts(provider, event)),
         })
         .collect();
-    let inserted = db::insert_backfilled(db, provider, source, now_ms(), &planned).await?;
+    let inserted = db::ingest::insert_backfilled(db, provider, source, now_ms(), &planned).await?;
     let step_ids: Vec<String> = planned
         .iter()
         .zip(&inserted)
@@ -329,14 +331,16 @@ async fn scheduled_run<F, Fut>(
     Fut: std::future::Future<Output = Progress>,
 {
     let started = now_ms();
-    let state = match db::backfill_state(db, key).await {
+    let state = match db::backfill::backfill_state(db, key).await {
         Ok(state) => state,
         Err(e) => return log::error("d1_read_failed", &e.to_string()),
     };
     match tick(&state, started, interval_secs) {
         Tick::Wait => return,
         Tick::Initialize => {
-            if let Err(e) = db::save_backfill_state(db, key, &initial_state(started)).await {
+            if let Err(e) =
+                db::backfill::save_backfill_state(db, key, &initial_state(started)).await
+            {
                 log::error("d1_write_failed", &e.to_string());
             }
             return;
@@ -374,7 +378,7 @@ async fn scheduled_run<F, Fut>(
         &policy,
         js_sys::Math::random(),
     );
-    if let Err(e) = db::save_backfill_state(db, key, &next).await {
+    if let Err(e) = db::backfill::save_backfill_state(db, key, &next).await {
         log::error("d1_write_failed", &e.to_string());
     }
     record_as(db, key, "scheduled", false, started, since, &progress).await;
@@ -430,7 +434,7 @@ pub(crate) async fn record_as(
         "backfill",
         serde_json::to_value(&run).unwrap_or(Value::Null),
     );
-    if let Err(e) = db::record_backfill_run(db, &run).await {
+    if let Err(e) = db::backfill::record_backfill_run(db, &run).await {
         log::error("d1_write_failed", &e.to_string());
     }
 }
