@@ -44,8 +44,8 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     isolate::fetch_started();
     log::use_level_of(&env);
     let response = router::route(req, &env, &ctx).await;
-    tally::rejections::flush_if_due(&env, &ctx);
-    tally::metrics::flush_if_due(&env, &ctx);
+    tally::flush_if_due::<tally::Rejections>(&env, &ctx);
+    tally::flush_if_due::<tally::Metrics>(&env, &ctx);
     Ok(response)
 }
 
@@ -53,7 +53,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
 async fn queue(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> Result<()> {
     log::use_level_of(&env);
     steps::consumer::consume(batch, &env).await;
-    tally::metrics::flush_if_due_now(&env).await;
+    tally::flush_if_due_now::<tally::Metrics>(&env).await;
     Ok(())
 }
 

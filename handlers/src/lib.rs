@@ -26,6 +26,8 @@
 //! - [`connections`]: operator-defined connections (source, filter, destination) and `http`
 //!   destinations, validated from the admin API's JSON.
 //! - [`standard_webhooks`]: signing (and verifying) deliveries per the Standard Webhooks spec.
+//! - [`tally`]: counts by key held in memory until a flush is due, bounded (metrics and
+//!   rejections are tallies).
 //! - [`rejections`]: verification failures tallied in memory and flushed at most once a minute;
 //!   [`retention`]: how long rows live and which may never be deleted.
 //! - [`backfill`]: recovering missed Stripe events from `GET /v1/events`: when a scheduled run
@@ -61,5 +63,6 @@ pub mod routes;
 pub mod sources;
 pub mod sql_number;
 pub mod standard_webhooks;
+pub mod tally;
 pub mod time;
 pub mod webhook;

@@ -20,29 +20,19 @@ use edgehooks_handlers::admin::{
 use edgehooks_handlers::connections::plan::Routing;
 use edgehooks_handlers::connections::Connection;
 use serde_json::{json, Value};
-use worker::{D1Database, Env, Request};
+use worker::{D1Database, Env};
 
 use super::events::replay;
-use super::http::{dry_run_param, read_body};
 use super::replay_plan::Planner;
-use crate::clock::now_ms;
 use crate::db::bulk_replay as store;
 use crate::error::AppError;
 
-/// `POST replay`: the query's `dry_run` flag, then the JSON body's filter.
-pub async fn handle(
-    req: &Request,
+/// `POST replay`: one page of a bulk replay (or its dry run).
+pub async fn bulk_replay(
     env: &Env,
     db: &D1Database,
-    pairs: &[(String, String)],
+    request: &BulkReplay,
 ) -> Result<Value, AppError> {
-    let dry_run = dry_run_param(pairs)?;
-    let body = read_body(req).await?;
-    let request = BulkReplay::from_json(&body, dry_run, now_ms())?;
-    bulk_replay(env, db, &request).await
-}
-
-async fn bulk_replay(env: &Env, db: &D1Database, request: &BulkReplay) -> Result<Value, AppError> {
     // Read fresh: a connection created a moment ago in another isolate is found.
     let routing = crate::ingest::routing::load(db).await?;
     let connection = selected_connection(&routing, request)?;

@@ -5,9 +5,9 @@
 
 use edgehooks_handlers::admin::{RedriveFilter, UNFILTERED_DRY_RUN};
 use serde_json::{json, Map, Value};
-use worker::{D1Database, Env, Request};
+use worker::{D1Database, Env};
 
-use super::http::{dry_run_param, read_body, to_json};
+use super::http::to_json;
 use crate::clock::now_ms;
 use crate::db::admin as store;
 use crate::error::AppError;
@@ -45,19 +45,8 @@ pub async fn list(db: &D1Database, pairs: &[(String, String)]) -> Result<Value, 
     Ok(json!({ "groups": to_json(&groups), "steps": to_json(&steps), "more": more }))
 }
 
-/// `POST redrive`: the query's `dry_run` flag, then the JSON body's filter.
+/// `POST redrive`: re-enqueue the dead steps `filter` selects (a dry run lists them).
 pub async fn redrive(
-    req: &Request,
-    env: &Env,
-    db: &D1Database,
-    pairs: &[(String, String)],
-) -> Result<Value, AppError> {
-    let dry_run = dry_run_param(pairs)?;
-    let filter = RedriveFilter::from_json(&read_body(req).await?, dry_run)?;
-    redrive_matching(env, db, &filter).await
-}
-
-async fn redrive_matching(
     env: &Env,
     db: &D1Database,
     filter: &RedriveFilter,

@@ -100,6 +100,15 @@ pub fn dry_run_param(pairs: &[(String, String)]) -> Result<Option<bool>, AppErro
     }
 }
 
+/// A bulk action's `POST`: the query's `dry_run` flag (checked first), then the body.
+pub async fn dry_run_and_body(
+    req: &Request,
+    pairs: &[(String, String)],
+) -> Result<(Option<bool>, Vec<u8>), AppError> {
+    let dry_run = dry_run_param(pairs)?;
+    Ok((dry_run, read_body(req).await?))
+}
+
 /// A serializable value as JSON (`null` if it cannot be).
 pub fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)

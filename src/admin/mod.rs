@@ -52,16 +52,18 @@ mod replay_plan;
 mod routes;
 mod status;
 
+use edgehooks_handlers::admin::{BulkReplay, RedriveFilter};
 use edgehooks_handlers::auth::{check_bearer, Refusal};
 use edgehooks_handlers::request_url;
 use serde_json::json;
 use worker::{Env, Method, Request, Response};
 
+use crate::clock::now_ms;
 use crate::config::config;
 use crate::error::{AppError, ALLOW_GET, ALLOW_POST};
 use crate::log;
 use crate::tally::{metrics, rejections};
-use http::{ok, parse_json, read_body, respond, Answer};
+use http::{dry_run_and_body, ok, parse_json, read_body, respond, Answer};
 
 pub use page::{asset, page};
 
@@ -122,8 +124,16 @@ async fn route(req: &Request, env: &Env, path: &[&str]) -> Result<Answer, AppErr
         (Post, ["events", id, "replay"]) => events::replay_one(env, db, id, &pairs).await.map(ok),
         (Get, ["events", id, "connections"]) => connections::preview(env, db, id).await,
         (Get, ["dead"]) => dead::list(db, &pairs).await.map(ok),
-        (Post, ["redrive"]) => dead::redrive(req, env, db, &pairs).await.map(ok),
-        (Post, ["replay"]) => bulk_replay::handle(req, env, db, &pairs).await.map(ok),
+        (Post, ["redrive"]) => {
+            let (dry_run, body) = dry_run_and_body(req, &pairs).await?;
+            let filter = RedriveFilter::from_json(&body, dry_run)?;
+            dead::redrive(env, db, &filter).await.map(ok)
+        }
+        (Post, ["replay"]) => {
+            let (dry_run, body) = dry_run_and_body(req, &pairs).await?;
+            let request = BulkReplay::from_json(&body, dry_run, now_ms())?;
+            bulk_replay::bulk_replay(env, db, &request).await.map(ok)
+        }
         (Get, ["backfill"]) => backfill::admin_status(env, db).await.map(ok),
         (Post, ["backfill", "stripe"]) => backfill::admin_run(env, db, &read_body(req).await?)
             .await

@@ -23,15 +23,15 @@ use crate::cron::alerts;
 use crate::db::rows::{self, FromRow, Row};
 use crate::db::sweep::OverdueStep;
 use crate::steps::dispatch::send_dispatched;
-use crate::tally::{metrics, rejections};
+use crate::tally;
 use crate::{db, log};
 
 const PENDING_GRACE_MS: i64 = 60_000;
 const SWEEP_LIMIT: i64 = 500;
 
 pub async fn sweep(env: &Env, scheduled_ms: i64) {
-    rejections::flush(env).await;
-    metrics::flush(env).await;
+    tally::flush::<tally::Rejections>(env).await;
+    tally::flush::<tally::Metrics>(env).await;
     let now = crate::clock::now_ms();
     let db = match crate::js_binding::d1(env) {
         Ok(db) => db,

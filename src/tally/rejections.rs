@@ -1,20 +1,46 @@
 //! The isolate's tally of verification failures (see `edgehooks_handlers::rejections`): ingest
 //! counts a forged or unsigned request here, the admin API a refused sign-in, in memory, so it
-//! costs no D1 write. The tally is written to D1 (`rejections`) at most once a minute, after a
-//! later request's answer (`waitUntil`), and by the cron sweeper every run, so counts are not
-//! stranded in an idle isolate. A failed write puts the counts back for the next flush.
+//! costs no D1 write. The tally is written to D1 (`rejections`) by the flush of `crate::tally`,
+//! after a later request's answer and by the cron sweeper every run, so counts are not stranded
+//! in an idle isolate.
 
 use std::cell::RefCell;
+use std::thread::LocalKey;
 
-use edgehooks_handlers::rejections::RejectionTally;
+use edgehooks_handlers::rejections::{Bucket, RejectionTally};
+use edgehooks_handlers::tally::Tally;
 use edgehooks_handlers::webhook::Provider;
-use worker::{Context, Env};
+use worker::D1Database;
 
+use super::Sink;
 use crate::clock::now_ms;
 use crate::{db, log};
 
 thread_local! {
     static TALLY: RefCell<RejectionTally> = const { RefCell::new(RejectionTally::new()) };
+}
+
+impl Sink for Vec<Bucket> {
+    fn tally() -> &'static LocalKey<RefCell<Tally<Self>>> {
+        &TALLY
+    }
+
+    fn is_empty(&self) -> bool {
+        <[Bucket]>::is_empty(self)
+    }
+
+    async fn write(&self, d1: &D1Database) -> worker::Result<()> {
+        db::ingest::add_rejections(d1, self).await
+    }
+
+    fn log_written(&self, dropped: u64) {
+        log::warn(
+            "rejections_flushed",
+            serde_json::json!({ "buckets": self.len(), "dropped": dropped }),
+        );
+    }
+
+    const WRITE_FAILED: &'static str = "rejection_count_failed";
 }
 
 /// Count one verification failure of `provider` (no I/O).
@@ -28,39 +54,4 @@ pub fn count_admin(reason: &'static str) {
         t.borrow_mut()
             .count_for(edgehooks_handlers::auth::COUNTED_AS, reason, now_ms())
     });
-}
-
-/// After a request: write the tally in `waitUntil` if a flush is due (never on the request's
-/// own path).
-pub fn flush_if_due(env: &Env, ctx: &Context) {
-    if TALLY.with(|t| t.borrow().flush_due(now_ms())) {
-        let env = env.clone();
-        ctx.wait_until(async move { flush(&env).await });
-    }
-}
-
-/// Write whatever the tally holds to D1 now (the sweeper calls this every run).
-pub async fn flush(env: &Env) {
-    let now = now_ms();
-    let (buckets, dropped) = TALLY.with(|t| {
-        let mut tally = t.borrow_mut();
-        (tally.take(now), tally.dropped())
-    });
-    if buckets.is_empty() {
-        return;
-    }
-    let result = match crate::js_binding::d1(env) {
-        Ok(db) => db::ingest::add_rejections(&db, &buckets).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => log::warn(
-            "rejections_flushed",
-            serde_json::json!({ "buckets": buckets.len(), "dropped": dropped }),
-        ),
-        Err(e) => {
-            log::error("rejection_count_failed", &e.to_string());
-            TALLY.with(|t| t.borrow_mut().restore(buckets, now));
-        }
-    }
 }
