@@ -1,7 +1,7 @@
 //! Admin entry points: `/admin` (one static HTML page plus its script and stylesheet; the page
 //! holds no data and asks for the token in the browser) and `/admin/api/*` (JSON, only with
 //! `Authorization: Bearer <one of ADMIN_TOKEN's tokens>`, compared in constant time; refusals
-//! logged and counted). [`api`] holds the one table of admin API paths; each resource has its
+//! logged and counted). `route` is the one table of admin API paths; each resource has its
 //! file: `status` (health, stats, rejections, storage), `events` (the event log and the replay
 //! of one event), `dead` (dead letters, redrive), `bulk_replay` (`POST replay`), `dashboard`
 //! (metrics, alerts), `backfill`, `destinations`, `connections` (and the preview of an event's
