@@ -32,7 +32,7 @@ const NUMERIC_VARS = named((s) => s.kind === "var" && s.rule === "number");
 const FLAG_VARS = named((s) => s.kind === "var" && s.rule === "flag");
 const URL_VARS = named((s) => s.kind === "var" && s.rule === "url");
 const LEVEL_VARS = named((s) => s.kind === "var" && s.rule === "level");
-/** src/consumer.rs dispatches on this queue name. */
+/** src/steps/consumer.rs dispatches on this queue name. */
 const DLQ_QUEUE = "steps-dlq";
 
 /** Each provider's verification secret list (the name starts with the provider's). */

@@ -10,11 +10,11 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use edgehooks_handlers::settings::{Config, ConfigError};
-use edgehooks_handlers::steps::timing::RUNNING_LEASE_MS;
 use serde_json::Value;
 use worker::Env;
 
 use crate::error::AppError;
+use edgehooks_handlers::steps::timing::RUNNING_LEASE_MS;
 
 thread_local! {
     /// Every setting this isolate has read, by name (`None`: unset).

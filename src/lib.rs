@@ -1,38 +1,28 @@
 //! edgehooks: the Cloudflare Worker shell. Three entry points bind the pure core in
 //! `edgehooks_handlers` to the platform: `fetch` (webhooks, health), `queue` (the STEPS consumer
-//! and its dead-letter queue) and `scheduled` (the sweeper). Modules: `router` (paths), `admin`
-//! (the admin page and JSON API), `ingest` (the webhook endpoint) and `hints` (its KV dedupe
-//! hints), `rejections` (the in-memory tally of forged requests), `metrics` (the in-memory tally of
-//! dashboard minute buckets), `alerts` (the cron's alerting pass), `isolate` (its age and memory),
-//! `clock`, `consumer` and `step`, `sweeper` and `retention` (its retention pass), `dispatch`
-//! (sending step ids to the STEPS queue), `backfill` (recovering missed Stripe events from its
-//! API), `routing` (connections and route switches as ingest plans with them), `downstream`
-//! (fetch), `webcrypto` (SendGrid's ECDSA through `crypto.subtle`), `js_binding` (binding methods
-//! called directly), `db` (all SQL), `config`, `error` (the one response mapping) and `log`.
+//! and its dead-letter queue) and `scheduled` (the cron). Folders: `ingest` (the webhook
+//! endpoint, its KV hints, the routing it plans with), `steps` (sending steps to the queue, the
+//! consumer, one step's run), `cron` (the sweeper and what it drives: retention, backfills,
+//! alerts), `admin` (the admin page's paths and the JSON API, one file per resource), `tally`
+//! (the isolate's metrics and rejection tallies and their flush), `db` (all SQL). Files: `router`
+//! (the one path table), `error` (the one response mapping), and the platform bindings `config`,
+//! `clock`, `log`, `isolate` (its age and memory), `downstream` (fetch), `webcrypto` (SendGrid's
+//! ECDSA through `crypto.subtle`) and `js_binding` (binding methods called directly).
 
 mod admin;
-mod alert_channels;
-mod alerts;
-mod backfill;
 mod clock;
 mod config;
-mod consumer;
+mod cron;
 mod db;
-mod dispatch;
 mod downstream;
 mod error;
-mod hints;
 mod ingest;
 mod isolate;
 mod js_binding;
 mod log;
-mod metrics;
-mod rejections;
-mod retention;
 mod router;
-mod routing;
-mod step;
-mod sweeper;
+mod steps;
+mod tally;
 mod webcrypto;
 
 use worker::wasm_bindgen::JsValue;
@@ -54,21 +44,21 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     isolate::fetch_started();
     log::use_level_of(&env);
     let response = router::route(req, &env, &ctx).await;
-    rejections::flush_if_due(&env, &ctx);
-    metrics::flush_if_due(&env, &ctx);
+    tally::flush_if_due::<tally::Rejections>(&env, &ctx);
+    tally::flush_if_due::<tally::Metrics>(&env, &ctx);
     Ok(response)
 }
 
 #[event(queue)]
 async fn queue(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> Result<()> {
     log::use_level_of(&env);
-    consumer::consume(batch, &env).await;
-    metrics::flush_if_due_now(&env).await;
+    steps::consumer::consume(batch, &env).await;
+    tally::flush_if_due_now::<tally::Metrics>(&env).await;
     Ok(())
 }
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     log::use_level_of(&env);
-    sweeper::sweep(&env, event.schedule() as i64).await;
+    cron::sweeper::sweep(&env, event.schedule() as i64).await;
 }

@@ -123,7 +123,7 @@ pub fn step(
 ) {
     // The dashboard counts what changed a step (a repeat that changed nothing is not an outcome).
     if let (true, Some(destination)) = (changed, step.destination) {
-        crate::metrics::count_step(destination, outcome, latency_ms);
+        crate::tally::metrics::count_step(destination, outcome, latency_ms);
     }
     record_built_at(
         step_level(outcome, !error.is_empty()),

@@ -31,6 +31,8 @@
 //! - Composites for the shell's entry points: [`ingest`] (what one provider's ingest reads:
 //!   keys, ingest settings, routes), [`consumer`] (what the queue consumer reads) and [`health`]
 //!   (every configuration check by name, for `/health` and the admin API).
+//! - [`tally`]: counts by key held in memory until a flush is due, bounded (the metrics and the
+//!   rejections are tallies), on the ground floor.
 
 pub mod admin;
 pub mod alerts;
@@ -51,4 +53,5 @@ pub mod sql_number;
 pub mod standard_webhooks;
 pub mod step_kind;
 pub mod steps;
+pub mod tally;
 pub mod time;

@@ -2,10 +2,11 @@
 //! outcome (per provider: `accepted`, `duplicate`, `unparsable`, `rejected` with its reason) and
 //! the consumer each step's outcome per destination with its latency in a fixed histogram
 //! ([`LATENCY_BOUNDS_MS`]), so that p50/p95 come from counts and no per-request row is ever
-//! written. The shell writes the tally to D1 (`metric_events`, `metric_steps`) at most once per
-//! [`FLUSH_INTERVAL_MS`] after a request's answer or a queue batch, and from the cron sweeper, as
-//! it does the rejection tally; nothing is added to a webhook's critical path. The tally is
-//! bounded ([`MAX_BUCKETS`]); further new buckets are dropped and counted until the next flush.
+//! written. The [`MetricsTally`] is a [`Tally`] whose batch is a [`Flush`]: the shell writes it
+//! to D1 (`metric_events`, `metric_steps`) when the tally says a flush is due, after a request's
+//! answer or a queue batch, and from the cron sweeper, as it does the rejection tally; nothing is
+//! added to a webhook's critical path. The tally is bounded ([`MAX_BUCKETS`]); further new
+//! buckets are dropped and counted until the next flush.
 
 pub mod dashboard;
 
@@ -13,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use crate::inbound::rejections::FLUSH_INTERVAL_MS;
+use crate::tally::{Batch, Count, Tally};
 
 /// Most buckets (events and steps together) held between flushes.
 pub const MAX_BUCKETS: usize = 1024;
@@ -101,34 +102,92 @@ impl Flush {
     }
 }
 
-type EventKey = (i64, &'static str, &'static str, &'static str);
-type StepKey = (i64, String, String);
-
-/// Counts not yet written to D1.
-#[derive(Debug, Default)]
-pub struct MetricsTally {
-    events: BTreeMap<EventKey, u64>,
-    steps: BTreeMap<StepKey, (u64, Histogram)>,
-    pending_since_ms: Option<i64>,
-    last_flush_ms: Option<i64>,
-    dropped: u64,
+/// A tally key: an event bucket (minute, provider, outcome, reason) or a step bucket (minute,
+/// destination, outcome). Events and steps share the tally's bound.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MetricKey {
+    Event(i64, &'static str, &'static str, &'static str),
+    Step(i64, String, String),
 }
 
-impl MetricsTally {
-    pub const fn new() -> MetricsTally {
-        MetricsTally {
-            events: BTreeMap::new(),
-            steps: BTreeMap::new(),
-            pending_since_ms: None,
-            last_flush_ms: None,
-            dropped: 0,
+/// A bucket's count and latency histogram (all zero for an event bucket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub count: u64,
+    pub histogram: Histogram,
+}
+
+impl Count for Counts {
+    fn add(&mut self, other: Counts) {
+        self.count = self.count.saturating_add(other.count);
+        add_histogram(&mut self.histogram, &other.histogram);
+    }
+
+    fn weight(&self) -> u64 {
+        self.count
+    }
+}
+
+impl Batch for Flush {
+    type Key = MetricKey;
+    type Value = Counts;
+    const MAX_KEYS: usize = MAX_BUCKETS;
+
+    fn from_counts(counts: BTreeMap<MetricKey, Counts>) -> Flush {
+        let mut flush = Flush::default();
+        for (key, Counts { count, histogram }) in counts {
+            match key {
+                MetricKey::Event(minute, provider, outcome, reason) => {
+                    flush.events.push(EventBucket {
+                        minute,
+                        provider,
+                        outcome,
+                        reason,
+                        count,
+                    })
+                }
+                MetricKey::Step(minute, destination, outcome) => flush.steps.push(StepBucket {
+                    minute,
+                    destination,
+                    outcome,
+                    count,
+                    histogram,
+                }),
+            }
         }
+        flush
     }
 
-    fn full(&self) -> bool {
-        self.events.len() + self.steps.len() >= MAX_BUCKETS
+    fn into_counts(self) -> impl IntoIterator<Item = (MetricKey, Counts)> {
+        let events = self.events.into_iter().map(|b| {
+            let key = MetricKey::Event(b.minute, b.provider, b.outcome, b.reason);
+            let histogram = [0; HISTOGRAM_BUCKETS];
+            (
+                key,
+                Counts {
+                    count: b.count,
+                    histogram,
+                },
+            )
+        });
+        let steps = self.steps.into_iter().map(|b| {
+            let key = MetricKey::Step(b.minute, b.destination, b.outcome);
+            (
+                key,
+                Counts {
+                    count: b.count,
+                    histogram: b.histogram,
+                },
+            )
+        });
+        events.chain(steps)
     }
+}
 
+/// Metrics not yet written to D1: one flush writes a [`Flush`].
+pub type MetricsTally = Tally<Flush>;
+
+impl MetricsTally {
     /// Count `count` requests' events of `provider` ending in `outcome` (`reason` for rejections).
     pub fn count_event(
         &mut self,
@@ -138,101 +197,28 @@ impl MetricsTally {
         count: u64,
         now_ms: i64,
     ) {
-        self.add_event(
-            (minute_of(now_ms), provider, outcome, reason),
-            count,
-            now_ms,
-        );
-    }
-
-    fn add_event(&mut self, key: EventKey, count: u64, now_ms: i64) {
-        if !self.events.contains_key(&key) && self.full() {
-            self.dropped = self.dropped.saturating_add(count);
-            return;
-        }
-        let n = self.events.entry(key).or_insert(0);
-        *n = n.saturating_add(count);
-        self.pending_since_ms.get_or_insert(now_ms);
+        let key = MetricKey::Event(minute_of(now_ms), provider, outcome, reason);
+        let histogram = [0; HISTOGRAM_BUCKETS];
+        self.add(key, Counts { count, histogram }, now_ms);
     }
 
     /// Count one step outcome at `destination` that took `latency_ms`.
     pub fn count_step(&mut self, destination: &str, outcome: &str, latency_ms: i64, now_ms: i64) {
-        let key = (
+        let key = MetricKey::Step(
             minute_of(now_ms),
             destination.to_string(),
             outcome.to_string(),
         );
-        if !self.steps.contains_key(&key) && self.full() {
-            self.dropped = self.dropped.saturating_add(1);
-            return;
-        }
-        let (count, histogram) = self.steps.entry(key).or_insert((0, [0; HISTOGRAM_BUCKETS]));
-        *count = count.saturating_add(1);
-        let bucket = &mut histogram[latency_bucket(latency_ms)];
-        *bucket = bucket.saturating_add(1);
-        self.pending_since_ms.get_or_insert(now_ms);
-    }
-
-    /// True when something is pending and neither it nor the last flush is younger than
-    /// [`FLUSH_INTERVAL_MS`].
-    pub fn flush_due(&self, now_ms: i64) -> bool {
-        let Some(since) = self.pending_since_ms else {
-            return false;
-        };
-        let waited = |t: i64| now_ms.saturating_sub(t) >= FLUSH_INTERVAL_MS;
-        waited(since) && self.last_flush_ms.is_none_or(waited)
-    }
-
-    /// Take every pending bucket for writing.
-    pub fn take(&mut self, now_ms: i64) -> Flush {
-        self.last_flush_ms = Some(now_ms);
-        self.pending_since_ms = None;
-        let events = std::mem::take(&mut self.events)
-            .into_iter()
-            .map(|((minute, provider, outcome, reason), count)| EventBucket {
-                minute,
-                provider,
-                outcome,
-                reason,
-                count,
-            })
-            .collect();
-        let steps = std::mem::take(&mut self.steps)
-            .into_iter()
-            .map(
-                |((minute, destination, outcome), (count, histogram))| StepBucket {
-                    minute,
-                    destination,
-                    outcome,
-                    count,
-                    histogram,
-                },
-            )
-            .collect();
-        Flush { events, steps }
-    }
-
-    /// Put back a flush whose write failed.
-    pub fn restore(&mut self, flush: Flush, now_ms: i64) {
-        for b in flush.events {
-            self.add_event((b.minute, b.provider, b.outcome, b.reason), b.count, now_ms);
-        }
-        for b in flush.steps {
-            let key = (b.minute, b.destination, b.outcome);
-            if !self.steps.contains_key(&key) && self.full() {
-                self.dropped = self.dropped.saturating_add(b.count);
-                continue;
-            }
-            let (count, histogram) = self.steps.entry(key).or_insert((0, [0; HISTOGRAM_BUCKETS]));
-            *count = count.saturating_add(b.count);
-            add_histogram(histogram, &b.histogram);
-            self.pending_since_ms.get_or_insert(now_ms);
-        }
-    }
-
-    /// Counts not kept because the tally was full.
-    pub fn dropped(&self) -> u64 {
-        self.dropped
+        let mut histogram = [0; HISTOGRAM_BUCKETS];
+        histogram[latency_bucket(latency_ms)] = 1;
+        self.add(
+            key,
+            Counts {
+                count: 1,
+                histogram,
+            },
+            now_ms,
+        );
     }
 }
 

@@ -22,18 +22,19 @@ use edgehooks_handlers::connections::Connection;
 use serde_json::{json, Value};
 use worker::{D1Database, Env};
 
-use super::api::replay;
+use super::events::replay;
 use super::replay_plan::Planner;
 use crate::db::bulk_replay as store;
 use crate::error::AppError;
 
-pub(super) async fn bulk_replay(
+/// `POST replay`: one page of a bulk replay (or its dry run).
+pub async fn bulk_replay(
     env: &Env,
     db: &D1Database,
     request: &BulkReplay,
 ) -> Result<Value, AppError> {
     // Read fresh: a connection created a moment ago in another isolate is found.
-    let routing = crate::routing::load(db).await?;
+    let routing = crate::ingest::routing::load(db).await?;
     let connection = selected_connection(&routing, request)?;
     let own_step = connection.filter(|_| request.filter.scope == BulkScope::Connection);
     let mut planner = Planner::new(env, &routing, own_step);

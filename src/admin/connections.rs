@@ -1,6 +1,5 @@
 //! The admin API's connections (`/admin/api/connections…`: list, create, read, edit, delete,
-//! enable, disable), default routes turned off and on (`/admin/api/routes`, `routes/off`,
-//! `routes/on`), and the preview of which connections and default routes take a stored event
+//! enable, disable) and the preview of which connections and default routes take a stored event
 //! (`/admin/api/events/{id}/connections`). A connection to an `http` destination needs that
 //! destination to exist. Every change makes this isolate forget its cached routing.
 
@@ -9,49 +8,28 @@ use edgehooks_handlers::connections::{Connection, Target};
 use edgehooks_handlers::inbound::webhook::Provider;
 use edgehooks_handlers::step_kind::StepKind;
 use serde_json::{json, Map, Value};
-use worker::{D1Database, Env, Method};
+use worker::{D1Database, Env};
 
-use super::gateway::{answer, parse_json, Answer};
+use super::http::{answer, invalid, name_taken, ok, Answer};
 use crate::clock::now_ms;
 use crate::config::config;
 use crate::db::admin as events;
-use crate::db::connections::{self as store, ConnectionColumns, ConnectionRow, RouteOffRow};
+use crate::db::connections::{self as store, ConnectionColumns, ConnectionRow};
 use crate::error::AppError;
-use crate::routing::{self, connection_json, invalidate};
+use crate::ingest::routing::{self, connection_json, invalidate};
 
-fn invalid(field: &str, detail: impl Into<String>) -> AppError {
-    AppError::InvalidField {
-        field: field.into(),
-        detail: detail.into(),
-    }
+/// `GET connections/{name}`.
+pub async fn read(db: &D1Database, name: &str) -> Result<Answer, AppError> {
+    Ok(ok(row_view(&load(db, name).await?)))
 }
 
-pub async fn handle(
-    db: &D1Database,
-    method: &Method,
-    path: &[&str],
-    body: &[u8],
-) -> Result<Answer, AppError> {
-    match (method, path) {
-        (Method::Get, []) => list(db).await,
-        (Method::Post, []) => save(db, None, &parse_json(body)?).await,
-        (Method::Get, [name]) => Ok(answer(200, row_view(&load(db, name).await?))),
-        (Method::Put | Method::Patch, [name]) => save(db, Some(name), &parse_json(body)?).await,
-        (Method::Delete, [name]) => {
-            if !store::delete_connection(db, name).await? {
-                return Err(AppError::NotFound);
-            }
-            invalidate();
-            Ok(answer(200, json!({ "deleted": name })))
-        }
-        (Method::Post, [name, "enable"]) => save(db, Some(name), &json!({"enabled": true})).await,
-        (Method::Post, [name, "disable"]) => save(db, Some(name), &json!({"enabled": false})).await,
-        (_, [] | [_]) => Err(AppError::MethodNotAllowed {
-            allow: "GET, POST, PUT, PATCH, DELETE",
-        }),
-        (_, [_, "enable" | "disable"]) => Err(AppError::MethodNotAllowed { allow: "POST" }),
-        _ => Err(AppError::NotFound),
+/// `DELETE connections/{name}`.
+pub async fn delete(db: &D1Database, name: &str) -> Result<Answer, AppError> {
+    if !store::delete_connection(db, name).await? {
+        return Err(AppError::NotFound);
     }
+    invalidate();
+    Ok(ok(json!({ "deleted": name })))
 }
 
 fn row_view(row: &ConnectionRow) -> Value {
@@ -67,17 +45,17 @@ async fn load(db: &D1Database, name: &str) -> Result<ConnectionRow, AppError> {
         .ok_or(AppError::NotFound)
 }
 
-async fn list(db: &D1Database) -> Result<Answer, AppError> {
+/// `GET connections`.
+pub async fn list(db: &D1Database) -> Result<Answer, AppError> {
     let rows = store::list_connections(db).await?;
-    Ok(answer(
-        200,
+    Ok(ok(
         json!({ "connections": rows.iter().map(row_view).collect::<Vec<_>>() }),
     ))
 }
 
 /// Create (`existing` None) or edit a connection: an edit is merged over the stored JSON (the
 /// name cannot change), and the result validated as a whole.
-async fn save(
+pub async fn save(
     db: &D1Database,
     existing: Option<&str>,
     request: &Value,
@@ -123,83 +101,11 @@ async fn save(
     let created = existing.is_none();
     let saved = store::save_connection(db, &connection.name, &columns, created, now_ms()).await?;
     if created && !saved {
-        return Err(AppError::Conflict {
-            code: "name_taken",
-            detail: format!("a connection named {} exists", connection.name),
-        });
+        return Err(name_taken("connection", &connection.name));
     }
     invalidate();
     let row = load(db, &connection.name).await?;
     Ok(answer(if created { 201 } else { 200 }, row_view(&row)))
-}
-
-/// `GET routes`: every default route in force (with `ROUTES_JSON`) and whether each step is
-/// off; `POST routes/off` and `routes/on` with `{"provider", "event_type", "step"}`.
-pub async fn routes(
-    env: &Env,
-    db: &D1Database,
-    method: &Method,
-    path: &[&str],
-    body: &[u8],
-) -> Result<Answer, AppError> {
-    let off = match (method, path) {
-        (Method::Get, []) => return list_routes(env, db).await,
-        (Method::Post, ["off"]) => true,
-        (Method::Post, ["on"]) => false,
-        (_, []) => return Err(AppError::MethodNotAllowed { allow: "GET, HEAD" }),
-        (_, ["off" | "on"]) => return Err(AppError::MethodNotAllowed { allow: "POST" }),
-        _ => return Err(AppError::NotFound),
-    };
-    let request = parse_json(body)?;
-    let text = |field: &str| {
-        request
-            .get(field)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    let provider = Provider::from_slug(&text("provider"))
-        .ok_or_else(|| invalid("provider", "must be stripe, sendgrid, hubspot or shopify"))?;
-    let event_type = text("event_type");
-    let step = StepKind::from_name(&text("step"))
-        .ok_or_else(|| invalid("step", "must be a built-in step name"))?;
-    let table = config(env).provider_routes(provider)?;
-    if !table.steps_for(provider, &event_type).contains(&step) {
-        return Err(invalid(
-            "step",
-            format!("is not a default route of {provider} {event_type:?}"),
-        ));
-    }
-    let route = RouteOffRow {
-        provider: provider.slug().into(),
-        event_type,
-        step: step.name().into(),
-    };
-    let changed = store::set_route_off(db, &route, off, now_ms()).await?;
-    invalidate();
-    Ok(answer(
-        200,
-        json!({
-            "provider": route.provider, "event_type": route.event_type, "step": route.step,
-            "off": off, "changed": changed,
-        }),
-    ))
-}
-
-async fn list_routes(env: &Env, db: &D1Database) -> Result<Answer, AppError> {
-    let routing = routing::load(db).await?;
-    let mut rows = Vec::new();
-    for provider in Provider::ALL {
-        let table = config(env).provider_routes(provider)?;
-        for (p, event_type, steps) in table.rows().filter(|(p, _, _)| *p == provider) {
-            let steps: Vec<Value> = steps
-                .iter()
-                .map(|k| json!({ "step": k.name(), "off": routing.is_off(p, event_type, *k) }))
-                .collect();
-            rows.push(json!({ "provider": p.slug(), "event_type": event_type, "steps": steps }));
-        }
-    }
-    Ok(answer(200, json!({ "routes": rows })))
 }
 
 /// Which default routes and connections take stored event `id` now (read fresh from D1).
@@ -238,12 +144,9 @@ pub async fn preview(env: &Env, db: &D1Database, id: &str) -> Result<Answer, App
         .filter(|k| routing.is_off(provider, &summary.event_type, *k))
         .map(StepKind::name)
         .collect();
-    Ok(answer(
-        200,
-        json!({
-            "event_id": summary.id, "provider": summary.provider, "type": summary.event_type,
-            "payload_available": body.payload.is_some(), "steps": steps,
-            "connections": connections, "routes_off": routes_off,
-        }),
-    ))
+    Ok(ok(json!({
+        "event_id": summary.id, "provider": summary.provider, "type": summary.event_type,
+        "payload_available": body.payload.is_some(), "steps": steps,
+        "connections": connections, "routes_off": routes_off,
+    })))
 }

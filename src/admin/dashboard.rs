@@ -53,8 +53,8 @@ pub async fn metrics(
     let now = crate::clock::now_ms();
     let to = minute_of(now);
     let from = to - (minutes - 1) * 60;
-    let event_rows = db::event_buckets(d1, from).await?;
-    let step_rows = db::step_buckets(d1, from).await?;
+    let event_rows = db::metrics::event_buckets(d1, from).await?;
+    let step_rows = db::metrics::step_buckets(d1, from).await?;
     let events: Vec<EventRow> = event_rows
         .iter()
         .map(|r| EventRow {
@@ -76,9 +76,12 @@ pub async fn metrics(
         })
         .collect();
     let dashboard = build(&events, &steps);
-    let last_backfill = db::backfill_runs(d1, 0, 1).await?.into_iter().next();
-    let alerts = db::list_alerts(d1, ALERTS_LISTED).await?;
-    let alert_channels = crate::alert_channels::channels_view(env, d1).await?;
+    let last_backfill = db::alerts::backfill_runs(d1, 0, 1)
+        .await?
+        .into_iter()
+        .next();
+    let alerts = db::alerts::list_alerts(d1, ALERTS_LISTED).await?;
+    let alert_channels = crate::cron::alert_channels::channels_view(env, d1).await?;
     Ok(json!({
         "window": window,
         "from": from,
@@ -95,8 +98,8 @@ pub async fn metrics(
 
 /// `GET alerts`.
 pub async fn alerts(env: &Env, d1: &D1Database) -> Result<Value, AppError> {
-    let alerts = db::list_alerts(d1, ALERTS_LISTED).await?;
+    let alerts = db::alerts::list_alerts(d1, ALERTS_LISTED).await?;
     let open = alerts.iter().filter(|a| a.cleared_at.is_none()).count();
-    let alert_channels = crate::alert_channels::channels_view(env, d1).await?;
+    let alert_channels = crate::cron::alert_channels::channels_view(env, d1).await?;
     Ok(json!({ "open": open, "alerts": alerts, "alert_channels": alert_channels }))
 }

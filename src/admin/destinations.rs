@@ -12,40 +12,16 @@ use edgehooks_handlers::connections::delivery::{
 };
 use edgehooks_handlers::connections::HttpDestination;
 use serde_json::{json, Value};
-use worker::{D1Database, Env, Method};
+use worker::{D1Database, Env};
 
-use super::gateway::{answer, parse_json, Answer};
+use super::http::{answer, invalid, name_taken, ok, parse_json, Answer};
 use crate::clock::now_ms;
 use crate::config::config;
 use crate::db::admin as events;
 use crate::db::connections::{self as store, DestinationColumns, DestinationRow};
-use crate::dispatch::send_released;
 use crate::error::AppError;
-use crate::routing::{destination_of, invalidate};
-
-pub async fn handle(
-    env: &Env,
-    db: &D1Database,
-    method: &Method,
-    path: &[&str],
-    body: &[u8],
-) -> Result<Answer, AppError> {
-    match (method, path) {
-        (Method::Get, []) => list(db).await,
-        (Method::Post, []) => create(db, body).await,
-        (Method::Get, [name]) => read(db, name).await,
-        (Method::Put | Method::Patch, [name]) => edit(env, db, name, &parse_json(body)?).await,
-        (Method::Delete, [name]) => delete(db, name).await,
-        (Method::Post, [name, "pause"]) => edit(env, db, name, &json!({ "paused": true })).await,
-        (Method::Post, [name, "resume"]) => edit(env, db, name, &json!({ "paused": false })).await,
-        (Method::Post, [name, "test"]) => test_delivery(db, name, &parse_json(body)?).await,
-        (_, [] | [_]) => Err(AppError::MethodNotAllowed {
-            allow: "GET, POST, PUT, PATCH, DELETE",
-        }),
-        (_, [_, "pause" | "resume" | "test"]) => Err(AppError::MethodNotAllowed { allow: "POST" }),
-        _ => Err(AppError::NotFound),
-    }
-}
+use crate::ingest::routing::{destination_of, invalidate};
+use crate::steps::dispatch::send_released;
 
 fn view(row: &DestinationRow, destination: &HttpDestination) -> Value {
     let mut view = public_view(destination);
@@ -67,13 +43,14 @@ async fn load(db: &D1Database, name: &str) -> Result<(DestinationRow, HttpDestin
     Ok((row, destination))
 }
 
-async fn list(db: &D1Database) -> Result<Answer, AppError> {
+/// `GET destinations`.
+pub async fn list(db: &D1Database) -> Result<Answer, AppError> {
     let rows = store::list_destinations(db).await?;
     let views: Vec<Value> = rows
         .iter()
         .filter_map(|row| destination_of(row).ok().map(|d| view(row, &d)))
         .collect();
-    Ok(answer(200, json!({ "destinations": views })))
+    Ok(ok(json!({ "destinations": views })))
 }
 
 fn columns<'a>(destination: &'a HttpDestination, config: &'a str) -> DestinationColumns<'a> {
@@ -87,7 +64,8 @@ fn columns<'a>(destination: &'a HttpDestination, config: &'a str) -> Destination
     }
 }
 
-async fn create(db: &D1Database, body: &[u8]) -> Result<Answer, AppError> {
+/// `POST destinations`.
+pub async fn create(db: &D1Database, body: &[u8]) -> Result<Answer, AppError> {
     let request = parse_json(body)?;
     let destination = HttpDestination::from_json(&request)?;
     let config = stored_form(&request).to_string();
@@ -101,25 +79,28 @@ async fn create(db: &D1Database, body: &[u8]) -> Result<Answer, AppError> {
     )
     .await?
     {
-        return Err(AppError::Conflict {
-            code: "name_taken",
-            detail: format!("a destination named {} exists", destination.name),
-        });
+        return Err(name_taken("destination", &destination.name));
     }
     invalidate();
     let (row, stored) = load(db, &destination.name).await?;
     Ok(answer(201, view(&row, &stored)))
 }
 
-async fn read(db: &D1Database, name: &str) -> Result<Answer, AppError> {
+/// `GET destinations/{name}`: the view and the connections that use it.
+pub async fn read(db: &D1Database, name: &str) -> Result<Answer, AppError> {
     let (row, destination) = load(db, name).await?;
     let mut body = view(&row, &destination);
     body["connections"] = json!(store::connections_to(db, name).await?);
-    Ok(answer(200, body))
+    Ok(ok(body))
 }
 
 /// Edit a destination; an edit that sets `paused: false` resumes it (see [`resume`]).
-async fn edit(env: &Env, db: &D1Database, name: &str, change: &Value) -> Result<Answer, AppError> {
+pub async fn edit(
+    env: &Env,
+    db: &D1Database,
+    name: &str,
+    change: &Value,
+) -> Result<Answer, AppError> {
     let (row, current) = load(db, name).await?;
     let mut stored: Value = serde_json::from_str(&row.config).unwrap_or_else(|_| json!({}));
     stored["name"] = json!(name);
@@ -137,14 +118,15 @@ async fn edit(env: &Env, db: &D1Database, name: &str, change: &Value) -> Result<
         body["resumed"] = json!(resumed);
         body["sent"] = json!(sent);
     }
-    Ok(answer(200, body))
+    Ok(ok(body))
 }
 
-async fn delete(db: &D1Database, name: &str) -> Result<Answer, AppError> {
+/// `DELETE destinations/{name}`: refused (`409 destination_in_use`) while connections use it.
+pub async fn delete(db: &D1Database, name: &str) -> Result<Answer, AppError> {
     load(db, name).await?;
     if store::delete_destination(db, name).await? {
         invalidate();
-        return Ok(answer(200, json!({ "deleted": name })));
+        return Ok(ok(json!({ "deleted": name })));
     }
     let users = store::connections_to(db, name).await?;
     Err(AppError::Conflict {
@@ -166,26 +148,22 @@ async fn resume(env: &Env, db: &D1Database, name: &str) -> Result<(usize, usize)
 
 /// Send stored event `event_id` to the destination now, signed, outside the ledger (the webhook
 /// id is `test:<event id>:<ms>`), and answer what the destination said.
-async fn test_delivery(db: &D1Database, name: &str, request: &Value) -> Result<Answer, AppError> {
+pub async fn test_delivery(
+    db: &D1Database,
+    name: &str,
+    request: &Value,
+) -> Result<Answer, AppError> {
     let (_, destination) = load(db, name).await?;
     let event_id = request
         .get("event_id")
         .and_then(Value::as_str)
-        .ok_or_else(|| AppError::InvalidField {
-            field: "event_id".into(),
-            detail: "must name a stored event".into(),
-        })?;
-    let (summary, body) =
-        events::get_event(db, event_id)
-            .await?
-            .ok_or_else(|| AppError::InvalidField {
-                field: "event_id".into(),
-                detail: "no such event".into(),
-            })?;
-    let payload = body.payload.ok_or_else(|| AppError::InvalidField {
-        field: "event_id".into(),
-        detail: "the event's payload was redacted or purged".into(),
-    })?;
+        .ok_or_else(|| invalid("event_id", "must name a stored event"))?;
+    let (summary, body) = events::get_event(db, event_id)
+        .await?
+        .ok_or_else(|| invalid("event_id", "no such event"))?;
+    let payload = body
+        .payload
+        .ok_or_else(|| invalid("event_id", "the event's payload was redacted or purged"))?;
     let started = now_ms();
     let webhook_id = format!("test:{event_id}:{started}");
     let spec = delivery_request(
@@ -197,12 +175,9 @@ async fn test_delivery(db: &D1Database, name: &str, request: &Value) -> Result<A
         started / 1000,
     );
     let outcome = crate::downstream::call(&spec, u64::from(destination.timeout_ms)).await;
-    let ok = outcome.status.is_some_and(|s| (200..300).contains(&s));
-    Ok(answer(
-        200,
-        json!({
-            "destination": name, "event_id": event_id, "webhook_id": webhook_id, "ok": ok,
-            "status": outcome.status, "error": outcome.error, "duration_ms": now_ms() - started,
-        }),
-    ))
+    let delivered = outcome.status.is_some_and(|s| (200..300).contains(&s));
+    Ok(ok(json!({
+        "destination": name, "event_id": event_id, "webhook_id": webhook_id, "ok": delivered,
+        "status": outcome.status, "error": outcome.error, "duration_ms": now_ms() - started,
+    })))
 }

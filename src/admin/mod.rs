@@ -1,31 +1,71 @@
 //! Admin entry points: `/admin` (one static HTML page plus its script and stylesheet; the page
 //! holds no data and asks for the token in the browser) and `/admin/api/*` (JSON, only with
 //! `Authorization: Bearer <one of ADMIN_TOKEN's tokens>`, compared in constant time; refusals
-//! logged and counted). Submodules: `api` (the JSON
-//! endpoints), `dashboard` (its metrics and alerts endpoints), `page` (the page's paths as the
-//! worker sees them: the files themselves are Workers Static Assets), `bulk_replay`
-//! (`POST /admin/api/replay`), `replay_plan` (the one planning every replay uses).
+//! logged and counted). `route` is the one table of admin API paths; each resource has its
+//! file: `status` (health, stats, rejections, storage), `events` (the event log and the replay
+//! of one event), `dead` (dead letters, redrive), `bulk_replay` (`POST replay`), `dashboard`
+//! (metrics, alerts), `backfill`, `destinations`, `connections` (and the preview of an event's
+//! connections), `routes` (default routes off and on). `http` is what they share (body, JSON,
+//! errors, the answer), `replay_plan` the one planning every replay uses, `page` the page's
+//! paths as the worker sees them (the files themselves are Workers Static Assets).
+//!
+//! | method | path (after `/admin/api/`) | what |
+//! |---|---|---|
+//! | GET | `health` | the configuration checks by name: what `/health` keeps to itself |
+//! | GET | `stats` | counts per event and step status, rejections in the last 24 h, dead groups |
+//! | GET | `rejections` | verification failures per provider and reason (`?hours=24`) |
+//! | GET | `storage` | the database's size against `STORAGE_LIMIT_BYTES`, events stored, bytes per event |
+//! | GET | `metrics` | the dashboard: minute-bucket series and alerts (`?window=1h\|24h`) |
+//! | GET | `alerts` | open and recent alerts |
+//! | GET | `events` | list with filters and an opaque keyset cursor |
+//! | GET | `events/{id}` | one event: payload (unless redacted), steps, attempt timeline |
+//! | POST | `events/{id}/replay` | re-enqueue the steps not done and add the steps the routes now give the event but it lacks (`?dry_run=true`: only list) |
+//! | GET | `events/{id}/connections` | which connections and default routes take the event now |
+//! | GET | `dead` | dead steps grouped by destination and error, plus the matching steps |
+//! | POST | `redrive` | re-enqueue dead steps by destination/error/time/ids (JSON body, dry run; no filter: a dry run unless `dry_run` is false) |
+//! | POST | `replay` | bulk replay by filter, a page per call with a pass cursor (dry run first; no filter: a dry run unless `dry_run` is false) |
+//! | GET | `backfill` | the Stripe backfill: enabled or not, checkpoint, last runs |
+//! | POST | `backfill/stripe` | one bounded backfill run (`{"since", "dry_run", "cursor"}`) |
+//! | POST | `backfill/shopify` | one bounded Shopify reconciliation run of a shop (`{"since", "dry_run", "cursor", "source"}`) |
+//! | GET, POST | `destinations` | list, create |
+//! | GET, PUT, PATCH, DELETE | `destinations/{name}` | read, edit, delete |
+//! | POST | `destinations/{name}/pause`, `…/resume`, `…/test` | pause, resume (release the parked steps), a signed test delivery |
+//! | GET, POST | `connections` | list, create |
+//! | GET, PUT, PATCH, DELETE | `connections/{name}` | read, edit, delete |
+//! | POST | `connections/{name}/enable`, `…/disable` | switch on, off |
+//! | GET | `routes` | the default routes in force and which steps are off |
+//! | POST | `routes/off`, `routes/on` | turn one default route's step off, on |
+//!
+//! HEAD is answered as GET. Every answer passes through `http::respond`, which scrubs any
+//! configured secret value.
 
-mod api;
+mod backfill;
 mod bulk_replay;
 mod connections;
 mod dashboard;
+mod dead;
 mod destinations;
-mod gateway;
+mod events;
+mod http;
 mod page;
 mod replay_plan;
+mod routes;
+mod status;
 
+use edgehooks_handlers::admin::{BulkReplay, RedriveFilter};
 use edgehooks_handlers::auth::{check_bearer, Refusal};
-use worker::{Env, Request, Response};
+use edgehooks_handlers::inbound::request_url;
+use serde_json::json;
+use worker::{Env, Method, Request, Response};
 
+use crate::clock::now_ms;
 use crate::config::config;
-use crate::error::AppError;
-use crate::{log, metrics, rejections};
+use crate::error::{AppError, ALLOW_GET, ALLOW_POST};
+use crate::log;
+use crate::tally::{metrics, rejections};
+use http::{dry_run_and_body, ok, parse_json, read_body, respond, Answer};
 
 pub use page::{asset, page};
-
-/// Largest request body the admin API reads.
-const MAX_BODY: u64 = 64 * 1024;
 
 /// Refuse unless the request carries one of the admin bearer tokens. While `ADMIN_TOKEN` is
 /// misconfigured (an entry too short or empty) nothing is accepted: `503 misconfigured`. A
@@ -55,25 +95,108 @@ fn refused(refusal: Refusal, path: &[&str]) -> AppError {
     AppError::Unauthorized
 }
 
-/// The request's body, read once and at most [`MAX_BODY`] bytes (413 past it). A body that
-/// cannot be read is `400 unreadable_body`: never taken for an empty one, which a bulk
-/// redrive or replay would read as "everything".
-pub(crate) async fn read_body(req: &Request) -> Result<Vec<u8>, AppError> {
-    let declared = req
-        .headers()
-        .get("Content-Length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse().ok());
-    // The same runtime object (`Request::clone` would be JS's, a second request).
-    let runtime = Clone::clone(req.inner());
-    crate::ingest::read_body(runtime, declared, MAX_BODY).await
-}
-
+/// `/admin/api/{path}`: authorize, answer from the table, respond.
 pub async fn api(req: Request, env: &Env, path: &[&str]) -> Result<Response, AppError> {
     authorize(&req, env, path)?;
-    if gateway::owns(path) {
-        return gateway::handle(req, env, path).await;
+    let answer = route(&req, env, path).await?;
+    respond(env, answer)
+}
+
+/// The one table of admin API paths: which resource answers each method and path.
+async fn route(req: &Request, env: &Env, path: &[&str]) -> Result<Answer, AppError> {
+    use Method::{Delete, Get, Patch, Post, Put};
+    let method = match req.method() {
+        Method::Head => Get,
+        method => method,
+    };
+    let pairs = request_url::query_pairs(&req.inner().url());
+    let db = &crate::js_binding::d1(env)?;
+    let json_body = || async { parse_json(&read_body(req).await?) };
+    match (method, path) {
+        (Get, ["health"]) => Ok(ok(config(env).health())),
+        (Get, ["stats"]) => status::stats(db).await.map(ok),
+        (Get, ["rejections"]) => status::rejections(db, &pairs).await.map(ok),
+        (Get, ["storage"]) => status::storage(env, db).await.map(ok),
+        (Get, ["metrics"]) => dashboard::metrics(env, db, &pairs).await.map(ok),
+        (Get, ["alerts"]) => dashboard::alerts(env, db).await.map(ok),
+        (Get, ["events"]) => events::list(db, &pairs).await.map(ok),
+        (Get, ["events", id]) => events::one(db, id).await.map(ok),
+        (Post, ["events", id, "replay"]) => events::replay_one(env, db, id, &pairs).await.map(ok),
+        (Get, ["events", id, "connections"]) => connections::preview(env, db, id).await,
+        (Get, ["dead"]) => dead::list(db, &pairs).await.map(ok),
+        (Post, ["redrive"]) => {
+            let (dry_run, body) = dry_run_and_body(req, &pairs).await?;
+            let filter = RedriveFilter::from_json(&body, dry_run)?;
+            dead::redrive(env, db, &filter).await.map(ok)
+        }
+        (Post, ["replay"]) => {
+            let (dry_run, body) = dry_run_and_body(req, &pairs).await?;
+            let request = BulkReplay::from_json(&body, dry_run, now_ms())?;
+            bulk_replay::bulk_replay(env, db, &request).await.map(ok)
+        }
+        (Get, ["backfill"]) => backfill::admin_status(env, db).await.map(ok),
+        (Post, ["backfill", "stripe"]) => backfill::admin_run(env, db, &read_body(req).await?)
+            .await
+            .map(ok),
+        (Post, ["backfill", "shopify"]) => {
+            backfill::shopify_admin_run(env, db, &read_body(req).await?)
+                .await
+                .map(ok)
+        }
+        (Get, ["destinations"]) => destinations::list(db).await,
+        (Post, ["destinations"]) => destinations::create(db, &read_body(req).await?).await,
+        (Get, ["destinations", name]) => destinations::read(db, name).await,
+        (Put | Patch, ["destinations", name]) => {
+            destinations::edit(env, db, name, &json_body().await?).await
+        }
+        (Delete, ["destinations", name]) => destinations::delete(db, name).await,
+        (Post, ["destinations", name, "pause"]) => {
+            destinations::edit(env, db, name, &json!({ "paused": true })).await
+        }
+        (Post, ["destinations", name, "resume"]) => {
+            destinations::edit(env, db, name, &json!({ "paused": false })).await
+        }
+        (Post, ["destinations", name, "test"]) => {
+            destinations::test_delivery(db, name, &json_body().await?).await
+        }
+        (Get, ["connections"]) => connections::list(db).await,
+        (Post, ["connections"]) => connections::save(db, None, &json_body().await?).await,
+        (Get, ["connections", name]) => connections::read(db, name).await,
+        (Put | Patch, ["connections", name]) => {
+            connections::save(db, Some(name), &json_body().await?).await
+        }
+        (Delete, ["connections", name]) => connections::delete(db, name).await,
+        (Post, ["connections", name, "enable"]) => {
+            connections::save(db, Some(name), &json!({ "enabled": true })).await
+        }
+        (Post, ["connections", name, "disable"]) => {
+            connections::save(db, Some(name), &json!({ "enabled": false })).await
+        }
+        (Get, ["routes"]) => routes::list(env, db).await,
+        (Post, ["routes", "off"]) => routes::switch(env, db, true, &json_body().await?).await,
+        (Post, ["routes", "on"]) => routes::switch(env, db, false, &json_body().await?).await,
+        _ => Err(method_refused(path)),
     }
-    api::handle(req, env, path).await
+}
+
+/// A path the table has but not with this method: `405` with the methods it allows; any other
+/// path: `404`.
+fn method_refused(path: &[&str]) -> AppError {
+    let allow = match path {
+        ["health" | "stats" | "rejections" | "storage" | "metrics" | "alerts" | "events"]
+        | ["events", _]
+        | ["events", _, "connections"]
+        | ["dead" | "backfill" | "routes"] => ALLOW_GET,
+        ["events", _, "replay"]
+        | ["redrive" | "replay"]
+        | ["backfill", "stripe" | "shopify"]
+        | ["destinations", _, "pause" | "resume" | "test"]
+        | ["connections", _, "enable" | "disable"]
+        | ["routes", "off" | "on"] => ALLOW_POST,
+        ["destinations" | "connections"] | ["destinations" | "connections", _] => {
+            "GET, POST, PUT, PATCH, DELETE"
+        }
+        _ => return AppError::NotFound,
+    };
+    AppError::MethodNotAllowed { allow }
 }

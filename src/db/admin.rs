@@ -12,8 +12,9 @@ use serde::Serialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Result};
 
+use super::ingest::insert_step;
 use super::rows::{batch, query, FromRow, Row};
-use super::{insert_step, num, statement};
+use super::{num, statement};
 
 pub(crate) fn bind(args: &[SqlArg]) -> Vec<JsValue> {
     args.iter()

@@ -1,7 +1,7 @@
 //! The Stripe backfill's SQL: its scheduled state (`backfill_state`, one row per provider: the
 //! checkpoint, an unfinished run's cursor, the backoff), the record of every run
 //! (`backfill_runs`), and which listed event ids are already stored (a dry run's `missing`).
-//! Events themselves are stored by ingest's own insert ([`super::insert_planned`]).
+//! Events themselves are stored by ingest's own insert ([`super::ingest::insert_planned`]).
 //!
 //! Writes: `backfill_state`, `backfill_runs`.
 

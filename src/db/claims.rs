@@ -7,12 +7,14 @@
 use edgehooks_handlers::downstream::EntityStanding;
 use edgehooks_handlers::steps::lifecycle::{claim as sql, StepStatus};
 use edgehooks_handlers::steps::limits::{Health, Limits};
-use edgehooks_handlers::steps::timing::RUNNING_LEASE_MS;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
+use super::batch_window::BatchWindow;
+use super::health::{count_claimed_call, counted_health};
 use super::rows::{query, Answer, FromRow, Row};
-use super::{count_claimed_call, counted_health, num, statement, BatchWindow};
+use super::{num, statement};
+use edgehooks_handlers::steps::timing::RUNNING_LEASE_MS;
 
 /// The ordering a step's claim must respect: the entity it overwrites (`steps.entity`, with the
 /// step name) and its event's time and id.
@@ -274,7 +276,7 @@ pub struct HeldClaim {
 }
 
 /// The statement giving back `held` (the core's `steps::lifecycle::claim::unclaim`): the step is left
-/// exactly as [`super::defer`] leaves it (`enqueued`, due at `due_ms`, `reason`), with the claim's
+/// exactly as [`super::steps::defer`] leaves it (`enqueued`, due at `due_ms`, `reason`), with the claim's
 /// attempt given back; only while it is still `running` under that claim.
 pub fn unclaim(
     db: &D1Database,

@@ -15,7 +15,7 @@
 //! Stripe's API, which reuse [`insert_planned`]).
 //!
 //! Writes: `events` (stored and rejected deliveries), `steps` (insert, shared with replay),
-//! `rejections` (hourly tallies); `stripe_customers` through [`super::save_customer`].
+//! `rejections` (hourly tallies); `stripe_customers` through [`super::customers::save_customer`].
 
 use edgehooks_handlers::connections::plan::PlannedStep;
 use edgehooks_handlers::downstream::customers::learned_from_event;
@@ -373,7 +373,7 @@ async fn insert_event_chunk(
         let e = plan.event;
         if let Some(customer) = learned_from_event(provider, &e.event_type, &e.payload) {
             let as_of = e.occurred_at_ms.unwrap_or(now_ms);
-            statements.push(super::save_customer(
+            statements.push(super::customers::save_customer(
                 db,
                 &customer,
                 &e.event_type,

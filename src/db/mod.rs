@@ -8,7 +8,8 @@
 //! window, circuit and half-open probe lease), `backfill` (the Stripe backfill's checkpoint and
 //! runs) and `retention` (deleting rows past
 //! `RETENTION_DAYS` and leaving their tombstones, expiring exports and tombstones, the storage
-//! counts). `rows` reads result rows without serde.
+//! counts). `rows` reads result rows without serde, `batch_window` shares a D1 batch among the consumer's
+//! steps. Callers name the module (`db::steps::claim`), so a call can be followed.
 //! Numbers are bound as f64 (D1 rejects BigInt); writes that must be all-or-nothing go through
 //! `batch`, which D1 runs as one transaction.
 //!
@@ -35,42 +36,25 @@
 //! | `dedupe_tombstones` | `retention` (written with the deletion, expired; read by `ingest`'s insert) |
 
 pub mod admin;
-mod alerts;
-mod attempts;
-mod backfill;
-mod batch_window;
+pub mod alerts;
+pub mod attempts;
+pub mod backfill;
+pub mod batch_window;
 pub mod bulk_replay;
-mod claims;
+pub mod claims;
 pub mod connections;
-mod customers;
-mod health;
-mod ingest;
-mod links;
-mod local;
-mod metrics;
-mod privacy;
-mod retention;
-pub(crate) mod rows;
-mod steps;
-mod sweep;
-mod versions;
-
-pub use alerts::*;
-pub use attempts::*;
-pub use backfill::*;
-pub use batch_window::BatchWindow;
-pub use claims::*;
-pub use customers::*;
-pub use health::*;
-pub use ingest::*;
-pub use links::*;
-pub use local::*;
-pub use metrics::*;
-pub use privacy::forget_contact_page;
-pub use retention::*;
-pub use steps::*;
-pub use sweep::*;
-pub use versions::*;
+pub mod customers;
+pub mod health;
+pub mod ingest;
+pub mod links;
+pub mod local;
+pub mod metrics;
+pub mod privacy;
+pub mod retention;
+pub mod rows;
+pub mod steps;
+pub mod sweep;
+pub mod versions;
 
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};

@@ -348,7 +348,7 @@ export const INVARIANTS = [
       const counted = metric(provider, "accepted");
       const shown = facts.dashboard?.events?.[provider]?.accepted?.total ?? 0;
       if (shown !== counted) violations.push({ provider, dashboard_api_accepted: shown, metric_events_accepted: counted });
-      // A killed isolate loses the counts it had not flushed (at most a minute: src/metrics.rs).
+      // A killed isolate loses the counts it had not flushed (at most a minute: src/tally/).
       const ok = lost ? counted <= expected && counted >= expected - facts.ledger.unflushedAtKills(provider) : counted === expected;
       if (!ok) violations.push({ provider, dashboard_accepted: counted, d1_accepted: expected, restarts: facts.ledger.restarts.length });
     }

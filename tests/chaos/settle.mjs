@@ -9,7 +9,7 @@
 // what never finished.
 const UNFINISHED = "('pending', 'enqueued', 'running')";
 const AGE_MS = 16 * 60_000;
-/** The sweeper's batch (src/sweeper.rs SWEEP_LIMIT). */
+/** The sweeper's batch (src/cron/sweeper.rs SWEEP_LIMIT). */
 const SWEEP_LIMIT = 500;
 
 export async function settle({ runtime, downstream, operators, cron, senders, ledger, budgetMs, quietMs = 4000, maxFruitlessAgings = 3, log = () => {} }) {

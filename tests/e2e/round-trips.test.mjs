@@ -18,7 +18,7 @@ const INGEST_D1 = 2;
 /** D1 round trips per HTTP step in the consumer, alone: the claim with its budget count, then
  * the attempt record (the batch's step load is shared by its messages, once per invocation). */
 const STEP_D1 = 2;
-/** Messages of a queue batch in progress at once (src/consumer.rs): their claims are issued in
+/** Messages of a queue batch in progress at once (src/steps/consumer.rs): their claims are issued in
  * the same turn and share one D1 round trip (src/db/batch_window.rs). */
 const CONCURRENT_MESSAGES = 6;
 /** At most, for a queue batch of `size` messages: the load, one shared round trip for the

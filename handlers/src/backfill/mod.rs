@@ -4,7 +4,7 @@
 //! days nor before the retention cutoff), and where the checkpoint moves when a run completes
 //! ([`advance_checkpoint`]), and the state after each invocation ([`after_run`]: continue, back
 //! off, wait or move the checkpoint); [`plan`] builds the list requests (type filter chunks,
-//! cursors, URLs) and [`page`] reads Stripe's list answers. The shell (`src/backfill/`) only
+//! cursors, URLs) and [`page`] reads Stripe's list answers. The shell (`src/cron/backfill/`) only
 //! fetches pages, stores events through ingest's own insert and records the run.
 
 pub mod page;

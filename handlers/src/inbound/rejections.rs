@@ -1,9 +1,9 @@
 //! Verification failures counted in isolate memory. A forged request must cost no D1 write, so
 //! the shell adds each failure to a [`RejectionTally`] (per provider, reason and hour bucket;
-//! failed admin sign-ins under [`crate::auth::COUNTED_AS`]) and
-//! writes the tally to D1 at most once per [`FLUSH_INTERVAL_MS`] (after a later request's answer,
-//! and from the cron sweeper so that counts are never stranded in an idle isolate). The tally is
-//! bounded: at most [`MAX_BUCKETS`] buckets are held, further new buckets are dropped (and
+//! failed admin sign-ins under [`crate::auth::COUNTED_AS`]), a [`Tally`] whose batch is the
+//! `rejections` rows, and writes it to D1 when the tally says a flush is due (after a later
+//! request's answer) and from the cron sweeper, so that counts are never stranded in an idle
+//! isolate. At most [`MAX_BUCKETS`] buckets are held; further new buckets are dropped (and
 //! counted as dropped) until the next flush empties it.
 
 use std::collections::BTreeMap;
@@ -11,9 +11,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::inbound::webhook::Provider;
+use crate::tally::{Batch, Tally};
 
-/// Minimum time between two flushes triggered by requests.
-pub const FLUSH_INTERVAL_MS: i64 = 60_000;
 /// Most buckets the tally holds between flushes (4 providers × 7 reasons × a few hours).
 pub const MAX_BUCKETS: usize = 256;
 
@@ -32,63 +31,17 @@ pub fn hour_of(now_ms: i64) -> i64 {
     now_ms.div_euclid(3_600_000) * 3600
 }
 
-/// Counts not yet written to D1.
-#[derive(Debug, Default)]
-pub struct RejectionTally {
-    counts: BTreeMap<(&'static str, &'static str, i64), u64>,
-    /// When the oldest unflushed count arrived; `None` when the tally is empty.
-    pending_since_ms: Option<i64>,
-    last_flush_ms: Option<i64>,
-    dropped: u64,
-}
+/// Verification failures not yet written to D1: one flush writes its buckets.
+pub type RejectionTally = Tally<Vec<Bucket>>;
 
-impl RejectionTally {
-    pub const fn new() -> RejectionTally {
-        RejectionTally {
-            counts: BTreeMap::new(),
-            pending_since_ms: None,
-            last_flush_ms: None,
-            dropped: 0,
-        }
-    }
+impl Batch for Vec<Bucket> {
+    /// Who (a provider's slug, or `admin`), reason, hour.
+    type Key = (&'static str, &'static str, i64);
+    type Value = u64;
+    const MAX_KEYS: usize = MAX_BUCKETS;
 
-    /// Count one failure of `provider` for `reason` at `now_ms`.
-    pub fn count(&mut self, provider: Provider, reason: &'static str, now_ms: i64) {
-        self.count_for(provider.slug(), reason, now_ms);
-    }
-
-    /// Count one failure of whatever `who` names (a provider's slug, or `admin`).
-    pub fn count_for(&mut self, who: &'static str, reason: &'static str, now_ms: i64) {
-        let key = (who, reason, hour_of(now_ms));
-        if !self.counts.contains_key(&key) && self.counts.len() >= MAX_BUCKETS {
-            self.dropped = self.dropped.saturating_add(1);
-            return;
-        }
-        let n = self.counts.entry(key).or_insert(0);
-        *n = n.saturating_add(1);
-        self.pending_since_ms.get_or_insert(now_ms);
-    }
-
-    /// True when a request may flush now: something is pending and neither the oldest pending
-    /// count nor the last flush is younger than [`FLUSH_INTERVAL_MS`].
-    pub fn flush_due(&self, now_ms: i64) -> bool {
-        let Some(since) = self.pending_since_ms else {
-            return false;
-        };
-        let waited = |t: i64| now_ms.saturating_sub(t) >= FLUSH_INTERVAL_MS;
-        waited(since) && self.last_flush_ms.is_none_or(waited)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.counts.is_empty()
-    }
-
-    /// Take every pending bucket for writing (the tally is empty afterwards, so a concurrent
-    /// flush finds nothing to write twice).
-    pub fn take(&mut self, now_ms: i64) -> Vec<Bucket> {
-        self.last_flush_ms = Some(now_ms);
-        self.pending_since_ms = None;
-        std::mem::take(&mut self.counts)
+    fn from_counts(counts: BTreeMap<Self::Key, u64>) -> Vec<Bucket> {
+        counts
             .into_iter()
             .map(|((provider, reason, hour), count)| Bucket {
                 provider,
@@ -99,23 +52,21 @@ impl RejectionTally {
             .collect()
     }
 
-    /// Put back buckets whose write failed, so they are written by a later flush.
-    pub fn restore(&mut self, buckets: Vec<Bucket>, now_ms: i64) {
-        for b in buckets {
-            let key = (b.provider, b.reason, b.hour);
-            if !self.counts.contains_key(&key) && self.counts.len() >= MAX_BUCKETS {
-                self.dropped = self.dropped.saturating_add(b.count);
-                continue;
-            }
-            let n = self.counts.entry(key).or_insert(0);
-            *n = n.saturating_add(b.count);
-            self.pending_since_ms.get_or_insert(now_ms);
-        }
+    fn into_counts(self) -> impl IntoIterator<Item = (Self::Key, u64)> {
+        self.into_iter()
+            .map(|b| ((b.provider, b.reason, b.hour), b.count))
+    }
+}
+
+impl RejectionTally {
+    /// Count one failure of `provider` for `reason` at `now_ms`.
+    pub fn count(&mut self, provider: Provider, reason: &'static str, now_ms: i64) {
+        self.count_for(provider.slug(), reason, now_ms);
     }
 
-    /// Failures not counted because the tally was full.
-    pub fn dropped(&self) -> u64 {
-        self.dropped
+    /// Count one failure of whatever `who` names (a provider's slug, or `admin`).
+    pub fn count_for(&mut self, who: &'static str, reason: &'static str, now_ms: i64) {
+        self.add((who, reason, hour_of(now_ms)), 1, now_ms);
     }
 }
 

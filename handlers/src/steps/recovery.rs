@@ -6,8 +6,9 @@
 //! message may end a step (only the dispatch it was about, still unfinished: a redrive, re-send
 //! or success always wins), and how a failed attempt record is retried in place. The SQL that
 //! carries out each rule sits beside it ([`give_up_sql`], [`sweepable_sql`], [`recovery_sql`],
-//! [`LOST_ATTEMPT_SQL`]); the shell (`src/sweeper.rs`, `src/db/steps.rs`, `src/consumer.rs`)
-//! binds and runs it, and `steps::lifecycle::sql_tests` checks it against these rules.
+//! [`LOST_ATTEMPT_SQL`]); the shell (`src/cron/sweeper.rs`, `src/db/steps.rs`,
+//! `src/steps/consumer.rs`) binds and runs it, and `steps::lifecycle::sql_tests` checks it
+//! against these rules.
 
 use crate::steps::lifecycle::{sql_in, sql_lit, StepStatus, CLAIMABLE};
 use crate::steps::retry::QUEUE_MAX_DELAY_SECS;

@@ -6,7 +6,7 @@
 //! attempts (a step's call or a customer lookup) are claimed by `gate` and made by `call`; the
 //! attempt record and what a success writes are `record`'s.
 
-use crate::db::BatchWindow;
+use crate::db::batch_window::BatchWindow;
 use edgehooks_handlers::downstream::{turn, CallTiming, LocalAction, StepInput};
 use edgehooks_handlers::privacy::forget_contact::{self, Progress};
 use edgehooks_handlers::step_kind::StepKind;
@@ -17,7 +17,12 @@ use edgehooks_handlers::steps::retry::ResponseClass;
 use super::gate::give_back;
 use super::{defer, not_its_turn, storage_failed, Ack};
 use crate::clock::now_ms;
-use crate::db::{self, AttemptRecord, Claim, EntityClaim, HeldClaim, StepRow};
+use crate::db;
+use crate::db::attempts::AttemptRecord;
+use crate::db::claims::Claim;
+use crate::db::claims::EntityClaim;
+use crate::db::claims::HeldClaim;
+use crate::db::steps::StepRow;
 use crate::log;
 use edgehooks_handlers::consumer::ConsumerSettings;
 
@@ -45,7 +50,7 @@ pub(super) fn ack_for(message: MessageAction) -> Ack {
 impl Work<'_> {
     /// Claim the step: the attempt number, or what to tell Queues instead ([`Work::refused`]).
     pub(super) async fn claim(&self, now: i64) -> Result<i64, Ack> {
-        match db::claim_step(self.db, self.step_id, self.entity, now).await {
+        match db::claims::claim_step(self.db, self.step_id, self.entity, now).await {
             Ok(Claim::Claimed(n)) => Ok(n),
             Ok(refused) => Err(self.refused(refused).await),
             Err(e) => Err(storage_failed(e)),
@@ -89,13 +94,13 @@ impl Work<'_> {
                 page: settings.privacy_page_events,
                 now_ms: started,
             };
-            match db::forget_contact_page(self.db, &request).await {
+            match db::privacy::forget_contact_page(self.db, &request).await {
                 Ok(Progress::Done) => {}
                 Ok(Progress::More) => return self.next_page(attempt, started).await,
                 Err(e) => return self.local_failed(attempt, started, e, settings).await,
             }
         }
-        let mut statements = match db::local_action_statements(
+        let mut statements = match db::local::local_action_statements(
             self.db,
             action,
             &self.row.event_id,
@@ -120,7 +125,9 @@ impl Work<'_> {
             outcome: None,
         };
         let result = async {
-            statements.extend(db::attempt_statements(self.db, &record, finished)?);
+            statements.extend(db::attempts::attempt_statements(
+                self.db, &record, finished,
+            )?);
             statements.extend(self.version_statement()?);
             self.db.batch(statements).await
         }
@@ -179,7 +186,7 @@ impl Work<'_> {
             next_attempt_at_ms: next.next_attempt_at_ms,
             outcome: None,
         };
-        if let Ok(statements) = db::attempt_statements(self.db, &record, finished) {
+        if let Ok(statements) = db::attempts::attempt_statements(self.db, &record, finished) {
             let _ = self.db.batch(statements).await;
         }
         let status = next.status.as_str();

@@ -7,16 +7,17 @@ use edgehooks_handlers::backfill::request::AdminRequest;
 use serde_json::{json, Value};
 use worker::{D1Database, Env};
 
-use super::shopify::run_shop_pages;
-use super::{now_ms, record, record_as, run_pages, Progress, PROVIDER};
+use crate::clock::now_ms;
 use crate::config::config;
+use crate::cron::backfill::shopify::run_shop_pages;
+use crate::cron::backfill::{record, record_as, retention_kept_since, run_pages, PROVIDER};
 use crate::db;
 use crate::error::AppError;
 
 /// The admin request of a run, read as of `started` (Unix ms), its `since` never before the
 /// retention cutoff; a bad one is a 400 naming it.
 fn admin_request(env: &Env, body: &[u8], started: i64) -> Result<AdminRequest, AppError> {
-    let kept = super::retention_kept_since(env, started);
+    let kept = retention_kept_since(env, started);
     AdminRequest::from_json(body, started / 1000, kept).map_err(|e| AppError::BadRequest {
         code: e.code,
         detail: e.detail,
@@ -47,7 +48,7 @@ pub async fn admin_run(env: &Env, db: &D1Database, body: &[u8]) -> Result<Value,
         &progress,
     )
     .await;
-    Ok(answer_of(request.dry_run, &progress))
+    Ok(progress.answer(request.dry_run))
 }
 
 /// `POST /admin/api/backfill/shopify` with `{"since", "dry_run"?, "cursor"?, "source"?}`: one
@@ -80,27 +81,7 @@ pub async fn shopify_admin_run(env: &Env, db: &D1Database, body: &[u8]) -> Resul
     let progress = run_shop_pages(env, db, &settings, access, since, request.cursor, dry_run).await;
     let key = access.state_key();
     record_as(db, &key, "admin", dry_run, started, since, &progress).await;
-    Ok(answer_of(dry_run, &progress))
-}
-
-/// The contract's answer: dry `{listed, missing}`, real `{listed, ingested, duplicates}`; a run
-/// that stopped adds `complete: false`, `next_cursor` (and the error with `retry_after`).
-fn answer_of(dry_run: bool, progress: &Progress) -> Value {
-    let mut answer = if dry_run {
-        json!({ "listed": progress.listed, "missing": progress.new })
-    } else {
-        json!({ "listed": progress.listed, "ingested": progress.new, "duplicates": progress.duplicates })
-    };
-    // A complete run answers exactly the contract's fields; one that stopped says where.
-    if let (Some(fields), Some(cursor)) = (answer.as_object_mut(), &progress.cursor) {
-        fields.insert("complete".into(), json!(false));
-        fields.insert("next_cursor".into(), json!(cursor.encode()));
-        if let Some(error) = &progress.error {
-            fields.insert("error".into(), json!(error));
-            fields.insert("retry_after".into(), json!(progress.retry_after_secs));
-        }
-    }
-    answer
+    Ok(progress.answer(dry_run))
 }
 
 /// `GET /admin/api/backfill`: whether it is enabled, the scheduled state and the last runs.
@@ -110,13 +91,13 @@ pub async fn admin_status(env: &Env, db: &D1Database) -> Result<Value, AppError>
         Ok(Some(_)) => "enabled",
         Err(_) => "misconfigured",
     };
-    let state = db::backfill_state(db, PROVIDER).await?;
-    let runs = db::recent_backfill_runs(db, PROVIDER, 10).await?;
+    let state = db::backfill::backfill_state(db, PROVIDER).await?;
+    let runs = db::backfill::recent_backfill_runs(db, PROVIDER, 10).await?;
     let mut shopify = Vec::new();
     if let Ok(Some(settings)) = config(env).shopify_backfill() {
         for shop in &settings.shops {
             let key = shop.state_key();
-            let state = db::backfill_state(db, &key).await?;
+            let state = db::backfill::backfill_state(db, &key).await?;
             shopify.push(json!({
                 "provider": key,
                 "shop": shop.shop,
@@ -124,7 +105,7 @@ pub async fn admin_status(env: &Env, db: &D1Database) -> Result<Value, AppError>
                 "resume_cursor": state.resume.as_ref().map(|r| r.cursor.encode()),
                 "not_before": (state.not_before_ms > 0).then_some(state.not_before_ms),
                 "failures": state.failures,
-                "runs": db::recent_backfill_runs(db, &key, 10).await?,
+                "runs": db::backfill::recent_backfill_runs(db, &key, 10).await?,
             }));
         }
     }

@@ -18,7 +18,7 @@ mod gate;
 mod record;
 mod work;
 
-use crate::db::BatchWindow;
+use crate::db::batch_window::BatchWindow;
 use edgehooks_handlers::connections::plan::PlannedStep;
 use edgehooks_handlers::downstream::{
     contact_change, entity_key, plan, turn, BuildError, CallTiming, ContactLink,
@@ -32,7 +32,8 @@ use edgehooks_handlers::steps::timing::RUNNING_LEASE_MS;
 
 use crate::clock::now_ms;
 
-use crate::db::{self, EntityClaim};
+use crate::db;
+use crate::db::claims::EntityClaim;
 use crate::log;
 use call::Call;
 use deliver::Runner;
@@ -66,7 +67,9 @@ async fn stored_customer(
     planned: &Result<StepAction, BuildError>,
 ) -> worker::Result<Option<KnownCustomer>> {
     match planned {
-        Ok(StepAction::Resolve(lookup)) => db::known_customer(db, &lookup.customer_id).await,
+        Ok(StepAction::Resolve(lookup)) => {
+            db::customers::known_customer(db, &lookup.customer_id).await
+        }
         _ => Ok(None),
     }
 }
@@ -85,7 +88,7 @@ async fn finish(
     status: StepStatus,
     note: &str,
 ) -> Ack {
-    match db::finish_without_call(db, step.step_id, status, note, now_ms()).await {
+    match db::steps::finish_without_call(db, step.step_id, status, note, now_ms()).await {
         Ok(changed) => {
             log::step(step, status.as_str(), None, note, 0, changed);
             Ack::Ack
@@ -101,7 +104,7 @@ async fn finish(
 async fn defer(db: &BatchWindow<'_>, step: &log::StepFields<'_>, wait: Wait, now: i64) -> Ack {
     let delay_ms = i64::try_from(wait.secs).map_or(i64::MAX, |s| s.saturating_mul(1000));
     let due = now.saturating_add(delay_ms);
-    match db::defer(db, step.step_id, wait.reason, due, now).await {
+    match db::steps::defer(db, step.step_id, wait.reason, due, now).await {
         Ok(true) => {
             log::step(step, "deferred", None, wait.reason, 0, true);
             Ack::Resend(wait.secs)
@@ -149,7 +152,7 @@ pub async fn run(
     env: &Env,
     db: &BatchWindow<'_>,
     step_id: &str,
-    preloaded: Option<db::StepRow>,
+    preloaded: Option<db::steps::StepRow>,
     settings: &ConsumerSettings,
     downstream: &DownstreamSettings,
 ) -> Ack {
@@ -170,7 +173,7 @@ pub async fn run(
 
 /// A loaded step that can be planned: its row, kind and log fields.
 struct Loaded<'a> {
-    row: &'a db::StepRow,
+    row: &'a db::steps::StepRow,
     kind: StepKind,
     provider: Provider,
     payload: &'a str,
@@ -180,7 +183,7 @@ struct Loaded<'a> {
 async fn run_step(
     runner: &Runner<'_, '_>,
     step_id: &str,
-    loaded: Result<db::StepRow, Pass>,
+    loaded: Result<db::steps::StepRow, Pass>,
     downstream: &DownstreamSettings,
 ) -> Pass {
     let (db, settings) = (runner.db, runner.settings);
@@ -252,7 +255,7 @@ async fn run_step(
 /// What every log line about the step names.
 fn fields_of<'a>(
     step_id: &'a str,
-    row: &'a db::StepRow,
+    row: &'a db::steps::StepRow,
     kind: Option<StepKind>,
 ) -> log::StepFields<'a> {
     log::StepFields {
@@ -266,8 +269,8 @@ fn fields_of<'a>(
 
 /// Load the step with its event: `Err` with how the pass ends when it is unknown, no longer
 /// claimable (finished, or running under another message) or D1 failed.
-async fn load(db: &BatchWindow<'_>, step_id: &str) -> Result<db::StepRow, Pass> {
-    match db::load_step(db, step_id).await {
+async fn load(db: &BatchWindow<'_>, step_id: &str) -> Result<db::steps::StepRow, Pass> {
+    match db::steps::load_step(db, step_id).await {
         Ok(Some(row)) => claimable(row),
         Ok(None) => {
             log::error("unknown_step", step_id);
@@ -279,7 +282,7 @@ async fn load(db: &BatchWindow<'_>, step_id: &str) -> Result<db::StepRow, Pass> 
 
 /// A loaded row goes on only while claimable: finished (at-least-once delivery sent it again)
 /// or running under another message, the message is acked (the claim would refuse it anyway).
-fn claimable(row: db::StepRow) -> Result<db::StepRow, Pass> {
+fn claimable(row: db::steps::StepRow) -> Result<db::steps::StepRow, Pass> {
     let claimable = StepStatus::parse(&row.status).is_some_and(StepStatus::is_claimable);
     claimable.then_some(row).ok_or(Pass::Done(Ack::Ack))
 }
@@ -294,7 +297,7 @@ async fn linked_contact(
         return Ok(None);
     }
     match contact_change(payload) {
-        Ok(change) => db::contact_link(db, &change.contact_id).await,
+        Ok(change) => db::links::contact_link(db, &change.contact_id).await,
         Err(_) => Ok(None),
     }
 }
@@ -359,7 +362,7 @@ async fn screen(
     timing: CallTiming,
 ) -> Option<Pass> {
     let now = now_ms();
-    match db::entity_standing(db, fields.step_id, claim, now).await {
+    match db::claims::entity_standing(db, fields.step_id, claim, now).await {
         Ok(Some(standing)) => match turn(claim.occurred_at_ms, standing, now, timing) {
             Turn::Wait { .. } => None,
             verdict => not_its_turn(db, fields, verdict).await.map(Pass::Done),

@@ -14,7 +14,7 @@ use edgehooks_handlers::alerts::{AlertSettings, Facts};
 use worker::{D1Database, Env};
 
 use crate::config::config;
-use crate::routing::destination_of;
+use crate::ingest::routing::destination_of;
 use crate::{db, downstream, log};
 
 /// Timeout of one Slack notice's send (an `http` destination has its own).
@@ -59,7 +59,7 @@ pub async fn send(env: &Env, d1: &D1Database, settings: &AlertSettings, now: i64
             log::error("alerts_notice_failed", &detail);
         }
     }
-    if let Err(e) = db::settle_notices(d1, slack.is_some(), http.is_some()).await {
+    if let Err(e) = db::alerts::settle_notices(d1, slack.is_some(), http.is_some()).await {
         log::error("alerts_notice_failed", &e.to_string());
     }
 }
@@ -69,7 +69,7 @@ pub async fn http_channel(d1: &D1Database, name: &str) -> worker::Result<HttpCha
     if !HttpChannel::names_http(name) {
         return Ok(HttpChannel::resolve(name, None));
     }
-    let stored = db::alert_destination(d1, name)
+    let stored = db::alerts::alert_destination(d1, name)
         .await?
         .map(|(kind, row)| StoredDestination {
             kind,
@@ -82,7 +82,7 @@ fn wall_clock_secs() -> i64 {
     crate::clock::now_ms() / 1000
 }
 
-fn pending(row: db::NoticeRow) -> Option<PendingNotice> {
+fn pending(row: db::alerts::NoticeRow) -> Option<PendingNotice> {
     Some(PendingNotice {
         alert_id: row.id,
         state: NoticeState::from_name(&row.notice)?,
@@ -107,10 +107,10 @@ async fn send_channel(
     let channel = target.channel().name();
     if let Target::Http(held) = target {
         if !matches!(held, HttpChannel::Ready(_)) {
-            return db::hold_pending(d1, channel, held.state()).await;
+            return db::alerts::hold_pending(d1, channel, held.state()).await;
         }
     }
-    let notices: Vec<PendingNotice> = db::pending_notices(d1, channel)
+    let notices: Vec<PendingNotice> = db::alerts::pending_notices(d1, channel)
         .await?
         .into_iter()
         .filter_map(pending)
@@ -118,7 +118,7 @@ async fn send_channel(
     if notices.is_empty() {
         return Ok(());
     }
-    let mut sent = db::notices_sent_since(d1, now - 3_600_000, channel).await?;
+    let mut sent = db::alerts::notices_sent_since(d1, now - 3_600_000, channel).await?;
     for notice in &notices {
         match decide(notice, now, settings, sent) {
             Decision::Send => {}
@@ -164,7 +164,7 @@ async fn deliver(
         fields
     };
     if matches!(outcome.status, Some(status) if (200..300).contains(&status)) {
-        db::notice_sent(d1, notice.alert_id, channel, notice.state.name(), now).await?;
+        db::alerts::notice_sent(d1, notice.alert_id, channel, notice.state.name(), now).await?;
         let extra = serde_json::json!({ "kind": notice.kind, "key": notice.key, "state": notice.state.name() });
         log::record("alert_notified", fields(extra));
         return Ok(true);
@@ -173,7 +173,7 @@ async fn deliver(
         .unwrap_or("send_failed")
         .to_string();
     let next = now + backoff_ms(notice.attempts.saturating_add(1));
-    db::notice_failed(d1, notice.alert_id, channel, next, &code).await?;
+    db::alerts::notice_failed(d1, notice.alert_id, channel, next, &code).await?;
     let extra = serde_json::json!({ "error": code, "next_try_at": next });
     log::warn("alert_notice_failed", fields(extra));
     Ok(false)

@@ -3,7 +3,7 @@
 //! through ingest's own insert (same dedupe key, same routes, `origin = 'backfill'`), send the
 //! new steps to the queue, and record the run. Driven by the every-minute cron ([`scheduled`]:
 //! the core says whether a run is due, the first tick only sets the checkpoint, an unfinished
-//! run continues from its cursor, a failure backs off) and by the admin API ([`admin`]). One
+//! run continues from its cursor, a failure backs off) and by the admin API (`crate::admin`'s `backfill`). One
 //! invocation fetches at most `BACKFILL_MAX_PAGES` pages (each costs about four subrequests: the
 //! fetch, the D1 batch, the queue send and marking the steps enqueued). Pages pass the Stripe
 //! destination's budget and circuit first ([`circuit`]).
@@ -22,25 +22,26 @@ use edgehooks_handlers::inbound::webhook::{ParsedEvent, Provider};
 use edgehooks_handlers::steps::limits::Limits;
 use edgehooks_handlers::steps::retry::{parse_retry_after, RetryPolicy};
 use edgehooks_handlers::steps::routes::RouteTable;
-use serde_json::Value;
+use serde_json::{json, Value};
 use worker::{D1Database, Env};
 
-mod admin;
 mod circuit;
-mod shopify;
+pub mod shopify;
 
-pub use admin::{admin_run, admin_status, shopify_admin_run};
 pub use shopify::scheduled as scheduled_shopify;
 
 use crate::clock::now_ms;
 use crate::config::config;
-use crate::db::{self, PlannedEvent, RunRecord};
-use crate::dispatch::send_steps;
+use crate::db;
+use crate::db::backfill::RunRecord;
+use crate::db::ingest::PlannedEvent;
 use crate::downstream::call_reading;
 use crate::ingest::facts;
-use crate::{hints, log};
+use crate::ingest::hints;
+use crate::log;
+use crate::steps::dispatch::send_steps;
 
-const PROVIDER: &str = "stripe";
+pub(crate) const PROVIDER: &str = "stripe";
 /// A page of 100 events is a few hundred KB; more than this is not a Stripe answer.
 const PAGE_BODY_LIMIT: usize = 8 * 1024 * 1024;
 /// How long one page may take.
@@ -48,7 +49,7 @@ const PAGE_TIMEOUT_MS: u64 = 20_000;
 
 /// What a run did.
 #[derive(Debug, Default)]
-struct Progress {
+pub(crate) struct Progress {
     listed: i64,
     /// Real run: stored now; dry run: not stored yet.
     new: i64,
@@ -63,6 +64,26 @@ struct Progress {
 }
 
 impl Progress {
+    /// The contract's answer: dry `{listed, missing}`, real `{listed, ingested, duplicates}`; a run
+    /// that stopped adds `complete: false`, `next_cursor` (and the error with `retry_after`).
+    pub(crate) fn answer(&self, dry_run: bool) -> Value {
+        let mut answer = if dry_run {
+            json!({ "listed": self.listed, "missing": self.new })
+        } else {
+            json!({ "listed": self.listed, "ingested": self.new, "duplicates": self.duplicates })
+        };
+        // A complete run answers exactly the contract's fields; one that stopped says where.
+        if let (Some(fields), Some(cursor)) = (answer.as_object_mut(), &self.cursor) {
+            fields.insert("complete".into(), json!(false));
+            fields.insert("next_cursor".into(), json!(cursor.encode()));
+            if let Some(error) = &self.error {
+                fields.insert("error".into(), json!(error));
+                fields.insert("retry_after".into(), json!(self.retry_after_secs));
+            }
+        }
+        answer
+    }
+
     fn stopped(&mut self, stop: Stop) {
         self.error = Some(stop.error);
         self.retry_after_secs = stop.retry_after_secs;
@@ -160,7 +181,7 @@ async fn fetch_page(
 }
 
 /// Fetch up to `max_pages` pages from `cursor` on and store (or, dry, count) what is missing.
-async fn run_pages(
+pub(crate) async fn run_pages(
     env: &Env,
     db: &D1Database,
     settings: &BackfillSettings,
@@ -176,7 +197,7 @@ async fn run_pages(
     };
     // The types the routes and the connections in force take. Known limit: connections changed
     // between two bounded invocations of one run can regroup the chunks under its cursor.
-    let chunks = match crate::routing::current(db).await {
+    let chunks = match crate::ingest::routing::current(db).await {
         Ok(routing) => listing_chunks(&settings.routes, &routing.connections),
         Err(_) => {
             progress.stopped(Stop::failed("d1_unavailable".into()));
@@ -216,7 +237,7 @@ async fn run_pages(
 /// A dry run's page: how many of its events are not stored.
 async fn count_missing(db: &D1Database, events: &[ParsedEvent]) -> worker::Result<i64> {
     let keys: Vec<&str> = events.iter().map(|e| e.dedupe_key.as_str()).collect();
-    let stored = db::count_stored(db, PROVIDER, &keys).await?;
+    let stored = db::backfill::count_stored(db, PROVIDER, &keys).await?;
     Ok(events.len() as i64 - stored)
 }
 
@@ -232,7 +253,7 @@ pub(super) async fn store_backfilled(
     routes: &RouteTable,
     events: &[&ParsedEvent],
 ) -> worker::Result<Vec<bool>> {
-    let routing = crate::routing::current(db).await?;
+    let routing = crate::ingest::routing::current(db).await?;
     let planned: Vec<PlannedEvent> = events
         .iter()
         .map(|event| PlannedEvent {
@@ -241,7 +262,7 @@ pub(super) async fn store_backfilled(
             steps: routing.plan(routes, &facts(provider, event)),
         })
         .collect();
-    let inserted = db::insert_backfilled(db, provider, source, now_ms(), &planned).await?;
+    let inserted = db::ingest::insert_backfilled(db, provider, source, now_ms(), &planned).await?;
     let step_ids: Vec<String> = planned
         .iter()
         .zip(&inserted)
@@ -310,14 +331,16 @@ async fn scheduled_run<F, Fut>(
     Fut: std::future::Future<Output = Progress>,
 {
     let started = now_ms();
-    let state = match db::backfill_state(db, key).await {
+    let state = match db::backfill::backfill_state(db, key).await {
         Ok(state) => state,
         Err(e) => return log::error("d1_read_failed", &e.to_string()),
     };
     match tick(&state, started, interval_secs) {
         Tick::Wait => return,
         Tick::Initialize => {
-            if let Err(e) = db::save_backfill_state(db, key, &initial_state(started)).await {
+            if let Err(e) =
+                db::backfill::save_backfill_state(db, key, &initial_state(started)).await
+            {
                 log::error("d1_write_failed", &e.to_string());
             }
             return;
@@ -355,7 +378,7 @@ async fn scheduled_run<F, Fut>(
         &policy,
         js_sys::Math::random(),
     );
-    if let Err(e) = db::save_backfill_state(db, key, &next).await {
+    if let Err(e) = db::backfill::save_backfill_state(db, key, &next).await {
         log::error("d1_write_failed", &e.to_string());
     }
     record_as(db, key, "scheduled", false, started, since, &progress).await;
@@ -372,7 +395,7 @@ pub(crate) fn retention_kept_since(env: &Env, now_ms: i64) -> i64 {
 }
 
 /// Record a Stripe run in `backfill_runs` (and log it).
-async fn record(
+pub(crate) async fn record(
     db: &D1Database,
     origin: &str,
     dry_run: bool,
@@ -384,7 +407,7 @@ async fn record(
 }
 
 /// Record a run of `provider` (`stripe`, `shopify`, `shopify:<source>`).
-async fn record_as(
+pub(crate) async fn record_as(
     db: &D1Database,
     provider: &str,
     origin: &str,
@@ -411,7 +434,7 @@ async fn record_as(
         "backfill",
         serde_json::to_value(&run).unwrap_or(Value::Null),
     );
-    if let Err(e) = db::record_backfill_run(db, &run).await {
+    if let Err(e) = db::backfill::record_backfill_run(db, &run).await {
         log::error("d1_write_failed", &e.to_string());
     }
 }

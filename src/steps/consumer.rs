@@ -20,9 +20,9 @@ use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 
 use crate::config::config;
-use crate::db::BatchWindow;
-use crate::dispatch::{resend, Resend};
-use crate::step::{self, Ack};
+use crate::db::batch_window::BatchWindow;
+use crate::steps::dispatch::{resend, Resend};
+use crate::steps::step::{self, Ack};
 use crate::{db, log};
 
 /// The dead-letter queue's name, as in wrangler.toml.
@@ -101,12 +101,12 @@ async fn preload(
     db: &D1Database,
     queue: &str,
     messages: &[RawMessage],
-) -> HashMap<String, db::StepRow> {
+) -> HashMap<String, db::steps::StepRow> {
     if queue == DLQ_QUEUE {
         return HashMap::new();
     }
     let ids: Vec<String> = messages.iter().filter_map(step_id_of).collect();
-    match db::load_steps(db, &ids).await {
+    match db::steps::load_steps(db, &ids).await {
         Ok(rows) => rows.into_iter().map(|row| (row.id.clone(), row)).collect(),
         Err(e) => {
             log::error("d1_failed", &e.to_string());
@@ -121,7 +121,7 @@ async fn preload(
 async fn handle(
     env: &Env,
     message: RawMessage,
-    row: Option<db::StepRow>,
+    row: Option<db::steps::StepRow>,
     queue: &str,
     db: &BatchWindow<'_>,
     settings: &Result<ConsumerSettings, ConfigError>,
@@ -167,7 +167,7 @@ async fn handle(
 /// moved on since (redriven, re-sent, running under a live claim, or finished).
 async fn give_up(db: &D1Database, step_id: &str, dispatch: i64) -> Ack {
     let now = crate::clock::now_ms();
-    match db::give_up(db, step_id, dispatch, now).await {
+    match db::steps::give_up(db, step_id, dispatch, now).await {
         Ok(changed) => {
             log::step(
                 &log::StepFields::id(step_id),

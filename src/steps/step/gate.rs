@@ -1,22 +1,26 @@
 //! Claiming a step for an HTTP call through its destination's gate, in one D1 round trip: the
 //! claim (for a step that overwrites an entity, only in its turn) and the call's check in the
 //! destination's budget (counted only if the claim applied) are one batch, and the core's
-//! `steps::limits::gate` then decides from the counters it returned. A claimed step that must wait
+//! `limits::gate` then decides from the counters it returned. A claimed step that must wait
 //! (circuit open, budget spent, or a half-open circuit whose probe another step took) is given
 //! back at once: it ends exactly as a deferral leaves it, without spending an attempt. Both the
 //! built-in steps (`call`) and `http` destinations (`deliver`) claim their calls here; a step a
 //! drain released adds one statement to its claim's transaction (`claim_for_call_then`: the
 //! request for its destination's next page).
 
-use crate::db::BatchWindow;
+use crate::db::batch_window::BatchWindow;
 use edgehooks_handlers::steps::limits::{gate, probe_taken, Gate, Health, Limits, Wait};
 use worker::D1PreparedStatement;
 
 use super::record::batch_with_retries;
 use super::{storage_failed, Ack};
 use crate::clock::now_ms;
+use crate::db;
+use crate::db::claims::Budget;
+use crate::db::claims::Claim;
+use crate::db::claims::EntityClaim;
+use crate::db::claims::HeldClaim;
 use crate::db::rows::Answer;
-use crate::db::{self, Budget, Claim, EntityClaim, HeldClaim};
 use crate::log;
 
 /// A step claimed for a call its destination's gate let through.
@@ -51,7 +55,7 @@ pub(super) async fn claim_for_call(
         destination,
         limits,
     };
-    match db::claim_for_call(db, fields.step_id, entity, &budget, now).await {
+    match db::claims::claim_for_call(db, fields.step_id, entity, &budget, now).await {
         Ok(answer) => pass_gate(db, fields, &budget, answer, now).await,
         Err(e) => ForCall::Done(storage_failed(e)),
     }
@@ -71,7 +75,7 @@ pub(super) async fn claim_for_call_then(
         destination,
         limits,
     };
-    match db::claim_for_call_then(db, fields.step_id, &budget, now, then).await {
+    match db::claims::claim_for_call_then(db, fields.step_id, &budget, now, then).await {
         Ok((answer, then)) => (pass_gate(db, fields, &budget, answer, now).await, then),
         Err(e) => (ForCall::Done(storage_failed(e)), None),
     }
@@ -103,7 +107,7 @@ async fn pass_gate(
         Gate::Proceed => cleared(false),
         Gate::Wait(wait) => ForCall::Done(give_back(db, fields, held, wait).await),
         Gate::Probe { lease_until_ms } => {
-            let taken = db::take_probe(
+            let taken = db::health::take_probe(
                 db,
                 budget.destination,
                 fields.step_id,
@@ -138,7 +142,7 @@ pub(super) async fn give_back(
     let delay_ms = i64::try_from(wait.secs).map_or(i64::MAX, |s| s.saturating_mul(1000));
     let due = now.saturating_add(delay_ms);
     let statements = || {
-        let unclaim = db::unclaim(db, fields.step_id, held, wait.reason, due, now)?;
+        let unclaim = db::claims::unclaim(db, fields.step_id, held, wait.reason, due, now)?;
         Ok(vec![unclaim])
     };
     match batch_with_retries(db, fields.step_id, statements).await {

@@ -21,7 +21,8 @@ use super::gate::{claim_for_call, Cleared, ForCall};
 use super::work::{ack_for, Work};
 use super::{Ack, Pass};
 use crate::clock::now_ms;
-use crate::db::{self, AttemptRecord};
+use crate::db;
+use crate::db::attempts::AttemptRecord;
 use crate::downstream::{self, CallOutcome};
 use crate::log;
 use edgehooks_handlers::consumer::ConsumerSettings;
@@ -154,9 +155,9 @@ impl Work<'_> {
         let record = self.attempt_record(claimed, outcome, next, finished);
         let health = after_call(verdict.class, claimed.probing);
         let statements = || -> worker::Result<Vec<D1PreparedStatement>> {
-            let mut statements = db::attempt_statements(self.db, &record, finished)?;
+            let mut statements = db::attempts::attempt_statements(self.db, &record, finished)?;
             let name = destination.name();
-            statements.extend(db::record_health(
+            statements.extend(db::health::record_health(
                 self.db,
                 name,
                 self.step_id,
@@ -171,7 +172,11 @@ impl Work<'_> {
                 statements.push(self.effect_statement(effect, finished)?);
             }
             if !verdict.charged {
-                statements.extend(db::uncharge_probe(self.db, self.step_id, claimed.attempt)?);
+                statements.extend(db::attempts::uncharge_probe(
+                    self.db,
+                    self.step_id,
+                    claimed.attempt,
+                )?);
             }
             Ok(statements)
         };

@@ -6,9 +6,9 @@
 //! `dead` when that was its last attempt (the core's `steps::recovery::recover`). Every change is
 //! conditional on the state it read, so a step claimed in the meantime is never flipped. Also
 //! writes the isolate's tallies (rejected requests, dashboard metrics) to D1, applies
-//! `RETENTION_DAYS` (`crate::retention`: bounded deletion batches leaving dedupe tombstones,
+//! `RETENTION_DAYS` (`crate::cron::retention`: bounded deletion batches leaving dedupe tombstones,
 //! each cleanup on its own), runs the Stripe backfill when it is due
-//! (`crate::backfill`), applies `METRICS_RETENTION_DAYS`, then runs the alerting pass
+//! (`crate::cron::backfill`), applies `METRICS_RETENTION_DAYS`, then runs the alerting pass
 //! ([`alerts::run`]), which sees a backfill run that just ended.
 
 use edgehooks_handlers::log_level::LogLevel;
@@ -20,25 +20,27 @@ use edgehooks_handlers::steps::timing::{PENDING_GRACE_MS, RUNNING_LEASE_MS};
 use worker::{D1Database, D1PreparedStatement, Env};
 
 use crate::config::config;
+use crate::cron::alerts;
 use crate::db::rows::{self, FromRow, Row};
-use crate::db::OverdueStep;
-use crate::dispatch::send_dispatched;
-use crate::{alerts, db, log, metrics, rejections};
+use crate::db::sweep::OverdueStep;
+use crate::steps::dispatch::send_dispatched;
+use crate::tally;
+use crate::{db, log};
 
 const SWEEP_LIMIT: i64 = 500;
 
 pub async fn sweep(env: &Env, scheduled_ms: i64) {
-    rejections::flush(env).await;
-    metrics::flush(env).await;
+    tally::flush::<tally::Rejections>(env).await;
+    tally::flush::<tally::Metrics>(env).await;
     let now = crate::clock::now_ms();
     let db = match crate::js_binding::d1(env) {
         Ok(db) => db,
         Err(e) => return log::error("d1_unavailable", &e.to_string()),
     };
     recover_overdue(env, &db, now).await;
-    crate::retention::run(env, &db, now).await;
-    crate::backfill::scheduled(env, &db).await;
-    crate::backfill::scheduled_shopify(env, &db).await;
+    crate::cron::retention::run(env, &db, now).await;
+    crate::cron::backfill::scheduled(env, &db).await;
+    crate::cron::backfill::scheduled_shopify(env, &db).await;
     metrics_retention(env, &db, now).await;
     // The alerts judge time by the trigger's scheduled time (what the platform says "now" is).
     alerts::run(env, &db, scheduled_ms).await;
@@ -51,7 +53,7 @@ async fn metrics_retention(env: &Env, db: &D1Database, now: i64) {
         Err(e) => return log::error("misconfigured", &e.to_string()),
     };
     let oldest = minute_of(now - (days as i64).saturating_mul(86_400_000));
-    let result = match db::delete_old_metrics(db, oldest) {
+    let result = match db::metrics::delete_old_metrics(db, oldest) {
         Ok(statements) => db.batch(statements).await.map(|_| ()),
         Err(e) => Err(e),
     };
@@ -75,7 +77,7 @@ fn plan<'a>(db: &D1Database, due: &'a [OverdueStep], max_attempts: u32, now: i64
         let Some(recovery) = status.and_then(|s| recover(s, step.attempts, max_attempts)) else {
             continue;
         };
-        match db::recovery_statements(db, step, recovery, now) {
+        match db::sweep::recovery_statements(db, step, recovery, now) {
             Ok(list) => {
                 planned.push((step, recovery, statements.len()));
                 statements.extend(list);
@@ -100,7 +102,7 @@ impl FromRow for Dispatched {
 
 /// Recover every overdue step, then send those to run again under their new dispatch number.
 async fn recover_overdue(env: &Env, db: &D1Database, now: i64) {
-    let due = match db::sweepable_steps(
+    let due = match db::sweep::sweepable_steps(
         db,
         now - PENDING_GRACE_MS,
         now - RUNNING_LEASE_MS,

@@ -105,7 +105,7 @@ pub async fn send_dispatched(env: &Env, db: &D1Database, steps: &[(String, i64)]
         }
         sent += chunk.len();
         let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
-        if let Err(e) = db::mark_enqueued(db, &ids, crate::clock::now_ms()).await {
+        if let Err(e) = db::steps::mark_enqueued(db, &ids, crate::clock::now_ms()).await {
             // The messages are on their way; a `pending` status only means the sweeper may send
             // a second message, which the consumer's claim makes harmless.
             log::error("mark_enqueued_failed", &e.to_string());

@@ -58,9 +58,9 @@ async fn run_one(
         // A cleanup that does not need the cutoff never reads it.
         Err(_) => now,
     };
-    let done = match db::cleanup_statement(d1, cleanup, cutoff, now) {
+    let done = match db::retention::cleanup_statement(d1, cleanup, cutoff, now) {
         None => delete_events(d1, cutoff, now, deleted).await,
-        Some(Ok(statement)) => db::changed_rows(&statement).await,
+        Some(Ok(statement)) => db::retention::changed_rows(&statement).await,
         Some(Err(e)) => Err(e),
     };
     done.map_err(|e| e.to_string())
@@ -76,7 +76,7 @@ async fn delete_events(
 ) -> worker::Result<u64> {
     let mut budget = Budget::default();
     while let Some(limit) = budget.next_batch() {
-        let batch = db::delete_batch(d1, cutoff, limit, now).await?;
+        let batch = db::retention::delete_batch(d1, cutoff, limit, now).await?;
         budget.record(limit, batch);
         deleted.set(budget.spent());
     }

@@ -139,7 +139,7 @@ async fn ingest(
 }
 
 /// Fetch up to `max_pages` pages from `cursor` on and store (or, dry, count) what is missing.
-pub(super) async fn run_shop_pages(
+pub(crate) async fn run_shop_pages(
     env: &Env,
     db: &D1Database,
     settings: &ShopifyBackfillSettings,

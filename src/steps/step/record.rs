@@ -11,15 +11,24 @@ use edgehooks_handlers::steps::recovery::RECORD_RETRY_DELAYS_MS;
 use worker::{D1PreparedStatement, Delay};
 
 use super::work::Work;
+use crate::db;
+use crate::db::batch_window::BatchWindow;
 use crate::db::rows::Answer;
-use crate::db::{self, BatchWindow};
 use crate::log;
 
 impl Work<'_> {
     /// The statement that records the entity version this step applied, if it has an entity.
     pub(super) fn version_statement(&self) -> worker::Result<Option<D1PreparedStatement>> {
         self.entity
-            .map(|e| db::record_version(self.db, e.entity, e.name, e.occurred_at_ms, e.event_id))
+            .map(|e| {
+                db::versions::record_version(
+                    self.db,
+                    e.entity,
+                    e.name,
+                    e.occurred_at_ms,
+                    e.event_id,
+                )
+            })
             .transpose()
     }
 
@@ -31,11 +40,15 @@ impl Work<'_> {
     ) -> worker::Result<D1PreparedStatement> {
         match effect {
             SuccessEffect::SaveContactLink { contact_id, link } => {
-                db::save_contact_link(self.db, contact_id, link, now)
+                db::links::save_contact_link(self.db, contact_id, link, now)
             }
-            SuccessEffect::StoreCustomer(customer) => {
-                db::save_customer(self.db, customer, db::LOOKUP_SOURCE, now, now)
-            }
+            SuccessEffect::StoreCustomer(customer) => db::customers::save_customer(
+                self.db,
+                customer,
+                db::customers::LOOKUP_SOURCE,
+                now,
+                now,
+            ),
         }
     }
 

@@ -9,6 +9,11 @@
 //! sweeper enqueues it) and D1's unique constraint is the dedupe authority. A verification
 //! failure is only counted in the isolate's memory (`rejections`), never written to D1 on the
 //! request's path. Every request, whatever its outcome, writes exactly one `request` log line.
+//! Submodules: `hints` (the KV dedupe hints) and `routing` (connections and route switches as
+//! ingest plans with them, shared with replay, backfill and delivery).
+
+pub mod hints;
+pub mod routing;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -32,11 +37,13 @@ use worker::{Context, D1Database, Env, Headers, Request, Response};
 
 use crate::clock::now_ms;
 use crate::config::config;
-use crate::db::{self, PlannedEvent};
-use crate::dispatch::send_steps;
+use crate::db;
+use crate::db::ingest::PlannedEvent;
 use crate::error::{json_response, AppError};
 use crate::js_binding::whole_body;
-use crate::{hints, log, metrics, rejections};
+use crate::log;
+use crate::steps::dispatch::send_steps;
+use crate::tally::{metrics, rejections};
 
 /// Read the body, refusing (413) as soon as it passes `limit` instead of buffering it all. A
 /// body whose `Content-Length` is within the limit is read in one piece (HTTP framing stops it
@@ -169,7 +176,7 @@ async fn ingest(
     summary.rejected = accepted.rejected.len();
     if let Some(error) = accepted.all_rejected() {
         // Nothing usable: each element kept as its own rejected row, answered 400 as before.
-        db::insert_events(
+        db::ingest::insert_events(
             &db,
             provider,
             accepted.key_index,
@@ -184,7 +191,7 @@ async fn ingest(
     let (fresh, unknown_hints) = dedupe_by_hint(env, provider, &accepted.events).await;
     let duplicates_from_kv = accepted.events.len() - fresh.len();
     // Connections and switched-off routes, as operators left them (at most ROUTING_TTL_MS old).
-    let routing = crate::routing::current(&db).await?;
+    let routing = crate::ingest::routing::current(&db).await?;
     let planned: Vec<PlannedEvent> = fresh
         .iter()
         .map(|event| PlannedEvent {
@@ -326,14 +333,14 @@ async fn read_and_verify(
             error: reason,
         }) => {
             // Verified but unusable: keep it for admins so nothing the provider sent is lost.
-            let rejected = db::RejectedDelivery {
+            let rejected = db::ingest::RejectedDelivery {
                 provider,
                 source,
                 key_index,
                 body: &body,
                 error: reason.code(),
             };
-            db::insert_rejected(&db, rejected, started).await?;
+            db::ingest::insert_rejected(&db, rejected, started).await?;
             Err(AppError::Unparsable(reason))
         }
     }
@@ -402,7 +409,7 @@ async fn store(
     if planned.is_empty() && accepted.rejected.is_empty() {
         return Ok(Vec::new());
     }
-    let inserted = db::insert_events(
+    let inserted = db::ingest::insert_events(
         db,
         provider,
         accepted.key_index,

@@ -1,24 +1,53 @@
 //! The isolate's tally of dashboard metrics (see `edgehooks_handlers::metrics`): ingest counts
 //! each request's events by outcome and the consumer each step outcome with its latency, in
 //! memory, so neither adds a D1 round trip to a webhook or a step. The tally is written to D1
-//! (`metric_events`, `metric_steps`, one batch) at most once a minute, after a later request's
-//! answer (`waitUntil`) or queue batch, and by the cron sweeper every run before the alerts are
-//! evaluated. A failed write puts the counts back for the next flush. What an isolate holds when
-//! it is evicted (at most a minute of counts) is lost: the dashboard is approximate, the
+//! (`metric_events`, `metric_steps`, one batch) by the flush of `crate::tally`, after a later
+//! request's answer or queue batch and by the cron sweeper every run before the alerts are
+//! evaluated. What an isolate loses when it is evicted makes the dashboard approximate: the
 //! `events` and `steps` tables stay the record.
 
 use std::cell::RefCell;
+use std::thread::LocalKey;
 
 use edgehooks_handlers::inbound::webhook::Provider;
-use edgehooks_handlers::metrics::MetricsTally;
-use worker::{Context, Env};
+use edgehooks_handlers::metrics::{Flush, MetricsTally};
+use edgehooks_handlers::tally::Tally;
+use worker::D1Database;
 
+use super::Sink;
 use crate::clock::now_ms;
 use crate::error::AppError;
 use crate::{db, ingest, log};
 
 thread_local! {
     static TALLY: RefCell<MetricsTally> = const { RefCell::new(MetricsTally::new()) };
+}
+
+impl Sink for Flush {
+    fn tally() -> &'static LocalKey<RefCell<Tally<Self>>> {
+        &TALLY
+    }
+
+    fn is_empty(&self) -> bool {
+        Flush::is_empty(self)
+    }
+
+    async fn write(&self, d1: &D1Database) -> worker::Result<()> {
+        db::metrics::add_metrics(d1, self).await
+    }
+
+    fn log_written(&self, dropped: u64) {
+        log::record(
+            "metrics_flushed",
+            serde_json::json!({
+                "event_buckets": self.events.len(),
+                "step_buckets": self.steps.len(),
+                "dropped": dropped,
+            }),
+        );
+    }
+
+    const WRITE_FAILED: &'static str = "metrics_write_failed";
 }
 
 /// Count `count` events of `provider` ending in `outcome` (`reason`: a rejection's code).
@@ -67,53 +96,4 @@ pub fn count_step(destination: &str, outcome: &str, latency_ms: i64) {
         t.borrow_mut()
             .count_step(destination, outcome, latency_ms, now_ms())
     });
-}
-
-fn due() -> bool {
-    TALLY.with(|t| t.borrow().flush_due(now_ms()))
-}
-
-/// After a request: write the tally in `waitUntil` if a flush is due.
-pub fn flush_if_due(env: &Env, ctx: &Context) {
-    if due() {
-        let env = env.clone();
-        ctx.wait_until(async move { flush(&env).await });
-    }
-}
-
-/// After a queue batch (its messages already acked): write the tally if a flush is due.
-pub async fn flush_if_due_now(env: &Env) {
-    if due() {
-        flush(env).await;
-    }
-}
-
-/// Write whatever the tally holds to D1 now (the sweeper calls this every run).
-pub async fn flush(env: &Env) {
-    let now = now_ms();
-    let (pending, dropped) = TALLY.with(|t| {
-        let mut tally = t.borrow_mut();
-        (tally.take(now), tally.dropped())
-    });
-    if pending.is_empty() {
-        return;
-    }
-    let result = match crate::js_binding::d1(env) {
-        Ok(d1) => db::add_metrics(&d1, &pending).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => log::record(
-            "metrics_flushed",
-            serde_json::json!({
-                "event_buckets": pending.events.len(),
-                "step_buckets": pending.steps.len(),
-                "dropped": dropped,
-            }),
-        ),
-        Err(e) => {
-            log::error("metrics_write_failed", &e.to_string());
-            TALLY.with(|t| t.borrow_mut().restore(pending, now));
-        }
-    }
 }

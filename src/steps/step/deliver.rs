@@ -10,7 +10,7 @@
 //! backoff, `Retry-After`) and the destination's health in one D1 batch: the same ledger,
 //! limits and dead letters as the built-in steps.
 
-use crate::db::BatchWindow;
+use crate::db::batch_window::BatchWindow;
 use edgehooks_handlers::connections::delivery::{
     delivery_request, destination_limits, destination_policy,
 };
@@ -29,12 +29,14 @@ use super::gate::{claim_for_call, claim_for_call_then, ForCall};
 use super::work::ack_for;
 use super::{defer, finish, storage_failed, Ack};
 use crate::clock::now_ms;
+use crate::db;
+use crate::db::attempts::AttemptRecord;
 use crate::db::connections::{self as line, destination_for_step};
-use crate::db::{self, AttemptRecord, StepRow};
-use crate::dispatch::send_released;
+use crate::db::steps::StepRow;
 use crate::downstream;
+use crate::ingest::routing::destination_of;
 use crate::log::{self, StepFields};
-use crate::routing::destination_of;
+use crate::steps::dispatch::send_released;
 use edgehooks_handlers::consumer::ConsumerSettings;
 use edgehooks_handlers::steps::limits::Wait;
 
@@ -277,8 +279,8 @@ async fn record_attempt(
     finished: i64,
 ) -> worker::Result<()> {
     let name = sent.destination.name.as_str();
-    let mut statements = db::attempt_statements(db, record, finished)?;
-    statements.extend(db::record_health(
+    let mut statements = db::attempts::attempt_statements(db, record, finished)?;
+    statements.extend(db::health::record_health(
         db,
         name,
         record.step_id,
@@ -287,7 +289,11 @@ async fn record_attempt(
         finished,
     )?);
     if !charged {
-        statements.extend(db::uncharge_probe(db, record.step_id, sent.attempt)?);
+        statements.extend(db::attempts::uncharge_probe(
+            db,
+            record.step_id,
+            sent.attempt,
+        )?);
     }
     db.batch(statements).await.map(|_| ())
 }

@@ -29,7 +29,7 @@ pub async fn run(env: &Env, d1: &D1Database, now: i64) {
     if let Err(e) = evaluate(d1, &settings, now).await {
         log::error("alerts_evaluation_failed", &e.to_string());
     }
-    crate::alert_channels::send(env, d1, &settings, now).await;
+    crate::cron::alert_channels::send(env, d1, &settings, now).await;
 }
 
 /// Everything the rules read. Any failed read skips the pass (an alert must not clear because
@@ -40,15 +40,17 @@ async fn observe(
     now: i64,
 ) -> worker::Result<Observations> {
     let failures =
-        db::signature_failures(d1, minute_of(now - SIGNATURE_WINDOW_MS + 60_000)).await?;
-    let seen = db::last_seen(d1).await?;
-    let dead = db::dead_groups(d1, now - DEAD_WINDOW_MS).await?;
-    let circuits = db::open_circuits(d1, now).await?;
-    let backfills = db::backfill_runs(d1, now - BACKFILL_WINDOW_MS, 20).await?;
-    let storage = db::database_size(d1).await?.map(|bytes_used| StorageUse {
-        bytes_used,
-        limit_bytes: settings.storage_limit_bytes,
-    });
+        db::metrics::signature_failures(d1, minute_of(now - SIGNATURE_WINDOW_MS + 60_000)).await?;
+    let seen = db::metrics::last_seen(d1).await?;
+    let dead = db::alerts::dead_groups(d1, now - DEAD_WINDOW_MS).await?;
+    let circuits = db::alerts::open_circuits(d1, now).await?;
+    let backfills = db::alerts::backfill_runs(d1, now - BACKFILL_WINDOW_MS, 20).await?;
+    let storage = db::retention::database_size(d1)
+        .await?
+        .map(|bytes_used| StorageUse {
+            bytes_used,
+            limit_bytes: settings.storage_limit_bytes,
+        });
     Ok(Observations {
         now_ms: now,
         signature_failures: failures
@@ -91,7 +93,7 @@ async fn observe(
 
 async fn evaluate(d1: &D1Database, settings: &AlertSettings, now: i64) -> worker::Result<()> {
     let observations = observe(d1, settings, now).await?;
-    let open: Vec<OpenAlert> = db::open_alerts(d1)
+    let open: Vec<OpenAlert> = db::alerts::open_alerts(d1)
         .await?
         .into_iter()
         .filter_map(|row| {
@@ -108,7 +110,8 @@ async fn evaluate(d1: &D1Database, settings: &AlertSettings, now: i64) -> worker
     if changes.is_empty() {
         return Ok(());
     }
-    d1.batch(db::change_statements(d1, &changes, now)?).await?;
+    d1.batch(db::alerts::change_statements(d1, &changes, now)?)
+        .await?;
     for change in &changes {
         match change {
             Change::Fire(c) => log::warn(

@@ -44,7 +44,7 @@ pub async fn pass_as(
     limits: Limits,
     now_ms: i64,
 ) -> Result<bool, Wait> {
-    let health = match db::count_call(db, name, limits, now_ms).await {
+    let health = match db::health::count_call(db, name, limits, now_ms).await {
         Ok(health) => health,
         Err(e) => {
             // Unknown health: go ahead, like a closed circuit (the answer is still recorded).
@@ -56,7 +56,7 @@ pub async fn pass_as(
         Gate::Proceed => Ok(false),
         Gate::Wait(wait) => Err(wait),
         Gate::Probe { lease_until_ms } => {
-            match db::take_probe(db, name, holder, health, lease_until_ms).await {
+            match db::health::take_probe(db, name, holder, health, lease_until_ms).await {
                 Ok(true) => Ok(true),
                 _ => Err(probe_taken()),
             }
@@ -91,7 +91,7 @@ pub async fn record_as(
         classify_status,
     );
     let change = after_call(class, probing);
-    let statement = match db::record_health(db, name, holder, change, limits, now_ms) {
+    let statement = match db::health::record_health(db, name, holder, change, limits, now_ms) {
         Ok(Some(statement)) => statement,
         Ok(None) => return,
         Err(e) => return log::error("d1_write_failed", &e.to_string()),
