@@ -55,6 +55,13 @@ describe("binding round trips per delivery and per step", () => {
       assert.match(d1[0], /^batch\[3\] INSERT INTO events/, "event, steps and customer in one transaction");
       assert.match(d1[1], /^run UPDATE steps SET status = 'enqueued'/);
       assert.deepEqual(ingest.calls, ["IDEMPOTENCY.get", "STEPS.sendBatch"], "a new event leaves no KV hint");
+      // Every round trip carries D1's own row counts (bench/cost.mjs prices them).
+      assert.equal(ingest.d1Trips.length, ingest.d1.length);
+      assert.equal(ingest.unmetered, 0);
+      const [, written] = ingest.d1Trips[ingest.d1.findIndex((sql) => sql.startsWith("batch[3] INSERT INTO events"))];
+      assert.ok(written >= 4, `the event, its 2 steps and its customer are rows written (${written})`);
+      assert.equal(typeof ingest.sizeAfter, "number");
+      assert.equal(ingest.sent, 2, "two messages in the one send");
     }
     // The routing (connections, routes switched off) is read at most once per 5 s per isolate.
     const routingReads = ingests.flatMap((r) => r.d1).filter(routingRead).length;
@@ -68,6 +75,8 @@ describe("binding round trips per delivery and per step", () => {
       assert.ok(batch.d1.length <= Math.min(1 + STEP_D1 * size, consumerBudget(size)), `${size} messages, ${batch.d1.length} D1 round trips:\n${batch.d1.join("\n")}`);
       assert.match(batch.d1[0], /^all SELECT s\.id/, "the batch's steps are loaded in one query");
       assert.deepEqual(batch.calls, [], "a step that succeeds at once sends nothing more to the queue");
+      assert.equal(batch.delivered, size);
+      assert.equal(batch.retried, 0, "every message acked");
     }
     for (const key of keys) {
       for (const step of await world.stepsOf("stripe", key)) assert.equal(step.status, "succeeded", FINISHED.join());
