@@ -25,8 +25,9 @@
 //    included, then $0.02 per million CPU ms. "Inbound requests" are billed; subrequests are not.
 //    https://developers.cloudflare.com/workers/platform/pricing/
 //    Queue consumer and Cron Trigger invocations: the page gives them their own CPU limit (15 min)
-//    but says nothing else; they are invocations of the Worker, and are priced here as requests
-//    (shown apart, so a reader who finds otherwise can drop them).
+//    but no request price of their own; they are invocations of the Worker, priced here as
+//    requests (shown apart, so a reader who finds otherwise can drop them). cloudflare-docs PR
+//    #8825 (2023) "Clarified that Consumer Queues are billed as unbound", i.e. per invocation.
 //  - D1: 25 billion rows read/month included, then $0.001 per million; 50M rows written/month
 //    included, then $1.00 per million; 5 GB storage included, then $0.75 per GB-month.
 //    https://developers.cloudflare.com/d1/platform/pricing/
@@ -45,10 +46,11 @@
 //
 // CPU ms per event is not measured here (no isolate CPU in Miniflare): the figures are the latest
 // `scripts/bench compare` server CPU per event (BENCHMARKS.md, Miniflare: edgehooks 5.2–6.2 ms,
-// peer 3.9–4.9 ms), which include the local KV/D1/Queue simulators' CPU and so overstate both.
+// peer 3.9–4.9 ms), which include the local KV/D1/Queue simulators' CPU and so overstate both;
+// --cpu-edgehooks / --cpu-peer take newer figures.
 //
 //   node bench/cost.mjs [--events 1000] [--dup-share 0.1] [--trickle 20] [--peer path/to/js-stripe-worker]
-//   node bench/cost.mjs --from-runs target/bench-cost-runs.json   # re-price saved runs only
+//   node bench/cost.mjs --from-runs target/bench-cost-runs.json [--cpu-edgehooks 5.2-6.2 --cpu-peer 3.9-4.9]   # re-price saved runs
 // Writes target/bench-cost.json (and the raw invocation records, target/bench-cost-runs.json) and
 // prints the markdown tables (also target/bench-cost.md).
 import { execFileSync } from "node:child_process";
@@ -70,6 +72,9 @@ const { values: args } = parseArgs({
     events: { type: "string", default: "1000" },
     "dup-share": { type: "string", default: "0.1" },
     trickle: { type: "string", default: "20" },
+    // CPU ms per event, "lo-hi" or one figure: the latest compare.sh cpu/event (see CPU_MS).
+    "cpu-edgehooks": { type: "string", default: "5.2-6.2" },
+    "cpu-peer": { type: "string", default: "3.9-4.9" },
     // Re-price the runs saved by an earlier run (target/bench-cost-runs.json) without running them.
     "from-runs": { type: "string" },
     // ../shared beside the main checkout, or two levels up from a worktree under wt/
@@ -93,7 +98,8 @@ export const PRICES = {
   queues: { page: "https://developers.cloudflare.com/queues/platform/pricing/", ops: { included: 1e6, perMillion: 0.4 }, chunkBytes: 64_000 },
 };
 /** BENCHMARKS.md's latest compare.sh "cpu/event" (Miniflare; includes the simulators' CPU). */
-const CPU_MS = { edgehooks: [5.2, 6.2], peer: [3.9, 4.9] };
+const cpuRange = (text) => (text.includes("-") ? text.split("-") : [text, text]).map(Number);
+const CPU_MS = { edgehooks: cpuRange(args["cpu-edgehooks"]), peer: cpuRange(args["cpu-peer"]) };
 const CLOUDFLARE_QUERY_MS = 1;
 const RETENTION_DAYS = 30;
 const CRON_TICKS_PER_MONTH = 30 * 24 * 60; // crons = ["* * * * *"]
