@@ -39,10 +39,12 @@
 //    read; a message written to a dead letter queue adds a write.
 //    https://developers.cloudflare.com/queues/platform/pricing/
 //
-// D1 throughput: D1 runs one query at a time per database, so events/s per database ≈
-// 1 / (round trips per event × time per round trip). Two assumptions, both estimates: the local
-// mean measured here (Miniflare's SQLite, no network: a floor) and 1 ms per query (Cloudflare's
-// own worked example in the D1 limits FAQ: "a query that takes 1 ms … about 1,000 queries per second").
+// D1 throughput: "each individual D1 database is inherently single-threaded, and processes queries
+// one at a time … if your average query takes 1 ms, you can run approximately 1,000 queries per
+// second" (https://developers.cloudflare.com/d1/platform/limits/, FAQ). So events/s per database
+// ≈ 1 / (round trips per event × time per round trip), three estimates: the local wall time per
+// round trip measured one event at a time (Miniflare's loopback and SQLite, not D1's network),
+// 1 ms per round trip, and 1 ms per statement (a batch's statements run one after another).
 //
 // CPU ms per event is not measured here (no isolate CPU in Miniflare): the figures are the latest
 // `scripts/bench compare` server CPU per event (BENCHMARKS.md, Miniflare: edgehooks 5.2–6.2 ms,
