@@ -223,6 +223,21 @@ pub fn parse_jwks(body: &[u8]) -> Option<Vec<RsaKey>> {
     )
 }
 
+/// Most fetches of the team's keys an isolate makes in [`REFRESH_WINDOW_MS`]: a token naming a
+/// key the cache lacks refetches the keys (Access rotates them), but a stream of tokens with
+/// made-up key ids must not turn into a stream of fetches.
+pub const MAX_REFRESHES: usize = 5;
+pub const REFRESH_WINDOW_MS: i64 = 60_000;
+
+/// Whether the keys may be fetched again at `now`, given the times of the fetches so far.
+pub fn refresh_allowed(fetched_at: &[i64], now: i64) -> bool {
+    let recent = fetched_at
+        .iter()
+        .filter(|at| now - **at < REFRESH_WINDOW_MS)
+        .count();
+    recent < MAX_REFRESHES
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,6 +372,18 @@ mod tests {
             let who = identity(&claims(extra), &s, 1_500).unwrap();
             assert_eq!((who.who.as_str(), who.role), ("bob@x.io", Role::Operator));
         }
+    }
+
+    #[test]
+    fn refreshes_are_bounded_per_minute() {
+        assert!(refresh_allowed(&[], 0));
+        let five = [0, 1, 2, 3, 4];
+        assert!(!refresh_allowed(&five, 10));
+        assert!(
+            refresh_allowed(&five, REFRESH_WINDOW_MS + 1),
+            "the oldest left the window"
+        );
+        assert!(refresh_allowed(&five[..4], 10));
     }
 
     #[test]
