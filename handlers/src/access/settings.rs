@@ -97,6 +97,7 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
 mod tests {
     use super::*;
     use crate::access::Role;
+    use crate::steps::timing::RUNNING_LEASE_MS;
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Config<impl Fn(&str) -> Option<String>> {
@@ -104,7 +105,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::new(move |name: &str| map.get(name).cloned(), 0)
+        Config::new(move |name: &str| map.get(name).cloned(), RUNNING_LEASE_MS)
     }
 
     #[test]
@@ -164,5 +165,25 @@ mod tests {
         assert!(config(&[(AUDIT_RETENTION_DAYS, "0")])
             .audit_retention_days()
             .is_err());
+    }
+
+    #[test]
+    fn the_admin_health_reports_access_sign_in() {
+        assert_eq!(config(&[]).health()["access"], "disabled");
+        let on = config(&[
+            (ACCESS_TEAM_DOMAIN, "team"),
+            (ACCESS_AUD, "tag"),
+            (ACCESS_ROLES_JSON, r#"{"*":"viewer"}"#),
+        ]);
+        assert_eq!(on.health()["access"], "enabled");
+        let broken = config(&[(ACCESS_TEAM_DOMAIN, "team"), (AUDIT_RETENTION_DAYS, "0")]);
+        assert_eq!(broken.health()["access"], "misconfigured");
+        assert_eq!(
+            broken.health()["misconfigured"],
+            serde_json::json!([
+                { "affects": "audit", "setting": "AUDIT_RETENTION_DAYS" },
+                { "affects": "access", "setting": "ACCESS_AUD" },
+            ])
+        );
     }
 }
