@@ -141,6 +141,20 @@ describe("roles: every route with every role", () => {
     assert.ok(mutating >= 3 * 20, `every mutating route was called (${mutating})`);
   });
 
+  test("the role table lists every route the shell's table answers, and no other", () => {
+    // The arms of `route` in src/admin/mod.rs: `(Get, ["events", id])`, `(Put | Patch, [...])`.
+    const source = readFileSync(path.join(ROOT, "src/admin/mod.rs"), "utf8");
+    const shell = new Set();
+    for (const [, methods, segments] of source.matchAll(/\(((?:Get|Post|Put|Patch|Delete)(?: \| (?:Get|Post|Put|Patch|Delete))*), \[([^\]]*)\]\) =>/g)) {
+      const pattern = segments.split(",").map((s) => s.trim()).map((s) => (s.startsWith('"') ? s.slice(1, -1) : "{}")).join("/");
+      for (const method of methods.split(" | ")) shell.add(`${method.toUpperCase()} ${pattern}`);
+    }
+    const table = new Set(ROUTES.map((r) => `${r.method} ${r.pattern.replace(/\{[^}]+\}/g, "{}")}`));
+    assert.ok(shell.size >= 40, `read the shell's arms (${shell.size})`);
+    assert.deepEqual([...shell].filter((r) => !table.has(r)), [], "shell routes without a role");
+    assert.deepEqual([...table].filter((r) => !shell.has(r)), [], "roles for routes the shell lacks");
+  });
+
   test("a path the table lacks needs admin; then the shell's 404 and 405 answer", async () => {
     const viewer = await mintToken("lacking-viewer", "viewer");
     assert.equal((await call("GET", "sources", { headers: bearer(viewer) })).status, 403);
