@@ -235,7 +235,7 @@ describe("Cloudflare Access JWTs", () => {
   test("valid tokens sign in with the role their email, group or domain maps to", async () => {
     for (const [claims, who, role] of [
       [{ email: "alice@example.com" }, "alice@example.com", "admin"],
-      [{ email: "Alice@Example.com" }, "Alice@Example.com", "admin"],
+      [{ email: "Alice@Example.com" }, "alice@example.com", "admin"],
       [{ email: "olga@other.io", groups: ["ops"] }, "olga@other.io", "operator"],
       [{ email: "dan@example.com" }, "dan@example.com", "viewer"],
     ]) {

@@ -152,7 +152,8 @@ fn claims_of(payload: &Value) -> Claims {
 }
 
 /// Check a (signature-verified) token's claims at `now_secs` and give its identity a role.
-/// A token without `exp` is refused as expired: Access always sets one.
+/// A token without `exp` is refused as expired: Access always sets one. The identity is named by
+/// its email, lowercased (or `access:<sub>` for a service token without one).
 pub fn identity(
     claims: &Claims,
     settings: &AccessSettings,
@@ -184,7 +185,8 @@ pub fn identity(
         .ok_or(AccessRefusal::NoRole)?;
     let who = claims
         .email
-        .clone()
+        .as_deref()
+        .map(|e| e.trim().to_ascii_lowercase())
         .or_else(|| claims.sub.as_ref().map(|s| format!("access:{s}")))
         .ok_or(AccessRefusal::NoRole)?;
     Ok(Identity {
@@ -325,7 +327,7 @@ mod tests {
     #[test]
     fn claims_are_checked() {
         let s = settings();
-        let who = identity(&claims(json!({})), &s, 1_500).unwrap();
+        let who = identity(&claims(json!({"email": "Alice@Example.com"})), &s, 1_500).unwrap();
         assert_eq!(
             (who.who.as_str(), who.role, who.via),
             ("alice@example.com", Role::Admin, Via::Access)
