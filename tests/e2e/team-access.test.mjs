@@ -275,6 +275,14 @@ describe("Cloudflare Access JWTs", () => {
     for (const [reason] of cases) assert.ok(reasons.has(reason), `${reason} counted: ${[...reasons]}`);
   });
 
+  test("failed Access sign-ins fire the signature-failure alert like bad signatures", async () => {
+    const expired = issuer.sign({ exp: Math.floor(Date.now() / 1000) - 3600 });
+    for (let n = 0; n < 5; n += 1) assert.equal((await call("GET", "stats", { headers: access(expired) })).status, 401);
+    await w.sweep();
+    const alerts = await w.worker.all("SELECT kind, key FROM alerts WHERE kind = 'signature_failures' AND key = 'admin:access_expired'");
+    assert.deepEqual(alerts, [{ kind: "signature_failures", key: "admin:access_expired" }]);
+  });
+
   test("a token signed with a key the cache lacks refetches the team's keys (rotation)", async () => {
     const before = w.fake.callsTo(CERTS).length;
     assert.equal((await call("GET", "stats", { headers: access(issuer.sign({}, { kid: "k2" })) })).status, 401, "not published yet");
