@@ -6,6 +6,7 @@
 
 use edgehooks_handlers::access::audit::{AuditEntry, AuditQuery};
 use edgehooks_handlers::access::routes::ApiRoute;
+use edgehooks_handlers::access::settings::DEFAULT_AUDIT_DAYS;
 use edgehooks_handlers::access::Identity;
 use serde_json::{json, Value};
 use worker::{D1Database, Env, Request};
@@ -35,7 +36,9 @@ pub async fn record(
     body: Option<&[u8]>,
     status: u16,
 ) {
-    let keep_days = config(env).audit_retention_days().unwrap_or(365);
+    let keep_days = config(env)
+        .audit_retention_days()
+        .unwrap_or(DEFAULT_AUDIT_DAYS);
     let entry = AuditEntry::new(caller, route, path, body, status, now_ms(), keep_days);
     if let Err(e) = db::access::write_audit(db, &entry).await {
         log::record_error(

@@ -64,8 +64,8 @@ mod routes;
 mod status;
 mod tokens;
 
-use edgehooks_handlers::access::routes::find;
-use edgehooks_handlers::access::{Identity, Role};
+use edgehooks_handlers::access::routes::decide;
+use edgehooks_handlers::access::Identity;
 use edgehooks_handlers::admin::{BulkReplay, RedriveFilter};
 use edgehooks_handlers::inbound::request_url;
 use serde_json::json;
@@ -83,18 +83,16 @@ pub use page::{asset, page};
 pub async fn api(req: Request, env: &Env, path: &[&str]) -> Result<Response, AppError> {
     let db = &crate::js_binding::d1(env)?;
     let caller = access::authenticate(&req, env, db, path).await?;
-    let route = find(req.method().as_ref(), path);
-    let needed = route.map_or(Role::Admin, |r| r.role);
-    let audited = route.filter(|r| r.mutating());
-    let body = match audited {
+    let decision = decide(caller.role, req.method().as_ref(), path);
+    let body = match decision.audited {
         Some(_) => audit::body_of(&req).await,
         None => None,
     };
-    let answered = match caller.role.allows(needed) {
-        true => self::route(&req, env, db, &caller, path).await,
-        false => Err(access::forbidden(&caller, needed, path)),
+    let answered = match decision.allowed {
+        true => route(&req, env, db, &caller, path).await,
+        false => Err(access::forbidden(&caller, decision.needed, path)),
     };
-    if let Some(route) = audited {
+    if let Some(route) = decision.audited {
         let status = answered
             .as_ref()
             .map_or_else(AppError::status, |a| a.status);

@@ -1,6 +1,7 @@
 //! Every admin API route (method and path pattern after `/admin/api/`, `{…}` one segment) with
-//! the role it needs. The shell asks [`find`] before it answers: a caller whose role is lower
-//! is refused (`403 forbidden_role`) and the call is not made. A method and path this table does
+//! the role it needs. The shell asks [`decide`] before it answers: a caller whose role is lower
+//! is refused (`403 forbidden_role`) and the call is not made; a mutating route's call, made or
+//! refused, is audited. A method and path this table does
 //! not list needs [`Role::Admin`] (fail closed: a route added to the shell without a row here is
 //! an admin's), and then the shell's own table answers `404` or `405`. `HEAD` is `GET`.
 //! `handlers/access-routes.json` is this table for the end-to-end tests (kept equal by a test),
@@ -123,6 +124,27 @@ pub fn required_role(method: &str, path: &[&str]) -> Role {
     find(method, path).map_or(Admin, |r| r.role)
 }
 
+/// What the shell does with one call: whether the caller's role allows it (else the role it
+/// needs, for the `403`), and the route whose audit row it writes (a mutating route of the
+/// table, allowed or not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub needed: Role,
+    pub audited: Option<&'static ApiRoute>,
+}
+
+/// Decide a call of `method` on `path` by a caller with `role`.
+pub fn decide(role: Role, method: &str, path: &[&str]) -> Decision {
+    let route = find(method, path);
+    let needed = route.map_or(Admin, |r| r.role);
+    Decision {
+        allowed: role.allows(needed),
+        needed,
+        audited: route.filter(|r| r.mutating()),
+    }
+}
+
 /// The table as `handlers/access-routes.json`.
 pub fn table_json() -> String {
     let rows: Vec<Value> = ROUTES
@@ -153,6 +175,26 @@ mod tests {
         assert_eq!(required_role("PATCH", &["destinations", "d"]), Admin);
         assert_eq!(required_role("GET", &["tokens"]), Admin);
         assert_eq!(required_role("POST", &["redrive"]), Operator);
+    }
+
+    #[test]
+    fn decisions() {
+        let refused = decide(Viewer, "POST", &["redrive"]);
+        assert_eq!((refused.allowed, refused.needed), (false, Operator));
+        assert_eq!(
+            refused.audited.map(|r| r.action()),
+            Some("POST redrive".into()),
+            "refused calls are audited"
+        );
+        let read = decide(Viewer, "GET", &["events"]);
+        assert_eq!((read.allowed, read.audited), (true, None), "reads are not");
+        let unknown = decide(Operator, "DELETE", &["sources", "x"]);
+        assert_eq!(
+            (unknown.allowed, unknown.needed, unknown.audited),
+            (false, Admin, None)
+        );
+        let admin = decide(Admin, "PATCH", &["connections", "c"]);
+        assert!(admin.allowed && admin.audited.is_some());
     }
 
     #[test]

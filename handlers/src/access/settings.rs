@@ -13,6 +13,9 @@ use super::roles::RoleMap;
 
 /// Fewest days the audit trail may keep a row.
 pub const MIN_AUDIT_DAYS: u64 = 1;
+/// `AUDIT_RETENTION_DAYS`' default (the table's), for a row written while the setting is invalid
+/// (the admin health names it).
+pub const DEFAULT_AUDIT_DAYS: u64 = 365;
 
 /// Cloudflare Access as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,7 +160,11 @@ mod tests {
 
     #[test]
     fn audit_retention() {
-        assert_eq!(config(&[]).audit_retention_days(), Ok(365));
+        assert_eq!(config(&[]).audit_retention_days(), Ok(DEFAULT_AUDIT_DAYS));
+        assert_eq!(
+            crate::settings::table::default_of(AUDIT_RETENTION_DAYS),
+            "365"
+        );
         assert_eq!(
             config(&[(AUDIT_RETENTION_DAYS, "7")]).audit_retention_days(),
             Ok(7)
