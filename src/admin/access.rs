@@ -1,16 +1,16 @@
-//! Who is calling the admin API. In order: an `Authorization: Bearer` token that is one of
-//! `ADMIN_TOKEN`'s entries (the bootstrap admin, constant-time, no D1 read); else, if it is
-//! shaped like a named token (`ehk_…`), that token's row (one D1 read per request, no cache: a
-//! revoked token is refused on the very next request), its hash compared in constant time;
-//! else, with no bearer token, a `Cf-Access-Jwt-Assertion` when Cloudflare Access is
-//! configured. A refused sign-in is logged at `warn` (the reason and path, never what was
+//! Who is calling the admin API. The core says which credential the request presents
+//! (`access::credential`): an `ADMIN_TOKEN` entry (the bootstrap admin, constant-time, no D1
+//! read); a named token (`ehk_…`), whose row is read on every request (no cache: a revoked token
+//! is refused on the very next request) and whose hash is compared in constant time; or, with
+//! no bearer token, a `Cf-Access-Jwt-Assertion` when Cloudflare Access is configured. A refused sign-in is logged at `warn` (the reason and path, never what was
 //! presented) and counted under `admin` with the verification failures, so the dashboard and
 //! the signature-failure alert see it. While `ADMIN_TOKEN` (or, for a JWT, an `ACCESS_*`
 //! setting) is misconfigured nothing is accepted: `503 misconfigured`.
 
-use edgehooks_handlers::access::tokens::{id_of, matches};
+use edgehooks_handlers::access::credential::{credential, Credential};
+use edgehooks_handlers::access::jwt::AccessRefusal;
+use edgehooks_handlers::access::tokens::matches;
 use edgehooks_handlers::access::{Identity, Role};
-use edgehooks_handlers::auth::{bearer_token, check_token, Refusal};
 use worker::{D1Database, Env, Request};
 
 use super::access_keys;
@@ -36,26 +36,23 @@ pub async fn authenticate(
 ) -> Result<Identity, AppError> {
     let admin_tokens = config(env).admin_tokens()?;
     let header = |name: &str| req.headers().get(name).ok().flatten();
-    let authorization = header("Authorization");
-    if let Some(presented) = bearer_token(authorization.as_deref()) {
-        let signed_in = match check_token(presented, &admin_tokens) {
-            Ok(index) => Ok(Identity::admin_token(index)),
-            Err(refusal) => match id_of(presented) {
-                Some(id) => named_token(db, id, presented).await?,
-                None => Err(refusal.code()),
-            },
-        };
-        return signed_in.map_err(|reason| refused(reason, path));
-    }
-    let Some(assertion) = header(ACCESS_HEADER) else {
-        return Err(refused(Refusal::MissingToken.code(), path));
+    let (authorization, assertion) = (header("Authorization"), header(ACCESS_HEADER));
+    let signed_in = match credential(
+        authorization.as_deref(),
+        assertion.as_deref(),
+        &admin_tokens,
+    ) {
+        Ok(Credential::AdminToken(identity)) => Ok(identity),
+        Ok(Credential::Named { id, token }) => named_token(db, id, token).await?,
+        Ok(Credential::AccessJwt(jwt)) => match config(env).access()? {
+            Some(settings) => access_keys::identity(&settings, jwt)
+                .await
+                .map_err(AccessRefusal::code),
+            None => Err("access_disabled"),
+        },
+        Err(reason) => Err(reason),
     };
-    let Some(settings) = config(env).access()? else {
-        return Err(refused("access_disabled", path));
-    };
-    access_keys::identity(&settings, &assertion)
-        .await
-        .map_err(|refusal| refused(refusal.code(), path))
+    signed_in.map_err(|reason| refused(reason, path))
 }
 
 /// The named token with public id `id`, if `presented` is it; the reason code otherwise
