@@ -23,6 +23,11 @@ pub enum AppError {
     Unparsable(ParseError),
     /// Admin request without the right bearer token.
     Unauthorized,
+    /// A signed-in admin caller whose role is lower than the route's: 403 `forbidden_role`.
+    Forbidden {
+        needed: &'static str,
+        role: &'static str,
+    },
     BadRequest {
         code: &'static str,
         detail: String,
@@ -70,6 +75,7 @@ impl AppError {
             AppError::PayloadTooLarge { .. } => 413,
             AppError::Verification(VerifyError::EmptyBody) => 400,
             AppError::Verification(_) | AppError::Unauthorized => 401,
+            AppError::Forbidden { .. } => 403,
             AppError::Unparsable(_)
             | AppError::BadRequest { .. }
             | AppError::InvalidField { .. }
@@ -89,6 +95,7 @@ impl AppError {
             AppError::Verification(e) => e.code(),
             AppError::Unparsable(e) => e.code(),
             AppError::Unauthorized => "unauthorized",
+            AppError::Forbidden { .. } => "forbidden_role",
             AppError::BadRequest { code, .. }
             | AppError::Conflict { code, .. }
             | AppError::UnknownReference { code, .. } => code,
@@ -102,6 +109,9 @@ impl AppError {
     pub fn to_response(&self) -> Response {
         let body = match self {
             AppError::PayloadTooLarge { limit } => json!({ "error": self.code(), "limit": limit }),
+            AppError::Forbidden { needed, role } => {
+                json!({ "error": self.code(), "needed": needed, "role": role })
+            }
             AppError::Unparsable(e) => json!({ "error": self.code(), "detail": e.detail() }),
             AppError::InvalidField { field, detail } => {
                 json!({ "error": self.code(), "field": field, "detail": detail })

@@ -4,7 +4,10 @@
 //! The runtime's native code is several times faster than `p256` compiled to wasm and keeps the
 //! curve arithmetic out of the bundle. Imported keys are cached for the isolate's life (keyed
 //! by their DER), so a request pays for `verify` only. [`random_bytes`] is `getRandomValues`
-//! (ingest's delivery tokens).
+//! (ingest's delivery tokens, the admin API's named tokens). The admin API's Cloudflare Access
+//! JWTs are RS256 (RSASSA-PKCS1-v1_5 / SHA-256): [`import_rs256_key`] imports a signing key from
+//! its JWK modulus and exponent (the caller caches it by key id), [`verify_rs256`] checks one
+//! signature.
 
 use std::cell::RefCell;
 
@@ -85,22 +88,64 @@ async fn imported_key(subtle: &JsValue, spki: &[u8]) -> Result<JsValue, JsValue>
 /// concurrent delivery's.
 pub fn random_bytes() -> [u8; 16] {
     let mut out = [0u8; 16];
-    let array = Uint8Array::new_with_length(16);
-    let filled =
-        Reflect::get(&worker::js_sys::global(), &JsValue::from_str("crypto")).and_then(|crypto| {
-            let get: Function =
-                Reflect::get(&crypto, &JsValue::from_str("getRandomValues"))?.dyn_into()?;
-            get.call1(&crypto, &array)
-        });
-    match filled {
-        Ok(_) => array.copy_to(&mut out),
-        Err(_) => {
-            for byte in &mut out {
-                *byte = (worker::js_sys::Math::random() * 256.0) as u8;
-            }
+    if secure_random(&mut out).is_err() {
+        for byte in &mut out {
+            *byte = (worker::js_sys::Math::random() * 256.0) as u8;
         }
     }
     out
+}
+
+/// Fill `out` from `crypto.getRandomValues` (at most 65,536 bytes), for what must be
+/// unguessable (a named API token); no fallback.
+pub fn secure_random(out: &mut [u8]) -> Result<(), JsValue> {
+    let array = Uint8Array::new_with_length(out.len() as u32);
+    let crypto = Reflect::get(&worker::js_sys::global(), &JsValue::from_str("crypto"))?;
+    let get: Function = Reflect::get(&crypto, &JsValue::from_str("getRandomValues"))?.dyn_into()?;
+    get.call1(&crypto, &array)?;
+    array.copy_to(out);
+    Ok(())
+}
+
+/// An RS256 public key from its JWK `n` and `e` (base64url), for [`verify_rs256`].
+pub async fn import_rs256_key(n: &str, e: &str) -> Result<JsValue, JsValue> {
+    let subtle = subtle()?;
+    let jwk = object(&[("kty", "RSA"), ("n", n), ("e", e), ("alg", "RS256")])?;
+    let algorithm = rs256()?;
+    let usages = Array::of1(&JsValue::from_str("verify"));
+    let args = Array::of5(
+        &JsValue::from_str("jwk"),
+        &jwk,
+        &algorithm,
+        &JsValue::FALSE,
+        &usages,
+    );
+    call(&subtle, "importKey", &args).await
+}
+
+/// Whether `signature` over `message` verifies with the RS256 `key`.
+pub async fn verify_rs256(
+    key: &JsValue,
+    signature: &[u8],
+    message: &[u8],
+) -> Result<bool, JsValue> {
+    let subtle = subtle()?;
+    let args = Array::of4(
+        &rs256()?,
+        key,
+        &Uint8Array::from(signature),
+        &Uint8Array::from(message),
+    );
+    Ok(call(&subtle, "verify", &args).await?.as_bool() == Some(true))
+}
+
+fn rs256() -> Result<JsValue, JsValue> {
+    object(&[("name", "RSASSA-PKCS1-v1_5"), ("hash", "SHA-256")])
+}
+
+/// A JS error's message, for a log line.
+pub fn describe_error(error: &JsValue) -> String {
+    describe(error)
 }
 
 fn subtle() -> Result<JsValue, JsValue> {

@@ -8,7 +8,7 @@
 //! why by a stable reason code (counted and logged by the shell, never with the token).
 
 use sha2::{Digest, Sha256};
-use subtle::{Choice, ConstantTimeEq};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use crate::settings::table::ADMIN_TOKEN;
 use crate::settings::{secret_list, Config, ConfigError};
@@ -41,22 +41,34 @@ impl Refusal {
 }
 
 /// The bearer token of an `Authorization` header value, if it is one.
-fn bearer_token(authorization: Option<&str>) -> Option<&str> {
+pub fn bearer_token(authorization: Option<&str>) -> Option<&str> {
     let (scheme, token) = authorization?.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Accept `authorization` when it is `Bearer <token>` and `<token>` is one of `tokens`. No
+/// Accept `authorization` when it is `Bearer <token>` and `<token>` is one of `tokens`: the
+/// index of the entry it matched (who signed in, for the audit trail; never the value). No
 /// configured token (the admin API is closed) matches nothing.
-pub fn check_bearer(authorization: Option<&str>, tokens: &[String]) -> Result<(), Refusal> {
+pub fn check_bearer(authorization: Option<&str>, tokens: &[String]) -> Result<usize, Refusal> {
     let presented = bearer_token(authorization).ok_or(Refusal::MissingToken)?;
+    check_token(presented, tokens)
+}
+
+/// [`check_bearer`] for a token already taken out of its header.
+pub fn check_token(presented: &str, tokens: &[String]) -> Result<usize, Refusal> {
     let presented = Sha256::digest(presented.as_bytes());
-    let matched = tokens.iter().fold(Choice::from(0), |matched, token| {
-        matched | presented.ct_eq(&Sha256::digest(token.as_bytes()))
-    });
+    let (matched, index) =
+        tokens
+            .iter()
+            .enumerate()
+            .fold((Choice::from(0), 0u64), |(matched, index), (n, token)| {
+                let this = presented.ct_eq(&Sha256::digest(token.as_bytes()));
+                let index = u64::conditional_select(&index, &(n as u64), this & !matched);
+                (matched | this, index)
+            });
     match bool::from(matched) {
-        true => Ok(()),
+        true => Ok(index as usize),
         false => Err(Refusal::TokenMismatch),
     }
 }
@@ -90,8 +102,8 @@ mod tests {
     #[test]
     fn bearer_tokens() {
         let one = tokens(&["s3cret"]);
-        assert_eq!(check_bearer(Some("Bearer s3cret"), &one), Ok(()));
-        assert_eq!(check_bearer(Some("bearer  s3cret "), &one), Ok(()));
+        assert_eq!(check_bearer(Some("Bearer s3cret"), &one), Ok(0));
+        assert_eq!(check_bearer(Some("bearer  s3cret "), &one), Ok(0));
         for missing in [
             None,
             Some(""),
@@ -124,8 +136,12 @@ mod tests {
     #[test]
     fn every_token_of_a_rotation_list_is_accepted() {
         let list = tokens(&["old-token", "new-token"]);
-        assert_eq!(check_bearer(Some("Bearer old-token"), &list), Ok(()));
-        assert_eq!(check_bearer(Some("Bearer new-token"), &list), Ok(()));
+        assert_eq!(check_bearer(Some("Bearer old-token"), &list), Ok(0));
+        assert_eq!(
+            check_bearer(Some("Bearer new-token"), &list),
+            Ok(1),
+            "its index"
+        );
         assert_eq!(
             check_bearer(Some("Bearer old-token,new-token"), &list),
             Err(Refusal::TokenMismatch),

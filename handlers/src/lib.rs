@@ -25,6 +25,8 @@
 //!   [`connections`]: operator-defined connections (source, filter, destination) and `http`
 //!   destinations; [`retention`]: how long rows live and which may never be deleted;
 //!   [`privacy`]: forgetting a contact.
+//! - [`access`]: team access to the admin API (roles, the route → role table, named tokens,
+//!   Cloudflare Access JWTs) and its audit trail.
 //! - [`admin`]: the admin API's cursor, filters, replay plans and secret scrubbing; [`alerts`]
 //!   and [`metrics`]; [`backfill`]: recovering missed Stripe events and reconciling Shopify
 //!   orders.
@@ -34,6 +36,7 @@
 //! - [`tally`]: counts by key held in memory until a flush is due, bounded (the metrics and the
 //!   rejections are tallies), on the ground floor.
 
+pub mod access;
 pub mod admin;
 pub mod alerts;
 pub mod auth;

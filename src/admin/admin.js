@@ -1,4 +1,5 @@
-// edgehooks admin page script: asks for the admin token once (sessionStorage), then reads
+// edgehooks admin page script: asks for a token once (sessionStorage; empty behind Cloudflare
+// Access, whose header then signs the page in), then reads
 // /admin/api/* with it: totals, the event list with filters and "load more" (opaque cursor), one
 // event's steps and attempt timeline with replay (dry run first), dead letters with redrive
 // buttons, and rejection counts. Data is only ever inserted as text, never as HTML.
@@ -25,7 +26,7 @@ async function api(path, options = {}) {
   const token = sessionStorage.getItem(KEY);
   const res = await fetch(`/admin/api/${path}`, {
     ...options,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), "content-type": "application/json" },
   });
   if (res.status === 401) {
     signOut("That token was not accepted.");
@@ -56,7 +57,8 @@ async function start() {
   $("#login").hidden = true;
   $("#app").hidden = false;
   $("#nav").hidden = false;
-  await Promise.all([loadTotals(), loadEvents(true), loadDashboard(), typeof loadBackfill === "function" && loadBackfill()]);
+  await Promise.all([loadTotals(), loadEvents(true), loadDashboard(), typeof loadBackfill === "function" && loadBackfill(),
+    window.edgehooksAudit?.whoami()]);
 }
 
 /** The dashboard (dashboard.js) draws its charts with this page's authorized `api`. */
@@ -192,7 +194,7 @@ async function loadRejections() {
   if (!r.rejections.length) $("#rejections tbody").append(el("tr", {}, el("td", { colspan: 4, class: "muted" }, "None.")));
 }
 
-const VIEWS = ["events", "dead", "rejections", "gateway"];
+const VIEWS = ["events", "dead", "rejections", "gateway", "audit"];
 
 function show(view) {
   for (const name of VIEWS) {
@@ -201,7 +203,7 @@ function show(view) {
   }
   say("");
   const loaders = { events: () => loadEvents(true), dead: loadDead, rejections: loadRejections,
-    gateway: () => window.edgehooksGateway.load() };
+    gateway: () => window.edgehooksGateway.load(), audit: () => window.edgehooksAudit.load() };
   return Promise.all([loaders[view](), loadTotals()]);
 }
 
@@ -223,6 +225,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#tab-dead").addEventListener("click", guard(() => show("dead")));
   $("#tab-rejections").addEventListener("click", guard(() => show("rejections")));
   $("#tab-gateway").addEventListener("click", guard(() => show("gateway")));
+  $("#tab-audit").addEventListener("click", guard(() => show("audit")));
   $("#refresh").addEventListener("click", guard(async () => {
     const view = VIEWS.find((v) => !$(`#view-${v}`).hidden);
     await Promise.all([show(view), loadDashboard()]);
@@ -234,5 +237,5 @@ document.addEventListener("DOMContentLoaded", () => {
   window.addEventListener("unhandledrejection", (ev) => {
     if (ev.reason?.message !== "unauthorized") say(`Error: ${ev.reason?.message ?? ev.reason}`);
   });
-  if (sessionStorage.getItem(KEY)) guard(start)(); else signOut("");
+  if (sessionStorage.getItem(KEY) !== null) guard(start)(); else signOut("");
 });

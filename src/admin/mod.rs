@@ -1,11 +1,15 @@
 //! Admin entry points: `/admin` (one static HTML page plus its script and stylesheet; the page
-//! holds no data and asks for the token in the browser) and `/admin/api/*` (JSON, only with
-//! `Authorization: Bearer <one of ADMIN_TOKEN's tokens>`, compared in constant time; refusals
-//! logged and counted). `route` is the one table of admin API paths; each resource has its
+//! holds no data and asks for the token in the browser) and `/admin/api/*` (JSON, only for a
+//! signed-in caller whose role the route allows: `access` signs in an `ADMIN_TOKEN` entry, a
+//! named token or a Cloudflare Access JWT, refusals logged and counted; the role each route
+//! needs is the core's `access::routes` table, a lower role is `403 forbidden_role`; every
+//! mutating call, refused ones included, leaves one `audit` row). `route` is the one table of
+//! admin API paths; each resource has its
 //! file: `status` (health, stats, rejections, storage), `events` (the event log and the replay
 //! of one event), `dead` (dead letters, redrive), `bulk_replay` (`POST replay`), `dashboard`
 //! (metrics, alerts), `backfill`, `destinations`, `connections` (and the preview of an event's
-//! connections), `routes` (default routes off and on). `http` is what they share (body, JSON,
+//! connections), `routes` (default routes off and on), `tokens` (named API tokens, `whoami`),
+//! `audit` (the trail). `http` is what they share (body, JSON,
 //! errors, the answer), `replay_plan` the one planning every replay uses, `page` the page's
 //! paths as the worker sees them (the files themselves are Workers Static Assets).
 //!
@@ -35,10 +39,17 @@
 //! | POST | `connections/{name}/enable`, `…/disable` | switch on, off |
 //! | GET | `routes` | the default routes in force and which steps are off |
 //! | POST | `routes/off`, `routes/on` | turn one default route's step off, on |
+//! | GET, POST | `tokens` | list named API tokens (never the token), mint one (`201`, shown once) |
+//! | DELETE | `tokens/{name}` | revoke a named token |
+//! | GET | `whoami` | the caller: who, how signed in, role |
+//! | GET | `audit` | the audit trail, newest first (`who`, `action`, `since`, `until`, `cursor`) |
 //!
 //! HEAD is answered as GET. Every answer passes through `http::respond`, which scrubs any
 //! configured secret value.
 
+mod access;
+mod access_keys;
+mod audit;
 mod backfill;
 mod bulk_replay;
 mod connections;
@@ -51,66 +62,59 @@ mod page;
 mod replay_plan;
 mod routes;
 mod status;
+mod tokens;
 
+use edgehooks_handlers::access::routes::decide;
+use edgehooks_handlers::access::Identity;
 use edgehooks_handlers::admin::{BulkReplay, RedriveFilter};
-use edgehooks_handlers::auth::{check_bearer, Refusal};
 use edgehooks_handlers::inbound::request_url;
 use serde_json::json;
-use worker::{Env, Method, Request, Response};
+use worker::{D1Database, Env, Method, Request, Response};
 
 use crate::clock::now_ms;
 use crate::config::config;
 use crate::error::{AppError, ALLOW_GET, ALLOW_POST};
-use crate::log;
-use crate::tally::{metrics, rejections};
 use http::{dry_run_and_body, ok, parse_json, read_body, respond, Answer};
 
 pub use page::{asset, page};
 
-/// Refuse unless the request carries one of the admin bearer tokens. While `ADMIN_TOKEN` is
-/// misconfigured (an entry too short or empty) nothing is accepted: `503 misconfigured`. A
-/// refused sign-in is logged at `warn` (the reason and path, never what was presented) and
-/// counted with the verification failures, so the dashboard and the alert see it.
-fn authorize(req: &Request, env: &Env, path: &[&str]) -> Result<(), AppError> {
-    let tokens = config(env).admin_tokens()?;
-    let presented = req.headers().get("Authorization").ok().flatten();
-    check_bearer(presented.as_deref(), &tokens).map_err(|refusal| refused(refusal, path))
-}
-
-/// Most characters of the requested path a refusal's log line keeps (the path is the caller's).
-const LOGGED_PATH_CHARS: usize = 120;
-
-fn refused(refusal: Refusal, path: &[&str]) -> AppError {
-    let reason = refusal.code();
-    rejections::count_admin(reason);
-    metrics::count_admin_refusal(reason);
-    let path: String = format!("/admin/api/{}", path.join("/"))
-        .chars()
-        .take(LOGGED_PATH_CHARS)
-        .collect();
-    log::warn(
-        "admin_unauthorized",
-        serde_json::json!({ "reason": reason, "path": path }),
-    );
-    AppError::Unauthorized
-}
-
-/// `/admin/api/{path}`: authorize, answer from the table, respond.
+/// `/admin/api/{path}`: sign the caller in, check their role against the route's, answer from
+/// the table, write the audit row of a mutating call, respond.
 pub async fn api(req: Request, env: &Env, path: &[&str]) -> Result<Response, AppError> {
-    authorize(&req, env, path)?;
-    let answer = route(&req, env, path).await?;
-    respond(env, answer)
+    let db = &crate::js_binding::d1(env)?;
+    let caller = access::authenticate(&req, env, db, path).await?;
+    let decision = decide(caller.role, req.method().as_ref(), path);
+    let body = match decision.audited {
+        Some(_) => audit::body_of(&req).await,
+        None => None,
+    };
+    let answered = match decision.allowed {
+        true => route(&req, env, db, &caller, path).await,
+        false => Err(access::forbidden(&caller, decision.needed, path)),
+    };
+    if let Some(route) = decision.audited {
+        let status = answered
+            .as_ref()
+            .map_or_else(AppError::status, |a| a.status);
+        audit::record(env, db, &caller, route, path, body.as_deref(), status).await;
+    }
+    respond(env, answered?)
 }
 
 /// The one table of admin API paths: which resource answers each method and path.
-async fn route(req: &Request, env: &Env, path: &[&str]) -> Result<Answer, AppError> {
+async fn route(
+    req: &Request,
+    env: &Env,
+    db: &D1Database,
+    caller: &Identity,
+    path: &[&str],
+) -> Result<Answer, AppError> {
     use Method::{Delete, Get, Patch, Post, Put};
     let method = match req.method() {
         Method::Head => Get,
         method => method,
     };
     let pairs = request_url::query_pairs(&req.inner().url());
-    let db = &crate::js_binding::d1(env)?;
     let json_body = || async { parse_json(&read_body(req).await?) };
     match (method, path) {
         (Get, ["health"]) => Ok(ok(config(env).health())),
@@ -175,6 +179,11 @@ async fn route(req: &Request, env: &Env, path: &[&str]) -> Result<Answer, AppErr
         (Get, ["routes"]) => routes::list(env, db).await,
         (Post, ["routes", "off"]) => routes::switch(env, db, true, &json_body().await?).await,
         (Post, ["routes", "on"]) => routes::switch(env, db, false, &json_body().await?).await,
+        (Get, ["tokens"]) => tokens::list(db).await,
+        (Post, ["tokens"]) => tokens::create(db, caller, &json_body().await?).await,
+        (Delete, ["tokens", name]) => tokens::delete(db, name).await,
+        (Get, ["whoami"]) => Ok(tokens::whoami(caller)),
+        (Get, ["audit"]) => audit::list(db, &pairs).await,
         _ => Err(method_refused(path)),
     }
 }
@@ -186,7 +195,7 @@ fn method_refused(path: &[&str]) -> AppError {
         ["health" | "stats" | "rejections" | "storage" | "metrics" | "alerts" | "events"]
         | ["events", _]
         | ["events", _, "connections"]
-        | ["dead" | "backfill" | "routes"] => ALLOW_GET,
+        | ["dead" | "backfill" | "routes" | "whoami" | "audit"] => ALLOW_GET,
         ["events", _, "replay"]
         | ["redrive" | "replay"]
         | ["backfill", "stripe" | "shopify"]
@@ -196,6 +205,8 @@ fn method_refused(path: &[&str]) -> AppError {
         ["destinations" | "connections"] | ["destinations" | "connections", _] => {
             "GET, POST, PUT, PATCH, DELETE"
         }
+        ["tokens"] => "GET, POST",
+        ["tokens", _] => "DELETE",
         _ => return AppError::NotFound,
     };
     AppError::MethodNotAllowed { allow }

@@ -6,7 +6,7 @@
 //! (what steps maintain: applied ordering versions, contact links; the D1 work of local steps),
 //! `privacy` (what a redact removes and an export collects), `health` (per-destination budget
 //! window, circuit and half-open probe lease), `backfill` (the Stripe backfill's checkpoint and
-//! runs) and `retention` (deleting rows past
+//! runs), `access` (named API tokens and the admin audit trail) and `retention` (deleting rows past
 //! `RETENTION_DAYS` and leaving their tombstones, expiring exports and tombstones, the storage
 //! counts). `rows` reads result rows without serde, `batch_window` shares a D1 batch among the consumer's
 //! steps. Callers name the module (`db::steps::claim`), so a call can be followed.
@@ -34,7 +34,9 @@
 //! | `alerts`, `alert_notices` | `alerts` (the cron's alerting pass) |
 //! | `backfill_state`, `backfill_runs` | `backfill` (the Stripe backfill; its events go through `ingest`) |
 //! | `dedupe_tombstones` | `retention` (written with the deletion, expired; read by `ingest`'s insert) |
+//! | `api_tokens`, `admin_audit` | `access` (named tokens, the audit trail), `retention` (expired audit rows) |
 
+pub mod access;
 pub mod admin;
 pub mod alerts;
 pub mod attempts;

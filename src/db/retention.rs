@@ -5,6 +5,7 @@
 //! own D1 call; and what the storage report and alert read (counts, and D1's own size of the
 //! database).
 
+use edgehooks_handlers::access::audit;
 use edgehooks_handlers::inbound::rejections::hour_of;
 use edgehooks_handlers::retention::budget::{Deleted, PURGE_BATCH, TOMBSTONE_EXPIRY_BATCH};
 use edgehooks_handlers::retention::cleanup::Cleanup;
@@ -68,6 +69,7 @@ pub fn cleanup_statement(
             vec![num(hour_of(cutoff))],
         ),
         Cleanup::ExpireExports => (sql::EXPIRE_EXPORTS.to_string(), vec![num(now)]),
+        Cleanup::ExpireAudit => (audit::EXPIRE_SQL.to_string(), vec![num(now)]),
     };
     Some(statement(db, &sql, &args))
 }

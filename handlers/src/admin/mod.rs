@@ -47,7 +47,7 @@ pub struct FilterError {
     pub detail: String,
 }
 
-pub(crate) fn invalid(detail: impl Into<String>) -> FilterError {
+pub fn invalid(detail: impl Into<String>) -> FilterError {
     FilterError {
         code: "invalid_filter",
         detail: detail.into(),

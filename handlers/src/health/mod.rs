@@ -2,7 +2,7 @@
 //! state ([`Config::public_health`]: `ok`, or `misconfigured` when any check fails), nothing an
 //! outsider could use: no source, shop or destination names, no setting names. The detail is
 //! the admin API's (`GET /admin/api/health`, [`Config::health`]): each provider, source,
-//! destination, the admin API and the backfills as `enabled`, `disabled` (no secret or token)
+//! destination, the admin API, Cloudflare Access sign-in and the backfills as `enabled`, `disabled` (no secret or token)
 //! or `misconfigured`, and for each misconfiguration what it affects and the setting's name.
 //! Never a value. The checks are each feature's own reader (this is the one place that asks
 //! them all), so a new feature adds its line here and nowhere else.
@@ -38,6 +38,7 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
             ("retention", self.retention_days().err()),
             ("alerts", self.alerts().err()),
             ("metrics", self.metrics_retention_days().err()),
+            ("audit", self.audit_retention_days().err()),
         ] {
             if let Some(e) = checked {
                 problems.push(json!({ "affects": affects, "setting": e.setting }));
@@ -81,6 +82,14 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
                 "misconfigured"
             }
         };
+        let access = match self.access() {
+            Ok(None) => "disabled",
+            Ok(Some(_)) => "enabled",
+            Err(e) => {
+                problems.push(json!({ "affects": "access", "setting": e.setting }));
+                "misconfigured"
+            }
+        };
         let alert_channels = json!({
             "slack": if self.alert_slack_url().is_some() { "enabled" } else { "disabled" },
             // Whether the named destination exists, is paused or is `http` is D1's to say: the
@@ -95,6 +104,7 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
         json!({
             "status": status,
             "admin": admin,
+            "access": access,
             "backfill": backfill,
             "log_level": log_level,
             "shopify_backfill": shopify_backfill,

@@ -1,6 +1,6 @@
 //! The cleanups of one retention sweep, each on its own: deleting events past retention (with
 //! their tombstones), dropping payloads of a backlog, expiring tombstones, dropping old
-//! rejection counts and expiring data-request exports. [`run_each`] runs every one of them
+//! rejection counts, expiring data-request exports and expiring admin audit rows. [`run_each`] runs every one of them
 //! whatever the others did, so a failing statement (or a broken `RETENTION_DAYS`, which only
 //! the cleanups that need the cutoff depend on) never leaves exports unexpired or tombstones
 //! piling up; the [`Report`] says what each did or why it failed, for one log line.
@@ -22,16 +22,19 @@ pub enum Cleanup {
     DropRejectionCounts,
     /// Data-request exports past their expiry.
     ExpireExports,
+    /// Admin audit rows past their expiry (`AUDIT_RETENTION_DAYS` when written).
+    ExpireAudit,
 }
 
 impl Cleanup {
     /// Every cleanup, in the order a sweep runs them.
-    pub const ALL: [Cleanup; 5] = [
+    pub const ALL: [Cleanup; 6] = [
         Cleanup::DeleteEvents,
         Cleanup::PurgePayloads,
         Cleanup::ExpireTombstones,
         Cleanup::DropRejectionCounts,
         Cleanup::ExpireExports,
+        Cleanup::ExpireAudit,
     ];
 
     /// Its field in the `retention` log line (how many rows it changed).
@@ -42,6 +45,7 @@ impl Cleanup {
             Cleanup::ExpireTombstones => "expired_tombstones",
             Cleanup::DropRejectionCounts => "dropped_rejection_counts",
             Cleanup::ExpireExports => "expired_exports",
+            Cleanup::ExpireAudit => "expired_audit_rows",
         }
     }
 

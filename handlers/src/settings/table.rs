@@ -111,12 +111,17 @@ pub const WEBHOOK_SOURCES: &str = "WEBHOOK_SOURCES";
 pub const SHOPIFY_ADMIN_TOKEN: &str = "SHOPIFY_ADMIN_TOKEN";
 pub const SHOPIFY_SHOP_DOMAIN: &str = "SHOPIFY_SHOP_DOMAIN";
 pub const SHOPIFY_ADMIN_API_BASE: &str = "SHOPIFY_ADMIN_API_BASE";
+pub const ACCESS_TEAM_DOMAIN: &str = "ACCESS_TEAM_DOMAIN";
+pub const ACCESS_AUD: &str = "ACCESS_AUD";
+pub const ACCESS_ROLES_JSON: &str = "ACCESS_ROLES_JSON";
+pub const ACCESS_CERTS_URL: &str = "ACCESS_CERTS_URL";
+pub const AUDIT_RETENTION_DAYS: &str = "AUDIT_RETENTION_DAYS";
 
 use Kind::{PublicKey, Secret, Var};
 use Rule::{Flag, Json, Level, Number, PublicKeys, SecretList, SourceList, Text, TokenList, Url};
 
 /// Every setting, secrets first.
-pub const SETTINGS: [Setting; 48] = [
+pub const SETTINGS: [Setting; 53] = [
     setting(STRIPE_WEBHOOK_SECRETS, Secret, SecretList, ""),
     setting(SENDGRID_WEBHOOK_PUBLIC_KEYS, PublicKey, PublicKeys, ""),
     setting(HUBSPOT_CLIENT_SECRETS, Secret, SecretList, ""),
@@ -165,6 +170,11 @@ pub const SETTINGS: [Setting; 48] = [
     setting(WEBHOOK_SOURCES, Var, SourceList, ""),
     setting(SHOPIFY_SHOP_DOMAIN, Var, Text, ""),
     setting(SHOPIFY_ADMIN_API_BASE, Var, Text, ""),
+    setting(ACCESS_TEAM_DOMAIN, Var, Text, ""),
+    setting(ACCESS_AUD, Var, Text, ""),
+    setting(ACCESS_ROLES_JSON, Var, Json, ""),
+    setting(ACCESS_CERTS_URL, Var, Url, ""),
+    setting(AUDIT_RETENTION_DAYS, Var, Number, "365"),
 ];
 
 /// The setting called `name`, if edgehooks reads one.
