@@ -59,6 +59,11 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
             return Ok(None);
         };
         let issuer = issuer_of(&team)?;
+        let certs_url = match self.text(ACCESS_CERTS_URL) {
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => url,
+            Some(_) => return Err(error(ACCESS_CERTS_URL, "must be an http(s) URL")),
+            None => format!("{issuer}/cdn-cgi/access/certs"),
+        };
         let audiences: Vec<String> = self
             .text(ACCESS_AUD)
             .unwrap_or_default()
@@ -73,11 +78,6 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
             .text(ACCESS_ROLES_JSON)
             .ok_or_else(|| error(ACCESS_ROLES_JSON, "is required with ACCESS_TEAM_DOMAIN"))
             .and_then(|text| RoleMap::parse(&text).map_err(|d| error(ACCESS_ROLES_JSON, d)))?;
-        let certs_url = match self.text(ACCESS_CERTS_URL) {
-            Some(url) if url.starts_with("https://") || url.starts_with("http://") => url,
-            Some(_) => return Err(error(ACCESS_CERTS_URL, "must be an http(s) URL")),
-            None => format!("{issuer}/cdn-cgi/access/certs"),
-        };
         Ok(Some(AccessSettings {
             issuer,
             audiences,

@@ -183,3 +183,6 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
         states
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 
 use super::*;
 use crate::inbound::webhook::Provider;
+use crate::ingest::MAX_BODY_BYTES_LIMIT;
+use crate::settings::table;
 
 const LEASE_MS: i64 = 15 * 60_000;
 
