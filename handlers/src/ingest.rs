@@ -124,6 +124,9 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
                 public_base_url: self.raw(PUBLIC_BASE_URL).filter(|u| !u.trim().is_empty()),
             }),
             Provider::Shopify => ProviderKeys::Shopify(secret_list(setting, raw)?),
+            // The registry's sources are read from D1 (`crate::inbound::registry`), never from
+            // settings: no keys here, so this path is disabled.
+            Provider::Registry => ProviderKeys::Stripe(Vec::new()),
         })
     }
 

@@ -111,12 +111,13 @@ pub const WEBHOOK_SOURCES: &str = "WEBHOOK_SOURCES";
 pub const SHOPIFY_ADMIN_TOKEN: &str = "SHOPIFY_ADMIN_TOKEN";
 pub const SHOPIFY_SHOP_DOMAIN: &str = "SHOPIFY_SHOP_DOMAIN";
 pub const SHOPIFY_ADMIN_API_BASE: &str = "SHOPIFY_ADMIN_API_BASE";
+pub const SECRETS_KEY: &str = "SECRETS_KEY";
 
 use Kind::{PublicKey, Secret, Var};
 use Rule::{Flag, Json, Level, Number, PublicKeys, SecretList, SourceList, Text, TokenList, Url};
 
 /// Every setting, secrets first.
-pub const SETTINGS: [Setting; 48] = [
+pub const SETTINGS: [Setting; 49] = [
     setting(STRIPE_WEBHOOK_SECRETS, Secret, SecretList, ""),
     setting(SENDGRID_WEBHOOK_PUBLIC_KEYS, PublicKey, PublicKeys, ""),
     setting(HUBSPOT_CLIENT_SECRETS, Secret, SecretList, ""),
@@ -128,6 +129,7 @@ pub const SETTINGS: [Setting; 48] = [
     setting(SLACK_WEBHOOK_URL, Secret, Url, ""),
     setting(ALERT_SLACK_WEBHOOK_URL, Secret, Url, ""),
     setting(SHOPIFY_ADMIN_TOKEN, Secret, Text, ""),
+    setting(SECRETS_KEY, Secret, Text, ""),
     setting(SIGNATURE_TOLERANCE_SECONDS, Var, Number, "300"),
     setting(MAX_BODY_BYTES, Var, Number, "1048576"),
     setting(DEDUPE_HINT_TTL_SECONDS, Var, Number, "259200"),
