@@ -5,7 +5,7 @@
 //! file: `status` (health, stats, rejections, storage), `events` (the event log and the replay
 //! of one event), `dead` (dead letters, redrive), `bulk_replay` (`POST replay`), `dashboard`
 //! (metrics, alerts), `backfill`, `destinations`, `connections` (and the preview of an event's
-//! connections), `routes` (default routes off and on). `http` is what they share (body, JSON,
+//! connections), `routes` (default routes off and on), `sources` (the registry's sources). `http` is what they share (body, JSON,
 //! errors, the answer), `replay_plan` the one planning every replay uses, `page` the page's
 //! paths as the worker sees them (the files themselves are Workers Static Assets).
 //!
@@ -33,6 +33,9 @@
 //! | GET, POST | `connections` | list, create |
 //! | GET, PUT, PATCH, DELETE | `connections/{name}` | read, edit, delete |
 //! | POST | `connections/{name}/enable`, `…/disable` | switch on, off |
+//! | GET, POST | `sources` | registry sources (`/webhooks/in/{name}`): list, create |
+//! | GET, PUT, PATCH, DELETE | `sources/{name}` | read, edit, delete |
+//! | POST | `sources/{name}/secrets`, `…/enable`, `…/disable` | rotate (`{"add", "remove"}`), switch on, off |
 //! | GET | `routes` | the default routes in force and which steps are off |
 //! | POST | `routes/off`, `routes/on` | turn one default route's step off, on |
 //!
@@ -50,6 +53,7 @@ mod http;
 mod page;
 mod replay_plan;
 mod routes;
+mod sources;
 mod status;
 
 use edgehooks_handlers::admin::{BulkReplay, RedriveFilter};
@@ -172,6 +176,20 @@ async fn route(req: &Request, env: &Env, path: &[&str]) -> Result<Answer, AppErr
         (Post, ["connections", name, "disable"]) => {
             connections::save(db, Some(name), &json!({ "enabled": false })).await
         }
+        (Get, ["sources"]) => sources::list(db).await,
+        (Post, ["sources"]) => sources::create(env, db, &json_body().await?).await,
+        (Get, ["sources", name]) => sources::read(db, name).await,
+        (Put | Patch, ["sources", name]) => sources::edit(env, db, name, &json_body().await?).await,
+        (Delete, ["sources", name]) => sources::delete(db, name).await,
+        (Post, ["sources", name, "secrets"]) => {
+            sources::rotate_secrets(env, db, name, &json_body().await?).await
+        }
+        (Post, ["sources", name, "enable"]) => {
+            sources::edit(env, db, name, &json!({ "enabled": true })).await
+        }
+        (Post, ["sources", name, "disable"]) => {
+            sources::edit(env, db, name, &json!({ "enabled": false })).await
+        }
         (Get, ["routes"]) => routes::list(env, db).await,
         (Post, ["routes", "off"]) => routes::switch(env, db, true, &json_body().await?).await,
         (Post, ["routes", "on"]) => routes::switch(env, db, false, &json_body().await?).await,
@@ -191,11 +209,11 @@ fn method_refused(path: &[&str]) -> AppError {
         | ["redrive" | "replay"]
         | ["backfill", "stripe" | "shopify"]
         | ["destinations", _, "pause" | "resume" | "test"]
-        | ["connections", _, "enable" | "disable"]
+        | ["connections" | "sources", _, "enable" | "disable"]
+        | ["sources", _, "secrets"]
         | ["routes", "off" | "on"] => ALLOW_POST,
-        ["destinations" | "connections"] | ["destinations" | "connections", _] => {
-            "GET, POST, PUT, PATCH, DELETE"
-        }
+        ["destinations" | "connections" | "sources"]
+        | ["destinations" | "connections" | "sources", _] => "GET, POST, PUT, PATCH, DELETE",
         _ => return AppError::NotFound,
     };
     AppError::MethodNotAllowed { allow }
