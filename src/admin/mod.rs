@@ -147,13 +147,13 @@ async fn route(req: &Request, env: &Env, path: &[&str]) -> Result<Answer, AppErr
                 .await
                 .map(ok)
         }
-        (Get, ["destinations"]) => destinations::list(db).await,
-        (Post, ["destinations"]) => destinations::create(db, &read_body(req).await?).await,
-        (Get, ["destinations", name]) => destinations::read(db, name).await,
+        (Get, ["destinations"]) => destinations::list(env, db).await,
+        (Post, ["destinations"]) => destinations::create(env, db, &read_body(req).await?).await,
+        (Get, ["destinations", name]) => destinations::read(env, db, name).await,
         (Put | Patch, ["destinations", name]) => {
             destinations::edit(env, db, name, &json_body().await?).await
         }
-        (Delete, ["destinations", name]) => destinations::delete(db, name).await,
+        (Delete, ["destinations", name]) => destinations::delete(env, db, name).await,
         (Post, ["destinations", name, "pause"]) => {
             destinations::edit(env, db, name, &json!({ "paused": true })).await
         }
@@ -161,7 +161,7 @@ async fn route(req: &Request, env: &Env, path: &[&str]) -> Result<Answer, AppErr
             destinations::edit(env, db, name, &json!({ "paused": false })).await
         }
         (Post, ["destinations", name, "test"]) => {
-            destinations::test_delivery(db, name, &json_body().await?).await
+            destinations::test_delivery(env, db, name, &json_body().await?).await
         }
         (Get, ["connections"]) => connections::list(db).await,
         (Post, ["connections"]) => connections::save(db, None, &json_body().await?).await,

@@ -214,8 +214,13 @@ describe("registry sources", () => {
     assert.equal(created.secrets, 1);
     assert.equal(created.secret_fingerprints.length, 1);
     const receiver = w.fake.receiver("gh-svc");
-    const dest = await admin("POST", "destinations", { name: "gh-svc", type: "http", url: receiver.url, secret: "whsec_" + Buffer.alloc(32, 3).toString("base64") });
+    const DEST_SECRET = "whsec_" + Buffer.alloc(32, 3).toString("base64");
+    usedSecrets.add(DEST_SECRET);
+    const dest = await admin("POST", "destinations", { name: "gh-svc", type: "http", url: receiver.url, secret: DEST_SECRET });
     assert.equal(dest.status, 201, dest.text);
+    const [destRow] = await w.worker.all("SELECT config FROM destinations WHERE name = 'gh-svc'");
+    assert.ok(!destRow.config.includes(DEST_SECRET.slice(6)), "the destination's secret is sealed in D1");
+    assert.match(JSON.parse(destRow.config).secrets[0], /^v1:/);
     const conn = await admin("POST", "connections", { name: "gh-issues", source: "in:github-main", types: ["issues.*"], destination: "gh-svc" });
     assert.equal(conn.status, 201, conn.text);
 
@@ -229,6 +234,8 @@ describe("registry sources", () => {
     assert.equal(call.body, body);
     assert.equal(call.headers["edgehooks-provider"], "in");
     assert.equal(call.headers["edgehooks-event-type"], "issues.opened");
+    // Signed with the secret as given (opened from its sealed form).
+    new StandardWebhook(DEST_SECRET).verify(call.body, call.headers);
     const events = await stored("github-main");
     assert.equal(events.length, 1);
     assert.equal(events[0].dedupe_key, "src:github-main:d-0001");
@@ -242,6 +249,32 @@ describe("registry sources", () => {
     // The event log shows it like any other.
     const list = await admin("GET", "events?provider=in");
     assert.equal(list.status, 200, list.text);
+  });
+
+  test("a destination stored with a plaintext secret (before SECRETS_KEY) still signs, and is sealed when next written", async () => {
+    const LEGACY = "whsec_" + Buffer.alloc(32, 5).toString("base64");
+    usedSecrets.add(LEGACY);
+    const receiver = w.fake.receiver("legacy-svc");
+    const config = JSON.stringify({ name: "legacy-svc", type: "http", url: receiver.url, secrets: [LEGACY] });
+    await w.worker.all(
+      "INSERT INTO destinations (name, type, url, config, timeout_ms, paused, created_at, updated_at) VALUES ('legacy-svc', 'http', ?, ?, 10000, 0, 0, 0)",
+      receiver.url,
+      config,
+    );
+    const view = await admin("GET", "destinations/legacy-svc");
+    assert.equal(view.status, 200, view.text);
+    assert.equal(view.json.secrets, 1);
+    const [{ id: eventId }] = await w.worker.all("SELECT id FROM events WHERE provider = 'in' LIMIT 1");
+    const test = await admin("POST", "destinations/legacy-svc/test", { event_id: eventId });
+    assert.equal(test.json.ok, true, test.text);
+    const [call] = receiver.calls();
+    new StandardWebhook(LEGACY).verify(call.body, call.headers);
+    const edited = await admin("PATCH", "destinations/legacy-svc", { timeout_ms: 5000 });
+    assert.equal(edited.status, 200, edited.text);
+    const [row] = await w.worker.all("SELECT config FROM destinations WHERE name = 'legacy-svc'");
+    assert.ok(!row.config.includes(LEGACY.slice(6)), "sealed on the edit");
+    assert.equal((await admin("POST", "destinations/legacy-svc/test", { event_id: eventId })).json.ok, true);
+    new StandardWebhook(LEGACY).verify(receiver.calls()[1].body, receiver.calls()[1].headers);
   });
 
   test("a rotation verifies old and new; a disabled source answers 404 source_not_found", async () => {

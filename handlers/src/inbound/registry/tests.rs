@@ -253,14 +253,27 @@ fn a_scheme_key_is_used_and_failures_keep_their_codes() {
         ("X-GitHub-Delivery", "72d3162e"),
         ("X-GitHub-Event", "issues"),
     ]);
-    let e = event(accept(&github, &[secret.clone()], &request(&hs, body), 0).unwrap());
+    let e = event(
+        accept(
+            &github,
+            std::slice::from_ref(&secret),
+            &request(&hs, body),
+            0,
+        )
+        .unwrap(),
+    );
     assert_eq!(
         (e.dedupe_key.as_str(), e.event_type.as_str()),
         ("src:gh:72d3162e", "issues.opened")
     );
     let tampered = br#"{"action":"closed"}"#;
     assert_eq!(
-        accept(&github, &[secret.clone()], &request(&hs, tampered), 0),
+        accept(
+            &github,
+            std::slice::from_ref(&secret),
+            &request(&hs, tampered),
+            0
+        ),
         Err(IngestError::Verify(VerifyError::SignatureMismatch))
     );
     assert_eq!(
