@@ -192,7 +192,7 @@ async function loadRejections() {
   if (!r.rejections.length) $("#rejections tbody").append(el("tr", {}, el("td", { colspan: 4, class: "muted" }, "None.")));
 }
 
-const VIEWS = ["events", "dead", "rejections", "gateway"];
+const VIEWS = ["events", "dead", "rejections", "gateway", "sources"];
 
 function show(view) {
   for (const name of VIEWS) {
@@ -201,11 +201,11 @@ function show(view) {
   }
   say("");
   const loaders = { events: () => loadEvents(true), dead: loadDead, rejections: loadRejections,
-    gateway: () => window.edgehooksGateway.load() };
+    gateway: () => window.edgehooksGateway.load(), sources: () => window.edgehooksSources.load() };
   return Promise.all([loaders[view](), loadTotals()]);
 }
 
-// The connections screen (connections.js) uses these.
+// The connections and sources screens (connections.js, sources.js) use these.
 window.edgehooksAdmin = { api, el, say, badge, time, guard: (fn) => guard(fn) };
 
 const guard = (fn) => (...args) => fn(...args).catch((e) => e.message !== "unauthorized" && say(`Error: ${e.message}`));
@@ -223,6 +223,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#tab-dead").addEventListener("click", guard(() => show("dead")));
   $("#tab-rejections").addEventListener("click", guard(() => show("rejections")));
   $("#tab-gateway").addEventListener("click", guard(() => show("gateway")));
+  $("#tab-sources").addEventListener("click", guard(() => show("sources")));
   $("#refresh").addEventListener("click", guard(async () => {
     const view = VIEWS.find((v) => !$(`#view-${v}`).hidden);
     await Promise.all([show(view), loadDashboard()]);
