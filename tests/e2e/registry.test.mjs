@@ -28,7 +28,7 @@ const TIMED_OR_URL = new Set(["standard-webhooks", "slack", "linear", "calendly"
 const replayable = (c) => !TIMED_OR_URL.has(c.scheme) && !(c.config?.timestamp_header || c.config?.signed === "url+body");
 
 describe("registry sources", () => {
-  const w = useWorld({ captureLogs: true, vars: { SECRETS_KEY, RETRY_BASE_SECONDS: "0" } });
+  const w = useWorld({ captureLogs: true, vars: { SECRETS_KEY, RETRY_BASE_SECONDS: "0", ALERT_SIGNATURE_FAILURES: "3" } });
   const answers = [];
   const usedSecrets = new Set();
   let made = 0;
@@ -246,9 +246,17 @@ describe("registry sources", () => {
     assert.equal((await stored("github-main")).length, 2);
     await w.noStepInFlight();
     assert.equal(receiver.calls().length, 1);
-    // The event log shows it like any other.
-    const list = await admin("GET", "events?provider=in");
+    // The event log, bulk replay and the dashboard take these events like any other.
+    const list = await admin("GET", "events?provider=in&source=github-main");
     assert.equal(list.status, 200, list.text);
+    assert.equal(list.json.events.length, 2, list.text);
+    const dry = await admin("POST", "replay", { connection: "gh-issues", dry_run: true });
+    assert.equal(dry.status, 200, dry.text);
+    assert.equal(dry.json.events, 1, "the connection takes the issues event only");
+    assert.deepEqual(dry.json.steps.map((s) => s.name), ["http:gh-svc"]);
+    await w.sweep(); // flushes the isolate's tallies
+    const metrics = await admin("GET", "metrics?window=1h");
+    assert.ok(metrics.json.events.in, metrics.text);
   });
 
   test("a destination stored with a plaintext secret (before SECRETS_KEY) still signs, and is sealed when next written", async () => {
@@ -296,6 +304,13 @@ describe("registry sources", () => {
     assert.equal(done.json.secrets, 1, done.text);
     expectRefused(await send(OLD, "e"), "signature_mismatch", "old after the rotation");
     assert.equal((await send(NEW, "f")).status, 200);
+
+    // Forged deliveries are counted under `in` (no D1 write on their path), so the
+    // signature_failures alert sees them (ALERT_SIGNATURE_FAILURES=3 here).
+    for (const id of ["x1", "x2", "x3"]) expectRefused(await send("wrong-token-000", id), "signature_mismatch", "forged");
+    await w.sweep();
+    const [alert] = await w.worker.all("SELECT detail FROM alerts WHERE kind = 'signature_failures' AND key = 'in:signature_mismatch'");
+    assert.match(alert?.detail ?? "", /failed verification \(signature_mismatch\)/);
 
     const off = await admin("POST", `sources/${name}/disable`);
     assert.equal(off.json.enabled, false, off.text);
