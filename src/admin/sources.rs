@@ -6,7 +6,7 @@
 //! this isolate forget its cached sources; others pick it up within `SOURCE_TTL_MS`.
 
 use edgehooks_handlers::inbound::registry::{
-    apply_edit, fingerprint, parse_secrets, public_view, rotate, SourceSpec,
+    apply_edit, check_secrets, fingerprint, parse_secrets, public_view, rotate, SourceSpec,
 };
 use edgehooks_handlers::sealed;
 use serde_json::{json, Value};
@@ -83,6 +83,7 @@ pub async fn read(db: &D1Database, name: &str) -> Result<Answer, AppError> {
 pub async fn create(env: &Env, db: &D1Database, request: &Value) -> Result<Answer, AppError> {
     let spec = SourceSpec::from_json(request, body_limit(env)?)?;
     let secrets = parse_secrets(request.get("secrets"))?;
+    check_secrets(&spec, &secrets)?;
     let row = sealed_row(env, &spec, &secrets).await?;
     if !store::save(db, &spec.name, &columns(&spec, &row), true, now_ms()).await? {
         return Err(name_taken("source", &spec.name));
@@ -136,6 +137,7 @@ async fn save_existing(
     spec: &SourceSpec,
     secrets: &[String],
 ) -> Result<Answer, AppError> {
+    check_secrets(spec, secrets)?;
     let row = sealed_row(env, spec, secrets).await?;
     store::save(db, &spec.name, &columns(spec, &row), false, now_ms()).await?;
     invalidate();

@@ -332,6 +332,7 @@ describe("registry sources", () => {
       [{ name: "Bad Name", scheme: "github", secrets: ["s"] }, "invalid_field", "name"],
       [{ name: "x4", scheme: "github", secrets: [] }, "invalid_field", "secrets"],
       [{ name: "x5", scheme: "github", secrets: ["s"], dedupe: { pointer: "id" } }, "invalid_field", "dedupe"],
+      [{ name: "x6", scheme: "standard-webhooks", secrets: ["not-a-whsec-key"] }, "invalid_field", "secrets"],
     ];
     for (const [body, code, field] of cases) {
       const res = await admin("POST", "sources", body);

@@ -13,8 +13,9 @@ pub mod arrival;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::inbound::schemes::{ConfigError, SchemeConfig};
+use crate::inbound::schemes::{ConfigError, SchemeConfig, SchemeName};
 use crate::inbound::sources::validate_source_name;
+use crate::standard_webhooks::SigningKey;
 
 /// The path prefix of every registry source: a sender is given `/webhooks/in/{name}`.
 pub const PATH_PREFIX: &str = "/webhooks/in/";
@@ -243,6 +244,27 @@ fn check_secret_count(secrets: &[String]) -> Result<(), SourceError> {
         return Err(invalid("secrets", "repeats a secret"));
     }
     Ok(())
+}
+
+/// Whether `secrets` can ever verify under `spec`'s scheme: a `standard-webhooks` secret is
+/// `whsec_` + base64 (a key), a `basic` one is `user:password`; any other scheme takes any
+/// string. Checked on every write, so a scheme changed by an edit is checked too.
+pub fn check_secrets(spec: &SourceSpec, secrets: &[String]) -> Result<(), SourceError> {
+    let usable = |secret: &String| match spec.scheme.scheme() {
+        SchemeName::StandardWebhooks => SigningKey::from_secret(secret).is_ok(),
+        SchemeName::Basic => secret.contains(':'),
+        _ => true,
+    };
+    match secrets.iter().all(usable) {
+        true => Ok(()),
+        false => Err(invalid(
+            "secrets",
+            match spec.scheme.scheme() {
+                SchemeName::Basic => "a basic secret is `user:password`",
+                _ => "a standard-webhooks secret is `whsec_` followed by base64",
+            },
+        )),
+    }
 }
 
 /// A short, non-reversible name for a secret (first 12 hex digits of its SHA-256), shown

@@ -296,3 +296,47 @@ fn a_body_that_is_not_utf8_verifies_but_is_unusable() {
         Err(IngestError::Parse { key_index: 0, .. })
     ));
 }
+
+#[test]
+fn secrets_that_can_never_verify_are_refused_for_their_scheme() {
+    let standard = spec(json!({"name": "sw", "scheme": "standard-webhooks"}));
+    let key = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string();
+    assert_eq!(check_secrets(&standard, std::slice::from_ref(&key)), Ok(()));
+    let refused = check_secrets(&standard, &[key, "not-a-key".into()]).unwrap_err();
+    assert_eq!(refused.field, "secrets");
+    let basic = spec(json!({"name": "b", "scheme": "basic"}));
+    assert_eq!(check_secrets(&basic, &["user:pw".into()]), Ok(()));
+    assert_eq!(
+        check_secrets(&basic, &["nocolon".into()])
+            .unwrap_err()
+            .field,
+        "secrets"
+    );
+    let github = spec(json!({"name": "g", "scheme": "github"}));
+    assert_eq!(check_secrets(&github, &["anything".into()]), Ok(()));
+}
+
+proptest::proptest! {
+    /// Whatever arrives, every fixed scheme answers (an event, a challenge or a stable error):
+    /// nothing panics, and an event is always scoped to its source.
+    #[test]
+    fn any_delivery_to_any_fixed_scheme_is_answered(
+        body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        value in "[ -~]{0,60}",
+    ) {
+        for scheme in SchemeName::ALL {
+            let Ok(source) = SourceSpec::from_json(&json!({"name": "p", "scheme": scheme.name()}), LIMIT) else {
+                continue;
+            };
+            let names = ["webhook-id", "webhook-timestamp", "webhook-signature", "X-Hub-Signature-256",
+                "X-Slack-Request-Timestamp", "X-Slack-Signature", "Linear-Signature", "x-zm-signature",
+                "x-zm-request-timestamp", "Calendly-Webhook-Signature", "X-Twilio-Signature",
+                "Authorization", "X-Gitlab-Token", "X-Hub-Signature", "Typeform-Signature",
+                "x-square-hmacsha256-signature"];
+            let hs: Vec<(String, String)> = names.iter().map(|n| (n.to_string(), value.clone())).collect();
+            if let Ok(Arrival::Event(accepted)) = accept(&source, std::slice::from_ref(&value), &request(&hs, &body), 0) {
+                proptest::prop_assert!(accepted.events[0].dedupe_key.starts_with("src:p:"));
+            }
+        }
+    }
+}
