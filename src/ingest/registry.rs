@@ -3,7 +3,8 @@
 //! routing is), so a steady stream costs no D1 read for its source and an admin change
 //! reaches every isolate within seconds (the isolate that served it forgets its copy at once).
 //! An unknown or disabled source is `404 source_not_found` (the sender retries, so nothing is
-//! lost while a source is off, and a caller learns nothing about which names exist). Then: the
+//! lost while a source is off, and a caller learns nothing about which names exist). Then: a
+//! request without the scheme's signature header refused before its body is read, the
 //! body within the source's limit, the core's verification by the source's scheme (a
 //! handshake answered without storing anything; a forged request only counted in memory; a
 //! verified body that is not UTF-8 kept as a rejected row), and the built-in providers' phases
@@ -15,9 +16,9 @@ use std::rc::Rc;
 
 use edgehooks_handlers::inbound::providers::IngestError;
 use edgehooks_handlers::inbound::registry::arrival::{accept, Arrival};
-use edgehooks_handlers::inbound::registry::SourceSpec;
+use edgehooks_handlers::inbound::registry::{has_signature_header, SourceSpec};
 use edgehooks_handlers::inbound::sources::validate_source_name;
-use edgehooks_handlers::inbound::webhook::{InboundRequest, Provider};
+use edgehooks_handlers::inbound::webhook::{InboundRequest, Provider, VerifyError};
 use edgehooks_handlers::ingest::MAX_BODY_BYTES_LIMIT;
 use edgehooks_handlers::sealed;
 use edgehooks_handlers::steps::routes::RouteTable;
@@ -93,11 +94,20 @@ async fn ingest(
         .filter(|s| s.spec.enabled)
         .ok_or(AppError::SourceNotFound)?;
     let headers: Vec<(String, String)> = Headers(req.headers()).entries().collect();
+    let declared = declared_length(&headers);
+    // Refused before a byte of the body is read (it may be huge or never end), as the
+    // built-in providers are; without a body the scheme's own check answers.
+    let has_body = req.body().is_some() && declared != Some(0);
+    if has_body && !has_signature_header(&source.spec.scheme, &headers) {
+        let reason = VerifyError::MissingSignature;
+        rejections::count(Provider::Registry, reason.code());
+        return Err(AppError::Verification(reason));
+    }
     let limit = source
         .spec
         .max_body_bytes
         .map_or(settings.max_body_bytes, |own| own.min(MAX_BODY_BYTES_LIMIT));
-    let body = read_body(req, declared_length(&headers), limit).await?;
+    let body = read_body(req, declared, limit).await?;
     let inbound = InboundRequest {
         method: "POST",
         url,

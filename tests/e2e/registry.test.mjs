@@ -318,6 +318,16 @@ describe("registry sources", () => {
     assert.deepEqual([refused.status, refused.json.error], [404, "source_not_found"]);
     assert.equal((await admin("POST", `sources/${name}/enable`)).json.enabled, true);
     assert.equal((await send(NEW, "h")).status, 200);
+    // The source's own body limit; and without the scheme's header the body is never read:
+    // past the limit, it is still missing_signature (with the header, 413).
+    const tiny = await source({ name: "tiny", scheme: "token", config: { header: "X-Token" }, secrets: [NEW], max_body_bytes: 16 });
+    assert.equal(tiny.max_body_bytes, 16);
+    const big = JSON.stringify({ id: "x".repeat(64) });
+    const unread = await post(tiny.path, big, []);
+    assert.deepEqual([unread.status, unread.json.error], [401, "missing_signature"]);
+    const read = await post(tiny.path, big, [["X-Token", NEW]]);
+    assert.deepEqual([read.status, read.json.error], [413, "payload_too_large"]);
+    assert.equal((await post(tiny.path, "{}", [["X-Token", NEW]])).status, 200);
     const unknown = await post("/webhooks/in/no-such-source", "{}", [["X-Token", NEW]]);
     assert.deepEqual([unknown.status, unknown.json.error], [404, "source_not_found"]);
     assert.equal((await w.worker.get("/webhooks/in")).status, 405);

@@ -267,6 +267,45 @@ pub fn check_secrets(spec: &SourceSpec, secrets: &[String]) -> Result<(), Source
     }
 }
 
+/// The headers that can carry `scheme`'s signature (or token): a delivery with none of them
+/// can never verify, so the shell refuses it (`missing_signature`) before reading its body, as
+/// it does for the built-in providers.
+pub fn signature_headers(scheme: &SchemeConfig) -> Vec<&str> {
+    use crate::inbound::schemes::*;
+    match scheme {
+        SchemeConfig::Hmac(config) => vec![config.header.as_str()],
+        SchemeConfig::Token(config) => vec![config.header.as_str()],
+        SchemeConfig::Fixed(name) => match name {
+            SchemeName::StandardWebhooks => vec![
+                crate::standard_webhooks::SIGNATURE_HEADER,
+                standard_webhooks::SVIX_SIGNATURE_HEADER,
+            ],
+            SchemeName::Github => vec![github::SIGNATURE_HEADER],
+            SchemeName::Twilio => vec![twilio::SIGNATURE_HEADER],
+            SchemeName::Slack => vec![slack::SIGNATURE_HEADER],
+            SchemeName::Linear => vec![linear::SIGNATURE_HEADER],
+            SchemeName::Square => vec![square::SIGNATURE_HEADER],
+            SchemeName::Typeform => vec![typeform::SIGNATURE_HEADER],
+            SchemeName::Calendly => vec![calendly::SIGNATURE_HEADER],
+            SchemeName::Zoom => vec![zoom::SIGNATURE_HEADER],
+            SchemeName::Intercom => vec![intercom::SIGNATURE_HEADER],
+            SchemeName::Gitlab => vec![gitlab::TOKEN_HEADER],
+            SchemeName::Basic => vec![basic::HEADER],
+            // Built only with their configuration (above).
+            SchemeName::Hmac | SchemeName::Token => Vec::new(),
+        },
+    }
+}
+
+/// True when one of `scheme`'s signature headers holds a value.
+pub fn has_signature_header(scheme: &SchemeConfig, headers: &[(String, String)]) -> bool {
+    signature_headers(scheme).iter().any(|name| {
+        headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case(name) && !v.trim().is_empty())
+    })
+}
+
 /// A short, non-reversible name for a secret (first 12 hex digits of its SHA-256), shown
 /// instead of it: the same form as an http destination's.
 pub fn fingerprint(secret: &str) -> String {

@@ -340,3 +340,38 @@ proptest::proptest! {
         }
     }
 }
+
+/// Against every committed vector: a delivery the scheme refuses as `missing_signature` has
+/// none of the scheme's signature headers, and every delivery it accepts has one, so the
+/// shell's check before the body never refuses what the scheme would take.
+#[test]
+fn the_signature_headers_match_every_vector() {
+    let file: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../../tests/fixtures/schemes/vectors.json"
+    ))
+    .unwrap();
+    let cases = file["cases"].as_array().unwrap();
+    assert!(cases.len() > 100);
+    for case in cases {
+        let config =
+            SchemeConfig::parse(case["scheme"].as_str().unwrap(), Some(&case["config"])).unwrap();
+        let headers: Vec<(String, String)> = case["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|pair| {
+                (
+                    pair[0].as_str().unwrap().into(),
+                    pair[1].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let present = has_signature_header(&config, &headers);
+        let name = case["name"].as_str().unwrap();
+        if case["expected"]["err"] == "missing_signature" {
+            assert!(!present, "{name}");
+        } else if case["expected"]["ok"].is_object() {
+            assert!(present, "{name}");
+        }
+    }
+}
