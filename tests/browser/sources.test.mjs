@@ -1,7 +1,8 @@
 // The admin page's sources panel in headless Chromium against the worker in workerd: create a
 // GitHub source through the form (the path to give the sender shown, the secret never), see a
 // delivery signed with it accepted, rotate (add a secret, both verify, remove the old one by its
-// fingerprint), disable (404 source_not_found) and enable it from its row, delete it.
+// fingerprint), disable (404 source_not_found) and enable it from its row, delete it; the
+// connections form offers it as a source.
 // Screenshots go to test-artifacts/ (gitignored).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -49,6 +50,12 @@ describe("sources panel in headless Chromium", { skip: SKIP_WITHOUT_CHROMIUM }, 
     assert.match(await page.textContent("#message"), /give the sender \/webhooks\/in\/gh-panel/);
     assert.ok(!(await page.content()).includes(OLD), "the secret is not shown");
     assert.equal((await deliver(OLD)).status, 200);
+
+    // The connections form offers the new source.
+    await page.click("#tab-gateway");
+    await page.locator('#connection-form [name="source"] option[value="in:gh-panel"], #connection-form [name="source"] option:text-is("in:gh-panel")').first().waitFor({ state: "attached" });
+    await page.click("#tab-sources");
+    await row.waitFor();
 
     await row.locator("button.rotate").click();
     await page.locator('#source-rotate-form [name="secret"]').fill(NEW);
