@@ -1,6 +1,6 @@
 //! `POST /webhooks/in/{name}`: a source added at runtime. Its row (spec and sealed secrets) is
 //! read from D1 and kept, opened, in isolate memory for at most [`SOURCE_TTL_MS`] (5 s, as the
-//! routing is), so a steady stream costs no D1 read for its source and an admin change
+//! routing is; at most [`MAX_CACHED`] names), so a steady stream costs no D1 read for its source and an admin change
 //! reaches every isolate within seconds (the isolate that served it forgets its copy at once).
 //! An unknown or disabled source is `404 source_not_found` (the sender retries, so nothing is
 //! lost while a source is off, and a caller learns nothing about which names exist). Then: a
@@ -35,6 +35,10 @@ use crate::tally::{metrics, rejections};
 
 /// How long an isolate verifies with the source row it read, at most.
 pub const SOURCE_TTL_MS: i64 = 5_000;
+/// Most names an isolate remembers (unknown ones too, so a stream to a wrong name costs one D1
+/// read per TTL); past it the expired entries go, then all of them: requests for random names
+/// cannot grow the isolate's memory.
+const MAX_CACHED: usize = 512;
 
 /// A source as ingest uses it: its spec and its secrets, opened.
 pub struct LoadedSource {
@@ -179,9 +183,14 @@ async fn current(
         None => None,
     };
     CACHED.with(|cached| {
-        cached
-            .borrow_mut()
-            .insert(name.to_string(), (now, loaded.clone()))
+        let mut cached = cached.borrow_mut();
+        if cached.len() >= MAX_CACHED {
+            cached.retain(|_, (at, _)| now - *at < SOURCE_TTL_MS);
+        }
+        if cached.len() >= MAX_CACHED {
+            cached.clear();
+        }
+        cached.insert(name.to_string(), (now, loaded.clone()));
     });
     Ok(loaded)
 }
