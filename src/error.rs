@@ -57,6 +57,12 @@ pub enum AppError {
     Unavailable,
     /// The Stripe backfill has no `STRIPE_API_KEY`.
     BackfillDisabled,
+    /// A registry source's scheme configuration is not usable: 400 `invalid_scheme_config`,
+    /// naming the field (`scheme`, `config` or `config.<field>`).
+    InvalidSchemeConfig {
+        field: String,
+        detail: String,
+    },
 }
 
 /// `Allow` of a path that only reads.
@@ -79,6 +85,7 @@ impl AppError {
             AppError::Unparsable(_)
             | AppError::BadRequest { .. }
             | AppError::InvalidField { .. }
+            | AppError::InvalidSchemeConfig { .. }
             | AppError::UnknownReference { .. } => 400,
             AppError::Conflict { .. } => 409,
             AppError::Misconfigured { .. } | AppError::Unavailable => 503,
@@ -100,6 +107,7 @@ impl AppError {
             | AppError::Conflict { code, .. }
             | AppError::UnknownReference { code, .. } => code,
             AppError::InvalidField { .. } => "invalid_field",
+            AppError::InvalidSchemeConfig { .. } => "invalid_scheme_config",
             AppError::Misconfigured { .. } => "misconfigured",
             AppError::Unavailable => "unavailable",
             AppError::BackfillDisabled => "backfill_disabled",
@@ -113,7 +121,8 @@ impl AppError {
                 json!({ "error": self.code(), "needed": needed, "role": role })
             }
             AppError::Unparsable(e) => json!({ "error": self.code(), "detail": e.detail() }),
-            AppError::InvalidField { field, detail } => {
+            AppError::InvalidField { field, detail }
+            | AppError::InvalidSchemeConfig { field, detail } => {
                 json!({ "error": self.code(), "field": field, "detail": detail })
             }
             AppError::UnknownReference { field, detail, .. } => {
@@ -150,6 +159,22 @@ impl From<edgehooks_handlers::connections::FilterError> for AppError {
         AppError::InvalidField {
             field: e.field,
             detail: e.problem,
+        }
+    }
+}
+
+/// A registry source's JSON that does not validate: 400 naming the field.
+impl From<edgehooks_handlers::inbound::registry::SourceError> for AppError {
+    fn from(e: edgehooks_handlers::inbound::registry::SourceError) -> Self {
+        match e.code {
+            "invalid_scheme_config" => AppError::InvalidSchemeConfig {
+                field: e.field,
+                detail: e.detail,
+            },
+            _ => AppError::InvalidField {
+                field: e.field,
+                detail: e.detail,
+            },
         }
     }
 }

@@ -21,6 +21,7 @@ mod isolate;
 mod js_binding;
 mod log;
 mod router;
+mod sealing;
 mod steps;
 mod tally;
 mod webcrypto;

@@ -27,6 +27,12 @@ pub async fn route(req: web_sys::Request, env: &Env, ctx: &Context) -> web_sys::
         ["", "webhooks", slug] | ["", "webhooks", slug, _] => match Provider::from_slug(slug) {
             None => Err(AppError::NotFound),
             Some(_) if method != "POST" => Err(AppError::MethodNotAllowed { allow: ALLOW_POST }),
+            // Sources added at runtime: `/webhooks/in/{name}`.
+            Some(Provider::Registry) => {
+                let name = path.split('/').nth(3).map(str::to_string);
+                let response = ingest::registry::handle(req, &url, env, ctx, name).await;
+                return response.unwrap_or_else(|e| e.to_response()).into();
+            }
             // Ingest logs its own request line, misconfiguration included.
             Some(provider) => {
                 let source = path.split('/').nth(3).map(str::to_string);

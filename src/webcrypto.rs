@@ -7,11 +7,13 @@
 //! (ingest's delivery tokens, the admin API's named tokens). The admin API's Cloudflare Access
 //! JWTs are RS256 (RSASSA-PKCS1-v1_5 / SHA-256): [`import_rs256_key`] imports a signing key from
 //! its JWK modulus and exponent (the caller caches it by key id), [`verify_rs256`] checks one
-//! signature.
+//! signature. [`seal`] and [`open`] are AES-256-GCM under `SECRETS_KEY` for the secrets D1
+//! keeps (the stored format and the key's parsing are the core's `sealed`).
 
 use std::cell::RefCell;
 
 use edgehooks_handlers::inbound::providers::sendgrid::{PublicKey, VerifyPlan};
+use edgehooks_handlers::sealed::{self, Sealed, Stored, NONCE_BYTES};
 use worker::js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
@@ -94,6 +96,89 @@ pub fn random_bytes() -> [u8; 16] {
         }
     }
     out
+}
+
+thread_local! {
+    /// The AES-GCM `CryptoKey` of `SECRETS_KEY`, imported once per isolate (keyed by its bytes).
+    static SEALING_KEY: RefCell<Option<([u8; 32], JsValue)>> = const { RefCell::new(None) };
+}
+
+/// Seal `plaintext` under `key`, bound to `context` (the core's `sealed::context`): the stored
+/// text `v1:…`. `Err` is a description for the log (never the plaintext).
+pub async fn seal(key: &[u8; 32], context: &[u8], plaintext: &[u8]) -> Result<String, String> {
+    let nonce = nonce().map_err(|e| describe(&e))?;
+    let ciphertext = aes_gcm(key, "encrypt", &nonce, context, plaintext)
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(Sealed { nonce, ciphertext }.to_text())
+}
+
+/// Open a stored value sealed by [`seal`] with the same `key` and `context`. A value without
+/// the prefix (legacy plaintext) is returned as it is; a malformed or tampered one, or one
+/// sealed under another key or for another row, is an `Err`.
+pub async fn open(key: Option<&[u8; 32]>, context: &[u8], text: &str) -> Result<Vec<u8>, String> {
+    let sealed = match sealed::parse(text) {
+        Ok(Stored::Plain(plain)) => return Ok(plain.into_bytes()),
+        Ok(Stored::Sealed(sealed)) => sealed,
+        Err(_) => return Err("malformed sealed value".into()),
+    };
+    let key = key.ok_or_else(|| "SECRETS_KEY is not set".to_string())?;
+    aes_gcm(key, "decrypt", &sealed.nonce, context, &sealed.ciphertext)
+        .await
+        .map_err(|_| "a sealed value did not open (another key, row or a tampered value)".into())
+}
+
+async fn aes_gcm(
+    key: &[u8; 32],
+    method: &str,
+    nonce: &[u8],
+    context: &[u8],
+    data: &[u8],
+) -> Result<Vec<u8>, JsValue> {
+    let subtle = subtle()?;
+    let crypto_key = sealing_key(&subtle, key).await?;
+    let algorithm = object(&[("name", "AES-GCM")])?;
+    Reflect::set(&algorithm, &"iv".into(), &Uint8Array::from(nonce))?;
+    Reflect::set(
+        &algorithm,
+        &"additionalData".into(),
+        &Uint8Array::from(context),
+    )?;
+    let args = Array::of3(&algorithm, &crypto_key, &Uint8Array::from(data));
+    let out = call(&subtle, method, &args).await?;
+    Ok(Uint8Array::new(&out).to_vec())
+}
+
+async fn sealing_key(subtle: &JsValue, key: &[u8; 32]) -> Result<JsValue, JsValue> {
+    let cached = SEALING_KEY.with(|cached| {
+        cached
+            .borrow()
+            .as_ref()
+            .filter(|(bytes, _)| bytes == key)
+            .map(|(_, imported)| imported.clone())
+    });
+    if let Some(imported) = cached {
+        return Ok(imported);
+    }
+    let algorithm = object(&[("name", "AES-GCM")])?;
+    let usages = Array::of2(&JsValue::from_str("encrypt"), &JsValue::from_str("decrypt"));
+    let args = Array::of5(
+        &JsValue::from_str("raw"),
+        &Uint8Array::from(key.as_slice()),
+        &algorithm,
+        &JsValue::FALSE,
+        &usages,
+    );
+    let imported = call(subtle, "importKey", &args).await?;
+    SEALING_KEY.with(|cached| *cached.borrow_mut() = Some((*key, imported.clone())));
+    Ok(imported)
+}
+
+/// A fresh AES-GCM nonce from `crypto.getRandomValues` (no fallback: a nonce must be random).
+fn nonce() -> Result<[u8; NONCE_BYTES], JsValue> {
+    let mut out = [0u8; NONCE_BYTES];
+    secure_random(&mut out)?;
+    Ok(out)
 }
 
 /// Fill `out` from `crypto.getRandomValues` (at most 65,536 bytes), for what must be

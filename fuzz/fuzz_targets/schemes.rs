@@ -1,7 +1,9 @@
 //! Fuzz the verification-scheme catalogue: every scheme (picked by the input) with arbitrary
 //! headers, URL and body, half of them signed correctly for that scheme so the reads after
 //! verification (dedupe key, event type, challenge answer) are reached. Checks: nothing
-//! panics, a verdict names a configured secret, and a challenge answer is JSON.
+//! panics, a verdict names a configured secret, a challenge answer is JSON, and a registry
+//! source of the scheme (`/webhooks/in/fz`) agrees with the catalogue: the same verdict, its
+//! event scoped to the source, and its check before the body never refusing what verifies.
 #![no_main]
 
 #[path = "common.rs"]
@@ -12,6 +14,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use common::{Delivery, NOW};
 use edgehooks_handlers::inbound::schemes::mac::{hmac, Algorithm};
+use edgehooks_handlers::inbound::providers::IngestError;
+use edgehooks_handlers::inbound::registry::{self, arrival::accept, arrival::Arrival};
 use edgehooks_handlers::inbound::schemes::{self, SchemeConfig, SchemeName};
 use edgehooks_handlers::standard_webhooks::SigningKey;
 use libfuzzer_sys::fuzz_target;
@@ -25,13 +29,17 @@ struct Input {
     delivery: Delivery,
 }
 
-fn config(scheme: SchemeName) -> SchemeConfig {
-    let json = match scheme {
+fn fuzz_config_json(scheme: SchemeName) -> Option<serde_json::Value> {
+    match scheme {
         SchemeName::Hmac => Some(serde_json::json!({"algorithm": "sha512", "header": "x-sig",
             "encoding": "base64", "signed": "timestamp.body", "timestamp_header": "x-ts"})),
         SchemeName::Token => Some(serde_json::json!({"header": "x-token", "prefix": "Bearer "})),
         _ => None,
-    };
+    }
+}
+
+fn config(scheme: SchemeName) -> SchemeConfig {
+    let json = fuzz_config_json(scheme);
     match SchemeConfig::parse(scheme.name(), json.as_ref()) {
         Ok(config) => config,
         Err(e) => panic!("the fuzz configs are valid: {e:?}"),
@@ -151,10 +159,37 @@ fuzz_target!(|input: Input| {
         headers.extend(sign(scheme, &secrets[1], &t, &mut url, &delivery.body));
     }
     let request = delivery.request(&url, &headers);
-    if let Ok(verdict) = schemes::verify(&config(scheme), &secrets, &request, NOW) {
+    let verified = schemes::verify(&config(scheme), &secrets, &request, NOW);
+    if let Ok(verdict) = &verified {
         assert!(verdict.key_index < secrets.len());
-        if let Some(challenge) = verdict.challenge {
+        if let Some(challenge) = &verdict.challenge {
             assert!(serde_json::from_str::<serde_json::Value>(&challenge.body).is_ok());
         }
+        // The registry's check before the body never refuses a delivery that verifies.
+        assert!(registry::has_signature_header(&config(scheme), &headers));
+    }
+    // A registry source of the scheme agrees with the catalogue and scopes its event.
+    let spec = registry_source(scheme);
+    match (accept(&spec, &secrets, &request, NOW), verified) {
+        (Ok(Arrival::Event(accepted)), Ok(verdict)) => {
+            assert!(verdict.challenge.is_none());
+            assert!(accepted.events.iter().all(|e| e.dedupe_key.starts_with("src:fz:")));
+        }
+        (Ok(Arrival::Challenge(_)), Ok(verdict)) => assert!(verdict.challenge.is_some()),
+        (Err(IngestError::Verify(a)), Err(b)) => assert_eq!(a, b),
+        (Err(IngestError::Parse { .. }), Ok(_)) => {}
+        (got, want) => panic!("registry {got:?} against the catalogue {want:?}"),
     }
 });
+
+/// A source `fz` of `scheme` (its fuzz configuration), deduping by a JSON Pointer.
+fn registry_source(scheme: SchemeName) -> registry::SourceSpec {
+    let mut json = serde_json::json!({"name": "fz", "scheme": scheme.name(), "dedupe": {"pointer": "/id"}});
+    if let (Some(fields), Some(config)) = (json.as_object_mut(), fuzz_config_json(scheme)) {
+        fields.insert("config".into(), config);
+    }
+    match registry::SourceSpec::from_json(&json, 1_000_000) {
+        Ok(spec) => spec,
+        Err(e) => panic!("the fuzz source is valid: {e:?}"),
+    }
+}

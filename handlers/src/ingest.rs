@@ -67,6 +67,17 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
         })
     }
 
+    /// The ingest settings of the registry's sources (`/webhooks/in/{name}`): the body limit
+    /// (a source may set a lower one) and the hints' lifetime; each scheme applies its own
+    /// documented tolerance, so `SIGNATURE_TOLERANCE_SECONDS` is not read.
+    pub fn registry_settings(&self) -> Result<IngestSettings, ConfigError> {
+        Ok(IngestSettings {
+            tolerance_secs: default_tolerance_secs(),
+            max_body_bytes: self.max_body_bytes()?,
+            hint_ttl_secs: self.number(DEDUPE_HINT_TTL_SECONDS)?.max(60),
+        })
+    }
+
     /// The ingest settings `provider` uses (the tolerance only for timestamp-signing providers).
     fn ingest_settings(&self, provider: Provider) -> Result<IngestSettings, ConfigError> {
         let tolerance_secs = if signs_timestamp(provider) {
@@ -124,6 +135,9 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
                 public_base_url: self.raw(PUBLIC_BASE_URL).filter(|u| !u.trim().is_empty()),
             }),
             Provider::Shopify => ProviderKeys::Shopify(secret_list(setting, raw)?),
+            // The registry's sources are read from D1 (`crate::inbound::registry`), never from
+            // settings: no keys here, so this path is disabled.
+            Provider::Registry => ProviderKeys::Stripe(Vec::new()),
         })
     }
 

@@ -10,7 +10,8 @@
 //!   3339, HTTP dates, ISO dates from Unix time); [`sql_number`] (when a number D1 returned is an
 //!   integer); [`log_level`] (`LOG_LEVEL` and the level of each console line); [`auth`] (the
 //!   admin bearer-token check, constant time); [`step_kind`] (the step vocabulary: `StepKind`
-//!   and `Destination`, shared by the routes and the downstream builders).
+//!   and `Destination`, shared by the routes and the downstream builders); [`sealed`] (secrets
+//!   sealed at rest under `SECRETS_KEY`: the stored format and the key).
 //! - [`inbound`]: what arrives: the request view, errors with their stable codes and the parsed
 //!   event ([`inbound::webhook`]), one module per provider and the verify-then-parse dispatch
 //!   ([`inbound::providers`]), named sources, content-derived ids, dedupe hints, rejections
@@ -51,6 +52,7 @@ pub mod log_level;
 pub mod metrics;
 pub mod privacy;
 pub mod retention;
+pub mod sealed;
 pub mod settings;
 pub mod sql_number;
 pub mod standard_webhooks;

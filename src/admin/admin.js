@@ -194,7 +194,7 @@ async function loadRejections() {
   if (!r.rejections.length) $("#rejections tbody").append(el("tr", {}, el("td", { colspan: 4, class: "muted" }, "None.")));
 }
 
-const VIEWS = ["events", "dead", "rejections", "gateway", "audit"];
+const VIEWS = ["events", "dead", "rejections", "gateway", "sources", "audit"];
 
 function show(view) {
   for (const name of VIEWS) {
@@ -203,11 +203,12 @@ function show(view) {
   }
   say("");
   const loaders = { events: () => loadEvents(true), dead: loadDead, rejections: loadRejections,
-    gateway: () => window.edgehooksGateway.load(), audit: () => window.edgehooksAudit.load() };
+    gateway: () => window.edgehooksGateway.load(), sources: () => window.edgehooksSources.load(),
+    audit: () => window.edgehooksAudit.load() };
   return Promise.all([loaders[view](), loadTotals()]);
 }
 
-// The connections screen (connections.js) uses these.
+// The connections and sources screens (connections.js, sources.js) use these.
 window.edgehooksAdmin = { api, el, say, badge, time, guard: (fn) => guard(fn) };
 
 const guard = (fn) => (...args) => fn(...args).catch((e) => e.message !== "unauthorized" && say(`Error: ${e.message}`));
@@ -225,6 +226,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#tab-dead").addEventListener("click", guard(() => show("dead")));
   $("#tab-rejections").addEventListener("click", guard(() => show("rejections")));
   $("#tab-gateway").addEventListener("click", guard(() => show("gateway")));
+  $("#tab-sources").addEventListener("click", guard(() => show("sources")));
   $("#tab-audit").addEventListener("click", guard(() => show("audit")));
   $("#refresh").addEventListener("click", guard(async () => {
     const view = VIEWS.find((v) => !$(`#view-${v}`).hidden);

@@ -14,6 +14,8 @@
   const input = (name, attrs = {}) => A().el("input", { name, ...attrs });
   const button = (text, attrs, onclick) => A().el("button", { type: "button", ...attrs, onclick: A().guard(onclick) }, text);
   const numberOrNull = (v) => (v.trim() === "" ? null : Number(v));
+  // The built-in providers, then `in` (every source added at runtime) and each of them.
+  const BUILT_IN = ["stripe", "sendgrid", "hubspot", "shopify", "in"];
 
   function destinationForm() {
     const { el } = A();
@@ -48,7 +50,7 @@
 
   function connectionForm() {
     const { el } = A();
-    const source = el("select", { name: "source" }, ...["stripe", "sendgrid", "hubspot", "shopify"].map((p) => el("option", {}, p)));
+    const source = el("select", { name: "source" }, ...BUILT_IN.map((p) => el("option", {}, p)));
     const form = el("form", { id: "connection-form", class: "filters" },
       field("name", input("name", { placeholder: "(source-to-destination)" })),
       field("source", source),
@@ -151,8 +153,12 @@
       view.replaceChildren(el("h2", {}, "Destinations"), el("div", { id: "destinations-list" }), destinationForm(),
         el("h2", {}, "Connections"), el("div", { id: "connections-list" }), connectionForm());
     }
-    const [{ destinations }, { connections }] = await Promise.all([A().api("destinations"), A().api("connections")]);
+    const [{ destinations }, { connections }, { sources }] = await Promise.all([A().api("destinations"), A().api("connections"), A().api("sources")]);
     if (ticket !== newestLoad) return;
+    const select = view.querySelector('#connection-form [name="source"]');
+    const chosen = select.value;
+    select.replaceChildren(...BUILT_IN.concat(sources.map((s) => `in:${s.name}`)).map((p) => el("option", {}, p)));
+    select.value = chosen || "stripe";
     view.querySelector("#destinations-list").replaceChildren(table("destinations", ["name", "url", "secrets", "limits", "state", ""],
       destinations.map(destinationRow), "No destinations yet."));
     view.querySelector("#connections-list").replaceChildren(table("connections", ["name", "source", "types", "conditions", "destination", "state", ""],

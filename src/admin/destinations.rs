@@ -20,7 +20,8 @@ use crate::config::config;
 use crate::db::admin as events;
 use crate::db::connections::{self as store, DestinationColumns, DestinationRow};
 use crate::error::AppError;
-use crate::ingest::routing::{destination_of, invalidate};
+use crate::ingest::routing::invalidate;
+use crate::sealing::{open_config, open_destination, seal_destination_config};
 use crate::steps::dispatch::send_released;
 
 fn view(row: &DestinationRow, destination: &HttpDestination) -> Value {
@@ -33,23 +34,32 @@ fn view(row: &DestinationRow, destination: &HttpDestination) -> Value {
 }
 
 /// A stored destination with its typed value; 404 when missing.
-async fn load(db: &D1Database, name: &str) -> Result<(DestinationRow, HttpDestination), AppError> {
+async fn load(
+    env: &Env,
+    db: &D1Database,
+    name: &str,
+) -> Result<(DestinationRow, HttpDestination), AppError> {
     let row = store::get_destination(db, name)
         .await?
         .ok_or(AppError::NotFound)?;
-    let destination = destination_of(&row).map_err(|field| AppError::Misconfigured {
-        detail: format!("stored destination {name} no longer validates ({field})"),
-    })?;
+    let destination =
+        open_destination(env, &row)
+            .await
+            .map_err(|field| AppError::Misconfigured {
+                detail: format!("stored destination {name} no longer validates ({field})"),
+            })?;
     Ok((row, destination))
 }
 
 /// `GET destinations`.
-pub async fn list(db: &D1Database) -> Result<Answer, AppError> {
+pub async fn list(env: &Env, db: &D1Database) -> Result<Answer, AppError> {
     let rows = store::list_destinations(db).await?;
-    let views: Vec<Value> = rows
-        .iter()
-        .filter_map(|row| destination_of(row).ok().map(|d| view(row, &d)))
-        .collect();
+    let mut views: Vec<Value> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if let Ok(destination) = open_destination(env, row).await {
+            views.push(view(row, &destination));
+        }
+    }
     Ok(ok(json!({ "destinations": views })))
 }
 
@@ -65,10 +75,12 @@ fn columns<'a>(destination: &'a HttpDestination, config: &'a str) -> Destination
 }
 
 /// `POST destinations`.
-pub async fn create(db: &D1Database, body: &[u8]) -> Result<Answer, AppError> {
+pub async fn create(env: &Env, db: &D1Database, body: &[u8]) -> Result<Answer, AppError> {
     let request = parse_json(body)?;
     let destination = HttpDestination::from_json(&request)?;
-    let config = stored_form(&request).to_string();
+    let config = seal_destination_config(env, &destination.name, stored_form(&request))
+        .await?
+        .to_string();
     let now = now_ms();
     if !store::save_destination(
         db,
@@ -82,13 +94,13 @@ pub async fn create(db: &D1Database, body: &[u8]) -> Result<Answer, AppError> {
         return Err(name_taken("destination", &destination.name));
     }
     invalidate();
-    let (row, stored) = load(db, &destination.name).await?;
+    let (row, stored) = load(env, db, &destination.name).await?;
     Ok(answer(201, view(&row, &stored)))
 }
 
 /// `GET destinations/{name}`: the view and the connections that use it.
-pub async fn read(db: &D1Database, name: &str) -> Result<Answer, AppError> {
-    let (row, destination) = load(db, name).await?;
+pub async fn read(env: &Env, db: &D1Database, name: &str) -> Result<Answer, AppError> {
+    let (row, destination) = load(env, db, name).await?;
     let mut body = view(&row, &destination);
     body["connections"] = json!(store::connections_to(db, name).await?);
     Ok(ok(body))
@@ -101,17 +113,20 @@ pub async fn edit(
     name: &str,
     change: &Value,
 ) -> Result<Answer, AppError> {
-    let (row, current) = load(db, name).await?;
-    let mut stored: Value = serde_json::from_str(&row.config).unwrap_or_else(|_| json!({}));
+    let (row, current) = load(env, db, name).await?;
+    // The stored form with its secrets opened: an edit merges into what the operator gave.
+    let mut stored: Value = open_config(env, &row).await.unwrap_or_else(|_| json!({}));
     stored["name"] = json!(name);
     stored["type"] = json!("http");
     stored["paused"] = json!(current.paused);
     let merged = apply_edit(&stored, change)?;
     let destination = HttpDestination::from_json(&merged)?;
-    let config = merged.to_string();
+    let config = seal_destination_config(env, name, merged)
+        .await?
+        .to_string();
     store::save_destination(db, name, &columns(&destination, &config), false, now_ms()).await?;
     invalidate();
-    let (row, stored) = load(db, name).await?;
+    let (row, stored) = load(env, db, name).await?;
     let mut body = view(&row, &stored);
     if change.get("paused") == Some(&Value::Bool(false)) {
         let (resumed, sent) = resume(env, db, name).await?;
@@ -122,8 +137,8 @@ pub async fn edit(
 }
 
 /// `DELETE destinations/{name}`: refused (`409 destination_in_use`) while connections use it.
-pub async fn delete(db: &D1Database, name: &str) -> Result<Answer, AppError> {
-    load(db, name).await?;
+pub async fn delete(env: &Env, db: &D1Database, name: &str) -> Result<Answer, AppError> {
+    load(env, db, name).await?;
     if store::delete_destination(db, name).await? {
         invalidate();
         return Ok(ok(json!({ "deleted": name })));
@@ -149,11 +164,12 @@ async fn resume(env: &Env, db: &D1Database, name: &str) -> Result<(usize, usize)
 /// Send stored event `event_id` to the destination now, signed, outside the ledger (the webhook
 /// id is `test:<event id>:<ms>`), and answer what the destination said.
 pub async fn test_delivery(
+    env: &Env,
     db: &D1Database,
     name: &str,
     request: &Value,
 ) -> Result<Answer, AppError> {
-    let (_, destination) = load(db, name).await?;
+    let (_, destination) = load(env, db, name).await?;
     let event_id = request
         .get("event_id")
         .and_then(Value::as_str)

@@ -8,8 +8,8 @@
 //! file: `status` (health, stats, rejections, storage), `events` (the event log and the replay
 //! of one event), `dead` (dead letters, redrive), `bulk_replay` (`POST replay`), `dashboard`
 //! (metrics, alerts), `backfill`, `destinations`, `connections` (and the preview of an event's
-//! connections), `routes` (default routes off and on), `tokens` (named API tokens, `whoami`),
-//! `audit` (the trail). `http` is what they share (body, JSON,
+//! connections), `routes` (default routes off and on), `sources` (the registry's sources),
+//! `tokens` (named API tokens, `whoami`), `audit` (the trail). `http` is what they share (body, JSON,
 //! errors, the answer), `replay_plan` the one planning every replay uses, `page` the page's
 //! paths as the worker sees them (the files themselves are Workers Static Assets).
 //!
@@ -37,6 +37,9 @@
 //! | GET, POST | `connections` | list, create |
 //! | GET, PUT, PATCH, DELETE | `connections/{name}` | read, edit, delete |
 //! | POST | `connections/{name}/enable`, `…/disable` | switch on, off |
+//! | GET, POST | `sources` | registry sources (`/webhooks/in/{name}`): list, create |
+//! | GET, PUT, PATCH, DELETE | `sources/{name}` | read, edit, delete |
+//! | POST | `sources/{name}/secrets`, `…/enable`, `…/disable` | rotate (`{"add", "remove"}`), switch on, off |
 //! | GET | `routes` | the default routes in force and which steps are off |
 //! | POST | `routes/off`, `routes/on` | turn one default route's step off, on |
 //! | GET, POST | `tokens` | list named API tokens (never the token), mint one (`201`, shown once) |
@@ -61,6 +64,7 @@ mod http;
 mod page;
 mod replay_plan;
 mod routes;
+mod sources;
 mod status;
 mod tokens;
 
@@ -147,13 +151,13 @@ async fn route(
                 .await
                 .map(ok)
         }
-        (Get, ["destinations"]) => destinations::list(db).await,
-        (Post, ["destinations"]) => destinations::create(db, &read_body(req).await?).await,
-        (Get, ["destinations", name]) => destinations::read(db, name).await,
+        (Get, ["destinations"]) => destinations::list(env, db).await,
+        (Post, ["destinations"]) => destinations::create(env, db, &read_body(req).await?).await,
+        (Get, ["destinations", name]) => destinations::read(env, db, name).await,
         (Put | Patch, ["destinations", name]) => {
             destinations::edit(env, db, name, &json_body().await?).await
         }
-        (Delete, ["destinations", name]) => destinations::delete(db, name).await,
+        (Delete, ["destinations", name]) => destinations::delete(env, db, name).await,
         (Post, ["destinations", name, "pause"]) => {
             destinations::edit(env, db, name, &json!({ "paused": true })).await
         }
@@ -161,7 +165,7 @@ async fn route(
             destinations::edit(env, db, name, &json!({ "paused": false })).await
         }
         (Post, ["destinations", name, "test"]) => {
-            destinations::test_delivery(db, name, &json_body().await?).await
+            destinations::test_delivery(env, db, name, &json_body().await?).await
         }
         (Get, ["connections"]) => connections::list(db).await,
         (Post, ["connections"]) => connections::save(db, None, &json_body().await?).await,
@@ -175,6 +179,20 @@ async fn route(
         }
         (Post, ["connections", name, "disable"]) => {
             connections::save(db, Some(name), &json!({ "enabled": false })).await
+        }
+        (Get, ["sources"]) => sources::list(db).await,
+        (Post, ["sources"]) => sources::create(env, db, &json_body().await?).await,
+        (Get, ["sources", name]) => sources::read(db, name).await,
+        (Put | Patch, ["sources", name]) => sources::edit(env, db, name, &json_body().await?).await,
+        (Delete, ["sources", name]) => sources::delete(db, name).await,
+        (Post, ["sources", name, "secrets"]) => {
+            sources::rotate_secrets(env, db, name, &json_body().await?).await
+        }
+        (Post, ["sources", name, "enable"]) => {
+            sources::edit(env, db, name, &json!({ "enabled": true })).await
+        }
+        (Post, ["sources", name, "disable"]) => {
+            sources::edit(env, db, name, &json!({ "enabled": false })).await
         }
         (Get, ["routes"]) => routes::list(env, db).await,
         (Post, ["routes", "off"]) => routes::switch(env, db, true, &json_body().await?).await,
@@ -200,11 +218,11 @@ fn method_refused(path: &[&str]) -> AppError {
         | ["redrive" | "replay"]
         | ["backfill", "stripe" | "shopify"]
         | ["destinations", _, "pause" | "resume" | "test"]
-        | ["connections", _, "enable" | "disable"]
+        | ["connections" | "sources", _, "enable" | "disable"]
+        | ["sources", _, "secrets"]
         | ["routes", "off" | "on"] => ALLOW_POST,
-        ["destinations" | "connections"] | ["destinations" | "connections", _] => {
-            "GET, POST, PUT, PATCH, DELETE"
-        }
+        ["destinations" | "connections" | "sources"]
+        | ["destinations" | "connections" | "sources", _] => "GET, POST, PUT, PATCH, DELETE",
         ["tokens"] => "GET, POST",
         ["tokens", _] => "DELETE",
         _ => return AppError::NotFound,

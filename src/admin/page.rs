@@ -12,13 +12,14 @@ use worker::{Method, Request, Response};
 use crate::error::{AppError, ALLOW_GET};
 
 /// The files served under /admin/ (the JS and CSS of src/admin/ that scripts/build copies).
-const ASSETS: [&str; 8] = [
+const ASSETS: [&str; 9] = [
     "admin.js",
     "admin.css",
     "connections.js",
     "connections.css",
     "backfill.js",
     "bulk-replay.js",
+    "sources.js",
     "dashboard.js",
     "dashboard.css",
 ];

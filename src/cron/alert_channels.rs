@@ -14,7 +14,7 @@ use edgehooks_handlers::alerts::{AlertSettings, Facts};
 use worker::{D1Database, Env};
 
 use crate::config::config;
-use crate::ingest::routing::destination_of;
+use crate::sealing::open_destination;
 use crate::{db, downstream, log};
 
 /// Timeout of one Slack notice's send (an `http` destination has its own).
@@ -41,7 +41,7 @@ pub async fn send(env: &Env, d1: &D1Database, settings: &AlertSettings, now: i64
     let slack = config(env).alert_slack_url();
     let http = match config(env).alert_destination() {
         None => None,
-        Some(name) => match http_channel(d1, &name).await {
+        Some(name) => match http_channel(env, d1, &name).await {
             Ok(channel) => Some(channel),
             Err(e) => return log::error("alerts_destination_unreadable", &e.to_string()),
         },
@@ -65,16 +65,17 @@ pub async fn send(env: &Env, d1: &D1Database, settings: &AlertSettings, now: i64
 }
 
 /// The configured `http` destination's state in D1.
-pub async fn http_channel(d1: &D1Database, name: &str) -> worker::Result<HttpChannel> {
+pub async fn http_channel(env: &Env, d1: &D1Database, name: &str) -> worker::Result<HttpChannel> {
     if !HttpChannel::names_http(name) {
         return Ok(HttpChannel::resolve(name, None));
     }
-    let stored = db::alerts::alert_destination(d1, name)
-        .await?
-        .map(|(kind, row)| StoredDestination {
+    let stored = match db::alerts::alert_destination(d1, name).await? {
+        Some((kind, row)) => Some(StoredDestination {
             kind,
-            destination: destination_of(&row),
-        });
+            destination: open_destination(env, &row).await,
+        }),
+        None => None,
+    };
     Ok(HttpChannel::resolve(name, stored))
 }
 
@@ -189,7 +190,7 @@ pub async fn channels_view(env: &Env, d1: &D1Database) -> worker::Result<serde_j
     let http = match config(env).alert_destination() {
         None => serde_json::Value::Null,
         Some(name) => {
-            let channel = http_channel(d1, &name).await?;
+            let channel = http_channel(env, d1, &name).await?;
             serde_json::json!({ "destination": channel.name(), "state": channel.state() })
         }
     };

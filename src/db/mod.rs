@@ -30,6 +30,7 @@
 //! | `privacy_requests` | `privacy`, `retention` (expiry) |
 //! | `privacy_progress` | `privacy` (a HubSpot privacy deletion's pages, the core's statements) |
 //! | `destinations`, `connections`, `routes_off` | `connections` (admin API) |
+//! | `registry_sources` | `sources` (admin API; read by the registry's ingest) |
 //! | `metric_events`, `metric_steps` | `metrics` (minute buckets from the isolate's tally) |
 //! | `alerts`, `alert_notices` | `alerts` (the cron's alerting pass) |
 //! | `backfill_state`, `backfill_runs` | `backfill` (the Stripe backfill; its events go through `ingest`) |
@@ -54,6 +55,7 @@ pub mod metrics;
 pub mod privacy;
 pub mod retention;
 pub mod rows;
+pub mod sources;
 pub mod steps;
 pub mod sweep;
 pub mod versions;

@@ -9,10 +9,13 @@
 //! sweeper enqueues it) and D1's unique constraint is the dedupe authority. A verification
 //! failure is only counted in the isolate's memory (`rejections`), never written to D1 on the
 //! request's path. Every request, whatever its outcome, writes exactly one `request` log line.
-//! Submodules: `hints` (the KV dedupe hints) and `routing` (connections and route switches as
-//! ingest plans with them, shared with replay, backfill and delivery).
+//! Submodules: `hints` (the KV dedupe hints), `routing` (connections and route switches as
+//! ingest plans with them, shared with replay, backfill and delivery) and `registry` (the
+//! sources added at runtime, `/webhooks/in/{name}`: their own read and verification, then
+//! [`commit`], the same phases as here).
 
 pub mod hints;
+pub mod registry;
 pub mod routing;
 
 use std::cell::RefCell;
@@ -30,6 +33,7 @@ use edgehooks_handlers::inbound::sources::{scope_delivery, validate_source_name}
 use edgehooks_handlers::inbound::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
 use edgehooks_handlers::ingest::ProviderConfig;
 use edgehooks_handlers::settings::ConfigError;
+use edgehooks_handlers::steps::routes::RouteTable;
 use futures_util::StreamExt;
 use serde_json::json;
 use worker::worker_sys::web_sys;
@@ -87,7 +91,7 @@ fn unreadable_body() -> AppError {
 }
 
 /// The request's `Content-Length`, when it declares one.
-fn declared_length(headers: &[(String, String)]) -> Option<u64> {
+pub(crate) fn declared_length(headers: &[(String, String)]) -> Option<u64> {
     headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
@@ -101,7 +105,7 @@ const MAX_LOGGED_KEYS: usize = 20;
 /// What the request's log line reports beyond provider, outcome and latency. Filled in as the
 /// request proceeds, so a failure logs whatever was known by then.
 #[derive(Default)]
-struct Summary {
+pub(crate) struct Summary {
     /// Set for successful outcomes (`accepted`, `duplicate`); errors derive theirs.
     outcome: Option<&'static str>,
     event_types: Vec<String>,
@@ -113,7 +117,7 @@ struct Summary {
     rejected: usize,
     key_index: Option<usize>,
     /// The source of `/webhooks/{provider}/{source}`; `None` on the default path.
-    source: Option<String>,
+    pub(crate) source: Option<String>,
 }
 
 impl Summary {
@@ -172,12 +176,44 @@ async fn ingest(
     } = read_and_verify(req, url, env, provider, source.as_deref(), started).await?;
     // A named source's events carry it, and dedupe within it.
     scope_delivery(source.as_deref(), &mut accepted);
+    let committed = Committed {
+        provider,
+        routes: &config.routes,
+        hint_ttl_secs: config.settings.hint_ttl_secs,
+        started,
+    };
+    commit(env, ctx, &db, &committed, &accepted, summary).await
+}
+
+/// What the phases after verification need besides the delivery.
+pub(crate) struct Committed<'a> {
+    pub provider: Provider,
+    pub routes: &'a RouteTable,
+    pub hint_ttl_secs: u64,
+    pub started: i64,
+}
+
+/// The phases after verification, shared by the built-in providers and the registry's sources:
+/// a delivery that is all rejected elements is kept and answered 400; otherwise dedupe by
+/// hint, plan, store, send the new steps, answer (the hints after it).
+pub(crate) async fn commit(
+    env: &Env,
+    ctx: &Context,
+    db: &D1Database,
+    committed: &Committed<'_>,
+    accepted: &Accepted,
+    summary: &mut Summary,
+) -> Result<Response, AppError> {
+    let Committed {
+        provider, started, ..
+    } = *committed;
+    let source = summary.source.clone();
     summary.describe(accepted.key_index, &accepted.events);
     summary.rejected = accepted.rejected.len();
     if let Some(error) = accepted.all_rejected() {
         // Nothing usable: each element kept as its own rejected row, answered 400 as before.
         db::ingest::insert_events(
-            &db,
+            db,
             provider,
             accepted.key_index,
             started,
@@ -191,24 +227,16 @@ async fn ingest(
     let (fresh, unknown_hints) = dedupe_by_hint(env, provider, &accepted.events).await;
     let duplicates_from_kv = accepted.events.len() - fresh.len();
     // Connections and switched-off routes, as operators left them (at most ROUTING_TTL_MS old).
-    let routing = crate::ingest::routing::current(&db).await?;
+    let routing = crate::ingest::routing::current(db).await?;
     let planned: Vec<PlannedEvent> = fresh
         .iter()
         .map(|event| PlannedEvent {
             id: ids::event_id(provider, &event.dedupe_key),
             event,
-            steps: routing.plan(&config.routes, &facts(provider, event)),
+            steps: routing.plan(committed.routes, &facts(provider, event)),
         })
         .collect();
-    let inserted = store(
-        &db,
-        provider,
-        source.as_deref(),
-        &accepted,
-        started,
-        &planned,
-    )
-    .await?;
+    let inserted = store(db, provider, source.as_deref(), accepted, started, &planned).await?;
 
     // Committed: the outbox is sent before the answer, the hints after it.
     let new_step_ids: Vec<String> = planned
@@ -217,9 +245,9 @@ async fn ingest(
         .filter(|(_, is_new)| **is_new)
         .flat_map(|(plan, _)| plan.step_ids())
         .collect();
-    send_steps(env, &db, &new_step_ids).await;
+    send_steps(env, db, &new_step_ids).await;
     let hint_keys = dedupe_hints::to_write(unknown_hints, &inserted);
-    remember_after_answer(env, ctx, hint_keys, config.settings.hint_ttl_secs);
+    remember_after_answer(env, ctx, hint_keys, committed.hint_ttl_secs);
 
     let new_events = inserted.iter().filter(|n| **n).count();
     summary.new_events = new_events;
@@ -464,7 +492,7 @@ pub(crate) fn outcome_of(error: &AppError) -> &'static str {
 /// The request's one log line: ids, counts and codes, never a payload or a secret. Server-side
 /// failures (503: misconfigured, unavailable) are logged at error level, a misconfiguration with
 /// its detail (the setting's name and what is wrong, never its value).
-fn log_request(
+pub(crate) fn log_request(
     provider: Provider,
     summary: &Summary,
     result: &Result<Response, AppError>,

@@ -30,7 +30,7 @@ const fn route(method: &'static str, pattern: &'static str, role: Role) -> ApiRo
 }
 
 /// Every admin API route.
-pub const ROUTES: [ApiRoute; 41] = [
+pub const ROUTES: [ApiRoute; 50] = [
     route("GET", "health", Viewer),
     route("GET", "stats", Viewer),
     route("GET", "rejections", Viewer),
@@ -47,6 +47,8 @@ pub const ROUTES: [ApiRoute; 41] = [
     route("GET", "connections", Viewer),
     route("GET", "connections/{name}", Viewer),
     route("GET", "routes", Viewer),
+    route("GET", "sources", Viewer),
+    route("GET", "sources/{name}", Viewer),
     route("GET", "audit", Viewer),
     route("GET", "whoami", Viewer),
     route("POST", "events/{id}/replay", Operator),
@@ -67,6 +69,13 @@ pub const ROUTES: [ApiRoute; 41] = [
     route("DELETE", "connections/{name}", Admin),
     route("POST", "connections/{name}/enable", Admin),
     route("POST", "connections/{name}/disable", Admin),
+    route("POST", "sources", Admin),
+    route("PUT", "sources/{name}", Admin),
+    route("PATCH", "sources/{name}", Admin),
+    route("DELETE", "sources/{name}", Admin),
+    route("POST", "sources/{name}/secrets", Admin),
+    route("POST", "sources/{name}/enable", Admin),
+    route("POST", "sources/{name}/disable", Admin),
     route("POST", "routes/off", Admin),
     route("POST", "routes/on", Admin),
     route("GET", "tokens", Admin),
@@ -188,7 +197,7 @@ mod tests {
         );
         let read = decide(Viewer, "GET", &["events"]);
         assert_eq!((read.allowed, read.audited), (true, None), "reads are not");
-        let unknown = decide(Operator, "DELETE", &["sources", "x"]);
+        let unknown = decide(Operator, "DELETE", &["nowhere", "x"]);
         assert_eq!(
             (unknown.allowed, unknown.needed, unknown.audited),
             (false, Admin, None)
@@ -199,7 +208,7 @@ mod tests {
 
     #[test]
     fn what_the_table_lacks_needs_admin() {
-        assert_eq!(required_role("GET", &["sources"]), Admin);
+        assert_eq!(required_role("GET", &["nowhere"]), Admin);
         assert_eq!(required_role("POST", &["stats"]), Admin);
         assert_eq!(required_role("GET", &["events", "a", "b", "c"]), Admin);
         assert_eq!(required_role("GET", &[]), Admin);

@@ -93,6 +93,8 @@ pub(crate) fn classify(provider: Provider, event_type: &str) -> EventKind {
             (None, Some(kind)) => EventKind::SendGridEngagement(kind),
             (None, None) => EventKind::Other,
         },
+        // Sources added at runtime have no built-in steps: connections take their events.
+        Provider::Registry => EventKind::Other,
     }
 }
 

@@ -20,6 +20,7 @@ fn provider_name(provider: Provider) -> &'static str {
         Provider::SendGrid => "SendGrid",
         Provider::HubSpot => "HubSpot",
         Provider::Shopify => "Shopify",
+        Provider::Registry => "Source",
     }
 }
 
@@ -79,6 +80,7 @@ fn generic(input: &StepInput, payload: &Value) -> String {
         Provider::SendGrid => text(payload, "/sg_event_id").map(str::to_string),
         Provider::HubSpot => id_text(payload, "/objectId").map(|id| format!("object {id}")),
         Provider::Shopify => id_text(payload, "/id"),
+        Provider::Registry => None,
     };
     let mut out = format!(
         "{} event {}",

@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use crate::inbound::sources;
 use crate::inbound::webhook::Provider;
+use crate::settings::table::SECRETS_KEY;
 use crate::settings::Config;
 use crate::step_kind::Destination;
 
@@ -90,6 +91,15 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
                 "misconfigured"
             }
         };
+        // Registry sources (`/webhooks/in/{name}`) need SECRETS_KEY to be created or read.
+        let registry = match self.secrets_key() {
+            Ok(Some(_)) => json!({ "state": "enabled", "setting": SECRETS_KEY }),
+            Ok(None) => json!({ "state": "disabled", "setting": SECRETS_KEY }),
+            Err(e) => {
+                problems.push(json!({ "affects": "registry", "setting": e.setting }));
+                json!({ "state": "misconfigured", "setting": SECRETS_KEY })
+            }
+        };
         let alert_channels = json!({
             "slack": if self.alert_slack_url().is_some() { "enabled" } else { "disabled" },
             // Whether the named destination exists, is paused or is `http` is D1's to say: the
@@ -111,6 +121,7 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
             "alert_channels": alert_channels,
             "providers": providers,
             "sources": sources,
+            "registry": registry,
             "destinations": destinations,
             "misconfigured": problems,
         })

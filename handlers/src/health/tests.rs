@@ -374,3 +374,19 @@ fn the_stripe_backfill_stores_in_the_source_its_account_posts_to() {
         assert_eq!(health["backfill"], "misconfigured");
     }
 }
+
+#[test]
+fn the_registry_names_its_key_setting() {
+    let key = "ZWRnZWhvb2tzLWxvY2FsLWRldi1zZWNyZXRzLWtleSE=";
+    for (value, state, status) in [
+        (None, "disabled", "ok"),
+        (Some(key), "enabled", "ok"),
+        (Some("short"), "misconfigured", "misconfigured"),
+    ] {
+        let pairs: Vec<(&str, &str)> = value.map(|v| ("SECRETS_KEY", v)).into_iter().collect();
+        let health = config(&pairs).health();
+        assert_eq!(health["registry"]["state"], state, "{value:?}");
+        assert_eq!(health["registry"]["setting"], "SECRETS_KEY");
+        assert_eq!(health["status"], status, "{value:?}");
+    }
+}

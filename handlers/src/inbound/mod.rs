@@ -4,11 +4,14 @@
 //! event and step ids), [`dedupe_hints`] (the KV hint in front of D1's authority),
 //! [`rejections`] (verification failures tallied and flushed), [`request_url`] (the path and
 //! query pairs of a request URL) and [`schemes`] (the catalogue of verification schemes for
-//! sources added at runtime: Standard Webhooks, GitHub, Twilio, Slack and more).
+//! sources added at runtime: Standard Webhooks, GitHub, Twilio, Slack and more) and
+//! [`registry`] (those sources as data: their spec, secrets' rotation, and a delivery made
+//! into an event).
 
 pub mod dedupe_hints;
 pub mod ids;
 pub mod providers;
+pub mod registry;
 pub mod rejections;
 pub mod request_url;
 pub mod schemes;

@@ -59,9 +59,12 @@ pub fn validate_source_name(name: &str) -> Result<(), SourceNameError> {
     Ok(())
 }
 
-/// The setting holding `provider`'s verification keys for the default source.
+/// The setting holding `provider`'s verification keys for the default source. The registry
+/// (`in`) has none: its sources' secrets live in D1, so it names no setting (`""`) and
+/// `WEBHOOK_SOURCES` refuses it.
 pub fn base_key_setting(provider: Provider) -> &'static str {
     match provider {
+        Provider::Registry => "",
         Provider::Stripe => table::STRIPE_WEBHOOK_SECRETS,
         Provider::SendGrid => table::SENDGRID_WEBHOOK_PUBLIC_KEYS,
         Provider::HubSpot => table::HUBSPOT_CLIENT_SECRETS,
@@ -112,7 +115,9 @@ pub fn parse_declared(raw: Option<&str>) -> Result<Vec<Source>, ConfigError> {
                 "entry {index} is not `provider:source`"
             )));
         };
-        let provider = Provider::from_slug(slug.trim()).ok_or_else(|| {
+        let provider = Provider::from_slug(slug.trim())
+            .filter(|p| *p != Provider::Registry)
+            .ok_or_else(|| {
             declared_error(format!(
                 "entry {index} names an unknown provider (expected stripe, sendgrid, hubspot, shopify)"
             ))

@@ -6,17 +6,22 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-/// The webhook providers edgehooks receives from. The slug is the last path segment of
-/// `/webhooks/{slug}` and the value stored in `events.provider`.
+/// The webhook providers edgehooks receives from. The slug is the path segment of
+/// `/webhooks/{slug}` and the value stored in `events.provider`. [`Provider::Registry`] (`in`)
+/// is every source added at runtime (`/webhooks/in/{name}`, see `crate::inbound::registry`):
+/// its events are told apart by `events.source`, their verification by the source's scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Provider {
     Stripe,
     SendGrid,
     HubSpot,
     Shopify,
+    Registry,
 }
 
 impl Provider {
+    /// The four built-in providers, each with its own key setting and parser (not
+    /// [`Provider::Registry`], whose sources live in D1).
     pub const ALL: [Provider; 4] = [
         Provider::Stripe,
         Provider::SendGrid,
@@ -24,8 +29,17 @@ impl Provider {
         Provider::Shopify,
     ];
 
+    /// Every provider a stored event can name: the built-in four and the registry.
+    pub const STORED: [Provider; 5] = [
+        Provider::Stripe,
+        Provider::SendGrid,
+        Provider::HubSpot,
+        Provider::Shopify,
+        Provider::Registry,
+    ];
+
     pub fn from_slug(slug: &str) -> Option<Provider> {
-        Provider::ALL.into_iter().find(|p| p.slug() == slug)
+        Provider::STORED.into_iter().find(|p| p.slug() == slug)
     }
 
     pub fn slug(self) -> &'static str {
@@ -34,6 +48,7 @@ impl Provider {
             Provider::SendGrid => "sendgrid",
             Provider::HubSpot => "hubspot",
             Provider::Shopify => "shopify",
+            Provider::Registry => "in",
         }
     }
 }
@@ -259,7 +274,7 @@ mod tests {
 
     #[test]
     fn provider_slugs_round_trip() {
-        for p in Provider::ALL {
+        for p in Provider::STORED {
             assert_eq!(Provider::from_slug(p.slug()), Some(p));
         }
         assert_eq!(Provider::from_slug("paypal"), None);

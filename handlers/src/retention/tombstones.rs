@@ -35,17 +35,20 @@ pub const fn window_ms(provider: Provider) -> i64 {
         Provider::Stripe => 30 * DAY_MS,
         Provider::SendGrid | Provider::HubSpot => 2 * DAY_MS,
         Provider::Shopify => 90 * DAY_MS,
+        // Sources added at runtime: the longest retry schedule among their senders (Standard
+        // Webhooks/Svix retry for about 5 days) with a margin.
+        Provider::Registry => 7 * DAY_MS,
     }
 }
 
 /// `CASE <provider column> WHEN 'stripe' THEN … END`: the window of a row's provider (ms), in
 /// SQL; a provider this build does not know gets the longest window.
 pub fn window_sql(provider_column: &str) -> String {
-    let arms: String = Provider::ALL
+    let arms: String = Provider::STORED
         .iter()
         .map(|p| format!(" WHEN '{}' THEN {}", p.slug(), window_ms(*p)))
         .collect();
-    let longest = Provider::ALL.iter().map(|p| window_ms(*p)).max();
+    let longest = Provider::STORED.iter().map(|p| window_ms(*p)).max();
     format!(
         "(CASE {provider_column}{arms} ELSE {} END)",
         longest.unwrap_or(0)
@@ -74,14 +77,17 @@ mod tests {
         assert!(window_ms(Provider::Stripe) >= 30 * DAY_MS);
         assert!(window_ms(Provider::SendGrid) > DAY_MS);
         assert!(window_ms(Provider::HubSpot) > DAY_MS);
+        // Sources added at runtime: Standard Webhooks senders retry for about 5 days.
+        assert!(window_ms(Provider::Registry) > 5 * DAY_MS);
         // Shopify signs no time: the longest memory.
-        for p in Provider::ALL {
+        for p in Provider::STORED {
             assert!(window_ms(Provider::Shopify) >= window_ms(p));
         }
         assert_eq!(
             window_sql("provider"),
             "(CASE provider WHEN 'stripe' THEN 2592000000 WHEN 'sendgrid' THEN 172800000 \
-             WHEN 'hubspot' THEN 172800000 WHEN 'shopify' THEN 7776000000 ELSE 7776000000 END)"
+             WHEN 'hubspot' THEN 172800000 WHEN 'shopify' THEN 7776000000 WHEN 'in' THEN 604800000 \
+             ELSE 7776000000 END)"
         );
     }
 }

@@ -116,12 +116,13 @@ pub const ACCESS_AUD: &str = "ACCESS_AUD";
 pub const ACCESS_ROLES_JSON: &str = "ACCESS_ROLES_JSON";
 pub const ACCESS_CERTS_URL: &str = "ACCESS_CERTS_URL";
 pub const AUDIT_RETENTION_DAYS: &str = "AUDIT_RETENTION_DAYS";
+pub const SECRETS_KEY: &str = "SECRETS_KEY";
 
 use Kind::{PublicKey, Secret, Var};
 use Rule::{Flag, Json, Level, Number, PublicKeys, SecretList, SourceList, Text, TokenList, Url};
 
 /// Every setting, secrets first.
-pub const SETTINGS: [Setting; 53] = [
+pub const SETTINGS: [Setting; 54] = [
     setting(STRIPE_WEBHOOK_SECRETS, Secret, SecretList, ""),
     setting(SENDGRID_WEBHOOK_PUBLIC_KEYS, PublicKey, PublicKeys, ""),
     setting(HUBSPOT_CLIENT_SECRETS, Secret, SecretList, ""),
@@ -133,6 +134,7 @@ pub const SETTINGS: [Setting; 53] = [
     setting(SLACK_WEBHOOK_URL, Secret, Url, ""),
     setting(ALERT_SLACK_WEBHOOK_URL, Secret, Url, ""),
     setting(SHOPIFY_ADMIN_TOKEN, Secret, Text, ""),
+    setting(SECRETS_KEY, Secret, Text, ""),
     setting(SIGNATURE_TOLERANCE_SECONDS, Var, Number, "300"),
     setting(MAX_BODY_BYTES, Var, Number, "1048576"),
     setting(DEDUPE_HINT_TTL_SECONDS, Var, Number, "259200"),

@@ -11,6 +11,7 @@
 //! limits and dead letters as the built-in steps.
 
 use crate::db::batch_window::BatchWindow;
+use crate::sealing::open_destination;
 use edgehooks_handlers::connections::delivery::{
     delivery_request, destination_limits, destination_policy,
 };
@@ -34,7 +35,6 @@ use crate::db::attempts::AttemptRecord;
 use crate::db::connections::{self as line, destination_for_step};
 use crate::db::steps::StepRow;
 use crate::downstream;
-use crate::ingest::routing::destination_of;
 use crate::log::{self, StepFields};
 use crate::steps::dispatch::send_released;
 use edgehooks_handlers::consumer::ConsumerSettings;
@@ -94,7 +94,7 @@ async fn load_destination(
     name: &str,
 ) -> Result<(HttpDestination, Line), Ack> {
     let note = match destination_for_step(runner.db, name).await {
-        Ok(Some((stored, in_line))) => match destination_of(&stored) {
+        Ok(Some((stored, in_line))) => match open_destination(runner.env, &stored).await {
             Ok(destination) => return Ok((destination, in_line)),
             Err(_) => "destination_invalid",
         },

@@ -1,0 +1,377 @@
+use serde_json::json;
+
+use super::arrival::{accept, Arrival, DEFAULT_EVENT_TYPE};
+use super::*;
+use crate::inbound::providers::IngestError;
+use crate::inbound::schemes::SchemeName;
+use crate::inbound::webhook::{InboundRequest, VerifyError};
+
+const LIMIT: u64 = 1_000_000;
+
+fn spec(value: serde_json::Value) -> SourceSpec {
+    SourceSpec::from_json(&value, LIMIT).unwrap()
+}
+
+fn refused(value: serde_json::Value) -> SourceError {
+    SourceSpec::from_json(&value, LIMIT).unwrap_err()
+}
+
+#[test]
+fn a_source_parses_with_defaults_and_shows_its_path() {
+    let github = spec(json!({"name": "github-main", "scheme": "github", "secrets": ["s"]}));
+    assert_eq!(github.scheme.scheme(), SchemeName::Github);
+    assert!(github.enabled && github.dedupe.is_none() && github.max_body_bytes.is_none());
+    assert_eq!(github.path(), "/webhooks/in/github-main");
+    let view = public_view(&github, &[fingerprint("s")]);
+    assert_eq!(view["path"], "/webhooks/in/github-main");
+    assert_eq!(view["secrets"], 1);
+    assert!(!view.to_string().contains("\"s\""));
+    // The stored form reads back as the same spec.
+    assert_eq!(
+        SourceSpec::from_json(&github.to_json(), LIMIT).unwrap(),
+        github
+    );
+}
+
+#[test]
+fn every_refusal_names_its_field() {
+    let cases = [
+        (json!({"scheme": "github"}), "invalid_field", "name"),
+        (
+            json!({"name": "Bad Name", "scheme": "github"}),
+            "invalid_field",
+            "name",
+        ),
+        (
+            json!({"name": "default", "scheme": "github"}),
+            "invalid_field",
+            "name",
+        ),
+        (json!({"name": "a"}), "invalid_field", "scheme"),
+        (
+            json!({"name": "a", "scheme": "paypal"}),
+            "invalid_scheme_config",
+            "scheme",
+        ),
+        (
+            json!({"name": "a", "scheme": "github", "config": {"x": 1}}),
+            "invalid_scheme_config",
+            "config.x",
+        ),
+        (
+            json!({"name": "a", "scheme": "hmac", "config": {}}),
+            "invalid_scheme_config",
+            "config.algorithm",
+        ),
+        (
+            json!({"name": "a", "scheme": "token", "config": 5}),
+            "invalid_scheme_config",
+            "config",
+        ),
+        (
+            json!({"name": "a", "scheme": "github", "dedupe": {"pointer": "id"}}),
+            "invalid_field",
+            "dedupe",
+        ),
+        (
+            json!({"name": "a", "scheme": "github", "event_type": {"header": "a b"}}),
+            "invalid_field",
+            "event_type",
+        ),
+        (
+            json!({"name": "a", "scheme": "github", "max_body_bytes": 0}),
+            "invalid_field",
+            "max_body_bytes",
+        ),
+        (
+            json!({"name": "a", "scheme": "github", "max_body_bytes": LIMIT + 1}),
+            "invalid_field",
+            "max_body_bytes",
+        ),
+        (
+            json!({"name": "a", "scheme": "github", "enabled": "yes"}),
+            "invalid_field",
+            "enabled",
+        ),
+        (
+            json!({"name": "a", "scheme": "github", "colour": 1}),
+            "invalid_field",
+            "colour",
+        ),
+    ];
+    for (body, code, field) in cases {
+        let error = refused(body.clone());
+        assert_eq!((error.code, error.field.as_str()), (code, field), "{body}");
+    }
+}
+
+#[test]
+fn secrets_are_one_to_five_distinct_strings() {
+    assert_eq!(parse_secrets(Some(&json!(["a", "b"]))).unwrap(), ["a", "b"]);
+    for bad in [
+        json!([]),
+        json!(["a", "a"]),
+        json!([""]),
+        json!("a"),
+        json!([1]),
+        json!(["1", "2", "3", "4", "5", "6"]),
+    ] {
+        assert_eq!(
+            parse_secrets(Some(&bad)).unwrap_err().field,
+            "secrets",
+            "{bad}"
+        );
+    }
+    assert_eq!(parse_secrets(None).unwrap_err().field, "secrets");
+}
+
+#[test]
+fn a_rotation_adds_then_removes_by_fingerprint() {
+    let current = vec!["old".to_string()];
+    let both = rotate(&current, &json!({"add": ["new"]})).unwrap();
+    assert_eq!(both, ["old", "new"]);
+    let done = rotate(&both, &json!({"remove": [fingerprint("old")]})).unwrap();
+    assert_eq!(done, ["new"]);
+    assert_eq!(
+        rotate(&done, &json!({"remove": [fingerprint("new")]}))
+            .unwrap_err()
+            .field,
+        "secrets"
+    );
+    assert_eq!(
+        rotate(&done, &json!({"remove": ["nope"]}))
+            .unwrap_err()
+            .field,
+        "remove"
+    );
+    assert_eq!(
+        rotate(&done, &json!({"add": ["new"]})).unwrap_err().field,
+        "secrets"
+    );
+    assert_eq!(
+        rotate(&done, &json!({"keep": []})).unwrap_err().field,
+        "keep"
+    );
+}
+
+#[test]
+fn an_edit_merges_fields_and_keeps_the_name() {
+    let stored = spec(json!({"name": "a", "scheme": "token", "config": {"header": "X-Token"}}));
+    let (edited, secrets) = apply_edit(&stored, &json!({"enabled": false}), LIMIT).unwrap();
+    assert!(!edited.enabled && edited.scheme == stored.scheme && secrets.is_none());
+    let (github, _) = apply_edit(&stored, &json!({"scheme": "github"}), LIMIT).unwrap();
+    assert_eq!(github.scheme.scheme(), SchemeName::Github);
+    let (_, secrets) = apply_edit(&stored, &json!({"secrets": ["x"]}), LIMIT).unwrap();
+    assert_eq!(secrets.unwrap(), ["x"]);
+    assert_eq!(
+        apply_edit(&stored, &json!({"name": "b"}), LIMIT)
+            .unwrap_err()
+            .field,
+        "name"
+    );
+    let bad = apply_edit(&stored, &json!({"config": {"prefix": 5}}), LIMIT).unwrap_err();
+    assert_eq!(bad.code, "invalid_scheme_config");
+}
+
+fn request<'a>(headers: &'a [(String, String)], body: &'a [u8]) -> InboundRequest<'a> {
+    InboundRequest {
+        method: "POST",
+        url: "https://hooks.example.com/webhooks/in/t",
+        headers,
+        body,
+    }
+}
+
+fn token_source(extra: serde_json::Value) -> SourceSpec {
+    let mut body = json!({"name": "t", "scheme": "token", "config": {"header": "X-Token"}});
+    if let (Some(fields), Some(more)) = (body.as_object_mut(), extra.as_object()) {
+        fields.extend(more.clone());
+    }
+    spec(body)
+}
+
+fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn event(arrival: Arrival) -> crate::inbound::webhook::ParsedEvent {
+    match arrival {
+        Arrival::Event(mut accepted) => accepted.events.remove(0),
+        Arrival::Challenge(_) => panic!("a challenge"),
+    }
+}
+
+#[test]
+fn the_dedupe_key_and_type_come_from_the_source_then_the_scheme_then_the_body() {
+    let secrets = vec!["tok".to_string()];
+    let hs = headers(&[("X-Token", "tok"), ("X-Id", "d1"), ("X-Kind", "k")]);
+    let body = br#"{"id":"b1","type":"created"}"#;
+    let plain = event(accept(&token_source(json!({})), &secrets, &request(&hs, body), 0).unwrap());
+    assert_eq!(
+        plain.dedupe_key,
+        format!("src:t:sha256:{}", hex::encode(Sha256::digest(body)))
+    );
+    assert_eq!(plain.event_type, DEFAULT_EVENT_TYPE);
+    assert_eq!(plain.source.as_deref(), Some("t"));
+    assert_eq!(plain.payload.as_bytes(), body);
+    let by_header =
+        token_source(json!({"dedupe": {"header": "x-id"}, "event_type": {"header": "X-Kind"}}));
+    let e = event(accept(&by_header, &secrets, &request(&hs, body), 0).unwrap());
+    assert_eq!(
+        (e.dedupe_key.as_str(), e.event_type.as_str()),
+        ("src:t:d1", "k")
+    );
+    let by_pointer =
+        token_source(json!({"dedupe": {"pointer": "/id"}, "event_type": {"pointer": "/type"}}));
+    let e = event(accept(&by_pointer, &secrets, &request(&hs, body), 0).unwrap());
+    assert_eq!(
+        (e.dedupe_key.as_str(), e.event_type.as_str()),
+        ("src:t:b1", "created")
+    );
+    // A configured place the delivery lacks falls back to the body's digest.
+    let missing = token_source(json!({"dedupe": {"pointer": "/nope"}}));
+    let e = event(accept(&missing, &secrets, &request(&hs, body), 0).unwrap());
+    assert!(e.dedupe_key.starts_with("src:t:sha256:"));
+}
+
+#[test]
+fn a_scheme_key_is_used_and_failures_keep_their_codes() {
+    let github = spec(json!({"name": "gh", "scheme": "github"}));
+    let secret = "s".to_string();
+    let body = br#"{"action":"opened"}"#;
+    let signature = {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"s").unwrap();
+        mac.update(body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    let hs = headers(&[
+        ("X-Hub-Signature-256", &signature),
+        ("X-GitHub-Delivery", "72d3162e"),
+        ("X-GitHub-Event", "issues"),
+    ]);
+    let e = event(
+        accept(
+            &github,
+            std::slice::from_ref(&secret),
+            &request(&hs, body),
+            0,
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        (e.dedupe_key.as_str(), e.event_type.as_str()),
+        ("src:gh:72d3162e", "issues.opened")
+    );
+    let tampered = br#"{"action":"closed"}"#;
+    assert_eq!(
+        accept(
+            &github,
+            std::slice::from_ref(&secret),
+            &request(&hs, tampered),
+            0
+        ),
+        Err(IngestError::Verify(VerifyError::SignatureMismatch))
+    );
+    assert_eq!(
+        accept(&github, &[secret], &request(&[], body), 0),
+        Err(IngestError::Verify(VerifyError::MissingSignature))
+    );
+}
+
+#[test]
+fn a_body_that_is_not_utf8_verifies_but_is_unusable() {
+    let hs = headers(&[("X-Token", "tok")]);
+    let result = accept(
+        &token_source(json!({})),
+        &["tok".into()],
+        &request(&hs, b"\xff"),
+        0,
+    );
+    assert!(matches!(
+        result,
+        Err(IngestError::Parse { key_index: 0, .. })
+    ));
+}
+
+#[test]
+fn secrets_that_can_never_verify_are_refused_for_their_scheme() {
+    let standard = spec(json!({"name": "sw", "scheme": "standard-webhooks"}));
+    let key = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string();
+    assert_eq!(check_secrets(&standard, std::slice::from_ref(&key)), Ok(()));
+    let refused = check_secrets(&standard, &[key, "not-a-key".into()]).unwrap_err();
+    assert_eq!(refused.field, "secrets");
+    let basic = spec(json!({"name": "b", "scheme": "basic"}));
+    assert_eq!(check_secrets(&basic, &["user:pw".into()]), Ok(()));
+    assert_eq!(
+        check_secrets(&basic, &["nocolon".into()])
+            .unwrap_err()
+            .field,
+        "secrets"
+    );
+    let github = spec(json!({"name": "g", "scheme": "github"}));
+    assert_eq!(check_secrets(&github, &["anything".into()]), Ok(()));
+}
+
+proptest::proptest! {
+    /// Whatever arrives, every fixed scheme answers (an event, a challenge or a stable error):
+    /// nothing panics, and an event is always scoped to its source.
+    #[test]
+    fn any_delivery_to_any_fixed_scheme_is_answered(
+        body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        value in "[ -~]{0,60}",
+    ) {
+        for scheme in SchemeName::ALL {
+            let Ok(source) = SourceSpec::from_json(&json!({"name": "p", "scheme": scheme.name()}), LIMIT) else {
+                continue;
+            };
+            let names = ["webhook-id", "webhook-timestamp", "webhook-signature", "X-Hub-Signature-256",
+                "X-Slack-Request-Timestamp", "X-Slack-Signature", "Linear-Signature", "x-zm-signature",
+                "x-zm-request-timestamp", "Calendly-Webhook-Signature", "X-Twilio-Signature",
+                "Authorization", "X-Gitlab-Token", "X-Hub-Signature", "Typeform-Signature",
+                "x-square-hmacsha256-signature"];
+            let hs: Vec<(String, String)> = names.iter().map(|n| (n.to_string(), value.clone())).collect();
+            if let Ok(Arrival::Event(accepted)) = accept(&source, std::slice::from_ref(&value), &request(&hs, &body), 0) {
+                proptest::prop_assert!(accepted.events[0].dedupe_key.starts_with("src:p:"));
+            }
+        }
+    }
+}
+
+/// Against every committed vector: a delivery the scheme refuses as `missing_signature` has
+/// none of the scheme's signature headers, and every delivery it accepts has one, so the
+/// shell's check before the body never refuses what the scheme would take.
+#[test]
+fn the_signature_headers_match_every_vector() {
+    let file: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../../tests/fixtures/schemes/vectors.json"
+    ))
+    .unwrap();
+    let cases = file["cases"].as_array().unwrap();
+    assert!(cases.len() > 100);
+    for case in cases {
+        let config =
+            SchemeConfig::parse(case["scheme"].as_str().unwrap(), Some(&case["config"])).unwrap();
+        let headers: Vec<(String, String)> = case["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|pair| {
+                (
+                    pair[0].as_str().unwrap().into(),
+                    pair[1].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let present = has_signature_header(&config, &headers);
+        let name = case["name"].as_str().unwrap();
+        if case["expected"]["err"] == "missing_signature" {
+            assert!(!present, "{name}");
+        } else if case["expected"]["ok"].is_object() {
+            assert!(present, "{name}");
+        }
+    }
+}

@@ -1,0 +1,108 @@
+// edgehooks admin page, sources screen (issue 26): the sources added at runtime
+// (`/webhooks/in/{name}`): list (scheme, the path to give the sender, secret fingerprints,
+// state), create, rotate (add a secret, then remove an old one by its fingerprint), disable and
+// enable, delete. Uses the helpers admin.js exposes as window.edgehooksAdmin; data is only ever
+// inserted as text. Secrets are typed into password fields and never shown.
+"use strict";
+
+(() => {
+  const A = () => window.edgehooksAdmin;
+  const enc = encodeURIComponent;
+  const SCHEMES = ["standard-webhooks", "github", "twilio", "slack", "linear", "square", "typeform",
+    "calendly", "zoom", "intercom", "gitlab", "hmac", "token", "basic"];
+  let rotating = null;
+
+  const field = (label, input) => A().el("label", {}, label, " ", input);
+  const input = (name, attrs = {}) => A().el("input", { name, ...attrs });
+  const button = (text, attrs, onclick) => A().el("button", { type: "button", ...attrs, onclick: A().guard(onclick) }, text);
+
+  function createForm() {
+    const { el } = A();
+    const form = el("form", { id: "source-form", class: "filters" },
+      field("name", input("name", { required: "", placeholder: "github-main" })),
+      field("scheme", el("select", { name: "scheme" }, ...SCHEMES.map((s) => el("option", {}, s)))),
+      field("config", el("textarea", { name: "config", rows: 1, cols: 36, placeholder: '{"header":"X-Token"} (hmac, token only)' })),
+      field("secret", input("secret", { type: "password", autocomplete: "off", required: "" })),
+      el("button", { type: "submit", id: "source-save", class: "primary" }, "Create source"));
+    form.addEventListener("submit", A().guard(async (ev) => {
+      ev.preventDefault();
+      const f = new FormData(form);
+      const body = { name: f.get("name"), scheme: f.get("scheme"), secrets: [f.get("secret")] };
+      if (String(f.get("config")).trim()) body.config = JSON.parse(f.get("config"));
+      const created = await A().api("sources", { method: "POST", body: JSON.stringify(body) });
+      A().say(`Source ${created.name} created: give the sender ${created.path}`);
+      form.reset();
+      await load();
+    }));
+    return form;
+  }
+
+  function rotateForm() {
+    const { el } = A();
+    const form = el("form", { id: "source-rotate-form", class: "filters", hidden: "" },
+      el("span", { id: "rotating-name", class: "mono" }),
+      field("new secret", input("secret", { type: "password", autocomplete: "off", required: "" })),
+      el("button", { type: "submit", id: "source-rotate-save", class: "primary" }, "Add secret"));
+    form.addEventListener("submit", A().guard(async (ev) => {
+      ev.preventDefault();
+      const secret = new FormData(form).get("secret");
+      await A().api(`sources/${enc(rotating)}/secrets`, { method: "POST", body: JSON.stringify({ add: [secret] }) });
+      A().say(`Source ${rotating}: secret added; both verify until the old one is removed.`);
+      rotating = null;
+      form.reset();
+      form.hidden = true;
+      await load();
+    }));
+    return form;
+  }
+
+  function sourceRow(s) {
+    const { el, badge } = A();
+    const removable = s.secret_fingerprints.length > 1;
+    const prints = s.secret_fingerprints.map((print) => el("span", { class: "mono" }, print, " ",
+      removable ? button("remove", { class: "remove-secret", "data-fingerprint": print }, async () => {
+        await A().api(`sources/${enc(s.name)}/secrets`, { method: "POST", body: JSON.stringify({ remove: [print] }) });
+        A().say(`Source ${s.name}: secret ${print} removed.`);
+        await load();
+      }) : ""));
+    return el("tr", { "data-source": s.name },
+      el("td", { class: "mono" }, s.name), el("td", {}, s.scheme), el("td", { class: "mono" }, s.path),
+      el("td", {}, `${s.secrets}: `, ...prints),
+      el("td", {}, badge(s.enabled ? "enabled" : "disabled")),
+      el("td", { class: "actions" },
+        button(s.enabled ? "Disable" : "Enable", { class: "toggle" }, async () => {
+          await A().api(`sources/${enc(s.name)}/${s.enabled ? "disable" : "enable"}`, { method: "POST" });
+          await load();
+        }),
+        button("Rotate", { class: "rotate" }, async () => {
+          rotating = s.name;
+          const form = document.querySelector("#source-rotate-form");
+          form.querySelector("#rotating-name").textContent = s.name;
+          form.hidden = false;
+        }),
+        button("Delete", { class: "delete" }, async () => {
+          await A().api(`sources/${enc(s.name)}`, { method: "DELETE" });
+          A().say(`Source ${s.name} deleted.`);
+          await load();
+        })));
+  }
+
+  // Only the newest load may draw (see connections.js).
+  let newestLoad = 0;
+  async function load() {
+    const { el } = A();
+    const ticket = ++newestLoad;
+    const view = document.querySelector("#view-sources");
+    if (!view.querySelector("#source-form")) {
+      view.replaceChildren(el("h2", {}, "Sources added at runtime"), el("div", { id: "sources-list" }), rotateForm(), createForm());
+    }
+    const { sources } = await A().api("sources");
+    if (ticket !== newestLoad) return;
+    const heads = ["name", "scheme", "path", "secrets", "state", ""];
+    const rows = sources.length ? sources.map(sourceRow) : [el("tr", {}, el("td", { colspan: heads.length, class: "muted" }, "No sources yet."))];
+    view.querySelector("#sources-list").replaceChildren(el("table", { id: "sources" },
+      el("thead", {}, el("tr", {}, ...heads.map((h) => el("th", {}, h)))), el("tbody", {}, ...rows)));
+  }
+
+  window.edgehooksSources = { load };
+})();

@@ -1,0 +1,194 @@
+//! The admin API's registry sources (`/admin/api/sources…`): list, create, read, edit, rotate
+//! the secrets, enable and disable, delete. A source's secrets are sealed under `SECRETS_KEY`
+//! before they reach D1 (creating one without the key is `409 secrets_key_unset`) and never
+//! answered: the view has their count and fingerprints, and the path to give the sender. A bad
+//! scheme configuration is `400 invalid_scheme_config` naming the field. Every change makes
+//! this isolate forget its cached sources; others pick it up within `SOURCE_TTL_MS`.
+
+use edgehooks_handlers::inbound::registry::{
+    apply_edit, check_secrets, fingerprint, parse_secrets, public_view, rotate, SourceSpec,
+};
+use edgehooks_handlers::sealed;
+use serde_json::{json, Value};
+use worker::{D1Database, Env};
+
+use super::http::{answer, name_taken, ok, Answer};
+use crate::clock::now_ms;
+use crate::config::config;
+use crate::db::sources::{self as store, SourceColumns, SourceRow};
+use crate::error::AppError;
+use crate::ingest::registry::{invalidate, load, LoadedSource};
+use crate::log;
+
+fn view(row: &SourceRow, spec: &SourceSpec) -> Value {
+    let fingerprints: Vec<String> = serde_json::from_str(&row.fingerprints).unwrap_or_default();
+    let mut view = public_view(spec, &fingerprints);
+    if let Some(map) = view.as_object_mut() {
+        map.insert("created_at".into(), json!(row.created_at));
+        map.insert("updated_at".into(), json!(row.updated_at));
+    }
+    view
+}
+
+/// The most a source's `max_body_bytes` may be: the deployment's `MAX_BODY_BYTES`.
+fn body_limit(env: &Env) -> Result<u64, AppError> {
+    Ok(config(env).registry_settings()?.max_body_bytes)
+}
+
+/// A stored source opened; 404 when missing.
+async fn read_one(
+    env: &Env,
+    db: &D1Database,
+    name: &str,
+) -> Result<(SourceRow, LoadedSource), AppError> {
+    let row = store::get(db, name).await?.ok_or(AppError::NotFound)?;
+    let loaded = load(env, &row).await?;
+    Ok((row, loaded))
+}
+
+/// `GET sources`: every source (one whose stored spec no longer validates is left out and
+/// logged, as connections are).
+pub async fn list(db: &D1Database) -> Result<Answer, AppError> {
+    let rows = store::list(db).await?;
+    let views: Vec<Value> = rows
+        .iter()
+        .filter_map(|row| match spec_of(row) {
+            Some(spec) => Some(view(row, &spec)),
+            None => {
+                log::error("stored_source_invalid", &row.name);
+                None
+            }
+        })
+        .collect();
+    Ok(ok(json!({ "sources": views })))
+}
+
+/// The stored spec alone (no secret opened): what views need.
+fn spec_of(row: &SourceRow) -> Option<SourceSpec> {
+    let mut stored: Value = serde_json::from_str(&row.spec).ok()?;
+    stored["name"] = json!(row.name);
+    SourceSpec::from_json(&stored, edgehooks_handlers::ingest::MAX_BODY_BYTES_LIMIT).ok()
+}
+
+/// `GET sources/{name}`.
+pub async fn read(db: &D1Database, name: &str) -> Result<Answer, AppError> {
+    let row = store::get(db, name).await?.ok_or(AppError::NotFound)?;
+    let spec = spec_of(&row).ok_or_else(|| AppError::Misconfigured {
+        detail: format!("stored source {name} no longer validates"),
+    })?;
+    Ok(ok(view(&row, &spec)))
+}
+
+/// `POST sources`: 201 with the view (and `path`).
+pub async fn create(env: &Env, db: &D1Database, request: &Value) -> Result<Answer, AppError> {
+    let spec = SourceSpec::from_json(request, body_limit(env)?)?;
+    let secrets = parse_secrets(request.get("secrets"))?;
+    check_secrets(&spec, &secrets)?;
+    let row = sealed_row(env, &spec, &secrets).await?;
+    if !store::save(db, &spec.name, &columns(&spec, &row), true, now_ms()).await? {
+        return Err(name_taken("source", &spec.name));
+    }
+    invalidate();
+    let row = store::get(db, &spec.name)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(answer(201, view(&row, &spec)))
+}
+
+/// `PUT`/`PATCH sources/{name}` (and `enable`, `disable`): the change merged into the stored
+/// spec and validated again; `secrets` in it replace the list.
+pub async fn edit(
+    env: &Env,
+    db: &D1Database,
+    name: &str,
+    change: &Value,
+) -> Result<Answer, AppError> {
+    let (_, current) = read_one(env, db, name).await?;
+    let (spec, replaced) = apply_edit(&current.spec, change, body_limit(env)?)?;
+    let secrets = replaced.unwrap_or(current.secrets);
+    save_existing(env, db, &spec, &secrets).await
+}
+
+/// `POST sources/{name}/secrets` `{"add": [...], "remove": [fingerprints]}`: every secret
+/// listed verifies until it is removed.
+pub async fn rotate_secrets(
+    env: &Env,
+    db: &D1Database,
+    name: &str,
+    change: &Value,
+) -> Result<Answer, AppError> {
+    let (_, current) = read_one(env, db, name).await?;
+    let secrets = rotate(&current.secrets, change)?;
+    save_existing(env, db, &current.spec, &secrets).await
+}
+
+/// `DELETE sources/{name}`: its events stay stored.
+pub async fn delete(db: &D1Database, name: &str) -> Result<Answer, AppError> {
+    if !store::delete(db, name).await? {
+        return Err(AppError::NotFound);
+    }
+    invalidate();
+    Ok(ok(json!({ "deleted": name })))
+}
+
+async fn save_existing(
+    env: &Env,
+    db: &D1Database,
+    spec: &SourceSpec,
+    secrets: &[String],
+) -> Result<Answer, AppError> {
+    check_secrets(spec, secrets)?;
+    let row = sealed_row(env, spec, secrets).await?;
+    store::save(db, &spec.name, &columns(spec, &row), false, now_ms()).await?;
+    invalidate();
+    let row = store::get(db, &spec.name)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(ok(view(&row, spec)))
+}
+
+/// What a write stores besides the spec: the sealed secrets and their fingerprints.
+struct SealedSecrets {
+    spec: String,
+    secrets: String,
+    fingerprints: String,
+}
+
+fn columns<'a>(spec: &'a SourceSpec, row: &'a SealedSecrets) -> SourceColumns<'a> {
+    SourceColumns {
+        scheme: spec.scheme.scheme().name(),
+        spec: &row.spec,
+        secrets: &row.secrets,
+        fingerprints: &row.fingerprints,
+        enabled: spec.enabled,
+    }
+}
+
+/// Seal `secrets` under `SECRETS_KEY`, bound to the source's name; refused without the key.
+async fn sealed_row(
+    env: &Env,
+    spec: &SourceSpec,
+    secrets: &[String],
+) -> Result<SealedSecrets, AppError> {
+    let key = config(env)
+        .secrets_key()?
+        .ok_or_else(|| AppError::Conflict {
+            code: "secrets_key_unset",
+            detail: "set SECRETS_KEY (base64 of 32 random bytes) so source secrets can be sealed"
+                .into(),
+        })?;
+    let plain = serde_json::to_vec(secrets).unwrap_or_default();
+    let context = sealed::context("source", &spec.name);
+    let sealed_secrets = crate::webcrypto::seal(&key, &context, &plain)
+        .await
+        .map_err(|e| {
+            log::error("seal_failed", &e);
+            AppError::Unavailable
+        })?;
+    let prints: Vec<String> = secrets.iter().map(|s| fingerprint(s)).collect();
+    Ok(SealedSecrets {
+        spec: spec.to_json().to_string(),
+        secrets: sealed_secrets,
+        fingerprints: json!(prints).to_string(),
+    })
+}
