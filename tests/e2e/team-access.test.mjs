@@ -157,7 +157,7 @@ describe("roles: every route with every role", () => {
 
   test("a path the table lacks needs admin; then the shell's 404 and 405 answer", async () => {
     const viewer = await mintToken("lacking-viewer", "viewer");
-    assert.equal((await call("GET", "sources", { headers: bearer(viewer) })).status, 403);
+    assert.equal((await call("GET", "no-such-thing", { headers: bearer(viewer) })).status, 403);
     assert.equal((await call("GET", "no-such-thing")).status, 404);
     assert.equal((await call("POST", "stats")).status, 405);
   });
