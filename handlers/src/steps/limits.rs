@@ -169,6 +169,19 @@ pub fn count_check(limits: Limits, before: Health, now_ms: i64) -> Health {
     }
 }
 
+/// The counters a step sees that will not make a call of its own but join a call another
+/// check counts (an input of a HubSpot batch upsert, charged once per call when the call goes
+/// out): `before` as stored, with a window that has run out read as empty. Nothing is counted,
+/// so [`gate`] lets it through while the window has room (`window_count <= limit`) and holds it
+/// back once a check marked the window full; the rule [`sql::peek_claimed_call`] runs in D1.
+pub fn peek_check(limits: Limits, before: Health, now_ms: i64) -> Health {
+    let expired = before.window_start_ms <= now_ms.saturating_sub(limits.window_ms);
+    Health {
+        window_count: if expired { 0 } else { before.window_count },
+        ..before
+    }
+}
+
 /// Decide for a call at `now_ms`, given counters that already include this call.
 pub fn gate(limits: Limits, health: Health, now_ms: i64) -> Gate {
     let circuit = health.circuit(now_ms);
