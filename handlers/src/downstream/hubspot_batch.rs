@@ -228,7 +228,7 @@ fn own_result(results: &[&Value], input: &UpsertInput, only: usize) -> Option<St
         .iter()
         .find(traced)
         .or_else(|| results.iter().find(by_email))
-        .or_else(|| match (only, results) {
+        .or(match (only, results) {
             (1, [one]) => Some(one),
             _ => None,
         })?;

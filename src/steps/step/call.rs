@@ -6,6 +6,7 @@
 //! customer and the step is planned again.
 
 use edgehooks_handlers::downstream::customers::explain_lookup_failure;
+use edgehooks_handlers::downstream::hubspot_batch::upsert_input;
 use edgehooks_handlers::downstream::{CustomerLookup, HttpRequestSpec};
 use edgehooks_handlers::step_kind::{Destination, StepKind};
 use edgehooks_handlers::steps::lifecycle::effects::{lookup_success, step_success};
@@ -17,12 +18,14 @@ use edgehooks_handlers::steps::limits::{after_call, charges_attempt, Limits};
 use edgehooks_handlers::steps::retry::{parse_retry_after, ResponseClass};
 use worker::D1PreparedStatement;
 
-use super::gate::{claim_for_call, Cleared, ForCall};
+use super::gate::{claim_for_call, give_back, Cleared, ForCall};
 use super::work::{ack_for, Work};
 use super::{Ack, Pass};
 use crate::clock::now_ms;
 use crate::db;
 use crate::db::attempts::AttemptRecord;
+use crate::db::claims::HeldClaim;
+use crate::steps::calls::upserts::{Join, Joined};
 use crate::downstream::{self, CallOutcome};
 use crate::log;
 use edgehooks_handlers::consumer::ConsumerSettings;
@@ -46,6 +49,24 @@ impl<'a> Call<'a> {
     }
 }
 
+/// Whose outcome the destination's circuit sees from this attempt.
+enum Reports {
+    /// The step's own call: its class.
+    Own,
+    /// A share of a batch call: the whole call's class for the one input that reports it,
+    /// nothing for the others.
+    Call(Option<ResponseClass>),
+}
+
+/// An attempt about to be recorded: where it went, under which claim, and the class of call
+/// it reports to the destination's circuit (`None`: another input of its batch call does).
+struct Recorded {
+    destination: Destination,
+    limits: Limits,
+    claimed: Cleared,
+    health: Option<ResponseClass>,
+}
+
 /// What the core made of a finished call.
 struct Verdict {
     class: ResponseClass,
@@ -67,12 +88,20 @@ impl Work<'_> {
             .limits(destination)
             .with_call_timeout(settings.timeout_ms)
             .with_cool_down(settings.cool_down_ms);
+        // A HubSpot contact upsert joins the invocation's batch call, which is counted once.
+        let joining = match call {
+            Call::Step(spec) if self.kind == StepKind::HubSpotUpsertContact => {
+                upsert_input(self.step_id, &spec.body)
+            }
+            _ => None,
+        };
         let claimed = match claim_for_call(
             self.db,
             &self.fields,
             self.entity,
             destination.name(),
             limits,
+            joining.is_some(),
         )
         .await
         {
@@ -80,14 +109,55 @@ impl Work<'_> {
             ForCall::Refused(claim) => return Pass::Done(self.refused(claim).await),
             ForCall::Done(ack) => return Pass::Done(ack),
         };
-        let outcome = downstream::call(spec, settings.timeout_ms).await;
+        let (outcome, claimed, reports) = match joining {
+            Some(input) => {
+                let join = Join {
+                    input,
+                    spec,
+                    occurred_at_ms: self.row.occurred_at,
+                    limits,
+                    timeout_ms: settings.timeout_ms,
+                };
+                match self.calls.upserts.join(self.db, &self.calls.slots, join).await {
+                    Joined::Answered(share) => {
+                        let claimed = Cleared {
+                            probing: share.probing,
+                            ..claimed
+                        };
+                        (share.outcome, claimed, Reports::Call(share.reports))
+                    }
+                    Joined::Wait(wait) => {
+                        let held = HeldClaim {
+                            attempt: claimed.attempt,
+                            claimed_at_ms: claimed.started,
+                        };
+                        return Pass::Done(give_back(self.db, &self.fields, held, wait).await);
+                    }
+                }
+            }
+            None => {
+                let _slot = self.calls.slots.take().await;
+                let outcome = downstream::call(spec, settings.timeout_ms).await;
+                (outcome, claimed, Reports::Own)
+            }
+        };
         let outcome = match call {
             Call::Step(_) => outcome.explained(self.kind),
             Call::Lookup(_) => outcome.explained_with(explain_lookup_failure),
         };
         let finished = now_ms();
         let verdict = self.judge(call, &outcome, claimed, settings, finished);
-        self.record_call(destination, limits, claimed, &outcome, &verdict, finished)
+        let health = match reports {
+            Reports::Own => Some(verdict.class),
+            Reports::Call(class) => class,
+        };
+        let recorded = Recorded {
+            destination,
+            limits,
+            claimed,
+            health,
+        };
+        self.record_call(&recorded, &outcome, &verdict, finished)
             .await
     }
 
@@ -143,28 +213,32 @@ impl Work<'_> {
     /// it, and say what follows.
     async fn record_call(
         &self,
-        destination: Destination,
-        limits: Limits,
-        claimed: Cleared,
+        recorded: &Recorded,
         outcome: &CallOutcome,
         verdict: &Verdict,
         finished: i64,
     ) -> Pass {
+        let (destination, limits, claimed) =
+            (recorded.destination, recorded.limits, recorded.claimed);
         let next = verdict.next;
         let planned_again = next.message == MessageAction::PlanAgain;
         let record = self.attempt_record(claimed, outcome, next, finished);
-        let health = after_call(verdict.class, claimed.probing);
+        let health = recorded
+            .health
+            .map(|class| after_call(class, claimed.probing));
         let statements = || -> worker::Result<Vec<D1PreparedStatement>> {
             let mut statements = db::attempts::attempt_statements(self.db, &record, finished)?;
             let name = destination.name();
-            statements.extend(db::health::record_health(
-                self.db,
-                name,
-                self.step_id,
-                health,
-                limits,
-                finished,
-            )?);
+            if let Some(health) = health {
+                statements.extend(db::health::record_health(
+                    self.db,
+                    name,
+                    self.step_id,
+                    health,
+                    limits,
+                    finished,
+                )?);
+            }
             if next.status == StepStatus::Succeeded {
                 statements.extend(self.version_statement()?);
             }

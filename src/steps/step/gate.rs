@@ -43,17 +43,22 @@ pub(super) enum ForCall {
 }
 
 /// Claim step `fields.step_id` for a call to `destination` and pass the destination's gate.
+/// With `joins_call` the step's call is an input of a batch call counted once when it goes out
+/// (`calls::upserts`): the claim only reads the counters, and a half-open circuit's probe is the
+/// batch call's to take.
 pub(super) async fn claim_for_call(
     db: &BatchWindow<'_>,
     fields: &log::StepFields<'_>,
     entity: Option<&EntityClaim<'_>>,
     destination: &str,
     limits: Limits,
+    joins_call: bool,
 ) -> ForCall {
     let now = now_ms();
     let budget = Budget {
         destination,
         limits,
+        joins_call,
     };
     match db::claims::claim_for_call(db, fields.step_id, entity, &budget, now).await {
         Ok(answer) => pass_gate(db, fields, &budget, answer, now).await,
@@ -74,6 +79,7 @@ pub(super) async fn claim_for_call_then(
     let budget = Budget {
         destination,
         limits,
+        joins_call: false,
     };
     match db::claims::claim_for_call_then(db, fields.step_id, &budget, now, then).await {
         Ok((answer, then)) => (pass_gate(db, fields, &budget, answer, now).await, then),
@@ -105,6 +111,7 @@ async fn pass_gate(
     };
     match gate(budget.limits, health, now) {
         Gate::Proceed => cleared(false),
+        Gate::Probe { .. } if budget.joins_call => cleared(false),
         Gate::Wait(wait) => ForCall::Done(give_back(db, fields, held, wait).await),
         Gate::Probe { lease_until_ms } => {
             let taken = db::health::take_probe(
