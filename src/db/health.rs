@@ -104,7 +104,11 @@ pub fn count_call_statement(
     limits: Limits,
     now_ms: i64,
 ) -> Result<D1PreparedStatement> {
-    statement(db, &sql::count_call(), &count_args(destination, limits, now_ms))
+    statement(
+        db,
+        &sql::count_call(),
+        &count_args(destination, limits, now_ms),
+    )
 }
 
 /// The counters a [`count_claimed_call`] returned (fresh ones if D1 returned none).

@@ -163,9 +163,7 @@ async fn handle(
         give_up(db, &step_id, dispatch).await
     } else {
         match settings {
-            Ok(settings) => {
-                step::run(env, db, at.calls, &step_id, row, settings, downstream).await
-            }
+            Ok(settings) => step::run(env, db, at.calls, &step_id, row, settings, downstream).await,
             Err(e) => {
                 log::error("misconfigured", &e.to_string());
                 Ack::RetryIn(300)

@@ -240,14 +240,17 @@ describe("several updates of one entity at once", () => {
   });
 
   test("unrelated steps of one queue batch run concurrently", async () => {
-    // The fake answers none of these calls until all four have arrived: one after another, the
-    // first would wait out DOWNSTREAM_TIMEOUT_MS and be retried.
+    // The fake answers none of these calls until all four upserts have arrived (as calls of
+    // their own or inputs of one batch call): one after another, the first would wait out
+    // DOWNSTREAM_TIMEOUT_MS and be retried.
     const tag = unique("sub_concurrent_");
     let arrived = 0;
     let open;
     const all = new Promise((r) => (open = r));
     fake.always(UPSERT, (call) => {
-      if (call.body.includes(tag) && ++arrived === 4) open();
+      const inputs = JSON.parse(call.body).inputs ?? [];
+      arrived += inputs.filter((i) => JSON.stringify(i).includes(tag)).length;
+      if (arrived === 4) open();
       return { hold: all };
     });
     try {

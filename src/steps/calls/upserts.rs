@@ -253,7 +253,9 @@ async fn send_call(db: &BatchWindow<'_>, slots: &Slots, members: Vec<Joiner>) {
             })
         };
         let joined = match answer {
-            InputAnswer::Applied { body } => share(CallOutcome::of_input(outcome.status, body, None)),
+            InputAnswer::Applied { body } => {
+                share(CallOutcome::of_input(outcome.status, body, None))
+            }
             InputAnswer::Failed { status, error } => {
                 share(CallOutcome::of_input(status, None, Some(error)))
             }

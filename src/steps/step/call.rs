@@ -25,9 +25,9 @@ use crate::clock::now_ms;
 use crate::db;
 use crate::db::attempts::AttemptRecord;
 use crate::db::claims::HeldClaim;
-use crate::steps::calls::upserts::{Join, Joined};
 use crate::downstream::{self, CallOutcome};
 use crate::log;
+use crate::steps::calls::upserts::{Join, Joined};
 use edgehooks_handlers::consumer::ConsumerSettings;
 
 /// What an HTTP attempt of a step is for.
@@ -118,7 +118,12 @@ impl Work<'_> {
                     limits,
                     timeout_ms: settings.timeout_ms,
                 };
-                match self.calls.upserts.join(self.db, &self.calls.slots, join).await {
+                match self
+                    .calls
+                    .upserts
+                    .join(self.db, &self.calls.slots, join)
+                    .await
+                {
                     Joined::Answered(share) => {
                         let claimed = Cleared {
                             probing: share.probing,
