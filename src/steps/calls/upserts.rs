@@ -3,16 +3,19 @@
 //! leads: it waits until every such step of the invocation that has started ([`expect`]) has
 //! joined or ended, then sends what joined as batch upserts, one call after another in the core's
 //! plan (`hubspot_batch::plan_calls`: at most 100 inputs, no contact twice, older events first).
-//! Each call is counted once in HubSpot's budget just before it goes out (one D1 statement,
-//! through the shared `BatchWindow`); a call the budget or the circuit holds back gives every
-//! step's claim back with the wait, uncharged. The answer is split by the core
+//! Each call is counted once in HubSpot's budget: the window's first step to claim counts it in
+//! its own claim ([`UpsertWindow::take_charge`]; the others' claims only read the counters), and
+//! a call no claim counted (a second call of the window, or one whose counting step did not
+//! join) is counted just before it goes out (one D1 statement, through the shared
+//! `BatchWindow`); a call the budget or the circuit holds back then gives every step's claim
+//! back with the wait, uncharged. The answer is split by the core
 //! (`hubspot_batch::read_answer`), and each step records its share as its own attempt; the
 //! call's first input alone reports the call to the circuit, so the circuit sees one outcome per
 //! call. A step that joins after the leader has sent starts the next window.
 //!
 //! [`expect`]: UpsertWindow::expect
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 
 use edgehooks_handlers::downstream::hubspot_batch::{
@@ -44,6 +47,9 @@ pub struct Join<'a> {
     pub occurred_at_ms: Option<i64>,
     pub limits: Limits,
     pub timeout_ms: u64,
+    /// Its claim counted a call in HubSpot's budget, and the gate let it through: the window's
+    /// first call needs no count of its own.
+    pub charged: bool,
 }
 
 /// What a step that joined got.
@@ -71,6 +77,7 @@ struct Joiner {
     occurred_at_ms: Option<i64>,
     limits: Limits,
     timeout_ms: u64,
+    charged: bool,
     reply: oneshot::Sender<Joined>,
 }
 
@@ -82,6 +89,8 @@ pub struct UpsertWindow {
     expected: RefCell<HashSet<String>>,
     /// Wakes the leader once nobody is expected.
     ready: RefCell<Option<oneshot::Sender<()>>>,
+    /// A step of this window has been asked to count its call in its claim.
+    charge_taken: Cell<bool>,
 }
 
 /// A step the window waits for until it joins or this guard is dropped.
@@ -108,6 +117,14 @@ impl UpsertWindow {
         }
     }
 
+    /// Whether the caller, about to claim, is the window's first: its claim then counts the
+    /// batch call in HubSpot's budget (and the window's first call is not counted again); the
+    /// others' claims only read the counters. One charge per window: a window that sends more
+    /// than one call, or whose charged step never joins, counts the rest as they go out.
+    pub fn take_charge(&self) -> bool {
+        !self.charge_taken.replace(true)
+    }
+
     fn wake_if_all_joined(&self) {
         if self.expected.borrow().is_empty() {
             if let Some(wake) = self.ready.borrow_mut().take() {
@@ -129,6 +146,7 @@ impl UpsertWindow {
                 occurred_at_ms: join.occurred_at_ms,
                 limits: join.limits,
                 timeout_ms: join.timeout_ms,
+                charged: join.charged,
                 reply,
             });
             joined.len() == 1
@@ -155,6 +173,8 @@ impl UpsertWindow {
     /// Send everything that joined, call by call in the core's plan.
     async fn flush(&self, db: &BatchWindow<'_>, slots: &Slots) {
         let mut joiners = std::mem::take(&mut *self.joined.borrow_mut());
+        self.charge_taken.set(false);
+        let mut charged = joiners.iter().any(|j| j.charged);
         joiners.sort_by_key(|j| j.occurred_at_ms.unwrap_or(i64::MAX));
         let contacts: Vec<&str> = joiners.iter().map(|j| j.input.contact.as_str()).collect();
         let plan = plan_calls(&contacts, MAX_INPUTS_PER_CALL);
@@ -164,7 +184,7 @@ impl UpsertWindow {
                 .iter()
                 .filter_map(|&i| waiting.get_mut(i).and_then(Option::take))
                 .collect();
-            send_call(db, slots, members).await;
+            send_call(db, slots, members, std::mem::take(&mut charged)).await;
         }
     }
 }
@@ -216,12 +236,17 @@ async fn count_call(
     }
 }
 
-/// One batch call of `members` (at least one): cleared, made, and its answer shared out.
-async fn send_call(db: &BatchWindow<'_>, slots: &Slots, members: Vec<Joiner>) {
+/// One batch call of `members` (at least one): cleared (unless a claim already `charged` it),
+/// made, and its answer shared out.
+async fn send_call(db: &BatchWindow<'_>, slots: &Slots, members: Vec<Joiner>, charged: bool) {
     let Some(lead) = members.first() else {
         return;
     };
-    let probing = match clear_call(db, lead).await {
+    let cleared = match charged {
+        true => Ok(false),
+        false => clear_call(db, lead).await,
+    };
+    let probing = match cleared {
         Ok(probing) => probing,
         Err(wait) => {
             for member in members {

@@ -18,7 +18,7 @@ use edgehooks_handlers::steps::limits::{after_call, charges_attempt, Limits};
 use edgehooks_handlers::steps::retry::{parse_retry_after, ResponseClass};
 use worker::D1PreparedStatement;
 
-use super::gate::{claim_for_call, give_back, Cleared, ForCall};
+use super::gate::{claim_for_call, give_back, Cleared, ForCall, Joining};
 use super::work::{ack_for, Work};
 use super::{Ack, Pass};
 use crate::clock::now_ms;
@@ -95,13 +95,19 @@ impl Work<'_> {
             }
             _ => None,
         };
+        // The first of the window's upserts to claim counts the batch call in its claim.
+        let joins = match &joining {
+            None => Joining::Alone,
+            Some(_) if self.calls.upserts.take_charge() => Joining::Charges,
+            Some(_) => Joining::Peeks,
+        };
         let claimed = match claim_for_call(
             self.db,
             &self.fields,
             self.entity,
             destination.name(),
             limits,
-            joining.is_some(),
+            joins,
         )
         .await
         {
@@ -117,6 +123,7 @@ impl Work<'_> {
                     occurred_at_ms: self.row.occurred_at,
                     limits,
                     timeout_ms: settings.timeout_ms,
+                    charged: joins == Joining::Charges && claimed.counted,
                 };
                 match self
                     .calls

@@ -26,7 +26,7 @@ use edgehooks_handlers::steps::limits::{after_call, charges_attempt, HealthChang
 use edgehooks_handlers::steps::retry::parse_retry_after;
 use worker::Env;
 
-use super::gate::{claim_for_call, claim_for_call_then, ForCall};
+use super::gate::{claim_for_call, claim_for_call_then, ForCall, Joining};
 use super::work::ack_for;
 use super::{defer, finish, storage_failed, Ack};
 use crate::clock::now_ms;
@@ -70,7 +70,7 @@ pub(super) async fn run(
         Place::AwaitRelease => return ask_release(runner, fields, name, false).await,
         Place::Join => return ask_release(runner, fields, name, true).await,
         Place::Released => claim_released(runner, fields, name, limits).await,
-        Place::Go => claim_for_call(db, fields, None, name, limits, false).await,
+        Place::Go => claim_for_call(db, fields, None, name, limits, Joining::Alone).await,
     };
     let cleared = match for_call {
         ForCall::Call(cleared) => cleared,
