@@ -66,8 +66,8 @@ pub struct Share {
     pub outcome: CallOutcome,
     /// The call was the half-open circuit's probe.
     pub probing: bool,
-    /// The class of the whole call, for the one step that reports it to the circuit.
-    pub reports: Option<ResponseClass>,
+    /// The class and status of the whole call, for the one step that reports it to the circuit.
+    pub reports: Option<(ResponseClass, Option<u16>)>,
 }
 
 struct Joiner {
@@ -267,14 +267,15 @@ async fn send_call(db: &BatchWindow<'_>, slots: &Slots, members: Vec<Joiner>, ch
         downstream::call(&spec, lead.timeout_ms).await
     };
     let class = classify_response(outcome.status, outcome.unsendable);
+    let status = outcome.status;
     let answers = read_answer(outcome.status, outcome.readable_body(), &inputs);
     drop(inputs);
     for (index, (member, answer)) in members.into_iter().zip(answers).enumerate() {
-        let share = |outcome| {
+        let share = |answer| {
             Joined::Answered(Share {
-                outcome,
+                outcome: answer,
                 probing,
-                reports: (index == 0).then_some(class),
+                reports: (index == 0).then_some((class, status)),
             })
         };
         let joined = match answer {

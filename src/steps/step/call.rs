@@ -53,18 +53,19 @@ impl<'a> Call<'a> {
 enum Reports {
     /// The step's own call: its class.
     Own,
-    /// A share of a batch call: the whole call's class for the one input that reports it,
-    /// nothing for the others.
-    Call(Option<ResponseClass>),
+    /// A share of a batch call: the whole call's class and status for the one input that
+    /// reports it, nothing for the others.
+    Call(Option<(ResponseClass, Option<u16>)>),
 }
 
-/// An attempt about to be recorded: where it went, under which claim, and the class of call
-/// it reports to the destination's circuit (`None`: another input of its batch call does).
+/// An attempt about to be recorded: where it went, under which claim, and the class and status
+/// of the call it reports to the destination's circuit (`None`: another input of its batch call
+/// does).
 struct Recorded {
     destination: Destination,
     limits: Limits,
     claimed: Cleared,
-    health: Option<ResponseClass>,
+    health: Option<(ResponseClass, Option<u16>)>,
 }
 
 /// What the core made of a finished call.
@@ -160,8 +161,8 @@ impl Work<'_> {
         let finished = now_ms();
         let verdict = self.judge(call, &outcome, claimed, settings, finished);
         let health = match reports {
-            Reports::Own => Some(verdict.class),
-            Reports::Call(class) => class,
+            Reports::Own => Some((verdict.class, outcome.status)),
+            Reports::Call(call) => call,
         };
         let recorded = Recorded {
             destination,
@@ -237,7 +238,7 @@ impl Work<'_> {
         let record = self.attempt_record(claimed, outcome, next, finished);
         let health = recorded
             .health
-            .map(|class| after_call(class, claimed.probing));
+            .map(|(class, status)| after_call(class, status, claimed.probing));
         let statements = || -> worker::Result<Vec<D1PreparedStatement>> {
             let mut statements = db::attempts::attempt_statements(self.db, &record, finished)?;
             let name = destination.name();

@@ -254,7 +254,7 @@ async fn call_and_record(
         next_attempt_at_ms: next.next_attempt_at_ms,
         outcome: None,
     };
-    let health = after_call(class, sent.probing);
+    let health = after_call(class, outcome.status, sent.probing);
     let charged = charges_attempt(class, sent.probing);
     if let Err(e) = record_attempt(db, &record, &sent, health, charged, finished).await {
         // The sweeper counts the attempt as lost after the claim's lease.
