@@ -29,7 +29,7 @@ pub const REFUSED_FOR_ANOTHER: &str = "hubspot_batch_refused_for_another";
 pub struct UpsertInput {
     /// The step id, sent as `objectWriteTraceId`.
     pub trace: String,
-    /// The contact's id (the email, as `idProperty=email` reads it), lowercased: HubSpot
+    /// The contact's id (the email, as `idProperty=email` reads it), in ASCII lowercase: HubSpot
     /// compares emails without case.
     pub contact: String,
     /// The input object as sent (`idProperty`, `id`, `properties`, `objectWriteTraceId`).
@@ -44,7 +44,7 @@ pub fn upsert_input(step_id: &str, body: &str) -> Option<UpsertInput> {
         return None;
     };
     let mut input = input.as_object()?.clone();
-    let contact = input.get("id")?.as_str()?.trim().to_lowercase();
+    let contact = input.get("id")?.as_str()?.trim().to_ascii_lowercase();
     input.insert("objectWriteTraceId".into(), Value::from(step_id));
     Some(UpsertInput {
         trace: step_id.to_string(),
@@ -60,7 +60,7 @@ pub fn upsert_input(step_id: &str, body: &str) -> Option<UpsertInput> {
 pub fn plan_calls(contacts: &[&str], max: usize) -> Vec<Vec<usize>> {
     let max = max.max(1);
     let mut calls: Vec<Vec<usize>> = Vec::new();
-    let mut last_call_of: std::collections::HashMap<&str, usize> = Default::default();
+    let mut last_call_of: std::collections::BTreeMap<&str, usize> = Default::default();
     for (index, contact) in contacts.iter().enumerate() {
         let earliest = last_call_of.get(contact).map_or(0, |c| c + 1);
         let call = (earliest..calls.len())
@@ -222,7 +222,7 @@ fn own_result(results: &[&Value], input: &UpsertInput, only: usize) -> Option<St
     let by_email = |r: &&&Value| {
         r.pointer("/properties/email")
             .and_then(Value::as_str)
-            .is_some_and(|e| e.trim().to_lowercase() == input.contact)
+            .is_some_and(|e| e.trim().eq_ignore_ascii_case(&input.contact))
     };
     let found = results
         .iter()
