@@ -60,9 +60,13 @@ pub fn upsert_input(step_id: &str, body: &str) -> Option<UpsertInput> {
 pub fn plan_calls(contacts: &[&str], max: usize) -> Vec<Vec<usize>> {
     let max = max.max(1);
     let mut calls: Vec<Vec<usize>> = Vec::new();
-    let mut last_call_of: std::collections::BTreeMap<&str, usize> = Default::default();
-    for (index, contact) in contacts.iter().enumerate() {
-        let earliest = last_call_of.get(contact).map_or(0, |c| c + 1);
+    // At most a few hundred inputs: a list is smaller in the wasm than a map, and fast enough.
+    let mut last_call_of: Vec<(&str, usize)> = Vec::new();
+    for (index, &contact) in contacts.iter().enumerate() {
+        let seen = last_call_of.iter().position(|(c, _)| *c == contact);
+        let earliest = seen
+            .and_then(|at| last_call_of.get(at))
+            .map_or(0, |(_, call)| call + 1);
         let call = (earliest..calls.len())
             .find(|&c| calls.get(c).is_some_and(|list| list.len() < max))
             .unwrap_or_else(|| {
@@ -72,7 +76,10 @@ pub fn plan_calls(contacts: &[&str], max: usize) -> Vec<Vec<usize>> {
         if let Some(list) = calls.get_mut(call) {
             list.push(index);
         }
-        last_call_of.insert(contact, call);
+        match seen.and_then(|at| last_call_of.get_mut(at)) {
+            Some(entry) => entry.1 = call,
+            None => last_call_of.push((contact, call)),
+        }
     }
     calls
 }

@@ -16,7 +16,6 @@
 //! [`expect`]: UpsertWindow::expect
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
 
 use edgehooks_handlers::downstream::hubspot_batch::{
     call_body, plan_calls, read_answer, InputAnswer, UpsertInput, MAX_INPUTS_PER_CALL,
@@ -85,8 +84,8 @@ struct Joiner {
 #[derive(Default)]
 pub struct UpsertWindow {
     joined: RefCell<Vec<Joiner>>,
-    /// Started steps that may still join.
-    expected: RefCell<HashSet<String>>,
+    /// Started steps that may still join (a list: at most a batch's messages).
+    expected: RefCell<Vec<String>>,
     /// Wakes the leader once nobody is expected.
     ready: RefCell<Option<oneshot::Sender<()>>>,
     /// A step of this window has been asked to count its call in its claim.
@@ -101,7 +100,7 @@ pub struct Expecting<'w> {
 
 impl Drop for Expecting<'_> {
     fn drop(&mut self) {
-        self.window.expected.borrow_mut().remove(&self.step_id);
+        self.window.forget(&self.step_id);
         self.window.wake_if_all_joined();
     }
 }
@@ -110,7 +109,7 @@ impl UpsertWindow {
     /// Count step `step_id` (a HubSpot contact upsert that has started) as one the window waits
     /// for, until it joins or the guard is dropped.
     pub fn expect(&self, step_id: &str) -> Expecting<'_> {
-        self.expected.borrow_mut().insert(step_id.to_string());
+        self.expected.borrow_mut().push(step_id.to_string());
         Expecting {
             window: self,
             step_id: step_id.to_string(),
@@ -123,6 +122,14 @@ impl UpsertWindow {
     /// than one call, or whose charged step never joins, counts the rest as they go out.
     pub fn take_charge(&self) -> bool {
         !self.charge_taken.replace(true)
+    }
+
+    /// Stop waiting for one start of step `step_id`.
+    fn forget(&self, step_id: &str) {
+        let mut expected = self.expected.borrow_mut();
+        if let Some(at) = expected.iter().position(|id| id == step_id) {
+            expected.swap_remove(at);
+        }
     }
 
     fn wake_if_all_joined(&self) {
@@ -151,7 +158,7 @@ impl UpsertWindow {
             });
             joined.len() == 1
         };
-        self.expected.borrow_mut().remove(&step_id);
+        self.forget(&step_id);
         // The leader sends for everyone who joined, so it is never cancelled in between: steps
         // run to completion under the consumer's stream.
         if leads {
