@@ -146,16 +146,26 @@ impl UpsertWindow {
         let step_id = join.input.trace.clone();
         let leads = {
             let mut joined = self.joined.borrow_mut();
-            joined.push(Joiner {
-                input: join.input,
-                url: join.spec.url.clone(),
-                headers: join.spec.headers.clone(),
-                occurred_at_ms: join.occurred_at_ms,
-                limits: join.limits,
-                timeout_ms: join.timeout_ms,
-                charged: join.charged,
-                reply,
-            });
+            // Kept in the order the events happened (a later one after equals): the calls are
+            // planned in this order.
+            let when = |at: Option<i64>| at.unwrap_or(i64::MAX);
+            let place = joined
+                .iter()
+                .position(|j| when(j.occurred_at_ms) > when(join.occurred_at_ms))
+                .unwrap_or(joined.len());
+            joined.insert(
+                place,
+                Joiner {
+                    input: join.input,
+                    url: join.spec.url.clone(),
+                    headers: join.spec.headers.clone(),
+                    occurred_at_ms: join.occurred_at_ms,
+                    limits: join.limits,
+                    timeout_ms: join.timeout_ms,
+                    charged: join.charged,
+                    reply,
+                },
+            );
             joined.len() == 1
         };
         self.forget(&step_id);
@@ -179,10 +189,9 @@ impl UpsertWindow {
 
     /// Send everything that joined, call by call in the core's plan.
     async fn flush(&self, db: &BatchWindow<'_>, slots: &Slots) {
-        let mut joiners = std::mem::take(&mut *self.joined.borrow_mut());
+        let joiners = std::mem::take(&mut *self.joined.borrow_mut());
         self.charge_taken.set(false);
         let mut charged = joiners.iter().any(|j| j.charged);
-        joiners.sort_by_key(|j| j.occurred_at_ms.unwrap_or(i64::MAX));
         let contacts: Vec<&str> = joiners.iter().map(|j| j.input.contact.as_str()).collect();
         let plan = plan_calls(&contacts, MAX_INPUTS_PER_CALL);
         let mut waiting: Vec<Option<Joiner>> = joiners.into_iter().map(Some).collect();
