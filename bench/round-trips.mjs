@@ -6,7 +6,8 @@
 // SendGrid batch of 50, waits until every step has finished, and prints a markdown table of the
 // averages (target/bench-round-trips.md). The routing cache's reads (connections, routes switched
 // off; at most one pair per 5 s per isolate) are shown apart.
-//   node bench/round-trips.mjs [--events 20]
+//   node bench/round-trips.mjs [--events 20] [--build DIR]
+// --build runs another build (e.g. one of an earlier commit, for its numbers).
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { startWorld } from "../tests/helpers/world.mjs";
@@ -14,11 +15,11 @@ import { countingBuild, invocations } from "../tests/helpers/binding-counts.mjs"
 import { checkoutCompleted } from "../tests/helpers/stripe.mjs";
 import { sendgridDelivery, sendgridEvent } from "../tests/helpers/providers.mjs";
 
-const { values: args } = parseArgs({ options: { events: { type: "string", default: "20" } } });
+const { values: args } = parseArgs({ options: { events: { type: "string", default: "20" }, build: { type: "string" } } });
 const events = Number(args.events);
 const routingRead = (sql) => / FROM (connections|routes_off)\b/.test(sql);
 
-const build = countingBuild();
+const build = countingBuild(args.build ? { from: args.build } : {});
 const world = await startWorld({ miniflare: build.miniflare });
 try {
   const keys = [];

@@ -21,7 +21,7 @@ use worker::{AbortController, AbortSignal, Delay};
 use crate::js_binding::whole_body;
 
 /// What one downstream call produced.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CallOutcome {
     /// HTTP status; `None` for network errors and timeouts.
     pub status: Option<u16>,
@@ -49,6 +49,25 @@ impl CallOutcome {
             unsendable,
             failure_body: None,
         }
+    }
+
+    /// One input's share of a batch call's answer, as the core read it: the status it is
+    /// classified by, its own 2xx body, or its error.
+    pub fn of_input(status: Option<u16>, body: Option<String>, error: Option<String>) -> Self {
+        CallOutcome {
+            status,
+            retry_after: None,
+            link: None,
+            error,
+            body,
+            unsendable: false,
+            failure_body: None,
+        }
+    }
+
+    /// The start of the answer, whether it succeeded (`body`) or not.
+    pub fn readable_body(&self) -> Option<&str> {
+        self.body.as_deref().or(self.failure_body.as_deref())
     }
 
     /// Replace a failed answer's generic `http_<status>: <excerpt>` with what the core says it

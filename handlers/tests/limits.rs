@@ -196,7 +196,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
             Op::Finish(i, class) => {
                 if let Step::Calling { probe, .. } = steps[i] {
                     let was_closed = row.health().circuit(now) == Circuit::Closed;
-                    let change = after_call(class, probe);
+                    let change = after_call(class, None, probe);
                     row.record(i, change, now);
                     match change {
                         HealthChange::Close => {
@@ -247,7 +247,7 @@ fn after_the_cool_down_one_probe_then_everyone() {
     let now = 1_000_000;
     for i in 0..2 {
         row.count_call(now);
-        row.record(i, after_call(ResponseClass::Retryable, false), now);
+        row.record(i, after_call(ResponseClass::Retryable, None, false), now);
     }
     assert!(matches!(row.health().circuit(now), Circuit::Open { .. }));
     let later = now + LIMITS.cool_down_ms;
@@ -270,7 +270,11 @@ fn after_the_cool_down_one_probe_then_everyone() {
         gate(LIMITS, row.count_call(later + 1_500), later + 1_500),
         Gate::Wait(w) if w.reason == "circuit_half_open"
     ));
-    row.record(0, after_call(ResponseClass::Success, true), later + 1_600);
+    row.record(
+        0,
+        after_call(ResponseClass::Success, Some(200), true),
+        later + 1_600,
+    );
     assert_eq!(
         gate(LIMITS, row.count_call(later + 1_700), later + 1_700),
         Gate::Proceed

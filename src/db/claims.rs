@@ -11,7 +11,7 @@ use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
 
 use super::batch_window::BatchWindow;
-use super::health::{count_claimed_call, counted_health};
+use super::health::{count_claimed_call, counted_health, peek_claimed_call};
 use super::rows::{query, Answer, FromRow, Row};
 use super::{num, statement};
 use edgehooks_handlers::steps::timing::RUNNING_LEASE_MS;
@@ -123,6 +123,9 @@ impl FromRow for Claimed {
 pub struct Budget<'a> {
     pub destination: &'a str,
     pub limits: Limits,
+    /// The step's call is an input of a call counted once when it goes out (a HubSpot batch
+    /// upsert): the claim reads the counters without counting (`peek_claimed_call`).
+    pub joins_call: bool,
 }
 
 /// Claim a step for one attempt: only a `pending` or `enqueued` step can be claimed, so two
@@ -214,7 +217,12 @@ fn claim_statements(
     };
     if let Some(budget) = budget {
         places.count = Some(statements.len());
-        statements.push(count_claimed_call(
+        let check = if budget.joins_call {
+            peek_claimed_call
+        } else {
+            count_claimed_call
+        };
+        statements.push(check(
             db,
             budget.destination,
             step_id,

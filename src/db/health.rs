@@ -81,6 +81,36 @@ pub fn count_claimed_call(
     statement(db, &sql::count_claimed_call(), &args)
 }
 
+/// [`count_claimed_call`] for an input of a call counted when it goes out: the counters as the
+/// core's `steps::limits::peek_check` reads them, nothing counted, only if the claim applied
+/// (`steps::limits::sql::peek_claimed_call`); read its answer with [`counted_health`].
+pub fn peek_claimed_call(
+    db: &D1Database,
+    destination: &str,
+    step_id: &str,
+    limits: Limits,
+    now_ms: i64,
+) -> Result<D1PreparedStatement> {
+    let mut args = count_args(destination, limits, now_ms);
+    args.push(step_id.into());
+    statement(db, &sql::peek_claimed_call(), &args)
+}
+
+/// The statement of [`count_call`], for a shared batch; read its answer with
+/// [`counted_health`].
+pub fn count_call_statement(
+    db: &D1Database,
+    destination: &str,
+    limits: Limits,
+    now_ms: i64,
+) -> Result<D1PreparedStatement> {
+    statement(
+        db,
+        &sql::count_call(),
+        &count_args(destination, limits, now_ms),
+    )
+}
+
 /// The counters a [`count_claimed_call`] returned (fresh ones if D1 returned none).
 pub fn counted_health(answer: &Answer) -> Result<Health> {
     let row = answer.rows()?.read_first::<HealthRow>()?;

@@ -4,15 +4,17 @@
 //! `max_retries`) or, only when D1 itself failed, a Queues retry. STEPS_DLQ: a message Queues
 //! gave up on marks its step `dead` only while the step is still in the dispatch that message
 //! was about (`steps::recovery::dead_letter_ends`), so nothing disappears silently and a redrive,
-//! re-send or success always wins. A batch's messages run concurrently (up to six at a time);
-//! each is acked or retried on its own and the handler never returns `Err` (that would retry
-//! the whole batch).
+//! re-send or success always wins. A batch's messages all run at once, with at most six
+//! downstream calls in flight and their HubSpot contact upserts sent together as batch upserts
+//! (`calls`); each is acked or retried on its own and the handler never returns `Err` (that
+//! would retry the whole batch).
 
 use std::collections::HashMap;
 
 use edgehooks_handlers::consumer::ConsumerSettings;
 use edgehooks_handlers::downstream::DownstreamSettings;
 use edgehooks_handlers::settings::ConfigError;
+use edgehooks_handlers::step_kind::StepKind;
 use edgehooks_handlers::steps::lifecycle::StepStatus;
 use edgehooks_handlers::steps::recovery::{resend_delay_secs, QUEUE_GAVE_UP};
 use futures_util::{stream, StreamExt};
@@ -21,16 +23,13 @@ use worker::{D1Database, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder
 
 use crate::config::config;
 use crate::db::batch_window::BatchWindow;
+use crate::steps::calls::Calls;
 use crate::steps::dispatch::{resend, Resend};
 use crate::steps::step::{self, Ack};
 use crate::{db, log};
 
 /// The dead-letter queue's name, as in wrangler.toml.
 pub const DLQ_QUEUE: &str = "steps-dlq";
-
-/// Messages of one batch in progress at once: a Worker invocation keeps at most six connections
-/// open, so a seventh downstream call would wait for a free one while its timeout runs.
-const CONCURRENT_MESSAGES: usize = 6;
 
 /// The `step_id` of a message body, if it has one.
 fn step_id_of(message: &RawMessage) -> Option<String> {
@@ -74,14 +73,23 @@ pub async fn consume(batch: MessageBatch<JsValue>, env: &Env) {
     let mut preloaded = preload(&db, &queue, &messages).await;
     // The batch's messages run concurrently; each is acked or retried on its own. Steps of one
     // entity cannot race: their claims decide whose turn it is inside D1. Claims and attempt
-    // records issued in the same turn share one D1 round trip (`BatchWindow`).
+    // records issued in the same turn share one D1 round trip (`BatchWindow`); downstream calls
+    // take one of six connection slots, and HubSpot contact upserts go out together (`Calls`).
     let window = BatchWindow::new(&db);
+    let calls = Calls::new();
+    let all_at_once = messages.len().max(1);
     let resends: Vec<(RawMessage, Resend)> = stream::iter(messages)
         .map(|message| {
             let row = step_id_of(&message).and_then(|id| preloaded.remove(&id));
-            handle(env, message, row, &queue, &window, &settings, &downstream)
+            let at = Invocation {
+                env,
+                queue: &queue,
+                db: &window,
+                calls: &calls,
+            };
+            handle(at, message, row, &settings, &downstream)
         })
-        .buffer_unordered(CONCURRENT_MESSAGES)
+        .buffer_unordered(all_at_once)
         .filter_map(|r| async move { r })
         .collect()
         .await;
@@ -115,19 +123,33 @@ async fn preload(
     }
 }
 
+/// What every message of the invocation shares.
+#[derive(Clone, Copy)]
+struct Invocation<'a, 'w> {
+    env: &'a Env,
+    queue: &'a str,
+    db: &'a BatchWindow<'w>,
+    calls: &'a Calls,
+}
+
 /// Handle one message: ack or retry it, or hand it back with the fresh message that replaces
 /// it (sent, then the old one acked, once the whole batch is handled). `row` is the step as the
 /// batch's preload read it, if it did.
 async fn handle(
-    env: &Env,
+    at: Invocation<'_, '_>,
     message: RawMessage,
     row: Option<db::steps::StepRow>,
-    queue: &str,
-    db: &BatchWindow<'_>,
     settings: &Result<ConsumerSettings, ConfigError>,
     downstream: &DownstreamSettings,
 ) -> Option<(RawMessage, Resend)> {
+    let (env, queue, db) = (at.env, at.queue, at.db);
     let _working = db.step();
+    // A HubSpot contact upsert may join the invocation's batch call: its window waits for it.
+    let upsert = StepKind::HubSpotUpsertContact.name();
+    let _expected = row
+        .as_ref()
+        .filter(|r| r.name == upsert)
+        .map(|r| at.calls.upserts.expect(&r.id));
     let Some(step_id) = step_id_of(&message) else {
         log::error(
             "malformed_message",
@@ -141,7 +163,7 @@ async fn handle(
         give_up(db, &step_id, dispatch).await
     } else {
         match settings {
-            Ok(settings) => step::run(env, db, &step_id, row, settings, downstream).await,
+            Ok(settings) => step::run(env, db, at.calls, &step_id, row, settings, downstream).await,
             Err(e) => {
                 log::error("misconfigured", &e.to_string());
                 Ack::RetryIn(300)

@@ -23,7 +23,14 @@ describe("a budget lower than the published one", () => {
   });
 
   test("lets exactly that many calls out; the rest wait for it without spending an attempt", async () => {
-    for (let i = 0; i < 4; i++) await w.deliver("stripe", checkoutCompleted({ customer: `cus_budget_${i}` }));
+    // One at a time: upserts that share a message batch would share one call (hubspot-batch.test.mjs).
+    for (let i = 0; i < 4; i++) {
+      await w.deliver("stripe", checkoutCompleted({ customer: `cus_budget_${i}` }));
+      await waitFor(async () => {
+        const rows = await stepsNamed(w, "hubspot.upsert_contact");
+        return rows.length === i + 1 && rows.every((s) => s.status === "succeeded" || s.last_error === "rate_budget");
+      }, { what: `upsert ${i} made or waiting` });
+    }
     const steps = await waitFor(async () => {
       const rows = await stepsNamed(w, "hubspot.upsert_contact");
       const done = rows.filter((s) => s.status === "succeeded");

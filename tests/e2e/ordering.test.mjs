@@ -13,6 +13,7 @@ import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
 import { hubspotDelivery, hubspotEvent } from "../helpers/providers.mjs";
 import { FINISHED, UPSERT, deliver, fixture, settled, stepsOf } from "../helpers/flows.mjs";
 import { assertNoPanics } from "../helpers/logs.mjs";
+import { checkoutCompleted } from "../helpers/stripe.mjs";
 
 const VARS = { MAX_ATTEMPTS: "3", RETRY_BASE_SECONDS: "0", DOWNSTREAM_TIMEOUT_MS: "10000" };
 // Five updates, oldest first; the last one is the newest.
@@ -240,22 +241,25 @@ describe("several updates of one entity at once", () => {
   });
 
   test("unrelated steps of one queue batch run concurrently", async () => {
-    // The fake answers none of these calls until all four have arrived: one after another, the
-    // first would wait out DOWNSTREAM_TIMEOUT_MS and be retried.
-    const tag = unique("sub_concurrent_");
+    // The fake answers none of these calls until all four upserts have arrived (as calls of
+    // their own or inputs of one batch call): one after another, the first would wait out
+    // DOWNSTREAM_TIMEOUT_MS and be retried. Four people: one person's upserts go out one call
+    // after another (hubspot-batch.test.mjs).
+    const tag = unique("cus_concurrent_");
     let arrived = 0;
     let open;
     const all = new Promise((r) => (open = r));
     fake.always(UPSERT, (call) => {
-      if (call.body.includes(tag) && ++arrived === 4) open();
+      const inputs = JSON.parse(call.body).inputs ?? [];
+      arrived += inputs.filter((i) => JSON.stringify(i).includes(tag)).length;
+      if (arrived === 4) open();
       return { hold: all };
     });
     try {
-      const t = Math.floor(Date.now() / 1000) - 600;
       const steps = [];
       for (let i = 0; i < 4; i++) {
-        const { key } = await deliver(lone, "stripe", subscriptionUpdate({ sub: `${tag}_${i}`, created: t, status: "active" }));
-        steps.push((await stepsOf(lone, "stripe", key))[0]);
+        const { key } = await deliver(lone, "stripe", checkoutCompleted({ email: `${tag}${i}@example.com`, customer: `${tag}_${i}` }));
+        steps.push((await stepsOf(lone, "stripe", key)).find((s) => s.name === "hubspot.upsert_contact"));
       }
       const consumer = await lone.mf.getWorker();
       const result = await consumer.queue("steps", steps.map((s) => message(s.id)));

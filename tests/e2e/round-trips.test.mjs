@@ -18,13 +18,13 @@ const INGEST_D1 = 2;
 /** D1 round trips per HTTP step in the consumer, alone: the claim with its budget count, then
  * the attempt record (the batch's step load is shared by its messages, once per invocation). */
 const STEP_D1 = 2;
-/** Messages of a queue batch in progress at once (src/steps/consumer.rs): their claims are issued in
- * the same turn and share one D1 round trip (src/db/batch_window.rs). */
-const CONCURRENT_MESSAGES = 6;
-/** At most, for a queue batch of `size` messages: the load, one shared round trip for the
- * claims of the first messages, one per later claim, one per record (records that end close
- * together share theirs too, but that depends on timing). */
-const consumerBudget = (size) => 1 + 1 + Math.max(0, size - CONCURRENT_MESSAGES) + size;
+/** At most, for a queue batch of `size` messages (all in progress at once, src/steps/consumer.rs):
+ * the load, one round trip for every claim (issued in the same turn, they share it:
+ * src/db/batch_window.rs; the HubSpot batch call the upserts share is counted in the first
+ * upsert's claim, src/steps/calls/upserts.rs), one per record (records that end close together
+ * share theirs too, but that depends on timing). Until the upserts were sent together, six
+ * messages ran at a time and each later claim cost its own round trip: 1 + 1 + (size - 6) + size. */
+const consumerBudget = (size) => 1 + 1 + size;
 const HUBSPOT_SECRET = TEST_SECRETS.HUBSPOT_CLIENT_SECRETS.split(",")[0];
 const routingRead = (sql) => / FROM (connections|routes_off)\b/.test(sql);
 

@@ -73,6 +73,8 @@ describe("stripe webhooks", () => {
           idProperty: "email",
           id: "grace@example.com",
           properties: { email: "grace@example.com", firstname: "Grace", lastname: "Hopper", stripe_customer_id: "cus_grace" },
+          // An input of a batch call, tagged with its step (hubspot-batch.test.mjs).
+          objectWriteTraceId: step.id,
         },
       ],
     });

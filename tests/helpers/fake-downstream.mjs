@@ -10,6 +10,10 @@
 // checks the Bearer key and answers the stored customer, a deleted customer's stub, or 404
 // `resource_missing`; scripted responses for that path (status codes, Retry-After, slow or
 // dropped answers) stand in front of it.
+// HubSpot contacts likewise (see hubspotContacts below): `POST …/contacts/batch/upsert` keyed by
+// email, one result per input, 207 with per-input errors, duplicate ids refused. HubSpot's own
+// budget can be switched on (`hubspotRateLimit({ limit: 100, windowMs: 10_000 })`): every CRM
+// call over it is answered 429 with `Retry-After` and HubSpot's body, before anything scripted.
 // Any other path is a generic receiver, as an `http` destination's URL is: `receiver(name)` names
 // one (`/receiver/<name>`), records what it receives and plays whatever is scripted for it
 // (status codes, Retry-After, slow answers) like any path.
@@ -24,6 +28,7 @@ import fs from "node:fs";
 import http from "node:http";
 import { shopifyAdminOrders } from "./fake-shopify-admin.mjs";
 
+const CONTACTS_UPSERT = "/crm/v3/objects/contacts/batch/upsert";
 const DEALS = "/crm/v3/objects/deals";
 const DEALS_UPSERT = "/crm/v3/objects/deals/batch/upsert";
 /** The unique deal property edgehooks keys deal upserts by (docs/providers.md, "HubSpot setup for deals"). */
@@ -37,6 +42,8 @@ export async function startFakeDownstream({ port = 0 } = {}) {
   const sockets = new Set();
   let chaos = null; // (call) => response or null: a per-call planner (fault injection)
   const hubspot = hubspotDeals();
+  const contacts = hubspotContacts();
+  const rateLimit = hubspotRateLimit();
   const stripe = stripeCustomers();
   const stripeLog = stripeEvents();
   const shopifyAdmin = shopifyAdminOrders();
@@ -50,6 +57,13 @@ export async function startFakeDownstream({ port = 0 } = {}) {
       const call = { method: req.method, path: url.pathname, query: url.search, headers: req.headers, body, at: Date.now() };
       calls.push(call);
       for (const listener of listeners) listener(call);
+      const limited = rateLimit.check(url.pathname);
+      if (limited) {
+        call.status = 429;
+        res.writeHead(429, { "content-type": "application/json", ...limited.headers });
+        res.end(JSON.stringify(limited.body));
+        return;
+      }
       const queued = scripts.get(url.pathname);
       const scripted = (queued && queued.length ? queued.shift() : null) ?? always.get(url.pathname) ?? chaos?.(call);
       // A scripted response may be a function of the call, for values computed when it plays.
@@ -57,6 +71,10 @@ export async function startFakeDownstream({ port = 0 } = {}) {
       if (hubspot.handles(req.method, url.pathname) && (!scripted || plan.commit)) {
         const { commit, ...spoiled } = plan;
         plan = { ...hubspot.answer(req.method, url.pathname, body), ...(scripted ? spoiled : {}) };
+      }
+      if (contacts.handles(req.method, url.pathname) && (!scripted || plan.commit)) {
+        const { commit, ...spoiled } = plan;
+        plan = { ...contacts.answer(body), ...(scripted ? spoiled : {}) };
       }
       if (stripe.handles(req.method, url.pathname) && (!scripted || plan.commit)) {
         const { commit, ...spoiled } = plan;
@@ -110,6 +128,13 @@ export async function startFakeDownstream({ port = 0 } = {}) {
     /** HubSpot's deal store: `deals()` lists them; `uniqueDealProperties` is the portal's set of
      * deal properties with unique values (delete DEAL_ID_PROPERTY to model a portal without it). */
     hubspot,
+    /** HubSpot's contacts: `contacts()` lists them (`properties`, `writes`: how many upserts
+     * applied), `get(email)`, `refuse(email)` makes HubSpot refuse that contact's input (a
+     * per-input VALIDATION_ERROR). */
+    hubspotContacts: contacts,
+    /** HubSpot's rolling budget: `set({ limit, windowMs })` turns it on (null: off), `rejected()`
+     * counts the 429s it answered. */
+    hubspotRateLimit: rateLimit,
     /** Stripe's customers: `add(overrides)` stores a complete Customer object (returned),
      * `remove(id)` deletes it (GET then answers `{id, object, deleted: true}`), `get(id)`. The
      * fixture customer of tests/fixtures/events (cus_PiEWZ5vTqL0p2d, Ada Lovelace) is there from
@@ -135,6 +160,8 @@ export async function startFakeDownstream({ port = 0 } = {}) {
     reset() {
       chaos = null;
       hubspot.reset();
+      contacts.reset();
+      rateLimit.set(null);
       stripe.reset();
       stripeLog.clear();
       shopifyAdmin.clear();
@@ -382,6 +409,133 @@ function stripeEvents() {
       const data = matching.slice(0, limit).map((e) => e.event);
       const body = { object: "list", data, has_more: matching.length > limit, url: "/v1/events" };
       return { status: 200, headers: { "request-id": `req_fake${Date.now().toString(36)}` }, text: JSON.stringify(body, null, 2) };
+    },
+  };
+}
+
+/**
+ * HubSpot CRM v3 contacts as HubSpot behaves for `POST /crm/v3/objects/contacts/batch/upsert`
+ * (as far as edgehooks relies on it): at most 100 inputs; two inputs naming one contact (emails
+ * compare without case) refuse the whole batch with 400 "Duplicate IDs found in batch input";
+ * each input `{idProperty: "email", id, properties, objectWriteTraceId}` updates the contact with
+ * that email (its properties merged) or creates it. An input HubSpot refuses (an id that is no
+ * email, or one `refuse`d) is an error of its own: with multi-status (every input carries an
+ * `objectWriteTraceId`) the answer is 207 with the applied inputs' `results` and an `errors`
+ * entry naming the refused input's trace id; otherwise the whole batch is refused with 400
+ * naming the value. Results echo the input's `objectWriteTraceId`.
+ */
+function hubspotContacts() {
+  const contacts = new Map(); // lowercased email -> { id, properties, writes, createdAt, updatedAt }
+  const refused = new Set();
+  let nextId = 1001;
+  const now = () => new Date().toISOString();
+  const error = (status, message, extra = {}) => ({
+    status, body: { status: "error", message, correlationId: `fake-${Date.now()}`, category: "VALIDATION_ERROR", ...extra },
+  });
+  const invalid = (input) => {
+    const id = String(input.id ?? "");
+    return input.idProperty !== "email" || !id.includes("@") || refused.has(id.toLowerCase());
+  };
+  const apply = (input) => {
+    const email = String(input.id).toLowerCase();
+    const properties = Object.fromEntries(Object.entries(input.properties ?? {}).map(([k, v]) => [k, String(v)]));
+    let contact = contacts.get(email);
+    const created = !contact;
+    if (!contact) {
+      contact = { id: String(nextId++), properties: {}, writes: 0, createdAt: now() };
+      contacts.set(email, contact);
+    }
+    Object.assign(contact.properties, properties, { email: contact.properties.email ?? String(input.id) });
+    contact.writes += 1;
+    contact.updatedAt = now();
+    const result = { id: contact.id, properties: { ...contact.properties, hs_object_id: contact.id },
+      createdAt: contact.createdAt, updatedAt: contact.updatedAt, archived: false, new: created };
+    if (input.objectWriteTraceId !== undefined) result.objectWriteTraceId = input.objectWriteTraceId;
+    return result;
+  };
+  function upsert(request) {
+    const inputs = Array.isArray(request?.inputs) ? request.inputs : null;
+    if (!inputs) return error(400, "Invalid input JSON: inputs is required");
+    if (inputs.length > 100) return error(400, `Batch size ${inputs.length} exceeds the limit of 100`);
+    const ids = inputs.map((i) => String(i.id).toLowerCase());
+    const repeated = ids.filter((id, n) => ids.indexOf(id) !== n);
+    if (repeated.length) {
+      return error(400, `Duplicate IDs found in batch input: [${repeated.join(", ")}]. IDs must be unique`, { context: { ids: repeated } });
+    }
+    const bad = inputs.filter(invalid);
+    const multiStatus = inputs.every((i) => i.objectWriteTraceId !== undefined);
+    if (bad.length && !multiStatus) {
+      return error(400, `Property values were not valid: [{"isValid":false,"message":"${bad[0].id} is not a valid email address","error":"INVALID_EMAIL","name":"email"}]`);
+    }
+    const startedAt = now();
+    const results = inputs.filter((i) => !invalid(i)).map(apply);
+    const errors = bad.map((i) => ({
+      status: "error", category: "VALIDATION_ERROR", message: `Property values were not valid: ${i.id} is not a valid email address`,
+      context: { objectWriteTraceId: [String(i.objectWriteTraceId)] },
+    }));
+    const body = { status: "COMPLETE", results, startedAt, completedAt: now() };
+    if (!errors.length) return { status: 200, body };
+    return { status: 207, body: { ...body, numErrors: errors.length, errors } };
+  }
+  return {
+    contacts: () => [...contacts.values()].map((c) => ({ ...c, properties: { ...c.properties } })),
+    get: (email) => contacts.get(String(email).toLowerCase()),
+    refuse: (email) => refused.add(String(email).toLowerCase()),
+    handles: (method, path) => method === "POST" && path === CONTACTS_UPSERT,
+    answer(text) {
+      try {
+        return upsert(JSON.parse(text));
+      } catch {
+        return error(400, "Invalid input JSON on line 1");
+      }
+    },
+    reset() {
+      contacts.clear();
+      refused.clear();
+      nextId = 1001;
+    },
+  };
+}
+
+/** HubSpot's rolling budget on its CRM API (off until `set`): the calls of the last `windowMs`
+ * that it let through are counted, and one over `limit` is answered 429 as HubSpot does. */
+function hubspotRateLimit() {
+  let policy = null;
+  let passed = [];
+  let rejected = 0;
+  return {
+    set(next) {
+      policy = next;
+      passed = [];
+      rejected = 0;
+    },
+    rejected: () => rejected,
+    check(path) {
+      if (!policy || !path.startsWith("/crm/")) return null;
+      const at = Date.now();
+      passed = passed.filter((t) => t > at - policy.windowMs);
+      if (passed.length < policy.limit) {
+        passed.push(at);
+        return null;
+      }
+      rejected += 1;
+      const wait = Math.max(1, Math.ceil((passed[0] + policy.windowMs - at) / 1000));
+      return {
+        headers: {
+          "retry-after": String(wait),
+          "x-hubspot-ratelimit-interval-milliseconds": String(policy.windowMs),
+          "x-hubspot-ratelimit-max": String(policy.limit),
+          "x-hubspot-ratelimit-remaining": "0",
+        },
+        body: {
+          status: "error",
+          message: "You have reached your ten_secondly_rolling limit.",
+          errorType: "RATE_LIMIT",
+          correlationId: `fake-${at}`,
+          policyName: "TEN_SECONDLY_ROLLING",
+          groupName: "publicapi:app-id:12345:portal-id:12345678",
+        },
+      };
     },
   };
 }

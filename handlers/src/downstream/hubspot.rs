@@ -1,6 +1,7 @@
 //! HubSpot CRM v3 requests. Contacts: `POST /crm/v3/objects/contacts/batch/upsert` with one
 //! input keyed by `idProperty=email`, idempotent by nature, so a retried step cannot create a
-//! duplicate contact. Deals (new Shopify orders): `POST /crm/v3/objects/deals/batch/upsert` with
+//! duplicate contact (the consumer sends the inputs of a message batch's upserts together:
+//! [`super::hubspot_batch`]). Deals (new Shopify orders): `POST /crm/v3/objects/deals/batch/upsert` with
 //! one input keyed by the custom deal property [`DEAL_ID_PROPERTY`] (unique values) set to the
 //! step id, the step's idempotency key. HubSpot's plain create takes no idempotency key, and a
 //! search before a create races HubSpot's search index; an upsert keyed by a unique property

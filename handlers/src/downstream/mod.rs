@@ -22,6 +22,7 @@ mod event_kind;
 mod format;
 pub use format::normalized_email;
 pub mod hubspot;
+pub mod hubspot_batch;
 pub mod local;
 pub mod mapping;
 mod ordering;

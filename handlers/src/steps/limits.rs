@@ -169,6 +169,19 @@ pub fn count_check(limits: Limits, before: Health, now_ms: i64) -> Health {
     }
 }
 
+/// The counters a step sees that will not make a call of its own but join a call another
+/// check counts (an input of a HubSpot batch upsert, charged once per call when the call goes
+/// out): `before` as stored, with a window that has run out read as empty. Nothing is counted,
+/// so [`gate`] lets it through while the window has room (`window_count <= limit`) and holds it
+/// back once a check marked the window full; the rule [`sql::peek_claimed_call`] runs in D1.
+pub fn peek_check(limits: Limits, before: Health, now_ms: i64) -> Health {
+    let expired = before.window_start_ms <= now_ms.saturating_sub(limits.window_ms);
+    Health {
+        window_count: if expired { 0 } else { before.window_count },
+        ..before
+    }
+}
+
 /// Decide for a call at `now_ms`, given counters that already include this call.
 pub fn gate(limits: Limits, health: Health, now_ms: i64) -> Gate {
     let circuit = health.circuit(now_ms);
@@ -226,8 +239,20 @@ pub enum HealthChange {
     Nothing,
 }
 
-/// The change a call of class `class` makes; `probing` when the step held the probe lease.
-pub fn after_call(class: ResponseClass, probing: bool) -> HealthChange {
+/// The change a call of class `class`, answered `status`, makes; `probing` when the step held
+/// the probe lease. A `429` is a retryable failure of the call (its steps back off, honouring
+/// `Retry-After`) but not of the destination: it answered, and a budget kept as fixed windows
+/// can pass a few calls that the provider's rolling window refuses (HubSpot: 100 per rolling
+/// 10 s), which must not open the circuit for every step; a probe answered 429 gives its lease
+/// up for the next probe.
+pub fn after_call(class: ResponseClass, status: Option<u16>, probing: bool) -> HealthChange {
+    if status == Some(429) {
+        return if probing {
+            HealthChange::ReleaseProbe
+        } else {
+            HealthChange::Nothing
+        };
+    }
     match class {
         ResponseClass::Success => HealthChange::Close,
         ResponseClass::Retryable => HealthChange::Fail,
@@ -384,12 +409,27 @@ mod tests {
     #[test]
     fn outcomes_close_fail_or_release_the_probe() {
         use ResponseClass::*;
-        assert_eq!(after_call(Success, true), HealthChange::Close);
-        assert_eq!(after_call(Success, false), HealthChange::Close);
-        assert_eq!(after_call(Retryable, true), HealthChange::Fail);
-        assert_eq!(after_call(Retryable, false), HealthChange::Fail);
-        assert_eq!(after_call(Permanent, true), HealthChange::ReleaseProbe);
-        assert_eq!(after_call(Permanent, false), HealthChange::Nothing);
+        assert_eq!(after_call(Success, Some(200), true), HealthChange::Close);
+        assert_eq!(after_call(Success, Some(207), false), HealthChange::Close);
+        assert_eq!(after_call(Retryable, Some(503), true), HealthChange::Fail);
+        assert_eq!(after_call(Retryable, None, false), HealthChange::Fail);
+        assert_eq!(
+            after_call(Permanent, Some(400), true),
+            HealthChange::ReleaseProbe
+        );
+        assert_eq!(
+            after_call(Permanent, Some(400), false),
+            HealthChange::Nothing
+        );
+        // A 429 is the destination's budget speaking, not an outage: the circuit stays as it is.
+        assert_eq!(
+            after_call(Retryable, Some(429), false),
+            HealthChange::Nothing
+        );
+        assert_eq!(
+            after_call(Retryable, Some(429), true),
+            HealthChange::ReleaseProbe
+        );
     }
 
     #[test]

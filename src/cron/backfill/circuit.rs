@@ -90,7 +90,7 @@ pub async fn record_as(
         edgehooks_handlers::steps::retry::ResponseClass::Retryable,
         classify_status,
     );
-    let change = after_call(class, probing);
+    let change = after_call(class, status, probing);
     let statement = match db::health::record_health(db, name, holder, change, limits, now_ms) {
         Ok(Some(statement)) => statement,
         Ok(None) => return,

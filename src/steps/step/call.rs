@@ -6,6 +6,7 @@
 //! customer and the step is planned again.
 
 use edgehooks_handlers::downstream::customers::explain_lookup_failure;
+use edgehooks_handlers::downstream::hubspot_batch::upsert_input;
 use edgehooks_handlers::downstream::{CustomerLookup, HttpRequestSpec};
 use edgehooks_handlers::step_kind::{Destination, StepKind};
 use edgehooks_handlers::steps::lifecycle::effects::{lookup_success, step_success};
@@ -17,14 +18,16 @@ use edgehooks_handlers::steps::limits::{after_call, charges_attempt, Limits};
 use edgehooks_handlers::steps::retry::{parse_retry_after, ResponseClass};
 use worker::D1PreparedStatement;
 
-use super::gate::{claim_for_call, Cleared, ForCall};
+use super::gate::{claim_for_call, give_back, Cleared, ForCall, Joining};
 use super::work::{ack_for, Work};
 use super::{Ack, Pass};
 use crate::clock::now_ms;
 use crate::db;
 use crate::db::attempts::AttemptRecord;
+use crate::db::claims::HeldClaim;
 use crate::downstream::{self, CallOutcome};
 use crate::log;
+use crate::steps::calls::upserts::{Join, Joined};
 use edgehooks_handlers::consumer::ConsumerSettings;
 
 /// What an HTTP attempt of a step is for.
@@ -44,6 +47,25 @@ impl<'a> Call<'a> {
             Call::Lookup(lookup) => (Destination::Stripe, &lookup.request),
         }
     }
+}
+
+/// Whose outcome the destination's circuit sees from this attempt.
+enum Reports {
+    /// The step's own call: its class.
+    Own,
+    /// A share of a batch call: the whole call's class and status for the one input that
+    /// reports it, nothing for the others.
+    Call(Option<(ResponseClass, Option<u16>)>),
+}
+
+/// An attempt about to be recorded: where it went, under which claim, and the class and status
+/// of the call it reports to the destination's circuit (`None`: another input of its batch call
+/// does).
+struct Recorded {
+    destination: Destination,
+    limits: Limits,
+    claimed: Cleared,
+    health: Option<(ResponseClass, Option<u16>)>,
 }
 
 /// What the core made of a finished call.
@@ -67,12 +89,26 @@ impl Work<'_> {
             .limits(destination)
             .with_call_timeout(settings.timeout_ms)
             .with_cool_down(settings.cool_down_ms);
+        // A HubSpot contact upsert joins the invocation's batch call, which is counted once.
+        let joining = match call {
+            Call::Step(spec) if self.kind == StepKind::HubSpotUpsertContact => {
+                upsert_input(self.step_id, &spec.body)
+            }
+            _ => None,
+        };
+        // The first of the window's upserts to claim counts the batch call in its claim.
+        let joins = match &joining {
+            None => Joining::Alone,
+            Some(_) if self.calls.upserts.take_charge() => Joining::Charges,
+            Some(_) => Joining::Peeks,
+        };
         let claimed = match claim_for_call(
             self.db,
             &self.fields,
             self.entity,
             destination.name(),
             limits,
+            joins,
         )
         .await
         {
@@ -80,14 +116,61 @@ impl Work<'_> {
             ForCall::Refused(claim) => return Pass::Done(self.refused(claim).await),
             ForCall::Done(ack) => return Pass::Done(ack),
         };
-        let outcome = downstream::call(spec, settings.timeout_ms).await;
+        let (outcome, claimed, reports) = match joining {
+            Some(input) => {
+                let join = Join {
+                    input,
+                    spec,
+                    occurred_at_ms: self.row.occurred_at,
+                    limits,
+                    timeout_ms: settings.timeout_ms,
+                    charged: joins == Joining::Charges && claimed.counted,
+                };
+                match self
+                    .calls
+                    .upserts
+                    .join(self.db, &self.calls.slots, join)
+                    .await
+                {
+                    Joined::Answered(share) => {
+                        let claimed = Cleared {
+                            probing: share.probing,
+                            ..claimed
+                        };
+                        (share.outcome, claimed, Reports::Call(share.reports))
+                    }
+                    Joined::Wait(wait) => {
+                        let held = HeldClaim {
+                            attempt: claimed.attempt,
+                            claimed_at_ms: claimed.started,
+                        };
+                        return Pass::Done(give_back(self.db, &self.fields, held, wait).await);
+                    }
+                }
+            }
+            None => {
+                let _slot = self.calls.slots.take().await;
+                let outcome = downstream::call(spec, settings.timeout_ms).await;
+                (outcome, claimed, Reports::Own)
+            }
+        };
         let outcome = match call {
             Call::Step(_) => outcome.explained(self.kind),
             Call::Lookup(_) => outcome.explained_with(explain_lookup_failure),
         };
         let finished = now_ms();
         let verdict = self.judge(call, &outcome, claimed, settings, finished);
-        self.record_call(destination, limits, claimed, &outcome, &verdict, finished)
+        let health = match reports {
+            Reports::Own => Some((verdict.class, outcome.status)),
+            Reports::Call(call) => call,
+        };
+        let recorded = Recorded {
+            destination,
+            limits,
+            claimed,
+            health,
+        };
+        self.record_call(&recorded, &outcome, &verdict, finished)
             .await
     }
 
@@ -143,28 +226,32 @@ impl Work<'_> {
     /// it, and say what follows.
     async fn record_call(
         &self,
-        destination: Destination,
-        limits: Limits,
-        claimed: Cleared,
+        recorded: &Recorded,
         outcome: &CallOutcome,
         verdict: &Verdict,
         finished: i64,
     ) -> Pass {
+        let (destination, limits, claimed) =
+            (recorded.destination, recorded.limits, recorded.claimed);
         let next = verdict.next;
         let planned_again = next.message == MessageAction::PlanAgain;
         let record = self.attempt_record(claimed, outcome, next, finished);
-        let health = after_call(verdict.class, claimed.probing);
+        let health = recorded
+            .health
+            .map(|(class, status)| after_call(class, status, claimed.probing));
         let statements = || -> worker::Result<Vec<D1PreparedStatement>> {
             let mut statements = db::attempts::attempt_statements(self.db, &record, finished)?;
             let name = destination.name();
-            statements.extend(db::health::record_health(
-                self.db,
-                name,
-                self.step_id,
-                health,
-                limits,
-                finished,
-            )?);
+            if let Some(health) = health {
+                statements.extend(db::health::record_health(
+                    self.db,
+                    name,
+                    self.step_id,
+                    health,
+                    limits,
+                    finished,
+                )?);
+            }
             if next.status == StepStatus::Succeeded {
                 statements.extend(self.version_statement()?);
             }

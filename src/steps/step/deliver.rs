@@ -12,6 +12,7 @@
 
 use crate::db::batch_window::BatchWindow;
 use crate::sealing::open_destination;
+use crate::steps::calls::Calls;
 use edgehooks_handlers::connections::delivery::{
     delivery_request, destination_limits, destination_policy,
 };
@@ -26,7 +27,7 @@ use edgehooks_handlers::steps::limits::{after_call, charges_attempt, HealthChang
 use edgehooks_handlers::steps::retry::parse_retry_after;
 use worker::Env;
 
-use super::gate::{claim_for_call, claim_for_call_then, ForCall};
+use super::gate::{claim_for_call, claim_for_call_then, ForCall, Joining};
 use super::work::ack_for;
 use super::{defer, finish, storage_failed, Ack};
 use crate::clock::now_ms;
@@ -44,6 +45,7 @@ use edgehooks_handlers::steps::limits::Wait;
 pub(super) struct Runner<'a, 'w> {
     pub env: &'a Env,
     pub db: &'a BatchWindow<'w>,
+    pub calls: &'a Calls,
     pub settings: &'a ConsumerSettings,
 }
 
@@ -68,7 +70,7 @@ pub(super) async fn run(
         Place::AwaitRelease => return ask_release(runner, fields, name, false).await,
         Place::Join => return ask_release(runner, fields, name, true).await,
         Place::Released => claim_released(runner, fields, name, limits).await,
-        Place::Go => claim_for_call(db, fields, None, name, limits).await,
+        Place::Go => claim_for_call(db, fields, None, name, limits, Joining::Alone).await,
     };
     let cleared = match for_call {
         ForCall::Call(cleared) => cleared,
@@ -82,7 +84,7 @@ pub(super) async fn run(
         started: cleared.started,
         probing: cleared.probing,
     };
-    call_and_record(db, fields, row, payload, sent, runner.settings).await
+    call_and_record(runner, fields, row, payload, sent).await
 }
 
 /// The destination's current settings and its line; `Err` with how the step ended when the
@@ -212,13 +214,13 @@ struct Sent<'a> {
 
 /// Make the signed POST and record what it means in one D1 batch.
 async fn call_and_record(
-    db: &BatchWindow<'_>,
+    runner: &Runner<'_, '_>,
     fields: &StepFields<'_>,
     row: &StepRow,
     payload: &str,
     sent: Sent<'_>,
-    settings: &ConsumerSettings,
 ) -> Ack {
+    let (db, settings) = (runner.db, runner.settings);
     let spec = delivery_request(
         sent.destination,
         fields.step_id,
@@ -227,7 +229,10 @@ async fn call_and_record(
         payload,
         sent.started / 1000,
     );
-    let outcome = downstream::call(&spec, u64::from(sent.destination.timeout_ms)).await;
+    let outcome = {
+        let _slot = runner.calls.slots.take().await;
+        downstream::call(&spec, u64::from(sent.destination.timeout_ms)).await
+    };
     let finished = now_ms();
     let class = classify_response(outcome.status, outcome.unsendable);
     let retry_after = outcome
@@ -249,7 +254,7 @@ async fn call_and_record(
         next_attempt_at_ms: next.next_attempt_at_ms,
         outcome: None,
     };
-    let health = after_call(class, sent.probing);
+    let health = after_call(class, outcome.status, sent.probing);
     let charged = charges_attempt(class, sent.probing);
     if let Err(e) = record_attempt(db, &record, &sent, health, charged, finished).await {
         // The sweeper counts the attempt as lost after the claim's lease.

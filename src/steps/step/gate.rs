@@ -30,6 +30,22 @@ pub(super) struct Cleared {
     pub(super) started: i64,
     /// Whether it holds the half-open circuit's probe lease.
     pub(super) probing: bool,
+    /// Whether its claim counted a call in the budget and the gate let that call through (a
+    /// probe still to be taken, or a claim that only read the counters, did not).
+    pub(super) counted: bool,
+}
+
+/// How a step's call goes out, for its claim.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Joining {
+    /// A call of its own: counted by its claim.
+    Alone,
+    /// An input of a batch call, whose claim counts that call for everyone in it (the first of
+    /// its window to claim): the half-open circuit's probe is the call's to take.
+    Charges,
+    /// An input of a batch call counted by another claim or when it goes out: its claim only
+    /// reads the counters.
+    Peeks,
 }
 
 /// How claiming a step for a call ended.
@@ -43,20 +59,24 @@ pub(super) enum ForCall {
 }
 
 /// Claim step `fields.step_id` for a call to `destination` and pass the destination's gate.
+/// `joining` says whether the call is the step's own or an input of a batch call
+/// (`calls::upserts`), and who counts it.
 pub(super) async fn claim_for_call(
     db: &BatchWindow<'_>,
     fields: &log::StepFields<'_>,
     entity: Option<&EntityClaim<'_>>,
     destination: &str,
     limits: Limits,
+    joining: Joining,
 ) -> ForCall {
     let now = now_ms();
     let budget = Budget {
         destination,
         limits,
+        joins_call: joining == Joining::Peeks,
     };
     match db::claims::claim_for_call(db, fields.step_id, entity, &budget, now).await {
-        Ok(answer) => pass_gate(db, fields, &budget, answer, now).await,
+        Ok(answer) => pass_gate(db, fields, &budget, joining, answer, now).await,
         Err(e) => ForCall::Done(storage_failed(e)),
     }
 }
@@ -74,9 +94,13 @@ pub(super) async fn claim_for_call_then(
     let budget = Budget {
         destination,
         limits,
+        joins_call: false,
     };
     match db::claims::claim_for_call_then(db, fields.step_id, &budget, now, then).await {
-        Ok((answer, then)) => (pass_gate(db, fields, &budget, answer, now).await, then),
+        Ok((answer, then)) => (
+            pass_gate(db, fields, &budget, Joining::Alone, answer, now).await,
+            then,
+        ),
         Err(e) => (ForCall::Done(storage_failed(e)), None),
     }
 }
@@ -86,17 +110,19 @@ async fn pass_gate(
     db: &BatchWindow<'_>,
     fields: &log::StepFields<'_>,
     budget: &Budget<'_>,
+    joining: Joining,
     (claim, health): (Claim, Health),
     now: i64,
 ) -> ForCall {
     let Claim::Claimed(attempt) = claim else {
         return ForCall::Refused(claim);
     };
-    let cleared = |probing| {
+    let cleared = |probing, counted| {
         ForCall::Call(Cleared {
             attempt,
             started: now,
             probing,
+            counted,
         })
     };
     let held = HeldClaim {
@@ -104,7 +130,9 @@ async fn pass_gate(
         claimed_at_ms: now,
     };
     match gate(budget.limits, health, now) {
-        Gate::Proceed => cleared(false),
+        Gate::Proceed => cleared(false, !budget.joins_call),
+        // The batch call takes the probe when it goes out.
+        Gate::Probe { .. } if joining != Joining::Alone => cleared(false, false),
         Gate::Wait(wait) => ForCall::Done(give_back(db, fields, held, wait).await),
         Gate::Probe { lease_until_ms } => {
             let taken = db::health::take_probe(
@@ -115,7 +143,7 @@ async fn pass_gate(
                 lease_until_ms,
             );
             match taken.await {
-                Ok(true) => cleared(true),
+                Ok(true) => cleared(true, true),
                 Ok(false) => ForCall::Done(give_back(db, fields, held, probe_taken()).await),
                 Err(e) => {
                     // Not known to be the probe: wait as if another step were.

@@ -19,6 +19,7 @@ mod record;
 mod work;
 
 use crate::db::batch_window::BatchWindow;
+use crate::steps::calls::Calls;
 use edgehooks_handlers::connections::plan::PlannedStep;
 use edgehooks_handlers::downstream::{
     contact_change, entity_key, plan, turn, BuildError, CallTiming, ContactLink,
@@ -151,13 +152,19 @@ async fn unplannable(db: &BatchWindow<'_>, step: &log::StepFields<'_>, e: &Build
 pub async fn run(
     env: &Env,
     db: &BatchWindow<'_>,
+    calls: &Calls,
     step_id: &str,
     preloaded: Option<db::steps::StepRow>,
     settings: &ConsumerSettings,
     downstream: &DownstreamSettings,
 ) -> Ack {
     let mut preloaded = preloaded;
-    let runner = Runner { env, db, settings };
+    let runner = Runner {
+        env,
+        db,
+        calls,
+        settings,
+    };
     // At most one customer lookup per delivery: the second pass finds it stored.
     for _ in 0..2 {
         let row = match preloaded.take() {
@@ -186,7 +193,7 @@ async fn run_step(
     loaded: Result<db::steps::StepRow, Pass>,
     downstream: &DownstreamSettings,
 ) -> Pass {
-    let (db, settings) = (runner.db, runner.settings);
+    let db = runner.db;
     let row = match loaded {
         Ok(row) => row,
         Err(pass) => return pass,
@@ -249,7 +256,7 @@ async fn run_step(
         Ok(action) => action,
         Err(e) => return Pass::Done(unplannable(db, &fields, &e).await),
     };
-    carry_out(db, &loaded, fields, &input, action, settings).await
+    carry_out(runner, &loaded, fields, &input, action).await
 }
 
 /// What every log line about the step names.
@@ -304,13 +311,13 @@ async fn linked_contact(
 
 /// Do the planned step's work (a skip first screened against its entity).
 async fn carry_out(
-    db: &BatchWindow<'_>,
+    runner: &Runner<'_, '_>,
     loaded: &Loaded<'_>,
     fields: log::StepFields<'_>,
     input: &StepInput<'_>,
     action: StepAction,
-    settings: &ConsumerSettings,
 ) -> Pass {
+    let (db, settings) = (runner.db, runner.settings);
     let (row, kind, step_id) = (loaded.row, loaded.kind, input.step_id);
     let ordering = entity_key(kind, input).zip(row.occurred_at);
     let entity = ordering.as_ref().map(|(key, occurred_at)| EntityClaim {
@@ -332,6 +339,7 @@ async fn carry_out(
     }
     let work = Work {
         db,
+        calls: runner.calls,
         step_id,
         fields,
         kind,

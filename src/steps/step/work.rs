@@ -7,6 +7,7 @@
 //! attempt record and what a success writes are `record`'s.
 
 use crate::db::batch_window::BatchWindow;
+use crate::steps::calls::Calls;
 use edgehooks_handlers::downstream::{turn, CallTiming, LocalAction, StepInput};
 use edgehooks_handlers::privacy::forget_contact::{self, Progress};
 use edgehooks_handlers::step_kind::StepKind;
@@ -29,6 +30,7 @@ use edgehooks_handlers::consumer::ConsumerSettings;
 /// One step's execution context.
 pub(super) struct Work<'a> {
     pub(super) db: &'a BatchWindow<'a>,
+    pub(super) calls: &'a Calls,
     pub(super) step_id: &'a str,
     pub(super) fields: log::StepFields<'a>,
     pub(super) kind: StepKind,

@@ -33,6 +33,21 @@ pub fn count_claimed_call() -> String {
     ))
 }
 
+/// [`super::peek_check`] for a step that was just claimed, in the same D1 batch as its claim:
+/// the destination's counters, nothing counted, only if the claim applied (as in
+/// [`count_claimed_call`]). For an input of a call that a later [`count_call`] charges once.
+/// Arguments as [`count_claimed_call`] (?4 unused); no row when the claim did not apply or the
+/// destination has no counters yet (the shell reads that as fresh counters).
+pub fn peek_claimed_call() -> String {
+    format!(
+        "SELECT open_until, probe_until, window_start, \
+         CASE WHEN {EXPIRED} THEN 0 ELSE window_count END AS window_count \
+         FROM destination_health WHERE destination = ?1 AND EXISTS (SELECT 1 FROM steps \
+         WHERE id = ?5 AND status = {} AND updated_at = ?2)",
+        sql_lit(StepStatus::Running)
+    )
+}
+
 /// The upsert of [`super::count_check`], inserting a fresh row from `source`.
 fn counting(source: &str) -> String {
     format!(
@@ -83,7 +98,7 @@ pub fn record_change(change: HealthChange) -> Option<&'static str> {
 mod tests {
     use rusqlite::{params, Connection};
 
-    use super::super::{count_check, gate, Gate, Health, Limits};
+    use super::super::{count_check, gate, peek_check, Gate, Health, Limits};
     use super::*;
     use crate::steps::lifecycle::sql_tests::{add_event, add_step, database};
 
@@ -231,6 +246,57 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_peek_beside_a_claim_is_peek_check_counts_nothing_and_needs_the_claim() {
+        let now = 1_000_000;
+        let windows = [(now - 1, 0), (now - 1, 2), (now - 1, 3), (now - 10_000, 3)];
+        for (window_start_ms, window_count) in windows {
+            for status in StepStatus::ALL {
+                let before = Health {
+                    open_until_ms: now - 5,
+                    window_start_ms,
+                    window_count,
+                    ..Health::default()
+                };
+                let db = database();
+                add_event(&db, "ev", 1);
+                add_step(&db, "s", "ev", status, 0);
+                store(&db, before);
+                let claim = crate::steps::lifecycle::claim::claim();
+                let _attempt: Option<i64> =
+                    db.query_row(&claim, params!["s", now], |r| r.get(0)).ok();
+                let seen = db
+                    .query_row(
+                        &peek_claimed_call(),
+                        params!["hubspot", now, L.window_ms, L.limit, "s"],
+                        health_row,
+                    )
+                    .ok();
+                let expected = status.is_claimable().then(|| peek_check(L, before, now));
+                assert_eq!(seen, expected, "{status:?} {before:?}");
+                assert_eq!(
+                    stored(&db),
+                    Some((window_start_ms, i64::from(window_count)))
+                );
+            }
+        }
+        // A full window (marked by a count) holds a peeking step back; one with room does not.
+        let full = Health {
+            window_start_ms: now - 1,
+            window_count: L.limit + 1,
+            ..Health::default()
+        };
+        assert!(
+            matches!(gate(L, peek_check(L, full, now), now), Gate::Wait(w) if w.reason == "rate_budget")
+        );
+        let room = Health {
+            window_start_ms: now - 1,
+            window_count: L.limit,
+            ..Health::default()
+        };
+        assert_eq!(gate(L, peek_check(L, room, now), now), Gate::Proceed);
     }
 
     #[test]

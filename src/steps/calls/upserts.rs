@@ -1,0 +1,312 @@
+//! The HubSpot upsert window of one invocation: steps whose call is a HubSpot contact upsert,
+//! once claimed and cleared, join it with their input instead of calling. The first to join
+//! leads: it waits until every such step of the invocation that has started ([`expect`]) has
+//! joined or ended, then sends what joined as batch upserts, one call after another in the core's
+//! plan (`hubspot_batch::plan_calls`: at most 100 inputs, no contact twice, older events first).
+//! Each call is counted once in HubSpot's budget: the window's first step to claim counts it in
+//! its own claim ([`UpsertWindow::take_charge`]; the others' claims only read the counters), and
+//! a call no claim counted (a second call of the window, or one whose counting step did not
+//! join) is counted just before it goes out (one D1 statement, through the shared
+//! `BatchWindow`); a call the budget or the circuit holds back then gives every step's claim
+//! back with the wait, uncharged. The answer is split by the core
+//! (`hubspot_batch::read_answer`), and each step records its share as its own attempt; the
+//! call's first input alone reports the call to the circuit, so the circuit sees one outcome per
+//! call. A step that joins after the leader has sent starts the next window.
+//!
+//! [`expect`]: UpsertWindow::expect
+
+use std::cell::{Cell, RefCell};
+
+use edgehooks_handlers::downstream::hubspot_batch::{
+    call_body, plan_calls, read_answer, InputAnswer, UpsertInput, MAX_INPUTS_PER_CALL,
+};
+use edgehooks_handlers::downstream::HttpRequestSpec;
+use edgehooks_handlers::step_kind::Destination;
+use edgehooks_handlers::steps::lifecycle::classify_response;
+use edgehooks_handlers::steps::limits::{gate, probe_taken, Gate, Health, Limits, Wait};
+use edgehooks_handlers::steps::retry::ResponseClass;
+use futures_channel::oneshot;
+
+use super::Slots;
+use crate::clock::now_ms;
+use crate::db;
+use crate::db::batch_window::BatchWindow;
+use crate::downstream::{self, CallOutcome};
+use crate::log;
+
+/// How long a step whose call HubSpot refused for another input waits before it is sent again.
+const AGAIN_AFTER_OTHERS_SECS: u64 = 1;
+
+/// A step's upsert as it joins the window.
+pub struct Join<'a> {
+    pub input: UpsertInput,
+    /// The step's own planned request: the call's URL and headers are the first input's.
+    pub spec: &'a HttpRequestSpec,
+    /// When the step's event happened: older events' inputs go first.
+    pub occurred_at_ms: Option<i64>,
+    pub limits: Limits,
+    pub timeout_ms: u64,
+    /// Its claim counted a call in HubSpot's budget, and the gate let it through: the window's
+    /// first call needs no count of its own.
+    pub charged: bool,
+}
+
+/// What a step that joined got.
+pub enum Joined {
+    /// Its call went out: its share of the answer.
+    Answered(Share),
+    /// It makes no call now: its claim is given back for this wait (not charged).
+    Wait(Wait),
+}
+
+/// One step's share of a batch call.
+pub struct Share {
+    /// The answer as far as this step's input goes.
+    pub outcome: CallOutcome,
+    /// The call was the half-open circuit's probe.
+    pub probing: bool,
+    /// The class and status of the whole call, for the one step that reports it to the circuit.
+    pub reports: Option<(ResponseClass, Option<u16>)>,
+}
+
+struct Joiner {
+    input: UpsertInput,
+    url: String,
+    headers: Vec<(String, String)>,
+    occurred_at_ms: Option<i64>,
+    limits: Limits,
+    timeout_ms: u64,
+    charged: bool,
+    reply: oneshot::Sender<Joined>,
+}
+
+/// The window (see the module doc).
+#[derive(Default)]
+pub struct UpsertWindow {
+    joined: RefCell<Vec<Joiner>>,
+    /// Started steps that may still join (a list: at most a batch's messages).
+    expected: RefCell<Vec<String>>,
+    /// Wakes the leader once nobody is expected.
+    ready: RefCell<Option<oneshot::Sender<()>>>,
+    /// A step of this window has been asked to count its call in its claim.
+    charge_taken: Cell<bool>,
+}
+
+/// A step the window waits for until it joins or this guard is dropped.
+pub struct Expecting<'w> {
+    window: &'w UpsertWindow,
+    step_id: String,
+}
+
+impl Drop for Expecting<'_> {
+    fn drop(&mut self) {
+        self.window.forget(&self.step_id);
+        self.window.wake_if_all_joined();
+    }
+}
+
+impl UpsertWindow {
+    /// Count step `step_id` (a HubSpot contact upsert that has started) as one the window waits
+    /// for, until it joins or the guard is dropped.
+    pub fn expect(&self, step_id: &str) -> Expecting<'_> {
+        self.expected.borrow_mut().push(step_id.to_string());
+        Expecting {
+            window: self,
+            step_id: step_id.to_string(),
+        }
+    }
+
+    /// Whether the caller, about to claim, is the window's first: its claim then counts the
+    /// batch call in HubSpot's budget (and the window's first call is not counted again); the
+    /// others' claims only read the counters. One charge per window: a window that sends more
+    /// than one call, or whose charged step never joins, counts the rest as they go out.
+    pub fn take_charge(&self) -> bool {
+        !self.charge_taken.replace(true)
+    }
+
+    /// Stop waiting for one start of step `step_id`.
+    fn forget(&self, step_id: &str) {
+        let mut expected = self.expected.borrow_mut();
+        if let Some(at) = expected.iter().position(|id| id == step_id) {
+            expected.swap_remove(at);
+        }
+    }
+
+    fn wake_if_all_joined(&self) {
+        if self.expected.borrow().is_empty() {
+            if let Some(wake) = self.ready.borrow_mut().take() {
+                let _ = wake.send(());
+            }
+        }
+    }
+
+    /// Join the window with a claimed, cleared step's upsert and wait for its share.
+    pub async fn join(&self, db: &BatchWindow<'_>, slots: &Slots, join: Join<'_>) -> Joined {
+        let (reply, answer) = oneshot::channel();
+        let step_id = join.input.trace.clone();
+        let leads = {
+            let mut joined = self.joined.borrow_mut();
+            // Kept in the order the events happened (a later one after equals): the calls are
+            // planned in this order.
+            let when = |at: Option<i64>| at.unwrap_or(i64::MAX);
+            let place = joined
+                .iter()
+                .position(|j| when(j.occurred_at_ms) > when(join.occurred_at_ms))
+                .unwrap_or(joined.len());
+            joined.insert(
+                place,
+                Joiner {
+                    input: join.input,
+                    url: join.spec.url.clone(),
+                    headers: join.spec.headers.clone(),
+                    occurred_at_ms: join.occurred_at_ms,
+                    limits: join.limits,
+                    timeout_ms: join.timeout_ms,
+                    charged: join.charged,
+                    reply,
+                },
+            );
+            joined.len() == 1
+        };
+        self.forget(&step_id);
+        // The leader sends for everyone who joined, so it is never cancelled in between: steps
+        // run to completion under the consumer's stream.
+        if leads {
+            if !self.expected.borrow().is_empty() {
+                let (wake, woken) = oneshot::channel();
+                *self.ready.borrow_mut() = Some(wake);
+                let _ = woken.await;
+            }
+            self.flush(db, slots).await;
+        } else {
+            self.wake_if_all_joined();
+        }
+        answer.await.unwrap_or(Joined::Wait(Wait {
+            secs: AGAIN_AFTER_OTHERS_SECS,
+            reason: "hubspot_batch_dropped",
+        }))
+    }
+
+    /// Send everything that joined, call by call in the core's plan.
+    async fn flush(&self, db: &BatchWindow<'_>, slots: &Slots) {
+        let joiners = std::mem::take(&mut *self.joined.borrow_mut());
+        self.charge_taken.set(false);
+        let mut charged = joiners.iter().any(|j| j.charged);
+        let contacts: Vec<&str> = joiners.iter().map(|j| j.input.contact.as_str()).collect();
+        let plan = plan_calls(&contacts, MAX_INPUTS_PER_CALL);
+        let mut waiting: Vec<Option<Joiner>> = joiners.into_iter().map(Some).collect();
+        for call in plan {
+            let members: Vec<Joiner> = call
+                .iter()
+                .filter_map(|&i| waiting.get_mut(i).and_then(Option::take))
+                .collect();
+            send_call(db, slots, members, std::mem::take(&mut charged)).await;
+        }
+    }
+}
+
+/// Count one call in HubSpot's budget and pass the circuit: whether it is the probe, or the wait
+/// every input gets.
+async fn clear_call(db: &BatchWindow<'_>, lead: &Joiner) -> Result<bool, Wait> {
+    let name = Destination::HubSpot.name();
+    let now = now_ms();
+    let health = match count_call(db, name, lead.limits, now).await {
+        Ok(health) => health,
+        Err(e) => {
+            log::error("d1_failed", &e.to_string());
+            return Err(Wait {
+                secs: 30,
+                reason: "d1_failed",
+            });
+        }
+    };
+    match gate(lead.limits, health, now) {
+        Gate::Proceed => Ok(false),
+        Gate::Wait(wait) => Err(wait),
+        Gate::Probe { lease_until_ms } => {
+            match db::health::take_probe(db, name, &lead.input.trace, health, lease_until_ms).await
+            {
+                Ok(true) => Ok(true),
+                Ok(false) => Err(probe_taken()),
+                Err(e) => {
+                    log::error("d1_failed", &e.to_string());
+                    Err(probe_taken())
+                }
+            }
+        }
+    }
+}
+
+/// The call counted in `destination`'s budget, in the invocation's shared D1 batch.
+async fn count_call(
+    db: &BatchWindow<'_>,
+    destination: &str,
+    limits: Limits,
+    now: i64,
+) -> worker::Result<Health> {
+    let statement = db::health::count_call_statement(db, destination, limits, now)?;
+    let answers = db.shared_batch(vec![statement]).await?;
+    match answers.first() {
+        Some(answer) => db::health::counted_health(answer),
+        None => Ok(Health::default()),
+    }
+}
+
+/// One batch call of `members` (at least one): cleared (unless a claim already `charged` it),
+/// made, and its answer shared out.
+async fn send_call(db: &BatchWindow<'_>, slots: &Slots, members: Vec<Joiner>, charged: bool) {
+    let Some(lead) = members.first() else {
+        return;
+    };
+    let cleared = match charged {
+        true => Ok(false),
+        false => clear_call(db, lead).await,
+    };
+    let probing = match cleared {
+        Ok(probing) => probing,
+        Err(wait) => {
+            for member in members {
+                let _ = member.reply.send(Joined::Wait(wait));
+            }
+            return;
+        }
+    };
+    let inputs: Vec<&UpsertInput> = members.iter().map(|m| &m.input).collect();
+    let spec = HttpRequestSpec {
+        method: "POST",
+        url: lead.url.clone(),
+        headers: lead.headers.clone(),
+        body: call_body(&inputs),
+    };
+    let outcome = {
+        let _slot = slots.take().await;
+        downstream::call(&spec, lead.timeout_ms).await
+    };
+    let class = classify_response(outcome.status, outcome.unsendable);
+    let status = outcome.status;
+    let answers = read_answer(outcome.status, outcome.readable_body(), &inputs);
+    drop(inputs);
+    for (index, (member, answer)) in members.into_iter().zip(answers).enumerate() {
+        let share = |answer| {
+            Joined::Answered(Share {
+                outcome: answer,
+                probing,
+                reports: (index == 0).then_some((class, status)),
+            })
+        };
+        let joined = match answer {
+            InputAnswer::Applied { body } => {
+                share(CallOutcome::of_input(outcome.status, body, None))
+            }
+            InputAnswer::Failed { status, error } => {
+                share(CallOutcome::of_input(status, None, Some(error)))
+            }
+            InputAnswer::NotAttempted { reason } => Joined::Wait(Wait {
+                secs: AGAIN_AFTER_OTHERS_SECS,
+                reason,
+            }),
+            InputAnswer::AsCall => share(outcome.clone()),
+        };
+        let _ = member.reply.send(joined);
+    }
+}

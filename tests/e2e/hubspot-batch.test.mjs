@@ -1,0 +1,150 @@
+// HubSpot contact upserts of one message batch go out as batch upserts, through workerd: a burst
+// of checkouts (queued within one batch: the steps consumer here waits up to 3 s to fill a batch)
+// makes far fewer calls than steps, each contact written once with its own properties and each
+// step with its own attempt; a 207 refusing one input fails that step alone; HubSpot's 429 with
+// Retry-After puts every step of the call off as today's retry rules say; two checkouts of one
+// person in a burst apply in the order they happened (the newer one delivered first); HubSpot's
+// budget counts calls, not steps. The fake models HubSpot's contacts (fake-downstream.mjs).
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { consumersWith, waitFor } from "../helpers/worker.mjs";
+import { useWorld } from "../helpers/world.mjs";
+import { checkoutCompleted } from "../helpers/stripe.mjs";
+import { UPSERT } from "../helpers/flows.mjs";
+
+const ONLY_UPSERTS = JSON.stringify({ stripe: { "checkout.session.completed": ["hubspot.upsert_contact"] } });
+const A_BATCH = { queueConsumers: consumersWith({ steps: { maxBatchTimeout: 3 } }) };
+
+const upserts = (w) =>
+  w.worker.all("SELECT id, status, attempts, last_error, last_status FROM steps WHERE name = 'hubspot.upsert_contact' ORDER BY id");
+
+/** Wait until the `count` upsert steps are all in `statuses`; their rows. */
+function upsertsIn(w, count, statuses, what) {
+  return waitFor(async () => {
+    const rows = await upserts(w);
+    return rows.length === count && rows.every((s) => statuses.includes(s.status)) && rows;
+  }, { timeoutMs: 30000, what });
+}
+
+/** Deliver `events` one after another (all queued well within one batch's 3 s). */
+async function burst(w, events) {
+  for (const event of events) await w.deliver("stripe", event);
+}
+
+const people = (n, tag) =>
+  Array.from({ length: n }, (_, i) => checkoutCompleted({ email: `${tag}${i}@example.com`, name: `Ada ${tag}${i}`, customer: `cus_${tag}_${i}` }));
+
+describe("a burst of checkouts", () => {
+  const w = useWorld({ vars: { ROUTES_JSON: ONLY_UPSERTS }, miniflare: A_BATCH });
+
+  test("makes far fewer HubSpot calls than steps; every contact synced once, every step its own attempt", async () => {
+    const events = people(30, "burst");
+    await burst(w, events);
+    const steps = await upsertsIn(w, 30, ["succeeded"], "every upsert succeeded");
+    const calls = w.fake.callsTo(UPSERT);
+    assert.ok(calls.length <= 3, `${calls.length} calls for 30 steps`);
+    const inputs = calls.flatMap((c) => JSON.parse(c.body).inputs);
+    assert.equal(inputs.length, 30, "each step's input sent once");
+    assert.deepEqual(new Set(inputs.map((i) => i.objectWriteTraceId)), new Set(steps.map((s) => s.id)), "tagged with its step");
+    for (const [i, event] of events.entries()) {
+      const contact = w.fake.hubspotContacts.get(`burst${i}@example.com`);
+      assert.equal(contact?.writes, 1, `burst${i} written once`);
+      assert.equal(contact.properties.firstname, "Ada");
+      assert.equal(contact.properties.lastname, `burst${i}`);
+      assert.equal(contact.properties.stripe_customer_id, event.data.object.customer);
+    }
+    for (const s of steps) assert.deepEqual([s.attempts, s.last_status], [1, 200], s.id);
+    const attempts = await w.worker.all(
+      "SELECT step_id, COUNT(*) AS n, MAX(status) AS status FROM attempts WHERE step_id LIKE '%hubspot.upsert_contact' GROUP BY step_id",
+    );
+    assert.equal(attempts.length, 30);
+    assert.ok(attempts.every((a) => a.n === 1 && a.status === 200), JSON.stringify(attempts));
+  });
+});
+
+describe("HubSpot refusing one input of a batch call (207)", () => {
+  const w = useWorld({ vars: { ROUTES_JSON: ONLY_UPSERTS }, miniflare: A_BATCH });
+
+  test("fails that step alone; the others succeed in the same call", async () => {
+    w.fake.hubspotContacts.refuse("refused1@example.com");
+    await burst(w, people(3, "refused"));
+    const steps = await upsertsIn(w, 3, ["succeeded", "dead"], "every upsert finished");
+    assert.equal(w.fake.callsTo(UPSERT).length, 1, "one call");
+    const dead = steps.filter((s) => s.status === "dead");
+    assert.equal(dead.length, 1, JSON.stringify(steps));
+    assert.match(dead[0].last_error, /^hubspot_input_refused: VALIDATION_ERROR/);
+    assert.deepEqual([dead[0].attempts, dead[0].last_status], [1, 400]);
+    assert.ok(steps.filter((s) => s.status === "succeeded").every((s) => s.attempts === 1));
+    assert.equal(w.fake.hubspotContacts.get("refused1@example.com"), undefined);
+    assert.equal(w.fake.hubspotContacts.get("refused0@example.com")?.writes, 1);
+  });
+});
+
+describe("HubSpot's 429 for a batch call", () => {
+  const w = useWorld({ vars: { ROUTES_JSON: ONLY_UPSERTS }, miniflare: A_BATCH });
+
+  test("puts every step of the call off for Retry-After, one attempt each, then all succeed", async () => {
+    // HubSpot's rolling budget of 1 call per 8 s, spent just now by another client of the portal.
+    w.fake.hubspotRateLimit.set({ limit: 1, windowMs: 8000 });
+    await fetch(`${w.fake.url}/crm/v3/objects/contacts/search`, { method: "POST", body: "{}" });
+    await burst(w, people(3, "limited"));
+    const steps = await upsertsIn(w, 3, ["succeeded"], "every upsert succeeded after the 429");
+    assert.ok(w.fake.hubspotRateLimit.rejected() >= 1, "HubSpot answered 429");
+    const attempts = await w.worker.all(
+      "SELECT step_id, n, status AS http_status, started_at, duration_ms FROM attempts WHERE step_id LIKE '%hubspot.upsert_contact' ORDER BY step_id, n",
+    );
+    for (const s of steps) {
+      const own = attempts.filter((a) => a.step_id === s.id);
+      assert.deepEqual(own.map((a) => a.http_status), [429, 200], `${s.id}: one 429, then done`);
+      assert.equal(s.attempts, 2, "the 429 is a failed attempt, as for a call of its own");
+      const [first, second] = own;
+      assert.ok(second.started_at >= first.started_at + first.duration_ms + 900, "Retry-After honoured");
+    }
+    for (let i = 0; i < 3; i++) assert.equal(w.fake.hubspotContacts.get(`limited${i}@example.com`)?.writes, 1);
+  });
+});
+
+describe("two checkouts of one person in a burst", () => {
+  const w = useWorld({ vars: { ROUTES_JSON: ONLY_UPSERTS }, miniflare: A_BATCH });
+
+  test("are applied in the order they happened, in separate calls: no stale write", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const older = checkoutCompleted({ email: "twice@example.com", name: "Ada Older", customer: "cus_twice" });
+    const newer = checkoutCompleted({ email: "Twice@Example.com", name: "Ada Newer", customer: "cus_twice" });
+    older.created = now - 60;
+    newer.created = now;
+    // The newer one arrives first; others share the batch.
+    await burst(w, [newer, ...people(2, "other"), older]);
+    await upsertsIn(w, 4, ["succeeded"], "every upsert succeeded");
+    const contact = w.fake.hubspotContacts.get("twice@example.com");
+    assert.equal(contact.writes, 2);
+    assert.equal(contact.properties.lastname, "Newer", "the newer event's write is the last");
+    for (const call of w.fake.callsTo(UPSERT)) {
+      const ids = JSON.parse(call.body).inputs.map((i) => i.id.toLowerCase());
+      assert.equal(new Set(ids).size, ids.length, "no contact twice in one call");
+    }
+  });
+});
+
+describe("HubSpot's budget", () => {
+  const w = useWorld({
+    vars: { ROUTES_JSON: ONLY_UPSERTS, RATE_LIMITS_JSON: JSON.stringify({ hubspot: { calls: 1, per_seconds: 3600 } }) },
+    miniflare: A_BATCH,
+  });
+
+  test("counts a batch call once, whatever its inputs; a call over it waits without spending attempts", async () => {
+    await burst(w, people(5, "budget"));
+    await upsertsIn(w, 5, ["succeeded"], "five upserts in one call within a budget of one call");
+    assert.equal(w.fake.callsTo(UPSERT).length, 1);
+    const [health] = await w.worker.all("SELECT window_count FROM destination_health WHERE destination = 'hubspot'");
+    assert.equal(health.window_count, 1, "one call counted");
+    await burst(w, people(2, "over"));
+    const rows = await waitFor(async () => {
+      const all = await upserts(w);
+      const waiting = all.filter((s) => s.status === "enqueued" && s.last_error === "rate_budget");
+      return waiting.length === 2 && waiting;
+    }, { timeoutMs: 30000, what: "the next call waits for the budget" });
+    for (const s of rows) assert.equal(s.attempts, 0, "waiting spent no attempt");
+    assert.equal(w.fake.callsTo(UPSERT).length, 1, "no call over the budget");
+  });
+});
