@@ -174,14 +174,18 @@ impl Totals {
     }
 
     fn steps(&self) -> Value {
-        let steps: BTreeMap<&String, Value> = self
+        // Straight into a JSON object (sorted by name, as `by_step`): no second map type.
+        let steps: serde_json::Map<String, Value> = self
             .by_step
             .iter()
             .map(|(name, (requeued, added))| {
-                (name, json!({ "requeued": requeued, "added": added }))
+                (
+                    name.clone(),
+                    json!({ "requeued": requeued, "added": added }),
+                )
             })
             .collect();
-        json!(steps)
+        Value::Object(steps)
     }
 }
 
