@@ -4,11 +4,10 @@
 //! sparse `[minute, count]` pairs (Unix seconds at the minute's start); minutes without
 //! traffic are absent.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use super::{add_histogram, percentile, Histogram, HISTOGRAM_BUCKETS};
+use crate::by_name::ByName;
 
 /// The windows the endpoint serves, in minutes.
 pub fn window_minutes(window: &str) -> Option<i64> {
@@ -60,7 +59,7 @@ impl Series {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DestinationSteps {
     /// Outcome → series.
-    pub outcomes: BTreeMap<String, Series>,
+    pub outcomes: ByName<Series>,
     pub p50_ms: Option<i64>,
     pub p95_ms: Option<i64>,
     /// Per minute p95 (ms) of the minutes with calls.
@@ -91,10 +90,10 @@ impl DestinationSteps {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Dashboard {
     /// provider → outcome → series (rejections all under `rejected`).
-    pub events: BTreeMap<String, BTreeMap<String, Series>>,
+    pub events: ByName<ByName<Series>>,
     /// `provider:reason` → series.
-    pub signature_failures: BTreeMap<String, Series>,
-    pub steps: BTreeMap<String, DestinationSteps>,
+    pub signature_failures: ByName<Series>,
+    pub steps: ByName<DestinationSteps>,
     /// Steps that ended `dead`, all destinations.
     pub dead: Series,
 }
@@ -104,24 +103,18 @@ pub fn build(events: &[EventRow], steps: &[StepRow]) -> Dashboard {
     let mut d = Dashboard::default();
     for row in events {
         d.events
-            .entry(row.provider.to_string())
-            .or_default()
-            .entry(row.outcome.to_string())
-            .or_default()
+            .entry(row.provider)
+            .entry(row.outcome)
             .add(row.minute, row.count);
         if row.outcome == "rejected" {
             d.signature_failures
-                .entry(format!("{}:{}", row.provider, row.reason))
-                .or_default()
+                .entry(&format!("{}:{}", row.provider, row.reason))
                 .add(row.minute, row.count);
         }
     }
     for row in steps {
-        let dest = d.steps.entry(row.destination.to_string()).or_default();
-        dest.outcomes
-            .entry(row.outcome.to_string())
-            .or_default()
-            .add(row.minute, row.count);
+        let dest = d.steps.entry(row.destination);
+        dest.outcomes.entry(row.outcome).add(row.minute, row.count);
         add_histogram(&mut dest.histogram, &row.histogram);
         add_histogram(dest.minute_histogram(row.minute), &row.histogram);
         if row.outcome == "dead" {

@@ -1,0 +1,148 @@
+//! [`ByName`]: values by a string key, kept sorted by key, serialized as a JSON object. The small
+//! maps the core builds (the dashboard's series per provider and outcome, the alert settings per
+//! provider) are this rather than `BTreeMap`s: in the wasm every `BTreeMap` key/value type
+//! brings its own copy of the tree's code (about 2 KiB of the gzip bundle each, BENCHMARKS.md,
+//! issue 25), while a sorted `Vec` behind a binary search is a few hundred bytes. Lookups are a
+//! binary search either way; these maps hold tens of keys.
+
+use serde::{Serialize, Serializer};
+
+/// Values by name, sorted by name, each name once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByName<V>(Vec<(String, V)>);
+
+impl<V> Default for ByName<V> {
+    fn default() -> Self {
+        ByName(Vec::new())
+    }
+}
+
+impl<V> ByName<V> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(held, _)| held.as_str().cmp(name))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&V> {
+        let at = self.position(name).ok()?;
+        self.0.get(at).map(|(_, value)| value)
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut V> {
+        let at = self.position(name).ok()?;
+        self.0.get_mut(at).map(|(_, value)| value)
+    }
+
+    /// Set `name` to `value`, replacing what it held.
+    pub fn insert(&mut self, name: String, value: V) {
+        match self.position(&name) {
+            Ok(at) => self.0[at].1 = value,
+            Err(at) => self.0.insert(at, (name, value)),
+        }
+    }
+
+    /// The value of `name`, inserted as `V::default()` if new (`BTreeMap`'s
+    /// `entry(name).or_default()`).
+    pub fn entry(&mut self, name: &str) -> &mut V
+    where
+        V: Default,
+    {
+        let at = match self.position(name) {
+            Ok(at) => at,
+            Err(at) => {
+                self.0.insert(at, (name.to_string(), V::default()));
+                at
+            }
+        };
+        &mut self.0[at].1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Name and value, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
+        self.0.iter().map(|(name, value)| (name, value))
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.0.iter_mut().map(|(_, value)| value)
+    }
+}
+
+/// Later pairs replace earlier ones of the same name (as collecting into a `BTreeMap`).
+impl<V> FromIterator<(String, V)> for ByName<V> {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(pairs: I) -> Self {
+        let mut map = ByName::new();
+        for (name, value) in pairs {
+            map.insert(name, value);
+        }
+        map
+    }
+}
+
+/// Panics when `name` is missing, as `BTreeMap`'s index does (tests read results this way).
+impl<V> std::ops::Index<&str> for ByName<V> {
+    type Output = V;
+
+    fn index(&self, name: &str) -> &V {
+        match self.get(name) {
+            Some(value) => value,
+            None => panic!("no entry named {name}"),
+        }
+    }
+}
+
+/// A JSON object, keys in name order (what a `BTreeMap<String, V>` serializes to).
+impl<V: Serialize> Serialize for ByName<V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn behaves_as_a_btreemap_of_the_same_pairs() {
+        let pairs = [("b", 2), ("a", 1), ("c", 3), ("a", 4), ("b", 5)];
+        let ours: ByName<i32> = pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        let theirs: BTreeMap<String, i32> =
+            pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        let ours_pairs: Vec<(&String, &i32)> = ours.iter().collect();
+        assert_eq!(ours_pairs, theirs.iter().collect::<Vec<_>>());
+        assert_eq!(
+            serde_json::to_string(&ours).unwrap(),
+            serde_json::to_string(&theirs).unwrap()
+        );
+        assert_eq!(ours.get("a"), Some(&4));
+        assert_eq!(ours.get("z"), None);
+        assert_eq!(ours["c"], 3);
+        assert_eq!(ours.len(), 3);
+    }
+
+    #[test]
+    fn entry_inserts_a_default_in_name_order() {
+        let mut counts: ByName<u32> = ByName::new();
+        for name in ["m", "a", "z", "m"] {
+            *counts.entry(name) += 1;
+        }
+        let names: Vec<&str> = counts.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a", "m", "z"]);
+        assert_eq!(counts["m"], 2);
+        for value in counts.values_mut() {
+            *value *= 10;
+        }
+        assert_eq!(counts.get_mut("z").copied(), Some(10));
+    }
+}
