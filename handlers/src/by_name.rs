@@ -1,9 +1,10 @@
 //! [`ByName`]: values by a string key, kept sorted by key, serialized as a JSON object. The small
-//! maps the core builds (the dashboard's series per provider and outcome, the alert settings per
-//! provider) are this rather than `BTreeMap`s: in the wasm every `BTreeMap` key/value type
-//! brings its own copy of the tree's code (about 2 KiB of the gzip bundle each, BENCHMARKS.md,
-//! issue 25), while a sorted `Vec` behind a binary search is a few hundred bytes. Lookups are a
-//! binary search either way; these maps hold tens of keys.
+//! maps and sets edgehooks builds (the dashboard's series per provider and outcome, the alert
+//! settings per provider, the settings an isolate has read, a batch's steps by id, the dedupe
+//! keys seen in one webhook batch) are this rather than `BTreeMap`s or `HashMap`s: in the wasm
+//! every map key/value type brings its own copy of the tree's or the hash table's code (about
+//! 2 KiB of the gzip bundle each, BENCHMARKS.md, issue 25), while a sorted `Vec` behind a binary
+//! search is a few hundred bytes. These maps hold at most a few hundred keys.
 
 use serde::{Serialize, Serializer};
 
@@ -36,12 +37,24 @@ impl<V> ByName<V> {
         self.0.get_mut(at).map(|(_, value)| value)
     }
 
-    /// Set `name` to `value`, replacing what it held.
-    pub fn insert(&mut self, name: String, value: V) {
+    pub fn contains(&self, name: &str) -> bool {
+        self.position(name).is_ok()
+    }
+
+    /// Set `name` to `value`; what it held before, if anything (`None`: the name is new).
+    pub fn insert(&mut self, name: String, value: V) -> Option<V> {
         match self.position(&name) {
-            Ok(at) => self.0[at].1 = value,
-            Err(at) => self.0.insert(at, (name, value)),
+            Ok(at) => Some(std::mem::replace(&mut self.0[at].1, value)),
+            Err(at) => {
+                self.0.insert(at, (name, value));
+                None
+            }
         }
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<V> {
+        let at = self.position(name).ok()?;
+        Some(self.0.remove(at).1)
     }
 
     /// The value of `name`, inserted as `V::default()` if new (`BTreeMap`'s
@@ -144,5 +157,16 @@ mod tests {
             *value *= 10;
         }
         assert_eq!(counts.get_mut("z").copied(), Some(10));
+    }
+
+    #[test]
+    fn insert_says_whether_the_name_was_new_and_remove_takes_it() {
+        let mut seen: ByName<u8> = ByName::new();
+        assert_eq!(seen.insert("k".into(), 1), None);
+        assert_eq!(seen.insert("k".into(), 2), Some(1));
+        assert!(seen.contains("k") && !seen.contains("j"));
+        assert_eq!(seen.remove("k"), Some(2));
+        assert_eq!(seen.remove("k"), None);
+        assert!(seen.is_empty());
     }
 }
