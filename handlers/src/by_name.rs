@@ -102,6 +102,16 @@ impl<V> FromIterator<(String, V)> for ByName<V> {
     }
 }
 
+/// Name and value, in name order.
+impl<V> IntoIterator for ByName<V> {
+    type Item = (String, V);
+    type IntoIter = std::vec::IntoIter<(String, V)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
 /// Panics when `name` is missing, as `BTreeMap`'s index does (tests read results this way).
 impl<V> std::ops::Index<&str> for ByName<V> {
     type Output = V;
