@@ -3,6 +3,7 @@
 // (`<alloc::vec::Vec<T> as core::fmt::Debug>::fmt` → alloc), data segments to "data (rodata)",
 // custom sections (debug info, names) left out. Used for the per-crate table in BENCHMARKS.md.
 //   node bench/crate-sizes.mjs a.wasm [b.wasm]      (two files: before / after columns)
+//   node bench/crate-sizes.mjs --json a.wasm        ({ crate: bytes }, largest first; scripts/bench size)
 import { execFileSync } from "node:child_process";
 
 function sizes(file) {
@@ -23,8 +24,13 @@ function sizes(file) {
   return byCrate;
 }
 
-const files = process.argv.slice(2);
+const json = process.argv.includes("--json");
+const files = process.argv.slice(2).filter((arg) => arg !== "--json");
 const tables = files.map(sizes);
+if (json) {
+  console.log(JSON.stringify(Object.fromEntries([...tables[0]].sort((a, b) => b[1] - a[1]))));
+  process.exit(0);
+}
 const crates = [...new Set(tables.flatMap((t) => [...t.keys()]))].sort((a, b) => (tables[0].get(b) ?? 0) - (tables[0].get(a) ?? 0));
 const kb = (n) => (n ? (n / 1000).toFixed(1) : "0");
 console.log(`| crate | ${files.map((f) => f.split("/").pop()).join(" KB | ")} KB |${files.length > 1 ? " change KB |" : ""}`);

@@ -7,8 +7,8 @@
 //! and kept: a lookup is otherwise several JS calls and a string copy across the boundary.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
+use edgehooks_handlers::by_name::ByName;
 use edgehooks_handlers::settings::{Config, ConfigError};
 use serde_json::Value;
 use worker::Env;
@@ -18,7 +18,7 @@ use edgehooks_handlers::steps::timing::RUNNING_LEASE_MS;
 
 thread_local! {
     /// Every setting this isolate has read, by name (`None`: unset).
-    static READ: RefCell<HashMap<String, Option<String>>> = RefCell::new(HashMap::new());
+    static READ: RefCell<ByName<Option<String>>> = RefCell::new(ByName::new());
 }
 
 /// The value of the var or secret `name`, read from `env` the first time this isolate asks.

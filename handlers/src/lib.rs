@@ -42,6 +42,7 @@ pub mod admin;
 pub mod alerts;
 pub mod auth;
 pub mod backfill;
+pub mod by_name;
 pub mod connections;
 pub mod consumer;
 pub mod downstream;

@@ -10,8 +10,6 @@
 
 pub mod dashboard;
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use crate::tally::{Batch, Count, Tally};
@@ -133,7 +131,7 @@ impl Batch for Flush {
     type Value = Counts;
     const MAX_KEYS: usize = MAX_BUCKETS;
 
-    fn from_counts(counts: BTreeMap<MetricKey, Counts>) -> Flush {
+    fn from_counts(counts: Vec<(MetricKey, Counts)>) -> Flush {
         let mut flush = Flush::default();
         for (key, Counts { count, histogram }) in counts {
             match key {

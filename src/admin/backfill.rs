@@ -59,8 +59,9 @@ pub async fn shopify_admin_run(env: &Env, db: &D1Database, body: &[u8]) -> Resul
         .ok_or(AppError::BackfillDisabled)?;
     let started = now_ms();
     let request = admin_request(env, body, started)?;
-    let source = serde_json::from_slice::<Value>(body)
+    let source = std::str::from_utf8(body)
         .ok()
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())
         .and_then(|v| v.get("source").cloned());
     let wanted = match &source {
         None | Some(Value::Null) => None,

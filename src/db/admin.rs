@@ -4,6 +4,7 @@
 //! steps replay adds when the routes gained some after the event arrived.
 
 use edgehooks_handlers::admin::{EventQuery, RedriveFilter, SqlArg, ERROR_CODE_SQL};
+use edgehooks_handlers::by_name::ByName;
 use edgehooks_handlers::connections::plan::PlannedStep;
 use edgehooks_handlers::inbound::ids;
 use edgehooks_handlers::steps::lifecycle::redrive::requeue_sql;
@@ -374,15 +375,15 @@ pub async fn requeue_for_admin(
     }
     let sql = requeue_sql(only_dead);
     let ids = serde_json::to_string(step_ids).unwrap_or_else(|_| "[]".into());
-    let changed: std::collections::HashSet<String> =
-        query(&statement(db, &sql, &[ids.as_str().into(), num(now_ms)])?)
-            .await?
-            .texts("id")?
-            .into_iter()
-            .collect();
+    let changed: ByName<()> = query(&statement(db, &sql, &[ids.as_str().into(), num(now_ms)])?)
+        .await?
+        .texts("id")?
+        .into_iter()
+        .map(|id| (id, ()))
+        .collect();
     Ok(step_ids
         .iter()
-        .filter(|id| changed.contains(*id))
+        .filter(|id| changed.contains(id))
         .cloned()
         .collect())
 }

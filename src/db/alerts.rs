@@ -10,7 +10,6 @@ use edgehooks_handlers::admin::ERROR_CODE_SQL;
 use edgehooks_handlers::alerts::sql;
 use edgehooks_handlers::alerts::state::Change;
 use edgehooks_handlers::steps::lifecycle::{sql_lit, StepStatus};
-use std::collections::BTreeMap;
 
 use serde::Serialize;
 use worker::{D1Database, D1PreparedStatement, Result};
@@ -307,7 +306,8 @@ pub struct AlertRow {
     pub fired_at: i64,
     pub cleared_at: Option<i64>,
     pub notice: Option<String>,
-    pub deliveries: BTreeMap<String, DeliveryRow>,
+    /// Channel → its delivery (a JSON object, keys sorted).
+    pub deliveries: serde_json::Map<String, serde_json::Value>,
 }
 
 impl FromRow for AlertRow {
@@ -320,7 +320,7 @@ impl FromRow for AlertRow {
             fired_at: row.int("fired_at"),
             cleared_at: row.opt_int("cleared_at"),
             notice: row.opt_text("notice"),
-            deliveries: BTreeMap::new(),
+            deliveries: serde_json::Map::new(),
         }
     }
 }
@@ -340,7 +340,8 @@ pub async fn list_alerts(db: &D1Database, limit: i64) -> Result<Vec<AlertRow>> {
         .read()?;
     for delivery in deliveries {
         if let Some(alert) = alerts.iter_mut().find(|a| a.id == delivery.alert_id) {
-            alert.deliveries.insert(delivery.channel.clone(), delivery);
+            let json = serde_json::to_value(&delivery).unwrap_or_default();
+            alert.deliveries.insert(delivery.channel, json);
         }
     }
     Ok(alerts)

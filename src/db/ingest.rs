@@ -17,6 +17,7 @@
 //! Writes: `events` (stored and rejected deliveries), `steps` (insert, shared with replay),
 //! `rejections` (hourly tallies); `stripe_customers` through [`super::customers::save_customer`].
 
+use edgehooks_handlers::by_name::ByName;
 use edgehooks_handlers::connections::plan::PlannedStep;
 use edgehooks_handlers::downstream::customers::learned_from_event;
 use edgehooks_handlers::downstream::planned_entity;
@@ -28,7 +29,6 @@ use edgehooks_handlers::inbound::webhook::{ParsedEvent, Provider, RejectedElemen
 use edgehooks_handlers::retention::tombstones;
 use edgehooks_handlers::steps::lifecycle::planned::delivery_token;
 use edgehooks_handlers::steps::lifecycle::{EventStatus, PlannedBy};
-use std::collections::HashSet;
 
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Result};
@@ -259,9 +259,11 @@ async fn insert_planned(
     stored: StoredAs<'_>,
     planned: &[PlannedEvent<'_>],
 ) -> Result<Vec<bool>> {
-    let mut inserted = HashSet::new();
+    let mut inserted = ByName::new();
     for chunk in planned.chunks(EVENTS_PER_D1_BATCH) {
-        inserted.extend(insert_event_chunk(db, stored, chunk).await?);
+        for id in insert_event_chunk(db, stored, chunk).await? {
+            inserted.insert(id, ());
+        }
     }
     Ok(planned
         .iter()

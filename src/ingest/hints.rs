@@ -7,7 +7,6 @@
 //! stay inside the invocation's KV operation and subrequest limits. Hints are advisory: a failed,
 //! missing or unwritten hint counts as "unknown" and D1 stays the authority.
 
-use futures_util::future::join_all;
 use worker::js_sys::{Array, Function, Map, Object, Reflect};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::Env;
@@ -69,11 +68,21 @@ pub async fn remember(env: &Env, keys: &[String], ttl_secs: u64) {
     if Reflect::set(&options, &JsValue::from_str("expirationTtl"), &ttl).is_err() {
         return;
     }
-    let puts = keys.iter().take(MAX_HINT_PUTS).map(|key| {
-        let (kv, put, options) = (&kv, &put, &options);
-        async move { put_hint(kv, put, key, options).await.is_ok() }
-    });
-    let failed = join_all(puts).await.into_iter().filter(|ok| !ok).count();
+    // Every put is started before any is awaited, so they run concurrently (as `join_all` ran
+    // them, without its code in the wasm).
+    let started: Vec<Result<JsValue, JsValue>> = keys
+        .iter()
+        .take(MAX_HINT_PUTS)
+        .map(|key| put_hint(&kv, &put, key, &options))
+        .collect();
+    let mut failed = 0;
+    for returned in started {
+        let written = match returned {
+            Ok(returned) => resolved(returned).await.is_ok(),
+            Err(_) => false,
+        };
+        failed += usize::from(!written);
+    }
     if failed > 0 {
         log::error(
             "kv_hint_failed",
@@ -82,18 +91,12 @@ pub async fn remember(env: &Env, keys: &[String], ttl_secs: u64) {
     }
 }
 
-/// `IDEMPOTENCY.put(key, "1", {expirationTtl})`.
-async fn put_hint(
-    kv: &JsValue,
-    put: &Function,
-    key: &str,
-    options: &Object,
-) -> Result<(), JsValue> {
-    let returned = put.call3(
+/// Start `IDEMPOTENCY.put(key, "1", {expirationTtl})`: the promise it returned.
+fn put_hint(kv: &JsValue, put: &Function, key: &str, options: &Object) -> Result<JsValue, JsValue> {
+    put.call3(
         kv,
         &JsValue::from_str(key),
         &JsValue::from_str("1"),
         options,
-    )?;
-    resolved(returned).await.map(|_| ())
+    )
 }

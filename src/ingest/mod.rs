@@ -19,7 +19,6 @@ pub mod registry;
 pub mod routing;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use edgehooks_handlers::connections::plan::EventFacts;
@@ -278,12 +277,16 @@ struct Delivery {
 /// error that makes it unusable.
 type PathConfig = Result<Option<Rc<ProviderConfig>>, ConfigError>;
 
+/// An ingest path: its provider and source name (`None`: the default path).
+type IngestPath = (Provider, Option<String>);
+
 thread_local! {
     /// The configuration of each ingest path this isolate has served, parsed once: settings
     /// are fixed for an isolate's life (see `crate::config`), and parsing keys and routes on
-    /// every request was a measurable share of its CPU.
-    static PARSED: RefCell<HashMap<(Provider, Option<String>), PathConfig>> =
-        RefCell::new(HashMap::new());
+    /// every request was a measurable share of its CPU. A few paths at most: a list searched
+    /// in order rather than a hash map (whose code would be in the wasm for this alone).
+    static PARSED: RefCell<Vec<(IngestPath, PathConfig)>> =
+        const { RefCell::new(Vec::new()) };
 }
 
 /// The configuration of `provider`'s default path or of its `source`: a name that is not valid,
@@ -297,10 +300,14 @@ fn source_config(
         return Err(AppError::SourceNotFound);
     }
     let path = (provider, source.map(str::to_string));
-    let cached = PARSED.with(|parsed| parsed.borrow().get(&path).cloned());
+    let cached = PARSED.with(|parsed| {
+        let parsed = parsed.borrow();
+        let found = parsed.iter().find(|(held, _)| *held == path);
+        found.map(|(_, config)| config.clone())
+    });
     let parsed = cached.unwrap_or_else(|| {
         let parsed = config(env).source(provider, source).map(|c| c.map(Rc::new));
-        PARSED.with(|cache| cache.borrow_mut().insert(path, parsed.clone()));
+        PARSED.with(|cache| cache.borrow_mut().push((path, parsed.clone())));
         parsed
     });
     parsed?.ok_or(AppError::SourceNotFound)

@@ -9,8 +9,7 @@
 //! (`calls`); each is acked or retried on its own and the handler never returns `Err` (that
 //! would retry the whole batch).
 
-use std::collections::HashMap;
-
+use edgehooks_handlers::by_name::ByName;
 use edgehooks_handlers::consumer::ConsumerSettings;
 use edgehooks_handlers::downstream::DownstreamSettings;
 use edgehooks_handlers::settings::ConfigError;
@@ -109,16 +108,16 @@ async fn preload(
     db: &D1Database,
     queue: &str,
     messages: &[RawMessage],
-) -> HashMap<String, db::steps::StepRow> {
+) -> ByName<db::steps::StepRow> {
     if queue == DLQ_QUEUE {
-        return HashMap::new();
+        return ByName::new();
     }
     let ids: Vec<String> = messages.iter().filter_map(step_id_of).collect();
     match db::steps::load_steps(db, &ids).await {
         Ok(rows) => rows.into_iter().map(|row| (row.id.clone(), row)).collect(),
         Err(e) => {
             log::error("d1_failed", &e.to_string());
-            HashMap::new()
+            ByName::new()
         }
     }
 }

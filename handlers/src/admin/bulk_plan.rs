@@ -5,8 +5,6 @@
 //! now but lacks counts as added (`http:<destination>` for a connection's delivery). An event the
 //! real run would skip because its payload is gone counts as `unavailable`, its steps not at all.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use super::replay::EventReplayPlan;
@@ -40,17 +38,27 @@ pub struct BulkPlan {
 pub struct PlanTally {
     events: i64,
     unavailable: i64,
-    by_name: BTreeMap<String, StepPlan>,
+    /// Sorted by name (a sorted `Vec`, not a map: one map type fewer in the wasm).
+    by_name: Vec<StepPlan>,
 }
 
 impl PlanTally {
     fn entry(&mut self, name: &str) -> &mut StepPlan {
-        self.by_name
-            .entry(name.to_string())
-            .or_insert_with(|| StepPlan {
-                name: name.to_string(),
-                ..StepPlan::default()
-            })
+        let at = match self
+            .by_name
+            .binary_search_by(|step| step.name.as_str().cmp(name))
+        {
+            Ok(at) => at,
+            Err(at) => {
+                let step = StepPlan {
+                    name: name.to_string(),
+                    ..StepPlan::default()
+                };
+                self.by_name.insert(at, step);
+                at
+            }
+        };
+        &mut self.by_name[at]
     }
 
     /// Count one selected event's plan.
@@ -74,7 +82,7 @@ impl PlanTally {
     }
 
     pub fn finish(self) -> BulkPlan {
-        let steps: Vec<StepPlan> = self.by_name.into_values().collect();
+        let steps = self.by_name;
         BulkPlan {
             events: self.events,
             would_run: steps.iter().map(|s| s.run).sum(),

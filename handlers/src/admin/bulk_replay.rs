@@ -143,7 +143,8 @@ fn parse_object(body: &[u8]) -> Result<Value, FilterError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Default::default()));
     }
-    let value: Value = serde_json::from_slice(body).map_err(|_| not_object())?;
+    let text = std::str::from_utf8(body).map_err(|_| not_object())?;
+    let value: Value = serde_json::from_str(text).map_err(|_| not_object())?;
     if !value.is_object() {
         return Err(not_object());
     }

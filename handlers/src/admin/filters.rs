@@ -233,10 +233,12 @@ impl RedriveFilter {
         let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
             Value::Object(Default::default())
         } else {
-            serde_json::from_slice(body).map_err(|_| FilterError {
+            let not_json = || FilterError {
                 code: "invalid_json",
                 detail: "the body must be a JSON object".into(),
-            })?
+            };
+            let text = std::str::from_utf8(body).map_err(|_| not_json())?;
+            serde_json::from_str(text).map_err(|_| not_json())?
         };
         if !value.is_object() {
             return Err(FilterError {

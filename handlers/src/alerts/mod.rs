@@ -23,8 +23,7 @@ mod channel_tests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
-
+use crate::by_name::ByName;
 use crate::retention::storage::StorageUse;
 
 /// What an alert is about.
@@ -78,7 +77,7 @@ pub struct AlertSettings {
     /// Signature failures of one provider and reason in [`SIGNATURE_WINDOW_MS`] that fire.
     pub signature_threshold: u64,
     /// Quiet period (minutes) per provider slug; a provider not listed is never "silent".
-    pub quiet_minutes: BTreeMap<String, u64>,
+    pub quiet_minutes: ByName<u64>,
     /// At most one notice per alert per this many minutes.
     pub renotify_minutes: u64,
     /// At most this many notices in any hour, all alerts together.
@@ -91,7 +90,7 @@ impl Default for AlertSettings {
     fn default() -> Self {
         AlertSettings {
             signature_threshold: 5,
-            quiet_minutes: BTreeMap::new(),
+            quiet_minutes: ByName::new(),
             renotify_minutes: 30,
             max_per_hour: 20,
             storage_limit_bytes: crate::retention::storage::DEFAULT_LIMIT_BYTES,
@@ -130,7 +129,7 @@ pub struct Observations {
     pub now_ms: i64,
     pub signature_failures: Vec<FailureCount>,
     /// When each provider last delivered a verified request (ms), from the minute buckets.
-    pub last_seen_ms: BTreeMap<String, i64>,
+    pub last_seen_ms: ByName<i64>,
     pub dead: Vec<DeadGroup>,
     /// Destinations whose circuit is open, with when it may close (ms).
     pub open_circuits: Vec<(String, i64)>,

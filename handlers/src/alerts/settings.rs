@@ -4,9 +4,8 @@
 //! the name of an `http` destination stored through the admin API), how long minute
 //! buckets are kept, and the database size the storage alert measures against.
 
-use std::collections::BTreeMap;
-
 use crate::alerts::AlertSettings;
+use crate::by_name::ByName;
 use crate::inbound::webhook::Provider;
 use crate::settings::{table, Config, ConfigError};
 
@@ -48,13 +47,13 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
 
 /// `ALERT_QUIET_MINUTES`: a JSON object of provider slug → whole minutes, e.g.
 /// `{"stripe": 60, "shopify": 240}`. Unset: no provider is watched for silence.
-pub fn quiet_minutes(raw: Option<&str>) -> Result<BTreeMap<String, u64>, ConfigError> {
+pub fn quiet_minutes(raw: Option<&str>) -> Result<ByName<u64>, ConfigError> {
     let error = |detail: String| ConfigError {
         setting: table::ALERT_QUIET_MINUTES,
         detail,
     };
     let Some(raw) = raw else {
-        return Ok(BTreeMap::new());
+        return Ok(ByName::new());
     };
     let value: serde_json::Value =
         serde_json::from_str(raw).map_err(|_| error("must be a JSON object".into()))?;

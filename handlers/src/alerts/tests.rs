@@ -1,8 +1,6 @@
 //! The alert rules (thresholds, quiet periods, clearing), dedupe, the notice rate limits and
 //! backoff, and the alerts' SQL against the migrations.
 
-use std::collections::BTreeMap;
-
 use rusqlite::{params, Connection};
 
 use super::notify::{backoff_ms, decide, text, Decision, NoticeState, PendingNotice};
@@ -16,7 +14,7 @@ const MIN: i64 = 60_000;
 fn settings() -> AlertSettings {
     AlertSettings {
         signature_threshold: 5,
-        quiet_minutes: BTreeMap::from([("stripe".to_string(), 10)]),
+        quiet_minutes: [("stripe".to_string(), 10)].into_iter().collect(),
         renotify_minutes: 30,
         max_per_hour: 3,
         storage_limit_bytes: 1_000_000,
@@ -70,7 +68,9 @@ fn failed_admin_sign_ins_fire_the_same_rule_worded_for_the_admin_api() {
 fn seen(minutes_ago: i64, provider: &str) -> Observations {
     Observations {
         now_ms: NOW,
-        last_seen_ms: BTreeMap::from([(provider.to_string(), NOW - minutes_ago * MIN)]),
+        last_seen_ms: [(provider.to_string(), NOW - minutes_ago * MIN)]
+            .into_iter()
+            .collect(),
         ..Observations::default()
     }
 }

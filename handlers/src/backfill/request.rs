@@ -39,8 +39,10 @@ impl AdminRequest {
         now_s: i64,
         kept_since: i64,
     ) -> Result<AdminRequest, RequestError> {
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|_| refuse("invalid_body", "the body must be a JSON object"))?;
+        let value: Value = std::str::from_utf8(body)
+            .ok()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .ok_or_else(|| refuse("invalid_body", "the body must be a JSON object"))?;
         let Value::Object(fields) = value else {
             return Err(refuse("invalid_body", "the body must be a JSON object"));
         };

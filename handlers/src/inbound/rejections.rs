@@ -6,8 +6,6 @@
 //! isolate. At most [`MAX_BUCKETS`] buckets are held; further new buckets are dropped (and
 //! counted as dropped) until the next flush empties it.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use crate::inbound::webhook::Provider;
@@ -40,7 +38,7 @@ impl Batch for Vec<Bucket> {
     type Value = u64;
     const MAX_KEYS: usize = MAX_BUCKETS;
 
-    fn from_counts(counts: BTreeMap<Self::Key, u64>) -> Vec<Bucket> {
+    fn from_counts(counts: Vec<(Self::Key, u64)>) -> Vec<Bucket> {
         counts
             .into_iter()
             .map(|((provider, reason, hour), count)| Bucket {

@@ -10,7 +10,6 @@
 //! on its own and never costs the others.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -20,6 +19,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::top_level_fields::{read_event, Field, Fields};
+use crate::by_name::ByName;
 use crate::inbound::webhook::{
     rejected_element_key, split_json_array, Batch, Clock, InboundRequest, ParseError, ParsedEvent,
     RejectedElement, Verified, VerifyError,
@@ -323,12 +323,12 @@ fn retry_stable_bytes(element: &str) -> Vec<u8> {
 /// element. Only a body that is not a non-empty JSON array fails as a whole.
 pub fn parse_batch(req: &InboundRequest) -> Result<Batch, ParseError> {
     let elements = split_json_array(req.body, BATCH_SHAPE)?;
-    let mut seen = HashSet::new();
+    let mut seen = ByName::new();
     let mut batch = Batch::default();
     for (index, element) in elements.into_iter().enumerate() {
         match parse_event(element) {
             Ok(event) => {
-                if seen.insert(event.dedupe_key.clone()) {
+                if seen.insert(event.dedupe_key.clone(), ()).is_none() {
                     batch.events.push(event);
                 }
             }

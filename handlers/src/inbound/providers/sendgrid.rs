@@ -6,13 +6,12 @@
 //! of events; each event's `sg_event_id` is its dedupe key and `timestamp` (seconds) its time. A
 //! malformed element is rejected on its own and never costs the others.
 
-use std::collections::HashSet;
-
 use super::ecdsa_p256::{self, RawSignature, MAX_DER_SIGNATURE_BYTES};
 use super::top_level_fields::{read_event, Field};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use crate::by_name::ByName;
 use crate::inbound::webhook::{
     rejected_element_key, split_json_array, Batch, Clock, InboundRequest, ParseError, ParsedEvent,
     RejectedElement, Verified, VerifyError,
@@ -218,7 +217,7 @@ fn event_fields(element: &str) -> Result<(String, String, Option<i64>), ParseErr
 /// the element's exact bytes.
 pub fn parse_batch(req: &InboundRequest) -> Result<Batch, ParseError> {
     let elements = split_json_array(req.body, BATCH_SHAPE)?;
-    let mut seen = HashSet::with_capacity(elements.len());
+    let mut seen = ByName::new();
     let mut batch = Batch::default();
     for (index, element) in elements.into_iter().enumerate() {
         let (dedupe_key, event_type, occurred_at_ms) = match event_fields(element) {
@@ -233,7 +232,7 @@ pub fn parse_batch(req: &InboundRequest) -> Result<Batch, ParseError> {
                 continue;
             }
         };
-        if !seen.insert(dedupe_key.clone()) {
+        if seen.insert(dedupe_key.clone(), ()).is_some() {
             continue;
         }
         batch.events.push(ParsedEvent {

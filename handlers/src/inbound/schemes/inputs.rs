@@ -39,7 +39,7 @@ pub fn fresh_timestamp(text: &str, now_unix: i64, tolerance_secs: u64) -> Result
 
 /// The body as JSON, when it is JSON.
 pub fn json_body(request: &InboundRequest<'_>) -> Option<Value> {
-    serde_json::from_slice(request.body).ok()
+    serde_json::from_str(std::str::from_utf8(request.body).ok()?).ok()
 }
 
 /// The string at JSON Pointer `pointer` of `value`, when there is one and it is non-empty.

@@ -14,13 +14,12 @@
 //! only between characters beyond U+FFFF and U+E000–U+FFFF, which no Twilio parameter name
 //! contains).
 
-use std::collections::BTreeMap;
-
 use sha2::{Digest, Sha256};
 
 use super::inputs::{optional, required};
 use super::mac::{decode_signature, equal, hmac, matching_secret, Algorithm, Encoding};
 use super::Verdict;
+use crate::by_name::ByName;
 use crate::inbound::request_url::{form_urlencoded_pairs, query_pairs};
 use crate::inbound::webhook::{InboundRequest, VerifyError};
 
@@ -75,9 +74,9 @@ fn url_variants(url: &str) -> Vec<String> {
 
 /// The form parameters, each name then its distinct values, sorted, concatenated.
 fn signed_parameters(body: &[u8]) -> String {
-    let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut by_name: ByName<Vec<String>> = ByName::new();
     for (name, value) in form_urlencoded_pairs(&String::from_utf8_lossy(body)) {
-        by_name.entry(name).or_default().push(value);
+        by_name.entry(&name).push(value);
     }
     let mut out = String::new();
     for (name, mut values) in by_name {
