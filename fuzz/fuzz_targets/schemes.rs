@@ -126,6 +126,18 @@ fn sign(
                 hex_mac(Algorithm::Sha256, &[t.as_bytes(), b".", body])
             ),
         )],
+        SchemeName::Paddle => vec![(
+            "Paddle-Signature",
+            format!(
+                "ts={t};h1={}",
+                hex_mac(Algorithm::Sha256, &[t.as_bytes(), b":", body])
+            ),
+        )],
+        SchemeName::WorkOs => {
+            let ms = format!("{t}000");
+            let v1 = hex_mac(Algorithm::Sha256, &[ms.as_bytes(), b".", body]);
+            vec![("WorkOS-Signature", format!("t={ms}, v1={v1}"))]
+        }
         SchemeName::Intercom => vec![(
             "X-Hub-Signature",
             format!("sha1={}", hex_mac(Algorithm::Sha1, &[body])),

@@ -179,7 +179,7 @@ fn any_scheme() -> impl Strategy<Value = SchemeConfig> {
 }
 
 /// Header names every scheme reads, so arbitrary values reach the parsers.
-const NAMES: [&str; 16] = [
+const NAMES: [&str; 18] = [
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
@@ -193,6 +193,8 @@ const NAMES: [&str; 16] = [
     "Calendly-Webhook-Signature",
     "x-zm-signature",
     "x-zm-request-timestamp",
+    "Paddle-Signature",
+    "WorkOS-Signature",
     "X-Gitlab-Token",
     "Authorization",
     "x-ts",

@@ -9,7 +9,7 @@
   const A = () => window.edgehooksAdmin;
   const enc = encodeURIComponent;
   const SCHEMES = ["standard-webhooks", "github", "twilio", "slack", "linear", "square", "typeform",
-    "calendly", "zoom", "intercom", "gitlab", "hmac", "token", "basic"];
+    "calendly", "zoom", "paddle", "workos", "intercom", "gitlab", "hmac", "token", "basic"];
   let rotating = null;
 
   const field = (label, input) => A().el("label", {}, label, " ", input);

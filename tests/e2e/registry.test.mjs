@@ -14,6 +14,8 @@ import { Webhook as StandardWebhook } from "standardwebhooks";
 import { sign as octokitSign } from "@octokit/webhooks-methods";
 import twilio from "twilio";
 import { WebhooksHelper } from "square";
+import { Paddle } from "@paddle/paddle-node-sdk";
+import { WorkOS } from "@workos-inc/node";
 import { useWorld } from "../helpers/world.mjs";
 import { TEST_SECRETS, waitFor } from "../helpers/worker.mjs";
 
@@ -22,9 +24,12 @@ const SECRETS_KEY = Buffer.alloc(32, 42).toString("base64");
 const { cases } = JSON.parse(readFileSync(new URL("../fixtures/schemes/vectors.json", import.meta.url), "utf8"));
 const sha256 = (text) => createHash("sha256").update(text).digest("hex");
 const hmac = (alg, key, data, enc) => createHmac(alg, key).update(data).digest(enc);
+// The SDKs' verifiers (no API call is made).
+const paddle = new Paddle("pdl_sdbx_apikey_01hv8x2acma2gz8mve4sfj4qta_e2e");
+const workos = new WorkOS("sk_test_e2e_0000000000000000");
 
 // Schemes whose vectors replay byte for byte: no timestamp and no URL under the signature.
-const TIMED_OR_URL = new Set(["standard-webhooks", "slack", "linear", "calendly", "zoom", "twilio", "square"]);
+const TIMED_OR_URL = new Set(["standard-webhooks", "slack", "linear", "calendly", "zoom", "paddle", "workos", "twilio", "square"]);
 const replayable = (c) => !TIMED_OR_URL.has(c.scheme) && !(c.config?.timestamp_header || c.config?.signed === "url+body");
 
 describe("registry sources", () => {
@@ -131,6 +136,16 @@ describe("registry sources", () => {
       ],
       signature: "x-zm-signature",
     },
+    "paddle valid": {
+      sign: (c, ts, _url, body) => [["Paddle-Signature", `ts=${ts};h1=${hmac("sha256", c.secrets[0], `${ts}:${body}`, "hex")}`], ["content-type", "application/json"]],
+      check: (c, _url, body, headers) => paddle.webhooks.isSignatureValid(body, c.secrets[0], header(headers, "Paddle-Signature")),
+      signature: "Paddle-Signature",
+    },
+    "workos valid": {
+      sign: (c, ts, _url, body) => [["WorkOS-Signature", `t=${ts * 1000}, v1=${hmac("sha256", c.secrets[0], `${ts * 1000}.${body}`, "hex")}`], ["content-type", "application/json"]],
+      check: (c, _url, body, headers) => workos.webhooks.verifyHeader({ payload: JSON.parse(body), sigHeader: header(headers, "WorkOS-Signature"), secret: c.secrets[0] }),
+      signature: "WorkOS-Signature",
+    },
     "hmac sha512 base64 timestamp.body": {
       sign: (c, ts, _url, body) => [["X-Sig", hmac("sha512", c.secrets[0], `${ts}.${body}`, "base64")], ["X-Timestamp", String(ts)], ["content-type", "application/json"]],
       signature: "X-Sig",
@@ -165,7 +180,7 @@ describe("registry sources", () => {
       const url = urlOf(path);
       const signed = (ts, body = signer.body?.(c, ts) ?? c.body) => ({ body, headers: signer.sign(c, ts, url, body) });
       const fresh = signed(now());
-      if (signer.check) assert.ok(signer.check(c, url, fresh.body, fresh.headers), "the SDK accepts the re-signed delivery");
+      if (signer.check) assert.ok(await signer.check(c, url, fresh.body, fresh.headers), "the SDK accepts the re-signed delivery");
       const accepted = await post(path, fresh.body, fresh.headers);
       assert.equal(accepted.status, 200, accepted.text);
       assert.equal(accepted.json.status, "accepted");

@@ -288,6 +288,8 @@ pub fn signature_headers(scheme: &SchemeConfig) -> Vec<&str> {
             SchemeName::Typeform => vec![typeform::SIGNATURE_HEADER],
             SchemeName::Calendly => vec![calendly::SIGNATURE_HEADER],
             SchemeName::Zoom => vec![zoom::SIGNATURE_HEADER],
+            SchemeName::Paddle => vec![paddle::SIGNATURE_HEADER],
+            SchemeName::WorkOs => vec![workos::SIGNATURE_HEADER],
             SchemeName::Intercom => vec![intercom::SIGNATURE_HEADER],
             SchemeName::Gitlab => vec![gitlab::TOKEN_HEADER],
             SchemeName::Basic => vec![basic::HEADER],

@@ -332,7 +332,7 @@ proptest::proptest! {
                 "X-Slack-Request-Timestamp", "X-Slack-Signature", "Linear-Signature", "x-zm-signature",
                 "x-zm-request-timestamp", "Calendly-Webhook-Signature", "X-Twilio-Signature",
                 "Authorization", "X-Gitlab-Token", "X-Hub-Signature", "Typeform-Signature",
-                "x-square-hmacsha256-signature"];
+                "x-square-hmacsha256-signature", "Paddle-Signature", "WorkOS-Signature"];
             let hs: Vec<(String, String)> = names.iter().map(|n| (n.to_string(), value.clone())).collect();
             if let Ok(Arrival::Event(accepted)) = accept(&source, std::slice::from_ref(&value), &request(&hs, &body), 0) {
                 proptest::prop_assert!(accepted.events[0].dedupe_key.starts_with("src:p:"));

@@ -19,6 +19,8 @@
 //! | `typeform` | `Typeform-Signature: sha256=<base64>` | HMAC-SHA256 of the body | body `event_id` | body `event_type` | Typeform docs (no SDK verifier) |
 //! | `calendly` | `Calendly-Webhook-Signature: t=<unix>,v1=<hex>` | HMAC-SHA256 of `{t}.{body}`; 3 min | none | body `event` | Calendly docs (no SDK verifier) |
 //! | `zoom` | `x-zm-request-timestamp`, `x-zm-signature: v0=<hex>` | HMAC-SHA256 of `v0:{timestamp}:{body}`; 5 min | none | body `event` | `@zoom/rivet` (`AwsLambdaReceiver`, signature and validation answer), Zoom docs for the timestamp; `endpoint.url_validation` answered |
+//! | `paddle` | `Paddle-Signature: ts=<unix>;h1=<hex>` (one `h1` per key while rotating) | HMAC-SHA256 of `{ts}:{body}`; 5 s | body `event_id` | body `event_type` | `@paddle/paddle-node-sdk` (`Webhooks.unmarshal`) |
+//! | `workos` | `WorkOS-Signature: t=<unix ms>, v1=<hex>` | HMAC-SHA256 of `{t}.{body}`; 3 min | body `id` | body `event` | `@workos-inc/node` (`webhooks.verifyHeader`) |
 //! | `intercom` | `X-Hub-Signature: sha1=<hex>` | HMAC-SHA1 of the body (app client secret) | body `id` | body `topic` | Intercom docs (no SDK verifier) |
 //! | `gitlab` | `X-Gitlab-Token` | nothing: the header equals the secret | `Idempotency-Key`, else `X-Gitlab-Event-UUID` | `X-Gitlab-Event` | GitLab docs |
 //! | `hmac` | configured | configured: SHA-1/256/512, hex/base64, optional prefix, over `body`, `timestamp.body` or `url+body`; optional timestamp header and tolerance | none | none | node:crypto |
@@ -37,12 +39,14 @@ pub mod inputs;
 pub mod intercom;
 pub mod linear;
 pub mod mac;
+pub mod paddle;
 pub mod slack;
 pub mod square;
 pub mod standard_webhooks;
 pub mod token;
 pub mod twilio;
 pub mod typeform;
+pub mod workos;
 pub mod zoom;
 
 use serde_json::Value;
@@ -61,6 +65,8 @@ pub enum SchemeName {
     Typeform,
     Calendly,
     Zoom,
+    Paddle,
+    WorkOs,
     Intercom,
     Gitlab,
     Hmac,
@@ -69,7 +75,7 @@ pub enum SchemeName {
 }
 
 impl SchemeName {
-    pub const ALL: [SchemeName; 14] = [
+    pub const ALL: [SchemeName; 16] = [
         SchemeName::StandardWebhooks,
         SchemeName::Github,
         SchemeName::Twilio,
@@ -79,6 +85,8 @@ impl SchemeName {
         SchemeName::Typeform,
         SchemeName::Calendly,
         SchemeName::Zoom,
+        SchemeName::Paddle,
+        SchemeName::WorkOs,
         SchemeName::Intercom,
         SchemeName::Gitlab,
         SchemeName::Hmac,
@@ -97,6 +105,8 @@ impl SchemeName {
             SchemeName::Typeform => "typeform",
             SchemeName::Calendly => "calendly",
             SchemeName::Zoom => "zoom",
+            SchemeName::Paddle => "paddle",
+            SchemeName::WorkOs => "workos",
             SchemeName::Intercom => "intercom",
             SchemeName::Gitlab => "gitlab",
             SchemeName::Hmac => "hmac",
@@ -250,6 +260,8 @@ fn verify_fixed(
         SchemeName::Typeform => typeform::verify(secrets, request),
         SchemeName::Calendly => calendly::verify(secrets, request, now_unix),
         SchemeName::Zoom => zoom::verify(secrets, request, now_unix),
+        SchemeName::Paddle => paddle::verify(secrets, request, now_unix),
+        SchemeName::WorkOs => workos::verify(secrets, request, now_unix),
         SchemeName::Intercom => intercom::verify(secrets, request),
         SchemeName::Gitlab => gitlab::verify(secrets, request),
         SchemeName::Basic => basic::verify(secrets, request),
