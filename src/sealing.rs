@@ -8,8 +8,8 @@
 //! is `crate::webcrypto`.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
+use edgehooks_handlers::by_name::ByName;
 use edgehooks_handlers::connections::HttpDestination;
 use edgehooks_handlers::sealed::{self, Stored};
 use serde_json::Value;
@@ -25,7 +25,7 @@ use crate::log;
 const MAX_OPENED: usize = 256;
 
 thread_local! {
-    static OPENED: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+    static OPENED: RefCell<ByName<String>> = RefCell::new(ByName::new());
 }
 
 /// A stored destination as the core's value, its sealed secrets opened; `Err` names what is

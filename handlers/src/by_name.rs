@@ -1,10 +1,11 @@
 //! [`ByName`]: values by a string key, kept sorted by key, serialized as a JSON object. The small
 //! maps and sets edgehooks builds (the dashboard's series per provider and outcome, the alert
 //! settings per provider, the settings an isolate has read, a batch's steps by id, the dedupe
-//! keys seen in one webhook batch) are this rather than `BTreeMap`s or `HashMap`s: in the wasm
-//! every map key/value type brings its own copy of the tree's or the hash table's code (about
-//! 2 KiB of the gzip bundle each, BENCHMARKS.md, issue 25), while a sorted `Vec` behind a binary
-//! search is a few hundred bytes. These maps hold at most a few hundred keys.
+//! keys seen in one webhook batch, the isolate caches of opened secrets and registry sources)
+//! are this rather than `BTreeMap`s or `HashMap`s: in the wasm every map key/value type brings
+//! its own copy of the tree's or the hash table's code (about 2 KiB of the gzip bundle each,
+//! BENCHMARKS.md, issue 25), while a sorted `Vec` behind a binary search is a few hundred bytes.
+//! These maps hold at most a few hundred keys.
 
 use serde::{Serialize, Serializer};
 
@@ -88,6 +89,16 @@ impl<V> ByName<V> {
 
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
         self.0.iter_mut().map(|(_, value)| value)
+    }
+
+    /// Forget every name.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// Keep only the names whose value `keep` accepts (order kept).
+    pub fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) {
+        self.0.retain(|(_, value)| keep(value));
     }
 }
 
@@ -178,5 +189,22 @@ mod tests {
         assert_eq!(seen.remove("k"), Some(2));
         assert_eq!(seen.remove("k"), None);
         assert!(seen.is_empty());
+    }
+
+    #[test]
+    fn retain_keeps_the_accepted_names_in_order_and_clear_forgets_all() {
+        let mut cache: ByName<i64> = [("c", 3), ("a", 1), ("b", 2), ("d", 4)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        cache.retain(|v| v % 2 == 0);
+        assert_eq!(
+            cache.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["b", "d"]
+        );
+        assert_eq!(cache.get("d"), Some(&4));
+        assert_eq!(cache.get("a"), None);
+        cache.clear();
+        assert!(cache.is_empty());
     }
 }

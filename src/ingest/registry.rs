@@ -11,9 +11,9 @@
 //! ([`super::commit`]) with provider `in`.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
+use edgehooks_handlers::by_name::ByName;
 use edgehooks_handlers::inbound::providers::IngestError;
 use edgehooks_handlers::inbound::registry::arrival::{accept, Arrival};
 use edgehooks_handlers::inbound::registry::{has_signature_header, SourceSpec};
@@ -49,7 +49,7 @@ pub struct LoadedSource {
 type Cached = (i64, Option<Rc<LoadedSource>>);
 
 thread_local! {
-    static CACHED: RefCell<HashMap<String, Cached>> = RefCell::new(HashMap::new());
+    static CACHED: RefCell<ByName<Cached>> = RefCell::new(ByName::new());
 }
 
 /// Forget this isolate's copy of every source (after an admin change).
@@ -185,7 +185,7 @@ async fn current(
     CACHED.with(|cached| {
         let mut cached = cached.borrow_mut();
         if cached.len() >= MAX_CACHED {
-            cached.retain(|_, (at, _)| now - *at < SOURCE_TTL_MS);
+            cached.retain(|(at, _)| now - *at < SOURCE_TTL_MS);
         }
         if cached.len() >= MAX_CACHED {
             cached.clear();
