@@ -59,6 +59,35 @@ pub fn dotted(first: Option<String>, second: Option<String>) -> Option<String> {
     }
 }
 
+/// The parts of a `key=value` list header (`t=…,v1=…` split on `separator`): the timestamp under
+/// `timestamp_key` and every hex signature under `signature_key` (several while a secret
+/// rotates). No timestamp is `missing_timestamp`; no signature, or one that is not hex,
+/// `malformed_signature`.
+pub fn timestamp_and_signatures<'a>(
+    value: &'a str,
+    separator: char,
+    timestamp_key: &str,
+    signature_key: &str,
+) -> Result<(&'a str, Vec<Vec<u8>>), VerifyError> {
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for (key, text) in value
+        .split(separator)
+        .filter_map(|p| p.trim().split_once('='))
+    {
+        if key == timestamp_key {
+            timestamp = Some(text);
+        } else if key == signature_key {
+            signatures.push(hex::decode(text).map_err(|_| VerifyError::MalformedSignature)?);
+        }
+    }
+    let timestamp = timestamp.ok_or(VerifyError::MissingTimestamp)?;
+    if signatures.is_empty() {
+        return Err(VerifyError::MalformedSignature);
+    }
+    Ok((timestamp, signatures))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

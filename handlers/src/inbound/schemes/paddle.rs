@@ -6,7 +6,7 @@
 //! `event_id` (the same on Paddle's retries). Event type: the body's `event_type`
 //! (`transaction.completed`).
 
-use super::inputs::{fresh_timestamp, json_body, required, string_at};
+use super::inputs::{fresh_timestamp, json_body, required, string_at, timestamp_and_signatures};
 use super::mac::{hmac, matching_secret, Algorithm};
 use super::Verdict;
 use crate::inbound::webhook::{InboundRequest, VerifyError};
@@ -14,33 +14,13 @@ use crate::inbound::webhook::{InboundRequest, VerifyError};
 pub const SIGNATURE_HEADER: &str = "Paddle-Signature";
 pub const TOLERANCE_SECS: u64 = 5;
 
-/// The `ts` value and the decoded `h1` signatures of the header.
-fn parse(value: &str) -> Result<(&str, Vec<Vec<u8>>), VerifyError> {
-    let mut timestamp = None;
-    let mut signatures = Vec::new();
-    for (key, text) in value.split(';').filter_map(|p| p.trim().split_once('=')) {
-        match key {
-            "ts" => timestamp = Some(text),
-            "h1" => {
-                signatures.push(hex::decode(text).map_err(|_| VerifyError::MalformedSignature)?)
-            }
-            _ => {}
-        }
-    }
-    let timestamp = timestamp.ok_or(VerifyError::MissingTimestamp)?;
-    if signatures.is_empty() {
-        return Err(VerifyError::MalformedSignature);
-    }
-    Ok((timestamp, signatures))
-}
-
 pub fn verify(
     secrets: &[String],
     request: &InboundRequest<'_>,
     now_unix: i64,
 ) -> Result<Verdict, VerifyError> {
     let value = required(request, SIGNATURE_HEADER, VerifyError::MissingSignature)?;
-    let (timestamp, signatures) = parse(value)?;
+    let (timestamp, signatures) = timestamp_and_signatures(value, ';', "ts", "h1")?;
     fresh_timestamp(timestamp, now_unix, TOLERANCE_SECS)?;
     let parts: [&[u8]; 3] = [timestamp.as_bytes(), b":", request.body];
     let key_index = matching_secret(secrets, &signatures, |key| {

@@ -6,7 +6,7 @@
 //! body's `id` (the event's id, the same on WorkOS's retries). Event type: the body's `event`
 //! (`dsync.user.created`).
 
-use super::inputs::{json_body, required, string_at};
+use super::inputs::{json_body, required, string_at, timestamp_and_signatures};
 use super::mac::{hmac, matching_secret, Algorithm};
 use super::Verdict;
 use crate::inbound::webhook::{InboundRequest, VerifyError};
@@ -14,26 +14,6 @@ use crate::time::parse_decimal;
 
 pub const SIGNATURE_HEADER: &str = "WorkOS-Signature";
 pub const TOLERANCE_MS: u64 = 180_000;
-
-/// The `t` value and the decoded `v1` signatures of the header.
-fn parse(value: &str) -> Result<(&str, Vec<Vec<u8>>), VerifyError> {
-    let mut timestamp = None;
-    let mut signatures = Vec::new();
-    for (key, text) in value.split(',').filter_map(|p| p.trim().split_once('=')) {
-        match key {
-            "t" => timestamp = Some(text),
-            "v1" => {
-                signatures.push(hex::decode(text).map_err(|_| VerifyError::MalformedSignature)?)
-            }
-            _ => {}
-        }
-    }
-    let timestamp = timestamp.ok_or(VerifyError::MissingTimestamp)?;
-    if signatures.is_empty() {
-        return Err(VerifyError::MalformedSignature);
-    }
-    Ok((timestamp, signatures))
-}
 
 /// A decimal Unix timestamp in milliseconds within the tolerance of `now_unix`, both ways.
 fn fresh_millis(text: &str, now_unix: i64) -> Result<(), VerifyError> {
@@ -50,7 +30,7 @@ pub fn verify(
     now_unix: i64,
 ) -> Result<Verdict, VerifyError> {
     let value = required(request, SIGNATURE_HEADER, VerifyError::MissingSignature)?;
-    let (timestamp, signatures) = parse(value)?;
+    let (timestamp, signatures) = timestamp_and_signatures(value, ',', "t", "v1")?;
     fresh_millis(timestamp, now_unix)?;
     let parts: [&[u8]; 3] = [timestamp.as_bytes(), b".", request.body];
     let key_index = matching_secret(secrets, &signatures, |key| {
