@@ -349,3 +349,37 @@ describe("a success whose record fails", () => {
     assert.equal(callsFor(w.fake, stepId).length, 1, "one call, one email");
   });
 });
+
+describe("a late record of an attempt the sweeper counted lost", () => {
+  const w = world({ DOWNSTREAM_TIMEOUT_MS: "30000" });
+  test("changes nothing and is not counted: the step's one success is counted once", async () => {
+    // Attempt 1's call is held past its lease: the sweeper counts it lost and sends the step
+    // again; attempt 2 succeeds; then attempt 1's answer arrives and its record comes late.
+    let release;
+    w.fake.script(MAIL, [{ status: 202, hold: new Promise((r) => (release = r)) }]);
+    const { key, stepId } = await checkout(w);
+    await waitFor(() => callsFor(w.fake, stepId).length === 1, { what: "attempt 1's call" });
+    await w.worker.all("UPDATE steps SET updated_at = updated_at - ? WHERE id = ?", LEASE_MS + 60_000, stepId);
+    await sweep(w);
+    assert.equal((await stepRow(w, stepId)).last_error, "attempt_lost");
+    // Attempt 2 runs now (handed to the consumer directly: whether Queues would deliver the
+    // sweeper's message while attempt 1's batch is still running is not what this is about).
+    const runtime = await w.worker.mf.getWorker();
+    await runtime.queue("steps", [{ id: `again-${Date.now()}`, timestamp: new Date(), body: { step_id: stepId }, attempts: 1 }]);
+    await waitFor(async () => (await stepRow(w, stepId)).status === "succeeded", { what: "attempt 2's success" });
+    release();
+    await waitFor(() => stepLogs(w, stepId, "succeeded").length === 2, { intervalMs: 20, what: "attempt 1's late record" });
+    const [step] = await settled(w.worker, "stripe", key);
+    assert.deepEqual([step.status, step.attempts], ["succeeded", 2]);
+    assert.deepEqual(
+      (await attemptsOf(w, stepId)).map((a) => [a.n, a.outcome, a.error]),
+      [
+        [1, "retry", "attempt_lost"],
+        [2, "succeeded", null],
+      ],
+    );
+    await sweep(w); // flushes the isolate's tallies
+    const [counted] = await w.worker.all("SELECT SUM(count) AS n FROM metric_steps WHERE destination = 'sendgrid' AND outcome = 'succeeded'");
+    assert.equal(counted.n, 1, "one success on the dashboard");
+  });
+});
