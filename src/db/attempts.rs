@@ -2,9 +2,10 @@
 //! `edgehooks_handlers::steps::lifecycle::after_attempt`), run in one batch with whatever else the
 //! attempt's outcome writes.
 
-use edgehooks_handlers::steps::lifecycle::{attempt_outcome, StepStatus, PROBE, RETRY};
+use edgehooks_handlers::steps::lifecycle::{attempt_outcome, claim, StepStatus, PROBE, RETRY};
 use worker::{D1Database, D1PreparedStatement, Result};
 
+use super::rows::Answer;
 use super::{num, opt_num, opt_text, statement};
 
 /// The result of one attempt, recorded with the step's new state in one transaction.
@@ -23,8 +24,11 @@ pub struct AttemptRecord<'a> {
     pub outcome: Option<&'a str>,
 }
 
-/// The statements that record `record` (attempt row + step state), to run in one batch with
-/// whatever state the step's success writes.
+/// The statements that record `record` (the step's state, then its attempt row), to run in one
+/// batch with whatever state the step's success writes. Both apply only while the step is still
+/// `running` under the claim that made attempt `record.n` (the core's
+/// `claim::record_attempt`): read [`recorded`] on the batch's answers before counting the
+/// outcome.
 pub fn attempt_statements(
     db: &D1Database,
     record: &AttemptRecord<'_>,
@@ -34,10 +38,22 @@ pub fn attempt_statements(
         .outcome
         .unwrap_or_else(|| attempt_outcome(record.step_status));
     let status = record.http_status.map(i64::from);
+    let update = statement(
+        db,
+        &claim::record_attempt(),
+        &[
+            record.step_id.into(),
+            record.step_status.as_str().into(),
+            opt_num(record.next_attempt_at_ms),
+            opt_num(status),
+            opt_text(record.error),
+            num(now_ms),
+            num(record.n),
+        ],
+    )?;
     let insert = statement(
         db,
-        "INSERT INTO attempts (step_id, n, started_at, duration_ms, status, outcome, error) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        claim::RECORD_ATTEMPT_ROW,
         &[
             record.step_id.into(),
             num(record.n),
@@ -48,20 +64,14 @@ pub fn attempt_statements(
             opt_text(record.error),
         ],
     )?;
-    let update = statement(
-        db,
-        "UPDATE steps SET status = ?2, next_attempt_at = ?3, last_status = ?4, last_error = ?5, \
-         updated_at = ?6 WHERE id = ?1",
-        &[
-            record.step_id.into(),
-            record.step_status.as_str().into(),
-            opt_num(record.next_attempt_at_ms),
-            opt_num(status),
-            opt_text(record.error),
-            num(now_ms),
-        ],
-    )?;
-    Ok(vec![insert, update])
+    Ok(vec![update, insert])
+}
+
+/// Whether the attempt whose [`attempt_statements`] start at `at` in a batch's `answers` changed
+/// its step (false: the sweeper had already counted the attempt lost, and the step is another
+/// claim's or `dead`; its outcome is not counted again).
+pub fn recorded(answers: &[Answer], at: usize) -> bool {
+    answers.get(at).is_some_and(|a| a.changes() > 0)
 }
 
 /// A failed half-open probe (attempt `n`, just recorded by `attempt_statements` in the same

@@ -41,7 +41,7 @@ export function createCron({ runtime, rng, ledger, fake, cast, retentionDays, se
     // replayed or whose steps they redrove are left out, since their steps may be running now.
     const dead = rng.chance(0.3)
       ? await runtime.all(
-          `SELECT DISTINCT e.id, e.provider, e.dedupe_key, s.id AS step FROM events e JOIN steps s ON s.event_id = e.id
+          `SELECT DISTINCT e.id, e.provider, e.dedupe_key, e.content_key, s.id AS step FROM events e JOIN steps s ON s.event_id = e.id
            WHERE s.status = 'dead' AND e.payload IS NOT NULL ORDER BY e.id LIMIT 50`,
         )
       : [];
@@ -65,7 +65,12 @@ export function createCron({ runtime, rng, ledger, fake, cast, retentionDays, se
       for (const c of counted) ledger.retention.steps.push(c);
     }
     for (const e of chosen) ledger.retention.finished.set(e.id, { ...e, at: Date.now(), shiftMs });
-    for (const e of unfinished) ledger.retention.unfinished.set(e.id, { ...e, at: Date.now(), shiftMs });
+    // Its steps as they stand: should an operator later finish its dead step (redrive, replay),
+    // retention deletes it with steps the dashboard has counted (the dashboard check needs them).
+    for (const e of unfinished) {
+      const steps = await runtime.all("SELECT id, destination, status FROM steps WHERE event_id = ?", e.id);
+      ledger.retention.unfinished.set(e.id, { ...e, steps, at: Date.now(), shiftMs });
+    }
     // Moved 31 days back, the unfinished one is past Stripe's log as well: were it still listed,
     // the backfill would store it again once retention deleted it (its steps finished since),
     // a world that cannot happen (no tombstone outlives Stripe's 30 days either).

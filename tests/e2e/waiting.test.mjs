@@ -6,7 +6,9 @@
 // a body that never finishes, whether or not it declares its length; an answer longer than the
 // read limit is cut and a compressed one read decoded. A lost attempt counts, so the sweeper's recovery ends `dead`
 // (`attempt_lost`) at MAX_ATTEMPTS; the sweeper never flips a step claimed while it sweeps; and a
-// success whose D1 record fails is recorded by a retry in place, without a second call. Checkout
+// success whose D1 record fails is recorded by a retry in place, without a second call; the late
+// record of an attempt the sweeper already counted lost (its call outlived the lease) changes
+// nothing and is not counted on the dashboard (SendGrid and an http destination). Checkout
 // events are routed to `sendgrid.send` only, whose body carries the step id, so calls are counted
 // per step.
 import { describe, test } from "node:test";
@@ -347,5 +349,80 @@ describe("a success whose record fails", () => {
     assert.deepEqual([step.status, step.attempts, step.last_status], ["succeeded", 1, 202]);
     assert.deepEqual((await attemptsOf(w, stepId)).map((a) => [a.n, a.status, a.outcome]), [[1, 202, "succeeded"]]);
     assert.equal(callsFor(w.fake, stepId).length, 1, "one call, one email");
+  });
+});
+
+describe("a late record of an attempt the sweeper counted lost", () => {
+  const w = world({ DOWNSTREAM_TIMEOUT_MS: "30000" });
+  test("changes nothing and is not counted: the step's one success is counted once", async () => {
+    // Attempt 1's call is held past its lease: the sweeper counts it lost and sends the step
+    // again; attempt 2 succeeds; then attempt 1's answer arrives and its record comes late.
+    let release;
+    w.fake.script(MAIL, [{ status: 202, hold: new Promise((r) => (release = r)) }]);
+    const { key, stepId } = await checkout(w);
+    await waitFor(() => callsFor(w.fake, stepId).length === 1, { what: "attempt 1's call" });
+    await w.worker.all("UPDATE steps SET updated_at = updated_at - ? WHERE id = ?", LEASE_MS + 60_000, stepId);
+    await sweep(w);
+    assert.equal((await stepRow(w, stepId)).last_error, "attempt_lost");
+    // Attempt 2 runs now (handed to the consumer directly: whether Queues would deliver the
+    // sweeper's message while attempt 1's batch is still running is not what this is about).
+    const runtime = await w.worker.mf.getWorker();
+    await runtime.queue("steps", [{ id: `again-${Date.now()}`, timestamp: new Date(), body: { step_id: stepId }, attempts: 1 }]);
+    await waitFor(async () => (await stepRow(w, stepId)).status === "succeeded", { what: "attempt 2's success" });
+    release();
+    await waitFor(() => stepLogs(w, stepId, "succeeded").length === 2, { intervalMs: 20, what: "attempt 1's late record" });
+    const [step] = await settled(w.worker, "stripe", key);
+    assert.deepEqual([step.status, step.attempts], ["succeeded", 2]);
+    assert.deepEqual(
+      (await attemptsOf(w, stepId)).map((a) => [a.n, a.outcome, a.error]),
+      [
+        [1, "retry", "attempt_lost"],
+        [2, "succeeded", null],
+      ],
+    );
+    await sweep(w); // flushes the isolate's tallies
+    const [counted] = await w.worker.all("SELECT SUM(count) AS n FROM metric_steps WHERE destination = 'sendgrid' AND outcome = 'succeeded'");
+    assert.equal(counted.n, 1, "one success on the dashboard");
+  });
+});
+
+describe("a late record of an http delivery the sweeper counted lost", () => {
+  const w = world();
+  test("changes nothing and is not counted: the delivery's one success is counted once", async () => {
+    const admin = (path, body) =>
+      w.worker.mf.dispatchFetch(`http://localhost/admin/api/${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const receiver = w.fake.receiver("late");
+    const made = await admin("destinations", { name: "late", type: "http", url: receiver.url, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", timeout_ms: 30000 });
+    assert.equal(made.status, 201, await made.text());
+    const feed = await admin("connections", { name: "late-feed", source: "stripe", types: ["checkout.session.completed"], destination: "late" });
+    assert.equal(feed.status, 201, await feed.text());
+    let release;
+    w.fake.script(new URL(receiver.url).pathname, [{ status: 200, hold: new Promise((r) => (release = r)) }]);
+    const { key } = await deliver(w.worker, "stripe", checkoutCompleted());
+    const stepId = (await stepsOf(w.worker, "stripe", key)).find((s) => s.name === "http:late").id;
+    await waitFor(() => receiver.calls().length === 1, { what: "attempt 1's delivery" });
+    await w.worker.all("UPDATE steps SET updated_at = updated_at - ? WHERE id = ?", LEASE_MS + 60_000, stepId);
+    await sweep(w);
+    assert.equal((await stepRow(w, stepId)).last_error, "attempt_lost");
+    const runtime = await w.worker.mf.getWorker();
+    await runtime.queue("steps", [{ id: `again-${Date.now()}`, timestamp: new Date(), body: { step_id: stepId }, attempts: 1 }]);
+    await waitFor(async () => (await stepRow(w, stepId)).status === "succeeded", { what: "attempt 2's success" });
+    release();
+    await waitFor(() => stepLogs(w, stepId, "succeeded").length === 2, { intervalMs: 20, what: "attempt 1's late record" });
+    assert.deepEqual([(await stepRow(w, stepId)).status, (await stepRow(w, stepId)).attempts], ["succeeded", 2]);
+    assert.deepEqual(
+      (await attemptsOf(w, stepId)).map((a) => [a.n, a.outcome, a.error]),
+      [
+        [1, "retry", "attempt_lost"],
+        [2, "succeeded", null],
+      ],
+    );
+    await sweep(w); // flushes the isolate's tallies
+    const [counted] = await w.worker.all("SELECT SUM(count) AS n FROM metric_steps WHERE destination = 'late' AND outcome = 'succeeded'");
+    assert.equal(counted.n, 1, "one success on the dashboard");
   });
 });

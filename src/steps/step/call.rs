@@ -267,14 +267,17 @@ impl Work<'_> {
             }
             Ok(statements)
         };
-        let pass = match self.record_with_retries(statements).await {
-            Ok(()) if planned_again => Pass::Again,
-            Ok(()) => Pass::Done(ack_for(next.message)),
+        // Counted only when the record changed the step: not when the sweeper had already
+        // counted the attempt lost (the step is another claim's, or `dead`), nor when it failed.
+        let (pass, changed) = match self.record_with_retries(statements).await {
+            Ok(false) => (Pass::Done(Ack::Ack), false),
+            Ok(true) if planned_again => (Pass::Again, true),
+            Ok(true) => (Pass::Done(ack_for(next.message)), true),
             Err(e) => {
                 // The call happened but even the retries could not record it; the step stays
                 // `running` and the sweeper counts the attempt as lost after its lease.
                 log::error("d1_write_failed", &e.to_string());
-                Pass::Done(Ack::Ack)
+                (Pass::Done(Ack::Ack), false)
             }
         };
         let logged = record.outcome.unwrap_or(next.status.as_str());
@@ -285,7 +288,7 @@ impl Work<'_> {
             outcome.status,
             error,
             record.duration_ms,
-            true,
+            changed,
         );
         pass
     }

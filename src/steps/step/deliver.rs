@@ -256,11 +256,14 @@ async fn call_and_record(
     };
     let health = after_call(class, outcome.status, sent.probing);
     let charged = charges_attempt(class, sent.probing);
-    if let Err(e) = record_attempt(db, &record, &sent, health, charged, finished).await {
-        // The sweeper counts the attempt as lost after the claim's lease.
-        log::error("d1_write_failed", &e.to_string());
-        return Ack::Ack;
-    }
+    let changed = match record_attempt(db, &record, &sent, health, charged, finished).await {
+        Ok(changed) => changed,
+        Err(e) => {
+            // The sweeper counts the attempt as lost after the claim's lease.
+            log::error("d1_write_failed", &e.to_string());
+            return Ack::Ack;
+        }
+    };
     let error = record.error.unwrap_or("");
     let status = next.status.as_str();
     log::step(
@@ -269,12 +272,13 @@ async fn call_and_record(
         outcome.status,
         error,
         record.duration_ms,
-        true,
+        changed,
     );
     ack_for(next.message)
 }
 
-/// The attempt, the step's next state and the destination's health, in one D1 batch.
+/// The attempt, the step's next state and the destination's health, in one D1 batch: whether
+/// the step was still this claim's to record (`db::attempts::recorded`).
 async fn record_attempt(
     db: &BatchWindow<'_>,
     record: &AttemptRecord<'_>,
@@ -282,7 +286,7 @@ async fn record_attempt(
     health: HealthChange,
     charged: bool,
     finished: i64,
-) -> worker::Result<()> {
+) -> worker::Result<bool> {
     let name = sent.destination.name.as_str();
     let mut statements = db::attempts::attempt_statements(db, record, finished)?;
     statements.extend(db::health::record_health(
@@ -300,5 +304,7 @@ async fn record_attempt(
             sent.attempt,
         )?);
     }
-    db.batch(statements).await.map(|_| ())
+    db::rows::batch(db, statements)
+        .await
+        .map(|answers| db::attempts::recorded(&answers, 0))
 }

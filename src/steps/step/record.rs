@@ -56,13 +56,14 @@ impl Work<'_> {
     /// retrying it in place while it fails ([`batch_with_retries`]): the step is `running` under
     /// this invocation's claim, whose lease outlasts every retry, so nothing can run it again
     /// meanwhile (a second run of a SendGrid or Slack step is a second message).
+    /// Answers whether the attempt's statements (first in `statements`) changed the step.
     pub(super) async fn record_with_retries(
         &self,
         statements: impl Fn() -> worker::Result<Vec<D1PreparedStatement>>,
-    ) -> worker::Result<()> {
+    ) -> worker::Result<bool> {
         batch_with_retries(self.db, self.step_id, statements)
             .await
-            .map(|_| ())
+            .map(|answers| db::attempts::recorded(&answers, 0))
     }
 }
 

@@ -127,17 +127,20 @@ impl Work<'_> {
             outcome: None,
         };
         let result = async {
+            let at = statements.len();
             statements.extend(db::attempts::attempt_statements(
                 self.db, &record, finished,
             )?);
             statements.extend(self.version_statement()?);
-            self.db.batch(statements).await
+            db::rows::batch(self.db, statements)
+                .await
+                .map(|answers| db::attempts::recorded(&answers, at))
         }
         .await;
         match result {
-            Ok(_) => {
+            Ok(changed) => {
                 let done = StepStatus::Succeeded.as_str();
-                log::step(&self.fields, done, None, "", finished - started, true);
+                log::step(&self.fields, done, None, "", finished - started, changed);
                 Ack::Ack
             }
             Err(e) => self.local_failed(attempt, started, e, settings).await,
@@ -188,9 +191,12 @@ impl Work<'_> {
             next_attempt_at_ms: next.next_attempt_at_ms,
             outcome: None,
         };
-        if let Ok(statements) = db::attempts::attempt_statements(self.db, &record, finished) {
-            let _ = self.db.batch(statements).await;
-        }
+        let changed = match db::attempts::attempt_statements(self.db, &record, finished) {
+            Ok(statements) => db::rows::batch(self.db, statements)
+                .await
+                .is_ok_and(|answers| db::attempts::recorded(&answers, 0)),
+            Err(_) => false,
+        };
         let status = next.status.as_str();
         log::step(
             &self.fields,
@@ -198,7 +204,7 @@ impl Work<'_> {
             None,
             "d1_error",
             finished - started,
-            true,
+            changed,
         );
         ack_for(next.message)
     }

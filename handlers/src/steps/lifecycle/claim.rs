@@ -118,3 +118,26 @@ pub fn mark_enqueued() -> String {
         sql_lit(StepStatus::Pending)
     )
 }
+
+/// Record an attempt's end on its step: the new status, due time, HTTP status, error and
+/// `updated_at`. ?1 step id, ?2 status, ?3 next attempt (Unix ms or NULL), ?4 HTTP status,
+/// ?5 error, ?6 now, ?7 the attempt number the claim returned. Only while the step is still
+/// `running` under that claim: once the sweeper has counted the attempt lost (its lease passed)
+/// the step is someone else's — re-sent, claimed again under the next number, or `dead` — and a
+/// late record must neither overwrite that nor count as an outcome (the shell counts the
+/// dashboard's step outcome only when this applied).
+pub fn record_attempt() -> String {
+    format!(
+        "UPDATE steps SET status = ?2, next_attempt_at = ?3, last_status = ?4, last_error = ?5, \
+         updated_at = ?6 WHERE id = ?1 AND status = {} AND attempts = ?7",
+        sql_lit(StepStatus::Running)
+    )
+}
+
+/// The attempt's row, written only when [`record_attempt`] just before it in the same batch
+/// applied (a superseded claim's attempt is already in the timeline as the sweeper's lost one).
+/// ?1 step id, ?2 attempt number, ?3 started (Unix ms), ?4 duration, ?5 HTTP status, ?6 outcome,
+/// ?7 error.
+pub const RECORD_ATTEMPT_ROW: &str =
+    "INSERT INTO attempts (step_id, n, started_at, duration_ms, status, outcome, error) \
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE changes() > 0";

@@ -550,3 +550,133 @@ fn a_stored_step_starts_pending() {
     .expect("step");
     assert_eq!(status_of(&db, "s"), StepStatus::Pending);
 }
+
+/// Claim step `id` at `at` without an entity: the attempt number.
+fn claim_at(db: &Connection, id: &str, at: i64) -> i64 {
+    db.query_row(&claim::claim(), params![id, at], |r| r.get(0))
+        .expect("claimable")
+}
+
+/// Record attempt `n` of step `id` as `succeeded` at `at`, as the consumer's batch does (the
+/// step's state, then the attempt row): whether the step's state changed.
+fn record_success(db: &Connection, id: &str, n: i64, at: i64) -> bool {
+    let changed = db
+        .execute(
+            &claim::record_attempt(),
+            params![
+                id,
+                StepStatus::Succeeded.as_str(),
+                None::<i64>,
+                200,
+                None::<String>,
+                at,
+                n
+            ],
+        )
+        .expect("record");
+    db.execute(
+        claim::RECORD_ATTEMPT_ROW,
+        params![id, n, at - 10, 10, 200, "succeeded", None::<String>],
+    )
+    .expect("attempt row");
+    changed == 1
+}
+
+/// The sweeper's recovery of a `running` step past its lease, as it runs it (read, then the
+/// conditional recovery and the lost attempt).
+fn sweep_lost(db: &Connection, id: &str, max_attempts: u32) {
+    let (attempts, updated_at): (i64, i64) = db
+        .query_row(
+            "SELECT attempts, updated_at FROM steps WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("row");
+    let recovery = recover(StepStatus::Running, attempts, max_attempts).expect("recoverable");
+    let running = StepStatus::Running.as_str();
+    let applied = returned(
+        db,
+        &recovery_sql(recovery),
+        &[&id, &running, &updated_at, &NOW],
+    );
+    assert_eq!(applied, 1);
+    let outcome = lost_attempt_outcome(recovery).expect("a lost attempt");
+    db.execute(
+        LOST_ATTEMPT_SQL,
+        params![id, attempts, updated_at, NOW, outcome, ATTEMPT_LOST],
+    )
+    .expect("lost attempt");
+}
+
+fn attempt_rows(db: &Connection, id: &str) -> Vec<(i64, String)> {
+    db.prepare("SELECT n, outcome FROM attempts WHERE step_id = ?1 ORDER BY id")
+        .expect("prepares")
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("runs")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+#[test]
+fn an_attempt_is_recorded_while_its_claim_holds() {
+    let db = database();
+    add_event(&db, "ev", 1);
+    add_step(&db, "s", "ev", StepStatus::Enqueued, 1_000);
+    let n = claim_at(&db, "s", NOW - 100);
+    assert!(record_success(&db, "s", n, NOW));
+    assert_eq!(status_of(&db, "s"), StepStatus::Succeeded);
+    assert_eq!(attempt_rows(&db, "s"), vec![(n, "succeeded".to_string())]);
+}
+
+#[test]
+fn a_late_record_of_an_attempt_the_sweeper_counted_lost_changes_nothing() {
+    // Claimed (A), its lease passed: the sweeper counts the attempt lost and re-sends; the
+    // next claim (B) runs and succeeds. A's record arriving late, before or after B's claim or
+    // B's record, must not write the step (nor count as a second success).
+    for a_records in ["before B's claim", "while B runs", "after B's record"] {
+        let db = database();
+        add_event(&db, "ev", 1);
+        add_step(&db, "s", "ev", StepStatus::Enqueued, 1_000);
+        db.execute("UPDATE steps SET attempts = 0", [])
+            .expect("fresh");
+        let a = claim_at(&db, "s", 2_000);
+        sweep_lost(&db, "s", 5);
+        assert_eq!(status_of(&db, "s"), StepStatus::Enqueued);
+        let mut changes = 0;
+        if a_records == "before B's claim" {
+            changes += usize::from(record_success(&db, "s", a, NOW + 1));
+            assert_eq!(status_of(&db, "s"), StepStatus::Enqueued, "{a_records}");
+        }
+        let b = claim_at(&db, "s", NOW + 2);
+        assert_eq!(b, a + 1);
+        if a_records == "while B runs" {
+            changes += usize::from(record_success(&db, "s", a, NOW + 3));
+            assert_eq!(status_of(&db, "s"), StepStatus::Running, "{a_records}");
+        }
+        changes += usize::from(record_success(&db, "s", b, NOW + 4));
+        if a_records == "after B's record" {
+            changes += usize::from(record_success(&db, "s", a, NOW + 5));
+        }
+        assert_eq!(changes, 1, "one success counted ({a_records})");
+        assert_eq!(status_of(&db, "s"), StepStatus::Succeeded);
+        assert_eq!(
+            attempt_rows(&db, "s"),
+            vec![(a, "retry".to_string()), (b, "succeeded".to_string())],
+            "{a_records}"
+        );
+    }
+}
+
+#[test]
+fn a_late_record_leaves_a_step_the_sweeper_ended_dead() {
+    let db = database();
+    add_event(&db, "ev", 1);
+    add_step(&db, "s", "ev", StepStatus::Enqueued, 1_000);
+    let n = claim_at(&db, "s", 2_000);
+    sweep_lost(&db, "s", 1);
+    assert_eq!(status_of(&db, "s"), StepStatus::Dead);
+    let before = row_of(&db, "s");
+    assert!(!record_success(&db, "s", n, NOW + 1));
+    assert_eq!(row_of(&db, "s"), before);
+    assert_eq!(attempt_rows(&db, "s"), vec![(n, "dead".to_string())]);
+}
