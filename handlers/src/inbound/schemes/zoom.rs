@@ -10,14 +10,15 @@
 
 use serde_json::json;
 
-use super::inputs::{fresh_timestamp, json_body, required, string_at};
-use super::mac::{hmac, verify_signature, Algorithm, Encoding};
+use super::inputs::{json_body, string_at};
+use super::mac::{hmac, Algorithm};
 use super::{Challenge, Verdict};
 use crate::inbound::webhook::{InboundRequest, VerifyError};
 
 pub const TIMESTAMP_HEADER: &str = "x-zm-request-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-zm-signature";
-pub const TOLERANCE_SECS: u64 = 300;
+/// The window `slack::verify_v0` applies (Slack's).
+pub const TOLERANCE_SECS: u64 = super::slack::TOLERANCE_SECS;
 pub const URL_VALIDATION_EVENT: &str = "endpoint.url_validation";
 
 pub fn verify(
@@ -25,18 +26,8 @@ pub fn verify(
     request: &InboundRequest<'_>,
     now_unix: i64,
 ) -> Result<Verdict, VerifyError> {
-    let timestamp = required(request, TIMESTAMP_HEADER, VerifyError::MissingTimestamp)?;
-    fresh_timestamp(timestamp, now_unix, TOLERANCE_SECS)?;
-    let value = required(request, SIGNATURE_HEADER, VerifyError::MissingSignature)?;
-    let parts: [&[u8]; 4] = [b"v0:", timestamp.as_bytes(), b":", request.body];
-    let key_index = verify_signature(
-        secrets,
-        value,
-        "v0=",
-        Encoding::Hex,
-        Algorithm::Sha256,
-        &parts,
-    )?;
+    let headers = [TIMESTAMP_HEADER, SIGNATURE_HEADER];
+    let key_index = super::slack::verify_v0(secrets, request, headers, now_unix)?;
     let body = json_body(request);
     let event = string_at(body.as_ref(), "/event");
     let mut verdict = Verdict::keyed(key_index).with(None, event.clone());
