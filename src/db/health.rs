@@ -76,9 +76,14 @@ pub fn count_claimed_call(
     limits: Limits,
     now_ms: i64,
 ) -> Result<D1PreparedStatement> {
-    let mut args = count_args(destination, limits, now_ms);
-    args.push(step_id.into());
-    statement(db, &sql::count_claimed_call(), &args)
+    claimed_call(
+        db,
+        &sql::count_claimed_call(),
+        destination,
+        step_id,
+        limits,
+        now_ms,
+    )
 }
 
 /// [`count_claimed_call`] for an input of a call counted when it goes out: the counters as the
@@ -91,9 +96,28 @@ pub fn peek_claimed_call(
     limits: Limits,
     now_ms: i64,
 ) -> Result<D1PreparedStatement> {
+    claimed_call(
+        db,
+        &sql::peek_claimed_call(),
+        destination,
+        step_id,
+        limits,
+        now_ms,
+    )
+}
+
+/// `sql` (counting or peeking) bound to `destination`'s budget and the claim of `step_id`.
+fn claimed_call(
+    db: &D1Database,
+    sql: &str,
+    destination: &str,
+    step_id: &str,
+    limits: Limits,
+    now_ms: i64,
+) -> Result<D1PreparedStatement> {
     let mut args = count_args(destination, limits, now_ms);
     args.push(step_id.into());
-    statement(db, &sql::peek_claimed_call(), &args)
+    statement(db, sql, &args)
 }
 
 /// The statement of [`count_call`], for a shared batch; read its answer with
