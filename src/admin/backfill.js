@@ -37,11 +37,13 @@ async function runBackfill(dryRun) {
   const since = dryRun ? backfillSince() : backfillState.dryRunSince;
   const r = await api("backfill/stripe", { method: "POST", body: JSON.stringify({ since, dry_run: dryRun }) });
   const stopped = r.complete !== false ? "" : ` Stopped early${r.error ? ` (${r.error})` : ""}; run again to continue.`;
+  backfillState.dryRunSince = dryRun ? since : null;
+  // The result is written last, once the buttons and the runs table show this run, so whoever
+  // reads it (a person or a test) sees a panel that agrees with it.
+  await loadBackfill();
   $("#backfill-result").textContent = dryRun
     ? `Dry run: ${r.listed} listed, ${r.missing} missing.${stopped}`
     : `Ran: ${r.listed} listed, ${r.ingested} ingested, ${r.duplicates} duplicates.${stopped}`;
-  backfillState.dryRunSince = dryRun ? since : null;
-  await loadBackfill();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
