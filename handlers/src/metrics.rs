@@ -6,7 +6,11 @@
 //! to D1 (`metric_events`, `metric_steps`) when the tally says a flush is due, after a request's
 //! answer or a queue batch, and from the cron sweeper, as it does the rejection tally; nothing is
 //! added to a webhook's critical path. The tally is bounded ([`MAX_BUCKETS`]); further new
-//! buckets are dropped and counted until the next flush.
+//! buckets are dropped and counted until the next flush. Ingest also counts each request's
+//! answer (provider, source, outcome, status) with its latency ([`INGEST_LATENCY_BOUNDS_MS`]) as
+//! a running total without a minute; each flush adds everything to `/metrics`' running totals as
+//! well ([`sql`]), which [`scrape`] reports in the text format of [`exposition`]; [`analytics`]
+//! lays out the Workers Analytics Engine data points.
 
 pub mod analytics;
 pub mod dashboard;

@@ -35,40 +35,73 @@ async function viewerToken(w) {
   return (await res.json()).token;
 }
 
-/** Scrape with `token`: the parsed families by name, and the raw answer. */
+/** Scrape with `token`: the parsed families by name (`text`: the answer itself). */
 async function scrape(w, token) {
   const res = await w.worker.mf.dispatchFetch("http://localhost/metrics", { headers: { authorization: `Bearer ${token}` } });
   const text = await res.text();
   assert.equal(res.status, 200, text);
   assert.equal(res.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
-  return Object.fromEntries(parsePrometheusTextFormat(text).map((f) => [f.name, f]));
+  const families = Object.fromEntries(parsePrometheusTextFormat(text).map((f) => [f.name, f]));
+  return Object.defineProperty(families, "text", { value: text });
 }
 
-/** The samples of `family` as `label=value,...` → value, for exact comparison. */
+const labelKey = (labels) =>
+  Object.entries(labels ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
+
+/** The samples of a counter or gauge `family` as `label=value,...` → value. */
 function samples(family) {
+  return Object.fromEntries(family.metrics.map((m) => [labelKey(m.labels), Number(m.value)]));
+}
+
+/**
+ * The series of histogram `name` with the labels of each of `labelSets`, each parsed on its own:
+ * `parse-prometheus-text-format` folds a histogram family's label sets into one and reads
+ * `_sum`/`_count` only without labels (its flattenMetrics), so each series' lines (exactly
+ * `name_bucket{<labels>,le=…}`, `name_sum{<labels>}`, `name_count{<labels>}`, every other line
+ * left out) are given to it alone with those labels taken off. Returns `label=value,...` →
+ * { buckets, count, sum }.
+ */
+function histogramSeries(m, name, labelSets) {
+  const lines = m.text.split("\n");
+  const head = lines.filter((l) => l === `# TYPE ${name} histogram` || l.startsWith(`# HELP ${name} `));
   return Object.fromEntries(
-    family.metrics.map((m) => [
-      Object.entries(m.labels ?? {})
-        .map(([k, v]) => `${k}=${v}`)
-        .join(","),
-      family.type === "HISTOGRAM" ? Number(m.count) : Number(m.value),
-    ]),
+    labelSets.map((labels) => {
+      const rendered = Object.entries(labels)
+        .map(([k, v]) => `${k}="${v}"`)
+        .join(",");
+      const own = lines.filter(
+        (l) =>
+          l.startsWith(`${name}_bucket{${rendered},le=`) ||
+          l.startsWith(`${name}_sum{${rendered}} `) ||
+          l.startsWith(`${name}_count{${rendered}} `),
+      );
+      // The parser reads `_sum` and `_count` only without labels: the series' own labels go.
+      const bare = own.map((l) => l.replace(`{${rendered},le=`, "{le=").replace(`{${rendered}} `, " "));
+      const [family] = parsePrometheusTextFormat([...head, ...bare, ""].join("\n"));
+      assert.equal(family.type, "HISTOGRAM", name);
+      assert.equal(family.metrics.length, 1, `${name}{${rendered}}`);
+      return [labelKey(labels), family.metrics[0]];
+    }),
   );
 }
 
-/** Every histogram's buckets are cumulative in `le` order and +Inf equals _count. */
-function assertHistogramsConsistent(families) {
-  for (const family of Object.values(families).filter((f) => f.type === "HISTOGRAM")) {
-    for (const m of family.metrics) {
-      const bounds = Object.keys(m.buckets).sort((a, b) => (a === "+Inf" ? 1 : b === "+Inf" ? -1 : Number(a) - Number(b)));
-      assert.equal(bounds.at(-1), "+Inf", family.name);
-      const counts = bounds.map((b) => Number(m.buckets[b]));
-      counts.forEach((c, i) => assert.ok(i === 0 || c >= counts[i - 1], `${family.name} cumulative: ${counts}`));
-      assert.equal(counts.at(-1), Number(m.count), `${family.name}: +Inf is _count`);
-      assert.ok(Number(m.sum) >= 0, family.name);
-    }
+/** Each series' buckets are cumulative in `le` order, end with +Inf, and +Inf equals _count. */
+function assertHistogramsConsistent(series, name) {
+  for (const [labels, h] of Object.entries(series)) {
+    const bounds = Object.keys(h.buckets).sort((a, b) => (a === "+Inf" ? 1 : b === "+Inf" ? -1 : Number(a) - Number(b)));
+    assert.equal(bounds.length, 10, `${name}{${labels}}: nine bounds and +Inf`);
+    assert.equal(bounds.at(-1), "+Inf", name);
+    const counts = bounds.map((b) => Number(h.buckets[b]));
+    counts.forEach((c, i) => assert.ok(i === 0 || c >= counts[i - 1], `${name}{${labels}} cumulative: ${counts}`));
+    assert.equal(counts.at(-1), Number(h.count), `${name}{${labels}}: +Inf is _count`);
+    assert.ok(Number(h.sum) >= 0, name);
   }
 }
+
+/** Every histogram series' _count, by its labels. */
+const histogramCounts = (series) => Object.fromEntries(Object.entries(series).map(([k, h]) => [k, Number(h.count)]));
 
 describe("GET /metrics", () => {
   const w = useWorld({ vars: { ROUTES_JSON: SENDGRID_ONLY, RETRY_BASE_SECONDS: "0" } });
@@ -110,7 +143,10 @@ describe("GET /metrics", () => {
       [`${source},outcome=rejected,status=401`]: 1,
       "provider=stripe,source=unknown,outcome=refused,status=404": 1,
     });
-    assert.deepEqual(samples(m.edgehooks_webhook_duration_seconds), samples(m.edgehooks_webhook_requests_total), "one observation per request");
+    const requests = m.edgehooks_webhook_requests_total.metrics.map((r) => r.labels);
+    const ingest = histogramSeries(m, "edgehooks_webhook_duration_seconds", requests);
+    assertHistogramsConsistent(ingest, "edgehooks_webhook_duration_seconds");
+    assert.deepEqual(histogramCounts(ingest), samples(m.edgehooks_webhook_requests_total), "one observation per request");
     assert.equal(samples(m.edgehooks_events_stored_total)[source], 2);
     assert.equal(samples(m.edgehooks_events_duplicate_total)[source], 1);
     assert.deepEqual(samples(m.edgehooks_rejections_total), {
@@ -122,14 +158,18 @@ describe("GET /metrics", () => {
       "destination=sendgrid,outcome=dead": 1,
       "destination=sendgrid,outcome=succeeded": 1,
     });
-    assert.deepEqual(samples(m.edgehooks_step_duration_seconds), samples(m.edgehooks_step_outcomes_total));
+    const outcomes = m.edgehooks_step_outcomes_total.metrics.map((r) => r.labels);
+    const calls = histogramSeries(m, "edgehooks_step_duration_seconds", outcomes);
+    assertHistogramsConsistent(calls, "edgehooks_step_duration_seconds");
+    assert.deepEqual(histogramCounts(calls), samples(m.edgehooks_step_outcomes_total), "one observation per outcome");
     assert.deepEqual(samples(m.edgehooks_steps), { "destination=sendgrid,status=dead": 1 });
     assert.equal(m.edgehooks_steps_parked.type, "GAUGE");
     assert.ok(Number(m.edgehooks_d1_database_bytes.metrics[0].value) > 0, "D1 reports its size");
-    assertHistogramsConsistent(m);
 
     // Retention deletes minute buckets past METRICS_RETENTION_DAYS: age every bucket past it.
-    const before = JSON.stringify(Object.values(m).filter((f) => f.type !== "GAUGE"));
+    const counters = (text) => text.split("\n").filter((l) => !l.startsWith("edgehooks_steps") && !l.startsWith("edgehooks_d1"));
+    const before = counters(m.text);
+    assert.ok(before.length > 40, "counters and histogram series");
     const old = 30 * 86_400;
     await w.worker.all("UPDATE metric_events SET minute = minute - ?", old);
     await w.worker.all("UPDATE metric_steps SET minute = minute - ?", old);
@@ -137,7 +177,7 @@ describe("GET /metrics", () => {
     const [left] = await w.worker.all("SELECT (SELECT COUNT(*) FROM metric_events) + (SELECT COUNT(*) FROM metric_steps) AS n");
     assert.equal(left.n, 0, "retention deleted every minute bucket");
     const after = await scrape(w, token);
-    assert.equal(JSON.stringify(Object.values(after).filter((f) => f.type !== "GAUGE")), before, "no counter went down");
+    assert.deepEqual(counters(after.text), before, "every counter and histogram line as it was");
   });
 });
 
