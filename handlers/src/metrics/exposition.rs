@@ -2,8 +2,10 @@
 //! `# HELP` and `# TYPE` lines, then its samples; a label value escaped as the format says
 //! (`\` → `\\`, `"` → `\"`, newline → `\n`; the help text: `\` and newline); a histogram as its
 //! cumulative `_bucket` lines in ascending `le` order ending with `le="+Inf"`, then `_sum` and
-//! `_count` (equal to the `+Inf` bucket by construction). Pure: what `GET /metrics` answers is
-//! [`render`] of what `super::scrape` builds.
+//! `_count` (equal to the `+Inf` bucket by construction). Every value is a whole number; a
+//! histogram's bounds and sum are kept in milliseconds and written in seconds ([`seconds`]), by
+//! integer arithmetic: no float formatting code in the wasm. Pure: what `GET /metrics` answers
+//! is [`render`] of what `super::scrape` builds.
 
 use std::fmt::Write;
 
@@ -25,21 +27,21 @@ pub struct Family {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Samples {
     Counter(Vec<(Labels, u64)>),
-    Gauge(Vec<(Labels, f64)>),
+    Gauge(Vec<(Labels, u64)>),
     Histogram(Vec<HistogramSample>),
 }
 
-/// One histogram's labels and observations: `counts[i]` observations fell at or below
-/// `bounds[i]` and above the bound before it; `counts` has one more entry than `bounds`, the
-/// observations above the last bound.
+/// One histogram's labels and observations (durations): `counts[i]` observations fell at or
+/// below `bounds_ms[i]` and above the bound before it; `counts` has one more entry than
+/// `bounds_ms`, the observations above the last bound.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistogramSample {
     pub labels: Labels,
-    /// Ascending upper bounds, in the family's unit.
-    pub bounds: Vec<f64>,
+    /// Ascending upper bounds in milliseconds (written in seconds).
+    pub bounds_ms: Vec<u64>,
     pub counts: Vec<u64>,
-    /// The observations' sum, in the family's unit.
-    pub sum: f64,
+    /// The observations' sum in milliseconds (written in seconds).
+    pub sum_ms: u64,
 }
 
 impl Samples {
@@ -59,14 +61,9 @@ pub fn render(families: &[Family]) -> String {
         let _ = writeln!(out, "# HELP {} {}", family.name, escape_help(family.help));
         let _ = writeln!(out, "# TYPE {} {}", family.name, family.samples.type_name());
         match &family.samples {
-            Samples::Counter(samples) => {
+            Samples::Counter(samples) | Samples::Gauge(samples) => {
                 for (labels, value) in samples {
                     sample_line(&mut out, family.name, "", labels, None, &value.to_string());
-                }
-            }
-            Samples::Gauge(samples) => {
-                for (labels, value) in samples {
-                    sample_line(&mut out, family.name, "", labels, None, &number(*value));
                 }
             }
             Samples::Histogram(samples) => {
@@ -81,7 +78,7 @@ pub fn render(families: &[Family]) -> String {
 
 fn histogram_lines(out: &mut String, name: &str, sample: &HistogramSample) {
     let mut cumulative = 0u64;
-    let finite = sample.bounds.iter().map(|b| number(*b));
+    let finite = sample.bounds_ms.iter().map(|ms| seconds(*ms));
     let bounds = finite.chain(std::iter::once("+Inf".to_string()));
     for (le, count) in bounds.zip(&sample.counts) {
         cumulative = cumulative.saturating_add(*count);
@@ -96,7 +93,7 @@ fn histogram_lines(out: &mut String, name: &str, sample: &HistogramSample) {
         );
     }
     let labels = &sample.labels;
-    sample_line(out, name, "_sum", labels, None, &number(sample.sum));
+    sample_line(out, name, "_sum", labels, None, &seconds(sample.sum_ms));
     sample_line(out, name, "_count", labels, None, &cumulative.to_string());
 }
 
@@ -138,13 +135,15 @@ pub fn escape_help(help: &str) -> String {
     help.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
-/// A float as the format writes it: `0.05`, `30`, `+Inf`, `-Inf`, `NaN`.
-pub fn number(value: f64) -> String {
-    match value {
-        v if v.is_nan() => "NaN".to_string(),
-        v if v == f64::INFINITY => "+Inf".to_string(),
-        v if v == f64::NEG_INFINITY => "-Inf".to_string(),
-        v => v.to_string(),
+/// Milliseconds as seconds the format reads: `50` → `0.05`, `30000` → `30`, `1234` → `1.234`.
+pub fn seconds(ms: u64) -> String {
+    let (whole, fraction) = (ms / 1000, ms % 1000);
+    match fraction {
+        0 => whole.to_string(),
+        f => {
+            let digits = format!("{f:03}");
+            format!("{whole}.{}", digits.trim_end_matches('0'))
+        }
     }
 }
 
@@ -181,7 +180,7 @@ mod tests {
             Family {
                 name: "x_bytes",
                 help: "Size.",
-                samples: Samples::Gauge(vec![(Labels::new(), 1024.0)]),
+                samples: Samples::Gauge(vec![(Labels::new(), 1024)]),
             },
         ];
         assert_eq!(
@@ -199,9 +198,9 @@ mod tests {
             help: "Latency.",
             samples: Samples::Histogram(vec![HistogramSample {
                 labels: labels(&[("destination", "hubspot")]),
-                bounds: vec![0.05, 0.1, 30.0],
+                bounds_ms: vec![50, 100, 30_000],
                 counts: vec![2, 0, 3, 1],
-                sum: 41.25,
+                sum_ms: 41_250,
             }]),
         };
         let text = render(&[family]);
@@ -216,12 +215,14 @@ mod tests {
     }
 
     #[test]
-    fn special_floats_are_written_as_the_format_spells_them() {
-        assert_eq!(number(f64::INFINITY), "+Inf");
-        assert_eq!(number(f64::NEG_INFINITY), "-Inf");
-        assert_eq!(number(f64::NAN), "NaN");
-        assert_eq!(number(0.25), "0.25");
-        assert_eq!(number(2.0), "2");
+    fn milliseconds_are_written_as_seconds() {
+        assert_eq!(seconds(0), "0");
+        assert_eq!(seconds(5), "0.005");
+        assert_eq!(seconds(50), "0.05");
+        assert_eq!(seconds(250), "0.25");
+        assert_eq!(seconds(1_234), "1.234");
+        assert_eq!(seconds(2_500), "2.5");
+        assert_eq!(seconds(30_000), "30");
     }
 
     #[test]

@@ -66,10 +66,6 @@ fn labels<const N: usize>(pairs: [(&'static str, &str); N]) -> Labels {
     pairs.into_iter().map(|(k, v)| (k, v.to_string())).collect()
 }
 
-fn seconds(bounds_ms: &[i64]) -> Vec<f64> {
-    bounds_ms.iter().map(|ms| *ms as f64 / 1000.0).collect()
-}
-
 fn histogram(
     labels: Labels,
     bounds_ms: &[i64],
@@ -78,9 +74,12 @@ fn histogram(
 ) -> HistogramSample {
     HistogramSample {
         labels,
-        bounds: seconds(bounds_ms),
+        bounds_ms: bounds_ms
+            .iter()
+            .map(|ms| u64::try_from(*ms).unwrap_or(0))
+            .collect(),
         counts: counts.to_vec(),
-        sum: sum_ms as f64 / 1000.0,
+        sum_ms,
     }
 }
 
@@ -109,7 +108,7 @@ impl Scrape {
             families.push(Family {
                 name: "edgehooks_d1_database_bytes",
                 help: "The D1 database's size in bytes as D1 last reported it.",
-                samples: Samples::Gauge(vec![(Labels::new(), bytes as f64)]),
+                samples: Samples::Gauge(vec![(Labels::new(), bytes)]),
             });
         }
         families
@@ -185,7 +184,7 @@ impl Scrape {
             |s: &StepTotal| labels([("destination", &s.destination), ("outcome", &s.outcome)]);
         let gauge = |g: &StepGauge| {
             let l = labels([("destination", &g.destination), ("status", &g.status)]);
-            (l, g.count as f64)
+            (l, g.count)
         };
         vec![
             Family {
@@ -220,7 +219,7 @@ impl Scrape {
                 samples: Samples::Gauge(
                     self.parked
                         .iter()
-                        .map(|g| (labels([("destination", &g.destination)]), g.count as f64))
+                        .map(|g| (labels([("destination", &g.destination)]), g.count))
                         .collect(),
                 ),
             },
