@@ -122,7 +122,8 @@ pub fn step(
     latency_ms: i64,
     changed: bool,
 ) {
-    // The dashboard counts what changed a step (a repeat that changed nothing is not an outcome).
+    // The dashboard, /metrics and Analytics Engine count what changed a step (a repeat that
+    // changed nothing is not an outcome).
     if let (true, Some(destination)) = (changed, step.destination) {
         crate::tally::metrics::count_step(destination, outcome, latency_ms);
         let point = step_point(step.provider, destination, outcome, status, latency_ms);
