@@ -5,11 +5,13 @@
 //! consumer, one step's run), `cron` (the sweeper and what it drives: retention, backfills,
 //! alerts), `admin` (the admin page's paths and the JSON API, one file per resource), `tally`
 //! (the isolate's metrics and rejection tallies and their flush), `db` (all SQL). Files: `router`
-//! (the one path table), `error` (the one response mapping), and the platform bindings `config`,
-//! `clock`, `log`, `isolate` (its age and memory), `downstream` (fetch), `webcrypto` (SendGrid's
-//! ECDSA through `crypto.subtle`) and `js_binding` (binding methods called directly).
+//! (the one path table), `error` (the one response mapping), `metrics_endpoint` (`GET /metrics`),
+//! and the platform bindings `config`, `clock`, `log`, `isolate` (its age and memory),
+//! `downstream` (fetch), `webcrypto` (SendGrid's ECDSA through `crypto.subtle`), `analytics`
+//! (Workers Analytics Engine data points) and `js_binding` (binding methods called directly).
 
 mod admin;
+mod analytics;
 mod clock;
 mod config;
 mod cron;
@@ -20,6 +22,7 @@ mod ingest;
 mod isolate;
 mod js_binding;
 mod log;
+mod metrics_endpoint;
 mod router;
 mod sealing;
 mod steps;
@@ -44,6 +47,7 @@ static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_all
 async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     isolate::fetch_started();
     log::use_level_of(&env);
+    analytics::use_dataset_of(&env);
     let response = router::route(req, &env, &ctx).await;
     tally::flush_if_due::<tally::Rejections>(&env, &ctx);
     tally::flush_if_due::<tally::Metrics>(&env, &ctx);
@@ -53,6 +57,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
 #[event(queue)]
 async fn queue(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> Result<()> {
     log::use_level_of(&env);
+    analytics::use_dataset_of(&env);
     steps::consumer::consume(batch, &env).await;
     tally::flush_if_due_now::<tally::Metrics>(&env).await;
     Ok(())
@@ -61,5 +66,6 @@ async fn queue(batch: MessageBatch<JsValue>, env: Env, _ctx: Context) -> Result<
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     log::use_level_of(&env);
+    analytics::use_dataset_of(&env);
     cron::sweeper::sweep(&env, event.schedule() as i64).await;
 }

@@ -9,6 +9,7 @@
 use std::cell::Cell;
 
 use edgehooks_handlers::log_level::{request_level, step_level, LogLevel, DEFAULT};
+use edgehooks_handlers::metrics::analytics::step_point;
 use serde_json::{json, Value};
 
 thread_local! {
@@ -121,9 +122,12 @@ pub fn step(
     latency_ms: i64,
     changed: bool,
 ) {
-    // The dashboard counts what changed a step (a repeat that changed nothing is not an outcome).
+    // The dashboard, /metrics and Analytics Engine count what changed a step (a repeat that
+    // changed nothing is not an outcome).
     if let (true, Some(destination)) = (changed, step.destination) {
         crate::tally::metrics::count_step(destination, outcome, latency_ms);
+        let point = step_point(step.provider, destination, outcome, status, latency_ms);
+        crate::analytics::write(&point);
     }
     record_built_at(
         step_level(outcome, !error.is_empty()),

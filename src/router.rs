@@ -1,5 +1,6 @@
-//! The one place that says which paths exist: the webhook endpoints, `/health`, the admin page
-//! and API, and 404/405 for everything else. Handlers return `Result<Response, AppError>`; errors become responses here.
+//! The one place that says which paths exist: the webhook endpoints, `/health`, `/metrics`
+//! (Prometheus, signed in as the admin API is), the admin page and API, and 404/405 for
+//! everything else. Handlers return `Result<Response, AppError>`; errors become responses here.
 //! `/health` answers anyone with the overall state alone (`{"status":"ok"}`, or
 //! `"misconfigured"`, always 200): which provider, source, destination or setting is affected
 //! is for admins (`GET /admin/api/health`).
@@ -10,7 +11,7 @@ use worker::worker_sys::web_sys;
 use worker::{Context, Env, Request, Response};
 
 use crate::error::{json_response, AppError, ALLOW_GET, ALLOW_POST};
-use crate::{admin, config, ingest, log};
+use crate::{admin, config, ingest, log, metrics_endpoint};
 
 /// Route the runtime's request. Only the admin paths wrap it in workers-rs' `Request` (which
 /// reads `request.cf` and copies the method and path); webhooks and `/health` read what they
@@ -39,6 +40,10 @@ pub async fn route(req: web_sys::Request, env: &Env, ctx: &Context) -> web_sys::
                 let response = ingest::handle(req, &url, env, ctx, provider, source).await;
                 return response.unwrap_or_else(|e| e.to_response()).into();
             }
+        },
+        ["", "metrics"] => match method.as_str() {
+            "GET" | "HEAD" => metrics_endpoint::scrape(Request::from(req), env).await,
+            _ => Err(AppError::MethodNotAllowed { allow: ALLOW_GET }),
         },
         ["", "admin", ..] => admin_route(Request::from(req), env, path).await,
         _ => Err(AppError::NotFound),

@@ -6,9 +6,17 @@
 //! to D1 (`metric_events`, `metric_steps`) when the tally says a flush is due, after a request's
 //! answer or a queue batch, and from the cron sweeper, as it does the rejection tally; nothing is
 //! added to a webhook's critical path. The tally is bounded ([`MAX_BUCKETS`]); further new
-//! buckets are dropped and counted until the next flush.
+//! buckets are dropped and counted until the next flush. Ingest also counts each request's
+//! answer (provider, source, outcome, status) with its latency ([`INGEST_LATENCY_BOUNDS_MS`]) as
+//! a running total without a minute; each flush adds everything to `/metrics`' running totals as
+//! well ([`sql`]), which [`scrape`] reports in the text format of [`exposition`]; [`analytics`]
+//! lays out the Workers Analytics Engine data points.
 
+pub mod analytics;
 pub mod dashboard;
+pub mod exposition;
+pub mod scrape;
+pub mod sql;
 
 use serde::Serialize;
 
@@ -19,6 +27,9 @@ pub const MAX_BUCKETS: usize = 1024;
 /// Upper bounds (ms, inclusive) of the latency histogram's buckets; one more bucket holds the
 /// rest (slower than the last bound).
 pub const LATENCY_BOUNDS_MS: [i64; 9] = [50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000];
+/// Upper bounds (ms, inclusive) of the ingest latency histogram's buckets (a webhook request
+/// from arrival to its answer), finer than a downstream call's; the same number of buckets.
+pub const INGEST_LATENCY_BOUNDS_MS: [i64; 9] = [5, 10, 25, 50, 100, 250, 500, 1_000, 2_500];
 /// Number of histogram buckets (the bounds plus the overflow bucket).
 pub const HISTOGRAM_BUCKETS: usize = LATENCY_BOUNDS_MS.len() + 1;
 /// Days of minute buckets the sweeper keeps.
@@ -34,10 +45,15 @@ pub fn minute_of(now_ms: i64) -> i64 {
 
 /// The histogram bucket a latency falls in.
 pub fn latency_bucket(latency_ms: i64) -> usize {
-    LATENCY_BOUNDS_MS
+    bucket_in(&LATENCY_BOUNDS_MS, latency_ms)
+}
+
+/// The bucket of histogram `bounds` a latency falls in (past the last bound: the overflow one).
+pub fn bucket_in(bounds: &[i64; HISTOGRAM_BUCKETS - 1], latency_ms: i64) -> usize {
+    bounds
         .iter()
         .position(|bound| latency_ms <= *bound)
-        .unwrap_or(LATENCY_BOUNDS_MS.len())
+        .unwrap_or(bounds.len())
 }
 
 /// The `q` quantile (0 < q ≤ 1) of a histogram, as the upper bound of the bucket holding it
@@ -85,6 +101,48 @@ pub struct StepBucket {
     pub outcome: String,
     pub count: u64,
     pub histogram: Histogram,
+    /// The latencies' sum (ms): a Prometheus histogram's `_sum`.
+    pub latency_sum_ms: u64,
+}
+
+/// One webhook request's answer as `/metrics` counts it (no minute: requests are kept only as
+/// running totals, `metric_request_totals`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RequestKey {
+    pub provider: &'static str,
+    /// The source's name (`default` on `/webhooks/{provider}`; see [`source_label`]).
+    pub source: String,
+    pub outcome: &'static str,
+    /// The HTTP status answered.
+    pub status: u16,
+}
+
+/// A request key's counts in one flush.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestBucket {
+    pub provider: &'static str,
+    pub source: String,
+    pub outcome: &'static str,
+    pub status: u16,
+    pub count: u64,
+    /// Events these requests stored (new to D1).
+    pub stored: u64,
+    /// Events these requests carried that D1 already had.
+    pub duplicates: u64,
+    pub latency_sum_ms: u64,
+    /// Over [`INGEST_LATENCY_BOUNDS_MS`].
+    pub histogram: Histogram,
+}
+
+/// The source label of a request to `/webhooks/{provider}[/{source}]` or `/webhooks/in/{name}`:
+/// `default` without a name; the name once the request got past the source's lookup; `unknown`
+/// for a name that named no source (`found` false), so a caller cannot mint label values.
+pub fn source_label(source: Option<&str>, found: bool) -> String {
+    match (source, found) {
+        (None, _) => "default".to_string(),
+        (Some(name), true) => name.to_string(),
+        (Some(_), false) => "unknown".to_string(),
+    }
 }
 
 /// What one flush writes.
@@ -92,33 +150,56 @@ pub struct StepBucket {
 pub struct Flush {
     pub events: Vec<EventBucket>,
     pub steps: Vec<StepBucket>,
+    pub requests: Vec<RequestBucket>,
 }
 
 impl Flush {
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.steps.is_empty()
+        self.events.is_empty() && self.steps.is_empty() && self.requests.is_empty()
     }
 }
 
-/// A tally key: an event bucket (minute, provider, outcome, reason) or a step bucket (minute,
-/// destination, outcome). Events and steps share the tally's bound.
+/// A tally key: an event bucket (minute, provider, outcome, reason), a step bucket (minute,
+/// destination, outcome) or a request's running total. All share the tally's bound.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum MetricKey {
     Event(i64, &'static str, &'static str, &'static str),
     Step(i64, String, String),
+    Request(RequestKey),
 }
 
-/// A bucket's count and latency histogram (all zero for an event bucket).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A bucket's count, latency histogram and the latencies' sum (zero for an event bucket), and a
+/// request's events stored and duplicate (zero but for a request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counts {
     pub count: u64,
     pub histogram: Histogram,
+    pub latency_sum_ms: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+}
+
+impl Counts {
+    /// One thing counted that took `latency_ms`, in the histogram of `bounds`.
+    fn one(bounds: &[i64; HISTOGRAM_BUCKETS - 1], latency_ms: i64) -> Counts {
+        let mut histogram = [0; HISTOGRAM_BUCKETS];
+        histogram[bucket_in(bounds, latency_ms)] = 1;
+        Counts {
+            count: 1,
+            histogram,
+            latency_sum_ms: u64::try_from(latency_ms).unwrap_or(0),
+            ..Counts::default()
+        }
+    }
 }
 
 impl Count for Counts {
     fn add(&mut self, other: Counts) {
         self.count = self.count.saturating_add(other.count);
         add_histogram(&mut self.histogram, &other.histogram);
+        self.latency_sum_ms = self.latency_sum_ms.saturating_add(other.latency_sum_ms);
+        self.stored = self.stored.saturating_add(other.stored);
+        self.duplicates = self.duplicates.saturating_add(other.duplicates);
     }
 
     fn weight(&self) -> u64 {
@@ -133,7 +214,10 @@ impl Batch for Flush {
 
     fn from_counts(counts: Vec<(MetricKey, Counts)>) -> Flush {
         let mut flush = Flush::default();
-        for (key, Counts { count, histogram }) in counts {
+        for (key, counts) in counts {
+            let Counts {
+                count, histogram, ..
+            } = counts;
             match key {
                 MetricKey::Event(minute, provider, outcome, reason) => {
                     flush.events.push(EventBucket {
@@ -150,6 +234,18 @@ impl Batch for Flush {
                     outcome,
                     count,
                     histogram,
+                    latency_sum_ms: counts.latency_sum_ms,
+                }),
+                MetricKey::Request(key) => flush.requests.push(RequestBucket {
+                    provider: key.provider,
+                    source: key.source,
+                    outcome: key.outcome,
+                    status: key.status,
+                    count,
+                    stored: counts.stored,
+                    duplicates: counts.duplicates,
+                    latency_sum_ms: counts.latency_sum_ms,
+                    histogram,
                 }),
             }
         }
@@ -159,26 +255,39 @@ impl Batch for Flush {
     fn into_counts(self) -> impl IntoIterator<Item = (MetricKey, Counts)> {
         let events = self.events.into_iter().map(|b| {
             let key = MetricKey::Event(b.minute, b.provider, b.outcome, b.reason);
-            let histogram = [0; HISTOGRAM_BUCKETS];
-            (
-                key,
-                Counts {
-                    count: b.count,
-                    histogram,
-                },
-            )
+            let counts = Counts {
+                count: b.count,
+                ..Counts::default()
+            };
+            (key, counts)
         });
         let steps = self.steps.into_iter().map(|b| {
             let key = MetricKey::Step(b.minute, b.destination, b.outcome);
-            (
-                key,
-                Counts {
-                    count: b.count,
-                    histogram: b.histogram,
-                },
-            )
+            let counts = Counts {
+                count: b.count,
+                histogram: b.histogram,
+                latency_sum_ms: b.latency_sum_ms,
+                ..Counts::default()
+            };
+            (key, counts)
         });
-        events.chain(steps)
+        let requests = self.requests.into_iter().map(|b| {
+            let counts = Counts {
+                count: b.count,
+                histogram: b.histogram,
+                latency_sum_ms: b.latency_sum_ms,
+                stored: b.stored,
+                duplicates: b.duplicates,
+            };
+            let key = RequestKey {
+                provider: b.provider,
+                source: b.source,
+                outcome: b.outcome,
+                status: b.status,
+            };
+            (MetricKey::Request(key), counts)
+        });
+        events.chain(steps).chain(requests)
     }
 }
 
@@ -196,8 +305,28 @@ impl MetricsTally {
         now_ms: i64,
     ) {
         let key = MetricKey::Event(minute_of(now_ms), provider, outcome, reason);
-        let histogram = [0; HISTOGRAM_BUCKETS];
-        self.add(key, Counts { count, histogram }, now_ms);
+        let counts = Counts {
+            count,
+            ..Counts::default()
+        };
+        self.add(key, counts, now_ms);
+    }
+
+    /// Count one webhook request answered as `key` after `latency_ms`, which stored `stored`
+    /// events and found `duplicates` already stored.
+    pub fn count_request(
+        &mut self,
+        key: RequestKey,
+        [stored, duplicates]: [u64; 2],
+        latency_ms: i64,
+        now_ms: i64,
+    ) {
+        let counts = Counts {
+            stored,
+            duplicates,
+            ..Counts::one(&INGEST_LATENCY_BOUNDS_MS, latency_ms)
+        };
+        self.add(MetricKey::Request(key), counts, now_ms);
     }
 
     /// Count one step outcome at `destination` that took `latency_ms`.
@@ -207,16 +336,7 @@ impl MetricsTally {
             destination.to_string(),
             outcome.to_string(),
         );
-        let mut histogram = [0; HISTOGRAM_BUCKETS];
-        histogram[latency_bucket(latency_ms)] = 1;
-        self.add(
-            key,
-            Counts {
-                count: 1,
-                histogram,
-            },
-            now_ms,
-        );
+        self.add(key, Counts::one(&LATENCY_BOUNDS_MS, latency_ms), now_ms);
     }
 }
 

@@ -27,12 +27,13 @@ const ACCESS_HEADER: &str = "Cf-Access-Jwt-Assertion";
 /// Most characters of the requested path a refusal's log line keeps (the path is the caller's).
 const LOGGED_PATH_CHARS: usize = 120;
 
-/// The caller's identity, or `401` (counted and logged with its reason).
+/// The caller's identity, or `401` (counted and logged with its reason and `path`, the path
+/// asked for: the admin API's or `/metrics`).
 pub async fn authenticate(
     req: &Request,
     env: &Env,
     db: &D1Database,
-    path: &[&str],
+    path: &str,
 ) -> Result<Identity, AppError> {
     let admin_tokens = config(env).admin_tokens()?;
     let header = |name: &str| req.headers().get(name).ok().flatten();
@@ -78,12 +79,13 @@ async fn named_token(
 }
 
 /// Count and log a refused sign-in; `401`.
-fn refused(reason: &'static str, path: &[&str]) -> AppError {
+fn refused(reason: &'static str, path: &str) -> AppError {
     rejections::count_admin(reason);
     metrics::count_admin_refusal(reason);
+    let path: String = path.chars().take(LOGGED_PATH_CHARS).collect();
     log::warn(
         "admin_unauthorized",
-        serde_json::json!({ "reason": reason, "path": logged_path(path) }),
+        serde_json::json!({ "reason": reason, "path": path }),
     );
     AppError::Unauthorized
 }

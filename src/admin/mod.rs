@@ -80,13 +80,15 @@ use crate::config::config;
 use crate::error::{AppError, ALLOW_GET, ALLOW_POST};
 use http::{dry_run_and_body, ok, parse_json, read_body, respond, Answer};
 
+pub use access::authenticate;
 pub use page::{asset, page};
 
 /// `/admin/api/{path}`: sign the caller in, check their role against the route's, answer from
 /// the table, write the audit row of a mutating call, respond.
 pub async fn api(req: Request, env: &Env, path: &[&str]) -> Result<Response, AppError> {
     let db = &crate::js_binding::d1(env)?;
-    let caller = access::authenticate(&req, env, db, path).await?;
+    let asked = format!("/admin/api/{}", path.join("/"));
+    let caller = access::authenticate(&req, env, db, &asked).await?;
     let decision = decide(caller.role, req.method().as_ref(), path);
     let body = match decision.audited {
         Some(_) => audit::body_of(&req).await,

@@ -1,14 +1,20 @@
-//! The dashboard's SQL: add the isolate's tally to the minute buckets (each table in one
-//! statement with one bound JSON array, whatever the number of buckets), read them back for
-//! `GET /admin/api/metrics` and the alerts, and drop buckets past `METRICS_RETENTION_DAYS`.
+//! The dashboard's SQL: add the isolate's tally to the minute buckets and, in the same batch, to
+//! `/metrics`' running totals (the core's `metrics::sql`; each table in one statement with one
+//! bound JSON array, whatever the number of buckets), read them back for
+//! `GET /admin/api/metrics`, the alerts and `GET /metrics`, and drop minute buckets past
+//! `METRICS_RETENTION_DAYS` (never a total: a counter does not go down).
 //!
-//! Writes: `metric_events`, `metric_steps`.
+//! Writes: `metric_events`, `metric_steps`, `metric_request_totals`, `metric_rejection_totals`,
+//! `metric_step_totals`.
 
 use edgehooks_handlers::alerts::sql::{DELETE_OLD_EVENT_METRICS, DELETE_OLD_STEP_METRICS};
-use edgehooks_handlers::metrics::Flush;
+use edgehooks_handlers::metrics::scrape::{
+    histogram_of, RejectionTotal, RequestTotal, StepGauge, StepTotal,
+};
+use edgehooks_handlers::metrics::{sql, Flush};
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::rows::{query, FromRow, Row};
+use super::rows::{batch, query, Answer, FromRow, Row};
 use super::{num, statement};
 
 fn json_error(e: serde_json::Error) -> worker::Error {
@@ -27,6 +33,11 @@ pub async fn add_metrics(db: &D1Database, flush: &Flush) -> Result<()> {
              json_extract(value, '$.outcome'), json_extract(value, '$.reason'), \
              json_extract(value, '$.count') FROM json_each(?1) WHERE true \
              ON CONFLICT (minute, provider, outcome, reason) DO UPDATE SET count = count + excluded.count",
+            &[json.as_str().into()],
+        )?);
+        statements.push(statement(
+            db,
+            sql::ADD_REJECTION_TOTALS,
             &[json.as_str().into()],
         )?);
     }
@@ -51,6 +62,19 @@ pub async fn add_metrics(db: &D1Database, flush: &Flush) -> Result<()> {
             add.join(", ")
         );
         statements.push(statement(db, &sql, &[json.as_str().into()])?);
+        statements.push(statement(
+            db,
+            &sql::add_step_totals(),
+            &[json.as_str().into()],
+        )?);
+    }
+    if !flush.requests.is_empty() {
+        let json = serde_json::to_string(&flush.requests).map_err(json_error)?;
+        statements.push(statement(
+            db,
+            &sql::add_request_totals(),
+            &[json.as_str().into()],
+        )?);
     }
     if !statements.is_empty() {
         db.batch(statements).await?;
@@ -176,4 +200,101 @@ pub fn delete_old_metrics(db: &D1Database, oldest_minute: i64) -> Result<Vec<D1P
         statement(db, DELETE_OLD_EVENT_METRICS, &[num(oldest_minute)])?,
         statement(db, DELETE_OLD_STEP_METRICS, &[num(oldest_minute)])?,
     ])
+}
+
+/// A row of `/metrics`' reads, as the core's type (`Scraped` because the row types are the
+/// core's).
+struct Scraped<T>(T);
+
+impl FromRow for Scraped<RequestTotal> {
+    fn from_row(row: &Row) -> Self {
+        Scraped(RequestTotal {
+            provider: row.text("provider"),
+            source: row.text("source"),
+            outcome: row.text("outcome"),
+            status: u16::try_from(row.int("status")).unwrap_or(0),
+            count: unsigned(row.int("count")),
+            stored: unsigned(row.int("stored")),
+            duplicates: unsigned(row.int("duplicates")),
+            latency_sum_ms: unsigned(row.int("latency_sum_ms")),
+            histogram: histogram_of(&row.text("histogram")),
+        })
+    }
+}
+
+impl FromRow for Scraped<RejectionTotal> {
+    fn from_row(row: &Row) -> Self {
+        Scraped(RejectionTotal {
+            provider: row.text("provider"),
+            reason: row.text("reason"),
+            count: unsigned(row.int("count")),
+        })
+    }
+}
+
+impl FromRow for Scraped<StepTotal> {
+    fn from_row(row: &Row) -> Self {
+        Scraped(StepTotal {
+            destination: row.text("destination"),
+            outcome: row.text("outcome"),
+            count: unsigned(row.int("count")),
+            latency_sum_ms: unsigned(row.int("latency_sum_ms")),
+            histogram: histogram_of(&row.text("histogram")),
+        })
+    }
+}
+
+impl FromRow for Scraped<StepGauge> {
+    fn from_row(row: &Row) -> Self {
+        Scraped(StepGauge {
+            destination: row.text("destination"),
+            status: row.text("status"),
+            count: unsigned(row.int("count")),
+        })
+    }
+}
+
+fn unsigned(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// What `GET /metrics` reads: the running totals and the step gauges, in one batch, and the
+/// database's size D1 reports with it.
+pub struct Totals {
+    pub requests: Vec<RequestTotal>,
+    pub rejections: Vec<RejectionTotal>,
+    pub steps: Vec<StepTotal>,
+    pub outstanding: Vec<StepGauge>,
+    pub parked: Vec<StepGauge>,
+    pub database_bytes: Option<u64>,
+}
+
+fn scraped<T>(answer: Option<&Answer>) -> Result<Vec<T>>
+where
+    Scraped<T>: FromRow,
+{
+    let Some(answer) = answer else {
+        return Ok(Vec::new());
+    };
+    let rows: Vec<Scraped<T>> = answer.rows()?.read()?;
+    Ok(rows.into_iter().map(|Scraped(t)| t).collect())
+}
+
+pub async fn totals(db: &D1Database) -> Result<Totals> {
+    let statements = vec![
+        statement(db, &sql::request_totals(), &[])?,
+        statement(db, sql::REJECTION_TOTALS, &[])?,
+        statement(db, &sql::step_totals(), &[])?,
+        statement(db, &sql::outstanding_steps(), &[])?,
+        statement(db, &sql::parked_steps(), &[])?,
+    ];
+    let answers = batch(db, statements).await?;
+    Ok(Totals {
+        requests: scraped(answers.first())?,
+        rejections: scraped(answers.get(1))?,
+        steps: scraped(answers.get(2))?,
+        outstanding: scraped(answers.get(3))?,
+        parked: scraped(answers.get(4))?,
+        database_bytes: answers.last().and_then(Answer::size_after),
+    })
 }

@@ -31,6 +31,8 @@ use edgehooks_handlers::inbound::providers::{
 use edgehooks_handlers::inbound::sources::{scope_delivery, validate_source_name};
 use edgehooks_handlers::inbound::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
 use edgehooks_handlers::ingest::ProviderConfig;
+use edgehooks_handlers::metrics::analytics::RequestPoint;
+use edgehooks_handlers::metrics::{source_label, RequestKey};
 use edgehooks_handlers::settings::ConfigError;
 use edgehooks_handlers::steps::routes::RouteTable;
 use futures_util::StreamExt;
@@ -44,9 +46,9 @@ use crate::db;
 use crate::db::ingest::PlannedEvent;
 use crate::error::{json_response, AppError};
 use crate::js_binding::whole_body;
-use crate::log;
 use crate::steps::dispatch::send_steps;
 use crate::tally::{metrics, rejections};
+use crate::{analytics, log};
 
 /// Read the body, refusing (413) as soon as it passes `limit` instead of buffering it all. A
 /// body whose `Content-Length` is within the limit is read in one piece (HTTP framing stops it
@@ -150,10 +152,60 @@ pub async fn handle(
         ..Summary::default()
     };
     let result = ingest(req, url, env, ctx, provider, started, &mut summary).await;
-    log_request(provider, &summary, &result, started);
+    finish(provider, &summary, &result, started);
+    result
+}
+
+/// A request's end, whatever its answer: its log line, the dashboard's event counts, `/metrics`'
+/// request totals and, where configured, its Analytics Engine data point (all without I/O).
+pub(crate) fn finish(
+    provider: Provider,
+    summary: &Summary,
+    result: &Result<Response, AppError>,
+    started: i64,
+) {
+    log_request(provider, summary, result, started);
     let counts = [summary.new_events, summary.duplicates, summary.rejected].map(|n| n as u64);
     metrics::count_request(provider, counts, result.as_ref().err());
-    result
+    let (status, outcome) = answered(summary, result);
+    // A name that named no source is not a label value (callers could mint them).
+    let found = !matches!(
+        result,
+        Err(AppError::SourceNotFound | AppError::NotFound | AppError::Misconfigured { .. })
+    );
+    let source = source_label(summary.source.as_deref(), found);
+    let latency_ms = now_ms() - started;
+    let [stored, duplicates, _] = counts;
+    analytics::write(
+        &RequestPoint {
+            provider: provider.slug(),
+            source: &source,
+            outcome,
+            status,
+            latency_ms,
+            stored,
+            duplicates,
+        }
+        .point(),
+    );
+    let key = RequestKey {
+        provider: provider.slug(),
+        source,
+        outcome,
+        status,
+    };
+    metrics::count_answer(key, [stored, duplicates], latency_ms);
+}
+
+/// The status answered and the request's outcome (`accepted`, `duplicate`, or the error's).
+fn answered(summary: &Summary, result: &Result<Response, AppError>) -> (u16, &'static str) {
+    match result {
+        Ok(response) => (
+            response.status_code(),
+            summary.outcome.unwrap_or("accepted"),
+        ),
+        Err(e) => (e.status(), outcome_of(e)),
+    }
 }
 
 /// The request's phases: read and verify, dedupe by hint, store, send the new steps, answer (the
@@ -505,14 +557,8 @@ pub(crate) fn log_request(
     result: &Result<Response, AppError>,
     started: i64,
 ) {
-    let (status, outcome, error) = match result {
-        Ok(response) => (
-            response.status_code(),
-            summary.outcome.unwrap_or("accepted"),
-            None,
-        ),
-        Err(e) => (e.status(), outcome_of(e), Some(e)),
-    };
+    let (status, outcome) = answered(summary, result);
+    let error = result.as_ref().err();
     let fields = || {
         json!({
             "provider": provider.slug(),

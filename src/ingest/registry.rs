@@ -25,13 +25,13 @@ use edgehooks_handlers::steps::routes::RouteTable;
 use worker::worker_sys::web_sys;
 use worker::{Context, D1Database, Env, Headers, Response};
 
-use super::{commit, declared_length, log_request, read_body, Committed, Summary};
+use super::{commit, declared_length, finish, read_body, Committed, Summary};
 use crate::clock::now_ms;
 use crate::config::config;
 use crate::db;
 use crate::error::AppError;
 use crate::log;
-use crate::tally::{metrics, rejections};
+use crate::tally::rejections;
 
 /// How long an isolate verifies with the source row it read, at most.
 pub const SOURCE_TTL_MS: i64 = 5_000;
@@ -73,9 +73,7 @@ pub async fn handle(
         Some(name) => ingest(req, url, env, ctx, &name, started, &mut summary).await,
         None => Err(AppError::SourceNotFound),
     };
-    log_request(Provider::Registry, &summary, &result, started);
-    let counts = [summary.new_events, summary.duplicates, summary.rejected].map(|n| n as u64);
-    metrics::count_request(Provider::Registry, counts, result.as_ref().err());
+    finish(Provider::Registry, &summary, &result, started);
     result
 }
 

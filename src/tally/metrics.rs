@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::thread::LocalKey;
 
 use edgehooks_handlers::inbound::webhook::Provider;
-use edgehooks_handlers::metrics::{Flush, MetricsTally};
+use edgehooks_handlers::metrics::{Flush, MetricsTally, RequestKey};
 use edgehooks_handlers::tally::Tally;
 use worker::D1Database;
 
@@ -42,6 +42,7 @@ impl Sink for Flush {
             serde_json::json!({
                 "event_buckets": self.events.len(),
                 "step_buckets": self.steps.len(),
+                "request_totals": self.requests.len(),
                 "dropped": dropped,
             }),
         );
@@ -88,6 +89,15 @@ pub fn count_request(provider: Provider, counts: [u64; 3], error: Option<&AppErr
         Some(AppError::Unparsable(_)) => count_event(provider, "unparsable", "", malformed.max(1)),
         Some(e) => count_event(provider, ingest::outcome_of(e), "", 1),
     }
+}
+
+/// Count one webhook request's answer (`/metrics`' running totals) after `latency_ms`, with the
+/// events it stored and found stored.
+pub fn count_answer(key: RequestKey, stored_and_duplicates: [u64; 2], latency_ms: i64) {
+    TALLY.with(|t| {
+        t.borrow_mut()
+            .count_request(key, stored_and_duplicates, latency_ms, now_ms())
+    });
 }
 
 /// Count one step outcome at `destination` that took `latency_ms`.
