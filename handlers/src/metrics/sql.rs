@@ -1,6 +1,6 @@
 //! The SQL of `/metrics`' running totals and gauges, beside the rule it keeps: a counter never
 //! goes down. A flush of the isolate's tally adds each [`super::Flush`] to the totals
-//! (`metric_request_totals`, `metric_rejection_totals`, `metric_step_totals`; migration 0025)
+//! (`metric_request_totals`, `metric_rejection_totals`, `metric_step_totals`; migration 0026)
 //! in the same D1 batch as its minute buckets, one statement per table with the flush bound as
 //! one JSON array, so a total holds exactly what the buckets ever received and retention, which
 //! deletes only minute buckets, cannot lower it. A scrape reads the totals (a row per key, not
