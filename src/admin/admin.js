@@ -137,8 +137,8 @@ async function showEvent(id) {
       : el("span", {}, `${t.step} attempt ${t.n}: `, badge(t.outcome),
         ` ${t.status ?? "no response"} in ${t.duration_ms} ms`, t.error ? el("div", { class: "mono muted" }, t.error) : "")));
   const headers = Object.entries(e.headers ?? {});
-  const headerList = el("dl", { id: "headers" });
-  for (const [name, value] of headers) headerList.append(el("dt", { class: "mono" }, name), el("dd", { class: "mono" }, value));
+  const headerList = el("table", { id: "headers" }, el("tbody", {},
+    ...headers.map(([name, value]) => el("tr", {}, el("td", { class: "mono" }, name), el("td", { class: "mono" }, value)))));
   let payload;
   try { payload = e.payload == null ? null : JSON.stringify(JSON.parse(e.payload), null, 2); } catch { payload = e.payload; }
   detail.replaceChildren(
