@@ -106,6 +106,7 @@ async function loadEvents(reset) {
   if (reset && !page.events.length) tbody.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No events match.")));
   state.cursor = page.next_cursor;
   $("#more").hidden = !page.next_cursor;
+  $("#scan-stopped").hidden = !page.scan_stopped;
 }
 
 /** Why a delivery (or one element of a batch, by its index) was rejected. */
@@ -135,6 +136,9 @@ async function showEvent(id) {
     t.kind === "received" ? `received (${t.detail})`
       : el("span", {}, `${t.step} attempt ${t.n}: `, badge(t.outcome),
         ` ${t.status ?? "no response"} in ${t.duration_ms} ms`, t.error ? el("div", { class: "mono muted" }, t.error) : "")));
+  const headers = Object.entries(e.headers ?? {});
+  const headerList = el("table", { id: "headers" }, el("tbody", {},
+    ...headers.map(([name, value]) => el("tr", {}, el("td", { class: "mono" }, name), el("td", { class: "mono" }, value)))));
   let payload;
   try { payload = e.payload == null ? null : JSON.stringify(JSON.parse(e.payload), null, 2); } catch { payload = e.payload; }
   detail.replaceChildren(
@@ -146,6 +150,8 @@ async function showEvent(id) {
     el("table", { id: "steps" }, el("thead", {}, el("tr", {}, el("th", {}, "step"), el("th", {}, "status"),
       el("th", {}, "attempts"), el("th", {}, "last"))), el("tbody", {}, ...stepRows)),
     el("h2", {}, "Timeline"), el("ol", { id: "timeline" }, ...items),
+    el("h2", {}, "Request headers"),
+    headers.length ? headerList : el("p", { class: "muted", id: "no-headers" }, "No headers stored (a backfill, an older event, or dropped with the payload)."),
     el("h2", {}, "Payload"),
     payload == null ? el("p", { class: "muted", id: "redacted" }, "Payload redacted or purged.") : el("pre", { id: "payload" }, payload));
   detail.hidden = false;

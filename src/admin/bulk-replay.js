@@ -14,11 +14,14 @@ const bulk = { cursor: null, filter: null, done: 0 };
 /** Dry-run calls one click makes at most while the count continues (each reads ≤ 10 pages). */
 const BULK_COUNT_CALLS = 20;
 
-/** The event filters as the bulk replay body (`q` has no bulk equivalent and is left out). */
+/** Event-list searches with no bulk equivalent, left out of the bulk filter. */
+const LIST_ONLY = new Set(["q", "pointer", "equals", "contains"]);
+
+/** The event filters as the bulk replay body (the list's searches are left out: `LIST_ONLY`). */
 function bulkFilter() {
   const filter = {};
   for (const [k, v] of filterParams()) {
-    if (k === "q") continue;
+    if (LIST_ONLY.has(k)) continue;
     filter[k] = k === "from" || k === "to" ? Number(v) : v;
   }
   const step = $("#bulk-step").value.trim();

@@ -1,11 +1,12 @@
-//! The admin API's events: `GET events` (a page, with filters and an opaque keyset cursor),
-//! `GET events/{id}` (one event: payload unless redacted, steps, attempt timeline) and
+//! The admin API's events: `GET events` (a page, with filters, payload search and an opaque
+//! keyset cursor), `GET events/{id}` (one event: payload unless redacted, the delivery's masked
+//! request headers, steps, attempt timeline) and
 //! `POST events/{id}/replay` (re-enqueue the steps not done and add the steps the routes now
 //! give the event but it lacks; `?dry_run=true` only lists). [`replay`] is the one replay of an
 //! event, which the bulk replay runs for each event it selects.
 
 use edgehooks_handlers::admin::{
-    Cursor, EventQuery, EventReplayPlan, ReplayAction, StoredEvent, StoredStep,
+    Cursor, EventQuery, EventReplayPlan, ReplayAction, SearchPage, StoredEvent, StoredStep,
 };
 use edgehooks_handlers::connections::plan::EventFacts;
 use edgehooks_handlers::inbound::ids;
@@ -16,13 +17,22 @@ use worker::{D1Database, Env};
 use super::http::{dry_run_param, to_json};
 use super::replay_plan::Planner;
 use crate::clock::now_ms;
+use crate::config::config;
 use crate::db::admin as store;
 use crate::error::AppError;
 use crate::steps::dispatch::send_steps;
 
-/// `GET events`.
-pub async fn list(db: &D1Database, pairs: &[(String, String)]) -> Result<Value, AppError> {
+/// `GET events`. A payload search pages by a bounded scan (`SEARCH_SCAN_ROWS`): its answer
+/// says whether the page stopped on the bound (`scan_stopped`; `next_cursor` continues).
+pub async fn list(
+    env: &Env,
+    db: &D1Database,
+    pairs: &[(String, String)],
+) -> Result<Value, AppError> {
     let query = EventQuery::from_pairs(pairs)?;
+    if !query.search.is_empty() {
+        return search(env, db, &query).await;
+    }
     let mut rows = store::list_events(db, &query).await?;
     let limit = usize::try_from(query.limit).unwrap_or(0);
     let more = rows.len() > limit;
@@ -34,7 +44,27 @@ pub async fn list(db: &D1Database, pairs: &[(String, String)]) -> Result<Value, 
         }
         .encode()
     });
-    Ok(json!({ "events": to_json(&rows), "next_cursor": next_cursor }))
+    Ok(json!({ "events": to_json(&rows), "next_cursor": next_cursor, "scan_stopped": false }))
+}
+
+async fn search(env: &Env, db: &D1Database, query: &EventQuery) -> Result<Value, AppError> {
+    let scan = config(env).search_scan_rows()?;
+    let (mut rows, boundary) = store::search_events(db, query, scan).await?;
+    let hits: Vec<Cursor> = rows
+        .iter()
+        .map(|r| Cursor {
+            received_at: r.received_at,
+            id: r.id.clone(),
+        })
+        .collect();
+    let limit = usize::try_from(query.limit).unwrap_or(0);
+    let page = SearchPage::of(&hits, boundary, limit);
+    rows.truncate(page.keep);
+    Ok(json!({
+        "events": to_json(&rows),
+        "next_cursor": page.next.map(|c| c.encode()),
+        "scan_stopped": page.scan_stopped,
+    }))
 }
 
 /// `GET events/{id}`.
@@ -59,12 +89,17 @@ pub async fn one(db: &D1Database, id: &str) -> Result<Value, AppError> {
         })
     }));
     let redacted = body.payload.is_none();
+    let headers = body
+        .headers
+        .as_deref()
+        .and_then(|h| serde_json::from_str::<Value>(h).ok());
     let mut event = to_json(&summary);
     if let Some(map) = event.as_object_mut() {
         map.insert("key_index".into(), json!(body.key_index));
         map.insert("origin".into(), json!(body.origin));
         map.insert("payload".into(), json!(body.payload));
         map.insert("redacted".into(), json!(redacted));
+        map.insert("headers".into(), json!(headers));
     }
     Ok(json!({ "event": event, "steps": to_json(&steps), "timeline": timeline }))
 }

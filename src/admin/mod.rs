@@ -21,7 +21,7 @@
 //! | GET | `storage` | the database's size against `STORAGE_LIMIT_BYTES`, events stored, bytes per event |
 //! | GET | `metrics` | the dashboard: minute-bucket series and alerts (`?window=1h\|24h`) |
 //! | GET | `alerts` | open and recent alerts |
-//! | GET | `events` | list with filters and an opaque keyset cursor |
+//! | GET | `events` | list with filters, payload search (`pointer`/`equals`, `contains`: a bounded scan) and an opaque keyset cursor |
 //! | GET | `events/{id}` | one event: payload (unless redacted), steps, attempt timeline |
 //! | POST | `events/{id}/replay` | re-enqueue the steps not done and add the steps the routes now give the event but it lacks (`?dry_run=true`: only list) |
 //! | GET | `events/{id}/connections` | which connections and default routes take the event now |
@@ -129,7 +129,7 @@ async fn route(
         (Get, ["storage"]) => status::storage(env, db).await.map(ok),
         (Get, ["metrics"]) => dashboard::metrics(env, db, &pairs).await.map(ok),
         (Get, ["alerts"]) => dashboard::alerts(env, db).await.map(ok),
-        (Get, ["events"]) => events::list(db, &pairs).await.map(ok),
+        (Get, ["events"]) => events::list(env, db, &pairs).await.map(ok),
         (Get, ["events", id]) => events::one(db, id).await.map(ok),
         (Post, ["events", id, "replay"]) => events::replay_one(env, db, id, &pairs).await.map(ok),
         (Get, ["events", id, "connections"]) => connections::preview(env, db, id).await,

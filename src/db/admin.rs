@@ -1,9 +1,12 @@
-//! The admin API's SQL: event pages (keyset over `(received_at, id)`), one event with its steps
+//! The admin API's SQL: event pages (keyset over `(received_at, id)`; a payload search's page
+//! is the core's bounded scan), one event with its steps
 //! and attempts, dead letters (grouped and listed), rejection counts, dashboard totals, the
 //! resets that replay and redrive do before the steps are sent to the queue again, and the
 //! steps replay adds when the routes gained some after the event arrived.
 
-use edgehooks_handlers::admin::{EventQuery, RedriveFilter, SqlArg, ERROR_CODE_SQL};
+use edgehooks_handlers::admin::{
+    search_sql, Cursor, EventQuery, RedriveFilter, SqlArg, ERROR_CODE_SQL,
+};
 use edgehooks_handlers::by_name::ByName;
 use edgehooks_handlers::connections::plan::PlannedStep;
 use edgehooks_handlers::inbound::ids;
@@ -100,14 +103,57 @@ pub async fn list_events(db: &D1Database, query: &EventQuery) -> Result<Vec<Even
     rows.read()
 }
 
-/// What only the detail view shows: the payload (NULL once redacted or purged) and which
-/// configured secret verified the event (an index, never the secret).
+/// A page of a payload search (the core's [`search_sql`], one batch, one transaction): up to
+/// `limit + 1` hits among at most `scan` rows the filters select, and the boundary row (the
+/// `scan`-th such row), if the filters select that many.
+pub async fn search_events(
+    db: &D1Database,
+    query: &EventQuery,
+    scan: i64,
+) -> Result<(Vec<EventSummary>, Option<Cursor>)> {
+    let (conditions, args) = query.where_clause();
+    let [(hits, hit_args), (bound, bound_args)] = search_sql(
+        (&conditions, &args),
+        &query.search,
+        &summary_columns(),
+        query.limit,
+        scan,
+    );
+    let statements = vec![
+        statement(db, &hits, &bind(&hit_args))?,
+        statement(db, &bound, &bind(&bound_args))?,
+    ];
+    let mut answers = batch(db, statements).await?.into_iter();
+    let (Some(hits), Some(bound)) = (answers.next(), answers.next()) else {
+        return Ok((Vec::new(), None));
+    };
+    let hits = hits.rows()?.read::<EventSummary>()?;
+    let boundary = bound.rows()?.read_first::<Boundary>()?.map(|b| b.0);
+    Ok((hits, boundary))
+}
+
+/// The row a search page's scan bound stops at.
+struct Boundary(Cursor);
+
+impl FromRow for Boundary {
+    fn from_row(row: &Row) -> Self {
+        Boundary(Cursor {
+            received_at: row.int("received_at"),
+            id: row.text("id"),
+        })
+    }
+}
+
+/// What only the detail view shows: the payload (NULL once redacted or purged), the delivery's
+/// request headers as stored (masked; NULL for a backfill, older rows, or once the payload is
+/// dropped) and which configured secret verified the event (an index, never the secret).
 #[derive(Debug, Serialize)]
 pub struct EventBody {
     pub key_index: Option<i64>,
     /// `webhook` or `backfill` (how the event reached us).
     pub origin: Option<String>,
     pub payload: Option<String>,
+    pub headers: Option<String>,
 }
 
 impl FromRow for EventBody {
@@ -116,6 +162,7 @@ impl FromRow for EventBody {
             key_index: row.opt_int("key_index"),
             origin: row.opt_text("origin"),
             payload: row.opt_text("payload"),
+            headers: row.opt_text("headers"),
         }
     }
 }
@@ -128,7 +175,7 @@ pub async fn get_event(db: &D1Database, id: &str) -> Result<Option<(EventSummary
     )?;
     let body = statement(
         db,
-        "SELECT key_index, origin, payload FROM events WHERE id = ?1",
+        "SELECT key_index, origin, payload, headers FROM events WHERE id = ?1",
         &[id.into()],
     )?;
     let mut results = batch(db, vec![summary, body]).await?.into_iter();

@@ -50,7 +50,8 @@ impl PlannedEvent<'_> {
 
 /// What every event row of one insert shares: `?1` provider, `?2` received at, `?3` key index
 /// (NULL for a backfill: nothing was signed), `?4` origin, `?5` source (NULL on the default path),
-/// `?6` the delivery's token (`stored_by`, see [`PlannedBy`]).
+/// `?6` the delivery's token (`stored_by`, see [`PlannedBy`]), `?7` the delivery's request
+/// headers as stored (the core's `stored_headers`; NULL for a backfill).
 #[derive(Clone, Copy)]
 struct StoredAs<'a> {
     provider: Provider,
@@ -59,6 +60,7 @@ struct StoredAs<'a> {
     source: Option<&'a str>,
     now_ms: i64,
     token: &'a str,
+    headers: Option<&'a str>,
 }
 
 impl StoredAs<'_> {
@@ -70,6 +72,7 @@ impl StoredAs<'_> {
             self.origin.as_str().into(),
             opt_text(self.source),
             self.token.into(),
+            opt_text(self.headers),
         ]
     }
 }
@@ -128,7 +131,7 @@ fn push_values_row(sql: &mut String, slots: &[Slot], shared: usize, index: usize
 
 /// An event row: id, ?1 provider, dedupe key, type, account, occurred at, ?2 received at,
 /// status, ?3 key index, payload, payload bytes, content key, ?4 origin, ?5 source, version key,
-/// ?6 the delivery's token.
+/// ?6 the delivery's token, ?7 the delivery's headers.
 const EVENT_ROW: &[Slot] = &[
     Row,
     Shared(1),
@@ -146,8 +149,9 @@ const EVENT_ROW: &[Slot] = &[
     Shared(5),
     Row,
     Shared(6),
+    Shared(7),
 ];
-const SHARED_EVENT_ARGS: usize = 6;
+const SHARED_EVENT_ARGS: usize = 7;
 /// Event rows per multi-row INSERT.
 const EVENTS_PER_STATEMENT: usize = rows_per_statement(EVENT_ROW, SHARED_EVENT_ARGS);
 
@@ -159,7 +163,7 @@ const SHARED_STEP_ARGS: usize = 2;
 const STEPS_PER_STATEMENT: usize = rows_per_statement(STEP_ROW, SHARED_STEP_ARGS);
 
 /// A rejected batch element: id, ?1 provider, dedupe key, type, ?2 received at, status, ?3 key
-/// index, payload, payload bytes, error, batch index, ?4 source.
+/// index, payload, payload bytes, error, batch index, ?4 source, ?5 headers.
 const REJECTED_ROW: &[Slot] = &[
     Row,
     Shared(1),
@@ -173,8 +177,9 @@ const REJECTED_ROW: &[Slot] = &[
     Row,
     Row,
     Shared(4),
+    Shared(5),
 ];
-const SHARED_REJECTED_ARGS: usize = 4;
+const SHARED_REJECTED_ARGS: usize = 5;
 /// Rejected batch elements per multi-row INSERT.
 const REJECTED_PER_STATEMENT: usize = rows_per_statement(REJECTED_ROW, SHARED_REJECTED_ARGS);
 /// Events (or rejected elements) per D1 `batch` call. A batch is one transaction and one
@@ -205,13 +210,17 @@ struct StepRow<'a> {
 /// duplicate on either key).
 pub async fn insert_events(
     db: &D1Database,
-    provider: Provider,
-    key_index: usize,
+    delivery: &Delivery<'_>,
     now_ms: i64,
     planned: &[PlannedEvent<'_>],
     rejected: &[RejectedElement],
-    source: Option<&str>,
 ) -> Result<Vec<bool>> {
+    let Delivery {
+        provider,
+        key_index,
+        source,
+        headers,
+    } = *delivery;
     let token = delivery_token(&crate::webcrypto::random_bytes());
     let stored = StoredAs {
         provider,
@@ -220,6 +229,7 @@ pub async fn insert_events(
         source,
         now_ms,
         token: &token,
+        headers: Some(headers),
     };
     let inserted = insert_planned(db, stored, planned).await?;
     for chunk in rejected.chunks(EVENTS_PER_D1_BATCH) {
@@ -230,6 +240,17 @@ pub async fn insert_events(
         db.batch(statements).await?;
     }
     Ok(inserted)
+}
+
+/// What every row a verified delivery stores shares: its provider, the key that verified it,
+/// its source (`None`: the default path) and its request headers as stored (the core's
+/// `inbound::stored_headers`).
+#[derive(Clone, Copy)]
+pub struct Delivery<'a> {
+    pub provider: Provider,
+    pub key_index: usize,
+    pub source: Option<&'a str>,
+    pub headers: &'a str,
 }
 
 /// How an event reached edgehooks (`events.origin`).
@@ -289,6 +310,7 @@ pub async fn insert_backfilled(
         source,
         now_ms,
         token: &token,
+        headers: None,
     };
     insert_planned(db, stored, planned).await
 }
@@ -308,7 +330,7 @@ fn events_statement(
     let mut sql = String::from(
         "INSERT INTO events (id, provider, dedupe_key, type, account, occurred_at, received_at, \
          status, key_index, payload, payload_bytes, content_key, origin, source, version_key, \
-         stored_by) \
+         stored_by, headers) \
          SELECT * FROM (VALUES ",
     );
     let mut args = stored.shared_args();
@@ -404,14 +426,15 @@ fn rejected_elements_statement(
     let provider = stored.provider;
     let mut sql = String::from(
         "INSERT INTO events (id, provider, dedupe_key, type, received_at, status, key_index, \
-         payload, payload_bytes, error, batch_index, source) VALUES ",
+         payload, payload_bytes, error, batch_index, source, headers) VALUES ",
     );
-    // ?1 provider, ?2 received at, ?3 key index, ?4 source.
+    // ?1 provider, ?2 received at, ?3 key index, ?4 source, ?5 headers.
     let mut args = vec![
         provider.slug().into(),
         num(stored.now_ms),
         opt_num(stored.key_index.map(|k| k as i64)),
         opt_text(stored.source),
+        opt_text(stored.headers),
     ];
     for (row, element) in rows.iter().enumerate() {
         push_values_row(&mut sql, REJECTED_ROW, SHARED_REJECTED_ARGS, row);
@@ -492,6 +515,8 @@ pub struct RejectedDelivery<'a> {
     pub key_index: usize,
     pub body: &'a [u8],
     pub error: &'a str,
+    /// The request headers as stored (the core's `inbound::stored_headers`).
+    pub headers: &'a str,
 }
 
 /// Keep a delivery that verified but could not be parsed, for admins (status `rejected`),
@@ -507,6 +532,7 @@ pub async fn insert_rejected(
         key_index,
         body,
         error,
+        headers,
     } = rejected;
     let dedupe_key = scoped_key(source, &ids::rejected_delivery_key(body));
     let id = ids::event_id(provider, &dedupe_key);
@@ -514,8 +540,8 @@ pub async fn insert_rejected(
     statement(
         db,
         "INSERT INTO events (id, provider, dedupe_key, type, received_at, status, key_index, \
-         payload, payload_bytes, error, source) \
-         VALUES (?1, ?2, ?3, 'unparsable', ?4, 'rejected', ?5, ?6, ?7, ?8, ?9) \
+         payload, payload_bytes, error, source, headers) \
+         VALUES (?1, ?2, ?3, 'unparsable', ?4, 'rejected', ?5, ?6, ?7, ?8, ?9, ?10) \
          ON CONFLICT (provider, dedupe_key) DO NOTHING",
         &[
             id.as_str().into(),
@@ -527,6 +553,7 @@ pub async fn insert_rejected(
             num(body.len() as i64),
             error.into(),
             opt_text(source),
+            headers.into(),
         ],
     )?
     .run()

@@ -131,7 +131,7 @@ fn redact_and_record(
     let redact = statement(
         db,
         &format!(
-            "UPDATE events SET payload = NULL, redacted_at = {now_param} \
+            "UPDATE events SET payload = NULL, headers = NULL, redacted_at = {now_param} \
              WHERE payload IS NOT NULL AND {events}"
         ),
         args,

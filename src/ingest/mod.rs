@@ -25,10 +25,11 @@ use edgehooks_handlers::connections::plan::EventFacts;
 use edgehooks_handlers::inbound::dedupe_hints::{self, DeliveryHints};
 use edgehooks_handlers::inbound::ids;
 use edgehooks_handlers::inbound::providers::{
-    parse_verified, require_signature_header, sendgrid, verify_or_plan, Accepted, IngestError,
-    ProviderKeys, Verification,
+    parse_verified, require_signature_header, sendgrid, signature_headers, verify_or_plan,
+    Accepted, IngestError, ProviderKeys, Verification,
 };
 use edgehooks_handlers::inbound::sources::{scope_delivery, validate_source_name};
+use edgehooks_handlers::inbound::stored_headers;
 use edgehooks_handlers::inbound::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
 use edgehooks_handlers::ingest::ProviderConfig;
 use edgehooks_handlers::metrics::analytics::RequestPoint;
@@ -224,6 +225,7 @@ async fn ingest(
         mut accepted,
         config,
         db,
+        headers,
     } = read_and_verify(req, url, env, provider, source.as_deref(), started).await?;
     // A named source's events carry it, and dedupe within it.
     scope_delivery(source.as_deref(), &mut accepted);
@@ -232,6 +234,7 @@ async fn ingest(
         routes: &config.routes,
         hint_ttl_secs: config.settings.hint_ttl_secs,
         started,
+        headers: &headers,
     };
     commit(env, ctx, &db, &committed, &accepted, summary).await
 }
@@ -242,6 +245,8 @@ pub(crate) struct Committed<'a> {
     pub routes: &'a RouteTable,
     pub hint_ttl_secs: u64,
     pub started: i64,
+    /// The delivery's request headers as stored (the core's `inbound::stored_headers`).
+    pub headers: &'a str,
 }
 
 /// The phases after verification, shared by the built-in providers and the registry's sources:
@@ -256,23 +261,23 @@ pub(crate) async fn commit(
     summary: &mut Summary,
 ) -> Result<Response, AppError> {
     let Committed {
-        provider, started, ..
+        provider,
+        started,
+        headers,
+        ..
     } = *committed;
     let source = summary.source.clone();
+    let delivery = db::ingest::Delivery {
+        provider,
+        key_index: accepted.key_index,
+        source: source.as_deref(),
+        headers,
+    };
     summary.describe(accepted.key_index, &accepted.events);
     summary.rejected = accepted.rejected.len();
     if let Some(error) = accepted.all_rejected() {
         // Nothing usable: each element kept as its own rejected row, answered 400 as before.
-        db::ingest::insert_events(
-            db,
-            provider,
-            accepted.key_index,
-            started,
-            &[],
-            &accepted.rejected,
-            source.as_deref(),
-        )
-        .await?;
+        db::ingest::insert_events(db, &delivery, started, &[], &accepted.rejected).await?;
         return Err(AppError::Unparsable(error.clone()));
     }
     let (fresh, unknown_hints) = dedupe_by_hint(env, provider, &accepted.events).await;
@@ -287,7 +292,7 @@ pub(crate) async fn commit(
             steps: routing.plan(committed.routes, &facts(provider, event)),
         })
         .collect();
-    let inserted = store(db, provider, source.as_deref(), accepted, started, &planned).await?;
+    let inserted = store(db, &delivery, accepted, started, &planned).await?;
 
     // Committed: the outbox is sent before the answer, the hints after it.
     let new_step_ids: Vec<String> = planned
@@ -323,6 +328,8 @@ struct Delivery {
     accepted: Accepted,
     config: Rc<ProviderConfig>,
     db: D1Database,
+    /// The request headers as stored with its events (credentials masked).
+    headers: String,
 }
 
 /// What a path's configuration came to: its parsed settings, not declared (`None`), or the
@@ -393,6 +400,7 @@ async fn read_and_verify(
         }
     }
     let body = read_body(req, declared, settings.max_body_bytes).await?;
+    let stored_headers = stored_headers::to_store(&headers, signature_headers(keys));
     let inbound = InboundRequest {
         method: "POST",
         url,
@@ -409,6 +417,7 @@ async fn read_and_verify(
             accepted,
             config,
             db,
+            headers: stored_headers,
         }),
         Err(IngestError::Verify(reason)) => {
             // Counted in memory: a forged request costs no D1 write.
@@ -426,6 +435,7 @@ async fn read_and_verify(
                 key_index,
                 body: &body,
                 error: reason.code(),
+                headers: &stored_headers,
             };
             db::ingest::insert_rejected(&db, rejected, started).await?;
             Err(AppError::Unparsable(reason))
@@ -487,8 +497,7 @@ async fn dedupe_by_hint<'a>(
 /// in D1. Returns, per planned event, whether it was new (`false`: a duplicate D1 caught).
 async fn store(
     db: &D1Database,
-    provider: Provider,
-    source: Option<&str>,
+    delivery: &db::ingest::Delivery<'_>,
     accepted: &Accepted,
     started: i64,
     planned: &[PlannedEvent<'_>],
@@ -496,16 +505,8 @@ async fn store(
     if planned.is_empty() && accepted.rejected.is_empty() {
         return Ok(Vec::new());
     }
-    let inserted = db::ingest::insert_events(
-        db,
-        provider,
-        accepted.key_index,
-        started,
-        planned,
-        &accepted.rejected,
-        source,
-    )
-    .await?;
+    let inserted =
+        db::ingest::insert_events(db, delivery, started, planned, &accepted.rejected).await?;
     Ok(inserted)
 }
 

@@ -16,8 +16,9 @@ use std::rc::Rc;
 use edgehooks_handlers::by_name::ByName;
 use edgehooks_handlers::inbound::providers::IngestError;
 use edgehooks_handlers::inbound::registry::arrival::{accept, Arrival};
-use edgehooks_handlers::inbound::registry::{has_signature_header, SourceSpec};
+use edgehooks_handlers::inbound::registry::{has_signature_header, signature_headers, SourceSpec};
 use edgehooks_handlers::inbound::sources::validate_source_name;
+use edgehooks_handlers::inbound::stored_headers;
 use edgehooks_handlers::inbound::webhook::{InboundRequest, Provider, VerifyError};
 use edgehooks_handlers::ingest::MAX_BODY_BYTES_LIMIT;
 use edgehooks_handlers::sealed;
@@ -110,6 +111,8 @@ async fn ingest(
         .max_body_bytes
         .map_or(settings.max_body_bytes, |own| own.min(MAX_BODY_BYTES_LIMIT));
     let body = read_body(req, declared, limit).await?;
+    let stored_headers =
+        stored_headers::to_store(&headers, &signature_headers(&source.spec.scheme));
     let inbound = InboundRequest {
         method: "POST",
         url,
@@ -134,6 +137,7 @@ async fn ingest(
                 key_index,
                 body: &body,
                 error: error.code(),
+                headers: &stored_headers,
             };
             db::ingest::insert_rejected(&db, rejected, started).await?;
             return Err(AppError::Unparsable(error));
@@ -145,6 +149,7 @@ async fn ingest(
         routes: &routes,
         hint_ttl_secs: settings.hint_ttl_secs,
         started,
+        headers: &stored_headers,
     };
     commit(env, ctx, &db, &committed, &accepted, summary).await
 }

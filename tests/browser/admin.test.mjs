@@ -109,6 +109,31 @@ describe("admin page in headless Chromium", { skip: !existsSync(CHROMIUM) && `${
     assert.deepEqual(problems, [], "no console errors or CSP violations");
   });
 
+  test("a payload search finds the event by JSON Pointer; its detail shows the masked headers", async () => {
+    const order = { ...checkoutCompleted({ customer: "cus_search_browser" }) };
+    const { payload, headers } = signedDelivery(order, TEST_SECRETS.STRIPE_WEBHOOK_SECRETS.split(",")[0]);
+    assert.equal((await worker.post("/webhooks/stripe", payload, headers)).status, 200);
+    const page = await chrome.browser.newPage();
+    page.on("pageerror", (err) => problems.push(err.message));
+    await page.goto(`${worker.url}/admin`);
+    await page.fill("#token", TEST_SECRETS.ADMIN_TOKEN);
+    await page.click("#login-btn");
+    await page.waitForSelector("#events-table tbody tr");
+    await page.fill('#filters input[name="pointer"]', "/data/object/customer");
+    await page.fill('#filters input[name="equals"]', "cus_search_browser");
+    await page.click('#filters button[type="submit"]');
+    await page.waitForFunction(() => document.querySelectorAll("#events-table tbody tr").length === 1
+      && document.querySelector("#events-table tbody")?.textContent.includes("checkout.session.completed"));
+    await page.locator("#events-table tbody tr").click();
+    await page.waitForSelector("#headers");
+    const rows = await page.locator("#headers tr").allTextContents();
+    assert.ok(rows.includes("stripe-signature[masked]"), rows.join("\n"));
+    assert.ok(rows.includes("content-typeapplication/json"), rows.join("\n"));
+    assert.ok(!(await page.textContent("#detail")).includes(headers["stripe-signature"]));
+    await page.screenshot({ path: path.join(ARTIFACTS, "admin-search-headers.png"), fullPage: true });
+    assert.deepEqual(problems, [], "no page errors");
+  });
+
   test("a malformed batch element shows as rejected with its index and code", async () => {
     const { eventId: _, ...noEventId } = hubspotEvent();
     const d = hubspotDelivery([hubspotEvent(), noEventId], TEST_SECRETS.HUBSPOT_CLIENT_SECRETS.split(",")[0]);

@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use super::search::Search;
 use super::{
     invalid, parse_time, Cursor, FilterError, SqlArg, DEFAULT_PAGE, DEFAULT_REDRIVE,
     ERROR_CODE_SQL, EVENT_STATUSES, MAX_PAGE, MAX_REDRIVE, STEP_STATUSES,
@@ -61,17 +62,34 @@ pub struct EventQuery {
     pub q: Option<String>,
     pub limit: i64,
     pub cursor: Option<Cursor>,
+    /// Payload search (`pointer`/`equals`, `contains`): paged by a bounded scan when not empty.
+    pub search: Search,
 }
 
 impl EventQuery {
-    /// From query-string pairs. Empty values count as absent; unknown names are refused so a
+    /// From query-string pairs. Empty values count as absent, except the search's: `pointer`
+    /// and `equals` pair in order (an empty `equals` is the empty string), and an empty
+    /// `contains` is refused; none of the three is trimmed. Unknown names are refused so a
     /// typo does not silently widen the result.
     pub fn from_pairs(pairs: &[(String, String)]) -> Result<EventQuery, FilterError> {
         let mut query = EventQuery {
             limit: DEFAULT_PAGE,
             ..EventQuery::default()
         };
+        let raw = |wanted: &str| -> Vec<&str> {
+            let named = pairs.iter().filter(|(name, _)| name == wanted);
+            named.map(|(_, value)| value.as_str()).collect()
+        };
+        let contains = raw("contains");
+        if contains.len() > 1 {
+            return Err(invalid("contains may be given once"));
+        }
+        query.search =
+            Search::from_parts(&raw("pointer"), &raw("equals"), contains.first().copied())?;
         for (name, value) in pairs {
+            if matches!(name.as_str(), "pointer" | "equals" | "contains") {
+                continue;
+            }
             let value = value.trim();
             if value.is_empty() {
                 continue;

@@ -5,13 +5,15 @@
 //! finds the steps the current routes give an event that it does not have yet; [`bulk_replay`]
 //! validates a bulk replay by filter and its pass cursor, [`bulk_scan`] walks a page of scanned
 //! rows (a connection's matching per row), [`bulk_plan`] counts what it would do; every replay
-//! path plans each event with [`replay::plan_event_replay`].
+//! path plans each event with [`replay::plan_event_replay`]; [`search`] turns the event list's
+//! payload search (JSON Pointer equality, substring) into a bounded scan's SQL.
 
 mod bulk_plan;
 mod bulk_replay;
 mod bulk_scan;
 mod filters;
 mod replay;
+mod search;
 
 pub use bulk_plan::{BulkPlan, PlanTally, StepPlan};
 pub use bulk_replay::{
@@ -23,6 +25,10 @@ pub use bulk_scan::{
 pub use filters::{EventQuery, RedriveFilter, UNFILTERED_DRY_RUN};
 pub use replay::{
     plan_event_replay, steps_to_add, EventReplayPlan, ReplayScope, StoredEvent, StoredStep,
+};
+pub use search::{
+    pointer_paths, pointer_tokens, search_sql, Expected, PointerCondition, Search, SearchPage,
+    MAX_POINTERS,
 };
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -40,6 +40,7 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
             ("alerts", self.alerts().err()),
             ("metrics", self.metrics_retention_days().err()),
             ("audit", self.audit_retention_days().err()),
+            ("search", self.search_scan_rows().err()),
         ] {
             if let Some(e) = checked {
                 problems.push(json!({ "affects": affects, "setting": e.setting }));

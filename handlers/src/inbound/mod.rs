@@ -6,7 +6,8 @@
 //! query pairs of a request URL) and [`schemes`] (the catalogue of verification schemes for
 //! sources added at runtime: Standard Webhooks, GitHub, Twilio, Slack and more) and
 //! [`registry`] (those sources as data: their spec, secrets' rotation, and a delivery made
-//! into an event).
+//! into an event), and [`stored_headers`] (a delivery's request headers as stored, credentials
+//! masked).
 
 pub mod dedupe_hints;
 pub mod ids;
@@ -16,4 +17,5 @@ pub mod rejections;
 pub mod request_url;
 pub mod schemes;
 pub mod sources;
+pub mod stored_headers;
 pub mod webhook;

@@ -260,7 +260,7 @@ fn scrub_attempts() -> String {
 /// Drop the payloads of the page's events about the person (`?1`, `?2`, `?3` page, `?4` now).
 fn redact_payloads() -> String {
     format!(
-        "{window} UPDATE events SET payload = NULL, redacted_at = ?4 \
+        "{window} UPDATE events SET payload = NULL, headers = NULL, redacted_at = ?4 \
          WHERE rowid IN (SELECT r FROM w) AND payload IS NOT NULL AND {about}",
         window = window(Phase::Redact, 3),
         about = about_person()

@@ -199,6 +199,13 @@ fn payload(db: &Connection, id: &str) -> Option<String> {
     .unwrap()
 }
 
+fn headers(db: &Connection, id: &str) -> Option<String> {
+    db.query_row("SELECT headers FROM events WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })
+    .unwrap()
+}
+
 fn texts(db: &Connection, sql: &str) -> Vec<String> {
     let mut stmt = db.prepare(sql).unwrap();
     let rows = stmt
@@ -229,6 +236,8 @@ fn everything(db: &Connection) -> String {
 fn forgets_every_copy_of_the_person_and_keeps_the_rows_an_admin_needs() {
     let mut db = database();
     world(&db);
+    db.execute("UPDATE events SET headers = '{\"user-agent\":\"x\"}'", [])
+        .unwrap();
     assert_eq!(
         run_to_end(&mut db, &request(500)),
         1,
@@ -247,6 +256,7 @@ fn forgets_every_copy_of_the_person_and_keeps_the_rows_an_admin_needs() {
         "shop_order",
     ] {
         assert_eq!(payload(&db, gone), None, "{gone}'s payload is dropped");
+        assert_eq!(headers(&db, gone), None, "{gone}'s headers go with it");
     }
     for kept in [
         "hs_other",
@@ -256,6 +266,7 @@ fn forgets_every_copy_of_the_person_and_keeps_the_rows_an_admin_needs() {
         "not_json",
     ] {
         assert!(payload(&db, kept).is_some(), "{kept} is another person's");
+        assert!(headers(&db, kept).is_some(), "{kept} keeps its headers");
     }
     let all = everything(&db);
     for trace in [

@@ -88,7 +88,7 @@ pub fn deletion_batch() -> [String; 4] {
 /// of an event with a step waiting, running or `dead`: a redrive or replay still needs it.
 pub fn purge_payloads() -> String {
     format!(
-        "UPDATE events SET payload = NULL, redacted_at = ?3 WHERE id IN \
+        "UPDATE events SET payload = NULL, headers = NULL, redacted_at = ?3 WHERE id IN \
          (SELECT e.id FROM events e WHERE e.received_at < ?1 AND e.payload IS NOT NULL AND {} \
           ORDER BY e.received_at, e.rowid LIMIT ?2)",
         all_steps_done("e.id")

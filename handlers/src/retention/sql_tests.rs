@@ -248,20 +248,22 @@ fn the_purge_never_drops_the_payload_of_unfinished_work() {
         add_step(&db, &id, "sendgrid.send", status, 0);
     }
     add_event(&db, "fresh", "stripe", CUTOFF + 5, "accepted");
+    db.execute("UPDATE events SET headers = '{}'", []).unwrap();
     let purged = db
         .execute(&purge_payloads(), params![CUTOFF, 100, NOW])
         .unwrap();
     assert_eq!(purged, 3);
     for status in StepStatus::ALL {
-        let (payload, redacted): (Option<String>, Option<i64>) = db
+        let (payload, redacted, headers): (Option<String>, Option<i64>, Option<String>) = db
             .query_row(
-                "SELECT payload, redacted_at FROM events WHERE id = ?1",
+                "SELECT payload, redacted_at, headers FROM events WHERE id = ?1",
                 [format!("ev_{}", status.as_str())],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .unwrap();
         if status.is_finished() {
             assert_eq!((payload, redacted), (None, Some(NOW)), "{status:?}");
+            assert_eq!(headers, None, "the headers go with the payload");
         } else {
             assert_eq!(
                 payload.as_deref(),

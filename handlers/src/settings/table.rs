@@ -116,13 +116,14 @@ pub const ACCESS_AUD: &str = "ACCESS_AUD";
 pub const ACCESS_ROLES_JSON: &str = "ACCESS_ROLES_JSON";
 pub const ACCESS_CERTS_URL: &str = "ACCESS_CERTS_URL";
 pub const AUDIT_RETENTION_DAYS: &str = "AUDIT_RETENTION_DAYS";
+pub const SEARCH_SCAN_ROWS: &str = "SEARCH_SCAN_ROWS";
 pub const SECRETS_KEY: &str = "SECRETS_KEY";
 
 use Kind::{PublicKey, Secret, Var};
 use Rule::{Flag, Json, Level, Number, PublicKeys, SecretList, SourceList, Text, TokenList, Url};
 
 /// Every setting, secrets first.
-pub const SETTINGS: [Setting; 54] = [
+pub const SETTINGS: [Setting; 55] = [
     setting(STRIPE_WEBHOOK_SECRETS, Secret, SecretList, ""),
     setting(SENDGRID_WEBHOOK_PUBLIC_KEYS, PublicKey, PublicKeys, ""),
     setting(HUBSPOT_CLIENT_SECRETS, Secret, SecretList, ""),
@@ -177,6 +178,7 @@ pub const SETTINGS: [Setting; 54] = [
     setting(ACCESS_ROLES_JSON, Var, Json, ""),
     setting(ACCESS_CERTS_URL, Var, Url, ""),
     setting(AUDIT_RETENTION_DAYS, Var, Number, "365"),
+    setting(SEARCH_SCAN_ROWS, Var, Number, "5000"),
 ];
 
 /// The setting called `name`, if edgehooks reads one.
