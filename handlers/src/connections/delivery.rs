@@ -9,9 +9,13 @@
 
 use serde_json::{json, Map, Value};
 
-use super::transform::{EventFields, Transform, TransformFailed, Transformed};
-use super::{field_error, FilterError, HttpDestination};
+use super::plan::EventFacts;
+use super::transform::{
+    resolve, EventFields, Resolved, Transform, TransformFailed, Transformed, NO_CONNECTION,
+};
+use super::{field_error, Connection, FilterError, HttpDestination};
 use crate::downstream::HttpRequestSpec;
+use crate::inbound::webhook::Provider;
 use crate::standard_webhooks::delivery_headers;
 use crate::steps::limits::{Limits, PROBE_MARGIN_MS};
 use crate::steps::retry::RetryPolicy;
@@ -91,6 +95,38 @@ pub fn signed(
         headers,
         body: unsigned.body,
     }
+}
+
+/// What a step of an `http` destination sends, before its signature: the payload as the
+/// transform of the connection that takes the event now shapes it ([`resolve`]: `connections`
+/// are the destination's, `None` when none has a transform; `source` is the event's named
+/// source). `Err` is the note the step ends `dead` with: no connection takes the event any
+/// more ([`NO_CONNECTION`]), or the payload is not JSON.
+pub fn step_delivery(
+    event: &DeliveredEvent<'_>,
+    source: Option<&str>,
+    connections: Option<&[Connection]>,
+) -> Result<Transformed, &'static str> {
+    let resolved = match (connections, Provider::from_slug(event.fields.provider)) {
+        (None, _) => Resolved::Verbatim,
+        (Some(_), None) => Resolved::NoConnection,
+        (Some(_), Some(provider)) => {
+            let facts = EventFacts {
+                provider,
+                source,
+                account: event.fields.account,
+                event_type: event.fields.event_type,
+                payload: event.payload,
+            };
+            resolve(connections, &facts)
+        }
+    };
+    let transform = match resolved {
+        Resolved::Verbatim => None,
+        Resolved::Transform(transform) => Some(transform),
+        Resolved::NoConnection => return Err(NO_CONNECTION),
+    };
+    unsigned_delivery(event, transform).map_err(TransformFailed::code)
 }
 
 fn event_headers(provider: &str, event_type: &str) -> Vec<(String, String)> {

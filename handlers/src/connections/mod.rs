@@ -38,7 +38,7 @@ pub fn valid_name(text: &str) -> bool {
         })
 }
 
-fn field_error(field: &str, problem: &str) -> FilterError {
+pub(crate) fn field_error(field: &str, problem: &str) -> FilterError {
     FilterError {
         code: filter::INVALID_FIELD,
         field: field.to_string(),

@@ -10,6 +10,8 @@
 pub mod headers;
 pub mod ops;
 pub mod pointer;
+pub mod preview;
+pub mod sql;
 
 use serde_json::{json, Map, Value};
 
