@@ -141,7 +141,7 @@ describe("transformations per connection", () => {
     assert.equal((await admin("POST", "connections/no-such/preview", { event_id: "x" })).status, 404);
   });
 
-  test("a step whose transformed connection is gone when it is sent ends dead, never sent untransformed", async () => {
+  test("a step whose connection is gone when it is sent ends dead, never sent untransformed", async () => {
     await destination("gone");
     await admin("POST", "connections", { name: "gone-feed", source: "stripe", types: ["invoice.paid"], destination: "gone", transform: TRANSFORM });
     assert.equal((await admin("POST", "destinations/gone/pause")).status, 200);
@@ -151,7 +151,7 @@ describe("transformations per connection", () => {
     assert.equal((await admin("DELETE", "connections/gone-feed")).status, 200);
     assert.equal((await admin("POST", "destinations/gone/resume")).status, 200);
     const step = await w.stepReaches("stripe", key, "http:gone", ["dead"]);
-    assert.equal(step.last_error, "transform_connection_missing");
+    assert.equal(step.last_error, "connection_missing");
     assert.equal(w.fake.receiver("gone").calls().length, 0);
   });
 

@@ -99,7 +99,7 @@ pub fn signed(
 
 /// What a step of an `http` destination sends, before its signature: the payload as the
 /// transform of the connection that takes the event now shapes it ([`resolve`]: `connections`
-/// are the destination's, `None` when none has a transform; `source` is the event's named
+/// are the destination's (`None`: not read, verbatim); `source` is the event's named
 /// source). `Err` is the note the step ends `dead` with: no connection takes the event any
 /// more ([`NO_CONNECTION`]), or the payload is not JSON.
 pub fn step_delivery(

@@ -104,7 +104,7 @@ pub(super) async fn run(
 struct Loaded {
     destination: HttpDestination,
     line: Line,
-    /// Its connections when one of them has a transform.
+    /// Its connections (the one that takes the event says how the step is sent).
     connections: Option<Vec<Connection>>,
 }
 
@@ -130,7 +130,7 @@ async fn load_destination(
                 })
             }
             (Err(_), _) => "destination_invalid",
-            (_, Err(_)) => "transform_connection_invalid",
+            (_, Err(_)) => "connection_invalid",
         },
         Ok(None) => "destination_missing",
         Err(e) => return Err(storage_failed(e)),

@@ -185,24 +185,23 @@ fn headers_of(value: Option<&Value>) -> Result<Vec<HeaderRule>, FilterError> {
 /// Which transform a step of an `http` destination is sent with.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Resolved<'a> {
-    /// The stored payload verbatim: no connection to the destination has a transform, or the
-    /// one that takes the event has none.
+    /// The stored payload verbatim: the connection that takes the event has no transform.
     Verbatim,
     Transform(&'a Transform),
-    /// Some connection to the destination has a transform, but none takes the event any more
-    /// (deleted, or its source or filter changed since the step was planned): the step ends
-    /// `dead` rather than send a payload no transform shaped.
+    /// No connection to the destination takes the event any more (deleted, or its source or
+    /// filter changed since the step was planned): the step ends `dead` rather than send a
+    /// payload no connection asks for, possibly without the transform that shaped it.
     NoConnection,
 }
 
 /// The code a step ends `dead` with when [`Resolved::NoConnection`].
-pub const NO_CONNECTION: &str = "transform_connection_missing";
+pub const NO_CONNECTION: &str = "connection_missing";
 
 /// The transform a step of an `http` destination uses when it is sent: that of the first
 /// connection to the destination (in stored order) that takes the event now, the same rule
 /// that planned it; a switched-off connection still shapes the steps it planned, so one is
 /// looked for among them when no enabled connection takes the event. `connections` are the
-/// destination's, `None` when none has a transform.
+/// destination's; `None` (not read) is the payload verbatim.
 pub fn resolve<'a>(connections: Option<&'a [Connection]>, event: &EventFacts<'_>) -> Resolved<'a> {
     let Some(connections) = connections else {
         return Resolved::Verbatim;

@@ -1,8 +1,8 @@
 //! The SQL that brings a step of an `http` destination the connections its transform is chosen
 //! from ([`super::resolve`]), in the same read as the destination and its line: the
-//! destination's connections as one JSON array when any of them has a transform, `NULL`
-//! otherwise (a destination without transforms reads nothing more). Each element is the
-//! connection's admin JSON plus `created_at`, so the stored order is restored here.
+//! destination's connections as one JSON array (through the `connections_target` index; `[]`
+//! when none targets it any more). Each element is the connection's admin JSON plus
+//! `created_at`, so the stored order is restored here.
 
 use serde_json::Value;
 
@@ -11,14 +11,13 @@ use crate::connections::Connection;
 /// The SQL expression of destination `name_sql`'s connections (see the module docs).
 pub fn destination_connections(name_sql: &str) -> String {
     format!(
-        "CASE WHEN EXISTS (SELECT 1 FROM connections WHERE target = {name_sql} \
-         AND transform IS NOT NULL) THEN (SELECT json_group_array(json_object(\
+        "(SELECT json_group_array(json_object(\
          'name', name, 'source', CASE WHEN source IS NULL THEN provider \
          ELSE provider || ':' || source END, 'account', account, 'types', json(types), \
          'conditions', json(conditions), 'destination', target, \
          'enabled', json(CASE enabled WHEN 0 THEN 'false' ELSE 'true' END), \
          'transform', json(transform), 'created_at', created_at)) \
-         FROM connections WHERE target = {name_sql}) END"
+         FROM connections WHERE target = {name_sql})"
     )
 }
 
@@ -70,11 +69,11 @@ mod tests {
     }
 
     #[test]
-    fn a_destination_without_transforms_reads_nothing_more() {
+    fn a_destination_no_connection_targets_reads_an_empty_list() {
         let db = database();
         connection(&db, "plain", 1, "svc", None);
-        assert_eq!(read(&db, "svc"), None);
-        assert_eq!(read(&db, "other"), None);
+        assert_eq!(read(&db, "svc").map(|c| c.len()), Some(1));
+        assert_eq!(read(&db, "other"), Some(Vec::new()));
     }
 
     #[test]
