@@ -57,6 +57,12 @@ pub enum AppError {
     Unavailable,
     /// The Stripe backfill has no `STRIPE_API_KEY`.
     BackfillDisabled,
+    /// A connection's transform does not validate: 400 `invalid_transform`, naming the
+    /// operation or header (`transform.ops[2].path`, `transform.headers.content-length`).
+    InvalidTransform {
+        field: String,
+        detail: String,
+    },
     /// A registry source's scheme configuration is not usable: 400 `invalid_scheme_config`,
     /// naming the field (`scheme`, `config` or `config.<field>`).
     InvalidSchemeConfig {
@@ -86,6 +92,7 @@ impl AppError {
             | AppError::BadRequest { .. }
             | AppError::InvalidField { .. }
             | AppError::InvalidSchemeConfig { .. }
+            | AppError::InvalidTransform { .. }
             | AppError::UnknownReference { .. } => 400,
             AppError::Conflict { .. } => 409,
             AppError::Misconfigured { .. } | AppError::Unavailable => 503,
@@ -108,6 +115,7 @@ impl AppError {
             | AppError::UnknownReference { code, .. } => code,
             AppError::InvalidField { .. } => "invalid_field",
             AppError::InvalidSchemeConfig { .. } => "invalid_scheme_config",
+            AppError::InvalidTransform { .. } => "invalid_transform",
             AppError::Misconfigured { .. } => "misconfigured",
             AppError::Unavailable => "unavailable",
             AppError::BackfillDisabled => "backfill_disabled",
@@ -122,7 +130,8 @@ impl AppError {
             }
             AppError::Unparsable(e) => json!({ "error": self.code(), "detail": e.detail() }),
             AppError::InvalidField { field, detail }
-            | AppError::InvalidSchemeConfig { field, detail } => {
+            | AppError::InvalidSchemeConfig { field, detail }
+            | AppError::InvalidTransform { field, detail } => {
                 json!({ "error": self.code(), "field": field, "detail": detail })
             }
             AppError::UnknownReference { field, detail, .. } => {
@@ -153,12 +162,21 @@ impl AppError {
     }
 }
 
-/// An operator's connection or destination JSON that does not validate: 400 naming the field.
+/// An operator's connection or destination JSON that does not validate: 400 naming the field
+/// (`invalid_transform` for a connection's transform, `invalid_field` otherwise).
 impl From<edgehooks_handlers::connections::FilterError> for AppError {
     fn from(e: edgehooks_handlers::connections::FilterError) -> Self {
-        AppError::InvalidField {
-            field: e.field,
-            detail: e.problem,
+        match e.code {
+            edgehooks_handlers::connections::transform::INVALID_TRANSFORM => {
+                AppError::InvalidTransform {
+                    field: e.field,
+                    detail: e.problem,
+                }
+            }
+            _ => AppError::InvalidField {
+                field: e.field,
+                detail: e.problem,
+            },
         }
     }
 }

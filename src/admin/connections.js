@@ -1,6 +1,6 @@
 // edgehooks admin page, connections screen (issue 13): http destinations (list, create, edit
 // with a rotated secret, pause/resume, delete) and connections (list, create, edit,
-// enable/disable, delete); on an event's detail, which connections match it (preview) and
+// enable/disable, delete, a transform and its preview on a stored event); on an event's detail, which connections match it (preview) and
 // "send to a destination as a test". Uses the helpers admin.js exposes as window.edgehooksAdmin;
 // data is only ever inserted as text. Secrets are typed into password fields and never shown.
 "use strict";
@@ -59,14 +59,19 @@
       field("conditions", el("textarea", { name: "conditions", rows: 1, cols: 40, placeholder: '[{"path":"/data/object/livemode","equals":true}]' })),
       field("destination", input("destination", { required: "", placeholder: "orders-svc or slack.notify", list: "destination-names" })),
       el("datalist", { id: "destination-names" }),
-      el("button", { type: "submit", id: "connection-save", class: "primary" }, "Save connection"));
+      field("transform", el("textarea", { name: "transform", rows: 2, cols: 60, placeholder: '{"ops":[{"op":"select","paths":["/id","/type"]}],"headers":{"x-event":"{{event.type}}"}}' })),
+      field("event id", input("preview_event", { id: "transform-event", placeholder: "an event id to preview" })),
+      button("Preview", { id: "transform-preview-button" }, () => previewTransform(form)),
+      el("button", { type: "submit", id: "connection-save", class: "primary" }, "Save connection"),
+      el("pre", { id: "transform-preview", class: "mono" }));
     form.addEventListener("submit", A().guard(async (ev) => {
       ev.preventDefault();
       const f = new FormData(form);
       const types = String(f.get("types")).split(",").map((t) => t.trim()).filter(Boolean);
       let conditions = [];
       if (String(f.get("conditions")).trim()) conditions = JSON.parse(f.get("conditions"));
-      const body = { source: f.get("source"), account: f.get("account") || null, types, conditions, destination: f.get("destination") };
+      const body = { source: f.get("source"), account: f.get("account") || null, types, conditions, destination: f.get("destination"),
+        transform: transformOf(form) };
       if (f.get("name")) body.name = f.get("name");
       const path = editing.connection ? `connections/${enc(editing.connection)}` : "connections";
       await A().api(path, { method: editing.connection ? "PATCH" : "POST", body: JSON.stringify(body) });
@@ -76,6 +81,26 @@
       await load();
     }));
     return form;
+  }
+
+  /** The form's transform: its JSON, or null when the field is empty. */
+  function transformOf(form) {
+    const text = String(form.elements.namedItem("transform").value).trim();
+    return text ? JSON.parse(text) : null;
+  }
+
+  /** What the connection (being edited, or named in the form) would send for an event, with
+   * the transform as typed (unsaved); shown as text only. */
+  async function previewTransform(form) {
+    const name = editing.connection || form.elements.namedItem("name").value;
+    if (!name) throw new Error("save the connection (or name one) first: a preview runs on a stored connection");
+    const body = { event_id: form.elements.namedItem("preview_event").value, transform: transformOf(form) };
+    const p = await A().api(`connections/${enc(name)}/preview`, { method: "POST", body: JSON.stringify(body) });
+    const headers = Object.entries(p.headers).map(([k, v]) => `${k}: ${v}`).join("\n");
+    let shown = p.body;
+    try { shown = JSON.stringify(JSON.parse(p.body), null, 2); } catch { /* shown as sent */ }
+    form.querySelector("#transform-preview").textContent =
+      `POST → ${p.destination} (signed when sent: ${p.signed_when_sent.join(", ")})\n${headers}\n\n${shown}`;
   }
 
   function fill(form, values) {
@@ -126,7 +151,8 @@
         }),
         button("Edit", { class: "edit" }, async () => {
           editing.connection = c.name;
-          fill(document.querySelector("#connection-form"), { ...c, types: c.types.join(", "), conditions: JSON.stringify(c.conditions) });
+          fill(document.querySelector("#connection-form"), { ...c, types: c.types.join(", "), conditions: JSON.stringify(c.conditions),
+            transform: c.transform ? JSON.stringify(c.transform) : "" });
           A().say(`Editing connection ${c.name}.`);
         }),
         button("Delete", { class: "delete" }, async () => {

@@ -1,9 +1,16 @@
 //! The admin API's connections (`/admin/api/connections…`: list, create, read, edit, delete,
-//! enable, disable) and the preview of which connections and default routes take a stored event
-//! (`/admin/api/events/{id}/connections`). A connection to an `http` destination needs that
-//! destination to exist. Every change makes this isolate forget its cached routing.
+//! enable, disable), the preview of which connections and default routes take a stored event
+//! (`/admin/api/events/{id}/connections`) and the preview of what a connection's delivery of
+//! one would send (`connections/{name}/preview`: its transform, saved or tried, nothing sent).
+//! A connection to an `http` destination needs that destination to exist. Every change makes
+//! this isolate forget its cached routing.
 
+use edgehooks_handlers::connections::delivery::DeliveredEvent;
 use edgehooks_handlers::connections::plan::{EventFacts, Origin};
+use edgehooks_handlers::connections::transform::preview::{
+    preview as delivery_preview, PreviewRequest,
+};
+use edgehooks_handlers::connections::transform::EventFields;
 use edgehooks_handlers::connections::{Connection, Target};
 use edgehooks_handlers::inbound::webhook::Provider;
 use edgehooks_handlers::step_kind::StepKind;
@@ -16,7 +23,7 @@ use crate::config::config;
 use crate::db::admin as events;
 use crate::db::connections::{self as store, ConnectionColumns, ConnectionRow};
 use crate::error::AppError;
-use crate::ingest::routing::{self, connection_json, invalidate};
+use crate::ingest::routing::{self, connection_json, connection_of, invalidate};
 
 /// `GET connections/{name}`.
 pub async fn read(db: &D1Database, name: &str) -> Result<Answer, AppError> {
@@ -89,6 +96,10 @@ pub async fn save(
         }
     }
     let stored = connection.to_json();
+    let transform = connection
+        .transform
+        .as_ref()
+        .map(|_| stored["transform"].to_string());
     let columns = ConnectionColumns {
         provider: connection.source.provider.slug(),
         source: connection.source.name.as_deref(),
@@ -97,6 +108,7 @@ pub async fn save(
         conditions: &stored["conditions"].to_string(),
         target: connection.target.name(),
         enabled: connection.enabled,
+        transform: transform.as_deref(),
     };
     let created = existing.is_none();
     let saved = store::save_connection(db, &connection.name, &columns, created, now_ms()).await?;
@@ -106,6 +118,37 @@ pub async fn save(
     invalidate();
     let row = load(db, &connection.name).await?;
     Ok(answer(if created { 201 } else { 200 }, row_view(&row)))
+}
+
+/// `POST connections/{name}/preview {"event_id", "transform"?}`: the body and headers the
+/// connection would send for the stored event (the core's `transform::preview`); nothing is
+/// sent or written.
+pub async fn preview_delivery(
+    db: &D1Database,
+    name: &str,
+    request: &Value,
+) -> Result<Answer, AppError> {
+    let request = PreviewRequest::from_json(request)?;
+    let connection =
+        connection_of(&load(db, name).await?).map_err(|field| AppError::Misconfigured {
+            detail: format!("the stored connection {name} no longer validates ({field})"),
+        })?;
+    let (summary, body) = events::get_event(db, &request.event_id)
+        .await?
+        .ok_or_else(|| invalid("event_id", "no such event"))?;
+    let payload = body
+        .payload
+        .ok_or_else(|| invalid("event_id", "the event's payload was redacted or purged"))?;
+    let event = DeliveredEvent {
+        fields: EventFields {
+            id: &summary.id,
+            event_type: &summary.event_type,
+            provider: &summary.provider,
+            account: summary.account.as_deref(),
+        },
+        payload: &payload,
+    };
+    Ok(ok(delivery_preview(&connection, &request, &event)?))
 }
 
 /// Which default routes and connections take stored event `id` now (read fresh from D1).

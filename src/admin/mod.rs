@@ -7,8 +7,8 @@
 //! admin API paths; each resource has its
 //! file: `status` (health, stats, rejections, storage), `events` (the event log and the replay
 //! of one event), `dead` (dead letters, redrive), `bulk_replay` (`POST replay`), `dashboard`
-//! (metrics, alerts), `backfill`, `destinations`, `connections` (and the preview of an event's
-//! connections), `routes` (default routes off and on), `sources` (the registry's sources),
+//! (metrics, alerts), `backfill`, `destinations`, `connections` (the preview of an event's
+//! connections, and of a connection's delivery), `routes` (default routes off and on), `sources` (the registry's sources),
 //! `tokens` (named API tokens, `whoami`), `audit` (the trail). `http` is what they share (body, JSON,
 //! errors, the answer), `replay_plan` the one planning every replay uses, `page` the page's
 //! paths as the worker sees them (the files themselves are Workers Static Assets).
@@ -37,6 +37,7 @@
 //! | GET, POST | `connections` | list, create |
 //! | GET, PUT, PATCH, DELETE | `connections/{name}` | read, edit, delete |
 //! | POST | `connections/{name}/enable`, `…/disable` | switch on, off |
+//! | POST | `connections/{name}/preview` | the body and headers its delivery of a stored event would send (`{"event_id", "transform"?}`: an unsaved transform to try); nothing sent or written |
 //! | GET, POST | `sources` | registry sources (`/webhooks/in/{name}`): list, create |
 //! | GET, PUT, PATCH, DELETE | `sources/{name}` | read, edit, delete |
 //! | POST | `sources/{name}/secrets`, `…/enable`, `…/disable` | rotate (`{"add", "remove"}`), switch on, off |
@@ -182,6 +183,9 @@ async fn route(
         (Post, ["connections", name, "disable"]) => {
             connections::save(db, Some(name), &json!({ "enabled": false })).await
         }
+        (Post, ["connections", name, "preview"]) => {
+            connections::preview_delivery(db, name, &json_body().await?).await
+        }
         (Get, ["sources"]) => sources::list(db).await,
         (Post, ["sources"]) => sources::create(env, db, &json_body().await?).await,
         (Get, ["sources", name]) => sources::read(db, name).await,
@@ -221,6 +225,7 @@ fn method_refused(path: &[&str]) -> AppError {
         | ["backfill", "stripe" | "shopify"]
         | ["destinations", _, "pause" | "resume" | "test"]
         | ["connections" | "sources", _, "enable" | "disable"]
+        | ["connections", _, "preview"]
         | ["sources", _, "secrets"]
         | ["routes", "off" | "on"] => ALLOW_POST,
         ["destinations" | "connections" | "sources"]

@@ -44,6 +44,8 @@ pub struct ConnectionRow {
     pub conditions: String,
     pub target: String,
     pub enabled: i64,
+    /// Its transform's JSON (`None`: the payload verbatim).
+    pub transform: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -59,6 +61,7 @@ impl FromRow for ConnectionRow {
             conditions: row.text("conditions"),
             target: row.text("target"),
             enabled: row.int("enabled"),
+            transform: row.opt_text("transform"),
             created_at: row.int("created_at"),
             updated_at: row.int("updated_at"),
         }
@@ -95,7 +98,8 @@ pub struct DestinationColumns<'a> {
 
 const DESTINATION_COLUMNS: &str = "name, config, paused, created_at, updated_at";
 const CONNECTION_COLUMNS: &str =
-    "name, provider, source, account, types, conditions, target, enabled, created_at, updated_at";
+    "name, provider, source, account, types, conditions, target, enabled, transform, \
+     created_at, updated_at";
 
 pub async fn list_destinations(db: &D1Database) -> Result<Vec<DestinationRow>> {
     let sql = format!("SELECT {DESTINATION_COLUMNS} FROM destinations ORDER BY name");
@@ -175,6 +179,7 @@ pub struct ConnectionColumns<'a> {
     pub conditions: &'a str,
     pub target: &'a str,
     pub enabled: bool,
+    pub transform: Option<&'a str>,
 }
 
 /// Insert (`create`: false when the name is taken) or replace a connection.
@@ -187,11 +192,12 @@ pub async fn save_connection(
 ) -> Result<bool> {
     let sql = if create {
         "INSERT INTO connections (name, provider, account, types, conditions, target, enabled, \
-         created_at, updated_at, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9) \
+         created_at, updated_at, source, transform) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10) \
          ON CONFLICT DO NOTHING"
     } else {
         "UPDATE connections SET provider = ?2, account = ?3, types = ?4, conditions = ?5, \
-         target = ?6, enabled = ?7, updated_at = ?8, source = ?9 WHERE name = ?1"
+         target = ?6, enabled = ?7, updated_at = ?8, source = ?9, transform = ?10 \
+         WHERE name = ?1"
     };
     let args = [
         name.into(),
@@ -203,6 +209,7 @@ pub async fn save_connection(
         num(i64::from(columns.enabled)),
         num(now_ms),
         opt_text(columns.source),
+        opt_text(columns.transform),
     ];
     let result = run(&statement(db, sql, &args)?).await?;
     Ok(result.changes() > 0)
@@ -245,31 +252,31 @@ pub async fn set_route_off(
     Ok(result.changes() > 0)
 }
 
-/// A destination as one of its steps runs with it, and its line.
-pub async fn destination_for_step(
-    db: &D1Database,
-    name: &str,
-) -> Result<Option<(DestinationRow, Line)>> {
+/// A destination as one of its steps runs with it: its row, its line, and its connections
+/// as JSON when one of them has a transform (the core's `transform::sql`).
+pub async fn destination_for_step(db: &D1Database, name: &str) -> Result<Option<ForStep>> {
     let sql = drain_sql::destination_with_line(DESTINATION_COLUMNS);
-    Ok(query(&statement(db, &sql, &[name.into()])?)
+    query(&statement(db, &sql, &[name.into()])?)
         .await?
-        .read_first::<WithLine>()?
-        .map(|w| (w.destination, w.line)))
+        .read_first::<ForStep>()
 }
 
-struct WithLine {
-    destination: DestinationRow,
-    line: Line,
+/// What [`destination_for_step`] reads.
+pub struct ForStep {
+    pub destination: DestinationRow,
+    pub line: Line,
+    pub connections: Option<String>,
 }
 
-impl FromRow for WithLine {
+impl FromRow for ForStep {
     fn from_row(row: &Row) -> Self {
-        WithLine {
+        ForStep {
             destination: DestinationRow::from_row(row),
             line: Line {
                 parked: row.flag("parked"),
                 released: row.flag("released"),
             },
+            connections: row.opt_text("connections"),
         }
     }
 }

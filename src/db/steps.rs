@@ -35,6 +35,8 @@ pub struct StepRow {
     pub provider: String,
     pub event_type: String,
     pub account: Option<String>,
+    /// The named source it arrived on (`None`: `/webhooks/{provider}`).
+    pub source: Option<String>,
     pub occurred_at: Option<i64>,
     pub payload: Option<String>,
     /// Why it last waited or failed (`destination_paused`: parked in its destination's line).
@@ -51,6 +53,7 @@ impl FromRow for StepRow {
             provider: row.text("provider"),
             event_type: row.text("event_type"),
             account: row.opt_text("account"),
+            source: row.opt_text("source"),
             occurred_at: row.opt_int("occurred_at"),
             payload: row.opt_text("payload"),
             last_error: row.opt_text("last_error"),
@@ -60,7 +63,7 @@ impl FromRow for StepRow {
 
 /// The columns of a [`StepRow`], from `steps s JOIN events e`.
 const STEP_ROW_COLUMNS: &str = "s.id, s.event_id, s.name, s.status, e.provider, \
-     e.type AS event_type, e.account, e.occurred_at, e.payload, s.last_error";
+     e.type AS event_type, e.account, e.source, e.occurred_at, e.payload, s.last_error";
 
 pub async fn load_step(db: &D1Database, step_id: &str) -> Result<Option<StepRow>> {
     let sql = format!(

@@ -88,6 +88,7 @@ pub fn connection_json(row: &ConnectionRow) -> Value {
         "conditions": parse(&row.conditions),
         "destination": row.target,
         "enabled": row.enabled != 0,
+        "transform": row.transform.as_deref().map(parse),
     })
 }
 

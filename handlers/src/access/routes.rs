@@ -30,7 +30,7 @@ const fn route(method: &'static str, pattern: &'static str, role: Role) -> ApiRo
 }
 
 /// Every admin API route.
-pub const ROUTES: [ApiRoute; 50] = [
+pub const ROUTES: [ApiRoute; 51] = [
     route("GET", "health", Viewer),
     route("GET", "stats", Viewer),
     route("GET", "rejections", Viewer),
@@ -57,6 +57,8 @@ pub const ROUTES: [ApiRoute; 50] = [
     route("POST", "destinations/{name}/pause", Operator),
     route("POST", "destinations/{name}/resume", Operator),
     route("POST", "destinations/{name}/test", Operator),
+    // Sends and writes nothing, but is a POST (a body to try a transform): audited, operator's.
+    route("POST", "connections/{name}/preview", Operator),
     route("POST", "backfill/stripe", Admin),
     route("POST", "backfill/shopify", Admin),
     route("POST", "destinations", Admin),

@@ -1,5 +1,6 @@
 //! What a delivery to an `http` destination is: the provider's verified event JSON verbatim (the
-//! stored payload bytes), POSTed with Standard Webhooks headers (`webhook-id` = the step id, so
+//! stored payload bytes, or what the connection's transform makes of them: the signature covers
+//! exactly the body sent), POSTed with Standard Webhooks headers (`webhook-id` = the step id, so
 //! stable across retries; `webhook-timestamp`; one `v1,` signature per active secret) plus
 //! `edgehooks-provider` and `edgehooks-event-type`; and the destination's own limits: its rate
 //! (requests per second: the budget window), its timeout and its maximum attempts. Also the
@@ -8,8 +9,13 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{field_error, FilterError, HttpDestination};
+use super::plan::EventFacts;
+use super::transform::{
+    resolve, EventFields, Resolved, Transform, TransformFailed, Transformed, NO_CONNECTION,
+};
+use super::{field_error, Connection, FilterError, HttpDestination};
 use crate::downstream::HttpRequestSpec;
+use crate::inbound::webhook::Provider;
 use crate::standard_webhooks::delivery_headers;
 use crate::steps::limits::{Limits, PROBE_MARGIN_MS};
 use crate::steps::retry::RetryPolicy;
@@ -26,20 +32,109 @@ pub fn delivery_request(
     payload: &str,
     now_secs: i64,
 ) -> HttpRequestSpec {
-    let mut headers: Vec<(String, String)> =
-        delivery_headers(&destination.keys, step_id, now_secs, payload.as_bytes())
-            .into_iter()
-            .map(|(name, value)| (name.to_string(), value))
-            .collect();
-    headers.push(("content-type".into(), "application/json".into()));
-    headers.push(("edgehooks-provider".into(), provider.to_string()));
-    headers.push(("edgehooks-event-type".into(), event_type.to_string()));
+    let unsigned = Transformed {
+        body: payload.to_string(),
+        headers: event_headers(provider, event_type),
+    };
+    signed(destination, step_id, unsigned, now_secs)
+}
+
+/// The event a delivery carries.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveredEvent<'a> {
+    pub fields: EventFields<'a>,
+    /// The stored payload bytes.
+    pub payload: &'a str,
+}
+
+/// A delivery before its signature: the body (the stored payload verbatim, or what `transform`
+/// makes of it) and its headers: `content-type`, `edgehooks-provider`,
+/// `edgehooks-event-type`, then the transform's. What the admin preview shows, and what
+/// [`signed`] signs.
+pub fn unsigned_delivery(
+    event: &DeliveredEvent<'_>,
+    transform: Option<&Transform>,
+) -> Result<Transformed, TransformFailed> {
+    let mut headers = event_headers(event.fields.provider, event.fields.event_type);
+    let Some(transform) = transform else {
+        return Ok(Transformed {
+            body: event.payload.to_string(),
+            headers,
+        });
+    };
+    let transformed = transform.apply(&event.fields, event.payload)?;
+    headers.extend(transformed.headers);
+    Ok(Transformed {
+        body: transformed.body,
+        headers,
+    })
+}
+
+/// The POST of `unsigned` for step `step_id` to `destination`, signed per Standard Webhooks
+/// over exactly its body at `now_secs` (`webhook-id`, `webhook-timestamp`, `webhook-signature`
+/// first).
+pub fn signed(
+    destination: &HttpDestination,
+    step_id: &str,
+    unsigned: Transformed,
+    now_secs: i64,
+) -> HttpRequestSpec {
+    let mut headers: Vec<(String, String)> = delivery_headers(
+        &destination.keys,
+        step_id,
+        now_secs,
+        unsigned.body.as_bytes(),
+    )
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value))
+    .collect();
+    headers.extend(unsigned.headers);
     HttpRequestSpec {
         method: "POST",
         url: destination.url.clone(),
         headers,
-        body: payload.to_string(),
+        body: unsigned.body,
     }
+}
+
+/// What a step of an `http` destination sends, before its signature: the payload as the
+/// transform of the connection that takes the event now shapes it ([`resolve`]: `connections`
+/// are the destination's (`None`: not read, verbatim); `source` is the event's named
+/// source). `Err` is the note the step ends `dead` with: no connection takes the event any
+/// more ([`NO_CONNECTION`]), or the payload is not JSON.
+pub fn step_delivery(
+    event: &DeliveredEvent<'_>,
+    source: Option<&str>,
+    connections: Option<&[Connection]>,
+) -> Result<Transformed, &'static str> {
+    let resolved = match (connections, Provider::from_slug(event.fields.provider)) {
+        (None, _) => Resolved::Verbatim,
+        (Some(_), None) => Resolved::NoConnection,
+        (Some(_), Some(provider)) => {
+            let facts = EventFacts {
+                provider,
+                source,
+                account: event.fields.account,
+                event_type: event.fields.event_type,
+                payload: event.payload,
+            };
+            resolve(connections, &facts)
+        }
+    };
+    let transform = match resolved {
+        Resolved::Verbatim => None,
+        Resolved::Transform(transform) => Some(transform),
+        Resolved::NoConnection => return Err(NO_CONNECTION),
+    };
+    unsigned_delivery(event, transform).map_err(TransformFailed::code)
+}
+
+fn event_headers(provider: &str, event_type: &str) -> Vec<(String, String)> {
+    vec![
+        ("content-type".into(), "application/json".into()),
+        ("edgehooks-provider".into(), provider.to_string()),
+        ("edgehooks-event-type".into(), event_type.to_string()),
+    ]
 }
 
 /// The destination's budget (`rate_per_sec` calls per second; unlimited without one) and

@@ -7,16 +7,23 @@
 
 use serde_json::{Map, Value};
 
-/// An operator's filter that cannot be used: `field` names it (`types[2]`,
-/// `conditions[0].path`), `problem` says what is wrong.
+/// The error code of a connection or destination field that does not validate.
+pub const INVALID_FIELD: &str = "invalid_field";
+
+/// An operator's filter (or connection, destination, transform) that cannot be used: `code` is
+/// the stable error code ([`INVALID_FIELD`], or `invalid_transform` for a connection's
+/// transform), `field` names the field (`types[2]`, `conditions[0].path`,
+/// `transform.ops[1].path`), `problem` says what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilterError {
+    pub code: &'static str,
     pub field: String,
     pub problem: String,
 }
 
 fn error(field: impl Into<String>, problem: impl Into<String>) -> FilterError {
     FilterError {
+        code: INVALID_FIELD,
         field: field.into(),
         problem: problem.into(),
     }

@@ -10,6 +10,7 @@ pub mod drain;
 pub mod filter;
 pub mod plan;
 pub mod sql;
+pub mod transform;
 
 use serde_json::{Map, Value};
 
@@ -19,6 +20,7 @@ use crate::standard_webhooks::SigningKey;
 use crate::step_kind::{Destination, StepKind};
 pub use filter::{Condition, Filter, FilterError, TypePattern};
 use plan::EventFacts;
+use transform::Transform;
 
 /// Bounds of an `http` destination's settings.
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
@@ -36,8 +38,9 @@ pub fn valid_name(text: &str) -> bool {
         })
 }
 
-fn field_error(field: &str, problem: &str) -> FilterError {
+pub(crate) fn field_error(field: &str, problem: &str) -> FilterError {
     FilterError {
+        code: filter::INVALID_FIELD,
         field: field.to_string(),
         problem: problem.to_string(),
     }
@@ -141,12 +144,15 @@ pub struct Connection {
     pub filter: Filter,
     pub target: Target,
     pub enabled: bool,
+    /// How its deliveries to an `http` destination are reshaped; `None`: the payload verbatim.
+    pub transform: Option<Transform>,
 }
 
 impl Connection {
     /// From the admin API's JSON: `{"name"?, "source": "stripe", "account"?, "types"?,
-    /// "conditions"?, "destination": "orders-svc" | "slack.notify", "enabled"?}`. Without a name
-    /// the connection is named `<source>-to-<destination>`.
+    /// "conditions"?, "destination": "orders-svc" | "slack.notify", "enabled"?, "transform"?}`.
+    /// Without a name the connection is named `<source>-to-<destination>`. A transform is only
+    /// for an `http` destination (a built-in step builds its own request).
     pub fn from_json(value: &Value) -> Result<Connection, FilterError> {
         let object = object_of(value)?;
         let selector = object
@@ -185,6 +191,13 @@ impl Connection {
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(field_error("enabled", "must be true or false")),
         };
+        let transform = Transform::from_json(object.get("transform"))?;
+        if transform.is_some() && matches!(target, Target::Step(_)) {
+            return Err(transform::transform_error(
+                "transform",
+                "applies only to a connection to an http destination",
+            ));
+        }
         Ok(Connection {
             name,
             source: Source {
@@ -195,6 +208,7 @@ impl Connection {
             filter,
             target,
             enabled,
+            transform,
         })
     }
 
@@ -208,14 +222,19 @@ impl Connection {
             "conditions": self.filter.conditions.iter().map(Condition::to_json).collect::<Vec<_>>(),
             "destination": self.target.name(),
             "enabled": self.enabled,
+            "transform": self.transform.as_ref().map(Transform::to_json),
         })
     }
 
     /// True when this connection takes `event` (its provider, source, account and type) whose
     /// payload is `payload`. A connection that is switched off takes nothing.
     pub fn takes(&self, event: &EventFacts<'_>, payload: &Value) -> bool {
-        self.enabled
-            && self.source.selector().matches(event.provider, event.source)
+        self.enabled && self.would_take(event, payload)
+    }
+
+    /// True when this connection's source, account and filter take `event`, switched on or not.
+    pub fn would_take(&self, event: &EventFacts<'_>, payload: &Value) -> bool {
+        self.source.selector().matches(event.provider, event.source)
             && self
                 .source
                 .account

@@ -7,6 +7,7 @@
 //! tests run the same text against the migrations in SQLite.
 
 use super::drain::{DRAINING_REASON, PAUSED_REASON};
+use super::transform::sql::destination_connections;
 use crate::steps::lifecycle::{sql_in, sql_lit, StepStatus, CLAIMABLE};
 
 /// Statuses a released step waits in for its claim (`pending` until its send is marked).
@@ -28,13 +29,16 @@ fn released_for(name_sql: &str) -> String {
     )
 }
 
-/// Destination ?1's `columns` with its line: `parked` and `released` (0/1).
+/// Destination ?1's `columns` with its line: `parked` and `released` (0/1), and its
+/// `connections` when one has a transform (`super::transform::sql`).
 pub fn destination_with_line(columns: &str) -> String {
     format!(
         "SELECT {columns}, EXISTS (SELECT 1 FROM steps WHERE {}) AS parked, \
-         EXISTS (SELECT 1 FROM steps WHERE {}) AS released FROM destinations WHERE name = ?1",
+         EXISTS (SELECT 1 FROM steps WHERE {}) AS released, {} AS connections \
+         FROM destinations WHERE name = ?1",
         parked_for("?1"),
-        released_for("?1")
+        released_for("?1"),
+        destination_connections("?1")
     )
 }
 

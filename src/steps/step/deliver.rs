@@ -5,8 +5,9 @@
 //! the line; a released step is claimed with the next release asked for in the same D1
 //! transaction (the claim that takes a page's last step releases the next page, which is sent
 //! at once). Then claim the step through the destination's gate (its rate as the budget, its
-//! circuit: `gate`), POST the stored payload signed per Standard Webhooks with the
-//! destination's timeout, and record the attempt, the step's next state (its max attempts,
+//! circuit: `gate`), POST the stored payload (or what the transform of the connection that
+//! takes the event now makes of it: the core's `transform::resolve`) signed per Standard
+//! Webhooks over exactly the bytes sent, with the destination's timeout, and record the attempt, the step's next state (its max attempts,
 //! backoff, `Retry-After`) and the destination's health in one D1 batch: the same ledger,
 //! limits and dead letters as the built-in steps.
 
@@ -14,11 +15,14 @@ use crate::db::batch_window::BatchWindow;
 use crate::sealing::open_destination;
 use crate::steps::calls::Calls;
 use edgehooks_handlers::connections::delivery::{
-    delivery_request, destination_limits, destination_policy,
+    destination_limits, destination_policy, signed, step_delivery, DeliveredEvent,
 };
 use edgehooks_handlers::connections::drain::{
     place, Line, Place, DRAINING_REASON, PAUSED_PARK_SECS, PAUSED_REASON,
 };
+use edgehooks_handlers::connections::transform::sql::read_destination_connections;
+use edgehooks_handlers::connections::transform::{EventFields, Transformed};
+use edgehooks_handlers::connections::Connection;
 use edgehooks_handlers::connections::HttpDestination;
 use edgehooks_handlers::steps::lifecycle::{
     after_attempt, attempts_made, classify_response, AttemptFor, StepStatus,
@@ -60,17 +64,26 @@ pub(super) async fn run(
     let Some(payload) = row.payload.as_deref() else {
         return end_without_call(runner, fields, row, name, "payload_unavailable").await;
     };
-    let (destination, in_line) = match load_destination(runner, fields, row, name).await {
+    let loaded = match load_destination(runner, fields, row, name).await {
         Ok(loaded) => loaded,
         Err(ack) => return ack,
     };
+    let destination = loaded.destination;
     let limits = destination_limits(&destination).with_cool_down(runner.settings.cool_down_ms);
-    let for_call = match place(destination.paused, row.last_error.as_deref(), in_line) {
+    let released = match place(destination.paused, row.last_error.as_deref(), loaded.line) {
         Place::Park => return park(db, fields).await,
         Place::AwaitRelease => return ask_release(runner, fields, name, false).await,
         Place::Join => return ask_release(runner, fields, name, true).await,
-        Place::Released => claim_released(runner, fields, name, limits).await,
-        Place::Go => claim_for_call(db, fields, None, name, limits, Joining::Alone).await,
+        Place::Released => true,
+        Place::Go => false,
+    };
+    let unsigned = match shape(row, payload, loaded.connections.as_deref()) {
+        Ok(unsigned) => unsigned,
+        Err(note) => return end_without_call(runner, fields, row, name, note).await,
+    };
+    let for_call = match released {
+        true => claim_released(runner, fields, name, limits).await,
+        false => claim_for_call(db, fields, None, name, limits, Joining::Alone).await,
     };
     let cleared = match for_call {
         ForCall::Call(cleared) => cleared,
@@ -84,26 +97,62 @@ pub(super) async fn run(
         started: cleared.started,
         probing: cleared.probing,
     };
-    call_and_record(runner, fields, row, payload, sent).await
+    call_and_record(runner, fields, unsigned, sent).await
 }
 
-/// The destination's current settings and its line; `Err` with how the step ended when the
-/// destination is missing or no longer valid (`dead`), or D1 failed.
+/// A destination as a step runs with it.
+struct Loaded {
+    destination: HttpDestination,
+    line: Line,
+    /// Its connections (the one that takes the event says how the step is sent).
+    connections: Option<Vec<Connection>>,
+}
+
+/// The destination's current settings, its line and its connections; `Err` with how the step
+/// ended when the destination (or one of its connections) is missing or no longer valid
+/// (`dead`), or D1 failed.
 async fn load_destination(
     runner: &Runner<'_, '_>,
     fields: &StepFields<'_>,
     row: &StepRow,
     name: &str,
-) -> Result<(HttpDestination, Line), Ack> {
+) -> Result<Loaded, Ack> {
     let note = match destination_for_step(runner.db, name).await {
-        Ok(Some((stored, in_line))) => match open_destination(runner.env, &stored).await {
-            Ok(destination) => return Ok((destination, in_line)),
-            Err(_) => "destination_invalid",
+        Ok(Some(stored)) => match (
+            open_destination(runner.env, &stored.destination).await,
+            read_destination_connections(stored.connections.as_deref()),
+        ) {
+            (Ok(destination), Ok(connections)) => {
+                return Ok(Loaded {
+                    destination,
+                    line: stored.line,
+                    connections,
+                })
+            }
+            (Err(_), _) => "destination_invalid",
+            (_, Err(_)) => "connection_invalid",
         },
         Ok(None) => "destination_missing",
         Err(e) => return Err(storage_failed(e)),
     };
     Err(end_without_call(runner, fields, row, name, note).await)
+}
+
+/// The delivery before its signature (the core's `step_delivery`); `Err` with the note the
+/// step ends `dead` with.
+fn shape(
+    row: &StepRow,
+    payload: &str,
+    connections: Option<&[Connection]>,
+) -> Result<Transformed, &'static str> {
+    let fields = EventFields {
+        id: &row.event_id,
+        event_type: &row.event_type,
+        provider: &row.provider,
+        account: row.account.as_deref(),
+    };
+    let event = DeliveredEvent { fields, payload };
+    step_delivery(&event, row.source.as_deref(), connections)
 }
 
 /// The destination is paused: park the step (no attempt) and look again later.
@@ -216,17 +265,14 @@ struct Sent<'a> {
 async fn call_and_record(
     runner: &Runner<'_, '_>,
     fields: &StepFields<'_>,
-    row: &StepRow,
-    payload: &str,
+    unsigned: Transformed,
     sent: Sent<'_>,
 ) -> Ack {
     let (db, settings) = (runner.db, runner.settings);
-    let spec = delivery_request(
+    let spec = signed(
         sent.destination,
         fields.step_id,
-        &row.provider,
-        &row.event_type,
-        payload,
+        unsigned,
         sent.started / 1000,
     );
     let outcome = {
