@@ -53,7 +53,6 @@ pub async fn route(req: web_sys::Request, env: &Env, ctx: &Context) -> web_sys::
 async fn admin_route(req: Request, env: &Env, path: &str) -> Result<Response, AppError> {
     match path.split('/').collect::<Vec<_>>().as_slice() {
         ["", "admin"] | ["", "admin", ""] => admin::page(&req),
-        ["", "admin", "api", "openapi.json"] => admin::document(&req),
         ["", "admin", "api", rest @ ..] => admin::api(req, env, rest).await,
         ["", "admin", asset] => admin::asset(&req, asset),
         _ => Err(AppError::NotFound),

@@ -11,8 +11,7 @@
 //! connections), `routes` (default routes off and on), `sources` (the registry's sources),
 //! `tokens` (named API tokens, `whoami`), `audit` (the trail). `http` is what they share (body, JSON,
 //! errors, the answer), `replay_plan` the one planning every replay uses, `page` the page's
-//! paths as the worker sees them (the files themselves are Workers Static Assets, as is the
-//! API's OpenAPI document, `GET /admin/api/openapi.json`: public, no token).
+//! paths as the worker sees them (the files themselves are Workers Static Assets).
 //!
 //! | method | path (after `/admin/api/`) | what |
 //! |---|---|---|
@@ -81,7 +80,7 @@ use crate::config::config;
 use crate::error::{AppError, ALLOW_GET, ALLOW_POST};
 use http::{dry_run_and_body, ok, parse_json, read_body, respond, Answer};
 
-pub use page::{asset, document, page};
+pub use page::{asset, page};
 
 /// `/admin/api/{path}`: sign the caller in, check their role against the route's, answer from
 /// the table, write the audit row of a mutating call, respond.
