@@ -1,11 +1,13 @@
-//! The admin page's paths as the worker sees them. The page itself (`admin.html` and the
-//! scripts and stylesheets beside it in src/admin/) is not compiled into the wasm: scripts/build
-//! copies it to build/assets/ and Workers Static Assets serves it (`[assets]` in wrangler.toml)
+//! The admin page's paths as the worker sees them. The page itself (`admin.html` and the scripts
+//! and stylesheets beside it in src/admin/) and the admin API's OpenAPI document
+//! (`openapi/admin.json`, at `/admin/api/openapi.json`: public, no token; a request for it that
+//! reaches the worker is an API call like any other) are not compiled into the wasm: scripts/build
+//! copies them to build/assets/ and Workers Static Assets serves them (`[assets]` in wrangler.toml)
 //! with the headers of src/admin/_headers (a strict Content-Security-Policy allowing only these
-//! same-origin assets, nosniff, no framing, no caching). It holds no data and needs no token;
-//! every API call the script makes carries the bearer token. Static Assets answer only GET and
-//! HEAD, so any other method reaches the worker, which answers 405 here; a GET that reaches the
-//! worker means the assets are not deployed (404).
+//! same-origin assets, nosniff, no framing, no caching). It holds no data and needs no token; every
+//! API call the script makes carries the bearer token. Static Assets answer only GET and HEAD, so
+//! any other method reaches the worker, which answers 405 here; a GET that reaches the worker means
+//! the assets are not deployed (404).
 
 use worker::{Method, Request, Response};
 

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { Miniflare, Log, LogLevel, Response as MfResponse } from "miniflare";
 import { bindingOptions, readWranglerConfig, stringVars } from "../../scripts/wrangler-config.mjs";
 import { sendgridKeys } from "./providers.mjs";
+import { checkAdminAnswer } from "./openapi.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const BUILD = path.join(ROOT, "build");
@@ -164,6 +165,7 @@ export async function startWorker({
     ...listen,
     ...persist,
   });
+  holdToDocument(mf);
   const db = hasDb ? new D1OverHttp(mf) : null;
   let url;
   try {
@@ -230,6 +232,21 @@ export async function startWorker({
           },
         }
       : undefined,
+  };
+}
+
+/**
+ * Every answer the tests get through `mf.dispatchFetch` (the helpers below and the tests' own
+ * calls) is checked against the admin API's OpenAPI document (helpers/openapi.mjs): an admin
+ * answer whose route, status or body the document does not describe throws, failing the test
+ * that made the call.
+ */
+function holdToDocument(mf) {
+  const dispatch = mf.dispatchFetch.bind(mf);
+  mf.dispatchFetch = async (input, init) => {
+    const res = await dispatch(input, init);
+    await checkAdminAnswer(input, init, res);
+    return res;
   };
 }
 
