@@ -162,6 +162,16 @@ function rustFiles(root, under) {
   return out;
 }
 
+/** The single files scripts/build copies into Workers Static Assets (`cp <src> build/assets/<path>`),
+ * each served at `/<path>` before the worker sees the request: routes the deployment answers. */
+export function assetPatterns(buildScript) {
+  const found = [];
+  for (const m of buildScript.matchAll(/^cp\s+\S+\s+build\/assets\/(\S+\.\w+)\s*$/gm)) {
+    found.push(["", ...m[1].split("/")].map((seg) => ({ lits: [seg] })));
+  }
+  return found;
+}
+
 /** One element of a slice pattern: `{lits}` (one of these literals), `{bind}` (any one
  * segment) or `{rest}` (`rest @ ..`: what follows goes to another table). Null: not a pattern. */
 function element(text) {
@@ -253,7 +263,8 @@ export function checkDocs(root) {
   const problems = [];
   const settings = JSON.parse(readFileSync(join(root, "handlers/settings.json"), "utf8"));
   const constants = codeConstants(root);
-  const patterns = routePatterns(root);
+  const build = join(root, "scripts/build");
+  const patterns = [...routePatterns(root), ...(existsSync(build) ? assetPatterns(readFileSync(build, "utf8")) : [])];
   if (patterns.length === 0) problems.push("no route table found under src/ (the endpoint check would pass anything)");
   for (const file of docFiles(root)) {
     const text = readFileSync(join(root, file), "utf8");
