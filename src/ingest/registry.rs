@@ -213,10 +213,9 @@ pub async fn load(env: &Env, row: &db::sources::SourceRow) -> Result<LoadedSourc
     let opened = crate::webcrypto::open(key.as_ref(), &context, &row.secrets)
         .await
         .map_err(|e| broken(&format!("has secrets that cannot be read: {e}")))?;
-    // Through `&str`: one serde_json reader in the wasm (BENCHMARKS.md, issue 25).
-    let secrets: Vec<String> = std::str::from_utf8(&opened)
+    let secrets = std::str::from_utf8(&opened)
         .ok()
-        .and_then(|text| serde_json::from_str(text).ok())
+        .and_then(edgehooks_handlers::json_lists::strings)
         .ok_or_else(|| broken("has secrets that are not a list"))?;
     Ok(LoadedSource { spec, secrets })
 }
