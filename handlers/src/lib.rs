@@ -11,7 +11,8 @@
 //!   integer); [`log_level`] (`LOG_LEVEL` and the level of each console line); [`auth`] (the
 //!   admin bearer-token check, constant time); [`step_kind`] (the step vocabulary: `StepKind`
 //!   and `Destination`, shared by the routes and the downstream builders); [`sealed`] (secrets
-//!   sealed at rest under `SECRETS_KEY`: the stored format and the key).
+//!   sealed at rest under `SECRETS_KEY`: the stored format and the key); [`json_lists`] (the
+//!   small JSON lists the worker stores, read without a typed deserializer).
 //! - [`inbound`]: what arrives: the request view, errors with their stable codes and the parsed
 //!   event ([`inbound::webhook`]), one module per provider and the verify-then-parse dispatch
 //!   ([`inbound::providers`]), named sources, content-derived ids, dedupe hints, rejections
@@ -49,6 +50,7 @@ pub mod downstream;
 pub mod health;
 pub mod inbound;
 pub mod ingest;
+pub mod json_lists;
 pub mod log_level;
 pub mod metrics;
 pub mod privacy;

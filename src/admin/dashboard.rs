@@ -35,7 +35,7 @@ fn window_of(pairs: &[(String, String)]) -> Result<(&str, i64), AppError> {
 }
 
 fn histogram_of(text: &str) -> [u64; HISTOGRAM_BUCKETS] {
-    let counts: Vec<u64> = serde_json::from_str(text).unwrap_or_default();
+    let counts = edgehooks_handlers::json_lists::counts(text).unwrap_or_default();
     let mut histogram = [0; HISTOGRAM_BUCKETS];
     for (slot, count) in histogram.iter_mut().zip(counts) {
         *slot = count;

@@ -21,7 +21,8 @@ use crate::ingest::registry::{invalidate, load, LoadedSource};
 use crate::log;
 
 fn view(row: &SourceRow, spec: &SourceSpec) -> Value {
-    let fingerprints: Vec<String> = serde_json::from_str(&row.fingerprints).unwrap_or_default();
+    let fingerprints =
+        edgehooks_handlers::json_lists::strings(&row.fingerprints).unwrap_or_default();
     let mut view = public_view(spec, &fingerprints);
     if let Some(map) = view.as_object_mut() {
         map.insert("created_at".into(), json!(row.created_at));

@@ -216,7 +216,9 @@ pub async fn load(env: &Env, row: &db::sources::SourceRow) -> Result<LoadedSourc
     let opened = crate::webcrypto::open(key.as_ref(), &context, &row.secrets)
         .await
         .map_err(|e| broken(&format!("has secrets that cannot be read: {e}")))?;
-    let secrets: Vec<String> =
-        serde_json::from_slice(&opened).map_err(|_| broken("has secrets that are not a list"))?;
+    let secrets = std::str::from_utf8(&opened)
+        .ok()
+        .and_then(edgehooks_handlers::json_lists::strings)
+        .ok_or_else(|| broken("has secrets that are not a list"))?;
     Ok(LoadedSource { spec, secrets })
 }

@@ -119,11 +119,17 @@ fn json_part(part: &str) -> Result<Value, AccessRefusal> {
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| AccessRefusal::Malformed)?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|_| AccessRefusal::Malformed)?;
+    let value = json_text(&bytes).ok_or(AccessRefusal::Malformed)?;
     value
         .is_object()
         .then_some(value)
         .ok_or(AccessRefusal::Malformed)
+}
+
+/// JSON bytes as a value, read through `&str` so the wasm holds one serde_json reader (a
+/// `from_slice` would compile a second one; BENCHMARKS.md, issue 25).
+fn json_text(bytes: &[u8]) -> Option<Value> {
+    serde_json::from_str(std::str::from_utf8(bytes).ok()?).ok()
 }
 
 fn claims_of(payload: &Value) -> Claims {
@@ -208,7 +214,7 @@ pub struct RsaKey {
 /// The RSA keys of a JWKS document (`{"keys": [...]}`); entries of another type, or without a
 /// `kid`, `n` or `e`, are skipped. `None`: the body is not a JWKS.
 pub fn parse_jwks(body: &[u8]) -> Option<Vec<RsaKey>> {
-    let value: Value = serde_json::from_slice(body).ok()?;
+    let value = json_text(body)?;
     let keys = value.get("keys")?.as_array()?;
     let text = |k: &Value, f: &str| k.get(f).and_then(Value::as_str).map(str::to_string);
     Some(

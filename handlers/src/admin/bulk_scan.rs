@@ -54,10 +54,10 @@ impl ScannedEvent {
 
     /// The stored steps (a malformed list reads as none).
     pub fn stored_steps(&self) -> Vec<StoredStep> {
-        let pairs: Vec<(String, String)> = self
+        let pairs = self
             .steps
             .as_deref()
-            .and_then(|text| serde_json::from_str(text).ok())
+            .and_then(crate::json_lists::string_pairs)
             .unwrap_or_default();
         pairs
             .into_iter()

@@ -76,6 +76,43 @@ fn each_rule_records_its_facts() {
     assert_eq!(Facts::from_json(Some("not json")), Facts::default());
 }
 
+/// The stored form reads back field for field; `null` and unknown fields are absent ones, a
+/// field of another type (or a document that is not an object) reads as no facts at all.
+#[test]
+fn stored_facts_read_back_every_field_and_nothing_of_another_type() {
+    let all = Facts {
+        provider: Some("stripe".into()),
+        destination: Some("crm".into()),
+        reason: Some("http_500".into()),
+        count: Some(u64::MAX),
+        window_minutes: Some(5),
+        silent_minutes: Some(60),
+        quiet_minutes: Some(30),
+        open_until: Some(-1),
+        backfill_run: Some("7".into()),
+        bytes_used: Some(10),
+        bytes_limit: Some(20),
+    };
+    assert_eq!(Facts::from_json(Some(&all.to_json())), all);
+    let some = Facts::from_json(Some(r#"{"provider":"shopify","count":null,"extra":[1]}"#));
+    assert_eq!(
+        some,
+        Facts {
+            provider: Some("shopify".into()),
+            ..Facts::default()
+        }
+    );
+    for other in [
+        r#"{"provider":"shopify","count":-1}"#,
+        r#"{"provider":"shopify","count":1.5}"#,
+        r#"{"provider":1}"#,
+        r#"{"open_until":18446744073709551615}"#,
+        r#"["provider"]"#,
+    ] {
+        assert_eq!(Facts::from_json(Some(other)), Facts::default(), "{other}");
+    }
+}
+
 #[test]
 fn the_http_channel_is_ready_only_for_a_stored_unpaused_http_destination() {
     let stored = |kind: &str, destination| {

@@ -140,7 +140,7 @@ pub struct Observations {
 
 /// The structured fields of an alert, for machines (the `http` body; stored as JSON in
 /// `alerts.facts`): which of them a kind sets is listed in docs/contract.md.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Facts {
     pub provider: Option<String>,
     pub destination: Option<String>,
@@ -167,10 +167,43 @@ impl Facts {
     }
 
     /// Read the stored form; a missing or unreadable one (an alert fired before migration
-    /// 0013) is empty.
+    /// 0013) is empty, as is one with a field of another type (`null` is an absent field).
+    /// Read through a `Value`, not a derived `Deserialize` (the wasm's per-type reader,
+    /// BENCHMARKS.md issue 25).
     pub fn from_json(text: Option<&str>) -> Facts {
         text.and_then(|t| serde_json::from_str(t).ok())
+            .and_then(|value: serde_json::Value| Facts::from_object(value.as_object()?))
             .unwrap_or_default()
+    }
+
+    fn from_object(object: &serde_json::Map<String, serde_json::Value>) -> Option<Facts> {
+        use serde_json::Value;
+        // `Some(None)`: absent or null; `None`: present with another type.
+        fn field<T>(
+            object: &serde_json::Map<String, Value>,
+            name: &str,
+            read: fn(&Value) -> Option<T>,
+        ) -> Option<Option<T>> {
+            match object.get(name) {
+                None | Some(Value::Null) => Some(None),
+                Some(value) => read(value).map(Some),
+            }
+        }
+        let text = |name| field(object, name, |v| v.as_str().map(str::to_string));
+        let count = |name| field(object, name, Value::as_u64);
+        Some(Facts {
+            provider: text("provider")?,
+            destination: text("destination")?,
+            reason: text("reason")?,
+            count: count("count")?,
+            window_minutes: count("window_minutes")?,
+            silent_minutes: count("silent_minutes")?,
+            quiet_minutes: count("quiet_minutes")?,
+            open_until: field(object, "open_until", Value::as_i64)?,
+            backfill_run: text("backfill_run")?,
+            bytes_used: count("bytes_used")?,
+            bytes_limit: count("bytes_limit")?,
+        })
     }
 }
 
