@@ -83,7 +83,9 @@ pub const MAX_SUB_WINDOWS: i64 = 10;
 /// `window_ms` can hold more than `calls` counted calls. The counters' windows never overlap
 /// and are at least their length long, so a span of `window_ms` meets at most
 /// `ceil(window_ms / w) + 1` windows of length `w`; each holds at most `limit` calls, and
-/// `limit × (that many) ≤ calls`. HubSpot's 100 per 10 s becomes 9 per second: at most 99 in
+/// `limit × (that many) ≤ calls`. Of the cuts into at most [`MAX_SUB_WINDOWS`] windows of at
+/// least [`MIN_SUB_WINDOW_MS`], the one that lets the most calls through per unit of time is
+/// kept. HubSpot's 100 per 10 s becomes 9 per second: at most 99 in
 /// any 10 s, 90 per 10 s sustained, where one 10 s window could let 200 through around its edge.
 /// A budget of a single call cannot be kept that way (two windows always meet one span), and
 /// the setting refuses it for a rolling destination; it is kept as is.
@@ -93,14 +95,24 @@ pub fn counted_budget(calls: u32, window_ms: i64, rolling: bool) -> (u32, i64) {
     }
     let window_ms = window_ms.max(1);
     let most = (window_ms / MIN_SUB_WINDOW_MS).clamp(1, MAX_SUB_WINDOWS);
+    let kept = |parts: i64| {
+        let sub = (window_ms + parts - 1) / parts;
+        let met = (window_ms + sub - 1) / sub + 1;
+        (u32::try_from(i64::from(calls) / met).unwrap_or(0), sub)
+    };
+    // The most calls per unit of time; of equals, the shorter windows (smoother).
     (1..=most)
-        .rev()
-        .map(|parts| {
-            let sub = (window_ms + parts - 1) / parts;
-            let met = (window_ms + sub - 1) / sub + 1;
-            (u32::try_from(i64::from(calls) / met).unwrap_or(0), sub)
+        .map(kept)
+        .filter(|(limit, _)| *limit >= 1)
+        .reduce(|best, next| {
+            let rate = |(limit, sub): (u32, i64)| (i128::from(limit), i128::from(sub));
+            let ((bl, bs), (nl, ns)) = (rate(best), rate(next));
+            if nl * bs >= bl * ns {
+                next
+            } else {
+                best
+            }
         })
-        .find(|(limit, _)| *limit >= 1)
         .unwrap_or((calls, window_ms))
 }
 

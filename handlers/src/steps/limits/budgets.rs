@@ -138,7 +138,7 @@ mod tests {
     fn a_named_budget_replaces_only_its_destination() {
         let budgets = Budgets::parse(r#"{"hubspot": {"calls": 190, "per_seconds": 10}}"#).unwrap();
         let hubspot = budgets.limits(Destination::HubSpot);
-        assert_eq!((hubspot.limit, hubspot.window_ms), (17, 1_000));
+        assert_eq!((hubspot.limit, hubspot.window_ms), (19, 1_112));
         assert_eq!(
             hubspot.open_after,
             limits_for(Destination::HubSpot).open_after,
