@@ -343,6 +343,22 @@ function byStatement(records) {
   return [...rows.values()].sort((a, b) => b.written - a.written || b.read - a.read);
 }
 
+/** Rows read and written per event by each statement run (a batch's statements one by one), largest first. */
+function everyStatement(records) {
+  const rows = new Map();
+  for (const r of records) {
+    for (const [sql, read, written] of r.d1Statements ?? []) {
+      const key = sql.replace(/\s+/g, " ").slice(0, 110);
+      const row = rows.get(key) ?? { statement: key, runs: 0, read: 0, written: 0 };
+      row.runs += 1 / N;
+      row.read += read / N;
+      row.written += written / N;
+      rows.set(key, row);
+    }
+  }
+  return [...rows.values()].sort((a, b) => b.written - a.written || b.read - a.read);
+}
+
 /** Per checkout event, over the burst's N events (duplicates' work included, trickle for queue invocations). */
 function perEvent(side, kv, queue) {
   const burst = totals([...side.burst, ...side.dups], kv, queue);
@@ -486,6 +502,10 @@ function table(result) {
     lines.push("", `**${name}: D1 rows per event by round trip** (first statement of each; burst and duplicates)`, "", "| round trip | per event | rows read | rows written |", "|---|---|---|---|");
     for (const r of side.byStatement.filter((r) => r.trips >= 0.005)) lines.push(`| \`${r.statement.replace(/\|/g, "\\|")}\` | ${f(r.trips)} | ${f(r.read)} | ${f(r.written)} |`);
   }
+  if (E.everyStatement?.length) {
+    lines.push("", "**edgehooks: D1 rows per event by statement** (every statement of every round trip; burst and duplicates)", "", "| statement | runs per event | rows read | rows written |", "|---|---|---|---|");
+    for (const r of E.everyStatement.filter((r) => r.runs >= 0.005)) lines.push(`| \`${r.statement.replace(/\|/g, "\\|")}\` | ${f(r.runs)} | ${f(r.read)} | ${f(r.written)} |`);
+  }
   if (E.cron) {
     lines.push(
       "",
@@ -534,6 +554,7 @@ function summarize(name, side, kv, queue) {
     },
     unmeteredRoundTrips: event.d1Unmetered,
     byStatement: byStatement([...side.burst, ...side.dups]),
+    everyStatement: everyStatement([...side.burst, ...side.dups]),
   };
 }
 

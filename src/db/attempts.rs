@@ -2,7 +2,7 @@
 //! `edgehooks_handlers::steps::lifecycle::after_attempt`), run in one batch with whatever else the
 //! attempt's outcome writes.
 
-use edgehooks_handlers::steps::lifecycle::{attempt_outcome, claim, StepStatus, PROBE, RETRY};
+use edgehooks_handlers::steps::lifecycle::{claim, recorded_outcome, StepStatus};
 use worker::{D1Database, D1PreparedStatement, Result};
 
 use super::rows::Answer;
@@ -22,6 +22,10 @@ pub struct AttemptRecord<'a> {
     /// The attempt's outcome when it is not the step status's (`resolved`: a customer lookup
     /// succeeded and the step goes on); `None`: `retry` for `enqueued`, else the step status.
     pub outcome: Option<&'a str>,
+    /// Whether the attempt counts against the step's `MAX_ATTEMPTS`
+    /// (`edgehooks_handlers::steps::limits::charges_attempt`): a failed half-open probe does
+    /// not, and is recorded with its step's `attempts` given back and the outcome `probe`.
+    pub charged: bool,
 }
 
 /// The statements that record `record` (the step's state, then its attempt row), to run in one
@@ -36,7 +40,7 @@ pub fn attempt_statements(
 ) -> Result<Vec<D1PreparedStatement>> {
     let outcome = record
         .outcome
-        .unwrap_or_else(|| attempt_outcome(record.step_status));
+        .unwrap_or_else(|| recorded_outcome(record.step_status, record.charged));
     let status = record.http_status.map(i64::from);
     let update = statement(
         db,
@@ -49,6 +53,7 @@ pub fn attempt_statements(
             opt_text(record.error),
             num(now_ms),
             num(record.n),
+            num(i64::from(!record.charged)),
         ],
     )?;
     let insert = statement(
@@ -72,23 +77,4 @@ pub fn attempt_statements(
 /// claim's or `dead`; its outcome is not counted again).
 pub fn recorded(answers: &[Answer], at: usize) -> bool {
     answers.get(at).is_some_and(|a| a.changes() > 0)
-}
-
-/// A failed half-open probe (attempt `n`, just recorded by `attempt_statements` in the same
-/// batch) is not charged to the step (`edgehooks_handlers::steps::limits::charges_attempt`): its
-/// `attempts` goes back to `n - 1` and its attempt row says `probe` instead of `retry`, so the
-/// timeline still shows the call.
-pub fn uncharge_probe(db: &D1Database, step_id: &str, n: i64) -> Result<Vec<D1PreparedStatement>> {
-    Ok(vec![
-        statement(
-            db,
-            "UPDATE steps SET attempts = ?2 - 1 WHERE id = ?1 AND attempts = ?2",
-            &[step_id.into(), num(n)],
-        )?,
-        statement(
-            db,
-            "UPDATE attempts SET outcome = ?3 WHERE step_id = ?1 AND n = ?2 AND outcome = ?4",
-            &[step_id.into(), num(n), PROBE.into(), RETRY.into()],
-        )?,
-    ])
 }

@@ -132,11 +132,6 @@ impl Rows {
         Row::new(self.0.get(index))
     }
 
-    /// Whether the statement returned no row.
-    pub fn is_empty(&self) -> bool {
-        self.0.length() == 0
-    }
-
     /// Give `take` each of the first `limit` rows, stopping with the error of the first bad one
     /// (what `take` built from it is then dropped by the caller with the error). Not generic,
     /// so each row type adds only its `from_row` and a small closure.

@@ -30,6 +30,10 @@ function entrySource({ style, bindings }) {
 import Worker from "./index.js";
 const BINDINGS = ${JSON.stringify(bindings)};
 const invocations = [];
+// One entry per statement run: [sql, rows read, rows written] (a batch's each on its own).
+function statementRun(record, sql, meta) {
+  record.d1Statements.push([sql, meta?.rows_read ?? 0, meta?.rows_written ?? 0]);
+}
 // One entry per round trip beside record.d1: [rows read, rows written, D1's own duration (ms), wall ms].
 function roundTrip(record, label) {
   record.d1.push(label);
@@ -50,9 +54,10 @@ async function timed(record, trip, promise) {
   const start = Date.now();
   try { return await promise; } finally { trip[3] = Date.now() - start; record.d1WallMs += trip[3]; }
 }
-async function firstFromAll(target, record, trip, column) {
+async function firstFromAll(target, sql, record, trip, column) {
   const result = await timed(record, trip, target.all());
   meter(record, trip, result.meta);
+  statementRun(record, sql, result.meta);
   const row = result.results?.[0];
   if (row === undefined) return null;
   if (column === undefined || column === null) return row;
@@ -66,12 +71,13 @@ function wrapStatement(statement, sql, record) {
     const value = Reflect.get(target, key);
     if (typeof value !== "function" || key === "constructor") return value;
     if (key === "bind") return (...args) => wrapStatement(value.apply(target, args), sql, record);
-    if (key === "first") return (column) => firstFromAll(target, record, roundTrip(record, "first " + sql), column);
+    if (key === "first") return (column) => firstFromAll(target, sql, record, roundTrip(record, "first " + sql), column);
     if (key === "raw") return (...args) => { record.unmetered += 1; return timed(record, roundTrip(record, "raw " + sql), value.apply(target, args)); };
     if (key === "all" || key === "run") return async (...args) => {
       const trip = roundTrip(record, key + " " + sql);
       const result = await timed(record, trip, value.apply(target, args));
       meter(record, trip, result?.meta);
+      statementRun(record, sql, result?.meta);
       return result;
     };
     return value.bind(target);
@@ -89,6 +95,7 @@ function wrapBinding(binding, name, kind, record) {
       const trip = roundTrip(record, "batch[" + statements.length + "] " + (statements[0]?.__sql ?? ""));
       const results = await timed(record, trip, value.call(target, statements.map((s) => s.__target ?? s)));
       for (const result of results ?? []) meter(record, trip, result?.meta);
+      statements.forEach((s, i) => statementRun(record, s.__sql ?? "", results?.[i]?.meta));
       return results;
     };
     if (kind === "d1") return value.bind(target);
@@ -124,7 +131,7 @@ function wrapBatch(batch, record) {
   } });
 }
 function begin(kind, detail) {
-  const record = { kind, detail, d1: [], d1Trips: [], calls: [], rowsRead: 0, rowsWritten: 0, sizeAfter: null, d1WallMs: 0, unmetered: 0, sent: 0, kvKeysRead: 0, delivered: 0, retried: 0, failed: false };
+  const record = { kind, detail, d1: [], d1Trips: [], d1Statements: [], calls: [], rowsRead: 0, rowsWritten: 0, sizeAfter: null, d1WallMs: 0, unmetered: 0, sent: 0, kvKeysRead: 0, delivered: 0, retried: 0, failed: false };
   invocations.push(record);
   return record;
 }
@@ -184,7 +191,8 @@ export function countingBuild({ from = path.join(ROOT, "build"), style = "class"
 
 /**
  * Every invocation recorded so far: `{ kind, detail, d1: [what + sql], d1Trips: [[rows read, rows written,
- * D1 duration ms, wall ms] per round trip], calls: ["IDEMPOTENCY.get", …],
+ * D1 duration ms, wall ms] per round trip], d1Statements: [[sql, rows read, rows written] per
+ * statement, a batch's each on its own], calls: ["IDEMPOTENCY.get", …],
  * rowsRead, rowsWritten, sizeAfter, d1WallMs, unmetered, sent, kvKeysRead (a bulk get counts its keys),
  * delivered, retried, failed }`.
  */

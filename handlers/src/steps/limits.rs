@@ -10,6 +10,8 @@
 //! replace a built-in destination's published budget.
 
 pub mod budgets;
+#[cfg(test)]
+mod rolling_tests;
 pub mod sql;
 
 use crate::step_kind::Destination;
@@ -52,15 +54,73 @@ impl Limits {
     }
 }
 
-/// Defaults from the providers' published rate limits, kept conservative.
-pub fn limits_for(destination: Destination) -> Limits {
-    let (limit, window_ms) = match destination {
+/// The providers' published budgets: `(calls, window_ms)`.
+pub fn published_budget(destination: Destination) -> (u32, i64) {
+    match destination {
         Destination::HubSpot => (100, 10_000),
         Destination::SendGrid => (500, 1_000),
         Destination::Stripe => (80, 1_000),
         Destination::Slack => (1, 1_000),
         Destination::Local => (u32::MAX, 1_000),
+    }
+}
+
+/// Whether the provider counts its budget over a rolling window (any span of its length), not
+/// in windows of its own: HubSpot, 100 calls per rolling 10 s.
+pub fn rolling_window(destination: Destination) -> bool {
+    destination == Destination::HubSpot
+}
+
+/// The shortest window a rolling budget is kept in: a step that must wait is delayed by whole
+/// seconds (a queue message's delay), so a shorter window would only make it wait longer.
+pub const MIN_SUB_WINDOW_MS: i64 = 1_000;
+
+/// The most windows a rolling budget's window is cut into.
+pub const MAX_SUB_WINDOWS: i64 = 10;
+
+/// `calls` per `window_ms` as the counters keep it (`(limit, window_ms)`): as is, or for a
+/// `rolling` budget as shorter fixed windows with a smaller limit such that no span of
+/// `window_ms` can hold more than `calls` counted calls. The counters' windows never overlap
+/// and are at least their length long, so a span of `window_ms` meets at most
+/// `ceil(window_ms / w) + 1` windows of length `w`; each holds at most `limit` calls, and
+/// `limit × (that many) ≤ calls`. Of the cuts into at most [`MAX_SUB_WINDOWS`] windows of at
+/// least [`MIN_SUB_WINDOW_MS`], the one that lets the most calls through per unit of time is
+/// kept. HubSpot's 100 per 10 s becomes 9 per second: at most 99 in
+/// any 10 s, 90 per 10 s sustained, where one 10 s window could let 200 through around its edge.
+/// A budget of a single call cannot be kept that way (two windows always meet one span), and
+/// the setting refuses it for a rolling destination; it is kept as is.
+pub fn counted_budget(calls: u32, window_ms: i64, rolling: bool) -> (u32, i64) {
+    if !rolling {
+        return (calls, window_ms);
+    }
+    let window_ms = window_ms.max(1);
+    let most = (window_ms / MIN_SUB_WINDOW_MS).clamp(1, MAX_SUB_WINDOWS);
+    let kept = |parts: i64| {
+        let sub = (window_ms + parts - 1) / parts;
+        let met = (window_ms + sub - 1) / sub + 1;
+        (u32::try_from(i64::from(calls) / met).unwrap_or(0), sub)
     };
+    // The most calls per unit of time; of equals, the shorter windows (smoother).
+    (1..=most)
+        .map(kept)
+        .filter(|(limit, _)| *limit >= 1)
+        .reduce(|best, next| {
+            let rate = |(limit, sub): (u32, i64)| (i128::from(limit), i128::from(sub));
+            let ((bl, bs), (nl, ns)) = (rate(best), rate(next));
+            if nl * bs >= bl * ns {
+                next
+            } else {
+                best
+            }
+        })
+        .unwrap_or((calls, window_ms))
+}
+
+/// Defaults from the providers' published rate limits, kept conservative (a rolling budget as
+/// [`counted_budget`] keeps it).
+pub fn limits_for(destination: Destination) -> Limits {
+    let (calls, window_ms) = published_budget(destination);
+    let (limit, window_ms) = counted_budget(calls, window_ms, rolling_window(destination));
     Limits {
         limit,
         window_ms,
@@ -241,10 +301,11 @@ pub enum HealthChange {
 
 /// The change a call of class `class`, answered `status`, makes; `probing` when the step held
 /// the probe lease. A `429` is a retryable failure of the call (its steps back off, honouring
-/// `Retry-After`) but not of the destination: it answered, and a budget kept as fixed windows
-/// can pass a few calls that the provider's rolling window refuses (HubSpot: 100 per rolling
-/// 10 s), which must not open the circuit for every step; a probe answered 429 gives its lease
-/// up for the next probe.
+/// `Retry-After`) but not of the destination: it answered, and a call reaches the provider a
+/// little after its budget counted it (or another app spends the same portal's budget), so its
+/// rolling window can still refuse one now and then (HubSpot: 100 per rolling 10 s), which
+/// must not open the circuit for every step; a probe answered 429 gives its lease up for the
+/// next probe.
 pub fn after_call(class: ResponseClass, status: Option<u16>, probing: bool) -> HealthChange {
     if status == Some(429) {
         return if probing {

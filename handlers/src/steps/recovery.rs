@@ -10,7 +10,7 @@
 //! `src/steps/consumer.rs`) binds and runs it, and `steps::lifecycle::sql_tests` checks it
 //! against these rules.
 
-use crate::steps::lifecycle::{sql_in, sql_lit, StepStatus, CLAIMABLE};
+use crate::steps::lifecycle::{sql_in, sql_lit, StepStatus, CLAIMABLE, RECOVERABLE};
 use crate::steps::retry::QUEUE_MAX_DELAY_SECS;
 
 /// Delay of the fresh message that carries a deferred or retried step: at most what Queues
@@ -50,13 +50,18 @@ pub fn recover(status: StepStatus, attempts: i64, max_attempts: u32) -> Option<R
 }
 
 /// The overdue steps: `pending` ones older than ?1 (their send failed), `enqueued` or
-/// `running` ones whose due time or lease passed before ?2; at most ?3, oldest first.
+/// `running` ones whose due time or lease passed before ?2; at most ?3, oldest first. Read
+/// through `steps_open` (migration 0025, the [`RECOVERABLE`] steps only): the status set and the
+/// bound on `updated_at` both hold of every overdue step (its `updated_at` is before ?1 or ?2),
+/// and they are what lets SQLite read that index's range instead of the table.
 pub fn sweepable_sql() -> String {
     format!(
         "SELECT id, status, attempts, updated_at FROM steps WHERE \
-         (status = {} AND updated_at < ?1) OR \
-         (status IN {} AND MAX(updated_at, COALESCE(next_attempt_at, 0)) < ?2) \
+         status IN {} AND updated_at < MAX(?1, ?2) AND \
+         ((status = {} AND updated_at < ?1) OR \
+          (status IN {} AND MAX(updated_at, COALESCE(next_attempt_at, 0)) < ?2)) \
          ORDER BY updated_at LIMIT ?3",
+        sql_in(&RECOVERABLE),
         sql_lit(StepStatus::Pending),
         sql_in(&[StepStatus::Enqueued, StepStatus::Running])
     )

@@ -235,7 +235,7 @@ impl Work<'_> {
             (recorded.destination, recorded.limits, recorded.claimed);
         let next = verdict.next;
         let planned_again = next.message == MessageAction::PlanAgain;
-        let record = self.attempt_record(claimed, outcome, next, finished);
+        let record = self.attempt_record(claimed, outcome, verdict, finished);
         let health = recorded
             .health
             .map(|(class, status)| after_call(class, status, claimed.probing));
@@ -257,13 +257,6 @@ impl Work<'_> {
             }
             if let Some(effect) = &verdict.effect {
                 statements.push(self.effect_statement(effect, finished)?);
-            }
-            if !verdict.charged {
-                statements.extend(db::attempts::uncharge_probe(
-                    self.db,
-                    self.step_id,
-                    claimed.attempt,
-                )?);
             }
             Ok(statements)
         };
@@ -299,9 +292,10 @@ impl Work<'_> {
         &'r self,
         claimed: Cleared,
         outcome: &'r CallOutcome,
-        next: Transition,
+        verdict: &Verdict,
         finished: i64,
     ) -> AttemptRecord<'r> {
+        let next = verdict.next;
         let planned_again = next.message == MessageAction::PlanAgain;
         AttemptRecord {
             step_id: self.step_id,
@@ -313,6 +307,7 @@ impl Work<'_> {
             step_status: next.status,
             next_attempt_at_ms: next.next_attempt_at_ms,
             outcome: planned_again.then_some(RESOLVED),
+            charged: verdict.charged,
         }
     }
 }

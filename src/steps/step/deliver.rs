@@ -299,10 +299,10 @@ async fn call_and_record(
         step_status: next.status,
         next_attempt_at_ms: next.next_attempt_at_ms,
         outcome: None,
+        charged: charges_attempt(class, sent.probing),
     };
     let health = after_call(class, outcome.status, sent.probing);
-    let charged = charges_attempt(class, sent.probing);
-    let changed = match record_attempt(db, &record, &sent, health, charged, finished).await {
+    let changed = match record_attempt(db, &record, &sent, health, finished).await {
         Ok(changed) => changed,
         Err(e) => {
             // The sweeper counts the attempt as lost after the claim's lease.
@@ -330,7 +330,6 @@ async fn record_attempt(
     record: &AttemptRecord<'_>,
     sent: &Sent<'_>,
     health: HealthChange,
-    charged: bool,
     finished: i64,
 ) -> worker::Result<bool> {
     let name = sent.destination.name.as_str();
@@ -343,13 +342,6 @@ async fn record_attempt(
         sent.limits,
         finished,
     )?);
-    if !charged {
-        statements.extend(db::attempts::uncharge_probe(
-            db,
-            record.step_id,
-            sent.attempt,
-        )?);
-    }
     db::rows::batch(db, statements)
         .await
         .map(|answers| db::attempts::recorded(&answers, 0))

@@ -125,6 +125,7 @@ impl Work<'_> {
             step_status: StepStatus::Succeeded,
             next_attempt_at_ms: None,
             outcome: None,
+            charged: true,
         };
         let result = async {
             let at = statements.len();
@@ -190,6 +191,7 @@ impl Work<'_> {
             step_status: next.status,
             next_attempt_at_ms: next.next_attempt_at_ms,
             outcome: None,
+            charged: true,
         };
         let changed = match db::attempts::attempt_statements(self.db, &record, finished) {
             Ok(statements) => db::rows::batch(self.db, statements)

@@ -110,10 +110,12 @@ pub fn unclaim() -> String {
 
 /// Mark freshly sent steps `enqueued` (only those still `pending`), all in one statement: ?1 a
 /// JSON array of step ids (one bound parameter for a whole `sendBatch` of up to 100), ?2 now.
+/// Each step is found by its id (the `+` keeps SQLite from reading every `pending` step through
+/// `steps_open` instead: a burst's backlog is all `pending`).
 pub fn mark_enqueued() -> String {
     format!(
         "UPDATE steps SET status = {}, updated_at = ?2 \
-         WHERE status = {} AND id IN (SELECT value FROM json_each(?1))",
+         WHERE id IN (SELECT value FROM json_each(?1)) AND +status = {}",
         sql_lit(StepStatus::Enqueued),
         sql_lit(StepStatus::Pending)
     )
@@ -121,15 +123,17 @@ pub fn mark_enqueued() -> String {
 
 /// Record an attempt's end on its step: the new status, due time, HTTP status, error and
 /// `updated_at`. ?1 step id, ?2 status, ?3 next attempt (Unix ms or NULL), ?4 HTTP status,
-/// ?5 error, ?6 now, ?7 the attempt number the claim returned. Only while the step is still
-/// `running` under that claim: once the sweeper has counted the attempt lost (its lease passed)
-/// the step is someone else's — re-sent, claimed again under the next number, or `dead` — and a
-/// late record must neither overwrite that nor count as an outcome (the shell counts the
-/// dashboard's step outcome only when this applied).
+/// ?5 error, ?6 now, ?7 the attempt number the claim returned, ?8 1 when the attempt is given
+/// back (a failed half-open probe: `attempts` goes back to ?7 - 1,
+/// [`crate::steps::limits::charges_attempt`]), else 0. Only while the step is still `running`
+/// under that claim: once the sweeper has counted the attempt lost (its lease passed) the step
+/// is someone else's — re-sent, claimed again under the next number, or `dead` — and a late
+/// record must neither overwrite that (nor give back an attempt) nor count as an outcome (the
+/// shell counts the dashboard's step outcome only when this applied).
 pub fn record_attempt() -> String {
     format!(
         "UPDATE steps SET status = ?2, next_attempt_at = ?3, last_status = ?4, last_error = ?5, \
-         updated_at = ?6 WHERE id = ?1 AND status = {} AND attempts = ?7",
+         attempts = ?7 - ?8, updated_at = ?6 WHERE id = ?1 AND status = {} AND attempts = ?7",
         sql_lit(StepStatus::Running)
     )
 }

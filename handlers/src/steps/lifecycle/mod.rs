@@ -25,8 +25,8 @@ pub use status::{
     RECOVERABLE, REDRIVABLE, REPLAY_RUNS, SUPERSEDING, TERMINAL,
 };
 pub use transition::{
-    after_attempt, attempt_outcome, attempts_made, classify_response, AttemptFor, MessageAction,
-    Transition, PROBE, RESOLVED, RETRY,
+    after_attempt, attempt_outcome, attempts_made, classify_response, recorded_outcome, AttemptFor,
+    MessageAction, Transition, PROBE, RESOLVED, RETRY,
 };
 
 /// Every status name, in [`StepStatus::ALL`]'s order (admin filters and counts).

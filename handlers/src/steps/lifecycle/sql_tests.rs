@@ -6,7 +6,7 @@
 use rusqlite::{params, Connection};
 
 use super::claim;
-use super::status::{StepStatus, RECOVERABLE};
+use super::status::{StepStatus, DEAD_LETTERS, RECOVERABLE};
 use crate::downstream::{turn, CallTiming, EntityStanding, Turn};
 use crate::steps::recovery::{
     dead_letter_ends, give_up_sql, lost_attempt_outcome, recover, recovery_sql, sweepable_sql,
@@ -570,7 +570,8 @@ fn record_success(db: &Connection, id: &str, n: i64, at: i64) -> bool {
                 200,
                 None::<String>,
                 at,
-                n
+                n,
+                0
             ],
         )
         .expect("record");
@@ -679,4 +680,157 @@ fn a_late_record_leaves_a_step_the_sweeper_ended_dead() {
     assert!(!record_success(&db, "s", n, NOW + 1));
     assert_eq!(row_of(&db, "s"), before);
     assert_eq!(attempt_rows(&db, "s"), vec![(n, "dead".to_string())]);
+}
+
+/// Record a failed half-open probe (attempt `n`, not charged: ?8 = 1) of step `id` at `at`, as
+/// the consumer's batch does: whether the step's state changed.
+fn record_refunded_probe(db: &Connection, id: &str, n: i64, at: i64) -> bool {
+    let changed = db
+        .execute(
+            &claim::record_attempt(),
+            params![
+                id,
+                StepStatus::Enqueued.as_str(),
+                at + 60_000,
+                503,
+                "http_503",
+                at,
+                n,
+                1
+            ],
+        )
+        .expect("record");
+    let outcome = super::recorded_outcome(StepStatus::Enqueued, false);
+    db.execute(
+        claim::RECORD_ATTEMPT_ROW,
+        params![id, n, at - 10, 10, 503, outcome, "http_503"],
+    )
+    .expect("attempt row");
+    changed == 1
+}
+
+fn attempts_of_step(db: &Connection, id: &str) -> i64 {
+    db.query_row("SELECT attempts FROM steps WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })
+    .expect("attempts")
+}
+
+#[test]
+fn a_failed_probe_is_recorded_with_its_attempt_given_back() {
+    let db = database();
+    add_event(&db, "ev", 1);
+    add_step(&db, "s", "ev", StepStatus::Enqueued, 1_000);
+    let n = claim_at(&db, "s", NOW - 100);
+    assert!(record_refunded_probe(&db, "s", n, NOW));
+    assert_eq!(attempts_of_step(&db, "s"), n - 1);
+    assert_eq!(status_of(&db, "s"), StepStatus::Enqueued);
+    assert_eq!(attempt_rows(&db, "s"), vec![(n, "probe".to_string())]);
+}
+
+/// Regression (issue 25): the probe's refund was its own statements after the record, applied
+/// whenever the step's `attempts` still read `n`. A record that came after the sweeper had
+/// counted the attempt lost (`enqueued` again, `attempts` still `n`, its lost attempt `retry`)
+/// changed nothing, yet the refund took the attempt back and relabelled the lost attempt
+/// `probe`. The refund is now part of the record: it applies only with it.
+#[test]
+fn a_late_probe_record_gives_nothing_back() {
+    let db = database();
+    add_event(&db, "ev", 1);
+    add_step(&db, "s", "ev", StepStatus::Enqueued, 1_000);
+    db.execute("UPDATE steps SET attempts = 0", [])
+        .expect("fresh");
+    let n = claim_at(&db, "s", NOW - LEASE_MS - 100);
+    sweep_lost(&db, "s", 10);
+    assert_eq!(status_of(&db, "s"), StepStatus::Enqueued);
+    assert!(!record_refunded_probe(&db, "s", n, NOW));
+    assert_eq!(
+        attempts_of_step(&db, "s"),
+        n,
+        "the lost attempt stays counted"
+    );
+    assert_eq!(attempt_rows(&db, "s"), vec![(n, "retry".to_string())]);
+}
+
+fn index_sql(db: &Connection, index: &str) -> String {
+    db.query_row(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1",
+        [index],
+        |r| r.get(0),
+    )
+    .unwrap_or_default()
+}
+
+/// Migration 0025: the in-flight steps' index holds exactly the sweeper's [`RECOVERABLE`] set
+/// and the dead steps' exactly [`DEAD_LETTERS`], so a step's last transition to a finished
+/// status writes no index entry (D1 bills each entry an INSERT or UPDATE puts).
+#[test]
+fn the_status_indexes_hold_only_steps_in_flight_and_dead_ones() {
+    let db = database();
+    let open = index_sql(&db, "steps_open");
+    let in_flight = format!("WHERE status IN {}", super::sql_in(&RECOVERABLE));
+    assert!(open.ends_with(&in_flight), "{open}");
+    let dead = index_sql(&db, "steps_dead");
+    assert_eq!(DEAD_LETTERS, [StepStatus::Dead]);
+    let dead_letters = format!("WHERE status = {}", super::sql_lit(StepStatus::Dead));
+    assert!(dead.ends_with(&dead_letters), "{dead}");
+    for status in StepStatus::ALL {
+        let id = status.as_str();
+        add_event(&db, id, 1);
+        add_step(&db, id, id, status, 1_000);
+    }
+    let through = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).expect("count") };
+    let open_rows = format!(
+        "SELECT COUNT(*) FROM steps INDEXED BY steps_open WHERE status IN {}",
+        super::sql_in(&RECOVERABLE)
+    );
+    assert_eq!(through(&open_rows), RECOVERABLE.len() as i64);
+    let dead_rows = format!(
+        "SELECT COUNT(*) FROM steps INDEXED BY steps_dead WHERE status = {}",
+        super::sql_lit(StepStatus::Dead)
+    );
+    assert_eq!(through(&dead_rows), 1);
+    for dropped in ["steps_status", "steps_destination"] {
+        assert_eq!(index_sql(&db, dropped), "", "{dropped}");
+    }
+}
+
+/// The plan SQLite chooses for `sql` (every parameter NULL), as one line.
+fn plan_of(db: &Connection, sql: &str) -> String {
+    let mut query = db
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("plan");
+    let nulls = vec![rusqlite::types::Null; query.parameter_count()];
+    let rows: Vec<String> = query
+        .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+        .expect("plan rows")
+        .map(Result::unwrap)
+        .collect();
+    rows.join("; ")
+}
+
+/// The statements of a step's life find it by its id, and the sweeper reads the range of
+/// `steps_open` it needs, never the table (it did before 0025's `status IN` and bound).
+#[test]
+fn each_statement_of_a_steps_life_reads_an_index() {
+    let db = database();
+    let by_id = "USING INDEX sqlite_autoindex_steps_1 (id=?)";
+    for sql in [
+        claim::claim(),
+        claim::mark_enqueued(),
+        claim::record_attempt(),
+        claim::defer(),
+        claim::unclaim(),
+        claim::finish_without_call(),
+    ] {
+        let plan = plan_of(&db, &sql);
+        assert!(plan.contains(by_id), "{sql}: {plan}");
+        assert!(!plan.contains("steps_open"), "{sql}: {plan}");
+    }
+    let sweep = plan_of(&db, &sweepable_sql());
+    assert!(
+        sweep.contains("USING INDEX steps_open (status=? AND updated_at<?)"),
+        "{sweep}"
+    );
+    assert!(!sweep.contains("SCAN steps"), "{sweep}");
 }

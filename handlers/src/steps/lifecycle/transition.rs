@@ -109,9 +109,32 @@ pub fn attempt_outcome(status: StepStatus) -> &'static str {
     }
 }
 
+/// [`attempt_outcome`] of an attempt `charged` or not to its step
+/// ([`crate::steps::limits::charges_attempt`]): a retry that was not charged (a failed
+/// half-open probe) is recorded as `probe`, so the timeline still shows the call.
+pub fn recorded_outcome(status: StepStatus, charged: bool) -> &'static str {
+    match attempt_outcome(status) {
+        RETRY if !charged => PROBE,
+        outcome => outcome,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_uncharged_retry_is_recorded_as_a_probe() {
+        for status in StepStatus::ALL {
+            assert_eq!(recorded_outcome(status, true), attempt_outcome(status));
+            let uncharged = recorded_outcome(status, false);
+            if status == StepStatus::Enqueued {
+                assert_eq!(uncharged, PROBE);
+            } else {
+                assert_eq!(uncharged, status.as_str(), "{status:?}");
+            }
+        }
+    }
 
     #[test]
     fn responses_are_classified_by_status_then_by_why_there_is_none() {

@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{limits_for, Limits};
+use super::{counted_budget, limits_for, rolling_window, Limits};
 use crate::step_kind::Destination;
 
 /// The longest window a budget may have: a budget is about bursts, not daily quotas.
@@ -73,6 +73,12 @@ impl Budgets {
                     "must be a whole number of at least 1",
                 );
             };
+            if rolling_window(destination) && calls < 2 {
+                return fail(
+                    format!("{name}.calls"),
+                    "must be at least 2: the provider counts a rolling window",
+                );
+            }
             let Some(secs) = whole(entry, "per_seconds", MAX_WINDOW_SECS) else {
                 return fail(format!("{name}.per_seconds"), "must be between 1 and 3600");
             };
@@ -92,11 +98,15 @@ impl Budgets {
         let default = limits_for(destination);
         let configured = position(destination).and_then(|i| self.overrides.get(i).copied());
         match configured.flatten() {
-            Some((limit, window_ms)) => Limits {
-                limit,
-                window_ms,
-                ..default
-            },
+            Some((calls, window_ms)) => {
+                let (limit, window_ms) =
+                    counted_budget(calls, window_ms, rolling_window(destination));
+                Limits {
+                    limit,
+                    window_ms,
+                    ..default
+                }
+            }
             None => default,
         }
     }
@@ -115,14 +125,20 @@ mod tests {
             }
         }
         let hubspot = limits_for(Destination::HubSpot);
-        assert_eq!((hubspot.limit, hubspot.window_ms), (100, 10_000));
+        assert_eq!(
+            (hubspot.limit, hubspot.window_ms),
+            (9, 1_000),
+            "100 per rolling 10 s, kept in 1 s windows"
+        );
+        let sendgrid = limits_for(Destination::SendGrid);
+        assert_eq!((sendgrid.limit, sendgrid.window_ms), (500, 1_000));
     }
 
     #[test]
     fn a_named_budget_replaces_only_its_destination() {
         let budgets = Budgets::parse(r#"{"hubspot": {"calls": 190, "per_seconds": 10}}"#).unwrap();
         let hubspot = budgets.limits(Destination::HubSpot);
-        assert_eq!((hubspot.limit, hubspot.window_ms), (190, 10_000));
+        assert_eq!((hubspot.limit, hubspot.window_ms), (19, 1_112));
         assert_eq!(
             hubspot.open_after,
             limits_for(Destination::HubSpot).open_after,
@@ -136,7 +152,7 @@ mod tests {
             r#"{"hubspot": {"calls": 4294967295, "per_seconds": 1}, "slack": {"calls": 5, "per_seconds": 3600}}"#,
         )
         .unwrap();
-        assert_eq!(lifted.limits(Destination::HubSpot).limit, u32::MAX);
+        assert_eq!(lifted.limits(Destination::HubSpot).limit, u32::MAX / 2);
         assert_eq!(lifted.limits(Destination::Slack).window_ms, 3_600_000);
     }
 
@@ -170,9 +186,14 @@ mod tests {
             field(r#"{"hubspot": {"calls": 4294967296, "per_seconds": 10}}"#),
             "hubspot.calls"
         );
-        assert_eq!(field(r#"{"hubspot": {"calls": 1}}"#), "hubspot.per_seconds");
+        assert_eq!(field(r#"{"hubspot": {"calls": 2}}"#), "hubspot.per_seconds");
         assert_eq!(
-            field(r#"{"hubspot": {"calls": 1, "per_seconds": 3601}}"#),
+            field(r#"{"hubspot": {"calls": 1, "per_seconds": 10}}"#),
+            "hubspot.calls",
+            "a rolling budget of one call cannot be kept"
+        );
+        assert_eq!(
+            field(r#"{"hubspot": {"calls": 2, "per_seconds": 3601}}"#),
             "hubspot.per_seconds"
         );
         assert_eq!(

@@ -74,9 +74,13 @@ pub const TAKE_PROBE: &str = "UPDATE destination_health SET probe_until = ?3, pr
 /// the step id; [`HealthChange::ReleaseProbe`]: ?1 destination, ?2 the step id.
 pub fn record_change(change: HealthChange) -> Option<&'static str> {
     match change {
+        // Only a circuit that is not closed already is written: D1 bills the row even when
+        // every value stays the same, and nearly every success finds it closed.
         HealthChange::Close => Some(
             "UPDATE destination_health SET consecutive_failures = 0, open_until = 0, \
-             probe_until = 0, probe_step = NULL WHERE destination = ?1",
+             probe_until = 0, probe_step = NULL WHERE destination = ?1 \
+             AND (consecutive_failures != 0 OR open_until != 0 OR probe_until != 0 \
+             OR probe_step IS NOT NULL)",
         ),
         HealthChange::Fail => Some(
             "UPDATE destination_health SET consecutive_failures = consecutive_failures + 1, \
@@ -349,6 +353,37 @@ mod tests {
         db.execute(close, params!["hubspot"]).expect("close");
         let closed = counted(&db, now + 10_000);
         assert_eq!(gate(L, closed, now + 10_000), Gate::Proceed);
+    }
+
+    /// Regression (issue 25): every success rewrote the closed circuit's row, one billed D1 row
+    /// written per call for nothing.
+    #[test]
+    fn closing_writes_only_a_circuit_that_is_not_closed() {
+        let now = 1_000_000;
+        let db = database();
+        counted(&db, now);
+        let close = record_change(HealthChange::Close).expect("close");
+        assert_eq!(db.execute(close, params!["hubspot"]).expect("close"), 0);
+        let fail = record_change(HealthChange::Fail).expect("fail");
+        db.execute(fail, params!["hubspot", L.open_after, now + 60_000, "s"])
+            .expect("fail");
+        assert_eq!(db.execute(close, params!["hubspot"]).expect("close"), 1);
+        let failures: i64 = db
+            .query_row(
+                "SELECT consecutive_failures FROM destination_health",
+                [],
+                |r| r.get(0),
+            )
+            .expect("row");
+        assert_eq!(failures, 0);
+        // A probe lease alone (half-open, nobody failed since) is cleared too.
+        db.execute(
+            "UPDATE destination_health SET probe_until = ?1, probe_step = 's'",
+            params![now + 5],
+        )
+        .expect("lease");
+        assert_eq!(db.execute(close, params!["hubspot"]).expect("close"), 1);
+        assert_eq!(db.execute(close, params!["hubspot"]).expect("close"), 0);
     }
 
     #[test]
