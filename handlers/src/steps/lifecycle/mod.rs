@@ -21,8 +21,8 @@ pub use effects::SuccessEffect;
 pub use planned::PlannedBy;
 pub use replay::ReplayAction;
 pub use status::{
-    sql_in, sql_lit, EventStatus, StepStatus, CLAIMABLE, DEAD_LETTERS, FINISHED, OUTSTANDING,
-    RECOVERABLE, REDRIVABLE, REPLAY_RUNS, SUPERSEDING, TERMINAL,
+    sql_in, sql_lit, EventStatus, StepStatus, CLAIMABLE, DEAD_LETTERS, FINISHED, RECOVERABLE,
+    REDRIVABLE, REPLAY_RUNS, SUPERSEDING, TERMINAL,
 };
 pub use transition::{
     after_attempt, attempt_outcome, attempts_made, classify_response, recorded_outcome, AttemptFor,

@@ -80,9 +80,6 @@ pub const REPLAY_RUNS: [StepStatus; 3] = [Pending, Enqueued, Dead];
 pub const REDRIVABLE: [StepStatus; 3] = [Pending, Enqueued, Dead];
 /// What a redrive of dead letters requeues.
 pub const DEAD_LETTERS: [StepStatus; 1] = [Dead];
-/// Not finished: waiting for a run, running, or waiting for an admin (`dead`); what `/metrics`
-/// counts per destination.
-pub const OUTSTANDING: [StepStatus; 4] = [Pending, Enqueued, Running, Dead];
 /// What the sweeper may find overdue and recover (`running`: only past its lease).
 pub const RECOVERABLE: [StepStatus; 3] = [Pending, Enqueued, Running];
 /// A step of the same entity and step name in one of these, from a newer event, makes an older
