@@ -160,3 +160,19 @@ fn log(rest: &str) -> String { format!("/admin/api/{}", rest) }
     ["docs/guide.md: the worker has no route /admin/api/nope"],
   );
 });
+
+test("a file the build copies into the static assets is a route; a folder it copies into is not", () => {
+  const build = `#!/bin/sh
+mkdir -p build/assets/admin/api
+cp src/admin/*.js build/assets/admin/
+cp openapi/admin.json build/assets/admin/api/openapi.json
+`;
+  const problems = problemsWith({
+    "scripts/build": build,
+    "docs/guide.md": GUIDE + "\n`GET /admin/api/openapi.json`, `GET /admin/api/openapi.yaml`.\n",
+  });
+  assert.deepEqual(
+    problems.map((p) => p.replace(/:\d+:/, ":")),
+    ["docs/guide.md: the worker has no route /admin/api/openapi.yaml"],
+  );
+});
