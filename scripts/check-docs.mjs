@@ -11,7 +11,9 @@
 //    take slice patterns of path segments (`["", "health"]`, `["events", id, "replay"]`,
 //    `["destinations", rest @ ..]`), or that spell whole paths (`"/admin/api/events/{id}"`);
 //    `{id}`, `<name>`, `…` and `*` in a mentioned path are placeholders, and a path after a host
-//    (`https://{shop}/admin/api/...`) is not ours.
+//    (`https://{shop}/admin/api/...`) is not ours. A file scripts/build copies into
+//    build/assets/ (Workers Static Assets, served before the worker: `/admin/api/openapi.json`)
+//    is a route too.
 // Usage: node scripts/check-docs.mjs [root]   (exit 1 and one line per problem).
 import { readFileSync, readdirSync, existsSync, statSync } from "node:fs";
 import { join, dirname, resolve, relative, sep } from "node:path";
@@ -162,16 +164,6 @@ function rustFiles(root, under) {
   return out;
 }
 
-/** The single files scripts/build copies into Workers Static Assets (`cp <src> build/assets/<path>`),
- * each served at `/<path>` before the worker sees the request: routes the deployment answers. */
-export function assetPatterns(buildScript) {
-  const found = [];
-  for (const m of buildScript.matchAll(/^cp\s+\S+\s+build\/assets\/(\S+\.\w+)\s*$/gm)) {
-    found.push(["", ...m[1].split("/")].map((seg) => ({ lits: [seg] })));
-  }
-  return found;
-}
-
 /** One element of a slice pattern: `{lits}` (one of these literals), `{bind}` (any one
  * segment) or `{rest}` (`rest @ ..`: what follows goes to another table). Null: not a pattern. */
 function element(text) {
@@ -200,7 +192,19 @@ export function routePatterns(root) {
     if (found.some((p) => p.some((e) => e.lits))) patterns.push(...found);
     patterns.push(...templates(readFileSync(file, "utf8")));
   }
-  return patterns;
+  return [...patterns, ...staticAssets(root)];
+}
+
+/** The files scripts/build copies into build/assets/ (`cp x build/assets/admin/api/openapi.json`
+ * is served at `/admin/api/openapi.json`), each a literal path; folders are left out. */
+function staticAssets(root) {
+  const build = join(root, "scripts", "build");
+  if (!existsSync(build)) return [];
+  const text = readFileSync(build, "utf8");
+  return [...text.matchAll(/\bcp\s.*\sbuild\/assets\/(\S+)\s*$/gm)]
+    .map((m) => m[1])
+    .filter((path) => !path.endsWith("/"))
+    .map((path) => ["", ...path.split("/")].map((seg) => ({ lits: [seg] })));
 }
 
 /** Routes written as whole path strings (`"/admin/api/events/{id}/replay"`, `{id}` or `:id` a
@@ -263,8 +267,7 @@ export function checkDocs(root) {
   const problems = [];
   const settings = JSON.parse(readFileSync(join(root, "handlers/settings.json"), "utf8"));
   const constants = codeConstants(root);
-  const build = join(root, "scripts/build");
-  const patterns = [...routePatterns(root), ...(existsSync(build) ? assetPatterns(readFileSync(build, "utf8")) : [])];
+  const patterns = routePatterns(root);
   if (patterns.length === 0) problems.push("no route table found under src/ (the endpoint check would pass anything)");
   for (const file of docFiles(root)) {
     const text = readFileSync(join(root, file), "utf8");

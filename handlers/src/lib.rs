@@ -8,7 +8,8 @@
 //!   defaults and rules, the value parsers, and the [`settings::Config`] reader over one lookup;
 //!   each feature reads its own typed settings in an `impl Config` beside it); [`time`] (RFC
 //!   3339, HTTP dates, ISO dates from Unix time); [`sql_number`] (when a number D1 returned is an
-//!   integer); [`log_level`] (`LOG_LEVEL` and the level of each console line); [`auth`] (the
+//!   integer); [`json_pointer`] (RFC 6901 pointer text, read one way by filters, transforms and
+//!   the event search); [`log_level`] (`LOG_LEVEL` and the level of each console line); [`auth`] (the
 //!   admin bearer-token check, constant time); [`step_kind`] (the step vocabulary: `StepKind`
 //!   and `Destination`, shared by the routes and the downstream builders); [`sealed`] (secrets
 //!   sealed at rest under `SECRETS_KEY`: the stored format and the key); [`json_lists`] (the
@@ -51,6 +52,7 @@ pub mod health;
 pub mod inbound;
 pub mod ingest;
 pub mod json_lists;
+pub mod json_pointer;
 pub mod log_level;
 pub mod metrics;
 pub mod privacy;

@@ -161,8 +161,8 @@ fn log(rest: &str) -> String { format!("/admin/api/{}", rest) }
   );
 });
 
-test("a file scripts/build copies into Static Assets is a route; another path beside it is not", () => {
-  const build = `#!/usr/bin/env bash
+test("a file the build copies into the static assets is a route; a folder it copies into is not", () => {
+  const build = `#!/bin/sh
 mkdir -p build/assets/admin/api
 cp src/admin/*.js build/assets/admin/
 cp openapi/admin.json build/assets/admin/api/openapi.json

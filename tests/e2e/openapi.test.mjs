@@ -1,6 +1,7 @@
 // The admin API's OpenAPI document (openapi/admin.json): a valid OpenAPI 3.1 document (checked by
 // an OpenAPI validator), describing exactly the routes of the core's route table
-// (handlers/access-routes.json) with the role each needs, served by the running worker at
+// (handlers/access-routes.json) under /admin/api with the role each needs, and beside them only
+// the worker's other signed-in path, the Prometheus scrape (GET /metrics), served by the running worker at
 // /admin/api/openapi.json without a token. The e2e suite holds every admin answer to it
 // (helpers/openapi.mjs, run by helpers/worker.mjs); the last tests here show that check refuses
 // what the document does not describe.
@@ -10,9 +11,12 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { ROOT, TEST_SECRETS, startWorker } from "../helpers/worker.mjs";
-import { DOCUMENT_PATH, DOCUMENT_URL_PATH, document, operations, problemsOf } from "../helpers/openapi.mjs";
+import { API_PREFIX, DOCUMENT_PATH, DOCUMENT_URL_PATH, document, isDescribed, operations, problemsOf } from "../helpers/openapi.mjs";
 
 const ROUTES = JSON.parse(readFileSync(path.join(ROOT, "handlers/access-routes.json"), "utf8"));
+/** The signed-in operations outside /admin/api (src/router.rs) and the role each needs: the
+ * Prometheus scrape (src/metrics_endpoint.rs, `NEEDED`). */
+const ROOT_OPERATIONS = new Map([["GET /metrics", "viewer"]]);
 const ADMIN = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` };
 const key = (method, pattern) => `${method} ${pattern}`;
 
@@ -23,11 +27,13 @@ describe("the document", () => {
     assert.match(document.openapi, /^3\.1\./);
   });
 
-  test("describes every route of the route table, no other, each with the role the table gives it", () => {
-    const table = new Map(ROUTES.map((r) => [key(r.method, `/${r.pattern}`), r.role]));
+  test("describes every route of the route table, no other, each with the role the table gives it; outside /admin/api only GET /metrics", () => {
+    const table = new Map(ROUTES.map((r) => [key(r.method, `${API_PREFIX}/${r.pattern}`), r.role]));
+    for (const [route, role] of ROOT_OPERATIONS) table.set(route, role);
     const described = new Map(operations.map((o) => [key(o.method, o.template), o.operation["x-role"]]));
     assert.deepEqual([...described.keys()].sort(), [...table.keys()].sort());
     for (const [route, role] of table) assert.equal(described.get(route), role, route);
+    assert.deepEqual(document.servers.map((s) => s.url), ["/"], "paths are given from the worker's root");
   });
 
   test("documents sign-in refusals everywhere and forbidden_role exactly where a role above viewer is needed", () => {
@@ -79,6 +85,15 @@ describe("the check every e2e admin call passes through", () => {
     assert.deepEqual(at("HEAD", "/admin/api/whoami", 200, undefined), []);
     assert.deepEqual(at("DELETE", "/admin/api/events/evt_1", 405, { error: "method_not_allowed" }), []);
     assert.deepEqual(at("GET", "/admin/api/steps", 404, { error: "not_found" }), []);
+  });
+
+  test("checks GET /metrics by its content type, and leaves the worker's other paths alone", () => {
+    const prometheus = "text/plain; version=0.0.4; charset=utf-8";
+    assert.deepEqual(problemsOf({ method: "GET", pathname: "/metrics", status: 200, text: "# EOF", contentType: prometheus }), []);
+    assert.match(problemsOf({ method: "GET", pathname: "/metrics", status: 200, json: {}, text: "{}", contentType: "application/json" }).join(), /content type/);
+    assert.deepEqual(at("POST", "/metrics", 405, { error: "method_not_allowed" }), []);
+    assert.ok(isDescribed("/metrics") && isDescribed("/admin/api/steps"));
+    assert.ok(!isDescribed("/health") && !isDescribed("/webhooks/stripe") && !isDescribed("/admin") && !isDescribed(DOCUMENT_URL_PATH));
   });
 
   test("fails an undocumented route, status or body shape", () => {

@@ -1,10 +1,14 @@
 // The admin API's OpenAPI document (openapi/admin.json) as the tests hold the worker to it:
-// `checkAdminAnswer` finds the operation a request called (method and path template under
-// /admin/api) and checks that the answer's status is one the operation documents and that its
-// JSON body matches that status's schema (ajv, JSON Schema 2020-12, the dialect of OpenAPI 3.1).
-// worker.mjs runs it on every answer Miniflare gives, so an undocumented route, status or body
-// shape fails the test that caused it. A request no operation describes (an unknown path, a
-// method a path does not take) may only be refused, as the document's description says.
+// `checkAdminAnswer` finds the operation a request called (method and path template, from the
+// worker's root: everything under /admin/api, and the few operations outside it the document
+// describes, such as GET /metrics) and checks that the answer's status is one the operation
+// documents, that its content type is one that status documents and that a JSON body matches
+// that status's schema (ajv, JSON Schema 2020-12, the dialect of OpenAPI 3.1). worker.mjs runs
+// it on every answer Miniflare gives, so an undocumented route, status, content type or body
+// shape fails the test that caused it. A request under /admin/api no operation describes (an
+// unknown path, a method a path does not take) may only be refused, as the document's
+// description says; any other path the document does not describe (webhooks, /health, the
+// admin page) is not checked.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,7 +32,7 @@ const ajv = new Ajv2020({ strict: false, allErrors: true });
 addFormats(ajv);
 ajv.addSchema(document, "admin");
 
-/** Every operation: method, path template (`/events/{id}`), its matcher and the operation. */
+/** Every operation: method, path template (`/admin/api/events/{id}`), its matcher and the operation. */
 export const operations = Object.entries(document.paths).flatMap(([template, item]) =>
   METHODS.filter((m) => item[m]).map((method) => ({
     method: method.toUpperCase(),
@@ -59,14 +63,24 @@ function resolve(value) {
 
 /** The operation `method` and `pathname` (the full path, `/admin/api/…`) call, or undefined. */
 export function operationOf(method, pathname) {
-  const rest = pathname.slice(API_PREFIX.length) || "/";
-  const found = operations.filter((o) => o.pattern.test(rest));
+  const found = operations.filter((o) => o.pattern.test(pathname));
   const forMethod = (list) => list.find((o) => o.method === method);
   return forMethod(found.filter((o) => o.literal)) ?? forMethod(found);
 }
 
-/** Problems of one answer against the document (empty: it conforms). */
-export function problemsOf({ method, pathname, status, json, text }) {
+/** Whether the document speaks for answers at `pathname`: all of /admin/api (the document
+ * itself, a static asset, aside) and any other path an operation describes. */
+export function isDescribed(pathname) {
+  if (pathname === DOCUMENT_URL_PATH) return false;
+  return pathname.startsWith(`${API_PREFIX}/`) || operations.some((o) => o.pattern.test(pathname));
+}
+
+/** A media type without spaces, lower-case (`text/plain;version=0.0.4;charset=utf-8`). */
+const mediaType = (value) => String(value ?? "").replaceAll(" ", "").toLowerCase();
+
+/** Problems of one answer against the document (empty: it conforms). `contentType` (the
+ * answer's header) is checked against the documented media types when given. */
+export function problemsOf({ method, pathname, status, json, text, contentType }) {
   const asGet = method === "HEAD" ? "GET" : method;
   const found = operationOf(asGet, pathname);
   const name = `${method} ${pathname} → ${status}`;
@@ -80,6 +94,12 @@ export function problemsOf({ method, pathname, status, json, text }) {
   if (method === "HEAD") return [];
   const { value, ref } = resolve(response);
   const base = ref || `/paths/${pointer(found.template, found.method.toLowerCase(), "responses", String(status))}`;
+  const documented = Object.keys(value.content ?? {});
+  if (contentType !== undefined && documented.length) {
+    const answered = mediaType(contentType);
+    const matches = (type) => mediaType(type) === answered || (!type.includes(";") && mediaType(type) === answered.split(";")[0]);
+    if (!documented.some(matches)) return [`${name}: content type ${contentType} is not one of ${documented.join(", ")}`];
+  }
   const schema = value.content?.["application/json"]?.schema;
   if (!schema) return [];
   return bodyProblems(name, `${base}/${pointer("content", "application/json", "schema")}`, json, text);
@@ -94,11 +114,12 @@ function bodyProblems(name, ref, json, text) {
 
 /**
  * Check a Fetch answer to `request` (a URL string or Request, and the init) against the document;
- * throws naming every problem. Answers outside /admin/api (and the document itself) pass.
+ * throws naming every problem. Answers at paths the document does not speak for (see
+ * `isDescribed`) pass.
  */
 export async function checkAdminAnswer(input, init, res) {
   const url = new URL(typeof input === "string" || input instanceof URL ? input : input.url);
-  if (!url.pathname.startsWith(`${API_PREFIX}/`) || url.pathname === DOCUMENT_URL_PATH) return;
+  if (!isDescribed(url.pathname)) return;
   const method = (init?.method ?? (typeof input === "object" && "method" in input ? input.method : "GET")).toUpperCase();
   const text = method === "HEAD" ? "" : await res.clone().text();
   let json;
@@ -107,7 +128,8 @@ export async function checkAdminAnswer(input, init, res) {
   } catch {
     json = undefined;
   }
-  const problems = problemsOf({ method, pathname: url.pathname, status: res.status, json, text });
+  const contentType = method === "HEAD" ? undefined : (res.headers.get("content-type") ?? "");
+  const problems = problemsOf({ method, pathname: url.pathname, status: res.status, json, text, contentType });
   if (problems.length) {
     throw new Error(`the admin API's answer does not match openapi/admin.json:\n${problems.join("\n")}`);
   }

@@ -11,6 +11,7 @@
 use serde_json::Value;
 
 use super::{Cursor, FilterError, SqlArg};
+use crate::json_pointer::{self, PointerError};
 use crate::settings::{table, Config, ConfigError};
 
 /// Pointer conditions one search may combine.
@@ -35,40 +36,26 @@ fn bad_search(detail: impl Into<String>) -> FilterError {
     }
 }
 
-/// The reference tokens of an RFC 6901 pointer, unescaped (`~1` is `/`, `~0` is `~`).
+/// The reference tokens of an RFC 6901 pointer, unescaped ([`json_pointer::tokens`]); the
+/// whole document (`""`) is not searched.
 pub fn pointer_tokens(pointer: &str) -> Result<Vec<String>, FilterError> {
     if pointer.len() > MAX_POINTER_BYTES {
         return Err(bad_pointer(format!(
             "pointer is longer than {MAX_POINTER_BYTES} bytes"
         )));
     }
-    let Some(rest) = pointer.strip_prefix('/') else {
-        return Err(bad_pointer("pointer must start with '/' (RFC 6901)"));
-    };
-    rest.split('/').map(unescape_token).collect()
-}
-
-fn unescape_token(token: &str) -> Result<String, FilterError> {
-    let mut out = String::with_capacity(token.len());
-    let mut chars = token.chars();
-    while let Some(c) = chars.next() {
-        if c != '~' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('0') => out.push('~'),
-            Some('1') => out.push('/'),
-            _ => return Err(bad_pointer("'~' must be followed by 0 or 1 (RFC 6901)")),
-        }
+    match json_pointer::tokens(pointer) {
+        Ok(tokens) if !tokens.is_empty() => Ok(tokens),
+        Err(PointerError::BadEscape) => Err(bad_pointer(
+            "pointer has a `~` that is not `~0` or `~1` (RFC 6901)",
+        )),
+        _ => Err(bad_pointer("pointer must start with '/' (RFC 6901)")),
     }
-    Ok(out)
 }
 
-/// An RFC 6901 array index: `0`, or digits without a leading zero (at most 9 of them).
-fn array_index(token: &str) -> Option<&str> {
-    let digits = !token.is_empty() && token.len() <= 9 && token.bytes().all(|b| b.is_ascii_digit());
-    (digits && (token == "0" || !token.starts_with('0'))).then_some(token)
+/// An RFC 6901 array index of at most 9 digits (SQLite's `[N]`).
+fn array_index(token: &str) -> Option<usize> {
+    json_pointer::array_index(token).filter(|i| *i < 1_000_000_000)
 }
 
 /// The SQLite JSON paths a pointer may resolve to: every key quoted (`$."a"."b/c"`), and a token

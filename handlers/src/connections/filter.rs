@@ -7,6 +7,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::json_pointer;
+
 /// The error code of a connection or destination field that does not validate.
 pub const INVALID_FIELD: &str = "invalid_field";
 
@@ -169,7 +171,8 @@ fn only_keys(
     }
 }
 
-/// A JSON Pointer: empty (the whole payload) or `/`-separated tokens with valid `~` escapes.
+/// A JSON Pointer ([`json_pointer`]): empty (the whole payload) or `/`-separated tokens with
+/// valid `~` escapes.
 fn pointer(value: Option<&Value>, field: &str) -> Result<String, FilterError> {
     let text = value.and_then(Value::as_str).ok_or_else(|| {
         error(
@@ -177,15 +180,7 @@ fn pointer(value: Option<&Value>, field: &str) -> Result<String, FilterError> {
             "must be a JSON Pointer string such as /data/object/id",
         )
     })?;
-    if !(text.is_empty() || text.starts_with('/')) {
-        return Err(error(field, "must be empty or start with `/`"));
-    }
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
-            return Err(error(field, "has a `~` that is not `~0` or `~1`"));
-        }
-    }
+    json_pointer::tokens(text).map_err(|e| error(field, e.problem()))?;
     Ok(text.to_string())
 }
 

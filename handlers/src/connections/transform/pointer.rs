@@ -1,10 +1,11 @@
-//! JSON Pointers (RFC 6901) as a transform reads and writes them: `""` is the whole document,
-//! otherwise `/`-separated tokens in which `~1` stands for `/` and `~0` for `~` (any other `~`
-//! is refused). An array is indexed by a decimal without leading zeros; `-` is the position
-//! past its end (only a write uses it: it appends). Reading or removing what is not there is
+//! JSON Pointers (RFC 6901, parsed by [`json_pointer`]) as a transform reads and writes them.
+//! An array is indexed by a decimal without leading zeros; `-` is the position past its end
+//! (only a write uses it: it appends). Reading or removing what is not there is
 //! `None`, never an error: a transform meets payloads of every shape.
 
 use serde_json::{Map, Value};
+
+use crate::json_pointer::{self, PointerError};
 
 /// Longest pointer a transform accepts, in bytes.
 pub const MAX_POINTER_LEN: usize = 256;
@@ -17,25 +18,12 @@ pub struct Pointer {
 }
 
 impl Pointer {
-    /// Parse `text`; `Err` says what is wrong with it.
+    /// Parse `text` (see [`json_pointer`]); `Err` says what is wrong with it.
     pub fn parse(text: &str) -> Result<Pointer, &'static str> {
         if text.len() > MAX_POINTER_LEN {
             return Err("is longer than 256 bytes");
         }
-        let Some(rest) = text.strip_prefix('/') else {
-            return match text.is_empty() {
-                true => Ok(Pointer {
-                    text: String::new(),
-                    tokens: Vec::new(),
-                }),
-                false => Err("must be empty or start with `/`"),
-            };
-        };
-        let tokens = rest
-            .split('/')
-            .map(unescape)
-            .collect::<Option<Vec<String>>>()
-            .ok_or("has a `~` that is not `~0` or `~1`")?;
+        let tokens = json_pointer::tokens(text).map_err(PointerError::problem)?;
         Ok(Pointer {
             text: text.to_string(),
             tokens,
@@ -124,31 +112,9 @@ impl Pointer {
     }
 }
 
-/// One token with `~1` and `~0` unescaped, in that order (RFC 6901 §4); `None` for a bad `~`.
-fn unescape(token: &str) -> Option<String> {
-    let mut out = String::with_capacity(token.len());
-    let mut chars = token.chars();
-    while let Some(c) = chars.next() {
-        match (c, c == '~') {
-            (_, false) => out.push(c),
-            (_, true) => match chars.next() {
-                Some('0') => out.push('~'),
-                Some('1') => out.push('/'),
-                _ => return None,
-            },
-        }
-    }
-    Some(out)
-}
-
-/// An array index token: `0` or a decimal without a leading zero, below `len`.
+/// An array index token below `len`.
 pub fn index(token: &str, len: usize) -> Option<usize> {
-    let digits = !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit());
-    let canonical = token == "0" || !token.starts_with('0');
-    match digits && canonical {
-        true => token.parse().ok().filter(|i| *i < len),
-        false => None,
-    }
+    json_pointer::array_index(token).filter(|i| *i < len)
 }
 
 fn child<'a>(at: &'a Value, token: &str) -> Option<&'a Value> {
