@@ -91,8 +91,33 @@ describe("connections screen in headless Chromium", { skip: !existsSync(CHROMIUM
     const testCall = receiver.calls().find((c) => c.headers["webhook-id"].startsWith("test:"));
     new Webhook(SECRET).verify(testCall.body, testCall.headers);
 
-    // Rotate the secret through the edit form.
+    // A transform typed into the connection form (not saved) previewed on the stored event:
+    // the body and headers it would send, nothing sent; saved, the next delivery is that body.
     await page.click("#tab-gateway");
+    const sentBefore = receiver.calls().length;
+    await page.locator('tr[data-connection="stripe-to-orders-svc"] button.edit').click();
+    const transform = { ops: [{ op: "select", paths: ["/id", "/type"] }, { op: "set", path: "/via", value: "edgehooks" }],
+      headers: { "x-event": "{{event.type}}" } };
+    await conn.locator('[name="transform"]').fill(JSON.stringify(transform));
+    await conn.locator('[name="preview_event"]').fill(eventId);
+    await page.click("#transform-preview-button");
+    await page.waitForFunction(() => /POST →/.test(document.querySelector("#transform-preview")?.textContent ?? ""));
+    const preview = await page.textContent("#transform-preview");
+    assert.match(preview, /x-event: checkout\.session\.completed/);
+    const previewBody = JSON.parse(preview.slice(preview.indexOf("\n\n") + 2));
+    assert.deepEqual(previewBody, { id: event.id, type: "checkout.session.completed", via: "edgehooks" });
+    assert.equal(receiver.calls().length, sentBefore, "a preview sends nothing");
+    assert.equal((await w.worker.all("SELECT transform FROM connections"))[0].transform, null, "nor saves the transform");
+    await page.click("#connection-save");
+    await waitFor(async () => (await w.worker.all("SELECT transform FROM connections"))[0].transform !== null, { what: "transform saved" });
+    const next = checkoutCompleted();
+    await w.deliver("stripe", next);
+    const delivered = await waitFor(() => receiver.calls().find((c) => JSON.parse(c.body).id === next.id), { what: "transformed delivery" });
+    assert.deepEqual(JSON.parse(delivered.body), { id: next.id, type: "checkout.session.completed", via: "edgehooks" });
+    assert.equal(delivered.headers["x-event"], "checkout.session.completed");
+    new Webhook(SECRET).verify(delivered.body, delivered.headers);
+
+    // Rotate the secret through the edit form.
     await page.locator('tr[data-destination="orders-svc"] button.edit').click();
     await dest.locator('[name="secret"]').fill(NEWER);
     await page.click("#destination-save");
