@@ -28,7 +28,7 @@ import { Log, LogLevel, Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { startFakeDownstream } from "../tests/helpers/fake-downstream.mjs";
 import { ROOT } from "../tests/helpers/worker.mjs";
-import { checkoutCompleted, signedDelivery } from "../tests/helpers/stripe.mjs";
+import { UPSERT, downstreamSummary, sendBurst } from "./burst-load.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -45,8 +45,6 @@ const N = Number(args.n);
 const CONC = Number(args.conc);
 const PEER = args.peer;
 const STEPS = ["crm.upsert_contact", "email.send"];
-const UPSERT = "/crm/v3/objects/contacts/batch/upsert";
-const MAIL = "/v3/mail/send";
 const CLOUDFLARE_DEFAULT_MAX_RETRIES = 3;
 const SECRET = readFileSync(path.join(PEER, ".dev.vars"), "utf8").match(/^STRIPE_WEBHOOK_SECRET=(.*)$/m)[1].trim();
 
@@ -131,22 +129,16 @@ async function recorded() {
 const total = (counts) => Object.values(counts).reduce((a, b) => a + b, 0);
 const lost = () => log.dropped + log.deadLettered;
 
-const started = Date.now();
-let next = 0;
-let refused = 0;
-async function sender() {
-  while (next < N) {
-    const i = next++;
-    const event = checkoutCompleted({ email: `burst${i}@example.com`, name: `Ada Burst${i}`, customer: `cus_burst_${i}` });
-    const delivery = signedDelivery(event, SECRET);
-    const res = await mf.dispatchFetch("http://localhost/webhooks/stripe", { method: "POST", body: delivery.payload, headers: delivery.headers });
+const { started, loaded, refused } = await sendBurst({
+  n: N,
+  conc: CONC,
+  secret: SECRET,
+  post: async (payload, headers) => {
+    const res = await mf.dispatchFetch("http://localhost/webhooks/stripe", { method: "POST", body: payload, headers });
     await res.arrayBuffer();
-    if (res.status !== 200) refused += 1;
-  }
-}
-await Promise.all(Array.from({ length: CONC }, sender));
-const loaded = Date.now();
-console.error(`loaded ${N} checkouts in ${((loaded - started) / 1000).toFixed(1)} s (${refused} not 200)`);
+    return res.status;
+  },
+});
 
 const want = STEPS.length * (N - refused);
 const deadline = started + Number(args.timeout) * 1000;
@@ -167,8 +159,6 @@ if (total(counts) >= want) allRecordedAt = finished;
 // `/stats` as compare.sh reads it, for the record.
 const stats = await (await mf.dispatchFetch("http://localhost/stats")).json();
 
-const upsertCalls = fake.callsTo(UPSERT);
-const inputs = upsertCalls.filter((c) => c.status !== 429).map((c) => JSON.parse(c.body).inputs?.length ?? 0);
 const stepsOut = {};
 for (const s of STEPS) {
   stepsOut[`${s} recorded`] = counts[s];
@@ -185,12 +175,7 @@ const result = {
   steps_recorded: total(counts),
   steps_dropped_after_last_retry: log.dropped,
   steps_dead_lettered: log.deadLettered,
-  hubspot_calls: upsertCalls.length,
-  hubspot_429s: fake.hubspotRateLimit.rejected(),
-  hubspot_inputs_per_call_mean: inputs.length ? inputs.reduce((a, b) => a + b, 0) / inputs.length : 0,
-  hubspot_inputs_per_call_max: Math.max(0, ...inputs),
-  contacts_synced: fake.hubspotContacts.contacts().length,
-  sendgrid_calls: fake.callsTo(MAIL).length,
+  ...downstreamSummary(fake),
   steps: stepsOut,
   consumer_failure_logs: consumerWarnings,
   peer_stats: stats,

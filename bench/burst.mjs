@@ -12,7 +12,7 @@ import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { startWorld } from "../tests/helpers/world.mjs";
 import { TEST_SECRETS } from "../tests/helpers/worker.mjs";
-import { checkoutCompleted, signedDelivery } from "../tests/helpers/stripe.mjs";
+import { UPSERT, downstreamSummary, sendBurst } from "./burst-load.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -24,8 +24,6 @@ const { values: args } = parseArgs({
 });
 const N = Number(args.n);
 const CONC = Number(args.conc);
-const UPSERT = "/crm/v3/objects/contacts/batch/upsert";
-const MAIL = "/v3/mail/send";
 const SECRET = TEST_SECRETS.STRIPE_WEBHOOK_SECRETS.split(",")[0];
 
 const world = await startWorld({ vars: { LOG_LEVEL: "error" } });
@@ -36,21 +34,12 @@ const unfinished = async () => {
   return row.n;
 };
 
-const started = Date.now();
-let next = 0;
-let refused = 0;
-async function sender() {
-  while (next < N) {
-    const i = next++;
-    const event = checkoutCompleted({ email: `burst${i}@example.com`, name: `Ada Burst${i}`, customer: `cus_burst_${i}` });
-    const delivery = signedDelivery(event, SECRET);
-    const res = await world.worker.post("/webhooks/stripe", delivery.payload, delivery.headers);
-    if (res.status !== 200) refused += 1;
-  }
-}
-await Promise.all(Array.from({ length: CONC }, sender));
-const loaded = Date.now();
-console.error(`loaded ${N} checkouts in ${((loaded - started) / 1000).toFixed(1)} s (${refused} not 200)`);
+const { started, loaded, refused } = await sendBurst({
+  n: N,
+  conc: CONC,
+  secret: SECRET,
+  post: async (payload, headers) => (await world.worker.post("/webhooks/stripe", payload, headers)).status,
+});
 
 const deadline = started + Number(args.timeout) * 1000;
 let left = await unfinished();
@@ -70,20 +59,13 @@ const byStatus = Object.fromEntries(
   (await world.worker.all("SELECT name, status, COUNT(*) AS n FROM steps GROUP BY name, status")).map((r) => [`${r.name} ${r.status}`, r.n]),
 );
 const dead = await world.worker.all("SELECT id, last_error FROM steps WHERE status = 'dead' LIMIT 5");
-const upsertCalls = world.fake.callsTo(UPSERT);
-const inputs = upsertCalls.filter((c) => c.status !== 429).map((c) => JSON.parse(c.body).inputs?.length ?? 0);
 const result = {
   n: N,
   conc: CONC,
   load_s: (loaded - started) / 1000,
   all_steps_finished_s: left === 0 ? (finished - started) / 1000 : null,
   unfinished_at_timeout: left,
-  hubspot_calls: upsertCalls.length,
-  hubspot_429s: world.fake.hubspotRateLimit.rejected(),
-  hubspot_inputs_per_call_mean: inputs.length ? inputs.reduce((a, b) => a + b, 0) / inputs.length : 0,
-  hubspot_inputs_per_call_max: Math.max(0, ...inputs),
-  contacts_synced: world.fake.hubspotContacts.contacts().length,
-  sendgrid_calls: world.fake.callsTo(MAIL).length,
+  ...downstreamSummary(world.fake),
   steps: byStatus,
   dead_examples: dead,
   refused_deliveries: refused,
