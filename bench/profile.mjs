@@ -11,7 +11,7 @@
 // are sample counts times the median sampling interval (see `categorize`).
 //
 // Usage: [DRAIN_MS=12000] node --experimental-websocket bench/profile.mjs [--port 8913]
-//          [--inspector-port 9313] [--loads stripe:8:400,sendgrid:8:60] [--ingest-only]
+//          [--inspector-port 9313] [--loads stripe:8:400,sendgrid:8:60] [--ingest-only | --routes JSON]
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -29,6 +29,7 @@ const { values: args } = parseArgs({
     "inspector-port": { type: "string", default: "9313" },
     loads: { type: "string", default: "health:8:2000,stripe:8:400,sendgrid:8:60" },
     "ingest-only": { type: "boolean", default: false },
+    routes: { type: "string" },
   },
 });
 if (typeof WebSocket !== "function") throw new Error("run with node --experimental-websocket (Node 20) or Node 22+");
@@ -38,6 +39,7 @@ const fake = await startFakeDownstream();
 const state = mkdtempSync(path.join(os.tmpdir(), "edgehooks-profile-"));
 const vars = { ...downstreamVars(fake.url), ...Object.fromEntries(SECRETS.map((name) => [name, devVar(name)])) };
 if (args["ingest-only"]) vars.ROUTES_JSON = '{"stripe":{"checkout.session.completed":[]},"sendgrid":{"delivered":[],"open":[]}}';
+else if (args.routes) vars.ROUTES_JSON = args.routes;
 const worker = await startWorker({
   port: Number(args.port),
   vars,
