@@ -9,7 +9,8 @@
 // exists only in this test build). D1, KV and Queues stay the real Miniflare ones. `first()`
 // returns no meta, so the wrapper answers it from `all()` on the same statement (D1's `first`
 // runs the whole query too, so the rows read are the same); `raw()` returns no meta either and is
-// counted in `unmetered`. A plain object-style worker (`export default { fetch, queue }`, e.g. the
+// counted in `unmetered`. Each record also carries `startedAt` and `wallMs` (the invocation's
+// wall time, e.g. a queue batch's latency). A plain object-style worker (`export default { fetch, queue }`, e.g. the
 // JS peer) can be wrapped the same way (`style: "object"`, its binding names in `bindings`).
 // Used by tests/e2e/round-trips.test.mjs (a budget per event and per step),
 // tests/e2e/drain.test.mjs (the work per drained step), bench/round-trips.mjs, bench/drain.mjs and
@@ -131,7 +132,7 @@ function wrapBatch(batch, record) {
   } });
 }
 function begin(kind, detail) {
-  const record = { kind, detail, d1: [], d1Trips: [], d1Statements: [], calls: [], rowsRead: 0, rowsWritten: 0, sizeAfter: null, d1WallMs: 0, unmetered: 0, sent: 0, kvKeysRead: 0, delivered: 0, retried: 0, failed: false };
+  const record = { kind, detail, d1: [], d1Trips: [], d1Statements: [], calls: [], rowsRead: 0, rowsWritten: 0, sizeAfter: null, d1WallMs: 0, unmetered: 0, sent: 0, kvKeysRead: 0, delivered: 0, retried: 0, failed: false, startedAt: Date.now(), wallMs: null };
   invocations.push(record);
   return record;
 }
@@ -153,6 +154,8 @@ export default {
     } catch (error) {
       record.failed = true;
       throw error;
+    } finally {
+      record.wallMs = Date.now() - record.startedAt;
     }
   },
   scheduled(event, env, ctx) {
