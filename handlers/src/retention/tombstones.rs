@@ -6,10 +6,11 @@
 //! tombstone like a stored event: a duplicate on either key ([`absent`]), so steps never run
 //! twice for a redelivery that arrives after retention.
 //!
-//! A tombstone lives for its provider's window ([`window_ms`]), counted from when the event was
-//! first received; an event whose window has passed when it is deleted leaves none (with the
-//! default 30-day retention, only Shopify events do). The windows come from how long each
-//! provider may deliver an event again:
+//! A tombstone lives for its window ([`window_ms`], or [`CONTENT_KEY_WINDOW_MS`] for an event
+//! with a content key), counted from when the event was first received; an event whose window
+//! has passed when it is deleted leaves none (with the default 30-day retention, only events
+//! with a content key leave one). The windows come from how long each provider may deliver an
+//! event again:
 //!
 //! - Stripe, 30 days: retries last 3 days, but an event stays listed by `GET /v1/events` and can
 //!   be resent from the Dashboard for 30 days, signed afresh each time.
