@@ -30,13 +30,14 @@ fn batch_selection() -> String {
     )
 }
 
-/// Tombstones for the batch's accepted events whose window has not passed by `?3` (now):
+/// Tombstones for the batch's accepted events whose window (their provider's, or the content
+/// key's) has not passed by `?3` (now):
 /// provider, keys, first receipt and expiry. A tombstone already there for the key is kept when
 /// it lasts longer, and otherwise takes this event's: one left by an earlier event of the same
 /// key that expired but was not swept yet (which is why this event could be stored again) must
 /// not cut this event's window short.
 pub fn remember_deleted() -> String {
-    let window = window_sql("provider");
+    let window = window_sql("provider", "content_key");
     format!(
         "INSERT INTO dedupe_tombstones (provider, dedupe_key, content_key, received_at, expires_at) \
          SELECT provider, dedupe_key, content_key, received_at, received_at + {window} \

@@ -7,7 +7,7 @@ use rusqlite::{params, Connection};
 
 use super::budget::Deleted;
 use super::sql::{self, deletion_batch, purge_payloads, EXPIRE_TOMBSTONES};
-use super::tombstones::{absent, window_ms};
+use super::tombstones::{absent, window_ms, CONTENT_KEY_WINDOW_MS};
 use crate::inbound::webhook::Provider;
 use crate::steps::lifecycle::sql_tests::database;
 use crate::steps::lifecycle::StepStatus;
@@ -371,6 +371,49 @@ fn a_live_tombstone_makes_a_redelivery_a_duplicate_until_it_expires() {
         ids(&db, "SELECT provider FROM dedupe_tombstones"),
         ["shopify"]
     );
+}
+
+#[test]
+fn a_registry_content_key_outlives_the_registry_window() {
+    let mut db = database();
+    // A GitHub-scheme source's event (it has a content key) and a Standard Webhooks one.
+    db.execute(
+        "INSERT INTO events (id, provider, dedupe_key, type, received_at, status, content_key) \
+         VALUES ('gh', 'in', 'src:gh:d-1', 't', ?1, 'accepted', 'src:gh:digest')",
+        params![CUTOFF - 5],
+    )
+    .unwrap();
+    add_event(&db, "sw", "in", CUTOFF - 5, "accepted");
+    assert_eq!(delete_batch(&mut db, 10).tombstones, 2);
+    let lives = |key: &str| -> i64 {
+        db.query_row(
+            "SELECT expires_at - received_at FROM dedupe_tombstones WHERE dedupe_key = ?1",
+            params![key],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(lives("src:gh:d-1"), CONTENT_KEY_WINDOW_MS);
+    assert_eq!(lives("key:sw"), window_ms(Provider::Registry));
+    // Past the registry's own window, the captured body under a fresh delivery id is still a
+    // duplicate; a new key of the other source is not.
+    let later = CUTOFF - 5 + window_ms(Provider::Registry) + 1;
+    assert!(!ingest(
+        &db,
+        "in",
+        "src:gh:d-2",
+        Some("src:gh:digest"),
+        later
+    ));
+    assert!(ingest(&db, "in", "key:sw", None, later));
+    let expiry = CUTOFF - 5 + CONTENT_KEY_WINDOW_MS;
+    assert!(ingest(
+        &db,
+        "in",
+        "src:gh:d-3",
+        Some("src:gh:digest"),
+        expiry
+    ));
 }
 
 #[test]

@@ -6,10 +6,11 @@
 //! tombstone like a stored event: a duplicate on either key ([`absent`]), so steps never run
 //! twice for a redelivery that arrives after retention.
 //!
-//! A tombstone lives for its provider's window ([`window_ms`]), counted from when the event was
-//! first received; an event whose window has passed when it is deleted leaves none (with the
-//! default 30-day retention, only Shopify events do). The windows come from how long each
-//! provider may deliver an event again:
+//! A tombstone lives for its window ([`window_ms`], or [`CONTENT_KEY_WINDOW_MS`] for an event
+//! with a content key), counted from when the event was first received; an event whose window
+//! has passed when it is deleted leaves none (with the default 30-day retention, only events
+//! with a content key leave one). The windows come from how long each provider may deliver an
+//! event again:
 //!
 //! - Stripe, 30 days: retries last 3 days, but an event stays listed by `GET /v1/events` and can
 //!   be resent from the Dashboard for 30 days, signed afresh each time.
@@ -21,6 +22,12 @@
 //!   verifies until the secret changes, with any fresh unsigned ids; the body's digest
 //!   (`content_key`) is remembered too. Rotating `SHOPIFY_WEBHOOK_SECRETS` at least this often
 //!   leaves no window in which an old body verifies and is forgotten.
+//!
+//! - Sources added at runtime whose scheme signs neither a time nor its delivery id (GitHub,
+//!   Twilio, GitLab…; `inbound::schemes::replay`): their events carry a content key for the same
+//!   reason as Shopify's, and any event with a content key keeps Shopify's window
+//!   ([`CONTENT_KEY_WINDOW_MS`]); rotating such a source's secret at least this often leaves no
+//!   window in which an old body verifies and is forgotten.
 //!
 //! Retention keeps the dedupe memory of an event for the longer of `RETENTION_DAYS` (the event
 //! itself) and its window (the tombstone).
@@ -41,16 +48,22 @@ pub const fn window_ms(provider: Provider) -> i64 {
     }
 }
 
-/// `CASE <provider column> WHEN 'stripe' THEN … END`: the window of a row's provider (ms), in
-/// SQL; a provider this build does not know gets the longest window.
-pub fn window_sql(provider_column: &str) -> String {
+/// The window of an event with a content key (its signature covers no time, so a captured body
+/// verifies until the secret changes): Shopify's, the longest.
+pub const CONTENT_KEY_WINDOW_MS: i64 = window_ms(Provider::Shopify);
+
+/// The window of a row (ms), in SQL: [`CONTENT_KEY_WINDOW_MS`] when its content key column is
+/// set, else its provider's (`CASE <provider column> WHEN 'stripe' THEN … END`); a provider
+/// this build does not know gets the longest window.
+pub fn window_sql(provider_column: &str, content_key_column: &str) -> String {
     let arms: String = Provider::STORED
         .iter()
         .map(|p| format!(" WHEN '{}' THEN {}", p.slug(), window_ms(*p)))
         .collect();
     let longest = Provider::STORED.iter().map(|p| window_ms(*p)).max();
     format!(
-        "(CASE {provider_column}{arms} ELSE {} END)",
+        "(CASE WHEN {content_key_column} IS NOT NULL THEN {CONTENT_KEY_WINDOW_MS} \
+         ELSE (CASE {provider_column}{arms} ELSE {} END) END)",
         longest.unwrap_or(0)
     )
 }
@@ -83,11 +96,16 @@ mod tests {
         for p in Provider::STORED {
             assert!(window_ms(Provider::Shopify) >= window_ms(p));
         }
+        // An event with a content key (signed without a time) keeps the longest memory.
+        for p in Provider::STORED {
+            assert!(CONTENT_KEY_WINDOW_MS >= window_ms(p));
+        }
         assert_eq!(
-            window_sql("provider"),
-            "(CASE provider WHEN 'stripe' THEN 2592000000 WHEN 'sendgrid' THEN 172800000 \
+            window_sql("provider", "content_key"),
+            "(CASE WHEN content_key IS NOT NULL THEN 7776000000 \
+             ELSE (CASE provider WHEN 'stripe' THEN 2592000000 WHEN 'sendgrid' THEN 172800000 \
              WHEN 'hubspot' THEN 172800000 WHEN 'shopify' THEN 7776000000 WHEN 'in' THEN 604800000 \
-             ELSE 7776000000 END)"
+             ELSE 7776000000 END) END)"
         );
     }
 }

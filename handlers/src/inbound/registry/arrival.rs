@@ -1,15 +1,20 @@
 //! A delivery to a registry source, verified by its scheme and made into the one event the rest
 //! of ingest stores: the dedupe key is the source's configured header or JSON Pointer, else the
 //! scheme's own delivery id, else the SHA-256 of the body (`sha256:<hex>`: a resent body is a
-//! duplicate); the event type is the configured one, else the scheme's, else `webhook`. Both
-//! are scoped to the source like a named source's (`src:{name}:{key}`). A scheme's handshake
-//! (Slack's `url_verification`, Zoom's `endpoint.url_validation`) is answered, not stored.
+//! duplicate); the event type is the configured one, else the scheme's, else `webhook`. When
+//! neither a signed timestamp nor a signed id bounds a replay (the scheme's
+//! [`ReplayGuard`](crate::inbound::schemes::replay::ReplayGuard)), the event also carries the
+//! content key of what was signed, so the same signed content under a fresh id is a duplicate;
+//! a timed scheme's tolerance window is its replay bound and it gets none. All keys are scoped
+//! to the source like a named source's (`src:{name}:{key}`). A scheme's handshake (Slack's
+//! `url_verification`, Zoom's `endpoint.url_validation`) is answered, not stored.
 
 use sha2::{Digest, Sha256};
 
 use super::{Locator, SourceSpec};
 use crate::inbound::providers::{Accepted, IngestError};
 use crate::inbound::schemes::inputs::{json_body, string_at};
+use crate::inbound::schemes::replay::{content_key, KeySource};
 use crate::inbound::schemes::{self, Challenge, Verdict};
 use crate::inbound::sources::scope_event;
 use crate::inbound::webhook::{InboundRequest, ParseError, ParsedEvent};
@@ -74,9 +79,13 @@ fn event_of(
         Some(Locator::Pointer(pointer)) => string_at(body.as_ref(), pointer),
         None => None,
     };
-    let dedupe_key = located(&spec.dedupe)
-        .or(verdict.dedupe_key)
-        .unwrap_or_else(|| format!("sha256:{}", hex::encode(Sha256::digest(request.body))));
+    let (dedupe_key, key_source) =
+        dedupe_key_of(spec, located(&spec.dedupe), verdict.dedupe_key, request);
+    let content_key = spec
+        .scheme
+        .replay_guard()
+        .needs_content_key(key_source)
+        .then(|| content_key(&spec.scheme, &spec.name, request));
     let event_type = located(&spec.event_type)
         .or(verdict.event_type)
         .unwrap_or_else(|| DEFAULT_EVENT_TYPE.to_string());
@@ -86,8 +95,27 @@ fn event_of(
         account: None,
         occurred_at_ms: None,
         payload,
-        content_key: None,
+        content_key,
         source: None,
         version_key: None,
+    }
+}
+
+/// The dedupe key and where it came from: the configured locator's value, else the scheme's
+/// delivery id, else the body's digest.
+fn dedupe_key_of(
+    spec: &SourceSpec,
+    located: Option<String>,
+    scheme_key: Option<String>,
+    request: &InboundRequest<'_>,
+) -> (String, KeySource) {
+    match (located, &spec.dedupe, scheme_key) {
+        (Some(key), Some(Locator::Header(_)), _) => (key, KeySource::Header),
+        (Some(key), _, _) => (key, KeySource::Pointer),
+        (None, _, Some(key)) => (key, KeySource::Scheme),
+        (None, _, None) => (
+            format!("sha256:{}", hex::encode(Sha256::digest(request.body))),
+            KeySource::BodyDigest,
+        ),
     }
 }

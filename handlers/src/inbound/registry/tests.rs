@@ -282,6 +282,84 @@ fn a_scheme_key_is_used_and_failures_keep_their_codes() {
     );
 }
 
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The content key of one accepted delivery (`None`: it has none).
+fn content_key_of(
+    source: &SourceSpec,
+    secret: &str,
+    hs: &[(String, String)],
+    body: &[u8],
+    now: i64,
+) -> Option<String> {
+    event(accept(source, &[secret.to_string()], &request(hs, body), now).unwrap()).content_key
+}
+
+#[test]
+fn a_signed_body_under_a_fresh_unsigned_id_keeps_its_content_key() {
+    let github = spec(json!({"name": "gh", "scheme": "github"}));
+    let body = br#"{"action":"opened"}"#;
+    let signature = format!("sha256={}", hex::encode(hmac_sha256(b"s", &[body])));
+    let delivered = |id: &str| {
+        headers(&[
+            ("X-Hub-Signature-256", &signature),
+            ("X-GitHub-Delivery", id),
+        ])
+    };
+    let first =
+        event(accept(&github, &["s".into()], &request(&delivered("d-1"), body), 0).unwrap());
+    let replayed =
+        event(accept(&github, &["s".into()], &request(&delivered("d-2"), body), 0).unwrap());
+    assert_ne!(first.dedupe_key, replayed.dedupe_key);
+    let expected =
+        crate::inbound::schemes::replay::content_key(&github.scheme, "gh", &request(&[], body));
+    assert_eq!(first.content_key, Some(format!("src:gh:{expected}")));
+    assert_eq!(replayed.content_key, first.content_key);
+}
+
+#[test]
+fn a_signed_timestamp_or_signed_id_needs_no_content_key_unless_the_key_is_a_header() {
+    let body = br#"{"event_id":"e-1","event_type":"form_response"}"#;
+    // Slack signs its timestamp: no content key.
+    let slack = spec(json!({"name": "sl", "scheme": "slack"}));
+    let slack_sig = format!(
+        "v0={}",
+        hex::encode(hmac_sha256(b"s", &[b"v0:1000:", body]))
+    );
+    let hs = headers(&[
+        ("X-Slack-Request-Timestamp", "1000"),
+        ("X-Slack-Signature", &slack_sig),
+    ]);
+    assert_eq!(content_key_of(&slack, "s", &hs, body, 1000), None);
+    // Typeform's id is in its signed body: none, until the source keys a header instead.
+    let typeform_sig = {
+        use base64::Engine;
+        format!(
+            "sha256={}",
+            base64::engine::general_purpose::STANDARD.encode(hmac_sha256(b"s", &[body]))
+        )
+    };
+    let hs = headers(&[("Typeform-Signature", &typeform_sig), ("X-Id", "h-1")]);
+    let typeform = spec(json!({"name": "tf", "scheme": "typeform"}));
+    assert_eq!(content_key_of(&typeform, "s", &hs, body, 0), None);
+    let by_pointer =
+        spec(json!({"name": "tf", "scheme": "typeform", "dedupe": {"pointer": "/event_id"}}));
+    assert_eq!(content_key_of(&by_pointer, "s", &hs, body, 0), None);
+    let by_header = spec(json!({"name": "tf", "scheme": "typeform", "dedupe": {"header": "X-Id"}}));
+    assert!(content_key_of(&by_header, "s", &hs, body, 0).is_some_and(|k| k.starts_with("src:tf:")));
+    // A scheme that signs nothing keys its body whatever its dedupe key.
+    let hs = headers(&[("X-Token", "tok"), ("X-Id", "d1")]);
+    let token = token_source(json!({"dedupe": {"header": "x-id"}}));
+    assert!(content_key_of(&token, "tok", &hs, body, 0).is_some());
+}
+
 #[test]
 fn a_body_that_is_not_utf8_verifies_but_is_unusable() {
     let hs = headers(&[("X-Token", "tok")]);

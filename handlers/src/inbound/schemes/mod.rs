@@ -28,7 +28,8 @@
 //! | `basic` | `Authorization: Basic …` | nothing: `user:password` equals the secret | none | none | node:crypto |
 //!
 //! "none" for the dedupe key means the source falls back to its configured dedupe, else a
-//! digest of what was signed (decided where the source is, not here).
+//! digest of what was signed (decided where the source is, not here). Which schemes also
+//! dedupe a content key (a re-post under a fresh unsigned id) is [`replay`]'s table.
 
 pub mod basic;
 pub mod calendly;
@@ -40,6 +41,7 @@ pub mod intercom;
 pub mod linear;
 pub mod mac;
 pub mod paddle;
+pub mod replay;
 pub mod slack;
 pub mod square;
 pub mod standard_webhooks;

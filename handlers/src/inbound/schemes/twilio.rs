@@ -113,21 +113,33 @@ fn check_body_hash(request: &InboundRequest<'_>) -> Result<bool, VerifyError> {
     Ok(true)
 }
 
+/// What follows the URL in the signed text: the sorted form parameters of a form post, nothing
+/// when the URL's `bodySHA256` covers the body (checked here) or there is no body.
+fn parameters_of(request: &InboundRequest<'_>) -> Result<String, VerifyError> {
+    if check_body_hash(request)? {
+        Ok(String::new())
+    } else if is_form(request) {
+        Ok(signed_parameters(request.body))
+    } else if request.body.is_empty() {
+        Ok(String::new())
+    } else {
+        // Neither form parameters nor a body hash: the signature would not cover the body.
+        Err(VerifyError::SignatureMismatch)
+    }
+}
+
+/// What a verified delivery's signature covers, as its content key digests it: the URL as
+/// received (the runtime's URL drops a default port, so one target has one spelling) and the
+/// sorted form parameters, whatever their order or encoding in the body.
+pub fn signed_content<'a>(request: &InboundRequest<'a>) -> (&'a str, String) {
+    (request.url, parameters_of(request).unwrap_or_default())
+}
+
 pub fn verify(secrets: &[String], request: &InboundRequest<'_>) -> Result<Verdict, VerifyError> {
     let value = required(request, SIGNATURE_HEADER, VerifyError::MissingSignature)?;
     let signature = decode_signature(value, "", Encoding::Base64)?;
     let algorithm = algorithm(request)?;
-    let body_hashed = check_body_hash(request)?;
-    let parameters = if body_hashed {
-        String::new()
-    } else if is_form(request) {
-        signed_parameters(request.body)
-    } else if request.body.is_empty() {
-        String::new()
-    } else {
-        // Neither form parameters nor a body hash: the signature would not cover the body.
-        return Err(VerifyError::SignatureMismatch);
-    };
+    let parameters = parameters_of(request)?;
     let key_index = url_variants(request.url)
         .iter()
         .find_map(|url| {
