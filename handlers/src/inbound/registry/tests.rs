@@ -338,6 +338,18 @@ fn a_signed_timestamp_or_signed_id_needs_no_content_key_unless_the_key_is_a_head
         ("X-Slack-Signature", &slack_sig),
     ]);
     assert_eq!(content_key_of(&slack, "s", &hs, body, 1000), None);
+    // Keyed on an unsigned header, a re-post inside the tolerance needs the content key.
+    let slack_by_header =
+        spec(json!({"name": "sl", "scheme": "slack", "dedupe": {"header": "X-Id"}}));
+    let hs_with_id = headers(&[
+        ("X-Slack-Request-Timestamp", "1000"),
+        ("X-Slack-Signature", &slack_sig),
+        ("X-Id", "h-1"),
+    ]);
+    assert!(
+        content_key_of(&slack_by_header, "s", &hs_with_id, body, 1000)
+            .is_some_and(|k| k.starts_with("src:sl:"))
+    );
     // Typeform's id is in its signed body: none, until the source keys a header instead.
     let typeform_sig = {
         use base64::Engine;

@@ -27,8 +27,9 @@
 //! | `token` | content key |
 //! | `basic` | content key |
 //!
-//! A signed-id scheme whose source takes its dedupe key from a header instead (an unsigned
-//! value) gets the content key too ([`ReplayGuard::needs_content_key`]).
+//! A source that takes its dedupe key from a header (an unsigned value) gets the content key too
+//! whatever its scheme ([`ReplayGuard::needs_content_key`]): for a timed scheme that closes a
+//! re-post inside the tolerance under a fresh header value.
 
 use std::borrow::Cow;
 
@@ -63,13 +64,12 @@ pub enum KeySource {
 }
 
 impl ReplayGuard {
-    /// Whether a delivery whose dedupe key came from `key` needs a content key. A signed-id
-    /// scheme signs its body, so a pointer into it or the body's digest is signed as well; only
-    /// a header is not.
+    /// Whether a delivery whose dedupe key came from `key` needs a content key. A signed-id or
+    /// signed-timestamp scheme signs its body, so a pointer into it or the body's digest is
+    /// signed as well; only a header is not.
     pub fn needs_content_key(self, key: KeySource) -> bool {
         match self {
-            ReplayGuard::SignedTimestamp => false,
-            ReplayGuard::SignedId => key == KeySource::Header,
+            ReplayGuard::SignedTimestamp | ReplayGuard::SignedId => key == KeySource::Header,
             ReplayGuard::ContentKey => true,
         }
     }
@@ -243,11 +243,14 @@ mod tests {
     }
 
     #[test]
-    fn a_signed_id_scheme_needs_the_content_key_only_for_a_header_key() {
+    fn signed_schemes_need_the_content_key_only_for_a_header_key() {
         use KeySource::*;
         let all = [Header, Pointer, Scheme, BodyDigest];
         for key in all {
-            assert!(!ReplayGuard::SignedTimestamp.needs_content_key(key));
+            assert_eq!(
+                ReplayGuard::SignedTimestamp.needs_content_key(key),
+                key == Header
+            );
             assert!(ReplayGuard::ContentKey.needs_content_key(key));
             assert_eq!(ReplayGuard::SignedId.needs_content_key(key), key == Header);
         }
