@@ -158,7 +158,7 @@ mod tests {
     /// The flush's statement and the admin API's read, against the migrations in SQLite.
     #[test]
     fn buckets_add_up_per_source_in_d1_and_read_back_per_source() {
-        let db = crate::steps::lifecycle::sql_tests::database();
+        let db = crate::steps::lifecycle::sql_tests::database(); // up: test: the migrations in SQLite
         let mut tally = RejectionTally::new();
         tally.count_registry("github-main", "signature_mismatch", T0);
         tally.count_registry("linear", "signature_mismatch", T0);

@@ -5,7 +5,7 @@
 use rusqlite::{params, Connection};
 
 use super::*;
-use crate::alerts::sql::{DELETE_OLD_EVENT_METRICS, DELETE_OLD_STEP_METRICS};
+use crate::alerts::sql::{DELETE_OLD_EVENT_METRICS, DELETE_OLD_STEP_METRICS}; // up: test: retention of the buckets
 use crate::metrics::{Flush, MetricsTally, RequestKey};
 use crate::steps::lifecycle::sql_tests::database;
 
