@@ -1,5 +1,6 @@
 //! Dashboard metrics counted in isolate memory, in minute buckets. Ingest counts each request's
-//! outcome (per provider: `accepted`, `duplicate`, `unparsable`, `rejected` with its reason) and
+//! outcome (per provider, and per registry source for provider `in` ([`counted_source`]):
+//! `accepted`, `duplicate`, `unparsable`, `rejected` with its reason) and
 //! the consumer each step's outcome per destination with its latency in a fixed histogram
 //! ([`LATENCY_BOUNDS_MS`]), so that p50/p95 come from counts and no per-request row is ever
 //! written. The [`MetricsTally`] is a [`Tally`] whose batch is a [`Flush`]: the shell writes it
@@ -20,6 +21,7 @@ pub mod sql;
 
 use serde::Serialize;
 
+use crate::inbound::webhook::Provider;
 use crate::tally::{Batch, Count, Tally};
 
 /// Most buckets (events and steps together) held between flushes.
@@ -87,6 +89,8 @@ pub fn add_histogram(into: &mut Histogram, from: &Histogram) {
 pub struct EventBucket {
     pub minute: i64,
     pub provider: &'static str,
+    /// A registry source's name for provider `in`, else `""` (see [`counted_source`]).
+    pub source: String,
     pub outcome: &'static str,
     /// The verification failure's code for `rejected`, else `""`.
     pub reason: &'static str,
@@ -145,6 +149,28 @@ pub fn source_label(source: Option<&str>, found: bool) -> String {
     }
 }
 
+/// The source a minute bucket or a verification failure is counted under: for provider `in`
+/// (the registry), the request's source label (the source's name, or `unknown`: see
+/// [`source_label`]), so that each registry source is its own subject on the dashboard and in
+/// the alerts; `""` for a built-in provider, whose buckets stay one per provider whatever the
+/// path (its named sources are not split, so its buckets are as many as before).
+pub fn counted_source(provider: Provider, label: &str) -> String {
+    match provider {
+        Provider::Registry => label.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// What a bucket counts, as the dashboard and the alerts name it: its provider's slug, or
+/// `in:<source>` for a registry source's (the notation connections use for it).
+pub fn subject(provider: &str, source: &str) -> String {
+    if source.is_empty() {
+        provider.to_string()
+    } else {
+        format!("{provider}:{source}")
+    }
+}
+
 /// What one flush writes.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Flush {
@@ -159,11 +185,21 @@ impl Flush {
     }
 }
 
-/// A tally key: an event bucket (minute, provider, outcome, reason), a step bucket (minute,
-/// destination, outcome) or a request's running total. All share the tally's bound.
+/// An event bucket's key: its minute, provider, source ([`counted_source`]), outcome and reason.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EventKey {
+    pub minute: i64,
+    pub provider: &'static str,
+    pub source: String,
+    pub outcome: &'static str,
+    pub reason: &'static str,
+}
+
+/// A tally key: an event bucket, a step bucket (minute, destination, outcome) or a request's
+/// running total. All share the tally's bound.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum MetricKey {
-    Event(i64, &'static str, &'static str, &'static str),
+    Event(EventKey),
     Step(i64, String, String),
     Request(RequestKey),
 }
@@ -219,15 +255,14 @@ impl Batch for Flush {
                 count, histogram, ..
             } = counts;
             match key {
-                MetricKey::Event(minute, provider, outcome, reason) => {
-                    flush.events.push(EventBucket {
-                        minute,
-                        provider,
-                        outcome,
-                        reason,
-                        count,
-                    })
-                }
+                MetricKey::Event(key) => flush.events.push(EventBucket {
+                    minute: key.minute,
+                    provider: key.provider,
+                    source: key.source,
+                    outcome: key.outcome,
+                    reason: key.reason,
+                    count,
+                }),
                 MetricKey::Step(minute, destination, outcome) => flush.steps.push(StepBucket {
                     minute,
                     destination,
@@ -254,7 +289,13 @@ impl Batch for Flush {
 
     fn into_counts(self) -> impl IntoIterator<Item = (MetricKey, Counts)> {
         let events = self.events.into_iter().map(|b| {
-            let key = MetricKey::Event(b.minute, b.provider, b.outcome, b.reason);
+            let key = MetricKey::Event(EventKey {
+                minute: b.minute,
+                provider: b.provider,
+                source: b.source,
+                outcome: b.outcome,
+                reason: b.reason,
+            });
             let counts = Counts {
                 count: b.count,
                 ..Counts::default()
@@ -295,16 +336,22 @@ impl Batch for Flush {
 pub type MetricsTally = Tally<Flush>;
 
 impl MetricsTally {
-    /// Count `count` requests' events of `provider` ending in `outcome` (`reason` for rejections).
+    /// Count `count` requests' events of `provider` (and `source`: [`counted_source`]) ending in
+    /// `outcome` (`reason` for rejections).
     pub fn count_event(
         &mut self,
-        provider: &'static str,
-        outcome: &'static str,
-        reason: &'static str,
+        [provider, outcome, reason]: [&'static str; 3],
+        source: &str,
         count: u64,
         now_ms: i64,
     ) {
-        let key = MetricKey::Event(minute_of(now_ms), provider, outcome, reason);
+        let key = MetricKey::Event(EventKey {
+            minute: minute_of(now_ms),
+            provider,
+            source: source.to_string(),
+            outcome,
+            reason,
+        });
         let counts = Counts {
             count,
             ..Counts::default()

@@ -109,8 +109,24 @@
     return panel("dash-events", "Events per minute (provider, outcome)", lineChart("events", series, bins), legend(series));
   }
 
+  /** Each registry source's own row (its outcomes' totals) and lines, beside the providers'. */
+  function sourcesPanel(m, bins) {
+    const sources = Object.entries(m.sources ?? {});
+    if (!sources.length) return null;
+    const outcomes = ["accepted", "duplicate", "unparsable", "rejected"];
+    let i = 0;
+    const series = sources.flatMap(([source, byOutcome]) => Object.entries(byOutcome).map(([outcome, s]) => ({
+      name: `in:${source} ${outcome}`, points: s.points, total: s.total, color: COLORS[i++ % COLORS.length] })));
+    const rows = sources.map(([source, byOutcome]) => html("tr", { "data-source": source },
+      html("td", { class: "mono" }, source), ...outcomes.map((o) => html("td", { "data-outcome": o }, byOutcome[o]?.total ?? 0))));
+    return panel("dash-sources", "Registry sources (events per minute)",
+      html("table", { id: "sources" }, html("thead", {}, html("tr", {}, ...["source", ...outcomes].map((t) => html("th", {}, t)))),
+        html("tbody", {}, ...rows)),
+      lineChart("sources", series, bins), legend(series));
+  }
+
   function failuresPanel(m, bins) {
-    const series = Object.entries(m.signature_failures).map(([key, s], i) => ({ name: key.replace(":", " "), points: s.points, total: s.total, color: COLORS[(i + 2) % COLORS.length] }));
+    const series = Object.entries(m.signature_failures).map(([key, s], i) => ({ name: key.replace(/:([^:]*)$/, " $1"), points: s.points, total: s.total, color: COLORS[(i + 2) % COLORS.length] }));
     const total = series.reduce((a, s) => a + s.total, 0);
     const points = series.flatMap((s) => s.points);
     return panel("dash-failures", `Signature failures (${total})`, barChart("signature-failures", points, bins, "#b42318"),
@@ -182,7 +198,7 @@
       type: "button", class: w === windowName ? "tab active" : "tab", "data-window": w,
       onclick: () => { windowName = w; load(); } }, w === "1h" ? "last hour" : "last 24 hours")));
     root.replaceChildren(picker, html("div", { class: "dash-grid" },
-      alertsPanel(m), eventsPanel(m, bins), failuresPanel(m, bins), deadPanel(m, bins), stepsPanel(m, bins), backfillPanel(m)));
+      ...[alertsPanel(m), eventsPanel(m, bins), sourcesPanel(m, bins)].filter(Boolean), failuresPanel(m, bins), deadPanel(m, bins), stepsPanel(m, bins), backfillPanel(m)));
     root.dataset.window = m.window;
     root.dataset.loaded = "true";
   }

@@ -1,5 +1,5 @@
 //! The dashboard's admin API: `GET /admin/api/metrics?window=1h|24h` (events per minute per
-//! provider and outcome, signature failures, step outcomes with p50/p95 latency per
+//! provider and outcome, per registry source and outcome (`sources`), signature failures, step outcomes with p50/p95 latency per
 //! destination, dead steps over time, the last backfill run when the backfill's table exists,
 //! and the alerts) and `GET /admin/api/alerts` (open alerts first, then the recent ones, with
 //! when each fired and cleared, a notice still pending, and each channel's delivery: what it
@@ -60,6 +60,7 @@ pub async fn metrics(
         .map(|r| EventRow {
             minute: r.minute,
             provider: &r.provider,
+            source: &r.source,
             outcome: &r.outcome,
             reason: &r.reason,
             count: r.count.max(0) as u64,
@@ -87,6 +88,7 @@ pub async fn metrics(
         "from": from,
         "to": to,
         "events": dashboard.events,
+        "sources": dashboard.sources,
         "signature_failures": dashboard.signature_failures,
         "steps": dashboard.steps,
         "dead": dashboard.dead,

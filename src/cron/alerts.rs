@@ -1,5 +1,5 @@
 //! The cron's alerting pass (after the metrics are flushed): read what the rules need (signature
-//! failures in the last five minutes and when each provider last sent, from the minute
+//! failures in the last five minutes and when each provider and registry source last sent, from the minute
 //! buckets; dead steps; open circuits; backfill runs if that table exists; the database's size
 //! as D1 reports it, against `STORAGE_LIMIT_BYTES`), let the core decide
 //! which alerts fire, update or clear, store that in one batch, then send the notices that are
@@ -10,8 +10,8 @@
 use edgehooks_handlers::alerts::rules::conditions;
 use edgehooks_handlers::alerts::state::{reconcile, Change};
 use edgehooks_handlers::alerts::{
-    AlertKind, AlertSettings, BackfillRun, DeadGroup, FailureCount, Observations, OpenAlert,
-    BACKFILL_WINDOW_MS, DEAD_WINDOW_MS, SIGNATURE_WINDOW_MS,
+    last_seen, AlertKind, AlertSettings, BackfillRun, DeadGroup, FailureCount, Observations,
+    OpenAlert, BACKFILL_WINDOW_MS, DEAD_WINDOW_MS, SIGNATURE_WINDOW_MS,
 };
 use edgehooks_handlers::metrics::minute_of;
 use edgehooks_handlers::retention::storage::StorageUse;
@@ -57,15 +57,16 @@ async fn observe(
             .into_iter()
             .map(|f| FailureCount {
                 provider: f.provider,
+                source: f.source,
                 reason: f.reason,
                 count: f.count.max(0) as u64,
             })
             .collect(),
         // A bucket is a whole minute: count its end as the last time seen.
-        last_seen_ms: seen
-            .into_iter()
-            .map(|s| (s.provider, (s.minute + 60) * 1000))
-            .collect(),
+        last_seen_ms: last_seen(
+            seen.into_iter()
+                .map(|s| (s.provider, s.source, (s.minute + 60) * 1000)),
+        ),
         dead: dead
             .into_iter()
             .map(|d| DeadGroup {

@@ -341,6 +341,8 @@ pub async fn dead_steps(db: &D1Database, filter: &RedriveFilter) -> Result<Vec<D
 #[derive(Debug, Serialize)]
 pub struct RejectionCount {
     pub provider: String,
+    /// A registry source's name (provider `in`), else `""`.
+    pub source: String,
     pub reason: String,
     pub count: i64,
     pub last_hour: i64,
@@ -350,6 +352,7 @@ impl FromRow for RejectionCount {
     fn from_row(row: &Row) -> Self {
         RejectionCount {
             provider: row.text("provider"),
+            source: row.text("source"),
             reason: row.text("reason"),
             count: row.int("count"),
             last_hour: row.int("last_hour"),
@@ -357,11 +360,10 @@ impl FromRow for RejectionCount {
     }
 }
 
-/// Verification failures per provider and reason since `since_hour` (Unix seconds).
+/// Verification failures per provider, registry source and reason since `since_hour` (Unix
+/// seconds).
 pub async fn rejection_counts(db: &D1Database, since_hour: i64) -> Result<Vec<RejectionCount>> {
-    let sql =
-        "SELECT provider, reason, SUM(count) AS count, MAX(hour) AS last_hour FROM rejections \
-         WHERE hour >= ?1 GROUP BY provider, reason ORDER BY count DESC, provider, reason";
+    let sql = edgehooks_handlers::inbound::rejections::COUNTS_SINCE;
     query(&statement(db, sql, &[num(since_hour)])?)
         .await?
         .read()

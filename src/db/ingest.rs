@@ -561,17 +561,14 @@ pub async fn insert_rejected(
     Ok(())
 }
 
-/// Add tallied verification failures to their provider/reason/hour rows, all buckets in one
+/// Add tallied verification failures to their provider/source/reason/hour rows, all buckets in one
 /// statement (one bound JSON array, whatever the number of buckets).
 pub async fn add_rejections(db: &D1Database, buckets: &[Bucket]) -> Result<()> {
     let json =
         serde_json::to_string(buckets).map_err(|e| worker::Error::RustError(e.to_string()))?;
     statement(
         db,
-        "INSERT INTO rejections (provider, reason, hour, count) \
-         SELECT json_extract(value, '$.provider'), json_extract(value, '$.reason'), \
-         json_extract(value, '$.hour'), json_extract(value, '$.count') FROM json_each(?1) WHERE true \
-         ON CONFLICT (provider, reason, hour) DO UPDATE SET count = count + excluded.count",
+        edgehooks_handlers::inbound::rejections::ADD_BUCKETS,
         &[json.as_str().into()],
     )?
     .run()

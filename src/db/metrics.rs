@@ -28,11 +28,7 @@ pub async fn add_metrics(db: &D1Database, flush: &Flush) -> Result<()> {
         let json = serde_json::to_string(&flush.events).map_err(json_error)?;
         statements.push(statement(
             db,
-            "INSERT INTO metric_events (minute, provider, outcome, reason, count) \
-             SELECT json_extract(value, '$.minute'), json_extract(value, '$.provider'), \
-             json_extract(value, '$.outcome'), json_extract(value, '$.reason'), \
-             json_extract(value, '$.count') FROM json_each(?1) WHERE true \
-             ON CONFLICT (minute, provider, outcome, reason) DO UPDATE SET count = count + excluded.count",
+            sql::ADD_EVENT_BUCKETS,
             &[json.as_str().into()],
         )?);
         statements.push(statement(
@@ -87,6 +83,8 @@ pub async fn add_metrics(db: &D1Database, flush: &Flush) -> Result<()> {
 pub struct EventMetricRow {
     pub minute: i64,
     pub provider: String,
+    /// A registry source's name (provider `in`), else `""`.
+    pub source: String,
     pub outcome: String,
     pub reason: String,
     pub count: i64,
@@ -97,6 +95,7 @@ impl FromRow for EventMetricRow {
         EventMetricRow {
             minute: row.int("minute"),
             provider: row.text("provider"),
+            source: row.text("source"),
             outcome: row.text("outcome"),
             reason: row.text("reason"),
             count: row.int("count"),
@@ -128,10 +127,7 @@ impl FromRow for StepMetricRow {
 
 /// Event buckets since `from_minute`.
 pub async fn event_buckets(db: &D1Database, from_minute: i64) -> Result<Vec<EventMetricRow>> {
-    let sql =
-        "SELECT minute, provider, outcome, reason, count FROM metric_events WHERE minute >= ?1 \
-         ORDER BY minute, provider, outcome, reason LIMIT 20000";
-    query(&statement(db, sql, &[num(from_minute)])?)
+    query(&statement(db, sql::EVENT_BUCKETS, &[num(from_minute)])?)
         .await?
         .read()
 }
@@ -146,10 +142,11 @@ pub async fn step_buckets(db: &D1Database, from_minute: i64) -> Result<Vec<StepM
         .read()
 }
 
-/// Signature failures per provider and reason since `from_minute`.
+/// Signature failures per provider, registry source and reason since `from_minute`.
 #[derive(Debug)]
 pub struct FailureRow {
     pub provider: String,
+    pub source: String,
     pub reason: String,
     pub count: i64,
 }
@@ -158,6 +155,7 @@ impl FromRow for FailureRow {
     fn from_row(row: &Row) -> Self {
         FailureRow {
             provider: row.text("provider"),
+            source: row.text("source"),
             reason: row.text("reason"),
             count: row.int("count"),
         }
@@ -165,17 +163,20 @@ impl FromRow for FailureRow {
 }
 
 pub async fn signature_failures(db: &D1Database, from_minute: i64) -> Result<Vec<FailureRow>> {
-    let sql = "SELECT provider, reason, SUM(count) AS count FROM metric_events \
-         WHERE outcome = 'rejected' AND minute >= ?1 GROUP BY provider, reason";
-    query(&statement(db, sql, &[num(from_minute)])?)
-        .await?
-        .read()
+    query(&statement(
+        db,
+        sql::SIGNATURE_FAILURES,
+        &[num(from_minute)],
+    )?)
+    .await?
+    .read()
 }
 
-/// The latest minute each provider delivered a verified request in.
+/// The latest minute each provider and registry source delivered a verified request in.
 #[derive(Debug)]
 pub struct LastSeenRow {
     pub provider: String,
+    pub source: String,
     pub minute: i64,
 }
 
@@ -183,15 +184,14 @@ impl FromRow for LastSeenRow {
     fn from_row(row: &Row) -> Self {
         LastSeenRow {
             provider: row.text("provider"),
+            source: row.text("source"),
             minute: row.int("minute"),
         }
     }
 }
 
 pub async fn last_seen(db: &D1Database) -> Result<Vec<LastSeenRow>> {
-    let sql = "SELECT provider, MAX(minute) AS minute FROM metric_events \
-         WHERE outcome IN ('accepted', 'duplicate', 'unparsable') GROUP BY provider";
-    query(&statement(db, sql, &[])?).await?.read()
+    query(&statement(db, sql::LAST_SEEN, &[])?).await?.read()
 }
 
 /// Drop buckets older than `oldest_minute`.
@@ -226,6 +226,7 @@ impl FromRow for Scraped<RejectionTotal> {
     fn from_row(row: &Row) -> Self {
         Scraped(RejectionTotal {
             provider: row.text("provider"),
+            source: row.text("source"),
             reason: row.text("reason"),
             count: unsigned(row.int("count")),
         })

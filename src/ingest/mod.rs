@@ -167,14 +167,14 @@ pub(crate) fn finish(
 ) {
     log_request(provider, summary, result, started);
     let counts = [summary.new_events, summary.duplicates, summary.rejected].map(|n| n as u64);
-    metrics::count_request(provider, counts, result.as_ref().err());
-    let (status, outcome) = answered(summary, result);
     // A name that named no source is not a label value (callers could mint them).
     let found = !matches!(
         result,
         Err(AppError::SourceNotFound | AppError::NotFound | AppError::Misconfigured { .. })
     );
     let source = source_label(summary.source.as_deref(), found);
+    metrics::count_request(provider, &source, counts, result.as_ref().err());
+    let (status, outcome) = answered(summary, result);
     let latency_ms = now_ms() - started;
     let [stored, duplicates, _] = counts;
     analytics::write(

@@ -103,7 +103,7 @@ async fn ingest(
     let has_body = req.body().is_some() && declared != Some(0);
     if has_body && !has_signature_header(&source.spec.scheme, &headers) {
         let reason = VerifyError::MissingSignature;
-        rejections::count(Provider::Registry, reason.code());
+        rejections::count_registry(name, reason.code());
         return Err(AppError::Verification(reason));
     }
     let limit = source
@@ -127,7 +127,7 @@ async fn ingest(
         }
         Err(IngestError::Verify(reason)) => {
             // Counted in memory: a forged request costs no D1 write.
-            rejections::count(Provider::Registry, reason.code());
+            rejections::count_registry(name, reason.code());
             return Err(AppError::Verification(reason));
         }
         Err(IngestError::Parse { key_index, error }) => {

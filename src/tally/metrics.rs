@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::thread::LocalKey;
 
 use edgehooks_handlers::inbound::webhook::Provider;
-use edgehooks_handlers::metrics::{Flush, MetricsTally, RequestKey};
+use edgehooks_handlers::metrics::{counted_source, Flush, MetricsTally, RequestKey};
 use edgehooks_handlers::tally::Tally;
 use worker::D1Database;
 
@@ -51,12 +51,13 @@ impl Sink for Flush {
     const WRITE_FAILED: &'static str = "metrics_write_failed";
 }
 
-/// Count `count` events of `provider` ending in `outcome` (`reason`: a rejection's code).
-pub fn count_event(provider: Provider, outcome: &'static str, reason: &'static str, count: u64) {
+/// Count `count` events of `provider` (and `source`: a registry source's name, else `""`)
+/// ending in `outcome` (`reason`: a rejection's code).
+fn count_event(provider: Provider, source: &str, [outcome, reason]: [&'static str; 2], count: u64) {
     if count > 0 {
         TALLY.with(|t| {
             t.borrow_mut()
-                .count_event(provider.slug(), outcome, reason, count, now_ms())
+                .count_event([provider.slug(), outcome, reason], source, count, now_ms())
         });
     }
 }
@@ -66,28 +67,30 @@ pub fn count_event(provider: Provider, outcome: &'static str, reason: &'static s
 pub fn count_admin_refusal(reason: &'static str) {
     TALLY.with(|t| {
         t.borrow_mut().count_event(
-            edgehooks_handlers::auth::COUNTED_AS,
-            "rejected",
-            reason,
+            [edgehooks_handlers::auth::COUNTED_AS, "rejected", reason],
+            "",
             1,
             now_ms(),
         )
     });
 }
 
-/// Count one webhook request: on success its `[new, duplicate, malformed element]` event counts;
-/// a failed request once, by its outcome (a rejection with its reason code).
-pub fn count_request(provider: Provider, counts: [u64; 3], error: Option<&AppError>) {
+/// Count one webhook request of `provider` (`source`: its source label, counted for a registry
+/// source only, see `counted_source`): on success its `[new, duplicate, malformed element]`
+/// event counts; a failed request once, by its outcome (a rejection with its reason code).
+pub fn count_request(provider: Provider, source: &str, counts: [u64; 3], error: Option<&AppError>) {
+    let source = counted_source(provider, source);
+    let count = |outcome, reason, n| count_event(provider, &source, [outcome, reason], n);
     let [new, duplicates, malformed] = counts;
     match error {
         None => {
-            count_event(provider, "accepted", "", new);
-            count_event(provider, "duplicate", "", duplicates);
-            count_event(provider, "unparsable", "", malformed);
+            count("accepted", "", new);
+            count("duplicate", "", duplicates);
+            count("unparsable", "", malformed);
         }
-        Some(AppError::Verification(reason)) => count_event(provider, "rejected", reason.code(), 1),
-        Some(AppError::Unparsable(_)) => count_event(provider, "unparsable", "", malformed.max(1)),
-        Some(e) => count_event(provider, ingest::outcome_of(e), "", 1),
+        Some(AppError::Verification(reason)) => count("rejected", reason.code(), 1),
+        Some(AppError::Unparsable(_)) => count("unparsable", "", malformed.max(1)),
+        Some(e) => count(ingest::outcome_of(e), "", 1),
     }
 }
 

@@ -48,6 +48,11 @@ pub fn count(provider: Provider, reason: &'static str) {
     TALLY.with(|t| t.borrow_mut().count(provider, reason, now_ms()));
 }
 
+/// Count one verification failure of the registry source `name` (no I/O).
+pub fn count_registry(name: &str, reason: &'static str) {
+    TALLY.with(|t| t.borrow_mut().count_registry(name, reason, now_ms()));
+}
+
 /// Count one refused admin sign-in (under `admin`, beside the providers; no I/O).
 pub fn count_admin(reason: &'static str) {
     TALLY.with(|t| {

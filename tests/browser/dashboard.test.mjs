@@ -1,8 +1,9 @@
 // The dashboard in real headless Chromium against the worker in workerd: after known traffic
-// (3 accepted Stripe events, 1 duplicate, 2 forged deliveries), a cron run (which flushes the
+// (3 accepted Stripe events, 1 duplicate, 2 forged deliveries; a registry source `github-main`
+// with 2 accepted and 1 forged), a cron run (which flushes the
 // metrics tally and opens a signature-failure alert) and a backfill run recorded in
 // `backfill_runs`, the page opens on SVG charts whose series carry exactly those counts, the
-// per-destination latency, the last backfill and the alert; the 24-hour window draws the same
+// per-destination latency, the registry source's own row, the last backfill and the alert; the 24-hour window draws the same
 // totals. No console error or CSP violation. Screenshots go to test-artifacts/.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -21,7 +22,7 @@ describe("dashboard in headless Chromium", { skip: !existsSync(CHROMIUM) && `${C
 
   // Alerts go to an http destination that is not stored: each alert shows its held http delivery.
   useWorld(
-    { port: 0, vars: { ALERT_SIGNATURE_FAILURES: "2", RETRY_BASE_SECONDS: "0", ALERT_DESTINATION: "ops-alerts" } },
+    { port: 0, vars: { SECRETS_KEY: Buffer.alloc(32, 42).toString("base64"), ALERT_SIGNATURE_FAILURES: "2", RETRY_BASE_SECONDS: "0", ALERT_DESTINATION: "ops-alerts" } },
     { ready: (w) => ({ worker } = w) },
   );
   const chrome = useChromium({ viewport: { width: 1366, height: 900 } });
@@ -36,6 +37,16 @@ describe("dashboard in headless Chromium", { skip: !existsSync(CHROMIUM) && `${C
     for (let i = 0; i < 2; i++) {
       const { payload, headers } = signedDelivery(checkoutCompleted(), "whsec_wrongly_rotated");
       assert.equal((await worker.post("/webhooks/stripe", payload, headers)).status, 401);
+    }
+    const created = await worker.mf.dispatchFetch(`${worker.url}/admin/api/sources`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "github-main", scheme: "token", config: { header: "X-Token" }, secrets: ["token-dash-00001"] }),
+    });
+    assert.equal(created.status, 201, await created.text());
+    for (const [token, status] of [["token-dash-00001", 200], ["token-dash-00001", 200], ["forged-token-001", 401]]) {
+      const res = await worker.post("/webhooks/in/github-main", JSON.stringify({ id: `${token}-${Math.random()}` }), { "X-Token": token });
+      assert.equal(res.status, status, res.text);
     }
     for (const e of events) await settled(worker, "stripe", e.id);
     await waitForNoStepInFlight(worker);
@@ -57,8 +68,12 @@ describe("dashboard in headless Chromium", { skip: !existsSync(CHROMIUM) && `${C
     assert.equal(await total("events", "stripe duplicate"), "1");
     assert.equal(await total("events", "stripe rejected"), "2");
     const bars = await page.locator('svg[data-chart="signature-failures"] rect.bar').evaluateAll((rects) => rects.map((r) => Number(r.dataset.count)));
-    assert.equal(bars.reduce((a, b) => a + b, 0), 2, "failure bars add up to the forged deliveries");
+    assert.equal(bars.reduce((a, b) => a + b, 0), 3, "failure bars add up to the forged deliveries");
     assert.match(await page.textContent("#dash-failures"), /stripe signature_mismatch\s*2/);
+    assert.match(await page.textContent("#dash-failures"), /in:github-main signature_mismatch\s*1/);
+    const cell = (outcome) => page.textContent(`#sources tr[data-source="github-main"] td[data-outcome="${outcome}"]`);
+    assert.deepEqual([await cell("accepted"), await cell("rejected")], ["2", "1"], "the source's own row");
+    assert.equal(await total("sources", "in:github-main accepted"), "2");
     assert.ok(succeeded.length > 0);
     for (const { destination, n } of succeeded) {
       assert.equal(await total(`steps-${destination}`, "succeeded"), String(n), destination);

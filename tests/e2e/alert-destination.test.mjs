@@ -92,7 +92,7 @@ describe("alerts to an http destination", () => {
     assert.deepEqual(fired.alert, {
       id: alert.id, kind: "signature_failures", key: "stripe:signature_mismatch", state: "fired",
       detail: alert.detail, fired_at: alert.fired_at, cleared_at: null,
-      provider: "stripe", destination: null, reason: "signature_mismatch", count: 1, window_minutes: 5,
+      provider: "stripe", source: null, destination: null, reason: "signature_mismatch", count: 1, window_minutes: 5,
       silent_minutes: null, quiet_minutes: null, open_until: null, backfill_run: null, bytes_used: null, bytes_limit: null,
     });
     assert.equal(fired.type, "alert.fired");

@@ -210,6 +210,92 @@ describe("silent provider", () => {
   });
 });
 
+describe("registry sources", () => {
+  const SECRETS_KEY = Buffer.alloc(32, 42).toString("base64");
+  const w = alertWorld({
+    SECRETS_KEY,
+    ALERT_SIGNATURE_FAILURES: "3",
+    ALERT_QUIET_MINUTES: JSON.stringify({ "in:quiet-hook": 5 }),
+    ALERT_RENOTIFY_MINUTES: "0",
+  });
+  const TOKEN = "token-e2e-000001";
+
+  /** Create a `token` source named `name`; its webhook path. */
+  async function createSource(name) {
+    const res = await w.worker.mf.dispatchFetch("http://localhost/admin/api/sources", {
+      method: "POST",
+      headers: { ...AUTH, "content-type": "application/json" },
+      body: JSON.stringify({ name, scheme: "token", config: { header: "X-Token" }, secrets: [TOKEN] }),
+    });
+    const text = await res.text();
+    assert.equal(res.status, 201, text);
+    return JSON.parse(text).path;
+  }
+
+  /** `n` deliveries to `path`, signed with `token`, each answered `status`. */
+  async function send(path, n, token, status) {
+    for (let i = 0; i < n; i++) {
+      const res = await w.worker.post(path, JSON.stringify({ id: `${path}-${token}-${i}-${Date.now()}` }), { "X-Token": token });
+      assert.equal(res.status, status, res.text);
+    }
+  }
+
+  test("each source's deliveries and forgeries show per source; a forged source fires naming it", async () => {
+    const github = await createSource("github-main");
+    const linear = await createSource("linear");
+    await send(github, 2, TOKEN, 200);
+    await send(github, 3, "forged-token-0001", 401);
+    await send(linear, 1, TOKEN, 200);
+    await send(linear, 2, "forged-token-0001", 401);
+    await cronAt(w); // flushes the isolate's tallies, then evaluates the alerts
+
+    const m = await admin(w, "metrics?window=1h");
+    const totals = (bySource) => Object.fromEntries(Object.entries(bySource).map(([k, s]) => [k, s.total]));
+    assert.deepEqual(totals(m.sources["github-main"]), { accepted: 2, rejected: 3 });
+    assert.deepEqual(totals(m.sources.linear), { accepted: 1, rejected: 2 });
+    assert.deepEqual(totals(m.events.in), { accepted: 3, rejected: 5 }, "provider in as a whole");
+    assert.deepEqual(totals(m.signature_failures), {
+      "in:github-main:signature_mismatch": 3,
+      "in:linear:signature_mismatch": 2,
+    });
+
+    const scraped = await w.worker.get("/metrics", AUTH);
+    assert.equal(scraped.status, 200, scraped.text);
+    for (const line of [
+      'edgehooks_rejections_total{provider="in",source="github-main",reason="signature_mismatch"} 3',
+      'edgehooks_rejections_total{provider="in",source="linear",reason="signature_mismatch"} 2',
+      'edgehooks_webhook_requests_total{provider="in",source="github-main",outcome="accepted",status="200"} 2',
+      'edgehooks_webhook_requests_total{provider="in",source="linear",outcome="rejected",status="401"} 2',
+    ]) {
+      assert.ok(scraped.text.split("\n").includes(line), `${line} in\n${scraped.text}`);
+    }
+
+    const fired = await alertsOf(w, "signature_failures");
+    assert.deepEqual(fired.map((a) => a.key), ["in:github-main:signature_mismatch"], "linear is under the threshold");
+    assert.deepEqual(texts(w), [
+      "[edgehooks] FIRING signature_failures in:github-main:signature_mismatch: 3 deliveries to registry source github-main failed verification (signature_mismatch) in 5 minutes: check the source's secret",
+    ]);
+  });
+
+  test("a source listed in ALERT_QUIET_MINUTES that went silent fires naming it; sending again clears", async () => {
+    const path = await createSource("quiet-hook");
+    // History: quiet-hook sent 8 minutes ago (a bucket as the tally writes it), nothing since.
+    const minute = Math.floor((Date.now() - 8 * MIN) / MIN) * 60;
+    await w.worker.all("INSERT INTO metric_events (minute, provider, source, outcome, reason, count) VALUES (?, 'in', 'quiet-hook', 'accepted', '', 2)", minute);
+    const before = texts(w).length;
+    await cronAt(w);
+    const silent = await alertsOf(w, "provider_silent");
+    assert.deepEqual(silent.map((a) => a.key), ["in:quiet-hook"], "github-main and linear are not watched");
+    assert.match(texts(w)[before], /^\[edgehooks\] FIRING provider_silent in:quiet-hook: registry source quiet-hook has sent nothing for \d+ minutes \(quiet period 5 minutes\)$/);
+
+    await send(path, 1, TOKEN, 200);
+    await cronAt(w);
+    const [cleared] = await alertsOf(w, "provider_silent");
+    assert.ok(cleared.cleared_at, "a delivery clears it");
+    assert.match(texts(w)[before + 1], /^\[edgehooks\] CLEARED provider_silent in:quiet-hook/);
+  });
+});
+
 describe("backfill", () => {
   const w = alertWorld({ ALERT_RENOTIFY_MINUTES: "0" });
   test("a run that recovered events fires saying how many (dry runs never), and clears an hour later", async () => {

@@ -278,7 +278,8 @@ describe("registry sources", () => {
     assert.deepEqual(dry.json.steps.map((s) => s.name), ["http:gh-svc"]);
     await w.sweep(); // flushes the isolate's tallies
     const metrics = await admin("GET", "metrics?window=1h");
-    assert.ok(metrics.json.events.in, metrics.text);
+    assert.equal(metrics.json.sources["github-main"].accepted.total, 2, metrics.text);
+    assert.equal(metrics.json.sources["github-main"].duplicate.total, 1, metrics.text);
   });
 
   test("a destination stored with a plaintext secret (before SECRETS_KEY) still signs, and is sealed when next written", async () => {
@@ -327,12 +328,12 @@ describe("registry sources", () => {
     expectRefused(await send(OLD, "e"), "signature_mismatch", "old after the rotation");
     assert.equal((await send(NEW, "f")).status, 200);
 
-    // Forged deliveries are counted under `in` (no D1 write on their path), so the
-    // signature_failures alert sees them (ALERT_SIGNATURE_FAILURES=3 here).
+    // Forged deliveries are counted per source (no D1 write on their path), so the
+    // signature_failures alert sees them and names the source (ALERT_SIGNATURE_FAILURES=3 here).
     for (const id of ["x1", "x2", "x3"]) expectRefused(await send("wrong-token-000", id), "signature_mismatch", "forged");
     await w.sweep();
-    const [alert] = await w.worker.all("SELECT detail FROM alerts WHERE kind = 'signature_failures' AND key = 'in:signature_mismatch'");
-    assert.match(alert?.detail ?? "", /failed verification \(signature_mismatch\)/);
+    const [alert] = await w.worker.all("SELECT detail FROM alerts WHERE kind = 'signature_failures' AND key = 'in:ops-hook:signature_mismatch'");
+    assert.match(alert?.detail ?? "", /registry source ops-hook failed verification \(signature_mismatch\)/);
 
     const off = await admin("POST", `sources/${name}/disable`);
     assert.equal(off.json.enabled, false, off.text);

@@ -29,12 +29,13 @@ pub fn message_id(notice: &PendingNotice) -> String {
 }
 
 /// The body: `{"type", "alert": {id, kind, key, state, detail, fired_at, cleared_at, provider,
-/// destination, reason, count, window_minutes, silent_minutes, quiet_minutes, open_until,
+/// source, destination, reason, count, window_minutes, silent_minutes, quiet_minutes, open_until,
 /// backfill_run, bytes_used, bytes_limit}, "text"}`; every key is always present (`null` when it
 /// does not apply).
 pub fn alert_body(notice: &PendingNotice) -> Value {
     let Facts {
         provider,
+        source,
         destination,
         reason,
         count,
@@ -57,6 +58,7 @@ pub fn alert_body(notice: &PendingNotice) -> Value {
             "fired_at": notice.fired_at_ms,
             "cleared_at": notice.cleared_at_ms,
             "provider": provider,
+            "source": source,
             "destination": destination,
             "reason": reason,
             "count": count,

@@ -29,6 +29,7 @@ fn each_rule_records_its_facts() {
         now_ms: NOW,
         signature_failures: vec![FailureCount {
             provider: "stripe".into(),
+            source: String::new(),
             reason: "signature_mismatch".into(),
             count: 7,
         }],
@@ -81,7 +82,8 @@ fn each_rule_records_its_facts() {
 #[test]
 fn stored_facts_read_back_every_field_and_nothing_of_another_type() {
     let all = Facts {
-        provider: Some("stripe".into()),
+        provider: Some("in".into()),
+        source: Some("github-main".into()),
         destination: Some("crm".into()),
         reason: Some("http_500".into()),
         count: Some(u64::MAX),
@@ -192,6 +194,7 @@ fn the_alert_body_is_stable_and_signed_like_an_event_delivery() {
         "fired_at",
         "cleared_at",
         "provider",
+        "source",
         "destination",
         "reason",
         "count",
@@ -205,7 +208,7 @@ fn the_alert_body_is_stable_and_signed_like_an_event_delivery() {
     ] {
         assert!(keys.contains(&key), "{key} missing from {keys:?}");
     }
-    assert_eq!(alert.len(), 18, "no key beyond the documented ones");
+    assert_eq!(alert.len(), 19, "no key beyond the documented ones");
     assert_eq!(
         (&alert["count"], &alert["destination"], &alert["cleared_at"]),
         (&json!(7), &json!(null), &json!(NOW + 6 * MIN))

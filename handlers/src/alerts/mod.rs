@@ -1,5 +1,6 @@
 //! Operational alerts, decided purely: which conditions hold now ([`rules`]: signature failures
-//! over a threshold in five minutes, a provider silent past its quiet period, dead steps, an open
+//! over a threshold in five minutes, a provider or registry source silent past its quiet period
+//! (each registry source is its own subject, `in:<source>`), dead steps, an open
 //! circuit, a backfill that recovered events, the database near its size limit), how they change
 //! the stored alerts ([`state`]: one open alert per kind and key, fired and cleared), and when a
 //! notice about them may be sent and what it says ([`notify`]: at most one per alert per
@@ -76,7 +77,8 @@ pub const DEAD_WINDOW_MS: i64 = 24 * 3_600_000;
 pub struct AlertSettings {
     /// Signature failures of one provider and reason in [`SIGNATURE_WINDOW_MS`] that fire.
     pub signature_threshold: u64,
-    /// Quiet period (minutes) per provider slug; a provider not listed is never "silent".
+    /// Quiet period (minutes) per subject: a provider slug, or `in:<source>` for one registry
+    /// source; a subject not listed is never "silent".
     pub quiet_minutes: ByName<u64>,
     /// At most one notice per alert per this many minutes.
     pub renotify_minutes: u64,
@@ -98,10 +100,13 @@ impl Default for AlertSettings {
     }
 }
 
-/// Signature failures of one provider for one reason in the last [`SIGNATURE_WINDOW_MS`].
+/// Signature failures of one provider (and registry source) for one reason in the last
+/// [`SIGNATURE_WINDOW_MS`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailureCount {
     pub provider: String,
+    /// The registry source's name for provider `in`; `""` otherwise.
+    pub source: String,
     pub reason: String,
     pub count: u64,
 }
@@ -128,7 +133,8 @@ pub struct BackfillRun {
 pub struct Observations {
     pub now_ms: i64,
     pub signature_failures: Vec<FailureCount>,
-    /// When each provider last delivered a verified request (ms), from the minute buckets.
+    /// When each subject last delivered a verified request (ms), from the minute buckets: each
+    /// provider as a whole and each registry source as `in:<source>` ([`last_seen`]).
     pub last_seen_ms: ByName<i64>,
     pub dead: Vec<DeadGroup>,
     /// Destinations whose circuit is open, with when it may close (ms).
@@ -143,6 +149,8 @@ pub struct Observations {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Facts {
     pub provider: Option<String>,
+    /// The registry source (provider `in`) a signature or silence alert is about.
+    pub source: Option<String>,
     pub destination: Option<String>,
     /// The verification failure code (signature failures) or the step error code (dead steps).
     pub reason: Option<String>,
@@ -193,6 +201,7 @@ impl Facts {
         let count = |name| field(object, name, Value::as_u64);
         Some(Facts {
             provider: text("provider")?,
+            source: text("source")?,
             destination: text("destination")?,
             reason: text("reason")?,
             count: count("count")?,
@@ -205,6 +214,24 @@ impl Facts {
             bytes_limit: count("bytes_limit")?,
         })
     }
+}
+
+/// When each subject last sent, from `(provider, source, minute end in ms)` rows: a provider
+/// as a whole (the latest of its rows, whatever the source) and each registry source on its own
+/// (`in:<source>`, see [`crate::metrics::subject`]).
+pub fn last_seen(rows: impl IntoIterator<Item = (String, String, i64)>) -> ByName<i64> {
+    let mut seen = ByName::new();
+    let mut note = |subject: &str, ms: i64| {
+        let latest = seen.entry(subject);
+        *latest = ms.max(*latest);
+    };
+    for (provider, source, ms) in rows {
+        note(&provider, ms);
+        if !source.is_empty() {
+            note(&crate::metrics::subject(&provider, &source), ms);
+        }
+    }
+    seen
 }
 
 /// A condition that holds now: an alert of `kind` for `key` should be open.

@@ -1,13 +1,15 @@
 //! The alert rules: from [`Observations`] (and which alerts are open), the conditions that hold
-//! now. Each rule names what an operator needs: the provider and reason code of signature
-//! failures (a wrongly rotated secret makes every delivery fail; failed admin sign-ins are
-//! counted beside them as `admin`), the destination and error of dead steps, how many events a
+//! now. Each rule names what an operator needs: the provider (or registry source, `in:<source>`)
+//! and reason code of signature failures (a wrongly rotated secret makes every delivery fail;
+//! failed admin sign-ins are counted beside them as `admin`), the provider or registry source
+//! gone silent, the destination and error of dead steps, how many events a
 //! backfill recovered, how full the database is.
 
 use super::{
     AlertKind, AlertSettings, Condition, Facts, Observations, OpenAlert, BACKFILL_WINDOW_MS,
     SIGNATURE_WINDOW_MS,
 };
+use crate::metrics::subject;
 use crate::retention::storage::{StorageUse, ALERT_AT_PERCENT, CLEAR_BELOW_PERCENT};
 
 /// The key of the storage alert (one database).
@@ -28,7 +30,8 @@ pub fn conditions(
     all
 }
 
-/// A provider and reason at or over the threshold in the last five minutes.
+/// A provider (a registry source on its own) and reason at or over the threshold in the last
+/// five minutes.
 fn signature_failures(obs: &Observations, settings: &AlertSettings) -> Vec<Condition> {
     let minutes = SIGNATURE_WINDOW_MS / 60_000;
     obs.signature_failures
@@ -36,11 +39,16 @@ fn signature_failures(obs: &Observations, settings: &AlertSettings) -> Vec<Condi
         .filter(|f| settings.signature_threshold > 0 && f.count >= settings.signature_threshold)
         .map(|f| Condition {
             kind: AlertKind::SignatureFailures,
-            key: format!("{}:{}", f.provider, f.reason),
+            key: format!("{}:{}", subject(&f.provider, &f.source), f.reason),
             detail: if f.provider == crate::auth::COUNTED_AS {
                 format!(
                     "{} admin sign-ins failed ({}) in {minutes} minutes: someone without the token is trying, or a client still uses a retired one",
                     f.count, f.reason
+                )
+            } else if !f.source.is_empty() {
+                format!(
+                    "{} deliveries to registry source {} failed verification ({}) in {minutes} minutes: check the source's secret",
+                    f.count, f.source, f.reason
                 )
             } else {
                 format!(
@@ -50,6 +58,7 @@ fn signature_failures(obs: &Observations, settings: &AlertSettings) -> Vec<Condi
             },
             facts: Facts {
                 provider: Some(f.provider.clone()),
+                source: (!f.source.is_empty()).then(|| f.source.clone()),
                 reason: Some(f.reason.clone()),
                 count: Some(f.count),
                 window_minutes: Some(minutes as u64),
@@ -59,9 +68,10 @@ fn signature_failures(obs: &Observations, settings: &AlertSettings) -> Vec<Condi
         .collect()
 }
 
-/// A provider with a quiet period whose last delivery is older than it. "Normally sends": the
-/// provider had deliveries in the window before (between one and two quiet periods ago), or
-/// the alert is already open (so it stays open however long the silence lasts).
+/// A subject with a quiet period (a provider, or one registry source `in:<source>`) whose last
+/// delivery is older than it. "Normally sends": it had deliveries in the window before (between
+/// one and two quiet periods ago), or the alert is already open (so it stays open however long
+/// the silence lasts).
 fn silent_providers(
     obs: &Observations,
     settings: &AlertSettings,
@@ -71,23 +81,32 @@ fn silent_providers(
         .quiet_minutes
         .iter()
         .filter(|(_, minutes)| **minutes > 0)
-        .filter_map(|(provider, minutes)| {
+        .filter_map(|(subject, minutes)| {
             let quiet_ms = (*minutes as i64).saturating_mul(60_000);
-            let last = *obs.last_seen_ms.get(provider)?;
+            let last = *obs.last_seen_ms.get(subject)?;
             let silent_for = obs.now_ms.saturating_sub(last);
             let was_sending = silent_for <= quiet_ms.saturating_mul(2);
             let already_open = open
                 .iter()
-                .any(|a| a.kind == AlertKind::ProviderSilent && a.key == *provider);
+                .any(|a| a.kind == AlertKind::ProviderSilent && a.key == *subject);
+            let (provider, source) = match subject.split_once(':') {
+                Some((provider, source)) => (provider, Some(source.to_string())),
+                None => (subject.as_str(), None),
+            };
+            let named = match &source {
+                Some(source) => format!("registry source {source}"),
+                None => provider.to_string(),
+            };
             (silent_for > quiet_ms && (was_sending || already_open)).then(|| Condition {
                 kind: AlertKind::ProviderSilent,
-                key: provider.clone(),
+                key: subject.clone(),
                 detail: format!(
-                    "{provider} has sent nothing for {} minutes (quiet period {minutes} minutes)",
+                    "{named} has sent nothing for {} minutes (quiet period {minutes} minutes)",
                     silent_for / 60_000
                 ),
                 facts: Facts {
-                    provider: Some(provider.clone()),
+                    provider: Some(provider.to_string()),
+                    source,
                     silent_minutes: Some((silent_for / 60_000) as u64),
                     quiet_minutes: Some(*minutes),
                     ..Facts::default()

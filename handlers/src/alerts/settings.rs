@@ -6,6 +6,7 @@
 
 use crate::alerts::AlertSettings;
 use crate::by_name::ByName;
+use crate::inbound::sources::validate_source_name;
 use crate::inbound::webhook::Provider;
 use crate::settings::{table, Config, ConfigError};
 
@@ -45,8 +46,10 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
     }
 }
 
-/// `ALERT_QUIET_MINUTES`: a JSON object of provider slug → whole minutes, e.g.
-/// `{"stripe": 60, "shopify": 240}`. Unset: no provider is watched for silence.
+/// `ALERT_QUIET_MINUTES`: a JSON object of subject → whole minutes, a subject being a provider
+/// slug (the provider as a whole; `in`: every registry source together) or `in:<source>` (one
+/// registry source, by the name it was created with), e.g.
+/// `{"stripe": 60, "shopify": 240, "in:github-main": 30}`. Unset: nothing is watched for silence.
 pub fn quiet_minutes(raw: Option<&str>) -> Result<ByName<u64>, ConfigError> {
     let error = |detail: String| ConfigError {
         setting: table::ALERT_QUIET_MINUTES,
@@ -62,16 +65,27 @@ pub fn quiet_minutes(raw: Option<&str>) -> Result<ByName<u64>, ConfigError> {
         .ok_or_else(|| error("must be a JSON object".into()))?;
     object
         .iter()
-        .map(|(provider, minutes)| {
-            if Provider::from_slug(provider).is_none() {
-                return Err(error(format!("{provider} is not a provider")));
+        .map(|(subject, minutes)| {
+            if !is_watchable(subject) {
+                return Err(error(format!(
+                    "{subject} is neither a provider nor in:<registry source name>"
+                )));
             }
             let minutes = minutes
                 .as_u64()
-                .ok_or_else(|| error(format!("{provider}: minutes must be a whole number")))?;
-            Ok((provider.clone(), minutes))
+                .ok_or_else(|| error(format!("{subject}: minutes must be a whole number")))?;
+            Ok((subject.clone(), minutes))
         })
         .collect()
+}
+
+/// A provider's slug, or `in:` and a valid source name.
+fn is_watchable(subject: &str) -> bool {
+    let registry = Provider::Registry.slug();
+    match subject.split_once(':') {
+        None => Provider::from_slug(subject).is_some(),
+        Some((provider, name)) => provider == registry && validate_source_name(name).is_ok(),
+    }
 }
 
 #[cfg(test)]
@@ -83,7 +97,18 @@ mod tests {
         assert!(quiet_minutes(None).unwrap().is_empty());
         let parsed = quiet_minutes(Some(r#"{"stripe": 60, "shopify": 5}"#)).unwrap();
         assert_eq!(parsed.get("stripe"), Some(&60));
-        for bad in [r#"[1]"#, r#"{"paypal": 5}"#, r#"{"stripe": -1}"#, "nope"] {
+        let per_source = quiet_minutes(Some(r#"{"in": 60, "in:github-main": 30}"#)).unwrap();
+        assert_eq!(per_source.get("in:github-main"), Some(&30));
+        assert_eq!(per_source.get("in"), Some(&60), "the registry as a whole");
+        for bad in [
+            r#"[1]"#,
+            r#"{"paypal": 5}"#,
+            r#"{"stripe": -1}"#,
+            "nope",
+            r#"{"stripe:eu": 5}"#,
+            r#"{"in:": 5}"#,
+            r#"{"in:Bad Name": 5}"#,
+        ] {
             let e = quiet_minutes(Some(bad)).unwrap_err();
             assert_eq!(e.setting, "ALERT_QUIET_MINUTES");
             assert!(!e.detail.contains("nope"));

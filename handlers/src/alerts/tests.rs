@@ -26,6 +26,7 @@ fn failures(count: u64) -> Observations {
         now_ms: NOW,
         signature_failures: vec![FailureCount {
             provider: "stripe".into(),
+            source: String::new(),
             reason: "signature_mismatch".into(),
             count,
         }],
@@ -116,6 +117,79 @@ fn a_provider_that_normally_sends_is_silent_past_its_quiet_period() {
         &[]
     )
     .is_empty());
+}
+
+#[test]
+fn a_registry_source_failing_verification_is_named_in_its_alert() {
+    let obs = Observations {
+        now_ms: NOW,
+        signature_failures: ["github-main", "linear"]
+            .into_iter()
+            .zip([5, 4])
+            .map(|(source, count)| FailureCount {
+                provider: "in".into(),
+                source: source.into(),
+                reason: "signature_mismatch".into(),
+                count,
+            })
+            .collect(),
+        ..Observations::default()
+    };
+    let fired = conditions(&obs, &settings(), &[]);
+    assert_eq!(fired.len(), 1, "linear is under the threshold on its own");
+    assert_eq!(fired[0].key, "in:github-main:signature_mismatch");
+    assert!(fired[0].detail.starts_with(
+        "5 deliveries to registry source github-main failed verification (signature_mismatch)"
+    ));
+    assert_eq!(
+        (
+            fired[0].facts.provider.as_deref(),
+            fired[0].facts.source.as_deref()
+        ),
+        (Some("in"), Some("github-main"))
+    );
+}
+
+#[test]
+fn each_registry_source_with_a_quiet_period_is_watched_on_its_own() {
+    // github-main last sent 11 minutes ago, linear a minute ago: the registry as a whole is
+    // not silent, github-main is.
+    let last_seen = last_seen([
+        ("in".to_string(), "github-main".to_string(), NOW - 11 * MIN),
+        ("in".to_string(), "linear".to_string(), NOW - MIN),
+        ("stripe".to_string(), String::new(), NOW - 2 * MIN),
+    ]);
+    assert_eq!(
+        last_seen.get("in"),
+        Some(&(NOW - MIN)),
+        "the registry as a whole"
+    );
+    assert_eq!(last_seen.get("in:github-main"), Some(&(NOW - 11 * MIN)));
+    assert_eq!(
+        last_seen.get("stripe:"),
+        None,
+        "a built-in provider is one subject"
+    );
+    let s = AlertSettings {
+        quiet_minutes: [("in:github-main", 10), ("in:linear", 10), ("in", 10)]
+            .into_iter()
+            .map(|(subject, minutes)| (subject.to_string(), minutes))
+            .collect(),
+        ..settings()
+    };
+    let obs = Observations {
+        now_ms: NOW,
+        last_seen_ms: last_seen,
+        ..Observations::default()
+    };
+    let silent = conditions(&obs, &s, &[]);
+    assert_eq!(silent.len(), 1, "{silent:?}");
+    assert_eq!(silent[0].key, "in:github-main");
+    assert_eq!(
+        silent[0].detail,
+        "registry source github-main has sent nothing for 11 minutes (quiet period 10 minutes)"
+    );
+    assert_eq!(silent[0].facts.source.as_deref(), Some("github-main"));
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! The dashboard's numbers from minute buckets: the window an admin asks for (`1h` or `24h`),
-//! series per provider and outcome, signature failures per provider and reason, and per
+//! series per provider and outcome (a registry source's buckets count under provider `in` and,
+//! by name, under `sources` too), signature failures per provider (registry: per source) and
+//! reason, and per
 //! destination its step outcomes with p50/p95 latency from the summed histograms. Points are
 //! sparse `[minute, count]` pairs (Unix seconds at the minute's start); minutes without
 //! traffic are absent.
@@ -23,6 +25,8 @@ pub fn window_minutes(window: &str) -> Option<i64> {
 pub struct EventRow<'a> {
     pub minute: i64,
     pub provider: &'a str,
+    /// A registry source's name (provider `in`), else `""`.
+    pub source: &'a str,
     pub outcome: &'a str,
     pub reason: &'a str,
     pub count: u64,
@@ -91,7 +95,9 @@ impl DestinationSteps {
 pub struct Dashboard {
     /// provider → outcome → series (rejections all under `rejected`).
     pub events: ByName<ByName<Series>>,
-    /// `provider:reason` → series.
+    /// Registry source name → outcome → series: provider `in`'s events, source by source.
+    pub sources: ByName<ByName<Series>>,
+    /// `provider:reason` (a registry source: `in:<source>:<reason>`) → series.
     pub signature_failures: ByName<Series>,
     pub steps: ByName<DestinationSteps>,
     /// Steps that ended `dead`, all destinations.
@@ -106,9 +112,16 @@ pub fn build(events: &[EventRow], steps: &[StepRow]) -> Dashboard {
             .entry(row.provider)
             .entry(row.outcome)
             .add(row.minute, row.count);
+        if !row.source.is_empty() {
+            d.sources
+                .entry(row.source)
+                .entry(row.outcome)
+                .add(row.minute, row.count);
+        }
         if row.outcome == "rejected" {
+            let subject = super::subject(row.provider, row.source);
             d.signature_failures
-                .entry(&format!("{}:{}", row.provider, row.reason))
+                .entry(&format!("{subject}:{}", row.reason))
                 .add(row.minute, row.count);
         }
     }
@@ -149,6 +162,7 @@ mod tests {
             EventRow {
                 minute: 60,
                 provider: "stripe",
+                source: "",
                 outcome: "accepted",
                 reason: "",
                 count: 2,
@@ -156,6 +170,7 @@ mod tests {
             EventRow {
                 minute: 60,
                 provider: "stripe",
+                source: "",
                 outcome: "rejected",
                 reason: "signature_mismatch",
                 count: 1,
@@ -163,6 +178,7 @@ mod tests {
             EventRow {
                 minute: 60,
                 provider: "stripe",
+                source: "",
                 outcome: "rejected",
                 reason: "timestamp_out_of_tolerance",
                 count: 1,
@@ -170,6 +186,7 @@ mod tests {
             EventRow {
                 minute: 120,
                 provider: "stripe",
+                source: "",
                 outcome: "accepted",
                 reason: "",
                 count: 3,
@@ -207,5 +224,38 @@ mod tests {
         assert_eq!((hubspot.p50_ms, hubspot.p95_ms), (Some(50), Some(5_000)));
         assert_eq!(hubspot.p95_points, vec![(60, 50), (120, 5_000)]);
         assert_eq!(d.dead.points, vec![(120, 1)]);
+        assert!(
+            d.sources.is_empty(),
+            "built-in providers are no registry source"
+        );
+    }
+
+    #[test]
+    fn registry_sources_are_shown_by_name_and_their_failures_name_them() {
+        let row = |source, outcome, reason, count| EventRow {
+            minute: 60,
+            provider: "in",
+            source,
+            outcome,
+            reason,
+            count,
+        };
+        let events = [
+            row("github-main", "accepted", "", 2),
+            row("github-main", "rejected", "signature_mismatch", 1),
+            row("linear", "accepted", "", 5),
+        ];
+        let d = build(&events, &[]);
+        assert_eq!(
+            d.events["in"]["accepted"].total, 7,
+            "provider in as a whole"
+        );
+        assert_eq!(d.sources["github-main"]["accepted"].total, 2);
+        assert_eq!(d.sources["linear"]["accepted"].total, 5);
+        assert_eq!(
+            d.signature_failures["in:github-main:signature_mismatch"].total,
+            1
+        );
+        assert_eq!(d.signature_failures.len(), 1);
     }
 }

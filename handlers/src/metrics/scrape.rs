@@ -26,6 +26,8 @@ pub struct RequestTotal {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RejectionTotal {
     pub provider: String,
+    /// A registry source's name (provider `in`); `""` for a built-in provider or `admin`.
+    pub source: String,
     pub reason: String,
     pub count: u64,
 }
@@ -80,6 +82,20 @@ fn histogram(
             .collect(),
         counts: counts.to_vec(),
         sum_ms,
+    }
+}
+
+/// A rejection total's labels: `provider` and `reason`, and `source` for a registry source's
+/// (a built-in provider's series keep the labels they always had).
+fn rejection_labels(r: &RejectionTotal) -> Labels {
+    if r.source.is_empty() {
+        labels([("provider", &r.provider), ("reason", &r.reason)])
+    } else {
+        labels([
+            ("provider", &r.provider),
+            ("source", &r.source),
+            ("reason", &r.reason),
+        ])
     }
 }
 
@@ -163,16 +179,11 @@ impl Scrape {
             Family {
                 name: "edgehooks_rejections_total",
                 help: "Requests refused for their signature or credential, by provider (admin: \
-                       refused admin sign-ins) and reason.",
+                       refused admin sign-ins), registry source and reason.",
                 samples: Samples::Counter(
                     self.rejections
                         .iter()
-                        .map(|r| {
-                            (
-                                labels([("provider", &r.provider), ("reason", &r.reason)]),
-                                r.count,
-                            )
-                        })
+                        .map(|r| (rejection_labels(r), r.count))
                         .collect(),
                 ),
             },
@@ -308,6 +319,34 @@ mod tests {
         assert!(text.contains(&format!(
             "edgehooks_webhook_duration_seconds_count{{{accepted}}} 3\n"
         )));
+    }
+
+    #[test]
+    fn a_registry_sources_rejections_carry_its_source_and_a_providers_keep_their_labels() {
+        let rejection = |provider: &str, source: &str, count| RejectionTotal {
+            provider: provider.into(),
+            source: source.into(),
+            reason: "signature_mismatch".into(),
+            count,
+        };
+        let scrape = Scrape {
+            rejections: vec![
+                rejection("stripe", "", 2),
+                rejection("in", "github-main", 3),
+            ],
+            ..Scrape::default()
+        };
+        let text = scrape.render();
+        assert!(
+            text.contains(
+                "edgehooks_rejections_total{provider=\"stripe\",reason=\"signature_mismatch\"} 2\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("edgehooks_rejections_total{provider=\"in\",source=\"github-main\",reason=\"signature_mismatch\"} 3\n"),
+            "{text}"
+        );
     }
 
     #[test]

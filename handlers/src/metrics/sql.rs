@@ -1,5 +1,6 @@
-//! The SQL of `/metrics`' running totals and gauges, beside the rule it keeps: a counter never
-//! goes down. A flush of the isolate's tally adds each [`super::Flush`] to the totals
+//! The SQL of the minute buckets (added per flush; read by the dashboard and, per provider and
+//! registry source, by the alerts) and of `/metrics`' running totals and gauges, beside the rule
+//! it keeps: a counter never goes down. A flush of the isolate's tally adds each [`super::Flush`] to the totals
 //! (`metric_request_totals`, `metric_rejection_totals`, `metric_step_totals`; migration 0026)
 //! in the same D1 batch as its minute buckets, one statement per table with the flush bound as
 //! one JSON array, so a total holds exactly what the buckets ever received and retention, which
@@ -55,14 +56,38 @@ pub fn add_request_totals() -> String {
     )
 }
 
+/// Add ?1, the JSON array of a flush's `events`, to their minute buckets (`metric_events`).
+pub const ADD_EVENT_BUCKETS: &str =
+    "INSERT INTO metric_events (minute, provider, source, outcome, reason, count) \
+     SELECT json_extract(value, '$.minute'), json_extract(value, '$.provider'), \
+     json_extract(value, '$.source'), json_extract(value, '$.outcome'), \
+     json_extract(value, '$.reason'), json_extract(value, '$.count') FROM json_each(?1) WHERE true \
+     ON CONFLICT (minute, provider, source, outcome, reason) DO UPDATE SET \
+     count = count + excluded.count";
+
 /// Add the rejections among ?1, the JSON array of a flush's `events`, to
 /// `metric_rejection_totals` (a flush may hold several minutes of one key: summed first).
 pub const ADD_REJECTION_TOTALS: &str =
-    "INSERT INTO metric_rejection_totals (provider, reason, count) \
-     SELECT json_extract(value, '$.provider'), json_extract(value, '$.reason'), \
-     SUM(json_extract(value, '$.count')) FROM json_each(?1) \
-     WHERE json_extract(value, '$.outcome') = 'rejected' GROUP BY 1, 2 \
-     ON CONFLICT (provider, reason) DO UPDATE SET count = count + excluded.count";
+    "INSERT INTO metric_rejection_totals (provider, source, reason, count) \
+     SELECT json_extract(value, '$.provider'), json_extract(value, '$.source'), \
+     json_extract(value, '$.reason'), SUM(json_extract(value, '$.count')) FROM json_each(?1) \
+     WHERE json_extract(value, '$.outcome') = 'rejected' GROUP BY 1, 2, 3 \
+     ON CONFLICT (provider, source, reason) DO UPDATE SET count = count + excluded.count";
+
+/// Event buckets since minute ?1, for the dashboard.
+pub const EVENT_BUCKETS: &str = "SELECT minute, provider, source, outcome, reason, count \
+     FROM metric_events WHERE minute >= ?1 \
+     ORDER BY minute, provider, source, outcome, reason LIMIT 20000";
+
+/// Signature failures per provider, source and reason since minute ?1 (the alert's window).
+pub const SIGNATURE_FAILURES: &str = "SELECT provider, source, reason, SUM(count) AS count \
+     FROM metric_events WHERE outcome = 'rejected' AND minute >= ?1 \
+     GROUP BY provider, source, reason ORDER BY provider, source, reason";
+
+/// The latest minute each provider and source delivered a verified request in.
+pub const LAST_SEEN: &str = "SELECT provider, source, MAX(minute) AS minute FROM metric_events \
+     WHERE outcome IN ('accepted', 'duplicate', 'unparsable') GROUP BY provider, source \
+     ORDER BY provider, source";
 
 /// Add ?1, the JSON array of a flush's `steps`, to `metric_step_totals`.
 pub fn add_step_totals() -> String {
@@ -90,8 +115,8 @@ pub fn request_totals() -> String {
 }
 
 /// Every rejection total.
-pub const REJECTION_TOTALS: &str =
-    "SELECT provider, reason, count FROM metric_rejection_totals ORDER BY provider, reason";
+pub const REJECTION_TOTALS: &str = "SELECT provider, source, reason, count \
+     FROM metric_rejection_totals ORDER BY provider, source, reason";
 
 /// Every step total, its histogram as a JSON array text (`histogram`).
 pub fn step_totals() -> String {

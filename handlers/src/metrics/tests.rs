@@ -54,10 +54,10 @@ fn percentiles_come_from_counts() {
 fn the_tally_counts_per_minute_and_flushes_once_a_minute() {
     let mut tally = MetricsTally::new();
     assert!(!tally.flush_due(T0));
-    tally.count_event("stripe", "accepted", "", 3, T0);
-    tally.count_event("stripe", "accepted", "", 2, T0 + 1);
-    tally.count_event("stripe", "rejected", "signature_mismatch", 1, T0);
-    tally.count_event("stripe", "accepted", "", 1, T0 + 60_000);
+    tally.count_event(["stripe", "accepted", ""], "", 3, T0);
+    tally.count_event(["stripe", "accepted", ""], "", 2, T0 + 1);
+    tally.count_event(["stripe", "rejected", "signature_mismatch"], "", 1, T0);
+    tally.count_event(["stripe", "accepted", ""], "", 1, T0 + 60_000);
     tally.count_step("hubspot", "succeeded", 40, T0);
     tally.count_step("hubspot", "succeeded", 700, T0);
     assert!(!tally.flush_due(T0 + 59_999));
@@ -68,6 +68,7 @@ fn the_tally_counts_per_minute_and_flushes_once_a_minute() {
     assert!(flush.events.contains(&EventBucket {
         minute: minute_of(T0),
         provider: "stripe",
+        source: String::new(),
         outcome: "accepted",
         reason: "",
         count: 5
@@ -82,10 +83,10 @@ fn the_tally_counts_per_minute_and_flushes_once_a_minute() {
 #[test]
 fn a_failed_write_is_restored_to_its_own_minutes_and_the_tally_is_bounded() {
     let mut tally = MetricsTally::new();
-    tally.count_event("shopify", "duplicate", "", 4, T0);
+    tally.count_event(["shopify", "duplicate", ""], "", 4, T0);
     tally.count_step("slack", "dead", 10, T0);
     let flush = tally.take(T0);
-    tally.count_event("shopify", "duplicate", "", 1, T0 + 120_000);
+    tally.count_event(["shopify", "duplicate", ""], "", 1, T0 + 120_000);
     tally.restore(flush, T0 + 120_000);
     let again = tally.take(T0 + 120_000);
     let minutes: Vec<(i64, u64)> = again.events.iter().map(|b| (b.minute, b.count)).collect();
@@ -100,4 +101,32 @@ fn a_failed_write_is_restored_to_its_own_minutes_and_the_tally_is_bounded() {
     }
     assert_eq!(tally.dropped(), 5);
     assert_eq!(tally.take(T0).steps.len(), MAX_BUCKETS);
+}
+
+#[test]
+fn registry_sources_are_counted_apart_and_built_in_providers_as_one() {
+    assert_eq!(
+        counted_source(Provider::Registry, "github-main"),
+        "github-main"
+    );
+    assert_eq!(counted_source(Provider::Registry, "unknown"), "unknown");
+    assert_eq!(
+        counted_source(Provider::Stripe, "eu"),
+        "",
+        "a built-in path is its provider"
+    );
+    let mut tally = MetricsTally::new();
+    tally.count_event(["in", "accepted", ""], "github-main", 2, T0);
+    tally.count_event(["in", "accepted", ""], "linear", 1, T0);
+    tally.count_event(["in", "accepted", ""], "github-main", 1, T0 + 1);
+    let sources: Vec<(String, u64)> = tally
+        .take(T0)
+        .events
+        .into_iter()
+        .map(|b| (b.source, b.count))
+        .collect();
+    assert_eq!(
+        sources,
+        vec![("github-main".to_string(), 3), ("linear".to_string(), 1)]
+    );
 }
