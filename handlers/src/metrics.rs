@@ -145,7 +145,7 @@ pub fn source_label(source: Option<&str>, found: bool) -> String {
     match (source, found) {
         (None, _) => "default".to_string(),
         (Some(name), true) => name.to_string(),
-        (Some(_), false) => "unknown".to_string(),
+        (Some(_), false) => crate::inbound::sources::UNKNOWN_SOURCE.to_string(),
     }
 }
 

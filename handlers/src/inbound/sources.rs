@@ -18,6 +18,9 @@ use crate::settings::{Config, ConfigError};
 
 /// The name `/webhooks/{provider}` answers to (stored as a NULL source).
 pub const DEFAULT_SOURCE: &str = "default";
+/// The label metrics give a request whose source name named no source; no source may be called
+/// so, or its counts would mix with strangers' (`metrics::source_label`).
+pub const UNKNOWN_SOURCE: &str = "unknown";
 /// The longest source name.
 pub const MAX_SOURCE_NAME: usize = 40;
 
@@ -36,7 +39,9 @@ impl SourceNameError {
             SourceNameError::Empty => "a source name is not empty",
             SourceNameError::TooLong => "a source name has at most 40 characters",
             SourceNameError::BadCharacter => "a source name uses only a-z, 0-9, '-' and '_'",
-            SourceNameError::Reserved => "`default` names the provider's own path",
+            SourceNameError::Reserved => {
+                "`default` names the provider's own path and `unknown` counts names of no source"
+            }
         }
     }
 }
@@ -53,7 +58,7 @@ pub fn validate_source_name(name: &str) -> Result<(), SourceNameError> {
     if !name.chars().all(allowed) {
         return Err(SourceNameError::BadCharacter);
     }
-    if name == DEFAULT_SOURCE {
+    if name == DEFAULT_SOURCE || name == UNKNOWN_SOURCE {
         return Err(SourceNameError::Reserved);
     }
     Ok(())
@@ -244,10 +249,13 @@ mod tests {
                 "{bad}"
             );
         }
-        assert_eq!(
-            validate_source_name("default"),
-            Err(SourceNameError::Reserved)
-        );
+        for reserved in ["default", "unknown"] {
+            assert_eq!(
+                validate_source_name(reserved),
+                Err(SourceNameError::Reserved),
+                "{reserved}"
+            );
+        }
     }
 
     #[test]
