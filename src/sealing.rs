@@ -1,8 +1,11 @@
 //! Secrets sealed at rest for http destinations: their signing secrets are sealed under
 //! `SECRETS_KEY` when a destination is written (created or edited) and opened when it is read
 //! (a delivery, the alert channel, the admin views). A destination written before the key was
-//! set, or while it is unset, keeps its secrets as given (legacy plaintext) and is sealed the
-//! next time it is written; nothing else rewrites rows. Opened values are kept in isolate
+//! set, or while it is unset, keeps its secrets as given (legacy plaintext) until the next
+//! write or, once the key is set, the cron sweeper's [`reseal`] (a page a tick, each row
+//! sealed, opened again and written only if it opens to what was read, by the core's
+//! `sealed::reseal`; registry sources' secrets lists too, should a row hold one unsealed).
+//! Opened values are kept in isolate
 //! memory by their sealed text (bounded), so a stream of deliveries pays one AES-GCM per
 //! secret per isolate, not per step. The format and the key are the core's `sealed`; the cipher
 //! is `crate::webcrypto`.
@@ -11,12 +14,14 @@ use std::cell::RefCell;
 
 use edgehooks_handlers::by_name::ByName;
 use edgehooks_handlers::connections::HttpDestination;
+use edgehooks_handlers::sealed::reseal::{faithful, RESEAL_PAGE};
 use edgehooks_handlers::sealed::{self, Stored};
-use serde_json::Value;
-use worker::Env;
+use serde_json::{json, Value};
+use worker::{D1Database, Env};
 
 use crate::config::config;
 use crate::db::connections::DestinationRow;
+use crate::db::sources::UnsealedSource;
 use crate::error::AppError;
 use crate::ingest::routing::destination_of;
 use crate::log;
@@ -85,6 +90,101 @@ pub async fn seal_destination_config(
         }
     }
     Ok(config)
+}
+
+/// The sweeper's pass (only with a valid `SECRETS_KEY`): seal the plaintext secrets of up to
+/// [`RESEAL_PAGE`] destinations and as many registry sources. A row is written only when its
+/// sealed form opens to exactly what was read, and only while the row still holds that, so no
+/// secret is lost or changed and an admin edit in the meantime wins; a sealed row is not read
+/// again.
+pub async fn reseal(env: &Env, db: &D1Database) {
+    let Ok(Some(key)) = config_key(env) else {
+        return;
+    };
+    let destinations = match crate::db::connections::unsealed_destinations(db, RESEAL_PAGE).await {
+        Ok(rows) => rows,
+        Err(e) => return log::error("d1_read_failed", &e.to_string()),
+    };
+    let mut tally = Tally::default();
+    for row in &destinations {
+        tally.count(&row.name, reseal_destination(env, db, row).await);
+    }
+    let sources = match crate::db::sources::unsealed(db, RESEAL_PAGE).await {
+        Ok(rows) => rows,
+        Err(e) => return log::error("d1_read_failed", &e.to_string()),
+    };
+    for row in &sources {
+        tally.count(&row.name, reseal_source(&key, db, row).await);
+    }
+    if tally.found > 0 {
+        log::record(
+            "secrets_sealed",
+            json!({ "found": tally.found, "sealed": tally.sealed }),
+        );
+    }
+}
+
+/// Rows a reseal pass found and sealed.
+#[derive(Default)]
+struct Tally {
+    found: usize,
+    sealed: usize,
+}
+
+impl Tally {
+    fn count(&mut self, name: &str, outcome: Result<bool, String>) {
+        self.found += 1;
+        match outcome {
+            Ok(true) => self.sealed += 1,
+            Ok(false) => {}
+            Err(e) => log::error("reseal_failed", &format!("{name}: {e}")),
+        }
+    }
+}
+
+/// Seal one destination's secrets; `Ok(false)` when the row changed since it was read.
+async fn reseal_destination(
+    env: &Env,
+    db: &D1Database,
+    row: &DestinationRow,
+) -> Result<bool, String> {
+    let read: Value = serde_json::from_str(&row.config).map_err(|_| "config".to_string())?;
+    let sealed = seal_destination_config(env, &row.name, read.clone())
+        .await
+        .map_err(|_| "sealing failed".to_string())?;
+    let sealed_text = sealed.to_string();
+    let check = DestinationRow {
+        name: row.name.clone(),
+        config: sealed_text.clone(),
+        paused: row.paused,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    };
+    let opened = open_config(env, &check).await?;
+    if !faithful(&read, &sealed, &opened) {
+        return Err("the sealed secrets do not open to the stored ones".into());
+    }
+    crate::db::connections::reseal_destination(db, &row.name, &sealed_text, &row.config)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Seal one registry source's secrets list (the stored text as it is, bound to its name);
+/// `Ok(false)` when the row changed since it was read.
+async fn reseal_source(
+    key: &[u8; 32],
+    db: &D1Database,
+    row: &UnsealedSource,
+) -> Result<bool, String> {
+    let context = sealed::context("source", &row.name);
+    let sealed = crate::webcrypto::seal(key, &context, row.secrets.as_bytes()).await?;
+    let opened = crate::webcrypto::open(Some(key), &context, &sealed).await?;
+    if opened != row.secrets.as_bytes() || !sealed.starts_with(sealed::PREFIX) {
+        return Err("the sealed secrets do not open to the stored ones".into());
+    }
+    crate::db::sources::reseal_secrets(db, &row.name, &sealed, &row.secrets)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 fn config_key(env: &Env) -> Result<Option<[u8; 32]>, AppError> {

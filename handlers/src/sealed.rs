@@ -7,6 +7,8 @@
 //! plaintext value is told apart (it lacks the prefix). The cipher itself runs in the shell's
 //! WebCrypto (`src/webcrypto.rs`), the runtime's native AES-GCM.
 
+pub mod reseal;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 

@@ -33,7 +33,8 @@ async function api(path, options = {}) {
     throw new Error("unauthorized");
   }
   const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(body.detail ? `${body.error}: ${body.detail}` : body.error || res.status);
+  const field = body.field ? ` (${body.field})` : "";
+  if (!res.ok) throw new Error(body.detail ? `${body.error}${field}: ${body.detail}` : body.error || res.status);
   return body;
 }
 

@@ -1,10 +1,12 @@
 //! The admin API's overview: `GET health` (the configuration checks by name: what `/health`
-//! keeps to itself, answered from `config`), `GET stats` (counts per event and step status,
+//! keeps to itself, answered from `config`, with the secrets-at-rest warning), `GET stats` (counts
+//! per event and step status,
 //! rejections in the last 24 h, dead groups, the isolate), `GET rejections` (verification
 //! failures per provider and reason, `?hours=24`) and `GET storage` (the database's size
 //! against `STORAGE_LIMIT_BYTES`, events stored, bytes per event).
 
 use edgehooks_handlers::admin::STEP_STATUSES;
+use edgehooks_handlers::health::secrets::with_warnings;
 use edgehooks_handlers::retention::storage::StorageReport;
 use serde_json::{json, Map, Value};
 use worker::{D1Database, Env};
@@ -51,6 +53,21 @@ pub async fn storage(env: &Env, db: &D1Database) -> Result<Value, AppError> {
         tombstones: counts.tombstones,
     }
     .to_json())
+}
+
+/// `GET health`: the configuration's checks and `warnings`: `SECRETS_KEY` unset or rows still
+/// holding a plaintext secret (a failed count is reported as unknown: the checks still answer).
+pub async fn health(env: &Env, db: &D1Database) -> Result<Value, AppError> {
+    let plaintext = match crate::db::connections::count_plaintext_secrets(db).await {
+        Ok(rows) => Some(rows),
+        Err(e) => {
+            crate::log::error("d1_read_failed", &e.to_string());
+            None
+        }
+    };
+    let config = config(env);
+    let warning = config.secrets_at_rest_warning(plaintext);
+    Ok(with_warnings(config.health(), warning))
 }
 
 /// `GET rejections`.

@@ -8,8 +8,9 @@
 //! writes the isolate's tallies (rejected requests, dashboard metrics) to D1, applies
 //! `RETENTION_DAYS` (`crate::cron::retention`: bounded deletion batches leaving dedupe tombstones,
 //! each cleanup on its own), runs the Stripe backfill when it is due
-//! (`crate::cron::backfill`), applies `METRICS_RETENTION_DAYS`, then runs the alerting pass
-//! ([`alerts::run`]), which sees a backfill run that just ended.
+//! (`crate::cron::backfill`), applies `METRICS_RETENTION_DAYS`, seals destination and source
+//! secrets still plaintext at rest once `SECRETS_KEY` is set (`crate::sealing::reseal`), then
+//! runs the alerting pass ([`alerts::run`]), which sees a backfill run that just ended.
 
 use edgehooks_handlers::log_level::LogLevel;
 use edgehooks_handlers::metrics::minute_of;
@@ -42,6 +43,7 @@ pub async fn sweep(env: &Env, scheduled_ms: i64) {
     crate::cron::backfill::scheduled(env, &db).await;
     crate::cron::backfill::scheduled_shopify(env, &db).await;
     metrics_retention(env, &db, now).await;
+    crate::sealing::reseal(env, &db).await;
     // The alerts judge time by the trigger's scheduled time (what the platform says "now" is).
     alerts::run(env, &db, scheduled_ms).await;
 }

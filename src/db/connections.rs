@@ -1,10 +1,14 @@
 //! The SQL of connections, `http` destinations and default routes turned off (migration 0008):
 //! the admin API's reads and writes, the rows ingest plans with, the destination a step of it
 //! runs with and its line, and a paused destination's drain: a step joining the line, the
-//! release of the next page (that SQL is the core's, `edgehooks_handlers::connections::sql`).
+//! release of the next page (that SQL is the core's, `edgehooks_handlers::connections::sql`), and
+//! the sealing of destination secrets still plaintext and the count the admin health shows
+//! (`edgehooks_handlers::sealed::reseal`).
 
 use edgehooks_handlers::connections::drain::{in_line_order, Line, ReleasedStep};
 use edgehooks_handlers::connections::sql as drain_sql;
+use edgehooks_handlers::health::secrets::PlaintextRows;
+use edgehooks_handlers::sealed::reseal;
 use worker::{D1Database, D1PreparedStatement, Result};
 
 use super::rows::{batch, query, run, Answer, FromRow, Row};
@@ -141,6 +145,46 @@ pub async fn save_destination(
     ];
     let result = run(&statement(db, sql, &args)?).await?;
     Ok(result.changes() > 0)
+}
+
+/// Up to `limit` destinations still holding a plaintext signing secret, by name (the core's
+/// `sealed::reseal`).
+pub async fn unsealed_destinations(db: &D1Database, limit: i64) -> Result<Vec<DestinationRow>> {
+    let sql = reseal::unsealed_destinations_sql();
+    query(&statement(db, &sql, &[num(limit)])?).await?.read()
+}
+
+/// Replace destination `name`'s config `read` with its sealed form; false when the row no
+/// longer holds `read` (edited in the meantime, or sealed by another tick).
+pub async fn reseal_destination(
+    db: &D1Database,
+    name: &str,
+    sealed: &str,
+    read: &str,
+) -> Result<bool> {
+    let args = [name.into(), sealed.into(), read.into()];
+    let result = run(&statement(db, reseal::RESEAL_DESTINATION_SQL, &args)?).await?;
+    Ok(result.changes() > 0)
+}
+
+/// How many destinations and registry sources still hold a plaintext secret.
+pub async fn count_plaintext_secrets(db: &D1Database) -> Result<PlaintextRows> {
+    let sql = reseal::count_plaintext_sql();
+    let counts = query(&statement(db, &sql, &[])?)
+        .await?
+        .read_first::<Counts>()?;
+    Ok(counts.map_or_else(PlaintextRows::default, |c| c.0))
+}
+
+struct Counts(PlaintextRows);
+
+impl FromRow for Counts {
+    fn from_row(row: &Row) -> Self {
+        Counts(PlaintextRows {
+            destinations: u64::try_from(row.int("destinations")).unwrap_or(0),
+            sources: u64::try_from(row.int("sources")).unwrap_or(0),
+        })
+    }
 }
 
 /// Delete a destination no connection targets: false when it is missing or in use.

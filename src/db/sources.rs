@@ -1,7 +1,9 @@
 //! The SQL of registry sources (migration 0019): the admin API's reads and writes and the one
 //! row ingest reads per source (cached, `crate::ingest::registry`). A row holds the spec JSON,
-//! the sealed secrets and their fingerprints; nothing here opens or checks them.
+//! the sealed secrets and their fingerprints; nothing here opens or checks them. The rows whose
+//! secrets are still plaintext are the sweeper's to seal (`edgehooks_handlers::sealed::reseal`).
 
+use edgehooks_handlers::sealed::reseal;
 use worker::{D1Database, Result};
 
 use super::rows::{query, run, FromRow, Row};
@@ -87,5 +89,36 @@ pub async fn save(
 pub async fn delete(db: &D1Database, name: &str) -> Result<bool> {
     let sql = "DELETE FROM registry_sources WHERE name = ?1";
     let result = run(&statement(db, sql, &[name.into()])?).await?;
+    Ok(result.changes() > 0)
+}
+
+/// A source whose secrets are still plaintext: its name and the stored list.
+#[derive(Debug, Clone)]
+pub struct UnsealedSource {
+    pub name: String,
+    pub secrets: String,
+}
+
+impl FromRow for UnsealedSource {
+    fn from_row(row: &Row) -> Self {
+        UnsealedSource {
+            name: row.text("name"),
+            secrets: row.text("secrets"),
+        }
+    }
+}
+
+/// Up to `limit` sources whose secrets are plaintext, by name.
+pub async fn unsealed(db: &D1Database, limit: i64) -> Result<Vec<UnsealedSource>> {
+    query(&statement(db, reseal::UNSEALED_SOURCES_SQL, &[num(limit)])?)
+        .await?
+        .read()
+}
+
+/// Replace source `name`'s secrets `read` with their sealed form; false when the row no longer
+/// holds `read`.
+pub async fn reseal_secrets(db: &D1Database, name: &str, sealed: &str, read: &str) -> Result<bool> {
+    let args = [name.into(), sealed.into(), read.into()];
+    let result = run(&statement(db, reseal::RESEAL_SOURCE_SQL, &args)?).await?;
     Ok(result.changes() > 0)
 }

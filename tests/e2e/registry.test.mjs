@@ -381,6 +381,136 @@ describe("registry sources", () => {
     assert.equal((await admin("GET", "sources/taken")).status, 404);
   });
 
+  test("an edit of a source's settings applies to the next delivery; a bad field is a 400 naming it; viewers and operators are 403", async () => {
+    const SECRET = "tok-edit-000001";
+    const { path, name } = await source({ name: "edit-me", scheme: "token", config: { header: "X-Token" }, secrets: [SECRET], dedupe: { pointer: "/id" } });
+    const send = (body, headers = []) => post(path, JSON.stringify(body), [["X-Token", SECRET], ...headers]);
+    assert.equal((await send({ id: "e1", kind: "a.b" })).status, 200);
+    const edited = await admin("PATCH", `sources/${name}`, { event_type: { header: "X-Kind" }, max_body_bytes: 4096 });
+    assert.equal(edited.status, 200, edited.text);
+    assert.deepEqual([edited.json.event_type, edited.json.dedupe, edited.json.max_body_bytes], [{ header: "X-Kind" }, { pointer: "/id" }, 4096]);
+    assert.deepEqual((await admin("GET", `sources/${name}`)).json.event_type, { header: "X-Kind" });
+    assert.equal((await send({ id: "e2" }, [["X-Kind", "order.paid"]])).status, 200);
+    assert.deepEqual(
+      (await stored(name)).map((e) => [e.dedupe_key, e.type]),
+      [["src:edit-me:e1", "webhook"], ["src:edit-me:e2", "order.paid"]],
+    );
+    const big = await send({ id: "e3", pad: "x".repeat(5000) }, [["X-Kind", "order.paid"]]);
+    assert.deepEqual([big.status, big.json.error], [413, "payload_too_large"]);
+
+    // The scheme's config: the token moves to another header, behind a prefix.
+    const moved = await admin("PATCH", `sources/${name}`, { config: { header: "X-Auth", prefix: "Bearer " } });
+    assert.equal(moved.status, 200, moved.text);
+    assert.deepEqual(moved.json.config, { header: "X-Auth", prefix: "Bearer " });
+    assert.ok(!moved.text.includes(SECRET), "the answer has fingerprints only");
+    assert.deepEqual(moved.json.secret_fingerprints, edited.json.secret_fingerprints);
+    const oldHeader = await send({ id: "e4" }, [["X-Kind", "order.paid"]]);
+    assert.equal(oldHeader.status, 401, oldHeader.text);
+    const newHeader = await post(path, JSON.stringify({ id: "e5" }), [["X-Auth", `Bearer ${SECRET}`], ["X-Kind", "order.paid"]]);
+    assert.equal(newHeader.status, 200, newHeader.text);
+    assert.deepEqual((await stored(name)).map((e) => e.dedupe_key), ["src:edit-me:e1", "src:edit-me:e2", "src:edit-me:e5"]);
+
+    for (const [change, code, field] of [
+      [{ event_type: { pointer: "kind" } }, "invalid_field", "event_type"],
+      [{ dedupe: { header: "bad header" } }, "invalid_field", "dedupe"],
+      [{ max_body_bytes: 0 }, "invalid_field", "max_body_bytes"],
+      [{ name: "renamed" }, "invalid_field", "name"],
+      [{ colour: "red" }, "invalid_field", "colour"],
+      [{ config: { header: "X-Auth", prefix: 5 }, max_body_bytes: 100 }, "invalid_scheme_config", "config.prefix"],
+    ]) {
+      const refused = await admin("PATCH", `sources/${name}`, change);
+      assert.deepEqual([refused.status, refused.json.error, refused.json.field], [400, code, field], JSON.stringify(change));
+    }
+    const after = await admin("GET", `sources/${name}`);
+    assert.deepEqual(
+      [after.json.event_type, after.json.max_body_bytes, after.json.config],
+      [{ header: "X-Kind" }, 4096, { header: "X-Auth", prefix: "Bearer " }],
+      "a refused edit changes nothing",
+    );
+    assert.equal((await admin("PATCH", "sources/no-such-source", { enabled: false })).status, 404);
+
+    for (const role of ["viewer", "operator"]) {
+      const minted = await admin("POST", "tokens", { name: `edit-${role}`, role });
+      assert.equal(minted.status, 201, minted.text);
+      for (const method of ["PATCH", "PUT"]) {
+        const res = await w.worker.mf.dispatchFetch(`http://localhost/admin/api/sources/${name}`, {
+          method,
+          headers: { authorization: `Bearer ${minted.json.token}`, "content-type": "application/json" },
+          body: JSON.stringify({ event_type: null }),
+        });
+        assert.deepEqual([res.status, (await res.json()).error], [403, "forbidden_role"], `${role} ${method}`);
+      }
+    }
+    assert.deepEqual((await admin("GET", `sources/${name}`)).json.event_type, { header: "X-Kind" });
+    const audited = await w.worker.all("SELECT role, action, status FROM admin_audit WHERE target = ? AND action LIKE 'P%' ORDER BY id", name);
+    assert.ok(audited.some((a) => a.status === 200 && a.action === "PATCH sources/{name}"), JSON.stringify(audited));
+    assert.ok(audited.some((a) => a.status === 400), JSON.stringify(audited));
+    assert.equal(audited.filter((a) => a.status === 403).length, 4, JSON.stringify(audited));
+  });
+
+  test("plaintext secrets at rest (an install from before SECRETS_KEY) are sealed by the cron sweeper, still sign and verify, and the health warning goes", async () => {
+    const NEWEST = "whsec_" + Buffer.alloc(32, 8).toString("base64");
+    const OLDER = "whsec_" + Buffer.alloc(32, 9).toString("base64");
+    const TOKEN = "tok-plain-at-rest-01";
+    usedSecrets.add(NEWEST).add(OLDER).add(TOKEN);
+    const receiver = w.fake.receiver("old-install");
+    // The rows as the code before sealing wrote them: secrets as given.
+    const config = JSON.stringify({ name: "old-install", type: "http", url: receiver.url, secrets: [NEWEST, OLDER] });
+    await w.worker.all(
+      "INSERT INTO destinations (name, type, url, config, timeout_ms, paused, created_at, updated_at) VALUES ('old-install', 'http', ?, ?, 10000, 0, 7, 7)",
+      receiver.url,
+      config,
+    );
+    const spec = JSON.stringify({ scheme: "token", config: { header: "X-Token" }, dedupe: { pointer: "/id" }, event_type: null, max_body_bytes: null, enabled: true });
+    const print = createHash("sha256").update(TOKEN).digest("hex").slice(0, 12);
+    await w.worker.all(
+      "INSERT INTO registry_sources (name, scheme, spec, secrets, fingerprints, enabled, created_at, updated_at) VALUES ('old-source', 'token', ?, ?, ?, 1, 7, 7)",
+      spec,
+      JSON.stringify([TOKEN]),
+      JSON.stringify([print]),
+    );
+    const warnings = async () => (await admin("GET", "health")).json.warnings;
+    assert.deepEqual(await warnings(), [
+      { affects: "secrets_at_rest", setting: "SECRETS_KEY", key: "set", plaintext: { destinations: 1, sources: 1 } },
+    ]);
+    const fingerprints = (await admin("GET", "destinations/old-install")).json.secret_fingerprints;
+    const deliver = (id) => post("/webhooks/in/old-source", JSON.stringify({ id }), [["X-Token", TOKEN]]);
+    assert.equal((await deliver("before")).status, 200, "a plaintext source verifies as it did");
+
+    await w.sweep();
+    const [row] = await w.worker.all("SELECT config, updated_at FROM destinations WHERE name = 'old-install'");
+    const sealed = JSON.parse(row.config);
+    assert.equal(sealed.secrets.length, 2);
+    for (const secret of sealed.secrets) assert.match(secret, /^v1:[A-Za-z0-9+/=]+$/);
+    for (const secret of [NEWEST, OLDER]) assert.ok(!row.config.includes(secret.slice(6)), "no plaintext in D1");
+    assert.equal(row.updated_at, 7, "the settings did not change");
+    assert.deepEqual({ ...sealed, secrets: undefined }, { ...JSON.parse(config), secrets: undefined });
+    const [source] = await w.worker.all("SELECT secrets, fingerprints, updated_at FROM registry_sources WHERE name = 'old-source'");
+    assert.match(source.secrets, /^v1:[A-Za-z0-9+/=]+$/);
+    assert.ok(!source.secrets.includes(TOKEN));
+    assert.deepEqual([source.fingerprints, source.updated_at], [JSON.stringify([print]), 7]);
+    assert.deepEqual(await warnings(), [], "nothing left to warn about");
+    assert.deepEqual((await admin("GET", "destinations/old-install")).json.secret_fingerprints, fingerprints, "the same secrets, in order");
+    // Another tick leaves sealed rows as they are.
+    await w.sweep();
+    assert.equal((await w.worker.all("SELECT config FROM destinations WHERE name = 'old-install'"))[0].config, row.config);
+    assert.equal((await w.worker.all("SELECT secrets FROM registry_sources WHERE name = 'old-source'"))[0].secrets, source.secrets);
+
+    // An edit opens the row the sweeper sealed (a 500 if it did not open) and makes the isolate
+    // forget its cached copy; the next delivery verifies against the row read again.
+    const reopened = await admin("PATCH", "sources/old-source", { event_type: { header: "X-Kind" } });
+    assert.deepEqual([reopened.status, reopened.json.secret_fingerprints], [200, [print]], reopened.text);
+    assert.equal((await deliver("after")).status, 200, "the sealed source verifies");
+    assert.equal((await post("/webhooks/in/old-source", JSON.stringify({ id: "x" }), [["X-Token", "tok-wrong"]])).status, 401);
+    const [{ id: eventId }] = await w.worker.all("SELECT id FROM events WHERE provider = 'in' AND source = 'old-source' LIMIT 1");
+    const test = await admin("POST", "destinations/old-install/test", { event_id: eventId });
+    assert.equal(test.json.ok, true, test.text);
+    const [call] = receiver.calls();
+    // Signed with both original secrets, each verifying on its own.
+    new StandardWebhook(NEWEST).verify(call.body, call.headers);
+    new StandardWebhook(OLDER).verify(call.body, call.headers);
+  });
+
   test("secrets are in no answer, no log line, and not plaintext in D1", async () => {
     const list = await admin("GET", "sources");
     assert.equal(list.status, 200);
@@ -413,5 +543,25 @@ describe("registry sources without SECRETS_KEY", () => {
     assert.match(json.detail, /SECRETS_KEY/);
     const health = await w.worker.get("/admin/api/health", { authorization: AUTH });
     assert.deepEqual(health.json.registry, { state: "disabled", setting: "SECRETS_KEY" });
+  });
+
+  test("a destination is still created (its secret stored as given), and the admin health warns", async () => {
+    const SECRET = "whsec_" + Buffer.alloc(32, 6).toString("base64");
+    const health = async () => (await w.worker.get("/admin/api/health", { authorization: AUTH })).json;
+    const warning = (destinations) => [{ affects: "secrets_at_rest", setting: "SECRETS_KEY", key: "unset", plaintext: { destinations, sources: 0 } }];
+    assert.deepEqual((await health()).warnings, warning(0), "the key unset is a warning on its own");
+    const res = await w.worker.mf.dispatchFetch("http://localhost/admin/api/destinations", {
+      method: "POST",
+      headers: { authorization: AUTH, "content-type": "application/json" },
+      body: JSON.stringify({ name: "keyless", type: "http", url: w.fake.receiver("keyless").url, secret: SECRET }),
+    });
+    assert.equal(res.status, 201, await res.text());
+    const after = await health();
+    assert.deepEqual(after.warnings, warning(1));
+    assert.ok(!JSON.stringify(after).includes(SECRET) && !JSON.stringify(after).includes("keyless"), "names no secret and no destination");
+    assert.deepEqual(after.misconfigured, [], "a warning, not a misconfiguration");
+    await w.sweep();
+    const [row] = await w.worker.all("SELECT config FROM destinations WHERE name = 'keyless'");
+    assert.deepEqual(JSON.parse(row.config).secrets, [SECRET], "without the key the sweeper leaves it");
   });
 });

@@ -7,6 +7,8 @@
 //! Never a value. The checks are each feature's own reader (this is the one place that asks
 //! them all), so a new feature adds its line here and nowhere else.
 
+pub mod secrets;
+
 use serde_json::{json, Map, Value};
 
 use crate::inbound::sources;
