@@ -1,11 +1,14 @@
 //! The D1 work of local steps (shops, suppressions, engagement, link deletion; privacy requests
 //! are `privacy`'s): the statements each `LocalAction` runs in its step's success batch (none
-//! for a HubSpot privacy deletion, whose pages run before it).
+//! for a HubSpot privacy deletion, whose pages run before it; a Shopify redact's closing, after
+//! its pages).
 
 use edgehooks_handlers::downstream::LocalAction;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::privacy::{self, Subject};
+use edgehooks_handlers::privacy::shopify_redact::{Request, Subject};
+
+use super::privacy;
 use super::{num, statement};
 
 /// The statements that carry out a local step (all in the step's success batch).
@@ -20,15 +23,11 @@ pub async fn local_action_statements(
         LocalAction::MarkShopInactive { shop_domain } => {
             vec![shop_inactive(db, shop_domain, now_ms)?]
         }
-        LocalAction::Redact {
-            shop_domain,
-            customer_id,
-            customer_email,
-            order_ids,
-        } => {
-            let subject = Subject::new(shop_domain, customer_id, customer_email, order_ids);
-            privacy::redact(db, &subject, event_id, topic, now_ms)?
-        }
+        // Its pages run before the success batch (`privacy::shopify_redact_page`); this closes.
+        LocalAction::Redact { .. } => match redact_request(action, event_id, topic, now_ms) {
+            Some(request) => privacy::shopify_redact_closing(db, &request)?,
+            None => Vec::new(),
+        },
         LocalAction::Export {
             shop_domain,
             customer_id,
@@ -36,7 +35,12 @@ pub async fn local_action_statements(
             order_ids,
             ..
         } => {
-            let subject = Subject::new(shop_domain, customer_id, customer_email, order_ids);
+            let subject = Subject {
+                shop_domain,
+                customer_id: customer_id.as_deref(),
+                customer_email: customer_email.as_deref(),
+                order_ids,
+            };
             vec![privacy::export(db, &subject, event_id, topic, now_ms).await?]
         }
         // Its pages run before the success batch (`privacy::forget_contact_page`).
@@ -52,6 +56,36 @@ pub async fn local_action_statements(
         }
     };
     Ok(statements)
+}
+
+/// A Shopify redact's request (`None` for any other action): the same in every run of its step.
+pub fn redact_request<'a>(
+    action: &'a LocalAction,
+    event_id: &'a str,
+    topic: &'a str,
+    now_ms: i64,
+) -> Option<Request<'a>> {
+    let LocalAction::Redact {
+        shop_domain,
+        customer_id,
+        customer_email,
+        order_ids,
+    } = action
+    else {
+        return None;
+    };
+    let subject = Subject {
+        shop_domain,
+        customer_id: customer_id.as_deref(),
+        customer_email: customer_email.as_deref(),
+        order_ids,
+    };
+    Some(Request {
+        event_id,
+        topic,
+        subject,
+        now_ms,
+    })
 }
 
 /// A shop uninstalled the app.
