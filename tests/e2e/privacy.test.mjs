@@ -6,8 +6,8 @@
 // `contact.privacyDeletion` forgetting a contact through the default routes: every copy of the
 // person (issue 23: payloads of every provider holding their address, the linked customer's own
 // `customer.*` events, error excerpts quoting the address, suppressions, engagement, links), in
-// pages of PRIVACY_PAGE_EVENTS events per run, as a Shopify customers/redact of a customer with
-// more events than a page is. Fixtures are the providers' API-reference-shaped
+// pages of PRIVACY_PAGE_EVENTS events per run, as a Shopify customers/data_request and
+// customers/redact of a customer with more events than a page are. Fixtures are the providers' API-reference-shaped
 // samples (tests/fixtures/). Where time has to pass (an export's expiry) the test ages the row in
 // D1 instead of waiting, and says so.
 import { before, describe, test } from "node:test";
@@ -321,7 +321,7 @@ describe("HubSpot contact.privacyDeletion forgets every copy of the person, in p
   });
 });
 
-describe("Shopify customers/redact removes a customer with more events than a page, in pages", () => {
+describe("Shopify customers/data_request and customers/redact of a customer with more events than a page, in pages", () => {
   const PAGE = 2;
   const w = useWorld({ vars: { ...VARS, PRIVACY_PAGE_EVENTS: String(PAGE) } }, {
     ready: (ready) => {
@@ -351,6 +351,14 @@ describe("Shopify customers/redact removes a customer with more events than a pa
     await settled(w.worker, "sendgrid", bounce);
     stored.bounce = bounce;
 
+    // The customer's data request first, collected in the same pages.
+    const dataRequest = { shop_id: 1, shop_domain: SHOP_NAME, orders_requested: [], customer: { id: CUSTOMER_ID, email: EMAIL }, data_request: { id: 9002 } };
+    const exported = await shopify(dataRequest, "customers/data_request");
+    const [exportStep] = await settled(w.worker, "shopify", exported.key, { timeoutMs: 60000 });
+    assert.equal(exportStep.status, "succeeded", exportStep.last_error);
+    const [record] = await w.worker.all("SELECT export, events_affected FROM privacy_requests WHERE event_id = ?", exportStep.event_id);
+    stored.exportRequest = { eventId: exportStep.event_id, record };
+
     const body = { shop_id: 1, shop_domain: SHOP_NAME, customer: { id: CUSTOMER_ID, email: EMAIL }, orders_to_redact: [] };
     const { key } = await shopify(body, "customers/redact");
     const steps = await settled(w.worker, "shopify", key, { timeoutMs: 60000 });
@@ -367,6 +375,20 @@ describe("Shopify customers/redact removes a customer with more events than a pa
     assert.equal(step.attempts, 1, "a page given back spends no attempt");
   });
 
+  test("the data request's export was collected over several runs: the customer's events, oldest first", async () => {
+    const { eventId, record } = stored.exportRequest;
+    const [progress] = await w.worker.all("SELECT phase, export, done_at IS NOT NULL AS done FROM privacy_progress WHERE event_id = ?", eventId);
+    assert.deepEqual(progress, { phase: "export", export: null, done: 1 });
+    const [step] = await w.worker.all("SELECT attempts FROM steps WHERE event_id = ?", eventId);
+    assert.equal(step.attempts, 1, "a page given back spends no attempt");
+    assert.equal(record.events_affected, 7, "five orders, the bounce and the request");
+    const events = JSON.parse(record.export);
+    assert.deepEqual(events.filter((e) => e.type === "orders/create").map((e) => JSON.parse(e.payload).id), [0, 1, 2, 3, 4].map((i) => 8_000_000_000 + i));
+    assert.ok(events.some((e) => e.provider === "sendgrid"), "the address found in another provider's payload");
+    const times = events.map((e) => e.received_at);
+    assert.deepEqual(times, [...times].sort((a, b) => a - b));
+  });
+
   test("every copy of the customer is redacted at the end, and nothing of anyone else", async () => {
     for (const order of stored.orders) assert.equal(await w.payload("shopify", order), null, "each order is gone");
     assert.equal(await w.payload("sendgrid", stored.bounce), null, "the SendGrid copy");
@@ -379,6 +401,8 @@ describe("Shopify customers/redact removes a customer with more events than a pa
     ].map((sql) => w.worker.all(sql))));
     assert.ok(!everything.includes(EMAIL), "the address is nowhere in D1");
     const [record] = await w.worker.all("SELECT topic, customer_id, customer_email, events_affected FROM privacy_requests WHERE event_id = ?", request.eventId);
-    assert.deepEqual(record, { topic: "customers/redact", customer_id: String(CUSTOMER_ID), customer_email: "[redacted]", events_affected: 7 });
+    assert.deepEqual(record, { topic: "customers/redact", customer_id: String(CUSTOMER_ID), customer_email: "[redacted]", events_affected: 8 });
+    const [exported] = await w.worker.all("SELECT export, customer_email FROM privacy_requests WHERE event_id = ?", stored.exportRequest.eventId);
+    assert.deepEqual(exported, { export: null, customer_email: "[redacted]" }, "the earlier export");
   });
 });

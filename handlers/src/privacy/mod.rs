@@ -1,9 +1,10 @@
-//! Privacy requests' rules that are SQL: what forgetting a person removes, in bounded pages.
-//! [`forget_contact`] carries out a HubSpot `contact.privacyDeletion`, [`shopify_redact`] a
-//! Shopify `customers/redact` or `shop/redact` (the statements the shell runs, in order, and the
-//! progress they keep, in `privacy_progress`), [`shopify_export`] a `customers/data_request`;
-//! native tests run the same text against the migrations in SQLite. `src/db/privacy.rs` only
-//! binds and runs them.
+//! Privacy requests' rules that are SQL: what forgetting a person removes and what an export
+//! collects, in bounded pages. [`forget_contact`] carries out a HubSpot
+//! `contact.privacyDeletion`, [`shopify_redact`] a Shopify `customers/redact` or `shop/redact`,
+//! [`shopify_export`] a `customers/data_request` (the statements the shell runs, in order, and the
+//! progress they keep, in `privacy_progress`); native tests run the same text against the
+//! migrations in SQLite. The shell holds none of this SQL: `src/db/privacy.rs` only binds and
+//! runs it.
 
 pub mod forget_contact;
 #[cfg(test)]

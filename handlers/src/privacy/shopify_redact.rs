@@ -1,7 +1,8 @@
 //! Shopify `customers/redact` and `shop/redact`: remove every copy of the person (or of the whole
 //! shop), in pages of at most `page` stored events per run of the step, resumable and idempotent
 //! (progress in `privacy_progress`, phase `redact` from the start: whom it is about is known from
-//! the request). Also the subject's condition a `customers/data_request` export reads.
+//! the request). Also the subject's condition and the page window a `customers/data_request`
+//! export reads (`super::shopify_export`).
 //!
 //! What is about the subject ([`about_subject`]): with no customer named, every event of the
 //! shop; else the shop's events of that customer (`/customer/id`, or `/id` of a `customers/*`
@@ -151,15 +152,19 @@ fn start() -> String {
         .into()
 }
 
-/// `p`: the request's progress while pages remain; `w`: the rowids of the next page of events
-/// (at most `?{page}`, up to the newest when the request began). Both empty otherwise.
-fn window(page: u8) -> String {
+/// `p`: the request's progress while pages of `phase` remain; `w`: the rowids of the next page
+/// of events (at most `?{page}`, up to the newest when the request began). Both empty otherwise.
+pub(super) fn window_of(phase: &str, page: u8) -> String {
     format!(
-        "WITH p AS (SELECT * FROM privacy_progress WHERE event_id = ?1 AND phase = 'redact' \
+        "WITH p AS (SELECT * FROM privacy_progress WHERE event_id = ?1 AND phase = '{phase}' \
            AND done_at IS NULL), \
          w AS (SELECT e.rowid AS r FROM events e, p \
            WHERE e.rowid > p.scanned_to AND e.rowid <= p.scan_end ORDER BY e.rowid LIMIT ?{page}) "
     )
+}
+
+fn window(page: u8) -> String {
+    window_of("redact", page)
 }
 
 /// The ids of this page's events (`w`).
@@ -244,11 +249,16 @@ fn count_redacted() -> String {
 
 /// Move the scan past this page (`?1`, `?2` page); past the last, `scanned_to` is `scan_end`.
 fn advance() -> String {
+    advance_of("redact")
+}
+
+/// [`advance`] for the pages of `phase`.
+pub(super) fn advance_of(phase: &str) -> String {
     format!(
         "{window} UPDATE privacy_progress SET scanned_to = \
            CASE WHEN (SELECT max(r) FROM w) < scan_end THEN (SELECT max(r) FROM w) ELSE scan_end END \
-         WHERE event_id = ?1 AND phase = 'redact' AND done_at IS NULL",
-        window = window(2)
+         WHERE event_id = ?1 AND phase = '{phase}' AND done_at IS NULL",
+        window = window_of(phase, 2)
     )
 }
 

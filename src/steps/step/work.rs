@@ -2,7 +2,7 @@
 //! entity, only when it is its turn, decided in the same D1 transaction as the claim; a refused
 //! claim ends the step `skipped_stale` or puts it off) and carry out a local step's D1 change,
 //! recording the attempt with the step's new state in one transaction (a paged privacy request, a HubSpot
-//! deletion or a Shopify redact, first runs one page of its own batch, and gives the claim back while pages remain). HTTP
+//! deletion or a Shopify redact or export, first runs one page of its own batch, and gives the claim back while pages remain). HTTP
 //! attempts (a step's call or a customer lookup) are claimed by `gate` and made by `call`; the
 //! attempt record and what a success writes are `record`'s.
 
@@ -139,8 +139,8 @@ impl Work<'_> {
         }
     }
 
-    /// A paged privacy request's run (a HubSpot deletion's or a Shopify redact's pass, one D1
-    /// batch) before the success batch: whether pages remain. Other actions have none.
+    /// A paged privacy request's run (a HubSpot deletion's, a Shopify redact's or export's pass,
+    /// one D1 batch) before the success batch: whether pages remain. Other actions have none.
     async fn page(
         &self,
         action: &LocalAction,
@@ -167,6 +167,18 @@ impl Work<'_> {
                 Some(request) => {
                     let page = settings.privacy_page_events;
                     db::privacy::shopify_redact_page(self.db, &request, page).await
+                }
+                None => Ok(Progress::Done),
+            },
+            LocalAction::Export { .. } => match db::local::export_request(
+                action,
+                &self.row.event_id,
+                &self.row.event_type,
+                started,
+            ) {
+                Some(request) => {
+                    let page = settings.privacy_page_events;
+                    db::privacy::shopify_export_page(self.db, &request, page).await
                 }
                 None => Ok(Progress::Done),
             },
