@@ -10,6 +10,8 @@ pub mod forget_contact;
 #[cfg(test)]
 mod forget_contact_tests;
 pub mod shopify_export;
+#[cfg(test)]
+mod shopify_export_tests;
 pub mod shopify_redact;
 #[cfg(test)]
 mod shopify_redact_tests;

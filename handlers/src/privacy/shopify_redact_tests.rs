@@ -1,20 +1,19 @@
-//! `shopify_redact`'s and `shopify_export`'s statements against the migrations in SQLite, run as
-//! the shell runs them (each pass one transaction, until the last says done; then a redact's
-//! closing with the step's success): what a `customers/redact` and a `shop/redact` remove, what
-//! stays, what a `customers/data_request` exports, and that a page bounds each run and the runs
-//! resume (also after a failed one) to the same end as one big page.
+//! `shopify_redact`'s statements against the migrations in SQLite, run as the shell runs them
+//! (each pass one transaction, until the last says done; then the closing with the step's
+//! success): what a `customers/redact` and a `shop/redact` remove, what stays, and that a page
+//! bounds each run and the runs resume (also after a failed one) to the same end as one big page.
+//! The world here is `shopify_export_tests`' too.
 
 use rusqlite::{params, params_from_iter, Connection};
 use serde_json::json;
 
-use super::shopify_export as export;
 use super::shopify_redact::{closing, pass, Request, Subject};
 use super::{Arg, Progress, Statement};
 use crate::steps::lifecycle::sql_tests::database;
 
-const SHOP: &str = "s.myshopify.com";
+pub(super) const SHOP: &str = "s.myshopify.com";
 const OTHER_SHOP: &str = "t.myshopify.com";
-const CUSTOMER: &str = "207119551";
+pub(super) const CUSTOMER: &str = "207119551";
 const EMAIL: &str = "mo.ny@example.com";
 const PAYING: &str = "cus_Mo";
 
@@ -66,7 +65,7 @@ fn export(db: &Connection, id: &str, shop: &str, customer: &str, email: &str) {
 
 /// The customer's world in every provider, beside other customers and another shop, and the
 /// request last.
-fn world(db: &Connection, request_type: &str, request: serde_json::Value) {
+pub(super) fn world(db: &Connection, request_type: &str, request: serde_json::Value) {
     let customer: u64 = CUSTOMER.parse().unwrap();
     shopify(
         db,
@@ -198,7 +197,7 @@ fn shop_world(db: &Connection) {
 
 const ORDERS: &[String] = &[];
 
-fn customer_request(orders: &[String]) -> Request<'_> {
+pub(super) fn customer_request(orders: &[String]) -> Request<'_> {
     Request {
         event_id: "request",
         topic: "customers/redact",
@@ -227,7 +226,7 @@ fn shop_request() -> Request<'static> {
 }
 
 /// Statements in one transaction; the first column of the last row any of them answered.
-fn transaction(db: &mut Connection, statements: &[Statement]) -> Option<i64> {
+pub(super) fn transaction(db: &mut Connection, statements: &[Statement]) -> Option<i64> {
     let tx = db.transaction().unwrap();
     let mut last = None;
     for s in statements {
@@ -267,7 +266,7 @@ fn payload(db: &Connection, id: &str) -> Option<String> {
     .unwrap()
 }
 
-fn texts(db: &Connection, sql: &str) -> Vec<String> {
+pub(super) fn texts(db: &Connection, sql: &str) -> Vec<String> {
     let mut stmt = db.prepare(sql).unwrap();
     let rows = stmt
         .query_map([], |r| r.get::<_, Option<String>>(0))
@@ -276,12 +275,12 @@ fn texts(db: &Connection, sql: &str) -> Vec<String> {
         .collect()
 }
 
-fn count(db: &Connection, sql: &str) -> i64 {
+pub(super) fn count(db: &Connection, sql: &str) -> i64 {
     db.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
 /// Every table a redact touches, in a stable order.
-fn everything(db: &Connection) -> Vec<String> {
+pub(super) fn everything(db: &Connection) -> Vec<String> {
     [
         "SELECT id || ' ' || coalesce(payload, 'NULL') || coalesce(headers, 'NULL') \
          || coalesce(redacted_at, 'NULL') FROM events ORDER BY id",
@@ -585,151 +584,4 @@ fn a_shop_redact_removes_every_event_and_export_of_the_shop_only() {
     shop_world(&whole);
     run_to_end(&mut whole, &shop_request(), 500);
     assert_eq!(everything(&paged), everything(&whole));
-}
-
-fn export_request(orders: &[String]) -> export::Request<'_> {
-    export::Request {
-        event_id: "request",
-        topic: "customers/data_request",
-        subject: customer_request(orders).subject,
-        now_ms: 5_000,
-        expires_at_ms: 9_000,
-    }
-}
-
-fn export_world(db: &Connection) {
-    let request = json!({"shop_domain": SHOP, "customer": {"id": CUSTOMER.parse::<u64>().unwrap(),
-        "email": "Mo.Ny@example.com"}, "orders_requested": [1002], "data_request": {"id": 9}});
-    world(db, "customers/data_request", request);
-}
-
-/// Export passes until done; how many it took.
-fn export_to_end(db: &mut Connection, r: &export::Request<'_>, page: u64) -> usize {
-    for runs in 1..=1000 {
-        if Progress::from_done(transaction(db, &export::pass(r, page))) == Progress::Done {
-            return runs;
-        }
-    }
-    panic!("never done");
-}
-
-/// The request's record: its export's event ids in order, and the rest of the row.
-fn exported(db: &Connection) -> (Vec<String>, String) {
-    let (export, rest): (String, String) = db
-        .query_row(
-            "SELECT export, topic || ' ' || customer_id || ' ' || customer_email || ' ' \
-             || events_affected || ' ' || done_at || ' ' || export_expires_at \
-             FROM privacy_requests WHERE event_id = 'request'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    let events: Vec<serde_json::Value> = serde_json::from_str(&export).unwrap();
-    let ids = events
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_string())
-        .collect();
-    (ids, rest)
-}
-
-#[test]
-fn an_export_collects_over_pages_the_subject_a_redact_removes() {
-    let orders = ["1002".to_string()];
-    let request = export_request(&orders);
-    let mut db = database();
-    export_world(&db);
-    assert_eq!(
-        export_to_end(&mut db, &request, 2),
-        6,
-        "11 events in pages of 2"
-    );
-    let (ids, rest) = exported(&db);
-    assert_eq!(
-        ids,
-        [
-            "order_mine",
-            "order_listed",
-            "customer_mine",
-            "evt_checkout",
-            "sg_mine",
-            "not_json",
-            "request"
-        ],
-        "the events a customer redact removes, oldest first"
-    );
-    assert_eq!(
-        rest,
-        "customers/data_request 207119551  Mo.Ny@Example.com 7 5000 9000"
-    );
-    let export: String = db
-        .query_row(
-            "SELECT export FROM privacy_requests WHERE event_id = 'request'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let first: serde_json::Value =
-        serde_json::from_str::<Vec<serde_json::Value>>(&export).unwrap()[0].clone();
-    assert_eq!(first["provider"], "shopify");
-    assert_eq!(first["type"], "orders/create");
-    assert_eq!(first["received_at"], 1);
-    let payload: serde_json::Value =
-        serde_json::from_str(first["payload"].as_str().unwrap()).unwrap();
-    assert_eq!(payload["id"], 1001, "the payload as the stored text");
-    assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM privacy_progress WHERE export IS NULL AND done_at = 5000"
-        ),
-        1,
-        "the progress row keeps no copy"
-    );
-
-    let mut whole = database();
-    export_world(&whole);
-    assert_eq!(export_to_end(&mut whole, &request, 500), 1);
-    assert_eq!(
-        everything(&whole),
-        everything(&db),
-        "paging changes nothing of the outcome"
-    );
-
-    // Done stays done.
-    let before = everything(&db);
-    assert_eq!(export_to_end(&mut db, &request, 2), 1);
-    assert_eq!(everything(&db), before);
-}
-
-#[test]
-fn an_export_run_that_fails_leaves_nothing_and_the_next_resumes() {
-    let orders = ["1002".to_string()];
-    let request = export_request(&orders);
-    let mut db = database();
-    export_world(&db);
-    transaction(&mut db, &export::pass(&request, 3));
-    let progress = |db: &Connection| {
-        texts(
-            db,
-            "SELECT scanned_to || ' ' || export FROM privacy_progress",
-        )
-    };
-    let after_first = progress(&db);
-    {
-        let tx = db.transaction().unwrap();
-        for s in &export::pass(&request, 3)[..3] {
-            tx.prepare(&s.sql)
-                .unwrap()
-                .query(params_from_iter(s.args.iter().map(Arg::sql_value)))
-                .unwrap()
-                .next()
-                .unwrap();
-        }
-        tx.rollback().unwrap();
-    }
-    assert_eq!(progress(&db), after_first);
-    export_to_end(&mut db, &request, 3);
-    let mut whole = database();
-    export_world(&whole);
-    export_to_end(&mut whole, &request, 500);
-    assert_eq!(exported(&db), exported(&whole));
 }
