@@ -17,8 +17,8 @@ pub struct ConsumerSettings {
     pub policy: RetryPolicy,
     pub timeout_ms: u64,
     pub cool_down_ms: Option<i64>,
-    /// `PRIVACY_PAGE_EVENTS`: stored events a HubSpot privacy deletion scans per pass and run
-    /// (at least 1; see `crate::privacy::forget_contact`).
+    /// `PRIVACY_PAGE_EVENTS`: stored events a privacy request (HubSpot deletion, Shopify redact
+    /// or export) scans per pass and run (at least 1; see `crate::privacy`).
     pub privacy_page_events: u64,
     /// Parked steps one release of a drain sends (`DRAIN_PAGE_SIZE`, within 1..=100).
     pub drain_page: u32,

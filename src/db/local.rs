@@ -1,11 +1,14 @@
 //! The D1 work of local steps (shops, suppressions, engagement, link deletion; privacy requests
 //! are `privacy`'s): the statements each `LocalAction` runs in its step's success batch (none
-//! for a HubSpot privacy deletion, whose pages run before it).
+//! for a paged privacy request, whose pages run before it, but a Shopify redact's closing).
 
 use edgehooks_handlers::downstream::LocalAction;
+use edgehooks_handlers::privacy::shopify_export;
+use edgehooks_handlers::privacy::shopify_redact::{Request, Subject};
+use edgehooks_handlers::retention::EXPORT_TTL_MS;
 use worker::{D1Database, D1PreparedStatement, Result};
 
-use super::privacy::{self, Subject};
+use super::privacy;
 use super::{num, statement};
 
 /// The statements that carry out a local step (all in the step's success batch).
@@ -20,27 +23,14 @@ pub async fn local_action_statements(
         LocalAction::MarkShopInactive { shop_domain } => {
             vec![shop_inactive(db, shop_domain, now_ms)?]
         }
-        LocalAction::Redact {
-            shop_domain,
-            customer_id,
-            customer_email,
-            order_ids,
-        } => {
-            let subject = Subject::new(shop_domain, customer_id, customer_email, order_ids);
-            privacy::redact(db, &subject, event_id, topic, now_ms)?
-        }
-        LocalAction::Export {
-            shop_domain,
-            customer_id,
-            customer_email,
-            order_ids,
-            ..
-        } => {
-            let subject = Subject::new(shop_domain, customer_id, customer_email, order_ids);
-            vec![privacy::export(db, &subject, event_id, topic, now_ms).await?]
-        }
-        // Its pages run before the success batch (`privacy::forget_contact_page`).
-        LocalAction::ForgetContact { .. } => Vec::new(),
+        // Its pages run before the success batch (`privacy::shopify_redact_page`); this closes.
+        LocalAction::Redact { .. } => match redact_request(action, event_id, topic, now_ms) {
+            Some(request) => privacy::shopify_redact_closing(db, &request)?,
+            None => Vec::new(),
+        },
+        // Their pages run before the success batch (`privacy::shopify_export_page`,
+        // `privacy::forget_contact_page`), the last recording the request.
+        LocalAction::Export { .. } | LocalAction::ForgetContact { .. } => Vec::new(),
         LocalAction::RecordSuppression { email, reason } => {
             vec![suppression(db, email, reason.name(), event_id, now_ms)?]
         }
@@ -52,6 +42,72 @@ pub async fn local_action_statements(
         }
     };
     Ok(statements)
+}
+
+/// A Shopify redact's request (`None` for any other action): the same in every run of its step.
+pub fn redact_request<'a>(
+    action: &'a LocalAction,
+    event_id: &'a str,
+    topic: &'a str,
+    now_ms: i64,
+) -> Option<Request<'a>> {
+    let LocalAction::Redact {
+        shop_domain,
+        customer_id,
+        customer_email,
+        order_ids,
+    } = action
+    else {
+        return None;
+    };
+    Some(Request {
+        event_id,
+        topic,
+        subject: subject(shop_domain, customer_id, customer_email, order_ids),
+        now_ms,
+    })
+}
+
+/// A Shopify data request's export request (`None` for any other action), expiring after
+/// `EXPORT_TTL_MS` (the sweeper drops it then).
+pub fn export_request<'a>(
+    action: &'a LocalAction,
+    event_id: &'a str,
+    topic: &'a str,
+    now_ms: i64,
+) -> Option<shopify_export::Request<'a>> {
+    let LocalAction::Export {
+        shop_domain,
+        customer_id,
+        customer_email,
+        order_ids,
+        ..
+    } = action
+    else {
+        return None;
+    };
+    Some(shopify_export::Request {
+        event_id,
+        topic,
+        subject: subject(shop_domain, customer_id, customer_email, order_ids),
+        now_ms,
+        expires_at_ms: now_ms.saturating_add(EXPORT_TTL_MS),
+    })
+}
+
+/// Whom a Shopify privacy request is about.
+fn subject<'a>(
+    shop_domain: &'a str,
+    customer_id: &'a Option<String>,
+    customer_email: &'a Option<String>,
+    order_ids: &'a [String],
+) -> Subject<'a> {
+    Subject {
+        shop_domain,
+        customer_id: customer_id.as_deref(),
+        customer_email: customer_email.as_deref(),
+        order_ids,
+    }
 }
 
 /// A shop uninstalled the app.

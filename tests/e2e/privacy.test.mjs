@@ -6,7 +6,8 @@
 // `contact.privacyDeletion` forgetting a contact through the default routes: every copy of the
 // person (issue 23: payloads of every provider holding their address, the linked customer's own
 // `customer.*` events, error excerpts quoting the address, suppressions, engagement, links), in
-// pages of PRIVACY_PAGE_EVENTS events per run. Fixtures are the providers' API-reference-shaped
+// pages of PRIVACY_PAGE_EVENTS events per run, as a Shopify customers/data_request and
+// customers/redact of a customer with more events than a page are. Fixtures are the providers' API-reference-shaped
 // samples (tests/fixtures/). Where time has to pass (an export's expiry) the test ages the row in
 // D1 instead of waiting, and says so.
 import { before, describe, test } from "node:test";
@@ -317,5 +318,91 @@ describe("HubSpot contact.privacyDeletion forgets every copy of the person, in p
     ].map((sql) => w.worker.all(sql))));
     assert.ok(!everything.includes(EMAIL), "the address is nowhere in D1");
     assert.ok(!everything.includes(CUSTOMER), "nor the customer id");
+  });
+});
+
+describe("Shopify customers/data_request and customers/redact of a customer with more events than a page, in pages", () => {
+  const PAGE = 2;
+  const w = useWorld({ vars: { ...VARS, PRIVACY_PAGE_EVENTS: String(PAGE) } }, {
+    ready: (ready) => {
+      ready.payload = async (provider, key) =>
+        (await ready.worker.all("SELECT payload FROM events WHERE provider = ? AND dedupe_key = ?", provider, key))[0]?.payload;
+    },
+  });
+  const SHOP_NAME = "privacy-redact-pages.myshopify.com";
+  const EMAIL = `red.pages.${Date.now()}@example.com`;
+  const CUSTOMER_ID = Number(String(Date.now()).slice(-9));
+  const shopify = (body, topic) => deliver(w.worker, "shopify", body, { topic, shop: SHOP_NAME, webhookId: unique("wh_") });
+  const stored = { orders: [] };
+  let request;
+
+  before(async () => {
+    // Five orders of the customer, another customer's order, and a SendGrid bounce of the address.
+    for (let i = 0; i < 5; i += 1) {
+      const order = shopifyOrder({ id: 8_000_000_000 + i, email: EMAIL, customer: { id: CUSTOMER_ID, email: EMAIL, first_name: "Red", last_name: "Pages" } });
+      const { key } = await shopify(order, "orders/create");
+      await settled(w.worker, "shopify", key, { count: 3, timeoutMs: 30000 });
+      stored.orders.push(key);
+    }
+    const other = await shopify(shopifyOrder(), "orders/create");
+    await settled(w.worker, "shopify", other.key, { count: 3, timeoutMs: 30000 });
+    stored.other = other.key;
+    const { key: bounce } = await deliver(w.worker, "sendgrid", sendgridEvent({ event: "bounce", email: EMAIL }));
+    await settled(w.worker, "sendgrid", bounce);
+    stored.bounce = bounce;
+
+    // The customer's data request first, collected in the same pages.
+    const dataRequest = { shop_id: 1, shop_domain: SHOP_NAME, orders_requested: [], customer: { id: CUSTOMER_ID, email: EMAIL }, data_request: { id: 9002 } };
+    const exported = await shopify(dataRequest, "customers/data_request");
+    const [exportStep] = await settled(w.worker, "shopify", exported.key, { timeoutMs: 60000 });
+    assert.equal(exportStep.status, "succeeded", exportStep.last_error);
+    const [record] = await w.worker.all("SELECT export, events_affected FROM privacy_requests WHERE event_id = ?", exportStep.event_id);
+    stored.exportRequest = { eventId: exportStep.event_id, record };
+
+    const body = { shop_id: 1, shop_domain: SHOP_NAME, customer: { id: CUSTOMER_ID, email: EMAIL }, orders_to_redact: [] };
+    const { key } = await shopify(body, "customers/redact");
+    const steps = await settled(w.worker, "shopify", key, { timeoutMs: 60000 });
+    assert.deepEqual(steps.map((s) => [s.status, s.last_error]), [["succeeded", null]]);
+    request = { key, eventId: steps[0].event_id };
+  });
+
+  test("more events than a page: the step ran in several runs, each giving its claim back", async () => {
+    const [{ n }] = await w.worker.all("SELECT count(*) AS n FROM events");
+    assert.ok(n > 2 * PAGE, `${n} events: one run scans at most one page of ${PAGE}`);
+    const [progress] = await w.worker.all("SELECT scanned_to >= scan_end AS scanned, done_at IS NOT NULL AS done FROM privacy_progress WHERE event_id = ?", request.eventId);
+    assert.deepEqual(progress, { scanned: 1, done: 1 });
+    const [step] = await w.worker.all("SELECT attempts FROM steps WHERE event_id = ?", request.eventId);
+    assert.equal(step.attempts, 1, "a page given back spends no attempt");
+  });
+
+  test("the data request's export was collected over several runs: the customer's events, oldest first", async () => {
+    const { eventId, record } = stored.exportRequest;
+    const [progress] = await w.worker.all("SELECT phase, export, done_at IS NOT NULL AS done FROM privacy_progress WHERE event_id = ?", eventId);
+    assert.deepEqual(progress, { phase: "export", export: null, done: 1 });
+    const [step] = await w.worker.all("SELECT attempts FROM steps WHERE event_id = ?", eventId);
+    assert.equal(step.attempts, 1, "a page given back spends no attempt");
+    assert.equal(record.events_affected, 7, "five orders, the bounce and the request");
+    const events = JSON.parse(record.export);
+    assert.deepEqual(events.filter((e) => e.type === "orders/create").map((e) => JSON.parse(e.payload).id), [0, 1, 2, 3, 4].map((i) => 8_000_000_000 + i));
+    assert.ok(events.some((e) => e.provider === "sendgrid"), "the address found in another provider's payload");
+    const times = events.map((e) => e.received_at);
+    assert.deepEqual(times, [...times].sort((a, b) => a - b));
+  });
+
+  test("every copy of the customer is redacted at the end, and nothing of anyone else", async () => {
+    for (const order of stored.orders) assert.equal(await w.payload("shopify", order), null, "each order is gone");
+    assert.equal(await w.payload("sendgrid", stored.bounce), null, "the SendGrid copy");
+    assert.equal(await w.payload("shopify", request.key), null, "the request itself");
+    assert.notEqual(await w.payload("shopify", stored.other), null, "another customer is untouched");
+    assert.deepEqual(await w.worker.all("SELECT reason FROM suppressions WHERE email = ?", EMAIL), []);
+    const everything = JSON.stringify(await Promise.all([
+      "SELECT payload, headers FROM events", "SELECT last_error FROM steps", "SELECT error FROM attempts",
+      "SELECT email FROM suppressions", "SELECT * FROM privacy_requests",
+    ].map((sql) => w.worker.all(sql))));
+    assert.ok(!everything.includes(EMAIL), "the address is nowhere in D1");
+    const [record] = await w.worker.all("SELECT topic, customer_id, customer_email, events_affected FROM privacy_requests WHERE event_id = ?", request.eventId);
+    assert.deepEqual(record, { topic: "customers/redact", customer_id: String(CUSTOMER_ID), customer_email: "[redacted]", events_affected: 8 });
+    const [exported] = await w.worker.all("SELECT export, customer_email FROM privacy_requests WHERE event_id = ?", stored.exportRequest.eventId);
+    assert.deepEqual(exported, { export: null, customer_email: "[redacted]" }, "the earlier export");
   });
 });

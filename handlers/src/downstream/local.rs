@@ -93,6 +93,7 @@ pub enum LocalAction {
     /// `customers/redact`: remove that customer's PII from stored payloads (and its orders).
     /// `shop/redact`: `customer_id` and `customer_email` are both `None`, meaning every payload
     /// of the shop. A `customers/redact` naming no customer is refused, never widened to the shop.
+    /// Carried out in pages (`crate::privacy::shopify_redact` says exactly what is removed).
     Redact {
         shop_domain: String,
         customer_id: Option<String>,

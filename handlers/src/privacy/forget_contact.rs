@@ -20,6 +20,7 @@
 //! run does at most one page of each pass (a `find` page, and the first `redact` page when the
 //! first pass ends in it), and a run after the last does nothing.
 
+pub use super::Progress;
 use super::{code_only, normalized_email_sql, Arg, Statement};
 
 /// Stored events scanned per pass and run, unless `PRIVACY_PAGE_EVENTS` says otherwise.
@@ -41,27 +42,6 @@ pub struct Request<'a> {
     /// Stored events scanned per pass and run (at least 1).
     pub page: u64,
     pub now_ms: i64,
-}
-
-/// Where a request stands after a run: the last statement of [`statements`] answers one row with
-/// `done` (0 or 1), which this reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    /// Everything is removed and the request recorded.
-    Done,
-    /// Pages remain: run the step again.
-    More,
-}
-
-impl Progress {
-    /// From the `done` column of the last statement's row (no row: nothing was started, which
-    /// cannot follow the first statement; treated as more to do).
-    pub fn from_done(done: Option<i64>) -> Progress {
-        match done {
-            Some(d) if d != 0 => Progress::Done,
-            _ => Progress::More,
-        }
-    }
 }
 
 /// The statements of one run, in order (one transaction).

@@ -164,10 +164,7 @@ fn run(db: &mut Connection, r: &Request<'_>) -> Progress {
     let tx = db.transaction().unwrap();
     let mut done = None;
     for s in statements(r) {
-        let args = s.args.iter().map(|a| match a {
-            Arg::Text(t) => rusqlite::types::Value::Text(t.clone()),
-            Arg::Int(n) => rusqlite::types::Value::Integer(*n),
-        });
+        let args = s.args.iter().map(Arg::sql_value);
         let mut stmt = tx
             .prepare(&s.sql)
             .unwrap_or_else(|e| panic!("{e}: {}", s.sql));

@@ -1,18 +1,65 @@
-//! Privacy requests' rules that are SQL: what forgetting a person removes, in bounded pages.
-//! [`forget_contact`] carries out a HubSpot `contact.privacyDeletion` (the statements the shell
-//! runs, in order, and the progress they keep); native tests run the same text against the
-//! migrations in SQLite. The Shopify requests' statements are still the shell's
-//! (`src/db/privacy.rs`).
+//! Privacy requests' rules that are SQL: what forgetting a person removes and what an export
+//! collects, in bounded pages. [`forget_contact`] carries out a HubSpot
+//! `contact.privacyDeletion`, [`shopify_redact`] a Shopify `customers/redact` or `shop/redact`,
+//! [`shopify_export`] a `customers/data_request` (the statements the shell runs, in order, and the
+//! progress they keep, in `privacy_progress`); native tests run the same text against the
+//! migrations in SQLite. The shell holds none of this SQL: `src/db/privacy.rs` only binds and
+//! runs it.
 
 pub mod forget_contact;
 #[cfg(test)]
 mod forget_contact_tests;
+pub mod shopify_export;
+#[cfg(test)]
+mod shopify_export_tests;
+pub mod shopify_redact;
+#[cfg(test)]
+mod shopify_redact_tests;
+
+/// Where a paged request stands after a run: the last statement of its pass answers one row
+/// with `done` (0 or 1), which this reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Every page is done.
+    Done,
+    /// Pages remain: run the step again.
+    More,
+}
+
+impl Progress {
+    /// From the `done` column of the last statement's row (no row: nothing was started, which
+    /// cannot follow the first statement; treated as more to do).
+    pub fn from_done(done: Option<i64>) -> Progress {
+        match done {
+            Some(d) if d != 0 => Progress::Done,
+            _ => Progress::More,
+        }
+    }
+}
 
 /// A value bound to a statement's numbered parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Arg {
     Text(String),
     Int(i64),
+    Null,
+}
+
+impl Arg {
+    /// Text, or NULL when absent.
+    pub fn opt(text: Option<&str>) -> Arg {
+        text.map_or(Arg::Null, |t| Arg::Text(t.to_string()))
+    }
+
+    /// As SQLite binds it (the native tests).
+    #[cfg(test)]
+    fn sql_value(&self) -> rusqlite::types::Value {
+        match self {
+            Arg::Text(t) => rusqlite::types::Value::Text(t.clone()),
+            Arg::Int(n) => rusqlite::types::Value::Integer(*n),
+            Arg::Null => rusqlite::types::Value::Null,
+        }
+    }
 }
 
 /// One SQL statement with its arguments (`?1`, `?2`… in order: exactly as many as it uses).

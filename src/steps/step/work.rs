@@ -1,15 +1,15 @@
 //! One step's work once it is loaded and planned: claim the step (for a step that overwrites an
 //! entity, only when it is its turn, decided in the same D1 transaction as the claim; a refused
 //! claim ends the step `skipped_stale` or puts it off) and carry out a local step's D1 change,
-//! recording the attempt with the step's new state in one transaction (a HubSpot privacy deletion
-//! first runs one page of its own batch, and gives the claim back while pages remain). HTTP
+//! recording the attempt with the step's new state in one transaction (a paged privacy request, a HubSpot
+//! deletion or a Shopify redact or export, first runs one page of its own batch, and gives the claim back while pages remain). HTTP
 //! attempts (a step's call or a customer lookup) are claimed by `gate` and made by `call`; the
 //! attempt record and what a success writes are `record`'s.
 
 use crate::db::batch_window::BatchWindow;
 use crate::steps::calls::Calls;
 use edgehooks_handlers::downstream::{turn, CallTiming, LocalAction, StepInput};
-use edgehooks_handlers::privacy::forget_contact::{self, Progress};
+use edgehooks_handlers::privacy::{forget_contact, Progress};
 use edgehooks_handlers::step_kind::StepKind;
 use edgehooks_handlers::steps::lifecycle::{after_attempt, AttemptFor, MessageAction, StepStatus};
 use edgehooks_handlers::steps::limits::Wait;
@@ -88,19 +88,10 @@ impl Work<'_> {
             Ok(n) => n,
             Err(ack) => return ack,
         };
-        if let LocalAction::ForgetContact { hubspot_contact_id } = action {
-            let request = forget_contact::Request {
-                event_id: &self.row.event_id,
-                topic: &self.row.event_type,
-                contact_id: hubspot_contact_id,
-                page: settings.privacy_page_events,
-                now_ms: started,
-            };
-            match db::privacy::forget_contact_page(self.db, &request).await {
-                Ok(Progress::Done) => {}
-                Ok(Progress::More) => return self.next_page(attempt, started).await,
-                Err(e) => return self.local_failed(attempt, started, e, settings).await,
-            }
+        match self.page(action, started, settings).await {
+            Ok(Progress::Done) => {}
+            Ok(Progress::More) => return self.next_page(attempt, started).await,
+            Err(e) => return self.local_failed(attempt, started, e, settings).await,
         }
         let mut statements = match db::local::local_action_statements(
             self.db,
@@ -148,7 +139,54 @@ impl Work<'_> {
         }
     }
 
-    /// A privacy deletion has pages left: give the claim back (no attempt spent) and run the
+    /// A paged privacy request's run (a HubSpot deletion's, a Shopify redact's or export's pass,
+    /// one D1 batch) before the success batch: whether pages remain. Other actions have none.
+    async fn page(
+        &self,
+        action: &LocalAction,
+        started: i64,
+        settings: &ConsumerSettings,
+    ) -> worker::Result<Progress> {
+        match action {
+            LocalAction::ForgetContact { hubspot_contact_id } => {
+                let request = forget_contact::Request {
+                    event_id: &self.row.event_id,
+                    topic: &self.row.event_type,
+                    contact_id: hubspot_contact_id,
+                    page: settings.privacy_page_events,
+                    now_ms: started,
+                };
+                db::privacy::forget_contact_page(self.db, &request).await
+            }
+            LocalAction::Redact { .. } => match db::local::redact_request(
+                action,
+                &self.row.event_id,
+                &self.row.event_type,
+                started,
+            ) {
+                Some(request) => {
+                    let page = settings.privacy_page_events;
+                    db::privacy::shopify_redact_page(self.db, &request, page).await
+                }
+                None => Ok(Progress::Done),
+            },
+            LocalAction::Export { .. } => match db::local::export_request(
+                action,
+                &self.row.event_id,
+                &self.row.event_type,
+                started,
+            ) {
+                Some(request) => {
+                    let page = settings.privacy_page_events;
+                    db::privacy::shopify_export_page(self.db, &request, page).await
+                }
+                None => Ok(Progress::Done),
+            },
+            _ => Ok(Progress::Done),
+        }
+    }
+
+    /// A privacy request has pages left: give the claim back (no attempt spent) and run the
     /// step again at once, from where this run stopped.
     async fn next_page(&self, attempt: i64, started: i64) -> Ack {
         let held = HeldClaim {
