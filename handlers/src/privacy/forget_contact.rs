@@ -5,7 +5,7 @@
 //! addresses its link and those customers' stored copies hold, and those found in a first pass
 //! over the events (phase `find`): the contact's HubSpot `email` property changes and the email
 //! fields of the linked customers' Stripe events. A second pass (phase `redact`) then, for each
-//! stored event in the page that is the request itself, a HubSpot contact event of the contact,
+//! stored event in the page that is a HubSpot contact event of the contact,
 //! a Stripe event of a linked customer (`/data/object/customer`, or `/data/object/id` for the
 //! customer's own `customer.*` events), or any payload of any provider holding one of the
 //! addresses (as a JSON string): drops its payload (`redacted_at` set; the row, its id and
@@ -13,8 +13,9 @@
 //! error code; and cuts any error of the page's events' steps and attempts that quotes an
 //! address. When the second pass is done: the addresses' suppressions and engagement counters,
 //! the stored Stripe customers and contact links of the contact, its customers or its
-//! addresses, and earlier data-request exports about an address are removed, the request is
-//! recorded in `privacy_requests`, and the progress row keeps no address or customer.
+//! addresses, and earlier data-request exports about an address are removed, the request's own
+//! payload is dropped (only now: the step reads it on every run), the request is recorded in
+//! `privacy_requests`, and the progress row keeps no address or customer.
 //!
 //! Every statement is conditional on the progress row, so the batch runs whole on every run: a
 //! run does at most one page of each pass (a `find` page, and the first `redact` page when the
@@ -72,6 +73,8 @@ pub fn statements(r: &Request<'_>) -> Vec<Statement> {
         all.push(Statement::new(sql, &[&id]));
     }
     all.push(Statement::new(unlink(), &[&id, &contact]));
+    all.push(Statement::new(redact_own_payload(), &[&id, &now]));
+    all.push(Statement::new(count_redacted(), &[&id]));
     all.push(Statement::new(record(), &[&id, &topic, &now]));
     all.push(Statement::new(close(), &[&id, &now]));
     all.push(Statement::new(
@@ -237,11 +240,13 @@ fn scrub_attempts() -> String {
     )
 }
 
-/// Drop the payloads of the page's events about the person (`?1`, `?2`, `?3` page, `?4` now).
+/// Drop the payloads of the page's events about the person (`?1`, `?2`, `?3` page, `?4` now),
+/// but the request's own: its step reads it on every run, and events stored after the request
+/// but before its first run put it in an earlier page than the last ([`redact_own_payload`]).
 fn redact_payloads() -> String {
     format!(
         "{window} UPDATE events SET payload = NULL, headers = NULL, redacted_at = ?4 \
-         WHERE rowid IN (SELECT r FROM w) AND payload IS NOT NULL AND {about}",
+         WHERE rowid IN (SELECT r FROM w) AND payload IS NOT NULL AND id <> ?1 AND {about}",
         window = window(Phase::Redact, 3),
         about = about_person()
     )
@@ -278,6 +283,14 @@ fn finish_removals() -> Vec<String> {
              WHERE {FINISHING} AND event_id <> ?1 AND {exported} IN {ADDRESSES}"
         ),
     ]
+}
+
+/// Once scanned (`?1`, `?2` now): the request's own payload, in the run that finishes it.
+fn redact_own_payload() -> String {
+    format!(
+        "UPDATE events SET payload = NULL, headers = NULL, redacted_at = ?2 \
+         WHERE id = ?1 AND payload IS NOT NULL AND {FINISHING}"
+    )
 }
 
 /// Once scanned: the links of the contact (`?2`), of its customers and of its addresses.

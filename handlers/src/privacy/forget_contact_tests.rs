@@ -367,6 +367,37 @@ fn pages_bound_each_run_and_resume_to_the_same_end() {
 }
 
 #[test]
+fn the_request_keeps_its_own_payload_until_the_run_that_finishes_it() {
+    let mut db = database();
+    world(&db);
+    // Stored after the request, before its first run: they put the request in an early page.
+    for n in 0..6 {
+        sendgrid(&db, &format!("sg_after_{n}"), "nobody@example.com");
+    }
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        let progress = run(&mut db, &request(3));
+        if progress == Progress::Done {
+            break;
+        }
+        assert!(
+            payload(&db, "hs_request").is_some(),
+            "run {runs} left pages to do, so the step still needs its payload"
+        );
+    }
+    assert!(runs > 2);
+    assert_eq!(payload(&db, "hs_request"), None);
+    let mut whole = database();
+    world(&whole);
+    for n in 0..6 {
+        sendgrid(&whole, &format!("sg_after_{n}"), "nobody@example.com");
+    }
+    run_to_end(&mut whole, &request(500));
+    assert_eq!(everything(&db), everything(&whole));
+}
+
+#[test]
 fn a_finished_request_does_nothing_again_and_a_new_event_of_the_person_is_not_rescanned() {
     let mut db = database();
     world(&db);
