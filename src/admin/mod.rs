@@ -77,7 +77,6 @@ use serde_json::json;
 use worker::{D1Database, Env, Method, Request, Response};
 
 use crate::clock::now_ms;
-use crate::config::config;
 use crate::error::{AppError, ALLOW_GET, ALLOW_POST};
 use http::{dry_run_and_body, ok, parse_json, read_body, respond, Answer};
 
@@ -124,7 +123,7 @@ async fn route(
     let pairs = request_url::query_pairs(&req.inner().url());
     let json_body = || async { parse_json(&read_body(req).await?) };
     match (method, path) {
-        (Get, ["health"]) => Ok(ok(config(env).health())),
+        (Get, ["health"]) => Ok(ok(crate::health::detail(env).await)),
         (Get, ["stats"]) => status::stats(db).await.map(ok),
         (Get, ["rejections"]) => status::rejections(db, &pairs).await.map(ok),
         (Get, ["storage"]) => status::storage(env, db).await.map(ok),

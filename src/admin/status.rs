@@ -1,4 +1,4 @@
-//! The admin API's overview: `GET health` (the configuration checks by name: what `/health`
+//! The admin API's overview: `GET health` (the configuration and storage checks: what `/health`
 //! keeps to itself, answered from `config`), `GET stats` (counts per event and step status,
 //! rejections in the last 24 h, dead groups, the isolate), `GET rejections` (verification
 //! failures per provider and reason, `?hours=24`) and `GET storage` (the database's size
