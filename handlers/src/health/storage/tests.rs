@@ -33,11 +33,18 @@ fn no_limit_is_no_check_and_a_bad_limit_is_misconfigured() {
     );
     assert!(!needs_size(&Ok(0)));
     assert!(needs_size(&Ok(LIMIT)));
-    let bad = crate::settings::Config::new(
+    let config = crate::settings::Config::new(
         |name: &str| (name == "STORAGE_LIMIT_BYTES").then(|| "lots".to_string()),
         0,
-    )
-    .storage_limit_bytes();
+    );
+    assert!(!config.health_needs_size());
+    let detail = config.health_detail(Some(u64::MAX));
+    assert_eq!(
+        detail["status"], "misconfigured",
+        "the alerts check lists it"
+    );
+    assert_eq!(detail["storage"]["state"], "misconfigured");
+    let bad = config.storage_limit_bytes();
     assert!(!needs_size(&bad));
     assert_eq!(
         StorageCheck::new(bad, Some(u64::MAX)).state,
