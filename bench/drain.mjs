@@ -10,7 +10,8 @@
 // `enqueued`, `last_error = destination_paused`, due 5 minutes after parking, no attempt)
 // instead of N webhooks; parking's 5-minute look-again messages are not sent (a drain shorter
 // than 5 minutes never sees them). The fresh backlog is N `enqueued` steps whose messages are
-// sent in `sendBatch`es of 100, as ingest would have sent them.
+// sent in `sendBatch`es of 100, as ingest would have sent them. Each destination has the
+// connection that takes the events (stripe `invoice.created`), as the steps' planning needs.
 //   node bench/drain.mjs [--sizes 1000,10000] [--page 100] [--kinds drain,fresh] [--build DIR]
 // --build runs another build (e.g. one of the commit before issue 23, for the old numbers).
 import { writeFileSync } from "node:fs";
@@ -31,7 +32,8 @@ const { values: args } = parseArgs({
 const sizes = args.sizes.split(",").map(Number);
 const kinds = args.kinds.split(",");
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const PAYLOAD = JSON.stringify({ id: "evt_bench", object: "event", type: "invoice.created", data: { object: { id: "in_bench", object: "invoice" } } });
+const TYPE = "invoice.created";
+const PAYLOAD = JSON.stringify({ id: "evt_bench", object: "event", type: TYPE, data: { object: { id: "in_bench", object: "invoice" } } });
 const CHUNK = 1000;
 
 const build = countingBuild(args.build ? { from: args.build } : {});
@@ -74,9 +76,23 @@ async function insertSteps(name, count, status, reason) {
 }
 
 /** Steps that succeeded, as the admin API counts them (a fetch: Miniflare's synchronous D1
- * proxy is not safe to poll for minutes on a busy machine). */
+ * proxy is not safe to poll for minutes on a busy machine). A dead step stops the run: it
+ * would never succeed, and the wait would not end. */
 async function succeeded() {
-  return (await admin("GET", "stats")).steps.succeeded ?? 0;
+  const { steps } = await admin("GET", "stats");
+  if (steps.dead) {
+    const [dead] = await world.worker.all("SELECT id, last_error FROM steps WHERE status = 'dead' LIMIT 1");
+    throw new Error(`${steps.dead} step(s) dead, e.g. ${dead?.id}: ${dead?.last_error}`);
+  }
+  return steps.succeeded ?? 0;
+}
+
+/** An http destination `name` at the fake's receiver, with the connection that takes the
+ * inserted events (a step of an http destination no connection takes ends `dead
+ * connection_missing`). */
+async function destination(name) {
+  await admin("POST", "destinations", { name, type: "http", url: world.fake.receiver(name).url, secret: SECRET });
+  await admin("POST", "connections", { name: `${name}-feed`, source: "stripe", types: [TYPE], destination: name });
 }
 
 /** Run `start`, then wait until every step of `name` succeeded: seconds and the work counted. */
@@ -101,7 +117,7 @@ async function measure(name, count, start) {
 
 async function drain(count, run) {
   const name = `drain-${count}-${run}`;
-  await admin("POST", "destinations", { name, type: "http", url: world.fake.receiver(name).url, secret: SECRET });
+  await destination(name);
   await admin("POST", `destinations/${name}/pause`);
   await insertSteps(name, count, "enqueued", "destination_paused");
   return measure(name, count, () => admin("POST", `destinations/${name}/resume`));
@@ -109,7 +125,7 @@ async function drain(count, run) {
 
 async function fresh(count, run) {
   const name = `fresh-${count}-${run}`;
-  await admin("POST", "destinations", { name, type: "http", url: world.fake.receiver(name).url, secret: SECRET });
+  await destination(name);
   await insertSteps(name, count, "enqueued", null);
   const queue = await world.worker.mf.getQueueProducer("STEPS");
   return measure(name, count, async () => {

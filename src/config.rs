@@ -10,7 +10,6 @@ use std::cell::RefCell;
 
 use edgehooks_handlers::by_name::ByName;
 use edgehooks_handlers::settings::{Config, ConfigError};
-use serde_json::Value;
 use worker::Env;
 
 use crate::error::AppError;
@@ -44,9 +43,4 @@ impl From<ConfigError> for AppError {
             detail: error.to_string(),
         }
     }
-}
-
-/// What `/health` tells anyone: the overall state, no names.
-pub fn public_health(env: &Env) -> Value {
-    config(env).public_health()
 }

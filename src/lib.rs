@@ -18,6 +18,7 @@ mod cron;
 mod db;
 mod downstream;
 mod error;
+mod health;
 mod ingest;
 mod isolate;
 mod js_binding;

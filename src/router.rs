@@ -1,9 +1,9 @@
 //! The one place that says which paths exist: the webhook endpoints, `/health`, `/metrics`
 //! (Prometheus, signed in as the admin API is), the admin page and API, and 404/405 for
 //! everything else. Handlers return `Result<Response, AppError>`; errors become responses here.
-//! `/health` answers anyone with the overall state alone (`{"status":"ok"}`, or
-//! `"misconfigured"`, always 200): which provider, source, destination or setting is affected
-//! is for admins (`GET /admin/api/health`).
+//! `/health` answers anyone with the overall state alone (`{"status":"ok"}`, `"degraded"` or
+//! `"misconfigured"`, always 200): which provider, source, destination or setting is affected,
+//! and the storage figures, are for admins (`GET /admin/api/health`).
 
 use edgehooks_handlers::inbound::request_url;
 use edgehooks_handlers::inbound::webhook::Provider;
@@ -11,7 +11,7 @@ use worker::worker_sys::web_sys;
 use worker::{Context, Env, Request, Response};
 
 use crate::error::{json_response, AppError, ALLOW_GET, ALLOW_POST};
-use crate::{admin, config, ingest, log, metrics_endpoint};
+use crate::{admin, health, ingest, log, metrics_endpoint};
 
 /// Route the runtime's request. Only the admin paths wrap it in workers-rs' `Request` (which
 /// reads `request.cf` and copies the method and path); webhooks and `/health` read what they
@@ -22,7 +22,7 @@ pub async fn route(req: web_sys::Request, env: &Env, ctx: &Context) -> web_sys::
     let method = req.method();
     let result = match path.split('/').collect::<Vec<_>>().as_slice() {
         ["", "health"] => match method.as_str() {
-            "GET" | "HEAD" => Ok(json_response(&config::public_health(env), 200)),
+            "GET" | "HEAD" => Ok(json_response(&health::public(env).await, 200)),
             _ => Err(AppError::MethodNotAllowed { allow: ALLOW_GET }),
         },
         ["", "webhooks", slug] | ["", "webhooks", slug, _] => match Provider::from_slug(slug) {

@@ -1,6 +1,6 @@
-//! The admin API's overview: `GET health` (the configuration checks by name: what `/health`
-//! keeps to itself, answered from `config`, with the secrets-at-rest warning), `GET stats` (counts
-//! per event and step status,
+//! The admin API's overview: `GET health` (the configuration and storage checks by name: what
+//! `/health` keeps to itself, from `config` and `crate::health`, with the secrets-at-rest
+//! warning), `GET stats` (counts per event and step status,
 //! rejections in the last 24 h, dead groups, the isolate), `GET rejections` (verification
 //! failures per provider and reason, `?hours=24`) and `GET storage` (the database's size
 //! against `STORAGE_LIMIT_BYTES`, events stored, bytes per event).
@@ -67,7 +67,7 @@ pub async fn health(env: &Env, db: &D1Database) -> Result<Value, AppError> {
     };
     let config = config(env);
     let warning = config.secrets_at_rest_warning(plaintext);
-    Ok(with_warnings(config.health(), warning))
+    Ok(with_warnings(crate::health::detail(env).await, warning))
 }
 
 /// `GET rejections`.

@@ -115,7 +115,7 @@ pub async fn stored_counts(db: &D1Database) -> Result<StoredCounts> {
 }
 
 /// The database's size in bytes as D1 reports it after a statement that reads no table (the
-/// cron's storage measure); `None` when D1 does not report it.
+/// cron's and the health check's storage measure); `None` when D1 does not report it.
 pub async fn database_size(db: &D1Database) -> Result<Option<u64>> {
     let answer = query_answer(&statement(db, sql::SIZE_PROBE, &[])?).await?;
     Ok(answer.size_after())

@@ -9,6 +9,8 @@ import { PERMANENT_MARK, callStepId } from "./downstream.mjs";
 const FINISHED = new Set(["succeeded", "skipped", "skipped_stale", "dead"]);
 const MAIL = "/v3/mail/send";
 const DEALS_UPSERT = "/crm/v3/objects/deals/batch/upsert";
+const CONTACTS_UPSERT = "/crm/v3/objects/contacts/batch/upsert";
+const UPSERT_CONTACT = "hubspot.upsert_contact";
 
 /** Everything the checks read, loaded once. */
 export async function loadFacts({ runtime, fake, ledger }) {
@@ -287,6 +289,58 @@ export const INVARIANTS = [
     return { name: "no-stale-write", means: "per entity, no call for an older event after a newer event's call succeeded", checked, violations };
   },
 
+  function contactUpserts(facts) {
+    // HubSpot contact upserts take no idempotency key (keyed by email, idempotent by nature):
+    // what HubSpot applied is read from the fake's log (every call the planner let through, its
+    // answer lost or not), each input tagged with its step id (`objectWriteTraceId`).
+    const violations = [];
+    const writes = appliedContactWrites(facts, violations);
+    const perStep = groupBy(writes, (w) => w.step);
+    const restarts = facts.ledger.restarts;
+    let checked = 0;
+    // Once per event: a second write of one step only after a write whose answer was lost, or
+    // a killed runtime (the step could not record its success).
+    for (const [step, list] of perStep) {
+      checked += 1;
+      for (let i = 1; i < list.length; i++) {
+        const earlier = list.slice(0, i);
+        const lost = earlier.some((w) => w.lostAnswer);
+        const killed = restarts.some((r) => r.at <= list[i].at && (r.end ?? Infinity) >= earlier[0].at);
+        if (!lost && !killed) {
+          violations.push({ step, writes: list.map((w) => ({ at: w.at, fault: w.fault })), status: facts.stepsById.get(step)?.status, note: "a contact written twice for one event with no lost answer or killed runtime before" });
+        }
+      }
+    }
+    for (const s of facts.steps) {
+      if (s.name !== UPSERT_CONTACT || s.status !== "succeeded") continue;
+      checked += 1;
+      if (!perStep.has(s.id)) violations.push({ step: s.id, note: "succeeded, but HubSpot never applied its input" });
+    }
+    // Per entity (`steps.entity`): HubSpot never applies an older event's write after a newer
+    // one's (newer: later occurred_at, the greater event id on a tie, as the ordering decides),
+    // and what it holds last is the newest succeeded step's write or a newer one.
+    const byEntity = groupBy(writes.filter((w) => w.entity), (w) => w.entity);
+    for (const [entity, list] of byEntity) {
+      checked += 1;
+      let newest = null;
+      for (const w of list) {
+        if (newest && newerThan(newest, w)) {
+          violations.push({ entity, step: w.step, event: w.event, occurred_at: w.occurred, after_step: newest.step, after_event: newest.event, after_occurred_at: newest.occurred, note: "a stale write applied after a newer event's" });
+        }
+        if (!newest || newerThan(w, newest)) newest = w;
+      }
+      const last = list[list.length - 1];
+      const succeeded = facts.steps
+        .filter((s) => s.entity === entity && s.name === UPSERT_CONTACT && s.status === "succeeded")
+        .map((s) => ({ step: s.id, event: s.event_id, occurred: facts.eventsById.get(s.event_id)?.occurred_at ?? 0 }))
+        .reduce((a, b) => (!a || newerThan(b, a) ? b : a), null);
+      if (succeeded && newerThan(succeeded, last)) {
+        violations.push({ entity, holds: { step: last.step, occurred_at: last.occurred, properties: last.properties }, newest_succeeded: succeeded, note: "HubSpot's final state is older than the newest succeeded event" });
+      }
+    }
+    return { name: "contact-upserts", means: "HubSpot contact upserts: each event's input applied once (but in the lost-answer window), every succeeded one applied, per entity no stale write and the newest event's write last", checked, violations };
+  },
+
   function drainWithoutSweeper(facts) {
     const violations = [];
     const { ledger } = facts;
@@ -388,6 +442,54 @@ export const INVARIANTS = [
     return { name: "dashboard-equals-d1", means: "the dashboard's counts (accepted events, step outcomes) equal what D1 holds", checked, violations };
   },
 ];
+
+/** Every contact-upsert input HubSpot applied (calls the planner let take effect), in arrival
+ * order, with its step, entity and event time; inputs of steps retention rightly deleted are
+ * left out. A call naming one contact twice (HubSpot refuses it whole) and an input under no
+ * known step are violations. */
+function appliedContactWrites(facts, violations) {
+  const writes = [];
+  for (const c of facts.fake.calls) {
+    if (c.path !== CONTACTS_UPSERT || !c.chaos) continue;
+    let inputs = null;
+    try {
+      inputs = JSON.parse(c.body).inputs;
+    } catch {
+      // not JSON: flagged below
+    }
+    if (!Array.isArray(inputs)) {
+      violations.push({ call_at: c.at, note: "a contact upsert whose body has no inputs" });
+      continue;
+    }
+    const emails = inputs.map((i) => String(i.id ?? "").toLowerCase());
+    const twice = emails.filter((e, n) => emails.indexOf(e) !== n);
+    if (twice.length) violations.push({ call_at: c.at, contacts: twice, steps: inputs.map((i) => i.objectWriteTraceId), note: "one call names a contact twice" });
+    if (!c.chaos.effect) continue;
+    for (const input of inputs) {
+      const step = facts.stepsById.get(input.objectWriteTraceId);
+      if (!step) {
+        const eventId = String(input.objectWriteTraceId ?? "").split(":")[0];
+        if (!retentionDeletedId(facts, eventId)) violations.push({ trace: input.objectWriteTraceId, call_at: c.at, note: "an applied input under a trace that is no step" });
+        continue;
+      }
+      writes.push({
+        step: step.id,
+        event: step.event_id,
+        entity: step.entity,
+        occurred: facts.eventsById.get(step.event_id)?.occurred_at ?? 0,
+        properties: input.properties,
+        at: c.at,
+        fault: c.chaos.fault,
+        lostAnswer: c.chaos.lostAnswer,
+      });
+    }
+  }
+  return writes;
+}
+
+/** Whether write (or step) `a` is of a newer event than `b`: later `occurred_at`, the greater
+ * event id on a tie (handlers/src/downstream/ordering.rs). */
+const newerThan = (a, b) => a.occurred > b.occurred || (a.occurred === b.occurred && a.event > b.event);
 
 /** The steps of events the run moved past retention with a dead step, that an operator then
  * finished and retention deleted (gone from D1): their outcomes the dashboard counted before

@@ -2,8 +2,9 @@
 // deletes thousands of events in bounded batches (a SendGrid delivery's events each count), each
 // cleanup runs on its own (an injected failure in one leaves the others done), an event deleted by
 // retention and delivered again is a duplicate (its tombstone), until the tombstone expires; the
-// storage report and its alert. Where days must pass the test moves rows back in D1 instead of
-// waiting, and says so; KV hints are cleared where the test needs D1 to decide (a hint expires
+// storage report, its alert and the health check's storage state (`/health` degraded at 80% of
+// STORAGE_LIMIT_BYTES). Where days must pass the test moves rows back in D1 instead of waiting,
+// and says so; KV hints are cleared where the test needs D1 to decide (a hint expires
 // after DEDUPE_HINT_TTL_SECONDS in production).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -243,6 +244,16 @@ describe("storage report and alert", () => {
       await cronAt(w);
       assert.equal((await w.worker.all("SELECT * FROM alerts WHERE kind = 'storage_high'")).length, 0);
     });
+
+    test("/health is ok and the admin health shows the storage figures under 80%", async () => {
+      assert.deepEqual((await w.worker.get("/health")).json, { status: "ok" });
+      const health = (await w.worker.get("/admin/api/health", AUTH)).json;
+      assert.equal(health.status, "ok");
+      assert.equal(health.storage.state, "ok");
+      assert.ok(health.storage.bytes_used > 0, JSON.stringify(health.storage));
+      assert.equal(health.storage.limit_bytes, 10_000_000_000);
+      assert.equal(health.storage.alert_at_percent, 80);
+    });
   });
 
   describe("past 80% of STORAGE_LIMIT_BYTES", () => {
@@ -267,6 +278,31 @@ describe("storage report and alert", () => {
       assert.match(notices[0], /FIRING storage_high d1/);
       await cronAt(w, Date.now() + 60_000);
       assert.equal((await w.worker.all("SELECT * FROM alerts WHERE kind = 'storage_high'")).length, 1, "deduped");
+    });
+
+    test("/health says degraded (200, no figures) and the admin health gives the figures", async () => {
+      const res = await w.worker.get("/health");
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.json, { status: "degraded" });
+      const health = (await w.worker.get("/admin/api/health", AUTH)).json;
+      assert.equal(health.status, "degraded");
+      assert.deepEqual(health.misconfigured, []);
+      const { storage } = health;
+      assert.equal(storage.state, "high");
+      assert.equal(storage.limit_bytes, 100000);
+      assert.ok(storage.bytes_used >= 80000, JSON.stringify(storage));
+      assert.equal(storage.percent, Math.floor((storage.bytes_used * 100) / 100000));
+      assert.equal(storage.alert_at_percent, 80);
+    });
+  });
+
+  describe("with the storage check off (STORAGE_LIMIT_BYTES=0)", () => {
+    const w = alertWorld(SLACK, { STORAGE_LIMIT_BYTES: "0" });
+
+    test("/health is ok and the admin health says the check is disabled", async () => {
+      assert.deepEqual((await w.worker.get("/health")).json, { status: "ok" });
+      const { storage } = (await w.worker.get("/admin/api/health", AUTH)).json;
+      assert.deepEqual(storage, { state: "disabled", bytes_used: null, limit_bytes: 0, percent: null, alert_at_percent: 80 });
     });
   });
 });

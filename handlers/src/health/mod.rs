@@ -1,13 +1,16 @@
-//! What the configuration checks say. Anyone may ask `/health`, which answers only the overall
-//! state ([`Config::public_health`]: `ok`, or `misconfigured` when any check fails), nothing an
-//! outsider could use: no source, shop or destination names, no setting names. The detail is
-//! the admin API's (`GET /admin/api/health`, [`Config::health`]): each provider, source,
+//! What the configuration checks and the storage check say. Anyone may ask `/health`, which
+//! answers only the overall state ([`Config::public_health`]: `ok`; `misconfigured` when any
+//! configuration check fails; else `degraded` when storage is at 80% of its limit or more, see
+//! [`storage`]), nothing an outsider could use: no source, shop or destination names, no setting
+//! names, no figures. The detail is the admin API's (`GET /admin/api/health`,
+//! [`Config::health_detail`]): the storage check with its figures, and each provider, source,
 //! destination, the admin API, Cloudflare Access sign-in and the backfills as `enabled`, `disabled` (no secret or token)
 //! or `misconfigured`, and for each misconfiguration what it affects and the setting's name.
 //! Never a value. The checks are each feature's own reader (this is the one place that asks
 //! them all), so a new feature adds its line here and nowhere else.
 
 pub mod secrets;
+pub mod storage;
 
 use serde_json::{json, Map, Value};
 
@@ -16,6 +19,7 @@ use crate::inbound::webhook::Provider;
 use crate::settings::table::SECRETS_KEY;
 use crate::settings::Config;
 use crate::step_kind::Destination;
+use storage::{needs_size, overall_status, StorageCheck};
 
 /// The API destinations `/health` reports (`local` work needs no configuration).
 const API_DESTINATIONS: [Destination; 4] = [
@@ -26,12 +30,32 @@ const API_DESTINATIONS: [Destination; 4] = [
 ];
 
 impl<L: Fn(&str) -> Option<String>> Config<L> {
-    /// The public `/health` body: the overall state alone.
-    pub fn public_health(&self) -> Value {
-        json!({ "status": self.health()["status"] })
+    /// The public `/health` body: the overall state alone. `bytes_used`: the database's size
+    /// as the shell read it (`None`: unread or unreported).
+    pub fn public_health(&self, bytes_used: Option<u64>) -> Value {
+        json!({ "status": self.health_detail(bytes_used)["status"] })
     }
 
-    /// The admin API's health detail: the same checks every request runs, by name.
+    /// Whether the health answers need the database's size (the storage check is on).
+    pub fn health_needs_size(&self) -> bool {
+        needs_size(&self.storage_limit_bytes())
+    }
+
+    /// The admin API's health detail: the configuration checks ([`Config::health`]) with the
+    /// storage check (from `bytes_used`) and the overall status both make.
+    pub fn health_detail(&self, bytes_used: Option<u64>) -> Value {
+        let mut health = self.health();
+        let check = StorageCheck::new(self.storage_limit_bytes(), bytes_used);
+        let status = overall_status(health["status"] == "ok", &check);
+        if let Value::Object(fields) = &mut health {
+            fields.insert("status".into(), status.into());
+            fields.insert("storage".into(), check.to_json());
+        }
+        health
+    }
+
+    /// The configuration checks every request runs, by name; `status` is `ok` or
+    /// `misconfigured`.
     pub fn health(&self) -> Value {
         let mut problems = Vec::new();
         let providers = self.provider_states(&mut problems);

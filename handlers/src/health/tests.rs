@@ -336,14 +336,38 @@ fn public_health_is_the_state_alone() {
     let mut pairs = ALL_PROVIDERS.to_vec();
     pairs.push(("ADMIN_TOKEN", LONG_TOKEN));
     pairs.push(("WEBHOOK_SOURCES", "stripe:eu"));
+    pairs.push(("STORAGE_LIMIT_BYTES", "1000"));
     let fine = config(&pairs);
-    assert_eq!(fine.public_health(), serde_json::json!({ "status": "ok" }));
+    let (small, high) = (Some(100), Some(812));
+    assert_eq!(
+        fine.public_health(small),
+        serde_json::json!({ "status": "ok" })
+    );
+    assert_eq!(
+        fine.public_health(None),
+        serde_json::json!({ "status": "ok" })
+    );
     assert_eq!(fine.health()["status"], "ok");
+    assert_eq!(fine.health_detail(small)["storage"]["state"], "ok");
+
+    // At 80% or more: still serving, so degraded; the figures are the admin's alone.
+    assert_eq!(
+        fine.public_health(high),
+        serde_json::json!({ "status": "degraded" })
+    );
+    let detail = fine.health_detail(high);
+    assert_eq!(detail["status"], "degraded");
+    assert_eq!(
+        detail["storage"],
+        serde_json::json!({ "state": "high", "bytes_used": 812, "limit_bytes": 1000,
+                            "percent": 81, "alert_at_percent": 80 })
+    );
+    assert_eq!(detail["misconfigured"], serde_json::json!([]));
 
     pairs.push(("MAX_ATTEMPTS", "ten"));
     let broken = config(&pairs);
     assert_eq!(
-        broken.public_health(),
+        broken.public_health(high),
         serde_json::json!({ "status": "misconfigured" })
     );
     assert_eq!(broken.health()["status"], "misconfigured");
