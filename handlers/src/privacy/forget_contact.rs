@@ -49,7 +49,7 @@ pub struct Request<'a> {
 pub fn statements(r: &Request<'_>) -> Vec<Statement> {
     let id = Arg::Text(r.event_id.to_string());
     let contact = Arg::Text(r.contact_id.to_string());
-    let page = Arg::Int(i64::try_from(r.page.max(1)).unwrap_or(i64::MAX));
+    let page = super::page_arg(r.page);
     let now = Arg::Int(r.now_ms);
     let topic = Arg::Text(r.topic.to_string());
     let mut all = vec![Statement::new(start(), &[&id, &contact, &now])];
@@ -77,10 +77,7 @@ pub fn statements(r: &Request<'_>) -> Vec<Statement> {
     all.push(Statement::new(count_redacted(), &[&id]));
     all.push(Statement::new(record(), &[&id, &topic, &now]));
     all.push(Statement::new(close(), &[&id, &now]));
-    all.push(Statement::new(
-        "SELECT done_at IS NOT NULL AS done FROM privacy_progress WHERE event_id = ?1".into(),
-        &[&id],
-    ));
+    all.push(Statement::done(&id));
     all
 }
 

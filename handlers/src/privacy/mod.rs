@@ -76,6 +76,20 @@ impl Statement {
             args: args.iter().map(|a| (*a).clone()).collect(),
         }
     }
+
+    /// Every pass's last statement: one row with `done` for request `id`
+    /// ([`Progress::from_done`]).
+    fn done(id: &Arg) -> Statement {
+        Statement::new(
+            "SELECT done_at IS NOT NULL AS done FROM privacy_progress WHERE event_id = ?1".into(),
+            &[id],
+        )
+    }
+}
+
+/// A page size as bound: at least 1.
+fn page_arg(page: u64) -> Arg {
+    Arg::Int(i64::try_from(page.max(1)).unwrap_or(i64::MAX))
 }
 
 /// `column` cut to its error code (`http_500: <excerpt>` -> `http_500`).

@@ -29,7 +29,7 @@ pub struct Request<'a> {
 /// The last answers one row with `done` ([`super::Progress::from_done`]).
 pub fn pass(r: &Request<'_>, page: u64) -> Vec<Statement> {
     let id = Arg::Text(r.event_id.to_string());
-    let page = Arg::Int(i64::try_from(page.max(1)).unwrap_or(i64::MAX));
+    let page = super::page_arg(page);
     let now = Arg::Int(r.now_ms);
     let [shop, customer, orders, email] = r.subject.args();
     let subject_id = Arg::Text(r.subject.customer_id.unwrap_or_default().to_string());
@@ -51,10 +51,7 @@ pub fn pass(r: &Request<'_>, page: u64) -> Vec<Statement> {
             ],
         ),
         Statement::new(close(), &[&id, &now]),
-        Statement::new(
-            "SELECT done_at IS NOT NULL AS done FROM privacy_progress WHERE event_id = ?1".into(),
-            &[&id],
-        ),
+        Statement::done(&id),
     ]
 }
 
