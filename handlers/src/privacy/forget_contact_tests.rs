@@ -2,11 +2,11 @@
 //! (one transaction per run, in order, until the last says done): what is removed, what stays
 //! for the admin, and that pages bound each run and resume where the last stopped.
 
-use rusqlite::{params, params_from_iter, Connection};
+use rusqlite::{params, Connection};
 use serde_json::json;
 
 use super::forget_contact::{statements, Progress, Request};
-use super::Arg;
+use super::shopify_redact_tests::{step, transaction};
 use crate::steps::lifecycle::sql_tests::database;
 
 const CONTACT: &str = "51234567890";
@@ -19,22 +19,6 @@ fn event(db: &Connection, id: &str, provider: &str, event_type: &str, payload: &
         "INSERT INTO events (id, provider, dedupe_key, type, received_at, status, payload) \
          VALUES (?1, ?2, ?1, ?3, 1, 'accepted', ?4)",
         params![id, provider, event_type, payload],
-    )
-    .unwrap();
-}
-
-fn step(db: &Connection, event: &str, last_error: &str) {
-    let id = format!("{event}:s");
-    db.execute(
-        "INSERT INTO steps (id, event_id, name, destination, status, idempotency_key, \
-         created_at, updated_at, last_error) VALUES (?1, ?2, 's', 'd', 'dead', ?1, 0, 0, ?3)",
-        params![id, event, last_error],
-    )
-    .unwrap();
-    db.execute(
-        "INSERT INTO attempts (step_id, n, started_at, duration_ms, status, outcome, error) \
-         VALUES (?1, 1, 0, 1, 400, 'dead', ?2)",
-        params![id, last_error],
     )
     .unwrap();
 }
@@ -161,22 +145,7 @@ fn request(page: u64) -> Request<'static> {
 
 /// One run: every statement in one transaction; what the last one says.
 fn run(db: &mut Connection, r: &Request<'_>) -> Progress {
-    let tx = db.transaction().unwrap();
-    let mut done = None;
-    for s in statements(r) {
-        let args = s.args.iter().map(Arg::sql_value);
-        let mut stmt = tx
-            .prepare(&s.sql)
-            .unwrap_or_else(|e| panic!("{e}: {}", s.sql));
-        let mut rows = stmt
-            .query(params_from_iter(args))
-            .unwrap_or_else(|e| panic!("{e}: {}", s.sql));
-        if let Some(row) = rows.next().unwrap() {
-            done = row.get::<_, Option<i64>>(0).unwrap();
-        }
-    }
-    tx.commit().unwrap();
-    Progress::from_done(done)
+    Progress::from_done(transaction(db, &statements(r)))
 }
 
 /// Runs until done; how many it took.

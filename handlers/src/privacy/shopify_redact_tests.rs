@@ -37,7 +37,9 @@ fn shopify(db: &Connection, id: &str, event_type: &str, shop: &str, payload: ser
     event(db, id, "shopify", event_type, shop, &payload.to_string());
 }
 
-fn step(db: &Connection, event: &str, last_error: &str) {
+/// A dead step of `event` with one attempt, both erring with `last_error` (also
+/// `forget_contact_tests`').
+pub(super) fn step(db: &Connection, event: &str, last_error: &str) {
     let id = format!("{event}:s");
     db.execute(
         "INSERT INTO steps (id, event_id, name, destination, status, idempotency_key, \
@@ -225,7 +227,8 @@ fn shop_request() -> Request<'static> {
     }
 }
 
-/// Statements in one transaction; the first column of the last row any of them answered.
+/// Run `statements` in one transaction; the first column of the last row any of them answered
+/// (also `forget_contact_tests`' runner).
 pub(super) fn transaction(db: &mut Connection, statements: &[Statement]) -> Option<i64> {
     let tx = db.transaction().unwrap();
     let mut last = None;
