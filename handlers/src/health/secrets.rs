@@ -55,15 +55,7 @@ pub fn with_warnings(mut health: Value, warnings: impl IntoIterator<Item = Value
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn config(pairs: &[(&str, &str)]) -> Config<impl Fn(&str) -> Option<String>> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::new(move |name: &str| map.get(name).cloned(), 60_000)
-    }
+    use crate::health::tests::config;
 
     const NONE: Option<PlaintextRows> = Some(PlaintextRows {
         destinations: 0,

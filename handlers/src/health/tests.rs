@@ -11,7 +11,8 @@ use crate::settings::table;
 
 const LEASE_MS: i64 = 15 * 60_000;
 
-fn config(pairs: &[(&str, &str)]) -> Config<impl Fn(&str) -> Option<String>> {
+/// A configuration of exactly `pairs` (also the `secrets` tests').
+pub(super) fn config(pairs: &[(&str, &str)]) -> Config<impl Fn(&str) -> Option<String>> {
     let map: HashMap<String, String> = pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
