@@ -29,7 +29,8 @@ export function stringVars(config) {
  * KV namespaces and D1 databases by binding name, queue producers, and queue consumers with their
  * batch size, retries and dead-letter queue. `batchTimeoutSecs` overrides every consumer's
  * `max_batch_timeout` (tests use a short one so messages are not held for a second). `[assets]`
- * (the admin page) becomes Miniflare's static assets, served ahead of the worker as on Cloudflare.
+ * (the admin page) becomes Miniflare's static assets, served ahead of the worker as on Cloudflare
+ * except on the paths `run_worker_first` names.
  */
 export function bindingOptions(config, { batchTimeoutSecs } = {}) {
   const queues = config.queues ?? {};
@@ -53,8 +54,27 @@ export function bindingOptions(config, { batchTimeoutSecs } = {}) {
     queueProducers: Object.fromEntries((queues.producers ?? []).map((p) => [p.binding, p.queue])),
     queueConsumers: consumers,
     ...(config.assets?.directory
-      ? { assets: { directory: path.resolve(ROOT, config.assets.directory), routerConfig: { has_user_worker: true } } }
+      ? { assets: { directory: path.resolve(ROOT, config.assets.directory), routerConfig: routerConfig(config.assets) } }
       : {}),
+  };
+}
+
+/**
+ * Miniflare's asset router settings for `[assets]`, as `wrangler dev` derives them:
+ * `run_worker_first = true` sends every request to the worker first; a list of path rules
+ * (`/webhooks/*`; `!/…` for a path that stays with the assets) sends the matching ones.
+ */
+export function routerConfig(assets) {
+  const first = assets.run_worker_first;
+  if (typeof first === "boolean") return { has_user_worker: true, invoke_user_worker_ahead_of_assets: first };
+  if (!Array.isArray(first)) return { has_user_worker: true };
+  const negative = (rule) => rule.startsWith("!/");
+  return {
+    has_user_worker: true,
+    static_routing: {
+      user_worker: first.filter((rule) => !negative(rule)),
+      asset_worker: first.filter(negative).map((rule) => rule.slice(1)),
+    },
   };
 }
 
