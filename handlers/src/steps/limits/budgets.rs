@@ -1,6 +1,6 @@
 //! The built-in destinations' request budgets as a setting. The defaults are the providers'
-//! published limits ([`super::limits_for`]: HubSpot 100 calls per 10 s, SendGrid 500 per s,
-//! Stripe 80 per s, Slack 1 per s); `RATE_LIMITS_JSON` replaces them for the destinations it
+//! documented limits ([`super::limits_for`]: HubSpot 100 calls per 10 s, SendGrid 500 per s,
+//! Stripe 25 per s, Slack 1 per s); `RATE_LIMITS_JSON` replaces them for the destinations it
 //! names, e.g. `{"hubspot": {"calls": 190, "per_seconds": 10}}` for a portal on a higher API
 //! tier, or a benchmark against a fake that has no limit. Only the budget changes: the circuit
 //! breaker keeps its rules. A broken value names the field it stopped at, never guesses.
@@ -132,6 +132,12 @@ mod tests {
         );
         let sendgrid = limits_for(Destination::SendGrid);
         assert_eq!((sendgrid.limit, sendgrid.window_ms), (500, 1_000));
+        let stripe = limits_for(Destination::Stripe);
+        assert_eq!(
+            (stripe.limit, stripe.window_ms),
+            (25, 1_000),
+            "Stripe's default per-endpoint limit, safe in live mode and in a sandbox"
+        );
     }
 
     #[test]
