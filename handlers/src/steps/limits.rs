@@ -7,7 +7,7 @@
 //! module decides ([`gate`], [`after_call`]); [`sql`] holds the statements that keep the counters
 //! in D1 and take the probe lease with a compare-and-set on the values the decision was made
 //! from. Whoever has to wait is delayed, never charged an attempt. [`budgets`] lets a setting
-//! replace a built-in destination's published budget.
+//! replace a built-in destination's documented budget.
 
 pub mod budgets;
 #[cfg(test)]

@@ -117,7 +117,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unset_keeps_the_published_limits() {
+    fn unset_keeps_the_documented_limits() {
         for text in ["", "  ", "{}"] {
             let budgets = Budgets::parse(text).unwrap();
             for d in Destination::ALL {
