@@ -34,6 +34,17 @@ export function createLedger({ seed, adminToken }) {
       platform.epoch += 1;
       ledger.faultLog.push({ at: Date.now(), ...platform });
     },
+    /**
+     * Switch the platform faults through `apply` (the runtime's switch, which takes a request to
+     * reach the worker). The epoch moves when the switch is asked for and again once it is in
+     * force: a delivery that started in between saw the old faults in the worker while the
+     * ledger already said the new ones, and its answer is attributed to the switch.
+     */
+    async switchFaults(change, apply) {
+      ledger.setPlatform(change);
+      await apply(change);
+      ledger.setPlatform({});
+    },
     /** Events of deliveries answered 2xx so far (for operators picking an event to replay). */
     acceptedEvents() {
       const out = [];

@@ -84,8 +84,7 @@ export async function runChaos({ seed = 1, events = 300, log = () => {}, logLeve
       downstream.setRate(plan.rate);
       downstream.setPermanentRate(plan.permanentRate);
       if (plan.storm) downstream.storm(plan.storm, 2500);
-      ledger.setPlatform({ d1Ingest: plan.d1Ingest, queue: plan.queue });
-      await runtime.setFaults({ d1Ingest: plan.d1Ingest, queue: plan.queue });
+      await ledger.switchFaults({ d1Ingest: plan.d1Ingest, queue: plan.queue }, runtime.setFaults);
       const count = Math.min(PER_ROUND, events - sent);
       for (let i = 0; i < count; i++) {
         const d = nextDelivery(trafficRng, cast);

@@ -15,8 +15,7 @@ const SWEEP_LIMIT = 500;
 export async function settle({ runtime, downstream, operators, cron, senders, ledger, budgetMs, quietMs = 4000, maxFruitlessAgings = 3, log = () => {} }) {
   const started = Date.now();
   downstream.heal();
-  ledger.setPlatform({ d1Ingest: false, queue: false });
-  await runtime.setFaults({ d1Ingest: false, queue: false });
+  await ledger.switchFaults({ d1Ingest: false, queue: false }, runtime.setFaults);
   await operators.heal();
   const retriesStart = Date.now();
   let timer;
