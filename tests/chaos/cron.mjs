@@ -14,11 +14,29 @@ export function createCron({ runtime, rng, ledger, fake, cast, retentionDays, se
   async function tick() {
     await runtime.ready();
     try {
+      await lookAgainAtMoved();
       await runtime.scheduled();
       ledger.cronTicks += 1;
       ledger.lastFlushAt = Date.now();
     } catch (e) {
       ledger.notes.push(`cron tick failed: ${String(e?.message ?? e).slice(0, 200)}`);
+    }
+  }
+
+  /** The steps of every event moved past retention that D1 still holds, as they stand now. Only
+   * a tick deletes (the sweeper's retention pass) and nothing else runs during one, so the last
+   * look before it is what the dashboard check charges to an event that is gone: steps a replay
+   * added after the event was moved included (an operator's new connection gains a step on a
+   * replayed event, which then succeeds and is counted). An event found gone keeps its last look. */
+  async function lookAgainAtMoved() {
+    const moved = [...ledger.retention.finished.values(), ...ledger.retention.unfinished.values()].filter((e) => !e.gone);
+    if (!moved.length) return;
+    const ids = JSON.stringify(moved.map((e) => e.id));
+    const present = new Set((await runtime.all("SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))", ids)).map((r) => r.id));
+    const steps = await runtime.all("SELECT event_id, id, destination, status FROM steps WHERE event_id IN (SELECT value FROM json_each(?))", ids);
+    for (const e of moved) {
+      if (!present.has(e.id)) e.gone = true;
+      else e.steps = steps.filter((s) => s.event_id === e.id).map(({ id, destination, status }) => ({ id, destination, status }));
     }
   }
 
@@ -55,22 +73,10 @@ export function createCron({ runtime, rng, ledger, fake, cast, retentionDays, se
       ...ids,
     );
     const shiftMs = (retentionDays + 1) * DAY_MS;
-    // What the dashboard counted for the steps about to be deleted stays in its minute buckets.
-    const chosenIds = chosen.map((e) => e.id);
-    if (chosenIds.length) {
-      const counted = await runtime.all(
-        `SELECT destination, status, COUNT(*) AS n FROM steps WHERE event_id IN (${chosenIds.map(() => "?").join(",")}) GROUP BY 1, 2`,
-        ...chosenIds,
-      );
-      for (const c of counted) ledger.retention.steps.push(c);
-    }
-    for (const e of chosen) ledger.retention.finished.set(e.id, { ...e, at: Date.now(), shiftMs });
-    // Its steps as they stand: should an operator later finish its dead step (redrive, replay),
-    // retention deletes it with steps the dashboard has counted (the dashboard check needs them).
-    for (const e of unfinished) {
-      const steps = await runtime.all("SELECT id, destination, status FROM steps WHERE event_id = ?", e.id);
-      ledger.retention.unfinished.set(e.id, { ...e, steps, at: Date.now(), shiftMs });
-    }
+    // Each one's steps are looked at again before every tick (`lookAgainAtMoved`): what the
+    // dashboard counted for them stays in its minute buckets once retention deletes them.
+    for (const e of chosen) ledger.retention.finished.set(e.id, { ...e, steps: [], at: Date.now(), shiftMs });
+    for (const e of unfinished) ledger.retention.unfinished.set(e.id, { ...e, steps: [], at: Date.now(), shiftMs });
     // Moved 31 days back, the unfinished one is past Stripe's log as well: were it still listed,
     // the backfill would store it again once retention deleted it (its steps finished since),
     // a world that cannot happen (no tombstone outlives Stripe's 30 days either).

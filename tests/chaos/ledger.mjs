@@ -17,7 +17,7 @@ export function createLedger({ seed, adminToken }) {
     replayed: new Set(),
     redriven: new Set(),
     connections: [],
-    retention: { finished: new Map(), unfinished: new Map(), steps: [] },
+    retention: { finished: new Map(), unfinished: new Map() },
     lostStripe: [],
     restarts: [],
     cronTicks: 0,
