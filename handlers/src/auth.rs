@@ -26,8 +26,11 @@ pub const MIN_TOKEN_CHARS: usize = 24;
 pub enum Refusal {
     /// No `Authorization: Bearer <token>` header (or another scheme, or an empty token).
     MissingToken,
-    /// A bearer token that is none of the configured ones (or none is configured).
+    /// A bearer token that is none of the configured ones.
     TokenMismatch,
+    /// A bearer token while `ADMIN_TOKEN` is unset: bearer sign-in (named tokens included) is
+    /// off.
+    BearerDisabled,
 }
 
 impl Refusal {
@@ -36,6 +39,7 @@ impl Refusal {
         match self {
             Refusal::MissingToken => "missing_token",
             Refusal::TokenMismatch => "token_mismatch",
+            Refusal::BearerDisabled => "bearer_disabled",
         }
     }
 }
@@ -153,5 +157,6 @@ mod tests {
     fn codes_are_stable() {
         assert_eq!(Refusal::MissingToken.code(), "missing_token");
         assert_eq!(Refusal::TokenMismatch.code(), "token_mismatch");
+        assert_eq!(Refusal::BearerDisabled.code(), "bearer_disabled");
     }
 }

@@ -2,10 +2,12 @@
 //! (`access::credential`): an `ADMIN_TOKEN` entry (the bootstrap admin, constant-time, no D1
 //! read); a named token (`ehk_…`), whose row is read on every request (no cache: a revoked token
 //! is refused on the very next request) and whose hash is compared in constant time; or, with
-//! no bearer token, a `Cf-Access-Jwt-Assertion` when Cloudflare Access is configured. A refused sign-in is logged at `warn` (the reason and path, never what was
-//! presented) and counted under `admin` with the verification failures, so the dashboard and
-//! the signature-failure alert see it. While `ADMIN_TOKEN` (or, for a JWT, an `ACCESS_*`
-//! setting) is misconfigured nothing is accepted: `503 misconfigured`.
+//! no bearer token, a `Cf-Access-Jwt-Assertion` when Cloudflare Access is configured. With
+//! `ADMIN_TOKEN` unset no bearer token is taken, named ones included (`bearer_disabled`). A
+//! refused sign-in is logged at `warn` (the reason and path, never what was presented) and
+//! counted under `admin` with the verification failures, so the dashboard and the
+//! signature-failure alert see it. While `ADMIN_TOKEN` (or, for a JWT, an `ACCESS_*` setting) is
+//! misconfigured nothing is accepted: `503 misconfigured`.
 
 use edgehooks_handlers::access::credential::{credential, Credential};
 use edgehooks_handlers::access::jwt::AccessRefusal;

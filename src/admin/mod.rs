@@ -48,7 +48,8 @@
 //! | GET | `whoami` | the caller: who, how signed in, role |
 //! | GET | `audit` | the audit trail, newest first (`who`, `action`, `since`, `until`, `cursor`) |
 //!
-//! HEAD is answered as GET. Every answer passes through `http::respond`, which scrubs any
+//! HEAD is answered as GET; a method the router does not know (`PURGE`, `OPTIONS`, …) is `405`
+//! with the path's `Allow`, like a known one the path does not take. Every answer passes through `http::respond`, which scrubs any
 //! configured secret value.
 
 mod access;
@@ -72,9 +73,10 @@ mod tokens;
 use edgehooks_handlers::access::routes::decide;
 use edgehooks_handlers::access::Identity;
 use edgehooks_handlers::admin::{BulkReplay, RedriveFilter};
+use edgehooks_handlers::inbound::request_method::RequestMethod;
 use edgehooks_handlers::inbound::request_url;
 use serde_json::json;
-use worker::{D1Database, Env, Method, Request, Response};
+use worker::{D1Database, Env, Request, Response};
 
 use crate::clock::now_ms;
 use crate::error::{AppError, ALLOW_GET, ALLOW_POST};
@@ -84,18 +86,25 @@ pub use access::authenticate;
 pub use page::{asset, page};
 
 /// `/admin/api/{path}`: sign the caller in, check their role against the route's, answer from
-/// the table, write the audit row of a mutating call, respond.
-pub async fn api(req: Request, env: &Env, path: &[&str]) -> Result<Response, AppError> {
+/// the table, write the audit row of a mutating call, respond. `method` is the router's reading
+/// of the request's (`None`: one no route takes; the role table sees the method as sent, and
+/// needs `admin` for one it lacks).
+pub async fn api(
+    req: Request,
+    method: Option<RequestMethod>,
+    env: &Env,
+    path: &[&str],
+) -> Result<Response, AppError> {
     let db = &crate::js_binding::d1(env)?;
     let asked = format!("/admin/api/{}", path.join("/"));
     let caller = access::authenticate(&req, env, db, &asked).await?;
-    let decision = decide(caller.role, req.method().as_ref(), path);
+    let decision = decide(caller.role, &req.inner().method(), path);
     let body = match decision.audited {
         Some(_) => audit::body_of(&req).await,
         None => None,
     };
     let answered = match decision.allowed {
-        true => route(&req, env, db, &caller, path).await,
+        true => route(&req, method, env, db, &caller, path).await,
         false => Err(access::forbidden(&caller, decision.needed, path)),
     };
     if let Some(route) = decision.audited {
@@ -110,15 +119,15 @@ pub async fn api(req: Request, env: &Env, path: &[&str]) -> Result<Response, App
 /// The one table of admin API paths: which resource answers each method and path.
 async fn route(
     req: &Request,
+    method: Option<RequestMethod>,
     env: &Env,
     db: &D1Database,
     caller: &Identity,
     path: &[&str],
 ) -> Result<Answer, AppError> {
-    use Method::{Delete, Get, Patch, Post, Put};
-    let method = match req.method() {
-        Method::Head => Get,
-        method => method,
+    use RequestMethod::{Delete, Get, Patch, Post, Put};
+    let Some(method) = method.map(RequestMethod::routed_as) else {
+        return Err(method_refused(path));
     };
     let pairs = request_url::query_pairs(&req.inner().url());
     let json_body = || async { parse_json(&read_body(req).await?) };

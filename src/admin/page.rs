@@ -9,7 +9,8 @@
 //! any other method reaches the worker, which answers 405 here; a GET that reaches the worker means
 //! the assets are not deployed (404).
 
-use worker::{Method, Request, Response};
+use edgehooks_handlers::inbound::request_method::RequestMethod;
+use worker::Response;
 
 use crate::error::{AppError, ALLOW_GET};
 
@@ -26,22 +27,22 @@ const ASSETS: [&str; 9] = [
     "dashboard.css",
 ];
 
-fn not_served(req: &Request) -> Result<Response, AppError> {
-    if !matches!(req.method(), Method::Get | Method::Head) {
+fn not_served(method: Option<RequestMethod>) -> Result<Response, AppError> {
+    if !method.is_some_and(RequestMethod::reads) {
         return Err(AppError::MethodNotAllowed { allow: ALLOW_GET });
     }
     Err(AppError::NotFound)
 }
 
-/// `/admin` reaching the worker.
-pub fn page(req: &Request) -> Result<Response, AppError> {
-    not_served(req)
+/// `/admin` reaching the worker (`method`: the request's, `None` for an unknown one).
+pub fn page(method: Option<RequestMethod>) -> Result<Response, AppError> {
+    not_served(method)
 }
 
 /// `/admin/{asset}` reaching the worker.
-pub fn asset(req: &Request, name: &str) -> Result<Response, AppError> {
+pub fn asset(method: Option<RequestMethod>, name: &str) -> Result<Response, AppError> {
     if !ASSETS.contains(&name) {
         return Err(AppError::NotFound);
     }
-    not_served(req)
+    not_served(method)
 }

@@ -199,7 +199,7 @@ describe("abuse", () => {
       const res = await send(path, "{}", { "content-type": "application/json" });
       assert.deepEqual([path, res.status, res.json], [path, 404, { error: "source_not_found" }]);
     }
-    for (const method of ["GET", "PUT", "DELETE", "PATCH", "OPTIONS"]) {
+    for (const method of ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "PURGE"]) {
       const res = await send("/webhooks/stripe", method === "GET" || method === "OPTIONS" ? undefined : "{}", {}, method);
       assert.deepEqual([method, res.status, res.json], [method, 405, { error: "method_not_allowed" }]);
       assert.equal(res.headers.get("allow"), "POST");
@@ -219,9 +219,20 @@ describe("abuse", () => {
       ["/admin/api/redrive", "GET", "POST"],
       ["/admin/api/replay", "GET", "POST"],
       ["/admin/api/events/evt_x/replay", "GET", "POST"],
+      // A method outside the ones the router knows is refused, never taken for GET.
+      ["/health", "PURGE", "GET, HEAD"],
+      ["/metrics", "PURGE", "GET, HEAD"],
+      ["/admin", "PURGE", "GET, HEAD"],
+      ["/admin/admin.js", "PURGE", "GET, HEAD"],
+      ["/admin/api/stats", "PURGE", "GET, HEAD"],
+      ["/admin/api/events", "PROPFIND", "GET, HEAD"],
+      ["/admin/api/redrive", "PURGE", "POST"],
+      ["/admin/api/tokens", "PURGE", "GET, POST"],
+      ["/admin/api/destinations/d", "COPY", "GET, POST, PUT, PATCH, DELETE"],
     ]) {
       const res = await send(path, method === "GET" ? undefined : "{}", auth, method);
       assert.deepEqual([path, method, res.status, res.headers.get("allow")], [path, method, 405, allow]);
+      if (!servedByAssets(path)) assert.deepEqual(res.json, { error: "method_not_allowed" }, `${method} ${path}`);
     }
   });
 

@@ -10,7 +10,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
 import { ROOT, TEST_SECRETS, downstreamVars, startWorker } from "../helpers/worker.mjs";
@@ -65,17 +66,20 @@ issuer.addKey("k2");
 issuer.addKey("stranger");
 issuer.publish("k1");
 
+/** The worker's settings with Access signing in through the fake at `fakeUrl`. */
+const accessVars = (fakeUrl) => ({
+  ...downstreamVars(fakeUrl),
+  ACCESS_TEAM_DOMAIN: TEAM,
+  ACCESS_AUD: AUD,
+  ACCESS_ROLES_JSON: JSON.stringify(ROLE_MAP),
+  ACCESS_CERTS_URL: `${fakeUrl}${CERTS}`,
+});
+
 let w;
 before(async () => {
   const fake = await startFakeDownstream();
   fake.always(CERTS, () => ({ status: 200, body: issuer.jwks() }));
-  const vars = {
-    ...downstreamVars(fake.url),
-    ACCESS_TEAM_DOMAIN: TEAM,
-    ACCESS_AUD: AUD,
-    ACCESS_ROLES_JSON: JSON.stringify(ROLE_MAP),
-    ACCESS_CERTS_URL: `${fake.url}${CERTS}`,
-  };
+  const vars = accessVars(fake.url);
   try {
     w = worldOf(await startWorker({ vars }), fake);
   } catch (error) {
@@ -370,6 +374,50 @@ describe("ADMIN_TOKEN rotation", () => {
       } finally {
         await worker.dispose();
       }
+    }
+  });
+});
+
+describe("ADMIN_TOKEN unset: bearer sign-in is off", () => {
+  test("a named token minted while ADMIN_TOKEN was set is refused once it is removed; Access still signs in", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "edgehooks-admin-off-"));
+    const vars = accessVars(w.fake.url);
+    try {
+      const before = await startWorker({ vars, miniflare: { d1Persist: dir } });
+      let named;
+      try {
+        const minted = await before.post("/admin/api/tokens", JSON.stringify({ name: "after-compromise", role: "admin" }), {
+          ...ADMIN,
+          "content-type": "application/json",
+        });
+        assert.equal(minted.status, 201, minted.text);
+        named = minted.json.token;
+        assert.equal((await before.get("/admin/api/whoami", bearer(named))).status, 200);
+      } finally {
+        await before.dispose();
+      }
+      // The same D1 (the token's row is there), ADMIN_TOKEN removed.
+      const after = await startWorker({ vars: { ...vars, ADMIN_TOKEN: "" }, migrate: false, miniflare: { d1Persist: dir } });
+      try {
+        const [row] = await after.all("SELECT name FROM api_tokens WHERE name = 'after-compromise'");
+        assert.deepEqual(row, { name: "after-compromise" }, "the token's row survived the restart");
+        for (const token of [named, TEST_SECRETS.ADMIN_TOKEN]) {
+          const res = await after.get("/admin/api/whoami", bearer(token));
+          assert.deepEqual([res.status, res.json], [401, { error: "unauthorized" }], token.slice(0, 4));
+        }
+        const scrape = await after.get("/metrics", bearer(named));
+        assert.equal(scrape.status, 401, "the Prometheus scrape signs in the same way");
+        const viaAccess = await after.get("/admin/api/health", access(issuer.sign({ email: "alice@example.com" })));
+        assert.equal(viaAccess.status, 200, viaAccess.text);
+        assert.deepEqual([viaAccess.json.admin, viaAccess.json.access], ["disabled", "enabled"]);
+        await (await after.mf.getWorker()).scheduled({ cron: "* * * * *" });
+        const [flushed] = await after.all("SELECT SUM(count) AS n FROM rejections WHERE provider = 'admin' AND reason = 'bearer_disabled'");
+        assert.equal(flushed.n, 3, "each refused bearer counted as bearer_disabled");
+      } finally {
+        await after.dispose();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

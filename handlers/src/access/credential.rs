@@ -2,7 +2,10 @@
 //! `Authorization: Bearer` token that is one of `ADMIN_TOKEN`'s entries (signed in at once, as
 //! that entry), else one shaped like a named token (`ehk_…`: its row is looked up by public id),
 //! else any other bearer value is refused; with no bearer token, a `Cf-Access-Jwt-Assertion`
-//! (verified by the shell); with neither, refused as `missing_token`.
+//! (verified by the shell); with neither, refused as `missing_token`. `ADMIN_TOKEN` is the
+//! switch of bearer sign-in: while it is unset every bearer token, named ones included, is
+//! refused (`bearer_disabled`), so removing it after a compromise also shuts out the tokens
+//! minted through the API. Access sign-in has its own settings and is not affected.
 
 use super::roles::Identity;
 use super::tokens::id_of;
@@ -26,6 +29,9 @@ pub fn credential<'a>(
     admin_tokens: &[String],
 ) -> Result<Credential<'a>, &'static str> {
     if let Some(token) = bearer_token(authorization) {
+        if admin_tokens.is_empty() {
+            return Err(Refusal::BearerDisabled.code());
+        }
         return match check_token(token, admin_tokens) {
             Ok(index) => Ok(Credential::AdminToken(Identity::admin_token(index))),
             Err(refusal) => match id_of(token) {
@@ -79,6 +85,28 @@ mod tests {
             wrong,
             Err("token_mismatch"),
             "a bearer token wins over the Access header"
+        );
+    }
+
+    #[test]
+    fn with_admin_token_unset_every_bearer_is_refused_named_ones_too() {
+        let named = format!("Bearer {NAMED}");
+        for header in [named.as_str(), "Bearer first-admin-token-000000000"] {
+            assert_eq!(
+                credential(Some(header), None, &[]),
+                Err("bearer_disabled"),
+                "{header}"
+            );
+            assert_eq!(
+                credential(Some(header), Some("a.b.c"), &[]),
+                Err("bearer_disabled"),
+                "a refused bearer does not fall back to the Access header"
+            );
+        }
+        assert_eq!(
+            credential(None, Some("a.b.c"), &[]),
+            Ok(Credential::AccessJwt("a.b.c")),
+            "Access sign-in is its own switch"
         );
     }
 

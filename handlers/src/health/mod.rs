@@ -4,8 +4,10 @@
 //! [`storage`]), nothing an outsider could use: no source, shop or destination names, no setting
 //! names, no figures. The detail is the admin API's (`GET /admin/api/health`,
 //! [`Config::health_detail`]): the storage check with its figures, and each provider, source,
-//! destination, the admin API, Cloudflare Access sign-in and the backfills as `enabled`, `disabled` (no secret or token)
-//! or `misconfigured`, and for each misconfiguration what it affects and the setting's name.
+//! destination, the admin API's bearer sign-in (`admin`: `ADMIN_TOKEN`, which also gates the
+//! named tokens), Cloudflare Access sign-in (`access`, its own switch) and the backfills as
+//! `enabled`, `disabled` (no secret or token) or `misconfigured`, and for each misconfiguration
+//! what it affects and the setting's name.
 //! Never a value. The checks are each feature's own reader (this is the one place that asks
 //! them all), so a new feature adds its line here and nowhere else.
 
@@ -102,6 +104,7 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
                 json!("misconfigured")
             }
         };
+        // Bearer sign-in: with ADMIN_TOKEN unset no bearer token is taken, named ones included.
         let admin = match self.admin_tokens() {
             Ok(tokens) if tokens.is_empty() => "disabled",
             Ok(_) => "enabled",

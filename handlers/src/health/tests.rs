@@ -299,6 +299,21 @@ fn max_body_bytes_above_what_a_d1_row_holds_is_misconfigured() {
 const LONG_TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
 #[test]
+fn bearer_sign_in_and_access_sign_in_are_reported_apart() {
+    let access = [
+        ("ACCESS_TEAM_DOMAIN", "myteam"),
+        ("ACCESS_AUD", "aud-tag"),
+        ("ACCESS_ROLES_JSON", r#"{"*@example.com":"viewer"}"#),
+    ];
+    let health = config(&access).health();
+    assert_eq!(
+        (&health["admin"], &health["access"], &health["status"]),
+        (&json!("disabled"), &json!("enabled"), &json!("ok")),
+        "no ADMIN_TOKEN: bearer sign-in off, Access still on"
+    );
+}
+
+#[test]
 fn admin_tokens_are_a_rotation_list_of_long_tokens() {
     assert_eq!(config(&[]).admin_tokens().unwrap(), Vec::<String>::new());
     let next = format!("{LONG_TOKEN}-next");
