@@ -57,6 +57,25 @@ const sweep = async (w) => (await w.worker.mf.getWorker()).scheduled({ cron: "* 
 const deadLetter = async (w, body) =>
   (await w.worker.mf.getWorker()).queue("steps-dlq", [{ id: `dlq-${Date.now()}`, timestamp: new Date(), body, attempts: 1 }]);
 
+/** POST `body` to the admin API at `path`. */
+const adminPost = (w, path, body) =>
+  w.worker.mf.dispatchFetch(`http://localhost/admin/api/${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+
+/** An http destination `name` (with `settings`) taking checkouts through a connection: its receiver. */
+async function httpDestination(w, name, settings = {}) {
+  const receiver = w.fake.receiver(name);
+  const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  const made = await adminPost(w, "destinations", { name, type: "http", url: receiver.url, secret, ...settings });
+  assert.equal(made.status, 201, await made.text());
+  const feed = await adminPost(w, "connections", { name: `${name}-feed`, source: "stripe", types: ["checkout.session.completed"], destination: name });
+  assert.equal(feed.status, 201, await feed.text());
+  return receiver;
+}
+
 /** Steps of checkouts delivered while STEPS refuses sends: they wait `pending` in the outbox. */
 async function outboxCheckouts(w, n) {
   w.worker.queueFault.fail(true);
@@ -349,6 +368,40 @@ describe("a success whose record fails", () => {
     assert.deepEqual([step.status, step.attempts, step.last_status], ["succeeded", 1, 202]);
     assert.deepEqual((await attemptsOf(w, stepId)).map((a) => [a.n, a.status, a.outcome]), [[1, 202, "succeeded"]]);
     assert.equal(callsFor(w.fake, stepId).length, 1, "one call, one email");
+  });
+});
+
+describe("an http delivery whose record fails", () => {
+  const w = world();
+  test("is recorded by a retry in place, with no second delivery", async () => {
+    await w.worker.all("CREATE TABLE d1_fault (on_step TEXT)");
+    await w.worker.all(
+      `CREATE TRIGGER fail_success BEFORE UPDATE ON steps
+       WHEN NEW.status = 'succeeded' AND NEW.id IN (SELECT on_step FROM d1_fault)
+       BEGIN SELECT RAISE(ABORT, 'simulated D1 fault'); END`,
+    );
+    const receiver = await httpDestination(w, "flaky-record");
+    let release;
+    w.fake.script(receiver.path, [{ status: 200, hold: new Promise((r) => (release = r)) }]);
+    const { key } = await deliver(w.worker, "stripe", checkoutCompleted());
+    const stepId = (await stepsOf(w.worker, "stripe", key)).find((s) => s.name === "http:flaky-record").id;
+    await waitFor(() => receiver.calls().length === 1, { what: "the delivery" });
+    await w.worker.all("INSERT INTO d1_fault (on_step) VALUES (?)", stepId);
+    release();
+    await waitFor(
+      () => w.worker.workerLogs().some((l) => l.kind === "record_retry" && l.step_id === stepId),
+      { intervalMs: 20, what: "a record retry" },
+    );
+    await w.worker.all("DELETE FROM d1_fault");
+    await waitFor(async () => (await stepRow(w, stepId)).status === "succeeded", { what: "the recorded success" });
+    const step = await stepRow(w, stepId);
+    assert.deepEqual([step.status, step.attempts, step.last_status], ["succeeded", 1, 200]);
+    assert.deepEqual((await attemptsOf(w, stepId)).map((a) => [a.n, a.status, a.outcome]), [[1, 200, "succeeded"]]);
+    // Were the record left to the sweeper, it would send the step again after the lease.
+    await w.worker.all("UPDATE steps SET updated_at = updated_at - ? WHERE id = ?", LEASE_MS + 60_000, stepId);
+    await sweep(w);
+    await w.quiet();
+    assert.equal(receiver.calls().length, 1, "one delivery, one webhook-id");
   });
 });
 

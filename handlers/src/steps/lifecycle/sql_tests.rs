@@ -244,7 +244,8 @@ fn ending_without_a_call_and_deferring_follow_the_status_sets() {
                 params!["s", StepStatus::SkippedStale.as_str(), "newer_event", NOW],
             )
             .expect("finish");
-        assert_eq!(ended == 1, !status.is_terminal(), "finish {status:?}");
+        // Only a step nobody holds: a `running` one is its claim's to record.
+        assert_eq!(ended == 1, status.is_claimable(), "finish {status:?}");
 
         let db = database();
         add_event(&db, "ev", 1);
@@ -549,6 +550,25 @@ fn a_stored_step_starts_pending() {
     )
     .expect("step");
     assert_eq!(status_of(&db, "s"), StepStatus::Pending);
+}
+
+#[test]
+fn ending_without_a_call_leaves_a_claimed_step_to_its_record() {
+    let db = database();
+    add_event(&db, "ev", 1);
+    add_step(&db, "s", "ev", StepStatus::Enqueued, 0);
+    let n = claim_at(&db, "s", NOW);
+    // Another delivery of the step's message, holding no claim, finds it can't be run.
+    let ended = db
+        .execute(
+            &claim::finish_without_call(),
+            params!["s", StepStatus::Dead.as_str(), "payload_unavailable", NOW + 1],
+        )
+        .expect("finish");
+    assert_eq!(ended, 0);
+    assert_eq!(status_of(&db, "s"), StepStatus::Running);
+    assert!(record_success(&db, "s", n, NOW + 2), "the claim records");
+    assert_eq!(status_of(&db, "s"), StepStatus::Succeeded);
 }
 
 /// Claim step `id` at `at` without an entity: the attempt number.
