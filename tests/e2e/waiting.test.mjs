@@ -2,11 +2,13 @@
 // budget: a destination down for many cool-downs, a backlog of Slack steps) come back as fresh
 // messages, so Queues' max_retries (2 here) never ends a step that only waited, failed half-open
 // probes are not charged to their steps, and a waiting check uses no budget. A dead-letter
-// message ends only the send it was about (a redrive or success wins). The call's timeout covers
+// message ends only the send it was about (a redrive or success wins), and a redrive's or
+// replay's message carries the step's new dispatch, so its own dead letter ends it; a broken
+// consumer setting makes steps wait in D1 (`misconfigured`), not spend Queues retries. The call's timeout covers
 // a body that never finishes, whether or not it declares its length; an answer longer than the
 // read limit is cut and a compressed one read decoded. A lost attempt counts, so the sweeper's recovery ends `dead`
-// (`attempt_lost`) at MAX_ATTEMPTS; the sweeper never flips a step claimed while it sweeps; and a
-// success whose D1 record fails is recorded by a retry in place, without a second call; the late
+// (`attempt_lost`) at MAX_ATTEMPTS (an http destination's own max_attempts for its steps); the sweeper never flips a step claimed while it sweeps; and a
+// success whose D1 record fails (built-in or http) is recorded by a retry in place, without a second call; the late
 // record of an attempt the sweeper already counted lost (its call outlived the lease) changes
 // nothing and is not counted on the dashboard (SendGrid and an http destination). Checkout
 // events are routed to `sendgrid.send` only, whose body carries the step id, so calls are counted
