@@ -7,6 +7,7 @@
 use crate::settings::table::*;
 use crate::settings::{Config, ConfigError};
 use crate::steps::limits::budgets::Budgets;
+use crate::steps::limits::Wait;
 use crate::steps::recovery::record_retries_fit;
 use crate::steps::retry::RetryPolicy;
 
@@ -25,6 +26,14 @@ pub struct ConsumerSettings {
     /// The built-in destinations' request budgets (`RATE_LIMITS_JSON` over the published ones).
     pub budgets: Budgets,
 }
+
+/// How a step waits while the consumer's settings are broken: `enqueued` with this reason in
+/// D1 and looked at again after `secs` from a fresh message (a wait, never a Queues retry, so
+/// `max_retries` does not end it), so that fixing the setting lets it run.
+pub const MISCONFIGURED_WAIT: Wait = Wait {
+    secs: 300,
+    reason: "misconfigured",
+};
 
 /// Time allowed for the D1 round trips of an attempt's record and its retries.
 const RECORD_ROUND_TRIPS_MS: i64 = 60_000;

@@ -11,7 +11,7 @@ use super::http::to_json;
 use crate::clock::now_ms;
 use crate::db::admin as store;
 use crate::error::AppError;
-use crate::steps::dispatch::send_steps;
+use crate::steps::dispatch::send_dispatched;
 
 /// Query-string pairs as the JSON object [`RedriveFilter::from_json`] reads.
 fn filter_from_pairs(pairs: &[(String, String)]) -> Result<RedriveFilter, AppError> {
@@ -69,7 +69,9 @@ pub async fn redrive(
         return Ok(result);
     }
     let redriven = store::requeue_for_admin(db, &ids, true, now_ms()).await?;
-    let sent = send_steps(env, db, &redriven).await;
+    let to_send: Vec<(String, i64)> = redriven.into_iter().map(|s| (s.id, s.dispatch)).collect();
+    let sent = send_dispatched(env, db, &to_send).await;
+    let redriven: Vec<&String> = to_send.iter().map(|(id, _)| id).collect();
     if let Some(map) = result.as_object_mut() {
         map.insert("redriven".into(), json!(redriven));
         map.insert("sent".into(), json!(sent));

@@ -20,7 +20,7 @@ use crate::clock::now_ms;
 use crate::config::config;
 use crate::db::admin as store;
 use crate::error::AppError;
-use crate::steps::dispatch::send_steps;
+use crate::steps::dispatch::send_dispatched;
 
 /// `GET events`. A payload search pages by a bounded scan (`SEARCH_SCAN_ROWS`): its answer
 /// says whether the page stopped on the bound (`scan_stopped`; `next_cursor` continues).
@@ -172,8 +172,14 @@ pub async fn replay(
     let now = now_ms();
     let requeued = store::requeue_for_admin(db, &to_run, false, now).await?;
     let added = store::add_steps(db, &summary.id, &plan.add, now).await?;
-    let to_send: Vec<String> = requeued.iter().chain(&added).cloned().collect();
-    let sent = send_steps(env, db, &to_send).await;
+    // Each requeued step under its new dispatch number; an added one at its first (0).
+    let to_send: Vec<(String, i64)> = requeued
+        .iter()
+        .map(|s| (s.id.clone(), s.dispatch))
+        .chain(added.iter().map(|id| (id.clone(), 0)))
+        .collect();
+    let sent = send_dispatched(env, db, &to_send).await;
+    let requeued: Vec<&String> = requeued.iter().map(|s| &s.id).collect();
     if let Some(map) = result.as_object_mut() {
         map.insert("requeued".into(), json!(requeued));
         map.insert("added".into(), json!(added));

@@ -3,7 +3,8 @@
 //! lost (`enqueued` long past due, e.g. a deferral whose fresh message could not be sent);
 //! for a step whose attempt was lost (`running` past its lease: the isolate died or the call
 //! never came back) records that attempt as `attempt_lost` and sends it again, or ends it
-//! `dead` when that was its last attempt (the core's `steps::recovery::recover`). Every change is
+//! `dead` when that was its last attempt (the core's `steps::recovery::recover`; an `http`
+//! destination's step counts against that destination's own `max_attempts`, read once per sweep). Every change is
 //! conditional on the state it read, so a step claimed in the meantime is never flipped. Also
 //! writes the isolate's tallies (rejected requests, dashboard metrics) to D1, applies
 //! `RETENTION_DAYS` (`crate::cron::retention`: bounded deletion batches leaving dedupe tombstones,
@@ -12,6 +13,8 @@
 //! secrets still plaintext at rest once `SECRETS_KEY` is set (`crate::sealing::reseal`), then
 //! runs the alerting pass ([`alerts::run`]), which sees a backfill run that just ended.
 
+use edgehooks_handlers::by_name::ByName;
+use edgehooks_handlers::connections::recovery::{destinations_to_read, step_max_attempts};
 use edgehooks_handlers::log_level::LogLevel;
 use edgehooks_handlers::metrics::minute_of;
 use edgehooks_handlers::steps::lifecycle::StepStatus;
@@ -71,11 +74,19 @@ type Plan<'a> = (
     Vec<D1PreparedStatement>,
 );
 
-fn plan<'a>(db: &D1Database, due: &'a [OverdueStep], max_attempts: u32, now: i64) -> Plan<'a> {
+/// The maximum attempts the sweep's lost attempts count against: the global one, and each
+/// `http` destination's own (`connections::recovery`).
+struct MaxAttempts {
+    global: u32,
+    destinations: ByName<Option<i64>>,
+}
+
+fn plan<'a>(db: &D1Database, due: &'a [OverdueStep], max: &MaxAttempts, now: i64) -> Plan<'a> {
     let mut planned = Vec::new();
     let mut statements = Vec::new();
     for step in due {
         let status = StepStatus::parse(&step.status);
+        let max_attempts = step_max_attempts(&step.name, max.global, &max.destinations);
         let Some(recovery) = status.and_then(|s| recover(s, step.attempts, max_attempts)) else {
             continue;
         };
@@ -102,6 +113,33 @@ impl FromRow for Dispatched {
     }
 }
 
+/// The global maximum attempts and, in one read, the own maximum of each `http` destination
+/// with a lost attempt among `due` (none: no read).
+async fn max_attempts(
+    env: &Env,
+    db: &D1Database,
+    due: &[OverdueStep],
+) -> worker::Result<MaxAttempts> {
+    // A broken MAX_ATTEMPTS is reported by the consumer; recovery still ends at the default.
+    let global = config(env)
+        .consumer()
+        .map(|s| s.policy.max_attempts)
+        .unwrap_or(RetryPolicy::default().max_attempts);
+    let names = destinations_to_read(
+        due.iter()
+            .map(|s| (s.name.as_str(), StepStatus::parse(&s.status))),
+    );
+    let destinations = if names.is_empty() {
+        ByName::new()
+    } else {
+        db::connections::destination_max_attempts(db, &names).await?
+    };
+    Ok(MaxAttempts {
+        global,
+        destinations,
+    })
+}
+
 /// Recover every overdue step, then send those to run again under their new dispatch number.
 async fn recover_overdue(env: &Env, db: &D1Database, now: i64) {
     let due = match db::sweep::sweepable_steps(
@@ -118,12 +156,11 @@ async fn recover_overdue(env: &Env, db: &D1Database, now: i64) {
     if due.is_empty() {
         return;
     }
-    // A broken MAX_ATTEMPTS is reported by the consumer; recovery still ends at the default.
-    let max_attempts = config(env)
-        .consumer()
-        .map(|s| s.policy.max_attempts)
-        .unwrap_or(RetryPolicy::default().max_attempts);
-    let (planned, statements) = plan(db, &due, max_attempts, now);
+    let max = match max_attempts(env, db, &due).await {
+        Ok(max) => max,
+        Err(e) => return log::error("d1_read_failed", &e.to_string()),
+    };
+    let (planned, statements) = plan(db, &due, &max, now);
     if statements.is_empty() {
         return;
     }

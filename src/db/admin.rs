@@ -412,29 +412,45 @@ pub async fn status_counts(db: &D1Database) -> Result<(Vec<StatusCount>, Vec<Sta
 /// Each gets a new dispatch number, so a dead letter of an earlier send can no longer end it.
 /// One statement whatever the number of ids (bound as one JSON array: D1 binds at most 100
 /// parameters); it re-checks the status, so a step that moved meanwhile is left alone. Returns
-/// the ids that changed, in the order given.
+/// the steps that changed, in the order given, each with its new dispatch number (what its
+/// message must carry).
 pub async fn requeue_for_admin(
     db: &D1Database,
     step_ids: &[String],
     only_dead: bool,
     now_ms: i64,
-) -> Result<Vec<String>> {
+) -> Result<Vec<Requeued>> {
     if step_ids.is_empty() {
         return Ok(Vec::new());
     }
     let sql = requeue_sql(only_dead);
     let ids = serde_json::to_string(step_ids).unwrap_or_else(|_| "[]".into());
-    let changed: ByName<()> = query(&statement(db, &sql, &[ids.as_str().into(), num(now_ms)])?)
-        .await?
-        .texts("id")?
-        .into_iter()
-        .map(|id| (id, ()))
-        .collect();
+    let mut changed: ByName<Requeued> =
+        query(&statement(db, &sql, &[ids.as_str().into(), num(now_ms)])?)
+            .await?
+            .read::<Requeued>()?
+            .into_iter()
+            .map(|step| (step.id.clone(), step))
+            .collect();
     Ok(step_ids
         .iter()
-        .filter(|id| changed.contains(id))
-        .cloned()
+        .filter_map(|id| changed.remove(id))
         .collect())
+}
+
+/// A step a requeue changed, with its new dispatch number.
+pub struct Requeued {
+    pub id: String,
+    pub dispatch: i64,
+}
+
+impl FromRow for Requeued {
+    fn from_row(row: &Row) -> Self {
+        Requeued {
+            id: row.text("id"),
+            dispatch: row.int("dispatch"),
+        }
+    }
 }
 
 /// Store `steps` as new `pending` steps of event `event_id`, in one transaction. Each insert is

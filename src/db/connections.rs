@@ -3,9 +3,12 @@
 //! runs with and its line, and a paused destination's drain: a step joining the line, the
 //! release of the next page (that SQL is the core's, `edgehooks_handlers::connections::sql`), and
 //! the sealing of destination secrets still plaintext and the count the admin health shows
-//! (`edgehooks_handlers::sealed::reseal`).
+//! (`edgehooks_handlers::sealed::reseal`), and the destinations' own maximum attempts the
+//! sweeper recovers their lost attempts by (`edgehooks_handlers::connections::recovery`).
 
+use edgehooks_handlers::by_name::ByName;
 use edgehooks_handlers::connections::drain::{in_line_order, Line, ReleasedStep};
+use edgehooks_handlers::connections::recovery::MAX_ATTEMPTS_SQL;
 use edgehooks_handlers::connections::sql as drain_sql;
 use edgehooks_handlers::health::secrets::PlaintextRows;
 use edgehooks_handlers::sealed::reseal;
@@ -294,6 +297,36 @@ pub async fn set_route_off(
         run(&statement(db, sql, &args)?).await?
     };
     Ok(result.changes() > 0)
+}
+
+/// Each named destination's own `max_attempts` (`None`: the global), by name, in one query: what
+/// the sweeper's recovery of their lost attempts counts against (the core's
+/// `connections::recovery`). A name no longer stored is absent.
+pub async fn destination_max_attempts(
+    db: &D1Database,
+    names: &[String],
+) -> Result<ByName<Option<i64>>> {
+    let names =
+        serde_json::to_string(names).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let rows: Vec<MaxAttempts> = query(&statement(db, MAX_ATTEMPTS_SQL, &[names.into()])?)
+        .await?
+        .read()?;
+    Ok(rows.into_iter().map(|r| (r.name, r.max_attempts)).collect())
+}
+
+/// What [`destination_max_attempts`] reads.
+struct MaxAttempts {
+    name: String,
+    max_attempts: Option<i64>,
+}
+
+impl FromRow for MaxAttempts {
+    fn from_row(row: &Row) -> Self {
+        MaxAttempts {
+            name: row.text("name"),
+            max_attempts: row.opt_int("max_attempts"),
+        }
+    }
 }
 
 /// A destination as one of its steps runs with it: its row, its line, and its connections

@@ -91,7 +91,8 @@ pub async fn load_steps(db: &D1Database, step_ids: &[String]) -> Result<Vec<Step
 }
 
 /// Finish a step that needed no downstream call: `skipped` (the event does not call for it, the
-/// reason in `last_error`), `skipped_stale` or `dead`. Only a step that is not finished changes.
+/// reason in `last_error`), `skipped_stale` or `dead`. Only a claimable step changes (not one
+/// finished, nor one running under another delivery's claim).
 pub async fn finish_without_call(
     db: &D1Database,
     step_id: &str,

@@ -15,6 +15,8 @@ use super::{num, statement};
 #[derive(Debug)]
 pub struct OverdueStep {
     pub id: String,
+    /// Its name: an `http` destination's step recovers by that destination's max attempts.
+    pub name: String,
     pub status: String,
     pub attempts: i64,
     pub updated_at: i64,
@@ -24,6 +26,7 @@ impl FromRow for OverdueStep {
     fn from_row(row: &Row) -> Self {
         OverdueStep {
             id: row.text("id"),
+            name: row.text("name"),
             status: row.text("status"),
             attempts: row.int("attempts"),
             updated_at: row.int("updated_at"),

@@ -1,7 +1,8 @@
 //! Queue consumers. STEPS: each message names one step, which `step::run` carries out and
 //! answers ack, "send it again in N seconds" (a deferral or a scheduled retry: the message is
 //! acked and a fresh delayed message is sent, so waiting never spends one of Queues'
-//! `max_retries`) or, only when D1 itself failed, a Queues retry. STEPS_DLQ: a message Queues
+//! `max_retries`; so does a step waiting while the consumer's settings are broken) or, only
+//! when D1 itself failed, a Queues retry. STEPS_DLQ: a message Queues
 //! gave up on marks its step `dead` only while the step is still in the dispatch that message
 //! was about (`steps::recovery::dead_letter_ends`), so nothing disappears silently and a redrive,
 //! re-send or success always wins. A batch's messages all run at once, with at most six
@@ -165,7 +166,7 @@ async fn handle(
             Ok(settings) => step::run(env, db, at.calls, &step_id, row, settings, downstream).await,
             Err(e) => {
                 log::error("misconfigured", &e.to_string());
-                Ack::RetryIn(300)
+                step::wait_misconfigured(db, &step_id).await
             }
         }
     };

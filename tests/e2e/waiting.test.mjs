@@ -2,20 +2,25 @@
 // budget: a destination down for many cool-downs, a backlog of Slack steps) come back as fresh
 // messages, so Queues' max_retries (2 here) never ends a step that only waited, failed half-open
 // probes are not charged to their steps, and a waiting check uses no budget. A dead-letter
-// message ends only the send it was about (a redrive or success wins). The call's timeout covers
+// message ends only the send it was about (a redrive or success wins), and a redrive's or
+// replay's message carries the step's new dispatch, so its own dead letter ends it; a broken
+// consumer setting makes steps wait in D1 (`misconfigured`), not spend Queues retries. The call's timeout covers
 // a body that never finishes, whether or not it declares its length; an answer longer than the
 // read limit is cut and a compressed one read decoded. A lost attempt counts, so the sweeper's recovery ends `dead`
-// (`attempt_lost`) at MAX_ATTEMPTS; the sweeper never flips a step claimed while it sweeps; and a
-// success whose D1 record fails is recorded by a retry in place, without a second call; the late
+// (`attempt_lost`) at MAX_ATTEMPTS (an http destination's own max_attempts for its steps); the sweeper never flips a step claimed while it sweeps; and a
+// success whose D1 record fails (built-in or http) is recorded by a retry in place, without a second call; the late
 // record of an attempt the sweeper already counted lost (its call outlived the lease) changes
 // nothing and is not counted on the dashboard (SendGrid and an http destination). Checkout
 // events are routed to `sendgrid.send` only, whose body carries the step id, so calls are counted
 // per step.
-import { describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import { TEST_SECRETS, waitFor, consumersWith } from "../helpers/worker.mjs";
-import { useWorld } from "../helpers/world.mjs";
+import { startWorld, useWorld } from "../helpers/world.mjs";
 import { checkoutCompleted } from "../helpers/stripe.mjs";
 import { MAIL, deliver, settled, stepsOf } from "../helpers/flows.mjs";
 import { shopifyOrder } from "../helpers/providers.mjs";
@@ -56,6 +61,25 @@ const stepLogs = (w, stepId, outcome) =>
 const sweep = async (w) => (await w.worker.mf.getWorker()).scheduled({ cron: "* * * * *" });
 const deadLetter = async (w, body) =>
   (await w.worker.mf.getWorker()).queue("steps-dlq", [{ id: `dlq-${Date.now()}`, timestamp: new Date(), body, attempts: 1 }]);
+
+/** POST `body` to the admin API at `path`. */
+const adminPost = (w, path, body) =>
+  w.worker.mf.dispatchFetch(`http://localhost/admin/api/${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+
+/** An http destination `name` (with `settings`) taking checkouts through a connection: its receiver. */
+async function httpDestination(w, name, settings = {}) {
+  const receiver = w.fake.receiver(name);
+  const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  const made = await adminPost(w, "destinations", { name, type: "http", url: receiver.url, secret, ...settings });
+  assert.equal(made.status, 201, await made.text());
+  const feed = await adminPost(w, "connections", { name: `${name}-feed`, source: "stripe", types: ["checkout.session.completed"], destination: name });
+  assert.equal(feed.status, 201, await feed.text());
+  return receiver;
+}
 
 /** Steps of checkouts delivered while STEPS refuses sends: they wait `pending` in the outbox. */
 async function outboxCheckouts(w, n) {
@@ -208,6 +232,80 @@ describe("dead letters", () => {
   });
 });
 
+describe("a redriven or replayed step's dead letter", () => {
+  // One failed delivery of a message is its last: Queues sends it to steps-dlq at once.
+  const w = useWorld(
+    { captureLogs: true, vars: { ROUTES_JSON: JSON.stringify({ stripe: { "checkout.session.completed": ["sendgrid.send"] } }) }, miniflare: { queueConsumers: consumersWith({ steps: { maxRetries: 0 } }) } },
+    { each: true },
+  );
+  const admin = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}`, "content-type": "application/json" };
+
+  test("ends the step: the message carries the dispatch number the requeue gave it", async () => {
+    w.fake.always(MAIL, { status: 400, body: { errors: [{ message: "The template_id is not a valid template ID." }] } });
+    const { key, stepId } = await checkout(w);
+    const [dead] = await settled(w.worker, "stripe", key);
+    assert.deepEqual([dead.status, dead.dispatch], ["dead", 0]);
+    // From now on D1 refuses the step's claim, so each message it is sent fails and is dead-lettered.
+    await w.worker.all("CREATE TABLE d1_fault (on_step TEXT)");
+    await w.worker.all(
+      `CREATE TRIGGER fail_claim BEFORE UPDATE ON steps
+       WHEN NEW.status = 'running' AND NEW.id IN (SELECT on_step FROM d1_fault)
+       BEGIN SELECT RAISE(ABORT, 'simulated D1 fault'); END`,
+    );
+    await w.worker.all("INSERT INTO d1_fault (on_step) VALUES (?)", stepId);
+    const gaveUp = () => stepLogs(w, stepId, "dead").filter((l) => l.error === "queue_gave_up" && l.changed);
+    const redrive = await w.worker.post("/admin/api/redrive", JSON.stringify({ step_ids: [stepId] }), admin);
+    assert.deepEqual([redrive.status, redrive.json.redriven, redrive.json.sent], [200, [stepId], 1], redrive.text);
+    await waitFor(() => gaveUp().length === 1, { what: "the redrive's dead letter ending the step" });
+    let row = await stepRow(w, stepId);
+    assert.deepEqual([row.status, row.last_error, row.dispatch], ["dead", "queue_gave_up", 1]);
+    const replay = await w.worker.mf.dispatchFetch(`http://localhost/admin/api/events/${row.event_id}/replay`, { method: "POST", headers: admin });
+    assert.equal(replay.status, 200, await replay.text());
+    await waitFor(() => gaveUp().length === 2, { what: "the replay's dead letter ending the step" });
+    row = await stepRow(w, stepId);
+    assert.deepEqual([row.status, row.last_error, row.dispatch], ["dead", "queue_gave_up", 2]);
+    assert.equal(callsFor(w.fake, stepId).length, 1, "only the first send called");
+  });
+});
+
+describe("a broken consumer setting", () => {
+  let dir;
+  const opened = [];
+  before(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), "edgehooks-misconfigured-"));
+  });
+  after(async () => {
+    for (const w of opened) await w.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("makes steps wait in D1 (misconfigured) without spending Queues retries; fixed, they run", async () => {
+    // max_retries 0: a Queues retry would dead-letter the message, and the step with it.
+    const miniflare = { d1Persist: dir, queueConsumers: consumersWith({ steps: { maxRetries: 0 } }) };
+    const routes = JSON.stringify({ stripe: { "checkout.session.completed": ["sendgrid.send"] } });
+    const broken = await startWorld({ captureLogs: true, vars: { ROUTES_JSON: routes, MAX_ATTEMPTS: "ten" }, miniflare });
+    opened.push(broken);
+    const { key, stepId } = await checkout(broken);
+    await waitFor(async () => (await stepRow(broken, stepId)).last_error !== null, { what: "the step's wait" });
+    const waiting = await stepRow(broken, stepId);
+    assert.deepEqual([waiting.status, waiting.attempts, waiting.last_error], ["enqueued", 0, "misconfigured"]);
+    assert.ok(waiting.next_attempt_at > Date.now(), "due again later");
+    assert.equal(callsFor(broken.fake, stepId).length, 0);
+    await broken.dispose();
+    opened.pop();
+
+    // The setting fixed (a new deployment, the same D1): the sweeper sends the step, which runs.
+    const fixed = await startWorld({ vars: { ROUTES_JSON: routes }, migrate: false, miniflare });
+    opened.push(fixed);
+    const past = Date.now() - LEASE_MS - 60_000;
+    await fixed.worker.all("UPDATE steps SET updated_at = ?, next_attempt_at = ? WHERE id = ?", past, past, stepId);
+    await fixed.sweep();
+    const [step] = await settled(fixed.worker, "stripe", key);
+    assert.deepEqual([step.status, step.attempts], ["succeeded", 1]);
+    assert.equal(callsFor(fixed.fake, stepId).length, 1);
+  });
+});
+
 describe("a body that never finishes", () => {
   const w = world();
   test("is a timeout attempt, then the retry succeeds", async () => {
@@ -299,6 +397,40 @@ describe("lost attempts", () => {
     assert.equal(callsFor(w.fake, stepId).length, 0);
   });
 
+  test("an http destination's lost attempt counts against its own max_attempts, not the global", async () => {
+    const receiver = await httpDestination(w, "once", { max_attempts: 1, timeout_ms: 30000 });
+    let release;
+    w.fake.script(receiver.path, [{ status: 200, hold: new Promise((r) => (release = r)) }]);
+    const { key } = await deliver(w.worker, "stripe", checkoutCompleted());
+    const stepId = (await stepsOf(w.worker, "stripe", key)).find((s) => s.name === "http:once").id;
+    await waitFor(() => receiver.calls().length === 1, { what: "attempt 1's delivery" });
+    // Its isolate is gone as far as the sweeper can tell: the lease passed with the step running.
+    await w.worker.all("UPDATE steps SET updated_at = updated_at - ? WHERE id = ?", LEASE_MS + 60_000, stepId);
+    await sweep(w);
+    const row = await stepRow(w, stepId);
+    assert.deepEqual([row.status, row.attempts, row.last_error], ["dead", 1, "attempt_lost"]);
+    release();
+    await waitFor(() => stepLogs(w, stepId, "succeeded").length === 1, { intervalMs: 20, what: "attempt 1's late record" });
+    await w.quiet();
+    assert.equal(receiver.calls().length, 1, "its one attempt was its last: never sent again");
+    assert.equal((await stepRow(w, stepId)).status, "dead");
+  });
+
+  test("an http destination allowing more attempts than the global keeps its lost step going", async () => {
+    await httpDestination(w, "patient", { max_attempts: MAX_ATTEMPTS + 2 });
+    w.worker.queueFault.fail(true);
+    const { key } = await deliver(w.worker, "stripe", checkoutCompleted());
+    w.worker.queueFault.fail(false);
+    const stepId = (await stepsOf(w.worker, "stripe", key)).find((s) => s.name === "http:patient").id;
+    await lose(stepId, MAX_ATTEMPTS);
+    await sweep(w);
+    await waitFor(async () => (await stepRow(w, stepId)).status === "succeeded", { what: "the step's next attempt" });
+    assert.deepEqual((await attemptsOf(w, stepId)).map((a) => [a.n, a.outcome, a.error]), [
+      [MAX_ATTEMPTS, "retry", "attempt_lost"],
+      [MAX_ATTEMPTS + 1, "succeeded", null],
+    ]);
+  });
+
   test("the sweeper never flips a step claimed while it sweeps", async () => {
     const [a, b] = await outboxCheckouts(w, 2);
     const past = Date.now() - LEASE_MS - 120_000;
@@ -349,6 +481,40 @@ describe("a success whose record fails", () => {
     assert.deepEqual([step.status, step.attempts, step.last_status], ["succeeded", 1, 202]);
     assert.deepEqual((await attemptsOf(w, stepId)).map((a) => [a.n, a.status, a.outcome]), [[1, 202, "succeeded"]]);
     assert.equal(callsFor(w.fake, stepId).length, 1, "one call, one email");
+  });
+});
+
+describe("an http delivery whose record fails", () => {
+  const w = world();
+  test("is recorded by a retry in place, with no second delivery", async () => {
+    await w.worker.all("CREATE TABLE d1_fault (on_step TEXT)");
+    await w.worker.all(
+      `CREATE TRIGGER fail_success BEFORE UPDATE ON steps
+       WHEN NEW.status = 'succeeded' AND NEW.id IN (SELECT on_step FROM d1_fault)
+       BEGIN SELECT RAISE(ABORT, 'simulated D1 fault'); END`,
+    );
+    const receiver = await httpDestination(w, "flaky-record");
+    let release;
+    w.fake.script(receiver.path, [{ status: 200, hold: new Promise((r) => (release = r)) }]);
+    const { key } = await deliver(w.worker, "stripe", checkoutCompleted());
+    const stepId = (await stepsOf(w.worker, "stripe", key)).find((s) => s.name === "http:flaky-record").id;
+    await waitFor(() => receiver.calls().length === 1, { what: "the delivery" });
+    await w.worker.all("INSERT INTO d1_fault (on_step) VALUES (?)", stepId);
+    release();
+    await waitFor(
+      () => w.worker.workerLogs().some((l) => l.kind === "record_retry" && l.step_id === stepId),
+      { intervalMs: 20, what: "a record retry" },
+    );
+    await w.worker.all("DELETE FROM d1_fault");
+    await waitFor(async () => (await stepRow(w, stepId)).status === "succeeded", { what: "the recorded success" });
+    const step = await stepRow(w, stepId);
+    assert.deepEqual([step.status, step.attempts, step.last_status], ["succeeded", 1, 200]);
+    assert.deepEqual((await attemptsOf(w, stepId)).map((a) => [a.n, a.status, a.outcome]), [[1, 200, "succeeded"]]);
+    // Were the record left to the sweeper, it would send the step again after the lease.
+    await w.worker.all("UPDATE steps SET updated_at = updated_at - ? WHERE id = ?", LEASE_MS + 60_000, stepId);
+    await sweep(w);
+    await w.quiet();
+    assert.equal(receiver.calls().length, 1, "one delivery, one webhook-id");
   });
 });
 

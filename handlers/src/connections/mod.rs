@@ -9,6 +9,7 @@ pub mod delivery;
 pub mod drain;
 pub mod filter;
 pub mod plan;
+pub mod recovery;
 pub mod sql;
 pub mod transform;
 

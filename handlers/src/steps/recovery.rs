@@ -39,7 +39,8 @@ pub const ATTEMPT_LOST: &str = "attempt_lost";
 
 /// The sweeper's rule for an overdue step in `status` that has made `attempts` attempts (each
 /// claim counts one, so a claim that was never recorded is an attempt); `None` for a status
-/// the sweeper never touches.
+/// the sweeper never touches. `max_attempts` is the step's own: its `http` destination's when it
+/// has one (`crate::connections::recovery::step_max_attempts`), else the global.
 pub fn recover(status: StepStatus, attempts: i64, max_attempts: u32) -> Option<Recovery> {
     match status {
         StepStatus::Pending | StepStatus::Enqueued => Some(Recovery::Resend),
@@ -56,7 +57,7 @@ pub fn recover(status: StepStatus, attempts: i64, max_attempts: u32) -> Option<R
 /// and they are what lets SQLite read that index's range instead of the table.
 pub fn sweepable_sql() -> String {
     format!(
-        "SELECT id, status, attempts, updated_at FROM steps WHERE \
+        "SELECT id, name, status, attempts, updated_at FROM steps WHERE \
          status IN {} AND updated_at < MAX(?1, ?2) AND \
          ((status = {} AND updated_at < ?1) OR \
           (status IN {} AND MAX(updated_at, COALESCE(next_attempt_at, 0)) < ?2)) \

@@ -29,9 +29,10 @@ use edgehooks_handlers::steps::lifecycle::{
 };
 use edgehooks_handlers::steps::limits::{after_call, charges_attempt, HealthChange, Limits};
 use edgehooks_handlers::steps::retry::parse_retry_after;
-use worker::Env;
+use worker::{D1PreparedStatement, Env};
 
 use super::gate::{claim_for_call, claim_for_call_then, ForCall, Joining};
+use super::record::batch_with_retries;
 use super::work::ack_for;
 use super::{defer, finish, storage_failed, Ack};
 use crate::clock::now_ms;
@@ -305,7 +306,7 @@ async fn call_and_record(
     let changed = match record_attempt(db, &record, &sent, health, finished).await {
         Ok(changed) => changed,
         Err(e) => {
-            // The sweeper counts the attempt as lost after the claim's lease.
+            // Even the retries failed: the sweeper counts the attempt as lost after the lease.
             log::error("d1_write_failed", &e.to_string());
             return Ack::Ack;
         }
@@ -323,8 +324,10 @@ async fn call_and_record(
     ack_for(next.message)
 }
 
-/// The attempt, the step's next state and the destination's health, in one D1 batch: whether
-/// the step was still this claim's to record (`db::attempts::recorded`).
+/// The attempt, the step's next state and the destination's health, in one D1 batch retried in
+/// place while D1 fails (`record::batch_with_retries`, as the built-in steps record theirs: a
+/// delivery left unrecorded would be sent again by the sweeper): whether the step was still
+/// this claim's to record (`db::attempts::recorded`).
 async fn record_attempt(
     db: &BatchWindow<'_>,
     record: &AttemptRecord<'_>,
@@ -333,16 +336,19 @@ async fn record_attempt(
     finished: i64,
 ) -> worker::Result<bool> {
     let name = sent.destination.name.as_str();
-    let mut statements = db::attempts::attempt_statements(db, record, finished)?;
-    statements.extend(db::health::record_health(
-        db,
-        name,
-        record.step_id,
-        health,
-        sent.limits,
-        finished,
-    )?);
-    db::rows::batch(db, statements)
+    let statements = || -> worker::Result<Vec<D1PreparedStatement>> {
+        let mut statements = db::attempts::attempt_statements(db, record, finished)?;
+        statements.extend(db::health::record_health(
+            db,
+            name,
+            record.step_id,
+            health,
+            sent.limits,
+            finished,
+        )?);
+        Ok(statements)
+    };
+    batch_with_retries(db, record.step_id, statements)
         .await
         .map(|answers| db::attempts::recorded(&answers, 0))
 }

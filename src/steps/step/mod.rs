@@ -38,7 +38,7 @@ use crate::db::claims::EntityClaim;
 use crate::log;
 use call::Call;
 use deliver::Runner;
-use edgehooks_handlers::consumer::ConsumerSettings;
+use edgehooks_handlers::consumer::{ConsumerSettings, MISCONFIGURED_WAIT};
 use work::Work;
 use worker::Env;
 
@@ -113,6 +113,18 @@ async fn defer(db: &BatchWindow<'_>, step: &log::StepFields<'_>, wait: Wait, now
         Ok(false) => Ack::Ack,
         Err(e) => storage_failed(e),
     }
+}
+
+/// The consumer's settings are broken: the step waits in D1 (`enqueued`, `misconfigured`) and
+/// comes back in a fresh message, spending no attempt and no Queues retry.
+pub async fn wait_misconfigured(db: &BatchWindow<'_>, step_id: &str) -> Ack {
+    defer(
+        db,
+        &log::StepFields::id(step_id),
+        MISCONFIGURED_WAIT,
+        now_ms(),
+    )
+    .await
 }
 
 /// Carry out a verdict that the step may not call now: `skipped_stale`, or a delay while an

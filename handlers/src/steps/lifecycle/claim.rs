@@ -3,12 +3,12 @@
 //! only when it is its turn (the conditions of [`crate::downstream::turn`], evaluated in the
 //! same statement); a deferral only touches a claimable step; an unclaim gives back a claim
 //! whose call the destination's gate then refused, leaving the step as a deferral would have;
-//! ending a step without a call only changes one that is not
-//! [terminal](super::StepStatus::is_terminal). The shell binds the arguments in the order each
+//! ending a step without a call only changes a claimable one (never a step running under
+//! another delivery's claim). The shell binds the arguments in the order each
 //! function documents and runs the text unchanged (the native tests in `sql_tests` run the same
 //! text against the migrations).
 
-use super::status::{sql_in, sql_lit, StepStatus, CLAIMABLE, SUPERSEDING, TERMINAL};
+use super::status::{sql_in, sql_lit, StepStatus, CLAIMABLE, SUPERSEDING};
 
 // The ordering rules of `crate::downstream::turn`, over ?1 step id, ?2 entity, ?3 step name,
 // ?4 the event's occurred_at, ?5 its event id, ?6 the running-lease horizon.
@@ -73,12 +73,14 @@ pub fn entity_standing() -> String {
     )
 }
 
-/// End a step without a call. ?1 step id, ?2 status, ?3 note, ?4 now.
+/// End a step without a call. ?1 step id, ?2 status, ?3 note, ?4 now. Only a
+/// [claimable](super::StepStatus::is_claimable) step: its callers hold no claim, so a `running`
+/// step is another delivery's, whose record must still find it running.
 pub fn finish_without_call() -> String {
     format!(
         "UPDATE steps SET status = ?2, last_error = ?3, updated_at = ?4 \
-         WHERE id = ?1 AND status NOT IN {}",
-        sql_in(&TERMINAL)
+         WHERE id = ?1 AND status IN {}",
+        sql_in(&CLAIMABLE)
     )
 }
 

@@ -244,7 +244,8 @@ fn ending_without_a_call_and_deferring_follow_the_status_sets() {
                 params!["s", StepStatus::SkippedStale.as_str(), "newer_event", NOW],
             )
             .expect("finish");
-        assert_eq!(ended == 1, !status.is_terminal(), "finish {status:?}");
+        // Only a step nobody holds: a `running` one is its claim's to record.
+        assert_eq!(ended == 1, status.is_claimable(), "finish {status:?}");
 
         let db = database();
         add_event(&db, "ev", 1);
@@ -471,7 +472,12 @@ fn the_sweeper_finds_and_recovers_exactly_what_the_rule_recovers() {
                     .prepare(&sweepable_sql())
                     .expect("prepares")
                     .query_map(params![NOW, NOW, 10], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                        Ok((
+                            r.get("id")?,
+                            r.get("status")?,
+                            r.get("attempts")?,
+                            r.get("updated_at")?,
+                        ))
                     })
                     .expect("runs")
                     .map(|r| r.expect("row"))
@@ -539,6 +545,29 @@ fn a_redrive_requeues_exactly_its_set_and_restarts_dead_steps() {
 }
 
 #[test]
+fn a_requeue_returns_each_steps_new_dispatch() {
+    use super::redrive::requeue_sql;
+    let db = database();
+    add_event(&db, "ev", 1);
+    add_step(&db, "s", "ev", StepStatus::Dead, 0);
+    db.execute("UPDATE steps SET dispatch = 4", [])
+        .expect("dispatch");
+    let (id, dispatch): (String, i64) = db
+        .query_row(&requeue_sql(true), params!["[\"s\"]", NOW], |r| {
+            Ok((r.get("id")?, r.get("dispatch")?))
+        })
+        .expect("requeued");
+    assert_eq!((id.as_str(), dispatch), ("s", 5));
+    // The dead letter of the message sent under that number ends the step; one of 4 does not.
+    let give_up = |n: i64| {
+        db.execute(&give_up_sql(), params!["s", NOW, NOW - LEASE_MS, n])
+            .expect("give up")
+    };
+    assert_eq!(give_up(4), 0);
+    assert_eq!(give_up(dispatch), 1);
+}
+
+#[test]
 fn a_stored_step_starts_pending() {
     let db = database();
     add_event(&db, "ev", 1);
@@ -549,6 +578,30 @@ fn a_stored_step_starts_pending() {
     )
     .expect("step");
     assert_eq!(status_of(&db, "s"), StepStatus::Pending);
+}
+
+#[test]
+fn ending_without_a_call_leaves_a_claimed_step_to_its_record() {
+    let db = database();
+    add_event(&db, "ev", 1);
+    add_step(&db, "s", "ev", StepStatus::Enqueued, 0);
+    let n = claim_at(&db, "s", NOW);
+    // Another delivery of the step's message, holding no claim, finds it can't be run.
+    let ended = db
+        .execute(
+            &claim::finish_without_call(),
+            params![
+                "s",
+                StepStatus::Dead.as_str(),
+                "payload_unavailable",
+                NOW + 1
+            ],
+        )
+        .expect("finish");
+    assert_eq!(ended, 0);
+    assert_eq!(status_of(&db, "s"), StepStatus::Running);
+    assert!(record_success(&db, "s", n, NOW + 2), "the claim records");
+    assert_eq!(status_of(&db, "s"), StepStatus::Succeeded);
 }
 
 /// Claim step `id` at `at` without an entity: the attempt number.
