@@ -31,7 +31,7 @@ use edgehooks_handlers::inbound::providers::{
 use edgehooks_handlers::inbound::sources::{scope_delivery, validate_source_name};
 use edgehooks_handlers::inbound::stored_headers;
 use edgehooks_handlers::inbound::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
-use edgehooks_handlers::ingest::ProviderConfig;
+use edgehooks_handlers::ingest::{rejected, ProviderConfig};
 use edgehooks_handlers::metrics::analytics::RequestPoint;
 use edgehooks_handlers::metrics::{source_label, RequestKey};
 use edgehooks_handlers::settings::ConfigError;
@@ -436,6 +436,7 @@ async fn read_and_verify(
                 body: &body,
                 error: reason.code(),
                 headers: &stored_headers,
+                account: rejected::account(provider, &inbound),
             };
             db::ingest::insert_rejected(&db, rejected, started).await?;
             Err(AppError::Unparsable(reason))

@@ -138,6 +138,7 @@ async fn ingest(
                 body: &body,
                 error: error.code(),
                 headers: &stored_headers,
+                account: None,
             };
             db::ingest::insert_rejected(&db, rejected, started).await?;
             return Err(AppError::Unparsable(error));
