@@ -325,7 +325,7 @@ fn a_signed_body_under_a_fresh_unsigned_id_keeps_its_content_key() {
 }
 
 #[test]
-fn a_signed_timestamp_or_signed_id_needs_no_content_key_unless_the_key_is_a_header() {
+fn a_signed_timestamp_needs_no_content_key_unless_the_key_is_a_header() {
     let body = br#"{"event_id":"e-1","event_type":"form_response"}"#;
     // Slack signs its timestamp: no content key.
     let slack = spec(json!({"name": "sl", "scheme": "slack"}));
@@ -350,7 +350,17 @@ fn a_signed_timestamp_or_signed_id_needs_no_content_key_unless_the_key_is_a_head
         content_key_of(&slack_by_header, "s", &hs_with_id, body, 1000)
             .is_some_and(|k| k.starts_with("src:sl:"))
     );
-    // Typeform's id is in its signed body: none, until the source keys a header instead.
+    // A scheme that signs nothing keys its body whatever its dedupe key.
+    let hs = headers(&[("X-Token", "tok"), ("X-Id", "d1")]);
+    let token = token_source(json!({"dedupe": {"header": "x-id"}}));
+    assert!(content_key_of(&token, "tok", &hs, body, 0).is_some());
+}
+
+#[test]
+fn a_signed_id_without_a_signed_timestamp_still_gets_the_content_key() {
+    // Typeform's id is in its signed body, but no signed time: once retention deletes the event
+    // only the content key's tombstone remembers it, whatever the dedupe key.
+    let body = br#"{"event_id":"e-1","event_type":"form_response"}"#;
     let typeform_sig = {
         use base64::Engine;
         format!(
@@ -359,17 +369,54 @@ fn a_signed_timestamp_or_signed_id_needs_no_content_key_unless_the_key_is_a_head
         )
     };
     let hs = headers(&[("Typeform-Signature", &typeform_sig), ("X-Id", "h-1")]);
-    let typeform = spec(json!({"name": "tf", "scheme": "typeform"}));
-    assert_eq!(content_key_of(&typeform, "s", &hs, body, 0), None);
-    let by_pointer =
-        spec(json!({"name": "tf", "scheme": "typeform", "dedupe": {"pointer": "/event_id"}}));
-    assert_eq!(content_key_of(&by_pointer, "s", &hs, body, 0), None);
-    let by_header = spec(json!({"name": "tf", "scheme": "typeform", "dedupe": {"header": "X-Id"}}));
-    assert!(content_key_of(&by_header, "s", &hs, body, 0).is_some_and(|k| k.starts_with("src:tf:")));
-    // A scheme that signs nothing keys its body whatever its dedupe key.
-    let hs = headers(&[("X-Token", "tok"), ("X-Id", "d1")]);
-    let token = token_source(json!({"dedupe": {"header": "x-id"}}));
-    assert!(content_key_of(&token, "tok", &hs, body, 0).is_some());
+    let expected = crate::inbound::schemes::replay::content_key(
+        &spec(json!({"name": "tf", "scheme": "typeform"})).scheme,
+        "tf",
+        &request(&[], body),
+    );
+    for dedupe in [
+        json!(null),
+        json!({"pointer": "/event_id"}),
+        json!({"header": "X-Id"}),
+    ] {
+        let typeform = spec(json!({"name": "tf", "scheme": "typeform", "dedupe": dedupe}));
+        assert_eq!(
+            content_key_of(&typeform, "s", &hs, body, 0),
+            Some(format!("src:tf:{expected}")),
+            "{dedupe}"
+        );
+    }
+}
+
+#[test]
+fn a_linear_repost_inside_the_tolerance_under_a_fresh_delivery_header_is_keyed_by_its_content() {
+    let linear = spec(json!({"name": "ln", "scheme": "linear"}));
+    let body = br#"{"type":"Issue","action":"create","webhookTimestamp":1000000}"#;
+    let signature = hex::encode(hmac_sha256(b"s", &[body]));
+    let delivered =
+        |id: &str| headers(&[("Linear-Signature", &signature), ("Linear-Delivery", id)]);
+    let first = event(
+        accept(
+            &linear,
+            &["s".into()],
+            &request(&delivered("d-1"), body),
+            1000,
+        )
+        .unwrap(),
+    );
+    let reposted = event(
+        accept(
+            &linear,
+            &["s".into()],
+            &request(&delivered("d-2"), body),
+            1010,
+        )
+        .unwrap(),
+    );
+    assert_eq!(first.dedupe_key, "src:ln:d-1");
+    assert_ne!(first.dedupe_key, reposted.dedupe_key);
+    assert!(first.content_key.is_some());
+    assert_eq!(reposted.content_key, first.content_key);
 }
 
 #[test]
