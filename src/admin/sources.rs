@@ -66,9 +66,8 @@ pub async fn list(db: &D1Database) -> Result<Answer, AppError> {
 
 /// The stored spec alone (no secret opened): what views need.
 fn spec_of(row: &SourceRow) -> Option<SourceSpec> {
-    let mut stored: Value = serde_json::from_str(&row.spec).ok()?;
-    stored["name"] = json!(row.name);
-    SourceSpec::from_json(&stored, edgehooks_handlers::ingest::MAX_BODY_BYTES_LIMIT).ok()
+    let limit = edgehooks_handlers::ingest::MAX_BODY_BYTES_LIMIT;
+    SourceSpec::from_stored(&row.spec, &row.name, limit).ok()
 }
 
 /// `GET sources/{name}`.

@@ -18,6 +18,7 @@ import { Paddle } from "@paddle/paddle-node-sdk";
 import { WorkOS } from "@workos-inc/node";
 import { useWorld } from "../helpers/world.mjs";
 import { TEST_SECRETS, waitFor } from "../helpers/worker.mjs";
+import { assertNoPanics } from "../helpers/logs.mjs";
 
 const AUTH = `Bearer ${TEST_SECRETS.ADMIN_TOKEN}`;
 const SECRETS_KEY = Buffer.alloc(32, 42).toString("base64");
@@ -355,6 +356,22 @@ describe("registry sources", () => {
     assert.deepEqual([unknown.status, unknown.json.error], [404, "source_not_found"]);
     assert.equal((await w.worker.get("/webhooks/in")).status, 405);
     assert.equal((await post("/webhooks/in", "{}", [])).status, 404);
+  });
+
+  test("a stored spec that is JSON but not an object: its webhook is 503 misconfigured, the list leaves it out", async () => {
+    const secret = "token-not-an-object-01";
+    const { path, name } = await source({ name: "not-an-object", scheme: "token", config: { header: "X-Token" }, secrets: [secret] });
+    await source({ name: "still-an-object", scheme: "token", config: { header: "X-Token" }, secrets: [secret] });
+    await w.worker.db.prepare("UPDATE registry_sources SET spec = '[]' WHERE name = ?").bind(name).run();
+    const res = await post(path, "{}", [["X-Token", secret]]);
+    assert.deepEqual([res.status, res.json.error], [503, "misconfigured"], res.text);
+    const list = await admin("GET", "sources");
+    assert.equal(list.status, 200, list.text);
+    assert.ok(list.json.sources.some((s) => s.name === "still-an-object"), "the other sources are listed");
+    assert.ok(!list.json.sources.some((s) => s.name === name), "the broken row is left out");
+    const invalid = w.worker.logs.filter((l) => l.includes("stored_source_invalid") && l.includes(name));
+    assert.ok(invalid.length >= 2, "logged by the webhook and by the list");
+    assertNoPanics(w.worker.logs);
   });
 
   test("bad configurations are 400s naming the field; a taken name is 409", async () => {

@@ -137,6 +137,18 @@ const FIELDS: [&str; 8] = [
 ];
 
 impl SourceSpec {
+    /// A stored row's spec (`sources.spec`, the JSON without its name) with the row's `name`,
+    /// validated again. Any stored text fails cleanly (`spec`: not JSON or not an object).
+    pub fn from_stored(spec: &str, name: &str, body_limit: u64) -> Result<SourceSpec, SourceError> {
+        let mut stored: Value = serde_json::from_str(spec)
+            .map_err(|_| invalid("spec", "the stored spec is not JSON"))?;
+        let object = stored
+            .as_object_mut()
+            .ok_or_else(|| invalid("spec", "the stored spec is not a JSON object"))?;
+        object.insert("name".to_string(), Value::String(name.to_string()));
+        SourceSpec::from_json(&stored, body_limit)
+    }
+
     /// Validate a source's JSON (the admin API's body, or a stored spec with its name), naming
     /// the first field that is wrong. `body_limit` is the most `max_body_bytes` may be.
     pub fn from_json(value: &Value, body_limit: u64) -> Result<SourceSpec, SourceError> {

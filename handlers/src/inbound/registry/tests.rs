@@ -512,3 +512,27 @@ fn the_signature_headers_match_every_vector() {
         }
     }
 }
+
+#[test]
+fn a_stored_spec_of_any_shape_is_read_or_refused_without_a_panic() {
+    let good = SourceSpec::from_stored(r#"{"scheme": "github"}"#, "gh", 1_000).unwrap();
+    assert_eq!(good.name, "gh");
+    for (text, detail) in [
+        ("[]", "not a JSON object"),
+        ("\"x\"", "not a JSON object"),
+        ("7", "not a JSON object"),
+        ("null", "not a JSON object"),
+        ("{", "not JSON"),
+    ] {
+        let refused = SourceSpec::from_stored(text, "gh", 1_000).unwrap_err();
+        assert_eq!(refused.field, "spec", "{text}");
+        assert!(
+            refused.detail.ends_with(detail),
+            "{text}: {}",
+            refused.detail
+        );
+    }
+    // The row's name wins over one inside the stored text.
+    let renamed = SourceSpec::from_stored(r#"{"name": "x", "scheme": "github"}"#, "gh", 1_000);
+    assert_eq!(renamed.unwrap().name, "gh");
+}
