@@ -1,4 +1,5 @@
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use super::arrival::{accept, Arrival, DEFAULT_EVENT_TYPE};
 use super::*;
@@ -22,7 +23,7 @@ fn a_source_parses_with_defaults_and_shows_its_path() {
     assert_eq!(github.scheme.scheme(), SchemeName::Github);
     assert!(github.enabled && github.dedupe.is_none() && github.max_body_bytes.is_none());
     assert_eq!(github.path(), "/webhooks/in/github-main");
-    let view = public_view(&github, &[fingerprint("s")]);
+    let view = public_view(&github, &[fingerprint(&KEY, "s")]);
     assert_eq!(view["path"], "/webhooks/in/github-main");
     assert_eq!(view["secrets"], 1);
     assert!(!view.to_string().contains("\"s\""));
@@ -125,31 +126,40 @@ fn secrets_are_one_to_five_distinct_strings() {
     assert_eq!(parse_secrets(None).unwrap_err().field, "secrets");
 }
 
+/// A `SECRETS_KEY`.
+const KEY: [u8; 32] = [42; 32];
+
 #[test]
 fn a_rotation_adds_then_removes_by_fingerprint() {
     let current = vec!["old".to_string()];
-    let both = rotate(&current, &json!({"add": ["new"]})).unwrap();
+    let both = rotate(&current, &json!({"add": ["new"]}), &KEY).unwrap();
     assert_eq!(both, ["old", "new"]);
-    let done = rotate(&both, &json!({"remove": [fingerprint("old")]})).unwrap();
+    let done = rotate(&both, &json!({"remove": [fingerprint(&KEY, "old")]}), &KEY).unwrap();
     assert_eq!(done, ["new"]);
+    // A row written before keyed fingerprints shows the unkeyed form: it still names its secret.
+    let legacy = super::fingerprint::unkeyed("old");
+    let done_by_legacy = rotate(&both, &json!({"remove": [legacy]}), &KEY).unwrap();
+    assert_eq!(done_by_legacy, ["new"]);
     assert_eq!(
-        rotate(&done, &json!({"remove": [fingerprint("new")]}))
+        rotate(&done, &json!({"remove": [fingerprint(&KEY, "new")]}), &KEY)
             .unwrap_err()
             .field,
         "secrets"
     );
     assert_eq!(
-        rotate(&done, &json!({"remove": ["nope"]}))
+        rotate(&done, &json!({"remove": ["nope"]}), &KEY)
             .unwrap_err()
             .field,
         "remove"
     );
     assert_eq!(
-        rotate(&done, &json!({"add": ["new"]})).unwrap_err().field,
+        rotate(&done, &json!({"add": ["new"]}), &KEY)
+            .unwrap_err()
+            .field,
         "secrets"
     );
     assert_eq!(
-        rotate(&done, &json!({"keep": []})).unwrap_err().field,
+        rotate(&done, &json!({"keep": []}), &KEY).unwrap_err().field,
         "keep"
     );
 }
@@ -438,19 +448,58 @@ fn a_body_that_is_not_utf8_verifies_but_is_unusable() {
 fn secrets_that_can_never_verify_are_refused_for_their_scheme() {
     let standard = spec(json!({"name": "sw", "scheme": "standard-webhooks"}));
     let key = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string();
-    assert_eq!(check_secrets(&standard, std::slice::from_ref(&key)), Ok(()));
-    let refused = check_secrets(&standard, &[key, "not-a-key".into()]).unwrap_err();
+    assert_eq!(
+        check_secrets(&standard, std::slice::from_ref(&key), &[]),
+        Ok(())
+    );
+    let refused = check_secrets(&standard, &[key, "not-a-key".into()], &[]).unwrap_err();
     assert_eq!(refused.field, "secrets");
     let basic = spec(json!({"name": "b", "scheme": "basic"}));
-    assert_eq!(check_secrets(&basic, &["user:pw".into()]), Ok(()));
     assert_eq!(
-        check_secrets(&basic, &["nocolon".into()])
+        check_secrets(&basic, &["user:a-long-password".into()], &[]),
+        Ok(())
+    );
+    assert_eq!(
+        check_secrets(&basic, &["nocolon".into()], &[])
             .unwrap_err()
             .field,
         "secrets"
     );
     let github = spec(json!({"name": "g", "scheme": "github"}));
-    assert_eq!(check_secrets(&github, &["anything".into()]), Ok(()));
+    assert_eq!(check_secrets(&github, &["anything".into()], &[]), Ok(()));
+}
+
+#[test]
+fn a_credential_as_secret_is_at_least_16_bytes_unless_stored_before_the_rule() {
+    let token = spec(json!({"name": "t", "scheme": "token", "config": {"header": "X-Token"}}));
+    let basic = spec(json!({"name": "b", "scheme": "basic"}));
+    let gitlab = spec(json!({"name": "gl", "scheme": "gitlab"}));
+    for (source, short, long) in [
+        (&token, "tok-15-bytes-xx", "tok-16-bytes-xxx"),
+        (&basic, "user:15-bytes-x", "user:16-bytes-xx"),
+        (&gitlab, "gl-15-bytes-xxx", "gl-16-bytes-xxxx"),
+    ] {
+        assert_eq!((short.len(), long.len()), (15, 16));
+        let refused = check_secrets(source, &[short.into()], &[]).unwrap_err();
+        assert_eq!(
+            (refused.code, refused.field.as_str()),
+            ("weak_secret", "secrets"),
+            "{}",
+            source.name
+        );
+        assert_eq!(check_secrets(source, &[long.into()], &[]), Ok(()));
+        // A short secret stored before the rule can stay (an edit, a disable), not be added.
+        let stored = [short.to_string()];
+        assert_eq!(check_secrets(source, &stored, &stored), Ok(()));
+        let added = [short.to_string(), format!("{long}-2")];
+        assert_eq!(
+            check_secrets(source, &added, &[]).unwrap_err().code,
+            "weak_secret"
+        );
+    }
+    // A signing key is not a credential the sender presents: any length.
+    let github = spec(json!({"name": "g", "scheme": "github"}));
+    assert_eq!(check_secrets(&github, &["s".into()], &[]), Ok(()));
 }
 
 proptest::proptest! {
