@@ -69,6 +69,12 @@ pub enum AppError {
         field: String,
         detail: String,
     },
+    /// A registry source's credential-as-secret (`token`, `basic`, `gitlab`) is too short to
+    /// resist guessing: 400 `weak_secret`, naming `secrets`.
+    WeakSecret {
+        field: String,
+        detail: String,
+    },
 }
 
 /// `Allow` of a path that only reads.
@@ -92,6 +98,7 @@ impl AppError {
             | AppError::BadRequest { .. }
             | AppError::InvalidField { .. }
             | AppError::InvalidSchemeConfig { .. }
+            | AppError::WeakSecret { .. }
             | AppError::InvalidTransform { .. }
             | AppError::UnknownReference { .. } => 400,
             AppError::Conflict { .. } => 409,
@@ -115,6 +122,7 @@ impl AppError {
             | AppError::UnknownReference { code, .. } => code,
             AppError::InvalidField { .. } => "invalid_field",
             AppError::InvalidSchemeConfig { .. } => "invalid_scheme_config",
+            AppError::WeakSecret { .. } => "weak_secret",
             AppError::InvalidTransform { .. } => "invalid_transform",
             AppError::Misconfigured { .. } => "misconfigured",
             AppError::Unavailable => "unavailable",
@@ -131,6 +139,7 @@ impl AppError {
             AppError::Unparsable(e) => json!({ "error": self.code(), "detail": e.detail() }),
             AppError::InvalidField { field, detail }
             | AppError::InvalidSchemeConfig { field, detail }
+            | AppError::WeakSecret { field, detail }
             | AppError::InvalidTransform { field, detail } => {
                 json!({ "error": self.code(), "field": field, "detail": detail })
             }
@@ -186,6 +195,10 @@ impl From<edgehooks_handlers::inbound::registry::SourceError> for AppError {
     fn from(e: edgehooks_handlers::inbound::registry::SourceError) -> Self {
         match e.code {
             "invalid_scheme_config" => AppError::InvalidSchemeConfig {
+                field: e.field,
+                detail: e.detail,
+            },
+            "weak_secret" => AppError::WeakSecret {
                 field: e.field,
                 detail: e.detail,
             },

@@ -12,6 +12,15 @@ use edgehooks_handlers::log_level::{request_level, step_level, LogLevel, DEFAULT
 use edgehooks_handlers::metrics::analytics::step_point;
 use serde_json::{json, Value};
 
+/// Most characters a line keeps of text the caller chose (a requested path, a source name
+/// from the URL): enough to recognise it, never a flood.
+pub const CALLER_TEXT_CHARS: usize = 120;
+
+/// `text`, chosen by the caller, cut to [`CALLER_TEXT_CHARS`] characters for a log line.
+pub fn caller_text(text: &str) -> String {
+    text.chars().take(CALLER_TEXT_CHARS).collect()
+}
+
 thread_local! {
     /// The isolate's threshold, set at the start of every invocation (wasm is single-threaded;
     /// every invocation of one isolate shares one environment).

@@ -3,7 +3,9 @@
 //! first bad setting it uses, and only it: a broken Shopify secret list or a `ROUTES_JSON`
 //! section broken for Stripe never stops the other providers. It sits above [`crate::inbound`]
 //! and [`crate::steps`] because it joins them: the keys are what arrives, the routes the steps
-//! an accepted event plans.
+//! an accepted event plans. [`rejected`] is the row a verified but unparsable delivery is kept as.
+
+pub mod rejected;
 
 use crate::inbound::providers::ProviderKeys;
 use crate::inbound::providers::{hubspot, sendgrid};

@@ -26,9 +26,6 @@ use crate::tally::{metrics, rejections};
 /// The Access header Cloudflare adds to a request it let through.
 const ACCESS_HEADER: &str = "Cf-Access-Jwt-Assertion";
 
-/// Most characters of the requested path a refusal's log line keeps (the path is the caller's).
-const LOGGED_PATH_CHARS: usize = 120;
-
 /// The caller's identity, or `401` (counted and logged with its reason and `path`, the path
 /// asked for: the admin API's or `/metrics`).
 pub async fn authenticate(
@@ -84,7 +81,7 @@ async fn named_token(
 fn refused(reason: &'static str, path: &str) -> AppError {
     rejections::count_admin(reason);
     metrics::count_admin_refusal(reason);
-    let path: String = path.chars().take(LOGGED_PATH_CHARS).collect();
+    let path = log::caller_text(path);
     log::warn(
         "admin_unauthorized",
         serde_json::json!({ "reason": reason, "path": path }),
@@ -108,8 +105,5 @@ pub fn forbidden(identity: &Identity, needed: Role, path: &[&str]) -> AppError {
 }
 
 fn logged_path(path: &[&str]) -> String {
-    format!("/admin/api/{}", path.join("/"))
-        .chars()
-        .take(LOGGED_PATH_CHARS)
-        .collect()
+    log::caller_text(&format!("/admin/api/{}", path.join("/")))
 }

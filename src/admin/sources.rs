@@ -66,9 +66,8 @@ pub async fn list(db: &D1Database) -> Result<Answer, AppError> {
 
 /// The stored spec alone (no secret opened): what views need.
 fn spec_of(row: &SourceRow) -> Option<SourceSpec> {
-    let mut stored: Value = serde_json::from_str(&row.spec).ok()?;
-    stored["name"] = json!(row.name);
-    SourceSpec::from_json(&stored, edgehooks_handlers::ingest::MAX_BODY_BYTES_LIMIT).ok()
+    let limit = edgehooks_handlers::ingest::MAX_BODY_BYTES_LIMIT;
+    SourceSpec::from_stored(&row.spec, &row.name, limit).ok()
 }
 
 /// `GET sources/{name}`.
@@ -84,7 +83,7 @@ pub async fn read(db: &D1Database, name: &str) -> Result<Answer, AppError> {
 pub async fn create(env: &Env, db: &D1Database, request: &Value) -> Result<Answer, AppError> {
     let spec = SourceSpec::from_json(request, body_limit(env)?)?;
     let secrets = parse_secrets(request.get("secrets"))?;
-    check_secrets(&spec, &secrets)?;
+    check_secrets(&spec, &secrets, &[])?;
     let row = sealed_row(env, &spec, &secrets).await?;
     if !store::save(db, &spec.name, &columns(&spec, &row), true, now_ms()).await? {
         return Err(name_taken("source", &spec.name));
@@ -106,8 +105,9 @@ pub async fn edit(
 ) -> Result<Answer, AppError> {
     let (_, current) = read_one(env, db, name).await?;
     let (spec, replaced) = apply_edit(&current.spec, change, body_limit(env)?)?;
-    let secrets = replaced.unwrap_or(current.secrets);
-    save_existing(env, db, &spec, &secrets).await
+    let kept = kept_secrets(&current, &spec);
+    let secrets = replaced.unwrap_or_else(|| current.secrets.clone());
+    save_existing(env, db, &spec, &secrets, kept).await
 }
 
 /// `POST sources/{name}/secrets` `{"add": [...], "remove": [fingerprints]}`: every secret
@@ -119,8 +119,8 @@ pub async fn rotate_secrets(
     change: &Value,
 ) -> Result<Answer, AppError> {
     let (_, current) = read_one(env, db, name).await?;
-    let secrets = rotate(&current.secrets, change)?;
-    save_existing(env, db, &current.spec, &secrets).await
+    let secrets = rotate(&current.secrets, change, &secrets_key(env)?)?;
+    save_existing(env, db, &current.spec, &secrets, &current.secrets).await
 }
 
 /// `DELETE sources/{name}`: its events stay stored.
@@ -132,13 +132,23 @@ pub async fn delete(db: &D1Database, name: &str) -> Result<Answer, AppError> {
     Ok(ok(json!({ "deleted": name })))
 }
 
+/// The stored secrets an edit may keep though a rule came after them: only under the same
+/// scheme (a scheme changed by the edit checks every secret).
+fn kept_secrets<'a>(current: &'a LoadedSource, spec: &SourceSpec) -> &'a [String] {
+    match current.spec.scheme.scheme() == spec.scheme.scheme() {
+        true => &current.secrets,
+        false => &[],
+    }
+}
+
 async fn save_existing(
     env: &Env,
     db: &D1Database,
     spec: &SourceSpec,
     secrets: &[String],
+    kept: &[String],
 ) -> Result<Answer, AppError> {
-    check_secrets(spec, secrets)?;
+    check_secrets(spec, secrets, kept)?;
     let row = sealed_row(env, spec, secrets).await?;
     store::save(db, &spec.name, &columns(spec, &row), false, now_ms()).await?;
     invalidate();
@@ -166,18 +176,24 @@ fn columns<'a>(spec: &'a SourceSpec, row: &'a SealedSecrets) -> SourceColumns<'a
 }
 
 /// Seal `secrets` under `SECRETS_KEY`, bound to the source's name; refused without the key.
-async fn sealed_row(
-    env: &Env,
-    spec: &SourceSpec,
-    secrets: &[String],
-) -> Result<SealedSecrets, AppError> {
-    let key = config(env)
+/// `SECRETS_KEY`: sources' secrets are sealed under it and their fingerprints keyed by it, so a
+/// source cannot be written without it (409 `secrets_key_unset`).
+fn secrets_key(env: &Env) -> Result<[u8; 32], AppError> {
+    config(env)
         .secrets_key()?
         .ok_or_else(|| AppError::Conflict {
             code: "secrets_key_unset",
             detail: "set SECRETS_KEY (base64 of 32 random bytes) so source secrets can be sealed"
                 .into(),
-        })?;
+        })
+}
+
+async fn sealed_row(
+    env: &Env,
+    spec: &SourceSpec,
+    secrets: &[String],
+) -> Result<SealedSecrets, AppError> {
+    let key = secrets_key(env)?;
     let plain = serde_json::to_vec(secrets).unwrap_or_default();
     let context = sealed::context("source", &spec.name);
     let sealed_secrets = crate::webcrypto::seal(&key, &context, &plain)
@@ -186,7 +202,7 @@ async fn sealed_row(
             log::error("seal_failed", &e);
             AppError::Unavailable
         })?;
-    let prints: Vec<String> = secrets.iter().map(|s| fingerprint(s)).collect();
+    let prints: Vec<String> = secrets.iter().map(|s| fingerprint(&key, s)).collect();
     Ok(SealedSecrets {
         spec: spec.to_json().to_string(),
         secrets: sealed_secrets,

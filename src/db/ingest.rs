@@ -26,6 +26,7 @@ use edgehooks_handlers::inbound::providers::shopify_version::other_origin_absent
 use edgehooks_handlers::inbound::rejections::Bucket;
 use edgehooks_handlers::inbound::sources::scoped_key;
 use edgehooks_handlers::inbound::webhook::{ParsedEvent, Provider, RejectedElement};
+use edgehooks_handlers::ingest::rejected;
 use edgehooks_handlers::retention::tombstones;
 use edgehooks_handlers::steps::lifecycle::planned::delivery_token;
 use edgehooks_handlers::steps::lifecycle::{EventStatus, PlannedBy};
@@ -168,7 +169,7 @@ const REJECTED_ROW: &[Slot] = &[
     Row,
     Shared(1),
     Row,
-    Sql("'unparsable'"),
+    Sql(rejected::UNPARSABLE_TYPE_SQL),
     Shared(2),
     Sql(EventStatus::Rejected.sql_lit()),
     Shared(3),
@@ -517,10 +518,12 @@ pub struct RejectedDelivery<'a> {
     pub error: &'a str,
     /// The request headers as stored (the core's `inbound::stored_headers`).
     pub headers: &'a str,
+    /// The account it is filed under (the core's `ingest::rejected::account`).
+    pub account: Option<&'a str>,
 }
 
 /// Keep a delivery that verified but could not be parsed, for admins (status `rejected`),
-/// deduplicated within its source.
+/// deduplicated within its source; its body as the core's `ingest::rejected` stores it.
 pub async fn insert_rejected(
     db: &D1Database,
     rejected: RejectedDelivery<'_>,
@@ -533,27 +536,26 @@ pub async fn insert_rejected(
         body,
         error,
         headers,
+        account,
     } = rejected;
     let dedupe_key = scoped_key(source, &ids::rejected_delivery_key(body));
     let id = ids::event_id(provider, &dedupe_key);
-    let payload = String::from_utf8_lossy(body);
+    let payload = rejected::stored_body(body);
     statement(
         db,
-        "INSERT INTO events (id, provider, dedupe_key, type, received_at, status, key_index, \
-         payload, payload_bytes, error, source, headers) \
-         VALUES (?1, ?2, ?3, 'unparsable', ?4, 'rejected', ?5, ?6, ?7, ?8, ?9, ?10) \
-         ON CONFLICT (provider, dedupe_key) DO NOTHING",
+        &rejected::insert_sql(),
         &[
             id.as_str().into(),
             provider.slug().into(),
             dedupe_key.as_str().into(),
             num(now_ms),
             num(key_index as i64),
-            payload.as_ref().into(),
+            payload.text.as_ref().into(),
             num(body.len() as i64),
             error.into(),
             opt_text(source),
             headers.into(),
+            opt_text(account),
         ],
     )?
     .run()

@@ -31,7 +31,7 @@ use edgehooks_handlers::inbound::providers::{
 use edgehooks_handlers::inbound::sources::{scope_delivery, validate_source_name};
 use edgehooks_handlers::inbound::stored_headers;
 use edgehooks_handlers::inbound::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
-use edgehooks_handlers::ingest::ProviderConfig;
+use edgehooks_handlers::ingest::{rejected, ProviderConfig};
 use edgehooks_handlers::metrics::analytics::RequestPoint;
 use edgehooks_handlers::metrics::{source_label, RequestKey};
 use edgehooks_handlers::settings::ConfigError;
@@ -120,6 +120,9 @@ pub(crate) struct Summary {
     key_index: Option<usize>,
     /// The source of `/webhooks/{provider}/{source}`; `None` on the default path.
     pub(crate) source: Option<String>,
+    /// Set once `source` named a configured source (or registry row): only then is it a label
+    /// value (callers could mint any other name, also while D1 cannot be read).
+    pub(crate) source_found: bool,
 }
 
 impl Summary {
@@ -168,11 +171,7 @@ pub(crate) fn finish(
     log_request(provider, summary, result, started);
     let counts = [summary.new_events, summary.duplicates, summary.rejected].map(|n| n as u64);
     // A name that named no source is not a label value (callers could mint them).
-    let found = !matches!(
-        result,
-        Err(AppError::SourceNotFound | AppError::NotFound | AppError::Misconfigured { .. })
-    );
-    let source = source_label(summary.source.as_deref(), found);
+    let source = source_label(summary.source.as_deref(), summary.source_found);
     metrics::count_request(provider, &source, counts, result.as_ref().err());
     let (status, outcome) = answered(summary, result);
     let latency_ms = now_ms() - started;
@@ -221,12 +220,20 @@ async fn ingest(
     summary: &mut Summary,
 ) -> Result<Response, AppError> {
     let source = summary.source.clone();
+    let config = source_config(env, provider, source.as_deref())?;
+    summary.source_found = true;
+    let path = FoundPath {
+        env,
+        provider,
+        source: source.as_deref(),
+        config,
+    };
     let Delivery {
         mut accepted,
         config,
         db,
         headers,
-    } = read_and_verify(req, url, env, provider, source.as_deref(), started).await?;
+    } = read_and_verify(req, url, path, started).await?;
     // A named source's events carry it, and dedupe within it.
     scope_delivery(source.as_deref(), &mut accepted);
     let committed = Committed {
@@ -372,18 +379,29 @@ fn source_config(
     parsed?.ok_or(AppError::SourceNotFound)
 }
 
-/// Phase 1: the provider's configuration, the signature header before the body, the body
+/// The path a delivery arrived on, with its configuration (found: its name is a label value).
+struct FoundPath<'a> {
+    env: &'a Env,
+    provider: Provider,
+    source: Option<&'a str>,
+    config: Rc<ProviderConfig>,
+}
+
+/// Phase 1: the signature header before the body, the body
 /// within its limit, then verify and parse. A forged request is only counted in memory; a
 /// verified but unparsable one is kept as a rejected row.
 async fn read_and_verify(
     req: web_sys::Request,
     url: &str,
-    env: &Env,
-    provider: Provider,
-    source: Option<&str>,
+    path: FoundPath<'_>,
     started: i64,
 ) -> Result<Delivery, AppError> {
-    let config = source_config(env, provider, source)?;
+    let FoundPath {
+        env,
+        provider,
+        source,
+        config,
+    } = path;
     let (keys, settings) = (&config.keys, config.settings);
     if keys.is_empty() {
         return Err(AppError::ProviderDisabled);
@@ -436,6 +454,7 @@ async fn read_and_verify(
                 body: &body,
                 error: reason.code(),
                 headers: &stored_headers,
+                account: rejected::account(provider, &inbound),
             };
             db::ingest::insert_rejected(&db, rejected, started).await?;
             Err(AppError::Unparsable(reason))
@@ -563,7 +582,8 @@ pub(crate) fn log_request(
     let fields = || {
         json!({
             "provider": provider.slug(),
-            "source": summary.source,
+            // The caller's path segment: cut (a name that names no source can be anything).
+            "source": summary.source.as_deref().map(log::caller_text),
             "outcome": outcome,
             "status": status,
             "error": error.map(AppError::code),

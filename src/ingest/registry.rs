@@ -96,6 +96,7 @@ async fn ingest(
         .await?
         .filter(|s| s.spec.enabled)
         .ok_or(AppError::SourceNotFound)?;
+    summary.source_found = true;
     let headers: Vec<(String, String)> = Headers(req.headers()).entries().collect();
     let declared = declared_length(&headers);
     // Refused before a byte of the body is read (it may be huge or never end), as the
@@ -138,6 +139,7 @@ async fn ingest(
                 body: &body,
                 error: error.code(),
                 headers: &stored_headers,
+                account: None,
             };
             db::ingest::insert_rejected(&db, rejected, started).await?;
             return Err(AppError::Unparsable(error));
@@ -206,10 +208,7 @@ pub async fn load(env: &Env, row: &db::sources::SourceRow) -> Result<LoadedSourc
         log::error("stored_source_invalid", &detail);
         AppError::Misconfigured { detail }
     };
-    let mut stored: serde_json::Value =
-        serde_json::from_str(&row.spec).map_err(|_| broken("has a spec that is not JSON"))?;
-    stored["name"] = serde_json::json!(row.name);
-    let spec = SourceSpec::from_json(&stored, MAX_BODY_BYTES_LIMIT)
+    let spec = SourceSpec::from_stored(&row.spec, &row.name, MAX_BODY_BYTES_LIMIT)
         .map_err(|e| broken(&format!("no longer validates ({})", e.field)))?;
     let key = config(env).secrets_key()?;
     let context = sealed::context("source", &row.name);

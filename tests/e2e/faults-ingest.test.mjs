@@ -71,6 +71,20 @@ describe("D1 failing", () => {
     assertNoSecrets(worker.logs);
   });
 
+  test("a registry name posted while D1 cannot be read is no metric label: 503, counted under source=unknown", async () => {
+    const worker = await startWorker({ migrate: false, captureLogs: true });
+    workers.push(worker);
+    const ghost = await worker.post("/webhooks/in/ghost-1", "{}", { "X-Token": "anything" });
+    assert.equal(ghost.status, 503, ghost.text);
+    assert.equal(ghost.json.error, "unavailable");
+    await migrate(worker.db);
+    const scraped = await worker.get("/metrics", { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` });
+    assert.equal(scraped.status, 200, scraped.text);
+    assert.ok(!scraped.text.includes('source="ghost-1"'), scraped.text);
+    assert.match(scraped.text, /edgehooks_webhook_requests_total\{provider="in",source="unknown",outcome="unavailable",status="503"\} 1/);
+    assertNoPanics(worker.logs);
+  });
+
   test("a failing statement mid-batch rolls the whole delivery back: 503, no event row, no steps", async () => {
     const fake = await startFakeDownstream();
     const worker = await startWorker({ vars: downstreamVars(fake.url), captureLogs: true });

@@ -137,3 +137,14 @@ test("request and step-attempt lines are JSON, complete, one per request and per
     assert.ok(!everything.includes(pii), "logs contain payload content");
   }
 });
+
+test("a caller's source segment is cut to 120 characters in the request line", async () => {
+  const long = "x".repeat(5000);
+  for (const provider of ["in", "stripe"]) {
+    const res = await worker.post(`/webhooks/${provider}/${long}`, "{}", {});
+    assert.equal(res.status, 404, res.text);
+    const line = lines("request").find((l) => l.provider === provider && l.status === 404 && l.source?.startsWith("xxx"));
+    assert.ok(line, `a request line for /webhooks/${provider}/x…`);
+    assert.equal(line.source, "x".repeat(120));
+  }
+});

@@ -13,6 +13,7 @@ import {
   shopifyDelivery,
   shopifyOrder,
 } from "../helpers/providers.mjs";
+import { shopifyHeaders } from "../../scripts/sign.mjs";
 
 const [HUBSPOT_SECRET, HUBSPOT_NEXT] = TEST_SECRETS.HUBSPOT_CLIENT_SECRETS.split(",");
 const [SHOPIFY_SECRET, SHOPIFY_OLD] = TEST_SECRETS.SHOPIFY_WEBHOOK_SECRETS.split(",");
@@ -183,6 +184,24 @@ describe("shopify", () => {
     assert.equal(missing.json.error, "missing_header");
     const rejected = await worker.all("SELECT status, error FROM events WHERE provider = 'shopify' AND status = 'rejected'");
     assert.deepEqual(rejected, [{ status: "rejected", error: "missing_header" }]);
+  });
+});
+
+describe("shopify: a signed body that is not UTF-8", () => {
+  test("is 400 and kept as rejected under its shop, its text cut to fit one D1 row (every byte a 3-byte U+FFFD)", async () => {
+    const body = Buffer.alloc(700_000, 0xff);
+    const webhookId = `wh_not_utf8_${Date.now()}`;
+    const headers = { "content-type": "application/json", ...shopifyHeaders(body, SHOPIFY_SECRET, { topic: "orders/create", shop: "edge-test.myshopify.com", webhookId, eventId: webhookId }) };
+    const res = await worker.post("/webhooks/shopify", body, headers);
+    assert.deepEqual([res.status, res.json.error], [400, "invalid_json"], res.text);
+    const rows = await worker.all(
+      "SELECT account, payload_bytes, length(CAST(payload AS BLOB)) AS stored, substr(payload, -6) AS tail FROM events WHERE provider = 'shopify' AND status = 'rejected' AND payload_bytes = 700000",
+    );
+    // 700,000 bytes of U+FFFD would be 2,100,000: past D1's 2,000,000-byte value limit.
+    assert.deepEqual(rows, [{ account: "edge-test.myshopify.com", payload_bytes: 700_000, stored: 1_899_998, tail: "…[cut]" }]);
+    const again = await worker.post("/webhooks/shopify", body, headers);
+    assert.equal(again.status, 400, "the retry is answered the same, one row kept");
+    assert.equal((await worker.all("SELECT id FROM events WHERE provider = 'shopify' AND payload_bytes = 700000")).length, 1);
   });
 });
 

@@ -18,6 +18,7 @@ import { Paddle } from "@paddle/paddle-node-sdk";
 import { WorkOS } from "@workos-inc/node";
 import { useWorld } from "../helpers/world.mjs";
 import { TEST_SECRETS, waitFor } from "../helpers/worker.mjs";
+import { assertNoPanics } from "../helpers/logs.mjs";
 
 const AUTH = `Bearer ${TEST_SECRETS.ADMIN_TOKEN}`;
 const SECRETS_KEY = Buffer.alloc(32, 42).toString("base64");
@@ -357,6 +358,22 @@ describe("registry sources", () => {
     assert.equal((await post("/webhooks/in", "{}", [])).status, 404);
   });
 
+  test("a stored spec that is JSON but not an object: its webhook is 503 misconfigured, the list leaves it out", async () => {
+    const secret = "token-not-an-object-01";
+    const { path, name } = await source({ name: "not-an-object", scheme: "token", config: { header: "X-Token" }, secrets: [secret] });
+    await source({ name: "still-an-object", scheme: "token", config: { header: "X-Token" }, secrets: [secret] });
+    await w.worker.db.prepare("UPDATE registry_sources SET spec = '[]' WHERE name = ?").bind(name).run();
+    const res = await post(path, "{}", [["X-Token", secret]]);
+    assert.deepEqual([res.status, res.json.error], [503, "misconfigured"], res.text);
+    const list = await admin("GET", "sources");
+    assert.equal(list.status, 200, list.text);
+    assert.ok(list.json.sources.some((s) => s.name === "still-an-object"), "the other sources are listed");
+    assert.ok(!list.json.sources.some((s) => s.name === name), "the broken row is left out");
+    const invalid = w.worker.logs.filter((l) => l.includes("stored_source_invalid") && l.includes(name));
+    assert.ok(invalid.length >= 2, "logged by the webhook and by the list");
+    assertNoPanics(w.worker.logs);
+  });
+
   test("bad configurations are 400s naming the field; a taken name is 409", async () => {
     const cases = [
       [{ name: "x1", scheme: "hmac", config: { algorithm: "md5", header: "X-Sig" }, secrets: ["s"] }, "invalid_scheme_config", "config.algorithm"],
@@ -366,13 +383,21 @@ describe("registry sources", () => {
       [{ name: "x4", scheme: "github", secrets: [] }, "invalid_field", "secrets"],
       [{ name: "x5", scheme: "github", secrets: ["s"], dedupe: { pointer: "id" } }, "invalid_field", "dedupe"],
       [{ name: "x6", scheme: "standard-webhooks", secrets: ["not-a-whsec-key"] }, "invalid_field", "secrets"],
+      // A secret that is the sender's credential (token, basic, gitlab) is at least 16 bytes.
+      [{ name: "x7", scheme: "token", config: { header: "X-Token" }, secrets: ["fifteen-bytes-x"] }, "weak_secret", "secrets"],
+      [{ name: "x8", scheme: "basic", secrets: ["user:short"] }, "weak_secret", "secrets"],
+      [{ name: "x9", scheme: "gitlab", secrets: ["glpat-short"] }, "weak_secret", "secrets"],
     ];
     for (const [body, code, field] of cases) {
       const res = await admin("POST", "sources", body);
       assert.equal(res.status, 400, res.text);
       assert.deepEqual([res.json.error, res.json.field], [code, field], JSON.stringify(body));
     }
-    await source({ name: "taken", scheme: "github", secrets: ["s-taken-1"] });
+    const taken = await source({ name: "taken", scheme: "github", secrets: ["s-taken-1"] });
+    // A viewer sees a keyed fingerprint: not the secret's plain SHA-256, which a guess could be
+    // checked against.
+    assert.notEqual(taken.secret_fingerprints[0], sha256("s-taken-1").slice(0, 12));
+    assert.match(taken.secret_fingerprints[0], /^[0-9a-f]{12}$/);
     const again = await admin("POST", "sources", { name: "taken", scheme: "github", secrets: ["s-taken-2"] });
     assert.deepEqual([again.status, again.json.error], [409, "name_taken"]);
     const edit = await admin("PATCH", "sources/taken", { config: { prefix: 1 } });
@@ -382,7 +407,7 @@ describe("registry sources", () => {
   });
 
   test("an edit of a source's settings applies to the next delivery; a bad field is a 400 naming it; viewers and operators are 403", async () => {
-    const SECRET = "tok-edit-000001";
+    const SECRET = "tok-edit-0000001";
     const { path, name } = await source({ name: "edit-me", scheme: "token", config: { header: "X-Token" }, secrets: [SECRET], dedupe: { pointer: "/id" } });
     const send = (body, headers = []) => post(path, JSON.stringify(body), [["X-Token", SECRET], ...headers]);
     assert.equal((await send({ id: "e1", kind: "a.b" })).status, 200);
@@ -499,7 +524,11 @@ describe("registry sources", () => {
     // An edit opens the row the sweeper sealed (a 500 if it did not open) and makes the isolate
     // forget its cached copy; the next delivery verifies against the row read again.
     const reopened = await admin("PATCH", "sources/old-source", { event_type: { header: "X-Kind" } });
-    assert.deepEqual([reopened.status, reopened.json.secret_fingerprints], [200, [print]], reopened.text);
+    assert.equal(reopened.status, 200, reopened.text);
+    // Written again: its fingerprint is keyed now, no longer the secret's plain SHA-256.
+    const [keyed] = reopened.json.secret_fingerprints;
+    assert.match(keyed, /^[0-9a-f]{12}$/);
+    assert.notEqual(keyed, print);
     assert.equal((await deliver("after")).status, 200, "the sealed source verifies");
     assert.equal((await post("/webhooks/in/old-source", JSON.stringify({ id: "x" }), [["X-Token", "tok-wrong"]])).status, 401);
     const [{ id: eventId }] = await w.worker.all("SELECT id FROM events WHERE provider = 'in' AND source = 'old-source' LIMIT 1");
@@ -509,6 +538,13 @@ describe("registry sources", () => {
     // Signed with both original secrets, each verifying on its own.
     new StandardWebhook(NEWEST).verify(call.body, call.headers);
     new StandardWebhook(OLDER).verify(call.body, call.headers);
+    // The print shown before the row was written again still names its secret in a rotation.
+    const NEXT = "tok-plain-at-rest-02";
+    usedSecrets.add(NEXT);
+    const rotated = await admin("POST", "sources/old-source/secrets", { add: [NEXT], remove: [print] });
+    assert.equal(rotated.status, 200, rotated.text);
+    assert.equal(rotated.json.secret_fingerprints.length, 1);
+    assert.equal((await deliver("old token")).status, 401);
   });
 
   test("secrets are in no answer, no log line, and not plaintext in D1", async () => {

@@ -588,3 +588,46 @@ fn a_shop_redact_removes_every_event_and_export_of_the_shop_only() {
     run_to_end(&mut whole, &shop_request(), 500);
     assert_eq!(everything(&paged), everything(&whole));
 }
+
+#[test]
+fn a_shop_redact_removes_the_shops_rejected_deliveries_too() {
+    // up: the rejected row is ingest's (the top composite); its shop is what the redact finds.
+    use crate::inbound::webhook::{InboundRequest, Provider};
+    use crate::ingest::rejected::{account, insert_sql, stored_body};
+    let mut db = database();
+    shop_world(&db);
+    let headers = vec![("X-Shopify-Shop-Domain".to_string(), SHOP.to_string())];
+    let body = br#"{"customer": {"email": "mo.ny@example.com"}"#;
+    let request = InboundRequest {
+        method: "POST",
+        url: "https://h.example/webhooks/shopify",
+        headers: &headers,
+        body,
+    };
+    db.execute(
+        &insert_sql(),
+        params![
+            "rejected",
+            "shopify",
+            "rejected:1",
+            1,
+            0,
+            stored_body(body).text.as_ref(),
+            body.len() as i64,
+            "invalid_json",
+            None::<String>,
+            "{\"x\":\"1\"}",
+            account(Provider::Shopify, &request)
+        ],
+    )
+    .unwrap();
+    run_to_end(&mut db, &shop_request(), 500);
+    assert_eq!(payload(&db, "rejected"), None);
+    assert_eq!(
+        texts(
+            &db,
+            "SELECT coalesce(headers, 'NULL') FROM events WHERE id = 'rejected'"
+        ),
+        ["NULL"]
+    );
+}

@@ -23,9 +23,9 @@
 //!   (`content_key`) is remembered too. Rotating `SHOPIFY_WEBHOOK_SECRETS` at least this often
 //!   leaves no window in which an old body verifies and is forgotten.
 //!
-//! - Sources added at runtime whose scheme signs neither a time nor its delivery id (GitHub,
-//!   Twilio, GitLab…; `inbound::schemes::replay`): their events carry a content key for the same
-//!   reason as Shopify's, and any event with a content key keeps Shopify's window
+//! - Sources added at runtime whose scheme signs no time (GitHub, Twilio, GitLab, Typeform…;
+//!   `inbound::schemes::replay`; a signed delivery id is forgotten with its event): their events
+//!   carry a content key for the same reason as Shopify's, and any event with a content key keeps Shopify's window
 //!   ([`CONTENT_KEY_WINDOW_MS`]); rotating such a source's secret at least this often leaves no
 //!   window in which an old body verifies and is forgotten.
 //!
@@ -100,6 +100,11 @@ mod tests {
         for p in Provider::STORED {
             assert!(CONTENT_KEY_WINDOW_MS >= window_ms(p));
         }
+        // A runtime source's own window ends before the default retention deletes its event:
+        // only a content key's tombstone outlives it (every untimed scheme has one).
+        let default_retention_ms = crate::retention::DEFAULT_RETENTION_DAYS as i64 * DAY_MS;
+        assert!(window_ms(Provider::Registry) < default_retention_ms);
+        assert!(CONTENT_KEY_WINDOW_MS > default_retention_ms);
         assert_eq!(
             window_sql("provider", "content_key"),
             "(CASE WHEN content_key IS NOT NULL THEN 7776000000 \

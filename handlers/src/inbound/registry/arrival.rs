@@ -1,11 +1,11 @@
 //! A delivery to a registry source, verified by its scheme and made into the one event the rest
 //! of ingest stores: the dedupe key is the source's configured header or JSON Pointer, else the
 //! scheme's own delivery id, else the SHA-256 of the body (`sha256:<hex>`: a resent body is a
-//! duplicate); the event type is the configured one, else the scheme's, else `webhook`. When
-//! neither a signed timestamp nor a signed id bounds a replay (the scheme's
+//! duplicate); the event type is the configured one, else the scheme's, else `webhook`. Unless a
+//! signed timestamp bounds a replay and the dedupe key is signed (the scheme's
 //! [`ReplayGuard`](crate::inbound::schemes::replay::ReplayGuard)), the event also carries the
-//! content key of what was signed, so the same signed content under a fresh id is a duplicate;
-//! a timed scheme's tolerance window is its replay bound and it gets none. All keys are scoped
+//! content key of what was signed, so the same signed content under a fresh id is a duplicate,
+//! also after retention; a timed scheme keyed on signed content gets none. All keys are scoped
 //! to the source like a named source's (`src:{name}:{key}`). A scheme's handshake (Slack's
 //! `url_verification`, Zoom's `endpoint.url_validation`) is answered, not stored.
 
@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::{Locator, SourceSpec};
 use crate::inbound::providers::{Accepted, IngestError};
 use crate::inbound::schemes::inputs::{json_body, string_at};
-use crate::inbound::schemes::replay::{content_key, KeySource};
+use crate::inbound::schemes::replay::{content_key, scheme_key_source, KeySource};
 use crate::inbound::schemes::{self, Challenge, Verdict};
 use crate::inbound::sources::scope_event;
 use crate::inbound::webhook::{InboundRequest, ParseError, ParsedEvent};
@@ -112,7 +112,7 @@ fn dedupe_key_of(
     match (located, &spec.dedupe, scheme_key) {
         (Some(key), Some(Locator::Header(_)), _) => (key, KeySource::Header),
         (Some(key), _, _) => (key, KeySource::Pointer),
-        (None, _, Some(key)) => (key, KeySource::Scheme),
+        (None, _, Some(key)) => (key, scheme_key_source(&spec.scheme)),
         (None, _, None) => (
             format!("sha256:{}", hex::encode(Sha256::digest(request.body))),
             KeySource::BodyDigest,

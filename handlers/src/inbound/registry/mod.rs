@@ -9,9 +9,9 @@
 //! the source (`src:{name}:{key}`, as named sources are).
 
 pub mod arrival;
+pub mod fingerprint;
 
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::inbound::schemes::{ConfigError, SchemeConfig, SchemeName};
 use crate::inbound::sources::validate_source_name;
@@ -137,6 +137,18 @@ const FIELDS: [&str; 8] = [
 ];
 
 impl SourceSpec {
+    /// A stored row's spec (`sources.spec`, the JSON without its name) with the row's `name`,
+    /// validated again. Any stored text fails cleanly (`spec`: not JSON or not an object).
+    pub fn from_stored(spec: &str, name: &str, body_limit: u64) -> Result<SourceSpec, SourceError> {
+        let mut stored: Value = serde_json::from_str(spec)
+            .map_err(|_| invalid("spec", "the stored spec is not JSON"))?;
+        let object = stored
+            .as_object_mut()
+            .ok_or_else(|| invalid("spec", "the stored spec is not a JSON object"))?;
+        object.insert("name".to_string(), Value::String(name.to_string()));
+        SourceSpec::from_json(&stored, body_limit)
+    }
+
     /// Validate a source's JSON (the admin API's body, or a stored spec with its name), naming
     /// the first field that is wrong. `body_limit` is the most `max_body_bytes` may be.
     pub fn from_json(value: &Value, body_limit: u64) -> Result<SourceSpec, SourceError> {
@@ -248,23 +260,54 @@ fn check_secret_count(secrets: &[String]) -> Result<(), SourceError> {
 
 /// Whether `secrets` can ever verify under `spec`'s scheme: a `standard-webhooks` secret is
 /// `whsec_` + base64 (a key), a `basic` one is `user:password`; any other scheme takes any
-/// string. Checked on every write, so a scheme changed by an edit is checked too.
-pub fn check_secrets(spec: &SourceSpec, secrets: &[String]) -> Result<(), SourceError> {
-    let usable = |secret: &String| match spec.scheme.scheme() {
+/// string. Where the secret is the credential the sender presents (`token`, `basic`,
+/// `gitlab`), it is at least [`MIN_CREDENTIAL_BYTES`] long, except one of `kept` (the source's
+/// secrets as stored under the same scheme, accepted before the rule: an edit or a disable must
+/// not need a rotation first). Checked on every write, so a scheme changed by an edit is
+/// checked too.
+pub fn check_secrets(
+    spec: &SourceSpec,
+    secrets: &[String],
+    kept: &[String],
+) -> Result<(), SourceError> {
+    let scheme = spec.scheme.scheme();
+    let usable = |secret: &String| match scheme {
         SchemeName::StandardWebhooks => SigningKey::from_secret(secret).is_ok(),
         SchemeName::Basic => secret.contains(':'),
         _ => true,
     };
-    match secrets.iter().all(usable) {
-        true => Ok(()),
-        false => Err(invalid(
+    if !secrets.iter().all(usable) {
+        return Err(invalid(
             "secrets",
-            match spec.scheme.scheme() {
+            match scheme {
                 SchemeName::Basic => "a basic secret is `user:password`",
                 _ => "a standard-webhooks secret is `whsec_` followed by base64",
             },
-        )),
+        ));
     }
+    let short = |secret: &String| secret.len() < MIN_CREDENTIAL_BYTES && !kept.contains(secret);
+    if is_credential(scheme) && secrets.iter().any(short) {
+        return Err(SourceError {
+            code: "weak_secret",
+            field: "secrets".to_string(),
+            detail: format!(
+                "a {} secret is the credential itself: at least {MIN_CREDENTIAL_BYTES} bytes",
+                scheme.name()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Shortest secret a scheme whose secret is the sender's credential takes, in bytes.
+pub const MIN_CREDENTIAL_BYTES: usize = 16;
+
+/// Schemes whose secret is the credential the sender presents (not a signing key).
+fn is_credential(scheme: SchemeName) -> bool {
+    matches!(
+        scheme,
+        SchemeName::Token | SchemeName::Basic | SchemeName::Gitlab
+    )
 }
 
 /// The headers that can carry `scheme`'s signature (or token): a delivery with none of them
@@ -308,16 +351,17 @@ pub fn has_signature_header(scheme: &SchemeConfig, headers: &[(String, String)])
     })
 }
 
-/// A short, non-reversible name for a secret (first 12 hex digits of its SHA-256), shown
-/// instead of it: the same form as an http destination's.
-pub fn fingerprint(secret: &str) -> String {
-    hex::encode(&Sha256::digest(secret.as_bytes())[..6])
-}
+pub use fingerprint::fingerprint;
 
 /// A rotation: `{"add": [secrets], "remove": [fingerprints]}`, applied in that order to the
 /// current list; what remains must still be 1 to [`MAX_SECRETS`] distinct secrets. While a
-/// rotation is under way every listed secret verifies.
-pub fn rotate(current: &[String], change: &Value) -> Result<Vec<String>, SourceError> {
+/// rotation is under way every listed secret verifies. A fingerprint is keyed by
+/// `secrets_key` ([`fingerprint`]; the older unkeyed form is taken too).
+pub fn rotate(
+    current: &[String],
+    change: &Value,
+    secrets_key: &[u8; 32],
+) -> Result<Vec<String>, SourceError> {
     let object = change
         .as_object()
         .ok_or_else(|| invalid("body", "must be {\"add\": [...], \"remove\": [...]}"))?;
@@ -335,7 +379,7 @@ pub fn rotate(current: &[String], change: &Value) -> Result<Vec<String>, SourceE
         for print in prints {
             let print = print.as_str().unwrap_or_default();
             let before = secrets.len();
-            secrets.retain(|s| fingerprint(s) != print);
+            secrets.retain(|s| !fingerprint::names(secrets_key, s, print));
             if secrets.len() == before {
                 return Err(invalid(
                     "remove",

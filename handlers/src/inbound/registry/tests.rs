@@ -1,4 +1,5 @@
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use super::arrival::{accept, Arrival, DEFAULT_EVENT_TYPE};
 use super::*;
@@ -22,7 +23,7 @@ fn a_source_parses_with_defaults_and_shows_its_path() {
     assert_eq!(github.scheme.scheme(), SchemeName::Github);
     assert!(github.enabled && github.dedupe.is_none() && github.max_body_bytes.is_none());
     assert_eq!(github.path(), "/webhooks/in/github-main");
-    let view = public_view(&github, &[fingerprint("s")]);
+    let view = public_view(&github, &[fingerprint(&KEY, "s")]);
     assert_eq!(view["path"], "/webhooks/in/github-main");
     assert_eq!(view["secrets"], 1);
     assert!(!view.to_string().contains("\"s\""));
@@ -125,31 +126,40 @@ fn secrets_are_one_to_five_distinct_strings() {
     assert_eq!(parse_secrets(None).unwrap_err().field, "secrets");
 }
 
+/// A `SECRETS_KEY`.
+const KEY: [u8; 32] = [42; 32];
+
 #[test]
 fn a_rotation_adds_then_removes_by_fingerprint() {
     let current = vec!["old".to_string()];
-    let both = rotate(&current, &json!({"add": ["new"]})).unwrap();
+    let both = rotate(&current, &json!({"add": ["new"]}), &KEY).unwrap();
     assert_eq!(both, ["old", "new"]);
-    let done = rotate(&both, &json!({"remove": [fingerprint("old")]})).unwrap();
+    let done = rotate(&both, &json!({"remove": [fingerprint(&KEY, "old")]}), &KEY).unwrap();
     assert_eq!(done, ["new"]);
+    // A row written before keyed fingerprints shows the unkeyed form: it still names its secret.
+    let legacy = super::fingerprint::unkeyed("old");
+    let done_by_legacy = rotate(&both, &json!({"remove": [legacy]}), &KEY).unwrap();
+    assert_eq!(done_by_legacy, ["new"]);
     assert_eq!(
-        rotate(&done, &json!({"remove": [fingerprint("new")]}))
+        rotate(&done, &json!({"remove": [fingerprint(&KEY, "new")]}), &KEY)
             .unwrap_err()
             .field,
         "secrets"
     );
     assert_eq!(
-        rotate(&done, &json!({"remove": ["nope"]}))
+        rotate(&done, &json!({"remove": ["nope"]}), &KEY)
             .unwrap_err()
             .field,
         "remove"
     );
     assert_eq!(
-        rotate(&done, &json!({"add": ["new"]})).unwrap_err().field,
+        rotate(&done, &json!({"add": ["new"]}), &KEY)
+            .unwrap_err()
+            .field,
         "secrets"
     );
     assert_eq!(
-        rotate(&done, &json!({"keep": []})).unwrap_err().field,
+        rotate(&done, &json!({"keep": []}), &KEY).unwrap_err().field,
         "keep"
     );
 }
@@ -325,7 +335,7 @@ fn a_signed_body_under_a_fresh_unsigned_id_keeps_its_content_key() {
 }
 
 #[test]
-fn a_signed_timestamp_or_signed_id_needs_no_content_key_unless_the_key_is_a_header() {
+fn a_signed_timestamp_needs_no_content_key_unless_the_key_is_a_header() {
     let body = br#"{"event_id":"e-1","event_type":"form_response"}"#;
     // Slack signs its timestamp: no content key.
     let slack = spec(json!({"name": "sl", "scheme": "slack"}));
@@ -350,7 +360,17 @@ fn a_signed_timestamp_or_signed_id_needs_no_content_key_unless_the_key_is_a_head
         content_key_of(&slack_by_header, "s", &hs_with_id, body, 1000)
             .is_some_and(|k| k.starts_with("src:sl:"))
     );
-    // Typeform's id is in its signed body: none, until the source keys a header instead.
+    // A scheme that signs nothing keys its body whatever its dedupe key.
+    let hs = headers(&[("X-Token", "tok"), ("X-Id", "d1")]);
+    let token = token_source(json!({"dedupe": {"header": "x-id"}}));
+    assert!(content_key_of(&token, "tok", &hs, body, 0).is_some());
+}
+
+#[test]
+fn a_signed_id_without_a_signed_timestamp_still_gets_the_content_key() {
+    // Typeform's id is in its signed body, but no signed time: once retention deletes the event
+    // only the content key's tombstone remembers it, whatever the dedupe key.
+    let body = br#"{"event_id":"e-1","event_type":"form_response"}"#;
     let typeform_sig = {
         use base64::Engine;
         format!(
@@ -359,17 +379,54 @@ fn a_signed_timestamp_or_signed_id_needs_no_content_key_unless_the_key_is_a_head
         )
     };
     let hs = headers(&[("Typeform-Signature", &typeform_sig), ("X-Id", "h-1")]);
-    let typeform = spec(json!({"name": "tf", "scheme": "typeform"}));
-    assert_eq!(content_key_of(&typeform, "s", &hs, body, 0), None);
-    let by_pointer =
-        spec(json!({"name": "tf", "scheme": "typeform", "dedupe": {"pointer": "/event_id"}}));
-    assert_eq!(content_key_of(&by_pointer, "s", &hs, body, 0), None);
-    let by_header = spec(json!({"name": "tf", "scheme": "typeform", "dedupe": {"header": "X-Id"}}));
-    assert!(content_key_of(&by_header, "s", &hs, body, 0).is_some_and(|k| k.starts_with("src:tf:")));
-    // A scheme that signs nothing keys its body whatever its dedupe key.
-    let hs = headers(&[("X-Token", "tok"), ("X-Id", "d1")]);
-    let token = token_source(json!({"dedupe": {"header": "x-id"}}));
-    assert!(content_key_of(&token, "tok", &hs, body, 0).is_some());
+    let expected = crate::inbound::schemes::replay::content_key(
+        &spec(json!({"name": "tf", "scheme": "typeform"})).scheme,
+        "tf",
+        &request(&[], body),
+    );
+    for dedupe in [
+        json!(null),
+        json!({"pointer": "/event_id"}),
+        json!({"header": "X-Id"}),
+    ] {
+        let typeform = spec(json!({"name": "tf", "scheme": "typeform", "dedupe": dedupe}));
+        assert_eq!(
+            content_key_of(&typeform, "s", &hs, body, 0),
+            Some(format!("src:tf:{expected}")),
+            "{dedupe}"
+        );
+    }
+}
+
+#[test]
+fn a_linear_repost_inside_the_tolerance_under_a_fresh_delivery_header_is_keyed_by_its_content() {
+    let linear = spec(json!({"name": "ln", "scheme": "linear"}));
+    let body = br#"{"type":"Issue","action":"create","webhookTimestamp":1000000}"#;
+    let signature = hex::encode(hmac_sha256(b"s", &[body]));
+    let delivered =
+        |id: &str| headers(&[("Linear-Signature", &signature), ("Linear-Delivery", id)]);
+    let first = event(
+        accept(
+            &linear,
+            &["s".into()],
+            &request(&delivered("d-1"), body),
+            1000,
+        )
+        .unwrap(),
+    );
+    let reposted = event(
+        accept(
+            &linear,
+            &["s".into()],
+            &request(&delivered("d-2"), body),
+            1010,
+        )
+        .unwrap(),
+    );
+    assert_eq!(first.dedupe_key, "src:ln:d-1");
+    assert_ne!(first.dedupe_key, reposted.dedupe_key);
+    assert!(first.content_key.is_some());
+    assert_eq!(reposted.content_key, first.content_key);
 }
 
 #[test]
@@ -391,19 +448,58 @@ fn a_body_that_is_not_utf8_verifies_but_is_unusable() {
 fn secrets_that_can_never_verify_are_refused_for_their_scheme() {
     let standard = spec(json!({"name": "sw", "scheme": "standard-webhooks"}));
     let key = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string();
-    assert_eq!(check_secrets(&standard, std::slice::from_ref(&key)), Ok(()));
-    let refused = check_secrets(&standard, &[key, "not-a-key".into()]).unwrap_err();
+    assert_eq!(
+        check_secrets(&standard, std::slice::from_ref(&key), &[]),
+        Ok(())
+    );
+    let refused = check_secrets(&standard, &[key, "not-a-key".into()], &[]).unwrap_err();
     assert_eq!(refused.field, "secrets");
     let basic = spec(json!({"name": "b", "scheme": "basic"}));
-    assert_eq!(check_secrets(&basic, &["user:pw".into()]), Ok(()));
     assert_eq!(
-        check_secrets(&basic, &["nocolon".into()])
+        check_secrets(&basic, &["user:a-long-password".into()], &[]),
+        Ok(())
+    );
+    assert_eq!(
+        check_secrets(&basic, &["nocolon".into()], &[])
             .unwrap_err()
             .field,
         "secrets"
     );
     let github = spec(json!({"name": "g", "scheme": "github"}));
-    assert_eq!(check_secrets(&github, &["anything".into()]), Ok(()));
+    assert_eq!(check_secrets(&github, &["anything".into()], &[]), Ok(()));
+}
+
+#[test]
+fn a_credential_as_secret_is_at_least_16_bytes_unless_stored_before_the_rule() {
+    let token = spec(json!({"name": "t", "scheme": "token", "config": {"header": "X-Token"}}));
+    let basic = spec(json!({"name": "b", "scheme": "basic"}));
+    let gitlab = spec(json!({"name": "gl", "scheme": "gitlab"}));
+    for (source, short, long) in [
+        (&token, "tok-15-bytes-xx", "tok-16-bytes-xxx"),
+        (&basic, "user:15-bytes-x", "user:16-bytes-xx"),
+        (&gitlab, "gl-15-bytes-xxx", "gl-16-bytes-xxxx"),
+    ] {
+        assert_eq!((short.len(), long.len()), (15, 16));
+        let refused = check_secrets(source, &[short.into()], &[]).unwrap_err();
+        assert_eq!(
+            (refused.code, refused.field.as_str()),
+            ("weak_secret", "secrets"),
+            "{}",
+            source.name
+        );
+        assert_eq!(check_secrets(source, &[long.into()], &[]), Ok(()));
+        // A short secret stored before the rule can stay (an edit, a disable), not be added.
+        let stored = [short.to_string()];
+        assert_eq!(check_secrets(source, &stored, &stored), Ok(()));
+        let added = [short.to_string(), format!("{long}-2")];
+        assert_eq!(
+            check_secrets(source, &added, &[]).unwrap_err().code,
+            "weak_secret"
+        );
+    }
+    // A signing key is not a credential the sender presents: any length.
+    let github = spec(json!({"name": "g", "scheme": "github"}));
+    assert_eq!(check_secrets(&github, &["s".into()], &[]), Ok(()));
 }
 
 proptest::proptest! {
@@ -464,4 +560,28 @@ fn the_signature_headers_match_every_vector() {
             assert!(present, "{name}");
         }
     }
+}
+
+#[test]
+fn a_stored_spec_of_any_shape_is_read_or_refused_without_a_panic() {
+    let good = SourceSpec::from_stored(r#"{"scheme": "github"}"#, "gh", 1_000).unwrap();
+    assert_eq!(good.name, "gh");
+    for (text, detail) in [
+        ("[]", "not a JSON object"),
+        ("\"x\"", "not a JSON object"),
+        ("7", "not a JSON object"),
+        ("null", "not a JSON object"),
+        ("{", "not JSON"),
+    ] {
+        let refused = SourceSpec::from_stored(text, "gh", 1_000).unwrap_err();
+        assert_eq!(refused.field, "spec", "{text}");
+        assert!(
+            refused.detail.ends_with(detail),
+            "{text}: {}",
+            refused.detail
+        );
+    }
+    // The row's name wins over one inside the stored text.
+    let renamed = SourceSpec::from_stored(r#"{"name": "x", "scheme": "github"}"#, "gh", 1_000);
+    assert_eq!(renamed.unwrap().name, "gh");
 }

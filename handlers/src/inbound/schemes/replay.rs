@@ -1,12 +1,16 @@
 //! How each scheme keeps a captured delivery from being stored again as a new event: someone
 //! who saw one signed delivery can re-post its body and signature with a fresh delivery id.
 //! Where the signature covers a timestamp, the tolerance window bounds that; where it covers
-//! the delivery id, the re-post carries the same id and is a duplicate. Where it covers
-//! neither, the delivery also gets a content key ([`content_key`]): the SHA-256 of the source's
-//! name and exactly what was signed, deduped like the id (unique per provider in `events`,
-//! kept by retention's tombstones), so the same signed content under any id is a duplicate.
-//! The schemes that sign nothing (`gitlab`, `token`, `basic`) key their body: a verbatim
-//! re-post is a duplicate, though whoever holds their token can send any body.
+//! the delivery id, the re-post carries the same id and is a duplicate, but only while the event
+//! is stored: the tombstone retention leaves of a runtime source's event lives 7 days, less than
+//! retention, so the scheme's id alone would let a re-post after retention through. So every
+//! scheme whose signature covers no timestamp gives its deliveries a content key
+//! ([`content_key`]): the SHA-256 of the source's name and exactly what was signed, deduped like
+//! the id (unique per provider in `events`) and kept by retention's tombstones for the longest
+//! window (90 days, `retention::tombstones::CONTENT_KEY_WINDOW_MS`), so the same signed content
+//! under any id is a duplicate. The schemes that sign nothing (`gitlab`, `token`, `basic`) key
+//! their body: a verbatim re-post is a duplicate, though whoever holds their token can send any
+//! body.
 //!
 //! | scheme | replay bound |
 //! |---|---|
@@ -17,9 +21,9 @@
 //! | `zoom` | signed timestamp |
 //! | `paddle` | signed timestamp |
 //! | `workos` | signed timestamp |
-//! | `typeform` | signed id |
-//! | `intercom` | signed id |
-//! | `square` | signed id |
+//! | `typeform` | signed id and content key |
+//! | `intercom` | signed id and content key |
+//! | `square` | signed id and content key |
 //! | `github` | content key |
 //! | `twilio` | content key |
 //! | `gitlab` | content key |
@@ -27,9 +31,11 @@
 //! | `token` | content key |
 //! | `basic` | content key |
 //!
-//! A source that takes its dedupe key from a header (an unsigned value) gets the content key too
-//! whatever its scheme ([`ReplayGuard::needs_content_key`]): for a timed scheme that closes a
-//! re-post inside the tolerance under a fresh header value.
+//! A delivery whose dedupe key comes from a header (an unsigned value: the source's configured
+//! header, or a scheme's own id header such as Linear's `Linear-Delivery`,
+//! [`scheme_key_source`]) gets the content key too whatever its scheme
+//! ([`ReplayGuard::needs_content_key`]): for a timed scheme that closes a re-post inside the
+//! tolerance under a fresh header value.
 
 use std::borrow::Cow;
 
@@ -44,7 +50,9 @@ use crate::inbound::webhook::InboundRequest;
 pub enum ReplayGuard {
     /// A timestamp inside what is signed, refused outside the scheme's tolerance.
     SignedTimestamp,
-    /// The scheme's delivery id is inside what is signed (the body): a re-post keeps it.
+    /// The scheme's delivery id is inside what is signed (the body): a re-post keeps it, but
+    /// only while its event is stored, so the content key is kept too (its tombstone outlives
+    /// retention).
     SignedId,
     /// Neither: the content key is deduped too.
     ContentKey,
@@ -53,24 +61,25 @@ pub enum ReplayGuard {
 /// Where a delivery's dedupe key came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeySource {
-    /// The source's configured header: never signed.
+    /// A header (the source's configured one, or the scheme's own id header): never signed.
     Header,
     /// The source's configured JSON Pointer into the body.
     Pointer,
-    /// The scheme's own delivery id.
+    /// The scheme's own delivery id, inside what it signs.
     Scheme,
     /// No id: the body's digest.
     BodyDigest,
 }
 
 impl ReplayGuard {
-    /// Whether a delivery whose dedupe key came from `key` needs a content key. A signed-id or
+    /// Whether a delivery whose dedupe key came from `key` needs a content key. A
     /// signed-timestamp scheme signs its body, so a pointer into it or the body's digest is
-    /// signed as well; only a header is not.
+    /// signed as well and the tolerance bounds a re-post; only a header is not signed. Every
+    /// other scheme needs it whatever its key: nothing else outlives retention.
     pub fn needs_content_key(self, key: KeySource) -> bool {
         match self {
-            ReplayGuard::SignedTimestamp | ReplayGuard::SignedId => key == KeySource::Header,
-            ReplayGuard::ContentKey => true,
+            ReplayGuard::SignedTimestamp => key == KeySource::Header,
+            ReplayGuard::SignedId | ReplayGuard::ContentKey => true,
         }
     }
 
@@ -78,7 +87,7 @@ impl ReplayGuard {
     pub fn describe(self) -> &'static str {
         match self {
             ReplayGuard::SignedTimestamp => "signed timestamp",
-            ReplayGuard::SignedId => "signed id",
+            ReplayGuard::SignedId => "signed id and content key",
             ReplayGuard::ContentKey => "content key",
         }
     }
@@ -96,6 +105,30 @@ impl SchemeConfig {
             SchemeConfig::Token(_) => ReplayGuard::ContentKey,
             SchemeConfig::Fixed(name) => fixed_guard(*name),
         }
+    }
+}
+
+/// Where a scheme's own delivery id comes from: a header outside what it signs (GitHub's
+/// `X-GitHub-Delivery`, Linear's `Linear-Delivery`, GitLab's and Twilio's), or what it signs
+/// (Standard Webhooks signs its `webhook-id`; the others read theirs from the signed body;
+/// `hmac`, `token` and `basic` have none).
+pub fn scheme_key_source(config: &SchemeConfig) -> KeySource {
+    match config.scheme() {
+        SchemeName::Github | SchemeName::Linear | SchemeName::Gitlab | SchemeName::Twilio => {
+            KeySource::Header
+        }
+        SchemeName::StandardWebhooks
+        | SchemeName::Slack
+        | SchemeName::Calendly
+        | SchemeName::Zoom
+        | SchemeName::Paddle
+        | SchemeName::WorkOs
+        | SchemeName::Typeform
+        | SchemeName::Intercom
+        | SchemeName::Square
+        | SchemeName::Hmac
+        | SchemeName::Token
+        | SchemeName::Basic => KeySource::Scheme,
     }
 }
 
@@ -243,7 +276,7 @@ mod tests {
     }
 
     #[test]
-    fn signed_schemes_need_the_content_key_only_for_a_header_key() {
+    fn a_timed_scheme_needs_the_content_key_only_for_a_header_key() {
         use KeySource::*;
         let all = [Header, Pointer, Scheme, BodyDigest];
         for key in all {
@@ -251,8 +284,42 @@ mod tests {
                 ReplayGuard::SignedTimestamp.needs_content_key(key),
                 key == Header
             );
-            assert!(ReplayGuard::ContentKey.needs_content_key(key));
-            assert_eq!(ReplayGuard::SignedId.needs_content_key(key), key == Header);
+        }
+    }
+
+    #[test]
+    fn every_scheme_without_a_signed_timestamp_gets_a_content_key_whatever_its_key() {
+        use KeySource::*;
+        for scheme in SchemeName::ALL {
+            let guard = fixed_guard(scheme);
+            for key in [Header, Pointer, Scheme, BodyDigest] {
+                assert_eq!(
+                    guard.needs_content_key(key),
+                    guard != ReplayGuard::SignedTimestamp || key == Header,
+                    "{} {key:?}",
+                    scheme.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_scheme_id_read_from_a_header_is_unsigned() {
+        for scheme in SchemeName::ALL {
+            let from_header = matches!(
+                scheme,
+                SchemeName::Github | SchemeName::Linear | SchemeName::Gitlab | SchemeName::Twilio
+            );
+            let expected = match from_header {
+                true => KeySource::Header,
+                false => KeySource::Scheme,
+            };
+            assert_eq!(
+                scheme_key_source(&fixed(scheme)),
+                expected,
+                "{}",
+                scheme.name()
+            );
         }
     }
 
