@@ -71,6 +71,17 @@ const adminPost = (w, path, body) =>
   });
 
 /** An http destination `name` (with `settings`) taking checkouts through a connection: its receiver. */
+/** A real D1 fault: while `d1_fault` names a step, D1 refuses every update moving it to
+ * `status` (`running`: its claim; `succeeded`: the record of its success). */
+async function refuseUpdatesTo(w, status) {
+  await w.worker.all("CREATE TABLE d1_fault (on_step TEXT)");
+  await w.worker.all(
+    `CREATE TRIGGER refuse_${status} BEFORE UPDATE ON steps
+     WHEN NEW.status = '${status}' AND NEW.id IN (SELECT on_step FROM d1_fault)
+     BEGIN SELECT RAISE(ABORT, 'simulated D1 fault'); END`,
+  );
+}
+
 async function httpDestination(w, name, settings = {}) {
   const receiver = w.fake.receiver(name);
   const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -246,12 +257,7 @@ describe("a redriven or replayed step's dead letter", () => {
     const [dead] = await settled(w.worker, "stripe", key);
     assert.deepEqual([dead.status, dead.dispatch], ["dead", 0]);
     // From now on D1 refuses the step's claim, so each message it is sent fails and is dead-lettered.
-    await w.worker.all("CREATE TABLE d1_fault (on_step TEXT)");
-    await w.worker.all(
-      `CREATE TRIGGER fail_claim BEFORE UPDATE ON steps
-       WHEN NEW.status = 'running' AND NEW.id IN (SELECT on_step FROM d1_fault)
-       BEGIN SELECT RAISE(ABORT, 'simulated D1 fault'); END`,
-    );
+    await refuseUpdatesTo(w, "running");
     await w.worker.all("INSERT INTO d1_fault (on_step) VALUES (?)", stepId);
     const gaveUp = () => stepLogs(w, stepId, "dead").filter((l) => l.error === "queue_gave_up" && l.changed);
     const redrive = await w.worker.post("/admin/api/redrive", JSON.stringify({ step_ids: [stepId] }), admin);
@@ -458,13 +464,7 @@ describe("lost attempts", () => {
 describe("a success whose record fails", () => {
   const w = world();
   test("is recorded by a retry in place, with no second call", async () => {
-    // A real D1 fault: while `d1_fault` has a row, D1 refuses to mark the step succeeded.
-    await w.worker.all("CREATE TABLE d1_fault (on_step TEXT)");
-    await w.worker.all(
-      `CREATE TRIGGER fail_success BEFORE UPDATE ON steps
-       WHEN NEW.status = 'succeeded' AND NEW.id IN (SELECT on_step FROM d1_fault)
-       BEGIN SELECT RAISE(ABORT, 'simulated D1 fault'); END`,
-    );
+    await refuseUpdatesTo(w, "succeeded");
     let release;
     w.fake.always(MAIL, { status: 202, hold: new Promise((r) => (release = r)) });
     const { key, stepId } = await checkout(w);
@@ -487,12 +487,7 @@ describe("a success whose record fails", () => {
 describe("an http delivery whose record fails", () => {
   const w = world();
   test("is recorded by a retry in place, with no second delivery", async () => {
-    await w.worker.all("CREATE TABLE d1_fault (on_step TEXT)");
-    await w.worker.all(
-      `CREATE TRIGGER fail_success BEFORE UPDATE ON steps
-       WHEN NEW.status = 'succeeded' AND NEW.id IN (SELECT on_step FROM d1_fault)
-       BEGIN SELECT RAISE(ABORT, 'simulated D1 fault'); END`,
-    );
+    await refuseUpdatesTo(w, "succeeded");
     const receiver = await httpDestination(w, "flaky-record");
     let release;
     w.fake.script(receiver.path, [{ status: 200, hold: new Promise((r) => (release = r)) }]);
