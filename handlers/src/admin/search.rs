@@ -61,7 +61,8 @@ fn array_index(token: &str) -> Option<usize> {
 /// The SQLite JSON paths a pointer may resolve to: every key quoted (`$."a"."b/c"`), and a token
 /// of digits both as an array element (`[0]`) and as a member (`."0"`). A document resolves at
 /// most one of them (a value is an array or an object, never both). SQLite's quoted keys have
-/// no escape, so a key holding `"` or `\` cannot be searched.
+/// no escape, so a key holding `"` or `\` cannot be searched; nor one holding NUL (SQLite
+/// reads a path as C text, so the statement would fail on `bad JSON path`).
 pub fn pointer_paths(pointer: &str) -> Result<Vec<String>, FilterError> {
     let tokens = pointer_tokens(pointer)?;
     if tokens.iter().filter(|t| array_index(t).is_some()).count() > MAX_NUMERIC_TOKENS {
@@ -71,9 +72,9 @@ pub fn pointer_paths(pointer: &str) -> Result<Vec<String>, FilterError> {
     }
     let mut paths = vec![String::from("$")];
     for token in &tokens {
-        if token.contains(['"', '\\']) {
+        if token.contains(['"', '\\', '\0']) {
             return Err(bad_pointer(
-                "a key holding '\"' or '\\' cannot be searched (SQLite JSON paths)",
+                "a key holding '\"', '\\' or NUL cannot be searched (SQLite JSON paths)",
             ));
         }
         let key = format!(".\"{token}\"");

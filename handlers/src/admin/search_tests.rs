@@ -41,7 +41,7 @@ fn pointers_unescape_and_quote_every_key() {
 fn bad_pointers_are_refused_with_a_stable_code() {
     let long = format!("/{}", "a".repeat(MAX_POINTER_BYTES));
     for bad in [
-        "", "a/b", "/a~", "/a~2", "/a\"b", "/a\\b", "/0/1/2/3", &long,
+        "", "a/b", "/a~", "/a~2", "/a\"b", "/a\\b", "/a\0b", "/0/1/2/3", &long,
     ] {
         let error = pointer_paths(bad).unwrap_err();
         assert_eq!(error.code, "invalid_pointer", "{bad:?}");
@@ -408,4 +408,19 @@ fn the_hits_are_read_in_scan_order_without_sorting_the_whole_scan() {
             .any(|(parent, line)| *parent == 0 && line.starts_with("USE TEMP B-TREE")),
         "no sort after the scan: {plan:?}"
     );
+}
+
+#[test]
+fn a_key_holding_nul_is_refused_before_sqlite_sees_the_path() {
+    // SQLite reads a JSON path as C text: a NUL ends it, and the statement fails.
+    let db = database_with(&[]);
+    let payload = json!({"a\u{0}b": 1}).to_string();
+    let failed = db.query_row(
+        "SELECT json_extract(?1, ?2)",
+        rusqlite::params![payload, "$.\"a\u{0}b\""],
+        |r| r.get::<_, Option<i64>>(0),
+    );
+    assert!(failed.is_err(), "{failed:?}");
+    let refused = EventQuery::from_pairs(&pairs(&[("pointer", "/a\u{0}b"), ("equals", "1")]));
+    assert_eq!(refused.unwrap_err().code, "invalid_pointer");
 }
