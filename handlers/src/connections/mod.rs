@@ -57,6 +57,22 @@ fn name_at(object: &Map<String, Value>, field: &str) -> Result<String, FilterErr
     }
 }
 
+/// `<provider>-to-<destination>`, the name of a connection saved without one; refused (asking
+/// for an explicit name) when it is not a valid name, i.e. longer than 64 characters.
+fn default_name(provider: Provider, target: &Target) -> Result<String, FilterError> {
+    let name = format!("{provider}-to-{}", target.name());
+    match valid_name(&name) {
+        true => Ok(name),
+        false => Err(field_error(
+            "name",
+            &format!(
+                "is required: the default name {provider}-to-<destination> would be longer \
+                 than {MAX_NAME_LEN} characters"
+            ),
+        )),
+    }
+}
+
 fn optional_u32(
     object: &Map<String, Value>,
     field: &str,
@@ -152,7 +168,8 @@ pub struct Connection {
 impl Connection {
     /// From the admin API's JSON: `{"name"?, "source": "stripe", "account"?, "types"?,
     /// "conditions"?, "destination": "orders-svc" | "slack.notify", "enabled"?, "transform"?}`.
-    /// Without a name the connection is named `<source>-to-<destination>`. A transform is only
+    /// Without a name the connection is named `<provider>-to-<destination>`, which must then be a
+    /// valid name like any other (else `name` is asked for). A transform is only
     /// for an `http` destination (a built-in step builds its own request).
     pub fn from_json(value: &Value) -> Result<Connection, FilterError> {
         let object = object_of(value)?;
@@ -184,7 +201,7 @@ impl Connection {
             })?;
         let filter = Filter::from_json(object.get("types"), object.get("conditions"))?;
         let name = match object.get("name") {
-            None | Some(Value::Null) => format!("{provider}-to-{}", target.name()),
+            None | Some(Value::Null) => default_name(provider, &target)?,
             Some(_) => name_at(object, "name")?,
         };
         let enabled = match object.get("enabled") {
@@ -489,6 +506,30 @@ mod tests {
                 field,
                 "{body}"
             );
+        }
+    }
+
+    #[test]
+    fn a_default_name_over_64_characters_asks_for_a_name() {
+        // `stripe-to-` (10) + a destination of 54 characters is 64: the default is kept.
+        let fits = json!({"source": "stripe", "destination": "d".repeat(54)});
+        let connection = Connection::from_json(&fits).unwrap();
+        assert_eq!(connection.name.len(), 64);
+        assert_eq!(
+            Connection::from_json(&connection.to_json()).unwrap(),
+            connection
+        );
+        for (source, destination) in [("stripe", 55), ("sendgrid:eu", 53), ("hubspot", 64)] {
+            let body = json!({"source": source, "destination": "d".repeat(destination)});
+            let error = Connection::from_json(&body).unwrap_err();
+            assert_eq!(
+                (error.code, error.field.as_str()),
+                (filter::INVALID_FIELD, "name"),
+                "{body}"
+            );
+            let named =
+                json!({"name": "long", "source": source, "destination": "d".repeat(destination)});
+            assert_eq!(Connection::from_json(&named).unwrap().name, "long");
         }
     }
 
