@@ -25,7 +25,7 @@ pub use ops::Op;
 pub const INVALID_TRANSFORM: &str = "invalid_transform";
 /// Most operations in a transform.
 pub const MAX_OPS: usize = 32;
-/// Largest transform, as JSON text in bytes.
+/// Largest transform, as JSON text in bytes, both as sent and as stored ([`Transform::to_json`]).
 pub const MAX_TRANSFORM_BYTES: usize = 16_384;
 
 /// `400 invalid_transform` naming `field` (`transform.ops[2].path`, `transform.headers.x-id`).
@@ -90,15 +90,15 @@ impl Transform {
             ));
         }
         if Value::Object(object.clone()).to_string().len() > MAX_TRANSFORM_BYTES {
-            return Err(transform_error(
-                "transform",
-                "is larger than 16384 bytes of JSON",
-            ));
+            return Err(too_large());
         }
         let transform = Transform {
             ops: ops_of(object.get("ops"))?,
             headers: headers_of(object.get("headers"))?,
         };
+        if transform.to_json().to_string().len() > MAX_TRANSFORM_BYTES {
+            return Err(too_large());
+        }
         Ok(Some(transform).filter(|t| !t.ops.is_empty() || !t.headers.is_empty()))
     }
 
@@ -136,6 +136,15 @@ impl Transform {
             headers,
         })
     }
+}
+
+/// Over [`MAX_TRANSFORM_BYTES`] as sent, or as stored ([`Transform::to_json`] writes both
+/// members, so the stored form may be longer than what was sent, and must still read back).
+fn too_large() -> FilterError {
+    transform_error(
+        "transform",
+        "is larger than 16384 bytes of JSON (as stored)",
+    )
 }
 
 fn ops_of(value: Option<&Value>) -> Result<Vec<Op>, FilterError> {

@@ -220,3 +220,39 @@ fn a_step_uses_the_transform_of_the_connection_that_takes_its_event_now() {
         "nothing takes it now"
     );
 }
+
+/// An ops-only transform whose JSON as sent is exactly `bytes` long (a `set` constant is at
+/// most 4096 bytes, so the padding is spread over five of them).
+fn padded_ops(bytes: usize) -> Value {
+    let with = |pad: usize| {
+        let set =
+            |i: usize, value: String| json!({"op": "set", "path": format!("/{i}"), "value": value});
+        let mut ops: Vec<Value> = (0..4).map(|i| set(i, "x".repeat(4_000))).collect();
+        ops.push(set(4, "x".repeat(pad)));
+        json!({ "ops": ops })
+    };
+    let empty = with(0).to_string().len();
+    with(bytes - empty)
+}
+
+#[test]
+fn a_transform_near_the_limit_is_refused_at_first_parse_or_reads_back_as_stored() {
+    let stored_len = |t: &Transform| t.to_json().to_string().len();
+    for bytes in MAX_TRANSFORM_BYTES - 20..=MAX_TRANSFORM_BYTES + 1 {
+        let sent = padded_ops(bytes);
+        assert_eq!(sent.to_string().len(), bytes);
+        match Transform::from_json(Some(&sent)) {
+            Err(e) => assert_eq!(e.field, "transform", "{bytes}"),
+            Ok(parsed) => {
+                let parsed = parsed.unwrap();
+                assert!(stored_len(&parsed) <= MAX_TRANSFORM_BYTES, "{bytes}");
+                let again = Transform::from_json(Some(&parsed.to_json()));
+                assert_eq!(again, Ok(Some(parsed)), "{bytes} does not read back");
+            }
+        }
+    }
+    // The limit is on the stored form (both members written): exactly the limit is kept.
+    let headers_len = r#","headers":{}"#.len();
+    let at_limit = transform(padded_ops(MAX_TRANSFORM_BYTES - headers_len));
+    assert_eq!(stored_len(&at_limit), MAX_TRANSFORM_BYTES);
+}
