@@ -11,9 +11,10 @@ use serde_json::{json, Map, Value};
 
 use super::plan::EventFacts;
 use super::transform::{
-    resolve, EventFields, Resolved, Transform, TransformFailed, Transformed, NO_CONNECTION,
+    resolve, DestinationConnections, EventFields, Resolved, Transform, TransformFailed,
+    Transformed, CONNECTION_INVALID, NO_CONNECTION,
 };
-use super::{field_error, Connection, FilterError, HttpDestination};
+use super::{field_error, FilterError, HttpDestination};
 use crate::downstream::HttpRequestSpec;
 use crate::inbound::webhook::Provider;
 use crate::standard_webhooks::delivery_headers;
@@ -98,15 +99,18 @@ pub fn signed(
 }
 
 /// What a step of an `http` destination sends, before its signature: the payload as the
-/// transform of the connection that takes the event now shapes it ([`resolve`]: `connections`
-/// are the destination's (`None`: not read, verbatim); `source` is the event's named
-/// source). `Err` is the note the step ends `dead` with: no connection takes the event any
-/// more ([`NO_CONNECTION`]), or the payload is not JSON.
+/// transform of the connection that takes the event now shapes it ([`resolve`]: `read` are the
+/// destination's connections (`None`: not read, verbatim); `source` is the event's named
+/// source). `Err` is the note the step ends `dead` with: no readable connection takes the
+/// event any more ([`NO_CONNECTION`]; [`CONNECTION_INVALID`] when one of the destination's
+/// stored connections no longer validates, as it may be the step's own), or the payload is not
+/// JSON.
 pub fn step_delivery(
     event: &DeliveredEvent<'_>,
     source: Option<&str>,
-    connections: Option<&[Connection]>,
+    read: Option<&DestinationConnections>,
 ) -> Result<Transformed, &'static str> {
+    let connections = read.map(|r| r.readable.as_slice());
     let resolved = match (connections, Provider::from_slug(event.fields.provider)) {
         (None, _) => Resolved::Verbatim,
         (Some(_), None) => Resolved::NoConnection,
@@ -124,7 +128,10 @@ pub fn step_delivery(
     let transform = match resolved {
         Resolved::Verbatim => None,
         Resolved::Transform(transform) => Some(transform),
-        Resolved::NoConnection => return Err(NO_CONNECTION),
+        Resolved::NoConnection => match read.is_some_and(|r| !r.unreadable.is_empty()) {
+            true => return Err(CONNECTION_INVALID),
+            false => return Err(NO_CONNECTION),
+        },
     };
     unsigned_delivery(event, transform).map_err(TransformFailed::code)
 }

@@ -21,8 +21,9 @@ use edgehooks_handlers::connections::drain::{
     place, Line, Place, DRAINING_REASON, PAUSED_PARK_SECS, PAUSED_REASON,
 };
 use edgehooks_handlers::connections::transform::sql::read_destination_connections;
-use edgehooks_handlers::connections::transform::{EventFields, Transformed};
-use edgehooks_handlers::connections::Connection;
+use edgehooks_handlers::connections::transform::{
+    DestinationConnections, EventFields, Transformed, CONNECTION_INVALID,
+};
 use edgehooks_handlers::connections::HttpDestination;
 use edgehooks_handlers::steps::lifecycle::{
     after_attempt, attempts_made, classify_response, AttemptFor, StepStatus,
@@ -78,7 +79,7 @@ pub(super) async fn run(
         Place::Released => true,
         Place::Go => false,
     };
-    let unsigned = match shape(row, payload, loaded.connections.as_deref()) {
+    let unsigned = match shape(row, payload, loaded.connections.as_ref()) {
         Ok(unsigned) => unsigned,
         Err(note) => return end_without_call(runner, fields, row, name, note).await,
     };
@@ -105,13 +106,13 @@ pub(super) async fn run(
 struct Loaded {
     destination: HttpDestination,
     line: Line,
-    /// Its connections (the one that takes the event says how the step is sent).
-    connections: Option<Vec<Connection>>,
+    /// Its readable connections (the one that takes the event says how the step is sent).
+    connections: Option<DestinationConnections>,
 }
 
-/// The destination's current settings, its line and its connections; `Err` with how the step
-/// ended when the destination (or one of its connections) is missing or no longer valid
-/// (`dead`), or D1 failed.
+/// The destination's current settings, its line and its connections (one that no longer
+/// validates is logged `stored_connection_invalid` and skipped); `Err` with how the step ended
+/// when the destination is missing or no longer valid (`dead`), or D1 failed.
 async fn load_destination(
     runner: &Runner<'_, '_>,
     fields: &StepFields<'_>,
@@ -124,14 +125,15 @@ async fn load_destination(
             read_destination_connections(stored.connections.as_deref()),
         ) {
             (Ok(destination), Ok(connections)) => {
+                log_unreadable(connections.as_ref());
                 return Ok(Loaded {
                     destination,
                     line: stored.line,
                     connections,
-                })
+                });
             }
             (Err(_), _) => "destination_invalid",
-            (_, Err(_)) => "connection_invalid",
+            (_, Err(_)) => CONNECTION_INVALID,
         },
         Ok(None) => "destination_missing",
         Err(e) => return Err(storage_failed(e)),
@@ -139,12 +141,19 @@ async fn load_destination(
     Err(end_without_call(runner, fields, row, name, note).await)
 }
 
+/// Each of the destination's stored connections that no longer validates, as routing logs it.
+fn log_unreadable(connections: Option<&DestinationConnections>) {
+    for unreadable in connections.iter().flat_map(|c| &c.unreadable) {
+        log::error("stored_connection_invalid", unreadable);
+    }
+}
+
 /// The delivery before its signature (the core's `step_delivery`); `Err` with the note the
 /// step ends `dead` with.
 fn shape(
     row: &StepRow,
     payload: &str,
-    connections: Option<&[Connection]>,
+    connections: Option<&DestinationConnections>,
 ) -> Result<Transformed, &'static str> {
     let fields = EventFields {
         id: &row.event_id,

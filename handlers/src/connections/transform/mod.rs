@@ -205,6 +205,28 @@ pub enum Resolved<'a> {
 
 /// The code a step ends `dead` with when [`Resolved::NoConnection`].
 pub const NO_CONNECTION: &str = "connection_missing";
+/// The code a step ends `dead` with when no readable connection takes its event and one of
+/// its destination's stored connections no longer validates (it may be the step's own).
+pub const CONNECTION_INVALID: &str = "connection_invalid";
+
+/// A destination's connections as a step of it reads them: those that validate, in stored
+/// order, and the stored ones that no longer do (`name (field)`), which are skipped so that one
+/// bad row does not stop the steps of the others, as routing skips it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DestinationConnections {
+    pub readable: Vec<Connection>,
+    pub unreadable: Vec<String>,
+}
+
+impl DestinationConnections {
+    /// Every connection readable (none skipped).
+    pub fn all(readable: Vec<Connection>) -> DestinationConnections {
+        DestinationConnections {
+            readable,
+            unreadable: Vec::new(),
+        }
+    }
+}
 
 /// The transform a step of an `http` destination uses when it is sent: that of the first
 /// connection to the destination (in stored order) that takes the event now, the same rule

@@ -95,6 +95,7 @@ pub fn preview(
 mod tests {
     use super::*;
     use crate::connections::delivery::{signed, step_delivery};
+    use crate::connections::transform::DestinationConnections;
     use crate::connections::transform::EventFields;
     use crate::connections::HttpDestination;
     use crate::standard_webhooks::{verify, SigningKey};
@@ -132,7 +133,7 @@ mod tests {
             "headers": {"x-invoice": "{{/data/object/id}}"}
         }));
         let shown = preview(&feed, &request(json!({"event_id": "01JEVENT"})), &event()).unwrap();
-        let list = [feed.clone()];
+        let list = DestinationConnections::all(vec![feed.clone()]);
         let unsigned = step_delivery(&event(), None, Some(&list)).unwrap();
         assert_eq!(shown["body"], json!(unsigned.body));
         assert_eq!(
@@ -246,10 +247,36 @@ mod tests {
             "name": "other", "source": "shopify", "destination": "svc", "transform": {"headers": {"x-a": "b"}}
         }))
         .unwrap();
+        let only_other = DestinationConnections::all(vec![other]);
         assert_eq!(
-            step_delivery(&event(), None, Some(&[other])),
+            step_delivery(&event(), None, Some(&only_other)),
             Err(super::super::NO_CONNECTION)
         );
         assert_eq!(step_delivery(&event(), None, None).unwrap().body, PAYLOAD);
+    }
+
+    #[test]
+    fn an_unreadable_connection_stops_only_the_steps_no_readable_connection_takes() {
+        let feed = connection(json!({"ops": [{"op": "remove", "path": "/data"}]}));
+        let other = Connection::from_json(&json!({
+            "name": "other", "source": "shopify", "destination": "svc"
+        }))
+        .unwrap();
+        let unreadable = vec!["broken (transform.ops[0])".to_string()];
+        let with_feed = DestinationConnections {
+            readable: vec![other.clone(), feed],
+            unreadable: unreadable.clone(),
+        };
+        let sent = step_delivery(&event(), None, Some(&with_feed)).unwrap();
+        assert_eq!(sent.body, r#"{"id":"evt_1","type":"invoice.paid"}"#);
+        // The step's own connection may be the unreadable one: it ends as before.
+        let without = DestinationConnections {
+            readable: vec![other],
+            unreadable,
+        };
+        assert_eq!(
+            step_delivery(&event(), None, Some(&without)),
+            Err(super::super::CONNECTION_INVALID)
+        );
     }
 }

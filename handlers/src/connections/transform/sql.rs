@@ -2,10 +2,12 @@
 //! from ([`super::resolve`]), in the same read as the destination and its line: the
 //! destination's connections as one JSON array (through the `connections_target` index; `[]`
 //! when none targets it any more). Each element is the connection's admin JSON plus
-//! `created_at`, so the stored order is restored here.
+//! `created_at`, so the stored order is restored here. A stored connection that no longer
+//! validates is set aside, not an error for the whole list ([`DestinationConnections`]).
 
 use serde_json::Value;
 
+use super::DestinationConnections;
 use crate::connections::Connection;
 
 /// The SQL expression of destination `name_sql`'s connections (see the module docs).
@@ -22,22 +24,28 @@ pub fn destination_connections(name_sql: &str) -> String {
 }
 
 /// The connections of [`destination_connections`]'s answer in stored order (`created_at`,
-/// `name`); `None` when it was `NULL`. `Err` names a stored connection that no longer
-/// validates.
-pub fn read_destination_connections(text: Option<&str>) -> Result<Option<Vec<Connection>>, String> {
+/// `name`); `None` when it was `NULL`. A stored connection that no longer validates is set
+/// aside in `unreadable` (the shell logs it); `Err` only when the answer is not a JSON array.
+pub fn read_destination_connections(
+    text: Option<&str>,
+) -> Result<Option<DestinationConnections>, String> {
     let Some(text) = text else { return Ok(None) };
     let list: Vec<Value> = serde_json::from_str(text).map_err(|_| "connections".to_string())?;
-    let mut connections = list
-        .iter()
-        .map(|value| {
-            let created_at = value.get("created_at").and_then(Value::as_i64).unwrap_or(0);
-            Connection::from_json(value)
-                .map(|c| (created_at, c))
-                .map_err(|e| format!("connection {}", e.field))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    connections.sort_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.name.cmp(&y.name)));
-    Ok(Some(connections.into_iter().map(|(_, c)| c).collect()))
+    let mut read = DestinationConnections::default();
+    let mut readable = Vec::new();
+    for value in &list {
+        let created_at = value.get("created_at").and_then(Value::as_i64).unwrap_or(0);
+        match Connection::from_json(value) {
+            Ok(connection) => readable.push((created_at, connection)),
+            Err(e) => {
+                let name = value.get("name").and_then(Value::as_str).unwrap_or("?");
+                read.unreadable.push(format!("{name} ({})", e.field));
+            }
+        }
+    }
+    readable.sort_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.name.cmp(&y.name)));
+    read.readable = readable.into_iter().map(|(_, c)| c).collect();
+    Ok(Some(read))
 }
 
 #[cfg(test)]
@@ -57,7 +65,7 @@ mod tests {
         .unwrap();
     }
 
-    fn read(db: &Db, destination: &str) -> Option<Vec<Connection>> {
+    fn read_all(db: &Db, destination: &str) -> Option<DestinationConnections> {
         let text: Option<String> = db
             .query_row(
                 &format!("SELECT {} AS c", destination_connections("?1")),
@@ -66,6 +74,12 @@ mod tests {
             )
             .unwrap();
         read_destination_connections(text.as_deref()).unwrap()
+    }
+
+    fn read(db: &Db, destination: &str) -> Option<Vec<Connection>> {
+        let read = read_all(db, destination)?;
+        assert_eq!(read.unreadable, Vec::<String>::new());
+        Some(read.readable)
     }
 
     #[test]
@@ -99,9 +113,28 @@ mod tests {
     }
 
     #[test]
-    fn a_stored_connection_that_no_longer_validates_is_an_error() {
-        let bad = r#"[{"name":"x","source":"stripe","destination":"svc","transform":{"ops":[1]}}]"#;
-        assert!(read_destination_connections(Some(bad)).is_err());
+    fn a_stored_connection_that_no_longer_validates_is_set_aside_not_fatal() {
+        let db = database();
+        connection(&db, "valid", 2, "svc", None);
+        connection(&db, "bad-transform", 1, "svc", Some(r#"{"ops":[1]}"#));
+        db.execute(
+            "INSERT INTO connections (name, provider, types, conditions, target, enabled, \
+             created_at, updated_at) VALUES (?1, 'stripe', '[]', '[]', 'svc', 1, 0, 0)",
+            params!["stripe-to-".to_string() + &"d".repeat(60)],
+        )
+        .unwrap();
+        let read = read_all(&db, "svc").unwrap();
+        let names: Vec<&str> = read.readable.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["valid"]);
+        let mut unreadable = read.unreadable.clone();
+        unreadable.sort();
+        assert_eq!(
+            unreadable,
+            [
+                "bad-transform (transform.ops[0])".to_string(),
+                format!("stripe-to-{} (name)", "d".repeat(60)),
+            ]
+        );
         assert!(read_destination_connections(Some("not json")).is_err());
     }
 }
