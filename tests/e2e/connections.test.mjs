@@ -5,7 +5,8 @@
 // by type wildcard and JSON pointer, pause (steps parked, no attempt spent) and resume (drained
 // oldest first; tests/e2e/drain.test.mjs has the pages and their costs), secret rotation,
 // per-destination max attempts, Retry-After and timeout, a default route turned off, validation
-// errors naming the field, and no secret in any answer or log line.
+// errors naming the field (a default name too long for one), a stored connection that no
+// longer validates stopping only its own steps, and no secret in any answer or log line.
 import { beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Webhook } from "standardwebhooks";
@@ -286,6 +287,40 @@ describe("connections and http destinations", () => {
     await admin("DELETE", "connections/uses-taken");
     assert.equal((await admin("DELETE", "destinations/taken")).status, 200);
     assert.equal((await admin("GET", "destinations/taken")).status, 404);
+  });
+
+  test("a default name over 64 characters is 400 on name; a stored connection that no longer validates stops only its own steps", async () => {
+    const long = "d".repeat(55); // a valid destination name; `stripe-to-` + it is 65 characters
+    await destination(long);
+    const unnamed = await admin("POST", "connections", { source: "stripe", types: ["invoice.paid"], destination: long });
+    assert.deepEqual([unnamed.status, unnamed.json.error, unnamed.json.field], [400, "invalid_field", "name"], unnamed.text);
+    assert.equal((await w.worker.all("SELECT COUNT(*) AS n FROM connections WHERE target = ?", long))[0].n, 0, "nothing stored");
+    const named = await admin("POST", "connections", { name: "long-feed", source: "stripe", types: ["invoice.paid"], destination: long });
+    assert.equal(named.status, 201, named.text);
+    // Beside it, a row stored under older rules (such a default name), older than it.
+    await w.worker.all(
+      "INSERT INTO connections (name, provider, types, conditions, target, enabled, created_at, updated_at) VALUES (?, 'stripe', '[\"charge.failed\"]', '[]', ?, 1, 0, 0)",
+      `stripe-to-${long}`, long,
+    );
+
+    const receiver = w.fake.receiver(long);
+    const sent = await w.deliver("stripe", stripeEvent("invoice.paid"));
+    await w.stepReaches("stripe", sent.key, `http:${long}`, ["succeeded"]);
+    assert.equal(receiver.calls().length, 1);
+    assert.equal(receiver.calls()[0].body, sent.payload);
+    const skipped = w.worker.workerLogs().filter((l) => l.error === "stored_connection_invalid" && l.detail.startsWith(`stripe-to-${long} `));
+    assert.ok(skipped.length > 0, "the unreadable row is logged");
+
+    // A step whose own connection no longer validates still ends dead, unsent.
+    assert.equal((await admin("POST", `destinations/${long}/pause`)).status, 200);
+    const parkedEvent = await w.deliver("stripe", stripeEvent("invoice.paid"));
+    const parked = await w.stepReaches("stripe", parkedEvent.key, `http:${long}`, ["enqueued"]);
+    await waitFor(async () => (await stepOf(parked.id)).last_error === "destination_paused", { what: "parked" });
+    await w.worker.all("UPDATE connections SET transform = '{\"ops\":[1]}' WHERE name = 'long-feed'");
+    assert.equal((await admin("POST", `destinations/${long}/resume`)).status, 200);
+    const dead = await w.stepReaches("stripe", parkedEvent.key, `http:${long}`, ["dead"]);
+    assert.equal(dead.last_error, "connection_invalid");
+    assert.equal(receiver.calls().length, 1);
   });
 
   test("replaying an event stored before a connection existed sends it through the connection", async () => {
