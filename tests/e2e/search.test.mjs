@@ -186,6 +186,7 @@ describe("event search", () => {
     const cases = [
       ["pointer=data&equals=1", "invalid_pointer"],
       ["pointer=/a~2&equals=1", "invalid_pointer"],
+      ["pointer=/a%00b&equals=1", "invalid_pointer"], // SQLite would fail the statement on the NUL
       ["pointer=/a", "invalid_search"],
       ["equals=1", "invalid_search"],
       ["contains=", "invalid_search"],
