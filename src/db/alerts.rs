@@ -106,9 +106,16 @@ impl FromRow for NoticeRow {
     }
 }
 
-/// The notices due on `channel` (`slack` | `http`).
-pub async fn pending_notices(db: &D1Database, channel: &str) -> Result<Vec<NoticeRow>> {
-    query(&statement(db, sql::PENDING_NOTICES, &[channel.into()])?)
+/// The notices due on `channel` (`slack` | `http`) at `now`, with `spacing_ms` between two
+/// notices of one kind and key.
+pub async fn pending_notices(
+    db: &D1Database,
+    channel: &str,
+    now: i64,
+    spacing_ms: i64,
+) -> Result<Vec<NoticeRow>> {
+    let args = [channel.into(), num(now), num(spacing_ms)];
+    query(&statement(db, sql::PENDING_NOTICES, &args)?)
         .await?
         .read()
 }
