@@ -259,6 +259,17 @@ impl FromRow for BackfillRow {
     }
 }
 
+/// The real (not dry) backfill runs finished since `since` that ingested events, newest first
+/// (at most [`sql::RECOVERED_RUNS_READ`]): what the `backfill_recovered` rule reads. Runs that
+/// found nothing missing are not read, so a resuming run's row each minute cannot push an
+/// earlier recovering run out of the read.
+pub async fn recovered_backfill_runs(db: &D1Database, since: i64) -> Result<Vec<BackfillRow>> {
+    let args = [num(since), num(sql::RECOVERED_RUNS_READ)];
+    query(&statement(db, sql::RECOVERED_RUNS, &args)?)
+        .await?
+        .read()
+}
+
 /// The latest real (not dry) backfill runs finished since `since` (newest first). The table is
 /// migration 0010's; the cron no longer asks `sqlite_master` for it first (that lookup read more
 /// rows every tick than the rest of the tick together, issue 25).

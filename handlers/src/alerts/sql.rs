@@ -93,6 +93,16 @@ pub const DELIVERIES_OF: &str = "SELECT alert_id, channel, sent, last_notified_a
      next_at, error FROM alert_deliveries \
      WHERE alert_id IN (SELECT value FROM json_each(?1)) ORDER BY alert_id, channel";
 
+/// The most backfill runs one alert pass reads (more recovering runs in an hour than this is
+/// not a thing a backfill does).
+pub const RECOVERED_RUNS_READ: i64 = 100;
+
+/// The real (not dry) backfill runs finished since ?1 (ms) that ingested events, newest first,
+/// at most ?2: each is a `backfill_recovered` alert until an hour after it finished.
+pub const RECOVERED_RUNS: &str = "SELECT CAST(id AS TEXT) AS id, provider, started_at, \
+     finished_at, listed, ingested, duplicates FROM backfill_runs WHERE finished_at >= ?1 \
+     AND dry_run = 0 AND ingested > 0 ORDER BY finished_at DESC LIMIT ?2";
+
 /// Retention of metric buckets: ?1 the oldest minute kept.
 pub const DELETE_OLD_EVENT_METRICS: &str = "DELETE FROM metric_events WHERE minute < ?1";
 pub const DELETE_OLD_STEP_METRICS: &str = "DELETE FROM metric_steps WHERE minute < ?1";
