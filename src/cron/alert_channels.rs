@@ -111,7 +111,8 @@ async fn send_channel(
             return db::alerts::hold_pending(d1, channel, held.state()).await;
         }
     }
-    let notices: Vec<PendingNotice> = db::alerts::pending_notices(d1, channel)
+    let spacing = settings.renotify_ms();
+    let notices: Vec<PendingNotice> = db::alerts::pending_notices(d1, channel, now, spacing)
         .await?
         .into_iter()
         .filter_map(pending)

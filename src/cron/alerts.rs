@@ -1,11 +1,11 @@
 //! The cron's alerting pass (after the metrics are flushed): read what the rules need (signature
-//! failures in the last five minutes and when each provider and registry source last sent, from the minute
-//! buckets; dead steps; open circuits; backfill runs if that table exists; the database's size
-//! as D1 reports it, against `STORAGE_LIMIT_BYTES`), let the core decide
-//! which alerts fire, update or clear, store that in one batch, then send the notices that are
-//! due on each channel (`alert_channels`: Slack and the `http` destination). A failed or
-//! impossible send stays pending with its error and a backoff, visible in the admin page, and is
-//! tried again by a later cron: no notice is dropped.
+//! failures in the last five minutes and when each provider and registry source last sent, from
+//! the minute buckets; dead steps; open circuits; the backfill runs of the last hour that
+//! recovered events; the database's size as D1 reports it, against `STORAGE_LIMIT_BYTES`), let
+//! the core decide which alerts fire, update or clear, store that in one batch, then send the
+//! notices that are due on each channel (`alert_channels`: Slack and the `http` destination). A
+//! failed or impossible send stays pending with its error and a backoff, visible in the admin
+//! page, and is tried again by a later cron: no notice is dropped.
 
 use edgehooks_handlers::alerts::rules::conditions;
 use edgehooks_handlers::alerts::state::{reconcile, Change};
@@ -44,7 +44,7 @@ async fn observe(
     let seen = db::metrics::last_seen(d1).await?;
     let dead = db::alerts::dead_groups(d1, now - DEAD_WINDOW_MS).await?;
     let circuits = db::alerts::open_circuits(d1, now).await?;
-    let backfills = db::alerts::backfill_runs(d1, now - BACKFILL_WINDOW_MS, 20).await?;
+    let backfills = db::alerts::recovered_backfill_runs(d1, now - BACKFILL_WINDOW_MS).await?;
     let storage = db::retention::database_size(d1)
         .await?
         .map(|bytes_used| StorageUse {

@@ -106,9 +106,16 @@ impl FromRow for NoticeRow {
     }
 }
 
-/// The notices due on `channel` (`slack` | `http`).
-pub async fn pending_notices(db: &D1Database, channel: &str) -> Result<Vec<NoticeRow>> {
-    query(&statement(db, sql::PENDING_NOTICES, &[channel.into()])?)
+/// The notices due on `channel` (`slack` | `http`) at `now`, with `spacing_ms` between two
+/// notices of one kind and key.
+pub async fn pending_notices(
+    db: &D1Database,
+    channel: &str,
+    now: i64,
+    spacing_ms: i64,
+) -> Result<Vec<NoticeRow>> {
+    let args = [channel.into(), num(now), num(spacing_ms)];
+    query(&statement(db, sql::PENDING_NOTICES, &args)?)
         .await?
         .read()
 }
@@ -250,6 +257,17 @@ impl FromRow for BackfillRow {
             duplicates: row.opt_int("duplicates"),
         }
     }
+}
+
+/// The real (not dry) backfill runs finished since `since` that ingested events, newest first
+/// (at most [`sql::RECOVERED_RUNS_READ`]): what the `backfill_recovered` rule reads. Runs that
+/// found nothing missing are not read, so a resuming run's row each minute cannot push an
+/// earlier recovering run out of the read.
+pub async fn recovered_backfill_runs(db: &D1Database, since: i64) -> Result<Vec<BackfillRow>> {
+    let args = [num(since), num(sql::RECOVERED_RUNS_READ)];
+    query(&statement(db, sql::RECOVERED_RUNS, &args)?)
+        .await?
+        .read()
 }
 
 /// The latest real (not dry) backfill runs finished since `since` (newest first). The table is

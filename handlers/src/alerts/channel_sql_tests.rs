@@ -20,10 +20,19 @@ fn all_rows<T>(
     rows.map(Result::unwrap).collect()
 }
 
+/// The default rate limit (`ALERT_RENOTIFY_MINUTES`, 30) in ms.
+const SPACING: i64 = 30 * MIN;
+
+/// The notices due on `channel` an hour after [`NOW`] (every backoff and rate limit these tests
+/// set up has run out by then).
 fn pending(db: &Connection, channel: &str) -> Vec<(i64, String, i64, Option<i64>)> {
+    pending_at(db, channel, NOW + 60 * MIN)
+}
+
+fn pending_at(db: &Connection, channel: &str, now: i64) -> Vec<(i64, String, i64, Option<i64>)> {
     let mut statement = db.prepare(sql::PENDING_NOTICES).unwrap();
     let rows = statement
-        .query_map(params![channel], |r| {
+        .query_map(params![channel, now, SPACING], |r| {
             Ok((
                 r.get("id")?,
                 r.get("notice")?,
@@ -145,6 +154,10 @@ fn sql_channels_deliver_fail_and_settle_independently() {
     db.execute(sql::SETTLE_NOTICES, params![0, 0]).unwrap();
 
     db.execute(sql::CLEAR, params![1, NOW + 5 * MIN]).unwrap();
+    assert!(
+        pending_at(&db, "slack", NOW + 5 * MIN).is_empty(),
+        "the clear waits for the rate limit, out of the read"
+    );
     let due = pending(&db, "slack");
     assert_eq!(
         due,
@@ -215,4 +228,80 @@ fn migration_0013_carries_the_slack_state_over() {
     );
     let due: Vec<i64> = pending(&db, "slack").into_iter().map(|r| r.0).collect();
     assert_eq!(due, vec![2, 3, 4], "what was due on Slack still is");
+}
+
+/// What a cron at `now` sends on `channel`: the notices it reads, decided as the shell decides
+/// them (rate limit, backoff, cap).
+fn sends_now(db: &Connection, channel: &str, now: i64) -> Vec<(String, String)> {
+    use super::notify::{decide, Decision, NoticeState, PendingNotice};
+    let settings = super::AlertSettings::default();
+    assert_eq!(settings.renotify_ms(), SPACING);
+    let mut statement = db.prepare(sql::PENDING_NOTICES).unwrap();
+    let rows = statement
+        .query_map(params![channel, now, SPACING], |r| {
+            Ok(PendingNotice {
+                alert_id: r.get("id")?,
+                kind: r.get("kind")?,
+                key: r.get("key")?,
+                detail: r.get("detail")?,
+                state: NoticeState::from_name(&r.get::<_, String>("notice")?).unwrap(),
+                fired_at_ms: r.get("fired_at")?,
+                cleared_at_ms: r.get("cleared_at")?,
+                facts: super::Facts::default(),
+                attempts: r.get::<_, i64>("notice_attempts")? as u32,
+                next_try_at_ms: r.get("notice_next_at")?,
+                last_notified_at_ms: r.get("last_notified_at")?,
+            })
+        })
+        .unwrap();
+    rows.map(Result::unwrap)
+        .filter(|n| decide(n, now, &settings, 0) == Decision::Send)
+        .map(|n| (n.kind, n.key))
+        .collect()
+}
+
+/// A circuit flapping through a long outage: 50 firings of one key, each waiting on the key's
+/// rate limit (one was just announced), then a fresh `dead_steps` alert. The waiting notices
+/// must not take the whole read: the fresh one goes out now, and of the flapping key only its
+/// latest state is due (when its rate limit allows).
+#[test]
+fn sql_waiting_notices_of_one_key_do_not_starve_a_fresh_one() {
+    let db = crate::steps::lifecycle::sql_tests::database();
+    for i in 0..50 {
+        let at = NOW - (50 - i) * MIN;
+        db.execute(sql::FIRE, params!["circuit_open", "hubspot", "d", at, "{}"])
+            .unwrap();
+        if i < 49 {
+            db.execute(sql::CLEAR, params![i + 1, at + 30_000]).unwrap();
+        }
+    }
+    db.execute(
+        "INSERT INTO alert_deliveries (alert_id, channel, sent, last_notified_at) \
+         VALUES (1, 'slack', 'fired', ?1)",
+        params![NOW - MIN],
+    )
+    .unwrap();
+    db.execute(sql::FIRE, params!["dead_steps", "x:y", "d", NOW, "{}"])
+        .unwrap();
+    assert_eq!(
+        sends_now(&db, "slack", NOW),
+        vec![("dead_steps".to_string(), "x:y".to_string())],
+        "the fresh notice is sent, the flapping key waits"
+    );
+    let later = pending_at(&db, "slack", NOW + SPACING);
+    let ids: Vec<(i64, String)> = later.into_iter().map(|r| (r.0, r.1)).collect();
+    assert_eq!(
+        ids,
+        vec![(50, "fired".into()), (51, "fired".into())],
+        "once the key's rate limit allows: its latest state only, not 50 old notices"
+    );
+    db.execute(sql::SETTLE_NOTICES, params![0, 0]).unwrap();
+    let still_due: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM alerts WHERE notice IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(still_due, 2, "the 49 superseded notices are settled");
 }

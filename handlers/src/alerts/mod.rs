@@ -100,6 +100,13 @@ impl Default for AlertSettings {
     }
 }
 
+impl AlertSettings {
+    /// The least time between two notices of one kind and key on a channel (ms).
+    pub fn renotify_ms(&self) -> i64 {
+        (self.renotify_minutes.min(i64::MAX as u64) as i64).saturating_mul(60_000)
+    }
+}
+
 /// Signature failures of one provider (and registry source) for one reason in the last
 /// [`SIGNATURE_WINDOW_MS`].
 #[derive(Debug, Clone, PartialEq, Eq)]

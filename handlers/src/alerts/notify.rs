@@ -1,7 +1,8 @@
 //! When a notice about an alert may go out, and what it says. A notice is due when an alert
 //! fires or clears; it waits while the alert (its kind and key, across firings) had a notice in
 //! the last `renotify_minutes`, while the hour's global cap is spent, or after a failed send
-//! until its backoff passes. A waiting notice is never dropped: the next cron sends it. Each
+//! until its backoff passes. A waiting notice is never dropped: a later cron sends it, unless a
+//! later firing of its kind and key supersedes it (only the latest state is announced). Each
 //! channel (Slack, the `http` destination) is decided on its own: its own last notice, its own
 //! hourly cap, its own failures.
 
@@ -80,7 +81,7 @@ pub fn decide(
     if let Some(next) = notice.next_try_at_ms.filter(|t| *t > now_ms) {
         return Decision::WaitUntil(next);
     }
-    let spacing = (settings.renotify_minutes as i64).saturating_mul(60_000);
+    let spacing = settings.renotify_ms();
     if let Some(last) = notice.last_notified_at_ms {
         let allowed = last.saturating_add(spacing);
         if allowed > now_ms {

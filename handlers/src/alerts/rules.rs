@@ -71,7 +71,9 @@ fn signature_failures(obs: &Observations, settings: &AlertSettings) -> Vec<Condi
 /// A subject with a quiet period (a provider, or one registry source `in:<source>`) whose last
 /// delivery is older than it. "Normally sends": it had deliveries in the window before (between
 /// one and two quiet periods ago), or the alert is already open (so it stays open however long
-/// the silence lasts).
+/// the silence lasts). Once the silence outlasts `METRICS_RETENTION_DAYS` nothing says when it
+/// last sent (its buckets are swept): an open alert then holds as it is, a subject never seen
+/// does not fire.
 fn silent_providers(
     obs: &Observations,
     settings: &AlertSettings,
@@ -82,13 +84,15 @@ fn silent_providers(
         .iter()
         .filter(|(_, minutes)| **minutes > 0)
         .filter_map(|(subject, minutes)| {
-            let quiet_ms = (*minutes as i64).saturating_mul(60_000);
-            let last = *obs.last_seen_ms.get(subject)?;
-            let silent_for = obs.now_ms.saturating_sub(last);
-            let was_sending = silent_for <= quiet_ms.saturating_mul(2);
             let already_open = open
                 .iter()
-                .any(|a| a.kind == AlertKind::ProviderSilent && a.key == *subject);
+                .find(|a| a.kind == AlertKind::ProviderSilent && a.key == *subject);
+            let Some(last) = obs.last_seen_ms.get(subject).copied() else {
+                return already_open.map(still_silent);
+            };
+            let quiet_ms = (*minutes as i64).saturating_mul(60_000);
+            let silent_for = obs.now_ms.saturating_sub(last);
+            let was_sending = silent_for <= quiet_ms.saturating_mul(2);
             let (provider, source) = match subject.split_once(':') {
                 Some((provider, source)) => (provider, Some(source.to_string())),
                 None => (subject.as_str(), None),
@@ -97,7 +101,8 @@ fn silent_providers(
                 Some(source) => format!("registry source {source}"),
                 None => provider.to_string(),
             };
-            (silent_for > quiet_ms && (was_sending || already_open)).then(|| Condition {
+            let holds = silent_for > quiet_ms && (was_sending || already_open.is_some());
+            holds.then(|| Condition {
                 kind: AlertKind::ProviderSilent,
                 key: subject.clone(),
                 detail: format!(
@@ -114,6 +119,17 @@ fn silent_providers(
             })
         })
         .collect()
+}
+
+/// An open silent alert whose subject's last bucket was swept: it holds with the detail it has
+/// (unchanged, so neither its detail nor its facts are rewritten).
+fn still_silent(alert: &OpenAlert) -> Condition {
+    Condition {
+        kind: AlertKind::ProviderSilent,
+        key: alert.key.clone(),
+        detail: alert.detail.clone(),
+        facts: Facts::default(),
+    }
 }
 
 fn dead_steps(obs: &Observations) -> Vec<Condition> {

@@ -437,3 +437,71 @@ fn storage_fires_at_80_percent_and_clears_under_75() {
     };
     assert!(conditions(&off, &s, &[]).is_empty());
 }
+
+/// Silence longer than `METRICS_RETENTION_DAYS`: the sweeper deleted the subject's last bucket,
+/// so nothing says when it last sent. Its open alert still holds (it has not sent since), with
+/// the detail it had, so nothing is updated, cleared or announced; without an open alert a
+/// subject never seen does not fire.
+#[test]
+fn an_open_silent_alert_stays_open_once_its_last_bucket_is_swept() {
+    let s = settings();
+    let open = OpenAlert {
+        id: 1,
+        kind: AlertKind::ProviderSilent,
+        key: "stripe".into(),
+        detail: "stripe has sent nothing for 10070 minutes (quiet period 10 minutes)".into(),
+    };
+    let swept = Observations {
+        now_ms: NOW,
+        ..Observations::default()
+    };
+    let holding = conditions(&swept, &s, std::slice::from_ref(&open));
+    assert_eq!(
+        reconcile(std::slice::from_ref(&open), &holding),
+        vec![],
+        "no clear, no update"
+    );
+    assert!(
+        conditions(&swept, &s, &[]).is_empty(),
+        "never seen: no alert"
+    );
+    let open_other = OpenAlert {
+        key: "shopify".into(),
+        ..open
+    };
+    let holding = conditions(&swept, &s, std::slice::from_ref(&open_other));
+    assert_eq!(
+        reconcile(std::slice::from_ref(&open_other), &holding),
+        vec![Change::Clear { id: 1 }],
+        "a subject no longer watched (no quiet period) clears"
+    );
+}
+
+/// A run that recovered events, then a resuming run recording a run each minute that found
+/// nothing missing: the recovering run is still read (its alert holds for the hour).
+#[test]
+fn sql_a_recovering_backfill_run_is_read_behind_many_empty_ones() {
+    let db = crate::steps::lifecycle::sql_tests::database();
+    let run = |finished: i64, ingested: i64| {
+        db.execute(
+            "INSERT INTO backfill_runs (provider, origin, started_at, finished_at, since, \
+             ingested) VALUES ('stripe', 'scheduled', ?1, ?1, 0, ?2)",
+            params![finished, ingested],
+        )
+        .unwrap();
+    };
+    run(NOW - 40 * MIN, 7);
+    for minute in (1..=39).rev() {
+        run(NOW - minute * MIN, 0);
+    }
+    let mut statement = db.prepare(sql::RECOVERED_RUNS).unwrap();
+    let read: Vec<(String, i64)> = statement
+        .query_map(
+            params![NOW - BACKFILL_WINDOW_MS, sql::RECOVERED_RUNS_READ],
+            |r| Ok((r.get("id")?, r.get("ingested")?)),
+        )
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(read, vec![("1".to_string(), 7)]);
+}
