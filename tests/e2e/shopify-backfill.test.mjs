@@ -5,7 +5,8 @@
 // stored one) is a duplicate; running twice, or the webhook of a reconciled version arriving
 // afterwards, gives one effect; a newer webhook still counts, and so does a second webhook of
 // the same version (another change within the same second). Bounded runs answer a cursor and
-// resume; a 429 stops the run with its Retry-After; the cron initializes and runs when due; each
+// resume; a 429 stops the run with its Retry-After; the cron initializes and runs when due; an
+// order updated behind a run's cursor is listed by the next run; each
 // source reconciles its own shop; without a token it is disabled and the admin health says so.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -179,6 +180,35 @@ describe("the scheduled reconciliation", () => {
     for (const o of orders) assert.ok(keys.includes(versionKey(o)), `order ${o.id} recovered`);
     const [done] = await w.worker.all("SELECT run_cursor, failures FROM backfill_state WHERE provider = 'shopify'");
     assert.deepEqual([done.run_cursor, done.failures], [null, 0]);
+  });
+});
+
+describe("a run spanning several ticks", () => {
+  const w = shopifyWorld({ BACKFILL_MAX_PAGES: "1" });
+  test("an order updated behind the run's cursor is listed by the next run", async () => {
+    await w.sweep(); // the first tick sets the checkpoint
+    w.fake.shopifyAdmin.pageSize = 1;
+    const at = (ago) => shopifyTime(Date.now() - ago * 1000);
+    // Listed by id, newest first: A on the first page, B on the second.
+    const b = w.fake.shopifyAdmin.upsert(SHOP, shopifyAdminOrder({ id: 7_100_000_000_001, updated_at: at(8000) }));
+    const a = w.fake.shopifyAdmin.upsert(SHOP, shopifyAdminOrder({ id: 7_100_000_000_002, updated_at: at(8000) }));
+    const setState = (sql, ...args) => w.worker.all(`UPDATE backfill_state SET ${sql} WHERE provider = 'shopify'`, ...args);
+    await setState("checkpoint = ?, last_started_at = ?", nowS() - 9000, Date.now() - 16 * 60_000);
+    await w.sweep();
+    const [bounded] = await w.worker.all("SELECT run_cursor FROM backfill_state WHERE provider = 'shopify'");
+    assert.ok(bounded.run_cursor, "stopped at its bound after A's page");
+    // The run began two hours ago (backoffs between its ticks). Since then A changed (its webhook
+    // lost) and, an hour later, B did; the run's second tick lists B's change.
+    const runStarted = Date.now() - 7_200_000;
+    await setState("last_started_at = ?", runStarted);
+    const aChanged = w.fake.shopifyAdmin.upsert(SHOP, { ...a, updated_at: at(3600) });
+    w.fake.shopifyAdmin.upsert(SHOP, { ...b, updated_at: at(10) });
+    await w.sweep();
+    const [complete] = await w.worker.all("SELECT checkpoint, run_cursor FROM backfill_state WHERE provider = 'shopify'");
+    assert.deepEqual([complete.checkpoint, complete.run_cursor], [Math.floor(runStarted / 1000), null], "not past the run's start");
+    await w.sweep(); // due: an interval since the run began
+    const keys = (await backfilledRows(w)).map((r) => r.dedupe_key);
+    assert.ok(keys.includes(versionKey(aChanged)), "A's change is recovered");
   });
 });
 
