@@ -7,6 +7,7 @@
 //! cursors, URLs) and [`page`] reads Stripe's list answers. The shell (`src/cron/backfill/`) only
 //! fetches pages, stores events through ingest's own insert and records the run.
 
+pub mod budget;
 pub mod page;
 pub mod plan;
 pub mod request;

@@ -520,3 +520,55 @@ fn a_type_of_an_earlier_chunk_created_before_a_later_chunk_is_listed_is_in_the_n
         complete.checkpoint
     );
 }
+
+fn settings_with(
+    pairs: &'static [(&'static str, &'static str)],
+) -> crate::settings::Config<impl Fn(&str) -> Option<String>> {
+    crate::settings::Config::new(
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        },
+        60_000,
+    )
+}
+
+#[test]
+fn the_most_pages_an_invocation_may_fetch_stay_inside_its_operation_limit() {
+    use super::budget::*;
+    let at_most = |pages: &'static str| -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("STRIPE_API_KEY", "rk_test_1"),
+            ("BACKFILL_MAX_PAGES", pages),
+        ]
+    };
+    let largest = settings_with(at_most("50").leak())
+        .backfill()
+        .unwrap()
+        .unwrap()
+        .max_pages;
+    assert_eq!(largest, MAX_PAGES);
+    assert!(
+        worst_case_operations(largest) <= INVOCATION_OPERATIONS,
+        "{} operations",
+        worst_case_operations(largest)
+    );
+    // 200 pages at up to 100 hint puts each was ~21,000 operations; refused now.
+    let refused = settings_with(at_most("200").leak()).backfill().unwrap_err();
+    assert_eq!(refused.setting, "BACKFILL_MAX_PAGES");
+    assert!(worst_case_operations(200) > INVOCATION_OPERATIONS);
+    let shopify = settings_with(
+        [
+            ("SHOPIFY_SHOP_DOMAIN", "a.myshopify.com"),
+            ("SHOPIFY_ADMIN_TOKEN", "shpat_1"),
+            ("BACKFILL_MAX_PAGES", "200"),
+        ]
+        .as_slice(),
+    );
+    assert_eq!(
+        shopify.shopify_backfill().unwrap().unwrap().max_pages,
+        MAX_PAGES
+    );
+}
