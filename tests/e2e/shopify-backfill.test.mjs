@@ -6,7 +6,8 @@
 // afterwards, gives one effect; a newer webhook still counts, and so does a second webhook of
 // the same version (another change within the same second). Bounded runs answer a cursor and
 // resume; a 429 stops the run with its Retry-After; the cron initializes and runs when due; an
-// order updated behind a run's cursor is listed by the next run; each
+// order updated behind a run's cursor is listed by the next run; a page too large to read
+// stops the run as `page_too_large` and is asked for again half as large; each
 // source reconciles its own shop; without a token it is disabled and the admin health says so.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -209,6 +210,31 @@ describe("a run spanning several ticks", () => {
     await w.sweep(); // due: an interval since the run began
     const keys = (await backfilledRows(w)).map((r) => r.dedupe_key);
     assert.ok(keys.includes(versionKey(aChanged)), "A's change is recovered");
+  });
+});
+
+describe("a page too large to read", () => {
+  const w = shopifyWorld();
+  test("stops the run as page_too_large and asks for half the page next time", async () => {
+    await w.sweep(); // the first tick sets the checkpoint
+    const missed = order(w, 60);
+    const setState = (sql, ...args) => w.worker.all(`UPDATE backfill_state SET ${sql} WHERE provider = 'shopify'`, ...args);
+    await setState("checkpoint = ?, last_started_at = ?", nowS() - 3600, Date.now() - 16 * 60_000);
+    // Over the 8 MiB a page may be: never read, so never parsed.
+    w.fake.script(ORDERS, [{ status: 200, text: JSON.stringify({ orders: [{ note: "x".repeat(9 * 1024 * 1024) }] }) }]);
+    await w.sweep();
+    const [stopped] = await w.worker.all("SELECT run_cursor, failures FROM backfill_state WHERE provider = 'shopify'");
+    assert.deepEqual([stopped.run_cursor, stopped.failures], ["0::125", 1]);
+    const [run] = await w.worker.all("SELECT error, complete FROM backfill_runs ORDER BY id DESC LIMIT 1");
+    assert.deepEqual({ ...run }, { error: "page_too_large", complete: 0 });
+
+    await setState("not_before = ?", Date.now() - 1);
+    await w.sweep();
+    const [, again] = w.fake.callsTo(ORDERS).map((c) => new URLSearchParams(c.query));
+    assert.equal(again.get("limit"), "125", "half the page");
+    assert.deepEqual((await backfilledRows(w)).map((r) => r.dedupe_key), [versionKey(missed)]);
+    const [done] = await w.worker.all("SELECT run_cursor, failures FROM backfill_state WHERE provider = 'shopify'");
+    assert.deepEqual([done.run_cursor, done.failures], [null, 0]);
   });
 });
 

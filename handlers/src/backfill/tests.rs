@@ -200,7 +200,8 @@ fn cursors_walk_pages_then_chunks_and_round_trip() {
         chunk,
         Cursor {
             chunk: 1,
-            starting_after: None
+            starting_after: None,
+            page_limit: None,
         }
     );
     assert_eq!(chunk.after_page(false, None, 2), None);
@@ -225,6 +226,7 @@ fn page_urls_carry_window_limit_types_and_cursor() {
     let cursor = Cursor {
         chunk: 0,
         starting_after: Some("evt_1".into()),
+        page_limit: None,
     };
     assert!(page_url("http://fake", 1, &types, &cursor).ends_with("&starting_after=evt_1"));
 }
@@ -370,6 +372,7 @@ fn after_a_run_the_state_continues_backs_off_waits_or_moves_the_checkpoint() {
     let at = Cursor {
         chunk: 0,
         starting_after: Some("evt_9".into()),
+        page_limit: None,
     };
     let bounded = after_run(
         &before,
@@ -476,6 +479,7 @@ fn an_order_updated_after_its_page_was_listed_is_in_the_next_runs_window() {
     let page_2 = Cursor {
         chunk: 0,
         starting_after: Some("page-2".into()),
+        page_limit: None,
     };
     let failed = Some(StopReason::Failed {
         retry_after_secs: None,
@@ -509,6 +513,7 @@ fn a_type_of_an_earlier_chunk_created_before_a_later_chunk_is_listed_is_in_the_n
     let chunk_1 = Cursor {
         chunk: 1,
         starting_after: None,
+        page_limit: None,
     };
     let wait = Some(StopReason::Wait { secs: 1_200 });
     let waiting = invoke(&before, NOW_MS, NOW_S - 10, Some(chunk_1), wait);
