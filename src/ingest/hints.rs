@@ -3,8 +3,9 @@
 //! batch). A hint says "D1 already stores this", so a provider's retry is answered without a D1
 //! write. Lookups use KV's bulk `get` (up to 100 keys per call); hints are written one `put` each
 //! (KV has no bulk put in the Workers binding) after D1 has committed, only for what D1 found
-//! stored already (repeats), at most [`MAX_HINT_PUTS`] per request so that the backfill's pages
-//! stay inside the invocation's KV operation and subrequest limits. Hints are advisory: a failed,
+//! stored already (repeats), at most [`MAX_HINT_PUTS`] per call (the backfill also caps a whole
+//! invocation's, the core's `backfill::budget`) so that it stays inside the invocation's KV
+//! operation and subrequest limits. Hints are advisory: a failed,
 //! missing or unwritten hint counts as "unknown" and D1 stays the authority.
 
 use worker::js_sys::{Array, Function, Map, Object, Reflect};

@@ -5,7 +5,9 @@
 // stored one) is a duplicate; running twice, or the webhook of a reconciled version arriving
 // afterwards, gives one effect; a newer webhook still counts, and so does a second webhook of
 // the same version (another change within the same second). Bounded runs answer a cursor and
-// resume; a 429 stops the run with its Retry-After; the cron initializes and runs when due; each
+// resume; a 429 stops the run with its Retry-After; the cron initializes and runs when due; an
+// order updated behind a run's cursor is listed by the next run; a page too large to read
+// stops the run as `page_too_large` and is asked for again half as large; each
 // source reconciles its own shop; without a token it is disabled and the admin health says so.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -177,6 +179,60 @@ describe("the scheduled reconciliation", () => {
     assert.equal(resumed[0].get("page_info"), stopped[1].get("page_info"));
     const keys = (await backfilledRows(w)).map((r) => r.dedupe_key);
     for (const o of orders) assert.ok(keys.includes(versionKey(o)), `order ${o.id} recovered`);
+    const [done] = await w.worker.all("SELECT run_cursor, failures FROM backfill_state WHERE provider = 'shopify'");
+    assert.deepEqual([done.run_cursor, done.failures], [null, 0]);
+  });
+});
+
+describe("a run spanning several ticks", () => {
+  const w = shopifyWorld({ BACKFILL_MAX_PAGES: "1" });
+  test("an order updated behind the run's cursor is listed by the next run", async () => {
+    await w.sweep(); // the first tick sets the checkpoint
+    w.fake.shopifyAdmin.pageSize = 1;
+    const at = (ago) => shopifyTime(Date.now() - ago * 1000);
+    // Listed by id, newest first: A on the first page, B on the second.
+    const b = w.fake.shopifyAdmin.upsert(SHOP, shopifyAdminOrder({ id: 7_100_000_000_001, updated_at: at(8000) }));
+    const a = w.fake.shopifyAdmin.upsert(SHOP, shopifyAdminOrder({ id: 7_100_000_000_002, updated_at: at(8000) }));
+    const setState = (sql, ...args) => w.worker.all(`UPDATE backfill_state SET ${sql} WHERE provider = 'shopify'`, ...args);
+    await setState("checkpoint = ?, last_started_at = ?", nowS() - 9000, Date.now() - 16 * 60_000);
+    await w.sweep();
+    const [bounded] = await w.worker.all("SELECT run_cursor FROM backfill_state WHERE provider = 'shopify'");
+    assert.ok(bounded.run_cursor, "stopped at its bound after A's page");
+    // The run began two hours ago (backoffs between its ticks). Since then A changed (its webhook
+    // lost) and, an hour later, B did; the run's second tick lists B's change.
+    const runStarted = Date.now() - 7_200_000;
+    await setState("last_started_at = ?", runStarted);
+    const aChanged = w.fake.shopifyAdmin.upsert(SHOP, { ...a, updated_at: at(3600) });
+    w.fake.shopifyAdmin.upsert(SHOP, { ...b, updated_at: at(10) });
+    await w.sweep();
+    const [complete] = await w.worker.all("SELECT checkpoint, run_cursor FROM backfill_state WHERE provider = 'shopify'");
+    assert.deepEqual([complete.checkpoint, complete.run_cursor], [Math.floor(runStarted / 1000), null], "not past the run's start");
+    await w.sweep(); // due: an interval since the run began
+    const keys = (await backfilledRows(w)).map((r) => r.dedupe_key);
+    assert.ok(keys.includes(versionKey(aChanged)), "A's change is recovered");
+  });
+});
+
+describe("a page too large to read", () => {
+  const w = shopifyWorld();
+  test("stops the run as page_too_large and asks for half the page next time", async () => {
+    await w.sweep(); // the first tick sets the checkpoint
+    const missed = order(w, 60);
+    const setState = (sql, ...args) => w.worker.all(`UPDATE backfill_state SET ${sql} WHERE provider = 'shopify'`, ...args);
+    await setState("checkpoint = ?, last_started_at = ?", nowS() - 3600, Date.now() - 16 * 60_000);
+    // Over the 8 MiB a page may be: never read, so never parsed.
+    w.fake.script(ORDERS, [{ status: 200, text: JSON.stringify({ orders: [{ note: "x".repeat(9 * 1024 * 1024) }] }) }]);
+    await w.sweep();
+    const [stopped] = await w.worker.all("SELECT run_cursor, failures FROM backfill_state WHERE provider = 'shopify'");
+    assert.deepEqual([stopped.run_cursor, stopped.failures], ["0::125", 1]);
+    const [run] = await w.worker.all("SELECT error, complete FROM backfill_runs ORDER BY id DESC LIMIT 1");
+    assert.deepEqual({ ...run }, { error: "page_too_large", complete: 0 });
+
+    await setState("not_before = ?", Date.now() - 1);
+    await w.sweep();
+    const [, again] = w.fake.callsTo(ORDERS).map((c) => new URLSearchParams(c.query));
+    assert.equal(again.get("limit"), "125", "half the page");
+    assert.deepEqual((await backfilledRows(w)).map((r) => r.dedupe_key), [versionKey(missed)]);
     const [done] = await w.worker.all("SELECT run_cursor, failures FROM backfill_state WHERE provider = 'shopify'");
     assert.deepEqual([done.run_cursor, done.failures], [null, 0]);
   });

@@ -7,6 +7,7 @@
 //! cursors, URLs) and [`page`] reads Stripe's list answers. The shell (`src/cron/backfill/`) only
 //! fetches pages, stores events through ingest's own insert and records the run.
 
+pub mod budget;
 pub mod page;
 pub mod plan;
 pub mod request;
@@ -123,11 +124,23 @@ pub fn since_for_run(
     clamp_since(since, now_s, kept_since)
 }
 
-/// The checkpoint after a run that listed `[since, now]` completely: the newest `created` it
-/// saw, never behind the run's own `since` (everything from there was listed) nor behind the
-/// previous checkpoint.
-pub fn advance_checkpoint(previous: Option<i64>, since: i64, newest_listed: Option<i64>) -> i64 {
-    [previous, Some(since), newest_listed]
+/// The checkpoint after a run that listed `[since, now]` completely and began listing at
+/// `run_started_s` (its first invocation): the newest time it saw (Stripe's `created`, an
+/// order's `updated_at`), but never after the run began, and never behind the run's own `since`
+/// (everything from there was listed) nor behind the previous checkpoint. The cap matters when a
+/// run spans several invocations (page bound, backoff) or lists in several passes (Stripe's type
+/// chunks, Shopify's orders by id): something that changed after the run began may fall on a
+/// page already behind the cursor while a later page shows a newer time, so only the run's
+/// start is known to be fully listed; the next run lists again from there (minus
+/// [`OVERLAP_SECS`]).
+pub fn advance_checkpoint(
+    previous: Option<i64>,
+    since: i64,
+    newest_listed: Option<i64>,
+    run_started_s: i64,
+) -> i64 {
+    let newest = newest_listed.map(|newest| newest.min(run_started_s));
+    [previous, Some(since), newest]
         .into_iter()
         .flatten()
         .max()
@@ -183,7 +196,8 @@ pub enum StopReason {
 }
 
 /// The scheduled state after an invocation that began at `started_ms` and ended at `now_ms`:
-/// a complete run moves the checkpoint and clears the backoff; a run stopped at its bound keeps
+/// a complete run moves the checkpoint (at most to when its first invocation began, see
+/// [`advance_checkpoint`]) and clears the backoff; a run stopped at its bound keeps
 /// its cursor (the next tick continues it); a failure keeps the cursor and backs off
 /// ([`next_attempt_after_failure`], `jitter` in `[0, 1)`); a wait keeps the cursor and waits as
 /// asked without counting a failure. A continued run keeps the start time of its first
@@ -222,7 +236,13 @@ pub fn after_run(
                 next_attempt_after_failure(policy, next.failures, retry_after_secs, jitter, now_ms);
         }
         None if next.resume.is_none() => {
-            next.checkpoint = Some(advance_checkpoint(state.checkpoint, end.since, end.newest));
+            let run_started_ms = next.last_started_ms.unwrap_or(started_ms);
+            next.checkpoint = Some(advance_checkpoint(
+                state.checkpoint,
+                end.since,
+                end.newest,
+                run_started_ms.div_euclid(1000),
+            ));
         }
         None => {}
     }

@@ -59,29 +59,41 @@ pub fn listing_chunks(routes: &RouteTable, connections: &[Connection]) -> Vec<Ve
 }
 
 /// Where a run stands: the type chunk it lists and, within it, the last event id already
-/// processed (`starting_after`; `None` at the chunk's first page).
+/// processed (`starting_after`; `None` at the chunk's first page), and the page size it asks
+/// for when smaller than the listing's largest (`page_limit`: the Shopify reconciliation
+/// halves it after a page too large to read).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cursor {
     pub chunk: usize,
     pub starting_after: Option<String>,
+    pub page_limit: Option<u32>,
 }
 
 impl Cursor {
-    /// `<chunk>:<id>` (or `<chunk>:` at a chunk's start): what admins pass back as `cursor`.
+    /// `<chunk>:<id>` (or `<chunk>:` at a chunk's start), then `:<page limit>` when there is
+    /// one: what admins pass back as `cursor`.
     pub fn encode(&self) -> String {
-        format!(
+        let at = format!(
             "{}:{}",
             self.chunk,
             self.starting_after.as_deref().unwrap_or("")
-        )
+        );
+        match self.page_limit {
+            Some(limit) => format!("{at}:{limit}"),
+            None => at,
+        }
     }
 
     /// The inverse of [`Cursor::encode`]; `None` for anything else. An id is Stripe's
     /// `evt_…`: letters, digits and underscores only; the Shopify reconciliation keeps a
     /// `page_info` here, which may also hold `-` and be longer.
     pub fn decode(text: &str) -> Option<Cursor> {
-        let (chunk, id) = text.split_once(':')?;
+        let (chunk, rest) = text.split_once(':')?;
         let chunk = chunk.parse().ok()?;
+        let (id, page_limit) = match rest.split_once(':') {
+            Some((id, limit)) => (id, Some(limit.parse().ok().filter(|l| *l > 0)?)),
+            None => (rest, None),
+        };
         let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
         if !id.bytes().all(allowed) || id.len() > 1024 {
             return None;
@@ -89,6 +101,7 @@ impl Cursor {
         Some(Cursor {
             chunk,
             starting_after: (!id.is_empty()).then(|| id.to_string()),
+            page_limit,
         })
     }
 
@@ -104,10 +117,12 @@ impl Cursor {
             (true, Some(id)) => Some(Cursor {
                 chunk: self.chunk,
                 starting_after: Some(id.to_string()),
+                page_limit: self.page_limit,
             }),
             _ if self.chunk + 1 < chunks => Some(Cursor {
                 chunk: self.chunk + 1,
                 starting_after: None,
+                page_limit: self.page_limit,
             }),
             _ => None,
         }

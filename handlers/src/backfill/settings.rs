@@ -5,6 +5,7 @@
 //! (`STRIPE_BACKFILL_SOURCE`: `default` or a Stripe source declared in `WEBHOOK_SOURCES`), whose
 //! dedupe scope the listed events are stored in, so an event its webhook stored is found there.
 
+use super::budget::MAX_PAGES;
 use crate::downstream::DestinationConfig;
 use crate::inbound::sources::DEFAULT_SOURCE;
 use crate::inbound::webhook::Provider;
@@ -38,10 +39,10 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
             });
         }
         let max_pages = self.number(BACKFILL_MAX_PAGES)?;
-        if !(1..=200).contains(&max_pages) {
+        if !(1..=u64::from(MAX_PAGES)).contains(&max_pages) {
             return Err(ConfigError {
                 setting: BACKFILL_MAX_PAGES,
-                detail: "must be between 1 and 200".into(),
+                detail: format!("must be between 1 and {MAX_PAGES}"),
             });
         }
         Ok(Some(BackfillSettings {

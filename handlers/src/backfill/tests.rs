@@ -100,10 +100,21 @@ fn since_is_never_before_the_retention_cutoff() {
 
 #[test]
 fn checkpoint_never_moves_back() {
-    assert_eq!(advance_checkpoint(Some(100), 50, Some(90)), 100);
-    assert_eq!(advance_checkpoint(Some(100), 50, Some(120)), 120);
-    assert_eq!(advance_checkpoint(None, 50, None), 50);
-    assert_eq!(advance_checkpoint(Some(10), 50, None), 50);
+    assert_eq!(advance_checkpoint(Some(100), 50, Some(90), 200), 100);
+    assert_eq!(advance_checkpoint(Some(100), 50, Some(120), 200), 120);
+    assert_eq!(advance_checkpoint(None, 50, None, 200), 50);
+    assert_eq!(advance_checkpoint(Some(10), 50, None, 200), 50);
+}
+
+#[test]
+fn checkpoint_never_passes_the_time_the_run_began() {
+    assert_eq!(advance_checkpoint(Some(100), 50, Some(900), 300), 300);
+    assert_eq!(advance_checkpoint(None, 50, Some(900), 300), 300);
+    assert_eq!(
+        advance_checkpoint(Some(100), 50, Some(250), 300),
+        250,
+        "a newest before the start is kept"
+    );
 }
 
 #[test]
@@ -189,7 +200,8 @@ fn cursors_walk_pages_then_chunks_and_round_trip() {
         chunk,
         Cursor {
             chunk: 1,
-            starting_after: None
+            starting_after: None,
+            page_limit: None,
         }
     );
     assert_eq!(chunk.after_page(false, None, 2), None);
@@ -214,6 +226,7 @@ fn page_urls_carry_window_limit_types_and_cursor() {
     let cursor = Cursor {
         chunk: 0,
         starting_after: Some("evt_1".into()),
+        page_limit: None,
     };
     assert!(page_url("http://fake", 1, &types, &cursor).ends_with("&starting_after=evt_1"));
 }
@@ -359,6 +372,7 @@ fn after_a_run_the_state_continues_backs_off_waits_or_moves_the_checkpoint() {
     let at = Cursor {
         chunk: 0,
         starting_after: Some("evt_9".into()),
+        page_limit: None,
     };
     let bounded = after_run(
         &before,
@@ -419,4 +433,147 @@ fn after_a_run_the_state_continues_backs_off_waits_or_moves_the_checkpoint() {
     // A continued run keeps its first invocation's start.
     let continued = after_run(&bounded, &end(None, None), later, later + 1, &policy, 0.0);
     assert_eq!(continued.last_started_ms, Some(NOW_MS));
+}
+
+/// One invocation of a scheduled run as the shell drives it: the run's `newest` so far (kept in
+/// its resume) joined with this invocation's, then [`after_run`].
+fn invoke(
+    state: &State,
+    at_ms: i64,
+    newest: i64,
+    cursor: Option<Cursor>,
+    stop: Option<StopReason>,
+) -> State {
+    let policy = crate::steps::retry::RetryPolicy::default();
+    let (since, before) = match &state.resume {
+        Some(r) => (r.since, r.newest),
+        None => (
+            since_for_run(state.checkpoint, at_ms / 1000, INTERVAL, 0),
+            None,
+        ),
+    };
+    let end = RunEnd {
+        since,
+        cursor,
+        newest: before.max(Some(newest)),
+        stop,
+    };
+    after_run(state, &end, at_ms, at_ms + 1_000, &policy, 0.0)
+}
+
+/// The next run's window start after `state`.
+fn next_since(state: &State, now_ms: i64) -> i64 {
+    since_for_run(state.checkpoint, now_ms / 1000, INTERVAL, 0)
+}
+
+#[test]
+fn an_order_updated_after_its_page_was_listed_is_in_the_next_runs_window() {
+    // Shopify lists orders by id: page 1 lists order A (updated NOW_S − 100); a failed page 2
+    // backs the run off; A is updated at NOW_S + 600 (its webhook lost); 30 minutes in, page 2
+    // lists order B, updated at NOW_S + 1,700, and the run completes.
+    let before = State {
+        checkpoint: Some(NOW_S - 3600),
+        last_started_ms: Some(NOW_MS - 3_600_000),
+        ..State::default()
+    };
+    let page_2 = Cursor {
+        chunk: 0,
+        starting_after: Some("page-2".into()),
+        page_limit: None,
+    };
+    let failed = Some(StopReason::Failed {
+        retry_after_secs: None,
+    });
+    let bounded = invoke(&before, NOW_MS, NOW_S - 100, Some(page_2.clone()), None);
+    let backing_off = invoke(&bounded, NOW_MS + 60_000, NOW_S - 100, Some(page_2), failed);
+    let complete = invoke(&backing_off, NOW_MS + 1_800_000, NOW_S + 1_700, None, None);
+    let a_updated = NOW_S + 600;
+    assert!(
+        next_since(&complete, NOW_MS + 2_700_000) <= a_updated,
+        "checkpoint {:?} skips A's update at {a_updated}",
+        complete.checkpoint
+    );
+    assert_eq!(
+        complete.checkpoint,
+        Some(NOW_S),
+        "at most when the run began"
+    );
+}
+
+#[test]
+fn a_type_of_an_earlier_chunk_created_before_a_later_chunk_is_listed_is_in_the_next_window() {
+    // More than 20 types: chunk 0 is listed at NOW_S (newest NOW_S − 10), then the Stripe circuit
+    // makes the run wait 20 minutes; an event of a chunk-0 type is created at NOW_S + 60; chunk 1
+    // is listed at NOW_S + 1,200 and its newest is NOW_S + 1,190.
+    let before = State {
+        checkpoint: Some(NOW_S - 900),
+        last_started_ms: Some(NOW_MS - 900_000),
+        ..State::default()
+    };
+    let chunk_1 = Cursor {
+        chunk: 1,
+        starting_after: None,
+        page_limit: None,
+    };
+    let wait = Some(StopReason::Wait { secs: 1_200 });
+    let waiting = invoke(&before, NOW_MS, NOW_S - 10, Some(chunk_1), wait);
+    let complete = invoke(&waiting, NOW_MS + 1_200_000, NOW_S + 1_190, None, None);
+    let chunk_0_event = NOW_S + 60;
+    assert!(
+        next_since(&complete, NOW_MS + 2_100_000) <= chunk_0_event,
+        "checkpoint {:?} skips the chunk-0 event created at {chunk_0_event}",
+        complete.checkpoint
+    );
+}
+
+fn settings_with(
+    pairs: &'static [(&'static str, &'static str)],
+) -> crate::settings::Config<impl Fn(&str) -> Option<String>> {
+    crate::settings::Config::new(
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        },
+        60_000,
+    )
+}
+
+#[test]
+fn the_most_pages_an_invocation_may_fetch_stay_inside_its_operation_limit() {
+    use super::budget::*;
+    let at_most = |pages: &'static str| -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("STRIPE_API_KEY", "rk_test_1"),
+            ("BACKFILL_MAX_PAGES", pages),
+        ]
+    };
+    let largest = settings_with(at_most("50").leak())
+        .backfill()
+        .unwrap()
+        .unwrap()
+        .max_pages;
+    assert_eq!(largest, MAX_PAGES);
+    assert!(
+        worst_case_operations(largest) <= INVOCATION_OPERATIONS,
+        "{} operations",
+        worst_case_operations(largest)
+    );
+    // 200 pages at up to 100 hint puts each was ~21,000 operations; refused now.
+    let refused = settings_with(at_most("200").leak()).backfill().unwrap_err();
+    assert_eq!(refused.setting, "BACKFILL_MAX_PAGES");
+    assert!(worst_case_operations(200) > INVOCATION_OPERATIONS);
+    let shopify = settings_with(
+        [
+            ("SHOPIFY_SHOP_DOMAIN", "a.myshopify.com"),
+            ("SHOPIFY_ADMIN_TOKEN", "shpat_1"),
+            ("BACKFILL_MAX_PAGES", "200"),
+        ]
+        .as_slice(),
+    );
+    assert_eq!(
+        shopify.shopify_backfill().unwrap().unwrap().max_pages,
+        MAX_PAGES
+    );
 }

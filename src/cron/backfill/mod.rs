@@ -4,10 +4,11 @@
 //! new steps to the queue, and record the run. Driven by the every-minute cron ([`scheduled`]:
 //! the core says whether a run is due, the first tick only sets the checkpoint, an unfinished
 //! run continues from its cursor, a failure backs off) and by the admin API (`crate::admin`'s `backfill`). One
-//! invocation fetches at most `BACKFILL_MAX_PAGES` pages (each costs about four subrequests: the
-//! fetch, the D1 batch, the queue send and marking the steps enqueued). Pages pass the Stripe
-//! destination's budget and circuit first ([`circuit`]).
+//! invocation fetches at most `BACKFILL_MAX_PAGES` pages and writes at most
+//! `HINT_PUTS_PER_INVOCATION` KV hints (the core's `backfill::budget` counts what that costs).
+//! Pages pass the Stripe destination's budget and circuit first ([`circuit`]).
 
+use edgehooks_handlers::backfill::budget::HINT_PUTS_PER_INVOCATION;
 use edgehooks_handlers::backfill::page::{parse_page, Page};
 use edgehooks_handlers::backfill::plan::{listing_chunks, page_url, Cursor};
 use edgehooks_handlers::backfill::settings::BackfillSettings;
@@ -195,6 +196,7 @@ pub(crate) async fn run_pages(
         cursor: Some(cursor),
         ..Progress::default()
     };
+    let mut hint_puts_left = HINT_PUTS_PER_INVOCATION;
     // The types the routes and the connections in force take. Known limit: connections changed
     // between two bounded invocations of one run can regroup the chunks under its cursor.
     let chunks = match crate::ingest::routing::current(db).await {
@@ -215,7 +217,7 @@ pub(crate) async fn run_pages(
         let url = page_url(&settings.api.base_url, since, types, &cursor);
         let stored = match fetch_page(db, settings, limits, url).await {
             Ok(page) if dry_run => count_missing(db, &page.events).await.map(|new| (page, new)),
-            Ok(page) => ingest(env, db, settings, &page.events)
+            Ok(page) => ingest(env, db, settings, &page.events, &mut hint_puts_left)
                 .await
                 .map(|new| (page, new)),
             Err(stop) => {
@@ -275,12 +277,14 @@ pub(super) async fn store_backfilled(
 
 /// Store a page's events as ingest does (one D1 batch per chunk: an event and its planned
 /// steps together), send the new steps and remember the hints of events D1 had already (the
-/// core's `inbound::dedupe_hints::to_write`). Returns how many were new.
+/// core's `inbound::dedupe_hints::to_write`), at most `hint_puts_left` (the invocation's, which
+/// this spends). Returns how many were new.
 async fn ingest(
     env: &Env,
     db: &D1Database,
     settings: &BackfillSettings,
     events: &[ParsedEvent],
+    hint_puts_left: &mut usize,
 ) -> worker::Result<i64> {
     let listed: Vec<&ParsedEvent> = events.iter().collect();
     let inserted = store_backfilled(
@@ -299,7 +303,9 @@ async fn ingest(
     let ttl = config(env)
         .provider(Provider::Stripe)
         .map_or(60, |c| c.settings.hint_ttl_secs);
-    let keys = dedupe_hints::to_write(DeliveryHints::PerEvent(keys), &inserted);
+    let mut keys = dedupe_hints::to_write(DeliveryHints::PerEvent(keys), &inserted);
+    keys.truncate(*hint_puts_left);
+    *hint_puts_left -= keys.len();
     hints::remember(env, &keys, ttl).await;
     Ok(inserted.iter().filter(|n| **n).count() as i64)
 }

@@ -11,7 +11,7 @@ use edgehooks_handlers::backfill::plan::Cursor;
 use edgehooks_handlers::backfill::shopify::page::{parse_orders_page, OrdersPage};
 use edgehooks_handlers::backfill::shopify::settings::ShopifyBackfillSettings;
 use edgehooks_handlers::backfill::shopify::{
-    admin_api_limits, failure_code, health_name, ShopAccess,
+    admin_api_limits, after_page_too_large, failure_code, health_name, ShopAccess, PAGE_TOO_LARGE,
 };
 use edgehooks_handlers::downstream::HttpRequestSpec;
 use edgehooks_handlers::inbound::providers::shopify_version::{at_or_after, STORED_AT_OR_AFTER};
@@ -61,6 +61,8 @@ async fn fetch_page(db: &D1Database, access: &ShopAccess, url: String) -> Result
     match (outcome.status, outcome.body) {
         (Some(200..=299), Some(body)) => parse_orders_page(access, &body, outcome.link.as_deref())
             .map_err(|code| Stop::failed(code.into())),
+        // A 2xx without a body: it was larger than `PAGE_BODY_LIMIT` (see `call_reading`).
+        (Some(200..=299), None) => Err(Stop::failed(PAGE_TOO_LARGE.into())),
         (status, _) => Err(Stop::call_failed(
             failure_code(status),
             outcome.retry_after.as_deref(),
@@ -156,13 +158,12 @@ pub(crate) async fn run_shop_pages(
         let Some(cursor) = progress.cursor.clone() else {
             break;
         };
-        let url = match &cursor.starting_after {
-            None => access.first_page_url(since),
-            Some(page_info) => access.next_page_url(page_info),
-        };
-        let page = match fetch_page(db, access, url).await {
+        let page = match fetch_page(db, access, access.page_url(since, &cursor)).await {
             Ok(page) => page,
             Err(stop) => {
+                if stop.error == PAGE_TOO_LARGE {
+                    progress.cursor = Some(after_page_too_large(&cursor));
+                }
                 progress.stopped(stop);
                 break;
             }
@@ -180,6 +181,7 @@ pub(crate) async fn run_shop_pages(
         progress.cursor = page.next_page_info.map(|info| Cursor {
             chunk: 0,
             starting_after: Some(info),
+            page_limit: cursor.page_limit,
         });
     }
     progress

@@ -12,6 +12,8 @@
 pub mod page;
 pub mod settings;
 
+use super::plan::Cursor;
+
 #[cfg(test)]
 mod tests;
 
@@ -57,24 +59,45 @@ impl ShopAccess {
         }
     }
 
-    /// The first page of a run: orders updated at or after `since` (Unix s), any status.
-    pub fn first_page_url(&self, since: i64) -> String {
-        let iso = crate::time::iso_datetime_ms(since.saturating_mul(1000))
-            .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".into());
-        format!(
-            "{}/admin/api/{ADMIN_API_VERSION}/orders.json?updated_at_min={iso}&status=any&limit={PAGE_LIMIT}",
-            self.base_url.trim_end_matches('/')
-        )
-    }
-
-    /// A following page: Shopify accepts only `limit` beside `page_info`.
-    pub fn next_page_url(&self, page_info: &str) -> String {
-        format!(
-            "{}/admin/api/{ADMIN_API_VERSION}/orders.json?limit={PAGE_LIMIT}&page_info={page_info}",
-            self.base_url.trim_end_matches('/')
-        )
+    /// The page at `cursor` of a run listing orders updated at or after `since` (Unix s), any
+    /// status: the first page, or the one its `page_info` names (Shopify accepts only `limit`
+    /// beside `page_info`), of the cursor's page size ([`page_limit`]).
+    pub fn page_url(&self, since: i64, cursor: &Cursor) -> String {
+        let base = self.base_url.trim_end_matches('/');
+        let limit = page_limit(cursor);
+        match &cursor.starting_after {
+            None => {
+                let iso = crate::time::iso_datetime_ms(since.saturating_mul(1000))
+                    .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".into());
+                format!("{base}/admin/api/{ADMIN_API_VERSION}/orders.json?updated_at_min={iso}&status=any&limit={limit}")
+            }
+            Some(page_info) => format!(
+                "{base}/admin/api/{ADMIN_API_VERSION}/orders.json?limit={limit}&page_info={page_info}"
+            ),
+        }
     }
 }
+
+/// The page size a cursor asks for: its own (after a page too large to read), else
+/// [`PAGE_LIMIT`]; always within 1 and [`PAGE_LIMIT`].
+pub fn page_limit(cursor: &Cursor) -> u32 {
+    cursor.page_limit.unwrap_or(PAGE_LIMIT).clamp(1, PAGE_LIMIT)
+}
+
+/// Where a run continues after the page at `cursor` was too large to read
+/// ([`PAGE_TOO_LARGE`]): the same page, asking for half as many orders (at least one; a single
+/// order too large to read stops the run there until an admin looks).
+pub fn after_page_too_large(cursor: &Cursor) -> Cursor {
+    Cursor {
+        page_limit: Some((page_limit(cursor) / 2).max(1)),
+        ..cursor.clone()
+    }
+}
+
+/// The stop reason of a page answered 2xx but too large to read.
+pub const PAGE_TOO_LARGE: &str = "page_too_large";
+
+impl ShopAccess {}
 
 /// The `page_info` of the `rel="next"` link of a `Link` header (`<https://…?limit=250&
 /// page_info=abc>; rel="next", <…>; rel="previous"`), `None` on the last page. `Err` when

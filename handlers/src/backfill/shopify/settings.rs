@@ -96,7 +96,9 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
             });
         }
         let minutes = self.number(BACKFILL_INTERVAL_MINUTES)?.max(1);
-        let max_pages = self.number(BACKFILL_MAX_PAGES)?.clamp(1, 200);
+        let max_pages = self
+            .number(BACKFILL_MAX_PAGES)?
+            .clamp(1, u64::from(crate::backfill::budget::MAX_PAGES));
         Ok(Some(ShopifyBackfillSettings {
             shops,
             interval_secs: minutes.saturating_mul(60),

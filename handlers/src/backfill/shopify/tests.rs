@@ -7,6 +7,7 @@ use rusqlite::{params, Connection};
 
 use super::page::{order_event, parse_orders_page};
 use super::*;
+use crate::backfill::plan::Cursor;
 use crate::inbound::providers::shopify_version::{
     at_or_after, other_origin_absent, version_key, STORED_AT_OR_AFTER,
 };
@@ -35,11 +36,15 @@ fn fixture_order() -> String {
 fn pages_list_orders_updated_since_then_follow_page_info() {
     let a = access(None);
     assert_eq!(
-        a.first_page_url(1_700_000_000),
+        a.page_url(1_700_000_000, &Cursor::default()),
         "http://127.0.0.1:9/shops/edge-test.myshopify.com/admin/api/2025-01/orders.json?updated_at_min=2023-11-14T22:13:20.000Z&status=any&limit=250"
     );
+    let next = Cursor {
+        starting_after: Some("abc-_1".into()),
+        ..Cursor::default()
+    };
     assert_eq!(
-        a.next_page_url("abc-_1"),
+        a.page_url(1_700_000_000, &next),
         "http://127.0.0.1:9/shops/edge-test.myshopify.com/admin/api/2025-01/orders.json?limit=250&page_info=abc-_1"
     );
     assert_eq!(a.state_key(), "shopify");
@@ -220,4 +225,32 @@ fn sql_listed_versions_at_or_before_a_stored_one_are_covered() {
         at_or_after(Some("store-a"), SHOP, "42", 0).unwrap(), // another source
     ];
     assert_eq!(covered(&db, &listed), vec![0, 1]);
+}
+
+#[test]
+fn a_page_too_large_to_read_is_asked_for_again_half_as_large() {
+    let a = access(None);
+    let at = Cursor {
+        starting_after: Some("abc".into()),
+        ..Cursor::default()
+    };
+    let smaller = after_page_too_large(&at);
+    assert_eq!(smaller.starting_after, at.starting_after, "the same page");
+    assert!(a
+        .page_url(0, &smaller)
+        .ends_with("?limit=125&page_info=abc"));
+    // The limit survives the stored cursor (the next tick or an admin's `cursor`).
+    assert_eq!(Cursor::decode(&smaller.encode()), Some(smaller.clone()));
+    assert_eq!(smaller.encode(), "0:abc:125");
+    let mut limits = vec![];
+    let mut cursor = Cursor::default();
+    for _ in 0..9 {
+        cursor = after_page_too_large(&cursor);
+        limits.push(page_limit(&cursor));
+    }
+    assert_eq!(limits, [125, 62, 31, 15, 7, 3, 1, 1, 1]);
+    assert!(a.page_url(0, &cursor).ends_with("&status=any&limit=1"));
+    for bad in ["0:abc:0", "0:abc:x", "0:abc:", "0:abc:1:2"] {
+        assert_eq!(Cursor::decode(bad), None, "{bad}");
+    }
 }
