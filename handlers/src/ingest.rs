@@ -3,8 +3,10 @@
 //! first bad setting it uses, and only it: a broken Shopify secret list or a `ROUTES_JSON`
 //! section broken for Stripe never stops the other providers. It sits above [`crate::inbound`]
 //! and [`crate::steps`] because it joins them: the keys are what arrives, the routes the steps
-//! an accepted event plans. [`rejected`] is the row a verified but unparsable delivery is kept as.
+//! an accepted event plans. [`rejected`] is the row a verified but unparsable delivery is kept as;
+//! [`parsed_paths`] which paths' parsed configuration an isolate keeps.
 
+pub mod parsed_paths;
 pub mod rejected;
 
 use crate::inbound::providers::ProviderKeys;

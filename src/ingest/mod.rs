@@ -31,6 +31,7 @@ use edgehooks_handlers::inbound::providers::{
 use edgehooks_handlers::inbound::sources::{scope_delivery, validate_source_name};
 use edgehooks_handlers::inbound::stored_headers;
 use edgehooks_handlers::inbound::webhook::{Clock, InboundRequest, ParsedEvent, Provider};
+use edgehooks_handlers::ingest::parsed_paths::ParsedPaths;
 use edgehooks_handlers::ingest::{rejected, ProviderConfig};
 use edgehooks_handlers::metrics::analytics::RequestPoint;
 use edgehooks_handlers::metrics::{source_label, RequestKey};
@@ -339,20 +340,13 @@ struct Delivery {
     headers: String,
 }
 
-/// What a path's configuration came to: its parsed settings, not declared (`None`), or the
-/// error that makes it unusable.
-type PathConfig = Result<Option<Rc<ProviderConfig>>, ConfigError>;
-
-/// An ingest path: its provider and source name (`None`: the default path).
-type IngestPath = (Provider, Option<String>);
-
 thread_local! {
-    /// The configuration of each ingest path this isolate has served, parsed once: settings
+    /// The configuration of the ingest paths this isolate has served, parsed once: settings
     /// are fixed for an isolate's life (see `crate::config`), and parsing keys and routes on
-    /// every request was a measurable share of its CPU. A few paths at most: a list searched
-    /// in order rather than a hash map (whose code would be in the wasm for this alone).
-    static PARSED: RefCell<Vec<(IngestPath, PathConfig)>> =
-        const { RefCell::new(Vec::new()) };
+    /// every request was a measurable share of its CPU. The core decides what is kept
+    /// (declared paths only, a bounded number).
+    static PARSED: RefCell<ParsedPaths<Rc<ProviderConfig>, ConfigError>> =
+        RefCell::new(ParsedPaths::new());
 }
 
 /// The configuration of `provider`'s default path or of its `source`: a name that is not valid,
@@ -365,15 +359,10 @@ fn source_config(
     if source.is_some_and(|name| validate_source_name(name).is_err()) {
         return Err(AppError::SourceNotFound);
     }
-    let path = (provider, source.map(str::to_string));
-    let cached = PARSED.with(|parsed| {
-        let parsed = parsed.borrow();
-        let found = parsed.iter().find(|(held, _)| *held == path);
-        found.map(|(_, config)| config.clone())
-    });
+    let cached = PARSED.with(|parsed| parsed.borrow().get(provider, source));
     let parsed = cached.unwrap_or_else(|| {
         let parsed = config(env).source(provider, source).map(|c| c.map(Rc::new));
-        PARSED.with(|cache| cache.borrow_mut().push((path, parsed.clone())));
+        PARSED.with(|paths| paths.borrow_mut().remember(provider, source, &parsed));
         parsed
     });
     parsed?.ok_or(AppError::SourceNotFound)

@@ -406,6 +406,28 @@ describe("registry sources", () => {
     assert.equal((await admin("GET", "sources/taken")).status, 404);
   });
 
+  test("an event type read from the body with a line break is delivered, its header percent-encoded", async () => {
+    const SECRET = "tok-crlf-0000001";
+    const { path, name } = await source({ name: "crlf-kind", scheme: "token", config: { header: "X-Token" }, secrets: [SECRET], event_type: { pointer: "/kind" } });
+    const receiver = w.fake.receiver("crlf-svc");
+    const DEST_SECRET = "whsec_" + Buffer.alloc(32, 5).toString("base64");
+    usedSecrets.add(DEST_SECRET);
+    assert.equal((await admin("POST", "destinations", { name: "crlf-svc", type: "http", url: receiver.url, secret: DEST_SECRET })).status, 201);
+    const conn = await admin("POST", "connections", { name: "crlf-all", source: `in:${name}`, destination: "crlf-svc" });
+    assert.equal(conn.status, 201, conn.text);
+    const body = JSON.stringify({ kind: "a\nb" });
+    const answer = await post(path, body, [["X-Token", SECRET], ["content-type", "application/json"]]);
+    assert.deepEqual([answer.status, answer.json.status], [200, "accepted"], answer.text);
+    const [call] = await waitFor(() => receiver.calls().length > 0 && receiver.calls(), { what: "delivery to crlf-svc" });
+    assert.equal(call.headers["edgehooks-event-type"], "a%0Ab");
+    new StandardWebhook(DEST_SECRET).verify(call.body, call.headers);
+    await w.noStepInFlight();
+    const [event] = await stored(name);
+    assert.equal(event.type, "a\nb", "the event keeps its type as read");
+    const steps = await w.worker.all("SELECT name, status FROM steps WHERE event_id = ?", event.id);
+    assert.deepEqual(steps.map((s) => [s.name, s.status]), [["http:crlf-svc", "succeeded"]]);
+  });
+
   test("an edit of a source's settings applies to the next delivery; a bad field is a 400 naming it; viewers and operators are 403", async () => {
     const SECRET = "tok-edit-0000001";
     const { path, name } = await source({ name: "edit-me", scheme: "token", config: { header: "X-Token" }, secrets: [SECRET], dedupe: { pointer: "/id" } });

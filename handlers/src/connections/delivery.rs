@@ -10,6 +10,7 @@
 use serde_json::{json, Map, Value};
 
 use super::plan::EventFacts;
+use super::transform::headers::header_safe;
 use super::transform::{
     resolve, DestinationConnections, EventFields, Resolved, Transform, TransformFailed,
     Transformed, CONNECTION_INVALID, NO_CONNECTION,
@@ -136,11 +137,14 @@ pub fn step_delivery(
     unsigned_delivery(event, transform).map_err(TransformFailed::code)
 }
 
+/// A delivery's own headers. The event type may be read from the payload (a registry source's
+/// JSON Pointer): made a valid header value as a transform's headers are, or one line break in
+/// a body would make the request unsendable for every destination.
 fn event_headers(provider: &str, event_type: &str) -> Vec<(String, String)> {
     vec![
         ("content-type".into(), "application/json".into()),
         ("edgehooks-provider".into(), provider.to_string()),
-        ("edgehooks-event-type".into(), event_type.to_string()),
+        ("edgehooks-event-type".into(), header_safe(event_type)),
     ]
 }
 
@@ -255,6 +259,7 @@ pub fn apply_edit(stored: &Value, edit: &Value) -> Result<Value, FilterError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connections::transform::headers::MAX_VALUE_LEN;
     use crate::standard_webhooks::{verify, SigningKey};
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -267,6 +272,25 @@ mod tests {
 
     fn destination(value: &Value) -> HttpDestination {
         HttpDestination::from_json(value).unwrap()
+    }
+
+    #[test]
+    fn an_event_type_read_from_a_payload_cannot_break_its_header() {
+        let dest = destination(&stored());
+        let header = |event_type: &str| {
+            let spec = delivery_request(&dest, "s", "in", event_type, "{}", 1_700_000_000);
+            let found = spec
+                .headers
+                .into_iter()
+                .find(|(n, _)| n == "edgehooks-event-type");
+            found.map(|(_, value)| value).unwrap_or_default()
+        };
+        let injected = header("x\r\nevil: 1");
+        assert_eq!(injected, "x%0D%0Aevil: 1");
+        assert!(injected.bytes().all(|b| (0x20..0x7f).contains(&b)));
+        assert_eq!(header("a\0b"), "a%00b");
+        assert_eq!(header(&"t".repeat(10_000)).len(), MAX_VALUE_LEN);
+        assert_eq!(header("invoice.paid"), "invoice.paid");
     }
 
     #[test]

@@ -159,7 +159,7 @@ impl HeaderRule {
                 Part::Payload(pointer) => raw.push_str(&as_text(pointer.get(payload))),
             }
         }
-        header_safe(raw.trim())
+        header_safe(&raw)
     }
 }
 
@@ -215,9 +215,11 @@ fn as_text(value: Option<&Value>) -> String {
     }
 }
 
-/// `text` as a valid header value: bytes outside printable ASCII percent-encoded, then cut to
-/// [`MAX_VALUE_LEN`] (never inside an escape).
-fn header_safe(text: &str) -> String {
+/// `text` as a valid header value: leading and trailing spaces trimmed, bytes outside printable
+/// ASCII percent-encoded, then cut to [`MAX_VALUE_LEN`] (never inside an escape). Also what a
+/// delivery's `edgehooks-event-type` is made of an event type read from a payload.
+pub fn header_safe(text: &str) -> String {
+    let text = text.trim();
     let mut out = String::with_capacity(text.len().min(MAX_VALUE_LEN));
     for b in text.bytes() {
         let piece = match (0x20..0x7f).contains(&b) {
