@@ -80,6 +80,31 @@ describe("HubSpot refusing one input of a batch call (207)", () => {
   });
 });
 
+describe("HubSpot refusing a whole batch call for a property one input writes (400 naming no input)", () => {
+  const w = useWorld({ vars: { ROUTES_JSON: ONLY_UPSERTS }, miniflare: A_BATCH });
+
+  test("sends each input again alone: only the step writing the property fails, the other succeeds", async () => {
+    // A portal without `stripe_customer_id`: HubSpot refuses any batch writing it with a 400
+    // that names the property, not the input. Only the checkout with a customer writes it.
+    w.fake.hubspotContacts.lackProperty("stripe_customer_id");
+    const writes = checkoutCompleted({ email: "writes@example.com", customer: "cus_writes" });
+    const plain = checkoutCompleted({ email: "plain@example.com", customer: null });
+    await burst(w, [writes, plain]);
+    const steps = await upsertsIn(w, 2, ["succeeded", "dead"], "both upserts finished");
+    const calls = w.fake.callsTo(UPSERT).map((c) => JSON.parse(c.body).inputs.map((i) => i.id));
+    assert.deepEqual(calls[0]?.sort(), ["plain@example.com", "writes@example.com"], "first one call for both");
+    assert.equal(calls.length, 3, `then one call each: ${JSON.stringify(calls)}`);
+    const dead = steps.filter((s) => s.status === "dead");
+    const succeeded = steps.filter((s) => s.status === "succeeded");
+    assert.equal(dead.length, 1, JSON.stringify(steps));
+    assert.equal(succeeded.length, 1, JSON.stringify(steps));
+    assert.deepEqual([dead[0].attempts, dead[0].last_status], [1, 400]);
+    assert.deepEqual([succeeded[0].attempts, succeeded[0].last_status], [1, 200]);
+    assert.equal(w.fake.hubspotContacts.get("plain@example.com")?.writes, 1);
+    assert.equal(w.fake.hubspotContacts.get("writes@example.com"), undefined);
+  });
+});
+
 describe("HubSpot's 429 for a batch call", () => {
   const w = useWorld({ vars: { ROUTES_JSON: ONLY_UPSERTS }, miniflare: A_BATCH });
 
