@@ -5,7 +5,8 @@
 // Retry-After puts every step of the call off as today's retry rules say; two checkouts of one
 // person in a burst apply in the order they happened (the newer one delivered first); HubSpot's
 // budget counts calls, not steps; a 400 naming no input sends each input again alone; a probe
-// call whose first input was put back is reported by the input it answered. The fake models HubSpot's contacts (fake-downstream.mjs).
+// call whose first input was put back is reported by the input it answered. The fake models
+// HubSpot's contacts (fake-downstream.mjs).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { consumersWith, waitFor } from "../helpers/worker.mjs";
