@@ -4,7 +4,9 @@
 // step with its own attempt; a 207 refusing one input fails that step alone; HubSpot's 429 with
 // Retry-After puts every step of the call off as today's retry rules say; two checkouts of one
 // person in a burst apply in the order they happened (the newer one delivered first); HubSpot's
-// budget counts calls, not steps. The fake models HubSpot's contacts (fake-downstream.mjs).
+// budget counts calls, not steps; a 400 naming no input sends each input again alone; a probe
+// call whose first input was put back is reported by the input it answered. The fake models
+// HubSpot's contacts (fake-downstream.mjs).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { consumersWith, waitFor } from "../helpers/worker.mjs";
@@ -77,6 +79,67 @@ describe("HubSpot refusing one input of a batch call (207)", () => {
     assert.ok(steps.filter((s) => s.status === "succeeded").every((s) => s.attempts === 1));
     assert.equal(w.fake.hubspotContacts.get("refused1@example.com"), undefined);
     assert.equal(w.fake.hubspotContacts.get("refused0@example.com")?.writes, 1);
+  });
+});
+
+describe("HubSpot refusing a whole batch call for a property one input writes (400 naming no input)", () => {
+  const w = useWorld({ vars: { ROUTES_JSON: ONLY_UPSERTS }, miniflare: A_BATCH });
+
+  test("sends each input again alone: only the step writing the property fails, the other succeeds", async () => {
+    // A portal without `stripe_customer_id`: HubSpot refuses any batch writing it with a 400
+    // that names the property, not the input. Only the checkout with a customer writes it.
+    w.fake.hubspotContacts.lackProperty("stripe_customer_id");
+    const writes = checkoutCompleted({ email: "writes@example.com", customer: "cus_writes" });
+    const plain = checkoutCompleted({ email: "plain@example.com", customer: null });
+    await burst(w, [writes, plain]);
+    const steps = await upsertsIn(w, 2, ["succeeded", "dead"], "both upserts finished");
+    const calls = w.fake.callsTo(UPSERT).map((c) => JSON.parse(c.body).inputs.map((i) => i.id));
+    assert.deepEqual(calls[0]?.sort(), ["plain@example.com", "writes@example.com"], "first one call for both");
+    assert.equal(calls.length, 3, `then one call each: ${JSON.stringify(calls)}`);
+    const dead = steps.filter((s) => s.status === "dead");
+    const succeeded = steps.filter((s) => s.status === "succeeded");
+    assert.equal(dead.length, 1, JSON.stringify(steps));
+    assert.equal(succeeded.length, 1, JSON.stringify(steps));
+    assert.deepEqual([dead[0].attempts, dead[0].last_status], [1, 400]);
+    assert.deepEqual([succeeded[0].attempts, succeeded[0].last_status], [1, 200]);
+    assert.equal(w.fake.hubspotContacts.get("plain@example.com")?.writes, 1);
+    assert.equal(w.fake.hubspotContacts.get("writes@example.com"), undefined);
+  });
+});
+
+describe("a half-open circuit's probe call whose first input HubSpot did not attempt", () => {
+  const w = useWorld({ vars: { ROUTES_JSON: ONLY_UPSERTS }, miniflare: A_BATCH });
+  const health = async () =>
+    (await w.worker.all("SELECT consecutive_failures, open_until, probe_step FROM destination_health WHERE destination = 'hubspot'"))[0];
+
+  test("is reported by the input it answered: the probe is released with that step's record, then the other succeeds", async () => {
+    // HubSpot's circuit open, its cool-down just over: the next call is the probe.
+    await w.worker.all(
+      "INSERT OR REPLACE INTO destination_health (destination, consecutive_failures, open_until) VALUES ('hubspot', 5, ?)",
+      Date.now() - 1000,
+    );
+    // A 400 naming the newer input: the older one (first in the call, whose name took the
+    // probe) is put back unattempted; the newer one is refused for good.
+    w.fake.hubspotContacts.refuseBatch("named@example.com");
+    const now = Math.floor(Date.now() / 1000);
+    const first = checkoutCompleted({ email: "first@example.com", customer: "cus_first" });
+    const named = checkoutCompleted({ email: "named@example.com", customer: "cus_named" });
+    first.created = now - 60;
+    named.created = now;
+    await burst(w, [first, named]);
+    const dead = await waitFor(async () => {
+      const rows = await upserts(w);
+      return rows.find((s) => s.status === "dead");
+    }, { timeoutMs: 30000, what: "the named step refused" });
+    assert.equal(dead.last_status, 400);
+    const [probeCall] = w.fake.callsTo(UPSERT);
+    assert.deepEqual(JSON.parse(probeCall.body).inputs.map((i) => i.id), ["first@example.com", "named@example.com"]);
+    // Recorded with the refusal, in the same transaction: the probe is free again.
+    assert.equal((await health()).probe_step, null, "probe released with the step that reported the call");
+    const steps = await upsertsIn(w, 2, ["succeeded", "dead"], "the other upsert succeeded");
+    const ok = steps.find((s) => s.status === "succeeded");
+    assert.deepEqual([ok?.attempts, ok?.last_status], [1, 200], "put back uncharged, then applied");
+    assert.deepEqual(await health(), { consecutive_failures: 0, open_until: 0, probe_step: null }, "closed by its success");
   });
 });
 

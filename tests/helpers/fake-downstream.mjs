@@ -422,11 +422,16 @@ function stripeEvents() {
  * email, or one `refuse`d) is an error of its own: with multi-status (every input carries an
  * `objectWriteTraceId`) the answer is 207 with the applied inputs' `results` and an `errors`
  * entry naming the refused input's trace id; otherwise the whole batch is refused with 400
- * naming the value. Results echo the input's `objectWriteTraceId`.
+ * naming the value. Results echo the input's `objectWriteTraceId`. A property the portal lacks
+ * (`lackProperty`) refuses the whole batch that writes it, 207 or not, with a 400 that names the
+ * property (`PROPERTY_DOESNT_EXIST`) and no input, as HubSpot does; an email `refuseBatch`ed
+ * refuses the whole batch holding it, 207 or not, with a 400 naming that email.
  */
 function hubspotContacts() {
   const contacts = new Map(); // lowercased email -> { id, properties, writes, createdAt, updatedAt }
   const refused = new Set();
+  const lacking = new Set(); // property names the portal does not have
+  const refusedBatch = new Set(); // emails that refuse the whole batch, named
   let nextId = 1001;
   const now = () => new Date().toISOString();
   const error = (status, message, extra = {}) => ({
@@ -462,6 +467,15 @@ function hubspotContacts() {
     if (repeated.length) {
       return error(400, `Duplicate IDs found in batch input: [${repeated.join(", ")}]. IDs must be unique`, { context: { ids: repeated } });
     }
+    const unknown = inputs.flatMap((i) => Object.keys(i.properties ?? {})).find((name) => lacking.has(name));
+    if (unknown !== undefined) {
+      const why = `Property \\"${unknown}\\" does not exist`;
+      return error(400, `Property values were not valid: [{"isValid":false,"message":"${why}","error":"PROPERTY_DOESNT_EXIST","name":"${unknown}","localizedErrorMessage":"${why}"}]`);
+    }
+    const named = ids.find((id) => refusedBatch.has(id));
+    if (named !== undefined) {
+      return error(400, `Property values were not valid: [{"isValid":false,"message":"${named} is not a valid email address","error":"INVALID_EMAIL","name":"email"}]`);
+    }
     const bad = inputs.filter(invalid);
     const multiStatus = inputs.every((i) => i.objectWriteTraceId !== undefined);
     if (bad.length && !multiStatus) {
@@ -481,6 +495,8 @@ function hubspotContacts() {
     contacts: () => [...contacts.values()].map((c) => ({ ...c, properties: { ...c.properties } })),
     get: (email) => contacts.get(String(email).toLowerCase()),
     refuse: (email) => refused.add(String(email).toLowerCase()),
+    lackProperty: (name) => lacking.add(String(name)),
+    refuseBatch: (email) => refusedBatch.add(String(email).toLowerCase()),
     handles: (method, path) => method === "POST" && path === CONTACTS_UPSERT,
     answer(text) {
       try {
@@ -492,6 +508,8 @@ function hubspotContacts() {
     reset() {
       contacts.clear();
       refused.clear();
+      lacking.clear();
+      refusedBatch.clear();
       nextId = 1001;
     },
   };

@@ -8,7 +8,8 @@
 //! one id twice; a later input of the same contact goes in a later call, so two updates of one
 //! person are applied in order); [`call_body`] writes a call's body; [`read_answer`] maps the
 //! call's answer to each input: applied, refused alone (a failed attempt of that step only), not
-//! attempted because of another input (its claim given back, uncharged), or the call's own
+//! attempted because of another input (its claim given back, uncharged), to be sent again alone
+//! (a 400 for several inputs that names none: each then gets its own verdict), or the call's own
 //! answer (429, 5xx, a timeout: every step of the call retries as it would alone). No answer
 //! shape panics: what cannot be read is a retryable failure of the inputs it may concern.
 
@@ -102,6 +103,9 @@ pub enum InputAnswer {
     /// HubSpot refused the call because of other inputs and applied nothing: the step is put
     /// back without being charged an attempt, with this reason.
     NotAttempted { reason: &'static str },
+    /// HubSpot refused the call (a 400) without saying for which input, and applied nothing:
+    /// the input is sent again in a call of its own, whose answer is then its verdict.
+    Alone,
     /// The call's own answer is this input's (429, 5xx, a timeout, a network error, 401...).
     AsCall,
 }
@@ -161,14 +165,12 @@ fn multi_status(parsed: Option<&Value>, inputs: &[&UpsertInput]) -> Vec<InputAns
 
 /// A 400 for a call of several inputs: HubSpot applied none. Inputs it names are this call's
 /// fault (a duplicate id: retried, charged; anything else: refused as `400`); the others are
-/// put back uncharged. A refusal that names no input is every input's (today's `400`).
+/// put back uncharged. A refusal that names no input may be any one input's (a property one
+/// input writes that the portal lacks): every input is sent again alone.
 fn refused_batch(parsed: Option<&Value>, inputs: &[&UpsertInput]) -> Vec<InputAnswer> {
-    let Some(error) = parsed else {
-        return vec![InputAnswer::AsCall; inputs.len()];
+    let Some(error) = parsed.filter(|error| inputs.iter().any(|input| names(error, input))) else {
+        return vec![InputAnswer::Alone; inputs.len()];
     };
-    if !inputs.iter().any(|input| names(error, input)) {
-        return vec![InputAnswer::AsCall; inputs.len()];
-    }
     let duplicate = message_of(error).to_ascii_lowercase().contains("duplicate");
     inputs
         .iter()
@@ -450,14 +452,36 @@ mod tests {
                 error: DUPLICATE_INPUT.into()
             }
         );
-        // Naming nobody (or one input alone): the call's own answer, as today.
-        let vague = r#"{"status":"error","message":"bad"}"#;
-        assert_eq!(
-            read_answer(Some(400), Some(vague), &[&a, &b]),
-            vec![InputAnswer::AsCall; 2]
-        );
+        // One input alone: the call's own answer.
         assert_eq!(
             read_answer(Some(400), Some(body), &[&a]),
+            vec![InputAnswer::AsCall]
+        );
+    }
+
+    #[test]
+    fn a_400_naming_no_input_sends_each_input_again_alone() {
+        // A portal without a custom property one input writes: HubSpot refuses the whole call
+        // and names the property, not the input. Each input is sent again on its own (and gets
+        // its own verdict) instead of every step taking a permanent 400.
+        let (a, b) = (input("s1", "a@x.com"), input("s2", "b@x.com"));
+        let missing = r#"{"status":"error","message":"Property values were not valid: [{\"isValid\":false,\"message\":\"Property \\\"sendgrid_email_status\\\" does not exist\",\"error\":\"PROPERTY_DOESNT_EXIST\",\"name\":\"sendgrid_email_status\",\"localizedErrorMessage\":\"Property \\\"sendgrid_email_status\\\" does not exist\"}]","correlationId":"3f1c","category":"VALIDATION_ERROR"}"#;
+        assert!(serde_json::from_str::<Value>(missing).is_ok());
+        for body in [
+            Some(missing),
+            Some(r#"{"status":"error","message":"bad"}"#),
+            Some("<html>"),
+            None,
+        ] {
+            assert_eq!(
+                read_answer(Some(400), body, &[&a, &b]),
+                vec![InputAnswer::Alone; 2],
+                "{body:?}"
+            );
+        }
+        // Sent alone, the same refusal is that input's own 400.
+        assert_eq!(
+            read_answer(Some(400), Some(missing), &[&a]),
             vec![InputAnswer::AsCall]
         );
     }

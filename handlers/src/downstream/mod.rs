@@ -15,7 +15,8 @@
 //! the Stripe customer behind an id; one file per
 //! destination (`hubspot`, `sendgrid`, `stripe`, `slack`) builds its requests; `local` builds the
 //! D1 actions; `mapping` owns the HubSpot → Stripe contact mapping and echo detection; `ordering`
-//! the entity keys and whose turn it is; `settings` reads destinations from configuration.
+//! the entity keys and whose turn it is; `settings` reads destinations from configuration;
+//! `hubspot_batch` and `hubspot_sequence` send contact upserts together as batch calls.
 
 pub mod customers;
 mod event_kind;
@@ -23,6 +24,7 @@ mod format;
 pub use format::normalized_email;
 pub mod hubspot;
 pub mod hubspot_batch;
+pub mod hubspot_sequence;
 pub mod local;
 pub mod mapping;
 mod ordering;

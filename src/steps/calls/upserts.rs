@@ -10,20 +10,29 @@
 //! `BatchWindow`); a call the budget or the circuit holds back then gives every step's claim
 //! back with the wait, uncharged. The answer is split by the core
 //! (`hubspot_batch::read_answer`), and each step records its share as its own attempt; the
-//! call's first input alone reports the call to the circuit, so the circuit sees one outcome per
-//! call. A step that joins after the leader has sent starts the next window.
+//! first input the call answered alone reports the call to the circuit (in the name that took
+//! the probe), so the circuit sees one outcome per call, and a probe whose call answered nobody
+//! is released at once. The calls follow `hubspot_sequence::CallSequence`: inputs of a 400 that
+//! names none are sent again one by one, and a later input of a contact whose earlier input was
+//! not settled (retried, handed back) is handed back uncharged rather than overtaking it. A step
+//! that joins after the leader has sent starts the next window.
 //!
 //! [`expect`]: UpsertWindow::expect
 
 use std::cell::{Cell, RefCell};
 
 use edgehooks_handlers::downstream::hubspot_batch::{
-    call_body, plan_calls, read_answer, InputAnswer, UpsertInput, MAX_INPUTS_PER_CALL,
+    call_body, read_answer, InputAnswer, UpsertInput, MAX_INPUTS_PER_CALL,
+};
+use edgehooks_handlers::downstream::hubspot_sequence::{
+    reporter, CallSequence, AFTER_UNSETTLED_INPUT,
 };
 use edgehooks_handlers::downstream::HttpRequestSpec;
 use edgehooks_handlers::step_kind::Destination;
 use edgehooks_handlers::steps::lifecycle::classify_response;
-use edgehooks_handlers::steps::limits::{gate, probe_taken, Gate, Health, Limits, Wait};
+use edgehooks_handlers::steps::limits::{
+    gate, probe_taken, Gate, Health, HealthChange, Limits, Wait,
+};
 use edgehooks_handlers::steps::retry::ResponseClass;
 use futures_channel::oneshot;
 
@@ -65,8 +74,16 @@ pub struct Share {
     pub outcome: CallOutcome,
     /// The call was the half-open circuit's probe.
     pub probing: bool,
-    /// The class and status of the whole call, for the one step that reports it to the circuit.
-    pub reports: Option<(ResponseClass, Option<u16>)>,
+    /// The whole call, for the one step that reports it to the circuit.
+    pub reports: Option<CallReport>,
+}
+
+/// A batch call as one step reports it to the destination's circuit.
+pub struct CallReport {
+    pub class: ResponseClass,
+    pub status: Option<u16>,
+    /// The step the circuit knows the call by: the one whose name took the probe, if any.
+    pub probe_step: String,
 }
 
 struct Joiner {
@@ -187,22 +204,48 @@ impl UpsertWindow {
         }))
     }
 
-    /// Send everything that joined, call by call in the core's plan.
+    /// Send everything that joined, call by call in the core's sequence: an input to send
+    /// alone goes next on its own, and an input after one of its contact that was not settled is
+    /// handed back.
     async fn flush(&self, db: &BatchWindow<'_>, slots: &Slots) {
         let joiners = std::mem::take(&mut *self.joined.borrow_mut());
         self.charge_taken.set(false);
         let mut charged = joiners.iter().any(|j| j.charged);
         let contacts: Vec<&str> = joiners.iter().map(|j| j.input.contact.as_str()).collect();
-        let plan = plan_calls(&contacts, MAX_INPUTS_PER_CALL);
+        let mut sequence = CallSequence::new(&contacts, MAX_INPUTS_PER_CALL);
         let mut waiting: Vec<Option<Joiner>> = joiners.into_iter().map(Some).collect();
-        for call in plan {
-            let members: Vec<Joiner> = call
-                .iter()
-                .filter_map(|&i| waiting.get_mut(i).and_then(Option::take))
-                .collect();
-            send_call(db, slots, members, std::mem::take(&mut charged)).await;
+        while let Some(call) = sequence.next_call() {
+            for &index in &call.held {
+                if let Some(joiner) = waiting.get_mut(index).and_then(Option::take) {
+                    let _ = joiner.reply.send(Joined::Wait(Wait {
+                        secs: AGAIN_AFTER_OTHERS_SECS,
+                        reason: AFTER_UNSETTLED_INPUT,
+                    }));
+                }
+            }
+            if call.send.is_empty() {
+                continue;
+            }
+            let charged = std::mem::take(&mut charged);
+            match send_call(db, slots, &mut waiting, &call.send, charged).await {
+                Sent::Answered { answers, retried } => {
+                    sequence.answered(&call.send, &answers, retried)
+                }
+                Sent::HandedBack => sequence.handed_back(&call.send),
+            }
         }
     }
+}
+
+/// What became of one batch call.
+enum Sent {
+    /// It went out: what each input got, and whether the call's own answer is retried.
+    Answered {
+        answers: Vec<InputAnswer>,
+        retried: bool,
+    },
+    /// The budget or the circuit held it back: every input was handed back.
+    HandedBack,
 }
 
 /// Count one call in HubSpot's budget and pass the circuit: whether it is the probe, or the wait
@@ -252,11 +295,22 @@ async fn count_call(
     }
 }
 
-/// One batch call of `members` (at least one): cleared (unless a claim already `charged` it),
-/// made, and its answer shared out.
-async fn send_call(db: &BatchWindow<'_>, slots: &Slots, members: Vec<Joiner>, charged: bool) {
-    let Some(lead) = members.first() else {
-        return;
+/// One batch call of the inputs `send` (indexes into `waiting`, at least one): cleared (unless
+/// a claim already `charged` it), made, and its answer shared out to each member, except those
+/// to send again alone, which stay in `waiting`.
+async fn send_call(
+    db: &BatchWindow<'_>,
+    slots: &Slots,
+    waiting: &mut [Option<Joiner>],
+    send: &[usize],
+    charged: bool,
+) -> Sent {
+    let Some(lead) = send
+        .first()
+        .and_then(|&i| waiting.get(i))
+        .and_then(Option::as_ref)
+    else {
+        return Sent::HandedBack;
     };
     let cleared = match charged {
         true => Ok(false),
@@ -265,13 +319,21 @@ async fn send_call(db: &BatchWindow<'_>, slots: &Slots, members: Vec<Joiner>, ch
     let probing = match cleared {
         Ok(probing) => probing,
         Err(wait) => {
-            for member in members {
-                let _ = member.reply.send(Joined::Wait(wait));
+            for &index in send {
+                if let Some(member) = waiting.get_mut(index).and_then(Option::take) {
+                    let _ = member.reply.send(Joined::Wait(wait));
+                }
             }
-            return;
+            return Sent::HandedBack;
         }
     };
-    let inputs: Vec<&UpsertInput> = members.iter().map(|m| &m.input).collect();
+    let probe_step = lead.input.trace.clone();
+    let limits = lead.limits;
+    let inputs: Vec<&UpsertInput> = send
+        .iter()
+        .filter_map(|&i| waiting.get(i).and_then(Option::as_ref))
+        .map(|m| &m.input)
+        .collect();
     let spec = HttpRequestSpec {
         method: "POST",
         url: lead.url.clone(),
@@ -283,18 +345,27 @@ async fn send_call(db: &BatchWindow<'_>, slots: &Slots, members: Vec<Joiner>, ch
         downstream::call(&spec, lead.timeout_ms).await
     };
     let class = classify_response(outcome.status, outcome.unsendable);
-    let status = outcome.status;
     let answers = read_answer(outcome.status, outcome.readable_body(), &inputs);
     drop(inputs);
-    for (index, (member, answer)) in members.into_iter().zip(answers).enumerate() {
-        let share = |answer| {
+    let reports = reporter(&answers);
+    if probing && reports.is_none() {
+        release_probe(db, &probe_step, limits).await;
+    }
+    for (at, (&index, answer)) in send.iter().zip(&answers).enumerate() {
+        let report = (reports == Some(at)).then(|| CallReport {
+            class,
+            status: outcome.status,
+            probe_step: probe_step.clone(),
+        });
+        let share = |outcome| {
             Joined::Answered(Share {
-                outcome: answer,
+                outcome,
                 probing,
-                reports: (index == 0).then_some((class, status)),
+                reports: report,
             })
         };
-        let joined = match answer {
+        let joined = match answer.clone() {
+            InputAnswer::Alone => continue,
             InputAnswer::Applied { body } => {
                 share(CallOutcome::of_input(outcome.status, body, None))
             }
@@ -307,6 +378,35 @@ async fn send_call(db: &BatchWindow<'_>, slots: &Slots, members: Vec<Joiner>, ch
             }),
             InputAnswer::AsCall => share(outcome.clone()),
         };
-        let _ = member.reply.send(joined);
+        if let Some(member) = waiting.get_mut(index).and_then(Option::take) {
+            let _ = member.reply.send(joined);
+        }
+    }
+    Sent::Answered {
+        answers,
+        retried: class == ResponseClass::Retryable,
+    }
+}
+
+/// Give up the half-open probe `probe_step` took for a call that answered none of its inputs
+/// (each is handed back or sent again alone), so the next call may probe at once.
+async fn release_probe(db: &BatchWindow<'_>, probe_step: &str, limits: Limits) {
+    let name = Destination::HubSpot.name();
+    let released = db::health::record_health(
+        db,
+        name,
+        probe_step,
+        HealthChange::ReleaseProbe,
+        limits,
+        now_ms(),
+    );
+    let result = match released {
+        Ok(Some(statement)) => db.shared_batch(vec![statement]).await.map(drop),
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        // The probe lease still runs out on its own.
+        log::error("d1_failed", &e.to_string());
     }
 }

@@ -27,7 +27,7 @@ use crate::db::attempts::AttemptRecord;
 use crate::db::claims::HeldClaim;
 use crate::downstream::{self, CallOutcome};
 use crate::log;
-use crate::steps::calls::upserts::{Join, Joined};
+use crate::steps::calls::upserts::{CallReport, Join, Joined};
 use edgehooks_handlers::consumer::ConsumerSettings;
 
 /// What an HTTP attempt of a step is for.
@@ -53,9 +53,9 @@ impl<'a> Call<'a> {
 enum Reports {
     /// The step's own call: its class.
     Own,
-    /// A share of a batch call: the whole call's class and status for the one input that
-    /// reports it, nothing for the others.
-    Call(Option<(ResponseClass, Option<u16>)>),
+    /// A share of a batch call: the whole call for the one input that reports it, nothing for
+    /// the others.
+    Call(Option<CallReport>),
 }
 
 /// An attempt about to be recorded: where it went, under which claim, and the class and status
@@ -66,6 +66,9 @@ struct Recorded {
     limits: Limits,
     claimed: Cleared,
     health: Option<(ResponseClass, Option<u16>)>,
+    /// The step the circuit knows the call by (`None`: this one): a batch call's probe is
+    /// taken in its first input's name, whichever input reports it.
+    circuit_step: Option<String>,
 }
 
 /// What the core made of a finished call.
@@ -160,15 +163,17 @@ impl Work<'_> {
         };
         let finished = now_ms();
         let verdict = self.judge(call, &outcome, claimed, settings, finished);
-        let health = match reports {
-            Reports::Own => Some((verdict.class, outcome.status)),
-            Reports::Call(call) => call,
+        let (health, circuit_step) = match reports {
+            Reports::Own => (Some((verdict.class, outcome.status)), None),
+            Reports::Call(Some(call)) => (Some((call.class, call.status)), Some(call.probe_step)),
+            Reports::Call(None) => (None, None),
         };
         let recorded = Recorded {
             destination,
             limits,
             claimed,
             health,
+            circuit_step,
         };
         self.record_call(&recorded, &outcome, &verdict, finished)
             .await
@@ -246,7 +251,7 @@ impl Work<'_> {
                 statements.extend(db::health::record_health(
                     self.db,
                     name,
-                    self.step_id,
+                    recorded.circuit_step.as_deref().unwrap_or(self.step_id),
                     health,
                     limits,
                     finished,
