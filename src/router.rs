@@ -26,10 +26,9 @@ pub async fn route(req: web_sys::Request, env: &Env, ctx: &Context) -> web_sys::
     let method = RequestMethod::parse(&req.method());
     let reads = method.is_some_and(RequestMethod::reads);
     let result = match path.split('/').collect::<Vec<_>>().as_slice() {
-        ["", "health"] => match reads {
-            true => Ok(json_response(&health::public(env).await, 200)),
-            false => Err(AppError::MethodNotAllowed { allow: ALLOW_GET }),
-        },
+        ["", "health"] if reads => Ok(json_response(&health::public(env).await, 200)),
+        ["", "metrics"] if reads => metrics_endpoint::scrape(Request::from(req), env).await,
+        ["", "health"] | ["", "metrics"] => Err(AppError::MethodNotAllowed { allow: ALLOW_GET }),
         ["", "webhooks", slug] | ["", "webhooks", slug, _] => match Provider::from_slug(slug) {
             None => Err(AppError::NotFound),
             Some(_) if method != Some(RequestMethod::Post) => {
@@ -47,10 +46,6 @@ pub async fn route(req: web_sys::Request, env: &Env, ctx: &Context) -> web_sys::
                 let response = ingest::handle(req, &url, env, ctx, provider, source).await;
                 return response.unwrap_or_else(|e| e.to_response()).into();
             }
-        },
-        ["", "metrics"] => match reads {
-            true => metrics_endpoint::scrape(Request::from(req), env).await,
-            false => Err(AppError::MethodNotAllowed { allow: ALLOW_GET }),
         },
         ["", "admin", ..] => admin_route(Request::from(req), method, env, path).await,
         _ => Err(AppError::NotFound),
