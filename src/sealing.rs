@@ -4,16 +4,17 @@
 //! set, or while it is unset, keeps its secrets as given (legacy plaintext) until the next
 //! write or, once the key is set, the cron sweeper's [`reseal`] (a page a tick, each row
 //! sealed, opened again and written only if it opens to what was read, by the core's
-//! `sealed::reseal`; registry sources' secrets lists too, should a row hold one unsealed).
-//! Opened values are kept in isolate
-//! memory by their sealed text (bounded), so a stream of deliveries pays one AES-GCM per
-//! secret per isolate, not per step. The format and the key are the core's `sealed`; the cipher
-//! is `crate::webcrypto`.
+//! `sealed::reseal`; registry sources' secrets lists too, should a row hold one unsealed). The
+//! same pass re-keys the fingerprints of registry sources written before keyed fingerprints
+//! (`sealed::fingerprint`). Opened values are kept in isolate memory by their sealed text
+//! (bounded), so a stream of deliveries pays one AES-GCM per secret per isolate, not per step.
+//! The format and the key are the core's `sealed`; the cipher is `crate::webcrypto`.
 
 use std::cell::RefCell;
 
 use edgehooks_handlers::by_name::ByName;
 use edgehooks_handlers::connections::HttpDestination;
+use edgehooks_handlers::sealed::fingerprint::{self as prints, REKEY_PAGE};
 use edgehooks_handlers::sealed::reseal::{faithful, RESEAL_PAGE};
 use edgehooks_handlers::sealed::{self, Stored};
 use serde_json::{json, Value};
@@ -21,7 +22,7 @@ use worker::{D1Database, Env};
 
 use crate::config::config;
 use crate::db::connections::DestinationRow;
-use crate::db::sources::UnsealedSource;
+use crate::db::sources::{UnkeyedSource, UnsealedSource};
 use crate::error::AppError;
 use crate::ingest::routing::destination_of;
 use crate::log;
@@ -96,7 +97,7 @@ pub async fn seal_destination_config(
 /// [`RESEAL_PAGE`] destinations and as many registry sources. A row is written only when its
 /// sealed form opens to exactly what was read, and only while the row still holds that, so no
 /// secret is lost or changed and an admin edit in the meantime wins; a sealed row is not read
-/// again.
+/// again. Then re-key the fingerprints of sources written before keyed fingerprints.
 pub async fn reseal(env: &Env, db: &D1Database) {
     let Ok(Some(key)) = config_key(env) else {
         return;
@@ -122,9 +123,48 @@ pub async fn reseal(env: &Env, db: &D1Database) {
             json!({ "found": tally.found, "sealed": tally.sealed }),
         );
     }
+    rekey_fingerprints(&key, db).await;
 }
 
-/// Rows a reseal pass found and sealed.
+/// Re-key the fingerprints of up to [`REKEY_PAGE`] registry sources written before keyed
+/// fingerprints (their views show none until then): each row's secrets opened, their keyed
+/// fingerprints written only while the row still holds what was read.
+async fn rekey_fingerprints(key: &[u8; 32], db: &D1Database) {
+    let rows = match crate::db::sources::unkeyed(db, REKEY_PAGE).await {
+        Ok(rows) => rows,
+        Err(e) => return log::error("d1_read_failed", &e.to_string()),
+    };
+    let mut tally = Tally::default();
+    for row in &rows {
+        tally.count(&row.name, rekey_source(key, db, row).await);
+    }
+    if tally.found > 0 {
+        log::record(
+            "fingerprints_rekeyed",
+            json!({ "found": tally.found, "rekeyed": tally.sealed }),
+        );
+    }
+}
+
+/// Key one source's fingerprints; `Ok(false)` when the row changed since it was read.
+async fn rekey_source(
+    key: &[u8; 32],
+    db: &D1Database,
+    row: &UnkeyedSource,
+) -> Result<bool, String> {
+    let context = sealed::context("source", &row.name);
+    let opened = crate::webcrypto::open(Some(key), &context, &row.secrets).await?;
+    let secrets = std::str::from_utf8(&opened)
+        .ok()
+        .and_then(edgehooks_handlers::json_lists::strings)
+        .ok_or("the secrets are not a list")?;
+    let keyed = prints::to_stored(&prints::fingerprints(Some(key), &secrets));
+    crate::db::sources::rekey(db, row, &keyed)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Rows a pass found and sealed (or re-keyed).
 #[derive(Default)]
 struct Tally {
     found: usize,

@@ -5,8 +5,10 @@
 //! ciphertext and its tag>`, the associated data that binds a sealed value to the row it
 //! belongs to (a sealed value copied to another row does not open), and how a legacy
 //! plaintext value is told apart (it lacks the prefix). The cipher itself runs in the shell's
-//! WebCrypto (`src/webcrypto.rs`), the runtime's native AES-GCM.
+//! WebCrypto (`src/webcrypto.rs`), the runtime's native AES-GCM. The same key also keys the
+//! fingerprints the admin API shows instead of secrets ([`fingerprint`]).
 
+pub mod fingerprint;
 pub mod reseal;
 
 use base64::engine::general_purpose::STANDARD;
@@ -91,7 +93,7 @@ pub fn parse_key(raw: Option<&str>) -> Result<Option<[u8; 32]>, ConfigError> {
 
 impl<L: Fn(&str) -> Option<String>> Config<L> {
     /// `SECRETS_KEY`: `None` when unset (sources cannot be created; destination secrets are
-    /// stored as given).
+    /// stored as given and shown with no fingerprint).
     pub fn secrets_key(&self) -> Result<Option<[u8; 32]>, ConfigError> {
         parse_key(self.raw(SECRETS_KEY).as_deref())
     }

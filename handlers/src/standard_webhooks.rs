@@ -71,12 +71,11 @@ impl SigningKey {
         format!("{SECRET_PREFIX}{}", STANDARD.encode(bytes))
     }
 
-    /// A short, non-reversible name for the key (first 12 hex digits of its SHA-256), shown to
-    /// operators instead of the secret.
-    pub fn fingerprint(&self) -> String {
-        use sha2::Digest;
-        let digest = Sha256::digest(&self.0);
-        hex::encode(&digest[..6])
+    /// The key's fingerprint under `secrets_key` (`SECRETS_KEY`), shown to operators instead of
+    /// the secret: keyed over the key bytes, so `whsec_` given or not names the same key
+    /// ([`crate::sealed::fingerprint`]).
+    pub fn fingerprint(&self, secrets_key: &[u8; 32]) -> String {
+        crate::sealed::fingerprint::fingerprint(secrets_key, &self.0)
     }
 
     fn mac(&self, id: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {

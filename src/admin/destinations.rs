@@ -3,9 +3,10 @@
 //! signed test delivery. A resume (`POST …/resume`, or any edit that sets `paused: false`)
 //! releases the first page of the parked steps, oldest first, and sends it (or, when a page is
 //! still out, sends that page again: its messages may have been lost before the resume); the
-//! consumer releases each next page as the last step of the one before is claimed. A destination's secrets
-//! are stored and never answered: the view has their count and fingerprints. Every change makes
-//! this isolate forget its cached routing; others pick it up within `ROUTING_TTL_MS`.
+//! consumer releases each next page as the last step of the one before is claimed. A
+//! destination's secrets are stored and never answered: the view has their count and their
+//! fingerprints keyed by `SECRETS_KEY` (none without it). Every change makes this isolate forget
+//! its cached routing; others pick it up within `ROUTING_TTL_MS`.
 
 use edgehooks_handlers::connections::delivery::{
     apply_edit, delivery_request, public_view, stored_form,
@@ -24,8 +25,11 @@ use crate::ingest::routing::invalidate;
 use crate::sealing::{open_config, open_destination, seal_destination_config};
 use crate::steps::dispatch::send_released;
 
-fn view(row: &DestinationRow, destination: &HttpDestination) -> Value {
-    let mut view = public_view(destination);
+/// The view of a destination, its fingerprints keyed by `SECRETS_KEY` (none without it, or while
+/// it is malformed: the admin health names it).
+fn view(env: &Env, row: &DestinationRow, destination: &HttpDestination) -> Value {
+    let key = config(env).secrets_key().ok().flatten();
+    let mut view = public_view(destination, key.as_ref());
     if let Some(map) = view.as_object_mut() {
         map.insert("created_at".into(), json!(row.created_at));
         map.insert("updated_at".into(), json!(row.updated_at));
@@ -57,7 +61,7 @@ pub async fn list(env: &Env, db: &D1Database) -> Result<Answer, AppError> {
     let mut views: Vec<Value> = Vec::with_capacity(rows.len());
     for row in &rows {
         if let Ok(destination) = open_destination(env, row).await {
-            views.push(view(row, &destination));
+            views.push(view(env, row, &destination));
         }
     }
     Ok(ok(json!({ "destinations": views })))
@@ -95,13 +99,13 @@ pub async fn create(env: &Env, db: &D1Database, body: &[u8]) -> Result<Answer, A
     }
     invalidate();
     let (row, stored) = load(env, db, &destination.name).await?;
-    Ok(answer(201, view(&row, &stored)))
+    Ok(answer(201, view(env, &row, &stored)))
 }
 
 /// `GET destinations/{name}`: the view and the connections that use it.
 pub async fn read(env: &Env, db: &D1Database, name: &str) -> Result<Answer, AppError> {
     let (row, destination) = load(env, db, name).await?;
-    let mut body = view(&row, &destination);
+    let mut body = view(env, &row, &destination);
     body["connections"] = json!(store::connections_to(db, name).await?);
     Ok(ok(body))
 }
@@ -127,7 +131,7 @@ pub async fn edit(
     store::save_destination(db, name, &columns(&destination, &config), false, now_ms()).await?;
     invalidate();
     let (row, stored) = load(env, db, name).await?;
-    let mut body = view(&row, &stored);
+    let mut body = view(env, &row, &stored);
     if change.get("paused") == Some(&Value::Bool(false)) {
         let (resumed, sent) = resume(env, db, name).await?;
         body["resumed"] = json!(resumed);

@@ -131,7 +131,8 @@
       el("td", { class: "mono" }, s.name), el("td", {}, s.scheme), el("td", { class: "mono" }, s.path),
       el("td", { class: "settings" }, `dedupe: ${describe(s.dedupe)}; type: ${describe(s.event_type)}`,
         s.max_body_bytes ? `; ≤ ${s.max_body_bytes} bytes` : ""),
-      el("td", {}, `${s.secrets}: `, ...prints),
+      // A row written before keyed fingerprints shows none until the sweeper re-keys it.
+      el("td", {}, prints.length ? `${s.secrets}: ` : `${s.secrets}`, ...prints),
       el("td", {}, badge(s.enabled ? "enabled" : "disabled")),
       el("td", { class: "actions" },
         button(s.enabled ? "Disable" : "Enable", { class: "toggle" }, async () => {

@@ -1,14 +1,15 @@
 //! The admin API's registry sources (`/admin/api/sources…`): list, create, read, edit, rotate
 //! the secrets, enable and disable, delete. A source's secrets are sealed under `SECRETS_KEY`
 //! before they reach D1 (creating one without the key is `409 secrets_key_unset`) and never
-//! answered: the view has their count and fingerprints, and the path to give the sender. A bad
-//! scheme configuration is `400 invalid_scheme_config` naming the field. Every change makes
-//! this isolate forget its cached sources; others pick it up within `SOURCE_TTL_MS`.
+//! answered: the view has their count and keyed fingerprints, and the path to give the sender.
+//! A bad scheme configuration is `400 invalid_scheme_config` naming the field. Every change
+//! makes this isolate forget its cached sources; others pick it up within `SOURCE_TTL_MS`.
 
 use edgehooks_handlers::inbound::registry::{
-    apply_edit, check_secrets, fingerprint, parse_secrets, public_view, rotate, SourceSpec,
+    apply_edit, check_secrets, parse_secrets, public_view, rotate, SourceSpec,
 };
 use edgehooks_handlers::sealed;
+use edgehooks_handlers::sealed::fingerprint as prints;
 use serde_json::{json, Value};
 use worker::{D1Database, Env};
 
@@ -20,10 +21,10 @@ use crate::error::AppError;
 use crate::ingest::registry::{invalidate, load, LoadedSource};
 use crate::log;
 
+/// The view of a row: its stored keyed fingerprints (none while the row holds the unkeyed
+/// form, until the sweeper re-keys it: `crate::sealing::reseal`).
 fn view(row: &SourceRow, spec: &SourceSpec) -> Value {
-    let fingerprints =
-        edgehooks_handlers::json_lists::strings(&row.fingerprints).unwrap_or_default();
-    let mut view = public_view(spec, &fingerprints);
+    let mut view = public_view(spec, &prints::read_stored(&row.fingerprints));
     if let Some(map) = view.as_object_mut() {
         map.insert("created_at".into(), json!(row.created_at));
         map.insert("updated_at".into(), json!(row.updated_at));
@@ -202,10 +203,9 @@ async fn sealed_row(
             log::error("seal_failed", &e);
             AppError::Unavailable
         })?;
-    let prints: Vec<String> = secrets.iter().map(|s| fingerprint(&key, s)).collect();
     Ok(SealedSecrets {
         spec: spec.to_json().to_string(),
         secrets: sealed_secrets,
-        fingerprints: json!(prints).to_string(),
+        fingerprints: prints::to_stored(&prints::fingerprints(Some(&key), secrets)),
     })
 }

@@ -10,7 +10,8 @@
 //! `RETENTION_DAYS` (`crate::cron::retention`: bounded deletion batches leaving dedupe tombstones,
 //! each cleanup on its own), runs the Stripe backfill when it is due
 //! (`crate::cron::backfill`), applies `METRICS_RETENTION_DAYS`, seals destination and source
-//! secrets still plaintext at rest once `SECRETS_KEY` is set (`crate::sealing::reseal`), then
+//! secrets still plaintext at rest once `SECRETS_KEY` is set and re-keys sources' fingerprints
+//! stored unkeyed (`crate::sealing::reseal`), then
 //! runs the alerting pass ([`alerts::run`]), which sees a backfill run that just ended.
 
 use edgehooks_handlers::by_name::ByName;

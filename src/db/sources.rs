@@ -1,9 +1,10 @@
 //! The SQL of registry sources (migration 0019): the admin API's reads and writes and the one
 //! row ingest reads per source (cached, `crate::ingest::registry`). A row holds the spec JSON,
 //! the sealed secrets and their fingerprints; nothing here opens or checks them. The rows whose
-//! secrets are still plaintext are the sweeper's to seal (`edgehooks_handlers::sealed::reseal`).
+//! secrets are still plaintext are the sweeper's to seal (`edgehooks_handlers::sealed::reseal`),
+//! and those whose fingerprints are not keyed its to re-key (`sealed::fingerprint`).
 
-use edgehooks_handlers::sealed::reseal;
+use edgehooks_handlers::sealed::{fingerprint, reseal};
 use worker::{D1Database, Result};
 
 use super::rows::{query, run, FromRow, Row};
@@ -120,5 +121,43 @@ pub async fn unsealed(db: &D1Database, limit: i64) -> Result<Vec<UnsealedSource>
 pub async fn reseal_secrets(db: &D1Database, name: &str, sealed: &str, read: &str) -> Result<bool> {
     let args = [name.into(), sealed.into(), read.into()];
     let result = run(&statement(db, reseal::RESEAL_SOURCE_SQL, &args)?).await?;
+    Ok(result.changes() > 0)
+}
+
+/// A source whose fingerprints are not in the keyed form: its name, secrets and fingerprints as
+/// stored.
+#[derive(Debug, Clone)]
+pub struct UnkeyedSource {
+    pub name: String,
+    pub secrets: String,
+    pub fingerprints: String,
+}
+
+impl FromRow for UnkeyedSource {
+    fn from_row(row: &Row) -> Self {
+        UnkeyedSource {
+            name: row.text("name"),
+            secrets: row.text("secrets"),
+            fingerprints: row.text("fingerprints"),
+        }
+    }
+}
+
+/// Up to `limit` sources whose fingerprints are not keyed, by name.
+pub async fn unkeyed(db: &D1Database, limit: i64) -> Result<Vec<UnkeyedSource>> {
+    let sql = fingerprint::unkeyed_sources_sql();
+    query(&statement(db, &sql, &[num(limit)])?).await?.read()
+}
+
+/// Replace `row`'s fingerprints with `keyed`; false when the row no longer holds the secrets
+/// and fingerprints it was read with.
+pub async fn rekey(db: &D1Database, row: &UnkeyedSource, keyed: &str) -> Result<bool> {
+    let args = [
+        row.name.as_str().into(),
+        keyed.into(),
+        row.secrets.as_str().into(),
+        row.fingerprints.as_str().into(),
+    ];
+    let result = run(&statement(db, fingerprint::REKEY_SOURCE_SQL, &args)?).await?;
     Ok(result.changes() > 0)
 }

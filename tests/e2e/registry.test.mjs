@@ -25,6 +25,8 @@ const SECRETS_KEY = Buffer.alloc(32, 42).toString("base64");
 const { cases } = JSON.parse(readFileSync(new URL("../fixtures/schemes/vectors.json", import.meta.url), "utf8"));
 const sha256 = (text) => createHash("sha256").update(text).digest("hex");
 const hmac = (alg, key, data, enc) => createHmac(alg, key).update(data).digest(enc);
+/** A secret's fingerprint as the worker shows it under SECRETS_KEY (tests/e2e/fingerprints.test.mjs). */
+const keyedPrint = (secret) => hmac("sha256", hmac("sha256", Buffer.from(SECRETS_KEY, "base64"), "edgehooks registry secret fingerprint v1"), secret, "hex").slice(0, 12);
 // The SDKs' verifiers (no API call is made).
 const paddle = new Paddle("pdl_sdbx_apikey_01hv8x2acma2gz8mve4sfj4qta_e2e");
 const workos = new WorkOS("sk_test_e2e_0000000000000000");
@@ -397,7 +399,7 @@ describe("registry sources", () => {
     // A viewer sees a keyed fingerprint: not the secret's plain SHA-256, which a guess could be
     // checked against.
     assert.notEqual(taken.secret_fingerprints[0], sha256("s-taken-1").slice(0, 12));
-    assert.match(taken.secret_fingerprints[0], /^[0-9a-f]{12}$/);
+    assert.deepEqual(taken.secret_fingerprints, [keyedPrint("s-taken-1")]);
     const again = await admin("POST", "sources", { name: "taken", scheme: "github", secrets: ["s-taken-2"] });
     assert.deepEqual([again.status, again.json.error], [409, "name_taken"]);
     const edit = await admin("PATCH", "sources/taken", { config: { prefix: 1 } });
@@ -521,6 +523,11 @@ describe("registry sources", () => {
       { affects: "secrets_at_rest", setting: "SECRETS_KEY", key: "set", plaintext: { destinations: 1, sources: 1 } },
     ]);
     const fingerprints = (await admin("GET", "destinations/old-install")).json.secret_fingerprints;
+    // Keyed, from the plaintext secrets as from sealed ones.
+    assert.deepEqual(fingerprints, [NEWEST, OLDER].map((s) => keyedPrint(Buffer.from(s.slice(6), "base64"))));
+    // Written before keyed fingerprints: its unkeyed print is not shown, its count is.
+    const before = (await admin("GET", "sources/old-source")).json;
+    assert.deepEqual([before.secrets, before.secret_fingerprints], [1, []]);
     const deliver = (id) => post("/webhooks/in/old-source", JSON.stringify({ id }), [["X-Token", TOKEN]]);
     assert.equal((await deliver("before")).status, 200, "a plaintext source verifies as it did");
 
@@ -535,7 +542,9 @@ describe("registry sources", () => {
     const [source] = await w.worker.all("SELECT secrets, fingerprints, updated_at FROM registry_sources WHERE name = 'old-source'");
     assert.match(source.secrets, /^v1:[A-Za-z0-9+/=]+$/);
     assert.ok(!source.secrets.includes(TOKEN));
-    assert.deepEqual([source.fingerprints, source.updated_at], [JSON.stringify([print]), 7]);
+    // The same tick re-keyed its fingerprints from the secrets it sealed.
+    assert.deepEqual([source.fingerprints, source.updated_at], [JSON.stringify([`k1:${keyedPrint(TOKEN)}`]), 7]);
+    assert.deepEqual((await admin("GET", "sources/old-source")).json.secret_fingerprints, [keyedPrint(TOKEN)]);
     assert.deepEqual(await warnings(), [], "nothing left to warn about");
     assert.deepEqual((await admin("GET", "destinations/old-install")).json.secret_fingerprints, fingerprints, "the same secrets, in order");
     // Another tick leaves sealed rows as they are.
@@ -547,10 +556,8 @@ describe("registry sources", () => {
     // forget its cached copy; the next delivery verifies against the row read again.
     const reopened = await admin("PATCH", "sources/old-source", { event_type: { header: "X-Kind" } });
     assert.equal(reopened.status, 200, reopened.text);
-    // Written again: its fingerprint is keyed now, no longer the secret's plain SHA-256.
-    const [keyed] = reopened.json.secret_fingerprints;
-    assert.match(keyed, /^[0-9a-f]{12}$/);
-    assert.notEqual(keyed, print);
+    // Written again: its fingerprint is keyed, the same as the sweeper's.
+    assert.deepEqual(reopened.json.secret_fingerprints, [keyedPrint(TOKEN)]);
     assert.equal((await deliver("after")).status, 200, "the sealed source verifies");
     assert.equal((await post("/webhooks/in/old-source", JSON.stringify({ id: "x" }), [["X-Token", "tok-wrong"]])).status, 401);
     const [{ id: eventId }] = await w.worker.all("SELECT id FROM events WHERE provider = 'in' AND source = 'old-source' LIMIT 1");
@@ -560,10 +567,12 @@ describe("registry sources", () => {
     // Signed with both original secrets, each verifying on its own.
     new StandardWebhook(NEWEST).verify(call.body, call.headers);
     new StandardWebhook(OLDER).verify(call.body, call.headers);
-    // The print shown before the row was written again still names its secret in a rotation.
+    // The unkeyed print the row held names nothing in a rotation; the keyed one does.
     const NEXT = "tok-plain-at-rest-02";
     usedSecrets.add(NEXT);
-    const rotated = await admin("POST", "sources/old-source/secrets", { add: [NEXT], remove: [print] });
+    const byUnkeyed = await admin("POST", "sources/old-source/secrets", { add: [NEXT], remove: [print] });
+    assert.deepEqual([byUnkeyed.status, byUnkeyed.json.field], [400, "remove"], byUnkeyed.text);
+    const rotated = await admin("POST", "sources/old-source/secrets", { add: [NEXT], remove: [keyedPrint(TOKEN)] });
     assert.equal(rotated.status, 200, rotated.text);
     assert.equal(rotated.json.secret_fingerprints.length, 1);
     assert.equal((await deliver("old token")).status, 401);

@@ -170,14 +170,22 @@ pub fn destination_policy(policy: RetryPolicy, destination: &HttpDestination) ->
 }
 
 /// The destination as the admin API shows it: every setting, the number of secrets and their
-/// fingerprints, never a secret.
-pub fn public_view(destination: &HttpDestination) -> Value {
+/// fingerprints keyed by `secrets_key` (none without `SECRETS_KEY`), never a secret.
+pub fn public_view(destination: &HttpDestination, secrets_key: Option<&[u8; 32]>) -> Value {
+    let prints: Vec<String> = match secrets_key {
+        Some(key) => destination
+            .keys
+            .iter()
+            .map(|k| k.fingerprint(key))
+            .collect(),
+        None => Vec::new(),
+    };
     json!({
         "name": destination.name,
         "type": "http",
         "url": destination.url,
         "secrets": destination.keys.len(),
-        "secret_fingerprints": destination.keys.iter().map(|k| k.fingerprint()).collect::<Vec<_>>(),
+        "secret_fingerprints": prints,
         "timeout_ms": destination.timeout_ms,
         "max_attempts": destination.max_attempts,
         "rate_per_sec": destination.rate_per_sec,
@@ -366,12 +374,43 @@ mod tests {
 
     #[test]
     fn the_public_view_never_shows_a_secret() {
-        let view = public_view(&destination(&stored())).to_string();
+        let view = public_view(&destination(&stored()), Some(&KEY)).to_string();
         assert!(
             !view.contains(SECRET) && !view.contains(&SECRET[6..]),
             "{view}"
         );
         assert!(view.contains("\"secrets\":1"), "{view}");
+    }
+
+    /// A `SECRETS_KEY`.
+    const KEY: [u8; 32] = [42; 32];
+
+    #[test]
+    fn the_public_view_shows_keyed_fingerprints_of_the_key_bytes_or_none() {
+        use crate::sealed::fingerprint::fingerprint;
+        use sha2::{Digest, Sha256};
+        let key_bytes = |seed: u8| [seed; 32];
+        let newer = SigningKey::encode_secret(&key_bytes(7));
+        let older = SigningKey::encode_secret(&key_bytes(9));
+        // The older one given without its `whsec_` prefix: the print is over the key's bytes.
+        let request = json!({ "secrets": [newer, older.trim_start_matches("whsec_")] });
+        let two = destination(&apply_edit(&stored(), &request).unwrap());
+        let prints = |key: Option<&[u8; 32]>| public_view(&two, key)["secret_fingerprints"].clone();
+        assert_eq!(
+            prints(Some(&KEY)),
+            json!([
+                fingerprint(&KEY, &key_bytes(7)),
+                fingerprint(&KEY, &key_bytes(9))
+            ]),
+            "newest first, keyed"
+        );
+        // Not the plain SHA-256 a guess could be checked against; another key, another print;
+        // without a key, none (the count stays).
+        let unkeyed = hex::encode(&Sha256::digest(key_bytes(9))[..6]);
+        assert_ne!(prints(Some(&KEY))[1], json!(unkeyed));
+        assert_ne!(prints(Some(&[8; 32])), prints(Some(&KEY)));
+        assert_eq!(prints(None), json!([]));
+        assert_eq!(public_view(&two, None)["secrets"], 2);
     }
 
     #[test]

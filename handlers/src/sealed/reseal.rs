@@ -84,7 +84,7 @@ pub fn faithful(read: &Value, sealed: &Value, opened: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::lifecycle::sql_tests::database;
+    use crate::steps::lifecycle::sql_tests::database; // up: test: the migrations in SQLite
     use rusqlite::{params, Connection};
     use serde_json::json;
 

@@ -2,19 +2,20 @@
 //! scheme and that scheme's configuration, where its dedupe key and event type come from, its
 //! body limit, on or off) as the admin API takes it, validated field by field, and as D1 keeps
 //! it (the spec as JSON beside the sealed secrets, see [`crate::sealed`]). The secrets are
-//! never part of the spec: the admin API shows their count and fingerprints only. [`arrival`]
-//! turns a delivery into an event (or a challenge answer) with the scheme catalogue
-//! ([`crate::inbound::schemes`]); everything after that is the built-in providers' path, with
-//! provider `in` ([`crate::inbound::webhook::Provider::Registry`]) and the dedupe key scoped to
-//! the source (`src:{name}:{key}`, as named sources are).
+//! never part of the spec: the admin API shows their count and keyed fingerprints only
+//! ([`crate::sealed::fingerprint`]). [`arrival`] turns a delivery into an event (or a challenge
+//! answer) with the scheme catalogue ([`crate::inbound::schemes`]); everything after that is
+//! the built-in providers' path, with provider `in`
+//! ([`crate::inbound::webhook::Provider::Registry`]) and the dedupe key scoped to the source
+//! (`src:{name}:{key}`, as named sources are).
 
 pub mod arrival;
-pub mod fingerprint;
 
 use serde_json::{json, Map, Value};
 
 use crate::inbound::schemes::{ConfigError, SchemeConfig, SchemeName};
 use crate::inbound::sources::validate_source_name;
+use crate::sealed::fingerprint::{fingerprint, Shown};
 use crate::standard_webhooks::SigningKey;
 
 /// The path prefix of every registry source: a sender is given `/webhooks/in/{name}`.
@@ -351,12 +352,10 @@ pub fn has_signature_header(scheme: &SchemeConfig, headers: &[(String, String)])
     })
 }
 
-pub use fingerprint::fingerprint;
-
 /// A rotation: `{"add": [secrets], "remove": [fingerprints]}`, applied in that order to the
 /// current list; what remains must still be 1 to [`MAX_SECRETS`] distinct secrets. While a
-/// rotation is under way every listed secret verifies. A fingerprint is keyed by
-/// `secrets_key` ([`fingerprint`]; the older unkeyed form is taken too).
+/// rotation is under way every listed secret verifies. A fingerprint is the keyed one under
+/// `secrets_key` ([`fingerprint`]), the only form a view shows.
 pub fn rotate(
     current: &[String],
     change: &Value,
@@ -379,7 +378,7 @@ pub fn rotate(
         for print in prints {
             let print = print.as_str().unwrap_or_default();
             let before = secrets.len();
-            secrets.retain(|s| !fingerprint::names(secrets_key, s, print));
+            secrets.retain(|s| fingerprint(secrets_key, s.as_bytes()) != print);
             if secrets.len() == before {
                 return Err(invalid(
                     "remove",
@@ -428,14 +427,14 @@ pub fn apply_edit(
     Ok((spec, secrets))
 }
 
-/// The admin view: the spec, the path to give the sender, the secrets' count and
-/// fingerprints (never a secret).
-pub fn public_view(spec: &SourceSpec, fingerprints: &[String]) -> Value {
+/// The admin view: the spec, the path to give the sender, the secrets' count and keyed
+/// fingerprints as the row shows them ([`Shown`]; never a secret).
+pub fn public_view(spec: &SourceSpec, shown: &Shown) -> Value {
     let mut view = spec.to_json();
     if let Some(fields) = view.as_object_mut() {
         fields.insert("path".into(), json!(spec.path()));
-        fields.insert("secrets".into(), json!(fingerprints.len()));
-        fields.insert("secret_fingerprints".into(), json!(fingerprints));
+        fields.insert("secrets".into(), json!(shown.count));
+        fields.insert("secret_fingerprints".into(), json!(shown.prints));
     }
     view
 }

@@ -6,6 +6,7 @@ use super::*;
 use crate::inbound::providers::IngestError;
 use crate::inbound::schemes::SchemeName;
 use crate::inbound::webhook::{InboundRequest, VerifyError};
+use crate::sealed::fingerprint::{read_stored, to_stored};
 
 const LIMIT: u64 = 1_000_000;
 
@@ -23,9 +24,16 @@ fn a_source_parses_with_defaults_and_shows_its_path() {
     assert_eq!(github.scheme.scheme(), SchemeName::Github);
     assert!(github.enabled && github.dedupe.is_none() && github.max_body_bytes.is_none());
     assert_eq!(github.path(), "/webhooks/in/github-main");
-    let view = public_view(&github, &[fingerprint(&KEY, "s")]);
+    let print = fingerprint(&KEY, b"s");
+    let shown = read_stored(&to_stored(std::slice::from_ref(&print)));
+    let view = public_view(&github, &shown);
     assert_eq!(view["path"], "/webhooks/in/github-main");
     assert_eq!(view["secrets"], 1);
+    assert_eq!(
+        view["secret_fingerprints"],
+        json!([print]),
+        "shown without its mark"
+    );
     assert!(!view.to_string().contains("\"s\""));
     // The stored form reads back as the same spec.
     assert_eq!(
@@ -134,14 +142,18 @@ fn a_rotation_adds_then_removes_by_fingerprint() {
     let current = vec!["old".to_string()];
     let both = rotate(&current, &json!({"add": ["new"]}), &KEY).unwrap();
     assert_eq!(both, ["old", "new"]);
-    let done = rotate(&both, &json!({"remove": [fingerprint(&KEY, "old")]}), &KEY).unwrap();
+    let done = rotate(&both, &json!({"remove": [fingerprint(&KEY, b"old")]}), &KEY).unwrap();
     assert_eq!(done, ["new"]);
-    // A row written before keyed fingerprints shows the unkeyed form: it still names its secret.
-    let legacy = super::fingerprint::unkeyed("old");
-    let done_by_legacy = rotate(&both, &json!({"remove": [legacy]}), &KEY).unwrap();
-    assert_eq!(done_by_legacy, ["new"]);
+    // The unkeyed form is never shown, and not taken: it would let a caller confirm a guess.
+    let unkeyed = hex::encode(&Sha256::digest(b"old")[..6]);
     assert_eq!(
-        rotate(&done, &json!({"remove": [fingerprint(&KEY, "new")]}), &KEY)
+        rotate(&both, &json!({"remove": [unkeyed]}), &KEY)
+            .unwrap_err()
+            .field,
+        "remove"
+    );
+    assert_eq!(
+        rotate(&done, &json!({"remove": [fingerprint(&KEY, b"new")]}), &KEY)
             .unwrap_err()
             .field,
         "secrets"
