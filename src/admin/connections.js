@@ -120,8 +120,8 @@
     };
     return el("tr", { "data-destination": d.name },
       el("td", { class: "mono" }, d.name), el("td", { class: "mono" }, d.url),
-      // No fingerprints without SECRETS_KEY: the count alone.
-      el("td", {}, d.secret_fingerprints.length ? `${d.secrets} (${d.secret_fingerprints.join(", ")})` : `${d.secrets}`),
+      // Fingerprints are keyed by SECRETS_KEY: without it there are none to show.
+      el("td", {}, `${d.secrets} (${d.secret_fingerprints.join(", ") || "no fingerprints without SECRETS_KEY"})`),
       el("td", {}, `${d.timeout_ms} ms, ${d.max_attempts ?? "default"} tries, ${d.rate_per_sec ?? "∞"}/s`),
       el("td", {}, badge(d.paused ? "paused" : "active")),
       el("td", { class: "actions" },
