@@ -34,8 +34,9 @@
 //!   and [`metrics`]; [`backfill`]: recovering missed Stripe events and reconciling Shopify
 //!   orders.
 //! - Composites for the shell's entry points: [`ingest`] (what one provider's ingest reads:
-//!   keys, ingest settings, routes), [`consumer`] (what the queue consumer reads) and [`health`]
-//!   (every configuration check by name, for `/health` and the admin API).
+//!   keys, ingest settings, routes), [`consumer`] (what the queue consumer reads), [`health`]
+//!   (every configuration check by name, for `/health` and the admin API) and [`cron_budget`]
+//!   (what each pass of a cron tick may spend, and the budget its backfill runs share).
 //! - [`tally`]: counts by key held in memory until a flush is due, bounded (the metrics and the
 //!   rejections are tallies), on the ground floor.
 
@@ -47,6 +48,7 @@ pub mod backfill;
 pub mod by_name;
 pub mod connections;
 pub mod consumer;
+pub mod cron_budget;
 pub mod downstream;
 pub mod health;
 pub mod inbound;

@@ -1,8 +1,10 @@
 //! The backfill's admin API: `POST /admin/api/backfill/stripe` and `POST
 //! /admin/api/backfill/shopify` (one bounded run, dry or real, from the request's `since` and
-//! `cursor`, for Shopify of one shop's `source`; independent of the scheduled checkpoint) and
+//! `cursor`, for Shopify of one shop's `source`; independent of the scheduled checkpoint; within
+//! the operations its invocation may make, `OperationBudget::admin_run`) and
 //! `GET /admin/api/backfill` (enabled or not, the scheduled state, the last runs).
 
+use edgehooks_handlers::backfill::budget::OperationBudget;
 use edgehooks_handlers::backfill::request::AdminRequest;
 use serde_json::{json, Value};
 use worker::{D1Database, Env};
@@ -30,15 +32,9 @@ pub async fn admin_run(env: &Env, db: &D1Database, body: &[u8]) -> Result<Value,
     let settings = config(env).backfill()?.ok_or(AppError::BackfillDisabled)?;
     let started = now_ms();
     let request = admin_request(env, body, started)?;
-    let progress = run_pages(
-        env,
-        db,
-        &settings,
-        request.since,
-        request.cursor,
-        request.dry_run,
-    )
-    .await;
+    let window = (request.since, request.cursor);
+    let budget = &mut OperationBudget::admin_run();
+    let progress = run_pages(env, db, &settings, window, request.dry_run, budget).await;
     record(
         db,
         "admin",
@@ -79,7 +75,9 @@ pub async fn shopify_admin_run(env: &Env, db: &D1Database, body: &[u8]) -> Resul
                 .into(),
         })?;
     let (since, dry_run) = (request.since, request.dry_run);
-    let progress = run_shop_pages(env, db, &settings, access, since, request.cursor, dry_run).await;
+    let budget = &mut OperationBudget::admin_run();
+    let shop = (&settings, access);
+    let progress = run_shop_pages(env, db, shop, (since, request.cursor), dry_run, budget).await;
     let key = access.state_key();
     record_as(db, &key, "admin", dry_run, started, since, &progress).await;
     Ok(progress.answer(dry_run))

@@ -8,18 +8,20 @@
 //! conditional on the state it read, so a step claimed in the meantime is never flipped. Also
 //! writes the isolate's tallies (rejected requests, dashboard metrics) to D1, applies
 //! `RETENTION_DAYS` (`crate::cron::retention`: bounded deletion batches leaving dedupe tombstones,
-//! each cleanup on its own), runs the Stripe backfill when it is due
-//! (`crate::cron::backfill`), applies `METRICS_RETENTION_DAYS`, seals destination and source
+//! each cleanup on its own), runs the Stripe backfill and each shop's reconciliation when due
+//! (`crate::cron::backfill`), within the operations the tick's other passes leave them (the core's
+//! `cron_budget`), applies `METRICS_RETENTION_DAYS`, seals destination and source
 //! secrets still plaintext at rest once `SECRETS_KEY` is set and re-keys sources' fingerprints
 //! stored unkeyed (`crate::sealing::reseal`), then
 //! runs the alerting pass ([`alerts::run`]), which sees a backfill run that just ended.
 
 use edgehooks_handlers::by_name::ByName;
 use edgehooks_handlers::connections::recovery::{destinations_to_read, step_max_attempts};
+use edgehooks_handlers::cron_budget;
 use edgehooks_handlers::log_level::LogLevel;
 use edgehooks_handlers::metrics::minute_of;
 use edgehooks_handlers::steps::lifecycle::StepStatus;
-use edgehooks_handlers::steps::recovery::{recover, Recovery, ATTEMPT_LOST};
+use edgehooks_handlers::steps::recovery::{recover, Recovery, ATTEMPT_LOST, SWEEP_LIMIT};
 use edgehooks_handlers::steps::retry::RetryPolicy;
 use edgehooks_handlers::steps::timing::{PENDING_GRACE_MS, RUNNING_LEASE_MS};
 use worker::{D1Database, D1PreparedStatement, Env};
@@ -32,8 +34,6 @@ use crate::steps::dispatch::send_dispatched;
 use crate::tally;
 use crate::{db, log};
 
-const SWEEP_LIMIT: i64 = 500;
-
 pub async fn sweep(env: &Env, scheduled_ms: i64) {
     tally::flush::<tally::Rejections>(env).await;
     tally::flush::<tally::Metrics>(env).await;
@@ -44,8 +44,8 @@ pub async fn sweep(env: &Env, scheduled_ms: i64) {
     };
     recover_overdue(env, &db, now).await;
     crate::cron::retention::run(env, &db, now).await;
-    crate::cron::backfill::scheduled(env, &db).await;
-    crate::cron::backfill::scheduled_shopify(env, &db).await;
+    let mut budget = cron_budget::for_tick();
+    crate::cron::backfill::scheduled(env, &db, &mut budget, scheduled_ms).await;
     metrics_retention(env, &db, now).await;
     crate::sealing::reseal(env, &db).await;
     // The alerts judge time by the trigger's scheduled time (what the platform says "now" is).
@@ -147,7 +147,7 @@ async fn recover_overdue(env: &Env, db: &D1Database, now: i64) {
         db,
         now - PENDING_GRACE_MS,
         now - RUNNING_LEASE_MS,
-        SWEEP_LIMIT,
+        i64::from(SWEEP_LIMIT),
     )
     .await
     {

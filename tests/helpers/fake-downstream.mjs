@@ -141,7 +141,8 @@ export async function startFakeDownstream({ port = 0 } = {}) {
      * the start. */
     stripe,
     /** Stripe's event log behind `GET /v1/events`: `add(event)` appends an event object (as a
-     * webhook would carry it), `events()` lists them, `clear()`. See stripeEvents. */
+     * webhook would carry it), `events()` lists them, `clear()`, `pageSize` (a test knob: at
+     * most this many events a page). See stripeEvents. */
     stripeEvents: stripeLog,
     /** Shopify's Admin API orders per shop (see fake-shopify-admin.mjs). */
     shopifyAdmin,
@@ -164,6 +165,7 @@ export async function startFakeDownstream({ port = 0 } = {}) {
       rateLimit.set(null);
       stripe.reset();
       stripeLog.clear();
+      stripeLog.pageSize = Infinity;
       shopifyAdmin.clear();
       calls.length = 0;
       scripts.clear();
@@ -366,7 +368,7 @@ export function stripeFixtureEvent(type, overrides = {}) {
  * url: "/v1/events", has_more, data}` of the events with `created >= created[gte]` whose type is
  * one of `types[]` (all types when none), newest first (later `created` first; among equal
  * `created`, the later added first), at most `limit` (default 10), starting after the event
- * `starting_after`. The answer is pretty-printed as Stripe's API does, so the events' bytes differ
+ * `starting_after` (fewer with the `pageSize` knob). The answer is pretty-printed as Stripe's API does, so the events' bytes differ
  * from a webhook body's (compact JSON) while the objects are equal.
  */
 function stripeEvents() {
@@ -376,7 +378,10 @@ function stripeEvents() {
     status: 400, body: { error: { code, message, param, type: "invalid_request_error" } },
   });
   const order = (a, b) => b.event.created - a.event.created || b.seq - a.seq;
-  return {
+  const fake = {
+    /** Test knob: serve at most this many events per page whatever `limit` asks (many pages
+     * without hundreds of events). Stripe itself fills pages to `limit`. */
+    pageSize: Infinity,
     add(event) {
       log.push({ event, seq: ++sequence });
       return event;
@@ -406,11 +411,13 @@ function stripeEvents() {
         ordered = ordered.slice(at + 1);
       }
       const matching = ordered.filter((e) => e.event.created >= gte && (types.length === 0 || types.includes(e.event.type)));
-      const data = matching.slice(0, limit).map((e) => e.event);
-      const body = { object: "list", data, has_more: matching.length > limit, url: "/v1/events" };
+      const size = Math.min(limit, fake.pageSize);
+      const data = matching.slice(0, size).map((e) => e.event);
+      const body = { object: "list", data, has_more: matching.length > size, url: "/v1/events" };
       return { status: 200, headers: { "request-id": `req_fake${Date.now().toString(36)}` }, text: JSON.stringify(body, null, 2) };
     },
   };
+  return fake;
 }
 
 /**

@@ -22,6 +22,10 @@ pub const UPDATE_DETAIL: &str =
 /// Open alerts: id, kind, key, detail.
 pub const OPEN: &str = "SELECT id, kind, key, detail FROM alerts WHERE cleared_at IS NULL";
 
+/// Notices [`PENDING_NOTICES`] reads at most, per channel and cron tick (the `LIMIT` below):
+/// what bounds the sends of one tick's alerting pass.
+pub const NOTICES_PER_CHANNEL: u32 = 50;
+
 /// Notices due now on channel ?1 (`slack` | `http`) at ?2 (ms) with the rate limit ?3 (ms
 /// between two notices of one kind and key): the alert's notice, unless this channel already
 /// delivered it, it is superseded (a later alert of the same kind and key exists: only the

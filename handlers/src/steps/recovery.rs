@@ -50,6 +50,9 @@ pub fn recover(status: StepStatus, attempts: i64, max_attempts: u32) -> Option<R
     }
 }
 
+/// Overdue steps one sweep reads and recovers at most (the `?3` of [`sweepable_sql`]).
+pub const SWEEP_LIMIT: u32 = 500;
+
 /// The overdue steps: `pending` ones older than ?1 (their send failed), `enqueued` or
 /// `running` ones whose due time or lease passed before ?2; at most ?3, oldest first. Read
 /// through `steps_open` (migration 0025, the [`RECOVERABLE`] steps only): the status set and the

@@ -2,34 +2,35 @@
 //! plans them (`edgehooks_handlers::backfill`), store every listed event not already stored
 //! through ingest's own insert (same dedupe key, same routes, `origin = 'backfill'`), send the
 //! new steps to the queue, and record the run. Driven by the every-minute cron ([`scheduled`]:
-//! the core says whether a run is due, the first tick only sets the checkpoint, an unfinished
-//! run continues from its cursor, a failure backs off) and by the admin API (`crate::admin`'s `backfill`). One
-//! invocation fetches at most `BACKFILL_MAX_PAGES` pages and writes at most
-//! `HINT_PUTS_PER_INVOCATION` KV hints (the core's `backfill::budget` counts what that costs).
-//! Pages pass the Stripe destination's budget and circuit first ([`circuit`]).
+//! the Stripe backfill and each shop's reconciliation in the tick's turn order; the core says
+//! whether a run is due, the first tick only sets the checkpoint, an unfinished run continues
+//! from its cursor, a failure backs off) and by the admin API (`crate::admin`'s `backfill`). A
+//! run fetches at most `BACKFILL_MAX_PAGES` pages, and every operation it makes is taken from
+//! its invocation's budget first (the core's `backfill::budget`; a tick's runs share one, each
+//! within its share): a run that finds it spent stops at its cursor, as at its page bound, new
+//! steps it cannot send stay `pending` for the sweeper. Pages pass the Stripe destination's
+//! budget and circuit first ([`circuit`]).
 
-use edgehooks_handlers::backfill::budget::HINT_PUTS_PER_INVOCATION;
+use edgehooks_handlers::backfill::budget::OperationBudget;
 use edgehooks_handlers::backfill::page::{parse_page, Page};
 use edgehooks_handlers::backfill::plan::{listing_chunks, page_url, Cursor};
 use edgehooks_handlers::backfill::settings::BackfillSettings;
-use edgehooks_handlers::backfill::{
-    after_run, clamp_since, failure_code, initial_state, kept_since, since_for_run, tick, RunEnd,
-    StopReason, Tick,
-};
+use edgehooks_handlers::backfill::{failure_code, kept_since, StopReason};
 use edgehooks_handlers::downstream::HttpRequestSpec;
 use edgehooks_handlers::inbound::dedupe_hints::{self, DeliveryHints};
 use edgehooks_handlers::inbound::ids;
 use edgehooks_handlers::inbound::webhook::{ParsedEvent, Provider};
 use edgehooks_handlers::steps::limits::Limits;
-use edgehooks_handlers::steps::retry::{parse_retry_after, RetryPolicy};
+use edgehooks_handlers::steps::retry::parse_retry_after;
 use edgehooks_handlers::steps::routes::RouteTable;
 use serde_json::{json, Value};
 use worker::{D1Database, Env};
 
 mod circuit;
+mod schedule;
 pub mod shopify;
 
-pub use shopify::scheduled as scheduled_shopify;
+pub use schedule::scheduled;
 
 use crate::clock::now_ms;
 use crate::config::config;
@@ -181,14 +182,15 @@ async fn fetch_page(
     }
 }
 
-/// Fetch up to `max_pages` pages from `cursor` on and store (or, dry, count) what is missing.
+/// Fetch up to `max_pages` pages from `cursor` on, while `budget` lets a page through, and store
+/// (or, dry, count) what is missing.
 pub(crate) async fn run_pages(
     env: &Env,
     db: &D1Database,
     settings: &BackfillSettings,
-    since: i64,
-    cursor: Cursor,
+    (since, cursor): (i64, Cursor),
     dry_run: bool,
+    budget: &mut OperationBudget,
 ) -> Progress {
     let consumer = config(env).consumer().ok();
     let limits = circuit::stripe_limits(consumer.as_ref(), PAGE_TIMEOUT_MS);
@@ -196,7 +198,6 @@ pub(crate) async fn run_pages(
         cursor: Some(cursor),
         ..Progress::default()
     };
-    let mut hint_puts_left = HINT_PUTS_PER_INVOCATION;
     // The types the routes and the connections in force take. Known limit: connections changed
     // between two bounded invocations of one run can regroup the chunks under its cursor.
     let chunks = match crate::ingest::routing::current(db).await {
@@ -214,10 +215,13 @@ pub(crate) async fn run_pages(
             progress.cursor = None;
             break;
         };
+        if !budget.next_page() {
+            break;
+        }
         let url = page_url(&settings.api.base_url, since, types, &cursor);
         let stored = match fetch_page(db, settings, limits, url).await {
             Ok(page) if dry_run => count_missing(db, &page.events).await.map(|new| (page, new)),
-            Ok(page) => ingest(env, db, settings, &page.events, &mut hint_puts_left)
+            Ok(page) => ingest(env, db, settings, &page.events, budget)
                 .await
                 .map(|new| (page, new)),
             Err(stop) => {
@@ -245,15 +249,15 @@ async fn count_missing(db: &D1Database, events: &[ParsedEvent]) -> worker::Resul
 
 /// Plan `events` exactly as a webhook of them would be (routes, switches and connections), store
 /// them with origin `backfill` (for `source`; `None` is the default one) and send the new steps
-/// (a failed send leaves them `pending`: the sweeper sends them). Returns, per event, whether it
-/// was new.
+/// that `budget` covers (the rest, or a failed send, leave them `pending`: the sweeper sends
+/// them). Returns, per event, whether it was new.
 pub(super) async fn store_backfilled(
     env: &Env,
     db: &D1Database,
-    provider: Provider,
-    source: Option<&str>,
+    (provider, source): (Provider, Option<&str>),
     routes: &RouteTable,
     events: &[&ParsedEvent],
+    budget: &mut OperationBudget,
 ) -> worker::Result<Vec<bool>> {
     let routing = crate::ingest::routing::current(db).await?;
     let planned: Vec<PlannedEvent> = events
@@ -265,37 +269,31 @@ pub(super) async fn store_backfilled(
         })
         .collect();
     let inserted = db::ingest::insert_backfilled(db, provider, source, now_ms(), &planned).await?;
-    let step_ids: Vec<String> = planned
+    let mut step_ids: Vec<String> = planned
         .iter()
         .zip(&inserted)
         .filter(|(_, is_new)| **is_new)
         .flat_map(|(plan, _)| plan.step_ids())
         .collect();
+    step_ids.truncate(budget.steps_to_send(step_ids.len()));
     send_steps(env, db, &step_ids).await;
     Ok(inserted)
 }
 
 /// Store a page's events as ingest does (one D1 batch per chunk: an event and its planned
 /// steps together), send the new steps and remember the hints of events D1 had already (the
-/// core's `inbound::dedupe_hints::to_write`), at most `hint_puts_left` (the invocation's, which
-/// this spends). Returns how many were new.
+/// core's `inbound::dedupe_hints::to_write`), as many as `budget` allows. Returns how many were
+/// new.
 async fn ingest(
     env: &Env,
     db: &D1Database,
     settings: &BackfillSettings,
     events: &[ParsedEvent],
-    hint_puts_left: &mut usize,
+    budget: &mut OperationBudget,
 ) -> worker::Result<i64> {
     let listed: Vec<&ParsedEvent> = events.iter().collect();
-    let inserted = store_backfilled(
-        env,
-        db,
-        Provider::Stripe,
-        settings.source.as_deref(),
-        &settings.routes,
-        &listed,
-    )
-    .await?;
+    let stored_as = (Provider::Stripe, settings.source.as_deref());
+    let inserted = store_backfilled(env, db, stored_as, &settings.routes, &listed, budget).await?;
     let keys: Vec<String> = events
         .iter()
         .map(|e| dedupe_hints::event_hint(Provider::Stripe, &e.dedupe_key))
@@ -304,90 +302,9 @@ async fn ingest(
         .provider(Provider::Stripe)
         .map_or(60, |c| c.settings.hint_ttl_secs);
     let mut keys = dedupe_hints::to_write(DeliveryHints::PerEvent(keys), &inserted);
-    keys.truncate(*hint_puts_left);
-    *hint_puts_left -= keys.len();
+    keys.truncate(budget.hint_puts(keys.len()));
     hints::remember(env, &keys, ttl).await;
     Ok(inserted.iter().filter(|n| **n).count() as i64)
-}
-
-/// The cron's part: run (or continue) a reconciliation when the core says it is due, then
-/// store where it stands and record it.
-pub async fn scheduled(env: &Env, db: &D1Database) {
-    let settings = match config(env).backfill() {
-        Ok(Some(settings)) => settings,
-        Ok(None) => return,
-        Err(e) => return log::error("misconfigured", &e.to_string()),
-    };
-    let run = |since, cursor| run_pages(env, db, &settings, since, cursor, false);
-    scheduled_run(env, db, PROVIDER, settings.interval_secs, run).await;
-}
-
-/// One cron tick of the reconciliation whose state is stored under `key` (`stripe`, `shopify`,
-/// `shopify:<source>`): set its checkpoint on the first tick, wait when the core says it is not
-/// due, or run (or continue) it through `run_pages` (from `since`, at a cursor), then store where
-/// it stands and record the run.
-async fn scheduled_run<F, Fut>(
-    env: &Env,
-    db: &D1Database,
-    key: &str,
-    interval_secs: u64,
-    run_pages: F,
-) where
-    F: FnOnce(i64, Cursor) -> Fut,
-    Fut: std::future::Future<Output = Progress>,
-{
-    let started = now_ms();
-    let state = match db::backfill::backfill_state(db, key).await {
-        Ok(state) => state,
-        Err(e) => return log::error("d1_read_failed", &e.to_string()),
-    };
-    match tick(&state, started, interval_secs) {
-        Tick::Wait => return,
-        Tick::Initialize => {
-            if let Err(e) =
-                db::backfill::save_backfill_state(db, key, &initial_state(started)).await
-            {
-                log::error("d1_write_failed", &e.to_string());
-            }
-            return;
-        }
-        Tick::Run => {}
-    }
-    let kept = retention_kept_since(env, started);
-    let (since, cursor, newest) = match &state.resume {
-        Some(r) => (
-            clamp_since(r.since, started / 1000, kept),
-            r.cursor.clone(),
-            r.newest,
-        ),
-        None => (
-            since_for_run(state.checkpoint, started / 1000, interval_secs, kept),
-            Cursor::default(),
-            None,
-        ),
-    };
-    let progress = run_pages(since, cursor).await;
-    let policy = config(env)
-        .consumer()
-        .map_or(RetryPolicy::default(), |c| c.policy);
-    let end = RunEnd {
-        since,
-        cursor: progress.cursor.clone(),
-        newest: newest.max(progress.newest),
-        stop: stop_reason(&progress),
-    };
-    let next = after_run(
-        &state,
-        &end,
-        started,
-        now_ms(),
-        &policy,
-        js_sys::Math::random(),
-    );
-    if let Err(e) = db::backfill::save_backfill_state(db, key, &next).await {
-        log::error("d1_write_failed", &e.to_string());
-    }
-    record_as(db, key, "scheduled", false, started, since, &progress).await;
 }
 
 /// The earliest `since` retention allows at `now_ms` (the core's `kept_since`): a run never

@@ -4,9 +4,11 @@
 //! stored order event of that shop and order (the version rule, one query per page), store the
 //! rest through ingest's own insert (`orders/updated`, origin `backfill`, the shop's source,
 //! planned by the Shopify routes and connections) and record the run. The schedule, checkpoint,
-//! backoff and cursor are the Stripe backfill's (`backfill_state` / `backfill_runs` keyed
-//! `shopify` or `shopify:<source>`); pages pass the shop's own budget and circuit first.
+//! backoff, cursor and operation budget are the Stripe backfill's (`backfill_state` /
+//! `backfill_runs` keyed `shopify` or `shopify:<source>`; the tick's runs share one budget);
+//! pages pass the shop's own request budget and circuit first.
 
+use edgehooks_handlers::backfill::budget::OperationBudget;
 use edgehooks_handlers::backfill::plan::Cursor;
 use edgehooks_handlers::backfill::shopify::page::{parse_orders_page, OrdersPage};
 use edgehooks_handlers::backfill::shopify::settings::ShopifyBackfillSettings;
@@ -18,8 +20,7 @@ use edgehooks_handlers::inbound::providers::shopify_version::{at_or_after, STORE
 use edgehooks_handlers::inbound::webhook::{ParsedEvent, Provider};
 use worker::{D1Database, Env};
 
-use super::{circuit, now_ms, scheduled_run, store_backfilled, Progress, Stop, PAGE_BODY_LIMIT};
-use crate::config::config;
+use super::{circuit, now_ms, store_backfilled, Progress, Stop, PAGE_BODY_LIMIT};
 use crate::db;
 use crate::db::rows::{query, FromRow, Row};
 use crate::downstream::call_reading;
@@ -126,29 +127,29 @@ fn order_id_of(event: &ParsedEvent) -> Option<String> {
     Some(id.to_string())
 }
 
-/// Store the missing versions as ingest does and send their steps; how many were new.
+/// Store the missing versions as ingest does and send their steps (within `budget`); how many
+/// were new.
 async fn ingest(
     env: &Env,
     db: &D1Database,
-    settings: &ShopifyBackfillSettings,
-    access: &ShopAccess,
+    (settings, access): (&ShopifyBackfillSettings, &ShopAccess),
     events: &[&ParsedEvent],
+    budget: &mut OperationBudget,
 ) -> worker::Result<i64> {
-    let source = access.source.as_deref();
-    let inserted =
-        store_backfilled(env, db, Provider::Shopify, source, &settings.routes, events).await?;
+    let stored_as = (Provider::Shopify, access.source.as_deref());
+    let inserted = store_backfilled(env, db, stored_as, &settings.routes, events, budget).await?;
     Ok(inserted.iter().filter(|n| **n).count() as i64)
 }
 
-/// Fetch up to `max_pages` pages from `cursor` on and store (or, dry, count) what is missing.
+/// Fetch up to `max_pages` pages from `cursor` on, while `budget` lets a page through, and store
+/// (or, dry, count) what is missing.
 pub(crate) async fn run_shop_pages(
     env: &Env,
     db: &D1Database,
-    settings: &ShopifyBackfillSettings,
-    access: &ShopAccess,
-    since: i64,
-    cursor: Cursor,
+    (settings, access): (&ShopifyBackfillSettings, &ShopAccess),
+    (since, cursor): (i64, Cursor),
     dry_run: bool,
+    budget: &mut OperationBudget,
 ) -> Progress {
     let mut progress = Progress {
         cursor: Some(cursor),
@@ -158,6 +159,9 @@ pub(crate) async fn run_shop_pages(
         let Some(cursor) = progress.cursor.clone() else {
             break;
         };
+        if !budget.next_page() {
+            break;
+        }
         let page = match fetch_page(db, access, access.page_url(since, &cursor)).await {
             Ok(page) => page,
             Err(stop) => {
@@ -170,7 +174,7 @@ pub(crate) async fn run_shop_pages(
         };
         let stored = match missing(db, access, &page.events).await {
             Ok(new) if dry_run => Ok(new.len() as i64),
-            Ok(new) => ingest(env, db, settings, access, &new).await,
+            Ok(new) => ingest(env, db, (settings, access), &new, budget).await,
             Err(e) => Err(e),
         };
         let Ok(new) = stored.inspect_err(|e| log::error("d1_write_failed", &e.to_string())) else {
@@ -185,27 +189,4 @@ pub(crate) async fn run_shop_pages(
         });
     }
     progress
-}
-
-/// The cron's part: for each shop, run (or continue) a reconciliation when it is due.
-pub async fn scheduled(env: &Env, db: &D1Database) {
-    let settings = match config(env).shopify_backfill() {
-        Ok(Some(settings)) => settings,
-        Ok(None) => return,
-        Err(e) => return log::error("misconfigured", &e.to_string()),
-    };
-    for access in &settings.shops {
-        scheduled_shop(env, db, &settings, access).await;
-    }
-}
-
-async fn scheduled_shop(
-    env: &Env,
-    db: &D1Database,
-    settings: &ShopifyBackfillSettings,
-    access: &ShopAccess,
-) {
-    let key = access.state_key();
-    let run = |since, cursor| run_shop_pages(env, db, settings, access, since, cursor, false);
-    scheduled_run(env, db, &key, settings.interval_secs, run).await;
 }
