@@ -285,7 +285,8 @@ pub struct HeldClaim {
 
 /// The statement giving back `held` (the core's `steps::lifecycle::claim::unclaim`): the step is left
 /// exactly as [`super::steps::defer`] leaves it (`enqueued`, due at `due_ms`, `reason`), with the claim's
-/// attempt given back; only while it is still `running` under that claim.
+/// attempt given back, and behind step `ahead` when it was handed back behind one; only while
+/// it is still `running` under that claim.
 pub fn unclaim(
     db: &D1Database,
     step_id: &str,
@@ -293,6 +294,7 @@ pub fn unclaim(
     reason: &str,
     due_ms: i64,
     now_ms: i64,
+    ahead: Option<&str>,
 ) -> Result<D1PreparedStatement> {
     statement(
         db,
@@ -304,6 +306,7 @@ pub fn unclaim(
             num(due_ms),
             reason.into(),
             num(now_ms),
+            ahead.map_or(JsValue::NULL, JsValue::from),
         ],
     )
 }

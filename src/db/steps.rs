@@ -3,6 +3,7 @@
 //! (`edgehooks_handlers::steps::lifecycle::claim`, `edgehooks_handlers::steps::recovery`), next to their rules;
 //! claims are in `claims`, attempt records in `attempts`, the sweeper's queries in `sweep`.
 
+use edgehooks_handlers::steps::behind::{Ahead, AHEAD_COLUMNS, AHEAD_JOIN};
 use edgehooks_handlers::steps::lifecycle::{claim as sql, StepStatus};
 use edgehooks_handlers::steps::recovery::give_up_sql;
 use edgehooks_handlers::steps::timing::RUNNING_LEASE_MS;
@@ -41,6 +42,9 @@ pub struct StepRow {
     pub payload: Option<String>,
     /// Why it last waited or failed (`destination_paused`: parked in its destination's line).
     pub last_error: Option<String>,
+    /// The step it was handed back behind, while that one is still there (the core's
+    /// `steps::behind`).
+    pub ahead: Option<Ahead>,
 }
 
 impl FromRow for StepRow {
@@ -57,18 +61,35 @@ impl FromRow for StepRow {
             occurred_at: row.opt_int("occurred_at"),
             payload: row.opt_text("payload"),
             last_error: row.opt_text("last_error"),
+            ahead: ahead_of(row),
         }
     }
 }
 
-/// The columns of a [`StepRow`], from `steps s JOIN events e`.
+/// The step ahead as the load read it: `None` when there is none, it is gone, or its status is
+/// unknown (nothing to wait for).
+fn ahead_of(row: &Row) -> Option<Ahead> {
+    Some(Ahead {
+        status: StepStatus::parse(&row.opt_text("ahead_status")?)?,
+        due_ms: row.opt_int("ahead_due"),
+        updated_at_ms: row.opt_int("ahead_updated")?,
+    })
+}
+
+/// The columns of a [`StepRow`], from [`step_rows`].
 const STEP_ROW_COLUMNS: &str = "s.id, s.event_id, s.name, s.status, e.provider, \
      e.type AS event_type, e.account, e.source, e.occurred_at, e.payload, s.last_error";
 
+/// `SELECT` the columns of [`StepRow`] from a step with its event and the step ahead of it.
+fn step_rows() -> String {
+    format!(
+        "SELECT {STEP_ROW_COLUMNS}, {AHEAD_COLUMNS} \
+         FROM steps s JOIN events e ON e.id = s.event_id {AHEAD_JOIN}"
+    )
+}
+
 pub async fn load_step(db: &D1Database, step_id: &str) -> Result<Option<StepRow>> {
-    let sql = format!(
-        "SELECT {STEP_ROW_COLUMNS} FROM steps s JOIN events e ON e.id = s.event_id WHERE s.id = ?1"
-    );
+    let sql = format!("{} WHERE s.id = ?1", step_rows());
     query(&statement(db, &sql, &[step_id.into()])?)
         .await?
         .read_first()
@@ -84,8 +105,8 @@ pub async fn load_steps(db: &D1Database, step_ids: &[String]) -> Result<Vec<Step
     let ids =
         serde_json::to_string(step_ids).map_err(|e| worker::Error::RustError(e.to_string()))?;
     let sql = format!(
-        "SELECT {STEP_ROW_COLUMNS} FROM steps s JOIN events e ON e.id = s.event_id \
-         WHERE s.id IN (SELECT value FROM json_each(?1))"
+        "{} WHERE s.id IN (SELECT value FROM json_each(?1))",
+        step_rows()
     );
     query(&statement(db, &sql, &[ids.into()])?).await?.read()
 }

@@ -3,10 +3,12 @@
 // makes far fewer calls than steps, each contact written once with its own properties and each
 // step with its own attempt; a 207 refusing one input fails that step alone; HubSpot's 429 with
 // Retry-After puts every step of the call off as today's retry rules say; two checkouts of one
-// person in a burst apply in the order they happened (the newer one delivered first); HubSpot's
-// budget counts calls, not steps; a 400 naming no input sends each input again alone; a probe
-// call whose first input was put back is reported by the input it answered. The fake models
-// HubSpot's contacts (fake-downstream.mjs).
+// person in a burst apply in the order they happened (the newer one delivered first), also when
+// the older one's call fails: the newer one, held back, goes out only after the older one's
+// retry (Retry-After), or at once once the older one is dead; HubSpot's budget counts calls, not
+// steps; a 400 naming no input sends each input again alone; a probe call whose first input was
+// put back is reported by the input it answered. The fake models HubSpot's contacts
+// (fake-downstream.mjs).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { consumersWith, waitFor } from "../helpers/worker.mjs";
@@ -186,6 +188,76 @@ describe("two checkouts of one person in a burst", () => {
       const ids = JSON.parse(call.body).inputs.map((i) => i.id.toLowerCase());
       assert.equal(new Set(ids).size, ids.length, "no contact twice in one call");
     }
+  });
+});
+
+/** The older and the newer checkout of one person. */
+function olderAndNewer() {
+  const now = Math.floor(Date.now() / 1000);
+  const older = checkoutCompleted({ email: "again@example.com", name: "Ada Older", customer: "cus_again" });
+  const newer = checkoutCompleted({ email: "again@example.com", name: "Ada Newer", customer: "cus_again" });
+  older.created = now - 60;
+  newer.created = now;
+  return { older, newer };
+}
+
+const RATE_LIMITED = (secs) => ({
+  status: 429,
+  headers: { "retry-after": String(secs) },
+  body: { status: "error", message: "You have reached your ten_secondly_rolling limit.", errorType: "RATE_LIMIT", policyName: "TEN_SECONDLY_ROLLING" },
+});
+
+/** Each call to the upsert path: when it came, and the last names it wrote. */
+const upsertCalls = (w) =>
+  w.fake.callsTo(UPSERT).map((c) => ({ at: c.at, names: JSON.parse(c.body).inputs.map((i) => i.properties.lastname) }));
+
+/** The upsert step of Stripe event `event` and its attempts' HTTP statuses, in order. */
+async function stepOf(w, event) {
+  const [step] = await w.worker.all(
+    "SELECT s.id, s.status, s.attempts FROM steps s JOIN events e ON e.id = s.event_id WHERE e.provider = 'stripe' AND e.dedupe_key = ? AND s.name = 'hubspot.upsert_contact'",
+    event.id,
+  );
+  const attempts = await w.worker.all("SELECT status FROM attempts WHERE step_id = ? ORDER BY n", step.id);
+  return { ...step, statuses: attempts.map((a) => a.status) };
+}
+
+describe("two checkouts of one person, the older one's call answered 429 with Retry-After", () => {
+  const w = useWorld({ vars: { ROUTES_JSON: ONLY_UPSERTS }, miniflare: A_BATCH });
+
+  test("the newer one, held back, goes out only after the older one's retry: HubSpot ends with the newer", async () => {
+    // The window's first call (the older input: one contact per call) is refused for 8 s.
+    w.fake.script(UPSERT, [RATE_LIMITED(8)]);
+    const { older, newer } = olderAndNewer();
+    await burst(w, [newer, older]);
+    await waitFor(async () => {
+      const rows = await upserts(w);
+      return rows.length === 2 && rows.every((s) => s.status === "succeeded");
+    }, { timeoutMs: 45000, what: "both upserts succeeded" });
+    const calls = upsertCalls(w);
+    assert.deepEqual(calls.map((c) => c.names), [["Older"], ["Older"], ["Newer"]], "the older one's 429, its retry, then the newer one");
+    assert.ok(calls[1].at >= calls[0].at + 7000, "the older one's retry waited for Retry-After");
+    const contact = w.fake.hubspotContacts.get("again@example.com");
+    assert.equal(contact.properties.lastname, "Newer", "no stale write: the newer event's write is the last");
+    assert.equal(contact.writes, 2);
+    assert.deepEqual((await stepOf(w, older)).statuses, [429, 200]);
+    const held = await stepOf(w, newer);
+    assert.deepEqual([held.statuses, held.attempts], [[200], 1], "held back uncharged: one attempt, its own call");
+  });
+});
+
+describe("two checkouts of one person, the older one's call failing on its last attempt", () => {
+  const w = useWorld({ vars: { ROUTES_JSON: ONLY_UPSERTS, MAX_ATTEMPTS: "1" }, miniflare: A_BATCH });
+
+  test("the older one is dead; the newer one, held back behind it, still goes out", async () => {
+    w.fake.script(UPSERT, [RATE_LIMITED(30)]);
+    const { older, newer } = olderAndNewer();
+    await burst(w, [newer, older]);
+    await upsertsIn(w, 2, ["succeeded", "dead"], "both upserts ended");
+    assert.equal((await stepOf(w, older)).status, "dead");
+    const held = await stepOf(w, newer);
+    assert.deepEqual([held.status, held.statuses], ["succeeded", [200]]);
+    assert.deepEqual(upsertCalls(w).map((c) => c.names), [["Older"], ["Newer"]]);
+    assert.equal(w.fake.hubspotContacts.get("again@example.com")?.properties.lastname, "Newer");
   });
 });
 

@@ -3,9 +3,13 @@
 //! says which inputs to send and which to hand back: an input HubSpot was asked to send alone
 //! (`InputAnswer::Alone`) goes next in a call of its own; once an input of a contact was not
 //! settled (it will be retried, or was handed back), every later input of that contact in the
-//! window is handed back uncharged ([`AFTER_UNSETTLED_INPUT`]), so an older update retried later
-//! never overwrites a newer one already applied. [`reporter`] names the input whose step reports
-//! a call to the destination's circuit: the first one the call answered.
+//! window is handed back uncharged ([`AFTER_UNSETTLED_INPUT`]), each [`Held`] behind the
+//! contact's input just before it (the one that was not settled, or the one held before it), so
+//! an older update retried later never overwrites a newer one already applied: the step handed
+//! back waits until the one it is behind has ended (`crate::steps::behind`), which a fixed
+//! delay could not promise (that one's retry is due after its own backoff or `Retry-After`, and
+//! may fail again). [`reporter`] names the input whose step reports a call to the destination's
+//! circuit: the first one the call answered.
 
 use std::collections::VecDeque;
 
@@ -19,7 +23,15 @@ pub const AFTER_UNSETTLED_INPUT: &str = "hubspot_batch_after_unsettled_input";
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NextCall {
     pub send: Vec<usize>,
-    pub held: Vec<usize>,
+    pub held: Vec<Held>,
+}
+
+/// An input handed back without a call, and the earlier input of its contact it must not
+/// overtake (indexes into the window's inputs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    pub index: usize,
+    pub behind: usize,
 }
 
 /// The calls still to make for a window's inputs (see the module doc).
@@ -27,8 +39,9 @@ pub struct NextCall {
 pub struct CallSequence {
     contacts: Vec<String>,
     calls: VecDeque<Vec<usize>>,
-    /// Contacts with an input that was not settled.
-    unsettled: Vec<String>,
+    /// Contacts with an input that was not settled, each with its latest such input (a list:
+    /// at most a window's inputs).
+    unsettled: Vec<(String, usize)>,
 }
 
 impl CallSequence {
@@ -45,9 +58,19 @@ impl CallSequence {
     /// The next call, `None` when every input has been sent or handed back.
     pub fn next_call(&mut self) -> Option<NextCall> {
         let call = self.calls.pop_front()?;
-        let (held, send): (Vec<usize>, Vec<usize>) =
-            call.into_iter().partition(|&i| self.is_unsettled(i));
-        Some(NextCall { send, held })
+        let mut next = NextCall::default();
+        // A call names a contact at most once, so a held input never stands behind another
+        // input of the same call.
+        for index in call {
+            match self.latest_unsettled(index) {
+                Some(behind) => {
+                    next.held.push(Held { index, behind });
+                    self.unsettle(index);
+                }
+                None => next.send.push(index),
+            }
+        }
+        Some(next)
     }
 
     /// What the inputs `sent` (as [`NextCall::send`] gave them) got, in order; `call_retried`:
@@ -73,18 +96,24 @@ impl CallSequence {
         }
     }
 
+    /// Record `index` as its contact's latest input that was not settled.
     fn unsettle(&mut self, index: usize) {
-        if let Some(contact) = self.contacts.get(index) {
-            if !self.unsettled.contains(contact) {
-                self.unsettled.push(contact.clone());
-            }
+        let Some(contact) = self.contacts.get(index) else {
+            return;
+        };
+        match self.unsettled.iter_mut().find(|(c, _)| c == contact) {
+            Some(entry) => entry.1 = index,
+            None => self.unsettled.push((contact.clone(), index)),
         }
     }
 
-    fn is_unsettled(&self, index: usize) -> bool {
-        self.contacts
-            .get(index)
-            .is_some_and(|c| self.unsettled.contains(c))
+    /// The latest input of `index`'s contact that was not settled, if any.
+    fn latest_unsettled(&self, index: usize) -> Option<usize> {
+        let contact = self.contacts.get(index)?;
+        self.unsettled
+            .iter()
+            .find(|(c, _)| c == contact)
+            .map(|&(_, latest)| latest)
     }
 }
 
@@ -120,10 +149,14 @@ mod tests {
         }
     }
 
-    fn next(send: &[usize], held: &[usize]) -> Option<NextCall> {
+    /// `held`: (input, the input it is behind).
+    fn next(send: &[usize], held: &[(usize, usize)]) -> Option<NextCall> {
         Some(NextCall {
             send: send.to_vec(),
-            held: held.to_vec(),
+            held: held
+                .iter()
+                .map(|&(index, behind)| Held { index, behind })
+                .collect(),
         })
     }
 
@@ -134,7 +167,7 @@ mod tests {
         assert_eq!(seq.next_call(), next(&[0, 1, 3], &[]));
         // The call got a 429: every input is retried later, so the newer `a` must not go now.
         seq.answered(&[0, 1, 3], &vec![InputAnswer::AsCall; 3], true);
-        assert_eq!(seq.next_call(), next(&[], &[2]));
+        assert_eq!(seq.next_call(), next(&[], &[(2, 0)]));
         assert_eq!(seq.next_call(), None);
     }
 
@@ -144,7 +177,7 @@ mod tests {
         assert_eq!(seq.next_call(), next(&[0, 1, 4], &[]));
         let applied = InputAnswer::Applied { body: None };
         seq.answered(&[0, 1, 4], &[applied.clone(), failed(None), applied], false);
-        assert_eq!(seq.next_call(), next(&[2], &[3]));
+        assert_eq!(seq.next_call(), next(&[2], &[(3, 1)]));
         assert_eq!(seq.next_call(), None);
     }
 
@@ -169,11 +202,37 @@ mod tests {
             reason: REFUSED_FOR_ANOTHER,
         };
         seq.answered(&[0], &[back], false);
-        assert_eq!(seq.next_call(), next(&[], &[1]));
+        assert_eq!(seq.next_call(), next(&[], &[(1, 0)]));
         let mut seq = CallSequence::new(&["a", "a"], 100);
         seq.next_call();
         seq.handed_back(&[0]);
-        assert_eq!(seq.next_call(), next(&[], &[1]));
+        assert_eq!(seq.next_call(), next(&[], &[(1, 0)]));
+    }
+
+    #[test]
+    fn several_newer_inputs_are_each_held_behind_the_one_before_them() {
+        // a1 fails; a2 is behind a1 and a3 behind a2 (not a1): each comes back only once the
+        // one before it has ended, so the three apply in order whatever invocation runs them.
+        let mut seq = CallSequence::new(&["a", "b", "a", "a", "b"], 100);
+        assert_eq!(seq.next_call(), next(&[0, 1], &[]));
+        let applied = InputAnswer::Applied { body: None };
+        seq.answered(&[0, 1], &[failed(None), applied], false);
+        assert_eq!(seq.next_call(), next(&[4], &[(2, 0)]));
+        seq.answered(&[4], &[InputAnswer::Applied { body: None }], false);
+        assert_eq!(seq.next_call(), next(&[], &[(3, 2)]));
+        assert_eq!(seq.next_call(), None);
+    }
+
+    #[test]
+    fn an_input_sent_alone_that_fails_holds_back_the_later_ones() {
+        let mut seq = CallSequence::new(&["a", "b", "a"], 100);
+        assert_eq!(seq.next_call(), next(&[0, 1], &[]));
+        seq.answered(&[0, 1], &[InputAnswer::Alone, InputAnswer::Alone], false);
+        assert_eq!(seq.next_call(), next(&[0], &[]));
+        seq.answered(&[0], &[InputAnswer::AsCall], true);
+        assert_eq!(seq.next_call(), next(&[1], &[]));
+        seq.answered(&[1], &[InputAnswer::AsCall], false);
+        assert_eq!(seq.next_call(), next(&[], &[(2, 0)]));
     }
 
     #[test]

@@ -47,7 +47,10 @@ pub use customers::{CustomerLookup, KnownCustomer};
 pub use event_kind::{supports, EventKind};
 pub use local::{EngagementKind, LocalAction, SuppressionReason};
 pub use mapping::{contact_change, ContactChange, ContactLink};
-pub use ordering::{entity_key, planned_entity, turn, CallTiming, EntityStanding, Turn};
+pub use ordering::{
+    busy_wait_secs, entity_key, planned_entity, turn, CallTiming, EntityStanding, Turn,
+    BUSY_RECHECK_SECS,
+};
 pub use settings::{DestinationConfig, DownstreamSettings, SendGridSettings, Template};
 
 /// A fully built downstream request.

@@ -178,21 +178,30 @@ pub fn turn(
             reason: "newer_event",
         };
     }
-    let Some(since) = standing.running_since_ms else {
-        return Turn::Go;
-    };
+    match standing.running_since_ms {
+        Some(since) => Turn::Wait {
+            secs: busy_wait_secs(since, now_ms, timing),
+        },
+        None => Turn::Go,
+    }
+}
+
+/// How long (≥ 1 s) to wait before looking again at another step that claimed its call at
+/// `since_ms` and is still `running`: at most [`BUSY_RECHECK_SECS`] while its call may still be
+/// in flight (its timeout plus [`RECORD_MARGIN_MS`]); past that its runner is probably gone, so
+/// until its lease runs out instead of polling.
+pub fn busy_wait_secs(since_ms: i64, now_ms: i64, timing: CallTiming) -> u64 {
     let timeout = i64::try_from(timing.timeout_ms).unwrap_or(i64::MAX);
-    let due = since
+    let due = since_ms
         .saturating_add(timeout)
         .saturating_add(RECORD_MARGIN_MS);
     let secs_until = |until: i64| (until.saturating_sub(now_ms).max(0) as u64).div_ceil(1000);
     let secs = if due > now_ms {
         secs_until(due).min(BUSY_RECHECK_SECS)
     } else {
-        // Past its timeout the holder is probably gone: wait for its lease instead of polling.
-        secs_until(since.saturating_add(timing.lease_ms))
+        secs_until(since_ms.saturating_add(timing.lease_ms))
     };
-    Turn::Wait { secs: secs.max(1) }
+    secs.max(1)
 }
 
 #[cfg(test)]

@@ -14,8 +14,10 @@
 //! the probe), so the circuit sees one outcome per call, and a probe whose call answered nobody
 //! is released at once. The calls follow `hubspot_sequence::CallSequence`: inputs of a 400 that
 //! names none are sent again one by one, and a later input of a contact whose earlier input was
-//! not settled (retried, handed back) is handed back uncharged rather than overtaking it. A step
-//! that joins after the leader has sent starts the next window.
+//! not settled (retried, handed back) is handed back uncharged rather than overtaking it, behind
+//! the input of its contact just before it: its give-back records that step (`after_step`), and
+//! it runs again only once that one has ended (the core's `steps::behind`), whichever invocation
+//! either lands in. A step that joins after the leader has sent starts the next window.
 //!
 //! [`expect`]: UpsertWindow::expect
 
@@ -66,6 +68,10 @@ pub enum Joined {
     Answered(Share),
     /// It makes no call now: its claim is given back for this wait (not charged).
     Wait(Wait),
+    /// It makes no call now because an earlier input of its contact, step `ahead`, was not
+    /// settled: its claim is given back for `wait` (not charged), and it stays behind that step
+    /// until that one has ended (the core's `steps::behind`).
+    Behind { wait: Wait, ahead: String },
 }
 
 /// One step's share of a batch call.
@@ -163,12 +169,13 @@ impl UpsertWindow {
         let step_id = join.input.trace.clone();
         let leads = {
             let mut joined = self.joined.borrow_mut();
-            // Kept in the order the events happened (a later one after equals): the calls are
-            // planned in this order.
-            let when = |at: Option<i64>| at.unwrap_or(i64::MAX);
+            // Kept in the order the events happened, equals by step id (as entity turns order
+            // them): the calls are planned in this order, and an input handed back is behind
+            // one before it in it, so the same inputs are in the same order in every window.
+            let ours = order_key(join.occurred_at_ms, &join.input.trace);
             let place = joined
                 .iter()
-                .position(|j| when(j.occurred_at_ms) > when(join.occurred_at_ms))
+                .position(|j| order_key(j.occurred_at_ms, &j.input.trace) > ours)
                 .unwrap_or(joined.len());
             joined.insert(
                 place,
@@ -213,15 +220,24 @@ impl UpsertWindow {
         let mut charged = joiners.iter().any(|j| j.charged);
         let contacts: Vec<&str> = joiners.iter().map(|j| j.input.contact.as_str()).collect();
         let mut sequence = CallSequence::new(&contacts, MAX_INPUTS_PER_CALL);
+        let steps: Vec<String> = joiners.iter().map(|j| j.input.trace.clone()).collect();
         let mut waiting: Vec<Option<Joiner>> = joiners.into_iter().map(Some).collect();
         while let Some(call) = sequence.next_call() {
-            for &index in &call.held {
-                if let Some(joiner) = waiting.get_mut(index).and_then(Option::take) {
-                    let _ = joiner.reply.send(Joined::Wait(Wait {
-                        secs: AGAIN_AFTER_OTHERS_SECS,
-                        reason: AFTER_UNSETTLED_INPUT,
-                    }));
-                }
+            for held in &call.held {
+                let Some(joiner) = waiting.get_mut(held.index).and_then(Option::take) else {
+                    continue;
+                };
+                let wait = Wait {
+                    secs: AGAIN_AFTER_OTHERS_SECS,
+                    reason: AFTER_UNSETTLED_INPUT,
+                };
+                let _ = joiner.reply.send(match steps.get(held.behind) {
+                    Some(ahead) => Joined::Behind {
+                        wait,
+                        ahead: ahead.clone(),
+                    },
+                    None => Joined::Wait(wait),
+                });
             }
             if call.send.is_empty() {
                 continue;
@@ -235,6 +251,11 @@ impl UpsertWindow {
             }
         }
     }
+}
+
+/// Where an input goes in the window's order: by its event's time (none: last), then step id.
+fn order_key(occurred_at_ms: Option<i64>, step_id: &str) -> (i64, &str) {
+    (occurred_at_ms.unwrap_or(i64::MAX), step_id)
 }
 
 /// What became of one batch call.

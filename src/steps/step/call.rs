@@ -18,7 +18,7 @@ use edgehooks_handlers::steps::limits::{after_call, charges_attempt, Limits};
 use edgehooks_handlers::steps::retry::{parse_retry_after, ResponseClass};
 use worker::D1PreparedStatement;
 
-use super::gate::{claim_for_call, give_back, Cleared, ForCall, Joining};
+use super::gate::{claim_for_call, give_back, give_back_behind, Cleared, ForCall, Joining};
 use super::work::{ack_for, Work};
 use super::{Ack, Pass};
 use crate::clock::now_ms;
@@ -148,6 +148,15 @@ impl Work<'_> {
                             claimed_at_ms: claimed.started,
                         };
                         return Pass::Done(give_back(self.db, &self.fields, held, wait).await);
+                    }
+                    Joined::Behind { wait, ahead } => {
+                        let held = HeldClaim {
+                            attempt: claimed.attempt,
+                            claimed_at_ms: claimed.started,
+                        };
+                        let back =
+                            give_back_behind(self.db, &self.fields, held, wait, Some(&ahead));
+                        return Pass::Done(back.await);
                     }
                 }
             }

@@ -166,11 +166,24 @@ pub(super) async fn give_back(
     held: HeldClaim,
     wait: Wait,
 ) -> Ack {
+    give_back_behind(db, fields, held, wait, None).await
+}
+
+/// [`give_back`], recording that the step was handed back behind step `ahead` (when `Some`):
+/// until that one has ended, each load of this one puts it off again (the core's
+/// `steps::behind`).
+pub(super) async fn give_back_behind(
+    db: &BatchWindow<'_>,
+    fields: &log::StepFields<'_>,
+    held: HeldClaim,
+    wait: Wait,
+    ahead: Option<&str>,
+) -> Ack {
     let now = now_ms();
     let delay_ms = i64::try_from(wait.secs).map_or(i64::MAX, |s| s.saturating_mul(1000));
     let due = now.saturating_add(delay_ms);
     let statements = || {
-        let unclaim = db::claims::unclaim(db, fields.step_id, held, wait.reason, due, now)?;
+        let unclaim = db::claims::unclaim(db, fields.step_id, held, wait.reason, due, now, ahead)?;
         Ok(vec![unclaim])
     };
     match batch_with_retries(db, fields.step_id, statements).await {

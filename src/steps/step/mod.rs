@@ -8,8 +8,11 @@
 //! destination's health and the state its success writes, in one D1 transaction. A step the
 //! event does not call for ends `skipped` with the core's reason (`skipped_stale` if its entity
 //! already made it stale). A step about the person behind a Stripe customer id plans with the
-//! stored customer, or first looks it up (an attempt of its own) and is planned again. This file
-//! loads and plans the step in named phases; `work` claims it and does local work, `gate` claims
+//! stored customer, or first looks it up (an attempt of its own) and is planned again. A step
+//! handed back behind another (`after_step`: a HubSpot upsert behind an older input of its
+//! contact) is put off again, uncharged, until that one has ended, as the core's
+//! `steps::behind` reads the step ahead its load returned. This file loads and plans the step
+//! in named phases; `work` claims it and does local work, `gate` claims
 //! it for a call, `call` makes HTTP attempts, `record` records them.
 
 mod call;
@@ -27,6 +30,7 @@ use edgehooks_handlers::downstream::{
 };
 use edgehooks_handlers::inbound::webhook::Provider;
 use edgehooks_handlers::step_kind::StepKind;
+use edgehooks_handlers::steps::behind::wait_behind;
 use edgehooks_handlers::steps::lifecycle::StepStatus;
 use edgehooks_handlers::steps::limits::Wait;
 use edgehooks_handlers::steps::timing::RUNNING_LEASE_MS;
@@ -210,6 +214,9 @@ async fn run_step(
         Ok(row) => row,
         Err(pass) => return pass,
     };
+    if let Some(ack) = behind_another(runner, step_id, &row).await {
+        return Pass::Done(ack);
+    }
     if let Some(PlannedStep::Http(destination)) = PlannedStep::from_name(&row.name) {
         let fields = log::StepFields {
             step_id,
@@ -269,6 +276,23 @@ async fn run_step(
         Err(e) => return Pass::Done(unplannable(db, &fields, &e).await),
     };
     carry_out(runner, &loaded, fields, &input, action).await
+}
+
+/// A step handed back behind another that has not ended is put off again, uncharged, as the
+/// core's `steps::behind` says (from the step ahead its load read); `None`: it may run.
+async fn behind_another(
+    runner: &Runner<'_, '_>,
+    step_id: &str,
+    row: &db::steps::StepRow,
+) -> Option<Ack> {
+    let now = now_ms();
+    let timing = CallTiming {
+        timeout_ms: runner.settings.timeout_ms,
+        lease_ms: RUNNING_LEASE_MS,
+    };
+    let wait = wait_behind(row.ahead, now, timing)?;
+    let fields = fields_of(step_id, row, StepKind::from_name(&row.name));
+    Some(defer(runner.db, &fields, wait, now).await)
 }
 
 /// What every log line about the step names.

@@ -99,11 +99,13 @@ pub fn defer() -> String {
 /// been asked before the claim — `enqueued`, due at ?4, reason ?5 — and the attempt the claim
 /// counted given back, since waiting never spends an attempt. Only while the step is still
 /// `running` under this claim: ?2 the attempt number the claim returned, ?3 the claim's time
-/// (its `updated_at`); ?1 step id, ?6 now.
+/// (its `updated_at`); ?1 step id, ?6 now; ?7 the step it was handed back behind
+/// (`after_step`, [`crate::steps::behind`]), NULL for any other wait (its load had found no
+/// step ahead still running or waiting, and an ended step never comes back on its own).
 pub fn unclaim() -> String {
     format!(
         "UPDATE steps SET status = {}, attempts = attempts - 1, next_attempt_at = ?4, \
-         last_error = ?5, updated_at = ?6 \
+         last_error = ?5, updated_at = ?6, after_step = ?7 \
          WHERE id = ?1 AND status = {} AND attempts = ?2 AND updated_at = ?3",
         sql_lit(StepStatus::Enqueued),
         sql_lit(StepStatus::Running)

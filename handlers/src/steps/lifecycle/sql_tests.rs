@@ -323,7 +323,15 @@ fn attempts_of(db: &Connection) -> i64 {
 fn unclaimed(db: &Connection, attempt: i64, claimed_at: i64) -> usize {
     db.execute(
         &claim::unclaim(),
-        params!["mine", attempt, claimed_at, DUE, "rate_budget", NOW],
+        params![
+            "mine",
+            attempt,
+            claimed_at,
+            DUE,
+            "rate_budget",
+            NOW,
+            None::<String>
+        ],
     )
     .expect("unclaim")
 }
