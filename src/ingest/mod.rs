@@ -2,8 +2,9 @@
 //! reading its body, read the raw body once within the size limit, verify and parse it with the
 //! pure core, skip events KV already knows (one bulk lookup per 100 events), store new events
 //! and their planned steps in D1 (one transaction per chunk of events, with each malformed
-//! element of a batch as its own rejected row), send the new step ids to the STEPS queue and
-//! mark them `enqueued`, then answer; the KV hints are written after the answer, in `waitUntil`.
+//! element of a batch as its own rejected row), send the new step ids to the STEPS queue, then
+//! answer; the steps' `enqueued` marks (gathered with the isolate's other deliveries', one
+//! statement per window) and the KV hints are written after the answer, in `waitUntil`.
 //! Nothing is acknowledged before D1 has it. Nothing after the commit can lose an event or fail
 //! the request: D1 is the transactional outbox (a step whose send failed stays `pending` and the
 //! sweeper enqueues it) and D1's unique constraint is the dedupe authority. A verification
@@ -48,7 +49,7 @@ use crate::db;
 use crate::db::ingest::PlannedEvent;
 use crate::error::{json_response, AppError};
 use crate::js_binding::whole_body;
-use crate::steps::dispatch::send_steps;
+use crate::steps::dispatch::send_new_steps;
 use crate::tally::{metrics, rejections};
 use crate::{analytics, log};
 
@@ -302,14 +303,14 @@ pub(crate) async fn commit(
         .collect();
     let inserted = store(db, &delivery, accepted, started, &planned).await?;
 
-    // Committed: the outbox is sent before the answer, the hints after it.
+    // Committed: the outbox is sent before the answer; the `enqueued` marks and the hints after it.
     let new_step_ids: Vec<String> = planned
         .iter()
         .zip(&inserted)
         .filter(|(_, is_new)| **is_new)
         .flat_map(|(plan, _)| plan.step_ids())
         .collect();
-    send_steps(env, db, &new_step_ids).await;
+    send_new_steps(env, ctx, &new_step_ids).await;
     let hint_keys = dedupe_hints::to_write(unknown_hints, &inserted);
     remember_after_answer(env, ctx, hint_keys, committed.hint_ttl_secs);
 

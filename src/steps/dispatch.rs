@@ -1,6 +1,7 @@
 //! Step dispatch, the STEPS queue from the producer side: send step ids (messages carry ids only,
 //! never payloads) and mark them `enqueued` (a page a paused destination's drain released goes
-//! the same way), and send the fresh, delayed message that carries a deferred or retried step (a
+//! the same way; ingest's marks are gathered across the isolate's requests and written after the
+//! answer, `edgehooks_handlers::steps::outbox_marks`), and send the fresh, delayed message that carries a deferred or retried step (a
 //! new message starts with a fresh Queues retry count, so waiting never spends `max_retries`). A
 //! failed send is logged and left to the sweeper: D1 keeps the step `pending` (the transactional
 //! outbox) or `enqueued` with its due time. Messages go out through the binding's own
@@ -8,11 +9,15 @@
 //! workers-rs' `send_batch` builds every message and option field by field through
 //! `serde_wasm_bindgen`.
 
+use std::cell::RefCell;
+use std::time::Duration;
+
 use edgehooks_handlers::connections::drain::ReleasedStep;
+use edgehooks_handlers::steps::outbox_marks::{Added, OutboxMarks, MARK_WINDOW_MS};
 use serde::Serialize;
 use worker::js_sys::{Function, JSON};
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, Env};
+use worker::{Context, D1Database, Delay, Env};
 
 use crate::js_binding::{self, describe, resolved};
 use crate::{db, log};
@@ -80,38 +85,85 @@ fn dispatch_number(dispatch: i64) -> Option<u32> {
 /// Send `step_ids` (at their first dispatch) to STEPS and mark them `enqueued`. Returns how many
 /// were sent.
 pub async fn send_steps(env: &Env, db: &D1Database, step_ids: &[String]) -> usize {
-    let steps: Vec<(String, i64)> = step_ids.iter().map(|id| (id.clone(), 0)).collect();
-    send_dispatched(env, db, &steps).await
+    send_dispatched(env, db, &first_dispatch(step_ids)).await
 }
 
 /// Send each `(step id, dispatch number)` to STEPS and mark the `pending` ones `enqueued`.
 /// Returns how many were sent. No steps: no binding call at all.
 pub async fn send_dispatched(env: &Env, db: &D1Database, steps: &[(String, i64)]) -> usize {
+    let sent = send_messages(env, steps).await;
+    for ids in sent.chunks(SEND_BATCH_LIMIT) {
+        mark_enqueued(db, ids).await;
+    }
+    sent.len()
+}
+
+thread_local! {
+    /// The isolate's sent steps whose `enqueued` mark is not written yet.
+    static OUTBOX_MARKS: RefCell<OutboxMarks> = const { RefCell::new(OutboxMarks::new()) };
+}
+
+/// Ingest's send: `step_ids` (at their first dispatch) go to STEPS before the answer; their
+/// `enqueued` marks join the isolate's gathered ones, and the request that starts a gathering
+/// writes them all after its answer (`outbox_marks`). Returns how many were sent.
+pub async fn send_new_steps(env: &Env, ctx: &Context, step_ids: &[String]) -> usize {
+    let sent = send_messages(env, &first_dispatch(step_ids)).await;
+    let count = sent.len();
+    let added = OUTBOX_MARKS.with(|marks| marks.borrow_mut().add(sent, crate::clock::now_ms()));
+    if added == Added::OwesFlush {
+        let env = env.clone();
+        ctx.wait_until(async move { flush_outbox_marks(&env).await });
+    }
+    count
+}
+
+/// Wait for the requests that follow, then mark every gathered step `enqueued`.
+async fn flush_outbox_marks(env: &Env) {
+    Delay::from(Duration::from_millis(MARK_WINDOW_MS)).await;
+    let chunks = OUTBOX_MARKS.with(|marks| marks.borrow_mut().take());
+    let db = match js_binding::d1(env) {
+        Ok(db) => db,
+        Err(e) => return log::error("mark_enqueued_failed", &e.to_string()),
+    };
+    for ids in chunks {
+        mark_enqueued(&db, &ids).await;
+    }
+}
+
+fn first_dispatch(step_ids: &[String]) -> Vec<(String, i64)> {
+    step_ids.iter().map(|id| (id.clone(), 0)).collect()
+}
+
+/// Send each `(step id, dispatch number)` to STEPS, one `sendBatch` per 100; the ids of the
+/// messages sent. A failed send is logged and its steps left to the sweeper.
+async fn send_messages(env: &Env, steps: &[(String, i64)]) -> Vec<String> {
     if steps.is_empty() {
-        return 0;
+        return Vec::new();
     }
     let Some(queue) = steps_queue(env) else {
-        return 0;
+        return Vec::new();
     };
-    let mut sent = 0;
+    let mut sent = Vec::with_capacity(steps.len());
     for chunk in steps.chunks(SEND_BATCH_LIMIT) {
         let messages: Vec<Outgoing> = chunk
             .iter()
             .map(|(id, dispatch)| Outgoing::new(id, *dispatch, None))
             .collect();
-        if let Err(e) = send_batch(&queue, &messages).await {
-            log::error("queue_send_failed", &e);
-            continue;
-        }
-        sent += chunk.len();
-        let ids: Vec<String> = chunk.iter().map(|(id, _)| id.clone()).collect();
-        if let Err(e) = db::steps::mark_enqueued(db, &ids, crate::clock::now_ms()).await {
-            // The messages are on their way; a `pending` status only means the sweeper may send
-            // a second message, which the consumer's claim makes harmless.
-            log::error("mark_enqueued_failed", &e.to_string());
+        match send_batch(&queue, &messages).await {
+            Ok(()) => sent.extend(chunk.iter().map(|(id, _)| id.clone())),
+            Err(e) => log::error("queue_send_failed", &e),
         }
     }
     sent
+}
+
+/// Mark sent steps `enqueued` (those still `pending`). A failure is logged: the messages are on
+/// their way, and a `pending` status only means the sweeper may send a second message, which the
+/// consumer's claim makes harmless.
+async fn mark_enqueued(db: &D1Database, ids: &[String]) {
+    if let Err(e) = db::steps::mark_enqueued(db, ids, crate::clock::now_ms()).await {
+        log::error("mark_enqueued_failed", &e.to_string());
+    }
 }
 
 /// Send a page a drain of destination `name` released (oldest first, each under its new
