@@ -81,7 +81,8 @@ mod tests {
     use crate::downstream::BUSY_RECHECK_SECS;
 
     const NOW: i64 = 1_700_000_000_000;
-    const TIMING: CallTiming = CallTiming {
+    /// A 10 s call timeout under the 15-minute lease (the defaults).
+    pub(super) const TIMING: CallTiming = CallTiming {
         timeout_ms: 10_000,
         lease_ms: 15 * 60_000,
     };
@@ -188,11 +189,9 @@ mod sql {
     use crate::steps::lifecycle::claim;
     use crate::steps::lifecycle::sql_tests::{add_event, add_step, database};
 
+    use super::tests::TIMING;
+
     const NOW: i64 = 100_000_000;
-    const TIMING: CallTiming = CallTiming {
-        timeout_ms: 10_000,
-        lease_ms: 15 * 60_000,
-    };
 
     /// The step ahead of `id` as the shell's load reads it.
     fn ahead_of(db: &Connection, id: &str) -> Option<Ahead> {
