@@ -4,7 +4,8 @@
 //! and their planned steps in D1 (one transaction per chunk of events, with each malformed
 //! element of a batch as its own rejected row), send the new step ids to the STEPS queue, then
 //! answer; the steps' `enqueued` marks (gathered with the isolate's other deliveries', one
-//! statement per window) and the KV hints are written after the answer, in `waitUntil`.
+//! statement per window) and the KV hints are written in `waitUntil`, which the answer does not
+//! await.
 //! Nothing is acknowledged before D1 has it. Nothing after the commit can lose an event or fail
 //! the request: D1 is the transactional outbox (a step whose send failed stays `pending` and the
 //! sweeper enqueues it) and D1's unique constraint is the dedupe authority. A verification

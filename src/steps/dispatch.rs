@@ -1,13 +1,13 @@
 //! Step dispatch, the STEPS queue from the producer side: send step ids (messages carry ids only,
 //! never payloads) and mark them `enqueued` (a page a paused destination's drain released goes
-//! the same way; ingest's marks are gathered across the isolate's requests and written after the
-//! answer, `edgehooks_handlers::steps::outbox_marks`), and send the fresh, delayed message that carries a deferred or retried step (a
-//! new message starts with a fresh Queues retry count, so waiting never spends `max_retries`). A
-//! failed send is logged and left to the sweeper: D1 keeps the step `pending` (the transactional
-//! outbox) or `enqueued` with its due time. Messages go out through the binding's own
-//! `sendBatch`, written as one JSON array that the runtime parses: one string crossing, where
-//! workers-rs' `send_batch` builds every message and option field by field through
-//! `serde_wasm_bindgen`.
+//! the same way; ingest's marks are gathered across the isolate's requests and written in
+//! `waitUntil`, which no answer awaits: `edgehooks_handlers::steps::outbox_marks`), and send the
+//! fresh, delayed message that carries a deferred or retried step (a new message starts with a
+//! fresh Queues retry count, so waiting never spends `max_retries`). A failed send is logged and
+//! left to the sweeper: D1 keeps the step `pending` (the transactional outbox) or `enqueued` with
+//! its due time. Messages go out through the binding's own `sendBatch`, written as one JSON array
+//! that the runtime parses: one string crossing, where workers-rs' `send_batch` builds every
+//! message and option field by field through `serde_wasm_bindgen`.
 
 use std::cell::RefCell;
 use std::time::Duration;
@@ -105,7 +105,8 @@ thread_local! {
 
 /// Ingest's send: `step_ids` (at their first dispatch) go to STEPS before the answer; their
 /// `enqueued` marks join the isolate's gathered ones, and the request that starts a gathering
-/// writes them all after its answer (`outbox_marks`). Returns how many were sent.
+/// writes them all in `waitUntil`, which its answer does not await (`outbox_marks`). Returns how
+/// many were sent.
 pub async fn send_new_steps(env: &Env, ctx: &Context, step_ids: &[String]) -> usize {
     let sent = send_messages(env, &first_dispatch(step_ids)).await;
     let count = sent.len();

@@ -6,7 +6,8 @@
 //! [`wait_behind`] says how long it waits, uncharged and before any claim: while the step ahead
 //! waits for a retry or a deferral, until that one is due plus [`AFTER_AHEAD_SECS`] (its
 //! `Retry-After` or backoff is in its due time, and if that retry fails again its new due time
-//! is read the next time); while it runs, a short look again; not at all once it has ended
+//! is read the next time); while it runs, a short look again (past its lease, as for an overdue
+//! one); not at all once it has ended
 //! (succeeded, skipped, or `dead`: a dead older input never holds a newer one back forever) or
 //! is gone. No wait outlasts one queue delay ([`QUEUE_MAX_DELAY_SECS`]): a later due time is
 //! read again when the message comes back.
@@ -47,16 +48,20 @@ pub struct Ahead {
 pub fn wait_behind(ahead: Option<Ahead>, now_ms: i64, timing: CallTiming) -> Option<Wait> {
     let ahead = ahead?;
     let secs = match ahead.status {
-        StepStatus::Running => busy_wait_secs(ahead.updated_at_ms, now_ms, timing),
+        // Past its lease, its runner is gone until the sweeper recovers it: overdue.
+        StepStatus::Running => {
+            let lease_end = ahead.updated_at_ms.saturating_add(timing.lease_ms);
+            if now_ms < lease_end {
+                busy_wait_secs(ahead.updated_at_ms, now_ms, timing)
+            } else {
+                overdue_wait_secs(lease_end, now_ms)
+            }
+        }
         StepStatus::Pending | StepStatus::Enqueued => match ahead.due_ms {
             Some(due) if due > now_ms => secs_until(due, now_ms).saturating_add(AFTER_AHEAD_SECS),
             // Due already (or never given a time): its message runs it any moment, or was lost
-            // and waits for the sweeper; the longer it is overdue, the less often to look.
-            due => {
-                let since = due.unwrap_or(i64::MIN).max(ahead.updated_at_ms);
-                let overdue = u64::try_from(now_ms.saturating_sub(since)).unwrap_or(0) / 1000;
-                (overdue / 2).clamp(AFTER_AHEAD_SECS, OVERDUE_RECHECK_SECS)
-            }
+            // and waits for the sweeper.
+            due => overdue_wait_secs(due.unwrap_or(i64::MIN).max(ahead.updated_at_ms), now_ms),
         },
         StepStatus::Succeeded
         | StepStatus::Skipped
@@ -67,6 +72,13 @@ pub fn wait_behind(ahead: Option<Ahead>, now_ms: i64, timing: CallTiming) -> Opt
         secs: secs.clamp(1, QUEUE_MAX_DELAY_SECS),
         reason: AFTER_UNSETTLED_INPUT,
     })
+}
+
+/// The look again at a step ahead overdue since `since_ms`: the longer it is overdue, the less
+/// often, from [`AFTER_AHEAD_SECS`] to [`OVERDUE_RECHECK_SECS`].
+fn overdue_wait_secs(since_ms: i64, now_ms: i64) -> u64 {
+    let overdue = u64::try_from(now_ms.saturating_sub(since_ms)).unwrap_or(0) / 1000;
+    (overdue / 2).clamp(AFTER_AHEAD_SECS, OVERDUE_RECHECK_SECS)
 }
 
 fn secs_until(until_ms: i64, now_ms: i64) -> u64 {
@@ -178,6 +190,15 @@ mod tests {
         assert!((1..=BUSY_RECHECK_SECS).contains(&wait), "{wait}");
         // Past its timeout, its runner is probably gone: until its lease ends.
         assert_eq!(secs(running(NOW - 60_000)), Some(15 * 60 - 60));
+        // Past its lease, until the sweeper recovers it: looked at as an overdue one, not
+        // every second.
+        let lease = 15 * 60_000;
+        assert_eq!(secs(running(NOW - lease)), Some(AFTER_AHEAD_SECS));
+        assert_eq!(secs(running(NOW - lease - 40_000)), Some(20));
+        assert_eq!(
+            secs(running(NOW - lease - 3_600_000)),
+            Some(OVERDUE_RECHECK_SECS)
+        );
     }
 }
 
@@ -186,8 +207,8 @@ mod sql {
     use rusqlite::{params, Connection, OptionalExtension};
 
     use super::*;
-    use crate::steps::lifecycle::claim;
     use crate::steps::lifecycle::sql_tests::{add_event, add_step, database};
+    use crate::steps::lifecycle::{claim, redrive};
 
     use super::tests::TIMING;
 
@@ -308,5 +329,36 @@ mod sql {
         .expect("behind");
         assert_eq!(hand_back(&db, None), 1);
         assert_eq!(ahead_of(&db, "newer"), None);
+    }
+
+    #[test]
+    fn the_link_lasts_one_run_a_claim_or_a_requeue_clears_it() {
+        let db = world();
+        assert_eq!(hand_back(&db, Some("older")), 1);
+        db.execute(
+            "UPDATE steps SET status = 'succeeded' WHERE id = 'older'",
+            [],
+        )
+        .expect("older ended");
+        let claimed: i64 = db
+            .query_row(&claim::claim(), params!["newer", NOW + 2_000], |r| r.get(0))
+            .expect("claims");
+        assert_eq!(claimed, 1);
+        assert_eq!(ahead_of(&db, "newer"), None, "claimed: no longer behind");
+        // Handed back again, then dead and redriven: the redrive's run starts unlinked, so an
+        // older step replayed later cannot hold it back under an old link.
+        let db = world();
+        assert_eq!(hand_back(&db, Some("older")), 1);
+        db.execute("UPDATE steps SET status = 'dead' WHERE id = 'newer'", [])
+            .expect("dead");
+        let requeued: String = db
+            .query_row(
+                &redrive::requeue_sql(true),
+                params![r#"["newer"]"#, NOW],
+                |r| r.get(0),
+            )
+            .expect("requeues");
+        assert_eq!(requeued, "newer");
+        assert_eq!(ahead_of(&db, "newer"), None, "requeued: no longer behind");
     }
 }

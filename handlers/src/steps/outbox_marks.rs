@@ -3,13 +3,14 @@
 //! tail short), but the mark that records the send is a D1 round trip per delivery that nothing
 //! waits on: the consumer claims `pending` and `enqueued` steps alike, and the sweeper sends a
 //! `pending` step again only after [`PENDING_GRACE_MS`]. So the ids of sent steps wait here, and
-//! the request that adds to an empty set owes the flush: after its answer (`waitUntil`) it waits
-//! [`MARK_WINDOW_MS`] for the requests that follow and then marks everything gathered, in
-//! statements of at most [`IDS_PER_MARK`] ids. A mark that is never written (the isolate ends,
-//! D1 refuses) leaves its step `pending`, and the sweeper's second message is harmless, exactly
-//! as for a mark that failed when it was written at once. A flush that was owed but never came
-//! (its request's `waitUntil` cut short) is owed again by the next request, and the set is
-//! bounded ([`MAX_PENDING_IDS`]): the oldest ids beyond it are left to the sweeper.
+//! the request that adds to an empty set owes the flush: in `waitUntil`, which its answer does
+//! not await, it waits [`MARK_WINDOW_MS`] from its send for the requests that follow and then
+//! marks everything gathered, in statements of at most [`IDS_PER_MARK`] ids. A mark that is
+//! never written (the isolate ends, D1 refuses) leaves its step `pending`, and the sweeper's
+//! second message is harmless, exactly as for a mark that failed when it was written at once. A
+//! flush that was owed but never came (its request's `waitUntil` cut short) is owed again by the
+//! next request, and the set is bounded ([`MAX_PENDING_IDS`]): the oldest ids beyond it are left
+//! to the sweeper.
 
 use super::timing::PENDING_GRACE_MS;
 

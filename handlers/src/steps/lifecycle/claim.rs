@@ -33,10 +33,12 @@ fn running_since() -> String {
     )
 }
 
-/// Claim a step without an entity. ?1 step id, ?2 now. Returns `attempts` when it applied.
+/// Claim a step without an entity. ?1 step id, ?2 now. Returns `attempts` when it applied. A
+/// claim comes only once any wait behind another step is over, so it clears `after_step`.
 pub fn claim() -> String {
     format!(
-        "UPDATE steps SET status = {}, attempts = attempts + 1, updated_at = ?2 \
+        "UPDATE steps SET status = {}, attempts = attempts + 1, updated_at = ?2, \
+         after_step = NULL \
          WHERE id = ?1 AND status IN {} RETURNING attempts",
         sql_lit(StepStatus::Running),
         sql_in(&CLAIMABLE)
@@ -47,10 +49,11 @@ pub fn claim() -> String {
 pub const BACKFILL_ENTITY: &str = "UPDATE steps SET entity = ?2 WHERE id = ?1 AND entity IS NULL";
 
 /// Claim a step of an entity when it is its turn: ?1..?6 as the turn conditions, ?7 now.
-/// Returns `attempts` when it applied.
+/// Returns `attempts` when it applied; clears `after_step`, as [`claim`] does.
 pub fn claim_in_turn() -> String {
     format!(
-        "UPDATE steps SET status = {}, attempts = attempts + 1, updated_at = ?7 \
+        "UPDATE steps SET status = {}, attempts = attempts + 1, updated_at = ?7, \
+         after_step = NULL \
          WHERE id = ?1 AND status IN {} \
          AND NOT {APPLIED_NEWER} AND NOT {} AND {} IS NULL \
          RETURNING attempts",
@@ -101,7 +104,8 @@ pub fn defer() -> String {
 /// `running` under this claim: ?2 the attempt number the claim returned, ?3 the claim's time
 /// (its `updated_at`); ?1 step id, ?6 now; ?7 the step it was handed back behind
 /// (`after_step`, [`crate::steps::behind`]), NULL for any other wait (its load had found no
-/// step ahead still running or waiting, and an ended step never comes back on its own).
+/// step ahead still running or waiting). The link lasts only for that run: a claim or a
+/// requeue clears it.
 pub fn unclaim() -> String {
     format!(
         "UPDATE steps SET status = {}, attempts = attempts - 1, next_attempt_at = ?4, \

@@ -20,14 +20,15 @@ pub fn restarts_attempts(status: StepStatus) -> bool {
     status == StepStatus::Dead
 }
 
-/// Requeue the steps whose ids are in the JSON array ?1, at ?2, re-checking each one's status.
+/// Requeue the steps whose ids are in the JSON array ?1, at ?2, re-checking each one's status
+/// (a wait behind another step, `after_step`, belonged to the run before: cleared).
 /// Returns the `id` and new `dispatch` of each step that changed: its message must carry that
 /// number, or a dead letter of it could not end the step.
 pub fn requeue_sql(only_dead: bool) -> String {
     format!(
         "UPDATE steps SET status = {}, dispatch = dispatch + 1, \
          attempts = CASE WHEN status = {} THEN 0 ELSE attempts END, \
-         next_attempt_at = NULL, updated_at = ?2 \
+         next_attempt_at = NULL, updated_at = ?2, after_step = NULL \
          WHERE id IN (SELECT value FROM json_each(?1)) AND status IN {} RETURNING id, dispatch",
         sql_lit(StepStatus::Enqueued),
         sql_lit(StepStatus::Dead),
