@@ -526,19 +526,7 @@ fn a_type_of_an_earlier_chunk_created_before_a_later_chunk_is_listed_is_in_the_n
     );
 }
 
-fn settings_with(
-    pairs: &'static [(&'static str, &'static str)],
-) -> crate::settings::Config<impl Fn(&str) -> Option<String>> {
-    crate::settings::Config::new(
-        move |name: &str| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.to_string())
-        },
-        60_000,
-    )
-}
+use crate::settings::config_of as settings_with;
 
 #[test]
 fn backfill_max_pages_is_refused_past_its_largest_value() {

@@ -13,6 +13,22 @@ pub mod table;
 
 pub use parse::{flag, number, secret_list, ConfigError};
 
+/// A [`Config`] over fixed `(name, value)` pairs with a one-minute running lease, for tests.
+#[cfg(test)]
+pub(crate) fn config_of(
+    pairs: &'static [(&'static str, &'static str)],
+) -> Config<impl Fn(&str) -> Option<String>> {
+    Config::new(
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        },
+        60_000,
+    )
+}
+
 /// Typed settings read through one lookup. Blank values count as unset everywhere.
 pub struct Config<L: Fn(&str) -> Option<String>> {
     /// The lookup itself, for settings named at run time (a source's own key setting).

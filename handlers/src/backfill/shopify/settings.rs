@@ -120,21 +120,7 @@ impl<L: Fn(&str) -> Option<String>> Config<L> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    fn config(
-        pairs: &'static [(&'static str, &'static str)],
-    ) -> Config<impl Fn(&str) -> Option<String>> {
-        Config::new(
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, v)| v.to_string())
-            },
-            60_000,
-        )
-    }
+    use crate::settings::config_of as config;
 
     #[test]
     fn a_shop_is_reconciled_only_with_its_token() {
