@@ -42,6 +42,8 @@ pub struct StepRow {
     pub payload: Option<String>,
     /// Why it last waited or failed (`destination_paused`: parked in its destination's line).
     pub last_error: Option<String>,
+    /// When a scheduled retry or a deferral makes it due (`next_attempt_at`, Unix ms).
+    pub due_at: Option<i64>,
     /// The step it was handed back behind, while that one is still there (the core's
     /// `steps::behind`).
     pub ahead: Option<Ahead>,
@@ -61,6 +63,7 @@ impl FromRow for StepRow {
             occurred_at: row.opt_int("occurred_at"),
             payload: row.opt_text("payload"),
             last_error: row.opt_text("last_error"),
+            due_at: row.opt_int("next_attempt_at"),
             ahead: ahead_of(row),
         }
     }
@@ -78,7 +81,8 @@ fn ahead_of(row: &Row) -> Option<Ahead> {
 
 /// The columns of a [`StepRow`], from [`step_rows`].
 const STEP_ROW_COLUMNS: &str = "s.id, s.event_id, s.name, s.status, e.provider, \
-     e.type AS event_type, e.account, e.source, e.occurred_at, e.payload, s.last_error";
+     e.type AS event_type, e.account, e.source, e.occurred_at, e.payload, s.last_error, \
+     s.next_attempt_at";
 
 /// `SELECT` the columns of [`StepRow`] from a step with its event and the step ahead of it.
 fn step_rows() -> String {

@@ -33,7 +33,7 @@ use edgehooks_handlers::step_kind::StepKind;
 use edgehooks_handlers::steps::behind::wait_behind;
 use edgehooks_handlers::steps::lifecycle::StepStatus;
 use edgehooks_handlers::steps::limits::Wait;
-use edgehooks_handlers::steps::timing::RUNNING_LEASE_MS;
+use edgehooks_handlers::steps::timing::{secs_until_due, RUNNING_LEASE_MS};
 
 use crate::clock::now_ms;
 
@@ -323,11 +323,20 @@ async fn load(db: &BatchWindow<'_>, step_id: &str) -> Result<db::steps::StepRow,
     }
 }
 
-/// A loaded row goes on only while claimable: finished (at-least-once delivery sent it again)
-/// or running under another message, the message is acked (the claim would refuse it anyway).
+/// A loaded row goes on only while claimable and due: finished (at-least-once delivery sent it
+/// again) or running under another message, the message is acked (the claim would refuse it
+/// anyway); claimable but not yet due (a duplicate of a message that scheduled a retry or a
+/// wait), it comes back at the due time in a fresh message, writing nothing, so that a
+/// `Retry-After` is honoured whichever message arrives first (the claim refuses it too).
 fn claimable(row: db::steps::StepRow) -> Result<db::steps::StepRow, Pass> {
     let claimable = StepStatus::parse(&row.status).is_some_and(StepStatus::is_claimable);
-    claimable.then_some(row).ok_or(Pass::Done(Ack::Ack))
+    if !claimable {
+        return Err(Pass::Done(Ack::Ack));
+    }
+    match secs_until_due(row.due_at, now_ms()) {
+        Some(secs) => Err(Pass::Done(Ack::Resend(secs))),
+        None => Ok(row),
+    }
 }
 
 /// stripe.update_customer needs the Stripe customer linked to the HubSpot contact.

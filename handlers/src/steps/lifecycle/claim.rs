@@ -1,7 +1,9 @@
 //! The SQL of taking and putting off a step, beside the rules it carries out: a claim takes only
-//! a [claimable](super::StepStatus::is_claimable) step, and a step that overwrites an entity
+//! a [claimable](super::StepStatus::is_claimable) step that is due (its `next_attempt_at`
+//! passed, within [`DUE_SLACK_MS`]: a duplicate message never runs a scheduled retry early),
+//! and a step that overwrites an entity
 //! only when it is its turn (the conditions of [`crate::downstream::turn`], evaluated in the
-//! same statement); a deferral only touches a claimable step; an unclaim gives back a claim
+//! same statement); a deferral only touches a claimable step that is due; an unclaim gives back a claim
 //! whose call the destination's gate then refused, leaving the step as a deferral would have;
 //! ending a step without a call only changes a claimable one (never a step running under
 //! another delivery's claim). The shell binds the arguments in the order each
@@ -9,6 +11,13 @@
 //! text against the migrations).
 
 use super::status::{sql_in, sql_lit, StepStatus, CLAIMABLE, SUPERSEDING};
+use crate::steps::timing::DUE_SLACK_MS;
+
+/// The step is due at `now` (a bound parameter): it has no due time, or it is at most
+/// [`DUE_SLACK_MS`] away (`crate::steps::timing::secs_until_due` is the same rule).
+fn due_at(now: &str) -> String {
+    format!("(next_attempt_at IS NULL OR next_attempt_at <= {now} + {DUE_SLACK_MS})")
+}
 
 // The ordering rules of `crate::downstream::turn`, over ?1 step id, ?2 entity, ?3 step name,
 // ?4 the event's occurred_at, ?5 its event id, ?6 the running-lease horizon.
@@ -33,32 +42,35 @@ fn running_since() -> String {
     )
 }
 
-/// Claim a step without an entity. ?1 step id, ?2 now. Returns `attempts` when it applied. A
-/// claim comes only once any wait behind another step is over, so it clears `after_step`.
+/// Claim a due step without an entity. ?1 step id, ?2 now. Returns `attempts` when it
+/// applied. A claim comes only once any wait behind another step is over, so it clears
+/// `after_step`.
 pub fn claim() -> String {
     format!(
         "UPDATE steps SET status = {}, attempts = attempts + 1, updated_at = ?2, \
          after_step = NULL \
-         WHERE id = ?1 AND status IN {} RETURNING attempts",
+         WHERE id = ?1 AND status IN {} AND {} RETURNING attempts",
         sql_lit(StepStatus::Running),
-        sql_in(&CLAIMABLE)
+        sql_in(&CLAIMABLE),
+        due_at("?2")
     )
 }
 
 /// Fill in the entity of a step stored before ingest recorded it. ?1 step id, ?2 entity.
 pub const BACKFILL_ENTITY: &str = "UPDATE steps SET entity = ?2 WHERE id = ?1 AND entity IS NULL";
 
-/// Claim a step of an entity when it is its turn: ?1..?6 as the turn conditions, ?7 now.
+/// Claim a due step of an entity when it is its turn: ?1..?6 as the turn conditions, ?7 now.
 /// Returns `attempts` when it applied; clears `after_step`, as [`claim`] does.
 pub fn claim_in_turn() -> String {
     format!(
         "UPDATE steps SET status = {}, attempts = attempts + 1, updated_at = ?7, \
          after_step = NULL \
-         WHERE id = ?1 AND status IN {} \
+         WHERE id = ?1 AND status IN {} AND {} \
          AND NOT {APPLIED_NEWER} AND NOT {} AND {} IS NULL \
          RETURNING attempts",
         sql_lit(StepStatus::Running),
         sql_in(&CLAIMABLE),
+        due_at("?7"),
         newer_step(),
         running_since()
     )
@@ -87,13 +99,16 @@ pub fn finish_without_call() -> String {
     )
 }
 
-/// Put a step off, still `enqueued`, with its due time. ?1 step id, ?2 due, ?3 reason, ?4 now.
+/// Put a due step off, still `enqueued`, with its new due time. ?1 step id, ?2 due, ?3 reason,
+/// ?4 now. A step not yet due is left as it is: its own message comes at its due time, and an
+/// early duplicate must not move that time.
 pub fn defer() -> String {
     format!(
         "UPDATE steps SET status = {}, next_attempt_at = ?2, last_error = ?3, updated_at = ?4 \
-         WHERE id = ?1 AND status IN {}",
+         WHERE id = ?1 AND status IN {} AND {}",
         sql_lit(StepStatus::Enqueued),
-        sql_in(&CLAIMABLE)
+        sql_in(&CLAIMABLE),
+        due_at("?4")
     )
 }
 

@@ -895,3 +895,57 @@ fn each_statement_of_a_steps_life_reads_an_index() {
     );
     assert!(!sweep.contains("SCAN steps"), "{sweep}");
 }
+
+/// Claim "mine" of `entity_world(Enqueued, Other::None)` at [`CLAIMED_AT`], due at `due` (NULL:
+/// none), with or without the entity's turn; the deferral likewise. Each must apply exactly when
+/// `timing::secs_until_due` says the step may run now.
+#[test]
+fn a_claim_or_a_deferral_takes_a_step_only_once_it_is_due() {
+    use crate::steps::timing::{secs_until_due, DUE_SLACK_MS};
+    let dues = [
+        None,
+        Some(CLAIMED_AT - 60_000),
+        Some(CLAIMED_AT),
+        Some(CLAIMED_AT + DUE_SLACK_MS),
+        Some(CLAIMED_AT + DUE_SLACK_MS + 1),
+        Some(CLAIMED_AT + 30_000),
+    ];
+    for due in dues {
+        let runs_now = secs_until_due(due, CLAIMED_AT).is_none();
+        for in_turn in [false, true] {
+            let db = entity_world(StepStatus::Enqueued, Other::None);
+            db.execute(
+                "UPDATE steps SET next_attempt_at = ?1 WHERE id = 'mine'",
+                [due],
+            )
+            .expect("due");
+            let before = row_of(&db, "mine");
+            let claim = claimed(&db, in_turn);
+            assert_eq!(
+                claim.is_some(),
+                runs_now,
+                "claim due {due:?} in turn {in_turn}"
+            );
+            if !runs_now {
+                assert_eq!(
+                    row_of(&db, "mine"),
+                    before,
+                    "an early claim changes nothing"
+                );
+            }
+        }
+        let db = entity_world(StepStatus::Enqueued, Other::None);
+        db.execute(
+            "UPDATE steps SET next_attempt_at = ?1 WHERE id = 'mine'",
+            [due],
+        )
+        .expect("due");
+        let deferred = db
+            .execute(
+                &claim::defer(),
+                params!["mine", CLAIMED_AT + 5_000, "entity_busy", CLAIMED_AT],
+            )
+            .expect("defer");
+        assert_eq!(deferred == 1, runs_now, "defer due {due:?}");
+    }
+}
