@@ -126,14 +126,25 @@ pub async fn reseal(env: &Env, db: &D1Database) {
     rekey_fingerprints(&key, db).await;
 }
 
+thread_local! {
+    /// Where the isolate's next re-key page starts (`prints::next_rekey_start`); a new isolate
+    /// starts from the first name.
+    static REKEY_START: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
 /// Re-key the fingerprints of up to [`REKEY_PAGE`] registry sources written before keyed
-/// fingerprints (their views show none until then): each row's secrets opened, their keyed
-/// fingerprints written only while the row still holds what was read.
+/// fingerprints (their views show none until then), the page after the previous one: each
+/// row's secrets opened, their keyed fingerprints written only while the row still holds what
+/// was read.
 async fn rekey_fingerprints(key: &[u8; 32], db: &D1Database) {
-    let rows = match crate::db::sources::unkeyed(db, REKEY_PAGE).await {
+    let start = REKEY_START.with_borrow(String::clone);
+    let rows = match crate::db::sources::unkeyed(db, REKEY_PAGE, &start).await {
         Ok(rows) => rows,
         Err(e) => return log::error("d1_read_failed", &e.to_string()),
     };
+    let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    let next = prints::next_rekey_start(&names, REKEY_PAGE);
+    REKEY_START.with_borrow_mut(|start| *start = next);
     let mut tally = Tally::default();
     for row in &rows {
         tally.count(&row.name, rekey_source(key, db, row).await);

@@ -143,10 +143,13 @@ impl FromRow for UnkeyedSource {
     }
 }
 
-/// Up to `limit` sources whose fingerprints are not keyed, by name.
-pub async fn unkeyed(db: &D1Database, limit: i64) -> Result<Vec<UnkeyedSource>> {
+/// Up to `limit` sources whose fingerprints are not keyed, by name, after `start` (`""`: from
+/// the first).
+pub async fn unkeyed(db: &D1Database, limit: i64, start: &str) -> Result<Vec<UnkeyedSource>> {
     let sql = fingerprint::unkeyed_sources_sql();
-    query(&statement(db, &sql, &[num(limit)])?).await?.read()
+    query(&statement(db, &sql, &[num(limit), start.into()])?)
+        .await?
+        .read()
 }
 
 /// Replace `row`'s fingerprints with `keyed`; false when the row no longer holds the secrets

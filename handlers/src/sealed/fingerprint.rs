@@ -7,8 +7,8 @@
 //! secret), each marked keyed ([`to_stored`]: `k1:<print>`); a row written before keyed
 //! fingerprints holds the secrets' plain SHA-256 prefixes unmarked. [`read_stored`] shows none
 //! of those, and the cron sweeper re-keys such rows from their secrets ([`unkeyed_sources_sql`],
-//! [`REKEY_SOURCE_SQL`]: a page a tick, written only while the row still holds what was read,
-//! so an admin edit in the meantime wins). Native tests run the same SQL against the migrations.
+//! [`REKEY_SOURCE_SQL`]: a page a tick, each page after the last, written only while the row
+//! still holds what was read, so an admin edit in the meantime wins). Native tests run the same SQL against the migrations.
 
 use hmac::{Hmac, Mac};
 use serde_json::json;
@@ -84,13 +84,26 @@ const HOLDS_UNKEYED: &str = "CASE WHEN json_valid(fingerprints) AND json_type(fi
      json_each(fingerprints) AS p WHERE p.type <> 'text' OR substr(p.value, 1, 3) <> 'k1:') \
      ELSE 1 END";
 
-/// Up to ?1 registry sources whose fingerprints are not keyed, by name: `name, secrets,
-/// fingerprints`.
+/// Up to ?1 registry sources whose fingerprints are not keyed, by name, from after ?2 (where
+/// [`next_rekey_start`] says the previous page ended; `''` for the start): `name, secrets,
+/// fingerprints`. A row the pass cannot re-key (its secrets cannot be opened, or it has none)
+/// stays selected, so the pages walk on past it instead of reading it first every tick: it
+/// never holds back the rows after it.
 pub fn unkeyed_sources_sql() -> String {
     format!(
-        "SELECT name, secrets, fingerprints FROM registry_sources WHERE {HOLDS_UNKEYED} \
-         ORDER BY name LIMIT ?1"
+        "SELECT name, secrets, fingerprints FROM registry_sources WHERE name > ?2 \
+         AND {HOLDS_UNKEYED} ORDER BY name LIMIT ?1"
     )
+}
+
+/// Where the re-key pass's next page starts after a page that read `names` with room for
+/// `limit`: after its last name when it was full, else (the end was reached) from the start.
+pub fn next_rekey_start(names: &[&str], limit: i64) -> String {
+    let full = i64::try_from(names.len()).is_ok_and(|n| n >= limit);
+    match names.last() {
+        Some(last) if full => (*last).to_string(),
+        _ => String::new(),
+    }
 }
 
 /// Source ?1's fingerprints become ?2 only while its secrets are still ?3 and its
@@ -180,11 +193,51 @@ mod tests {
     }
 
     fn unkeyed_rows(db: &Connection, limit: i64) -> Vec<String> {
+        unkeyed_page(db, limit, "")
+    }
+
+    fn unkeyed_page(db: &Connection, limit: i64, start: &str) -> Vec<String> {
         let mut statement = db.prepare(&unkeyed_sources_sql()).expect("prepares");
         let rows = statement
-            .query_map(params![limit], |r| r.get::<_, String>(0))
+            .query_map(params![limit, start], |r| r.get::<_, String>(0))
             .expect("runs");
         rows.map(|r| r.expect("row")).collect()
+    }
+
+    /// Rows the pass can never re-key (say their secrets were sealed under a key since lost)
+    /// stay selected: the pages walk past them to the rows after, then start again.
+    #[test]
+    fn rows_that_cannot_be_rekeyed_do_not_hold_back_the_rest() {
+        let db = database();
+        let old = json!([unkeyed("tok")]).to_string();
+        for name in ["a-lost", "b-lost", "c", "d", "e"] {
+            add(&db, name, "v1:sealed", &old);
+        }
+        let mut start = String::new();
+        let mut pages = Vec::new();
+        for _ in 0..4 {
+            let page = unkeyed_page(&db, 2, &start);
+            let names: Vec<&str> = page.iter().map(String::as_str).collect();
+            start = next_rekey_start(&names, 2);
+            pages.push(page);
+        }
+        assert_eq!(
+            pages,
+            [
+                vec!["a-lost", "b-lost"],
+                vec!["c", "d"],
+                vec!["e"],
+                vec!["a-lost", "b-lost"]
+            ]
+        );
+    }
+
+    #[test]
+    fn the_next_page_starts_after_a_full_one_and_from_the_start_after_the_end() {
+        assert_eq!(next_rekey_start(&["a", "b"], 2), "b");
+        assert_eq!(next_rekey_start(&["a"], 2), "");
+        assert_eq!(next_rekey_start(&[], 2), "");
+        assert_eq!(next_rekey_start(&["a", "b"], 0), "b");
     }
 
     #[test]
