@@ -587,3 +587,36 @@ describe("a late record of an http delivery the sweeper counted lost", () => {
     assert.equal(counted.n, 1, "one success on the dashboard");
   });
 });
+
+describe("a duplicate message before a Retry-After wait is over", () => {
+  const w = world();
+  test("runs nothing early: the step keeps its due time and its attempt, and runs once the wait is over", async () => {
+    // SendGrid answers attempt 1 with 429 and `Retry-After: 3`: the step waits, `enqueued`, due
+    // three seconds later. A second message for it (at-least-once delivery, or the sweeper's
+    // re-send racing the scheduled one) is handed to the consumer at once.
+    w.fake.script(MAIL, [{ status: 429, headers: { "retry-after": "3" }, body: { errors: [{ message: "too many requests" }] } }]);
+    const { key, stepId } = await checkout(w);
+    await waitFor(async () => (await stepRow(w, stepId)).last_status === 429, { what: "attempt 1's 429 recorded" });
+    const waiting = await stepRow(w, stepId);
+    assert.equal(waiting.status, "enqueued");
+    assert.ok(waiting.next_attempt_at - Date.now() > 1500, "due after the Retry-After");
+    const runtime = await w.worker.mf.getWorker();
+    const early = await runtime.queue("steps", [{ id: `early-${Date.now()}`, timestamp: new Date(), body: { step_id: stepId }, attempts: 1 }]);
+    // Acked (a fresh message comes at the due time), never a Queues retry, and nothing written.
+    assert.deepEqual([early.outcome, early.retryMessages, early.explicitAcks.length], ["ok", [], 1]);
+    const after = await stepRow(w, stepId);
+    assert.deepEqual(
+      [after.status, after.attempts, after.next_attempt_at, after.updated_at],
+      [waiting.status, waiting.attempts, waiting.next_attempt_at, waiting.updated_at],
+    );
+    assert.equal(callsFor(w.fake, stepId).length, 1, "no call before the wait is over");
+    const [step] = await settled(w.worker, "stripe", key);
+    assert.deepEqual([step.status, step.attempts], ["succeeded", 2]);
+    const calls = callsFor(w.fake, stepId);
+    assert.ok(calls.length >= 2);
+    assert.ok(calls[1].at >= waiting.next_attempt_at - 1000, "attempt 2 waited for Retry-After");
+    await w.quiet();
+    // The early message's stand-in ran no second call either: exactly two, one per attempt.
+    assert.equal(callsFor(w.fake, stepId).length, 2);
+  });
+});
