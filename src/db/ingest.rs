@@ -9,7 +9,9 @@
 //! the same transaction (the core's `steps::lifecycle::planned`), so a duplicate delivery or a
 //! backfill's overlap never plans the steps of connections created since.
 //! The same transaction remembers the Stripe customers the events describe (for later events
-//! that name them only by id).
+//! that name them only by id). The entities and the customer are read from one parse of each
+//! event's payload, made only when a step has an entity or the event type describes a customer
+//! (the core's `LazyPayload`).
 //!
 //! Every event row records its `origin` (`webhook`, or `backfill` for events listed from
 //! Stripe's API, which reuse [`insert_planned`]).
@@ -20,7 +22,7 @@
 use edgehooks_handlers::by_name::ByName;
 use edgehooks_handlers::connections::plan::PlannedStep;
 use edgehooks_handlers::downstream::customers::learned_from_event;
-use edgehooks_handlers::downstream::planned_entity;
+use edgehooks_handlers::downstream::{planned_entity, KnownCustomer, LazyPayload};
 use edgehooks_handlers::inbound::ids;
 use edgehooks_handlers::inbound::providers::shopify_version::other_origin_absent;
 use edgehooks_handlers::inbound::rejections::Bucket;
@@ -375,37 +377,20 @@ async fn insert_event_chunk(
         .collect::<Result<Vec<_>>>()?;
     let event_statements = statements.len();
 
-    let steps: Vec<StepRow> = planned
-        .iter()
-        .flat_map(|plan| {
-            plan.steps.iter().map(|step| StepRow {
-                id: ids::step_id(&plan.id, &step.name()),
-                event_id: plan.id.as_str(),
-                name: step.name(),
-                destination: step.destination().to_string(),
-                entity: match step {
-                    PlannedStep::Builtin(kind) => planned_entity(*kind, provider, plan.event),
-                    PlannedStep::Http(_) => None,
-                },
-            })
-        })
-        .collect();
+    let Planned { steps, customers } = planned_rows(planned, provider);
     let by = PlannedBy::Delivery(stored.token);
     for chunk in steps.chunks(STEPS_PER_STATEMENT) {
         statements.push(steps_statement(db, chunk, now_ms, by)?);
     }
-    for plan in planned {
-        let e = plan.event;
-        if let Some(customer) = learned_from_event(provider, &e.event_type, &e.payload) {
-            let as_of = e.occurred_at_ms.unwrap_or(now_ms);
-            statements.push(super::customers::save_customer(
-                db,
-                &customer,
-                &e.event_type,
-                as_of,
-                now_ms,
-            )?);
-        }
+    for (customer, e) in &customers {
+        let as_of = e.occurred_at_ms.unwrap_or(now_ms);
+        statements.push(super::customers::save_customer(
+            db,
+            customer,
+            &e.event_type,
+            as_of,
+            now_ms,
+        )?);
     }
 
     let answers = super::rows::batch(db, statements).await?;
@@ -414,6 +399,51 @@ async fn insert_event_chunk(
         inserted.extend(answer.rows()?.texts("id")?);
     }
     Ok(inserted)
+}
+
+/// What a chunk's events store beside them: their step rows and the Stripe customers they
+/// describe, each with the event it came from.
+struct Planned<'a> {
+    steps: Vec<StepRow<'a>>,
+    customers: Vec<(KnownCustomer, &'a ParsedEvent)>,
+}
+
+/// The step rows (with their entities) and customers of `planned`, read from one parse of each
+/// event's payload, made only if a step's entity or the customer needs it.
+fn planned_rows<'a>(planned: &'a [PlannedEvent<'_>], provider: Provider) -> Planned<'a> {
+    let mut rows = Planned {
+        steps: Vec::new(),
+        customers: Vec::new(),
+    };
+    for plan in planned {
+        let payload = LazyPayload::new(&plan.event.payload);
+        push_step_rows(&mut rows.steps, plan, provider, &payload);
+        let e = plan.event;
+        if let Some(customer) = learned_from_event(provider, &e.event_type, &payload) {
+            rows.customers.push((customer, e));
+        }
+    }
+    rows
+}
+
+/// Add the step rows of one planned event to `rows`, each with the entity it overwrites (read
+/// from `payload`, the event's, parsed only if some step has an entity).
+fn push_step_rows<'a>(
+    rows: &mut Vec<StepRow<'a>>,
+    plan: &'a PlannedEvent<'_>,
+    provider: Provider,
+    payload: &LazyPayload<'_>,
+) {
+    rows.extend(plan.steps.iter().map(|step| StepRow {
+        id: ids::step_id(&plan.id, &step.name()),
+        event_id: plan.id.as_str(),
+        name: step.name(),
+        destination: step.destination().to_string(),
+        entity: match step {
+            PlannedStep::Builtin(kind) => planned_entity(*kind, provider, plan.event, payload),
+            PlannedStep::Http(_) => None,
+        },
+    }));
 }
 
 /// One multi-row INSERT of rejected batch elements (at most `REJECTED_PER_STATEMENT`): status

@@ -2,19 +2,21 @@
 // of checkouts (queued within one batch: the steps consumer here waits up to 3 s to fill a batch)
 // makes far fewer calls than steps, each contact written once with its own properties and each
 // step with its own attempt; a 207 refusing one input fails that step alone; HubSpot's 429 with
-// Retry-After puts every step of the call off as today's retry rules say; two checkouts of one
-// person in a burst apply in the order they happened (the newer one delivered first), also when
-// the older one's call fails: the newer one, held back, goes out only after the older one's
-// retry (Retry-After), or at once once the older one is dead; HubSpot's budget counts calls, not
-// steps; a 400 naming no input sends each input again alone; a probe call whose first input was
-// put back is reported by the input it answered. The fake models HubSpot's contacts
-// (fake-downstream.mjs).
+// Retry-After puts every step of the call off as today's retry rules say; of two checkouts of
+// one person in a burst (the newer one delivered first) only the newer one is written, the older
+// one ending `skipped_stale` by its entity's turn (ordering.test.mjs has more); two writes of one
+// person from different sources (an older Shopify customer update, a newer Stripe checkout: two
+// entities, so both apply) go out in the order they happened, also when the older one's call
+// fails: the newer one, held back, goes out only after the older one's retry (Retry-After), or at
+// once once the older one is dead; HubSpot's budget counts calls, not steps; a 400 naming no input
+// sends each input again alone; a probe call whose first input was put back is reported by the
+// input it answered. The fake models HubSpot's contacts (fake-downstream.mjs).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { consumersWith, waitFor } from "../helpers/worker.mjs";
 import { useWorld } from "../helpers/world.mjs";
 import { checkoutCompleted } from "../helpers/stripe.mjs";
-import { UPSERT } from "../helpers/flows.mjs";
+import { UPSERT, fixture } from "../helpers/flows.mjs";
 
 const ONLY_UPSERTS = JSON.stringify({ stripe: { "checkout.session.completed": ["hubspot.upsert_contact"] } });
 const A_BATCH = { queueConsumers: consumersWith({ steps: { maxBatchTimeout: 3 } }) };
@@ -172,7 +174,7 @@ describe("HubSpot's 429 for a batch call", () => {
 describe("two checkouts of one person in a burst", () => {
   const w = useWorld({ vars: { ROUTES_JSON: ONLY_UPSERTS }, miniflare: A_BATCH });
 
-  test("are applied in the order they happened, in separate calls: no stale write", async () => {
+  test("only the newer one is written: the older one ends skipped_stale, never sent", async () => {
     const now = Math.floor(Date.now() / 1000);
     const older = checkoutCompleted({ email: "twice@example.com", name: "Ada Older", customer: "cus_twice" });
     const newer = checkoutCompleted({ email: "Twice@Example.com", name: "Ada Newer", customer: "cus_twice" });
@@ -180,25 +182,38 @@ describe("two checkouts of one person in a burst", () => {
     newer.created = now;
     // The newer one arrives first; others share the batch.
     await burst(w, [newer, ...people(2, "other"), older]);
-    await upsertsIn(w, 4, ["succeeded"], "every upsert succeeded");
+    await upsertsIn(w, 4, ["succeeded", "skipped_stale"], "every upsert finished");
+    const stale = await stepOf(w, "stripe", older.id);
+    assert.deepEqual([stale.status, stale.statuses], ["skipped_stale", []], "the older one made no attempt");
+    assert.equal((await stepOf(w, "stripe", newer.id)).status, "succeeded");
     const contact = w.fake.hubspotContacts.get("twice@example.com");
-    assert.equal(contact.writes, 2);
-    assert.equal(contact.properties.lastname, "Newer", "the newer event's write is the last");
-    for (const call of w.fake.callsTo(UPSERT)) {
-      const ids = JSON.parse(call.body).inputs.map((i) => i.id.toLowerCase());
-      assert.equal(new Set(ids).size, ids.length, "no contact twice in one call");
-    }
+    assert.equal(contact.writes, 1);
+    assert.equal(contact.properties.lastname, "Newer");
+    assert.deepEqual(upsertCalls(w).flatMap((c) => c.names).sort(), ["Newer", "other0", "other1"]);
   });
 });
 
-/** The older and the newer checkout of one person. */
+/** A Shopify customer update of one person (its own entity, `shopify:customer:<id>`, so the
+ * checkout's ordering never makes it stale) and, a minute later, their Stripe checkout: two
+ * writes of one HubSpot contact that both apply, the older one first. */
 function olderAndNewer() {
   const now = Math.floor(Date.now() / 1000);
-  const older = checkoutCompleted({ email: "again@example.com", name: "Ada Older", customer: "cus_again" });
+  const older = {
+    ...fixture("shopify/customers/update.json"),
+    email: "again@example.com",
+    first_name: "Ada",
+    last_name: "Older",
+    updated_at: new Date((now - 60) * 1000).toISOString(),
+  };
   const newer = checkoutCompleted({ email: "again@example.com", name: "Ada Newer", customer: "cus_again" });
-  older.created = now - 60;
   newer.created = now;
-  return { older, newer };
+  return { older, newer, olderKey: `wh_again_${process.pid}_${now}` };
+}
+
+/** Deliver the newer checkout first, then the older customer update (within one batch's 3 s). */
+async function deliverNewerFirst(w, { older, newer, olderKey }) {
+  await w.deliver("stripe", newer);
+  await w.deliver("shopify", older, { topic: "customers/update", shop: "edge-test.myshopify.com", webhookId: olderKey });
 }
 
 const RATE_LIMITED = (secs) => ({
@@ -211,24 +226,25 @@ const RATE_LIMITED = (secs) => ({
 const upsertCalls = (w) =>
   w.fake.callsTo(UPSERT).map((c) => ({ at: c.at, names: JSON.parse(c.body).inputs.map((i) => i.properties.lastname) }));
 
-/** The upsert step of Stripe event `event` and its attempts' HTTP statuses, in order. */
-async function stepOf(w, event) {
+/** The upsert step of `provider`'s event `key` and its attempts' HTTP statuses, in order. */
+async function stepOf(w, provider, key) {
   const [step] = await w.worker.all(
-    "SELECT s.id, s.status, s.attempts FROM steps s JOIN events e ON e.id = s.event_id WHERE e.provider = 'stripe' AND e.dedupe_key = ? AND s.name = 'hubspot.upsert_contact'",
-    event.id,
+    "SELECT s.id, s.status, s.attempts FROM steps s JOIN events e ON e.id = s.event_id WHERE e.provider = ? AND e.dedupe_key = ? AND s.name = 'hubspot.upsert_contact'",
+    provider,
+    key,
   );
   const attempts = await w.worker.all("SELECT status FROM attempts WHERE step_id = ? ORDER BY n", step.id);
   return { ...step, statuses: attempts.map((a) => a.status) };
 }
 
-describe("two checkouts of one person, the older one's call answered 429 with Retry-After", () => {
+describe("two writes of one person, the older one's call answered 429 with Retry-After", () => {
   const w = useWorld({ vars: { ROUTES_JSON: ONLY_UPSERTS }, miniflare: A_BATCH });
 
   test("the newer one, held back, goes out only after the older one's retry: HubSpot ends with the newer", async () => {
     // The window's first call (the older input: one contact per call) is refused for 8 s.
     w.fake.script(UPSERT, [RATE_LIMITED(8)]);
-    const { older, newer } = olderAndNewer();
-    await burst(w, [newer, older]);
+    const both = olderAndNewer();
+    await deliverNewerFirst(w, both);
     await waitFor(async () => {
       const rows = await upserts(w);
       return rows.length === 2 && rows.every((s) => s.status === "succeeded");
@@ -239,22 +255,22 @@ describe("two checkouts of one person, the older one's call answered 429 with Re
     const contact = w.fake.hubspotContacts.get("again@example.com");
     assert.equal(contact.properties.lastname, "Newer", "no stale write: the newer event's write is the last");
     assert.equal(contact.writes, 2);
-    assert.deepEqual((await stepOf(w, older)).statuses, [429, 200]);
-    const held = await stepOf(w, newer);
+    assert.deepEqual((await stepOf(w, "shopify", both.olderKey)).statuses, [429, 200]);
+    const held = await stepOf(w, "stripe", both.newer.id);
     assert.deepEqual([held.statuses, held.attempts], [[200], 1], "held back uncharged: one attempt, its own call");
   });
 });
 
-describe("two checkouts of one person, the older one's call failing on its last attempt", () => {
+describe("two writes of one person, the older one's call failing on its last attempt", () => {
   const w = useWorld({ vars: { ROUTES_JSON: ONLY_UPSERTS, MAX_ATTEMPTS: "1" }, miniflare: A_BATCH });
 
   test("the older one is dead; the newer one, held back behind it, still goes out", async () => {
     w.fake.script(UPSERT, [RATE_LIMITED(30)]);
-    const { older, newer } = olderAndNewer();
-    await burst(w, [newer, older]);
+    const both = olderAndNewer();
+    await deliverNewerFirst(w, both);
     await upsertsIn(w, 2, ["succeeded", "dead"], "both upserts ended");
-    assert.equal((await stepOf(w, older)).status, "dead");
-    const held = await stepOf(w, newer);
+    assert.equal((await stepOf(w, "shopify", both.olderKey)).status, "dead");
+    const held = await stepOf(w, "stripe", both.newer.id);
     assert.deepEqual([held.status, held.statuses], ["succeeded", [200]]);
     assert.deepEqual(upsertCalls(w).map((c) => c.names), [["Older"], ["Newer"]]);
     assert.equal(w.fake.hubspotContacts.get("again@example.com")?.properties.lastname, "Newer");

@@ -1,17 +1,20 @@
 // Entity ordering under concurrency, through workerd. Steps that overwrite one entity (the
-// HubSpot contact of a Stripe subscription, one property of a HubSpot contact in Stripe) are
-// claimed only when it is their turn, decided inside D1 with the claim: of several updates
-// delivered at once, exactly one call carries the newest and the others end `skipped_stale`; a
-// newer update waits for an older one's call in flight instead of overtaking it. Unrelated steps
-// of one queue batch run concurrently. Where a test must control what "at once" and "one batch"
-// mean, it uses a worker without the STEPS producer (its steps stay `pending`) and hands the
-// consumer the queue batches itself, as Queues would.
+// HubSpot contact of a Stripe subscription or of a checkout's buyer, one property of a HubSpot
+// contact in Stripe) are claimed only when it is their turn, decided inside D1 with the claim: of
+// several updates delivered at once, exactly one call carries the newest and the others end
+// `skipped_stale`; a newer update waits for an older one's call in flight instead of overtaking
+// it; an older checkout's upsert, delivered late or redriven after it died, never writes its
+// values over a newer one's. Unrelated steps of one queue batch run concurrently. Where a test
+// must control what "at once" and "one batch" mean, it uses a worker without the STEPS producer
+// (its steps stay `pending`) and hands the consumer the queue batches itself, as Queues would.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import crypto from "node:crypto";
 import { downstreamVars, startWorker, waitFor, TEST_SECRETS, producersWithout } from "../helpers/worker.mjs";
 import { startFakeDownstream } from "../helpers/fake-downstream.mjs";
 import { hubspotDelivery, hubspotEvent } from "../helpers/providers.mjs";
-import { FINISHED, UPSERT, deliver, fixture, settled, stepsOf } from "../helpers/flows.mjs";
+import { FINISHED, UPSERT, deliver, fixture, settled, stepReaches, stepsOf } from "../helpers/flows.mjs";
+import { quiet } from "../helpers/world.mjs";
 import { assertNoPanics } from "../helpers/logs.mjs";
 import { checkoutCompleted } from "../helpers/stripe.mjs";
 
@@ -276,6 +279,103 @@ describe("several updates of one entity at once", () => {
       open?.();
       fake.always(UPSERT, { status: 200 });
     }
+  });
+
+  /** An older and a newer checkout of one buyer (the newer one spells the address in other
+   * case: HubSpot's contact, and the ordering key, are the same), a minute apart. */
+  function twoCheckouts() {
+    const email = `${unique("ada.checkout.")}@example.com`;
+    const t = Math.floor(Date.now() / 1000) - 600;
+    const older = checkoutCompleted({ email, name: "Ada Older", customer: unique("cus_older_") });
+    const newer = checkoutCompleted({ email: email.replace("ada", "Ada").replace("example", "Example"), name: "Ada Newer", customer: unique("cus_newer_") });
+    older.created = t;
+    newer.created = t + 60;
+    return { email, older, newer };
+  }
+  /** The ordering key of a checkout's contact upsert: 32 hex digits of SHA-256 of the lowercased email. */
+  const checkoutEntity = (email) => `stripe:checkout:${crypto.createHash("sha256").update(email.trim().toLowerCase()).digest("hex").slice(0, 32)}`;
+  /** The last names the contact upserts of `email` carried, call by call, in arrival order. */
+  const namesSent = (email, calls = fake.callsTo(UPSERT)) =>
+    calls.flatMap((c) => JSON.parse(c.body).inputs.filter((i) => String(i.id).toLowerCase() === email).map((i) => i.properties.lastname));
+  const upsertOf = async (w, event) => (await stepsOf(w, "stripe", event.id)).find((s) => s.name === "hubspot.upsert_contact");
+
+  test("two checkouts of one buyer delivered newest first: the newer one applied, the older one skipped_stale, never sent", async () => {
+    const { email, older, newer } = twoCheckouts();
+    await deliver(worker, "stripe", newer);
+    const applied = await stepReaches(worker, "stripe", newer.id, "hubspot.upsert_contact", FINISHED);
+    assert.deepEqual([applied.status, applied.attempts], ["succeeded", 1]);
+    await deliver(worker, "stripe", older);
+    await settled(worker, "stripe", older.id);
+    const stale = await upsertOf(worker, older);
+    assert.deepEqual([stale.status, stale.last_error, stale.attempts], ["skipped_stale", "older_than_applied", 0]);
+    await quiet(fake);
+    assert.deepEqual(namesSent(email), ["Newer"], "one HubSpot write, the newer checkout's");
+    // Both steps name the buyer's contact by a digest, never the address.
+    assert.deepEqual([applied.entity, stale.entity], [checkoutEntity(email), checkoutEntity(email)]);
+    assert.ok(!stale.entity.includes("@"), stale.entity);
+    const versions = await worker.all("SELECT event_id FROM entity_versions WHERE entity = ?", checkoutEntity(email));
+    assert.deepEqual(versions.map((v) => v.event_id), [applied.event_id]);
+  });
+
+  test("two checkouts of one buyer in one queue batch, the older one first: one call, the newer's", async () => {
+    const { email, older, newer } = twoCheckouts();
+    await deliver(lone, "stripe", newer);
+    await deliver(lone, "stripe", older);
+    const steps = [await upsertOf(lone, older), await upsertOf(lone, newer)];
+    assert.deepEqual(steps.map((s) => s.status), ["pending", "pending"]);
+    const consumer = await lone.mf.getWorker();
+    const result = await consumer.queue("steps", steps.map((s) => message(s.id)));
+    assert.equal(result.outcome, "ok");
+    assert.deepEqual(result.retryMessages, []);
+    const [stale, applied] = await waitFor(
+      async () => {
+        const both = [await upsertOf(lone, older), await upsertOf(lone, newer)];
+        return both.every((s) => FINISHED.includes(s.status)) && both;
+      },
+      { what: "both upserts finished" },
+    );
+    assert.deepEqual([applied.status, applied.attempts], ["succeeded", 1]);
+    assert.deepEqual([stale.status, stale.attempts], ["skipped_stale", 0]);
+    assert.ok(["newer_event", "older_than_applied"].includes(stale.last_error), stale.last_error);
+    await quiet(fake);
+    assert.deepEqual(namesSent(email), ["Newer"]);
+  });
+
+  test("an older checkout's dead upsert redriven after a newer one succeeded ends skipped_stale, sending nothing", async () => {
+    const { email, older, newer } = twoCheckouts();
+    // HubSpot refuses the older checkout's write (a 4xx other than 400 or 429 is dead at once).
+    fake.always(UPSERT, { status: 422, body: { status: "error", message: "Unprocessable", category: "VALIDATION_ERROR" } });
+    let dead;
+    try {
+      await deliver(worker, "stripe", older);
+      dead = await stepReaches(worker, "stripe", older.id, "hubspot.upsert_contact", FINISHED);
+    } finally {
+      fake.always(UPSERT, { status: 200 });
+    }
+    assert.deepEqual([dead.status, dead.last_status], ["dead", 422]);
+    await deliver(worker, "stripe", newer);
+    const applied = await stepReaches(worker, "stripe", newer.id, "hubspot.upsert_contact", FINISHED);
+    assert.equal(applied.status, "succeeded");
+    const [{ n: attemptsBefore }] = await worker.all("SELECT COUNT(*) AS n FROM attempts WHERE step_id = ?", dead.id);
+
+    const mark = fake.callsTo(UPSERT).length;
+    const auth = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}`, "content-type": "application/json" };
+    const res = await worker.post("/admin/api/redrive", JSON.stringify({ step_ids: [dead.id], dry_run: false }), auth);
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json.redriven, [dead.id]);
+    const redriven = await waitFor(
+      async () => {
+        const step = await upsertOf(worker, older);
+        return FINISHED.includes(step.status) && step;
+      },
+      { what: "the redriven upsert finished" },
+    );
+    assert.deepEqual([redriven.status, redriven.last_error], ["skipped_stale", "older_than_applied"]);
+    const [{ n: attemptsAfter }] = await worker.all("SELECT COUNT(*) AS n FROM attempts WHERE step_id = ?", dead.id);
+    assert.equal(attemptsAfter, attemptsBefore, "the redrive made no attempt");
+    await quiet(fake);
+    assert.deepEqual(namesSent(email, fake.callsTo(UPSERT).slice(mark)), [], "no HubSpot call after the redrive");
+    assert.deepEqual(namesSent(email), ["Older", "Newer"], "the refused older write, then the newer one, and nothing else");
   });
 
   test("no panic or isolate reset", () => {

@@ -11,10 +11,10 @@
 use serde_json::Value;
 
 use super::event_kind::EventKind;
-use super::payload::{first_text, text};
+use super::payload::{text, LazyPayload};
 use super::settings::DownstreamSettings;
 use super::stripe::{valid_customer_id, CUSTOMERS_PATH};
-use super::subjects::{stripe_customer_id, stripe_object, subscription_email};
+use super::subjects::{checkout_email, stripe_customer_id, stripe_object, subscription_email};
 use super::{bearer, join_url, BuildError, HttpRequestSpec, SkipReason, StepAction, StepInput};
 use crate::inbound::webhook::Provider;
 use crate::step_kind::{Destination, StepKind};
@@ -62,19 +62,19 @@ fn customer_object(customer: &Value) -> Option<KnownCustomer> {
 
 /// The customer a Stripe event tells about, when it names one with an email (checkout sessions
 /// and invoices) or is about the customer itself (`customer.created|updated|deleted`).
-/// `None` for other events and for anything that is not a valid customer id.
+/// `None` for other events and for anything that is not a valid customer id. `payload` is the
+/// event's, shared with ingest's other readers so that it is parsed once.
 pub fn learned_from_event(
     provider: Provider,
     event_type: &str,
-    payload: &str,
+    payload: &LazyPayload,
 ) -> Option<KnownCustomer> {
     if provider != Provider::Stripe {
         return None;
     }
     // Decided from the type first: the payload of any other event is not parsed at all.
     let told = CustomerTold::by(event_type)?;
-    let payload: Value = serde_json::from_str(payload).ok()?;
-    let object = stripe_object(&payload).ok()?;
+    let object = stripe_object(payload.value()?).ok()?;
     let learned = |email: &str, name, phone| {
         let id = stripe_customer_id(object).filter(|id| valid_customer_id(id))?;
         Some(KnownCustomer {
@@ -91,7 +91,7 @@ pub fn learned_from_event(
             customer_object(object).map(|c| KnownCustomer { deleted: true, ..c })
         }
         CustomerTold::ByCheckout => learned(
-            first_text(object, &["/customer_details/email", "/customer_email"])?,
+            checkout_email(object)?,
             text(object, "/customer_details/name"),
             text(object, "/customer_details/phone"),
         ),
@@ -419,6 +419,11 @@ mod tests {
         );
     }
 
+    /// What ingest learns from an event whose payload is `text`.
+    fn learned(provider: Provider, event_type: &str, text: &str) -> Option<KnownCustomer> {
+        learned_from_event(provider, event_type, &LazyPayload::new(text))
+    }
+
     #[test]
     fn events_teach_their_customer() {
         let checkout = subscription(
@@ -427,7 +432,7 @@ mod tests {
                 "customer_details": {"email": "ada@example.com", "name": "Ada Lovelace", "phone": null}}),
         );
         assert_eq!(
-            learned_from_event(Provider::Stripe, "checkout.session.completed", &checkout),
+            learned(Provider::Stripe, "checkout.session.completed", &checkout),
             Some(ada("cus_1"))
         );
         let invoice = subscription(
@@ -436,36 +441,27 @@ mod tests {
                 "customer_name": "Ada Lovelace"}),
         );
         assert_eq!(
-            learned_from_event(Provider::Stripe, "invoice.paid", &invoice),
+            learned(Provider::Stripe, "invoice.paid", &invoice),
             Some(ada("cus_1"))
         );
         let gone = subscription(
             "customer.deleted",
             json!({"id": "cus_1", "object": "customer", "email": "ada@example.com"}),
         );
-        let learned = learned_from_event(Provider::Stripe, "customer.deleted", &gone).unwrap();
-        assert!(learned.deleted);
+        let deleted = learned(Provider::Stripe, "customer.deleted", &gone).unwrap();
+        assert!(deleted.deleted);
         // Nothing to learn: no email, a bad id, another provider, not JSON.
         let guest = subscription(
             "checkout.session.completed",
             json!({"id": "cs_2", "customer": null, "customer_details": {"email": "g@x.test"}}),
         );
         assert_eq!(
-            learned_from_event(Provider::Stripe, "checkout.session.completed", &guest),
+            learned(Provider::Stripe, "checkout.session.completed", &guest),
             None
         );
-        assert_eq!(
-            learned_from_event(Provider::Stripe, SUB, &sub_payload()),
-            None
-        );
-        assert_eq!(
-            learned_from_event(Provider::HubSpot, "invoice.paid", &invoice),
-            None
-        );
-        assert_eq!(
-            learned_from_event(Provider::Stripe, "invoice.paid", "[1,"),
-            None
-        );
+        assert_eq!(learned(Provider::Stripe, SUB, &sub_payload()), None);
+        assert_eq!(learned(Provider::HubSpot, "invoice.paid", &invoice), None);
+        assert_eq!(learned(Provider::Stripe, "invoice.paid", "[1,"), None);
     }
 
     #[test]

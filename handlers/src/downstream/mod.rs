@@ -10,7 +10,8 @@
 //!
 //! Files: `event_kind` classifies a (provider, event type) into the `EventKind` the builders
 //! understand (once, in [`plan`]) and says which step handles which; `payload` reads optional
-//! fields out of payloads; `format` shapes values for the APIs (amounts, form encoding, Slack
+//! fields out of payloads (and [`LazyPayload`] parses a stored one at most once, for ingest's
+//! readers); `format` shapes values for the APIs (amounts, form encoding, Slack
 //! escaping, hashed emails; dates are in [`crate::time`]); `subjects` reads who an event is about; `customers` resolves
 //! the Stripe customer behind an id; one file per
 //! destination (`hubspot`, `sendgrid`, `stripe`, `slack`) builds its requests; `local` builds the
@@ -51,6 +52,7 @@ pub use ordering::{
     busy_wait_secs, entity_key, planned_entity, turn, CallTiming, EntityStanding, Turn,
     BUSY_RECHECK_SECS,
 };
+pub use payload::LazyPayload;
 pub use settings::{DestinationConfig, DownstreamSettings, SendGridSettings, Template};
 
 /// A fully built downstream request.

@@ -8,24 +8,31 @@
 //! statement (`crate::steps::lifecycle::claim`, tested against [`turn`] in SQLite).
 //!
 //! Steps with a key:
-//! - `hubspot.upsert_contact` from Stripe subscriptions: `stripe:subscription:<sub id>`; from
-//!   invoices (last payment): `stripe:customer:<cus id>`; from Shopify customers and orders (both
-//!   write the customer's contact): `shopify:customer:<customer id>`; from SendGrid suppressions
-//!   (email status): `sendgrid:recipient:<digest>`, where the digest is 32 hex digits of SHA-256
-//!   of the lowercased email, so the ordering table never holds an address.
+//! - `hubspot.upsert_contact` from Stripe checkouts (name, Stripe customer id):
+//!   `stripe:checkout:<digest>` of the email the upsert writes (`customer_details.email`, else
+//!   `customer_email`: HubSpot keys the contact by email, and a guest checkout has no Stripe
+//!   customer), so an older checkout of the same person, delivered late or redriven, never
+//!   writes its values back over a newer one's; from Stripe subscriptions:
+//!   `stripe:subscription:<sub id>`; from invoices (last payment): `stripe:customer:<cus id>`;
+//!   from Shopify customers and orders (both write the customer's contact):
+//!   `shopify:customer:<customer id>`; from SendGrid suppressions (email status):
+//!   `sendgrid:recipient:<digest>`. A digest is 32 hex digits of SHA-256 of the lowercased
+//!   email, so the ordering table never holds an address. Each source has its own namespace:
+//!   they write different properties, and one must not make another's step stale.
 //! - `stripe.update_customer`: `hubspot:contact:<objectId>:<propertyName>`, per property, so that
 //!   a late change to one property is not lost to a newer change of another.
 //!
-//! No key (every event applies): checkout upserts (once per purchase), deals, mails, Slack, and
-//! the additive or must-always-run local steps (suppressions, counters, privacy requests, shop
-//! uninstall, mapping deletion). Privacy requests are never skipped as stale.
+//! No key (every event applies): deals, mails, Slack, and the additive or must-always-run local
+//! steps (suppressions, counters, privacy requests, shop uninstall, mapping deletion); also any
+//! keyed step whose payload lacks what its key is made of. Privacy requests are never skipped
+//! as stale.
 
 use serde_json::Value;
 
 use super::event_kind::{classify, EventKind};
 use super::format::email_digest;
-use super::payload::{id_text, text};
-use super::subjects::{stripe_customer_id, stripe_object};
+use super::payload::{id_text, text, LazyPayload};
+use super::subjects::{checkout_email, stripe_customer_id, stripe_object};
 use super::StepInput;
 use crate::inbound::webhook::{ParsedEvent, Provider};
 use crate::step_kind::StepKind;
@@ -33,6 +40,7 @@ use crate::step_kind::StepKind;
 /// Where an entity key comes from, for the (step, event kind) pairs that have one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum EntitySource {
+    StripeCheckoutEmail,
     StripeSubscription,
     StripeInvoiceCustomer,
     ShopifyOrderCustomer,
@@ -45,6 +53,9 @@ enum EntitySource {
 /// steps have no entity, and ingest asks for every planned step.
 fn entity_source(kind: StepKind, source: EventKind) -> Option<EntitySource> {
     match (kind, source) {
+        (StepKind::HubSpotUpsertContact, EventKind::StripeCheckout) => {
+            Some(EntitySource::StripeCheckoutEmail)
+        }
         (StepKind::HubSpotUpsertContact, EventKind::StripeSubscription { .. }) => {
             Some(EntitySource::StripeSubscription)
         }
@@ -73,48 +84,53 @@ fn entity_source(kind: StepKind, source: EventKind) -> Option<EntitySource> {
 pub fn entity_key(kind: StepKind, input: &StepInput) -> Option<String> {
     let source = entity_source(kind, classify(input.provider, input.event_type))?;
     let payload: Value = serde_json::from_str(input.payload).ok()?;
+    key_from(source, &payload)
+}
+
+/// The key of an entity of `source`, read from the event's parsed payload.
+fn key_from(source: EntitySource, payload: &Value) -> Option<String> {
     match source {
+        EntitySource::StripeCheckoutEmail => {
+            let email = checkout_email(stripe_object(payload).ok()?)?;
+            Some(format!("stripe:checkout:{}", email_digest(email)))
+        }
         EntitySource::StripeSubscription => {
-            let id = text(stripe_object(&payload).ok()?, "/id")?;
+            let id = text(stripe_object(payload).ok()?, "/id")?;
             Some(format!("stripe:subscription:{id}"))
         }
         EntitySource::StripeInvoiceCustomer => {
-            let id = stripe_customer_id(stripe_object(&payload).ok()?)?;
+            let id = stripe_customer_id(stripe_object(payload).ok()?)?;
             Some(format!("stripe:customer:{id}"))
         }
         EntitySource::ShopifyOrderCustomer => {
-            id_text(&payload, "/customer/id").map(|id| format!("shopify:customer:{id}"))
+            id_text(payload, "/customer/id").map(|id| format!("shopify:customer:{id}"))
         }
         EntitySource::ShopifyCustomer => {
-            id_text(&payload, "/id").map(|id| format!("shopify:customer:{id}"))
+            id_text(payload, "/id").map(|id| format!("shopify:customer:{id}"))
         }
-        EntitySource::SendGridRecipient => text(&payload, "/email")
+        EntitySource::SendGridRecipient => text(payload, "/email")
             .map(|email| format!("sendgrid:recipient:{}", email_digest(email))),
         EntitySource::HubSpotContactProperty => {
-            let contact = id_text(&payload, "/objectId")?;
-            let property = text(&payload, "/propertyName")?;
+            let contact = id_text(payload, "/objectId")?;
+            let property = text(payload, "/propertyName")?;
             Some(format!("hubspot:contact:{contact}:{property}"))
         }
     }
 }
 
 /// The entity key ingest stores with a planned step: [`entity_key`] for the event, or `None`
-/// when the step has no ordering or the event has no time to order it by.
-pub fn planned_entity(kind: StepKind, provider: Provider, event: &ParsedEvent) -> Option<String> {
+/// when the step has no ordering or the event has no time to order it by. `payload` is
+/// `event.payload`, shared by every step of the event (and ingest's other readers), so it is
+/// parsed at most once per event, and only when a step has an entity.
+pub fn planned_entity(
+    kind: StepKind,
+    provider: Provider,
+    event: &ParsedEvent,
+    payload: &LazyPayload,
+) -> Option<String> {
     event.occurred_at_ms?;
-    entity_key(
-        kind,
-        &StepInput {
-            step_id: "",
-            provider,
-            event_type: &event.event_type,
-            payload: &event.payload,
-            occurred_at_ms: event.occurred_at_ms,
-            account: event.account.as_deref(),
-            link: None,
-            customer: None,
-        },
-    )
+    let source = entity_source(kind, classify(provider, &event.event_type))?;
+    key_from(source, payload.value()?)
 }
 
 /// What D1 holds about the other steps of one entity (same key and step name), as seen by one
@@ -311,6 +327,71 @@ mod tests {
         );
     }
 
+    /// Stripe's reference sample of `checkout.session.completed` (buyer `ada@example.com`).
+    const CHECKOUT: &str =
+        include_str!("../../../tests/fixtures/events/stripe/checkout.session.completed.json");
+
+    /// The sample checkout with its buyer's `customer_details.email` and `customer_email` set
+    /// (`None`: `null`, as Stripe sends an absent one).
+    fn checkout(details_email: Option<&str>, customer_email: Option<&str>) -> String {
+        let mut event: Value = serde_json::from_str(CHECKOUT).unwrap();
+        let session = &mut event["data"]["object"];
+        session["customer_details"]["email"] = details_email.into();
+        session["customer_email"] = customer_email.into();
+        event.to_string()
+    }
+
+    fn checkout_key(kind: StepKind, payload: &str) -> Option<String> {
+        key(
+            kind,
+            Provider::Stripe,
+            "checkout.session.completed",
+            payload,
+        )
+    }
+
+    #[test]
+    fn checkout_upserts_are_keyed_by_the_digest_of_the_email_they_write() {
+        let k = checkout_key(StepKind::HubSpotUpsertContact, CHECKOUT).unwrap();
+        // SHA-256 of "ada@example.com", first 16 bytes: never the address itself.
+        assert_eq!(k, "stripe:checkout:b5fc85e55755f9e0d030a10ab4429b6b");
+        assert_eq!(
+            k,
+            format!("stripe:checkout:{}", email_digest("ada@example.com"))
+        );
+        assert!(!k.contains('@') && !k.contains("ada"), "{k}");
+        // Its own namespace: not the invoice's customer key, though the sample names cus_….
+        assert!(!k.contains("cus_"));
+        for other in [
+            StepKind::SendGridSend,
+            StepKind::SlackNotify,
+            StepKind::HubSpotCreateDeal,
+        ] {
+            assert_eq!(checkout_key(other, CHECKOUT), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn checkouts_of_one_email_share_the_key_whatever_its_case() {
+        let upsert = |payload: &str| checkout_key(StepKind::HubSpotUpsertContact, payload);
+        let ada = upsert(CHECKOUT);
+        assert!(ada.is_some());
+        assert_eq!(upsert(&checkout(Some(" Ada@Example.COM "), None)), ada);
+        // A guest checkout without `customer_details.email` is keyed by `customer_email`, the
+        // email its upsert then writes.
+        assert_eq!(upsert(&checkout(None, Some("ADA@example.com"))), ada);
+        assert_ne!(upsert(&checkout(Some("bob@example.com"), None)), ada);
+    }
+
+    #[test]
+    fn a_checkout_without_an_email_has_no_key() {
+        let upsert = |payload: &str| checkout_key(StepKind::HubSpotUpsertContact, payload);
+        assert_eq!(upsert(&checkout(None, None)), None);
+        assert_eq!(upsert(&checkout(Some("   "), None)), None);
+        assert_eq!(upsert(r#"{"data":{"object":"cs_1"}}"#), None);
+        assert_eq!(upsert("not json"), None);
+    }
+
     const TIMING: CallTiming = CallTiming {
         timeout_ms: 10_000,
         lease_ms: 900_000,
@@ -383,26 +464,46 @@ mod tests {
             source: None,
             version_key: None,
         };
-        assert_eq!(
+        let planned = |kind, event: &ParsedEvent| {
             planned_entity(
-                StepKind::HubSpotUpsertContact,
+                kind,
                 Provider::Stripe,
-                &event(Some(1))
+                event,
+                &LazyPayload::new(&event.payload),
             )
-            .as_deref(),
+        };
+        assert_eq!(
+            planned(StepKind::HubSpotUpsertContact, &event(Some(1))).as_deref(),
             Some("stripe:subscription:sub_1")
         );
+        assert_eq!(planned(StepKind::HubSpotUpsertContact, &event(None)), None);
+        assert_eq!(planned(StepKind::SendGridSend, &event(Some(1))), None);
+    }
+
+    #[test]
+    fn a_planned_checkout_parses_its_payload_once_for_all_its_steps() {
+        let event = ParsedEvent {
+            dedupe_key: "evt_1OtJ3kLkdIwHu7ixq0SWnUvA".into(),
+            event_type: "checkout.session.completed".into(),
+            account: None,
+            occurred_at_ms: Some(1_710_000_000_000),
+            payload: CHECKOUT.into(),
+            content_key: None,
+            source: None,
+            version_key: None,
+        };
+        let payload = LazyPayload::new(&event.payload);
+        let plan = |kind| planned_entity(kind, Provider::Stripe, &event, &payload);
+        // The mail has no entity: decided from the type, without parsing.
+        assert_eq!(plan(StepKind::SendGridSend), None);
+        assert!(!payload.is_parsed());
+        // The upsert stores the key its claim will use (the consumer's entity_key).
+        let upsert = plan(StepKind::HubSpotUpsertContact);
+        assert!(payload.is_parsed());
         assert_eq!(
-            planned_entity(
-                StepKind::HubSpotUpsertContact,
-                Provider::Stripe,
-                &event(None)
-            ),
-            None
+            upsert,
+            checkout_key(StepKind::HubSpotUpsertContact, CHECKOUT)
         );
-        assert_eq!(
-            planned_entity(StepKind::SendGridSend, Provider::Stripe, &event(Some(1))),
-            None
-        );
+        assert!(upsert.is_some());
     }
 }

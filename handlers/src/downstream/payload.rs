@@ -1,8 +1,43 @@
 //! Reading optional fields out of provider payloads (`serde_json::Value`) without panicking:
 //! trimmed non-blank text, ids that providers send as numbers or strings, integers and decimal
-//! amounts. The builders read every payload value through these.
+//! amounts. The builders read every payload value through these. [`LazyPayload`] is a stored
+//! payload parsed at most once, for readers that may not need it parsed at all.
+
+use std::cell::OnceCell;
 
 use serde_json::Value;
+
+/// An event's payload text, parsed into a `Value` the first time a reader asks and never again:
+/// ingest asks several readers about one event (the entity of each planned step, the customer
+/// the event describes), and most of them decide from the event type alone that they need no
+/// parse.
+pub struct LazyPayload<'a> {
+    text: &'a str,
+    parsed: OnceCell<Option<Value>>,
+}
+
+impl<'a> LazyPayload<'a> {
+    /// `text`, not parsed yet.
+    pub fn new(text: &'a str) -> Self {
+        LazyPayload {
+            text,
+            parsed: OnceCell::new(),
+        }
+    }
+
+    /// The payload as JSON, parsed on the first call; `None` when it is not JSON.
+    pub fn value(&self) -> Option<&Value> {
+        self.parsed
+            .get_or_init(|| serde_json::from_str(self.text).ok())
+            .as_ref()
+    }
+
+    /// Whether a reader has asked for the parse yet (tests of who parses).
+    #[cfg(test)]
+    pub(crate) fn is_parsed(&self) -> bool {
+        self.parsed.get().is_some()
+    }
+}
 
 /// A non-blank string at `pointer`, trimmed.
 pub(crate) fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
@@ -60,5 +95,25 @@ mod tests {
         assert_eq!(id_text(&v, "/a/arr/5"), None);
         assert_eq!(decimal_text(&v, "/a/f").as_deref(), Some("1.5"));
         assert_eq!(int(&json!([]), "/0/x"), None);
+    }
+
+    #[test]
+    fn lazy_payload_parses_once_and_keeps_the_answer() {
+        let payload = LazyPayload::new(r#"{"a": {"s": "x"}}"#);
+        assert!(!payload.is_parsed(), "nothing parsed before a reader asks");
+        let first = payload.value().map(|v| v as *const Value);
+        assert_eq!(payload.value().and_then(|v| text(v, "/a/s")), Some("x"));
+        assert_eq!(
+            payload.value().map(|v| v as *const Value),
+            first,
+            "the same parse"
+        );
+        let broken = LazyPayload::new("{");
+        assert_eq!(broken.value(), None);
+        assert_eq!(
+            broken.parsed.get(),
+            Some(&None),
+            "a failed parse is not tried again"
+        );
     }
 }

@@ -70,15 +70,21 @@ pub(crate) fn stripe_customer_id(object: &Value) -> Option<&str> {
     first_text(object, &["/customer", "/customer/id"])
 }
 
-/// Checkout Session: `customer_details.email` (else `customer_email`) and
-/// `customer_details.name`.
+/// Checkout Session: [`checkout_email`] and `customer_details.name`.
 pub(crate) fn checkout_person(session: &Value) -> Result<Person, BuildError> {
-    let email = first_text(session, &["/customer_details/email", "/customer_email"])
-        .ok_or(BuildError::MissingField("customer_details.email"))?;
+    let email =
+        checkout_email(session).ok_or(BuildError::MissingField("customer_details.email"))?;
     let mut person =
         Person::with_email(email).with_display_name(text(session, "/customer_details/name"));
     person.phone = text(session, "/customer_details/phone").map(str::to_string);
     Ok(person)
+}
+
+/// The email of a Checkout Session's buyer: `customer_details.email`, else `customer_email`
+/// (a guest checkout has no Stripe customer, so this is all that names the person). The contact
+/// upsert writes it and is ordered by it (`super::ordering`).
+pub(crate) fn checkout_email(session: &Value) -> Option<&str> {
+    first_text(session, &["/customer_details/email", "/customer_email"])
 }
 
 /// Subscription objects carry no email. Documented rule: `customer_email` when present (some

@@ -1,9 +1,11 @@
-// Stripe traffic: checkouts, subscription updates (several versions of one subscription, sent
-// in whatever order the round shuffles them into), failed and paid invoices of one customer
-// (one ordering entity), on the default path and the `eu` source. Payloads are the API
+// Stripe traffic: checkouts (several of one person: one ordering entity, the buyer's email),
+// subscription updates (several versions of one subscription, sent in whatever order the round
+// shuffles them into), failed and paid invoices of one customer (one ordering entity), on the
+// default path and the `eu` source. Payloads are the API
 // reference samples of tests/fixtures/events/stripe with fresh ids. Every send is signed anew
 // (Stripe re-signs its retries); expired (`t` an hour old) and forged (unknown secret) variants
 // must be answered 401 and never stored.
+import crypto from "node:crypto";
 import { fixture } from "../../helpers/flows.mjs";
 import { signedDelivery } from "../../helpers/stripe.mjs";
 import { TEST_SECRETS } from "../../helpers/worker.mjs";
@@ -21,6 +23,10 @@ function envelope(type, object, createdMs) {
   return { ...base, id: nextId("evt"), created: Math.floor(createdMs / 1000), data: { ...base.data, object } };
 }
 
+/** The ordering entity of a checkout's contact upsert (handlers/src/downstream/ordering.rs): 32
+ * hex digits of SHA-256 of the lowercased email. */
+const checkoutEntity = (email) => `stripe:checkout:${crypto.createHash("sha256").update(email.trim().toLowerCase()).digest("hex").slice(0, 32)}`;
+
 const kinds = {
   checkout(rng, cast, p) {
     const base = fixture("stripe/checkout.session.completed.json").data.object;
@@ -31,7 +37,7 @@ const kinds = {
       customer_details: { ...base.customer_details, email: p.email, name: `${p.first} ${p.last}` },
     };
     const event = envelope("checkout.session.completed", object, Date.now() - rng.int(0, 600_000));
-    return { event, entity: null, calls: ["hubspot.upsert_contact", "sendgrid.send"] };
+    return { event, entity: checkoutEntity(p.email), calls: ["hubspot.upsert_contact", "sendgrid.send"] };
   },
   subscription(rng, cast, p) {
     const base = fixture("stripe/customer.subscription.updated.json").data.object;
