@@ -23,6 +23,8 @@ pub struct EntityClaim<'a> {
     pub name: &'a str,
     pub occurred_at_ms: i64,
     pub event_id: &'a str,
+    /// The step's row already holds `entity` (ingest stored it): the claim need not fill it in.
+    pub stored: bool,
 }
 
 /// What a claim got.
@@ -182,8 +184,8 @@ struct Places {
     count: Option<usize>,
 }
 
-/// The claim's statements: with an entity, the entity's backfill, the claim in turn and the
-/// standing; then the budget's count, if any.
+/// The claim's statements: with an entity, the entity's backfill (only for a row stored
+/// without it), the claim in turn and the standing; then the budget's count, if any.
 fn claim_statements(
     db: &D1Database,
     step_id: &str,
@@ -198,21 +200,25 @@ fn claim_statements(
             &[step_id.into(), num(now_ms)],
         )?],
         Some(claim) => {
-            let backfill = statement(
-                db,
-                sql::BACKFILL_ENTITY,
-                &[step_id.into(), claim.entity.into()],
-            )?;
+            let mut statements = Vec::with_capacity(3);
+            if !claim.stored {
+                statements.push(statement(
+                    db,
+                    sql::BACKFILL_ENTITY,
+                    &[step_id.into(), claim.entity.into()],
+                )?);
+            }
             let mut args = entity_args(step_id, claim, now_ms);
             args.push(num(now_ms));
-            let update = statement(db, &sql::claim_in_turn(), &args)?;
-            let standing = standing_statement(db, step_id, claim, now_ms)?;
-            vec![backfill, update, standing]
+            statements.push(statement(db, &sql::claim_in_turn(), &args)?);
+            statements.push(standing_statement(db, step_id, claim, now_ms)?);
+            statements
         }
     };
+    let claim_at = entity.map_or(0, |claim| usize::from(!claim.stored));
     let mut places = Places {
-        claim: usize::from(entity.is_some()),
-        standing: entity.map(|_| 2),
+        claim: claim_at,
+        standing: entity.map(|_| claim_at + 1),
         count: None,
     };
     if let Some(budget) = budget {

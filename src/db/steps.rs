@@ -44,6 +44,9 @@ pub struct StepRow {
     pub last_error: Option<String>,
     /// When a scheduled retry or a deferral makes it due (`next_attempt_at`, Unix ms).
     pub due_at: Option<i64>,
+    /// The entity it overwrites, as ingest stored it (`None`: no entity, or a row stored before
+    /// ingest recorded entities).
+    pub entity: Option<String>,
     /// The step it was handed back behind, while that one is still there (the core's
     /// `steps::behind`).
     pub ahead: Option<Ahead>,
@@ -64,6 +67,7 @@ impl FromRow for StepRow {
             payload: row.opt_text("payload"),
             last_error: row.opt_text("last_error"),
             due_at: row.opt_int("next_attempt_at"),
+            entity: row.opt_text("entity"),
             ahead: ahead_of(row),
         }
     }
@@ -82,7 +86,7 @@ fn ahead_of(row: &Row) -> Option<Ahead> {
 /// The columns of a [`StepRow`], from [`step_rows`].
 const STEP_ROW_COLUMNS: &str = "s.id, s.event_id, s.name, s.status, e.provider, \
      e.type AS event_type, e.account, e.source, e.occurred_at, e.payload, s.last_error, \
-     s.next_attempt_at";
+     s.next_attempt_at, s.entity";
 
 /// `SELECT` the columns of [`StepRow`] from a step with its event and the step ahead of it.
 fn step_rows() -> String {

@@ -114,6 +114,24 @@ describe("several updates of one entity at once", () => {
     assert.equal(version.event_id, newest.event_id);
   }
 
+  test("a step stored before ingest recorded entities gets its entity from its claim", async () => {
+    // Ingest stores a step's entity, and the claim uses it as stored; a row written without one
+    // (before the column, or before a rule gave the step an entity) is read from the event and
+    // filled in by the same claim.
+    const sub = unique("sub_legacy_");
+    const t = Math.floor(Date.now() / 1000) - 600;
+    const { key } = await deliver(lone, "stripe", subscriptionUpdate({ sub, created: t, status: "active" }));
+    const [step] = await stepsOf(lone, "stripe", key);
+    await lone.all("UPDATE steps SET entity = NULL WHERE id = ?", step.id);
+    const consumer = await lone.mf.getWorker();
+    const result = await consumer.queue("steps", [message(step.id)]);
+    assert.equal(result.outcome, "ok");
+    const [row] = await lone.all("SELECT status, entity FROM steps WHERE id = ?", step.id);
+    assert.deepEqual([row.status, row.entity], ["succeeded", `stripe:subscription:${sub}`]);
+    const [version] = await lone.all("SELECT event_id FROM entity_versions WHERE entity = ?", `stripe:subscription:${sub}`);
+    assert.equal(version.event_id, step.event_id);
+  });
+
   test("in one queue batch: one call, with the newest update; the others skipped_stale", async () => {
     const sub = unique("sub_batch_");
     const steps = await deliverUpdates(lone, sub);

@@ -80,6 +80,11 @@ describe("binding round trips per delivery and per step", () => {
       const size = Number(batch.detail.split(" ")[1]);
       assert.ok(batch.d1.length <= Math.min(1 + STEP_D1 * size, consumerBudget(size)), `${size} messages, ${batch.d1.length} D1 round trips:\n${batch.d1.join("\n")}`);
       assert.match(batch.d1[0], /^all SELECT s\.id/, "the batch's steps are loaded in one query");
+      // The checkout's contact upsert overwrites an entity that ingest stored with the step: its
+      // claim neither fills it in again nor needs the payload to find it.
+      const backfills = batch.d1Statements.filter(([sql]) => /^UPDATE steps SET entity/.test(sql));
+      assert.deepEqual(backfills, [], "no entity filled in for a step stored with its entity");
+      assert.ok(batch.d1Statements.some(([sql]) => /NOT EXISTS \(SELECT 1 FROM entity_versions/.test(sql)), "the upsert is claimed in its entity's turn");
       assert.deepEqual(batch.calls, [], "a step that succeeds at once sends nothing more to the queue");
       assert.equal(batch.delivered, size);
       assert.equal(batch.retried, 0, "every message acked");

@@ -354,6 +354,12 @@ async fn linked_contact(
     }
 }
 
+/// The entity the step overwrites: as ingest stored it with the step, else (a row stored before
+/// ingest recorded entities) read from the event again by the core's rule.
+fn entity_of(row: &db::steps::StepRow, kind: StepKind, input: &StepInput<'_>) -> Option<String> {
+    row.entity.clone().or_else(|| entity_key(kind, input))
+}
+
 /// Do the planned step's work (a skip first screened against its entity).
 async fn carry_out(
     runner: &Runner<'_, '_>,
@@ -364,12 +370,13 @@ async fn carry_out(
 ) -> Pass {
     let (db, settings) = (runner.db, runner.settings);
     let (row, kind, step_id) = (loaded.row, loaded.kind, input.step_id);
-    let ordering = entity_key(kind, input).zip(row.occurred_at);
+    let ordering = entity_of(row, kind, input).zip(row.occurred_at);
     let entity = ordering.as_ref().map(|(key, occurred_at)| EntityClaim {
         entity: key,
         name: &row.name,
         occurred_at_ms: *occurred_at,
         event_id: &row.event_id,
+        stored: row.entity.is_some(),
     });
     let timing = CallTiming {
         timeout_ms: settings.timeout_ms,
