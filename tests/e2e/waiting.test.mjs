@@ -58,6 +58,9 @@ const attemptsOf = (w, stepId) =>
   w.worker.all("SELECT n, status, outcome, error FROM attempts WHERE step_id = ? ORDER BY id", stepId);
 const stepLogs = (w, stepId, outcome) =>
   w.worker.workerLogs().filter((l) => l.kind === "step_attempt" && l.step_id === stepId && l.outcome === outcome);
+/** Hand the consumer one message for `stepId` directly, as Queues would deliver it: its result. */
+const handOver = async (w, stepId, tag) =>
+  (await w.worker.mf.getWorker()).queue("steps", [{ id: `${tag}-${Date.now()}`, timestamp: new Date(), body: { step_id: stepId }, attempts: 1 }]);
 const sweep = async (w) => (await w.worker.mf.getWorker()).scheduled({ cron: "* * * * *" });
 const deadLetter = async (w, body) =>
   (await w.worker.mf.getWorker()).queue("steps-dlq", [{ id: `dlq-${Date.now()}`, timestamp: new Date(), body, attempts: 1 }]);
@@ -527,8 +530,7 @@ describe("a late record of an attempt the sweeper counted lost", () => {
     assert.equal((await stepRow(w, stepId)).last_error, "attempt_lost");
     // Attempt 2 runs now (handed to the consumer directly: whether Queues would deliver the
     // sweeper's message while attempt 1's batch is still running is not what this is about).
-    const runtime = await w.worker.mf.getWorker();
-    await runtime.queue("steps", [{ id: `again-${Date.now()}`, timestamp: new Date(), body: { step_id: stepId }, attempts: 1 }]);
+    await handOver(w, stepId, "again");
     await waitFor(async () => (await stepRow(w, stepId)).status === "succeeded", { what: "attempt 2's success" });
     release();
     await waitFor(() => stepLogs(w, stepId, "succeeded").length === 2, { intervalMs: 20, what: "attempt 1's late record" });
@@ -569,8 +571,7 @@ describe("a late record of an http delivery the sweeper counted lost", () => {
     await w.worker.all("UPDATE steps SET updated_at = updated_at - ? WHERE id = ?", LEASE_MS + 60_000, stepId);
     await sweep(w);
     assert.equal((await stepRow(w, stepId)).last_error, "attempt_lost");
-    const runtime = await w.worker.mf.getWorker();
-    await runtime.queue("steps", [{ id: `again-${Date.now()}`, timestamp: new Date(), body: { step_id: stepId }, attempts: 1 }]);
+    await handOver(w, stepId, "again");
     await waitFor(async () => (await stepRow(w, stepId)).status === "succeeded", { what: "attempt 2's success" });
     release();
     await waitFor(() => stepLogs(w, stepId, "succeeded").length === 2, { intervalMs: 20, what: "attempt 1's late record" });
@@ -600,8 +601,7 @@ describe("a duplicate message before a Retry-After wait is over", () => {
     const waiting = await stepRow(w, stepId);
     assert.equal(waiting.status, "enqueued");
     assert.ok(waiting.next_attempt_at - Date.now() > 1500, "due after the Retry-After");
-    const runtime = await w.worker.mf.getWorker();
-    const early = await runtime.queue("steps", [{ id: `early-${Date.now()}`, timestamp: new Date(), body: { step_id: stepId }, attempts: 1 }]);
+    const early = await handOver(w, stepId, "early");
     // Acked (a fresh message comes at the due time), never a Queues retry, and nothing written.
     assert.deepEqual([early.outcome, early.retryMessages, early.explicitAcks.length], ["ok", [], 1]);
     const after = await stepRow(w, stepId);
